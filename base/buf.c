@@ -1,0 +1,78 @@
+#include "base/buf.h"
+
+#include <string.h>
+
+#include "base/alloc.h"
+
+void base_buf_init(base_buf *b, size_t max_bytes)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max_bytes = max_bytes;
+}
+
+void base_buf_fini(base_buf *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    base_free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void base_buf_reset(base_buf *b)
+{
+    b->len = 0;
+}
+
+base_err base_buf_reserve(base_buf *b, size_t extra)
+{
+    if (extra > b->max_bytes || b->len > b->max_bytes - extra) {
+        return BASE_ELIMIT;
+    }
+    size_t need = b->len + extra;
+    if (need <= b->cap) {
+        return BASE_OK;
+    }
+    size_t ncap = b->cap < 256 ? 256 : b->cap;
+    while (ncap < need) {
+        ncap = ncap > b->max_bytes / 2 ? b->max_bytes : ncap * 2;
+    }
+    uint8_t *p = base_realloc_array(b->data, ncap, 1);
+    if (p == NULL) {
+        return BASE_ENOMEM;
+    }
+    b->data = p;
+    b->cap = ncap;
+    return BASE_OK;
+}
+
+base_err base_buf_append(base_buf *b, const void *p, size_t n)
+{
+    base_err e = base_buf_reserve(b, n);
+    if (e != BASE_OK) {
+        return e;
+    }
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    return BASE_OK;
+}
+
+uint8_t *base_buf_release(base_buf *b, size_t *out_len)
+{
+    uint8_t *p = b->data;
+    *out_len = b->len;
+    if (b->len == 0) {
+        base_free(p);
+        p = NULL;
+    }
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}

@@ -1,0 +1,43 @@
+#ifndef BASE_BUF_H
+#define BASE_BUF_H
+
+/*
+ * A growable byte buffer with a hard cap.
+ *
+ * Invariants: 1. len <= cap <= max_bytes. 2. data is NULL iff cap == 0.
+ * Appending past max_bytes fails with BASE_ELIMIT and leaves the buffer as it
+ * was. Not thread-safe.
+ *
+ *   base_buf b;
+ *   base_buf_init(&b, 1 << 20);
+ *   base_buf_append(&b, "abc", 3);
+ *   base_buf_fini(&b);
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef struct base_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max_bytes;
+} base_buf;
+
+void base_buf_init(base_buf *b, size_t max_bytes);
+void base_buf_fini(base_buf *b); /* accepts a zeroed or finished buffer */
+void base_buf_reset(base_buf *b); /* len = 0, keeps memory */
+
+/* Return: BASE_OK; BASE_ELIMIT past max_bytes; BASE_ENOMEM. */
+base_err base_buf_append(base_buf *b, const void *p, size_t n);
+base_err base_buf_reserve(base_buf *b, size_t extra);
+
+/*
+ * base_buf_release() - hand the bytes to the caller (free with base_free()).
+ * The buffer is empty afterwards. Returns NULL (and *out_len = 0) when empty.
+ */
+uint8_t *base_buf_release(base_buf *b, size_t *out_len);
+
+#endif

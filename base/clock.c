@@ -1,0 +1,46 @@
+#include "base/clock.h"
+
+#include <time.h>
+
+void base_clock_init_system(base_clock *c)
+{
+    c->manual = 0;
+    atomic_store(&c->manual_ms, 0);
+}
+
+void base_clock_init_manual(base_clock *c, int64_t start_ms)
+{
+    c->manual = 1;
+    atomic_store(&c->manual_ms, start_ms);
+}
+
+int64_t base_clock_now_ms(const base_clock *c)
+{
+    if (c->manual) {
+        return atomic_load(&c->manual_ms);
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void base_clock_set(base_clock *c, int64_t ms)
+{
+    if (c->manual) {
+        atomic_store(&c->manual_ms, ms);
+    }
+}
+
+void base_clock_advance(base_clock *c, int64_t ms)
+{
+    if (c->manual) {
+        atomic_fetch_add(&c->manual_ms, ms);
+    }
+}
+
+uint64_t base_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,31 @@
+#ifndef BASE_CLOCK_H
+#define BASE_CLOCK_H
+
+/*
+ * Injectable clocks. Every piece of logic that depends on wall time (join
+ * windows, checkpoints, rate limits) reads it through a base_clock so tests
+ * can run day-long windows in milliseconds.
+ *
+ * base_clock_system() reads CLOCK_REALTIME in milliseconds since the epoch.
+ * A manual clock returns whatever was last stored with base_clock_set(); it is
+ * safe to set from one thread while others read (atomic).
+ * base_mono_ns() is a monotonic clock for latency measurements only.
+ */
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct base_clock {
+    int manual;                 /* 0: system clock; 1: manual */
+    _Atomic int64_t manual_ms;  /* the manual clock's value */
+} base_clock;
+
+void base_clock_init_system(base_clock *c);
+void base_clock_init_manual(base_clock *c, int64_t start_ms);
+int64_t base_clock_now_ms(const base_clock *c);
+void base_clock_set(base_clock *c, int64_t ms);      /* manual clocks only; else ignored */
+void base_clock_advance(base_clock *c, int64_t ms);  /* manual clocks only; else ignored */
+
+uint64_t base_mono_ns(void);
+
+#endif

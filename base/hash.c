@@ -1,0 +1,31 @@
+#include "base/hash.h"
+
+static uint64_t mix64(uint64_t z)
+{
+    /* splitmix64 finaliser (Steele, Lea, Flood 2014). */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t base_hash64(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ULL ^ mix64(seed);
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return mix64(h);
+}
+
+uint64_t base_splitmix64(uint64_t *state)
+{
+    *state += 0x9e3779b97f4a7c15ULL;
+    return mix64(*state);
+}
+
+double base_u64_to_unit(uint64_t u)
+{
+    return (double)(u >> 11) * (1.0 / 9007199254740992.0);
+}

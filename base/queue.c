@@ -1,0 +1,132 @@
+#include "base/queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "base/alloc.h"
+
+struct base_queue {
+    pthread_mutex_t lk;
+    pthread_cond_t nonempty;
+    /* guarded by lk */
+    void **ring;
+    size_t cap;
+    size_t head;
+    size_t len;
+    bool closed;
+};
+
+base_queue *base_queue_new(size_t capacity)
+{
+    if (capacity == 0) {
+        return NULL;
+    }
+    base_queue *q = base_alloc_zero(1, sizeof(*q));
+    if (q == NULL) {
+        return NULL;
+    }
+    q->ring = base_alloc_array(capacity, sizeof(void *));
+    if (q->ring == NULL) {
+        base_free(q);
+        return NULL;
+    }
+    q->cap = capacity;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&q->lk, NULL);
+    pthread_cond_init(&q->nonempty, &ca);
+    pthread_condattr_destroy(&ca);
+    return q;
+}
+
+void base_queue_free(base_queue *q)
+{
+    if (q == NULL) {
+        return;
+    }
+    pthread_mutex_destroy(&q->lk);
+    pthread_cond_destroy(&q->nonempty);
+    base_free(q->ring);
+    base_free(q);
+}
+
+base_err base_queue_push(base_queue *q, void *item)
+{
+    base_err e = BASE_OK;
+    pthread_mutex_lock(&q->lk);
+    if (q->closed) {
+        e = BASE_ECLOSED;
+    } else if (q->len == q->cap) {
+        e = BASE_ELIMIT;
+    } else {
+        q->ring[(q->head + q->len) % q->cap] = item;
+        q->len++;
+        pthread_cond_signal(&q->nonempty);
+    }
+    pthread_mutex_unlock(&q->lk);
+    return e;
+}
+
+base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms,
+                              size_t *out_n)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    if (timeout_ms > 0) {
+        dl.tv_sec += timeout_ms / 1000;
+        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+    }
+    base_err e = BASE_OK;
+    *out_n = 0;
+    pthread_mutex_lock(&q->lk);
+    while (q->len == 0 && !q->closed) {
+        if (timeout_ms == 0) {
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&q->nonempty, &q->lk);
+        } else if (pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) == ETIMEDOUT) {
+            break;
+        }
+    }
+    size_t n = 0;
+    while (n < max && q->len > 0) {
+        out[n++] = q->ring[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+    if (n == 0) {
+        e = q->closed ? BASE_ECLOSED : BASE_ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&q->lk);
+    *out_n = n;
+    return e;
+}
+
+void base_queue_close(base_queue *q)
+{
+    pthread_mutex_lock(&q->lk);
+    q->closed = true;
+    pthread_cond_broadcast(&q->nonempty);
+    pthread_mutex_unlock(&q->lk);
+}
+
+size_t base_queue_len(base_queue *q)
+{
+    pthread_mutex_lock(&q->lk);
+    size_t n = q->len;
+    pthread_mutex_unlock(&q->lk);
+    return n;
+}
+
+size_t base_queue_capacity(const base_queue *q)
+{
+    return q->cap;
+}

@@ -1,0 +1,106 @@
+#ifndef BASE_RECORD_H
+#define BASE_RECORD_H
+
+/*
+ * The records every layer shares: a decision, an outcome, a joined example
+ * and a model snapshot. policy/, reward/ and storage/ never include each
+ * other; they meet here. service/ moves these records between them.
+ *
+ * Ownership: each record is one heap object made by its _new function and
+ * released by its _free function (which accepts NULL). Array members of a
+ * decision and a model live in the same allocation as the record.
+ *
+ * Limits: strings are NUL-terminated and at most BASE_NAME_MAX or BASE_ID_MAX
+ * bytes; dim <= BASE_DIM_MAX; n_cand <= BASE_CAND_MAX; actions are indices
+ * below BASE_ACTIONS_MAX into the policy's configured action set.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BASE_NAME_MAX 64     /* policy, action and signal names */
+#define BASE_ID_MAX 64       /* event, outcome and conversation ids */
+#define BASE_DIM_MAX 4096    /* context embedding length */
+#define BASE_ACTIONS_MAX 4096 /* configured actions per policy */
+#define BASE_CAND_MAX 1024   /* candidates in one decision */
+#define BASE_STREAM_ID_MAX 48 /* a Redis stream id "ms-seq" */
+
+/* How a decision came to be. */
+enum base_decision_source {
+    BASE_SRC_DECIDE = 0, /* rlfeed chose the action */
+    BASE_SRC_LOG = 1,    /* the frontend chose it and logged it with its pmf */
+};
+
+typedef struct base_decision {
+    char policy[BASE_NAME_MAX + 1];
+    char event_id[BASE_ID_MAX + 1];
+    char conversation_id[BASE_ID_MAX + 1]; /* "" when absent */
+    int64_t ts_ms;           /* decision time, service clock, ms since epoch */
+    uint64_t model_version;  /* version of the head that produced pmf */
+    uint32_t turn;           /* turn within the conversation, 0 when absent */
+    uint32_t source;         /* enum base_decision_source */
+    uint32_t dim;            /* embedding length */
+    uint32_t n_cand;         /* number of candidates, >= 1 */
+    uint32_t chosen;         /* index into the candidate arrays, < n_cand */
+    float *embedding;        /* [dim] context embedding */
+    uint32_t *action;        /* [n_cand] action index of each candidate */
+    float *base_logit;       /* [n_cand] base model score of each candidate */
+    float *pmf;              /* [n_cand] served probabilities, sum 1 */
+} base_decision;
+
+/* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */
+base_decision *base_decision_new(uint32_t dim, uint32_t n_cand);
+base_decision *base_decision_clone(const base_decision *d);
+void base_decision_free(base_decision *d);
+
+typedef struct base_outcome {
+    char policy[BASE_NAME_MAX + 1];
+    char event_id[BASE_ID_MAX + 1];        /* "" when addressed to a conversation */
+    char conversation_id[BASE_ID_MAX + 1]; /* "" when absent */
+    char outcome_id[BASE_ID_MAX + 1];      /* idempotency key; "" when absent */
+    char signal[BASE_NAME_MAX + 1];        /* a signal named in the reward spec */
+    double value;                          /* 1.0 for plain events */
+    int64_t ts_ms;                         /* when it happened (client) or arrived */
+} base_outcome;
+
+typedef struct base_joined {
+    base_decision *decision; /* owned */
+    double reward;           /* final reward after weights, sum and clipping */
+    uint32_t n_outcomes;     /* outcomes that contributed */
+    bool defaulted;          /* no outcome in the window: reward is the default */
+    int64_t joined_ts_ms;    /* when the window closed */
+} base_joined;
+
+base_joined *base_joined_new(base_decision *d); /* takes @d on success */
+void base_joined_free(base_joined *j);          /* frees the decision too */
+
+/*
+ * A model snapshot: the head's parameters and the learner's state, in a
+ * layout owned by policy/, plus the bookkeeping needed for recovery.
+ */
+typedef struct base_model {
+    char policy[BASE_NAME_MAX + 1];
+    char learner[BASE_NAME_MAX + 1];
+    char last_joined_id[BASE_STREAM_ID_MAX + 1]; /* last applied joined-stream id or "" */
+    uint64_t version;    /* monotonically increasing per policy */
+    uint64_t n_updates;  /* joined examples applied */
+    int64_t ts_ms;       /* when the snapshot was taken */
+    uint32_t dim;
+    uint32_t n_actions;
+    uint32_t n_params;
+    uint32_t n_state;
+    float *params;       /* [n_params] */
+    double *state;       /* [n_state] */
+} base_model;
+
+base_model *base_model_new(uint32_t n_params, uint32_t n_state);
+void base_model_free(base_model *m);
+
+/*
+ * base_strlcpy() - copy @src into @dst of @size bytes, always NUL-terminated.
+ * Return: true if all of @src fit.
+ */
+bool base_strlcpy(char *dst, const char *src, size_t size);
+
+#endif

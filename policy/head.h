@@ -1,0 +1,110 @@
+#ifndef POLICY_HEAD_H
+#define POLICY_HEAD_H
+
+/*
+ * The policy head: a per-action linear correction on top of a frozen base
+ * model, its served distribution, and its online learner.
+ *
+ * Scoring. For candidate c with action a = action[c] and context x (dim):
+ *     s(c) = base_logit[c] / T + w_a . x + b_a
+ * The served pmf is an epsilon floor over a softmax:
+ *     pmf[c] = (1 - eps) * softmax(s)[c] + eps / n_cand
+ * With all weights zero and eps = 0 the policy is exactly the base model.
+ *
+ * Sampling. pol_sample() draws from a pmf with a uniform derived only from
+ * the event id and the policy seed, so every decision can be replayed.
+ *
+ * Learning. pol_head_learn() applies one joined example (the logged decision
+ * with its logged pmf, and the reward). The learner is a deterministic
+ * function of the sequence of examples: same examples in the same order give
+ * bit-identical parameters.
+ *
+ * Parameters: weights are stored action-major, n_actions x (dim + 1) floats,
+ * the last column is the bias. Learner state (accumulators, baselines) is
+ * exported with the weights by pol_head_snapshot().
+ *
+ * Threads: none inside. pol_head_pmf() and the other const functions may run
+ * concurrently with each other; pol_head_learn() and pol_head_restore() need
+ * exclusive access (the caller holds a write lock).
+ */
+
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/record.h"
+
+typedef struct pol_head pol_head;
+
+typedef struct pol_head_config {
+    uint32_t dim;          /* context embedding length, 1..BASE_DIM_MAX */
+    uint32_t n_actions;    /* configured actions, 1..BASE_ACTIONS_MAX */
+    double epsilon;        /* exploration floor in [0, 1]; default 0.05 */
+    double temperature;    /* divides the base logits; > 0; default 1 */
+    double learning_rate;  /* > 0; default chosen by the learner */
+    uint64_t seed;         /* mixed into sampling and any learner randomness */
+} pol_head_config;
+
+/* Fills @cfg with defaults for the given shape. */
+void pol_head_config_default(pol_head_config *cfg, uint32_t dim, uint32_t n_actions);
+
+/*
+ * pol_head_new() - a head with all parameters zero (= the base model).
+ * Return: BASE_OK; BASE_EINVAL for a shape or hyperparameter out of range;
+ *         BASE_ENOMEM.
+ */
+base_err pol_head_new(const pol_head_config *cfg, pol_head **out);
+void pol_head_free(pol_head *h);
+
+/*
+ * pol_head_pmf() - the served distribution over @n_cand candidates.
+ * @x: [dim] context   @action: [n_cand] indices < n_actions
+ * @base_logit: [n_cand]   @out_pmf: [n_cand], written only on success
+ * Return: BASE_OK; BASE_EINVAL if n_cand is 0 or above BASE_CAND_MAX, or an
+ *         action index is out of range; BASE_ENUMERIC if an input is not
+ *         finite.
+ */
+base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
+                      const uint32_t *action, const float *base_logit, float *out_pmf);
+
+/*
+ * pol_sample() - index drawn from @pmf (n >= 1) with the uniform
+ * base_u64_to_unit(base_hash64(event_id, strlen(event_id), seed)).
+ * Pure function: same inputs, same index.
+ */
+uint32_t pol_sample(const float *pmf, uint32_t n, const char *event_id, uint64_t seed);
+
+/*
+ * pol_head_learn() - apply one joined example: decision @d (its embedding,
+ * actions, base logits, logged pmf and chosen index) with @reward.
+ * Return: BASE_OK; BASE_EINVAL if @d's shape does not match the head or its
+ *         logged propensity is not in (0, 1]; BASE_ENUMERIC if the reward or
+ *         an input is not finite (the head is left unchanged).
+ */
+base_err pol_head_learn(pol_head *h, const base_decision *d, double reward);
+
+uint64_t pol_head_n_updates(const pol_head *h);
+uint32_t pol_head_dim(const pol_head *h);
+uint32_t pol_head_n_actions(const pol_head *h);
+
+/* Borrowed pointer to action @a's weights ([dim + 1], bias last); valid until free. */
+const float *pol_head_weights(const pol_head *h, uint32_t a);
+
+/* FNV-style 64-bit checksum over all parameters and learner state. */
+uint64_t pol_head_checksum(const pol_head *h);
+
+/*
+ * pol_head_snapshot() - copy parameters and learner state into a new model
+ * record (dim, n_actions, learner, n_updates, params, state filled; the
+ * caller sets policy, version, ts_ms and last_joined_id).
+ * Return: BASE_OK; BASE_ENOMEM.
+ */
+base_err pol_head_snapshot(const pol_head *h, base_model **out);
+
+/*
+ * pol_head_restore() - load parameters and state from @m.
+ * Return: BASE_OK; BASE_EINVAL if @m's shape or learner does not match (the
+ *         head is left unchanged).
+ */
+base_err pol_head_restore(pol_head *h, const base_model *m);
+
+#endif

@@ -1,0 +1,116 @@
+#ifndef STORAGE_STORE_H
+#define STORAGE_STORE_H
+
+/*
+ * The Redis store: streams of decisions, outcomes and joined examples, and
+ * model snapshots, under per-policy hash-tagged keys:
+ *
+ *     rlfeed:{<policy>}:decisions   stream, field "r" = msgpack decision
+ *     rlfeed:{<policy>}:outcomes    stream, field "r" = msgpack outcome
+ *     rlfeed:{<policy>}:joined      stream, field "r" = msgpack joined example
+ *     rlfeed:{<policy>}:model:<version>  string, msgpack model snapshot
+ *     rlfeed:{<policy>}:registry    hash, field "online" = latest version
+ *
+ * Encodings are in storage/codec.h and docs/storage.md.
+ *
+ * One sto_store is one hiredis connection with a timeout on every call. It
+ * is not thread-safe: each thread that talks to Redis opens its own. No call
+ * may be made from an nng callback (they block up to timeout_ms).
+ *
+ * After BASE_EIO (connection lost or timed out) the store is unusable until
+ * sto_store_reconnect() succeeds.
+ *
+ * URLs: "tcp://HOST:PORT", "redis://HOST:PORT" or "unix:/path/to/socket".
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/record.h"
+
+#define STO_KEY_MAX 256
+
+typedef struct sto_store sto_store;
+
+typedef enum sto_kind {
+    STO_DECISIONS = 0, /* record: base_decision */
+    STO_OUTCOMES,      /* record: base_outcome */
+    STO_JOINED,        /* record: base_joined */
+} sto_kind;
+
+/*
+ * sto_store_open() - connect to @url with @timeout_ms for connect and every
+ * command. On failure a reason is written to @errbuf (may be NULL).
+ * Return: BASE_OK; BASE_EINVAL for a bad URL; BASE_EIO if Redis is
+ *         unreachable; BASE_ENOMEM.
+ */
+base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *errbuf,
+                        size_t errlen);
+void sto_store_close(sto_store *s); /* accepts NULL */
+
+/* Reconnect after BASE_EIO. Return: BASE_OK or BASE_EIO. */
+base_err sto_store_reconnect(sto_store *s);
+
+/* Return: BASE_OK if Redis answered PONG; BASE_EIO; BASE_ESTORE. */
+base_err sto_store_ping(sto_store *s);
+
+/* One record to append. @rec points to the record type named by @kind. */
+typedef struct sto_append {
+    sto_kind kind;
+    const char *policy;                      /* borrowed */
+    const void *rec;                         /* borrowed */
+    char out_id[BASE_STREAM_ID_MAX + 1];     /* stream id Redis assigned */
+    base_err out_err;                        /* this item's result */
+} sto_append;
+
+/*
+ * sto_store_append() - XADD each item to its stream, all @n pipelined in one
+ * round trip. Each item's out_err and (on success) out_id are set.
+ * Return: BASE_OK if the batch was exchanged (check each out_err:
+ *         BASE_ELIMIT if a record encodes past STO_MAX_VALUE, BASE_ESTORE if
+ *         Redis refused it); BASE_EIO if the connection was lost — then no
+ *         item may be assumed stored or not stored.
+ */
+base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
+
+#define STO_MAX_VALUE (64u << 20) /* largest record or snapshot, bytes */
+
+/* One stream entry read back. */
+typedef struct sto_entry {
+    char id[BASE_STREAM_ID_MAX + 1];
+    void *rec; /* base_decision*, base_outcome* or base_joined* by kind; owned */
+} sto_entry;
+
+/*
+ * sto_store_read() - up to @max entries of stream @kind of @policy with ids
+ * strictly after @after_id ("" or "0" for the start), oldest first.
+ * *out is an array of *out_n entries, freed with sto_entries_free().
+ * Return: BASE_OK (possibly *out_n = 0); BASE_EPROTO if an entry does not
+ *         decode; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_store_read(sto_store *s, sto_kind kind, const char *policy, const char *after_id,
+                        size_t max, sto_entry **out, size_t *out_n);
+void sto_entries_free(sto_kind kind, sto_entry *e, size_t n);
+
+/* XLEN of a stream. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
+base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len);
+
+/*
+ * sto_store_model_put() - store snapshot @m under
+ * rlfeed:{m->policy}:model:<m->version> and point the registry's "online"
+ * field at it, in one MULTI/EXEC; every reply inside is checked.
+ * Return: BASE_OK; BASE_ELIMIT past STO_MAX_VALUE; BASE_ESTORE; BASE_EIO.
+ */
+base_err sto_store_model_put(sto_store *s, const base_model *m);
+
+/*
+ * sto_store_model_get_online() - the snapshot the registry's "online" field
+ * names. *out_found is false (and *out untouched) when there is none.
+ * Return: BASE_OK; BASE_EPROTO if it does not decode; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_store_model_get_online(sto_store *s, const char *policy, base_model **out,
+                                    bool *out_found);
+
+#endif

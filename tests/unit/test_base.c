@@ -1,0 +1,113 @@
+#include <stdint.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/hash.h"
+#include "base/queue.h"
+#include "base/record.h"
+#include "tap.h"
+
+static void buf_refuses_growth_past_cap(void)
+{
+    base_buf b;
+    base_buf_init(&b, 16);
+    TST_OK(base_buf_append(&b, "0123456789", 10));
+    TST_EQ(base_buf_append(&b, "0123456789", 10), BASE_ELIMIT);
+    TST_EQ(b.len, 10);
+    TST_OK(base_buf_append(&b, "012345", 6));
+    TST_EQ(b.len, 16);
+    TST_TRUE(memcmp(b.data, "0123456789012345", 16) == 0);
+    base_buf_fini(&b);
+}
+
+static void queue_is_fifo_bounded_and_closes(void)
+{
+    base_queue *q = base_queue_new(2);
+    int a = 1, b = 2, c = 3;
+    TST_OK(base_queue_push(q, &a));
+    TST_OK(base_queue_push(q, &b));
+    TST_EQ(base_queue_push(q, &c), BASE_ELIMIT);
+    void *out[4];
+    size_t n = 0;
+    TST_OK(base_queue_pop_batch(q, out, 4, 10, &n));
+    TST_EQ(n, 2);
+    TST_TRUE(out[0] == &a && out[1] == &b);
+    TST_EQ(base_queue_pop_batch(q, out, 4, 1, &n), BASE_ETIMEDOUT);
+    TST_OK(base_queue_push(q, &c));
+    base_queue_close(q);
+    TST_EQ(base_queue_push(q, &a), BASE_ECLOSED);
+    TST_OK(base_queue_pop_batch(q, out, 4, -1, &n));
+    TST_EQ(n, 1);
+    TST_EQ(base_queue_pop_batch(q, out, 4, -1, &n), BASE_ECLOSED);
+    base_queue_free(q);
+}
+
+static void decision_clone_copies_arrays(void)
+{
+    base_decision *d = base_decision_new(3, 2);
+    TST_TRUE(d != NULL);
+    base_strlcpy(d->event_id, "ev-1", sizeof(d->event_id));
+    d->embedding[2] = 0.5f;
+    d->action[1] = 7;
+    d->pmf[0] = 0.25f;
+    d->pmf[1] = 0.75f;
+    d->chosen = 1;
+    base_decision *c = base_decision_clone(d);
+    TST_TRUE(c != NULL && c->embedding != d->embedding);
+    TST_STREQ(c->event_id, "ev-1");
+    TST_NEAR(c->embedding[2], 0.5, 0);
+    TST_EQ(c->action[1], 7);
+    TST_NEAR(c->pmf[1], 0.75, 0);
+    TST_EQ(c->chosen, 1);
+    base_decision_free(c);
+    base_decision_free(d);
+    TST_TRUE(base_decision_new(BASE_DIM_MAX + 1, 1) == NULL);
+}
+
+static void strlcpy_truncates_and_reports(void)
+{
+    char s[4];
+    TST_TRUE(base_strlcpy(s, "abc", sizeof(s)));
+    TST_TRUE(!base_strlcpy(s, "abcd", sizeof(s)));
+    TST_STREQ(s, "abc");
+}
+
+static void hash_is_deterministic_and_seeded(void)
+{
+    TST_TRUE(base_hash64("ev-1", 4, 1) == base_hash64("ev-1", 4, 1));
+    TST_TRUE(base_hash64("ev-1", 4, 1) != base_hash64("ev-1", 4, 2));
+    TST_TRUE(base_hash64("ev-1", 4, 1) != base_hash64("ev-2", 4, 1));
+    double u = base_u64_to_unit(UINT64_MAX);
+    TST_TRUE(u < 1.0 && u > 0.999);
+}
+
+static void manual_clock_moves_only_when_told(void)
+{
+    base_clock c;
+    base_clock_init_manual(&c, 1000);
+    TST_EQ(base_clock_now_ms(&c), 1000);
+    base_clock_advance(&c, 86400000);
+    TST_EQ(base_clock_now_ms(&c), 86401000);
+    base_clock s;
+    base_clock_init_system(&s);
+    TST_TRUE(base_clock_now_ms(&s) > 1600000000000LL);
+}
+
+static void array_alloc_detects_overflow(void)
+{
+    TST_TRUE(base_alloc_array(SIZE_MAX / 2, 4) == NULL);
+}
+
+int main(void)
+{
+    buf_refuses_growth_past_cap();
+    queue_is_fifo_bounded_and_closes();
+    decision_clone_copies_arrays();
+    strlcpy_truncates_and_reports();
+    hash_is_deterministic_and_seeded();
+    manual_clock_moves_only_when_told();
+    array_alloc_detects_overflow();
+    return tst_done();
+}
