@@ -11,8 +11,8 @@
  * Float vectors travel as bin of little-endian float32; arrays of numbers
  * are also accepted.
  *
- * Decoding is a pure function over (buf, len). svc_wire_precheck() walks the
- * raw bytes first (every count <= remaining bytes, depth and object caps),
+ * Decoding is a pure function over (buf, len). base_mpcheck() (base/mpcheck.h)
+ * walks the raw bytes first (every count <= remaining bytes, depth and object caps),
  * because msgpack-c 4.0 reserves memory for whatever counts a header claims;
  * only then is the message unpacked. The decoder checks structure, types,
  * string lengths, caps and finiteness; policy-specific checks (known policy,
@@ -108,16 +108,6 @@ typedef struct svc_request {
     char outcome_id[BASE_ID_MAX + 1];        /* optional idempotency key */
     int64_t ts_ms;                           /* optional, 0 = arrival time */
 } svc_request;
-
-/*
- * svc_wire_precheck() - validate the raw msgpack structure of @buf without
- * allocating: exactly one object, every str/bin/ext length and array/map
- * count fits in the remaining bytes, depth <= @max_depth and at most
- * @max_objects objects.
- * Return: BASE_OK; BASE_EPROTO (malformed or trailing bytes); BASE_ELIMIT.
- */
-base_err svc_wire_precheck(const uint8_t *buf, size_t len, size_t max_depth,
-                           size_t max_objects);
 
 /*
  * svc_wire_decode() - decode a request. On success *out owns its arrays.

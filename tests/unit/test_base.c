@@ -5,6 +5,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/mpcheck.h"
 #include "base/queue.h"
 #include "base/record.h"
 #include "tap.h"
@@ -100,8 +101,49 @@ static void array_alloc_detects_overflow(void)
     TST_TRUE(base_alloc_array(SIZE_MAX / 2, 4) == NULL);
 }
 
+static void mpcheck_accepts_well_formed(void)
+{
+    /* {"a":[1,2.5,"xy"],"b":nil} */
+    static const uint8_t ok[] = {0x82, 0xa1, 'a', 0x93, 0x01, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0,
+                                 0, 0xa2, 'x', 'y', 0xa1, 'b', 0xc0};
+    TST_OK(base_mpcheck(ok, sizeof(ok), 16, 100));
+    static const uint8_t empty_map[] = {0x80};
+    TST_OK(base_mpcheck(empty_map, 1, 16, 100));
+}
+
+static void mpcheck_rejects_counts_past_end(void)
+{
+    /* array32 claiming 2^32-1 elements in a 5-byte message */
+    static const uint8_t huge_array[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    TST_EQ(base_mpcheck(huge_array, sizeof(huge_array), 16, 100), BASE_EPROTO);
+    /* bin32 claiming 1 GiB */
+    static const uint8_t huge_bin[] = {0xc6, 0x40, 0x00, 0x00, 0x00, 0x01};
+    TST_EQ(base_mpcheck(huge_bin, sizeof(huge_bin), 16, 100), BASE_EPROTO);
+    /* map16 of 2 pairs with only one pair present */
+    static const uint8_t short_map[] = {0xde, 0x00, 0x02, 0xa1, 'a', 0x01};
+    TST_EQ(base_mpcheck(short_map, sizeof(short_map), 16, 100), BASE_EPROTO);
+    static const uint8_t trailing[] = {0x01, 0x02};
+    TST_EQ(base_mpcheck(trailing, sizeof(trailing), 16, 100), BASE_EPROTO);
+    static const uint8_t reserved[] = {0xc1};
+    TST_EQ(base_mpcheck(reserved, sizeof(reserved), 16, 100), BASE_EPROTO);
+    TST_EQ(base_mpcheck(NULL, 0, 16, 100), BASE_EPROTO);
+}
+
+static void mpcheck_enforces_depth_and_object_caps(void)
+{
+    static const uint8_t deep[] = {0x91, 0x91, 0x91, 0x91, 0x01};
+    TST_OK(base_mpcheck(deep, sizeof(deep), 4, 100));
+    TST_EQ(base_mpcheck(deep, sizeof(deep), 3, 100), BASE_ELIMIT);
+    static const uint8_t many[] = {0x94, 1, 2, 3, 4};
+    TST_OK(base_mpcheck(many, sizeof(many), 4, 5));
+    TST_EQ(base_mpcheck(many, sizeof(many), 4, 4), BASE_ELIMIT);
+}
+
 int main(void)
 {
+    mpcheck_accepts_well_formed();
+    mpcheck_rejects_counts_past_end();
+    mpcheck_enforces_depth_and_object_caps();
     buf_refuses_growth_past_cap();
     queue_is_fifo_bounded_and_closes();
     decision_clone_copies_arrays();
