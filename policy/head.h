@@ -69,7 +69,9 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
 /*
  * pol_sample() - index drawn from @pmf (n >= 1) with the uniform
  * base_u64_to_unit(base_hash64(event_id, strlen(event_id), seed)).
- * Pure function: same inputs, same index.
+ * Pure function: same inputs, same index. Entries <= 0 are never drawn; if
+ * rounding leaves the uniform past the pmf's sum, the last index with
+ * positive mass is returned (0 if there is none).
  */
 uint32_t pol_sample(const float *pmf, uint32_t n, const char *event_id, uint64_t seed);
 
@@ -78,7 +80,8 @@ uint32_t pol_sample(const float *pmf, uint32_t n, const char *event_id, uint64_t
  * actions, base logits, logged pmf and chosen index) with @reward.
  * Return: BASE_OK; BASE_EINVAL if @d's shape does not match the head or its
  *         logged propensity is not in (0, 1]; BASE_ENUMERIC if the reward or
- *         an input is not finite (the head is left unchanged).
+ *         an input (including the logged propensity) is not finite, or the
+ *         gradient would overflow. On any error the head is left unchanged.
  */
 base_err pol_head_learn(pol_head *h, const base_decision *d, double reward);
 
@@ -86,7 +89,10 @@ uint64_t pol_head_n_updates(const pol_head *h);
 uint32_t pol_head_dim(const pol_head *h);
 uint32_t pol_head_n_actions(const pol_head *h);
 
-/* Borrowed pointer to action @a's weights ([dim + 1], bias last); valid until free. */
+/*
+ * Borrowed pointer to action @a's weights ([dim + 1], bias last), valid until
+ * free; NULL if @a >= n_actions.
+ */
 const float *pol_head_weights(const pol_head *h, uint32_t a);
 
 /* FNV-style 64-bit checksum over all parameters and learner state. */
@@ -101,9 +107,12 @@ uint64_t pol_head_checksum(const pol_head *h);
 base_err pol_head_snapshot(const pol_head *h, base_model **out);
 
 /*
- * pol_head_restore() - load parameters and state from @m.
- * Return: BASE_OK; BASE_EINVAL if @m's shape or learner does not match (the
- *         head is left unchanged).
+ * pol_head_restore() - load parameters and state from @m (not retained),
+ * including its n_updates.
+ * Return: BASE_OK; BASE_EINVAL if @m's shape or learner does not match, or
+ *         its learner state is out of range (a negative accumulator);
+ *         BASE_ENUMERIC if a parameter or state value is not finite. On any
+ *         error the head is left unchanged.
  */
 base_err pol_head_restore(pol_head *h, const base_model *m);
 

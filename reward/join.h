@@ -34,6 +34,7 @@
 #include "base/record.h"
 
 #define RWD_MAX_SIGNALS 32
+#define RWD_MAX_OUTCOMES 1024 /* cap on spec.max_outcomes */
 
 typedef struct rwd_signal {
     char name[BASE_NAME_MAX + 1];
@@ -47,7 +48,7 @@ typedef struct rwd_spec {
     double clip_max;       /* default 1 */
     double default_reward; /* reward when the window closes with no outcome; default 0 */
     int64_t window_ms;     /* > 0 */
-    uint32_t max_outcomes; /* per decision, >= 1; default 16 */
+    uint32_t max_outcomes; /* per decision, 1..RWD_MAX_OUTCOMES; default 16 */
 } rwd_spec;
 
 /* Fills @spec with no signals and the defaults above (window 10 minutes). */
@@ -76,6 +77,9 @@ void rwd_join_free(rwd_join *j);
  */
 base_err rwd_join_add_decision(rwd_join *j, base_decision *d);
 
+/* Whether a decision with @event_id is pending (*out_found). Changes nothing. */
+void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found);
+
 typedef enum rwd_match {
     RWD_MATCHED = 0,     /* applied to a pending decision */
     RWD_DUPLICATE,       /* same outcome_id already applied: ignored */
@@ -84,7 +88,9 @@ typedef enum rwd_match {
 
 /*
  * rwd_join_check_outcome() - what rwd_join_add_outcome() would do, without
- * changing anything. Same return codes.
+ * changing anything. Same return codes. Applying an outcome never allocates,
+ * so an add of the same outcome right after (no other call in between)
+ * returns the same code and match.
  */
 base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, rwd_match *out);
 
@@ -92,13 +98,19 @@ base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, rwd_ma
  * rwd_join_add_outcome() - attach @o (copied) to its pending decision.
  * Return: BASE_OK with *out set; BASE_EINVAL if the signal is not in the spec
  *         or the value is not finite; BASE_ELIMIT if the decision already has
- *         max_outcomes outcomes. On any error nothing changes.
+ *         max_outcomes outcomes; BASE_ENUMERIC if the running sum would
+ *         overflow. On any error nothing changes.
+ * The signal and value are validated before the event id is looked up, and a
+ * duplicate is reported even when the decision is at max_outcomes.
  */
 base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, rwd_match *out);
 
 /*
  * rwd_join_expire() - emit up to @max_out joined examples whose window has
  * closed at @now_ms, oldest first. Ownership of each passes to the caller.
+ * Each example's joined_ts_ms is ts_ms + window_ms (when its window closed),
+ * whatever @now_ms is. If an allocation fails, it stops early and the
+ * decision stays pending for the next call.
  * Return: the number written to @out.
  */
 size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t max_out);

@@ -1,0 +1,516 @@
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/hash.h"
+#include "base/record.h"
+#include "policy/head.h"
+#include "tap.h"
+
+/* A gaussian from two splitmix64 draws (Box-Muller); fixed seeds keep every test repeatable. */
+static double gauss(uint64_t *rng)
+{
+    double u1 = base_u64_to_unit(base_splitmix64(rng));
+    double u2 = base_u64_to_unit(base_splitmix64(rng));
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
+}
+
+static pol_head *head_make(uint32_t dim, uint32_t n_actions, double eps)
+{
+    pol_head_config cfg;
+    pol_head_config_default(&cfg, dim, n_actions);
+    cfg.epsilon = eps;
+    cfg.seed = 42;
+    pol_head *h = NULL;
+    TST_OK(pol_head_new(&cfg, &h));
+    return h;
+}
+
+static double pmf_sum(const float *pmf, uint32_t n)
+{
+    double s = 0.0;
+    for (uint32_t c = 0; c < n; c++) {
+        s += (double)pmf[c];
+    }
+    return s;
+}
+
+static void zero_head_without_epsilon_is_base_softmax(void)
+{
+    pol_head *h = head_make(8, 5, 0.0);
+    float x[8] = {0.5f, -1.0f, 2.0f, 0.0f, 0.25f, 3.0f, -0.75f, 1.0f};
+    uint32_t action[4] = {3, 0, 4, 1};
+    float bl[4] = {1.5f, -0.5f, 3.0f, 0.25f};
+    float pmf[4];
+    TST_OK(pol_head_pmf(h, x, 4, action, bl, pmf));
+    double z = 0.0;
+    for (int c = 0; c < 4; c++) {
+        z += exp((double)bl[c]);
+    }
+    for (int c = 0; c < 4; c++) {
+        TST_NEAR(pmf[c], exp((double)bl[c]) / z, 1e-6); /* tol 1e-6 */
+    }
+    pol_head_free(h);
+
+    /* Temperature 2 divides the logits. */
+    pol_head_config cfg;
+    pol_head_config_default(&cfg, 8, 5);
+    cfg.epsilon = 0.0;
+    cfg.temperature = 2.0;
+    TST_OK(pol_head_new(&cfg, &h));
+    TST_OK(pol_head_pmf(h, x, 4, action, bl, pmf));
+    z = 0.0;
+    for (int c = 0; c < 4; c++) {
+        z += exp((double)bl[c] / 2.0);
+    }
+    for (int c = 0; c < 4; c++) {
+        TST_NEAR(pmf[c], exp((double)bl[c] / 2.0) / z, 1e-6); /* tol 1e-6 */
+    }
+    pol_head_free(h);
+}
+
+static void epsilon_floor_holds_for_extreme_logits(void)
+{
+    double eps = 0.2;
+    pol_head *h = head_make(4, 4, eps);
+    float x[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    uint32_t action[4] = {0, 1, 2, 3};
+    float bl[4] = {80.0f, -80.0f, 0.0f, -20.0f};
+    float pmf[4];
+    TST_OK(pol_head_pmf(h, x, 4, action, bl, pmf));
+    int all_above = 1;
+    for (int c = 0; c < 4; c++) {
+        /* float rounding is monotone, so p >= eps/n in double implies this exactly. */
+        all_above = all_above && pmf[c] >= (float)(eps / 4.0);
+    }
+    TST_TRUE(all_above);
+    TST_NEAR(pmf[0], 1.0 - eps + eps / 4.0, 1e-6);
+    TST_NEAR(pmf_sum(pmf, 4), 1.0, 1e-6); /* tol 1e-6 */
+    pol_head_free(h);
+}
+
+static void pmf_sums_to_one_for_all_sizes(void)
+{
+    static float bl[BASE_CAND_MAX];
+    static uint32_t action[BASE_CAND_MAX];
+    static float pmf[BASE_CAND_MAX];
+    uint64_t rng = 7;
+    pol_head *h = head_make(16, 64, 0.05);
+    float x[16];
+    for (int j = 0; j < 16; j++) {
+        x[j] = (float)gauss(&rng);
+    }
+    uint32_t sizes[4] = {1, 3, 64, BASE_CAND_MAX};
+    for (int t = 0; t < 4; t++) {
+        uint32_t n = sizes[t];
+        for (uint32_t c = 0; c < n; c++) {
+            bl[c] = (float)(5.0 * gauss(&rng));
+            action[c] = c % 64;
+        }
+        TST_OK(pol_head_pmf(h, x, n, action, bl, pmf));
+        TST_NEAR(pmf_sum(pmf, n), 1.0, 1e-6); /* tol 1e-6 */
+    }
+    TST_EQ(pmf[0] >= 0.0f, 1);
+    pol_head_free(h);
+}
+
+static int untouched(const float *pmf, uint32_t n)
+{
+    int ok = 1;
+    for (uint32_t c = 0; c < n; c++) {
+        ok = ok && pmf[c] == -7.0f;
+    }
+    return ok;
+}
+
+static void pmf_rejects_bad_input_without_writing(void)
+{
+    pol_head *h = head_make(4, 3, 0.1);
+    float x[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    uint32_t action[3] = {0, 1, 2};
+    float bl[3] = {0.0f, 1.0f, 2.0f};
+    float pmf[3] = {-7.0f, -7.0f, -7.0f};
+
+    uint32_t bad_action[3] = {0, 3, 2};
+    TST_EQ(pol_head_pmf(h, x, 3, bad_action, bl, pmf), BASE_EINVAL);
+    TST_TRUE(untouched(pmf, 3));
+    TST_EQ(pol_head_pmf(h, x, 0, action, bl, pmf), BASE_EINVAL);
+    TST_EQ(pol_head_pmf(h, x, BASE_CAND_MAX + 1, action, bl, pmf), BASE_EINVAL);
+    TST_TRUE(untouched(pmf, 3));
+
+    float xn[4] = {1.0f, NAN, 3.0f, 4.0f};
+    TST_EQ(pol_head_pmf(h, xn, 3, action, bl, pmf), BASE_ENUMERIC);
+    TST_TRUE(untouched(pmf, 3));
+    float xi[4] = {1.0f, INFINITY, 3.0f, 4.0f};
+    TST_EQ(pol_head_pmf(h, xi, 3, action, bl, pmf), BASE_ENUMERIC);
+    TST_TRUE(untouched(pmf, 3));
+    float bln[3] = {0.0f, NAN, 2.0f};
+    TST_EQ(pol_head_pmf(h, x, 3, action, bln, pmf), BASE_ENUMERIC);
+    TST_TRUE(untouched(pmf, 3));
+    pol_head_free(h);
+}
+
+static void config_out_of_range_is_rejected(void)
+{
+    pol_head_config cfg;
+    pol_head *h = NULL;
+    pol_head_config_default(&cfg, 0, 4);
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    pol_head_config_default(&cfg, 4, BASE_ACTIONS_MAX + 1);
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    pol_head_config_default(&cfg, 4, 4);
+    cfg.epsilon = 1.5;
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    pol_head_config_default(&cfg, 4, 4);
+    cfg.temperature = 0.0;
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    pol_head_config_default(&cfg, 4, 4);
+    cfg.learning_rate = NAN;
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    TST_TRUE(h == NULL);
+}
+
+static void sample_is_deterministic_and_follows_pmf(void)
+{
+    float pmf[5] = {0.1f, 0.0f, 0.45f, 0.25f, 0.2f};
+    uint32_t a = pol_sample(pmf, 5, "event-abc", 9);
+    TST_EQ(pol_sample(pmf, 5, "event-abc", 9), a);
+
+    enum { N = 20000 };
+    int count[5] = {0};
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "ev-%d", i);
+        uint32_t c = pol_sample(pmf, 5, id, 9);
+        count[c < 5 ? c : 0]++;
+    }
+    TST_EQ(count[1], 0); /* zero mass is never drawn */
+    for (int c = 0; c < 5; c++) {
+        /* tol 0.02 absolute; the binomial sd at N = 20000 is <= 0.0036 */
+        TST_NEAR((double)count[c] / N, pmf[c], 0.02);
+    }
+
+    /* Mass short of 1 (rounding): u beyond the sum takes the last positive index. */
+    float short_pmf[3] = {0.25f, 0.25f, 0.0f};
+    int all_valid = 1;
+    for (int i = 0; i < 200; i++) {
+        snprintf(id, sizeof(id), "g-%d", i);
+        all_valid = all_valid && pol_sample(short_pmf, 3, id, 1) <= 1;
+    }
+    TST_TRUE(all_valid);
+}
+
+/*
+ * The synthetic contextual bandit: d = 16, K = 4, true score t_a = theta_a . x,
+ * reward 1 when the chosen action maximises t. The base logits are weakly
+ * informative: 0.5 * t_a plus unit gaussian noise.
+ */
+enum { LD = 16, LK = 4 };
+
+typedef struct world {
+    double theta[LK][LD];
+} world;
+
+typedef struct bandit_ctx {
+    float x[LD];
+    uint32_t action[LK];
+    float bl[LK];
+    uint32_t best; /* the best action (not the candidate index) */
+} bandit_ctx;
+
+static void world_draw(const world *w, uint64_t *rng, bandit_ctx *b)
+{
+    double t[LK];
+    for (int j = 0; j < LD; j++) {
+        b->x[j] = (float)(gauss(rng) / sqrt((double)LD));
+    }
+    b->best = 0;
+    for (int a = 0; a < LK; a++) {
+        t[a] = 0.0;
+        for (int j = 0; j < LD; j++) {
+            t[a] += w->theta[a][j] * (double)b->x[j];
+        }
+        b->best = t[a] > t[b->best] ? (uint32_t)a : b->best;
+    }
+    /* Candidates in a random order, so the head must follow actions, not positions. */
+    for (int c = 0; c < LK; c++) {
+        b->action[c] = (uint32_t)c;
+    }
+    for (int c = LK - 1; c > 0; c--) {
+        int k = (int)(base_splitmix64(rng) % (uint64_t)(c + 1));
+        uint32_t tmp = b->action[c];
+        b->action[c] = b->action[k];
+        b->action[k] = tmp;
+    }
+    for (int c = 0; c < LK; c++) {
+        b->bl[c] = (float)(0.5 * t[b->action[c]] + gauss(rng));
+    }
+}
+
+/* Mean served probability of the best action over @n held-out contexts. */
+static double served_accuracy(const pol_head *h, const world *w, uint64_t seed, int n)
+{
+    uint64_t rng = seed;
+    bandit_ctx b;
+    float pmf[LK];
+    double acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        world_draw(w, &rng, &b);
+        if (pol_head_pmf(h, b.x, LK, b.action, b.bl, pmf) != BASE_OK) {
+            return -1.0;
+        }
+        for (int c = 0; c < LK; c++) {
+            acc += b.action[c] == b.best ? (double)pmf[c] : 0.0;
+        }
+    }
+    return acc / n;
+}
+
+/* Feeds @n examples drawn from @h's served pmf; returns the number of failed learn calls. */
+static int bandit_train(pol_head *h, const world *w, uint64_t seed, int n)
+{
+    uint64_t rng = seed;
+    bandit_ctx b;
+    base_decision *d = base_decision_new(LD, LK);
+    int failed = d == NULL ? 1 : 0;
+    char id[32];
+    for (int i = 0; i < n && d != NULL; i++) {
+        world_draw(w, &rng, &b);
+        memcpy(d->embedding, b.x, sizeof(b.x));
+        memcpy(d->action, b.action, sizeof(b.action));
+        memcpy(d->base_logit, b.bl, sizeof(b.bl));
+        failed += pol_head_pmf(h, b.x, LK, b.action, b.bl, d->pmf) != BASE_OK;
+        snprintf(id, sizeof(id), "train-%d", i);
+        d->chosen = pol_sample(d->pmf, LK, id, 42);
+        double r = d->action[d->chosen] == b.best ? 1.0 : 0.0;
+        failed += pol_head_learn(h, d, r) != BASE_OK;
+    }
+    base_decision_free(d);
+    return failed;
+}
+
+static void world_init(world *w, uint64_t seed)
+{
+    uint64_t rng = seed;
+    for (int a = 0; a < LK; a++) {
+        for (int j = 0; j < LD; j++) {
+            w->theta[a][j] = gauss(&rng);
+        }
+    }
+}
+
+static void pg_learns_a_linear_bandit(void)
+{
+    world w;
+    world_init(&w, 2024);
+    pol_head *base = head_make(LD, LK, 0.05);
+    pol_head *h = head_make(LD, LK, 0.05);
+    TST_EQ(bandit_train(h, &w, 11, 5000), 0);
+    TST_EQ(pol_head_n_updates(h), 5000);
+    double acc_base = served_accuracy(base, &w, 99, 2000);
+    double acc_served = served_accuracy(h, &w, 99, 2000);
+    printf("# base %.2f served %.2f (mean served probability of the best action, "
+           "2000 held-out contexts)\n",
+           acc_base, acc_served);
+    TST_TRUE(acc_base > 0.25 && acc_base < 0.6);
+    TST_TRUE(acc_served > acc_base + 0.25);
+    pol_head_free(h);
+    pol_head_free(base);
+}
+
+static double score_of(const pol_head *h, const float *x, uint32_t dim, uint32_t a)
+{
+    const float *w = pol_head_weights(h, a);
+    double s = (double)w[dim];
+    for (uint32_t j = 0; j < dim; j++) {
+        s += (double)w[j] * (double)x[j];
+    }
+    return s;
+}
+
+static base_decision *decision_fixture(void)
+{
+    base_decision *d = base_decision_new(4, 3);
+    float x[4] = {0.5f, -1.0f, 0.25f, 2.0f};
+    memcpy(d->embedding, x, sizeof(x));
+    for (uint32_t c = 0; c < 3; c++) {
+        d->action[c] = 2 - c;
+        d->base_logit[c] = (float)c * 0.5f;
+        d->pmf[c] = 1.0f / 3.0f;
+    }
+    d->chosen = 1;
+    return d;
+}
+
+static void one_update_moves_the_chosen_score(void)
+{
+    base_decision *d = decision_fixture();
+    uint32_t a = d->action[d->chosen];
+    float before[3], after[3];
+
+    pol_head *up = head_make(4, 3, 0.0);
+    TST_OK(pol_head_pmf(up, d->embedding, 3, d->action, d->base_logit, before));
+    TST_OK(pol_head_learn(up, d, 1.0));
+    TST_TRUE(score_of(up, d->embedding, 4, a) > 0.0);
+    TST_OK(pol_head_pmf(up, d->embedding, 3, d->action, d->base_logit, after));
+    TST_TRUE(after[d->chosen] > before[d->chosen]);
+    TST_EQ(pol_head_n_updates(up), 1);
+
+    pol_head *down = head_make(4, 3, 0.0);
+    TST_OK(pol_head_learn(down, d, -1.0));
+    TST_TRUE(score_of(down, d->embedding, 4, a) < 0.0);
+    TST_OK(pol_head_pmf(down, d->embedding, 3, d->action, d->base_logit, after));
+    TST_TRUE(after[d->chosen] < before[d->chosen]);
+
+    TST_TRUE(pol_head_weights(up, 3) == NULL);
+    pol_head_free(down);
+    pol_head_free(up);
+    base_decision_free(d);
+}
+
+static void learn_rejects_bad_examples_unchanged(void)
+{
+    base_decision *d = decision_fixture();
+    pol_head *h = head_make(4, 3, 0.1);
+    TST_OK(pol_head_learn(h, d, 0.5));
+    uint64_t sum = pol_head_checksum(h);
+
+    TST_EQ(pol_head_learn(h, d, NAN), BASE_ENUMERIC);
+    TST_EQ(pol_head_learn(h, d, INFINITY), BASE_ENUMERIC);
+    d->embedding[2] = NAN;
+    TST_EQ(pol_head_learn(h, d, 1.0), BASE_ENUMERIC);
+    d->embedding[2] = 0.25f;
+    d->base_logit[0] = -INFINITY;
+    TST_EQ(pol_head_learn(h, d, 1.0), BASE_ENUMERIC);
+    d->base_logit[0] = 0.0f;
+    d->embedding[0] = 1e30f;
+    TST_EQ(pol_head_learn(h, d, 1e300), BASE_ENUMERIC); /* g * x would overflow g^2 */
+    d->embedding[0] = 0.5f;
+    d->pmf[d->chosen] = 0.0f;
+    TST_EQ(pol_head_learn(h, d, 1.0), BASE_EINVAL);
+    d->pmf[d->chosen] = 1.0f / 3.0f;
+    d->chosen = 3;
+    TST_EQ(pol_head_learn(h, d, 1.0), BASE_EINVAL);
+    d->chosen = 1;
+    d->action[0] = 3;
+    TST_EQ(pol_head_learn(h, d, 1.0), BASE_EINVAL);
+    d->action[0] = 2;
+    TST_EQ(pol_head_checksum(h), sum);
+    TST_EQ(pol_head_n_updates(h), 1);
+
+    base_decision *wrong = base_decision_new(5, 3);
+    wrong->pmf[0] = 1.0f;
+    TST_EQ(pol_head_learn(h, wrong, 1.0), BASE_EINVAL);
+    TST_EQ(pol_head_checksum(h), sum);
+    base_decision_free(wrong);
+    pol_head_free(h);
+    base_decision_free(d);
+}
+
+static void snapshot_restore_round_trips(void)
+{
+    world w;
+    world_init(&w, 5);
+    pol_head *h = head_make(LD, LK, 0.05);
+    TST_EQ(bandit_train(h, &w, 3, 300), 0);
+    base_model *m = NULL;
+    TST_OK(pol_head_snapshot(h, &m));
+    TST_STREQ(m->learner, "pg");
+    TST_EQ(m->n_params, LK * (LD + 1));
+    TST_EQ(m->n_updates, 300);
+
+    pol_head *r = head_make(LD, LK, 0.05);
+    TST_OK(pol_head_restore(r, m));
+    TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
+    TST_EQ(pol_head_n_updates(r), 300);
+
+    uint64_t rng = 77;
+    bandit_ctx b;
+    float p1[LK], p2[LK];
+    int same = 1;
+    for (int i = 0; i < 50; i++) {
+        world_draw(&w, &rng, &b);
+        TST_OK(pol_head_pmf(h, b.x, LK, b.action, b.bl, p1));
+        TST_OK(pol_head_pmf(r, b.x, LK, b.action, b.bl, p2));
+        same = same && memcmp(p1, p2, sizeof(p1)) == 0;
+    }
+    TST_TRUE(same);
+
+    /* Continuing both from the same state stays bit-identical. */
+    TST_EQ(bandit_train(h, &w, 8, 100), 0);
+    TST_EQ(bandit_train(r, &w, 8, 100), 0);
+    TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
+    base_model_free(m);
+    pol_head_free(r);
+    pol_head_free(h);
+}
+
+static void same_sequence_gives_same_checksum(void)
+{
+    world w;
+    world_init(&w, 6);
+    pol_head *a = head_make(LD, LK, 0.05);
+    pol_head *b = head_make(LD, LK, 0.05);
+    uint64_t zero = pol_head_checksum(a);
+    TST_EQ(bandit_train(a, &w, 21, 500), 0);
+    TST_EQ(bandit_train(b, &w, 21, 500), 0);
+    TST_EQ(pol_head_checksum(a), pol_head_checksum(b));
+    TST_TRUE(pol_head_checksum(a) != zero);
+    TST_TRUE(memcmp(pol_head_weights(a, 2), pol_head_weights(b, 2), (LD + 1) * sizeof(float)) ==
+             0);
+    pol_head_free(b);
+    pol_head_free(a);
+}
+
+static void restore_rejects_mismatch_unchanged(void)
+{
+    pol_head *small = head_make(4, 3, 0.05);
+    pol_head *h = head_make(5, 3, 0.05);
+    base_decision *d = decision_fixture();
+    TST_OK(pol_head_learn(small, d, 1.0));
+    base_model *m = NULL;
+    TST_OK(pol_head_snapshot(small, &m));
+    uint64_t sum = pol_head_checksum(h);
+    TST_EQ(pol_head_restore(h, m), BASE_EINVAL); /* dim 4 into dim 5 */
+    TST_EQ(pol_head_checksum(h), sum);
+
+    pol_head *other = head_make(4, 2, 0.05);
+    TST_EQ(pol_head_restore(other, m), BASE_EINVAL); /* 3 actions into 2 */
+    pol_head_free(other);
+
+    pol_head *same = head_make(4, 3, 0.05);
+    sum = pol_head_checksum(same);
+    (void)base_strlcpy(m->learner, "linucb", sizeof(m->learner));
+    TST_EQ(pol_head_restore(same, m), BASE_EINVAL);
+    (void)base_strlcpy(m->learner, "pg", sizeof(m->learner));
+    m->params[1] = NAN;
+    TST_EQ(pol_head_restore(same, m), BASE_ENUMERIC);
+    m->params[1] = 0.0f;
+    m->state[3] = -1.0; /* a negative AdaGrad accumulator */
+    TST_EQ(pol_head_restore(same, m), BASE_EINVAL);
+    TST_EQ(pol_head_checksum(same), sum);
+
+    base_model_free(m);
+    pol_head_free(same);
+    base_decision_free(d);
+    pol_head_free(h);
+    pol_head_free(small);
+}
+
+int main(void)
+{
+    zero_head_without_epsilon_is_base_softmax();
+    epsilon_floor_holds_for_extreme_logits();
+    pmf_sums_to_one_for_all_sizes();
+    pmf_rejects_bad_input_without_writing();
+    config_out_of_range_is_rejected();
+    sample_is_deterministic_and_follows_pmf();
+    pg_learns_a_linear_bandit();
+    one_update_moves_the_chosen_score();
+    learn_rejects_bad_examples_unchanged();
+    snapshot_restore_round_trips();
+    same_sequence_gives_same_checksum();
+    restore_rejects_mismatch_unchanged();
+    return tst_done();
+}
