@@ -162,7 +162,7 @@ typedef struct svc_reply {
 
 /*
  * svc_wire_decode_reply() - decode any reply (unknown fields are ignored).
- * Return: BASE_OK; BASE_EPROTO.
+ * Return: BASE_OK; BASE_EPROTO (also past the depth or object caps); BASE_ENOMEM.
  */
 base_err svc_wire_decode_reply(const uint8_t *buf, size_t len, svc_reply *out);
 
