@@ -21,7 +21,13 @@
 #include "base/err.h"
 #include "base/record.h"
 
-/* Encoders append to @out. Return: BASE_OK; BASE_ELIMIT past out's cap; BASE_ENOMEM. */
+/*
+ * Encoders append to @out; on failure @out is left as it was.
+ * Return: BASE_OK; BASE_EINVAL if the record breaks an invariant the decoder
+ *         checks (unterminated string, chosen >= n_cand, non-finite float,
+ *         action >= BASE_ACTIONS_MAX), so nothing undecodable is stored;
+ *         BASE_ELIMIT past out's cap; BASE_ENOMEM.
+ */
 base_err sto_codec_encode_decision(const base_decision *d, base_buf *out);
 base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out);
 base_err sto_codec_encode_joined(const base_joined *j, base_buf *out);

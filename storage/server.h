@@ -35,7 +35,8 @@ typedef struct sto_server_opts {
 /*
  * sto_server_start() - start redis-server with @opts (NULL: defaults).
  * Return: BASE_OK; BASE_EIO if it could not be started or never answered
- *         (reason in @errbuf); BASE_ENOMEM.
+ *         (reason in @errbuf); BASE_EINVAL for a bad appendfsync value or a
+ *         directory too long for DIR/redis.sock; BASE_ENOMEM.
  */
 base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *errbuf,
                           size_t errlen);

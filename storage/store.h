@@ -21,6 +21,10 @@
  * sto_store_reconnect() succeeds.
  *
  * URLs: "tcp://HOST:PORT", "redis://HOST:PORT" or "unix:/path/to/socket".
+ *
+ * SIGPIPE: each exchange blocks SIGPIPE in the calling thread and consumes
+ * one it raised, so a vanished server is BASE_EIO; the process-wide
+ * disposition is not touched.
  */
 
 #include <stdbool.h>
@@ -50,10 +54,10 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
                         size_t errlen);
 void sto_store_close(sto_store *s); /* accepts NULL */
 
-/* Reconnect after BASE_EIO. Return: BASE_OK or BASE_EIO. */
+/* Reconnect after BASE_EIO. Return: BASE_OK or BASE_EIO (BASE_ENOMEM if out of memory). */
 base_err sto_store_reconnect(sto_store *s);
 
-/* Return: BASE_OK if Redis answered PONG; BASE_EIO; BASE_ESTORE. */
+/* Return: BASE_OK if Redis answered PONG; BASE_EIO; BASE_ESTORE (BASE_EPROTO: not PONG). */
 base_err sto_store_ping(sto_store *s);
 
 /* One record to append. @rec points to the record type named by @kind. */
@@ -69,9 +73,12 @@ typedef struct sto_append {
  * sto_store_append() - XADD each item to its stream, all @n pipelined in one
  * round trip. Each item's out_err and (on success) out_id are set.
  * Return: BASE_OK if the batch was exchanged (check each out_err:
- *         BASE_ELIMIT if a record encodes past STO_MAX_VALUE, BASE_ESTORE if
+ *         BASE_ELIMIT if a record encodes past STO_MAX_VALUE, BASE_EINVAL for
+ *         a bad policy name or invalid record (neither is sent), BASE_ESTORE if
  *         Redis refused it); BASE_EIO if the connection was lost — then no
- *         item may be assumed stored or not stored.
+ *         item may be assumed stored or not stored (their out_err is BASE_EIO).
+ * Large batches go out in pipelines of at most 1024 commands or ~8 MiB, so
+ * the unread replies always fit in the socket buffers.
  */
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
 

@@ -1,0 +1,391 @@
+/*
+ * storage/store against a private redis-server (storage/server) on a unix
+ * socket in a temporary directory, with appendfsync always so a SIGKILL
+ * loses nothing that was acknowledged. The server is always stopped, and its
+ * directory removed, before the test exits.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/record.h"
+#include "proc.h"
+#include "storage/server.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define TIMEOUT_MS 5000
+#define N_BULK 1000
+
+/* True if @name is an executable file in a $PATH directory. */
+static bool on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    bool found = false;
+    while (path != NULL && *path != '\0' && !found) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon != NULL ? (size_t)(colon - path) : strlen(path);
+        char full[4096];
+        int k = snprintf(full, sizeof(full), "%.*s/%s", (int)n, path, name);
+        found = k > 0 && (size_t)k < sizeof(full) && access(full, X_OK) == 0;
+        path = colon != NULL ? colon + 1 : NULL;
+    }
+    return found;
+}
+
+static base_decision *make_decision(const char *policy, const char *event, uint32_t dim,
+                                    uint32_t n_cand, float salt)
+{
+    base_decision *d = base_decision_new(dim, n_cand);
+    if (d == NULL) {
+        return NULL;
+    }
+    base_strlcpy(d->policy, policy, sizeof(d->policy));
+    base_strlcpy(d->event_id, event, sizeof(d->event_id));
+    base_strlcpy(d->conversation_id, "conv-1", sizeof(d->conversation_id));
+    d->ts_ms = 1700000000000 + (int64_t)salt;
+    d->model_version = 2;
+    d->turn = 1;
+    d->chosen = n_cand / 2;
+    for (uint32_t i = 0; i < dim; i++) {
+        d->embedding[i] = salt + (float)i * 0.5f;
+    }
+    for (uint32_t i = 0; i < n_cand; i++) {
+        d->action[i] = i + 10;
+        d->base_logit[i] = salt - (float)i;
+        d->pmf[i] = 1.0f / (float)n_cand;
+    }
+    return d;
+}
+
+static bool decision_eq(const base_decision *a, const base_decision *b)
+{
+    return strcmp(a->policy, b->policy) == 0 && strcmp(a->event_id, b->event_id) == 0 &&
+           strcmp(a->conversation_id, b->conversation_id) == 0 && a->ts_ms == b->ts_ms &&
+           a->model_version == b->model_version && a->turn == b->turn &&
+           a->source == b->source && a->dim == b->dim && a->n_cand == b->n_cand &&
+           a->chosen == b->chosen &&
+           memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
+           memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
+           memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
+           memcmp(a->pmf, b->pmf, (size_t)a->n_cand * 4) == 0;
+}
+
+static void make_outcome(base_outcome *o, const char *policy, int i)
+{
+    memset(o, 0, sizeof(*o));
+    base_strlcpy(o->policy, policy, sizeof(o->policy));
+    (void)snprintf(o->event_id, sizeof(o->event_id), "ev-%d", i);
+    (void)snprintf(o->outcome_id, sizeof(o->outcome_id), "out-%d", i);
+    base_strlcpy(o->signal, i % 2 ? "thumbs_up" : "resolved", sizeof(o->signal));
+    o->value = (double)i / 7.0;
+    o->ts_ms = 1700000000000 + i;
+}
+
+static bool outcome_eq(const base_outcome *a, const base_outcome *b)
+{
+    return strcmp(a->policy, b->policy) == 0 && strcmp(a->event_id, b->event_id) == 0 &&
+           strcmp(a->conversation_id, b->conversation_id) == 0 &&
+           strcmp(a->outcome_id, b->outcome_id) == 0 && strcmp(a->signal, b->signal) == 0 &&
+           a->value == b->value && a->ts_ms == b->ts_ms;
+}
+
+static base_model *make_model(const char *policy, uint64_t version)
+{
+    base_model *m = base_model_new(6, 4);
+    if (m == NULL) {
+        return NULL;
+    }
+    base_strlcpy(m->policy, policy, sizeof(m->policy));
+    base_strlcpy(m->learner, "linucb", sizeof(m->learner));
+    (void)snprintf(m->last_joined_id, sizeof(m->last_joined_id), "1700000000000-%llu",
+                   (unsigned long long)version);
+    m->version = version;
+    m->n_updates = version * 100;
+    m->dim = 2;
+    m->n_actions = 3;
+    for (uint32_t i = 0; i < 6; i++) {
+        m->params[i] = (float)version + (float)i / 8.0f;
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        m->state[i] = (double)version / (double)(i + 3);
+    }
+    return m;
+}
+
+static bool model_eq(const base_model *a, const base_model *b)
+{
+    return strcmp(a->policy, b->policy) == 0 && strcmp(a->learner, b->learner) == 0 &&
+           strcmp(a->last_joined_id, b->last_joined_id) == 0 && a->version == b->version &&
+           a->n_updates == b->n_updates && a->ts_ms == b->ts_ms && a->dim == b->dim &&
+           a->n_actions == b->n_actions && a->n_params == b->n_params &&
+           a->n_state == b->n_state &&
+           memcmp(a->params, b->params, (size_t)a->n_params * 4) == 0 &&
+           memcmp(a->state, b->state, (size_t)a->n_state * 8) == 0;
+}
+
+/* Bad URLs are refused before any I/O; unreachable ones fail with BASE_EIO. */
+static void open_rejects_bad_and_unreachable_urls(void)
+{
+    const char *bad[] = {"http://127.0.0.1:6379", "tcp://127.0.0.1", "tcp://:6379",
+                         "tcp://127.0.0.1:0", "tcp://127.0.0.1:99999", "tcp://127.0.0.1:12x",
+                         "redis://user:pw@127.0.0.1:6379", "unix:", ""};
+    char err[256];
+    sto_store *s = NULL;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        TST_EQ(sto_store_open(bad[i], TIMEOUT_MS, &s, err, sizeof(err)), BASE_EINVAL);
+    }
+    TST_EQ(sto_store_open(NULL, TIMEOUT_MS, &s, NULL, 0), BASE_EINVAL);
+    TST_EQ(sto_store_open("unix:/tmp/x", 0, &s, NULL, 0), BASE_EINVAL);
+    TST_TRUE(s == NULL);
+
+    int port = tst_free_port();
+    char url[64];
+    (void)snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    TST_EQ(sto_store_open(url, TIMEOUT_MS, &s, err, sizeof(err)), BASE_EIO);
+    TST_TRUE(strlen(err) > 0);
+    TST_EQ(sto_store_open("unix:/nonexistent-rlfeed/redis.sock", TIMEOUT_MS, &s, err,
+                          sizeof(err)),
+           BASE_EIO);
+    TST_TRUE(s == NULL);
+}
+
+static void mixed_batch_reads_back_in_order(sto_store *s)
+{
+    base_decision *d0 = make_decision("faq", "ev-a", 3, 2, 1.0f);
+    base_decision *d1 = make_decision("faq", "ev-b", 0, 1, 2.0f);
+    base_joined *j = base_joined_new(make_decision("faq", "ev-a", 3, 2, 1.0f));
+    base_outcome o0, o1;
+    make_outcome(&o0, "faq", 1);
+    make_outcome(&o1, "faq", 2);
+    j->reward = 0.25;
+    j->n_outcomes = 1;
+    j->joined_ts_ms = 1700000099000;
+
+    sto_append items[] = {
+        {STO_DECISIONS, "faq", d0, "", BASE_OK}, {STO_OUTCOMES, "faq", &o0, "", BASE_OK},
+        {STO_DECISIONS, "", d1, "", BASE_OK},    /* no policy: refused locally */
+        {STO_DECISIONS, "faq", d1, "", BASE_OK}, {STO_JOINED, "faq", j, "", BASE_OK},
+        {STO_OUTCOMES, "faq", &o1, "", BASE_OK}, {STO_OUTCOMES, "a{b}", &o1, "", BASE_OK},
+    };
+    size_t n = sizeof(items) / sizeof(items[0]);
+    TST_OK(sto_store_append(s, items, n));
+    TST_OK(items[0].out_err);
+    TST_OK(items[1].out_err);
+    TST_EQ(items[2].out_err, BASE_EINVAL);
+    TST_OK(items[3].out_err);
+    TST_OK(items[4].out_err);
+    TST_OK(items[5].out_err);
+    TST_EQ(items[6].out_err, BASE_EINVAL);
+    TST_TRUE(items[0].out_id[0] != '\0' && strchr(items[0].out_id, '-') != NULL);
+
+    sto_entry *e = NULL;
+    size_t got = 0;
+    TST_OK(sto_store_read(s, STO_DECISIONS, "faq", "", 100, &e, &got));
+    TST_EQ(got, 2);
+    if (got == 2) {
+        TST_STREQ(e[0].id, items[0].out_id);
+        TST_STREQ(e[1].id, items[3].out_id);
+        TST_TRUE(decision_eq(e[0].rec, d0));
+        TST_TRUE(decision_eq(e[1].rec, d1));
+    }
+    sto_entries_free(STO_DECISIONS, e, got);
+
+    TST_OK(sto_store_read(s, STO_OUTCOMES, "faq", "0", 100, &e, &got));
+    TST_EQ(got, 2);
+    if (got == 2) {
+        TST_STREQ(e[0].id, items[1].out_id);
+        TST_STREQ(e[1].id, items[5].out_id);
+        TST_TRUE(outcome_eq(e[0].rec, &o0));
+        TST_TRUE(outcome_eq(e[1].rec, &o1));
+    }
+    sto_entries_free(STO_OUTCOMES, e, got);
+
+    TST_OK(sto_store_read(s, STO_JOINED, "faq", "", 100, &e, &got));
+    TST_EQ(got, 1);
+    if (got == 1) {
+        const base_joined *g = e[0].rec;
+        TST_STREQ(e[0].id, items[4].out_id);
+        TST_TRUE(decision_eq(g->decision, j->decision));
+        TST_TRUE(g->reward == 0.25 && g->n_outcomes == 1 && !g->defaulted &&
+                 g->joined_ts_ms == 1700000099000);
+    }
+    sto_entries_free(STO_JOINED, e, got);
+
+    TST_OK(sto_store_read(s, STO_JOINED, "nobody", "", 100, &e, &got));
+    TST_EQ(got, 0);
+    sto_entries_free(STO_JOINED, e, got);
+
+    base_decision_free(d0);
+    base_decision_free(d1);
+    base_joined_free(j);
+}
+
+static void bulk_batch_lands_complete_and_reads_after_id(sto_store *s)
+{
+    base_outcome *o = base_alloc_array(N_BULK, sizeof(*o));
+    sto_append *items = base_alloc_zero(N_BULK, sizeof(*items));
+    TST_TRUE(o != NULL && items != NULL);
+    if (o == NULL || items == NULL) {
+        goto done;
+    }
+    for (int i = 0; i < N_BULK; i++) {
+        make_outcome(&o[i], "bulk", i);
+        items[i].kind = STO_OUTCOMES;
+        items[i].policy = "bulk";
+        items[i].rec = &o[i];
+    }
+    TST_OK(sto_store_append(s, items, N_BULK));
+    size_t ok = 0;
+    for (int i = 0; i < N_BULK; i++) {
+        ok += items[i].out_err == BASE_OK;
+    }
+    TST_EQ(ok, N_BULK);
+    uint64_t len = 0;
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "bulk", &len));
+    TST_EQ(len, N_BULK);
+
+    sto_entry *e = NULL;
+    size_t got = 0;
+    TST_OK(sto_store_read(s, STO_OUTCOMES, "bulk", items[499].out_id, N_BULK, &e, &got));
+    TST_EQ(got, N_BULK - 500);
+    if (got == N_BULK - 500) {
+        size_t same = 0;
+        for (size_t i = 0; i < got; i++) {
+            same += strcmp(e[i].id, items[500 + i].out_id) == 0 &&
+                    outcome_eq(e[i].rec, &o[500 + i]);
+        }
+        TST_EQ(same, got);
+    }
+    sto_entries_free(STO_OUTCOMES, e, got);
+
+    TST_OK(sto_store_read(s, STO_OUTCOMES, "bulk", items[10].out_id, 5, &e, &got));
+    TST_EQ(got, 5);
+    if (got == 5) {
+        TST_STREQ(e[0].id, items[11].out_id);
+        TST_STREQ(e[4].id, items[15].out_id);
+    }
+    sto_entries_free(STO_OUTCOMES, e, got);
+
+    TST_OK(sto_store_read(s, STO_OUTCOMES, "bulk", items[N_BULK - 1].out_id, 10, &e, &got));
+    TST_EQ(got, 0);
+    sto_entries_free(STO_OUTCOMES, e, got);
+done:
+    base_free(o);
+    base_free(items);
+}
+
+static void model_put_and_get_online(sto_store *s)
+{
+    base_model *m1 = make_model("faq", 1);
+    base_model *m2 = make_model("faq", 2);
+    base_model *got = NULL;
+    bool found = true;
+
+    TST_OK(sto_store_model_get_online(s, "empty", &got, &found));
+    TST_TRUE(!found && got == NULL);
+
+    TST_OK(sto_store_model_put(s, m1));
+    TST_OK(sto_store_model_get_online(s, "faq", &got, &found));
+    TST_TRUE(found && got != NULL && model_eq(got, m1));
+    base_model_free(got);
+    got = NULL;
+
+    TST_OK(sto_store_model_put(s, m2));
+    TST_OK(sto_store_model_get_online(s, "faq", &got, &found));
+    TST_TRUE(found && got != NULL && model_eq(got, m2));
+    base_model_free(got);
+    got = NULL;
+
+    base_model_free(m1);
+    base_model_free(m2);
+}
+
+/* A killed server loses nothing (appendfsync always); the store reconnects. */
+static void data_survives_kill_and_store_recovers(sto_server *srv, sto_store *s)
+{
+    char err[512] = "";
+    base_outcome o;
+    sto_append item = {STO_OUTCOMES, "bulk", &o, "", BASE_OK};
+    make_outcome(&o, "bulk", N_BULK);
+
+    pid_t old = sto_server_pid(srv);
+    sto_server_kill(srv);
+    TST_TRUE(sto_server_pid(srv) <= 0);
+    TST_EQ(sto_store_ping(s), BASE_EIO);
+    TST_EQ(sto_store_append(s, &item, 1), BASE_EIO);
+    TST_EQ(item.out_err, BASE_EIO);
+    uint64_t len = 0;
+    TST_EQ(sto_store_len(s, STO_OUTCOMES, "bulk", &len), BASE_EIO);
+
+    base_err e = sto_server_restart(srv, err, sizeof(err));
+    TST_OK(e);
+    if (e != BASE_OK) {
+        printf("# restart: %s\n", err);
+        return;
+    }
+    TST_TRUE(sto_server_pid(srv) > 0 && sto_server_pid(srv) != old);
+    TST_EQ(sto_store_ping(s), BASE_EIO); /* still broken until reconnect */
+    TST_OK(sto_store_reconnect(s));
+    TST_OK(sto_store_ping(s));
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "bulk", &len));
+    TST_EQ(len, N_BULK);
+    sto_entry *ent = NULL;
+    size_t got = 0;
+    TST_OK(sto_store_read(s, STO_DECISIONS, "faq", "", 10, &ent, &got));
+    TST_EQ(got, 2);
+    sto_entries_free(STO_DECISIONS, ent, got);
+    base_model *m = NULL;
+    bool found = false;
+    TST_OK(sto_store_model_get_online(s, "faq", &m, &found));
+    TST_TRUE(found && m != NULL && m->version == 2);
+    base_model_free(m);
+    TST_OK(sto_store_append(s, &item, 1));
+    TST_OK(item.out_err);
+}
+
+int main(void)
+{
+    sto_server_opts opts = {NULL, NULL, "always", true, 10000};
+    sto_server *srv = NULL;
+    sto_store *s = NULL;
+    char err[512] = "";
+    char dir[4096] = "";
+
+    if (!on_path("redis-server")) {
+        tst_skip_all("redis-server not found on PATH");
+    }
+    open_rejects_bad_and_unreachable_urls();
+    base_err e = sto_server_start(&opts, &srv, err, sizeof(err));
+    TST_OK(e);
+    if (e != BASE_OK) {
+        printf("# start: %s\n", err);
+        goto done;
+    }
+    (void)snprintf(dir, sizeof(dir), "%s", sto_server_dir(srv));
+    TST_TRUE(strncmp(sto_server_url(srv), "unix:", 5) == 0);
+    e = sto_store_open(sto_server_url(srv), TIMEOUT_MS, &s, err, sizeof(err));
+    TST_OK(e);
+    if (e != BASE_OK) {
+        printf("# open: %s\n", err);
+        goto done;
+    }
+    TST_OK(sto_store_ping(s));
+    mixed_batch_reads_back_in_order(s);
+    bulk_batch_lands_complete_and_reads_after_id(s);
+    model_put_and_get_online(s);
+    data_survives_kill_and_store_recovers(srv, s);
+done:
+    sto_store_close(s);
+    sto_server_stop(srv);
+    if (dir[0] != '\0') {
+        struct stat st;
+        TST_TRUE(stat(dir, &st) != 0); /* the temporary directory is gone */
+    }
+    return tst_done();
+}

@@ -1,0 +1,779 @@
+/*
+ * storage/codec: round trips of all four records, and rejection of malformed
+ * bytes. Malformed inputs are written by hand with the small msgpack writer
+ * below (msgpack.h belongs to storage/codec.c alone), starting from a valid
+ * record and replacing, omitting or adding one field.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/record.h"
+#include "storage/codec.h"
+#include "tap.h"
+
+/* ---- a minimal msgpack writer for crafted inputs ----------------------- */
+
+static void w_bytes(base_buf *b, const void *p, size_t n)
+{
+    base_err e = base_buf_append(b, p, n);
+    if (e != BASE_OK) {
+        TST_OK(e);
+    }
+}
+
+static void w_u8(base_buf *b, uint8_t v)
+{
+    w_bytes(b, &v, 1);
+}
+
+static void w_be32(base_buf *b, uint32_t v)
+{
+    uint8_t p[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    w_bytes(b, p, 4);
+}
+
+static void w_map(base_buf *b, uint32_t n)
+{
+    if (n < 16) {
+        w_u8(b, (uint8_t)(0x80 | n));
+    } else {
+        w_u8(b, 0xdf);
+        w_be32(b, n);
+    }
+}
+
+static void w_strn(base_buf *b, const char *s, size_t n)
+{
+    if (n < 32) {
+        w_u8(b, (uint8_t)(0xa0 | n));
+    } else {
+        w_u8(b, 0xd9);
+        w_u8(b, (uint8_t)n);
+    }
+    w_bytes(b, s, n);
+}
+
+static void w_str(base_buf *b, const char *s)
+{
+    w_strn(b, s, strlen(s));
+}
+
+static void w_uint(base_buf *b, uint32_t v)
+{
+    if (v < 128) {
+        w_u8(b, (uint8_t)v);
+    } else {
+        w_u8(b, 0xce);
+        w_be32(b, v);
+    }
+}
+
+static void w_bin(base_buf *b, const void *p, uint32_t n)
+{
+    w_u8(b, 0xc6);
+    w_be32(b, n);
+    w_bytes(b, p, n);
+}
+
+static void w_f64(base_buf *b, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    w_u8(b, 0xcb);
+    w_be32(b, (uint32_t)(u >> 32));
+    w_be32(b, (uint32_t)u);
+}
+
+/* Little-endian float32 words for bin vectors. */
+static void le_f32(uint8_t *p, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(u >> (8 * i));
+    }
+}
+
+/* ---- crafted decisions -------------------------------------------------- */
+
+/*
+ * A field override: the value of @key is written as the raw msgpack bytes
+ * @raw (or omitted when @omit). @extra adds one more pair (@extra_key ->
+ * @raw) at the end instead.
+ */
+typedef struct mut {
+    const char *key;
+    const uint8_t *raw;
+    size_t raw_len;
+    bool omit;
+    bool extra;
+} mut;
+
+static const char *const dkeys[] = {"v", "p",  "e",  "c",   "ts",  "mv", "tn", "src",
+                                    "d", "n", "ch", "emb", "act", "lg", "pmf"};
+
+/* The default value of decision key @k for dim 2, n_cand 2. */
+static void w_decision_value(base_buf *b, const char *k)
+{
+    uint8_t v2[8];
+    uint32_t acts[2] = {3, 9};
+    uint8_t a2[8];
+    le_f32(v2, 0.5f);
+    le_f32(v2 + 4, 0.5f);
+    for (int i = 0; i < 2; i++) {
+        for (int j = 0; j < 4; j++) {
+            a2[i * 4 + j] = (uint8_t)(acts[i] >> (8 * j));
+        }
+    }
+    if (strcmp(k, "v") == 0) {
+        w_uint(b, 1);
+    } else if (strcmp(k, "p") == 0) {
+        w_str(b, "faq");
+    } else if (strcmp(k, "e") == 0) {
+        w_str(b, "ev-1");
+    } else if (strcmp(k, "c") == 0) {
+        w_str(b, "");
+    } else if (strcmp(k, "d") == 0 || strcmp(k, "n") == 0) {
+        w_uint(b, 2);
+    } else if (strcmp(k, "act") == 0) {
+        w_bin(b, a2, 8);
+    } else if (strcmp(k, "emb") == 0 || strcmp(k, "lg") == 0 || strcmp(k, "pmf") == 0) {
+        w_bin(b, v2, 8);
+    } else {
+        w_uint(b, 1); /* ts, mv, tn, src, ch */
+    }
+}
+
+static void w_decision(base_buf *b, const mut *m)
+{
+    size_t n = sizeof(dkeys) / sizeof(dkeys[0]);
+    uint32_t pairs = (uint32_t)n + (m != NULL && m->extra ? 1u : 0u) -
+                     (m != NULL && m->omit ? 1u : 0u);
+    w_map(b, pairs);
+    for (size_t i = 0; i < n; i++) {
+        bool hit = m != NULL && !m->extra && strcmp(m->key, dkeys[i]) == 0;
+        if (hit && m->omit) {
+            continue;
+        }
+        w_str(b, dkeys[i]);
+        if (hit) {
+            w_bytes(b, m->raw, m->raw_len);
+        } else {
+            w_decision_value(b, dkeys[i]);
+        }
+    }
+    if (m != NULL && m->extra) {
+        w_str(b, m->key);
+        w_bytes(b, m->raw, m->raw_len);
+    }
+}
+
+static base_err decode_crafted(const mut *m)
+{
+    base_buf b;
+    base_decision *d = NULL;
+    base_buf_init(&b, 1 << 16);
+    w_decision(&b, m);
+    base_err e = sto_codec_decode_decision(b.data, b.len, &d);
+    base_decision_free(d);
+    base_buf_fini(&b);
+    return e;
+}
+
+static base_err decode_with(const char *key, const uint8_t *raw, size_t len)
+{
+    mut m = {key, raw, len, false, false};
+    return decode_crafted(&m);
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static base_decision *make_decision(uint32_t dim, uint32_t n_cand)
+{
+    base_decision *d = base_decision_new(dim, n_cand);
+    if (d == NULL) {
+        return NULL;
+    }
+    base_strlcpy(d->policy, "support-faq", sizeof(d->policy));
+    base_strlcpy(d->event_id, "ev-0001", sizeof(d->event_id));
+    base_strlcpy(d->conversation_id, "conv-42", sizeof(d->conversation_id));
+    d->ts_ms = 1700000000123;
+    d->model_version = 7;
+    d->turn = 3;
+    d->source = BASE_SRC_LOG;
+    d->chosen = n_cand - 1;
+    for (uint32_t i = 0; i < dim; i++) {
+        d->embedding[i] = (float)i * 0.25f - 1.0f;
+    }
+    for (uint32_t i = 0; i < n_cand; i++) {
+        d->action[i] = (i * 37u) % BASE_ACTIONS_MAX;
+        d->base_logit[i] = -0.125f * (float)i;
+        d->pmf[i] = 1.0f / (float)n_cand;
+    }
+    return d;
+}
+
+static bool decision_eq(const base_decision *a, const base_decision *b)
+{
+    return strcmp(a->policy, b->policy) == 0 && strcmp(a->event_id, b->event_id) == 0 &&
+           strcmp(a->conversation_id, b->conversation_id) == 0 && a->ts_ms == b->ts_ms &&
+           a->model_version == b->model_version && a->turn == b->turn &&
+           a->source == b->source && a->dim == b->dim && a->n_cand == b->n_cand &&
+           a->chosen == b->chosen &&
+           memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
+           memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
+           memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
+           memcmp(a->pmf, b->pmf, (size_t)a->n_cand * 4) == 0;
+}
+
+static void make_outcome(base_outcome *o)
+{
+    memset(o, 0, sizeof(*o));
+    base_strlcpy(o->policy, "support-faq", sizeof(o->policy));
+    base_strlcpy(o->event_id, "ev-0001", sizeof(o->event_id));
+    base_strlcpy(o->outcome_id, "out-9", sizeof(o->outcome_id));
+    base_strlcpy(o->signal, "thumbs_up", sizeof(o->signal));
+    o->value = -0.75;
+    o->ts_ms = -5; /* negative timestamps survive as well */
+}
+
+static base_model *make_model(uint32_t n_params, uint32_t n_state)
+{
+    base_model *m = base_model_new(n_params, n_state);
+    if (m == NULL) {
+        return NULL;
+    }
+    base_strlcpy(m->policy, "support-faq", sizeof(m->policy));
+    base_strlcpy(m->learner, "linucb", sizeof(m->learner));
+    base_strlcpy(m->last_joined_id, "1700000000123-4", sizeof(m->last_joined_id));
+    m->version = UINT64_MAX - 1;
+    m->n_updates = 123456789012ull;
+    m->ts_ms = 1700000000999;
+    m->dim = 8;
+    m->n_actions = 4;
+    for (uint32_t i = 0; i < n_params; i++) {
+        m->params[i] = (float)i / 3.0f;
+    }
+    for (uint32_t i = 0; i < n_state; i++) {
+        m->state[i] = 1.0 / (double)(i + 3);
+    }
+    return m;
+}
+
+/* ---- round trips -------------------------------------------------------- */
+
+static void decision_round_trips_exactly(void)
+{
+    uint32_t shapes[][2] = {{5, 3}, {0, 1}, {BASE_DIM_MAX, BASE_CAND_MAX}};
+    for (size_t s = 0; s < 3; s++) {
+        base_decision *d = make_decision(shapes[s][0], shapes[s][1]);
+        base_decision *got = NULL;
+        base_buf b;
+        base_buf_init(&b, 1 << 20);
+        TST_TRUE(d != NULL);
+        TST_OK(sto_codec_encode_decision(d, &b));
+        TST_OK(sto_codec_decode_decision(b.data, b.len, &got));
+        TST_TRUE(got != NULL && decision_eq(d, got));
+        base_decision_free(got);
+        base_decision_free(d);
+        base_buf_fini(&b);
+    }
+}
+
+static void decision_keeps_full_length_strings(void)
+{
+    base_decision *d = make_decision(1, 1);
+    base_decision *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    memset(d->policy, 'p', BASE_NAME_MAX);
+    d->policy[BASE_NAME_MAX] = '\0';
+    memset(d->event_id, 'e', BASE_ID_MAX);
+    d->event_id[BASE_ID_MAX] = '\0';
+    TST_OK(sto_codec_encode_decision(d, &b));
+    TST_OK(sto_codec_decode_decision(b.data, b.len, &got));
+    TST_TRUE(got != NULL && decision_eq(d, got));
+    base_decision_free(got);
+    base_decision_free(d);
+    base_buf_fini(&b);
+}
+
+static void outcome_round_trips_exactly(void)
+{
+    base_outcome o, *got = NULL;
+    base_buf b;
+    make_outcome(&o);
+    base_buf_init(&b, 1 << 16);
+    TST_OK(sto_codec_encode_outcome(&o, &b));
+    TST_OK(sto_codec_decode_outcome(b.data, b.len, &got));
+    TST_TRUE(got != NULL);
+    if (got != NULL) {
+        TST_STREQ(got->policy, o.policy);
+        TST_STREQ(got->event_id, o.event_id);
+        TST_STREQ(got->conversation_id, "");
+        TST_STREQ(got->outcome_id, o.outcome_id);
+        TST_STREQ(got->signal, o.signal);
+        TST_TRUE(got->value == o.value); /* exact: float64 on the wire */
+        TST_EQ(got->ts_ms, o.ts_ms);
+    }
+    base_free(got);
+    base_buf_fini(&b);
+}
+
+static void joined_round_trips_exactly(void)
+{
+    base_joined *j = base_joined_new(make_decision(4, 2));
+    base_joined *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    TST_TRUE(j != NULL && j->decision != NULL);
+    j->reward = 0.3;
+    j->n_outcomes = 2;
+    j->defaulted = true;
+    j->joined_ts_ms = 1700000060000;
+    TST_OK(sto_codec_encode_joined(j, &b));
+    TST_OK(sto_codec_decode_joined(b.data, b.len, &got));
+    TST_TRUE(got != NULL && decision_eq(j->decision, got->decision));
+    if (got != NULL) {
+        TST_TRUE(got->reward == 0.3);
+        TST_EQ(got->n_outcomes, 2);
+        TST_TRUE(got->defaulted);
+        TST_EQ(got->joined_ts_ms, 1700000060000);
+    }
+    base_joined_free(got);
+    base_joined_free(j);
+    base_buf_fini(&b);
+}
+
+static void model_round_trips_exactly(void)
+{
+    base_model *m = make_model(40, 17);
+    base_model *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL);
+    if (got != NULL) {
+        TST_STREQ(got->policy, m->policy);
+        TST_STREQ(got->learner, m->learner);
+        TST_STREQ(got->last_joined_id, m->last_joined_id);
+        TST_TRUE(got->version == m->version && got->n_updates == m->n_updates);
+        TST_EQ(got->ts_ms, m->ts_ms);
+        TST_EQ(got->dim, 8);
+        TST_EQ(got->n_actions, 4);
+        TST_EQ(got->n_params, 40);
+        TST_EQ(got->n_state, 17);
+        TST_TRUE(memcmp(got->params, m->params, 40 * 4) == 0);
+        TST_TRUE(memcmp(got->state, m->state, 17 * 8) == 0);
+    }
+    base_model_free(got);
+    base_model_free(m);
+    base_buf_fini(&b);
+}
+
+static void empty_model_round_trips(void)
+{
+    base_model *m = make_model(0, 0);
+    base_model *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    m->last_joined_id[0] = '\0';
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL && got->n_params == 0 && got->n_state == 0 &&
+             got->last_joined_id[0] == '\0');
+    base_model_free(got);
+    base_model_free(m);
+    base_buf_fini(&b);
+}
+
+static void crafted_decision_baseline_decodes(void)
+{
+    /* Guards the rejection tests below: without a mutation the bytes are valid. */
+    TST_OK(decode_crafted(NULL));
+}
+
+/* ---- encoder refusals --------------------------------------------------- */
+
+static void encoder_refuses_invalid_records_and_keeps_buffer(void)
+{
+    base_decision *d = make_decision(3, 2);
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    TST_OK(base_buf_append(&b, "xy", 2));
+    d->chosen = 2;
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_EINVAL);
+    d->chosen = 0;
+    d->embedding[1] = NAN;
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_EINVAL);
+    d->embedding[1] = 0.0f;
+    d->action[0] = BASE_ACTIONS_MAX;
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_EINVAL);
+    TST_EQ(b.len, 2);
+    base_buf_fini(&b);
+
+    base_buf_init(&b, 40); /* smaller than any decision */
+    d->action[0] = 0;
+    TST_OK(base_buf_append(&b, "xy", 2));
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_ELIMIT);
+    TST_EQ(b.len, 2);
+    base_buf_fini(&b);
+    base_decision_free(d);
+
+    base_outcome o;
+    make_outcome(&o);
+    o.value = INFINITY;
+    base_buf_init(&b, 1 << 16);
+    TST_EQ(sto_codec_encode_outcome(&o, &b), BASE_EINVAL);
+    TST_EQ(b.len, 0);
+    base_buf_fini(&b);
+}
+
+/* ---- decoder rejections ------------------------------------------------- */
+
+static void decoders_reject_every_truncation(void)
+{
+    base_decision *d = make_decision(3, 2);
+    base_joined *j = base_joined_new(make_decision(2, 2));
+    base_model *m = make_model(3, 2);
+    base_outcome o;
+    base_buf bd, bo, bj, bm;
+    size_t bad = 0, total = 0;
+
+    make_outcome(&o);
+    base_buf_init(&bd, 1 << 16);
+    base_buf_init(&bo, 1 << 16);
+    base_buf_init(&bj, 1 << 16);
+    base_buf_init(&bm, 1 << 16);
+    TST_OK(sto_codec_encode_decision(d, &bd));
+    TST_OK(sto_codec_encode_outcome(&o, &bo));
+    TST_OK(sto_codec_encode_joined(j, &bj));
+    TST_OK(sto_codec_encode_model(m, &bm));
+    for (size_t n = 0; n < bd.len; n++, total++) {
+        base_decision *x = NULL;
+        bad += sto_codec_decode_decision(bd.data, n, &x) == BASE_EPROTO && x == NULL;
+    }
+    for (size_t n = 0; n < bo.len; n++, total++) {
+        base_outcome *x = NULL;
+        bad += sto_codec_decode_outcome(bo.data, n, &x) == BASE_EPROTO && x == NULL;
+    }
+    for (size_t n = 0; n < bj.len; n++, total++) {
+        base_joined *x = NULL;
+        bad += sto_codec_decode_joined(bj.data, n, &x) == BASE_EPROTO && x == NULL;
+    }
+    for (size_t n = 0; n < bm.len; n++, total++) {
+        base_model *x = NULL;
+        bad += sto_codec_decode_model(bm.data, n, &x) == BASE_EPROTO && x == NULL;
+    }
+    TST_EQ(bad, total);
+
+    /* A trailing byte after a complete record is rejected too. */
+    TST_OK(base_buf_append(&bo, "\xc0", 1));
+    base_outcome *x = NULL;
+    TST_EQ(sto_codec_decode_outcome(bo.data, bo.len, &x), BASE_EPROTO);
+
+    base_buf_fini(&bd);
+    base_buf_fini(&bo);
+    base_buf_fini(&bj);
+    base_buf_fini(&bm);
+    base_decision_free(d);
+    base_joined_free(j);
+    base_model_free(m);
+}
+
+static void decoders_reject_huge_counts_in_short_input(void)
+{
+    /* A 5-byte array32 header claiming 4 G elements (msgpack-c would reserve GiBs). */
+    static const uint8_t arr32[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t map32[] = {0xdf, 0x7f, 0xff, 0xff, 0xff, 0xa1, 'v', 0x01};
+    static const uint8_t bin32[] = {0x81, 0xa1, 'x', 0xc6, 0xff, 0xff, 0xff, 0xf0, 0x00};
+    const uint8_t *in[] = {arr32, map32, bin32};
+    size_t lens[] = {sizeof(arr32), sizeof(map32), sizeof(bin32)};
+    for (size_t i = 0; i < 3; i++) {
+        base_decision *d = NULL;
+        base_outcome *o = NULL;
+        base_joined *j = NULL;
+        base_model *m = NULL;
+        TST_EQ(sto_codec_decode_decision(in[i], lens[i], &d), BASE_EPROTO);
+        TST_EQ(sto_codec_decode_outcome(in[i], lens[i], &o), BASE_EPROTO);
+        TST_EQ(sto_codec_decode_joined(in[i], lens[i], &j), BASE_EPROTO);
+        TST_EQ(sto_codec_decode_model(in[i], lens[i], &m), BASE_EPROTO);
+    }
+}
+
+static void decoder_rejects_wrong_version(void)
+{
+    static const uint8_t v2[] = {0x02};
+    static const uint8_t v_str[] = {0xa1, '1'};
+    TST_EQ(decode_with("v", v2, sizeof(v2)), BASE_EPROTO);
+    TST_EQ(decode_with("v", v_str, sizeof(v_str)), BASE_EPROTO);
+    mut omit = {"v", NULL, 0, true, false};
+    TST_EQ(decode_crafted(&omit), BASE_EPROTO);
+}
+
+static void decoder_rejects_wrong_types(void)
+{
+    static const uint8_t str_x[] = {0xa1, 'x'};
+    static const uint8_t int_1[] = {0x01};
+    static const uint8_t neg_1[] = {0xff};
+    static const uint8_t nil[] = {0xc0};
+    static const uint8_t f64_2[] = {0xcb, 0x40, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t arr_emb[] = {0x92, 0xca, 0, 0, 0, 0, 0xca, 0, 0, 0, 0};
+    static const uint8_t str_emb[] = {0xa8, 0, 0, 0, 0, 0, 0, 0, 0};
+    TST_EQ(decode_with("ts", str_x, sizeof(str_x)), BASE_EPROTO);
+    TST_EQ(decode_with("p", int_1, sizeof(int_1)), BASE_EPROTO);
+    TST_EQ(decode_with("e", nil, sizeof(nil)), BASE_EPROTO);
+    TST_EQ(decode_with("d", neg_1, sizeof(neg_1)), BASE_EPROTO);
+    TST_EQ(decode_with("n", f64_2, sizeof(f64_2)), BASE_EPROTO);
+    TST_EQ(decode_with("emb", arr_emb, sizeof(arr_emb)), BASE_EPROTO);
+    TST_EQ(decode_with("emb", str_emb, sizeof(str_emb)), BASE_EPROTO);
+    TST_EQ(decode_with("src", f64_2, sizeof(f64_2)), BASE_EPROTO);
+    /* A number past its field's range is the wrong type too. */
+    static const uint8_t u33[] = {0xcf, 0, 0, 0, 1, 0, 0, 0, 0};
+    TST_EQ(decode_with("tn", u33, sizeof(u33)), BASE_EPROTO);
+    static const uint8_t src9[] = {0x09};
+    TST_EQ(decode_with("src", src9, sizeof(src9)), BASE_EPROTO);
+}
+
+static void decoder_rejects_oversize_strings(void)
+{
+    base_buf raw;
+    base_buf_init(&raw, 256);
+    char s[BASE_ID_MAX + 2];
+    memset(s, 'a', sizeof(s));
+    w_strn(&raw, s, BASE_ID_MAX + 1);
+    TST_EQ(decode_with("e", raw.data, raw.len), BASE_EPROTO);
+    TST_EQ(decode_with("p", raw.data, raw.len), BASE_EPROTO);
+    base_buf_reset(&raw);
+    w_strn(&raw, s, BASE_ID_MAX);
+    TST_OK(decode_with("e", raw.data, raw.len));
+    base_buf_reset(&raw);
+    w_strn(&raw, "a\0b", 3); /* an embedded NUL would truncate the C string */
+    TST_EQ(decode_with("c", raw.data, raw.len), BASE_EPROTO);
+    base_buf_fini(&raw);
+}
+
+static void decoder_rejects_inconsistent_vectors(void)
+{
+    uint8_t z[12] = {0};
+    base_buf raw;
+    base_buf_init(&raw, 256);
+    w_bin(&raw, z, 12); /* 3 floats for dim 2 */
+    TST_EQ(decode_with("emb", raw.data, raw.len), BASE_EPROTO);
+    TST_EQ(decode_with("pmf", raw.data, raw.len), BASE_EPROTO);
+    TST_EQ(decode_with("act", raw.data, raw.len), BASE_EPROTO);
+    base_buf_reset(&raw);
+    w_bin(&raw, z, 7); /* not a multiple of 4 */
+    TST_EQ(decode_with("lg", raw.data, raw.len), BASE_EPROTO);
+    static const uint8_t n3[] = {0x03};
+    TST_EQ(decode_with("n", n3, sizeof(n3)), BASE_EPROTO);
+    static const uint8_t n0[] = {0x00};
+    TST_EQ(decode_with("n", n0, sizeof(n0)), BASE_EPROTO);
+    static const uint8_t d_big[] = {0xcd, 0x10, 0x01}; /* BASE_DIM_MAX + 1 */
+    TST_EQ(decode_with("d", d_big, sizeof(d_big)), BASE_EPROTO);
+    base_buf_fini(&raw);
+}
+
+static void decoder_rejects_chosen_out_of_range(void)
+{
+    static const uint8_t two[] = {0x02};
+    static const uint8_t one[] = {0x01};
+    TST_EQ(decode_with("ch", two, sizeof(two)), BASE_EPROTO);
+    TST_OK(decode_with("ch", one, sizeof(one)));
+}
+
+static void decoder_rejects_non_finite_and_bad_actions(void)
+{
+    uint8_t v[8];
+    base_buf raw;
+    base_buf_init(&raw, 256);
+    le_f32(v, 0.5f);
+    le_f32(v + 4, NAN);
+    w_bin(&raw, v, 8);
+    TST_EQ(decode_with("emb", raw.data, raw.len), BASE_EPROTO);
+    TST_EQ(decode_with("pmf", raw.data, raw.len), BASE_EPROTO);
+    base_buf_reset(&raw);
+    le_f32(v + 4, -INFINITY);
+    w_bin(&raw, v, 8);
+    TST_EQ(decode_with("lg", raw.data, raw.len), BASE_EPROTO);
+    base_buf_reset(&raw);
+    uint8_t a[8] = {0, 0, 0, 0, 0x00, 0x10, 0, 0}; /* second action = BASE_ACTIONS_MAX */
+    w_bin(&raw, a, 8);
+    TST_EQ(decode_with("act", raw.data, raw.len), BASE_EPROTO);
+    base_buf_fini(&raw);
+}
+
+static void decoder_rejects_missing_and_duplicate_keys(void)
+{
+    mut omit = {"lg", NULL, 0, true, false};
+    TST_EQ(decode_crafted(&omit), BASE_EPROTO);
+    static const uint8_t pol[] = {0xa1, 'x'};
+    mut dup = {"p", pol, sizeof(pol), false, true};
+    TST_EQ(decode_crafted(&dup), BASE_EPROTO);
+}
+
+static void decoder_ignores_unknown_keys(void)
+{
+    static const uint8_t junk[] = {0x93, 0x01, 0xa1, 'z', 0x81, 0xa1, 'a', 0xc0};
+    mut extra = {"future", junk, sizeof(junk), false, true};
+    TST_OK(decode_crafted(&extra));
+}
+
+static void decoder_rejects_deep_nesting_and_bad_shapes(void)
+{
+    uint8_t deep[12];
+    memset(deep, 0x91, sizeof(deep)); /* [[[[...]]]] 12 deep, past the depth cap */
+    deep[11] = 0xc0;
+    mut nest = {"future", deep, sizeof(deep), false, true};
+    TST_EQ(decode_crafted(&nest), BASE_EPROTO);
+
+    static const uint8_t top_array[] = {0x91, 0x80};
+    static const uint8_t int_key[] = {0x81, 0x01, 0x01};
+    base_decision *d = NULL;
+    base_outcome *o = NULL;
+    TST_EQ(sto_codec_decode_decision(top_array, sizeof(top_array), &d), BASE_EPROTO);
+    TST_EQ(sto_codec_decode_outcome(int_key, sizeof(int_key), &o), BASE_EPROTO);
+    TST_EQ(sto_codec_decode_outcome(NULL, 0, &o), BASE_EPROTO);
+}
+
+static void outcome_decoder_rejects_bad_values(void)
+{
+    base_buf b;
+    base_outcome *o = NULL;
+    base_buf_init(&b, 1024);
+    /* Valid baseline first, written by hand, with an integer value. */
+    w_map(&b, 8);
+    w_str(&b, "v"), w_uint(&b, 1);
+    w_str(&b, "p"), w_str(&b, "faq");
+    w_str(&b, "e"), w_str(&b, "ev");
+    w_str(&b, "c"), w_str(&b, "");
+    w_str(&b, "o"), w_str(&b, "");
+    w_str(&b, "sig"), w_str(&b, "resolved");
+    w_str(&b, "val"), w_uint(&b, 1);
+    w_str(&b, "ts"), w_uint(&b, 5);
+    TST_OK(sto_codec_decode_outcome(b.data, b.len, &o));
+    TST_TRUE(o != NULL && o->value == 1.0);
+    base_free(o);
+    o = NULL;
+    /* NaN value. */
+    base_buf_reset(&b);
+    w_map(&b, 8);
+    w_str(&b, "v"), w_uint(&b, 1);
+    w_str(&b, "p"), w_str(&b, "faq");
+    w_str(&b, "e"), w_str(&b, "ev");
+    w_str(&b, "c"), w_str(&b, "");
+    w_str(&b, "o"), w_str(&b, "");
+    w_str(&b, "sig"), w_str(&b, "resolved");
+    w_str(&b, "val"), w_f64(&b, NAN);
+    w_str(&b, "ts"), w_uint(&b, 5);
+    TST_EQ(sto_codec_decode_outcome(b.data, b.len, &o), BASE_EPROTO);
+    /* Oversize signal name. */
+    char big[BASE_NAME_MAX + 1];
+    memset(big, 's', sizeof(big));
+    base_buf_reset(&b);
+    w_map(&b, 8);
+    w_str(&b, "v"), w_uint(&b, 1);
+    w_str(&b, "p"), w_str(&b, "faq");
+    w_str(&b, "e"), w_str(&b, "ev");
+    w_str(&b, "c"), w_str(&b, "");
+    w_str(&b, "o"), w_str(&b, "");
+    w_str(&b, "sig"), w_strn(&b, big, sizeof(big));
+    w_str(&b, "val"), w_uint(&b, 1);
+    w_str(&b, "ts"), w_uint(&b, 5);
+    TST_EQ(sto_codec_decode_outcome(b.data, b.len, &o), BASE_EPROTO);
+    TST_TRUE(o == NULL);
+    base_buf_fini(&b);
+}
+
+static void joined_decoder_rejects_bad_inner_decision(void)
+{
+    static const uint8_t two[] = {0x02};
+    mut bad_ch = {"ch", two, sizeof(two), false, false};
+    base_buf b;
+    base_joined *j = NULL;
+    for (int variant = 0; variant < 3; variant++) {
+        base_buf_init(&b, 1024);
+        w_map(&b, 6);
+        w_str(&b, "v"), w_uint(&b, 1);
+        w_str(&b, "dec"), w_decision(&b, variant == 1 ? &bad_ch : NULL);
+        w_str(&b, "r"), w_f64(&b, 0.5);
+        w_str(&b, "no"), w_uint(&b, 1);
+        w_str(&b, "df");
+        w_u8(&b, variant == 2 ? 0x01 : 0xc2); /* an int where a bool belongs */
+        w_str(&b, "jts"), w_uint(&b, 9);
+        base_err e = sto_codec_decode_joined(b.data, b.len, &j);
+        if (variant == 0) {
+            TST_OK(e);
+            TST_TRUE(j != NULL && !j->defaulted && j->reward == 0.5);
+        } else {
+            TST_EQ(e, BASE_EPROTO);
+        }
+        base_joined_free(j);
+        j = NULL;
+        base_buf_fini(&b);
+    }
+}
+
+static void model_decoder_rejects_inconsistent_state(void)
+{
+    base_model *m = make_model(3, 2);
+    base_model *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 4096);
+    TST_OK(sto_codec_encode_model(m, &b));
+    /* The state bin is last: its final 8 bytes are state[1]; make it NaN. */
+    uint8_t nan_le[8] = {0, 0, 0, 0, 0, 0, 0xf8, 0x7f};
+    memcpy(b.data + b.len - 8, nan_le, 8);
+    TST_EQ(sto_codec_decode_model(b.data, b.len, &got), BASE_EPROTO);
+    base_buf_reset(&b);
+    m->n_state = 1; /* encodes a bin of 1 double while... */
+    TST_OK(sto_codec_encode_model(m, &b));
+    m->n_state = 2;
+    /* ...patch "ns" 1 -> 2: the bin no longer matches the count. */
+    uint8_t *p = NULL;
+    for (size_t i = 0; i + 3 < b.len; i++) {
+        if (b.data[i] == 0xa2 && b.data[i + 1] == 'n' && b.data[i + 2] == 's') {
+            p = &b.data[i + 3];
+        }
+    }
+    TST_TRUE(p != NULL && *p == 0x01);
+    if (p != NULL) {
+        *p = 0x02;
+    }
+    TST_EQ(sto_codec_decode_model(b.data, b.len, &got), BASE_EPROTO);
+    TST_TRUE(got == NULL);
+    base_buf_fini(&b);
+    base_model_free(m);
+}
+
+int main(void)
+{
+    decision_round_trips_exactly();
+    decision_keeps_full_length_strings();
+    outcome_round_trips_exactly();
+    joined_round_trips_exactly();
+    model_round_trips_exactly();
+    empty_model_round_trips();
+    crafted_decision_baseline_decodes();
+    encoder_refuses_invalid_records_and_keeps_buffer();
+    decoders_reject_every_truncation();
+    decoders_reject_huge_counts_in_short_input();
+    decoder_rejects_wrong_version();
+    decoder_rejects_wrong_types();
+    decoder_rejects_oversize_strings();
+    decoder_rejects_inconsistent_vectors();
+    decoder_rejects_chosen_out_of_range();
+    decoder_rejects_non_finite_and_bad_actions();
+    decoder_rejects_missing_and_duplicate_keys();
+    decoder_ignores_unknown_keys();
+    decoder_rejects_deep_nesting_and_bad_shapes();
+    outcome_decoder_rejects_bad_values();
+    joined_decoder_rejects_bad_inner_decision();
+    model_decoder_rejects_inconsistent_state();
+    return tst_done();
+}
