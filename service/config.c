@@ -1,0 +1,403 @@
+#include "service/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+
+/* Parser state shared with the inih callback. */
+typedef struct parse_state {
+    svc_config *cfg;
+    svc_policy_config *pol; /* current [policy NAME] section or NULL */
+    bool in_server;
+    char *err;
+    size_t errlen;
+    bool failed;
+} parse_state;
+
+static int fail(parse_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Record the first error (later ones are consequences) and stop the parse. */
+static int fail(parse_state *st, const char *fmt, ...)
+{
+    if (!st->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(st->err, st->errlen, fmt, ap);
+        va_end(ap);
+        st->failed = true;
+    }
+    return 0;
+}
+
+static bool parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < (long long)lo || x > (long long)hi) {
+        return false;
+    }
+    *out = (uint32_t)x;
+    return true;
+}
+
+static bool parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi) {
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool parse_double(const char *v, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !isfinite(x) || x < lo || x > hi) {
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool copy_str(char *dst, size_t size, const char *v)
+{
+    return base_strlcpy(dst, v, size);
+}
+
+/* Append the comma-separated action names in @v to @p. */
+static bool add_actions(svc_policy_config *p, const char *v, char *why, size_t whylen)
+{
+    const char *s = v;
+    while (*s != '\0') {
+        while (*s == ' ' || *s == '\t' || *s == ',') {
+            s++;
+        }
+        if (*s == '\0') {
+            break;
+        }
+        const char *e = s;
+        while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t') {
+            e++;
+        }
+        size_t n = (size_t)(e - s);
+        if (n > BASE_NAME_MAX) {
+            snprintf(why, whylen, "action name longer than %d bytes", BASE_NAME_MAX);
+            return false;
+        }
+        if (p->n_actions == BASE_ACTIONS_MAX) {
+            snprintf(why, whylen, "more than %d actions", BASE_ACTIONS_MAX);
+            return false;
+        }
+        if ((p->n_actions & (p->n_actions - 1)) == 0) { /* grow at powers of two */
+            size_t cap = p->n_actions == 0 ? 16 : (size_t)p->n_actions * 2;
+            void *na = base_realloc_array(p->actions, cap, sizeof(*p->actions));
+            if (na == NULL) {
+                snprintf(why, whylen, "out of memory");
+                return false;
+            }
+            p->actions = na;
+        }
+        memcpy(p->actions[p->n_actions], s, n);
+        p->actions[p->n_actions][n] = '\0';
+        for (uint32_t i = 0; i < p->n_actions; i++) {
+            if (strcmp(p->actions[i], p->actions[p->n_actions]) == 0) {
+                snprintf(why, whylen, "duplicate action \"%s\"", p->actions[i]);
+                return false;
+            }
+        }
+        p->n_actions++;
+        s = e;
+    }
+    return true;
+}
+
+static int server_key(parse_state *st, const char *k, const char *v)
+{
+    svc_config *c = st->cfg;
+    bool ok = true;
+    if (strcmp(k, "url") == 0) {
+        c->n_urls = 0;
+        const char *s = v;
+        while (ok && *s != '\0') {
+            while (*s == ' ' || *s == ',') {
+                s++;
+            }
+            const char *e = s;
+            while (*e != '\0' && *e != ',' && *e != ' ') {
+                e++;
+            }
+            if (e == s) {
+                break;
+            }
+            if (c->n_urls == SVC_MAX_URLS || (size_t)(e - s) >= SVC_URL_MAX) {
+                ok = false;
+                break;
+            }
+            memcpy(c->urls[c->n_urls], s, (size_t)(e - s));
+            c->urls[c->n_urls][e - s] = '\0';
+            c->n_urls++;
+            s = e;
+        }
+    } else if (strcmp(k, "pull_url") == 0) {
+        ok = copy_str(c->pull_url, sizeof(c->pull_url), v);
+    } else if (strcmp(k, "redis") == 0) {
+        ok = copy_str(c->redis_url, sizeof(c->redis_url), v);
+    } else if (strcmp(k, "redis_bin") == 0) {
+        ok = copy_str(c->redis_bin, sizeof(c->redis_bin), v) && v[0] != '\0';
+    } else if (strcmp(k, "data_dir") == 0) {
+        ok = copy_str(c->data_dir, sizeof(c->data_dir), v);
+    } else if (strcmp(k, "appendfsync") == 0) {
+        ok = (strcmp(v, "everysec") == 0 || strcmp(v, "always") == 0 || strcmp(v, "no") == 0) &&
+             copy_str(c->appendfsync, sizeof(c->appendfsync), v);
+    } else if (strcmp(k, "max_message_bytes") == 0) {
+        ok = parse_u32(v, 1024, 64u << 20, &c->max_message_bytes);
+    } else if (strcmp(k, "contexts") == 0) {
+        ok = parse_u32(v, 1, 256, &c->contexts);
+    } else if (strcmp(k, "write_queue") == 0) {
+        ok = parse_u32(v, 16, 1u << 24, &c->write_queue);
+    } else if (strcmp(k, "redis_timeout_ms") == 0) {
+        ok = parse_u32(v, 10, 600000, &c->redis_timeout_ms);
+    } else if (strcmp(k, "snapshot_interval_ms") == 0) {
+        ok = parse_u32(v, 100, 86400000, &c->snapshot_interval_ms);
+    } else if (strcmp(k, "tick_ms") == 0) {
+        ok = parse_u32(v, 1, 10000, &c->tick_ms);
+    } else {
+        return fail(st, "[server]: unknown key \"%s\"", k);
+    }
+    if (!ok) {
+        return fail(st, "[server]: invalid value \"%s\" for %s", v, k);
+    }
+    return 1;
+}
+
+static int policy_key(parse_state *st, const char *k, const char *v)
+{
+    svc_policy_config *p = st->pol;
+    bool ok = true;
+    char why[128] = "";
+    if (strcmp(k, "dim") == 0) {
+        ok = parse_u32(v, 1, BASE_DIM_MAX, &p->head.dim);
+    } else if (strcmp(k, "actions") == 0) {
+        ok = add_actions(p, v, why, sizeof(why));
+    } else if (strcmp(k, "max_candidates") == 0) {
+        ok = parse_u32(v, 1, BASE_CAND_MAX, &p->max_candidates);
+    } else if (strcmp(k, "epsilon") == 0) {
+        ok = parse_double(v, 0, 1, &p->head.epsilon);
+    } else if (strcmp(k, "temperature") == 0) {
+        ok = parse_double(v, 1e-6, 1e6, &p->head.temperature);
+    } else if (strcmp(k, "learning_rate") == 0) {
+        ok = parse_double(v, 1e-9, 1e3, &p->head.learning_rate);
+    } else if (strcmp(k, "seed") == 0) {
+        int64_t s = 0;
+        ok = parse_i64(v, 0, INT64_MAX, &s);
+        p->head.seed = (uint64_t)s;
+    } else if (strcmp(k, "window_ms") == 0) {
+        ok = parse_i64(v, 1, 400LL * 86400000LL, &p->reward.window_ms);
+    } else if (strcmp(k, "default_reward") == 0) {
+        ok = parse_double(v, -1e9, 1e9, &p->reward.default_reward);
+    } else if (strcmp(k, "clip_min") == 0) {
+        ok = parse_double(v, -1e9, 1e9, &p->reward.clip_min);
+    } else if (strcmp(k, "clip_max") == 0) {
+        ok = parse_double(v, -1e9, 1e9, &p->reward.clip_max);
+    } else if (strcmp(k, "max_outcomes") == 0) {
+        ok = parse_u32(v, 1, 1024, &p->reward.max_outcomes);
+    } else if (strcmp(k, "max_pending") == 0) {
+        ok = parse_u32(v, 16, 1u << 26, &p->max_pending);
+    } else if (strncmp(k, "signal.", 7) == 0) {
+        const char *name = k + 7;
+        rwd_spec *r = &p->reward;
+        bool found = false;
+        uint32_t idx = 0;
+        rwd_spec_find(r, name, &idx, &found);
+        if (name[0] == '\0' || strlen(name) > BASE_NAME_MAX) {
+            return fail(st, "bad signal name \"%s\"", name);
+        }
+        if (found) {
+            return fail(st, "signal \"%s\" defined twice", name);
+        }
+        if (r->n_signals == RWD_MAX_SIGNALS) {
+            return fail(st, "too many signals (at \"%s\")", name);
+        }
+        rwd_signal *s = &r->signal[r->n_signals];
+        ok = parse_double(v, -1e6, 1e6, &s->weight);
+        if (ok) {
+            base_strlcpy(s->name, name, sizeof(s->name));
+            r->n_signals++;
+        }
+    } else {
+        return fail(st, "[policy %s]: unknown key \"%s\"", p->name, k);
+    }
+    if (!ok) {
+        if (why[0] != '\0') {
+            return fail(st, "[policy %s]: %s: %s", p->name, k, why);
+        }
+        return fail(st, "[policy %s]: invalid value \"%s\" for %s", p->name, v, k);
+    }
+    return 1;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    parse_state *st = user;
+    if (st->failed) {
+        return 0;
+    }
+    if (strcmp(section, "server") == 0) {
+        st->pol = NULL;
+        return server_key(st, name, value);
+    }
+    if (strncmp(section, "policy ", 7) == 0) {
+        const char *pname = section + 7;
+        svc_config *c = st->cfg;
+        if (st->pol == NULL || strcmp(st->pol->name, pname) != 0) {
+            if (svc_config_policy(c, pname) != NULL) {
+                return fail(st, "policy \"%s\" defined twice", pname);
+            }
+            if (c->n_policies == SVC_MAX_POLICIES) {
+                return fail(st, "too many policies (at \"%s\")", pname);
+            }
+            if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX ||
+                strpbrk(pname, "{}: \t") != NULL) {
+                return fail(st, "bad policy name \"%s\"", pname);
+            }
+            st->pol = &c->policy[c->n_policies++];
+            base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
+            pol_head_config_default(&st->pol->head, 0, 0);
+            rwd_spec_default(&st->pol->reward);
+            st->pol->max_pending = 1000000;
+        }
+        return policy_key(st, name, value);
+    }
+    return fail(st, "unknown section [%s]", section);
+}
+
+static base_err finish(svc_config *c, char *errbuf, size_t errlen)
+{
+    if (c->n_urls == 0) {
+        base_strlcpy(c->urls[0], "ipc:///tmp/rlfeed.sock", SVC_URL_MAX);
+        c->n_urls = 1;
+    }
+    if (c->n_policies == 0) {
+        snprintf(errbuf, errlen, "no [policy NAME] section");
+        return BASE_EINVAL;
+    }
+    for (uint32_t i = 0; i < c->n_policies; i++) {
+        svc_policy_config *p = &c->policy[i];
+        if (p->head.dim == 0) {
+            snprintf(errbuf, errlen, "policy \"%s\": dim is required", p->name);
+            return BASE_EINVAL;
+        }
+        if (p->n_actions == 0) {
+            snprintf(errbuf, errlen, "policy \"%s\": actions are required", p->name);
+            return BASE_EINVAL;
+        }
+        if (p->reward.n_signals == 0) {
+            snprintf(errbuf, errlen, "policy \"%s\": at least one signal.NAME is required",
+                     p->name);
+            return BASE_EINVAL;
+        }
+        if (p->reward.clip_min > p->reward.clip_max) {
+            snprintf(errbuf, errlen, "policy \"%s\": clip_min > clip_max", p->name);
+            return BASE_EINVAL;
+        }
+        p->head.n_actions = p->n_actions;
+        if (p->max_candidates == 0) {
+            p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;
+        }
+    }
+    return BASE_OK;
+}
+
+static void set_defaults(svc_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    base_strlcpy(c->redis_bin, "redis-server", sizeof(c->redis_bin));
+    base_strlcpy(c->appendfsync, "everysec", sizeof(c->appendfsync));
+    c->max_message_bytes = 1u << 20;
+    c->contexts = 8;
+    c->write_queue = 65536;
+    c->redis_timeout_ms = 2000;
+    c->snapshot_interval_ms = 10000;
+    c->tick_ms = 20;
+}
+
+/* inih keeps its line-buffer settings in globals; long action lists need more than 200. */
+static void configure_inih(void)
+{
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = 1 << 20;
+}
+
+static base_err load(const char *path, const char *text, svc_config *out, char *errbuf,
+                     size_t errlen)
+{
+    parse_state st = {.cfg = out, .err = errbuf, .errlen = errlen};
+    set_defaults(out);
+    configure_inih();
+    int r = path != NULL ? ini_parse(path, on_entry, &st) : ini_parse_string(text, on_entry, &st);
+    base_err e = BASE_OK;
+    if (r == -1) {
+        snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+        e = BASE_EIO;
+    } else if (r == -2) {
+        snprintf(errbuf, errlen, "out of memory");
+        e = BASE_ENOMEM;
+    } else if (st.failed) {
+        e = BASE_EINVAL;
+    } else if (r > 0) {
+        snprintf(errbuf, errlen, "line %d: syntax error", r);
+        e = BASE_EINVAL;
+    } else {
+        e = finish(out, errbuf, errlen);
+    }
+    if (e != BASE_OK) {
+        svc_config_fini(out);
+    }
+    return e;
+}
+
+base_err svc_config_load(const char *path, svc_config *out, char *errbuf, size_t errlen)
+{
+    return load(path, NULL, out, errbuf, errlen);
+}
+
+base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf, size_t errlen)
+{
+    return load(NULL, text, out, errbuf, errlen);
+}
+
+void svc_config_fini(svc_config *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < c->n_policies; i++) {
+        base_free(c->policy[i].actions);
+        c->policy[i].actions = NULL;
+        c->policy[i].n_actions = 0;
+    }
+    c->n_policies = 0;
+}
+
+const svc_policy_config *svc_config_policy(const svc_config *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n_policies; i++) {
+        if (strcmp(c->policy[i].name, name) == 0) {
+            return &c->policy[i];
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,86 @@
+#ifndef SERVICE_CONFIG_H
+#define SERVICE_CONFIG_H
+
+/*
+ * The daemon's configuration: an INI file read with libinih, then
+ * command-line overrides. Documented with a complete example in
+ * docs/configuration.md.
+ *
+ *   [server]
+ *   url = ipc:///tmp/rlfeed.sock        ; REQ/REP endpoint(s), comma separated
+ *   pull_url = ipc:///tmp/rlfeed-pull.sock
+ *   redis =                             ; empty: start a private redis-server
+ *
+ *   [policy intents]
+ *   dim = 64
+ *   actions = intent_0, intent_1, intent_2
+ *   signal.resolved = 1.0
+ *   window_ms = 600000
+ *
+ * Every key is validated: unknown sections or keys, malformed numbers and
+ * out-of-range values fail the load with the file, line and key in the
+ * error message. Long action lists continue on indented lines.
+ *
+ * The loaded svc_config is immutable and may be read from any thread.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/record.h"
+#include "policy/head.h"
+#include "reward/join.h"
+
+#define SVC_MAX_POLICIES 64
+#define SVC_MAX_URLS 8
+#define SVC_URL_MAX 512
+
+typedef struct svc_policy_config {
+    char name[BASE_NAME_MAX + 1];
+    uint32_t n_actions;
+    char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
+    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX) */
+    pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
+    rwd_spec reward;                    /* signals, clip, default, window */
+    uint32_t max_pending;               /* pending decisions in the join */
+} svc_policy_config;
+
+typedef struct svc_config {
+    char urls[SVC_MAX_URLS][SVC_URL_MAX];   /* REQ/REP listen URLs */
+    uint32_t n_urls;
+    char pull_url[SVC_URL_MAX];             /* "" = no PULL socket */
+    char redis_url[SVC_URL_MAX];            /* "" = embedded redis-server */
+    char redis_bin[SVC_URL_MAX];            /* default "redis-server" */
+    char data_dir[SVC_URL_MAX];             /* embedded Redis data dir, "" = temporary */
+    char appendfsync[16];                   /* everysec | always | no */
+    uint32_t max_message_bytes;             /* NNG_OPT_RECVMAXSZ, default 1 MiB */
+    uint32_t contexts;                      /* REP contexts per URL, default 8 */
+    uint32_t write_queue;                   /* storage queue capacity, default 65536 */
+    uint32_t redis_timeout_ms;              /* per command, default 2000 */
+    uint32_t snapshot_interval_ms;          /* default 10000 */
+    uint32_t tick_ms;                       /* join expiry cadence, default 20 */
+    uint32_t n_policies;
+    svc_policy_config policy[SVC_MAX_POLICIES];
+} svc_config;
+
+/*
+ * svc_config_load() - parse the INI file at @path into @out (zeroed first,
+ * defaults applied). On failure @errbuf names file:line and the problem, and
+ * *out holds nothing to free.
+ * Return: BASE_OK; BASE_EIO if the file cannot be read; BASE_EINVAL for
+ *         any invalid content; BASE_ENOMEM.
+ */
+base_err svc_config_load(const char *path, svc_config *out, char *errbuf, size_t errlen);
+
+/* Same, from a string (tests). */
+base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf, size_t errlen);
+
+/* Frees what the config owns. Accepts a zeroed config. */
+void svc_config_fini(svc_config *c);
+
+/* The policy named @name, or NULL. */
+const svc_policy_config *svc_config_policy(const svc_config *c, const char *name);
+
+#endif

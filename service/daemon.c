@@ -1,0 +1,179 @@
+#include "service/daemon.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "service/engine.h"
+#include "service/net.h"
+#include "service/persist.h"
+#include "service/wire.h"
+#include "storage/server.h"
+#include "storage/store.h"
+
+#define DRAIN_TIMEOUT_MS 10000
+
+static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
+{
+    svc_net_reply_send(arg, buf, len);
+}
+
+/* The nng handler: decode, route, reply. Runs on nng callback threads. */
+static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot)
+{
+    svc_engine *e = arg;
+    svc_replier r = {slot != NULL ? send_to_slot : NULL, slot};
+    svc_request req;
+    svc_wire_error err;
+    if (svc_wire_decode(buf, len, &req, &err) != BASE_OK) {
+        svc_engine_count_reject(e, err.code);
+        if (slot != NULL) {
+            base_buf b;
+            base_buf_init(&b, 4096);
+            if (svc_wire_reply_error(&b, err.code, err.message) == BASE_OK) {
+                svc_net_reply_send(slot, b.data, b.len);
+            } else {
+                svc_net_reply_send(slot, (const uint8_t *)"", 0);
+            }
+            base_buf_fini(&b);
+        }
+        return;
+    }
+    svc_engine_handle(e, &req, &r);
+    svc_request_fini(&req);
+}
+
+static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const char **out_url)
+{
+    if (cfg->redis_url[0] != '\0') {
+        *out_url = cfg->redis_url;
+        return BASE_OK;
+    }
+    char err[512] = "";
+    sto_server_opts o = {
+        .redis_bin = cfg->redis_bin,
+        .dir = cfg->data_dir[0] != '\0' ? cfg->data_dir : NULL,
+        .appendfsync = cfg->appendfsync,
+        .unix_socket = false,
+        .start_timeout_ms = 10000,
+    };
+    base_err e = sto_server_start(&o, out_srv, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "cannot start redis-server: %s", err);
+        return e;
+    }
+    *out_url = sto_server_url(*out_srv);
+    base_log(BASE_LOG_INFO, "private redis-server at %s (data in %s, appendfsync %s)", *out_url,
+             sto_server_dir(*out_srv), cfg->appendfsync);
+    return BASE_OK;
+}
+
+static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
+{
+    char err[512] = "";
+    sto_store *s = NULL;
+    base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = svc_engine_restore(eng, s, err, sizeof(err));
+    }
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "restoring models from %s: %s", url, err);
+    }
+    sto_store_close(s);
+    return e;
+}
+
+base_err svc_daemon_run(const svc_config *cfg)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    base_clock clock;
+    base_clock_init_system(&clock);
+    sto_server *srv = NULL;
+    svc_persist *persist = NULL;
+    svc_engine *eng = NULL;
+    svc_net *net = NULL;
+    const char *url = NULL;
+    char err[512] = "";
+
+    base_err e = start_redis(cfg, &srv, &url);
+    if (e != BASE_OK) {
+        goto done;
+    }
+    e = svc_persist_new(url, (int)cfg->redis_timeout_ms, cfg->write_queue, &persist, err,
+                        sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "storage: %s", err);
+        goto done;
+    }
+    e = svc_engine_new(cfg, &clock, persist, &eng, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "%s", err);
+        goto done;
+    }
+    e = restore(eng, cfg, url);
+    if (e != BASE_OK) {
+        goto done;
+    }
+    e = svc_engine_start(eng);
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "cannot start the learner thread");
+        goto done;
+    }
+    const char *urls[SVC_MAX_URLS];
+    for (uint32_t i = 0; i < cfg->n_urls; i++) {
+        urls[i] = cfg->urls[i];
+    }
+    svc_net_opts no = {
+        .urls = urls,
+        .n_urls = cfg->n_urls,
+        .pull_url = cfg->pull_url,
+        .max_message_bytes = cfg->max_message_bytes,
+        .contexts = cfg->contexts,
+    };
+    e = svc_net_open(&no, dispatch, eng, &net, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "%s", err);
+        goto done;
+    }
+    for (uint32_t i = 0; i < cfg->n_urls; i++) {
+        base_log(BASE_LOG_INFO, "listening on %s", cfg->urls[i]);
+    }
+    if (cfg->pull_url[0] != '\0') {
+        base_log(BASE_LOG_INFO, "pulling feedback on %s", cfg->pull_url);
+    }
+    base_log(BASE_LOG_INFO, "ready: %u policies", cfg->n_policies);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    base_log(BASE_LOG_INFO, "signal %d: shutting down", sig);
+done:
+    /* Order matters: stop input, apply and snapshot, flush to Redis, release. */
+    svc_net_close(net);
+    svc_engine_stop(eng, DRAIN_TIMEOUT_MS);
+    if (eng != NULL) {
+        for (uint32_t i = 0; i < cfg->n_policies; i++) {
+            uint64_t n = 0, sum = 0;
+            if (svc_engine_model_info(eng, cfg->policy[i].name, &n, &sum)) {
+                base_log(BASE_LOG_INFO, "policy %s: %" PRIu64 " updates, checksum %016" PRIx64,
+                         cfg->policy[i].name, n, sum);
+            }
+        }
+    }
+    svc_persist_close(persist, DRAIN_TIMEOUT_MS);
+    svc_net_free(net);
+    svc_engine_free(eng);
+    sto_server_stop(srv);
+    if (e == BASE_OK) {
+        base_log(BASE_LOG_INFO, "stopped cleanly");
+    }
+    return e;
+}

@@ -1,0 +1,1011 @@
+#include "service/engine.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+#include "base/log.h"
+#include "base/queue.h"
+#include "policy/head.h"
+#include "reward/join.h"
+
+#define EXPIRE_BATCH 256
+
+/* Counters of one policy; all monotonic, read by stats without locks. */
+typedef struct pol_counters {
+    atomic_uint_fast64_t decisions;   /* decide requests answered */
+    atomic_uint_fast64_t logged;      /* log requests accepted */
+    atomic_uint_fast64_t unlogged;    /* decisions served but not logged: queue full */
+    atomic_uint_fast64_t feedback;    /* outcomes accepted (matched) */
+    atomic_uint_fast64_t duplicates;  /* outcomes ignored by outcome_id */
+    atomic_uint_fast64_t unknown_event;
+    atomic_uint_fast64_t joined;      /* joined examples stored */
+    atomic_uint_fast64_t defaulted;   /* of which had no outcome */
+    atomic_uint_fast64_t updates;     /* examples applied to the head */
+    atomic_uint_fast64_t learn_errors;
+    atomic_uint_fast64_t store_errors; /* records Redis did not take */
+    atomic_uint_fast64_t snapshots;
+    atomic_int_fast64_t reward_micro; /* sum of joined rewards, in 1e-6 units */
+} pol_counters;
+
+typedef struct pol_rt {
+    svc_engine *eng;
+    const svc_policy_config *cfg;
+    /* action name -> index: open addressing, value index + 1, read-only after build */
+    uint32_t *act_slot;
+    uint32_t act_cap;
+
+    pthread_rwlock_t head_lk;
+    pol_head *head;              /* guarded by head_lk; written by the learner only */
+    atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
+
+    pthread_mutex_t join_lk;
+    rwd_join *join;              /* guarded by join_lk */
+
+    /* learner thread only */
+    char last_joined_id[BASE_STREAM_ID_MAX + 1];
+    uint64_t snapshot_updates;   /* n_updates at the last snapshot */
+    base_joined *backlog[EXPIRE_BATCH]; /* expired, not yet accepted by persist */
+    size_t n_backlog;
+
+    pol_counters c;
+} pol_rt;
+
+struct svc_engine {
+    const svc_config *cfg;
+    const base_clock *clock;
+    svc_persist *persist;
+    uint32_t n_pol;
+    pol_rt *pol;
+
+    base_queue *learn_q;          /* joined examples stored, waiting to be applied */
+    atomic_size_t learn_inflight; /* expired and not yet applied (bounds learn_q) */
+    size_t learn_cap;
+
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    atomic_int drain_timeout_ms;
+
+    uint64_t id_prefix;           /* random per process start */
+    atomic_uint_fast64_t id_seq;
+    atomic_uint_fast64_t rejected[SVC_E_COUNT];
+};
+
+/* A joined example on its way to the learner, with the policy it belongs to. */
+typedef struct learn_item {
+    pol_rt *pol;
+    base_joined *j;
+    char stream_id[BASE_STREAM_ID_MAX + 1];
+} learn_item;
+
+static uint32_t name_hash(const char *s)
+{
+    return (uint32_t)base_hash64(s, strlen(s), 0x5eed);
+}
+
+static base_err build_action_index(pol_rt *p)
+{
+    uint32_t cap = 16;
+    while (cap < p->cfg->n_actions * 2u) {
+        cap *= 2;
+    }
+    p->act_slot = base_alloc_zero(cap, sizeof(uint32_t));
+    if (p->act_slot == NULL) {
+        return BASE_ENOMEM;
+    }
+    p->act_cap = cap;
+    for (uint32_t a = 0; a < p->cfg->n_actions; a++) {
+        uint32_t i = name_hash(p->cfg->actions[a]) & (cap - 1);
+        while (p->act_slot[i] != 0) {
+            i = (i + 1) & (cap - 1);
+        }
+        p->act_slot[i] = a + 1;
+    }
+    return BASE_OK;
+}
+
+static bool find_action(const pol_rt *p, const char *name, uint32_t *out)
+{
+    uint32_t i = name_hash(name) & (p->act_cap - 1);
+    while (p->act_slot[i] != 0) {
+        uint32_t a = p->act_slot[i] - 1;
+        if (strcmp(p->cfg->actions[a], name) == 0) {
+            *out = a;
+            return true;
+        }
+        i = (i + 1) & (p->act_cap - 1);
+    }
+    return false;
+}
+
+static pol_rt *find_policy(svc_engine *e, const char *name)
+{
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        if (strcmp(e->pol[i].cfg->name, name) == 0) {
+            return &e->pol[i];
+        }
+    }
+    return NULL;
+}
+
+static uint64_t random_u64(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        if (fread(&v, sizeof(v), 1, f) != 1) {
+            v = 0;
+        }
+        fclose(f);
+    }
+    if (v == 0) {
+        v = base_mono_ns() ^ ((uint64_t)(uintptr_t)&v << 16);
+    }
+    return v;
+}
+
+base_err svc_engine_new(const svc_config *cfg, const base_clock *clock, svc_persist *persist,
+                        svc_engine **out, char *errbuf, size_t errlen)
+{
+    base_err e = BASE_ENOMEM;
+    svc_engine *eng = base_alloc_zero(1, sizeof(*eng));
+    if (eng == NULL) {
+        goto fail;
+    }
+    eng->cfg = cfg;
+    eng->clock = clock;
+    eng->persist = persist;
+    eng->id_prefix = random_u64();
+    eng->pol = base_alloc_zero(cfg->n_policies, sizeof(pol_rt));
+    if (eng->pol == NULL) {
+        goto fail;
+    }
+    eng->learn_cap = svc_persist_capacity(persist);
+    eng->learn_q = base_queue_new(eng->learn_cap);
+    if (eng->learn_q == NULL) {
+        goto fail;
+    }
+    for (uint32_t i = 0; i < cfg->n_policies; i++) {
+        pol_rt *p = &eng->pol[i];
+        p->eng = eng;
+        p->cfg = &cfg->policy[i];
+        pthread_rwlock_init(&p->head_lk, NULL);
+        pthread_mutex_init(&p->join_lk, NULL);
+        eng->n_pol = i + 1;
+        e = build_action_index(p);
+        if (e != BASE_OK) {
+            goto fail;
+        }
+        e = pol_head_new(&p->cfg->head, &p->head);
+        if (e != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": head: %s", p->cfg->name, base_strerror(e));
+            goto fail;
+        }
+        e = rwd_join_new(&p->cfg->reward, p->cfg->max_pending, &p->join);
+        if (e != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": reward spec: %s", p->cfg->name,
+                     base_strerror(e));
+            goto fail;
+        }
+    }
+    *out = eng;
+    return BASE_OK;
+fail:
+    svc_engine_free(eng);
+    return e;
+}
+
+void svc_engine_free(svc_engine *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        pol_rt *p = &e->pol[i];
+        for (size_t k = 0; k < p->n_backlog; k++) {
+            base_joined_free(p->backlog[k]);
+        }
+        pol_head_free(p->head);
+        rwd_join_free(p->join);
+        base_free(p->act_slot);
+        pthread_rwlock_destroy(&p->head_lk);
+        pthread_mutex_destroy(&p->join_lk);
+    }
+    if (e->learn_q != NULL) {
+        void *items[64];
+        size_t n = 0;
+        base_queue_close(e->learn_q);
+        while (base_queue_pop_batch(e->learn_q, items, 64, 0, &n) == BASE_OK) {
+            for (size_t k = 0; k < n; k++) {
+                learn_item *li = items[k];
+                base_joined_free(li->j);
+                base_free(li);
+            }
+        }
+        base_queue_free(e->learn_q);
+    }
+    base_free(e->pol);
+    base_free(e);
+}
+
+base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen)
+{
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        pol_rt *p = &e->pol[i];
+        base_model *m = NULL;
+        bool found = false;
+        base_err err = sto_store_model_get_online(store, p->cfg->name, &m, &found);
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
+                     base_strerror(err));
+            return err;
+        }
+        if (!found) {
+            continue;
+        }
+        err = pol_head_restore(p->head, m);
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen,
+                     "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
+                     "head (dim %u, %u actions, learner %s): %s",
+                     p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
+                     base_strerror(err));
+            base_model_free(m);
+            return err;
+        }
+        base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
+        p->snapshot_updates = pol_head_n_updates(p->head);
+        atomic_store(&p->n_updates, p->snapshot_updates);
+        base_log(BASE_LOG_INFO, "policy %s: restored snapshot version %" PRIu64
+                 " (%" PRIu64 " updates, last joined %s)", p->cfg->name, m->version,
+                 m->n_updates, m->last_joined_id[0] ? m->last_joined_id : "-");
+        base_model_free(m);
+    }
+    return BASE_OK;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void send_buf(const svc_replier *r, base_buf *b)
+{
+    if (r != NULL && r->send != NULL) {
+        r->send(r->arg, b->data, b->len);
+    }
+}
+
+static void reject(svc_engine *e, const svc_replier *r, svc_errcode code, const char *msg)
+{
+    atomic_fetch_add(&e->rejected[code], 1);
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 4096);
+    if (svc_wire_reply_error(&b, code, msg) == BASE_OK) {
+        send_buf(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+static void reply_ok(const svc_replier *r, bool duplicate)
+{
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 256);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    if (duplicate) {
+        svc_w_map(&w, 2);
+        svc_w_str(&w, "ok");
+        svc_w_bool(&w, true);
+        svc_w_str(&w, "duplicate");
+        svc_w_bool(&w, true);
+    } else {
+        svc_w_map(&w, 1);
+        svc_w_str(&w, "ok");
+        svc_w_bool(&w, true);
+    }
+    if (svc_writer_finish(&w) == BASE_OK) {
+        send_buf(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+void svc_engine_count_reject(svc_engine *e, svc_errcode code)
+{
+    if (code > SVC_E_NONE && code < SVC_E_COUNT) {
+        atomic_fetch_add(&e->rejected[code], 1);
+    }
+}
+
+/* ---- decide and log --------------------------------------------------- */
+
+/*
+ * Checks shared by decide and log, then builds the decision record: policy
+ * shape, candidate count and ids. On failure *out_code/msg say why.
+ */
+static base_decision *build_decision(pol_rt *p, const svc_request *q, svc_errcode *out_code,
+                                     char *msg, size_t msglen)
+{
+    const svc_policy_config *pc = p->cfg;
+    if (q->dim != pc->head.dim) {
+        *out_code = SVC_E_BAD_DIMENSION;
+        snprintf(msg, msglen, "context.embedding has %u values, policy %s expects %u", q->dim,
+                 pc->name, pc->head.dim);
+        return NULL;
+    }
+    if (q->n_cand > pc->max_candidates) {
+        *out_code = SVC_E_TOO_MANY_CANDIDATES;
+        snprintf(msg, msglen, "%u candidates, policy %s allows %u", q->n_cand, pc->name,
+                 pc->max_candidates);
+        return NULL;
+    }
+    base_decision *d = base_decision_new(q->dim, q->n_cand);
+    if (d == NULL) {
+        *out_code = SVC_E_INTERNAL;
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    for (uint32_t c = 0; c < q->n_cand; c++) {
+        uint32_t a = 0;
+        if (!find_action(p, q->cand[c].id, &a)) {
+            *out_code = SVC_E_UNKNOWN_ACTION;
+            snprintf(msg, msglen, "candidates[%u].id \"%.48s\" is not an action of policy %.48s", c,
+                     q->cand[c].id, pc->name);
+            goto fail;
+        }
+        for (uint32_t k = 0; k < c; k++) {
+            if (d->action[k] == a) {
+                *out_code = SVC_E_BAD_REQUEST;
+                snprintf(msg, msglen, "candidates[%u].id \"%s\" repeats candidates[%u]", c,
+                         q->cand[c].id, k);
+                goto fail;
+            }
+        }
+        d->action[c] = a;
+        d->base_logit[c] = q->cand[c].base_logit;
+    }
+    memcpy(d->embedding, q->embedding, (size_t)q->dim * sizeof(float));
+    base_strlcpy(d->policy, pc->name, sizeof(d->policy));
+    base_strlcpy(d->conversation_id, q->conversation_id, sizeof(d->conversation_id));
+    d->turn = q->turn;
+    return d;
+fail:
+    base_decision_free(d);
+    return NULL;
+}
+
+/*
+ * Make @d pending and queue its record for Redis, under the join lock so a
+ * duplicate event id is caught before anything is logged. Takes @d on
+ * success.
+ */
+static svc_errcode admit_decision(pol_rt *p, base_decision *d, char *msg, size_t msglen)
+{
+    svc_errcode code = SVC_E_NONE;
+    base_decision *copy = base_decision_clone(d);
+    svc_persist_item *it = NULL;
+    if (copy == NULL ||
+        (it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_DECISIONS, d->policy, copy)) == NULL) {
+        base_decision_free(copy);
+        snprintf(msg, msglen, "out of memory");
+        return SVC_E_INTERNAL;
+    }
+    pthread_mutex_lock(&p->join_lk);
+    bool dup = false;
+    rwd_join_contains(p->join, d->event_id, &dup);
+    if (dup) {
+        code = SVC_E_DUPLICATE_EVENT;
+        snprintf(msg, msglen, "event_id \"%s\" is already pending", d->event_id);
+    } else if (svc_persist_submit(p->eng->persist, it) != BASE_OK) {
+        /* Served but not logged: the storage queue is full. Counted, not learned from. */
+        atomic_fetch_add(&p->c.unlogged, 1);
+        svc_persist_item_free(it);
+        it = NULL;
+        base_decision_free(d);
+    } else {
+        it = NULL;
+        base_err e = rwd_join_add_decision(p->join, d);
+        if (e != BASE_OK) {
+            /* Logged but not joinable (max_pending): the log still has it. */
+            atomic_fetch_add(&p->c.unlogged, 1);
+            base_decision_free(d);
+        }
+    }
+    pthread_mutex_unlock(&p->join_lk);
+    svc_persist_item_free(it);
+    return code;
+}
+
+static void make_event_id(svc_engine *e, char *out, size_t size)
+{
+    uint64_t seq = atomic_fetch_add(&e->id_seq, 1) + 1;
+    snprintf(out, size, "e%016" PRIx64 "-%" PRIu64, e->id_prefix, seq);
+}
+
+static void op_decide(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+{
+    char msg[SVC_WIRE_MSG_MAX];
+    svc_errcode code = SVC_E_NONE;
+    base_decision *d = build_decision(p, q, &code, msg, sizeof(msg));
+    if (d == NULL) {
+        reject(e, r, code, msg);
+        return;
+    }
+    if (q->event_id[0] != '\0') {
+        base_strlcpy(d->event_id, q->event_id, sizeof(d->event_id));
+    } else {
+        make_event_id(e, d->event_id, sizeof(d->event_id));
+    }
+    d->source = BASE_SRC_DECIDE;
+    d->ts_ms = base_clock_now_ms(e->clock);
+
+    pthread_rwlock_rdlock(&p->head_lk);
+    base_err err = pol_head_pmf(p->head, d->embedding, d->n_cand, d->action, d->base_logit,
+                                d->pmf);
+    d->model_version = pol_head_n_updates(p->head);
+    pthread_rwlock_unlock(&p->head_lk);
+    if (err != BASE_OK) {
+        base_decision_free(d);
+        reject(e, r, err == BASE_ENUMERIC ? SVC_E_NOT_FINITE : SVC_E_BAD_REQUEST,
+               "scoring failed on this input");
+        return;
+    }
+    d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, p->cfg->head.seed);
+
+    /* Encode the reply before the record changes hands. */
+    base_buf b;
+    base_buf_init(&b, 64u * 1024u);
+    err = svc_wire_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
+                                d->n_cand, d->model_version, "online");
+    if (err != BASE_OK) {
+        base_buf_fini(&b);
+        base_decision_free(d);
+        reject(e, r, SVC_E_INTERNAL, "reply encoding failed");
+        return;
+    }
+    code = admit_decision(p, d, msg, sizeof(msg));
+    if (code != SVC_E_NONE) {
+        base_decision_free(d);
+        reject(e, r, code, msg);
+    } else {
+        atomic_fetch_add(&p->c.decisions, 1);
+        send_buf(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+static void op_log(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+{
+    char msg[SVC_WIRE_MSG_MAX];
+    svc_errcode code = SVC_E_NONE;
+    base_decision *d = build_decision(p, q, &code, msg, sizeof(msg));
+    if (d == NULL) {
+        reject(e, r, code, msg);
+        return;
+    }
+    base_strlcpy(d->event_id, q->event_id, sizeof(d->event_id));
+    d->source = BASE_SRC_LOG;
+    d->ts_ms = base_clock_now_ms(e->clock);
+    bool found = false;
+    for (uint32_t c = 0; c < d->n_cand; c++) {
+        d->pmf[c] = q->pmf[c];
+        if (strcmp(q->cand[c].id, q->chosen) == 0) {
+            d->chosen = c;
+            found = true;
+        }
+    }
+    if (!found || d->pmf[d->chosen] <= 0.0f) {
+        base_decision_free(d);
+        reject(e, r, SVC_E_BAD_REQUEST, "chosen must be a candidate with pmf > 0");
+        return;
+    }
+    d->model_version = atomic_load(&p->n_updates);
+    code = admit_decision(p, d, msg, sizeof(msg));
+    if (code != SVC_E_NONE) {
+        base_decision_free(d);
+        reject(e, r, code, msg);
+        return;
+    }
+    atomic_fetch_add(&p->c.logged, 1);
+    reply_ok(r, false);
+}
+
+/* ---- feedback --------------------------------------------------------- */
+
+typedef struct ack_ctx {
+    pol_rt *p;
+    svc_replier r;
+} ack_ctx;
+
+/* Runs on the writer thread once Redis has (or refused) the outcome. */
+static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    ack_ctx *a = arg;
+    (void)it;
+    if (result == BASE_OK) {
+        reply_ok(&a->r, false);
+    } else {
+        atomic_fetch_add(&a->p->c.store_errors, 1);
+        reject(a->p->eng, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
+    }
+    base_free(a);
+}
+
+static void op_feedback(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+{
+    char msg[SVC_WIRE_MSG_MAX];
+    if (q->event_id[0] == '\0') {
+        reject(e, r, SVC_E_BAD_REQUEST,
+               "event_id is required (conversation-level feedback is not supported yet)");
+        return;
+    }
+    uint32_t sig = 0;
+    bool found = false;
+    rwd_spec_find(&p->cfg->reward, q->signal, &sig, &found);
+    if (!found) {
+        snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
+                 q->signal, p->cfg->name);
+        reject(e, r, SVC_E_UNKNOWN_SIGNAL, msg);
+        return;
+    }
+    base_outcome *o = base_alloc_zero(1, sizeof(*o));
+    ack_ctx *ack = base_alloc_zero(1, sizeof(*ack));
+    svc_persist_item *it = NULL;
+    if (o == NULL || ack == NULL ||
+        (it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o)) == NULL) {
+        base_free(o);
+        base_free(ack);
+        reject(e, r, SVC_E_INTERNAL, "out of memory");
+        return;
+    }
+    base_strlcpy(o->policy, p->cfg->name, sizeof(o->policy));
+    base_strlcpy(o->event_id, q->event_id, sizeof(o->event_id));
+    base_strlcpy(o->conversation_id, q->conversation_id, sizeof(o->conversation_id));
+    base_strlcpy(o->outcome_id, q->outcome_id, sizeof(o->outcome_id));
+    base_strlcpy(o->signal, q->signal, sizeof(o->signal));
+    o->value = q->value;
+    o->ts_ms = q->ts_ms != 0 ? q->ts_ms : base_clock_now_ms(e->clock);
+
+    svc_errcode code = SVC_E_NONE;
+    bool duplicate = false;
+    pthread_mutex_lock(&p->join_lk);
+    rwd_match m = RWD_MATCHED;
+    base_err err = rwd_join_check_outcome(p->join, o, &m);
+    if (err == BASE_ELIMIT) {
+        code = SVC_E_LIMIT;
+        snprintf(msg, sizeof(msg), "event %s already has the maximum %u outcomes", o->event_id,
+                 p->cfg->reward.max_outcomes);
+    } else if (err != BASE_OK) {
+        code = SVC_E_BAD_REQUEST;
+        snprintf(msg, sizeof(msg), "outcome rejected: %s", base_strerror(err));
+    } else if (m == RWD_UNKNOWN_EVENT || m == RWD_DUPLICATE) {
+        (void)rwd_join_add_outcome(p->join, o, &m); /* counts it; changes nothing else */
+        if (m == RWD_UNKNOWN_EVENT) {
+            code = SVC_E_UNKNOWN_EVENT;
+            snprintf(msg, sizeof(msg), "no pending decision with event_id \"%s\"", o->event_id);
+            atomic_fetch_add(&p->c.unknown_event, 1);
+        } else {
+            duplicate = true;
+            atomic_fetch_add(&p->c.duplicates, 1);
+        }
+    } else {
+        ack->p = p;
+        ack->r = r != NULL ? *r : (svc_replier){0};
+        it->done = on_outcome_stored;
+        it->done_arg = ack;
+        /*
+         * Queue first, apply second: the check above, under the same lock,
+         * guarantees the apply succeeds, and a full queue leaves no trace.
+         * The record is copied because the writer may free it at once.
+         */
+        base_outcome applied = *o;
+        if (svc_persist_submit(e->persist, it) != BASE_OK) {
+            code = SVC_E_UNAVAILABLE;
+            snprintf(msg, sizeof(msg), "storage queue full; retry");
+            it->done = NULL;
+        } else {
+            it = NULL;
+            ack = NULL;
+            (void)rwd_join_add_outcome(p->join, &applied, &m); /* cannot fail: checked */
+            atomic_fetch_add(&p->c.feedback, 1);
+        }
+    }
+    pthread_mutex_unlock(&p->join_lk);
+    svc_persist_item_free(it);
+    base_free(ack);
+    if (code != SVC_E_NONE) {
+        reject(e, r, code, msg);
+    } else if (duplicate) {
+        reply_ok(r, true);
+    }
+}
+
+/* ---- the learner thread ----------------------------------------------- */
+
+/* Runs on the writer thread once Redis has (or refused) a joined example. */
+static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    pol_rt *p = arg;
+    svc_engine *e = p->eng;
+    learn_item *li = NULL;
+    if (result == BASE_OK) {
+        li = base_alloc_zero(1, sizeof(*li));
+    }
+    if (li == NULL) {
+        atomic_fetch_add(&p->c.store_errors, 1);
+        atomic_fetch_sub(&e->learn_inflight, 1);
+        return;
+    }
+    li->pol = p;
+    li->j = it->rec;
+    it->rec = NULL;
+    base_strlcpy(li->stream_id, it->stream_id, sizeof(li->stream_id));
+    /* Cannot be full: learn_inflight bounds what is expired but not applied. */
+    if (base_queue_push(e->learn_q, li) != BASE_OK) {
+        atomic_fetch_add(&p->c.learn_errors, 1);
+        atomic_fetch_sub(&e->learn_inflight, 1);
+        base_joined_free(li->j);
+        base_free(li);
+    }
+}
+
+static void apply(svc_engine *e, learn_item *li)
+{
+    pol_rt *p = li->pol;
+    base_joined *j = li->j;
+    pthread_rwlock_wrlock(&p->head_lk);
+    base_err err = pol_head_learn(p->head, j->decision, j->reward);
+    uint64_t n = pol_head_n_updates(p->head);
+    pthread_rwlock_unlock(&p->head_lk);
+    atomic_store(&p->n_updates, n);
+    if (err == BASE_OK) {
+        atomic_fetch_add(&p->c.updates, 1);
+    } else {
+        atomic_fetch_add(&p->c.learn_errors, 1);
+    }
+    atomic_fetch_add(&p->c.joined, 1);
+    if (j->defaulted) {
+        atomic_fetch_add(&p->c.defaulted, 1);
+    }
+    atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
+    base_strlcpy(p->last_joined_id, li->stream_id, sizeof(p->last_joined_id));
+    base_joined_free(j);
+    base_free(li);
+    atomic_fetch_sub(&e->learn_inflight, 1);
+}
+
+/* Hand the policy's backlog of expired examples to persist, oldest first. */
+static void flush_backlog(svc_engine *e, pol_rt *p)
+{
+    size_t k = 0;
+    while (k < p->n_backlog) {
+        svc_persist_item *it =
+            svc_persist_item_new(SVC_PERSIST_APPEND, STO_JOINED, p->cfg->name, p->backlog[k]);
+        if (it == NULL) {
+            break;
+        }
+        it->done = on_joined_stored;
+        it->done_arg = p;
+        if (svc_persist_submit(e->persist, it) != BASE_OK) {
+            it->rec = NULL;
+            svc_persist_item_free(it);
+            break;
+        }
+        k++;
+    }
+    memmove(p->backlog, p->backlog + k, (p->n_backlog - k) * sizeof(p->backlog[0]));
+    p->n_backlog -= k;
+}
+
+static void expire(svc_engine *e, pol_rt *p, int64_t now_ms)
+{
+    flush_backlog(e, p);
+    if (p->n_backlog > 0) {
+        return; /* persist is full; try again next tick */
+    }
+    size_t inflight = atomic_load(&e->learn_inflight);
+    size_t room = e->learn_cap > inflight ? e->learn_cap - inflight : 0;
+    if (room > EXPIRE_BATCH) {
+        room = EXPIRE_BATCH;
+    }
+    if (room == 0) {
+        return;
+    }
+    pthread_mutex_lock(&p->join_lk);
+    size_t n = rwd_join_expire(p->join, now_ms, p->backlog, room);
+    pthread_mutex_unlock(&p->join_lk);
+    atomic_fetch_add(&e->learn_inflight, n);
+    p->n_backlog = n;
+    flush_backlog(e, p);
+}
+
+static void snapshot(svc_engine *e, pol_rt *p, bool force)
+{
+    uint64_t n = atomic_load(&p->n_updates);
+    if (!force && n == p->snapshot_updates) {
+        return;
+    }
+    base_model *m = NULL;
+    /* The learner thread is the head's only writer: reading it here needs no lock. */
+    if (pol_head_snapshot(p->head, &m) != BASE_OK) {
+        atomic_fetch_add(&p->c.store_errors, 1);
+        return;
+    }
+    base_strlcpy(m->policy, p->cfg->name, sizeof(m->policy));
+    base_strlcpy(m->last_joined_id, p->last_joined_id, sizeof(m->last_joined_id));
+    m->version = m->n_updates;
+    m->ts_ms = base_clock_now_ms(e->clock);
+    svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);
+    if (it == NULL) {
+        base_model_free(m);
+        return;
+    }
+    if (svc_persist_submit(e->persist, it) != BASE_OK) {
+        svc_persist_item_free(it);
+        return; /* queue full: the next interval tries again */
+    }
+    p->snapshot_updates = n;
+    atomic_fetch_add(&p->c.snapshots, 1);
+}
+
+static void *learner_main(void *arg)
+{
+    svc_engine *e = arg;
+    void *items[64];
+    int64_t last_tick = 0;
+    uint64_t last_snap_ns = base_mono_ns();
+    const int tick_ms = (int)e->cfg->tick_ms;
+    while (!atomic_load(&e->stop)) {
+        size_t n = 0;
+        (void)base_queue_pop_batch(e->learn_q, items, 64, tick_ms, &n); /* timeout is normal */
+        for (size_t k = 0; k < n; k++) {
+            apply(e, items[k]);
+        }
+        int64_t now = base_clock_now_ms(e->clock);
+        uint64_t mono = base_mono_ns();
+        if (now - last_tick >= tick_ms || now < last_tick) {
+            last_tick = now;
+            for (uint32_t i = 0; i < e->n_pol; i++) {
+                expire(e, &e->pol[i], now);
+            }
+        }
+        if ((mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms) {
+            last_snap_ns = mono;
+            for (uint32_t i = 0; i < e->n_pol; i++) {
+                snapshot(e, &e->pol[i], false);
+            }
+        }
+    }
+    /*
+     * Drain: join every window already closed, store and apply those
+     * examples, then take a final snapshot. Windows still open stay in the
+     * decision and outcome streams.
+     */
+    uint64_t deadline = base_mono_ns() + (uint64_t)atomic_load(&e->drain_timeout_ms) * 1000000u;
+    int64_t now = base_clock_now_ms(e->clock);
+    for (;;) {
+        size_t expired = 0;
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            size_t before = atomic_load(&e->learn_inflight);
+            expire(e, &e->pol[i], now);
+            expired += atomic_load(&e->learn_inflight) - before;
+        }
+        size_t n = 0;
+        (void)base_queue_pop_batch(e->learn_q, items, 64, 10, &n); /* timeout is normal */
+        for (size_t k = 0; k < n; k++) {
+            apply(e, items[k]);
+        }
+        bool idle = expired == 0 && atomic_load(&e->learn_inflight) == 0;
+        if (idle || base_mono_ns() >= deadline) {
+            break;
+        }
+    }
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        snapshot(e, &e->pol[i], false);
+    }
+    return NULL;
+}
+
+base_err svc_engine_start(svc_engine *e)
+{
+    atomic_store(&e->stop, false);
+    if (pthread_create(&e->thread, NULL, learner_main, e) != 0) {
+        return BASE_ENOMEM;
+    }
+    e->started = true;
+    return BASE_OK;
+}
+
+void svc_engine_stop(svc_engine *e, int drain_timeout_ms)
+{
+    if (e == NULL || !e->started) {
+        return;
+    }
+    atomic_store(&e->drain_timeout_ms, drain_timeout_ms);
+    atomic_store(&e->stop, true);
+    pthread_join(e->thread, NULL);
+    e->started = false;
+}
+
+/* ---- stats and health ------------------------------------------------- */
+
+static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
+{
+    pol_rt *only = NULL;
+    if (q->policy[0] != '\0') {
+        only = find_policy(e, q->policy);
+        if (only == NULL) {
+            reject(e, r, SVC_E_UNKNOWN_POLICY, "no such policy");
+            return;
+        }
+    }
+    base_buf b;
+    base_buf_init(&b, 4u << 20);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 4);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "policies");
+    svc_w_map(&w, only != NULL ? 1 : e->n_pol);
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        pol_rt *p = &e->pol[i];
+        if (only != NULL && p != only) {
+            continue;
+        }
+        rwd_join_stats js;
+        pthread_mutex_lock(&p->join_lk);
+        rwd_join_get_stats(p->join, &js);
+        pthread_mutex_unlock(&p->join_lk);
+        pthread_rwlock_rdlock(&p->head_lk);
+        uint64_t checksum = pol_head_checksum(p->head);
+        pthread_rwlock_unlock(&p->head_lk);
+        uint64_t joined = atomic_load(&p->c.joined);
+        int64_t rsum = atomic_load(&p->c.reward_micro);
+        svc_w_str(&w, p->cfg->name);
+        svc_w_map(&w, 17);
+        svc_w_str(&w, "decisions");
+        svc_w_uint(&w, atomic_load(&p->c.decisions));
+        svc_w_str(&w, "logged");
+        svc_w_uint(&w, atomic_load(&p->c.logged));
+        svc_w_str(&w, "unlogged");
+        svc_w_uint(&w, atomic_load(&p->c.unlogged));
+        svc_w_str(&w, "feedback");
+        svc_w_uint(&w, atomic_load(&p->c.feedback));
+        svc_w_str(&w, "duplicates");
+        svc_w_uint(&w, atomic_load(&p->c.duplicates));
+        svc_w_str(&w, "unknown_event");
+        svc_w_uint(&w, atomic_load(&p->c.unknown_event));
+        svc_w_str(&w, "pending");
+        svc_w_uint(&w, js.pending);
+        svc_w_str(&w, "joined");
+        svc_w_uint(&w, joined);
+        svc_w_str(&w, "defaulted");
+        svc_w_uint(&w, atomic_load(&p->c.defaulted));
+        svc_w_str(&w, "mean_reward");
+        svc_w_double(&w, joined > 0 ? (double)rsum * 1e-6 / (double)joined : 0.0);
+        svc_w_str(&w, "updates");
+        svc_w_uint(&w, atomic_load(&p->c.updates));
+        svc_w_str(&w, "learn_errors");
+        svc_w_uint(&w, atomic_load(&p->c.learn_errors));
+        svc_w_str(&w, "store_errors");
+        svc_w_uint(&w, atomic_load(&p->c.store_errors));
+        svc_w_str(&w, "snapshots");
+        svc_w_uint(&w, atomic_load(&p->c.snapshots));
+        svc_w_str(&w, "model_version");
+        svc_w_uint(&w, atomic_load(&p->n_updates));
+        svc_w_str(&w, "model_checksum");
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016" PRIx64, checksum);
+        svc_w_str(&w, hex);
+        svc_w_str(&w, "dim");
+        svc_w_uint(&w, p->cfg->head.dim);
+    }
+    svc_w_str(&w, "rejected");
+    uint32_t n_rej = 0;
+    for (int c = 1; c < SVC_E_COUNT; c++) {
+        n_rej += atomic_load(&e->rejected[c]) > 0;
+    }
+    svc_w_map(&w, n_rej);
+    for (int c = 1; c < SVC_E_COUNT; c++) {
+        uint64_t v = atomic_load(&e->rejected[c]);
+        if (v > 0) {
+            svc_w_str(&w, svc_errcode_name((svc_errcode)c));
+            svc_w_uint(&w, v);
+        }
+    }
+    svc_w_str(&w, "storage");
+    svc_w_map(&w, 5);
+    svc_w_str(&w, "redis");
+    svc_w_str(&w, svc_persist_redis_up(e->persist) ? "up" : "down");
+    svc_w_str(&w, "queue_depth");
+    svc_w_uint(&w, svc_persist_depth(e->persist));
+    svc_w_str(&w, "queue_capacity");
+    svc_w_uint(&w, svc_persist_capacity(e->persist));
+    svc_w_str(&w, "written");
+    svc_w_uint(&w, svc_persist_written(e->persist));
+    svc_w_str(&w, "failed");
+    svc_w_uint(&w, svc_persist_failed(e->persist));
+    if (svc_writer_finish(&w) == BASE_OK) {
+        send_buf(r, &b);
+    } else {
+        reject(e, r, SVC_E_INTERNAL, "stats too large");
+    }
+    base_buf_fini(&b);
+}
+
+static void op_health(svc_engine *e, const svc_replier *r)
+{
+    bool up = svc_persist_redis_up(e->persist);
+    base_buf b;
+    base_buf_init(&b, 256);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 3);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "status");
+    svc_w_str(&w, up ? "ready" : "degraded");
+    svc_w_str(&w, "redis");
+    svc_w_str(&w, up ? "up" : "down");
+    if (svc_writer_finish(&w) == BASE_OK) {
+        send_buf(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+void svc_engine_handle(svc_engine *e, const svc_request *q, const svc_replier *r)
+{
+    if (q->op == SVC_OP_HEALTH) {
+        op_health(e, r);
+        return;
+    }
+    if (q->op == SVC_OP_STATS) {
+        op_stats(e, q, r);
+        return;
+    }
+    pol_rt *p = find_policy(e, q->policy);
+    if (p == NULL) {
+        char msg[SVC_WIRE_MSG_MAX];
+        snprintf(msg, sizeof(msg), "no policy named \"%s\"", q->policy);
+        reject(e, r, SVC_E_UNKNOWN_POLICY, msg);
+        return;
+    }
+    switch (q->op) {
+    case SVC_OP_DECIDE:
+        op_decide(e, p, q, r);
+        break;
+    case SVC_OP_LOG:
+        op_log(e, p, q, r);
+        break;
+    case SVC_OP_FEEDBACK:
+        op_feedback(e, p, q, r);
+        break;
+    default:
+        reject(e, r, SVC_E_UNKNOWN_OP, "unknown op");
+        break;
+    }
+}
+
+bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_updates,
+                           uint64_t *out_checksum)
+{
+    pol_rt *p = find_policy(e, name);
+    if (p == NULL) {
+        return false;
+    }
+    pthread_rwlock_rdlock(&p->head_lk);
+    *out_n_updates = pol_head_n_updates(p->head);
+    *out_checksum = pol_head_checksum(p->head);
+    pthread_rwlock_unlock(&p->head_lk);
+    return true;
+}

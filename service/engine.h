@@ -1,0 +1,88 @@
+#ifndef SERVICE_ENGINE_H
+#define SERVICE_ENGINE_H
+
+/*
+ * The engine: one runtime per configured policy (its head, its join, its
+ * counters), the operations the protocol exposes, and the learner thread.
+ *
+ * Data flow (docs/architecture.md):
+ *   decide/log  -> pmf from the head (read lock) -> decision pending in the
+ *                  join + decision record queued for Redis
+ *   feedback    -> validated against the join -> outcome queued for Redis ->
+ *                  reply once Redis has it -> applied to the pending decision
+ *   learner     -> every tick_ms, closed windows become joined examples ->
+ *                  queued for Redis -> once stored, applied to the head
+ *                  (write lock) in stream order -> snapshots every
+ *                  snapshot_interval_ms and at stop
+ *
+ * The learner applies only examples that Redis has stored, in the order the
+ * joined stream holds them, so the head is a function of the joined stream.
+ *
+ * Threads: request operations run on nng callback threads, concurrently;
+ * they never block on Redis or on learning (the head is read under a
+ * reader-writer lock that the learner holds only for one update). The
+ * learner thread is started by svc_engine_start() and stopped by
+ * svc_engine_stop().
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "service/config.h"
+#include "service/persist.h"
+#include "service/wire.h"
+#include "storage/store.h"
+
+typedef struct svc_engine svc_engine;
+
+/*
+ * A way to answer a request later (feedback is answered once Redis has the
+ * outcome). send() is called exactly once with the encoded reply, from any
+ * thread; NULL send means nobody waits for a reply (PULL).
+ */
+typedef struct svc_replier {
+    void (*send)(void *arg, const uint8_t *buf, size_t len);
+    void *arg;
+} svc_replier;
+
+/*
+ * svc_engine_new() - build the runtime of every policy in @cfg (borrowed,
+ * must outlive the engine), reading time from @clock and writing through
+ * @persist (both borrowed).
+ * Return: BASE_OK; BASE_EINVAL for a policy the head or join rejects (reason
+ *         in @errbuf); BASE_ENOMEM.
+ */
+base_err svc_engine_new(const svc_config *cfg, const base_clock *clock, svc_persist *persist,
+                        svc_engine **out, char *errbuf, size_t errlen);
+void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped */
+
+/*
+ * svc_engine_restore() - load each policy's online snapshot from @store.
+ * Policies without one start from zero (the base model).
+ * Return: BASE_OK; the store's error (reason in @errbuf).
+ */
+base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen);
+
+base_err svc_engine_start(svc_engine *e);
+/* Stop the learner: apply what is queued (waiting up to @drain_timeout_ms),
+ * queue a final snapshot of every policy, join the thread. */
+void svc_engine_stop(svc_engine *e, int drain_timeout_ms);
+
+/*
+ * svc_engine_handle() - run one request already decoded into @req and
+ * answer through @r (immediately, or later for acknowledged feedback).
+ * Rejections are counted per error code.
+ */
+void svc_engine_handle(svc_engine *e, const svc_request *req, const svc_replier *r);
+
+/* Count a request rejected before it reached the engine (decode errors). */
+void svc_engine_count_reject(svc_engine *e, svc_errcode code);
+
+/* Model state of policy @name for tests and stats; false if unknown. */
+bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_updates,
+                           uint64_t *out_checksum);
+
+#endif

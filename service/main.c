@@ -1,0 +1,130 @@
+/*
+ * rlfeedd: the rlfeed daemon. Parses arguments, loads the configuration,
+ * and runs the daemon until SIGINT or SIGTERM (service/daemon.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "policy/numerics.h"
+#include "service/config.h"
+#include "service/daemon.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rlfeedd --config FILE [options]\n"
+            "  --config FILE        INI configuration (docs/configuration.md)\n"
+            "  --url URL            REQ/REP listen URL, overrides [server] url\n"
+            "  --pull-url URL       PULL listen URL for fire-and-forget feedback\n"
+            "  --redis URL          use this Redis (tcp://HOST:PORT or unix:/PATH)\n"
+            "                       instead of starting a private redis-server\n"
+            "  --data-dir DIR       data directory of the private redis-server\n"
+            "  --appendfsync MODE   everysec (default), always or no\n"
+            "  --log-level LEVEL    debug, info (default), warn or error\n"
+            "  --check              load and validate the configuration, then exit\n"
+            "  --help\n");
+}
+
+static int set_str(char *dst, size_t size, const char *v, const char *what)
+{
+    if (strlen(v) >= size) {
+        fprintf(stderr, "rlfeedd: %s is too long\n", what);
+        return -1;
+    }
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"url", required_argument, NULL, 'u'},
+        {"pull-url", required_argument, NULL, 'p'}, {"redis", required_argument, NULL, 'r'},
+        {"data-dir", required_argument, NULL, 'd'}, {"appendfsync", required_argument, NULL, 'a'},
+        {"log-level", required_argument, NULL, 'l'}, {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL, *url = NULL, *pull = NULL, *redis = NULL, *dir = NULL;
+    const char *fsync_mode = NULL;
+    int check_only = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'u': url = optarg; break;
+        case 'p': pull = optarg; break;
+        case 'r': redis = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'a': fsync_mode = optarg; break;
+        case 'k': check_only = 1; break;
+        case 'l':
+            if (strcmp(optarg, "debug") == 0) {
+                base_log_set_level(BASE_LOG_DEBUG);
+            } else if (strcmp(optarg, "info") == 0) {
+                base_log_set_level(BASE_LOG_INFO);
+            } else if (strcmp(optarg, "warn") == 0) {
+                base_log_set_level(BASE_LOG_WARN);
+            } else if (strcmp(optarg, "error") == 0) {
+                base_log_set_level(BASE_LOG_ERROR);
+            } else {
+                fprintf(stderr, "rlfeedd: unknown log level \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (fsync_mode != NULL && strcmp(fsync_mode, "everysec") != 0 &&
+        strcmp(fsync_mode, "always") != 0 && strcmp(fsync_mode, "no") != 0) {
+        fprintf(stderr, "rlfeedd: --appendfsync must be everysec, always or no\n");
+        return 2;
+    }
+    pol_numerics_init();
+
+    svc_config *cfg = base_alloc_zero(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        fprintf(stderr, "rlfeedd: out of memory\n");
+        return 1;
+    }
+    char err[512] = "";
+    if (svc_config_load(path, cfg, err, sizeof(err)) != BASE_OK) {
+        fprintf(stderr, "rlfeedd: %s: %s\n", path, err);
+        base_free(cfg);
+        return 2;
+    }
+    int bad = 0;
+    if (url != NULL) {
+        bad |= set_str(cfg->urls[0], SVC_URL_MAX, url, "--url");
+        cfg->n_urls = 1;
+    }
+    if (pull != NULL) {
+        bad |= set_str(cfg->pull_url, SVC_URL_MAX, pull, "--pull-url");
+    }
+    if (redis != NULL) {
+        bad |= set_str(cfg->redis_url, SVC_URL_MAX, redis, "--redis");
+    }
+    if (dir != NULL) {
+        bad |= set_str(cfg->data_dir, SVC_URL_MAX, dir, "--data-dir");
+    }
+    if (fsync_mode != NULL) {
+        bad |= set_str(cfg->appendfsync, sizeof(cfg->appendfsync), fsync_mode, "--appendfsync");
+    }
+    int rc = bad ? 2 : 0;
+    if (rc == 0 && check_only) {
+        printf("%s: ok (%u policies)\n", path, cfg->n_policies);
+    } else if (rc == 0) {
+        rc = svc_daemon_run(cfg) == BASE_OK ? 0 : 1;
+    }
+    svc_config_fini(cfg);
+    base_free(cfg);
+    return rc;
+}

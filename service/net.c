@@ -1,0 +1,240 @@
+#include "service/net.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+
+enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
+
+struct svc_net_reply {
+    svc_net *net;
+    nng_ctx ctx;
+    nng_aio *aio;
+    enum slot_state state;
+};
+
+struct svc_net {
+    svc_net_handler handler;
+    void *arg;
+    nng_socket *rep;        /* [n_rep] */
+    size_t n_rep;
+    svc_net_reply *slots;   /* [n_slots] */
+    size_t n_slots;
+    nng_socket pull;
+    bool have_pull;
+    nng_aio *pull_aio;
+};
+
+static base_err from_nng(int rv)
+{
+    switch (rv) {
+    case 0:
+        return BASE_OK;
+    case NNG_ENOMEM:
+        return BASE_ENOMEM;
+    case NNG_EINVAL:
+    case NNG_EADDRINVAL:
+    case NNG_ENOTSUP:
+        return BASE_EINVAL;
+    case NNG_ETIMEDOUT:
+        return BASE_ETIMEDOUT;
+    case NNG_ECLOSED:
+        return BASE_ECLOSED;
+    default:
+        return BASE_EIO;
+    }
+}
+
+static void slot_cb(void *arg)
+{
+    svc_net_reply *s = arg;
+    int rv = nng_aio_result(s->aio);
+    switch (s->state) {
+    case SLOT_RECV: {
+        if (rv != 0) {
+            if (rv == NNG_ECLOSED) {
+                return;
+            }
+            nng_ctx_recv(s->ctx, s->aio); /* a transient error: keep serving */
+            return;
+        }
+        nng_msg *m = nng_aio_get_msg(s->aio);
+        s->state = SLOT_HANDLE;
+        s->net->handler(s->net->arg, nng_msg_body(m), nng_msg_len(m), s);
+        nng_msg_free(m);
+        return;
+    }
+    case SLOT_SEND:
+        if (rv != 0) {
+            nng_msg_free(nng_aio_get_msg(s->aio)); /* not sent: still ours */
+            if (rv == NNG_ECLOSED) {
+                return;
+            }
+        }
+        s->state = SLOT_RECV;
+        nng_ctx_recv(s->ctx, s->aio);
+        return;
+    case SLOT_HANDLE:
+        return;
+    }
+}
+
+void svc_net_reply_send(svc_net_reply *s, const uint8_t *buf, size_t len)
+{
+    nng_msg *m = NULL;
+    if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
+        /*
+         * Out of memory: the request cannot be answered. Return the context
+         * to receiving; the client's REQ times out and retries.
+         */
+        nng_msg_free(m);
+        s->state = SLOT_RECV;
+        nng_ctx_recv(s->ctx, s->aio);
+        return;
+    }
+    s->state = SLOT_SEND;
+    nng_aio_set_msg(s->aio, m);
+    nng_ctx_send(s->ctx, s->aio);
+}
+
+static void pull_cb(void *arg)
+{
+    svc_net *n = arg;
+    int rv = nng_aio_result(n->pull_aio);
+    if (rv == NNG_ECLOSED) {
+        return;
+    }
+    if (rv == 0) {
+        nng_msg *m = nng_aio_get_msg(n->pull_aio);
+        n->handler(n->arg, nng_msg_body(m), nng_msg_len(m), NULL);
+        nng_msg_free(m);
+    }
+    nng_recv_aio(n->pull, n->pull_aio);
+}
+
+static base_err listen_on(nng_socket s, const char *url, size_t max_bytes, char *errbuf,
+                          size_t errlen)
+{
+    int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_bytes);
+    if (rv == 0) {
+        rv = nng_listen(s, url, NULL, 0);
+    }
+    if (rv != 0) {
+        snprintf(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+    }
+    return from_nng(rv);
+}
+
+base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_net **out,
+                      char *errbuf, size_t errlen)
+{
+    base_err e = BASE_ENOMEM;
+    svc_net *n = base_alloc_zero(1, sizeof(*n));
+    if (n == NULL) {
+        goto fail;
+    }
+    n->handler = h;
+    n->arg = arg;
+    n->rep = base_alloc_zero(o->n_urls, sizeof(nng_socket));
+    n->slots = base_alloc_zero(o->n_urls * o->contexts, sizeof(svc_net_reply));
+    if (n->rep == NULL || n->slots == NULL) {
+        goto fail;
+    }
+    for (size_t i = 0; i < o->n_urls; i++) {
+        int rv = nng_rep0_open(&n->rep[i]);
+        if (rv != 0) {
+            e = from_nng(rv);
+            snprintf(errbuf, errlen, "rep socket: %s", nng_strerror(rv));
+            goto fail;
+        }
+        n->n_rep = i + 1;
+        e = listen_on(n->rep[i], o->urls[i], o->max_message_bytes, errbuf, errlen);
+        if (e != BASE_OK) {
+            goto fail;
+        }
+        for (uint32_t k = 0; k < o->contexts; k++) {
+            svc_net_reply *s = &n->slots[n->n_slots];
+            s->net = n;
+            if (nng_aio_alloc(&s->aio, slot_cb, s) != 0) {
+                goto fail;
+            }
+            if (nng_ctx_open(&s->ctx, n->rep[i]) != 0) {
+                nng_aio_free(s->aio);
+                s->aio = NULL;
+                goto fail;
+            }
+            n->n_slots++;
+        }
+    }
+    if (o->pull_url != NULL && o->pull_url[0] != '\0') {
+        int rv = nng_pull0_open(&n->pull);
+        if (rv != 0) {
+            e = from_nng(rv);
+            snprintf(errbuf, errlen, "pull socket: %s", nng_strerror(rv));
+            goto fail;
+        }
+        n->have_pull = true;
+        (void)nng_socket_set_int(n->pull, NNG_OPT_RECVBUF, 1024); /* a tuning hint only */
+        e = listen_on(n->pull, o->pull_url, o->max_message_bytes, errbuf, errlen);
+        if (e != BASE_OK) {
+            goto fail;
+        }
+        if (nng_aio_alloc(&n->pull_aio, pull_cb, n) != 0) {
+            e = BASE_ENOMEM;
+            goto fail;
+        }
+    }
+    /* Everything is in place: start receiving. */
+    for (size_t k = 0; k < n->n_slots; k++) {
+        n->slots[k].state = SLOT_RECV;
+        nng_ctx_recv(n->slots[k].ctx, n->slots[k].aio);
+    }
+    if (n->pull_aio != NULL) {
+        nng_recv_aio(n->pull, n->pull_aio);
+    }
+    *out = n;
+    return BASE_OK;
+fail:
+    svc_net_close(n);
+    svc_net_free(n);
+    return e;
+}
+
+void svc_net_close(svc_net *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n->n_rep; i++) {
+        nng_close(n->rep[i]);
+    }
+    if (n->have_pull) {
+        nng_close(n->pull);
+    }
+}
+
+void svc_net_free(svc_net *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < n->n_slots; k++) {
+        nng_aio_stop(n->slots[k].aio);
+    }
+    if (n->pull_aio != NULL) {
+        nng_aio_stop(n->pull_aio);
+        nng_aio_free(n->pull_aio);
+    }
+    for (size_t k = 0; k < n->n_slots; k++) {
+        nng_ctx_close(n->slots[k].ctx);
+        nng_aio_free(n->slots[k].aio);
+    }
+    base_free(n->slots);
+    base_free(n->rep);
+    base_free(n);
+}

@@ -1,0 +1,58 @@
+#ifndef SERVICE_NET_H
+#define SERVICE_NET_H
+
+/*
+ * The nng endpoints: REQ/REP listeners served by several contexts with aio
+ * callbacks, and an optional PULL listener for fire-and-forget messages.
+ * This is the only file that includes nng.h.
+ *
+ * Each REP context cycles RECV -> HANDLE -> SEND -> RECV. The handler runs on
+ * an nng callback thread with the message body (borrowed for the duration of
+ * the call) and a reply slot; it must answer through svc_net_reply_send()
+ * exactly once, either before it returns or later from any thread. Messages
+ * from the PULL socket are handled with a NULL slot (nobody waits).
+ *
+ * Every socket sets NNG_OPT_RECVMAXSZ: nng 1.5.2 has no default limit and
+ * would allocate whatever size a peer's header claims. Oversized messages
+ * drop the peer's connection at the header; they are never seen here.
+ *
+ * States: OPEN -> CLOSED [svc_net_close] -> freed [svc_net_free]. After
+ * close no new request is handled; replies still being sent fail quietly.
+ * Free only after every outstanding reply slot has been answered.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef struct svc_net svc_net;
+typedef struct svc_net_reply svc_net_reply;
+
+typedef void (*svc_net_handler)(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot);
+
+typedef struct svc_net_opts {
+    const char *const *urls;  /* REQ/REP listen URLs (tcp:// or ipc://) */
+    size_t n_urls;
+    const char *pull_url;     /* NULL or "" for none */
+    size_t max_message_bytes; /* NNG_OPT_RECVMAXSZ */
+    uint32_t contexts;        /* REP contexts per listening socket */
+} svc_net_opts;
+
+/*
+ * svc_net_open() - listen on every URL and start receiving.
+ * Return: BASE_OK; BASE_EINVAL for a bad URL; BASE_EIO if a listener fails
+ *         (reason in @errbuf); BASE_ENOMEM.
+ */
+base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_net **out,
+                      char *errbuf, size_t errlen);
+
+/* Answer the request of @slot with @len bytes at @buf (copied). */
+void svc_net_reply_send(svc_net_reply *slot, const uint8_t *buf, size_t len);
+
+/* Stop receiving; close the sockets. */
+void svc_net_close(svc_net *n);
+/* Release everything. Accepts NULL. */
+void svc_net_free(svc_net *n);
+
+#endif

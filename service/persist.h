@@ -1,0 +1,90 @@
+#ifndef SERVICE_PERSIST_H
+#define SERVICE_PERSIST_H
+
+/*
+ * The persistence queue: a bounded FIFO of records on their way to Redis and
+ * the one thread that writes them, pipelined in batches (group commit).
+ *
+ * Producers (nng callbacks, the learner thread) submit items without
+ * blocking; a full queue answers BASE_ELIMIT and the producer decides
+ * (reply "unavailable", count a drop, retry later). The writer thread pops
+ * up to SVC_PERSIST_BATCH items at a time, appends consecutive records in
+ * one pipelined round trip, stores model snapshots with MULTI/EXEC, and then
+ * runs each item's completion callback, in submission order.
+ *
+ * Redis trouble: on a lost connection the writer marks Redis down, keeps
+ * the batch, reconnects with exponential backoff (50 ms .. 2 s) and retries
+ * it; items are never reordered or dropped while the queue is open. A record
+ * Redis refuses (an error reply) completes with BASE_ESTORE.
+ *
+ * States: RUNNING -> DRAINING [svc_persist_close] -> CLOSED. Close waits
+ * until the queue is empty or @drain_timeout_ms has passed with Redis down;
+ * items still queued then complete with BASE_ECLOSED.
+ *
+ * Completion callbacks run on the writer thread and must not block; they
+ * may take item->rec (set it to NULL), otherwise it is freed after the call.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/record.h"
+#include "storage/store.h"
+
+#define SVC_PERSIST_BATCH 256
+
+typedef enum svc_persist_type {
+    SVC_PERSIST_APPEND = 0, /* rec is base_decision*, base_outcome* or base_joined* by kind */
+    SVC_PERSIST_MODEL,      /* rec is base_model* */
+} svc_persist_type;
+
+typedef struct svc_persist_item svc_persist_item;
+
+/* @result: BASE_OK once Redis has the record; else why it was not stored. */
+typedef void (*svc_persist_done)(void *arg, svc_persist_item *item, base_err result);
+
+struct svc_persist_item {
+    svc_persist_type type;
+    sto_kind kind;                      /* APPEND only */
+    char policy[BASE_NAME_MAX + 1];
+    void *rec;                          /* owned by the item */
+    char stream_id[BASE_STREAM_ID_MAX + 1]; /* set before done() on success */
+    svc_persist_done done;              /* may be NULL */
+    void *done_arg;
+};
+
+typedef struct svc_persist svc_persist;
+
+/*
+ * svc_persist_new() - connect to @url and start the writer thread. If Redis
+ * is unreachable at start the thread still starts (Redis down, retrying).
+ * Return: BASE_OK; BASE_EINVAL for a bad URL; BASE_ENOMEM.
+ */
+base_err svc_persist_new(const char *url, int timeout_ms, size_t capacity, svc_persist **out,
+                         char *errbuf, size_t errlen);
+
+/* Make a zeroed item owning @rec (NULL on OOM; the caller keeps @rec then). */
+svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
+                                       void *rec);
+/* Free an item and its record. Accepts NULL. */
+void svc_persist_item_free(svc_persist_item *it);
+
+/*
+ * svc_persist_submit() - queue @it. Takes @it on success; on failure the
+ * caller still owns it and its done() will not run.
+ * Return: BASE_OK; BASE_ELIMIT when full; BASE_ECLOSED when closing.
+ */
+base_err svc_persist_submit(svc_persist *p, svc_persist_item *it);
+
+size_t svc_persist_depth(svc_persist *p);
+size_t svc_persist_capacity(const svc_persist *p);
+bool svc_persist_redis_up(const svc_persist *p);
+uint64_t svc_persist_written(const svc_persist *p);  /* records stored */
+uint64_t svc_persist_failed(const svc_persist *p);   /* items completed with an error */
+
+/* Drain (see above), stop the thread and free @p. Accepts NULL. */
+void svc_persist_close(svc_persist *p, int drain_timeout_ms);
+
+#endif

@@ -1,0 +1,545 @@
+/*
+ * The daemon end to end: a real redis-server (started here on a unix
+ * socket), a real rlfeedd process, real nng sockets, the C client library.
+ * Covers decide -> feedback -> learning direction, idempotency, every
+ * bad-input case of the protocol (specific code, counted, no state change),
+ * the PULL socket, snapshot reload on restart, and the embedded Redis mode.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "client/rlfeed_client.h"
+#include "proc.h"
+#include "service/wire.h"
+#include "storage/server.h"
+#include "tap.h"
+
+#define DIM 4
+#define TIMEOUT_MS 5000
+
+typedef struct fixture {
+    char *dir;
+    char conf[512];
+    char url[600];
+    char pull_url[600];
+    char log[600];
+    sto_server *redis;
+    pid_t daemon;
+    rlfeed_client *c;
+} fixture;
+
+static const char *rlfeedd_bin;
+
+static void write_config(fixture *f)
+{
+    snprintf(f->conf, sizeof(f->conf), "%s/rlfeed.ini", f->dir);
+    FILE *fp = fopen(f->conf, "w");
+    fprintf(fp,
+            "[server]\n"
+            "snapshot_interval_ms = 200\n"
+            "tick_ms = 5\n"
+            "[policy t]\n"
+            "dim = %d\n"
+            "actions = a, b, c\n"
+            "epsilon = 0.1\n"
+            "seed = 3\n"
+            "signal.resolved = 1.0\n"
+            "signal.thumbs_down = -1.0\n"
+            "window_ms = 150\n",
+            DIM);
+    fclose(fp);
+}
+
+static bool start_daemon(fixture *f, bool with_redis)
+{
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)(uintptr_t)rlfeedd_bin;
+    argv[n++] = "--config";
+    argv[n++] = f->conf;
+    argv[n++] = "--url";
+    argv[n++] = f->url;
+    argv[n++] = "--pull-url";
+    argv[n++] = f->pull_url;
+    char redis_url[600], data_dir[600];
+    if (with_redis) {
+        snprintf(redis_url, sizeof(redis_url), "%s", sto_server_url(f->redis));
+        argv[n++] = "--redis";
+        argv[n++] = redis_url;
+    } else {
+        snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
+        argv[n++] = "--data-dir";
+        argv[n++] = data_dir;
+    }
+    argv[n] = NULL;
+    f->daemon = tst_spawn(argv, f->log);
+    if (f->daemon <= 0) {
+        return false;
+    }
+    if (rlfeed_client_open(f->url, 1000, &f->c) != BASE_OK) {
+        return false;
+    }
+    /* Poll health until it answers, with a deadline. */
+    int64_t deadline = tst_now_ms() + 15000;
+    while (tst_now_ms() < deadline) {
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
+            base_free(rep);
+            return true;
+        }
+        if (tst_wait_exit(f->daemon, 0, NULL)) {
+            f->daemon = 0;
+            return false;
+        }
+    }
+    return false;
+}
+
+/* SIGTERM the daemon; returns its exit status, or -1. */
+static int stop_daemon(fixture *f)
+{
+    rlfeed_client_close(f->c);
+    f->c = NULL;
+    if (f->daemon <= 0) {
+        return -1;
+    }
+    kill(f->daemon, SIGTERM);
+    int st = 0;
+    bool exited = tst_wait_exit(f->daemon, 20000, &st);
+    if (!exited) {
+        tst_stop(f->daemon, 1000);
+    }
+    f->daemon = 0;
+    return exited && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void dump_log(const fixture *f)
+{
+    FILE *fp = fopen(f->log, "r");
+    char line[512];
+    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+        printf("# %s", line);
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
+}
+
+/* Send raw bytes, decode the reply. */
+static base_err call_raw(fixture *f, const uint8_t *req, size_t len, svc_reply *out)
+{
+    uint8_t *rep = NULL;
+    size_t rlen = 0;
+    base_err e = rlfeed_client_call(f->c, req, len, &rep, &rlen);
+    if (e == BASE_OK) {
+        e = svc_wire_decode_reply(rep, rlen, out);
+        base_free(rep);
+    }
+    return e;
+}
+
+static base_err call_json(fixture *f, const char *json, svc_reply *out)
+{
+    base_buf b;
+    base_buf_init(&b, 4u << 20);
+    char err[128];
+    base_err e = svc_wire_from_json(json, &b, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = call_raw(f, b.data, b.len, out);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
+/* stats as parsed JSON (caller json_decref's), or NULL. */
+static json_t *stats(fixture *f)
+{
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    if (rlfeed_client_stats(f->c, NULL, &rep, &len) != BASE_OK) {
+        return NULL;
+    }
+    char *text = NULL;
+    json_t *j = NULL;
+    if (svc_wire_to_json(rep, len, &text) == BASE_OK) {
+        j = json_loads(text, 0, NULL);
+    }
+    base_free(text);
+    base_free(rep);
+    return j;
+}
+
+static long long stat_int(json_t *s, const char *policy, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(json_object_get(s, "policies"), policy), key);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+static const char *stat_str(json_t *s, const char *policy, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(json_object_get(s, "policies"), policy), key);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+static long long rejected(json_t *s, const char *code)
+{
+    json_t *v = json_object_get(json_object_get(s, "rejected"), code);
+    return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+static const char *const IDS[3] = {"a", "b", "c"};
+static const float LOGITS[3] = {0.0f, 0.0f, 0.0f};
+static const float X[DIM] = {1.0f, 0.5f, -0.5f, 0.25f};
+
+static void decide_and_feedback_round_trip(fixture *f)
+{
+    svc_reply r;
+    TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &r));
+    TST_TRUE(r.ok);
+    TST_STREQ(r.event_id, "ev-1");
+    TST_EQ(r.n_pmf, 3);
+    TST_NEAR(r.pmf[0] + r.pmf[1] + r.pmf[2], 1.0, 1e-5);
+    TST_TRUE(r.chosen_index < 3 && strcmp(r.chosen, IDS[r.chosen_index]) == 0);
+    /* Zero head, equal logits, eps floor: exactly uniform. */
+    TST_NEAR(r.pmf[1], 1.0 / 3.0, 1e-5);
+
+    /* The same event id again is refused while pending. */
+    svc_reply d;
+    TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &d));
+    TST_TRUE(!d.ok && d.error.code == SVC_E_DUPLICATE_EVENT);
+
+    /* A server-assigned event id is unique. */
+    svc_reply g1, g2;
+    TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g1));
+    TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g2));
+    TST_TRUE(g1.ok && g2.ok && g1.event_id[0] != '\0' && strcmp(g1.event_id, g2.event_id) != 0);
+
+    svc_reply fb;
+    TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
+    TST_TRUE(fb.ok && !fb.duplicate);
+    TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
+    TST_TRUE(fb.ok && fb.duplicate);
+}
+
+/* Every bad input gets its specific code, is counted, and changes no state. */
+static void bad_input_is_rejected_specifically(fixture *f)
+{
+    json_t *before = stats(f);
+    TST_TRUE(before != NULL);
+    svc_reply r;
+    struct {
+        const char *json;
+        svc_errcode code;
+    } cases[] = {
+        {"{\"op\":\"decide\",\"policy\":\"t\"}", SVC_E_BAD_REQUEST},
+        {"{\"v\":2,\"op\":\"decide\"}", SVC_E_BAD_VERSION},
+        {"{\"v\":1,\"op\":\"explode\"}", SVC_E_UNKNOWN_OP},
+        {"{\"v\":1,\"op\":\"decide\",\"policy\":\"nope\",\"context\":{\"embedding\":[1,2,3,4]},"
+         "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
+         SVC_E_UNKNOWN_POLICY},
+        {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3]},"
+         "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
+         SVC_E_BAD_DIMENSION},
+        {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
+         "\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0},"
+         "{\"id\":\"c\",\"base_logit\":0},{\"id\":\"d\",\"base_logit\":0}]}",
+         SVC_E_TOO_MANY_CANDIDATES},
+        {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
+         "\"candidates\":[{\"id\":\"zzz\",\"base_logit\":0}]}",
+         SVC_E_UNKNOWN_ACTION},
+        {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
+         "\"candidates\":[{\"id\":\"a\"}]}",
+         SVC_E_BAD_REQUEST},
+        {"{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"never-decided\","
+         "\"signal\":\"resolved\"}",
+         SVC_E_UNKNOWN_EVENT},
+        {"{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"ev-1\","
+         "\"signal\":\"made_up\"}",
+         SVC_E_UNKNOWN_SIGNAL},
+        {"[1,2,3]", SVC_E_BAD_REQUEST},
+    };
+    size_t n_cases = sizeof(cases) / sizeof(cases[0]);
+    for (size_t i = 0; i < n_cases; i++) {
+        memset(&r, 0, sizeof(r));
+        TST_OK(call_json(f, cases[i].json, &r));
+        TST_TRUE(!r.ok);
+        TST_EQ(r.error.code, cases[i].code);
+    }
+
+    /* NaN inside a float32 bin embedding. */
+    {
+        base_buf b;
+        base_buf_init(&b, 4096);
+        svc_writer w;
+        svc_writer_init(&w, &b);
+        float x[DIM] = {1.0f, NAN, 0.0f, 0.0f};
+        svc_w_map(&w, 5);
+        svc_w_str(&w, "v");
+        svc_w_int(&w, 1);
+        svc_w_str(&w, "op");
+        svc_w_str(&w, "decide");
+        svc_w_str(&w, "policy");
+        svc_w_str(&w, "t");
+        svc_w_str(&w, "context");
+        svc_w_map(&w, 1);
+        svc_w_str(&w, "embedding");
+        svc_w_f32_bin(&w, x, DIM);
+        svc_w_str(&w, "candidates");
+        svc_w_array(&w, 1);
+        svc_w_map(&w, 2);
+        svc_w_str(&w, "id");
+        svc_w_str(&w, "a");
+        svc_w_str(&w, "base_logit");
+        svc_w_double(&w, 0.0);
+        TST_OK(svc_writer_finish(&w));
+        memset(&r, 0, sizeof(r));
+        TST_OK(call_raw(f, b.data, b.len, &r));
+        TST_TRUE(!r.ok && r.error.code == SVC_E_NOT_FINITE);
+        base_buf_fini(&b);
+    }
+    /* Malformed msgpack, and a 5-byte header claiming 4 G elements. */
+    static const uint8_t garbage[] = {0xc1, 0x00, 0xff};
+    static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    memset(&r, 0, sizeof(r));
+    TST_OK(call_raw(f, garbage, sizeof(garbage), &r));
+    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
+    memset(&r, 0, sizeof(r));
+    TST_OK(call_raw(f, huge, sizeof(huge), &r));
+    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
+
+    /* Oversize: past NNG_OPT_RECVMAXSZ the peer is dropped; nothing is answered. */
+    {
+        rlfeed_client *big = NULL;
+        TST_OK(rlfeed_client_open(f->url, 500, &big));
+        size_t n = (1u << 20) + 4096;
+        uint8_t *msg = base_alloc_zero(1, n);
+        msg[0] = 0xc6; /* bin32 of n - 5 bytes */
+        uint32_t l = (uint32_t)(n - 5);
+        msg[1] = (uint8_t)(l >> 24);
+        msg[2] = (uint8_t)(l >> 16);
+        msg[3] = (uint8_t)(l >> 8);
+        msg[4] = (uint8_t)l;
+        uint8_t *rep = NULL;
+        size_t rlen = 0;
+        base_err e = rlfeed_client_call(big, msg, n, &rep, &rlen);
+        TST_TRUE(e != BASE_OK);
+        base_free(rep);
+        base_free(msg);
+        rlfeed_client_close(big);
+    }
+
+    json_t *after = stats(f);
+    TST_TRUE(after != NULL);
+    /* No state changed... */
+    TST_EQ(stat_int(after, "t", "decisions"), stat_int(before, "t", "decisions"));
+    TST_EQ(stat_int(after, "t", "feedback"), stat_int(before, "t", "feedback"));
+    TST_EQ(stat_int(after, "t", "pending") <= stat_int(before, "t", "pending"), 1);
+    /* ...and every rejection was counted under its code. */
+    TST_EQ(rejected(after, "bad_request") - rejected(before, "bad_request"), 3);
+    TST_EQ(rejected(after, "unsupported_version") - rejected(before, "unsupported_version"), 1);
+    TST_EQ(rejected(after, "unknown_op") - rejected(before, "unknown_op"), 1);
+    TST_EQ(rejected(after, "unknown_policy") - rejected(before, "unknown_policy"), 1);
+    TST_EQ(rejected(after, "bad_dimension") - rejected(before, "bad_dimension"), 1);
+    TST_EQ(rejected(after, "too_many_candidates") - rejected(before, "too_many_candidates"), 1);
+    TST_EQ(rejected(after, "unknown_action") - rejected(before, "unknown_action"), 1);
+    TST_EQ(rejected(after, "unknown_event") - rejected(before, "unknown_event"), 1);
+    TST_EQ(rejected(after, "unknown_signal") - rejected(before, "unknown_signal"), 1);
+    TST_EQ(rejected(after, "not_finite") - rejected(before, "not_finite"), 1);
+    TST_EQ(rejected(after, "bad_msgpack") - rejected(before, "bad_msgpack"), 2);
+    json_decref(before);
+    json_decref(after);
+
+    /* The service is still serving. */
+    svc_reply ok;
+    TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &ok));
+    TST_TRUE(ok.ok);
+}
+
+static void pull_feedback_errors_are_counted(fixture *f)
+{
+    json_t *before = stats(f);
+    rlfeed_push *p = NULL;
+    TST_OK(rlfeed_push_open(f->pull_url, 2000, &p));
+    TST_OK(rlfeed_push_feedback(p, "t", "no-such-event", "resolved", 1.0, NULL));
+    static const uint8_t garbage[] = {0x93, 0x01};
+    TST_OK(rlfeed_push_send(p, garbage, sizeof(garbage)));
+    long long want_ue = rejected(before, "unknown_event") + 1;
+    long long want_bm = rejected(before, "bad_msgpack") + 1;
+    bool seen = false;
+    int64_t deadline = tst_now_ms() + TIMEOUT_MS;
+    while (!seen && tst_now_ms() < deadline) {
+        json_t *s = stats(f);
+        seen = rejected(s, "unknown_event") == want_ue && rejected(s, "bad_msgpack") == want_bm;
+        json_decref(s);
+    }
+    TST_TRUE(seen);
+    rlfeed_push_close(p);
+    json_decref(before);
+}
+
+/* Probability the policy gives "b" in context X, measured with a fresh event. */
+static double prob_b(fixture *f)
+{
+    svc_reply r;
+    if (rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
+        return -1;
+    }
+    return r.pmf[1];
+}
+
+static void head_learns_toward_rewarded_action(fixture *f)
+{
+    double p0 = prob_b(f);
+    int n = 400;
+    for (int i = 0; i < n; i++) {
+        char ev[32];
+        snprintf(ev, sizeof(ev), "learn-%d", i);
+        svc_reply r;
+        if (rlfeed_client_decide(f->c, "t", ev, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK ||
+            !r.ok) {
+            TST_TRUE(0 && "decide failed");
+            return;
+        }
+        /* "b" resolves the customer's problem; "c" earns a thumbs-down. */
+        if (r.chosen_index == 1) {
+            (void)rlfeed_client_feedback(f->c, "t", ev, "resolved", 1.0, NULL, &r);
+        } else if (r.chosen_index == 2) {
+            (void)rlfeed_client_feedback(f->c, "t", ev, "thumbs_down", 1.0, NULL, &r);
+        }
+    }
+    /* Wait (with a deadline) until every window has closed and been applied. */
+    long long updates = 0;
+    int64_t deadline = tst_now_ms() + 20000;
+    while (tst_now_ms() < deadline) {
+        json_t *s = stats(f);
+        updates = stat_int(s, "t", "updates");
+        long long pending = stat_int(s, "t", "pending");
+        json_decref(s);
+        if (updates >= n && pending == 0) {
+            break;
+        }
+    }
+    TST_TRUE(updates >= n);
+    double p1 = prob_b(f);
+    printf("# p(b | x) before %.4f after %.4f over %d rewarded decisions\n", p0, p1, n);
+    TST_TRUE(p1 > p0 + 0.2);
+}
+
+/* Restart with the same Redis: the snapshot written at shutdown is reloaded. */
+static void restart_reloads_snapshot(fixture *f)
+{
+    json_t *s = stats(f);
+    long long version = stat_int(s, "t", "model_version");
+    char checksum[32];
+    snprintf(checksum, sizeof(checksum), "%s", stat_str(s, "t", "model_checksum"));
+    json_decref(s);
+    TST_TRUE(version > 0);
+    TST_EQ(stop_daemon(f), 0);
+    TST_TRUE(start_daemon(f, true));
+    s = stats(f);
+    TST_EQ(stat_int(s, "t", "model_version"), version);
+    TST_STREQ(stat_str(s, "t", "model_checksum"), checksum);
+    json_decref(s);
+}
+
+static bool process_mentions(const char *needle)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (d != NULL && !found && (e = readdir(d)) != NULL) {
+        char path[300], buf[4096];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        FILE *fp = fopen(path, "rb");
+        if (fp == NULL) {
+            continue;
+        }
+        size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+        fclose(fp);
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = buf[i] == '\0' ? ' ' : buf[i];
+        }
+        buf[n] = '\0';
+        found = strstr(buf, needle) != NULL;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return found;
+}
+
+static void embedded_redis_starts_and_stops(fixture *f)
+{
+    char data_dir[600];
+    snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
+    TST_TRUE(start_daemon(f, false));
+    svc_reply r;
+    TST_OK(rlfeed_client_decide(f->c, "t", "emb-1", X, DIM, 3, IDS, LOGITS, &r));
+    TST_TRUE(r.ok);
+    TST_TRUE(process_mentions(data_dir));
+    TST_EQ(stop_daemon(f), 0);
+    TST_TRUE(!process_mentions(data_dir));
+}
+
+int main(void)
+{
+    rlfeedd_bin = tst_env_path("RLFEEDD");
+    if (rlfeedd_bin == NULL) {
+        tst_skip_all("RLFEEDD (the rlfeedd binary) is not set");
+    }
+    if (system("command -v redis-server > /dev/null 2>&1") != 0) {
+        tst_skip_all("redis-server not found");
+    }
+    fixture f;
+    memset(&f, 0, sizeof(f));
+    f.dir = tst_mkdtemp("rlfeed-daemon");
+    snprintf(f.url, sizeof(f.url), "ipc://%s/rep.sock", f.dir);
+    snprintf(f.pull_url, sizeof(f.pull_url), "ipc://%s/pull.sock", f.dir);
+    snprintf(f.log, sizeof(f.log), "%s/rlfeedd.log", f.dir);
+    write_config(&f);
+    char err[256] = "";
+    sto_server_opts so = {.unix_socket = true};
+    char rdir[600];
+    snprintf(rdir, sizeof(rdir), "%s/redis", f.dir);
+    so.dir = rdir;
+    tst_rm_rf(rdir);
+    mkdir(rdir, 0700); /* a given data dir must exist */
+    TST_OK(sto_server_start(&so, &f.redis, err, sizeof(err)));
+    if (f.redis == NULL) {
+        printf("# %s\n", err);
+        return tst_done();
+    }
+    bool up = start_daemon(&f, true);
+    TST_TRUE(up);
+    if (up) {
+        decide_and_feedback_round_trip(&f);
+        bad_input_is_rejected_specifically(&f);
+        pull_feedback_errors_are_counted(&f);
+        head_learns_toward_rewarded_action(&f);
+        restart_reloads_snapshot(&f);
+    }
+    TST_EQ(stop_daemon(&f), 0);
+    embedded_redis_starts_and_stops(&f);
+    if (tst_failed > 0) {
+        dump_log(&f);
+    }
+    sto_server_stop(f.redis);
+    tst_rm_rf(f.dir);
+    free(f.dir);
+    return tst_done();
+}

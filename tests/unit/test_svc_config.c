@@ -1,0 +1,133 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "service/config.h"
+#include "tap.h"
+
+static svc_config *load(const char *text, base_err *out_e, char *err, size_t errlen)
+{
+    svc_config *c = base_alloc_zero(1, sizeof(*c));
+    *out_e = svc_config_load_string(text, c, err, errlen);
+    return c;
+}
+
+static void done(svc_config *c)
+{
+    svc_config_fini(c);
+    base_free(c);
+}
+
+static void full_config_loads_with_defaults(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[server]\n"
+                         "url = ipc:///tmp/a.sock, tcp://127.0.0.1:7000\n"
+                         "pull_url = ipc:///tmp/p.sock\n"
+                         "[policy intents]\n"
+                         "dim = 8\n"
+                         "actions = x, y,\n"
+                         "  z\n"
+                         "signal.resolved = 1\n"
+                         "signal.thumbs_down = -0.5\n"
+                         "window_ms = 60000\n",
+                         &e, err, sizeof(err));
+    TST_OK(e);
+    if (e != BASE_OK) {
+        printf("# %s\n", err);
+        done(c);
+        return;
+    }
+    TST_EQ(c->n_urls, 2);
+    TST_STREQ(c->urls[1], "tcp://127.0.0.1:7000");
+    TST_STREQ(c->pull_url, "ipc:///tmp/p.sock");
+    TST_STREQ(c->redis_url, "");
+    TST_EQ(c->max_message_bytes, 1u << 20);
+    TST_EQ(c->contexts, 8);
+    const svc_policy_config *p = svc_config_policy(c, "intents");
+    TST_TRUE(p != NULL);
+    TST_EQ(p->n_actions, 3);
+    TST_STREQ(p->actions[2], "z");
+    TST_EQ(p->head.dim, 8);
+    TST_EQ(p->head.n_actions, 3);
+    TST_EQ(p->max_candidates, 3);
+    TST_EQ(p->reward.n_signals, 2);
+    TST_NEAR(p->reward.signal[1].weight, -0.5, 0);
+    TST_EQ(p->reward.window_ms, 60000);
+    TST_TRUE(svc_config_policy(c, "other") == NULL);
+    done(c);
+}
+
+static void long_action_lists_load(void)
+{
+    /* More than inih's default 200-byte line, on one line. */
+    char text[8192];
+    int n = snprintf(text, sizeof(text), "[policy p]\ndim = 2\nsignal.ok = 1\nactions = ");
+    for (int i = 0; i < 300; i++) {
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "action_%03d,", i);
+    }
+    snprintf(text + n, sizeof(text) - (size_t)n, "\n");
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load(text, &e, err, sizeof(err));
+    TST_OK(e);
+    if (e == BASE_OK) {
+        TST_EQ(c->policy[0].n_actions, 300);
+        TST_STREQ(c->policy[0].actions[299], "action_299");
+    }
+    done(c);
+}
+
+static void invalid_configs_fail_with_a_reason(void)
+{
+    struct {
+        const char *text;
+        const char *needle;
+    } cases[] = {
+        {"[policy p]\ndim = 0\nactions = a\nsignal.s = 1\n", "dim"},
+        {"[policy p]\ndim = 4x\nactions = a\nsignal.s = 1\n", "dim"},
+        {"[policy p]\ndim = 4\nactions = a, a\nsignal.s = 1\n", "duplicate action"},
+        {"[policy p]\ndim = 4\nsignal.s = 1\n", "actions"},
+        {"[policy p]\ndim = 4\nactions = a\n", "signal"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nsignal.s = 2\n", "twice"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = nan\n", "signal.s"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nepsilon = 1.5\n", "epsilon"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\ncolour = red\n", "colour"},
+        {"[server]\ncontexts = 0\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "contexts"},
+        {"[server]\nappendfsync = sometimes\n", "appendfsync"},
+        {"[mystery]\nx = 1\n", "mystery"},
+        {"[server]\n", "policy"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nclip_min = 2\nclip_max = 1\n", "clip"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[256] = "";
+        base_err e;
+        svc_config *c = load(cases[i].text, &e, err, sizeof(err));
+        TST_EQ(e, BASE_EINVAL);
+        TST_TRUE(strstr(err, cases[i].needle) != NULL);
+        if (strstr(err, cases[i].needle) == NULL) {
+            printf("#   case %zu: \"%s\"\n", i, err);
+        }
+        TST_EQ(c->n_policies, 0);
+        done(c);
+    }
+}
+
+static void missing_file_is_an_io_error(void)
+{
+    svc_config *c = base_alloc_zero(1, sizeof(*c));
+    char err[256] = "";
+    TST_EQ(svc_config_load("/nonexistent/rlfeed.ini", c, err, sizeof(err)), BASE_EIO);
+    TST_TRUE(strstr(err, "/nonexistent/rlfeed.ini") != NULL);
+    done(c);
+}
+
+int main(void)
+{
+    full_config_loads_with_defaults();
+    long_action_lists_load();
+    invalid_configs_fail_with_a_reason();
+    missing_file_is_an_io_error();
+    return tst_done();
+}
