@@ -1,0 +1,366 @@
+/*
+ * rlfeed: the command-line client.
+ *
+ *   rlfeed decide|log|feedback|stats|health|call [--url URL] [--timeout-ms N] [JSON|-]
+ *   rlfeed sim [options]
+ *
+ * The request body is the JSON argument, or stdin when it is absent or "-"
+ * (an empty body, or no argument with a terminal on stdin, is {}). "v":1 and
+ * "op" (the subcommand) are filled in when missing; `call` sends any op and
+ * requires "op". The reply is printed as one line of JSON. Exit status: 0 for
+ * "ok":true, 1 for "ok":false (the reply is still printed), 2 for usage
+ * errors, bad JSON and transport failures (message on stderr).
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gsl/gsl_errno.h>
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "client/rlfeed_client.h"
+#include "client/sim.h"
+#include "service/wire.h"
+
+#define CLI_MAX_JSON (16u << 20) /* bytes of a JSON request body */
+#define CLI_DEFAULT_TIMEOUT_MS 5000
+
+enum { EXIT_OK_REPLY = 0, EXIT_ERROR_REPLY = 1, EXIT_USAGE = 2 };
+
+typedef struct cli_args {
+    const char *cmd;
+    const char *url;
+    const char *body; /* NULL or "-": stdin */
+    int timeout_ms;
+} cli_args;
+
+static const char *const request_cmds[] = {"decide", "log", "feedback", "stats", "health",
+                                           "call"};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rlfeed <command> [--url URL] [--timeout-ms N] [JSON|-]\n"
+            "       rlfeed sim [options]      (rlfeed sim --help)\n"
+            "\n"
+            "commands:\n"
+            "  decide     choose among candidates\n"
+            "             {\"policy\":..,\"context\":{\"embedding\":[..]},\n"
+            "              \"candidates\":[{\"id\":..,\"base_logit\":..}]}\n"
+            "  log        record a decision made elsewhere, with its pmf\n"
+            "  feedback   report an outcome\n"
+            "             {\"policy\":..,\"event_id\":..,\"signal\":..,\"value\":1}\n"
+            "  stats      service and policy counters\n"
+            "  health     liveness and readiness\n"
+            "  call       send any request; the body must carry \"op\"\n"
+            "  sim        simulated chatbot traffic against a running rlfeedd\n"
+            "\n"
+            "The body is the JSON argument, or stdin when absent or \"-\". \"v\":1 and \"op\"\n"
+            "are added when missing. The reply is printed as JSON.\n"
+            "  --url URL        default $RLFEED_URL, else " RLFEED_CLIENT_DEFAULT_URL "\n"
+            "  --timeout-ms N   send and receive bound (default %d)\n"
+            "Exit status: 0 ok:true, 1 ok:false, 2 usage, bad JSON or connection failure.\n",
+            CLI_DEFAULT_TIMEOUT_MS);
+}
+
+static const char *default_url(void)
+{
+    const char *env = getenv("RLFEED_URL");
+    return env != NULL && env[0] != '\0' ? env : RLFEED_CLIENT_DEFAULT_URL;
+}
+
+static bool is_request_cmd(const char *cmd)
+{
+    bool found = false;
+    for (size_t i = 0; i < sizeof(request_cmds) / sizeof(request_cmds[0]); i++) {
+        found = found || strcmp(cmd, request_cmds[i]) == 0;
+    }
+    return found;
+}
+
+/* Parse the arguments after the command. Returns 0, 1 for --help, 2 on error. */
+static int parse_args(int argc, char **argv, cli_args *a)
+{
+    int rc = EXIT_USAGE;
+
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        const char *v = NULL;
+        bool is_url = strncmp(s, "--url", 5) == 0 && (s[5] == '\0' || s[5] == '=');
+        bool is_tmo = strncmp(s, "--timeout-ms", 12) == 0 && (s[12] == '\0' || s[12] == '=');
+
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            rc = 1;
+            goto done;
+        }
+        if (is_url || is_tmo) {
+            const char *eq = strchr(s, '=');
+            if (eq != NULL) {
+                v = eq + 1;
+            } else if (i + 1 < argc) {
+                v = argv[++i];
+            } else {
+                fprintf(stderr, "rlfeed %s: %s needs a value\n", a->cmd, s);
+                goto done;
+            }
+            if (is_url) {
+                a->url = v;
+            } else {
+                char *end = NULL;
+                errno = 0;
+                long t = strtol(v, &end, 10);
+                if (errno != 0 || end == v || *end != '\0' || t < 1 || t > 3600000) {
+                    fprintf(stderr, "rlfeed %s: bad --timeout-ms '%s'\n", a->cmd, v);
+                    goto done;
+                }
+                a->timeout_ms = (int)t;
+            }
+        } else if (s[0] == '-' && s[1] == '-') {
+            fprintf(stderr, "rlfeed %s: unknown option '%s'\n", a->cmd, s);
+            goto done;
+        } else if (a->body == NULL) {
+            a->body = s;
+        } else {
+            fprintf(stderr, "rlfeed %s: more than one request body\n", a->cmd);
+            goto done;
+        }
+    }
+    rc = 0;
+
+done:
+    return rc;
+}
+
+/* Read all of stdin, NUL-terminated, into @b (capped at CLI_MAX_JSON). */
+static base_err read_stdin(base_buf *b)
+{
+    base_err e = BASE_OK;
+    char chunk[65536];
+    size_t n;
+
+    for (;;) {
+        n = fread(chunk, 1, sizeof(chunk), stdin);
+        if (n > 0) {
+            e = base_buf_append(b, chunk, n);
+            if (e != BASE_OK) {
+                goto done;
+            }
+        }
+        if (n < sizeof(chunk)) {
+            break;
+        }
+    }
+    e = ferror(stdin) ? BASE_EIO : base_buf_append(b, "", 1);
+
+done:
+    return e;
+}
+
+/* The body text: the argument, stdin (kept in @b), or "{}". */
+static base_err body_text(const cli_args *a, base_buf *b, const char **out_text)
+{
+    base_err e = BASE_OK;
+    bool from_stdin = a->body == NULL || strcmp(a->body, "-") == 0;
+
+    if (!from_stdin) {
+        *out_text = a->body;
+    } else if (a->body == NULL && isatty(STDIN_FILENO)) {
+        *out_text = "{}"; /* `rlfeed health` at a prompt must not wait for input */
+    } else {
+        e = read_stdin(b);
+        if (e == BASE_OK) {
+            const char *t = (const char *)b->data;
+            size_t k = strspn(t, " \t\r\n");
+            *out_text = t[k] == '\0' ? "{}" : t;
+        }
+    }
+    return e;
+}
+
+/*
+ * Parse @text, add "v" and "op" when missing, and encode it as msgpack into
+ * @out. Returns false after printing why on stderr.
+ */
+static bool build_request(const cli_args *a, const char *text, base_buf *out)
+{
+    json_error_t jerr;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *op = NULL;
+    char *dumped = NULL;
+    char errbuf[256] = "";
+    bool is_call = strcmp(a->cmd, "call") == 0;
+    bool ok = false;
+    base_err e;
+
+    if (root == NULL) {
+        fprintf(stderr, "rlfeed %s: bad JSON at line %d column %d: %s\n", a->cmd, jerr.line,
+                jerr.column, jerr.text);
+        goto done;
+    }
+    if (!json_is_object(root)) {
+        fprintf(stderr, "rlfeed %s: the request must be a JSON object\n", a->cmd);
+        goto done;
+    }
+    if (json_object_get(root, "v") == NULL &&
+        json_object_set_new(root, "v", json_integer(SVC_WIRE_VERSION)) != 0) {
+        fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
+        goto done;
+    }
+    op = json_object_get(root, "op");
+    if (op == NULL && is_call) {
+        fprintf(stderr, "rlfeed call: the request must carry \"op\"\n");
+        goto done;
+    }
+    if (op == NULL && json_object_set_new(root, "op", json_string(a->cmd)) != 0) {
+        fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
+        goto done;
+    }
+    if (op != NULL && !is_call &&
+        (!json_is_string(op) || strcmp(json_string_value(op), a->cmd) != 0)) {
+        fprintf(stderr, "rlfeed %s: \"op\" in the body must be \"%s\" (or use rlfeed call)\n",
+                a->cmd, a->cmd);
+        goto done;
+    }
+    dumped = json_dumps(root, JSON_COMPACT);
+    if (dumped == NULL) {
+        fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
+        goto done;
+    }
+    e = svc_wire_from_json(dumped, out, errbuf, sizeof(errbuf));
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed %s: cannot encode the request: %s%s%s\n", a->cmd,
+                base_strerror(e), errbuf[0] != '\0' ? ": " : "", errbuf);
+        goto done;
+    }
+    ok = true;
+
+done:
+    base_free(dumped); /* jansson allocates through base_alloc (set in main) */
+    json_decref(root);
+    return ok;
+}
+
+/* Send @req, print the reply, and map it to an exit status. */
+static int exchange(const cli_args *a, const base_buf *req)
+{
+    int status = EXIT_USAGE;
+    rlfeed_client *c = NULL;
+    uint8_t *rep = NULL;
+    size_t rep_len = 0;
+    char *json = NULL;
+    svc_reply *r = base_alloc(sizeof(*r)); /* ~4 KiB of pmf: keep it off the stack */
+    base_err e;
+
+    if (r == NULL) {
+        fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
+        goto done;
+    }
+    e = rlfeed_client_open(a->url, a->timeout_ms, &c);
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed %s: cannot open a client for %s: %s\n", a->cmd, a->url,
+                base_strerror(e));
+        goto done;
+    }
+    e = rlfeed_client_call(c, req->data, req->len, &rep, &rep_len);
+    if (e == BASE_ETIMEDOUT) {
+        fprintf(stderr, "rlfeed %s: no reply within %d ms: is rlfeedd listening at %s?\n",
+                a->cmd, a->timeout_ms, a->url);
+        goto done;
+    }
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed %s: %s: %s\n", a->cmd, a->url, base_strerror(e));
+        goto done;
+    }
+    e = svc_wire_to_json(rep, rep_len, &json);
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed %s: unreadable reply (%zu bytes): %s\n", a->cmd, rep_len,
+                base_strerror(e));
+        goto done;
+    }
+    printf("%s\n", json);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "rlfeed %s: cannot write the reply\n", a->cmd);
+        goto done;
+    }
+    e = svc_wire_decode_reply(rep, rep_len, r);
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed %s: the reply is not a valid reply map: %s\n", a->cmd,
+                base_strerror(e));
+        goto done;
+    }
+    status = r->ok ? EXIT_OK_REPLY : EXIT_ERROR_REPLY;
+
+done:
+    base_free(json);
+    base_free(rep);
+    base_free(r);
+    rlfeed_client_close(c);
+    return status;
+}
+
+static int cmd_request(int argc, char **argv, const char *cmd)
+{
+    cli_args a = {.cmd = cmd, .url = default_url(), .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
+    base_buf in;
+    base_buf req;
+    const char *text = NULL;
+    int status = parse_args(argc, argv, &a);
+    base_err e;
+
+    base_buf_init(&in, CLI_MAX_JSON);
+    base_buf_init(&req, SVC_WIRE_MAX_MSG);
+    if (status == 1) {
+        usage(stdout);
+        status = EXIT_OK_REPLY;
+        goto done;
+    }
+    if (status != 0) {
+        fprintf(stderr, "(rlfeed --help lists the commands and options)\n");
+        goto done;
+    }
+    status = EXIT_USAGE;
+    e = body_text(&a, &in, &text);
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed %s: cannot read stdin: %s\n", cmd, base_strerror(e));
+        goto done;
+    }
+    if (!build_request(&a, text, &req)) {
+        goto done;
+    }
+    status = exchange(&a, &req);
+
+done:
+    base_buf_fini(&req);
+    base_buf_fini(&in);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    int status = EXIT_USAGE;
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+
+    gsl_set_error_handler_off(); /* GSL's default handler aborts; the sim checks results */
+    json_set_alloc_funcs(base_alloc, base_free);
+    if (cmd == NULL) {
+        usage(stderr);
+    } else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+               strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        status = EXIT_OK_REPLY;
+    } else if (strcmp(cmd, "sim") == 0) {
+        status = rlfeed_sim_main(argc - 2, argv + 2, default_url());
+    } else if (is_request_cmd(cmd)) {
+        status = cmd_request(argc - 2, argv + 2, cmd);
+    } else {
+        fprintf(stderr, "rlfeed: unknown command '%s' (rlfeed --help lists them)\n", cmd);
+    }
+    return status;
+}

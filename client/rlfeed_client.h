@@ -1,0 +1,160 @@
+#ifndef CLIENT_RLFEED_CLIENT_H
+#define CLIENT_RLFEED_CLIENT_H
+
+/*
+ * The C client library for chatbot frontends: msgpack requests to rlfeedd
+ * over nng. The protocol is described in docs/protocol.md; this library's
+ * contracts in docs/client.md.
+ *
+ * Two handles:
+ * - rlfeed_client: an nng REQ socket. Every call sends one request and waits
+ *   for its reply (decide, log, acknowledged feedback, stats, health).
+ * - rlfeed_push: an nng PUSH socket for fire-and-forget feedback. A send
+ *   returns once nng has queued the message; nothing says whether the service
+ *   accepted it.
+ *
+ * Invariants:
+ * 1. Every request this library builds is a msgpack map carrying "v":1 and
+ *    "op"; embeddings travel as bin of little-endian float32.
+ * 2. Every socket has NNG_OPT_RECVMAXSZ set (RLFEED_CLIENT_MAX_REPLY), so a
+ *    peer cannot make the client allocate more than that per reply.
+ * 3. Every call is bounded by the handle's timeout_ms (send, then receive).
+ *
+ * States: CLOSED -> OPEN [rlfeed_client_open] -> CLOSED [rlfeed_client_close].
+ * Once open, a lost connection is re-dialled by nng in the background
+ * (backoff 50 ms .. 1 s); calls made while it is down wait up to timeout_ms
+ * and then fail with BASE_ETIMEDOUT. A request that was in flight when the
+ * connection dropped is re-sent on the new one, so a decide carrying an
+ * explicit event_id may then be answered "duplicate_event".
+ *
+ * Errors: transport failures are base_err codes (timeouts BASE_ETIMEDOUT, a
+ * closed socket BASE_ECLOSED, a bad URL BASE_EINVAL, out of memory
+ * BASE_ENOMEM, anything else from nng BASE_EIO). An error *reply* from the
+ * service is not a transport failure: the call returns BASE_OK with
+ * out_reply->ok == false and out_reply->error filled in.
+ *
+ * Thread-safety: one rlfeed_client (and one rlfeed_push) per thread. A REQ
+ * socket carries one outstanding request at a time; calls on one handle from
+ * two threads are a bug. Different handles are independent.
+ *
+ * Limits: replies up to RLFEED_CLIENT_MAX_REPLY bytes; requests up to
+ * SVC_WIRE_MAX_MSG bytes (BASE_ELIMIT past it); candidates and dims up to the
+ * caps of base/record.h (BASE_CAND_MAX, BASE_DIM_MAX).
+ *
+ * Example:
+ *   rlfeed_client *c;
+ *   svc_reply r;
+ *   if (rlfeed_client_open("ipc:///tmp/rlfeed.sock", 1000, &c) == BASE_OK) {
+ *       if (rlfeed_client_decide(c, "intents", NULL, emb, 64, 3, ids, logits, &r) == BASE_OK
+ *           && r.ok) {
+ *           use(r.chosen, r.event_id);
+ *       }
+ *       rlfeed_client_close(c);
+ *   }
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "service/wire.h"
+
+#define RLFEED_CLIENT_MAX_REPLY (1u << 20) /* NNG_OPT_RECVMAXSZ on every socket, bytes */
+#define RLFEED_CLIENT_DEFAULT_URL "ipc:///tmp/rlfeed.sock"
+#define RLFEED_CLIENT_URL_MAX 1024 /* bytes of a dial URL */
+
+typedef struct rlfeed_client rlfeed_client;
+typedef struct rlfeed_push rlfeed_push;
+
+/*
+ * rlfeed_client_open() - open a REQ socket and start dialling @url.
+ * @url: "tcp://host:port" or "ipc:///path", <= RLFEED_CLIENT_URL_MAX bytes (borrowed)
+ * @timeout_ms: bound on each send and each receive; <= 0 means 5000
+ * The dial runs in the background and is retried until the handle is
+ * closed, so a client may be opened before the service listens; calls made
+ * before a connection exists wait up to timeout_ms (BASE_ETIMEDOUT). To
+ * check readiness, poll rlfeed_client_health().
+ * Return: BASE_OK and *out_c; BASE_EINVAL for a malformed or unsupported URL;
+ *         BASE_ENOMEM; BASE_EIO if nng cannot create the socket or dialer.
+ */
+base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out_c);
+
+/* rlfeed_client_close() - close the socket and free @c. Accepts NULL. */
+void rlfeed_client_close(rlfeed_client *c);
+
+/*
+ * rlfeed_client_call() - send the msgpack request @req and return the raw reply.
+ * @req: @req_len bytes (borrowed; not validated here, the service does that)
+ * On success *out_reply is a base_alloc()ed copy of the reply (free with
+ * base_free()) and *out_len its length (>= 1). Nothing is written on failure.
+ * Return: BASE_OK; BASE_EINVAL if @req_len is 0; BASE_ELIMIT past
+ *         SVC_WIRE_MAX_MSG; BASE_ETIMEDOUT; BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
+ */
+base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len,
+                            uint8_t **out_reply, size_t *out_len);
+
+/*
+ * rlfeed_client_decide() - ask which candidate to serve.
+ * @policy: policy name (borrowed)   @event_id: NULL or "" to let the service assign one
+ * @embedding: [dim] context embedding (borrowed), sent as a float32 bin
+ * @cand_ids: [n_cand] action ids (borrowed)   @base_logits: [n_cand] base model scores
+ * On BASE_OK, *out_reply holds the decoded reply: if out_reply->ok, the fields
+ * event_id, chosen, chosen_index, pmf[n_pmf] and model_version; otherwise
+ * out_reply->error (code and message).
+ * Return: BASE_OK; BASE_EINVAL (NULL arguments, n_cand 0 or > BASE_CAND_MAX,
+ *         dim > BASE_DIM_MAX); BASE_EPROTO if the reply could not be decoded;
+ *         the transport errors of rlfeed_client_call().
+ */
+base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
+                              const float *embedding, uint32_t dim, uint32_t n_cand,
+                              const char *const *cand_ids, const float *base_logits,
+                              svc_reply *out_reply);
+
+/*
+ * rlfeed_client_feedback() - report an outcome and wait for the acknowledgement.
+ * @event_id: the decision it belongs to   @signal: a signal of the policy's reward spec
+ * @value: the signal's value (1.0 for plain events)
+ * @outcome_id: NULL or "" for none; otherwise an idempotency key: the service
+ *   applies an outcome_id once and answers repeats with out_reply->duplicate.
+ * Return: as rlfeed_client_decide(); service-side rejections (unknown_event,
+ *         unknown_signal, ...) arrive as out_reply->ok == false.
+ */
+base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
+                                const char *signal, double value, const char *outcome_id,
+                                svc_reply *out_reply);
+
+/*
+ * rlfeed_client_stats() / rlfeed_client_health() - raw calls for ops.
+ * @policy: NULL for all policies (stats only)
+ * The reply is returned undecoded, as by rlfeed_client_call(); read it with
+ * svc_wire_decode_reply() or svc_wire_to_json().
+ */
+base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
+                             size_t *out_len);
+base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out_len);
+
+/*
+ * rlfeed_push_open() - open a PUSH socket and dial @url (the service's
+ * feedback PULL endpoint, rlfeedd --pull-url, not its REQ/REP one). URL
+ * rules, timeout, background dialling and errors as rlfeed_client_open().
+ */
+base_err rlfeed_push_open(const char *url, int timeout_ms, rlfeed_push **out_p);
+
+/* rlfeed_push_close() - close the socket and free @p. Accepts NULL. */
+void rlfeed_push_close(rlfeed_push *p);
+
+/*
+ * rlfeed_push_feedback() - queue a feedback message without waiting for an
+ * answer. Arguments as rlfeed_client_feedback(). There is no reply: use an
+ * @outcome_id if the caller may retry.
+ * Blocks at most timeout_ms when no peer is connected or nng's queue is full.
+ * Return: BASE_OK once queued; BASE_EINVAL; BASE_ELIMIT; BASE_ETIMEDOUT;
+ *         BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
+ */
+base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
+                              const char *signal, double value, const char *outcome_id);
+
+/* rlfeed_push_send() - queue raw msgpack bytes (borrowed). Errors as above. */
+base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len);
+
+#endif
