@@ -443,3 +443,8 @@ done:
     base_buf_fini(&b);
     return e;
 }
+
+void rlfeed_client_lib_fini(void)
+{
+    nng_fini();
+}

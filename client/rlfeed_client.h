@@ -157,4 +157,12 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
 /* rlfeed_push_send() - queue raw msgpack bytes (borrowed). Errors as above. */
 base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len);
 
+/*
+ * rlfeed_client_lib_fini() - release nng's process-wide state (its threads
+ * and sockets still being torn down in the background) once every client and
+ * push handle is closed. Optional; for programs run under leak checkers.
+ * No client call may follow it.
+ */
+void rlfeed_client_lib_fini(void);
+
 #endif
