@@ -2,14 +2,26 @@
 #define POLICY_HEAD_H
 
 /*
- * The policy head: a per-action linear correction on top of a frozen base
- * model, its served distribution, and its online learner.
+ * The policy head: a learned correction on top of a frozen base model, the
+ * distribution it serves, and its online learner.
  *
- * Scoring. For candidate c with action a = action[c] and context x (dim):
- *     s(c) = base_logit[c] / T + w_a . x + b_a
- * The served pmf is an epsilon floor over a softmax:
- *     pmf[c] = (1 - eps) * softmax(s)[c] + eps / n_cand
- * With all weights zero and eps = 0 the policy is exactly the base model.
+ * Learners (docs/algorithms.md):
+ * - "ridge" (default): per-action Bayesian linear regression of the reward
+ *   on [context, base-model probability, 1], exact updates (policy/ridge.h).
+ *   Scores are expected rewards; before any data the top score is the base
+ *   model's top candidate.
+ * - "pg": per-action linear correction to the base logits, trained by
+ *   importance-weighted policy gradient (policy/pg.h). Scores are logits;
+ *   with zero weights and the softmax explorer at eps = 0 the policy is
+ *   exactly the base model.
+ *
+ * Explorers turn scores into the served pmf, always exactly:
+ * - greedy:  (1 - eps) spread evenly over the top-scoring candidates + eps / n
+ * - softmax: (1 - eps) softmax(scores) + eps / n            (pg only)
+ * - igw:     inverse gap weighting (SquareCB, Foster and Rakhlin 2020):
+ *            p_c = 1 / (n + gamma (s_best - s_c)) for c not best, the rest
+ *            to the best, then the eps floor
+ * - ucb:     greedy on mean + alpha * width                  (ridge only)
  *
  * Sampling. pol_sample() draws from a pmf with a uniform derived only from
  * the event id and the policy seed, so every decision can be replayed.
@@ -19,15 +31,12 @@
  * function of the sequence of examples: same examples in the same order give
  * bit-identical parameters.
  *
- * Parameters: weights are stored action-major, n_actions x (dim + 1) floats,
- * the last column is the bias. Learner state (accumulators, baselines) is
- * exported with the weights by pol_head_snapshot().
- *
  * Threads: none inside. pol_head_pmf() and the other const functions may run
  * concurrently with each other; pol_head_learn() and pol_head_restore() need
  * exclusive access (the caller holds a write lock).
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -35,20 +44,50 @@
 
 typedef struct pol_head pol_head;
 
+typedef enum pol_learner {
+    POL_LEARNER_RIDGE = 0,
+    POL_LEARNER_PG,
+} pol_learner;
+
+typedef enum pol_explorer {
+    POL_EXPLORE_AUTO = 0, /* ridge: greedy; pg: softmax */
+    POL_EXPLORE_GREEDY,
+    POL_EXPLORE_SOFTMAX,
+    POL_EXPLORE_IGW,
+    POL_EXPLORE_UCB,
+} pol_explorer;
+
 typedef struct pol_head_config {
     uint32_t dim;          /* context embedding length, 1..BASE_DIM_MAX */
     uint32_t n_actions;    /* configured actions, 1..BASE_ACTIONS_MAX */
-    double epsilon;        /* exploration floor in [0, 1]; default 0.05 */
+    pol_learner learner;   /* default ridge */
+    pol_explorer explorer; /* default AUTO */
+    double epsilon;        /* exploration floor in [0, 1]; < 0: the learner's default */
     double temperature;    /* divides the base logits; > 0; default 1 */
-    double learning_rate;  /* > 0; default chosen by the learner */
+    double learning_rate;  /* pg: > 0; <= 0: default */
+    double lambda;         /* ridge prior precision; <= 0: features / 2 */
+    double prior_mean;     /* ridge: expected reward before data; default 0.5 */
+    double base_weight;    /* ridge: prior coefficient of the base probability; default 1 */
+    double gamma;          /* igw: > 0; default 1000 */
+    double ucb_alpha;      /* ucb: >= 0; default 0.5 */
     uint64_t seed;         /* mixed into sampling and any learner randomness */
 } pol_head_config;
 
-/* Fills @cfg with defaults for the given shape. */
+#define POL_RIDGE_DEFAULT_EPSILON 0.01
+#define POL_PG_DEFAULT_EPSILON 0.05
+#define POL_PG_DEFAULT_LR 1.0
+
+/* The name of a learner or explorer ("ridge", "greedy", ...), and back. */
+const char *pol_learner_name(pol_learner l);
+const char *pol_explorer_name(pol_explorer x);
+bool pol_learner_from_name(const char *name, pol_learner *out);
+bool pol_explorer_from_name(const char *name, pol_explorer *out);
+
+/* Fills @cfg with defaults for the given shape (ridge learner, automatic settings). */
 void pol_head_config_default(pol_head_config *cfg, uint32_t dim, uint32_t n_actions);
 
 /*
- * pol_head_new() - a head with all parameters zero (= the base model).
+ * pol_head_new() - a head that has learned nothing (it serves the base model).
  * Return: BASE_OK; BASE_EINVAL for a shape or hyperparameter out of range;
  *         BASE_ENOMEM.
  */
@@ -85,13 +124,22 @@ uint32_t pol_sample(const float *pmf, uint32_t n, const char *event_id, uint64_t
  */
 base_err pol_head_learn(pol_head *h, const base_decision *d, double reward);
 
+/*
+ * pol_head_learn_full() - the same with the reward of every candidate
+ * (@rewards [d->n_cand]): full information, for benchmarks' ceilings.
+ */
+base_err pol_head_learn_full(pol_head *h, const base_decision *d, const double *rewards);
+
 uint64_t pol_head_n_updates(const pol_head *h);
+/* The effective configuration (automatic values resolved). */
+const pol_head_config *pol_head_get_config(const pol_head *h);
 uint32_t pol_head_dim(const pol_head *h);
 uint32_t pol_head_n_actions(const pol_head *h);
 
 /*
- * Borrowed pointer to action @a's weights ([dim + 1], bias last), valid until
- * free; NULL if @a >= n_actions.
+ * Borrowed pointer to action @a's coefficients, valid until free; NULL if
+ * @a >= n_actions. pg: [dim + 1] (context weights, bias last). ridge:
+ * [features] (context or its projection, base-probability weight, bias).
  */
 const float *pol_head_weights(const pol_head *h, uint32_t a);
 

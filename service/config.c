@@ -197,6 +197,20 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_double(v, 0, 1, &p->head.epsilon);
     } else if (strcmp(k, "temperature") == 0) {
         ok = parse_double(v, 1e-6, 1e6, &p->head.temperature);
+    } else if (strcmp(k, "learner") == 0) {
+        ok = pol_learner_from_name(v, &p->head.learner);
+    } else if (strcmp(k, "explorer") == 0) {
+        ok = pol_explorer_from_name(v, &p->head.explorer);
+    } else if (strcmp(k, "lambda") == 0) {
+        ok = parse_double(v, 1e-9, 1e9, &p->head.lambda);
+    } else if (strcmp(k, "prior_mean") == 0) {
+        ok = parse_double(v, -1e6, 1e6, &p->head.prior_mean);
+    } else if (strcmp(k, "base_weight") == 0) {
+        ok = parse_double(v, -1e6, 1e6, &p->head.base_weight);
+    } else if (strcmp(k, "gamma") == 0) {
+        ok = parse_double(v, 1e-9, 1e12, &p->head.gamma);
+    } else if (strcmp(k, "ucb_alpha") == 0) {
+        ok = parse_double(v, 0, 1e6, &p->head.ucb_alpha);
     } else if (strcmp(k, "learning_rate") == 0) {
         ok = parse_double(v, 1e-9, 1e3, &p->head.learning_rate);
     } else if (strcmp(k, "seed") == 0) {

@@ -16,15 +16,27 @@ static double gauss(uint64_t *rng)
     return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
 }
 
-static pol_head *head_make(uint32_t dim, uint32_t n_actions, double eps)
+static pol_head *make(pol_learner learner, uint32_t dim, uint32_t n_actions, double eps)
 {
     pol_head_config cfg;
     pol_head_config_default(&cfg, dim, n_actions);
+    cfg.learner = learner;
     cfg.epsilon = eps;
     cfg.seed = 42;
     pol_head *h = NULL;
     TST_OK(pol_head_new(&cfg, &h));
     return h;
+}
+
+/* The "pg" learner: most of the tests below pin it. */
+static pol_head *head_make(uint32_t dim, uint32_t n_actions, double eps)
+{
+    return make(POL_LEARNER_PG, dim, n_actions, eps);
+}
+
+static pol_head *ridge_make(uint32_t dim, uint32_t n_actions, double eps)
+{
+    return make(POL_LEARNER_RIDGE, dim, n_actions, eps);
 }
 
 static double pmf_sum(const float *pmf, uint32_t n)
@@ -56,6 +68,7 @@ static void zero_head_without_epsilon_is_base_softmax(void)
     /* Temperature 2 divides the logits. */
     pol_head_config cfg;
     pol_head_config_default(&cfg, 8, 5);
+    cfg.learner = POL_LEARNER_PG;
     cfg.epsilon = 0.0;
     cfg.temperature = 2.0;
     TST_OK(pol_head_new(&cfg, &h));
@@ -498,6 +511,171 @@ static void restore_rejects_mismatch_unchanged(void)
     pol_head_free(small);
 }
 
+/* ---- the ridge learner and the explorers ---- */
+
+static void fresh_ridge_serves_the_base_models_top_candidate(void)
+{
+    pol_head *h = ridge_make(4, 3, 0.0);
+    float x[4] = {1.0f, 0.0f, -1.0f, 0.5f};
+    uint32_t act[3] = {0, 1, 2};
+    float bl[3] = {0.1f, 2.0f, -1.0f};
+    float pmf[3];
+    TST_OK(pol_head_pmf(h, x, 3, act, bl, pmf));
+    TST_NEAR(pmf[1], 1.0, 0);
+    TST_NEAR(pmf[0] + pmf[2], 0.0, 0);
+    /* Equal base logits: the top is shared evenly, so propensities stay exact. */
+    float flat[3] = {0.0f, 0.0f, 0.0f};
+    TST_OK(pol_head_pmf(h, x, 3, act, flat, pmf));
+    TST_NEAR(pmf[0], 1.0 / 3.0, 1e-6);
+    TST_NEAR(pmf[2], 1.0 / 3.0, 1e-6);
+    pol_head_free(h);
+    /* The default explorer is greedy with the 0.01 floor. */
+    pol_head *d = ridge_make(4, 3, -1.0);
+    TST_OK(pol_head_pmf(d, x, 3, act, bl, pmf));
+    TST_NEAR(pmf[0], 0.01 / 3.0, 1e-6);
+    TST_NEAR(pmf[1], 0.99 + 0.01 / 3.0, 1e-6);
+    TST_NEAR(pol_head_get_config(d)->epsilon, 0.01, 0);
+    TST_NEAR(pol_head_get_config(d)->lambda, (4 + 2) / 2.0, 0);
+    pol_head_free(d);
+}
+
+static void ridge_learns_a_linear_bandit(void)
+{
+    world w;
+    world_init(&w, 2024);
+    pol_head *base = ridge_make(LD, LK, 0.01);
+    pol_head *h = ridge_make(LD, LK, 0.01);
+    TST_EQ(bandit_train(h, &w, 11, 5000), 0);
+    double acc_base = served_accuracy(base, &w, 99, 2000);
+    double acc_served = served_accuracy(h, &w, 99, 2000);
+    printf("# ridge: base %.2f served %.2f\n", acc_base, acc_served);
+    TST_TRUE(acc_served > acc_base + 0.25);
+    pol_head_free(h);
+    pol_head_free(base);
+}
+
+static void ridge_update_moves_the_chosen_candidate(void)
+{
+    base_decision *d = decision_fixture();
+    float pmf[3];
+    pol_head *up = ridge_make(4, 3, 0.0);
+    /* Before: the base's top (candidate 2, logit 1.0) is served. */
+    TST_OK(pol_head_pmf(up, d->embedding, 3, d->action, d->base_logit, pmf));
+    TST_NEAR(pmf[2], 1.0, 0);
+    /* Reward 2 on candidate 1 (above anything the prior expects) makes it the top. */
+    TST_OK(pol_head_learn(up, d, 2.0));
+    TST_OK(pol_head_pmf(up, d->embedding, 3, d->action, d->base_logit, pmf));
+    TST_NEAR(pmf[1], 1.0, 0);
+    pol_head_free(up);
+
+    /* Full information: every candidate's reward is used. */
+    pol_head *full = ridge_make(4, 3, 0.0);
+    double r[3] = {1.0, -1.0, -1.0};
+    TST_OK(pol_head_learn_full(full, d, r));
+    TST_OK(pol_head_pmf(full, d->embedding, 3, d->action, d->base_logit, pmf));
+    TST_NEAR(pmf[0], 1.0, 0);
+    TST_EQ(pol_head_n_updates(full), 1);
+    double bad[3] = {1.0, NAN, 0.0};
+    uint64_t sum = pol_head_checksum(full);
+    TST_EQ(pol_head_learn_full(full, d, bad), BASE_ENUMERIC);
+    TST_EQ(pol_head_checksum(full), sum);
+    pol_head_free(full);
+    base_decision_free(d);
+}
+
+static void ridge_snapshot_round_trips_and_stays_deterministic(void)
+{
+    world w;
+    world_init(&w, 5);
+    pol_head *h = ridge_make(LD, LK, 0.05);
+    pol_head *twin = ridge_make(LD, LK, 0.05);
+    TST_EQ(bandit_train(h, &w, 3, 300), 0);
+    TST_EQ(bandit_train(twin, &w, 3, 300), 0);
+    TST_EQ(pol_head_checksum(h), pol_head_checksum(twin));
+    base_model *m = NULL;
+    TST_OK(pol_head_snapshot(h, &m));
+    TST_STREQ(m->learner, "ridge");
+    pol_head *r = ridge_make(LD, LK, 0.05);
+    TST_OK(pol_head_restore(r, m));
+    TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
+    TST_EQ(bandit_train(h, &w, 8, 100), 0);
+    TST_EQ(bandit_train(r, &w, 8, 100), 0);
+    TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
+    /* A pg snapshot does not load into a ridge head. */
+    pol_head *pg = head_make(LD, LK, 0.05);
+    base_model *pm = NULL;
+    TST_OK(pol_head_snapshot(pg, &pm));
+    TST_EQ(pol_head_restore(r, pm), BASE_EINVAL);
+    base_model_free(pm);
+    pol_head_free(pg);
+    base_model_free(m);
+    pol_head_free(r);
+    pol_head_free(twin);
+    pol_head_free(h);
+}
+
+static void long_contexts_are_projected(void)
+{
+    enum { D = 300 };
+    pol_head *h = ridge_make(D, 2, 0.0);
+    base_decision *d = base_decision_new(D, 2);
+    for (uint32_t j = 0; j < D; j++) {
+        d->embedding[j] = (float)((j % 7) - 3) / 3.0f;
+    }
+    d->action[0] = 0;
+    d->action[1] = 1;
+    d->pmf[0] = d->pmf[1] = 0.5f;
+    d->chosen = 0;
+    float pmf[2];
+    TST_OK(pol_head_learn(h, d, 2.0));
+    TST_OK(pol_head_pmf(h, d->embedding, 2, d->action, d->base_logit, pmf));
+    TST_NEAR(pmf[0], 1.0, 0);
+    base_model *m = NULL;
+    TST_OK(pol_head_snapshot(h, &m));
+    TST_EQ(m->n_params, 2 * (128 + 2));
+    base_model_free(m);
+    base_decision_free(d);
+    pol_head_free(h);
+}
+
+static void igw_and_ucb_explorers_are_exact(void)
+{
+    pol_head_config cfg;
+    pol_head_config_default(&cfg, 2, 3);
+    cfg.explorer = POL_EXPLORE_IGW;
+    cfg.epsilon = 0.0;
+    cfg.gamma = 10.0;
+    cfg.prior_mean = 0.0;
+    pol_head *h = NULL;
+    TST_OK(pol_head_new(&cfg, &h));
+    float x[2] = {0.0f, 0.0f};
+    uint32_t act[3] = {0, 1, 2};
+    float bl[3] = {0.0f, 0.0f, 20.0f};
+    float pmf[3];
+    TST_OK(pol_head_pmf(h, x, 3, act, bl, pmf));
+    /* Scores are base probabilities: ~0, ~0, ~1; gap ~1 -> 1 / (3 + 10). */
+    TST_NEAR(pmf[0], 1.0 / 13.0, 1e-6);
+    TST_NEAR(pmf[2], 1.0 - 2.0 / 13.0, 1e-6);
+    pol_head_free(h);
+
+    cfg.explorer = POL_EXPLORE_UCB;
+    TST_OK(pol_head_new(&cfg, &h));
+    TST_OK(pol_head_pmf(h, x, 3, act, bl, pmf));
+    TST_NEAR(pmf[0] + pmf[1] + pmf[2], 1.0, 1e-6);
+    pol_head_free(h);
+
+    cfg.explorer = POL_EXPLORE_SOFTMAX; /* needs logits: not for ridge */
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    cfg.learner = POL_LEARNER_PG;
+    cfg.explorer = POL_EXPLORE_UCB; /* needs a posterior: not for pg */
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    pol_learner l;
+    pol_explorer e;
+    TST_TRUE(pol_learner_from_name("ridge", &l) && l == POL_LEARNER_RIDGE);
+    TST_TRUE(pol_explorer_from_name("igw", &e) && e == POL_EXPLORE_IGW);
+    TST_TRUE(!pol_explorer_from_name("thompson", &e));
+}
+
 int main(void)
 {
     zero_head_without_epsilon_is_base_softmax();
@@ -512,5 +690,11 @@ int main(void)
     snapshot_restore_round_trips();
     same_sequence_gives_same_checksum();
     restore_rejects_mismatch_unchanged();
+    fresh_ridge_serves_the_base_models_top_candidate();
+    ridge_learns_a_linear_bandit();
+    ridge_update_moves_the_chosen_candidate();
+    ridge_snapshot_round_trips_and_stays_deterministic();
+    long_contexts_are_projected();
+    igw_and_ucb_explorers_are_exact();
     return tst_done();
 }
