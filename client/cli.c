@@ -26,6 +26,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "client/rlfeed_client.h"
+#include "bench/learn.h"
 #include "client/sim.h"
 #include "service/wire.h"
 
@@ -61,6 +62,7 @@ static void usage(FILE *f)
             "  health     liveness and readiness\n"
             "  call       send any request; the body must carry \"op\"\n"
             "  sim        simulated chatbot traffic against a running rlfeedd\n"
+            "  bench      learning benchmark (rlfeed bench learn --help)\n"
             "\n"
             "The body is the JSON argument, or stdin when absent or \"-\". \"v\":1 and \"op\"\n"
             "are added when missing. The reply is printed as JSON.\n"
@@ -357,6 +359,8 @@ int main(int argc, char **argv)
         status = EXIT_OK_REPLY;
     } else if (strcmp(cmd, "sim") == 0) {
         status = rlfeed_sim_main(argc - 2, argv + 2, default_url());
+    } else if (strcmp(cmd, "bench") == 0) {
+        status = rlfeed_bench_main(argc - 2, argv + 2);
     } else if (is_request_cmd(cmd)) {
         status = cmd_request(argc - 2, argv + 2, cmd);
     } else {

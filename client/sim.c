@@ -17,7 +17,7 @@
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/record.h"
-#include "client/dataset.h"
+#include "bench/dataset.h"
 #include "client/rlfeed_client.h"
 
 #define SIM_MAX_N 100000000ull      /* interactions in one run */

@@ -9,7 +9,7 @@
  * counter, looks up the example drawn for it (a seeded random order of the
  * dataset's rows, with replacement when n exceeds the rows), asks the
  * service to decide among the K action ids with the frozen base model's
- * logits and embedding (client/dataset.h), and reports the outcome with
+ * logits and embedding (bench/dataset.h), and reports the outcome with
  * acknowledged feedback:
  *   "resolved"   value 1 if the chosen action is the true label, else 0;
  *   "thumbs_up" / "thumbs_down" with probability thumbs_rate, matching

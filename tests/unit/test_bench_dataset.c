@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/dataset.h"
+#include "bench/dataset.h"
 #include "proc.h"
 #include "tap.h"
 

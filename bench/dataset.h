@@ -1,5 +1,5 @@
-#ifndef CLIENT_DATASET_H
-#define CLIENT_DATASET_H
+#ifndef BENCH_DATASET_H
+#define BENCH_DATASET_H
 
 /*
  * Labelled examples and the frozen base model for `rlfeed sim`.

@@ -1,4 +1,4 @@
-#include "client/dataset.h"
+#include "bench/dataset.h"
 
 #include <errno.h>
 #include <math.h>
