@@ -13,7 +13,8 @@ CONFIGS = [
     ("ridge (default: greedy, eps 0.01)", []),
     ("ridge + igw (gamma 1000)", ["--explorer", "igw"]),
     ("ridge + ucb (alpha 0.5)", ["--explorer", "ucb"]),
-    ("pg (softmax, eps 0.05)", ["--learner", "pg"]),
+    ("iwr (greedy, eps 0.01, lr 0.25)", ["--learner", "iwr"]),
+    ("pg (softmax, eps 0.05, kl 0.3)", ["--learner", "pg"]),
 ]
 DATASETS = ["digits", "satellite", "dna"]
 

@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "policy/iwr.h"
 #include "policy/pg.h"
 #include "policy/ridge.h"
 
@@ -14,30 +15,35 @@
 #define DEFAULT_BASE_WEIGHT 1.0
 #define DEFAULT_GAMMA 1000.0
 #define DEFAULT_UCB_ALPHA 0.5
+#define N_LEARNERS 3
+#define N_EXPLORERS 5
 
 struct pol_head {
     pol_head_config cfg; /* automatic values resolved */
-    pol_ridge *ridge;    /* exactly one of ridge and pg */
+    pol_ridge *ridge;    /* exactly one of ridge, iwr and pg, as cfg.learner says */
+    pol_iwr *iwr;
     pol_pg *pg;
     uint64_t n_updates;
 };
 
-static const char *const learner_names[] = {"ridge", "pg"};
-static const char *const explorer_names[] = {"auto", "greedy", "softmax", "igw", "ucb"};
+/* Indexed by pol_learner and pol_explorer. */
+static const char *const learner_names[N_LEARNERS] = {POL_RIDGE_NAME, POL_PG_NAME, POL_IWR_NAME};
+static const char *const explorer_names[N_EXPLORERS] = {"auto", "greedy", "softmax", "igw",
+                                                        "ucb"};
 
 const char *pol_learner_name(pol_learner l)
 {
-    return (unsigned)l < 2 ? learner_names[l] : "unknown";
+    return (unsigned)l < N_LEARNERS ? learner_names[l] : "unknown";
 }
 
 const char *pol_explorer_name(pol_explorer x)
 {
-    return (unsigned)x < 5 ? explorer_names[x] : "unknown";
+    return (unsigned)x < N_EXPLORERS ? explorer_names[x] : "unknown";
 }
 
 bool pol_learner_from_name(const char *name, pol_learner *out)
 {
-    for (unsigned i = 0; i < 2; i++) {
+    for (unsigned i = 0; i < N_LEARNERS; i++) {
         if (strcmp(name, learner_names[i]) == 0) {
             *out = (pol_learner)i;
             return true;
@@ -48,7 +54,7 @@ bool pol_learner_from_name(const char *name, pol_learner *out)
 
 bool pol_explorer_from_name(const char *name, pol_explorer *out)
 {
-    for (unsigned i = 0; i < 5; i++) {
+    for (unsigned i = 0; i < N_EXPLORERS; i++) {
         if (strcmp(name, explorer_names[i]) == 0) {
             *out = (pol_explorer)i;
             return true;
@@ -72,27 +78,33 @@ void pol_head_config_default(pol_head_config *cfg, uint32_t dim, uint32_t n_acti
     cfg->base_weight = DEFAULT_BASE_WEIGHT;
     cfg->gamma = DEFAULT_GAMMA;
     cfg->ucb_alpha = DEFAULT_UCB_ALPHA;
+    cfg->kl = POL_PG_DEFAULT_KL;
 }
 
-/* Resolve automatic values; false if the combination is invalid. */
+/*
+ * Resolve automatic values; false if the combination is invalid. Softmax
+ * needs logits (pg only); ucb needs a posterior width (ridge only).
+ */
 static bool resolve(pol_head_config *c)
 {
     bool ridge = c->learner == POL_LEARNER_RIDGE;
-    if (c->learner != POL_LEARNER_RIDGE && c->learner != POL_LEARNER_PG) {
+    bool pg = c->learner == POL_LEARNER_PG;
+    if ((unsigned)c->learner >= N_LEARNERS) {
         return false;
     }
     if (c->explorer == POL_EXPLORE_AUTO) {
-        c->explorer = ridge ? POL_EXPLORE_GREEDY : POL_EXPLORE_SOFTMAX;
+        c->explorer = pg ? POL_EXPLORE_SOFTMAX : POL_EXPLORE_GREEDY;
     }
-    if ((c->explorer == POL_EXPLORE_SOFTMAX && ridge) ||
+    if ((c->explorer == POL_EXPLORE_SOFTMAX && !pg) ||
         (c->explorer == POL_EXPLORE_UCB && !ridge) || (unsigned)c->explorer > POL_EXPLORE_UCB) {
         return false;
     }
     if (c->epsilon < 0.0) {
-        c->epsilon = ridge ? POL_RIDGE_DEFAULT_EPSILON : POL_PG_DEFAULT_EPSILON;
+        c->epsilon = ridge ? POL_RIDGE_DEFAULT_EPSILON
+                           : (pg ? POL_PG_DEFAULT_EPSILON : POL_IWR_DEFAULT_EPSILON);
     }
     if (c->learning_rate <= 0.0) {
-        c->learning_rate = POL_PG_DEFAULT_LR;
+        c->learning_rate = pg ? POL_PG_DEFAULT_LR : POL_IWR_DEFAULT_LR;
     }
     bool ok = c->dim >= 1 && c->dim <= BASE_DIM_MAX;
     ok = ok && c->n_actions >= 1 && c->n_actions <= BASE_ACTIONS_MAX;
@@ -102,6 +114,7 @@ static bool resolve(pol_head_config *c)
     ok = ok && isfinite(c->lambda) && isfinite(c->prior_mean) && isfinite(c->base_weight);
     ok = ok && isfinite(c->gamma) && c->gamma > 0.0;
     ok = ok && isfinite(c->ucb_alpha) && c->ucb_alpha >= 0.0;
+    ok = ok && isfinite(c->kl) && c->kl >= 0.0;
     return ok;
 }
 
@@ -131,9 +144,19 @@ base_err pol_head_new(const pol_head_config *cfg, pol_head **out)
         if (e == BASE_OK) {
             h->cfg.lambda = pol_ridge_lambda(h->ridge);
         }
+    } else if (h->cfg.learner == POL_LEARNER_IWR) {
+        pol_iwr_config ic = {
+            .dim = h->cfg.dim,
+            .n_actions = h->cfg.n_actions,
+            .temperature = h->cfg.temperature,
+            .learning_rate = h->cfg.learning_rate,
+            .prior_mean = h->cfg.prior_mean,
+            .base_weight = h->cfg.base_weight,
+        };
+        e = pol_iwr_new(&ic, &h->iwr);
     } else {
         e = pol_pg_new(h->cfg.dim, h->cfg.n_actions, h->cfg.temperature,
-                       h->cfg.learning_rate, &h->pg);
+                       h->cfg.learning_rate, h->cfg.kl, &h->pg);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -149,6 +172,7 @@ void pol_head_free(pol_head *h)
 {
     if (h != NULL) {
         pol_ridge_free(h->ridge);
+        pol_iwr_free(h->iwr);
         pol_pg_free(h->pg);
         base_free(h);
     }
@@ -247,6 +271,8 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
                 s[k] += c->ucb_alpha * w[k];
             }
         }
+    } else if (h->iwr != NULL) {
+        e = pol_iwr_scores(h->iwr, x, n_cand, action, base_logit, s);
     } else {
         e = pol_pg_scores(h->pg, x, n_cand, action, base_logit, s);
     }
@@ -304,8 +330,13 @@ static base_err learn(pol_head *h, const base_decision *d, double reward, const 
             return BASE_EINVAL;
         }
     }
-    e = h->ridge != NULL ? pol_ridge_learn(h->ridge, d, reward, rewards)
-                         : pol_pg_learn(h->pg, d, reward, rewards);
+    if (h->ridge != NULL) {
+        e = pol_ridge_learn(h->ridge, d, reward, rewards);
+    } else if (h->iwr != NULL) {
+        e = pol_iwr_learn(h->iwr, d, reward, rewards);
+    } else {
+        e = pol_pg_learn(h->pg, d, reward, rewards);
+    }
     if (e == BASE_OK) {
         h->n_updates++;
     }
@@ -344,19 +375,34 @@ uint32_t pol_head_n_actions(const pol_head *h)
 
 const float *pol_head_weights(const pol_head *h, uint32_t a)
 {
-    return h->ridge != NULL ? pol_ridge_weights(h->ridge, a) : pol_pg_weights(h->pg, a);
+    if (h->ridge != NULL) {
+        return pol_ridge_weights(h->ridge, a);
+    }
+    return h->iwr != NULL ? pol_iwr_weights(h->iwr, a) : pol_pg_weights(h->pg, a);
 }
 
 uint64_t pol_head_checksum(const pol_head *h)
 {
     uint64_t x = 0xcbf29ce484222325ULL;
-    return h->ridge != NULL ? pol_ridge_checksum(h->ridge, x) : pol_pg_checksum(h->pg, x);
+    if (h->ridge != NULL) {
+        return pol_ridge_checksum(h->ridge, x);
+    }
+    return h->iwr != NULL ? pol_iwr_checksum(h->iwr, x) : pol_pg_checksum(h->pg, x);
 }
 
 base_err pol_head_snapshot(const pol_head *h, base_model **out)
 {
-    uint32_t np = h->ridge != NULL ? pol_ridge_n_params(h->ridge) : pol_pg_n_params(h->pg);
-    uint32_t ns = h->ridge != NULL ? pol_ridge_n_state(h->ridge) : pol_pg_n_state(h->pg);
+    uint32_t np = 0, ns = 0;
+    if (h->ridge != NULL) {
+        np = pol_ridge_n_params(h->ridge);
+        ns = pol_ridge_n_state(h->ridge);
+    } else if (h->iwr != NULL) {
+        np = pol_iwr_n_params(h->iwr);
+        ns = pol_iwr_n_state(h->iwr);
+    } else {
+        np = pol_pg_n_params(h->pg);
+        ns = pol_pg_n_state(h->pg);
+    }
     base_model *m = base_model_new(np, ns);
     if (m == NULL) {
         return BASE_ENOMEM;
@@ -367,6 +413,8 @@ base_err pol_head_snapshot(const pol_head *h, base_model **out)
     m->n_updates = h->n_updates;
     if (h->ridge != NULL) {
         pol_ridge_export(h->ridge, m);
+    } else if (h->iwr != NULL) {
+        pol_iwr_export(h->iwr, m);
     } else {
         pol_pg_export(h->pg, m);
     }
@@ -381,7 +429,14 @@ base_err pol_head_restore(pol_head *h, const base_model *m)
     if (!learner_ok || m->dim != h->cfg.dim || m->n_actions != h->cfg.n_actions) {
         return BASE_EINVAL;
     }
-    base_err e = h->ridge != NULL ? pol_ridge_import(h->ridge, m) : pol_pg_import(h->pg, m);
+    base_err e = BASE_OK;
+    if (h->ridge != NULL) {
+        e = pol_ridge_import(h->ridge, m);
+    } else if (h->iwr != NULL) {
+        e = pol_iwr_import(h->iwr, m);
+    } else {
+        e = pol_pg_import(h->pg, m);
+    }
     if (e == BASE_OK) {
         h->n_updates = m->n_updates;
     }

@@ -10,10 +10,15 @@
  *   on [context, base-model probability, 1], exact updates (policy/ridge.h).
  *   Scores are expected rewards; before any data the top score is the base
  *   model's top candidate.
+ * - "iwr": per-action linear regression of the reward on the same features
+ *   (no projection), trained by importance-weighted online SGD with
+ *   AdaGrad, normalized and importance-invariant updates (policy/iwr.h):
+ *   O(dim) per update and invariant to the scale of each context feature.
+ *   Scores are predicted rewards, with the same prior as ridge.
  * - "pg": per-action linear correction to the base logits, trained by
- *   importance-weighted policy gradient (policy/pg.h). Scores are logits;
- *   with zero weights and the softmax explorer at eps = 0 the policy is
- *   exactly the base model.
+ *   importance-weighted policy gradient with an optional KL penalty toward
+ *   the base (policy/pg.h). Scores are logits; with zero weights and the
+ *   softmax explorer at eps = 0 the policy is exactly the base model.
  *
  * Explorers turn scores into the served pmf, always exactly:
  * - greedy:  (1 - eps) spread evenly over the top-scoring candidates + eps / n
@@ -47,10 +52,11 @@ typedef struct pol_head pol_head;
 typedef enum pol_learner {
     POL_LEARNER_RIDGE = 0,
     POL_LEARNER_PG,
+    POL_LEARNER_IWR,
 } pol_learner;
 
 typedef enum pol_explorer {
-    POL_EXPLORE_AUTO = 0, /* ridge: greedy; pg: softmax */
+    POL_EXPLORE_AUTO = 0, /* ridge, iwr: greedy; pg: softmax */
     POL_EXPLORE_GREEDY,
     POL_EXPLORE_SOFTMAX,
     POL_EXPLORE_IGW,
@@ -64,10 +70,11 @@ typedef struct pol_head_config {
     pol_explorer explorer; /* default AUTO */
     double epsilon;        /* exploration floor in [0, 1]; < 0: the learner's default */
     double temperature;    /* divides the base logits; > 0; default 1 */
-    double learning_rate;  /* pg: > 0; <= 0: default */
+    double learning_rate;  /* pg, iwr: > 0; <= 0: the learner's default */
     double lambda;         /* ridge prior precision; <= 0: features / 2 */
-    double prior_mean;     /* ridge: expected reward before data; default 0.5 */
-    double base_weight;    /* ridge: prior coefficient of the base probability; default 1 */
+    double prior_mean;     /* ridge, iwr: expected reward before data; default 0.5 */
+    double base_weight;    /* ridge, iwr: prior coefficient of the base probability; default 1 */
+    double kl;             /* pg: weight of KL(pi || pi_base), >= 0; default POL_PG_DEFAULT_KL */
     double gamma;          /* igw: > 0; default 1000 */
     double ucb_alpha;      /* ucb: >= 0; default 0.5 */
     uint64_t seed;         /* mixed into sampling and any learner randomness */
@@ -76,6 +83,9 @@ typedef struct pol_head_config {
 #define POL_RIDGE_DEFAULT_EPSILON 0.01
 #define POL_PG_DEFAULT_EPSILON 0.05
 #define POL_PG_DEFAULT_LR 1.0
+#define POL_PG_DEFAULT_KL 0.3
+#define POL_IWR_DEFAULT_EPSILON 0.01
+#define POL_IWR_DEFAULT_LR 0.25
 
 /* The name of a learner or explorer ("ridge", "greedy", ...), and back. */
 const char *pol_learner_name(pol_learner l);
@@ -140,6 +150,7 @@ uint32_t pol_head_n_actions(const pol_head *h);
  * Borrowed pointer to action @a's coefficients, valid until free; NULL if
  * @a >= n_actions. pg: [dim + 1] (context weights, bias last). ridge:
  * [features] (context or its projection, base-probability weight, bias).
+ * iwr: [dim + 2] (context weights, base-probability weight, bias).
  */
 const float *pol_head_weights(const pol_head *h, uint32_t a);
 

@@ -9,8 +9,9 @@
 
 /*
  * Importance-weighted softmax policy gradient with a reward baseline and
- * per-coordinate AdaGrad steps (Duchi, Hazan, Singer 2011). The update rule,
- * its defaults and the determinism argument are in docs/algorithms.md.
+ * per-coordinate AdaGrad steps (Duchi, Hazan, Singer 2011), plus an optional
+ * KL(pi || pi_base) penalty toward the base model. The update rule, its
+ * defaults and the determinism argument are in docs/algorithms.md.
  */
 
 #define PG_IW_MAX 10.0         /* importance weights are clipped to [0, PG_IW_MAX] */
@@ -24,6 +25,7 @@ struct pol_pg {
     uint32_t n_actions;
     double temperature;
     double lr;
+    double kl;       /* weight of KL(pi || pi_base), >= 0 */
     size_t stride;   /* dim + 1: one row of weights, bias last */
     size_t n_params; /* n_actions * stride */
     float *w;        /* [n_actions x stride] action-major, bias last */
@@ -32,18 +34,21 @@ struct pol_pg {
     double ema_mass; /* 1 - (1 - PG_BASELINE_RATE)^n_updates, in [0, 1] */
     /* scratch for pol_pg_learn() only, which the caller runs exclusively */
     double *q;              /* [BASE_CAND_MAX] softmax over the candidates */
+    double *s;              /* [BASE_CAND_MAX] logits (kl > 0 only) */
+    double *s_base;         /* [BASE_CAND_MAX] base_logit / T (kl > 0 only) */
+    double *g_kl;           /* [BASE_CAND_MAX] gradient of the KL term (kl > 0 only) */
     double *g_action;       /* [n_actions] d(objective)/d(score) summed per action */
     unsigned char *seen;    /* [n_actions] 1 while the action is in touched[] */
     uint32_t *touched;      /* [BASE_CAND_MAX] distinct actions of this example */
 };
 
 base_err pol_pg_new(uint32_t dim, uint32_t n_actions, double temperature, double learning_rate,
-                    pol_pg **out)
+                    double kl, pol_pg **out)
 {
     base_err e = BASE_OK;
     pol_pg *g = NULL;
     if (!(isfinite(learning_rate) && learning_rate > 0.0) ||
-        !(isfinite(temperature) && temperature > 0.0)) {
+        !(isfinite(temperature) && temperature > 0.0) || !(isfinite(kl) && kl >= 0.0)) {
         e = BASE_EINVAL;
         goto fail;
     }
@@ -56,16 +61,20 @@ base_err pol_pg_new(uint32_t dim, uint32_t n_actions, double temperature, double
     g->n_actions = n_actions;
     g->temperature = temperature;
     g->lr = learning_rate;
+    g->kl = kl;
     g->stride = (size_t)dim + 1;
     g->n_params = (size_t)n_actions * g->stride;
     g->w = base_alloc_zero(g->n_params, sizeof(float));
     g->acc = base_alloc_zero(g->n_params, sizeof(double));
     g->q = base_alloc_zero(BASE_CAND_MAX, sizeof(double));
+    g->s = base_alloc_zero(BASE_CAND_MAX, sizeof(double));
+    g->s_base = base_alloc_zero(BASE_CAND_MAX, sizeof(double));
+    g->g_kl = base_alloc_zero(BASE_CAND_MAX, sizeof(double));
     g->g_action = base_alloc_zero(n_actions, sizeof(double));
     g->seen = base_alloc_zero(n_actions, 1);
     g->touched = base_alloc_zero(BASE_CAND_MAX, sizeof(uint32_t));
-    if (g->w == NULL || g->acc == NULL || g->q == NULL || g->g_action == NULL ||
-        g->seen == NULL || g->touched == NULL) {
+    if (g->w == NULL || g->acc == NULL || g->q == NULL || g->s == NULL || g->s_base == NULL ||
+        g->g_kl == NULL || g->g_action == NULL || g->seen == NULL || g->touched == NULL) {
         e = BASE_ENOMEM;
         goto fail;
     }
@@ -82,6 +91,9 @@ void pol_pg_free(pol_pg *g)
         base_free(g->touched);
         base_free(g->seen);
         base_free(g->g_action);
+        base_free(g->g_kl);
+        base_free(g->s_base);
+        base_free(g->s);
         base_free(g->q);
         base_free(g->acc);
         base_free(g->w);
@@ -137,6 +149,57 @@ static void softmax(double *s, uint32_t n)
     }
 }
 
+/* log sum_c exp(s_c) = *out_m + *out_lz, with *out_m = max_c s_c (s finite, n >= 1). */
+static void log_norm(const double *s, uint32_t n, double *out_m, double *out_lz)
+{
+    double m = s[0];
+    for (uint32_t c = 1; c < n; c++) {
+        m = s[c] > m ? s[c] : m;
+    }
+    double z = 0.0;
+    for (uint32_t c = 0; c < n; c++) {
+        z += exp(s[c] - m);
+    }
+    *out_m = m;
+    *out_lz = log(z);
+}
+
+/*
+ * log(pi_k / pi_base_k), each log-softmax formed the same way, so equal
+ * logits give exactly 0.
+ */
+static double log_ratio(double s, double m, double lz, double sb, double mb, double lzb)
+{
+    return ((s - m) - lz) - ((sb - mb) - lzb);
+}
+
+double pol_pg_kl(const double *s, const double *s_base, uint32_t n)
+{
+    double m, lz, mb, lzb, kl = 0.0;
+    log_norm(s, n, &m, &lz);
+    log_norm(s_base, n, &mb, &lzb);
+    for (uint32_t k = 0; k < n; k++) {
+        kl += exp((s[k] - m) - lz) * log_ratio(s[k], m, lz, s_base[k], mb, lzb);
+    }
+    return kl;
+}
+
+void pol_pg_kl_grad(const double *s, const double *s_base, uint32_t n, double beta,
+                    double *out_g)
+{
+    double m, lz, mb, lzb, kl = 0.0;
+    log_norm(s, n, &m, &lz);
+    log_norm(s_base, n, &mb, &lzb);
+    /* out_g first holds the log ratios, then the gradient. */
+    for (uint32_t k = 0; k < n; k++) {
+        out_g[k] = log_ratio(s[k], m, lz, s_base[k], mb, lzb);
+        kl += exp((s[k] - m) - lz) * out_g[k];
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        out_g[k] = -beta * exp((s[k] - m) - lz) * (out_g[k] - kl);
+    }
+}
+
 /* Largest |x_j|; x is known finite. */
 static double abs_max(const float *x, size_t n)
 {
@@ -184,6 +247,14 @@ base_err pol_pg_learn(pol_pg *g, const base_decision *d, double reward, const do
         return e;
     }
     double *q = g->q;
+    if (g->kl > 0.0) {
+        /* The KL gradient needs the logits; pi_base = softmax(base_logit / T). */
+        for (uint32_t k = 0; k < n; k++) {
+            g->s[k] = q[k];
+            g->s_base[k] = (double)d->base_logit[k] / g->temperature;
+        }
+        pol_pg_kl_grad(g->s, g->s_base, n, g->kl, g->g_kl);
+    }
     softmax(q, n);
 
     /*
@@ -192,6 +263,8 @@ base_err pol_pg_learn(pol_pg *g, const base_decision *d, double reward, const do
      * the exact gradient, g_k = q_k (r_k - sum_j q_j r_j). The baseline
      * comes from rewards before this one, so it does not depend on this
      * example's action; any such baseline leaves the gradient unbiased.
+     * The KL term is exact for this context (no importance weight): its
+     * gradient g_kl is added to g_k for every candidate.
      */
     double baseline = g->ema_mass > 0.0 ? g->ema_num / g->ema_mass : 0.0;
     double coef = 0.0, rbar = 0.0, rseen = reward;
@@ -214,7 +287,7 @@ base_err pol_pg_learn(pol_pg *g, const base_decision *d, double reward, const do
     if (!isfinite(coef) || !(fabs(coef) * (xmax > 1.0 ? xmax : 1.0) <= PG_GRAD_MAX)) {
         return BASE_ENUMERIC;
     }
-    if (coef != 0.0) {
+    if (coef != 0.0 || g->kl > 0.0) {
         /* Summed per action: candidates may share one. */
         uint32_t n_touched = 0;
         for (uint32_t k = 0; k < n; k++) {
@@ -230,13 +303,25 @@ base_err pol_pg_learn(pol_pg *g, const base_decision *d, double reward, const do
             } else {
                 g->g_action[a] += q[k] * (rewards[k] - rbar);
             }
+            if (g->kl > 0.0) {
+                g->g_action[a] += g->g_kl[k];
+            }
+        }
+        /* The KL part is bounded by kl (|log ratio| + KL): check the sums before any write. */
+        bool ok = true;
+        for (uint32_t t = 0; t < n_touched; t++) {
+            double ga = fabs(g->g_action[g->touched[t]]);
+            ok = ok && isfinite(ga) && ga * (xmax > 1.0 ? xmax : 1.0) <= PG_GRAD_MAX;
         }
         for (uint32_t t = 0; t < n_touched; t++) {
             uint32_t a = g->touched[t];
-            if (g->g_action[a] != 0.0) {
+            if (ok && g->g_action[a] != 0.0) {
                 adagrad_row(g, a, g->g_action[a], d->embedding);
             }
             g->seen[a] = 0;
+        }
+        if (!ok) {
+            return BASE_ENUMERIC;
         }
     }
     g->ema_num = (1.0 - PG_BASELINE_RATE) * g->ema_num + PG_BASELINE_RATE * rseen;
