@@ -40,6 +40,7 @@ typedef struct base_decision {
     uint64_t model_version;  /* version of the head that produced pmf */
     uint32_t turn;           /* turn within the conversation, 0 when absent */
     uint32_t source;         /* enum base_decision_source */
+    uint32_t deferred;       /* 1: learned from only after an activation */
     uint32_t dim;            /* embedding length */
     uint32_t n_cand;         /* number of candidates, >= 1 */
     uint32_t chosen;         /* index into the candidate arrays, < n_cand */
@@ -54,21 +55,42 @@ base_decision *base_decision_new(uint32_t dim, uint32_t n_cand);
 base_decision *base_decision_clone(const base_decision *d);
 void base_decision_free(base_decision *d);
 
+/* What an outcome-stream record is. */
+enum base_outcome_type {
+    BASE_OUT_SIGNAL = 0,   /* an observed signal (thumbs, csat, resolved...) */
+    BASE_OUT_ACTIVATE = 1, /* a deferred decision was shown (signal and value unused) */
+};
+
 typedef struct base_outcome {
     char policy[BASE_NAME_MAX + 1];
     char event_id[BASE_ID_MAX + 1];        /* "" when addressed to a conversation */
     char conversation_id[BASE_ID_MAX + 1]; /* "" when absent */
     char outcome_id[BASE_ID_MAX + 1];      /* idempotency key; "" when absent */
+    char supersedes[BASE_ID_MAX + 1];      /* outcome_id this one corrects; "" when absent */
+    char user_id[BASE_ID_MAX + 1];         /* rate-limit key; "" when absent */
     char signal[BASE_NAME_MAX + 1];        /* a signal named in the reward spec */
+    uint32_t type;                         /* enum base_outcome_type */
     double value;                          /* 1.0 for plain events */
     int64_t ts_ms;                         /* when it happened (client) or arrived */
 } base_outcome;
 
+/* How a conversation-level outcome was shared among the conversation's decisions. */
+enum base_credit_rule {
+    BASE_CREDIT_NONE = 0,       /* no conversation-level outcome reached this decision */
+    BASE_CREDIT_LAST = 1,       /* all to the final turn */
+    BASE_CREDIT_UNIFORM = 2,    /* 1/n to each of n decisions */
+    BASE_CREDIT_DISCOUNTED = 3, /* gamma^(T - t) to turn t of final turn T */
+};
+
 typedef struct base_joined {
     base_decision *decision; /* owned */
-    double reward;           /* final reward after weights, sum and clipping */
+    double reward;           /* final reward after transforms, aggregation and clipping */
     uint32_t n_outcomes;     /* outcomes that contributed */
     bool defaulted;          /* no outcome in the window: reward is the default */
+    bool unknown;            /* no outcome and the spec says "unknown": not learned from */
+    uint32_t credit;         /* enum base_credit_rule applied to conversation outcomes */
+    double share;            /* this decision's share of them (0 with BASE_CREDIT_NONE) */
+    char spec_version[BASE_NAME_MAX + 1]; /* the reward spec that produced the reward */
     int64_t joined_ts_ms;    /* when the window closed */
 } base_joined;
 

@@ -216,8 +216,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     rwd_spec spec;
     rwd_spec_default(&spec);
     spec.n_signals = 1;
-    (void)base_strlcpy(spec.signal[0].name, "resolved", sizeof(spec.signal[0].name));
-    spec.signal[0].weight = 1.0;
+    rwd_signal_default(&spec.signal[0], "resolved", RWD_EVENT);
     spec.clip_min = 0.0;
     spec.clip_max = 1.0;
     spec.default_reward = 0.0;
@@ -255,13 +254,14 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
         memcpy(oc.event_id, d->event_id, sizeof(oc.event_id));
         (void)base_strlcpy(oc.signal, "resolved", sizeof(oc.signal));
         oc.value = 1.0;
-        if (rwd_join_add_decision(j, d) != BASE_OK) {
+        if (rwd_join_add_decision(j, d, now) != BASE_OK) {
             out->errors++;
             base_decision_free(d);
             continue;
         }
-        rwd_match m;
-        if (correct && rwd_join_add_outcome(j, &oc, &m) != BASE_OK) {
+        rwd_status m = RWD_MATCHED;
+        oc.ts_ms = now;
+        if (correct && (rwd_join_add_outcome(j, &oc, now, &m) != BASE_OK || m != RWD_MATCHED)) {
             out->errors++;
         }
         now += 1;
@@ -329,14 +329,15 @@ static void usage(FILE *f)
             "                      weak: the frozen base of `rlfeed sim` (embedding + logits)\n"
             "  --dim D             --base weak: embedding length (default 64)\n"
             "  --base-accuracy A   --base weak: target accuracy of the base (default 0.68)\n"
-            "  --learner NAME      ridge (default) or pg\n"
+            "  --learner NAME      ridge (default), iwr or pg\n"
             "  --explorer NAME     greedy, softmax, igw or ucb (default: the learner's)\n"
             "  --epsilon E         exploration floor (default: the learner's)\n"
             "  --lambda L          ridge prior precision (default: features / 2)\n"
             "  --prior-mean M      ridge prior expected reward (default 0.5)\n"
             "  --gamma G           igw gap weight (default 1000)\n"
             "  --alpha A           ucb width weight (default 0.5)\n"
-            "  --learning-rate R   pg step (default 1.0)\n"
+            "  --learning-rate R   pg and iwr step (default: the learner's)\n"
+            "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
             "  --no-full           skip the full-information run\n"
             "The last line printed is one JSON object.\n");
 }
@@ -363,6 +364,7 @@ static int parse(int argc, char **argv, opts *o)
         {"prior-mean", required_argument, NULL, 'm'}, {"gamma", required_argument, NULL, 'g'},
         {"alpha", required_argument, NULL, 'a'},      {"learning-rate", required_argument, NULL, 'r'},
         {"no-full", no_argument, NULL, 'n'},          {"help", no_argument, NULL, 'h'},
+        {"kl", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -404,6 +406,7 @@ static int parse(int argc, char **argv, opts *o)
         case 'g': ok = parse_num(optarg, &o->head.gamma) && o->head.gamma > 0; break;
         case 'a': ok = parse_num(optarg, &o->head.ucb_alpha) && o->head.ucb_alpha >= 0; break;
         case 'r': ok = parse_num(optarg, &o->head.learning_rate) && o->head.learning_rate > 0; break;
+        case 'K': ok = parse_num(optarg, &o->head.kl) && o->head.kl >= 0; break;
         case 'n': o->full = false; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

@@ -7,337 +7,1044 @@
 #include "base/hash.h"
 
 /*
- * Layout: a chained hash table event_id -> pending, with a power-of-two
- * bucket count >= max_pending (load factor <= 1), and a singly linked FIFO in
- * arrival order for expiry. A pending entry leaves only through expiry, and
- * always from the FIFO head, so neither list needs back links.
- *
- * Each entry is allocated with room for max_outcomes ids (<= RWD_MAX_OUTCOMES),
- * so applying an outcome never allocates: a BASE_OK from
- * rwd_join_check_outcome() guarantees the add that follows succeeds, which
- * the service relies on (it queues the outcome for storage in between).
- *
- * Expiry walks the FIFO from its head and stops at the first open window. A
- * decision that arrives with a ts_ms older than its predecessor (header rule
- * 4 broken) is therefore emitted late, never lost.
+ * Layout. Pending decisions live in a hash table by event id and in a
+ * binary min-heap by (deadline, arrival); decisions of one conversation are
+ * also linked in a list hanging off a conversation record. Closed decisions
+ * (event id only) and emptied conversations (conversation id) are remembered
+ * in a FIFO + hash set for late_memory_ms, at most 2 * max_pending of them;
+ * outcomes that arrive before their decision are held in another FIFO + hash
+ * for backward_window_ms. User rate buckets live in a small set-associative
+ * table, so a flood of distinct user ids costs bounded memory.
  */
 
-#define JOIN_HASH_SEED 0x726c66656564ULL /* "rlfeed"; fixed: bucket order is never observable */
+#define RATE_SETS 4096
+#define RATE_WAYS 4
 
-typedef char outcome_id[BASE_ID_MAX + 1];
+const int64_t rwd_latency_bucket_ms[RWD_LATENCY_BUCKETS] = {
+    0, 1000, 10000, 60000, 600000, 3600000, 21600000, 86400000,
+};
 
-typedef struct pending {
-    base_decision *d;     /* owned */
-    struct pending *next_bucket;
-    struct pending *next_fifo;
-    double sum;           /* sum of weight * value over applied outcomes, in arrival order */
-    uint32_t n_outcomes;  /* outcomes applied, <= spec.max_outcomes */
-    uint32_t n_ids;       /* non-empty outcome ids applied, <= n_outcomes */
-    outcome_id ids[];     /* [spec.max_outcomes], allocated with the entry */
-} pending;
+static const char *const status_names[RWD_STATUS_COUNT] = {
+    "matched", "duplicate", "corrected", "late", "late_correction", "early",
+    "unknown_event", "rejected_signal", "rejected_value", "rejected_limit", "rejected_rate",
+};
+
+const char *rwd_status_name(rwd_status s)
+{
+    return (unsigned)s < RWD_STATUS_COUNT ? status_names[s] : "unknown";
+}
+
+typedef struct contrib {
+    char outcome_id[BASE_ID_MAX + 1];
+    uint32_t signal;
+    bool active;     /* false once superseded */
+    double value;    /* transformed contribution, times the credit share */
+    double raw;      /* the value as observed, for min/max */
+    int64_t ts_ms;   /* the outcome's time, for first/last */
+    uint64_t seq;    /* arrival order, for first/last ties */
+} contrib;
+
+typedef struct conv conv;
+
+typedef struct entry {
+    base_decision *d;
+    int64_t deadline;
+    uint64_t seq;
+    size_t heap_i;
+    bool deferred;
+    uint32_t n_contrib;
+    uint32_t cap_contrib;
+    contrib *c;
+    uint32_t credit;
+    double share;
+    struct entry *next_hash;
+    conv *cv;
+    struct entry *cv_next;
+    struct entry *cv_prev;
+} entry;
+
+struct conv {
+    char id[BASE_ID_MAX + 1];
+    entry *head;
+    uint32_t n;
+    conv *next_hash;
+};
+
+/*
+ * A closed decision's event id (or a conversation id once its last pending
+ * decision closed), remembered to classify late outcomes.
+ */
+typedef struct closed {
+    char id[BASE_ID_MAX + 1];
+    bool conv;        /* id is a conversation id */
+    int64_t forget_at;
+    struct closed *next_hash;
+    struct closed *next_fifo;
+} closed;
+
+/* An outcome held for a decision that has not arrived yet. */
+typedef struct held {
+    base_outcome o;
+    int64_t expire_at;
+    uint64_t seq;     /* arrival order, kept for first/last once attached */
+    size_t bucket;    /* its chain in hd[] (the id is cleared once consumed) */
+    struct held *next_hash;
+    struct held *next_fifo;
+} held;
+
+typedef struct bucket {
+    uint64_t key;     /* hash of the user id; 0 = empty */
+    double tokens;
+    int64_t last_ms;
+} bucket;
 
 struct rwd_join {
     rwd_spec spec;
+    char version[BASE_NAME_MAX + 1];
     size_t max_pending;
-    size_t n_buckets; /* power of two */
-    pending **bucket; /* [n_buckets] */
-    pending *fifo_head; /* oldest */
-    pending *fifo_tail;
-    rwd_join_stats stats;
+    uint64_t seq;
+
+    entry **ev;        /* [n_ev] chains by event id */
+    size_t n_ev;
+    entry **heap;      /* [max_pending] */
+    size_t n_heap;
+    size_t n_deferred;
+    conv **cv;         /* [n_ev] chains by conversation id */
+
+    closed **cl;       /* [n_ev] chains */
+    closed *cl_head, *cl_tail;
+    size_t n_closed;
+
+    held **hd;         /* [n_ev] chains */
+    held *hd_head, *hd_tail;
+    size_t n_held;
+
+    bucket *rate;      /* [RATE_SETS * RATE_WAYS] */
+
+    rwd_join_stats st;
 };
 
-void rwd_spec_default(rwd_spec *spec)
+static size_t slot(const rwd_join *j, const char *id)
 {
-    memset(spec, 0, sizeof(*spec));
-    spec->n_signals = 0;
-    spec->clip_min = -1.0;
-    spec->clip_max = 1.0;
-    spec->default_reward = 0.0;
-    spec->window_ms = 10 * 60 * 1000;
-    spec->max_outcomes = 16;
+    return (size_t)(base_hash64(id, strlen(id), 0x6a6f696e) & (j->n_ev - 1));
 }
 
-/* True if @s holds a NUL within its @size bytes and is not empty. */
-static bool name_ok(const char *s, size_t size)
+/* ---- heap ordered by (deadline, seq) ---------------------------------- */
+
+static bool before(const entry *a, const entry *b)
 {
-    return memchr(s, '\0', size) != NULL && s[0] != '\0';
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-void rwd_spec_find(const rwd_spec *spec, const char *name, uint32_t *out_index, bool *out_found)
+static void heap_set(rwd_join *j, size_t i, entry *e)
 {
-    bool found = false;
-    uint32_t n = spec->n_signals < RWD_MAX_SIGNALS ? spec->n_signals : RWD_MAX_SIGNALS;
-    for (uint32_t i = 0; i < n && !found; i++) {
-        if (strncmp(spec->signal[i].name, name, sizeof(spec->signal[i].name)) == 0) {
-            *out_index = i;
-            found = true;
+    j->heap[i] = e;
+    e->heap_i = i;
+}
+
+static void sift_up(rwd_join *j, size_t i)
+{
+    entry *e = j->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(e, j->heap[p])) {
+            break;
+        }
+        heap_set(j, i, j->heap[p]);
+        i = p;
+    }
+    heap_set(j, i, e);
+}
+
+static void sift_down(rwd_join *j, size_t i)
+{
+    entry *e = j->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const entry *best = e;
+        if (l < j->n_heap && before(j->heap[l], best)) {
+            m = l;
+            best = j->heap[l];
+        }
+        if (r < j->n_heap && before(j->heap[r], best)) {
+            m = r;
+        }
+        if (m == i) {
+            break;
+        }
+        heap_set(j, i, j->heap[m]);
+        i = m;
+    }
+    heap_set(j, i, e);
+}
+
+static void heap_remove(rwd_join *j, size_t i)
+{
+    j->n_heap--;
+    if (i == j->n_heap) {
+        return;
+    }
+    heap_set(j, i, j->heap[j->n_heap]);
+    sift_down(j, i);
+    sift_up(j, j->heap[i]->heap_i);
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+static entry *find_entry(const rwd_join *j, const char *id)
+{
+    for (entry *e = j->ev[slot(j, id)]; e != NULL; e = e->next_hash) {
+        if (strcmp(e->d->event_id, id) == 0) {
+            return e;
         }
     }
-    *out_found = found;
+    return NULL;
 }
 
-static bool spec_valid(const rwd_spec *spec)
+static conv *find_conv(const rwd_join *j, const char *id)
 {
-    bool ok = spec->n_signals <= RWD_MAX_SIGNALS && spec->window_ms > 0 &&
-              spec->max_outcomes >= 1 && spec->max_outcomes <= RWD_MAX_OUTCOMES;
-    ok = ok && isfinite(spec->clip_min) && isfinite(spec->clip_max) &&
-         spec->clip_min <= spec->clip_max && isfinite(spec->default_reward);
-    for (uint32_t i = 0; ok && i < spec->n_signals; i++) {
-        const rwd_signal *s = &spec->signal[i];
-        ok = name_ok(s->name, sizeof(s->name)) && isfinite(s->weight);
-        for (uint32_t k = 0; ok && k < i; k++) {
-            ok = strcmp(spec->signal[k].name, s->name) != 0;
+    for (conv *c = j->cv[slot(j, id)]; c != NULL; c = c->next_hash) {
+        if (strcmp(c->id, id) == 0) {
+            return c;
         }
     }
-    return ok;
+    return NULL;
 }
+
+/*
+ * Whether @id (an event id, or a conversation id when @is_conv) closed less
+ * than late_memory_ms before @now. Checks forget_at itself, so the answer
+ * does not depend on when rwd_join_expire() last ran.
+ */
+static bool is_closed(const rwd_join *j, const char *id, bool is_conv, int64_t now)
+{
+    for (closed *c = j->cl[slot(j, id)]; c != NULL; c = c->next_hash) {
+        if (c->conv == is_conv && strcmp(c->id, id) == 0) {
+            return c->forget_at > now;
+        }
+    }
+    return false;
+}
+
+/*
+ * A decision whose window has closed (deadline <= now) is closed even before
+ * rwd_join_expire() emits it: outcomes and activations are judged by @now,
+ * never by how promptly the caller expires. Such an entry answers as a
+ * remembered closed id would.
+ */
+static bool entry_open(const entry *e, int64_t now)
+{
+    return e->deadline > now;
+}
+
+static bool entry_remembered(const rwd_join *j, const entry *e, int64_t now)
+{
+    return j->spec.late_memory_ms > 0 && e->deadline + j->spec.late_memory_ms > now;
+}
+
+static const contrib *find_contrib(const entry *e, const char *outcome_id)
+{
+    for (uint32_t i = 0; i < e->n_contrib; i++) {
+        if (strcmp(e->c[i].outcome_id, outcome_id) == 0) {
+            return &e->c[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
 
 base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
 {
-    base_err e = BASE_OK;
-    rwd_join *j = NULL;
-    if (!spec_valid(spec) || max_pending == 0 || max_pending > SIZE_MAX / 4) {
-        e = BASE_EINVAL;
-        goto fail;
+    char why[160];
+    if (max_pending == 0 || max_pending > ((size_t)1 << 26) ||
+        rwd_spec_validate(spec, why, sizeof(why)) != BASE_OK) {
+        return BASE_EINVAL;
     }
-    j = base_alloc_zero(1, sizeof(*j));
+    rwd_join *j = base_alloc_zero(1, sizeof(*j));
     if (j == NULL) {
-        e = BASE_ENOMEM;
-        goto fail;
+        return BASE_ENOMEM;
     }
     j->spec = *spec;
-    j->max_pending = max_pending;
-    j->n_buckets = 1;
-    while (j->n_buckets < max_pending) {
-        j->n_buckets <<= 1;
+    if (j->spec.late_memory_ms < 0) {
+        j->spec.late_memory_ms = j->spec.window_ms;
     }
-    j->bucket = base_alloc_zero(j->n_buckets, sizeof(pending *));
-    if (j->bucket == NULL) {
-        e = BASE_ENOMEM;
-        goto fail;
+    rwd_spec_version(&j->spec, j->version, sizeof(j->version));
+    j->max_pending = max_pending;
+    j->n_ev = 16;
+    while (j->n_ev < 2 * max_pending) {
+        j->n_ev *= 2;
+    }
+    j->ev = base_alloc_zero(j->n_ev, sizeof(entry *));
+    j->cv = base_alloc_zero(j->n_ev, sizeof(conv *));
+    j->cl = base_alloc_zero(j->n_ev, sizeof(closed *));
+    j->hd = base_alloc_zero(j->n_ev, sizeof(held *));
+    j->heap = base_alloc_array(max_pending, sizeof(entry *));
+    j->rate = j->spec.user_rate_per_s > 0.0
+                  ? base_alloc_zero((size_t)RATE_SETS * RATE_WAYS, sizeof(bucket))
+                  : NULL;
+    if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->heap == NULL ||
+        (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
+        rwd_join_free(j);
+        return BASE_ENOMEM;
     }
     *out = j;
-    j = NULL;
-fail:
-    rwd_join_free(j); /* NULL on success */
-    return e;
+    return BASE_OK;
 }
 
-static void pending_free(pending *p)
+static void free_entry(entry *e)
 {
-    if (p != NULL) {
-        base_decision_free(p->d);
-        base_free(p);
+    if (e != NULL) {
+        base_decision_free(e->d);
+        base_free(e->c);
+        base_free(e);
     }
 }
 
 void rwd_join_free(rwd_join *j)
 {
-    if (j != NULL) {
-        pending *p = j->fifo_head;
-        while (p != NULL) {
-            pending *next = p->next_fifo;
-            pending_free(p);
-            p = next;
+    if (j == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < j->n_heap; i++) {
+        free_entry(j->heap[i]);
+    }
+    for (size_t i = 0; j->cv != NULL && i < j->n_ev; i++) {
+        conv *c = j->cv[i];
+        while (c != NULL) {
+            conv *n = c->next_hash;
+            base_free(c);
+            c = n;
         }
-        base_free(j->bucket);
-        base_free(j);
     }
-}
-
-static size_t bucket_of(const rwd_join *j, const char *event_id)
-{
-    uint64_t hash = base_hash64(event_id, strlen(event_id), JOIN_HASH_SEED);
-    return (size_t)(hash & (uint64_t)(j->n_buckets - 1));
-}
-
-/* The pending entry for @event_id (NUL-terminated, non-empty), or NULL. */
-static pending *lookup(const rwd_join *j, const char *event_id)
-{
-    pending *p = j->bucket[bucket_of(j, event_id)];
-    while (p != NULL && strcmp(p->d->event_id, event_id) != 0) {
-        p = p->next_bucket;
+    for (closed *c = j->cl_head; c != NULL;) {
+        closed *n = c->next_fifo;
+        base_free(c);
+        c = n;
     }
-    return p;
-}
-
-base_err rwd_join_add_decision(rwd_join *j, base_decision *d)
-{
-    base_err e = BASE_OK;
-    if (!name_ok(d->event_id, sizeof(d->event_id)) || lookup(j, d->event_id) != NULL) {
-        e = BASE_EINVAL;
-        goto out;
+    for (held *h = j->hd_head; h != NULL;) {
+        held *n = h->next_fifo;
+        base_free(h);
+        h = n;
     }
-    if (j->stats.pending >= j->max_pending) {
-        e = BASE_ELIMIT;
-        goto out;
-    }
-    /* <= RWD_MAX_OUTCOMES ids: the size cannot overflow. */
-    pending *p = base_alloc_zero(1, sizeof(*p) + j->spec.max_outcomes * sizeof(outcome_id));
-    if (p == NULL) {
-        e = BASE_ENOMEM;
-        goto out;
-    }
-    p->d = d;
-    size_t b = bucket_of(j, d->event_id);
-    p->next_bucket = j->bucket[b];
-    j->bucket[b] = p;
-    if (j->fifo_tail != NULL) {
-        j->fifo_tail->next_fifo = p;
-    } else {
-        j->fifo_head = p;
-    }
-    j->fifo_tail = p;
-    j->stats.pending++;
-out:
-    return e;
+    base_free(j->ev);
+    base_free(j->cv);
+    base_free(j->cl);
+    base_free(j->hd);
+    base_free(j->heap);
+    base_free(j->rate);
+    base_free(j);
 }
 
 void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found)
 {
-    *out_found = event_id[0] != '\0' && lookup(j, event_id) != NULL;
+    *out_found = find_entry(j, event_id) != NULL;
 }
 
-static bool has_id(const pending *p, const char *id)
+static void remember_closed(rwd_join *j, const char *id, bool is_conv, int64_t at);
+
+/*
+ * Unlink @e from its conversation, freeing the conversation when empty; an
+ * emptied conversation is remembered as closed at @at, so a conversation-level
+ * outcome arriving after its last window is late, not unknown.
+ */
+static void conv_unlink(rwd_join *j, entry *e, int64_t at)
 {
-    bool found = false;
-    for (uint32_t i = 0; i < p->n_ids && !found; i++) {
-        found = strcmp(p->ids[i], id) == 0;
+    conv *c = e->cv;
+    if (c == NULL) {
+        return;
     }
-    return found;
+    if (e->cv_prev != NULL) {
+        e->cv_prev->cv_next = e->cv_next;
+    } else {
+        c->head = e->cv_next;
+    }
+    if (e->cv_next != NULL) {
+        e->cv_next->cv_prev = e->cv_prev;
+    }
+    e->cv = NULL;
+    if (--c->n == 0) {
+        conv **pp = &j->cv[slot(j, c->id)];
+        while (*pp != c) {
+            pp = &(*pp)->next_hash;
+        }
+        *pp = c->next_hash;
+        remember_closed(j, c->id, true, at);
+        base_free(c);
+    }
+}
+
+static base_err conv_link(rwd_join *j, entry *e)
+{
+    const char *id = e->d->conversation_id;
+    if (id[0] == '\0') {
+        return BASE_OK;
+    }
+    conv *c = find_conv(j, id);
+    if (c == NULL) {
+        c = base_alloc_zero(1, sizeof(*c));
+        if (c == NULL) {
+            return BASE_ENOMEM;
+        }
+        (void)base_strlcpy(c->id, id, sizeof(c->id));
+        size_t s = slot(j, id);
+        c->next_hash = j->cv[s];
+        j->cv[s] = c;
+    }
+    e->cv = c;
+    e->cv_prev = NULL;
+    e->cv_next = c->head;
+    if (c->head != NULL) {
+        c->head->cv_prev = e;
+    }
+    c->head = e;
+    c->n++;
+    return BASE_OK;
+}
+
+static void unhash_entry(rwd_join *j, entry *e)
+{
+    entry **pp = &j->ev[slot(j, e->d->event_id)];
+    while (*pp != e) {
+        pp = &(*pp)->next_hash;
+    }
+    *pp = e->next_hash;
+}
+
+/* Remember a closed event id; if the memory is full, forget the oldest. */
+static void remember_closed(rwd_join *j, const char *id, bool is_conv, int64_t at)
+{
+    if (j->spec.late_memory_ms == 0) {
+        return;
+    }
+    closed *c = NULL;
+    if (j->n_closed >= 2 * j->max_pending && j->cl_head != NULL) { /* an event + its conv */
+        /* Reuse the oldest record. */
+        c = j->cl_head;
+        j->cl_head = c->next_fifo;
+        if (j->cl_head == NULL) {
+            j->cl_tail = NULL;
+        }
+        closed **pp = &j->cl[slot(j, c->id)];
+        while (*pp != c) {
+            pp = &(*pp)->next_hash;
+        }
+        *pp = c->next_hash;
+        j->n_closed--;
+    } else {
+        c = base_alloc(sizeof(*c));
+        if (c == NULL) {
+            return; /* late outcomes for this id will count as unknown: harmless */
+        }
+    }
+    (void)base_strlcpy(c->id, id, sizeof(c->id));
+    c->conv = is_conv;
+    c->forget_at = at + j->spec.late_memory_ms;
+    size_t s = slot(j, id);
+    c->next_hash = j->cl[s];
+    j->cl[s] = c;
+    c->next_fifo = NULL;
+    if (j->cl_tail != NULL) {
+        j->cl_tail->next_fifo = c;
+    } else {
+        j->cl_head = c;
+    }
+    j->cl_tail = c;
+    j->n_closed++;
+}
+
+/* ---- rate limit --------------------------------------------------------- */
+
+/* Tokens @user would have at @now (no state change); *out_b its bucket or NULL. */
+static double rate_tokens(const rwd_join *j, const char *user, int64_t now, bucket **out_b)
+{
+    uint64_t key = base_hash64(user, strlen(user), 0x72617465) | 1u;
+    bucket *set = j->rate + (size_t)(key % RATE_SETS) * RATE_WAYS;
+    *out_b = NULL;
+    for (int w = 0; w < RATE_WAYS; w++) {
+        if (set[w].key == key) {
+            *out_b = &set[w];
+            double dt = (double)(now - set[w].last_ms) / 1000.0;
+            double t = set[w].tokens + (dt > 0 ? dt : 0) * j->spec.user_rate_per_s;
+            return t < j->spec.user_burst ? t : j->spec.user_burst;
+        }
+    }
+    return j->spec.user_burst;
+}
+
+static void rate_take(rwd_join *j, const char *user, int64_t now)
+{
+    bucket *b = NULL;
+    double t = rate_tokens(j, user, now, &b);
+    if (b == NULL) {
+        uint64_t key = base_hash64(user, strlen(user), 0x72617465) | 1u;
+        bucket *set = j->rate + (size_t)(key % RATE_SETS) * RATE_WAYS;
+        b = &set[0];
+        for (int w = 1; w < RATE_WAYS; w++) { /* an empty way, else the least recent */
+            if (set[w].key == 0 || (b->key != 0 && set[w].last_ms < b->last_ms)) {
+                b = &set[w];
+            }
+        }
+        b->key = key;
+    }
+    b->tokens = t - 1.0;
+    b->last_ms = now;
+}
+
+/* ---- classification ----------------------------------------------------- */
+
+/*
+ * Credit shares of the open decisions of @c (at least one) under the spec's
+ * rule: list[i] gets shares[i].
+ */
+static void compute_shares(const rwd_join *j, conv *c, int64_t now, double *shares,
+                           entry **list, uint32_t *out_n)
+{
+    uint32_t n = 0;
+    uint32_t last = 0;
+    for (entry *e = c->head; e != NULL; e = e->cv_next) {
+        if (!entry_open(e, now)) {
+            continue;
+        }
+        list[n] = e;
+        if (n > 0) {
+            const base_decision *a = e->d, *b = list[last]->d;
+            if (a->turn > b->turn || (a->turn == b->turn && e->seq > list[last]->seq)) {
+                last = n;
+            }
+        }
+        n++;
+    }
+    uint32_t final_turn = list[last]->d->turn;
+    for (uint32_t i = 0; i < n; i++) {
+        switch (j->spec.credit) {
+        case BASE_CREDIT_UNIFORM:
+            shares[i] = 1.0 / (double)n;
+            break;
+        case BASE_CREDIT_DISCOUNTED: {
+            uint32_t t = list[i]->d->turn;
+            uint32_t back = final_turn > t ? final_turn - t : 0;
+            shares[i] = pow(j->spec.credit_gamma, (double)back);
+            break;
+        }
+        default: /* last */
+            shares[i] = i == last ? 1.0 : 0.0;
+            break;
+        }
+    }
+    *out_n = n;
 }
 
 /*
- * The shared decision of check and add: validates @o, finds its entry
- * (*out_p, NULL unless RWD_MATCHED) and the signal's weight. Changes nothing.
+ * The status of an outcome for an event that is neither open nor remembered,
+ * with a backward window: held (RWD_EARLY), unless a held outcome already has
+ * its outcome_id (RWD_DUPLICATE: a retry must not attach twice), the event
+ * already has max_outcomes held, or the holding area is full (RWD_REJECT_LIMIT).
  */
-static base_err classify(const rwd_join *j, const base_outcome *o, rwd_match *out_m,
-                         pending **out_p, double *out_weight)
+static rwd_status classify_early(const rwd_join *j, const base_outcome *o, int64_t now)
 {
-    base_err e = BASE_OK;
-    uint32_t si = 0;
-    bool known = false;
-    if (memchr(o->signal, '\0', sizeof(o->signal)) != NULL) {
-        rwd_spec_find(&j->spec, o->signal, &si, &known);
-    }
-    if (!known || !isfinite(o->value) || memchr(o->event_id, '\0', sizeof(o->event_id)) == NULL ||
-        memchr(o->outcome_id, '\0', sizeof(o->outcome_id)) == NULL) {
-        e = BASE_EINVAL;
-        goto out;
-    }
-    rwd_match m = RWD_UNKNOWN_EVENT;
-    /* Outcomes addressed only to a conversation wait for the conversation credit rule. */
-    pending *p = o->event_id[0] != '\0' ? lookup(j, o->event_id) : NULL;
-    if (p != NULL && o->outcome_id[0] != '\0' && has_id(p, o->outcome_id)) {
-        m = RWD_DUPLICATE;
-        p = NULL;
-    } else if (p != NULL && p->n_outcomes >= j->spec.max_outcomes) {
-        e = BASE_ELIMIT;
-        goto out;
-    } else if (p != NULL && !isfinite(p->sum + j->spec.signal[si].weight * o->value)) {
-        e = BASE_ENUMERIC; /* finite inputs whose sum overflows */
-        goto out;
-    } else if (p != NULL) {
-        m = RWD_MATCHED;
-    }
-    *out_m = m;
-    *out_p = p;
-    *out_weight = j->spec.signal[si].weight;
-out:
-    return e;
-}
-
-base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, rwd_match *out)
-{
-    pending *p = NULL;
-    double weight = 0.0;
-    return classify(j, o, out, &p, &weight);
-}
-
-base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, rwd_match *out)
-{
-    pending *p = NULL;
-    double weight = 0.0;
-    rwd_match m = RWD_UNKNOWN_EVENT;
-    base_err e = classify(j, o, &m, &p, &weight);
-    if (e != BASE_OK) {
-        goto out;
-    }
-    if (m == RWD_MATCHED) {
-        if (o->outcome_id[0] != '\0') {
-            memcpy(p->ids[p->n_ids], o->outcome_id, sizeof(outcome_id));
-            p->n_ids++;
+    uint32_t n = 0;
+    for (const held *h = j->hd[slot(j, o->event_id)]; h != NULL; h = h->next_hash) {
+        if (h->expire_at < now || strcmp(h->o.event_id, o->event_id) != 0) {
+            continue; /* consumed (id cleared), expired, or another event */
         }
-        p->sum += weight * o->value;
-        p->n_outcomes++;
-        j->stats.matched++;
-    } else if (m == RWD_DUPLICATE) {
-        j->stats.duplicates++;
+        if (o->outcome_id[0] != '\0' && strcmp(h->o.outcome_id, o->outcome_id) == 0) {
+            return RWD_DUPLICATE;
+        }
+        n++;
+    }
+    if (n >= j->spec.max_outcomes || j->n_held >= j->max_pending) {
+        return RWD_REJECT_LIMIT;
+    }
+    return RWD_EARLY;
+}
+
+/*
+ * The status of @o, without changing anything. On RWD_MATCHED/CORRECTED for
+ * an event outcome, *out_e is its decision; for a conversation outcome,
+ * *out_c is the conversation.
+ */
+static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now,
+                           uint32_t *out_sig, double *out_val, entry **out_e, conv **out_c)
+{
+    bool found = false;
+    *out_e = NULL;
+    *out_c = NULL;
+    rwd_spec_find(&j->spec, o->signal, out_sig, &found);
+    if (!found) {
+        return RWD_REJECT_SIGNAL;
+    }
+    if (rwd_spec_contribution(&j->spec, *out_sig, o->value, out_val) != BASE_OK) {
+        return RWD_REJECT_VALUE;
+    }
+    if (j->rate != NULL && o->user_id[0] != '\0') {
+        bucket *b = NULL;
+        if (rate_tokens(j, o->user_id, now, &b) < 1.0) {
+            return RWD_REJECT_RATE;
+        }
+    }
+    bool correction = o->supersedes[0] != '\0';
+    rwd_status late = correction ? RWD_LATE_CORRECTION : RWD_LATE;
+    if (o->event_id[0] != '\0') {
+        entry *e = find_entry(j, o->event_id);
+        if (e != NULL && entry_open(e, now)) {
+            if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
+                return RWD_DUPLICATE;
+            }
+            if (e->n_contrib >= j->spec.max_outcomes) {
+                return RWD_REJECT_LIMIT;
+            }
+            *out_e = e;
+            return correction && find_contrib(e, o->supersedes) != NULL ? RWD_CORRECTED
+                                                                         : RWD_MATCHED;
+        }
+        if (e != NULL ? entry_remembered(j, e, now) : is_closed(j, o->event_id, false, now)) {
+            return late;
+        }
+        if (j->spec.backward_window_ms > 0) {
+            return classify_early(j, o, now);
+        }
+        return RWD_UNKNOWN_EVENT;
+    }
+    conv *c = o->conversation_id[0] != '\0' ? find_conv(j, o->conversation_id) : NULL;
+    if (c == NULL) {
+        return is_closed(j, o->conversation_id, true, now) ? late : RWD_UNKNOWN_EVENT;
+    }
+    if (c->n > RWD_MAX_OUTCOMES) {
+        return RWD_REJECT_LIMIT; /* bounds the credit computation */
+    }
+    bool superseded = false;
+    bool any_open = false;
+    bool remembered = false;
+    for (entry *e = c->head; e != NULL; e = e->cv_next) {
+        if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
+            return RWD_DUPLICATE;
+        }
+        if (!entry_open(e, now)) {
+            remembered = remembered || entry_remembered(j, e, now);
+            continue;
+        }
+        any_open = true;
+        if (e->n_contrib >= j->spec.max_outcomes) {
+            return RWD_REJECT_LIMIT;
+        }
+        superseded = superseded || (correction && find_contrib(e, o->supersedes) != NULL);
+    }
+    if (!any_open) {
+        return remembered ? late : RWD_UNKNOWN_EVENT;
+    }
+    *out_c = c;
+    return superseded ? RWD_CORRECTED : RWD_MATCHED;
+}
+
+base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, int64_t now_ms,
+                                rwd_status *out)
+{
+    uint32_t sig;
+    double val;
+    entry *e;
+    conv *c;
+    *out = classify(j, o, now_ms, &sig, &val, &e, &c);
+    return BASE_OK;
+}
+
+/* Record @o's contribution @value on @e; @seq is its arrival order. */
+static base_err add_contrib(rwd_join *j, entry *e, const base_outcome *o, uint32_t sig,
+                            double value, uint64_t seq)
+{
+    if (e->n_contrib == e->cap_contrib) {
+        uint32_t cap = e->cap_contrib == 0 ? 2 : e->cap_contrib * 2;
+        cap = cap > j->spec.max_outcomes ? j->spec.max_outcomes : cap;
+        contrib *nc = base_realloc_array(e->c, cap, sizeof(contrib));
+        if (nc == NULL) {
+            return BASE_ENOMEM;
+        }
+        e->c = nc;
+        e->cap_contrib = cap;
+    }
+    contrib *k = &e->c[e->n_contrib++];
+    memcpy(k->outcome_id, o->outcome_id, sizeof(k->outcome_id));
+    k->signal = sig;
+    k->active = true;
+    k->value = value;
+    k->raw = o->value;
+    k->ts_ms = o->ts_ms;
+    k->seq = seq;
+    return BASE_OK;
+}
+
+static void deactivate(entry *e, const char *outcome_id)
+{
+    for (uint32_t i = 0; i < e->n_contrib; i++) {
+        if (strcmp(e->c[i].outcome_id, outcome_id) == 0) {
+            e->c[i].active = false;
+        }
+    }
+}
+
+static void count_latency(rwd_join *j, const base_decision *d, int64_t ts)
+{
+    int64_t dt = ts - d->ts_ms;
+    int b = 0;
+    while (b + 1 < RWD_LATENCY_BUCKETS && dt >= rwd_latency_bucket_ms[b + 1]) {
+        b++;
+    }
+    j->st.latency[b]++;
+}
+
+/* Make room for every conversation decision's contribution first, so nothing half-applies. */
+static base_err reserve_conv(rwd_join *j, conv *c)
+{
+    for (entry *e = c->head; e != NULL; e = e->cv_next) {
+        if (e->n_contrib == e->cap_contrib) {
+            uint32_t cap = e->cap_contrib == 0 ? 2 : e->cap_contrib * 2;
+            cap = cap > j->spec.max_outcomes ? j->spec.max_outcomes : cap;
+            contrib *nc = base_realloc_array(e->c, cap, sizeof(contrib));
+            if (nc == NULL) {
+                return BASE_ENOMEM;
+            }
+            e->c = nc;
+            e->cap_contrib = cap;
+        }
+    }
+    return BASE_OK;
+}
+
+static base_err hold(rwd_join *j, const base_outcome *o, int64_t now)
+{
+    held *h = base_alloc(sizeof(*h));
+    if (h == NULL) {
+        return BASE_ENOMEM;
+    }
+    h->o = *o;
+    h->expire_at = now + j->spec.backward_window_ms;
+    h->seq = j->seq++;
+    size_t s = slot(j, o->event_id);
+    h->bucket = s;
+    h->next_hash = j->hd[s];
+    j->hd[s] = h;
+    h->next_fifo = NULL;
+    if (j->hd_tail != NULL) {
+        j->hd_tail->next_fifo = h;
     } else {
-        j->stats.unknown_event++;
+        j->hd_head = h;
     }
-    *out = m;
-out:
-    return e;
+    j->hd_tail = h;
+    j->n_held++;
+    return BASE_OK;
 }
 
-/* ts + window, saturating instead of overflowing (window > 0). */
-static int64_t close_ts(int64_t ts_ms, int64_t window_ms)
+base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms,
+                              rwd_status *out)
 {
-    return ts_ms > INT64_MAX - window_ms ? INT64_MAX : ts_ms + window_ms;
+    uint32_t sig = 0;
+    double val = 0.0;
+    entry *e = NULL;
+    conv *c = NULL;
+    rwd_status s = classify(j, o, now_ms, &sig, &val, &e, &c);
+    base_err err = BASE_OK;
+    if (s == RWD_EARLY) {
+        err = hold(j, o, now_ms);
+    } else if ((s == RWD_MATCHED || s == RWD_CORRECTED) && e != NULL) {
+        err = add_contrib(j, e, o, sig, val, j->seq++);
+        if (err == BASE_OK && s == RWD_CORRECTED) {
+            deactivate(e, o->supersedes);
+            e->c[e->n_contrib - 1].active = true; /* the new one, even if ids repeat */
+        }
+        if (err == BASE_OK) {
+            count_latency(j, e->d, o->ts_ms);
+        }
+    } else if (s == RWD_MATCHED || s == RWD_CORRECTED) {
+        entry *list[RWD_MAX_OUTCOMES];
+        double shares[RWD_MAX_OUTCOMES];
+        uint32_t n = 0;
+        err = reserve_conv(j, c);
+        if (err == BASE_OK) {
+            compute_shares(j, c, now_ms, shares, list, &n);
+            uint64_t seq = j->seq++;
+            for (uint32_t i = 0; i < n; i++) {
+                entry *t = list[i];
+                if (s == RWD_CORRECTED) {
+                    deactivate(t, o->supersedes);
+                }
+                if (shares[i] > 0.0) {
+                    (void)add_contrib(j, t, o, sig, val * shares[i], seq); /* reserved above */
+                    count_latency(j, t->d, o->ts_ms);
+                }
+                t->credit = j->spec.credit;
+                t->share = shares[i];
+            }
+        }
+    }
+    if (err != BASE_OK) {
+        return err;
+    }
+    if (j->rate != NULL && o->user_id[0] != '\0' && s != RWD_REJECT_SIGNAL &&
+        s != RWD_REJECT_VALUE && s != RWD_REJECT_RATE) {
+        rate_take(j, o->user_id, now_ms);
+    }
+    j->st.status[s]++;
+    *out = s;
+    return BASE_OK;
 }
 
-/* Unlinks @p, the FIFO head, from its bucket chain and the FIFO. */
-static void unlink_head(rwd_join *j, pending *p)
+/* ---- decisions ---------------------------------------------------------- */
+
+base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
 {
-    pending **link = &j->bucket[bucket_of(j, p->d->event_id)];
-    while (*link != p) {
-        link = &(*link)->next_bucket;
+    if (d->event_id[0] == '\0' || find_entry(j, d->event_id) != NULL) {
+        return BASE_EINVAL;
     }
-    *link = p->next_bucket;
-    j->fifo_head = p->next_fifo;
-    if (j->fifo_head == NULL) {
-        j->fifo_tail = NULL;
+    if (j->n_heap >= j->max_pending) {
+        return BASE_ELIMIT;
     }
-    j->stats.pending--;
+    entry *e = base_alloc_zero(1, sizeof(*e));
+    if (e == NULL) {
+        return BASE_ENOMEM;
+    }
+    e->d = d;
+    e->deferred = d->deferred != 0;
+    e->deadline = d->ts_ms + j->spec.window_ms;
+    if (conv_link(j, e) != BASE_OK) {
+        base_free(e);
+        return BASE_ENOMEM;
+    }
+    e->seq = j->seq++;
+    j->n_deferred += e->deferred;
+    size_t s = slot(j, d->event_id);
+    e->next_hash = j->ev[s];
+    j->ev[s] = e;
+    heap_set(j, j->n_heap++, e);
+    sift_up(j, e->heap_i);
+
+    /*
+     * Outcomes that arrived first (backward window) attach now, in arrival
+     * order, so a held correction replaces the held outcome it supersedes.
+     * The chain is newest first, so take the oldest unconsumed one each time:
+     * at most max_outcomes are held per event (classify_early), so this is
+     * O(max_outcomes * chain).
+     */
+    while (j->n_held > 0 && e->n_contrib < j->spec.max_outcomes) {
+        held *h = NULL;
+        for (held *x = j->hd[slot(j, d->event_id)]; x != NULL; x = x->next_hash) {
+            if (x->expire_at >= now_ms && strcmp(x->o.event_id, d->event_id) == 0 &&
+                (h == NULL || x->seq < h->seq)) {
+                h = x;
+            }
+        }
+        if (h == NULL) {
+            break;
+        }
+        uint32_t sig = 0;
+        double val = 0.0;
+        bool found = false;
+        rwd_spec_find(&j->spec, h->o.signal, &sig, &found);
+        if (found && rwd_spec_contribution(&j->spec, sig, h->o.value, &val) == BASE_OK) {
+            bool correction =
+                h->o.supersedes[0] != '\0' && find_contrib(e, h->o.supersedes) != NULL;
+            if (add_contrib(j, e, &h->o, sig, val, h->seq) != BASE_OK) {
+                break; /* out of memory: the rest stay held and may count as dangling */
+            }
+            if (correction) {
+                deactivate(e, h->o.supersedes);
+                e->c[e->n_contrib - 1].active = true;
+            }
+        }
+        h->o.event_id[0] = '\0'; /* consumed: expiry will not count it */
+        h->expire_at = INT64_MIN;
+    }
+    return BASE_OK;
+}
+
+void rwd_join_check_activate(const rwd_join *j, const char *event_id, int64_t now_ms,
+                             rwd_status *out)
+{
+    const entry *e = find_entry(j, event_id);
+    if (e != NULL && entry_open(e, now_ms)) {
+        *out = e->deferred ? RWD_MATCHED : RWD_DUPLICATE;
+    } else if (e != NULL) {
+        /* Its window closed: answer as after rwd_join_expire() joined or dropped it. */
+        *out = entry_remembered(j, e, now_ms) ? RWD_LATE : RWD_UNKNOWN_EVENT;
+    } else {
+        *out = is_closed(j, event_id, false, now_ms) ? RWD_LATE : RWD_UNKNOWN_EVENT;
+    }
+}
+
+base_err rwd_join_activate(rwd_join *j, const char *event_id, int64_t now_ms, rwd_status *out)
+{
+    rwd_join_check_activate(j, event_id, now_ms, out);
+    if (*out == RWD_MATCHED) {
+        entry *e = find_entry(j, event_id);
+        e->deferred = false;
+        j->n_deferred--;
+        e->deadline = now_ms + j->spec.window_ms;
+        sift_down(j, e->heap_i);
+        sift_up(j, e->heap_i);
+        j->st.activations++;
+    }
+    return BASE_OK;
+}
+
+/* ---- expiry --------------------------------------------------------------- */
+
+static double aggregate(const rwd_join *j, const entry *e, bool *out_any, uint32_t *out_n)
+{
+    double total = 0.0;
+    *out_any = false;
+    *out_n = 0;
+    for (uint32_t s = 0; s < j->spec.n_signals; s++) {
+        rwd_agg agg = j->spec.signal[s].agg;
+        double acc = 0.0;
+        uint32_t n = 0;
+        const contrib *pick = NULL;
+        for (uint32_t i = 0; i < e->n_contrib; i++) {
+            const contrib *k = &e->c[i];
+            if (!k->active || k->signal != s) {
+                continue;
+            }
+            n++;
+            switch (agg) {
+            case RWD_AGG_SUM:
+            case RWD_AGG_MEAN:
+                acc += k->value;
+                break;
+            /*
+             * min/max pick by the value as observed, not by the contribution:
+             * "escalated" (flag, weight -1, max) reported 1 then 0 was
+             * escalated, whatever the sign of its weight. Ties: the earlier.
+             */
+            case RWD_AGG_MIN:
+                if (pick == NULL || k->raw < pick->raw) {
+                    pick = k;
+                }
+                break;
+            case RWD_AGG_MAX:
+                if (pick == NULL || k->raw > pick->raw) {
+                    pick = k;
+                }
+                break;
+            case RWD_AGG_FIRST:
+                if (pick == NULL || k->ts_ms < pick->ts_ms ||
+                    (k->ts_ms == pick->ts_ms && k->seq < pick->seq)) {
+                    pick = k;
+                }
+                break;
+            case RWD_AGG_LAST:
+                if (pick == NULL || k->ts_ms > pick->ts_ms ||
+                    (k->ts_ms == pick->ts_ms && k->seq > pick->seq)) {
+                    pick = k;
+                }
+                break;
+            }
+        }
+        if (n == 0) {
+            continue;
+        }
+        if (agg == RWD_AGG_MEAN) {
+            acc /= (double)n;
+        } else if (agg != RWD_AGG_SUM) {
+            acc = pick->value;
+        }
+        total += acc;
+        *out_n += n;
+        *out_any = true;
+    }
+    return total;
+}
+
+static void forget_old(rwd_join *j, int64_t now)
+{
+    while (j->cl_head != NULL && j->cl_head->forget_at <= now) {
+        closed *c = j->cl_head;
+        j->cl_head = c->next_fifo;
+        if (j->cl_head == NULL) {
+            j->cl_tail = NULL;
+        }
+        closed **pp = &j->cl[slot(j, c->id)];
+        while (*pp != c) {
+            pp = &(*pp)->next_hash;
+        }
+        *pp = c->next_hash;
+        j->n_closed--;
+        base_free(c);
+    }
+    while (j->hd_head != NULL && j->hd_head->expire_at < now) {
+        held *h = j->hd_head;
+        j->hd_head = h->next_fifo;
+        if (j->hd_head == NULL) {
+            j->hd_tail = NULL;
+        }
+        held **pp = &j->hd[h->bucket];
+        while (*pp != h) {
+            pp = &(*pp)->next_hash;
+        }
+        *pp = h->next_hash;
+        if (h->o.event_id[0] != '\0') {
+            j->st.dangling++;
+        }
+        j->n_held--;
+        base_free(h);
+    }
 }
 
 size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t max_out)
 {
-    size_t n = 0;
-    bool more = true;
-    while (more && n < max_out && j->fifo_head != NULL) {
-        pending *p = j->fifo_head;
-        int64_t closed_at = close_ts(p->d->ts_ms, j->spec.window_ms);
-        /* On OOM the entry stays pending and the next call retries it. */
-        base_joined *jn = closed_at <= now_ms ? base_joined_new(p->d) : NULL;
-        more = jn != NULL;
-        if (more) {
-            unlink_head(j, p);
-            if (p->n_outcomes == 0) {
-                jn->reward = j->spec.default_reward;
-                jn->defaulted = true;
-                j->stats.defaulted++;
-            } else {
-                double r = p->sum;
-                r = r < j->spec.clip_min ? j->spec.clip_min : r;
-                r = r > j->spec.clip_max ? j->spec.clip_max : r;
-                jn->reward = r;
-                jn->defaulted = false;
+    size_t n_out = 0;
+    while (n_out < max_out && j->n_heap > 0 && j->heap[0]->deadline <= now_ms) {
+        entry *e = j->heap[0];
+        base_joined *jo = NULL;
+        if (!e->deferred) {
+            jo = base_joined_new(e->d);
+            if (jo == NULL) {
+                break; /* out of memory: try again next time */
             }
-            jn->n_outcomes = p->n_outcomes;
-            /* When the window closed, not when expire ran: replays give the same record. */
-            jn->joined_ts_ms = closed_at;
-            p->d = NULL; /* now owned by jn */
-            pending_free(p);
-            j->stats.joined++;
-            out[n++] = jn;
         }
+        heap_remove(j, 0);
+        unhash_entry(j, e);
+        conv_unlink(j, e, e->deadline);
+        remember_closed(j, e->d->event_id, false, e->deadline);
+        if (jo == NULL) {
+            j->st.not_activated++;
+            j->n_deferred--;
+            free_entry(e);
+            continue;
+        }
+        bool any = false;
+        uint32_t n = 0;
+        double r = aggregate(j, e, &any, &n);
+        if (!any) {
+            jo->unknown = j->spec.unknown_when_empty;
+            jo->defaulted = !jo->unknown;
+            r = jo->unknown ? 0.0 : j->spec.default_reward;
+            j->st.defaulted += jo->defaulted;
+            j->st.unknown += jo->unknown;
+        } else {
+            r = r < j->spec.clip_min ? j->spec.clip_min : r;
+            r = r > j->spec.clip_max ? j->spec.clip_max : r;
+        }
+        jo->reward = r;
+        jo->n_outcomes = n;
+        jo->credit = e->credit;
+        jo->share = e->share;
+        (void)base_strlcpy(jo->spec_version, j->version, sizeof(jo->spec_version));
+        jo->joined_ts_ms = e->deadline;
+        e->d = NULL; /* moved into jo */
+        free_entry(e);
+        j->st.joined++;
+        out[n_out++] = jo;
     }
-    return n;
+    forget_old(j, now_ms);
+    return n_out;
+}
+
+int64_t rwd_join_next_deadline(const rwd_join *j)
+{
+    return j->n_heap > 0 ? j->heap[0]->deadline : INT64_MAX;
 }
 
 void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out)
 {
-    *out = j->stats;
+    *out = j->st;
+    out->pending = j->n_heap;
+    out->deferred = j->n_deferred;
 }

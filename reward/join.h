@@ -2,28 +2,49 @@
 #define REWARD_JOIN_H
 
 /*
- * The join of outcomes to decisions, and the reward spec that turns joined
- * outcomes into one scalar reward.
+ * The join: decisions wait for their outcomes, and each becomes one joined
+ * example when its window closes. Semantics: docs/rewards.md.
  *
- * A decision enters with rwd_join_add_decision() and stays pending for the
- * spec's window. Outcomes addressed to its event id accumulate on it. When the
- * window has closed (ts_ms + window_ms <= now), rwd_join_expire() emits a
- * joined example:
- *     reward = clip(sum over outcomes of weight(signal) * value, clip_min, clip_max)
- * or default_reward when no outcome arrived (defaulted = true).
+ * Decision lifecycle (ts = decision time, ta = activation time):
+ *   PENDING  -> JOINED   [rwd_join_expire, when ts + window <= now]
+ * A window is [ts, ts + window): from ts + window on, outcomes and activations
+ * are classified as for a closed decision even before rwd_join_expire() has
+ * emitted it, so results never depend on how promptly the caller expires.
+ *   DEFERRED -> PENDING  [rwd_join_activate; its window restarts at ta]
+ *   DEFERRED -> DROPPED  [rwd_join_expire, when ts + window <= now: counted
+ *                         not_activated, no joined example]
+ *   JOINED   -> FORGOTTEN after late_memory_ms (until then, outcomes for it
+ *                         are classified late, not unknown)
+ * Outcomes (rwd_join_add_outcome), decided in this order:
+ *   a signal not in the spec            RWD_REJECT_SIGNAL
+ *   a value the signal does not allow   RWD_REJECT_VALUE
+ *   user_id over its rate cap           RWD_REJECT_RATE
+ *   an outcome_id already applied       RWD_DUPLICATE (nothing changes)
+ *   supersedes an applied outcome_id    RWD_CORRECTED (the old one no longer counts),
+ *                                       or RWD_LATE_CORRECTION once the window closed
+ *   the decision is pending/deferred    RWD_MATCHED (or RWD_REJECT_LIMIT past max_outcomes)
+ *   the decision was joined recently    RWD_LATE (logged by the caller, never learned)
+ *   addressed to a conversation with pending decisions: RWD_MATCHED, credited
+ *                                       to its open decisions by the credit rule
+ *                                       (RWD_REJECT_LIMIT if one is at max_outcomes)
+ *   addressed to a conversation whose last decision closed recently: RWD_LATE
+ *   unknown, inside the backward window RWD_EARLY: held; attached when the
+ *                                       decision arrives within backward_window_ms;
+ *                                       RWD_DUPLICATE if a held outcome has its
+ *                                       outcome_id; RWD_REJECT_LIMIT if max_outcomes
+ *                                       are held for the event or max_pending in all
+ *   otherwise                           RWD_UNKNOWN_EVENT (dangling)
+ * Held early outcomes that never find their decision count as dangling.
+ * Conversation-level outcomes are never held. A correction (supersedes set)
+ * that would be RWD_LATE is RWD_LATE_CORRECTION.
  *
- * Rules:
- * 1. Outcomes with a non-empty outcome_id are idempotent: a second outcome
- *    with the same id on the same decision is reported RWD_DUPLICATE and
- *    changes nothing.
- * 2. An outcome for an event id that is not pending is RWD_UNKNOWN_EVENT
- *    and changes nothing.
- * 3. At most spec.max_outcomes per decision; past it, BASE_ELIMIT.
- * 4. Expiry is in decision-arrival order; decisions must arrive with
- *    non-decreasing ts_ms per join (the service clock guarantees it).
+ * Only RWD_MATCHED, RWD_CORRECTED and RWD_EARLY change the join's state;
+ * every status is counted in the stats. rwd_join_check_outcome() predicts
+ * the status without changing anything (not even counters or rate buckets),
+ * so a caller can refuse before persisting.
  *
- * States of a decision: PENDING -> JOINED [rwd_join_expire].
- * Threads: none inside; the caller serialises all calls on one join.
+ * All times come from the caller (@now_ms), so tests drive day-long windows
+ * with a manual clock. Threads: none inside; the caller serialises calls.
  */
 
 #include <stdbool.h>
@@ -32,98 +53,103 @@
 
 #include "base/err.h"
 #include "base/record.h"
-
-#define RWD_MAX_SIGNALS 32
-#define RWD_MAX_OUTCOMES 1024 /* cap on spec.max_outcomes */
-
-typedef struct rwd_signal {
-    char name[BASE_NAME_MAX + 1];
-    double weight;       /* reward contribution per unit of value */
-} rwd_signal;
-
-typedef struct rwd_spec {
-    uint32_t n_signals;
-    rwd_signal signal[RWD_MAX_SIGNALS];
-    double clip_min;       /* default -1 */
-    double clip_max;       /* default 1 */
-    double default_reward; /* reward when the window closes with no outcome; default 0 */
-    int64_t window_ms;     /* > 0 */
-    uint32_t max_outcomes; /* per decision, 1..RWD_MAX_OUTCOMES; default 16 */
-} rwd_spec;
-
-/* Fills @spec with no signals and the defaults above (window 10 minutes). */
-void rwd_spec_default(rwd_spec *spec);
-
-/* Index of signal @name in @spec; *out_found says whether it exists. */
-void rwd_spec_find(const rwd_spec *spec, const char *name, uint32_t *out_index, bool *out_found);
+#include "reward/spec.h"
 
 typedef struct rwd_join rwd_join;
 
 /*
- * rwd_join_new() - an empty join for @spec (copied) holding at most
- * @max_pending decisions.
+ * rwd_join_new() - an empty join for @spec (copied; validated) holding at
+ * most @max_pending decisions (and as many held early outcomes).
  * Return: BASE_OK; BASE_EINVAL for an invalid spec; BASE_ENOMEM.
  */
 base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out);
+void rwd_join_free(rwd_join *j); /* frees every pending decision; accepts NULL */
 
-/* Frees the join and every pending decision. Accepts NULL. */
-void rwd_join_free(rwd_join *j);
+/* Whether a decision with @event_id is pending or deferred. Changes nothing. */
+void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found);
 
 /*
- * rwd_join_add_decision() - make @d pending. Takes @d on success; on failure
- * the caller still owns it.
+ * rwd_join_add_decision() - make @d pending (deferred if d->deferred).
+ * Takes @d on success; on failure the caller still owns it. Held early
+ * outcomes for its event id are attached in arrival order (a held correction
+ * replaces the held outcome it supersedes).
  * Return: BASE_OK; BASE_EINVAL for an empty or already pending event id;
  *         BASE_ELIMIT when max_pending decisions are pending; BASE_ENOMEM.
  */
-base_err rwd_join_add_decision(rwd_join *j, base_decision *d);
+base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms);
 
-/* Whether a decision with @event_id is pending (*out_found). Changes nothing. */
-void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found);
+typedef enum rwd_status {
+    RWD_MATCHED = 0,
+    RWD_DUPLICATE,
+    RWD_CORRECTED,
+    RWD_LATE,
+    RWD_LATE_CORRECTION,
+    RWD_EARLY,
+    RWD_UNKNOWN_EVENT,
+    RWD_REJECT_SIGNAL,
+    RWD_REJECT_VALUE,
+    RWD_REJECT_LIMIT,
+    RWD_REJECT_RATE,
+    RWD_STATUS_COUNT
+} rwd_status;
 
-typedef enum rwd_match {
-    RWD_MATCHED = 0,     /* applied to a pending decision */
-    RWD_DUPLICATE,       /* same outcome_id already applied: ignored */
-    RWD_UNKNOWN_EVENT,   /* no pending decision with this event id: ignored */
-} rwd_match;
+const char *rwd_status_name(rwd_status s);
+
+/* What rwd_join_add_outcome() would answer, changing nothing. */
+base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, int64_t now_ms,
+                                rwd_status *out);
 
 /*
- * rwd_join_check_outcome() - what rwd_join_add_outcome() would do, without
- * changing anything. Same return codes. Applying an outcome never allocates,
- * so an add of the same outcome right after (no other call in between)
- * returns the same code and match.
+ * rwd_join_add_outcome() - apply @o (copied). Return: BASE_OK with *out set
+ * (see the table above); BASE_ENOMEM (nothing changed).
  */
-base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, rwd_match *out);
+base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms,
+                              rwd_status *out);
 
 /*
- * rwd_join_add_outcome() - attach @o (copied) to its pending decision.
- * Return: BASE_OK with *out set; BASE_EINVAL if the signal is not in the spec
- *         or the value is not finite; BASE_ELIMIT if the decision already has
- *         max_outcomes outcomes; BASE_ENUMERIC if the running sum would
- *         overflow. On any error nothing changes.
- * The signal and value are validated before the event id is looked up, and a
- * duplicate is reported even when the decision is at max_outcomes.
+ * rwd_join_activate() - the deferred decision @event_id was shown at @now_ms.
+ * *out: RWD_MATCHED (activated), RWD_DUPLICATE (already active),
+ * RWD_LATE (its window closed at or before @now_ms: joined or dropped, even
+ * if rwd_join_expire() has not run yet) or RWD_UNKNOWN_EVENT.
+ * rwd_join_check_activate() predicts it without changing anything; it takes
+ * @now_ms because the answer depends on it.
  */
-base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, rwd_match *out);
+base_err rwd_join_activate(rwd_join *j, const char *event_id, int64_t now_ms, rwd_status *out);
+void rwd_join_check_activate(const rwd_join *j, const char *event_id, int64_t now_ms,
+                             rwd_status *out);
 
 /*
  * rwd_join_expire() - emit up to @max_out joined examples whose window has
- * closed at @now_ms, oldest first. Ownership of each passes to the caller.
- * Each example's joined_ts_ms is ts_ms + window_ms (when its window closed),
- * whatever @now_ms is. If an allocation fails, it stops early and the
- * decision stays pending for the next call.
+ * closed at @now_ms, in order of closing time (ties: arrival order);
+ * ownership passes to the caller. Unknown examples (no outcome, spec says
+ * unknown) are emitted with unknown = true. Deferred decisions never
+ * activated are dropped and counted. Also forgets expired late-memory
+ * entries and held early outcomes (counted dangling).
  * Return: the number written to @out.
  */
 size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t max_out);
 
+/* The earliest time at which rwd_join_expire() would emit something, or INT64_MAX. */
+int64_t rwd_join_next_deadline(const rwd_join *j);
+
+#define RWD_LATENCY_BUCKETS 8 /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
+
 typedef struct rwd_join_stats {
-    uint64_t pending;       /* decisions waiting for their window to close */
-    uint64_t joined;        /* joined examples emitted */
-    uint64_t matched;       /* outcomes applied */
-    uint64_t defaulted;     /* joined examples with no outcome */
-    uint64_t duplicates;    /* outcomes ignored as duplicates */
-    uint64_t unknown_event; /* outcomes for no pending decision */
+    uint64_t pending;        /* decisions waiting (active or deferred) */
+    uint64_t deferred;       /* of which not yet activated */
+    uint64_t joined;         /* joined examples emitted (learnable + unknown) */
+    uint64_t defaulted;      /* emitted with no outcome and the default reward */
+    uint64_t unknown;        /* emitted with no outcome as unknown */
+    uint64_t not_activated;  /* deferred decisions dropped unactivated */
+    uint64_t status[RWD_STATUS_COUNT]; /* outcomes by status (matched, late, ...) */
+    uint64_t dangling;       /* held early outcomes that never matched */
+    uint64_t activations;
+    uint64_t latency[RWD_LATENCY_BUCKETS]; /* decision -> outcome time of matched outcomes */
 } rwd_join_stats;
 
 void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out);
+
+/* Lower bounds of the latency buckets, in ms (for labels). */
+extern const int64_t rwd_latency_bucket_ms[RWD_LATENCY_BUCKETS];
 
 #endif

@@ -13,7 +13,9 @@
 /* Parser state shared with the inih callback. */
 typedef struct parse_state {
     svc_config *cfg;
-    svc_policy_config *pol; /* current [policy NAME] section or NULL */
+    svc_policy_config *pol; /* current [policy NAME] (or the signal's policy) or NULL */
+    rwd_signal *sig;        /* current [signal POLICY.NAME] or NULL */
+    char section[2 * BASE_NAME_MAX + 16]; /* the section sig belongs to */
     bool in_server;
     char *err;
     size_t errlen;
@@ -123,6 +125,58 @@ static bool add_actions(svc_policy_config *p, const char *v, char *why, size_t w
     return true;
 }
 
+/* Append signal @name to @p's spec; false (error recorded) if invalid or repeated. */
+static bool new_signal(parse_state *st, svc_policy_config *p, const char *name, rwd_signal **out)
+{
+    bool found = false;
+    uint32_t idx = 0;
+    rwd_spec *r = &p->reward;
+    if (name[0] == '\0' || strlen(name) > BASE_NAME_MAX) {
+        fail(st, "[policy %s]: bad signal name \"%s\"", p->name, name);
+        return false;
+    }
+    rwd_spec_find(r, name, &idx, &found);
+    if (found) {
+        fail(st, "[policy %s]: signal \"%s\" defined twice", p->name, name);
+        return false;
+    }
+    if (r->n_signals == RWD_MAX_SIGNALS) {
+        fail(st, "[policy %s]: more than %d signals", p->name, RWD_MAX_SIGNALS);
+        return false;
+    }
+    *out = &r->signal[r->n_signals++];
+    return true;
+}
+
+/* A key of a [signal POLICY.NAME] section. */
+static int signal_key(parse_state *st, const char *k, const char *v)
+{
+    rwd_signal *g = st->sig;
+    bool ok = true;
+    if (strcmp(k, "kind") == 0) {
+        ok = rwd_kind_from_name(v, &g->kind);
+    } else if (strcmp(k, "weight") == 0) {
+        ok = parse_double(v, -1e6, 1e6, &g->weight);
+    } else if (strcmp(k, "min") == 0) {
+        ok = parse_double(v, -1e12, 1e12, &g->min);
+    } else if (strcmp(k, "max") == 0) {
+        ok = parse_double(v, -1e12, 1e12, &g->max);
+    } else if (strcmp(k, "map_min") == 0) {
+        ok = parse_double(v, -1e12, 1e12, &g->map_min);
+    } else if (strcmp(k, "map_max") == 0) {
+        ok = parse_double(v, -1e12, 1e12, &g->map_max);
+    } else if (strcmp(k, "aggregate") == 0) {
+        ok = rwd_agg_from_name(v, &g->agg);
+    } else {
+        return fail(st, "[signal %s.%s]: unknown key \"%s\"", st->pol->name, g->name, k);
+    }
+    if (!ok) {
+        return fail(st, "[signal %s.%s]: invalid value \"%s\" for %s", st->pol->name, g->name,
+                    v, k);
+    }
+    return 1;
+}
+
 static int server_key(parse_state *st, const char *k, const char *v)
 {
     svc_config *c = st->cfg;
@@ -213,6 +267,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_double(v, 0, 1e6, &p->head.ucb_alpha);
     } else if (strcmp(k, "learning_rate") == 0) {
         ok = parse_double(v, 1e-9, 1e3, &p->head.learning_rate);
+    } else if (strcmp(k, "kl") == 0) {
+        ok = parse_double(v, 0, 1e6, &p->head.kl);
     } else if (strcmp(k, "seed") == 0) {
         int64_t s = 0;
         ok = parse_i64(v, 0, INT64_MAX, &s);
@@ -230,26 +286,30 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "max_pending") == 0) {
         ok = parse_u32(v, 16, 1u << 26, &p->max_pending);
     } else if (strncmp(k, "signal.", 7) == 0) {
-        const char *name = k + 7;
-        rwd_spec *r = &p->reward;
-        bool found = false;
-        uint32_t idx = 0;
-        rwd_spec_find(r, name, &idx, &found);
-        if (name[0] == '\0' || strlen(name) > BASE_NAME_MAX) {
-            return fail(st, "bad signal name \"%s\"", name);
+        /* Shorthand: signal.NAME = WEIGHT is an event signal, summed. */
+        rwd_signal *sg = NULL;
+        if (!new_signal(st, p, k + 7, &sg)) {
+            return 0;
         }
-        if (found) {
-            return fail(st, "signal \"%s\" defined twice", name);
-        }
-        if (r->n_signals == RWD_MAX_SIGNALS) {
-            return fail(st, "too many signals (at \"%s\")", name);
-        }
-        rwd_signal *s = &r->signal[r->n_signals];
-        ok = parse_double(v, -1e6, 1e6, &s->weight);
-        if (ok) {
-            base_strlcpy(s->name, name, sizeof(s->name));
-            r->n_signals++;
-        }
+        rwd_signal_default(sg, k + 7, RWD_EVENT);
+        ok = parse_double(v, -1e6, 1e6, &sg->weight);
+    } else if (strcmp(k, "backward_window_ms") == 0) {
+        ok = parse_i64(v, 0, 400LL * 86400000LL, &p->reward.backward_window_ms);
+    } else if (strcmp(k, "late_memory_ms") == 0) {
+        ok = parse_i64(v, 0, 400LL * 86400000LL, &p->reward.late_memory_ms);
+    } else if (strcmp(k, "no_outcome") == 0) {
+        ok = strcmp(v, "default") == 0 || strcmp(v, "unknown") == 0;
+        p->reward.unknown_when_empty = strcmp(v, "unknown") == 0;
+    } else if (strcmp(k, "credit") == 0) {
+        ok = rwd_credit_from_name(v, &p->reward.credit);
+    } else if (strcmp(k, "credit_gamma") == 0) {
+        ok = parse_double(v, 1e-9, 1, &p->reward.credit_gamma);
+    } else if (strcmp(k, "user_rate_per_s") == 0) {
+        ok = parse_double(v, 0, 1e9, &p->reward.user_rate_per_s);
+    } else if (strcmp(k, "user_burst") == 0) {
+        ok = parse_double(v, 1, 1e9, &p->reward.user_burst);
+    } else if (strcmp(k, "reward_version") == 0) {
+        ok = v[0] != '\0' && copy_str(p->reward.version, sizeof(p->reward.version), v);
     } else {
         return fail(st, "[policy %s]: unknown key \"%s\"", p->name, k);
     }
@@ -270,8 +330,43 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     }
     if (strcmp(section, "server") == 0) {
         st->pol = NULL;
+        st->sig = NULL;
         return server_key(st, name, value);
     }
+    if (strncmp(section, "signal ", 7) == 0) {
+        if (st->sig == NULL || strcmp(st->section, section) != 0) {
+            const char *full = section + 7;
+            const char *dot = strchr(full, '.');
+            char pname[BASE_NAME_MAX + 1];
+            size_t plen = dot != NULL ? (size_t)(dot - full) : 0;
+            if (dot == NULL || plen == 0 || plen > BASE_NAME_MAX) {
+                return fail(st, "[%s]: expected [signal POLICY.NAME]", section);
+            }
+            memcpy(pname, full, plen);
+            pname[plen] = '\0';
+            svc_policy_config *p = NULL;
+            for (uint32_t i = 0; i < st->cfg->n_policies; i++) {
+                if (strcmp(st->cfg->policy[i].name, pname) == 0) {
+                    p = &st->cfg->policy[i];
+                }
+            }
+            if (p == NULL) {
+                return fail(st, "[%s]: policy \"%s\" must be defined above it", section, pname);
+            }
+            rwd_signal *g = NULL;
+            if (!new_signal(st, p, dot + 1, &g)) {
+                return 0;
+            }
+            rwd_signal_default(g, dot + 1, RWD_EVENT);
+            g->map_min = NAN; /* unset: the number's own range, resolved in finish() */
+            g->map_max = NAN;
+            st->pol = p;
+            st->sig = g;
+            (void)base_strlcpy(st->section, section, sizeof(st->section));
+        }
+        return signal_key(st, name, value);
+    }
+    st->sig = NULL;
     if (strncmp(section, "policy ", 7) == 0) {
         const char *pname = section + 7;
         svc_config *c = st->cfg;
@@ -318,12 +413,22 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             return BASE_EINVAL;
         }
         if (p->reward.n_signals == 0) {
-            snprintf(errbuf, errlen, "policy \"%s\": at least one signal.NAME is required",
-                     p->name);
+            snprintf(errbuf, errlen, "policy \"%s\": at least one signal is required "
+                     "(signal.NAME = WEIGHT, or a [signal %s.NAME] section)", p->name, p->name);
             return BASE_EINVAL;
         }
-        if (p->reward.clip_min > p->reward.clip_max) {
-            snprintf(errbuf, errlen, "policy \"%s\": clip_min > clip_max", p->name);
+        for (uint32_t s = 0; s < p->reward.n_signals; s++) {
+            rwd_signal *g = &p->reward.signal[s];
+            if (isnan(g->map_min)) {
+                g->map_min = g->min;
+            }
+            if (isnan(g->map_max)) {
+                g->map_max = g->max;
+            }
+        }
+        char why[160];
+        if (rwd_spec_validate(&p->reward, why, sizeof(why)) != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": reward spec: %s", p->name, why);
             return BASE_EINVAL;
         }
         p->head.n_actions = p->n_actions;

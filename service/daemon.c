@@ -86,7 +86,7 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
     return e;
 }
 
-base_err svc_daemon_run(const svc_config *cfg)
+base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
 {
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -96,7 +96,13 @@ base_err svc_daemon_run(const svc_config *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     base_clock clock;
-    base_clock_init_system(&clock);
+    if (manual_clock_ms >= 0) {
+        base_clock_init_manual(&clock, manual_clock_ms);
+        base_log(BASE_LOG_WARN, "manual clock at %lld ms: time moves only by the 'clock' op",
+                 (long long)manual_clock_ms);
+    } else {
+        base_clock_init_system(&clock);
+    }
     sto_server *srv = NULL;
     svc_persist *persist = NULL;
     svc_engine *eng = NULL;

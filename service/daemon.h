@@ -12,10 +12,18 @@
  * waits for them with sigwait().
  */
 
+#include <stdint.h>
+
 #include "base/err.h"
 #include "service/config.h"
 
-/* Return: BASE_OK after a clean shutdown; the start-up error otherwise (logged). */
-base_err svc_daemon_run(const svc_config *cfg);
+/*
+ * svc_daemon_run() - run until SIGINT/SIGTERM.
+ * @manual_clock_ms: < 0 for the system clock; otherwise the service clock
+ *   starts at this time (ms since the epoch) and moves only by the test-only
+ *   "clock" op (integration tests run day-long join windows in milliseconds).
+ * Return: BASE_OK after a clean shutdown; the start-up error otherwise (logged).
+ */
+base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms);
 
 #endif

@@ -58,7 +58,7 @@ typedef struct pol_rt {
 
 struct svc_engine {
     const svc_config *cfg;
-    const base_clock *clock;
+    base_clock *clock;
     svc_persist *persist;
     uint32_t n_pol;
     pol_rt *pol;
@@ -150,7 +150,7 @@ static uint64_t random_u64(void)
     return v;
 }
 
-base_err svc_engine_new(const svc_config *cfg, const base_clock *clock, svc_persist *persist,
+base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *persist,
                         svc_engine **out, char *errbuf, size_t errlen)
 {
     base_err e = BASE_ENOMEM;
@@ -303,11 +303,13 @@ static void reply_ok(const svc_replier *r, bool duplicate)
     svc_writer w;
     svc_writer_init(&w, &b);
     if (duplicate) {
-        svc_w_map(&w, 2);
+        svc_w_map(&w, 3);
         svc_w_str(&w, "ok");
         svc_w_bool(&w, true);
         svc_w_str(&w, "duplicate");
         svc_w_bool(&w, true);
+        svc_w_str(&w, "status");
+        svc_w_str(&w, "duplicate");
     } else {
         svc_w_map(&w, 1);
         svc_w_str(&w, "ok");
@@ -413,7 +415,7 @@ static svc_errcode admit_decision(pol_rt *p, base_decision *d, char *msg, size_t
         base_decision_free(d);
     } else {
         it = NULL;
-        base_err e = rwd_join_add_decision(p->join, d);
+        base_err e = rwd_join_add_decision(p->join, d, base_clock_now_ms(p->eng->clock));
         if (e != BASE_OK) {
             /* Logged but not joinable (max_pending): the log still has it. */
             atomic_fetch_add(&p->c.unlogged, 1);
@@ -446,6 +448,7 @@ static void op_decide(svc_engine *e, pol_rt *p, const svc_request *q, const svc_
         make_event_id(e, d->event_id, sizeof(d->event_id));
     }
     d->source = BASE_SRC_DECIDE;
+    d->deferred = q->deferred ? 1 : 0;
     d->ts_ms = base_clock_now_ms(e->clock);
 
     pthread_rwlock_rdlock(&p->head_lk);
@@ -519,20 +522,41 @@ static void op_log(svc_engine *e, pol_rt *p, const svc_request *q, const svc_rep
     reply_ok(r, false);
 }
 
-/* ---- feedback --------------------------------------------------------- */
+/* ---- feedback and activation ------------------------------------------ */
 
 typedef struct ack_ctx {
     pol_rt *p;
     svc_replier r;
+    rwd_status status;
 } ack_ctx;
 
-/* Runs on the writer thread once Redis has (or refused) the outcome. */
+static void reply_status(const svc_replier *r, const char *status)
+{
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 256);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "status");
+    svc_w_str(&w, status);
+    if (svc_writer_finish(&w) == BASE_OK) {
+        send_buf(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+/* Runs on the writer thread once Redis has (or refused) the outcome or activation. */
 static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
 {
     ack_ctx *a = arg;
     (void)it;
     if (result == BASE_OK) {
-        reply_ok(&a->r, false);
+        reply_status(&a->r, rwd_status_name(a->status));
     } else {
         atomic_fetch_add(&a->p->c.store_errors, 1);
         reject(a->p->eng, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
@@ -540,30 +564,144 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
     base_free(a);
 }
 
-static void op_feedback(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+/* Rejections by the reward engine, as wire codes. */
+static svc_errcode status_error(rwd_status st)
+{
+    switch (st) {
+    case RWD_REJECT_SIGNAL:
+        return SVC_E_UNKNOWN_SIGNAL;
+    case RWD_REJECT_VALUE:
+        return SVC_E_OUT_OF_RANGE;
+    case RWD_REJECT_LIMIT:
+        return SVC_E_LIMIT;
+    case RWD_REJECT_RATE:
+        return SVC_E_RATE_LIMITED;
+    case RWD_UNKNOWN_EVENT:
+        return SVC_E_UNKNOWN_EVENT;
+    default:
+        return SVC_E_NONE;
+    }
+}
+
+/* Statuses whose outcome is written to the outcome stream (the log of record). */
+static bool logged_status(rwd_status st)
+{
+    return st == RWD_MATCHED || st == RWD_CORRECTED || st == RWD_EARLY || st == RWD_LATE ||
+           st == RWD_LATE_CORRECTION;
+}
+
+/*
+ * Under the join lock: predict the status; if the outcome is to be logged,
+ * queue it (the reply follows once Redis has it) and only then apply it, so
+ * a full queue leaves no trace. Everything else is counted and answered now.
+ */
+static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_replier *r)
 {
     char msg[SVC_WIRE_MSG_MAX];
-    if (q->event_id[0] == '\0') {
-        reject(e, r, SVC_E_BAD_REQUEST,
-               "event_id is required (conversation-level feedback is not supported yet)");
-        return;
-    }
-    uint32_t sig = 0;
-    bool found = false;
-    rwd_spec_find(&p->cfg->reward, q->signal, &sig, &found);
-    if (!found) {
-        snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
-                 q->signal, p->cfg->name);
-        reject(e, r, SVC_E_UNKNOWN_SIGNAL, msg);
-        return;
-    }
-    base_outcome *o = base_alloc_zero(1, sizeof(*o));
     ack_ctx *ack = base_alloc_zero(1, sizeof(*ack));
-    svc_persist_item *it = NULL;
-    if (o == NULL || ack == NULL ||
-        (it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o)) == NULL) {
+    svc_persist_item *it =
+        ack == NULL ? NULL : svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
+    if (it == NULL) {
         base_free(o);
         base_free(ack);
+        reject(e, r, SVC_E_INTERNAL, "out of memory");
+        return;
+    }
+    int64_t now = base_clock_now_ms(e->clock);
+    base_outcome applied = *o;
+    rwd_status st = RWD_MATCHED;
+    svc_errcode code = SVC_E_NONE;
+    pthread_mutex_lock(&p->join_lk);
+    if (o->type == BASE_OUT_ACTIVATE) {
+        rwd_join_check_activate(p->join, o->event_id, now, &st);
+    } else {
+        (void)rwd_join_check_outcome(p->join, o, now, &st); /* cannot fail */
+    }
+    bool logged = o->type == BASE_OUT_ACTIVATE ? st == RWD_MATCHED : logged_status(st);
+    if (logged) {
+        ack->p = p;
+        ack->r = r != NULL ? *r : (svc_replier){0};
+        ack->status = st;
+        it->done = on_outcome_stored;
+        it->done_arg = ack;
+        if (svc_persist_submit(e->persist, it) != BASE_OK) {
+            code = SVC_E_UNAVAILABLE;
+            it->done = NULL;
+        } else {
+            it = NULL; /* the writer owns it (and o) now */
+            ack = NULL;
+        }
+    }
+    base_err err = BASE_OK;
+    if (code == SVC_E_NONE) {
+        /* Logged statuses: checked above, under this lock, so this applies as predicted. */
+        if (applied.type == BASE_OUT_ACTIVATE) {
+            err = rwd_join_activate(p->join, applied.event_id, now, &st);
+        } else {
+            err = rwd_join_add_outcome(p->join, &applied, now, &st);
+        }
+    }
+    pthread_mutex_unlock(&p->join_lk);
+    svc_persist_item_free(it);
+    base_free(ack);
+    if (err != BASE_OK) {
+        atomic_fetch_add(&p->c.learn_errors, 1); /* logged but not applied: out of memory */
+    }
+    if (code == SVC_E_UNAVAILABLE) {
+        reject(e, r, code, "storage queue full; retry");
+        return;
+    }
+    if (logged) {
+        if (applied.type != BASE_OUT_ACTIVATE) {
+            atomic_fetch_add(&p->c.feedback, 1);
+        }
+        return; /* answered by on_outcome_stored */
+    }
+    code = status_error(st);
+    if (applied.type == BASE_OUT_ACTIVATE && st == RWD_DUPLICATE) {
+        code = SVC_E_NONE;
+    }
+    if (code == SVC_E_NONE) {
+        if (st == RWD_DUPLICATE) {
+            atomic_fetch_add(&p->c.duplicates, 1);
+            reply_ok(r, true);
+        } else {
+            reply_status(r, rwd_status_name(st));
+        }
+        return;
+    }
+    if (st == RWD_UNKNOWN_EVENT) {
+        atomic_fetch_add(&p->c.unknown_event, 1);
+    }
+    switch (code) {
+    case SVC_E_UNKNOWN_SIGNAL:
+        snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
+                 applied.signal, p->cfg->name);
+        break;
+    case SVC_E_OUT_OF_RANGE:
+        snprintf(msg, sizeof(msg), "value %.17g is not allowed for signal \"%.48s\"",
+                 applied.value, applied.signal);
+        break;
+    case SVC_E_LIMIT:
+        snprintf(msg, sizeof(msg), "the decision already has the maximum %u outcomes",
+                 p->cfg->reward.max_outcomes);
+        break;
+    case SVC_E_RATE_LIMITED:
+        snprintf(msg, sizeof(msg), "user_id \"%.48s\" is over its outcome rate", applied.user_id);
+        break;
+    default:
+        snprintf(msg, sizeof(msg), "no pending decision with %s \"%.64s\"",
+                 applied.event_id[0] != '\0' ? "event_id" : "conversation_id",
+                 applied.event_id[0] != '\0' ? applied.event_id : applied.conversation_id);
+        break;
+    }
+    reject(e, r, code, msg);
+}
+
+static void op_feedback(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+{
+    base_outcome *o = base_alloc_zero(1, sizeof(*o));
+    if (o == NULL) {
         reject(e, r, SVC_E_INTERNAL, "out of memory");
         return;
     }
@@ -571,62 +709,54 @@ static void op_feedback(svc_engine *e, pol_rt *p, const svc_request *q, const sv
     base_strlcpy(o->event_id, q->event_id, sizeof(o->event_id));
     base_strlcpy(o->conversation_id, q->conversation_id, sizeof(o->conversation_id));
     base_strlcpy(o->outcome_id, q->outcome_id, sizeof(o->outcome_id));
+    base_strlcpy(o->supersedes, q->supersedes, sizeof(o->supersedes));
+    base_strlcpy(o->user_id, q->user_id, sizeof(o->user_id));
     base_strlcpy(o->signal, q->signal, sizeof(o->signal));
+    o->type = BASE_OUT_SIGNAL;
     o->value = q->value;
     o->ts_ms = q->ts_ms != 0 ? q->ts_ms : base_clock_now_ms(e->clock);
+    submit_outcome(e, p, o, r);
+}
 
-    svc_errcode code = SVC_E_NONE;
-    bool duplicate = false;
-    pthread_mutex_lock(&p->join_lk);
-    rwd_match m = RWD_MATCHED;
-    base_err err = rwd_join_check_outcome(p->join, o, &m);
-    if (err == BASE_ELIMIT) {
-        code = SVC_E_LIMIT;
-        snprintf(msg, sizeof(msg), "event %s already has the maximum %u outcomes", o->event_id,
-                 p->cfg->reward.max_outcomes);
-    } else if (err != BASE_OK) {
-        code = SVC_E_BAD_REQUEST;
-        snprintf(msg, sizeof(msg), "outcome rejected: %s", base_strerror(err));
-    } else if (m == RWD_UNKNOWN_EVENT || m == RWD_DUPLICATE) {
-        (void)rwd_join_add_outcome(p->join, o, &m); /* counts it; changes nothing else */
-        if (m == RWD_UNKNOWN_EVENT) {
-            code = SVC_E_UNKNOWN_EVENT;
-            snprintf(msg, sizeof(msg), "no pending decision with event_id \"%s\"", o->event_id);
-            atomic_fetch_add(&p->c.unknown_event, 1);
-        } else {
-            duplicate = true;
-            atomic_fetch_add(&p->c.duplicates, 1);
-        }
+static void op_activate(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+{
+    base_outcome *o = base_alloc_zero(1, sizeof(*o));
+    if (o == NULL) {
+        reject(e, r, SVC_E_INTERNAL, "out of memory");
+        return;
+    }
+    base_strlcpy(o->policy, p->cfg->name, sizeof(o->policy));
+    base_strlcpy(o->event_id, q->event_id, sizeof(o->event_id));
+    o->type = BASE_OUT_ACTIVATE;
+    o->value = 1.0;
+    o->ts_ms = base_clock_now_ms(e->clock);
+    submit_outcome(e, p, o, r);
+}
+
+static void op_clock(svc_engine *e, const svc_request *q, const svc_replier *r)
+{
+    if (!e->clock->manual) {
+        reject(e, r, SVC_E_UNKNOWN_OP, "op 'clock' needs a daemon started with --manual-clock");
+        return;
+    }
+    if (q->clock_set_ms >= 0) {
+        base_clock_set(e->clock, q->clock_set_ms);
     } else {
-        ack->p = p;
-        ack->r = r != NULL ? *r : (svc_replier){0};
-        it->done = on_outcome_stored;
-        it->done_arg = ack;
-        /*
-         * Queue first, apply second: the check above, under the same lock,
-         * guarantees the apply succeeds, and a full queue leaves no trace.
-         * The record is copied because the writer may free it at once.
-         */
-        base_outcome applied = *o;
-        if (svc_persist_submit(e->persist, it) != BASE_OK) {
-            code = SVC_E_UNAVAILABLE;
-            snprintf(msg, sizeof(msg), "storage queue full; retry");
-            it->done = NULL;
-        } else {
-            it = NULL;
-            ack = NULL;
-            (void)rwd_join_add_outcome(p->join, &applied, &m); /* cannot fail: checked */
-            atomic_fetch_add(&p->c.feedback, 1);
-        }
+        base_clock_advance(e->clock, q->clock_advance_ms);
     }
-    pthread_mutex_unlock(&p->join_lk);
-    svc_persist_item_free(it);
-    base_free(ack);
-    if (code != SVC_E_NONE) {
-        reject(e, r, code, msg);
-    } else if (duplicate) {
-        reply_ok(r, true);
+    base_buf b;
+    base_buf_init(&b, 256);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "now_ms");
+    svc_w_int(&w, base_clock_now_ms(e->clock));
+    if (svc_writer_finish(&w) == BASE_OK) {
+        send_buf(r, &b);
     }
+    base_buf_fini(&b);
 }
 
 /* ---- the learner thread ----------------------------------------------- */
@@ -662,21 +792,24 @@ static void apply(svc_engine *e, learn_item *li)
 {
     pol_rt *p = li->pol;
     base_joined *j = li->j;
-    pthread_rwlock_wrlock(&p->head_lk);
-    base_err err = pol_head_learn(p->head, j->decision, j->reward);
-    uint64_t n = pol_head_n_updates(p->head);
-    pthread_rwlock_unlock(&p->head_lk);
-    atomic_store(&p->n_updates, n);
-    if (err == BASE_OK) {
-        atomic_fetch_add(&p->c.updates, 1);
-    } else {
-        atomic_fetch_add(&p->c.learn_errors, 1);
+    /* Unknown examples are in the joined stream for evaluation, but never learned from. */
+    if (!j->unknown) {
+        pthread_rwlock_wrlock(&p->head_lk);
+        base_err err = pol_head_learn(p->head, j->decision, j->reward);
+        uint64_t n = pol_head_n_updates(p->head);
+        pthread_rwlock_unlock(&p->head_lk);
+        atomic_store(&p->n_updates, n);
+        if (err == BASE_OK) {
+            atomic_fetch_add(&p->c.updates, 1);
+        } else {
+            atomic_fetch_add(&p->c.learn_errors, 1);
+        }
+        atomic_fetch_add(&p->c.joined, 1);
+        if (j->defaulted) {
+            atomic_fetch_add(&p->c.defaulted, 1);
+        }
+        atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
     }
-    atomic_fetch_add(&p->c.joined, 1);
-    if (j->defaulted) {
-        atomic_fetch_add(&p->c.defaulted, 1);
-    }
-    atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
     base_strlcpy(p->last_joined_id, li->stream_id, sizeof(p->last_joined_id));
     base_joined_free(j);
     base_free(li);
@@ -761,7 +894,7 @@ static void *learner_main(void *arg)
 {
     svc_engine *e = arg;
     void *items[64];
-    int64_t last_tick = 0;
+    uint64_t last_tick_ns = 0;
     uint64_t last_snap_ns = base_mono_ns();
     const int tick_ms = (int)e->cfg->tick_ms;
     while (!atomic_load(&e->stop)) {
@@ -770,10 +903,11 @@ static void *learner_main(void *arg)
         for (size_t k = 0; k < n; k++) {
             apply(e, items[k]);
         }
-        int64_t now = base_clock_now_ms(e->clock);
+        /* Ticks follow real time; windows follow the (possibly manual) service clock. */
         uint64_t mono = base_mono_ns();
-        if (now - last_tick >= tick_ms || now < last_tick) {
-            last_tick = now;
+        if ((mono - last_tick_ns) / 1000000u >= (uint64_t)tick_ms) {
+            last_tick_ns = mono;
+            int64_t now = base_clock_now_ms(e->clock);
             for (uint32_t i = 0; i < e->n_pol; i++) {
                 expire(e, &e->pol[i], now);
             }
@@ -838,6 +972,40 @@ void svc_engine_stop(svc_engine *e, int drain_timeout_ms)
 
 /* ---- stats and health ------------------------------------------------- */
 
+/* The join's health: statuses of outcomes, expiry results, decision -> outcome latency. */
+static void write_join_health(svc_writer *w, const rwd_join_stats *js)
+{
+    static const char *const bucket_names[RWD_LATENCY_BUCKETS] = {
+        "lt_1s", "lt_10s", "lt_1m", "lt_10m", "lt_1h", "lt_6h", "lt_1d", "ge_1d",
+    };
+    svc_w_str(w, "join");
+    svc_w_map(w, 8 + RWD_STATUS_COUNT);
+    svc_w_str(w, "pending");
+    svc_w_uint(w, js->pending);
+    svc_w_str(w, "deferred");
+    svc_w_uint(w, js->deferred);
+    svc_w_str(w, "joined");
+    svc_w_uint(w, js->joined);
+    svc_w_str(w, "defaulted");
+    svc_w_uint(w, js->defaulted);
+    svc_w_str(w, "unknown");
+    svc_w_uint(w, js->unknown);
+    svc_w_str(w, "not_activated");
+    svc_w_uint(w, js->not_activated);
+    svc_w_str(w, "dangling");
+    svc_w_uint(w, js->dangling + js->status[RWD_UNKNOWN_EVENT]);
+    for (int s = 0; s < RWD_STATUS_COUNT; s++) {
+        svc_w_str(w, rwd_status_name((rwd_status)s));
+        svc_w_uint(w, js->status[s]);
+    }
+    svc_w_str(w, "latency");
+    svc_w_map(w, RWD_LATENCY_BUCKETS);
+    for (int b = 0; b < RWD_LATENCY_BUCKETS; b++) {
+        svc_w_str(w, bucket_names[b]);
+        svc_w_uint(w, js->latency[b]);
+    }
+}
+
 static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
 {
     pol_rt *only = NULL;
@@ -872,7 +1040,7 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         uint64_t joined = atomic_load(&p->c.joined);
         int64_t rsum = atomic_load(&p->c.reward_micro);
         svc_w_str(&w, p->cfg->name);
-        svc_w_map(&w, 17);
+        svc_w_map(&w, 19);
         svc_w_str(&w, "decisions");
         svc_w_uint(&w, atomic_load(&p->c.decisions));
         svc_w_str(&w, "logged");
@@ -909,6 +1077,11 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         svc_w_str(&w, hex);
         svc_w_str(&w, "dim");
         svc_w_uint(&w, p->cfg->head.dim);
+        svc_w_str(&w, "reward_version");
+        char version[BASE_NAME_MAX + 1];
+        rwd_spec_version(&p->cfg->reward, version, sizeof(version));
+        svc_w_str(&w, version);
+        write_join_health(&w, &js);
     }
     svc_w_str(&w, "rejected");
     uint32_t n_rej = 0;
@@ -973,6 +1146,10 @@ void svc_engine_handle(svc_engine *e, const svc_request *q, const svc_replier *r
         op_stats(e, q, r);
         return;
     }
+    if (q->op == SVC_OP_CLOCK) {
+        op_clock(e, q, r);
+        return;
+    }
     pol_rt *p = find_policy(e, q->policy);
     if (p == NULL) {
         char msg[SVC_WIRE_MSG_MAX];
@@ -989,6 +1166,9 @@ void svc_engine_handle(svc_engine *e, const svc_request *q, const svc_replier *r
         break;
     case SVC_OP_FEEDBACK:
         op_feedback(e, p, q, r);
+        break;
+    case SVC_OP_ACTIVATE:
+        op_activate(e, p, q, r);
         break;
     default:
         reject(e, r, SVC_E_UNKNOWN_OP, "unknown op");

@@ -55,7 +55,7 @@ typedef struct svc_replier {
  * Return: BASE_OK; BASE_EINVAL for a policy the head or join rejects (reason
  *         in @errbuf); BASE_ENOMEM.
  */
-base_err svc_engine_new(const svc_config *cfg, const base_clock *clock, svc_persist *persist,
+base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *persist,
                         svc_engine **out, char *errbuf, size_t errlen);
 void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped */
 

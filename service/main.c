@@ -26,6 +26,8 @@ static void usage(FILE *f)
             "  --appendfsync MODE   everysec (default), always or no\n"
             "  --log-level LEVEL    debug, info (default), warn or error\n"
             "  --check              load and validate the configuration, then exit\n"
+            "  --manual-clock MS    tests only: the service clock starts at MS and moves\n"
+            "                       only by the 'clock' op\n"
             "  --help\n");
 }
 
@@ -46,11 +48,13 @@ int main(int argc, char **argv)
         {"pull-url", required_argument, NULL, 'p'}, {"redis", required_argument, NULL, 'r'},
         {"data-dir", required_argument, NULL, 'd'}, {"appendfsync", required_argument, NULL, 'a'},
         {"log-level", required_argument, NULL, 'l'}, {"check", no_argument, NULL, 'k'},
+        {"manual-clock", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *url = NULL, *pull = NULL, *redis = NULL, *dir = NULL;
     const char *fsync_mode = NULL;
     int check_only = 0;
+    long long manual_clock = -1;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -61,6 +65,15 @@ int main(int argc, char **argv)
         case 'd': dir = optarg; break;
         case 'a': fsync_mode = optarg; break;
         case 'k': check_only = 1; break;
+        case 'm': {
+            char *end = NULL;
+            manual_clock = strtoll(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || manual_clock < 0) {
+                fprintf(stderr, "rlfeedd: --manual-clock needs a time in ms >= 0\n");
+                return 2;
+            }
+            break;
+        }
         case 'l':
             if (strcmp(optarg, "debug") == 0) {
                 base_log_set_level(BASE_LOG_DEBUG);
@@ -122,7 +135,7 @@ int main(int argc, char **argv)
     if (rc == 0 && check_only) {
         printf("%s: ok (%u policies)\n", path, cfg->n_policies);
     } else if (rc == 0) {
-        rc = svc_daemon_run(cfg) == BASE_OK ? 0 : 1;
+        rc = svc_daemon_run(cfg, (int64_t)manual_clock) == BASE_OK ? 0 : 1;
     }
     svc_config_fini(cfg);
     base_free(cfg);

@@ -48,6 +48,8 @@ static const char *const errcode_names[SVC_E_COUNT] = {
     [SVC_E_UNAVAILABLE] = "unavailable",
     [SVC_E_SHUTTING_DOWN] = "shutting_down",
     [SVC_E_INTERNAL] = "internal",
+    [SVC_E_OUT_OF_RANGE] = "out_of_range",
+    [SVC_E_RATE_LIMITED] = "rate_limited",
 };
 
 const char *svc_errcode_name(svc_errcode c)
@@ -503,7 +505,8 @@ fail:
 
 enum field {
     F_V, F_OP, F_POLICY, F_EVENT_ID, F_CONVERSATION_ID, F_TURN, F_CONTEXT, F_CANDIDATES,
-    F_DEFERRED, F_CHOSEN, F_PMF, F_SIGNAL, F_VALUE, F_OUTCOME_ID, F_TS, F_COUNT
+    F_DEFERRED, F_CHOSEN, F_PMF, F_SIGNAL, F_VALUE, F_OUTCOME_ID, F_TS, F_SUPERSEDES,
+    F_USER_ID, F_SET_MS, F_ADVANCE_MS, F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
@@ -522,6 +525,10 @@ static const char *const field_names[F_COUNT] = {
     [F_VALUE] = "value",
     [F_OUTCOME_ID] = "outcome_id",
     [F_TS] = "ts",
+    [F_SUPERSEDES] = "supersedes",
+    [F_USER_ID] = "user_id",
+    [F_SET_MS] = "set_ms",
+    [F_ADVANCE_MS] = "advance_ms",
 };
 
 static const char *const op_names[] = {
@@ -530,6 +537,8 @@ static const char *const op_names[] = {
     [SVC_OP_FEEDBACK] = "feedback",
     [SVC_OP_STATS] = "stats",
     [SVC_OP_HEALTH] = "health",
+    [SVC_OP_ACTIVATE] = "activate",
+    [SVC_OP_CLOCK] = "clock",
 };
 
 static int cstr_ptr_cmp(const void *a, const void *b)
@@ -765,6 +774,14 @@ static base_err decode_feedback(const msgpack_object **f, svc_request *r, svc_wi
     if (e != BASE_OK) {
         goto fail;
     }
+    e = get_str(f[F_SUPERSEDES], "supersedes", false, BASE_ID_MAX, r->supersedes, err);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    e = get_str(f[F_USER_ID], "user_id", false, BASE_ID_MAX, r->user_id, err);
+    if (e != BASE_OK) {
+        goto fail;
+    }
     if (f[F_TS] != NULL) {
         if (f[F_TS]->type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[F_TS]->via.u64 > INT64_MAX) {
             e = reject(err, SVC_E_BAD_REQUEST,
@@ -774,6 +791,34 @@ static base_err decode_feedback(const msgpack_object **f, svc_request *r, svc_wi
         r->ts_ms = (int64_t)f[F_TS]->via.u64;
     }
 fail:
+    return e;
+}
+
+/* A non-negative integer field into *out, or -1 when absent. */
+static base_err get_ms(const msgpack_object *o, const char *name, int64_t *out,
+                       svc_wire_error *err)
+{
+    *out = -1;
+    if (o == NULL) {
+        return BASE_OK;
+    }
+    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > INT64_MAX) {
+        return reject(err, SVC_E_BAD_REQUEST, "field '%s' must be a non-negative integer", name);
+    }
+    *out = (int64_t)o->via.u64;
+    return BASE_OK;
+}
+
+static base_err decode_clock(const msgpack_object **f, svc_request *r,
+                             svc_wire_error *err)
+{
+    base_err e = get_ms(f[F_SET_MS], "set_ms", &r->clock_set_ms, err);
+    if (e == BASE_OK) {
+        e = get_ms(f[F_ADVANCE_MS], "advance_ms", &r->clock_advance_ms, err);
+    }
+    if (e == BASE_OK && (r->clock_set_ms < 0) == (r->clock_advance_ms < 0)) {
+        e = reject(err, SVC_E_BAD_REQUEST, "clock needs exactly one of 'set_ms', 'advance_ms'");
+    }
     return e;
 }
 
@@ -837,6 +882,15 @@ static base_err decode_request(const msgpack_object *top, svc_request *r, svc_wi
         e = get_str(f[F_POLICY], "policy", false, BASE_NAME_MAX, r->policy, err);
         break;
     case SVC_OP_HEALTH:
+        break;
+    case SVC_OP_ACTIVATE:
+        e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
+        if (e == BASE_OK) {
+            e = get_str(f[F_EVENT_ID], "event_id", true, BASE_ID_MAX, r->event_id, err);
+        }
+        break;
+    case SVC_OP_CLOCK:
+        e = decode_clock(f, r, err);
         break;
     }
 fail:
@@ -1125,7 +1179,7 @@ base_err svc_wire_reply_decide(base_buf *out, const char *event_id, const char *
 
 enum reply_field {
     R_OK, R_ERROR, R_EVENT_ID, R_CHOSEN, R_CHOSEN_INDEX, R_PMF, R_MODEL_VERSION, R_DUPLICATE,
-    R_COUNT
+    R_STATUS, R_COUNT
 };
 
 static const char *const reply_names[R_COUNT] = {
@@ -1137,6 +1191,7 @@ static const char *const reply_names[R_COUNT] = {
     [R_PMF] = "pmf",
     [R_MODEL_VERSION] = "model_version",
     [R_DUPLICATE] = "duplicate",
+    [R_STATUS] = "status",
 };
 
 /* {"code":..., "message":...}: an unknown code becomes SVC_E_INTERNAL, the message is kept. */
@@ -1247,7 +1302,11 @@ static base_err decode_reply_fields(const msgpack_object *top, svc_reply *r,
     }
     if (f[R_DUPLICATE] != NULL) {
         e = get_bool(f[R_DUPLICATE], "duplicate", &r->duplicate, err);
+        if (e != BASE_OK) {
+            goto fail;
+        }
     }
+    e = get_str(f[R_STATUS], "status", false, sizeof(r->status) - 1, r->status, err);
 fail:
     return e;
 }

@@ -56,6 +56,8 @@ typedef enum svc_errcode {
     SVC_E_UNAVAILABLE,        /* "unavailable": retryable, storage queue full or down */
     SVC_E_SHUTTING_DOWN,      /* "shutting_down": retryable elsewhere */
     SVC_E_INTERNAL,           /* "internal" */
+    SVC_E_OUT_OF_RANGE,       /* "out_of_range": a value the signal does not allow */
+    SVC_E_RATE_LIMITED,       /* "rate_limited": the user_id's outcome rate cap */
     SVC_E_COUNT
 } svc_errcode;
 
@@ -74,6 +76,8 @@ typedef enum svc_op {
     SVC_OP_FEEDBACK,
     SVC_OP_STATS,
     SVC_OP_HEALTH,
+    SVC_OP_ACTIVATE, /* a deferred decision was shown */
+    SVC_OP_CLOCK,    /* tests only: move a daemon started with --manual-clock */
 } svc_op;
 
 typedef struct svc_candidate {
@@ -106,7 +110,13 @@ typedef struct svc_request {
     char signal[BASE_NAME_MAX + 1];
     double value;                            /* default 1.0 */
     char outcome_id[BASE_ID_MAX + 1];        /* optional idempotency key */
+    char supersedes[BASE_ID_MAX + 1];        /* optional: outcome_id this one corrects */
+    char user_id[BASE_ID_MAX + 1];           /* optional: rate-limit key */
     int64_t ts_ms;                           /* optional, 0 = arrival time */
+
+    /* clock (tests only): exactly one of */
+    int64_t clock_set_ms;                    /* "set_ms", -1 when absent */
+    int64_t clock_advance_ms;                /* "advance_ms", -1 when absent */
 } svc_request;
 
 /*
@@ -158,6 +168,7 @@ typedef struct svc_reply {
     float pmf[BASE_CAND_MAX];             /* decide */
     uint64_t model_version;               /* decide */
     bool duplicate;                       /* feedback: outcome_id seen before */
+    char status[32];                      /* feedback, activate, health: "matched", "ready"... */
 } svc_reply;
 
 /*

@@ -173,7 +173,7 @@ static bool decision_ok(const base_decision *d)
 
 static void pack_decision(msgpack_packer *pk, const base_decision *d)
 {
-    (void)msgpack_pack_map(pk, 15);
+    (void)msgpack_pack_map(pk, 16);
     put_u64(pk, "v", CODEC_VERSION);
     put_str(pk, "p", d->policy);
     put_str(pk, "e", d->event_id);
@@ -189,6 +189,7 @@ static void pack_decision(msgpack_packer *pk, const base_decision *d)
     put_bin32(pk, "act", d->action, d->n_cand);
     put_bin32(pk, "lg", d->base_logit, d->n_cand);
     put_bin32(pk, "pmf", d->pmf, d->n_cand);
+    put_u64(pk, "dfr", d->deferred);
 }
 
 /* Common tail of every encoder: report the sink's error and undo a partial append. */
@@ -225,12 +226,13 @@ base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
     if (!str_ok(o->policy, sizeof(o->policy)) || !str_ok(o->event_id, sizeof(o->event_id)) ||
         !str_ok(o->conversation_id, sizeof(o->conversation_id)) ||
         !str_ok(o->outcome_id, sizeof(o->outcome_id)) || !str_ok(o->signal, sizeof(o->signal)) ||
-        !isfinite(o->value)) {
+        !str_ok(o->supersedes, sizeof(o->supersedes)) || !str_ok(o->user_id, sizeof(o->user_id)) ||
+        o->type > BASE_OUT_ACTIVATE || !isfinite(o->value)) {
         s.err = BASE_EINVAL;
         goto fail;
     }
     msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 8);
+    (void)msgpack_pack_map(&pk, 11);
     put_u64(&pk, "v", CODEC_VERSION);
     put_str(&pk, "p", o->policy);
     put_str(&pk, "e", o->event_id);
@@ -239,6 +241,9 @@ base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
     put_str(&pk, "sig", o->signal);
     put_f64(&pk, "val", o->value);
     put_i64(&pk, "ts", o->ts_ms);
+    put_str(&pk, "su", o->supersedes);
+    put_str(&pk, "u", o->user_id);
+    put_u64(&pk, "ty", o->type);
 fail:
     return finish(&s, out, start);
 }
@@ -249,12 +254,14 @@ base_err sto_codec_encode_joined(const base_joined *j, base_buf *out)
     msgpack_packer pk;
     size_t start = out->len;
 
-    if (j->decision == NULL || !decision_ok(j->decision) || !isfinite(j->reward)) {
+    if (j->decision == NULL || !decision_ok(j->decision) || !isfinite(j->reward) ||
+        !isfinite(j->share) || j->credit > BASE_CREDIT_DISCOUNTED ||
+        !str_ok(j->spec_version, sizeof(j->spec_version))) {
         s.err = BASE_EINVAL;
         goto fail;
     }
     msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 6);
+    (void)msgpack_pack_map(&pk, 10);
     put_u64(&pk, "v", CODEC_VERSION);
     put_key(&pk, "dec");
     pack_decision(&pk, j->decision);
@@ -267,6 +274,15 @@ base_err sto_codec_encode_joined(const base_joined *j, base_buf *out)
         (void)msgpack_pack_false(&pk);
     }
     put_i64(&pk, "jts", j->joined_ts_ms);
+    put_key(&pk, "uk");
+    if (j->unknown) {
+        (void)msgpack_pack_true(&pk);
+    } else {
+        (void)msgpack_pack_false(&pk);
+    }
+    put_u64(&pk, "cr", j->credit);
+    put_f64(&pk, "sh", j->share);
+    put_str(&pk, "sv", j->spec_version);
 fail:
     return finish(&s, out, start);
 }
@@ -500,9 +516,9 @@ fail:
 }
 
 static const char *const decision_keys[] = {"v",   "p", "e", "c",  "ts",  "mv", "tn", "src",
-                                            "d",   "n", "ch", "emb", "act", "lg", "pmf"};
+                                            "d",   "n", "ch", "emb", "act", "lg", "pmf", "dfr"};
 enum { DK_V, DK_P, DK_E, DK_C, DK_TS, DK_MV, DK_TN, DK_SRC, DK_D, DK_N, DK_CH, DK_EMB, DK_ACT,
-       DK_LG, DK_PMF, DK_COUNT };
+       DK_LG, DK_PMF, DK_DFR, DK_COUNT };
 
 static base_err decision_from(const msgpack_object *obj, base_decision **out)
 {
@@ -535,7 +551,8 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !get_u32(f[DK_SRC], BASE_SRC_LOG, &d->source) ||
         !get_f32vec(f[DK_EMB], dim, d->embedding) ||
         !get_u32vec(f[DK_ACT], n_cand, BASE_ACTIONS_MAX, d->action) ||
-        !get_f32vec(f[DK_LG], n_cand, d->base_logit) || !get_f32vec(f[DK_PMF], n_cand, d->pmf)) {
+        !get_f32vec(f[DK_LG], n_cand, d->base_logit) || !get_f32vec(f[DK_PMF], n_cand, d->pmf) ||
+        !get_u32(f[DK_DFR], 1, &d->deferred)) {
         goto fail;
     }
     *out = d;
@@ -557,8 +574,9 @@ base_err sto_codec_decode_decision(const uint8_t *buf, size_t len, base_decision
     return e;
 }
 
-static const char *const outcome_keys[] = {"v", "p", "e", "c", "o", "sig", "val", "ts"};
-enum { OK_V, OK_P, OK_E, OK_C, OK_O, OK_SIG, OK_VAL, OK_TS, OK_COUNT };
+static const char *const outcome_keys[] = {"v", "p", "e", "c", "o", "sig", "val", "ts", "su",
+                                           "u", "ty"};
+enum { OK_V, OK_P, OK_E, OK_C, OK_O, OK_SIG, OK_VAL, OK_TS, OK_SU, OK_U, OK_TY, OK_COUNT };
 
 base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome **out)
 {
@@ -585,7 +603,9 @@ base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome *
         !get_str(f[OK_C], o->conversation_id, sizeof(o->conversation_id)) ||
         !get_str(f[OK_O], o->outcome_id, sizeof(o->outcome_id)) ||
         !get_str(f[OK_SIG], o->signal, sizeof(o->signal)) || !get_f64(f[OK_VAL], &o->value) ||
-        !get_i64(f[OK_TS], &o->ts_ms)) {
+        !get_i64(f[OK_TS], &o->ts_ms) || !get_str(f[OK_SU], o->supersedes, sizeof(o->supersedes)) ||
+        !get_str(f[OK_U], o->user_id, sizeof(o->user_id)) ||
+        !get_u32(f[OK_TY], BASE_OUT_ACTIVATE, &o->type)) {
         goto fail;
     }
     *out = o;
@@ -597,8 +617,9 @@ fail:
     return e;
 }
 
-static const char *const joined_keys[] = {"v", "dec", "r", "no", "df", "jts"};
-enum { JK_V, JK_DEC, JK_R, JK_NO, JK_DF, JK_JTS, JK_COUNT };
+static const char *const joined_keys[] = {"v", "dec", "r", "no", "df", "jts", "uk", "cr", "sh",
+                                          "sv"};
+enum { JK_V, JK_DEC, JK_R, JK_NO, JK_DF, JK_JTS, JK_UK, JK_CR, JK_SH, JK_SV, JK_COUNT };
 
 base_err sto_codec_decode_joined(const uint8_t *buf, size_t len, base_joined **out)
 {
@@ -627,10 +648,14 @@ base_err sto_codec_decode_joined(const uint8_t *buf, size_t len, base_joined **o
     d = NULL; /* owned by j now */
     e = BASE_EPROTO;
     if (!get_f64(f[JK_R], &j->reward) || !get_u32(f[JK_NO], UINT32_MAX, &j->n_outcomes) ||
-        f[JK_DF]->type != MSGPACK_OBJECT_BOOLEAN || !get_i64(f[JK_JTS], &j->joined_ts_ms)) {
+        f[JK_DF]->type != MSGPACK_OBJECT_BOOLEAN || !get_i64(f[JK_JTS], &j->joined_ts_ms) ||
+        f[JK_UK]->type != MSGPACK_OBJECT_BOOLEAN ||
+        !get_u32(f[JK_CR], BASE_CREDIT_DISCOUNTED, &j->credit) || !get_f64(f[JK_SH], &j->share) ||
+        !get_str(f[JK_SV], j->spec_version, sizeof(j->spec_version))) {
         goto fail;
     }
     j->defaulted = f[JK_DF]->via.boolean;
+    j->unknown = f[JK_UK]->via.boolean;
     *out = j;
     j = NULL;
     e = BASE_OK;

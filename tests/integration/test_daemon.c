@@ -24,6 +24,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "client/rlfeed_client.h"
+#include "daemon.h"
 #include "proc.h"
 #include "service/wire.h"
 #include "storage/server.h"
@@ -32,182 +33,23 @@
 #define DIM 4
 #define TIMEOUT_MS 5000
 
-typedef struct fixture {
-    char *dir;
-    char conf[512];
-    char url[600];
-    char pull_url[600];
-    char log[600];
-    sto_server *redis;
-    pid_t daemon;
-    rlfeed_client *c;
-} fixture;
-
-static const char *rlfeedd_bin;
-
-static void write_config(fixture *f)
-{
-    snprintf(f->conf, sizeof(f->conf), "%s/rlfeed.ini", f->dir);
-    FILE *fp = fopen(f->conf, "w");
-    fprintf(fp,
-            "[server]\n"
-            "snapshot_interval_ms = 200\n"
-            "tick_ms = 5\n"
-            "[policy t]\n"
-            "dim = %d\n"
-            "actions = a, b, c\n"
-            "epsilon = 0.1\n"
-            "seed = 3\n"
-            "signal.resolved = 1.0\n"
-            "signal.thumbs_down = -1.0\n"
-            "window_ms = 150\n",
-            DIM);
-    fclose(fp);
-}
-
-static bool start_daemon(fixture *f, bool with_redis)
-{
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)(uintptr_t)rlfeedd_bin;
-    argv[n++] = "--config";
-    argv[n++] = f->conf;
-    argv[n++] = "--url";
-    argv[n++] = f->url;
-    argv[n++] = "--pull-url";
-    argv[n++] = f->pull_url;
-    char redis_url[600], data_dir[600];
-    if (with_redis) {
-        snprintf(redis_url, sizeof(redis_url), "%s", sto_server_url(f->redis));
-        argv[n++] = "--redis";
-        argv[n++] = redis_url;
-    } else {
-        snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
-        argv[n++] = "--data-dir";
-        argv[n++] = data_dir;
-    }
-    argv[n] = NULL;
-    f->daemon = tst_spawn(argv, f->log);
-    if (f->daemon <= 0) {
-        return false;
-    }
-    if (rlfeed_client_open(f->url, 1000, &f->c) != BASE_OK) {
-        return false;
-    }
-    /* Poll health until it answers, with a deadline. */
-    int64_t deadline = tst_now_ms() + 15000;
-    while (tst_now_ms() < deadline) {
-        uint8_t *rep = NULL;
-        size_t len = 0;
-        if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
-            base_free(rep);
-            return true;
-        }
-        if (tst_wait_exit(f->daemon, 0, NULL)) {
-            f->daemon = 0;
-            return false;
-        }
-    }
-    return false;
-}
-
-/* SIGTERM the daemon; returns its exit status, or -1. */
-static int stop_daemon(fixture *f)
-{
-    rlfeed_client_close(f->c);
-    f->c = NULL;
-    if (f->daemon <= 0) {
-        return -1;
-    }
-    kill(f->daemon, SIGTERM);
-    int st = 0;
-    bool exited = tst_wait_exit(f->daemon, 20000, &st);
-    if (!exited) {
-        tst_stop(f->daemon, 1000);
-    }
-    f->daemon = 0;
-    return exited && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void dump_log(const fixture *f)
-{
-    FILE *fp = fopen(f->log, "r");
-    char line[512];
-    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
-        printf("# %s", line);
-    }
-    if (fp != NULL) {
-        fclose(fp);
-    }
-}
-
-/* Send raw bytes, decode the reply. */
-static base_err call_raw(fixture *f, const uint8_t *req, size_t len, svc_reply *out)
-{
-    uint8_t *rep = NULL;
-    size_t rlen = 0;
-    base_err e = rlfeed_client_call(f->c, req, len, &rep, &rlen);
-    if (e == BASE_OK) {
-        e = svc_wire_decode_reply(rep, rlen, out);
-        base_free(rep);
-    }
-    return e;
-}
-
-static base_err call_json(fixture *f, const char *json, svc_reply *out)
-{
-    base_buf b;
-    base_buf_init(&b, 4u << 20);
-    char err[128];
-    base_err e = svc_wire_from_json(json, &b, err, sizeof(err));
-    if (e == BASE_OK) {
-        e = call_raw(f, b.data, b.len, out);
-    }
-    base_buf_fini(&b);
-    return e;
-}
-
-/* stats as parsed JSON (caller json_decref's), or NULL. */
-static json_t *stats(fixture *f)
-{
-    uint8_t *rep = NULL;
-    size_t len = 0;
-    if (rlfeed_client_stats(f->c, NULL, &rep, &len) != BASE_OK) {
-        return NULL;
-    }
-    char *text = NULL;
-    json_t *j = NULL;
-    if (svc_wire_to_json(rep, len, &text) == BASE_OK) {
-        j = json_loads(text, 0, NULL);
-    }
-    base_free(text);
-    base_free(rep);
-    return j;
-}
-
-static long long stat_int(json_t *s, const char *policy, const char *key)
-{
-    json_t *v = json_object_get(json_object_get(json_object_get(s, "policies"), policy), key);
-    return json_is_integer(v) ? json_integer_value(v) : -1;
-}
-
-static const char *stat_str(json_t *s, const char *policy, const char *key)
-{
-    json_t *v = json_object_get(json_object_get(json_object_get(s, "policies"), policy), key);
-    return json_is_string(v) ? json_string_value(v) : "";
-}
-
-static long long rejected(json_t *s, const char *code)
-{
-    json_t *v = json_object_get(json_object_get(s, "rejected"), code);
-    return json_is_integer(v) ? json_integer_value(v) : 0;
-}
+static const char CONFIG[] = "[server]\n"
+                             "snapshot_interval_ms = 200\n"
+                             "tick_ms = 5\n"
+                             "[policy t]\n"
+                             "dim = 4\n"
+                             "actions = a, b, c\n"
+                             "epsilon = 0.1\n"
+                             "seed = 3\n"
+                             "signal.resolved = 1.0\n"
+                             "signal.thumbs_down = -1.0\n"
+                             "window_ms = 150\n";
 
 static const char *const IDS[3] = {"a", "b", "c"};
 static const float LOGITS[3] = {0.0f, 0.0f, 0.0f};
 static const float X[DIM] = {1.0f, 0.5f, -0.5f, 0.25f};
 
-static void decide_and_feedback_round_trip(fixture *f)
+static void decide_and_feedback_round_trip(tst_daemon *f)
 {
     svc_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &r));
@@ -275,9 +117,9 @@ out:
 }
 
 /* Every bad input gets its specific code, is counted, and changes no state. */
-static void bad_input_is_rejected_specifically(fixture *f)
+static void bad_input_is_rejected_specifically(tst_daemon *f)
 {
-    json_t *before = stats(f);
+    json_t *before = tst_stats(f);
     TST_TRUE(before != NULL);
     svc_reply r;
     struct {
@@ -314,7 +156,7 @@ static void bad_input_is_rejected_specifically(fixture *f)
     size_t n_cases = sizeof(cases) / sizeof(cases[0]);
     for (size_t i = 0; i < n_cases; i++) {
         memset(&r, 0, sizeof(r));
-        TST_OK(call_json(f, cases[i].json, &r));
+        TST_OK(tst_call_json(f, cases[i].json, &r));
         TST_TRUE(!r.ok);
         TST_EQ(r.error.code, cases[i].code);
     }
@@ -346,7 +188,7 @@ static void bad_input_is_rejected_specifically(fixture *f)
         svc_w_double(&w, 0.0);
         TST_OK(svc_writer_finish(&w));
         memset(&r, 0, sizeof(r));
-        TST_OK(call_raw(f, b.data, b.len, &r));
+        TST_OK(tst_call_raw(f, b.data, b.len, &r));
         TST_TRUE(!r.ok && r.error.code == SVC_E_NOT_FINITE);
         base_buf_fini(&b);
     }
@@ -354,10 +196,10 @@ static void bad_input_is_rejected_specifically(fixture *f)
     static const uint8_t garbage[] = {0xc1, 0x00, 0xff};
     static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     memset(&r, 0, sizeof(r));
-    TST_OK(call_raw(f, garbage, sizeof(garbage), &r));
+    TST_OK(tst_call_raw(f, garbage, sizeof(garbage), &r));
     TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
     memset(&r, 0, sizeof(r));
-    TST_OK(call_raw(f, huge, sizeof(huge), &r));
+    TST_OK(tst_call_raw(f, huge, sizeof(huge), &r));
     TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
 
     /*
@@ -366,24 +208,24 @@ static void bad_input_is_rejected_specifically(fixture *f)
      * instead of allocating (nng 1.5.2 has no default limit).
      */
     TST_TRUE(oversize_header_drops_connection(f->url + strlen("ipc://")));
-    json_t *after = stats(f);
+    json_t *after = tst_stats(f);
     TST_TRUE(after != NULL);
     /* No state changed... */
-    TST_EQ(stat_int(after, "t", "decisions"), stat_int(before, "t", "decisions"));
-    TST_EQ(stat_int(after, "t", "feedback"), stat_int(before, "t", "feedback"));
-    TST_EQ(stat_int(after, "t", "pending") <= stat_int(before, "t", "pending"), 1);
+    TST_EQ(tst_stat_int(after, "t", "decisions"), tst_stat_int(before, "t", "decisions"));
+    TST_EQ(tst_stat_int(after, "t", "feedback"), tst_stat_int(before, "t", "feedback"));
+    TST_EQ(tst_stat_int(after, "t", "pending") <= tst_stat_int(before, "t", "pending"), 1);
     /* ...and every rejection was counted under its code. */
-    TST_EQ(rejected(after, "bad_request") - rejected(before, "bad_request"), 3);
-    TST_EQ(rejected(after, "unsupported_version") - rejected(before, "unsupported_version"), 1);
-    TST_EQ(rejected(after, "unknown_op") - rejected(before, "unknown_op"), 1);
-    TST_EQ(rejected(after, "unknown_policy") - rejected(before, "unknown_policy"), 1);
-    TST_EQ(rejected(after, "bad_dimension") - rejected(before, "bad_dimension"), 1);
-    TST_EQ(rejected(after, "too_many_candidates") - rejected(before, "too_many_candidates"), 1);
-    TST_EQ(rejected(after, "unknown_action") - rejected(before, "unknown_action"), 1);
-    TST_EQ(rejected(after, "unknown_event") - rejected(before, "unknown_event"), 1);
-    TST_EQ(rejected(after, "unknown_signal") - rejected(before, "unknown_signal"), 1);
-    TST_EQ(rejected(after, "not_finite") - rejected(before, "not_finite"), 1);
-    TST_EQ(rejected(after, "bad_msgpack") - rejected(before, "bad_msgpack"), 2);
+    TST_EQ(tst_rejected(after, "bad_request") - tst_rejected(before, "bad_request"), 3);
+    TST_EQ(tst_rejected(after, "unsupported_version") - tst_rejected(before, "unsupported_version"), 1);
+    TST_EQ(tst_rejected(after, "unknown_op") - tst_rejected(before, "unknown_op"), 1);
+    TST_EQ(tst_rejected(after, "unknown_policy") - tst_rejected(before, "unknown_policy"), 1);
+    TST_EQ(tst_rejected(after, "bad_dimension") - tst_rejected(before, "bad_dimension"), 1);
+    TST_EQ(tst_rejected(after, "too_many_candidates") - tst_rejected(before, "too_many_candidates"), 1);
+    TST_EQ(tst_rejected(after, "unknown_action") - tst_rejected(before, "unknown_action"), 1);
+    TST_EQ(tst_rejected(after, "unknown_event") - tst_rejected(before, "unknown_event"), 1);
+    TST_EQ(tst_rejected(after, "unknown_signal") - tst_rejected(before, "unknown_signal"), 1);
+    TST_EQ(tst_rejected(after, "not_finite") - tst_rejected(before, "not_finite"), 1);
+    TST_EQ(tst_rejected(after, "bad_msgpack") - tst_rejected(before, "bad_msgpack"), 2);
     json_decref(before);
     json_decref(after);
 
@@ -393,21 +235,21 @@ static void bad_input_is_rejected_specifically(fixture *f)
     TST_TRUE(ok.ok);
 }
 
-static void pull_feedback_errors_are_counted(fixture *f)
+static void pull_feedback_errors_are_counted(tst_daemon *f)
 {
-    json_t *before = stats(f);
+    json_t *before = tst_stats(f);
     rlfeed_push *p = NULL;
     TST_OK(rlfeed_push_open(f->pull_url, 2000, &p));
     TST_OK(rlfeed_push_feedback(p, "t", "no-such-event", "resolved", 1.0, NULL));
     static const uint8_t garbage[] = {0x93, 0x01};
     TST_OK(rlfeed_push_send(p, garbage, sizeof(garbage)));
-    long long want_ue = rejected(before, "unknown_event") + 1;
-    long long want_bm = rejected(before, "bad_msgpack") + 1;
+    long long want_ue = tst_rejected(before, "unknown_event") + 1;
+    long long want_bm = tst_rejected(before, "bad_msgpack") + 1;
     bool seen = false;
     int64_t deadline = tst_now_ms() + TIMEOUT_MS;
     while (!seen && tst_now_ms() < deadline) {
-        json_t *s = stats(f);
-        seen = rejected(s, "unknown_event") == want_ue && rejected(s, "bad_msgpack") == want_bm;
+        json_t *s = tst_stats(f);
+        seen = tst_rejected(s, "unknown_event") == want_ue && tst_rejected(s, "bad_msgpack") == want_bm;
         json_decref(s);
     }
     TST_TRUE(seen);
@@ -416,7 +258,7 @@ static void pull_feedback_errors_are_counted(fixture *f)
 }
 
 /* Probability the policy gives "b" in context X, measured with a fresh event. */
-static double prob_b(fixture *f)
+static double prob_b(tst_daemon *f)
 {
     svc_reply r;
     if (rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
@@ -425,7 +267,7 @@ static double prob_b(fixture *f)
     return r.pmf[1];
 }
 
-static void head_learns_toward_rewarded_action(fixture *f)
+static void head_learns_toward_rewarded_action(tst_daemon *f)
 {
     double p0 = prob_b(f);
     int n = 400;
@@ -449,9 +291,9 @@ static void head_learns_toward_rewarded_action(fixture *f)
     long long updates = 0;
     int64_t deadline = tst_now_ms() + 20000;
     while (tst_now_ms() < deadline) {
-        json_t *s = stats(f);
-        updates = stat_int(s, "t", "updates");
-        long long pending = stat_int(s, "t", "pending");
+        json_t *s = tst_stats(f);
+        updates = tst_stat_int(s, "t", "updates");
+        long long pending = tst_stat_int(s, "t", "pending");
         json_decref(s);
         if (updates >= n && pending == 0) {
             break;
@@ -464,19 +306,19 @@ static void head_learns_toward_rewarded_action(fixture *f)
 }
 
 /* Restart with the same Redis: the snapshot written at shutdown is reloaded. */
-static void restart_reloads_snapshot(fixture *f)
+static void restart_reloads_snapshot(tst_daemon *f)
 {
-    json_t *s = stats(f);
-    long long version = stat_int(s, "t", "model_version");
+    json_t *s = tst_stats(f);
+    long long version = tst_stat_int(s, "t", "model_version");
     char checksum[32];
-    snprintf(checksum, sizeof(checksum), "%s", stat_str(s, "t", "model_checksum"));
+    snprintf(checksum, sizeof(checksum), "%s", tst_stat_str(s, "t", "model_checksum"));
     json_decref(s);
     TST_TRUE(version > 0);
-    TST_EQ(stop_daemon(f), 0);
-    TST_TRUE(start_daemon(f, true));
-    s = stats(f);
-    TST_EQ(stat_int(s, "t", "model_version"), version);
-    TST_STREQ(stat_str(s, "t", "model_checksum"), checksum);
+    TST_EQ(tst_daemon_stop(f), 0);
+    TST_TRUE(tst_daemon_start(f, true, NULL));
+    s = tst_stats(f);
+    TST_EQ(tst_stat_int(s, "t", "model_version"), version);
+    TST_STREQ(tst_stat_str(s, "t", "model_checksum"), checksum);
     json_decref(s);
 }
 
@@ -509,48 +351,28 @@ static bool process_mentions(const char *needle)
     return found;
 }
 
-static void embedded_redis_starts_and_stops(fixture *f)
+static void embedded_redis_starts_and_stops(tst_daemon *f)
 {
     char data_dir[600];
     snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
-    TST_TRUE(start_daemon(f, false));
+    TST_TRUE(tst_daemon_start(f, false, NULL));
     svc_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "emb-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_TRUE(process_mentions(data_dir));
-    TST_EQ(stop_daemon(f), 0);
+    TST_EQ(tst_daemon_stop(f), 0);
     TST_TRUE(!process_mentions(data_dir));
 }
 
 int main(void)
 {
-    rlfeedd_bin = tst_env_path("RLFEEDD");
-    if (rlfeedd_bin == NULL) {
-        tst_skip_all("RLFEEDD (the rlfeedd binary) is not set");
-    }
-    if (system("command -v redis-server > /dev/null 2>&1") != 0) {
-        tst_skip_all("redis-server not found");
-    }
-    fixture f;
-    memset(&f, 0, sizeof(f));
-    f.dir = tst_mkdtemp("rlfeed-daemon");
-    snprintf(f.url, sizeof(f.url), "ipc://%s/rep.sock", f.dir);
-    snprintf(f.pull_url, sizeof(f.pull_url), "ipc://%s/pull.sock", f.dir);
-    snprintf(f.log, sizeof(f.log), "%s/rlfeedd.log", f.dir);
-    write_config(&f);
-    char err[256] = "";
-    sto_server_opts so = {.unix_socket = true};
-    char rdir[600];
-    snprintf(rdir, sizeof(rdir), "%s/redis", f.dir);
-    so.dir = rdir;
-    tst_rm_rf(rdir);
-    mkdir(rdir, 0700); /* a given data dir must exist */
-    TST_OK(sto_server_start(&so, &f.redis, err, sizeof(err)));
-    if (f.redis == NULL) {
-        printf("# %s\n", err);
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-daemon", CONFIG)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, false);
         return tst_done();
     }
-    bool up = start_daemon(&f, true);
+    bool up = tst_daemon_start(&f, true, NULL);
     TST_TRUE(up);
     if (up) {
         decide_and_feedback_round_trip(&f);
@@ -559,14 +381,9 @@ int main(void)
         head_learns_toward_rewarded_action(&f);
         restart_reloads_snapshot(&f);
     }
-    TST_EQ(stop_daemon(&f), 0);
+    TST_EQ(tst_daemon_stop(&f), 0);
     embedded_redis_starts_and_stops(&f);
-    if (tst_failed > 0) {
-        dump_log(&f);
-    }
-    sto_server_stop(f.redis);
-    tst_rm_rf(f.dir);
-    free(f.dir);
+    tst_daemon_fini(&f, tst_failed > 0);
     rlfeed_client_lib_fini(); /* nng tears closed sockets down in the background */
     return tst_done();
 }

@@ -114,7 +114,7 @@ typedef struct mut {
 } mut;
 
 static const char *const dkeys[] = {"v", "p",  "e",  "c",   "ts",  "mv", "tn", "src",
-                                    "d", "n", "ch", "emb", "act", "lg", "pmf"};
+                                    "d", "n", "ch", "emb", "act", "lg", "pmf", "dfr"};
 
 /* The default value of decision key @k for dim 2, n_cand 2. */
 static void w_decision_value(base_buf *b, const char *k)
@@ -143,6 +143,8 @@ static void w_decision_value(base_buf *b, const char *k)
         w_bin(b, a2, 8);
     } else if (strcmp(k, "emb") == 0 || strcmp(k, "lg") == 0 || strcmp(k, "pmf") == 0) {
         w_bin(b, v2, 8);
+    } else if (strcmp(k, "dfr") == 0) {
+        w_uint(b, 0);
     } else {
         w_uint(b, 1); /* ts, mv, tn, src, ch */
     }
@@ -237,6 +239,9 @@ static void make_outcome(base_outcome *o)
     base_strlcpy(o->event_id, "ev-0001", sizeof(o->event_id));
     base_strlcpy(o->outcome_id, "out-9", sizeof(o->outcome_id));
     base_strlcpy(o->signal, "thumbs_up", sizeof(o->signal));
+    base_strlcpy(o->supersedes, "out-8", sizeof(o->supersedes));
+    base_strlcpy(o->user_id, "user-77", sizeof(o->user_id));
+    o->type = BASE_OUT_SIGNAL;
     o->value = -0.75;
     o->ts_ms = -5; /* negative timestamps survive as well */
 }
@@ -319,6 +324,9 @@ static void outcome_round_trips_exactly(void)
         TST_STREQ(got->signal, o.signal);
         TST_TRUE(got->value == o.value); /* exact: float64 on the wire */
         TST_EQ(got->ts_ms, o.ts_ms);
+        TST_STREQ(got->supersedes, "out-8");
+        TST_STREQ(got->user_id, "user-77");
+        TST_EQ(got->type, BASE_OUT_SIGNAL);
     }
     base_free(got);
     base_buf_fini(&b);
@@ -335,6 +343,10 @@ static void joined_round_trips_exactly(void)
     j->n_outcomes = 2;
     j->defaulted = true;
     j->joined_ts_ms = 1700000060000;
+    j->credit = BASE_CREDIT_DISCOUNTED;
+    j->share = 0.729;
+    j->decision->deferred = 1;
+    base_strlcpy(j->spec_version, "cs-2026-11", sizeof(j->spec_version));
     TST_OK(sto_codec_encode_joined(j, &b));
     TST_OK(sto_codec_decode_joined(b.data, b.len, &got));
     TST_TRUE(got != NULL && decision_eq(j->decision, got->decision));
@@ -342,7 +354,12 @@ static void joined_round_trips_exactly(void)
         TST_TRUE(got->reward == 0.3);
         TST_EQ(got->n_outcomes, 2);
         TST_TRUE(got->defaulted);
+        TST_TRUE(!got->unknown);
         TST_EQ(got->joined_ts_ms, 1700000060000);
+        TST_EQ(got->credit, BASE_CREDIT_DISCOUNTED);
+        TST_TRUE(got->share == 0.729);
+        TST_EQ(got->decision->deferred, 1);
+        TST_STREQ(got->spec_version, "cs-2026-11");
     }
     base_joined_free(got);
     base_joined_free(j);
@@ -641,13 +658,21 @@ static void decoder_rejects_deep_nesting_and_bad_shapes(void)
     TST_EQ(sto_codec_decode_outcome(NULL, 0, &o), BASE_EPROTO);
 }
 
+/* The keys an outcome gained with the reward engine: supersedes, user, type. */
+static void w_outcome_tail(base_buf *b)
+{
+    w_str(b, "su"), w_str(b, "");
+    w_str(b, "u"), w_str(b, "");
+    w_str(b, "ty"), w_uint(b, 0);
+}
+
 static void outcome_decoder_rejects_bad_values(void)
 {
     base_buf b;
     base_outcome *o = NULL;
     base_buf_init(&b, 1024);
     /* Valid baseline first, written by hand, with an integer value. */
-    w_map(&b, 8);
+    w_map(&b, 11);
     w_str(&b, "v"), w_uint(&b, 1);
     w_str(&b, "p"), w_str(&b, "faq");
     w_str(&b, "e"), w_str(&b, "ev");
@@ -656,13 +681,14 @@ static void outcome_decoder_rejects_bad_values(void)
     w_str(&b, "sig"), w_str(&b, "resolved");
     w_str(&b, "val"), w_uint(&b, 1);
     w_str(&b, "ts"), w_uint(&b, 5);
+    w_outcome_tail(&b);
     TST_OK(sto_codec_decode_outcome(b.data, b.len, &o));
     TST_TRUE(o != NULL && o->value == 1.0);
     base_free(o);
     o = NULL;
     /* NaN value. */
     base_buf_reset(&b);
-    w_map(&b, 8);
+    w_map(&b, 11);
     w_str(&b, "v"), w_uint(&b, 1);
     w_str(&b, "p"), w_str(&b, "faq");
     w_str(&b, "e"), w_str(&b, "ev");
@@ -671,12 +697,13 @@ static void outcome_decoder_rejects_bad_values(void)
     w_str(&b, "sig"), w_str(&b, "resolved");
     w_str(&b, "val"), w_f64(&b, NAN);
     w_str(&b, "ts"), w_uint(&b, 5);
+    w_outcome_tail(&b);
     TST_EQ(sto_codec_decode_outcome(b.data, b.len, &o), BASE_EPROTO);
     /* Oversize signal name. */
     char big[BASE_NAME_MAX + 1];
     memset(big, 's', sizeof(big));
     base_buf_reset(&b);
-    w_map(&b, 8);
+    w_map(&b, 11);
     w_str(&b, "v"), w_uint(&b, 1);
     w_str(&b, "p"), w_str(&b, "faq");
     w_str(&b, "e"), w_str(&b, "ev");
@@ -685,6 +712,7 @@ static void outcome_decoder_rejects_bad_values(void)
     w_str(&b, "sig"), w_strn(&b, big, sizeof(big));
     w_str(&b, "val"), w_uint(&b, 1);
     w_str(&b, "ts"), w_uint(&b, 5);
+    w_outcome_tail(&b);
     TST_EQ(sto_codec_decode_outcome(b.data, b.len, &o), BASE_EPROTO);
     TST_TRUE(o == NULL);
     base_buf_fini(&b);
@@ -698,7 +726,7 @@ static void joined_decoder_rejects_bad_inner_decision(void)
     base_joined *j = NULL;
     for (int variant = 0; variant < 3; variant++) {
         base_buf_init(&b, 1024);
-        w_map(&b, 6);
+        w_map(&b, 10);
         w_str(&b, "v"), w_uint(&b, 1);
         w_str(&b, "dec"), w_decision(&b, variant == 1 ? &bad_ch : NULL);
         w_str(&b, "r"), w_f64(&b, 0.5);
@@ -706,6 +734,10 @@ static void joined_decoder_rejects_bad_inner_decision(void)
         w_str(&b, "df");
         w_u8(&b, variant == 2 ? 0x01 : 0xc2); /* an int where a bool belongs */
         w_str(&b, "jts"), w_uint(&b, 9);
+        w_str(&b, "uk"), w_u8(&b, 0xc2);
+        w_str(&b, "cr"), w_uint(&b, 0);
+        w_str(&b, "sh"), w_f64(&b, 0.0);
+        w_str(&b, "sv"), w_str(&b, "h0123");
         base_err e = sto_codec_decode_joined(b.data, b.len, &j);
         if (variant == 0) {
             TST_OK(e);

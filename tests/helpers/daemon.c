@@ -1,0 +1,206 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "proc.h"
+#include "tap.h"
+
+bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
+{
+    memset(f, 0, sizeof(*f));
+    f->bin = tst_env_path("RLFEEDD");
+    if (f->bin == NULL) {
+        tst_skip_all("RLFEEDD (the rlfeedd binary) is not set");
+    }
+    if (system("command -v redis-server > /dev/null 2>&1") != 0) {
+        tst_skip_all("redis-server not found");
+    }
+    f->dir = tst_mkdtemp(name);
+    if (f->dir == NULL) {
+        return false;
+    }
+    snprintf(f->url, sizeof(f->url), "ipc://%s/rep.sock", f->dir);
+    snprintf(f->pull_url, sizeof(f->pull_url), "ipc://%s/pull.sock", f->dir);
+    snprintf(f->log, sizeof(f->log), "%s/rlfeedd.log", f->dir);
+    snprintf(f->conf, sizeof(f->conf), "%s/rlfeed.ini", f->dir);
+    FILE *fp = fopen(f->conf, "w");
+    if (fp == NULL) {
+        return false;
+    }
+    fputs(config, fp);
+    fclose(fp);
+    char rdir[600], err[256] = "";
+    snprintf(rdir, sizeof(rdir), "%s/redis", f->dir);
+    mkdir(rdir, 0700); /* a given data dir must exist */
+    sto_server_opts so = {.unix_socket = true, .dir = rdir};
+    if (sto_server_start(&so, &f->redis, err, sizeof(err)) != BASE_OK) {
+        printf("# redis: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_args)
+{
+    char *argv[32];
+    int n = 0;
+    char redis_url[600], data_dir[600];
+    argv[n++] = (char *)(uintptr_t)f->bin;
+    argv[n++] = "--config";
+    argv[n++] = f->conf;
+    argv[n++] = "--url";
+    argv[n++] = f->url;
+    argv[n++] = "--pull-url";
+    argv[n++] = f->pull_url;
+    if (with_redis) {
+        snprintf(redis_url, sizeof(redis_url), "%s", sto_server_url(f->redis));
+        argv[n++] = "--redis";
+        argv[n++] = redis_url;
+    } else {
+        snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
+        argv[n++] = "--data-dir";
+        argv[n++] = data_dir;
+    }
+    for (int i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++) {
+        argv[n++] = (char *)(uintptr_t)extra_args[i];
+    }
+    argv[n] = NULL;
+    f->pid = tst_spawn(argv, f->log);
+    if (f->pid <= 0 || rlfeed_client_open(f->url, 1000, &f->c) != BASE_OK) {
+        return false;
+    }
+    int64_t deadline = tst_now_ms() + 15000;
+    while (tst_now_ms() < deadline) {
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
+            base_free(rep);
+            return true;
+        }
+        if (tst_wait_exit(f->pid, 0, NULL)) {
+            f->pid = 0;
+            return false;
+        }
+    }
+    return false;
+}
+
+int tst_daemon_stop(tst_daemon *f)
+{
+    rlfeed_client_close(f->c);
+    f->c = NULL;
+    if (f->pid <= 0) {
+        return -1;
+    }
+    kill(f->pid, SIGTERM);
+    int st = 0;
+    bool exited = tst_wait_exit(f->pid, 20000, &st);
+    if (!exited) {
+        tst_stop(f->pid, 1000);
+    }
+    f->pid = 0;
+    return exited && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tst_daemon_fini(tst_daemon *f, bool dump)
+{
+    if (f->pid > 0) {
+        (void)tst_daemon_stop(f);
+    }
+    if (dump) {
+        FILE *fp = fopen(f->log, "r");
+        char line[512];
+        while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+            printf("# %s", line);
+        }
+        if (fp != NULL) {
+            fclose(fp);
+        }
+    }
+    sto_server_stop(f->redis);
+    f->redis = NULL;
+    if (f->dir != NULL) {
+        tst_rm_rf(f->dir);
+        free(f->dir);
+        f->dir = NULL;
+    }
+}
+
+base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, svc_reply *out)
+{
+    uint8_t *rep = NULL;
+    size_t rlen = 0;
+    base_err e = rlfeed_client_call(f->c, req, len, &rep, &rlen);
+    if (e == BASE_OK) {
+        e = svc_wire_decode_reply(rep, rlen, out);
+        base_free(rep);
+    }
+    return e;
+}
+
+base_err tst_call_json(tst_daemon *f, const char *json, svc_reply *out)
+{
+    base_buf b;
+    base_buf_init(&b, 4u << 20);
+    char err[128];
+    memset(out, 0, sizeof(*out));
+    base_err e = svc_wire_from_json(json, &b, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = tst_call_raw(f, b.data, b.len, out);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
+json_t *tst_stats(tst_daemon *f)
+{
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    if (rlfeed_client_stats(f->c, NULL, &rep, &len) != BASE_OK) {
+        return NULL;
+    }
+    char *text = NULL;
+    json_t *j = NULL;
+    if (svc_wire_to_json(rep, len, &text) == BASE_OK) {
+        j = json_loads(text, 0, NULL);
+    }
+    base_free(text);
+    base_free(rep);
+    return j;
+}
+
+static json_t *policy_of(json_t *s, const char *policy)
+{
+    return json_object_get(json_object_get(s, "policies"), policy);
+}
+
+long long tst_stat_int(json_t *s, const char *policy, const char *key)
+{
+    json_t *v = json_object_get(policy_of(s, policy), key);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+const char *tst_stat_str(json_t *s, const char *policy, const char *key)
+{
+    json_t *v = json_object_get(policy_of(s, policy), key);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+long long tst_stat_join(json_t *s, const char *policy, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(policy_of(s, policy), "join"), key);
+    return json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+long long tst_rejected(json_t *s, const char *code)
+{
+    json_t *v = json_object_get(json_object_get(s, "rejected"), code);
+    return json_is_integer(v) ? json_integer_value(v) : 0;
+}

@@ -1,0 +1,60 @@
+#ifndef TESTS_HELPERS_DAEMON_H
+#define TESTS_HELPERS_DAEMON_H
+
+/*
+ * A running rlfeedd for integration tests: a temporary directory, a private
+ * redis-server on a unix socket in it, the daemon (binary from $RLFEEDD)
+ * listening on ipc sockets in it, and a client connected to it.
+ *
+ *   tst_daemon f;
+ *   if (!tst_daemon_init(&f, "rlfeed-x", config_text)) ...   (skips if prerequisites are missing)
+ *   tst_daemon_start(&f, true, NULL);   ... tests ...   tst_daemon_stop(&f);
+ *   tst_daemon_fini(&f);                (stops everything, removes the directory)
+ *
+ * Readiness is polled (health) with a deadline, never slept for.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/err.h"
+#include "client/rlfeed_client.h"
+#include "service/wire.h"
+#include "storage/server.h"
+
+typedef struct tst_daemon {
+    char *dir;
+    char conf[512];
+    char url[600];
+    char pull_url[600];
+    char log[600];
+    const char *bin;
+    sto_server *redis;
+    pid_t pid;
+    rlfeed_client *c;
+} tst_daemon;
+
+/*
+ * Make the directory, write @config (INI text) and start redis. Calls
+ * tst_skip_all() when $RLFEEDD or redis-server is missing.
+ */
+bool tst_daemon_init(tst_daemon *f, const char *name, const char *config);
+/* Start rlfeedd (with the fixture's Redis, or its own private one) plus extra args. */
+bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_args);
+/* SIGTERM; the exit status, or -1. */
+int tst_daemon_stop(tst_daemon *f);
+/* Stop whatever runs, print the daemon's log as TAP comments if @dump, remove the directory. */
+void tst_daemon_fini(tst_daemon *f, bool dump);
+
+/* Requests: raw msgpack, JSON (converted), and stats as parsed JSON (json_decref it). */
+base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, svc_reply *out);
+base_err tst_call_json(tst_daemon *f, const char *json, svc_reply *out);
+json_t *tst_stats(tst_daemon *f);
+long long tst_stat_int(json_t *s, const char *policy, const char *key);
+const char *tst_stat_str(json_t *s, const char *policy, const char *key);
+long long tst_stat_join(json_t *s, const char *policy, const char *key);
+long long tst_rejected(json_t *s, const char *code);
+
+#endif
