@@ -31,6 +31,13 @@ def fmt(xs):
     return "%.3f ± %.3f" % (statistics.mean(xs), statistics.stdev(xs))
 
 
+def gap_text(gap):
+    """Share of the base-to-ceiling gap closed; '-' when the ceiling is not above the base."""
+    if any(g != g for g in gap):  # NaN: full-information accuracy <= base accuracy
+        return "-"
+    return "%.0f%%" % (100 * statistics.mean(gap))
+
+
 def main():
     binary, data = sys.argv[1], sys.argv[2]
     seeds = range(1, 6)
@@ -50,7 +57,7 @@ def main():
                 ups = statistics.mean(r["updates_per_sec"] for r in rows)
                 print("| %s | %s | %s | %s | %s | %s | %s | %.0f |" % (
                     ds, base, name, fmt(acc), fmt(b), fmt(full),
-                    "%.0f%%" % (100 * statistics.mean(gap)), ups), flush=True)
+                    gap_text(gap), ups), flush=True)
 
 
 if __name__ == "__main__":
