@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/record.h"
@@ -25,8 +27,13 @@
 #define SIM_SHOW_ERRORS 10u         /* errors printed one by one; the rest are only counted */
 #define SIM_MAX_TRANSPORT_ERRORS 20u /* give up after this many timeouts/lost connections */
 #define SIM_DEFAULT_TIMEOUT_MS 5000
+#define SIM_MAX_TURNS 1000u         /* turns per conversation */
+#define SIM_MAX_DELAY_MS 3600000u   /* --delay-ms */
+#define SIM_MAX_PENDING 65536u      /* delayed feedbacks queued per frontend */
+#define SIM_DEMO_WINDOW_MS 1000u    /* window_ms of examples/demo.ini, for the --delay-ms warning */
 #define ORDER_SALT 0x6f72646572ull  /* "order" */
 #define THUMBS_SALT 0x7468756d6273ull /* "thumbs" */
+#define DELAY_SALT 0x64656c6179ull  /* "delay" */
 
 typedef struct sim_opts {
     const char *url;
@@ -38,6 +45,8 @@ typedef struct sim_opts {
     uint64_t seed;
     uint32_t clients;
     uint32_t dim;
+    uint32_t turns;    /* interactions per conversation; 1: no conversations */
+    uint64_t delay_ms; /* feedback is posted uniform [0, delay_ms] after its decide */
     double base_acc;
     double thumbs_rate;
     double thumbs_noise;
@@ -66,16 +75,35 @@ typedef struct sim_run {
     sim_block *blocks;    /* [n_blocks] */
     uint64_t n_blocks;
     uint64_t start_ns;
-    atomic_uint_fast64_t next; /* next interaction number to take */
+    atomic_uint_fast64_t next; /* next conversation (turns == 1: interaction) to take */
     atomic_bool stop;
     atomic_uint_fast64_t n_errors;
     atomic_uint_fast64_t n_transport;
     atomic_uint_fast64_t by_code[SVC_E_COUNT];      /* error replies */
     atomic_uint_fast64_t by_err[BASE_EINTERNAL + 1]; /* transport failures */
+    atomic_uint_fast64_t n_conv_outcomes; /* conversation-level outcomes acknowledged */
+    atomic_uint_fast64_t n_late;          /* outcomes answered "late": after the join window */
+    atomic_uint_fast64_t n_dropped;       /* delayed feedbacks not sent (the run stopped) */
+    atomic_uint_fast64_t max_queued;      /* deepest delayed-feedback queue of any frontend */
     pthread_mutex_t print_lk;
     uint64_t next_print;       /* guarded by print_lk */
     double last_served_acc;    /* guarded by print_lk; NAN before the first row */
 } sim_run;
+
+/* What a queued feedback sends when it falls due. */
+enum sim_fb_kind {
+    SIM_FB_TURN, /* turns == 1: "resolved", then maybe thumbs; turns > 1: maybe thumbs */
+    SIM_FB_CONV, /* "resolved" for the conversation, by conversation_id */
+};
+
+/* One delayed feedback: all of it is derived again from (seed, i) when sent. */
+typedef struct sim_pending {
+    uint64_t due_ns; /* base_mono_ns() time to send it */
+    uint64_t seq;    /* tie-break: equal due times go out in scheduling order */
+    uint64_t i;      /* the interaction it follows (for SIM_FB_CONV: the final turn) */
+    uint8_t kind;    /* enum sim_fb_kind */
+    bool correct;    /* the served intent was the label */
+} sim_pending;
 
 typedef struct sim_worker {
     sim_run *run;
@@ -83,6 +111,12 @@ typedef struct sim_worker {
     float *emb;    /* [dim] */
     float *logits; /* [n_classes] */
     svc_reply reply;
+    base_buf req;  /* conversation requests, reused */
+    /* Delayed feedbacks: a binary min-heap on (due_ns, seq), only this thread's. */
+    sim_pending *heap; /* [cap], cap <= SIM_MAX_PENDING */
+    uint32_t n_heap;
+    uint32_t cap;
+    uint64_t seq;
     pthread_t thread;
 } sim_worker;
 
@@ -101,6 +135,10 @@ static const char usage_text[] =
     "  --base-accuracy A    target accuracy of the frozen base model (default 0.68)\n"
     "  --thumbs-rate R      probability of a thumbs signal (default 0.3)\n"
     "  --thumbs-noise Q     probability a thumbs signal is flipped (default 0.1)\n"
+    "  --turns T            interactions per conversation (default 1: none); with T > 1\n"
+    "                       \"resolved\" is sent once per conversation, by conversation_id\n"
+    "  --delay-ms D         post each outcome uniform [0, D] ms after its decide\n"
+    "                       (default 0); keep D below the policy's window_ms\n"
     "  --timeout-ms N       per request send/receive bound (default 5000)\n";
 
 const char *rlfeed_sim_usage(void)
@@ -223,6 +261,8 @@ static int parse_opts(int argc, char **argv, sim_opts *o)
         {"--seed", OPT_U64, &o->seed, 0, UINT64_MAX},
         {"--clients", OPT_U32, &o->clients, 1, SIM_MAX_CLIENTS},
         {"--dim", OPT_U32, &o->dim, 1, BASE_DIM_MAX},
+        {"--turns", OPT_U32, &o->turns, 1, SIM_MAX_TURNS},
+        {"--delay-ms", OPT_U64, &o->delay_ms, 0, SIM_MAX_DELAY_MS},
         {"--timeout-ms", OPT_INT, &o->timeout_ms, 1, 3600000},
         {"--base-accuracy", OPT_PROB_OPEN, &o->base_acc, 0, 0},
         {"--thumbs-rate", OPT_PROB, &o->thumbs_rate, 0, 0},
@@ -335,6 +375,331 @@ static void print_ready(sim_run *run)
     pthread_mutex_unlock(&run->print_lk);
 }
 
+/* ---- requests the client library has no call for ---- */
+
+/* {"v":1, "op":@op, ...}: @n_more pairs follow. */
+static void write_header(svc_writer *wr, const char *op, uint32_t n_more)
+{
+    svc_w_map(wr, 2 + n_more);
+    svc_w_str(wr, "v");
+    svc_w_int(wr, SVC_WIRE_VERSION);
+    svc_w_str(wr, "op");
+    svc_w_str(wr, op);
+}
+
+/* Send the request built in w->req and decode its reply into w->reply. */
+static base_err call_req(sim_worker *w)
+{
+    uint8_t *rep = NULL;
+    size_t rep_len = 0;
+    base_err e;
+
+    e = rlfeed_client_call(w->client, w->req.data, w->req.len, &rep, &rep_len);
+    if (e == BASE_OK) {
+        e = svc_wire_decode_reply(rep, rep_len, &w->reply);
+    }
+    base_free(rep);
+    return e;
+}
+
+/* rlfeed_client_decide() plus "conversation_id" and "turn" (protocol.md section 3). */
+static base_err decide_turn(sim_worker *w, const char *event_id, const char *conv_id,
+                            uint32_t turn)
+{
+    const sim_run *run = w->run;
+    uint32_t k = run->d->n_classes;
+    svc_writer wr;
+    base_err e;
+
+    base_buf_reset(&w->req);
+    svc_writer_init(&wr, &w->req);
+    write_header(&wr, "decide", 6);
+    svc_w_str(&wr, "policy");
+    svc_w_str(&wr, run->o->policy);
+    svc_w_str(&wr, "event_id");
+    svc_w_str(&wr, event_id);
+    svc_w_str(&wr, "conversation_id");
+    svc_w_str(&wr, conv_id);
+    svc_w_str(&wr, "turn");
+    svc_w_uint(&wr, turn);
+    svc_w_str(&wr, "context");
+    svc_w_map(&wr, 1);
+    svc_w_str(&wr, "embedding");
+    svc_w_f32_bin(&wr, w->emb, run->o->dim);
+    svc_w_str(&wr, "candidates");
+    svc_w_array(&wr, k);
+    for (uint32_t a = 0; a < k; a++) {
+        svc_w_map(&wr, 2);
+        svc_w_str(&wr, "id");
+        svc_w_str(&wr, run->id_ptr[a]);
+        svc_w_str(&wr, "base_logit");
+        svc_w_double(&wr, w->logits[a]);
+    }
+    e = svc_writer_finish(&wr);
+    if (e == BASE_OK) {
+        e = call_req(w);
+    }
+    return e;
+}
+
+/* Acknowledged feedback addressed to a conversation instead of an event. */
+static base_err feedback_conv(sim_worker *w, const char *conv_id, const char *signal,
+                              double value, const char *outcome_id)
+{
+    svc_writer wr;
+    base_err e;
+
+    base_buf_reset(&w->req);
+    svc_writer_init(&wr, &w->req);
+    write_header(&wr, "feedback", 5);
+    svc_w_str(&wr, "policy");
+    svc_w_str(&wr, w->run->o->policy);
+    svc_w_str(&wr, "conversation_id");
+    svc_w_str(&wr, conv_id);
+    svc_w_str(&wr, "signal");
+    svc_w_str(&wr, signal);
+    svc_w_str(&wr, "value");
+    svc_w_double(&wr, value);
+    svc_w_str(&wr, "outcome_id");
+    svc_w_str(&wr, outcome_id);
+    e = svc_writer_finish(&wr);
+    if (e == BASE_OK) {
+        e = call_req(w);
+    }
+    return e;
+}
+
+/* ---- feedback ---- */
+
+/* "sim-<seed>-<i>" for event ids, "sim-<seed>-c<n>" for conversation n. */
+static bool format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint64_t n)
+{
+    int len = snprintf(buf, size, "sim-%" PRIu64 "-%s%" PRIu64, seed, kind, n);
+    return len >= 0 && (size_t)len < size;
+}
+
+/*
+ * Acknowledged feedback for @id: an event id, or with @conv a conversation id.
+ * Returns false (after counting it) if it failed.
+ */
+static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv,
+                          const char *signal, double value, const char *oid_suffix)
+{
+    sim_run *run = w->run;
+    char oid[BASE_ID_MAX + 1];
+    bool ok = false;
+    base_err e;
+    int n;
+
+    n = snprintf(oid, sizeof(oid), "%s-%s", id, oid_suffix);
+    if (n < 0 || (size_t)n >= sizeof(oid)) {
+        note_transport_error(run, i, "feedback outcome_id", BASE_ELIMIT);
+        goto done;
+    }
+    if (conv) {
+        e = feedback_conv(w, id, signal, value, oid);
+    } else {
+        e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid,
+                                   &w->reply);
+    }
+    if (e != BASE_OK) {
+        note_transport_error(run, i, "feedback", e);
+    } else if (!w->reply.ok) {
+        note_reply_error(run, i, "feedback", &w->reply);
+    } else {
+        ok = true;
+        if (strcmp(w->reply.status, "late") == 0) {
+            atomic_fetch_add(&run->n_late, 1); /* accepted, but never learned from */
+        }
+    }
+
+done:
+    return ok;
+}
+
+/* Thumbs: with probability thumbs_rate, matching @correct unless flipped. */
+static void maybe_thumbs(sim_worker *w, uint64_t i, const char *event_id, bool correct)
+{
+    const sim_opts *o = w->run->o;
+    uint64_t state = base_hash64(&i, sizeof(i), o->seed ^ THUMBS_SALT);
+    double u_rate = base_u64_to_unit(base_splitmix64(&state));
+    double u_flip = base_u64_to_unit(base_splitmix64(&state));
+
+    if (u_rate < o->thumbs_rate) {
+        bool up = u_flip < o->thumbs_noise ? !correct : correct;
+        (void)send_feedback(w, i, event_id, false, up ? "thumbs_up" : "thumbs_down", 1.0,
+                            "thumbs"); /* failures are counted inside */
+    }
+}
+
+/* Send what @p stands for, now. */
+static void deliver(sim_worker *w, const sim_pending *p)
+{
+    sim_run *run = w->run;
+    const sim_opts *o = run->o;
+    char id[BASE_ID_MAX + 1];
+    double value = p->correct ? 1.0 : 0.0;
+
+    if (p->kind == SIM_FB_CONV) {
+        if (!format_id(id, sizeof(id), o->seed, "c", p->i / o->turns)) {
+            note_transport_error(run, p->i, "conversation_id", BASE_ELIMIT);
+        } else if (send_feedback(w, p->i, id, true, "resolved", value, "resolved")) {
+            atomic_fetch_add(&run->n_conv_outcomes, 1);
+        }
+    } else if (!format_id(id, sizeof(id), o->seed, "", p->i)) {
+        note_transport_error(run, p->i, "event_id", BASE_ELIMIT);
+    } else if (o->turns > 1) {
+        maybe_thumbs(w, p->i, id, p->correct); /* "resolved" is the conversation's */
+    } else if (send_feedback(w, p->i, id, false, "resolved", value, "resolved")) {
+        maybe_thumbs(w, p->i, id, p->correct);
+    }
+}
+
+/* ---- the delayed-feedback queue (one per frontend, no locking) ---- */
+
+static bool pending_before(const sim_pending *a, const sim_pending *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+}
+
+static void heap_swap(sim_pending *h, uint32_t a, uint32_t b)
+{
+    sim_pending t = h[a];
+    h[a] = h[b];
+    h[b] = t;
+}
+
+/* Remove the earliest entry into *out. The heap must not be empty. */
+static void heap_pop(sim_worker *w, sim_pending *out)
+{
+    sim_pending *h = w->heap;
+    uint32_t i = 0;
+
+    *out = h[0];
+    h[0] = h[--w->n_heap];
+    for (;;) {
+        uint32_t l = 2 * i + 1;
+        uint32_t best = i;
+        if (l < w->n_heap && pending_before(&h[l], &h[best])) {
+            best = l;
+        }
+        if (l + 1 < w->n_heap && pending_before(&h[l + 1], &h[best])) {
+            best = l + 1;
+        }
+        if (best == i) {
+            break;
+        }
+        heap_swap(h, i, best);
+        i = best;
+    }
+}
+
+/* Grow the heap by doubling, up to SIM_MAX_PENDING. Returns false if it cannot. */
+static bool heap_grow(sim_worker *w)
+{
+    uint32_t cap = w->cap == 0 ? 256 : 2 * w->cap;
+    sim_pending *h;
+
+    if (w->cap >= SIM_MAX_PENDING) {
+        return false;
+    }
+    if (cap > SIM_MAX_PENDING) {
+        cap = SIM_MAX_PENDING;
+    }
+    h = base_realloc_array(w->heap, cap, sizeof(*h));
+    if (h == NULL) {
+        return false;
+    }
+    w->heap = h;
+    w->cap = cap;
+    return true;
+}
+
+/* Sleep until base_mono_ns() reaches @due_ns (a due time, not an event to wait for). */
+static void sleep_until(uint64_t due_ns)
+{
+    uint64_t now = base_mono_ns();
+
+    while (now < due_ns) {
+        uint64_t left = due_ns - now;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                              .tv_nsec = (long)(left % 1000000000u)};
+        (void)nanosleep(&ts, NULL); /* an early wake-up (EINTR) just loops */
+        now = base_mono_ns();
+    }
+}
+
+/* Send every queued feedback due by now. */
+static void flush_due(sim_worker *w)
+{
+    uint64_t now = base_mono_ns();
+    sim_pending p;
+
+    while (w->n_heap > 0 && w->heap[0].due_ns <= now) {
+        heap_pop(w, &p);
+        deliver(w, &p);
+        now = base_mono_ns();
+    }
+}
+
+/*
+ * Queue the feedback of interaction @i (kind @kind) to go out D' ms after now,
+ * D' uniform in [0, delay_ms] from hash(i, seed). With no delay it goes out at
+ * once, as without a queue. A full queue (SIM_MAX_PENDING, or no memory) first
+ * sends its earliest entry, waiting for its due time: memory stays bounded and
+ * no feedback goes out early.
+ */
+static void schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct)
+{
+    const sim_opts *o = w->run->o;
+    sim_pending p = {.i = i, .kind = (uint8_t)kind, .correct = correct, .seq = w->seq++};
+    uint64_t state = base_hash64(&i, sizeof(i), o->seed ^ DELAY_SALT);
+    double u = base_u64_to_unit(base_splitmix64(&state));
+    uint32_t at;
+
+    if (o->delay_ms == 0) {
+        deliver(w, &p);
+        return;
+    }
+    if (kind == SIM_FB_CONV) {
+        u = base_u64_to_unit(base_splitmix64(&state)); /* not the final turn's own delay */
+    }
+    p.due_ns = base_mono_ns() + (uint64_t)(u * (double)o->delay_ms * 1e6);
+    if (w->n_heap == w->cap && !heap_grow(w)) {
+        sim_pending first;
+        heap_pop(w, &first);
+        sleep_until(first.due_ns);
+        deliver(w, &first);
+    }
+    at = w->n_heap++;
+    w->heap[at] = p;
+    while (at > 0 && pending_before(&w->heap[at], &w->heap[(at - 1) / 2])) {
+        heap_swap(w->heap, at, (at - 1) / 2);
+        at = (at - 1) / 2;
+    }
+    uint64_t seen = atomic_load(&w->run->max_queued);
+    while (w->n_heap > seen &&
+           !atomic_compare_exchange_weak(&w->run->max_queued, &seen, w->n_heap)) {
+        /* seen was reloaded: retry while ours is still higher */
+    }
+}
+
+/* At the end: send the rest at their due times, or count them dropped if the run stopped. */
+static void drain(sim_worker *w)
+{
+    sim_pending p;
+
+    while (w->n_heap > 0) {
+        heap_pop(w, &p);
+        if (atomic_load(&w->run->stop)) {
+            atomic_fetch_add(&w->run->n_dropped, 1);
+            continue;
+        }
+        sleep_until(p.due_ns);
+        deliver(w, &p);
+    }
+}
+
 /* ---- one interaction ---- */
 
 /* Interactions in block @b: the last one may be short. */
@@ -356,51 +721,13 @@ static uint32_t argmax_f(const float *v, uint32_t n)
     return best;
 }
 
-/* Acknowledged feedback; returns false (after counting it) if it failed. */
-static bool send_feedback(sim_worker *w, uint64_t i, const char *event_id, const char *signal,
-                          double value, const char *oid_suffix)
-{
-    sim_run *run = w->run;
-    char oid[BASE_ID_MAX + 1];
-    bool ok = false;
-    base_err e;
-    int n;
-
-    n = snprintf(oid, sizeof(oid), "%s-%s", event_id, oid_suffix);
-    if (n < 0 || (size_t)n >= sizeof(oid)) {
-        note_transport_error(run, i, "feedback outcome_id", BASE_ELIMIT);
-        goto done;
-    }
-    e = rlfeed_client_feedback(w->client, run->o->policy, event_id, signal, value, oid,
-                               &w->reply);
-    if (e != BASE_OK) {
-        note_transport_error(run, i, "feedback", e);
-    } else if (!w->reply.ok) {
-        note_reply_error(run, i, "feedback", &w->reply);
-    } else {
-        ok = true;
-    }
-
-done:
-    return ok;
-}
-
-/* Thumbs: with probability thumbs_rate, matching @correct unless flipped. */
-static void maybe_thumbs(sim_worker *w, uint64_t i, const char *event_id, bool correct)
-{
-    const sim_opts *o = w->run->o;
-    uint64_t state = base_hash64(&i, sizeof(i), o->seed ^ THUMBS_SALT);
-    double u_rate = base_u64_to_unit(base_splitmix64(&state));
-    double u_flip = base_u64_to_unit(base_splitmix64(&state));
-
-    if (u_rate < o->thumbs_rate) {
-        bool up = u_flip < o->thumbs_noise ? !correct : correct;
-        (void)send_feedback(w, i, event_id, up ? "thumbs_up" : "thumbs_down", 1.0,
-                            "thumbs"); /* failures are counted inside */
-    }
-}
-
-static void interact(sim_worker *w, uint64_t i)
+/*
+ * Interaction @i, turn @turn (1-based; 0 without conversations) of
+ * conversation @conv_id (NULL without). Returns whether the decide succeeded,
+ * and *out_correct whether it served the label.
+ */
+static bool interact(sim_worker *w, uint64_t i, const char *conv_id, uint32_t turn,
+                     bool *out_correct)
 {
     sim_run *run = w->run;
     const sim_opts *o = run->o;
@@ -414,7 +741,6 @@ static void interact(sim_worker *w, uint64_t i)
     bool decided = false;
     uint64_t total;
     base_err e;
-    int n;
 
     if (i % o->block == 0) {
         atomic_store(&b->t_start_ns, base_mono_ns());
@@ -422,13 +748,16 @@ static void interact(sim_worker *w, uint64_t i)
     rlfeed_base_model_embed(run->m, row, w->emb);
     rlfeed_base_model_logits(run->m, row, w->logits);
     base_hit = argmax_f(w->logits, k) == label;
-    n = snprintf(event_id, sizeof(event_id), "sim-%" PRIu64 "-%" PRIu64, o->seed, i);
-    if (n < 0 || (size_t)n >= sizeof(event_id)) {
+    if (!format_id(event_id, sizeof(event_id), o->seed, "", i)) {
         note_transport_error(run, i, "event_id", BASE_ELIMIT);
         goto account;
     }
-    e = rlfeed_client_decide(w->client, o->policy, event_id, w->emb, o->dim, k, run->id_ptr,
-                             w->logits, &w->reply);
+    if (conv_id != NULL) {
+        e = decide_turn(w, event_id, conv_id, turn);
+    } else {
+        e = rlfeed_client_decide(w->client, o->policy, event_id, w->emb, o->dim, k,
+                                 run->id_ptr, w->logits, &w->reply);
+    }
     if (e != BASE_OK) {
         note_transport_error(run, i, "decide", e);
         goto account;
@@ -449,9 +778,7 @@ static void interact(sim_worker *w, uint64_t i)
     while (v > seen && !atomic_compare_exchange_weak(&b->max_version, &seen, v)) {
         /* seen was reloaded: retry while ours is still higher */
     }
-    if (send_feedback(w, i, event_id, "resolved", served_hit ? 1.0 : 0.0, "resolved")) {
-        maybe_thumbs(w, i, event_id, served_hit);
-    }
+    schedule(w, i, SIM_FB_TURN, served_hit);
 
 account:
     atomic_fetch_add(&b->base_hits, base_hit);
@@ -463,6 +790,42 @@ account:
         atomic_store(&b->complete, 1);
         print_ready(run);
     }
+    *out_correct = served_hit;
+    return decided;
+}
+
+/*
+ * Conversation @c: interactions c*T .. min(c*T + T, n) - 1, one frontend, in
+ * order, turns 1..T. Its "resolved" (1 if the final turn served the label)
+ * follows the final turn's decide, addressed by conversation_id, so the
+ * daemon's credit rule spreads it over the conversation's open decisions.
+ */
+static void converse(sim_worker *w, uint64_t c)
+{
+    const sim_opts *o = w->run->o;
+    uint64_t first = c * o->turns;
+    uint64_t end = first + o->turns < o->n ? first + o->turns : o->n;
+    char conv_id[BASE_ID_MAX + 1];
+    bool correct = false;
+    bool decided = false;
+    uint64_t i = first;
+
+    if (o->turns == 1) {
+        flush_due(w);
+        (void)interact(w, first, NULL, 0, &correct); /* errors are counted inside */
+        return;
+    }
+    if (!format_id(conv_id, sizeof(conv_id), o->seed, "c", c)) {
+        note_transport_error(w->run, first, "conversation_id", BASE_ELIMIT);
+        return;
+    }
+    for (; i < end && !atomic_load(&w->run->stop); i++) {
+        flush_due(w);
+        decided = interact(w, i, conv_id, (uint32_t)(i - first + 1), &correct);
+    }
+    if (i == end && decided) { /* else no final decision: nothing to resolve */
+        schedule(w, end - 1, SIM_FB_CONV, correct);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -471,12 +834,13 @@ static void *worker_main(void *arg)
     sim_run *run = w->run;
 
     while (!atomic_load(&run->stop)) {
-        uint64_t i = atomic_fetch_add(&run->next, 1);
-        if (i >= run->o->n) {
+        uint64_t c = atomic_fetch_add(&run->next, 1);
+        if (c * run->o->turns >= run->o->n) {
             break;
         }
-        interact(w, i);
+        converse(w, c);
     }
+    drain(w);
     return NULL;
 }
 
@@ -603,9 +967,18 @@ static void print_summary(sim_run *run, double seconds)
     (void)json_object_set_new(j, "dataset", src); /* failures surface as missing keys */
     (void)json_object_set_new(j, "interactions", json_integer((json_int_t)done));
     (void)json_object_set_new(j, "clients", json_integer(o->clients));
+    (void)json_object_set_new(j, "turns", json_integer(o->turns));
+    (void)json_object_set_new(j, "delay_ms", json_integer((json_int_t)o->delay_ms));
     (void)json_object_set_new(j, "base_accuracy", json_num(ratio(base_hits, done)));
     (void)json_object_set_new(j, "served_accuracy_last_block", json_num(run->last_served_acc));
     (void)json_object_set_new(j, "served_accuracy", json_num(ratio(served_hits, decided)));
+    (void)json_object_set_new(
+        j, "conversation_outcomes",
+        json_integer((json_int_t)atomic_load(&run->n_conv_outcomes)));
+    (void)json_object_set_new(j, "late_outcomes",
+                              json_integer((json_int_t)atomic_load(&run->n_late)));
+    (void)json_object_set_new(j, "max_queued_feedback",
+                              json_integer((json_int_t)atomic_load(&run->max_queued)));
     (void)json_object_set_new(j, "seconds", json_real(seconds));
     (void)json_object_set_new(j, "errors",
                               json_integer((json_int_t)atomic_load(&run->n_errors)));
@@ -662,6 +1035,43 @@ static void describe_setup(const sim_opts *o, const rlfeed_dataset *d,
             rlfeed_base_model_calib_softmax_accuracy(m));
     fprintf(stderr, "rlfeed sim: %" PRIu64 " interactions, %u clients, policy %s at %s\n",
             o->n, o->clients, o->policy, o->url);
+    if (o->turns > 1) {
+        fprintf(stderr,
+                "rlfeed sim: conversations of %u turns (sim-%" PRIu64 "-c<n>); \"resolved\" "
+                "once per conversation, by conversation_id\n",
+                o->turns, o->seed);
+    }
+    if (o->delay_ms > 0) {
+        fprintf(stderr,
+                "rlfeed sim: feedback posted uniform [0, %" PRIu64 "] ms after its decide\n",
+                o->delay_ms);
+    }
+    if (o->delay_ms >= SIM_DEMO_WINDOW_MS) {
+        fprintf(stderr,
+                "rlfeed sim: warning: --delay-ms %" PRIu64 " is not below %u ms, the window_ms of "
+                "examples/demo.ini: outcomes after a policy's window_ms are \"late\" and never "
+                "learned from\n",
+                o->delay_ms, SIM_DEMO_WINDOW_MS);
+    }
+}
+
+/* Outcomes the service took but will not learn from, and feedback never sent. */
+static void print_feedback_warnings(sim_run *run)
+{
+    uint64_t late = atomic_load(&run->n_late);
+    uint64_t dropped = atomic_load(&run->n_dropped);
+
+    if (late > 0) {
+        fprintf(stderr,
+                "rlfeed sim: warning: %" PRIu64 " outcomes arrived after their join window closed "
+                "(\"late\"): --delay-ms (plus a conversation's length) must stay below the "
+                "policy's window_ms\n",
+                late);
+    }
+    if (dropped > 0) {
+        fprintf(stderr, "rlfeed sim: %" PRIu64 " delayed feedbacks not sent: the run stopped\n",
+                dropped);
+    }
 }
 
 /* One health call before the traffic starts, so a missing daemon fails fast. */
@@ -687,6 +1097,7 @@ static bool open_workers(sim_run *run, sim_worker *ws)
     for (uint32_t t = 0; t < o->clients; t++) {
         sim_worker *w = &ws[t];
         w->run = run;
+        base_buf_init(&w->req, SVC_WIRE_MAX_MSG);
         w->emb = base_alloc_array(o->dim, sizeof(*w->emb));
         w->logits = base_alloc_array(run->d->n_classes, sizeof(*w->logits));
         if (w->emb == NULL || w->logits == NULL) {
@@ -713,6 +1124,8 @@ static void run_fini(sim_run *run, sim_worker *ws)
             rlfeed_client_close(ws[t].client);
             base_free(ws[t].emb);
             base_free(ws[t].logits);
+            base_free(ws[t].heap);
+            base_buf_fini(&ws[t].req);
         }
         base_free(ws);
     }
@@ -726,7 +1139,8 @@ int rlfeed_sim_main(int argc, char **argv, const char *default_url)
 {
     sim_opts o = {
         .url = default_url, .policy = "intents", .prefix = "intent_", .n = 60000,
-        .block = 5000, .seed = 1, .clients = 4, .dim = 64, .base_acc = 0.68,
+        .block = 5000, .seed = 1, .clients = 4, .dim = 64, .turns = 1, .delay_ms = 0,
+        .base_acc = 0.68,
         .thumbs_rate = 0.3, .thumbs_noise = 0.1, .timeout_ms = SIM_DEFAULT_TIMEOUT_MS,
     };
     sim_run run = {.o = &o, .last_served_acc = NAN};
@@ -791,6 +1205,7 @@ int rlfeed_sim_main(int argc, char **argv, const char *default_url)
     }
     print_ready(&run);
     print_summary(&run, (double)(base_mono_ns() - run.start_ns) / 1e9);
+    print_feedback_warnings(&run);
     print_error_summary(&run);
     status = atomic_load(&run.n_errors) == 0 ? 0 : 1;
 

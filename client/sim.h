@@ -18,11 +18,29 @@
  * Event ids are "sim-<seed>-<number>", so a rerun with the same seed against
  * the same daemon is refused as duplicate_event: change --seed.
  *
+ * Conversations (--turns T > 1): a thread takes T consecutive numbers at once,
+ * c*T .. c*T+T-1, and decides them in order as turns 1..T of conversation
+ * "sim-<seed>-c<c>" (the last one may be shorter). Each turn gets its thumbs
+ * as above; "resolved" is sent once, after the final turn, addressed by
+ * conversation_id, value 1 if the final turn served the label, else 0, and
+ * the daemon's credit rule spreads it over the conversation's open decisions.
+ *
+ * Delays (--delay-ms D > 0): the feedback of an interaction is posted D' ms
+ * after its decide, D' uniform in [0, D) from hash(number, seed). Each thread
+ * keeps its own min-heap of pending feedbacks by due time (at most
+ * SIM_MAX_PENDING, 65536; a full heap first sends its earliest entry, at its
+ * due time), sends those due before each decide, and drains the rest at the
+ * end. D (plus the span of a conversation) must stay below the policy's
+ * window_ms: later outcomes are answered "late" and never learned from; the
+ * sim counts them and warns.
+ *
  * Output (stdout, flushed per line): a header, then one row per block of B
  * interactions in number order, whichever thread finished them:
  *   block  interactions  base_acc  served_acc  model_version  decides_per_s
  *       1          5000    0.6790      0.6712              3           4100
- * and finally one JSON summary line. Setup details and errors go to stderr.
+ * and finally one JSON summary line (with "turns", "delay_ms",
+ * "conversation_outcomes" and "late_outcomes"). Setup details and errors go to
+ * stderr.
  *
  * Exit status: 0 if every request succeeded; 1 if any request failed (an
  * error reply or a transport error; all are counted and summarised);

@@ -2,12 +2,19 @@
 # The demo: a private Redis and rlfeedd, then simulated chatbot traffic that
 # shows the policy head learning. Everything started here is stopped on exit.
 # Usage: scripts/demo.sh BUILD_DIR [extra `rlfeed sim` options]
+# RLFEED_DEMO_CONFIG picks the daemon's config (default examples/demo.ini; a
+# relative path is taken from the repository root).
 set -euo pipefail
 build=${1:-build}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 rlfeedd="$root/$build/service/rlfeedd"
 rlfeed="$root/$build/client/rlfeed"
+config=${RLFEED_DEMO_CONFIG:-examples/demo.ini}
+case "$config" in
+    /*) ;;
+    *) config="$root/$config" ;;
+esac
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-demo.XXXXXX")
 url="ipc://$work/rlfeed.sock"
@@ -21,8 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "== starting rlfeedd (private redis-server in $work/redis)"
-"$rlfeedd" --config "$root/examples/demo.ini" --url "$url" --data-dir "$work/redis" \
+echo "== starting rlfeedd with $config (private redis-server in $work/redis)"
+"$rlfeedd" --config "$config" --url "$url" --data-dir "$work/redis" \
     2> "$work/rlfeedd.log" &
 daemon_pid=$!
 
