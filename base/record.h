@@ -41,6 +41,7 @@ typedef struct base_decision {
     uint32_t turn;           /* turn within the conversation, 0 when absent */
     uint32_t source;         /* enum base_decision_source */
     uint32_t deferred;       /* 1: learned from only after an activation */
+    uint64_t lsn;            /* the policy's log sequence number: replay order */
     uint32_t dim;            /* embedding length */
     uint32_t n_cand;         /* number of candidates, >= 1 */
     uint32_t chosen;         /* index into the candidate arrays, < n_cand */
@@ -72,6 +73,8 @@ typedef struct base_outcome {
     uint32_t type;                         /* enum base_outcome_type */
     double value;                          /* 1.0 for plain events */
     int64_t ts_ms;                         /* when it happened (client) or arrived */
+    int64_t arrived_ms;                    /* when the service received it (service clock) */
+    uint64_t lsn;                          /* the policy's log sequence number: replay order */
 } base_outcome;
 
 /* How a conversation-level outcome was shared among the conversation's decisions. */
@@ -105,6 +108,15 @@ typedef struct base_model {
     char policy[BASE_NAME_MAX + 1];
     char learner[BASE_NAME_MAX + 1];
     char last_joined_id[BASE_STREAM_ID_MAX + 1]; /* last applied joined-stream id or "" */
+    /*
+     * Recovery: replaying the decision and outcome streams after these ids
+     * (in lsn order), skipping decisions that have a joined record after
+     * scan_joined, rebuilds the join as it was. "" = from the start.
+     */
+    char scan_decisions[BASE_STREAM_ID_MAX + 1];
+    char scan_outcomes[BASE_STREAM_ID_MAX + 1];
+    char scan_joined[BASE_STREAM_ID_MAX + 1];
+    uint64_t next_lsn;   /* the policy's next log sequence number */
     uint64_t version;    /* monotonically increasing per policy */
     uint64_t n_updates;  /* joined examples applied */
     int64_t ts_ms;       /* when the snapshot was taken */

@@ -120,6 +120,7 @@ struct rwd_join {
     size_t n_held;
 
     bucket *rate;      /* [RATE_SETS * RATE_WAYS] */
+    bool replay;       /* re-applying logged outcomes: no rate cap */
 
     rwd_join_stats st;
 };
@@ -577,7 +578,7 @@ static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now
     if (rwd_spec_contribution(&j->spec, *out_sig, o->value, out_val) != BASE_OK) {
         return RWD_REJECT_VALUE;
     }
-    if (j->rate != NULL && o->user_id[0] != '\0') {
+    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0') {
         bucket *b = NULL;
         if (rate_tokens(j, o->user_id, now, &b) < 1.0) {
             return RWD_REJECT_RATE;
@@ -779,7 +780,7 @@ base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms
     if (err != BASE_OK) {
         return err;
     }
-    if (j->rate != NULL && o->user_id[0] != '\0' && s != RWD_REJECT_SIGNAL &&
+    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0' && s != RWD_REJECT_SIGNAL &&
         s != RWD_REJECT_VALUE && s != RWD_REJECT_RATE) {
         rate_take(j, o->user_id, now_ms);
     }
@@ -1047,4 +1048,41 @@ void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out)
     *out = j->st;
     out->pending = j->n_heap;
     out->deferred = j->n_deferred;
+}
+
+void rwd_join_mark_closed(rwd_join *j, const char *event_id, const char *conversation_id,
+                          int64_t closed_at_ms)
+{
+    if (event_id[0] != '\0' && !is_closed(j, event_id, false, INT64_MIN)) {
+        remember_closed(j, event_id, false, closed_at_ms);
+    }
+    if (conversation_id[0] != '\0' && find_conv(j, conversation_id) == NULL) {
+        remember_closed(j, conversation_id, true, closed_at_ms);
+    }
+}
+
+void rwd_join_set_replay(rwd_join *j, bool replay)
+{
+    j->replay = replay;
+}
+
+bool rwd_join_min_lsn(const rwd_join *j, uint64_t *out_lsn)
+{
+    bool any = false;
+    uint64_t m = UINT64_MAX;
+    for (size_t i = 0; i < j->n_heap; i++) {
+        uint64_t l = j->heap[i]->d->lsn;
+        m = l < m ? l : m;
+        any = true;
+    }
+    for (const held *h = j->hd_head; h != NULL; h = h->next_fifo) {
+        if (h->o.event_id[0] != '\0') {
+            m = h->o.lsn < m ? h->o.lsn : m;
+            any = true;
+        }
+    }
+    if (any) {
+        *out_lsn = m;
+    }
+    return any;
 }

@@ -132,6 +132,21 @@ size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t ma
 /* The earliest time at which rwd_join_expire() would emit something, or INT64_MAX. */
 int64_t rwd_join_next_deadline(const rwd_join *j);
 
+/*
+ * Recovery support. After a restart the service rebuilds a join by replaying
+ * the decision and outcome streams in log-sequence order:
+ * rwd_join_mark_closed() registers a decision that already has a joined
+ * record (so later outcomes for it are late, within late_memory_ms of
+ * @closed_at_ms), rwd_join_set_replay() turns the user rate cap off while
+ * logged outcomes (which were accepted once) are re-applied, and
+ * rwd_join_min_lsn() tells how far back the next replay must start: the
+ * smallest lsn of a pending decision or held outcome (false when none).
+ */
+void rwd_join_mark_closed(rwd_join *j, const char *event_id, const char *conversation_id,
+                          int64_t closed_at_ms);
+void rwd_join_set_replay(rwd_join *j, bool replay);
+bool rwd_join_min_lsn(const rwd_join *j, uint64_t *out_lsn);
+
 #define RWD_LATENCY_BUCKETS 8 /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
 
 typedef struct rwd_join_stats {

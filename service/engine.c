@@ -33,6 +33,23 @@ typedef struct pol_counters {
     atomic_int_fast64_t reward_micro; /* sum of joined rewards, in 1e-6 units */
 } pol_counters;
 
+/*
+ * A recovery mark: the stream ids last stored (joined read first, then
+ * decisions and outcomes) just before the record with log sequence number
+ * @lsn was queued. Every record with lsn >= @lsn, and the joined record of
+ * any such decision, was stored after these ids: replaying the streams from
+ * a mark at or below the oldest pending lsn rebuilds the join (the writer
+ * stores in queue order, and a decision is queued before its outcomes and
+ * its joined record).
+ */
+typedef struct mark {
+    uint64_t lsn;
+    char tail[3][BASE_STREAM_ID_MAX + 1];
+} mark;
+
+#define MARK_EVERY 64    /* lsns between marks */
+#define MARK_RING 4096   /* marks kept per policy */
+
 typedef struct pol_rt {
     svc_engine *eng;
     const svc_policy_config *cfg;
@@ -46,10 +63,17 @@ typedef struct pol_rt {
 
     pthread_mutex_t join_lk;
     rwd_join *join;              /* guarded by join_lk */
+    uint64_t next_lsn;           /* guarded by join_lk: the next log sequence number */
+    mark *marks;                 /* guarded by join_lk: ring of recovery marks, oldest first */
+    size_t mark_head, n_marks;
+
+    pthread_mutex_t tail_lk;
+    char tail[3][BASE_STREAM_ID_MAX + 1]; /* guarded by tail_lk: last stored id per sto_kind */
 
     /* learner thread only */
     char last_joined_id[BASE_STREAM_ID_MAX + 1];
-    uint64_t snapshot_updates;   /* n_updates at the last snapshot */
+    uint64_t snapshot_updates;   /* n_updates at the last checkpoint */
+    uint64_t snapshot_lsn;       /* next_lsn at the last checkpoint */
     base_joined *backlog[EXPIRE_BATCH]; /* expired, not yet accepted by persist */
     size_t n_backlog;
 
@@ -177,6 +201,13 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *p
         p->cfg = &cfg->policy[i];
         pthread_rwlock_init(&p->head_lk, NULL);
         pthread_mutex_init(&p->join_lk, NULL);
+        pthread_mutex_init(&p->tail_lk, NULL);
+        p->marks = base_alloc_array(MARK_RING, sizeof(mark));
+        if (p->marks == NULL) {
+            eng->n_pol = i + 1;
+            e = BASE_ENOMEM;
+            goto fail;
+        }
         eng->n_pol = i + 1;
         e = build_action_index(p);
         if (e != BASE_OK) {
@@ -216,6 +247,8 @@ void svc_engine_free(svc_engine *e)
         base_free(p->act_slot);
         pthread_rwlock_destroy(&p->head_lk);
         pthread_mutex_destroy(&p->join_lk);
+        pthread_mutex_destroy(&p->tail_lk);
+        base_free(p->marks);
     }
     if (e->learn_q != NULL) {
         void *items[64];
@@ -234,40 +267,53 @@ void svc_engine_free(svc_engine *e)
     base_free(e);
 }
 
-base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen)
+/* ---- log sequence numbers, stored tails, recovery marks ----------------- */
+
+static void set_tail(pol_rt *p, sto_kind kind, const char *id)
 {
-    for (uint32_t i = 0; i < e->n_pol; i++) {
-        pol_rt *p = &e->pol[i];
-        base_model *m = NULL;
-        bool found = false;
-        base_err err = sto_store_model_get_online(store, p->cfg->name, &m, &found);
-        if (err != BASE_OK) {
-            snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
-                     base_strerror(err));
-            return err;
-        }
-        if (!found) {
-            continue;
-        }
-        err = pol_head_restore(p->head, m);
-        if (err != BASE_OK) {
-            snprintf(errbuf, errlen,
-                     "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
-                     "head (dim %u, %u actions, learner %s): %s",
-                     p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
-                     base_strerror(err));
-            base_model_free(m);
-            return err;
-        }
-        base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
-        p->snapshot_updates = pol_head_n_updates(p->head);
-        atomic_store(&p->n_updates, p->snapshot_updates);
-        base_log(BASE_LOG_INFO, "policy %s: restored snapshot version %" PRIu64
-                 " (%" PRIu64 " updates, last joined %s)", p->cfg->name, m->version,
-                 m->n_updates, m->last_joined_id[0] ? m->last_joined_id : "-");
-        base_model_free(m);
+    pthread_mutex_lock(&p->tail_lk);
+    base_strlcpy(p->tail[kind], id, sizeof(p->tail[kind]));
+    pthread_mutex_unlock(&p->tail_lk);
+}
+
+/* The stored tails, joined first (see struct mark for why the order matters). */
+static void read_tails(pol_rt *p, char (*out)[BASE_STREAM_ID_MAX + 1])
+{
+    pthread_mutex_lock(&p->tail_lk);
+    memcpy(out[STO_JOINED], p->tail[STO_JOINED], sizeof(p->tail[0]));
+    memcpy(out[STO_DECISIONS], p->tail[STO_DECISIONS], sizeof(p->tail[0]));
+    memcpy(out[STO_OUTCOMES], p->tail[STO_OUTCOMES], sizeof(p->tail[0]));
+    pthread_mutex_unlock(&p->tail_lk);
+}
+
+/*
+ * The next lsn, recording a mark first when one is due. Called under
+ * join_lk, before the record is queued. A full ring records nothing: the
+ * older marks stay valid, only less tight.
+ */
+static uint64_t take_lsn(pol_rt *p)
+{
+    uint64_t lsn = p->next_lsn++;
+    const mark *last = p->n_marks > 0 ? &p->marks[(p->mark_head + p->n_marks - 1) % MARK_RING]
+                                      : NULL;
+    if ((last == NULL || lsn - last->lsn >= MARK_EVERY) && p->n_marks < MARK_RING) {
+        mark *m = &p->marks[(p->mark_head + p->n_marks) % MARK_RING];
+        m->lsn = lsn;
+        read_tails(p, m->tail);
+        p->n_marks++;
     }
-    return BASE_OK;
+    return lsn;
+}
+
+/* Writer-thread completion of a decision record: only its stream id matters. */
+static void on_decision_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    pol_rt *p = arg;
+    if (result == BASE_OK) {
+        set_tail(p, STO_DECISIONS, it->stream_id);
+    } else {
+        atomic_fetch_add(&p->c.store_errors, 1);
+    }
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -393,33 +439,36 @@ fail:
 static svc_errcode admit_decision(pol_rt *p, base_decision *d, char *msg, size_t msglen)
 {
     svc_errcode code = SVC_E_NONE;
-    base_decision *copy = base_decision_clone(d);
-    svc_persist_item *it = NULL;
-    if (copy == NULL ||
-        (it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_DECISIONS, d->policy, copy)) == NULL) {
-        base_decision_free(copy);
+    svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_DECISIONS, d->policy, NULL);
+    if (it == NULL) {
         snprintf(msg, msglen, "out of memory");
         return SVC_E_INTERNAL;
     }
+    it->done = on_decision_stored;
+    it->done_arg = p;
     pthread_mutex_lock(&p->join_lk);
     bool dup = false;
+    rwd_join_stats js;
     rwd_join_contains(p->join, d->event_id, &dup);
+    rwd_join_get_stats(p->join, &js);
     if (dup) {
         code = SVC_E_DUPLICATE_EVENT;
         snprintf(msg, msglen, "event_id \"%s\" is already pending", d->event_id);
-    } else if (svc_persist_submit(p->eng->persist, it) != BASE_OK) {
-        /* Served but not logged: the storage queue is full. Counted, not learned from. */
+    } else if (js.pending >= p->cfg->max_pending) {
+        /* Served, not logged: the log holds only decisions the join holds. */
         atomic_fetch_add(&p->c.unlogged, 1);
-        svc_persist_item_free(it);
-        it = NULL;
         base_decision_free(d);
     } else {
-        it = NULL;
-        base_err e = rwd_join_add_decision(p->join, d, base_clock_now_ms(p->eng->clock));
-        if (e != BASE_OK) {
-            /* Logged but not joinable (max_pending): the log still has it. */
+        d->lsn = take_lsn(p);
+        it->rec = base_decision_clone(d);
+        if (it->rec == NULL || svc_persist_submit(p->eng->persist, it) != BASE_OK) {
+            /* Served but not logged: the storage queue is full. Counted, not learned from. */
             atomic_fetch_add(&p->c.unlogged, 1);
             base_decision_free(d);
+        } else {
+            it = NULL;
+            /* Cannot fail: not a duplicate and below max_pending, checked under this lock. */
+            (void)rwd_join_add_decision(p->join, d, base_clock_now_ms(p->eng->clock));
         }
     }
     pthread_mutex_unlock(&p->join_lk);
@@ -554,8 +603,8 @@ static void reply_status(const svc_replier *r, const char *status)
 static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
 {
     ack_ctx *a = arg;
-    (void)it;
     if (result == BASE_OK) {
+        set_tail(a->p, STO_OUTCOMES, it->stream_id);
         reply_status(&a->r, rwd_status_name(a->status));
     } else {
         atomic_fetch_add(&a->p->c.store_errors, 1);
@@ -619,6 +668,10 @@ static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_
     }
     bool logged = o->type == BASE_OUT_ACTIVATE ? st == RWD_MATCHED : logged_status(st);
     if (logged) {
+        o->arrived_ms = now;
+        o->lsn = take_lsn(p);
+        applied.arrived_ms = o->arrived_ms;
+        applied.lsn = o->lsn;
         ack->p = p;
         ack->r = r != NULL ? *r : (svc_replier){0};
         ack->status = st;
@@ -759,6 +812,271 @@ static void op_clock(svc_engine *e, const svc_request *q, const svc_replier *r)
     base_buf_fini(&b);
 }
 
+/* ---- recovery ------------------------------------------------------------ */
+
+static void learn_one(pol_rt *p, const base_joined *j, const char *stream_id);
+
+/*
+ * Start-up rebuild of a policy from its checkpoint and the streams:
+ * 1. joined records after scan_joined: remembered as closed (late outcomes
+ *    stay late); those after the checkpoint's last applied id are learned,
+ *    in stream order, exactly as the learner would have;
+ * 2. decisions after scan_decisions and outcomes after scan_outcomes,
+ *    merged by lsn (the order they were admitted in): decisions without a
+ *    joined record become pending again, outcomes and activations are
+ *    re-applied (rate caps off: each was accepted once).
+ * The head is then what it would have been had the process never stopped,
+ * and the join holds what it held, so the next windows close identically.
+ */
+
+/* An open-addressing set of 64-bit event-id hashes (0 marks an empty slot). */
+typedef struct idset {
+    uint64_t *slot;
+    size_t cap;
+    size_t n;
+} idset;
+
+static uint64_t id_hash(const char *id)
+{
+    return base_hash64(id, strlen(id), 0x6a6f696e6564ULL) | 1u;
+}
+
+static bool idset_has(const idset *s, uint64_t h)
+{
+    for (size_t i = h & (s->cap - 1); s->cap > 0 && s->slot[i] != 0; i = (i + 1) & (s->cap - 1)) {
+        if (s->slot[i] == h) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static base_err idset_add(idset *s, uint64_t h)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        idset g = {base_alloc_zero(s->cap == 0 ? 1024 : 2 * s->cap, sizeof(uint64_t)),
+                   s->cap == 0 ? 1024 : 2 * s->cap, 0};
+        if (g.slot == NULL) {
+            return BASE_ENOMEM;
+        }
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->slot[i] != 0) {
+                (void)idset_add(&g, s->slot[i]); /* cannot grow again */
+            }
+        }
+        base_free(s->slot);
+        *s = g;
+    }
+    size_t i = h & (s->cap - 1);
+    while (s->slot[i] != 0 && s->slot[i] != h) {
+        i = (i + 1) & (s->cap - 1);
+    }
+    if (s->slot[i] == 0) {
+        s->slot[i] = h;
+        s->n++;
+    }
+    return BASE_OK;
+}
+
+/* Order of Redis stream ids "ms-seq"; "" sorts first. */
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    int na = a[0] != '\0' ? sscanf(a, "%llu-%llu", &am, &as) : 0;
+    int nb = b[0] != '\0' ? sscanf(b, "%llu-%llu", &bm, &bs) : 0;
+    if (na == 0 || nb == 0) {
+        return (na != 0) - (nb != 0);
+    }
+    if (am != bm) {
+        return am < bm ? -1 : 1;
+    }
+    return as < bs ? -1 : as > bs;
+}
+
+#define REPLAY_BATCH 256
+
+/* A stream being read in batches. */
+typedef struct cursor {
+    sto_kind kind;
+    char after[BASE_STREAM_ID_MAX + 1];
+    sto_entry *en;
+    size_t n;
+    size_t i;
+    bool done;
+} cursor;
+
+static base_err cursor_fill(sto_store *st, const char *policy, cursor *c)
+{
+    if (c->done || c->i < c->n) {
+        return BASE_OK;
+    }
+    sto_entries_free(c->kind, c->en, c->n);
+    c->en = NULL;
+    c->n = c->i = 0;
+    base_err e = sto_store_read(st, c->kind, policy, c->after, REPLAY_BATCH, &c->en, &c->n);
+    if (e == BASE_OK && c->n == 0) {
+        c->done = true;
+    } else if (e == BASE_OK) {
+        base_strlcpy(c->after, c->en[c->n - 1].id, sizeof(c->after));
+    }
+    return e;
+}
+
+static uint64_t cursor_lsn(const cursor *c)
+{
+    const void *r = c->en[c->i].rec;
+    return c->kind == STO_DECISIONS ? ((const base_decision *)r)->lsn
+                                    : ((const base_outcome *)r)->lsn;
+}
+
+static base_err replay_joined(pol_rt *p, sto_store *st, const char *from, const char *applied,
+                              idset *joined, uint64_t *out_learned)
+{
+    cursor c = {.kind = STO_JOINED};
+    base_strlcpy(c.after, from, sizeof(c.after));
+    base_err e = BASE_OK;
+    for (;;) {
+        e = cursor_fill(st, p->cfg->name, &c);
+        if (e != BASE_OK || c.done) {
+            break;
+        }
+        for (; c.i < c.n && e == BASE_OK; c.i++) {
+            const base_joined *j = c.en[c.i].rec;
+            const char *id = c.en[c.i].id;
+            e = idset_add(joined, id_hash(j->decision->event_id));
+            rwd_join_mark_closed(p->join, j->decision->event_id, j->decision->conversation_id,
+                                 j->joined_ts_ms);
+            if (id_cmp(id, applied) > 0) {
+                learn_one(p, j, id);
+                (*out_learned)++;
+            }
+            set_tail(p, STO_JOINED, id);
+        }
+    }
+    sto_entries_free(c.kind, c.en, c.n);
+    return e;
+}
+
+static base_err replay_join(pol_rt *p, sto_store *st, const char *from_d, const char *from_o,
+                            const idset *joined, uint64_t *io_next_lsn, uint64_t *out_pending)
+{
+    cursor cd = {.kind = STO_DECISIONS}, co = {.kind = STO_OUTCOMES};
+    base_strlcpy(cd.after, from_d, sizeof(cd.after));
+    base_strlcpy(co.after, from_o, sizeof(co.after));
+    base_err e = BASE_OK;
+    rwd_join_set_replay(p->join, true);
+    for (;;) {
+        e = cursor_fill(st, p->cfg->name, &cd);
+        if (e == BASE_OK) {
+            e = cursor_fill(st, p->cfg->name, &co);
+        }
+        if (e != BASE_OK || (cd.done && co.done)) {
+            break;
+        }
+        bool take_d = !cd.done && (co.done || cursor_lsn(&cd) < cursor_lsn(&co));
+        cursor *c = take_d ? &cd : &co;
+        uint64_t lsn = cursor_lsn(c);
+        *io_next_lsn = lsn + 1 > *io_next_lsn ? lsn + 1 : *io_next_lsn;
+        set_tail(p, c->kind, c->en[c->i].id);
+        if (take_d) {
+            const base_decision *d = c->en[c->i].rec;
+            if (!idset_has(joined, id_hash(d->event_id))) {
+                base_decision *copy = base_decision_clone(d);
+                if (copy == NULL) {
+                    e = BASE_ENOMEM;
+                    break;
+                }
+                if (rwd_join_add_decision(p->join, copy, d->ts_ms) == BASE_OK) {
+                    (*out_pending)++;
+                } else {
+                    base_decision_free(copy); /* a duplicate in the stream (a retried write) */
+                }
+            }
+        } else {
+            const base_outcome *o = c->en[c->i].rec;
+            rwd_status rs;
+            e = o->type == BASE_OUT_ACTIVATE
+                    ? rwd_join_activate(p->join, o->event_id, o->arrived_ms, &rs)
+                    : rwd_join_add_outcome(p->join, o, o->arrived_ms, &rs);
+        }
+        c->i++;
+        if (e != BASE_OK) {
+            break;
+        }
+    }
+    rwd_join_set_replay(p->join, false);
+    sto_entries_free(cd.kind, cd.en, cd.n);
+    sto_entries_free(co.kind, co.en, co.n);
+    return e;
+}
+
+base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen)
+{
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        pol_rt *p = &e->pol[i];
+        base_model *m = NULL;
+        bool found = false;
+        base_err err = sto_store_model_get_online(store, p->cfg->name, &m, &found);
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
+                     base_strerror(err));
+            return err;
+        }
+        if (found) {
+            err = pol_head_restore(p->head, m);
+            if (err != BASE_OK) {
+                snprintf(errbuf, errlen,
+                         "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
+                         "head (dim %u, %u actions, learner %s): %s",
+                         p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
+                         base_strerror(err));
+                base_model_free(m);
+                return err;
+            }
+            base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
+            atomic_store(&p->n_updates, pol_head_n_updates(p->head));
+        }
+        char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";
+        char sj[BASE_STREAM_ID_MAX + 1] = "";
+        uint64_t next_lsn = 0, learned = 0, pending = 0;
+        if (found) {
+            base_strlcpy(sd, m->scan_decisions, sizeof(sd));
+            base_strlcpy(so, m->scan_outcomes, sizeof(so));
+            base_strlcpy(sj, m->scan_joined, sizeof(sj));
+            next_lsn = m->next_lsn;
+        }
+        idset joined = {NULL, 0, 0};
+        err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned);
+        if (err == BASE_OK) {
+            err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending);
+        }
+        base_free(joined.slot);
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s", p->cfg->name,
+                     base_strerror(err));
+            base_model_free(m);
+            return err;
+        }
+        /* The scan positions cover everything rebuilt: the first mark. */
+        p->next_lsn = next_lsn;
+        p->mark_head = 0;
+        p->n_marks = 1;
+        p->marks[0].lsn = 0;
+        base_strlcpy(p->marks[0].tail[STO_DECISIONS], sd, sizeof(p->marks[0].tail[0]));
+        base_strlcpy(p->marks[0].tail[STO_OUTCOMES], so, sizeof(p->marks[0].tail[0]));
+        base_strlcpy(p->marks[0].tail[STO_JOINED], sj, sizeof(p->marks[0].tail[0]));
+        p->snapshot_updates = atomic_load(&p->n_updates);
+        p->snapshot_lsn = found ? m->next_lsn : 0;
+        base_log(BASE_LOG_INFO,
+                 "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
+                 " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
+                 p->cfg->name, found ? "restored the checkpoint" : "no checkpoint", learned,
+                 pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
+        base_model_free(m);
+    }
+    return BASE_OK;
+}
+
 /* ---- the learner thread ----------------------------------------------- */
 
 /* Runs on the writer thread once Redis has (or refused) a joined example. */
@@ -775,6 +1093,7 @@ static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
         atomic_fetch_sub(&e->learn_inflight, 1);
         return;
     }
+    set_tail(p, STO_JOINED, it->stream_id);
     li->pol = p;
     li->j = it->rec;
     it->rec = NULL;
@@ -788,10 +1107,9 @@ static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
     }
 }
 
-static void apply(svc_engine *e, learn_item *li)
+/* Learn from joined example @j stored at @stream_id (learner thread, or start-up). */
+static void learn_one(pol_rt *p, const base_joined *j, const char *stream_id)
 {
-    pol_rt *p = li->pol;
-    base_joined *j = li->j;
     /* Unknown examples are in the joined stream for evaluation, but never learned from. */
     if (!j->unknown) {
         pthread_rwlock_wrlock(&p->head_lk);
@@ -810,8 +1128,13 @@ static void apply(svc_engine *e, learn_item *li)
         }
         atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
     }
-    base_strlcpy(p->last_joined_id, li->stream_id, sizeof(p->last_joined_id));
-    base_joined_free(j);
+    base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
+}
+
+static void apply(svc_engine *e, learn_item *li)
+{
+    learn_one(li->pol, li->j, li->stream_id);
+    base_joined_free(li->j);
     base_free(li);
     atomic_fetch_sub(&e->learn_inflight, 1);
 }
@@ -861,10 +1184,63 @@ static void expire(svc_engine *e, pol_rt *p, int64_t now_ms)
     flush_backlog(e, p);
 }
 
-static void snapshot(svc_engine *e, pol_rt *p, bool force)
+/*
+ * Apply every expired example (expiring nothing new meanwhile). True once
+ * nothing is in flight between the join and the head, the precondition of a
+ * checkpoint; false if that did not happen within @timeout_ms (Redis away).
+ */
+static bool drain_inflight(svc_engine *e, int timeout_ms)
 {
+    void *items[64];
+    uint64_t deadline = base_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (atomic_load(&e->learn_inflight) > 0 && base_mono_ns() < deadline) {
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            flush_backlog(e, &e->pol[i]);
+        }
+        size_t n = 0;
+        (void)base_queue_pop_batch(e->learn_q, items, 64, 5, &n); /* timeout is normal */
+        for (size_t k = 0; k < n; k++) {
+            apply(e, items[k]);
+        }
+    }
+    return atomic_load(&e->learn_inflight) == 0;
+}
+
+/*
+ * Queue a checkpoint of @p: the head, the last applied joined id, and where
+ * a replay must start to rebuild the join (docs/architecture.md,
+ * "Recovery"). Needs drain_inflight() first: then every decision is either
+ * pending (lsn >= the oldest pending lsn, covered by a mark) or joined,
+ * stored and applied. Skipped when nothing changed since the last one.
+ */
+static void checkpoint(svc_engine *e, pol_rt *p)
+{
+    char pos[3][BASE_STREAM_ID_MAX + 1];
+    uint64_t min_lsn = 0;
+    pthread_mutex_lock(&p->join_lk);
+    bool any = rwd_join_min_lsn(p->join, &min_lsn);
+    uint64_t next_lsn = p->next_lsn;
+    if (!any) {
+        /* Nothing pending: everything stored so far is joined; start at the tails. */
+        read_tails(p, pos);
+        p->n_marks = 0;
+    } else {
+        /* The newest mark at or below the oldest pending lsn; older marks are done. */
+        size_t keep = 0;
+        for (size_t k = 0; k < p->n_marks; k++) {
+            if (p->marks[(p->mark_head + k) % MARK_RING].lsn <= min_lsn) {
+                keep = k;
+            }
+        }
+        const mark *m = &p->marks[(p->mark_head + keep) % MARK_RING];
+        memcpy(pos, m->tail, sizeof(pos));
+        p->mark_head = (p->mark_head + keep) % MARK_RING;
+        p->n_marks -= keep;
+    }
+    pthread_mutex_unlock(&p->join_lk);
+
     uint64_t n = atomic_load(&p->n_updates);
-    if (!force && n == p->snapshot_updates) {
+    if (n == p->snapshot_updates && next_lsn == p->snapshot_lsn) {
         return;
     }
     base_model *m = NULL;
@@ -875,6 +1251,10 @@ static void snapshot(svc_engine *e, pol_rt *p, bool force)
     }
     base_strlcpy(m->policy, p->cfg->name, sizeof(m->policy));
     base_strlcpy(m->last_joined_id, p->last_joined_id, sizeof(m->last_joined_id));
+    base_strlcpy(m->scan_decisions, pos[STO_DECISIONS], sizeof(m->scan_decisions));
+    base_strlcpy(m->scan_outcomes, pos[STO_OUTCOMES], sizeof(m->scan_outcomes));
+    base_strlcpy(m->scan_joined, pos[STO_JOINED], sizeof(m->scan_joined));
+    m->next_lsn = next_lsn;
     m->version = m->n_updates;
     m->ts_ms = base_clock_now_ms(e->clock);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);
@@ -887,7 +1267,18 @@ static void snapshot(svc_engine *e, pol_rt *p, bool force)
         return; /* queue full: the next interval tries again */
     }
     p->snapshot_updates = n;
+    p->snapshot_lsn = next_lsn;
     atomic_fetch_add(&p->c.snapshots, 1);
+}
+
+static void checkpoint_all(svc_engine *e)
+{
+    if (!drain_inflight(e, 2000)) {
+        return; /* Redis is away: keep the last checkpoint */
+    }
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        checkpoint(e, &e->pol[i]);
+    }
 }
 
 static void *learner_main(void *arg)
@@ -914,15 +1305,13 @@ static void *learner_main(void *arg)
         }
         if ((mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms) {
             last_snap_ns = mono;
-            for (uint32_t i = 0; i < e->n_pol; i++) {
-                snapshot(e, &e->pol[i], false);
-            }
+            checkpoint_all(e);
         }
     }
     /*
      * Drain: join every window already closed, store and apply those
-     * examples, then take a final snapshot. Windows still open stay in the
-     * decision and outcome streams.
+     * examples, then take a final checkpoint. Windows still open stay in the
+     * decision and outcome streams, and the checkpoint says where.
      */
     uint64_t deadline = base_mono_ns() + (uint64_t)atomic_load(&e->drain_timeout_ms) * 1000000u;
     int64_t now = base_clock_now_ms(e->clock);
@@ -943,8 +1332,10 @@ static void *learner_main(void *arg)
             break;
         }
     }
-    for (uint32_t i = 0; i < e->n_pol; i++) {
-        snapshot(e, &e->pol[i], false);
+    if (atomic_load(&e->learn_inflight) == 0) {
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            checkpoint(e, &e->pol[i]);
+        }
     }
     return NULL;
 }

@@ -50,6 +50,16 @@ static base_err from_nng(int rv)
     }
 }
 
+/*
+ * Errors that mean "shutting down": the socket was closed, or nng_aio_stop()
+ * cancelled the operation. Starting another operation then would outlive
+ * the aio (svc_net_free() frees it right after stopping it).
+ */
+static bool stopping(int rv)
+{
+    return rv == NNG_ECLOSED || rv == NNG_ECANCELED;
+}
+
 static void slot_cb(void *arg)
 {
     svc_net_reply *s = arg;
@@ -57,7 +67,7 @@ static void slot_cb(void *arg)
     switch (s->state) {
     case SLOT_RECV: {
         if (rv != 0) {
-            if (rv == NNG_ECLOSED) {
+            if (stopping(rv)) {
                 return;
             }
             nng_ctx_recv(s->ctx, s->aio); /* a transient error: keep serving */
@@ -72,7 +82,7 @@ static void slot_cb(void *arg)
     case SLOT_SEND:
         if (rv != 0) {
             nng_msg_free(nng_aio_get_msg(s->aio)); /* not sent: still ours */
-            if (rv == NNG_ECLOSED) {
+            if (stopping(rv)) {
                 return;
             }
         }
@@ -106,7 +116,7 @@ static void pull_cb(void *arg)
 {
     svc_net *n = arg;
     int rv = nng_aio_result(n->pull_aio);
-    if (rv == NNG_ECLOSED) {
+    if (stopping(rv)) {
         return;
     }
     if (rv == 0) {

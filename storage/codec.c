@@ -22,7 +22,7 @@
 
 #define CODEC_VERSION 1u
 #define CODEC_MAX_DEPTH 8u
-#define CODEC_MAX_KEYS 16u
+#define CODEC_MAX_KEYS 20u
 #define CHUNK_FLOATS 64u /* floats converted per bin body write */
 
 /*
@@ -173,7 +173,7 @@ static bool decision_ok(const base_decision *d)
 
 static void pack_decision(msgpack_packer *pk, const base_decision *d)
 {
-    (void)msgpack_pack_map(pk, 16);
+    (void)msgpack_pack_map(pk, 17);
     put_u64(pk, "v", CODEC_VERSION);
     put_str(pk, "p", d->policy);
     put_str(pk, "e", d->event_id);
@@ -190,6 +190,7 @@ static void pack_decision(msgpack_packer *pk, const base_decision *d)
     put_bin32(pk, "lg", d->base_logit, d->n_cand);
     put_bin32(pk, "pmf", d->pmf, d->n_cand);
     put_u64(pk, "dfr", d->deferred);
+    put_u64(pk, "lsn", d->lsn);
 }
 
 /* Common tail of every encoder: report the sink's error and undo a partial append. */
@@ -232,7 +233,7 @@ base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
         goto fail;
     }
     msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 11);
+    (void)msgpack_pack_map(&pk, 13);
     put_u64(&pk, "v", CODEC_VERSION);
     put_str(&pk, "p", o->policy);
     put_str(&pk, "e", o->event_id);
@@ -244,6 +245,8 @@ base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
     put_str(&pk, "su", o->supersedes);
     put_str(&pk, "u", o->user_id);
     put_u64(&pk, "ty", o->type);
+    put_i64(&pk, "at", o->arrived_ms);
+    put_u64(&pk, "lsn", o->lsn);
 fail:
     return finish(&s, out, start);
 }
@@ -294,6 +297,9 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
     size_t start = out->len;
     bool ok = str_ok(m->policy, sizeof(m->policy)) && str_ok(m->learner, sizeof(m->learner)) &&
               str_ok(m->last_joined_id, sizeof(m->last_joined_id)) &&
+              str_ok(m->scan_decisions, sizeof(m->scan_decisions)) &&
+              str_ok(m->scan_outcomes, sizeof(m->scan_outcomes)) &&
+              str_ok(m->scan_joined, sizeof(m->scan_joined)) &&
               floats_ok(m->params, m->n_params);
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
@@ -309,7 +315,7 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
         goto fail;
     }
     msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 13);
+    (void)msgpack_pack_map(&pk, 17);
     put_u64(&pk, "v", CODEC_VERSION);
     put_str(&pk, "p", m->policy);
     put_str(&pk, "ln", m->learner);
@@ -323,6 +329,10 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
     put_u64(&pk, "ns", m->n_state);
     put_bin32(&pk, "w", m->params, m->n_params);
     put_bin64(&pk, "st", m->state, m->n_state);
+    put_str(&pk, "sd", m->scan_decisions);
+    put_str(&pk, "so", m->scan_outcomes);
+    put_str(&pk, "sj", m->scan_joined);
+    put_u64(&pk, "lsn", m->next_lsn);
 fail:
     return finish(&s, out, start);
 }
@@ -515,10 +525,11 @@ fail:
     return e;
 }
 
-static const char *const decision_keys[] = {"v",   "p", "e", "c",  "ts",  "mv", "tn", "src",
-                                            "d",   "n", "ch", "emb", "act", "lg", "pmf", "dfr"};
+static const char *const decision_keys[] = {"v",   "p", "e",  "c",   "ts",  "mv", "tn",
+                                            "src", "d", "n",  "ch",  "emb", "act", "lg",
+                                            "pmf", "dfr", "lsn"};
 enum { DK_V, DK_P, DK_E, DK_C, DK_TS, DK_MV, DK_TN, DK_SRC, DK_D, DK_N, DK_CH, DK_EMB, DK_ACT,
-       DK_LG, DK_PMF, DK_DFR, DK_COUNT };
+       DK_LG, DK_PMF, DK_DFR, DK_LSN, DK_COUNT };
 
 static base_err decision_from(const msgpack_object *obj, base_decision **out)
 {
@@ -552,7 +563,7 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !get_f32vec(f[DK_EMB], dim, d->embedding) ||
         !get_u32vec(f[DK_ACT], n_cand, BASE_ACTIONS_MAX, d->action) ||
         !get_f32vec(f[DK_LG], n_cand, d->base_logit) || !get_f32vec(f[DK_PMF], n_cand, d->pmf) ||
-        !get_u32(f[DK_DFR], 1, &d->deferred)) {
+        !get_u32(f[DK_DFR], 1, &d->deferred) || !get_u64(f[DK_LSN], UINT64_MAX, &d->lsn)) {
         goto fail;
     }
     *out = d;
@@ -574,9 +585,10 @@ base_err sto_codec_decode_decision(const uint8_t *buf, size_t len, base_decision
     return e;
 }
 
-static const char *const outcome_keys[] = {"v", "p", "e", "c", "o", "sig", "val", "ts", "su",
-                                           "u", "ty"};
-enum { OK_V, OK_P, OK_E, OK_C, OK_O, OK_SIG, OK_VAL, OK_TS, OK_SU, OK_U, OK_TY, OK_COUNT };
+static const char *const outcome_keys[] = {"v", "p",  "e",  "c",  "o",  "sig", "val",
+                                           "ts", "su", "u",  "ty", "at", "lsn"};
+enum { OK_V, OK_P, OK_E, OK_C, OK_O, OK_SIG, OK_VAL, OK_TS, OK_SU, OK_U, OK_TY, OK_AT, OK_LSN,
+       OK_COUNT };
 
 base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome **out)
 {
@@ -605,7 +617,8 @@ base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome *
         !get_str(f[OK_SIG], o->signal, sizeof(o->signal)) || !get_f64(f[OK_VAL], &o->value) ||
         !get_i64(f[OK_TS], &o->ts_ms) || !get_str(f[OK_SU], o->supersedes, sizeof(o->supersedes)) ||
         !get_str(f[OK_U], o->user_id, sizeof(o->user_id)) ||
-        !get_u32(f[OK_TY], BASE_OUT_ACTIVATE, &o->type)) {
+        !get_u32(f[OK_TY], BASE_OUT_ACTIVATE, &o->type) || !get_i64(f[OK_AT], &o->arrived_ms) ||
+        !get_u64(f[OK_LSN], UINT64_MAX, &o->lsn)) {
         goto fail;
     }
     *out = o;
@@ -666,10 +679,11 @@ fail:
     return e;
 }
 
-static const char *const model_keys[] = {"v", "p",  "ln", "lj", "ver", "nu", "ts",
-                                         "d", "na", "np", "ns", "w",   "st"};
+static const char *const model_keys[] = {"v",  "p",  "ln", "lj", "ver", "nu", "ts",
+                                         "d",  "na", "np", "ns", "w",   "st", "sd",
+                                         "so", "sj", "lsn"};
 enum { MK_V, MK_P, MK_LN, MK_LJ, MK_VER, MK_NU, MK_TS, MK_D, MK_NA, MK_NP, MK_NS, MK_W, MK_ST,
-       MK_COUNT };
+       MK_SD, MK_SO, MK_SJ, MK_LSN, MK_COUNT };
 
 base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out)
 {
@@ -704,7 +718,11 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out
         !get_u64(f[MK_VER], UINT64_MAX, &m->version) ||
         !get_u64(f[MK_NU], UINT64_MAX, &m->n_updates) || !get_i64(f[MK_TS], &m->ts_ms) ||
         !get_u32(f[MK_D], UINT32_MAX, &m->dim) || !get_u32(f[MK_NA], UINT32_MAX, &m->n_actions) ||
-        !get_f32vec(f[MK_W], n_params, m->params) || !get_f64vec(f[MK_ST], n_state, m->state)) {
+        !get_f32vec(f[MK_W], n_params, m->params) || !get_f64vec(f[MK_ST], n_state, m->state) ||
+        !get_str(f[MK_SD], m->scan_decisions, sizeof(m->scan_decisions)) ||
+        !get_str(f[MK_SO], m->scan_outcomes, sizeof(m->scan_outcomes)) ||
+        !get_str(f[MK_SJ], m->scan_joined, sizeof(m->scan_joined)) ||
+        !get_u64(f[MK_LSN], UINT64_MAX, &m->next_lsn)) {
         goto fail;
     }
     *out = m;

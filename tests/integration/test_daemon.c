@@ -308,7 +308,18 @@ static void head_learns_toward_rewarded_action(tst_daemon *f)
 /* Restart with the same Redis: the snapshot written at shutdown is reloaded. */
 static void restart_reloads_snapshot(tst_daemon *f)
 {
-    json_t *s = tst_stats(f);
+    /* Let every window close and be learned from, so nothing changes across the stop. */
+    json_t *s = NULL;
+    int64_t deadline = tst_now_ms() + 10000;
+    for (;;) {
+        s = tst_stats(f);
+        bool settled = tst_stat_int(s, "t", "pending") == 0 &&
+                       tst_stat_int(s, "t", "joined") == tst_stat_join(s, "t", "joined");
+        if (settled || tst_now_ms() >= deadline) {
+            break;
+        }
+        json_decref(s);
+    }
     long long version = tst_stat_int(s, "t", "model_version");
     char checksum[32];
     snprintf(checksum, sizeof(checksum), "%s", tst_stat_str(s, "t", "model_checksum"));

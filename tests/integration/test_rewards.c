@@ -87,19 +87,29 @@ static bool decide(tst_daemon *f, const char *ev, const char *conv, int turn, bo
     return e == BASE_OK && r.ok;
 }
 
-/* Poll stats until policy cs has @n joined examples in the join's count. */
+/*
+ * Poll until policy cs has @n joined examples, counted by the join and
+ * stored in Redis (stored after they are emitted).
+ */
 static bool wait_joined(tst_daemon *f, long long n)
 {
+    sto_store *st = NULL;
+    char err[128];
+    if (sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)) != BASE_OK) {
+        return false;
+    }
+    bool ok = false;
     int64_t deadline = tst_now_ms() + 10000;
-    while (tst_now_ms() < deadline) {
+    while (!ok && tst_now_ms() < deadline) {
         json_t *s = tst_stats(f);
         long long got = tst_stat_join(s, "cs", "joined");
         json_decref(s);
-        if (got >= n) {
-            return true;
-        }
+        uint64_t len = 0;
+        ok = got >= n && sto_store_len(st, STO_JOINED, "cs", &len) == BASE_OK &&
+             len >= (uint64_t)n;
     }
-    return false;
+    sto_store_close(st);
+    return ok;
 }
 
 static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)

@@ -114,7 +114,7 @@ typedef struct mut {
 } mut;
 
 static const char *const dkeys[] = {"v", "p",  "e",  "c",   "ts",  "mv", "tn", "src",
-                                    "d", "n", "ch", "emb", "act", "lg", "pmf", "dfr"};
+                                    "d", "n", "ch", "emb", "act", "lg", "pmf", "dfr", "lsn"};
 
 /* The default value of decision key @k for dim 2, n_cand 2. */
 static void w_decision_value(base_buf *b, const char *k)
@@ -143,7 +143,7 @@ static void w_decision_value(base_buf *b, const char *k)
         w_bin(b, a2, 8);
     } else if (strcmp(k, "emb") == 0 || strcmp(k, "lg") == 0 || strcmp(k, "pmf") == 0) {
         w_bin(b, v2, 8);
-    } else if (strcmp(k, "dfr") == 0) {
+    } else if (strcmp(k, "dfr") == 0 || strcmp(k, "lsn") == 0) {
         w_uint(b, 0);
     } else {
         w_uint(b, 1); /* ts, mv, tn, src, ch */
@@ -225,7 +225,7 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            strcmp(a->conversation_id, b->conversation_id) == 0 && a->ts_ms == b->ts_ms &&
            a->model_version == b->model_version && a->turn == b->turn &&
            a->source == b->source && a->dim == b->dim && a->n_cand == b->n_cand &&
-           a->chosen == b->chosen &&
+           a->chosen == b->chosen && a->deferred == b->deferred && a->lsn == b->lsn &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -242,6 +242,8 @@ static void make_outcome(base_outcome *o)
     base_strlcpy(o->supersedes, "out-8", sizeof(o->supersedes));
     base_strlcpy(o->user_id, "user-77", sizeof(o->user_id));
     o->type = BASE_OUT_SIGNAL;
+    o->arrived_ms = 1700000000555;
+    o->lsn = 987654321;
     o->value = -0.75;
     o->ts_ms = -5; /* negative timestamps survive as well */
 }
@@ -255,6 +257,10 @@ static base_model *make_model(uint32_t n_params, uint32_t n_state)
     base_strlcpy(m->policy, "support-faq", sizeof(m->policy));
     base_strlcpy(m->learner, "linucb", sizeof(m->learner));
     base_strlcpy(m->last_joined_id, "1700000000123-4", sizeof(m->last_joined_id));
+    base_strlcpy(m->scan_decisions, "1700000000100-0", sizeof(m->scan_decisions));
+    base_strlcpy(m->scan_outcomes, "1700000000101-2", sizeof(m->scan_outcomes));
+    base_strlcpy(m->scan_joined, "", sizeof(m->scan_joined));
+    m->next_lsn = 4242;
     m->version = UINT64_MAX - 1;
     m->n_updates = 123456789012ull;
     m->ts_ms = 1700000000999;
@@ -327,6 +333,8 @@ static void outcome_round_trips_exactly(void)
         TST_STREQ(got->supersedes, "out-8");
         TST_STREQ(got->user_id, "user-77");
         TST_EQ(got->type, BASE_OUT_SIGNAL);
+        TST_EQ(got->arrived_ms, 1700000000555);
+        TST_EQ(got->lsn, 987654321);
     }
     base_free(got);
     base_buf_fini(&b);
@@ -385,6 +393,10 @@ static void model_round_trips_exactly(void)
         TST_EQ(got->n_actions, 4);
         TST_EQ(got->n_params, 40);
         TST_EQ(got->n_state, 17);
+        TST_STREQ(got->scan_decisions, "1700000000100-0");
+        TST_STREQ(got->scan_outcomes, "1700000000101-2");
+        TST_STREQ(got->scan_joined, "");
+        TST_EQ(got->next_lsn, 4242);
         TST_TRUE(memcmp(got->params, m->params, 40 * 4) == 0);
         TST_TRUE(memcmp(got->state, m->state, 17 * 8) == 0);
     }
@@ -664,6 +676,8 @@ static void w_outcome_tail(base_buf *b)
     w_str(b, "su"), w_str(b, "");
     w_str(b, "u"), w_str(b, "");
     w_str(b, "ty"), w_uint(b, 0);
+    w_str(b, "at"), w_uint(b, 7);
+    w_str(b, "lsn"), w_uint(b, 3);
 }
 
 static void outcome_decoder_rejects_bad_values(void)
@@ -672,7 +686,7 @@ static void outcome_decoder_rejects_bad_values(void)
     base_outcome *o = NULL;
     base_buf_init(&b, 1024);
     /* Valid baseline first, written by hand, with an integer value. */
-    w_map(&b, 11);
+    w_map(&b, 13);
     w_str(&b, "v"), w_uint(&b, 1);
     w_str(&b, "p"), w_str(&b, "faq");
     w_str(&b, "e"), w_str(&b, "ev");
@@ -688,7 +702,7 @@ static void outcome_decoder_rejects_bad_values(void)
     o = NULL;
     /* NaN value. */
     base_buf_reset(&b);
-    w_map(&b, 11);
+    w_map(&b, 13);
     w_str(&b, "v"), w_uint(&b, 1);
     w_str(&b, "p"), w_str(&b, "faq");
     w_str(&b, "e"), w_str(&b, "ev");
@@ -703,7 +717,7 @@ static void outcome_decoder_rejects_bad_values(void)
     char big[BASE_NAME_MAX + 1];
     memset(big, 's', sizeof(big));
     base_buf_reset(&b);
-    w_map(&b, 11);
+    w_map(&b, 13);
     w_str(&b, "v"), w_uint(&b, 1);
     w_str(&b, "p"), w_str(&b, "faq");
     w_str(&b, "e"), w_str(&b, "ev");
