@@ -1,0 +1,361 @@
+/*
+ * Nothing lost, nothing double-counted: the same 20 000-interaction input
+ * is played twice through rlfeedd and a real Redis, once uninterrupted and
+ * once with rlfeedd killed with SIGKILL at seeded random points and
+ * restarted. The final model must be bit-identical (same checksum and
+ * version), and every acknowledged outcome must be in the outcome stream
+ * exactly once.
+ *
+ * The input is fixed: decisions arrive as `log` requests (the frontend
+ * sampled them, with their pmf), outcomes as acknowledged feedback with an
+ * outcome_id, and the daemon runs on its manual clock, advanced by the test,
+ * so join windows close at the same service times in both runs. The client
+ * is sequential and retries a request whose connection died, as a real
+ * frontend would: a retried log answered duplicate_event was stored, a
+ * retried feedback answered duplicate was stored.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+#include "base/record.h"
+#include "daemon.h"
+#include "proc.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define N_INTERACTIONS 20000
+#define DIM 8
+#define K 4
+#define T0 1700000000000LL
+#define STEP_MS 1000     /* manual clock advance every CHUNK interactions */
+#define CHUNK 100
+#define WINDOW_MS 30000
+
+static const char CONFIG[] =
+    "[server]\n"
+    "tick_ms = 2\n"
+    "snapshot_interval_ms = 100\n"
+    "[policy r]\n"
+    "dim = 8\n"
+    "actions = a0, a1, a2, a3\n"
+    "window_ms = 30000\n"
+    "signal.thumbs_up = 0.5\n"
+    "[signal r.resolved]\n"
+    "kind = flag\n";
+
+typedef struct run {
+    tst_daemon f;
+    long long now;    /* the manual clock */
+    int restarts;
+    uint64_t acked;   /* feedback acknowledged */
+} run;
+
+static bool start(run *r)
+{
+    char start_ms[32];
+    snprintf(start_ms, sizeof(start_ms), "%lld", r->now);
+    const char *extra[] = {"--manual-clock", start_ms, NULL};
+    return tst_daemon_start(&r->f, true, extra);
+}
+
+/* SIGKILL, then start again on the same Redis with the clock where it was. */
+static bool crash_and_restart(run *r)
+{
+    rlfeed_client_close(r->f.c);
+    r->f.c = NULL;
+    kill(r->f.pid, SIGKILL);
+    (void)tst_wait_exit(r->f.pid, 10000, NULL);
+    r->f.pid = 0;
+    r->restarts++;
+    return start(r);
+}
+
+/* One request, retried across a restart if the connection fails. */
+static bool request(run *r, svc_reply *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool request(run *r, svc_reply *out, const char *fmt, ...)
+{
+    char body[2048], json[2100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    snprintf(json, sizeof(json), "{\"v\":1,%s", body + 1);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (tst_call_json(&r->f, json, out) == BASE_OK) {
+            return true;
+        }
+        /* If the daemon is gone, start it again; if it is alive, just retry. */
+        if (r->f.pid <= 0 || tst_wait_exit(r->f.pid, 0, NULL)) {
+            rlfeed_client_close(r->f.c);
+            r->f.c = NULL;
+            r->f.pid = 0;
+            if (!start(r)) {
+                return false;
+            }
+        }
+    }
+    return false;
+}
+
+static bool set_clock(run *r, long long now)
+{
+    svc_reply rep;
+    r->now = now;
+    return request(r, &rep, "{\"op\":\"clock\",\"set_ms\":%lld}", now) && rep.ok;
+}
+
+/* The fixed input: context, base logits, logged pmf and choice, label of interaction i. */
+static void interaction(uint32_t i, float *x, float *logit, float *pmf, uint32_t *chosen,
+                        uint32_t *label)
+{
+    uint64_t st = base_hash64(&i, sizeof(i), 0xabcdef);
+    *label = (uint32_t)(base_splitmix64(&st) % K);
+    for (int j = 0; j < DIM; j++) {
+        double u = base_u64_to_unit(base_splitmix64(&st)) - 0.5;
+        x[j] = (float)(u + (j % K == (int)*label ? 0.8 : 0.0));
+    }
+    double z = 0;
+    for (int a = 0; a < K; a++) {
+        logit[a] = (float)(base_u64_to_unit(base_splitmix64(&st)) + (a == (int)*label ? 0.5 : 0));
+        pmf[a] = 0;
+    }
+    for (int a = 0; a < K; a++) {
+        z += exp((double)logit[a]);
+    }
+    double cum = 0, u = base_u64_to_unit(base_splitmix64(&st));
+    *chosen = K - 1;
+    bool picked = false;
+    for (int a = 0; a < K; a++) {
+        pmf[a] = (float)(exp((double)logit[a]) / z);
+        cum += (double)pmf[a];
+        if (!picked && u < cum) {
+            *chosen = (uint32_t)a;
+            picked = true;
+        }
+    }
+}
+
+static bool log_decision(run *r, uint32_t i)
+{
+    float x[DIM], logit[K], pmf[K];
+    uint32_t chosen, label;
+    interaction(i, x, logit, pmf, &chosen, &label);
+    char ctx[256], cands[512], pm[128];
+    int n = snprintf(ctx, sizeof(ctx), "[");
+    for (int j = 0; j < DIM; j++) {
+        n += snprintf(ctx + n, sizeof(ctx) - (size_t)n, "%s%.9g", j ? "," : "", (double)x[j]);
+    }
+    snprintf(ctx + n, sizeof(ctx) - (size_t)n, "]");
+    n = snprintf(cands, sizeof(cands), "[");
+    int m = snprintf(pm, sizeof(pm), "[");
+    for (int a = 0; a < K; a++) {
+        n += snprintf(cands + n, sizeof(cands) - (size_t)n, "%s{\"id\":\"a%d\",\"base_logit\":%.9g}",
+                      a ? "," : "", a, (double)logit[a]);
+        m += snprintf(pm + m, sizeof(pm) - (size_t)m, "%s%.9g", a ? "," : "", (double)pmf[a]);
+    }
+    snprintf(cands + n, sizeof(cands) - (size_t)n, "]");
+    snprintf(pm + m, sizeof(pm) - (size_t)m, "]");
+    svc_reply rep;
+    if (!request(r, &rep,
+                 "{\"op\":\"log\",\"policy\":\"r\",\"event_id\":\"ev-%u\","
+                 "\"context\":{\"embedding\":%s},\"candidates\":%s,\"chosen\":\"a%u\","
+                 "\"pmf\":%s}",
+                 i, ctx, cands, chosen, pm)) {
+        return false;
+    }
+    /* A retry of a log that was stored before the crash is a duplicate: fine. */
+    return rep.ok || rep.error.code == SVC_E_DUPLICATE_EVENT;
+}
+
+/* The outcome of interaction i; false if it could not be acknowledged. */
+static bool feedback(run *r, uint32_t i, bool *out_lost_decision)
+{
+    float x[DIM], logit[K], pmf[K];
+    uint32_t chosen, label;
+    interaction(i, x, logit, pmf, &chosen, &label);
+    svc_reply rep;
+    *out_lost_decision = false;
+    if (!request(r, &rep,
+                 "{\"op\":\"feedback\",\"policy\":\"r\",\"event_id\":\"ev-%u\","
+                 "\"signal\":\"resolved\",\"value\":%d,\"outcome_id\":\"o-%u\"}",
+                 i, chosen == label ? 1 : 0, i)) {
+        return false;
+    }
+    if (!rep.ok && rep.error.code == SVC_E_UNKNOWN_EVENT) {
+        *out_lost_decision = true; /* answered before it was stored, then lost: log it again */
+        return false;
+    }
+    if (rep.ok) {
+        r->acked++;
+    }
+    return rep.ok;
+}
+
+/* Poll until all N joined examples are stored and learned; the model's version and checksum. */
+static bool settle(run *r, long long *out_version, char *out_sum, size_t sum_len)
+{
+    int64_t deadline = tst_now_ms() + 60000;
+    while (tst_now_ms() < deadline) {
+        json_t *s = tst_stats(&r->f);
+        long long version = tst_stat_int(s, "r", "model_version");
+        long long pending = tst_stat_int(s, "r", "pending");
+        snprintf(out_sum, sum_len, "%s", tst_stat_str(s, "r", "model_checksum"));
+        json_decref(s);
+        if (version == N_INTERACTIONS && pending == 0) {
+            *out_version = version;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool play(run *r, const uint32_t *kill_at, int n_kills, long long *out_version,
+                 char *out_sum, size_t sum_len)
+{
+    int next_kill = 0;
+    r->now = T0;
+    if (!start(r)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < N_INTERACTIONS; i++) {
+        if (i % CHUNK == 0 && !set_clock(r, T0 + (long long)(i / CHUNK) * STEP_MS)) {
+            return false;
+        }
+        /*
+         * Kills alternate between right after a log (answered before it is
+         * stored: the decision may still be queued, and lost) and right
+         * after an acknowledged feedback.
+         */
+        bool kill_now = next_kill < n_kills && i == kill_at[next_kill];
+        bool lost = false;
+        bool ok = log_decision(r, i);
+        if (ok && kill_now && next_kill % 2 == 1) {
+            next_kill++;
+            ok = crash_and_restart(r);
+        }
+        ok = ok && feedback(r, i, &lost);
+        if (!ok && lost) {
+            ok = log_decision(r, i) && feedback(r, i, &lost);
+        }
+        if (!ok) {
+            printf("# interaction %u failed\n", i);
+            return false;
+        }
+        if (kill_now && next_kill < n_kills && i == kill_at[next_kill]) {
+            next_kill++;
+            if (!crash_and_restart(r)) {
+                return false;
+            }
+        }
+    }
+    /* Close every window. */
+    if (!set_clock(r, T0 + (long long)(N_INTERACTIONS / CHUNK) * STEP_MS + WINDOW_MS + 1)) {
+        return false;
+    }
+    return settle(r, out_version, out_sum, sum_len);
+}
+
+/* Every acknowledged outcome id o-0..o-(N-1) appears in the outcome stream exactly once. */
+static void outcomes_exactly_once(run *r)
+{
+    sto_store *st = NULL;
+    char err[128];
+    TST_OK(sto_store_open(sto_server_url(r->f.redis), 5000, &st, err, sizeof(err)));
+    if (st == NULL) {
+        return;
+    }
+    unsigned char *seen = base_alloc_zero(N_INTERACTIONS, 1);
+    char after[BASE_STREAM_ID_MAX + 1] = "";
+    uint64_t total = 0, bad = 0;
+    for (;;) {
+        sto_entry *en = NULL;
+        size_t n = 0;
+        if (sto_store_read(st, STO_OUTCOMES, "r", after, 1000, &en, &n) != BASE_OK || n == 0) {
+            sto_entries_free(STO_OUTCOMES, en, n);
+            break;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const base_outcome *o = en[k].rec;
+            unsigned long idx = 0;
+            if (sscanf(o->outcome_id, "o-%lu", &idx) == 1 && idx < N_INTERACTIONS) {
+                seen[idx]++;
+            } else {
+                bad++;
+            }
+            total++;
+        }
+        snprintf(after, sizeof(after), "%s", en[n - 1].id);
+        sto_entries_free(STO_OUTCOMES, en, n);
+    }
+    uint64_t once = 0, twice = 0, missing = 0;
+    for (uint32_t i = 0; i < N_INTERACTIONS; i++) {
+        once += seen[i] == 1;
+        twice += seen[i] > 1;
+        missing += seen[i] == 0;
+    }
+    printf("# outcome stream: %llu entries, %llu ids once, %llu more than once, %llu missing\n",
+           (unsigned long long)total, (unsigned long long)once, (unsigned long long)twice,
+           (unsigned long long)missing);
+    TST_EQ(once, N_INTERACTIONS);
+    TST_EQ(twice, 0);
+    TST_EQ(bad, 0);
+    base_free(seen);
+    sto_store_close(st);
+}
+
+int main(void)
+{
+    run a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    long long va = 0, vb = 0;
+    char sa[32] = "", sb[32] = "";
+
+    if (!tst_daemon_init(&a.f, "rlfeed-recovery-a", CONFIG)) {
+        TST_TRUE(0 && "fixture");
+        return tst_done();
+    }
+    bool ok_a = play(&a, NULL, 0, &va, sa, sizeof(sa));
+    TST_TRUE(ok_a);
+    TST_EQ(a.acked, N_INTERACTIONS);
+    TST_EQ(tst_daemon_stop(&a.f), 0);
+    tst_daemon_fini(&a.f, !ok_a);
+
+    if (!tst_daemon_init(&b.f, "rlfeed-recovery-b", CONFIG)) {
+        TST_TRUE(0 && "fixture");
+        return tst_done();
+    }
+    /* Seeded random kill points, in order. */
+    enum { KILLS = 4 };
+    uint32_t kill_at[KILLS];
+    uint64_t st = 20261128;
+    for (int k = 0; k < KILLS; k++) {
+        kill_at[k] = (uint32_t)(1000 + k * (N_INTERACTIONS / KILLS) +
+                                base_splitmix64(&st) % (N_INTERACTIONS / KILLS - 1000));
+    }
+    bool ok_b = play(&b, kill_at, KILLS, &vb, sb, sizeof(sb));
+    TST_TRUE(ok_b);
+    TST_EQ(b.restarts, KILLS);
+    printf("# uninterrupted: version %lld checksum %s; killed %d times at %u %u %u %u: version "
+           "%lld checksum %s\n",
+           va, sa, b.restarts, kill_at[0], kill_at[1], kill_at[2], kill_at[3], vb, sb);
+    TST_EQ(vb, va);
+    TST_STREQ(sb, sa);
+    TST_EQ(b.acked, N_INTERACTIONS);
+    if (ok_b) {
+        outcomes_exactly_once(&b);
+    }
+    TST_EQ(tst_daemon_stop(&b.f), 0);
+    tst_daemon_fini(&b.f, tst_failed > 0);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
