@@ -225,6 +225,14 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 10, 600000, &c->redis_timeout_ms);
     } else if (strcmp(k, "snapshot_interval_ms") == 0) {
         ok = parse_u32(v, 100, 86400000, &c->snapshot_interval_ms);
+    } else if (strcmp(k, "snapshot_every") == 0) {
+        ok = parse_u32(v, 1, 1u << 30, &c->snapshot_every);
+    } else if (strcmp(k, "retention_ms") == 0) {
+        int64_t r = 0;
+        ok = parse_i64(v, 0, 3650LL * 86400000LL, &r);
+        c->retention_ms = (uint64_t)r;
+    } else if (strcmp(k, "keep_snapshots") == 0) {
+        ok = parse_u32(v, 1, 100000, &c->keep_snapshots);
     } else if (strcmp(k, "tick_ms") == 0) {
         ok = parse_u32(v, 1, 10000, &c->tick_ms);
     } else {
@@ -445,10 +453,13 @@ static void set_defaults(svc_config *c)
     base_strlcpy(c->redis_bin, "redis-server", sizeof(c->redis_bin));
     base_strlcpy(c->appendfsync, "everysec", sizeof(c->appendfsync));
     c->max_message_bytes = 1u << 20;
-    c->contexts = 8;
+    c->contexts = 32;
     c->write_queue = 65536;
     c->redis_timeout_ms = 2000;
     c->snapshot_interval_ms = 10000;
+    c->snapshot_every = 10000;
+    c->retention_ms = 7ULL * 86400000ULL;
+    c->keep_snapshots = 5;
     c->tick_ms = 20;
 }
 

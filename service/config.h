@@ -56,10 +56,13 @@ typedef struct svc_config {
     char data_dir[SVC_URL_MAX];             /* embedded Redis data dir, "" = temporary */
     char appendfsync[16];                   /* everysec | always | no */
     uint32_t max_message_bytes;             /* NNG_OPT_RECVMAXSZ, default 1 MiB */
-    uint32_t contexts;                      /* REP contexts per URL, default 8 */
+    uint32_t contexts;                      /* REP contexts per URL, default 32 */
     uint32_t write_queue;                   /* storage queue capacity, default 65536 */
     uint32_t redis_timeout_ms;              /* per command, default 2000 */
-    uint32_t snapshot_interval_ms;          /* default 10000 */
+    uint32_t snapshot_interval_ms;          /* checkpoint at least this often; default 10000 */
+    uint32_t snapshot_every;                /* ... or after this many updates; default 10000 */
+    uint64_t retention_ms;                  /* stream entries kept at least; default 7 days */
+    uint32_t keep_snapshots;                /* newest snapshots kept (plus pinned); default 5 */
     uint32_t tick_ms;                       /* join expiry cadence, default 20 */
     uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];

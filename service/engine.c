@@ -96,6 +96,8 @@ struct svc_engine {
     atomic_bool stop;
     atomic_int drain_timeout_ms;
 
+    atomic_uint waiting;          /* requests whose reply waits for Redis (each holds a context) */
+    uint32_t max_waiting;         /* past it such requests are refused, so decide keeps contexts */
     uint64_t id_prefix;           /* random per process start */
     atomic_uint_fast64_t id_seq;
     atomic_uint_fast64_t rejected[SVC_E_COUNT];
@@ -186,6 +188,10 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *p
     eng->clock = clock;
     eng->persist = persist;
     eng->id_prefix = random_u64();
+    /* A quarter of the REP contexts (at least one) stays free for decide. */
+    uint32_t contexts = cfg->contexts * (cfg->n_urls > 0 ? cfg->n_urls : 1);
+    uint32_t reserve = contexts / 4 > 0 ? contexts / 4 : 1;
+    eng->max_waiting = contexts > reserve ? contexts - reserve : 0;
     eng->pol = base_alloc_zero(cfg->n_policies, sizeof(pol_rt));
     if (eng->pol == NULL) {
         goto fail;
@@ -603,6 +609,9 @@ static void reply_status(const svc_replier *r, const char *status)
 static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
 {
     ack_ctx *a = arg;
+    if (a->r.send != NULL) {
+        atomic_fetch_sub(&a->p->eng->waiting, 1);
+    }
     if (result == BASE_OK) {
         set_tail(a->p, STO_OUTCOMES, it->stream_id);
         reply_status(&a->r, rwd_status_name(a->status));
@@ -610,6 +619,17 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
         atomic_fetch_add(&a->p->c.store_errors, 1);
         reject(a->p->eng, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
     }
+    base_free(a);
+}
+
+/* Writer-thread completion of a duplicate's barrier: the original is stored. */
+static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    ack_ctx *a = arg;
+    (void)it;
+    (void)result; /* a barrier always completes OK */
+    atomic_fetch_sub(&a->p->eng->waiting, 1);
+    reply_ok(&a->r, true);
     base_free(a);
 }
 
@@ -660,6 +680,16 @@ static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_
     base_outcome applied = *o;
     rwd_status st = RWD_MATCHED;
     svc_errcode code = SVC_E_NONE;
+    bool deferred_dup = false;
+    bool waits = r != NULL && r->send != NULL;
+    if (waits && atomic_fetch_add(&e->waiting, 1) >= e->max_waiting) {
+        /* Every REP context would be waiting for Redis: keep some for decide. */
+        atomic_fetch_sub(&e->waiting, 1);
+        svc_persist_item_free(it);
+        base_free(ack);
+        reject(e, r, SVC_E_UNAVAILABLE, "too many requests waiting for storage; retry");
+        return;
+    }
     pthread_mutex_lock(&p->join_lk);
     if (o->type == BASE_OUT_ACTIVATE) {
         rwd_join_check_activate(p->join, o->event_id, now, &st);
@@ -667,6 +697,32 @@ static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_
         (void)rwd_join_check_outcome(p->join, o, now, &st); /* cannot fail */
     }
     bool logged = o->type == BASE_OUT_ACTIVATE ? st == RWD_MATCHED : logged_status(st);
+    if (st == RWD_DUPLICATE && r != NULL && r->send != NULL) {
+        /*
+         * A retry of an outcome already applied: answer only once the original
+         * is stored, or an acknowledged duplicate could precede (and outlive)
+         * a crash that loses the original from the queue. A barrier behind it
+         * in the write queue does that.
+         */
+        ack_ctx *dup = base_alloc_zero(1, sizeof(*dup));
+        svc_persist_item *bar =
+            dup == NULL ? NULL
+                        : svc_persist_item_new(SVC_PERSIST_BARRIER, STO_OUTCOMES, p->cfg->name, NULL);
+        if (bar != NULL) {
+            dup->p = p;
+            dup->r = *r;
+            dup->status = st;
+            bar->done = on_duplicate_stored;
+            bar->done_arg = dup;
+        }
+        if (bar == NULL || svc_persist_submit(e->persist, bar) != BASE_OK) {
+            svc_persist_item_free(bar);
+            base_free(dup);
+            code = SVC_E_UNAVAILABLE;
+        } else {
+            deferred_dup = true;
+        }
+    }
     if (logged) {
         o->arrived_ms = now;
         o->lsn = take_lsn(p);
@@ -700,6 +756,10 @@ static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_
     if (err != BASE_OK) {
         atomic_fetch_add(&p->c.learn_errors, 1); /* logged but not applied: out of memory */
     }
+    bool answered_later = code == SVC_E_NONE && (logged || deferred_dup);
+    if (waits && !answered_later) {
+        atomic_fetch_sub(&e->waiting, 1);
+    }
     if (code == SVC_E_UNAVAILABLE) {
         reject(e, r, code, "storage queue full; retry");
         return;
@@ -717,7 +777,9 @@ static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_
     if (code == SVC_E_NONE) {
         if (st == RWD_DUPLICATE) {
             atomic_fetch_add(&p->c.duplicates, 1);
-            reply_ok(r, true);
+            if (!deferred_dup) {
+                reply_ok(r, true); /* PULL: nobody waits */
+            }
         } else {
             reply_status(r, rwd_status_name(st));
         }
@@ -1110,25 +1172,30 @@ static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
 /* Learn from joined example @j stored at @stream_id (learner thread, or start-up). */
 static void learn_one(pol_rt *p, const base_joined *j, const char *stream_id)
 {
+    base_err err = BASE_OK;
+    /* last_joined_id changes under the head's lock, so stats read a consistent pair. */
+    pthread_rwlock_wrlock(&p->head_lk);
     /* Unknown examples are in the joined stream for evaluation, but never learned from. */
     if (!j->unknown) {
-        pthread_rwlock_wrlock(&p->head_lk);
-        base_err err = pol_head_learn(p->head, j->decision, j->reward);
-        uint64_t n = pol_head_n_updates(p->head);
-        pthread_rwlock_unlock(&p->head_lk);
-        atomic_store(&p->n_updates, n);
-        if (err == BASE_OK) {
-            atomic_fetch_add(&p->c.updates, 1);
-        } else {
-            atomic_fetch_add(&p->c.learn_errors, 1);
-        }
-        atomic_fetch_add(&p->c.joined, 1);
-        if (j->defaulted) {
-            atomic_fetch_add(&p->c.defaulted, 1);
-        }
-        atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
+        err = pol_head_learn(p->head, j->decision, j->reward);
     }
+    uint64_t n = pol_head_n_updates(p->head);
     base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
+    pthread_rwlock_unlock(&p->head_lk);
+    if (j->unknown) {
+        return;
+    }
+    atomic_store(&p->n_updates, n);
+    if (err == BASE_OK) {
+        atomic_fetch_add(&p->c.updates, 1);
+    } else {
+        atomic_fetch_add(&p->c.learn_errors, 1);
+    }
+    atomic_fetch_add(&p->c.joined, 1);
+    if (j->defaulted) {
+        atomic_fetch_add(&p->c.defaulted, 1);
+    }
+    atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
 }
 
 static void apply(svc_engine *e, learn_item *li)
@@ -1213,6 +1280,35 @@ static bool drain_inflight(svc_engine *e, int timeout_ms)
  * pending (lsn >= the oldest pending lsn, covered by a mark) or joined,
  * stored and applied. Skipped when nothing changed since the last one.
  */
+/*
+ * What a checkpoint lets retention remove: entries older than the retention
+ * window (by the streams' own Redis-time ids), but never at or after a replay
+ * position or, for the joined stream, the last applied id. "" = keep all.
+ */
+static void retention(const svc_engine *e, pol_rt *p, char (*pos)[BASE_STREAM_ID_MAX + 1],
+                      svc_trim *out)
+{
+    char tails[3][BASE_STREAM_ID_MAX + 1];
+    memset(out, 0, sizeof(*out));
+    out->keep_snapshots = e->cfg->keep_snapshots;
+    read_tails(p, tails);
+    for (int k = 0; k < 3; k++) {
+        unsigned long long ms = 0, seq = 0;
+        const char *floor_id = pos[k];
+        if (k == STO_JOINED && id_cmp(p->last_joined_id, floor_id) < 0) {
+            floor_id = p->last_joined_id;
+        }
+        if (floor_id[0] == '\0' || sscanf(tails[k], "%llu-%llu", &ms, &seq) != 2 ||
+            ms < (unsigned long long)e->cfg->retention_ms) {
+            continue; /* replay from the start, or nothing old enough */
+        }
+        char bound[BASE_STREAM_ID_MAX + 1];
+        snprintf(bound, sizeof(bound), "%llu-0", ms - (unsigned long long)e->cfg->retention_ms);
+        base_strlcpy(out->minid[k], id_cmp(bound, floor_id) < 0 ? bound : floor_id,
+                     sizeof(out->minid[k]));
+    }
+}
+
 static void checkpoint(svc_engine *e, pol_rt *p)
 {
     char pos[3][BASE_STREAM_ID_MAX + 1];
@@ -1262,6 +1358,7 @@ static void checkpoint(svc_engine *e, pol_rt *p)
         base_model_free(m);
         return;
     }
+    retention(e, p, pos, &it->trim);
     if (svc_persist_submit(e->persist, it) != BASE_OK) {
         svc_persist_item_free(it);
         return; /* queue full: the next interval tries again */
@@ -1303,7 +1400,12 @@ static void *learner_main(void *arg)
                 expire(e, &e->pol[i], now);
             }
         }
-        if ((mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms) {
+        bool due = (mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms;
+        for (uint32_t i = 0; i < e->n_pol && !due; i++) {
+            const pol_rt *p = &e->pol[i];
+            due = atomic_load(&p->n_updates) - p->snapshot_updates >= e->cfg->snapshot_every;
+        }
+        if (due) {
             last_snap_ns = mono;
             checkpoint_all(e);
         }
@@ -1425,13 +1527,20 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         pthread_mutex_lock(&p->join_lk);
         rwd_join_get_stats(p->join, &js);
         pthread_mutex_unlock(&p->join_lk);
+        /* The head lock also guards last_joined_id for readers: the learner updates it
+         * right after learning, under no lock, so copy it through the same path. */
+        char applied[BASE_STREAM_ID_MAX + 1];
         pthread_rwlock_rdlock(&p->head_lk);
         uint64_t checksum = pol_head_checksum(p->head);
+        memcpy(applied, p->last_joined_id, sizeof(applied));
         pthread_rwlock_unlock(&p->head_lk);
+        pthread_mutex_lock(&p->join_lk);
+        uint64_t next_lsn = p->next_lsn;
+        pthread_mutex_unlock(&p->join_lk);
         uint64_t joined = atomic_load(&p->c.joined);
         int64_t rsum = atomic_load(&p->c.reward_micro);
         svc_w_str(&w, p->cfg->name);
-        svc_w_map(&w, 19);
+        svc_w_map(&w, 21);
         svc_w_str(&w, "decisions");
         svc_w_uint(&w, atomic_load(&p->c.decisions));
         svc_w_str(&w, "logged");
@@ -1468,6 +1577,10 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         svc_w_str(&w, hex);
         svc_w_str(&w, "dim");
         svc_w_uint(&w, p->cfg->head.dim);
+        svc_w_str(&w, "last_applied_id");
+        svc_w_str(&w, applied);
+        svc_w_str(&w, "next_lsn");
+        svc_w_uint(&w, next_lsn);
         svc_w_str(&w, "reward_version");
         char version[BASE_NAME_MAX + 1];
         rwd_spec_version(&p->cfg->reward, version, sizeof(version));
@@ -1488,7 +1601,7 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         }
     }
     svc_w_str(&w, "storage");
-    svc_w_map(&w, 5);
+    svc_w_map(&w, 6);
     svc_w_str(&w, "redis");
     svc_w_str(&w, svc_persist_redis_up(e->persist) ? "up" : "down");
     svc_w_str(&w, "queue_depth");
@@ -1499,6 +1612,8 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
     svc_w_uint(&w, svc_persist_written(e->persist));
     svc_w_str(&w, "failed");
     svc_w_uint(&w, svc_persist_failed(e->persist));
+    svc_w_str(&w, "trimmed");
+    svc_w_uint(&w, svc_persist_trimmed(e->persist));
     if (svc_writer_finish(&w) == BASE_OK) {
         send_buf(r, &b);
     } else {

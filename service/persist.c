@@ -17,9 +17,11 @@ struct svc_persist {
     pthread_t thread;
     atomic_bool redis_up;
     atomic_bool closing;
+    uint64_t last_ok_ns;       /* writer thread only: the last exchange Redis answered */
     atomic_int drain_timeout_ms;
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
+    atomic_uint_fast64_t trimmed;
 };
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
@@ -83,9 +85,11 @@ static void nap_ms(int ms)
 
 /*
  * Reconnect with exponential backoff. Returns false when closing and the
- * drain deadline passed while Redis stayed away.
+ * drain deadline passed while Redis stayed away, or, for an @idle writer
+ * (no batch in hand), as soon as it is closing with nothing queued: there
+ * is nothing left to store, so shutdown need not wait for Redis.
  */
-static bool reconnect(svc_persist *p, uint64_t *down_since_ns)
+static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
 {
     int backoff = 50;
     atomic_store(&p->redis_up, false);
@@ -102,7 +106,11 @@ static bool reconnect(svc_persist *p, uint64_t *down_since_ns)
         if (e == BASE_OK && sto_store_ping(p->store) == BASE_OK) {
             atomic_store(&p->redis_up, true);
             *down_since_ns = 0;
+            p->last_ok_ns = base_mono_ns();
             return true;
+        }
+        if (atomic_load(&p->closing) && idle && base_queue_len(p->q) == 0) {
+            return false;
         }
         if (atomic_load(&p->closing)) {
             uint64_t waited_ms = (base_mono_ns() - *down_since_ns) / 1000000u;
@@ -129,6 +137,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
     for (;;) {
         base_err e = sto_store_append(p->store, a, n);
         if (e == BASE_OK) {
+            p->last_ok_ns = base_mono_ns();
             break;
         }
         /*
@@ -136,7 +145,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
          * retry can duplicate them in the stream; readers dedupe by event
          * and outcome ids.
          */
-        if (!reconnect(p, down_since_ns)) {
+        if (!reconnect(p, down_since_ns, false)) {
             for (size_t i = 0; i < n; i++) {
                 complete(p, items[i], BASE_ECLOSED);
             }
@@ -152,19 +161,45 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
     return true;
 }
 
+/* Retention after a stored checkpoint; failures only delay it to the next one. */
+static void retain(svc_persist *p, const svc_persist_item *it)
+{
+    for (int k = 0; k < 3; k++) {
+        uint64_t n = 0;
+        if (it->trim.minid[k][0] != '\0' &&
+            sto_store_trim(p->store, (sto_kind)k, it->policy, it->trim.minid[k], &n) == BASE_OK) {
+            atomic_fetch_add(&p->trimmed, n);
+        }
+    }
+    uint64_t n = 0;
+    if (it->trim.keep_snapshots > 0) {
+        (void)sto_store_model_prune(p->store, it->policy, it->trim.keep_snapshots, &n);
+    }
+}
+
 static bool write_model(svc_persist *p, svc_persist_item *it, uint64_t *down_since_ns)
 {
     for (;;) {
         base_err e = sto_store_model_put(p->store, it->rec);
+        if (e == BASE_OK) {
+            retain(p, it);
+        }
         if (e != BASE_EIO) {
+            p->last_ok_ns = base_mono_ns();
             complete(p, it, e);
             return true;
         }
-        if (!reconnect(p, down_since_ns)) {
+        if (!reconnect(p, down_since_ns, false)) {
             complete(p, it, BASE_ECLOSED);
             return false;
         }
     }
+}
+
+/* True when the connection has been quiet for SVC_PERSIST_PING_MS. */
+static bool idle_ping_due(const svc_persist *p)
+{
+    return base_mono_ns() - p->last_ok_ns >= (uint64_t)SVC_PERSIST_PING_MS * 1000000u;
 }
 
 static void *writer_main(void *arg)
@@ -180,13 +215,21 @@ static void *writer_main(void *arg)
             break;
         }
         if (n == 0) {
-            if (!atomic_load(&p->redis_up) && alive) {
-                alive = reconnect(p, &down_since_ns);
+            if (alive && atomic_load(&p->redis_up) && idle_ping_due(p)) {
+                /* Nothing to write: find out whether Redis is still there. */
+                if (sto_store_ping(p->store) == BASE_OK) {
+                    p->last_ok_ns = base_mono_ns();
+                } else {
+                    atomic_store(&p->redis_up, false);
+                }
+            }
+            if (alive && !atomic_load(&p->redis_up)) {
+                alive = reconnect(p, &down_since_ns, true);
             }
             continue;
         }
         if (alive && !atomic_load(&p->redis_up)) {
-            alive = reconnect(p, &down_since_ns);
+            alive = reconnect(p, &down_since_ns, false);
         }
         size_t i = 0;
         while (i < n) {
@@ -198,6 +241,15 @@ static void *writer_main(void *arg)
             }
             if (it->type == SVC_PERSIST_MODEL) {
                 alive = write_model(p, it, &down_since_ns);
+                i++;
+                continue;
+            }
+            if (it->type == SVC_PERSIST_BARRIER) {
+                /* Everything queued before it is stored (or failed): done, no I/O. */
+                if (it->done != NULL) {
+                    it->done(it->done_arg, it, BASE_OK);
+                }
+                svc_persist_item_free(it);
                 i++;
                 continue;
             }
@@ -237,6 +289,7 @@ base_err svc_persist_new(const char *url, int timeout_ms, size_t capacity, svc_p
     }
     atomic_store(&p->redis_up, p->store != NULL);
     atomic_store(&p->drain_timeout_ms, 5000);
+    p->last_ok_ns = base_mono_ns();
     if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
         e = BASE_ENOMEM;
         goto fail;
@@ -278,6 +331,11 @@ uint64_t svc_persist_written(const svc_persist *p)
     return atomic_load(&p->written);
 }
 
+uint64_t svc_persist_trimmed(const svc_persist *p)
+{
+    return atomic_load(&p->trimmed);
+}
+
 uint64_t svc_persist_failed(const svc_persist *p)
 {
     return atomic_load(&p->failed);
@@ -289,8 +347,9 @@ void svc_persist_close(svc_persist *p, int drain_timeout_ms)
         return;
     }
     atomic_store(&p->drain_timeout_ms, drain_timeout_ms);
-    atomic_store(&p->closing, true);
+    /* Close first: once closing is seen, an empty queue stays empty (see reconnect). */
     base_queue_close(p->q);
+    atomic_store(&p->closing, true);
     pthread_join(p->thread, NULL);
     sto_store_close(p->store);
     base_queue_free(p->q);

@@ -15,7 +15,11 @@
  * Redis trouble: on a lost connection the writer marks Redis down, keeps
  * the batch, reconnects with exponential backoff (50 ms .. 2 s) and retries
  * it; items are never reordered or dropped while the queue is open. A record
- * Redis refuses (an error reply) completes with BASE_ESTORE.
+ * Redis refuses (an error reply) completes with BASE_ESTORE. While the queue
+ * is idle the writer PINGs Redis after SVC_PERSIST_PING_MS without an
+ * exchange, so an outage is noticed (svc_persist_redis_up() turns false)
+ * even when nothing is being written; a PING blocks up to @timeout_ms, so a
+ * hung server is noticed within SVC_PERSIST_PING_MS + @timeout_ms.
  *
  * States: RUNNING -> DRAINING [svc_persist_close] -> CLOSED. Close waits
  * until the queue is empty or @drain_timeout_ms has passed with Redis down;
@@ -34,10 +38,12 @@
 #include "storage/store.h"
 
 #define SVC_PERSIST_BATCH 256
+#define SVC_PERSIST_PING_MS 500 /* idle writer: PING after this long without an exchange */
 
 typedef enum svc_persist_type {
     SVC_PERSIST_APPEND = 0, /* rec is base_decision*, base_outcome* or base_joined* by kind */
     SVC_PERSIST_MODEL,      /* rec is base_model* */
+    SVC_PERSIST_BARRIER,    /* no record: completes once everything queued before it has */
 } svc_persist_type;
 
 typedef struct svc_persist_item svc_persist_item;
@@ -45,11 +51,24 @@ typedef struct svc_persist_item svc_persist_item;
 /* @result: BASE_OK once Redis has the record; else why it was not stored. */
 typedef void (*svc_persist_done)(void *arg, svc_persist_item *item, base_err result);
 
+/*
+ * Retention that follows a stored checkpoint (MODEL items only): once the
+ * snapshot is in Redis, each stream is trimmed below its minid ("" = not
+ * trimmed) and all but the newest keep_snapshots snapshots (0 = all kept)
+ * and the pinned ones are deleted. Never runs if the snapshot failed, so a
+ * trim never outruns the checkpoint that makes it safe.
+ */
+typedef struct svc_trim {
+    char minid[3][BASE_STREAM_ID_MAX + 1]; /* by sto_kind */
+    uint32_t keep_snapshots;
+} svc_trim;
+
 struct svc_persist_item {
     svc_persist_type type;
     sto_kind kind;                      /* APPEND only */
     char policy[BASE_NAME_MAX + 1];
     void *rec;                          /* owned by the item */
+    svc_trim trim;                      /* MODEL only */
     char stream_id[BASE_STREAM_ID_MAX + 1]; /* set before done() on success */
     svc_persist_done done;              /* may be NULL */
     void *done_arg;
@@ -83,6 +102,7 @@ size_t svc_persist_capacity(const svc_persist *p);
 bool svc_persist_redis_up(const svc_persist *p);
 uint64_t svc_persist_written(const svc_persist *p);  /* records stored */
 uint64_t svc_persist_failed(const svc_persist *p);   /* items completed with an error */
+uint64_t svc_persist_trimmed(const svc_persist *p);  /* stream entries removed by retention */
 
 /* Drain (see above), stop the thread and free @p. Accepts NULL. */
 void svc_persist_close(svc_persist *p, int drain_timeout_ms);

@@ -625,7 +625,7 @@ static base_err exec_replies(sto_store *s)
 {
     base_err e = BASE_OK;
 
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         void *rv = NULL;
         if (redisGetReply(s->c, &rv) != REDIS_OK) {
             e = BASE_EIO;
@@ -633,12 +633,13 @@ static base_err exec_replies(sto_store *s)
         }
         redisReply *r = rv;
         bool ok;
-        if (i < 2) {
+        if (i < 3) {
             ok = is_status(r, "QUEUED");
         } else {
-            /* EXEC: [SET's +OK, HSET's :n]; nil if aborted; an error after a bad queue. */
-            ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                 is_status(r->element[0], "OK") && r->element[1]->type == REDIS_REPLY_INTEGER;
+            /* EXEC: [SET's +OK, HSET's :n, ZADD's :n]; nil if aborted; an error after a bad queue. */
+            ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                 is_status(r->element[0], "OK") && r->element[1]->type == REDIS_REPLY_INTEGER &&
+                 r->element[2]->type == REDIS_REPLY_INTEGER;
         }
         if (!ok && e == BASE_OK) {
             e = r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL ||
@@ -653,7 +654,7 @@ static base_err exec_replies(sto_store *s)
 
 base_err sto_store_model_put(sto_store *s, const base_model *m)
 {
-    char key[STO_KEY_MAX], reg[STO_KEY_MAX], suffix[40], ver[24];
+    char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], suffix[40], ver[24];
     redisReply *r = NULL;
     base_buf b;
     pipe_guard g;
@@ -665,6 +666,9 @@ base_err sto_store_model_put(sto_store *s, const base_model *m)
     e = make_key(key, sizeof(key), m->policy, suffix);
     if (e == BASE_OK) {
         e = make_key(reg, sizeof(reg), m->policy, "registry");
+    }
+    if (e == BASE_OK) {
+        e = make_key(idx, sizeof(idx), m->policy, "models");
     }
     if (e == BASE_OK) {
         e = sto_codec_encode_model(m, &b);
@@ -692,11 +696,14 @@ base_err sto_store_model_put(sto_store *s, const base_model *m)
     size_t set_len[] = {3, strlen(key), b.len};
     const char *hset[] = {"HSET", reg, "online", ver};
     size_t hset_len[] = {4, strlen(reg), 6, strlen(ver)};
+    const char *zadd[] = {"ZADD", idx, ver, ver};
+    size_t zadd_len[] = {4, strlen(idx), strlen(ver), strlen(ver)};
     const char *exec[] = {"EXEC"};
     size_t exec_len[] = {4};
     guard_begin(&g);
     if (redisAppendCommandArgv(s->c, 3, set, set_len) != REDIS_OK ||
         redisAppendCommandArgv(s->c, 4, hset, hset_len) != REDIS_OK ||
+        redisAppendCommandArgv(s->c, 4, zadd, zadd_len) != REDIS_OK ||
         redisAppendCommandArgv(s->c, 1, exec, exec_len) != REDIS_OK) {
         e = BASE_EIO;
     } else {
@@ -789,6 +796,108 @@ done:
     *out_found = found;
 fail:
     base_model_free(m);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+/* ---- retention ----------------------------------------------------------- */
+
+base_err sto_store_trim(sto_store *s, sto_kind kind, const char *policy, const char *minid,
+                        uint64_t *out_removed)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    base_err e = stream_key(key, sizeof(key), kind, policy);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *argv[] = {"XTRIM", key, "MINID", minid};
+    size_t lens[] = {5, strlen(key), 5, strlen(minid)};
+    e = run(s, 4, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    *out_removed = (uint64_t)r->integer;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
+                               uint64_t *out_removed)
+{
+    char idx[STO_KEY_MAX], pinned[STO_KEY_MAX], stop[24];
+    redisReply *r = NULL;
+    uint64_t removed = 0;
+    base_err e = make_key(idx, sizeof(idx), policy, "models");
+    if (e == BASE_OK) {
+        e = make_key(pinned, sizeof(pinned), policy, "pinned");
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    /* Every version but the newest @keep, oldest first. */
+    (void)snprintf(stop, sizeof(stop), "%lld", -(long long)keep - 1); /* fits */
+    const char *range[] = {"ZRANGE", idx, "0", stop};
+    size_t range_len[] = {6, strlen(idx), 1, strlen(stop)};
+    e = run(s, 4, range, range_len, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    for (size_t i = 0; i < r->elements && e == BASE_OK; i++) {
+        const redisReply *v = r->element[i];
+        char suffix[48], key[STO_KEY_MAX];
+        redisReply *q = NULL;
+        if (v->type != REDIS_REPLY_STRING || v->len > 20) {
+            e = BASE_EPROTO;
+            break;
+        }
+        const char *ism[] = {"SISMEMBER", pinned, v->str};
+        size_t ism_len[] = {9, strlen(pinned), v->len};
+        e = run(s, 3, ism, ism_len, &q);
+        bool is_pinned = e == BASE_OK && q->type == REDIS_REPLY_INTEGER && q->integer == 1;
+        if (q != NULL) {
+            freeReplyObject(q);
+            q = NULL;
+        }
+        if (e != BASE_OK || is_pinned) {
+            continue;
+        }
+        (void)snprintf(suffix, sizeof(suffix), "model:%.*s", (int)v->len, v->str); /* fits */
+        e = make_key(key, sizeof(key), policy, suffix);
+        const char *del[] = {"DEL", key};
+        size_t del_len[] = {3, strlen(key)};
+        if (e == BASE_OK) {
+            e = run(s, 2, del, del_len, &q);
+        }
+        if (q != NULL) {
+            freeReplyObject(q);
+            q = NULL;
+        }
+        const char *zrem[] = {"ZREM", idx, v->str};
+        size_t zrem_len[] = {4, strlen(idx), v->len};
+        if (e == BASE_OK) {
+            e = run(s, 3, zrem, zrem_len, &q);
+        }
+        if (q != NULL) {
+            freeReplyObject(q);
+        }
+        removed += e == BASE_OK;
+    }
+    *out_removed = removed;
+fail:
     if (r != NULL) {
         freeReplyObject(r);
     }

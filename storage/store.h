@@ -10,6 +10,8 @@
  *     rlfeed:{<policy>}:joined      stream, field "r" = msgpack joined example
  *     rlfeed:{<policy>}:model:<version>  string, msgpack model snapshot
  *     rlfeed:{<policy>}:registry    hash, field "online" = latest version
+ *     rlfeed:{<policy>}:models      sorted set of stored snapshot versions
+ *     rlfeed:{<policy>}:pinned      set of versions retention never deletes
  *
  * Encodings are in storage/codec.h and docs/storage.md.
  *
@@ -119,5 +121,23 @@ base_err sto_store_model_put(sto_store *s, const base_model *m);
  */
 base_err sto_store_model_get_online(sto_store *s, const char *policy, base_model **out,
                                     bool *out_found);
+
+/*
+ * sto_store_trim() - XTRIM stream @kind of @policy with MINID @minid: every
+ * entry with an id below @minid is removed (exact, not approximate).
+ * *out_removed says how many. Return: BASE_OK; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_store_trim(sto_store *s, sto_kind kind, const char *policy, const char *minid,
+                        uint64_t *out_removed);
+
+/*
+ * sto_store_model_prune() - delete every snapshot of @policy but the newest
+ * @keep versions (rlfeed:{p}:models is the index, a sorted set filled by
+ * sto_store_model_put()) and those whose version is in the set
+ * rlfeed:{p}:pinned. *out_removed says how many were deleted.
+ * Return: BASE_OK; BASE_EIO; BASE_ESTORE; BASE_EPROTO.
+ */
+base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
+                               uint64_t *out_removed);
 
 #endif

@@ -14,6 +14,12 @@
 
 bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
 {
+    return tst_daemon_init_fsync(f, name, config, NULL);
+}
+
+bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
+                           const char *appendfsync)
+{
     memset(f, 0, sizeof(*f));
     f->bin = tst_env_path("RLFEEDD");
     if (f->bin == NULL) {
@@ -39,7 +45,7 @@ bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
     char rdir[600], err[256] = "";
     snprintf(rdir, sizeof(rdir), "%s/redis", f->dir);
     mkdir(rdir, 0700); /* a given data dir must exist */
-    sto_server_opts so = {.unix_socket = true, .dir = rdir};
+    sto_server_opts so = {.unix_socket = true, .dir = rdir, .appendfsync = appendfsync};
     if (sto_server_start(&so, &f->redis, err, sizeof(err)) != BASE_OK) {
         printf("# redis: %s\n", err);
         return false;
