@@ -259,6 +259,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_double(v, 0, 1, &p->head.epsilon);
     } else if (strcmp(k, "temperature") == 0) {
         ok = parse_double(v, 1e-6, 1e6, &p->head.temperature);
+    } else if (strcmp(k, "base_model_version") == 0) {
+        ok = copy_str(p->base_version, sizeof(p->base_version), v);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {

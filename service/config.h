@@ -45,6 +45,7 @@ typedef struct svc_policy_config {
     pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
     rwd_spec reward;                    /* signals, clip, default, window */
     uint32_t max_pending;               /* pending decisions in the join */
+    char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
 } svc_policy_config;
 
 typedef struct svc_config {

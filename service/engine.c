@@ -74,6 +74,7 @@ typedef struct pol_rt {
     char last_joined_id[BASE_STREAM_ID_MAX + 1];
     uint64_t snapshot_updates;   /* n_updates at the last checkpoint */
     uint64_t snapshot_lsn;       /* next_lsn at the last checkpoint */
+    uint64_t last_version;       /* version of the last checkpoint queued (its parent link) */
     base_joined *backlog[EXPIRE_BATCH]; /* expired, not yet accepted by persist */
     size_t n_backlog;
 
@@ -1097,6 +1098,7 @@ base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_
             }
             base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
             atomic_store(&p->n_updates, pol_head_n_updates(p->head));
+            p->last_version = m->version;
         }
         char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";
         char sj[BASE_STREAM_ID_MAX + 1] = "";
@@ -1309,6 +1311,31 @@ static void retention(const svc_engine *e, pol_rt *p, char (*pos)[BASE_STREAM_ID
     }
 }
 
+/*
+ * A hash of what makes a policy's head and rewards what they are: shape,
+ * actions in order, learner settings and the reward spec's version. Stamped
+ * on snapshots so a snapshot can be matched to the configuration it grew
+ * under.
+ */
+static void config_hash(const svc_policy_config *c, char *out, size_t size)
+{
+    char text[512];
+    const pol_head_config *h = &c->head;
+    char rv[BASE_NAME_MAX + 1];
+    rwd_spec_version(&c->reward, rv, sizeof(rv));
+    snprintf(text, sizeof(text), "dim %u learner %d explorer %d eps %.17g T %.17g lr %.17g "
+             "lambda %.17g prior %.17g bw %.17g gamma %.17g alpha %.17g kl %.17g seed %llu "
+             "reward %s",
+             h->dim, (int)h->learner, (int)h->explorer, h->epsilon, h->temperature,
+             h->learning_rate, h->lambda, h->prior_mean, h->base_weight, h->gamma, h->ucb_alpha,
+             h->kl, (unsigned long long)h->seed, rv);
+    uint64_t x = base_hash64(text, strlen(text), 0x636f6e66);
+    for (uint32_t a = 0; a < c->n_actions; a++) {
+        x = base_hash64(c->actions[a], strlen(c->actions[a]), x);
+    }
+    snprintf(out, size, "c%016llx", (unsigned long long)x);
+}
+
 static void checkpoint(svc_engine *e, pol_rt *p)
 {
     char pos[3][BASE_STREAM_ID_MAX + 1];
@@ -1351,6 +1378,10 @@ static void checkpoint(svc_engine *e, pol_rt *p)
     base_strlcpy(m->scan_outcomes, pos[STO_OUTCOMES], sizeof(m->scan_outcomes));
     base_strlcpy(m->scan_joined, pos[STO_JOINED], sizeof(m->scan_joined));
     m->next_lsn = next_lsn;
+    m->parent = p->last_version;
+    rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
+    base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
+    config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
     m->version = m->n_updates;
     m->ts_ms = base_clock_now_ms(e->clock);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);
@@ -1365,6 +1396,7 @@ static void checkpoint(svc_engine *e, pol_rt *p)
     }
     p->snapshot_updates = n;
     p->snapshot_lsn = next_lsn;
+    p->last_version = n;
     atomic_fetch_add(&p->c.snapshots, 1);
 }
 

@@ -22,7 +22,7 @@
 
 #define CODEC_VERSION 1u
 #define CODEC_MAX_DEPTH 8u
-#define CODEC_MAX_KEYS 20u
+#define CODEC_MAX_KEYS 24u
 #define CHUNK_FLOATS 64u /* floats converted per bin body write */
 
 /*
@@ -300,6 +300,9 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
               str_ok(m->scan_decisions, sizeof(m->scan_decisions)) &&
               str_ok(m->scan_outcomes, sizeof(m->scan_outcomes)) &&
               str_ok(m->scan_joined, sizeof(m->scan_joined)) &&
+              str_ok(m->spec_version, sizeof(m->spec_version)) &&
+              str_ok(m->base_version, sizeof(m->base_version)) &&
+              str_ok(m->config_hash, sizeof(m->config_hash)) &&
               floats_ok(m->params, m->n_params);
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
@@ -315,7 +318,7 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
         goto fail;
     }
     msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 17);
+    (void)msgpack_pack_map(&pk, 21);
     put_u64(&pk, "v", CODEC_VERSION);
     put_str(&pk, "p", m->policy);
     put_str(&pk, "ln", m->learner);
@@ -333,6 +336,10 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
     put_str(&pk, "so", m->scan_outcomes);
     put_str(&pk, "sj", m->scan_joined);
     put_u64(&pk, "lsn", m->next_lsn);
+    put_u64(&pk, "par", m->parent);
+    put_str(&pk, "rsv", m->spec_version);
+    put_str(&pk, "bmv", m->base_version);
+    put_str(&pk, "cfg", m->config_hash);
 fail:
     return finish(&s, out, start);
 }
@@ -679,11 +686,11 @@ fail:
     return e;
 }
 
-static const char *const model_keys[] = {"v",  "p",  "ln", "lj", "ver", "nu", "ts",
-                                         "d",  "na", "np", "ns", "w",   "st", "sd",
-                                         "so", "sj", "lsn"};
+static const char *const model_keys[] = {"v",  "p",  "ln", "lj",  "ver", "nu",  "ts",
+                                         "d",  "na", "np", "ns",  "w",   "st",  "sd",
+                                         "so", "sj", "lsn", "par", "rsv", "bmv", "cfg"};
 enum { MK_V, MK_P, MK_LN, MK_LJ, MK_VER, MK_NU, MK_TS, MK_D, MK_NA, MK_NP, MK_NS, MK_W, MK_ST,
-       MK_SD, MK_SO, MK_SJ, MK_LSN, MK_COUNT };
+       MK_SD, MK_SO, MK_SJ, MK_LSN, MK_PAR, MK_RSV, MK_BMV, MK_CFG, MK_COUNT };
 
 base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out)
 {
@@ -722,7 +729,11 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out
         !get_str(f[MK_SD], m->scan_decisions, sizeof(m->scan_decisions)) ||
         !get_str(f[MK_SO], m->scan_outcomes, sizeof(m->scan_outcomes)) ||
         !get_str(f[MK_SJ], m->scan_joined, sizeof(m->scan_joined)) ||
-        !get_u64(f[MK_LSN], UINT64_MAX, &m->next_lsn)) {
+        !get_u64(f[MK_LSN], UINT64_MAX, &m->next_lsn) ||
+        !get_u64(f[MK_PAR], UINT64_MAX, &m->parent) ||
+        !get_str(f[MK_RSV], m->spec_version, sizeof(m->spec_version)) ||
+        !get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
+        !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash))) {
         goto fail;
     }
     *out = m;

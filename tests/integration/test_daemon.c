@@ -28,6 +28,7 @@
 #include "proc.h"
 #include "service/wire.h"
 #include "storage/server.h"
+#include "storage/store.h"
 #include "tap.h"
 
 #define DIM 4
@@ -326,6 +327,22 @@ static void restart_reloads_snapshot(tst_daemon *f)
     json_decref(s);
     TST_TRUE(version > 0);
     TST_EQ(tst_daemon_stop(f), 0);
+    /* The stored snapshot says where it came from. */
+    sto_store *st = NULL;
+    char err[128];
+    base_model *m = NULL;
+    bool found = false;
+    TST_OK(sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)));
+    TST_OK(sto_store_model_get_online(st, "t", &m, &found));
+    TST_TRUE(found && m != NULL);
+    if (m != NULL) {
+        TST_EQ(m->version, version);
+        TST_TRUE(m->parent > 0 && m->parent < m->version); /* several checkpoints happened */
+        TST_TRUE(m->spec_version[0] == 'h' && m->config_hash[0] == 'c');
+        TST_TRUE(m->ts_ms > 0);
+    }
+    base_model_free(m);
+    sto_store_close(st);
     TST_TRUE(tst_daemon_start(f, true, NULL));
     s = tst_stats(f);
     TST_EQ(tst_stat_int(s, "t", "model_version"), version);

@@ -261,6 +261,10 @@ static base_model *make_model(uint32_t n_params, uint32_t n_state)
     base_strlcpy(m->scan_outcomes, "1700000000101-2", sizeof(m->scan_outcomes));
     base_strlcpy(m->scan_joined, "", sizeof(m->scan_joined));
     m->next_lsn = 4242;
+    m->parent = 41;
+    base_strlcpy(m->spec_version, "h00ff", sizeof(m->spec_version));
+    base_strlcpy(m->base_version, "llm-2026-10", sizeof(m->base_version));
+    base_strlcpy(m->config_hash, "c0123456789abcdef", sizeof(m->config_hash));
     m->version = UINT64_MAX - 1;
     m->n_updates = 123456789012ull;
     m->ts_ms = 1700000000999;
@@ -397,6 +401,10 @@ static void model_round_trips_exactly(void)
         TST_STREQ(got->scan_outcomes, "1700000000101-2");
         TST_STREQ(got->scan_joined, "");
         TST_EQ(got->next_lsn, 4242);
+        TST_EQ(got->parent, 41);
+        TST_STREQ(got->spec_version, "h00ff");
+        TST_STREQ(got->base_version, "llm-2026-10");
+        TST_STREQ(got->config_hash, "c0123456789abcdef");
         TST_TRUE(memcmp(got->params, m->params, 40 * 4) == 0);
         TST_TRUE(memcmp(got->state, m->state, 17 * 8) == 0);
     }
