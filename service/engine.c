@@ -75,6 +75,7 @@ typedef struct pol_rt {
     uint64_t snapshot_updates;   /* n_updates at the last checkpoint */
     uint64_t snapshot_lsn;       /* next_lsn at the last checkpoint */
     uint64_t last_version;       /* version of the last checkpoint queued (its parent link) */
+    uint64_t trace;              /* guarded by head_lk: hash chain of (event, reward) learned */
     base_joined *backlog[EXPIRE_BATCH]; /* expired, not yet accepted by persist */
     size_t n_backlog;
 
@@ -1183,6 +1184,8 @@ static void learn_one(pol_rt *p, const base_joined *j, const char *stream_id)
     }
     uint64_t n = pol_head_n_updates(p->head);
     base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
+    p->trace = base_hash64(j->decision->event_id, strlen(j->decision->event_id), p->trace);
+    p->trace = base_hash64(&j->reward, sizeof(j->reward), p->trace);
     pthread_rwlock_unlock(&p->head_lk);
     if (j->unknown) {
         return;
@@ -1564,7 +1567,9 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         char applied[BASE_STREAM_ID_MAX + 1];
         pthread_rwlock_rdlock(&p->head_lk);
         uint64_t checksum = pol_head_checksum(p->head);
+        uint64_t model_version = pol_head_n_updates(p->head); /* same instant as the checksum */
         memcpy(applied, p->last_joined_id, sizeof(applied));
+        uint64_t trace = p->trace;
         pthread_rwlock_unlock(&p->head_lk);
         pthread_mutex_lock(&p->join_lk);
         uint64_t next_lsn = p->next_lsn;
@@ -1572,7 +1577,7 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         uint64_t joined = atomic_load(&p->c.joined);
         int64_t rsum = atomic_load(&p->c.reward_micro);
         svc_w_str(&w, p->cfg->name);
-        svc_w_map(&w, 21);
+        svc_w_map(&w, 22);
         svc_w_str(&w, "decisions");
         svc_w_uint(&w, atomic_load(&p->c.decisions));
         svc_w_str(&w, "logged");
@@ -1602,7 +1607,7 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         svc_w_str(&w, "snapshots");
         svc_w_uint(&w, atomic_load(&p->c.snapshots));
         svc_w_str(&w, "model_version");
-        svc_w_uint(&w, atomic_load(&p->n_updates));
+        svc_w_uint(&w, model_version);
         svc_w_str(&w, "model_checksum");
         char hex[17];
         snprintf(hex, sizeof(hex), "%016" PRIx64, checksum);
@@ -1613,6 +1618,10 @@ static void op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         svc_w_str(&w, applied);
         svc_w_str(&w, "next_lsn");
         svc_w_uint(&w, next_lsn);
+        svc_w_str(&w, "learn_trace");
+        char th[17];
+        snprintf(th, sizeof(th), "%016" PRIx64, trace);
+        svc_w_str(&w, th);
         svc_w_str(&w, "reward_version");
         char version[BASE_NAME_MAX + 1];
         rwd_spec_version(&p->cfg->reward, version, sizeof(version));

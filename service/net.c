@@ -3,6 +3,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,14 @@ struct svc_net_reply {
 };
 
 struct svc_net {
+    /*
+     * Replies may come from any thread (the writer acknowledges feedback);
+     * closing waits for the ones in progress and makes later ones no-ops,
+     * so no nng_ctx_send() ever races nng_close() (nng 1.5.2 can panic on
+     * a context of a socket being torn down).
+     */
+    pthread_rwlock_t close_lk;
+    bool closed;                /* guarded by close_lk */
     svc_net_handler handler;
     void *arg;
     nng_socket *rep;        /* [n_rep] */
@@ -60,6 +69,8 @@ static bool stopping(int rv)
     return rv == NNG_ECLOSED || rv == NNG_ECANCELED;
 }
 
+static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len);
+
 static void slot_cb(void *arg)
 {
     svc_net_reply *s = arg;
@@ -95,6 +106,17 @@ static void slot_cb(void *arg)
 }
 
 void svc_net_reply_send(svc_net_reply *s, const uint8_t *buf, size_t len)
+{
+    pthread_rwlock_rdlock(&s->net->close_lk);
+    if (s->net->closed) {
+        pthread_rwlock_unlock(&s->net->close_lk);
+        return; /* shutting down: the client's REQ times out and retries elsewhere */
+    }
+    reply_locked(s, buf, len);
+    pthread_rwlock_unlock(&s->net->close_lk);
+}
+
+static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len)
 {
     nng_msg *m = NULL;
     if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
@@ -148,6 +170,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
     if (n == NULL) {
         goto fail;
     }
+    pthread_rwlock_init(&n->close_lk, NULL);
     n->handler = h;
     n->arg = arg;
     n->rep = base_alloc_zero(o->n_urls, sizeof(nng_socket));
@@ -220,6 +243,9 @@ void svc_net_close(svc_net *n)
     if (n == NULL) {
         return;
     }
+    pthread_rwlock_wrlock(&n->close_lk);
+    n->closed = true;
+    pthread_rwlock_unlock(&n->close_lk);
     for (size_t i = 0; i < n->n_rep; i++) {
         nng_close(n->rep[i]);
     }
@@ -246,5 +272,6 @@ void svc_net_free(svc_net *n)
     }
     base_free(n->slots);
     base_free(n->rep);
+    pthread_rwlock_destroy(&n->close_lk);
     base_free(n);
 }

@@ -227,6 +227,45 @@ static bool settle(run *r, long long *out_version, char *out_sum, size_t sum_len
     return false;
 }
 
+/*
+ * Read back the joined stream: how many records, how many out of event order
+ * (a decision joined twice or out of turn would show), and a hash chain of
+ * (event id, reward) in stream order - the same chain the daemon reports as
+ * learn_trace over what it learned.
+ */
+static void joined_stream(run *r, long *out_n, long *out_breaks, uint64_t *out_trace)
+{
+    sto_store *st = NULL;
+    char err[128];
+    *out_n = *out_breaks = 0;
+    *out_trace = 0;
+    if (sto_store_open(sto_server_url(r->f.redis), 5000, &st, err, sizeof(err)) != BASE_OK) {
+        return;
+    }
+    char after[BASE_STREAM_ID_MAX + 1] = "";
+    long prev = -1;
+    for (;;) {
+        sto_entry *en = NULL;
+        size_t n = 0;
+        if (sto_store_read(st, STO_JOINED, "r", after, 1000, &en, &n) != BASE_OK || n == 0) {
+            break;
+        }
+        for (size_t k = 0; k < n; k++) {
+            const base_joined *j = en[k].rec;
+            const char *ev = j->decision->event_id;
+            *out_trace = base_hash64(ev, strlen(ev), *out_trace);
+            *out_trace = base_hash64(&j->reward, sizeof(j->reward), *out_trace);
+            long idx = strtol(ev + 3, NULL, 10);
+            *out_breaks += prev >= 0 && idx != prev + 1;
+            prev = idx;
+            (*out_n)++;
+        }
+        snprintf(after, sizeof(after), "%s", en[n - 1].id);
+        sto_entries_free(STO_JOINED, en, n);
+    }
+    sto_store_close(st);
+}
+
 static bool play(run *r, const uint32_t *kill_at, int n_kills, long long *out_version,
                  char *out_sum, size_t sum_len)
 {
@@ -321,6 +360,8 @@ static void outcomes_exactly_once(run *r)
     sto_store_close(st);
 }
 
+static uint64_t stream_trace_a; /* the uninterrupted run's joined stream */
+
 /* One killed run on a fresh fixture; checks common to both killed runs. */
 static void killed_run(const char *name, const char *config, const run *a, long long va,
                        const char *sa, bool trims)
@@ -352,6 +393,13 @@ static void killed_run(const char *name, const char *config, const run *a, long 
     TST_EQ(b.acked, a->acked);
     if (ok_b && !trims) {
         outcomes_exactly_once(&b);
+        /* The same joined stream as the uninterrupted run: nothing joined twice or lost. */
+        long n_b = 0, breaks_b = 0;
+        uint64_t trace_b = 0;
+        joined_stream(&b, &n_b, &breaks_b, &trace_b);
+        TST_EQ(n_b, N_INTERACTIONS);
+        TST_EQ(breaks_b, 0);
+        TST_TRUE(trace_b == stream_trace_a);
     }
     if (ok_b && trims) {
         /*
@@ -382,6 +430,18 @@ int main(void)
     bool ok_a = play(&a, NULL, 0, &va, sa, sizeof(sa));
     TST_TRUE(ok_a);
     TST_EQ(a.acked, N_INTERACTIONS);
+    /* Every decision joined once, in order, and the head learned exactly that stream. */
+    long n_a = 0, breaks_a = 0;
+    joined_stream(&a, &n_a, &breaks_a, &stream_trace_a);
+    json_t *s = tst_stats(&a.f);
+    char daemon_trace[32];
+    snprintf(daemon_trace, sizeof(daemon_trace), "%s", tst_stat_str(s, "r", "learn_trace"));
+    json_decref(s);
+    char want_trace[32];
+    snprintf(want_trace, sizeof(want_trace), "%016llx", (unsigned long long)stream_trace_a);
+    TST_EQ(n_a, N_INTERACTIONS);
+    TST_EQ(breaks_a, 0);
+    TST_STREQ(daemon_trace, want_trace);
     TST_EQ(tst_daemon_stop(&a.f), 0);
     tst_daemon_fini(&a.f, !ok_a);
 
