@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "policy/base_prob.h"
 
 /*
  * Online least squares per action, following Vowpal Wabbit's default
@@ -106,27 +107,6 @@ void pol_iwr_free(pol_iwr *r)
     }
 }
 
-/* Centred p_base over the candidates into @pb [n]; BASE_ENUMERIC for a non-finite logit. */
-static base_err base_probs(const pol_iwr *r, uint32_t n, const float *base_logit, double *pb)
-{
-    double mx = -INFINITY;
-    for (uint32_t c = 0; c < n; c++) {
-        if (!isfinite(base_logit[c])) {
-            return BASE_ENUMERIC;
-        }
-        pb[c] = (double)base_logit[c] / r->cfg.temperature;
-        mx = pb[c] > mx ? pb[c] : mx;
-    }
-    double z = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        pb[c] = exp(pb[c] - mx);
-        z += pb[c];
-    }
-    for (uint32_t c = 0; c < n; c++) {
-        pb[c] = pb[c] / z - 1.0 / (double)n;
-    }
-    return BASE_OK;
-}
 
 /* w[0..dim) . x in double; NaN or Inf in x makes it non-finite (0 * Inf is NaN). */
 static double dot_x(const double *w, const float *x, size_t dim)
@@ -144,7 +124,7 @@ base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t n, const uint
 {
     double pb[BASE_CAND_MAX]; /* on the stack: concurrent callers share r. 8 KiB. */
     size_t dim = r->cfg.dim;
-    base_err e = base_probs(r, n, base_logit, pb);
+    base_err e = pol_base_probs(base_logit, n, r->cfg.temperature, pb);
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
         const double *wa = r->w + (size_t)action[c] * r->p;
         double s = dot_x(wa, x, dim) + wa[dim] * pb[c] + wa[dim + 1];
@@ -243,7 +223,7 @@ base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, double reward, const 
     double pb[BASE_CAND_MAX];
     uint32_t n = d->n_cand;
     size_t dim = r->cfg.dim;
-    base_err e = base_probs(r, n, d->base_logit, pb);
+    base_err e = pol_base_probs(d->base_logit, n, r->cfg.temperature, pb);
     if (e != BASE_OK) {
         return e;
     }

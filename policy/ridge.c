@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "policy/base_prob.h"
 
 struct pol_ridge {
     pol_ridge_config cfg;
@@ -138,28 +139,6 @@ static void project(const pol_ridge *r, const float *x, double *z)
     }
 }
 
-/* p_base over the candidates into @pb; BASE_ENUMERIC for a non-finite logit. */
-static base_err base_probs(const pol_ridge *r, uint32_t n, const float *base_logit, double *pb)
-{
-    double mx = -INFINITY;
-    for (uint32_t c = 0; c < n; c++) {
-        if (!isfinite(base_logit[c])) {
-            return BASE_ENUMERIC;
-        }
-        pb[c] = (double)base_logit[c] / r->cfg.temperature;
-        mx = pb[c] > mx ? pb[c] : mx;
-    }
-    double z = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        pb[c] = exp(pb[c] - mx);
-        z += pb[c];
-    }
-    /* Centred: an uninformative (flat) base adds nothing to the prior mean. */
-    for (uint32_t c = 0; c < n; c++) {
-        pb[c] = pb[c] / z - 1.0 / (double)n;
-    }
-    return BASE_OK;
-}
 
 static double dotd(const double *a, const double *b, size_t n)
 {
@@ -194,7 +173,7 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n,
     size_t p = r->p;
     base_err e = features(r, x, phi);
     if (e == BASE_OK) {
-        e = base_probs(r, n, base_logit, pb);
+        e = pol_base_probs(base_logit, n, r->cfg.temperature, pb);
     }
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
         uint32_t a = action[c];
@@ -255,7 +234,7 @@ base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, double reward,
     uint32_t n = d->n_cand;
     base_err e = features(r, d->embedding, phi);
     if (e == BASE_OK) {
-        e = base_probs(r, n, d->base_logit, pb);
+        e = pol_base_probs(d->base_logit, n, r->cfg.temperature, pb);
     }
     if (e != BASE_OK) {
         return e;

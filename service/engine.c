@@ -815,38 +815,30 @@ static void submit_outcome(svc_engine *e, pol_rt *p, base_outcome *o, const svc_
     reject(e, r, code, msg);
 }
 
-static void op_feedback(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
+/* feedback and activate: the outcome-stream record of request @q, then submit_outcome(). */
+static void op_outcome(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r,
+                       uint32_t type)
 {
     base_outcome *o = base_alloc_zero(1, sizeof(*o));
     if (o == NULL) {
         reject(e, r, SVC_E_INTERNAL, "out of memory");
         return;
     }
+    int64_t now = base_clock_now_ms(e->clock);
     base_strlcpy(o->policy, p->cfg->name, sizeof(o->policy));
     base_strlcpy(o->event_id, q->event_id, sizeof(o->event_id));
-    base_strlcpy(o->conversation_id, q->conversation_id, sizeof(o->conversation_id));
-    base_strlcpy(o->outcome_id, q->outcome_id, sizeof(o->outcome_id));
-    base_strlcpy(o->supersedes, q->supersedes, sizeof(o->supersedes));
-    base_strlcpy(o->user_id, q->user_id, sizeof(o->user_id));
-    base_strlcpy(o->signal, q->signal, sizeof(o->signal));
-    o->type = BASE_OUT_SIGNAL;
-    o->value = q->value;
-    o->ts_ms = q->ts_ms != 0 ? q->ts_ms : base_clock_now_ms(e->clock);
-    submit_outcome(e, p, o, r);
-}
-
-static void op_activate(svc_engine *e, pol_rt *p, const svc_request *q, const svc_replier *r)
-{
-    base_outcome *o = base_alloc_zero(1, sizeof(*o));
-    if (o == NULL) {
-        reject(e, r, SVC_E_INTERNAL, "out of memory");
-        return;
-    }
-    base_strlcpy(o->policy, p->cfg->name, sizeof(o->policy));
-    base_strlcpy(o->event_id, q->event_id, sizeof(o->event_id));
-    o->type = BASE_OUT_ACTIVATE;
+    o->type = type;
     o->value = 1.0;
-    o->ts_ms = base_clock_now_ms(e->clock);
+    o->ts_ms = now;
+    if (type == BASE_OUT_SIGNAL) {
+        base_strlcpy(o->conversation_id, q->conversation_id, sizeof(o->conversation_id));
+        base_strlcpy(o->outcome_id, q->outcome_id, sizeof(o->outcome_id));
+        base_strlcpy(o->supersedes, q->supersedes, sizeof(o->supersedes));
+        base_strlcpy(o->user_id, q->user_id, sizeof(o->user_id));
+        base_strlcpy(o->signal, q->signal, sizeof(o->signal));
+        o->value = q->value;
+        o->ts_ms = q->ts_ms != 0 ? q->ts_ms : now;
+    }
     submit_outcome(e, p, o, r);
 }
 
@@ -1712,10 +1704,10 @@ void svc_engine_handle(svc_engine *e, const svc_request *q, const svc_replier *r
         op_log(e, p, q, r);
         break;
     case SVC_OP_FEEDBACK:
-        op_feedback(e, p, q, r);
+        op_outcome(e, p, q, r, BASE_OUT_SIGNAL);
         break;
     case SVC_OP_ACTIVATE:
-        op_activate(e, p, q, r);
+        op_outcome(e, p, q, r, BASE_OUT_ACTIVATE);
         break;
     default:
         reject(e, r, SVC_E_UNKNOWN_OP, "unknown op");
