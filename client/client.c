@@ -69,57 +69,53 @@ static base_err socket_setup(nng_socket s, int timeout_ms)
     return err_from_nng(rv);
 }
 
+/*
+ * Open a socket with @open_fn, set it up, and dial @url in the background (a
+ * frontend may start before the service does). For REQ, timer-driven resends
+ * are off: a decide is not idempotent, and a resend after timeout_ms would
+ * race the original (nng still re-sends a request whose connection dropped).
+ */
+static base_err open_dialer(const char *url, int timeout_ms, int (*open_fn)(nng_socket *),
+                            bool is_req, nng_socket *out)
+{
+    nng_socket sock;
+    int rv = open_fn(&sock);
+    if (rv != 0) {
+        return err_from_nng(rv);
+    }
+    base_err e = socket_setup(sock, timeout_ms);
+    if (e == BASE_OK) {
+        rv = is_req ? nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) : 0;
+        if (rv == 0) {
+            rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK);
+        }
+        e = err_from_nng(rv);
+    }
+    if (e != BASE_OK) {
+        (void)nng_close(sock); /* nothing useful to do with a close error */
+        return e;
+    }
+    *out = sock;
+    return BASE_OK;
+}
+
 base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out_c)
 {
-    base_err e = BASE_EINVAL;
-    rlfeed_client *c = NULL;
-    bool have_sock = false;
-    int rv;
-
     if (!url_ok(url) || out_c == NULL) {
-        goto done;
+        return BASE_EINVAL;
     }
-    e = BASE_ENOMEM;
-    c = base_alloc_zero(1, sizeof(*c));
+    rlfeed_client *c = base_alloc_zero(1, sizeof(*c));
     if (c == NULL) {
-        goto done;
+        return BASE_ENOMEM;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
-    rv = nng_req0_open(&c->sock);
-    if (rv != 0) {
-        e = err_from_nng(rv);
-        goto done;
-    }
-    have_sock = true;
-    e = socket_setup(c->sock, c->timeout_ms);
+    base_err e = open_dialer(url, c->timeout_ms, nng_req0_open, true, &c->sock);
     if (e != BASE_OK) {
-        goto done;
-    }
-    /*
-     * No timer-driven resends: a decide is not idempotent, and a resend after
-     * timeout_ms would race the original. nng still re-sends a request whose
-     * connection dropped.
-     */
-    rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    if (rv == 0) {
-        /* In the background: a frontend may start before the service does. */
-        rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK);
-    }
-    if (rv != 0) {
-        e = err_from_nng(rv);
-        goto done;
+        base_free(c);
+        return e;
     }
     *out_c = c;
-    c = NULL;
-    have_sock = false;
-    e = BASE_OK;
-
-done:
-    if (have_sock) {
-        (void)nng_close(c->sock); /* nothing useful to do with a close error */
-    }
-    base_free(c);
-    return e;
+    return BASE_OK;
 }
 
 void rlfeed_client_close(rlfeed_client *c)
@@ -356,46 +352,21 @@ base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out
 
 base_err rlfeed_push_open(const char *url, int timeout_ms, rlfeed_push **out_p)
 {
-    base_err e = BASE_EINVAL;
-    rlfeed_push *p = NULL;
-    bool have_sock = false;
-    int rv;
-
     if (!url_ok(url) || out_p == NULL) {
-        goto done;
+        return BASE_EINVAL;
     }
-    e = BASE_ENOMEM;
-    p = base_alloc_zero(1, sizeof(*p));
+    rlfeed_push *p = base_alloc_zero(1, sizeof(*p));
     if (p == NULL) {
-        goto done;
+        return BASE_ENOMEM;
     }
     p->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
-    rv = nng_push0_open(&p->sock);
-    if (rv != 0) {
-        e = err_from_nng(rv);
-        goto done;
-    }
-    have_sock = true;
-    e = socket_setup(p->sock, p->timeout_ms);
+    base_err e = open_dialer(url, p->timeout_ms, nng_push0_open, false, &p->sock);
     if (e != BASE_OK) {
-        goto done;
-    }
-    rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        e = err_from_nng(rv);
-        goto done;
+        base_free(p);
+        return e;
     }
     *out_p = p;
-    p = NULL;
-    have_sock = false;
-    e = BASE_OK;
-
-done:
-    if (have_sock) {
-        (void)nng_close(p->sock); /* nothing useful to do with a close error */
-    }
-    base_free(p);
-    return e;
+    return BASE_OK;
 }
 
 void rlfeed_push_close(rlfeed_push *p)
