@@ -60,9 +60,14 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *p
 void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped */
 
 /*
- * svc_engine_restore() - load each policy's online snapshot from @store.
- * Policies without one start from zero (the base model).
- * Return: BASE_OK; the store's error (reason in @errbuf).
+ * svc_engine_restore() - rebuild each policy from @store: load the
+ * checkpoint its registry names (none: start from zero, the base model),
+ * learn the joined records stored after the checkpoint's last applied id,
+ * and replay decisions and outcomes after its positions to rebuild the
+ * pending join (docs/architecture.md, "Recovery"). Called once, before
+ * svc_engine_start() and before any request is served.
+ * Return: BASE_OK; the store's error, or BASE_EINVAL for a checkpoint that
+ *         does not fit the configured head (reason in @errbuf).
  */
 base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen);
 

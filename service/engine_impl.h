@@ -1,0 +1,76 @@
+#ifndef SERVICE_ENGINE_IMPL_H
+#define SERVICE_ENGINE_IMPL_H
+
+/*
+ * The engine's insides, shared by the files that implement it and by no one
+ * else: engine.c (construction, dispatch, replies), decide.c (decide, log),
+ * outcome.c (feedback, activate and their acknowledgements), recovery.c
+ * (start-up replay), learner.c (the learner thread: expiry, learning,
+ * checkpoints and retention) and stats.c (stats, health).
+ *
+ * Threads: the op functions run on nng callback threads; the learner
+ * functions on the learner thread; persist completions on the writer
+ * thread. Each policy's state and its lock order are described in
+ * service/policy_rt.h; the engine's own fields below are set at
+ * construction and read-only afterwards, or atomic.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/queue.h"
+#include "service/engine.h"
+#include "service/policy_rt.h"
+
+struct svc_engine {
+    const svc_config *cfg;
+    base_clock *clock;
+    svc_persist *persist;
+    uint32_t n_pol;
+    svc_prt *pol;                 /* [n_pol] */
+
+    base_queue *learn_q;          /* joined examples stored, waiting to be applied */
+    atomic_size_t learn_inflight; /* expired and not yet applied (bounds learn_q) */
+    size_t learn_cap;
+
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    atomic_int drain_timeout_ms;
+
+    atomic_uint waiting;          /* requests whose reply waits for Redis (each holds a context) */
+    uint32_t max_waiting;         /* past it such requests are refused, so decide keeps contexts */
+    uint64_t id_prefix;           /* random per process start */
+    atomic_uint_fast64_t id_seq;
+    atomic_uint_fast64_t rejected[SVC_E_COUNT];
+};
+
+/* A joined example on its way to the learner, with the policy it belongs to. */
+typedef struct svc_learn_item {
+    svc_prt *pol;
+    base_joined *j;
+    char stream_id[BASE_STREAM_ID_MAX + 1];
+} svc_learn_item;
+
+/* engine.c: policies and replies (any thread). */
+svc_prt *svc_engine_find_policy(svc_engine *e, const char *name);
+void svc_engine_send(const svc_replier *r, base_buf *b);
+void svc_engine_reject(svc_engine *e, const svc_replier *r, svc_errcode code, const char *msg);
+void svc_engine_reply_ok(const svc_replier *r, bool duplicate);
+void svc_engine_reply_status(const svc_replier *r, const char *status);
+
+/* decide.c, outcome.c, stats.c: the ops (nng callback threads). */
+void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r);
+void svc_op_log(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r);
+void svc_op_outcome(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r,
+                    uint32_t type);
+void svc_op_stats(svc_engine *e, const svc_request *q, const svc_replier *r);
+void svc_op_health(svc_engine *e, const svc_replier *r);
+
+/* learner.c: free what is still queued for the learner (svc_engine_free). */
+void svc_learner_drop_queue(svc_engine *e);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * The learner thread: every tick_ms it closes the windows the service clock
+ * has passed (joined examples -> the writer), applies the examples Redis has
+ * stored to the heads in stream order, and takes checkpoints (with the
+ * retention they make safe) every snapshot_interval_ms or snapshot_every
+ * updates, and once more at stop.
+ */
+#include "service/engine_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+
+/* Runs on the writer thread once Redis has (or refused) a joined example. */
+static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    svc_prt *p = arg;
+    svc_engine *e = p->eng;
+    svc_learn_item *li = NULL;
+    if (result == BASE_OK) {
+        li = base_alloc_zero(1, sizeof(*li));
+    }
+    if (li == NULL) {
+        atomic_fetch_add(&p->c.store_errors, 1);
+        atomic_fetch_sub(&e->learn_inflight, 1);
+        return;
+    }
+    svc_prt_set_tail(p, STO_JOINED, it->stream_id);
+    li->pol = p;
+    li->j = it->rec;
+    it->rec = NULL;
+    base_strlcpy(li->stream_id, it->stream_id, sizeof(li->stream_id));
+    /* Cannot be full: learn_inflight bounds what is expired but not applied. */
+    if (base_queue_push(e->learn_q, li) != BASE_OK) {
+        atomic_fetch_add(&p->c.learn_errors, 1);
+        atomic_fetch_sub(&e->learn_inflight, 1);
+        base_joined_free(li->j);
+        base_free(li);
+    }
+}
+
+static void apply(svc_engine *e, svc_learn_item *li)
+{
+    svc_prt_learn(li->pol, li->j, li->stream_id);
+    base_joined_free(li->j);
+    base_free(li);
+    atomic_fetch_sub(&e->learn_inflight, 1);
+}
+
+/* Hand the policy's backlog of expired examples to persist, oldest first. */
+static void flush_backlog(svc_engine *e, svc_prt *p)
+{
+    size_t k = 0;
+    while (k < p->n_backlog) {
+        svc_persist_item *it =
+            svc_persist_item_new(SVC_PERSIST_APPEND, STO_JOINED, p->cfg->name, p->backlog[k]);
+        if (it == NULL) {
+            break;
+        }
+        it->done = on_joined_stored;
+        it->done_arg = p;
+        if (svc_persist_submit(e->persist, it) != BASE_OK) {
+            it->rec = NULL;
+            svc_persist_item_free(it);
+            break;
+        }
+        k++;
+    }
+    memmove(p->backlog, p->backlog + k, (p->n_backlog - k) * sizeof(p->backlog[0]));
+    p->n_backlog -= k;
+}
+
+static void expire(svc_engine *e, svc_prt *p, int64_t now_ms)
+{
+    flush_backlog(e, p);
+    if (p->n_backlog > 0) {
+        return; /* persist is full; try again next tick */
+    }
+    size_t inflight = atomic_load(&e->learn_inflight);
+    size_t room = e->learn_cap > inflight ? e->learn_cap - inflight : 0;
+    if (room > SVC_EXPIRE_BATCH) {
+        room = SVC_EXPIRE_BATCH;
+    }
+    if (room == 0) {
+        return;
+    }
+    pthread_mutex_lock(&p->join_lk);
+    size_t n = rwd_join_expire(p->join, now_ms, p->backlog, room);
+    pthread_mutex_unlock(&p->join_lk);
+    atomic_fetch_add(&e->learn_inflight, n);
+    p->n_backlog = n;
+    flush_backlog(e, p);
+}
+
+/*
+ * Apply every expired example (expiring nothing new meanwhile). True once
+ * nothing is in flight between the join and the head, the precondition of a
+ * checkpoint; false if that did not happen within @timeout_ms (Redis away).
+ */
+static bool drain_inflight(svc_engine *e, int timeout_ms)
+{
+    void *items[64];
+    uint64_t deadline = base_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (atomic_load(&e->learn_inflight) > 0 && base_mono_ns() < deadline) {
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            flush_backlog(e, &e->pol[i]);
+        }
+        size_t n = 0;
+        (void)base_queue_pop_batch(e->learn_q, items, 64, 5, &n); /* timeout is normal */
+        for (size_t k = 0; k < n; k++) {
+            apply(e, items[k]);
+        }
+    }
+    return atomic_load(&e->learn_inflight) == 0;
+}
+
+/*
+ * What a checkpoint lets retention remove: entries older than the retention
+ * window (by the streams' own Redis-time ids), but never at or after a replay
+ * position or, for the joined stream, the last applied id. "" = keep all.
+ */
+static void retention(const svc_engine *e, svc_prt *p, char (*pos)[BASE_STREAM_ID_MAX + 1],
+                      svc_trim *out)
+{
+    char tails[3][BASE_STREAM_ID_MAX + 1];
+    memset(out, 0, sizeof(*out));
+    out->keep_snapshots = e->cfg->keep_snapshots;
+    svc_prt_read_tails(p, tails);
+    for (int k = 0; k < 3; k++) {
+        unsigned long long ms = 0, seq = 0;
+        const char *floor_id = pos[k];
+        if (k == STO_JOINED && base_stream_id_cmp(p->last_joined_id, floor_id) < 0) {
+            floor_id = p->last_joined_id;
+        }
+        if (floor_id[0] == '\0' || sscanf(tails[k], "%llu-%llu", &ms, &seq) != 2 ||
+            ms < (unsigned long long)e->cfg->retention_ms) {
+            continue; /* replay from the start, or nothing old enough */
+        }
+        char bound[BASE_STREAM_ID_MAX + 1];
+        snprintf(bound, sizeof(bound), "%llu-0", ms - (unsigned long long)e->cfg->retention_ms);
+        base_strlcpy(out->minid[k], base_stream_id_cmp(bound, floor_id) < 0 ? bound : floor_id,
+                     sizeof(out->minid[k]));
+    }
+}
+
+/*
+ * A hash of what makes a policy's head and rewards what they are: shape,
+ * actions in order, learner settings and the reward spec's version. Stamped
+ * on snapshots so a snapshot can be matched to the configuration it grew
+ * under.
+ */
+static void config_hash(const svc_policy_config *c, char *out, size_t size)
+{
+    char text[512];
+    const pol_head_config *h = &c->head;
+    char rv[BASE_NAME_MAX + 1];
+    rwd_spec_version(&c->reward, rv, sizeof(rv));
+    snprintf(text, sizeof(text), "dim %u learner %d explorer %d eps %.17g T %.17g lr %.17g "
+             "lambda %.17g prior %.17g bw %.17g gamma %.17g alpha %.17g kl %.17g seed %llu "
+             "reward %s",
+             h->dim, (int)h->learner, (int)h->explorer, h->epsilon, h->temperature,
+             h->learning_rate, h->lambda, h->prior_mean, h->base_weight, h->gamma, h->ucb_alpha,
+             h->kl, (unsigned long long)h->seed, rv);
+    uint64_t x = base_hash64(text, strlen(text), 0x636f6e66);
+    for (uint32_t a = 0; a < c->n_actions; a++) {
+        x = base_hash64(c->actions[a], strlen(c->actions[a]), x);
+    }
+    snprintf(out, size, "c%016llx", (unsigned long long)x);
+}
+
+/*
+ * Queue a checkpoint of @p: the head, the last applied joined id, and where
+ * a replay must start to rebuild the join (docs/architecture.md,
+ * "Recovery"). Needs drain_inflight() first: then every decision is either
+ * pending (lsn >= the oldest pending lsn, covered by a mark) or joined,
+ * stored and applied. Skipped when nothing changed since the last one.
+ */
+static void checkpoint(svc_engine *e, svc_prt *p)
+{
+    char pos[3][BASE_STREAM_ID_MAX + 1];
+    uint64_t min_lsn = 0;
+    pthread_mutex_lock(&p->join_lk);
+    bool any = rwd_join_min_lsn(p->join, &min_lsn);
+    uint64_t next_lsn = p->next_lsn;
+    if (!any) {
+        /* Nothing pending: everything stored so far is joined; start at the tails. */
+        svc_prt_read_tails(p, pos);
+        p->n_marks = 0;
+    } else {
+        /* The newest mark at or below the oldest pending lsn; older marks are done. */
+        size_t keep = 0;
+        for (size_t k = 0; k < p->n_marks; k++) {
+            if (p->marks[(p->mark_head + k) % SVC_MARK_RING].lsn <= min_lsn) {
+                keep = k;
+            }
+        }
+        const svc_mark *m = &p->marks[(p->mark_head + keep) % SVC_MARK_RING];
+        memcpy(pos, m->tail, sizeof(pos));
+        p->mark_head = (p->mark_head + keep) % SVC_MARK_RING;
+        p->n_marks -= keep;
+    }
+    pthread_mutex_unlock(&p->join_lk);
+
+    uint64_t n = atomic_load(&p->n_updates);
+    if (n == p->snapshot_updates && next_lsn == p->snapshot_lsn) {
+        return;
+    }
+    base_model *m = NULL;
+    /* The learner thread is the head's only writer: reading it here needs no lock. */
+    if (pol_head_snapshot(p->head, &m) != BASE_OK) {
+        atomic_fetch_add(&p->c.store_errors, 1);
+        return;
+    }
+    base_strlcpy(m->policy, p->cfg->name, sizeof(m->policy));
+    base_strlcpy(m->last_joined_id, p->last_joined_id, sizeof(m->last_joined_id));
+    base_strlcpy(m->scan_decisions, pos[STO_DECISIONS], sizeof(m->scan_decisions));
+    base_strlcpy(m->scan_outcomes, pos[STO_OUTCOMES], sizeof(m->scan_outcomes));
+    base_strlcpy(m->scan_joined, pos[STO_JOINED], sizeof(m->scan_joined));
+    m->next_lsn = next_lsn;
+    m->parent = p->last_version;
+    rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
+    base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
+    config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
+    m->version = m->n_updates;
+    m->ts_ms = base_clock_now_ms(e->clock);
+    svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);
+    if (it == NULL) {
+        base_model_free(m);
+        return;
+    }
+    retention(e, p, pos, &it->trim);
+    if (svc_persist_submit(e->persist, it) != BASE_OK) {
+        svc_persist_item_free(it);
+        return; /* queue full: the next interval tries again */
+    }
+    p->snapshot_updates = n;
+    p->snapshot_lsn = next_lsn;
+    p->last_version = n;
+    atomic_fetch_add(&p->c.snapshots, 1);
+}
+
+static void checkpoint_all(svc_engine *e)
+{
+    if (!drain_inflight(e, 2000)) {
+        return; /* Redis is away: keep the last checkpoint */
+    }
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        checkpoint(e, &e->pol[i]);
+    }
+}
+
+static void *learner_main(void *arg)
+{
+    svc_engine *e = arg;
+    void *items[64];
+    uint64_t last_tick_ns = 0;
+    uint64_t last_snap_ns = base_mono_ns();
+    const int tick_ms = (int)e->cfg->tick_ms;
+    while (!atomic_load(&e->stop)) {
+        size_t n = 0;
+        (void)base_queue_pop_batch(e->learn_q, items, 64, tick_ms, &n); /* timeout is normal */
+        for (size_t k = 0; k < n; k++) {
+            apply(e, items[k]);
+        }
+        /* Ticks follow real time; windows follow the (possibly manual) service clock. */
+        uint64_t mono = base_mono_ns();
+        if ((mono - last_tick_ns) / 1000000u >= (uint64_t)tick_ms) {
+            last_tick_ns = mono;
+            int64_t now = base_clock_now_ms(e->clock);
+            for (uint32_t i = 0; i < e->n_pol; i++) {
+                expire(e, &e->pol[i], now);
+            }
+        }
+        bool due = (mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms;
+        for (uint32_t i = 0; i < e->n_pol && !due; i++) {
+            const svc_prt *p = &e->pol[i];
+            due = atomic_load(&p->n_updates) - p->snapshot_updates >= e->cfg->snapshot_every;
+        }
+        if (due) {
+            last_snap_ns = mono;
+            checkpoint_all(e);
+        }
+    }
+    /*
+     * Drain: join every window already closed, store and apply those
+     * examples, then take a final checkpoint. Windows still open stay in the
+     * decision and outcome streams, and the checkpoint says where.
+     */
+    uint64_t deadline = base_mono_ns() + (uint64_t)atomic_load(&e->drain_timeout_ms) * 1000000u;
+    int64_t now = base_clock_now_ms(e->clock);
+    for (;;) {
+        size_t expired = 0;
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            size_t before = atomic_load(&e->learn_inflight);
+            expire(e, &e->pol[i], now);
+            expired += atomic_load(&e->learn_inflight) - before;
+        }
+        size_t n = 0;
+        (void)base_queue_pop_batch(e->learn_q, items, 64, 10, &n); /* timeout is normal */
+        for (size_t k = 0; k < n; k++) {
+            apply(e, items[k]);
+        }
+        bool idle = expired == 0 && atomic_load(&e->learn_inflight) == 0;
+        if (idle || base_mono_ns() >= deadline) {
+            break;
+        }
+    }
+    if (atomic_load(&e->learn_inflight) == 0) {
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            checkpoint(e, &e->pol[i]);
+        }
+    }
+    return NULL;
+}
+
+base_err svc_engine_start(svc_engine *e)
+{
+    atomic_store(&e->stop, false);
+    if (pthread_create(&e->thread, NULL, learner_main, e) != 0) {
+        return BASE_ENOMEM;
+    }
+    e->started = true;
+    return BASE_OK;
+}
+
+void svc_engine_stop(svc_engine *e, int drain_timeout_ms)
+{
+    if (e == NULL || !e->started) {
+        return;
+    }
+    atomic_store(&e->drain_timeout_ms, drain_timeout_ms);
+    atomic_store(&e->stop, true);
+    pthread_join(e->thread, NULL);
+    e->started = false;
+}
+
+void svc_learner_drop_queue(svc_engine *e)
+{
+    if (e->learn_q == NULL) {
+        return;
+    }
+    void *items[64];
+    size_t n = 0;
+    base_queue_close(e->learn_q);
+    while (base_queue_pop_batch(e->learn_q, items, 64, 0, &n) == BASE_OK) {
+        for (size_t k = 0; k < n; k++) {
+            svc_learn_item *li = items[k];
+            base_joined_free(li->j);
+            base_free(li);
+        }
+    }
+    base_queue_free(e->learn_q);
+    e->learn_q = NULL;
+}

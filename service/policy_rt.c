@@ -1,0 +1,163 @@
+#include "service/policy_rt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+
+static uint32_t name_hash(const char *s)
+{
+    return (uint32_t)base_hash64(s, strlen(s), 0x5eed);
+}
+
+static base_err build_action_index(svc_prt *p)
+{
+    uint32_t cap = 16;
+    while (cap < p->cfg->n_actions * 2u) {
+        cap *= 2;
+    }
+    p->act_slot = base_alloc_zero(cap, sizeof(uint32_t));
+    if (p->act_slot == NULL) {
+        return BASE_ENOMEM;
+    }
+    p->act_cap = cap;
+    for (uint32_t a = 0; a < p->cfg->n_actions; a++) {
+        uint32_t i = name_hash(p->cfg->actions[a]) & (cap - 1);
+        while (p->act_slot[i] != 0) {
+            i = (i + 1) & (cap - 1);
+        }
+        p->act_slot[i] = a + 1;
+    }
+    return BASE_OK;
+}
+
+bool svc_prt_find_action(const svc_prt *p, const char *name, uint32_t *out)
+{
+    uint32_t i = name_hash(name) & (p->act_cap - 1);
+    while (p->act_slot[i] != 0) {
+        uint32_t a = p->act_slot[i] - 1;
+        if (strcmp(p->cfg->actions[a], name) == 0) {
+            *out = a;
+            return true;
+        }
+        i = (i + 1) & (p->act_cap - 1);
+    }
+    return false;
+}
+
+base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg, char *errbuf,
+                      size_t errlen)
+{
+    p->eng = eng;
+    p->cfg = cfg;
+    pthread_rwlock_init(&p->head_lk, NULL);
+    pthread_mutex_init(&p->join_lk, NULL);
+    pthread_mutex_init(&p->tail_lk, NULL);
+    p->marks = base_alloc_array(SVC_MARK_RING, sizeof(svc_mark));
+    if (p->marks == NULL) {
+        return BASE_ENOMEM;
+    }
+    base_err e = build_action_index(p);
+    if (e != BASE_OK) {
+        return e;
+    }
+    e = pol_head_new(&cfg->head, &p->head);
+    if (e != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": head: %s", cfg->name, base_strerror(e));
+        return e;
+    }
+    e = rwd_join_new(&cfg->reward, cfg->max_pending, &p->join);
+    if (e != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": reward spec: %s", cfg->name, base_strerror(e));
+        return e;
+    }
+    return BASE_OK;
+}
+
+void svc_prt_fini(svc_prt *p)
+{
+    if (p == NULL || p->cfg == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < p->n_backlog; k++) {
+        base_joined_free(p->backlog[k]);
+    }
+    pol_head_free(p->head);
+    rwd_join_free(p->join);
+    base_free(p->act_slot);
+    pthread_rwlock_destroy(&p->head_lk);
+    pthread_mutex_destroy(&p->join_lk);
+    pthread_mutex_destroy(&p->tail_lk);
+    base_free(p->marks);
+}
+
+void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id)
+{
+    pthread_mutex_lock(&p->tail_lk);
+    base_strlcpy(p->tail[kind], id, sizeof(p->tail[kind]));
+    pthread_mutex_unlock(&p->tail_lk);
+}
+
+void svc_prt_read_tails(svc_prt *p, char (*out)[BASE_STREAM_ID_MAX + 1])
+{
+    pthread_mutex_lock(&p->tail_lk);
+    memcpy(out[STO_JOINED], p->tail[STO_JOINED], sizeof(p->tail[0]));
+    memcpy(out[STO_DECISIONS], p->tail[STO_DECISIONS], sizeof(p->tail[0]));
+    memcpy(out[STO_OUTCOMES], p->tail[STO_OUTCOMES], sizeof(p->tail[0]));
+    pthread_mutex_unlock(&p->tail_lk);
+}
+
+/*
+ * The next lsn, recording a mark first when one is due. Called under
+ * join_lk, before the record is queued. A full ring records nothing: the
+ * older marks stay valid, only less tight.
+ */
+uint64_t svc_prt_take_lsn(svc_prt *p)
+{
+    uint64_t lsn = p->next_lsn++;
+    const svc_mark *last = NULL;
+    if (p->n_marks > 0) {
+        last = &p->marks[(p->mark_head + p->n_marks - 1) % SVC_MARK_RING];
+    }
+    if ((last == NULL || lsn - last->lsn >= SVC_MARK_EVERY) && p->n_marks < SVC_MARK_RING) {
+        svc_mark *m = &p->marks[(p->mark_head + p->n_marks) % SVC_MARK_RING];
+        m->lsn = lsn;
+        svc_prt_read_tails(p, m->tail);
+        p->n_marks++;
+    }
+    return lsn;
+}
+
+/* Learn from joined example @j stored at @stream_id (learner thread, or start-up). */
+base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
+{
+    base_err err = BASE_OK;
+    /* last_joined_id changes under the head's lock, so stats read a consistent pair. */
+    pthread_rwlock_wrlock(&p->head_lk);
+    /* Unknown examples are in the joined stream for evaluation, but never learned from. */
+    if (!j->unknown) {
+        err = pol_head_learn(p->head, j->decision, j->reward);
+    }
+    uint64_t n = pol_head_n_updates(p->head);
+    base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
+    p->trace = base_hash64(j->decision->event_id, strlen(j->decision->event_id), p->trace);
+    p->trace = base_hash64(&j->reward, sizeof(j->reward), p->trace);
+    pthread_rwlock_unlock(&p->head_lk);
+    if (j->unknown) {
+        return BASE_OK;
+    }
+    atomic_store(&p->n_updates, n);
+    if (err == BASE_OK) {
+        atomic_fetch_add(&p->c.updates, 1);
+    } else {
+        atomic_fetch_add(&p->c.learn_errors, 1);
+    }
+    atomic_fetch_add(&p->c.joined, 1);
+    if (j->defaulted) {
+        atomic_fetch_add(&p->c.defaulted, 1);
+    }
+    atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
+    return err;
+}

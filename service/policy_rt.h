@@ -1,0 +1,156 @@
+#ifndef SERVICE_POLICY_RT_H
+#define SERVICE_POLICY_RT_H
+
+/*
+ * The runtime of one policy: its head, its join, its log sequence numbers,
+ * the recovery marks, the stored stream tails, its counters and the locks
+ * that guard them. The engine owns an array of these, one per configured
+ * policy, built at start-up and freed at exit; nothing is added or removed
+ * while requests are served.
+ *
+ * Ownership: the runtime owns its head, its join, its action index and its
+ * mark ring. @cfg and @eng are borrowed and outlive it.
+ *
+ * Threads and what they touch:
+ *   - nng callback threads (decide, log, feedback, activate, stats): the head
+ *     under head_lk as readers; the join, next_lsn and the marks under
+ *     join_lk; the counters (atomics) without a lock.
+ *   - the writer thread (persist completions): the tails under tail_lk and
+ *     the counters; never the head or the join.
+ *   - the learner thread: the head under head_lk as its only writer, the
+ *     join under join_lk (expiry, checkpoints), and the fields marked
+ *     "learner thread only" without a lock.
+ *   - start-up (svc_engine_restore, before any other thread runs): all.
+ *
+ * Lock order (a thread holding one may take only those to its right):
+ *
+ *       join_lk  ->  tail_lk
+ *       head_lk  (never held with another lock of the runtime)
+ *
+ * join_lk is held while a record is queued for Redis (so the queue order is
+ * the lsn order) and take_lsn reads the tails under it; persist's own queue
+ * lock is taken inside join_lk and never the other way round, since
+ * completions run on the writer thread with no queue lock held.
+ *
+ * Limits: the mark ring holds SVC_MARK_RING marks, one every SVC_MARK_EVERY
+ * lsns; a full ring records no new marks (older ones stay valid, only less
+ * tight).
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "base/record.h"
+#include "policy/head.h"
+#include "reward/join.h"
+#include "service/config.h"
+#include "storage/store.h"
+
+#define SVC_EXPIRE_BATCH 256 /* joined examples expired per policy and tick */
+#define SVC_MARK_EVERY 64    /* lsns between recovery marks */
+#define SVC_MARK_RING 4096   /* marks kept per policy */
+
+typedef struct svc_engine svc_engine;
+
+/* Counters of one policy; all monotonic, read by stats without locks. */
+typedef struct svc_prt_counters {
+    atomic_uint_fast64_t decisions;     /* decide requests answered */
+    atomic_uint_fast64_t logged;        /* log requests accepted */
+    atomic_uint_fast64_t unlogged;      /* decisions served but not logged */
+    atomic_uint_fast64_t feedback;      /* outcomes matched or corrected within the window */
+    atomic_uint_fast64_t duplicates;    /* outcomes ignored by outcome_id */
+    atomic_uint_fast64_t unknown_event;
+    atomic_uint_fast64_t joined;        /* joined examples stored */
+    atomic_uint_fast64_t defaulted;     /* of which had no outcome */
+    atomic_uint_fast64_t updates;       /* examples applied to the head */
+    atomic_uint_fast64_t learn_errors;
+    atomic_uint_fast64_t store_errors;  /* records Redis did not take */
+    atomic_uint_fast64_t snapshots;
+    atomic_int_fast64_t reward_micro;   /* sum of joined rewards, in 1e-6 units */
+} svc_prt_counters;
+
+/*
+ * A recovery mark: the stream ids last stored (joined read first, then
+ * decisions and outcomes) just before the record with log sequence number
+ * @lsn was queued. Every record with lsn >= @lsn, and the joined record of
+ * any such decision, was stored after these ids: replaying the streams from
+ * a mark at or below the oldest pending lsn rebuilds the join (the writer
+ * stores in queue order, and a decision is queued before its outcomes and
+ * its joined record).
+ */
+typedef struct svc_mark {
+    uint64_t lsn;
+    char tail[3][BASE_STREAM_ID_MAX + 1];
+} svc_mark;
+
+typedef struct svc_prt {
+    svc_engine *eng;
+    const svc_policy_config *cfg;
+    /* action name -> index: open addressing, value index + 1, read-only after build */
+    uint32_t *act_slot;
+    uint32_t act_cap;
+
+    pthread_rwlock_t head_lk;
+    pol_head *head;                 /* guarded by head_lk; written by the learner only */
+    atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
+
+    pthread_mutex_t join_lk;
+    rwd_join *join;                 /* guarded by join_lk */
+    uint64_t next_lsn;              /* guarded by join_lk: the next log sequence number */
+    svc_mark *marks;                /* guarded by join_lk: ring of recovery marks, oldest first */
+    size_t mark_head, n_marks;      /* guarded by join_lk */
+
+    pthread_mutex_t tail_lk;
+    char tail[3][BASE_STREAM_ID_MAX + 1]; /* guarded by tail_lk: last stored id per sto_kind */
+
+    /* learner thread only (start-up before it runs) */
+    char last_joined_id[BASE_STREAM_ID_MAX + 1]; /* written under head_lk too, for stats */
+    uint64_t snapshot_updates;      /* n_updates at the last checkpoint */
+    uint64_t snapshot_lsn;          /* next_lsn at the last checkpoint */
+    uint64_t last_version;          /* version of the last checkpoint queued (its parent link) */
+    uint64_t trace;                 /* guarded by head_lk: hash chain of (event, reward) learned */
+    base_joined *backlog[SVC_EXPIRE_BATCH]; /* expired, not yet accepted by persist */
+    size_t n_backlog;
+
+    svc_prt_counters c;
+} svc_prt;
+
+/*
+ * svc_prt_init() - build the runtime of policy @cfg in @p (zeroed storage of
+ * the caller's). @eng and @cfg are borrowed.
+ * Return: BASE_OK; BASE_EINVAL for a head or reward spec the layers below
+ *         reject (reason in @errbuf); BASE_ENOMEM. On failure @p is still
+ *         safe to pass to svc_prt_fini().
+ */
+base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg, char *errbuf,
+                      size_t errlen);
+void svc_prt_fini(svc_prt *p); /* accepts a zeroed or half-built runtime */
+
+/* The index of action @name; false if the policy has no such action. Any thread. */
+bool svc_prt_find_action(const svc_prt *p, const char *name, uint32_t *out);
+
+/* Record @id as the last stored id of stream @kind (writer thread, start-up). */
+void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id);
+
+/* The stored tails, joined read first (see svc_mark for why the order matters). */
+void svc_prt_read_tails(svc_prt *p, char (*out)[BASE_STREAM_ID_MAX + 1]);
+
+/*
+ * svc_prt_take_lsn() - the next log sequence number, recording a mark first
+ * when one is due. Caller holds join_lk and queues the record before
+ * releasing it.
+ */
+uint64_t svc_prt_take_lsn(svc_prt *p);
+
+/*
+ * svc_prt_learn() - apply joined example @j, stored at @stream_id, to the
+ * head (learner thread, or start-up replay). Unknown examples only move the
+ * applied position. Takes head_lk as writer.
+ * Return: BASE_OK; the head's error (counted in learn_errors as well).
+ */
+base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id);
+
+#endif

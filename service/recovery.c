@@ -1,0 +1,256 @@
+#include "service/engine_impl.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+#include "base/log.h"
+
+/*
+ * Start-up rebuild of a policy from its checkpoint and the streams:
+ * 1. joined records after scan_joined: remembered as closed (late outcomes
+ *    stay late); those after the checkpoint's last applied id are learned,
+ *    in stream order, exactly as the learner would have;
+ * 2. decisions after scan_decisions and outcomes after scan_outcomes,
+ *    merged by lsn (the order they were admitted in): decisions without a
+ *    joined record become pending again, outcomes and activations are
+ *    re-applied (rate caps off: each was accepted once).
+ * The head is then what it would have been had the process never stopped,
+ * and the join holds what it held, so the next windows close identically.
+ */
+
+/* An open-addressing set of 64-bit event-id hashes (0 marks an empty slot). */
+typedef struct idset {
+    uint64_t *slot;
+    size_t cap;
+    size_t n;
+} idset;
+
+static uint64_t id_hash(const char *id)
+{
+    return base_hash64(id, strlen(id), 0x6a6f696e6564ULL) | 1u;
+}
+
+static bool idset_has(const idset *s, uint64_t h)
+{
+    for (size_t i = h & (s->cap - 1); s->cap > 0 && s->slot[i] != 0; i = (i + 1) & (s->cap - 1)) {
+        if (s->slot[i] == h) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static base_err idset_add(idset *s, uint64_t h)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        idset g = {base_alloc_zero(s->cap == 0 ? 1024 : 2 * s->cap, sizeof(uint64_t)),
+                   s->cap == 0 ? 1024 : 2 * s->cap, 0};
+        if (g.slot == NULL) {
+            return BASE_ENOMEM;
+        }
+        for (size_t i = 0; i < s->cap; i++) {
+            if (s->slot[i] != 0) {
+                (void)idset_add(&g, s->slot[i]); /* cannot grow again */
+            }
+        }
+        base_free(s->slot);
+        *s = g;
+    }
+    size_t i = h & (s->cap - 1);
+    while (s->slot[i] != 0 && s->slot[i] != h) {
+        i = (i + 1) & (s->cap - 1);
+    }
+    if (s->slot[i] == 0) {
+        s->slot[i] = h;
+        s->n++;
+    }
+    return BASE_OK;
+}
+
+#define REPLAY_BATCH 256
+
+/* A stream being read in batches. */
+typedef struct cursor {
+    sto_kind kind;
+    char after[BASE_STREAM_ID_MAX + 1];
+    sto_entry *en;
+    size_t n;
+    size_t i;
+    bool done;
+} cursor;
+
+static base_err cursor_fill(sto_store *st, const char *policy, cursor *c)
+{
+    if (c->done || c->i < c->n) {
+        return BASE_OK;
+    }
+    sto_entries_free(c->kind, c->en, c->n);
+    c->en = NULL;
+    c->n = c->i = 0;
+    base_err e = sto_store_read(st, c->kind, policy, c->after, REPLAY_BATCH, &c->en, &c->n);
+    if (e == BASE_OK && c->n == 0) {
+        c->done = true;
+    } else if (e == BASE_OK) {
+        base_strlcpy(c->after, c->en[c->n - 1].id, sizeof(c->after));
+    }
+    return e;
+}
+
+static uint64_t cursor_lsn(const cursor *c)
+{
+    const void *r = c->en[c->i].rec;
+    return c->kind == STO_DECISIONS ? ((const base_decision *)r)->lsn
+                                    : ((const base_outcome *)r)->lsn;
+}
+
+static base_err replay_joined(svc_prt *p, sto_store *st, const char *from, const char *applied,
+                              idset *joined, uint64_t *out_learned)
+{
+    cursor c = {.kind = STO_JOINED};
+    base_strlcpy(c.after, from, sizeof(c.after));
+    base_err e = BASE_OK;
+    for (;;) {
+        e = cursor_fill(st, p->cfg->name, &c);
+        if (e != BASE_OK || c.done) {
+            break;
+        }
+        for (; c.i < c.n && e == BASE_OK; c.i++) {
+            const base_joined *j = c.en[c.i].rec;
+            const char *id = c.en[c.i].id;
+            e = idset_add(joined, id_hash(j->decision->event_id));
+            rwd_join_mark_closed(p->join, j->decision->event_id, j->decision->conversation_id,
+                                 j->joined_ts_ms);
+            if (base_stream_id_cmp(id, applied) > 0) {
+                svc_prt_learn(p, j, id);
+                (*out_learned)++;
+            }
+            svc_prt_set_tail(p, STO_JOINED, id);
+        }
+    }
+    sto_entries_free(c.kind, c.en, c.n);
+    return e;
+}
+
+static base_err replay_join(svc_prt *p, sto_store *st, const char *from_d, const char *from_o,
+                            const idset *joined, uint64_t *io_next_lsn, uint64_t *out_pending)
+{
+    cursor cd = {.kind = STO_DECISIONS}, co = {.kind = STO_OUTCOMES};
+    base_strlcpy(cd.after, from_d, sizeof(cd.after));
+    base_strlcpy(co.after, from_o, sizeof(co.after));
+    base_err e = BASE_OK;
+    rwd_join_set_replay(p->join, true);
+    for (;;) {
+        e = cursor_fill(st, p->cfg->name, &cd);
+        if (e == BASE_OK) {
+            e = cursor_fill(st, p->cfg->name, &co);
+        }
+        if (e != BASE_OK || (cd.done && co.done)) {
+            break;
+        }
+        bool take_d = !cd.done && (co.done || cursor_lsn(&cd) < cursor_lsn(&co));
+        cursor *c = take_d ? &cd : &co;
+        uint64_t lsn = cursor_lsn(c);
+        *io_next_lsn = lsn + 1 > *io_next_lsn ? lsn + 1 : *io_next_lsn;
+        svc_prt_set_tail(p, c->kind, c->en[c->i].id);
+        if (take_d) {
+            const base_decision *d = c->en[c->i].rec;
+            if (!idset_has(joined, id_hash(d->event_id))) {
+                base_decision *copy = base_decision_clone(d);
+                if (copy == NULL) {
+                    e = BASE_ENOMEM;
+                    break;
+                }
+                if (rwd_join_add_decision(p->join, copy, d->ts_ms) == BASE_OK) {
+                    (*out_pending)++;
+                } else {
+                    base_decision_free(copy); /* a duplicate in the stream (a retried write) */
+                }
+            }
+        } else {
+            const base_outcome *o = c->en[c->i].rec;
+            rwd_status rs;
+            e = o->type == BASE_OUT_ACTIVATE
+                    ? rwd_join_activate(p->join, o->event_id, o->arrived_ms, &rs)
+                    : rwd_join_add_outcome(p->join, o, o->arrived_ms, &rs);
+        }
+        c->i++;
+        if (e != BASE_OK) {
+            break;
+        }
+    }
+    rwd_join_set_replay(p->join, false);
+    sto_entries_free(cd.kind, cd.en, cd.n);
+    sto_entries_free(co.kind, co.en, co.n);
+    return e;
+}
+
+base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen)
+{
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        svc_prt *p = &e->pol[i];
+        base_model *m = NULL;
+        bool found = false;
+        base_err err = sto_store_model_get_online(store, p->cfg->name, &m, &found);
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
+                     base_strerror(err));
+            return err;
+        }
+        if (found) {
+            err = pol_head_restore(p->head, m);
+            if (err != BASE_OK) {
+                snprintf(errbuf, errlen,
+                         "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
+                         "head (dim %u, %u actions, learner %s): %s",
+                         p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
+                         base_strerror(err));
+                base_model_free(m);
+                return err;
+            }
+            base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
+            atomic_store(&p->n_updates, pol_head_n_updates(p->head));
+            p->last_version = m->version;
+        }
+        char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";
+        char sj[BASE_STREAM_ID_MAX + 1] = "";
+        uint64_t next_lsn = 0, learned = 0, pending = 0;
+        if (found) {
+            base_strlcpy(sd, m->scan_decisions, sizeof(sd));
+            base_strlcpy(so, m->scan_outcomes, sizeof(so));
+            base_strlcpy(sj, m->scan_joined, sizeof(sj));
+            next_lsn = m->next_lsn;
+        }
+        idset joined = {NULL, 0, 0};
+        err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned);
+        if (err == BASE_OK) {
+            err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending);
+        }
+        base_free(joined.slot);
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s", p->cfg->name,
+                     base_strerror(err));
+            base_model_free(m);
+            return err;
+        }
+        /* The scan positions cover everything rebuilt: the first mark. */
+        p->next_lsn = next_lsn;
+        p->mark_head = 0;
+        p->n_marks = 1;
+        p->marks[0].lsn = 0;
+        base_strlcpy(p->marks[0].tail[STO_DECISIONS], sd, sizeof(p->marks[0].tail[0]));
+        base_strlcpy(p->marks[0].tail[STO_OUTCOMES], so, sizeof(p->marks[0].tail[0]));
+        base_strlcpy(p->marks[0].tail[STO_JOINED], sj, sizeof(p->marks[0].tail[0]));
+        p->snapshot_updates = atomic_load(&p->n_updates);
+        p->snapshot_lsn = found ? m->next_lsn : 0;
+        base_log(BASE_LOG_INFO,
+                 "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
+                 " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
+                 p->cfg->name, found ? "restored the checkpoint" : "no checkpoint", learned,
+                 pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
+        base_model_free(m);
+    }
+    return BASE_OK;
+}
