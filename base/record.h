@@ -42,6 +42,7 @@ typedef struct base_decision {
     uint32_t source;         /* enum base_decision_source */
     uint32_t deferred;       /* 1: learned from only after an activation */
     uint64_t lsn;            /* the policy's log sequence number: replay order */
+    uint32_t overflow;       /* 1: served past max_pending: logged, never joined or learned */
     uint32_t dim;            /* embedding length */
     uint32_t n_cand;         /* number of candidates, >= 1 */
     uint32_t chosen;         /* index into the candidate arrays, < n_cand */

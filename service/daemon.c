@@ -42,7 +42,12 @@ static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *s
         }
         return;
     }
-    svc_engine_handle(e, &req, &r);
+    if (slot == NULL && req.op != SVC_OP_FEEDBACK) {
+        /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
+        svc_engine_count_reject(e, SVC_E_OP_NOT_ALLOWED);
+    } else {
+        svc_engine_handle(e, &req, &r);
+    }
     svc_request_fini(&req);
 }
 

@@ -95,16 +95,24 @@ static svc_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_
     if (dup) {
         code = SVC_E_DUPLICATE_EVENT;
         snprintf(msg, msglen, "event_id \"%s\" is already pending", d->event_id);
-    } else if (js.pending >= p->cfg->max_pending) {
-        /* Served, not logged: the log holds only decisions the join holds. */
-        atomic_fetch_add(&p->c.unlogged, 1);
-        base_decision_free(d);
     } else {
+        /*
+         * Past max_pending the decision is served and logged (the log of
+         * record holds every decision served) but marked overflow: it never
+         * becomes pending, so it is never joined or learned from, and a
+         * replay skips it the same way.
+         */
+        bool overflow = js.pending >= p->cfg->max_pending;
+        d->overflow = overflow ? 1 : 0;
         d->lsn = svc_prt_take_lsn(p);
         it->rec = base_decision_clone(d);
         if (it->rec == NULL || svc_persist_submit(p->eng->persist, it) != BASE_OK) {
             /* Served but not logged: the storage queue is full. Counted, not learned from. */
             atomic_fetch_add(&p->c.unlogged, 1);
+            base_decision_free(d);
+        } else if (overflow) {
+            it = NULL;
+            atomic_fetch_add(&p->c.overflow, 1);
             base_decision_free(d);
         } else {
             it = NULL;
@@ -209,5 +217,5 @@ void svc_op_log(svc_engine *e, svc_prt *p, const svc_request *q, const svc_repli
         return;
     }
     atomic_fetch_add(&p->c.logged, 1);
-    svc_engine_reply_ok(r, false);
+    svc_engine_reply_str(r, "event_id", q->event_id);
 }

@@ -106,7 +106,7 @@ void svc_engine_reject(svc_engine *e, const svc_replier *r, svc_errcode code, co
     base_buf_fini(&b);
 }
 
-void svc_engine_reply_ok(const svc_replier *r, bool duplicate)
+void svc_engine_reply_duplicate(const svc_replier *r)
 {
     if (r == NULL || r->send == NULL) {
         return;
@@ -115,19 +115,33 @@ void svc_engine_reply_ok(const svc_replier *r, bool duplicate)
     base_buf_init(&b, 256);
     svc_writer w;
     svc_writer_init(&w, &b);
-    if (duplicate) {
-        svc_w_map(&w, 3);
-        svc_w_str(&w, "ok");
-        svc_w_bool(&w, true);
-        svc_w_str(&w, "duplicate");
-        svc_w_bool(&w, true);
-        svc_w_str(&w, "status");
-        svc_w_str(&w, "duplicate");
-    } else {
-        svc_w_map(&w, 1);
-        svc_w_str(&w, "ok");
-        svc_w_bool(&w, true);
+    svc_w_map(&w, 3);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "duplicate");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "status");
+    svc_w_str(&w, "duplicate");
+    if (svc_writer_finish(&w) == BASE_OK) {
+        svc_engine_send(r, &b);
     }
+    base_buf_fini(&b);
+}
+
+void svc_engine_reply_str(const svc_replier *r, const char *key, const char *value)
+{
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 256);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, key);
+    svc_w_str(&w, value);
     if (svc_writer_finish(&w) == BASE_OK) {
         svc_engine_send(r, &b);
     }

@@ -59,8 +59,10 @@ typedef struct svc_learn_item {
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name);
 void svc_engine_send(const svc_replier *r, base_buf *b);
 void svc_engine_reject(svc_engine *e, const svc_replier *r, svc_errcode code, const char *msg);
-void svc_engine_reply_ok(const svc_replier *r, bool duplicate);
-void svc_engine_reply_status(const svc_replier *r, const char *status);
+/* {"ok":true, "duplicate":true, "status":"duplicate"} */
+void svc_engine_reply_duplicate(const svc_replier *r);
+/* {"ok":true, @key:@value} */
+void svc_engine_reply_str(const svc_replier *r, const char *key, const char *value);
 
 /* decide.c, outcome.c, stats.c: the ops (nng callback threads). */
 void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r);

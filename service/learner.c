@@ -13,22 +13,23 @@
 #include "base/alloc.h"
 #include "base/hash.h"
 
-/* Runs on the writer thread once Redis has (or refused) a joined example. */
+/*
+ * Runs on the writer thread once Redis has (or refused) a joined example.
+ * @arg is the learn item allocated at submission, so a stored example never
+ * fails to reach the learner for want of memory here.
+ */
 static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
 {
-    svc_prt *p = arg;
+    svc_learn_item *li = arg;
+    svc_prt *p = li->pol;
     svc_engine *e = p->eng;
-    svc_learn_item *li = NULL;
-    if (result == BASE_OK) {
-        li = base_alloc_zero(1, sizeof(*li));
-    }
-    if (li == NULL) {
+    if (result != BASE_OK) {
         atomic_fetch_add(&p->c.store_errors, 1);
         atomic_fetch_sub(&e->learn_inflight, 1);
+        base_free(li);
         return;
     }
     svc_prt_set_tail(p, STO_JOINED, it->stream_id);
-    li->pol = p;
     li->j = it->rec;
     it->rec = NULL;
     base_strlcpy(li->stream_id, it->stream_id, sizeof(li->stream_id));
@@ -43,7 +44,7 @@ static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
 
 static void apply(svc_engine *e, svc_learn_item *li)
 {
-    svc_prt_learn(li->pol, li->j, li->stream_id);
+    (void)svc_prt_learn(li->pol, li->j, li->stream_id); /* failures are counted */
     base_joined_free(li->j);
     base_free(li);
     atomic_fetch_sub(&e->learn_inflight, 1);
@@ -54,16 +55,22 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
 {
     size_t k = 0;
     while (k < p->n_backlog) {
+        svc_learn_item *li = base_alloc_zero(1, sizeof(*li));
         svc_persist_item *it =
-            svc_persist_item_new(SVC_PERSIST_APPEND, STO_JOINED, p->cfg->name, p->backlog[k]);
+            li == NULL
+                ? NULL
+                : svc_persist_item_new(SVC_PERSIST_APPEND, STO_JOINED, p->cfg->name, p->backlog[k]);
         if (it == NULL) {
-            break;
+            base_free(li);
+            break; /* out of memory: the backlog waits for the next tick */
         }
+        li->pol = p;
         it->done = on_joined_stored;
-        it->done_arg = p;
+        it->done_arg = li;
         if (svc_persist_submit(e->persist, it) != BASE_OK) {
             it->rec = NULL;
             svc_persist_item_free(it);
+            base_free(li);
             break;
         }
         k++;

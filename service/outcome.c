@@ -11,26 +11,6 @@ typedef struct ack_ctx {
     rwd_status status;
 } ack_ctx;
 
-void svc_engine_reply_status(const svc_replier *r, const char *status)
-{
-    if (r == NULL || r->send == NULL) {
-        return;
-    }
-    base_buf b;
-    base_buf_init(&b, 256);
-    svc_writer w;
-    svc_writer_init(&w, &b);
-    svc_w_map(&w, 2);
-    svc_w_str(&w, "ok");
-    svc_w_bool(&w, true);
-    svc_w_str(&w, "status");
-    svc_w_str(&w, status);
-    if (svc_writer_finish(&w) == BASE_OK) {
-        svc_engine_send(r, &b);
-    }
-    base_buf_fini(&b);
-}
-
 /* Runs on the writer thread once Redis has (or refused) the outcome or activation. */
 static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
 {
@@ -40,7 +20,7 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
     }
     if (result == BASE_OK) {
         svc_prt_set_tail(a->p, STO_OUTCOMES, it->stream_id);
-        svc_engine_reply_status(&a->r, rwd_status_name(a->status));
+        svc_engine_reply_str(&a->r, "status", rwd_status_name(a->status));
     } else {
         atomic_fetch_add(&a->p->c.store_errors, 1);
         svc_engine_reject(a->p->eng, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
@@ -55,7 +35,7 @@ static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result
     (void)it;
     (void)result; /* a barrier always completes OK */
     atomic_fetch_sub(&a->p->eng->waiting, 1);
-    svc_engine_reply_ok(&a->r, true);
+    svc_engine_reply_duplicate(&a->r);
     base_free(a);
 }
 
@@ -191,7 +171,8 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         return;
     }
     if (logged) {
-        if (applied.type != BASE_OUT_ACTIVATE) {
+        /* Late and early outcomes are in the log of record, but not (yet) applied. */
+        if (applied.type != BASE_OUT_ACTIVATE && (st == RWD_MATCHED || st == RWD_CORRECTED)) {
             atomic_fetch_add(&p->c.feedback, 1);
         }
         return; /* answered by on_outcome_stored */
@@ -202,12 +183,14 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
     }
     if (code == SVC_E_NONE) {
         if (st == RWD_DUPLICATE) {
-            atomic_fetch_add(&p->c.duplicates, 1);
+            if (applied.type != BASE_OUT_ACTIVATE) {
+                atomic_fetch_add(&p->c.duplicates, 1); /* outcome ids; activations are idempotent */
+            }
             if (!deferred_dup) {
-                svc_engine_reply_ok(r, true); /* PULL: nobody waits */
+                svc_engine_reply_duplicate(r); /* PULL: nobody waits */
             }
         } else {
-            svc_engine_reply_status(r, rwd_status_name(st));
+            svc_engine_reply_str(r, "status", rwd_status_name(st));
         }
         return;
     }

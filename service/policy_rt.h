@@ -59,7 +59,8 @@ typedef struct svc_engine svc_engine;
 typedef struct svc_prt_counters {
     atomic_uint_fast64_t decisions;     /* decide requests answered */
     atomic_uint_fast64_t logged;        /* log requests accepted */
-    atomic_uint_fast64_t unlogged;      /* decisions served but not logged */
+    atomic_uint_fast64_t unlogged;      /* decisions served but not logged: queue full */
+    atomic_uint_fast64_t overflow;      /* decisions logged past max_pending, never joined */
     atomic_uint_fast64_t feedback;      /* outcomes matched or corrected within the window */
     atomic_uint_fast64_t duplicates;    /* outcomes ignored by outcome_id */
     atomic_uint_fast64_t unknown_event;

@@ -157,16 +157,26 @@ static base_err replay_join(svc_prt *p, sto_store *st, const char *from_d, const
         svc_prt_set_tail(p, c->kind, c->en[c->i].id);
         if (take_d) {
             const base_decision *d = c->en[c->i].rec;
-            if (!idset_has(joined, id_hash(d->event_id))) {
+            bool pending = false;
+            rwd_join_contains(p->join, d->event_id, &pending);
+            /*
+             * Not made pending again: overflow decisions (never were),
+             * decisions already joined, and a repeat of a pending one.
+             */
+            if (!d->overflow && !pending && !idset_has(joined, id_hash(d->event_id))) {
                 base_decision *copy = base_decision_clone(d);
-                if (copy == NULL) {
-                    e = BASE_ENOMEM;
-                    break;
-                }
-                if (rwd_join_add_decision(p->join, copy, d->ts_ms) == BASE_OK) {
+                e = copy == NULL ? BASE_ENOMEM : rwd_join_add_decision(p->join, copy, d->ts_ms);
+                if (e == BASE_OK) {
                     (*out_pending)++;
                 } else {
-                    base_decision_free(copy); /* a duplicate in the stream (a retried write) */
+                    /*
+                     * Out of memory, or past max_pending (lowered since the
+                     * decision was admitted): the join would not be what the
+                     * log says, so the model would stop being a function of
+                     * the stream. Refuse to start; the reason is logged.
+                     */
+                    base_decision_free(copy);
+                    break;
                 }
             }
         } else {
@@ -230,8 +240,9 @@ base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_
         }
         base_free(joined.slot);
         if (err != BASE_OK) {
-            snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s", p->cfg->name,
-                     base_strerror(err));
+            snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
+                     base_strerror(err),
+                     err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
             base_model_free(m);
             return err;
         }

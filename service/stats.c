@@ -25,7 +25,7 @@ static void write_join_health(svc_writer *w, const rwd_join_stats *js)
     svc_w_str(w, "not_activated");
     svc_w_uint(w, js->not_activated);
     svc_w_str(w, "dangling");
-    svc_w_uint(w, js->dangling + js->status[RWD_UNKNOWN_EVENT]);
+    svc_w_uint(w, js->dangling);
     for (int s = 0; s < RWD_STATUS_COUNT; s++) {
         svc_w_str(w, rwd_status_name((rwd_status)s));
         svc_w_uint(w, js->status[s]);
@@ -81,13 +81,15 @@ void svc_op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
         uint64_t joined = atomic_load(&p->c.joined);
         int64_t rsum = atomic_load(&p->c.reward_micro);
         svc_w_str(&w, p->cfg->name);
-        svc_w_map(&w, 22);
+        svc_w_map(&w, 23);
         svc_w_str(&w, "decisions");
         svc_w_uint(&w, atomic_load(&p->c.decisions));
         svc_w_str(&w, "logged");
         svc_w_uint(&w, atomic_load(&p->c.logged));
         svc_w_str(&w, "unlogged");
         svc_w_uint(&w, atomic_load(&p->c.unlogged));
+        svc_w_str(&w, "overflow");
+        svc_w_uint(&w, atomic_load(&p->c.overflow));
         svc_w_str(&w, "feedback");
         svc_w_uint(&w, atomic_load(&p->c.feedback));
         svc_w_str(&w, "duplicates");

@@ -50,6 +50,7 @@ static const char *const errcode_names[SVC_E_COUNT] = {
     [SVC_E_INTERNAL] = "internal",
     [SVC_E_OUT_OF_RANGE] = "out_of_range",
     [SVC_E_RATE_LIMITED] = "rate_limited",
+    [SVC_E_OP_NOT_ALLOWED] = "op_not_allowed",
 };
 
 const char *svc_errcode_name(svc_errcode c)

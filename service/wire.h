@@ -58,6 +58,7 @@ typedef enum svc_errcode {
     SVC_E_INTERNAL,           /* "internal" */
     SVC_E_OUT_OF_RANGE,       /* "out_of_range": a value the signal does not allow */
     SVC_E_RATE_LIMITED,       /* "rate_limited": the user_id's outcome rate cap */
+    SVC_E_OP_NOT_ALLOWED,     /* "op_not_allowed": the op is not taken on this socket */
     SVC_E_COUNT
 } svc_errcode;
 

@@ -162,7 +162,7 @@ static bool decision_ok(const base_decision *d)
     bool ok = str_ok(d->policy, sizeof(d->policy)) && str_ok(d->event_id, sizeof(d->event_id)) &&
               str_ok(d->conversation_id, sizeof(d->conversation_id)) &&
               d->dim <= BASE_DIM_MAX && d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX &&
-              d->chosen < d->n_cand && d->source <= BASE_SRC_LOG &&
+              d->chosen < d->n_cand && d->source <= BASE_SRC_LOG && d->overflow <= 1 &&
               floats_ok(d->embedding, d->dim) && floats_ok(d->base_logit, d->n_cand) &&
               floats_ok(d->pmf, d->n_cand);
     for (uint32_t i = 0; ok && i < d->n_cand; i++) {
@@ -173,7 +173,7 @@ static bool decision_ok(const base_decision *d)
 
 static void pack_decision(msgpack_packer *pk, const base_decision *d)
 {
-    (void)msgpack_pack_map(pk, 17);
+    (void)msgpack_pack_map(pk, d->overflow != 0 ? 18 : 17);
     put_u64(pk, "v", CODEC_VERSION);
     put_str(pk, "p", d->policy);
     put_str(pk, "e", d->event_id);
@@ -191,6 +191,9 @@ static void pack_decision(msgpack_packer *pk, const base_decision *d)
     put_bin32(pk, "pmf", d->pmf, d->n_cand);
     put_u64(pk, "dfr", d->deferred);
     put_u64(pk, "lsn", d->lsn);
+    if (d->overflow != 0) {
+        put_u64(pk, "ovf", d->overflow); /* optional: absent in most records */
+    }
 }
 
 /* Common tail of every encoder: report the sink's error and undo a partial append. */
@@ -347,12 +350,13 @@ fail:
 /* ---- decoding ---------------------------------------------------------- */
 
 /*
- * Point @slots[i] at the value of key @names[i] of @map. Every name must be
- * present exactly once; other string keys are skipped; slot 0 must be "v"
- * and hold CODEC_VERSION.
+ * Point @slots[i] at the value of key @names[i] of @map. The first
+ * @n_required names must be present, the others may be absent (NULL slot);
+ * none may repeat; other string keys are skipped; slot 0 must be "v" and
+ * hold CODEC_VERSION.
  */
-static base_err collect(const msgpack_object *map, const char *const *names, size_t n_names,
-                        const msgpack_object **slots)
+static base_err collect_opt(const msgpack_object *map, const char *const *names, size_t n_names,
+                            size_t n_required, const msgpack_object **slots)
 {
     base_err e = BASE_EPROTO;
 
@@ -378,7 +382,7 @@ static base_err collect(const msgpack_object *map, const char *const *names, siz
             }
         }
     }
-    for (size_t i = 0; i < n_names; i++) {
+    for (size_t i = 0; i < n_required; i++) {
         if (slots[i] == NULL) {
             goto fail;
         }
@@ -389,6 +393,12 @@ static base_err collect(const msgpack_object *map, const char *const *names, siz
     e = BASE_OK;
 fail:
     return e;
+}
+
+static base_err collect(const msgpack_object *map, const char *const *names, size_t n_names,
+                        const msgpack_object **slots)
+{
+    return collect_opt(map, names, n_names, n_names, slots);
 }
 
 /* Copy a str of at most @size - 1 bytes with no NUL inside into @dst. */
@@ -534,9 +544,10 @@ fail:
 
 static const char *const decision_keys[] = {"v",   "p", "e",  "c",   "ts",  "mv", "tn",
                                             "src", "d", "n",  "ch",  "emb", "act", "lg",
-                                            "pmf", "dfr", "lsn"};
+                                            "pmf", "dfr", "lsn", "ovf"};
 enum { DK_V, DK_P, DK_E, DK_C, DK_TS, DK_MV, DK_TN, DK_SRC, DK_D, DK_N, DK_CH, DK_EMB, DK_ACT,
-       DK_LG, DK_PMF, DK_DFR, DK_LSN, DK_COUNT };
+       DK_LG, DK_PMF, DK_DFR, DK_LSN, DK_OVF, DK_COUNT };
+#define DK_REQUIRED DK_OVF /* keys from here on are optional */
 
 static base_err decision_from(const msgpack_object *obj, base_decision **out)
 {
@@ -546,7 +557,7 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
     base_err e;
 
     _Static_assert(DK_COUNT <= CODEC_MAX_KEYS, "slot array too small");
-    e = collect(obj, decision_keys, DK_COUNT, f);
+    e = collect_opt(obj, decision_keys, DK_COUNT, DK_REQUIRED, f);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -570,7 +581,8 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !get_f32vec(f[DK_EMB], dim, d->embedding) ||
         !get_u32vec(f[DK_ACT], n_cand, BASE_ACTIONS_MAX, d->action) ||
         !get_f32vec(f[DK_LG], n_cand, d->base_logit) || !get_f32vec(f[DK_PMF], n_cand, d->pmf) ||
-        !get_u32(f[DK_DFR], 1, &d->deferred) || !get_u64(f[DK_LSN], UINT64_MAX, &d->lsn)) {
+        !get_u32(f[DK_DFR], 1, &d->deferred) || !get_u64(f[DK_LSN], UINT64_MAX, &d->lsn) ||
+        (f[DK_OVF] != NULL && !get_u32(f[DK_OVF], 1, &d->overflow))) {
         goto fail;
     }
     *out = d;

@@ -226,6 +226,7 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            a->model_version == b->model_version && a->turn == b->turn &&
            a->source == b->source && a->dim == b->dim && a->n_cand == b->n_cand &&
            a->chosen == b->chosen && a->deferred == b->deferred && a->lsn == b->lsn &&
+           a->overflow == b->overflow &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -297,6 +298,33 @@ static void decision_round_trips_exactly(void)
         base_decision_free(d);
         base_buf_fini(&b);
     }
+}
+
+/* "ovf" is written only when set, so records without it (all older ones) still decode. */
+static void decision_overflow_mark_is_optional(void)
+{
+    base_decision *d = make_decision(2, 2);
+    base_decision *got = NULL;
+    base_buf plain, marked;
+    base_buf_init(&plain, 4096);
+    base_buf_init(&marked, 4096);
+    TST_OK(sto_codec_encode_decision(d, &plain));
+    d->overflow = 1;
+    TST_OK(sto_codec_encode_decision(d, &marked));
+    TST_EQ(marked.len, plain.len + 5); /* "ovf": 1 */
+    TST_OK(sto_codec_decode_decision(marked.data, marked.len, &got));
+    TST_TRUE(got != NULL && got->overflow == 1 && decision_eq(d, got));
+    base_decision_free(got);
+    got = NULL;
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &got));
+    TST_TRUE(got != NULL && got->overflow == 0);
+    base_decision_free(got);
+    d->overflow = 2;
+    plain.len = 0;
+    TST_EQ(sto_codec_encode_decision(d, &plain), BASE_EINVAL);
+    base_decision_free(d);
+    base_buf_fini(&plain);
+    base_buf_fini(&marked);
 }
 
 static void decision_keeps_full_length_strings(void)
@@ -808,6 +836,7 @@ static void model_decoder_rejects_inconsistent_state(void)
 int main(void)
 {
     decision_round_trips_exactly();
+    decision_overflow_mark_is_optional();
     decision_keeps_full_length_strings();
     outcome_round_trips_exactly();
     joined_round_trips_exactly();

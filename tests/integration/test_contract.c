@@ -1,0 +1,291 @@
+/*
+ * The protocol as documented, checked from outside against a real rlfeedd
+ * and Redis (regressions of defects an outside client found):
+ *   - the PULL socket carries feedback only; anything else is refused and
+ *     counted, and changes nothing;
+ *   - `log` answers with the event id;
+ *   - decisions past max_pending are served and logged (marked overflow),
+ *     never joined, and stay out of the join after a restart;
+ *   - counters mean what protocol.md says: `feedback` counts outcomes applied
+ *     to a pending decision (not late or early ones), `duplicates` counts
+ *     repeated outcome ids (not repeated activations), `join.dangling` does
+ *     not rise on an unknown event.
+ * The daemon runs on a manual clock so windows close when the test says.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/record.h"
+#include "client/rlfeed_client.h"
+#include "daemon.h"
+#include "proc.h"
+#include "service/wire.h"
+#include "storage/server.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define T0 1800000000000LL
+#define TIMEOUT_MS 5000
+
+static const char CONFIG[] = "[server]\n"
+                             "snapshot_interval_ms = 200\n"
+                             "tick_ms = 5\n"
+                             "[policy t]\n"
+                             "dim = 2\n"
+                             "actions = a, b\n"
+                             "signal.resolved = 1.0\n"
+                             "window_ms = 1000\n"
+                             "backward_window_ms = 60000\n"
+                             "late_memory_ms = 600000\n"
+                             "[policy o]\n"
+                             "dim = 2\n"
+                             "actions = a, b\n"
+                             "signal.resolved = 1.0\n"
+                             "window_ms = 600000\n"
+                             "backward_window_ms = 0\n"
+                             "max_pending = 16\n";
+
+static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+{
+    char body[1024], json[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    snprintf(json, sizeof(json), "{\"v\":1,%s", body + 1);
+    return tst_call_json(f, json, r);
+}
+
+static bool decide(tst_daemon *f, const char *policy, const char *ev, bool deferred)
+{
+    svc_reply r;
+    base_err e = call(f, &r,
+                      "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\",\"deferred\":%s,"
+                      "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
+                      "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}]}",
+                      policy, ev, deferred ? "true" : "false");
+    return e == BASE_OK && r.ok && strcmp(r.event_id, ev) == 0;
+}
+
+/* Feedback for @ev; the reply's status ("matched", "late"...) or error code name. */
+static const char *feedback(tst_daemon *f, const char *policy, const char *ev, const char *oid)
+{
+    static svc_reply r;
+    if (call(f, &r,
+             "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"%s\",\"signal\":\"resolved\","
+             "\"outcome_id\":\"%s\"}",
+             policy, ev, oid) != BASE_OK) {
+        return "(no reply)";
+    }
+    return r.ok ? r.status : svc_errcode_name(r.error.code);
+}
+
+static bool clock_set(tst_daemon *f, long long ms)
+{
+    svc_reply r;
+    return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
+}
+
+/* Poll stats until @policy's counter @key reaches at least @want. */
+static bool wait_stat(tst_daemon *f, const char *policy, const char *key, long long want)
+{
+    int64_t deadline = tst_now_ms() + TIMEOUT_MS;
+    long long got = -1;
+    while (got < want && tst_now_ms() < deadline) {
+        json_t *s = tst_stats(f);
+        got = tst_stat_int(s, policy, key);
+        json_decref(s);
+    }
+    return got >= want;
+}
+
+static void pull_takes_feedback_only(tst_daemon *f)
+{
+    json_t *before = tst_stats(f);
+    rlfeed_push *p = NULL;
+    TST_OK(rlfeed_push_open(f->pull_url, 2000, &p));
+    static const char *const other_ops[] = {
+        "{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"event_id\":\"via-pull\","
+        "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
+        "{\"v\":1,\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"via-pull-log\","
+        "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0}],"
+        "\"chosen\":\"a\",\"pmf\":[1]}",
+        "{\"v\":1,\"op\":\"stats\"}",
+        "{\"v\":1,\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof(other_ops) / sizeof(other_ops[0]); i++) {
+        base_buf b;
+        base_buf_init(&b, 4096);
+        char err[128];
+        TST_OK(svc_wire_from_json(other_ops[i], &b, err, sizeof(err)));
+        TST_OK(rlfeed_push_send(p, b.data, b.len));
+        base_buf_fini(&b);
+    }
+    /* A feedback behind them on the same pipe marks when they have all been handled. */
+    TST_OK(rlfeed_push_feedback(p, "o", "no-such-event-pull", "resolved", 1.0, NULL));
+    long long want_ue = tst_rejected(before, "unknown_event") + 1;
+    bool seen = false;
+    int64_t deadline = tst_now_ms() + TIMEOUT_MS;
+    json_t *s = NULL;
+    while (!seen && tst_now_ms() < deadline) {
+        json_decref(s);
+        s = tst_stats(f);
+        seen = tst_rejected(s, "unknown_event") == want_ue;
+    }
+    TST_TRUE(seen);
+    TST_EQ(tst_rejected(s, "op_not_allowed"), tst_rejected(before, "op_not_allowed") + 4);
+    TST_EQ(tst_stat_int(s, "t", "decisions"), tst_stat_int(before, "t", "decisions"));
+    TST_EQ(tst_stat_int(s, "t", "logged"), tst_stat_int(before, "t", "logged"));
+    TST_EQ(tst_stat_int(s, "t", "next_lsn"), tst_stat_int(before, "t", "next_lsn"));
+    json_decref(s);
+    rlfeed_push_close(p);
+    json_decref(before);
+}
+
+static void log_answers_with_event_id(tst_daemon *f)
+{
+    svc_reply r;
+    TST_OK(call(f, &r,
+                "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"lg-1\","
+                "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
+                "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}],"
+                "\"chosen\":\"b\",\"pmf\":[0.5,0.5]}"));
+    TST_TRUE(r.ok);
+    TST_STREQ(r.event_id, "lg-1");
+}
+
+/* Decisions of policy @policy in Redis, and how many carry the overflow mark. */
+static void count_decisions(tst_daemon *f, const char *policy, size_t *out_n, size_t *out_ovf)
+{
+    sto_store *st = NULL;
+    char err[128];
+    *out_n = *out_ovf = 0;
+    if (sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)) != BASE_OK) {
+        return;
+    }
+    sto_entry *en = NULL;
+    size_t n = 0;
+    if (sto_store_read(st, STO_DECISIONS, policy, "", 1000, &en, &n) == BASE_OK) {
+        *out_n = n;
+        for (size_t i = 0; i < n; i++) {
+            *out_ovf += ((const base_decision *)en[i].rec)->overflow != 0;
+        }
+        sto_entries_free(STO_DECISIONS, en, n);
+    }
+    sto_store_close(st);
+}
+
+static void overflow_is_logged_not_joined(tst_daemon *f)
+{
+    for (int i = 1; i <= 16; i++) {
+        char ev[16];
+        snprintf(ev, sizeof(ev), "o-%d", i);
+        TST_TRUE(decide(f, "o", ev, false));
+    }
+    TST_TRUE(decide(f, "o", "o-17", false)); /* past max_pending = 16: still served */
+    json_t *s = tst_stats(f);
+    TST_EQ(tst_stat_int(s, "o", "decisions"), 17);
+    TST_EQ(tst_stat_int(s, "o", "pending"), 16);
+    TST_EQ(tst_stat_int(s, "o", "overflow"), 1);
+    TST_EQ(tst_stat_int(s, "o", "unlogged"), 0);
+    json_decref(s);
+    /* Logged: all are in the decision stream, the last one marked. */
+    size_t n = 0, ovf = 0;
+    int64_t deadline = tst_now_ms() + TIMEOUT_MS;
+    while (n < 17 && tst_now_ms() < deadline) {
+        count_decisions(f, "o", &n, &ovf);
+    }
+    TST_EQ(n, 17);
+    TST_EQ(ovf, 1);
+    /* Never joined: its feedback finds no pending decision. */
+    TST_STREQ(feedback(f, "o", "o-17", "fo-17"), "unknown_event");
+    TST_STREQ(feedback(f, "o", "o-1", "fo-1"), "matched");
+}
+
+static void overflow_stays_out_after_restart(tst_daemon *f, const char *const *extra)
+{
+    TST_EQ(tst_daemon_stop(f), 0);
+    TST_TRUE(tst_daemon_start(f, true, extra));
+    json_t *s = tst_stats(f);
+    TST_EQ(tst_stat_int(s, "o", "pending"), 16);
+    json_decref(s);
+    TST_STREQ(feedback(f, "o", "o-17", "fo-17b"), "unknown_event");
+    TST_STREQ(feedback(f, "o", "o-2", "fo-2"), "matched");
+}
+
+static void counters_mean_what_the_docs_say(tst_daemon *f)
+{
+    json_t *before = tst_stats(f);
+    long long fb0 = tst_stat_int(before, "t", "feedback");
+    long long dup0 = tst_stat_int(before, "t", "duplicates");
+    long long dangling0 = tst_stat_join(before, "o", "dangling");
+    long long joined0 = tst_stat_int(before, "t", "joined");
+    json_decref(before);
+
+    /* Matched: counted. */
+    TST_TRUE(clock_set(f, T0 + 10000));
+    TST_TRUE(decide(f, "t", "m-1", false));
+    TST_STREQ(feedback(f, "t", "m-1", "fm-1"), "matched");
+    TST_TRUE(wait_stat(f, "t", "feedback", fb0 + 1));
+
+    /* Early (before its decision) and late (after its window): logged, not counted. */
+    TST_STREQ(feedback(f, "t", "e-1", "fe-1"), "early");
+    TST_TRUE(decide(f, "t", "e-1", false));
+    TST_TRUE(decide(f, "t", "l-1", false));
+    TST_TRUE(clock_set(f, T0 + 20000)); /* every window above closes */
+    TST_TRUE(wait_stat(f, "t", "joined", joined0 + 4)); /* lg-1, m-1, e-1, l-1 */
+    TST_STREQ(feedback(f, "t", "l-1", "fl-1"), "late");
+
+    /* A repeated activation is idempotent, not a duplicate outcome. */
+    TST_TRUE(decide(f, "t", "d-1", true));
+    svc_reply r;
+    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
+    TST_TRUE(r.ok);
+    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
+    TST_TRUE(r.ok);
+    /* A repeated outcome id is. */
+    TST_STREQ(feedback(f, "t", "d-1", "fd-1"), "matched");
+    TST_STREQ(feedback(f, "t", "d-1", "fd-1"), "duplicate");
+
+    /* An unknown event is counted as such, not as a dangling outcome. */
+    TST_STREQ(feedback(f, "o", "never-decided", "fn-1"), "unknown_event");
+
+    json_t *s = tst_stats(f);
+    TST_EQ(tst_stat_int(s, "t", "feedback"), fb0 + 2); /* m-1 and d-1 */
+    TST_EQ(tst_stat_int(s, "t", "duplicates"), dup0 + 1);
+    TST_EQ(tst_stat_join(s, "o", "dangling"), dangling0);
+    TST_EQ(tst_stat_join(s, "t", "late"), 1);
+    TST_EQ(tst_stat_join(s, "t", "early"), 1);
+    json_decref(s);
+}
+
+int main(void)
+{
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-contract", CONFIG)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, false);
+        return tst_done();
+    }
+    char start[32];
+    snprintf(start, sizeof(start), "%lld", T0);
+    const char *extra[] = {"--manual-clock", start, NULL};
+    bool up = tst_daemon_start(&f, true, extra);
+    TST_TRUE(up);
+    if (up) {
+        pull_takes_feedback_only(&f);
+        log_answers_with_event_id(&f);
+        overflow_is_logged_not_joined(&f);
+        overflow_stays_out_after_restart(&f, extra);
+        counters_mean_what_the_docs_say(&f);
+    }
+    TST_EQ(tst_daemon_stop(&f), 0);
+    tst_daemon_fini(&f, tst_failed > 0);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
