@@ -109,6 +109,7 @@ static svc_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_
         if (it->rec == NULL || svc_persist_submit(p->eng->persist, it) != BASE_OK) {
             /* Served but not logged: the storage queue is full. Counted, not learned from. */
             atomic_fetch_add(&p->c.unlogged, 1);
+            atomic_store(&p->last_unlogged_ms, base_clock_now_ms(p->eng->clock));
             base_decision_free(d);
         } else if (overflow) {
             it = NULL;

@@ -45,6 +45,8 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *p
     eng->clock = clock;
     eng->persist = persist;
     eng->id_prefix = random_u64();
+    pthread_mutex_init(&eng->ack_lk, NULL);
+    eng->ack_timeout_ns = (uint64_t)cfg->ack_timeout_ms * 1000000u;
     /* A quarter of the REP contexts (at least one) stays free for decide. */
     uint32_t contexts = cfg->contexts * (cfg->n_urls > 0 ? cfg->n_urls : 1);
     uint32_t reserve = contexts / 4 > 0 ? contexts / 4 : 1;
@@ -81,6 +83,7 @@ void svc_engine_free(svc_engine *e)
         svc_prt_fini(&e->pol[i]);
     }
     svc_learner_drop_queue(e);
+    pthread_mutex_destroy(&e->ack_lk); /* empty: persist completed every owed answer */
     base_free(e->pol);
     base_free(e);
 }

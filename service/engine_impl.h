@@ -25,6 +25,8 @@
 #include "service/engine.h"
 #include "service/policy_rt.h"
 
+typedef struct svc_ack svc_ack; /* an answer owed once Redis has a record (outcome.c) */
+
 struct svc_engine {
     const svc_config *cfg;
     base_clock *clock;
@@ -41,6 +43,9 @@ struct svc_engine {
     atomic_bool stop;
     atomic_int drain_timeout_ms;
 
+    pthread_mutex_t ack_lk;
+    svc_ack *ack_head, *ack_tail; /* guarded by ack_lk: answers owed, oldest (first due) first */
+    uint64_t ack_timeout_ns;      /* an owed answer is `unavailable` past this */
     atomic_uint waiting;          /* requests whose reply waits for Redis (each holds a context) */
     uint32_t max_waiting;         /* past it such requests are refused, so decide keeps contexts */
     uint64_t id_prefix;           /* random per process start */
@@ -71,6 +76,12 @@ void svc_op_outcome(svc_engine *e, svc_prt *p, const svc_request *q, const svc_r
                     uint32_t type);
 void svc_op_stats(svc_engine *e, const svc_request *q, const svc_replier *r);
 void svc_op_health(svc_engine *e, const svc_replier *r);
+
+/*
+ * outcome.c: answer `unavailable` to every owed answer past its deadline
+ * (the record stays queued). Called by the learner thread every loop.
+ */
+void svc_acks_expire(svc_engine *e);
 
 /* learner.c: free what is still queued for the learner (svc_engine_free). */
 void svc_learner_drop_queue(svc_engine *e);

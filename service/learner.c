@@ -119,6 +119,7 @@ static bool drain_inflight(svc_engine *e, int timeout_ms)
         for (size_t k = 0; k < n; k++) {
             apply(e, items[k]);
         }
+        svc_acks_expire(e);
     }
     return atomic_load(&e->learn_inflight) == 0;
 }
@@ -271,6 +272,7 @@ static void *learner_main(void *arg)
         for (size_t k = 0; k < n; k++) {
             apply(e, items[k]);
         }
+        svc_acks_expire(e);
         /* Ticks follow real time; windows follow the (possibly manual) service clock. */
         uint64_t mono = base_mono_ns();
         if ((mono - last_tick_ns) / 1000000u >= (uint64_t)tick_ms) {
@@ -309,6 +311,7 @@ static void *learner_main(void *arg)
         for (size_t k = 0; k < n; k++) {
             apply(e, items[k]);
         }
+        svc_acks_expire(e);
         bool idle = expired == 0 && atomic_load(&e->learn_inflight) == 0;
         if (idle || base_mono_ns() >= deadline) {
             break;

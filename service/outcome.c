@@ -1,41 +1,158 @@
+/*
+ * feedback and activate: the reward engine predicts the outcome's status;
+ * outcomes that belong in the log of record are queued for Redis and then
+ * applied, and their answer is owed until Redis has them; everything else is
+ * counted and answered at once.
+ *
+ * Owed answers. An answer that waits for Redis is an ack linked in the
+ * engine's list (ack_lk) with a deadline of ack_timeout_ms. Whoever unlinks
+ * it answers, exactly once: the writer's completion (the status, or
+ * `unavailable` if Redis refused the record) or, past the deadline, the
+ * learner thread's sweep (`unavailable`: the record stays queued and is
+ * stored when Redis returns; a retry with the same outcome_id then gets
+ * `duplicate`). The completion always frees the ack, so the sweep copies
+ * what it needs while it holds ack_lk. Lock order: join_lk -> ack_lk.
+ */
 #include "service/engine_impl.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 
-typedef struct ack_ctx {
+struct svc_ack {
     svc_prt *p;
     svc_replier r;
-    rwd_status status;
-} ack_ctx;
+    rwd_status status;    /* answered on success; RWD_DUPLICATE for a retry's barrier */
+    uint64_t deadline_ns; /* base_mono_ns() past which the sweep answers */
+    bool owed;            /* guarded by ack_lk: linked, not answered yet */
+    svc_ack *prev, *next; /* guarded by ack_lk */
+};
 
-/* Runs on the writer thread once Redis has (or refused) the outcome or activation. */
-static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
+/* An ack for @r; linked (owed) only if someone waits for the answer. NULL on OOM. */
+static svc_ack *ack_new(svc_engine *e, svc_prt *p, const svc_replier *r, rwd_status status)
 {
-    ack_ctx *a = arg;
-    if (a->r.send != NULL) {
-        atomic_fetch_sub(&a->p->eng->waiting, 1);
+    svc_ack *a = base_alloc_zero(1, sizeof(*a));
+    if (a == NULL) {
+        return NULL;
     }
-    if (result == BASE_OK) {
-        svc_prt_set_tail(a->p, STO_OUTCOMES, it->stream_id);
-        svc_engine_reply_str(&a->r, "status", rwd_status_name(a->status));
+    a->p = p;
+    a->status = status;
+    if (r == NULL || r->send == NULL) {
+        return a;
+    }
+    a->r = *r;
+    a->deadline_ns = base_mono_ns() + e->ack_timeout_ns;
+    pthread_mutex_lock(&e->ack_lk);
+    a->owed = true;
+    a->prev = e->ack_tail;
+    if (e->ack_tail != NULL) {
+        e->ack_tail->next = a;
     } else {
-        atomic_fetch_add(&a->p->c.store_errors, 1);
-        svc_engine_reject(a->p->eng, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
+        e->ack_head = a;
+    }
+    e->ack_tail = a;
+    pthread_mutex_unlock(&e->ack_lk);
+    return a;
+}
+
+/* Under ack_lk: take @a out of the list. */
+static void ack_unlink(svc_engine *e, svc_ack *a)
+{
+    if (a->prev != NULL) {
+        a->prev->next = a->next;
+    } else {
+        e->ack_head = a->next;
+    }
+    if (a->next != NULL) {
+        a->next->prev = a->prev;
+    } else {
+        e->ack_tail = a->prev;
+    }
+    a->prev = a->next = NULL;
+    a->owed = false;
+}
+
+/* Whether the caller now owes @a's answer (it was still owed); unlinks it. */
+static bool ack_claim(svc_engine *e, svc_ack *a)
+{
+    pthread_mutex_lock(&e->ack_lk);
+    bool owed = a->owed;
+    if (owed) {
+        ack_unlink(e, a);
+    }
+    pthread_mutex_unlock(&e->ack_lk);
+    if (owed) {
+        atomic_fetch_sub(&e->waiting, 1);
+    }
+    return owed;
+}
+
+/* Drop an ack whose record was never queued; the caller answers instead. */
+static void ack_cancel(svc_engine *e, svc_ack *a)
+{
+    if (a != NULL && a->owed) {
+        pthread_mutex_lock(&e->ack_lk);
+        ack_unlink(e, a);
+        pthread_mutex_unlock(&e->ack_lk);
     }
     base_free(a);
 }
 
-/* Writer-thread completion of a duplicate's barrier: the original is stored. */
+void svc_acks_expire(svc_engine *e)
+{
+    enum { BATCH = 64 };
+    svc_replier late[BATCH];
+    size_t n = 0;
+    uint64_t now = base_mono_ns();
+    do {
+        n = 0;
+        pthread_mutex_lock(&e->ack_lk);
+        while (n < BATCH && e->ack_head != NULL && e->ack_head->deadline_ns <= now) {
+            svc_ack *a = e->ack_head;
+            late[n++] = a->r;
+            ack_unlink(e, a);
+        }
+        pthread_mutex_unlock(&e->ack_lk);
+        for (size_t k = 0; k < n; k++) {
+            atomic_fetch_sub(&e->waiting, 1);
+            svc_engine_reject(e, &late[k], SVC_E_UNAVAILABLE,
+                              "not stored yet (Redis is slow or away); it stays queued: retry "
+                              "with the same outcome_id for its final status");
+        }
+    } while (n == BATCH);
+}
+
+/* Runs on the writer thread once Redis has (or refused) the outcome or activation. */
+static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    svc_ack *a = arg;
+    svc_engine *e = a->p->eng;
+    if (result == BASE_OK) {
+        svc_prt_set_tail(a->p, STO_OUTCOMES, it->stream_id);
+    } else {
+        atomic_fetch_add(&a->p->c.store_errors, 1);
+    }
+    if (ack_claim(e, a)) {
+        if (result == BASE_OK) {
+            svc_engine_reply_str(&a->r, "status", rwd_status_name(a->status));
+        } else {
+            svc_engine_reject(e, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
+        }
+    }
+    base_free(a);
+}
+
+/* Writer-thread completion of a retry's barrier: the original is stored. */
 static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result)
 {
-    ack_ctx *a = arg;
+    svc_ack *a = arg;
     (void)it;
     (void)result; /* a barrier always completes OK */
-    atomic_fetch_sub(&a->p->eng->waiting, 1);
-    svc_engine_reply_duplicate(&a->r);
+    if (ack_claim(a->p->eng, a)) {
+        svc_engine_reply_duplicate(&a->r);
+    }
     base_free(a);
 }
 
@@ -66,165 +183,168 @@ static bool logged_status(rwd_status st)
 }
 
 /*
- * Under the join lock: predict the status; if the outcome is to be logged,
- * queue it (the reply follows once Redis has it) and only then apply it, so
- * a full queue leaves no trace. Everything else is counted and answered now.
+ * Queue a record for Redis whose completion @done answers through a new ack.
+ * Takes @it on success; on failure the caller still owns it.
  */
-static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc_replier *r)
+static bool submit_owed(svc_engine *e, svc_prt *p, svc_persist_item *it, const svc_replier *r,
+                        rwd_status status, svc_persist_done done)
+{
+    svc_ack *a = ack_new(e, p, r, status);
+    if (a == NULL) {
+        return false;
+    }
+    it->done = done;
+    it->done_arg = a;
+    if (svc_persist_submit(e->persist, it) != BASE_OK) {
+        it->done = NULL;
+        it->done_arg = NULL;
+        ack_cancel(e, a);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Whether decisions of @p may have been served without being logged
+ * recently enough that feedback for them is still arriving: then an
+ * unknown event may be one of them, and the honest answer is `unavailable`.
+ */
+static bool maybe_unlogged(svc_engine *e, svc_prt *p, int64_t now)
+{
+    if (svc_persist_depth(e->persist) >= svc_persist_capacity(e->persist)) {
+        return true;
+    }
+    int64_t last = atomic_load(&p->last_unlogged_ms);
+    return last != INT64_MIN && now - last <= p->cfg->reward.window_ms;
+}
+
+static void reject_status(svc_engine *e, svc_prt *p, const base_outcome *o, rwd_status st,
+                          int64_t now, const svc_replier *r)
 {
     char msg[SVC_WIRE_MSG_MAX];
-    ack_ctx *ack = base_alloc_zero(1, sizeof(*ack));
-    svc_persist_item *it =
-        ack == NULL ? NULL : svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
-    if (it == NULL) {
-        base_free(o);
-        base_free(ack);
-        svc_engine_reject(e, r, SVC_E_INTERNAL, "out of memory");
-        return;
-    }
-    int64_t now = base_clock_now_ms(e->clock);
-    base_outcome applied = *o;
-    rwd_status st = RWD_MATCHED;
-    svc_errcode code = SVC_E_NONE;
-    bool deferred_dup = false;
-    bool waits = r != NULL && r->send != NULL;
-    if (waits && atomic_fetch_add(&e->waiting, 1) >= e->max_waiting) {
-        /* Every REP context would be waiting for Redis: keep some for decide. */
-        atomic_fetch_sub(&e->waiting, 1);
-        svc_persist_item_free(it);
-        base_free(ack);
-        svc_engine_reject(e, r, SVC_E_UNAVAILABLE, "too many requests waiting for storage; retry");
-        return;
-    }
-    pthread_mutex_lock(&p->join_lk);
-    if (o->type == BASE_OUT_ACTIVATE) {
-        rwd_join_check_activate(p->join, o->event_id, now, &st);
-    } else {
-        (void)rwd_join_check_outcome(p->join, o, now, &st); /* cannot fail */
-    }
-    bool logged = o->type == BASE_OUT_ACTIVATE ? st == RWD_MATCHED : logged_status(st);
-    if (st == RWD_DUPLICATE && r != NULL && r->send != NULL) {
-        /*
-         * A retry of an outcome already applied: answer only once the original
-         * is stored, or an acknowledged duplicate could precede (and outlive)
-         * a crash that loses the original from the queue. A barrier behind it
-         * in the write queue does that.
-         */
-        ack_ctx *dup = base_alloc_zero(1, sizeof(*dup));
-        svc_persist_item *bar =
-            dup == NULL ? NULL
-                        : svc_persist_item_new(SVC_PERSIST_BARRIER, STO_OUTCOMES, p->cfg->name, NULL);
-        if (bar != NULL) {
-            dup->p = p;
-            dup->r = *r;
-            dup->status = st;
-            bar->done = on_duplicate_stored;
-            bar->done_arg = dup;
-        }
-        if (bar == NULL || svc_persist_submit(e->persist, bar) != BASE_OK) {
-            svc_persist_item_free(bar);
-            base_free(dup);
-            code = SVC_E_UNAVAILABLE;
-        } else {
-            deferred_dup = true;
-        }
-    }
-    if (logged) {
-        o->arrived_ms = now;
-        o->lsn = svc_prt_take_lsn(p);
-        applied.arrived_ms = o->arrived_ms;
-        applied.lsn = o->lsn;
-        ack->p = p;
-        ack->r = r != NULL ? *r : (svc_replier){0};
-        ack->status = st;
-        it->done = on_outcome_stored;
-        it->done_arg = ack;
-        if (svc_persist_submit(e->persist, it) != BASE_OK) {
-            code = SVC_E_UNAVAILABLE;
-            it->done = NULL;
-        } else {
-            it = NULL; /* the writer owns it (and o) now */
-            ack = NULL;
-        }
-    }
-    base_err err = BASE_OK;
-    if (code == SVC_E_NONE) {
-        /* Logged statuses: checked above, under this lock, so this applies as predicted. */
-        if (applied.type == BASE_OUT_ACTIVATE) {
-            err = rwd_join_activate(p->join, applied.event_id, now, &st);
-        } else {
-            err = rwd_join_add_outcome(p->join, &applied, now, &st);
-        }
-    }
-    pthread_mutex_unlock(&p->join_lk);
-    svc_persist_item_free(it);
-    base_free(ack);
-    if (err != BASE_OK) {
-        atomic_fetch_add(&p->c.learn_errors, 1); /* logged but not applied: out of memory */
-    }
-    bool answered_later = code == SVC_E_NONE && (logged || deferred_dup);
-    if (waits && !answered_later) {
-        atomic_fetch_sub(&e->waiting, 1);
-    }
-    if (code == SVC_E_UNAVAILABLE) {
-        svc_engine_reject(e, r, code, "storage queue full; retry");
-        return;
-    }
-    if (logged) {
-        /* Late and early outcomes are in the log of record, but not (yet) applied. */
-        if (applied.type != BASE_OUT_ACTIVATE && (st == RWD_MATCHED || st == RWD_CORRECTED)) {
-            atomic_fetch_add(&p->c.feedback, 1);
-        }
-        return; /* answered by on_outcome_stored */
-    }
-    code = status_error(st);
-    if (applied.type == BASE_OUT_ACTIVATE && st == RWD_DUPLICATE) {
-        code = SVC_E_NONE;
-    }
-    if (code == SVC_E_NONE) {
-        if (st == RWD_DUPLICATE) {
-            if (applied.type != BASE_OUT_ACTIVATE) {
-                atomic_fetch_add(&p->c.duplicates, 1); /* outcome ids; activations are idempotent */
-            }
-            if (!deferred_dup) {
-                svc_engine_reply_duplicate(r); /* PULL: nobody waits */
-            }
-        } else {
-            svc_engine_reply_str(r, "status", rwd_status_name(st));
-        }
-        return;
-    }
-    if (st == RWD_UNKNOWN_EVENT) {
-        atomic_fetch_add(&p->c.unknown_event, 1);
-    }
+    svc_errcode code = status_error(st);
+    const char *addr = o->event_id[0] != '\0' ? "event_id" : "conversation_id";
+    const char *id = o->event_id[0] != '\0' ? o->event_id : o->conversation_id;
     switch (code) {
     case SVC_E_UNKNOWN_SIGNAL:
         snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
-                 applied.signal, p->cfg->name);
+                 o->signal, p->cfg->name);
         break;
     case SVC_E_OUT_OF_RANGE:
-        snprintf(msg, sizeof(msg), "value %.17g is not allowed for signal \"%.48s\"",
-                 applied.value, applied.signal);
+        snprintf(msg, sizeof(msg), "value %.17g is not allowed for signal \"%.48s\"", o->value,
+                 o->signal);
         break;
     case SVC_E_LIMIT:
         snprintf(msg, sizeof(msg), "the decision already has the maximum %u outcomes",
                  p->cfg->reward.max_outcomes);
         break;
     case SVC_E_RATE_LIMITED:
-        snprintf(msg, sizeof(msg), "user_id \"%.48s\" is over its outcome rate", applied.user_id);
+        snprintf(msg, sizeof(msg), "user_id \"%.48s\" is over its outcome rate", o->user_id);
         break;
     default:
-        snprintf(msg, sizeof(msg), "no pending decision with %s \"%.64s\"",
-                 applied.event_id[0] != '\0' ? "event_id" : "conversation_id",
-                 applied.event_id[0] != '\0' ? applied.event_id : applied.conversation_id);
+        atomic_fetch_add(&p->c.unknown_event, 1);
+        if (maybe_unlogged(e, p, now)) {
+            code = SVC_E_UNAVAILABLE;
+            snprintf(msg, sizeof(msg),
+                     "no pending decision with %s \"%.48s\", but decisions were served unlogged "
+                     "(storage queue full); retry",
+                     addr, id);
+        } else {
+            snprintf(msg, sizeof(msg), "no pending decision with %s \"%.64s\"", addr, id);
+        }
         break;
     }
     svc_engine_reject(e, r, code, msg);
 }
 
+/*
+ * Under the join lock: predict the status; if the outcome is to be logged,
+ * queue it (the answer is owed until Redis has it) and only then apply it, so
+ * a full queue leaves no trace. A retry of an outcome already applied is
+ * answered `duplicate` only once the original is stored (a barrier behind it
+ * in the write queue), or an acknowledged duplicate could precede, and
+ * outlive, a crash that loses the original from the queue. Everything else
+ * is counted and answered now.
+ */
+static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc_replier *r)
+{
+    svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
+    if (it == NULL) {
+        base_free(o);
+        svc_engine_reject(e, r, SVC_E_INTERNAL, "out of memory");
+        return;
+    }
+    int64_t now = base_clock_now_ms(e->clock);
+    base_outcome applied = *o; /* @o belongs to the writer once queued */
+    bool waits = r != NULL && r->send != NULL;
+    if (waits && atomic_fetch_add(&e->waiting, 1) >= e->max_waiting) {
+        /* Every REP context would be waiting for Redis: keep some for decide. */
+        atomic_fetch_sub(&e->waiting, 1);
+        svc_persist_item_free(it);
+        svc_engine_reject(e, r, SVC_E_UNAVAILABLE, "too many requests waiting for storage; retry");
+        return;
+    }
+    bool activate = o->type == BASE_OUT_ACTIVATE;
+    rwd_status st = RWD_MATCHED;
+    bool queued = false, full = false;
+    base_err err = BASE_OK;
+    pthread_mutex_lock(&p->join_lk);
+    if (activate) {
+        rwd_join_check_activate(p->join, o->event_id, now, &st);
+    } else {
+        (void)rwd_join_check_outcome(p->join, o, now, &st); /* cannot fail */
+    }
+    bool logged = activate ? st == RWD_MATCHED : logged_status(st);
+    if (logged) {
+        o->arrived_ms = applied.arrived_ms = now;
+        o->lsn = applied.lsn = svc_prt_take_lsn(p);
+        queued = submit_owed(e, p, it, r, st, on_outcome_stored);
+        full = !queued;
+        if (queued) {
+            it = NULL; /* the writer owns it (and @o) now */
+            /* Checked above, under this lock, so this applies as predicted. */
+            err = activate ? rwd_join_activate(p->join, applied.event_id, now, &st)
+                           : rwd_join_add_outcome(p->join, &applied, now, &st);
+        }
+    } else if (st == RWD_DUPLICATE && waits) {
+        svc_persist_item *bar =
+            svc_persist_item_new(SVC_PERSIST_BARRIER, STO_OUTCOMES, p->cfg->name, NULL);
+        queued = bar != NULL && submit_owed(e, p, bar, r, st, on_duplicate_stored);
+        full = !queued;
+        if (!queued) {
+            svc_persist_item_free(bar);
+        }
+    }
+    pthread_mutex_unlock(&p->join_lk);
+    svc_persist_item_free(it);
+    if (err != BASE_OK) {
+        atomic_fetch_add(&p->c.learn_errors, 1); /* logged but not applied: out of memory */
+    }
+    if (waits && !queued) {
+        atomic_fetch_sub(&e->waiting, 1); /* answered below, not owed */
+    }
+    if (st == RWD_DUPLICATE && !activate && !full) {
+        atomic_fetch_add(&p->c.duplicates, 1); /* outcome ids; activations are idempotent */
+    }
+    if (full) {
+        svc_engine_reject(e, r, SVC_E_UNAVAILABLE, "storage queue full; retry");
+    } else if (queued) {
+        /* Late and early outcomes are in the log of record, but not (yet) applied. */
+        if (logged && !activate && (st == RWD_MATCHED || st == RWD_CORRECTED)) {
+            atomic_fetch_add(&p->c.feedback, 1);
+        }
+    } else if (st == RWD_DUPLICATE) {
+        svc_engine_reply_duplicate(r); /* nobody waits (PULL), or nothing was ever logged */
+    } else if (status_error(st) == SVC_E_NONE) {
+        svc_engine_reply_str(r, "status", rwd_status_name(st));
+    } else {
+        reject_status(e, p, &applied, st, now, r);
+    }
+}
+
 /* feedback and activate: the outcome-stream record of request @q, then submit_outcome(). */
 void svc_op_outcome(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r,
-                       uint32_t type)
+                    uint32_t type)
 {
     base_outcome *o = base_alloc_zero(1, sizeof(*o));
     if (o == NULL) {

@@ -52,6 +52,7 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
 {
     p->eng = eng;
     p->cfg = cfg;
+    atomic_store(&p->last_unlogged_ms, INT64_MIN);
     pthread_rwlock_init(&p->head_lk, NULL);
     pthread_mutex_init(&p->join_lk, NULL);
     pthread_mutex_init(&p->tail_lk, NULL);

@@ -25,7 +25,8 @@
  * Lock order (a thread holding one may take only those to its right):
  *
  *       join_lk  ->  tail_lk
- *       head_lk  (never held with another lock of the runtime)
+ *       join_lk  ->  the engine's ack_lk (service/outcome.c)
+ *       head_lk  (never held with another lock)
  *
  * join_lk is held while a record is queued for Redis (so the queue order is
  * the lsn order) and take_lsn reads the tails under it; persist's own queue
@@ -117,6 +118,7 @@ typedef struct svc_prt {
     size_t n_backlog;
 
     svc_prt_counters c;
+    atomic_int_fast64_t last_unlogged_ms; /* service clock of the last unlogged decision */
 } svc_prt;
 
 /*
