@@ -33,9 +33,11 @@ echo "== starting rlfeedd with $config (private redis-server in $work/redis)"
     2> "$work/rlfeedd.log" &
 daemon_pid=$!
 
-# Wait for readiness by polling health, with a deadline.
+# Wait for readiness by polling health, with a deadline: rlfeedd listens
+# (answering "starting") before it has rebuilt its state.
 deadline=$((SECONDS + 30))
-until "$rlfeed" health --url "$url" --timeout-ms 500 > /dev/null 2>&1; do
+until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
+        grep -Eq '"status": *"(ready|degraded)"'; do
     if ! kill -0 "$daemon_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
         echo "rlfeedd did not become ready:" >&2
         cat "$work/rlfeedd.log" >&2

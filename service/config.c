@@ -225,6 +225,10 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 10, 600000, &c->redis_timeout_ms);
     } else if (strcmp(k, "ack_timeout_ms") == 0) {
         ok = parse_u32(v, 10, 600000, &c->ack_timeout_ms);
+    } else if (strcmp(k, "instance_id") == 0) {
+        ok = copy_str(c->instance_id, sizeof(c->instance_id), v);
+    } else if (strcmp(k, "lease_ms") == 0) {
+        ok = parse_u32(v, 100, 600000, &c->lease_ms);
     } else if (strcmp(k, "snapshot_interval_ms") == 0) {
         ok = parse_u32(v, 100, 86400000, &c->snapshot_interval_ms);
     } else if (strcmp(k, "snapshot_every") == 0) {
@@ -461,6 +465,7 @@ static void set_defaults(svc_config *c)
     c->write_queue = 65536;
     c->redis_timeout_ms = 2000;
     c->ack_timeout_ms = 1000;
+    c->lease_ms = 10000;
     c->snapshot_interval_ms = 10000;
     c->snapshot_every = 10000;
     c->retention_ms = 7ULL * 86400000ULL;

@@ -61,6 +61,8 @@ typedef struct svc_config {
     uint32_t write_queue;                   /* storage queue capacity, default 65536 */
     uint32_t redis_timeout_ms;              /* per command, default 2000 */
     uint32_t ack_timeout_ms;                /* feedback waits this long for Redis, default 1000 */
+    char instance_id[SVC_URL_MAX];          /* lease owner name, "" = "<host>:<first url>" */
+    uint32_t lease_ms;                      /* policy ownership lease, default 10000 */
     uint32_t snapshot_interval_ms;          /* checkpoint at least this often; default 10000 */
     uint32_t snapshot_every;                /* ... or after this many updates; default 10000 */
     uint64_t retention_ms;                  /* stream entries kept at least; default 7 days */

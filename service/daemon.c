@@ -1,6 +1,7 @@
 #include "service/daemon.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "service/engine.h"
+#include "service/lease.h"
 #include "service/net.h"
 #include "service/persist.h"
 #include "service/wire.h"
@@ -15,6 +17,48 @@
 #include "storage/store.h"
 
 #define DRAIN_TIMEOUT_MS 10000
+
+/*
+ * What the nng handler needs. The listeners open before anything touches
+ * Redis, so a second instance on the same endpoints fails before it can
+ * write; until recovery is done @eng is NULL and requests are answered
+ * "starting".
+ */
+typedef struct daemon_ctx {
+    _Atomic(svc_engine *) eng;
+    atomic_uint_fast64_t refused_starting; /* requests answered before the engine was up */
+} daemon_ctx;
+
+static void reply_error(svc_net_reply *slot, svc_errcode code, const char *message)
+{
+    base_buf b;
+    base_buf_init(&b, 4096);
+    if (svc_wire_reply_error(&b, code, message) == BASE_OK) {
+        svc_net_reply_send(slot, b.data, b.len);
+    } else {
+        svc_net_reply_send(slot, (const uint8_t *)"", 0);
+    }
+    base_buf_fini(&b);
+}
+
+/* Before the engine is up: health says so, everything else is retryable. */
+static void answer_starting(daemon_ctx *d, const svc_request *req, svc_net_reply *slot)
+{
+    atomic_fetch_add(&d->refused_starting, 1);
+    if (slot == NULL) {
+        return; /* PULL feedback before start-up: dropped, counted in the ready log line */
+    }
+    if (req->op == SVC_OP_HEALTH) {
+        base_buf b;
+        base_buf_init(&b, 256);
+        if (svc_wire_reply_health(&b, "starting", "unknown") == BASE_OK) {
+            svc_net_reply_send(slot, b.data, b.len);
+        }
+        base_buf_fini(&b);
+        return;
+    }
+    reply_error(slot, SVC_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
+}
 
 static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
 {
@@ -24,25 +68,23 @@ static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
 /* The nng handler: decode, route, reply. Runs on nng callback threads. */
 static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot)
 {
-    svc_engine *e = arg;
+    daemon_ctx *d = arg;
+    svc_engine *e = atomic_load(&d->eng);
     svc_replier r = {slot != NULL ? send_to_slot : NULL, slot};
     svc_request req;
     svc_wire_error err;
     if (svc_wire_decode(buf, len, &req, &err) != BASE_OK) {
-        svc_engine_count_reject(e, err.code);
+        if (e != NULL) {
+            svc_engine_count_reject(e, err.code);
+        }
         if (slot != NULL) {
-            base_buf b;
-            base_buf_init(&b, 4096);
-            if (svc_wire_reply_error(&b, err.code, err.message) == BASE_OK) {
-                svc_net_reply_send(slot, b.data, b.len);
-            } else {
-                svc_net_reply_send(slot, (const uint8_t *)"", 0);
-            }
-            base_buf_fini(&b);
+            reply_error(slot, err.code, err.message);
         }
         return;
     }
-    if (slot == NULL && req.op != SVC_OP_FEEDBACK) {
+    if (e == NULL) {
+        answer_starting(d, &req, slot);
+    } else if (slot == NULL && req.op != SVC_OP_FEEDBACK) {
         /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
         svc_engine_count_reject(e, SVC_E_OP_NOT_ALLOWED);
     } else {
@@ -109,16 +151,57 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_clock_init_system(&clock);
     }
     sto_server *srv = NULL;
+    svc_lease *lease = NULL;
     svc_persist *persist = NULL;
     svc_engine *eng = NULL;
     svc_net *net = NULL;
     const char *url = NULL;
     char err[512] = "";
+    daemon_ctx ctx;
+    atomic_init(&ctx.eng, NULL);
+    atomic_init(&ctx.refused_starting, 0);
 
-    base_err e = start_redis(cfg, &srv, &url);
+    /* Own the endpoints first: a second instance must fail before it touches Redis. */
+    const char *urls[SVC_MAX_URLS];
+    for (uint32_t i = 0; i < cfg->n_urls; i++) {
+        urls[i] = cfg->urls[i];
+    }
+    svc_net_opts no = {
+        .urls = urls,
+        .n_urls = cfg->n_urls,
+        .pull_url = cfg->pull_url,
+        .max_message_bytes = cfg->max_message_bytes,
+        .contexts = cfg->contexts,
+    };
+    base_err e = svc_net_open(&no, dispatch, &ctx, &net, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "%s", err);
+        goto done;
+    }
+    for (uint32_t i = 0; i < cfg->n_urls; i++) {
+        base_log(BASE_LOG_INFO, "listening on %s (starting)", cfg->urls[i]);
+    }
+    if (cfg->pull_url[0] != '\0') {
+        base_log(BASE_LOG_INFO, "pulling feedback on %s", cfg->pull_url);
+    }
+    e = start_redis(cfg, &srv, &url);
     if (e != BASE_OK) {
         goto done;
     }
+    /* Then own the policies: nothing is read or written before. */
+    char owner[SVC_URL_MAX];
+    if (cfg->instance_id[0] != '\0') {
+        base_strlcpy(owner, cfg->instance_id, sizeof(owner));
+    } else {
+        svc_lease_default_owner(cfg, owner, sizeof(owner));
+    }
+    e = svc_lease_start(url, cfg, owner, &lease, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "%s", err);
+        goto done;
+    }
+    base_log(BASE_LOG_INFO, "instance \"%s\" owns %u policies (lease %u ms)", owner,
+             cfg->n_policies, cfg->lease_ms);
     e = svc_persist_new(url, (int)cfg->redis_timeout_ms, cfg->write_queue, &persist, err,
                         sizeof(err));
     if (e != BASE_OK) {
@@ -139,29 +222,9 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "cannot start the learner thread");
         goto done;
     }
-    const char *urls[SVC_MAX_URLS];
-    for (uint32_t i = 0; i < cfg->n_urls; i++) {
-        urls[i] = cfg->urls[i];
-    }
-    svc_net_opts no = {
-        .urls = urls,
-        .n_urls = cfg->n_urls,
-        .pull_url = cfg->pull_url,
-        .max_message_bytes = cfg->max_message_bytes,
-        .contexts = cfg->contexts,
-    };
-    e = svc_net_open(&no, dispatch, eng, &net, err, sizeof(err));
-    if (e != BASE_OK) {
-        base_log(BASE_LOG_ERROR, "%s", err);
-        goto done;
-    }
-    for (uint32_t i = 0; i < cfg->n_urls; i++) {
-        base_log(BASE_LOG_INFO, "listening on %s", cfg->urls[i]);
-    }
-    if (cfg->pull_url[0] != '\0') {
-        base_log(BASE_LOG_INFO, "pulling feedback on %s", cfg->pull_url);
-    }
-    base_log(BASE_LOG_INFO, "ready: %u policies", cfg->n_policies);
+    atomic_store(&ctx.eng, eng);
+    base_log(BASE_LOG_INFO, "ready: %u policies (%llu requests answered \"starting\" before)",
+             cfg->n_policies, (unsigned long long)atomic_load(&ctx.refused_starting));
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -180,6 +243,10 @@ done:
         }
     }
     svc_persist_close(persist, DRAIN_TIMEOUT_MS);
+    if (svc_lease_lost(lease)) {
+        e = BASE_ESTORE; /* another instance owns a policy now: not a clean stop */
+    }
+    svc_lease_stop(lease); /* after the last write: hands the policies over */
     svc_net_free(net);
     svc_engine_free(eng);
     sto_server_stop(srv);

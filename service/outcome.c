@@ -302,9 +302,6 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         full = !queued;
         if (queued) {
             it = NULL; /* the writer owns it (and @o) now */
-            /* Checked above, under this lock, so this applies as predicted. */
-            err = activate ? rwd_join_activate(p->join, applied.event_id, now, &st)
-                           : rwd_join_add_outcome(p->join, &applied, now, &st);
         }
     } else if (st == RWD_DUPLICATE && waits) {
         svc_persist_item *bar =
@@ -314,6 +311,15 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         if (!queued) {
             svc_persist_item_free(bar);
         }
+    }
+    if (!full) {
+        /*
+         * Predicted above, under this lock, so this applies as predicted; for
+         * statuses that change nothing it only counts them (and takes a rate
+         * token where the spec says so).
+         */
+        err = activate ? rwd_join_activate(p->join, applied.event_id, now, &st)
+                       : rwd_join_add_outcome(p->join, &applied, now, &st);
     }
     pthread_mutex_unlock(&p->join_lk);
     svc_persist_item_free(it);

@@ -174,16 +174,7 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
     bool up = svc_persist_redis_up(e->persist);
     base_buf b;
     base_buf_init(&b, 256);
-    svc_writer w;
-    svc_writer_init(&w, &b);
-    svc_w_map(&w, 3);
-    svc_w_str(&w, "ok");
-    svc_w_bool(&w, true);
-    svc_w_str(&w, "status");
-    svc_w_str(&w, up ? "ready" : "degraded");
-    svc_w_str(&w, "redis");
-    svc_w_str(&w, up ? "up" : "down");
-    if (svc_writer_finish(&w) == BASE_OK) {
+    if (svc_wire_reply_health(&b, up ? "ready" : "degraded", up ? "up" : "down") == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);

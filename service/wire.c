@@ -1132,6 +1132,22 @@ base_err svc_wire_reply_ok(base_buf *out)
     return finish_reply(&w, start);
 }
 
+base_err svc_wire_reply_health(base_buf *out, const char *status, const char *redis)
+{
+    svc_writer w;
+    size_t start = out->len;
+
+    svc_writer_init(&w, out);
+    svc_w_map(&w, 3);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, true);
+    svc_w_str(&w, "status");
+    svc_w_str(&w, status);
+    svc_w_str(&w, "redis");
+    svc_w_str(&w, redis);
+    return finish_reply(&w, start);
+}
+
 base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *message)
 {
     svc_writer w;

@@ -154,6 +154,8 @@ base_err svc_writer_finish(svc_writer *w);
 /* Reply helpers. Append a whole reply map to @out. */
 base_err svc_wire_reply_ok(base_buf *out);                                    /* {"ok":true} */
 base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *message);
+/* {"ok":true, "status":@status, "redis":@redis} */
+base_err svc_wire_reply_health(base_buf *out, const char *status, const char *redis);
 base_err svc_wire_reply_decide(base_buf *out, const char *event_id, const char *chosen_id,
                                uint32_t chosen_index, const float *pmf, uint32_t n_cand,
                                uint64_t model_version, const char *slot);

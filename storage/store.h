@@ -12,6 +12,7 @@
  *     rlfeed:{<policy>}:registry    hash, field "online" = latest version
  *     rlfeed:{<policy>}:models      sorted set of stored snapshot versions
  *     rlfeed:{<policy>}:pinned      set of versions retention never deletes
+ *     rlfeed:{<policy>}:owner       string with a TTL: the instance that writes the policy
  *
  * Encodings are in storage/codec.h and docs/storage.md.
  *
@@ -139,5 +140,25 @@ base_err sto_store_trim(sto_store *s, sto_kind kind, const char *policy, const c
  */
 base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
                                uint64_t *out_removed);
+
+/*
+ * Ownership leases. rlfeed:{<policy>}:owner is a string naming the one
+ * rlfeedd instance allowed to write the policy's streams, with a TTL; the
+ * owner renews it well before it runs out.
+ *
+ * sto_lease_acquire() - take or renew the lease of @policy for @owner
+ * (<= STO_OWNER_MAX bytes) for @ttl_ms, atomically (one Lua script): it is
+ * taken if nobody holds it or @owner already does. Otherwise *out_held is
+ * false, @out_holder (@holder_size bytes) names the holder and
+ * *out_left_ms says how long its lease still runs.
+ * Return: BASE_OK; BASE_EINVAL for a bad policy or owner; BASE_EIO; BASE_ESTORE.
+ */
+#define STO_OWNER_MAX 200
+base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, uint32_t ttl_ms,
+                           bool *out_held, char *out_holder, size_t holder_size,
+                           int64_t *out_left_ms);
+
+/* Give the lease of @policy up if @owner holds it. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
+base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
 
 #endif

@@ -86,9 +86,15 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
     while (tst_now_ms() < deadline) {
         uint8_t *rep = NULL;
         size_t len = 0;
+        svc_reply r;
         if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
+            /* Listening comes before recovery: "starting" is not ready yet. */
+            bool up = svc_wire_decode_reply(rep, len, &r) == BASE_OK && r.ok &&
+                      strcmp(r.status, "starting") != 0;
             base_free(rep);
-            return true;
+            if (up) {
+                return true;
+            }
         }
         if (tst_wait_exit(f->pid, 0, NULL)) {
             f->pid = 0;

@@ -13,6 +13,8 @@
  * The daemon runs on a manual clock so windows close when the test says.
  */
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -264,6 +266,59 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
     json_decref(s);
 }
 
+/* Whether the file at @path contains @needle. */
+static bool file_has(const char *path, const char *needle)
+{
+    char buf[1 << 16];
+    FILE *fp = fopen(path, "r");
+    size_t n = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+/* Run a second rlfeedd against @f's Redis with @url; its exit status (-1: still running). */
+static int run_second(tst_daemon *f, const char *url, const char *log)
+{
+    char redis[600];
+    snprintf(redis, sizeof(redis), "%s", sto_server_url(f->redis));
+    char url_arg[700];
+    snprintf(url_arg, sizeof(url_arg), "%s", url);
+    char *argv[] = {(char *)(uintptr_t)f->bin, "--config", f->conf, "--url", url_arg,
+                    "--redis", redis, NULL};
+    pid_t pid = tst_spawn(argv, log);
+    int st = 0;
+    if (pid <= 0 || !tst_wait_exit(pid, 20000, &st)) {
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * A second instance never writes into the first one's Redis: on the same
+ * endpoints it fails before touching Redis; on its own endpoints the policy
+ * lease refuses it. The first keeps serving, and its checkpoint stays its own.
+ */
+static void second_instance_is_refused(tst_daemon *f)
+{
+    char log_same[700], log_other[700], other_url[700];
+    snprintf(log_same, sizeof(log_same), "%s/second-same.log", f->dir);
+    snprintf(log_other, sizeof(log_other), "%s/second-other.log", f->dir);
+    snprintf(other_url, sizeof(other_url), "ipc://%s/other.sock", f->dir);
+    /* Same endpoints: refused by the listener, before Redis is touched. */
+    TST_TRUE(run_second(f, f->url, log_same) > 0);
+    TST_TRUE(file_has(log_same, "ddress in use"));
+    TST_TRUE(!file_has(log_same, "owns") && !file_has(log_same, "replayed"));
+    /* Its own endpoints, the same Redis: refused by the lease, before reading or writing. */
+    TST_TRUE(run_second(f, other_url, log_other) > 0);
+    TST_TRUE(file_has(log_other, "is owned by rlfeedd instance"));
+    TST_TRUE(!file_has(log_other, "replayed") && !file_has(log_other, "updates, checksum"));
+    /* The first one never noticed. */
+    TST_TRUE(decide(f, "t", "after-second", false));
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -283,6 +338,7 @@ int main(void)
         overflow_is_logged_not_joined(&f);
         overflow_stays_out_after_restart(&f, extra);
         counters_mean_what_the_docs_say(&f);
+        second_instance_is_refused(&f);
     }
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);

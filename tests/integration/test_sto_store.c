@@ -349,6 +349,44 @@ static void data_survives_kill_and_store_recovers(sto_server *srv, sto_store *s)
     TST_OK(item.out_err);
 }
 
+static void lease_has_one_owner(sto_store *s)
+{
+    bool held = false;
+    char holder[STO_OWNER_MAX + 1];
+    int64_t left = 0;
+    TST_OK(sto_lease_acquire(s, "faq", "host-a:ipc", 60000, &held, holder, sizeof(holder), &left));
+    TST_TRUE(held);
+    TST_STREQ(holder, "host-a:ipc");
+    /* Another owner is refused and told who holds it and for how long. */
+    TST_OK(sto_lease_acquire(s, "faq", "host-b:ipc", 60000, &held, holder, sizeof(holder), &left));
+    TST_TRUE(!held);
+    TST_STREQ(holder, "host-a:ipc");
+    TST_TRUE(left > 0 && left <= 60000);
+    /* The owner renews; a stranger's release changes nothing. */
+    TST_OK(sto_lease_acquire(s, "faq", "host-a:ipc", 60000, &held, holder, sizeof(holder), &left));
+    TST_TRUE(held);
+    TST_OK(sto_lease_release(s, "faq", "host-b:ipc"));
+    TST_OK(sto_lease_acquire(s, "faq", "host-b:ipc", 60000, &held, holder, sizeof(holder), &left));
+    TST_TRUE(!held);
+    /* Released by its owner: free for the next. */
+    TST_OK(sto_lease_release(s, "faq", "host-a:ipc"));
+    TST_OK(sto_lease_acquire(s, "faq", "host-b:ipc", 100, &held, holder, sizeof(holder), &left));
+    TST_TRUE(held);
+    /* A lease that runs out is free too (polled, not slept for). */
+    int64_t deadline = tst_now_ms() + 5000;
+    held = false;
+    while (!held && tst_now_ms() < deadline) {
+        TST_OK(sto_lease_acquire(s, "faq", "host-c:ipc", 60000, &held, holder, sizeof(holder),
+                                 &left));
+    }
+    TST_TRUE(held);
+    TST_OK(sto_lease_release(s, "faq", "host-c:ipc"));
+    TST_EQ(sto_lease_acquire(s, "faq", "", 1000, &held, holder, sizeof(holder), &left),
+           BASE_EINVAL);
+    TST_EQ(sto_lease_acquire(s, "f{aq", "x", 1000, &held, holder, sizeof(holder), &left),
+           BASE_EINVAL);
+}
+
 int main(void)
 {
     sto_server_opts opts = {NULL, NULL, "always", true, 10000};
@@ -379,6 +417,7 @@ int main(void)
     mixed_batch_reads_back_in_order(s);
     bulk_batch_lands_complete_and_reads_after_id(s);
     model_put_and_get_online(s);
+    lease_has_one_owner(s);
     data_survives_kill_and_store_recovers(srv, s);
 done:
     sto_store_close(s);

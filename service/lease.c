@@ -1,0 +1,171 @@
+#include "service/lease.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/record.h"
+#include "storage/store.h"
+
+struct svc_lease {
+    const svc_config *cfg;
+    sto_store *store;                 /* renewal thread only, after start */
+    char owner[STO_OWNER_MAX + 1];
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lk;
+    pthread_cond_t cv;
+    bool stop;                        /* guarded by lk */
+    atomic_bool lost;
+};
+
+void svc_lease_default_owner(const svc_config *cfg, char *out, size_t size)
+{
+    char host[128] = "localhost";
+    if (gethostname(host, sizeof(host) - 1) != 0) {
+        base_strlcpy(host, "localhost", sizeof(host));
+    }
+    host[sizeof(host) - 1] = '\0';
+    (void)snprintf(out, size, "%s:%s", host, cfg->n_urls > 0 ? cfg->urls[0] : ""); /* may cut */
+}
+
+/* Take or renew every policy's lease. *out_other is set when one is held by someone else. */
+static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t errlen)
+{
+    *out_other = false;
+    for (uint32_t i = 0; i < l->cfg->n_policies; i++) {
+        const char *policy = l->cfg->policy[i].name;
+        bool held = false;
+        char holder[STO_OWNER_MAX + 1] = "";
+        int64_t left_ms = 0;
+        base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, &held, holder,
+                                       sizeof(holder), &left_ms);
+        if (e != BASE_OK) {
+            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy,
+                     base_strerror(e));
+            return e;
+        }
+        if (!held) {
+            *out_other = true;
+            snprintf(errbuf, errlen,
+                     "policy %s is owned by rlfeedd instance \"%s\" for another %" PRId64
+                     " ms: only one instance may write a policy to a Redis",
+                     policy, holder, left_ms);
+            return BASE_EINVAL;
+        }
+    }
+    return BASE_OK;
+}
+
+static void *renew_main(void *arg)
+{
+    svc_lease *l = arg;
+    bool down = false;
+    pthread_mutex_lock(&l->lk);
+    while (!l->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)(l->cfg->lease_ms / 3) * 1000000u;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        (void)pthread_cond_timedwait(&l->cv, &l->lk, &until); /* a timeout is the normal case */
+        if (l->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&l->lk);
+        char err[512] = "";
+        bool other = false;
+        base_err e = take_all(l, &other, err, sizeof(err));
+        if (e == BASE_EIO) {
+            (void)sto_store_reconnect(l->store); /* the next round uses it, or fails again */
+        }
+        if (other) {
+            base_log(BASE_LOG_ERROR, "lost ownership: %s; stopping", err);
+            atomic_store(&l->lost, true);
+            kill(getpid(), SIGTERM);
+        } else if (e != BASE_OK && !down) {
+            base_log(BASE_LOG_WARN, "cannot renew the policy leases (%s); retrying", err);
+        } else if (e == BASE_OK && down) {
+            base_log(BASE_LOG_INFO, "policy leases renewed again");
+        }
+        down = e != BASE_OK;
+        pthread_mutex_lock(&l->lk);
+        if (other) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&l->lk);
+    return NULL;
+}
+
+base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner,
+                         svc_lease **out, char *errbuf, size_t errlen)
+{
+    base_err e = BASE_ENOMEM;
+    svc_lease *l = base_alloc_zero(1, sizeof(*l));
+    if (l == NULL) {
+        goto fail;
+    }
+    l->cfg = cfg;
+    pthread_mutex_init(&l->lk, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    if (!base_strlcpy(l->owner, owner, sizeof(l->owner))) {
+        e = BASE_EINVAL;
+        snprintf(errbuf, errlen, "instance_id is longer than %d bytes", STO_OWNER_MAX);
+        goto fail;
+    }
+    e = sto_store_open(url, (int)cfg->redis_timeout_ms, &l->store, errbuf, errlen);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    bool other = false;
+    e = take_all(l, &other, errbuf, errlen);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (pthread_create(&l->thread, NULL, renew_main, l) != 0) {
+        e = BASE_ENOMEM;
+        snprintf(errbuf, errlen, "cannot start the lease thread");
+        goto fail;
+    }
+    l->started = true;
+    *out = l;
+    return BASE_OK;
+fail:
+    svc_lease_stop(l);
+    return e;
+}
+
+bool svc_lease_lost(const svc_lease *l)
+{
+    return l != NULL && atomic_load(&l->lost);
+}
+
+void svc_lease_stop(svc_lease *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    if (l->started) {
+        pthread_mutex_lock(&l->lk);
+        l->stop = true;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->lk);
+        pthread_join(l->thread, NULL);
+        /* Hand the policies over at once; a kill -9 leaves them to the TTL instead. */
+        for (uint32_t i = 0; i < l->cfg->n_policies && !atomic_load(&l->lost); i++) {
+            (void)sto_lease_release(l->store, l->cfg->policy[i].name, l->owner); /* best effort */
+        }
+    }
+    sto_store_close(l->store);
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->lk);
+    base_free(l);
+}

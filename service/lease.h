@@ -1,0 +1,52 @@
+#ifndef SERVICE_LEASE_H
+#define SERVICE_LEASE_H
+
+/*
+ * Policy ownership: exactly one rlfeedd writes a policy's streams. Until
+ * several instances can share a Redis (scale-out), a second one is refused.
+ *
+ * At start the daemon takes the lease of every configured policy
+ * (storage/store.h, rlfeed:{<policy>}:owner = the instance id, with a TTL of
+ * lease_ms) before it writes anything; if another instance holds one, the
+ * start fails and names it. A thread renews the leases every lease_ms / 3
+ * on its own connection; a lease found held by someone else (possible only
+ * after Redis lost it, e.g. an outage longer than lease_ms while another
+ * instance started) is reported through svc_lease_lost() and a SIGTERM to
+ * this process, which then stops and exits non-zero. Stop releases them.
+ *
+ * The instance id names the instance, not the process: a restarted rlfeedd
+ * with the same id (the default is "<hostname>:<first listen URL>") takes
+ * its leases over at once, even after a kill -9.
+ *
+ * States: svc_lease_start() -> RUNNING -> svc_lease_stop() (joins, releases,
+ * frees). Threads: start and stop from the main thread only; lost() from any.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+#include "service/config.h"
+
+typedef struct svc_lease svc_lease;
+
+/*
+ * svc_lease_start() - take every policy's lease for @owner and start the
+ * renewal thread. @cfg is borrowed and outlives the lease.
+ * Return: BASE_OK; BASE_EINVAL if a policy is held by another instance
+ *         (@errbuf names it and how long its lease still runs); the
+ *         store's error if Redis cannot be reached; BASE_ENOMEM.
+ */
+base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner,
+                         svc_lease **out, char *errbuf, size_t errlen);
+
+/* Whether a lease was found taken by another instance while running. */
+bool svc_lease_lost(const svc_lease *l);
+
+/* Stop renewing, release the leases (best effort), free. Accepts NULL. */
+void svc_lease_stop(svc_lease *l);
+
+/* The default instance id, "<hostname>:<first listen URL>", into @out. */
+void svc_lease_default_owner(const svc_config *cfg, char *out, size_t size);
+
+#endif
