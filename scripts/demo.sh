@@ -9,7 +9,7 @@ build=${1:-build}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 rlfeedd="$root/$build/service/rlfeedd"
-rlfeed="$root/$build/client/rlfeed"
+rlfeed="$root/$build/tools/rlfeed"
 config=${RLFEED_DEMO_CONFIG:-examples/demo.ini}
 case "$config" in
     /*) ;;

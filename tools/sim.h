@@ -1,5 +1,5 @@
-#ifndef CLIENT_SIM_H
-#define CLIENT_SIM_H
+#ifndef TOOLS_SIM_H
+#define TOOLS_SIM_H
 
 /*
  * `rlfeed sim`: simulated chatbot traffic against a running rlfeedd.

@@ -27,7 +27,7 @@
 #include "base/buf.h"
 #include "client/rlfeed_client.h"
 #include "bench/learn.h"
-#include "client/sim.h"
+#include "tools/sim.h"
 #include "service/wire.h"
 
 #define CLI_MAX_JSON (16u << 20) /* bytes of a JSON request body */

@@ -1,0 +1,344 @@
+#include "tools/sim_impl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/hash.h"
+#include "base/record.h"
+#include "bench/dataset.h"
+#include "client/rlfeed_client.h"
+
+/* {"v":1, "op":@op, ...}: @n_more pairs follow. */
+static void write_header(svc_writer *wr, const char *op, uint32_t n_more)
+{
+    svc_w_map(wr, 2 + n_more);
+    svc_w_str(wr, "v");
+    svc_w_int(wr, SVC_WIRE_VERSION);
+    svc_w_str(wr, "op");
+    svc_w_str(wr, op);
+}
+
+/* Send the request built in w->req and decode its reply into w->reply. */
+static base_err call_req(sim_worker *w)
+{
+    uint8_t *rep = NULL;
+    size_t rep_len = 0;
+    base_err e;
+
+    e = rlfeed_client_call(w->client, w->req.data, w->req.len, &rep, &rep_len);
+    if (e == BASE_OK) {
+        e = svc_wire_decode_reply(rep, rep_len, &w->reply);
+    }
+    base_free(rep);
+    return e;
+}
+
+/* rlfeed_client_decide() plus "conversation_id" and "turn" (protocol.md section 3). */
+base_err sim_decide_turn(sim_worker *w, const char *event_id, const char *conv_id,
+                            uint32_t turn)
+{
+    const sim_run *run = w->run;
+    uint32_t k = run->d->n_classes;
+    svc_writer wr;
+    base_err e;
+
+    base_buf_reset(&w->req);
+    svc_writer_init(&wr, &w->req);
+    write_header(&wr, "decide", 6);
+    svc_w_str(&wr, "policy");
+    svc_w_str(&wr, run->o->policy);
+    svc_w_str(&wr, "event_id");
+    svc_w_str(&wr, event_id);
+    svc_w_str(&wr, "conversation_id");
+    svc_w_str(&wr, conv_id);
+    svc_w_str(&wr, "turn");
+    svc_w_uint(&wr, turn);
+    svc_w_str(&wr, "context");
+    svc_w_map(&wr, 1);
+    svc_w_str(&wr, "embedding");
+    svc_w_f32_bin(&wr, w->emb, run->o->dim);
+    svc_w_str(&wr, "candidates");
+    svc_w_array(&wr, k);
+    for (uint32_t a = 0; a < k; a++) {
+        svc_w_map(&wr, 2);
+        svc_w_str(&wr, "id");
+        svc_w_str(&wr, run->id_ptr[a]);
+        svc_w_str(&wr, "base_logit");
+        svc_w_double(&wr, w->logits[a]);
+    }
+    e = svc_writer_finish(&wr);
+    if (e == BASE_OK) {
+        e = call_req(w);
+    }
+    return e;
+}
+
+/* Acknowledged feedback addressed to a conversation instead of an event. */
+static base_err feedback_conv(sim_worker *w, const char *conv_id, const char *signal,
+                              double value, const char *outcome_id)
+{
+    svc_writer wr;
+    base_err e;
+
+    base_buf_reset(&w->req);
+    svc_writer_init(&wr, &w->req);
+    write_header(&wr, "feedback", 5);
+    svc_w_str(&wr, "policy");
+    svc_w_str(&wr, w->run->o->policy);
+    svc_w_str(&wr, "conversation_id");
+    svc_w_str(&wr, conv_id);
+    svc_w_str(&wr, "signal");
+    svc_w_str(&wr, signal);
+    svc_w_str(&wr, "value");
+    svc_w_double(&wr, value);
+    svc_w_str(&wr, "outcome_id");
+    svc_w_str(&wr, outcome_id);
+    e = svc_writer_finish(&wr);
+    if (e == BASE_OK) {
+        e = call_req(w);
+    }
+    return e;
+}
+
+
+/* "sim-<seed>-<i>" for event ids, "sim-<seed>-c<n>" for conversation n. */
+bool sim_format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint64_t n)
+{
+    int len = snprintf(buf, size, "sim-%" PRIu64 "-%s%" PRIu64, seed, kind, n);
+    return len >= 0 && (size_t)len < size;
+}
+
+/*
+ * Acknowledged feedback for @id: an event id, or with @conv a conversation id.
+ * Returns false (after counting it) if it failed.
+ */
+static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv,
+                          const char *signal, double value, const char *oid_suffix)
+{
+    sim_run *run = w->run;
+    char oid[BASE_ID_MAX + 1];
+    bool ok = false;
+    base_err e;
+    int n;
+
+    n = snprintf(oid, sizeof(oid), "%s-%s", id, oid_suffix);
+    if (n < 0 || (size_t)n >= sizeof(oid)) {
+        sim_note_transport_error(run, i, "feedback outcome_id", BASE_ELIMIT);
+        goto done;
+    }
+    if (conv) {
+        e = feedback_conv(w, id, signal, value, oid);
+    } else {
+        e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid,
+                                   &w->reply);
+    }
+    if (e != BASE_OK) {
+        sim_note_transport_error(run, i, "feedback", e);
+    } else if (!w->reply.ok) {
+        sim_note_reply_error(run, i, "feedback", &w->reply);
+    } else {
+        ok = true;
+        if (strcmp(w->reply.status, "late") == 0) {
+            atomic_fetch_add(&run->n_late, 1); /* accepted, but never learned from */
+        }
+    }
+
+done:
+    return ok;
+}
+
+/* Thumbs: with probability thumbs_rate, matching @correct unless flipped. */
+static void maybe_thumbs(sim_worker *w, uint64_t i, const char *event_id, bool correct)
+{
+    const sim_opts *o = w->run->o;
+    uint64_t state = base_hash64(&i, sizeof(i), o->seed ^ THUMBS_SALT);
+    double u_rate = base_u64_to_unit(base_splitmix64(&state));
+    double u_flip = base_u64_to_unit(base_splitmix64(&state));
+
+    if (u_rate < o->thumbs_rate) {
+        bool up = u_flip < o->thumbs_noise ? !correct : correct;
+        (void)send_feedback(w, i, event_id, false, up ? "thumbs_up" : "thumbs_down", 1.0,
+                            "thumbs"); /* failures are counted inside */
+    }
+}
+
+/* Send what @p stands for, now. */
+static void deliver(sim_worker *w, const sim_pending *p)
+{
+    sim_run *run = w->run;
+    const sim_opts *o = run->o;
+    char id[BASE_ID_MAX + 1];
+    double value = p->correct ? 1.0 : 0.0;
+
+    if (p->kind == SIM_FB_CONV) {
+        if (!sim_format_id(id, sizeof(id), o->seed, "c", p->i / o->turns)) {
+            sim_note_transport_error(run, p->i, "conversation_id", BASE_ELIMIT);
+        } else if (send_feedback(w, p->i, id, true, "resolved", value, "resolved")) {
+            atomic_fetch_add(&run->n_conv_outcomes, 1);
+        }
+    } else if (!sim_format_id(id, sizeof(id), o->seed, "", p->i)) {
+        sim_note_transport_error(run, p->i, "event_id", BASE_ELIMIT);
+    } else if (o->turns > 1) {
+        maybe_thumbs(w, p->i, id, p->correct); /* "resolved" is the conversation's */
+    } else if (send_feedback(w, p->i, id, false, "resolved", value, "resolved")) {
+        maybe_thumbs(w, p->i, id, p->correct);
+    }
+}
+
+
+static bool pending_before(const sim_pending *a, const sim_pending *b)
+{
+    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+}
+
+static void heap_swap(sim_pending *h, uint32_t a, uint32_t b)
+{
+    sim_pending t = h[a];
+    h[a] = h[b];
+    h[b] = t;
+}
+
+/* Remove the earliest entry into *out. The heap must not be empty. */
+static void heap_pop(sim_worker *w, sim_pending *out)
+{
+    sim_pending *h = w->heap;
+    uint32_t i = 0;
+
+    *out = h[0];
+    h[0] = h[--w->n_heap];
+    for (;;) {
+        uint32_t l = 2 * i + 1;
+        uint32_t best = i;
+        if (l < w->n_heap && pending_before(&h[l], &h[best])) {
+            best = l;
+        }
+        if (l + 1 < w->n_heap && pending_before(&h[l + 1], &h[best])) {
+            best = l + 1;
+        }
+        if (best == i) {
+            break;
+        }
+        heap_swap(h, i, best);
+        i = best;
+    }
+}
+
+/* Grow the heap by doubling, up to SIM_MAX_PENDING. Returns false if it cannot. */
+static bool heap_grow(sim_worker *w)
+{
+    uint32_t cap = w->cap == 0 ? 256 : 2 * w->cap;
+    sim_pending *h;
+
+    if (w->cap >= SIM_MAX_PENDING) {
+        return false;
+    }
+    if (cap > SIM_MAX_PENDING) {
+        cap = SIM_MAX_PENDING;
+    }
+    h = base_realloc_array(w->heap, cap, sizeof(*h));
+    if (h == NULL) {
+        return false;
+    }
+    w->heap = h;
+    w->cap = cap;
+    return true;
+}
+
+/* Sleep until base_mono_ns() reaches @due_ns (a due time, not an event to wait for). */
+static void sleep_until(uint64_t due_ns)
+{
+    uint64_t now = base_mono_ns();
+
+    while (now < due_ns) {
+        uint64_t left = due_ns - now;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                              .tv_nsec = (long)(left % 1000000000u)};
+        (void)nanosleep(&ts, NULL); /* an early wake-up (EINTR) just loops */
+        now = base_mono_ns();
+    }
+}
+
+/* Send every queued feedback due by now. */
+void sim_flush_due(sim_worker *w)
+{
+    uint64_t now = base_mono_ns();
+    sim_pending p;
+
+    while (w->n_heap > 0 && w->heap[0].due_ns <= now) {
+        heap_pop(w, &p);
+        deliver(w, &p);
+        now = base_mono_ns();
+    }
+}
+
+/*
+ * Queue the feedback of interaction @i (kind @kind) to go out D' ms after now,
+ * D' uniform in [0, delay_ms] from hash(i, seed). With no delay it goes out at
+ * once, as without a queue. A full queue (SIM_MAX_PENDING, or no memory) first
+ * sends its earliest entry, waiting for its due time: memory stays bounded and
+ * no feedback goes out early.
+ */
+void sim_schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct)
+{
+    const sim_opts *o = w->run->o;
+    sim_pending p = {.i = i, .kind = (uint8_t)kind, .correct = correct, .seq = w->seq++};
+    uint64_t state = base_hash64(&i, sizeof(i), o->seed ^ DELAY_SALT);
+    double u = base_u64_to_unit(base_splitmix64(&state));
+    uint32_t at;
+
+    if (o->delay_ms == 0) {
+        deliver(w, &p);
+        return;
+    }
+    if (kind == SIM_FB_CONV) {
+        u = base_u64_to_unit(base_splitmix64(&state)); /* not the final turn's own delay */
+    }
+    p.due_ns = base_mono_ns() + (uint64_t)(u * (double)o->delay_ms * 1e6);
+    if (w->n_heap == w->cap && !heap_grow(w)) {
+        sim_pending first;
+        heap_pop(w, &first);
+        sleep_until(first.due_ns);
+        deliver(w, &first);
+    }
+    at = w->n_heap++;
+    w->heap[at] = p;
+    while (at > 0 && pending_before(&w->heap[at], &w->heap[(at - 1) / 2])) {
+        heap_swap(w->heap, at, (at - 1) / 2);
+        at = (at - 1) / 2;
+    }
+    uint64_t seen = atomic_load(&w->run->max_queued);
+    while (w->n_heap > seen &&
+           !atomic_compare_exchange_weak(&w->run->max_queued, &seen, w->n_heap)) {
+        /* seen was reloaded: retry while ours is still higher */
+    }
+}
+
+/* At the end: send the rest at their due times, or count them dropped if the run stopped. */
+void sim_drain(sim_worker *w)
+{
+    sim_pending p;
+
+    while (w->n_heap > 0) {
+        heap_pop(w, &p);
+        if (atomic_load(&w->run->stop)) {
+            atomic_fetch_add(&w->run->n_dropped, 1);
+            continue;
+        }
+        sleep_until(p.due_ns);
+        deliver(w, &p);
+    }
+}
