@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/mpcheck.h"
+#include "base/utf8.h"
 
 /*
  * Hazards this file guards against (DESIGN.md section 12):
@@ -1343,51 +1344,6 @@ static base_err put(base_buf *b, const char *s)
     return base_buf_append(b, s, strlen(s));
 }
 
-/*
- * Length of the valid UTF-8 sequence at p[0..n), or 0 if invalid (RFC 3629: no overlong
- * forms, no surrogates, nothing past U+10FFFF). @n >= 1.
- */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-
-    if (p[0] < 0x80) {
-        len = 1;
-        goto done;
-    } else if ((p[0] & 0xe0) == 0xc0) {
-        len = 2;
-        cp = p[0] & 0x1fu;
-        min = 0x80;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3;
-        cp = p[0] & 0x0fu;
-        min = 0x800;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4;
-        cp = p[0] & 0x07u;
-        min = 0x10000;
-    } else {
-        goto done; /* a continuation byte or 0xf8..0xff */
-    }
-    if (len > n) {
-        len = 0;
-        goto done;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            len = 0;
-            goto done;
-        }
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        len = 0;
-    }
-done:
-    return len;
-}
-
 /* A JSON string literal; BASE_EPROTO if @s is not valid UTF-8. */
 static base_err emit_string(base_buf *b, const char *s, size_t n)
 {
@@ -1408,7 +1364,7 @@ static base_err emit_string(base_buf *b, const char *s, size_t n)
             e = put(b, esc);
             i++;
         } else {
-            size_t m = utf8_seq(p + i, n - i);
+            size_t m = base_utf8_char_len(s + i, n - i);
             if (m == 0) {
                 e = BASE_EPROTO;
                 goto fail;
