@@ -267,7 +267,8 @@ fail:
 
 /*
  * Copy the string field @o (named @name) into @dst of @max + 1 bytes. Absent: "" unless
- * @required. Rejects non-strings, strings over @max bytes, embedded NUL bytes, and empty
+ * @required. Rejects non-strings, strings over @max bytes, embedded NUL bytes, text that is
+ * not valid UTF-8 (it would be echoed into error replies, records and stats), and empty
  * required strings.
  */
 static base_err get_str(const msgpack_object *o, const char *name, bool required, size_t max,
@@ -293,6 +294,10 @@ static base_err get_str(const msgpack_object *o, const char *name, bool required
     }
     if (o->via.str.size > 0 && memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
         e = reject(err, SVC_E_BAD_REQUEST, "field '%s' contains a NUL byte", name);
+        goto fail;
+    }
+    if (!base_utf8_valid(o->via.str.ptr, o->via.str.size)) {
+        e = reject(err, SVC_E_BAD_REQUEST, "field '%s' is not valid UTF-8", name);
         goto fail;
     }
     if (required && o->via.str.size == 0) {
@@ -857,6 +862,10 @@ static base_err decode_request(const msgpack_object *top, svc_request *r, svc_wi
     }
     if (f[F_OP]->type != MSGPACK_OBJECT_STR) {
         e = reject(err, SVC_E_BAD_REQUEST, "field 'op' must be a string");
+        goto fail;
+    }
+    if (!base_utf8_valid(f[F_OP]->via.str.ptr, f[F_OP]->via.str.size)) {
+        e = reject(err, SVC_E_BAD_REQUEST, "field 'op' is not valid UTF-8");
         goto fail;
     }
     for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]) && !found; i++) {

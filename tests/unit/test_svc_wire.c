@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/utf8.h"
 #include "service/wire.h"
 #include "tap.h"
 
@@ -116,6 +117,7 @@ static void expect_code(const base_buf *b, svc_errcode code, const char *in_mess
     base_err e = svc_wire_decode(b->data, b->len, &r, &err);
     TST_TRUE(e != BASE_OK);
     TST_STREQ(svc_errcode_name(err.code), svc_errcode_name(code));
+    TST_TRUE(base_utf8_valid(err.message, strlen(err.message))); /* it goes into a reply */
     if (in_message != NULL) {
         TST_TRUE(strstr(err.message, in_message) != NULL);
         if (strstr(err.message, in_message) == NULL) {
@@ -473,6 +475,122 @@ static void decode_rejects_bad_log_and_feedback(void)
     base_buf_fini(&b);
 }
 
+/*
+ * A valid request of @op whose string field @field (a top-level key, or "candidates[1].id")
+ * holds @text instead of its usual value.
+ */
+static void put_with_string(svc_writer *w, const char *op, const char *field, const char *text)
+{
+    static const float emb[2] = {0.5f, -1.0f};
+    bool choice = strcmp(op, "decide") == 0 || strcmp(op, "log") == 0;
+    bool is_log = strcmp(op, "log") == 0;
+    bool is_feedback = strcmp(op, "feedback") == 0;
+    bool is_activate = strcmp(op, "activate") == 0;
+    static const char *const feedback_keys[] = {"event_id", "conversation_id", "signal",
+                                                "outcome_id", "supersedes", "user_id"};
+
+    svc_w_map(w, 3 + (choice ? 4 : 0) + (is_log ? 2 : 0) + (is_feedback ? 6 : 0) +
+                     (is_activate ? 1 : 0));
+    svc_w_str(w, "v");
+    svc_w_int(w, 1);
+    svc_w_str(w, "op");
+    svc_w_str(w, strcmp(field, "op") == 0 ? text : op);
+    svc_w_str(w, "policy");
+    svc_w_str(w, strcmp(field, "policy") == 0 ? text : "faq");
+    if (choice || is_activate) {
+        svc_w_str(w, "event_id");
+        svc_w_str(w, strcmp(field, "event_id") == 0 ? text : "ev-1");
+    }
+    if (choice) {
+        svc_w_str(w, "conversation_id");
+        svc_w_str(w, strcmp(field, "conversation_id") == 0 ? text : "conv-1");
+        svc_w_str(w, "context");
+        svc_w_map(w, 1);
+        svc_w_str(w, "embedding");
+        svc_w_f32_bin(w, emb, 2);
+        svc_w_str(w, "candidates");
+        svc_w_array(w, 2);
+        for (int i = 0; i < 2; i++) {
+            svc_w_map(w, 2);
+            svc_w_str(w, "id");
+            svc_w_str(w, i == 1 && strcmp(field, "candidates[1].id") == 0 ? text
+                         : i == 0                                         ? "a"
+                                                                          : "b");
+            svc_w_str(w, "base_logit");
+            svc_w_double(w, 0.0);
+        }
+    }
+    if (is_log) {
+        svc_w_str(w, "chosen");
+        svc_w_str(w, strcmp(field, "chosen") == 0 ? text : "a");
+        svc_w_str(w, "pmf");
+        svc_w_f32_bin(w, emb, 0);
+    }
+    for (size_t i = 0; is_feedback && i < sizeof(feedback_keys) / sizeof(feedback_keys[0]);
+         i++) {
+        svc_w_str(w, feedback_keys[i]);
+        svc_w_str(w, strcmp(field, feedback_keys[i]) == 0 ? text : "x-1");
+    }
+}
+
+static void decode_rejects_strings_that_are_not_utf8(void)
+{
+    static const struct {
+        const char *op, *field;
+    } fields[] = {
+        {"decide", "op"},           {"decide", "policy"},          {"decide", "event_id"},
+        {"decide", "conversation_id"}, {"decide", "candidates[1].id"}, {"log", "event_id"},
+        {"log", "chosen"},          {"feedback", "policy"},        {"feedback", "event_id"},
+        {"feedback", "conversation_id"}, {"feedback", "signal"},   {"feedback", "outcome_id"},
+        {"feedback", "supersedes"}, {"feedback", "user_id"},       {"activate", "policy"},
+        {"activate", "event_id"},   {"stats", "policy"},
+    };
+    /* Overlong '/', a surrogate, past U+10FFFF, a truncated euro sign, a byte never in UTF-8. */
+    static const char *const bad[] = {"a\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                      "signal\xe2\x82", "\xff"};
+    base_buf b;
+    svc_writer w;
+
+    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            char want[64];
+            (void)snprintf(want, sizeof(want), "'%s' is not valid UTF-8", fields[i].field);
+            base_buf_reset(&b);
+            svc_writer_init(&w, &b);
+            put_with_string(&w, fields[i].op, fields[i].field, bad[j]);
+            MUST_OK(svc_writer_finish(&w));
+            expect_code(&b, SVC_E_BAD_REQUEST, want);
+        }
+    }
+    base_buf_fini(&b);
+}
+
+static void decode_accepts_utf8_strings(void)
+{
+    base_buf b;
+    svc_writer w;
+    svc_request r;
+    svc_wire_error err;
+
+    /* 2-, 3- and 4-byte characters, and U+10FFFF, are kept byte for byte. */
+    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    svc_writer_init(&w, &b);
+    put_with_string(&w, "feedback", "signal", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x91\x8d");
+    MUST_OK(svc_writer_finish(&w));
+    MUST_OK(svc_wire_decode(b.data, b.len, &r, &err));
+    TST_STREQ(r.signal, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x91\x8d");
+    svc_request_fini(&r);
+    base_buf_reset(&b);
+    svc_writer_init(&w, &b);
+    put_with_string(&w, "decide", "candidates[1].id", "\xf4\x8f\xbf\xbf");
+    MUST_OK(svc_writer_finish(&w));
+    MUST_OK(svc_wire_decode(b.data, b.len, &r, &err));
+    TST_STREQ(r.cand[1].id, "\xf4\x8f\xbf\xbf");
+    svc_request_fini(&r);
+    base_buf_fini(&b);
+}
+
 static void decode_rejects_duplicate_keys(void)
 {
     base_buf b;
@@ -755,6 +873,8 @@ int main(void)
     decode_rejects_odd_length_bin_embedding();
     decode_rejects_too_many_candidates_and_non_finite();
     decode_rejects_bad_log_and_feedback();
+    decode_rejects_strings_that_are_not_utf8();
+    decode_accepts_utf8_strings();
     decode_rejects_duplicate_keys();
     decode_rejects_malformed_msgpack();
     writer_encodes_little_endian_and_keeps_first_error();
