@@ -1141,10 +1141,41 @@ base_err svc_wire_reply_ok(base_buf *out)
     return finish_reply(&w, start);
 }
 
+/*
+ * Copy @src into @dst as valid UTF-8 of at most SVC_WIRE_MSG_MAX - 1 bytes, cut on a
+ * character boundary. Messages are built with snprintf from peer text the decoder checked
+ * to be UTF-8, but "%.48s" or the buffer's size may cut one of its characters in two, in the
+ * middle or at the end: the bytes of a cut character are dropped, so the text is cut back
+ * to the last whole character. Any other byte that is not UTF-8 (a bug) is dropped too.
+ */
+static void clean_message(char *dst, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        size_t m = base_utf8_char_len(src + i, n - i);
+        if (m == 0) {
+            i++;
+            continue;
+        }
+        if (o + m > SVC_WIRE_MSG_MAX - 1) {
+            break;
+        }
+        memcpy(dst + o, src + i, m);
+        o += m;
+        i += m;
+    }
+    dst[o] = '\0';
+}
+
 base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *message)
 {
     svc_writer w;
     size_t start = out->len;
+    char text[SVC_WIRE_MSG_MAX];
+
+    clean_message(text, message);
 
     svc_writer_init(&w, out);
     svc_w_map(&w, 2);
@@ -1155,7 +1186,7 @@ base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *messa
     svc_w_str(&w, "code");
     svc_w_str(&w, svc_errcode_name(code));
     svc_w_str(&w, "message");
-    svc_w_str(&w, message);
+    svc_w_str(&w, text);
     return finish_reply(&w, start);
 }
 
@@ -1240,10 +1271,10 @@ static base_err decode_reply_error(const msgpack_object *o, svc_reply *r, svc_wi
             e = reject(err, SVC_E_BAD_REQUEST, "field 'error.message' must be a string");
             goto fail;
         }
-        /* A long message is cut to fit; the code is what callers act on. */
+        /* A long message is cut to fit, on a character boundary; callers act on the code. */
         size_t n = f[1]->via.str.size;
         if (n > sizeof(r->error.message) - 1) {
-            n = sizeof(r->error.message) - 1;
+            n = base_utf8_cut(f[1]->via.str.ptr, sizeof(r->error.message) - 1);
         }
         if (n > 0) {
             memcpy(r->error.message, f[1]->via.str.ptr, n);

@@ -748,6 +748,89 @@ static void error_reply_round_trips_code_and_message(void)
     base_buf_fini(&b);
 }
 
+/* Decode the error reply in @b; its message must be valid UTF-8 and equal @want. */
+static void expect_reply_message(const base_buf *b, const char *want)
+{
+    svc_reply r;
+    char *json = NULL;
+
+    MUST_OK(svc_wire_decode_reply(b->data, b->len, &r));
+    TST_TRUE(!r.ok);
+    TST_STREQ(r.error.message, want);
+    TST_TRUE(base_utf8_valid(r.error.message, strlen(r.error.message)));
+    TST_OK(svc_wire_to_json(b->data, b->len, &json)); /* refuses text that is not UTF-8 */
+    base_free(json);
+}
+
+static void error_reply_cuts_messages_on_a_character_boundary(void)
+{
+    char euros[64 * 3 + 1] = "";
+    char signal[1 + 21 * 3 + 1] = "a";
+    char msg[SVC_WIRE_MSG_MAX];
+    char want[SVC_WIRE_MSG_MAX];
+    base_buf b;
+
+    for (int i = 0; i < 64; i++) {
+        memcpy(euros + 3 * i, "\xe2\x82\xac", 4);
+    }
+    memcpy(signal + 1, euros, 21 * 3);
+    signal[1 + 21 * 3] = '\0';
+    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+
+    /* The engine's unknown_signal message: "%.48s" cuts the 16th euro sign after 2 bytes. */
+    (void)snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
+                   signal, "intents");
+    (void)snprintf(want, sizeof(want), "signal \"a%.45s\" is not in the reward spec of policy "
+                   "intents", euros);
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, msg));
+    expect_reply_message(&b, want);
+
+    /* snprintf's size limit cuts the 53rd euro sign: 1 + 52 * 3 = 157 of 159 bytes kept. */
+    base_buf_reset(&b);
+    TST_TRUE(snprintf(msg, sizeof(msg), "a%s", euros) >= (int)sizeof(msg)); /* it cuts */
+    memcpy(want, msg, 1 + 52 * 3);
+    want[1 + 52 * 3] = '\0';
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, msg));
+    expect_reply_message(&b, want);
+
+    /* Whole characters are kept; a longer message is cut to SVC_WIRE_MSG_MAX - 1 bytes. */
+    base_buf_reset(&b);
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, signal));
+    expect_reply_message(&b, signal);
+    char longer[1 + 64 * 3 + 1] = "a";
+    memcpy(longer + 1, euros, sizeof(euros));
+    base_buf_reset(&b);
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, longer));
+    expect_reply_message(&b, want);
+    char *json = NULL;
+    char want_json[2 * SVC_WIRE_MSG_MAX];
+    (void)snprintf(want_json, sizeof(want_json),
+                   "{\"ok\":false,\"error\":{\"code\":\"unknown_signal\",\"message\":\"%s\"}}",
+                   want);
+    MUST_OK(svc_wire_to_json(b.data, b.len, &json)); /* the bytes sent, not a client's cut */
+    TST_STREQ(json, want_json);
+    base_free(json);
+
+    /* A client reading a longer message from another server cuts it the same way. */
+    base_buf_reset(&b);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, false);
+    svc_w_str(&w, "error");
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "code");
+    svc_w_str(&w, "unknown_signal");
+    svc_w_str(&w, "message");
+    svc_w_str(&w, longer);
+    MUST_OK(svc_writer_finish(&w));
+    svc_reply r;
+    MUST_OK(svc_wire_decode_reply(b.data, b.len, &r));
+    TST_STREQ(r.error.message, want);
+    base_buf_fini(&b);
+}
+
 static void from_json_request_decodes(void)
 {
     base_buf b;
@@ -880,6 +963,7 @@ int main(void)
     writer_encodes_little_endian_and_keeps_first_error();
     decide_reply_round_trips_exactly();
     error_reply_round_trips_code_and_message();
+    error_reply_cuts_messages_on_a_character_boundary();
     from_json_request_decodes();
     to_json_of_reply_parses_back();
     errcode_names_round_trip();
