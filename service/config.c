@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 
 /* Parser state shared with the inih callback. */
 typedef struct parse_state {
@@ -78,6 +79,19 @@ static bool copy_str(char *dst, size_t size, const char *v)
     return base_strlcpy(dst, v, size);
 }
 
+/*
+ * Names and versions end up in replies, records and stats, which are UTF-8: false, with a
+ * reason in @why, if @v is not.
+ */
+static bool utf8_value(const char *v, char *why, size_t whylen)
+{
+    if (!base_utf8_valid(v, strlen(v))) {
+        snprintf(why, whylen, "not valid UTF-8");
+        return false;
+    }
+    return true;
+}
+
 /* Append the comma-separated action names in @v to @p. */
 static bool add_actions(svc_policy_config *p, const char *v, char *why, size_t whylen)
 {
@@ -96,6 +110,10 @@ static bool add_actions(svc_policy_config *p, const char *v, char *why, size_t w
         size_t n = (size_t)(e - s);
         if (n > BASE_NAME_MAX) {
             snprintf(why, whylen, "action name longer than %d bytes", BASE_NAME_MAX);
+            return false;
+        }
+        if (!base_utf8_valid(s, n)) {
+            snprintf(why, whylen, "action name is not valid UTF-8");
             return false;
         }
         if (p->n_actions == BASE_ACTIONS_MAX) {
@@ -133,6 +151,10 @@ static bool new_signal(parse_state *st, svc_policy_config *p, const char *name, 
     rwd_spec *r = &p->reward;
     if (name[0] == '\0' || strlen(name) > BASE_NAME_MAX) {
         fail(st, "[policy %s]: bad signal name \"%s\"", p->name, name);
+        return false;
+    }
+    if (!base_utf8_valid(name, strlen(name))) {
+        fail(st, "[policy %s]: a signal name is not valid UTF-8", p->name);
         return false;
     }
     rwd_spec_find(r, name, &idx, &found);
@@ -260,7 +282,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "temperature") == 0) {
         ok = parse_double(v, 1e-6, 1e6, &p->head.temperature);
     } else if (strcmp(k, "base_model_version") == 0) {
-        ok = copy_str(p->base_version, sizeof(p->base_version), v);
+        ok = utf8_value(v, why, sizeof(why)) &&
+             copy_str(p->base_version, sizeof(p->base_version), v);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
@@ -319,7 +342,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "user_burst") == 0) {
         ok = parse_double(v, 1, 1e9, &p->reward.user_burst);
     } else if (strcmp(k, "reward_version") == 0) {
-        ok = v[0] != '\0' && copy_str(p->reward.version, sizeof(p->reward.version), v);
+        ok = v[0] != '\0' && utf8_value(v, why, sizeof(why)) &&
+             copy_str(p->reward.version, sizeof(p->reward.version), v);
     } else {
         return fail(st, "[policy %s]: unknown key \"%s\"", p->name, k);
     }
@@ -390,6 +414,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX ||
                 strpbrk(pname, "{}: \t") != NULL) {
                 return fail(st, "bad policy name \"%s\"", pname);
+            }
+            if (!base_utf8_valid(pname, strlen(pname))) {
+                return fail(st, "a policy name is not valid UTF-8");
             }
             st->pol = &c->policy[c->n_policies++];
             base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));

@@ -99,6 +99,14 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nclip_min = 2\nclip_max = 1\n", "clip"},
+        /* Names reach replies, records and stats, which are UTF-8 (a cut euro sign here). */
+        {"[policy p\xe2\x82]\ndim = 4\nactions = a\nsignal.s = 1\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a, b\xe2\x82\nsignal.s = 1\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s\xc0\xaf = 1\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\n[signal p.s\xed\xa0\x80]\nkind = flag\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nreward_version = v\xff\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nbase_model_version = \xf4\x90\x80\x80\n",
+         "UTF-8"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
