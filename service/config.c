@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 
 /* Parser state shared with the inih callback. */
 typedef struct parse_state {
@@ -73,9 +74,59 @@ static bool parse_double(const char *v, double lo, double hi, double *out)
     return true;
 }
 
+/* Copy @v into @dst of @size bytes; false, and @dst untouched, if it does not fit. */
 static bool copy_str(char *dst, size_t size, const char *v)
 {
-    return base_strlcpy(dst, v, size);
+    size_t n = strlen(v);
+    if (n >= size) {
+        return false;
+    }
+    memcpy(dst, v, n + 1);
+    return true;
+}
+
+/*
+ * Split the URL list @v (separated by commas and blanks) into @urls; *out_n may be 0.
+ * False if there are more than SVC_MAX_URLS or one is SVC_URL_MAX bytes or longer.
+ */
+static bool parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n)
+{
+    uint32_t n = 0;
+    const char *s = v;
+    while (*s != '\0') {
+        while (*s == ' ' || *s == '\t' || *s == ',') {
+            s++;
+        }
+        const char *e = s;
+        while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t') {
+            e++;
+        }
+        if (e == s) {
+            break;
+        }
+        if (n == SVC_MAX_URLS || (size_t)(e - s) >= SVC_URL_MAX) {
+            return false;
+        }
+        memcpy(urls[n], s, (size_t)(e - s));
+        urls[n][e - s] = '\0';
+        n++;
+        s = e;
+    }
+    *out_n = n;
+    return true;
+}
+
+/*
+ * Names and versions end up in replies, records and stats, which are UTF-8: false, with a
+ * reason in @why, if @v is not.
+ */
+static bool utf8_value(const char *v, char *why, size_t whylen)
+{
+    if (!base_utf8_valid(v, strlen(v))) {
+        snprintf(why, whylen, "not valid UTF-8");
+        return false;
+    }
+    return true;
 }
 
 /* Append the comma-separated action names in @v to @p. */
@@ -96,6 +147,10 @@ static bool add_actions(svc_policy_config *p, const char *v, char *why, size_t w
         size_t n = (size_t)(e - s);
         if (n > BASE_NAME_MAX) {
             snprintf(why, whylen, "action name longer than %d bytes", BASE_NAME_MAX);
+            return false;
+        }
+        if (!base_utf8_valid(s, n)) {
+            snprintf(why, whylen, "action name is not valid UTF-8");
             return false;
         }
         if (p->n_actions == BASE_ACTIONS_MAX) {
@@ -133,6 +188,10 @@ static bool new_signal(parse_state *st, svc_policy_config *p, const char *name, 
     rwd_spec *r = &p->reward;
     if (name[0] == '\0' || strlen(name) > BASE_NAME_MAX) {
         fail(st, "[policy %s]: bad signal name \"%s\"", p->name, name);
+        return false;
+    }
+    if (!base_utf8_valid(name, strlen(name))) {
+        fail(st, "[policy %s]: a signal name is not valid UTF-8", p->name);
         return false;
     }
     rwd_spec_find(r, name, &idx, &found);
@@ -182,28 +241,8 @@ static int server_key(parse_state *st, const char *k, const char *v)
     svc_config *c = st->cfg;
     bool ok = true;
     if (strcmp(k, "url") == 0) {
-        c->n_urls = 0;
-        const char *s = v;
-        while (ok && *s != '\0') {
-            while (*s == ' ' || *s == ',') {
-                s++;
-            }
-            const char *e = s;
-            while (*e != '\0' && *e != ',' && *e != ' ') {
-                e++;
-            }
-            if (e == s) {
-                break;
-            }
-            if (c->n_urls == SVC_MAX_URLS || (size_t)(e - s) >= SVC_URL_MAX) {
-                ok = false;
-                break;
-            }
-            memcpy(c->urls[c->n_urls], s, (size_t)(e - s));
-            c->urls[c->n_urls][e - s] = '\0';
-            c->n_urls++;
-            s = e;
-        }
+        /* Empty: the default, set by finish(). */
+        ok = parse_urls(v, c->urls, &c->n_urls);
     } else if (strcmp(k, "pull_url") == 0) {
         ok = copy_str(c->pull_url, sizeof(c->pull_url), v);
     } else if (strcmp(k, "redis") == 0) {
@@ -266,7 +305,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "temperature") == 0) {
         ok = parse_double(v, 1e-6, 1e6, &p->head.temperature);
     } else if (strcmp(k, "base_model_version") == 0) {
-        ok = copy_str(p->base_version, sizeof(p->base_version), v);
+        ok = utf8_value(v, why, sizeof(why)) &&
+             copy_str(p->base_version, sizeof(p->base_version), v);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
@@ -325,7 +365,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "user_burst") == 0) {
         ok = parse_double(v, 1, 1e9, &p->reward.user_burst);
     } else if (strcmp(k, "reward_version") == 0) {
-        ok = v[0] != '\0' && copy_str(p->reward.version, sizeof(p->reward.version), v);
+        ok = v[0] != '\0' && utf8_value(v, why, sizeof(why)) &&
+             copy_str(p->reward.version, sizeof(p->reward.version), v);
     } else {
         return fail(st, "[policy %s]: unknown key \"%s\"", p->name, k);
     }
@@ -396,6 +437,9 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX ||
                 strpbrk(pname, "{}: \t") != NULL) {
                 return fail(st, "bad policy name \"%s\"", pname);
+            }
+            if (!base_utf8_valid(pname, strlen(pname))) {
+                return fail(st, "a policy name is not valid UTF-8");
             }
             st->pol = &c->policy[c->n_policies++];
             base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
@@ -540,4 +584,50 @@ const svc_policy_config *svc_config_policy(const svc_config *c, const char *name
         }
     }
     return NULL;
+}
+
+base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *value, char *errbuf,
+                               size_t errlen)
+{
+    /* Each flag and the [server] key it overrides, which parses it. */
+    static const char *const flags[][2] = {
+        {"url", "url"},           {"pull-url", "pull_url"}, {"redis", "redis"},
+        {"data-dir", "data_dir"}, {"appendfsync", "appendfsync"},
+    };
+    const char *key = NULL;
+    base_err e = BASE_OK;
+
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && key == NULL; i++) {
+        if (strcmp(flag, flags[i][0]) == 0) {
+            key = flags[i][1];
+        }
+    }
+    if (key == NULL) {
+        snprintf(errbuf, errlen, "--%s is not a configuration flag", flag);
+        e = BASE_EINVAL;
+        goto fail;
+    }
+    if (strcmp(key, "url") == 0) {
+        /* Like the url key, but the list replaces the file's only when it is valid. */
+        char urls[SVC_MAX_URLS][SVC_URL_MAX]; /* 4 KiB */
+        uint32_t n = 0;
+        if (parse_urls(value, urls, &n) && n > 0) {
+            memcpy(c->urls, urls, (size_t)n * SVC_URL_MAX);
+            c->n_urls = n;
+        } else {
+            snprintf(errbuf, errlen, "--url needs 1 to %d URLs of less than %d bytes, "
+                     "separated by commas", SVC_MAX_URLS, SVC_URL_MAX);
+            e = BASE_EINVAL;
+        }
+        goto fail;
+    }
+    char why[256] = "";
+    parse_state st = {.cfg = c, .in_server = true, .err = why, .errlen = sizeof(why)};
+    (void)server_key(&st, key, value); /* the result is in st.failed */
+    if (st.failed) {
+        snprintf(errbuf, errlen, "--%s: invalid value \"%.100s\"", flag, value);
+        e = BASE_EINVAL;
+    }
+fail:
+    return e;
 }

@@ -84,6 +84,18 @@ base_err svc_config_load(const char *path, svc_config *out, char *errbuf, size_t
 /* Same, from a string (tests). */
 base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf, size_t errlen);
 
+/*
+ * svc_config_apply_flag() - override a loaded config with the command-line flag
+ * --@flag @value. Each flag is parsed as the [server] key it overrides: "url" (a list, comma
+ * separated, that replaces the file's whole list; at least one URL), "pull-url" (pull_url),
+ * "redis", "data-dir" (data_dir) and "appendfsync".
+ * @c: a loaded config   @flag: without the leading "--" (borrowed)   @value: borrowed
+ * On failure @c is unchanged and @errbuf names the flag.
+ * Return: BASE_OK; BASE_EINVAL for another flag or an invalid value.
+ */
+base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *value, char *errbuf,
+                               size_t errlen);
+
 /* Frees what the config owns. Accepts a zeroed config. */
 void svc_config_fini(svc_config *c);
 

@@ -18,7 +18,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rlfeedd --config FILE [options]\n"
             "  --config FILE        INI configuration (docs/configuration.md)\n"
-            "  --url URL            REQ/REP listen URL, overrides [server] url\n"
+            "  --url URL[,URL...]   REQ/REP listen URLs, replace [server] url\n"
             "  --pull-url URL       PULL listen URL for fire-and-forget feedback\n"
             "  --redis URL          use this Redis (tcp://HOST:PORT or unix:/PATH)\n"
             "                       instead of starting a private redis-server\n"
@@ -31,16 +31,6 @@ static void usage(FILE *f)
             "  --help\n");
 }
 
-static int set_str(char *dst, size_t size, const char *v, const char *what)
-{
-    if (strlen(v) >= size) {
-        fprintf(stderr, "rlfeedd: %s is too long\n", what);
-        return -1;
-    }
-    memcpy(dst, v, strlen(v) + 1);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -51,19 +41,21 @@ int main(int argc, char **argv)
         {"manual-clock", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    const char *path = NULL, *url = NULL, *pull = NULL, *redis = NULL, *dir = NULL;
-    const char *fsync_mode = NULL;
+    /* Flags that override [server] keys, applied in this order after the file is loaded. */
+    static const char *const names[] = {"url", "pull-url", "redis", "data-dir", "appendfsync"};
+    const char *values[] = {NULL, NULL, NULL, NULL, NULL};
+    const char *path = NULL;
     int check_only = 0;
     long long manual_clock = -1;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': path = optarg; break;
-        case 'u': url = optarg; break;
-        case 'p': pull = optarg; break;
-        case 'r': redis = optarg; break;
-        case 'd': dir = optarg; break;
-        case 'a': fsync_mode = optarg; break;
+        case 'u': values[0] = optarg; break;
+        case 'p': values[1] = optarg; break;
+        case 'r': values[2] = optarg; break;
+        case 'd': values[3] = optarg; break;
+        case 'a': values[4] = optarg; break;
         case 'k': check_only = 1; break;
         case 'm': {
             char *end = NULL;
@@ -96,11 +88,6 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (fsync_mode != NULL && strcmp(fsync_mode, "everysec") != 0 &&
-        strcmp(fsync_mode, "always") != 0 && strcmp(fsync_mode, "no") != 0) {
-        fprintf(stderr, "rlfeedd: --appendfsync must be everysec, always or no\n");
-        return 2;
-    }
     pol_numerics_init();
 
     svc_config *cfg = base_alloc_zero(1, sizeof(*cfg));
@@ -114,24 +101,14 @@ int main(int argc, char **argv)
         base_free(cfg);
         return 2;
     }
-    int bad = 0;
-    if (url != NULL) {
-        bad |= set_str(cfg->urls[0], SVC_URL_MAX, url, "--url");
-        cfg->n_urls = 1;
+    int rc = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && rc == 0; i++) {
+        if (values[i] != NULL && svc_config_apply_flag(cfg, names[i], values[i], err,
+                                                       sizeof(err)) != BASE_OK) {
+            fprintf(stderr, "rlfeedd: %s\n", err);
+            rc = 2;
+        }
     }
-    if (pull != NULL) {
-        bad |= set_str(cfg->pull_url, SVC_URL_MAX, pull, "--pull-url");
-    }
-    if (redis != NULL) {
-        bad |= set_str(cfg->redis_url, SVC_URL_MAX, redis, "--redis");
-    }
-    if (dir != NULL) {
-        bad |= set_str(cfg->data_dir, SVC_URL_MAX, dir, "--data-dir");
-    }
-    if (fsync_mode != NULL) {
-        bad |= set_str(cfg->appendfsync, sizeof(cfg->appendfsync), fsync_mode, "--appendfsync");
-    }
-    int rc = bad ? 2 : 0;
     if (rc == 0 && check_only) {
         printf("%s: ok (%u policies)\n", path, cfg->n_policies);
     } else if (rc == 0) {

@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/mpcheck.h"
+#include "base/utf8.h"
 
 /*
  * Hazards this file guards against (DESIGN.md section 12):
@@ -267,7 +268,8 @@ fail:
 
 /*
  * Copy the string field @o (named @name) into @dst of @max + 1 bytes. Absent: "" unless
- * @required. Rejects non-strings, strings over @max bytes, embedded NUL bytes, and empty
+ * @required. Rejects non-strings, strings over @max bytes, embedded NUL bytes, text that is
+ * not valid UTF-8 (it would be echoed into error replies, records and stats), and empty
  * required strings.
  */
 static base_err get_str(const msgpack_object *o, const char *name, bool required, size_t max,
@@ -293,6 +295,10 @@ static base_err get_str(const msgpack_object *o, const char *name, bool required
     }
     if (o->via.str.size > 0 && memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
         e = reject(err, SVC_E_BAD_REQUEST, "field '%s' contains a NUL byte", name);
+        goto fail;
+    }
+    if (!base_utf8_valid(o->via.str.ptr, o->via.str.size)) {
+        e = reject(err, SVC_E_BAD_REQUEST, "field '%s' is not valid UTF-8", name);
         goto fail;
     }
     if (required && o->via.str.size == 0) {
@@ -859,6 +865,10 @@ static base_err decode_request(const msgpack_object *top, svc_request *r, svc_wi
         e = reject(err, SVC_E_BAD_REQUEST, "field 'op' must be a string");
         goto fail;
     }
+    if (!base_utf8_valid(f[F_OP]->via.str.ptr, f[F_OP]->via.str.size)) {
+        e = reject(err, SVC_E_BAD_REQUEST, "field 'op' is not valid UTF-8");
+        goto fail;
+    }
     for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]) && !found; i++) {
         if (str_is(&f[F_OP]->via.str, op_names[i])) {
             r->op = (svc_op)i;
@@ -1148,10 +1158,41 @@ base_err svc_wire_reply_health(base_buf *out, const char *status, const char *re
     return finish_reply(&w, start);
 }
 
+/*
+ * Copy @src into @dst as valid UTF-8 of at most SVC_WIRE_MSG_MAX - 1 bytes, cut on a
+ * character boundary. Messages are built with snprintf from peer text the decoder checked
+ * to be UTF-8, but "%.48s" or the buffer's size may cut one of its characters in two, in the
+ * middle or at the end: the bytes of a cut character are dropped, so the text is cut back
+ * to the last whole character. Any other byte that is not UTF-8 (a bug) is dropped too.
+ */
+static void clean_message(char *dst, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+    size_t i = 0, o = 0;
+
+    while (i < n) {
+        size_t m = base_utf8_char_len(src + i, n - i);
+        if (m == 0) {
+            i++;
+            continue;
+        }
+        if (o + m > SVC_WIRE_MSG_MAX - 1) {
+            break;
+        }
+        memcpy(dst + o, src + i, m);
+        o += m;
+        i += m;
+    }
+    dst[o] = '\0';
+}
+
 base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *message)
 {
     svc_writer w;
     size_t start = out->len;
+    char text[SVC_WIRE_MSG_MAX];
+
+    clean_message(text, message);
 
     svc_writer_init(&w, out);
     svc_w_map(&w, 2);
@@ -1162,7 +1203,7 @@ base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *messa
     svc_w_str(&w, "code");
     svc_w_str(&w, svc_errcode_name(code));
     svc_w_str(&w, "message");
-    svc_w_str(&w, message);
+    svc_w_str(&w, text);
     return finish_reply(&w, start);
 }
 
@@ -1247,10 +1288,10 @@ static base_err decode_reply_error(const msgpack_object *o, svc_reply *r, svc_wi
             e = reject(err, SVC_E_BAD_REQUEST, "field 'error.message' must be a string");
             goto fail;
         }
-        /* A long message is cut to fit; the code is what callers act on. */
+        /* A long message is cut to fit, on a character boundary; callers act on the code. */
         size_t n = f[1]->via.str.size;
         if (n > sizeof(r->error.message) - 1) {
-            n = sizeof(r->error.message) - 1;
+            n = base_utf8_cut(f[1]->via.str.ptr, sizeof(r->error.message) - 1);
         }
         if (n > 0) {
             memcpy(r->error.message, f[1]->via.str.ptr, n);
@@ -1360,51 +1401,6 @@ static base_err put(base_buf *b, const char *s)
     return base_buf_append(b, s, strlen(s));
 }
 
-/*
- * Length of the valid UTF-8 sequence at p[0..n), or 0 if invalid (RFC 3629: no overlong
- * forms, no surrogates, nothing past U+10FFFF). @n >= 1.
- */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-
-    if (p[0] < 0x80) {
-        len = 1;
-        goto done;
-    } else if ((p[0] & 0xe0) == 0xc0) {
-        len = 2;
-        cp = p[0] & 0x1fu;
-        min = 0x80;
-    } else if ((p[0] & 0xf0) == 0xe0) {
-        len = 3;
-        cp = p[0] & 0x0fu;
-        min = 0x800;
-    } else if ((p[0] & 0xf8) == 0xf0) {
-        len = 4;
-        cp = p[0] & 0x07u;
-        min = 0x10000;
-    } else {
-        goto done; /* a continuation byte or 0xf8..0xff */
-    }
-    if (len > n) {
-        len = 0;
-        goto done;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            len = 0;
-            goto done;
-        }
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        len = 0;
-    }
-done:
-    return len;
-}
-
 /* A JSON string literal; BASE_EPROTO if @s is not valid UTF-8. */
 static base_err emit_string(base_buf *b, const char *s, size_t n)
 {
@@ -1425,7 +1421,7 @@ static base_err emit_string(base_buf *b, const char *s, size_t n)
             e = put(b, esc);
             i++;
         } else {
-            size_t m = utf8_seq(p + i, n - i);
+            size_t m = base_utf8_char_len(s + i, n - i);
             if (m == 0) {
                 e = BASE_EPROTO;
                 goto fail;

@@ -68,7 +68,7 @@ void svc_errcode_from_name(const char *name, svc_errcode *out, bool *out_found);
 
 typedef struct svc_wire_error {
     svc_errcode code;
-    char message[SVC_WIRE_MSG_MAX]; /* names the offending field */
+    char message[SVC_WIRE_MSG_MAX]; /* names the offending field; UTF-8 */
 } svc_wire_error;
 
 typedef enum svc_op {
@@ -153,6 +153,14 @@ base_err svc_writer_finish(svc_writer *w);
 
 /* Reply helpers. Append a whole reply map to @out. */
 base_err svc_wire_reply_ok(base_buf *out);                                    /* {"ok":true} */
+
+/*
+ * svc_wire_reply_error() - append {"ok":false, "error":{"code":..., "message":...}}.
+ * @message: NUL-terminated, or NULL for "" (borrowed). What is sent is always valid UTF-8 of
+ * at most SVC_WIRE_MSG_MAX - 1 bytes, cut on a character boundary: bytes that do not form a
+ * whole character (one that "%.48s" or a buffer size cut in two) are left out.
+ * Return: BASE_OK; BASE_ELIMIT or BASE_ENOMEM from @out (which is then left as it was).
+ */
 base_err svc_wire_reply_error(base_buf *out, svc_errcode code, const char *message);
 /* {"ok":true, "status":@status, "redis":@redis} */
 base_err svc_wire_reply_health(base_buf *out, const char *status, const char *redis);
@@ -175,7 +183,8 @@ typedef struct svc_reply {
 } svc_reply;
 
 /*
- * svc_wire_decode_reply() - decode any reply (unknown fields are ignored).
+ * svc_wire_decode_reply() - decode any reply (unknown fields are ignored). An error message
+ * longer than SVC_WIRE_MSG_MAX - 1 bytes is cut to fit, on a character boundary.
  * Return: BASE_OK; BASE_EPROTO (also past the depth or object caps); BASE_ENOMEM.
  */
 base_err svc_wire_decode_reply(const uint8_t *buf, size_t len, svc_reply *out);

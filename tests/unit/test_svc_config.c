@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -11,6 +12,16 @@ static svc_config *load(const char *text, base_err *out_e, char *err, size_t err
     *out_e = svc_config_load_string(text, c, err, errlen);
     return c;
 }
+
+/* A fixture that does not load makes the rest of a test meaningless: stop the run. */
+#define MUST_LOAD(e, err)                                                              \
+    do {                                                                               \
+        TST_OK(e);                                                                     \
+        if ((e) != BASE_OK) {                                                          \
+            printf("Bail out! fixture: %s\n", (err));                                  \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
 
 static void done(svc_config *c)
 {
@@ -99,6 +110,14 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nclip_min = 2\nclip_max = 1\n", "clip"},
+        /* Names reach replies, records and stats, which are UTF-8 (a cut euro sign here). */
+        {"[policy p\xe2\x82]\ndim = 4\nactions = a\nsignal.s = 1\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a, b\xe2\x82\nsignal.s = 1\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s\xc0\xaf = 1\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\n[signal p.s\xed\xa0\x80]\nkind = flag\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nreward_version = v\xff\n", "UTF-8"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nbase_model_version = \xf4\x90\x80\x80\n",
+         "UTF-8"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
@@ -123,11 +142,81 @@ static void missing_file_is_an_io_error(void)
     done(c);
 }
 
+static const char *const minimal =
+    "[server]\n"
+    "url = ipc:///tmp/file.sock\n"
+    "[policy p]\n"
+    "dim = 4\n"
+    "actions = a\n"
+    "signal.s = 1\n";
+
+static void url_flag_replaces_the_list(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load(minimal, &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+
+    /* docs/configuration.md: "--url replaces the list" - as the url key parses it. */
+    TST_OK(svc_config_apply_flag(c, "url", "ipc:///tmp/a.sock,tcp://127.0.0.1:7450", err,
+                                 sizeof(err)));
+    TST_EQ(c->n_urls, 2);
+    TST_STREQ(c->urls[0], "ipc:///tmp/a.sock");
+    TST_STREQ(c->urls[1], "tcp://127.0.0.1:7450");
+    TST_OK(svc_config_apply_flag(c, "url", " tcp://127.0.0.1:1, ipc:///tmp/b.sock,", err,
+                                 sizeof(err)));
+    TST_EQ(c->n_urls, 2);
+    TST_STREQ(c->urls[0], "tcp://127.0.0.1:1");
+    TST_STREQ(c->urls[1], "ipc:///tmp/b.sock");
+    TST_OK(svc_config_apply_flag(c, "url", "ipc:///tmp/one.sock", err, sizeof(err)));
+    TST_EQ(c->n_urls, 1);
+    TST_STREQ(c->urls[0], "ipc:///tmp/one.sock");
+
+    /* A bad list changes nothing. */
+    TST_EQ(svc_config_apply_flag(c, "url", "a,b,c,d,e,f,g,h,i", err, sizeof(err)), BASE_EINVAL);
+    TST_TRUE(strstr(err, "--url") != NULL);
+    TST_EQ(svc_config_apply_flag(c, "url", " , ", err, sizeof(err)), BASE_EINVAL);
+    TST_EQ(c->n_urls, 1);
+    TST_STREQ(c->urls[0], "ipc:///tmp/one.sock");
+    done(c);
+}
+
+static void other_flags_override_their_keys(void)
+{
+    char err[256] = "";
+    char longval[SVC_URL_MAX + 1];
+    base_err e;
+    svc_config *c = load(minimal, &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+
+    TST_OK(svc_config_apply_flag(c, "pull-url", "ipc:///tmp/pull.sock", err, sizeof(err)));
+    TST_STREQ(c->pull_url, "ipc:///tmp/pull.sock");
+    TST_OK(svc_config_apply_flag(c, "redis", "unix:/tmp/redis.sock", err, sizeof(err)));
+    TST_STREQ(c->redis_url, "unix:/tmp/redis.sock");
+    TST_OK(svc_config_apply_flag(c, "data-dir", "/var/lib/rlfeed", err, sizeof(err)));
+    TST_STREQ(c->data_dir, "/var/lib/rlfeed");
+    TST_OK(svc_config_apply_flag(c, "appendfsync", "always", err, sizeof(err)));
+    TST_STREQ(c->appendfsync, "always");
+
+    TST_EQ(svc_config_apply_flag(c, "appendfsync", "sometimes", err, sizeof(err)), BASE_EINVAL);
+    TST_TRUE(strstr(err, "--appendfsync") != NULL);
+    TST_STREQ(c->appendfsync, "always");
+    memset(longval, 'x', sizeof(longval) - 1);
+    longval[sizeof(longval) - 1] = '\0';
+    TST_EQ(svc_config_apply_flag(c, "data-dir", longval, err, sizeof(err)), BASE_EINVAL);
+    TST_STREQ(c->data_dir, "/var/lib/rlfeed");
+    TST_EQ(svc_config_apply_flag(c, "dim", "8", err, sizeof(err)), BASE_EINVAL);
+    TST_EQ(c->policy[0].head.dim, 4);
+    done(c);
+}
+
 int main(void)
 {
     full_config_loads_with_defaults();
     long_action_lists_load();
     invalid_configs_fail_with_a_reason();
     missing_file_is_an_io_error();
+    url_flag_replaces_the_list();
+    other_flags_override_their_keys();
     return tst_done();
 }

@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/utf8.h"
 #include "service/wire.h"
 #include "tap.h"
 
@@ -116,6 +117,7 @@ static void expect_code(const base_buf *b, svc_errcode code, const char *in_mess
     base_err e = svc_wire_decode(b->data, b->len, &r, &err);
     TST_TRUE(e != BASE_OK);
     TST_STREQ(svc_errcode_name(err.code), svc_errcode_name(code));
+    TST_TRUE(base_utf8_valid(err.message, strlen(err.message))); /* it goes into a reply */
     if (in_message != NULL) {
         TST_TRUE(strstr(err.message, in_message) != NULL);
         if (strstr(err.message, in_message) == NULL) {
@@ -473,6 +475,122 @@ static void decode_rejects_bad_log_and_feedback(void)
     base_buf_fini(&b);
 }
 
+/*
+ * A valid request of @op whose string field @field (a top-level key, or "candidates[1].id")
+ * holds @text instead of its usual value.
+ */
+static void put_with_string(svc_writer *w, const char *op, const char *field, const char *text)
+{
+    static const float emb[2] = {0.5f, -1.0f};
+    bool choice = strcmp(op, "decide") == 0 || strcmp(op, "log") == 0;
+    bool is_log = strcmp(op, "log") == 0;
+    bool is_feedback = strcmp(op, "feedback") == 0;
+    bool is_activate = strcmp(op, "activate") == 0;
+    static const char *const feedback_keys[] = {"event_id", "conversation_id", "signal",
+                                                "outcome_id", "supersedes", "user_id"};
+
+    svc_w_map(w, 3 + (choice ? 4 : 0) + (is_log ? 2 : 0) + (is_feedback ? 6 : 0) +
+                     (is_activate ? 1 : 0));
+    svc_w_str(w, "v");
+    svc_w_int(w, 1);
+    svc_w_str(w, "op");
+    svc_w_str(w, strcmp(field, "op") == 0 ? text : op);
+    svc_w_str(w, "policy");
+    svc_w_str(w, strcmp(field, "policy") == 0 ? text : "faq");
+    if (choice || is_activate) {
+        svc_w_str(w, "event_id");
+        svc_w_str(w, strcmp(field, "event_id") == 0 ? text : "ev-1");
+    }
+    if (choice) {
+        svc_w_str(w, "conversation_id");
+        svc_w_str(w, strcmp(field, "conversation_id") == 0 ? text : "conv-1");
+        svc_w_str(w, "context");
+        svc_w_map(w, 1);
+        svc_w_str(w, "embedding");
+        svc_w_f32_bin(w, emb, 2);
+        svc_w_str(w, "candidates");
+        svc_w_array(w, 2);
+        for (int i = 0; i < 2; i++) {
+            svc_w_map(w, 2);
+            svc_w_str(w, "id");
+            svc_w_str(w, i == 1 && strcmp(field, "candidates[1].id") == 0 ? text
+                         : i == 0                                         ? "a"
+                                                                          : "b");
+            svc_w_str(w, "base_logit");
+            svc_w_double(w, 0.0);
+        }
+    }
+    if (is_log) {
+        svc_w_str(w, "chosen");
+        svc_w_str(w, strcmp(field, "chosen") == 0 ? text : "a");
+        svc_w_str(w, "pmf");
+        svc_w_f32_bin(w, emb, 0);
+    }
+    for (size_t i = 0; is_feedback && i < sizeof(feedback_keys) / sizeof(feedback_keys[0]);
+         i++) {
+        svc_w_str(w, feedback_keys[i]);
+        svc_w_str(w, strcmp(field, feedback_keys[i]) == 0 ? text : "x-1");
+    }
+}
+
+static void decode_rejects_strings_that_are_not_utf8(void)
+{
+    static const struct {
+        const char *op, *field;
+    } fields[] = {
+        {"decide", "op"},           {"decide", "policy"},          {"decide", "event_id"},
+        {"decide", "conversation_id"}, {"decide", "candidates[1].id"}, {"log", "event_id"},
+        {"log", "chosen"},          {"feedback", "policy"},        {"feedback", "event_id"},
+        {"feedback", "conversation_id"}, {"feedback", "signal"},   {"feedback", "outcome_id"},
+        {"feedback", "supersedes"}, {"feedback", "user_id"},       {"activate", "policy"},
+        {"activate", "event_id"},   {"stats", "policy"},
+    };
+    /* Overlong '/', a surrogate, past U+10FFFF, a truncated euro sign, a byte never in UTF-8. */
+    static const char *const bad[] = {"a\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                      "signal\xe2\x82", "\xff"};
+    base_buf b;
+    svc_writer w;
+
+    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            char want[64];
+            (void)snprintf(want, sizeof(want), "'%s' is not valid UTF-8", fields[i].field);
+            base_buf_reset(&b);
+            svc_writer_init(&w, &b);
+            put_with_string(&w, fields[i].op, fields[i].field, bad[j]);
+            MUST_OK(svc_writer_finish(&w));
+            expect_code(&b, SVC_E_BAD_REQUEST, want);
+        }
+    }
+    base_buf_fini(&b);
+}
+
+static void decode_accepts_utf8_strings(void)
+{
+    base_buf b;
+    svc_writer w;
+    svc_request r;
+    svc_wire_error err;
+
+    /* 2-, 3- and 4-byte characters, and U+10FFFF, are kept byte for byte. */
+    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    svc_writer_init(&w, &b);
+    put_with_string(&w, "feedback", "signal", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x91\x8d");
+    MUST_OK(svc_writer_finish(&w));
+    MUST_OK(svc_wire_decode(b.data, b.len, &r, &err));
+    TST_STREQ(r.signal, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x91\x8d");
+    svc_request_fini(&r);
+    base_buf_reset(&b);
+    svc_writer_init(&w, &b);
+    put_with_string(&w, "decide", "candidates[1].id", "\xf4\x8f\xbf\xbf");
+    MUST_OK(svc_writer_finish(&w));
+    MUST_OK(svc_wire_decode(b.data, b.len, &r, &err));
+    TST_STREQ(r.cand[1].id, "\xf4\x8f\xbf\xbf");
+    svc_request_fini(&r);
+    base_buf_fini(&b);
+}
+
 static void decode_rejects_duplicate_keys(void)
 {
     base_buf b;
@@ -630,6 +748,89 @@ static void error_reply_round_trips_code_and_message(void)
     base_buf_fini(&b);
 }
 
+/* Decode the error reply in @b; its message must be valid UTF-8 and equal @want. */
+static void expect_reply_message(const base_buf *b, const char *want)
+{
+    svc_reply r;
+    char *json = NULL;
+
+    MUST_OK(svc_wire_decode_reply(b->data, b->len, &r));
+    TST_TRUE(!r.ok);
+    TST_STREQ(r.error.message, want);
+    TST_TRUE(base_utf8_valid(r.error.message, strlen(r.error.message)));
+    TST_OK(svc_wire_to_json(b->data, b->len, &json)); /* refuses text that is not UTF-8 */
+    base_free(json);
+}
+
+static void error_reply_cuts_messages_on_a_character_boundary(void)
+{
+    char euros[64 * 3 + 1] = "";
+    char signal[1 + 21 * 3 + 1] = "a";
+    char msg[SVC_WIRE_MSG_MAX];
+    char want[SVC_WIRE_MSG_MAX];
+    base_buf b;
+
+    for (int i = 0; i < 64; i++) {
+        memcpy(euros + 3 * i, "\xe2\x82\xac", 4);
+    }
+    memcpy(signal + 1, euros, 21 * 3);
+    signal[1 + 21 * 3] = '\0';
+    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+
+    /* The engine's unknown_signal message: "%.48s" cuts the 16th euro sign after 2 bytes. */
+    (void)snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
+                   signal, "intents");
+    (void)snprintf(want, sizeof(want), "signal \"a%.45s\" is not in the reward spec of policy "
+                   "intents", euros);
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, msg));
+    expect_reply_message(&b, want);
+
+    /* snprintf's size limit cuts the 53rd euro sign: 1 + 52 * 3 = 157 of 159 bytes kept. */
+    base_buf_reset(&b);
+    TST_TRUE(snprintf(msg, sizeof(msg), "a%s", euros) >= (int)sizeof(msg)); /* it cuts */
+    memcpy(want, msg, 1 + 52 * 3);
+    want[1 + 52 * 3] = '\0';
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, msg));
+    expect_reply_message(&b, want);
+
+    /* Whole characters are kept; a longer message is cut to SVC_WIRE_MSG_MAX - 1 bytes. */
+    base_buf_reset(&b);
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, signal));
+    expect_reply_message(&b, signal);
+    char longer[1 + 64 * 3 + 1] = "a";
+    memcpy(longer + 1, euros, sizeof(euros));
+    base_buf_reset(&b);
+    MUST_OK(svc_wire_reply_error(&b, SVC_E_UNKNOWN_SIGNAL, longer));
+    expect_reply_message(&b, want);
+    char *json = NULL;
+    char want_json[2 * SVC_WIRE_MSG_MAX];
+    (void)snprintf(want_json, sizeof(want_json),
+                   "{\"ok\":false,\"error\":{\"code\":\"unknown_signal\",\"message\":\"%s\"}}",
+                   want);
+    MUST_OK(svc_wire_to_json(b.data, b.len, &json)); /* the bytes sent, not a client's cut */
+    TST_STREQ(json, want_json);
+    base_free(json);
+
+    /* A client reading a longer message from another server cuts it the same way. */
+    base_buf_reset(&b);
+    svc_writer w;
+    svc_writer_init(&w, &b);
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "ok");
+    svc_w_bool(&w, false);
+    svc_w_str(&w, "error");
+    svc_w_map(&w, 2);
+    svc_w_str(&w, "code");
+    svc_w_str(&w, "unknown_signal");
+    svc_w_str(&w, "message");
+    svc_w_str(&w, longer);
+    MUST_OK(svc_writer_finish(&w));
+    svc_reply r;
+    MUST_OK(svc_wire_decode_reply(b.data, b.len, &r));
+    TST_STREQ(r.error.message, want);
+    base_buf_fini(&b);
+}
+
 static void from_json_request_decodes(void)
 {
     base_buf b;
@@ -755,11 +956,14 @@ int main(void)
     decode_rejects_odd_length_bin_embedding();
     decode_rejects_too_many_candidates_and_non_finite();
     decode_rejects_bad_log_and_feedback();
+    decode_rejects_strings_that_are_not_utf8();
+    decode_accepts_utf8_strings();
     decode_rejects_duplicate_keys();
     decode_rejects_malformed_msgpack();
     writer_encodes_little_endian_and_keeps_first_error();
     decide_reply_round_trips_exactly();
     error_reply_round_trips_code_and_message();
+    error_reply_cuts_messages_on_a_character_boundary();
     from_json_request_decodes();
     to_json_of_reply_parses_back();
     errcode_names_round_trip();
