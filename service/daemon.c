@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "service/engine.h"
 #include "service/net.h"
+#include "service/nng_compat.h"
 #include "service/persist.h"
 #include "service/wire.h"
 #include "storage/server.h"
@@ -155,6 +156,9 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     }
     if (cfg->pull_url[0] != '\0') {
         base_log(BASE_LOG_INFO, "pulling feedback on %s", cfg->pull_url);
+    }
+    if (svc_nng_compat_describe() != NULL) {
+        base_log(BASE_LOG_INFO, "%s", svc_nng_compat_describe());
     }
     base_log(BASE_LOG_INFO, "ready: %u policies", cfg->n_policies);
 
