@@ -145,6 +145,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         .pull_url = cfg->pull_url,
         .max_message_bytes = cfg->max_message_bytes,
         .contexts = cfg->contexts,
+        .reply_timeout_ms = cfg->reply_timeout_ms,
     };
     e = svc_net_open(&no, dispatch, eng, &net, err, sizeof(err));
     if (e != BASE_OK) {
