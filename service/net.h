@@ -23,8 +23,10 @@
  * receiving. A connection that already has a quarter of a socket's
  * contexts (at least one) waiting on it gets a tenth of reply_timeout_ms
  * for each further reply, so one peer can stall the others for that long
- * at most (100 ms by default). A peer that reads its replies never waits:
- * they go to its socket buffer at once.
+ * at most (100 ms by default). A reply waits only while an earlier reply to
+ * the same connection cannot be written (the peer's socket buffer is full),
+ * so a peer that reads its replies is not cut off; one that pipelines large
+ * replies over a slow link may need a larger reply_timeout_ms.
  *
  * States: OPEN -> CLOSED [svc_net_close] -> freed [svc_net_free]. After
  * close no new request is handled; replies still being sent fail quietly.
