@@ -258,6 +258,8 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 1024, 64u << 20, &c->max_message_bytes);
     } else if (strcmp(k, "contexts") == 0) {
         ok = parse_u32(v, 1, 256, &c->contexts);
+    } else if (strcmp(k, "reply_timeout_ms") == 0) {
+        ok = parse_u32(v, 10, 600000, &c->reply_timeout_ms);
     } else if (strcmp(k, "write_queue") == 0) {
         ok = parse_u32(v, 16, 1u << 24, &c->write_queue);
     } else if (strcmp(k, "redis_timeout_ms") == 0) {
@@ -506,6 +508,7 @@ static void set_defaults(svc_config *c)
     base_strlcpy(c->appendfsync, "everysec", sizeof(c->appendfsync));
     c->max_message_bytes = 1u << 20;
     c->contexts = 32;
+    c->reply_timeout_ms = 1000;
     c->write_queue = 65536;
     c->redis_timeout_ms = 2000;
     c->ack_timeout_ms = 1000;

@@ -58,6 +58,7 @@ typedef struct svc_config {
     char appendfsync[16];                   /* everysec | always | no */
     uint32_t max_message_bytes;             /* NNG_OPT_RECVMAXSZ, default 1 MiB */
     uint32_t contexts;                      /* REP contexts per URL, default 32 */
+    uint32_t reply_timeout_ms;              /* longest a reply waits for its peer, default 1000 */
     uint32_t write_queue;                   /* storage queue capacity, default 65536 */
     uint32_t redis_timeout_ms;              /* per command, default 2000 */
     uint32_t ack_timeout_ms;                /* feedback waits this long for Redis, default 1000 */

@@ -11,6 +11,7 @@
 #include "service/engine.h"
 #include "service/lease.h"
 #include "service/net.h"
+#include "service/nng_compat.h"
 #include "service/persist.h"
 #include "service/wire.h"
 #include "storage/server.h"
@@ -172,6 +173,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         .pull_url = cfg->pull_url,
         .max_message_bytes = cfg->max_message_bytes,
         .contexts = cfg->contexts,
+        .reply_timeout_ms = cfg->reply_timeout_ms,
     };
     base_err e = svc_net_open(&no, dispatch, &ctx, &net, err, sizeof(err));
     if (e != BASE_OK) {
@@ -221,6 +223,9 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "cannot start the learner thread");
         goto done;
+    }
+    if (svc_nng_compat_describe() != NULL) {
+        base_log(BASE_LOG_INFO, "%s", svc_nng_compat_describe());
     }
     atomic_store(&ctx.eng, eng);
     base_log(BASE_LOG_INFO, "ready: %u policies (%llu requests answered \"starting\" before)",

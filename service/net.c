@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -17,6 +18,9 @@ struct svc_net_reply {
     nng_ctx ctx;
     nng_aio *aio;
     enum slot_state state;
+    size_t sock;           /* index of the REP socket this context belongs to */
+    uint32_t pipe_id;      /* connection of the request held (0: unknown) */
+    bool waiting;          /* a reply to pipe_id is being sent; guarded by net->wait_lk */
 };
 
 struct svc_net {
@@ -32,8 +36,18 @@ struct svc_net {
     void *arg;
     nng_socket *rep;        /* [n_rep] */
     size_t n_rep;
-    svc_net_reply *slots;   /* [n_slots] */
+    svc_net_reply *slots;   /* [n_slots]; those of rep[i] at [i * contexts, (i + 1) * contexts) */
     size_t n_slots;
+    uint32_t contexts;
+    /*
+     * Replies waiting for their connection to take them (see net.h): a
+     * connection may hold `share` contexts for up to reply_ms each, any
+     * more for up to over_share_ms each.
+     */
+    pthread_mutex_t wait_lk;
+    uint32_t share;
+    nng_duration reply_ms;
+    nng_duration over_share_ms;
     nng_socket pull;
     bool have_pull;
     nng_aio *pull_aio;
@@ -71,6 +85,56 @@ static bool stopping(int rv)
 
 static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len);
 
+/* Back to receiving; a receive waits as long as it takes. */
+static void recv_next(svc_net_reply *s)
+{
+    s->state = SLOT_RECV;
+    nng_aio_set_timeout(s->aio, NNG_DURATION_INFINITE);
+    nng_ctx_recv(s->ctx, s->aio);
+}
+
+/*
+ * Mark @s as waiting to send to its connection; how long the send may wait:
+ * reply_ms, or over_share_ms if that connection already holds its share of
+ * this socket's contexts with replies it has not taken.
+ */
+static nng_duration wait_begin(svc_net_reply *s)
+{
+    svc_net *n = s->net;
+    uint32_t held = 0;
+    pthread_mutex_lock(&n->wait_lk);
+    const svc_net_reply *first = &n->slots[s->sock * n->contexts];
+    for (uint32_t k = 0; k < n->contexts && s->pipe_id != 0; k++) {
+        held += first[k].waiting && first[k].pipe_id == s->pipe_id;
+    }
+    s->waiting = true;
+    pthread_mutex_unlock(&n->wait_lk);
+    return held >= n->share ? n->over_share_ms : n->reply_ms;
+}
+
+static void wait_end(svc_net_reply *s)
+{
+    pthread_mutex_lock(&s->net->wait_lk);
+    s->waiting = false;
+    pthread_mutex_unlock(&s->net->wait_lk);
+}
+
+/*
+ * A reply waited longer than allowed: the peer sends requests but does not
+ * read. Close its connection, which also completes every other send waiting
+ * on it (nng's rep0_pipe_close() discards them as sent), so all the contexts
+ * it held go back to serving others.
+ */
+static void drop_slow_peer(svc_net_reply *s)
+{
+    nng_pipe p = {.id = s->pipe_id};
+    if (s->pipe_id != 0 && nng_pipe_close(p) == 0) {
+        base_log(BASE_LOG_WARN,
+                 "closed connection %u: it left a reply untaken too long (not reading replies)",
+                 (unsigned)s->pipe_id);
+    }
+}
+
 static void slot_cb(void *arg)
 {
     svc_net_reply *s = arg;
@@ -86,19 +150,23 @@ static void slot_cb(void *arg)
         }
         nng_msg *m = nng_aio_get_msg(s->aio);
         s->state = SLOT_HANDLE;
+        s->pipe_id = nng_msg_get_pipe(m).id;
         s->net->handler(s->net->arg, nng_msg_body(m), nng_msg_len(m), s);
         nng_msg_free(m);
         return;
     }
     case SLOT_SEND:
+        wait_end(s);
         if (rv != 0) {
             nng_msg_free(nng_aio_get_msg(s->aio)); /* not sent: still ours */
             if (stopping(rv)) {
                 return;
             }
+            if (rv == NNG_ETIMEDOUT) {
+                drop_slow_peer(s);
+            }
         }
-        s->state = SLOT_RECV;
-        nng_ctx_recv(s->ctx, s->aio);
+        recv_next(s);
         return;
     case SLOT_HANDLE:
         return;
@@ -125,11 +193,11 @@ static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len)
          * to receiving; the client's REQ times out and retries.
          */
         nng_msg_free(m);
-        s->state = SLOT_RECV;
-        nng_ctx_recv(s->ctx, s->aio);
+        recv_next(s);
         return;
     }
     s->state = SLOT_SEND;
+    nng_aio_set_timeout(s->aio, wait_begin(s));
     nng_aio_set_msg(s->aio, m);
     nng_ctx_send(s->ctx, s->aio);
 }
@@ -171,8 +239,13 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         goto fail;
     }
     pthread_rwlock_init(&n->close_lk, NULL);
+    pthread_mutex_init(&n->wait_lk, NULL);
     n->handler = h;
     n->arg = arg;
+    n->contexts = o->contexts;
+    n->share = o->contexts / 4 > 0 ? o->contexts / 4 : 1;
+    n->reply_ms = (nng_duration)o->reply_timeout_ms;
+    n->over_share_ms = (nng_duration)(o->reply_timeout_ms / 10 > 0 ? o->reply_timeout_ms / 10 : 1);
     n->rep = base_alloc_zero(o->n_urls, sizeof(nng_socket));
     n->slots = base_alloc_zero(o->n_urls * o->contexts, sizeof(svc_net_reply));
     if (n->rep == NULL || n->slots == NULL) {
@@ -193,6 +266,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         for (uint32_t k = 0; k < o->contexts; k++) {
             svc_net_reply *s = &n->slots[n->n_slots];
             s->net = n;
+            s->sock = i;
             if (nng_aio_alloc(&s->aio, slot_cb, s) != 0) {
                 goto fail;
             }
@@ -224,8 +298,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
     }
     /* Everything is in place: start receiving. */
     for (size_t k = 0; k < n->n_slots; k++) {
-        n->slots[k].state = SLOT_RECV;
-        nng_ctx_recv(n->slots[k].ctx, n->slots[k].aio);
+        recv_next(&n->slots[k]);
     }
     if (n->pull_aio != NULL) {
         nng_recv_aio(n->pull, n->pull_aio);
@@ -272,6 +345,7 @@ void svc_net_free(svc_net *n)
     }
     base_free(n->slots);
     base_free(n->rep);
+    pthread_mutex_destroy(&n->wait_lk);
     pthread_rwlock_destroy(&n->close_lk);
     base_free(n);
 }

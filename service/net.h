@@ -16,6 +16,18 @@
  * would allocate whatever size a peer's header claims. Oversized messages
  * drop the peer's connection at the header; they are never seen here.
  *
+ * A peer that sends requests but does not read its replies cannot hold the
+ * contexts: a context whose reply the peer's connection has not taken
+ * within reply_timeout_ms closes that connection (nng_pipe_close(), which
+ * also releases every other context waiting on it) and goes back to
+ * receiving. A connection that already has a quarter of a socket's
+ * contexts (at least one) waiting on it gets a tenth of reply_timeout_ms
+ * for each further reply, so one peer can stall the others for that long
+ * at most (100 ms by default). A reply waits only while an earlier reply to
+ * the same connection cannot be written (the peer's socket buffer is full),
+ * so a peer that reads its replies is not cut off; one that pipelines large
+ * replies over a slow link may need a larger reply_timeout_ms.
+ *
  * States: OPEN -> CLOSED [svc_net_close] -> freed [svc_net_free]. After
  * close no new request is handled; replies still being sent fail quietly.
  * Free only after every outstanding reply slot has been answered.
@@ -32,11 +44,12 @@ typedef struct svc_net_reply svc_net_reply;
 typedef void (*svc_net_handler)(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot);
 
 typedef struct svc_net_opts {
-    const char *const *urls;  /* REQ/REP listen URLs (tcp:// or ipc://) */
+    const char *const *urls;   /* REQ/REP listen URLs (tcp:// or ipc://) */
     size_t n_urls;
-    const char *pull_url;     /* NULL or "" for none */
-    size_t max_message_bytes; /* NNG_OPT_RECVMAXSZ */
-    uint32_t contexts;        /* REP contexts per listening socket */
+    const char *pull_url;      /* NULL or "" for none */
+    size_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ */
+    uint32_t contexts;         /* REP contexts per listening socket */
+    uint32_t reply_timeout_ms; /* longest a reply may wait for its peer to take it, >= 10 */
 } svc_net_opts;
 
 /*

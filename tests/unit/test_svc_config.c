@@ -56,6 +56,7 @@ static void full_config_loads_with_defaults(void)
     TST_STREQ(c->redis_url, "");
     TST_EQ(c->max_message_bytes, 1u << 20);
     TST_EQ(c->contexts, 32);
+    TST_EQ(c->reply_timeout_ms, 1000);
     const svc_policy_config *p = svc_config_policy(c, "intents");
     TST_TRUE(p != NULL);
     TST_EQ(p->n_actions, 3);
@@ -106,6 +107,8 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nepsilon = 1.5\n", "epsilon"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\ncolour = red\n", "colour"},
         {"[server]\ncontexts = 0\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "contexts"},
+        {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+         "reply_timeout_ms"},
         {"[server]\nappendfsync = sometimes\n", "appendfsync"},
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
