@@ -6,10 +6,12 @@
  * windows, checkpoints, rate limits) reads it through a base_clock so tests
  * can run day-long windows in milliseconds.
  *
- * base_clock_system() reads CLOCK_REALTIME in milliseconds since the epoch.
- * A manual clock returns whatever was last stored with base_clock_set(); it is
- * safe to set from one thread while others read (atomic).
- * base_mono_ns() is a monotonic clock for latency measurements only.
+ * A system clock (base_clock_init_system()) reads CLOCK_REALTIME in
+ * milliseconds since the epoch. A manual clock (base_clock_init_manual())
+ * returns whatever base_clock_set() or base_clock_advance() last made it; it
+ * is safe to move from one thread while others read (atomic).
+ * base_mono_ns() is CLOCK_MONOTONIC in nanoseconds: for timeouts, deadlines
+ * and latency measurements, never for anything that is logged or replayed.
  */
 
 #include <stdatomic.h>
