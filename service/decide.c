@@ -27,7 +27,7 @@ static base_decision *build_decision(svc_prt *p, const svc_request *q, svc_errco
     const svc_policy_config *pc = p->cfg;
     if (q->dim != pc->head.dim) {
         *out_code = SVC_E_BAD_DIMENSION;
-        snprintf(msg, msglen, "context.embedding has %u values, policy %s expects %u", q->dim,
+        snprintf(msg, msglen, "context.embedding has %u entries, policy '%s' wants %u", q->dim,
                  pc->name, pc->head.dim);
         return NULL;
     }

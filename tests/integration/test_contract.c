@@ -149,6 +149,17 @@ static void pull_takes_feedback_only(tst_daemon *f)
     json_decref(before);
 }
 
+/* The error reply of protocol.md section 8, as documented. */
+static void bad_dimension_reads_as_documented(tst_daemon *f)
+{
+    svc_reply r;
+    TST_OK(call(f, &r,
+                "{\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
+                "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}"));
+    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_DIMENSION);
+    TST_STREQ(r.error.message, "context.embedding has 4 entries, policy 't' wants 2");
+}
+
 static void log_answers_with_event_id(tst_daemon *f)
 {
     svc_reply r;
@@ -335,6 +346,7 @@ int main(void)
     if (up) {
         pull_takes_feedback_only(&f);
         log_answers_with_event_id(&f);
+        bad_dimension_reads_as_documented(&f);
         overflow_is_logged_not_joined(&f);
         overflow_stays_out_after_restart(&f, extra);
         counters_mean_what_the_docs_say(&f);
