@@ -168,10 +168,13 @@ static void mixed_batch_reads_back_in_order(sto_store *s)
     j->joined_ts_ms = 1700000099000;
 
     sto_append items[] = {
-        {STO_DECISIONS, "faq", d0, "", BASE_OK}, {STO_OUTCOMES, "faq", &o0, "", BASE_OK},
-        {STO_DECISIONS, "", d1, "", BASE_OK},    /* no policy: refused locally */
-        {STO_DECISIONS, "faq", d1, "", BASE_OK}, {STO_JOINED, "faq", j, "", BASE_OK},
-        {STO_OUTCOMES, "faq", &o1, "", BASE_OK}, {STO_OUTCOMES, "a{b}", &o1, "", BASE_OK},
+        {.kind = STO_DECISIONS, .policy = "faq", .rec = d0},
+        {.kind = STO_OUTCOMES, .policy = "faq", .rec = &o0},
+        {.kind = STO_DECISIONS, .policy = "", .rec = d1}, /* no policy: refused locally */
+        {.kind = STO_DECISIONS, .policy = "faq", .rec = d1},
+        {.kind = STO_JOINED, .policy = "faq", .rec = j},
+        {.kind = STO_OUTCOMES, .policy = "faq", .rec = &o1},
+        {.kind = STO_OUTCOMES, .policy = "a{b}", .rec = &o1},
     };
     size_t n = sizeof(items) / sizeof(items[0]);
     TST_OK(sto_store_append(s, items, n));
@@ -306,12 +309,94 @@ static void model_put_and_get_online(sto_store *s)
     base_model_free(m2);
 }
 
+/*
+ * Explicit ids: stored as given; the same XADD again is refused as behind
+ * the stream's top and sto_store_match() tells a stored copy from a
+ * stranger; malformed ids are refused before anything is sent.
+ */
+static void explicit_ids_make_retries_idempotent(sto_store *s)
+{
+    base_outcome o[4];
+    char top[BASE_STREAM_ID_MAX + 1] = "";
+    for (int i = 0; i < 4; i++) {
+        make_outcome(&o[i], "ids", 100 + i);
+    }
+    TST_OK(sto_store_last_id(s, STO_OUTCOMES, "ids", top));
+    TST_STREQ(top, "0-0"); /* a stream never written */
+
+    sto_append first[] = {
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[0], .id = "1700000000000-0"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[1], .id = "1700000000000-1"},
+    };
+    TST_OK(sto_store_append(s, first, 2));
+    TST_OK(first[0].out_err);
+    TST_OK(first[1].out_err);
+    TST_STREQ(first[0].out_id, "1700000000000-0");
+    TST_STREQ(first[1].out_id, "1700000000000-1");
+    TST_TRUE(!first[0].out_behind && !first[1].out_behind);
+
+    /* The pipeline sent again, one record longer: as after a lost connection. */
+    sto_append again[] = {
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[0], .id = "1700000000000-0"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[1], .id = "1700000000000-1"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[2], .id = "1700000000005-0"},
+    };
+    TST_OK(sto_store_append(s, again, 3));
+    TST_EQ(again[0].out_err, BASE_ESTORE);
+    TST_TRUE(again[0].out_behind);
+    TST_EQ(again[1].out_err, BASE_ESTORE);
+    TST_TRUE(again[1].out_behind);
+    TST_OK(again[2].out_err);
+    TST_STREQ(again[2].out_id, "1700000000005-0");
+
+    sto_match m = STO_DIFFERENT;
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000000-1", &o[1], &m));
+    TST_EQ(m, STO_SAME);
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000000-1", &o[3], &m));
+    TST_EQ(m, STO_DIFFERENT);
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000000-2", &o[3], &m));
+    TST_EQ(m, STO_ABSENT);
+    TST_EQ(sto_store_match(s, STO_OUTCOMES, "ids", "17-x", &o[3], &m), BASE_EINVAL);
+
+    uint64_t len = 0;
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "ids", &len));
+    TST_EQ(len, 3);
+    TST_OK(sto_store_last_id(s, STO_OUTCOMES, "ids", top));
+    TST_STREQ(top, "1700000000005-0");
+
+    /* Malformed ids fail locally and do not disturb their neighbours. */
+    sto_append bad[] = {
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "17000000000060"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "1700000000006-0"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "*"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "01-1"},
+    };
+    TST_OK(sto_store_append(s, bad, 4));
+    TST_EQ(bad[0].out_err, BASE_EINVAL);
+    TST_OK(bad[1].out_err);
+    TST_EQ(bad[2].out_err, BASE_EINVAL);
+    TST_EQ(bad[3].out_err, BASE_EINVAL);
+
+    /* Trimming every entry does not lower the last id: XADD is checked against it. */
+    uint64_t removed = 0;
+    TST_OK(sto_store_trim(s, STO_OUTCOMES, "ids", "1800000000000-0", &removed));
+    TST_EQ(removed, 4);
+    TST_OK(sto_store_last_id(s, STO_OUTCOMES, "ids", top));
+    TST_STREQ(top, "1700000000006-0");
+    sto_append after_trim = {
+        .kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "1700000000006-0"};
+    TST_OK(sto_store_append(s, &after_trim, 1));
+    TST_TRUE(after_trim.out_err == BASE_ESTORE && after_trim.out_behind);
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000006-0", &o[3], &m));
+    TST_EQ(m, STO_ABSENT); /* behind, yet not there: trimmed */
+}
+
 /* A killed server loses nothing (appendfsync always); the store reconnects. */
 static void data_survives_kill_and_store_recovers(sto_server *srv, sto_store *s)
 {
     char err[512] = "";
     base_outcome o;
-    sto_append item = {STO_OUTCOMES, "bulk", &o, "", BASE_OK};
+    sto_append item = {.kind = STO_OUTCOMES, .policy = "bulk", .rec = &o};
     make_outcome(&o, "bulk", N_BULK);
 
     pid_t old = sto_server_pid(srv);
@@ -379,6 +464,7 @@ int main(void)
     mixed_batch_reads_back_in_order(s);
     bulk_batch_lands_complete_and_reads_after_id(s);
     model_put_and_get_online(s);
+    explicit_ids_make_retries_idempotent(s);
     data_survives_kill_and_store_recovers(srv, s);
 done:
     sto_store_close(s);
