@@ -7,7 +7,21 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/queue.h"
+#include "storage/streamid.h"
+
+/*
+ * The writer's position in one stream: the last id it assigned there. Ids
+ * are assigned once per record and reused on every retry, which makes a
+ * retried XADD idempotent (docs/storage.md, "Idempotent appends").
+ */
+typedef struct stream_pos {
+    char policy[BASE_NAME_MAX + 1];
+    sto_kind kind;
+    sto_sid last;  /* the last id assigned here, or read from Redis */
+    bool synced;   /* last >= the stream's last id in Redis, read since the last connect */
+} stream_pos;
 
 struct svc_persist {
     char *url;
@@ -22,6 +36,10 @@ struct svc_persist {
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
     atomic_uint_fast64_t trimmed;
+    /* writer thread only */
+    stream_pos *pos;
+    size_t n_pos, cap_pos;
+    base_clock wall;           /* ids follow the system clock, whatever the service clock is */
 };
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
@@ -104,6 +122,10 @@ static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
             e = sto_store_reconnect(p->store);
         }
         if (e == BASE_OK && sto_store_ping(p->store) == BASE_OK) {
+            /* Maybe another Redis, or the same one with less data: read the tops again. */
+            for (size_t i = 0; i < p->n_pos; i++) {
+                p->pos[i].synced = false;
+            }
             atomic_store(&p->redis_up, true);
             *down_since_ns = 0;
             p->last_ok_ns = base_mono_ns();
@@ -123,40 +145,176 @@ static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
     }
 }
 
-/* Write items[0..n) (all APPEND) in one pipelined call; false if Redis is gone for good. */
+/* The position of stream (@policy, @kind); NULL if it cannot be added (out of memory). */
+static stream_pos *find_pos(svc_persist *p, const char *policy, sto_kind kind)
+{
+    for (size_t i = 0; i < p->n_pos; i++) {
+        if (p->pos[i].kind == kind && strcmp(p->pos[i].policy, policy) == 0) {
+            return &p->pos[i];
+        }
+    }
+    if (p->n_pos == p->cap_pos) {
+        size_t cap = p->cap_pos == 0 ? 16 : p->cap_pos * 2;
+        stream_pos *g = base_realloc_array(p->pos, cap, sizeof(*g));
+        if (g == NULL) {
+            return NULL;
+        }
+        p->pos = g;
+        p->cap_pos = cap;
+    }
+    stream_pos *sp = &p->pos[p->n_pos++];
+    memset(sp, 0, sizeof(*sp));
+    base_strlcpy(sp->policy, policy, sizeof(sp->policy));
+    sp->kind = kind;
+    return sp;
+}
+
+/*
+ * Give @it its stream id if it has none yet: above the stream's last id in
+ * Redis (read once per connection; @may_sync false when Redis cannot be
+ * asked) and above every id assigned before, following the wall clock.
+ * Return: BASE_OK; BASE_EIO if reading the last id lost the connection;
+ *         BASE_ENOMEM (the item is then sent without an id: Redis picks one).
+ */
+static base_err assign_id(svc_persist *p, svc_persist_item *it, bool may_sync)
+{
+    if (it->stream_id[0] != '\0') {
+        return BASE_OK;
+    }
+    stream_pos *sp = find_pos(p, it->policy, it->kind);
+    if (sp == NULL) {
+        return BASE_ENOMEM;
+    }
+    if (!sp->synced && may_sync && p->store != NULL) {
+        char top[BASE_STREAM_ID_MAX + 1];
+        sto_sid t;
+        base_err e = sto_store_last_id(p->store, it->kind, it->policy, top);
+        if (e == BASE_EIO) {
+            return e;
+        }
+        /* Other errors (a bad policy name, a key of another type) fail the XADD itself. */
+        if (e == BASE_OK && sto_sid_parse(top, &t)) {
+            if (sto_sid_cmp(t, sp->last) > 0) {
+                sp->last = t;
+            }
+            sp->synced = true;
+        }
+    }
+    sp->last = sto_sid_next(sp->last, (uint64_t)base_clock_now_ms(&p->wall));
+    (void)sto_sid_format(sp->last, it->stream_id, sizeof(it->stream_id)); /* 41 bytes at most */
+    return BASE_OK;
+}
+
+/* Give up @it's id: it is not stored there, and the stream moved past it. */
+static void drop_id(svc_persist *p, svc_persist_item *it)
+{
+    stream_pos *sp = find_pos(p, it->policy, it->kind);
+    if (sp != NULL) {
+        sp->synced = false; /* read the top again before the next id */
+    }
+    it->stream_id[0] = '\0';
+}
+
+/*
+ * Settle an append Redis refused because its id is not above the stream's
+ * last id. If an earlier attempt went unanswered (@maybe_stored), the
+ * record may be there: look. Otherwise, or if the entry there is not this
+ * record (another writer, or a Redis restored from elsewhere), *out_again
+ * is set: the record takes a new id above the top and is sent again.
+ * Return: the item's result; BASE_EIO if the connection broke meanwhile.
+ */
+static base_err settle_behind(svc_persist *p, svc_persist_item *it, bool maybe_stored,
+                              bool *out_again)
+{
+    sto_match m = STO_ABSENT;
+    base_err e = BASE_OK;
+    *out_again = false;
+    if (maybe_stored) {
+        e = sto_store_match(p->store, it->kind, it->policy, it->stream_id, it->rec, &m);
+        if (e != BASE_OK || m == STO_SAME) {
+            return e; /* BASE_OK: stored by an earlier attempt whose reply was lost */
+        }
+    }
+    drop_id(p, it);
+    *out_again = true;
+    return BASE_OK;
+}
+
+/*
+ * Write items[0..n) (all APPEND), pipelined, in rounds; false if Redis is
+ * gone for good. Each record keeps the id it was first sent with, so a
+ * record sent again is stored once: Redis refuses it as behind the stream's
+ * top, and settle_behind() finds it there. Only items without a final
+ * result go into the next round; a reply already read is final. Items
+ * complete in stream order: in the order given, except that a record that
+ * had to take a new id completes after the ones now below it.
+ */
 static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
                           uint64_t *down_since_ns)
 {
     sto_append a[SVC_PERSIST_BATCH];
-    for (size_t i = 0; i < n; i++) {
-        memset(&a[i], 0, sizeof(a[i]));
-        a[i].kind = items[i]->kind;
-        a[i].policy = items[i]->policy;
-        a[i].rec = items[i]->rec;
-    }
-    for (;;) {
-        base_err e = sto_store_append(p->store, a, n);
-        if (e == BASE_OK) {
-            p->last_ok_ns = base_mono_ns();
-            break;
+    svc_persist_item *todo[SVC_PERSIST_BATCH];
+    bool maybe_stored[SVC_PERSIST_BATCH]; /* an attempt went unanswered */
+    size_t n_todo = n;
+    memcpy(todo, items, n * sizeof(todo[0]));
+    memset(maybe_stored, 0, sizeof(maybe_stored));
+    while (n_todo > 0) {
+        base_err e = BASE_OK;
+        for (size_t i = 0; i < n_todo && e != BASE_EIO; i++) {
+            e = assign_id(p, todo[i], true);
         }
-        /*
-         * The connection broke mid-batch: some records may be stored. The
-         * retry can duplicate them in the stream; readers dedupe by event
-         * and outcome ids.
-         */
-        if (!reconnect(p, down_since_ns, false)) {
-            for (size_t i = 0; i < n; i++) {
-                complete(p, items[i], BASE_ECLOSED);
+        bool broken = e == BASE_EIO;
+        if (!broken) {
+            for (size_t i = 0; i < n_todo; i++) {
+                memset(&a[i], 0, sizeof(a[i]));
+                a[i].kind = todo[i]->kind;
+                a[i].policy = todo[i]->policy;
+                a[i].rec = todo[i]->rec;
+                a[i].id = todo[i]->stream_id;
+            }
+            broken = sto_store_append(p->store, a, n_todo) != BASE_OK;
+            if (!broken) {
+                p->last_ok_ns = base_mono_ns();
+            }
+            size_t kept = 0, renumbered = 0;
+            for (size_t i = 0; i < n_todo; i++) {
+                svc_persist_item *it = todo[i];
+                base_err r = a[i].out_err;
+                bool was_maybe = maybe_stored[i], renumber = false;
+                char sent_id[BASE_STREAM_ID_MAX + 1];
+                base_strlcpy(sent_id, it->stream_id, sizeof(sent_id));
+                if (r != BASE_EIO && a[i].out_behind) {
+                    r = settle_behind(p, it, was_maybe, &renumber);
+                    broken = broken || r == BASE_EIO;
+                }
+                bool again = r == BASE_EIO || renumber;
+                if (renumber && renumbered++ == 0) {
+                    static const char *const names[] = {"decisions", "outcomes", "joined"};
+                    base_log(BASE_LOG_WARN,
+                             "redis: the %s stream of policy %s is already past id %s and does "
+                             "not hold that record there (another writer, or a restored Redis): "
+                             "storing it, and any like it in this batch, under new ids",
+                             names[it->kind], it->policy, sent_id);
+                }
+                if (again) {
+                    todo[kept] = it;
+                    maybe_stored[kept] = it->stream_id[0] != '\0' && (was_maybe || r == BASE_EIO);
+                    kept++;
+                    continue;
+                }
+                if (r == BASE_OK && it->stream_id[0] == '\0') {
+                    base_strlcpy(it->stream_id, a[i].out_id, sizeof(it->stream_id)); /* no id */
+                }
+                complete(p, it, r);
+            }
+            n_todo = kept;
+        }
+        if (broken && n_todo > 0 && !reconnect(p, down_since_ns, false)) {
+            for (size_t i = 0; i < n_todo; i++) {
+                complete(p, todo[i], BASE_ECLOSED);
             }
             return false;
         }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (a[i].out_err == BASE_OK) {
-            base_strlcpy(items[i]->stream_id, a[i].out_id, sizeof(items[i]->stream_id));
-        }
-        complete(p, items[i], a[i].out_err);
     }
     return true;
 }
@@ -289,6 +447,7 @@ base_err svc_persist_new(const char *url, int timeout_ms, size_t capacity, svc_p
     }
     atomic_store(&p->redis_up, p->store != NULL);
     atomic_store(&p->drain_timeout_ms, 5000);
+    base_clock_init_system(&p->wall);
     p->last_ok_ns = base_mono_ns();
     if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
         e = BASE_ENOMEM;
@@ -353,6 +512,7 @@ void svc_persist_close(svc_persist *p, int drain_timeout_ms)
     pthread_join(p->thread, NULL);
     sto_store_close(p->store);
     base_queue_free(p->q);
+    base_free(p->pos);
     base_free(p->url);
     base_free(p);
 }

@@ -12,10 +12,20 @@
  * one pipelined round trip, stores model snapshots with MULTI/EXEC, and then
  * runs each item's completion callback, in submission order.
  *
- * Redis trouble: on a lost connection the writer marks Redis down, keeps
- * the batch, reconnects with exponential backoff (50 ms .. 2 s) and retries
- * it; items are never reordered or dropped while the queue is open. A record
- * Redis refuses (an error reply) completes with BASE_ESTORE. While the queue
+ * Idempotent appends: the writer gives each record an explicit stream id
+ * the first time it sends it ("<ms>-<seq>", above every id it gave before
+ * in that stream and above the stream's last id in Redis, read once per
+ * connection; wall-clock based like Redis's own) and keeps it in
+ * item->stream_id for every retry. A retried XADD of a record Redis had
+ * already stored is refused as behind the stream's top; the writer finds
+ * the record at its id (sto_store_match) and completes it as stored. So a
+ * record is stored at most once, whatever the connection does.
+ *
+ * Redis trouble: on a lost connection the writer marks Redis down,
+ * reconnects with exponential backoff (50 ms .. 2 s) and sends again only
+ * the records of the batch whose replies it had not read (a reply read is
+ * final); items are never reordered or dropped while the queue is open. A
+ * record Redis refuses (an error reply) completes with BASE_ESTORE. While the queue
  * is idle the writer PINGs Redis after SVC_PERSIST_PING_MS without an
  * exchange, so an outage is noticed (svc_persist_redis_up() turns false)
  * even when nothing is being written; a PING blocks up to @timeout_ms, so a
@@ -69,7 +79,7 @@ struct svc_persist_item {
     char policy[BASE_NAME_MAX + 1];
     void *rec;                          /* owned by the item */
     svc_trim trim;                      /* MODEL only */
-    char stream_id[BASE_STREAM_ID_MAX + 1]; /* set before done() on success */
+    char stream_id[BASE_STREAM_ID_MAX + 1]; /* APPEND: its id, assigned by the writer */
     svc_persist_done done;              /* may be NULL */
     void *done_arg;
 };
