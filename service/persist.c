@@ -32,6 +32,8 @@ struct svc_persist {
     atomic_bool redis_up;
     atomic_bool closing;
     uint64_t last_ok_ns;       /* writer thread only: the last exchange Redis answered */
+    uint64_t down_since_ns;    /* writer thread only: when the current outage began; 0: up */
+    size_t in_hand;            /* writer thread only: popped and not completed yet */
     atomic_int drain_timeout_ms;
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
@@ -84,6 +86,9 @@ void svc_persist_item_free(svc_persist_item *it)
 
 static void complete(svc_persist *p, svc_persist_item *it, base_err result)
 {
+    if (p->in_hand > 0) {
+        p->in_hand--;
+    }
     if (result == BASE_OK) {
         atomic_fetch_add(&p->written, 1);
     } else {
@@ -102,18 +107,44 @@ static void nap_ms(int ms)
 }
 
 /*
+ * Redis went away: note when, and say so once per outage (not per retry),
+ * with the number of records waiting.
+ */
+static void mark_down(svc_persist *p)
+{
+    if (p->down_since_ns == 0) {
+        p->down_since_ns = base_mono_ns();
+    }
+    if (atomic_exchange(&p->redis_up, false)) {
+        base_log(BASE_LOG_WARN,
+                 "redis: unreachable; writes wait in the queue (%zu queued), reconnecting with "
+                 "backoff",
+                 base_queue_len(p->q) + p->in_hand);
+    }
+}
+
+/* Redis answers again: say so once, with the length of the outage. */
+static void mark_up(svc_persist *p)
+{
+    uint64_t since = p->down_since_ns;
+    p->down_since_ns = 0;
+    if (!atomic_exchange(&p->redis_up, true)) {
+        base_log(BASE_LOG_INFO, "redis: reachable again after %.1f s (%zu queued)",
+                 since != 0 ? (double)(base_mono_ns() - since) / 1e9 : 0.0,
+                 base_queue_len(p->q) + p->in_hand);
+    }
+}
+
+/*
  * Reconnect with exponential backoff. Returns false when closing and the
  * drain deadline passed while Redis stayed away, or, for an @idle writer
  * (no batch in hand), as soon as it is closing with nothing queued: there
  * is nothing left to store, so shutdown need not wait for Redis.
  */
-static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
+static bool reconnect(svc_persist *p, bool idle)
 {
     int backoff = 50;
-    atomic_store(&p->redis_up, false);
-    if (*down_since_ns == 0) {
-        *down_since_ns = base_mono_ns();
-    }
+    mark_down(p);
     for (;;) {
         base_err e = BASE_EIO;
         if (p->store == NULL) {
@@ -126,8 +157,7 @@ static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
             for (size_t i = 0; i < p->n_pos; i++) {
                 p->pos[i].synced = false;
             }
-            atomic_store(&p->redis_up, true);
-            *down_since_ns = 0;
+            mark_up(p);
             p->last_ok_ns = base_mono_ns();
             return true;
         }
@@ -135,7 +165,7 @@ static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
             return false;
         }
         if (atomic_load(&p->closing)) {
-            uint64_t waited_ms = (base_mono_ns() - *down_since_ns) / 1000000u;
+            uint64_t waited_ms = (base_mono_ns() - p->down_since_ns) / 1000000u;
             if (waited_ms >= (uint64_t)atomic_load(&p->drain_timeout_ms)) {
                 return false;
             }
@@ -249,8 +279,7 @@ static base_err settle_behind(svc_persist *p, svc_persist_item *it, bool maybe_s
  * complete in stream order: in the order given, except that a record that
  * had to take a new id completes after the ones now below it.
  */
-static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
-                          uint64_t *down_since_ns)
+static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
 {
     sto_append a[SVC_PERSIST_BATCH];
     svc_persist_item *todo[SVC_PERSIST_BATCH];
@@ -309,7 +338,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
             }
             n_todo = kept;
         }
-        if (broken && n_todo > 0 && !reconnect(p, down_since_ns, false)) {
+        if (broken && n_todo > 0 && !reconnect(p, false)) {
             for (size_t i = 0; i < n_todo; i++) {
                 complete(p, todo[i], BASE_ECLOSED);
             }
@@ -335,7 +364,7 @@ static void retain(svc_persist *p, const svc_persist_item *it)
     }
 }
 
-static bool write_model(svc_persist *p, svc_persist_item *it, uint64_t *down_since_ns)
+static bool write_model(svc_persist *p, svc_persist_item *it)
 {
     for (;;) {
         base_err e = sto_store_model_put(p->store, it->rec);
@@ -347,7 +376,7 @@ static bool write_model(svc_persist *p, svc_persist_item *it, uint64_t *down_sin
             complete(p, it, e);
             return true;
         }
-        if (!reconnect(p, down_since_ns, false)) {
+        if (!reconnect(p, false)) {
             complete(p, it, BASE_ECLOSED);
             return false;
         }
@@ -364,7 +393,6 @@ static void *writer_main(void *arg)
 {
     svc_persist *p = arg;
     void *batch[SVC_PERSIST_BATCH];
-    uint64_t down_since_ns = 0;
     bool alive = true;
     for (;;) {
         size_t n = 0;
@@ -372,22 +400,23 @@ static void *writer_main(void *arg)
         if (e == BASE_ECLOSED) {
             break;
         }
+        p->in_hand = n;
         if (n == 0) {
             if (alive && atomic_load(&p->redis_up) && idle_ping_due(p)) {
                 /* Nothing to write: find out whether Redis is still there. */
                 if (sto_store_ping(p->store) == BASE_OK) {
                     p->last_ok_ns = base_mono_ns();
                 } else {
-                    atomic_store(&p->redis_up, false);
+                    mark_down(p);
                 }
             }
             if (alive && !atomic_load(&p->redis_up)) {
-                alive = reconnect(p, &down_since_ns, true);
+                alive = reconnect(p, true);
             }
             continue;
         }
         if (alive && !atomic_load(&p->redis_up)) {
-            alive = reconnect(p, &down_since_ns, false);
+            alive = reconnect(p, false);
         }
         size_t i = 0;
         while (i < n) {
@@ -398,12 +427,13 @@ static void *writer_main(void *arg)
                 continue;
             }
             if (it->type == SVC_PERSIST_MODEL) {
-                alive = write_model(p, it, &down_since_ns);
+                alive = write_model(p, it);
                 i++;
                 continue;
             }
             if (it->type == SVC_PERSIST_BARRIER) {
                 /* Everything queued before it is stored (or failed): done, no I/O. */
+                p->in_hand--;
                 if (it->done != NULL) {
                     it->done(it->done_arg, it, BASE_OK);
                 }
@@ -415,7 +445,7 @@ static void *writer_main(void *arg)
             while (j < n && ((svc_persist_item *)batch[j])->type == SVC_PERSIST_APPEND) {
                 j++;
             }
-            alive = write_appends(p, (svc_persist_item **)&batch[i], j - i, &down_since_ns);
+            alive = write_appends(p, (svc_persist_item **)&batch[i], j - i);
             i = j;
         }
     }

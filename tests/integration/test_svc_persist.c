@@ -4,6 +4,9 @@
  *
  * 1. a batch whose replies never came (Redis hung past the command timeout,
  *    then resumed and executed it) is retried and still stored exactly once;
+ *    the outage is logged once when it begins and once when it ends, with
+ *    its length and the number of records waiting, however many
+ *    reconnection attempts it took;
  * 2. an entry written by someone else above the writer's ids makes it move
  *    its ids past the stream's top: nothing is dropped, nothing duplicated;
  * 3. a stream whose top is in the future (a clock that went back) gets ids
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/record.h"
@@ -174,6 +178,46 @@ static size_t read_stream(fixture *f, const char *policy, int *seen, bool *out_i
 
 /* ---- 1 ------------------------------------------------------------------- */
 
+/* stderr (where base_log writes) goes to a file while a test runs. */
+typedef struct capture {
+    char path[256];
+    int saved;
+} capture;
+
+static bool capture_begin(capture *c)
+{
+    snprintf(c->path, sizeof(c->path), "%s/rlfeed-persist-log.XXXXXX",
+             getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(c->path);
+    fflush(stderr);
+    c->saved = dup(2);
+    if (fd < 0 || c->saved < 0 || dup2(fd, 2) < 0) {
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Restore stderr; count the lines of the capture containing @a and @b. */
+static void capture_end(capture *c, const char *a, int *out_a, const char *b, int *out_b)
+{
+    char line[1024];
+    fflush(stderr);
+    dup2(c->saved, 2);
+    close(c->saved);
+    *out_a = *out_b = 0;
+    FILE *fp = fopen(c->path, "r");
+    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+        printf("# log: %s", line);
+        *out_a += strstr(line, a) != NULL;
+        *out_b += strstr(line, b) != NULL;
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    unlink(c->path);
+}
+
 static void unanswered_batch_is_stored_once(void)
 {
     enum { N = 200 };
@@ -187,6 +231,8 @@ static void unanswered_batch_is_stored_once(void)
     /* A first record, so the next batch goes out at once (no idle PING is due). */
     TST_TRUE(submit(&f, "h", 0));
     TST_TRUE(wait_done(&f, 0, 1, 5000));
+    capture cap;
+    TST_TRUE(capture_begin(&cap));
     pid_t rpid = sto_server_pid(f.srv);
     kill(rpid, SIGSTOP);
     bool queued = true;
@@ -197,8 +243,19 @@ static void unanswered_batch_is_stored_once(void)
     /* The writer sent the batch, waited TIMEOUT_MS for replies and gave up on the connection. */
     bool noticed = wait_redis_up(&f, false, 10000);
     TST_TRUE(noticed);
+    /* Keep it hung for several reconnection attempts (each one times out after TIMEOUT_MS). */
+    int64_t t_hang = tst_now_ms();
+    while (tst_now_ms() - t_hang < 4 * TIMEOUT_MS) {
+        tst_nap();
+    }
     kill(rpid, SIGCONT); /* Redis now executes the batch it had received, unanswered */
     TST_TRUE(wait_done(&f, 1, N + 1, 20000));
+    TST_TRUE(wait_redis_up(&f, true, 10000));
+    int downs = 0, ups = 0;
+    capture_end(&cap, "redis: unreachable; writes wait in the queue (", &downs,
+                "redis: reachable again after ", &ups);
+    TST_EQ(downs, 1);
+    TST_EQ(ups, 1);
     int ok = 0;
     for (int i = 0; i <= N; i++) {
         ok += f.slots[i].result == BASE_OK;
