@@ -12,9 +12,22 @@
 #include "service/persist.h"
 #include "service/wire.h"
 #include "storage/server.h"
+#include "storage/spill.h"
 #include "storage/store.h"
 
-#define DRAIN_TIMEOUT_MS 10000
+/*
+ * Shutdown budget, from the signal (docs/operations.md, "Stopping"): the
+ * learner joins and learns what is closed, the writer stores what is
+ * queued, whatever is still unstored is spilled to data_dir, the private
+ * redis-server is stopped. Together at most SHUTDOWN_MS, plus the time the
+ * disk needs to write and fsync a spill file.
+ */
+#define SHUTDOWN_MS 10000
+#define LEARN_DRAIN_MS 3000       /* Redis up: join, store and learn what is closed */
+#define LEARN_DRAIN_AWAY_MS 500   /* Redis away: joined examples cannot be stored anyway */
+#define STORE_BY_MS 7000          /* stop sending to Redis this long after the signal */
+#define OUTAGE_WAIT_MS 2000       /* Redis away: wait this long for it before spilling */
+#define REDIS_STOP_MIN_MS 1000    /* SIGTERM of the private redis-server: at least this long */
 
 static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
 {
@@ -71,6 +84,44 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
     return BASE_OK;
 }
 
+/*
+ * Append what a previous shutdown spilled to data_dir, before recovery
+ * reads the streams. Idempotent (storage/spill.h): a start cut short
+ * replays the same files again.
+ */
+static base_err replay_spills(const svc_config *cfg, const char *url)
+{
+    char err[512] = "";
+    sto_store *s = NULL;
+    sto_spill_report rep;
+    memset(&rep, 0, sizeof(rep));
+    base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = sto_spill_replay(s, cfg->data_dir, &rep, err, sizeof(err));
+    }
+    sto_store_close(s);
+    if (rep.partial > 0) {
+        base_log(BASE_LOG_WARN,
+                 "%u unfinished spill file(s) (rlfeed-spill-*.bin.tmp) in %s: a shutdown was cut "
+                 "short while writing them and their records are lost; remove them",
+                 rep.partial, cfg->data_dir);
+    }
+    if (rep.files > 0) {
+        base_log(BASE_LOG_INFO,
+                 "replayed %u spill file(s) from %s: %" PRIu64 " records, %" PRIu64
+                 " appended, %" PRIu64 " already stored, %" PRIu64 " under new ids",
+                 rep.files, cfg->data_dir, rep.records, rep.appended, rep.present,
+                 rep.renumbered);
+    }
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR,
+                 "replaying spill files in %s: %s (%s); nothing was lost: the file stays and "
+                 "is replayed at the next start",
+                 cfg->data_dir, err, base_strerror(e));
+    }
+    return e;
+}
+
 static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
 {
     char err[512] = "";
@@ -84,6 +135,35 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
     }
     sto_store_close(s);
     return e;
+}
+
+/* Say what shutdown could not store, and where it went. */
+static void report_close(const svc_persist_report *rep, const svc_config *cfg)
+{
+    bool temporary = cfg->redis_url[0] == '\0' && cfg->data_dir[0] == '\0';
+    if (rep->outage_ms > 0) {
+        base_log(BASE_LOG_WARN, "shutdown: redis unreachable for the last %.1f s",
+                 (double)rep->outage_ms / 1e3);
+    }
+    if (rep->spilled > 0) {
+        base_log(BASE_LOG_WARN,
+                 "shutdown: %" PRIu64 " records not stored in redis were spilled to %s; the "
+                 "next start appends them before recovery",
+                 rep->spilled, rep->spill_path);
+    }
+    if (rep->snapshots > 0) {
+        base_log(BASE_LOG_INFO,
+                 "shutdown: %" PRIu64 " checkpoint(s) not stored; the next start replays the "
+                 "streams from the last stored one",
+                 rep->snapshots);
+    }
+    if (rep->lost > 0) {
+        base_log(BASE_LOG_ERROR, "shutdown: %" PRIu64 " records were not stored and are lost: %s%s",
+                 rep->lost, rep->error,
+                 temporary ? " (without data_dir the private redis-server's data is temporary "
+                             "too, and removed now)"
+                           : "");
+    }
 }
 
 base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
@@ -113,6 +193,12 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     base_err e = start_redis(cfg, &srv, &url);
     if (e != BASE_OK) {
         goto done;
+    }
+    if (cfg->data_dir[0] != '\0') {
+        e = replay_spills(cfg, url);
+        if (e != BASE_OK) {
+            goto done;
+        }
     }
     e = svc_persist_new(url, (int)cfg->redis_timeout_ms, cfg->write_queue, &persist, err,
                         sizeof(err));
@@ -161,10 +247,12 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     int sig = 0;
     sigwait(&sigs, &sig);
     base_log(BASE_LOG_INFO, "signal %d: shutting down", sig);
-done:
-    /* Order matters: stop input, apply and snapshot, flush to Redis, release. */
+done:;
+    /* Order matters: stop input, apply and snapshot, flush to Redis, spill, release. */
+    uint64_t t0 = base_mono_ns();
     svc_net_close(net);
-    svc_engine_stop(eng, DRAIN_TIMEOUT_MS);
+    bool up = persist != NULL && svc_persist_redis_up(persist);
+    svc_engine_stop(eng, up ? LEARN_DRAIN_MS : LEARN_DRAIN_AWAY_MS);
     if (eng != NULL) {
         for (uint32_t i = 0; i < cfg->n_policies; i++) {
             uint64_t n = 0, sum = 0;
@@ -174,12 +262,26 @@ done:
             }
         }
     }
-    svc_persist_close(persist, DRAIN_TIMEOUT_MS);
+    svc_persist_close_opts co = {
+        .deadline_ns = t0 + (uint64_t)STORE_BY_MS * 1000000u,
+        .outage_wait_ms = OUTAGE_WAIT_MS,
+        .spill_dir = cfg->data_dir,
+    };
+    svc_persist_report rep;
+    svc_persist_close(persist, &co, &rep);
+    report_close(&rep, cfg);
     svc_net_free(net);
     svc_engine_free(eng);
-    sto_server_stop(srv);
+    uint64_t spent_ms = (base_mono_ns() - t0) / 1000000u;
+    int left_ms = spent_ms < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms) : 0;
+    sto_server_stop_within(srv, left_ms > REDIS_STOP_MIN_MS ? left_ms : REDIS_STOP_MIN_MS);
+    if (e == BASE_OK && rep.lost > 0) {
+        e = BASE_EIO; /* exit non-zero: records were lost */
+    }
     if (e == BASE_OK) {
-        base_log(BASE_LOG_INFO, "stopped cleanly");
+        base_log(BASE_LOG_INFO, "stopped %s after %.1f s",
+                 rep.spilled > 0 ? "with records spilled" : "cleanly",
+                 (double)(base_mono_ns() - t0) / 1e9);
     }
     return e;
 }

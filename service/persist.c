@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -9,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/queue.h"
+#include "storage/spill.h"
 #include "storage/streamid.h"
 
 /*
@@ -34,7 +36,14 @@ struct svc_persist {
     uint64_t last_ok_ns;       /* writer thread only: the last exchange Redis answered */
     uint64_t down_since_ns;    /* writer thread only: when the current outage began; 0: up */
     size_t in_hand;            /* writer thread only: popped and not completed yet */
-    atomic_int drain_timeout_ms;
+    /* set by svc_persist_close() before closing is; read by the writer after it sees closing */
+    uint64_t close_ns;         /* when close began */
+    uint64_t deadline_ns;      /* nothing is sent to Redis after this */
+    uint64_t outage_wait_ns;   /* Redis away while closing: how long to wait for it */
+    /* writer thread only, once closing: what could not be stored, in queue order */
+    svc_persist_item **left;
+    size_t n_left, cap_left;
+    uint64_t lost_oom;         /* records dropped because even keeping them failed */
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
     atomic_uint_fast64_t trimmed;
@@ -100,6 +109,51 @@ static void complete(svc_persist *p, svc_persist_item *it, base_err result)
     svc_persist_item_free(it);
 }
 
+/*
+ * Keep @it for the spill at close: it was not stored and will not be. On
+ * out of memory it completes now, unstored (counted lost at close).
+ */
+static void leave(svc_persist *p, svc_persist_item *it)
+{
+    if (p->n_left == p->cap_left) {
+        size_t cap = p->cap_left == 0 ? 1024 : p->cap_left * 2;
+        svc_persist_item **g = base_realloc_array(p->left, cap, sizeof(*g));
+        if (g == NULL) {
+            p->lost_oom += it->type == SVC_PERSIST_APPEND;
+            complete(p, it, BASE_ECLOSED);
+            return;
+        }
+        p->left = g;
+        p->cap_left = cap;
+    }
+    if (p->in_hand > 0) {
+        p->in_hand--;
+    }
+    p->left[p->n_left++] = it;
+}
+
+/*
+ * While closing: the time after which the writer stops trying Redis. The
+ * deadline, and, while Redis is away, @outage_wait after the later of the
+ * outage's start and the close.
+ */
+static uint64_t give_up_ns(const svc_persist *p)
+{
+    uint64_t t = p->deadline_ns;
+    if (p->down_since_ns != 0) {
+        uint64_t from = p->down_since_ns > p->close_ns ? p->down_since_ns : p->close_ns;
+        if (from + p->outage_wait_ns < t) {
+            t = from + p->outage_wait_ns;
+        }
+    }
+    return t;
+}
+
+static bool past_deadline(const svc_persist *p)
+{
+    return atomic_load(&p->closing) && base_mono_ns() >= p->deadline_ns;
+}
+
 static void nap_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -136,10 +190,10 @@ static void mark_up(svc_persist *p)
 }
 
 /*
- * Reconnect with exponential backoff. Returns false when closing and the
- * drain deadline passed while Redis stayed away, or, for an @idle writer
- * (no batch in hand), as soon as it is closing with nothing queued: there
- * is nothing left to store, so shutdown need not wait for Redis.
+ * Reconnect with exponential backoff. Returns false when closing and Redis
+ * stayed away past give_up_ns(), or, for an @idle writer (no batch in
+ * hand), as soon as it is closing with nothing queued: there is nothing
+ * left to store, so shutdown need not wait for Redis.
  */
 static bool reconnect(svc_persist *p, bool idle)
 {
@@ -161,16 +215,17 @@ static bool reconnect(svc_persist *p, bool idle)
             p->last_ok_ns = base_mono_ns();
             return true;
         }
-        if (atomic_load(&p->closing) && idle && base_queue_len(p->q) == 0) {
-            return false;
-        }
+        int nap = backoff;
         if (atomic_load(&p->closing)) {
-            uint64_t waited_ms = (base_mono_ns() - p->down_since_ns) / 1000000u;
-            if (waited_ms >= (uint64_t)atomic_load(&p->drain_timeout_ms)) {
+            uint64_t now = base_mono_ns(), end = give_up_ns(p);
+            if ((idle && base_queue_len(p->q) == 0) || now >= end) {
                 return false;
             }
+            if ((end - now) / 1000000u < (uint64_t)nap) {
+                nap = (int)((end - now) / 1000000u) + 1;
+            }
         }
-        nap_ms(backoff);
+        nap_ms(nap);
         backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
     }
 }
@@ -338,9 +393,9 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             }
             n_todo = kept;
         }
-        if (broken && n_todo > 0 && !reconnect(p, false)) {
+        if (n_todo > 0 && (past_deadline(p) || (broken && !reconnect(p, false)))) {
             for (size_t i = 0; i < n_todo; i++) {
-                complete(p, todo[i], BASE_ECLOSED);
+                leave(p, todo[i]); /* spilled at close, with the id it was sent with */
             }
             return false;
         }
@@ -376,8 +431,8 @@ static bool write_model(svc_persist *p, svc_persist_item *it)
             complete(p, it, e);
             return true;
         }
-        if (!reconnect(p, false)) {
-            complete(p, it, BASE_ECLOSED);
+        if (past_deadline(p) || !reconnect(p, false)) {
+            leave(p, it);
             return false;
         }
     }
@@ -421,8 +476,9 @@ static void *writer_main(void *arg)
         size_t i = 0;
         while (i < n) {
             svc_persist_item *it = batch[i];
-            if (!alive) {
-                complete(p, it, BASE_ECLOSED);
+            if (!alive || past_deadline(p)) {
+                alive = false; /* closing: the rest is spilled */
+                leave(p, it);
                 i++;
                 continue;
             }
@@ -476,7 +532,6 @@ base_err svc_persist_new(const char *url, int timeout_ms, size_t capacity, svc_p
         goto fail;
     }
     atomic_store(&p->redis_up, p->store != NULL);
-    atomic_store(&p->drain_timeout_ms, 5000);
     base_clock_init_system(&p->wall);
     p->last_ok_ns = base_mono_ns();
     if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
@@ -530,18 +585,87 @@ uint64_t svc_persist_failed(const svc_persist *p)
     return atomic_load(&p->failed);
 }
 
-void svc_persist_close(svc_persist *p, int drain_timeout_ms)
+/*
+ * After the writer stopped: write what it could not store to a spill file
+ * in @dir (records only, in queue order, each with the id it was sent with
+ * or a new one), then complete every such item as not stored.
+ */
+static void spill(svc_persist *p, const char *dir, svc_persist_report *out)
 {
+    uint64_t records = 0, bad = 0;
+    sto_spill *w = NULL;
+    base_err e = BASE_OK;
+
+    for (size_t i = 0; i < p->n_left; i++) {
+        records += p->left[i]->type == SVC_PERSIST_APPEND;
+        out->snapshots += p->left[i]->type == SVC_PERSIST_MODEL;
+    }
+    if (records > 0 && (dir == NULL || dir[0] == '\0')) {
+        (void)snprintf(out->error, sizeof(out->error), "no data_dir to spill them to");
+        e = BASE_EINVAL;
+    } else if (records > 0) {
+        e = sto_spill_create(dir, &w, out->error, sizeof(out->error));
+    }
+    for (size_t i = 0; e == BASE_OK && i < p->n_left; i++) {
+        svc_persist_item *it = p->left[i];
+        if (it->type != SVC_PERSIST_APPEND) {
+            continue;
+        }
+        (void)assign_id(p, it, false); /* ENOMEM leaves no id: the add refuses it, counted */
+        base_err ae = sto_spill_add(w, it->kind, it->policy, it->stream_id, it->rec);
+        if (ae == BASE_EINVAL || ae == BASE_ELIMIT) {
+            bad++; /* a record Redis would not have taken either */
+        } else if (ae != BASE_OK) {
+            (void)snprintf(out->error, sizeof(out->error), "writing the spill file: %s",
+                           base_strerror(ae));
+            e = ae;
+        }
+    }
+    if (e == BASE_OK && w != NULL) {
+        e = sto_spill_commit(w, out->spill_path, sizeof(out->spill_path), out->error,
+                             sizeof(out->error));
+        w = NULL;
+    }
+    sto_spill_abort(w);
+    if (e == BASE_OK) {
+        out->spilled = records - bad;
+        out->lost = bad;
+    } else {
+        out->lost = records;
+        out->spill_path[0] = '\0';
+    }
+    out->lost += p->lost_oom;
+    for (size_t i = 0; i < p->n_left; i++) {
+        p->in_hand++; /* complete() counts it down again */
+        complete(p, p->left[i], BASE_ECLOSED);
+    }
+    p->n_left = 0;
+}
+
+void svc_persist_close(svc_persist *p, const svc_persist_close_opts *o, svc_persist_report *out)
+{
+    svc_persist_report unused;
+    if (out == NULL) {
+        out = &unused;
+    }
+    memset(out, 0, sizeof(*out));
     if (p == NULL) {
         return;
     }
-    atomic_store(&p->drain_timeout_ms, drain_timeout_ms);
+    p->close_ns = base_mono_ns();
+    p->deadline_ns = o->deadline_ns;
+    p->outage_wait_ns = o->outage_wait_ms > 0 ? (uint64_t)o->outage_wait_ms * 1000000u : 0;
     /* Close first: once closing is seen, an empty queue stays empty (see reconnect). */
     base_queue_close(p->q);
     atomic_store(&p->closing, true);
     pthread_join(p->thread, NULL);
+    if (p->down_since_ns != 0) {
+        out->outage_ms = (base_mono_ns() - p->down_since_ns) / 1000000u;
+    }
+    spill(p, o->spill_dir, out);
     sto_store_close(p->store);
     base_queue_free(p->q);
+    base_free(p->left);
     base_free(p->pos);
     base_free(p->url);
     base_free(p);

@@ -526,12 +526,20 @@ pid_t sto_server_pid(const sto_server *s)
 
 void sto_server_stop(sto_server *s)
 {
+    sto_server_stop_within(s, STOP_TIMEOUT_MS);
+}
+
+void sto_server_stop_within(sto_server *s, int timeout_ms)
+{
     if (s == NULL) {
         return;
     }
+    if (timeout_ms < 0 || timeout_ms > STOP_TIMEOUT_MS) {
+        timeout_ms = STOP_TIMEOUT_MS;
+    }
     if (s->pid > 0) {
         /* SIGTERM lets redis flush and close the AOF; SIGKILL if it takes too long. */
-        int64_t deadline = now_ms() + STOP_TIMEOUT_MS;
+        int64_t deadline = now_ms() + timeout_ms;
         bool reaped = false;
         (void)kill(s->pid, SIGTERM); /* the child is ours and not yet reaped */
         while (!reaped && now_ms() < deadline) {

@@ -50,6 +50,13 @@ pid_t sto_server_pid(const sto_server *s);
 void sto_server_stop(sto_server *s);
 
 /*
+ * sto_server_stop_within() - as sto_server_stop(), but SIGKILL after
+ * @timeout_ms (at most the default 5 s) if SIGTERM has not stopped it: for
+ * a caller with a deadline (a hung server never handles SIGTERM).
+ */
+void sto_server_stop_within(sto_server *s, int timeout_ms);
+
+/*
  * sto_server_kill() - SIGKILL the child and reap it, keeping the data
  * directory and @s so that sto_server_restart() can start it again on the
  * same address. For fault tests.

@@ -10,7 +10,13 @@
  * 2. an entry written by someone else above the writer's ids makes it move
  *    its ids past the stream's top: nothing is dropped, nothing duplicated;
  * 3. a stream whose top is in the future (a clock that went back) gets ids
- *    above that top from the first write.
+ *    above that top from the first write;
+ * 4. closing while Redis is hung gives up by the deadline and spills every
+ *    unstored record with its id; once Redis resumes (and executes the batch
+ *    it had received), replaying the spill stores every record exactly once,
+ *    in order;
+ * 5. closing while Redis is hung with nowhere to spill reports the records
+ *    lost.
  *
  * Every wait polls a condition with a deadline.
  */
@@ -23,10 +29,12 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/record.h"
 #include "proc.h"
 #include "service/persist.h"
 #include "storage/server.h"
+#include "storage/spill.h"
 #include "storage/store.h"
 #include "storage/streamid.h"
 #include "tap.h"
@@ -77,7 +85,9 @@ static bool fixture_init(fixture *f, const char *policy_hint)
 
 static void fixture_fini(fixture *f)
 {
-    svc_persist_close(f->p, 5000);
+    svc_persist_close_opts co = {.deadline_ns = base_mono_ns() + 5000000000u,
+                                 .outage_wait_ms = 5000};
+    svc_persist_close(f->p, &co, NULL);
     sto_store_close(f->st);
     sto_server_stop(f->srv);
 }
@@ -355,6 +365,103 @@ static void ids_move_past_a_foreign_top(void)
     fixture_fini(&f);
 }
 
+/* ---- 4 and 5 ------------------------------------------------------------- */
+
+/* Close @f's writer with Redis hung; returns how long close took, in ms. */
+static int64_t close_hung(fixture *f, const char *spill_dir, int n, svc_persist_report *rep)
+{
+    TST_TRUE(submit(f, "s", 0));
+    TST_TRUE(wait_done(f, 0, 1, 5000));
+    kill(sto_server_pid(f->srv), SIGSTOP);
+    bool queued = true;
+    for (int i = 1; i <= n; i++) {
+        queued = queued && submit(f, "s", i);
+    }
+    TST_TRUE(queued);
+    TST_TRUE(wait_redis_up(f, false, 10000)); /* the first batch went out, unanswered */
+    svc_persist_close_opts co = {
+        .deadline_ns = base_mono_ns() + 3000000000u, .outage_wait_ms = 500,
+        .spill_dir = spill_dir};
+    int64_t t0 = tst_now_ms();
+    svc_persist_close(f->p, &co, rep);
+    f->p = NULL;
+    int64_t took = tst_now_ms() - t0;
+    kill(sto_server_pid(f->srv), SIGCONT);
+    return took;
+}
+
+static void close_spills_and_replay_stores_once(void)
+{
+    enum { N = 300 };
+    printf("# closing while Redis is hung: spill, then replay once Redis is back\n");
+    fixture f;
+    char *dir = tst_mkdtemp("rlfeed-persist-spill");
+    if (dir == NULL || !fixture_init(&f, "spill")) {
+        TST_TRUE(0 && "fixture");
+        fixture_fini(&f);
+        return;
+    }
+    svc_persist_report rep;
+    int64_t took = close_hung(&f, dir, N, &rep);
+    printf("# close took %lld ms: %llu spilled to %s, %llu lost, outage %llu ms\n",
+           (long long)took, (unsigned long long)rep.spilled, rep.spill_path,
+           (unsigned long long)rep.lost, (unsigned long long)rep.outage_ms);
+    TST_TRUE(took < 10000); /* the deadline (3 s) plus a command timeout, with slack */
+    TST_EQ(rep.spilled, N);
+    TST_EQ(rep.lost, 0);
+    TST_TRUE(rep.outage_ms > 0);
+    TST_TRUE(strstr(rep.spill_path, dir) == rep.spill_path);
+    int not_stored = 0;
+    for (int i = 1; i <= N; i++) {
+        not_stored += atomic_load(&f.slots[i].done) && f.slots[i].result == BASE_ECLOSED;
+    }
+    TST_EQ(not_stored, N);
+
+    /* Redis resumed and ran the batch it had; the replay must not store it again. */
+    sto_spill_report sr;
+    char err[512] = "";
+    TST_OK(sto_store_ping(f.st) == BASE_OK ? BASE_OK : sto_store_reconnect(f.st));
+    TST_OK(sto_spill_replay(f.st, dir, &sr, err, sizeof(err)));
+    printf("# replay: %u file, %llu records: %llu appended, %llu already stored, %llu "
+           "renumbered\n",
+           sr.files, (unsigned long long)sr.records, (unsigned long long)sr.appended,
+           (unsigned long long)sr.present, (unsigned long long)sr.renumbered);
+    TST_TRUE(sr.files == 1 && sr.records == N && sr.appended + sr.present == N);
+    TST_EQ(sr.renumbered, 0);
+    int seen[MAX_ITEMS];
+    bool in_order = false;
+    size_t total = read_stream(&f, "s", seen, &in_order);
+    int once = 0;
+    for (int i = 0; i <= N; i++) {
+        once += seen[i] == 1;
+    }
+    TST_EQ(total, N + 1);
+    TST_EQ(once, N + 1);
+    TST_TRUE(in_order);
+    fixture_fini(&f);
+    tst_rm_rf(dir);
+    free(dir);
+}
+
+static void close_without_a_spill_dir_reports_the_loss(void)
+{
+    enum { N = 50 };
+    printf("# closing while Redis is hung, with nowhere to spill\n");
+    fixture f;
+    if (!fixture_init(&f, "lost")) {
+        TST_TRUE(0 && "fixture");
+        fixture_fini(&f);
+        return;
+    }
+    svc_persist_report rep;
+    (void)close_hung(&f, NULL, N, &rep);
+    printf("# %llu lost: %s\n", (unsigned long long)rep.lost, rep.error);
+    TST_EQ(rep.spilled, 0);
+    TST_EQ(rep.lost, N);
+    TST_TRUE(strstr(rep.error, "data_dir") != NULL);
+    fixture_fini(&f);
+}
+
 int main(void)
 {
     if (system("command -v redis-server > /dev/null 2>&1") != 0) {
@@ -362,5 +469,7 @@ int main(void)
     }
     unanswered_batch_is_stored_once();
     ids_move_past_a_foreign_top();
+    close_spills_and_replay_stores_once();
+    close_without_a_spill_dir_reports_the_loss();
     return tst_done();
 }
