@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -28,6 +29,17 @@
 #define STORE_BY_MS 7000          /* stop sending to Redis this long after the signal */
 #define OUTAGE_WAIT_MS 2000       /* Redis away: wait this long for it before spilling */
 #define REDIS_STOP_MIN_MS 1000    /* SIGTERM of the private redis-server: at least this long */
+
+#define SUPERVISE_MS 100          /* how often the private redis-server is checked */
+#define RESTART_BACKOFF_MS 1000   /* a failed restart is tried again after this, doubling */
+#define RESTART_BACKOFF_MAX_MS 30000
+
+/* The private redis-server's keeper: restarts it when it dies (main thread only). */
+typedef struct keeper {
+    sto_server *srv;
+    uint64_t next_try_ns;
+    int backoff_ms;
+} keeper;
 
 static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
 {
@@ -59,6 +71,45 @@ static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *s
     svc_request_fini(&req);
 }
 
+/*
+ * If the private redis-server died (kill -9, a crash, the OOM killer),
+ * start it again on the same port and data directory: its AOF brings back
+ * everything it had acknowledged (all of it with appendfsync always), and
+ * the writer, reconnecting meanwhile, sends again what it has not had
+ * answered. Blocks while redis-server starts (up to its start timeout).
+ */
+static void keep_redis(keeper *k)
+{
+    int st = 0;
+    if (k->srv == NULL) {
+        return;
+    }
+    if (sto_server_pid(k->srv) > 0) {
+        if (!sto_server_reap(k->srv, &st)) {
+            return; /* running */
+        }
+        base_log(BASE_LOG_WARN, "private redis-server %s %d; restarting it on %s",
+                 WIFSIGNALED(st) ? "killed by signal" : "exited with status",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), sto_server_url(k->srv));
+        k->next_try_ns = 0;
+        k->backoff_ms = RESTART_BACKOFF_MS;
+    }
+    if (base_mono_ns() < k->next_try_ns) {
+        return;
+    }
+    char err[512] = "";
+    if (sto_server_restart(k->srv, err, sizeof(err)) == BASE_OK) {
+        base_log(BASE_LOG_INFO, "private redis-server restarted (pid %d)",
+                 (int)sto_server_pid(k->srv));
+        return;
+    }
+    base_log(BASE_LOG_ERROR, "cannot restart the private redis-server (%s); retrying in %d s",
+             err, k->backoff_ms / 1000);
+    k->next_try_ns = base_mono_ns() + (uint64_t)k->backoff_ms * 1000000u;
+    k->backoff_ms = k->backoff_ms * 2 > RESTART_BACKOFF_MAX_MS ? RESTART_BACKOFF_MAX_MS
+                                                             : k->backoff_ms * 2;
+}
+
 static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const char **out_url)
 {
     if (cfg->redis_url[0] != '\0') {
@@ -79,8 +130,9 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
         return e;
     }
     *out_url = sto_server_url(*out_srv);
-    base_log(BASE_LOG_INFO, "private redis-server at %s (data in %s, appendfsync %s)", *out_url,
-             sto_server_dir(*out_srv), cfg->appendfsync);
+    base_log(BASE_LOG_INFO, "private redis-server at %s (pid %d, data in %s, appendfsync %s)",
+             *out_url, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv),
+             cfg->appendfsync);
     return BASE_OK;
 }
 
@@ -244,8 +296,16 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     }
     base_log(BASE_LOG_INFO, "ready: %u policies", cfg->n_policies);
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    /* Wait for a signal, looking after the private redis-server meanwhile. */
+    keeper kp = {srv, 0, RESTART_BACKOFF_MS};
+    int sig = -1;
+    while (sig < 0) {
+        struct timespec tick = {0, SUPERVISE_MS * 1000000L};
+        sig = sigtimedwait(&sigs, NULL, &tick); /* -1: timeout (EAGAIN) or EINTR */
+        if (sig < 0) {
+            keep_redis(&kp);
+        }
+    }
     base_log(BASE_LOG_INFO, "signal %d: shutting down", sig);
 done:;
     /* Order matters: stop input, apply and snapshot, flush to Redis, spill, release. */

@@ -562,6 +562,19 @@ void sto_server_stop_within(sto_server *s, int timeout_ms)
     base_free(s);
 }
 
+bool sto_server_reap(sto_server *s, int *out_wstatus)
+{
+    int status = 0;
+    if (s == NULL || s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) != s->pid) {
+        return false;
+    }
+    s->pid = -1;
+    if (out_wstatus != NULL) {
+        *out_wstatus = status;
+    }
+    return true;
+}
+
 void sto_server_kill(sto_server *s)
 {
     if (s != NULL) {

@@ -57,6 +57,14 @@ void sto_server_stop(sto_server *s);
 void sto_server_stop_within(sto_server *s, int timeout_ms);
 
 /*
+ * sto_server_reap() - whether the child has exited (killed, crashed), without
+ * waiting. If so it is reaped now, *out_wstatus (may be NULL) is its
+ * waitpid() status, and sto_server_restart() starts it again on the same
+ * address and data. False while it runs or when it is not running.
+ */
+bool sto_server_reap(sto_server *s, int *out_wstatus);
+
+/*
  * sto_server_kill() - SIGKILL the child and reap it, keeping the data
  * directory and @s so that sto_server_restart() can start it again on the
  * same address. For fault tests.
