@@ -466,7 +466,7 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
     if (opts == NULL) {
         opts = &def;
     }
-    const char *fsync = opts->appendfsync != NULL ? opts->appendfsync : "everysec";
+    const char *fsync = opts->appendfsync != NULL ? opts->appendfsync : "always";
     if (strcmp(fsync, "everysec") != 0 && strcmp(fsync, "always") != 0 &&
         strcmp(fsync, "no") != 0) {
         put_msg(errbuf, errlen, "appendfsync must be everysec, always or no", fsync);

@@ -27,7 +27,7 @@ typedef struct sto_server sto_server;
 typedef struct sto_server_opts {
     const char *redis_bin;   /* default "redis-server" (found on PATH) */
     const char *dir;         /* data directory; NULL: a new mkdtemp dir, removed at stop */
-    const char *appendfsync; /* "everysec" (default), "always" or "no" */
+    const char *appendfsync; /* "always" (default), "everysec" or "no" */
     bool unix_socket;        /* listen on DIR/redis.sock instead of a TCP port */
     int start_timeout_ms;    /* default 10000 */
 } sto_server_opts;

@@ -1,8 +1,9 @@
 /*
  * kill -9 of rlfeedd's own (private) redis-server, the default set-up:
  *
- * 1. rlfeedd notices its redis-server died, starts it again on the same
- *    port and data directory, and serves acknowledged feedback again.
+ * 1. with the default configuration the private redis-server runs with
+ *    appendfsync always; rlfeedd notices it died, starts it again on the
+ *    same port and data directory, and serves acknowledged feedback again.
  *
  * Every wait polls a condition with a deadline.
  */
@@ -99,6 +100,30 @@ static int wait_new_pid(const tst_daemon *f, int old, int timeout_ms)
     return 0;
 }
 
+/* The running server's appendfsync, asked with redis-cli ("" if it cannot be asked). */
+static void appendfsync_of(const char *url, char *out, size_t size)
+{
+    char cmd[512], line[32];
+    int port = 0;
+    out[0] = '\0';
+    if (sscanf(url, "tcp://127.0.0.1:%d", &port) != 1) {
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %d config get appendfsync 2>/dev/null",
+             port);
+    FILE *p = popen(cmd, "r");
+    /* Two lines: the name, then the value. */
+    for (int i = 0; p != NULL && i < 2 && fgets(line, sizeof(line), p) != NULL; i++) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (i == 1) {
+            snprintf(out, size, "%s", line);
+        }
+    }
+    if (p != NULL) {
+        pclose(p);
+    }
+}
+
 static void private_server_is_restarted(void)
 {
     printf("# kill -9 of the private redis-server: rlfeedd starts it again\n");
@@ -112,6 +137,9 @@ static void private_server_is_restarted(void)
     int pid = 0;
     (void)scan_log(&f, &pid, url, sizeof(url), NULL);
     TST_TRUE(pid > 0 && strncmp(url, "tcp://127.0.0.1:", 16) == 0);
+    char fsync_mode[32];
+    appendfsync_of(url, fsync_mode, sizeof(fsync_mode));
+    TST_STREQ(fsync_mode, "always"); /* the default */
     TST_TRUE(decide(f.c, ev, sizeof(ev)) && feedback(f.c, ev, "before"));
     kill(pid, SIGKILL);
     int pid2 = wait_new_pid(&f, pid, 20000);
@@ -130,6 +158,9 @@ static void private_server_is_restarted(void)
 
 int main(void)
 {
+    if (system("command -v redis-cli > /dev/null 2>&1") != 0) {
+        tst_skip_all("redis-cli not found");
+    }
     private_server_is_restarted();
     rlfeed_client_lib_fini();
     return tst_done();
