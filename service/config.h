@@ -55,7 +55,7 @@ typedef struct svc_config {
     char redis_url[SVC_URL_MAX];            /* "" = embedded redis-server */
     char redis_bin[SVC_URL_MAX];            /* default "redis-server" */
     char data_dir[SVC_URL_MAX];             /* embedded Redis data dir, "" = temporary */
-    char appendfsync[16];                   /* everysec | always | no */
+    char appendfsync[16];                   /* always (default) | everysec | no */
     uint32_t max_message_bytes;             /* NNG_OPT_RECVMAXSZ, default 1 MiB */
     uint32_t contexts;                      /* REP contexts per URL, default 32 */
     uint32_t reply_timeout_ms;              /* longest a reply waits for its peer, default 1000 */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -15,9 +16,33 @@
 #include "service/persist.h"
 #include "service/wire.h"
 #include "storage/server.h"
+#include "storage/spill.h"
 #include "storage/store.h"
 
-#define DRAIN_TIMEOUT_MS 10000
+/*
+ * Shutdown budget, from the signal (docs/operations.md, "Stopping"): the
+ * learner joins and learns what is closed, the writer stores what is
+ * queued, whatever is still unstored is spilled to data_dir, the private
+ * redis-server is stopped. Together at most SHUTDOWN_MS, plus the time the
+ * disk needs to write and fsync a spill file.
+ */
+#define SHUTDOWN_MS 10000
+#define LEARN_DRAIN_MS 3000       /* Redis up: join, store and learn what is closed */
+#define LEARN_DRAIN_AWAY_MS 500   /* Redis away: joined examples cannot be stored anyway */
+#define STORE_BY_MS 7000          /* stop sending to Redis this long after the signal */
+#define OUTAGE_WAIT_MS 2000       /* Redis away: wait this long for it before spilling */
+#define REDIS_STOP_MIN_MS 1000    /* SIGTERM of the private redis-server: at least this long */
+
+#define SUPERVISE_MS 100          /* how often the private redis-server is checked */
+#define RESTART_BACKOFF_MS 1000   /* a failed restart is tried again after this, doubling */
+#define RESTART_BACKOFF_MAX_MS 30000
+
+/* The private redis-server's keeper: restarts it when it dies (main thread only). */
+typedef struct keeper {
+    sto_server *srv;
+    uint64_t next_try_ns;
+    int backoff_ms;
+} keeper;
 
 /*
  * What the nng handler needs. The listeners open before anything touches
@@ -94,6 +119,45 @@ static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *s
     svc_request_fini(&req);
 }
 
+/*
+ * If the private redis-server died (kill -9, a crash, the OOM killer),
+ * start it again on the same port and data directory: its AOF brings back
+ * everything it had acknowledged (all of it with appendfsync always), and
+ * the writer, reconnecting meanwhile, sends again what it has not had
+ * answered. Blocks while redis-server starts (up to its start timeout).
+ */
+static void keep_redis(keeper *k)
+{
+    int st = 0;
+    if (k->srv == NULL) {
+        return;
+    }
+    if (sto_server_pid(k->srv) > 0) {
+        if (!sto_server_reap(k->srv, &st)) {
+            return; /* running */
+        }
+        base_log(BASE_LOG_WARN, "private redis-server %s %d; restarting it on %s",
+                 WIFSIGNALED(st) ? "killed by signal" : "exited with status",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), sto_server_url(k->srv));
+        k->next_try_ns = 0;
+        k->backoff_ms = RESTART_BACKOFF_MS;
+    }
+    if (base_mono_ns() < k->next_try_ns) {
+        return;
+    }
+    char err[512] = "";
+    if (sto_server_restart(k->srv, err, sizeof(err)) == BASE_OK) {
+        base_log(BASE_LOG_INFO, "private redis-server restarted (pid %d)",
+                 (int)sto_server_pid(k->srv));
+        return;
+    }
+    base_log(BASE_LOG_ERROR, "cannot restart the private redis-server (%s); retrying in %d s",
+             err, k->backoff_ms / 1000);
+    k->next_try_ns = base_mono_ns() + (uint64_t)k->backoff_ms * 1000000u;
+    k->backoff_ms = k->backoff_ms * 2 > RESTART_BACKOFF_MAX_MS ? RESTART_BACKOFF_MAX_MS
+                                                             : k->backoff_ms * 2;
+}
+
 static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const char **out_url)
 {
     if (cfg->redis_url[0] != '\0') {
@@ -114,9 +178,48 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
         return e;
     }
     *out_url = sto_server_url(*out_srv);
-    base_log(BASE_LOG_INFO, "private redis-server at %s (data in %s, appendfsync %s)", *out_url,
-             sto_server_dir(*out_srv), cfg->appendfsync);
+    base_log(BASE_LOG_INFO, "private redis-server at %s (pid %d, data in %s, appendfsync %s)",
+             *out_url, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv),
+             cfg->appendfsync);
     return BASE_OK;
+}
+
+/*
+ * Append what a previous shutdown spilled to data_dir, before recovery
+ * reads the streams. Idempotent (storage/spill.h): a start cut short
+ * replays the same files again.
+ */
+static base_err replay_spills(const svc_config *cfg, const char *url)
+{
+    char err[512] = "";
+    sto_store *s = NULL;
+    sto_spill_report rep;
+    memset(&rep, 0, sizeof(rep));
+    base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = sto_spill_replay(s, cfg->data_dir, &rep, err, sizeof(err));
+    }
+    sto_store_close(s);
+    if (rep.partial > 0) {
+        base_log(BASE_LOG_WARN,
+                 "%u unfinished spill file(s) (rlfeed-spill-*.bin.tmp) in %s: a shutdown was cut "
+                 "short while writing them and their records are lost; remove them",
+                 rep.partial, cfg->data_dir);
+    }
+    if (rep.files > 0) {
+        base_log(BASE_LOG_INFO,
+                 "replayed %u spill file(s) from %s: %" PRIu64 " records, %" PRIu64
+                 " appended, %" PRIu64 " already stored, %" PRIu64 " under new ids",
+                 rep.files, cfg->data_dir, rep.records, rep.appended, rep.present,
+                 rep.renumbered);
+    }
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR,
+                 "replaying spill files in %s: %s (%s); nothing was lost: the file stays and "
+                 "is replayed at the next start",
+                 cfg->data_dir, err, base_strerror(e));
+    }
+    return e;
 }
 
 static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
@@ -132,6 +235,35 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
     }
     sto_store_close(s);
     return e;
+}
+
+/* Say what shutdown could not store, and where it went. */
+static void report_close(const svc_persist_report *rep, const svc_config *cfg)
+{
+    bool temporary = cfg->redis_url[0] == '\0' && cfg->data_dir[0] == '\0';
+    if (rep->outage_ms > 0) {
+        base_log(BASE_LOG_WARN, "shutdown: redis unreachable for the last %.1f s",
+                 (double)rep->outage_ms / 1e3);
+    }
+    if (rep->spilled > 0) {
+        base_log(BASE_LOG_WARN,
+                 "shutdown: %" PRIu64 " records not stored in redis were spilled to %s; the "
+                 "next start appends them before recovery",
+                 rep->spilled, rep->spill_path);
+    }
+    if (rep->snapshots > 0) {
+        base_log(BASE_LOG_INFO,
+                 "shutdown: %" PRIu64 " checkpoint(s) not stored; the next start replays the "
+                 "streams from the last stored one",
+                 rep->snapshots);
+    }
+    if (rep->lost > 0) {
+        base_log(BASE_LOG_ERROR, "shutdown: %" PRIu64 " records were not stored and are lost: %s%s",
+                 rep->lost, rep->error,
+                 temporary ? " (without data_dir the private redis-server's data is temporary "
+                             "too, and removed now)"
+                           : "");
+    }
 }
 
 base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
@@ -204,6 +336,13 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     }
     base_log(BASE_LOG_INFO, "instance \"%s\" owns %u policies (lease %u ms)", owner,
              cfg->n_policies, cfg->lease_ms);
+    /* Records a shutdown could not store, before anything new is written. */
+    if (cfg->data_dir[0] != '\0') {
+        e = replay_spills(cfg, url);
+        if (e != BASE_OK) {
+            goto done;
+        }
+    }
     e = svc_persist_new(url, (int)cfg->redis_timeout_ms, cfg->write_queue, &persist, err,
                         sizeof(err));
     if (e != BASE_OK) {
@@ -231,13 +370,23 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     base_log(BASE_LOG_INFO, "ready: %u policies (%llu requests answered \"starting\" before)",
              cfg->n_policies, (unsigned long long)atomic_load(&ctx.refused_starting));
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    /* Wait for a signal, looking after the private redis-server meanwhile. */
+    keeper kp = {srv, 0, RESTART_BACKOFF_MS};
+    int sig = -1;
+    while (sig < 0) {
+        struct timespec tick = {0, SUPERVISE_MS * 1000000L};
+        sig = sigtimedwait(&sigs, NULL, &tick); /* -1: timeout (EAGAIN) or EINTR */
+        if (sig < 0) {
+            keep_redis(&kp);
+        }
+    }
     base_log(BASE_LOG_INFO, "signal %d: shutting down", sig);
-done:
-    /* Order matters: stop input, apply and snapshot, flush to Redis, release. */
+done:;
+    /* Order matters: stop input, apply and snapshot, flush to Redis, spill, release. */
+    uint64_t t0 = base_mono_ns();
     svc_net_close(net);
-    svc_engine_stop(eng, DRAIN_TIMEOUT_MS);
+    bool up = persist != NULL && svc_persist_redis_up(persist);
+    svc_engine_stop(eng, up ? LEARN_DRAIN_MS : LEARN_DRAIN_AWAY_MS);
     if (eng != NULL) {
         for (uint32_t i = 0; i < cfg->n_policies; i++) {
             uint64_t n = 0, sum = 0;
@@ -247,16 +396,30 @@ done:
             }
         }
     }
-    svc_persist_close(persist, DRAIN_TIMEOUT_MS);
+    svc_persist_close_opts co = {
+        .deadline_ns = t0 + (uint64_t)STORE_BY_MS * 1000000u,
+        .outage_wait_ms = OUTAGE_WAIT_MS,
+        .spill_dir = cfg->data_dir,
+    };
+    svc_persist_report rep;
+    svc_persist_close(persist, &co, &rep);
+    report_close(&rep, cfg);
     if (svc_lease_lost(lease)) {
         e = BASE_ESTORE; /* another instance owns a policy now: not a clean stop */
     }
     svc_lease_stop(lease); /* after the last write: hands the policies over */
     svc_net_free(net);
     svc_engine_free(eng);
-    sto_server_stop(srv);
+    uint64_t spent_ms = (base_mono_ns() - t0) / 1000000u;
+    int left_ms = spent_ms < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms) : 0;
+    sto_server_stop_within(srv, left_ms > REDIS_STOP_MIN_MS ? left_ms : REDIS_STOP_MIN_MS);
+    if (e == BASE_OK && rep.lost > 0) {
+        e = BASE_EIO; /* exit non-zero: records were lost */
+    }
     if (e == BASE_OK) {
-        base_log(BASE_LOG_INFO, "stopped cleanly");
+        base_log(BASE_LOG_INFO, "stopped %s after %.1f s",
+                 rep.spilled > 0 ? "with records spilled" : "cleanly",
+                 (double)(base_mono_ns() - t0) / 1e9);
     }
     return e;
 }

@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "  --redis URL          use this Redis (tcp://HOST:PORT or unix:/PATH)\n"
             "                       instead of starting a private redis-server\n"
             "  --data-dir DIR       data directory of the private redis-server\n"
-            "  --appendfsync MODE   everysec (default), always or no\n"
+            "  --appendfsync MODE   always (default), everysec or no\n"
             "  --log-level LEVEL    debug, info (default), warn or error\n"
             "  --check              load and validate the configuration, then exit\n"
             "  --manual-clock MS    tests only: the service clock starts at MS and moves\n"

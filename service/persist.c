@@ -2,12 +2,28 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "base/queue.h"
+#include "storage/spill.h"
+#include "storage/streamid.h"
+
+/*
+ * The writer's position in one stream: the last id it assigned there. Ids
+ * are assigned once per record and reused on every retry, which makes a
+ * retried XADD idempotent (docs/storage.md, "Idempotent appends").
+ */
+typedef struct stream_pos {
+    char policy[BASE_NAME_MAX + 1];
+    sto_kind kind;
+    sto_sid last;  /* the last id assigned here, or read from Redis */
+    bool synced;   /* last >= the stream's last id in Redis, read since the last connect */
+} stream_pos;
 
 struct svc_persist {
     char *url;
@@ -18,10 +34,23 @@ struct svc_persist {
     atomic_bool redis_up;
     atomic_bool closing;
     uint64_t last_ok_ns;       /* writer thread only: the last exchange Redis answered */
-    atomic_int drain_timeout_ms;
+    uint64_t down_since_ns;    /* writer thread only: when the current outage began; 0: up */
+    size_t in_hand;            /* writer thread only: popped and not completed yet */
+    /* set by svc_persist_close() before closing is; read by the writer after it sees closing */
+    uint64_t close_ns;         /* when close began */
+    uint64_t deadline_ns;      /* nothing is sent to Redis after this */
+    uint64_t outage_wait_ns;   /* Redis away while closing: how long to wait for it */
+    /* writer thread only, once closing: what could not be stored, in queue order */
+    svc_persist_item **left;
+    size_t n_left, cap_left;
+    uint64_t lost_oom;         /* records dropped because even keeping them failed */
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
     atomic_uint_fast64_t trimmed;
+    /* writer thread only */
+    stream_pos *pos;
+    size_t n_pos, cap_pos;
+    base_clock wall;           /* ids follow the system clock, whatever the service clock is */
 };
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
@@ -66,6 +95,9 @@ void svc_persist_item_free(svc_persist_item *it)
 
 static void complete(svc_persist *p, svc_persist_item *it, base_err result)
 {
+    if (p->in_hand > 0) {
+        p->in_hand--;
+    }
     if (result == BASE_OK) {
         atomic_fetch_add(&p->written, 1);
     } else {
@@ -77,6 +109,51 @@ static void complete(svc_persist *p, svc_persist_item *it, base_err result)
     svc_persist_item_free(it);
 }
 
+/*
+ * Keep @it for the spill at close: it was not stored and will not be. On
+ * out of memory it completes now, unstored (counted lost at close).
+ */
+static void leave(svc_persist *p, svc_persist_item *it)
+{
+    if (p->n_left == p->cap_left) {
+        size_t cap = p->cap_left == 0 ? 1024 : p->cap_left * 2;
+        svc_persist_item **g = base_realloc_array(p->left, cap, sizeof(*g));
+        if (g == NULL) {
+            p->lost_oom += it->type == SVC_PERSIST_APPEND;
+            complete(p, it, BASE_ECLOSED);
+            return;
+        }
+        p->left = g;
+        p->cap_left = cap;
+    }
+    if (p->in_hand > 0) {
+        p->in_hand--;
+    }
+    p->left[p->n_left++] = it;
+}
+
+/*
+ * While closing: the time after which the writer stops trying Redis. The
+ * deadline, and, while Redis is away, @outage_wait after the later of the
+ * outage's start and the close.
+ */
+static uint64_t give_up_ns(const svc_persist *p)
+{
+    uint64_t t = p->deadline_ns;
+    if (p->down_since_ns != 0) {
+        uint64_t from = p->down_since_ns > p->close_ns ? p->down_since_ns : p->close_ns;
+        if (from + p->outage_wait_ns < t) {
+            t = from + p->outage_wait_ns;
+        }
+    }
+    return t;
+}
+
+static bool past_deadline(const svc_persist *p)
+{
+    return atomic_load(&p->closing) && base_mono_ns() >= p->deadline_ns;
+}
+
 static void nap_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -84,18 +161,44 @@ static void nap_ms(int ms)
 }
 
 /*
- * Reconnect with exponential backoff. Returns false when closing and the
- * drain deadline passed while Redis stayed away, or, for an @idle writer
- * (no batch in hand), as soon as it is closing with nothing queued: there
- * is nothing left to store, so shutdown need not wait for Redis.
+ * Redis went away: note when, and say so once per outage (not per retry),
+ * with the number of records waiting.
  */
-static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
+static void mark_down(svc_persist *p)
+{
+    if (p->down_since_ns == 0) {
+        p->down_since_ns = base_mono_ns();
+    }
+    if (atomic_exchange(&p->redis_up, false)) {
+        base_log(BASE_LOG_WARN,
+                 "redis: unreachable; writes wait in the queue (%zu queued), reconnecting with "
+                 "backoff",
+                 base_queue_len(p->q) + p->in_hand);
+    }
+}
+
+/* Redis answers again: say so once, with the length of the outage. */
+static void mark_up(svc_persist *p)
+{
+    uint64_t since = p->down_since_ns;
+    p->down_since_ns = 0;
+    if (!atomic_exchange(&p->redis_up, true)) {
+        base_log(BASE_LOG_INFO, "redis: reachable again after %.1f s (%zu queued)",
+                 since != 0 ? (double)(base_mono_ns() - since) / 1e9 : 0.0,
+                 base_queue_len(p->q) + p->in_hand);
+    }
+}
+
+/*
+ * Reconnect with exponential backoff. Returns false when closing and Redis
+ * stayed away past give_up_ns(), or, for an @idle writer (no batch in
+ * hand), as soon as it is closing with nothing queued: there is nothing
+ * left to store, so shutdown need not wait for Redis.
+ */
+static bool reconnect(svc_persist *p, bool idle)
 {
     int backoff = 50;
-    atomic_store(&p->redis_up, false);
-    if (*down_since_ns == 0) {
-        *down_since_ns = base_mono_ns();
-    }
+    mark_down(p);
     for (;;) {
         base_err e = BASE_EIO;
         if (p->store == NULL) {
@@ -104,59 +207,198 @@ static bool reconnect(svc_persist *p, uint64_t *down_since_ns, bool idle)
             e = sto_store_reconnect(p->store);
         }
         if (e == BASE_OK && sto_store_ping(p->store) == BASE_OK) {
-            atomic_store(&p->redis_up, true);
-            *down_since_ns = 0;
+            /* Maybe another Redis, or the same one with less data: read the tops again. */
+            for (size_t i = 0; i < p->n_pos; i++) {
+                p->pos[i].synced = false;
+            }
+            mark_up(p);
             p->last_ok_ns = base_mono_ns();
             return true;
         }
-        if (atomic_load(&p->closing) && idle && base_queue_len(p->q) == 0) {
-            return false;
-        }
+        int nap = backoff;
         if (atomic_load(&p->closing)) {
-            uint64_t waited_ms = (base_mono_ns() - *down_since_ns) / 1000000u;
-            if (waited_ms >= (uint64_t)atomic_load(&p->drain_timeout_ms)) {
+            uint64_t now = base_mono_ns(), end = give_up_ns(p);
+            if ((idle && base_queue_len(p->q) == 0) || now >= end) {
                 return false;
             }
+            if ((end - now) / 1000000u < (uint64_t)nap) {
+                nap = (int)((end - now) / 1000000u) + 1;
+            }
         }
-        nap_ms(backoff);
+        nap_ms(nap);
         backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
     }
 }
 
-/* Write items[0..n) (all APPEND) in one pipelined call; false if Redis is gone for good. */
-static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n,
-                          uint64_t *down_since_ns)
+/* The position of stream (@policy, @kind); NULL if it cannot be added (out of memory). */
+static stream_pos *find_pos(svc_persist *p, const char *policy, sto_kind kind)
+{
+    for (size_t i = 0; i < p->n_pos; i++) {
+        if (p->pos[i].kind == kind && strcmp(p->pos[i].policy, policy) == 0) {
+            return &p->pos[i];
+        }
+    }
+    if (p->n_pos == p->cap_pos) {
+        size_t cap = p->cap_pos == 0 ? 16 : p->cap_pos * 2;
+        stream_pos *g = base_realloc_array(p->pos, cap, sizeof(*g));
+        if (g == NULL) {
+            return NULL;
+        }
+        p->pos = g;
+        p->cap_pos = cap;
+    }
+    stream_pos *sp = &p->pos[p->n_pos++];
+    memset(sp, 0, sizeof(*sp));
+    base_strlcpy(sp->policy, policy, sizeof(sp->policy));
+    sp->kind = kind;
+    return sp;
+}
+
+/*
+ * Give @it its stream id if it has none yet: above the stream's last id in
+ * Redis (read once per connection; @may_sync false when Redis cannot be
+ * asked) and above every id assigned before, following the wall clock.
+ * Return: BASE_OK; BASE_EIO if reading the last id lost the connection;
+ *         BASE_ENOMEM (the item is then sent without an id: Redis picks one).
+ */
+static base_err assign_id(svc_persist *p, svc_persist_item *it, bool may_sync)
+{
+    if (it->stream_id[0] != '\0') {
+        return BASE_OK;
+    }
+    stream_pos *sp = find_pos(p, it->policy, it->kind);
+    if (sp == NULL) {
+        return BASE_ENOMEM;
+    }
+    if (!sp->synced && may_sync && p->store != NULL) {
+        char top[BASE_STREAM_ID_MAX + 1];
+        sto_sid t;
+        base_err e = sto_store_last_id(p->store, it->kind, it->policy, top);
+        if (e == BASE_EIO) {
+            return e;
+        }
+        /* Other errors (a bad policy name, a key of another type) fail the XADD itself. */
+        if (e == BASE_OK && sto_sid_parse(top, &t)) {
+            if (sto_sid_cmp(t, sp->last) > 0) {
+                sp->last = t;
+            }
+            sp->synced = true;
+        }
+    }
+    sp->last = sto_sid_next(sp->last, (uint64_t)base_clock_now_ms(&p->wall));
+    (void)sto_sid_format(sp->last, it->stream_id, sizeof(it->stream_id)); /* 41 bytes at most */
+    return BASE_OK;
+}
+
+/* Give up @it's id: it is not stored there, and the stream moved past it. */
+static void drop_id(svc_persist *p, svc_persist_item *it)
+{
+    stream_pos *sp = find_pos(p, it->policy, it->kind);
+    if (sp != NULL) {
+        sp->synced = false; /* read the top again before the next id */
+    }
+    it->stream_id[0] = '\0';
+}
+
+/*
+ * Settle an append Redis refused because its id is not above the stream's
+ * last id. If an earlier attempt went unanswered (@maybe_stored), the
+ * record may be there: look. Otherwise, or if the entry there is not this
+ * record (another writer, or a Redis restored from elsewhere), *out_again
+ * is set: the record takes a new id above the top and is sent again.
+ * Return: the item's result; BASE_EIO if the connection broke meanwhile.
+ */
+static base_err settle_behind(svc_persist *p, svc_persist_item *it, bool maybe_stored,
+                              bool *out_again)
+{
+    sto_match m = STO_ABSENT;
+    base_err e = BASE_OK;
+    *out_again = false;
+    if (maybe_stored) {
+        e = sto_store_match(p->store, it->kind, it->policy, it->stream_id, it->rec, &m);
+        if (e != BASE_OK || m == STO_SAME) {
+            return e; /* BASE_OK: stored by an earlier attempt whose reply was lost */
+        }
+    }
+    drop_id(p, it);
+    *out_again = true;
+    return BASE_OK;
+}
+
+/*
+ * Write items[0..n) (all APPEND), pipelined, in rounds; false if Redis is
+ * gone for good. Each record keeps the id it was first sent with, so a
+ * record sent again is stored once: Redis refuses it as behind the stream's
+ * top, and settle_behind() finds it there. Only items without a final
+ * result go into the next round; a reply already read is final. Items
+ * complete in stream order: in the order given, except that a record that
+ * had to take a new id completes after the ones now below it.
+ */
+static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
 {
     sto_append a[SVC_PERSIST_BATCH];
-    for (size_t i = 0; i < n; i++) {
-        memset(&a[i], 0, sizeof(a[i]));
-        a[i].kind = items[i]->kind;
-        a[i].policy = items[i]->policy;
-        a[i].rec = items[i]->rec;
-    }
-    for (;;) {
-        base_err e = sto_store_append(p->store, a, n);
-        if (e == BASE_OK) {
-            p->last_ok_ns = base_mono_ns();
-            break;
+    svc_persist_item *todo[SVC_PERSIST_BATCH];
+    bool maybe_stored[SVC_PERSIST_BATCH]; /* an attempt went unanswered */
+    size_t n_todo = n;
+    memcpy(todo, items, n * sizeof(todo[0]));
+    memset(maybe_stored, 0, sizeof(maybe_stored));
+    while (n_todo > 0) {
+        base_err e = BASE_OK;
+        for (size_t i = 0; i < n_todo && e != BASE_EIO; i++) {
+            e = assign_id(p, todo[i], true);
         }
-        /*
-         * The connection broke mid-batch: some records may be stored. The
-         * retry can duplicate them in the stream; readers dedupe by event
-         * and outcome ids.
-         */
-        if (!reconnect(p, down_since_ns, false)) {
-            for (size_t i = 0; i < n; i++) {
-                complete(p, items[i], BASE_ECLOSED);
+        bool broken = e == BASE_EIO;
+        if (!broken) {
+            for (size_t i = 0; i < n_todo; i++) {
+                memset(&a[i], 0, sizeof(a[i]));
+                a[i].kind = todo[i]->kind;
+                a[i].policy = todo[i]->policy;
+                a[i].rec = todo[i]->rec;
+                a[i].id = todo[i]->stream_id;
+            }
+            broken = sto_store_append(p->store, a, n_todo) != BASE_OK;
+            if (!broken) {
+                p->last_ok_ns = base_mono_ns();
+            }
+            size_t kept = 0, renumbered = 0;
+            for (size_t i = 0; i < n_todo; i++) {
+                svc_persist_item *it = todo[i];
+                base_err r = a[i].out_err;
+                bool was_maybe = maybe_stored[i], renumber = false;
+                char sent_id[BASE_STREAM_ID_MAX + 1];
+                base_strlcpy(sent_id, it->stream_id, sizeof(sent_id));
+                if (r != BASE_EIO && a[i].out_behind) {
+                    r = settle_behind(p, it, was_maybe, &renumber);
+                    broken = broken || r == BASE_EIO;
+                }
+                bool again = r == BASE_EIO || renumber;
+                if (renumber && renumbered++ == 0) {
+                    static const char *const names[] = {"decisions", "outcomes", "joined"};
+                    base_log(BASE_LOG_WARN,
+                             "redis: the %s stream of policy %s is already past id %s and does "
+                             "not hold that record there (another writer, or a restored Redis): "
+                             "storing it, and any like it in this batch, under new ids",
+                             names[it->kind], it->policy, sent_id);
+                }
+                if (again) {
+                    todo[kept] = it;
+                    maybe_stored[kept] = it->stream_id[0] != '\0' && (was_maybe || r == BASE_EIO);
+                    kept++;
+                    continue;
+                }
+                if (r == BASE_OK && it->stream_id[0] == '\0') {
+                    base_strlcpy(it->stream_id, a[i].out_id, sizeof(it->stream_id)); /* no id */
+                }
+                complete(p, it, r);
+            }
+            n_todo = kept;
+        }
+        if (n_todo > 0 && (past_deadline(p) || (broken && !reconnect(p, false)))) {
+            for (size_t i = 0; i < n_todo; i++) {
+                leave(p, todo[i]); /* spilled at close, with the id it was sent with */
             }
             return false;
         }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (a[i].out_err == BASE_OK) {
-            base_strlcpy(items[i]->stream_id, a[i].out_id, sizeof(items[i]->stream_id));
-        }
-        complete(p, items[i], a[i].out_err);
     }
     return true;
 }
@@ -177,7 +419,7 @@ static void retain(svc_persist *p, const svc_persist_item *it)
     }
 }
 
-static bool write_model(svc_persist *p, svc_persist_item *it, uint64_t *down_since_ns)
+static bool write_model(svc_persist *p, svc_persist_item *it)
 {
     for (;;) {
         base_err e = sto_store_model_put(p->store, it->rec);
@@ -189,8 +431,8 @@ static bool write_model(svc_persist *p, svc_persist_item *it, uint64_t *down_sin
             complete(p, it, e);
             return true;
         }
-        if (!reconnect(p, down_since_ns, false)) {
-            complete(p, it, BASE_ECLOSED);
+        if (past_deadline(p) || !reconnect(p, false)) {
+            leave(p, it);
             return false;
         }
     }
@@ -206,7 +448,6 @@ static void *writer_main(void *arg)
 {
     svc_persist *p = arg;
     void *batch[SVC_PERSIST_BATCH];
-    uint64_t down_since_ns = 0;
     bool alive = true;
     for (;;) {
         size_t n = 0;
@@ -214,38 +455,41 @@ static void *writer_main(void *arg)
         if (e == BASE_ECLOSED) {
             break;
         }
+        p->in_hand = n;
         if (n == 0) {
             if (alive && atomic_load(&p->redis_up) && idle_ping_due(p)) {
                 /* Nothing to write: find out whether Redis is still there. */
                 if (sto_store_ping(p->store) == BASE_OK) {
                     p->last_ok_ns = base_mono_ns();
                 } else {
-                    atomic_store(&p->redis_up, false);
+                    mark_down(p);
                 }
             }
             if (alive && !atomic_load(&p->redis_up)) {
-                alive = reconnect(p, &down_since_ns, true);
+                alive = reconnect(p, true);
             }
             continue;
         }
         if (alive && !atomic_load(&p->redis_up)) {
-            alive = reconnect(p, &down_since_ns, false);
+            alive = reconnect(p, false);
         }
         size_t i = 0;
         while (i < n) {
             svc_persist_item *it = batch[i];
-            if (!alive) {
-                complete(p, it, BASE_ECLOSED);
+            if (!alive || past_deadline(p)) {
+                alive = false; /* closing: the rest is spilled */
+                leave(p, it);
                 i++;
                 continue;
             }
             if (it->type == SVC_PERSIST_MODEL) {
-                alive = write_model(p, it, &down_since_ns);
+                alive = write_model(p, it);
                 i++;
                 continue;
             }
             if (it->type == SVC_PERSIST_BARRIER) {
                 /* Everything queued before it is stored (or failed): done, no I/O. */
+                p->in_hand--;
                 if (it->done != NULL) {
                     it->done(it->done_arg, it, BASE_OK);
                 }
@@ -257,7 +501,7 @@ static void *writer_main(void *arg)
             while (j < n && ((svc_persist_item *)batch[j])->type == SVC_PERSIST_APPEND) {
                 j++;
             }
-            alive = write_appends(p, (svc_persist_item **)&batch[i], j - i, &down_since_ns);
+            alive = write_appends(p, (svc_persist_item **)&batch[i], j - i);
             i = j;
         }
     }
@@ -288,7 +532,7 @@ base_err svc_persist_new(const char *url, int timeout_ms, size_t capacity, svc_p
         goto fail;
     }
     atomic_store(&p->redis_up, p->store != NULL);
-    atomic_store(&p->drain_timeout_ms, 5000);
+    base_clock_init_system(&p->wall);
     p->last_ok_ns = base_mono_ns();
     if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
         e = BASE_ENOMEM;
@@ -341,18 +585,88 @@ uint64_t svc_persist_failed(const svc_persist *p)
     return atomic_load(&p->failed);
 }
 
-void svc_persist_close(svc_persist *p, int drain_timeout_ms)
+/*
+ * After the writer stopped: write what it could not store to a spill file
+ * in @dir (records only, in queue order, each with the id it was sent with
+ * or a new one), then complete every such item as not stored.
+ */
+static void spill(svc_persist *p, const char *dir, svc_persist_report *out)
 {
+    uint64_t records = 0, bad = 0;
+    sto_spill *w = NULL;
+    base_err e = BASE_OK;
+
+    for (size_t i = 0; i < p->n_left; i++) {
+        records += p->left[i]->type == SVC_PERSIST_APPEND;
+        out->snapshots += p->left[i]->type == SVC_PERSIST_MODEL;
+    }
+    if (records > 0 && (dir == NULL || dir[0] == '\0')) {
+        (void)snprintf(out->error, sizeof(out->error), "no data_dir to spill them to");
+        e = BASE_EINVAL;
+    } else if (records > 0) {
+        e = sto_spill_create(dir, &w, out->error, sizeof(out->error));
+    }
+    for (size_t i = 0; e == BASE_OK && i < p->n_left; i++) {
+        svc_persist_item *it = p->left[i];
+        if (it->type != SVC_PERSIST_APPEND) {
+            continue;
+        }
+        (void)assign_id(p, it, false); /* ENOMEM leaves no id: the add refuses it, counted */
+        base_err ae = sto_spill_add(w, it->kind, it->policy, it->stream_id, it->rec);
+        if (ae == BASE_EINVAL || ae == BASE_ELIMIT) {
+            bad++; /* a record Redis would not have taken either */
+        } else if (ae != BASE_OK) {
+            (void)snprintf(out->error, sizeof(out->error), "writing the spill file: %s",
+                           base_strerror(ae));
+            e = ae;
+        }
+    }
+    if (e == BASE_OK && w != NULL) {
+        e = sto_spill_commit(w, out->spill_path, sizeof(out->spill_path), out->error,
+                             sizeof(out->error));
+        w = NULL;
+    }
+    sto_spill_abort(w);
+    if (e == BASE_OK) {
+        out->spilled = records - bad;
+        out->lost = bad;
+    } else {
+        out->lost = records;
+        out->spill_path[0] = '\0';
+    }
+    out->lost += p->lost_oom;
+    for (size_t i = 0; i < p->n_left; i++) {
+        p->in_hand++; /* complete() counts it down again */
+        complete(p, p->left[i], BASE_ECLOSED);
+    }
+    p->n_left = 0;
+}
+
+void svc_persist_close(svc_persist *p, const svc_persist_close_opts *o, svc_persist_report *out)
+{
+    svc_persist_report unused;
+    if (out == NULL) {
+        out = &unused;
+    }
+    memset(out, 0, sizeof(*out));
     if (p == NULL) {
         return;
     }
-    atomic_store(&p->drain_timeout_ms, drain_timeout_ms);
+    p->close_ns = base_mono_ns();
+    p->deadline_ns = o->deadline_ns;
+    p->outage_wait_ns = o->outage_wait_ms > 0 ? (uint64_t)o->outage_wait_ms * 1000000u : 0;
     /* Close first: once closing is seen, an empty queue stays empty (see reconnect). */
     base_queue_close(p->q);
     atomic_store(&p->closing, true);
     pthread_join(p->thread, NULL);
+    if (p->down_since_ns != 0) {
+        out->outage_ms = (base_mono_ns() - p->down_since_ns) / 1000000u;
+    }
+    spill(p, o->spill_dir, out);
     sto_store_close(p->store);
     base_queue_free(p->q);
+    base_free(p->left);
+    base_free(p->pos);
     base_free(p->url);
     base_free(p);
 }

@@ -12,18 +12,32 @@
  * one pipelined round trip, stores model snapshots with MULTI/EXEC, and then
  * runs each item's completion callback, in submission order.
  *
- * Redis trouble: on a lost connection the writer marks Redis down, keeps
- * the batch, reconnects with exponential backoff (50 ms .. 2 s) and retries
- * it; items are never reordered or dropped while the queue is open. A record
- * Redis refuses (an error reply) completes with BASE_ESTORE. While the queue
+ * Idempotent appends: the writer gives each record an explicit stream id
+ * the first time it sends it ("<ms>-<seq>", above every id it gave before
+ * in that stream and above the stream's last id in Redis, read once per
+ * connection; wall-clock based like Redis's own) and keeps it in
+ * item->stream_id for every retry. A retried XADD of a record Redis had
+ * already stored is refused as behind the stream's top; the writer finds
+ * the record at its id (sto_store_match) and completes it as stored. So a
+ * record is stored at most once, whatever the connection does.
+ *
+ * Redis trouble: on a lost connection the writer marks Redis down,
+ * reconnects with exponential backoff (50 ms .. 2 s) and sends again only
+ * the records of the batch whose replies it had not read (a reply read is
+ * final); items are never reordered or dropped while the queue is open. A
+ * record Redis refuses (an error reply) completes with BASE_ESTORE. While the queue
  * is idle the writer PINGs Redis after SVC_PERSIST_PING_MS without an
  * exchange, so an outage is noticed (svc_persist_redis_up() turns false)
  * even when nothing is being written; a PING blocks up to @timeout_ms, so a
  * hung server is noticed within SVC_PERSIST_PING_MS + @timeout_ms.
  *
- * States: RUNNING -> DRAINING [svc_persist_close] -> CLOSED. Close waits
- * until the queue is empty or @drain_timeout_ms has passed with Redis down;
- * items still queued then complete with BASE_ECLOSED.
+ * States: RUNNING -> DRAINING [svc_persist_close] -> SPILLING -> CLOSED.
+ * Draining stores what is queued until a deadline, waiting a bounded time
+ * for Redis if it is away; what is still unstored then (records in hand and
+ * queued) is written to a spill file (storage/spill.h) with the stream ids
+ * already given, to be replayed at the next start; those items complete
+ * with BASE_ECLOSED. Model snapshots are not spilled: the next start
+ * replays the streams from the previous stored snapshot instead.
  *
  * Completion callbacks run on the writer thread and must not block; they
  * may take item->rec (set it to NULL), otherwise it is freed after the call.
@@ -69,7 +83,7 @@ struct svc_persist_item {
     char policy[BASE_NAME_MAX + 1];
     void *rec;                          /* owned by the item */
     svc_trim trim;                      /* MODEL only */
-    char stream_id[BASE_STREAM_ID_MAX + 1]; /* set before done() on success */
+    char stream_id[BASE_STREAM_ID_MAX + 1]; /* APPEND: its id, assigned by the writer */
     svc_persist_done done;              /* may be NULL */
     void *done_arg;
 };
@@ -104,7 +118,31 @@ uint64_t svc_persist_written(const svc_persist *p);  /* records stored */
 uint64_t svc_persist_failed(const svc_persist *p);   /* items completed with an error */
 uint64_t svc_persist_trimmed(const svc_persist *p);  /* stream entries removed by retention */
 
-/* Drain (see above), stop the thread and free @p. Accepts NULL. */
-void svc_persist_close(svc_persist *p, int drain_timeout_ms);
+/* How svc_persist_close() ends. */
+typedef struct svc_persist_close_opts {
+    uint64_t deadline_ns;   /* base_mono_ns() time: nothing is sent to Redis after it */
+    int outage_wait_ms;     /* Redis away: wait at most this long for it (never past the deadline) */
+    const char *spill_dir;  /* where unstored records go; NULL or "": nowhere (they are lost) */
+} svc_persist_close_opts;
+
+/* What svc_persist_close() did with what it could not store. */
+typedef struct svc_persist_report {
+    uint64_t spilled;        /* records written to the spill file */
+    uint64_t lost;           /* records neither stored nor spilled */
+    uint64_t snapshots;      /* model snapshots not stored (not spilled) */
+    uint64_t outage_ms;      /* Redis unreachable this long when the writer stopped (0: up) */
+    char spill_path[4096];   /* the spill file, "" if none */
+    char error[512];         /* why records were lost, "" if none were */
+} svc_persist_report;
+
+/*
+ * svc_persist_close() - stop taking items, drain until @o->deadline_ns,
+ * spill the rest to @o->spill_dir (see the states above), stop the thread
+ * and free @p. Must not be called from a completion callback. Blocks until
+ * about the deadline (plus one Redis command timeout) and the time the
+ * spill file takes to write and fsync. @out (may be NULL) says what
+ * happened. Accepts NULL @p (then *out is zeroed).
+ */
+void svc_persist_close(svc_persist *p, const svc_persist_close_opts *o, svc_persist_report *out);
 
 #endif

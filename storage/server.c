@@ -466,7 +466,7 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
     if (opts == NULL) {
         opts = &def;
     }
-    const char *fsync = opts->appendfsync != NULL ? opts->appendfsync : "everysec";
+    const char *fsync = opts->appendfsync != NULL ? opts->appendfsync : "always";
     if (strcmp(fsync, "everysec") != 0 && strcmp(fsync, "always") != 0 &&
         strcmp(fsync, "no") != 0) {
         put_msg(errbuf, errlen, "appendfsync must be everysec, always or no", fsync);
@@ -526,12 +526,20 @@ pid_t sto_server_pid(const sto_server *s)
 
 void sto_server_stop(sto_server *s)
 {
+    sto_server_stop_within(s, STOP_TIMEOUT_MS);
+}
+
+void sto_server_stop_within(sto_server *s, int timeout_ms)
+{
     if (s == NULL) {
         return;
     }
+    if (timeout_ms < 0 || timeout_ms > STOP_TIMEOUT_MS) {
+        timeout_ms = STOP_TIMEOUT_MS;
+    }
     if (s->pid > 0) {
         /* SIGTERM lets redis flush and close the AOF; SIGKILL if it takes too long. */
-        int64_t deadline = now_ms() + STOP_TIMEOUT_MS;
+        int64_t deadline = now_ms() + timeout_ms;
         bool reaped = false;
         (void)kill(s->pid, SIGTERM); /* the child is ours and not yet reaped */
         while (!reaped && now_ms() < deadline) {
@@ -552,6 +560,19 @@ void sto_server_stop(sto_server *s)
     }
     base_free(s->bin);
     base_free(s);
+}
+
+bool sto_server_reap(sto_server *s, int *out_wstatus)
+{
+    int status = 0;
+    if (s == NULL || s->pid <= 0 || waitpid(s->pid, &status, WNOHANG) != s->pid) {
+        return false;
+    }
+    s->pid = -1;
+    if (out_wstatus != NULL) {
+        *out_wstatus = status;
+    }
+    return true;
 }
 
 void sto_server_kill(sto_server *s)

@@ -27,7 +27,7 @@ typedef struct sto_server sto_server;
 typedef struct sto_server_opts {
     const char *redis_bin;   /* default "redis-server" (found on PATH) */
     const char *dir;         /* data directory; NULL: a new mkdtemp dir, removed at stop */
-    const char *appendfsync; /* "everysec" (default), "always" or "no" */
+    const char *appendfsync; /* "always" (default), "everysec" or "no" */
     bool unix_socket;        /* listen on DIR/redis.sock instead of a TCP port */
     int start_timeout_ms;    /* default 10000 */
 } sto_server_opts;
@@ -48,6 +48,21 @@ pid_t sto_server_pid(const sto_server *s);
 
 /* Stop the server (if running) and free @s. Accepts NULL. */
 void sto_server_stop(sto_server *s);
+
+/*
+ * sto_server_stop_within() - as sto_server_stop(), but SIGKILL after
+ * @timeout_ms (at most the default 5 s) if SIGTERM has not stopped it: for
+ * a caller with a deadline (a hung server never handles SIGTERM).
+ */
+void sto_server_stop_within(sto_server *s, int timeout_ms);
+
+/*
+ * sto_server_reap() - whether the child has exited (killed, crashed), without
+ * waiting. If so it is reaped now, *out_wstatus (may be NULL) is its
+ * waitpid() status, and sto_server_restart() starts it again on the same
+ * address and data. False while it runs or when it is not running.
+ */
+bool sto_server_reap(sto_server *s, int *out_wstatus);
 
 /*
  * sto_server_kill() - SIGKILL the child and reap it, keeping the data

@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "storage/codec.h"
+#include "storage/streamid.h"
 
 /*
  * A pipelined append is sent in chunks of at most PIPE_MAX_ITEMS commands
@@ -235,12 +236,9 @@ base_err sto_store_reconnect(sto_store *s)
     return connect_ctx(s, NULL, 0);
 }
 
-/*
- * Run one command. On BASE_OK *out is a non-error reply the caller frees;
- * an error reply is freed here and reported as BASE_ESTORE.
- */
-static base_err run(sto_store *s, int argc, const char **argv, const size_t *lens,
-                    redisReply **out)
+/* Run one command. On BASE_OK *out is its reply, an error reply included; the caller frees it. */
+static base_err run_any(sto_store *s, int argc, const char **argv, const size_t *lens,
+                        redisReply **out)
 {
     pipe_guard g;
     redisReply *r = NULL;
@@ -256,13 +254,31 @@ static base_err run(sto_store *s, int argc, const char **argv, const size_t *len
         mark_broken(s);
         goto fail;
     }
+    *out = r;
+    e = BASE_OK;
+fail:
+    return e;
+}
+
+/*
+ * Run one command. On BASE_OK *out is a non-error reply the caller frees;
+ * an error reply is freed here and reported as BASE_ESTORE.
+ */
+static base_err run(sto_store *s, int argc, const char **argv, const size_t *lens,
+                    redisReply **out)
+{
+    redisReply *r = NULL;
+    base_err e = run_any(s, argc, argv, lens, &r);
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         e = BASE_ESTORE;
         goto fail;
     }
     *out = r;
     r = NULL;
-    e = BASE_OK;
 fail:
     if (r != NULL) {
         freeReplyObject(r);
@@ -411,16 +427,23 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
     while (used < n && used < PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
         sto_append *it = &items[used];
         base_err ie = stream_key(key, sizeof(key), it->kind, it->policy);
+        bool explicit_id = it->id != NULL && it->id[0] != '\0';
+        const char *id = explicit_id ? it->id : "*";
+        sto_sid sid;
         sent[used] = false;
         base_buf_reset(&b);
+        if (ie == BASE_OK && explicit_id &&
+            (strlen(it->id) > BASE_STREAM_ID_MAX || !sto_sid_parse(it->id, &sid))) {
+            ie = BASE_EINVAL;
+        }
         if (ie == BASE_OK) {
             ie = encode_rec(it->kind, it->rec, &b);
         }
         if (ie != BASE_OK) {
             it->out_err = ie;
         } else {
-            const char *argv[] = {"XADD", key, "*", "r", (const char *)b.data};
-            size_t lens[] = {4, strlen(key), 1, 1, b.len};
+            const char *argv[] = {"XADD", key, id, "r", (const char *)b.data};
+            size_t lens[] = {4, strlen(key), strlen(id), 1, b.len};
             if (redisAppendCommandArgv(s->c, 5, argv, lens) != REDIS_OK) {
                 e = BASE_EIO; /* hiredis OOM while formatting: the context is unusable */
                 goto fail;
@@ -436,6 +459,17 @@ fail:
     return e;
 }
 
+/*
+ * Redis 7 (t_stream.c) refuses an explicit XADD id that is not above the
+ * stream's last id with "ERR The ID specified in XADD is equal or smaller
+ * than the target stream top item".
+ */
+static bool is_behind_error(const redisReply *r)
+{
+    static const char needle[] = "equal or smaller than the target stream top item";
+    return r->str != NULL && strstr(r->str, needle) != NULL;
+}
+
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
 {
     bool sent[PIPE_MAX_ITEMS];
@@ -447,6 +481,7 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
     for (size_t i = 0; i < n; i++) {
         items[i].out_err = BASE_EIO;
         items[i].out_id[0] = '\0';
+        items[i].out_behind = false;
     }
     guard_begin(&g);
     while (done < n) {
@@ -476,6 +511,7 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
                 it->out_err = BASE_OK;
             } else {
                 it->out_err = r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO;
+                it->out_behind = r->type == REDIS_REPLY_ERROR && is_behind_error(r);
             }
             freeReplyObject(r);
         }
@@ -486,6 +522,116 @@ fail:
         mark_broken(s);
     }
     guard_end(&g);
+    return e;
+}
+
+base_err sto_store_last_id(sto_store *s, sto_kind kind, const char *policy, char *out_id)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    const redisReply *val = NULL;
+    sto_sid sid;
+    base_err e = stream_key(key, sizeof(key), kind, policy);
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *argv[] = {"XINFO", "STREAM", key};
+    size_t lens[] = {5, 6, strlen(key)};
+    e = run_any(s, 3, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* "ERR no such key": a stream that was never written accepts any id above 0-0. */
+        e = r->str != NULL && strstr(r->str, "no such key") != NULL ? BASE_OK : BASE_ESTORE;
+        if (e == BASE_OK) {
+            memcpy(out_id, "0-0", 4);
+        }
+        goto fail;
+    }
+    /* RESP2: a flat array of field names and values. */
+    e = BASE_EPROTO;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        goto fail;
+    }
+    for (size_t i = 0; val == NULL && i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i];
+        if (f->type == REDIS_REPLY_STRING && f->len == 17 &&
+            memcmp(f->str, "last-generated-id", 17) == 0) {
+            val = r->element[i + 1];
+        }
+    }
+    if (val == NULL || val->type != REDIS_REPLY_STRING || val->len == 0 ||
+        val->len > BASE_STREAM_ID_MAX || strlen(val->str) != val->len ||
+        !sto_sid_parse(val->str, &sid)) {
+        goto fail;
+    }
+    memcpy(out_id, val->str, val->len + 1);
+    e = BASE_OK;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_store_match(sto_store *s, sto_kind kind, const char *policy, const char *id,
+                         const void *rec, sto_match *out)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    sto_sid sid;
+    base_buf b;
+    base_err e = stream_key(key, sizeof(key), kind, policy);
+
+    base_buf_init(&b, STO_MAX_VALUE);
+    if (e == BASE_OK && (id == NULL || strlen(id) > BASE_STREAM_ID_MAX ||
+                         !sto_sid_parse(id, &sid))) {
+        e = BASE_EINVAL;
+    }
+    if (e == BASE_OK) {
+        e = encode_rec(kind, rec, &b);
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *argv[] = {"XRANGE", key, id, id, "COUNT", "1"};
+    size_t lens[] = {6, strlen(key), strlen(id), strlen(id), 5, 1};
+    e = run(s, 6, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    e = BASE_EPROTO;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements > 1) {
+        goto fail;
+    }
+    if (r->elements == 0) {
+        *out = STO_ABSENT;
+        e = BASE_OK;
+        goto fail;
+    }
+    const redisReply *el = r->element[0], *val = NULL;
+    if (el->type != REDIS_REPLY_ARRAY || el->elements != 2 ||
+        el->element[1]->type != REDIS_REPLY_ARRAY) {
+        goto fail;
+    }
+    const redisReply *fields = el->element[1];
+    for (size_t i = 0; val == NULL && i + 1 < fields->elements; i += 2) {
+        const redisReply *f = fields->element[i];
+        if (f->type == REDIS_REPLY_STRING && f->len == 1 && f->str[0] == 'r') {
+            val = fields->element[i + 1];
+        }
+    }
+    bool same = val != NULL && val->type == REDIS_REPLY_STRING && val->len == b.len &&
+                memcmp(val->str, b.data, b.len) == 0;
+    *out = same ? STO_SAME : STO_DIFFERENT;
+    e = BASE_OK;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    base_buf_fini(&b);
     return e;
 }
 

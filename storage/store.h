@@ -63,13 +63,21 @@ base_err sto_store_reconnect(sto_store *s);
 /* Return: BASE_OK if Redis answered PONG; BASE_EIO; BASE_ESTORE (BASE_EPROTO: not PONG). */
 base_err sto_store_ping(sto_store *s);
 
-/* One record to append. @rec points to the record type named by @kind. */
+/*
+ * One record to append. @rec points to the record type named by @kind.
+ * @id: the entry's explicit stream id ("<ms>-<seq>", storage/streamid.h),
+ * or NULL or "" to let Redis pick one ("*"). An explicit id makes a retry
+ * idempotent: Redis stores it at most once and refuses a second XADD with
+ * the same id (out_behind).
+ */
 typedef struct sto_append {
     sto_kind kind;
     const char *policy;                      /* borrowed */
     const void *rec;                         /* borrowed */
-    char out_id[BASE_STREAM_ID_MAX + 1];     /* stream id Redis assigned */
+    const char *id;                          /* borrowed; NULL or "": Redis picks */
+    char out_id[BASE_STREAM_ID_MAX + 1];     /* the entry's stream id */
     base_err out_err;                        /* this item's result */
+    bool out_behind;                         /* refused: @id is at or below the stream's top */
 } sto_append;
 
 /*
@@ -77,13 +85,47 @@ typedef struct sto_append {
  * round trip. Each item's out_err and (on success) out_id are set.
  * Return: BASE_OK if the batch was exchanged (check each out_err:
  *         BASE_ELIMIT if a record encodes past STO_MAX_VALUE, BASE_EINVAL for
- *         a bad policy name or invalid record (neither is sent), BASE_ESTORE if
- *         Redis refused it); BASE_EIO if the connection was lost — then no
- *         item may be assumed stored or not stored (their out_err is BASE_EIO).
+ *         a bad policy name, a malformed id or an invalid record (none is
+ *         sent), BASE_ESTORE if Redis refused it — with out_behind set when
+ *         the reason is that the explicit id is not above the stream's last
+ *         id, so it may already be stored: see sto_store_match());
+ *         BASE_EIO if the connection was lost. Replies are read in order, so
+ *         on BASE_EIO the items have final results up to the first one whose
+ *         out_err is BASE_EIO: that one and every later one may or may not be
+ *         stored.
  * Large batches go out in pipelines of at most 1024 commands or ~8 MiB, so
  * the unread replies always fit in the socket buffers.
  */
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
+
+/*
+ * sto_store_last_id() - the last id the stream @kind of @policy has
+ * generated or been given (XINFO STREAM "last-generated-id"; entries
+ * trimmed or deleted since do not lower it), into @out_id
+ * (BASE_STREAM_ID_MAX + 1 bytes). "0-0" when the stream does not exist.
+ * An XADD with an explicit id succeeds only above it.
+ * Return: BASE_OK; BASE_EINVAL for a bad policy; BASE_EIO; BASE_ESTORE
+ *         (e.g. the key holds another type); BASE_EPROTO.
+ */
+base_err sto_store_last_id(sto_store *s, sto_kind kind, const char *policy, char *out_id);
+
+/* Whether a stream holds a given record at a given id. */
+typedef enum sto_match {
+    STO_ABSENT = 0, /* no entry with that id */
+    STO_SAME,       /* an entry whose record is byte for byte @rec's encoding */
+    STO_DIFFERENT,  /* an entry with another record: someone else wrote that id */
+} sto_match;
+
+/*
+ * sto_store_match() - look up entry @id of stream @kind of @policy (XRANGE
+ * key id id) and compare it with the encoding of @rec (borrowed). Used to
+ * settle an append refused with out_behind: STO_SAME means it was stored
+ * before (a retry whose first reply was lost).
+ * Return: BASE_OK with *out set; BASE_EINVAL (bad policy, id or record);
+ *         BASE_EIO; BASE_ESTORE; BASE_EPROTO.
+ */
+base_err sto_store_match(sto_store *s, sto_kind kind, const char *policy, const char *id,
+                         const void *rec, sto_match *out);
 
 #define STO_MAX_VALUE (64u << 20) /* largest record or snapshot, bytes */
 

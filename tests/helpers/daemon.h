@@ -41,7 +41,7 @@ typedef struct tst_daemon {
  * tst_skip_all() when $RLFEEDD or redis-server is missing.
  */
 bool tst_daemon_init(tst_daemon *f, const char *name, const char *config);
-/* As tst_daemon_init(), with Redis's appendfsync: "everysec", "always", "no" (NULL: default). */
+/* As tst_daemon_init(), with Redis's appendfsync: "everysec", "always", "no" (NULL: everysec). */
 bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
                            const char *appendfsync);
 /* Start rlfeedd (with the fixture's Redis, or its own private one) plus extra args. */

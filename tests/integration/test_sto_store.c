@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "base/record.h"
 #include "proc.h"
 #include "storage/server.h"
+#include "storage/spill.h"
 #include "storage/store.h"
 #include "tap.h"
 
@@ -168,10 +170,13 @@ static void mixed_batch_reads_back_in_order(sto_store *s)
     j->joined_ts_ms = 1700000099000;
 
     sto_append items[] = {
-        {STO_DECISIONS, "faq", d0, "", BASE_OK}, {STO_OUTCOMES, "faq", &o0, "", BASE_OK},
-        {STO_DECISIONS, "", d1, "", BASE_OK},    /* no policy: refused locally */
-        {STO_DECISIONS, "faq", d1, "", BASE_OK}, {STO_JOINED, "faq", j, "", BASE_OK},
-        {STO_OUTCOMES, "faq", &o1, "", BASE_OK}, {STO_OUTCOMES, "a{b}", &o1, "", BASE_OK},
+        {.kind = STO_DECISIONS, .policy = "faq", .rec = d0},
+        {.kind = STO_OUTCOMES, .policy = "faq", .rec = &o0},
+        {.kind = STO_DECISIONS, .policy = "", .rec = d1}, /* no policy: refused locally */
+        {.kind = STO_DECISIONS, .policy = "faq", .rec = d1},
+        {.kind = STO_JOINED, .policy = "faq", .rec = j},
+        {.kind = STO_OUTCOMES, .policy = "faq", .rec = &o1},
+        {.kind = STO_OUTCOMES, .policy = "a{b}", .rec = &o1},
     };
     size_t n = sizeof(items) / sizeof(items[0]);
     TST_OK(sto_store_append(s, items, n));
@@ -306,12 +311,240 @@ static void model_put_and_get_online(sto_store *s)
     base_model_free(m2);
 }
 
+/*
+ * Explicit ids: stored as given; the same XADD again is refused as behind
+ * the stream's top and sto_store_match() tells a stored copy from a
+ * stranger; malformed ids are refused before anything is sent.
+ */
+static void explicit_ids_make_retries_idempotent(sto_store *s)
+{
+    base_outcome o[4];
+    char top[BASE_STREAM_ID_MAX + 1] = "";
+    for (int i = 0; i < 4; i++) {
+        make_outcome(&o[i], "ids", 100 + i);
+    }
+    TST_OK(sto_store_last_id(s, STO_OUTCOMES, "ids", top));
+    TST_STREQ(top, "0-0"); /* a stream never written */
+
+    sto_append first[] = {
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[0], .id = "1700000000000-0"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[1], .id = "1700000000000-1"},
+    };
+    TST_OK(sto_store_append(s, first, 2));
+    TST_OK(first[0].out_err);
+    TST_OK(first[1].out_err);
+    TST_STREQ(first[0].out_id, "1700000000000-0");
+    TST_STREQ(first[1].out_id, "1700000000000-1");
+    TST_TRUE(!first[0].out_behind && !first[1].out_behind);
+
+    /* The pipeline sent again, one record longer: as after a lost connection. */
+    sto_append again[] = {
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[0], .id = "1700000000000-0"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[1], .id = "1700000000000-1"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[2], .id = "1700000000005-0"},
+    };
+    TST_OK(sto_store_append(s, again, 3));
+    TST_EQ(again[0].out_err, BASE_ESTORE);
+    TST_TRUE(again[0].out_behind);
+    TST_EQ(again[1].out_err, BASE_ESTORE);
+    TST_TRUE(again[1].out_behind);
+    TST_OK(again[2].out_err);
+    TST_STREQ(again[2].out_id, "1700000000005-0");
+
+    sto_match m = STO_DIFFERENT;
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000000-1", &o[1], &m));
+    TST_EQ(m, STO_SAME);
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000000-1", &o[3], &m));
+    TST_EQ(m, STO_DIFFERENT);
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000000-2", &o[3], &m));
+    TST_EQ(m, STO_ABSENT);
+    TST_EQ(sto_store_match(s, STO_OUTCOMES, "ids", "17-x", &o[3], &m), BASE_EINVAL);
+
+    uint64_t len = 0;
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "ids", &len));
+    TST_EQ(len, 3);
+    TST_OK(sto_store_last_id(s, STO_OUTCOMES, "ids", top));
+    TST_STREQ(top, "1700000000005-0");
+
+    /* Malformed ids fail locally and do not disturb their neighbours. */
+    sto_append bad[] = {
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "17000000000060"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "1700000000006-0"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "*"},
+        {.kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "01-1"},
+    };
+    TST_OK(sto_store_append(s, bad, 4));
+    TST_EQ(bad[0].out_err, BASE_EINVAL);
+    TST_OK(bad[1].out_err);
+    TST_EQ(bad[2].out_err, BASE_EINVAL);
+    TST_EQ(bad[3].out_err, BASE_EINVAL);
+
+    /* Trimming every entry does not lower the last id: XADD is checked against it. */
+    uint64_t removed = 0;
+    TST_OK(sto_store_trim(s, STO_OUTCOMES, "ids", "1800000000000-0", &removed));
+    TST_EQ(removed, 4);
+    TST_OK(sto_store_last_id(s, STO_OUTCOMES, "ids", top));
+    TST_STREQ(top, "1700000000006-0");
+    sto_append after_trim = {
+        .kind = STO_OUTCOMES, .policy = "ids", .rec = &o[3], .id = "1700000000006-0"};
+    TST_OK(sto_store_append(s, &after_trim, 1));
+    TST_TRUE(after_trim.out_err == BASE_ESTORE && after_trim.out_behind);
+    TST_OK(sto_store_match(s, STO_OUTCOMES, "ids", "1700000000006-0", &o[3], &m));
+    TST_EQ(m, STO_ABSENT); /* behind, yet not there: trimmed */
+}
+
+/* Spill files in @dir (".tmp" ones included). */
+static int count_spills(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *ent;
+    while (d != NULL && (ent = readdir(d)) != NULL) {
+        n += strncmp(ent->d_name, "rlfeed-spill-", 13) == 0;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+/* Write outcomes "out-<first>".."out-<first+n-1>" of @policy at ids "<ms>-<k>" to a new spill file. */
+static bool spill_outcomes(const char *dir, const char *policy, int first, int n, uint64_t ms,
+                           char *out_path, size_t path_len)
+{
+    char err[256] = "";
+    sto_spill *w = NULL;
+    if (sto_spill_create(dir, &w, err, sizeof(err)) != BASE_OK) {
+        printf("# spill: %s\n", err);
+        return false;
+    }
+    for (int k = 0; k < n; k++) {
+        base_outcome o;
+        char id[BASE_STREAM_ID_MAX + 1];
+        make_outcome(&o, policy, first + k);
+        (void)snprintf(id, sizeof(id), "%llu-%d", (unsigned long long)ms, k);
+        if (sto_spill_add(w, STO_OUTCOMES, policy, id, &o) != BASE_OK) {
+            sto_spill_abort(w);
+            return false;
+        }
+    }
+    return sto_spill_commit(w, out_path, path_len, err, sizeof(err)) == BASE_OK;
+}
+
+/* The outcome ids of @policy's stream, in stream order, as one string "out-1,out-2,". */
+static void stream_outcome_ids(sto_store *s, const char *policy, char *out, size_t size)
+{
+    sto_entry *e = NULL;
+    size_t got = 0;
+    size_t used = 0;
+    out[0] = '\0';
+    if (sto_store_read(s, STO_OUTCOMES, policy, "", 1000, &e, &got) != BASE_OK) {
+        return;
+    }
+    for (size_t k = 0; k < got && used < size; k++) {
+        int w = snprintf(out + used, size - used, "%s,", ((const base_outcome *)e[k].rec)->outcome_id);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    sto_entries_free(STO_OUTCOMES, e, got);
+}
+
+/*
+ * Replaying spill files: records already stored (an attempt whose reply was
+ * lost) are not appended again; a second replay of the same file stores
+ * nothing; records whose ids the stream has moved past get new ids above
+ * its top, in file order; unfinished and undecodable files are left alone.
+ */
+static void spill_replay_is_idempotent(sto_store *s, const char *dir)
+{
+    char spill_dir[4200], path[4400], copy[4400], ids[2048], err[512] = "";
+    sto_spill_report rep;
+    (void)snprintf(spill_dir, sizeof(spill_dir), "%s/spill", dir);
+    mkdir(spill_dir, 0700);
+
+    /* Nothing to replay: a missing directory is fine too. */
+    (void)snprintf(path, sizeof(path), "%s/none", dir);
+    TST_OK(sto_spill_replay(s, path, &rep, err, sizeof(err)));
+    TST_EQ(rep.files, 0);
+
+    /* Five outcomes; the first two reached Redis before the writer gave up. */
+    TST_TRUE(spill_outcomes(spill_dir, "sp", 0, 5, 1700000005000ull, path, sizeof(path)));
+    for (int k = 0; k < 2; k++) {
+        base_outcome o;
+        char id[32];
+        make_outcome(&o, "sp", k);
+        (void)snprintf(id, sizeof(id), "1700000005000-%d", k);
+        sto_append a = {.kind = STO_OUTCOMES, .policy = "sp", .rec = &o, .id = id};
+        TST_OK(sto_store_append(s, &a, 1));
+        TST_OK(a.out_err);
+    }
+    (void)snprintf(copy, sizeof(copy), "%s/keep", dir);
+    TST_TRUE(link(path, copy) == 0);
+    TST_OK(sto_spill_replay(s, spill_dir, &rep, err, sizeof(err)));
+    TST_TRUE(rep.files == 1 && rep.records == 5 && rep.present == 2 && rep.appended == 3 &&
+             rep.renumbered == 0);
+    TST_EQ(count_spills(spill_dir), 0);
+    stream_outcome_ids(s, "sp", ids, sizeof(ids));
+    TST_STREQ(ids, "out-0,out-1,out-2,out-3,out-4,");
+
+    /* The same file again (a replay cut short before the file was removed). */
+    TST_TRUE(link(copy, path) == 0);
+    TST_OK(sto_spill_replay(s, spill_dir, &rep, err, sizeof(err)));
+    TST_TRUE(rep.files == 1 && rep.present == 5 && rep.appended == 0);
+    stream_outcome_ids(s, "sp", ids, sizeof(ids));
+    TST_STREQ(ids, "out-0,out-1,out-2,out-3,out-4,");
+    unlink(copy);
+
+    /* A stream that moved past the spilled ids: new ids above the top, in file order. */
+    base_outcome fo;
+    make_outcome(&fo, "sp2", 99);
+    sto_append a = {.kind = STO_OUTCOMES, .policy = "sp2", .rec = &fo, .id = "1800000000000-0"};
+    TST_OK(sto_store_append(s, &a, 1));
+    TST_TRUE(spill_outcomes(spill_dir, "sp2", 10, 3, 1700000006000ull, path, sizeof(path)));
+    TST_OK(sto_spill_replay(s, spill_dir, &rep, err, sizeof(err)));
+    TST_TRUE(rep.files == 1 && rep.appended == 3 && rep.renumbered == 3 && rep.present == 0);
+    stream_outcome_ids(s, "sp2", ids, sizeof(ids));
+    TST_STREQ(ids, "out-99,out-10,out-11,out-12,");
+    TST_EQ(count_spills(spill_dir), 0);
+
+    /* Two files replay oldest first; an unfinished .tmp is reported and kept. */
+    char p1[4400], p2[4400], tmp[4500];
+    TST_TRUE(spill_outcomes(spill_dir, "sp3", 0, 2, 1700000007000ull, p1, sizeof(p1)));
+    TST_TRUE(spill_outcomes(spill_dir, "sp3", 2, 2, 1700000008000ull, p2, sizeof(p2)));
+    TST_TRUE(strcmp(p1, p2) < 0);
+    (void)snprintf(tmp, sizeof(tmp), "%s/rlfeed-spill-0000000000000001.bin.tmp", spill_dir);
+    FILE *f = fopen(tmp, "w");
+    TST_TRUE(f != NULL);
+    if (f != NULL) {
+        fputs("half", f);
+        fclose(f);
+    }
+    TST_OK(sto_spill_replay(s, spill_dir, &rep, err, sizeof(err)));
+    TST_TRUE(rep.files == 2 && rep.appended == 4 && rep.partial == 1);
+    stream_outcome_ids(s, "sp3", ids, sizeof(ids));
+    TST_STREQ(ids, "out-0,out-1,out-2,out-3,");
+    TST_EQ(count_spills(spill_dir), 1);
+    unlink(tmp);
+
+    /* A file that does not decode stops the replay and stays. */
+    (void)snprintf(path, sizeof(path), "%s/rlfeed-spill-0000000000000002.bin", spill_dir);
+    f = fopen(path, "w");
+    if (f != NULL) {
+        fputs("RLFSPILL garbage", f);
+        fclose(f);
+    }
+    TST_EQ(sto_spill_replay(s, spill_dir, &rep, err, sizeof(err)), BASE_EPROTO);
+    TST_TRUE(strstr(err, "rlfeed-spill-0000000000000002.bin") != NULL);
+    TST_EQ(count_spills(spill_dir), 1);
+    unlink(path);
+    rmdir(spill_dir);
+}
+
 /* A killed server loses nothing (appendfsync always); the store reconnects. */
 static void data_survives_kill_and_store_recovers(sto_server *srv, sto_store *s)
 {
     char err[512] = "";
     base_outcome o;
-    sto_append item = {STO_OUTCOMES, "bulk", &o, "", BASE_OK};
+    sto_append item = {.kind = STO_OUTCOMES, .policy = "bulk", .rec = &o};
     make_outcome(&o, "bulk", N_BULK);
 
     pid_t old = sto_server_pid(srv);
@@ -418,6 +651,8 @@ int main(void)
     bulk_batch_lands_complete_and_reads_after_id(s);
     model_put_and_get_online(s);
     lease_has_one_owner(s);
+    explicit_ids_make_retries_idempotent(s);
+    spill_replay_is_idempotent(s, dir);
     data_survives_kill_and_store_recovers(srv, s);
 done:
     sto_store_close(s);

@@ -57,6 +57,7 @@ static void full_config_loads_with_defaults(void)
     TST_EQ(c->max_message_bytes, 1u << 20);
     TST_EQ(c->contexts, 32);
     TST_EQ(c->reply_timeout_ms, 1000);
+    TST_STREQ(c->appendfsync, "always"); /* acknowledged means on disk: docs/operations.md */
     const svc_policy_config *p = svc_config_policy(c, "intents");
     TST_TRUE(p != NULL);
     TST_EQ(p->n_actions, 3);

@@ -1,0 +1,513 @@
+/*
+ * kill -9 of rlfeedd's own (private) redis-server, the default set-up:
+ *
+ * 1. with the default configuration the private redis-server runs with
+ *    appendfsync always; rlfeedd notices it died, starts it again on the
+ *    same port and data directory, and serves acknowledged feedback again.
+ * 2. kill -9 of it, repeatedly, under acknowledged feedback load, while
+ *    another thread keeps the disk busy (large writes, each fdatasync'ed,
+ *    so Redis's own fsyncs are slow): every acknowledged outcome is in the
+ *    outcome stream, and no outcome or decision is stored twice.
+ *
+ * Options (for the manual soak; the defaults are the CI run):
+ *   --kills N          kills in case 2 (default 3)
+ *   --disk-mb M        size the disk writer cycles over, 0 = none (default 64)
+ *   --appendfsync MODE passed to rlfeedd (default: not passed, the default)
+ * The soak "meson test --suite slow test_redis_kill_10x" runs 10 kills over
+ * a 2000 MB cycle.
+ *
+ * Every wait polls a condition with a deadline.
+ */
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/record.h"
+#include "daemon.h"
+#include "proc.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define POLICY "k"
+#define DIM 4
+#define K 4
+
+static const char CONFIG[] = "[server]\n"
+                             "redis_timeout_ms = 1000\n"
+                             "snapshot_interval_ms = 3600000\n"
+                             "[policy " POLICY "]\n"
+                             "dim = 4\n"
+                             "actions = a0, a1, a2, a3\n"
+                             "window_ms = 3600000\n"
+                             "[signal " POLICY ".resolved]\n"
+                             "kind = flag\n";
+
+static const float X[DIM] = {0.25f, -0.5f, 0.75f, 0.1f};
+static const char *const IDS[K] = {"a0", "a1", "a2", "a3"};
+static const float LOGITS[K] = {0.1f, 0.2f, 0.3f, 0.4f};
+
+static bool decide(rlfeed_client *c, char *out_event, size_t size)
+{
+    svc_reply r;
+    if (rlfeed_client_decide(c, POLICY, NULL, X, DIM, K, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
+        return false;
+    }
+    snprintf(out_event, size, "%s", r.event_id);
+    return true;
+}
+
+static bool feedback(rlfeed_client *c, const char *event, const char *outcome_id)
+{
+    svc_reply r;
+    return rlfeed_client_feedback(c, POLICY, event, "resolved", 1.0, outcome_id, &r) ==
+               BASE_OK &&
+           r.ok;
+}
+
+/*
+ * From the daemon's log: the private redis-server's latest pid ("at URL (pid
+ * N," at start, "restarted (pid N)" later) and its URL; lines with @count.
+ */
+static int scan_log(const tst_daemon *f, int *out_pid, char *out_url, size_t url_len,
+                    const char *count)
+{
+    char line[2048];
+    int n = 0;
+    FILE *fp = fopen(f->log, "r");
+    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+        const char *at = strstr(line, "private redis-server at ");
+        const char *re = strstr(line, "private redis-server restarted (pid ");
+        int pid = 0;
+        char url[256];
+        if (at != NULL && sscanf(at, "private redis-server at %255s (pid %d,", url, &pid) == 2) {
+            *out_pid = pid;
+            if (out_url != NULL) {
+                snprintf(out_url, url_len, "%s", url);
+            }
+        } else if (re != NULL && sscanf(re, "private redis-server restarted (pid %d)", &pid) == 1) {
+            *out_pid = pid;
+        }
+        n += count != NULL && strstr(line, count) != NULL;
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    return n;
+}
+
+/* Wait until the log names a private redis-server pid other than @old. */
+static int wait_new_pid(const tst_daemon *f, int old, int timeout_ms)
+{
+    int64_t deadline = tst_now_ms() + timeout_ms;
+    while (tst_now_ms() < deadline) {
+        int pid = 0;
+        (void)scan_log(f, &pid, NULL, 0, NULL);
+        if (pid > 0 && pid != old) {
+            return pid;
+        }
+        tst_nap();
+    }
+    return 0;
+}
+
+/* The running server's appendfsync, asked with redis-cli ("" if it cannot be asked). */
+static void appendfsync_of(const char *url, char *out, size_t size)
+{
+    char cmd[512], line[32];
+    int port = 0;
+    out[0] = '\0';
+    if (sscanf(url, "tcp://127.0.0.1:%d", &port) != 1) {
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %d config get appendfsync 2>/dev/null",
+             port);
+    FILE *p = popen(cmd, "r");
+    /* Two lines: the name, then the value. */
+    for (int i = 0; p != NULL && i < 2 && fgets(line, sizeof(line), p) != NULL; i++) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (i == 1) {
+            snprintf(out, size, "%s", line);
+        }
+    }
+    if (p != NULL) {
+        pclose(p);
+    }
+}
+
+static void private_server_is_restarted(void)
+{
+    printf("# kill -9 of the private redis-server: rlfeedd starts it again\n");
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-kill-restart", CONFIG) || !tst_daemon_start(&f, false, NULL)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, true);
+        return;
+    }
+    char ev[BASE_ID_MAX + 1], url[256] = "";
+    int pid = 0;
+    (void)scan_log(&f, &pid, url, sizeof(url), NULL);
+    TST_TRUE(pid > 0 && strncmp(url, "tcp://127.0.0.1:", 16) == 0);
+    char fsync_mode[32];
+    appendfsync_of(url, fsync_mode, sizeof(fsync_mode));
+    TST_STREQ(fsync_mode, "always"); /* the default */
+    TST_TRUE(decide(f.c, ev, sizeof(ev)) && feedback(f.c, ev, "before"));
+    kill(pid, SIGKILL);
+    int pid2 = wait_new_pid(&f, pid, 20000);
+    printf("# redis-server pid %d killed; restarted as pid %d\n", pid, pid2);
+    TST_TRUE(pid2 > 0);
+    /* Acknowledged feedback works again (the client waits while the writer reconnects). */
+    rlfeed_client *c = NULL;
+    TST_OK(rlfeed_client_open(f.url, 15000, &c));
+    bool ok = c != NULL && decide(c, ev, sizeof(ev)) && feedback(c, ev, "after");
+    TST_TRUE(ok);
+    rlfeed_client_close(c);
+    TST_EQ(scan_log(&f, &pid, NULL, 0, "private redis-server killed by signal 9; restarting"), 1);
+    TST_EQ(tst_daemon_stop(&f), 0);
+    tst_daemon_fini(&f, tst_failed > 0);
+}
+
+/* ---- 2: kill -9 under load ---------------------------------------------- */
+
+#define N_LOADERS 4
+#define LOADER_MAX 400000    /* outcomes per loader thread */
+#define LOAD_BETWEEN_MS 1500 /* load between kills (and before the first) */
+#define ACKS_BETWEEN 200     /* ... and at least this many acknowledgements */
+
+typedef struct loader {
+    const char *url;
+    int idx;
+    atomic_bool *stop;
+    uint32_t n;                     /* outcomes attempted: [0, n) */
+    unsigned char *acked;           /* [LOADER_MAX] */
+    char (*event)[BASE_ID_MAX + 1]; /* [LOADER_MAX] the decision each outcome is for */
+    atomic_uint n_acked;
+    uint32_t failed;                /* decide or feedback answered with an error */
+} loader;
+
+static void outcome_name(char *out, size_t size, int t, uint32_t i)
+{
+    snprintf(out, size, "o-%d-%u", t, i);
+}
+
+/* Decide, then acknowledged feedback with a unique outcome_id, until told to stop. */
+static void *loader_main(void *arg)
+{
+    loader *l = arg;
+    rlfeed_client *c = NULL;
+    /* Longer than a kill and restart: feedback waits for Redis rather than failing. */
+    if (rlfeed_client_open(l->url, 30000, &c) != BASE_OK) {
+        l->failed++;
+        return NULL;
+    }
+    while (!atomic_load(l->stop) && l->n < LOADER_MAX) {
+        uint32_t i = l->n;
+        char oid[64];
+        if (!decide(c, l->event[i], sizeof(l->event[i]))) {
+            l->failed++;
+            continue;
+        }
+        outcome_name(oid, sizeof(oid), l->idx, i);
+        l->n++;
+        if (feedback(c, l->event[i], oid)) {
+            l->acked[i] = 1;
+            atomic_fetch_add(&l->n_acked, 1);
+        }
+    }
+    rlfeed_client_close(c);
+    return NULL;
+}
+
+static unsigned total_acked(loader *ls)
+{
+    unsigned n = 0;
+    for (int t = 0; t < N_LOADERS; t++) {
+        n += atomic_load(&ls[t].n_acked);
+    }
+    return n;
+}
+
+/* Keeps the disk busy: writes of 8 MiB, each fdatasync'ed, cycling over @mb MiB. */
+typedef struct disk_hog {
+    char path[700];
+    long mb;
+    atomic_bool stop;
+    uint64_t written_mb;
+} disk_hog;
+
+static void *hog_main(void *arg)
+{
+    disk_hog *h = arg;
+    enum { CHUNK = 8 << 20 };
+    char *buf = calloc(1, CHUNK);
+    int fd = open(h->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    long off_mb = 0;
+    while (buf != NULL && fd >= 0 && !atomic_load(&h->stop)) {
+        if (pwrite(fd, buf, CHUNK, (off_t)off_mb << 20) != CHUNK || fdatasync(fd) != 0) {
+            break;
+        }
+        h->written_mb += 8;
+        off_mb = off_mb + 8 >= h->mb ? 0 : off_mb + 8;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(h->path);
+    free(buf);
+    return NULL;
+}
+
+/* Wait until @ls has @n more acknowledgements than @from and @ms passed. */
+static bool wait_load(loader *ls, unsigned from, unsigned n, int ms)
+{
+    int64_t t0 = tst_now_ms();
+    while (tst_now_ms() - t0 < ms || total_acked(ls) < from + n) {
+        if (tst_now_ms() - t0 > 60000) {
+            return false;
+        }
+        tst_nap();
+    }
+    return true;
+}
+
+/* Outcome stream of the server at @url: entries, ids seen more than once, ids not ours. */
+static bool read_outcomes(const char *url, unsigned char **seen, uint64_t *out_entries,
+                          uint64_t *out_dups, uint64_t *out_foreign)
+{
+    sto_store *st = NULL;
+    char err[256] = "", after[BASE_STREAM_ID_MAX + 1] = "";
+    if (sto_store_open(url, 10000, &st, err, sizeof(err)) != BASE_OK) {
+        printf("# reading the outcome stream: %s\n", err);
+        return false;
+    }
+    bool ok = true;
+    for (;;) {
+        sto_entry *en = NULL;
+        size_t got = 0;
+        base_err e = sto_store_read(st, STO_OUTCOMES, POLICY, after, 1000, &en, &got);
+        if (e != BASE_OK || got == 0) {
+            ok = e == BASE_OK;
+            sto_entries_free(STO_OUTCOMES, en, got);
+            break;
+        }
+        for (size_t k = 0; k < got; k++) {
+            int t = -1;
+            unsigned i = 0;
+            const base_outcome *o = en[k].rec;
+            (*out_entries)++;
+            if (sscanf(o->outcome_id, "o-%d-%u", &t, &i) != 2 || t < 0 || t >= N_LOADERS ||
+                i >= LOADER_MAX) {
+                (*out_foreign)++;
+                continue;
+            }
+            *out_dups += seen[t][i] > 0;
+            seen[t][i] = 1;
+        }
+        snprintf(after, sizeof(after), "%s", en[got - 1].id);
+        sto_entries_free(STO_OUTCOMES, en, got);
+    }
+    sto_store_close(st);
+    return ok;
+}
+
+/* Decision stream: entries, and event ids stored more than once. */
+static bool read_decisions(const char *url, uint64_t *out_entries, uint64_t *out_dups)
+{
+    sto_store *st = NULL;
+    char err[256] = "", after[BASE_STREAM_ID_MAX + 1] = "";
+    json_t *ids = json_object(); /* a set of event ids */
+    if (ids == NULL || sto_store_open(url, 10000, &st, err, sizeof(err)) != BASE_OK) {
+        json_decref(ids);
+        return false;
+    }
+    bool ok = true;
+    for (;;) {
+        sto_entry *en = NULL;
+        size_t got = 0;
+        base_err e = sto_store_read(st, STO_DECISIONS, POLICY, after, 1000, &en, &got);
+        if (e != BASE_OK || got == 0) {
+            ok = e == BASE_OK;
+            sto_entries_free(STO_DECISIONS, en, got);
+            break;
+        }
+        for (size_t k = 0; k < got; k++) {
+            const char *ev = ((const base_decision *)en[k].rec)->event_id;
+            (*out_entries)++;
+            *out_dups += json_object_get(ids, ev) != NULL;
+            json_object_set_new(ids, ev, json_true());
+        }
+        snprintf(after, sizeof(after), "%s", en[got - 1].id);
+        sto_entries_free(STO_DECISIONS, en, got);
+    }
+    sto_store_close(st);
+    json_decref(ids);
+    return ok;
+}
+
+static void kill_under_load(int kills, long disk_mb, const char *appendfsync)
+{
+    printf("# kill -9 of the private redis-server %d times under acknowledged load, disk writer "
+           "over %ld MB, appendfsync %s\n",
+           kills, disk_mb, appendfsync != NULL ? appendfsync : "(default)");
+    tst_daemon f;
+    const char *extra[] = {"--appendfsync", appendfsync, NULL};
+    if (!tst_daemon_init(&f, "rlfeed-kill-load", CONFIG) ||
+        !tst_daemon_start(&f, false, appendfsync != NULL ? extra : NULL)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, true);
+        return;
+    }
+    char url[256] = "";
+    int pid = 0;
+    (void)scan_log(&f, &pid, url, sizeof(url), NULL);
+    disk_hog hog;
+    memset(&hog, 0, sizeof(hog));
+    hog.mb = disk_mb;
+    snprintf(hog.path, sizeof(hog.path), "%s/disk-hog", f.dir);
+    pthread_t hog_th;
+    bool hogging = disk_mb > 0 && pthread_create(&hog_th, NULL, hog_main, &hog) == 0;
+
+    atomic_bool stop = false;
+    loader ls[N_LOADERS];
+    pthread_t th[N_LOADERS];
+    memset(ls, 0, sizeof(ls));
+    for (int t = 0; t < N_LOADERS; t++) {
+        ls[t].url = f.url;
+        ls[t].idx = t;
+        ls[t].stop = &stop;
+        ls[t].acked = calloc(LOADER_MAX, 1);
+        ls[t].event = calloc(LOADER_MAX, sizeof(ls[t].event[0]));
+        if (ls[t].acked == NULL || ls[t].event == NULL ||
+            pthread_create(&th[t], NULL, loader_main, &ls[t]) != 0) {
+            abort(); /* the test cannot run at all */
+        }
+    }
+    int done_kills = 0;
+    for (int k = 0; k < kills; k++) {
+        if (!wait_load(ls, total_acked(ls), ACKS_BETWEEN, LOAD_BETWEEN_MS)) {
+            break;
+        }
+        (void)scan_log(&f, &pid, NULL, 0, NULL);
+        unsigned at_kill = total_acked(ls);
+        kill(pid, SIGKILL);
+        int pid2 = wait_new_pid(&f, pid, 30000);
+        printf("# kill %d: pid %d after %u acknowledged; restarted as pid %d\n", k + 1, pid,
+               at_kill, pid2);
+        if (pid2 <= 0) {
+            break;
+        }
+        done_kills++;
+    }
+    TST_EQ(done_kills, kills);
+    TST_TRUE(wait_load(ls, total_acked(ls), ACKS_BETWEEN, LOAD_BETWEEN_MS));
+    atomic_store(&stop, true);
+    for (int t = 0; t < N_LOADERS; t++) {
+        pthread_join(th[t], NULL);
+    }
+    atomic_store(&hog.stop, true);
+    if (hogging) {
+        pthread_join(hog_th, NULL);
+    }
+    /* Retry what was not acknowledged: matched, or duplicate if it was stored. */
+    uint32_t attempted = 0, unacked = 0, retried_ok = 0, failed = 0;
+    rlfeed_client *c = NULL;
+    TST_OK(rlfeed_client_open(f.url, 30000, &c));
+    for (int t = 0; t < N_LOADERS && c != NULL; t++) {
+        attempted += ls[t].n;
+        failed += ls[t].failed;
+        for (uint32_t i = 0; i < ls[t].n; i++) {
+            char oid[64];
+            if (ls[t].acked[i]) {
+                continue;
+            }
+            unacked++;
+            outcome_name(oid, sizeof(oid), t, i);
+            for (int a = 0; a < 3 && !ls[t].acked[i]; a++) {
+                if (feedback(c, ls[t].event[i], oid)) {
+                    ls[t].acked[i] = 1;
+                    retried_ok++;
+                }
+            }
+        }
+    }
+    rlfeed_client_close(c);
+
+    unsigned char *seen[N_LOADERS];
+    for (int t = 0; t < N_LOADERS; t++) {
+        seen[t] = calloc(LOADER_MAX, 1);
+    }
+    uint64_t entries = 0, dups = 0, foreign = 0, missing = 0, acked = 0;
+    uint64_t d_entries = 0, d_dups = 0;
+    /* Stop rlfeedd first: everything it had queued is then stored (Redis is up). */
+    TST_EQ(tst_daemon_stop(&f), 0);
+    /* The private server stopped with rlfeedd; read its AOF back from the data directory. */
+    sto_server *srv = NULL;
+    char data_dir[700], err[512] = "";
+    snprintf(data_dir, sizeof(data_dir), "%s/embedded", f.dir);
+    sto_server_opts ro = {.dir = data_dir, .unix_socket = true};
+    TST_OK(sto_server_start(&ro, &srv, err, sizeof(err)));
+    bool read_ok = srv != NULL &&
+                   read_outcomes(sto_server_url(srv), seen, &entries, &dups, &foreign) &&
+                   read_decisions(sto_server_url(srv), &d_entries, &d_dups);
+    TST_TRUE(read_ok);
+    sto_server_stop(srv);
+    for (int t = 0; t < N_LOADERS; t++) {
+        for (uint32_t i = 0; i < ls[t].n; i++) {
+            acked += ls[t].acked[i];
+            missing += ls[t].acked[i] && !seen[t][i];
+        }
+    }
+    printf("# %d kills, disk writer %llu MB written: %u outcomes sent, %u acknowledged at once, "
+           "%u after a retry; outcome stream %llu entries: %llu acknowledged missing, %llu "
+           "stored twice; decision stream %llu entries, %llu stored twice\n",
+           done_kills, (unsigned long long)hog.written_mb, attempted, attempted - unacked,
+           retried_ok, (unsigned long long)entries, (unsigned long long)missing,
+           (unsigned long long)dups, (unsigned long long)d_entries, (unsigned long long)d_dups);
+    TST_EQ(failed, 0);
+    TST_EQ(acked, attempted);
+    TST_EQ(foreign, 0);
+    TST_EQ(missing, 0);
+    TST_EQ(dups, 0);
+    TST_EQ(d_dups, 0);
+    for (int t = 0; t < N_LOADERS; t++) {
+        free(seen[t]);
+        free(ls[t].acked);
+        free(ls[t].event);
+    }
+    tst_daemon_fini(&f, tst_failed > 0);
+}
+
+int main(int argc, char **argv)
+{
+    int kills = 3;
+    long disk_mb = 64;
+    const char *appendfsync = NULL;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        char *end = NULL;
+        long v = strtol(argv[i + 1], &end, 10);
+        bool num = end != argv[i + 1] && *end == '\0' && v >= 0 && v <= 100000;
+        if (strcmp(argv[i], "--kills") == 0 && num) {
+            kills = (int)v;
+        } else if (strcmp(argv[i], "--disk-mb") == 0 && num) {
+            disk_mb = v;
+        } else if (strcmp(argv[i], "--appendfsync") == 0) {
+            appendfsync = argv[i + 1];
+        } else {
+            fprintf(stderr, "usage: %s [--kills N] [--disk-mb M] [--appendfsync MODE]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (system("command -v redis-cli > /dev/null 2>&1") != 0) {
+        tst_skip_all("redis-cli not found");
+    }
+    private_server_is_restarted();
+    kill_under_load(kills, disk_mb, appendfsync);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
