@@ -1,0 +1,325 @@
+/*
+ * The hiredis connection of a sto_store: URL parsing, connect and reconnect
+ * with timeouts, one-command helpers, SIGPIPE handling and key names. The
+ * one place hiredis's own errors (NULL replies, c->err) become base_err.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "storage/codec.h"
+#include "storage/streamid.h"
+#include "storage/store_impl.h"
+
+/* ---- SIGPIPE ------------------------------------------------------------ */
+
+/*
+ * hiredis 0.14 writes with write(2), so a write to a socket the server has
+ * closed raises SIGPIPE, whose default action kills the process. A library
+ * must not change the process's disposition, so each exchange blocks SIGPIPE
+ * in the calling thread and consumes one it raised itself (the libpq
+ * pq_block_sigpipe() pattern). The write then fails with EPIPE, which
+ * hiredis reports as an I/O error.
+ */
+
+void sto_guard_begin(pipe_guard *g)
+{
+    sigset_t pipe_set, pending;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    (void)pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old); /* fails only for a bad 'how' */
+    sigemptyset(&pending);
+    (void)sigpending(&pending); /* cannot fail with a valid set */
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+}
+
+void sto_guard_end(pipe_guard *g)
+{
+    sigset_t pipe_set, pending;
+
+    if (!g->was_pending) {
+        sigemptyset(&pending);
+        (void)sigpending(&pending); /* cannot fail with a valid set */
+        if (sigismember(&pending, SIGPIPE) == 1) {
+            struct timespec zero = {0, 0};
+            sigemptyset(&pipe_set);
+            sigaddset(&pipe_set, SIGPIPE);
+            (void)sigtimedwait(&pipe_set, NULL, &zero); /* consume ours; EAGAIN if raced */
+        }
+    }
+    (void)pthread_sigmask(SIG_SETMASK, &g->old, NULL); /* restores the caller's mask */
+}
+
+/* ---- connection --------------------------------------------------------- */
+
+static void put_err(char *errbuf, size_t errlen, const char *what, const char *detail)
+{
+    if (errbuf != NULL && errlen > 0) {
+        (void)snprintf(errbuf, errlen, "%s%s%s", what, detail[0] != '\0' ? ": " : "",
+                       detail); /* truncation is acceptable for a message */
+    }
+}
+
+/* Parse "unix:/path", "tcp://HOST:PORT" or "redis://HOST:PORT" into @s. */
+static base_err parse_url(sto_store *s, const char *url)
+{
+    const char *rest = NULL;
+    base_err e = BASE_EINVAL;
+
+    if (url == NULL) {
+        goto fail;
+    }
+    if (strncmp(url, "unix:", 5) == 0) {
+        size_t n = strlen(url + 5);
+        if (n == 0 || n > PATH_MAX_UNIX) {
+            goto fail;
+        }
+        memcpy(s->path, url + 5, n + 1);
+        s->is_unix = 1;
+        e = BASE_OK;
+        goto fail;
+    }
+    if (strncmp(url, "tcp://", 6) == 0) {
+        rest = url + 6;
+    } else if (strncmp(url, "redis://", 8) == 0) {
+        rest = url + 8;
+    } else {
+        goto fail;
+    }
+    const char *colon = strrchr(rest, ':');
+    if (colon == NULL || strpbrk(rest, "@/") != NULL) {
+        goto fail; /* credentials and database numbers are not supported */
+    }
+    const char *h = rest;
+    size_t hn = (size_t)(colon - rest);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+        h++;
+        hn -= 2;
+    }
+    if (hn == 0 || hn > HOST_MAX) {
+        goto fail;
+    }
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535) {
+        goto fail;
+    }
+    memcpy(s->host, h, hn);
+    s->host[hn] = '\0';
+    s->port = (int)port;
+    s->is_unix = 0;
+    e = BASE_OK;
+fail:
+    return e;
+}
+
+static base_err connect_ctx(sto_store *s, char *errbuf, size_t errlen)
+{
+    struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+    redisContext *c;
+    base_err e = BASE_OK;
+
+    if (s->is_unix) {
+        c = redisConnectUnixWithTimeout(s->path, tv);
+    } else {
+        c = redisConnectWithTimeout(s->host, s->port, tv);
+    }
+    if (c == NULL) {
+        e = BASE_ENOMEM;
+        put_err(errbuf, errlen, "out of memory", "");
+        goto fail;
+    }
+    if (c->err != 0) {
+        e = BASE_EIO;
+        put_err(errbuf, errlen, "cannot connect to redis", c->errstr);
+        goto fail;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        e = BASE_EIO;
+        put_err(errbuf, errlen, "cannot set redis timeout", c->errstr);
+        goto fail;
+    }
+    s->c = c;
+    c = NULL;
+fail:
+    if (c != NULL) {
+        redisFree(c);
+    }
+    return e;
+}
+
+/* After any hiredis I/O or protocol error the context is unusable. */
+void sto_mark_broken(sto_store *s)
+{
+    if (s->c != NULL) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+}
+
+base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *errbuf,
+                        size_t errlen)
+{
+    sto_store *s = NULL;
+    base_err e = BASE_EINVAL;
+
+    if (timeout_ms <= 0) {
+        put_err(errbuf, errlen, "timeout must be positive", "");
+        goto fail;
+    }
+    s = base_alloc_zero(1, sizeof(*s));
+    if (s == NULL) {
+        e = BASE_ENOMEM;
+        put_err(errbuf, errlen, "out of memory", "");
+        goto fail;
+    }
+    s->timeout_ms = timeout_ms;
+    e = parse_url(s, url);
+    if (e != BASE_OK) {
+        put_err(errbuf, errlen, "bad redis url (want tcp://HOST:PORT, redis://HOST:PORT or "
+                                "unix:/path)", url != NULL ? url : "(null)");
+        goto fail;
+    }
+    e = connect_ctx(s, errbuf, errlen);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    *out = s;
+    s = NULL;
+fail:
+    sto_store_close(s);
+    return e;
+}
+
+void sto_store_close(sto_store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    sto_mark_broken(s);
+    base_free(s);
+}
+
+base_err sto_store_reconnect(sto_store *s)
+{
+    sto_mark_broken(s);
+    return connect_ctx(s, NULL, 0);
+}
+
+/* Run one command. On BASE_OK *out is its reply, an error reply included; the caller frees it. */
+base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *lens,
+                        redisReply **out)
+{
+    pipe_guard g;
+    redisReply *r = NULL;
+    base_err e = BASE_EIO;
+
+    if (s->c == NULL) {
+        goto fail;
+    }
+    sto_guard_begin(&g);
+    r = redisCommandArgv(s->c, argc, argv, lens);
+    sto_guard_end(&g);
+    if (r == NULL) {
+        sto_mark_broken(s);
+        goto fail;
+    }
+    *out = r;
+    e = BASE_OK;
+fail:
+    return e;
+}
+
+/*
+ * Run one command. On BASE_OK *out is a non-error reply the caller frees;
+ * an error reply is freed here and reported as BASE_ESTORE.
+ */
+base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens,
+                    redisReply **out)
+{
+    redisReply *r = NULL;
+    base_err e = sto_run_any(s, argc, argv, lens, &r);
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        e = BASE_ESTORE;
+        goto fail;
+    }
+    *out = r;
+    r = NULL;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+bool sto_is_status(const redisReply *r, const char *want)
+{
+    return r->type == REDIS_REPLY_STATUS && r->len == strlen(want) && strcmp(r->str, want) == 0;
+}
+
+base_err sto_store_ping(sto_store *s)
+{
+    const char *argv[] = {"PING"};
+    size_t lens[] = {4};
+    redisReply *r = NULL;
+    base_err e = sto_run(s, 1, argv, lens, &r);
+
+    if (e == BASE_OK && !sto_is_status(r, "PONG")) {
+        e = BASE_EPROTO;
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+/*
+ * "rlfeed:{<policy>}:<suffix>". The policy must be non-empty, fit its field
+ * and contain no brace: a brace would move the Cluster hash tag.
+ */
+base_err sto_make_key(char *dst, size_t size, const char *policy, const char *suffix)
+{
+    base_err e = BASE_EINVAL;
+
+    if (policy == NULL || policy[0] == '\0' || strlen(policy) > BASE_NAME_MAX ||
+        strpbrk(policy, "{}") != NULL || suffix == NULL) {
+        goto fail;
+    }
+    int n = snprintf(dst, size, "rlfeed:{%s}:%s", policy, suffix);
+    if (n > 0 && (size_t)n < size) {
+        e = BASE_OK;
+    }
+fail:
+    return e;
+}
+
+base_err sto_stream_key(char *dst, size_t size, sto_kind kind, const char *policy)
+{
+    const char *suffix = NULL;
+    switch (kind) {
+    case STO_DECISIONS:
+        suffix = "decisions";
+        break;
+    case STO_OUTCOMES:
+        suffix = "outcomes";
+        break;
+    case STO_JOINED:
+        suffix = "joined";
+        break;
+    }
+    return sto_make_key(dst, size, policy, suffix);
+}

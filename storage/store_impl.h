@@ -1,0 +1,78 @@
+#ifndef STORAGE_STORE_IMPL_H
+#define STORAGE_STORE_IMPL_H
+
+/*
+ * The insides of storage/store.h, shared by its files and no one else:
+ * redis.c (the hiredis connection, command helpers, key names), store.c
+ * (streams), store_model.c (snapshots, registry, retention) and lease.c
+ * (ownership leases). Only these files include hiredis.h.
+ */
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/err.h"
+#include "storage/store.h"
+
+/*
+ * A pipelined append is sent in chunks of at most PIPE_MAX_ITEMS commands
+ * or about PIPE_MAX_BYTES of records. Bounding the outstanding replies keeps
+ * them inside the socket buffers: hiredis writes the whole pipeline before it
+ * reads, and a blocking writer facing a server blocked on its own replies
+ * would deadlock.
+ */
+#define PIPE_MAX_ITEMS 1024u
+#define PIPE_MAX_BYTES (8u << 20)
+#define HOST_MAX 255u
+#define PATH_MAX_UNIX 107u /* sun_path holds 108 bytes with the NUL */
+
+struct sto_store {
+    redisContext *c; /* NULL while broken: every call then fails with BASE_EIO */
+    int is_unix;
+    char host[HOST_MAX + 1];
+    int port;
+    char path[PATH_MAX_UNIX + 1];
+    int timeout_ms;
+};
+
+/*
+ * SIGPIPE guard around one exchange (see redis.c): blocks SIGPIPE in the
+ * calling thread and consumes one the exchange raised.
+ */
+typedef struct pipe_guard {
+    sigset_t old;
+    int was_pending;
+} pipe_guard;
+void sto_guard_begin(pipe_guard *g);
+void sto_guard_end(pipe_guard *g);
+
+/* The connection broke: free it; every call fails with BASE_EIO until a reconnect. */
+void sto_mark_broken(sto_store *s);
+
+/* Run one command. On BASE_OK *out is its reply, an error reply included; the caller frees it. */
+base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *lens,
+                     redisReply **out);
+
+/*
+ * Run one command. On BASE_OK *out is a non-error reply the caller frees;
+ * an error reply is freed here and reported as BASE_ESTORE.
+ */
+base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens,
+                 redisReply **out);
+
+/* Whether @r is the status reply @want ("OK", "PONG", "QUEUED"). */
+bool sto_is_status(const redisReply *r, const char *want);
+
+/*
+ * "rlfeed:{<policy>}:<suffix>" into @dst. The policy must be non-empty, fit
+ * its field and contain no brace: a brace would move the Cluster hash tag.
+ * Return: BASE_OK; BASE_EINVAL.
+ */
+base_err sto_make_key(char *dst, size_t size, const char *policy, const char *suffix);
+
+/* The key of stream @kind of @policy. Return: BASE_OK; BASE_EINVAL. */
+base_err sto_stream_key(char *dst, size_t size, sto_kind kind, const char *policy);
+
+#endif

@@ -1,0 +1,302 @@
+/* Model snapshots, the registry, and retention (trim, prune). */
+#include "storage/store.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "storage/codec.h"
+#include "storage/streamid.h"
+#include "storage/store_impl.h"
+
+/* ---- models ------------------------------------------------------------- */
+
+/* Read the three replies queued after MULTI; BASE_OK only if EXEC applied both. */
+static base_err exec_replies(sto_store *s)
+{
+    base_err e = BASE_OK;
+
+    for (int i = 0; i < 4; i++) {
+        void *rv = NULL;
+        if (redisGetReply(s->c, &rv) != REDIS_OK) {
+            e = BASE_EIO;
+            break;
+        }
+        redisReply *r = rv;
+        bool ok;
+        if (i < 3) {
+            ok = sto_is_status(r, "QUEUED");
+        } else {
+            /* EXEC: [SET's +OK, HSET's :n, ZADD's :n]; nil if aborted; an error after a bad queue. */
+            ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                 sto_is_status(r->element[0], "OK") && r->element[1]->type == REDIS_REPLY_INTEGER &&
+                 r->element[2]->type == REDIS_REPLY_INTEGER;
+        }
+        if (!ok && e == BASE_OK) {
+            e = r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL ||
+                        r->type == REDIS_REPLY_ARRAY
+                    ? BASE_ESTORE
+                    : BASE_EPROTO;
+        }
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_store_model_put(sto_store *s, const base_model *m)
+{
+    char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], suffix[40], ver[24];
+    redisReply *r = NULL;
+    base_buf b;
+    pipe_guard g;
+    base_err e;
+
+    base_buf_init(&b, STO_MAX_VALUE);
+    (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)m->version); /* fits */
+    (void)snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m->version);            /* fits */
+    e = sto_make_key(key, sizeof(key), m->policy, suffix);
+    if (e == BASE_OK) {
+        e = sto_make_key(reg, sizeof(reg), m->policy, "registry");
+    }
+    if (e == BASE_OK) {
+        e = sto_make_key(idx, sizeof(idx), m->policy, "models");
+    }
+    if (e == BASE_OK) {
+        e = sto_codec_encode_model(m, &b);
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    /*
+     * MULTI gets its own round trip: if it failed, the commands after it would
+     * run outside any transaction. Redis does not roll back, so each queued
+     * reply and both EXEC results are checked.
+     */
+    const char *multi[] = {"MULTI"};
+    size_t multi_len[] = {5};
+    e = sto_run(s, 1, multi, multi_len, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (!sto_is_status(r, "OK")) {
+        e = BASE_EPROTO;
+        sto_mark_broken(s); /* the connection's transaction state is unknown */
+        goto fail;
+    }
+    const char *set[] = {"SET", key, (const char *)b.data};
+    size_t set_len[] = {3, strlen(key), b.len};
+    const char *hset[] = {"HSET", reg, "online", ver};
+    size_t hset_len[] = {4, strlen(reg), 6, strlen(ver)};
+    const char *zadd[] = {"ZADD", idx, ver, ver};
+    size_t zadd_len[] = {4, strlen(idx), strlen(ver), strlen(ver)};
+    const char *exec[] = {"EXEC"};
+    size_t exec_len[] = {4};
+    sto_guard_begin(&g);
+    if (redisAppendCommandArgv(s->c, 3, set, set_len) != REDIS_OK ||
+        redisAppendCommandArgv(s->c, 4, hset, hset_len) != REDIS_OK ||
+        redisAppendCommandArgv(s->c, 4, zadd, zadd_len) != REDIS_OK ||
+        redisAppendCommandArgv(s->c, 1, exec, exec_len) != REDIS_OK) {
+        e = BASE_EIO;
+    } else {
+        e = exec_replies(s);
+    }
+    sto_guard_end(&g);
+    if (e == BASE_EIO) {
+        sto_mark_broken(s);
+    }
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
+/* A registry value: decimal digits only, no sign, no overflow. */
+static bool parse_version(const redisReply *r, uint64_t *out)
+{
+    uint64_t v = 0;
+    bool ok = r->type == REDIS_REPLY_STRING && r->len > 0 && r->len <= 20;
+    for (size_t i = 0; ok && i < r->len; i++) {
+        unsigned dgt = (unsigned)(unsigned char)r->str[i] - '0';
+        ok = dgt <= 9 && v <= (UINT64_MAX - dgt) / 10u;
+        v = v * 10u + dgt;
+    }
+    if (ok) {
+        *out = v;
+    }
+    return ok;
+}
+
+base_err sto_store_model_get_online(sto_store *s, const char *policy, base_model **out,
+                                    bool *out_found)
+{
+    char reg[STO_KEY_MAX], key[STO_KEY_MAX], suffix[40];
+    redisReply *r = NULL;
+    base_model *m = NULL;
+    bool found = false;
+    uint64_t version;
+    base_err e = sto_make_key(reg, sizeof(reg), policy, "registry");
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *hget[] = {"HGET", reg, "online"};
+    size_t hget_len[] = {4, strlen(reg), 6};
+    e = sto_run(s, 3, hget, hget_len, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        goto done;
+    }
+    if (!parse_version(r, &version)) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    freeReplyObject(r);
+    r = NULL;
+    (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)version); /* fits */
+    e = sto_make_key(key, sizeof(key), policy, suffix);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *get[] = {"GET", key};
+    size_t get_len[] = {3, strlen(key)};
+    e = sto_run(s, 2, get, get_len, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    /* The registry names a snapshot that must exist: put writes both at once. */
+    if (r->type != REDIS_REPLY_STRING) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    e = sto_codec_decode_model((const uint8_t *)r->str, r->len, &m);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (m->version != version || strcmp(m->policy, policy) != 0) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    found = true;
+    *out = m;
+    m = NULL;
+done:
+    *out_found = found;
+fail:
+    base_model_free(m);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+/* ---- retention ----------------------------------------------------------- */
+
+base_err sto_store_trim(sto_store *s, sto_kind kind, const char *policy, const char *minid,
+                        uint64_t *out_removed)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    base_err e = sto_stream_key(key, sizeof(key), kind, policy);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *argv[] = {"XTRIM", key, "MINID", minid};
+    size_t lens[] = {5, strlen(key), 5, strlen(minid)};
+    e = sto_run(s, 4, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    *out_removed = (uint64_t)r->integer;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
+                               uint64_t *out_removed)
+{
+    char idx[STO_KEY_MAX], pinned[STO_KEY_MAX], stop[24];
+    redisReply *r = NULL;
+    uint64_t removed = 0;
+    base_err e = sto_make_key(idx, sizeof(idx), policy, "models");
+    if (e == BASE_OK) {
+        e = sto_make_key(pinned, sizeof(pinned), policy, "pinned");
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    /* Every version but the newest @keep, oldest first. */
+    (void)snprintf(stop, sizeof(stop), "%lld", -(long long)keep - 1); /* fits */
+    const char *range[] = {"ZRANGE", idx, "0", stop};
+    size_t range_len[] = {6, strlen(idx), 1, strlen(stop)};
+    e = sto_run(s, 4, range, range_len, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    for (size_t i = 0; i < r->elements && e == BASE_OK; i++) {
+        const redisReply *v = r->element[i];
+        char suffix[48], key[STO_KEY_MAX];
+        redisReply *q = NULL;
+        if (v->type != REDIS_REPLY_STRING || v->len > 20) {
+            e = BASE_EPROTO;
+            break;
+        }
+        const char *ism[] = {"SISMEMBER", pinned, v->str};
+        size_t ism_len[] = {9, strlen(pinned), v->len};
+        e = sto_run(s, 3, ism, ism_len, &q);
+        bool is_pinned = e == BASE_OK && q->type == REDIS_REPLY_INTEGER && q->integer == 1;
+        if (q != NULL) {
+            freeReplyObject(q);
+            q = NULL;
+        }
+        if (e != BASE_OK || is_pinned) {
+            continue;
+        }
+        (void)snprintf(suffix, sizeof(suffix), "model:%.*s", (int)v->len, v->str); /* fits */
+        e = sto_make_key(key, sizeof(key), policy, suffix);
+        const char *del[] = {"DEL", key};
+        size_t del_len[] = {3, strlen(key)};
+        if (e == BASE_OK) {
+            e = sto_run(s, 2, del, del_len, &q);
+        }
+        if (q != NULL) {
+            freeReplyObject(q);
+            q = NULL;
+        }
+        const char *zrem[] = {"ZREM", idx, v->str};
+        size_t zrem_len[] = {4, strlen(idx), v->len};
+        if (e == BASE_OK) {
+            e = sto_run(s, 3, zrem, zrem_len, &q);
+        }
+        if (q != NULL) {
+            freeReplyObject(q);
+        }
+        removed += e == BASE_OK;
+    }
+    *out_removed = removed;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
