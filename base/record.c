@@ -1,7 +1,6 @@
 #include "base/record.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -116,18 +115,4 @@ bool base_strlcpy(char *dst, const char *src, size_t size)
     memcpy(dst, src, k);
     dst[k] = '\0';
     return k == n;
-}
-
-int base_stream_id_cmp(const char *a, const char *b)
-{
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    int na = a[0] != '\0' ? sscanf(a, "%llu-%llu", &am, &as) : 0;
-    int nb = b[0] != '\0' ? sscanf(b, "%llu-%llu", &bm, &bs) : 0;
-    if (na == 0 || nb == 0) {
-        return (na != 0) - (nb != 0);
-    }
-    if (am != bm) {
-        return am < bm ? -1 : 1;
-    }
-    return as < bs ? -1 : as > bs;
 }

@@ -137,12 +137,6 @@ base_model *base_model_new(uint32_t n_params, uint32_t n_state);
 void base_model_free(base_model *m);
 
 /*
- * base_stream_id_cmp() - order of two Redis stream ids "ms-seq": negative,
- * zero or positive as @a sorts before, with or after @b. "" sorts first.
- */
-int base_stream_id_cmp(const char *a, const char *b);
-
-/*
  * base_strlcpy() - copy @src into @dst of @size bytes, always NUL-terminated.
  * Return: true if all of @src fit.
  */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "storage/streamid.h"
 #include "base/hash.h"
 
 /*
@@ -139,7 +140,7 @@ static void retention(const svc_engine *e, svc_prt *p, char (*pos)[BASE_STREAM_I
     for (int k = 0; k < 3; k++) {
         unsigned long long ms = 0, seq = 0;
         const char *floor_id = pos[k];
-        if (k == STO_JOINED && base_stream_id_cmp(p->last_joined_id, floor_id) < 0) {
+        if (k == STO_JOINED && sto_sid_cmp_text(p->last_joined_id, floor_id) < 0) {
             floor_id = p->last_joined_id;
         }
         if (floor_id[0] == '\0' || sscanf(tails[k], "%llu-%llu", &ms, &seq) != 2 ||
@@ -148,7 +149,7 @@ static void retention(const svc_engine *e, svc_prt *p, char (*pos)[BASE_STREAM_I
         }
         char bound[BASE_STREAM_ID_MAX + 1];
         snprintf(bound, sizeof(bound), "%llu-0", ms - (unsigned long long)e->cfg->retention_ms);
-        base_strlcpy(out->minid[k], base_stream_id_cmp(bound, floor_id) < 0 ? bound : floor_id,
+        base_strlcpy(out->minid[k], sto_sid_cmp_text(bound, floor_id) < 0 ? bound : floor_id,
                      sizeof(out->minid[k]));
     }
 }

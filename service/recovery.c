@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "storage/streamid.h"
 #include "base/hash.h"
 #include "base/log.h"
 
@@ -123,7 +124,7 @@ static base_err replay_joined(svc_prt *p, sto_store *st, const char *from, const
             e = idset_add(joined, id_hash(j->decision->event_id));
             rwd_join_mark_closed(p->join, j->decision->event_id, j->decision->conversation_id,
                                  j->joined_ts_ms);
-            if (base_stream_id_cmp(id, applied) > 0) {
+            if (sto_sid_cmp_text(id, applied) > 0) {
                 svc_prt_learn(p, j, id);
                 (*out_learned)++;
             }

@@ -71,3 +71,14 @@ sto_sid sto_sid_next(sto_sid last, uint64_t now_ms)
     }
     return id;
 }
+
+int sto_sid_cmp_text(const char *a, const char *b)
+{
+    sto_sid x = {0, 0}, y = {0, 0};
+    bool hx = a[0] != '\0' && sto_sid_parse(a, &x);
+    bool hy = b[0] != '\0' && sto_sid_parse(b, &y);
+    if (!hx || !hy) {
+        return (hx ? 1 : 0) - (hy ? 1 : 0);
+    }
+    return sto_sid_cmp(x, y);
+}

@@ -41,6 +41,12 @@ bool sto_sid_format(sto_sid id, char *out, size_t size);
 int sto_sid_cmp(sto_sid a, sto_sid b);
 
 /*
+ * sto_sid_cmp_text() - the same order on ids in text form, where "" (no id:
+ * the start of a stream) sorts first, as does text that does not parse.
+ */
+int sto_sid_cmp_text(const char *a, const char *b);
+
+/*
  * sto_sid_next() - the id to assign after @last at wall time @now_ms: ms =
  * max(now_ms, last.ms); seq = last.seq + 1 in the same millisecond, else 0
  * (a full sequence moves to the next millisecond). Always above @last,

@@ -57,6 +57,17 @@ static void order_is_by_ms_then_seq(void)
     TST_EQ(sto_sid_cmp((sto_sid){6, 2}, (sto_sid){6, 2}), 0);
 }
 
+static void text_order_puts_the_empty_id_first(void)
+{
+    TST_EQ(sto_sid_cmp_text("", ""), 0);
+    TST_EQ(sto_sid_cmp_text("", "0-0"), -1);
+    TST_EQ(sto_sid_cmp_text("0-1", ""), 1);
+    TST_EQ(sto_sid_cmp_text("9-0", "10-0"), -1); /* by value, not by text */
+    TST_EQ(sto_sid_cmp_text("10-2", "10-10"), -1);
+    TST_EQ(sto_sid_cmp_text("10-10", "10-10"), 0);
+    TST_EQ(sto_sid_cmp_text("x", "1-0"), -1);
+}
+
 static void next_follows_the_wall_clock_and_never_goes_back(void)
 {
     sto_sid last = {1000, 3};
@@ -86,6 +97,7 @@ int main(void)
     parse_rejects_what_redis_would_not_write();
     format_refuses_a_short_buffer();
     order_is_by_ms_then_seq();
+    text_order_puts_the_empty_id_first();
     next_follows_the_wall_clock_and_never_goes_back();
     return tst_done();
 }
