@@ -228,7 +228,8 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
     sto_store *s = NULL;
     base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
     if (e == BASE_OK) {
-        e = svc_engine_restore(eng, s, err, sizeof(err));
+        svc_log_reader r = svc_log_reader_of_store(s);
+        e = svc_engine_restore(eng, &r, err, sizeof(err));
     }
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "restoring models from %s: %s", url, err);
@@ -349,7 +350,8 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "storage: %s", err);
         goto done;
     }
-    e = svc_engine_new(cfg, &clock, persist, &eng, err, sizeof(err));
+    svc_log log = svc_log_of_persist(persist);
+    e = svc_engine_new(cfg, &clock, &log, &eng, err, sizeof(err));
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;

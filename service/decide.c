@@ -106,7 +106,7 @@ static svc_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_
         d->overflow = overflow ? 1 : 0;
         d->lsn = svc_prt_take_lsn(p);
         it->rec = base_decision_clone(d);
-        if (it->rec == NULL || svc_persist_submit(p->eng->persist, it) != BASE_OK) {
+        if (it->rec == NULL || svc_log_submit(&p->eng->log, it) != BASE_OK) {
             /* Served but not logged: the storage queue is full. Counted, not learned from. */
             atomic_fetch_add(&p->c.unlogged, 1);
             atomic_store(&p->last_unlogged_ms, base_clock_now_ms(p->eng->clock));

@@ -33,7 +33,7 @@ static uint64_t random_u64(void)
     return v;
 }
 
-base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *persist,
+base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log *log,
                         svc_engine **out, char *errbuf, size_t errlen)
 {
     base_err e = BASE_ENOMEM;
@@ -43,7 +43,7 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *p
     }
     eng->cfg = cfg;
     eng->clock = clock;
-    eng->persist = persist;
+    eng->log = *log;
     eng->id_prefix = random_u64();
     pthread_mutex_init(&eng->ack_lk, NULL);
     eng->ack_timeout_ns = (uint64_t)cfg->ack_timeout_ms * 1000000u;
@@ -55,7 +55,9 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *p
     if (eng->pol == NULL) {
         goto fail;
     }
-    eng->learn_cap = svc_persist_capacity(persist);
+    svc_log_stats ls;
+    svc_log_get_stats(log, &ls);
+    eng->learn_cap = ls.capacity;
     eng->learn_q = base_queue_new(eng->learn_cap);
     if (eng->learn_q == NULL) {
         goto fail;
@@ -83,7 +85,7 @@ void svc_engine_free(svc_engine *e)
         svc_prt_fini(&e->pol[i]);
     }
     svc_learner_drop_queue(e);
-    pthread_mutex_destroy(&e->ack_lk); /* empty: persist completed every owed answer */
+    pthread_mutex_destroy(&e->ack_lk); /* empty: the log completed every owed answer */
     base_free(e->pol);
     base_free(e);
 }

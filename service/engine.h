@@ -32,7 +32,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "service/config.h"
-#include "service/persist.h"
+#include "service/log.h"
 #include "service/wire.h"
 #include "storage/store.h"
 
@@ -50,12 +50,12 @@ typedef struct svc_replier {
 
 /*
  * svc_engine_new() - build the runtime of every policy in @cfg (borrowed,
- * must outlive the engine), reading time from @clock and writing through
- * @persist (both borrowed).
+ * must outlive the engine), reading time from @clock (borrowed) and writing
+ * through @log (copied; what it points to must outlive the engine).
  * Return: BASE_OK; BASE_EINVAL for a policy the head or join rejects (reason
  *         in @errbuf); BASE_ENOMEM.
  */
-base_err svc_engine_new(const svc_config *cfg, base_clock *clock, svc_persist *persist,
+base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log *log,
                         svc_engine **out, char *errbuf, size_t errlen);
 void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped */
 
@@ -69,7 +69,8 @@ void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped
  * Return: BASE_OK; the store's error, or BASE_EINVAL for a checkpoint that
  *         does not fit the configured head (reason in @errbuf).
  */
-base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen);
+base_err svc_engine_restore(svc_engine *e, const svc_log_reader *log, char *errbuf,
+                            size_t errlen);
 
 base_err svc_engine_start(svc_engine *e);
 /* Stop the learner: apply what is queued (waiting up to @drain_timeout_ms),

@@ -23,6 +23,7 @@
 #include "base/buf.h"
 #include "base/queue.h"
 #include "service/engine.h"
+#include "service/log.h"
 #include "service/policy_rt.h"
 
 typedef struct svc_ack svc_ack; /* an answer owed once Redis has a record (outcome.c) */
@@ -30,7 +31,7 @@ typedef struct svc_ack svc_ack; /* an answer owed once Redis has a record (outco
 struct svc_engine {
     const svc_config *cfg;
     base_clock *clock;
-    svc_persist *persist;
+    svc_log log;                  /* where records go: the persist queue, or a test's */
     uint32_t n_pol;
     svc_prt *pol;                 /* [n_pol] */
 

@@ -68,7 +68,7 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
         li->pol = p;
         it->done = on_joined_stored;
         it->done_arg = li;
-        if (svc_persist_submit(e->persist, it) != BASE_OK) {
+        if (svc_log_submit(&e->log, it) != BASE_OK) {
             it->rec = NULL;
             svc_persist_item_free(it);
             base_free(li);
@@ -240,7 +240,7 @@ static void checkpoint(svc_engine *e, svc_prt *p)
         return;
     }
     retention(e, p, pos, &it->trim);
-    if (svc_persist_submit(e->persist, it) != BASE_OK) {
+    if (svc_log_submit(&e->log, it) != BASE_OK) {
         svc_persist_item_free(it);
         return; /* queue full: the next interval tries again */
     }

@@ -195,7 +195,7 @@ static bool submit_owed(svc_engine *e, svc_prt *p, svc_persist_item *it, const s
     }
     it->done = done;
     it->done_arg = a;
-    if (svc_persist_submit(e->persist, it) != BASE_OK) {
+    if (svc_log_submit(&e->log, it) != BASE_OK) {
         it->done = NULL;
         it->done_arg = NULL;
         ack_cancel(e, a);
@@ -211,7 +211,9 @@ static bool submit_owed(svc_engine *e, svc_prt *p, svc_persist_item *it, const s
  */
 static bool maybe_unlogged(svc_engine *e, svc_prt *p, int64_t now)
 {
-    if (svc_persist_depth(e->persist) >= svc_persist_capacity(e->persist)) {
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    if (ls.depth >= ls.capacity) {
         return true;
     }
     int64_t last = atomic_load(&p->last_unlogged_ms);

@@ -83,7 +83,7 @@ typedef struct cursor {
     bool done;
 } cursor;
 
-static base_err cursor_fill(sto_store *st, const char *policy, cursor *c)
+static base_err cursor_fill(const svc_log_reader *st, const char *policy, cursor *c)
 {
     if (c->done || c->i < c->n) {
         return BASE_OK;
@@ -91,7 +91,7 @@ static base_err cursor_fill(sto_store *st, const char *policy, cursor *c)
     sto_entries_free(c->kind, c->en, c->n);
     c->en = NULL;
     c->n = c->i = 0;
-    base_err e = sto_store_read(st, c->kind, policy, c->after, REPLAY_BATCH, &c->en, &c->n);
+    base_err e = st->ops->read(st->impl, c->kind, policy, c->after, REPLAY_BATCH, &c->en, &c->n);
     if (e == BASE_OK && c->n == 0) {
         c->done = true;
     } else if (e == BASE_OK) {
@@ -107,7 +107,7 @@ static uint64_t cursor_lsn(const cursor *c)
                                     : ((const base_outcome *)r)->lsn;
 }
 
-static base_err replay_joined(svc_prt *p, sto_store *st, const char *from, const char *applied,
+static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *from, const char *applied,
                               idset *joined, uint64_t *out_learned)
 {
     cursor c = {.kind = STO_JOINED};
@@ -135,7 +135,7 @@ static base_err replay_joined(svc_prt *p, sto_store *st, const char *from, const
     return e;
 }
 
-static base_err replay_join(svc_prt *p, sto_store *st, const char *from_d, const char *from_o,
+static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *from_d, const char *from_o,
                             const idset *joined, uint64_t *io_next_lsn, uint64_t *out_pending)
 {
     cursor cd = {.kind = STO_DECISIONS}, co = {.kind = STO_OUTCOMES};
@@ -198,13 +198,14 @@ static base_err replay_join(svc_prt *p, sto_store *st, const char *from_d, const
     return e;
 }
 
-base_err svc_engine_restore(svc_engine *e, sto_store *store, char *errbuf, size_t errlen)
+base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *errbuf,
+                            size_t errlen)
 {
     for (uint32_t i = 0; i < e->n_pol; i++) {
         svc_prt *p = &e->pol[i];
         base_model *m = NULL;
         bool found = false;
-        base_err err = sto_store_model_get_online(store, p->cfg->name, &m, &found);
+        base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
         if (err != BASE_OK) {
             snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
                      base_strerror(err));

@@ -150,17 +150,19 @@ void svc_op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
     svc_w_str(&w, "storage");
     svc_w_map(&w, 6);
     svc_w_str(&w, "redis");
-    svc_w_str(&w, svc_persist_redis_up(e->persist) ? "up" : "down");
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    svc_w_str(&w, ls.up ? "up" : "down");
     svc_w_str(&w, "queue_depth");
-    svc_w_uint(&w, svc_persist_depth(e->persist));
+    svc_w_uint(&w, ls.depth);
     svc_w_str(&w, "queue_capacity");
-    svc_w_uint(&w, svc_persist_capacity(e->persist));
+    svc_w_uint(&w, ls.capacity);
     svc_w_str(&w, "written");
-    svc_w_uint(&w, svc_persist_written(e->persist));
+    svc_w_uint(&w, ls.written);
     svc_w_str(&w, "failed");
-    svc_w_uint(&w, svc_persist_failed(e->persist));
+    svc_w_uint(&w, ls.failed);
     svc_w_str(&w, "trimmed");
-    svc_w_uint(&w, svc_persist_trimmed(e->persist));
+    svc_w_uint(&w, ls.trimmed);
     if (svc_writer_finish(&w) == BASE_OK) {
         svc_engine_send(r, &b);
     } else {
@@ -171,7 +173,9 @@ void svc_op_stats(svc_engine *e, const svc_request *q, const svc_replier *r)
 
 void svc_op_health(svc_engine *e, const svc_replier *r)
 {
-    bool up = svc_persist_redis_up(e->persist);
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    bool up = ls.up;
     base_buf b;
     base_buf_init(&b, 256);
     if (svc_wire_reply_health(&b, up ? "ready" : "degraded", up ? "up" : "down") == BASE_OK) {
