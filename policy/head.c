@@ -383,7 +383,7 @@ const float *pol_head_weights(const pol_head *h, uint32_t a)
 
 uint64_t pol_head_checksum(const pol_head *h)
 {
-    uint64_t x = 0xcbf29ce484222325ULL;
+    uint64_t x = BASE_FNV_OFFSET;
     if (h->ridge != NULL) {
         return pol_ridge_checksum(h->ridge, x);
     }

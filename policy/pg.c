@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/hash.h"
 
 /*
  * Importance-weighted softmax policy gradient with a reward baseline and
@@ -334,23 +335,13 @@ const float *pol_pg_weights(const pol_pg *g, uint32_t a)
     return a < g->n_actions ? g->w + (size_t)a * g->stride : NULL;
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        hash ^= b[i];
-        hash *= 0x100000001b3ULL;
-    }
-    return hash;
-}
-
 uint64_t pol_pg_checksum(const pol_pg *g, uint64_t hash)
 {
     /* Same bytes, same order as a snapshot's params then state (native byte order). */
     double head[PG_STATE_HEAD] = {g->ema_num, g->ema_mass};
-    hash = fnv1a(hash, g->w, g->n_params * sizeof(float));
-    hash = fnv1a(hash, head, sizeof(head));
-    return fnv1a(hash, g->acc, g->n_params * sizeof(double));
+    hash = base_fnv1a64(g->w, g->n_params * sizeof(float), hash);
+    hash = base_fnv1a64(head, sizeof(head), hash);
+    return base_fnv1a64(g->acc, g->n_params * sizeof(double), hash);
 }
 
 /* n_params <= BASE_ACTIONS_MAX * (BASE_DIM_MAX + 1) < 2^25: fits uint32_t. */
