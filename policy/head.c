@@ -10,6 +10,7 @@
 #include "policy/iwr.h"
 #include "policy/pg.h"
 #include "policy/ridge.h"
+#include "policy/softmax.h"
 
 #define DEFAULT_PRIOR_MEAN 0.5
 #define DEFAULT_BASE_WEIGHT 1.0
@@ -212,15 +213,7 @@ static void explore_greedy(const double *s, uint32_t n, double eps, float *out)
 static void explore_softmax(const double *s, uint32_t n, double eps, float *out)
 {
     double q[BASE_CAND_MAX];
-    double m = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        m = s[c] > m ? s[c] : m;
-    }
-    double z = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        q[c] = exp(s[c] - m);
-        z += q[c];
-    }
+    double z = pol_softmax_exp(s, n, q);
     for (uint32_t c = 0; c < n; c++) {
         out[c] = (float)((1.0 - eps) * q[c] / z + eps / (double)n);
     }

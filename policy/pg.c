@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "policy/softmax.h"
 
 /*
  * Importance-weighted softmax policy gradient with a reward baseline and
@@ -133,24 +134,11 @@ base_err pol_pg_scores(const pol_pg *g, const float *x, uint32_t n, const uint32
     return BASE_OK;
 }
 
-/* In place: s ([n], finite) becomes softmax(s). Subtracting the max keeps exp() <= 1. */
-static void softmax(double *s, uint32_t n)
-{
-    double m = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        m = s[c] > m ? s[c] : m;
-    }
-    double z = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        s[c] = exp(s[c] - m);
-        z += s[c];
-    }
-    for (uint32_t c = 0; c < n; c++) {
-        s[c] /= z;
-    }
-}
-
-/* log sum_c exp(s_c) = *out_m + *out_lz, with *out_m = max_c s_c (s finite, n >= 1). */
+/*
+ * log sum_c exp(s_c) = *out_m + *out_lz, with *out_m = max_c s_c (s finite, n >= 1).
+ * A log-normaliser, not a softmax: it keeps no exponentials, so it does not
+ * use pol_softmax_exp() and needs no scratch.
+ */
 static void log_norm(const double *s, uint32_t n, double *out_m, double *out_lz)
 {
     double m = s[0];
@@ -256,7 +244,7 @@ base_err pol_pg_learn(pol_pg *g, const base_decision *d, double reward, const do
         }
         pol_pg_kl_grad(g->s, g->s_base, n, g->kl, g->g_kl);
     }
-    softmax(q, n);
+    pol_softmax(q, n, q);
 
     /*
      * Bandit: g_k = iw * (r - baseline) * (1[k = c] - q_k), an unbiased
