@@ -7,30 +7,28 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "policy/explore.h"
 #include "policy/iwr.h"
 #include "policy/pg.h"
 #include "policy/ridge.h"
-#include "policy/softmax.h"
 
 #define DEFAULT_PRIOR_MEAN 0.5
 #define DEFAULT_BASE_WEIGHT 1.0
 #define DEFAULT_GAMMA 1000.0
 #define DEFAULT_UCB_ALPHA 0.5
 #define N_LEARNERS 3
-#define N_EXPLORERS 5
 
 struct pol_head {
     pol_head_config cfg; /* automatic values resolved */
     pol_ridge *ridge;    /* exactly one of ridge, iwr and pg, as cfg.learner says */
     pol_iwr *iwr;
     pol_pg *pg;
+    const pol_explorer_ops *explorer; /* the table entry of cfg.explorer */
     uint64_t n_updates;
 };
 
-/* Indexed by pol_learner and pol_explorer. */
+/* Indexed by pol_learner. */
 static const char *const learner_names[N_LEARNERS] = {POL_RIDGE_NAME, POL_PG_NAME, POL_IWR_NAME};
-static const char *const explorer_names[N_EXPLORERS] = {"auto", "greedy", "softmax", "igw",
-                                                        "ucb"};
 
 const char *pol_learner_name(pol_learner l)
 {
@@ -39,7 +37,8 @@ const char *pol_learner_name(pol_learner l)
 
 const char *pol_explorer_name(pol_explorer x)
 {
-    return (unsigned)x < N_EXPLORERS ? explorer_names[x] : "unknown";
+    const pol_explorer_ops *ops = pol_explorer_ops_of(x);
+    return ops != NULL ? ops->name : "unknown";
 }
 
 bool pol_learner_from_name(const char *name, pol_learner *out)
@@ -55,8 +54,9 @@ bool pol_learner_from_name(const char *name, pol_learner *out)
 
 bool pol_explorer_from_name(const char *name, pol_explorer *out)
 {
-    for (unsigned i = 0; i < N_EXPLORERS; i++) {
-        if (strcmp(name, explorer_names[i]) == 0) {
+    const pol_explorer_ops *ops = NULL;
+    for (unsigned i = 0; (ops = pol_explorer_ops_of((pol_explorer)i)) != NULL; i++) {
+        if (strcmp(name, ops->name) == 0) {
             *out = (pol_explorer)i;
             return true;
         }
@@ -96,8 +96,8 @@ static bool resolve(pol_head_config *c)
     if (c->explorer == POL_EXPLORE_AUTO) {
         c->explorer = pg ? POL_EXPLORE_SOFTMAX : POL_EXPLORE_GREEDY;
     }
-    if ((c->explorer == POL_EXPLORE_SOFTMAX && !pg) ||
-        (c->explorer == POL_EXPLORE_UCB && !ridge) || (unsigned)c->explorer > POL_EXPLORE_UCB) {
+    const pol_explorer_ops *x = pol_explorer_ops_of(c->explorer);
+    if (x == NULL || x->pmf == NULL || (x->needs_logits && !pg) || (x->needs_width && !ridge)) {
         return false;
     }
     if (c->epsilon < 0.0) {
@@ -131,6 +131,7 @@ base_err pol_head_new(const pol_head_config *cfg, pol_head **out)
         e = BASE_EINVAL;
         goto fail;
     }
+    h->explorer = pol_explorer_ops_of(h->cfg.explorer);
     if (h->cfg.learner == POL_LEARNER_RIDGE) {
         pol_ridge_config rc = {
             .dim = h->cfg.dim,
@@ -192,78 +193,19 @@ static base_err check_candidates(const pol_head *h, uint32_t n, const uint32_t *
     return BASE_OK;
 }
 
-/* Greedy: (1 - eps) over the top scores (ties share), eps / n floor. */
-static void explore_greedy(const double *s, uint32_t n, double eps, float *out)
-{
-    double best = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        best = s[c] > best ? s[c] : best;
-    }
-    uint32_t n_top = 0;
-    for (uint32_t c = 0; c < n; c++) {
-        n_top += s[c] == best;
-    }
-    double floor = eps / (double)n;
-    double top = (1.0 - eps) / (double)n_top;
-    for (uint32_t c = 0; c < n; c++) {
-        out[c] = (float)(floor + (s[c] == best ? top : 0.0));
-    }
-}
-
-static void explore_softmax(const double *s, uint32_t n, double eps, float *out)
-{
-    double q[BASE_CAND_MAX];
-    double z = pol_softmax_exp(s, n, q);
-    for (uint32_t c = 0; c < n; c++) {
-        out[c] = (float)((1.0 - eps) * q[c] / z + eps / (double)n);
-    }
-}
-
-/* Inverse gap weighting (Abe and Long 1999; Foster and Rakhlin 2020), ties share. */
-static void explore_igw(const double *s, uint32_t n, double gamma, double eps, float *out)
-{
-    double p[BASE_CAND_MAX];
-    double best = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        best = s[c] > best ? s[c] : best;
-    }
-    uint32_t n_top = 0;
-    double rest = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        if (s[c] == best) {
-            n_top++;
-            p[c] = 0.0;
-        } else {
-            p[c] = 1.0 / ((double)n + gamma * (best - s[c]));
-            rest += p[c];
-        }
-    }
-    double top = (1.0 - rest) / (double)n_top;
-    for (uint32_t c = 0; c < n; c++) {
-        double v = s[c] == best ? top : p[c];
-        out[c] = (float)((1.0 - eps) * v + eps / (double)n);
-    }
-}
-
 base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
                       const uint32_t *action, const float *base_logit, float *out_pmf)
 {
     /* On the stack, not in h: concurrent pmf calls share h read-only. 16 KiB. */
     double s[BASE_CAND_MAX];
     double w[BASE_CAND_MAX];
-    const pol_head_config *c = &h->cfg;
     base_err e = check_candidates(h, n_cand, action);
     if (e != BASE_OK) {
         return e;
     }
     if (h->ridge != NULL) {
-        bool ucb = c->explorer == POL_EXPLORE_UCB;
-        e = pol_ridge_scores(h->ridge, x, n_cand, action, base_logit, s, ucb ? w : NULL);
-        if (e == BASE_OK && ucb) {
-            for (uint32_t k = 0; k < n_cand; k++) {
-                s[k] += c->ucb_alpha * w[k];
-            }
-        }
+        e = pol_ridge_scores(h->ridge, x, n_cand, action, base_logit, s,
+                             h->explorer->needs_width ? w : NULL);
     } else if (h->iwr != NULL) {
         e = pol_iwr_scores(h->iwr, x, n_cand, action, base_logit, s);
     } else {
@@ -272,17 +214,7 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
     if (e != BASE_OK) {
         return e;
     }
-    switch (c->explorer) {
-    case POL_EXPLORE_SOFTMAX:
-        explore_softmax(s, n_cand, c->epsilon, out_pmf);
-        break;
-    case POL_EXPLORE_IGW:
-        explore_igw(s, n_cand, c->gamma, c->epsilon, out_pmf);
-        break;
-    default: /* greedy, ucb */
-        explore_greedy(s, n_cand, c->epsilon, out_pmf);
-        break;
-    }
+    h->explorer->pmf(s, h->explorer->needs_width ? w : NULL, n_cand, &h->cfg, out_pmf);
     return BASE_OK;
 }
 
