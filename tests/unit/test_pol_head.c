@@ -5,7 +5,9 @@
 
 #include "base/hash.h"
 #include "base/record.h"
+#include "policy/explore.h"
 #include "policy/head.h"
+#include "policy/learner.h"
 #include "bandit_world.h"
 #include "tap.h"
 
@@ -630,8 +632,33 @@ static void automatic_settings_resolve_per_learner(void)
     }
 }
 
+/* Every table entry is complete, so a new learner or explorer cannot half-exist. */
+static void learner_and_explorer_tables_are_complete(void)
+{
+    unsigned n = 0;
+    const pol_learner_ops *l = NULL;
+    for (unsigned i = 0; (l = pol_learner_ops_of((pol_learner)i)) != NULL; i++, n++) {
+        TST_STREQ(l->name, pol_learner_name((pol_learner)i));
+        TST_TRUE(l->new && l->free && l->scores && l->learn && l->weights && l->checksum &&
+                 l->n_params && l->n_state && l->export && l->import);
+        const pol_explorer_ops *d = pol_explorer_ops_of(l->default_explorer);
+        TST_TRUE(d != NULL && d->pmf != NULL);
+        TST_TRUE(l->default_epsilon >= 0.0 && l->default_epsilon <= 1.0);
+        TST_TRUE(l->default_learning_rate > 0.0);
+    }
+    TST_EQ(n, 3);
+    n = 0;
+    const pol_explorer_ops *x = NULL;
+    for (unsigned i = 0; (x = pol_explorer_ops_of((pol_explorer)i)) != NULL; i++, n++) {
+        TST_STREQ(x->name, pol_explorer_name((pol_explorer)i));
+        TST_TRUE((x->pmf == NULL) == (i == POL_EXPLORE_AUTO));
+    }
+    TST_EQ(n, 5);
+}
+
 int main(void)
 {
+    learner_and_explorer_tables_are_complete();
     names_round_trip_and_unknowns_are_refused();
     automatic_settings_resolve_per_learner();
     zero_head_without_epsilon_is_base_softmax();
