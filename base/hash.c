@@ -8,15 +8,19 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-uint64_t base_hash64(const void *p, size_t n, uint64_t seed)
+uint64_t base_fnv1a64(const void *p, size_t n, uint64_t h)
 {
     const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ULL ^ mix64(seed);
     for (size_t i = 0; i < n; i++) {
         h ^= s[i];
-        h *= 0x100000001b3ULL;
+        h *= 0x100000001b3ULL; /* the 64-bit FNV prime */
     }
-    return mix64(h);
+    return h;
+}
+
+uint64_t base_hash64(const void *p, size_t n, uint64_t seed)
+{
+    return mix64(base_fnv1a64(p, n, BASE_FNV_OFFSET ^ mix64(seed)));
 }
 
 uint64_t base_splitmix64(uint64_t *state)

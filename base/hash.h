@@ -13,7 +13,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 64-bit FNV-1a over @n bytes, finished with a splitmix64 mix. */
+/* The 64-bit FNV-1a offset basis: the state of a hash over no bytes. */
+#define BASE_FNV_OFFSET 0xcbf29ce484222325ULL
+
+/*
+ * base_fnv1a64() - 64-bit FNV-1a (Fowler, Noll, Vo) of @n bytes at @p,
+ * continuing from state @h (BASE_FNV_OFFSET to start). Streams: hashing
+ * "foo" then "bar" from the first result equals hashing "foobar". No
+ * finishing mix, so equal states give equal continuations; checksums over
+ * model parameters use it directly. @p may be NULL when @n is 0.
+ * Example: base_fnv1a64("a", 1, BASE_FNV_OFFSET) == 0xaf63dc4c8601ec8c.
+ */
+uint64_t base_fnv1a64(const void *p, size_t n, uint64_t h);
+
+/*
+ * base_hash64() - a seeded 64-bit hash of @n bytes: base_fnv1a64() from
+ * BASE_FNV_OFFSET ^ mix(@seed), finished with a splitmix64 mix, so nearby
+ * seeds and inputs give unrelated outputs.
+ */
 uint64_t base_hash64(const void *p, size_t n, uint64_t seed);
 
 /* The splitmix64 step: advances *state and returns the next output. */

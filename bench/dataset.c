@@ -563,6 +563,9 @@ static void fit_scale(rlfeed_base_model *m, const uint32_t *rows, uint32_t n, do
 /*
  * Mean over the rows of d/dt log softmax(t * v)[label] = v[label] - E_p[v],
  * and (through @out_soft_acc) the mean softmax probability of the label.
+ * Deliberately not policy/softmax.h: it forms exp(t * (v - top)), not
+ * exp(t * v - max), so it rounds differently, and the calibrated base model
+ * (shared with `rlfeed sim`) must not move.
  */
 static double nll_slope(const rlfeed_base_model *m, const uint32_t *rows, uint32_t n,
                         const double *v, double t, double *out_soft_acc)

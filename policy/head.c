@@ -7,44 +7,39 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
-#include "policy/iwr.h"
-#include "policy/pg.h"
-#include "policy/ridge.h"
+#include "policy/explore.h"
+#include "policy/learner.h"
 
 #define DEFAULT_PRIOR_MEAN 0.5
 #define DEFAULT_BASE_WEIGHT 1.0
 #define DEFAULT_GAMMA 1000.0
 #define DEFAULT_UCB_ALPHA 0.5
-#define N_LEARNERS 3
-#define N_EXPLORERS 5
 
 struct pol_head {
-    pol_head_config cfg; /* automatic values resolved */
-    pol_ridge *ridge;    /* exactly one of ridge, iwr and pg, as cfg.learner says */
-    pol_iwr *iwr;
-    pol_pg *pg;
+    pol_head_config cfg;              /* automatic values resolved */
+    const pol_learner_ops *learner;   /* the table entry of cfg.learner */
+    const pol_explorer_ops *explorer; /* the table entry of cfg.explorer */
+    void *impl;                       /* the learner's state, owned; through learner only */
     uint64_t n_updates;
 };
 
-/* Indexed by pol_learner and pol_explorer. */
-static const char *const learner_names[N_LEARNERS] = {POL_RIDGE_NAME, POL_PG_NAME, POL_IWR_NAME};
-static const char *const explorer_names[N_EXPLORERS] = {"auto", "greedy", "softmax", "igw",
-                                                        "ucb"};
-
 const char *pol_learner_name(pol_learner l)
 {
-    return (unsigned)l < N_LEARNERS ? learner_names[l] : "unknown";
+    const pol_learner_ops *ops = pol_learner_ops_of(l);
+    return ops != NULL ? ops->name : "unknown";
 }
 
 const char *pol_explorer_name(pol_explorer x)
 {
-    return (unsigned)x < N_EXPLORERS ? explorer_names[x] : "unknown";
+    const pol_explorer_ops *ops = pol_explorer_ops_of(x);
+    return ops != NULL ? ops->name : "unknown";
 }
 
 bool pol_learner_from_name(const char *name, pol_learner *out)
 {
-    for (unsigned i = 0; i < N_LEARNERS; i++) {
-        if (strcmp(name, learner_names[i]) == 0) {
+    const pol_learner_ops *ops = NULL;
+    for (unsigned i = 0; (ops = pol_learner_ops_of((pol_learner)i)) != NULL; i++) {
+        if (strcmp(name, ops->name) == 0) {
             *out = (pol_learner)i;
             return true;
         }
@@ -54,8 +49,9 @@ bool pol_learner_from_name(const char *name, pol_learner *out)
 
 bool pol_explorer_from_name(const char *name, pol_explorer *out)
 {
-    for (unsigned i = 0; i < N_EXPLORERS; i++) {
-        if (strcmp(name, explorer_names[i]) == 0) {
+    const pol_explorer_ops *ops = NULL;
+    for (unsigned i = 0; (ops = pol_explorer_ops_of((pol_explorer)i)) != NULL; i++) {
+        if (strcmp(name, ops->name) == 0) {
             *out = (pol_explorer)i;
             return true;
         }
@@ -82,29 +78,29 @@ void pol_head_config_default(pol_head_config *cfg, uint32_t dim, uint32_t n_acti
 }
 
 /*
- * Resolve automatic values; false if the combination is invalid. Softmax
- * needs logits (pg only); ucb needs a posterior width (ridge only).
+ * Resolve automatic values from the learner's table entry; false if the
+ * combination is invalid. An explorer may need logits (softmax) or
+ * posterior widths (ucb) that only some learners give.
  */
 static bool resolve(pol_head_config *c)
 {
-    bool ridge = c->learner == POL_LEARNER_RIDGE;
-    bool pg = c->learner == POL_LEARNER_PG;
-    if ((unsigned)c->learner >= N_LEARNERS) {
+    const pol_learner_ops *l = pol_learner_ops_of(c->learner);
+    if (l == NULL) {
         return false;
     }
     if (c->explorer == POL_EXPLORE_AUTO) {
-        c->explorer = pg ? POL_EXPLORE_SOFTMAX : POL_EXPLORE_GREEDY;
+        c->explorer = l->default_explorer;
     }
-    if ((c->explorer == POL_EXPLORE_SOFTMAX && !pg) ||
-        (c->explorer == POL_EXPLORE_UCB && !ridge) || (unsigned)c->explorer > POL_EXPLORE_UCB) {
+    const pol_explorer_ops *x = pol_explorer_ops_of(c->explorer);
+    if (x == NULL || x->pmf == NULL || (x->needs_logits && !l->logits) ||
+        (x->needs_width && !l->width)) {
         return false;
     }
     if (c->epsilon < 0.0) {
-        c->epsilon = ridge ? POL_RIDGE_DEFAULT_EPSILON
-                           : (pg ? POL_PG_DEFAULT_EPSILON : POL_IWR_DEFAULT_EPSILON);
+        c->epsilon = l->default_epsilon;
     }
     if (c->learning_rate <= 0.0) {
-        c->learning_rate = pg ? POL_PG_DEFAULT_LR : POL_IWR_DEFAULT_LR;
+        c->learning_rate = l->default_learning_rate;
     }
     bool ok = c->dim >= 1 && c->dim <= BASE_DIM_MAX;
     ok = ok && c->n_actions >= 1 && c->n_actions <= BASE_ACTIONS_MAX;
@@ -130,34 +126,9 @@ base_err pol_head_new(const pol_head_config *cfg, pol_head **out)
         e = BASE_EINVAL;
         goto fail;
     }
-    if (h->cfg.learner == POL_LEARNER_RIDGE) {
-        pol_ridge_config rc = {
-            .dim = h->cfg.dim,
-            .n_actions = h->cfg.n_actions,
-            .temperature = h->cfg.temperature,
-            .lambda = h->cfg.lambda,
-            .prior_mean = h->cfg.prior_mean,
-            .base_weight = h->cfg.base_weight,
-            .seed = h->cfg.seed,
-        };
-        e = pol_ridge_new(&rc, &h->ridge);
-        if (e == BASE_OK) {
-            h->cfg.lambda = pol_ridge_lambda(h->ridge);
-        }
-    } else if (h->cfg.learner == POL_LEARNER_IWR) {
-        pol_iwr_config ic = {
-            .dim = h->cfg.dim,
-            .n_actions = h->cfg.n_actions,
-            .temperature = h->cfg.temperature,
-            .learning_rate = h->cfg.learning_rate,
-            .prior_mean = h->cfg.prior_mean,
-            .base_weight = h->cfg.base_weight,
-        };
-        e = pol_iwr_new(&ic, &h->iwr);
-    } else {
-        e = pol_pg_new(h->cfg.dim, h->cfg.n_actions, h->cfg.temperature,
-                       h->cfg.learning_rate, h->cfg.kl, &h->pg);
-    }
+    h->learner = pol_learner_ops_of(h->cfg.learner);
+    h->explorer = pol_explorer_ops_of(h->cfg.explorer);
+    e = h->learner->new(&h->cfg, &h->impl);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -171,9 +142,9 @@ fail:
 void pol_head_free(pol_head *h)
 {
     if (h != NULL) {
-        pol_ridge_free(h->ridge);
-        pol_iwr_free(h->iwr);
-        pol_pg_free(h->pg);
+        if (h->learner != NULL) {
+            h->learner->free(h->impl);
+        }
         base_free(h);
     }
 }
@@ -191,105 +162,23 @@ static base_err check_candidates(const pol_head *h, uint32_t n, const uint32_t *
     return BASE_OK;
 }
 
-/* Greedy: (1 - eps) over the top scores (ties share), eps / n floor. */
-static void explore_greedy(const double *s, uint32_t n, double eps, float *out)
-{
-    double best = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        best = s[c] > best ? s[c] : best;
-    }
-    uint32_t n_top = 0;
-    for (uint32_t c = 0; c < n; c++) {
-        n_top += s[c] == best;
-    }
-    double floor = eps / (double)n;
-    double top = (1.0 - eps) / (double)n_top;
-    for (uint32_t c = 0; c < n; c++) {
-        out[c] = (float)(floor + (s[c] == best ? top : 0.0));
-    }
-}
-
-static void explore_softmax(const double *s, uint32_t n, double eps, float *out)
-{
-    double q[BASE_CAND_MAX];
-    double m = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        m = s[c] > m ? s[c] : m;
-    }
-    double z = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        q[c] = exp(s[c] - m);
-        z += q[c];
-    }
-    for (uint32_t c = 0; c < n; c++) {
-        out[c] = (float)((1.0 - eps) * q[c] / z + eps / (double)n);
-    }
-}
-
-/* Inverse gap weighting (Abe and Long 1999; Foster and Rakhlin 2020), ties share. */
-static void explore_igw(const double *s, uint32_t n, double gamma, double eps, float *out)
-{
-    double p[BASE_CAND_MAX];
-    double best = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        best = s[c] > best ? s[c] : best;
-    }
-    uint32_t n_top = 0;
-    double rest = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        if (s[c] == best) {
-            n_top++;
-            p[c] = 0.0;
-        } else {
-            p[c] = 1.0 / ((double)n + gamma * (best - s[c]));
-            rest += p[c];
-        }
-    }
-    double top = (1.0 - rest) / (double)n_top;
-    for (uint32_t c = 0; c < n; c++) {
-        double v = s[c] == best ? top : p[c];
-        out[c] = (float)((1.0 - eps) * v + eps / (double)n);
-    }
-}
-
 base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
                       const uint32_t *action, const float *base_logit, float *out_pmf)
 {
     /* On the stack, not in h: concurrent pmf calls share h read-only. 16 KiB. */
     double s[BASE_CAND_MAX];
     double w[BASE_CAND_MAX];
-    const pol_head_config *c = &h->cfg;
     base_err e = check_candidates(h, n_cand, action);
     if (e != BASE_OK) {
         return e;
     }
-    if (h->ridge != NULL) {
-        bool ucb = c->explorer == POL_EXPLORE_UCB;
-        e = pol_ridge_scores(h->ridge, x, n_cand, action, base_logit, s, ucb ? w : NULL);
-        if (e == BASE_OK && ucb) {
-            for (uint32_t k = 0; k < n_cand; k++) {
-                s[k] += c->ucb_alpha * w[k];
-            }
-        }
-    } else if (h->iwr != NULL) {
-        e = pol_iwr_scores(h->iwr, x, n_cand, action, base_logit, s);
-    } else {
-        e = pol_pg_scores(h->pg, x, n_cand, action, base_logit, s);
-    }
+    /* Widths only for an explorer that needs them: resolve() saw the learner gives them. */
+    double *width = h->explorer->needs_width ? w : NULL;
+    e = h->learner->scores(h->impl, x, n_cand, action, base_logit, s, width);
     if (e != BASE_OK) {
         return e;
     }
-    switch (c->explorer) {
-    case POL_EXPLORE_SOFTMAX:
-        explore_softmax(s, n_cand, c->epsilon, out_pmf);
-        break;
-    case POL_EXPLORE_IGW:
-        explore_igw(s, n_cand, c->gamma, c->epsilon, out_pmf);
-        break;
-    default: /* greedy, ucb */
-        explore_greedy(s, n_cand, c->epsilon, out_pmf);
-        break;
-    }
+    h->explorer->pmf(s, width, n_cand, &h->cfg, out_pmf);
     return BASE_OK;
 }
 
@@ -330,13 +219,7 @@ static base_err learn(pol_head *h, const base_decision *d, double reward, const 
             return BASE_EINVAL;
         }
     }
-    if (h->ridge != NULL) {
-        e = pol_ridge_learn(h->ridge, d, reward, rewards);
-    } else if (h->iwr != NULL) {
-        e = pol_iwr_learn(h->iwr, d, reward, rewards);
-    } else {
-        e = pol_pg_learn(h->pg, d, reward, rewards);
-    }
+    e = h->learner->learn(h->impl, d, reward, rewards);
     if (e == BASE_OK) {
         h->n_updates++;
     }
@@ -375,49 +258,25 @@ uint32_t pol_head_n_actions(const pol_head *h)
 
 const float *pol_head_weights(const pol_head *h, uint32_t a)
 {
-    if (h->ridge != NULL) {
-        return pol_ridge_weights(h->ridge, a);
-    }
-    return h->iwr != NULL ? pol_iwr_weights(h->iwr, a) : pol_pg_weights(h->pg, a);
+    return h->learner->weights(h->impl, a);
 }
 
 uint64_t pol_head_checksum(const pol_head *h)
 {
-    uint64_t x = 0xcbf29ce484222325ULL;
-    if (h->ridge != NULL) {
-        return pol_ridge_checksum(h->ridge, x);
-    }
-    return h->iwr != NULL ? pol_iwr_checksum(h->iwr, x) : pol_pg_checksum(h->pg, x);
+    return h->learner->checksum(h->impl, BASE_FNV_OFFSET);
 }
 
 base_err pol_head_snapshot(const pol_head *h, base_model **out)
 {
-    uint32_t np = 0, ns = 0;
-    if (h->ridge != NULL) {
-        np = pol_ridge_n_params(h->ridge);
-        ns = pol_ridge_n_state(h->ridge);
-    } else if (h->iwr != NULL) {
-        np = pol_iwr_n_params(h->iwr);
-        ns = pol_iwr_n_state(h->iwr);
-    } else {
-        np = pol_pg_n_params(h->pg);
-        ns = pol_pg_n_state(h->pg);
-    }
-    base_model *m = base_model_new(np, ns);
+    base_model *m = base_model_new(h->learner->n_params(h->impl), h->learner->n_state(h->impl));
     if (m == NULL) {
         return BASE_ENOMEM;
     }
-    (void)base_strlcpy(m->learner, pol_learner_name(h->cfg.learner), sizeof(m->learner));
+    (void)base_strlcpy(m->learner, h->learner->name, sizeof(m->learner));
     m->dim = h->cfg.dim;
     m->n_actions = h->cfg.n_actions;
     m->n_updates = h->n_updates;
-    if (h->ridge != NULL) {
-        pol_ridge_export(h->ridge, m);
-    } else if (h->iwr != NULL) {
-        pol_iwr_export(h->iwr, m);
-    } else {
-        pol_pg_export(h->pg, m);
-    }
+    h->learner->export(h->impl, m);
     *out = m;
     return BASE_OK;
 }
@@ -425,18 +284,11 @@ base_err pol_head_snapshot(const pol_head *h, base_model **out)
 base_err pol_head_restore(pol_head *h, const base_model *m)
 {
     bool learner_ok = memchr(m->learner, '\0', sizeof(m->learner)) != NULL &&
-                      strcmp(m->learner, pol_learner_name(h->cfg.learner)) == 0;
+                      strcmp(m->learner, h->learner->name) == 0;
     if (!learner_ok || m->dim != h->cfg.dim || m->n_actions != h->cfg.n_actions) {
         return BASE_EINVAL;
     }
-    base_err e = BASE_OK;
-    if (h->ridge != NULL) {
-        e = pol_ridge_import(h->ridge, m);
-    } else if (h->iwr != NULL) {
-        e = pol_iwr_import(h->iwr, m);
-    } else {
-        e = pol_pg_import(h->pg, m);
-    }
+    base_err e = h->learner->import(h->impl, m);
     if (e == BASE_OK) {
         h->n_updates = m->n_updates;
     }

@@ -28,6 +28,10 @@
  *            to the best, then the eps floor
  * - ucb:     greedy on mean + alpha * width                  (ridge only)
  *
+ * Both are tables the head looks up once, in pol_head_new(): learners in
+ * policy/learner.h, explorers in policy/explore.h. Adding one is adding its
+ * enum value below and its table entry.
+ *
  * Sampling. pol_sample() draws from a pmf with a uniform derived only from
  * the event id and the policy seed, so every decision can be replayed.
  *

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "policy/base_prob.h"
 
 /*
@@ -263,25 +264,15 @@ const float *pol_iwr_weights(const pol_iwr *r, uint32_t a)
     return a < r->cfg.n_actions ? r->w_f + (size_t)a * r->p : NULL;
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *b, size_t n)
-{
-    const unsigned char *s = b;
-    for (size_t i = 0; i < n; i++) {
-        hash ^= s[i];
-        hash *= 0x100000001b3ULL;
-    }
-    return hash;
-}
-
 uint64_t pol_iwr_checksum(const pol_iwr *r, uint64_t hash)
 {
     /* Same bytes, same order as a snapshot's params then state (native byte order). */
     double head[IWR_STATE_HEAD] = {r->t, r->norm_sum};
-    hash = fnv1a(hash, r->w_f, r->n_params * sizeof(float));
-    hash = fnv1a(hash, head, sizeof(head));
-    hash = fnv1a(hash, r->scale, r->p * sizeof(double));
-    hash = fnv1a(hash, r->w, r->n_params * sizeof(double));
-    return fnv1a(hash, r->acc, r->n_params * sizeof(double));
+    hash = base_fnv1a64(r->w_f, r->n_params * sizeof(float), hash);
+    hash = base_fnv1a64(head, sizeof(head), hash);
+    hash = base_fnv1a64(r->scale, r->p * sizeof(double), hash);
+    hash = base_fnv1a64(r->w, r->n_params * sizeof(double), hash);
+    return base_fnv1a64(r->acc, r->n_params * sizeof(double), hash);
 }
 
 /* n_params <= BASE_ACTIONS_MAX * (BASE_DIM_MAX + 2) < 2^25: fits uint32_t. */

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/hash.h"
+#include "policy/softmax.h"
 
 /*
  * Importance-weighted softmax policy gradient with a reward baseline and
@@ -132,24 +134,11 @@ base_err pol_pg_scores(const pol_pg *g, const float *x, uint32_t n, const uint32
     return BASE_OK;
 }
 
-/* In place: s ([n], finite) becomes softmax(s). Subtracting the max keeps exp() <= 1. */
-static void softmax(double *s, uint32_t n)
-{
-    double m = s[0];
-    for (uint32_t c = 1; c < n; c++) {
-        m = s[c] > m ? s[c] : m;
-    }
-    double z = 0.0;
-    for (uint32_t c = 0; c < n; c++) {
-        s[c] = exp(s[c] - m);
-        z += s[c];
-    }
-    for (uint32_t c = 0; c < n; c++) {
-        s[c] /= z;
-    }
-}
-
-/* log sum_c exp(s_c) = *out_m + *out_lz, with *out_m = max_c s_c (s finite, n >= 1). */
+/*
+ * log sum_c exp(s_c) = *out_m + *out_lz, with *out_m = max_c s_c (s finite, n >= 1).
+ * A log-normaliser, not a softmax: it keeps no exponentials, so it does not
+ * use pol_softmax_exp() and needs no scratch.
+ */
 static void log_norm(const double *s, uint32_t n, double *out_m, double *out_lz)
 {
     double m = s[0];
@@ -255,7 +244,7 @@ base_err pol_pg_learn(pol_pg *g, const base_decision *d, double reward, const do
         }
         pol_pg_kl_grad(g->s, g->s_base, n, g->kl, g->g_kl);
     }
-    softmax(q, n);
+    pol_softmax(q, n, q);
 
     /*
      * Bandit: g_k = iw * (r - baseline) * (1[k = c] - q_k), an unbiased
@@ -334,23 +323,13 @@ const float *pol_pg_weights(const pol_pg *g, uint32_t a)
     return a < g->n_actions ? g->w + (size_t)a * g->stride : NULL;
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        hash ^= b[i];
-        hash *= 0x100000001b3ULL;
-    }
-    return hash;
-}
-
 uint64_t pol_pg_checksum(const pol_pg *g, uint64_t hash)
 {
     /* Same bytes, same order as a snapshot's params then state (native byte order). */
     double head[PG_STATE_HEAD] = {g->ema_num, g->ema_mass};
-    hash = fnv1a(hash, g->w, g->n_params * sizeof(float));
-    hash = fnv1a(hash, head, sizeof(head));
-    return fnv1a(hash, g->acc, g->n_params * sizeof(double));
+    hash = base_fnv1a64(g->w, g->n_params * sizeof(float), hash);
+    hash = base_fnv1a64(head, sizeof(head), hash);
+    return base_fnv1a64(g->acc, g->n_params * sizeof(double), hash);
 }
 
 /* n_params <= BASE_ACTIONS_MAX * (BASE_DIM_MAX + 1) < 2^25: fits uint32_t. */

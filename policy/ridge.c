@@ -263,22 +263,12 @@ const float *pol_ridge_weights(const pol_ridge *r, uint32_t a)
     return a < r->cfg.n_actions ? r->theta_f + (size_t)a * r->p : NULL;
 }
 
-static uint64_t fnv1a(uint64_t hash, const void *b, size_t n)
-{
-    const unsigned char *s = b;
-    for (size_t i = 0; i < n; i++) {
-        hash ^= s[i];
-        hash *= 0x100000001b3ULL;
-    }
-    return hash;
-}
-
 uint64_t pol_ridge_checksum(const pol_ridge *r, uint64_t hash)
 {
     size_t k = r->cfg.n_actions, p = r->p;
-    hash = fnv1a(hash, r->theta_f, k * p * sizeof(float));
-    hash = fnv1a(hash, r->theta, k * p * sizeof(double));
-    return fnv1a(hash, r->cov, k * p * p * sizeof(double));
+    hash = base_fnv1a64(r->theta_f, k * p * sizeof(float), hash);
+    hash = base_fnv1a64(r->theta, k * p * sizeof(double), hash);
+    return base_fnv1a64(r->cov, k * p * p * sizeof(double), hash);
 }
 
 uint32_t pol_ridge_n_params(const pol_ridge *r)

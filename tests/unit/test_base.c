@@ -85,6 +85,34 @@ static void hash_is_deterministic_and_seeded(void)
     TST_TRUE(u < 1.0 && u > 0.999);
 }
 
+/*
+ * Outputs of base_hash64() recorded before it was rebuilt on base_fnv1a64():
+ * event ids are sampled and decisions replayed by these values, so they must
+ * never change.
+ */
+static void hash64_keeps_its_recorded_values(void)
+{
+    TST_TRUE(base_hash64("", 0, 0) == 0xf52a15e9a9b5e89bULL);
+    TST_TRUE(base_hash64("", 0, 1) == 0x10401663822dcddfULL);
+    TST_TRUE(base_hash64("a", 1, 0) == 0x02c0bdbf481420f8ULL);
+    TST_TRUE(base_hash64("a", 1, 0x5eed) == 0x38597ff2fd537830ULL);
+    TST_TRUE(base_hash64("foobar", 6, 1) == 0x1832d3c221be8070ULL);
+    TST_TRUE(base_hash64("ev-1", 4, 0) == 0xff3cb54c5d876d3cULL);
+    TST_TRUE(base_hash64("ev-1", 4, 1) == 0x9881cc4c2544da48ULL);
+    TST_TRUE(base_hash64("ev-1", 4, 0x5eed) == 0x3d7646baa60ca75eULL);
+}
+
+/* The published FNV-1a test vectors (Fowler, Noll, Vo), and streaming. */
+static void fnv1a64_matches_reference_vectors(void)
+{
+    TST_TRUE(base_fnv1a64(NULL, 0, BASE_FNV_OFFSET) == 0xcbf29ce484222325ULL);
+    TST_TRUE(base_fnv1a64("a", 1, BASE_FNV_OFFSET) == 0xaf63dc4c8601ec8cULL);
+    TST_TRUE(base_fnv1a64("foobar", 6, BASE_FNV_OFFSET) == 0x85944171f73967e8ULL);
+    TST_TRUE(base_fnv1a64("ev-1", 4, BASE_FNV_OFFSET) == 0xd68fca6084eb0c44ULL);
+    uint64_t h = base_fnv1a64("foo", 3, BASE_FNV_OFFSET);
+    TST_TRUE(base_fnv1a64("bar", 3, h) == 0x85944171f73967e8ULL);
+}
+
 static void manual_clock_moves_only_when_told(void)
 {
     base_clock c;
@@ -217,6 +245,8 @@ int main(void)
     decision_clone_copies_arrays();
     strlcpy_truncates_and_reports();
     hash_is_deterministic_and_seeded();
+    hash64_keeps_its_recorded_values();
+    fnv1a64_matches_reference_vectors();
     manual_clock_moves_only_when_told();
     array_alloc_detects_overflow();
     return tst_done();

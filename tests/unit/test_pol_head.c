@@ -5,7 +5,9 @@
 
 #include "base/hash.h"
 #include "base/record.h"
+#include "policy/explore.h"
 #include "policy/head.h"
+#include "policy/learner.h"
 #include "bandit_world.h"
 #include "tap.h"
 
@@ -572,8 +574,93 @@ static void igw_and_ucb_explorers_are_exact(void)
     TST_TRUE(!pol_explorer_from_name("thompson", &e));
 }
 
+/* Every name maps back to its value; unknown values and names are refused. */
+static void names_round_trip_and_unknowns_are_refused(void)
+{
+    static const char *const learners[] = {"ridge", "pg", "iwr"};
+    static const char *const explorers[] = {"auto", "greedy", "softmax", "igw", "ucb"};
+    for (unsigned i = 0; i < 3; i++) {
+        pol_learner l = (pol_learner)99;
+        TST_TRUE(pol_learner_from_name(learners[i], &l) && (unsigned)l == i);
+        TST_STREQ(pol_learner_name(l), learners[i]);
+    }
+    for (unsigned i = 0; i < 5; i++) {
+        pol_explorer x = (pol_explorer)99;
+        TST_TRUE(pol_explorer_from_name(explorers[i], &x) && (unsigned)x == i);
+        TST_STREQ(pol_explorer_name(x), explorers[i]);
+    }
+    TST_STREQ(pol_learner_name((pol_learner)3), "unknown");
+    TST_STREQ(pol_explorer_name((pol_explorer)5), "unknown");
+    pol_learner l = POL_LEARNER_PG;
+    TST_TRUE(!pol_learner_from_name("Ridge", &l) && l == POL_LEARNER_PG);
+    pol_head_config cfg;
+    pol_head *h = NULL;
+    pol_head_config_default(&cfg, 2, 3);
+    cfg.learner = (pol_learner)3;
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    cfg.learner = POL_LEARNER_RIDGE;
+    cfg.explorer = (pol_explorer)5;
+    TST_EQ(pol_head_new(&cfg, &h), BASE_EINVAL);
+    TST_TRUE(h == NULL);
+}
+
+/* The resolved defaults each learner reports (bench and the service print them). */
+static void automatic_settings_resolve_per_learner(void)
+{
+    static const struct {
+        pol_learner l;
+        pol_explorer x;
+        double eps, lr;
+    } want[] = {
+        {POL_LEARNER_RIDGE, POL_EXPLORE_GREEDY, POL_RIDGE_DEFAULT_EPSILON, POL_IWR_DEFAULT_LR},
+        {POL_LEARNER_PG, POL_EXPLORE_SOFTMAX, POL_PG_DEFAULT_EPSILON, POL_PG_DEFAULT_LR},
+        {POL_LEARNER_IWR, POL_EXPLORE_GREEDY, POL_IWR_DEFAULT_EPSILON, POL_IWR_DEFAULT_LR},
+    };
+    for (unsigned i = 0; i < 3; i++) {
+        pol_head_config cfg;
+        pol_head *h = NULL;
+        pol_head_config_default(&cfg, 3, 2);
+        cfg.learner = want[i].l;
+        TST_OK(pol_head_new(&cfg, &h));
+        const pol_head_config *c = pol_head_get_config(h);
+        TST_EQ(c->explorer, want[i].x);
+        TST_NEAR(c->epsilon, want[i].eps, 0);
+        TST_NEAR(c->learning_rate, want[i].lr, 0);
+        /* ridge resolves lambda to p / 2 = (3 + 2) / 2; the others leave it. */
+        TST_NEAR(c->lambda, want[i].l == POL_LEARNER_RIDGE ? 2.5 : 0.0, 0);
+        pol_head_free(h);
+    }
+}
+
+/* Every table entry is complete, so a new learner or explorer cannot half-exist. */
+static void learner_and_explorer_tables_are_complete(void)
+{
+    unsigned n = 0;
+    const pol_learner_ops *l = NULL;
+    for (unsigned i = 0; (l = pol_learner_ops_of((pol_learner)i)) != NULL; i++, n++) {
+        TST_STREQ(l->name, pol_learner_name((pol_learner)i));
+        TST_TRUE(l->new && l->free && l->scores && l->learn && l->weights && l->checksum &&
+                 l->n_params && l->n_state && l->export && l->import);
+        const pol_explorer_ops *d = pol_explorer_ops_of(l->default_explorer);
+        TST_TRUE(d != NULL && d->pmf != NULL);
+        TST_TRUE(l->default_epsilon >= 0.0 && l->default_epsilon <= 1.0);
+        TST_TRUE(l->default_learning_rate > 0.0);
+    }
+    TST_EQ(n, 3);
+    n = 0;
+    const pol_explorer_ops *x = NULL;
+    for (unsigned i = 0; (x = pol_explorer_ops_of((pol_explorer)i)) != NULL; i++, n++) {
+        TST_STREQ(x->name, pol_explorer_name((pol_explorer)i));
+        TST_TRUE((x->pmf == NULL) == (i == POL_EXPLORE_AUTO));
+    }
+    TST_EQ(n, 5);
+}
+
 int main(void)
 {
+    learner_and_explorer_tables_are_complete();
+    names_round_trip_and_unknowns_are_refused();
+    automatic_settings_resolve_per_learner();
     zero_head_without_epsilon_is_base_softmax();
     epsilon_floor_holds_for_extreme_logits();
     pmf_sums_to_one_for_all_sizes();

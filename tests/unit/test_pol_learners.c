@@ -1,7 +1,7 @@
 /*
  * The "iwr" learner and the KL penalty of "pg", through the head's API
- * (plus pg's exported KL helpers). The synthetic world is the one of
- * test_pol_head.c.
+ * (plus pg's exported KL helpers), and the softmax they share. The
+ * synthetic world is the one of test_pol_head.c.
  */
 #include <math.h>
 #include <stdint.h>
@@ -13,6 +13,7 @@
 #include "policy/head.h"
 #include "policy/iwr.h"
 #include "policy/pg.h"
+#include "policy/softmax.h"
 #include "bandit_world.h"
 #include "tap.h"
 
@@ -477,8 +478,28 @@ static void large_kl_keeps_the_policy_near_the_base(void)
     pol_head_free(free_pg);
 }
 
+/* Exact where it can be: max subtracted first, so shifts by exact amounts change no bit. */
+static void softmax_subtracts_the_max_and_works_in_place(void)
+{
+    double s[3] = {1000.0, 999.0, -1000.0}; /* exp(1000) overflows */
+    double q[3], p[3];
+    double z = pol_softmax_exp(s, 3, q);
+    TST_TRUE(q[0] == 1.0 && z >= 1.0 && z <= 3.0);
+    pol_softmax(s, 3, p);
+    TST_NEAR(p[0] + p[1] + p[2], 1.0, 1e-15);
+    TST_NEAR(p[1] / p[0], exp(-1.0), 1e-15);
+    TST_TRUE(p[2] >= 0.0 && p[2] < 1e-300);
+    double t[3] = {1.0, 2.0, 3.0}, u[3] = {1025.0, 1026.0, 1027.0};
+    double pt[3];
+    pol_softmax(t, 3, pt);
+    pol_softmax(u, 3, u); /* in place */
+    TST_TRUE(memcmp(pt, u, sizeof(pt)) == 0);
+    TST_TRUE(pol_softmax_exp(t, 0, q) == 0.0);
+}
+
 int main(void)
 {
+    softmax_subtracts_the_max_and_works_in_place();
     iwr_fresh_head_serves_the_base_models_top_candidate();
     iwr_learns_a_linear_bandit();
     iwr_reward_moves_the_chosen_candidate();
