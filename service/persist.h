@@ -121,7 +121,7 @@ uint64_t svc_persist_trimmed(const svc_persist *p);  /* stream entries removed b
 /* How svc_persist_close() ends. */
 typedef struct svc_persist_close_opts {
     uint64_t deadline_ns;   /* base_mono_ns() time: nothing is sent to Redis after it */
-    int outage_wait_ms;     /* Redis away: wait at most this long for it (never past the deadline) */
+    int outage_wait_ms;     /* Redis away: wait at most this long for it (not past the deadline) */
     const char *spill_dir;  /* where unstored records go; NULL or "": nowhere (they are lost) */
 } svc_persist_close_opts;
 

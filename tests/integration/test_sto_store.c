@@ -408,7 +408,7 @@ static int count_spills(const char *dir)
     return n;
 }
 
-/* Write outcomes "out-<first>".."out-<first+n-1>" of @policy at ids "<ms>-<k>" to a new spill file. */
+/* Write outcomes "out-<first>".. (@n of them) of @policy at ids "<ms>-<k>" to a new spill file. */
 static bool spill_outcomes(const char *dir, const char *policy, int first, int n, uint64_t ms,
                            char *out_path, size_t path_len)
 {
@@ -442,7 +442,8 @@ static void stream_outcome_ids(sto_store *s, const char *policy, char *out, size
         return;
     }
     for (size_t k = 0; k < got && used < size; k++) {
-        int w = snprintf(out + used, size - used, "%s,", ((const base_outcome *)e[k].rec)->outcome_id);
+        const base_outcome *o = e[k].rec;
+        int w = snprintf(out + used, size - used, "%s,", o->outcome_id);
         used += w > 0 ? (size_t)w : 0;
     }
     sto_entries_free(STO_OUTCOMES, e, got);

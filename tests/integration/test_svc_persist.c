@@ -15,8 +15,8 @@
  *    unstored record with its id; once Redis resumes (and executes the batch
  *    it had received), replaying the spill stores every record exactly once,
  *    in order;
- * 5. closing while Redis is hung with nowhere to spill reports the records
- *    lost.
+ * 5. closing while Redis is hung with nowhere to spill (no directory, or one
+ *    that cannot be written) reports the records lost, and why.
  *
  * Every wait polls a condition with a deadline.
  */
@@ -459,6 +459,20 @@ static void close_without_a_spill_dir_reports_the_loss(void)
     TST_EQ(rep.spilled, 0);
     TST_EQ(rep.lost, N);
     TST_TRUE(strstr(rep.error, "data_dir") != NULL);
+    fixture_fini(&f);
+
+    /* A spill directory that does not exist: the spill file cannot be created. */
+    if (!fixture_init(&f, "lost-dir")) {
+        TST_TRUE(0 && "fixture");
+        fixture_fini(&f);
+        return;
+    }
+    (void)close_hung(&f, "/nonexistent/rlfeed-spill-dir", N, &rep);
+    printf("# %llu lost: %s\n", (unsigned long long)rep.lost, rep.error);
+    TST_EQ(rep.spilled, 0);
+    TST_EQ(rep.lost, N);
+    TST_TRUE(strstr(rep.error, "/nonexistent/rlfeed-spill-dir") != NULL);
+    TST_STREQ(rep.spill_path, "");
     fixture_fini(&f);
 }
 
