@@ -11,10 +11,14 @@
  * binary min-heap by (deadline, arrival); decisions of one conversation are
  * also linked in a list hanging off a conversation record. Closed decisions
  * (event id only) and emptied conversations (conversation id) are remembered
- * in a FIFO + hash set for late_memory_ms, at most 2 * max_pending of them;
- * outcomes that arrive before their decision are held in another FIFO + hash
- * for backward_window_ms. User rate buckets live in a small set-associative
- * table, so a flood of distinct user ids costs bounded memory.
+ * in a FIFO + hash set for late_memory_ms, at most 2 * max_pending of them.
+ * The outcome ids of closed decisions, and of late outcomes, are remembered
+ * as 64-bit keys (hash of scope and outcome id) in another FIFO + hash set,
+ * as long as their decision is, at most 2 * max_pending of them, so a retry
+ * stays a duplicate. Outcomes that arrive before their decision are held in
+ * a third FIFO + hash for backward_window_ms. User rate buckets live in a
+ * small set-associative table, so a flood of distinct user ids costs bounded
+ * memory.
  */
 
 #define RATE_SETS 4096
@@ -82,6 +86,17 @@ typedef struct closed {
     struct closed *next_fifo;
 } closed;
 
+/*
+ * An outcome id remembered after its decision closed (or of a late outcome),
+ * under seen_key() of its event id or its conversation id.
+ */
+typedef struct seen {
+    uint64_t key;
+    int64_t forget_at;
+    struct seen *next_hash;
+    struct seen *next_fifo;
+} seen;
+
 /* An outcome held for a decision that has not arrived yet. */
 typedef struct held {
     base_outcome o;
@@ -114,6 +129,10 @@ struct rwd_join {
     closed **cl;       /* [n_ev] chains */
     closed *cl_head, *cl_tail;
     size_t n_closed;
+
+    seen **sn;         /* [n_ev] chains by key */
+    seen *sn_head, *sn_tail;
+    size_t n_seen;
 
     held **hd;         /* [n_ev] chains */
     held *hd_head, *hd_tail;
@@ -213,18 +232,26 @@ static conv *find_conv(const rwd_join *j, const char *id)
 }
 
 /*
- * Whether @id (an event id, or a conversation id when @is_conv) closed less
- * than late_memory_ms before @now. Checks forget_at itself, so the answer
- * does not depend on when rwd_join_expire() last ran.
+ * Until when @id (an event id, or a conversation id when @is_conv) is
+ * remembered as closed; INT64_MIN if it is not. The latest record wins.
  */
-static bool is_closed(const rwd_join *j, const char *id, bool is_conv, int64_t now)
+static int64_t closed_until(const rwd_join *j, const char *id, bool is_conv)
 {
     for (closed *c = j->cl[slot(j, id)]; c != NULL; c = c->next_hash) {
         if (c->conv == is_conv && strcmp(c->id, id) == 0) {
-            return c->forget_at > now;
+            return c->forget_at;
         }
     }
-    return false;
+    return INT64_MIN;
+}
+
+/*
+ * Whether @id closed less than late_memory_ms before @now. Checks forget_at
+ * itself, so the answer does not depend on when rwd_join_expire() last ran.
+ */
+static bool is_closed(const rwd_join *j, const char *id, bool is_conv, int64_t now)
+{
+    return closed_until(j, id, is_conv) > now;
 }
 
 /*
@@ -241,6 +268,12 @@ static bool entry_open(const entry *e, int64_t now)
 static bool entry_remembered(const rwd_join *j, const entry *e, int64_t now)
 {
     return j->spec.late_memory_ms > 0 && e->deadline + j->spec.late_memory_ms > now;
+}
+
+/* Whether outcome ids on @e count as applied at @now: open, or closed and remembered. */
+static bool entry_counts(const rwd_join *j, const entry *e, int64_t now)
+{
+    return entry_open(e, now) || entry_remembered(j, e, now);
 }
 
 static const contrib *find_contrib(const entry *e, const char *outcome_id)
@@ -280,12 +313,13 @@ base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
     j->cv = base_alloc_zero(j->n_ev, sizeof(conv *));
     j->cl = base_alloc_zero(j->n_ev, sizeof(closed *));
     j->hd = base_alloc_zero(j->n_ev, sizeof(held *));
+    j->sn = base_alloc_zero(j->n_ev, sizeof(seen *));
     j->heap = base_alloc_array(max_pending, sizeof(entry *));
     j->rate = j->spec.user_rate_per_s > 0.0
                   ? base_alloc_zero((size_t)RATE_SETS * RATE_WAYS, sizeof(bucket))
                   : NULL;
-    if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->heap == NULL ||
-        (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
+    if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->sn == NULL ||
+        j->heap == NULL || (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
         rwd_join_free(j);
         return BASE_ENOMEM;
     }
@@ -328,10 +362,16 @@ void rwd_join_free(rwd_join *j)
         base_free(h);
         h = n;
     }
+    for (seen *x = j->sn_head; x != NULL;) {
+        seen *n = x->next_fifo;
+        base_free(x);
+        x = n;
+    }
     base_free(j->ev);
     base_free(j->cv);
     base_free(j->cl);
     base_free(j->hd);
+    base_free(j->sn);
     base_free(j->heap);
     base_free(j->rate);
     base_free(j);
@@ -454,6 +494,127 @@ static void remember_closed(rwd_join *j, const char *id, bool is_conv, int64_t a
     j->n_closed++;
 }
 
+/* ---- outcome-id memory --------------------------------------------------- */
+
+/*
+ * The memory key of @outcome_id under @scope: an event id, or a conversation
+ * id when @is_conv (another seed, so an event and a conversation with the
+ * same id never share keys). 64 bits: a false duplicate needs a collision
+ * among the remembered keys (about n / 2^64 per lookup).
+ */
+static uint64_t seen_key(const char *scope, bool is_conv, const char *outcome_id)
+{
+    uint64_t h = base_hash64(scope, strlen(scope), is_conv ? 0x636f6e76 : 0x6576656e);
+    return base_hash64(outcome_id, strlen(outcome_id), h);
+}
+
+/* The key of @o's outcome id: under its event id, else under its conversation id. */
+static uint64_t outcome_key(const base_outcome *o)
+{
+    return o->event_id[0] != '\0' ? seen_key(o->event_id, false, o->outcome_id)
+                                  : seen_key(o->conversation_id, true, o->outcome_id);
+}
+
+static seen *find_seen(const rwd_join *j, uint64_t key)
+{
+    for (seen *x = j->sn[key & (j->n_ev - 1)]; x != NULL; x = x->next_hash) {
+        if (x->key == key) {
+            return x;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Whether @o has an outcome id remembered at @now. Checks forget_at itself,
+ * as is_closed() does.
+ */
+static bool seen_has(const rwd_join *j, const base_outcome *o, int64_t now)
+{
+    if (o->outcome_id[0] == '\0') {
+        return false;
+    }
+    const seen *x = find_seen(j, outcome_key(o));
+    return x != NULL && x->forget_at > now;
+}
+
+/* Unlink the oldest remembered id (there is one) and return it. */
+static seen *unlink_oldest_seen(rwd_join *j)
+{
+    seen *x = j->sn_head;
+    j->sn_head = x->next_fifo;
+    if (j->sn_head == NULL) {
+        j->sn_tail = NULL;
+    }
+    seen **pp = &j->sn[x->key & (j->n_ev - 1)];
+    while (*pp != x) {
+        pp = &(*pp)->next_hash;
+    }
+    *pp = x->next_hash;
+    j->n_seen--;
+    return x;
+}
+
+/*
+ * Remember @key until @forget_at (or until the later of the two times, if it
+ * is remembered already). When 2 * max_pending keys are remembered, the
+ * oldest is forgotten. Out of memory, @key is not remembered: its retry is
+ * then late (or unknown), as if the memory were full.
+ */
+static void remember_seen(rwd_join *j, uint64_t key, int64_t forget_at)
+{
+    seen *x = find_seen(j, key);
+    if (x != NULL) {
+        x->forget_at = forget_at > x->forget_at ? forget_at : x->forget_at;
+        return;
+    }
+    if (j->n_seen >= 2 * j->max_pending) {
+        x = unlink_oldest_seen(j); /* reuse its record */
+    } else {
+        x = base_alloc(sizeof(*x));
+        if (x == NULL) {
+            return;
+        }
+    }
+    x->key = key;
+    x->forget_at = forget_at;
+    size_t s = (size_t)(key & (j->n_ev - 1));
+    x->next_hash = j->sn[s];
+    j->sn[s] = x;
+    x->next_fifo = NULL;
+    if (j->sn_tail != NULL) {
+        j->sn_tail->next_fifo = x;
+    } else {
+        j->sn_head = x;
+    }
+    j->sn_tail = x;
+    j->n_seen++;
+}
+
+/*
+ * @e is closing: remember the outcome ids of its contributions (superseded
+ * ones too) under its event id and, if it has one, its conversation id, for
+ * as long as the decision itself is remembered.
+ */
+static void remember_contribs(rwd_join *j, const entry *e)
+{
+    if (j->spec.late_memory_ms == 0) {
+        return;
+    }
+    const base_decision *d = e->d;
+    int64_t forget_at = e->deadline + j->spec.late_memory_ms;
+    for (uint32_t i = 0; i < e->n_contrib; i++) {
+        const char *id = e->c[i].outcome_id;
+        if (id[0] == '\0') {
+            continue;
+        }
+        remember_seen(j, seen_key(d->event_id, false, id), forget_at);
+        if (d->conversation_id[0] != '\0') {
+            remember_seen(j, seen_key(d->conversation_id, true, id), forget_at);
+        }
+    }
+}
+
 /* ---- rate limit --------------------------------------------------------- */
 
 /* Tokens @user would have at @now (no state change); *out_b its bucket or NULL. */
@@ -560,69 +721,103 @@ static rwd_status classify_early(const rwd_join *j, const base_outcome *o, int64
     return RWD_EARLY;
 }
 
+/* What classify() found, beyond the status. */
+typedef struct verdict {
+    uint32_t sig;      /* the signal's index in the spec */
+    double val;        /* its contribution */
+    entry *e;          /* RWD_MATCHED/CORRECTED for an event: its decision */
+    conv *c;           /* RWD_MATCHED/CORRECTED for a conversation */
+    int64_t forget_at; /* RWD_LATE/LATE_CORRECTION: when the closed decision is forgotten */
+} verdict;
+
 /*
- * The status of @o, without changing anything. On RWD_MATCHED/CORRECTED for
- * an event outcome, *out_e is its decision; for a conversation outcome,
- * *out_c is the conversation.
+ * An event-addressed outcome that passed the signal, value and rate checks.
+ * Once the decision's window closed, its outcome id is a duplicate if it is
+ * on the decision (closed but not yet expired: answered as rwd_join_expire()
+ * would have left it) or remembered: never late, early or unknown.
  */
-static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now,
-                           uint32_t *out_sig, double *out_val, entry **out_e, conv **out_c)
+static rwd_status classify_event(const rwd_join *j, const base_outcome *o, int64_t now,
+                                 verdict *v)
 {
-    bool found = false;
-    *out_e = NULL;
-    *out_c = NULL;
-    rwd_spec_find(&j->spec, o->signal, out_sig, &found);
-    if (!found) {
-        return RWD_REJECT_SIGNAL;
-    }
-    if (rwd_spec_contribution(&j->spec, *out_sig, o->value, out_val) != BASE_OK) {
-        return RWD_REJECT_VALUE;
-    }
-    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0') {
-        bucket *b = NULL;
-        if (rate_tokens(j, o->user_id, now, &b) < 1.0) {
-            return RWD_REJECT_RATE;
-        }
-    }
     bool correction = o->supersedes[0] != '\0';
     rwd_status late = correction ? RWD_LATE_CORRECTION : RWD_LATE;
-    if (o->event_id[0] != '\0') {
-        entry *e = find_entry(j, o->event_id);
-        if (e != NULL && entry_open(e, now)) {
-            if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
-                return RWD_DUPLICATE;
-            }
-            if (e->n_contrib >= j->spec.max_outcomes) {
-                return RWD_REJECT_LIMIT;
-            }
-            *out_e = e;
-            return correction && find_contrib(e, o->supersedes) != NULL ? RWD_CORRECTED
-                                                                         : RWD_MATCHED;
+    entry *e = find_entry(j, o->event_id);
+    if (e != NULL && entry_open(e, now)) {
+        if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
+            return RWD_DUPLICATE;
         }
-        if (e != NULL ? entry_remembered(j, e, now) : is_closed(j, o->event_id, false, now)) {
-            return late;
+        if (e->n_contrib >= j->spec.max_outcomes) {
+            return RWD_REJECT_LIMIT;
         }
-        if (j->spec.backward_window_ms > 0) {
-            return classify_early(j, o, now);
-        }
-        return RWD_UNKNOWN_EVENT;
+        v->e = e;
+        return correction && find_contrib(e, o->supersedes) != NULL ? RWD_CORRECTED
+                                                                     : RWD_MATCHED;
     }
+    bool remembered = e != NULL && entry_remembered(j, e, now);
+    if (o->outcome_id[0] != '\0' &&
+        ((remembered && find_contrib(e, o->outcome_id) != NULL) || seen_has(j, o, now))) {
+        return RWD_DUPLICATE;
+    }
+    if (remembered) {
+        v->forget_at = e->deadline + j->spec.late_memory_ms;
+        return late;
+    }
+    int64_t until = e == NULL ? closed_until(j, o->event_id, false) : INT64_MIN;
+    if (until > now) {
+        v->forget_at = until;
+        return late;
+    }
+    if (j->spec.backward_window_ms > 0) {
+        return classify_early(j, o, now);
+    }
+    return RWD_UNKNOWN_EVENT;
+}
+
+/*
+ * A conversation-level outcome that passed the signal, value and rate checks.
+ * Its outcome id is a duplicate if it is on any decision of the conversation
+ * that is open or remembered, or remembered for the conversation: so a retry
+ * after some turns closed is not credited again to the open ones.
+ */
+static rwd_status classify_conv(const rwd_join *j, const base_outcome *o, int64_t now,
+                                verdict *v)
+{
+    bool correction = o->supersedes[0] != '\0';
+    rwd_status late = correction ? RWD_LATE_CORRECTION : RWD_LATE;
     conv *c = o->conversation_id[0] != '\0' ? find_conv(j, o->conversation_id) : NULL;
     if (c == NULL) {
-        return is_closed(j, o->conversation_id, true, now) ? late : RWD_UNKNOWN_EVENT;
+        if (seen_has(j, o, now)) {
+            return RWD_DUPLICATE;
+        }
+        int64_t until = closed_until(j, o->conversation_id, true);
+        if (until > now) {
+            v->forget_at = until;
+            return late;
+        }
+        return RWD_UNKNOWN_EVENT;
     }
     if (c->n > RWD_MAX_OUTCOMES) {
         return RWD_REJECT_LIMIT; /* bounds the credit computation */
     }
-    bool superseded = false;
-    bool any_open = false;
-    bool remembered = false;
-    for (entry *e = c->head; e != NULL; e = e->cv_next) {
-        if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
+    if (o->outcome_id[0] != '\0') {
+        for (const entry *e = c->head; e != NULL; e = e->cv_next) {
+            if (entry_counts(j, e, now) && find_contrib(e, o->outcome_id) != NULL) {
+                return RWD_DUPLICATE;
+            }
+        }
+        if (seen_has(j, o, now)) {
             return RWD_DUPLICATE;
         }
+    }
+    bool superseded = false;
+    bool any_open = false;
+    int64_t until = INT64_MIN;
+    for (entry *e = c->head; e != NULL; e = e->cv_next) {
         if (!entry_open(e, now)) {
-            remembered = remembered || entry_remembered(j, e, now);
+            if (entry_remembered(j, e, now)) {
+                int64_t t = e->deadline + j->spec.late_memory_ms;
+                until = t > until ? t : until;
+            }
             continue;
         }
         any_open = true;
@@ -632,20 +827,47 @@ static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now
         superseded = superseded || (correction && find_contrib(e, o->supersedes) != NULL);
     }
     if (!any_open) {
-        return remembered ? late : RWD_UNKNOWN_EVENT;
+        if (until > now) {
+            v->forget_at = until;
+            return late;
+        }
+        return RWD_UNKNOWN_EVENT;
     }
-    *out_c = c;
+    v->c = c;
     return superseded ? RWD_CORRECTED : RWD_MATCHED;
+}
+
+/*
+ * The status of @o, without changing anything; *v says where it applies.
+ * An outcome id remembered (its decision closed with it, or it was late once
+ * already) makes a duplicate of what would otherwise be late, early or
+ * unknown (and, for a conversation, matched to its open decisions).
+ */
+static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now, verdict *v)
+{
+    bool found = false;
+    memset(v, 0, sizeof(*v));
+    rwd_spec_find(&j->spec, o->signal, &v->sig, &found);
+    if (!found) {
+        return RWD_REJECT_SIGNAL;
+    }
+    if (rwd_spec_contribution(&j->spec, v->sig, o->value, &v->val) != BASE_OK) {
+        return RWD_REJECT_VALUE;
+    }
+    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0') {
+        bucket *b = NULL;
+        if (rate_tokens(j, o->user_id, now, &b) < 1.0) {
+            return RWD_REJECT_RATE;
+        }
+    }
+    return o->event_id[0] != '\0' ? classify_event(j, o, now, v) : classify_conv(j, o, now, v);
 }
 
 base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, int64_t now_ms,
                                 rwd_status *out)
 {
-    uint32_t sig;
-    double val;
-    entry *e;
-    conv *c;
-    *out = classify(j, o, now_ms, &sig, &val, &e, &c);
+    verdict v;
+    *out = classify(j, o, now_ms, &v);
     return BASE_OK;
 }
 
@@ -738,14 +960,18 @@ static base_err hold(rwd_join *j, const base_outcome *o, int64_t now)
 base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms,
                               rwd_status *out)
 {
-    uint32_t sig = 0;
-    double val = 0.0;
-    entry *e = NULL;
-    conv *c = NULL;
-    rwd_status s = classify(j, o, now_ms, &sig, &val, &e, &c);
+    verdict v;
+    rwd_status s = classify(j, o, now_ms, &v);
+    entry *e = v.e;
+    conv *c = v.c;
+    uint32_t sig = v.sig;
+    double val = v.val;
     base_err err = BASE_OK;
     if (s == RWD_EARLY) {
         err = hold(j, o, now_ms);
+    } else if ((s == RWD_LATE || s == RWD_LATE_CORRECTION) && o->outcome_id[0] != '\0') {
+        /* Logged once: its retry is a duplicate while the decision is remembered. */
+        remember_seen(j, outcome_key(o), v.forget_at);
     } else if ((s == RWD_MATCHED || s == RWD_CORRECTED) && e != NULL) {
         err = add_contrib(j, e, o, sig, val, j->seq++);
         if (err == BASE_OK && s == RWD_CORRECTED) {
@@ -969,6 +1195,9 @@ static void forget_old(rwd_join *j, int64_t now)
         j->n_closed--;
         base_free(c);
     }
+    while (j->sn_head != NULL && j->sn_head->forget_at <= now) {
+        base_free(unlink_oldest_seen(j));
+    }
     while (j->hd_head != NULL && j->hd_head->expire_at < now) {
         held *h = j->hd_head;
         j->hd_head = h->next_fifo;
@@ -1004,6 +1233,7 @@ size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t ma
         unhash_entry(j, e);
         conv_unlink(j, e, e->deadline);
         remember_closed(j, e->d->event_id, false, e->deadline);
+        remember_contribs(j, e);
         if (jo == NULL) {
             j->st.not_activated++;
             j->n_deferred--;
