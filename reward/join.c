@@ -1,10 +1,10 @@
 #include "reward/join.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "reward/credit.h"
 
 /*
  * Layout. Pending decisions live in a hash table by event id and in a
@@ -38,15 +38,7 @@ const char *rwd_status_name(rwd_status s)
     return (unsigned)s < RWD_STATUS_COUNT ? status_names[s] : "unknown";
 }
 
-typedef struct contrib {
-    char outcome_id[BASE_ID_MAX + 1];
-    uint32_t signal;
-    bool active;     /* false once superseded */
-    double value;    /* transformed contribution, times the credit share */
-    double raw;      /* the value as observed, for min/max */
-    int64_t ts_ms;   /* the outcome's time, for first/last */
-    uint64_t seq;    /* arrival order, for first/last ties */
-} contrib;
+typedef rwd_contrib contrib;
 
 typedef struct conv conv;
 
@@ -656,44 +648,24 @@ static void rate_take(rwd_join *j, const char *user, int64_t now)
 /* ---- classification ----------------------------------------------------- */
 
 /*
- * Credit shares of the open decisions of @c (at least one) under the spec's
- * rule: list[i] gets shares[i].
+ * The open decisions of @c (at least one) into list[0..*out_n), and their
+ * credit shares under the spec's rule: list[i] gets shares[i].
  */
 static void compute_shares(const rwd_join *j, conv *c, int64_t now, double *shares,
                            entry **list, uint32_t *out_n)
 {
+    rwd_turn turns[RWD_MAX_OUTCOMES]; /* classify: c->n <= RWD_MAX_OUTCOMES */
     uint32_t n = 0;
-    uint32_t last = 0;
     for (entry *e = c->head; e != NULL; e = e->cv_next) {
         if (!entry_open(e, now)) {
             continue;
         }
         list[n] = e;
-        if (n > 0) {
-            const base_decision *a = e->d, *b = list[last]->d;
-            if (a->turn > b->turn || (a->turn == b->turn && e->seq > list[last]->seq)) {
-                last = n;
-            }
-        }
+        turns[n].turn = e->d->turn;
+        turns[n].seq = e->seq;
         n++;
     }
-    uint32_t final_turn = list[last]->d->turn;
-    for (uint32_t i = 0; i < n; i++) {
-        switch (j->spec.credit) {
-        case BASE_CREDIT_UNIFORM:
-            shares[i] = 1.0 / (double)n;
-            break;
-        case BASE_CREDIT_DISCOUNTED: {
-            uint32_t t = list[i]->d->turn;
-            uint32_t back = final_turn > t ? final_turn - t : 0;
-            shares[i] = pow(j->spec.credit_gamma, (double)back);
-            break;
-        }
-        default: /* last */
-            shares[i] = i == last ? 1.0 : 0.0;
-            break;
-        }
-    }
+    rwd_credit_shares(j->spec.credit, j->spec.credit_gamma, turns, n, shares);
     *out_n = n;
 }
 
@@ -1114,71 +1086,6 @@ base_err rwd_join_activate(rwd_join *j, const char *event_id, int64_t now_ms, rw
 
 /* ---- expiry --------------------------------------------------------------- */
 
-static double aggregate(const rwd_join *j, const entry *e, bool *out_any, uint32_t *out_n)
-{
-    double total = 0.0;
-    *out_any = false;
-    *out_n = 0;
-    for (uint32_t s = 0; s < j->spec.n_signals; s++) {
-        rwd_agg agg = j->spec.signal[s].agg;
-        double acc = 0.0;
-        uint32_t n = 0;
-        const contrib *pick = NULL;
-        for (uint32_t i = 0; i < e->n_contrib; i++) {
-            const contrib *k = &e->c[i];
-            if (!k->active || k->signal != s) {
-                continue;
-            }
-            n++;
-            switch (agg) {
-            case RWD_AGG_SUM:
-            case RWD_AGG_MEAN:
-                acc += k->value;
-                break;
-            /*
-             * min/max pick by the value as observed, not by the contribution:
-             * "escalated" (flag, weight -1, max) reported 1 then 0 was
-             * escalated, whatever the sign of its weight. Ties: the earlier.
-             */
-            case RWD_AGG_MIN:
-                if (pick == NULL || k->raw < pick->raw) {
-                    pick = k;
-                }
-                break;
-            case RWD_AGG_MAX:
-                if (pick == NULL || k->raw > pick->raw) {
-                    pick = k;
-                }
-                break;
-            case RWD_AGG_FIRST:
-                if (pick == NULL || k->ts_ms < pick->ts_ms ||
-                    (k->ts_ms == pick->ts_ms && k->seq < pick->seq)) {
-                    pick = k;
-                }
-                break;
-            case RWD_AGG_LAST:
-                if (pick == NULL || k->ts_ms > pick->ts_ms ||
-                    (k->ts_ms == pick->ts_ms && k->seq > pick->seq)) {
-                    pick = k;
-                }
-                break;
-            }
-        }
-        if (n == 0) {
-            continue;
-        }
-        if (agg == RWD_AGG_MEAN) {
-            acc /= (double)n;
-        } else if (agg != RWD_AGG_SUM) {
-            acc = pick->value;
-        }
-        total += acc;
-        *out_n += n;
-        *out_any = true;
-    }
-    return total;
-}
-
 static void forget_old(rwd_join *j, int64_t now)
 {
     while (j->cl_head != NULL && j->cl_head->forget_at <= now) {
@@ -1240,21 +1147,14 @@ size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t ma
             free_entry(e);
             continue;
         }
-        bool any = false;
-        uint32_t n = 0;
-        double r = aggregate(j, e, &any, &n);
-        if (!any) {
-            jo->unknown = j->spec.unknown_when_empty;
-            jo->defaulted = !jo->unknown;
-            r = jo->unknown ? 0.0 : j->spec.default_reward;
-            j->st.defaulted += jo->defaulted;
-            j->st.unknown += jo->unknown;
-        } else {
-            r = r < j->spec.clip_min ? j->spec.clip_min : r;
-            r = r > j->spec.clip_max ? j->spec.clip_max : r;
-        }
-        jo->reward = r;
-        jo->n_outcomes = n;
+        rwd_reward r;
+        rwd_contrib_reward(&j->spec, e->c, e->n_contrib, &r);
+        jo->unknown = r.unknown;
+        jo->defaulted = r.defaulted;
+        j->st.defaulted += jo->defaulted;
+        j->st.unknown += jo->unknown;
+        jo->reward = r.reward;
+        jo->n_outcomes = r.n_outcomes;
         jo->credit = e->credit;
         jo->share = e->share;
         (void)base_strlcpy(jo->spec_version, j->version, sizeof(jo->spec_version));
