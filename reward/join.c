@@ -5,6 +5,7 @@
 #include "base/alloc.h"
 #include "base/hash.h"
 #include "reward/credit.h"
+#include "reward/rate.h"
 
 /*
  * Layout. Pending decisions live in a hash table by event id and in a
@@ -16,13 +17,9 @@
  * as 64-bit keys (hash of scope and outcome id) in another FIFO + hash set,
  * as long as their decision is, at most 2 * max_pending of them, so a retry
  * stays a duplicate. Outcomes that arrive before their decision are held in
- * a third FIFO + hash for backward_window_ms. User rate buckets live in a
- * small set-associative table, so a flood of distinct user ids costs bounded
- * memory.
+ * a third FIFO + hash for backward_window_ms. The user rate cap is
+ * reward/rate.h.
  */
-
-#define RATE_SETS 4096
-#define RATE_WAYS 4
 
 const int64_t rwd_latency_bucket_ms[RWD_LATENCY_BUCKETS] = {
     0, 1000, 10000, 60000, 600000, 3600000, 21600000, 86400000,
@@ -99,12 +96,6 @@ typedef struct held {
     struct held *next_fifo;
 } held;
 
-typedef struct bucket {
-    uint64_t key;     /* hash of the user id; 0 = empty */
-    double tokens;
-    int64_t last_ms;
-} bucket;
-
 struct rwd_join {
     rwd_spec spec;
     char version[BASE_NAME_MAX + 1];
@@ -130,7 +121,7 @@ struct rwd_join {
     held *hd_head, *hd_tail;
     size_t n_held;
 
-    bucket *rate;      /* [RATE_SETS * RATE_WAYS] */
+    rwd_rate *rate;    /* NULL without a rate cap */
     bool replay;       /* re-applying logged outcomes: no rate cap */
 
     rwd_join_stats st;
@@ -308,7 +299,7 @@ base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
     j->sn = base_alloc_zero(j->n_ev, sizeof(seen *));
     j->heap = base_alloc_array(max_pending, sizeof(entry *));
     j->rate = j->spec.user_rate_per_s > 0.0
-                  ? base_alloc_zero((size_t)RATE_SETS * RATE_WAYS, sizeof(bucket))
+                  ? rwd_rate_new(j->spec.user_rate_per_s, j->spec.user_burst)
                   : NULL;
     if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->sn == NULL ||
         j->heap == NULL || (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
@@ -365,7 +356,7 @@ void rwd_join_free(rwd_join *j)
     base_free(j->hd);
     base_free(j->sn);
     base_free(j->heap);
-    base_free(j->rate);
+    rwd_rate_free(j->rate);
     base_free(j);
 }
 
@@ -607,44 +598,6 @@ static void remember_contribs(rwd_join *j, const entry *e)
     }
 }
 
-/* ---- rate limit --------------------------------------------------------- */
-
-/* Tokens @user would have at @now (no state change); *out_b its bucket or NULL. */
-static double rate_tokens(const rwd_join *j, const char *user, int64_t now, bucket **out_b)
-{
-    uint64_t key = base_hash64(user, strlen(user), 0x72617465) | 1u;
-    bucket *set = j->rate + (size_t)(key % RATE_SETS) * RATE_WAYS;
-    *out_b = NULL;
-    for (int w = 0; w < RATE_WAYS; w++) {
-        if (set[w].key == key) {
-            *out_b = &set[w];
-            double dt = (double)(now - set[w].last_ms) / 1000.0;
-            double t = set[w].tokens + (dt > 0 ? dt : 0) * j->spec.user_rate_per_s;
-            return t < j->spec.user_burst ? t : j->spec.user_burst;
-        }
-    }
-    return j->spec.user_burst;
-}
-
-static void rate_take(rwd_join *j, const char *user, int64_t now)
-{
-    bucket *b = NULL;
-    double t = rate_tokens(j, user, now, &b);
-    if (b == NULL) {
-        uint64_t key = base_hash64(user, strlen(user), 0x72617465) | 1u;
-        bucket *set = j->rate + (size_t)(key % RATE_SETS) * RATE_WAYS;
-        b = &set[0];
-        for (int w = 1; w < RATE_WAYS; w++) { /* an empty way, else the least recent */
-            if (set[w].key == 0 || (b->key != 0 && set[w].last_ms < b->last_ms)) {
-                b = &set[w];
-            }
-        }
-        b->key = key;
-    }
-    b->tokens = t - 1.0;
-    b->last_ms = now;
-}
-
 /* ---- classification ----------------------------------------------------- */
 
 /*
@@ -826,11 +779,9 @@ static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now
     if (rwd_spec_contribution(&j->spec, v->sig, o->value, &v->val) != BASE_OK) {
         return RWD_REJECT_VALUE;
     }
-    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0') {
-        bucket *b = NULL;
-        if (rate_tokens(j, o->user_id, now, &b) < 1.0) {
-            return RWD_REJECT_RATE;
-        }
+    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0' &&
+        rwd_rate_tokens(j->rate, o->user_id, now) < 1.0) {
+        return RWD_REJECT_RATE;
     }
     return o->event_id[0] != '\0' ? classify_event(j, o, now, v) : classify_conv(j, o, now, v);
 }
@@ -980,7 +931,7 @@ base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms
     }
     if (j->rate != NULL && !j->replay && o->user_id[0] != '\0' && s != RWD_REJECT_SIGNAL &&
         s != RWD_REJECT_VALUE && s != RWD_REJECT_RATE) {
-        rate_take(j, o->user_id, now_ms);
+        rwd_rate_take(j->rate, o->user_id, now_ms);
     }
     j->st.status[s]++;
     *out = s;
