@@ -1,24 +1,15 @@
 #include "reward/join.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "base/alloc.h"
-#include "base/hash.h"
+#include "reward/join_impl.h"
 
 /*
- * Layout. Pending decisions live in a hash table by event id and in a
- * binary min-heap by (deadline, arrival); decisions of one conversation are
- * also linked in a list hanging off a conversation record. Closed decisions
- * (event id only) and emptied conversations (conversation id) are remembered
- * in a FIFO + hash set for late_memory_ms, at most 2 * max_pending of them;
- * outcomes that arrive before their decision are held in another FIFO + hash
- * for backward_window_ms. User rate buckets live in a small set-associative
- * table, so a flood of distinct user ids costs bounded memory.
+ * The public calls. Each one classifies (join_classify.c) and then applies
+ * what was decided to the indexes (join_index.c) and memories
+ * (join_memory.c); the layout is described in reward/join_impl.h.
  */
-
-#define RATE_SETS 4096
-#define RATE_WAYS 4
 
 const int64_t rwd_latency_bucket_ms[RWD_LATENCY_BUCKETS] = {
     0, 1000, 10000, 60000, 600000, 3600000, 21600000, 86400000,
@@ -32,225 +23,6 @@ static const char *const status_names[RWD_STATUS_COUNT] = {
 const char *rwd_status_name(rwd_status s)
 {
     return (unsigned)s < RWD_STATUS_COUNT ? status_names[s] : "unknown";
-}
-
-typedef struct contrib {
-    char outcome_id[BASE_ID_MAX + 1];
-    uint32_t signal;
-    bool active;     /* false once superseded */
-    double value;    /* transformed contribution, times the credit share */
-    double raw;      /* the value as observed, for min/max */
-    int64_t ts_ms;   /* the outcome's time, for first/last */
-    uint64_t seq;    /* arrival order, for first/last ties */
-} contrib;
-
-typedef struct conv conv;
-
-typedef struct entry {
-    base_decision *d;
-    int64_t deadline;
-    uint64_t seq;
-    size_t heap_i;
-    bool deferred;
-    uint32_t n_contrib;
-    uint32_t cap_contrib;
-    contrib *c;
-    uint32_t credit;
-    double share;
-    struct entry *next_hash;
-    conv *cv;
-    struct entry *cv_next;
-    struct entry *cv_prev;
-} entry;
-
-struct conv {
-    char id[BASE_ID_MAX + 1];
-    entry *head;
-    uint32_t n;
-    conv *next_hash;
-};
-
-/*
- * A closed decision's event id (or a conversation id once its last pending
- * decision closed), remembered to classify late outcomes.
- */
-typedef struct closed {
-    char id[BASE_ID_MAX + 1];
-    bool conv;        /* id is a conversation id */
-    int64_t forget_at;
-    struct closed *next_hash;
-    struct closed *next_fifo;
-} closed;
-
-/* An outcome held for a decision that has not arrived yet. */
-typedef struct held {
-    base_outcome o;
-    int64_t expire_at;
-    uint64_t seq;     /* arrival order, kept for first/last once attached */
-    size_t bucket;    /* its chain in hd[] (the id is cleared once consumed) */
-    struct held *next_hash;
-    struct held *next_fifo;
-} held;
-
-typedef struct bucket {
-    uint64_t key;     /* hash of the user id; 0 = empty */
-    double tokens;
-    int64_t last_ms;
-} bucket;
-
-struct rwd_join {
-    rwd_spec spec;
-    char version[BASE_NAME_MAX + 1];
-    size_t max_pending;
-    uint64_t seq;
-
-    entry **ev;        /* [n_ev] chains by event id */
-    size_t n_ev;
-    entry **heap;      /* [max_pending] */
-    size_t n_heap;
-    size_t n_deferred;
-    conv **cv;         /* [n_ev] chains by conversation id */
-
-    closed **cl;       /* [n_ev] chains */
-    closed *cl_head, *cl_tail;
-    size_t n_closed;
-
-    held **hd;         /* [n_ev] chains */
-    held *hd_head, *hd_tail;
-    size_t n_held;
-
-    bucket *rate;      /* [RATE_SETS * RATE_WAYS] */
-    bool replay;       /* re-applying logged outcomes: no rate cap */
-
-    rwd_join_stats st;
-};
-
-static size_t slot(const rwd_join *j, const char *id)
-{
-    return (size_t)(base_hash64(id, strlen(id), 0x6a6f696e) & (j->n_ev - 1));
-}
-
-/* ---- heap ordered by (deadline, seq) ---------------------------------- */
-
-static bool before(const entry *a, const entry *b)
-{
-    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
-}
-
-static void heap_set(rwd_join *j, size_t i, entry *e)
-{
-    j->heap[i] = e;
-    e->heap_i = i;
-}
-
-static void sift_up(rwd_join *j, size_t i)
-{
-    entry *e = j->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(e, j->heap[p])) {
-            break;
-        }
-        heap_set(j, i, j->heap[p]);
-        i = p;
-    }
-    heap_set(j, i, e);
-}
-
-static void sift_down(rwd_join *j, size_t i)
-{
-    entry *e = j->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const entry *best = e;
-        if (l < j->n_heap && before(j->heap[l], best)) {
-            m = l;
-            best = j->heap[l];
-        }
-        if (r < j->n_heap && before(j->heap[r], best)) {
-            m = r;
-        }
-        if (m == i) {
-            break;
-        }
-        heap_set(j, i, j->heap[m]);
-        i = m;
-    }
-    heap_set(j, i, e);
-}
-
-static void heap_remove(rwd_join *j, size_t i)
-{
-    j->n_heap--;
-    if (i == j->n_heap) {
-        return;
-    }
-    heap_set(j, i, j->heap[j->n_heap]);
-    sift_down(j, i);
-    sift_up(j, j->heap[i]->heap_i);
-}
-
-/* ---- lookups ------------------------------------------------------------ */
-
-static entry *find_entry(const rwd_join *j, const char *id)
-{
-    for (entry *e = j->ev[slot(j, id)]; e != NULL; e = e->next_hash) {
-        if (strcmp(e->d->event_id, id) == 0) {
-            return e;
-        }
-    }
-    return NULL;
-}
-
-static conv *find_conv(const rwd_join *j, const char *id)
-{
-    for (conv *c = j->cv[slot(j, id)]; c != NULL; c = c->next_hash) {
-        if (strcmp(c->id, id) == 0) {
-            return c;
-        }
-    }
-    return NULL;
-}
-
-/*
- * Whether @id (an event id, or a conversation id when @is_conv) closed less
- * than late_memory_ms before @now. Checks forget_at itself, so the answer
- * does not depend on when rwd_join_expire() last ran.
- */
-static bool is_closed(const rwd_join *j, const char *id, bool is_conv, int64_t now)
-{
-    for (closed *c = j->cl[slot(j, id)]; c != NULL; c = c->next_hash) {
-        if (c->conv == is_conv && strcmp(c->id, id) == 0) {
-            return c->forget_at > now;
-        }
-    }
-    return false;
-}
-
-/*
- * A decision whose window has closed (deadline <= now) is closed even before
- * rwd_join_expire() emits it: outcomes and activations are judged by @now,
- * never by how promptly the caller expires. Such an entry answers as a
- * remembered closed id would.
- */
-static bool entry_open(const entry *e, int64_t now)
-{
-    return e->deadline > now;
-}
-
-static bool entry_remembered(const rwd_join *j, const entry *e, int64_t now)
-{
-    return j->spec.late_memory_ms > 0 && e->deadline + j->spec.late_memory_ms > now;
-}
-
-static const contrib *find_contrib(const entry *e, const char *outcome_id)
-{
-    for (uint32_t i = 0; i < e->n_contrib; i++) {
-        if (strcmp(e->c[i].outcome_id, outcome_id) == 0) {
-            return &e->c[i];
-        }
-    }
-    return NULL;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -276,16 +48,17 @@ base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
     while (j->n_ev < 2 * max_pending) {
         j->n_ev *= 2;
     }
-    j->ev = base_alloc_zero(j->n_ev, sizeof(entry *));
-    j->cv = base_alloc_zero(j->n_ev, sizeof(conv *));
-    j->cl = base_alloc_zero(j->n_ev, sizeof(closed *));
-    j->hd = base_alloc_zero(j->n_ev, sizeof(held *));
-    j->heap = base_alloc_array(max_pending, sizeof(entry *));
+    j->ev = base_alloc_zero(j->n_ev, sizeof(rwd_entry *));
+    j->cv = base_alloc_zero(j->n_ev, sizeof(rwd_conv *));
+    j->cl = base_alloc_zero(j->n_ev, sizeof(rwd_closed *));
+    j->hd = base_alloc_zero(j->n_ev, sizeof(rwd_held *));
+    j->sn = base_alloc_zero(j->n_ev, sizeof(rwd_seen *));
+    j->heap = base_alloc_array(max_pending, sizeof(rwd_entry *));
     j->rate = j->spec.user_rate_per_s > 0.0
-                  ? base_alloc_zero((size_t)RATE_SETS * RATE_WAYS, sizeof(bucket))
+                  ? rwd_rate_new(j->spec.user_rate_per_s, j->spec.user_burst)
                   : NULL;
-    if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->heap == NULL ||
-        (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
+    if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->sn == NULL ||
+        j->heap == NULL || (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
         rwd_join_free(j);
         return BASE_ENOMEM;
     }
@@ -293,395 +66,87 @@ base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
     return BASE_OK;
 }
 
-static void free_entry(entry *e)
-{
-    if (e != NULL) {
-        base_decision_free(e->d);
-        base_free(e->c);
-        base_free(e);
-    }
-}
-
 void rwd_join_free(rwd_join *j)
 {
     if (j == NULL) {
         return;
     }
-    for (size_t i = 0; i < j->n_heap; i++) {
-        free_entry(j->heap[i]);
-    }
-    for (size_t i = 0; j->cv != NULL && i < j->n_ev; i++) {
-        conv *c = j->cv[i];
-        while (c != NULL) {
-            conv *n = c->next_hash;
-            base_free(c);
-            c = n;
-        }
-    }
-    for (closed *c = j->cl_head; c != NULL;) {
-        closed *n = c->next_fifo;
-        base_free(c);
-        c = n;
-    }
-    for (held *h = j->hd_head; h != NULL;) {
-        held *n = h->next_fifo;
-        base_free(h);
-        h = n;
-    }
+    rwd_join_index_free(j);
+    rwd_join_memory_free(j);
     base_free(j->ev);
     base_free(j->cv);
     base_free(j->cl);
     base_free(j->hd);
+    base_free(j->sn);
     base_free(j->heap);
-    base_free(j->rate);
+    rwd_rate_free(j->rate);
     base_free(j);
 }
 
 void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found)
 {
-    *out_found = find_entry(j, event_id) != NULL;
+    *out_found = rwd_join_entry_find(j, event_id) != NULL;
 }
 
-static void remember_closed(rwd_join *j, const char *id, bool is_conv, int64_t at);
+/* ---- decisions ---------------------------------------------------------- */
 
 /*
- * Unlink @e from its conversation, freeing the conversation when empty; an
- * emptied conversation is remembered as closed at @at, so a conversation-level
- * outcome arriving after its last window is late, not unknown.
+ * Outcomes that arrived before @e (backward window) attach now, in arrival
+ * order, so a held correction replaces the held outcome it supersedes.
  */
-static void conv_unlink(rwd_join *j, entry *e, int64_t at)
+static void attach_held(rwd_join *j, rwd_entry *e, int64_t now)
 {
-    conv *c = e->cv;
-    if (c == NULL) {
-        return;
-    }
-    if (e->cv_prev != NULL) {
-        e->cv_prev->cv_next = e->cv_next;
-    } else {
-        c->head = e->cv_next;
-    }
-    if (e->cv_next != NULL) {
-        e->cv_next->cv_prev = e->cv_prev;
-    }
-    e->cv = NULL;
-    if (--c->n == 0) {
-        conv **pp = &j->cv[slot(j, c->id)];
-        while (*pp != c) {
-            pp = &(*pp)->next_hash;
+    while (j->n_held > 0 && e->n_contrib < j->spec.max_outcomes) {
+        rwd_held *h = rwd_join_held_oldest(j, e->d->event_id, now);
+        if (h == NULL) {
+            break;
         }
-        *pp = c->next_hash;
-        remember_closed(j, c->id, true, at);
-        base_free(c);
+        uint32_t sig = 0;
+        double val = 0.0;
+        bool found = false;
+        rwd_spec_find(&j->spec, h->o.signal, &sig, &found);
+        if (found && rwd_spec_contribution(&j->spec, sig, h->o.value, &val) == BASE_OK) {
+            bool correction = h->o.supersedes[0] != '\0' &&
+                              rwd_join_contrib_find(e, h->o.supersedes) != NULL;
+            if (rwd_join_contrib_add(j, e, &h->o, sig, val, h->seq) != BASE_OK) {
+                break; /* out of memory: the rest stay held and may count as dangling */
+            }
+            if (correction) {
+                rwd_join_contrib_deactivate(e, h->o.supersedes);
+                e->c[e->n_contrib - 1].active = true;
+            }
+        }
+        rwd_join_held_consume(h);
     }
 }
 
-static base_err conv_link(rwd_join *j, entry *e)
+base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
 {
-    const char *id = e->d->conversation_id;
-    if (id[0] == '\0') {
-        return BASE_OK;
+    if (d->event_id[0] == '\0' || rwd_join_entry_find(j, d->event_id) != NULL) {
+        return BASE_EINVAL;
     }
-    conv *c = find_conv(j, id);
-    if (c == NULL) {
-        c = base_alloc_zero(1, sizeof(*c));
-        if (c == NULL) {
-            return BASE_ENOMEM;
-        }
-        (void)base_strlcpy(c->id, id, sizeof(c->id));
-        size_t s = slot(j, id);
-        c->next_hash = j->cv[s];
-        j->cv[s] = c;
+    if (j->n_heap >= j->max_pending) {
+        return BASE_ELIMIT;
     }
-    e->cv = c;
-    e->cv_prev = NULL;
-    e->cv_next = c->head;
-    if (c->head != NULL) {
-        c->head->cv_prev = e;
+    rwd_entry *e = base_alloc_zero(1, sizeof(*e));
+    if (e == NULL) {
+        return BASE_ENOMEM;
     }
-    c->head = e;
-    c->n++;
+    e->d = d;
+    e->deferred = d->deferred != 0;
+    e->deadline = d->ts_ms + j->spec.window_ms;
+    if (rwd_join_conv_link(j, e) != BASE_OK) {
+        base_free(e);
+        return BASE_ENOMEM;
+    }
+    e->seq = j->seq++;
+    j->n_deferred += e->deferred;
+    rwd_join_entry_insert(j, e);
+    attach_held(j, e, now_ms);
     return BASE_OK;
 }
 
-static void unhash_entry(rwd_join *j, entry *e)
-{
-    entry **pp = &j->ev[slot(j, e->d->event_id)];
-    while (*pp != e) {
-        pp = &(*pp)->next_hash;
-    }
-    *pp = e->next_hash;
-}
-
-/* Remember a closed event id; if the memory is full, forget the oldest. */
-static void remember_closed(rwd_join *j, const char *id, bool is_conv, int64_t at)
-{
-    if (j->spec.late_memory_ms == 0) {
-        return;
-    }
-    closed *c = NULL;
-    if (j->n_closed >= 2 * j->max_pending && j->cl_head != NULL) { /* an event + its conv */
-        /* Reuse the oldest record. */
-        c = j->cl_head;
-        j->cl_head = c->next_fifo;
-        if (j->cl_head == NULL) {
-            j->cl_tail = NULL;
-        }
-        closed **pp = &j->cl[slot(j, c->id)];
-        while (*pp != c) {
-            pp = &(*pp)->next_hash;
-        }
-        *pp = c->next_hash;
-        j->n_closed--;
-    } else {
-        c = base_alloc(sizeof(*c));
-        if (c == NULL) {
-            return; /* late outcomes for this id will count as unknown: harmless */
-        }
-    }
-    (void)base_strlcpy(c->id, id, sizeof(c->id));
-    c->conv = is_conv;
-    c->forget_at = at + j->spec.late_memory_ms;
-    size_t s = slot(j, id);
-    c->next_hash = j->cl[s];
-    j->cl[s] = c;
-    c->next_fifo = NULL;
-    if (j->cl_tail != NULL) {
-        j->cl_tail->next_fifo = c;
-    } else {
-        j->cl_head = c;
-    }
-    j->cl_tail = c;
-    j->n_closed++;
-}
-
-/* ---- rate limit --------------------------------------------------------- */
-
-/* Tokens @user would have at @now (no state change); *out_b its bucket or NULL. */
-static double rate_tokens(const rwd_join *j, const char *user, int64_t now, bucket **out_b)
-{
-    uint64_t key = base_hash64(user, strlen(user), 0x72617465) | 1u;
-    bucket *set = j->rate + (size_t)(key % RATE_SETS) * RATE_WAYS;
-    *out_b = NULL;
-    for (int w = 0; w < RATE_WAYS; w++) {
-        if (set[w].key == key) {
-            *out_b = &set[w];
-            double dt = (double)(now - set[w].last_ms) / 1000.0;
-            double t = set[w].tokens + (dt > 0 ? dt : 0) * j->spec.user_rate_per_s;
-            return t < j->spec.user_burst ? t : j->spec.user_burst;
-        }
-    }
-    return j->spec.user_burst;
-}
-
-static void rate_take(rwd_join *j, const char *user, int64_t now)
-{
-    bucket *b = NULL;
-    double t = rate_tokens(j, user, now, &b);
-    if (b == NULL) {
-        uint64_t key = base_hash64(user, strlen(user), 0x72617465) | 1u;
-        bucket *set = j->rate + (size_t)(key % RATE_SETS) * RATE_WAYS;
-        b = &set[0];
-        for (int w = 1; w < RATE_WAYS; w++) { /* an empty way, else the least recent */
-            if (set[w].key == 0 || (b->key != 0 && set[w].last_ms < b->last_ms)) {
-                b = &set[w];
-            }
-        }
-        b->key = key;
-    }
-    b->tokens = t - 1.0;
-    b->last_ms = now;
-}
-
-/* ---- classification ----------------------------------------------------- */
-
-/*
- * Credit shares of the open decisions of @c (at least one) under the spec's
- * rule: list[i] gets shares[i].
- */
-static void compute_shares(const rwd_join *j, conv *c, int64_t now, double *shares,
-                           entry **list, uint32_t *out_n)
-{
-    uint32_t n = 0;
-    uint32_t last = 0;
-    for (entry *e = c->head; e != NULL; e = e->cv_next) {
-        if (!entry_open(e, now)) {
-            continue;
-        }
-        list[n] = e;
-        if (n > 0) {
-            const base_decision *a = e->d, *b = list[last]->d;
-            if (a->turn > b->turn || (a->turn == b->turn && e->seq > list[last]->seq)) {
-                last = n;
-            }
-        }
-        n++;
-    }
-    uint32_t final_turn = list[last]->d->turn;
-    for (uint32_t i = 0; i < n; i++) {
-        switch (j->spec.credit) {
-        case BASE_CREDIT_UNIFORM:
-            shares[i] = 1.0 / (double)n;
-            break;
-        case BASE_CREDIT_DISCOUNTED: {
-            uint32_t t = list[i]->d->turn;
-            uint32_t back = final_turn > t ? final_turn - t : 0;
-            shares[i] = pow(j->spec.credit_gamma, (double)back);
-            break;
-        }
-        default: /* last */
-            shares[i] = i == last ? 1.0 : 0.0;
-            break;
-        }
-    }
-    *out_n = n;
-}
-
-/*
- * The status of an outcome for an event that is neither open nor remembered,
- * with a backward window: held (RWD_EARLY), unless a held outcome already has
- * its outcome_id (RWD_DUPLICATE: a retry must not attach twice), the event
- * already has max_outcomes held, or the holding area is full (RWD_REJECT_LIMIT).
- */
-static rwd_status classify_early(const rwd_join *j, const base_outcome *o, int64_t now)
-{
-    uint32_t n = 0;
-    for (const held *h = j->hd[slot(j, o->event_id)]; h != NULL; h = h->next_hash) {
-        if (h->expire_at < now || strcmp(h->o.event_id, o->event_id) != 0) {
-            continue; /* consumed (id cleared), expired, or another event */
-        }
-        if (o->outcome_id[0] != '\0' && strcmp(h->o.outcome_id, o->outcome_id) == 0) {
-            return RWD_DUPLICATE;
-        }
-        n++;
-    }
-    if (n >= j->spec.max_outcomes || j->n_held >= j->max_pending) {
-        return RWD_REJECT_LIMIT;
-    }
-    return RWD_EARLY;
-}
-
-/*
- * The status of @o, without changing anything. On RWD_MATCHED/CORRECTED for
- * an event outcome, *out_e is its decision; for a conversation outcome,
- * *out_c is the conversation.
- */
-static rwd_status classify(const rwd_join *j, const base_outcome *o, int64_t now,
-                           uint32_t *out_sig, double *out_val, entry **out_e, conv **out_c)
-{
-    bool found = false;
-    *out_e = NULL;
-    *out_c = NULL;
-    rwd_spec_find(&j->spec, o->signal, out_sig, &found);
-    if (!found) {
-        return RWD_REJECT_SIGNAL;
-    }
-    if (rwd_spec_contribution(&j->spec, *out_sig, o->value, out_val) != BASE_OK) {
-        return RWD_REJECT_VALUE;
-    }
-    if (j->rate != NULL && !j->replay && o->user_id[0] != '\0') {
-        bucket *b = NULL;
-        if (rate_tokens(j, o->user_id, now, &b) < 1.0) {
-            return RWD_REJECT_RATE;
-        }
-    }
-    bool correction = o->supersedes[0] != '\0';
-    rwd_status late = correction ? RWD_LATE_CORRECTION : RWD_LATE;
-    if (o->event_id[0] != '\0') {
-        entry *e = find_entry(j, o->event_id);
-        if (e != NULL && entry_open(e, now)) {
-            if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
-                return RWD_DUPLICATE;
-            }
-            if (e->n_contrib >= j->spec.max_outcomes) {
-                return RWD_REJECT_LIMIT;
-            }
-            *out_e = e;
-            return correction && find_contrib(e, o->supersedes) != NULL ? RWD_CORRECTED
-                                                                         : RWD_MATCHED;
-        }
-        if (e != NULL ? entry_remembered(j, e, now) : is_closed(j, o->event_id, false, now)) {
-            return late;
-        }
-        if (j->spec.backward_window_ms > 0) {
-            return classify_early(j, o, now);
-        }
-        return RWD_UNKNOWN_EVENT;
-    }
-    conv *c = o->conversation_id[0] != '\0' ? find_conv(j, o->conversation_id) : NULL;
-    if (c == NULL) {
-        return is_closed(j, o->conversation_id, true, now) ? late : RWD_UNKNOWN_EVENT;
-    }
-    if (c->n > RWD_MAX_OUTCOMES) {
-        return RWD_REJECT_LIMIT; /* bounds the credit computation */
-    }
-    bool superseded = false;
-    bool any_open = false;
-    bool remembered = false;
-    for (entry *e = c->head; e != NULL; e = e->cv_next) {
-        if (o->outcome_id[0] != '\0' && find_contrib(e, o->outcome_id) != NULL) {
-            return RWD_DUPLICATE;
-        }
-        if (!entry_open(e, now)) {
-            remembered = remembered || entry_remembered(j, e, now);
-            continue;
-        }
-        any_open = true;
-        if (e->n_contrib >= j->spec.max_outcomes) {
-            return RWD_REJECT_LIMIT;
-        }
-        superseded = superseded || (correction && find_contrib(e, o->supersedes) != NULL);
-    }
-    if (!any_open) {
-        return remembered ? late : RWD_UNKNOWN_EVENT;
-    }
-    *out_c = c;
-    return superseded ? RWD_CORRECTED : RWD_MATCHED;
-}
-
-base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, int64_t now_ms,
-                                rwd_status *out)
-{
-    uint32_t sig;
-    double val;
-    entry *e;
-    conv *c;
-    *out = classify(j, o, now_ms, &sig, &val, &e, &c);
-    return BASE_OK;
-}
-
-/* Record @o's contribution @value on @e; @seq is its arrival order. */
-static base_err add_contrib(rwd_join *j, entry *e, const base_outcome *o, uint32_t sig,
-                            double value, uint64_t seq)
-{
-    if (e->n_contrib == e->cap_contrib) {
-        uint32_t cap = e->cap_contrib == 0 ? 2 : e->cap_contrib * 2;
-        cap = cap > j->spec.max_outcomes ? j->spec.max_outcomes : cap;
-        contrib *nc = base_realloc_array(e->c, cap, sizeof(contrib));
-        if (nc == NULL) {
-            return BASE_ENOMEM;
-        }
-        e->c = nc;
-        e->cap_contrib = cap;
-    }
-    contrib *k = &e->c[e->n_contrib++];
-    memcpy(k->outcome_id, o->outcome_id, sizeof(k->outcome_id));
-    k->signal = sig;
-    k->active = true;
-    k->value = value;
-    k->raw = o->value;
-    k->ts_ms = o->ts_ms;
-    k->seq = seq;
-    return BASE_OK;
-}
-
-static void deactivate(entry *e, const char *outcome_id)
-{
-    for (uint32_t i = 0; i < e->n_contrib; i++) {
-        if (strcmp(e->c[i].outcome_id, outcome_id) == 0) {
-            e->c[i].active = false;
-        }
-    }
-}
+/* ---- outcomes ------------------------------------------------------------- */
 
 static void count_latency(rwd_join *j, const base_decision *d, int64_t ts)
 {
@@ -693,306 +158,115 @@ static void count_latency(rwd_join *j, const base_decision *d, int64_t ts)
     j->st.latency[b]++;
 }
 
-/* Make room for every conversation decision's contribution first, so nothing half-applies. */
-static base_err reserve_conv(rwd_join *j, conv *c)
+/* Apply matched/corrected @o (contribution @val of signal @sig) to decision @e. */
+static base_err apply_to_entry(rwd_join *j, rwd_entry *e, const base_outcome *o, rwd_status s,
+                               uint32_t sig, double val)
 {
-    for (entry *e = c->head; e != NULL; e = e->cv_next) {
-        if (e->n_contrib == e->cap_contrib) {
-            uint32_t cap = e->cap_contrib == 0 ? 2 : e->cap_contrib * 2;
-            cap = cap > j->spec.max_outcomes ? j->spec.max_outcomes : cap;
-            contrib *nc = base_realloc_array(e->c, cap, sizeof(contrib));
-            if (nc == NULL) {
-                return BASE_ENOMEM;
-            }
-            e->c = nc;
-            e->cap_contrib = cap;
-        }
+    base_err err = rwd_join_contrib_add(j, e, o, sig, val, j->seq++);
+    if (err != BASE_OK) {
+        return err;
     }
+    if (s == RWD_CORRECTED) {
+        rwd_join_contrib_deactivate(e, o->supersedes);
+        e->c[e->n_contrib - 1].active = true; /* the new one, even if ids repeat */
+    }
+    count_latency(j, e->d, o->ts_ms);
     return BASE_OK;
 }
 
-static base_err hold(rwd_join *j, const base_outcome *o, int64_t now)
+/*
+ * Apply matched/corrected conversation-level @o to the open decisions of
+ * @c, each with its share. Room for every decision's contribution is made
+ * first, so nothing half-applies.
+ */
+static base_err apply_to_conv(rwd_join *j, rwd_conv *c, const base_outcome *o, rwd_status s,
+                              uint32_t sig, double val, int64_t now)
 {
-    held *h = base_alloc(sizeof(*h));
-    if (h == NULL) {
-        return BASE_ENOMEM;
+    rwd_entry *list[RWD_MAX_OUTCOMES]; /* classify: c->n <= RWD_MAX_OUTCOMES */
+    rwd_turn turns[RWD_MAX_OUTCOMES];
+    double shares[RWD_MAX_OUTCOMES];
+    uint32_t n = 0;
+    for (rwd_entry *e = c->head; e != NULL; e = e->cv_next) {
+        if (rwd_join_contrib_reserve(j, e) != BASE_OK) {
+            return BASE_ENOMEM;
+        }
     }
-    h->o = *o;
-    h->expire_at = now + j->spec.backward_window_ms;
-    h->seq = j->seq++;
-    size_t s = slot(j, o->event_id);
-    h->bucket = s;
-    h->next_hash = j->hd[s];
-    j->hd[s] = h;
-    h->next_fifo = NULL;
-    if (j->hd_tail != NULL) {
-        j->hd_tail->next_fifo = h;
-    } else {
-        j->hd_head = h;
+    for (rwd_entry *e = c->head; e != NULL; e = e->cv_next) {
+        if (rwd_entry_open(e, now)) {
+            list[n] = e;
+            turns[n].turn = e->d->turn;
+            turns[n].seq = e->seq;
+            n++;
+        }
     }
-    j->hd_tail = h;
-    j->n_held++;
+    rwd_credit_shares(j->spec.credit, j->spec.credit_gamma, turns, n, shares);
+    uint64_t seq = j->seq++;
+    for (uint32_t i = 0; i < n; i++) {
+        rwd_entry *t = list[i];
+        if (s == RWD_CORRECTED) {
+            rwd_join_contrib_deactivate(t, o->supersedes);
+        }
+        if (shares[i] > 0.0) {
+            (void)rwd_join_contrib_add(j, t, o, sig, val * shares[i], seq); /* reserved above */
+            count_latency(j, t->d, o->ts_ms);
+        }
+        t->credit = j->spec.credit;
+        t->share = shares[i];
+    }
     return BASE_OK;
 }
 
 base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms,
                               rwd_status *out)
 {
-    uint32_t sig = 0;
-    double val = 0.0;
-    entry *e = NULL;
-    conv *c = NULL;
-    rwd_status s = classify(j, o, now_ms, &sig, &val, &e, &c);
+    rwd_verdict v;
+    rwd_status s = rwd_join_classify(j, o, now_ms, &v);
     base_err err = BASE_OK;
     if (s == RWD_EARLY) {
-        err = hold(j, o, now_ms);
-    } else if ((s == RWD_MATCHED || s == RWD_CORRECTED) && e != NULL) {
-        err = add_contrib(j, e, o, sig, val, j->seq++);
-        if (err == BASE_OK && s == RWD_CORRECTED) {
-            deactivate(e, o->supersedes);
-            e->c[e->n_contrib - 1].active = true; /* the new one, even if ids repeat */
-        }
-        if (err == BASE_OK) {
-            count_latency(j, e->d, o->ts_ms);
-        }
+        err = rwd_join_held_add(j, o, now_ms);
+    } else if ((s == RWD_LATE || s == RWD_LATE_CORRECTION) && o->outcome_id[0] != '\0') {
+        /* Logged once: its retry is a duplicate while the decision is remembered. */
+        rwd_join_seen_remember_outcome(j, o, v.forget_at);
+    } else if ((s == RWD_MATCHED || s == RWD_CORRECTED) && v.e != NULL) {
+        err = apply_to_entry(j, v.e, o, s, v.sig, v.val);
     } else if (s == RWD_MATCHED || s == RWD_CORRECTED) {
-        entry *list[RWD_MAX_OUTCOMES];
-        double shares[RWD_MAX_OUTCOMES];
-        uint32_t n = 0;
-        err = reserve_conv(j, c);
-        if (err == BASE_OK) {
-            compute_shares(j, c, now_ms, shares, list, &n);
-            uint64_t seq = j->seq++;
-            for (uint32_t i = 0; i < n; i++) {
-                entry *t = list[i];
-                if (s == RWD_CORRECTED) {
-                    deactivate(t, o->supersedes);
-                }
-                if (shares[i] > 0.0) {
-                    (void)add_contrib(j, t, o, sig, val * shares[i], seq); /* reserved above */
-                    count_latency(j, t->d, o->ts_ms);
-                }
-                t->credit = j->spec.credit;
-                t->share = shares[i];
-            }
-        }
+        err = apply_to_conv(j, v.c, o, s, v.sig, v.val, now_ms);
     }
     if (err != BASE_OK) {
         return err;
     }
     if (j->rate != NULL && !j->replay && o->user_id[0] != '\0' && s != RWD_REJECT_SIGNAL &&
         s != RWD_REJECT_VALUE && s != RWD_REJECT_RATE) {
-        rate_take(j, o->user_id, now_ms);
+        rwd_rate_take(j->rate, o->user_id, now_ms);
     }
     j->st.status[s]++;
     *out = s;
     return BASE_OK;
 }
 
-/* ---- decisions ---------------------------------------------------------- */
-
-base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
-{
-    if (d->event_id[0] == '\0' || find_entry(j, d->event_id) != NULL) {
-        return BASE_EINVAL;
-    }
-    if (j->n_heap >= j->max_pending) {
-        return BASE_ELIMIT;
-    }
-    entry *e = base_alloc_zero(1, sizeof(*e));
-    if (e == NULL) {
-        return BASE_ENOMEM;
-    }
-    e->d = d;
-    e->deferred = d->deferred != 0;
-    e->deadline = d->ts_ms + j->spec.window_ms;
-    if (conv_link(j, e) != BASE_OK) {
-        base_free(e);
-        return BASE_ENOMEM;
-    }
-    e->seq = j->seq++;
-    j->n_deferred += e->deferred;
-    size_t s = slot(j, d->event_id);
-    e->next_hash = j->ev[s];
-    j->ev[s] = e;
-    heap_set(j, j->n_heap++, e);
-    sift_up(j, e->heap_i);
-
-    /*
-     * Outcomes that arrived first (backward window) attach now, in arrival
-     * order, so a held correction replaces the held outcome it supersedes.
-     * The chain is newest first, so take the oldest unconsumed one each time:
-     * at most max_outcomes are held per event (classify_early), so this is
-     * O(max_outcomes * chain).
-     */
-    while (j->n_held > 0 && e->n_contrib < j->spec.max_outcomes) {
-        held *h = NULL;
-        for (held *x = j->hd[slot(j, d->event_id)]; x != NULL; x = x->next_hash) {
-            if (x->expire_at >= now_ms && strcmp(x->o.event_id, d->event_id) == 0 &&
-                (h == NULL || x->seq < h->seq)) {
-                h = x;
-            }
-        }
-        if (h == NULL) {
-            break;
-        }
-        uint32_t sig = 0;
-        double val = 0.0;
-        bool found = false;
-        rwd_spec_find(&j->spec, h->o.signal, &sig, &found);
-        if (found && rwd_spec_contribution(&j->spec, sig, h->o.value, &val) == BASE_OK) {
-            bool correction =
-                h->o.supersedes[0] != '\0' && find_contrib(e, h->o.supersedes) != NULL;
-            if (add_contrib(j, e, &h->o, sig, val, h->seq) != BASE_OK) {
-                break; /* out of memory: the rest stay held and may count as dangling */
-            }
-            if (correction) {
-                deactivate(e, h->o.supersedes);
-                e->c[e->n_contrib - 1].active = true;
-            }
-        }
-        h->o.event_id[0] = '\0'; /* consumed: expiry will not count it */
-        h->expire_at = INT64_MIN;
-    }
-    return BASE_OK;
-}
-
-void rwd_join_check_activate(const rwd_join *j, const char *event_id, int64_t now_ms,
-                             rwd_status *out)
-{
-    const entry *e = find_entry(j, event_id);
-    if (e != NULL && entry_open(e, now_ms)) {
-        *out = e->deferred ? RWD_MATCHED : RWD_DUPLICATE;
-    } else if (e != NULL) {
-        /* Its window closed: answer as after rwd_join_expire() joined or dropped it. */
-        *out = entry_remembered(j, e, now_ms) ? RWD_LATE : RWD_UNKNOWN_EVENT;
-    } else {
-        *out = is_closed(j, event_id, false, now_ms) ? RWD_LATE : RWD_UNKNOWN_EVENT;
-    }
-}
+/* ---- activations ------------------------------------------------------- */
 
 base_err rwd_join_activate(rwd_join *j, const char *event_id, int64_t now_ms, rwd_status *out)
 {
     rwd_join_check_activate(j, event_id, now_ms, out);
     if (*out == RWD_MATCHED) {
-        entry *e = find_entry(j, event_id);
+        rwd_entry *e = rwd_join_entry_find(j, event_id);
         e->deferred = false;
         j->n_deferred--;
         e->deadline = now_ms + j->spec.window_ms;
-        sift_down(j, e->heap_i);
-        sift_up(j, e->heap_i);
+        rwd_join_entry_moved(j, e);
         j->st.activations++;
     }
     return BASE_OK;
 }
 
-/* ---- expiry --------------------------------------------------------------- */
-
-static double aggregate(const rwd_join *j, const entry *e, bool *out_any, uint32_t *out_n)
-{
-    double total = 0.0;
-    *out_any = false;
-    *out_n = 0;
-    for (uint32_t s = 0; s < j->spec.n_signals; s++) {
-        rwd_agg agg = j->spec.signal[s].agg;
-        double acc = 0.0;
-        uint32_t n = 0;
-        const contrib *pick = NULL;
-        for (uint32_t i = 0; i < e->n_contrib; i++) {
-            const contrib *k = &e->c[i];
-            if (!k->active || k->signal != s) {
-                continue;
-            }
-            n++;
-            switch (agg) {
-            case RWD_AGG_SUM:
-            case RWD_AGG_MEAN:
-                acc += k->value;
-                break;
-            /*
-             * min/max pick by the value as observed, not by the contribution:
-             * "escalated" (flag, weight -1, max) reported 1 then 0 was
-             * escalated, whatever the sign of its weight. Ties: the earlier.
-             */
-            case RWD_AGG_MIN:
-                if (pick == NULL || k->raw < pick->raw) {
-                    pick = k;
-                }
-                break;
-            case RWD_AGG_MAX:
-                if (pick == NULL || k->raw > pick->raw) {
-                    pick = k;
-                }
-                break;
-            case RWD_AGG_FIRST:
-                if (pick == NULL || k->ts_ms < pick->ts_ms ||
-                    (k->ts_ms == pick->ts_ms && k->seq < pick->seq)) {
-                    pick = k;
-                }
-                break;
-            case RWD_AGG_LAST:
-                if (pick == NULL || k->ts_ms > pick->ts_ms ||
-                    (k->ts_ms == pick->ts_ms && k->seq > pick->seq)) {
-                    pick = k;
-                }
-                break;
-            }
-        }
-        if (n == 0) {
-            continue;
-        }
-        if (agg == RWD_AGG_MEAN) {
-            acc /= (double)n;
-        } else if (agg != RWD_AGG_SUM) {
-            acc = pick->value;
-        }
-        total += acc;
-        *out_n += n;
-        *out_any = true;
-    }
-    return total;
-}
-
-static void forget_old(rwd_join *j, int64_t now)
-{
-    while (j->cl_head != NULL && j->cl_head->forget_at <= now) {
-        closed *c = j->cl_head;
-        j->cl_head = c->next_fifo;
-        if (j->cl_head == NULL) {
-            j->cl_tail = NULL;
-        }
-        closed **pp = &j->cl[slot(j, c->id)];
-        while (*pp != c) {
-            pp = &(*pp)->next_hash;
-        }
-        *pp = c->next_hash;
-        j->n_closed--;
-        base_free(c);
-    }
-    while (j->hd_head != NULL && j->hd_head->expire_at < now) {
-        held *h = j->hd_head;
-        j->hd_head = h->next_fifo;
-        if (j->hd_head == NULL) {
-            j->hd_tail = NULL;
-        }
-        held **pp = &j->hd[h->bucket];
-        while (*pp != h) {
-            pp = &(*pp)->next_hash;
-        }
-        *pp = h->next_hash;
-        if (h->o.event_id[0] != '\0') {
-            j->st.dangling++;
-        }
-        j->n_held--;
-        base_free(h);
-    }
-}
+/* ---- expiry ---------------------------------------------------------------- */
 
 size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t max_out)
 {
     size_t n_out = 0;
     while (n_out < max_out && j->n_heap > 0 && j->heap[0]->deadline <= now_ms) {
-        entry *e = j->heap[0];
+        rwd_entry *e = j->heap[0];
         base_joined *jo = NULL;
         if (!e->deferred) {
             jo = base_joined_new(e->d);
@@ -1000,41 +274,34 @@ size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t ma
                 break; /* out of memory: try again next time */
             }
         }
-        heap_remove(j, 0);
-        unhash_entry(j, e);
-        conv_unlink(j, e, e->deadline);
-        remember_closed(j, e->d->event_id, false, e->deadline);
+        rwd_join_entry_remove(j, e);
+        rwd_join_conv_unlink(j, e, e->deadline);
+        rwd_join_closed_remember(j, e->d->event_id, false, e->deadline);
+        rwd_join_seen_remember_entry(j, e);
         if (jo == NULL) {
             j->st.not_activated++;
             j->n_deferred--;
-            free_entry(e);
+            rwd_join_entry_free(e);
             continue;
         }
-        bool any = false;
-        uint32_t n = 0;
-        double r = aggregate(j, e, &any, &n);
-        if (!any) {
-            jo->unknown = j->spec.unknown_when_empty;
-            jo->defaulted = !jo->unknown;
-            r = jo->unknown ? 0.0 : j->spec.default_reward;
-            j->st.defaulted += jo->defaulted;
-            j->st.unknown += jo->unknown;
-        } else {
-            r = r < j->spec.clip_min ? j->spec.clip_min : r;
-            r = r > j->spec.clip_max ? j->spec.clip_max : r;
-        }
-        jo->reward = r;
-        jo->n_outcomes = n;
+        rwd_reward r;
+        rwd_contrib_reward(&j->spec, e->c, e->n_contrib, &r);
+        jo->unknown = r.unknown;
+        jo->defaulted = r.defaulted;
+        j->st.defaulted += jo->defaulted;
+        j->st.unknown += jo->unknown;
+        jo->reward = r.reward;
+        jo->n_outcomes = r.n_outcomes;
         jo->credit = e->credit;
         jo->share = e->share;
         (void)base_strlcpy(jo->spec_version, j->version, sizeof(jo->spec_version));
         jo->joined_ts_ms = e->deadline;
         e->d = NULL; /* moved into jo */
-        free_entry(e);
+        rwd_join_entry_free(e);
         j->st.joined++;
         out[n_out++] = jo;
     }
-    forget_old(j, now_ms);
+    rwd_join_memory_forget(j, now_ms);
     return n_out;
 }
 
@@ -1050,14 +317,16 @@ void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out)
     out->deferred = j->n_deferred;
 }
 
+/* ---- recovery ------------------------------------------------------------- */
+
 void rwd_join_mark_closed(rwd_join *j, const char *event_id, const char *conversation_id,
                           int64_t closed_at_ms)
 {
-    if (event_id[0] != '\0' && !is_closed(j, event_id, false, INT64_MIN)) {
-        remember_closed(j, event_id, false, closed_at_ms);
+    if (event_id[0] != '\0' && rwd_join_closed_until(j, event_id, false) == INT64_MIN) {
+        rwd_join_closed_remember(j, event_id, false, closed_at_ms);
     }
-    if (conversation_id[0] != '\0' && find_conv(j, conversation_id) == NULL) {
-        remember_closed(j, conversation_id, true, closed_at_ms);
+    if (conversation_id[0] != '\0' && rwd_join_conv_find(j, conversation_id) == NULL) {
+        rwd_join_closed_remember(j, conversation_id, true, closed_at_ms);
     }
 }
 
@@ -1075,12 +344,7 @@ bool rwd_join_min_lsn(const rwd_join *j, uint64_t *out_lsn)
         m = l < m ? l : m;
         any = true;
     }
-    for (const held *h = j->hd_head; h != NULL; h = h->next_fifo) {
-        if (h->o.event_id[0] != '\0') {
-            m = h->o.lsn < m ? h->o.lsn : m;
-            any = true;
-        }
-    }
+    any = rwd_join_held_min_lsn(j, &m) || any;
     if (any) {
         *out_lsn = m;
     }

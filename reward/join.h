@@ -13,13 +13,16 @@
  *   DEFERRED -> PENDING  [rwd_join_activate; its window restarts at ta]
  *   DEFERRED -> DROPPED  [rwd_join_expire, when ts + window <= now: counted
  *                         not_activated, no joined example]
- *   JOINED   -> FORGOTTEN after late_memory_ms (until then, outcomes for it
- *                         are classified late, not unknown)
+ *   JOINED   -> FORGOTTEN late_memory_ms after its window closed; until then
+ *                         outcomes for it are late, not unknown, and retries
+ *                         of its outcome ids are duplicates (DROPPED alike)
  * Outcomes (rwd_join_add_outcome), decided in this order:
  *   a signal not in the spec            RWD_REJECT_SIGNAL
  *   a value the signal does not allow   RWD_REJECT_VALUE
  *   user_id over its rate cap           RWD_REJECT_RATE
- *   an outcome_id already applied       RWD_DUPLICATE (nothing changes)
+ *   an outcome_id already applied       RWD_DUPLICATE (nothing changes): on the
+ *                                       decision, held for it, or remembered
+ *                                       (see below)
  *   supersedes an applied outcome_id    RWD_CORRECTED (the old one no longer counts),
  *                                       or RWD_LATE_CORRECTION once the window closed
  *   the decision is pending/deferred    RWD_MATCHED (or RWD_REJECT_LIMIT past max_outcomes)
@@ -38,13 +41,43 @@
  * Conversation-level outcomes are never held. A correction (supersedes set)
  * that would be RWD_LATE is RWD_LATE_CORRECTION.
  *
- * Only RWD_MATCHED, RWD_CORRECTED and RWD_EARLY change the join's state;
- * every status is counted in the stats. rwd_join_check_outcome() predicts
- * the status without changing anything (not even counters or rate buckets),
- * so a caller can refuse before persisting.
+ * Outcome-id memory. When a decision closes (joined or dropped), the
+ * outcome_id of each outcome applied to it (superseded ones too) is
+ * remembered under its event id and, if it has one, its conversation id, for
+ * as long as the decision is remembered (late_memory_ms after its window
+ * closed); so is the outcome_id of each RWD_LATE or RWD_LATE_CORRECTION
+ * outcome applied, under the id it was addressed to, for as long as that
+ * decision (or conversation) is. An outcome whose decision is not open and
+ * whose outcome_id is remembered under its event id (or, for a
+ * conversation-level outcome, on a decision of the conversation that is open
+ * or closed less than late_memory_ms ago, or under the conversation id) is
+ * RWD_DUPLICATE instead of RWD_LATE, RWD_LATE_CORRECTION, RWD_EARLY,
+ * RWD_UNKNOWN_EVENT or, for a conversation, RWD_MATCHED/RWD_CORRECTED. A
+ * decision re-added with the same event id after it closed is a new one: an
+ * outcome_id remembered for the old one does not make a duplicate while the
+ * new one is open.
  *
- * All times come from the caller (@now_ms), so tests drive day-long windows
- * with a manual clock. Threads: none inside; the caller serialises calls.
+ * Only RWD_MATCHED, RWD_CORRECTED and RWD_EARLY change what is learned;
+ * RWD_LATE and RWD_LATE_CORRECTION with an outcome_id only add it to the
+ * outcome-id memory. Every status is counted in the stats.
+ * rwd_join_check_outcome() predicts the status without changing anything
+ * (not even counters or rate buckets), so a caller can refuse before
+ * persisting; the next rwd_join_add_outcome() with the same arguments
+ * answers the same.
+ *
+ * Deterministic: the same calls with the same arguments give the same
+ * statuses and joined examples (the service's recovery replays the log and
+ * relies on it). All times come from the caller (@now_ms), so tests drive
+ * day-long windows with a manual clock. Threads: none inside; the caller
+ * serialises calls.
+ *
+ * Limits: max_pending decisions and as many held outcomes; at most
+ * 2 * max_pending closed event and conversation ids and 2 * max_pending
+ * outcome ids remembered, the oldest forgotten first. Remembered outcome ids
+ * are 64-bit hashes of (event or conversation id, outcome_id): two colliding
+ * keys would make a false duplicate (about n / 2^64 per lookup). Running out
+ * of memory while remembering only forgets: a retry is then classified as
+ * if the id had never been remembered.
  */
 
 #include <stdbool.h>
@@ -137,7 +170,9 @@ int64_t rwd_join_next_deadline(const rwd_join *j);
  * the decision and outcome streams in log-sequence order:
  * rwd_join_mark_closed() registers a decision that already has a joined
  * record (so later outcomes for it are late, within late_memory_ms of
- * @closed_at_ms), rwd_join_set_replay() turns the user rate cap off while
+ * @closed_at_ms; its outcome ids are not known, but the outcomes replayed
+ * for it are classified late and so remembered), rwd_join_set_replay() turns
+ * the user rate cap off while
  * logged outcomes (which were accepted once) are re-applied, and
  * rwd_join_min_lsn() tells how far back the next replay must start: the
  * smallest lsn of a pending decision or held outcome (false when none).

@@ -105,6 +105,15 @@ static rwd_status check_out(const rwd_join *j, base_outcome o, int64_t now)
     return s;
 }
 
+/* Check @o, then apply it: the check must predict the add (the service relies on it). */
+static rwd_status check_then_add(rwd_join *j, base_outcome o, int64_t now)
+{
+    rwd_status c = check_out(j, o, now);
+    rwd_status a = add_out(j, o, now);
+    TST_EQ(c, a);
+    return a;
+}
+
 static rwd_status activate(rwd_join *j, const char *id, int64_t now)
 {
     rwd_status s = RWD_STATUS_COUNT;
@@ -617,6 +626,298 @@ static void test_late(void)
     TST_EQ(add_out(j, mk_out("a", "thumbs_up", 1.0, 0), DAY_MS + MIN_MS - 1), RWD_LATE);
     TST_EQ(add_out(j, mk_out("a", "thumbs_up", 1.0, 0), DAY_MS + MIN_MS), RWD_UNKNOWN_EVENT);
     batch_free(&b);
+    rwd_join_free(j);
+}
+
+/*
+ * A retry of a stored outcome stays a duplicate after its decision's window
+ * closed, until late_memory_ms after it closed: it is neither late (logged a
+ * second time) nor unknown. Every stored id counts, a superseded one too,
+ * and so do the ids of a deferred decision dropped unactivated.
+ */
+static void test_retry_after_window(void)
+{
+    rwd_spec s;
+    support_spec(&s); /* window and late memory: one day */
+    s.clip_max = 10.0;
+    rwd_join *j = mk_join(&s, 8);
+    batch b = {.n = 0};
+    if (j == NULL) {
+        return;
+    }
+    add_dec(j, "a", "", 0, 0, false, 0);
+    add_dec(j, "b", "", 0, 0, false, 0);
+    add_dec(j, "d", "", 0, 0, true, 0); /* deferred, never activated: dropped */
+    const base_outcome o1 = with_id(mk_out("a", "thumbs_up", 1.0, 5), "o1", "");
+    const base_outcome o2 = with_id(mk_out("a", "csat", 2.0, 6), "o2", "");
+    const base_outcome o3 = with_id(mk_out("a", "csat", 5.0, 7), "o3", "o2");
+    const base_outcome od = with_id(mk_out("d", "thumbs_up", 1.0, 5), "od", "");
+    TST_EQ(check_then_add(j, o1, 5), RWD_MATCHED);
+    TST_EQ(check_then_add(j, o2, 6), RWD_MATCHED);
+    TST_EQ(check_then_add(j, o3, 7), RWD_CORRECTED);
+    TST_EQ(check_then_add(j, od, 8), RWD_MATCHED);
+    /* The window has closed, expire() has not run yet: a duplicate already. */
+    TST_EQ(check_then_add(j, o1, DAY_MS), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, od, DAY_MS), RWD_DUPLICATE);
+    TST_EQ(expire_into(j, DAY_MS, &b), 2); /* a and b; d dropped */
+    TST_NEAR(reward_of(&b, "a"), 1.5, TOL); /* 0.5 + csat 5 (o3 replaced o2) */
+
+    rwd_join_stats before = stats_of(j);
+    TST_EQ(check_then_add(j, o1, DAY_MS + 1), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, o2, DAY_MS + 2), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, o3, DAY_MS + 3), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, od, DAY_MS + 4), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, o1, 2 * DAY_MS - 1), RWD_DUPLICATE);
+    rwd_join_stats after = stats_of(j);
+    TST_EQ(after.status[RWD_DUPLICATE], before.status[RWD_DUPLICATE] + 5);
+    TST_EQ(after.status[RWD_LATE], before.status[RWD_LATE]);
+    TST_EQ(after.status[RWD_UNKNOWN_EVENT], before.status[RWD_UNKNOWN_EVENT]);
+    /* The id is scoped to its decision: a new id, or o1 on another decision, is late. */
+    TST_EQ(check_then_add(j, with_id(mk_out("a", "thumbs_up", 1.0, 9), "o9", ""), DAY_MS + 5),
+           RWD_LATE);
+    TST_EQ(check_then_add(j, with_id(mk_out("b", "thumbs_up", 1.0, 5), "o1", ""), DAY_MS + 6),
+           RWD_LATE);
+
+    /* late_memory_ms after the window closed, it is forgotten, whether or not expire() ran. */
+    TST_EQ(check_then_add(j, o1, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    TST_EQ(expire_into(j, 2 * DAY_MS, &b), 0);
+    TST_EQ(check_then_add(j, o1, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    TST_EQ(check_then_add(j, od, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    batch_free(&b);
+    rwd_join_free(j);
+
+    /* late_memory_ms = 0: nothing is remembered, before or after expire(). */
+    support_spec(&s);
+    s.late_memory_ms = 0;
+    j = mk_join(&s, 8);
+    if (j == NULL) {
+        return;
+    }
+    add_dec(j, "a", "", 0, 0, false, 0);
+    TST_EQ(check_then_add(j, o1, 5), RWD_MATCHED);
+    TST_EQ(check_then_add(j, o1, DAY_MS), RWD_UNKNOWN_EVENT);
+    TST_EQ(expire_into(j, DAY_MS, &b), 1);
+    TST_EQ(check_then_add(j, o1, DAY_MS), RWD_UNKNOWN_EVENT);
+    batch_free(&b);
+    rwd_join_free(j);
+}
+
+/*
+ * A late outcome (or late correction) is logged once: its retry is a
+ * duplicate while the decision is remembered, whether the window closed
+ * before or after expire() ran. Without an outcome_id nothing is deduplicated.
+ */
+static void test_retried_late_outcome(void)
+{
+    rwd_spec s;
+    support_spec(&s);
+    rwd_join *j = mk_join(&s, 8);
+    batch b = {.n = 0};
+    if (j == NULL) {
+        return;
+    }
+    add_dec(j, "a", "", 0, 0, false, 0);
+    add_dec(j, "p", "", 0, 0, false, 0);
+    TST_EQ(check_then_add(j, with_id(mk_out("a", "thumbs_up", 1.0, 5), "t1", ""), 5),
+           RWD_MATCHED);
+    /* p's window has closed; expire() has not run. */
+    const base_outcome lp = with_id(mk_out("p", "thumbs_down", 1.0, DAY_MS), "lp", "");
+    TST_EQ(check_then_add(j, lp, DAY_MS), RWD_LATE);
+    TST_EQ(check_then_add(j, lp, DAY_MS + 1), RWD_DUPLICATE);
+    TST_EQ(expire_into(j, DAY_MS + 1, &b), 2);
+    TST_EQ(check_then_add(j, lp, DAY_MS + 2), RWD_DUPLICATE);
+
+    const base_outcome l1 = with_id(mk_out("a", "thumbs_down", 1.0, DAY_MS), "l1", "");
+    const base_outcome l2 = with_id(mk_out("a", "thumbs_down", 1.0, DAY_MS), "l2", "t1");
+    const base_outcome anon = mk_out("a", "thumbs_down", 1.0, DAY_MS);
+    TST_EQ(check_then_add(j, l1, DAY_MS + 10), RWD_LATE);
+    TST_EQ(check_then_add(j, l1, DAY_MS + 11), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, l2, DAY_MS + 12), RWD_LATE_CORRECTION);
+    TST_EQ(check_then_add(j, l2, DAY_MS + 13), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, anon, DAY_MS + 14), RWD_LATE);
+    TST_EQ(check_then_add(j, anon, DAY_MS + 15), RWD_LATE);
+    TST_EQ(check_then_add(j, l1, 2 * DAY_MS - 1), RWD_DUPLICATE);
+    rwd_join_stats st = stats_of(j);
+    TST_EQ(st.status[RWD_LATE], 4);
+    TST_EQ(st.status[RWD_LATE_CORRECTION], 1);
+    TST_EQ(st.status[RWD_DUPLICATE], 5);
+    TST_EQ(st.joined, 2);
+    /* Remembered as long as the decision, not late_memory_ms from the late arrival. */
+    TST_EQ(check_then_add(j, l1, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    TST_EQ(check_then_add(j, lp, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    batch_free(&b);
+    rwd_join_free(j);
+}
+
+/*
+ * Conversation-level retries: once the conversation's decisions closed, a
+ * retry is a duplicate (not late); a late conversation outcome is logged
+ * once; and while a newer turn is open, a retry of an outcome credited to a
+ * closed turn is a duplicate, not matched again, whether or not expire() ran.
+ */
+static void test_conversation_retry_after_window(void)
+{
+    rwd_spec s;
+    support_spec(&s);
+    s.credit = BASE_CREDIT_UNIFORM;
+    rwd_join *j = mk_join(&s, 8);
+    batch b = {.n = 0};
+    if (j == NULL) {
+        return;
+    }
+    add_dec(j, "k1", "k", 1, 0, false, 0);
+    add_dec(j, "k2", "k", 2, 1000, false, 1000);
+    const base_outcome s1 = with_id(mk_conv_out("k", "csat", 5.0, 2000), "s1", "");
+    const base_outcome t1 = with_id(mk_out("k1", "thumbs_up", 1.0, 2000), "t1", "");
+    TST_EQ(check_then_add(j, s1, 2000), RWD_MATCHED);
+    TST_EQ(check_then_add(j, t1, 2000), RWD_MATCHED);
+    TST_EQ(expire_into(j, 1000 + DAY_MS, &b), 2);
+    TST_EQ(check_then_add(j, s1, 1000 + DAY_MS), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, t1, 1000 + DAY_MS), RWD_DUPLICATE);
+    const base_outcome s2 = with_id(mk_conv_out("k", "csat", 1.0, DAY_MS), "s2", "s1");
+    TST_EQ(check_then_add(j, s2, 1000 + DAY_MS + 1), RWD_LATE_CORRECTION);
+    TST_EQ(check_then_add(j, s2, 1000 + DAY_MS + 2), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, s1, 1000 + 2 * DAY_MS - 1), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, s1, 1000 + 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    TST_EQ(check_then_add(j, s2, 1000 + 2 * DAY_MS), RWD_UNKNOWN_EVENT);
+    TST_EQ(stats_of(j).status[RWD_LATE_CORRECTION], 1);
+    batch_free(&b);
+    rwd_join_free(j);
+
+    /* m1 got s3 alone; m2 (a later turn) is still open when s3 is retried. */
+    j = mk_join(&s, 8);
+    if (j == NULL) {
+        return;
+    }
+    add_dec(j, "m1", "m", 1, 0, false, 0);
+    const base_outcome s3 = with_id(mk_conv_out("m", "csat", 5.0, 10), "s3", "");
+    TST_EQ(check_then_add(j, s3, 10), RWD_MATCHED);
+    add_dec(j, "m2", "m", 2, DAY_MS / 2, false, DAY_MS / 2);
+    TST_EQ(check_then_add(j, s3, DAY_MS), RWD_DUPLICATE); /* m1 closed, not yet expired */
+    TST_EQ(expire_into(j, DAY_MS, &b), 1);
+    TST_EQ(check_then_add(j, s3, DAY_MS + 1), RWD_DUPLICATE); /* m1 expired */
+    TST_EQ(check_then_add(j, with_id(mk_conv_out("m", "thumbs_up", 1.0, 20), "s4", ""),
+                          DAY_MS + 2),
+           RWD_MATCHED);
+    TST_EQ(expire_into(j, DAY_MS / 2 + DAY_MS, &b), 1);
+    TST_NEAR(reward_of(&b, "m1"), 1.0, TOL);
+    TST_NEAR(reward_of(&b, "m2"), 0.5, TOL); /* s4 only: s3 was not credited twice */
+    const base_joined *m2 = find_joined(&b, "m2");
+    TST_TRUE(m2 != NULL && m2->n_outcomes == 1);
+    batch_free(&b);
+    rwd_join_free(j);
+
+    /*
+     * Past late_memory_ms (one minute here) a closed turn's ids are
+     * forgotten, whether or not expire() ran: the retry is credited to the
+     * open turn, as for any new outcome.
+     */
+    s.late_memory_ms = MIN_MS;
+    for (int expired = 0; expired <= 1; expired++) {
+        j = mk_join(&s, 8);
+        if (j == NULL) {
+            return;
+        }
+        add_dec(j, "m1", "m", 1, 0, false, 0);
+        TST_EQ(check_then_add(j, s3, 10), RWD_MATCHED);
+        add_dec(j, "m2", "m", 2, DAY_MS / 2, false, DAY_MS / 2);
+        TST_EQ(check_then_add(j, s3, DAY_MS + MIN_MS - 1), RWD_DUPLICATE);
+        if (expired) {
+            TST_EQ(expire_into(j, DAY_MS + MIN_MS, &b), 1);
+        }
+        TST_EQ(check_then_add(j, s3, DAY_MS + MIN_MS), RWD_MATCHED);
+        batch_free(&b);
+        rwd_join_free(j);
+    }
+}
+
+/*
+ * The outcome-id memory holds at most 2 * max_pending ids; past that the
+ * oldest is forgotten first (its retry is then only late).
+ */
+static void test_outcome_memory_cap(void)
+{
+    rwd_spec s;
+    support_spec(&s);
+    rwd_join *j = mk_join(&s, 2); /* at most 4 remembered outcome ids */
+    batch b = {.n = 0};
+    if (j == NULL) {
+        return;
+    }
+    add_dec(j, "a", "", 0, 0, false, 0);
+    base_outcome o[5];
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "o%d", i + 1);
+        o[i] = with_id(mk_out("a", "thumbs_up", 1.0, 10 + i), id, "");
+        TST_EQ(check_then_add(j, o[i], 10 + i), RWD_MATCHED);
+    }
+    TST_EQ(expire_into(j, DAY_MS, &b), 1);
+    for (int i = 4; i >= 1; i--) {
+        TST_EQ(check_then_add(j, o[i], DAY_MS + 1), RWD_DUPLICATE);
+    }
+    TST_EQ(check_then_add(j, o[0], DAY_MS + 2), RWD_LATE); /* o1, the oldest, was evicted */
+    /* Now o1 is remembered again, in place of the oldest left: o2. */
+    TST_EQ(check_then_add(j, o[0], DAY_MS + 3), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, o[1], DAY_MS + 4), RWD_LATE);
+    TST_EQ(check_then_add(j, o[4], DAY_MS + 5), RWD_DUPLICATE);
+    batch_free(&b);
+    rwd_join_free(j);
+
+    /*
+     * The two memories are capped apart: when a's closed event id was evicted
+     * (4 closed ids are remembered) but its outcome id was not, a retry is a
+     * duplicate rather than unknown, or early with a backward window.
+     */
+    for (int backward = 0; backward <= 1; backward++) {
+        s.backward_window_ms = backward ? MIN_MS : 0;
+        j = mk_join(&s, 2);
+        if (j == NULL) {
+            return;
+        }
+        add_dec(j, "a", "", 0, 0, false, 0);
+        add_dec(j, "b", "", 0, 0, false, 0);
+        TST_EQ(check_then_add(j, o[0], 10), RWD_MATCHED);
+        TST_EQ(expire_into(j, DAY_MS, &b), 2);
+        add_dec(j, "c", "", 0, 1, false, DAY_MS);
+        add_dec(j, "d", "", 0, 2, false, DAY_MS);
+        TST_EQ(expire_into(j, DAY_MS + 2, &b), 2);
+        add_dec(j, "e", "", 0, 3, false, DAY_MS + 2);
+        TST_EQ(expire_into(j, DAY_MS + 3, &b), 1);
+        TST_EQ(check_then_add(j, mk_out("a", "thumbs_up", 1.0, 10), DAY_MS + 4),
+               backward ? RWD_EARLY : RWD_UNKNOWN_EVENT);
+        TST_EQ(check_then_add(j, o[0], DAY_MS + 4), RWD_DUPLICATE);
+        batch_free(&b);
+        rwd_join_free(j);
+    }
+}
+
+/*
+ * What a restart keeps (service/recovery.c): a decision joined before the
+ * crash is only marked closed, with none of its outcome ids; outcomes that
+ * are replayed for it are classified late and so remembered, and their
+ * retries are duplicates. An id logged before the replay position is not.
+ */
+static void test_restart_memory(void)
+{
+    rwd_spec s;
+    support_spec(&s);
+    rwd_join *j = mk_join(&s, 8);
+    if (j == NULL) {
+        return;
+    }
+    rwd_join_mark_closed(j, "a", "k", DAY_MS);
+    rwd_join_set_replay(j, true);
+    const base_outcome r1 = with_id(mk_out("a", "thumbs_up", 1.0, 5), "r1", "");
+    const base_outcome r2 = with_id(mk_conv_out("k", "csat", 4.0, 6), "r2", "");
+    TST_EQ(check_then_add(j, r1, 5), RWD_LATE);
+    TST_EQ(check_then_add(j, r2, 6), RWD_LATE);
+    rwd_join_set_replay(j, false);
+    TST_EQ(check_then_add(j, r1, DAY_MS + 1), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, r2, DAY_MS + 1), RWD_DUPLICATE);
+    TST_EQ(check_then_add(j, with_id(mk_out("a", "thumbs_up", 1.0, 4), "r0", ""), DAY_MS + 1),
+           RWD_LATE);
+    TST_EQ(check_then_add(j, r1, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
     rwd_join_free(j);
 }
 
@@ -1378,7 +1679,9 @@ static void test_docs_examples(void)
     add_dec(j, "f1", "", 0, 0, false, 21000);
     /* G: a recontact three days later is late. */
     TST_EQ(expire_into(j, 2 * MIN_MS + DAY_MS, &b), 10);
-    TST_EQ(add_out(j, mk_out("a3", "recontact_3d", 1.0, 3 * DAY_MS), 3 * DAY_MS), RWD_LATE);
+    const base_outcome g = with_id(mk_out("a3", "recontact_3d", 1.0, 3 * DAY_MS), "g1", "");
+    TST_EQ(add_out(j, g, 3 * DAY_MS), RWD_LATE);
+    TST_EQ(add_out(j, g, 3 * DAY_MS + 1000), RWD_DUPLICATE); /* the client's retry */
     /* Past late_memory_ms the id is forgotten: with a backward window, held as early. */
     TST_EQ(add_out(j, mk_out("a3", "recontact_3d", 1.0, 6 * DAY_MS), 6 * DAY_MS), RWD_EARLY);
 
@@ -1424,6 +1727,11 @@ int main(void)
     test_backward_window();
     test_backward_window_rules();
     test_late();
+    test_retry_after_window();
+    test_retried_late_outcome();
+    test_conversation_retry_after_window();
+    test_outcome_memory_cap();
+    test_restart_memory();
     test_deferred();
     test_expiry_order();
     test_credit_rules();

@@ -1,0 +1,263 @@
+#include "reward/join_impl.h"
+
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/hash.h"
+
+/*
+ * Pending decisions: the table by event id, the binary min-heap by
+ * (deadline, arrival), the conversations, and each decision's
+ * contributions.
+ */
+
+size_t rwd_join_slot(const rwd_join *j, const char *id)
+{
+    return (size_t)(base_hash64(id, strlen(id), 0x6a6f696e) & (j->n_ev - 1));
+}
+
+/* ---- heap ordered by (deadline, seq) ---------------------------------- */
+
+static bool before(const rwd_entry *a, const rwd_entry *b)
+{
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+}
+
+static void heap_set(rwd_join *j, size_t i, rwd_entry *e)
+{
+    j->heap[i] = e;
+    e->heap_i = i;
+}
+
+static void sift_up(rwd_join *j, size_t i)
+{
+    rwd_entry *e = j->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(e, j->heap[p])) {
+            break;
+        }
+        heap_set(j, i, j->heap[p]);
+        i = p;
+    }
+    heap_set(j, i, e);
+}
+
+static void sift_down(rwd_join *j, size_t i)
+{
+    rwd_entry *e = j->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const rwd_entry *best = e;
+        if (l < j->n_heap && before(j->heap[l], best)) {
+            m = l;
+            best = j->heap[l];
+        }
+        if (r < j->n_heap && before(j->heap[r], best)) {
+            m = r;
+        }
+        if (m == i) {
+            break;
+        }
+        heap_set(j, i, j->heap[m]);
+        i = m;
+    }
+    heap_set(j, i, e);
+}
+
+static void heap_remove(rwd_join *j, size_t i)
+{
+    j->n_heap--;
+    if (i == j->n_heap) {
+        return;
+    }
+    heap_set(j, i, j->heap[j->n_heap]);
+    sift_down(j, i);
+    sift_up(j, j->heap[i]->heap_i);
+}
+
+/* ---- decisions ------------------------------------------------------------ */
+
+rwd_entry *rwd_join_entry_find(const rwd_join *j, const char *event_id)
+{
+    for (rwd_entry *e = j->ev[rwd_join_slot(j, event_id)]; e != NULL; e = e->next_hash) {
+        if (strcmp(e->d->event_id, event_id) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+void rwd_join_entry_insert(rwd_join *j, rwd_entry *e)
+{
+    size_t s = rwd_join_slot(j, e->d->event_id);
+    e->next_hash = j->ev[s];
+    j->ev[s] = e;
+    heap_set(j, j->n_heap++, e);
+    sift_up(j, e->heap_i);
+}
+
+void rwd_join_entry_remove(rwd_join *j, rwd_entry *e)
+{
+    heap_remove(j, e->heap_i);
+    rwd_entry **pp = &j->ev[rwd_join_slot(j, e->d->event_id)];
+    while (*pp != e) {
+        pp = &(*pp)->next_hash;
+    }
+    *pp = e->next_hash;
+}
+
+void rwd_join_entry_moved(rwd_join *j, rwd_entry *e)
+{
+    sift_down(j, e->heap_i);
+    sift_up(j, e->heap_i);
+}
+
+void rwd_join_entry_free(rwd_entry *e)
+{
+    if (e != NULL) {
+        base_decision_free(e->d);
+        base_free(e->c);
+        base_free(e);
+    }
+}
+
+/* ---- conversations ---------------------------------------------------------- */
+
+rwd_conv *rwd_join_conv_find(const rwd_join *j, const char *id)
+{
+    for (rwd_conv *c = j->cv[rwd_join_slot(j, id)]; c != NULL; c = c->next_hash) {
+        if (strcmp(c->id, id) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+base_err rwd_join_conv_link(rwd_join *j, rwd_entry *e)
+{
+    const char *id = e->d->conversation_id;
+    if (id[0] == '\0') {
+        return BASE_OK;
+    }
+    rwd_conv *c = rwd_join_conv_find(j, id);
+    if (c == NULL) {
+        c = base_alloc_zero(1, sizeof(*c));
+        if (c == NULL) {
+            return BASE_ENOMEM;
+        }
+        (void)base_strlcpy(c->id, id, sizeof(c->id));
+        size_t s = rwd_join_slot(j, id);
+        c->next_hash = j->cv[s];
+        j->cv[s] = c;
+    }
+    e->cv = c;
+    e->cv_prev = NULL;
+    e->cv_next = c->head;
+    if (c->head != NULL) {
+        c->head->cv_prev = e;
+    }
+    c->head = e;
+    c->n++;
+    return BASE_OK;
+}
+
+/*
+ * An emptied conversation is remembered as closed at @at, so a
+ * conversation-level outcome arriving after its last window is late, not
+ * unknown.
+ */
+void rwd_join_conv_unlink(rwd_join *j, rwd_entry *e, int64_t at)
+{
+    rwd_conv *c = e->cv;
+    if (c == NULL) {
+        return;
+    }
+    if (e->cv_prev != NULL) {
+        e->cv_prev->cv_next = e->cv_next;
+    } else {
+        c->head = e->cv_next;
+    }
+    if (e->cv_next != NULL) {
+        e->cv_next->cv_prev = e->cv_prev;
+    }
+    e->cv = NULL;
+    if (--c->n == 0) {
+        rwd_conv **pp = &j->cv[rwd_join_slot(j, c->id)];
+        while (*pp != c) {
+            pp = &(*pp)->next_hash;
+        }
+        *pp = c->next_hash;
+        rwd_join_closed_remember(j, c->id, true, at);
+        base_free(c);
+    }
+}
+
+/* ---- contributions ---------------------------------------------------------- */
+
+const rwd_contrib *rwd_join_contrib_find(const rwd_entry *e, const char *outcome_id)
+{
+    for (uint32_t i = 0; i < e->n_contrib; i++) {
+        if (strcmp(e->c[i].outcome_id, outcome_id) == 0) {
+            return &e->c[i];
+        }
+    }
+    return NULL;
+}
+
+/* Grows by doubling, up to max_outcomes (the classification keeps n_contrib below it). */
+base_err rwd_join_contrib_reserve(rwd_join *j, rwd_entry *e)
+{
+    if (e->n_contrib == e->cap_contrib) {
+        uint32_t cap = e->cap_contrib == 0 ? 2 : e->cap_contrib * 2;
+        cap = cap > j->spec.max_outcomes ? j->spec.max_outcomes : cap;
+        rwd_contrib *nc = base_realloc_array(e->c, cap, sizeof(rwd_contrib));
+        if (nc == NULL) {
+            return BASE_ENOMEM;
+        }
+        e->c = nc;
+        e->cap_contrib = cap;
+    }
+    return BASE_OK;
+}
+
+base_err rwd_join_contrib_add(rwd_join *j, rwd_entry *e, const base_outcome *o, uint32_t sig,
+                              double value, uint64_t seq)
+{
+    if (rwd_join_contrib_reserve(j, e) != BASE_OK) {
+        return BASE_ENOMEM;
+    }
+    rwd_contrib *k = &e->c[e->n_contrib++];
+    memcpy(k->outcome_id, o->outcome_id, sizeof(k->outcome_id));
+    k->signal = sig;
+    k->active = true;
+    k->value = value;
+    k->raw = o->value;
+    k->ts_ms = o->ts_ms;
+    k->seq = seq;
+    return BASE_OK;
+}
+
+void rwd_join_contrib_deactivate(rwd_entry *e, const char *outcome_id)
+{
+    for (uint32_t i = 0; i < e->n_contrib; i++) {
+        if (strcmp(e->c[i].outcome_id, outcome_id) == 0) {
+            e->c[i].active = false;
+        }
+    }
+}
+
+void rwd_join_index_free(rwd_join *j)
+{
+    for (size_t i = 0; i < j->n_heap; i++) {
+        rwd_join_entry_free(j->heap[i]);
+    }
+    for (size_t i = 0; j->cv != NULL && i < j->n_ev; i++) {
+        rwd_conv *c = j->cv[i];
+        while (c != NULL) {
+            rwd_conv *n = c->next_hash;
+            base_free(c);
+            c = n;
+        }
+    }
+}
