@@ -17,15 +17,16 @@
  * drop the peer's connection at the header; they are never seen here.
  *
  * A peer that sends requests but does not read its replies cannot hold the
- * contexts: a context whose reply the peer's connection has not taken
- * within reply_timeout_ms closes that connection (nng_pipe_close(), which
- * also releases every other context waiting on it) and goes back to
- * receiving. A connection that already has a quarter of a socket's
- * contexts (at least one) waiting on it gets a tenth of reply_timeout_ms
- * for each further reply, so one peer can stall the others for that long
- * at most (100 ms by default). A reply waits only while an earlier reply to
- * the same connection cannot be written (the peer's socket buffer is full),
- * so a peer that reads its replies is not cut off; one that pipelines large
+ * contexts: a reply its connection has not taken within reply_timeout_ms is
+ * dropped (logged once per connection) and the context goes back to
+ * receiving. A connection that already has a quarter of a socket's contexts
+ * (at least one) waiting on it gets a quarter of reply_timeout_ms for each
+ * further reply (250 ms by default). Contexts take requests from
+ * connections in turn, so others are served while such a peer's replies
+ * expire. The connection itself stays open (see reply_dropped() in net.c for
+ * why it is not closed). A reply waits only while an earlier reply to the
+ * same connection cannot be written (the peer's socket buffer is full), so a
+ * peer that reads its replies is not cut off; one that pipelines large
  * replies over a slow link may need a larger reply_timeout_ms.
  *
  * States: OPEN -> CLOSED [svc_net_close] -> freed [svc_net_free]. After
