@@ -9,6 +9,8 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "proto/mp.h"
+#include "proto/request.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define RECONNECT_MIN_MS 50
@@ -139,7 +141,7 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
         goto done;
     }
     e = BASE_ELIMIT;
-    if (req_len > SVC_WIRE_MAX_MSG) {
+    if (req_len > PROTO_MAX_MSG_BYTES) {
         goto done;
     }
     rv = nng_send(c->sock, (void *)(uintptr_t)req, req_len, 0); /* nng copies, never writes */
@@ -175,7 +177,7 @@ done:
 }
 
 /* Send the request built in @b and decode its reply into @out. */
-static base_err call_decoded(rlfeed_client *c, base_buf *b, svc_reply *out)
+static base_err call_decoded(rlfeed_client *c, base_buf *b, proto_reply *out)
 {
     uint8_t *rep = NULL;
     size_t rep_len = 0;
@@ -185,7 +187,7 @@ static base_err call_decoded(rlfeed_client *c, base_buf *b, svc_reply *out)
     if (e != BASE_OK) {
         goto done;
     }
-    e = svc_wire_decode_reply(rep, rep_len, out);
+    e = proto_reply_decode(rep, rep_len, out);
 
 done:
     base_free(rep);
@@ -198,57 +200,57 @@ static bool str_set(const char *s)
 }
 
 /* {"v":1, "op":@op, ...}: the header every request starts with; @n_more pairs follow. */
-static void write_header(svc_writer *w, const char *op, uint32_t n_more)
+static void write_header(proto_writer *w, const char *op, uint32_t n_more)
 {
-    svc_w_map(w, 2 + n_more);
-    svc_w_str(w, "v");
-    svc_w_int(w, SVC_WIRE_VERSION);
-    svc_w_str(w, "op");
-    svc_w_str(w, op);
+    proto_w_map(w, 2 + n_more);
+    proto_w_str(w, "v");
+    proto_w_int(w, PROTO_VERSION);
+    proto_w_str(w, "op");
+    proto_w_str(w, op);
 }
 
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
-                              svc_reply *out_reply)
+                              proto_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
-    svc_writer w;
+    proto_writer w;
     bool with_id = str_set(event_id);
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     if (c == NULL || policy == NULL || embedding == NULL || cand_ids == NULL ||
         base_logits == NULL || out_reply == NULL || dim > BASE_DIM_MAX || n_cand == 0 ||
         n_cand > BASE_CAND_MAX) {
         goto done;
     }
-    svc_writer_init(&w, &b);
+    proto_writer_init(&w, &b);
     write_header(&w, "decide", with_id ? 4 : 3);
-    svc_w_str(&w, "policy");
-    svc_w_str(&w, policy);
+    proto_w_str(&w, "policy");
+    proto_w_str(&w, policy);
     if (with_id) {
-        svc_w_str(&w, "event_id");
-        svc_w_str(&w, event_id);
+        proto_w_str(&w, "event_id");
+        proto_w_str(&w, event_id);
     }
-    svc_w_str(&w, "context");
-    svc_w_map(&w, 1);
-    svc_w_str(&w, "embedding");
-    svc_w_f32_bin(&w, embedding, dim);
-    svc_w_str(&w, "candidates");
-    svc_w_array(&w, n_cand);
+    proto_w_str(&w, "context");
+    proto_w_map(&w, 1);
+    proto_w_str(&w, "embedding");
+    proto_w_f32_bin(&w, embedding, dim);
+    proto_w_str(&w, "candidates");
+    proto_w_array(&w, n_cand);
     for (uint32_t i = 0; i < n_cand; i++) {
         if (cand_ids[i] == NULL) {
             e = BASE_EINVAL;
             goto done;
         }
-        svc_w_map(&w, 2);
-        svc_w_str(&w, "id");
-        svc_w_str(&w, cand_ids[i]);
-        svc_w_str(&w, "base_logit");
-        svc_w_double(&w, base_logits[i]);
+        proto_w_map(&w, 2);
+        proto_w_str(&w, "id");
+        proto_w_str(&w, cand_ids[i]);
+        proto_w_str(&w, "base_logit");
+        proto_w_double(&w, base_logits[i]);
     }
-    e = svc_writer_finish(&w);
+    e = proto_writer_finish(&w);
     if (e != BASE_OK) {
         goto done;
     }
@@ -264,27 +266,27 @@ static base_err build_feedback(base_buf *b, const char *policy, const char *even
                                const char *signal, double value, const char *outcome_id)
 {
     base_err e = BASE_EINVAL;
-    svc_writer w;
+    proto_writer w;
     bool with_oid = str_set(outcome_id);
 
     if (policy == NULL || !str_set(event_id) || !str_set(signal)) {
         goto done;
     }
-    svc_writer_init(&w, b);
+    proto_writer_init(&w, b);
     write_header(&w, "feedback", with_oid ? 5 : 4);
-    svc_w_str(&w, "policy");
-    svc_w_str(&w, policy);
-    svc_w_str(&w, "event_id");
-    svc_w_str(&w, event_id);
-    svc_w_str(&w, "signal");
-    svc_w_str(&w, signal);
-    svc_w_str(&w, "value");
-    svc_w_double(&w, value);
+    proto_w_str(&w, "policy");
+    proto_w_str(&w, policy);
+    proto_w_str(&w, "event_id");
+    proto_w_str(&w, event_id);
+    proto_w_str(&w, "signal");
+    proto_w_str(&w, signal);
+    proto_w_str(&w, "value");
+    proto_w_double(&w, value);
     if (with_oid) {
-        svc_w_str(&w, "outcome_id");
-        svc_w_str(&w, outcome_id);
+        proto_w_str(&w, "outcome_id");
+        proto_w_str(&w, outcome_id);
     }
-    e = svc_writer_finish(&w);
+    e = proto_writer_finish(&w);
 
 done:
     return e;
@@ -292,12 +294,12 @@ done:
 
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
-                                svc_reply *out_reply)
+                                proto_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     if (c == NULL || out_reply == NULL) {
         goto done;
     }
@@ -318,17 +320,17 @@ static base_err simple_call(rlfeed_client *c, const char *op, const char *policy
 {
     base_err e;
     base_buf b;
-    svc_writer w;
+    proto_writer w;
     bool with_policy = str_set(policy);
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
-    svc_writer_init(&w, &b);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    proto_writer_init(&w, &b);
     write_header(&w, op, with_policy ? 1 : 0);
     if (with_policy) {
-        svc_w_str(&w, "policy");
-        svc_w_str(&w, policy);
+        proto_w_str(&w, "policy");
+        proto_w_str(&w, policy);
     }
-    e = svc_writer_finish(&w);
+    e = proto_writer_finish(&w);
     if (e != BASE_OK) {
         goto done;
     }
@@ -385,7 +387,7 @@ base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len)
         goto done;
     }
     e = BASE_ELIMIT;
-    if (len > SVC_WIRE_MAX_MSG) {
+    if (len > PROTO_MAX_MSG_BYTES) {
         goto done;
     }
     e = err_from_nng(nng_send(p->sock, (void *)(uintptr_t)msg, len, 0)); /* copies */
@@ -400,7 +402,7 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
     base_err e = BASE_EINVAL;
     base_buf b;
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     if (p == NULL) {
         goto done;
     }

@@ -38,12 +38,12 @@
  * two threads are a bug. Different handles are independent.
  *
  * Limits: replies up to RLFEED_CLIENT_MAX_REPLY bytes; requests up to
- * SVC_WIRE_MAX_MSG bytes (BASE_ELIMIT past it); candidates and dims up to the
+ * PROTO_MAX_MSG_BYTES bytes (BASE_ELIMIT past it); candidates and dims up to the
  * caps of base/record.h (BASE_CAND_MAX, BASE_DIM_MAX).
  *
  * Example:
  *   rlfeed_client *c;
- *   svc_reply r;
+ *   proto_reply r;
  *   if (rlfeed_client_open("ipc:///tmp/rlfeed.sock", 1000, &c) == BASE_OK) {
  *       if (rlfeed_client_decide(c, "intents", NULL, emb, 64, 3, ids, logits, &r) == BASE_OK
  *           && r.ok) {
@@ -57,7 +57,8 @@
 #include <stdint.h>
 
 #include "base/err.h"
-#include "service/wire.h"
+#include "proto/errors.h"
+#include "proto/reply.h"
 
 #define RLFEED_CLIENT_MAX_REPLY (1u << 20) /* NNG_OPT_RECVMAXSZ on every socket, bytes */
 #define RLFEED_CLIENT_DEFAULT_URL "ipc:///tmp/rlfeed.sock"
@@ -88,7 +89,7 @@ void rlfeed_client_close(rlfeed_client *c);
  * On success *out_reply is a base_alloc()ed copy of the reply (free with
  * base_free()) and *out_len its length (>= 1). Nothing is written on failure.
  * Return: BASE_OK; BASE_EINVAL if @req_len is 0; BASE_ELIMIT past
- *         SVC_WIRE_MAX_MSG; BASE_ETIMEDOUT; BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
+ *         PROTO_MAX_MSG_BYTES; BASE_ETIMEDOUT; BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
  */
 base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len,
                             uint8_t **out_reply, size_t *out_len);
@@ -108,7 +109,7 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
-                              svc_reply *out_reply);
+                              proto_reply *out_reply);
 
 /*
  * rlfeed_client_feedback() - report an outcome and wait for the acknowledgement.
@@ -121,13 +122,13 @@ base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *
  */
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
-                                svc_reply *out_reply);
+                                proto_reply *out_reply);
 
 /*
  * rlfeed_client_stats() / rlfeed_client_health() - raw calls for ops.
  * @policy: NULL for all policies (stats only)
  * The reply is returned undecoded, as by rlfeed_client_call(); read it with
- * svc_wire_decode_reply() or svc_wire_to_json().
+ * proto_reply_decode() or rlfeed_msgpack_to_json().
  */
 base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
                              size_t *out_len);

@@ -279,7 +279,7 @@ static bool open_workers(sim_run *run, sim_worker *ws)
     for (uint32_t t = 0; t < o->clients; t++) {
         sim_worker *w = &ws[t];
         w->run = run;
-        base_buf_init(&w->req, SVC_WIRE_MAX_MSG);
+        base_buf_init(&w->req, PROTO_MAX_MSG_BYTES);
         w->emb = base_alloc_array(o->dim, sizeof(*w->emb));
         w->logits = base_alloc_array(run->d->n_classes, sizeof(*w->logits));
         if (w->emb == NULL || w->logits == NULL) {

@@ -21,15 +21,17 @@
 #include "base/record.h"
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
+#include "proto/mp.h"
+#include "proto/reply.h"
 
 /* {"v":1, "op":@op, ...}: @n_more pairs follow. */
-static void write_header(svc_writer *wr, const char *op, uint32_t n_more)
+static void write_header(proto_writer *wr, const char *op, uint32_t n_more)
 {
-    svc_w_map(wr, 2 + n_more);
-    svc_w_str(wr, "v");
-    svc_w_int(wr, SVC_WIRE_VERSION);
-    svc_w_str(wr, "op");
-    svc_w_str(wr, op);
+    proto_w_map(wr, 2 + n_more);
+    proto_w_str(wr, "v");
+    proto_w_int(wr, PROTO_VERSION);
+    proto_w_str(wr, "op");
+    proto_w_str(wr, op);
 }
 
 /* Send the request built in w->req and decode its reply into w->reply. */
@@ -41,7 +43,7 @@ static base_err call_req(sim_worker *w)
 
     e = rlfeed_client_call(w->client, w->req.data, w->req.len, &rep, &rep_len);
     if (e == BASE_OK) {
-        e = svc_wire_decode_reply(rep, rep_len, &w->reply);
+        e = proto_reply_decode(rep, rep_len, &w->reply);
     }
     base_free(rep);
     return e;
@@ -53,34 +55,34 @@ base_err sim_decide_turn(sim_worker *w, const char *event_id, const char *conv_i
 {
     const sim_run *run = w->run;
     uint32_t k = run->d->n_classes;
-    svc_writer wr;
+    proto_writer wr;
     base_err e;
 
     base_buf_reset(&w->req);
-    svc_writer_init(&wr, &w->req);
+    proto_writer_init(&wr, &w->req);
     write_header(&wr, "decide", 6);
-    svc_w_str(&wr, "policy");
-    svc_w_str(&wr, run->o->policy);
-    svc_w_str(&wr, "event_id");
-    svc_w_str(&wr, event_id);
-    svc_w_str(&wr, "conversation_id");
-    svc_w_str(&wr, conv_id);
-    svc_w_str(&wr, "turn");
-    svc_w_uint(&wr, turn);
-    svc_w_str(&wr, "context");
-    svc_w_map(&wr, 1);
-    svc_w_str(&wr, "embedding");
-    svc_w_f32_bin(&wr, w->emb, run->o->dim);
-    svc_w_str(&wr, "candidates");
-    svc_w_array(&wr, k);
+    proto_w_str(&wr, "policy");
+    proto_w_str(&wr, run->o->policy);
+    proto_w_str(&wr, "event_id");
+    proto_w_str(&wr, event_id);
+    proto_w_str(&wr, "conversation_id");
+    proto_w_str(&wr, conv_id);
+    proto_w_str(&wr, "turn");
+    proto_w_uint(&wr, turn);
+    proto_w_str(&wr, "context");
+    proto_w_map(&wr, 1);
+    proto_w_str(&wr, "embedding");
+    proto_w_f32_bin(&wr, w->emb, run->o->dim);
+    proto_w_str(&wr, "candidates");
+    proto_w_array(&wr, k);
     for (uint32_t a = 0; a < k; a++) {
-        svc_w_map(&wr, 2);
-        svc_w_str(&wr, "id");
-        svc_w_str(&wr, run->id_ptr[a]);
-        svc_w_str(&wr, "base_logit");
-        svc_w_double(&wr, w->logits[a]);
+        proto_w_map(&wr, 2);
+        proto_w_str(&wr, "id");
+        proto_w_str(&wr, run->id_ptr[a]);
+        proto_w_str(&wr, "base_logit");
+        proto_w_double(&wr, w->logits[a]);
     }
-    e = svc_writer_finish(&wr);
+    e = proto_writer_finish(&wr);
     if (e == BASE_OK) {
         e = call_req(w);
     }
@@ -91,23 +93,23 @@ base_err sim_decide_turn(sim_worker *w, const char *event_id, const char *conv_i
 static base_err feedback_conv(sim_worker *w, const char *conv_id, const char *signal,
                               double value, const char *outcome_id)
 {
-    svc_writer wr;
+    proto_writer wr;
     base_err e;
 
     base_buf_reset(&w->req);
-    svc_writer_init(&wr, &w->req);
+    proto_writer_init(&wr, &w->req);
     write_header(&wr, "feedback", 5);
-    svc_w_str(&wr, "policy");
-    svc_w_str(&wr, w->run->o->policy);
-    svc_w_str(&wr, "conversation_id");
-    svc_w_str(&wr, conv_id);
-    svc_w_str(&wr, "signal");
-    svc_w_str(&wr, signal);
-    svc_w_str(&wr, "value");
-    svc_w_double(&wr, value);
-    svc_w_str(&wr, "outcome_id");
-    svc_w_str(&wr, outcome_id);
-    e = svc_writer_finish(&wr);
+    proto_w_str(&wr, "policy");
+    proto_w_str(&wr, w->run->o->policy);
+    proto_w_str(&wr, "conversation_id");
+    proto_w_str(&wr, conv_id);
+    proto_w_str(&wr, "signal");
+    proto_w_str(&wr, signal);
+    proto_w_str(&wr, "value");
+    proto_w_double(&wr, value);
+    proto_w_str(&wr, "outcome_id");
+    proto_w_str(&wr, outcome_id);
+    e = proto_writer_finish(&wr);
     if (e == BASE_OK) {
         e = call_req(w);
     }

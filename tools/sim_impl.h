@@ -76,7 +76,7 @@ typedef struct sim_run {
     atomic_bool stop;
     atomic_uint_fast64_t n_errors;
     atomic_uint_fast64_t n_transport;
-    atomic_uint_fast64_t by_code[SVC_E_COUNT];      /* error replies */
+    atomic_uint_fast64_t by_code[PROTO_E_COUNT];      /* error replies */
     atomic_uint_fast64_t by_err[BASE_EINTERNAL + 1]; /* transport failures */
     atomic_uint_fast64_t n_conv_outcomes; /* conversation-level outcomes acknowledged */
     atomic_uint_fast64_t n_late;          /* outcomes answered "late": after the join window */
@@ -107,7 +107,7 @@ typedef struct sim_worker {
     rlfeed_client *client;
     float *emb;    /* [dim] */
     float *logits; /* [n_classes] */
-    svc_reply reply;
+    proto_reply reply;
     base_buf req;  /* conversation requests, reused */
     /* Delayed feedbacks: a binary min-heap on (due_ns, seq), only this thread's. */
     sim_pending *heap; /* [cap], cap <= SIM_MAX_PENDING */
@@ -117,7 +117,7 @@ typedef struct sim_worker {
     pthread_t thread;
 } sim_worker;
 
-void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const svc_reply *r);
+void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const proto_reply *r);
 void sim_note_transport_error(sim_run *run, uint64_t i, const char *what, base_err e);
 void sim_print_header(void);
 void sim_print_ready(sim_run *run);

@@ -23,10 +23,12 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "service/wire.h"
+#include "proto/errors.h"
+#include "proto/reply.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
+#include "tools/json.h"
 
 #define T0 1800000000000LL
 #define TIMEOUT_MS 5000
@@ -49,10 +51,10 @@ static const char CONFIG[] = "[server]\n"
                              "backward_window_ms = 0\n"
                              "max_pending = 16\n";
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
 {
     char body[1024], json[1100];
     va_list ap;
@@ -65,7 +67,7 @@ static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
 
 static bool decide(tst_daemon *f, const char *policy, const char *ev, bool deferred)
 {
-    svc_reply r;
+    proto_reply r;
     base_err e = call(f, &r,
                       "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\",\"deferred\":%s,"
                       "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -77,19 +79,19 @@ static bool decide(tst_daemon *f, const char *policy, const char *ev, bool defer
 /* Feedback for @ev; the reply's status ("matched", "late"...) or error code name. */
 static const char *feedback(tst_daemon *f, const char *policy, const char *ev, const char *oid)
 {
-    static svc_reply r;
+    static proto_reply r;
     if (call(f, &r,
              "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"%s\",\"signal\":\"resolved\","
              "\"outcome_id\":\"%s\"}",
              policy, ev, oid) != BASE_OK) {
         return "(no reply)";
     }
-    return r.ok ? r.status : svc_errcode_name(r.error.code);
+    return r.ok ? r.status : proto_errcode_name(r.error.code);
 }
 
 static bool clock_set(tst_daemon *f, long long ms)
 {
-    svc_reply r;
+    proto_reply r;
     return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
@@ -124,7 +126,7 @@ static void pull_takes_feedback_only(tst_daemon *f)
         base_buf b;
         base_buf_init(&b, 4096);
         char err[128];
-        TST_OK(svc_wire_from_json(other_ops[i], &b, err, sizeof(err)));
+        TST_OK(rlfeed_json_to_msgpack(other_ops[i], &b, err, sizeof(err)));
         TST_OK(rlfeed_push_send(p, b.data, b.len));
         base_buf_fini(&b);
     }
@@ -151,7 +153,7 @@ static void pull_takes_feedback_only(tst_daemon *f)
 
 static void log_answers_with_event_id(tst_daemon *f)
 {
-    svc_reply r;
+    proto_reply r;
     TST_OK(call(f, &r,
                 "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"lg-1\","
                 "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -245,7 +247,7 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
 
     /* A repeated activation is idempotent, not a duplicate outcome. */
     TST_TRUE(decide(f, "t", "d-1", true));
-    svc_reply r;
+    proto_reply r;
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
     TST_TRUE(r.ok);
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));

@@ -26,7 +26,9 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "service/wire.h"
+#include "proto/errors.h"
+#include "proto/mp.h"
+#include "proto/reply.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -52,7 +54,7 @@ static const float X[DIM] = {1.0f, 0.5f, -0.5f, 0.25f};
 
 static void decide_and_feedback_round_trip(tst_daemon *f)
 {
-    svc_reply r;
+    proto_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_STREQ(r.event_id, "ev-1");
@@ -63,17 +65,17 @@ static void decide_and_feedback_round_trip(tst_daemon *f)
     TST_NEAR(r.pmf[1], 1.0 / 3.0, 1e-5);
 
     /* The same event id again is refused while pending. */
-    svc_reply d;
+    proto_reply d;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &d));
-    TST_TRUE(!d.ok && d.error.code == SVC_E_DUPLICATE_EVENT);
+    TST_TRUE(!d.ok && d.error.code == PROTO_E_DUPLICATE_EVENT);
 
     /* A server-assigned event id is unique. */
-    svc_reply g1, g2;
+    proto_reply g1, g2;
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g1));
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g2));
     TST_TRUE(g1.ok && g2.ok && g1.event_id[0] != '\0' && strcmp(g1.event_id, g2.event_id) != 0);
 
-    svc_reply fb;
+    proto_reply fb;
     TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
     TST_TRUE(fb.ok && !fb.duplicate);
     TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
@@ -122,37 +124,37 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
 {
     json_t *before = tst_stats(f);
     TST_TRUE(before != NULL);
-    svc_reply r;
+    proto_reply r;
     struct {
         const char *json;
-        svc_errcode code;
+        proto_errcode code;
     } cases[] = {
-        {"{\"op\":\"decide\",\"policy\":\"t\"}", SVC_E_BAD_REQUEST},
-        {"{\"v\":2,\"op\":\"decide\"}", SVC_E_BAD_VERSION},
-        {"{\"v\":1,\"op\":\"explode\"}", SVC_E_UNKNOWN_OP},
+        {"{\"op\":\"decide\",\"policy\":\"t\"}", PROTO_E_BAD_REQUEST},
+        {"{\"v\":2,\"op\":\"decide\"}", PROTO_E_BAD_VERSION},
+        {"{\"v\":1,\"op\":\"explode\"}", PROTO_E_UNKNOWN_OP},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"nope\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
-         SVC_E_UNKNOWN_POLICY},
+         PROTO_E_UNKNOWN_POLICY},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3]},"
          "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
-         SVC_E_BAD_DIMENSION},
+         PROTO_E_BAD_DIMENSION},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0},"
          "{\"id\":\"c\",\"base_logit\":0},{\"id\":\"d\",\"base_logit\":0}]}",
-         SVC_E_TOO_MANY_CANDIDATES},
+         PROTO_E_TOO_MANY_CANDIDATES},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"zzz\",\"base_logit\":0}]}",
-         SVC_E_UNKNOWN_ACTION},
+         PROTO_E_UNKNOWN_ACTION},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"a\"}]}",
-         SVC_E_BAD_REQUEST},
+         PROTO_E_BAD_REQUEST},
         {"{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"never-decided\","
          "\"signal\":\"resolved\"}",
-         SVC_E_UNKNOWN_EVENT},
+         PROTO_E_UNKNOWN_EVENT},
         {"{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"ev-1\","
          "\"signal\":\"made_up\"}",
-         SVC_E_UNKNOWN_SIGNAL},
-        {"[1,2,3]", SVC_E_BAD_REQUEST},
+         PROTO_E_UNKNOWN_SIGNAL},
+        {"[1,2,3]", PROTO_E_BAD_REQUEST},
     };
     size_t n_cases = sizeof(cases) / sizeof(cases[0]);
     for (size_t i = 0; i < n_cases; i++) {
@@ -166,31 +168,31 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     {
         base_buf b;
         base_buf_init(&b, 4096);
-        svc_writer w;
-        svc_writer_init(&w, &b);
+        proto_writer w;
+        proto_writer_init(&w, &b);
         float x[DIM] = {1.0f, NAN, 0.0f, 0.0f};
-        svc_w_map(&w, 5);
-        svc_w_str(&w, "v");
-        svc_w_int(&w, 1);
-        svc_w_str(&w, "op");
-        svc_w_str(&w, "decide");
-        svc_w_str(&w, "policy");
-        svc_w_str(&w, "t");
-        svc_w_str(&w, "context");
-        svc_w_map(&w, 1);
-        svc_w_str(&w, "embedding");
-        svc_w_f32_bin(&w, x, DIM);
-        svc_w_str(&w, "candidates");
-        svc_w_array(&w, 1);
-        svc_w_map(&w, 2);
-        svc_w_str(&w, "id");
-        svc_w_str(&w, "a");
-        svc_w_str(&w, "base_logit");
-        svc_w_double(&w, 0.0);
-        TST_OK(svc_writer_finish(&w));
+        proto_w_map(&w, 5);
+        proto_w_str(&w, "v");
+        proto_w_int(&w, 1);
+        proto_w_str(&w, "op");
+        proto_w_str(&w, "decide");
+        proto_w_str(&w, "policy");
+        proto_w_str(&w, "t");
+        proto_w_str(&w, "context");
+        proto_w_map(&w, 1);
+        proto_w_str(&w, "embedding");
+        proto_w_f32_bin(&w, x, DIM);
+        proto_w_str(&w, "candidates");
+        proto_w_array(&w, 1);
+        proto_w_map(&w, 2);
+        proto_w_str(&w, "id");
+        proto_w_str(&w, "a");
+        proto_w_str(&w, "base_logit");
+        proto_w_double(&w, 0.0);
+        TST_OK(proto_writer_finish(&w));
         memset(&r, 0, sizeof(r));
         TST_OK(tst_call_raw(f, b.data, b.len, &r));
-        TST_TRUE(!r.ok && r.error.code == SVC_E_NOT_FINITE);
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_NOT_FINITE);
         base_buf_fini(&b);
     }
     /* Malformed msgpack, and a 5-byte header claiming 4 G elements. */
@@ -198,10 +200,10 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     memset(&r, 0, sizeof(r));
     TST_OK(tst_call_raw(f, garbage, sizeof(garbage), &r));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_MSGPACK);
     memset(&r, 0, sizeof(r));
     TST_OK(tst_call_raw(f, huge, sizeof(huge), &r));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_MSGPACK);
 
     /*
      * Oversize: a raw SP peer on the ipc socket claims a 4 GiB message. With
@@ -231,7 +233,7 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     json_decref(after);
 
     /* The service is still serving. */
-    svc_reply ok;
+    proto_reply ok;
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &ok));
     TST_TRUE(ok.ok);
 }
@@ -261,7 +263,7 @@ static void pull_feedback_errors_are_counted(tst_daemon *f)
 /* Probability the policy gives "b" in context X, measured with a fresh event. */
 static double prob_b(tst_daemon *f)
 {
-    svc_reply r;
+    proto_reply r;
     if (rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
         return -1;
     }
@@ -275,7 +277,7 @@ static void head_learns_toward_rewarded_action(tst_daemon *f)
     for (int i = 0; i < n; i++) {
         char ev[32];
         snprintf(ev, sizeof(ev), "learn-%d", i);
-        svc_reply r;
+        proto_reply r;
         if (rlfeed_client_decide(f->c, "t", ev, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK ||
             !r.ok) {
             TST_TRUE(0 && "decide failed");
@@ -384,7 +386,7 @@ static void embedded_redis_starts_and_stops(tst_daemon *f)
     char data_dir[600];
     snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
     TST_TRUE(tst_daemon_start(f, false, NULL));
-    svc_reply r;
+    proto_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "emb-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_TRUE(process_mentions(data_dir));

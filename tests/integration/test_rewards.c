@@ -53,10 +53,10 @@ static const char CONFIG[] =
     "map_max = 1\n"
     "aggregate = last\n";
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
 {
     char body[1024], json[1100];
     va_list ap;
@@ -70,13 +70,13 @@ static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
 
 static bool clock_set(tst_daemon *f, long long ms)
 {
-    svc_reply r;
+    proto_reply r;
     return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
 static bool decide(tst_daemon *f, const char *ev, const char *conv, int turn, bool deferred)
 {
-    svc_reply r;
+    proto_reply r;
     base_err e = call(f, &r,
                       "{\"op\":\"decide\",\"policy\":\"cs\",\"event_id\":\"%s\","
                       "\"conversation_id\":\"%s\",\"turn\":%d,\"deferred\":%s,"
@@ -114,7 +114,7 @@ static bool wait_joined(tst_daemon *f, long long n)
 
 static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 {
-    svc_reply r;
+    proto_reply r;
     TST_TRUE(clock_set(f, T0));
     char ev[32];
     for (int t = 1; t <= 5; t++) {
@@ -143,7 +143,7 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
     /* Out of range, and an unknown signal, are refused. */
     TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
                        "\"signal\":\"csat\",\"value\":6}"));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_OUT_OF_RANGE);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
     /* A day later every window has closed. */
     TST_TRUE(clock_set(f, T0 + 5 * MINUTE + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 5));
@@ -198,7 +198,7 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 
 static void deferred_needs_activation(tst_daemon *f)
 {
-    svc_reply r;
+    proto_reply r;
     long long t = T0 + 10 * DAY;
     TST_TRUE(clock_set(f, t));
     TST_TRUE(decide(f, "shown", "conv2", 1, true));
@@ -210,7 +210,7 @@ static void deferred_needs_activation(tst_daemon *f)
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "duplicate");
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"nobody\"}"));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_UNKNOWN_EVENT);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_UNKNOWN_EVENT);
     TST_TRUE(clock_set(f, t + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 6));
     json_t *s = tst_stats(f);
@@ -222,7 +222,7 @@ static void deferred_needs_activation(tst_daemon *f)
 
 static void user_rate_cap_refuses_floods(tst_daemon *f)
 {
-    svc_reply r;
+    proto_reply r;
     long long t = T0 + 20 * DAY;
     TST_TRUE(clock_set(f, t));
     TST_TRUE(decide(f, "rate-1", "conv4", 1, false));
@@ -231,7 +231,7 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
         TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
                            "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
         ok += r.ok;
-        limited += !r.ok && r.error.code == SVC_E_RATE_LIMITED;
+        limited += !r.ok && r.error.code == PROTO_E_RATE_LIMITED;
     }
     TST_EQ(ok, 2); /* the burst */
     TST_EQ(limited, 2);
