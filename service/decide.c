@@ -218,5 +218,5 @@ void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_rep
         return;
     }
     atomic_fetch_add(&p->c.logged, 1);
-    svc_engine_reply_str(r, "event_id", q->event_id);
+    svc_engine_reply_logged(r, q->event_id);
 }

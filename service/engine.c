@@ -6,7 +6,6 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
-#include "proto/mp.h"
 
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name)
 {
@@ -117,39 +116,68 @@ void svc_engine_reply_duplicate(const svc_replier *r)
     }
     base_buf b;
     base_buf_init(&b, 256);
-    proto_writer w;
-    proto_writer_init(&w, &b);
-    proto_w_map(&w, 3);
-    proto_w_str(&w, "ok");
-    proto_w_bool(&w, true);
-    proto_w_str(&w, "duplicate");
-    proto_w_bool(&w, true);
-    proto_w_str(&w, "status");
-    proto_w_str(&w, "duplicate");
-    if (proto_writer_finish(&w) == BASE_OK) {
+    if (proto_reply_duplicate(&b) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
 }
 
-void svc_engine_reply_str(const svc_replier *r, const char *key, const char *value)
+void svc_engine_reply_status(const svc_replier *r, rwd_status status)
 {
     if (r == NULL || r->send == NULL) {
         return;
     }
     base_buf b;
     base_buf_init(&b, 256);
-    proto_writer w;
-    proto_writer_init(&w, &b);
-    proto_w_map(&w, 2);
-    proto_w_str(&w, "ok");
-    proto_w_bool(&w, true);
-    proto_w_str(&w, key);
-    proto_w_str(&w, value);
-    if (proto_writer_finish(&w) == BASE_OK) {
+    if (proto_reply_status(&b, svc_engine_status(status)) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
+}
+
+void svc_engine_reply_logged(const svc_replier *r, const char *event_id)
+{
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 256);
+    if (proto_reply_logged(&b, event_id) == BASE_OK) {
+        svc_engine_send(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+proto_status svc_engine_status(rwd_status s)
+{
+    /* No default: a status the join gains must be given a wire name here (-Wswitch). */
+    switch (s) {
+    case RWD_MATCHED:
+        return PROTO_ST_MATCHED;
+    case RWD_DUPLICATE:
+        return PROTO_ST_DUPLICATE;
+    case RWD_CORRECTED:
+        return PROTO_ST_CORRECTED;
+    case RWD_LATE:
+        return PROTO_ST_LATE;
+    case RWD_LATE_CORRECTION:
+        return PROTO_ST_LATE_CORRECTION;
+    case RWD_EARLY:
+        return PROTO_ST_EARLY;
+    case RWD_UNKNOWN_EVENT:
+        return PROTO_ST_UNKNOWN_EVENT;
+    case RWD_REJECT_SIGNAL:
+        return PROTO_ST_REJECTED_SIGNAL;
+    case RWD_REJECT_VALUE:
+        return PROTO_ST_REJECTED_VALUE;
+    case RWD_REJECT_LIMIT:
+        return PROTO_ST_REJECTED_LIMIT;
+    case RWD_REJECT_RATE:
+        return PROTO_ST_REJECTED_RATE;
+    case RWD_STATUS_COUNT:
+        break;
+    }
+    return PROTO_ST_COUNT;
 }
 
 void svc_engine_count_reject(svc_engine *e, proto_errcode code)
@@ -173,14 +201,7 @@ static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r
     }
     base_buf b;
     base_buf_init(&b, 256);
-    proto_writer w;
-    proto_writer_init(&w, &b);
-    proto_w_map(&w, 2);
-    proto_w_str(&w, "ok");
-    proto_w_bool(&w, true);
-    proto_w_str(&w, "now_ms");
-    proto_w_int(&w, base_clock_now_ms(e->clock));
-    if (proto_writer_finish(&w) == BASE_OK) {
+    if (proto_reply_clock(&b, base_clock_now_ms(e->clock)) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);

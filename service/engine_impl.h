@@ -67,8 +67,12 @@ void svc_engine_send(const svc_replier *r, base_buf *b);
 void svc_engine_reject(svc_engine *e, const svc_replier *r, proto_errcode code, const char *msg);
 /* {"ok":true, "duplicate":true, "status":"duplicate"} */
 void svc_engine_reply_duplicate(const svc_replier *r);
-/* {"ok":true, @key:@value} */
-void svc_engine_reply_str(const svc_replier *r, const char *key, const char *value);
+/* {"ok":true, "status":...}: what feedback or activate did */
+void svc_engine_reply_status(const svc_replier *r, rwd_status status);
+/* {"ok":true, "event_id":@event_id}: a log request was taken */
+void svc_engine_reply_logged(const svc_replier *r, const char *event_id);
+/* The wire name of a join status (PROTO_ST_COUNT, "unknown", for none: a bug). */
+proto_status svc_engine_status(rwd_status s);
 
 /* decide.c, outcome.c, stats.c: the ops (nng callback threads). */
 void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r);

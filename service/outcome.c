@@ -136,7 +136,7 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
     }
     if (ack_claim(e, a)) {
         if (result == BASE_OK) {
-            svc_engine_reply_str(&a->r, "status", rwd_status_name(a->status));
+            svc_engine_reply_status(&a->r, a->status);
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
                               "the outcome could not be stored; retry");
@@ -344,7 +344,7 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
     } else if (st == RWD_DUPLICATE) {
         svc_engine_reply_duplicate(r); /* nobody waits (PULL), or nothing was ever logged */
     } else if (status_error(st) == PROTO_E_NONE) {
-        svc_engine_reply_str(r, "status", rwd_status_name(st));
+        svc_engine_reply_status(r, st);
     } else {
         reject_status(e, p, &applied, st, now, r);
     }
