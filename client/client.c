@@ -9,7 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
-#include "proto/mp.h"
+#include "proto/reply.h"
 #include "proto/request.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -177,7 +177,7 @@ done:
 }
 
 /* Send the request built in @b and decode its reply into @out. */
-static base_err call_decoded(rlfeed_client *c, base_buf *b, proto_reply *out)
+static base_err call_decoded(rlfeed_client *c, const base_buf *b, proto_reply *out)
 {
     uint8_t *rep = NULL;
     size_t rep_len = 0;
@@ -194,63 +194,33 @@ done:
     return e;
 }
 
-static bool str_set(const char *s)
-{
-    return s != NULL && s[0] != '\0';
-}
-
-/* {"v":1, "op":@op, ...}: the header every request starts with; @n_more pairs follow. */
-static void write_header(proto_writer *w, const char *op, uint32_t n_more)
-{
-    proto_w_map(w, 2 + n_more);
-    proto_w_str(w, "v");
-    proto_w_int(w, PROTO_VERSION);
-    proto_w_str(w, "op");
-    proto_w_str(w, op);
-}
-
-base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
-                              const float *embedding, uint32_t dim, uint32_t n_cand,
-                              const char *const *cand_ids, const float *base_logits,
-                              proto_reply *out_reply)
+base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
+                                 const rlfeed_decide_opts *opts, const float *embedding,
+                                 uint32_t dim, uint32_t n_cand, const char *const *cand_ids,
+                                 const float *base_logits, proto_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
-    proto_writer w;
-    bool with_id = str_set(event_id);
+    proto_decide_req q = {
+        .policy = policy,
+        .embedding = embedding,
+        .dim = dim,
+        .n_cand = n_cand,
+        .cand_ids = cand_ids,
+        .base_logits = base_logits,
+    };
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    if (c == NULL || policy == NULL || embedding == NULL || cand_ids == NULL ||
-        base_logits == NULL || out_reply == NULL || dim > BASE_DIM_MAX || n_cand == 0 ||
-        n_cand > BASE_CAND_MAX) {
+    if (c == NULL || out_reply == NULL) {
         goto done;
     }
-    proto_writer_init(&w, &b);
-    write_header(&w, "decide", with_id ? 4 : 3);
-    proto_w_str(&w, "policy");
-    proto_w_str(&w, policy);
-    if (with_id) {
-        proto_w_str(&w, "event_id");
-        proto_w_str(&w, event_id);
+    if (opts != NULL) {
+        q.event_id = opts->event_id;
+        q.conversation_id = opts->conversation_id;
+        q.turn = opts->turn;
+        q.deferred = opts->deferred;
     }
-    proto_w_str(&w, "context");
-    proto_w_map(&w, 1);
-    proto_w_str(&w, "embedding");
-    proto_w_f32_bin(&w, embedding, dim);
-    proto_w_str(&w, "candidates");
-    proto_w_array(&w, n_cand);
-    for (uint32_t i = 0; i < n_cand; i++) {
-        if (cand_ids[i] == NULL) {
-            e = BASE_EINVAL;
-            goto done;
-        }
-        proto_w_map(&w, 2);
-        proto_w_str(&w, "id");
-        proto_w_str(&w, cand_ids[i]);
-        proto_w_str(&w, "base_logit");
-        proto_w_double(&w, base_logits[i]);
-    }
-    e = proto_writer_finish(&w);
+    e = proto_encode_decide(&b, &q);
     if (e != BASE_OK) {
         goto done;
     }
@@ -261,39 +231,76 @@ done:
     return e;
 }
 
-/* Build a feedback request into @b. */
+base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
+                              const float *embedding, uint32_t dim, uint32_t n_cand,
+                              const char *const *cand_ids, const float *base_logits,
+                              proto_reply *out_reply)
+{
+    rlfeed_decide_opts o = {.event_id = event_id};
+    return rlfeed_client_decide_ex(c, policy, &o, embedding, dim, n_cand, cand_ids, base_logits,
+                                   out_reply);
+}
+
+/*
+ * Build a feedback request for @event_id or @conv_id (one of them NULL) into @b. proto
+ * refuses it (BASE_EINVAL) when the one given is NULL or "", as without policy or signal.
+ */
 static base_err build_feedback(base_buf *b, const char *policy, const char *event_id,
-                               const char *signal, double value, const char *outcome_id)
+                               const char *conv_id, const char *signal, double value,
+                               const char *outcome_id)
+{
+    proto_feedback_req q = {
+        .policy = policy,
+        .event_id = event_id,
+        .conversation_id = conv_id,
+        .signal = signal,
+        .value = value,
+        .outcome_id = outcome_id,
+    };
+
+    return proto_encode_feedback(b, &q);
+}
+
+/* Build a feedback request with build_feedback() and wait for its reply. */
+static base_err feedback_call(rlfeed_client *c, const char *policy, const char *event_id,
+                              const char *conv_id, const char *signal, double value,
+                              const char *outcome_id, proto_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
-    proto_writer w;
-    bool with_oid = str_set(outcome_id);
+    base_buf b;
 
-    if (policy == NULL || !str_set(event_id) || !str_set(signal)) {
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    if (c == NULL || out_reply == NULL) {
         goto done;
     }
-    proto_writer_init(&w, b);
-    write_header(&w, "feedback", with_oid ? 5 : 4);
-    proto_w_str(&w, "policy");
-    proto_w_str(&w, policy);
-    proto_w_str(&w, "event_id");
-    proto_w_str(&w, event_id);
-    proto_w_str(&w, "signal");
-    proto_w_str(&w, signal);
-    proto_w_str(&w, "value");
-    proto_w_double(&w, value);
-    if (with_oid) {
-        proto_w_str(&w, "outcome_id");
-        proto_w_str(&w, outcome_id);
+    e = build_feedback(&b, policy, event_id, conv_id, signal, value, outcome_id);
+    if (e != BASE_OK) {
+        goto done;
     }
-    e = proto_writer_finish(&w);
+    e = call_decoded(c, &b, out_reply);
 
 done:
+    base_buf_fini(&b);
     return e;
 }
 
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
+                                proto_reply *out_reply)
+{
+    return feedback_call(c, policy, event_id, NULL, signal, value, outcome_id, out_reply);
+}
+
+base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
+                                     const char *conversation_id, const char *signal,
+                                     double value, const char *outcome_id,
+                                     proto_reply *out_reply)
+{
+    return feedback_call(c, policy, NULL, conversation_id, signal, value, outcome_id,
+                         out_reply);
+}
+
+base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
                                 proto_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
@@ -303,7 +310,7 @@ base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char
     if (c == NULL || out_reply == NULL) {
         goto done;
     }
-    e = build_feedback(&b, policy, event_id, signal, value, outcome_id);
+    e = proto_encode_activate(&b, policy, event_id);
     if (e != BASE_OK) {
         goto done;
     }
@@ -314,42 +321,32 @@ done:
     return e;
 }
 
-/* A request with only "v", "op" and an optional "policy". */
-static base_err simple_call(rlfeed_client *c, const char *op, const char *policy,
-                            uint8_t **out_reply, size_t *out_len)
+/* Send the request built in @b (@e: how building it went) and return the raw reply. */
+static base_err raw_call(rlfeed_client *c, base_buf *b, base_err e, uint8_t **out_reply,
+                         size_t *out_len)
 {
-    base_err e;
-    base_buf b;
-    proto_writer w;
-    bool with_policy = str_set(policy);
-
-    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    proto_writer_init(&w, &b);
-    write_header(&w, op, with_policy ? 1 : 0);
-    if (with_policy) {
-        proto_w_str(&w, "policy");
-        proto_w_str(&w, policy);
+    if (e == BASE_OK) {
+        e = rlfeed_client_call(c, b->data, b->len, out_reply, out_len);
     }
-    e = proto_writer_finish(&w);
-    if (e != BASE_OK) {
-        goto done;
-    }
-    e = rlfeed_client_call(c, b.data, b.len, out_reply, out_len);
-
-done:
-    base_buf_fini(&b);
+    base_buf_fini(b);
     return e;
 }
 
 base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
                              size_t *out_len)
 {
-    return simple_call(c, "stats", policy, out_reply, out_len);
+    base_buf b;
+
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    return raw_call(c, &b, proto_encode_stats(&b, policy), out_reply, out_len);
 }
 
 base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out_len)
 {
-    return simple_call(c, "health", NULL, out_reply, out_len);
+    base_buf b;
+
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    return raw_call(c, &b, proto_encode_health(&b), out_reply, out_len);
 }
 
 base_err rlfeed_push_open(const char *url, int timeout_ms, rlfeed_push **out_p)
@@ -396,8 +393,10 @@ done:
     return e;
 }
 
-base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
-                              const char *signal, double value, const char *outcome_id)
+/* Queue a feedback request for @event_id or, when it is NULL, @conv_id. */
+static base_err push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
+                              const char *conv_id, const char *signal, double value,
+                              const char *outcome_id)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
@@ -406,7 +405,7 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
     if (p == NULL) {
         goto done;
     }
-    e = build_feedback(&b, policy, event_id, signal, value, outcome_id);
+    e = build_feedback(&b, policy, event_id, conv_id, signal, value, outcome_id);
     if (e != BASE_OK) {
         goto done;
     }
@@ -415,6 +414,19 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
 done:
     base_buf_fini(&b);
     return e;
+}
+
+base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
+                              const char *signal, double value, const char *outcome_id)
+{
+    return push_feedback(p, policy, event_id, NULL, signal, value, outcome_id);
+}
+
+base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy,
+                                   const char *conversation_id, const char *signal, double value,
+                                   const char *outcome_id)
+{
+    return push_feedback(p, policy, NULL, conversation_id, signal, value, outcome_id);
 }
 
 void rlfeed_client_lib_fini(void)

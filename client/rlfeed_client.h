@@ -14,8 +14,9 @@
  *   accepted it.
  *
  * Invariants:
- * 1. Every request this library builds is a msgpack map carrying "v":1 and
- *    "op"; embeddings travel as bin of little-endian float32.
+ * 1. Every request this library builds is encoded by proto/request.h (a
+ *    msgpack map carrying "v":1 and "op"); embeddings travel as bin of
+ *    little-endian float32.
  * 2. Every socket has NNG_OPT_RECVMAXSZ set (RLFEED_CLIENT_MAX_REPLY), so a
  *    peer cannot make the client allocate more than that per reply.
  * 3. Every call is bounded by the handle's timeout_ms (send, then receive).
@@ -53,6 +54,7 @@
  *   }
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,18 +96,32 @@ void rlfeed_client_close(rlfeed_client *c);
 base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len,
                             uint8_t **out_reply, size_t *out_len);
 
+/* The optional fields of a decide; every pointer is borrowed. Zeroed: none of them. */
+typedef struct rlfeed_decide_opts {
+    const char *event_id;        /* NULL or "": the service assigns one */
+    const char *conversation_id; /* NULL or "": not part of a conversation */
+    uint32_t turn;               /* 0: not sent; else the turn within the conversation */
+    bool deferred;               /* learn only once rlfeed_client_activate() says it was shown */
+} rlfeed_decide_opts;
+
 /*
- * rlfeed_client_decide() - ask which candidate to serve.
- * @policy: policy name (borrowed)   @event_id: NULL or "" to let the service assign one
+ * rlfeed_client_decide_ex() - ask which candidate to serve.
+ * @policy: policy name (borrowed)   @opts: NULL for none (borrowed)
  * @embedding: [dim] context embedding (borrowed), sent as a float32 bin
  * @cand_ids: [n_cand] action ids (borrowed)   @base_logits: [n_cand] base model scores
  * On BASE_OK, *out_reply holds the decoded reply: if out_reply->ok, the fields
- * event_id, chosen, chosen_index, pmf[n_pmf] and model_version; otherwise
+ * event_id, chosen, chosen_index, pmf[n_pmf], model_version and slot; otherwise
  * out_reply->error (code and message).
- * Return: BASE_OK; BASE_EINVAL (NULL arguments, n_cand 0 or > BASE_CAND_MAX,
- *         dim > BASE_DIM_MAX); BASE_EPROTO if the reply could not be decoded;
- *         the transport errors of rlfeed_client_call().
+ * Return: BASE_OK; BASE_EINVAL (NULL arguments or a NULL id, an empty policy, n_cand 0 or
+ *         > BASE_CAND_MAX, dim > BASE_DIM_MAX); BASE_EPROTO if the reply could not be
+ *         decoded; the transport errors of rlfeed_client_call().
  */
+base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
+                                 const rlfeed_decide_opts *opts, const float *embedding,
+                                 uint32_t dim, uint32_t n_cand, const char *const *cand_ids,
+                                 const float *base_logits, proto_reply *out_reply);
+
+/* rlfeed_client_decide() - rlfeed_client_decide_ex() with only an @event_id (NULL or ""). */
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
@@ -117,11 +133,32 @@ base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *
  * @value: the signal's value (1.0 for plain events)
  * @outcome_id: NULL or "" for none; otherwise an idempotency key: the service
  *   applies an outcome_id once and answers repeats with out_reply->duplicate.
- * Return: as rlfeed_client_decide(); service-side rejections (unknown_event,
+ * On BASE_OK, out_reply->status says what happened ("matched", "late", ...).
+ * Return: as rlfeed_client_decide_ex(), and BASE_EINVAL without a policy, an
+ *         event_id or a signal; service-side rejections (unknown_event,
  *         unknown_signal, ...) arrive as out_reply->ok == false.
  */
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
+                                proto_reply *out_reply);
+
+/*
+ * rlfeed_client_feedback_conv() - rlfeed_client_feedback() for a whole conversation: the
+ * service credits the outcome to the conversation's open decisions by the policy's credit
+ * rule (docs/rewards.md). @conversation_id: as given to rlfeed_client_decide_ex().
+ */
+base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
+                                     const char *conversation_id, const char *signal,
+                                     double value, const char *outcome_id,
+                                     proto_reply *out_reply);
+
+/*
+ * rlfeed_client_activate() - the deferred decision @event_id was shown: learn from it,
+ * with its join window starting now. out_reply->status is "matched", "duplicate" (already
+ * active) or "late" (its window had closed).
+ * Return: as rlfeed_client_decide_ex(); BASE_EINVAL without a policy or event_id.
+ */
+base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
                                 proto_reply *out_reply);
 
 /*
@@ -154,6 +191,11 @@ void rlfeed_push_close(rlfeed_push *p);
  */
 base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
                               const char *signal, double value, const char *outcome_id);
+
+/* rlfeed_push_feedback_conv() - rlfeed_push_feedback() for a conversation's outcome. */
+base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy,
+                                   const char *conversation_id, const char *signal, double value,
+                                   const char *outcome_id);
 
 /* rlfeed_push_send() - queue raw msgpack bytes (borrowed). Errors as above. */
 base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len);

@@ -245,6 +245,60 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
     json_decref(s);
 }
 
+/*
+ * The client library's conversation arguments (decide_ex, activate, feedback_conv) reach
+ * the join.
+ */
+static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
+{
+    static const char *const ids[2] = {"answer_a", "answer_b"};
+    static const float logits[2] = {0.2f, 0.1f};
+    static const float emb[2] = {0.5f, -1.0f};
+    rlfeed_decide_opts o = {.event_id = "c5-t1", .conversation_id = "conv5", .turn = 1};
+    proto_reply r;
+    long long t = T0 + 30 * DAY;
+
+    TST_TRUE(clock_set(f, t));
+    TST_OK(rlfeed_client_decide_ex(f->c, "cs", &o, emb, 2, 2, ids, logits, &r));
+    TST_TRUE(r.ok);
+    o.event_id = "c5-t2";
+    o.turn = 2;
+    o.deferred = true;
+    TST_OK(rlfeed_client_decide_ex(f->c, "cs", &o, emb, 2, 2, ids, logits, &r));
+    TST_TRUE(r.ok);
+    TST_OK(rlfeed_client_activate(f->c, "cs", "c5-t2", &r));
+    TST_TRUE(r.ok);
+    TST_STREQ(r.status, "matched");
+    /* CSAT 5 -> 1.0, credited to both turns: 0.5^(2 - t). */
+    TST_OK(rlfeed_client_feedback_conv(f->c, "cs", "conv5", "csat", 5.0, "csat-5", &r));
+    TST_TRUE(r.ok);
+    TST_STREQ(r.status, "matched");
+    TST_EQ(rlfeed_client_feedback_conv(f->c, "cs", "", "csat", 5.0, NULL, &r), BASE_EINVAL);
+    TST_EQ(rlfeed_client_activate(f->c, "cs", NULL, &r), BASE_EINVAL);
+    TST_TRUE(clock_set(f, t + DAY + MINUTE));
+    TST_TRUE(wait_joined(f, 9)); /* 6 before, rate-1, and these two */
+
+    sto_entry *en = NULL;
+    size_t n = 0;
+    int seen = 0;
+    TST_OK(sto_store_read(st, STO_JOINED, "cs", "0", 100, &en, &n));
+    for (size_t i = 0; i < n; i++) {
+        const base_joined *j = en[i].rec;
+        if (strcmp(j->decision->conversation_id, "conv5") != 0) {
+            continue;
+        }
+        int turn = (int)j->decision->turn;
+        seen++;
+        printf("# conv5 turn %d deferred %u reward %.6f\n", turn, j->decision->deferred,
+               j->reward);
+        TST_TRUE(turn == 1 || turn == 2);
+        TST_EQ(j->decision->deferred, turn == 2);
+        TST_NEAR(j->reward, turn == 2 ? 1.0 : 0.5, 1e-12);
+    }
+    TST_EQ(seen, 2);
+    sto_entries_free(STO_JOINED, en, n);
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -265,6 +319,7 @@ int main(void)
         conversation_is_credited_and_stored(&f, st);
         deferred_needs_activation(&f);
         user_rate_cap_refuses_floods(&f);
+        client_library_speaks_conversations(&f, st);
     }
     sto_store_close(st);
     TST_EQ(tst_daemon_stop(&f), 0);
