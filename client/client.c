@@ -176,8 +176,44 @@ done:
     return e;
 }
 
+const char *rlfeed_errcode_name(rlfeed_errcode c)
+{
+    return proto_errcode_name(c);
+}
+
+base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out)
+{
+    proto_reply *r = base_alloc(sizeof(*r)); /* 4.5 KiB: not on the caller's stack too */
+    base_err e = BASE_ENOMEM;
+
+    if (r == NULL) {
+        goto done;
+    }
+    e = proto_reply_decode(buf, len, r);
+    if (e != BASE_OK) {
+        goto done;
+    }
+    out->ok = r->ok;
+    out->error.code = r->error.code;
+    memcpy(out->error.message, r->error.message, sizeof(out->error.message));
+    memcpy(out->event_id, r->event_id, sizeof(out->event_id));
+    memcpy(out->chosen, r->chosen, sizeof(out->chosen));
+    out->chosen_index = r->chosen_index;
+    out->n_pmf = r->n_pmf;
+    memcpy(out->pmf, r->pmf, sizeof(out->pmf));
+    out->model_version = r->model_version;
+    memcpy(out->slot, r->slot, sizeof(out->slot));
+    out->duplicate = r->duplicate;
+    memcpy(out->status, r->status, sizeof(out->status));
+    memcpy(out->redis, r->redis, sizeof(out->redis));
+
+done:
+    base_free(r);
+    return e;
+}
+
 /* Send the request built in @b and decode its reply into @out. */
-static base_err call_decoded(rlfeed_client *c, const base_buf *b, proto_reply *out)
+static base_err call_decoded(rlfeed_client *c, const base_buf *b, rlfeed_reply *out)
 {
     uint8_t *rep = NULL;
     size_t rep_len = 0;
@@ -187,7 +223,7 @@ static base_err call_decoded(rlfeed_client *c, const base_buf *b, proto_reply *o
     if (e != BASE_OK) {
         goto done;
     }
-    e = proto_reply_decode(rep, rep_len, out);
+    e = rlfeed_reply_decode(rep, rep_len, out);
 
 done:
     base_free(rep);
@@ -197,7 +233,7 @@ done:
 base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
                                  const rlfeed_decide_opts *opts, const float *embedding,
                                  uint32_t dim, uint32_t n_cand, const char *const *cand_ids,
-                                 const float *base_logits, proto_reply *out_reply)
+                                 const float *base_logits, rlfeed_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
@@ -234,7 +270,7 @@ done:
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
-                              proto_reply *out_reply)
+                              rlfeed_reply *out_reply)
 {
     rlfeed_decide_opts o = {.event_id = event_id};
     return rlfeed_client_decide_ex(c, policy, &o, embedding, dim, n_cand, cand_ids, base_logits,
@@ -264,7 +300,7 @@ static base_err build_feedback(base_buf *b, const char *policy, const char *even
 /* Build a feedback request with build_feedback() and wait for its reply. */
 static base_err feedback_call(rlfeed_client *c, const char *policy, const char *event_id,
                               const char *conv_id, const char *signal, double value,
-                              const char *outcome_id, proto_reply *out_reply)
+                              const char *outcome_id, rlfeed_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
@@ -286,7 +322,7 @@ done:
 
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
-                                proto_reply *out_reply)
+                                rlfeed_reply *out_reply)
 {
     return feedback_call(c, policy, event_id, NULL, signal, value, outcome_id, out_reply);
 }
@@ -294,14 +330,14 @@ base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char
 base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
                                      const char *conversation_id, const char *signal,
                                      double value, const char *outcome_id,
-                                     proto_reply *out_reply)
+                                     rlfeed_reply *out_reply)
 {
     return feedback_call(c, policy, NULL, conversation_id, signal, value, outcome_id,
                          out_reply);
 }
 
 base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
-                                proto_reply *out_reply)
+                                rlfeed_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;

@@ -44,7 +44,7 @@
  *
  * Example:
  *   rlfeed_client *c;
- *   proto_reply r;
+ *   rlfeed_reply r;
  *   if (rlfeed_client_open("ipc:///tmp/rlfeed.sock", 1000, &c) == BASE_OK) {
  *       if (rlfeed_client_decide(c, "intents", NULL, emb, 64, 3, ids, logits, &r) == BASE_OK
  *           && r.ok) {
@@ -59,8 +59,8 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/record.h"
 #include "proto/errors.h"
-#include "proto/reply.h"
 
 #define RLFEED_CLIENT_MAX_REPLY (1u << 20) /* NNG_OPT_RECVMAXSZ on every socket, bytes */
 #define RLFEED_CLIENT_DEFAULT_URL "ipc:///tmp/rlfeed.sock"
@@ -68,6 +68,50 @@
 
 typedef struct rlfeed_client rlfeed_client;
 typedef struct rlfeed_push rlfeed_push;
+
+/*
+ * The service's error codes: PROTO_E_BAD_REQUEST, PROTO_E_UNKNOWN_SIGNAL, ... of
+ * proto/errors.h, the protocol's own list (docs/protocol.md section 8). A code this library
+ * does not know arrives as PROTO_E_INTERNAL.
+ */
+typedef proto_errcode rlfeed_errcode;
+
+#define RLFEED_ERRMSG_MAX PROTO_ERRMSG_MAX /* bytes of rlfeed_error.message, NUL included */
+
+/* An error reply from the service. */
+typedef struct rlfeed_error {
+    rlfeed_errcode code;
+    char message[RLFEED_ERRMSG_MAX]; /* for people, not programs: act on code; UTF-8 */
+} rlfeed_error;
+
+/*
+ * A decoded reply. Fields a reply does not carry are 0 or "". About 4.5 KiB (the pmf):
+ * caller storage, kept off small stacks.
+ */
+typedef struct rlfeed_reply {
+    bool ok;
+    rlfeed_error error;             /* when !ok */
+    char event_id[BASE_ID_MAX + 1]; /* decide: quote it in feedback */
+    char chosen[BASE_NAME_MAX + 1]; /* decide: the candidate to serve */
+    uint32_t chosen_index;          /* decide: its index in the request's candidates */
+    uint32_t n_pmf;
+    float pmf[BASE_CAND_MAX];       /* decide: each candidate's probability, request order */
+    uint64_t model_version;         /* decide */
+    char slot[BASE_NAME_MAX + 1];   /* decide: the model slot that served */
+    bool duplicate;                 /* feedback: the outcome_id was seen before */
+    char status[32];                /* feedback, activate: "matched", "late"...; health */
+    char redis[16];                 /* health: "up", "down", "unknown" */
+} rlfeed_reply;
+
+/* rlfeed_errcode_name() - the wire name of @c ("unknown_signal"); "internal" if unknown. */
+const char *rlfeed_errcode_name(rlfeed_errcode c);
+
+/*
+ * rlfeed_reply_decode() - decode a raw reply (from rlfeed_client_call(), or
+ * rlfeed_client_health()) into @out; *out is written only on success.
+ * Return: BASE_OK; BASE_EPROTO if @buf is not a reply map; BASE_ENOMEM.
+ */
+base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out);
 
 /*
  * rlfeed_client_open() - open a REQ socket and start dialling @url.
@@ -119,13 +163,13 @@ typedef struct rlfeed_decide_opts {
 base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
                                  const rlfeed_decide_opts *opts, const float *embedding,
                                  uint32_t dim, uint32_t n_cand, const char *const *cand_ids,
-                                 const float *base_logits, proto_reply *out_reply);
+                                 const float *base_logits, rlfeed_reply *out_reply);
 
 /* rlfeed_client_decide() - rlfeed_client_decide_ex() with only an @event_id (NULL or ""). */
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
-                              proto_reply *out_reply);
+                              rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_feedback() - report an outcome and wait for the acknowledgement.
@@ -140,7 +184,7 @@ base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *
  */
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
-                                proto_reply *out_reply);
+                                rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_feedback_conv() - rlfeed_client_feedback() for a whole conversation: the
@@ -150,7 +194,7 @@ base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char
 base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
                                      const char *conversation_id, const char *signal,
                                      double value, const char *outcome_id,
-                                     proto_reply *out_reply);
+                                     rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_activate() - the deferred decision @event_id was shown: learn from it,
@@ -159,13 +203,14 @@ base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
  * Return: as rlfeed_client_decide_ex(); BASE_EINVAL without a policy or event_id.
  */
 base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
-                                proto_reply *out_reply);
+                                rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_stats() / rlfeed_client_health() - raw calls for ops.
  * @policy: NULL for all policies (stats only)
- * The reply is returned undecoded, as by rlfeed_client_call(); read it with
- * proto_reply_decode() or rlfeed_msgpack_to_json().
+ * The reply is returned undecoded, as by rlfeed_client_call() (free it with
+ * base_free()): read health with rlfeed_reply_decode() (status, redis) and
+ * stats with proto_stats_decode() (proto/stats.h), which reads every counter.
  */
 base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
                              size_t *out_len);

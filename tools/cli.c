@@ -28,7 +28,6 @@
 #include "client/rlfeed_client.h"
 #include "bench/learn.h"
 #include "proto/errors.h"
-#include "proto/reply.h"
 #include "tools/json.h"
 #include "tools/sim.h"
 
@@ -259,7 +258,7 @@ static int exchange(const cli_args *a, const base_buf *req)
     uint8_t *rep = NULL;
     size_t rep_len = 0;
     char *json = NULL;
-    proto_reply *r = base_alloc(sizeof(*r)); /* ~4 KiB of pmf: keep it off the stack */
+    rlfeed_reply *r = base_alloc(sizeof(*r)); /* ~4 KiB of pmf: keep it off the stack */
     base_err e;
 
     if (r == NULL) {
@@ -293,7 +292,7 @@ static int exchange(const cli_args *a, const base_buf *req)
         fprintf(stderr, "rlfeed %s: cannot write the reply\n", a->cmd);
         goto done;
     }
-    e = proto_reply_decode(rep, rep_len, r);
+    e = rlfeed_reply_decode(rep, rep_len, r);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: the reply is not a valid reply map: %s\n", a->cmd,
                 base_strerror(e));

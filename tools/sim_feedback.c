@@ -22,7 +22,6 @@
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
 #include "proto/mp.h"
-#include "proto/reply.h"
 
 /* {"v":1, "op":@op, ...}: @n_more pairs follow. */
 static void write_header(proto_writer *wr, const char *op, uint32_t n_more)
@@ -43,7 +42,7 @@ static base_err call_req(sim_worker *w)
 
     e = rlfeed_client_call(w->client, w->req.data, w->req.len, &rep, &rep_len);
     if (e == BASE_OK) {
-        e = proto_reply_decode(rep, rep_len, &w->reply);
+        e = rlfeed_reply_decode(rep, rep_len, &w->reply);
     }
     base_free(rep);
     return e;

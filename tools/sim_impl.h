@@ -107,7 +107,7 @@ typedef struct sim_worker {
     rlfeed_client *client;
     float *emb;    /* [dim] */
     float *logits; /* [n_classes] */
-    proto_reply reply;
+    rlfeed_reply reply;
     base_buf req;  /* conversation requests, reused */
     /* Delayed feedbacks: a binary min-heap on (due_ns, seq), only this thread's. */
     sim_pending *heap; /* [cap], cap <= SIM_MAX_PENDING */
@@ -117,7 +117,7 @@ typedef struct sim_worker {
     pthread_t thread;
 } sim_worker;
 
-void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const proto_reply *r);
+void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const rlfeed_reply *r);
 void sim_note_transport_error(sim_run *run, uint64_t i, const char *what, base_err e);
 void sim_print_header(void);
 void sim_print_ready(sim_run *run);

@@ -87,10 +87,10 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
     while (tst_now_ms() < deadline) {
         uint8_t *rep = NULL;
         size_t len = 0;
-        proto_reply r;
+        rlfeed_reply r;
         if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
             /* Listening comes before recovery: "starting" is not ready yet. */
-            bool up = proto_reply_decode(rep, len, &r) == BASE_OK && r.ok &&
+            bool up = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok &&
                       strcmp(r.status, "starting") != 0;
             base_free(rep);
             if (up) {
@@ -146,19 +146,19 @@ void tst_daemon_fini(tst_daemon *f, bool dump)
     }
 }
 
-base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, proto_reply *out)
+base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, rlfeed_reply *out)
 {
     uint8_t *rep = NULL;
     size_t rlen = 0;
     base_err e = rlfeed_client_call(f->c, req, len, &rep, &rlen);
     if (e == BASE_OK) {
-        e = proto_reply_decode(rep, rlen, out);
+        e = rlfeed_reply_decode(rep, rlen, out);
         base_free(rep);
     }
     return e;
 }
 
-base_err tst_call_json(tst_daemon *f, const char *json, proto_reply *out)
+base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out)
 {
     base_buf b;
     base_buf_init(&b, 4u << 20);

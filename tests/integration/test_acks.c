@@ -21,7 +21,6 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
-#include "proto/reply.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -41,10 +40,10 @@ static const char CONFIG[] = "[server]\n"
                              "signal.resolved = 1.0\n"
                              "window_ms = 60000\n";
 
-static base_err call(rlfeed_client *c, proto_reply *r, const char *fmt, ...)
+static base_err call(rlfeed_client *c, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(rlfeed_client *c, proto_reply *r, const char *fmt, ...)
+static base_err call(rlfeed_client *c, rlfeed_reply *r, const char *fmt, ...)
 {
     char json[1024];
     va_list ap;
@@ -62,7 +61,7 @@ static base_err call(rlfeed_client *c, proto_reply *r, const char *fmt, ...)
         e = rlfeed_client_call(c, b.data, b.len, &rep, &len);
     }
     if (e == BASE_OK) {
-        e = proto_reply_decode(rep, len, r);
+        e = rlfeed_reply_decode(rep, len, r);
     }
     base_free(rep);
     base_buf_fini(&b);
@@ -71,7 +70,7 @@ static base_err call(rlfeed_client *c, proto_reply *r, const char *fmt, ...)
 
 static bool decide(rlfeed_client *c, const char *ev)
 {
-    proto_reply r;
+    rlfeed_reply r;
     return call(c, &r,
                 "{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"event_id\":\"%s\","
                 "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -83,14 +82,14 @@ static bool decide(rlfeed_client *c, const char *ev)
 /* Feedback; the status, the error code's name, or "(no reply)". */
 static const char *feedback(rlfeed_client *c, const char *ev, const char *oid)
 {
-    static proto_reply r;
+    static rlfeed_reply r;
     if (call(c, &r,
              "{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"%s\","
              "\"signal\":\"resolved\",\"outcome_id\":\"%s\"}",
              ev, oid) != BASE_OK) {
         return "(no reply)";
     }
-    return r.ok ? r.status : proto_errcode_name(r.error.code);
+    return r.ok ? r.status : rlfeed_errcode_name(r.error.code);
 }
 
 static long long queue_depth(tst_daemon *f)
@@ -168,7 +167,7 @@ static void feedback_while_redis_hangs(tst_daemon *f)
     /* Still inside the window of the unlogged decisions: unavailable... */
     TST_STREQ(feedback(c, "ghost", "f-ghost-2"), "unavailable");
     /* ... and past it, an unknown event is unknown again. */
-    proto_reply r;
+    rlfeed_reply r;
     TST_OK(call(c, &r, "{\"v\":1,\"op\":\"clock\",\"set_ms\":%lld}", T0 + 2 * WINDOW_MS));
     TST_TRUE(r.ok);
     TST_STREQ(feedback(c, "ghost", "f-ghost-3"), "unknown_event");

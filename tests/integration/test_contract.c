@@ -24,7 +24,6 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
-#include "proto/reply.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -51,10 +50,10 @@ static const char CONFIG[] = "[server]\n"
                              "backward_window_ms = 0\n"
                              "max_pending = 16\n";
 
-static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
 {
     char body[1024], json[1100];
     va_list ap;
@@ -67,7 +66,7 @@ static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
 
 static bool decide(tst_daemon *f, const char *policy, const char *ev, bool deferred)
 {
-    proto_reply r;
+    rlfeed_reply r;
     base_err e = call(f, &r,
                       "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\",\"deferred\":%s,"
                       "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -79,19 +78,19 @@ static bool decide(tst_daemon *f, const char *policy, const char *ev, bool defer
 /* Feedback for @ev; the reply's status ("matched", "late"...) or error code name. */
 static const char *feedback(tst_daemon *f, const char *policy, const char *ev, const char *oid)
 {
-    static proto_reply r;
+    static rlfeed_reply r;
     if (call(f, &r,
              "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"%s\",\"signal\":\"resolved\","
              "\"outcome_id\":\"%s\"}",
              policy, ev, oid) != BASE_OK) {
         return "(no reply)";
     }
-    return r.ok ? r.status : proto_errcode_name(r.error.code);
+    return r.ok ? r.status : rlfeed_errcode_name(r.error.code);
 }
 
 static bool clock_set(tst_daemon *f, long long ms)
 {
-    proto_reply r;
+    rlfeed_reply r;
     return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
@@ -153,7 +152,7 @@ static void pull_takes_feedback_only(tst_daemon *f)
 
 static void log_answers_with_event_id(tst_daemon *f)
 {
-    proto_reply r;
+    rlfeed_reply r;
     TST_OK(call(f, &r,
                 "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"lg-1\","
                 "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -247,7 +246,7 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
 
     /* A repeated activation is idempotent, not a duplicate outcome. */
     TST_TRUE(decide(f, "t", "d-1", true));
-    proto_reply r;
+    rlfeed_reply r;
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
     TST_TRUE(r.ok);
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));

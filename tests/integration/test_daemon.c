@@ -28,7 +28,6 @@
 #include "proc.h"
 #include "proto/errors.h"
 #include "proto/mp.h"
-#include "proto/reply.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -54,7 +53,7 @@ static const float X[DIM] = {1.0f, 0.5f, -0.5f, 0.25f};
 
 static void decide_and_feedback_round_trip(tst_daemon *f)
 {
-    proto_reply r;
+    rlfeed_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_STREQ(r.event_id, "ev-1");
@@ -65,17 +64,17 @@ static void decide_and_feedback_round_trip(tst_daemon *f)
     TST_NEAR(r.pmf[1], 1.0 / 3.0, 1e-5);
 
     /* The same event id again is refused while pending. */
-    proto_reply d;
+    rlfeed_reply d;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &d));
     TST_TRUE(!d.ok && d.error.code == PROTO_E_DUPLICATE_EVENT);
 
     /* A server-assigned event id is unique. */
-    proto_reply g1, g2;
+    rlfeed_reply g1, g2;
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g1));
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g2));
     TST_TRUE(g1.ok && g2.ok && g1.event_id[0] != '\0' && strcmp(g1.event_id, g2.event_id) != 0);
 
-    proto_reply fb;
+    rlfeed_reply fb;
     TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
     TST_TRUE(fb.ok && !fb.duplicate);
     TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
@@ -124,10 +123,10 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
 {
     json_t *before = tst_stats(f);
     TST_TRUE(before != NULL);
-    proto_reply r;
+    rlfeed_reply r;
     struct {
         const char *json;
-        proto_errcode code;
+        rlfeed_errcode code;
     } cases[] = {
         {"{\"op\":\"decide\",\"policy\":\"t\"}", PROTO_E_BAD_REQUEST},
         {"{\"v\":2,\"op\":\"decide\"}", PROTO_E_BAD_VERSION},
@@ -233,7 +232,7 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     json_decref(after);
 
     /* The service is still serving. */
-    proto_reply ok;
+    rlfeed_reply ok;
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &ok));
     TST_TRUE(ok.ok);
 }
@@ -263,7 +262,7 @@ static void pull_feedback_errors_are_counted(tst_daemon *f)
 /* Probability the policy gives "b" in context X, measured with a fresh event. */
 static double prob_b(tst_daemon *f)
 {
-    proto_reply r;
+    rlfeed_reply r;
     if (rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
         return -1;
     }
@@ -277,7 +276,7 @@ static void head_learns_toward_rewarded_action(tst_daemon *f)
     for (int i = 0; i < n; i++) {
         char ev[32];
         snprintf(ev, sizeof(ev), "learn-%d", i);
-        proto_reply r;
+        rlfeed_reply r;
         if (rlfeed_client_decide(f->c, "t", ev, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK ||
             !r.ok) {
             TST_TRUE(0 && "decide failed");
@@ -386,7 +385,7 @@ static void embedded_redis_starts_and_stops(tst_daemon *f)
     char data_dir[600];
     snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
     TST_TRUE(tst_daemon_start(f, false, NULL));
-    proto_reply r;
+    rlfeed_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "emb-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_TRUE(process_mentions(data_dir));

@@ -87,10 +87,10 @@ static bool crash_and_restart(run *r)
 }
 
 /* One request, retried across a restart if the connection fails. */
-static bool request(run *r, proto_reply *out, const char *fmt, ...)
+static bool request(run *r, rlfeed_reply *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static bool request(run *r, proto_reply *out, const char *fmt, ...)
+static bool request(run *r, rlfeed_reply *out, const char *fmt, ...)
 {
     char body[2048], json[2100];
     va_list ap;
@@ -117,7 +117,7 @@ static bool request(run *r, proto_reply *out, const char *fmt, ...)
 
 static bool set_clock(run *r, long long now)
 {
-    proto_reply rep;
+    rlfeed_reply rep;
     r->now = now;
     return request(r, &rep, "{\"op\":\"clock\",\"set_ms\":%lld}", now) && rep.ok;
 }
@@ -173,7 +173,7 @@ static bool log_decision(run *r, uint32_t i)
     }
     snprintf(cands + n, sizeof(cands) - (size_t)n, "]");
     snprintf(pm + m, sizeof(pm) - (size_t)m, "]");
-    proto_reply rep;
+    rlfeed_reply rep;
     if (!request(r, &rep,
                  "{\"op\":\"log\",\"policy\":\"r\",\"event_id\":\"ev-%u\","
                  "\"context\":{\"embedding\":%s},\"candidates\":%s,\"chosen\":\"a%u\","
@@ -191,7 +191,7 @@ static bool feedback(run *r, uint32_t i, bool *out_lost_decision)
     float x[DIM], logit[K], pmf[K];
     uint32_t chosen, label;
     interaction(i, x, logit, pmf, &chosen, &label);
-    proto_reply rep;
+    rlfeed_reply rep;
     *out_lost_decision = false;
     if (!request(r, &rep,
                  "{\"op\":\"feedback\",\"policy\":\"r\",\"event_id\":\"ev-%u\","

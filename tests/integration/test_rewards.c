@@ -53,10 +53,10 @@ static const char CONFIG[] =
     "map_max = 1\n"
     "aggregate = last\n";
 
-static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
 {
     char body[1024], json[1100];
     va_list ap;
@@ -70,13 +70,13 @@ static base_err call(tst_daemon *f, proto_reply *r, const char *fmt, ...)
 
 static bool clock_set(tst_daemon *f, long long ms)
 {
-    proto_reply r;
+    rlfeed_reply r;
     return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
 static bool decide(tst_daemon *f, const char *ev, const char *conv, int turn, bool deferred)
 {
-    proto_reply r;
+    rlfeed_reply r;
     base_err e = call(f, &r,
                       "{\"op\":\"decide\",\"policy\":\"cs\",\"event_id\":\"%s\","
                       "\"conversation_id\":\"%s\",\"turn\":%d,\"deferred\":%s,"
@@ -114,7 +114,7 @@ static bool wait_joined(tst_daemon *f, long long n)
 
 static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 {
-    proto_reply r;
+    rlfeed_reply r;
     TST_TRUE(clock_set(f, T0));
     char ev[32];
     for (int t = 1; t <= 5; t++) {
@@ -198,7 +198,7 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 
 static void deferred_needs_activation(tst_daemon *f)
 {
-    proto_reply r;
+    rlfeed_reply r;
     long long t = T0 + 10 * DAY;
     TST_TRUE(clock_set(f, t));
     TST_TRUE(decide(f, "shown", "conv2", 1, true));
@@ -222,7 +222,7 @@ static void deferred_needs_activation(tst_daemon *f)
 
 static void user_rate_cap_refuses_floods(tst_daemon *f)
 {
-    proto_reply r;
+    rlfeed_reply r;
     long long t = T0 + 20 * DAY;
     TST_TRUE(clock_set(f, t));
     TST_TRUE(decide(f, "rate-1", "conv4", 1, false));
@@ -255,7 +255,7 @@ static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
     static const float logits[2] = {0.2f, 0.1f};
     static const float emb[2] = {0.5f, -1.0f};
     rlfeed_decide_opts o = {.event_id = "c5-t1", .conversation_id = "conv5", .turn = 1};
-    proto_reply r;
+    rlfeed_reply r;
     long long t = T0 + 30 * DAY;
 
     TST_TRUE(clock_set(f, t));
