@@ -7,9 +7,9 @@
  * A request is one msgpack map:
  *     {"v":1, "op":"decide", "policy":"faq", "context":{"embedding":<bin f32>},
  *      "candidates":[{"id":"greet", "base_logit":1.5}, ...]}
- * The daemon decodes with proto_request_decode(); the client library, the tools and the
- * tests build requests with the proto_encode_*() functions, never by hand, so both sides
- * agree on every key.
+ * The daemon decodes with proto_request_decode() (proto/request.c); the client library, the
+ * tools and the tests build requests with the proto_encode_*() functions
+ * (proto/request_encode.c), never by hand, so both sides agree on every key.
  *
  * Invariants:
  * 1. Decoding is a pure function over (buf, len). base_mpcheck() walks the raw bytes first
