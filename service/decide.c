@@ -167,7 +167,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     base_buf b;
     base_buf_init(&b, 64u * 1024u);
     err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
-                                d->n_cand, d->model_version, "online");
+                             d->n_cand, d->model_version, "online");
     if (err != BASE_OK) {
         base_buf_fini(&b);
         base_decision_free(d);

@@ -73,8 +73,8 @@ static void error_reply_round_trips_code_and_message(void)
 
     base_buf_reset(&b);
     MUST_OK(rlfeed_json_to_msgpack("{\"ok\":false,\"error\":{\"code\":\"from_the_future\","
-                              "\"message\":\"kept\"}}",
-                              &b, NULL, 0));
+                                   "\"message\":\"kept\"}}",
+                                   &b, NULL, 0));
     MUST_OK(proto_reply_decode(b.data, b.len, &r));
     TST_EQ(r.error.code, PROTO_E_INTERNAL);
     TST_STREQ(r.error.message, "kept");

@@ -1,7 +1,7 @@
 /*
- * Unit tests for proto/request.c: request decoding and every rejection. Requests are built with proto's own writer (msgpack.h belongs to proto/), from
- * JSON (tools/json.c), or as raw bytes for malformed input. Float checks are exact unless a
- * tolerance is stated.
+ * Unit tests for proto/request.c: request decoding and every rejection. Requests are built
+ * with proto's own writer (msgpack.h belongs to proto/), from JSON (tools/json.c), or as raw
+ * bytes for malformed input. Float checks are exact unless a tolerance is stated.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -247,8 +247,8 @@ static void feedback_decodes_with_defaults(void)
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     MUST_OK(rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\","
-                              "\"conversation_id\":\"c1\",\"signal\":\"resolved\"}",
-                              &b, why, sizeof(why)));
+                                   "\"conversation_id\":\"c1\",\"signal\":\"resolved\"}",
+                                   &b, why, sizeof(why)));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_EQ(r.op, PROTO_OP_FEEDBACK);
     TST_STREQ(r.conversation_id, "c1");
@@ -260,10 +260,10 @@ static void feedback_decodes_with_defaults(void)
     proto_request_fini(&r);
 
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\",\"event_id\":"
-                              "\"ev-1\",\"signal\":\"csat\",\"value\":4,\"outcome_id\":\"o-1\","
-                              "\"ts\":1700000000123}",
-                              &b, why, sizeof(why)));
+    MUST_OK(rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\","
+                                   "\"event_id\":\"ev-1\",\"signal\":\"csat\",\"value\":4,"
+                                   "\"outcome_id\":\"o-1\",\"ts\":1700000000123}",
+                                   &b, why, sizeof(why)));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_STREQ(r.event_id, "ev-1");
     TST_TRUE(r.value == 4.0);
@@ -287,7 +287,7 @@ static void stats_and_health_decode(void)
     proto_request_fini(&r);
     base_buf_reset(&b);
     MUST_OK(rlfeed_json_to_msgpack("{\"op\":\"health\",\"v\":1,\"extra\":[1,{\"x\":null}]}", &b,
-                              NULL, 0));
+                                   NULL, 0));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_EQ(r.op, PROTO_OP_HEALTH);
     proto_request_fini(&r);
