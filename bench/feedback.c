@@ -74,7 +74,7 @@ static void *worker_main(void *arg)
         return NULL;
     }
     for (uint64_t i = 0; base_mono_ns() < w->end_ns; i++) {
-        svc_reply r;
+        rlfeed_reply r;
         char oid[64], ev[BASE_ID_MAX + 1];
         if (rlfeed_client_decide(c, "bench", NULL, X, DIM, K, IDS, LOGITS, &r) != BASE_OK ||
             !r.ok) {

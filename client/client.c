@@ -9,6 +9,8 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "proto/reply.h"
+#include "proto/request.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define RECONNECT_MIN_MS 50
@@ -139,7 +141,7 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
         goto done;
     }
     e = BASE_ELIMIT;
-    if (req_len > SVC_WIRE_MAX_MSG) {
+    if (req_len > PROTO_MAX_MSG_BYTES) {
         goto done;
     }
     rv = nng_send(c->sock, (void *)(uintptr_t)req, req_len, 0); /* nng copies, never writes */
@@ -174,8 +176,44 @@ done:
     return e;
 }
 
+const char *rlfeed_errcode_name(rlfeed_errcode c)
+{
+    return proto_errcode_name(c);
+}
+
+base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out)
+{
+    proto_reply *r = base_alloc(sizeof(*r)); /* 4.5 KiB: not on the caller's stack too */
+    base_err e = BASE_ENOMEM;
+
+    if (r == NULL) {
+        goto done;
+    }
+    e = proto_reply_decode(buf, len, r);
+    if (e != BASE_OK) {
+        goto done;
+    }
+    out->ok = r->ok;
+    out->error.code = r->error.code;
+    memcpy(out->error.message, r->error.message, sizeof(out->error.message));
+    memcpy(out->event_id, r->event_id, sizeof(out->event_id));
+    memcpy(out->chosen, r->chosen, sizeof(out->chosen));
+    out->chosen_index = r->chosen_index;
+    out->n_pmf = r->n_pmf;
+    memcpy(out->pmf, r->pmf, sizeof(out->pmf));
+    out->model_version = r->model_version;
+    memcpy(out->slot, r->slot, sizeof(out->slot));
+    out->duplicate = r->duplicate;
+    memcpy(out->status, r->status, sizeof(out->status));
+    memcpy(out->redis, r->redis, sizeof(out->redis));
+
+done:
+    base_free(r);
+    return e;
+}
+
 /* Send the request built in @b and decode its reply into @out. */
-static base_err call_decoded(rlfeed_client *c, base_buf *b, svc_reply *out)
+static base_err call_decoded(rlfeed_client *c, const base_buf *b, rlfeed_reply *out)
 {
     uint8_t *rep = NULL;
     size_t rep_len = 0;
@@ -185,70 +223,93 @@ static base_err call_decoded(rlfeed_client *c, base_buf *b, svc_reply *out)
     if (e != BASE_OK) {
         goto done;
     }
-    e = svc_wire_decode_reply(rep, rep_len, out);
+    e = rlfeed_reply_decode(rep, rep_len, out);
 
 done:
     base_free(rep);
     return e;
 }
 
-static bool str_set(const char *s)
+base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
+                                 const rlfeed_decide_opts *opts, const float *embedding,
+                                 uint32_t dim, uint32_t n_cand, const char *const *cand_ids,
+                                 const float *base_logits, rlfeed_reply *out_reply)
 {
-    return s != NULL && s[0] != '\0';
-}
+    base_err e = BASE_EINVAL;
+    base_buf b;
+    proto_decide_req q = {
+        .policy = policy,
+        .embedding = embedding,
+        .dim = dim,
+        .n_cand = n_cand,
+        .cand_ids = cand_ids,
+        .base_logits = base_logits,
+    };
 
-/* {"v":1, "op":@op, ...}: the header every request starts with; @n_more pairs follow. */
-static void write_header(svc_writer *w, const char *op, uint32_t n_more)
-{
-    svc_w_map(w, 2 + n_more);
-    svc_w_str(w, "v");
-    svc_w_int(w, SVC_WIRE_VERSION);
-    svc_w_str(w, "op");
-    svc_w_str(w, op);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    if (c == NULL || out_reply == NULL) {
+        goto done;
+    }
+    if (opts != NULL) {
+        q.event_id = opts->event_id;
+        q.conversation_id = opts->conversation_id;
+        q.turn = opts->turn;
+        q.deferred = opts->deferred;
+    }
+    e = proto_encode_decide(&b, &q);
+    if (e != BASE_OK) {
+        goto done;
+    }
+    e = call_decoded(c, &b, out_reply);
+
+done:
+    base_buf_fini(&b);
+    return e;
 }
 
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
-                              svc_reply *out_reply)
+                              rlfeed_reply *out_reply)
+{
+    rlfeed_decide_opts o = {.event_id = event_id};
+    return rlfeed_client_decide_ex(c, policy, &o, embedding, dim, n_cand, cand_ids, base_logits,
+                                   out_reply);
+}
+
+/*
+ * Build a feedback request for @event_id or @conv_id (one of them NULL) into @b. proto
+ * refuses it (BASE_EINVAL) when the one given is NULL or "", as without policy or signal.
+ */
+static base_err build_feedback(base_buf *b, const char *policy, const char *event_id,
+                               const char *conv_id, const char *signal, double value,
+                               const char *outcome_id)
+{
+    proto_feedback_req q = {
+        .policy = policy,
+        .event_id = event_id,
+        .conversation_id = conv_id,
+        .signal = signal,
+        .value = value,
+        .outcome_id = outcome_id,
+    };
+
+    return proto_encode_feedback(b, &q);
+}
+
+/* Build a feedback request with build_feedback() and wait for its reply. */
+static base_err feedback_call(rlfeed_client *c, const char *policy, const char *event_id,
+                              const char *conv_id, const char *signal, double value,
+                              const char *outcome_id, rlfeed_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
-    svc_writer w;
-    bool with_id = str_set(event_id);
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
-    if (c == NULL || policy == NULL || embedding == NULL || cand_ids == NULL ||
-        base_logits == NULL || out_reply == NULL || dim > BASE_DIM_MAX || n_cand == 0 ||
-        n_cand > BASE_CAND_MAX) {
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    if (c == NULL || out_reply == NULL) {
         goto done;
     }
-    svc_writer_init(&w, &b);
-    write_header(&w, "decide", with_id ? 4 : 3);
-    svc_w_str(&w, "policy");
-    svc_w_str(&w, policy);
-    if (with_id) {
-        svc_w_str(&w, "event_id");
-        svc_w_str(&w, event_id);
-    }
-    svc_w_str(&w, "context");
-    svc_w_map(&w, 1);
-    svc_w_str(&w, "embedding");
-    svc_w_f32_bin(&w, embedding, dim);
-    svc_w_str(&w, "candidates");
-    svc_w_array(&w, n_cand);
-    for (uint32_t i = 0; i < n_cand; i++) {
-        if (cand_ids[i] == NULL) {
-            e = BASE_EINVAL;
-            goto done;
-        }
-        svc_w_map(&w, 2);
-        svc_w_str(&w, "id");
-        svc_w_str(&w, cand_ids[i]);
-        svc_w_str(&w, "base_logit");
-        svc_w_double(&w, base_logits[i]);
-    }
-    e = svc_writer_finish(&w);
+    e = build_feedback(&b, policy, event_id, conv_id, signal, value, outcome_id);
     if (e != BASE_OK) {
         goto done;
     }
@@ -256,52 +317,36 @@ base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *
 
 done:
     base_buf_fini(&b);
-    return e;
-}
-
-/* Build a feedback request into @b. */
-static base_err build_feedback(base_buf *b, const char *policy, const char *event_id,
-                               const char *signal, double value, const char *outcome_id)
-{
-    base_err e = BASE_EINVAL;
-    svc_writer w;
-    bool with_oid = str_set(outcome_id);
-
-    if (policy == NULL || !str_set(event_id) || !str_set(signal)) {
-        goto done;
-    }
-    svc_writer_init(&w, b);
-    write_header(&w, "feedback", with_oid ? 5 : 4);
-    svc_w_str(&w, "policy");
-    svc_w_str(&w, policy);
-    svc_w_str(&w, "event_id");
-    svc_w_str(&w, event_id);
-    svc_w_str(&w, "signal");
-    svc_w_str(&w, signal);
-    svc_w_str(&w, "value");
-    svc_w_double(&w, value);
-    if (with_oid) {
-        svc_w_str(&w, "outcome_id");
-        svc_w_str(&w, outcome_id);
-    }
-    e = svc_writer_finish(&w);
-
-done:
     return e;
 }
 
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
-                                svc_reply *out_reply)
+                                rlfeed_reply *out_reply)
+{
+    return feedback_call(c, policy, event_id, NULL, signal, value, outcome_id, out_reply);
+}
+
+base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
+                                     const char *conversation_id, const char *signal,
+                                     double value, const char *outcome_id,
+                                     rlfeed_reply *out_reply)
+{
+    return feedback_call(c, policy, NULL, conversation_id, signal, value, outcome_id,
+                         out_reply);
+}
+
+base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
+                                rlfeed_reply *out_reply)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     if (c == NULL || out_reply == NULL) {
         goto done;
     }
-    e = build_feedback(&b, policy, event_id, signal, value, outcome_id);
+    e = proto_encode_activate(&b, policy, event_id);
     if (e != BASE_OK) {
         goto done;
     }
@@ -312,42 +357,32 @@ done:
     return e;
 }
 
-/* A request with only "v", "op" and an optional "policy". */
-static base_err simple_call(rlfeed_client *c, const char *op, const char *policy,
-                            uint8_t **out_reply, size_t *out_len)
+/* Send the request built in @b (@e: how building it went) and return the raw reply. */
+static base_err raw_call(rlfeed_client *c, base_buf *b, base_err e, uint8_t **out_reply,
+                         size_t *out_len)
 {
-    base_err e;
-    base_buf b;
-    svc_writer w;
-    bool with_policy = str_set(policy);
-
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
-    svc_writer_init(&w, &b);
-    write_header(&w, op, with_policy ? 1 : 0);
-    if (with_policy) {
-        svc_w_str(&w, "policy");
-        svc_w_str(&w, policy);
+    if (e == BASE_OK) {
+        e = rlfeed_client_call(c, b->data, b->len, out_reply, out_len);
     }
-    e = svc_writer_finish(&w);
-    if (e != BASE_OK) {
-        goto done;
-    }
-    e = rlfeed_client_call(c, b.data, b.len, out_reply, out_len);
-
-done:
-    base_buf_fini(&b);
+    base_buf_fini(b);
     return e;
 }
 
 base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
                              size_t *out_len)
 {
-    return simple_call(c, "stats", policy, out_reply, out_len);
+    base_buf b;
+
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    return raw_call(c, &b, proto_encode_stats(&b, policy), out_reply, out_len);
 }
 
 base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out_len)
 {
-    return simple_call(c, "health", NULL, out_reply, out_len);
+    base_buf b;
+
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    return raw_call(c, &b, proto_encode_health(&b), out_reply, out_len);
 }
 
 base_err rlfeed_push_open(const char *url, int timeout_ms, rlfeed_push **out_p)
@@ -385,7 +420,7 @@ base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len)
         goto done;
     }
     e = BASE_ELIMIT;
-    if (len > SVC_WIRE_MAX_MSG) {
+    if (len > PROTO_MAX_MSG_BYTES) {
         goto done;
     }
     e = err_from_nng(nng_send(p->sock, (void *)(uintptr_t)msg, len, 0)); /* copies */
@@ -394,17 +429,19 @@ done:
     return e;
 }
 
-base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
-                              const char *signal, double value, const char *outcome_id)
+/* Queue a feedback request for @event_id or, when it is NULL, @conv_id. */
+static base_err push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
+                              const char *conv_id, const char *signal, double value,
+                              const char *outcome_id)
 {
     base_err e = BASE_EINVAL;
     base_buf b;
 
-    base_buf_init(&b, SVC_WIRE_MAX_MSG);
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     if (p == NULL) {
         goto done;
     }
-    e = build_feedback(&b, policy, event_id, signal, value, outcome_id);
+    e = build_feedback(&b, policy, event_id, conv_id, signal, value, outcome_id);
     if (e != BASE_OK) {
         goto done;
     }
@@ -413,6 +450,19 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
 done:
     base_buf_fini(&b);
     return e;
+}
+
+base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
+                              const char *signal, double value, const char *outcome_id)
+{
+    return push_feedback(p, policy, event_id, NULL, signal, value, outcome_id);
+}
+
+base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy,
+                                   const char *conversation_id, const char *signal, double value,
+                                   const char *outcome_id)
+{
+    return push_feedback(p, policy, NULL, conversation_id, signal, value, outcome_id);
 }
 
 void rlfeed_client_lib_fini(void)

@@ -14,8 +14,9 @@
  *   accepted it.
  *
  * Invariants:
- * 1. Every request this library builds is a msgpack map carrying "v":1 and
- *    "op"; embeddings travel as bin of little-endian float32.
+ * 1. Every request this library builds is encoded by proto/request.h (a
+ *    msgpack map carrying "v":1 and "op"); embeddings travel as bin of
+ *    little-endian float32.
  * 2. Every socket has NNG_OPT_RECVMAXSZ set (RLFEED_CLIENT_MAX_REPLY), so a
  *    peer cannot make the client allocate more than that per reply.
  * 3. Every call is bounded by the handle's timeout_ms (send, then receive).
@@ -38,12 +39,12 @@
  * two threads are a bug. Different handles are independent.
  *
  * Limits: replies up to RLFEED_CLIENT_MAX_REPLY bytes; requests up to
- * SVC_WIRE_MAX_MSG bytes (BASE_ELIMIT past it); candidates and dims up to the
+ * PROTO_MAX_MSG_BYTES bytes (BASE_ELIMIT past it); candidates and dims up to the
  * caps of base/record.h (BASE_CAND_MAX, BASE_DIM_MAX).
  *
  * Example:
  *   rlfeed_client *c;
- *   svc_reply r;
+ *   rlfeed_reply r;
  *   if (rlfeed_client_open("ipc:///tmp/rlfeed.sock", 1000, &c) == BASE_OK) {
  *       if (rlfeed_client_decide(c, "intents", NULL, emb, 64, 3, ids, logits, &r) == BASE_OK
  *           && r.ok) {
@@ -53,11 +54,13 @@
  *   }
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
-#include "service/wire.h"
+#include "base/record.h"
+#include "proto/errors.h"
 
 #define RLFEED_CLIENT_MAX_REPLY (1u << 20) /* NNG_OPT_RECVMAXSZ on every socket, bytes */
 #define RLFEED_CLIENT_DEFAULT_URL "ipc:///tmp/rlfeed.sock"
@@ -65,6 +68,50 @@
 
 typedef struct rlfeed_client rlfeed_client;
 typedef struct rlfeed_push rlfeed_push;
+
+/*
+ * The service's error codes: PROTO_E_BAD_REQUEST, PROTO_E_UNKNOWN_SIGNAL, ... of
+ * proto/errors.h, the protocol's own list (docs/protocol.md section 8). A code this library
+ * does not know arrives as PROTO_E_INTERNAL.
+ */
+typedef proto_errcode rlfeed_errcode;
+
+#define RLFEED_ERRMSG_MAX PROTO_ERRMSG_MAX /* bytes of rlfeed_error.message, NUL included */
+
+/* An error reply from the service. */
+typedef struct rlfeed_error {
+    rlfeed_errcode code;
+    char message[RLFEED_ERRMSG_MAX]; /* for people, not programs: act on code; UTF-8 */
+} rlfeed_error;
+
+/*
+ * A decoded reply. Fields a reply does not carry are 0 or "". About 4.5 KiB (the pmf):
+ * caller storage, kept off small stacks.
+ */
+typedef struct rlfeed_reply {
+    bool ok;
+    rlfeed_error error;             /* when !ok */
+    char event_id[BASE_ID_MAX + 1]; /* decide: quote it in feedback */
+    char chosen[BASE_NAME_MAX + 1]; /* decide: the candidate to serve */
+    uint32_t chosen_index;          /* decide: its index in the request's candidates */
+    uint32_t n_pmf;
+    float pmf[BASE_CAND_MAX];       /* decide: each candidate's probability, request order */
+    uint64_t model_version;         /* decide */
+    char slot[BASE_NAME_MAX + 1];   /* decide: the model slot that served */
+    bool duplicate;                 /* feedback: the outcome_id was seen before */
+    char status[32];                /* feedback, activate: "matched", "late"...; health */
+    char redis[16];                 /* health: "up", "down", "unknown" */
+} rlfeed_reply;
+
+/* rlfeed_errcode_name() - the wire name of @c ("unknown_signal"); "internal" if unknown. */
+const char *rlfeed_errcode_name(rlfeed_errcode c);
+
+/*
+ * rlfeed_reply_decode() - decode a raw reply (from rlfeed_client_call(), or
+ * rlfeed_client_health()) into @out; *out is written only on success.
+ * Return: BASE_OK; BASE_EPROTO if @buf is not a reply map; BASE_ENOMEM.
+ */
+base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out);
 
 /*
  * rlfeed_client_open() - open a REQ socket and start dialling @url.
@@ -88,27 +135,41 @@ void rlfeed_client_close(rlfeed_client *c);
  * On success *out_reply is a base_alloc()ed copy of the reply (free with
  * base_free()) and *out_len its length (>= 1). Nothing is written on failure.
  * Return: BASE_OK; BASE_EINVAL if @req_len is 0; BASE_ELIMIT past
- *         SVC_WIRE_MAX_MSG; BASE_ETIMEDOUT; BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
+ *         PROTO_MAX_MSG_BYTES; BASE_ETIMEDOUT; BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
  */
 base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len,
                             uint8_t **out_reply, size_t *out_len);
 
+/* The optional fields of a decide; every pointer is borrowed. Zeroed: none of them. */
+typedef struct rlfeed_decide_opts {
+    const char *event_id;        /* NULL or "": the service assigns one */
+    const char *conversation_id; /* NULL or "": not part of a conversation */
+    uint32_t turn;               /* 0: not sent; else the turn within the conversation */
+    bool deferred;               /* learn only once rlfeed_client_activate() says it was shown */
+} rlfeed_decide_opts;
+
 /*
- * rlfeed_client_decide() - ask which candidate to serve.
- * @policy: policy name (borrowed)   @event_id: NULL or "" to let the service assign one
+ * rlfeed_client_decide_ex() - ask which candidate to serve.
+ * @policy: policy name (borrowed)   @opts: NULL for none (borrowed)
  * @embedding: [dim] context embedding (borrowed), sent as a float32 bin
  * @cand_ids: [n_cand] action ids (borrowed)   @base_logits: [n_cand] base model scores
  * On BASE_OK, *out_reply holds the decoded reply: if out_reply->ok, the fields
- * event_id, chosen, chosen_index, pmf[n_pmf] and model_version; otherwise
+ * event_id, chosen, chosen_index, pmf[n_pmf], model_version and slot; otherwise
  * out_reply->error (code and message).
- * Return: BASE_OK; BASE_EINVAL (NULL arguments, n_cand 0 or > BASE_CAND_MAX,
- *         dim > BASE_DIM_MAX); BASE_EPROTO if the reply could not be decoded;
- *         the transport errors of rlfeed_client_call().
+ * Return: BASE_OK; BASE_EINVAL (NULL arguments or a NULL id, an empty policy, n_cand 0 or
+ *         > BASE_CAND_MAX, dim > BASE_DIM_MAX); BASE_EPROTO if the reply could not be
+ *         decoded; the transport errors of rlfeed_client_call().
  */
+base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
+                                 const rlfeed_decide_opts *opts, const float *embedding,
+                                 uint32_t dim, uint32_t n_cand, const char *const *cand_ids,
+                                 const float *base_logits, rlfeed_reply *out_reply);
+
+/* rlfeed_client_decide() - rlfeed_client_decide_ex() with only an @event_id (NULL or ""). */
 base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *event_id,
                               const float *embedding, uint32_t dim, uint32_t n_cand,
                               const char *const *cand_ids, const float *base_logits,
-                              svc_reply *out_reply);
+                              rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_feedback() - report an outcome and wait for the acknowledgement.
@@ -116,18 +177,40 @@ base_err rlfeed_client_decide(rlfeed_client *c, const char *policy, const char *
  * @value: the signal's value (1.0 for plain events)
  * @outcome_id: NULL or "" for none; otherwise an idempotency key: the service
  *   applies an outcome_id once and answers repeats with out_reply->duplicate.
- * Return: as rlfeed_client_decide(); service-side rejections (unknown_event,
+ * On BASE_OK, out_reply->status says what happened ("matched", "late", ...).
+ * Return: as rlfeed_client_decide_ex(), and BASE_EINVAL without a policy, an
+ *         event_id or a signal; service-side rejections (unknown_event,
  *         unknown_signal, ...) arrive as out_reply->ok == false.
  */
 base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char *event_id,
                                 const char *signal, double value, const char *outcome_id,
-                                svc_reply *out_reply);
+                                rlfeed_reply *out_reply);
+
+/*
+ * rlfeed_client_feedback_conv() - rlfeed_client_feedback() for a whole conversation: the
+ * service credits the outcome to the conversation's open decisions by the policy's credit
+ * rule (docs/rewards.md). @conversation_id: as given to rlfeed_client_decide_ex().
+ */
+base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
+                                     const char *conversation_id, const char *signal,
+                                     double value, const char *outcome_id,
+                                     rlfeed_reply *out_reply);
+
+/*
+ * rlfeed_client_activate() - the deferred decision @event_id was shown: learn from it,
+ * with its join window starting now. out_reply->status is "matched", "duplicate" (already
+ * active) or "late" (its window had closed).
+ * Return: as rlfeed_client_decide_ex(); BASE_EINVAL without a policy or event_id.
+ */
+base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
+                                rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_stats() / rlfeed_client_health() - raw calls for ops.
  * @policy: NULL for all policies (stats only)
- * The reply is returned undecoded, as by rlfeed_client_call(); read it with
- * svc_wire_decode_reply() or svc_wire_to_json().
+ * The reply is returned undecoded, as by rlfeed_client_call() (free it with
+ * base_free()): read health with rlfeed_reply_decode() (status, redis) and
+ * stats with proto_stats_decode() (proto/stats.h), which reads every counter.
  */
 base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
                              size_t *out_len);
@@ -153,6 +236,11 @@ void rlfeed_push_close(rlfeed_push *p);
  */
 base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *event_id,
                               const char *signal, double value, const char *outcome_id);
+
+/* rlfeed_push_feedback_conv() - rlfeed_push_feedback() for a conversation's outcome. */
+base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy,
+                                   const char *conversation_id, const char *signal, double value,
+                                   const char *outcome_id);
 
 /* rlfeed_push_send() - queue raw msgpack bytes (borrowed). Errors as above. */
 base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len);

@@ -9,12 +9,13 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "proto/reply.h"
+#include "proto/request.h"
 #include "service/engine.h"
 #include "service/lease.h"
 #include "service/net.h"
 #include "service/nng_compat.h"
 #include "service/persist.h"
-#include "service/wire.h"
 #include "storage/server.h"
 #include "storage/spill.h"
 #include "storage/store.h"
@@ -55,11 +56,11 @@ typedef struct daemon_ctx {
     atomic_uint_fast64_t refused_starting; /* requests answered before the engine was up */
 } daemon_ctx;
 
-static void reply_error(svc_net_reply *slot, svc_errcode code, const char *message)
+static void reply_error(svc_net_reply *slot, proto_errcode code, const char *message)
 {
     base_buf b;
     base_buf_init(&b, 4096);
-    if (svc_wire_reply_error(&b, code, message) == BASE_OK) {
+    if (proto_reply_error(&b, code, message) == BASE_OK) {
         svc_net_reply_send(slot, b.data, b.len);
     } else {
         svc_net_reply_send(slot, (const uint8_t *)"", 0);
@@ -68,22 +69,23 @@ static void reply_error(svc_net_reply *slot, svc_errcode code, const char *messa
 }
 
 /* Before the engine is up: health says so, everything else is retryable. */
-static void answer_starting(daemon_ctx *d, const svc_request *req, svc_net_reply *slot)
+static void answer_starting(daemon_ctx *d, const proto_request *req, svc_net_reply *slot)
 {
     atomic_fetch_add(&d->refused_starting, 1);
     if (slot == NULL) {
         return; /* PULL feedback before start-up: dropped, counted in the ready log line */
     }
-    if (req->op == SVC_OP_HEALTH) {
+    if (req->op == PROTO_OP_HEALTH) {
+        static const proto_health starting = {PROTO_HEALTH_STARTING, PROTO_REDIS_UNKNOWN};
         base_buf b;
         base_buf_init(&b, 256);
-        if (svc_wire_reply_health(&b, "starting", "unknown") == BASE_OK) {
+        if (proto_reply_health(&b, &starting) == BASE_OK) {
             svc_net_reply_send(slot, b.data, b.len);
         }
         base_buf_fini(&b);
         return;
     }
-    reply_error(slot, SVC_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
+    reply_error(slot, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
 }
 
 static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
@@ -97,9 +99,9 @@ static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *s
     daemon_ctx *d = arg;
     svc_engine *e = atomic_load(&d->eng);
     svc_replier r = {slot != NULL ? send_to_slot : NULL, slot};
-    svc_request req;
-    svc_wire_error err;
-    if (svc_wire_decode(buf, len, &req, &err) != BASE_OK) {
+    proto_request req;
+    proto_error err;
+    if (proto_request_decode(buf, len, &req, &err) != BASE_OK) {
         if (e != NULL) {
             svc_engine_count_reject(e, err.code);
         }
@@ -110,13 +112,13 @@ static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *s
     }
     if (e == NULL) {
         answer_starting(d, &req, slot);
-    } else if (slot == NULL && req.op != SVC_OP_FEEDBACK) {
+    } else if (slot == NULL && req.op != PROTO_OP_FEEDBACK) {
         /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
-        svc_engine_count_reject(e, SVC_E_OP_NOT_ALLOWED);
+        svc_engine_count_reject(e, PROTO_E_OP_NOT_ALLOWED);
     } else {
         svc_engine_handle(e, &req, &r);
     }
-    svc_request_fini(&req);
+    proto_request_fini(&req);
 }
 
 /*

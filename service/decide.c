@@ -21,39 +21,39 @@ static void on_decision_stored(void *arg, svc_persist_item *it, base_err result)
  * Checks shared by decide and log, then builds the decision record: policy
  * shape, candidate count and ids. On failure *out_code/msg say why.
  */
-static base_decision *build_decision(svc_prt *p, const svc_request *q, svc_errcode *out_code,
+static base_decision *build_decision(svc_prt *p, const proto_request *q, proto_errcode *out_code,
                                      char *msg, size_t msglen)
 {
     const svc_policy_config *pc = p->cfg;
     if (q->dim != pc->head.dim) {
-        *out_code = SVC_E_BAD_DIMENSION;
+        *out_code = PROTO_E_BAD_DIMENSION;
         snprintf(msg, msglen, "context.embedding has %u entries, policy '%s' wants %u", q->dim,
                  pc->name, pc->head.dim);
         return NULL;
     }
     if (q->n_cand > pc->max_candidates) {
-        *out_code = SVC_E_TOO_MANY_CANDIDATES;
+        *out_code = PROTO_E_TOO_MANY_CANDIDATES;
         snprintf(msg, msglen, "%u candidates, policy %s allows %u", q->n_cand, pc->name,
                  pc->max_candidates);
         return NULL;
     }
     base_decision *d = base_decision_new(q->dim, q->n_cand);
     if (d == NULL) {
-        *out_code = SVC_E_INTERNAL;
+        *out_code = PROTO_E_INTERNAL;
         snprintf(msg, msglen, "out of memory");
         return NULL;
     }
     for (uint32_t c = 0; c < q->n_cand; c++) {
         uint32_t a = 0;
         if (!svc_prt_find_action(p, q->cand[c].id, &a)) {
-            *out_code = SVC_E_UNKNOWN_ACTION;
+            *out_code = PROTO_E_UNKNOWN_ACTION;
             snprintf(msg, msglen, "candidates[%u].id \"%.48s\" is not an action of policy %.48s", c,
                      q->cand[c].id, pc->name);
             goto fail;
         }
         for (uint32_t k = 0; k < c; k++) {
             if (d->action[k] == a) {
-                *out_code = SVC_E_BAD_REQUEST;
+                *out_code = PROTO_E_BAD_REQUEST;
                 snprintf(msg, msglen, "candidates[%u].id \"%s\" repeats candidates[%u]", c,
                          q->cand[c].id, k);
                 goto fail;
@@ -77,13 +77,13 @@ fail:
  * duplicate event id is caught before anything is logged. Takes @d on
  * success.
  */
-static svc_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_t msglen)
+static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_t msglen)
 {
-    svc_errcode code = SVC_E_NONE;
+    proto_errcode code = PROTO_E_NONE;
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_DECISIONS, d->policy, NULL);
     if (it == NULL) {
         snprintf(msg, msglen, "out of memory");
-        return SVC_E_INTERNAL;
+        return PROTO_E_INTERNAL;
     }
     it->done = on_decision_stored;
     it->done_arg = p;
@@ -93,7 +93,7 @@ static svc_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_
     rwd_join_contains(p->join, d->event_id, &dup);
     rwd_join_get_stats(p->join, &js);
     if (dup) {
-        code = SVC_E_DUPLICATE_EVENT;
+        code = PROTO_E_DUPLICATE_EVENT;
         snprintf(msg, msglen, "event_id \"%s\" is already pending", d->event_id);
     } else {
         /*
@@ -132,10 +132,10 @@ static void make_event_id(svc_engine *e, char *out, size_t size)
     snprintf(out, size, "e%016" PRIx64 "-%" PRIu64, e->id_prefix, seq);
 }
 
-void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r)
+void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r)
 {
-    char msg[SVC_WIRE_MSG_MAX];
-    svc_errcode code = SVC_E_NONE;
+    char msg[PROTO_ERRMSG_MAX];
+    proto_errcode code = PROTO_E_NONE;
     base_decision *d = build_decision(p, q, &code, msg, sizeof(msg));
     if (d == NULL) {
         svc_engine_reject(e, r, code, msg);
@@ -157,7 +157,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_re
     pthread_rwlock_unlock(&p->head_lk);
     if (err != BASE_OK) {
         base_decision_free(d);
-        svc_engine_reject(e, r, err == BASE_ENUMERIC ? SVC_E_NOT_FINITE : SVC_E_BAD_REQUEST,
+        svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
                "scoring failed on this input");
         return;
     }
@@ -166,16 +166,16 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_re
     /* Encode the reply before the record changes hands. */
     base_buf b;
     base_buf_init(&b, 64u * 1024u);
-    err = svc_wire_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
-                                d->n_cand, d->model_version, "online");
+    err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
+                             d->n_cand, d->model_version, "online");
     if (err != BASE_OK) {
         base_buf_fini(&b);
         base_decision_free(d);
-        svc_engine_reject(e, r, SVC_E_INTERNAL, "reply encoding failed");
+        svc_engine_reject(e, r, PROTO_E_INTERNAL, "reply encoding failed");
         return;
     }
     code = admit_decision(p, d, msg, sizeof(msg));
-    if (code != SVC_E_NONE) {
+    if (code != PROTO_E_NONE) {
         base_decision_free(d);
         svc_engine_reject(e, r, code, msg);
     } else {
@@ -185,10 +185,10 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_re
     base_buf_fini(&b);
 }
 
-void svc_op_log(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r)
+void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r)
 {
-    char msg[SVC_WIRE_MSG_MAX];
-    svc_errcode code = SVC_E_NONE;
+    char msg[PROTO_ERRMSG_MAX];
+    proto_errcode code = PROTO_E_NONE;
     base_decision *d = build_decision(p, q, &code, msg, sizeof(msg));
     if (d == NULL) {
         svc_engine_reject(e, r, code, msg);
@@ -207,16 +207,16 @@ void svc_op_log(svc_engine *e, svc_prt *p, const svc_request *q, const svc_repli
     }
     if (!found || d->pmf[d->chosen] <= 0.0f) {
         base_decision_free(d);
-        svc_engine_reject(e, r, SVC_E_BAD_REQUEST, "chosen must be a candidate with pmf > 0");
+        svc_engine_reject(e, r, PROTO_E_BAD_REQUEST, "chosen must be a candidate with pmf > 0");
         return;
     }
     d->model_version = atomic_load(&p->n_updates);
     code = admit_decision(p, d, msg, sizeof(msg));
-    if (code != SVC_E_NONE) {
+    if (code != PROTO_E_NONE) {
         base_decision_free(d);
         svc_engine_reject(e, r, code, msg);
         return;
     }
     atomic_fetch_add(&p->c.logged, 1);
-    svc_engine_reply_str(r, "event_id", q->event_id);
+    svc_engine_reply_logged(r, q->event_id);
 }

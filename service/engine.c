@@ -97,7 +97,7 @@ void svc_engine_send(const svc_replier *r, base_buf *b)
     }
 }
 
-void svc_engine_reject(svc_engine *e, const svc_replier *r, svc_errcode code, const char *msg)
+void svc_engine_reject(svc_engine *e, const svc_replier *r, proto_errcode code, const char *msg)
 {
     atomic_fetch_add(&e->rejected[code], 1);
     if (r == NULL || r->send == NULL) {
@@ -105,7 +105,7 @@ void svc_engine_reject(svc_engine *e, const svc_replier *r, svc_errcode code, co
     }
     base_buf b;
     base_buf_init(&b, 4096);
-    if (svc_wire_reply_error(&b, code, msg) == BASE_OK) {
+    if (proto_reply_error(&b, code, msg) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
@@ -118,52 +118,82 @@ void svc_engine_reply_duplicate(const svc_replier *r)
     }
     base_buf b;
     base_buf_init(&b, 256);
-    svc_writer w;
-    svc_writer_init(&w, &b);
-    svc_w_map(&w, 3);
-    svc_w_str(&w, "ok");
-    svc_w_bool(&w, true);
-    svc_w_str(&w, "duplicate");
-    svc_w_bool(&w, true);
-    svc_w_str(&w, "status");
-    svc_w_str(&w, "duplicate");
-    if (svc_writer_finish(&w) == BASE_OK) {
+    if (proto_reply_duplicate(&b) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
 }
 
-void svc_engine_reply_str(const svc_replier *r, const char *key, const char *value)
+void svc_engine_reply_status(const svc_replier *r, rwd_status status)
 {
     if (r == NULL || r->send == NULL) {
         return;
     }
     base_buf b;
     base_buf_init(&b, 256);
-    svc_writer w;
-    svc_writer_init(&w, &b);
-    svc_w_map(&w, 2);
-    svc_w_str(&w, "ok");
-    svc_w_bool(&w, true);
-    svc_w_str(&w, key);
-    svc_w_str(&w, value);
-    if (svc_writer_finish(&w) == BASE_OK) {
+    if (proto_reply_status(&b, svc_engine_status(status)) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
 }
 
-void svc_engine_count_reject(svc_engine *e, svc_errcode code)
+void svc_engine_reply_logged(const svc_replier *r, const char *event_id)
 {
-    if (code > SVC_E_NONE && code < SVC_E_COUNT) {
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 256);
+    if (proto_reply_logged(&b, event_id) == BASE_OK) {
+        svc_engine_send(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+proto_status svc_engine_status(rwd_status s)
+{
+    /* No default: a status the join gains must be given a wire name here (-Wswitch). */
+    switch (s) {
+    case RWD_MATCHED:
+        return PROTO_ST_MATCHED;
+    case RWD_DUPLICATE:
+        return PROTO_ST_DUPLICATE;
+    case RWD_CORRECTED:
+        return PROTO_ST_CORRECTED;
+    case RWD_LATE:
+        return PROTO_ST_LATE;
+    case RWD_LATE_CORRECTION:
+        return PROTO_ST_LATE_CORRECTION;
+    case RWD_EARLY:
+        return PROTO_ST_EARLY;
+    case RWD_UNKNOWN_EVENT:
+        return PROTO_ST_UNKNOWN_EVENT;
+    case RWD_REJECT_SIGNAL:
+        return PROTO_ST_REJECTED_SIGNAL;
+    case RWD_REJECT_VALUE:
+        return PROTO_ST_REJECTED_VALUE;
+    case RWD_REJECT_LIMIT:
+        return PROTO_ST_REJECTED_LIMIT;
+    case RWD_REJECT_RATE:
+        return PROTO_ST_REJECTED_RATE;
+    case RWD_STATUS_COUNT:
+        break;
+    }
+    return PROTO_ST_COUNT;
+}
+
+void svc_engine_count_reject(svc_engine *e, proto_errcode code)
+{
+    if (code > PROTO_E_NONE && code < PROTO_E_COUNT) {
         atomic_fetch_add(&e->rejected[code], 1);
     }
 }
 
-static void op_clock(svc_engine *e, const svc_request *q, const svc_replier *r)
+static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r)
 {
     if (!e->clock->manual) {
-        svc_engine_reject(e, r, SVC_E_UNKNOWN_OP, "op 'clock' needs a daemon started with --manual-clock");
+        svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP,
+                          "op 'clock' needs a daemon started with --manual-clock");
         return;
     }
     if (q->clock_set_ms >= 0) {
@@ -173,55 +203,48 @@ static void op_clock(svc_engine *e, const svc_request *q, const svc_replier *r)
     }
     base_buf b;
     base_buf_init(&b, 256);
-    svc_writer w;
-    svc_writer_init(&w, &b);
-    svc_w_map(&w, 2);
-    svc_w_str(&w, "ok");
-    svc_w_bool(&w, true);
-    svc_w_str(&w, "now_ms");
-    svc_w_int(&w, base_clock_now_ms(e->clock));
-    if (svc_writer_finish(&w) == BASE_OK) {
+    if (proto_reply_clock(&b, base_clock_now_ms(e->clock)) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
 }
 
-void svc_engine_handle(svc_engine *e, const svc_request *q, const svc_replier *r)
+void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier *r)
 {
-    if (q->op == SVC_OP_HEALTH) {
+    if (q->op == PROTO_OP_HEALTH) {
         svc_op_health(e, r);
         return;
     }
-    if (q->op == SVC_OP_STATS) {
+    if (q->op == PROTO_OP_STATS) {
         svc_op_stats(e, q, r);
         return;
     }
-    if (q->op == SVC_OP_CLOCK) {
+    if (q->op == PROTO_OP_CLOCK) {
         op_clock(e, q, r);
         return;
     }
     svc_prt *p = svc_engine_find_policy(e, q->policy);
     if (p == NULL) {
-        char msg[SVC_WIRE_MSG_MAX];
+        char msg[PROTO_ERRMSG_MAX];
         snprintf(msg, sizeof(msg), "no policy named \"%s\"", q->policy);
-        svc_engine_reject(e, r, SVC_E_UNKNOWN_POLICY, msg);
+        svc_engine_reject(e, r, PROTO_E_UNKNOWN_POLICY, msg);
         return;
     }
     switch (q->op) {
-    case SVC_OP_DECIDE:
+    case PROTO_OP_DECIDE:
         svc_op_decide(e, p, q, r);
         break;
-    case SVC_OP_LOG:
+    case PROTO_OP_LOG:
         svc_op_log(e, p, q, r);
         break;
-    case SVC_OP_FEEDBACK:
+    case PROTO_OP_FEEDBACK:
         svc_op_outcome(e, p, q, r, BASE_OUT_SIGNAL);
         break;
-    case SVC_OP_ACTIVATE:
+    case PROTO_OP_ACTIVATE:
         svc_op_outcome(e, p, q, r, BASE_OUT_ACTIVATE);
         break;
     default:
-        svc_engine_reject(e, r, SVC_E_UNKNOWN_OP, "unknown op");
+        svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP, "unknown op");
         break;
     }
 }

@@ -33,7 +33,8 @@
 #include "base/err.h"
 #include "service/config.h"
 #include "service/log.h"
-#include "service/wire.h"
+#include "proto/errors.h"
+#include "proto/request.h"
 #include "storage/store.h"
 
 typedef struct svc_engine svc_engine;
@@ -82,10 +83,10 @@ void svc_engine_stop(svc_engine *e, int drain_timeout_ms);
  * answer through @r (immediately, or later for acknowledged feedback).
  * Rejections are counted per error code.
  */
-void svc_engine_handle(svc_engine *e, const svc_request *req, const svc_replier *r);
+void svc_engine_handle(svc_engine *e, const proto_request *req, const svc_replier *r);
 
 /* Count a request rejected before it reached the engine (decode errors). */
-void svc_engine_count_reject(svc_engine *e, svc_errcode code);
+void svc_engine_count_reject(svc_engine *e, proto_errcode code);
 
 /* Model state of policy @name for tests and stats; false if unknown. */
 bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_updates,

@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "base/queue.h"
+#include "proto/reply.h"
 #include "service/engine.h"
 #include "service/log.h"
 #include "service/policy_rt.h"
@@ -51,7 +52,7 @@ struct svc_engine {
     uint32_t max_waiting;         /* past it such requests are refused, so decide keeps contexts */
     uint64_t id_prefix;           /* random per process start */
     atomic_uint_fast64_t id_seq;
-    atomic_uint_fast64_t rejected[SVC_E_COUNT];
+    atomic_uint_fast64_t rejected[PROTO_E_COUNT];
 };
 
 /* A joined example on its way to the learner, with the policy it belongs to. */
@@ -64,18 +65,22 @@ typedef struct svc_learn_item {
 /* engine.c: policies and replies (any thread). */
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name);
 void svc_engine_send(const svc_replier *r, base_buf *b);
-void svc_engine_reject(svc_engine *e, const svc_replier *r, svc_errcode code, const char *msg);
+void svc_engine_reject(svc_engine *e, const svc_replier *r, proto_errcode code, const char *msg);
 /* {"ok":true, "duplicate":true, "status":"duplicate"} */
 void svc_engine_reply_duplicate(const svc_replier *r);
-/* {"ok":true, @key:@value} */
-void svc_engine_reply_str(const svc_replier *r, const char *key, const char *value);
+/* {"ok":true, "status":...}: what feedback or activate did */
+void svc_engine_reply_status(const svc_replier *r, rwd_status status);
+/* {"ok":true, "event_id":@event_id}: a log request was taken */
+void svc_engine_reply_logged(const svc_replier *r, const char *event_id);
+/* The wire name of a join status (PROTO_ST_COUNT, "unknown", for none: a bug). */
+proto_status svc_engine_status(rwd_status s);
 
 /* decide.c, outcome.c, stats.c: the ops (nng callback threads). */
-void svc_op_decide(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r);
-void svc_op_log(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r);
-void svc_op_outcome(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r,
+void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r);
+void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r);
+void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r,
                     uint32_t type);
-void svc_op_stats(svc_engine *e, const svc_request *q, const svc_replier *r);
+void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r);
 void svc_op_health(svc_engine *e, const svc_replier *r);
 
 /*

@@ -117,7 +117,7 @@ void svc_acks_expire(svc_engine *e)
         pthread_mutex_unlock(&e->ack_lk);
         for (size_t k = 0; k < n; k++) {
             atomic_fetch_sub(&e->waiting, 1);
-            svc_engine_reject(e, &late[k], SVC_E_UNAVAILABLE,
+            svc_engine_reject(e, &late[k], PROTO_E_UNAVAILABLE,
                               "not stored yet (Redis is slow or away); it stays queued: retry "
                               "with the same outcome_id for its final status");
         }
@@ -136,9 +136,10 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
     }
     if (ack_claim(e, a)) {
         if (result == BASE_OK) {
-            svc_engine_reply_str(&a->r, "status", rwd_status_name(a->status));
+            svc_engine_reply_status(&a->r, a->status);
         } else {
-            svc_engine_reject(e, &a->r, SVC_E_UNAVAILABLE, "the outcome could not be stored; retry");
+            svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
+                              "the outcome could not be stored; retry");
         }
     }
     base_free(a);
@@ -157,21 +158,21 @@ static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result
 }
 
 /* Rejections by the reward engine, as wire codes. */
-static svc_errcode status_error(rwd_status st)
+static proto_errcode status_error(rwd_status st)
 {
     switch (st) {
     case RWD_REJECT_SIGNAL:
-        return SVC_E_UNKNOWN_SIGNAL;
+        return PROTO_E_UNKNOWN_SIGNAL;
     case RWD_REJECT_VALUE:
-        return SVC_E_OUT_OF_RANGE;
+        return PROTO_E_OUT_OF_RANGE;
     case RWD_REJECT_LIMIT:
-        return SVC_E_LIMIT;
+        return PROTO_E_LIMIT;
     case RWD_REJECT_RATE:
-        return SVC_E_RATE_LIMITED;
+        return PROTO_E_RATE_LIMITED;
     case RWD_UNKNOWN_EVENT:
-        return SVC_E_UNKNOWN_EVENT;
+        return PROTO_E_UNKNOWN_EVENT;
     default:
-        return SVC_E_NONE;
+        return PROTO_E_NONE;
     }
 }
 
@@ -223,30 +224,30 @@ static bool maybe_unlogged(svc_engine *e, svc_prt *p, int64_t now)
 static void reject_status(svc_engine *e, svc_prt *p, const base_outcome *o, rwd_status st,
                           int64_t now, const svc_replier *r)
 {
-    char msg[SVC_WIRE_MSG_MAX];
-    svc_errcode code = status_error(st);
+    char msg[PROTO_ERRMSG_MAX];
+    proto_errcode code = status_error(st);
     const char *addr = o->event_id[0] != '\0' ? "event_id" : "conversation_id";
     const char *id = o->event_id[0] != '\0' ? o->event_id : o->conversation_id;
     switch (code) {
-    case SVC_E_UNKNOWN_SIGNAL:
+    case PROTO_E_UNKNOWN_SIGNAL:
         snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
                  o->signal, p->cfg->name);
         break;
-    case SVC_E_OUT_OF_RANGE:
+    case PROTO_E_OUT_OF_RANGE:
         snprintf(msg, sizeof(msg), "value %.17g is not allowed for signal \"%.48s\"", o->value,
                  o->signal);
         break;
-    case SVC_E_LIMIT:
+    case PROTO_E_LIMIT:
         snprintf(msg, sizeof(msg), "the decision already has the maximum %u outcomes",
                  p->cfg->reward.max_outcomes);
         break;
-    case SVC_E_RATE_LIMITED:
+    case PROTO_E_RATE_LIMITED:
         snprintf(msg, sizeof(msg), "user_id \"%.48s\" is over its outcome rate", o->user_id);
         break;
     default:
         atomic_fetch_add(&p->c.unknown_event, 1);
         if (maybe_unlogged(e, p, now)) {
-            code = SVC_E_UNAVAILABLE;
+            code = PROTO_E_UNAVAILABLE;
             snprintf(msg, sizeof(msg),
                      "no pending decision with %s \"%.48s\", but decisions were served unlogged "
                      "(storage queue full); retry",
@@ -273,7 +274,7 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
     if (it == NULL) {
         base_free(o);
-        svc_engine_reject(e, r, SVC_E_INTERNAL, "out of memory");
+        svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
     int64_t now = base_clock_now_ms(e->clock);
@@ -283,7 +284,8 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         /* Every REP context would be waiting for Redis: keep some for decide. */
         atomic_fetch_sub(&e->waiting, 1);
         svc_persist_item_free(it);
-        svc_engine_reject(e, r, SVC_E_UNAVAILABLE, "too many requests waiting for storage; retry");
+        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE,
+                          "too many requests waiting for storage; retry");
         return;
     }
     bool activate = o->type == BASE_OUT_ACTIVATE;
@@ -335,7 +337,7 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         atomic_fetch_add(&p->c.duplicates, 1); /* outcome ids; activations are idempotent */
     }
     if (full) {
-        svc_engine_reject(e, r, SVC_E_UNAVAILABLE, "storage queue full; retry");
+        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, "storage queue full; retry");
     } else if (queued) {
         /* Late and early outcomes are in the log of record, but not (yet) applied. */
         if (logged && !activate && (st == RWD_MATCHED || st == RWD_CORRECTED)) {
@@ -343,20 +345,20 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         }
     } else if (st == RWD_DUPLICATE) {
         svc_engine_reply_duplicate(r); /* nobody waits (PULL), or nothing was ever logged */
-    } else if (status_error(st) == SVC_E_NONE) {
-        svc_engine_reply_str(r, "status", rwd_status_name(st));
+    } else if (status_error(st) == PROTO_E_NONE) {
+        svc_engine_reply_status(r, st);
     } else {
         reject_status(e, p, &applied, st, now, r);
     }
 }
 
 /* feedback and activate: the outcome-stream record of request @q, then submit_outcome(). */
-void svc_op_outcome(svc_engine *e, svc_prt *p, const svc_request *q, const svc_replier *r,
+void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r,
                     uint32_t type)
 {
     base_outcome *o = base_alloc_zero(1, sizeof(*o));
     if (o == NULL) {
-        svc_engine_reject(e, r, SVC_E_INTERNAL, "out of memory");
+        svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
     int64_t now = base_clock_now_ms(e->clock);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "base/mpcheck.h"
+#include "proto/mp.h"
 
 /*
  * Layouts (keys in encoding order; docs/storage.md has literal examples):
@@ -23,7 +23,6 @@
 #define CODEC_VERSION 1u
 #define CODEC_MAX_DEPTH 8u
 #define CODEC_MAX_KEYS 24u
-#define CHUNK_FLOATS 64u /* floats converted per bin body write */
 
 /*
  * Object cap for base_mpcheck(). A record is a handful of keys plus large
@@ -38,108 +37,62 @@ static size_t max_objects(size_t len)
 
 /* ---- encoding ---------------------------------------------------------- */
 
-/* The packer's write callback appends to a base_buf and remembers why it stopped. */
-typedef struct sink {
-    base_buf *out;
-    base_err err;
-} sink;
-
-static int sink_write(void *data, const char *p, size_t n)
-{
-    sink *s = data;
-    if (s->err == BASE_OK) {
-        s->err = base_buf_append(s->out, p, n);
-    }
-    return s->err == BASE_OK ? 0 : -1;
-}
-
-/* Writers ignore the packer's return value: the sink latches the first error. */
-static void put_key(msgpack_packer *pk, const char *key)
-{
-    size_t n = strlen(key);
-    (void)msgpack_pack_str(pk, n);
-    (void)msgpack_pack_str_body(pk, key, n);
-}
-
-static void put_str(msgpack_packer *pk, const char *key, const char *val)
-{
-    put_key(pk, key);
-    put_key(pk, val);
-}
-
-static void put_u64(msgpack_packer *pk, const char *key, uint64_t val)
-{
-    put_key(pk, key);
-    (void)msgpack_pack_uint64(pk, val);
-}
-
-static void put_i64(msgpack_packer *pk, const char *key, int64_t val)
-{
-    put_key(pk, key);
-    (void)msgpack_pack_int64(pk, val);
-}
-
-static void put_f64(msgpack_packer *pk, const char *key, double val)
-{
-    put_key(pk, key);
-    (void)msgpack_pack_double(pk, val);
-}
-
-static void le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
 /*
- * Pack @n 4-byte words as one bin, converting through a small stack chunk so
- * no temporary vector is allocated. @words is float* or uint32_t*; both are
- * 4 bytes and copied bit for bit.
+ * Records are written with proto's msgpack writer (proto/mp.h), whose first
+ * error is sticky: the helpers below never check, finish() does.
  */
-static void put_bin32(msgpack_packer *pk, const char *key, const void *words, uint32_t n)
+static void put_key(proto_writer *w, const char *key)
 {
-    uint8_t chunk[CHUNK_FLOATS * 4u];
-    const uint8_t *src = words;
-    put_key(pk, key);
-    (void)msgpack_pack_bin(pk, (size_t)n * 4u);
-    for (uint32_t i = 0; i < n; i += CHUNK_FLOATS) {
-        uint32_t k = n - i < CHUNK_FLOATS ? n - i : CHUNK_FLOATS;
-        for (uint32_t j = 0; j < k; j++) {
-            uint32_t w;
-            memcpy(&w, src + ((size_t)i + j) * 4u, 4u);
-            le32(chunk + (size_t)j * 4u, w);
-        }
-        (void)msgpack_pack_bin_body(pk, chunk, (size_t)k * 4u);
-    }
+    proto_w_str(w, key);
 }
 
-static void put_bin64(msgpack_packer *pk, const char *key, const double *v, uint32_t n)
+static void put_str(proto_writer *w, const char *key, const char *val)
 {
-    uint8_t chunk[CHUNK_FLOATS * 8u];
-    put_key(pk, key);
-    (void)msgpack_pack_bin(pk, (size_t)n * 8u);
-    for (uint32_t i = 0; i < n; i += CHUNK_FLOATS) {
-        uint32_t k = n - i < CHUNK_FLOATS ? n - i : CHUNK_FLOATS;
-        for (uint32_t j = 0; j < k; j++) {
-            uint64_t w;
-            memcpy(&w, &v[i + j], 8u);
-            le32(chunk + (size_t)j * 8u, (uint32_t)w);
-            le32(chunk + (size_t)j * 8u + 4u, (uint32_t)(w >> 32));
-        }
-        (void)msgpack_pack_bin_body(pk, chunk, (size_t)k * 8u);
-    }
+    proto_w_str(w, key);
+    proto_w_str(w, val);
+}
+
+static void put_u64(proto_writer *w, const char *key, uint64_t val)
+{
+    proto_w_str(w, key);
+    proto_w_uint(w, val);
+}
+
+static void put_i64(proto_writer *w, const char *key, int64_t val)
+{
+    proto_w_str(w, key);
+    proto_w_int(w, val);
+}
+
+static void put_f64(proto_writer *w, const char *key, double val)
+{
+    proto_w_str(w, key);
+    proto_w_double(w, val);
+}
+
+static void put_bool(proto_writer *w, const char *key, bool val)
+{
+    proto_w_str(w, key);
+    proto_w_bool(w, val);
+}
+
+/* Vectors are bins of little-endian values, copied bit for bit. */
+static void put_f32s(proto_writer *w, const char *key, const float *v, uint32_t n)
+{
+    proto_w_str(w, key);
+    proto_w_f32_bin(w, v, n);
+}
+
+static void put_u32s(proto_writer *w, const char *key, const uint32_t *v, uint32_t n)
+{
+    proto_w_str(w, key);
+    proto_w_u32_bin(w, v, n);
+}
+
+static void put_f64s(proto_writer *w, const char *key, const double *v, uint32_t n)
+{
+    proto_w_str(w, key);
+    proto_w_f64_bin(w, v, n);
 }
 
 /* True if @s is NUL-terminated within its @size-byte field. */
@@ -171,132 +124,119 @@ static bool decision_ok(const base_decision *d)
     return ok;
 }
 
-static void pack_decision(msgpack_packer *pk, const base_decision *d)
+static void pack_decision(proto_writer *w, const base_decision *d)
 {
-    (void)msgpack_pack_map(pk, d->overflow != 0 ? 18 : 17);
-    put_u64(pk, "v", CODEC_VERSION);
-    put_str(pk, "p", d->policy);
-    put_str(pk, "e", d->event_id);
-    put_str(pk, "c", d->conversation_id);
-    put_i64(pk, "ts", d->ts_ms);
-    put_u64(pk, "mv", d->model_version);
-    put_u64(pk, "tn", d->turn);
-    put_u64(pk, "src", d->source);
-    put_u64(pk, "d", d->dim);
-    put_u64(pk, "n", d->n_cand);
-    put_u64(pk, "ch", d->chosen);
-    put_bin32(pk, "emb", d->embedding, d->dim);
-    put_bin32(pk, "act", d->action, d->n_cand);
-    put_bin32(pk, "lg", d->base_logit, d->n_cand);
-    put_bin32(pk, "pmf", d->pmf, d->n_cand);
-    put_u64(pk, "dfr", d->deferred);
-    put_u64(pk, "lsn", d->lsn);
+    proto_w_map(w, d->overflow != 0 ? 18 : 17);
+    put_u64(w, "v", CODEC_VERSION);
+    put_str(w, "p", d->policy);
+    put_str(w, "e", d->event_id);
+    put_str(w, "c", d->conversation_id);
+    put_i64(w, "ts", d->ts_ms);
+    put_u64(w, "mv", d->model_version);
+    put_u64(w, "tn", d->turn);
+    put_u64(w, "src", d->source);
+    put_u64(w, "d", d->dim);
+    put_u64(w, "n", d->n_cand);
+    put_u64(w, "ch", d->chosen);
+    put_f32s(w, "emb", d->embedding, d->dim);
+    put_u32s(w, "act", d->action, d->n_cand);
+    put_f32s(w, "lg", d->base_logit, d->n_cand);
+    put_f32s(w, "pmf", d->pmf, d->n_cand);
+    put_u64(w, "dfr", d->deferred);
+    put_u64(w, "lsn", d->lsn);
     if (d->overflow != 0) {
-        put_u64(pk, "ovf", d->overflow); /* optional: absent in most records */
+        put_u64(w, "ovf", d->overflow); /* optional: absent in most records */
     }
 }
 
-/* Common tail of every encoder: report the sink's error and undo a partial append. */
-static base_err finish(const sink *s, base_buf *out, size_t start)
+/* Common tail of every encoder: report the writer's error and undo a partial append. */
+static base_err finish(const proto_writer *w, size_t start)
 {
-    if (s->err != BASE_OK) {
-        out->len = start;
+    base_err e = proto_writer_finish(w);
+    if (e != BASE_OK) {
+        w->out->len = start;
     }
-    return s->err;
+    return e;
 }
 
 base_err sto_codec_encode_decision(const base_decision *d, base_buf *out)
 {
-    sink s = {out, BASE_OK};
-    msgpack_packer pk;
+    proto_writer w;
     size_t start = out->len;
 
+    proto_writer_init(&w, out);
     if (!decision_ok(d)) {
-        s.err = BASE_EINVAL;
+        w.err = BASE_EINVAL;
         goto fail;
     }
-    msgpack_packer_init(&pk, &s, sink_write);
-    pack_decision(&pk, d);
+    pack_decision(&w, d);
 fail:
-    return finish(&s, out, start);
+    return finish(&w, start);
 }
 
 base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
 {
-    sink s = {out, BASE_OK};
-    msgpack_packer pk;
+    proto_writer w;
     size_t start = out->len;
 
+    proto_writer_init(&w, out);
     if (!str_ok(o->policy, sizeof(o->policy)) || !str_ok(o->event_id, sizeof(o->event_id)) ||
         !str_ok(o->conversation_id, sizeof(o->conversation_id)) ||
         !str_ok(o->outcome_id, sizeof(o->outcome_id)) || !str_ok(o->signal, sizeof(o->signal)) ||
         !str_ok(o->supersedes, sizeof(o->supersedes)) || !str_ok(o->user_id, sizeof(o->user_id)) ||
         o->type > BASE_OUT_ACTIVATE || !isfinite(o->value)) {
-        s.err = BASE_EINVAL;
+        w.err = BASE_EINVAL;
         goto fail;
     }
-    msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 13);
-    put_u64(&pk, "v", CODEC_VERSION);
-    put_str(&pk, "p", o->policy);
-    put_str(&pk, "e", o->event_id);
-    put_str(&pk, "c", o->conversation_id);
-    put_str(&pk, "o", o->outcome_id);
-    put_str(&pk, "sig", o->signal);
-    put_f64(&pk, "val", o->value);
-    put_i64(&pk, "ts", o->ts_ms);
-    put_str(&pk, "su", o->supersedes);
-    put_str(&pk, "u", o->user_id);
-    put_u64(&pk, "ty", o->type);
-    put_i64(&pk, "at", o->arrived_ms);
-    put_u64(&pk, "lsn", o->lsn);
+    proto_w_map(&w, 13);
+    put_u64(&w, "v", CODEC_VERSION);
+    put_str(&w, "p", o->policy);
+    put_str(&w, "e", o->event_id);
+    put_str(&w, "c", o->conversation_id);
+    put_str(&w, "o", o->outcome_id);
+    put_str(&w, "sig", o->signal);
+    put_f64(&w, "val", o->value);
+    put_i64(&w, "ts", o->ts_ms);
+    put_str(&w, "su", o->supersedes);
+    put_str(&w, "u", o->user_id);
+    put_u64(&w, "ty", o->type);
+    put_i64(&w, "at", o->arrived_ms);
+    put_u64(&w, "lsn", o->lsn);
 fail:
-    return finish(&s, out, start);
+    return finish(&w, start);
 }
 
 base_err sto_codec_encode_joined(const base_joined *j, base_buf *out)
 {
-    sink s = {out, BASE_OK};
-    msgpack_packer pk;
+    proto_writer w;
     size_t start = out->len;
 
+    proto_writer_init(&w, out);
     if (j->decision == NULL || !decision_ok(j->decision) || !isfinite(j->reward) ||
         !isfinite(j->share) || j->credit > BASE_CREDIT_DISCOUNTED ||
         !str_ok(j->spec_version, sizeof(j->spec_version))) {
-        s.err = BASE_EINVAL;
+        w.err = BASE_EINVAL;
         goto fail;
     }
-    msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 10);
-    put_u64(&pk, "v", CODEC_VERSION);
-    put_key(&pk, "dec");
-    pack_decision(&pk, j->decision);
-    put_f64(&pk, "r", j->reward);
-    put_u64(&pk, "no", j->n_outcomes);
-    put_key(&pk, "df");
-    if (j->defaulted) {
-        (void)msgpack_pack_true(&pk);
-    } else {
-        (void)msgpack_pack_false(&pk);
-    }
-    put_i64(&pk, "jts", j->joined_ts_ms);
-    put_key(&pk, "uk");
-    if (j->unknown) {
-        (void)msgpack_pack_true(&pk);
-    } else {
-        (void)msgpack_pack_false(&pk);
-    }
-    put_u64(&pk, "cr", j->credit);
-    put_f64(&pk, "sh", j->share);
-    put_str(&pk, "sv", j->spec_version);
+    proto_w_map(&w, 10);
+    put_u64(&w, "v", CODEC_VERSION);
+    put_key(&w, "dec");
+    pack_decision(&w, j->decision);
+    put_f64(&w, "r", j->reward);
+    put_u64(&w, "no", j->n_outcomes);
+    put_bool(&w, "df", j->defaulted);
+    put_i64(&w, "jts", j->joined_ts_ms);
+    put_bool(&w, "uk", j->unknown);
+    put_u64(&w, "cr", j->credit);
+    put_f64(&w, "sh", j->share);
+    put_str(&w, "sv", j->spec_version);
 fail:
-    return finish(&s, out, start);
+    return finish(&w, start);
 }
 
 base_err sto_codec_encode_model(const base_model *m, base_buf *out)
 {
-    sink s = {out, BASE_OK};
-    msgpack_packer pk;
+    proto_writer w;
     size_t start = out->len;
     bool ok = str_ok(m->policy, sizeof(m->policy)) && str_ok(m->learner, sizeof(m->learner)) &&
               str_ok(m->last_joined_id, sizeof(m->last_joined_id)) &&
@@ -311,40 +251,40 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
     }
+    proto_writer_init(&w, out);
     if (!ok) {
-        s.err = BASE_EINVAL;
+        w.err = BASE_EINVAL;
         goto fail;
     }
     /* A bin32 length is 32 bits wide. */
     if (m->n_params > UINT32_MAX / 4u || m->n_state > UINT32_MAX / 8u) {
-        s.err = BASE_ELIMIT;
+        w.err = BASE_ELIMIT;
         goto fail;
     }
-    msgpack_packer_init(&pk, &s, sink_write);
-    (void)msgpack_pack_map(&pk, 21);
-    put_u64(&pk, "v", CODEC_VERSION);
-    put_str(&pk, "p", m->policy);
-    put_str(&pk, "ln", m->learner);
-    put_str(&pk, "lj", m->last_joined_id);
-    put_u64(&pk, "ver", m->version);
-    put_u64(&pk, "nu", m->n_updates);
-    put_i64(&pk, "ts", m->ts_ms);
-    put_u64(&pk, "d", m->dim);
-    put_u64(&pk, "na", m->n_actions);
-    put_u64(&pk, "np", m->n_params);
-    put_u64(&pk, "ns", m->n_state);
-    put_bin32(&pk, "w", m->params, m->n_params);
-    put_bin64(&pk, "st", m->state, m->n_state);
-    put_str(&pk, "sd", m->scan_decisions);
-    put_str(&pk, "so", m->scan_outcomes);
-    put_str(&pk, "sj", m->scan_joined);
-    put_u64(&pk, "lsn", m->next_lsn);
-    put_u64(&pk, "par", m->parent);
-    put_str(&pk, "rsv", m->spec_version);
-    put_str(&pk, "bmv", m->base_version);
-    put_str(&pk, "cfg", m->config_hash);
+    proto_w_map(&w, 21);
+    put_u64(&w, "v", CODEC_VERSION);
+    put_str(&w, "p", m->policy);
+    put_str(&w, "ln", m->learner);
+    put_str(&w, "lj", m->last_joined_id);
+    put_u64(&w, "ver", m->version);
+    put_u64(&w, "nu", m->n_updates);
+    put_i64(&w, "ts", m->ts_ms);
+    put_u64(&w, "d", m->dim);
+    put_u64(&w, "na", m->n_actions);
+    put_u64(&w, "np", m->n_params);
+    put_u64(&w, "ns", m->n_state);
+    put_f32s(&w, "w", m->params, m->n_params);
+    put_f64s(&w, "st", m->state, m->n_state);
+    put_str(&w, "sd", m->scan_decisions);
+    put_str(&w, "so", m->scan_outcomes);
+    put_str(&w, "sj", m->scan_joined);
+    put_u64(&w, "lsn", m->next_lsn);
+    put_u64(&w, "par", m->parent);
+    put_str(&w, "rsv", m->spec_version);
+    put_str(&w, "bmv", m->base_version);
+    put_str(&w, "cfg", m->config_hash);
 fail:
-    return finish(&s, out, start);
+    return finish(&w, start);
 }
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -359,35 +299,18 @@ static base_err collect_opt(const msgpack_object *map, const char *const *names,
                             size_t n_required, const msgpack_object **slots)
 {
     base_err e = BASE_EPROTO;
+    uint64_t v = 0;
 
-    for (size_t i = 0; i < n_names; i++) {
-        slots[i] = NULL;
-    }
-    if (map->type != MSGPACK_OBJECT_MAP) {
+    /* Only known keys must be unique: a newer writer's extra keys are skipped unread. */
+    if (!proto_mp_map_fields(map, names, n_names, false, slots, NULL)) {
         goto fail;
-    }
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type != MSGPACK_OBJECT_STR) {
-            goto fail;
-        }
-        for (size_t j = 0; j < n_names; j++) {
-            size_t nl = strlen(names[j]);
-            if (k->via.str.size == nl && memcmp(k->via.str.ptr, names[j], nl) == 0) {
-                if (slots[j] != NULL) {
-                    goto fail;
-                }
-                slots[j] = &map->via.map.ptr[i].val;
-                break;
-            }
-        }
     }
     for (size_t i = 0; i < n_required; i++) {
         if (slots[i] == NULL) {
             goto fail;
         }
     }
-    if (slots[0]->type != MSGPACK_OBJECT_POSITIVE_INTEGER || slots[0]->via.u64 != CODEC_VERSION) {
+    if (!proto_mp_get_u64(slots[0], CODEC_VERSION, &v, NULL) || v != CODEC_VERSION) {
         goto fail;
     }
     e = BASE_OK;
@@ -401,120 +324,14 @@ static base_err collect(const msgpack_object *map, const char *const *names, siz
     return collect_opt(map, names, n_names, n_names, slots);
 }
 
-/* Copy a str of at most @size - 1 bytes with no NUL inside into @dst. */
+/*
+ * A str that fits @size bytes with its NUL and holds no NUL. Unlike the wire
+ * protocol, records are not checked for UTF-8 here: the daemon checked their
+ * text where it entered.
+ */
 static bool get_str(const msgpack_object *o, char *dst, size_t size)
 {
-    bool ok = o->type == MSGPACK_OBJECT_STR && o->via.str.size < size &&
-              (o->via.str.size == 0 || memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL);
-    if (ok) {
-        if (o->via.str.size > 0) {
-            memcpy(dst, o->via.str.ptr, o->via.str.size);
-        }
-        dst[o->via.str.size] = '\0';
-    }
-    return ok;
-}
-
-static bool get_u64(const msgpack_object *o, uint64_t max, uint64_t *out)
-{
-    bool ok = o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= max;
-    if (ok) {
-        *out = o->via.u64;
-    }
-    return ok;
-}
-
-static bool get_u32(const msgpack_object *o, uint32_t max, uint32_t *out)
-{
-    uint64_t v = 0;
-    bool ok = get_u64(o, max, &v);
-    if (ok) {
-        *out = (uint32_t)v;
-    }
-    return ok;
-}
-
-static bool get_i64(const msgpack_object *o, int64_t *out)
-{
-    bool ok = true;
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX) {
-        *out = (int64_t)o->via.u64;
-    } else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        *out = o->via.i64;
-    } else {
-        ok = false;
-    }
-    return ok;
-}
-
-/* A finite number; integers are accepted as well as float32/float64. */
-static bool get_f64(const msgpack_object *o, double *out)
-{
-    double v = NAN;
-    switch (o->type) {
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        v = o->via.f64;
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        v = (double)o->via.u64;
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        v = (double)o->via.i64;
-        break;
-    default:
-        break; /* stays NaN: rejected below */
-    }
-    bool ok = isfinite(v);
-    if (ok) {
-        *out = v;
-    }
-    return ok;
-}
-
-/* A bin of exactly @n little-endian float32, all finite. */
-static bool get_f32vec(const msgpack_object *o, uint32_t n, float *dst)
-{
-    bool ok = o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == (uint64_t)n * 4u;
-    for (uint32_t i = 0; ok && i < n; i++) {
-        uint32_t w = rd32((const uint8_t *)o->via.bin.ptr + (size_t)i * 4u);
-        memcpy(&dst[i], &w, 4u);
-        ok = isfinite(dst[i]);
-    }
-    return ok;
-}
-
-/* A bin of exactly @n little-endian uint32, each below @limit. */
-static bool get_u32vec(const msgpack_object *o, uint32_t n, uint32_t limit, uint32_t *dst)
-{
-    bool ok = o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == (uint64_t)n * 4u;
-    for (uint32_t i = 0; ok && i < n; i++) {
-        dst[i] = rd32((const uint8_t *)o->via.bin.ptr + (size_t)i * 4u);
-        ok = dst[i] < limit;
-    }
-    return ok;
-}
-
-/* A bin of exactly @n little-endian float64, all finite. */
-static bool get_f64vec(const msgpack_object *o, uint32_t n, double *dst)
-{
-    bool ok = o->type == MSGPACK_OBJECT_BIN && o->via.bin.size == (uint64_t)n * 8u;
-    for (uint32_t i = 0; ok && i < n; i++) {
-        uint64_t w = rd64((const uint8_t *)o->via.bin.ptr + (size_t)i * 8u);
-        memcpy(&dst[i], &w, 8u);
-        ok = isfinite(dst[i]);
-    }
-    return ok;
-}
-
-/* The length in elements of a bin holding @width-byte elements, or false. */
-static bool bin_count(const msgpack_object *o, size_t width, uint32_t *out)
-{
-    bool ok = o->type == MSGPACK_OBJECT_BIN && o->via.bin.size % width == 0;
-    if (ok) {
-        *out = (uint32_t)(o->via.bin.size / width);
-    }
-    return ok;
+    return proto_mp_get_str(o, size - 1, false, dst, NULL);
 }
 
 /*
@@ -523,22 +340,11 @@ static bool bin_count(const msgpack_object *o, size_t width, uint32_t *out)
  */
 static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
 {
-    size_t off = 0;
-    base_err e;
-
     msgpack_unpacked_init(u);
-    e = base_mpcheck(buf, len, CODEC_MAX_DEPTH, max_objects(len));
-    if (e != BASE_OK) {
+    base_err e = proto_mp_unpack(buf, len, CODEC_MAX_DEPTH, max_objects(len), u);
+    if (e == BASE_ELIMIT) {
         e = BASE_EPROTO; /* past a cap is as malformed as a bad count, for a record */
-        goto fail;
     }
-    msgpack_unpack_return r = msgpack_unpack_next(u, (const char *)buf, len, &off);
-    if (r == MSGPACK_UNPACK_NOMEM_ERROR) {
-        e = BASE_ENOMEM;
-    } else if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
-        e = BASE_EPROTO;
-    }
-fail:
     return e;
 }
 
@@ -562,8 +368,9 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         goto fail;
     }
     e = BASE_EPROTO;
-    if (!get_u32(f[DK_D], BASE_DIM_MAX, &dim) || !get_u32(f[DK_N], BASE_CAND_MAX, &n_cand) ||
-        n_cand < 1 || !get_u32(f[DK_CH], n_cand - 1u, &chosen)) {
+    if (!proto_mp_get_u32(f[DK_D], BASE_DIM_MAX, &dim, NULL) ||
+        !proto_mp_get_u32(f[DK_N], BASE_CAND_MAX, &n_cand, NULL) || n_cand < 1 ||
+        !proto_mp_get_u32(f[DK_CH], n_cand - 1u, &chosen, NULL)) {
         goto fail;
     }
     d = base_decision_new(dim, n_cand);
@@ -575,14 +382,17 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
     if (!get_str(f[DK_P], d->policy, sizeof(d->policy)) ||
         !get_str(f[DK_E], d->event_id, sizeof(d->event_id)) ||
         !get_str(f[DK_C], d->conversation_id, sizeof(d->conversation_id)) ||
-        !get_i64(f[DK_TS], &d->ts_ms) || !get_u64(f[DK_MV], UINT64_MAX, &d->model_version) ||
-        !get_u32(f[DK_TN], UINT32_MAX, &d->turn) ||
-        !get_u32(f[DK_SRC], BASE_SRC_LOG, &d->source) ||
-        !get_f32vec(f[DK_EMB], dim, d->embedding) ||
-        !get_u32vec(f[DK_ACT], n_cand, BASE_ACTIONS_MAX, d->action) ||
-        !get_f32vec(f[DK_LG], n_cand, d->base_logit) || !get_f32vec(f[DK_PMF], n_cand, d->pmf) ||
-        !get_u32(f[DK_DFR], 1, &d->deferred) || !get_u64(f[DK_LSN], UINT64_MAX, &d->lsn) ||
-        (f[DK_OVF] != NULL && !get_u32(f[DK_OVF], 1, &d->overflow))) {
+        !proto_mp_get_i64(f[DK_TS], &d->ts_ms, NULL) ||
+        !proto_mp_get_u64(f[DK_MV], UINT64_MAX, &d->model_version, NULL) ||
+        !proto_mp_get_u32(f[DK_TN], UINT32_MAX, &d->turn, NULL) ||
+        !proto_mp_get_u32(f[DK_SRC], BASE_SRC_LOG, &d->source, NULL) ||
+        !proto_mp_get_f32_bin(f[DK_EMB], dim, d->embedding, NULL) ||
+        !proto_mp_get_u32_bin(f[DK_ACT], n_cand, BASE_ACTIONS_MAX, d->action, NULL) ||
+        !proto_mp_get_f32_bin(f[DK_LG], n_cand, d->base_logit, NULL) ||
+        !proto_mp_get_f32_bin(f[DK_PMF], n_cand, d->pmf, NULL) ||
+        !proto_mp_get_u32(f[DK_DFR], 1, &d->deferred, NULL) ||
+        !proto_mp_get_u64(f[DK_LSN], UINT64_MAX, &d->lsn, NULL) ||
+        (f[DK_OVF] != NULL && !proto_mp_get_u32(f[DK_OVF], 1, &d->overflow, NULL))) {
         goto fail;
     }
     *out = d;
@@ -633,11 +443,14 @@ base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome *
         !get_str(f[OK_E], o->event_id, sizeof(o->event_id)) ||
         !get_str(f[OK_C], o->conversation_id, sizeof(o->conversation_id)) ||
         !get_str(f[OK_O], o->outcome_id, sizeof(o->outcome_id)) ||
-        !get_str(f[OK_SIG], o->signal, sizeof(o->signal)) || !get_f64(f[OK_VAL], &o->value) ||
-        !get_i64(f[OK_TS], &o->ts_ms) || !get_str(f[OK_SU], o->supersedes, sizeof(o->supersedes)) ||
+        !get_str(f[OK_SIG], o->signal, sizeof(o->signal)) ||
+        !proto_mp_get_f64(f[OK_VAL], &o->value, NULL) ||
+        !proto_mp_get_i64(f[OK_TS], &o->ts_ms, NULL) ||
+        !get_str(f[OK_SU], o->supersedes, sizeof(o->supersedes)) ||
         !get_str(f[OK_U], o->user_id, sizeof(o->user_id)) ||
-        !get_u32(f[OK_TY], BASE_OUT_ACTIVATE, &o->type) || !get_i64(f[OK_AT], &o->arrived_ms) ||
-        !get_u64(f[OK_LSN], UINT64_MAX, &o->lsn)) {
+        !proto_mp_get_u32(f[OK_TY], BASE_OUT_ACTIVATE, &o->type, NULL) ||
+        !proto_mp_get_i64(f[OK_AT], &o->arrived_ms, NULL) ||
+        !proto_mp_get_u64(f[OK_LSN], UINT64_MAX, &o->lsn, NULL)) {
         goto fail;
     }
     *out = o;
@@ -679,15 +492,16 @@ base_err sto_codec_decode_joined(const uint8_t *buf, size_t len, base_joined **o
     }
     d = NULL; /* owned by j now */
     e = BASE_EPROTO;
-    if (!get_f64(f[JK_R], &j->reward) || !get_u32(f[JK_NO], UINT32_MAX, &j->n_outcomes) ||
-        f[JK_DF]->type != MSGPACK_OBJECT_BOOLEAN || !get_i64(f[JK_JTS], &j->joined_ts_ms) ||
-        f[JK_UK]->type != MSGPACK_OBJECT_BOOLEAN ||
-        !get_u32(f[JK_CR], BASE_CREDIT_DISCOUNTED, &j->credit) || !get_f64(f[JK_SH], &j->share) ||
+    if (!proto_mp_get_f64(f[JK_R], &j->reward, NULL) ||
+        !proto_mp_get_u32(f[JK_NO], UINT32_MAX, &j->n_outcomes, NULL) ||
+        !proto_mp_get_bool(f[JK_DF], &j->defaulted, NULL) ||
+        !proto_mp_get_i64(f[JK_JTS], &j->joined_ts_ms, NULL) ||
+        !proto_mp_get_bool(f[JK_UK], &j->unknown, NULL) ||
+        !proto_mp_get_u32(f[JK_CR], BASE_CREDIT_DISCOUNTED, &j->credit, NULL) ||
+        !proto_mp_get_f64(f[JK_SH], &j->share, NULL) ||
         !get_str(f[JK_SV], j->spec_version, sizeof(j->spec_version))) {
         goto fail;
     }
-    j->defaulted = f[JK_DF]->via.boolean;
-    j->unknown = f[JK_UK]->via.boolean;
     *out = j;
     j = NULL;
     e = BASE_OK;
@@ -721,9 +535,10 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out
     }
     e = BASE_EPROTO;
     /* The bins bound the counts by len before anything is allocated. */
-    if (!get_u32(f[MK_NP], UINT32_MAX, &n_params) || !get_u32(f[MK_NS], UINT32_MAX, &n_state) ||
-        !bin_count(f[MK_W], 4u, &np_bin) || np_bin != n_params ||
-        !bin_count(f[MK_ST], 8u, &ns_bin) || ns_bin != n_state) {
+    if (!proto_mp_get_u32(f[MK_NP], UINT32_MAX, &n_params, NULL) ||
+        !proto_mp_get_u32(f[MK_NS], UINT32_MAX, &n_state, NULL) ||
+        !proto_mp_bin_count(f[MK_W], 4u, &np_bin) || np_bin != n_params ||
+        !proto_mp_bin_count(f[MK_ST], 8u, &ns_bin) || ns_bin != n_state) {
         goto fail;
     }
     m = base_model_new(n_params, n_state);
@@ -734,15 +549,18 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out
     if (!get_str(f[MK_P], m->policy, sizeof(m->policy)) ||
         !get_str(f[MK_LN], m->learner, sizeof(m->learner)) ||
         !get_str(f[MK_LJ], m->last_joined_id, sizeof(m->last_joined_id)) ||
-        !get_u64(f[MK_VER], UINT64_MAX, &m->version) ||
-        !get_u64(f[MK_NU], UINT64_MAX, &m->n_updates) || !get_i64(f[MK_TS], &m->ts_ms) ||
-        !get_u32(f[MK_D], UINT32_MAX, &m->dim) || !get_u32(f[MK_NA], UINT32_MAX, &m->n_actions) ||
-        !get_f32vec(f[MK_W], n_params, m->params) || !get_f64vec(f[MK_ST], n_state, m->state) ||
+        !proto_mp_get_u64(f[MK_VER], UINT64_MAX, &m->version, NULL) ||
+        !proto_mp_get_u64(f[MK_NU], UINT64_MAX, &m->n_updates, NULL) ||
+        !proto_mp_get_i64(f[MK_TS], &m->ts_ms, NULL) ||
+        !proto_mp_get_u32(f[MK_D], UINT32_MAX, &m->dim, NULL) ||
+        !proto_mp_get_u32(f[MK_NA], UINT32_MAX, &m->n_actions, NULL) ||
+        !proto_mp_get_f32_bin(f[MK_W], n_params, m->params, NULL) ||
+        !proto_mp_get_f64_bin(f[MK_ST], n_state, m->state, NULL) ||
         !get_str(f[MK_SD], m->scan_decisions, sizeof(m->scan_decisions)) ||
         !get_str(f[MK_SO], m->scan_outcomes, sizeof(m->scan_outcomes)) ||
         !get_str(f[MK_SJ], m->scan_joined, sizeof(m->scan_joined)) ||
-        !get_u64(f[MK_LSN], UINT64_MAX, &m->next_lsn) ||
-        !get_u64(f[MK_PAR], UINT64_MAX, &m->parent) ||
+        !proto_mp_get_u64(f[MK_LSN], UINT64_MAX, &m->next_lsn, NULL) ||
+        !proto_mp_get_u64(f[MK_PAR], UINT64_MAX, &m->parent, NULL) ||
         !get_str(f[MK_RSV], m->spec_version, sizeof(m->spec_version)) ||
         !get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
         !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash))) {

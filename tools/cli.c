@@ -27,8 +27,9 @@
 #include "base/buf.h"
 #include "client/rlfeed_client.h"
 #include "bench/learn.h"
+#include "proto/errors.h"
+#include "tools/json.h"
 #include "tools/sim.h"
-#include "service/wire.h"
 
 #define CLI_MAX_JSON (16u << 20) /* bytes of a JSON request body */
 #define CLI_DEFAULT_TIMEOUT_MS 5000
@@ -211,7 +212,7 @@ static bool build_request(const cli_args *a, const char *text, base_buf *out)
         goto done;
     }
     if (json_object_get(root, "v") == NULL &&
-        json_object_set_new(root, "v", json_integer(SVC_WIRE_VERSION)) != 0) {
+        json_object_set_new(root, "v", json_integer(PROTO_VERSION)) != 0) {
         fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
         goto done;
     }
@@ -235,7 +236,7 @@ static bool build_request(const cli_args *a, const char *text, base_buf *out)
         fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
         goto done;
     }
-    e = svc_wire_from_json(dumped, out, errbuf, sizeof(errbuf));
+    e = rlfeed_json_to_msgpack(dumped, out, errbuf, sizeof(errbuf));
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot encode the request: %s%s%s\n", a->cmd,
                 base_strerror(e), errbuf[0] != '\0' ? ": " : "", errbuf);
@@ -257,7 +258,7 @@ static int exchange(const cli_args *a, const base_buf *req)
     uint8_t *rep = NULL;
     size_t rep_len = 0;
     char *json = NULL;
-    svc_reply *r = base_alloc(sizeof(*r)); /* ~4 KiB of pmf: keep it off the stack */
+    rlfeed_reply *r = base_alloc(sizeof(*r)); /* ~4 KiB of pmf: keep it off the stack */
     base_err e;
 
     if (r == NULL) {
@@ -280,7 +281,7 @@ static int exchange(const cli_args *a, const base_buf *req)
         fprintf(stderr, "rlfeed %s: %s: %s\n", a->cmd, a->url, base_strerror(e));
         goto done;
     }
-    e = svc_wire_to_json(rep, rep_len, &json);
+    e = rlfeed_msgpack_to_json(rep, rep_len, &json);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: unreadable reply (%zu bytes): %s\n", a->cmd, rep_len,
                 base_strerror(e));
@@ -291,7 +292,7 @@ static int exchange(const cli_args *a, const base_buf *req)
         fprintf(stderr, "rlfeed %s: cannot write the reply\n", a->cmd);
         goto done;
     }
-    e = svc_wire_decode_reply(rep, rep_len, r);
+    e = rlfeed_reply_decode(rep, rep_len, r);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: the reply is not a valid reply map: %s\n", a->cmd,
                 base_strerror(e));
@@ -317,7 +318,7 @@ static int cmd_request(int argc, char **argv, const char *cmd)
     base_err e;
 
     base_buf_init(&in, CLI_MAX_JSON);
-    base_buf_init(&req, SVC_WIRE_MAX_MSG);
+    base_buf_init(&req, PROTO_MAX_MSG_BYTES);
     if (status == 1) {
         usage(stdout);
         status = EXIT_OK_REPLY;

@@ -73,12 +73,13 @@ static bool interact(sim_worker *w, uint64_t i, const char *conv_id, uint32_t tu
         sim_note_transport_error(run, i, "event_id", BASE_ELIMIT);
         goto account;
     }
-    if (conv_id != NULL) {
-        e = sim_decide_turn(w, event_id, conv_id, turn);
-    } else {
-        e = rlfeed_client_decide(w->client, o->policy, event_id, w->emb, o->dim, k,
-                                 run->id_ptr, w->logits, &w->reply);
-    }
+    rlfeed_decide_opts opts = {
+        .event_id = event_id,
+        .conversation_id = conv_id,
+        .turn = conv_id != NULL ? turn : 0,
+    };
+    e = rlfeed_client_decide_ex(w->client, o->policy, &opts, w->emb, o->dim, k, run->id_ptr,
+                                w->logits, &w->reply);
     if (e != BASE_OK) {
         sim_note_transport_error(run, i, "decide", e);
         goto account;
@@ -279,7 +280,6 @@ static bool open_workers(sim_run *run, sim_worker *ws)
     for (uint32_t t = 0; t < o->clients; t++) {
         sim_worker *w = &ws[t];
         w->run = run;
-        base_buf_init(&w->req, SVC_WIRE_MAX_MSG);
         w->emb = base_alloc_array(o->dim, sizeof(*w->emb));
         w->logits = base_alloc_array(run->d->n_classes, sizeof(*w->logits));
         if (w->emb == NULL || w->logits == NULL) {
@@ -307,7 +307,6 @@ static void run_fini(sim_run *run, sim_worker *ws)
             base_free(ws[t].emb);
             base_free(ws[t].logits);
             base_free(ws[t].heap);
-            base_buf_fini(&ws[t].req);
         }
         base_free(ws);
     }

@@ -15,105 +15,11 @@
 #include <jansson.h>
 
 #include "base/alloc.h"
-#include "base/buf.h"
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/record.h"
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
-
-/* {"v":1, "op":@op, ...}: @n_more pairs follow. */
-static void write_header(svc_writer *wr, const char *op, uint32_t n_more)
-{
-    svc_w_map(wr, 2 + n_more);
-    svc_w_str(wr, "v");
-    svc_w_int(wr, SVC_WIRE_VERSION);
-    svc_w_str(wr, "op");
-    svc_w_str(wr, op);
-}
-
-/* Send the request built in w->req and decode its reply into w->reply. */
-static base_err call_req(sim_worker *w)
-{
-    uint8_t *rep = NULL;
-    size_t rep_len = 0;
-    base_err e;
-
-    e = rlfeed_client_call(w->client, w->req.data, w->req.len, &rep, &rep_len);
-    if (e == BASE_OK) {
-        e = svc_wire_decode_reply(rep, rep_len, &w->reply);
-    }
-    base_free(rep);
-    return e;
-}
-
-/* rlfeed_client_decide() plus "conversation_id" and "turn" (protocol.md section 3). */
-base_err sim_decide_turn(sim_worker *w, const char *event_id, const char *conv_id,
-                            uint32_t turn)
-{
-    const sim_run *run = w->run;
-    uint32_t k = run->d->n_classes;
-    svc_writer wr;
-    base_err e;
-
-    base_buf_reset(&w->req);
-    svc_writer_init(&wr, &w->req);
-    write_header(&wr, "decide", 6);
-    svc_w_str(&wr, "policy");
-    svc_w_str(&wr, run->o->policy);
-    svc_w_str(&wr, "event_id");
-    svc_w_str(&wr, event_id);
-    svc_w_str(&wr, "conversation_id");
-    svc_w_str(&wr, conv_id);
-    svc_w_str(&wr, "turn");
-    svc_w_uint(&wr, turn);
-    svc_w_str(&wr, "context");
-    svc_w_map(&wr, 1);
-    svc_w_str(&wr, "embedding");
-    svc_w_f32_bin(&wr, w->emb, run->o->dim);
-    svc_w_str(&wr, "candidates");
-    svc_w_array(&wr, k);
-    for (uint32_t a = 0; a < k; a++) {
-        svc_w_map(&wr, 2);
-        svc_w_str(&wr, "id");
-        svc_w_str(&wr, run->id_ptr[a]);
-        svc_w_str(&wr, "base_logit");
-        svc_w_double(&wr, w->logits[a]);
-    }
-    e = svc_writer_finish(&wr);
-    if (e == BASE_OK) {
-        e = call_req(w);
-    }
-    return e;
-}
-
-/* Acknowledged feedback addressed to a conversation instead of an event. */
-static base_err feedback_conv(sim_worker *w, const char *conv_id, const char *signal,
-                              double value, const char *outcome_id)
-{
-    svc_writer wr;
-    base_err e;
-
-    base_buf_reset(&w->req);
-    svc_writer_init(&wr, &w->req);
-    write_header(&wr, "feedback", 5);
-    svc_w_str(&wr, "policy");
-    svc_w_str(&wr, w->run->o->policy);
-    svc_w_str(&wr, "conversation_id");
-    svc_w_str(&wr, conv_id);
-    svc_w_str(&wr, "signal");
-    svc_w_str(&wr, signal);
-    svc_w_str(&wr, "value");
-    svc_w_double(&wr, value);
-    svc_w_str(&wr, "outcome_id");
-    svc_w_str(&wr, outcome_id);
-    e = svc_writer_finish(&wr);
-    if (e == BASE_OK) {
-        e = call_req(w);
-    }
-    return e;
-}
-
 
 /* "sim-<seed>-<i>" for event ids, "sim-<seed>-c<n>" for conversation n. */
 bool sim_format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint64_t n)
@@ -141,7 +47,8 @@ static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv,
         goto done;
     }
     if (conv) {
-        e = feedback_conv(w, id, signal, value, oid);
+        e = rlfeed_client_feedback_conv(w->client, run->o->policy, id, signal, value, oid,
+                                        &w->reply);
     } else {
         e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid,
                                    &w->reply);

@@ -4,8 +4,8 @@
 /*
  * The insides of `rlfeed sim` (tools/sim.h), shared by its files and no one
  * else: sim.c (the run: workers, interactions, conversations, setup),
- * sim_opts.c (options), sim_feedback.c (requests, feedback and the
- * per-frontend delayed-feedback queue) and sim_report.c (rows, summary,
+ * sim_opts.c (options), sim_feedback.c (feedback and the per-frontend
+ * delayed-feedback queue) and sim_report.c (rows, summary,
  * errors).
  */
 
@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "base/buf.h"
 #include "base/record.h"
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
@@ -76,7 +75,7 @@ typedef struct sim_run {
     atomic_bool stop;
     atomic_uint_fast64_t n_errors;
     atomic_uint_fast64_t n_transport;
-    atomic_uint_fast64_t by_code[SVC_E_COUNT];      /* error replies */
+    atomic_uint_fast64_t by_code[PROTO_E_COUNT];      /* error replies */
     atomic_uint_fast64_t by_err[BASE_EINTERNAL + 1]; /* transport failures */
     atomic_uint_fast64_t n_conv_outcomes; /* conversation-level outcomes acknowledged */
     atomic_uint_fast64_t n_late;          /* outcomes answered "late": after the join window */
@@ -107,8 +106,7 @@ typedef struct sim_worker {
     rlfeed_client *client;
     float *emb;    /* [dim] */
     float *logits; /* [n_classes] */
-    svc_reply reply;
-    base_buf req;  /* conversation requests, reused */
+    rlfeed_reply reply;
     /* Delayed feedbacks: a binary min-heap on (due_ns, seq), only this thread's. */
     sim_pending *heap; /* [cap], cap <= SIM_MAX_PENDING */
     uint32_t n_heap;
@@ -117,7 +115,7 @@ typedef struct sim_worker {
     pthread_t thread;
 } sim_worker;
 
-void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const svc_reply *r);
+void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const rlfeed_reply *r);
 void sim_note_transport_error(sim_run *run, uint64_t i, const char *what, base_err e);
 void sim_print_header(void);
 void sim_print_ready(sim_run *run);
@@ -126,8 +124,6 @@ void sim_print_summary(sim_run *run, double seconds);
 void sim_describe_setup(const sim_opts *o, const rlfeed_dataset *d,
                            const rlfeed_base_model *m);
 void sim_print_feedback_warnings(sim_run *run);
-base_err sim_decide_turn(sim_worker *w, const char *event_id, const char *conv_id,
-                            uint32_t turn);
 bool sim_format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint64_t n);
 void sim_schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct);
 void sim_flush_due(sim_worker *w);

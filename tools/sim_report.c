@@ -22,14 +22,14 @@
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
 
-void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const svc_reply *r)
+void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const rlfeed_reply *r)
 {
-    svc_errcode c = r->error.code < SVC_E_COUNT ? r->error.code : SVC_E_INTERNAL;
+    rlfeed_errcode c = r->error.code < PROTO_E_COUNT ? r->error.code : PROTO_E_INTERNAL;
 
     atomic_fetch_add(&run->by_code[c], 1);
     if (atomic_fetch_add(&run->n_errors, 1) < SIM_SHOW_ERRORS) {
         fprintf(stderr, "rlfeed sim: interaction %" PRIu64 ": %s: %s: %s\n", i, what,
-                svc_errcode_name(c), r->error.message);
+                rlfeed_errcode_name(c), r->error.message);
     }
 }
 
@@ -96,10 +96,10 @@ void sim_print_error_summary(sim_run *run)
 
     if (total > 0) {
         fprintf(stderr, "rlfeed sim: %" PRIu64 " failed requests:", total);
-        for (unsigned c = 0; c < SVC_E_COUNT; c++) {
+        for (unsigned c = 0; c < PROTO_E_COUNT; c++) {
             uint64_t n = atomic_load(&run->by_code[c]);
             if (n > 0) {
-                fprintf(stderr, " %s=%" PRIu64, svc_errcode_name((svc_errcode)c), n);
+                fprintf(stderr, " %s=%" PRIu64, rlfeed_errcode_name((rlfeed_errcode)c), n);
             }
         }
         for (unsigned c = 0; c <= BASE_EINTERNAL; c++) {

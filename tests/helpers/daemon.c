@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "proc.h"
+#include "tools/json.h"
 #include "tap.h"
 
 bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
@@ -88,10 +89,10 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
     while (tst_now_ms() < deadline) {
         uint8_t *rep = NULL;
         size_t len = 0;
-        svc_reply r;
+        rlfeed_reply r;
         if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
             /* Listening comes before recovery: "starting" is not ready yet. */
-            bool up = svc_wire_decode_reply(rep, len, &r) == BASE_OK && r.ok &&
+            bool up = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok &&
                       strcmp(r.status, "starting") != 0;
             base_free(rep);
             if (up) {
@@ -147,25 +148,25 @@ void tst_daemon_fini(tst_daemon *f, bool dump)
     }
 }
 
-base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, svc_reply *out)
+base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, rlfeed_reply *out)
 {
     uint8_t *rep = NULL;
     size_t rlen = 0;
     base_err e = rlfeed_client_call(f->c, req, len, &rep, &rlen);
     if (e == BASE_OK) {
-        e = svc_wire_decode_reply(rep, rlen, out);
+        e = rlfeed_reply_decode(rep, rlen, out);
         base_free(rep);
     }
     return e;
 }
 
-base_err tst_call_json(tst_daemon *f, const char *json, svc_reply *out)
+base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out)
 {
     base_buf b;
     base_buf_init(&b, 4u << 20);
     char err[128];
     memset(out, 0, sizeof(*out));
-    base_err e = svc_wire_from_json(json, &b, err, sizeof(err));
+    base_err e = rlfeed_json_to_msgpack(json, &b, err, sizeof(err));
     if (e == BASE_OK) {
         e = tst_call_raw(f, b.data, b.len, out);
     }
@@ -182,7 +183,7 @@ json_t *tst_stats(tst_daemon *f)
     }
     char *text = NULL;
     json_t *j = NULL;
-    if (svc_wire_to_json(rep, len, &text) == BASE_OK) {
+    if (rlfeed_msgpack_to_json(rep, len, &text) == BASE_OK) {
         j = json_loads(text, 0, NULL);
     }
     base_free(text);

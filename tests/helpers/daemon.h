@@ -21,7 +21,7 @@
 
 #include "base/err.h"
 #include "client/rlfeed_client.h"
-#include "service/wire.h"
+#include "proto/errors.h"
 #include "storage/server.h"
 
 typedef struct tst_daemon {
@@ -52,8 +52,8 @@ int tst_daemon_stop(tst_daemon *f);
 void tst_daemon_fini(tst_daemon *f, bool dump);
 
 /* Requests: raw msgpack, JSON (converted), and stats as parsed JSON (json_decref it). */
-base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, svc_reply *out);
-base_err tst_call_json(tst_daemon *f, const char *json, svc_reply *out);
+base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, rlfeed_reply *out);
+base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out);
 json_t *tst_stats(tst_daemon *f);
 long long tst_stat_int(json_t *s, const char *policy, const char *key);
 const char *tst_stat_str(json_t *s, const char *policy, const char *key);

@@ -20,10 +20,11 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "service/wire.h"
+#include "proto/errors.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
+#include "tools/json.h"
 
 #define T0 1800000000000LL
 #define WINDOW_MS 60000
@@ -39,10 +40,10 @@ static const char CONFIG[] = "[server]\n"
                              "signal.resolved = 1.0\n"
                              "window_ms = 60000\n";
 
-static base_err call(rlfeed_client *c, svc_reply *r, const char *fmt, ...)
+static base_err call(rlfeed_client *c, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(rlfeed_client *c, svc_reply *r, const char *fmt, ...)
+static base_err call(rlfeed_client *c, rlfeed_reply *r, const char *fmt, ...)
 {
     char json[1024];
     va_list ap;
@@ -53,14 +54,14 @@ static base_err call(rlfeed_client *c, svc_reply *r, const char *fmt, ...)
     base_buf_init(&b, 4096);
     char err[128];
     memset(r, 0, sizeof(*r));
-    base_err e = svc_wire_from_json(json, &b, err, sizeof(err));
+    base_err e = rlfeed_json_to_msgpack(json, &b, err, sizeof(err));
     uint8_t *rep = NULL;
     size_t len = 0;
     if (e == BASE_OK) {
         e = rlfeed_client_call(c, b.data, b.len, &rep, &len);
     }
     if (e == BASE_OK) {
-        e = svc_wire_decode_reply(rep, len, r);
+        e = rlfeed_reply_decode(rep, len, r);
     }
     base_free(rep);
     base_buf_fini(&b);
@@ -69,7 +70,7 @@ static base_err call(rlfeed_client *c, svc_reply *r, const char *fmt, ...)
 
 static bool decide(rlfeed_client *c, const char *ev)
 {
-    svc_reply r;
+    rlfeed_reply r;
     return call(c, &r,
                 "{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"event_id\":\"%s\","
                 "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -81,14 +82,14 @@ static bool decide(rlfeed_client *c, const char *ev)
 /* Feedback; the status, the error code's name, or "(no reply)". */
 static const char *feedback(rlfeed_client *c, const char *ev, const char *oid)
 {
-    static svc_reply r;
+    static rlfeed_reply r;
     if (call(c, &r,
              "{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"%s\","
              "\"signal\":\"resolved\",\"outcome_id\":\"%s\"}",
              ev, oid) != BASE_OK) {
         return "(no reply)";
     }
-    return r.ok ? r.status : svc_errcode_name(r.error.code);
+    return r.ok ? r.status : rlfeed_errcode_name(r.error.code);
 }
 
 static long long queue_depth(tst_daemon *f)
@@ -166,7 +167,7 @@ static void feedback_while_redis_hangs(tst_daemon *f)
     /* Still inside the window of the unlogged decisions: unavailable... */
     TST_STREQ(feedback(c, "ghost", "f-ghost-2"), "unavailable");
     /* ... and past it, an unknown event is unknown again. */
-    svc_reply r;
+    rlfeed_reply r;
     TST_OK(call(c, &r, "{\"v\":1,\"op\":\"clock\",\"set_ms\":%lld}", T0 + 2 * WINDOW_MS));
     TST_TRUE(r.ok);
     TST_STREQ(feedback(c, "ghost", "f-ghost-3"), "unknown_event");

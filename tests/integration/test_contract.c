@@ -23,10 +23,11 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "service/wire.h"
+#include "proto/errors.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
+#include "tools/json.h"
 
 #define T0 1800000000000LL
 #define TIMEOUT_MS 5000
@@ -49,10 +50,10 @@ static const char CONFIG[] = "[server]\n"
                              "backward_window_ms = 0\n"
                              "max_pending = 16\n";
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
 {
     char body[1024], json[1100];
     va_list ap;
@@ -65,7 +66,7 @@ static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
 
 static bool decide(tst_daemon *f, const char *policy, const char *ev, bool deferred)
 {
-    svc_reply r;
+    rlfeed_reply r;
     base_err e = call(f, &r,
                       "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\",\"deferred\":%s,"
                       "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -77,19 +78,19 @@ static bool decide(tst_daemon *f, const char *policy, const char *ev, bool defer
 /* Feedback for @ev; the reply's status ("matched", "late"...) or error code name. */
 static const char *feedback(tst_daemon *f, const char *policy, const char *ev, const char *oid)
 {
-    static svc_reply r;
+    static rlfeed_reply r;
     if (call(f, &r,
              "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"%s\",\"signal\":\"resolved\","
              "\"outcome_id\":\"%s\"}",
              policy, ev, oid) != BASE_OK) {
         return "(no reply)";
     }
-    return r.ok ? r.status : svc_errcode_name(r.error.code);
+    return r.ok ? r.status : rlfeed_errcode_name(r.error.code);
 }
 
 static bool clock_set(tst_daemon *f, long long ms)
 {
-    svc_reply r;
+    rlfeed_reply r;
     return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
@@ -124,7 +125,7 @@ static void pull_takes_feedback_only(tst_daemon *f)
         base_buf b;
         base_buf_init(&b, 4096);
         char err[128];
-        TST_OK(svc_wire_from_json(other_ops[i], &b, err, sizeof(err)));
+        TST_OK(rlfeed_json_to_msgpack(other_ops[i], &b, err, sizeof(err)));
         TST_OK(rlfeed_push_send(p, b.data, b.len));
         base_buf_fini(&b);
     }
@@ -152,17 +153,17 @@ static void pull_takes_feedback_only(tst_daemon *f)
 /* The error reply of protocol.md section 8, as documented. */
 static void bad_dimension_reads_as_documented(tst_daemon *f)
 {
-    svc_reply r;
+    rlfeed_reply r;
     TST_OK(call(f, &r,
                 "{\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
                 "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}"));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_DIMENSION);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_DIMENSION);
     TST_STREQ(r.error.message, "context.embedding has 4 entries, policy 't' wants 2");
 }
 
 static void log_answers_with_event_id(tst_daemon *f)
 {
-    svc_reply r;
+    rlfeed_reply r;
     TST_OK(call(f, &r,
                 "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"lg-1\","
                 "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
@@ -259,7 +260,7 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
 
     /* A repeated activation is idempotent, not a duplicate outcome. */
     TST_TRUE(decide(f, "t", "d-1", true));
-    svc_reply r;
+    rlfeed_reply r;
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
     TST_TRUE(r.ok);
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));

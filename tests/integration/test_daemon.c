@@ -26,7 +26,8 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "service/wire.h"
+#include "proto/errors.h"
+#include "proto/mp.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -44,6 +45,15 @@ static const char CONFIG[] = "[server]\n"
                              "seed = 3\n"
                              "signal.resolved = 1.0\n"
                              "signal.thumbs_down = -1.0\n"
+                             "window_ms = 150\n"
+                             /* Learned from by one test only, so it starts at the base model. */
+                             "[policy learn]\n"
+                             "dim = 4\n"
+                             "actions = a, b, c\n"
+                             "epsilon = 0.1\n"
+                             "seed = 3\n"
+                             "signal.resolved = 1.0\n"
+                             "signal.thumbs_down = -1.0\n"
                              "window_ms = 150\n";
 
 static const char *const IDS[3] = {"a", "b", "c"};
@@ -52,7 +62,7 @@ static const float X[DIM] = {1.0f, 0.5f, -0.5f, 0.25f};
 
 static void decide_and_feedback_round_trip(tst_daemon *f)
 {
-    svc_reply r;
+    rlfeed_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_STREQ(r.event_id, "ev-1");
@@ -63,17 +73,17 @@ static void decide_and_feedback_round_trip(tst_daemon *f)
     TST_NEAR(r.pmf[1], 1.0 / 3.0, 1e-5);
 
     /* The same event id again is refused while pending. */
-    svc_reply d;
+    rlfeed_reply d;
     TST_OK(rlfeed_client_decide(f->c, "t", "ev-1", X, DIM, 3, IDS, LOGITS, &d));
-    TST_TRUE(!d.ok && d.error.code == SVC_E_DUPLICATE_EVENT);
+    TST_TRUE(!d.ok && d.error.code == PROTO_E_DUPLICATE_EVENT);
 
     /* A server-assigned event id is unique. */
-    svc_reply g1, g2;
+    rlfeed_reply g1, g2;
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g1));
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &g2));
     TST_TRUE(g1.ok && g2.ok && g1.event_id[0] != '\0' && strcmp(g1.event_id, g2.event_id) != 0);
 
-    svc_reply fb;
+    rlfeed_reply fb;
     TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
     TST_TRUE(fb.ok && !fb.duplicate);
     TST_OK(rlfeed_client_feedback(f->c, "t", "ev-1", "resolved", 1.0, "o-1", &fb));
@@ -122,37 +132,37 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
 {
     json_t *before = tst_stats(f);
     TST_TRUE(before != NULL);
-    svc_reply r;
+    rlfeed_reply r;
     struct {
         const char *json;
-        svc_errcode code;
+        rlfeed_errcode code;
     } cases[] = {
-        {"{\"op\":\"decide\",\"policy\":\"t\"}", SVC_E_BAD_REQUEST},
-        {"{\"v\":2,\"op\":\"decide\"}", SVC_E_BAD_VERSION},
-        {"{\"v\":1,\"op\":\"explode\"}", SVC_E_UNKNOWN_OP},
+        {"{\"op\":\"decide\",\"policy\":\"t\"}", PROTO_E_BAD_REQUEST},
+        {"{\"v\":2,\"op\":\"decide\"}", PROTO_E_BAD_VERSION},
+        {"{\"v\":1,\"op\":\"explode\"}", PROTO_E_UNKNOWN_OP},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"nope\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
-         SVC_E_UNKNOWN_POLICY},
+         PROTO_E_UNKNOWN_POLICY},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3]},"
          "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
-         SVC_E_BAD_DIMENSION},
+         PROTO_E_BAD_DIMENSION},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0},"
          "{\"id\":\"c\",\"base_logit\":0},{\"id\":\"d\",\"base_logit\":0}]}",
-         SVC_E_TOO_MANY_CANDIDATES},
+         PROTO_E_TOO_MANY_CANDIDATES},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"zzz\",\"base_logit\":0}]}",
-         SVC_E_UNKNOWN_ACTION},
+         PROTO_E_UNKNOWN_ACTION},
         {"{\"v\":1,\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
          "\"candidates\":[{\"id\":\"a\"}]}",
-         SVC_E_BAD_REQUEST},
+         PROTO_E_BAD_REQUEST},
         {"{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"never-decided\","
          "\"signal\":\"resolved\"}",
-         SVC_E_UNKNOWN_EVENT},
+         PROTO_E_UNKNOWN_EVENT},
         {"{\"v\":1,\"op\":\"feedback\",\"policy\":\"t\",\"event_id\":\"ev-1\","
          "\"signal\":\"made_up\"}",
-         SVC_E_UNKNOWN_SIGNAL},
-        {"[1,2,3]", SVC_E_BAD_REQUEST},
+         PROTO_E_UNKNOWN_SIGNAL},
+        {"[1,2,3]", PROTO_E_BAD_REQUEST},
     };
     size_t n_cases = sizeof(cases) / sizeof(cases[0]);
     for (size_t i = 0; i < n_cases; i++) {
@@ -166,31 +176,31 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     {
         base_buf b;
         base_buf_init(&b, 4096);
-        svc_writer w;
-        svc_writer_init(&w, &b);
+        proto_writer w;
+        proto_writer_init(&w, &b);
         float x[DIM] = {1.0f, NAN, 0.0f, 0.0f};
-        svc_w_map(&w, 5);
-        svc_w_str(&w, "v");
-        svc_w_int(&w, 1);
-        svc_w_str(&w, "op");
-        svc_w_str(&w, "decide");
-        svc_w_str(&w, "policy");
-        svc_w_str(&w, "t");
-        svc_w_str(&w, "context");
-        svc_w_map(&w, 1);
-        svc_w_str(&w, "embedding");
-        svc_w_f32_bin(&w, x, DIM);
-        svc_w_str(&w, "candidates");
-        svc_w_array(&w, 1);
-        svc_w_map(&w, 2);
-        svc_w_str(&w, "id");
-        svc_w_str(&w, "a");
-        svc_w_str(&w, "base_logit");
-        svc_w_double(&w, 0.0);
-        TST_OK(svc_writer_finish(&w));
+        proto_w_map(&w, 5);
+        proto_w_str(&w, "v");
+        proto_w_int(&w, 1);
+        proto_w_str(&w, "op");
+        proto_w_str(&w, "decide");
+        proto_w_str(&w, "policy");
+        proto_w_str(&w, "t");
+        proto_w_str(&w, "context");
+        proto_w_map(&w, 1);
+        proto_w_str(&w, "embedding");
+        proto_w_f32_bin(&w, x, DIM);
+        proto_w_str(&w, "candidates");
+        proto_w_array(&w, 1);
+        proto_w_map(&w, 2);
+        proto_w_str(&w, "id");
+        proto_w_str(&w, "a");
+        proto_w_str(&w, "base_logit");
+        proto_w_double(&w, 0.0);
+        TST_OK(proto_writer_finish(&w));
         memset(&r, 0, sizeof(r));
         TST_OK(tst_call_raw(f, b.data, b.len, &r));
-        TST_TRUE(!r.ok && r.error.code == SVC_E_NOT_FINITE);
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_NOT_FINITE);
         base_buf_fini(&b);
     }
     /* Malformed msgpack, and a 5-byte header claiming 4 G elements. */
@@ -198,10 +208,10 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     memset(&r, 0, sizeof(r));
     TST_OK(tst_call_raw(f, garbage, sizeof(garbage), &r));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_MSGPACK);
     memset(&r, 0, sizeof(r));
     TST_OK(tst_call_raw(f, huge, sizeof(huge), &r));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_BAD_MSGPACK);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_MSGPACK);
 
     /*
      * Oversize: a raw SP peer on the ipc socket claims a 4 GiB message. With
@@ -231,7 +241,7 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     json_decref(after);
 
     /* The service is still serving. */
-    svc_reply ok;
+    rlfeed_reply ok;
     TST_OK(rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &ok));
     TST_TRUE(ok.ok);
 }
@@ -261,8 +271,8 @@ static void pull_feedback_errors_are_counted(tst_daemon *f)
 /* Probability the policy gives "b" in context X, measured with a fresh event. */
 static double prob_b(tst_daemon *f)
 {
-    svc_reply r;
-    if (rlfeed_client_decide(f->c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
+    rlfeed_reply r;
+    if (rlfeed_client_decide(f->c, "learn", NULL, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
         return -1;
     }
     return r.pmf[1];
@@ -275,17 +285,17 @@ static void head_learns_toward_rewarded_action(tst_daemon *f)
     for (int i = 0; i < n; i++) {
         char ev[32];
         snprintf(ev, sizeof(ev), "learn-%d", i);
-        svc_reply r;
-        if (rlfeed_client_decide(f->c, "t", ev, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK ||
+        rlfeed_reply r;
+        if (rlfeed_client_decide(f->c, "learn", ev, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK ||
             !r.ok) {
             TST_TRUE(0 && "decide failed");
             return;
         }
         /* "b" resolves the customer's problem; "c" earns a thumbs-down. */
         if (r.chosen_index == 1) {
-            (void)rlfeed_client_feedback(f->c, "t", ev, "resolved", 1.0, NULL, &r);
+            (void)rlfeed_client_feedback(f->c, "learn", ev, "resolved", 1.0, NULL, &r);
         } else if (r.chosen_index == 2) {
-            (void)rlfeed_client_feedback(f->c, "t", ev, "thumbs_down", 1.0, NULL, &r);
+            (void)rlfeed_client_feedback(f->c, "learn", ev, "thumbs_down", 1.0, NULL, &r);
         }
     }
     /* Wait (with a deadline) until every window has closed and been applied. */
@@ -293,8 +303,8 @@ static void head_learns_toward_rewarded_action(tst_daemon *f)
     int64_t deadline = tst_now_ms() + 20000;
     while (tst_now_ms() < deadline) {
         json_t *s = tst_stats(f);
-        updates = tst_stat_int(s, "t", "updates");
-        long long pending = tst_stat_int(s, "t", "pending");
+        updates = tst_stat_int(s, "learn", "updates");
+        long long pending = tst_stat_int(s, "learn", "pending");
         json_decref(s);
         if (updates >= n && pending == 0) {
             break;
@@ -314,16 +324,16 @@ static void restart_reloads_snapshot(tst_daemon *f)
     int64_t deadline = tst_now_ms() + 10000;
     for (;;) {
         s = tst_stats(f);
-        bool settled = tst_stat_int(s, "t", "pending") == 0 &&
-                       tst_stat_int(s, "t", "joined") == tst_stat_join(s, "t", "joined");
+        bool settled = tst_stat_int(s, "learn", "pending") == 0 &&
+                       tst_stat_int(s, "learn", "joined") == tst_stat_join(s, "learn", "joined");
         if (settled || tst_now_ms() >= deadline) {
             break;
         }
         json_decref(s);
     }
-    long long version = tst_stat_int(s, "t", "model_version");
+    long long version = tst_stat_int(s, "learn", "model_version");
     char checksum[32];
-    snprintf(checksum, sizeof(checksum), "%s", tst_stat_str(s, "t", "model_checksum"));
+    snprintf(checksum, sizeof(checksum), "%s", tst_stat_str(s, "learn", "model_checksum"));
     json_decref(s);
     TST_TRUE(version > 0);
     TST_EQ(tst_daemon_stop(f), 0);
@@ -333,7 +343,7 @@ static void restart_reloads_snapshot(tst_daemon *f)
     base_model *m = NULL;
     bool found = false;
     TST_OK(sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)));
-    TST_OK(sto_store_model_get_online(st, "t", &m, &found));
+    TST_OK(sto_store_model_get_online(st, "learn", &m, &found));
     TST_TRUE(found && m != NULL);
     if (m != NULL) {
         TST_EQ(m->version, version);
@@ -345,8 +355,8 @@ static void restart_reloads_snapshot(tst_daemon *f)
     sto_store_close(st);
     TST_TRUE(tst_daemon_start(f, true, NULL));
     s = tst_stats(f);
-    TST_EQ(tst_stat_int(s, "t", "model_version"), version);
-    TST_STREQ(tst_stat_str(s, "t", "model_checksum"), checksum);
+    TST_EQ(tst_stat_int(s, "learn", "model_version"), version);
+    TST_STREQ(tst_stat_str(s, "learn", "model_checksum"), checksum);
     json_decref(s);
 }
 
@@ -384,7 +394,7 @@ static void embedded_redis_starts_and_stops(tst_daemon *f)
     char data_dir[600];
     snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
     TST_TRUE(tst_daemon_start(f, false, NULL));
-    svc_reply r;
+    rlfeed_reply r;
     TST_OK(rlfeed_client_decide(f->c, "t", "emb-1", X, DIM, 3, IDS, LOGITS, &r));
     TST_TRUE(r.ok);
     TST_TRUE(process_mentions(data_dir));

@@ -102,7 +102,7 @@ static int64_t now_ns(void)
 /* Decide with the fixed context; the event id on success. */
 static bool decide(rlfeed_client *c, char *out_event, size_t size)
 {
-    svc_reply r;
+    rlfeed_reply r;
     if (rlfeed_client_decide(c, POLICY, NULL, X, DIM, K, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
         return false;
     }
@@ -114,12 +114,12 @@ static bool decide(rlfeed_client *c, char *out_event, size_t size)
 
 /* Acknowledged feedback: true when answered ok (matched or duplicate); *out_code otherwise. */
 static bool feedback(rlfeed_client *c, const char *event, const char *outcome_id,
-                     svc_errcode *out_code)
+                     rlfeed_errcode *out_code)
 {
-    svc_reply r;
+    rlfeed_reply r;
     base_err e = rlfeed_client_feedback(c, POLICY, event, "resolved", 1.0, outcome_id, &r);
     if (out_code != NULL) {
-        *out_code = e != BASE_OK ? SVC_E_NONE : r.error.code;
+        *out_code = e != BASE_OK ? PROTO_E_NONE : r.error.code;
     }
     return e == BASE_OK && r.ok;
 }
@@ -129,10 +129,10 @@ static void health(rlfeed_client *c, char *out, size_t size)
 {
     uint8_t *rep = NULL;
     size_t len = 0;
-    svc_reply r;
+    rlfeed_reply r;
     out[0] = '\0';
     if (rlfeed_client_health(c, &rep, &len) == BASE_OK) {
-        if (svc_wire_decode_reply(rep, len, &r) == BASE_OK && r.ok) {
+        if (rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok) {
             snprintf(out, size, "%s", r.status);
         }
         base_free(rep);
@@ -559,9 +559,9 @@ static void *fb_main(void *arg)
          * outcome_id until a final status.
          */
         int64_t until = tst_now_ms() + 30000;
-        svc_errcode code = SVC_E_NONE;
+        rlfeed_errcode code = PROTO_E_NONE;
         while (!(b->acked_during = feedback(c, b->event[POOL - 2], "a-0", &code)) &&
-               code == SVC_E_UNAVAILABLE && tst_now_ms() < until) {
+               code == PROTO_E_UNAVAILABLE && tst_now_ms() < until) {
             b->unavailable_during++;
         }
         b->acked_during_ms = tst_now_ms();
@@ -870,9 +870,9 @@ static void queue_full(void)
     int64_t t0 = tst_now_ms();
     for (int i = FULL_PUSH; i < N; i++) {
         char oid[32];
-        svc_errcode code = SVC_E_NONE;
+        rlfeed_errcode code = PROTO_E_NONE;
         snprintf(oid, sizeof(oid), "q-%d", i);
-        if (!feedback(f.c, ev[i], oid, &code) && code == SVC_E_UNAVAILABLE) {
+        if (!feedback(f.c, ev[i], oid, &code) && code == PROTO_E_UNAVAILABLE) {
             unavailable++;
         }
     }
@@ -906,7 +906,7 @@ static void queue_full(void)
     int ok = 0, dup = 0;
     for (int i = 0; i < N; i++) {
         char oid[32];
-        svc_reply r;
+        rlfeed_reply r;
         snprintf(oid, sizeof(oid), "q-%d", i);
         if (rlfeed_client_feedback(f.c, POLICY, ev[i], "resolved", 1.0, oid, &r) == BASE_OK &&
             r.ok) {
@@ -950,7 +950,7 @@ typedef struct waiter {
     char event[BASE_ID_MAX + 1];
     char outcome_id[32];
     bool ok;
-    svc_errcode code;
+    rlfeed_errcode code;
 } waiter;
 
 static void *waiter_main(void *arg)
@@ -992,7 +992,7 @@ static void waiting_is_bounded_and_retries_wait(void)
     /* A retry must not be acknowledged before the original is stored. */
     rlfeed_client *quick = NULL;
     TST_OK(rlfeed_client_open(f.url, 300, &quick));
-    svc_reply r;
+    rlfeed_reply r;
     base_err first = rlfeed_client_feedback(quick, POLICY, w[WAITERS].event, "resolved", 1.0,
                                             "w-retry", &r);
     base_err retry = rlfeed_client_feedback(quick, POLICY, w[WAITERS].event, "resolved", 1.0,
@@ -1019,7 +1019,7 @@ static void waiting_is_bounded_and_retries_wait(void)
     for (int i = 0; i < WAITERS; i++) {
         pthread_join(th[i], NULL);
         ok += w[i].ok;
-        refused += !w[i].ok && w[i].code == SVC_E_UNAVAILABLE;
+        refused += !w[i].ok && w[i].code == PROTO_E_UNAVAILABLE;
     }
     printf("# during the hang: %d decides answered; of %d waiting feedbacks %d acknowledged "
            "after Redis returned, %d refused unavailable\n",

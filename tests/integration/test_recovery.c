@@ -87,10 +87,10 @@ static bool crash_and_restart(run *r)
 }
 
 /* One request, retried across a restart if the connection fails. */
-static bool request(run *r, svc_reply *out, const char *fmt, ...)
+static bool request(run *r, rlfeed_reply *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static bool request(run *r, svc_reply *out, const char *fmt, ...)
+static bool request(run *r, rlfeed_reply *out, const char *fmt, ...)
 {
     char body[2048], json[2100];
     va_list ap;
@@ -117,7 +117,7 @@ static bool request(run *r, svc_reply *out, const char *fmt, ...)
 
 static bool set_clock(run *r, long long now)
 {
-    svc_reply rep;
+    rlfeed_reply rep;
     r->now = now;
     return request(r, &rep, "{\"op\":\"clock\",\"set_ms\":%lld}", now) && rep.ok;
 }
@@ -173,7 +173,7 @@ static bool log_decision(run *r, uint32_t i)
     }
     snprintf(cands + n, sizeof(cands) - (size_t)n, "]");
     snprintf(pm + m, sizeof(pm) - (size_t)m, "]");
-    svc_reply rep;
+    rlfeed_reply rep;
     if (!request(r, &rep,
                  "{\"op\":\"log\",\"policy\":\"r\",\"event_id\":\"ev-%u\","
                  "\"context\":{\"embedding\":%s},\"candidates\":%s,\"chosen\":\"a%u\","
@@ -182,7 +182,7 @@ static bool log_decision(run *r, uint32_t i)
         return false;
     }
     /* A retry of a log that was stored before the crash is a duplicate: fine. */
-    return rep.ok || rep.error.code == SVC_E_DUPLICATE_EVENT;
+    return rep.ok || rep.error.code == PROTO_E_DUPLICATE_EVENT;
 }
 
 /* The outcome of interaction i; false if it could not be acknowledged. */
@@ -191,7 +191,7 @@ static bool feedback(run *r, uint32_t i, bool *out_lost_decision)
     float x[DIM], logit[K], pmf[K];
     uint32_t chosen, label;
     interaction(i, x, logit, pmf, &chosen, &label);
-    svc_reply rep;
+    rlfeed_reply rep;
     *out_lost_decision = false;
     if (!request(r, &rep,
                  "{\"op\":\"feedback\",\"policy\":\"r\",\"event_id\":\"ev-%u\","
@@ -199,7 +199,7 @@ static bool feedback(run *r, uint32_t i, bool *out_lost_decision)
                  i, chosen == label ? 1 : 0, i)) {
         return false;
     }
-    if (!rep.ok && rep.error.code == SVC_E_UNKNOWN_EVENT) {
+    if (!rep.ok && rep.error.code == PROTO_E_UNKNOWN_EVENT) {
         *out_lost_decision = true; /* answered before it was stored, then lost: log it again */
         return false;
     }

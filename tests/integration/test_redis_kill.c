@@ -55,7 +55,7 @@ static const float LOGITS[K] = {0.1f, 0.2f, 0.3f, 0.4f};
 
 static bool decide(rlfeed_client *c, char *out_event, size_t size)
 {
-    svc_reply r;
+    rlfeed_reply r;
     if (rlfeed_client_decide(c, POLICY, NULL, X, DIM, K, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
         return false;
     }
@@ -65,7 +65,7 @@ static bool decide(rlfeed_client *c, char *out_event, size_t size)
 
 static bool feedback(rlfeed_client *c, const char *event, const char *outcome_id)
 {
-    svc_reply r;
+    rlfeed_reply r;
     return rlfeed_client_feedback(c, POLICY, event, "resolved", 1.0, outcome_id, &r) ==
                BASE_OK &&
            r.ok;

@@ -53,10 +53,10 @@ static const char CONFIG[] =
     "map_max = 1\n"
     "aggregate = last\n";
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
+static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
 {
     char body[1024], json[1100];
     va_list ap;
@@ -70,13 +70,13 @@ static base_err call(tst_daemon *f, svc_reply *r, const char *fmt, ...)
 
 static bool clock_set(tst_daemon *f, long long ms)
 {
-    svc_reply r;
+    rlfeed_reply r;
     return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
 static bool decide(tst_daemon *f, const char *ev, const char *conv, int turn, bool deferred)
 {
-    svc_reply r;
+    rlfeed_reply r;
     base_err e = call(f, &r,
                       "{\"op\":\"decide\",\"policy\":\"cs\",\"event_id\":\"%s\","
                       "\"conversation_id\":\"%s\",\"turn\":%d,\"deferred\":%s,"
@@ -114,7 +114,7 @@ static bool wait_joined(tst_daemon *f, long long n)
 
 static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 {
-    svc_reply r;
+    rlfeed_reply r;
     TST_TRUE(clock_set(f, T0));
     char ev[32];
     for (int t = 1; t <= 5; t++) {
@@ -143,7 +143,7 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
     /* Out of range, and an unknown signal, are refused. */
     TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
                        "\"signal\":\"csat\",\"value\":6}"));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_OUT_OF_RANGE);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
     /* A day later every window has closed. */
     TST_TRUE(clock_set(f, T0 + 5 * MINUTE + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 5));
@@ -198,7 +198,7 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 
 static void deferred_needs_activation(tst_daemon *f)
 {
-    svc_reply r;
+    rlfeed_reply r;
     long long t = T0 + 10 * DAY;
     TST_TRUE(clock_set(f, t));
     TST_TRUE(decide(f, "shown", "conv2", 1, true));
@@ -210,7 +210,7 @@ static void deferred_needs_activation(tst_daemon *f)
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "duplicate");
     TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"nobody\"}"));
-    TST_TRUE(!r.ok && r.error.code == SVC_E_UNKNOWN_EVENT);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_UNKNOWN_EVENT);
     TST_TRUE(clock_set(f, t + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 6));
     json_t *s = tst_stats(f);
@@ -222,7 +222,7 @@ static void deferred_needs_activation(tst_daemon *f)
 
 static void user_rate_cap_refuses_floods(tst_daemon *f)
 {
-    svc_reply r;
+    rlfeed_reply r;
     long long t = T0 + 20 * DAY;
     TST_TRUE(clock_set(f, t));
     TST_TRUE(decide(f, "rate-1", "conv4", 1, false));
@@ -231,7 +231,7 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
         TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
                            "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
         ok += r.ok;
-        limited += !r.ok && r.error.code == SVC_E_RATE_LIMITED;
+        limited += !r.ok && r.error.code == PROTO_E_RATE_LIMITED;
     }
     TST_EQ(ok, 2); /* the burst */
     TST_EQ(limited, 2);
@@ -243,6 +243,60 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
     json_t *s = tst_stats(f);
     TST_EQ(tst_rejected(s, "rate_limited"), 2);
     json_decref(s);
+}
+
+/*
+ * The client library's conversation arguments (decide_ex, activate, feedback_conv) reach
+ * the join.
+ */
+static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
+{
+    static const char *const ids[2] = {"answer_a", "answer_b"};
+    static const float logits[2] = {0.2f, 0.1f};
+    static const float emb[2] = {0.5f, -1.0f};
+    rlfeed_decide_opts o = {.event_id = "c5-t1", .conversation_id = "conv5", .turn = 1};
+    rlfeed_reply r;
+    long long t = T0 + 30 * DAY;
+
+    TST_TRUE(clock_set(f, t));
+    TST_OK(rlfeed_client_decide_ex(f->c, "cs", &o, emb, 2, 2, ids, logits, &r));
+    TST_TRUE(r.ok);
+    o.event_id = "c5-t2";
+    o.turn = 2;
+    o.deferred = true;
+    TST_OK(rlfeed_client_decide_ex(f->c, "cs", &o, emb, 2, 2, ids, logits, &r));
+    TST_TRUE(r.ok);
+    TST_OK(rlfeed_client_activate(f->c, "cs", "c5-t2", &r));
+    TST_TRUE(r.ok);
+    TST_STREQ(r.status, "matched");
+    /* CSAT 5 -> 1.0, credited to both turns: 0.5^(2 - t). */
+    TST_OK(rlfeed_client_feedback_conv(f->c, "cs", "conv5", "csat", 5.0, "csat-5", &r));
+    TST_TRUE(r.ok);
+    TST_STREQ(r.status, "matched");
+    TST_EQ(rlfeed_client_feedback_conv(f->c, "cs", "", "csat", 5.0, NULL, &r), BASE_EINVAL);
+    TST_EQ(rlfeed_client_activate(f->c, "cs", NULL, &r), BASE_EINVAL);
+    TST_TRUE(clock_set(f, t + DAY + MINUTE));
+    TST_TRUE(wait_joined(f, 9)); /* 6 before, rate-1, and these two */
+
+    sto_entry *en = NULL;
+    size_t n = 0;
+    int seen = 0;
+    TST_OK(sto_store_read(st, STO_JOINED, "cs", "0", 100, &en, &n));
+    for (size_t i = 0; i < n; i++) {
+        const base_joined *j = en[i].rec;
+        if (strcmp(j->decision->conversation_id, "conv5") != 0) {
+            continue;
+        }
+        int turn = (int)j->decision->turn;
+        seen++;
+        printf("# conv5 turn %d deferred %u reward %.6f\n", turn, j->decision->deferred,
+               j->reward);
+        TST_TRUE(turn == 1 || turn == 2);
+        TST_EQ(j->decision->deferred, turn == 2);
+        TST_NEAR(j->reward, turn == 2 ? 1.0 : 0.5, 1e-12);
+    }
+    TST_EQ(seen, 2);
+    sto_entries_free(STO_JOINED, en, n);
 }
 
 int main(void)
@@ -265,6 +319,7 @@ int main(void)
         conversation_is_credited_and_stored(&f, st);
         deferred_needs_activation(&f);
         user_rate_cap_refuses_floods(&f);
+        client_library_speaks_conversations(&f, st);
     }
     sto_store_close(st);
     TST_EQ(tst_daemon_stop(&f), 0);

@@ -55,7 +55,7 @@ static const float LOGITS[K] = {0.1f, 0.2f, 0.3f, 0.4f};
 
 static bool decide(rlfeed_client *c, char *out_event, size_t size)
 {
-    svc_reply r;
+    rlfeed_reply r;
     if (rlfeed_client_decide(c, POLICY, NULL, X, DIM, K, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
         return false;
     }
@@ -67,10 +67,10 @@ static bool health_is(rlfeed_client *c, const char *want)
 {
     uint8_t *rep = NULL;
     size_t len = 0;
-    svc_reply r;
+    rlfeed_reply r;
     bool is = false;
     if (rlfeed_client_health(c, &rep, &len) == BASE_OK) {
-        is = svc_wire_decode_reply(rep, len, &r) == BASE_OK && r.ok && strcmp(r.status, want) == 0;
+        is = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok && strcmp(r.status, want) == 0;
         base_free(rep);
     }
     return is;

@@ -26,7 +26,7 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "service/wire.h"
+#include "tools/json.h"
 #include "tap.h"
 
 #define DIM 4
@@ -99,7 +99,7 @@ static int attack(const char *path, int n)
     bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
               write_all(fd, hello, sizeof(hello)) &&
               read(fd, peer, sizeof(peer)) == (ssize_t)sizeof(peer) && peer[5] == 0x31 &&
-              svc_wire_from_json("{\"v\":1,\"op\":\"stats\"}", &body, err, sizeof(err)) == BASE_OK;
+              rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &body, err, sizeof(err)) == BASE_OK;
     for (int i = 0; ok && i < n; i++) {
         /* Frame: type 1, 8-byte big-endian length, then the SP REQ header and the body. */
         uint8_t head[13];
@@ -239,7 +239,7 @@ static void non_reading_peer_does_not_stop_others(tst_daemon *f)
         rounds++;
         int64_t t0 = tst_now_ms();
         bool fresh = new_client_served(f->url);
-        svc_reply r;
+        rlfeed_reply r;
         memset(&r, 0, sizeof(r));
         bool old = rlfeed_client_decide(old_c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) == BASE_OK &&
                    r.ok;

@@ -21,7 +21,8 @@
 #include "proc.h"
 #include "service/config.h"
 #include "service/engine.h"
-#include "service/wire.h"
+#include "proto/reply.h"
+#include "proto/request.h"
 #include "tap.h"
 
 #define N_EVENTS 600
@@ -48,14 +49,14 @@ static const char *const IDS[K] = {"a", "b", "c"};
 
 /* The last reply an engine sent, for the request just handled (calls are synchronous). */
 typedef struct catcher {
-    svc_reply r;
+    proto_reply r;
     bool got;
 } catcher;
 
 static void catch_reply(void *arg, const uint8_t *buf, size_t len)
 {
     catcher *c = arg;
-    c->got = svc_wire_decode_reply(buf, len, &c->r) == BASE_OK;
+    c->got = proto_reply_decode(buf, len, &c->r) == BASE_OK;
 }
 
 /* Event @i: its context and the action a customer would be helped by. */
@@ -84,14 +85,14 @@ static bool play_one(svc_engine *e, base_clock *clock, uint32_t i)
     base_clock_set(clock, T0 + (int64_t)i * STEP_MS);
     catcher c = {.got = false};
     svc_replier rp = {catch_reply, &c};
-    svc_request q;
+    proto_request q;
     memset(&q, 0, sizeof(q));
-    q.op = SVC_OP_LOG;
+    q.op = PROTO_OP_LOG;
     snprintf(q.policy, sizeof(q.policy), "t");
     snprintf(q.event_id, sizeof(q.event_id), "ev-%u", i);
     q.dim = DIM;
     q.embedding = x;
-    svc_candidate cand[K];
+    proto_candidate cand[K];
     float pmf[K];
     for (uint32_t a = 0; a < K; a++) {
         snprintf(cand[a].id, sizeof(cand[a].id), "%s", IDS[a]);
@@ -109,7 +110,7 @@ static bool play_one(svc_engine *e, base_clock *clock, uint32_t i)
     }
     c.got = false;
     memset(&q, 0, sizeof(q));
-    q.op = SVC_OP_FEEDBACK;
+    q.op = PROTO_OP_FEEDBACK;
     snprintf(q.policy, sizeof(q.policy), "t");
     snprintf(q.event_id, sizeof(q.event_id), "ev-%u", i);
     snprintf(q.signal, sizeof(q.signal), "resolved");

@@ -1,0 +1,118 @@
+#ifndef PROTO_STATS_H
+#define PROTO_STATS_H
+
+/*
+ * The stats reply (docs/protocol.md section 6), encoded from and decoded into plain
+ * structs: the daemon fills a proto_stats from its counters and proto_reply_stats() writes
+ * it; clients read it with proto_stats_decode().
+ *
+ *     {"ok":true,
+ *      "policies":{"faq":{"decisions":10, ..., "model_checksum":"895ffd2426749cd7", ...,
+ *                         "join":{"pending":2, ..., "latency":{"lt_1s":3, ...}}}},
+ *      "rejected":{"bad_request":1},
+ *      "storage":{"redis":"up", "queue_depth":0, "queue_capacity":65536, "written":22,
+ *                 "failed":0, "trimmed":0}}
+ *
+ * Invariants:
+ * 1. Keys are written in one fixed order (that of docs/protocol.md's table); 64-bit
+ *    checksums travel as 16 lowercase hex digits.
+ * 2. "rejected" holds only the codes with a non-zero count.
+ * 3. The decoder ignores keys it does not know (later versions add counters); a known key
+ *    with a value of the wrong type is an error; an absent one reads as 0 or "".
+ *
+ * Limits: a decoded reply holds at most PROTO_STATS_MAX_POLICIES policies.
+ * Thread-safety: every function is reentrant.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/record.h"
+#include "proto/errors.h"
+#include "proto/reply.h"
+
+#define PROTO_STATS_MAX_POLICIES 1024 /* policies a decoder accepts in one reply */
+#define PROTO_LATENCY_BUCKETS 8 /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
+
+/* The join's health of one policy: "join" in the stats reply. */
+typedef struct proto_join_health {
+    uint64_t pending;                           /* decisions waiting (active or deferred) */
+    uint64_t deferred;                          /* of which not yet activated */
+    uint64_t joined;                            /* joined examples emitted */
+    uint64_t defaulted;                         /* emitted with no outcome, default reward */
+    uint64_t unknown;                           /* emitted with no outcome, as unknown */
+    uint64_t not_activated;                     /* deferred decisions dropped unactivated */
+    uint64_t dangling;                          /* early outcomes that never found a decision */
+    uint64_t status[PROTO_ST_COUNT];            /* outcomes by status */
+    uint64_t latency[PROTO_LATENCY_BUCKETS];    /* decision -> outcome time of applied ones */
+} proto_join_health;
+
+/* The counters of one policy: an entry of "policies". */
+typedef struct proto_policy_stats {
+    char name[BASE_NAME_MAX + 1];
+    uint64_t decisions;
+    uint64_t logged;
+    uint64_t unlogged;
+    uint64_t overflow;
+    uint64_t feedback;
+    uint64_t duplicates;
+    uint64_t unknown_event;
+    uint64_t pending;
+    uint64_t joined;
+    uint64_t defaulted;
+    double mean_reward;
+    uint64_t updates;
+    uint64_t learn_errors;
+    uint64_t store_errors;
+    uint64_t snapshots;
+    uint64_t model_version;
+    uint64_t model_checksum;                     /* sent as 16 hex digits */
+    uint32_t dim;
+    char last_applied_id[BASE_STREAM_ID_MAX + 1];
+    uint64_t next_lsn;
+    uint64_t learn_trace;                        /* sent as 16 hex digits */
+    char reward_version[BASE_NAME_MAX + 1];
+    proto_join_health join;
+} proto_policy_stats;
+
+/* "storage" */
+typedef struct proto_storage_stats {
+    proto_redis_state redis;
+    uint64_t queue_depth;
+    uint64_t queue_capacity;
+    uint64_t written;
+    uint64_t failed;
+    uint64_t trimmed;
+} proto_storage_stats;
+
+/*
+ * A whole stats reply. @policies is borrowed by proto_reply_stats(); proto_stats_decode()
+ * allocates it, and proto_stats_fini() frees it.
+ */
+typedef struct proto_stats {
+    uint32_t n_policies;
+    proto_policy_stats *policies;     /* [n_policies] */
+    uint64_t rejected[PROTO_E_COUNT]; /* requests refused, by code; [PROTO_E_NONE] unused */
+    proto_storage_stats storage;
+} proto_stats;
+
+/*
+ * proto_reply_stats() - append the stats reply of @s (borrowed) to @out.
+ * Return: BASE_OK; BASE_ELIMIT or BASE_ENOMEM from @out, which is then left as it was.
+ */
+base_err proto_reply_stats(base_buf *out, const proto_stats *s);
+
+/*
+ * proto_stats_decode() - decode a stats reply into @out, which owns its policies on
+ * success (proto_stats_fini()); nothing is written on failure.
+ * Return: BASE_OK; BASE_EPROTO (not an ok stats reply, a known field of the wrong type, an
+ *         unreadable checksum, past the caps); BASE_ENOMEM.
+ */
+base_err proto_stats_decode(const uint8_t *buf, size_t len, proto_stats *out);
+
+/* proto_stats_fini() - free what proto_stats_decode() allocated. Accepts NULL. */
+void proto_stats_fini(proto_stats *s);
+
+#endif

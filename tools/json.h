@@ -1,0 +1,48 @@
+#ifndef TOOLS_JSON_H
+#define TOOLS_JSON_H
+
+/*
+ * The CLI's JSON bridge: JSON request bodies to msgpack, msgpack replies to JSON
+ * (docs/protocol.md section 10). It lives with the tools because only they speak JSON:
+ * rlfeedd does not link jansson.
+ *
+ * - JSON to msgpack: objects become maps (key order kept), arrays arrays, strings str,
+ *   integers ints, reals float64, true/false bools, null nil. Arrays of numbers stay arrays
+ *   (the daemon accepts them as float vectors). Duplicate keys and nesting deeper than
+ *   PROTO_MAX_DEPTH are refused.
+ * - msgpack to JSON: compact, one line. A bin whose length is a multiple of 4 prints as an
+ *   array of float32 numbers ({1.0f, 0.5f} as [1.0,0.5]), any other bin as a string of
+ *   lowercase hex digits. Floats print with the fewest digits that read back to the same
+ *   value, with ".0" added to integral values so they stay reals; NaN and Inf print as null.
+ *   Map keys that are not strings, ext values and strings that are not valid UTF-8 are
+ *   refused.
+ *
+ * Thread-safety: reentrant. jansson allocates through whatever json_set_alloc_funcs() set.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+/*
+ * rlfeed_json_to_msgpack() - encode the JSON text @json as one msgpack object appended to
+ * @out.
+ * @json: NUL-terminated (borrowed)   @errbuf: NULL, or @errlen bytes for a reason on failure
+ * Return: BASE_OK; BASE_EINVAL (bad JSON, or NULL @json); BASE_ELIMIT (nesting, or @out's
+ *         cap); BASE_ENOMEM. On failure @out is left as it was.
+ */
+base_err rlfeed_json_to_msgpack(const char *json, base_buf *out, char *errbuf, size_t errlen);
+
+/*
+ * rlfeed_msgpack_to_json() - print the msgpack message @buf as one line of JSON.
+ * @buf: @len bytes (borrowed)
+ * On success *out is a NUL-terminated string to free with base_free(); nothing is written
+ * on failure.
+ * Return: BASE_OK; BASE_EPROTO (not one well-formed message within the protocol's caps, or
+ *         something JSON cannot say); BASE_ENOMEM.
+ */
+base_err rlfeed_msgpack_to_json(const uint8_t *buf, size_t len, char **out);
+
+#endif
