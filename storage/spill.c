@@ -76,65 +76,6 @@ static uint64_t get_le64(const uint8_t *p)
     return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
-/* ---- records by kind ------------------------------------------------------ */
-
-static base_err encode_rec(sto_kind kind, const void *rec, base_buf *out)
-{
-    if (rec == NULL) {
-        return BASE_EINVAL;
-    }
-    switch (kind) {
-    case STO_DECISIONS:
-        return sto_codec_encode_decision(rec, out);
-    case STO_OUTCOMES:
-        return sto_codec_encode_outcome(rec, out);
-    case STO_JOINED:
-        return sto_codec_encode_joined(rec, out);
-    }
-    return BASE_EINVAL;
-}
-
-static base_err decode_rec(sto_kind kind, const uint8_t *buf, size_t len, void **out)
-{
-    base_err e = BASE_EPROTO;
-    switch (kind) {
-    case STO_DECISIONS: {
-        base_decision *d = NULL;
-        e = sto_codec_decode_decision(buf, len, &d);
-        *out = d;
-        break;
-    }
-    case STO_OUTCOMES: {
-        base_outcome *o = NULL;
-        e = sto_codec_decode_outcome(buf, len, &o);
-        *out = o;
-        break;
-    }
-    case STO_JOINED: {
-        base_joined *j = NULL;
-        e = sto_codec_decode_joined(buf, len, &j);
-        *out = j;
-        break;
-    }
-    }
-    return e;
-}
-
-static void free_rec(sto_kind kind, void *rec)
-{
-    switch (kind) {
-    case STO_DECISIONS:
-        base_decision_free(rec);
-        break;
-    case STO_OUTCOMES:
-        base_free(rec);
-        break;
-    case STO_JOINED:
-        base_joined_free(rec);
-        break;
-    }
-}
-
 /* A policy as the store accepts it in a key: 1..BASE_NAME_MAX bytes, no brace. */
 static bool valid_policy(const char *p, size_t n)
 {
@@ -331,7 +272,7 @@ base_err sto_spill_add(sto_spill *w, sto_kind kind, const char *policy, const ch
         return BASE_EINVAL; /* this record only: not sticky */
     }
     base_buf_reset(&w->rec);
-    base_err e = encode_rec(kind, rec, &w->rec);
+    base_err e = sto_record_encode(kind, rec, &w->rec);
     if (e == BASE_EINVAL || e == BASE_ELIMIT) {
         return e; /* this record only */
     }
@@ -436,7 +377,7 @@ void sto_spill_recs_free(sto_spill_rec *r, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        free_rec(r[i].kind, r[i].rec);
+        sto_record_free(r[i].kind, r[i].rec);
     }
     base_free(r);
 }
@@ -461,7 +402,7 @@ static base_err decode_frame(const uint8_t *p, size_t len, sto_spill_rec *out)
     memcpy(out->policy, p + 2, pn);
     memcpy(out->id, p + off, in);
     off += in;
-    base_err e = decode_rec(out->kind, p + off, len - off, &out->rec);
+    base_err e = sto_record_decode(out->kind, p + off, len - off, &out->rec);
     if (e != BASE_OK) {
         out->rec = NULL;
         return e == BASE_ENOMEM ? e : BASE_EPROTO;

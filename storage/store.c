@@ -16,7 +16,7 @@
 
 /* ---- streams ------------------------------------------------------------ */
 
-static base_err encode_rec(sto_kind kind, const void *rec, base_buf *out)
+base_err sto_record_encode(sto_kind kind, const void *rec, base_buf *out)
 {
     base_err e = BASE_EINVAL;
     if (rec == NULL) {
@@ -37,7 +37,7 @@ fail:
     return e;
 }
 
-static base_err decode_rec(sto_kind kind, const uint8_t *buf, size_t len, void **out)
+base_err sto_record_decode(sto_kind kind, const uint8_t *buf, size_t len, void **out)
 {
     base_err e = BASE_EINVAL;
     switch (kind) {
@@ -63,7 +63,7 @@ static base_err decode_rec(sto_kind kind, const uint8_t *buf, size_t len, void *
     return e;
 }
 
-static void free_rec(sto_kind kind, void *rec)
+void sto_record_free(sto_kind kind, void *rec)
 {
     switch (kind) {
     case STO_DECISIONS:
@@ -105,7 +105,7 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
             ie = BASE_EINVAL;
         }
         if (ie == BASE_OK) {
-            ie = encode_rec(it->kind, it->rec, &b);
+            ie = sto_record_encode(it->kind, it->rec, &b);
         }
         if (ie != BASE_OK) {
             it->out_err = ie;
@@ -259,7 +259,7 @@ base_err sto_store_match(sto_store *s, sto_kind kind, const char *policy, const 
         e = BASE_EINVAL;
     }
     if (e == BASE_OK) {
-        e = encode_rec(kind, rec, &b);
+        e = sto_record_encode(kind, rec, &b);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -309,7 +309,7 @@ void sto_entries_free(sto_kind kind, sto_entry *e, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        free_rec(kind, e[i].rec);
+        sto_record_free(kind, e[i].rec);
     }
     base_free(e);
 }
@@ -335,7 +335,7 @@ static base_err entry_from(sto_kind kind, const redisReply *el, sto_entry *out)
     if (val == NULL || val->type != REDIS_REPLY_STRING) {
         goto fail;
     }
-    e = decode_rec(kind, (const uint8_t *)val->str, val->len, &out->rec);
+    e = sto_record_decode(kind, (const uint8_t *)val->str, val->len, &out->rec);
     if (e == BASE_OK) {
         memcpy(out->id, el->element[0]->str, el->element[0]->len);
         out->id[el->element[0]->len] = '\0';

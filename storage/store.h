@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/record.h"
 
@@ -128,6 +129,17 @@ base_err sto_store_match(sto_store *s, sto_kind kind, const char *policy, const 
                          const void *rec, sto_match *out);
 
 #define STO_MAX_VALUE (64u << 20) /* largest record or snapshot, bytes */
+
+/*
+ * A stream record by kind: @rec is a base_decision*, base_outcome* or
+ * base_joined* as @kind says. Encode and decode as storage/codec.h does
+ * (encode appends to @out; decode gives a new record in *out); free
+ * accepts NULL.
+ * Return: the codec's result; BASE_EINVAL for a NULL record or bad kind.
+ */
+base_err sto_record_encode(sto_kind kind, const void *rec, base_buf *out);
+base_err sto_record_decode(sto_kind kind, const uint8_t *buf, size_t len, void **out);
+void sto_record_free(sto_kind kind, void *rec);
 
 /* One stream entry read back. */
 typedef struct sto_entry {

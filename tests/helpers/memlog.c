@@ -126,17 +126,8 @@ static plog *find(tst_memlog *m, const char *policy, bool make)
 
 static base_err encode(const svc_persist_item *it, base_buf *b)
 {
-    if (it->type == SVC_PERSIST_MODEL) {
-        return sto_codec_encode_model(it->rec, b);
-    }
-    switch (it->kind) {
-    case STO_DECISIONS:
-        return sto_codec_encode_decision(it->rec, b);
-    case STO_OUTCOMES:
-        return sto_codec_encode_outcome(it->rec, b);
-    default:
-        return sto_codec_encode_joined(it->rec, b);
-    }
+    return it->type == SVC_PERSIST_MODEL ? sto_codec_encode_model(it->rec, b)
+                                         : sto_record_encode(it->kind, it->rec, b);
 }
 
 static base_err mem_submit(void *impl, svc_persist_item *it)
@@ -202,18 +193,6 @@ svc_log tst_memlog_writer(tst_memlog *m)
     return (svc_log){&writer_ops, m};
 }
 
-static base_err decode(sto_kind kind, const entry *en, void **out)
-{
-    switch (kind) {
-    case STO_DECISIONS:
-        return sto_codec_decode_decision(en->data, en->len, (base_decision **)out);
-    case STO_OUTCOMES:
-        return sto_codec_decode_outcome(en->data, en->len, (base_outcome **)out);
-    default:
-        return sto_codec_decode_joined(en->data, en->len, (base_joined **)out);
-    }
-}
-
 static base_err mem_read(void *impl, sto_kind kind, const char *policy, const char *after,
                          size_t max, sto_entry **out, size_t *out_n)
 {
@@ -240,7 +219,7 @@ static base_err mem_read(void *impl, sto_kind kind, const char *policy, const ch
     for (; e == BASE_OK && got < n; got++) {
         const entry *x = &s->e[first + got];
         snprintf(en[got].id, sizeof(en[got].id), "%llu-0", (unsigned long long)x->n);
-        e = decode(kind, x, &en[got].rec);
+        e = sto_record_decode(kind, x->data, x->len, &en[got].rec);
     }
     pthread_mutex_unlock(&m->lk);
     if (e != BASE_OK) {
