@@ -16,9 +16,9 @@
 
 #include <stddef.h>
 
-void *base_alloc(size_t size);                        /* uninitialised; NULL on failure */
-void *base_alloc_zero(size_t n, size_t size);         /* zeroed array; NULL on failure */
-void *base_alloc_array(size_t n, size_t size);        /* uninitialised array */
+void *base_alloc(size_t size);                            /* uninitialised; NULL on failure */
+void *base_alloc_zero(size_t n, size_t size);             /* zeroed array; NULL on failure */
+void *base_alloc_array(size_t n, size_t size);            /* uninitialised array */
 void *base_realloc_array(void *p, size_t n, size_t size); /* p is kept on failure */
 char *base_strdup(const char *s);
 void base_free(void *p);

@@ -27,7 +27,7 @@ typedef struct base_buf {
 } base_buf;
 
 void base_buf_init(base_buf *b, size_t max_bytes);
-void base_buf_fini(base_buf *b); /* accepts a zeroed or finished buffer */
+void base_buf_fini(base_buf *b);  /* accepts a zeroed or finished buffer */
 void base_buf_reset(base_buf *b); /* len = 0, keeps memory */
 
 /* Return: BASE_OK; BASE_ELIMIT past max_bytes; BASE_ENOMEM. */

@@ -18,15 +18,15 @@
 #include <stdint.h>
 
 typedef struct base_clock {
-    int manual;                 /* 0: system clock; 1: manual */
-    _Atomic int64_t manual_ms;  /* the manual clock's value */
+    int manual;                /* 0: system clock; 1: manual */
+    _Atomic int64_t manual_ms; /* the manual clock's value */
 } base_clock;
 
 void base_clock_init_system(base_clock *c);
 void base_clock_init_manual(base_clock *c, int64_t start_ms);
 int64_t base_clock_now_ms(const base_clock *c);
-void base_clock_set(base_clock *c, int64_t ms);      /* manual clocks only; else ignored */
-void base_clock_advance(base_clock *c, int64_t ms);  /* manual clocks only; else ignored */
+void base_clock_set(base_clock *c, int64_t ms);     /* manual clocks only; else ignored */
+void base_clock_advance(base_clock *c, int64_t ms); /* manual clocks only; else ignored */
 
 uint64_t base_mono_ns(void);
 

@@ -12,17 +12,17 @@
  */
 
 typedef enum base_err {
-    BASE_OK = 0,       /* success */
-    BASE_ENOMEM,       /* an allocation failed */
-    BASE_EINVAL,       /* an argument or input is malformed */
-    BASE_ELIMIT,       /* a named cap was exceeded (message size, arms, queue) */
-    BASE_EPROTO,       /* a peer or record broke the protocol or encoding */
-    BASE_ETIMEDOUT,    /* a deadline passed */
-    BASE_ECLOSED,      /* the object or connection is closed or shutting down */
-    BASE_EIO,          /* an OS-level I/O failure or a lost connection */
-    BASE_ESTORE,       /* the store answered with an error */
-    BASE_ENUMERIC,     /* a numeric failure: NaN, Inf, singular matrix */
-    BASE_EINTERNAL,    /* an invariant was broken: a bug */
+    BASE_OK = 0,    /* success */
+    BASE_ENOMEM,    /* an allocation failed */
+    BASE_EINVAL,    /* an argument or input is malformed */
+    BASE_ELIMIT,    /* a named cap was exceeded (message size, arms, queue) */
+    BASE_EPROTO,    /* a peer or record broke the protocol or encoding */
+    BASE_ETIMEDOUT, /* a deadline passed */
+    BASE_ECLOSED,   /* the object or connection is closed or shutting down */
+    BASE_EIO,       /* an OS-level I/O failure or a lost connection */
+    BASE_ESTORE,    /* the store answered with an error */
+    BASE_ENUMERIC,  /* a numeric failure: NaN, Inf, singular matrix */
+    BASE_EINTERNAL, /* an invariant was broken: a bug */
 } base_err;
 
 /*

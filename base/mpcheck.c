@@ -34,23 +34,71 @@ static base_err header(const uint8_t *p, size_t rem, size_t *out_hdr, uint64_t *
         payload = b & 0x1fu;
     } else {
         switch (b) {
-        case 0xcc: case 0xd0: payload = 1; break;
-        case 0xcd: case 0xd1: payload = 2; break;
-        case 0xca: case 0xce: case 0xd2: payload = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: payload = 8; break;
-        case 0xd4: payload = 2; break;  /* fixext1: type + 1 */
-        case 0xd5: payload = 3; break;
-        case 0xd6: payload = 5; break;
-        case 0xd7: payload = 9; break;
-        case 0xd8: payload = 17; break;
-        case 0xc4: case 0xd9: lenbytes = 1; break;  /* bin8, str8 */
-        case 0xc5: case 0xda: lenbytes = 2; break;
-        case 0xc6: case 0xdb: lenbytes = 4; break;
-        case 0xc7: lenbytes = 1; payload = 1; break; /* ext8: len, type */
-        case 0xc8: lenbytes = 2; payload = 1; break;
-        case 0xc9: lenbytes = 4; payload = 1; break;
-        case 0xdc: case 0xde: lenbytes = 2; break;   /* array16, map16 */
-        case 0xdd: case 0xdf: lenbytes = 4; break;
+        case 0xcc:
+        case 0xd0:
+            payload = 1;
+            break;
+        case 0xcd:
+        case 0xd1:
+            payload = 2;
+            break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+            payload = 4;
+            break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+            payload = 8;
+            break;
+        case 0xd4:
+            payload = 2;
+            break; /* fixext1: type + 1 */
+        case 0xd5:
+            payload = 3;
+            break;
+        case 0xd6:
+            payload = 5;
+            break;
+        case 0xd7:
+            payload = 9;
+            break;
+        case 0xd8:
+            payload = 17;
+            break;
+        case 0xc4:
+        case 0xd9:
+            lenbytes = 1;
+            break; /* bin8, str8 */
+        case 0xc5:
+        case 0xda:
+            lenbytes = 2;
+            break;
+        case 0xc6:
+        case 0xdb:
+            lenbytes = 4;
+            break;
+        case 0xc7:
+            lenbytes = 1;
+            payload = 1;
+            break; /* ext8: len, type */
+        case 0xc8:
+            lenbytes = 2;
+            payload = 1;
+            break;
+        case 0xc9:
+            lenbytes = 4;
+            payload = 1;
+            break;
+        case 0xdc:
+        case 0xde:
+            lenbytes = 2;
+            break; /* array16, map16 */
+        case 0xdd:
+        case 0xdf:
+            lenbytes = 4;
+            break;
         default:
             return BASE_EPROTO; /* 0xc1 */
         }

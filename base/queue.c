@@ -70,8 +70,7 @@ base_err base_queue_push(base_queue *q, void *item)
     return e;
 }
 
-base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms,
-                              size_t *out_n)
+base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms, size_t *out_n)
 {
     struct timespec dl;
     clock_gettime(CLOCK_MONOTONIC, &dl);

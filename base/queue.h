@@ -32,8 +32,7 @@ base_err base_queue_push(base_queue *q, void *item);
  * Return: BASE_OK with *out_n >= 1; BASE_ETIMEDOUT with *out_n = 0;
  *         BASE_ECLOSED with *out_n = 0 once closed and empty.
  */
-base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms,
-                              size_t *out_n);
+base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms, size_t *out_n);
 
 void base_queue_close(base_queue *q);
 size_t base_queue_len(base_queue *q);

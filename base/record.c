@@ -86,8 +86,8 @@ void base_joined_free(base_joined *j)
 base_model *base_model_new(uint32_t n_params, uint32_t n_state)
 {
     size_t head = align8(sizeof(base_model));
-    size_t total = head + align8((size_t)n_params * sizeof(float)) +
-                   (size_t)n_state * sizeof(double);
+    size_t total =
+        head + align8((size_t)n_params * sizeof(float)) + (size_t)n_state * sizeof(double);
     unsigned char *p = base_alloc_zero(1, total);
     if (p == NULL) {
         return NULL;

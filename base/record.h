@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BASE_NAME_MAX 64     /* policy, action and signal names */
-#define BASE_ID_MAX 64       /* event, outcome and conversation ids */
-#define BASE_DIM_MAX 4096    /* context embedding length */
+#define BASE_NAME_MAX 64      /* policy, action and signal names */
+#define BASE_ID_MAX 64        /* event, outcome and conversation ids */
+#define BASE_DIM_MAX 4096     /* context embedding length */
 #define BASE_ACTIONS_MAX 4096 /* configured actions per policy */
-#define BASE_CAND_MAX 1024   /* candidates in one decision */
+#define BASE_CAND_MAX 1024    /* candidates in one decision */
 #define BASE_STREAM_ID_MAX 48 /* a Redis stream id "ms-seq" */
 
 /* How a decision came to be. */
@@ -36,20 +36,20 @@ typedef struct base_decision {
     char policy[BASE_NAME_MAX + 1];
     char event_id[BASE_ID_MAX + 1];
     char conversation_id[BASE_ID_MAX + 1]; /* "" when absent */
-    int64_t ts_ms;           /* decision time, service clock, ms since epoch */
-    uint64_t model_version;  /* version of the head that produced pmf */
-    uint32_t turn;           /* turn within the conversation, 0 when absent */
-    uint32_t source;         /* enum base_decision_source */
-    uint32_t deferred;       /* 1: learned from only after an activation */
-    uint64_t lsn;            /* the policy's log sequence number: replay order */
-    uint32_t overflow;       /* 1: served past max_pending: logged, never joined or learned */
-    uint32_t dim;            /* embedding length */
-    uint32_t n_cand;         /* number of candidates, >= 1 */
-    uint32_t chosen;         /* index into the candidate arrays, < n_cand */
-    float *embedding;        /* [dim] context embedding */
-    uint32_t *action;        /* [n_cand] action index of each candidate */
-    float *base_logit;       /* [n_cand] base model score of each candidate */
-    float *pmf;              /* [n_cand] served probabilities, sum 1 */
+    int64_t ts_ms;                         /* decision time, service clock, ms since epoch */
+    uint64_t model_version;                /* version of the head that produced pmf */
+    uint32_t turn;                         /* turn within the conversation, 0 when absent */
+    uint32_t source;                       /* enum base_decision_source */
+    uint32_t deferred;                     /* 1: learned from only after an activation */
+    uint64_t lsn;                          /* the policy's log sequence number: replay order */
+    uint32_t overflow; /* 1: served past max_pending: logged, never joined or learned */
+    uint32_t dim;      /* embedding length */
+    uint32_t n_cand;   /* number of candidates, >= 1 */
+    uint32_t chosen;   /* index into the candidate arrays, < n_cand */
+    float *embedding;  /* [dim] context embedding */
+    uint32_t *action;  /* [n_cand] action index of each candidate */
+    float *base_logit; /* [n_cand] base model score of each candidate */
+    float *pmf;        /* [n_cand] served probabilities, sum 1 */
 } base_decision;
 
 /* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */
@@ -95,7 +95,7 @@ typedef struct base_joined {
     uint32_t credit;         /* enum base_credit_rule applied to conversation outcomes */
     double share;            /* this decision's share of them (0 with BASE_CREDIT_NONE) */
     char spec_version[BASE_NAME_MAX + 1]; /* the reward spec that produced the reward */
-    int64_t joined_ts_ms;    /* when the window closed */
+    int64_t joined_ts_ms;                 /* when the window closed */
 } base_joined;
 
 base_joined *base_joined_new(base_decision *d); /* takes @d on success */
@@ -117,20 +117,20 @@ typedef struct base_model {
     char scan_decisions[BASE_STREAM_ID_MAX + 1];
     char scan_outcomes[BASE_STREAM_ID_MAX + 1];
     char scan_joined[BASE_STREAM_ID_MAX + 1];
-    uint64_t next_lsn;   /* the policy's next log sequence number */
-    uint64_t parent;     /* version of the previous snapshot of this policy (0: none) */
+    uint64_t next_lsn; /* the policy's next log sequence number */
+    uint64_t parent;   /* version of the previous snapshot of this policy (0: none) */
     char spec_version[BASE_NAME_MAX + 1]; /* reward spec the examples were joined under */
     char base_version[BASE_NAME_MAX + 1]; /* base model the head was trained against */
     char config_hash[24];                 /* hash of the policy's configuration */
-    uint64_t version;    /* monotonically increasing per policy */
-    uint64_t n_updates;  /* joined examples applied */
-    int64_t ts_ms;       /* when the snapshot was taken */
+    uint64_t version;                     /* monotonically increasing per policy */
+    uint64_t n_updates;                   /* joined examples applied */
+    int64_t ts_ms;                        /* when the snapshot was taken */
     uint32_t dim;
     uint32_t n_actions;
     uint32_t n_params;
     uint32_t n_state;
-    float *params;       /* [n_params] */
-    double *state;       /* [n_state] */
+    float *params; /* [n_params] */
+    double *state; /* [n_state] */
 } base_model;
 
 base_model *base_model_new(uint32_t n_params, uint32_t n_state);

@@ -189,8 +189,8 @@ base_err rlfeed_dataset_synthetic(uint64_t seed, rlfeed_dataset **out_d)
         }
     }
     /* Accuracy falls from 1 towards 1/K as the noise grows: bracket, then bisect. */
-    for (int i = 0; i < 30 && synth_accuracy(mu, cy, cz, nc, hi, scratch) >
-                                  RLFEED_SYNTH_BAYES_ACC; i++) {
+    for (int i = 0; i < 30 && synth_accuracy(mu, cy, cz, nc, hi, scratch) > RLFEED_SYNTH_BAYES_ACC;
+         i++) {
         lo = hi;
         hi *= 2.0;
     }
@@ -308,8 +308,8 @@ static uint32_t count_fields(const char *line)
     return n;
 }
 
-static base_err csv_parse_line(csv_rows *t, const char *line, unsigned long lineno,
-                               char *errbuf, size_t errlen)
+static base_err csv_parse_line(csv_rows *t, const char *line, unsigned long lineno, char *errbuf,
+                               size_t errlen)
 {
     base_err e = BASE_EINVAL;
     const char *p = skip_blanks(line);
@@ -333,8 +333,7 @@ static base_err csv_parse_line(csv_rows *t, const char *line, unsigned long line
     if (t->n_rows == t->cap_rows) {
         e = csv_grow(t);
         if (e != BASE_OK) {
-            set_err(errbuf, errlen, lineno,
-                    e == BASE_ELIMIT ? "too many rows" : "out of memory");
+            set_err(errbuf, errlen, lineno, e == BASE_ELIMIT ? "too many rows" : "out of memory");
             goto done;
         }
         e = BASE_EINVAL;
@@ -598,8 +597,7 @@ static double nll_slope(const rlfeed_base_model *m, const uint32_t *rows, uint32
  * is a calibrated probability, as a served LLM's scores would be. The
  * log-likelihood is concave in t: bisect on the sign of its slope, in log t.
  */
-static void fit_sharpness(rlfeed_base_model *m, const uint32_t *rows, uint32_t n,
-                          const double *v)
+static void fit_sharpness(rlfeed_base_model *m, const uint32_t *rows, uint32_t n, const double *v)
 {
     double lo = log(1e-3);
     double hi = log(1e3);

@@ -68,10 +68,10 @@
 typedef struct rlfeed_dataset {
     uint32_t n_rows;
     uint32_t n_features;
-    uint32_t n_classes;  /* max label + 1, >= 2 */
-    uint32_t *label;     /* [n_rows] */
-    double *x;           /* [n_rows * n_features], row-major, standardised */
-    double synth_sd;     /* synthetic only: within-class noise sd before standardising */
+    uint32_t n_classes;     /* max label + 1, >= 2 */
+    uint32_t *label;        /* [n_rows] */
+    double *x;              /* [n_rows * n_features], row-major, standardised */
+    double synth_sd;        /* synthetic only: within-class noise sd before standardising */
     double synth_bayes_acc; /* synthetic only: nearest-true-mean accuracy at synth_sd */
 } rlfeed_dataset;
 

@@ -44,7 +44,7 @@ typedef struct worker {
     const char *url;
     int idx;
     uint64_t end_ns;
-    uint64_t *ns;      /* feedback latencies */
+    uint64_t *ns; /* feedback latencies */
     size_t n, cap;
     uint64_t acked;
     uint64_t errors;
@@ -140,8 +140,9 @@ int main(int argc, char **argv)
                    parse_long(argv[i + 1], 1, SECONDS_MAX, &seconds)) {
             i++;
         } else {
-            fprintf(stderr, "usage: rlfeed-bench-feedback --url URL [--threads 1..%d] "
-                            "[--seconds 1..%d]\n",
+            fprintf(stderr,
+                    "usage: rlfeed-bench-feedback --url URL [--threads 1..%d] "
+                    "[--seconds 1..%d]\n",
                     THREADS_MAX, SECONDS_MAX);
             return 2;
         }

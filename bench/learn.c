@@ -17,14 +17,14 @@
 #include "reward/join.h"
 
 typedef struct opts {
-    const char *data;      /* CSV path, or NULL for --synthetic */
+    const char *data; /* CSV path, or NULL for --synthetic */
     uint32_t syn_dim, syn_k, syn_n;
     uint64_t seed;
     bool base_weak;
-    uint32_t emb_dim;      /* --base weak: embedding length */
-    double base_acc;       /* --base weak: target base accuracy */
-    bool full;             /* also run the full-information ceiling */
-    pol_head_config head;  /* dim and n_actions filled per stream */
+    uint32_t emb_dim;     /* --base weak: embedding length */
+    double base_acc;      /* --base weak: target base accuracy */
+    bool full;            /* also run the full-information ceiling */
+    pol_head_config head; /* dim and n_actions filled per stream */
 } opts;
 
 /* One stream: rows in order, each a context, base logits and a label. */
@@ -240,8 +240,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
         }
         snprintf(d->event_id, sizeof(d->event_id), "b%" PRIu64 "-%u", o->seed, i);
         d->ts_ms = now;
-        if (pol_head_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) !=
-            BASE_OK) {
+        if (pol_head_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) != BASE_OK) {
             out->errors++;
             base_decision_free(d);
             continue;
@@ -298,8 +297,7 @@ static base_err run_full(const opts *o, const stream *s, result *out)
             break;
         }
         snprintf(d->event_id, sizeof(d->event_id), "f%" PRIu64 "-%u", o->seed, i);
-        if (pol_head_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) ==
-            BASE_OK) {
+        if (pol_head_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) == BASE_OK) {
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, hc.seed);
             hits += d->action[d->chosen] == s->label[i];
             for (uint32_t a = 0; a < s->k; a++) {
@@ -319,27 +317,26 @@ static base_err run_full(const opts *o, const stream *s, result *out)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rlfeed bench learn (--data FILE.csv | --synthetic D,K,N) [options]\n"
-            "  --data FILE.csv     header line, then label (0..K-1) and numeric features;\n"
-            "                      features are standardised from the whole file\n"
-            "  --synthetic D,K,N   N random rows, D features, K classes (throughput runs)\n"
-            "  --seed S            order of the rows and sampling (default 1)\n"
-            "  --base none|weak    none: raw features, no base logits (default);\n"
-            "                      weak: the frozen base of `rlfeed sim` (embedding + logits)\n"
-            "  --dim D             --base weak: embedding length (default 64)\n"
-            "  --base-accuracy A   --base weak: target accuracy of the base (default 0.68)\n"
-            "  --learner NAME      ridge (default), iwr or pg\n"
-            "  --explorer NAME     greedy, softmax, igw or ucb (default: the learner's)\n"
-            "  --epsilon E         exploration floor (default: the learner's)\n"
-            "  --lambda L          ridge prior precision (default: features / 2)\n"
-            "  --prior-mean M      ridge prior expected reward (default 0.5)\n"
-            "  --gamma G           igw gap weight (default 1000)\n"
-            "  --alpha A           ucb width weight (default 0.5)\n"
-            "  --learning-rate R   pg and iwr step (default: the learner's)\n"
-            "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
-            "  --no-full           skip the full-information run\n"
-            "The last line printed is one JSON object.\n");
+    fprintf(f, "usage: rlfeed bench learn (--data FILE.csv | --synthetic D,K,N) [options]\n"
+               "  --data FILE.csv     header line, then label (0..K-1) and numeric features;\n"
+               "                      features are standardised from the whole file\n"
+               "  --synthetic D,K,N   N random rows, D features, K classes (throughput runs)\n"
+               "  --seed S            order of the rows and sampling (default 1)\n"
+               "  --base none|weak    none: raw features, no base logits (default);\n"
+               "                      weak: the frozen base of `rlfeed sim` (embedding + logits)\n"
+               "  --dim D             --base weak: embedding length (default 64)\n"
+               "  --base-accuracy A   --base weak: target accuracy of the base (default 0.68)\n"
+               "  --learner NAME      ridge (default), iwr or pg\n"
+               "  --explorer NAME     greedy, softmax, igw or ucb (default: the learner's)\n"
+               "  --epsilon E         exploration floor (default: the learner's)\n"
+               "  --lambda L          ridge prior precision (default: features / 2)\n"
+               "  --prior-mean M      ridge prior expected reward (default 0.5)\n"
+               "  --gamma G           igw gap weight (default 1000)\n"
+               "  --alpha A           ucb width weight (default 0.5)\n"
+               "  --learning-rate R   pg and iwr step (default: the learner's)\n"
+               "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
+               "  --no-full           skip the full-information run\n"
+               "The last line printed is one JSON object.\n");
 }
 
 static bool parse_num(const char *v, double *out)
@@ -356,14 +353,22 @@ static bool parse_num(const char *v, double *out)
 static int parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
-        {"data", required_argument, NULL, 'd'},       {"synthetic", required_argument, NULL, 'S'},
-        {"seed", required_argument, NULL, 's'},       {"base", required_argument, NULL, 'b'},
-        {"dim", required_argument, NULL, 'D'},        {"base-accuracy", required_argument, NULL, 'A'},
-        {"learner", required_argument, NULL, 'l'},    {"explorer", required_argument, NULL, 'x'},
-        {"epsilon", required_argument, NULL, 'e'},    {"lambda", required_argument, NULL, 'L'},
-        {"prior-mean", required_argument, NULL, 'm'}, {"gamma", required_argument, NULL, 'g'},
-        {"alpha", required_argument, NULL, 'a'},      {"learning-rate", required_argument, NULL, 'r'},
-        {"no-full", no_argument, NULL, 'n'},          {"help", no_argument, NULL, 'h'},
+        {"data", required_argument, NULL, 'd'},
+        {"synthetic", required_argument, NULL, 'S'},
+        {"seed", required_argument, NULL, 's'},
+        {"base", required_argument, NULL, 'b'},
+        {"dim", required_argument, NULL, 'D'},
+        {"base-accuracy", required_argument, NULL, 'A'},
+        {"learner", required_argument, NULL, 'l'},
+        {"explorer", required_argument, NULL, 'x'},
+        {"epsilon", required_argument, NULL, 'e'},
+        {"lambda", required_argument, NULL, 'L'},
+        {"prior-mean", required_argument, NULL, 'm'},
+        {"gamma", required_argument, NULL, 'g'},
+        {"alpha", required_argument, NULL, 'a'},
+        {"learning-rate", required_argument, NULL, 'r'},
+        {"no-full", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
         {"kl", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
@@ -379,7 +384,9 @@ static int parse(int argc, char **argv, opts *o)
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case 'd': o->data = optarg; break;
+        case 'd':
+            o->data = optarg;
+            break;
         case 'S': {
             unsigned long long dd = 0, kk = 0, nn = 0;
             char tail = 0;
@@ -391,25 +398,57 @@ static int parse(int argc, char **argv, opts *o)
             o->syn_n = (uint32_t)nn;
             break;
         }
-        case 's': ok = parse_num(optarg, &v) && v >= 0; o->seed = (uint64_t)v; break;
+        case 's':
+            ok = parse_num(optarg, &v) && v >= 0;
+            o->seed = (uint64_t)v;
+            break;
         case 'b':
             ok = strcmp(optarg, "none") == 0 || strcmp(optarg, "weak") == 0;
             o->base_weak = strcmp(optarg, "weak") == 0;
             break;
-        case 'D': ok = parse_num(optarg, &v) && v >= 1 && v <= BASE_DIM_MAX; o->emb_dim = (uint32_t)v; break;
-        case 'A': ok = parse_num(optarg, &o->base_acc) && o->base_acc > 0 && o->base_acc < 1; break;
-        case 'l': ok = pol_learner_from_name(optarg, &o->head.learner); break;
-        case 'x': ok = pol_explorer_from_name(optarg, &o->head.explorer); break;
-        case 'e': ok = parse_num(optarg, &o->head.epsilon) && o->head.epsilon >= 0; break;
-        case 'L': ok = parse_num(optarg, &o->head.lambda) && o->head.lambda > 0; break;
-        case 'm': ok = parse_num(optarg, &o->head.prior_mean); break;
-        case 'g': ok = parse_num(optarg, &o->head.gamma) && o->head.gamma > 0; break;
-        case 'a': ok = parse_num(optarg, &o->head.ucb_alpha) && o->head.ucb_alpha >= 0; break;
-        case 'r': ok = parse_num(optarg, &o->head.learning_rate) && o->head.learning_rate > 0; break;
-        case 'K': ok = parse_num(optarg, &o->head.kl) && o->head.kl >= 0; break;
-        case 'n': o->full = false; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'D':
+            ok = parse_num(optarg, &v) && v >= 1 && v <= BASE_DIM_MAX;
+            o->emb_dim = (uint32_t)v;
+            break;
+        case 'A':
+            ok = parse_num(optarg, &o->base_acc) && o->base_acc > 0 && o->base_acc < 1;
+            break;
+        case 'l':
+            ok = pol_learner_from_name(optarg, &o->head.learner);
+            break;
+        case 'x':
+            ok = pol_explorer_from_name(optarg, &o->head.explorer);
+            break;
+        case 'e':
+            ok = parse_num(optarg, &o->head.epsilon) && o->head.epsilon >= 0;
+            break;
+        case 'L':
+            ok = parse_num(optarg, &o->head.lambda) && o->head.lambda > 0;
+            break;
+        case 'm':
+            ok = parse_num(optarg, &o->head.prior_mean);
+            break;
+        case 'g':
+            ok = parse_num(optarg, &o->head.gamma) && o->head.gamma > 0;
+            break;
+        case 'a':
+            ok = parse_num(optarg, &o->head.ucb_alpha) && o->head.ucb_alpha >= 0;
+            break;
+        case 'r':
+            ok = parse_num(optarg, &o->head.learning_rate) && o->head.learning_rate > 0;
+            break;
+        case 'K':
+            ok = parse_num(optarg, &o->head.kl) && o->head.kl >= 0;
+            break;
+        case 'n':
+            o->full = false;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
         if (!ok) {
             fprintf(stderr, "rlfeed bench: bad value '%s' for --%s\n", optarg,
@@ -465,9 +504,8 @@ static int bench_learn(int argc, char **argv)
     printf("{\"dataset\":\"%s\",\"seed\":%" PRIu64 ",\"learner\":\"%s\",\"explorer\":\"%s\","
            "\"epsilon\":%g,\"base\":\"%s\",\"n\":%u,\"d\":%u,\"k\":%u,"
            "\"progressive_accuracy\":%.4f,\"base_accuracy\":%.4f,",
-           s.name, o.seed, pol_learner_name(hc.learner), pol_explorer_name(hc.explorer),
-           hc.epsilon, o.base_weak ? "weak" : "none", s.n, s.dim, s.k, bandit.accuracy,
-           base_accuracy(&s));
+           s.name, o.seed, pol_learner_name(hc.learner), pol_explorer_name(hc.explorer), hc.epsilon,
+           o.base_weak ? "weak" : "none", s.n, s.dim, s.k, bandit.accuracy, base_accuracy(&s));
     if (o.full) {
         printf("\"full_info_accuracy\":%.4f,", full.accuracy);
     } else {

@@ -328,12 +328,10 @@ base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char
 }
 
 base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
-                                     const char *conversation_id, const char *signal,
-                                     double value, const char *outcome_id,
-                                     rlfeed_reply *out_reply)
+                                     const char *conversation_id, const char *signal, double value,
+                                     const char *outcome_id, rlfeed_reply *out_reply)
 {
-    return feedback_call(c, policy, NULL, conversation_id, signal, value, outcome_id,
-                         out_reply);
+    return feedback_call(c, policy, NULL, conversation_id, signal, value, outcome_id, out_reply);
 }
 
 base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char *event_id,
@@ -458,9 +456,8 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
     return push_feedback(p, policy, event_id, NULL, signal, value, outcome_id);
 }
 
-base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy,
-                                   const char *conversation_id, const char *signal, double value,
-                                   const char *outcome_id)
+base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy, const char *conversation_id,
+                                   const char *signal, double value, const char *outcome_id)
 {
     return push_feedback(p, policy, NULL, conversation_id, signal, value, outcome_id);
 }

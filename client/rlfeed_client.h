@@ -95,12 +95,12 @@ typedef struct rlfeed_reply {
     char chosen[BASE_NAME_MAX + 1]; /* decide: the candidate to serve */
     uint32_t chosen_index;          /* decide: its index in the request's candidates */
     uint32_t n_pmf;
-    float pmf[BASE_CAND_MAX];       /* decide: each candidate's probability, request order */
-    uint64_t model_version;         /* decide */
-    char slot[BASE_NAME_MAX + 1];   /* decide: the model slot that served */
-    bool duplicate;                 /* feedback: the outcome_id was seen before */
-    char status[32];                /* feedback, activate: "matched", "late"...; health */
-    char redis[16];                 /* health: "up", "down", "unknown" */
+    float pmf[BASE_CAND_MAX];     /* decide: each candidate's probability, request order */
+    uint64_t model_version;       /* decide */
+    char slot[BASE_NAME_MAX + 1]; /* decide: the model slot that served */
+    bool duplicate;               /* feedback: the outcome_id was seen before */
+    char status[32];              /* feedback, activate: "matched", "late"...; health */
+    char redis[16];               /* health: "up", "down", "unknown" */
 } rlfeed_reply;
 
 /* rlfeed_errcode_name() - the wire name of @c ("unknown_signal"); "internal" if unknown. */
@@ -192,9 +192,8 @@ base_err rlfeed_client_feedback(rlfeed_client *c, const char *policy, const char
  * rule (docs/rewards.md). @conversation_id: as given to rlfeed_client_decide_ex().
  */
 base_err rlfeed_client_feedback_conv(rlfeed_client *c, const char *policy,
-                                     const char *conversation_id, const char *signal,
-                                     double value, const char *outcome_id,
-                                     rlfeed_reply *out_reply);
+                                     const char *conversation_id, const char *signal, double value,
+                                     const char *outcome_id, rlfeed_reply *out_reply);
 
 /*
  * rlfeed_client_activate() - the deferred decision @event_id was shown: learn from it,
@@ -238,9 +237,8 @@ base_err rlfeed_push_feedback(rlfeed_push *p, const char *policy, const char *ev
                               const char *signal, double value, const char *outcome_id);
 
 /* rlfeed_push_feedback_conv() - rlfeed_push_feedback() for a conversation's outcome. */
-base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy,
-                                   const char *conversation_id, const char *signal, double value,
-                                   const char *outcome_id);
+base_err rlfeed_push_feedback_conv(rlfeed_push *p, const char *policy, const char *conversation_id,
+                                   const char *signal, double value, const char *outcome_id);
 
 /* rlfeed_push_send() - queue raw msgpack bytes (borrowed). Errors as above. */
 base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len);

@@ -128,7 +128,7 @@ base_err pol_head_new(const pol_head_config *cfg, pol_head **out)
     }
     h->learner = pol_learner_ops_of(h->cfg.learner);
     h->explorer = pol_explorer_ops_of(h->cfg.explorer);
-    e = h->learner->new(&h->cfg, &h->impl);
+    e = h->learner->new (&h->cfg, &h->impl);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -162,8 +162,8 @@ static base_err check_candidates(const pol_head *h, uint32_t n, const uint32_t *
     return BASE_OK;
 }
 
-base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
-                      const uint32_t *action, const float *base_logit, float *out_pmf)
+base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
+                      const float *base_logit, float *out_pmf)
 {
     /* On the stack, not in h: concurrent pmf calls share h read-only. 16 KiB. */
     double s[BASE_CAND_MAX];

@@ -116,8 +116,8 @@ void pol_head_free(pol_head *h);
  *         action index is out of range; BASE_ENUMERIC if an input is not
  *         finite.
  */
-base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand,
-                      const uint32_t *action, const float *base_logit, float *out_pmf);
+base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
+                      const float *base_logit, float *out_pmf);
 
 /*
  * pol_sample() - index drawn from @pmf (n >= 1) with the uniform

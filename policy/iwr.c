@@ -53,8 +53,8 @@ base_err pol_iwr_new(const pol_iwr_config *cfg, pol_iwr **out)
     if (cfg->dim < 1 || cfg->dim > BASE_DIM_MAX || cfg->n_actions < 1 ||
         cfg->n_actions > BASE_ACTIONS_MAX ||
         !(isfinite(cfg->temperature) && cfg->temperature > 0.0) ||
-        !(isfinite(cfg->learning_rate) && cfg->learning_rate > 0.0) ||
-        !isfinite(cfg->prior_mean) || !isfinite(cfg->base_weight)) {
+        !(isfinite(cfg->learning_rate) && cfg->learning_rate > 0.0) || !isfinite(cfg->prior_mean) ||
+        !isfinite(cfg->base_weight)) {
         e = BASE_EINVAL;
         goto fail;
     }
@@ -74,8 +74,8 @@ base_err pol_iwr_new(const pol_iwr_config *cfg, pol_iwr **out)
     r->acc_new = base_alloc_zero(r->p, sizeof(double));
     r->scale_new = base_alloc_zero(r->p, sizeof(double));
     r->delta = base_alloc_zero(r->p, sizeof(double));
-    if (r->w == NULL || r->w_f == NULL || r->acc == NULL || r->scale == NULL ||
-        r->phi == NULL || r->acc_new == NULL || r->scale_new == NULL || r->delta == NULL) {
+    if (r->w == NULL || r->w_f == NULL || r->acc == NULL || r->scale == NULL || r->phi == NULL ||
+        r->acc_new == NULL || r->scale_new == NULL || r->delta == NULL) {
         e = BASE_ENOMEM;
         goto fail;
     }
@@ -107,7 +107,6 @@ void pol_iwr_free(pol_iwr *r)
         base_free(r);
     }
 }
-
 
 /* w[0..dim) . x in double; NaN or Inf in x makes it non-finite (0 * Inf is NaN). */
 static double dot_x(const double *w, const float *x, size_t dim)

@@ -41,8 +41,7 @@ static base_err ridge_scores(const void *l, const float *x, uint32_t n, const ui
     return pol_ridge_scores(l, x, n, action, base_logit, out_s, out_width);
 }
 
-static base_err ridge_learn(void *l, const base_decision *d, double reward,
-                            const double *rewards)
+static base_err ridge_learn(void *l, const base_decision *d, double reward, const double *rewards)
 {
     return pol_ridge_learn(l, d, reward, rewards);
 }
@@ -145,8 +144,8 @@ static base_err iwr_import(void *l, const base_model *m)
 static base_err pg_new(pol_head_config *cfg, void **out)
 {
     pol_pg *g = NULL;
-    base_err e = pol_pg_new(cfg->dim, cfg->n_actions, cfg->temperature, cfg->learning_rate,
-                            cfg->kl, &g);
+    base_err e =
+        pol_pg_new(cfg->dim, cfg->n_actions, cfg->temperature, cfg->learning_rate, cfg->kl, &g);
     if (e == BASE_OK) {
         *out = g;
     }
@@ -201,56 +200,59 @@ static base_err pg_import(void *l, const base_model *m)
 }
 
 static const pol_learner_ops learners[] = {
-    [POL_LEARNER_RIDGE] = {
-        .name = POL_RIDGE_NAME,
-        .default_explorer = POL_EXPLORE_GREEDY,
-        .default_epsilon = POL_RIDGE_DEFAULT_EPSILON,
-        .default_learning_rate = POL_IWR_DEFAULT_LR, /* unused; what configs have reported */
-        .width = true,
-        .new = ridge_new,
-        .free = ridge_free,
-        .scores = ridge_scores,
-        .learn = ridge_learn,
-        .weights = ridge_weights,
-        .checksum = ridge_checksum,
-        .n_params = ridge_n_params,
-        .n_state = ridge_n_state,
-        .export = ridge_export,
-        .import = ridge_import,
-    },
-    [POL_LEARNER_PG] = {
-        .name = POL_PG_NAME,
-        .default_explorer = POL_EXPLORE_SOFTMAX,
-        .default_epsilon = POL_PG_DEFAULT_EPSILON,
-        .default_learning_rate = POL_PG_DEFAULT_LR,
-        .logits = true,
-        .new = pg_new,
-        .free = pg_free,
-        .scores = pg_scores,
-        .learn = pg_learn,
-        .weights = pg_weights,
-        .checksum = pg_checksum,
-        .n_params = pg_n_params,
-        .n_state = pg_n_state,
-        .export = pg_export,
-        .import = pg_import,
-    },
-    [POL_LEARNER_IWR] = {
-        .name = POL_IWR_NAME,
-        .default_explorer = POL_EXPLORE_GREEDY,
-        .default_epsilon = POL_IWR_DEFAULT_EPSILON,
-        .default_learning_rate = POL_IWR_DEFAULT_LR,
-        .new = iwr_new,
-        .free = iwr_free,
-        .scores = iwr_scores,
-        .learn = iwr_learn,
-        .weights = iwr_weights,
-        .checksum = iwr_checksum,
-        .n_params = iwr_n_params,
-        .n_state = iwr_n_state,
-        .export = iwr_export,
-        .import = iwr_import,
-    },
+    [POL_LEARNER_RIDGE] =
+        {
+            .name = POL_RIDGE_NAME,
+            .default_explorer = POL_EXPLORE_GREEDY,
+            .default_epsilon = POL_RIDGE_DEFAULT_EPSILON,
+            .default_learning_rate = POL_IWR_DEFAULT_LR, /* unused; what configs have reported */
+            .width = true,
+            .new = ridge_new,
+            .free = ridge_free,
+            .scores = ridge_scores,
+            .learn = ridge_learn,
+            .weights = ridge_weights,
+            .checksum = ridge_checksum,
+            .n_params = ridge_n_params,
+            .n_state = ridge_n_state,
+            .export = ridge_export,
+            .import = ridge_import,
+        },
+    [POL_LEARNER_PG] =
+        {
+            .name = POL_PG_NAME,
+            .default_explorer = POL_EXPLORE_SOFTMAX,
+            .default_epsilon = POL_PG_DEFAULT_EPSILON,
+            .default_learning_rate = POL_PG_DEFAULT_LR,
+            .logits = true,
+            .new = pg_new,
+            .free = pg_free,
+            .scores = pg_scores,
+            .learn = pg_learn,
+            .weights = pg_weights,
+            .checksum = pg_checksum,
+            .n_params = pg_n_params,
+            .n_state = pg_n_state,
+            .export = pg_export,
+            .import = pg_import,
+        },
+    [POL_LEARNER_IWR] =
+        {
+            .name = POL_IWR_NAME,
+            .default_explorer = POL_EXPLORE_GREEDY,
+            .default_epsilon = POL_IWR_DEFAULT_EPSILON,
+            .default_learning_rate = POL_IWR_DEFAULT_LR,
+            .new = iwr_new,
+            .free = iwr_free,
+            .scores = iwr_scores,
+            .learn = iwr_learn,
+            .weights = iwr_weights,
+            .checksum = iwr_checksum,
+            .n_params = iwr_n_params,
+            .n_state = iwr_n_state,
+            .export = iwr_export,
+            .import = iwr_import,
+        },
 };
 
 const pol_learner_ops *pol_learner_ops_of(pol_learner l)

@@ -16,11 +16,11 @@
  * defaults and the determinism argument are in docs/algorithms.md.
  */
 
-#define PG_IW_MAX 10.0         /* importance weights are clipped to [0, PG_IW_MAX] */
-#define PG_BASELINE_RATE 0.02  /* EMA step of the reward baseline */
-#define PG_ADAGRAD_DELTA 1e-8  /* keeps the step finite while the accumulator is 0 */
-#define PG_GRAD_MAX 1e150      /* |g_k * x_j| past this could overflow g^2: refuse */
-#define PG_STATE_HEAD 2        /* state[0] = EMA numerator, state[1] = EMA mass */
+#define PG_IW_MAX 10.0        /* importance weights are clipped to [0, PG_IW_MAX] */
+#define PG_BASELINE_RATE 0.02 /* EMA step of the reward baseline */
+#define PG_ADAGRAD_DELTA 1e-8 /* keeps the step finite while the accumulator is 0 */
+#define PG_GRAD_MAX 1e150     /* |g_k * x_j| past this could overflow g^2: refuse */
+#define PG_STATE_HEAD 2       /* state[0] = EMA numerator, state[1] = EMA mass */
 
 struct pol_pg {
     uint32_t dim;
@@ -35,13 +35,13 @@ struct pol_pg {
     double ema_num;  /* bias-corrected EMA of rewards: baseline = ema_num / ema_mass */
     double ema_mass; /* 1 - (1 - PG_BASELINE_RATE)^n_updates, in [0, 1] */
     /* scratch for pol_pg_learn() only, which the caller runs exclusively */
-    double *q;              /* [BASE_CAND_MAX] softmax over the candidates */
-    double *s;              /* [BASE_CAND_MAX] logits (kl > 0 only) */
-    double *s_base;         /* [BASE_CAND_MAX] base_logit / T (kl > 0 only) */
-    double *g_kl;           /* [BASE_CAND_MAX] gradient of the KL term (kl > 0 only) */
-    double *g_action;       /* [n_actions] d(objective)/d(score) summed per action */
-    unsigned char *seen;    /* [n_actions] 1 while the action is in touched[] */
-    uint32_t *touched;      /* [BASE_CAND_MAX] distinct actions of this example */
+    double *q;           /* [BASE_CAND_MAX] softmax over the candidates */
+    double *s;           /* [BASE_CAND_MAX] logits (kl > 0 only) */
+    double *s_base;      /* [BASE_CAND_MAX] base_logit / T (kl > 0 only) */
+    double *g_kl;        /* [BASE_CAND_MAX] gradient of the KL term (kl > 0 only) */
+    double *g_action;    /* [n_actions] d(objective)/d(score) summed per action */
+    unsigned char *seen; /* [n_actions] 1 while the action is in touched[] */
+    uint32_t *touched;   /* [BASE_CAND_MAX] distinct actions of this example */
 };
 
 base_err pol_pg_new(uint32_t dim, uint32_t n_actions, double temperature, double learning_rate,
@@ -173,8 +173,7 @@ double pol_pg_kl(const double *s, const double *s_base, uint32_t n)
     return kl;
 }
 
-void pol_pg_kl_grad(const double *s, const double *s_base, uint32_t n, double beta,
-                    double *out_g)
+void pol_pg_kl_grad(const double *s, const double *s_base, uint32_t n, double beta, double *out_g)
 {
     double m, lz, mb, lzb, kl = 0.0;
     log_norm(s, n, &m, &lz);

@@ -60,8 +60,7 @@ double pol_pg_kl(const double *s, const double *s_base, uint32_t n);
  *     out_g[k] = -beta pi_k (log(pi_k / pi_base_k) - sum_j pi_j log(pi_j / pi_base_j)).
  * Exactly 0 when @s equals @s_base element by element.
  */
-void pol_pg_kl_grad(const double *s, const double *s_base, uint32_t n, double beta,
-                    double *out_g);
+void pol_pg_kl_grad(const double *s, const double *s_base, uint32_t n, double beta, double *out_g);
 
 const float *pol_pg_weights(const pol_pg *g, uint32_t a);
 uint64_t pol_pg_checksum(const pol_pg *g, uint64_t hash);

@@ -12,13 +12,13 @@
 
 struct pol_ridge {
     pol_ridge_config cfg;
-    uint32_t m;       /* context features after projection */
-    uint32_t p;       /* m + POL_RIDGE_EXTRA */
+    uint32_t m; /* context features after projection */
+    uint32_t p; /* m + POL_RIDGE_EXTRA */
     double lambda;
-    float *proj;      /* [m x dim] projection, or NULL when m == dim */
-    double *theta;    /* [n_actions x p] posterior means */
-    float *theta_f;   /* [n_actions x p] float mirror for pol_ridge_weights() */
-    double *cov;      /* [n_actions x p x p] P_a, lower triangle maintained */
+    float *proj;    /* [m x dim] projection, or NULL when m == dim */
+    double *theta;  /* [n_actions x p] posterior means */
+    float *theta_f; /* [n_actions x p] float mirror for pol_ridge_weights() */
+    double *cov;    /* [n_actions x p x p] P_a, lower triangle maintained */
 };
 
 static double *cov_of(const pol_ridge *r, uint32_t a)
@@ -48,9 +48,9 @@ base_err pol_ridge_new(const pol_ridge_config *cfg, pol_ridge **out)
     base_err e = BASE_OK;
     pol_ridge *r = NULL;
     if (cfg->dim < 1 || cfg->dim > BASE_DIM_MAX || cfg->n_actions < 1 ||
-        cfg->n_actions > BASE_ACTIONS_MAX || !(isfinite(cfg->temperature) &&
-        cfg->temperature > 0.0) || !isfinite(cfg->lambda) || !isfinite(cfg->prior_mean) ||
-        !isfinite(cfg->base_weight)) {
+        cfg->n_actions > BASE_ACTIONS_MAX ||
+        !(isfinite(cfg->temperature) && cfg->temperature > 0.0) || !isfinite(cfg->lambda) ||
+        !isfinite(cfg->prior_mean) || !isfinite(cfg->base_weight)) {
         e = BASE_EINVAL;
         goto fail;
     }
@@ -139,7 +139,6 @@ static void project(const pol_ridge *r, const float *x, double *z)
     }
 }
 
-
 static double dotd(const double *a, const double *b, size_t n)
 {
     double s = 0.0;
@@ -163,9 +162,8 @@ static base_err features(const pol_ridge *r, const float *x, double *phi)
     return BASE_OK;
 }
 
-base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n,
-                          const uint32_t *action, const float *base_logit, double *out_mean,
-                          double *out_width)
+base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const uint32_t *action,
+                          const float *base_logit, double *out_mean, double *out_width)
 {
     double phi[POL_RIDGE_P_MAX];
     double u[POL_RIDGE_P_MAX];
@@ -226,8 +224,7 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
     return BASE_OK;
 }
 
-base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, double reward,
-                         const double *rewards)
+base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, double reward, const double *rewards)
 {
     double phi[POL_RIDGE_P_MAX];
     double pb[BASE_CAND_MAX];

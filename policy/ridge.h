@@ -64,9 +64,8 @@ double pol_ridge_lambda(const pol_ridge *r);
  * @out_mean, and (if @out_width is not NULL) sqrt(phi^T P_a phi).
  * Return: BASE_OK; BASE_ENUMERIC if an input or result is not finite.
  */
-base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n,
-                          const uint32_t *action, const float *base_logit, double *out_mean,
-                          double *out_width);
+base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const uint32_t *action,
+                          const float *base_logit, double *out_mean, double *out_width);
 
 /*
  * pol_ridge_learn() - update with the chosen candidate's @reward (@rewards

@@ -317,8 +317,8 @@ fail:
     return e;
 }
 
-bool proto_mp_map_fields(const struct msgpack_object *m, const char *const *names,
-                         size_t n_names, bool all_unique, const struct msgpack_object **out,
+bool proto_mp_map_fields(const struct msgpack_object *m, const char *const *names, size_t n_names,
+                         bool all_unique, const struct msgpack_object **out,
                          proto_mp_fault *out_fault)
 {
     bool dup = false;
@@ -512,8 +512,8 @@ bool proto_mp_get_f32_bin(const struct msgpack_object *o, uint32_t n, float *dst
     return ok;
 }
 
-bool proto_mp_get_u32_bin(const struct msgpack_object *o, uint32_t n, uint32_t limit,
-                          uint32_t *dst, proto_mp_fault *out_fault)
+bool proto_mp_get_u32_bin(const struct msgpack_object *o, uint32_t n, uint32_t limit, uint32_t *dst,
+                          proto_mp_fault *out_fault)
 {
     bool ok = bin_of(o, n, 4, out_fault);
     for (uint32_t i = 0; ok && i < n; i++) {
@@ -591,8 +591,8 @@ void proto_mp_f32_from_le(float *dst, const void *src, uint32_t n)
 #endif
 }
 
-bool proto_mp_fvec_read(const struct msgpack_object *o, uint32_t n, float *dst,
-                        uint32_t *out_at, proto_mp_fault *out_fault)
+bool proto_mp_fvec_read(const struct msgpack_object *o, uint32_t n, float *dst, uint32_t *out_at,
+                        proto_mp_fault *out_fault)
 {
     if (o->type == MSGPACK_OBJECT_BIN) {
         proto_mp_f32_from_le(dst, o->via.bin.ptr, n);

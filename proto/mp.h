@@ -111,8 +111,8 @@ base_err proto_mp_unpack(const uint8_t *buf, size_t len, size_t max_depth, size_
  * key), DUP_KEY, NO_MEMORY (only with @all_unique).
  * Return: true on success; false with the fault (out[] is then unspecified).
  */
-bool proto_mp_map_fields(const struct msgpack_object *m, const char *const *names,
-                         size_t n_names, bool all_unique, const struct msgpack_object **out,
+bool proto_mp_map_fields(const struct msgpack_object *m, const char *const *names, size_t n_names,
+                         bool all_unique, const struct msgpack_object **out,
                          proto_mp_fault *out_fault);
 
 /*
@@ -146,8 +146,8 @@ bool proto_mp_get_bool(const struct msgpack_object *o, bool *out, proto_mp_fault
  */
 bool proto_mp_get_f32_bin(const struct msgpack_object *o, uint32_t n, float *dst,
                           proto_mp_fault *out_fault);
-bool proto_mp_get_u32_bin(const struct msgpack_object *o, uint32_t n, uint32_t limit,
-                          uint32_t *dst, proto_mp_fault *out_fault);
+bool proto_mp_get_u32_bin(const struct msgpack_object *o, uint32_t n, uint32_t limit, uint32_t *dst,
+                          proto_mp_fault *out_fault);
 bool proto_mp_get_f64_bin(const struct msgpack_object *o, uint32_t n, double *dst,
                           proto_mp_fault *out_fault);
 
@@ -168,8 +168,8 @@ bool proto_mp_fvec_count(const struct msgpack_object *o, uint32_t *out_n, uint32
  * entries) to float32 into @dst[0..n). Fault: NOT_FINITE at entry *out_at (NaN, Inf, or a
  * double beyond the float32 range); @dst is then fully written.
  */
-bool proto_mp_fvec_read(const struct msgpack_object *o, uint32_t n, float *dst,
-                        uint32_t *out_at, proto_mp_fault *out_fault);
+bool proto_mp_fvec_read(const struct msgpack_object *o, uint32_t n, float *dst, uint32_t *out_at,
+                        proto_mp_fault *out_fault);
 
 /* proto_mp_f32_from_le() - @n little-endian float32 at @src (4 * @n bytes) into @dst. */
 void proto_mp_f32_from_le(float *dst, const void *src, uint32_t n);
@@ -179,16 +179,16 @@ void proto_mp_f32_from_le(float *dst, const void *src, uint32_t n);
 /* What a walked item is. */
 typedef enum proto_mp_kind {
     PROTO_MP_NIL,
-    PROTO_MP_BOOL,      /* via.b */
-    PROTO_MP_UINT,      /* via.u: a non-negative int */
-    PROTO_MP_INT,       /* via.i: a negative int */
-    PROTO_MP_F32,       /* via.f */
-    PROTO_MP_F64,       /* via.f */
-    PROTO_MP_STR,       /* via.bytes, not NUL-terminated, not checked for UTF-8 */
-    PROTO_MP_BIN,       /* via.bytes */
-    PROTO_MP_EXT,       /* an ext value: its bytes are not shown */
-    PROTO_MP_ARRAY,     /* via.n elements follow, then PROTO_MP_ARRAY_END */
-    PROTO_MP_MAP,       /* via.n key, value pairs follow, then PROTO_MP_MAP_END */
+    PROTO_MP_BOOL,  /* via.b */
+    PROTO_MP_UINT,  /* via.u: a non-negative int */
+    PROTO_MP_INT,   /* via.i: a negative int */
+    PROTO_MP_F32,   /* via.f */
+    PROTO_MP_F64,   /* via.f */
+    PROTO_MP_STR,   /* via.bytes, not NUL-terminated, not checked for UTF-8 */
+    PROTO_MP_BIN,   /* via.bytes */
+    PROTO_MP_EXT,   /* an ext value: its bytes are not shown */
+    PROTO_MP_ARRAY, /* via.n elements follow, then PROTO_MP_ARRAY_END */
+    PROTO_MP_MAP,   /* via.n key, value pairs follow, then PROTO_MP_MAP_END */
     PROTO_MP_ARRAY_END,
     PROTO_MP_MAP_END,
 } proto_mp_kind;

@@ -221,8 +221,19 @@ base_err proto_reply_clock(base_buf *out, int64_t now_ms)
 /* ---------------------------------------------------------------- decoding */
 
 enum reply_field {
-    R_OK, R_ERROR, R_EVENT_ID, R_CHOSEN, R_CHOSEN_INDEX, R_PMF, R_MODEL_VERSION, R_SLOT,
-    R_DUPLICATE, R_STATUS, R_REDIS, R_NOW_MS, R_COUNT
+    R_OK,
+    R_ERROR,
+    R_EVENT_ID,
+    R_CHOSEN,
+    R_CHOSEN_INDEX,
+    R_PMF,
+    R_MODEL_VERSION,
+    R_SLOT,
+    R_DUPLICATE,
+    R_STATUS,
+    R_REDIS,
+    R_NOW_MS,
+    R_COUNT
 };
 
 static const char *const reply_names[R_COUNT] = {

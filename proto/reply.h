@@ -133,13 +133,13 @@ typedef struct proto_reply {
     char chosen[BASE_NAME_MAX + 1]; /* decide */
     uint32_t chosen_index;          /* decide */
     uint32_t n_pmf;
-    float pmf[BASE_CAND_MAX];       /* decide */
-    uint64_t model_version;         /* decide */
-    char slot[BASE_NAME_MAX + 1];   /* decide */
-    bool duplicate;                 /* feedback: outcome_id seen before */
-    char status[32];                /* feedback, activate, health: "matched", "ready"... */
-    char redis[16];                 /* health: "up", "down", "unknown" */
-    int64_t now_ms;                 /* clock */
+    float pmf[BASE_CAND_MAX];     /* decide */
+    uint64_t model_version;       /* decide */
+    char slot[BASE_NAME_MAX + 1]; /* decide */
+    bool duplicate;               /* feedback: outcome_id seen before */
+    char status[32];              /* feedback, activate, health: "matched", "ready"... */
+    char redis[16];               /* health: "up", "down", "unknown" */
+    int64_t now_ms;               /* clock */
 } proto_reply;
 
 /*

@@ -22,12 +22,8 @@
 #define PMF_SUM_TOL 1e-3 /* |sum(pmf) - 1| allowed in a log request */
 
 static const char *const op_names[] = {
-    [PROTO_OP_DECIDE] = "decide",
-    [PROTO_OP_LOG] = "log",
-    [PROTO_OP_FEEDBACK] = "feedback",
-    [PROTO_OP_STATS] = "stats",
-    [PROTO_OP_HEALTH] = "health",
-    [PROTO_OP_ACTIVATE] = "activate",
+    [PROTO_OP_DECIDE] = "decide", [PROTO_OP_LOG] = "log",       [PROTO_OP_FEEDBACK] = "feedback",
+    [PROTO_OP_STATS] = "stats",   [PROTO_OP_HEALTH] = "health", [PROTO_OP_ACTIVATE] = "activate",
     [PROTO_OP_CLOCK] = "clock",
 };
 
@@ -68,8 +64,10 @@ static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u, prot
     base_err e = proto_mp_unpack(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, u);
 
     if (e == BASE_ELIMIT) {
-        e = proto_error_set(err, PROTO_E_TOO_LARGE, "message nests deeper than %u or holds "
-                            "more than %u objects", PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS);
+        e = proto_error_set(err, PROTO_E_TOO_LARGE,
+                            "message nests deeper than %u or holds "
+                            "more than %u objects",
+                            PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS);
     } else if (e == BASE_ENOMEM) {
         e = reject_oom(err);
     } else if (e != BASE_OK) {
@@ -131,12 +129,11 @@ static base_err get_str(const msgpack_object *o, const char *name, bool required
     if (!proto_mp_get_str(o, max, true, dst, &f)) {
         switch (f) {
         case PROTO_MP_TOO_LONG:
-            e = proto_error_set(err, PROTO_E_TOO_LARGE, "field '%s' is longer than %zu bytes",
-                                name, max);
+            e = proto_error_set(err, PROTO_E_TOO_LARGE, "field '%s' is longer than %zu bytes", name,
+                                max);
             break;
         case PROTO_MP_HAS_NUL:
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' contains a NUL byte",
-                                name);
+            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' contains a NUL byte", name);
             break;
         case PROTO_MP_NOT_UTF8:
             e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' is not valid UTF-8", name);
@@ -214,14 +211,13 @@ static base_err get_vec(const msgpack_object *o, const char *name, uint32_t max,
                                 "field '%s[%" PRIu32 "]' must be a number", name, at);
         } else {
             e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s' must be a bin of float32 or an array of numbers",
-                                name);
+                                "field '%s' must be a bin of float32 or an array of numbers", name);
         }
         goto fail;
     }
     if (n > max) {
-        e = proto_error_set(err, over_code,
-                            "field '%s' has %" PRIu32 " entries, at most %" PRIu32, name, n, max);
+        e = proto_error_set(err, over_code, "field '%s' has %" PRIu32 " entries, at most %" PRIu32,
+                            name, n, max);
         goto fail;
     }
     if (n == 0) {
@@ -234,8 +230,8 @@ static base_err get_vec(const msgpack_object *o, const char *name, uint32_t max,
         goto fail;
     }
     if (!proto_mp_fvec_read(o, n, v, &at, NULL)) {
-        e = proto_error_set(err, PROTO_E_NOT_FINITE, "field '%s[%" PRIu32 "]' is not finite",
-                            name, at);
+        e = proto_error_set(err, PROTO_E_NOT_FINITE, "field '%s[%" PRIu32 "]' is not finite", name,
+                            at);
         goto fail;
     }
     *out = v;
@@ -249,9 +245,26 @@ fail:
 /* ------------------------------------------------------ decoding: requests */
 
 enum field {
-    F_V, F_OP, F_POLICY, F_EVENT_ID, F_CONVERSATION_ID, F_TURN, F_CONTEXT, F_CANDIDATES,
-    F_DEFERRED, F_CHOSEN, F_PMF, F_SIGNAL, F_VALUE, F_OUTCOME_ID, F_TS, F_SUPERSEDES,
-    F_USER_ID, F_SET_MS, F_ADVANCE_MS, F_COUNT
+    F_V,
+    F_OP,
+    F_POLICY,
+    F_EVENT_ID,
+    F_CONVERSATION_ID,
+    F_TURN,
+    F_CONTEXT,
+    F_CANDIDATES,
+    F_DEFERRED,
+    F_CHOSEN,
+    F_PMF,
+    F_SIGNAL,
+    F_VALUE,
+    F_OUTCOME_ID,
+    F_TS,
+    F_SUPERSEDES,
+    F_USER_ID,
+    F_SET_MS,
+    F_ADVANCE_MS,
+    F_COUNT
 };
 
 static const char *const field_names[F_COUNT] = {
@@ -421,8 +434,8 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         e = get_str(f[F_EVENT_ID], "event_id", is_log, BASE_ID_MAX, r->event_id, err);
     }
     if (e == BASE_OK) {
-        e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX,
-                    r->conversation_id, err);
+        e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX, r->conversation_id,
+                    err);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -448,8 +461,8 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
     if (e != BASE_OK) {
         goto fail;
     }
-    e = get_vec(emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE, &r->embedding,
-                &r->dim, err);
+    e = get_vec(emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE, &r->embedding, &r->dim,
+                err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -470,8 +483,8 @@ static base_err decode_feedback(const msgpack_object **f, proto_request *r, prot
         e = get_str(f[F_EVENT_ID], "event_id", false, BASE_ID_MAX, r->event_id, err);
     }
     if (e == BASE_OK) {
-        e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX,
-                    r->conversation_id, err);
+        e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX, r->conversation_id,
+                    err);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -610,8 +623,7 @@ fail:
     return e;
 }
 
-base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out,
-                              proto_error *err)
+base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out, proto_error *err)
 {
     base_err e = BASE_OK;
     proto_error scratch;

@@ -68,7 +68,7 @@ typedef struct proto_request {
 
     /* decide, log */
     uint32_t dim;
-    float *embedding;               /* [dim], context.embedding */
+    float *embedding; /* [dim], context.embedding */
     uint32_t n_cand;
     proto_candidate *cand;          /* [n_cand] */
     float *pmf;                     /* log only: [n_cand], "pmf" */
@@ -96,8 +96,7 @@ typedef struct proto_request {
  * Return: BASE_OK; BASE_EPROTO (bad_msgpack); BASE_ELIMIT (too_large, too_many_candidates);
  *         BASE_ENOMEM (internal); BASE_EINVAL (every other code).
  */
-base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out,
-                              proto_error *err);
+base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out, proto_error *err);
 
 /* proto_request_fini() - free @r's arrays and zero them. Accepts NULL; idempotent. */
 void proto_request_fini(proto_request *r);
@@ -112,18 +111,18 @@ base_err proto_request_encode(base_buf *out, const proto_request *r);
 
 /* The fields of a decide or log request to encode; every pointer is borrowed. */
 typedef struct proto_decide_req {
-    const char *policy;            /* required */
-    const char *event_id;          /* NULL or "": absent (decide only; log requires it) */
-    const char *conversation_id;   /* NULL or "": absent */
-    uint32_t turn;                 /* 0: absent */
-    bool deferred;                 /* false: absent */
-    const float *embedding;        /* [dim], sent as a bin of float32 */
-    uint32_t dim;                  /* <= BASE_DIM_MAX */
-    uint32_t n_cand;               /* 1..BASE_CAND_MAX */
-    const char *const *cand_ids;   /* [n_cand], none NULL */
-    const float *base_logits;      /* [n_cand], sent as float64 */
-    const char *chosen;            /* log only: required */
-    const float *pmf;              /* log only: [n_cand], sent as a bin of float32 */
+    const char *policy;          /* required */
+    const char *event_id;        /* NULL or "": absent (decide only; log requires it) */
+    const char *conversation_id; /* NULL or "": absent */
+    uint32_t turn;               /* 0: absent */
+    bool deferred;               /* false: absent */
+    const float *embedding;      /* [dim], sent as a bin of float32 */
+    uint32_t dim;                /* <= BASE_DIM_MAX */
+    uint32_t n_cand;             /* 1..BASE_CAND_MAX */
+    const char *const *cand_ids; /* [n_cand], none NULL */
+    const float *base_logits;    /* [n_cand], sent as float64 */
+    const char *chosen;          /* log only: required */
+    const float *pmf;            /* log only: [n_cand], sent as a bin of float32 */
 } proto_decide_req;
 
 /*

@@ -65,8 +65,9 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
         }
     }
     proto_writer_init(&w, out);
-    w_header(&w, op, 3 + set(q->event_id) + set(q->conversation_id) + (q->turn != 0) +
-                         q->deferred + (is_log ? 2 : 0));
+    w_header(&w, op,
+             3 + set(q->event_id) + set(q->conversation_id) + (q->turn != 0) + q->deferred +
+                 (is_log ? 2 : 0));
     proto_w_str(&w, "policy");
     proto_w_str(&w, q->policy);
     w_opt_str(&w, "event_id", q->event_id);
@@ -121,9 +122,9 @@ base_err proto_encode_feedback(base_buf *out, const proto_feedback_req *q)
         return BASE_EINVAL;
     }
     proto_writer_init(&w, out);
-    w_header(&w, PROTO_OP_FEEDBACK, 3 + set(q->event_id) + set(q->conversation_id) +
-                                        set(q->outcome_id) + set(q->supersedes) +
-                                        set(q->user_id) + (q->ts_ms != 0));
+    w_header(&w, PROTO_OP_FEEDBACK,
+             3 + set(q->event_id) + set(q->conversation_id) + set(q->outcome_id) +
+                 set(q->supersedes) + set(q->user_id) + (q->ts_ms != 0));
     proto_w_str(&w, "policy");
     proto_w_str(&w, q->policy);
     w_opt_str(&w, "event_id", q->event_id);

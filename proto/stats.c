@@ -15,16 +15,16 @@
  * and the same table drives the encoder and the decoder, so the two cannot disagree.
  */
 
-#define HEX_DIGITS 16  /* a 64-bit checksum as text */
-#define CODE_MAX 32    /* bytes of an error code name in "rejected" */
-#define MAX_FIELDS 32  /* scalar fields of the largest map */
+#define HEX_DIGITS 16 /* a 64-bit checksum as text */
+#define CODE_MAX 32   /* bytes of an error code name in "rejected" */
+#define MAX_FIELDS 32 /* scalar fields of the largest map */
 
 typedef enum kind {
-    K_U64,  /* uint64_t */
-    K_U32,  /* uint32_t */
-    K_F64,  /* double */
-    K_HEX,  /* uint64_t sent as 16 hex digits */
-    K_STR,  /* char[size] */
+    K_U64, /* uint64_t */
+    K_U32, /* uint32_t */
+    K_F64, /* double */
+    K_HEX, /* uint64_t sent as 16 hex digits */
+    K_STR, /* char[size] */
 } kind;
 
 typedef struct field {
@@ -34,8 +34,14 @@ typedef struct field {
     size_t size; /* K_STR: the buffer's size */
 } field;
 
-#define U64(s, m) {#m, K_U64, offsetof(s, m), 0}
-#define STR(s, m) {#m, K_STR, offsetof(s, m), sizeof(((s *)NULL)->m)}
+#define U64(s, m)                                                                                  \
+    {                                                                                              \
+#m, K_U64, offsetof(s, m), 0                                                               \
+    }
+#define STR(s, m)                                                                                  \
+    {                                                                                              \
+#m, K_STR, offsetof(s, m), sizeof(((s *)NULL)->m)                                          \
+    }
 
 static const field policy_fields[] = {
     U64(proto_policy_stats, decisions),
@@ -63,20 +69,15 @@ static const field policy_fields[] = {
 };
 
 static const field join_fields[] = {
-    U64(proto_join_health, pending),
-    U64(proto_join_health, deferred),
-    U64(proto_join_health, joined),
-    U64(proto_join_health, defaulted),
-    U64(proto_join_health, unknown),
-    U64(proto_join_health, not_activated),
+    U64(proto_join_health, pending),  U64(proto_join_health, deferred),
+    U64(proto_join_health, joined),   U64(proto_join_health, defaulted),
+    U64(proto_join_health, unknown),  U64(proto_join_health, not_activated),
     U64(proto_join_health, dangling),
 };
 
 static const field storage_fields[] = {
-    U64(proto_storage_stats, queue_depth),
-    U64(proto_storage_stats, queue_capacity),
-    U64(proto_storage_stats, written),
-    U64(proto_storage_stats, failed),
+    U64(proto_storage_stats, queue_depth), U64(proto_storage_stats, queue_capacity),
+    U64(proto_storage_stats, written),     U64(proto_storage_stats, failed),
     U64(proto_storage_stats, trimmed),
 };
 
@@ -187,8 +188,7 @@ static bool parse_hex(const msgpack_object *o, uint64_t *out)
 {
     uint64_t v = 0;
 
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
-        o->via.str.size > HEX_DIGITS) {
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 || o->via.str.size > HEX_DIGITS) {
         return false;
     }
     for (uint32_t i = 0; i < o->via.str.size; i++) {
@@ -275,8 +275,8 @@ static bool r_join(const msgpack_object *m, proto_join_health *j)
         return false;
     }
     for (int s = 0; s < PROTO_ST_COUNT; s++) {
-        if (vals[n + s] != NULL && !proto_mp_get_u64(vals[n + s], UINT64_MAX, &j->status[s],
-                                                     NULL)) {
+        if (vals[n + s] != NULL &&
+            !proto_mp_get_u64(vals[n + s], UINT64_MAX, &j->status[s], NULL)) {
             return false;
         }
     }
@@ -366,8 +366,7 @@ static base_err decode_stats(const msgpack_object *top, proto_stats *s)
         return BASE_EPROTO;
     }
     if (f[1] != NULL) {
-        if (f[1]->type != MSGPACK_OBJECT_MAP ||
-            f[1]->via.map.size > PROTO_STATS_MAX_POLICIES) {
+        if (f[1]->type != MSGPACK_OBJECT_MAP || f[1]->via.map.size > PROTO_STATS_MAX_POLICIES) {
             return BASE_EPROTO;
         }
         if (f[1]->via.map.size > 0) {

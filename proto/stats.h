@@ -34,19 +34,19 @@
 #include "proto/reply.h"
 
 #define PROTO_STATS_MAX_POLICIES 1024 /* policies a decoder accepts in one reply */
-#define PROTO_LATENCY_BUCKETS 8 /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
+#define PROTO_LATENCY_BUCKETS 8       /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
 
 /* The join's health of one policy: "join" in the stats reply. */
 typedef struct proto_join_health {
-    uint64_t pending;                           /* decisions waiting (active or deferred) */
-    uint64_t deferred;                          /* of which not yet activated */
-    uint64_t joined;                            /* joined examples emitted */
-    uint64_t defaulted;                         /* emitted with no outcome, default reward */
-    uint64_t unknown;                           /* emitted with no outcome, as unknown */
-    uint64_t not_activated;                     /* deferred decisions dropped unactivated */
-    uint64_t dangling;                          /* early outcomes that never found a decision */
-    uint64_t status[PROTO_ST_COUNT];            /* outcomes by status */
-    uint64_t latency[PROTO_LATENCY_BUCKETS];    /* decision -> outcome time of applied ones */
+    uint64_t pending;                        /* decisions waiting (active or deferred) */
+    uint64_t deferred;                       /* of which not yet activated */
+    uint64_t joined;                         /* joined examples emitted */
+    uint64_t defaulted;                      /* emitted with no outcome, default reward */
+    uint64_t unknown;                        /* emitted with no outcome, as unknown */
+    uint64_t not_activated;                  /* deferred decisions dropped unactivated */
+    uint64_t dangling;                       /* early outcomes that never found a decision */
+    uint64_t status[PROTO_ST_COUNT];         /* outcomes by status */
+    uint64_t latency[PROTO_LATENCY_BUCKETS]; /* decision -> outcome time of applied ones */
 } proto_join_health;
 
 /* The counters of one policy: an entry of "policies". */
@@ -68,11 +68,11 @@ typedef struct proto_policy_stats {
     uint64_t store_errors;
     uint64_t snapshots;
     uint64_t model_version;
-    uint64_t model_checksum;                     /* sent as 16 hex digits */
+    uint64_t model_checksum; /* sent as 16 hex digits */
     uint32_t dim;
     char last_applied_id[BASE_STREAM_ID_MAX + 1];
     uint64_t next_lsn;
-    uint64_t learn_trace;                        /* sent as 16 hex digits */
+    uint64_t learn_trace; /* sent as 16 hex digits */
     char reward_version[BASE_NAME_MAX + 1];
     proto_join_health join;
 } proto_policy_stats;

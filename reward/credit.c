@@ -101,8 +101,7 @@ static double aggregate(const rwd_spec *spec, const rwd_contrib *c, uint32_t n_c
     return total;
 }
 
-void rwd_contrib_reward(const rwd_spec *spec, const rwd_contrib *c, uint32_t n,
-                        rwd_reward *out)
+void rwd_contrib_reward(const rwd_spec *spec, const rwd_contrib *c, uint32_t n, rwd_reward *out)
 {
     bool any = false;
     double r = aggregate(spec, c, n, &any, &out->n_outcomes);

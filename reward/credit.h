@@ -68,7 +68,6 @@ typedef struct rwd_reward {
  * rwd_contrib_reward() - the reward of the @n contributions @c (borrowed;
  * signal indices below spec->n_signals) under @spec.
  */
-void rwd_contrib_reward(const rwd_spec *spec, const rwd_contrib *c, uint32_t n,
-                        rwd_reward *out);
+void rwd_contrib_reward(const rwd_spec *spec, const rwd_contrib *c, uint32_t n, rwd_reward *out);
 
 #endif

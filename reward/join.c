@@ -16,8 +16,9 @@ const int64_t rwd_latency_bucket_ms[RWD_LATENCY_BUCKETS] = {
 };
 
 static const char *const status_names[RWD_STATUS_COUNT] = {
-    "matched", "duplicate", "corrected", "late", "late_correction", "early",
-    "unknown_event", "rejected_signal", "rejected_value", "rejected_limit", "rejected_rate",
+    "matched",         "duplicate",      "corrected",     "late",
+    "late_correction", "early",          "unknown_event", "rejected_signal",
+    "rejected_value",  "rejected_limit", "rejected_rate",
 };
 
 const char *rwd_status_name(rwd_status s)
@@ -106,8 +107,8 @@ static void attach_held(rwd_join *j, rwd_entry *e, int64_t now)
         bool found = false;
         rwd_spec_find(&j->spec, h->o.signal, &sig, &found);
         if (found && rwd_spec_contribution(&j->spec, sig, h->o.value, &val) == BASE_OK) {
-            bool correction = h->o.supersedes[0] != '\0' &&
-                              rwd_join_contrib_find(e, h->o.supersedes) != NULL;
+            bool correction =
+                h->o.supersedes[0] != '\0' && rwd_join_contrib_find(e, h->o.supersedes) != NULL;
             if (rwd_join_contrib_add(j, e, &h->o, sig, val, h->seq) != BASE_OK) {
                 break; /* out of memory: the rest stay held and may count as dangling */
             }
@@ -216,8 +217,7 @@ static base_err apply_to_conv(rwd_join *j, rwd_conv *c, const base_outcome *o, r
     return BASE_OK;
 }
 
-base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms,
-                              rwd_status *out)
+base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms, rwd_status *out)
 {
     rwd_verdict v;
     rwd_status s = rwd_join_classify(j, o, now_ms, &v);

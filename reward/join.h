@@ -136,8 +136,7 @@ base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, int64_
  * rwd_join_add_outcome() - apply @o (copied). Return: BASE_OK with *out set
  * (see the table above); BASE_ENOMEM (nothing changed).
  */
-base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms,
-                              rwd_status *out);
+base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms, rwd_status *out);
 
 /*
  * rwd_join_activate() - the deferred decision @event_id was shown at @now_ms.
@@ -185,14 +184,14 @@ bool rwd_join_min_lsn(const rwd_join *j, uint64_t *out_lsn);
 #define RWD_LATENCY_BUCKETS 8 /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
 
 typedef struct rwd_join_stats {
-    uint64_t pending;        /* decisions waiting (active or deferred) */
-    uint64_t deferred;       /* of which not yet activated */
-    uint64_t joined;         /* joined examples emitted (learnable + unknown) */
-    uint64_t defaulted;      /* emitted with no outcome and the default reward */
-    uint64_t unknown;        /* emitted with no outcome as unknown */
-    uint64_t not_activated;  /* deferred decisions dropped unactivated */
+    uint64_t pending;                  /* decisions waiting (active or deferred) */
+    uint64_t deferred;                 /* of which not yet activated */
+    uint64_t joined;                   /* joined examples emitted (learnable + unknown) */
+    uint64_t defaulted;                /* emitted with no outcome and the default reward */
+    uint64_t unknown;                  /* emitted with no outcome as unknown */
+    uint64_t not_activated;            /* deferred decisions dropped unactivated */
     uint64_t status[RWD_STATUS_COUNT]; /* outcomes by status (matched, late, ...) */
-    uint64_t dangling;       /* held early outcomes that never matched */
+    uint64_t dangling;                 /* held early outcomes that never matched */
     uint64_t activations;
     uint64_t latency[RWD_LATENCY_BUCKETS]; /* decision -> outcome time of matched outcomes */
 } rwd_join_stats;

@@ -50,7 +50,7 @@ static rwd_status classify_event(const rwd_join *j, const base_outcome *o, int64
         }
         v->e = e;
         return correction && rwd_join_contrib_find(e, o->supersedes) != NULL ? RWD_CORRECTED
-                                                                              : RWD_MATCHED;
+                                                                             : RWD_MATCHED;
     }
     bool remembered = e != NULL && rwd_entry_remembered(j, e, now);
     if (o->outcome_id[0] != '\0' &&
@@ -84,8 +84,7 @@ static rwd_status classify_conv(const rwd_join *j, const base_outcome *o, int64_
 {
     bool correction = o->supersedes[0] != '\0';
     rwd_status late = correction ? RWD_LATE_CORRECTION : RWD_LATE;
-    rwd_conv *c =
-        o->conversation_id[0] != '\0' ? rwd_join_conv_find(j, o->conversation_id) : NULL;
+    rwd_conv *c = o->conversation_id[0] != '\0' ? rwd_join_conv_find(j, o->conversation_id) : NULL;
     if (c == NULL) {
         if (rwd_join_seen_has(j, o, now)) {
             return RWD_DUPLICATE;
@@ -125,8 +124,7 @@ static rwd_status classify_conv(const rwd_join *j, const base_outcome *o, int64_
         if (e->n_contrib >= j->spec.max_outcomes) {
             return RWD_REJECT_LIMIT;
         }
-        superseded =
-            superseded || (correction && rwd_join_contrib_find(e, o->supersedes) != NULL);
+        superseded = superseded || (correction && rwd_join_contrib_find(e, o->supersedes) != NULL);
     }
     if (!any_open) {
         if (until > now) {
@@ -160,8 +158,7 @@ rwd_status rwd_join_classify(const rwd_join *j, const base_outcome *o, int64_t n
         rwd_rate_tokens(j->rate, o->user_id, now) < 1.0) {
         return RWD_REJECT_RATE;
     }
-    return o->event_id[0] != '\0' ? classify_event(j, o, now, out)
-                                  : classify_conv(j, o, now, out);
+    return o->event_id[0] != '\0' ? classify_event(j, o, now, out) : classify_conv(j, o, now, out);
 }
 
 base_err rwd_join_check_outcome(const rwd_join *j, const base_outcome *o, int64_t now_ms,

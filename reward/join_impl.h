@@ -46,17 +46,17 @@ typedef struct rwd_conv rwd_conv;
 /* A pending (or deferred) decision. */
 typedef struct rwd_entry {
     base_decision *d;
-    int64_t deadline;         /* its window closes here: ts (or activation) + window */
-    uint64_t seq;             /* arrival order */
-    size_t heap_i;            /* its index in heap[] */
+    int64_t deadline; /* its window closes here: ts (or activation) + window */
+    uint64_t seq;     /* arrival order */
+    size_t heap_i;    /* its index in heap[] */
     bool deferred;
     uint32_t n_contrib;
     uint32_t cap_contrib;
-    rwd_contrib *c;           /* [cap_contrib], in arrival order */
-    uint32_t credit;          /* enum base_credit_rule once a conversation outcome reached it */
+    rwd_contrib *c;  /* [cap_contrib], in arrival order */
+    uint32_t credit; /* enum base_credit_rule once a conversation outcome reached it */
     double share;
     struct rwd_entry *next_hash;
-    rwd_conv *cv;             /* NULL without a conversation id */
+    rwd_conv *cv; /* NULL without a conversation id */
     struct rwd_entry *cv_next;
     struct rwd_entry *cv_prev;
 } rwd_entry;
@@ -64,7 +64,7 @@ typedef struct rwd_entry {
 /* A conversation with pending decisions. */
 struct rwd_conv {
     char id[BASE_ID_MAX + 1];
-    rwd_entry *head;          /* newest first */
+    rwd_entry *head; /* newest first */
     uint32_t n;
     rwd_conv *next_hash;
 };
@@ -75,7 +75,7 @@ struct rwd_conv {
  */
 typedef struct rwd_closed {
     char id[BASE_ID_MAX + 1];
-    bool conv;                /* id is a conversation id */
+    bool conv; /* id is a conversation id */
     int64_t forget_at;
     struct rwd_closed *next_hash;
     struct rwd_closed *next_fifo;
@@ -96,8 +96,8 @@ typedef struct rwd_seen {
 typedef struct rwd_held {
     base_outcome o;
     int64_t expire_at;
-    uint64_t seq;             /* arrival order, kept for first/last once attached */
-    size_t bucket;            /* its chain in hd[] (the id is cleared once consumed) */
+    uint64_t seq;  /* arrival order, kept for first/last once attached */
+    size_t bucket; /* its chain in hd[] (the id is cleared once consumed) */
     struct rwd_held *next_hash;
     struct rwd_held *next_fifo;
 } rwd_held;
@@ -106,29 +106,29 @@ struct rwd_join {
     rwd_spec spec;
     char version[BASE_NAME_MAX + 1];
     size_t max_pending;
-    uint64_t seq;             /* arrival order of decisions and outcomes */
+    uint64_t seq; /* arrival order of decisions and outcomes */
 
-    rwd_entry **ev;           /* [n_ev] chains by event id */
+    rwd_entry **ev; /* [n_ev] chains by event id */
     size_t n_ev;
-    rwd_entry **heap;         /* [max_pending] */
+    rwd_entry **heap; /* [max_pending] */
     size_t n_heap;
     size_t n_deferred;
-    rwd_conv **cv;            /* [n_ev] chains by conversation id */
+    rwd_conv **cv; /* [n_ev] chains by conversation id */
 
-    rwd_closed **cl;          /* [n_ev] chains */
+    rwd_closed **cl; /* [n_ev] chains */
     rwd_closed *cl_head, *cl_tail;
     size_t n_closed;
 
-    rwd_seen **sn;            /* [n_ev] chains by key */
+    rwd_seen **sn; /* [n_ev] chains by key */
     rwd_seen *sn_head, *sn_tail;
     size_t n_seen;
 
-    rwd_held **hd;            /* [n_ev] chains */
+    rwd_held **hd; /* [n_ev] chains */
     rwd_held *hd_head, *hd_tail;
     size_t n_held;
 
-    rwd_rate *rate;           /* NULL without a rate cap */
-    bool replay;              /* re-applying logged outcomes: no rate cap */
+    rwd_rate *rate; /* NULL without a rate cap */
+    bool replay;    /* re-applying logged outcomes: no rate cap */
 
     rwd_join_stats st;
 };
@@ -238,11 +238,11 @@ void rwd_join_memory_free(rwd_join *j);
 
 /* What rwd_join_classify() found, beyond the status. */
 typedef struct rwd_verdict {
-    uint32_t sig;             /* the signal's index in the spec */
-    double val;               /* its contribution */
-    rwd_entry *e;             /* RWD_MATCHED/CORRECTED for an event: its decision */
-    rwd_conv *c;              /* RWD_MATCHED/CORRECTED for a conversation */
-    int64_t forget_at;        /* RWD_LATE/LATE_CORRECTION: when the closed decision is forgotten */
+    uint32_t sig;      /* the signal's index in the spec */
+    double val;        /* its contribution */
+    rwd_entry *e;      /* RWD_MATCHED/CORRECTED for an event: its decision */
+    rwd_conv *c;       /* RWD_MATCHED/CORRECTED for a conversation */
+    int64_t forget_at; /* RWD_LATE/LATE_CORRECTION: when the closed decision is forgotten */
 } rwd_verdict;
 
 /* The status of @o at @now, changing nothing; *out says where it applies. */

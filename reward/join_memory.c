@@ -40,7 +40,7 @@ void rwd_join_closed_remember(rwd_join *j, const char *id, bool is_conv, int64_t
     }
     rwd_closed *c = NULL;
     if (j->n_closed >= 2 * j->max_pending && j->cl_head != NULL) { /* an event + its conv */
-        c = unlink_oldest_closed(j); /* reuse its record */
+        c = unlink_oldest_closed(j);                               /* reuse its record */
     } else {
         c = base_alloc(sizeof(*c));
         if (c == NULL) {
@@ -226,8 +226,7 @@ void rwd_join_held_scan(const rwd_join *j, const base_outcome *o, int64_t now, u
 {
     uint32_t n = 0;
     *out_dup = false;
-    for (const rwd_held *h = j->hd[rwd_join_slot(j, o->event_id)]; h != NULL;
-         h = h->next_hash) {
+    for (const rwd_held *h = j->hd[rwd_join_slot(j, o->event_id)]; h != NULL; h = h->next_hash) {
         if (h->expire_at < now || strcmp(h->o.event_id, o->event_id) != 0) {
             continue; /* consumed (id cleared), expired, or another event */
         }

@@ -7,7 +7,7 @@
 #include "base/hash.h"
 
 typedef struct bucket {
-    uint64_t key;     /* hash of the user id; 0 = empty */
+    uint64_t key; /* hash of the user id; 0 = empty */
     double tokens;
     int64_t last_ms;
 } bucket;

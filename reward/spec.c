@@ -110,10 +110,10 @@ void rwd_spec_find(const rwd_spec *spec, const char *name, uint32_t *out_index, 
 
 base_err rwd_spec_validate(const rwd_spec *s, char *why, size_t whylen)
 {
-#define BAD(...)                              \
-    do {                                      \
-        snprintf(why, whylen, __VA_ARGS__);   \
-        return BASE_EINVAL;                   \
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        snprintf(why, whylen, __VA_ARGS__);                                                        \
+        return BASE_EINVAL;                                                                        \
     } while (0)
     if (s->n_signals > RWD_MAX_SIGNALS) {
         BAD("more than %d signals", RWD_MAX_SIGNALS);
@@ -137,8 +137,7 @@ base_err rwd_spec_validate(const rwd_spec *s, char *why, size_t whylen)
         if (!isfinite(g->weight)) {
             BAD("signal %s: weight is not finite", g->name);
         }
-        if (g->kind == RWD_NUMBER &&
-            !(isfinite(g->min) && isfinite(g->max) && g->min < g->max)) {
+        if (g->kind == RWD_NUMBER && !(isfinite(g->min) && isfinite(g->max) && g->min < g->max)) {
             BAD("signal %s: needs finite min < max", g->name);
         }
         if (g->kind == RWD_NUMBER && !(isfinite(g->map_min) && isfinite(g->map_max))) {
@@ -201,10 +200,11 @@ void rwd_spec_version(const rwd_spec *s, char *out, size_t size)
      */
     char line[512];
     uint64_t h = 0x72776473706563ULL; /* "rwdspec" */
-    snprintf(line, sizeof(line), "clip %.17g %.17g default %.17g unknown %d window %" PRId64
-             " back %" PRId64 " credit %u %.17g",
-             s->clip_min, s->clip_max, s->default_reward, (int)s->unknown_when_empty,
-             s->window_ms, s->backward_window_ms, s->credit, s->credit_gamma);
+    snprintf(line, sizeof(line),
+             "clip %.17g %.17g default %.17g unknown %d window %" PRId64 " back %" PRId64
+             " credit %u %.17g",
+             s->clip_min, s->clip_max, s->default_reward, (int)s->unknown_when_empty, s->window_ms,
+             s->backward_window_ms, s->credit, s->credit_gamma);
     h = hash_text(h, line);
     for (uint32_t i = 0; i < s->n_signals; i++) {
         const rwd_signal *g = &s->signal[i];

@@ -105,8 +105,7 @@ void rwd_spec_version(const rwd_spec *spec, char *out, size_t size);
  * for the signal's kind (out of range, a flag not 0/1, an event not 1, not
  * finite).
  */
-base_err rwd_spec_contribution(const rwd_spec *spec, uint32_t index, double value,
-                               double *out);
+base_err rwd_spec_contribution(const rwd_spec *spec, uint32_t index, double value, double *out);
 
 /* Names of kinds, aggregations and credit rules, and back (false if unknown). */
 const char *rwd_kind_name(rwd_kind k);

@@ -5,7 +5,8 @@
 set -eu
 
 PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libhiredis-dev
-libmsgpack-dev libgsl-dev libopenblas-dev libinih-dev libjansson-dev redis-server"
+libmsgpack-dev libgsl-dev libopenblas-dev libinih-dev libjansson-dev redis-server
+clang-format"
 
 missing=""
 for p in $PKGS; do

@@ -230,8 +230,8 @@ static int signal_key(parse_state *st, const char *k, const char *v)
         return fail(st, "[signal %s.%s]: unknown key \"%s\"", st->pol->name, g->name, k);
     }
     if (!ok) {
-        return fail(st, "[signal %s.%s]: invalid value \"%s\" for %s", st->pol->name, g->name,
-                    v, k);
+        return fail(st, "[signal %s.%s]: invalid value \"%s\" for %s", st->pol->name, g->name, v,
+                    k);
     }
     return 1;
 }
@@ -475,8 +475,10 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             return BASE_EINVAL;
         }
         if (p->reward.n_signals == 0) {
-            snprintf(errbuf, errlen, "policy \"%s\": at least one signal is required "
-                     "(signal.NAME = WEIGHT, or a [signal %s.NAME] section)", p->name, p->name);
+            snprintf(errbuf, errlen,
+                     "policy \"%s\": at least one signal is required "
+                     "(signal.NAME = WEIGHT, or a [signal %s.NAME] section)",
+                     p->name, p->name);
             return BASE_EINVAL;
         }
         for (uint32_t s = 0; s < p->reward.n_signals; s++) {
@@ -597,7 +599,7 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
 {
     /* Each flag and the [server] key it overrides, which parses it. */
     static const char *const flags[][2] = {
-        {"url", "url"},           {"pull-url", "pull_url"}, {"redis", "redis"},
+        {"url", "url"},           {"pull-url", "pull_url"},       {"redis", "redis"},
         {"data-dir", "data_dir"}, {"appendfsync", "appendfsync"},
     };
     const char *key = NULL;
@@ -621,8 +623,10 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
             memcpy(c->urls, urls, (size_t)n * SVC_URL_MAX);
             c->n_urls = n;
         } else {
-            snprintf(errbuf, errlen, "--url needs 1 to %d URLs of less than %d bytes, "
-                     "separated by commas", SVC_MAX_URLS, SVC_URL_MAX);
+            snprintf(errbuf, errlen,
+                     "--url needs 1 to %d URLs of less than %d bytes, "
+                     "separated by commas",
+                     SVC_MAX_URLS, SVC_URL_MAX);
             e = BASE_EINVAL;
         }
         goto fail;

@@ -40,35 +40,35 @@
 typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
     uint32_t n_actions;
-    char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
-    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX) */
-    pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
-    rwd_spec reward;                    /* signals, clip, default, window */
-    uint32_t max_pending;               /* pending decisions in the join */
+    char (*actions)[BASE_NAME_MAX + 1];   /* [n_actions], owned */
+    uint32_t max_candidates;              /* default: n_actions (capped at BASE_CAND_MAX) */
+    pol_head_config head;                 /* dim, epsilon, temperature, learning rate, seed */
+    rwd_spec reward;                      /* signals, clip, default, window */
+    uint32_t max_pending;                 /* pending decisions in the join */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
 } svc_policy_config;
 
 typedef struct svc_config {
-    char urls[SVC_MAX_URLS][SVC_URL_MAX];   /* REQ/REP listen URLs */
+    char urls[SVC_MAX_URLS][SVC_URL_MAX]; /* REQ/REP listen URLs */
     uint32_t n_urls;
-    char pull_url[SVC_URL_MAX];             /* "" = no PULL socket */
-    char redis_url[SVC_URL_MAX];            /* "" = embedded redis-server */
-    char redis_bin[SVC_URL_MAX];            /* default "redis-server" */
-    char data_dir[SVC_URL_MAX];             /* embedded Redis data dir, "" = temporary */
-    char appendfsync[16];                   /* always (default) | everysec | no */
-    uint32_t max_message_bytes;             /* NNG_OPT_RECVMAXSZ, default 1 MiB */
-    uint32_t contexts;                      /* REP contexts per URL, default 32 */
-    uint32_t reply_timeout_ms;              /* longest a reply waits for its peer, default 1000 */
-    uint32_t write_queue;                   /* storage queue capacity, default 65536 */
-    uint32_t redis_timeout_ms;              /* per command, default 2000 */
-    uint32_t ack_timeout_ms;                /* feedback waits this long for Redis, default 1000 */
-    char instance_id[SVC_URL_MAX];          /* lease owner name, "" = "<host>:<first url>" */
-    uint32_t lease_ms;                      /* policy ownership lease, default 10000 */
-    uint32_t snapshot_interval_ms;          /* checkpoint at least this often; default 10000 */
-    uint32_t snapshot_every;                /* ... or after this many updates; default 10000 */
-    uint64_t retention_ms;                  /* stream entries kept at least; default 7 days */
-    uint32_t keep_snapshots;                /* newest snapshots kept (plus pinned); default 5 */
-    uint32_t tick_ms;                       /* join expiry cadence, default 20 */
+    char pull_url[SVC_URL_MAX];    /* "" = no PULL socket */
+    char redis_url[SVC_URL_MAX];   /* "" = embedded redis-server */
+    char redis_bin[SVC_URL_MAX];   /* default "redis-server" */
+    char data_dir[SVC_URL_MAX];    /* embedded Redis data dir, "" = temporary */
+    char appendfsync[16];          /* always (default) | everysec | no */
+    uint32_t max_message_bytes;    /* NNG_OPT_RECVMAXSZ, default 1 MiB */
+    uint32_t contexts;             /* REP contexts per URL, default 32 */
+    uint32_t reply_timeout_ms;     /* longest a reply waits for its peer, default 1000 */
+    uint32_t write_queue;          /* storage queue capacity, default 65536 */
+    uint32_t redis_timeout_ms;     /* per command, default 2000 */
+    uint32_t ack_timeout_ms;       /* feedback waits this long for Redis, default 1000 */
+    char instance_id[SVC_URL_MAX]; /* lease owner name, "" = "<host>:<first url>" */
+    uint32_t lease_ms;             /* policy ownership lease, default 10000 */
+    uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
+    uint32_t snapshot_every;       /* ... or after this many updates; default 10000 */
+    uint64_t retention_ms;         /* stream entries kept at least; default 7 days */
+    uint32_t keep_snapshots;       /* newest snapshots kept (plus pinned); default 5 */
+    uint32_t tick_ms;              /* join expiry cadence, default 20 */
     uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
 } svc_config;

@@ -28,14 +28,14 @@
  * disk needs to write and fsync a spill file.
  */
 #define SHUTDOWN_MS 10000
-#define LEARN_DRAIN_MS 3000       /* Redis up: join, store and learn what is closed */
-#define LEARN_DRAIN_AWAY_MS 500   /* Redis away: joined examples cannot be stored anyway */
-#define STORE_BY_MS 7000          /* stop sending to Redis this long after the signal */
-#define OUTAGE_WAIT_MS 2000       /* Redis away: wait this long for it before spilling */
-#define REDIS_STOP_MIN_MS 1000    /* SIGTERM of the private redis-server: at least this long */
+#define LEARN_DRAIN_MS 3000     /* Redis up: join, store and learn what is closed */
+#define LEARN_DRAIN_AWAY_MS 500 /* Redis away: joined examples cannot be stored anyway */
+#define STORE_BY_MS 7000        /* stop sending to Redis this long after the signal */
+#define OUTAGE_WAIT_MS 2000     /* Redis away: wait this long for it before spilling */
+#define REDIS_STOP_MIN_MS 1000  /* SIGTERM of the private redis-server: at least this long */
 
-#define SUPERVISE_MS 100          /* how often the private redis-server is checked */
-#define RESTART_BACKOFF_MS 1000   /* a failed restart is tried again after this, doubling */
+#define SUPERVISE_MS 100        /* how often the private redis-server is checked */
+#define RESTART_BACKOFF_MS 1000 /* a failed restart is tried again after this, doubling */
 #define RESTART_BACKOFF_MAX_MS 30000
 
 /* The private redis-server's keeper: restarts it when it dies (main thread only). */
@@ -153,11 +153,11 @@ static void keep_redis(keeper *k)
                  (int)sto_server_pid(k->srv));
         return;
     }
-    base_log(BASE_LOG_ERROR, "cannot restart the private redis-server (%s); retrying in %d s",
-             err, k->backoff_ms / 1000);
+    base_log(BASE_LOG_ERROR, "cannot restart the private redis-server (%s); retrying in %d s", err,
+             k->backoff_ms / 1000);
     k->next_try_ns = base_mono_ns() + (uint64_t)k->backoff_ms * 1000000u;
-    k->backoff_ms = k->backoff_ms * 2 > RESTART_BACKOFF_MAX_MS ? RESTART_BACKOFF_MAX_MS
-                                                             : k->backoff_ms * 2;
+    k->backoff_ms =
+        k->backoff_ms * 2 > RESTART_BACKOFF_MAX_MS ? RESTART_BACKOFF_MAX_MS : k->backoff_ms * 2;
 }
 
 static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const char **out_url)
@@ -181,8 +181,7 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
     }
     *out_url = sto_server_url(*out_srv);
     base_log(BASE_LOG_INFO, "private redis-server at %s (pid %d, data in %s, appendfsync %s)",
-             *out_url, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv),
-             cfg->appendfsync);
+             *out_url, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv), cfg->appendfsync);
     return BASE_OK;
 }
 
@@ -212,8 +211,7 @@ static base_err replay_spills(const svc_config *cfg, const char *url)
         base_log(BASE_LOG_INFO,
                  "replayed %u spill file(s) from %s: %" PRIu64 " records, %" PRIu64
                  " appended, %" PRIu64 " already stored, %" PRIu64 " under new ids",
-                 rep.files, cfg->data_dir, rep.records, rep.appended, rep.present,
-                 rep.renumbered);
+                 rep.files, cfg->data_dir, rep.records, rep.appended, rep.present, rep.renumbered);
     }
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR,

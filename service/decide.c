@@ -151,14 +151,13 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     d->ts_ms = base_clock_now_ms(e->clock);
 
     pthread_rwlock_rdlock(&p->head_lk);
-    base_err err = pol_head_pmf(p->head, d->embedding, d->n_cand, d->action, d->base_logit,
-                                d->pmf);
+    base_err err = pol_head_pmf(p->head, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf);
     d->model_version = pol_head_n_updates(p->head);
     pthread_rwlock_unlock(&p->head_lk);
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
-               "scoring failed on this input");
+                          "scoring failed on this input");
         return;
     }
     d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, p->cfg->head.seed);
@@ -166,8 +165,8 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     /* Encode the reply before the record changes hands. */
     base_buf b;
     base_buf_init(&b, 64u * 1024u);
-    err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
-                             d->n_cand, d->model_version, "online");
+    err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf, d->n_cand,
+                             d->model_version, "online");
     if (err != BASE_OK) {
         base_buf_fini(&b);
         base_decision_free(d);

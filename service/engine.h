@@ -70,8 +70,7 @@ void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped
  * Return: BASE_OK; the store's error, or BASE_EINVAL for a checkpoint that
  *         does not fit the configured head (reason in @errbuf).
  */
-base_err svc_engine_restore(svc_engine *e, const svc_log_reader *log, char *errbuf,
-                            size_t errlen);
+base_err svc_engine_restore(svc_engine *e, const svc_log_reader *log, char *errbuf, size_t errlen);
 
 base_err svc_engine_start(svc_engine *e);
 /* Stop the learner: apply what is queued (waiting up to @drain_timeout_ms),

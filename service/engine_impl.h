@@ -32,9 +32,9 @@ typedef struct svc_ack svc_ack; /* an answer owed once Redis has a record (outco
 struct svc_engine {
     const svc_config *cfg;
     base_clock *clock;
-    svc_log log;                  /* where records go: the persist queue, or a test's */
+    svc_log log; /* where records go: the persist queue, or a test's */
     uint32_t n_pol;
-    svc_prt *pol;                 /* [n_pol] */
+    svc_prt *pol; /* [n_pol] */
 
     base_queue *learn_q;          /* joined examples stored, waiting to be applied */
     atomic_size_t learn_inflight; /* expired and not yet applied (bounds learn_q) */

@@ -57,10 +57,9 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
     size_t k = 0;
     while (k < p->n_backlog) {
         svc_learn_item *li = base_alloc_zero(1, sizeof(*li));
-        svc_persist_item *it =
-            li == NULL
-                ? NULL
-                : svc_persist_item_new(SVC_PERSIST_APPEND, STO_JOINED, p->cfg->name, p->backlog[k]);
+        svc_persist_item *it = li == NULL ? NULL
+                                          : svc_persist_item_new(SVC_PERSIST_APPEND, STO_JOINED,
+                                                                 p->cfg->name, p->backlog[k]);
         if (it == NULL) {
             base_free(li);
             break; /* out of memory: the backlog waits for the next tick */
@@ -166,7 +165,8 @@ static void config_hash(const svc_policy_config *c, char *out, size_t size)
     const pol_head_config *h = &c->head;
     char rv[BASE_NAME_MAX + 1];
     rwd_spec_version(&c->reward, rv, sizeof(rv));
-    snprintf(text, sizeof(text), "dim %u learner %d explorer %d eps %.17g T %.17g lr %.17g "
+    snprintf(text, sizeof(text),
+             "dim %u learner %d explorer %d eps %.17g T %.17g lr %.17g "
              "lambda %.17g prior %.17g bw %.17g gamma %.17g alpha %.17g kl %.17g seed %llu "
              "reward %s",
              h->dim, (int)h->learner, (int)h->explorer, h->epsilon, h->temperature,

@@ -16,13 +16,13 @@
 
 struct svc_lease {
     const svc_config *cfg;
-    sto_store *store;                 /* renewal thread only, after start */
+    sto_store *store; /* renewal thread only, after start */
     char owner[STO_OWNER_MAX + 1];
     pthread_t thread;
     bool started;
     pthread_mutex_t lk;
     pthread_cond_t cv;
-    bool stop;                        /* guarded by lk */
+    bool stop; /* guarded by lk */
     atomic_bool lost;
 };
 
@@ -48,8 +48,7 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
         base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, &held, holder,
                                        sizeof(holder), &left_ms);
         if (e != BASE_OK) {
-            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy,
-                     base_strerror(e));
+            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy, base_strerror(e));
             return e;
         }
         if (!held) {
@@ -105,8 +104,8 @@ static void *renew_main(void *arg)
     return NULL;
 }
 
-base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner,
-                         svc_lease **out, char *errbuf, size_t errlen)
+base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner, svc_lease **out,
+                         char *errbuf, size_t errlen)
 {
     base_err e = BASE_ENOMEM;
     svc_lease *l = base_alloc_zero(1, sizeof(*l));

@@ -37,8 +37,8 @@ typedef struct svc_lease svc_lease;
  *         (@errbuf names it and how long its lease still runs); the
  *         store's error if Redis cannot be reached; BASE_ENOMEM.
  */
-base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner,
-                         svc_lease **out, char *errbuf, size_t errlen);
+base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner, svc_lease **out,
+                         char *errbuf, size_t errlen);
 
 /* Whether a lease was found taken by another instance while running. */
 bool svc_lease_lost(const svc_lease *l);

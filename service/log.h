@@ -36,12 +36,12 @@
 #include "storage/store.h"
 
 typedef struct svc_log_stats {
-    bool up;            /* the store answers */
-    size_t depth;       /* records waiting */
-    size_t capacity;    /* most that may wait */
-    uint64_t written;   /* records stored */
-    uint64_t failed;    /* items completed with an error */
-    uint64_t trimmed;   /* stream entries removed by retention */
+    bool up;          /* the store answers */
+    size_t depth;     /* records waiting */
+    size_t capacity;  /* most that may wait */
+    uint64_t written; /* records stored */
+    uint64_t failed;  /* items completed with an error */
+    uint64_t trimmed; /* stream entries removed by retention */
 } svc_log_stats;
 
 typedef struct svc_log_ops {
@@ -55,8 +55,8 @@ typedef struct svc_log {
 } svc_log;
 
 typedef struct svc_log_reader_ops {
-    base_err (*read)(void *impl, sto_kind kind, const char *policy, const char *after,
-                     size_t max, sto_entry **out, size_t *out_n);
+    base_err (*read)(void *impl, sto_kind kind, const char *policy, const char *after, size_t max,
+                     sto_entry **out, size_t *out_n);
     base_err (*model)(void *impl, const char *policy, base_model **out, bool *out_found);
 } svc_log_reader_ops;
 

@@ -15,31 +15,35 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rlfeedd --config FILE [options]\n"
-            "  --config FILE        INI configuration (docs/configuration.md)\n"
-            "  --url URL[,URL...]   REQ/REP listen URLs, replace [server] url\n"
-            "  --pull-url URL       PULL listen URL for fire-and-forget feedback\n"
-            "  --redis URL          use this Redis (tcp://HOST:PORT or unix:/PATH)\n"
-            "                       instead of starting a private redis-server\n"
-            "  --data-dir DIR       data directory of the private redis-server\n"
-            "  --appendfsync MODE   always (default), everysec or no\n"
-            "  --log-level LEVEL    debug, info (default), warn or error\n"
-            "  --check              load and validate the configuration, then exit\n"
-            "  --manual-clock MS    tests only: the service clock starts at MS and moves\n"
-            "                       only by the 'clock' op\n"
-            "  --help\n");
+    fprintf(f, "usage: rlfeedd --config FILE [options]\n"
+               "  --config FILE        INI configuration (docs/configuration.md)\n"
+               "  --url URL[,URL...]   REQ/REP listen URLs, replace [server] url\n"
+               "  --pull-url URL       PULL listen URL for fire-and-forget feedback\n"
+               "  --redis URL          use this Redis (tcp://HOST:PORT or unix:/PATH)\n"
+               "                       instead of starting a private redis-server\n"
+               "  --data-dir DIR       data directory of the private redis-server\n"
+               "  --appendfsync MODE   always (default), everysec or no\n"
+               "  --log-level LEVEL    debug, info (default), warn or error\n"
+               "  --check              load and validate the configuration, then exit\n"
+               "  --manual-clock MS    tests only: the service clock starts at MS and moves\n"
+               "                       only by the 'clock' op\n"
+               "  --help\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"url", required_argument, NULL, 'u'},
-        {"pull-url", required_argument, NULL, 'p'}, {"redis", required_argument, NULL, 'r'},
-        {"data-dir", required_argument, NULL, 'd'}, {"appendfsync", required_argument, NULL, 'a'},
-        {"log-level", required_argument, NULL, 'l'}, {"check", no_argument, NULL, 'k'},
+        {"config", required_argument, NULL, 'c'},
+        {"url", required_argument, NULL, 'u'},
+        {"pull-url", required_argument, NULL, 'p'},
+        {"redis", required_argument, NULL, 'r'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"appendfsync", required_argument, NULL, 'a'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"check", no_argument, NULL, 'k'},
         {"manual-clock", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     /* Flags that override [server] keys, applied in this order after the file is loaded. */
     static const char *const names[] = {"url", "pull-url", "redis", "data-dir", "appendfsync"};
@@ -50,13 +54,27 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': path = optarg; break;
-        case 'u': values[0] = optarg; break;
-        case 'p': values[1] = optarg; break;
-        case 'r': values[2] = optarg; break;
-        case 'd': values[3] = optarg; break;
-        case 'a': values[4] = optarg; break;
-        case 'k': check_only = 1; break;
+        case 'c':
+            path = optarg;
+            break;
+        case 'u':
+            values[0] = optarg;
+            break;
+        case 'p':
+            values[1] = optarg;
+            break;
+        case 'r':
+            values[2] = optarg;
+            break;
+        case 'd':
+            values[3] = optarg;
+            break;
+        case 'a':
+            values[4] = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
         case 'm': {
             char *end = NULL;
             manual_clock = strtoll(optarg, &end, 10);
@@ -80,8 +98,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (path == NULL || optind != argc) {
@@ -103,8 +125,8 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && rc == 0; i++) {
-        if (values[i] != NULL && svc_config_apply_flag(cfg, names[i], values[i], err,
-                                                       sizeof(err)) != BASE_OK) {
+        if (values[i] != NULL &&
+            svc_config_apply_flag(cfg, names[i], values[i], err, sizeof(err)) != BASE_OK) {
             fprintf(stderr, "rlfeedd: %s\n", err);
             rc = 2;
         }

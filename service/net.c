@@ -18,9 +18,9 @@ struct svc_net_reply {
     nng_ctx ctx;
     nng_aio *aio;
     enum slot_state state;
-    size_t sock;           /* index of the REP socket this context belongs to */
-    uint32_t pipe_id;      /* connection of the request held (0: unknown) */
-    bool waiting;          /* a reply to pipe_id is being sent; guarded by net->wait_lk */
+    size_t sock;      /* index of the REP socket this context belongs to */
+    uint32_t pipe_id; /* connection of the request held (0: unknown) */
+    bool waiting;     /* a reply to pipe_id is being sent; guarded by net->wait_lk */
 };
 
 struct svc_net {
@@ -31,12 +31,12 @@ struct svc_net {
      * a context of a socket being torn down).
      */
     pthread_rwlock_t close_lk;
-    bool closed;                /* guarded by close_lk */
+    bool closed; /* guarded by close_lk */
     svc_net_handler handler;
     void *arg;
-    nng_socket *rep;        /* [n_rep] */
+    nng_socket *rep; /* [n_rep] */
     size_t n_rep;
-    svc_net_reply *slots;   /* [n_slots]; those of rep[i] at [i * contexts, (i + 1) * contexts) */
+    svc_net_reply *slots; /* [n_slots]; those of rep[i] at [i * contexts, (i + 1) * contexts) */
     size_t n_slots;
     uint32_t contexts;
     /*

@@ -45,7 +45,7 @@ typedef struct svc_net_reply svc_net_reply;
 typedef void (*svc_net_handler)(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot);
 
 typedef struct svc_net_opts {
-    const char *const *urls;   /* REQ/REP listen URLs (tcp:// or ipc://) */
+    const char *const *urls; /* REQ/REP listen URLs (tcp:// or ipc://) */
     size_t n_urls;
     const char *pull_url;      /* NULL or "" for none */
     size_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ */

@@ -21,36 +21,36 @@
 typedef struct stream_pos {
     char policy[BASE_NAME_MAX + 1];
     sto_kind kind;
-    sto_sid last;  /* the last id assigned here, or read from Redis */
-    bool synced;   /* last >= the stream's last id in Redis, read since the last connect */
+    sto_sid last; /* the last id assigned here, or read from Redis */
+    bool synced;  /* last >= the stream's last id in Redis, read since the last connect */
 } stream_pos;
 
 struct svc_persist {
     char *url;
     int timeout_ms;
-    sto_store *store;          /* writer thread only; NULL until the first connect */
+    sto_store *store; /* writer thread only; NULL until the first connect */
     base_queue *q;
     pthread_t thread;
     atomic_bool redis_up;
     atomic_bool closing;
-    uint64_t last_ok_ns;       /* writer thread only: the last exchange Redis answered */
-    uint64_t down_since_ns;    /* writer thread only: when the current outage began; 0: up */
-    size_t in_hand;            /* writer thread only: popped and not completed yet */
+    uint64_t last_ok_ns;    /* writer thread only: the last exchange Redis answered */
+    uint64_t down_since_ns; /* writer thread only: when the current outage began; 0: up */
+    size_t in_hand;         /* writer thread only: popped and not completed yet */
     /* set by svc_persist_close() before closing is; read by the writer after it sees closing */
-    uint64_t close_ns;         /* when close began */
-    uint64_t deadline_ns;      /* nothing is sent to Redis after this */
-    uint64_t outage_wait_ns;   /* Redis away while closing: how long to wait for it */
+    uint64_t close_ns;       /* when close began */
+    uint64_t deadline_ns;    /* nothing is sent to Redis after this */
+    uint64_t outage_wait_ns; /* Redis away while closing: how long to wait for it */
     /* writer thread only, once closing: what could not be stored, in queue order */
     svc_persist_item **left;
     size_t n_left, cap_left;
-    uint64_t lost_oom;         /* records dropped because even keeping them failed */
+    uint64_t lost_oom; /* records dropped because even keeping them failed */
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
     atomic_uint_fast64_t trimmed;
     /* writer thread only */
     stream_pos *pos;
     size_t n_pos, cap_pos;
-    base_clock wall;           /* ids follow the system clock, whatever the service clock is */
+    base_clock wall; /* ids follow the system clock, whatever the service clock is */
 };
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,

@@ -79,12 +79,12 @@ typedef struct svc_trim {
 
 struct svc_persist_item {
     svc_persist_type type;
-    sto_kind kind;                      /* APPEND only */
+    sto_kind kind; /* APPEND only */
     char policy[BASE_NAME_MAX + 1];
-    void *rec;                          /* owned by the item */
-    svc_trim trim;                      /* MODEL only */
+    void *rec;                              /* owned by the item */
+    svc_trim trim;                          /* MODEL only */
     char stream_id[BASE_STREAM_ID_MAX + 1]; /* APPEND: its id, assigned by the writer */
-    svc_persist_done done;              /* may be NULL */
+    svc_persist_done done;                  /* may be NULL */
     void *done_arg;
 };
 
@@ -114,25 +114,25 @@ base_err svc_persist_submit(svc_persist *p, svc_persist_item *it);
 size_t svc_persist_depth(svc_persist *p);
 size_t svc_persist_capacity(const svc_persist *p);
 bool svc_persist_redis_up(const svc_persist *p);
-uint64_t svc_persist_written(const svc_persist *p);  /* records stored */
-uint64_t svc_persist_failed(const svc_persist *p);   /* items completed with an error */
-uint64_t svc_persist_trimmed(const svc_persist *p);  /* stream entries removed by retention */
+uint64_t svc_persist_written(const svc_persist *p); /* records stored */
+uint64_t svc_persist_failed(const svc_persist *p);  /* items completed with an error */
+uint64_t svc_persist_trimmed(const svc_persist *p); /* stream entries removed by retention */
 
 /* How svc_persist_close() ends. */
 typedef struct svc_persist_close_opts {
-    uint64_t deadline_ns;   /* base_mono_ns() time: nothing is sent to Redis after it */
-    int outage_wait_ms;     /* Redis away: wait at most this long for it (not past the deadline) */
-    const char *spill_dir;  /* where unstored records go; NULL or "": nowhere (they are lost) */
+    uint64_t deadline_ns;  /* base_mono_ns() time: nothing is sent to Redis after it */
+    int outage_wait_ms;    /* Redis away: wait at most this long for it (not past the deadline) */
+    const char *spill_dir; /* where unstored records go; NULL or "": nowhere (they are lost) */
 } svc_persist_close_opts;
 
 /* What svc_persist_close() did with what it could not store. */
 typedef struct svc_persist_report {
-    uint64_t spilled;        /* records written to the spill file */
-    uint64_t lost;           /* records neither stored nor spilled */
-    uint64_t snapshots;      /* model snapshots not stored (not spilled) */
-    uint64_t outage_ms;      /* Redis unreachable this long when the writer stopped (0: up) */
-    char spill_path[4096];   /* the spill file, "" if none */
-    char error[512];         /* why records were lost, "" if none were */
+    uint64_t spilled;      /* records written to the spill file */
+    uint64_t lost;         /* records neither stored nor spilled */
+    uint64_t snapshots;    /* model snapshots not stored (not spilled) */
+    uint64_t outage_ms;    /* Redis unreachable this long when the writer stopped (0: up) */
+    char spill_path[4096]; /* the spill file, "" if none */
+    char error[512];       /* why records were lost, "" if none were */
 } svc_persist_report;
 
 /*

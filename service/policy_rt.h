@@ -58,20 +58,20 @@ typedef struct svc_engine svc_engine;
 
 /* Counters of one policy; all monotonic, read by stats without locks. */
 typedef struct svc_prt_counters {
-    atomic_uint_fast64_t decisions;     /* decide requests answered */
-    atomic_uint_fast64_t logged;        /* log requests accepted */
-    atomic_uint_fast64_t unlogged;      /* decisions served but not logged: queue full */
-    atomic_uint_fast64_t overflow;      /* decisions logged past max_pending, never joined */
-    atomic_uint_fast64_t feedback;      /* outcomes matched or corrected within the window */
-    atomic_uint_fast64_t duplicates;    /* outcomes ignored by outcome_id */
+    atomic_uint_fast64_t decisions;  /* decide requests answered */
+    atomic_uint_fast64_t logged;     /* log requests accepted */
+    atomic_uint_fast64_t unlogged;   /* decisions served but not logged: queue full */
+    atomic_uint_fast64_t overflow;   /* decisions logged past max_pending, never joined */
+    atomic_uint_fast64_t feedback;   /* outcomes matched or corrected within the window */
+    atomic_uint_fast64_t duplicates; /* outcomes ignored by outcome_id */
     atomic_uint_fast64_t unknown_event;
-    atomic_uint_fast64_t joined;        /* joined examples stored */
-    atomic_uint_fast64_t defaulted;     /* of which had no outcome */
-    atomic_uint_fast64_t updates;       /* examples applied to the head */
+    atomic_uint_fast64_t joined;    /* joined examples stored */
+    atomic_uint_fast64_t defaulted; /* of which had no outcome */
+    atomic_uint_fast64_t updates;   /* examples applied to the head */
     atomic_uint_fast64_t learn_errors;
-    atomic_uint_fast64_t store_errors;  /* records Redis did not take */
+    atomic_uint_fast64_t store_errors; /* records Redis did not take */
     atomic_uint_fast64_t snapshots;
-    atomic_int_fast64_t reward_micro;   /* sum of joined rewards, in 1e-6 units */
+    atomic_int_fast64_t reward_micro; /* sum of joined rewards, in 1e-6 units */
 } svc_prt_counters;
 
 /*
@@ -100,20 +100,20 @@ typedef struct svc_prt {
     atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
 
     pthread_mutex_t join_lk;
-    rwd_join *join;                 /* guarded by join_lk */
-    uint64_t next_lsn;              /* guarded by join_lk: the next log sequence number */
-    svc_mark *marks;                /* guarded by join_lk: ring of recovery marks, oldest first */
-    size_t mark_head, n_marks;      /* guarded by join_lk */
+    rwd_join *join;            /* guarded by join_lk */
+    uint64_t next_lsn;         /* guarded by join_lk: the next log sequence number */
+    svc_mark *marks;           /* guarded by join_lk: ring of recovery marks, oldest first */
+    size_t mark_head, n_marks; /* guarded by join_lk */
 
     pthread_mutex_t tail_lk;
     char tail[3][BASE_STREAM_ID_MAX + 1]; /* guarded by tail_lk: last stored id per sto_kind */
 
     /* learner thread only (start-up before it runs) */
     char last_joined_id[BASE_STREAM_ID_MAX + 1]; /* written under head_lk too, for stats */
-    uint64_t snapshot_updates;      /* n_updates at the last checkpoint */
-    uint64_t snapshot_lsn;          /* next_lsn at the last checkpoint */
-    uint64_t last_version;          /* version of the last checkpoint queued (its parent link) */
-    uint64_t trace;                 /* guarded by head_lk: hash chain of (event, reward) learned */
+    uint64_t snapshot_updates;                   /* n_updates at the last checkpoint */
+    uint64_t snapshot_lsn;                       /* next_lsn at the last checkpoint */
+    uint64_t last_version; /* version of the last checkpoint queued (its parent link) */
+    uint64_t trace;        /* guarded by head_lk: hash chain of (event, reward) learned */
     base_joined *backlog[SVC_EXPIRE_BATCH]; /* expired, not yet accepted by persist */
     size_t n_backlog;
 

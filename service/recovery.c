@@ -107,8 +107,8 @@ static uint64_t cursor_lsn(const cursor *c)
                                     : ((const base_outcome *)r)->lsn;
 }
 
-static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *from, const char *applied,
-                              idset *joined, uint64_t *out_learned)
+static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *from,
+                              const char *applied, idset *joined, uint64_t *out_learned)
 {
     cursor c = {.kind = STO_JOINED};
     base_strlcpy(c.after, from, sizeof(c.after));
@@ -135,8 +135,9 @@ static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *
     return e;
 }
 
-static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *from_d, const char *from_o,
-                            const idset *joined, uint64_t *io_next_lsn, uint64_t *out_pending)
+static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *from_d,
+                            const char *from_o, const idset *joined, uint64_t *io_next_lsn,
+                            uint64_t *out_pending)
 {
     cursor cd = {.kind = STO_DECISIONS}, co = {.kind = STO_OUTCOMES};
     base_strlcpy(cd.after, from_d, sizeof(cd.after));
@@ -198,8 +199,7 @@ static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *fr
     return e;
 }
 
-base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *errbuf,
-                            size_t errlen)
+base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *errbuf, size_t errlen)
 {
     for (uint32_t i = 0; i < e->n_pol; i++) {
         svc_prt *p = &e->pol[i];

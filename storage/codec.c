@@ -113,11 +113,10 @@ static bool floats_ok(const float *v, uint32_t n)
 static bool decision_ok(const base_decision *d)
 {
     bool ok = str_ok(d->policy, sizeof(d->policy)) && str_ok(d->event_id, sizeof(d->event_id)) &&
-              str_ok(d->conversation_id, sizeof(d->conversation_id)) &&
-              d->dim <= BASE_DIM_MAX && d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX &&
-              d->chosen < d->n_cand && d->source <= BASE_SRC_LOG && d->overflow <= 1 &&
-              floats_ok(d->embedding, d->dim) && floats_ok(d->base_logit, d->n_cand) &&
-              floats_ok(d->pmf, d->n_cand);
+              str_ok(d->conversation_id, sizeof(d->conversation_id)) && d->dim <= BASE_DIM_MAX &&
+              d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX && d->chosen < d->n_cand &&
+              d->source <= BASE_SRC_LOG && d->overflow <= 1 && floats_ok(d->embedding, d->dim) &&
+              floats_ok(d->base_logit, d->n_cand) && floats_ok(d->pmf, d->n_cand);
     for (uint32_t i = 0; ok && i < d->n_cand; i++) {
         ok = d->action[i] < BASE_ACTIONS_MAX;
     }
@@ -245,8 +244,7 @@ base_err sto_codec_encode_model(const base_model *m, base_buf *out)
               str_ok(m->scan_joined, sizeof(m->scan_joined)) &&
               str_ok(m->spec_version, sizeof(m->spec_version)) &&
               str_ok(m->base_version, sizeof(m->base_version)) &&
-              str_ok(m->config_hash, sizeof(m->config_hash)) &&
-              floats_ok(m->params, m->n_params);
+              str_ok(m->config_hash, sizeof(m->config_hash)) && floats_ok(m->params, m->n_params);
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
@@ -348,11 +346,30 @@ static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
     return e;
 }
 
-static const char *const decision_keys[] = {"v",   "p", "e",  "c",   "ts",  "mv", "tn",
-                                            "src", "d", "n",  "ch",  "emb", "act", "lg",
-                                            "pmf", "dfr", "lsn", "ovf"};
-enum { DK_V, DK_P, DK_E, DK_C, DK_TS, DK_MV, DK_TN, DK_SRC, DK_D, DK_N, DK_CH, DK_EMB, DK_ACT,
-       DK_LG, DK_PMF, DK_DFR, DK_LSN, DK_OVF, DK_COUNT };
+static const char *const decision_keys[] = {"v",   "p",   "e",   "c",   "ts",  "mv",
+                                            "tn",  "src", "d",   "n",   "ch",  "emb",
+                                            "act", "lg",  "pmf", "dfr", "lsn", "ovf"};
+enum {
+    DK_V,
+    DK_P,
+    DK_E,
+    DK_C,
+    DK_TS,
+    DK_MV,
+    DK_TN,
+    DK_SRC,
+    DK_D,
+    DK_N,
+    DK_CH,
+    DK_EMB,
+    DK_ACT,
+    DK_LG,
+    DK_PMF,
+    DK_DFR,
+    DK_LSN,
+    DK_OVF,
+    DK_COUNT
+};
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
 
 static base_err decision_from(const msgpack_object *obj, base_decision **out)
@@ -414,10 +431,24 @@ base_err sto_codec_decode_decision(const uint8_t *buf, size_t len, base_decision
     return e;
 }
 
-static const char *const outcome_keys[] = {"v", "p",  "e",  "c",  "o",  "sig", "val",
-                                           "ts", "su", "u",  "ty", "at", "lsn"};
-enum { OK_V, OK_P, OK_E, OK_C, OK_O, OK_SIG, OK_VAL, OK_TS, OK_SU, OK_U, OK_TY, OK_AT, OK_LSN,
-       OK_COUNT };
+static const char *const outcome_keys[] = {"v",  "p",  "e", "c",  "o",  "sig", "val",
+                                           "ts", "su", "u", "ty", "at", "lsn"};
+enum {
+    OK_V,
+    OK_P,
+    OK_E,
+    OK_C,
+    OK_O,
+    OK_SIG,
+    OK_VAL,
+    OK_TS,
+    OK_SU,
+    OK_U,
+    OK_TY,
+    OK_AT,
+    OK_LSN,
+    OK_COUNT
+};
 
 base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome **out)
 {
@@ -462,8 +493,8 @@ fail:
     return e;
 }
 
-static const char *const joined_keys[] = {"v", "dec", "r", "no", "df", "jts", "uk", "cr", "sh",
-                                          "sv"};
+static const char *const joined_keys[] = {"v",   "dec", "r",  "no", "df",
+                                          "jts", "uk",  "cr", "sh", "sv"};
 enum { JK_V, JK_DEC, JK_R, JK_NO, JK_DF, JK_JTS, JK_UK, JK_CR, JK_SH, JK_SV, JK_COUNT };
 
 base_err sto_codec_decode_joined(const uint8_t *buf, size_t len, base_joined **out)
@@ -512,11 +543,33 @@ fail:
     return e;
 }
 
-static const char *const model_keys[] = {"v",  "p",  "ln", "lj",  "ver", "nu",  "ts",
-                                         "d",  "na", "np", "ns",  "w",   "st",  "sd",
+static const char *const model_keys[] = {"v",  "p",  "ln",  "lj",  "ver", "nu",  "ts",
+                                         "d",  "na", "np",  "ns",  "w",   "st",  "sd",
                                          "so", "sj", "lsn", "par", "rsv", "bmv", "cfg"};
-enum { MK_V, MK_P, MK_LN, MK_LJ, MK_VER, MK_NU, MK_TS, MK_D, MK_NA, MK_NP, MK_NS, MK_W, MK_ST,
-       MK_SD, MK_SO, MK_SJ, MK_LSN, MK_PAR, MK_RSV, MK_BMV, MK_CFG, MK_COUNT };
+enum {
+    MK_V,
+    MK_P,
+    MK_LN,
+    MK_LJ,
+    MK_VER,
+    MK_NU,
+    MK_TS,
+    MK_D,
+    MK_NA,
+    MK_NP,
+    MK_NS,
+    MK_W,
+    MK_ST,
+    MK_SD,
+    MK_SO,
+    MK_SJ,
+    MK_LSN,
+    MK_PAR,
+    MK_RSV,
+    MK_BMV,
+    MK_CFG,
+    MK_COUNT
+};
 
 base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out)
 {

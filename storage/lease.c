@@ -18,12 +18,11 @@
 /* ---- ownership leases ----------------------------------------------------- */
 
 /* KEYS[1] the lease; ARGV[1] the owner, ARGV[2] the TTL in ms. Returns {taken, holder, ms left}. */
-static const char LEASE_TAKE[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if v == false or v == ARGV[1] then "
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
-    "return {1, ARGV[1], tonumber(ARGV[2])} end "
-    "return {0, v, redis.call('PTTL', KEYS[1])}";
+static const char LEASE_TAKE[] = "local v = redis.call('GET', KEYS[1]) "
+                                 "if v == false or v == ARGV[1] then "
+                                 "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+                                 "return {1, ARGV[1], tonumber(ARGV[2])} end "
+                                 "return {0, v, redis.call('PTTL', KEYS[1])}";
 
 static const char LEASE_DROP[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
@@ -56,8 +55,7 @@ base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, 
         goto fail;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER ||
-        r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING ||
         r->element[2]->type != REDIS_REPLY_INTEGER) {
         e = BASE_EPROTO;
         goto fail;

@@ -184,8 +184,10 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
     s->timeout_ms = timeout_ms;
     e = parse_url(s, url);
     if (e != BASE_OK) {
-        put_err(errbuf, errlen, "bad redis url (want tcp://HOST:PORT, redis://HOST:PORT or "
-                                "unix:/path)", url != NULL ? url : "(null)");
+        put_err(errbuf, errlen,
+                "bad redis url (want tcp://HOST:PORT, redis://HOST:PORT or "
+                "unix:/path)",
+                url != NULL ? url : "(null)");
         goto fail;
     }
     e = connect_ctx(s, errbuf, errlen);
@@ -216,7 +218,7 @@ base_err sto_store_reconnect(sto_store *s)
 
 /* Run one command. On BASE_OK *out is its reply, an error reply included; the caller frees it. */
 base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *lens,
-                        redisReply **out)
+                     redisReply **out)
 {
     pipe_guard g;
     redisReply *r = NULL;
@@ -242,8 +244,7 @@ fail:
  * Run one command. On BASE_OK *out is a non-error reply the caller frees;
  * an error reply is freed here and reported as BASE_ESTORE.
  */
-base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens,
-                    redisReply **out)
+base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, redisReply **out)
 {
     redisReply *r = NULL;
     base_err e = sto_run_any(s, argc, argv, lens, &r);

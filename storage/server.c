@@ -23,7 +23,7 @@
 #define START_TIMEOUT_MS_DEFAULT 10000
 #define STOP_TIMEOUT_MS 5000
 #define PROBE_TIMEOUT_MS 500
-#define PORT_ATTEMPTS 3     /* a free port can be taken between probe and bind */
+#define PORT_ATTEMPTS 3 /* a free port can be taken between probe and bind */
 #define ARGV_MAX 32
 #define RM_DEPTH_MAX 4      /* redis writes DIR and DIR/appendonlydir only */
 #define SUN_PATH_MAX 107u   /* sun_path is 108 bytes with the NUL */

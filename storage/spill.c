@@ -41,7 +41,7 @@ struct sto_spill {
     base_buf rec;        /* scratch: one record's encoding */
     uint64_t count;
     uint64_t hash;
-    base_err err;        /* sticky: the first failure */
+    base_err err; /* sticky: the first failure */
 };
 
 static void put_err(char *errbuf, size_t errlen, const char *what, const char *path, int err)
@@ -577,8 +577,7 @@ static base_err append_all(sto_store *s, sto_spill_rec *r, const bool *skip, siz
         base_err e = sto_store_append(s, a, k);
         if (e != BASE_OK) {
             if (errbuf != NULL && errlen > 0) {
-                (void)snprintf(errbuf, errlen, "appending spilled records: %s",
-                               base_strerror(e));
+                (void)snprintf(errbuf, errlen, "appending spilled records: %s", base_strerror(e));
             }
             return e;
         }

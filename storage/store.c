@@ -83,8 +83,7 @@ void sto_record_free(sto_kind kind, void *rec)
  * were queued. An item that fails here gets its own error; a queued one keeps
  * BASE_EIO until its reply arrives.
  */
-static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sent,
-                            size_t *out_used)
+static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sent, size_t *out_used)
 {
     char key[STO_KEY_MAX];
     base_buf b;
@@ -254,8 +253,8 @@ base_err sto_store_match(sto_store *s, sto_kind kind, const char *policy, const 
     base_err e = sto_stream_key(key, sizeof(key), kind, policy);
 
     base_buf_init(&b, STO_MAX_VALUE);
-    if (e == BASE_OK && (id == NULL || strlen(id) > BASE_STREAM_ID_MAX ||
-                         !sto_sid_parse(id, &sid))) {
+    if (e == BASE_OK &&
+        (id == NULL || strlen(id) > BASE_STREAM_ID_MAX || !sto_sid_parse(id, &sid))) {
         e = BASE_EINVAL;
     }
     if (e == BASE_OK) {

@@ -73,12 +73,12 @@ base_err sto_store_ping(sto_store *s);
  */
 typedef struct sto_append {
     sto_kind kind;
-    const char *policy;                      /* borrowed */
-    const void *rec;                         /* borrowed */
-    const char *id;                          /* borrowed; NULL or "": Redis picks */
-    char out_id[BASE_STREAM_ID_MAX + 1];     /* the entry's stream id */
-    base_err out_err;                        /* this item's result */
-    bool out_behind;                         /* refused: @id is at or below the stream's top */
+    const char *policy;                  /* borrowed */
+    const void *rec;                     /* borrowed */
+    const char *id;                      /* borrowed; NULL or "": Redis picks */
+    char out_id[BASE_STREAM_ID_MAX + 1]; /* the entry's stream id */
+    base_err out_err;                    /* this item's result */
+    bool out_behind;                     /* refused: @id is at or below the stream's top */
 } sto_append;
 
 /*

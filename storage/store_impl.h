@@ -59,8 +59,7 @@ base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *le
  * Run one command. On BASE_OK *out is a non-error reply the caller frees;
  * an error reply is freed here and reported as BASE_ESTORE.
  */
-base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens,
-                 redisReply **out);
+base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, redisReply **out);
 
 /* Whether @r is the status reply @want ("OK", "PONG", "QUEUED"). */
 bool sto_is_status(const redisReply *r, const char *want);

@@ -33,7 +33,7 @@ static base_err exec_replies(sto_store *s)
         if (i < 3) {
             ok = sto_is_status(r, "QUEUED");
         } else {
-            /* EXEC: [SET's +OK, HSET's :n, ZADD's :n]; nil if aborted; an error after a bad queue. */
+            /* EXEC: [SET +OK, HSET :n, ZADD :n]; nil if aborted; an error after a bad queue */
             ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                  sto_is_status(r->element[0], "OK") && r->element[1]->type == REDIS_REPLY_INTEGER &&
                  r->element[2]->type == REDIS_REPLY_INTEGER;
@@ -59,7 +59,7 @@ base_err sto_store_model_put(sto_store *s, const base_model *m)
 
     base_buf_init(&b, STO_MAX_VALUE);
     (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)m->version); /* fits */
-    (void)snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m->version);            /* fits */
+    (void)snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m->version);             /* fits */
     e = sto_make_key(key, sizeof(key), m->policy, suffix);
     if (e == BASE_OK) {
         e = sto_make_key(reg, sizeof(reg), m->policy, "registry");

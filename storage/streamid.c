@@ -41,8 +41,7 @@ bool sto_sid_parse(const char *s, sto_sid *out)
 
 bool sto_sid_format(sto_sid id, char *out, size_t size)
 {
-    int n = snprintf(out, size, "%llu-%llu", (unsigned long long)id.ms,
-                     (unsigned long long)id.seq);
+    int n = snprintf(out, size, "%llu-%llu", (unsigned long long)id.ms, (unsigned long long)id.seq);
     return n > 0 && (size_t)n < size;
 }
 

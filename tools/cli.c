@@ -43,8 +43,7 @@ typedef struct cli_args {
     int timeout_ms;
 } cli_args;
 
-static const char *const request_cmds[] = {"decide", "log", "feedback", "stats", "health",
-                                           "call"};
+static const char *const request_cmds[] = {"decide", "log", "feedback", "stats", "health", "call"};
 
 static void usage(FILE *f)
 {
@@ -238,8 +237,8 @@ static bool build_request(const cli_args *a, const char *text, base_buf *out)
     }
     e = rlfeed_json_to_msgpack(dumped, out, errbuf, sizeof(errbuf));
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed %s: cannot encode the request: %s%s%s\n", a->cmd,
-                base_strerror(e), errbuf[0] != '\0' ? ": " : "", errbuf);
+        fprintf(stderr, "rlfeed %s: cannot encode the request: %s%s%s\n", a->cmd, base_strerror(e),
+                errbuf[0] != '\0' ? ": " : "", errbuf);
         goto done;
     }
     ok = true;
@@ -273,8 +272,8 @@ static int exchange(const cli_args *a, const base_buf *req)
     }
     e = rlfeed_client_call(c, req->data, req->len, &rep, &rep_len);
     if (e == BASE_ETIMEDOUT) {
-        fprintf(stderr, "rlfeed %s: no reply within %d ms: is rlfeedd listening at %s?\n",
-                a->cmd, a->timeout_ms, a->url);
+        fprintf(stderr, "rlfeed %s: no reply within %d ms: is rlfeedd listening at %s?\n", a->cmd,
+                a->timeout_ms, a->url);
         goto done;
     }
     if (e != BASE_OK) {
@@ -354,8 +353,7 @@ int main(int argc, char **argv)
     json_set_alloc_funcs(base_alloc, base_free);
     if (cmd == NULL) {
         usage(stderr);
-    } else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-               strcmp(cmd, "help") == 0) {
+    } else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         status = EXIT_OK_REPLY;
     } else if (strcmp(cmd, "sim") == 0) {

@@ -180,8 +180,8 @@ base_err rlfeed_msgpack_to_json(const uint8_t *buf, size_t len, char **out)
      * Worst case per input byte: a 1-byte control character in a str becomes "\u00XX"
      * (6 bytes), a map pair of an empty str key and nil (2 bytes) becomes "\"\":null," (8).
      */
-    base_buf_init(&b, len <= (SIZE_MAX - 64) / JSON_EXPANSION ? len * JSON_EXPANSION + 64
-                                                              : SIZE_MAX);
+    base_buf_init(&b,
+                  len <= (SIZE_MAX - 64) / JSON_EXPANSION ? len * JSON_EXPANSION + 64 : SIZE_MAX);
     e = proto_mp_walk(buf, len, emit_item, &b);
     if (e == BASE_OK) {
         e = base_buf_append(&b, "", 1);
@@ -217,8 +217,7 @@ static void set_errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
 }
 
 /* Recursion is bounded by @depth <= PROTO_MAX_DEPTH. */
-static base_err pack_json(proto_writer *w, json_t *j, size_t depth, char *errbuf,
-                          size_t errlen)
+static base_err pack_json(proto_writer *w, json_t *j, size_t depth, char *errbuf, size_t errlen)
 {
     base_err e = BASE_OK;
     const char *key;
@@ -240,7 +239,8 @@ static base_err pack_json(proto_writer *w, json_t *j, size_t depth, char *errbuf
             }
             proto_w_map(w, (uint32_t)json_object_size(j));
             /* jansson >= 2.8 iterates in insertion order, so key order is kept. */
-            json_object_foreach(j, key, val) {
+            json_object_foreach(j, key, val)
+            {
                 proto_w_strn(w, key, strlen(key));
                 e = pack_json(w, val, depth + 1, errbuf, errlen);
                 if (e != BASE_OK) {
@@ -253,7 +253,8 @@ static base_err pack_json(proto_writer *w, json_t *j, size_t depth, char *errbuf
                 goto fail;
             }
             proto_w_array(w, (uint32_t)json_array_size(j));
-            json_array_foreach(j, i, val) {
+            json_array_foreach(j, i, val)
+            {
                 e = pack_json(w, val, depth + 1, errbuf, errlen);
                 if (e != BASE_OK) {
                     goto fail;

@@ -166,7 +166,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-
 /* Interaction order: a seeded permutation of the rows, or uniform draws when n > rows. */
 static base_err make_order(sim_run *run)
 {
@@ -248,8 +247,8 @@ static bool load_data(const sim_opts *o, rlfeed_dataset **out_d)
         fprintf(stderr, "rlfeed sim: %s: %s%s%s\n", o->data != NULL ? o->data : "synthetic",
                 base_strerror(e), errbuf[0] != '\0' ? ": " : "", errbuf);
     } else if ((*out_d)->n_classes > BASE_CAND_MAX) {
-        fprintf(stderr, "rlfeed sim: %u classes, more than %d candidates\n",
-                (*out_d)->n_classes, BASE_CAND_MAX);
+        fprintf(stderr, "rlfeed sim: %u classes, more than %d candidates\n", (*out_d)->n_classes,
+                BASE_CAND_MAX);
         rlfeed_dataset_free(*out_d);
         *out_d = NULL;
         e = BASE_ELIMIT;
@@ -319,10 +318,20 @@ static void run_fini(sim_run *run, sim_worker *ws)
 int rlfeed_sim_main(int argc, char **argv, const char *default_url)
 {
     sim_opts o = {
-        .url = default_url, .policy = "intents", .prefix = "intent_", .n = 60000,
-        .block = 5000, .seed = 1, .clients = 4, .dim = 64, .turns = 1, .delay_ms = 0,
+        .url = default_url,
+        .policy = "intents",
+        .prefix = "intent_",
+        .n = 60000,
+        .block = 5000,
+        .seed = 1,
+        .clients = 4,
+        .dim = 64,
+        .turns = 1,
+        .delay_ms = 0,
         .base_acc = 0.68,
-        .thumbs_rate = 0.3, .thumbs_noise = 0.1, .timeout_ms = SIM_DEFAULT_TIMEOUT_MS,
+        .thumbs_rate = 0.3,
+        .thumbs_noise = 0.1,
+        .timeout_ms = SIM_DEFAULT_TIMEOUT_MS,
     };
     sim_run run = {.o = &o, .last_served_acc = NAN};
     sim_worker *ws = NULL;

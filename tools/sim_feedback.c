@@ -32,8 +32,8 @@ bool sim_format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint
  * Acknowledged feedback for @id: an event id, or with @conv a conversation id.
  * Returns false (after counting it) if it failed.
  */
-static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv,
-                          const char *signal, double value, const char *oid_suffix)
+static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv, const char *signal,
+                          double value, const char *oid_suffix)
 {
     sim_run *run = w->run;
     char oid[BASE_ID_MAX + 1];
@@ -50,8 +50,7 @@ static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv,
         e = rlfeed_client_feedback_conv(w->client, run->o->policy, id, signal, value, oid,
                                         &w->reply);
     } else {
-        e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid,
-                                   &w->reply);
+        e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid, &w->reply);
     }
     if (e != BASE_OK) {
         sim_note_transport_error(run, i, "feedback", e);
@@ -105,7 +104,6 @@ static void deliver(sim_worker *w, const sim_pending *p)
         maybe_thumbs(w, p->i, id, p->correct);
     }
 }
-
 
 static bool pending_before(const sim_pending *a, const sim_pending *b)
 {

@@ -18,18 +18,18 @@
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
 
-#define SIM_MAX_N 100000000ull      /* interactions in one run */
-#define SIM_MAX_CLIENTS 64u         /* frontend threads */
-#define SIM_SHOW_ERRORS 10u         /* errors printed one by one; the rest are only counted */
+#define SIM_MAX_N 100000000ull       /* interactions in one run */
+#define SIM_MAX_CLIENTS 64u          /* frontend threads */
+#define SIM_SHOW_ERRORS 10u          /* errors printed one by one; the rest are only counted */
 #define SIM_MAX_TRANSPORT_ERRORS 20u /* give up after this many timeouts/lost connections */
 #define SIM_DEFAULT_TIMEOUT_MS 5000
-#define SIM_MAX_TURNS 1000u         /* turns per conversation */
-#define SIM_MAX_DELAY_MS 3600000u   /* --delay-ms */
-#define SIM_MAX_PENDING 65536u      /* delayed feedbacks queued per frontend */
-#define SIM_DEMO_WINDOW_MS 1000u    /* window_ms of examples/demo.ini, for the --delay-ms warning */
-#define ORDER_SALT 0x6f72646572ull  /* "order" */
+#define SIM_MAX_TURNS 1000u        /* turns per conversation */
+#define SIM_MAX_DELAY_MS 3600000u  /* --delay-ms */
+#define SIM_MAX_PENDING 65536u     /* delayed feedbacks queued per frontend */
+#define SIM_DEMO_WINDOW_MS 1000u   /* window_ms of examples/demo.ini, for the --delay-ms warning */
+#define ORDER_SALT 0x6f72646572ull /* "order" */
 #define THUMBS_SALT 0x7468756d6273ull /* "thumbs" */
-#define DELAY_SALT 0x64656c6179ull  /* "delay" */
+#define DELAY_SALT 0x64656c6179ull    /* "delay" */
 
 typedef struct sim_opts {
     const char *url;
@@ -58,32 +58,32 @@ typedef struct sim_block {
     atomic_uint_fast64_t max_version; /* highest model_version seen */
     atomic_uint_fast64_t t_start_ns;
     atomic_uint_fast64_t t_done_ns;
-    atomic_int complete;              /* set after t_done_ns: the block may be printed */
+    atomic_int complete; /* set after t_done_ns: the block may be printed */
 } sim_block;
 
 typedef struct sim_run {
     const sim_opts *o;
     const rlfeed_dataset *d;
     const rlfeed_base_model *m;
-    uint32_t *order;      /* [n] dataset row of each interaction */
+    uint32_t *order;                /* [n] dataset row of each interaction */
     char (*ids)[BASE_NAME_MAX + 1]; /* [n_classes] action ids */
-    const char **id_ptr;  /* [n_classes] pointers into ids */
-    sim_block *blocks;    /* [n_blocks] */
+    const char **id_ptr;            /* [n_classes] pointers into ids */
+    sim_block *blocks;              /* [n_blocks] */
     uint64_t n_blocks;
     uint64_t start_ns;
     atomic_uint_fast64_t next; /* next conversation (turns == 1: interaction) to take */
     atomic_bool stop;
     atomic_uint_fast64_t n_errors;
     atomic_uint_fast64_t n_transport;
-    atomic_uint_fast64_t by_code[PROTO_E_COUNT];      /* error replies */
+    atomic_uint_fast64_t by_code[PROTO_E_COUNT];     /* error replies */
     atomic_uint_fast64_t by_err[BASE_EINTERNAL + 1]; /* transport failures */
-    atomic_uint_fast64_t n_conv_outcomes; /* conversation-level outcomes acknowledged */
-    atomic_uint_fast64_t n_late;          /* outcomes answered "late": after the join window */
-    atomic_uint_fast64_t n_dropped;       /* delayed feedbacks not sent (the run stopped) */
-    atomic_uint_fast64_t max_queued;      /* deepest delayed-feedback queue of any frontend */
+    atomic_uint_fast64_t n_conv_outcomes;            /* conversation-level outcomes acknowledged */
+    atomic_uint_fast64_t n_late;     /* outcomes answered "late": after the join window */
+    atomic_uint_fast64_t n_dropped;  /* delayed feedbacks not sent (the run stopped) */
+    atomic_uint_fast64_t max_queued; /* deepest delayed-feedback queue of any frontend */
     pthread_mutex_t print_lk;
-    uint64_t next_print;       /* guarded by print_lk */
-    double last_served_acc;    /* guarded by print_lk; NAN before the first row */
+    uint64_t next_print;    /* guarded by print_lk */
+    double last_served_acc; /* guarded by print_lk; NAN before the first row */
 } sim_run;
 
 /* What a queued feedback sends when it falls due. */
@@ -121,8 +121,7 @@ void sim_print_header(void);
 void sim_print_ready(sim_run *run);
 void sim_print_error_summary(sim_run *run);
 void sim_print_summary(sim_run *run, double seconds);
-void sim_describe_setup(const sim_opts *o, const rlfeed_dataset *d,
-                           const rlfeed_base_model *m);
+void sim_describe_setup(const sim_opts *o, const rlfeed_dataset *d, const rlfeed_base_model *m);
 void sim_print_feedback_warnings(sim_run *run);
 bool sim_format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint64_t n);
 void sim_schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct);

@@ -49,7 +49,6 @@ const char *rlfeed_sim_usage(void)
     return usage_text;
 }
 
-
 /*
  * Match "--name VALUE" or "--name=VALUE" at argv[*i]. Returns 1 and *out_val
  * on a match (advancing *i past a separate value), -1 if the value is
@@ -117,8 +116,8 @@ enum opt_kind { OPT_STR, OPT_U64, OPT_U32, OPT_INT, OPT_PROB, OPT_PROB_OPEN };
 typedef struct opt_spec {
     const char *name;
     enum opt_kind kind;
-    void *dst;      /* const char **, uint64_t *, uint32_t *, int * or double * */
-    uint64_t lo;    /* integer kinds: inclusive bounds */
+    void *dst;   /* const char **, uint64_t *, uint32_t *, int * or double * */
+    uint64_t lo; /* integer kinds: inclusive bounds */
     uint64_t hi;
 } opt_spec;
 

@@ -39,16 +39,13 @@ void sim_note_transport_error(sim_run *run, uint64_t i, const char *what, base_e
 
     atomic_fetch_add(&run->by_err[idx], 1);
     if (atomic_fetch_add(&run->n_errors, 1) < SIM_SHOW_ERRORS) {
-        fprintf(stderr, "rlfeed sim: interaction %" PRIu64 ": %s: %s\n", i, what,
-                base_strerror(e));
+        fprintf(stderr, "rlfeed sim: interaction %" PRIu64 ": %s: %s\n", i, what, base_strerror(e));
     }
     if (atomic_fetch_add(&run->n_transport, 1) + 1 == SIM_MAX_TRANSPORT_ERRORS) {
-        fprintf(stderr, "rlfeed sim: %u transport errors, stopping\n",
-                SIM_MAX_TRANSPORT_ERRORS);
+        fprintf(stderr, "rlfeed sim: %u transport errors, stopping\n", SIM_MAX_TRANSPORT_ERRORS);
         atomic_store(&run->stop, true);
     }
 }
-
 
 static double ratio(uint64_t num, uint64_t den)
 {
@@ -68,8 +65,7 @@ void sim_print_ready(sim_run *run)
     const sim_opts *o = run->o;
 
     pthread_mutex_lock(&run->print_lk);
-    while (run->next_print < run->n_blocks &&
-           atomic_load(&run->blocks[run->next_print].complete)) {
+    while (run->next_print < run->n_blocks && atomic_load(&run->blocks[run->next_print].complete)) {
         sim_block *b = &run->blocks[run->next_print];
         uint64_t done = atomic_load(&b->done);
         uint64_t decided = atomic_load(&b->decided);
@@ -149,16 +145,14 @@ void sim_print_summary(sim_run *run, double seconds)
     (void)json_object_set_new(j, "base_accuracy", json_num(ratio(base_hits, done)));
     (void)json_object_set_new(j, "served_accuracy_last_block", json_num(run->last_served_acc));
     (void)json_object_set_new(j, "served_accuracy", json_num(ratio(served_hits, decided)));
-    (void)json_object_set_new(
-        j, "conversation_outcomes",
-        json_integer((json_int_t)atomic_load(&run->n_conv_outcomes)));
+    (void)json_object_set_new(j, "conversation_outcomes",
+                              json_integer((json_int_t)atomic_load(&run->n_conv_outcomes)));
     (void)json_object_set_new(j, "late_outcomes",
                               json_integer((json_int_t)atomic_load(&run->n_late)));
     (void)json_object_set_new(j, "max_queued_feedback",
                               json_integer((json_int_t)atomic_load(&run->max_queued)));
     (void)json_object_set_new(j, "seconds", json_real(seconds));
-    (void)json_object_set_new(j, "errors",
-                              json_integer((json_int_t)atomic_load(&run->n_errors)));
+    (void)json_object_set_new(j, "errors", json_integer((json_int_t)atomic_load(&run->n_errors)));
     text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
     if (text == NULL) {
         fprintf(stderr, "rlfeed sim: cannot print the summary\n");
@@ -172,14 +166,13 @@ done:
     json_decref(j);
 }
 
-void sim_describe_setup(const sim_opts *o, const rlfeed_dataset *d,
-                           const rlfeed_base_model *m)
+void sim_describe_setup(const sim_opts *o, const rlfeed_dataset *d, const rlfeed_base_model *m)
 {
     fprintf(stderr, "rlfeed sim: dataset %s: %u rows, %u classes, %u features",
             o->data != NULL ? o->data : "synthetic", d->n_rows, d->n_classes, d->n_features);
     if (o->data == NULL) {
-        fprintf(stderr, " (within-class sd %.3f, nearest-true-mean accuracy %.3f)",
-                d->synth_sd, d->synth_bayes_acc);
+        fprintf(stderr, " (within-class sd %.3f, nearest-true-mean accuracy %.3f)", d->synth_sd,
+                d->synth_bayes_acc);
     }
     fprintf(stderr,
             "\nrlfeed sim: base model: dim %u, logit noise %.3f, sharpness %.3f; calibrated "
@@ -187,8 +180,8 @@ void sim_describe_setup(const sim_opts *o, const rlfeed_dataset *d,
             o->dim, rlfeed_base_model_noise_scale(m), rlfeed_base_model_sharpness(m),
             rlfeed_base_model_calib_accuracy(m), o->base_acc,
             rlfeed_base_model_calib_softmax_accuracy(m));
-    fprintf(stderr, "rlfeed sim: %" PRIu64 " interactions, %u clients, policy %s at %s\n",
-            o->n, o->clients, o->policy, o->url);
+    fprintf(stderr, "rlfeed sim: %" PRIu64 " interactions, %u clients, policy %s at %s\n", o->n,
+            o->clients, o->policy, o->url);
     if (o->turns > 1) {
         fprintf(stderr,
                 "rlfeed sim: conversations of %u turns (sim-%" PRIu64 "-c<n>); \"resolved\" "

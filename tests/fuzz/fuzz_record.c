@@ -17,25 +17,24 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Re-encode with @enc and check the bytes decode by @dec and re-encode identically. */
-#define CHECK_STABLE(rec, enc, dec, type, freefn)                                          \
-    do {                                                                                   \
-        base_buf b1_, b2_;                                                                 \
-        type *again_ = NULL;                                                               \
-        base_buf_init(&b1_, (size_t)1 << 26);                                              \
-        base_buf_init(&b2_, (size_t)1 << 26);                                              \
-        base_err e_ = enc((rec), &b1_);                                                    \
-        if (e_ == BASE_OK) {                                                               \
-            if (dec(b1_.data, b1_.len, &again_) != BASE_OK ||                              \
-                enc(again_, &b2_) != BASE_OK || b1_.len != b2_.len ||                      \
-                memcmp(b1_.data, b2_.data, b1_.len) != 0) {                                \
-                abort();                                                                   \
-            }                                                                              \
-        } else if (e_ != BASE_ENOMEM) {                                                    \
-            abort();                                                                       \
-        }                                                                                  \
-        freefn(again_);                                                                    \
-        base_buf_fini(&b1_);                                                               \
-        base_buf_fini(&b2_);                                                               \
+#define CHECK_STABLE(rec, enc, dec, type, freefn)                                                  \
+    do {                                                                                           \
+        base_buf b1_, b2_;                                                                         \
+        type *again_ = NULL;                                                                       \
+        base_buf_init(&b1_, (size_t)1 << 26);                                                      \
+        base_buf_init(&b2_, (size_t)1 << 26);                                                      \
+        base_err e_ = enc((rec), &b1_);                                                            \
+        if (e_ == BASE_OK) {                                                                       \
+            if (dec(b1_.data, b1_.len, &again_) != BASE_OK || enc(again_, &b2_) != BASE_OK ||      \
+                b1_.len != b2_.len || memcmp(b1_.data, b2_.data, b1_.len) != 0) {                  \
+                abort();                                                                           \
+            }                                                                                      \
+        } else if (e_ != BASE_ENOMEM) {                                                            \
+            abort();                                                                               \
+        }                                                                                          \
+        freefn(again_);                                                                            \
+        base_buf_fini(&b1_);                                                                       \
+        base_buf_fini(&b2_);                                                                       \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -47,7 +47,8 @@ bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
     snprintf(rdir, sizeof(rdir), "%s/redis", f->dir);
     mkdir(rdir, 0700); /* a given data dir must exist */
     /* Fixtures favour speed; a test about durability asks for "always" itself. */
-    sto_server_opts so = {.unix_socket = true, .dir = rdir,
+    sto_server_opts so = {.unix_socket = true,
+                          .dir = rdir,
                           .appendfsync = appendfsync != NULL ? appendfsync : "everysec"};
     if (sto_server_start(&so, &f->redis, err, sizeof(err)) != BASE_OK) {
         printf("# redis: %s\n", err);

@@ -24,8 +24,8 @@ typedef struct stream {
 
 typedef struct plog {
     char name[BASE_NAME_MAX + 1];
-    stream s[3];          /* by sto_kind */
-    uint8_t *model;       /* the registry's online snapshot, encoded */
+    stream s[3];    /* by sto_kind */
+    uint8_t *model; /* the registry's online snapshot, encoded */
     size_t model_len;
 } plog;
 

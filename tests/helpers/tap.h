@@ -40,41 +40,41 @@ static inline void tst_report(int ok, const char *file, int line, const char *wh
     fflush(stdout);
 }
 
-#define TST_OK(expr)                                                                   \
-    do {                                                                               \
-        base_err tst_e_ = (expr);                                                      \
-        tst_report(tst_e_ == BASE_OK, __FILE__, __LINE__, #expr, base_strerror(tst_e_)); \
+#define TST_OK(expr)                                                                               \
+    do {                                                                                           \
+        base_err tst_e_ = (expr);                                                                  \
+        tst_report(tst_e_ == BASE_OK, __FILE__, __LINE__, #expr, base_strerror(tst_e_));           \
     } while (0)
 
 #define TST_TRUE(cond) tst_report((cond) ? 1 : 0, __FILE__, __LINE__, #cond, "false")
 
-#define TST_EQ(got, want)                                                              \
-    do {                                                                               \
-        long long tst_g_ = (long long)(got), tst_w_ = (long long)(want);               \
-        char tst_d_[128];                                                              \
-        snprintf(tst_d_, sizeof(tst_d_), "got %lld, want %lld", tst_g_, tst_w_);       \
-        tst_report(tst_g_ == tst_w_, __FILE__, __LINE__, #got " == " #want, tst_d_);   \
+#define TST_EQ(got, want)                                                                          \
+    do {                                                                                           \
+        long long tst_g_ = (long long)(got), tst_w_ = (long long)(want);                           \
+        char tst_d_[128];                                                                          \
+        snprintf(tst_d_, sizeof(tst_d_), "got %lld, want %lld", tst_g_, tst_w_);                   \
+        tst_report(tst_g_ == tst_w_, __FILE__, __LINE__, #got " == " #want, tst_d_);               \
     } while (0)
 
-#define TST_NEAR(got, want, rel_tol)                                                   \
-    do {                                                                               \
-        double tst_g_ = (double)(got), tst_w_ = (double)(want);                        \
-        double tst_s_ = fabs(tst_w_) > 1.0 ? fabs(tst_w_) : 1.0;                       \
-        char tst_d_[160];                                                              \
-        snprintf(tst_d_, sizeof(tst_d_), "got %.9g, want %.9g (rel tol %g)", tst_g_,   \
-                 tst_w_, (double)(rel_tol));                                           \
-        tst_report(fabs(tst_g_ - tst_w_) <= (rel_tol) * tst_s_, __FILE__, __LINE__,    \
-                   #got " ~ " #want, tst_d_);                                          \
+#define TST_NEAR(got, want, rel_tol)                                                               \
+    do {                                                                                           \
+        double tst_g_ = (double)(got), tst_w_ = (double)(want);                                    \
+        double tst_s_ = fabs(tst_w_) > 1.0 ? fabs(tst_w_) : 1.0;                                   \
+        char tst_d_[160];                                                                          \
+        snprintf(tst_d_, sizeof(tst_d_), "got %.9g, want %.9g (rel tol %g)", tst_g_, tst_w_,       \
+                 (double)(rel_tol));                                                               \
+        tst_report(fabs(tst_g_ - tst_w_) <= (rel_tol)*tst_s_, __FILE__, __LINE__,                  \
+                   #got " ~ " #want, tst_d_);                                                      \
     } while (0)
 
-#define TST_STREQ(got, want)                                                           \
-    do {                                                                               \
-        const char *tst_g_ = (got), *tst_w_ = (want);                                  \
-        char tst_d_[256];                                                              \
-        snprintf(tst_d_, sizeof(tst_d_), "got \"%.100s\", want \"%.100s\"",            \
-                 tst_g_ ? tst_g_ : "(null)", tst_w_);                                  \
-        tst_report(tst_g_ != NULL && strcmp(tst_g_, tst_w_) == 0, __FILE__, __LINE__,  \
-                   #got " == " #want, tst_d_);                                         \
+#define TST_STREQ(got, want)                                                                       \
+    do {                                                                                           \
+        const char *tst_g_ = (got), *tst_w_ = (want);                                              \
+        char tst_d_[256];                                                                          \
+        snprintf(tst_d_, sizeof(tst_d_), "got \"%.100s\", want \"%.100s\"",                        \
+                 tst_g_ ? tst_g_ : "(null)", tst_w_);                                              \
+        tst_report(tst_g_ != NULL && strcmp(tst_g_, tst_w_) == 0, __FILE__, __LINE__,              \
+                   #got " == " #want, tst_d_);                                                     \
     } while (0)
 
 static inline void tst_skip_all(const char *why)

@@ -251,7 +251,7 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
     TST_STREQ(feedback(f, "t", "e-1", "fe-1"), "early");
     TST_TRUE(decide(f, "t", "e-1", false));
     TST_TRUE(decide(f, "t", "l-1", false));
-    TST_TRUE(clock_set(f, T0 + 20000)); /* every window above closes */
+    TST_TRUE(clock_set(f, T0 + 20000));                 /* every window above closes */
     TST_TRUE(wait_stat(f, "t", "joined", joined0 + 4)); /* lg-1, m-1, e-1, l-1 */
     TST_STREQ(feedback(f, "t", "l-1", "fl-1"), "late");
     /* Retries after the window of outcomes that were stored: duplicates, not late again. */
@@ -301,8 +301,8 @@ static int run_second(tst_daemon *f, const char *url, const char *log)
     snprintf(redis, sizeof(redis), "%s", sto_server_url(f->redis));
     char url_arg[700];
     snprintf(url_arg, sizeof(url_arg), "%s", url);
-    char *argv[] = {(char *)(uintptr_t)f->bin, "--config", f->conf, "--url", url_arg,
-                    "--redis", redis, NULL};
+    char *argv[] = {
+        (char *)(uintptr_t)f->bin, "--config", f->conf, "--url", url_arg, "--redis", redis, NULL};
     pid_t pid = tst_spawn(argv, log);
     int st = 0;
     if (pid <= 0 || !tst_wait_exit(pid, 20000, &st)) {

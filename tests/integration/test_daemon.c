@@ -227,11 +227,13 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     TST_EQ(tst_stat_int(after, "t", "pending") <= tst_stat_int(before, "t", "pending"), 1);
     /* ...and every rejection was counted under its code. */
     TST_EQ(tst_rejected(after, "bad_request") - tst_rejected(before, "bad_request"), 3);
-    TST_EQ(tst_rejected(after, "unsupported_version") - tst_rejected(before, "unsupported_version"), 1);
+    TST_EQ(tst_rejected(after, "unsupported_version") - tst_rejected(before, "unsupported_version"),
+           1);
     TST_EQ(tst_rejected(after, "unknown_op") - tst_rejected(before, "unknown_op"), 1);
     TST_EQ(tst_rejected(after, "unknown_policy") - tst_rejected(before, "unknown_policy"), 1);
     TST_EQ(tst_rejected(after, "bad_dimension") - tst_rejected(before, "bad_dimension"), 1);
-    TST_EQ(tst_rejected(after, "too_many_candidates") - tst_rejected(before, "too_many_candidates"), 1);
+    TST_EQ(tst_rejected(after, "too_many_candidates") - tst_rejected(before, "too_many_candidates"),
+           1);
     TST_EQ(tst_rejected(after, "unknown_action") - tst_rejected(before, "unknown_action"), 1);
     TST_EQ(tst_rejected(after, "unknown_event") - tst_rejected(before, "unknown_event"), 1);
     TST_EQ(tst_rejected(after, "unknown_signal") - tst_rejected(before, "unknown_signal"), 1);
@@ -260,7 +262,8 @@ static void pull_feedback_errors_are_counted(tst_daemon *f)
     int64_t deadline = tst_now_ms() + TIMEOUT_MS;
     while (!seen && tst_now_ms() < deadline) {
         json_t *s = tst_stats(f);
-        seen = tst_rejected(s, "unknown_event") == want_ue && tst_rejected(s, "bad_msgpack") == want_bm;
+        seen = tst_rejected(s, "unknown_event") == want_ue &&
+               tst_rejected(s, "bad_msgpack") == want_bm;
         json_decref(s);
     }
     TST_TRUE(seen);

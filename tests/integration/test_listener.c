@@ -195,8 +195,16 @@ static void second_instance_fails_and_first_keeps_serving(tst_daemon *f)
     char log[700], data_dir[700];
     snprintf(log, sizeof(log), "%s/second.log", f->dir);
     snprintf(data_dir, sizeof(data_dir), "%s/second-redis", f->dir);
-    char *argv[] = {(char *)(uintptr_t)f->bin, "--config", f->conf, "--url", f->url,
-                    "--pull-url", f->pull_url, "--data-dir", data_dir, NULL};
+    char *argv[] = {(char *)(uintptr_t)f->bin,
+                    "--config",
+                    f->conf,
+                    "--url",
+                    f->url,
+                    "--pull-url",
+                    f->pull_url,
+                    "--data-dir",
+                    data_dir,
+                    NULL};
     for (int attempt = 0; attempt < 2; attempt++) {
         pid_t pid = tst_spawn(argv, log);
         TST_TRUE(pid > 0);

@@ -50,12 +50,12 @@
 #define POLICY "o"
 
 #define N_LOADERS 2
-#define LOADER_MAX 200000       /* outcomes per loader thread */
-#define KILL_AFTER_MS 2500      /* load before the kill (longer than EVERYSEC_BOUND_MS) */
-#define KILL_OUTAGE_MS 500      /* Redis dead this long (at least) */
-#define LOAD_AFTER_MS 1500      /* load after the restart */
-#define EVERYSEC_BOUND_MS 2000  /* the documented loss window of everysec, see above */
-#define ACK_SLACK_MS 200        /* delivery of an answer sent just before the kill */
+#define LOADER_MAX 200000      /* outcomes per loader thread */
+#define KILL_AFTER_MS 2500     /* load before the kill (longer than EVERYSEC_BOUND_MS) */
+#define KILL_OUTAGE_MS 500     /* Redis dead this long (at least) */
+#define LOAD_AFTER_MS 1500     /* load after the restart */
+#define EVERYSEC_BOUND_MS 2000 /* the documented loss window of everysec, see above */
+#define ACK_SLACK_MS 200       /* delivery of an answer sent just before the kill */
 
 #define NORMAL_MIN_SAMPLES 2000 /* decide latency samples with Redis up, at least */
 #define NORMAL_MS 2000          /* ... and for at least this long */
@@ -215,9 +215,8 @@ static bool read_ids(tst_daemon *f, sto_kind kind, idlist *out)
             out->cap = cap;
         }
         for (size_t k = 0; k < n; k++) {
-            const char *id = kind == STO_OUTCOMES
-                                 ? ((const base_outcome *)en[k].rec)->outcome_id
-                                 : ((const base_decision *)en[k].rec)->event_id;
+            const char *id = kind == STO_OUTCOMES ? ((const base_outcome *)en[k].rec)->outcome_id
+                                                  : ((const base_decision *)en[k].rec)->event_id;
             snprintf(out->id[out->n++], sizeof(out->id[0]), "%s", id);
         }
         snprintf(after, sizeof(after), "%s", en[n - 1].id);
@@ -290,9 +289,9 @@ typedef struct loader {
     const char *url;
     int idx;
     atomic_bool *stop;
-    uint32_t n;                        /* outcomes attempted: [0, n) */
-    int64_t *ack_ms;                   /* [LOADER_MAX] tst_now_ms() of the ack; 0: not acked */
-    char (*event)[BASE_ID_MAX + 1];    /* [LOADER_MAX] the decision each outcome is for */
+    uint32_t n;                     /* outcomes attempted: [0, n) */
+    int64_t *ack_ms;                /* [LOADER_MAX] tst_now_ms() of the ack; 0: not acked */
+    char (*event)[BASE_ID_MAX + 1]; /* [LOADER_MAX] the decision each outcome is for */
     atomic_uint acked;
     uint32_t decide_failed;
     uint32_t open_failed;
@@ -519,14 +518,14 @@ typedef enum outage_mode { OUTAGE_STOP, OUTAGE_KILL } outage_mode;
 /* The feedback thread of the latency test; phases are driven by the main thread. */
 typedef struct fb_thread {
     tst_daemon *f;
-    atomic_int phase;      /* 0 setup, 1 pool ready, 2 outage started, 3 Redis back */
+    atomic_int phase;               /* 0 setup, 1 pool ready, 2 outage started, 3 Redis back */
     char (*event)[BASE_ID_MAX + 1]; /* [POOL] */
     bool setup_ok;
-    uint32_t pushed;       /* p-0 .. p-(pushed-1), in this order */
-    bool acked_during;     /* the acked feedback sent during the outage ... */
-    int64_t acked_during_ms; /* ... and when its final answer came */
+    uint32_t pushed;             /* p-0 .. p-(pushed-1), in this order */
+    bool acked_during;           /* the acked feedback sent during the outage ... */
+    int64_t acked_during_ms;     /* ... and when its final answer came */
     uint32_t unavailable_during; /* its answers "unavailable" (ack_timeout_ms) before that */
-    bool acked_after;      /* one sent after Redis came back */
+    bool acked_after;            /* one sent after Redis came back */
 } fb_thread;
 
 static void *fb_main(void *arg)
@@ -598,7 +597,7 @@ typedef struct lat_run {
     int64_t *ns;
     size_t n, cap;
     uint64_t failed;
-    int64_t first_degraded_ms; /* since the start, -1 if never */
+    int64_t first_degraded_ms;    /* since the start, -1 if never */
     uint64_t first_seq, last_seq; /* event id sequence numbers of the decisions made */
 } lat_run;
 
@@ -675,8 +674,7 @@ static void check_order(const idlist *l, uint64_t first, uint64_t last,
         any = true;
     }
     printf("# %s: %zu expected, %llu present, %llu out of order, %llu duplicates\n", what, span,
-           (unsigned long long)present, (unsigned long long)out_of_order,
-           (unsigned long long)dups);
+           (unsigned long long)present, (unsigned long long)out_of_order, (unsigned long long)dups);
     TST_EQ(present, span);
     TST_EQ(out_of_order, 0);
     free(seen);
@@ -940,10 +938,9 @@ static void queue_full(void)
     tst_daemon_fini(&f, tst_failed > 0);
 }
 
-
 /* ---- replies that wait for Redis: bounded, and never early for retries ---- */
 
-#define WAITERS 30   /* more acknowledged feedback than 3/4 of the 32 contexts */
+#define WAITERS 30 /* more acknowledged feedback than 3/4 of the 32 contexts */
 
 typedef struct waiter {
     const char *url;
@@ -993,10 +990,10 @@ static void waiting_is_bounded_and_retries_wait(void)
     rlfeed_client *quick = NULL;
     TST_OK(rlfeed_client_open(f.url, 300, &quick));
     rlfeed_reply r;
-    base_err first = rlfeed_client_feedback(quick, POLICY, w[WAITERS].event, "resolved", 1.0,
-                                            "w-retry", &r);
-    base_err retry = rlfeed_client_feedback(quick, POLICY, w[WAITERS].event, "resolved", 1.0,
-                                            "w-retry", &r);
+    base_err first =
+        rlfeed_client_feedback(quick, POLICY, w[WAITERS].event, "resolved", 1.0, "w-retry", &r);
+    base_err retry =
+        rlfeed_client_feedback(quick, POLICY, w[WAITERS].event, "resolved", 1.0, "w-retry", &r);
     TST_EQ(first, BASE_ETIMEDOUT);
     TST_EQ(retry, BASE_ETIMEDOUT); /* not "duplicate" while the original waits */
     rlfeed_client_close(quick);

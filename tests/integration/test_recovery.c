@@ -34,7 +34,7 @@
 #define DIM 8
 #define K 4
 #define T0 1700000000000LL
-#define STEP_MS 1000     /* manual clock advance every CHUNK interactions */
+#define STEP_MS 1000 /* manual clock advance every CHUNK interactions */
 #define CHUNK 100
 #define WINDOW_MS 30000
 
@@ -42,28 +42,27 @@
 
 /* The killed run also trims as hard as retention allows: window 0, two snapshots. */
 static const char CONFIG_TRIM[] = CONFIG_HEAD "retention_ms = 0\nkeep_snapshots = 2\n"
-    "[policy r]\n"
-    "dim = 8\n"
-    "actions = a0, a1, a2, a3\n"
-    "window_ms = 30000\n"
-    "signal.thumbs_up = 0.5\n"
-    "[signal r.resolved]\n"
-    "kind = flag\n";
+                                              "[policy r]\n"
+                                              "dim = 8\n"
+                                              "actions = a0, a1, a2, a3\n"
+                                              "window_ms = 30000\n"
+                                              "signal.thumbs_up = 0.5\n"
+                                              "[signal r.resolved]\n"
+                                              "kind = flag\n";
 
-static const char CONFIG[] = CONFIG_HEAD
-    "[policy r]\n"
-    "dim = 8\n"
-    "actions = a0, a1, a2, a3\n"
-    "window_ms = 30000\n"
-    "signal.thumbs_up = 0.5\n"
-    "[signal r.resolved]\n"
-    "kind = flag\n";
+static const char CONFIG[] = CONFIG_HEAD "[policy r]\n"
+                                         "dim = 8\n"
+                                         "actions = a0, a1, a2, a3\n"
+                                         "window_ms = 30000\n"
+                                         "signal.thumbs_up = 0.5\n"
+                                         "[signal r.resolved]\n"
+                                         "kind = flag\n";
 
 typedef struct run {
     tst_daemon f;
-    long long now;    /* the manual clock */
+    long long now; /* the manual clock */
     int restarts;
-    uint64_t acked;   /* feedback acknowledged */
+    uint64_t acked; /* feedback acknowledged */
 } run;
 
 static bool start(run *r)
@@ -167,8 +166,8 @@ static bool log_decision(run *r, uint32_t i)
     n = snprintf(cands, sizeof(cands), "[");
     int m = snprintf(pm, sizeof(pm), "[");
     for (int a = 0; a < K; a++) {
-        n += snprintf(cands + n, sizeof(cands) - (size_t)n, "%s{\"id\":\"a%d\",\"base_logit\":%.9g}",
-                      a ? "," : "", a, (double)logit[a]);
+        n += snprintf(cands + n, sizeof(cands) - (size_t)n,
+                      "%s{\"id\":\"a%d\",\"base_logit\":%.9g}", a ? "," : "", a, (double)logit[a]);
         m += snprintf(pm + m, sizeof(pm) - (size_t)m, "%s%.9g", a ? "," : "", (double)pmf[a]);
     }
     snprintf(cands + n, sizeof(cands) - (size_t)n, "]");

@@ -66,8 +66,7 @@ static bool decide(rlfeed_client *c, char *out_event, size_t size)
 static bool feedback(rlfeed_client *c, const char *event, const char *outcome_id)
 {
     rlfeed_reply r;
-    return rlfeed_client_feedback(c, POLICY, event, "resolved", 1.0, outcome_id, &r) ==
-               BASE_OK &&
+    return rlfeed_client_feedback(c, POLICY, event, "resolved", 1.0, outcome_id, &r) == BASE_OK &&
            r.ok;
 }
 
@@ -188,7 +187,7 @@ typedef struct loader {
     unsigned char *acked;           /* [LOADER_MAX] */
     char (*event)[BASE_ID_MAX + 1]; /* [LOADER_MAX] the decision each outcome is for */
     atomic_uint n_acked;
-    uint32_t failed;                /* decide or feedback answered with an error */
+    uint32_t failed; /* decide or feedback answered with an error */
 } loader;
 
 static void outcome_name(char *out, size_t size, int t, uint32_t i)

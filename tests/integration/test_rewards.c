@@ -26,32 +26,31 @@
 #define HOUR (60 * MINUTE)
 #define DAY (24 * HOUR)
 
-static const char CONFIG[] =
-    "[server]\n"
-    "tick_ms = 2\n"
-    "snapshot_interval_ms = 100000\n"
-    "[policy cs]\n"
-    "dim = 2\n"
-    "actions = answer_a, answer_b\n"
-    "window_ms = 86400000\n"
-    "credit = discounted\n"
-    "credit_gamma = 0.5\n"
-    "user_rate_per_s = 1\n"
-    "user_burst = 2\n"
-    "reward_version = cs-test-1\n"
-    "[signal cs.thumbs_up]\n"
-    "kind = event\n"
-    "weight = 0.5\n"
-    "[signal cs.thumbs_down]\n"
-    "kind = event\n"
-    "weight = -0.5\n"
-    "[signal cs.csat]\n"
-    "kind = number\n"
-    "min = 1\n"
-    "max = 5\n"
-    "map_min = -1\n"
-    "map_max = 1\n"
-    "aggregate = last\n";
+static const char CONFIG[] = "[server]\n"
+                             "tick_ms = 2\n"
+                             "snapshot_interval_ms = 100000\n"
+                             "[policy cs]\n"
+                             "dim = 2\n"
+                             "actions = answer_a, answer_b\n"
+                             "window_ms = 86400000\n"
+                             "credit = discounted\n"
+                             "credit_gamma = 0.5\n"
+                             "user_rate_per_s = 1\n"
+                             "user_burst = 2\n"
+                             "reward_version = cs-test-1\n"
+                             "[signal cs.thumbs_up]\n"
+                             "kind = event\n"
+                             "weight = 0.5\n"
+                             "[signal cs.thumbs_down]\n"
+                             "kind = event\n"
+                             "weight = -0.5\n"
+                             "[signal cs.csat]\n"
+                             "kind = number\n"
+                             "min = 1\n"
+                             "max = 5\n"
+                             "map_min = -1\n"
+                             "map_max = 1\n"
+                             "aggregate = last\n";
 
 static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -105,8 +104,7 @@ static bool wait_joined(tst_daemon *f, long long n)
         long long got = tst_stat_join(s, "cs", "joined");
         json_decref(s);
         uint64_t len = 0;
-        ok = got >= n && sto_store_len(st, STO_JOINED, "cs", &len) == BASE_OK &&
-             len >= (uint64_t)n;
+        ok = got >= n && sto_store_len(st, STO_JOINED, "cs", &len) == BASE_OK && len >= (uint64_t)n;
     }
     sto_store_close(st);
     return ok;
@@ -123,26 +121,31 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
         TST_TRUE(clock_set(f, T0 + t * MINUTE));
     }
     /* Turn-level thumbs: up on turn 2, down on turn 4. */
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
-                       "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
+                "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "matched");
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t4\","
-                       "\"signal\":\"thumbs_down\"}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t4\","
+                "\"signal\":\"thumbs_down\"}"));
     TST_TRUE(r.ok);
     /* A retry of th-2 is harmless. */
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
-                       "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
+                "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
     TST_TRUE(r.ok && r.duplicate);
     /* Three hours later, the customer answers the survey: CSAT 4 -> 0.5. */
     TST_TRUE(clock_set(f, T0 + 5 * MINUTE + 3 * HOUR));
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
-                       "\"signal\":\"csat\",\"value\":4,\"outcome_id\":\"csat-1\"}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
+                "\"signal\":\"csat\",\"value\":4,\"outcome_id\":\"csat-1\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "matched");
     /* Out of range, and an unknown signal, are refused. */
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
-                       "\"signal\":\"csat\",\"value\":6}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
+                "\"signal\":\"csat\",\"value\":6}"));
     TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
     /* A day later every window has closed. */
     TST_TRUE(clock_set(f, T0 + 5 * MINUTE + DAY + MINUTE));
@@ -179,8 +182,9 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
     TST_EQ(len, 3);
 
     /* A thumbs for turn 5 now is late: logged, counted, never learned. */
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t5\","
-                       "\"signal\":\"thumbs_up\"}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t5\","
+                "\"signal\":\"thumbs_up\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "late");
     TST_OK(sto_store_len(st, STO_OUTCOMES, "cs", &len));
@@ -228,8 +232,9 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
     TST_TRUE(decide(f, "rate-1", "conv4", 1, false));
     int ok = 0, limited = 0;
     for (int i = 0; i < 4; i++) {
-        TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
-                           "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
+        TST_OK(call(f, &r,
+                    "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
+                    "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
         ok += r.ok;
         limited += !r.ok && r.error.code == PROTO_E_RATE_LIMITED;
     }
@@ -237,8 +242,9 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
     TST_EQ(limited, 2);
     /* One second later one more token has dripped in. */
     TST_TRUE(clock_set(f, t + 1000));
-    TST_OK(call(f, &r, "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
-                       "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
+    TST_OK(call(f, &r,
+                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
+                "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
     TST_TRUE(r.ok);
     json_t *s = tst_stats(f);
     TST_EQ(tst_rejected(s, "rate_limited"), 2);
@@ -289,8 +295,7 @@ static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
         }
         int turn = (int)j->decision->turn;
         seen++;
-        printf("# conv5 turn %d deferred %u reward %.6f\n", turn, j->decision->deferred,
-               j->reward);
+        printf("# conv5 turn %d deferred %u reward %.6f\n", turn, j->decision->deferred, j->reward);
         TST_TRUE(turn == 1 || turn == 2);
         TST_EQ(j->decision->deferred, turn == 2);
         TST_NEAR(j->reward, turn == 2 ? 1.0 : 0.5, 1e-12);

@@ -148,8 +148,8 @@ static void count_in_stream(tst_daemon *f, sto_kind kind, char (*want)[BASE_ID_M
     int *seen = calloc((size_t)n, sizeof(int));
     *out_once = *out_more = 0;
     *out_entries = 0;
-    if (seen == NULL || sto_store_open(sto_server_url(f->redis), 5000, &st, err, sizeof(err)) !=
-                            BASE_OK) {
+    if (seen == NULL ||
+        sto_store_open(sto_server_url(f->redis), 5000, &st, err, sizeof(err)) != BASE_OK) {
         free(seen);
         return;
     }
@@ -202,8 +202,7 @@ static bool outage_with_traffic(tst_daemon *f, const char *const *extra,
     for (int i = BEFORE; i < BEFORE + DURING && ok; i++) {
         snprintf(oid[i - BEFORE], sizeof(oid[0]), "p-%d", i);
         ok = decide(f->c, ev[i], sizeof(ev[i])) &&
-             rlfeed_push_feedback(push, POLICY, ev[i], "resolved", 1.0, oid[i - BEFORE]) ==
-                 BASE_OK;
+             rlfeed_push_feedback(push, POLICY, ev[i], "resolved", 1.0, oid[i - BEFORE]) == BASE_OK;
     }
     /* Every PULL message taken (queued for Redis), and the outage noticed. */
     int64_t deadline = tst_now_ms() + 10000;
@@ -261,8 +260,8 @@ static void sigterm_with_redis_hung_spills_and_the_next_start_replays(void)
     int once = 0, more = 0;
     long entries = 0;
     count_in_stream(&f, STO_DECISIONS, ev, BEFORE + DURING, &once, &more, &entries);
-    printf("# decisions: %d of %d once, %d more than once (%ld entries)\n", once,
-           BEFORE + DURING, more, entries);
+    printf("# decisions: %d of %d once, %d more than once (%ld entries)\n", once, BEFORE + DURING,
+           more, entries);
     TST_EQ(once, BEFORE + DURING);
     TST_EQ(more, 0);
     TST_EQ(entries, BEFORE + DURING);

@@ -96,10 +96,11 @@ static int attack(const char *path, int n)
     base_buf_init(&body, 4096);
     base_buf_init(&frames, 1u << 20);
     char err[128];
-    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-              write_all(fd, hello, sizeof(hello)) &&
-              read(fd, peer, sizeof(peer)) == (ssize_t)sizeof(peer) && peer[5] == 0x31 &&
-              rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &body, err, sizeof(err)) == BASE_OK;
+    bool ok =
+        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write_all(fd, hello, sizeof(hello)) &&
+        read(fd, peer, sizeof(peer)) == (ssize_t)sizeof(peer) && peer[5] == 0x31 &&
+        rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &body, err, sizeof(err)) == BASE_OK;
     for (int i = 0; ok && i < n; i++) {
         /* Frame: type 1, 8-byte big-endian length, then the SP REQ header and the body. */
         uint8_t head[13];
@@ -241,8 +242,8 @@ static void non_reading_peer_does_not_stop_others(tst_daemon *f)
         bool fresh = new_client_served(f->url);
         rlfeed_reply r;
         memset(&r, 0, sizeof(r));
-        bool old = rlfeed_client_decide(old_c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) == BASE_OK &&
-                   r.ok;
+        bool old =
+            rlfeed_client_decide(old_c, "t", NULL, X, DIM, 3, IDS, LOGITS, &r) == BASE_OK && r.ok;
         served += fresh && old;
         int64_t took_ms = tst_now_ms() - t0;
         slowest_ms = took_ms > slowest_ms ? took_ms : slowest_ms;
@@ -263,8 +264,8 @@ static void non_reading_peer_does_not_stop_others(tst_daemon *f)
     bool eof = false;
     int got = drain_replies(fd, N_REQUESTS, &eof);
     close(fd);
-    printf("# attacker sent %d stats requests (replies of %zu bytes), got %d replies\n",
-           N_REQUESTS, stats_len, got);
+    printf("# attacker sent %d stats requests (replies of %zu bytes), got %d replies\n", N_REQUESTS,
+           stats_len, got);
     TST_TRUE(got >= 0 && got < N_REQUESTS);
 
     /* The service is whole afterwards. */

@@ -69,9 +69,8 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
 {
     return strcmp(a->policy, b->policy) == 0 && strcmp(a->event_id, b->event_id) == 0 &&
            strcmp(a->conversation_id, b->conversation_id) == 0 && a->ts_ms == b->ts_ms &&
-           a->model_version == b->model_version && a->turn == b->turn &&
-           a->source == b->source && a->dim == b->dim && a->n_cand == b->n_cand &&
-           a->chosen == b->chosen &&
+           a->model_version == b->model_version && a->turn == b->turn && a->source == b->source &&
+           a->dim == b->dim && a->n_cand == b->n_cand && a->chosen == b->chosen &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -125,8 +124,7 @@ static bool model_eq(const base_model *a, const base_model *b)
     return strcmp(a->policy, b->policy) == 0 && strcmp(a->learner, b->learner) == 0 &&
            strcmp(a->last_joined_id, b->last_joined_id) == 0 && a->version == b->version &&
            a->n_updates == b->n_updates && a->ts_ms == b->ts_ms && a->dim == b->dim &&
-           a->n_actions == b->n_actions && a->n_params == b->n_params &&
-           a->n_state == b->n_state &&
+           a->n_actions == b->n_actions && a->n_params == b->n_params && a->n_state == b->n_state &&
            memcmp(a->params, b->params, (size_t)a->n_params * 4) == 0 &&
            memcmp(a->state, b->state, (size_t)a->n_state * 8) == 0;
 }
@@ -134,9 +132,15 @@ static bool model_eq(const base_model *a, const base_model *b)
 /* Bad URLs are refused before any I/O; unreachable ones fail with BASE_EIO. */
 static void open_rejects_bad_and_unreachable_urls(void)
 {
-    const char *bad[] = {"http://127.0.0.1:6379", "tcp://127.0.0.1", "tcp://:6379",
-                         "tcp://127.0.0.1:0", "tcp://127.0.0.1:99999", "tcp://127.0.0.1:12x",
-                         "redis://user:pw@127.0.0.1:6379", "unix:", ""};
+    const char *bad[] = {"http://127.0.0.1:6379",
+                         "tcp://127.0.0.1",
+                         "tcp://:6379",
+                         "tcp://127.0.0.1:0",
+                         "tcp://127.0.0.1:99999",
+                         "tcp://127.0.0.1:12x",
+                         "redis://user:pw@127.0.0.1:6379",
+                         "unix:",
+                         ""};
     char err[256];
     sto_store *s = NULL;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -151,8 +155,7 @@ static void open_rejects_bad_and_unreachable_urls(void)
     (void)snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
     TST_EQ(sto_store_open(url, TIMEOUT_MS, &s, err, sizeof(err)), BASE_EIO);
     TST_TRUE(strlen(err) > 0);
-    TST_EQ(sto_store_open("unix:/nonexistent-rlfeed/redis.sock", TIMEOUT_MS, &s, err,
-                          sizeof(err)),
+    TST_EQ(sto_store_open("unix:/nonexistent-rlfeed/redis.sock", TIMEOUT_MS, &s, err, sizeof(err)),
            BASE_EIO);
     TST_TRUE(s == NULL);
 }
@@ -262,8 +265,8 @@ static void bulk_batch_lands_complete_and_reads_after_id(sto_store *s)
     if (got == N_BULK - 500) {
         size_t same = 0;
         for (size_t i = 0; i < got; i++) {
-            same += strcmp(e[i].id, items[500 + i].out_id) == 0 &&
-                    outcome_eq(e[i].rec, &o[500 + i]);
+            same +=
+                strcmp(e[i].id, items[500 + i].out_id) == 0 && outcome_eq(e[i].rec, &o[500 + i]);
         }
         TST_EQ(same, got);
     }
@@ -610,8 +613,8 @@ static void lease_has_one_owner(sto_store *s)
     int64_t deadline = tst_now_ms() + 5000;
     held = false;
     while (!held && tst_now_ms() < deadline) {
-        TST_OK(sto_lease_acquire(s, "faq", "host-c:ipc", 60000, &held, holder, sizeof(holder),
-                                 &left));
+        TST_OK(
+            sto_lease_acquire(s, "faq", "host-c:ipc", 60000, &held, holder, sizeof(holder), &left));
     }
     TST_TRUE(held);
     TST_OK(sto_lease_release(s, "faq", "host-c:ipc"));

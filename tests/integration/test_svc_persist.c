@@ -279,8 +279,8 @@ static void unanswered_batch_is_stored_once(void)
         once += seen[i] == 1;
         more += seen[i] > 1;
     }
-    printf("# stream: %zu entries for %d records; %d once, %d more than once\n", total, N + 1,
-           once, more);
+    printf("# stream: %zu entries for %d records; %d once, %d more than once\n", total, N + 1, once,
+           more);
     TST_EQ(total, N + 1);
     TST_EQ(once, N + 1);
     TST_EQ(more, 0);
@@ -380,8 +380,7 @@ static int64_t close_hung(fixture *f, const char *spill_dir, int n, svc_persist_
     TST_TRUE(queued);
     TST_TRUE(wait_redis_up(f, false, 10000)); /* the first batch went out, unanswered */
     svc_persist_close_opts co = {
-        .deadline_ns = base_mono_ns() + 3000000000u, .outage_wait_ms = 500,
-        .spill_dir = spill_dir};
+        .deadline_ns = base_mono_ns() + 3000000000u, .outage_wait_ms = 500, .spill_dir = spill_dir};
     int64_t t0 = tst_now_ms();
     svc_persist_close(f->p, &co, rep);
     f->p = NULL;
@@ -403,9 +402,9 @@ static void close_spills_and_replay_stores_once(void)
     }
     svc_persist_report rep;
     int64_t took = close_hung(&f, dir, N, &rep);
-    printf("# close took %lld ms: %llu spilled to %s, %llu lost, outage %llu ms\n",
-           (long long)took, (unsigned long long)rep.spilled, rep.spill_path,
-           (unsigned long long)rep.lost, (unsigned long long)rep.outage_ms);
+    printf("# close took %lld ms: %llu spilled to %s, %llu lost, outage %llu ms\n", (long long)took,
+           (unsigned long long)rep.spilled, rep.spill_path, (unsigned long long)rep.lost,
+           (unsigned long long)rep.outage_ms);
     TST_TRUE(took < 10000); /* the deadline (3 s) plus a command timeout, with slack */
     TST_EQ(rep.spilled, N);
     TST_EQ(rep.lost, 0);

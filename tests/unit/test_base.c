@@ -133,8 +133,8 @@ static void array_alloc_detects_overflow(void)
 static void mpcheck_accepts_well_formed(void)
 {
     /* {"a":[1,2.5,"xy"],"b":nil} */
-    static const uint8_t ok[] = {0x82, 0xa1, 'a', 0x93, 0x01, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0,
-                                 0, 0xa2, 'x', 'y', 0xa1, 'b', 0xc0};
+    static const uint8_t ok[] = {0x82, 0xa1, 'a', 0x93, 0x01, 0xcb, 0x40, 0x04, 0,   0,
+                                 0,    0,    0,   0,    0xa2, 'x',  'y',  0xa1, 'b', 0xc0};
     TST_OK(base_mpcheck(ok, sizeof(ok), 16, 100));
     static const uint8_t empty_map[] = {0x80};
     TST_OK(base_mpcheck(empty_map, 1, 16, 100));
@@ -174,15 +174,15 @@ static void utf8_accepts_every_sequence_length(void)
     TST_TRUE(base_utf8_valid("", 0));
     TST_TRUE(base_utf8_valid(NULL, 0));
     TST_TRUE(base_utf8_valid("ascii", 5));
-    TST_TRUE(base_utf8_valid("\x00", 1));                 /* NUL is UTF-8; the wire refuses it */
-    TST_TRUE(base_utf8_valid("\xc2\x80", 2));             /* U+0080, smallest 2-byte */
-    TST_TRUE(base_utf8_valid("\xdf\xbf", 2));             /* U+07FF */
-    TST_TRUE(base_utf8_valid("\xe2\x82\xac", 3));         /* U+20AC euro sign */
-    TST_TRUE(base_utf8_valid("\xed\x9f\xbf", 3));         /* U+D7FF, just below the surrogates */
-    TST_TRUE(base_utf8_valid("\xee\x80\x80", 3));         /* U+E000, just above them */
-    TST_TRUE(base_utf8_valid("\xef\xbf\xbf", 3));         /* U+FFFF */
-    TST_TRUE(base_utf8_valid("\xf0\x9f\x98\x80", 4));     /* U+1F600, a 4-byte emoji */
-    TST_TRUE(base_utf8_valid("\xf4\x8f\xbf\xbf", 4));     /* U+10FFFF, the last code point */
+    TST_TRUE(base_utf8_valid("\x00", 1));             /* NUL is UTF-8; the wire refuses it */
+    TST_TRUE(base_utf8_valid("\xc2\x80", 2));         /* U+0080, smallest 2-byte */
+    TST_TRUE(base_utf8_valid("\xdf\xbf", 2));         /* U+07FF */
+    TST_TRUE(base_utf8_valid("\xe2\x82\xac", 3));     /* U+20AC euro sign */
+    TST_TRUE(base_utf8_valid("\xed\x9f\xbf", 3));     /* U+D7FF, just below the surrogates */
+    TST_TRUE(base_utf8_valid("\xee\x80\x80", 3));     /* U+E000, just above them */
+    TST_TRUE(base_utf8_valid("\xef\xbf\xbf", 3));     /* U+FFFF */
+    TST_TRUE(base_utf8_valid("\xf0\x9f\x98\x80", 4)); /* U+1F600, a 4-byte emoji */
+    TST_TRUE(base_utf8_valid("\xf4\x8f\xbf\xbf", 4)); /* U+10FFFF, the last code point */
     TST_EQ(base_utf8_char_len("\xf0\x9f\x98\x80", 4), 4);
     TST_EQ(base_utf8_char_len("\xe2\x82\xac", 3), 3);
     TST_EQ(base_utf8_char_len("a", 1), 1);
@@ -191,19 +191,19 @@ static void utf8_accepts_every_sequence_length(void)
 
 static void utf8_rejects_overlong_surrogate_and_out_of_range(void)
 {
-    TST_TRUE(!base_utf8_valid("\xc0\x80", 2));            /* overlong U+0000 */
-    TST_TRUE(!base_utf8_valid("\xc1\xbf", 2));            /* overlong U+007F */
-    TST_TRUE(!base_utf8_valid("\xe0\x80\xaf", 3));        /* overlong '/' */
-    TST_TRUE(!base_utf8_valid("\xe0\x9f\xbf", 3));        /* overlong U+07FF */
-    TST_TRUE(!base_utf8_valid("\xf0\x8f\xbf\xbf", 4));    /* overlong U+FFFF */
-    TST_TRUE(!base_utf8_valid("\xed\xa0\x80", 3));        /* U+D800, a surrogate */
-    TST_TRUE(!base_utf8_valid("\xed\xbf\xbf", 3));        /* U+DFFF */
-    TST_TRUE(!base_utf8_valid("\xf4\x90\x80\x80", 4));    /* U+110000 */
-    TST_TRUE(!base_utf8_valid("\xf5\x80\x80\x80", 4));    /* f5 can only start > U+10FFFF */
+    TST_TRUE(!base_utf8_valid("\xc0\x80", 2));             /* overlong U+0000 */
+    TST_TRUE(!base_utf8_valid("\xc1\xbf", 2));             /* overlong U+007F */
+    TST_TRUE(!base_utf8_valid("\xe0\x80\xaf", 3));         /* overlong '/' */
+    TST_TRUE(!base_utf8_valid("\xe0\x9f\xbf", 3));         /* overlong U+07FF */
+    TST_TRUE(!base_utf8_valid("\xf0\x8f\xbf\xbf", 4));     /* overlong U+FFFF */
+    TST_TRUE(!base_utf8_valid("\xed\xa0\x80", 3));         /* U+D800, a surrogate */
+    TST_TRUE(!base_utf8_valid("\xed\xbf\xbf", 3));         /* U+DFFF */
+    TST_TRUE(!base_utf8_valid("\xf4\x90\x80\x80", 4));     /* U+110000 */
+    TST_TRUE(!base_utf8_valid("\xf5\x80\x80\x80", 4));     /* f5 can only start > U+10FFFF */
     TST_TRUE(!base_utf8_valid("\xf8\x88\x80\x80\x80", 5)); /* the old 5-byte form */
     TST_TRUE(!base_utf8_valid("\xff", 1));
-    TST_TRUE(!base_utf8_valid("\x80", 1));                /* a lone continuation byte */
-    TST_TRUE(!base_utf8_valid("a\xe2\x28\xa1", 4));       /* a non-continuation inside */
+    TST_TRUE(!base_utf8_valid("\x80", 1));          /* a lone continuation byte */
+    TST_TRUE(!base_utf8_valid("a\xe2\x28\xa1", 4)); /* a non-continuation inside */
     TST_EQ(base_utf8_char_len("\xed\xa0\x80", 3), 0);
 }
 
@@ -212,9 +212,11 @@ static void utf8_rejects_truncated_sequences(void)
     TST_TRUE(!base_utf8_valid("\xc3", 1));
     TST_TRUE(!base_utf8_valid("\xe2\x82", 2));
     TST_TRUE(!base_utf8_valid("\xf0\x9f\x98", 3));
-    TST_TRUE(!base_utf8_valid("ab\xe2\x82", 4));          /* truncated at the end */
-    TST_TRUE(!base_utf8_valid("\xe2\x82" "ab", 4));       /* truncated in the middle */
-    TST_EQ(base_utf8_char_len("\xe2\x82\xac", 2), 0);     /* needs 3, only 2 available */
+    TST_TRUE(!base_utf8_valid("ab\xe2\x82", 4)); /* truncated at the end */
+    TST_TRUE(!base_utf8_valid("\xe2\x82"
+                              "ab",
+                              4));                    /* truncated in the middle */
+    TST_EQ(base_utf8_char_len("\xe2\x82\xac", 2), 0); /* needs 3, only 2 available */
 }
 
 static void utf8_cut_keeps_whole_characters(void)
@@ -225,9 +227,9 @@ static void utf8_cut_keeps_whole_characters(void)
     for (size_t n = 0; n <= 10; n++) {
         TST_EQ(base_utf8_cut(s, n), want[n]);
     }
-    TST_EQ(base_utf8_cut("\xf0\x9f\x98\x80z", 3), 0);     /* a 4-byte character cut at 3 */
+    TST_EQ(base_utf8_cut("\xf0\x9f\x98\x80z", 3), 0); /* a 4-byte character cut at 3 */
     TST_EQ(base_utf8_cut("\xf0\x9f\x98\x80z", 4), 4);
-    TST_EQ(base_utf8_cut("ok\xc0\x80", 4), 2);            /* stops at an invalid sequence */
+    TST_EQ(base_utf8_cut("ok\xc0\x80", 4), 2); /* stops at an invalid sequence */
     TST_EQ(base_utf8_cut(NULL, 0), 0);
 }
 

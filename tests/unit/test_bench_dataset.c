@@ -46,12 +46,12 @@ static void bad_csv_is_rejected_with_the_line(const char *dir)
         const char *text;
         base_err want;
     } cases[] = {
-        {"label,a\n0,1\n1,x\n", BASE_EINVAL},       /* not a number */
-        {"label,a\n0,1\n1,2,3\n", BASE_EINVAL},     /* ragged row */
-        {"label,a\n0,1\n-1,2\n", BASE_EINVAL},      /* negative label */
-        {"label,a\n0,1\n0,2\n", BASE_EINVAL},       /* one class */
-        {"label,a\n0,1\n1,nan\n", BASE_EINVAL},     /* not finite */
-        {"label,a\n", BASE_EINVAL},                 /* no rows */
+        {"label,a\n0,1\n1,x\n", BASE_EINVAL},   /* not a number */
+        {"label,a\n0,1\n1,2,3\n", BASE_EINVAL}, /* ragged row */
+        {"label,a\n0,1\n-1,2\n", BASE_EINVAL},  /* negative label */
+        {"label,a\n0,1\n0,2\n", BASE_EINVAL},   /* one class */
+        {"label,a\n0,1\n1,nan\n", BASE_EINVAL}, /* not finite */
+        {"label,a\n", BASE_EINVAL},             /* no rows */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *p = write_file(dir, "bad.csv", cases[i].text);

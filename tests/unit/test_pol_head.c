@@ -11,7 +11,6 @@
 #include "bandit_world.h"
 #include "tap.h"
 
-
 static pol_head *make(pol_learner learner, uint32_t dim, uint32_t n_actions, double eps)
 {
     pol_head_config cfg;
@@ -210,7 +209,6 @@ static void sample_is_deterministic_and_follows_pmf(void)
     TST_TRUE(all_valid);
 }
 
-
 static void pg_learns_a_linear_bandit(void)
 {
     world w;
@@ -368,8 +366,7 @@ static void same_sequence_gives_same_checksum(void)
     TST_EQ(bandit_train(b, &w, 21, 500), 0);
     TST_EQ(pol_head_checksum(a), pol_head_checksum(b));
     TST_TRUE(pol_head_checksum(a) != zero);
-    TST_TRUE(memcmp(pol_head_weights(a, 2), pol_head_weights(b, 2), (LD + 1) * sizeof(float)) ==
-             0);
+    TST_TRUE(memcmp(pol_head_weights(a, 2), pol_head_weights(b, 2), (LD + 1) * sizeof(float)) == 0);
     pol_head_free(b);
     pol_head_free(a);
 }

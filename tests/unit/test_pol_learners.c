@@ -17,7 +17,6 @@
 #include "bandit_world.h"
 #include "tap.h"
 
-
 static pol_head *make_kl(pol_learner learner, uint32_t dim, uint32_t n_actions, double eps,
                          double kl)
 {
@@ -307,8 +306,7 @@ static void iwr_snapshot_round_trips_and_stays_deterministic(void)
     TST_OK(pol_head_restore(r, m));
     TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
     TST_EQ(pol_head_n_updates(r), 300);
-    TST_TRUE(memcmp(pol_head_weights(r, 1), pol_head_weights(h, 1), (LD + 2) * sizeof(float)) ==
-             0);
+    TST_TRUE(memcmp(pol_head_weights(r, 1), pol_head_weights(h, 1), (LD + 2) * sizeof(float)) == 0);
     TST_EQ(bandit_train(h, &w, 8, 100), 0);
     TST_EQ(bandit_train(r, &w, 8, 100), 0);
     TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
@@ -389,8 +387,8 @@ static void kl_gradient_is_exactly_zero_at_the_base(void)
     TST_OK(pol_head_learn(kl, d, 1.0));
     int same = 1;
     for (uint32_t a = 0; a < 3; a++) {
-        same = same && memcmp(pol_head_weights(plain, a), pol_head_weights(kl, a),
-                              5 * sizeof(float)) == 0;
+        same = same &&
+               memcmp(pol_head_weights(plain, a), pol_head_weights(kl, a), 5 * sizeof(float)) == 0;
     }
     TST_TRUE(same);
     TST_EQ(pol_head_checksum(plain), pol_head_checksum(kl));

@@ -20,14 +20,14 @@
 #include "proto/reply.h"
 #include "tap.h"
 
-#define MUST_OK(expr)                                                                  \
-    do {                                                                               \
-        base_err must_e_ = (expr);                                                     \
-        TST_OK(must_e_);                                                               \
-        if (must_e_ != BASE_OK) {                                                      \
-            printf("Bail out! %s failed\n", #expr);                                    \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_OK(expr)                                                                              \
+    do {                                                                                           \
+        base_err must_e_ = (expr);                                                                 \
+        TST_OK(must_e_);                                                                           \
+        if (must_e_ != BASE_OK) {                                                                  \
+            printf("Bail out! %s failed\n", #expr);                                                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void writer_encodes_little_endian_and_keeps_first_error(void)
@@ -46,15 +46,14 @@ static void writer_encodes_little_endian_and_keeps_first_error(void)
     proto_w_str(&w, "this string does not fit");
     TST_EQ(proto_writer_finish(&w), BASE_ELIMIT);
     TST_EQ(b.len, sizeof(want) + 1); /* the str header fit, its body did not */
-    proto_w_nil(&w); /* would fit, but the error is sticky */
+    proto_w_nil(&w);                 /* would fit, but the error is sticky */
     TST_EQ(proto_writer_finish(&w), BASE_ELIMIT);
     TST_EQ(b.len, sizeof(want) + 1);
 
     /* A reply that does not fit leaves the buffer as it was. */
     base_buf_reset(&b);
     MUST_OK(base_buf_append(&b, "xy", 2));
-    TST_EQ(proto_reply_error(&b, PROTO_E_INTERNAL, "a message longer than the cap"),
-           BASE_ELIMIT);
+    TST_EQ(proto_reply_error(&b, PROTO_E_INTERNAL, "a message longer than the cap"), BASE_ELIMIT);
     TST_EQ(b.len, 2);
     base_buf_fini(&b);
 }
@@ -240,8 +239,7 @@ static void map_fields_finds_keys_and_refuses_repeats(void)
     proto_w_nil(&w);
     MUST_OK(proto_writer_finish(&w));
     must_unpack(&b, &u);
-    TST_TRUE(!proto_mp_map_fields(&u.data, names, 2, false, out, &f) &&
-             f == PROTO_MP_KEY_NOT_STR);
+    TST_TRUE(!proto_mp_map_fields(&u.data, names, 2, false, out, &f) && f == PROTO_MP_KEY_NOT_STR);
     msgpack_unpacked_destroy(&u);
     base_buf_fini(&b);
 }

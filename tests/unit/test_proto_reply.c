@@ -19,14 +19,14 @@
 #include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
-#define MUST_OK(expr)                                                                  \
-    do {                                                                               \
-        base_err must_e_ = (expr);                                                     \
-        TST_OK(must_e_);                                                               \
-        if (must_e_ != BASE_OK) {                                                      \
-            printf("Bail out! %s failed\n", #expr);                                    \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_OK(expr)                                                                              \
+    do {                                                                                           \
+        base_err must_e_ = (expr);                                                                 \
+        TST_OK(must_e_);                                                                           \
+        if (must_e_ != BASE_OK) {                                                                  \
+            printf("Bail out! %s failed\n", #expr);                                                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void decide_reply_round_trips_exactly(void)
@@ -121,8 +121,10 @@ static void error_reply_cuts_messages_on_a_character_boundary(void)
     /* The engine's unknown_signal message: "%.48s" cuts the 16th euro sign after 2 bytes. */
     (void)snprintf(msg, sizeof(msg), "signal \"%.48s\" is not in the reward spec of policy %.48s",
                    signal, "intents");
-    (void)snprintf(want, sizeof(want), "signal \"a%.45s\" is not in the reward spec of policy "
-                   "intents", euros);
+    (void)snprintf(want, sizeof(want),
+                   "signal \"a%.45s\" is not in the reward spec of policy "
+                   "intents",
+                   euros);
     MUST_OK(proto_reply_error(&b, PROTO_E_UNKNOWN_SIGNAL, msg));
     expect_reply_message(&b, want);
 
@@ -193,15 +195,16 @@ static void errcode_names_round_trip(void)
 static void replies_write_the_documented_bytes(void)
 {
     static const uint8_t decide[86] = {
-        0x87, 0xa2, 0x6f, 0x6b, 0xc3, 0xa8, 0x65, 0x76, 0x65, 0x6e, 0x74, 0x5f, 0x69, 0x64,
-        0xa5, 0x65, 0x76, 0x2d, 0x34, 0x32, 0xa6, 0x63, 0x68, 0x6f, 0x73, 0x65, 0x6e, 0xa5,
-        0x67, 0x72, 0x65, 0x65, 0x74, 0xac, 0x63, 0x68, 0x6f, 0x73, 0x65, 0x6e, 0x5f, 0x69,
-        0x6e, 0x64, 0x65, 0x78, 0x00, 0xa3, 0x70, 0x6d, 0x66, 0xc4, 0x08, 0x00, 0x00, 0x40,
-        0x3f, 0x00, 0x00, 0x80, 0x3e, 0xad, 0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x5f, 0x76, 0x65,
-        0x72, 0x73, 0x69, 0x6f, 0x6e, 0x07, 0xa4, 0x73, 0x6c, 0x6f, 0x74, 0xa4, 0x6d, 0x61,
-        0x69, 0x6e,
+        0x87, 0xa2, 0x6f, 0x6b, 0xc3, 0xa8, 0x65, 0x76, 0x65, 0x6e, 0x74, 0x5f, 0x69, 0x64, 0xa5,
+        0x65, 0x76, 0x2d, 0x34, 0x32, 0xa6, 0x63, 0x68, 0x6f, 0x73, 0x65, 0x6e, 0xa5, 0x67, 0x72,
+        0x65, 0x65, 0x74, 0xac, 0x63, 0x68, 0x6f, 0x73, 0x65, 0x6e, 0x5f, 0x69, 0x6e, 0x64, 0x65,
+        0x78, 0x00, 0xa3, 0x70, 0x6d, 0x66, 0xc4, 0x08, 0x00, 0x00, 0x40, 0x3f, 0x00, 0x00, 0x80,
+        0x3e, 0xad, 0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x5f, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e,
+        0x07, 0xa4, 0x73, 0x6c, 0x6f, 0x74, 0xa4, 0x6d, 0x61, 0x69, 0x6e,
     };
-    static const char *const error_head = "\x82\xa2ok\xc2\xa5" "error\x82\xa4" "code\xad"
+    static const char *const error_head = "\x82\xa2ok\xc2\xa5"
+                                          "error\x82\xa4"
+                                          "code\xad"
                                           "bad_dimension\xa7message\xd9\x35";
     static const char *const message = "context.embedding has 4 entries, policy 'faq' wants 8";
     static const float pmf[2] = {0.75f, 0.25f};

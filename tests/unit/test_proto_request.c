@@ -19,29 +19,28 @@
 #include "tap.h"
 #include "tools/json.h"
 
-
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
-#define MUST_OK(expr)                                                                  \
-    do {                                                                               \
-        base_err must_e_ = (expr);                                                     \
-        TST_OK(must_e_);                                                               \
-        if (must_e_ != BASE_OK) {                                                      \
-            printf("Bail out! %s failed\n", #expr);                                    \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_OK(expr)                                                                              \
+    do {                                                                                           \
+        base_err must_e_ = (expr);                                                                 \
+        TST_OK(must_e_);                                                                           \
+        if (must_e_ != BASE_OK) {                                                                  \
+            printf("Bail out! %s failed\n", #expr);                                                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static const float emb4[4] = {0.5f, -1.25f, 3e-7f, 7.0f};
 
 /* Options for the request built by put_choice(). */
 typedef struct choice_opts {
-    const char *op;             /* "decide" or "log" */
-    bool bin_embedding;         /* else an array mixing ints and floats */
-    float emb0;                 /* first embedding entry */
+    const char *op;     /* "decide" or "log" */
+    bool bin_embedding; /* else an array mixing ints and floats */
+    float emb0;         /* first embedding entry */
     uint32_t n_cand;
-    float logit0;               /* base_logit of the first candidate */
-    const char *chosen;         /* log only */
-    float pmf0;                 /* log only: pmf of the first candidate; the rest share 1 - pmf0 */
+    float logit0;       /* base_logit of the first candidate */
+    const char *chosen; /* log only */
+    float pmf0;         /* log only: pmf of the first candidate; the rest share 1 - pmf0 */
 } choice_opts;
 
 static choice_opts default_opts(const char *op)
@@ -489,11 +488,11 @@ static void put_with_string(proto_writer *w, const char *op, const char *field, 
     bool is_log = strcmp(op, "log") == 0;
     bool is_feedback = strcmp(op, "feedback") == 0;
     bool is_activate = strcmp(op, "activate") == 0;
-    static const char *const feedback_keys[] = {"event_id", "conversation_id", "signal",
-                                                "outcome_id", "supersedes", "user_id"};
+    static const char *const feedback_keys[] = {"event_id",   "conversation_id", "signal",
+                                                "outcome_id", "supersedes",      "user_id"};
 
     proto_w_map(w, 3 + (choice ? 4 : 0) + (is_log ? 2 : 0) + (is_feedback ? 6 : 0) +
-                     (is_activate ? 1 : 0));
+                       (is_activate ? 1 : 0));
     proto_w_str(w, "v");
     proto_w_int(w, 1);
     proto_w_str(w, "op");
@@ -517,8 +516,8 @@ static void put_with_string(proto_writer *w, const char *op, const char *field, 
             proto_w_map(w, 2);
             proto_w_str(w, "id");
             proto_w_str(w, i == 1 && strcmp(field, "candidates[1].id") == 0 ? text
-                         : i == 0                                         ? "a"
-                                                                          : "b");
+                           : i == 0                                         ? "a"
+                                                                            : "b");
             proto_w_str(w, "base_logit");
             proto_w_double(w, 0.0);
         }
@@ -529,8 +528,7 @@ static void put_with_string(proto_writer *w, const char *op, const char *field, 
         proto_w_str(w, "pmf");
         proto_w_f32_bin(w, emb, 0);
     }
-    for (size_t i = 0; is_feedback && i < sizeof(feedback_keys) / sizeof(feedback_keys[0]);
-         i++) {
+    for (size_t i = 0; is_feedback && i < sizeof(feedback_keys) / sizeof(feedback_keys[0]); i++) {
         proto_w_str(w, feedback_keys[i]);
         proto_w_str(w, strcmp(field, feedback_keys[i]) == 0 ? text : "x-1");
     }
@@ -541,12 +539,23 @@ static void decode_rejects_strings_that_are_not_utf8(void)
     static const struct {
         const char *op, *field;
     } fields[] = {
-        {"decide", "op"},           {"decide", "policy"},          {"decide", "event_id"},
-        {"decide", "conversation_id"}, {"decide", "candidates[1].id"}, {"log", "event_id"},
-        {"log", "chosen"},          {"feedback", "policy"},        {"feedback", "event_id"},
-        {"feedback", "conversation_id"}, {"feedback", "signal"},   {"feedback", "outcome_id"},
-        {"feedback", "supersedes"}, {"feedback", "user_id"},       {"activate", "policy"},
-        {"activate", "event_id"},   {"stats", "policy"},
+        {"decide", "op"},
+        {"decide", "policy"},
+        {"decide", "event_id"},
+        {"decide", "conversation_id"},
+        {"decide", "candidates[1].id"},
+        {"log", "event_id"},
+        {"log", "chosen"},
+        {"feedback", "policy"},
+        {"feedback", "event_id"},
+        {"feedback", "conversation_id"},
+        {"feedback", "signal"},
+        {"feedback", "outcome_id"},
+        {"feedback", "supersedes"},
+        {"feedback", "user_id"},
+        {"activate", "policy"},
+        {"activate", "event_id"},
+        {"stats", "policy"},
     };
     /* Overlong '/', a surrogate, past U+10FFFF, a truncated euro sign, a byte never in UTF-8. */
     static const char *const bad[] = {"a\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",

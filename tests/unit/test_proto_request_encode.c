@@ -16,14 +16,14 @@
 #include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
-#define MUST_OK(expr)                                                                  \
-    do {                                                                               \
-        base_err must_e_ = (expr);                                                     \
-        TST_OK(must_e_);                                                               \
-        if (must_e_ != BASE_OK) {                                                      \
-            printf("Bail out! %s failed\n", #expr);                                    \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_OK(expr)                                                                              \
+    do {                                                                                           \
+        base_err must_e_ = (expr);                                                                 \
+        TST_OK(must_e_);                                                                           \
+        if (must_e_ != BASE_OK) {                                                                  \
+            printf("Bail out! %s failed\n", #expr);                                                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* The decide example of docs/protocol.md section 3, byte for byte. */
@@ -45,8 +45,13 @@ static void encode_decide_writes_the_documented_bytes(void)
     static const float emb[4] = {0.25f, -1.0f, 0.5f, 2.0f};
     static const char *const ids[2] = {"greet", "handoff"};
     static const float logits[2] = {1.5f, -0.5f};
-    proto_decide_req q = {.policy = "faq", .event_id = "ev-42", .embedding = emb, .dim = 4,
-                          .n_cand = 2, .cand_ids = ids, .base_logits = logits};
+    proto_decide_req q = {.policy = "faq",
+                          .event_id = "ev-42",
+                          .embedding = emb,
+                          .dim = 4,
+                          .n_cand = 2,
+                          .cand_ids = ids,
+                          .base_logits = logits};
     base_buf b;
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
@@ -62,12 +67,23 @@ static void encoders_round_trip_through_the_decoder(void)
     static const char *const ids[3] = {"a", "b", "c"};
     static const float logits[3] = {1.0f, -0.25f, 3.0f};
     static const float pmf[3] = {0.25f, 0.5f, 0.25f};
-    proto_decide_req q = {.policy = "faq", .conversation_id = "conv-1", .turn = 4,
-                          .deferred = true, .embedding = emb, .dim = 3, .n_cand = 3,
-                          .cand_ids = ids, .base_logits = logits};
-    proto_feedback_req fb = {.policy = "faq", .conversation_id = "conv-1", .signal = "csat",
-                             .value = 4.0, .outcome_id = "o-1", .supersedes = "o-0",
-                             .user_id = "u-7", .ts_ms = 1700000000123LL};
+    proto_decide_req q = {.policy = "faq",
+                          .conversation_id = "conv-1",
+                          .turn = 4,
+                          .deferred = true,
+                          .embedding = emb,
+                          .dim = 3,
+                          .n_cand = 3,
+                          .cand_ids = ids,
+                          .base_logits = logits};
+    proto_feedback_req fb = {.policy = "faq",
+                             .conversation_id = "conv-1",
+                             .signal = "csat",
+                             .value = 4.0,
+                             .outcome_id = "o-1",
+                             .supersedes = "o-0",
+                             .user_id = "u-7",
+                             .ts_ms = 1700000000123LL};
     proto_request r;
     proto_error err;
     base_buf b;
@@ -142,8 +158,12 @@ static void encoders_refuse_bad_arguments_and_leave_the_buffer(void)
     static const float emb[1] = {1.0f};
     static const char *const ids[2] = {"a", NULL};
     static const float logits[2] = {0.0f, 0.0f};
-    proto_decide_req q = {.policy = "p", .embedding = emb, .dim = 1, .n_cand = 2,
-                          .cand_ids = ids, .base_logits = logits};
+    proto_decide_req q = {.policy = "p",
+                          .embedding = emb,
+                          .dim = 1,
+                          .n_cand = 2,
+                          .cand_ids = ids,
+                          .base_logits = logits};
     proto_feedback_req fb = {.policy = "p", .signal = "s", .value = 1.0};
     base_buf b, small;
 
@@ -158,7 +178,7 @@ static void encoders_refuse_bad_arguments_and_leave_the_buffer(void)
     q.dim = BASE_DIM_MAX + 1;
     TST_EQ(proto_encode_decide(&b, &q), BASE_EINVAL);
     q.dim = 1;
-    TST_EQ(proto_encode_log(&b, &q), BASE_EINVAL); /* no event_id, chosen or pmf */
+    TST_EQ(proto_encode_log(&b, &q), BASE_EINVAL);       /* no event_id, chosen or pmf */
     TST_EQ(proto_encode_feedback(&b, &fb), BASE_EINVAL); /* neither event_id nor conversation */
     fb.event_id = "e";
     fb.ts_ms = -1;

@@ -17,14 +17,14 @@
 #include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
-#define MUST_OK(expr)                                                                  \
-    do {                                                                               \
-        base_err must_e_ = (expr);                                                     \
-        TST_OK(must_e_);                                                               \
-        if (must_e_ != BASE_OK) {                                                      \
-            printf("Bail out! %s failed\n", #expr);                                    \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_OK(expr)                                                                              \
+    do {                                                                                           \
+        base_err must_e_ = (expr);                                                                 \
+        TST_OK(must_e_);                                                                           \
+        if (must_e_ != BASE_OK) {                                                                  \
+            printf("Bail out! %s failed\n", #expr);                                                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static const char want_json[] =

@@ -70,7 +70,9 @@ static double three(rwd_agg agg, uint32_t *out_n)
     rwd_signal_default(&s.signal[0], "csat", RWD_NUMBER);
     s.signal[0].agg = agg;
     const rwd_contrib c[3] = {
-        mk(0, 1.0, 5.0, 300, 1), mk(0, -0.5, 2.0, 100, 2), mk(0, 0.5, 4.0, 200, 3),
+        mk(0, 1.0, 5.0, 300, 1),
+        mk(0, -0.5, 2.0, 100, 2),
+        mk(0, 0.5, 4.0, 200, 3),
     };
     rwd_reward r;
     rwd_contrib_reward(&s, c, 3, &r);

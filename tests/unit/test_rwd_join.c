@@ -529,8 +529,7 @@ static void test_backward_window_rules(void)
     /* A retried early outcome is held once. */
     TST_EQ(add_out(j, with_id(mk_out("dup", "thumbs_up", 1.0, 1), "o1", ""), 1), RWD_EARLY);
     TST_EQ(add_out(j, with_id(mk_out("dup", "thumbs_up", 1.0, 1), "o1", ""), 2), RWD_DUPLICATE);
-    TST_EQ(check_out(j, with_id(mk_out("dup", "thumbs_up", 1.0, 1), "o1", ""), 2),
-           RWD_DUPLICATE);
+    TST_EQ(check_out(j, with_id(mk_out("dup", "thumbs_up", 1.0, 1), "o1", ""), 2), RWD_DUPLICATE);
     /* Equal ts: last is the last to arrive (0.5), even though it was held. */
     TST_EQ(add_out(j, mk_out("ord", "csat", 5.0, 100), 1), RWD_EARLY);
     TST_EQ(add_out(j, mk_out("ord", "csat", 2.0, 100), 2), RWD_EARLY);
@@ -592,11 +591,9 @@ static void test_late(void)
     TST_EQ(expire_into(j, 2 * DAY_MS - 1, &b), 0);
 
     /* After late_memory_ms the id is forgotten: unknown, whether or not expire() ran. */
-    TST_EQ(add_out(j, mk_out("a", "thumbs_down", 1.0, 2 * DAY_MS), 2 * DAY_MS),
-           RWD_UNKNOWN_EVENT);
+    TST_EQ(add_out(j, mk_out("a", "thumbs_down", 1.0, 2 * DAY_MS), 2 * DAY_MS), RWD_UNKNOWN_EVENT);
     TST_EQ(expire_into(j, 2 * DAY_MS, &b), 0);
-    TST_EQ(add_out(j, mk_out("a", "thumbs_down", 1.0, 2 * DAY_MS), 2 * DAY_MS),
-           RWD_UNKNOWN_EVENT);
+    TST_EQ(add_out(j, mk_out("a", "thumbs_down", 1.0, 2 * DAY_MS), 2 * DAY_MS), RWD_UNKNOWN_EVENT);
     batch_free(&b);
     rwd_join_free(j);
 
@@ -659,7 +656,7 @@ static void test_retry_after_window(void)
     /* The window has closed, expire() has not run yet: a duplicate already. */
     TST_EQ(check_then_add(j, o1, DAY_MS), RWD_DUPLICATE);
     TST_EQ(check_then_add(j, od, DAY_MS), RWD_DUPLICATE);
-    TST_EQ(expire_into(j, DAY_MS, &b), 2); /* a and b; d dropped */
+    TST_EQ(expire_into(j, DAY_MS, &b), 2);  /* a and b; d dropped */
     TST_NEAR(reward_of(&b, "a"), 1.5, TOL); /* 0.5 + csat 5 (o3 replaced o2) */
 
     rwd_join_stats before = stats_of(j);
@@ -718,8 +715,7 @@ static void test_retried_late_outcome(void)
     }
     add_dec(j, "a", "", 0, 0, false, 0);
     add_dec(j, "p", "", 0, 0, false, 0);
-    TST_EQ(check_then_add(j, with_id(mk_out("a", "thumbs_up", 1.0, 5), "t1", ""), 5),
-           RWD_MATCHED);
+    TST_EQ(check_then_add(j, with_id(mk_out("a", "thumbs_up", 1.0, 5), "t1", ""), 5), RWD_MATCHED);
     /* p's window has closed; expire() has not run. */
     const base_outcome lp = with_id(mk_out("p", "thumbs_down", 1.0, DAY_MS), "lp", "");
     TST_EQ(check_then_add(j, lp, DAY_MS), RWD_LATE);
@@ -796,8 +792,7 @@ static void test_conversation_retry_after_window(void)
     TST_EQ(check_then_add(j, s3, DAY_MS), RWD_DUPLICATE); /* m1 closed, not yet expired */
     TST_EQ(expire_into(j, DAY_MS, &b), 1);
     TST_EQ(check_then_add(j, s3, DAY_MS + 1), RWD_DUPLICATE); /* m1 expired */
-    TST_EQ(check_then_add(j, with_id(mk_conv_out("m", "thumbs_up", 1.0, 20), "s4", ""),
-                          DAY_MS + 2),
+    TST_EQ(check_then_add(j, with_id(mk_conv_out("m", "thumbs_up", 1.0, 20), "s4", ""), DAY_MS + 2),
            RWD_MATCHED);
     TST_EQ(expire_into(j, DAY_MS / 2 + DAY_MS, &b), 1);
     TST_NEAR(reward_of(&b, "m1"), 1.0, TOL);
@@ -1124,13 +1119,11 @@ static void test_conversation_corrections_and_late(void)
         add_dec(j, id, "k", t, 1000 * (int64_t)t, false, 1000 * (int64_t)t);
     }
     TST_EQ(add_out(j, mk_out("t2", "thumbs_up", 1.0, 2500), 2500), RWD_MATCHED);
-    TST_EQ(add_out(j, with_id(mk_conv_out("k", "csat", 5.0, 6000), "s1", ""), 6000),
-           RWD_MATCHED);
+    TST_EQ(add_out(j, with_id(mk_conv_out("k", "csat", 5.0, 6000), "s1", ""), 6000), RWD_MATCHED);
     /* The customer corrects the csat from 5 to 1: -1 / 5 = -0.2 each. */
     TST_EQ(add_out(j, with_id(mk_conv_out("k", "csat", 1.0, 7000), "s2", "s1"), 7000),
            RWD_CORRECTED);
-    TST_EQ(add_out(j, with_id(mk_conv_out("k", "csat", 5.0, 6000), "s1", ""), 8000),
-           RWD_DUPLICATE);
+    TST_EQ(add_out(j, with_id(mk_conv_out("k", "csat", 5.0, 6000), "s1", ""), 8000), RWD_DUPLICATE);
     TST_EQ(add_out(j, mk_conv_out("nobody", "csat", 5.0, 6000), 8000), RWD_UNKNOWN_EVENT);
     TST_EQ(expire_into(j, 5000 + DAY_MS, &b), 5);
     TST_NEAR(reward_of(&b, "t1"), -0.2, TOL);
@@ -1144,8 +1137,7 @@ static void test_conversation_corrections_and_late(void)
     TST_EQ(add_out(j, with_id(mk_conv_out("k", "csat", 3.0, 9000), "s3", "s2"), 5000 + DAY_MS),
            RWD_LATE_CORRECTION);
     /* ...until late_memory_ms after the last decision closed. */
-    TST_EQ(add_out(j, mk_conv_out("k", "csat", 3.0, 9000), 5000 + 2 * DAY_MS),
-           RWD_UNKNOWN_EVENT);
+    TST_EQ(add_out(j, mk_conv_out("k", "csat", 3.0, 9000), 5000 + 2 * DAY_MS), RWD_UNKNOWN_EVENT);
     batch_free(&b);
     rwd_join_free(j);
 
@@ -1226,21 +1218,18 @@ static void test_supersedes(void)
     /* sum: 3 + 1, then 3 is corrected to -2: -2 + 1 = -1. */
     TST_EQ(add_out(j, with_id(mk_out("sum", "score", 3.0, 10), "o1", ""), 10), RWD_MATCHED);
     TST_EQ(add_out(j, with_id(mk_out("sum", "score", 1.0, 11), "o2", ""), 11), RWD_MATCHED);
-    TST_EQ(check_out(j, with_id(mk_out("sum", "score", -2.0, 12), "o3", "o1"), 12),
-           RWD_CORRECTED);
+    TST_EQ(check_out(j, with_id(mk_out("sum", "score", -2.0, 12), "o3", "o1"), 12), RWD_CORRECTED);
     TST_EQ(add_out(j, with_id(mk_out("sum", "score", -2.0, 12), "o3", "o1"), 12), RWD_CORRECTED);
     /* Retries of the replaced and of the replacing outcome change nothing. */
     TST_EQ(add_out(j, with_id(mk_out("sum", "score", 3.0, 10), "o1", ""), 13), RWD_DUPLICATE);
-    TST_EQ(add_out(j, with_id(mk_out("sum", "score", -2.0, 12), "o3", "o1"), 14),
-           RWD_DUPLICATE);
+    TST_EQ(add_out(j, with_id(mk_out("sum", "score", -2.0, 12), "o3", "o1"), 14), RWD_DUPLICATE);
     /* A correction of an id never seen is just a new outcome. */
     TST_EQ(add_out(j, with_id(mk_out("sum", "score", 0.5, 15), "o4", "nope"), 15), RWD_MATCHED);
 
     /* last: 5 (ts 200) and 4 (ts 300); 4 is corrected to 2 with ts 100: last by ts is 5. */
     TST_EQ(add_out(j, with_id(mk_out("last", "csat", 5.0, 200), "c1", ""), 20), RWD_MATCHED);
     TST_EQ(add_out(j, with_id(mk_out("last", "csat", 4.0, 300), "c2", ""), 21), RWD_MATCHED);
-    TST_EQ(add_out(j, with_id(mk_out("last", "csat", 2.0, 100), "c3", "c2"), 22),
-           RWD_CORRECTED);
+    TST_EQ(add_out(j, with_id(mk_out("last", "csat", 2.0, 100), "c3", "c2"), 22), RWD_CORRECTED);
 
     /* After the window, a correction is only logged. */
     TST_EQ(add_out(j, with_id(mk_out("late", "score", 2.0, 10), "l1", ""), 10), RWD_MATCHED);
@@ -1360,15 +1349,15 @@ static void test_check_changes_nothing(void)
 
     rwd_join_stats before = stats_of(j);
     const base_outcome probes[] = {
-        with_user(mk_out("a", "thumbs_up", 1.0, 5), "u"),   /* matched */
-        mk_conv_out("k", "csat", 5.0, 5),                   /* matched (conversation) */
-        mk_out("early", "thumbs_up", 1.0, 5),               /* early */
-        with_id(mk_out("full", "thumbs_up", 1.0, 1), "f1", ""), /* duplicate */
-        mk_out("full", "thumbs_up", 1.0, 5),                /* limit */
+        with_user(mk_out("a", "thumbs_up", 1.0, 5), "u"),         /* matched */
+        mk_conv_out("k", "csat", 5.0, 5),                         /* matched (conversation) */
+        mk_out("early", "thumbs_up", 1.0, 5),                     /* early */
+        with_id(mk_out("full", "thumbs_up", 1.0, 1), "f1", ""),   /* duplicate */
+        mk_out("full", "thumbs_up", 1.0, 5),                      /* limit */
         with_id(mk_out("full", "thumbs_up", 1.0, 1), "f2", "f1"), /* corrected? limit */
-        mk_out("a", "nope", 1.0, 5),                        /* signal */
-        mk_out("a", "csat", 0.0, 5),                        /* value */
-        mk_conv_out("zz", "csat", 5.0, 5),                  /* unknown */
+        mk_out("a", "nope", 1.0, 5),                              /* signal */
+        mk_out("a", "csat", 0.0, 5),                              /* value */
+        mk_conv_out("zz", "csat", 5.0, 5),                        /* unknown */
     };
     rwd_status first[sizeof(probes) / sizeof(probes[0])];
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
@@ -1430,18 +1419,15 @@ static void test_stats_every_status(void)
     add_dec(j, "c", "", 0, 0, false, 0);
     add_dec(j, "d", "", 0, 0, true, 0);
     expect_status(j, with_id(mk_out("a", "thumbs_up", 1.0, 1), "x", ""), 1, RWD_MATCHED, tally);
-    expect_status(j, with_id(mk_out("a", "thumbs_up", 1.0, 1), "x", ""), 1, RWD_DUPLICATE,
-                  tally);
-    expect_status(j, with_id(mk_out("a", "thumbs_up", 1.0, 2), "y", "x"), 2, RWD_CORRECTED,
-                  tally);
+    expect_status(j, with_id(mk_out("a", "thumbs_up", 1.0, 1), "x", ""), 1, RWD_DUPLICATE, tally);
+    expect_status(j, with_id(mk_out("a", "thumbs_up", 1.0, 2), "y", "x"), 2, RWD_CORRECTED, tally);
     expect_status(j, mk_out("a", "thumbs_up", 1.0, 3), 3, RWD_REJECT_LIMIT, tally);
     expect_status(j, mk_out("new", "thumbs_up", 1.0, 3), 3, RWD_EARLY, tally);
     expect_status(j, mk_conv_out("none", "csat", 4.0, 3), 3, RWD_UNKNOWN_EVENT, tally);
     expect_status(j, mk_out("a", "frown", 1.0, 3), 3, RWD_REJECT_SIGNAL, tally);
     expect_status(j, mk_out("a", "csat", 5.5, 3), 3, RWD_REJECT_VALUE, tally);
     expect_status(j, with_user(mk_out("c", "thumbs_up", 1.0, 4), "u"), 4, RWD_MATCHED, tally);
-    expect_status(j, with_user(mk_out("c", "thumbs_up", 1.0, 4), "u"), 4, RWD_REJECT_RATE,
-                  tally);
+    expect_status(j, with_user(mk_out("c", "thumbs_up", 1.0, 4), "u"), 4, RWD_REJECT_RATE, tally);
     TST_EQ(expire_into(j, DAY_MS, &b), 2); /* a, c joined; d dropped */
     expect_status(j, mk_out("c", "thumbs_up", 1.0, DAY_MS), DAY_MS, RWD_LATE, tally);
     expect_status(j, with_id(mk_out("c", "thumbs_up", 1.0, DAY_MS), "z", "q"), DAY_MS,
@@ -1483,8 +1469,8 @@ static void test_latency_histogram(void)
     add_dec(j, "a", "", 0, t0, false, t0);
     /* Two outcomes per bucket: the lower bound and just below the next one. */
     static const int64_t dt[] = {
-        0,       999,      1000,     9999,     10000,    59999,    60000,    599999,
-        600000,  3599999,  3600000,  21599999, 21600000, 86399999, 86400000, 100000000,
+        0,      999,     1000,    9999,     10000,    59999,    60000,    599999,
+        600000, 3599999, 3600000, 21599999, 21600000, 86399999, 86400000, 100000000,
     };
     for (size_t i = 0; i < sizeof(dt) / sizeof(dt[0]); i++) {
         TST_EQ(add_out(j, mk_out("a", "thumbs_up", 1.0, t0 + dt[i]), t0 + dt[i]), RWD_MATCHED);
@@ -1662,9 +1648,9 @@ static void test_docs_examples(void)
     add_dec(j, "c1", "conv-C", 1, 0, false, 0);
     TST_EQ(add_out(j, with_id(mk_conv_out("conv-C", "csat", 3.0, MIN_MS), "s1", ""), MIN_MS),
            RWD_MATCHED);
-    TST_EQ(add_out(j, with_id(mk_conv_out("conv-C", "csat", 4.0, 2 * MIN_MS), "s2", "s1"),
-                   2 * MIN_MS),
-           RWD_CORRECTED);
+    TST_EQ(
+        add_out(j, with_id(mk_conv_out("conv-C", "csat", 4.0, 2 * MIN_MS), "s2", "s1"), 2 * MIN_MS),
+        RWD_CORRECTED);
     TST_EQ(add_out(j, with_id(mk_conv_out("conv-C", "csat", 3.0, MIN_MS), "s1", ""), 3 * MIN_MS),
            RWD_DUPLICATE);
     /* D: escalated twice and a thumbs up, no conversation. */

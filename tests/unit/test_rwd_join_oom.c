@@ -34,12 +34,12 @@
 
 static bool child_bad;
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                 \
-            child_bad = true;                                                          \
-        }                                                                              \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);                             \
+            child_bad = true;                                                                      \
+        }                                                                                          \
     } while (0)
 
 static base_outcome mk_out(const char *event, const char *conv, const char *signal, double value,

@@ -389,14 +389,14 @@ static void test_version(void)
     char base_v[BASE_NAME_MAX + 1];
     (void)base_strlcpy(base_v, va, sizeof(base_v));
     int n_changed = 0, n_tried = 0;
-#define CHANGES(stmt)                                                                          \
-    do {                                                                                       \
-        good_spec(&b);                                                                         \
-        stmt;                                                                                  \
-        version_of(&b, vb);                                                                    \
-        n_tried++;                                                                             \
-        n_changed += strcmp(vb, base_v) != 0;                                                  \
-        TST_TRUE(strcmp(vb, base_v) != 0);                                                     \
+#define CHANGES(stmt)                                                                              \
+    do {                                                                                           \
+        good_spec(&b);                                                                             \
+        stmt;                                                                                      \
+        version_of(&b, vb);                                                                        \
+        n_tried++;                                                                                 \
+        n_changed += strcmp(vb, base_v) != 0;                                                      \
+        TST_TRUE(strcmp(vb, base_v) != 0);                                                         \
     } while (0)
     CHANGES(b.signal[0].weight = 0.5);
     CHANGES(b.signal[1].weight = 1.0000000001);

@@ -113,8 +113,8 @@ typedef struct mut {
     bool extra;
 } mut;
 
-static const char *const dkeys[] = {"v", "p",  "e",  "c",   "ts",  "mv", "tn", "src",
-                                    "d", "n", "ch", "emb", "act", "lg", "pmf", "dfr", "lsn"};
+static const char *const dkeys[] = {"v", "p",  "e",   "c",   "ts", "mv",  "tn",  "src", "d",
+                                    "n", "ch", "emb", "act", "lg", "pmf", "dfr", "lsn"};
 
 /* The default value of decision key @k for dim 2, n_cand 2. */
 static void w_decision_value(base_buf *b, const char *k)
@@ -153,8 +153,8 @@ static void w_decision_value(base_buf *b, const char *k)
 static void w_decision(base_buf *b, const mut *m)
 {
     size_t n = sizeof(dkeys) / sizeof(dkeys[0]);
-    uint32_t pairs = (uint32_t)n + (m != NULL && m->extra ? 1u : 0u) -
-                     (m != NULL && m->omit ? 1u : 0u);
+    uint32_t pairs =
+        (uint32_t)n + (m != NULL && m->extra ? 1u : 0u) - (m != NULL && m->omit ? 1u : 0u);
     w_map(b, pairs);
     for (size_t i = 0; i < n; i++) {
         bool hit = m != NULL && !m->extra && strcmp(m->key, dkeys[i]) == 0;
@@ -223,10 +223,9 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
 {
     return strcmp(a->policy, b->policy) == 0 && strcmp(a->event_id, b->event_id) == 0 &&
            strcmp(a->conversation_id, b->conversation_id) == 0 && a->ts_ms == b->ts_ms &&
-           a->model_version == b->model_version && a->turn == b->turn &&
-           a->source == b->source && a->dim == b->dim && a->n_cand == b->n_cand &&
-           a->chosen == b->chosen && a->deferred == b->deferred && a->lsn == b->lsn &&
-           a->overflow == b->overflow &&
+           a->model_version == b->model_version && a->turn == b->turn && a->source == b->source &&
+           a->dim == b->dim && a->n_cand == b->n_cand && a->chosen == b->chosen &&
+           a->deferred == b->deferred && a->lsn == b->lsn && a->overflow == b->overflow &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&

@@ -25,11 +25,24 @@ static void parse_accepts_redis_ids_and_formats_them_back(void)
 
 static void parse_rejects_what_redis_would_not_write(void)
 {
-    static const char *const bad[] = {"",        "-",         "5",        "5-",
-                                      "-5",      "5--1",      "5-1-2",    "05-1",
-                                      "5-01",    "+5-1",      " 5-1",     "5-1 ",
-                                      "5-x",     "*",         "5-*",      "18446744073709551616-0",
-                                      "0-18446744073709551616", "99999999999999999999-0"};
+    static const char *const bad[] = {"",
+                                      "-",
+                                      "5",
+                                      "5-",
+                                      "-5",
+                                      "5--1",
+                                      "5-1-2",
+                                      "05-1",
+                                      "5-01",
+                                      "+5-1",
+                                      " 5-1",
+                                      "5-1 ",
+                                      "5-x",
+                                      "*",
+                                      "5-*",
+                                      "18446744073709551616-0",
+                                      "0-18446744073709551616",
+                                      "99999999999999999999-0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sto_sid id = {3, 4};
         bool ok = sto_sid_parse(bad[i], &id);

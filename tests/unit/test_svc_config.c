@@ -14,13 +14,13 @@ static svc_config *load(const char *text, base_err *out_e, char *err, size_t err
 }
 
 /* A fixture that does not load makes the rest of a test meaningless: stop the run. */
-#define MUST_LOAD(e, err)                                                              \
-    do {                                                                               \
-        TST_OK(e);                                                                     \
-        if ((e) != BASE_OK) {                                                          \
-            printf("Bail out! fixture: %s\n", (err));                                  \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_LOAD(e, err)                                                                          \
+    do {                                                                                           \
+        TST_OK(e);                                                                                 \
+        if ((e) != BASE_OK) {                                                                      \
+            printf("Bail out! fixture: %s\n", (err));                                              \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void done(svc_config *c)
@@ -146,13 +146,12 @@ static void missing_file_is_an_io_error(void)
     done(c);
 }
 
-static const char *const minimal =
-    "[server]\n"
-    "url = ipc:///tmp/file.sock\n"
-    "[policy p]\n"
-    "dim = 4\n"
-    "actions = a\n"
-    "signal.s = 1\n";
+static const char *const minimal = "[server]\n"
+                                   "url = ipc:///tmp/file.sock\n"
+                                   "[policy p]\n"
+                                   "dim = 4\n"
+                                   "actions = a\n"
+                                   "signal.s = 1\n";
 
 static void url_flag_replaces_the_list(void)
 {

@@ -141,10 +141,10 @@ static bool run_open(run *r, tst_memlog *log)
     r->log = log;
     r->writer = tst_memlog_writer(log);
     svc_log_reader rd = tst_memlog_reader(log);
-    bool ok = svc_engine_new(&r->cfg, &r->clock, &r->writer, &r->eng, err, sizeof(err)) ==
-                  BASE_OK &&
-              svc_engine_restore(r->eng, &rd, err, sizeof(err)) == BASE_OK &&
-              svc_engine_start(r->eng) == BASE_OK;
+    bool ok =
+        svc_engine_new(&r->cfg, &r->clock, &r->writer, &r->eng, err, sizeof(err)) == BASE_OK &&
+        svc_engine_restore(r->eng, &rd, err, sizeof(err)) == BASE_OK &&
+        svc_engine_start(r->eng) == BASE_OK;
     if (!ok) {
         printf("# engine: %s\n", err);
     }

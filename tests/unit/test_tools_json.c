@@ -19,14 +19,14 @@
 #include "tap.h"
 #include "tools/json.h"
 
-#define MUST_OK(expr)                                                                  \
-    do {                                                                               \
-        base_err must_e_ = (expr);                                                     \
-        TST_OK(must_e_);                                                               \
-        if (must_e_ != BASE_OK) {                                                      \
-            printf("Bail out! %s failed\n", #expr);                                    \
-            exit(1);                                                                   \
-        }                                                                              \
+#define MUST_OK(expr)                                                                              \
+    do {                                                                                           \
+        base_err must_e_ = (expr);                                                                 \
+        TST_OK(must_e_);                                                                           \
+        if (must_e_ != BASE_OK) {                                                                  \
+            printf("Bail out! %s failed\n", #expr);                                                \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void from_json_request_decodes(void)
