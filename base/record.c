@@ -83,16 +83,16 @@ void base_joined_free(base_joined *j)
     base_free(j);
 }
 
-base_model *base_model_new(uint32_t n_params, uint32_t n_state)
+base_snapshot *base_snapshot_new(uint32_t n_params, uint32_t n_state)
 {
-    size_t head = align8(sizeof(base_model));
+    size_t head = align8(sizeof(base_snapshot));
     size_t total =
         head + align8((size_t)n_params * sizeof(float)) + (size_t)n_state * sizeof(double);
     unsigned char *p = base_alloc_zero(1, total);
     if (p == NULL) {
         return NULL;
     }
-    base_model *m = (base_model *)(void *)p;
+    base_snapshot *m = (base_snapshot *)(void *)p;
     m->params = (float *)(void *)(p + head);
     m->state = (double *)(void *)(p + head + align8((size_t)n_params * sizeof(float)));
     m->n_params = n_params;
@@ -100,7 +100,7 @@ base_model *base_model_new(uint32_t n_params, uint32_t n_state)
     return m;
 }
 
-void base_model_free(base_model *m)
+void base_snapshot_free(base_snapshot *m)
 {
     base_free(m);
 }

@@ -102,10 +102,12 @@ base_joined *base_joined_new(base_decision *d); /* takes @d on success */
 void base_joined_free(base_joined *j);          /* frees the decision too */
 
 /*
- * A model snapshot: the head's parameters and the learner's state, in a
- * layout owned by policy/, plus the bookkeeping needed for recovery.
+ * A snapshot of a learned policy head (a checkpoint): the head's parameters
+ * and the learner's state, in a layout owned by policy/, plus the bookkeeping
+ * needed for recovery. Not to be confused with the frontend's frozen base
+ * model, which rlfeed never holds (only its version, base_version).
  */
-typedef struct base_model {
+typedef struct base_snapshot {
     char policy[BASE_NAME_MAX + 1];
     char learner[BASE_NAME_MAX + 1];
     char last_joined_id[BASE_STREAM_ID_MAX + 1]; /* last applied joined-stream id or "" */
@@ -131,10 +133,10 @@ typedef struct base_model {
     uint32_t n_state;
     float *params; /* [n_params] */
     double *state; /* [n_state] */
-} base_model;
+} base_snapshot;
 
-base_model *base_model_new(uint32_t n_params, uint32_t n_state);
-void base_model_free(base_model *m);
+base_snapshot *base_snapshot_new(uint32_t n_params, uint32_t n_state);
+void base_snapshot_free(base_snapshot *m);
 
 /*
  * base_strlcpy() - copy @src into @dst of @size bytes, always NUL-terminated.

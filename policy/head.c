@@ -266,9 +266,10 @@ uint64_t pol_head_checksum(const pol_head *h)
     return h->learner->checksum(h->impl, BASE_FNV_OFFSET);
 }
 
-base_err pol_head_snapshot(const pol_head *h, base_model **out)
+base_err pol_head_snapshot(const pol_head *h, base_snapshot **out)
 {
-    base_model *m = base_model_new(h->learner->n_params(h->impl), h->learner->n_state(h->impl));
+    base_snapshot *m =
+        base_snapshot_new(h->learner->n_params(h->impl), h->learner->n_state(h->impl));
     if (m == NULL) {
         return BASE_ENOMEM;
     }
@@ -281,7 +282,7 @@ base_err pol_head_snapshot(const pol_head *h, base_model **out)
     return BASE_OK;
 }
 
-base_err pol_head_restore(pol_head *h, const base_model *m)
+base_err pol_head_restore(pol_head *h, const base_snapshot *m)
 {
     bool learner_ok = memchr(m->learner, '\0', sizeof(m->learner)) != NULL &&
                       strcmp(m->learner, h->learner->name) == 0;

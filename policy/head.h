@@ -167,7 +167,7 @@ uint64_t pol_head_checksum(const pol_head *h);
  * caller sets policy, version, ts_ms and last_joined_id).
  * Return: BASE_OK; BASE_ENOMEM.
  */
-base_err pol_head_snapshot(const pol_head *h, base_model **out);
+base_err pol_head_snapshot(const pol_head *h, base_snapshot **out);
 
 /*
  * pol_head_restore() - load parameters and state from @m (not retained),
@@ -177,6 +177,6 @@ base_err pol_head_snapshot(const pol_head *h, base_model **out);
  *         BASE_ENUMERIC if a parameter or state value is not finite. On any
  *         error the head is left unchanged.
  */
-base_err pol_head_restore(pol_head *h, const base_model *m);
+base_err pol_head_restore(pol_head *h, const base_snapshot *m);
 
 #endif

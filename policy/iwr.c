@@ -285,7 +285,7 @@ uint32_t pol_iwr_n_state(const pol_iwr *r)
     return (uint32_t)(IWR_STATE_HEAD + r->p + 2 * r->n_params);
 }
 
-void pol_iwr_export(const pol_iwr *r, base_model *m)
+void pol_iwr_export(const pol_iwr *r, base_snapshot *m)
 {
     memcpy(m->params, r->w_f, r->n_params * sizeof(float));
     m->state[0] = r->t;
@@ -296,7 +296,7 @@ void pol_iwr_export(const pol_iwr *r, base_model *m)
     memcpy(s + r->p + r->n_params, r->acc, r->n_params * sizeof(double));
 }
 
-base_err pol_iwr_import(pol_iwr *r, const base_model *m)
+base_err pol_iwr_import(pol_iwr *r, const base_snapshot *m)
 {
     if (m->n_params != pol_iwr_n_params(r) || m->n_state != pol_iwr_n_state(r)) {
         return BASE_EINVAL;

@@ -91,13 +91,13 @@ uint64_t pol_iwr_checksum(const pol_iwr *r, uint64_t hash);
 uint32_t pol_iwr_n_params(const pol_iwr *r);
 uint32_t pol_iwr_n_state(const pol_iwr *r);
 /* Copy parameters and state into @m (sized by the two functions above). */
-void pol_iwr_export(const pol_iwr *r, base_model *m);
+void pol_iwr_export(const pol_iwr *r, base_snapshot *m);
 /*
  * Load them back; the weights come from the state (the float params are
  * their rounded copy and are not read).
  * Return: BASE_OK; BASE_EINVAL (shape, a negative accumulator, scale or
  *         total); BASE_ENUMERIC (a non-finite value). Unchanged on error.
  */
-base_err pol_iwr_import(pol_iwr *r, const base_model *m);
+base_err pol_iwr_import(pol_iwr *r, const base_snapshot *m);
 
 #endif

@@ -66,12 +66,12 @@ static uint32_t ridge_n_state(const void *l)
     return pol_ridge_n_state(l);
 }
 
-static void ridge_export(const void *l, base_model *m)
+static void ridge_export(const void *l, base_snapshot *m)
 {
     pol_ridge_export(l, m);
 }
 
-static base_err ridge_import(void *l, const base_model *m)
+static base_err ridge_import(void *l, const base_snapshot *m)
 {
     return pol_ridge_import(l, m);
 }
@@ -131,12 +131,12 @@ static uint32_t iwr_n_state(const void *l)
     return pol_iwr_n_state(l);
 }
 
-static void iwr_export(const void *l, base_model *m)
+static void iwr_export(const void *l, base_snapshot *m)
 {
     pol_iwr_export(l, m);
 }
 
-static base_err iwr_import(void *l, const base_model *m)
+static base_err iwr_import(void *l, const base_snapshot *m)
 {
     return pol_iwr_import(l, m);
 }
@@ -189,12 +189,12 @@ static uint32_t pg_n_state(const void *l)
     return pol_pg_n_state(l);
 }
 
-static void pg_export(const void *l, base_model *m)
+static void pg_export(const void *l, base_snapshot *m)
 {
     pol_pg_export(l, m);
 }
 
-static base_err pg_import(void *l, const base_model *m)
+static base_err pg_import(void *l, const base_snapshot *m)
 {
     return pol_pg_import(l, m);
 }

@@ -49,8 +49,8 @@ typedef struct pol_learner_ops {
     uint64_t (*checksum)(const void *l, uint64_t hash);
     uint32_t (*n_params)(const void *l);
     uint32_t (*n_state)(const void *l);
-    void (*export)(const void *l, base_model *m);
-    base_err (*import)(void *l, const base_model *m);
+    void (*export)(const void *l, base_snapshot *m);
+    base_err (*import)(void *l, const base_snapshot *m);
 } pol_learner_ops;
 
 /*

@@ -342,7 +342,7 @@ uint32_t pol_pg_n_state(const pol_pg *g)
     return (uint32_t)(g->n_params + PG_STATE_HEAD);
 }
 
-void pol_pg_export(const pol_pg *g, base_model *m)
+void pol_pg_export(const pol_pg *g, base_snapshot *m)
 {
     memcpy(m->params, g->w, g->n_params * sizeof(float));
     m->state[0] = g->ema_num;
@@ -350,7 +350,7 @@ void pol_pg_export(const pol_pg *g, base_model *m)
     memcpy(m->state + PG_STATE_HEAD, g->acc, g->n_params * sizeof(double));
 }
 
-base_err pol_pg_import(pol_pg *g, const base_model *m)
+base_err pol_pg_import(pol_pg *g, const base_snapshot *m)
 {
     if (m->n_params != g->n_params || m->n_state != g->n_params + PG_STATE_HEAD) {
         return BASE_EINVAL;

@@ -67,8 +67,8 @@ uint64_t pol_pg_checksum(const pol_pg *g, uint64_t hash);
 uint32_t pol_pg_n_params(const pol_pg *g);
 uint32_t pol_pg_n_state(const pol_pg *g);
 /* Copy parameters and state into @m (sized by the two functions above). */
-void pol_pg_export(const pol_pg *g, base_model *m);
+void pol_pg_export(const pol_pg *g, base_snapshot *m);
 /* Load them back. Return: BASE_OK; BASE_EINVAL (shape, domain); BASE_ENUMERIC. */
-base_err pol_pg_import(pol_pg *g, const base_model *m);
+base_err pol_pg_import(pol_pg *g, const base_snapshot *m);
 
 #endif

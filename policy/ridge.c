@@ -279,7 +279,7 @@ uint32_t pol_ridge_n_state(const pol_ridge *r)
     return r->cfg.n_actions * r->p * (r->p + 1);
 }
 
-void pol_ridge_export(const pol_ridge *r, base_model *m)
+void pol_ridge_export(const pol_ridge *r, base_snapshot *m)
 {
     size_t k = r->cfg.n_actions, p = r->p;
     memcpy(m->params, r->theta_f, k * p * sizeof(float));
@@ -287,7 +287,7 @@ void pol_ridge_export(const pol_ridge *r, base_model *m)
     memcpy(m->state + k * p, r->cov, k * p * p * sizeof(double));
 }
 
-base_err pol_ridge_import(pol_ridge *r, const base_model *m)
+base_err pol_ridge_import(pol_ridge *r, const base_snapshot *m)
 {
     size_t k = r->cfg.n_actions, p = r->p;
     if (m->n_params != pol_ridge_n_params(r) || m->n_state != pol_ridge_n_state(r)) {

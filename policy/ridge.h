@@ -81,8 +81,8 @@ const float *pol_ridge_weights(const pol_ridge *r, uint32_t a);
 uint64_t pol_ridge_checksum(const pol_ridge *r, uint64_t hash);
 uint32_t pol_ridge_n_params(const pol_ridge *r);
 uint32_t pol_ridge_n_state(const pol_ridge *r);
-void pol_ridge_export(const pol_ridge *r, base_model *m);
+void pol_ridge_export(const pol_ridge *r, base_snapshot *m);
 /* Return: BASE_OK; BASE_EINVAL (shape); BASE_ENUMERIC (non-finite values). */
-base_err pol_ridge_import(pol_ridge *r, const base_model *m);
+base_err pol_ridge_import(pol_ridge *r, const base_snapshot *m);
 
 #endif

@@ -216,7 +216,7 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     if (n == p->snapshot_updates && next_lsn == p->snapshot_lsn) {
         return;
     }
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     /* The learner thread is the head's only writer: reading it here needs no lock. */
     if (pol_head_snapshot(p->head, &m) != BASE_OK) {
         atomic_fetch_add(&p->c.store_errors, 1);
@@ -236,7 +236,7 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     m->ts_ms = base_clock_now_ms(e->clock);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);
     if (it == NULL) {
-        base_model_free(m);
+        base_snapshot_free(m);
         return;
     }
     retention(e, p, pos, &it->trim);

@@ -29,7 +29,7 @@ static base_err store_read(void *impl, sto_kind kind, const char *policy, const 
     return sto_store_read(impl, kind, policy, after, max, out, out_n);
 }
 
-static base_err store_model(void *impl, const char *policy, base_model **out, bool *out_found)
+static base_err store_model(void *impl, const char *policy, base_snapshot **out, bool *out_found)
 {
     return sto_store_model_get_online(impl, policy, out, out_found);
 }

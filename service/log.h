@@ -57,7 +57,7 @@ typedef struct svc_log {
 typedef struct svc_log_reader_ops {
     base_err (*read)(void *impl, sto_kind kind, const char *policy, const char *after, size_t max,
                      sto_entry **out, size_t *out_n);
-    base_err (*model)(void *impl, const char *policy, base_model **out, bool *out_found);
+    base_err (*model)(void *impl, const char *policy, base_snapshot **out, bool *out_found);
 } svc_log_reader_ops;
 
 typedef struct svc_log_reader {

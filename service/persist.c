@@ -73,7 +73,7 @@ static void free_rec(svc_persist_item *it)
         return;
     }
     if (it->type == SVC_PERSIST_MODEL) {
-        base_model_free(it->rec);
+        base_snapshot_free(it->rec);
     } else if (it->kind == STO_DECISIONS) {
         base_decision_free(it->rec);
     } else if (it->kind == STO_OUTCOMES) {

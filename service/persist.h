@@ -56,7 +56,7 @@
 
 typedef enum svc_persist_type {
     SVC_PERSIST_APPEND = 0, /* rec is base_decision*, base_outcome* or base_joined* by kind */
-    SVC_PERSIST_MODEL,      /* rec is base_model* */
+    SVC_PERSIST_MODEL,      /* rec is base_snapshot* */
     SVC_PERSIST_BARRIER,    /* no record: completes once everything queued before it has */
 } svc_persist_type;
 

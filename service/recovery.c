@@ -203,7 +203,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
 {
     for (uint32_t i = 0; i < e->n_pol; i++) {
         svc_prt *p = &e->pol[i];
-        base_model *m = NULL;
+        base_snapshot *m = NULL;
         bool found = false;
         base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
         if (err != BASE_OK) {
@@ -219,7 +219,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
                          "head (dim %u, %u actions, learner %s): %s",
                          p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
                          base_strerror(err));
-                base_model_free(m);
+                base_snapshot_free(m);
                 return err;
             }
             base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
@@ -245,7 +245,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
             snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
                      base_strerror(err),
                      err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
-            base_model_free(m);
+            base_snapshot_free(m);
             return err;
         }
         /* The scan positions cover everything rebuilt: the first mark. */
@@ -263,7 +263,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
                  " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
                  p->cfg->name, found ? "restored the checkpoint" : "no checkpoint", learned,
                  pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
-        base_model_free(m);
+        base_snapshot_free(m);
     }
     return BASE_OK;
 }

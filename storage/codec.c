@@ -233,7 +233,7 @@ fail:
     return finish(&w, start);
 }
 
-base_err sto_codec_encode_model(const base_model *m, base_buf *out)
+base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
 {
     proto_writer w;
     size_t start = out->len;
@@ -571,11 +571,11 @@ enum {
     MK_COUNT
 };
 
-base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out)
+base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **out)
 {
     const msgpack_object *f[CODEC_MAX_KEYS];
     msgpack_unpacked u;
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     uint32_t n_params, n_state, np_bin, ns_bin;
     base_err e = unpack(buf, len, &u);
 
@@ -594,7 +594,7 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out
         !proto_mp_bin_count(f[MK_ST], 8u, &ns_bin) || ns_bin != n_state) {
         goto fail;
     }
-    m = base_model_new(n_params, n_state);
+    m = base_snapshot_new(n_params, n_state);
     if (m == NULL) {
         e = BASE_ENOMEM;
         goto fail;
@@ -623,7 +623,7 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out
     m = NULL;
     e = BASE_OK;
 fail:
-    base_model_free(m);
+    base_snapshot_free(m);
     msgpack_unpacked_destroy(&u);
     return e;
 }

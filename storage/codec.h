@@ -31,12 +31,12 @@
 base_err sto_codec_encode_decision(const base_decision *d, base_buf *out);
 base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out);
 base_err sto_codec_encode_joined(const base_joined *j, base_buf *out);
-base_err sto_codec_encode_model(const base_model *m, base_buf *out);
+base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out);
 
 /* Decoders. Return: BASE_OK with a new record in *out; BASE_EPROTO; BASE_ENOMEM. */
 base_err sto_codec_decode_decision(const uint8_t *buf, size_t len, base_decision **out);
 base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome **out);
 base_err sto_codec_decode_joined(const uint8_t *buf, size_t len, base_joined **out);
-base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_model **out);
+base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **out);
 
 #endif

@@ -167,14 +167,14 @@ base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t
  * field at it, in one MULTI/EXEC; every reply inside is checked.
  * Return: BASE_OK; BASE_ELIMIT past STO_MAX_VALUE; BASE_ESTORE; BASE_EIO.
  */
-base_err sto_store_model_put(sto_store *s, const base_model *m);
+base_err sto_store_model_put(sto_store *s, const base_snapshot *m);
 
 /*
  * sto_store_model_get_online() - the snapshot the registry's "online" field
  * names. *out_found is false (and *out untouched) when there is none.
  * Return: BASE_OK; BASE_EPROTO if it does not decode; BASE_EIO; BASE_ESTORE.
  */
-base_err sto_store_model_get_online(sto_store *s, const char *policy, base_model **out,
+base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snapshot **out,
                                     bool *out_found);
 
 /*

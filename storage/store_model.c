@@ -49,7 +49,7 @@ static base_err exec_replies(sto_store *s)
     return e;
 }
 
-base_err sto_store_model_put(sto_store *s, const base_model *m)
+base_err sto_store_model_put(sto_store *s, const base_snapshot *m)
 {
     char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], suffix[40], ver[24];
     redisReply *r = NULL;
@@ -134,12 +134,12 @@ static bool parse_version(const redisReply *r, uint64_t *out)
     return ok;
 }
 
-base_err sto_store_model_get_online(sto_store *s, const char *policy, base_model **out,
+base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snapshot **out,
                                     bool *out_found)
 {
     char reg[STO_KEY_MAX], key[STO_KEY_MAX], suffix[40];
     redisReply *r = NULL;
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     bool found = false;
     uint64_t version;
     base_err e = sto_make_key(reg, sizeof(reg), policy, "registry");
@@ -192,7 +192,7 @@ base_err sto_store_model_get_online(sto_store *s, const char *policy, base_model
 done:
     *out_found = found;
 fail:
-    base_model_free(m);
+    base_snapshot_free(m);
     if (r != NULL) {
         freeReplyObject(r);
     }

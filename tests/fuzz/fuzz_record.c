@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     base_decision *d = NULL;
     base_outcome *o = NULL;
     base_joined *j = NULL;
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
 
     if (sto_codec_decode_decision(data, size, &d) == BASE_OK) {
         CHECK_STABLE(d, sto_codec_encode_decision, sto_codec_decode_decision, base_decision,
@@ -57,12 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      base_joined_free);
     }
     if (sto_codec_decode_model(data, size, &m) == BASE_OK) {
-        CHECK_STABLE(m, sto_codec_encode_model, sto_codec_decode_model, base_model,
-                     base_model_free);
+        CHECK_STABLE(m, sto_codec_encode_model, sto_codec_decode_model, base_snapshot,
+                     base_snapshot_free);
     }
     base_decision_free(d);
     base_free(o);
     base_joined_free(j);
-    base_model_free(m);
+    base_snapshot_free(m);
     return 0;
 }

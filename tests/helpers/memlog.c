@@ -231,7 +231,7 @@ static base_err mem_read(void *impl, sto_kind kind, const char *policy, const ch
     return BASE_OK;
 }
 
-static base_err mem_model(void *impl, const char *policy, base_model **out, bool *out_found)
+static base_err mem_model(void *impl, const char *policy, base_snapshot **out, bool *out_found)
 {
     tst_memlog *m = impl;
     base_err e = BASE_OK;

@@ -343,7 +343,7 @@ static void restart_reloads_snapshot(tst_daemon *f)
     /* The stored snapshot says where it came from. */
     sto_store *st = NULL;
     char err[128];
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     bool found = false;
     TST_OK(sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)));
     TST_OK(sto_store_model_get_online(st, "learn", &m, &found));
@@ -354,7 +354,7 @@ static void restart_reloads_snapshot(tst_daemon *f)
         TST_TRUE(m->spec_version[0] == 'h' && m->config_hash[0] == 'c');
         TST_TRUE(m->ts_ms > 0);
     }
-    base_model_free(m);
+    base_snapshot_free(m);
     sto_store_close(st);
     TST_TRUE(tst_daemon_start(f, true, NULL));
     s = tst_stats(f);

@@ -96,9 +96,9 @@ static bool outcome_eq(const base_outcome *a, const base_outcome *b)
            a->value == b->value && a->ts_ms == b->ts_ms;
 }
 
-static base_model *make_model(const char *policy, uint64_t version)
+static base_snapshot *make_model(const char *policy, uint64_t version)
 {
-    base_model *m = base_model_new(6, 4);
+    base_snapshot *m = base_snapshot_new(6, 4);
     if (m == NULL) {
         return NULL;
     }
@@ -119,7 +119,7 @@ static base_model *make_model(const char *policy, uint64_t version)
     return m;
 }
 
-static bool model_eq(const base_model *a, const base_model *b)
+static bool model_eq(const base_snapshot *a, const base_snapshot *b)
 {
     return strcmp(a->policy, b->policy) == 0 && strcmp(a->learner, b->learner) == 0 &&
            strcmp(a->last_joined_id, b->last_joined_id) == 0 && a->version == b->version &&
@@ -290,9 +290,9 @@ done:
 
 static void model_put_and_get_online(sto_store *s)
 {
-    base_model *m1 = make_model("faq", 1);
-    base_model *m2 = make_model("faq", 2);
-    base_model *got = NULL;
+    base_snapshot *m1 = make_model("faq", 1);
+    base_snapshot *m2 = make_model("faq", 2);
+    base_snapshot *got = NULL;
     bool found = true;
 
     TST_OK(sto_store_model_get_online(s, "empty", &got, &found));
@@ -301,17 +301,17 @@ static void model_put_and_get_online(sto_store *s)
     TST_OK(sto_store_model_put(s, m1));
     TST_OK(sto_store_model_get_online(s, "faq", &got, &found));
     TST_TRUE(found && got != NULL && model_eq(got, m1));
-    base_model_free(got);
+    base_snapshot_free(got);
     got = NULL;
 
     TST_OK(sto_store_model_put(s, m2));
     TST_OK(sto_store_model_get_online(s, "faq", &got, &found));
     TST_TRUE(found && got != NULL && model_eq(got, m2));
-    base_model_free(got);
+    base_snapshot_free(got);
     got = NULL;
 
-    base_model_free(m1);
-    base_model_free(m2);
+    base_snapshot_free(m1);
+    base_snapshot_free(m2);
 }
 
 /*
@@ -577,11 +577,11 @@ static void data_survives_kill_and_store_recovers(sto_server *srv, sto_store *s)
     TST_OK(sto_store_read(s, STO_DECISIONS, "faq", "", 10, &ent, &got));
     TST_EQ(got, 2);
     sto_entries_free(STO_DECISIONS, ent, got);
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     bool found = false;
     TST_OK(sto_store_model_get_online(s, "faq", &m, &found));
     TST_TRUE(found && m != NULL && m->version == 2);
-    base_model_free(m);
+    base_snapshot_free(m);
     TST_OK(sto_store_append(s, &item, 1));
     TST_OK(item.out_err);
 }

@@ -323,7 +323,7 @@ static void snapshot_restore_round_trips(void)
     world_init(&w, 5);
     pol_head *h = head_make(LD, LK, 0.05);
     TST_EQ(bandit_train(h, &w, 3, 300), 0);
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     TST_OK(pol_head_snapshot(h, &m));
     TST_STREQ(m->learner, "pg");
     TST_EQ(m->n_params, LK * (LD + 1));
@@ -350,7 +350,7 @@ static void snapshot_restore_round_trips(void)
     TST_EQ(bandit_train(h, &w, 8, 100), 0);
     TST_EQ(bandit_train(r, &w, 8, 100), 0);
     TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
-    base_model_free(m);
+    base_snapshot_free(m);
     pol_head_free(r);
     pol_head_free(h);
 }
@@ -377,7 +377,7 @@ static void restore_rejects_mismatch_unchanged(void)
     pol_head *h = head_make(5, 3, 0.05);
     base_decision *d = decision_fixture();
     TST_OK(pol_head_learn(small, d, 1.0));
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     TST_OK(pol_head_snapshot(small, &m));
     uint64_t sum = pol_head_checksum(h);
     TST_EQ(pol_head_restore(h, m), BASE_EINVAL); /* dim 4 into dim 5 */
@@ -399,7 +399,7 @@ static void restore_rejects_mismatch_unchanged(void)
     TST_EQ(pol_head_restore(same, m), BASE_EINVAL);
     TST_EQ(pol_head_checksum(same), sum);
 
-    base_model_free(m);
+    base_snapshot_free(m);
     pol_head_free(same);
     base_decision_free(d);
     pol_head_free(h);
@@ -487,7 +487,7 @@ static void ridge_snapshot_round_trips_and_stays_deterministic(void)
     TST_EQ(bandit_train(h, &w, 3, 300), 0);
     TST_EQ(bandit_train(twin, &w, 3, 300), 0);
     TST_EQ(pol_head_checksum(h), pol_head_checksum(twin));
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     TST_OK(pol_head_snapshot(h, &m));
     TST_STREQ(m->learner, "ridge");
     pol_head *r = ridge_make(LD, LK, 0.05);
@@ -498,12 +498,12 @@ static void ridge_snapshot_round_trips_and_stays_deterministic(void)
     TST_EQ(pol_head_checksum(r), pol_head_checksum(h));
     /* A pg snapshot does not load into a ridge head. */
     pol_head *pg = head_make(LD, LK, 0.05);
-    base_model *pm = NULL;
+    base_snapshot *pm = NULL;
     TST_OK(pol_head_snapshot(pg, &pm));
     TST_EQ(pol_head_restore(r, pm), BASE_EINVAL);
-    base_model_free(pm);
+    base_snapshot_free(pm);
     pol_head_free(pg);
-    base_model_free(m);
+    base_snapshot_free(m);
     pol_head_free(r);
     pol_head_free(twin);
     pol_head_free(h);
@@ -525,10 +525,10 @@ static void long_contexts_are_projected(void)
     TST_OK(pol_head_learn(h, d, 2.0));
     TST_OK(pol_head_pmf(h, d->embedding, 2, d->action, d->base_logit, pmf));
     TST_NEAR(pmf[0], 1.0, 0);
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     TST_OK(pol_head_snapshot(h, &m));
     TST_EQ(m->n_params, 2 * (128 + 2));
-    base_model_free(m);
+    base_snapshot_free(m);
     base_decision_free(d);
     pol_head_free(h);
 }

@@ -296,7 +296,7 @@ static void iwr_snapshot_round_trips_and_stays_deterministic(void)
     TST_EQ(pol_head_checksum(h), pol_head_checksum(twin));
     TST_TRUE(pol_head_checksum(h) != zero);
 
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     TST_OK(pol_head_snapshot(h, &m));
     TST_STREQ(m->learner, "iwr");
     TST_EQ(m->n_params, LK * (LD + 2));
@@ -320,15 +320,15 @@ static void iwr_snapshot_round_trips_and_stays_deterministic(void)
     m->state[0] = NAN;
     TST_EQ(pol_head_restore(r, m), BASE_ENUMERIC);
     pol_head *pg = make_kl(POL_LEARNER_PG, LD, LK, 0.05, 0.0);
-    base_model *pm = NULL;
+    base_snapshot *pm = NULL;
     TST_OK(pol_head_snapshot(pg, &pm));
     TST_EQ(pol_head_restore(r, pm), BASE_EINVAL);
     (void)base_strlcpy(m->learner, "ridge", sizeof(m->learner));
     TST_EQ(pol_head_restore(r, m), BASE_EINVAL);
     TST_EQ(pol_head_checksum(r), sum);
-    base_model_free(pm);
+    base_snapshot_free(pm);
     pol_head_free(pg);
-    base_model_free(m);
+    base_snapshot_free(m);
     pol_head_free(r);
     pol_head_free(twin);
     pol_head_free(h);

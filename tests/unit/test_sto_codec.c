@@ -248,9 +248,9 @@ static void make_outcome(base_outcome *o)
     o->ts_ms = -5; /* negative timestamps survive as well */
 }
 
-static base_model *make_model(uint32_t n_params, uint32_t n_state)
+static base_snapshot *make_model(uint32_t n_params, uint32_t n_state)
 {
-    base_model *m = base_model_new(n_params, n_state);
+    base_snapshot *m = base_snapshot_new(n_params, n_state);
     if (m == NULL) {
         return NULL;
     }
@@ -407,8 +407,8 @@ static void joined_round_trips_exactly(void)
 
 static void model_round_trips_exactly(void)
 {
-    base_model *m = make_model(40, 17);
-    base_model *got = NULL;
+    base_snapshot *m = make_model(40, 17);
+    base_snapshot *got = NULL;
     base_buf b;
     base_buf_init(&b, 1 << 16);
     TST_OK(sto_codec_encode_model(m, &b));
@@ -435,15 +435,15 @@ static void model_round_trips_exactly(void)
         TST_TRUE(memcmp(got->params, m->params, 40 * 4) == 0);
         TST_TRUE(memcmp(got->state, m->state, 17 * 8) == 0);
     }
-    base_model_free(got);
-    base_model_free(m);
+    base_snapshot_free(got);
+    base_snapshot_free(m);
     base_buf_fini(&b);
 }
 
 static void empty_model_round_trips(void)
 {
-    base_model *m = make_model(0, 0);
-    base_model *got = NULL;
+    base_snapshot *m = make_model(0, 0);
+    base_snapshot *got = NULL;
     base_buf b;
     base_buf_init(&b, 1 << 16);
     m->last_joined_id[0] = '\0';
@@ -451,8 +451,8 @@ static void empty_model_round_trips(void)
     TST_OK(sto_codec_decode_model(b.data, b.len, &got));
     TST_TRUE(got != NULL && got->n_params == 0 && got->n_state == 0 &&
              got->last_joined_id[0] == '\0');
-    base_model_free(got);
-    base_model_free(m);
+    base_snapshot_free(got);
+    base_snapshot_free(m);
     base_buf_fini(&b);
 }
 
@@ -504,7 +504,7 @@ static void decoders_reject_every_truncation(void)
 {
     base_decision *d = make_decision(3, 2);
     base_joined *j = base_joined_new(make_decision(2, 2));
-    base_model *m = make_model(3, 2);
+    base_snapshot *m = make_model(3, 2);
     base_outcome o;
     base_buf bd, bo, bj, bm;
     size_t bad = 0, total = 0;
@@ -531,7 +531,7 @@ static void decoders_reject_every_truncation(void)
         bad += sto_codec_decode_joined(bj.data, n, &x) == BASE_EPROTO && x == NULL;
     }
     for (size_t n = 0; n < bm.len; n++, total++) {
-        base_model *x = NULL;
+        base_snapshot *x = NULL;
         bad += sto_codec_decode_model(bm.data, n, &x) == BASE_EPROTO && x == NULL;
     }
     TST_EQ(bad, total);
@@ -547,7 +547,7 @@ static void decoders_reject_every_truncation(void)
     base_buf_fini(&bm);
     base_decision_free(d);
     base_joined_free(j);
-    base_model_free(m);
+    base_snapshot_free(m);
 }
 
 static void decoders_reject_huge_counts_in_short_input(void)
@@ -562,7 +562,7 @@ static void decoders_reject_huge_counts_in_short_input(void)
         base_decision *d = NULL;
         base_outcome *o = NULL;
         base_joined *j = NULL;
-        base_model *m = NULL;
+        base_snapshot *m = NULL;
         TST_EQ(sto_codec_decode_decision(in[i], lens[i], &d), BASE_EPROTO);
         TST_EQ(sto_codec_decode_outcome(in[i], lens[i], &o), BASE_EPROTO);
         TST_EQ(sto_codec_decode_joined(in[i], lens[i], &j), BASE_EPROTO);
@@ -802,8 +802,8 @@ static void joined_decoder_rejects_bad_inner_decision(void)
 
 static void model_decoder_rejects_inconsistent_state(void)
 {
-    base_model *m = make_model(3, 2);
-    base_model *got = NULL;
+    base_snapshot *m = make_model(3, 2);
+    base_snapshot *got = NULL;
     base_buf b;
     base_buf_init(&b, 4096);
     TST_OK(sto_codec_encode_model(m, &b));
@@ -829,7 +829,7 @@ static void model_decoder_rejects_inconsistent_state(void)
     TST_EQ(sto_codec_decode_model(b.data, b.len, &got), BASE_EPROTO);
     TST_TRUE(got == NULL);
     base_buf_fini(&b);
-    base_model_free(m);
+    base_snapshot_free(m);
 }
 
 int main(void)

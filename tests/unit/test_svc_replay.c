@@ -191,7 +191,7 @@ static void checkpoint_holds_what_was_learned(uint64_t *out_sum)
     TST_EQ(tst_memlog_len(log, "t", STO_DECISIONS, NULL), N_EVENTS);
     TST_EQ(tst_memlog_len(log, "t", STO_OUTCOMES, NULL), N_EVENTS);
     svc_log_reader rd = tst_memlog_reader(log);
-    base_model *m = NULL;
+    base_snapshot *m = NULL;
     bool found = false;
     TST_OK(rd.ops->model(rd.impl, "t", &m, &found));
     TST_TRUE(found && m != NULL);
@@ -200,7 +200,7 @@ static void checkpoint_holds_what_was_learned(uint64_t *out_sum)
         TST_EQ(m->n_updates, N_EVENTS);
         TST_STREQ(m->last_joined_id, last_joined);
         TST_EQ(m->next_lsn, 2 * N_EVENTS); /* one decision and one outcome each */
-        base_model_free(m);
+        base_snapshot_free(m);
     }
     /* A fresh engine from that log: the same head, nothing left to replay. */
     run again;
