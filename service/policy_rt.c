@@ -7,44 +7,36 @@
 #include "base/alloc.h"
 #include "base/hash.h"
 
-static uint32_t name_hash(const char *s)
+static uint64_t name_key(const char *s)
 {
-    return (uint32_t)base_hash64(s, strlen(s), 0x5eed);
+    return base_hash64(s, strlen(s), 0x5eed) | 1u; /* never 0, the empty key */
 }
 
 static base_err build_action_index(svc_prt *p)
 {
-    uint32_t cap = 16;
-    while (cap < p->cfg->n_actions * 2u) {
-        cap *= 2;
-    }
-    p->act_slot = base_alloc_zero(cap, sizeof(uint32_t));
-    if (p->act_slot == NULL) {
-        return BASE_ENOMEM;
-    }
-    p->act_cap = cap;
+    base_hset_init(&p->actions, p->cfg->n_actions);
     for (uint32_t a = 0; a < p->cfg->n_actions; a++) {
-        uint32_t i = name_hash(p->cfg->actions[a]) & (cap - 1);
-        while (p->act_slot[i] != 0) {
-            i = (i + 1) & (cap - 1);
+        uint32_t other = 0;
+        if (base_hset_get(&p->actions, name_key(p->cfg->actions[a]), &other)) {
+            return BASE_EINVAL; /* a repeated name (the config refuses it) or a 64-bit clash */
         }
-        p->act_slot[i] = a + 1;
+        base_err e = base_hset_put(&p->actions, name_key(p->cfg->actions[a]), a);
+        if (e != BASE_OK) {
+            return e;
+        }
     }
     return BASE_OK;
 }
 
 bool svc_prt_find_action(const svc_prt *p, const char *name, uint32_t *out)
 {
-    uint32_t i = name_hash(name) & (p->act_cap - 1);
-    while (p->act_slot[i] != 0) {
-        uint32_t a = p->act_slot[i] - 1;
-        if (strcmp(p->cfg->actions[a], name) == 0) {
-            *out = a;
-            return true;
-        }
-        i = (i + 1) & (p->act_cap - 1);
+    uint32_t a = 0;
+    /* The key is a hash: confirm the name, so a colliding stranger is not taken for it. */
+    if (!base_hset_get(&p->actions, name_key(name), &a) || strcmp(p->cfg->actions[a], name) != 0) {
+        return false;
     }
-    return false;
+    *out = a;
+    return true;
 }
 
 base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg, char *errbuf,
@@ -62,6 +54,7 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
     }
     base_err e = build_action_index(p);
     if (e != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": action index: %s", cfg->name, base_strerror(e));
         return e;
     }
     e = pol_head_new(&cfg->head, &p->head);
@@ -87,7 +80,7 @@ void svc_prt_fini(svc_prt *p)
     }
     pol_head_free(p->head);
     rwd_join_free(p->join);
-    base_free(p->act_slot);
+    base_hset_fini(&p->actions);
     pthread_rwlock_destroy(&p->head_lk);
     pthread_mutex_destroy(&p->join_lk);
     pthread_mutex_destroy(&p->tail_lk);

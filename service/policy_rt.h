@@ -44,6 +44,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/hset.h"
 #include "base/record.h"
 #include "policy/head.h"
 #include "reward/join.h"
@@ -91,9 +92,7 @@ typedef struct svc_mark {
 typedef struct svc_prt {
     svc_engine *eng;
     const svc_policy_config *cfg;
-    /* action name -> index: open addressing, value index + 1, read-only after build */
-    uint32_t *act_slot;
-    uint32_t act_cap;
+    base_hset actions; /* hash of an action name -> its index; read-only after init */
 
     pthread_rwlock_t head_lk;
     pol_head *head;                 /* guarded by head_lk; written by the learner only */

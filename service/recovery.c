@@ -7,6 +7,7 @@
 #include "base/alloc.h"
 #include "storage/streamid.h"
 #include "base/hash.h"
+#include "base/hset.h"
 #include "base/log.h"
 
 /*
@@ -22,53 +23,9 @@
  * and the join holds what it held, so the next windows close identically.
  */
 
-/* An open-addressing set of 64-bit event-id hashes (0 marks an empty slot). */
-typedef struct idset {
-    uint64_t *slot;
-    size_t cap;
-    size_t n;
-} idset;
-
 static uint64_t id_hash(const char *id)
 {
     return base_hash64(id, strlen(id), 0x6a6f696e6564ULL) | 1u;
-}
-
-static bool idset_has(const idset *s, uint64_t h)
-{
-    for (size_t i = h & (s->cap - 1); s->cap > 0 && s->slot[i] != 0; i = (i + 1) & (s->cap - 1)) {
-        if (s->slot[i] == h) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static base_err idset_add(idset *s, uint64_t h)
-{
-    if (2 * (s->n + 1) > s->cap) {
-        idset g = {base_alloc_zero(s->cap == 0 ? 1024 : 2 * s->cap, sizeof(uint64_t)),
-                   s->cap == 0 ? 1024 : 2 * s->cap, 0};
-        if (g.slot == NULL) {
-            return BASE_ENOMEM;
-        }
-        for (size_t i = 0; i < s->cap; i++) {
-            if (s->slot[i] != 0) {
-                (void)idset_add(&g, s->slot[i]); /* cannot grow again */
-            }
-        }
-        base_free(s->slot);
-        *s = g;
-    }
-    size_t i = h & (s->cap - 1);
-    while (s->slot[i] != 0 && s->slot[i] != h) {
-        i = (i + 1) & (s->cap - 1);
-    }
-    if (s->slot[i] == 0) {
-        s->slot[i] = h;
-        s->n++;
-    }
-    return BASE_OK;
 }
 
 #define REPLAY_BATCH 256
@@ -108,7 +65,7 @@ static uint64_t cursor_lsn(const cursor *c)
 }
 
 static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *from,
-                              const char *applied, idset *joined, uint64_t *out_learned)
+                              const char *applied, base_hset *joined, uint64_t *out_learned)
 {
     cursor c = {.kind = STO_JOINED};
     base_strlcpy(c.after, from, sizeof(c.after));
@@ -121,7 +78,7 @@ static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *
         for (; c.i < c.n && e == BASE_OK; c.i++) {
             const base_joined *j = c.en[c.i].rec;
             const char *id = c.en[c.i].id;
-            e = idset_add(joined, id_hash(j->decision->event_id));
+            e = base_hset_put(joined, id_hash(j->decision->event_id), 0);
             rwd_join_mark_closed(p->join, j->decision->event_id, j->decision->conversation_id,
                                  j->joined_ts_ms);
             if (sto_sid_cmp_text(id, applied) > 0) {
@@ -136,7 +93,7 @@ static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *
 }
 
 static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *from_d,
-                            const char *from_o, const idset *joined, uint64_t *io_next_lsn,
+                            const char *from_o, const base_hset *joined, uint64_t *io_next_lsn,
                             uint64_t *out_pending)
 {
     cursor cd = {.kind = STO_DECISIONS}, co = {.kind = STO_OUTCOMES};
@@ -165,7 +122,7 @@ static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *fr
              * Not made pending again: overflow decisions (never were),
              * decisions already joined, and a repeat of a pending one.
              */
-            if (!d->overflow && !pending && !idset_has(joined, id_hash(d->event_id))) {
+            if (!d->overflow && !pending && !base_hset_get(joined, id_hash(d->event_id), NULL)) {
                 base_decision *copy = base_decision_clone(d);
                 e = copy == NULL ? BASE_ENOMEM : rwd_join_add_decision(p->join, copy, d->ts_ms);
                 if (e == BASE_OK) {
@@ -235,12 +192,13 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
             base_strlcpy(sj, m->scan_joined, sizeof(sj));
             next_lsn = m->next_lsn;
         }
-        idset joined = {NULL, 0, 0};
+        base_hset joined;
+        base_hset_init(&joined, SIZE_MAX);
         err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned);
         if (err == BASE_OK) {
             err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending);
         }
-        base_free(joined.slot);
+        base_hset_fini(&joined);
         if (err != BASE_OK) {
             snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
                      base_strerror(err),

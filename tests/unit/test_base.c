@@ -5,6 +5,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/hset.h"
 #include "base/mpcheck.h"
 #include "base/queue.h"
 #include "base/record.h"
@@ -233,8 +234,38 @@ static void utf8_cut_keeps_whole_characters(void)
     TST_EQ(base_utf8_cut(NULL, 0), 0);
 }
 
+static void hset_keeps_values_through_growth(void)
+{
+    base_hset s;
+    base_hset_init(&s, 5000);
+    uint32_t v = 0;
+    TST_TRUE(!base_hset_get(&s, 42, &v)); /* empty */
+    TST_EQ(base_hset_put(&s, 0, 1), BASE_EINVAL);
+    int ok = 0;
+    for (uint64_t k = 1; k <= 5000; k++) {
+        ok += base_hset_put(&s, k * 0x9e3779b97f4a7c15ULL, (uint32_t)k) == BASE_OK;
+    }
+    TST_EQ(ok, 5000);
+    TST_EQ(s.n, 5000);
+    TST_TRUE(2 * s.n <= s.cap); /* grown at half load */
+    int found = 0;
+    for (uint64_t k = 1; k <= 5000; k++) {
+        found += base_hset_get(&s, k * 0x9e3779b97f4a7c15ULL, &v) && v == (uint32_t)k;
+    }
+    TST_EQ(found, 5000);
+    TST_TRUE(!base_hset_get(&s, 5001 * 0x9e3779b97f4a7c15ULL, NULL));
+    /* A new key past max_n is refused; an existing one still takes a new value. */
+    TST_EQ(base_hset_put(&s, 7, 1), BASE_ELIMIT);
+    TST_OK(base_hset_put(&s, 0x9e3779b97f4a7c15ULL, 99));
+    TST_TRUE(base_hset_get(&s, 0x9e3779b97f4a7c15ULL, &v) && v == 99);
+    TST_EQ(s.n, 5000);
+    base_hset_fini(&s);
+    base_hset_fini(&s); /* twice is harmless */
+}
+
 int main(void)
 {
+    hset_keeps_values_through_growth();
     utf8_accepts_every_sequence_length();
     utf8_rejects_overlong_surrogate_and_out_of_range();
     utf8_rejects_truncated_sequences();
