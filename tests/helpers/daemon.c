@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,23 @@ base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out)
     }
     base_buf_fini(&b);
     return e;
+}
+
+base_err tst_callf(tst_daemon *f, rlfeed_reply *out, const char *fmt, ...)
+{
+    char body[1024], json[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof(body), fmt, ap);
+    va_end(ap);
+    snprintf(json, sizeof(json), "{\"v\":1,%s", body + 1);
+    return tst_call_json(f, json, out);
+}
+
+bool tst_clock_set(tst_daemon *f, long long ms)
+{
+    rlfeed_reply r;
+    return tst_callf(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
 json_t *tst_stats(tst_daemon *f)

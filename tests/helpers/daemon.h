@@ -54,6 +54,11 @@ void tst_daemon_fini(tst_daemon *f, bool dump);
 /* Requests: raw msgpack, JSON (converted), and stats as parsed JSON (json_decref it). */
 base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, rlfeed_reply *out);
 base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out);
+/* A JSON request from a printf format; "v":1 is added in front of the object's first key. */
+base_err tst_callf(tst_daemon *f, rlfeed_reply *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The manual clock's time (daemon started with --manual-clock). */
+bool tst_clock_set(tst_daemon *f, long long ms);
 json_t *tst_stats(tst_daemon *f);
 long long tst_stat_int(json_t *s, const char *policy, const char *key);
 const char *tst_stat_str(json_t *s, const char *policy, const char *key);

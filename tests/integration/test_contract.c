@@ -50,28 +50,15 @@ static const char CONFIG[] = "[server]\n"
                              "backward_window_ms = 0\n"
                              "max_pending = 16\n";
 
-static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
-{
-    char body[1024], json[1100];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof(body), fmt, ap);
-    va_end(ap);
-    snprintf(json, sizeof(json), "{\"v\":1,%s", body + 1);
-    return tst_call_json(f, json, r);
-}
-
 static bool decide(tst_daemon *f, const char *policy, const char *ev, bool deferred)
 {
     rlfeed_reply r;
-    base_err e = call(f, &r,
-                      "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\",\"deferred\":%s,"
-                      "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
-                      "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}]}",
-                      policy, ev, deferred ? "true" : "false");
+    base_err e =
+        tst_callf(f, &r,
+                  "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\",\"deferred\":%s,"
+                  "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
+                  "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}]}",
+                  policy, ev, deferred ? "true" : "false");
     return e == BASE_OK && r.ok && strcmp(r.event_id, ev) == 0;
 }
 
@@ -79,19 +66,14 @@ static bool decide(tst_daemon *f, const char *policy, const char *ev, bool defer
 static const char *feedback(tst_daemon *f, const char *policy, const char *ev, const char *oid)
 {
     static rlfeed_reply r;
-    if (call(f, &r,
-             "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"%s\",\"signal\":\"resolved\","
-             "\"outcome_id\":\"%s\"}",
-             policy, ev, oid) != BASE_OK) {
+    if (tst_callf(
+            f, &r,
+            "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"%s\",\"signal\":\"resolved\","
+            "\"outcome_id\":\"%s\"}",
+            policy, ev, oid) != BASE_OK) {
         return "(no reply)";
     }
     return r.ok ? r.status : rlfeed_errcode_name(r.error.code);
-}
-
-static bool clock_set(tst_daemon *f, long long ms)
-{
-    rlfeed_reply r;
-    return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
 /* Poll stats until @policy's counter @key reaches at least @want. */
@@ -154,9 +136,9 @@ static void pull_takes_feedback_only(tst_daemon *f)
 static void bad_dimension_reads_as_documented(tst_daemon *f)
 {
     rlfeed_reply r;
-    TST_OK(call(f, &r,
-                "{\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
-                "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,2,3,4]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}"));
     TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_DIMENSION);
     TST_STREQ(r.error.message, "context.embedding has 4 entries, policy 't' wants 2");
 }
@@ -164,11 +146,11 @@ static void bad_dimension_reads_as_documented(tst_daemon *f)
 static void log_answers_with_event_id(tst_daemon *f)
 {
     rlfeed_reply r;
-    TST_OK(call(f, &r,
-                "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"lg-1\","
-                "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
-                "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}],"
-                "\"chosen\":\"b\",\"pmf\":[0.5,0.5]}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"lg-1\","
+                     "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
+                     "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}],"
+                     "\"chosen\":\"b\",\"pmf\":[0.5,0.5]}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.event_id, "lg-1");
 }
@@ -242,7 +224,7 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
     json_decref(before);
 
     /* Matched: counted. */
-    TST_TRUE(clock_set(f, T0 + 10000));
+    TST_TRUE(tst_clock_set(f, T0 + 10000));
     TST_TRUE(decide(f, "t", "m-1", false));
     TST_STREQ(feedback(f, "t", "m-1", "fm-1"), "matched");
     TST_TRUE(wait_stat(f, "t", "feedback", fb0 + 1));
@@ -251,7 +233,7 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
     TST_STREQ(feedback(f, "t", "e-1", "fe-1"), "early");
     TST_TRUE(decide(f, "t", "e-1", false));
     TST_TRUE(decide(f, "t", "l-1", false));
-    TST_TRUE(clock_set(f, T0 + 20000));                 /* every window above closes */
+    TST_TRUE(tst_clock_set(f, T0 + 20000));             /* every window above closes */
     TST_TRUE(wait_stat(f, "t", "joined", joined0 + 4)); /* lg-1, m-1, e-1, l-1 */
     TST_STREQ(feedback(f, "t", "l-1", "fl-1"), "late");
     /* Retries after the window of outcomes that were stored: duplicates, not late again. */
@@ -261,9 +243,9 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
     /* A repeated activation is idempotent, not a duplicate outcome. */
     TST_TRUE(decide(f, "t", "d-1", true));
     rlfeed_reply r;
-    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
+    TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
     TST_TRUE(r.ok);
-    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
+    TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"d-1\"}"));
     TST_TRUE(r.ok);
     /* A repeated outcome id is. */
     TST_STREQ(feedback(f, "t", "d-1", "fd-1"), "matched");

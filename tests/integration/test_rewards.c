@@ -52,37 +52,16 @@ static const char CONFIG[] = "[server]\n"
                              "map_max = 1\n"
                              "aggregate = last\n";
 
-static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static base_err call(tst_daemon *f, rlfeed_reply *r, const char *fmt, ...)
-{
-    char body[1024], json[1100];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof(body), fmt, ap);
-    va_end(ap);
-    /* Every request of this test is an object: add the protocol version. */
-    snprintf(json, sizeof(json), "{\"v\":1,%s", body + 1);
-    return tst_call_json(f, json, r);
-}
-
-static bool clock_set(tst_daemon *f, long long ms)
-{
-    rlfeed_reply r;
-    return call(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
-}
-
 static bool decide(tst_daemon *f, const char *ev, const char *conv, int turn, bool deferred)
 {
     rlfeed_reply r;
-    base_err e = call(f, &r,
-                      "{\"op\":\"decide\",\"policy\":\"cs\",\"event_id\":\"%s\","
-                      "\"conversation_id\":\"%s\",\"turn\":%d,\"deferred\":%s,"
-                      "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
-                      "{\"id\":\"answer_a\",\"base_logit\":0.2},"
-                      "{\"id\":\"answer_b\",\"base_logit\":0.1}]}",
-                      ev, conv, turn, deferred ? "true" : "false");
+    base_err e = tst_callf(f, &r,
+                           "{\"op\":\"decide\",\"policy\":\"cs\",\"event_id\":\"%s\","
+                           "\"conversation_id\":\"%s\",\"turn\":%d,\"deferred\":%s,"
+                           "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
+                           "{\"id\":\"answer_a\",\"base_logit\":0.2},"
+                           "{\"id\":\"answer_b\",\"base_logit\":0.1}]}",
+                           ev, conv, turn, deferred ? "true" : "false");
     return e == BASE_OK && r.ok;
 }
 
@@ -113,42 +92,42 @@ static bool wait_joined(tst_daemon *f, long long n)
 static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
 {
     rlfeed_reply r;
-    TST_TRUE(clock_set(f, T0));
+    TST_TRUE(tst_clock_set(f, T0));
     char ev[32];
     for (int t = 1; t <= 5; t++) {
         snprintf(ev, sizeof(ev), "conv1-t%d", t);
         TST_TRUE(decide(f, ev, "conv1", t, false));
-        TST_TRUE(clock_set(f, T0 + t * MINUTE));
+        TST_TRUE(tst_clock_set(f, T0 + t * MINUTE));
     }
     /* Turn-level thumbs: up on turn 2, down on turn 4. */
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
-                "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
+                     "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "matched");
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t4\","
-                "\"signal\":\"thumbs_down\"}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t4\","
+                     "\"signal\":\"thumbs_down\"}"));
     TST_TRUE(r.ok);
     /* A retry of th-2 is harmless. */
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
-                "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t2\","
+                     "\"signal\":\"thumbs_up\",\"outcome_id\":\"th-2\"}"));
     TST_TRUE(r.ok && r.duplicate);
     /* Three hours later, the customer answers the survey: CSAT 4 -> 0.5. */
-    TST_TRUE(clock_set(f, T0 + 5 * MINUTE + 3 * HOUR));
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
-                "\"signal\":\"csat\",\"value\":4,\"outcome_id\":\"csat-1\"}"));
+    TST_TRUE(tst_clock_set(f, T0 + 5 * MINUTE + 3 * HOUR));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
+                     "\"signal\":\"csat\",\"value\":4,\"outcome_id\":\"csat-1\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "matched");
     /* Out of range, and an unknown signal, are refused. */
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
-                "\"signal\":\"csat\",\"value\":6}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv1\","
+                     "\"signal\":\"csat\",\"value\":6}"));
     TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
     /* A day later every window has closed. */
-    TST_TRUE(clock_set(f, T0 + 5 * MINUTE + DAY + MINUTE));
+    TST_TRUE(tst_clock_set(f, T0 + 5 * MINUTE + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 5));
 
     sto_entry *en = NULL;
@@ -182,9 +161,9 @@ static void conversation_is_credited_and_stored(tst_daemon *f, sto_store *st)
     TST_EQ(len, 3);
 
     /* A thumbs for turn 5 now is late: logged, counted, never learned. */
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t5\","
-                "\"signal\":\"thumbs_up\"}"));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"conv1-t5\","
+                     "\"signal\":\"thumbs_up\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "late");
     TST_OK(sto_store_len(st, STO_OUTCOMES, "cs", &len));
@@ -204,18 +183,18 @@ static void deferred_needs_activation(tst_daemon *f)
 {
     rlfeed_reply r;
     long long t = T0 + 10 * DAY;
-    TST_TRUE(clock_set(f, t));
+    TST_TRUE(tst_clock_set(f, t));
     TST_TRUE(decide(f, "shown", "conv2", 1, true));
     TST_TRUE(decide(f, "never-shown", "conv3", 1, true));
-    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"shown\"}"));
+    TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"shown\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "matched");
-    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"shown\"}"));
+    TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"shown\"}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "duplicate");
-    TST_OK(call(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"nobody\"}"));
+    TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"nobody\"}"));
     TST_TRUE(!r.ok && r.error.code == PROTO_E_UNKNOWN_EVENT);
-    TST_TRUE(clock_set(f, t + DAY + MINUTE));
+    TST_TRUE(tst_clock_set(f, t + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 6));
     json_t *s = tst_stats(f);
     TST_EQ(tst_stat_join(s, "cs", "joined"), 6);
@@ -228,23 +207,23 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
 {
     rlfeed_reply r;
     long long t = T0 + 20 * DAY;
-    TST_TRUE(clock_set(f, t));
+    TST_TRUE(tst_clock_set(f, t));
     TST_TRUE(decide(f, "rate-1", "conv4", 1, false));
     int ok = 0, limited = 0;
     for (int i = 0; i < 4; i++) {
-        TST_OK(call(f, &r,
-                    "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
-                    "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
+        TST_OK(tst_callf(f, &r,
+                         "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
+                         "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
         ok += r.ok;
         limited += !r.ok && r.error.code == PROTO_E_RATE_LIMITED;
     }
     TST_EQ(ok, 2); /* the burst */
     TST_EQ(limited, 2);
     /* One second later one more token has dripped in. */
-    TST_TRUE(clock_set(f, t + 1000));
-    TST_OK(call(f, &r,
-                "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
-                "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
+    TST_TRUE(tst_clock_set(f, t + 1000));
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"rate-1\","
+                     "\"signal\":\"thumbs_up\",\"user_id\":\"u-noisy\"}"));
     TST_TRUE(r.ok);
     json_t *s = tst_stats(f);
     TST_EQ(tst_rejected(s, "rate_limited"), 2);
@@ -264,7 +243,7 @@ static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
     rlfeed_reply r;
     long long t = T0 + 30 * DAY;
 
-    TST_TRUE(clock_set(f, t));
+    TST_TRUE(tst_clock_set(f, t));
     TST_OK(rlfeed_client_decide_ex(f->c, "cs", &o, emb, 2, 2, ids, logits, &r));
     TST_TRUE(r.ok);
     o.event_id = "c5-t2";
@@ -281,7 +260,7 @@ static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
     TST_STREQ(r.status, "matched");
     TST_EQ(rlfeed_client_feedback_conv(f->c, "cs", "", "csat", 5.0, NULL, &r), BASE_EINVAL);
     TST_EQ(rlfeed_client_activate(f->c, "cs", NULL, &r), BASE_EINVAL);
-    TST_TRUE(clock_set(f, t + DAY + MINUTE));
+    TST_TRUE(tst_clock_set(f, t + DAY + MINUTE));
     TST_TRUE(wait_joined(f, 9)); /* 6 before, rate-1, and these two */
 
     sto_entry *en = NULL;
