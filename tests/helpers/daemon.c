@@ -193,6 +193,35 @@ bool tst_clock_set(tst_daemon *f, long long ms)
     return tst_callf(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
+bool tst_file_has(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL) {
+        return false;
+    }
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), fp) != NULL) {
+        found = strstr(line, needle) != NULL;
+    }
+    fclose(fp);
+    return found;
+}
+
+bool tst_new_client_served(const char *url, int timeout_ms)
+{
+    rlfeed_client *c = NULL;
+    if (rlfeed_client_open(url, timeout_ms, &c) != BASE_OK) {
+        return false;
+    }
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    bool ok = rlfeed_client_health(c, &rep, &len) == BASE_OK;
+    base_free(rep);
+    rlfeed_client_close(c);
+    return ok;
+}
+
 json_t *tst_stats(tst_daemon *f)
 {
     uint8_t *rep = NULL;

@@ -57,6 +57,10 @@ base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out);
 /* A JSON request from a printf format; "v":1 is added in front of the object's first key. */
 base_err tst_callf(tst_daemon *f, rlfeed_reply *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Whether the file at @path has a line containing @needle (false if unreadable). */
+bool tst_file_has(const char *path, const char *needle);
+/* A new client (a new connection) asks for health; true if answered within @timeout_ms. */
+bool tst_new_client_served(const char *url, int timeout_ms);
 /* The manual clock's time (daemon started with --manual-clock). */
 bool tst_clock_set(tst_daemon *f, long long ms);
 json_t *tst_stats(tst_daemon *f);

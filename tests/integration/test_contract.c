@@ -263,19 +263,6 @@ static void counters_mean_what_the_docs_say(tst_daemon *f)
     json_decref(s);
 }
 
-/* Whether the file at @path contains @needle. */
-static bool file_has(const char *path, const char *needle)
-{
-    char buf[1 << 16];
-    FILE *fp = fopen(path, "r");
-    size_t n = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-    if (fp != NULL) {
-        fclose(fp);
-    }
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
 /* Run a second rlfeedd against @f's Redis with @url; its exit status (-1: still running). */
 static int run_second(tst_daemon *f, const char *url, const char *log)
 {
@@ -306,12 +293,12 @@ static void second_instance_is_refused(tst_daemon *f)
     snprintf(other_url, sizeof(other_url), "ipc://%s/other.sock", f->dir);
     /* Same endpoints: refused by the listener, before Redis is touched. */
     TST_TRUE(run_second(f, f->url, log_same) > 0);
-    TST_TRUE(file_has(log_same, "ddress in use"));
-    TST_TRUE(!file_has(log_same, "owns") && !file_has(log_same, "replayed"));
+    TST_TRUE(tst_file_has(log_same, "ddress in use"));
+    TST_TRUE(!tst_file_has(log_same, "owns") && !tst_file_has(log_same, "replayed"));
     /* Its own endpoints, the same Redis: refused by the lease, before reading or writing. */
     TST_TRUE(run_second(f, other_url, log_other) > 0);
-    TST_TRUE(file_has(log_other, "is owned by rlfeedd instance"));
-    TST_TRUE(!file_has(log_other, "replayed") && !file_has(log_other, "updates, checksum"));
+    TST_TRUE(tst_file_has(log_other, "is owned by rlfeedd instance"));
+    TST_TRUE(!tst_file_has(log_other, "replayed") && !tst_file_has(log_other, "updates, checksum"));
     /* The first one never noticed. */
     TST_TRUE(decide(f, "t", "after-second", false));
 }

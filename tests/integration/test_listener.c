@@ -93,21 +93,6 @@ static int fd_count_settled(pid_t pid, int want)
     return n;
 }
 
-/* A new client (a new connection) asks for health; true if answered in time. */
-static bool new_client_served(const char *url)
-{
-    rlfeed_client *c = NULL;
-    if (rlfeed_client_open(url, TIMEOUT_MS, &c) != BASE_OK) {
-        return false;
-    }
-    uint8_t *rep = NULL;
-    size_t len = 0;
-    bool ok = rlfeed_client_health(c, &rep, &len) == BASE_OK;
-    base_free(rep);
-    rlfeed_client_close(c);
-    return ok;
-}
-
 /*
  * A new PUSH connection sends feedback for an unknown event; true once the
  * daemon has counted it (the PULL listener accepted and read it).
@@ -143,12 +128,12 @@ static void bare_connects_leave_listeners_serving(tst_daemon *f)
     const char *pull_path = f->pull_url + strlen("ipc://");
     int base = fd_count(f->pid);
     TST_TRUE(base > 0);
-    TST_TRUE(new_client_served(f->url));
+    TST_TRUE(tst_new_client_served(f->url, TIMEOUT_MS));
     TST_TRUE(new_pusher_served(f));
 
     for (int round = 0; round < ROUNDS; round++) {
         TST_EQ(bare_connects(rep_path, BARE_PER_ROUND), BARE_PER_ROUND);
-        TST_TRUE(new_client_served(f->url));
+        TST_TRUE(tst_new_client_served(f->url, TIMEOUT_MS));
         TST_EQ(bare_connects(pull_path, BARE_PER_ROUND), BARE_PER_ROUND);
         TST_TRUE(new_pusher_served(f));
         /* The fixture's long-lived connection still works too. */
@@ -166,22 +151,6 @@ static void bare_connects_leave_listeners_serving(tst_daemon *f)
     printf("# daemon descriptors: %d before, %d after %d bare connects\n", base, after,
            2 * ROUNDS * BARE_PER_ROUND);
     TST_TRUE(after >= 0 && after <= base + 2);
-}
-
-/* Does the file at @path contain @needle? */
-static bool file_mentions(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        return false;
-    }
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), fp) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(fp);
-    return found;
 }
 
 /*
@@ -219,10 +188,10 @@ static void second_instance_fails_and_first_keeps_serving(tst_daemon *f)
             return;
         }
         TST_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0);
-        TST_TRUE(new_client_served(f->url));
+        TST_TRUE(tst_new_client_served(f->url, TIMEOUT_MS));
         TST_TRUE(new_pusher_served(f));
     }
-    TST_TRUE(file_mentions(log, "Address in use"));
+    TST_TRUE(tst_file_has(log, "Address in use"));
 }
 
 int main(void)

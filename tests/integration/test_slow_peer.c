@@ -172,37 +172,6 @@ static int drain_replies(int fd, int want, bool *out_eof)
     return frames;
 }
 
-/* Does the file at @path contain @needle? */
-static bool log_mentions(const char *path, const char *needle)
-{
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL) {
-        return false;
-    }
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), fp) != NULL) {
-        found = strstr(line, needle) != NULL;
-    }
-    fclose(fp);
-    return found;
-}
-
-/* A new client (a new connection) asks for health; true if answered in time. */
-static bool new_client_served(const char *url)
-{
-    rlfeed_client *c = NULL;
-    if (rlfeed_client_open(url, TIMEOUT_MS, &c) != BASE_OK) {
-        return false;
-    }
-    uint8_t *rep = NULL;
-    size_t len = 0;
-    bool ok = rlfeed_client_health(c, &rep, &len) == BASE_OK;
-    base_free(rep);
-    rlfeed_client_close(c);
-    return ok;
-}
-
 static void non_reading_peer_does_not_stop_others(tst_daemon *f)
 {
     /* A connection made before the flood, with the same deadline as new ones. */
@@ -239,7 +208,7 @@ static void non_reading_peer_does_not_stop_others(tst_daemon *f)
     while ((rounds < ROUNDS || !dropped) && tst_now_ms() < deadline) {
         rounds++;
         int64_t t0 = tst_now_ms();
-        bool fresh = new_client_served(f->url);
+        bool fresh = tst_new_client_served(f->url, TIMEOUT_MS);
         rlfeed_reply r;
         memset(&r, 0, sizeof(r));
         bool old =
@@ -250,7 +219,7 @@ static void non_reading_peer_does_not_stop_others(tst_daemon *f)
         if (!fresh || !old) {
             break; /* stalled: the rest would only time out too */
         }
-        dropped = log_mentions(f->log, "not reading replies");
+        dropped = tst_file_has(f->log, "not reading replies");
     }
     TST_EQ(served, rounds);
     TST_TRUE(dropped);
@@ -269,7 +238,7 @@ static void non_reading_peer_does_not_stop_others(tst_daemon *f)
     TST_TRUE(got >= 0 && got < N_REQUESTS);
 
     /* The service is whole afterwards. */
-    TST_TRUE(new_client_served(f->url));
+    TST_TRUE(tst_new_client_served(f->url, TIMEOUT_MS));
     rlfeed_client_close(old_c);
 }
 
