@@ -5,6 +5,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/heap.h"
 #include "base/hset.h"
 #include "base/mpcheck.h"
 #include "base/queue.h"
@@ -263,8 +264,87 @@ static void hset_keeps_values_through_growth(void)
     base_hset_fini(&s); /* twice is harmless */
 }
 
+typedef struct heap_item {
+    uint32_t key;
+    uint32_t seq;
+    size_t *pos; /* where the heap says it is */
+} heap_item;
+
+static bool item_before(const void *a, const void *b)
+{
+    const heap_item *x = a, *y = b;
+    return x->key < y->key || (x->key == y->key && x->seq < y->seq);
+}
+
+static void item_placed(void *elem, size_t i)
+{
+    *((heap_item *)elem)->pos = i;
+}
+
+/* Every parent is not after its children, and each item knows its index. */
+static bool heap_ok(const base_heap *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const heap_item *it = base_heap_at(h, i);
+        if (*it->pos != i || (i > 0 && item_before(it, base_heap_at(h, (i - 1) / 2)))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void heap_orders_removes_and_fixes(void)
+{
+    enum { N = 1000 };
+    static size_t pos[N];
+    base_heap h;
+    base_heap_init(&h, sizeof(heap_item), N, item_before, item_placed);
+    uint64_t st = 7;
+    int pushed = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        heap_item it = {.key = (uint32_t)(base_splitmix64(&st) % 100), .seq = i, .pos = &pos[i]};
+        pushed += base_heap_push(&h, &it) == BASE_OK;
+    }
+    TST_EQ(pushed, N);
+    heap_item extra = {.pos = &pos[0]};
+    TST_EQ(base_heap_push(&h, &extra), BASE_ELIMIT); /* max_n */
+    TST_EQ(h.n, N);
+    TST_TRUE(heap_ok(&h));
+    /* Remove every third item by its recorded index; change every seventh key. */
+    heap_item out;
+    int removed_right = 0;
+    for (uint32_t i = 0; i < N; i += 3) {
+        base_heap_remove(&h, pos[i], &out);
+        removed_right += out.seq == i;
+        pos[i] = SIZE_MAX;
+    }
+    TST_EQ(removed_right, (N + 2) / 3);
+    for (uint32_t i = 1; i < N; i += 7) {
+        if (pos[i] != SIZE_MAX) {
+            heap_item *it = base_heap_at(&h, pos[i]);
+            it->key = (uint32_t)(base_splitmix64(&st) % 100);
+            base_heap_fix(&h, pos[i]);
+        }
+    }
+    TST_TRUE(heap_ok(&h));
+    /* Pops come out in (key, seq) order. */
+    heap_item prev = {0};
+    int in_order = 0;
+    size_t n = h.n;
+    for (size_t k = 0; k < n; k++) {
+        base_heap_pop(&h, &out);
+        in_order += k == 0 || !item_before(&out, &prev);
+        prev = out;
+    }
+    TST_EQ(in_order, (int)n);
+    TST_EQ(h.n, 0);
+    base_heap_fini(&h);
+    base_heap_fini(&h); /* twice is harmless */
+}
+
 int main(void)
 {
+    heap_orders_removes_and_fixes();
     hset_keeps_values_through_growth();
     utf8_accepts_every_sequence_length();
     utf8_rejects_overlong_surrogate_and_out_of_range();
