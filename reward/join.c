@@ -54,12 +54,14 @@ base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
     j->cl = base_alloc_zero(j->n_ev, sizeof(rwd_closed *));
     j->hd = base_alloc_zero(j->n_ev, sizeof(rwd_held *));
     j->sn = base_alloc_zero(j->n_ev, sizeof(rwd_seen *));
-    j->heap = base_alloc_array(max_pending, sizeof(rwd_entry *));
+    base_heap_init(&j->heap, sizeof(rwd_entry *), max_pending, rwd_join_entry_before,
+                   rwd_join_entry_placed);
     j->rate = j->spec.user_rate_per_s > 0.0
                   ? rwd_rate_new(j->spec.user_rate_per_s, j->spec.user_burst)
                   : NULL;
     if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->sn == NULL ||
-        j->heap == NULL || (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
+        base_heap_reserve(&j->heap, max_pending) != BASE_OK ||
+        (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
         rwd_join_free(j);
         return BASE_ENOMEM;
     }
@@ -79,7 +81,7 @@ void rwd_join_free(rwd_join *j)
     base_free(j->cl);
     base_free(j->hd);
     base_free(j->sn);
-    base_free(j->heap);
+    base_heap_fini(&j->heap);
     rwd_rate_free(j->rate);
     base_free(j);
 }
@@ -126,7 +128,7 @@ base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
     if (d->event_id[0] == '\0' || rwd_join_entry_find(j, d->event_id) != NULL) {
         return BASE_EINVAL;
     }
-    if (j->n_heap >= j->max_pending) {
+    if (j->heap.n >= j->max_pending) {
         return BASE_ELIMIT;
     }
     rwd_entry *e = base_alloc_zero(1, sizeof(*e));
@@ -136,13 +138,19 @@ base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
     e->d = d;
     e->deferred = d->deferred != 0;
     e->deadline = d->ts_ms + j->spec.window_ms;
+    e->seq = j->seq;
+    base_err err = rwd_join_entry_insert(j, e);
+    if (err != BASE_OK) {
+        base_free(e);
+        return err;
+    }
     if (rwd_join_conv_link(j, e) != BASE_OK) {
+        rwd_join_entry_remove(j, e);
         base_free(e);
         return BASE_ENOMEM;
     }
-    e->seq = j->seq++;
+    j->seq++;
     j->n_deferred += e->deferred;
-    rwd_join_entry_insert(j, e);
     attach_held(j, e, now_ms);
     return BASE_OK;
 }
@@ -265,8 +273,8 @@ base_err rwd_join_activate(rwd_join *j, const char *event_id, int64_t now_ms, rw
 size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t max_out)
 {
     size_t n_out = 0;
-    while (n_out < max_out && j->n_heap > 0 && j->heap[0]->deadline <= now_ms) {
-        rwd_entry *e = j->heap[0];
+    while (n_out < max_out && j->heap.n > 0 && rwd_join_entry_at(j, 0)->deadline <= now_ms) {
+        rwd_entry *e = rwd_join_entry_at(j, 0);
         base_joined *jo = NULL;
         if (!e->deferred) {
             jo = base_joined_new(e->d);
@@ -307,13 +315,13 @@ size_t rwd_join_expire(rwd_join *j, int64_t now_ms, base_joined **out, size_t ma
 
 int64_t rwd_join_next_deadline(const rwd_join *j)
 {
-    return j->n_heap > 0 ? j->heap[0]->deadline : INT64_MAX;
+    return j->heap.n > 0 ? rwd_join_entry_at(j, 0)->deadline : INT64_MAX;
 }
 
 void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out)
 {
     *out = j->st;
-    out->pending = j->n_heap;
+    out->pending = j->heap.n;
     out->deferred = j->n_deferred;
 }
 
@@ -339,8 +347,8 @@ bool rwd_join_min_lsn(const rwd_join *j, uint64_t *out_lsn)
 {
     bool any = false;
     uint64_t m = UINT64_MAX;
-    for (size_t i = 0; i < j->n_heap; i++) {
-        uint64_t l = j->heap[i]->d->lsn;
+    for (size_t i = 0; i < j->heap.n; i++) {
+        uint64_t l = rwd_join_entry_at(j, i)->d->lsn;
         m = l < m ? l : m;
         any = true;
     }

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/heap.h"
 #include "reward/credit.h"
 #include "reward/join.h"
 #include "reward/rate.h"
@@ -48,7 +49,7 @@ typedef struct rwd_entry {
     base_decision *d;
     int64_t deadline; /* its window closes here: ts (or activation) + window */
     uint64_t seq;     /* arrival order */
-    size_t heap_i;    /* its index in heap[] */
+    size_t heap_i;    /* its index in heap */
     bool deferred;
     uint32_t n_contrib;
     uint32_t cap_contrib;
@@ -110,8 +111,7 @@ struct rwd_join {
 
     rwd_entry **ev; /* [n_ev] chains by event id */
     size_t n_ev;
-    rwd_entry **heap; /* [max_pending] */
-    size_t n_heap;
+    base_heap heap; /* of rwd_entry *, by (deadline, seq); at most max_pending */
     size_t n_deferred;
     rwd_conv **cv; /* [n_ev] chains by conversation id */
 
@@ -162,10 +162,17 @@ size_t rwd_join_slot(const rwd_join *j, const char *id);
 
 /* The pending decision with @event_id, or NULL. */
 rwd_entry *rwd_join_entry_find(const rwd_join *j, const char *event_id);
-/* Index @e (its d, deadline and seq set): by event id and deadline. Room is the caller's check. */
-void rwd_join_entry_insert(rwd_join *j, rwd_entry *e);
+/*
+ * Index @e (its d, deadline and seq set): by event id and deadline.
+ * Return: BASE_OK; BASE_ELIMIT past max_pending (nothing is indexed).
+ */
+base_err rwd_join_entry_insert(rwd_join *j, rwd_entry *e);
 /* Remove @e from both indexes (not from its conversation). */
 void rwd_join_entry_remove(rwd_join *j, rwd_entry *e);
+/* The heap's order and index callbacks, and its element at index @i. */
+bool rwd_join_entry_before(const void *a, const void *b);
+void rwd_join_entry_placed(void *elem, size_t i);
+rwd_entry *rwd_join_entry_at(const rwd_join *j, size_t i);
 /* Restore the heap order after @e->deadline changed. */
 void rwd_join_entry_moved(rwd_join *j, rwd_entry *e);
 /* Free @e, its decision and contributions; accepts NULL. */

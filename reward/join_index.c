@@ -18,62 +18,20 @@ size_t rwd_join_slot(const rwd_join *j, const char *id)
 
 /* ---- heap ordered by (deadline, seq) ---------------------------------- */
 
-static bool before(const rwd_entry *a, const rwd_entry *b)
+bool rwd_join_entry_before(const void *a, const void *b)
 {
-    return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
+    const rwd_entry *x = *(rwd_entry *const *)a, *y = *(rwd_entry *const *)b;
+    return x->deadline < y->deadline || (x->deadline == y->deadline && x->seq < y->seq);
 }
 
-static void heap_set(rwd_join *j, size_t i, rwd_entry *e)
+void rwd_join_entry_placed(void *elem, size_t i)
 {
-    j->heap[i] = e;
-    e->heap_i = i;
+    (*(rwd_entry **)elem)->heap_i = i;
 }
 
-static void sift_up(rwd_join *j, size_t i)
+rwd_entry *rwd_join_entry_at(const rwd_join *j, size_t i)
 {
-    rwd_entry *e = j->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!before(e, j->heap[p])) {
-            break;
-        }
-        heap_set(j, i, j->heap[p]);
-        i = p;
-    }
-    heap_set(j, i, e);
-}
-
-static void sift_down(rwd_join *j, size_t i)
-{
-    rwd_entry *e = j->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const rwd_entry *best = e;
-        if (l < j->n_heap && before(j->heap[l], best)) {
-            m = l;
-            best = j->heap[l];
-        }
-        if (r < j->n_heap && before(j->heap[r], best)) {
-            m = r;
-        }
-        if (m == i) {
-            break;
-        }
-        heap_set(j, i, j->heap[m]);
-        i = m;
-    }
-    heap_set(j, i, e);
-}
-
-static void heap_remove(rwd_join *j, size_t i)
-{
-    j->n_heap--;
-    if (i == j->n_heap) {
-        return;
-    }
-    heap_set(j, i, j->heap[j->n_heap]);
-    sift_down(j, i);
-    sift_up(j, j->heap[i]->heap_i);
+    return *(rwd_entry **)base_heap_at(&j->heap, i);
 }
 
 /* ---- decisions ------------------------------------------------------------ */
@@ -88,18 +46,21 @@ rwd_entry *rwd_join_entry_find(const rwd_join *j, const char *event_id)
     return NULL;
 }
 
-void rwd_join_entry_insert(rwd_join *j, rwd_entry *e)
+base_err rwd_join_entry_insert(rwd_join *j, rwd_entry *e)
 {
     size_t s = rwd_join_slot(j, e->d->event_id);
+    base_err err = base_heap_push(&j->heap, &e);
+    if (err != BASE_OK) {
+        return err;
+    }
     e->next_hash = j->ev[s];
     j->ev[s] = e;
-    heap_set(j, j->n_heap++, e);
-    sift_up(j, e->heap_i);
+    return BASE_OK;
 }
 
 void rwd_join_entry_remove(rwd_join *j, rwd_entry *e)
 {
-    heap_remove(j, e->heap_i);
+    base_heap_remove(&j->heap, e->heap_i, NULL);
     rwd_entry **pp = &j->ev[rwd_join_slot(j, e->d->event_id)];
     while (*pp != e) {
         pp = &(*pp)->next_hash;
@@ -109,8 +70,7 @@ void rwd_join_entry_remove(rwd_join *j, rwd_entry *e)
 
 void rwd_join_entry_moved(rwd_join *j, rwd_entry *e)
 {
-    sift_down(j, e->heap_i);
-    sift_up(j, e->heap_i);
+    base_heap_fix(&j->heap, e->heap_i);
 }
 
 void rwd_join_entry_free(rwd_entry *e)
@@ -249,8 +209,8 @@ void rwd_join_contrib_deactivate(rwd_entry *e, const char *outcome_id)
 
 void rwd_join_index_free(rwd_join *j)
 {
-    for (size_t i = 0; i < j->n_heap; i++) {
-        rwd_join_entry_free(j->heap[i]);
+    for (size_t i = 0; i < j->heap.n; i++) {
+        rwd_join_entry_free(rwd_join_entry_at(j, i));
     }
     for (size_t i = 0; j->cv != NULL && i < j->n_ev; i++) {
         rwd_conv *c = j->cv[i];
