@@ -279,6 +279,7 @@ static bool open_workers(sim_run *run, sim_worker *ws)
     for (uint32_t t = 0; t < o->clients; t++) {
         sim_worker *w = &ws[t];
         w->run = run;
+        sim_queue_init(w);
         w->emb = base_alloc_array(o->dim, sizeof(*w->emb));
         w->logits = base_alloc_array(run->d->n_classes, sizeof(*w->logits));
         if (w->emb == NULL || w->logits == NULL) {
@@ -305,7 +306,7 @@ static void run_fini(sim_run *run, sim_worker *ws)
             rlfeed_client_close(ws[t].client);
             base_free(ws[t].emb);
             base_free(ws[t].logits);
-            base_free(ws[t].heap);
+            base_heap_fini(&ws[t].queue);
         }
         base_free(ws);
     }

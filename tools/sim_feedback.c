@@ -14,7 +14,6 @@
 
 #include <jansson.h>
 
-#include "base/alloc.h"
 #include "base/clock.h"
 #include "base/hash.h"
 #include "base/record.h"
@@ -105,62 +104,15 @@ static void deliver(sim_worker *w, const sim_pending *p)
     }
 }
 
-static bool pending_before(const sim_pending *a, const sim_pending *b)
+static bool pending_before(const void *a, const void *b)
 {
-    return a->due_ns < b->due_ns || (a->due_ns == b->due_ns && a->seq < b->seq);
+    const sim_pending *x = a, *y = b;
+    return x->due_ns < y->due_ns || (x->due_ns == y->due_ns && x->seq < y->seq);
 }
 
-static void heap_swap(sim_pending *h, uint32_t a, uint32_t b)
+void sim_queue_init(sim_worker *w)
 {
-    sim_pending t = h[a];
-    h[a] = h[b];
-    h[b] = t;
-}
-
-/* Remove the earliest entry into *out. The heap must not be empty. */
-static void heap_pop(sim_worker *w, sim_pending *out)
-{
-    sim_pending *h = w->heap;
-    uint32_t i = 0;
-
-    *out = h[0];
-    h[0] = h[--w->n_heap];
-    for (;;) {
-        uint32_t l = 2 * i + 1;
-        uint32_t best = i;
-        if (l < w->n_heap && pending_before(&h[l], &h[best])) {
-            best = l;
-        }
-        if (l + 1 < w->n_heap && pending_before(&h[l + 1], &h[best])) {
-            best = l + 1;
-        }
-        if (best == i) {
-            break;
-        }
-        heap_swap(h, i, best);
-        i = best;
-    }
-}
-
-/* Grow the heap by doubling, up to SIM_MAX_PENDING. Returns false if it cannot. */
-static bool heap_grow(sim_worker *w)
-{
-    uint32_t cap = w->cap == 0 ? 256 : 2 * w->cap;
-    sim_pending *h;
-
-    if (w->cap >= SIM_MAX_PENDING) {
-        return false;
-    }
-    if (cap > SIM_MAX_PENDING) {
-        cap = SIM_MAX_PENDING;
-    }
-    h = base_realloc_array(w->heap, cap, sizeof(*h));
-    if (h == NULL) {
-        return false;
-    }
-    w->heap = h;
-    w->cap = cap;
-    return true;
+    base_heap_init(&w->queue, sizeof(sim_pending), SIM_MAX_PENDING, pending_before, NULL);
 }
 
 /* Sleep until base_mono_ns() reaches @due_ns (a due time, not an event to wait for). */
@@ -183,8 +135,8 @@ void sim_flush_due(sim_worker *w)
     uint64_t now = base_mono_ns();
     sim_pending p;
 
-    while (w->n_heap > 0 && w->heap[0].due_ns <= now) {
-        heap_pop(w, &p);
+    while (w->queue.n > 0 && ((const sim_pending *)base_heap_at(&w->queue, 0))->due_ns <= now) {
+        base_heap_pop(&w->queue, &p);
         deliver(w, &p);
         now = base_mono_ns();
     }
@@ -203,7 +155,6 @@ void sim_schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct
     sim_pending p = {.i = i, .kind = (uint8_t)kind, .correct = correct, .seq = w->seq++};
     uint64_t state = base_hash64(&i, sizeof(i), o->seed ^ DELAY_SALT);
     double u = base_u64_to_unit(base_splitmix64(&state));
-    uint32_t at;
 
     if (o->delay_ms == 0) {
         deliver(w, &p);
@@ -213,21 +164,18 @@ void sim_schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct
         u = base_u64_to_unit(base_splitmix64(&state)); /* not the final turn's own delay */
     }
     p.due_ns = base_mono_ns() + (uint64_t)(u * (double)o->delay_ms * 1e6);
-    if (w->n_heap == w->cap && !heap_grow(w)) {
-        sim_pending first;
-        heap_pop(w, &first);
+    if (base_heap_push(&w->queue, &p) != BASE_OK) {
+        sim_pending first = p;
+        if (w->queue.n > 0) { /* full: swap the earliest out, into the slot it frees */
+            base_heap_pop(&w->queue, &first);
+            (void)base_heap_push(&w->queue, &p); /* cannot fail: n < cap now */
+        }
         sleep_until(first.due_ns);
         deliver(w, &first);
     }
-    at = w->n_heap++;
-    w->heap[at] = p;
-    while (at > 0 && pending_before(&w->heap[at], &w->heap[(at - 1) / 2])) {
-        heap_swap(w->heap, at, (at - 1) / 2);
-        at = (at - 1) / 2;
-    }
     uint64_t seen = atomic_load(&w->run->max_queued);
-    while (w->n_heap > seen &&
-           !atomic_compare_exchange_weak(&w->run->max_queued, &seen, w->n_heap)) {
+    while (w->queue.n > seen &&
+           !atomic_compare_exchange_weak(&w->run->max_queued, &seen, w->queue.n)) {
         /* seen was reloaded: retry while ours is still higher */
     }
 }
@@ -237,8 +185,8 @@ void sim_drain(sim_worker *w)
 {
     sim_pending p;
 
-    while (w->n_heap > 0) {
-        heap_pop(w, &p);
+    while (w->queue.n > 0) {
+        base_heap_pop(&w->queue, &p);
         if (atomic_load(&w->run->stop)) {
             atomic_fetch_add(&w->run->n_dropped, 1);
             continue;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/heap.h"
 #include "base/record.h"
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
@@ -107,14 +108,14 @@ typedef struct sim_worker {
     float *emb;    /* [dim] */
     float *logits; /* [n_classes] */
     rlfeed_reply reply;
-    /* Delayed feedbacks: a binary min-heap on (due_ns, seq), only this thread's. */
-    sim_pending *heap; /* [cap], cap <= SIM_MAX_PENDING */
-    uint32_t n_heap;
-    uint32_t cap;
+    /* Delayed feedbacks of sim_pending by (due_ns, seq), only this thread's. */
+    base_heap queue; /* at most SIM_MAX_PENDING */
     uint64_t seq;
     pthread_t thread;
 } sim_worker;
 
+/* An empty feedback queue for @w (no allocation until the first push). */
+void sim_queue_init(sim_worker *w);
 void sim_note_reply_error(sim_run *run, uint64_t i, const char *what, const rlfeed_reply *r);
 void sim_note_transport_error(sim_run *run, uint64_t i, const char *what, base_err e);
 void sim_print_header(void);
