@@ -26,6 +26,15 @@
 #define BASE_CAND_MAX 1024    /* candidates in one decision */
 #define BASE_STREAM_ID_MAX 48 /* a Redis stream id "ms-seq" */
 
+/*
+ * The serving slots of a policy: "online" learns from every joined example;
+ * "production" is a frozen snapshot the registry names (docs/promotion.md).
+ */
+enum base_slot {
+    BASE_SLOT_ONLINE = 0,
+    BASE_SLOT_PRODUCTION = 1,
+};
+
 /* How a decision came to be. */
 enum base_decision_source {
     BASE_SRC_DECIDE = 0, /* rlfeed chose the action */
@@ -42,14 +51,16 @@ typedef struct base_decision {
     uint32_t source;                       /* enum base_decision_source */
     uint32_t deferred;                     /* 1: learned from only after an activation */
     uint64_t lsn;                          /* the policy's log sequence number: replay order */
-    uint32_t overflow; /* 1: served past max_pending: logged, never joined or learned */
-    uint32_t dim;      /* embedding length */
-    uint32_t n_cand;   /* number of candidates, >= 1 */
-    uint32_t chosen;   /* index into the candidate arrays, < n_cand */
-    float *embedding;  /* [dim] context embedding */
-    uint32_t *action;  /* [n_cand] action index of each candidate */
-    float *base_logit; /* [n_cand] base model score of each candidate */
-    float *pmf;        /* [n_cand] served probabilities, sum 1 */
+    uint32_t overflow;     /* 1: served past max_pending: logged, never joined or learned */
+    uint32_t slot;         /* enum base_slot that served it */
+    uint64_t prod_version; /* snapshot version of the production slot then (0: the base model) */
+    uint32_t dim;          /* embedding length */
+    uint32_t n_cand;       /* number of candidates, >= 1 */
+    uint32_t chosen;       /* index into the candidate arrays, < n_cand */
+    float *embedding;      /* [dim] context embedding */
+    uint32_t *action;      /* [n_cand] action index of each candidate */
+    float *base_logit;     /* [n_cand] base model score of each candidate */
+    float *pmf;            /* [n_cand] served probabilities, sum 1 */
 } base_decision;
 
 /* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */
@@ -102,6 +113,26 @@ base_joined *base_joined_new(base_decision *d); /* takes @d on success */
 void base_joined_free(base_joined *j);          /* frees the decision too */
 
 /*
+ * How a head serves and learns, as its policy configured it: with the
+ * snapshot's shape and learner, enough to rebuild a head that scores exactly
+ * as the one snapshotted did (policy/head.h, pol_head_from_snapshot).
+ * explorer is "" in snapshots written before these were recorded.
+ */
+typedef struct base_head_settings {
+    char explorer[BASE_NAME_MAX + 1];
+    double epsilon;
+    double temperature;
+    double learning_rate;
+    double lambda;
+    double prior_mean;
+    double base_weight;
+    double kl;
+    double gamma;
+    double ucb_alpha;
+    uint64_t seed;
+} base_head_settings;
+
+/*
  * A snapshot of a learned policy head (a checkpoint): the head's parameters
  * and the learner's state, in a layout owned by policy/, plus the bookkeeping
  * needed for recovery. Not to be confused with the frontend's frozen base
@@ -127,6 +158,7 @@ typedef struct base_snapshot {
     uint64_t version;                     /* monotonically increasing per policy */
     uint64_t n_updates;                   /* joined examples applied */
     int64_t ts_ms;                        /* when the snapshot was taken */
+    base_head_settings settings;
     uint32_t dim;
     uint32_t n_actions;
     uint32_t n_params;

@@ -277,6 +277,18 @@ base_err pol_head_snapshot(const pol_head *h, base_snapshot **out)
     m->dim = h->cfg.dim;
     m->n_actions = h->cfg.n_actions;
     m->n_updates = h->n_updates;
+    base_head_settings *st = &m->settings;
+    (void)base_strlcpy(st->explorer, h->explorer->name, sizeof(st->explorer));
+    st->epsilon = h->cfg.epsilon;
+    st->temperature = h->cfg.temperature;
+    st->learning_rate = h->cfg.learning_rate;
+    st->lambda = h->cfg.lambda;
+    st->prior_mean = h->cfg.prior_mean;
+    st->base_weight = h->cfg.base_weight;
+    st->kl = h->cfg.kl;
+    st->gamma = h->cfg.gamma;
+    st->ucb_alpha = h->cfg.ucb_alpha;
+    st->seed = h->cfg.seed;
     h->learner->export(h->impl, m);
     *out = m;
     return BASE_OK;
@@ -294,4 +306,50 @@ base_err pol_head_restore(pol_head *h, const base_snapshot *m)
         h->n_updates = m->n_updates;
     }
     return e;
+}
+
+base_err pol_head_config_from_snapshot(const base_snapshot *m, pol_head_config *out)
+{
+    const base_head_settings *st = &m->settings;
+    pol_head_config c;
+
+    pol_head_config_default(&c, m->dim, m->n_actions);
+    if (memchr(m->learner, '\0', sizeof(m->learner)) == NULL ||
+        !pol_learner_from_name(m->learner, &c.learner) ||
+        memchr(st->explorer, '\0', sizeof(st->explorer)) == NULL || st->explorer[0] == '\0' ||
+        !pol_explorer_from_name(st->explorer, &c.explorer)) {
+        return BASE_EINVAL;
+    }
+    c.epsilon = st->epsilon;
+    c.temperature = st->temperature;
+    c.learning_rate = st->learning_rate;
+    c.lambda = st->lambda;
+    c.prior_mean = st->prior_mean;
+    c.base_weight = st->base_weight;
+    c.kl = st->kl;
+    c.gamma = st->gamma;
+    c.ucb_alpha = st->ucb_alpha;
+    c.seed = st->seed;
+    *out = c;
+    return BASE_OK;
+}
+
+base_err pol_head_from_snapshot(const base_snapshot *m, pol_head **out)
+{
+    pol_head_config c;
+    pol_head *h = NULL;
+    base_err e = pol_head_config_from_snapshot(m, &c);
+
+    if (e == BASE_OK) {
+        e = pol_head_new(&c, &h);
+    }
+    if (e == BASE_OK) {
+        e = pol_head_restore(h, m);
+    }
+    if (e != BASE_OK) {
+        pol_head_free(h);
+        return e;
+    }
+    *out = h;
+    return BASE_OK;
 }

@@ -163,8 +163,8 @@ uint64_t pol_head_checksum(const pol_head *h);
 
 /*
  * pol_head_snapshot() - copy parameters and learner state into a new model
- * record (dim, n_actions, learner, n_updates, params, state filled; the
- * caller sets policy, version, ts_ms and last_joined_id).
+ * record (dim, n_actions, learner, settings, n_updates, params, state
+ * filled; the caller sets policy, version, ts_ms and last_joined_id).
  * Return: BASE_OK; BASE_ENOMEM.
  */
 base_err pol_head_snapshot(const pol_head *h, base_snapshot **out);
@@ -178,5 +178,21 @@ base_err pol_head_snapshot(const pol_head *h, base_snapshot **out);
  *         error the head is left unchanged.
  */
 base_err pol_head_restore(pol_head *h, const base_snapshot *m);
+
+/*
+ * pol_head_config_from_snapshot() - the configuration @m's head was built
+ * with (its shape, learner and recorded settings).
+ * Return: BASE_OK; BASE_EINVAL if @m names an unknown learner or explorer,
+ *         or predates recorded settings (settings.explorer is "").
+ */
+base_err pol_head_config_from_snapshot(const base_snapshot *m, pol_head_config *out);
+
+/*
+ * pol_head_from_snapshot() - a new head that serves exactly as the one @m
+ * was taken from: built from its recorded configuration, then restored.
+ * Return: BASE_OK; the errors of pol_head_config_from_snapshot(),
+ *         pol_head_new() and pol_head_restore(); BASE_ENOMEM.
+ */
+base_err pol_head_from_snapshot(const base_snapshot *m, pol_head **out);
 
 #endif

@@ -11,18 +11,20 @@
 /*
  * Layouts (keys in encoding order; docs/storage.md has literal examples):
  *
- *   decision  v p e c ts mv tn src d n ch emb act lg pmf
- *   outcome   v p e c o sig val ts
- *   joined    v dec r no df jts           (dec: a nested decision map)
- *   model     v p ln lj ver nu ts d na np ns w st
+ *   decision  v p e c ts mv tn src d n ch emb act lg pmf dfr lsn [ovf] [sl pv]
+ *   outcome   v p e c o sig val ts su u ty at lsn
+ *   joined    v dec r no df jts ...       (dec: a nested decision map)
+ *   model     v p ln lj ver nu ts d na np ns w st sd so sj lsn par rsv bmv cfg
+ *             [hx heps ht hlr hlam hpm hbw hkl hg hua hsd]
  *
- * Every key is required; keys not listed are skipped, so a newer writer may
- * add fields without bumping "v". A field listed twice is rejected.
+ * Keys in [brackets] are optional; every other key is required. Keys not
+ * listed are skipped, so a newer writer may add fields without bumping "v".
+ * A field listed twice is rejected.
  */
 
 #define CODEC_VERSION 1u
 #define CODEC_MAX_DEPTH 8u
-#define CODEC_MAX_KEYS 24u
+#define CODEC_MAX_KEYS 40u
 
 /*
  * Object cap for base_mpcheck(). A record is a handful of keys plus large
@@ -110,13 +112,21 @@ static bool floats_ok(const float *v, uint32_t n)
     return ok;
 }
 
+static bool settings_ok(const base_head_settings *h)
+{
+    return isfinite(h->epsilon) && isfinite(h->temperature) && isfinite(h->learning_rate) &&
+           isfinite(h->lambda) && isfinite(h->prior_mean) && isfinite(h->base_weight) &&
+           isfinite(h->kl) && isfinite(h->gamma) && isfinite(h->ucb_alpha);
+}
+
 static bool decision_ok(const base_decision *d)
 {
     bool ok = str_ok(d->policy, sizeof(d->policy)) && str_ok(d->event_id, sizeof(d->event_id)) &&
               str_ok(d->conversation_id, sizeof(d->conversation_id)) && d->dim <= BASE_DIM_MAX &&
               d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX && d->chosen < d->n_cand &&
-              d->source <= BASE_SRC_LOG && d->overflow <= 1 && floats_ok(d->embedding, d->dim) &&
-              floats_ok(d->base_logit, d->n_cand) && floats_ok(d->pmf, d->n_cand);
+              d->source <= BASE_SRC_LOG && d->overflow <= 1 && d->slot <= BASE_SLOT_PRODUCTION &&
+              floats_ok(d->embedding, d->dim) && floats_ok(d->base_logit, d->n_cand) &&
+              floats_ok(d->pmf, d->n_cand);
     for (uint32_t i = 0; ok && i < d->n_cand; i++) {
         ok = d->action[i] < BASE_ACTIONS_MAX;
     }
@@ -125,7 +135,8 @@ static bool decision_ok(const base_decision *d)
 
 static void pack_decision(proto_writer *w, const base_decision *d)
 {
-    proto_w_map(w, d->overflow != 0 ? 18 : 17);
+    bool slotted = d->slot != BASE_SLOT_ONLINE || d->prod_version != 0;
+    proto_w_map(w, 17u + (d->overflow != 0) + (slotted ? 2u : 0u));
     put_u64(w, "v", CODEC_VERSION);
     put_str(w, "p", d->policy);
     put_str(w, "e", d->event_id);
@@ -145,6 +156,10 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     put_u64(w, "lsn", d->lsn);
     if (d->overflow != 0) {
         put_u64(w, "ovf", d->overflow); /* optional: absent in most records */
+    }
+    if (slotted) { /* optional: absent for the online slot with no production snapshot */
+        put_u64(w, "sl", d->slot);
+        put_u64(w, "pv", d->prod_version);
     }
 }
 
@@ -244,7 +259,10 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
               str_ok(m->scan_joined, sizeof(m->scan_joined)) &&
               str_ok(m->spec_version, sizeof(m->spec_version)) &&
               str_ok(m->base_version, sizeof(m->base_version)) &&
-              str_ok(m->config_hash, sizeof(m->config_hash)) && floats_ok(m->params, m->n_params);
+              str_ok(m->config_hash, sizeof(m->config_hash)) &&
+              str_ok(m->settings.explorer, sizeof(m->settings.explorer)) &&
+              settings_ok(&m->settings) && floats_ok(m->params, m->n_params);
+    bool has_settings = m->settings.explorer[0] != '\0';
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
@@ -259,7 +277,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         w.err = BASE_ELIMIT;
         goto fail;
     }
-    proto_w_map(&w, 21);
+    proto_w_map(&w, has_settings ? 32 : 21);
     put_u64(&w, "v", CODEC_VERSION);
     put_str(&w, "p", m->policy);
     put_str(&w, "ln", m->learner);
@@ -281,6 +299,20 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
     put_str(&w, "rsv", m->spec_version);
     put_str(&w, "bmv", m->base_version);
     put_str(&w, "cfg", m->config_hash);
+    if (has_settings) { /* optional: absent in snapshots written before they existed */
+        const base_head_settings *h = &m->settings;
+        put_str(&w, "hx", h->explorer);
+        put_f64(&w, "heps", h->epsilon);
+        put_f64(&w, "ht", h->temperature);
+        put_f64(&w, "hlr", h->learning_rate);
+        put_f64(&w, "hlam", h->lambda);
+        put_f64(&w, "hpm", h->prior_mean);
+        put_f64(&w, "hbw", h->base_weight);
+        put_f64(&w, "hkl", h->kl);
+        put_f64(&w, "hg", h->gamma);
+        put_f64(&w, "hua", h->ucb_alpha);
+        put_u64(&w, "hsd", h->seed);
+    }
 fail:
     return finish(&w, start);
 }
@@ -346,9 +378,9 @@ static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
     return e;
 }
 
-static const char *const decision_keys[] = {"v",   "p",   "e",   "c",   "ts",  "mv",
-                                            "tn",  "src", "d",   "n",   "ch",  "emb",
-                                            "act", "lg",  "pmf", "dfr", "lsn", "ovf"};
+static const char *const decision_keys[] = {"v",   "p",   "e",   "c",   "ts",  "mv",  "tn",
+                                            "src", "d",   "n",   "ch",  "emb", "act", "lg",
+                                            "pmf", "dfr", "lsn", "ovf", "sl",  "pv"};
 enum {
     DK_V,
     DK_P,
@@ -368,6 +400,8 @@ enum {
     DK_DFR,
     DK_LSN,
     DK_OVF,
+    DK_SL,
+    DK_PV,
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
@@ -409,7 +443,9 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !proto_mp_get_f32_bin(f[DK_PMF], n_cand, d->pmf, NULL) ||
         !proto_mp_get_u32(f[DK_DFR], 1, &d->deferred, NULL) ||
         !proto_mp_get_u64(f[DK_LSN], UINT64_MAX, &d->lsn, NULL) ||
-        (f[DK_OVF] != NULL && !proto_mp_get_u32(f[DK_OVF], 1, &d->overflow, NULL))) {
+        (f[DK_OVF] != NULL && !proto_mp_get_u32(f[DK_OVF], 1, &d->overflow, NULL)) ||
+        (f[DK_SL] != NULL && !proto_mp_get_u32(f[DK_SL], BASE_SLOT_PRODUCTION, &d->slot, NULL)) ||
+        (f[DK_PV] != NULL && !proto_mp_get_u64(f[DK_PV], UINT64_MAX, &d->prod_version, NULL))) {
         goto fail;
     }
     *out = d;
@@ -543,9 +579,10 @@ fail:
     return e;
 }
 
-static const char *const model_keys[] = {"v",  "p",  "ln",  "lj",  "ver", "nu",  "ts",
-                                         "d",  "na", "np",  "ns",  "w",   "st",  "sd",
-                                         "so", "sj", "lsn", "par", "rsv", "bmv", "cfg"};
+static const char *const model_keys[] = {"v",   "p",    "ln",  "lj",  "ver", "nu", "ts",   "d",
+                                         "na",  "np",   "ns",  "w",   "st",  "sd", "so",   "sj",
+                                         "lsn", "par",  "rsv", "bmv", "cfg", "hx", "heps", "ht",
+                                         "hlr", "hlam", "hpm", "hbw", "hkl", "hg", "hua",  "hsd"};
 enum {
     MK_V,
     MK_P,
@@ -568,8 +605,42 @@ enum {
     MK_RSV,
     MK_BMV,
     MK_CFG,
+    MK_HX, /* optional from here on: all or none */
+    MK_HEPS,
+    MK_HT,
+    MK_HLR,
+    MK_HLAM,
+    MK_HPM,
+    MK_HBW,
+    MK_HKL,
+    MK_HG,
+    MK_HUA,
+    MK_HSD,
     MK_COUNT
 };
+
+/* The head's settings: all eleven keys or none. */
+static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
+{
+    size_t present = 0;
+    for (int k = MK_HX; k < MK_COUNT; k++) {
+        present += f[k] != NULL;
+    }
+    if (present == 0) {
+        return true;
+    }
+    return present == MK_COUNT - MK_HX && get_str(f[MK_HX], h->explorer, sizeof(h->explorer)) &&
+           h->explorer[0] != '\0' && proto_mp_get_f64(f[MK_HEPS], &h->epsilon, NULL) &&
+           proto_mp_get_f64(f[MK_HT], &h->temperature, NULL) &&
+           proto_mp_get_f64(f[MK_HLR], &h->learning_rate, NULL) &&
+           proto_mp_get_f64(f[MK_HLAM], &h->lambda, NULL) &&
+           proto_mp_get_f64(f[MK_HPM], &h->prior_mean, NULL) &&
+           proto_mp_get_f64(f[MK_HBW], &h->base_weight, NULL) &&
+           proto_mp_get_f64(f[MK_HKL], &h->kl, NULL) &&
+           proto_mp_get_f64(f[MK_HG], &h->gamma, NULL) &&
+           proto_mp_get_f64(f[MK_HUA], &h->ucb_alpha, NULL) &&
+           proto_mp_get_u64(f[MK_HSD], UINT64_MAX, &h->seed, NULL) && settings_ok(h);
+}
 
 base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **out)
 {
@@ -582,7 +653,8 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
     if (e != BASE_OK) {
         goto fail;
     }
-    e = collect(&u.data, model_keys, MK_COUNT, f);
+    _Static_assert(MK_COUNT <= CODEC_MAX_KEYS, "slot array too small");
+    e = collect_opt(&u.data, model_keys, MK_COUNT, MK_HX, f);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -616,7 +688,8 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         !proto_mp_get_u64(f[MK_PAR], UINT64_MAX, &m->parent, NULL) ||
         !get_str(f[MK_RSV], m->spec_version, sizeof(m->spec_version)) ||
         !get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
-        !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash))) {
+        !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash)) ||
+        !get_settings(f, &m->settings)) {
         goto fail;
     }
     *out = m;

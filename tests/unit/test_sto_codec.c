@@ -226,6 +226,7 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            a->model_version == b->model_version && a->turn == b->turn && a->source == b->source &&
            a->dim == b->dim && a->n_cand == b->n_cand && a->chosen == b->chosen &&
            a->deferred == b->deferred && a->lsn == b->lsn && a->overflow == b->overflow &&
+           a->slot == b->slot && a->prod_version == b->prod_version &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -324,6 +325,79 @@ static void decision_overflow_mark_is_optional(void)
     base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&marked);
+}
+
+/* "sl" and "pv" are written only for production-slot decisions or a known production version. */
+static void decision_slot_fields_are_optional(void)
+{
+    base_decision *d = make_decision(2, 2);
+    base_decision *got = NULL;
+    base_buf plain, slotted;
+    base_buf_init(&plain, 4096);
+    base_buf_init(&slotted, 4096);
+    TST_OK(sto_codec_encode_decision(d, &plain));
+    d->slot = BASE_SLOT_PRODUCTION;
+    d->prod_version = 123456;
+    TST_OK(sto_codec_encode_decision(d, &slotted));
+    TST_TRUE(slotted.len > plain.len);
+    TST_OK(sto_codec_decode_decision(slotted.data, slotted.len, &got));
+    TST_TRUE(got != NULL && got->slot == BASE_SLOT_PRODUCTION && got->prod_version == 123456 &&
+             decision_eq(d, got));
+    base_decision_free(got);
+    got = NULL;
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &got));
+    TST_TRUE(got != NULL && got->slot == BASE_SLOT_ONLINE && got->prod_version == 0);
+    base_decision_free(got);
+    d->slot = 2;
+    plain.len = 0;
+    TST_EQ(sto_codec_encode_decision(d, &plain), BASE_EINVAL);
+    base_decision_free(d);
+    base_buf_fini(&plain);
+    base_buf_fini(&slotted);
+}
+
+/* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
+static void model_settings_round_trip_and_are_optional(void)
+{
+    base_snapshot *m = make_model(4, 2);
+    base_snapshot *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL && got->settings.explorer[0] == '\0');
+    base_snapshot_free(got);
+    got = NULL;
+    base_head_settings st = {.explorer = "igw",
+                             .epsilon = 0.02,
+                             .temperature = 1.5,
+                             .learning_rate = 0.25,
+                             .lambda = 3.0,
+                             .prior_mean = 0.4,
+                             .base_weight = 1.0,
+                             .kl = 0.3,
+                             .gamma = 900.0,
+                             .ucb_alpha = 0.5,
+                             .seed = 0xfeedfacecafebeefULL};
+    m->settings = st;
+    b.len = 0;
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL);
+    if (got != NULL) {
+        TST_STREQ(got->settings.explorer, "igw");
+        TST_TRUE(got->settings.epsilon == 0.02 && got->settings.temperature == 1.5 &&
+                 got->settings.learning_rate == 0.25 && got->settings.lambda == 3.0 &&
+                 got->settings.prior_mean == 0.4 && got->settings.base_weight == 1.0 &&
+                 got->settings.kl == 0.3 && got->settings.gamma == 900.0 &&
+                 got->settings.ucb_alpha == 0.5 && got->settings.seed == st.seed);
+    }
+    base_snapshot_free(got);
+    m->settings.gamma = NAN;
+    b.len = 0;
+    TST_EQ(sto_codec_encode_model(m, &b), BASE_EINVAL);
+    base_snapshot_free(m);
+    base_buf_fini(&b);
 }
 
 static void decision_keeps_full_length_strings(void)
@@ -834,6 +908,8 @@ static void model_decoder_rejects_inconsistent_state(void)
 
 int main(void)
 {
+    decision_slot_fields_are_optional();
+    model_settings_round_trip_and_are_optional();
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
     decision_keeps_full_length_strings();
