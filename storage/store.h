@@ -9,7 +9,8 @@
  *     rlfeed:{<policy>}:outcomes    stream, field "r" = msgpack outcome
  *     rlfeed:{<policy>}:joined      stream, field "r" = msgpack joined example
  *     rlfeed:{<policy>}:model:<version>  string, msgpack model snapshot
- *     rlfeed:{<policy>}:registry    hash, field "online" = latest version
+ *     rlfeed:{<policy>}:registry    hash: "online" = latest version, "production" =
+ *                                   the promoted one, "serve" and "canary" overrides
  *     rlfeed:{<policy>}:models      sorted set of stored snapshot versions
  *     rlfeed:{<policy>}:pinned      set of versions retention never deletes
  *     rlfeed:{<policy>}:owner       string with a TTL: the instance that writes the policy
@@ -176,6 +177,39 @@ base_err sto_store_model_put(sto_store *s, const base_snapshot *m);
  */
 base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snapshot **out,
                                     bool *out_found);
+
+/*
+ * sto_store_model_get() - snapshot @version of @policy. *out_found is false
+ * (and *out untouched) when there is no such key.
+ * Return: BASE_OK; BASE_EPROTO if it does not decode or its policy/version
+ *         disagree with the key; BASE_EINVAL for a bad policy; BASE_EIO;
+ *         BASE_ESTORE.
+ */
+base_err sto_store_model_get(sto_store *s, const char *policy, uint64_t version,
+                             base_snapshot **out, bool *out_found);
+
+/* The registry's serving mode, when set (it overrides the daemon's config). */
+typedef enum sto_serve {
+    STO_SERVE_UNSET = 0,
+    STO_SERVE_ONLINE,
+    STO_SERVE_PRODUCTION,
+} sto_serve;
+
+/* A policy's registry (rlfeed:{<policy>}:registry); absent fields read as unset. */
+typedef struct sto_registry {
+    uint64_t online;     /* newest online snapshot; 0: none */
+    uint64_t production; /* the production slot's snapshot; 0: none, the base model serves */
+    sto_serve serve;     /* field "serve": "online" or "production" */
+    double canary;       /* field "canary": share in [0, 1]; < 0 when unset */
+} sto_registry;
+
+/*
+ * sto_registry_get() - read @policy's registry (one HMGET).
+ * Return: BASE_OK; BASE_EPROTO if a field is malformed (a version that is not
+ *         decimal, an unknown serve mode, a canary outside [0, 1]);
+ *         BASE_EINVAL for a bad policy; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out);
 
 /*
  * sto_store_trim() - XTRIM stream @kind of @policy with MINID @minid: every

@@ -134,34 +134,14 @@ static bool parse_version(const redisReply *r, uint64_t *out)
     return ok;
 }
 
-base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snapshot **out,
-                                    bool *out_found)
+base_err sto_store_model_get(sto_store *s, const char *policy, uint64_t version,
+                             base_snapshot **out, bool *out_found)
 {
-    char reg[STO_KEY_MAX], key[STO_KEY_MAX], suffix[40];
+    char key[STO_KEY_MAX], suffix[40];
     redisReply *r = NULL;
     base_snapshot *m = NULL;
-    bool found = false;
-    uint64_t version;
-    base_err e = sto_make_key(reg, sizeof(reg), policy, "registry");
+    base_err e;
 
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    const char *hget[] = {"HGET", reg, "online"};
-    size_t hget_len[] = {4, strlen(reg), 6};
-    e = sto_run(s, 3, hget, hget_len, &r);
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    if (r->type == REDIS_REPLY_NIL) {
-        goto done;
-    }
-    if (!parse_version(r, &version)) {
-        e = BASE_EPROTO;
-        goto fail;
-    }
-    freeReplyObject(r);
-    r = NULL;
     (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)version); /* fits */
     e = sto_make_key(key, sizeof(key), policy, suffix);
     if (e != BASE_OK) {
@@ -173,7 +153,10 @@ base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snaps
     if (e != BASE_OK) {
         goto fail;
     }
-    /* The registry names a snapshot that must exist: put writes both at once. */
+    if (r->type == REDIS_REPLY_NIL) {
+        *out_found = false;
+        goto fail;
+    }
     if (r->type != REDIS_REPLY_STRING) {
         e = BASE_EPROTO;
         goto fail;
@@ -186,15 +169,94 @@ base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snaps
         e = BASE_EPROTO;
         goto fail;
     }
-    found = true;
     *out = m;
+    *out_found = true;
     m = NULL;
-done:
-    *out_found = found;
 fail:
     base_snapshot_free(m);
     if (r != NULL) {
         freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out)
+{
+    char reg[STO_KEY_MAX];
+    redisReply *r = NULL;
+    sto_registry g = {.canary = -1.0};
+    base_err e = sto_make_key(reg, sizeof(reg), policy, "registry");
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *hmget[] = {"HMGET", reg, "online", "production", "serve", "canary"};
+    size_t hmget_len[] = {5, strlen(reg), 6, 10, 5, 6};
+    e = sto_run(s, 6, hmget, hmget_len, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    e = BASE_EPROTO;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        goto fail;
+    }
+    const redisReply *on = r->element[0], *pr = r->element[1], *sv = r->element[2],
+                     *cn = r->element[3];
+    if ((on->type != REDIS_REPLY_NIL && !parse_version(on, &g.online)) ||
+        (pr->type != REDIS_REPLY_NIL && !parse_version(pr, &g.production))) {
+        goto fail;
+    }
+    if (sv->type == REDIS_REPLY_STRING) {
+        if (sv->len == 6 && memcmp(sv->str, "online", 6) == 0) {
+            g.serve = STO_SERVE_ONLINE;
+        } else if (sv->len == 10 && memcmp(sv->str, "production", 10) == 0) {
+            g.serve = STO_SERVE_PRODUCTION;
+        } else {
+            goto fail;
+        }
+    } else if (sv->type != REDIS_REPLY_NIL) {
+        goto fail;
+    }
+    if (cn->type == REDIS_REPLY_STRING) {
+        char buf[32], *end = NULL;
+        if (cn->len == 0 || cn->len >= sizeof(buf)) {
+            goto fail;
+        }
+        memcpy(buf, cn->str, cn->len);
+        buf[cn->len] = '\0';
+        errno = 0;
+        double c = strtod(buf, &end);
+        if (errno != 0 || end != buf + cn->len || !(c >= 0.0 && c <= 1.0)) {
+            goto fail;
+        }
+        g.canary = c;
+    } else if (cn->type != REDIS_REPLY_NIL) {
+        goto fail;
+    }
+    *out = g;
+    e = BASE_OK;
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snapshot **out,
+                                    bool *out_found)
+{
+    sto_registry g;
+    base_err e = sto_registry_get(s, policy, &g);
+    if (e != BASE_OK) {
+        return e;
+    }
+    if (g.online == 0) {
+        *out_found = false;
+        return BASE_OK;
+    }
+    e = sto_store_model_get(s, policy, g.online, out, out_found);
+    if (e == BASE_OK && !*out_found) {
+        e = BASE_EPROTO; /* the registry names a snapshot that must exist: put writes both */
     }
     return e;
 }

@@ -310,6 +310,19 @@ static void model_put_and_get_online(sto_store *s)
     base_snapshot_free(got);
     got = NULL;
 
+    /* Any stored version by number; the registry names the newest as online. */
+    TST_OK(sto_store_model_get(s, "faq", 1, &got, &found));
+    TST_TRUE(found && got != NULL && model_eq(got, m1));
+    base_snapshot_free(got);
+    got = NULL;
+    TST_OK(sto_store_model_get(s, "faq", 99, &got, &found));
+    TST_TRUE(!found && got == NULL);
+    sto_registry g;
+    TST_OK(sto_registry_get(s, "faq", &g));
+    TST_TRUE(g.online == 2 && g.production == 0 && g.serve == STO_SERVE_UNSET && g.canary < 0);
+    TST_OK(sto_registry_get(s, "empty", &g));
+    TST_TRUE(g.online == 0 && g.production == 0);
+
     base_snapshot_free(m1);
     base_snapshot_free(m2);
 }
