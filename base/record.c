@@ -116,3 +116,26 @@ bool base_strlcpy(char *dst, const char *src, size_t size)
     dst[k] = '\0';
     return k == n;
 }
+
+const char *base_slot_name(uint32_t slot)
+{
+    switch (slot) {
+    case BASE_SLOT_ONLINE:
+        return "online";
+    case BASE_SLOT_PRODUCTION:
+        return "production";
+    default:
+        return "unknown";
+    }
+}
+
+bool base_slot_from_name(const char *name, uint32_t *out)
+{
+    for (uint32_t s = BASE_SLOT_ONLINE; s <= BASE_SLOT_PRODUCTION; s++) {
+        if (strcmp(name, base_slot_name(s)) == 0) {
+            *out = s;
+            return true;
+        }
+    }
+    return false;
+}

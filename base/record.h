@@ -35,6 +35,10 @@ enum base_slot {
     BASE_SLOT_PRODUCTION = 1,
 };
 
+/* "online" or "production" ("unknown" past the enum); and back (false for other names). */
+const char *base_slot_name(uint32_t slot);
+bool base_slot_from_name(const char *name, uint32_t *out);
+
 /* How a decision came to be. */
 enum base_decision_source {
     BASE_SRC_DECIDE = 0, /* rlfeed chose the action */

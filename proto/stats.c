@@ -66,6 +66,16 @@ static const field policy_fields[] = {
     U64(proto_policy_stats, next_lsn),
     {"learn_trace", K_HEX, offsetof(proto_policy_stats, learn_trace), 0},
     STR(proto_policy_stats, reward_version),
+    STR(proto_policy_stats, serve),
+    {"canary", K_F64, offsetof(proto_policy_stats, canary), 0},
+    U64(proto_policy_stats, registry_errors),
+};
+
+static const field slot_fields[] = {
+    U64(proto_slot_stats, decisions),
+    U64(proto_slot_stats, joined),
+    {"mean_reward", K_F64, offsetof(proto_slot_stats, mean_reward), 0},
+    U64(proto_slot_stats, model_version),
 };
 
 static const field join_fields[] = {
@@ -87,7 +97,7 @@ static const char *const latency_names[PROTO_LATENCY_BUCKETS] = {
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-_Static_assert(N_OF(policy_fields) + 1 <= MAX_FIELDS, "field arrays too small");
+_Static_assert(N_OF(policy_fields) + 2 <= MAX_FIELDS, "field arrays too small");
 _Static_assert(N_OF(join_fields) + PROTO_ST_COUNT + 1 <= MAX_FIELDS, "field arrays too small");
 
 /* ---------------------------------------------------------------- encoding */
@@ -118,6 +128,17 @@ static void w_fields(proto_writer *w, const field *t, size_t n, const void *obj)
             proto_w_str(w, (const char *)p);
             break;
         }
+    }
+}
+
+static void w_slots(proto_writer *w, const proto_slot_stats *slots)
+{
+    proto_w_str(w, "slots");
+    proto_w_map(w, PROTO_SLOTS);
+    for (uint32_t k = 0; k < PROTO_SLOTS; k++) {
+        proto_w_str(w, base_slot_name(k));
+        proto_w_map(w, (uint32_t)N_OF(slot_fields));
+        w_fields(w, slot_fields, N_OF(slot_fields), &slots[k]);
     }
 }
 
@@ -154,9 +175,10 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     for (uint32_t i = 0; i < s->n_policies; i++) {
         const proto_policy_stats *p = &s->policies[i];
         proto_w_str(&w, p->name);
-        proto_w_map(&w, (uint32_t)N_OF(policy_fields) + 1);
+        proto_w_map(&w, (uint32_t)N_OF(policy_fields) + 2);
         w_fields(&w, policy_fields, N_OF(policy_fields), p);
         w_join(&w, &p->join);
+        w_slots(&w, p->slots);
     }
     proto_w_str(&w, "rejected");
     for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
@@ -295,15 +317,38 @@ static bool r_join(const msgpack_object *m, proto_join_health *j)
     return true;
 }
 
+/* "slots": slot names this version does not know are skipped. */
+static bool r_slots(const msgpack_object *m, proto_slot_stats *slots)
+{
+    const char *names[PROTO_SLOTS];
+    const msgpack_object *per[PROTO_SLOTS];
+    const msgpack_object *vals[MAX_FIELDS];
+
+    for (uint32_t k = 0; k < PROTO_SLOTS; k++) {
+        names[k] = base_slot_name(k);
+    }
+    if (!proto_mp_map_fields(m, names, PROTO_SLOTS, true, per, NULL)) {
+        return false;
+    }
+    for (uint32_t k = 0; k < PROTO_SLOTS; k++) {
+        if (per[k] != NULL && (!lookup(per[k], slot_fields, N_OF(slot_fields), NULL, 0, vals) ||
+                               !r_fields(slot_fields, N_OF(slot_fields), vals, &slots[k]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool r_policy(const msgpack_object *key, const msgpack_object *m, proto_policy_stats *p)
 {
-    static const char *const extra[] = {"join"};
+    static const char *const extra[] = {"join", "slots"};
     const msgpack_object *vals[MAX_FIELDS];
     const size_t n = N_OF(policy_fields);
 
     return proto_mp_get_str(key, BASE_NAME_MAX, true, p->name, NULL) &&
-           lookup(m, policy_fields, n, extra, 1, vals) && r_fields(policy_fields, n, vals, p) &&
-           (vals[n] == NULL || r_join(vals[n], &p->join));
+           lookup(m, policy_fields, n, extra, 2, vals) && r_fields(policy_fields, n, vals, p) &&
+           (vals[n] == NULL || r_join(vals[n], &p->join)) &&
+           (vals[n + 1] == NULL || r_slots(vals[n + 1], p->slots));
 }
 
 /* "rejected": counts by code name; names this version does not know are skipped. */

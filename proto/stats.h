@@ -49,6 +49,16 @@ typedef struct proto_join_health {
     uint64_t latency[PROTO_LATENCY_BUCKETS]; /* decision -> outcome time of applied ones */
 } proto_join_health;
 
+/* What one serving slot did: an entry of "slots" ("online", "production"). */
+typedef struct proto_slot_stats {
+    uint64_t decisions;     /* decide requests it served */
+    uint64_t joined;        /* joined examples of its decisions learned from */
+    double mean_reward;     /* their mean reward */
+    uint64_t model_version; /* the version it serves now (production: 0 = the base model) */
+} proto_slot_stats;
+
+#define PROTO_SLOTS 2 /* online, production (enum base_slot) */
+
 /* The counters of one policy: an entry of "policies". */
 typedef struct proto_policy_stats {
     char name[BASE_NAME_MAX + 1];
@@ -74,7 +84,11 @@ typedef struct proto_policy_stats {
     uint64_t next_lsn;
     uint64_t learn_trace; /* sent as 16 hex digits */
     char reward_version[BASE_NAME_MAX + 1];
+    char serve[16];           /* the slot serving by default: "online" or "production" */
+    double canary;            /* with serve = production, the online slot's share */
+    uint64_t registry_errors; /* registry reads or production loads that failed */
     proto_join_health join;
+    proto_slot_stats slots[PROTO_SLOTS]; /* by enum base_slot */
 } proto_policy_stats;
 
 /* "storage" */

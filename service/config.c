@@ -282,6 +282,8 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 1, 100000, &c->keep_snapshots);
     } else if (strcmp(k, "tick_ms") == 0) {
         ok = parse_u32(v, 1, 10000, &c->tick_ms);
+    } else if (strcmp(k, "registry_poll_ms") == 0) {
+        ok = parse_u32(v, 10, 60000, &c->registry_poll_ms);
     } else {
         return fail(st, "[server]: unknown key \"%s\"", k);
     }
@@ -309,6 +311,10 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "base_model_version") == 0) {
         ok = utf8_value(v, why, sizeof(why)) &&
              copy_str(p->base_version, sizeof(p->base_version), v);
+    } else if (strcmp(k, "serve") == 0) {
+        ok = base_slot_from_name(v, &p->serve);
+    } else if (strcmp(k, "canary") == 0) {
+        ok = parse_double(v, 0, 1, &p->canary);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
@@ -519,6 +525,7 @@ static void set_defaults(svc_config *c)
     c->ack_timeout_ms = 1000;
     c->lease_ms = 10000;
     c->snapshot_interval_ms = 10000;
+    c->registry_poll_ms = 250;
     c->snapshot_every = 10000;
     c->retention_ms = 7ULL * 86400000ULL;
     c->keep_snapshots = 5;

@@ -46,6 +46,8 @@ typedef struct svc_policy_config {
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
+    uint32_t serve;                       /* enum base_slot serving by default; default online */
+    double canary; /* with serve = production, the share the online slot serves; default 0 */
 } svc_policy_config;
 
 typedef struct svc_config {
@@ -69,6 +71,7 @@ typedef struct svc_config {
     uint64_t retention_ms;         /* stream entries kept at least; default 7 days */
     uint32_t keep_snapshots;       /* newest snapshots kept (plus pinned); default 5 */
     uint32_t tick_ms;              /* join expiry cadence, default 20 */
+    uint32_t registry_poll_ms;     /* how often the registry is read, default 250 */
     uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
 } svc_config;

@@ -13,6 +13,7 @@
 #include "proto/request.h"
 #include "service/engine.h"
 #include "service/lease.h"
+#include "service/registry.h"
 #include "service/net.h"
 #include "service/nng_compat.h"
 #include "service/persist.h"
@@ -288,6 +289,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     svc_lease *lease = NULL;
     svc_persist *persist = NULL;
     svc_engine *eng = NULL;
+    svc_registry *reg = NULL;
     svc_net *net = NULL;
     const char *url = NULL;
     char err[512] = "";
@@ -360,6 +362,12 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (e != BASE_OK) {
         goto done;
     }
+    /* The production slots the registry names, before the first decision. */
+    e = svc_registry_start(url, cfg, eng, &reg, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "registry: %s", err);
+        goto done;
+    }
     e = svc_engine_start(eng);
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "cannot start the learner thread");
@@ -387,6 +395,7 @@ done:;
     /* Order matters: stop input, apply and snapshot, flush to Redis, spill, release. */
     uint64_t t0 = base_mono_ns();
     svc_net_close(net);
+    svc_registry_stop(reg);
     bool up = persist != NULL && svc_persist_redis_up(persist);
     svc_engine_stop(eng, up ? LEARN_DRAIN_MS : LEARN_DRAIN_AWAY_MS);
     if (eng != NULL) {

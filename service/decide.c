@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/hash.h"
 
 /* Writer-thread completion of a decision record: only its stream id matters. */
 static void on_decision_stored(void *arg, svc_persist_item *it, base_err result)
@@ -126,6 +127,87 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     return code;
 }
 
+/* Salt of the slot draw, so it is independent of the candidate draw (pol_sample). */
+#define SLOT_SALT 0x736c6f74ULL
+
+/* The online slot's pmf into @out, and its version. */
+static base_err online_pmf(svc_prt *p, const base_decision *d, float *out, uint64_t *version)
+{
+    pthread_rwlock_rdlock(&p->head_lk);
+    base_err err = pol_head_pmf(p->head, d->embedding, d->n_cand, d->action, d->base_logit, out);
+    *version = pol_head_n_updates(p->head);
+    pthread_rwlock_unlock(&p->head_lk);
+    return err;
+}
+
+/* The production slot's pmf into @out, and its version. */
+static base_err production_pmf(svc_prt *p, const base_decision *d, float *out, uint64_t *version)
+{
+    pthread_rwlock_rdlock(&p->prod_lk);
+    base_err err = pol_head_pmf(p->prod, d->embedding, d->n_cand, d->action, d->base_logit, out);
+    *version = p->prod_version;
+    pthread_rwlock_unlock(&p->prod_lk);
+    return err;
+}
+
+/*
+ * Score @d and draw its candidate (docs/promotion.md, "Slots"). With serve =
+ * online, the online head serves. With serve = production, a share c (the
+ * canary) of decisions, drawn from the event id and the policy seed, is
+ * served by the online head and the rest by production; the pmf logged is the
+ * mixture (1 - c) p_production + c p_online, the exact probability with which
+ * each candidate was chosen, so learning and evaluation stay unbiased. The
+ * candidate is drawn from the serving slot's pmf with pol_sample's uniform.
+ * Sets d->pmf, chosen, slot, model_version (the online head's) and
+ * prod_version; *served_version is the serving slot's.
+ */
+static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
+{
+    static _Thread_local float p_prod[BASE_CAND_MAX];
+    uint32_t serve = atomic_load(&p->serve);
+    uint32_t ppm = atomic_load(&p->canary_ppm);
+    uint64_t seed = p->cfg->head.seed;
+    base_err err = BASE_OK;
+
+    if (serve != BASE_SLOT_PRODUCTION) {
+        d->slot = BASE_SLOT_ONLINE;
+        err = online_pmf(p, d, d->pmf, &d->model_version);
+        pthread_rwlock_rdlock(&p->prod_lk);
+        d->prod_version = p->prod_version;
+        pthread_rwlock_unlock(&p->prod_lk);
+        if (err == BASE_OK) {
+            d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
+        }
+        *served_version = d->model_version;
+        return err;
+    }
+    double c = (double)ppm * 1e-6;
+    double u = base_u64_to_unit(base_hash64(d->event_id, strlen(d->event_id), seed ^ SLOT_SALT));
+    d->slot = u < c ? BASE_SLOT_ONLINE : BASE_SLOT_PRODUCTION;
+    err = production_pmf(p, d, p_prod, &d->prod_version);
+    if (err != BASE_OK) {
+        return err;
+    }
+    if (ppm == 0) {
+        memcpy(d->pmf, p_prod, (size_t)d->n_cand * sizeof(float));
+        d->model_version = atomic_load(&p->n_updates);
+        d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
+        *served_version = d->prod_version;
+        return BASE_OK;
+    }
+    err = online_pmf(p, d, d->pmf, &d->model_version); /* p_online, mixed in below */
+    if (err != BASE_OK) {
+        return err;
+    }
+    const float *serving = d->slot == BASE_SLOT_ONLINE ? d->pmf : p_prod;
+    d->chosen = pol_sample(serving, d->n_cand, d->event_id, seed);
+    for (uint32_t k = 0; k < d->n_cand; k++) {
+        d->pmf[k] = (float)((1.0 - c) * (double)p_prod[k] + c * (double)d->pmf[k]);
+    }
+    *served_version = d->slot == BASE_SLOT_ONLINE ? d->model_version : d->prod_version;
+    return BASE_OK;
+}
+
 static void make_event_id(svc_engine *e, char *out, size_t size)
 {
     uint64_t seq = atomic_fetch_add(&e->id_seq, 1) + 1;
@@ -150,35 +232,34 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     d->deferred = q->deferred ? 1 : 0;
     d->ts_ms = base_clock_now_ms(e->clock);
 
-    pthread_rwlock_rdlock(&p->head_lk);
-    base_err err = pol_head_pmf(p->head, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf);
-    d->model_version = pol_head_n_updates(p->head);
-    pthread_rwlock_unlock(&p->head_lk);
+    uint64_t served_version = 0;
+    base_err err = score(p, d, &served_version);
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
                           "scoring failed on this input");
         return;
     }
-    d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, p->cfg->head.seed);
 
     /* Encode the reply before the record changes hands. */
     base_buf b;
     base_buf_init(&b, 64u * 1024u);
     err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf, d->n_cand,
-                             d->model_version, "online");
+                             served_version, base_slot_name(d->slot));
     if (err != BASE_OK) {
         base_buf_fini(&b);
         base_decision_free(d);
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "reply encoding failed");
         return;
     }
+    uint32_t slot_served = d->slot;
     code = admit_decision(p, d, msg, sizeof(msg));
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
         svc_engine_reject(e, r, code, msg);
     } else {
         atomic_fetch_add(&p->c.decisions, 1);
+        atomic_fetch_add(&p->c.slot_decisions[slot_served], 1);
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);

@@ -248,3 +248,8 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         break;
     }
 }
+
+struct svc_prt *svc_engine_policy_at(svc_engine *e, uint32_t i)
+{
+    return i < e->n_pol ? &e->pol[i] : NULL;
+}

@@ -87,6 +87,9 @@ void svc_engine_handle(svc_engine *e, const proto_request *req, const svc_replie
 /* Count a request rejected before it reached the engine (decode errors). */
 void svc_engine_count_reject(svc_engine *e, proto_errcode code);
 
+/* The runtime of the @i-th configured policy (i < the config's n_policies); NULL past it. */
+struct svc_prt *svc_engine_policy_at(svc_engine *e, uint32_t i);
+
 /* Model state of policy @name for tests and stats; false if unknown. */
 bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_updates,
                            uint64_t *out_checksum);

@@ -46,6 +46,9 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
     p->cfg = cfg;
     atomic_store(&p->last_unlogged_ms, INT64_MIN);
     pthread_rwlock_init(&p->head_lk, NULL);
+    pthread_rwlock_init(&p->prod_lk, NULL);
+    atomic_store(&p->serve, cfg->serve);
+    atomic_store(&p->canary_ppm, (unsigned)llround(cfg->canary * 1e6));
     pthread_mutex_init(&p->join_lk, NULL);
     pthread_mutex_init(&p->tail_lk, NULL);
     p->marks = base_alloc_array(SVC_MARK_RING, sizeof(svc_mark));
@@ -58,6 +61,11 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
         return e;
     }
     e = pol_head_new(&cfg->head, &p->head);
+    if (e != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": head: %s", cfg->name, base_strerror(e));
+        return e;
+    }
+    e = pol_head_new(&cfg->head, &p->prod);
     if (e != BASE_OK) {
         snprintf(errbuf, errlen, "policy \"%s\": head: %s", cfg->name, base_strerror(e));
         return e;
@@ -79,12 +87,41 @@ void svc_prt_fini(svc_prt *p)
         base_joined_free(p->backlog[k]);
     }
     pol_head_free(p->head);
+    pol_head_free(p->prod);
     rwd_join_free(p->join);
     base_hset_fini(&p->actions);
     pthread_rwlock_destroy(&p->head_lk);
+    pthread_rwlock_destroy(&p->prod_lk);
     pthread_mutex_destroy(&p->join_lk);
     pthread_mutex_destroy(&p->tail_lk);
     base_free(p->marks);
+}
+
+base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version)
+{
+    if (head == NULL) {
+        base_err e = pol_head_new(&p->cfg->head, &head);
+        if (e != BASE_OK) {
+            return e;
+        }
+    }
+    if (pol_head_dim(head) != p->cfg->head.dim || pol_head_n_actions(head) != p->cfg->n_actions) {
+        pol_head_free(head);
+        return BASE_EINVAL;
+    }
+    pthread_rwlock_wrlock(&p->prod_lk);
+    pol_head *old = p->prod;
+    p->prod = head;
+    p->prod_version = version;
+    pthread_rwlock_unlock(&p->prod_lk);
+    pol_head_free(old);
+    return BASE_OK;
+}
+
+void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm)
+{
+    atomic_store(&p->serve, slot);
+    atomic_store(&p->canary_ppm, canary_ppm > 1000000u ? 1000000u : canary_ppm);
 }
 
 void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id)
@@ -152,6 +189,10 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     if (j->defaulted) {
         atomic_fetch_add(&p->c.defaulted, 1);
     }
-    atomic_fetch_add(&p->c.reward_micro, (int_fast64_t)llround(j->reward * 1e6));
+    int_fast64_t micro = (int_fast64_t)llround(j->reward * 1e6);
+    atomic_fetch_add(&p->c.reward_micro, micro);
+    uint32_t slot = j->decision->slot <= BASE_SLOT_PRODUCTION ? j->decision->slot : 0;
+    atomic_fetch_add(&p->c.slot_joined[slot], 1);
+    atomic_fetch_add(&p->c.slot_reward_micro[slot], micro);
     return err;
 }

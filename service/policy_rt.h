@@ -20,6 +20,8 @@
  *   - the learner thread: the head under head_lk as its only writer, the
  *     join under join_lk (expiry, checkpoints), and the fields marked
  *     "learner thread only" without a lock.
+ *   - the registry follower thread (service/registry.c): prod, prod_version
+ *     under prod_lk as their only writer; serve and canary_ppm (atomics).
  *   - start-up (svc_engine_restore, before any other thread runs): all.
  *
  * Lock order (a thread holding one may take only those to its right):
@@ -27,6 +29,7 @@
  *       join_lk  ->  tail_lk
  *       join_lk  ->  the engine's ack_lk (service/outcome.c)
  *       head_lk  (never held with another lock)
+ *       prod_lk  (never held with another lock)
  *
  * join_lk is held while a record is queued for Redis (so the queue order is
  * the lsn order) and take_lsn reads the tails under it; persist's own queue
@@ -73,6 +76,11 @@ typedef struct svc_prt_counters {
     atomic_uint_fast64_t store_errors; /* records Redis did not take */
     atomic_uint_fast64_t snapshots;
     atomic_int_fast64_t reward_micro; /* sum of joined rewards, in 1e-6 units */
+    /* by enum base_slot: decisions served, joined examples learned, their reward sum */
+    atomic_uint_fast64_t slot_decisions[2];
+    atomic_uint_fast64_t slot_joined[2];
+    atomic_int_fast64_t slot_reward_micro[2];
+    atomic_uint_fast64_t registry_errors; /* registry reads or production loads that failed */
 } svc_prt_counters;
 
 /*
@@ -97,6 +105,17 @@ typedef struct svc_prt {
     pthread_rwlock_t head_lk;
     pol_head *head;                 /* guarded by head_lk; written by the learner only */
     atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
+
+    /*
+     * The production slot: a frozen head the registry names, replaced whole
+     * by the registry follower (service/registry.c), never learned into.
+     */
+    pthread_rwlock_t prod_lk;
+    pol_head *prod;        /* guarded by prod_lk; the base model (a fresh head) until promoted */
+    uint64_t prod_version; /* guarded by prod_lk; 0: the base model */
+    /* How decisions are served: the registry's override, else the config. */
+    atomic_uint serve;      /* enum base_slot */
+    atomic_uint canary_ppm; /* with serve = production, the online slot's share, in 1e-6 */
 
     pthread_mutex_t join_lk;
     rwd_join *join;            /* guarded by join_lk */
@@ -133,6 +152,18 @@ void svc_prt_fini(svc_prt *p); /* accepts a zeroed or half-built runtime */
 
 /* The index of action @name; false if the policy has no such action. Any thread. */
 bool svc_prt_find_action(const svc_prt *p, const char *name, uint32_t *out);
+
+/*
+ * svc_prt_set_production() - serve @head (taken; NULL: a fresh head of the
+ * policy's config, the base model) as the production slot, version
+ * @version. The old head is freed after the swap, outside the lock.
+ * Return: BASE_OK; BASE_EINVAL if @head's shape does not match the policy
+ *         (@head is freed); BASE_ENOMEM.
+ */
+base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version);
+
+/* Serve from @slot (enum base_slot) with the online slot's share @canary_ppm. */
+void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm);
 
 /* Record @id as the last stored id of stream @kind (writer thread, start-up). */
 void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id);

@@ -65,6 +65,20 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     out->snapshots = atomic_load(&p->c.snapshots);
     out->dim = p->cfg->head.dim;
     rwd_spec_version(&p->cfg->reward, out->reward_version, sizeof(out->reward_version));
+    base_strlcpy(out->serve, base_slot_name(atomic_load(&p->serve)), sizeof(out->serve));
+    out->canary = (double)atomic_load(&p->canary_ppm) * 1e-6;
+    out->registry_errors = atomic_load(&p->c.registry_errors);
+    for (uint32_t k = 0; k < PROTO_SLOTS; k++) {
+        proto_slot_stats *sl = &out->slots[k];
+        sl->decisions = atomic_load(&p->c.slot_decisions[k]);
+        sl->joined = atomic_load(&p->c.slot_joined[k]);
+        int64_t sum = atomic_load(&p->c.slot_reward_micro[k]);
+        sl->mean_reward = sl->joined > 0 ? (double)sum * 1e-6 / (double)sl->joined : 0.0;
+    }
+    out->slots[BASE_SLOT_ONLINE].model_version = out->model_version;
+    pthread_rwlock_rdlock(&p->prod_lk);
+    out->slots[BASE_SLOT_PRODUCTION].model_version = p->prod_version;
+    pthread_rwlock_unlock(&p->prod_lk);
     join_health(&js, &out->join);
 }
 

@@ -34,12 +34,16 @@ static const char want_json[] =
     "\"store_errors\":13,\"snapshots\":14,\"model_version\":15,"
     "\"model_checksum\":\"895ffd2426749cd7\",\"dim\":64,\"last_applied_id\":\"1700-0\","
     "\"next_lsn\":16,\"learn_trace\":\"00000000000000ab\",\"reward_version\":\"v1\","
+    "\"serve\":\"production\",\"canary\":0.25,\"registry_errors\":24,"
     "\"join\":{\"pending\":17,\"deferred\":18,\"joined\":19,\"defaulted\":20,\"unknown\":21,"
     "\"not_activated\":22,\"dangling\":23,\"matched\":30,\"duplicate\":31,\"corrected\":32,"
     "\"late\":33,\"late_correction\":34,\"early\":35,\"unknown_event\":36,"
     "\"rejected_signal\":37,\"rejected_value\":38,\"rejected_limit\":39,"
     "\"rejected_rate\":40,\"latency\":{\"lt_1s\":50,\"lt_10s\":51,\"lt_1m\":52,"
-    "\"lt_10m\":53,\"lt_1h\":54,\"lt_6h\":55,\"lt_1d\":56,\"ge_1d\":57}}}},"
+    "\"lt_10m\":53,\"lt_1h\":54,\"lt_6h\":55,\"lt_1d\":56,\"ge_1d\":57}},"
+    "\"slots\":{\"online\":{\"decisions\":60,\"joined\":61,\"mean_reward\":0.75,"
+    "\"model_version\":15},\"production\":{\"decisions\":62,\"joined\":63,"
+    "\"mean_reward\":0.125,\"model_version\":7}}}},"
     "\"rejected\":{\"bad_request\":1,\"internal\":2},"
     "\"storage\":{\"redis\":\"up\",\"queue_depth\":0,\"queue_capacity\":65536,"
     "\"written\":22,\"failed\":0,\"trimmed\":5}}";
@@ -84,6 +88,11 @@ static void fill_policy(proto_policy_stats *p)
     for (int b = 0; b < PROTO_LATENCY_BUCKETS; b++) {
         p->join.latency[b] = 50 + (uint64_t)b;
     }
+    memcpy(p->serve, "production", 11);
+    p->canary = 0.25;
+    p->registry_errors = 24;
+    p->slots[0] = (proto_slot_stats){60, 61, 0.75, 15};
+    p->slots[1] = (proto_slot_stats){62, 63, 0.125, 7};
 }
 
 static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
