@@ -42,6 +42,15 @@ static uint32_t argmax_f(const float *v, uint32_t n)
     return best;
 }
 
+/* *@at = max(*@at, @v), with other threads doing the same. */
+static void raise_to(atomic_uint_fast64_t *at, uint64_t v)
+{
+    uint64_t seen = atomic_load(at);
+    while (v > seen && !atomic_compare_exchange_weak(at, &seen, v)) {
+        /* seen was reloaded: retry while ours is still higher */
+    }
+}
+
 /*
  * Interaction @i, turn @turn (1-based; 0 without conversations) of
  * conversation @conv_id (NULL without). Returns whether the decide succeeded,
@@ -95,11 +104,10 @@ static bool interact(sim_worker *w, uint64_t i, const char *conv_id, uint32_t tu
     }
     decided = true;
     served_hit = w->reply.chosen_index == label;
-    uint64_t v = w->reply.model_version;
-    uint64_t seen = atomic_load(&b->max_version);
-    while (v > seen && !atomic_compare_exchange_weak(&b->max_version, &seen, v)) {
-        /* seen was reloaded: retry while ours is still higher */
-    }
+    bool prod = strcmp(w->reply.slot, "production") == 0;
+    atomic_fetch_add(&b->slot_decided[prod], 1);
+    atomic_fetch_add(&b->slot_hits[prod], served_hit);
+    raise_to(prod ? &b->max_prod : &b->max_version, w->reply.model_version);
     sim_schedule(w, i, SIM_FB_TURN, served_hit);
 
 account:

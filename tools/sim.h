@@ -36,8 +36,9 @@
  *
  * Output (stdout, flushed per line): a header, then one row per block of B
  * interactions in number order, whichever thread finished them:
- *   block  interactions  base_acc  served_acc  model_version  decides_per_s
- *       1          5000    0.6790      0.6712              3           4100
+ *   block interactions base_acc served_acc online_acc prod_acc model_version prod_version
+ *       1         5000   0.6790     0.6712     0.6712       nan             3            -
+ *   (and decides_per_s), accuracies split by the slot that served;
  * and finally one JSON summary line (with "turns", "delay_ms",
  * "conversation_outcomes" and "late_outcomes"). Setup details and errors go to
  * stderr.

@@ -52,11 +52,14 @@ typedef struct sim_opts {
 
 /* Per-block accumulators, written by any worker; read by the printer once complete. */
 typedef struct sim_block {
-    atomic_uint_fast64_t done;        /* interactions finished (ok or not) */
-    atomic_uint_fast64_t decided;     /* decides answered ok */
-    atomic_uint_fast64_t base_hits;   /* argmax(base logits) == label */
-    atomic_uint_fast64_t served_hits; /* chosen == label */
-    atomic_uint_fast64_t max_version; /* highest model_version seen */
+    atomic_uint_fast64_t done;            /* interactions finished (ok or not) */
+    atomic_uint_fast64_t decided;         /* decides answered ok */
+    atomic_uint_fast64_t base_hits;       /* argmax(base logits) == label */
+    atomic_uint_fast64_t served_hits;     /* chosen == label */
+    atomic_uint_fast64_t max_version;     /* highest model_version the online slot served */
+    atomic_uint_fast64_t max_prod;        /* highest model_version the production slot served */
+    atomic_uint_fast64_t slot_decided[2]; /* decides answered ok, by slot (online, production) */
+    atomic_uint_fast64_t slot_hits[2];    /* of which chose the label */
     atomic_uint_fast64_t t_start_ns;
     atomic_uint_fast64_t t_done_ns;
     atomic_int complete; /* set after t_done_ns: the block may be printed */

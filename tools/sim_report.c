@@ -54,8 +54,9 @@ static double ratio(uint64_t num, uint64_t den)
 
 void sim_print_header(void)
 {
-    printf("%5s %12s %9s %10s %13s %13s\n", "block", "interactions", "base_acc", "served_acc",
-           "model_version", "decides_per_s");
+    printf("%5s %12s %9s %10s %10s %9s %13s %12s %13s\n", "block", "interactions", "base_acc",
+           "served_acc", "online_acc", "prod_acc", "model_version", "prod_version",
+           "decides_per_s");
     fflush(stdout);
 }
 
@@ -76,9 +77,17 @@ void sim_print_ready(sim_run *run)
         if (so_far > o->n) {
             so_far = o->n;
         }
-        printf("%5" PRIu64 " %12" PRIu64 " %9.4f %10.4f %13" PRIu64 " %13.0f\n",
+        char prod_version[24] = "-";
+        if (atomic_load(&b->slot_decided[1]) > 0) {
+            (void)snprintf(prod_version, sizeof(prod_version), "%" PRIu64,
+                           (uint64_t)atomic_load(&b->max_prod)); /* fits */
+        }
+        printf("%5" PRIu64 " %12" PRIu64 " %9.4f %10.4f %10.4f %9.4f %13" PRIu64 " %12s %13.0f\n",
                run->next_print + 1, so_far, ratio(atomic_load(&b->base_hits), done), served,
-               (uint64_t)atomic_load(&b->max_version), secs > 0.0 ? (double)decided / secs : 0.0);
+               ratio(atomic_load(&b->slot_hits[0]), atomic_load(&b->slot_decided[0])),
+               ratio(atomic_load(&b->slot_hits[1]), atomic_load(&b->slot_decided[1])),
+               (uint64_t)atomic_load(&b->max_version), prod_version,
+               secs > 0.0 ? (double)decided / secs : 0.0);
         fflush(stdout);
         run->last_served_acc = served;
         run->next_print++;
@@ -125,7 +134,12 @@ void sim_print_summary(sim_run *run, double seconds)
     json_t *src = NULL;
     char *text = NULL;
 
+    uint64_t slot_decided[2] = {0, 0}, slot_hits[2] = {0, 0};
     for (uint64_t b = 0; b < run->n_blocks; b++) {
+        for (int k = 0; k < 2; k++) {
+            slot_decided[k] += atomic_load(&run->blocks[b].slot_decided[k]);
+            slot_hits[k] += atomic_load(&run->blocks[b].slot_hits[k]);
+        }
         done += atomic_load(&run->blocks[b].done);
         decided += atomic_load(&run->blocks[b].decided);
         base_hits += atomic_load(&run->blocks[b].base_hits);
@@ -145,6 +159,11 @@ void sim_print_summary(sim_run *run, double seconds)
     (void)json_object_set_new(j, "base_accuracy", json_num(ratio(base_hits, done)));
     (void)json_object_set_new(j, "served_accuracy_last_block", json_num(run->last_served_acc));
     (void)json_object_set_new(j, "served_accuracy", json_num(ratio(served_hits, decided)));
+    (void)json_object_set_new(j, "online_decisions", json_integer((json_int_t)slot_decided[0]));
+    (void)json_object_set_new(j, "online_accuracy", json_num(ratio(slot_hits[0], slot_decided[0])));
+    (void)json_object_set_new(j, "production_decisions", json_integer((json_int_t)slot_decided[1]));
+    (void)json_object_set_new(j, "production_accuracy",
+                              json_num(ratio(slot_hits[1], slot_decided[1])));
     (void)json_object_set_new(j, "conversation_outcomes",
                               json_integer((json_int_t)atomic_load(&run->n_conv_outcomes)));
     (void)json_object_set_new(j, "late_outcomes",
