@@ -145,7 +145,7 @@ static base_err production_pmf(svc_prt *p, const base_decision *d, float *out, u
 {
     pthread_rwlock_rdlock(&p->prod_lk);
     base_err err = pol_head_pmf(p->prod, d->embedding, d->n_cand, d->action, d->base_logit, out);
-    *version = p->prod_version;
+    *version = atomic_load(&p->prod_version);
     pthread_rwlock_unlock(&p->prod_lk);
     return err;
 }
@@ -172,9 +172,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
     if (serve != BASE_SLOT_PRODUCTION) {
         d->slot = BASE_SLOT_ONLINE;
         err = online_pmf(p, d, d->pmf, &d->model_version);
-        pthread_rwlock_rdlock(&p->prod_lk);
-        d->prod_version = p->prod_version;
-        pthread_rwlock_unlock(&p->prod_lk);
+        d->prod_version = atomic_load(&p->prod_version);
         if (err == BASE_OK) {
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         }

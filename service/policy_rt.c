@@ -112,7 +112,7 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version)
     pthread_rwlock_wrlock(&p->prod_lk);
     pol_head *old = p->prod;
     p->prod = head;
-    p->prod_version = version;
+    atomic_store(&p->prod_version, version);
     pthread_rwlock_unlock(&p->prod_lk);
     pol_head_free(old);
     return BASE_OK;

@@ -111,8 +111,9 @@ typedef struct svc_prt {
      * by the registry follower (service/registry.c), never learned into.
      */
     pthread_rwlock_t prod_lk;
-    pol_head *prod;        /* guarded by prod_lk; the base model (a fresh head) until promoted */
-    uint64_t prod_version; /* guarded by prod_lk; 0: the base model */
+    pol_head *prod; /* guarded by prod_lk; the base model (a fresh head) until promoted */
+    /* written under prod_lk with prod; read with prod under it, or alone without it */
+    atomic_uint_fast64_t prod_version; /* 0: the base model */
     /* How decisions are served: the registry's override, else the config. */
     atomic_uint serve;      /* enum base_slot */
     atomic_uint canary_ppm; /* with serve = production, the online slot's share, in 1e-6 */

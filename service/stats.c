@@ -76,9 +76,7 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
         sl->mean_reward = sl->joined > 0 ? (double)sum * 1e-6 / (double)sl->joined : 0.0;
     }
     out->slots[BASE_SLOT_ONLINE].model_version = out->model_version;
-    pthread_rwlock_rdlock(&p->prod_lk);
-    out->slots[BASE_SLOT_PRODUCTION].model_version = p->prod_version;
-    pthread_rwlock_unlock(&p->prod_lk);
+    out->slots[BASE_SLOT_PRODUCTION].model_version = atomic_load(&p->prod_version);
     join_health(&js, &out->join);
 }
 

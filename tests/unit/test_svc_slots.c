@@ -232,10 +232,10 @@ static void slots_mix_and_log_what_they_served(void)
     pol_head *wrong = NULL;
     TST_OK(pol_head_new(&other, &wrong));
     TST_EQ(svc_prt_set_production(p, wrong, 78), BASE_EINVAL);
-    TST_EQ(p->prod_version, 77);
+    TST_EQ(atomic_load(&p->prod_version), 77);
     /* NULL: back to the base model, version 0. */
     TST_OK(svc_prt_set_production(p, NULL, 0));
-    TST_EQ(p->prod_version, 0);
+    TST_EQ(atomic_load(&p->prod_version), 0);
     TST_EQ(pol_head_n_updates(p->prod), 0);
 
     pol_head_free(prod_twin);
