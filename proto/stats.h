@@ -11,7 +11,7 @@
  *                         "join":{"pending":2, ..., "latency":{"lt_1s":3, ...}}}},
  *      "rejected":{"bad_request":1},
  *      "storage":{"redis":"up", "queue_depth":0, "queue_capacity":65536, "written":22,
- *                 "failed":0, "trimmed":0}}
+ *                 "failed":0, "trimmed":0, "url":"tcp://127.0.0.1:40123"}}
  *
  * Invariants:
  * 1. Keys are written in one fixed order (that of docs/protocol.md's table); 64-bit
@@ -33,6 +33,7 @@
 #include "proto/errors.h"
 #include "proto/reply.h"
 
+#define PROTO_URL_MAX 511             /* bytes of storage.url */
 #define PROTO_STATS_MAX_POLICIES 1024 /* policies a decoder accepts in one reply */
 #define PROTO_LATENCY_BUCKETS 8       /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
 
@@ -99,6 +100,7 @@ typedef struct proto_storage_stats {
     uint64_t written;
     uint64_t failed;
     uint64_t trimmed;
+    char url[PROTO_URL_MAX + 1]; /* the Redis rlfeedd uses (a private one: its loopback port) */
 } proto_storage_stats;
 
 /*

@@ -42,6 +42,7 @@ typedef struct svc_log_stats {
     uint64_t written; /* records stored */
     uint64_t failed;  /* items completed with an error */
     uint64_t trimmed; /* stream entries removed by retention */
+    const char *url;  /* where records go (a Redis URL), borrowed; "" when not Redis */
 } svc_log_stats;
 
 typedef struct svc_log_ops {

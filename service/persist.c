@@ -575,6 +575,11 @@ uint64_t svc_persist_written(const svc_persist *p)
     return atomic_load(&p->written);
 }
 
+const char *svc_persist_url(const svc_persist *p)
+{
+    return p->url;
+}
+
 uint64_t svc_persist_trimmed(const svc_persist *p)
 {
     return atomic_load(&p->trimmed);

@@ -117,6 +117,7 @@ bool svc_persist_redis_up(const svc_persist *p);
 uint64_t svc_persist_written(const svc_persist *p); /* records stored */
 uint64_t svc_persist_failed(const svc_persist *p);  /* items completed with an error */
 uint64_t svc_persist_trimmed(const svc_persist *p); /* stream entries removed by retention */
+const char *svc_persist_url(const svc_persist *p);  /* the Redis it writes to; borrowed */
 
 /* How svc_persist_close() ends. */
 typedef struct svc_persist_close_opts {

@@ -182,7 +182,7 @@ static void mem_stats(void *impl, svc_log_stats *out)
 {
     tst_memlog *m = impl;
     pthread_mutex_lock(&m->lk);
-    *out = (svc_log_stats){.up = true, .capacity = m->capacity, .written = m->written};
+    *out = (svc_log_stats){.up = true, .capacity = m->capacity, .written = m->written, .url = ""};
     pthread_mutex_unlock(&m->lk);
 }
 
