@@ -5,8 +5,9 @@
  * truly worse one (trained on the negated rewards). The bad one is held
  * (exit 3) and production stays; a dry run changes nothing; the good one is
  * promoted (exit 0); rollback restores the previous production; history
- * lists every decision in order with its report; too little data is not fit
- * (exit 4); bad arguments are usage errors (exit 2).
+ * lists every decision in order with its report; too little data, another
+ * reward spec and a deterministic logger (no support: the gate's own
+ * fitness) are not fit (exit 4); bad arguments are usage errors (exit 2).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -130,6 +131,26 @@ static bool save(fixture *f, base_snapshot *m)
     return ok;
 }
 
+/* @n examples of policy "narrow" that always served candidate 0 with probability 1. */
+static bool write_narrow(fixture *f, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        base_joined *j = pw_example("narrow", 4, i);
+        ok = j != NULL;
+        if (ok) {
+            j->decision->chosen = 0;
+            j->decision->pmf[0] = 1.0f;
+            j->decision->pmf[1] = 0.0f;
+            j->decision->pmf[2] = 0.0f;
+            sto_append a = {.kind = STO_JOINED, .policy = "narrow", .rec = j};
+            ok = sto_store_append(f->s, &a, 1) == BASE_OK && a.out_err == BASE_OK;
+        }
+        base_joined_free(j);
+    }
+    return ok;
+}
+
 static bool setup_data(fixture *f)
 {
     bool ok = true;
@@ -151,6 +172,9 @@ static bool setup_data(fixture *f)
     base_snapshot *online = pw_train("faq", GOOD, 1.0, 2000);
     ok = ok && online != NULL && sto_store_model_put(f->s, online) == BASE_OK;
     base_snapshot_free(online);
+    /* A policy logged deterministically (pmf [1, 0, 0]): no support for other actions. */
+    ok = ok && write_narrow(f, 1200);
+    ok = ok && save(f, pw_train("narrow", GOOD, 1.0, 2000));
     /* A policy with too little data. */
     ok = ok && pw_write_joined(f->s, "small", 2, 0, 50, PW_SPEC, 0, NULL);
     ok = ok && save(f, pw_train("small", GOOD, 1.0, 500));
@@ -313,7 +337,17 @@ static void unfit_data_is_exit_4(fixture *f)
     TST_TRUE(strstr(jstr(j, "reason"), "spec") != NULL);
     json_decref(j);
 
-    /* The gate's own fitness: a margin is not fitness, a sample floor above n is. */
+    /* The gate's own fitness: the candidate's mass where logging put none. */
+    const char *narrow[] = {"--policy", "narrow", "--candidate", "1000", "--json", NULL};
+    TST_EQ(cli(f, &j, "promote", narrow), 4);
+    TST_STREQ(jstr(j, "verdict"), "not_fit");
+    TST_TRUE(jnum(j, "estimates.candidate.unsupported_mass") > 0.5);
+    printf("# narrow: %s\n", jstr(j, "reason"));
+    json_decref(j);
+    TST_EQ(production(f, "narrow"), 0);
+    TST_EQ(audit_len(f, "narrow"), 1);
+
+    /* A sample floor above the window's n. */
     const char *many[] = {"--policy",      "faq",  "--candidate", "1000",
                           "--min-samples", "5000", "--dry-run",   NULL};
     TST_EQ(cli(f, NULL, "promote", many), 4);
