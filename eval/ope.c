@@ -235,6 +235,9 @@ base_err ev_evaluate(const ev_config *cfg, const ev_sample *s, size_t n, ev_repo
         goto fail;
     }
     e = ev_reward_model_crossfit(cfg, s, n, q, errbuf, errlen);
+    if (e == BASE_ENOMEM) {
+        errf(errbuf, errlen, "out of memory for the reward model");
+    }
     if (e != BASE_OK) {
         goto fail;
     }

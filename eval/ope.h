@@ -77,7 +77,7 @@
 #include "base/err.h"
 #include "base/record.h"
 
-#define EV_MAX_SAMPLES ((size_t)1 << 31) /* samples per evaluation */
+#define EV_MAX_SAMPLES ((size_t)1 << 31) /* samples per evaluation (32-bit indices) */
 #define EV_MAX_PROJ_DIM 256              /* reward model's projected context */
 #define EV_MAX_FOLDS 64                  /* cross-fitting folds */
 #define EV_MIN_BOOT 20                   /* resamples; 95% endpoints want >= 39 */
@@ -99,7 +99,7 @@ bool ev_estimator_from_name(const char *name, ev_estimator *out);
 typedef enum ev_interval_kind {
     EV_BOOTSTRAP = 0, /* studentized (bootstrap-t): the default */
     EV_NORMAL,        /* CLT with a t_{n-1} quantile; delta method for SNIPS */
-    EV_PERCENTILE,    /* percentile bootstrap: under-covers, for comparison */
+    EV_PERCENTILE,    /* percentile bootstrap, for comparison: weakest on skewed weights */
 } ev_interval_kind;
 
 typedef struct ev_config {
@@ -185,7 +185,8 @@ base_err ev_evaluate(const ev_config *cfg, const ev_sample *s, size_t n, ev_repo
  * V(candidate) - V(baseline), computed on the same samples (the same
  * bootstrap resamples, or per-sample differences), beats the margin. Its
  * false-promotion rate for a candidate no better than baseline + margin is
- * at most (1 - confidence) / 2 when the interval covers.
+ * (1 - confidence) / 2 when the interval's lower tail is calibrated
+ * (measured at 0.95: 2.4% to 3.4%, docs/promotion.md).
  *
  * Why paired: the tempting rule "candidate's own lower bound > baseline's
  * point estimate + margin" ignores the baseline's noise. When the two
@@ -196,10 +197,10 @@ base_err ev_evaluate(const ev_config *cfg, const ev_sample *s, size_t n, ev_repo
  * cancels the shared noise, so the paired rule is both safer and more
  * powerful.
  *
- * Fit: n >= min_samples, every estimate finite, and for both policies
- * unsupported_mass <= max_unsupported and ess / n >= min_ess_fraction
- * (an unsupported or weight-starved baseline biases the difference as much
- * as a candidate does).
+ * Fit: n >= min_samples, a finite difference interval for the estimator,
+ * and for both policies unsupported_mass <= max_unsupported and ess / n >=
+ * min_ess_fraction (an unsupported or weight-starved baseline biases the
+ * difference as much as a candidate does).
  */
 typedef struct ev_gate_config {
     ev_estimator estimator;  /* default EV_DR */
