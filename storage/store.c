@@ -404,6 +404,51 @@ fail:
     return e;
 }
 
+base_err sto_store_read_newest(sto_store *s, sto_kind kind, const char *policy, sto_entry **out,
+                               bool *out_found)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    sto_entry *ent = NULL;
+    base_err e = sto_stream_key(key, sizeof(key), kind, policy);
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", "1"};
+    size_t lens[] = {9, strlen(key), 1, 1, 5, 1};
+    e = sto_run(s, 6, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements > 1) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    if (r->elements == 0) {
+        *out_found = false;
+        goto fail;
+    }
+    ent = base_alloc_zero(1, sizeof(*ent));
+    if (ent == NULL) {
+        e = BASE_ENOMEM;
+        goto fail;
+    }
+    e = entry_from(kind, r->element[0], ent);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    *out = ent;
+    *out_found = true;
+    ent = NULL;
+fail:
+    sto_entries_free(kind, ent, 0);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len)
 {
     char key[STO_KEY_MAX];

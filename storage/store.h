@@ -13,6 +13,7 @@
  *                                   the promoted one, "serve" and "canary" overrides
  *     rlfeed:{<policy>}:models      sorted set of stored snapshot versions
  *     rlfeed:{<policy>}:pinned      set of versions retention never deletes
+ *     rlfeed:{<policy>}:audit       stream of registry changes and refused promotions
  *     rlfeed:{<policy>}:owner       string with a TTL: the instance that writes the policy
  *
  * Encodings are in storage/codec.h and docs/storage.md.
@@ -159,6 +160,17 @@ base_err sto_store_read(sto_store *s, sto_kind kind, const char *policy, const c
                         size_t max, sto_entry **out, size_t *out_n);
 void sto_entries_free(sto_kind kind, sto_entry *e, size_t n);
 
+/*
+ * sto_store_read_newest() - the newest entry of stream @kind of @policy
+ * (XREVRANGE key + - COUNT 1) into *out (one entry, freed with
+ * sto_entries_free(kind, out, 1)). *out_found is false, and *out untouched,
+ * when the stream is empty or absent.
+ * Return: BASE_OK; BASE_EPROTO if it does not decode; BASE_EINVAL for a bad
+ *         policy; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_store_read_newest(sto_store *s, sto_kind kind, const char *policy, sto_entry **out,
+                               bool *out_found);
+
 /* XLEN of a stream. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len);
 
@@ -169,6 +181,16 @@ base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t
  * Return: BASE_OK; BASE_ELIMIT past STO_MAX_VALUE; BASE_ESTORE; BASE_EIO.
  */
 base_err sto_store_model_put(sto_store *s, const base_snapshot *m);
+
+/*
+ * sto_store_model_save() - store snapshot @m under
+ * rlfeed:{m->policy}:model:<m->version> and index it in "models", in one
+ * MULTI/EXEC, WITHOUT moving the registry's "online": for candidates
+ * trained elsewhere, which rlfeed promote can then evaluate and promote.
+ * A snapshot already stored under that version is replaced.
+ * Return: as sto_store_model_put().
+ */
+base_err sto_store_model_save(sto_store *s, const base_snapshot *m);
 
 /*
  * sto_store_model_get_online() - the snapshot the registry's "online" field
@@ -210,6 +232,145 @@ typedef struct sto_registry {
  *         BASE_EINVAL for a bad policy; BASE_EIO; BASE_ESTORE.
  */
 base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out);
+
+/*
+ * Registry changes and the audit trail (storage/registry.c).
+ *
+ * rlfeed:{<policy>}:audit is a stream with one entry per decision taken
+ * about the registry: promotions (done or refused), rollbacks and serving
+ * overrides. Each entry is a list of field/value strings; the first field
+ * is always "moved", written by the change itself: "1" if the entry's
+ * change moved "production", else "0". A moving entry then has "from" (the
+ * production version it replaced, "0" for the base model) and "to" (the new
+ * one), also written by the change, so they are what happened, not what a
+ * caller claimed. The caller's own pairs follow (action, who, verdict,
+ * reason, report, ...: docs/storage.md).
+ *
+ *     XADD rlfeed:{faq}:audit * moved 1 from 0 to 1200 action promote who ops@h ...
+ *
+ * Atomicity. sto_registry_change() is one EVAL of one Lua script that
+ * checks and then writes the registry, the pinned set and the audit
+ * stream. Redis runs a script to its end without running any other
+ * command in between, so no reader ever sees part of a change, and two
+ * concurrent changes are serialized: one of them sees the other's
+ * production and reports a conflict. The script does every check (the
+ * expected production, the target snapshot's existence, the type of each
+ * key, so no write can fail with WRONGTYPE) before its first write, and a
+ * script stopped by an error keeps what it already wrote (no rollback), so
+ * nothing it checks can fail half-way. An EVAL is one command: Redis runs it
+ * once it has read all of it, whatever becomes of the caller afterwards, so
+ * a caller killed with SIGKILL at any instant leaves either the whole change
+ * or none of it (whether it happened is read back from the registry and the
+ * audit stream, never inferred from the caller's fate). Redis 7 replicates
+ * a script by its effects and wraps a script's writes in MULTI/EXEC in the
+ * AOF and the replication stream; on loading an AOF whose tail was torn
+ * inside such a block (a crash of Redis while writing it), Redis, with
+ * aof-load-truncated on (the default), drops the whole unterminated block,
+ * so the change is again all or nothing (tests/integration/test_sto_registry.c
+ * tears one and checks). With appendfsync always, a change Redis answered
+ * is on disk before the caller reads the answer.
+ */
+
+/* What a registry change does to one of the override fields. */
+typedef enum sto_field_op {
+    STO_FIELD_KEEP = 0, /* leave it as it is */
+    STO_FIELD_SET,      /* set it to the given value */
+    STO_FIELD_CLEAR,    /* delete it: the daemon's config applies again */
+} sto_field_op;
+
+/* One field/value pair of an audit entry, as given by a caller (borrowed strings). */
+typedef struct sto_field {
+    const char *name;  /* NUL-terminated, 1..STO_AUDIT_NAME_MAX bytes */
+    const char *value; /* NUL-terminated */
+} sto_field;
+
+#define STO_AUDIT_NAME_MAX 64          /* bytes of a field name */
+#define STO_AUDIT_MAX_FIELDS 64        /* caller pairs in one audit entry */
+#define STO_AUDIT_MAX_BYTES (4u << 20) /* names and values of one entry together */
+
+typedef struct sto_change {
+    bool move;               /* move "production" from @expect to @to */
+    uint64_t expect;         /* production must be this now (0: absent or "0") */
+    uint64_t to;             /* the new production (0: the base model) */
+    sto_field_op serve_op;   /* field "serve" */
+    sto_serve serve;         /* STO_SERVE_ONLINE or STO_SERVE_PRODUCTION, with STO_FIELD_SET */
+    sto_field_op canary_op;  /* field "canary" */
+    double canary;           /* in [0, 1], with STO_FIELD_SET */
+    const sto_field *fields; /* [n_fields] the audit entry's pairs (borrowed) */
+    size_t n_fields;         /* <= STO_AUDIT_MAX_FIELDS */
+} sto_change;
+
+typedef enum sto_change_result {
+    STO_CHANGED = 0, /* everything asked was written, with one audit entry */
+    STO_CONFLICT,    /* production was not @expect: nothing written */
+    STO_MISSING,     /* the snapshot @to does not exist: nothing written */
+} sto_change_result;
+
+/*
+ * sto_registry_change() - atomically (see above) change @policy's registry
+ * as @c says and append one audit entry:
+ * 1. With @c->move: if production is not @c->expect, STO_CONFLICT; if @c->to
+ *    is not 0 and rlfeed:{p}:model:<to> does not exist, STO_MISSING.
+ *    Otherwise production := @c->to ("0" for the base model), and both
+ *    @c->to and the version it replaces (when not 0) join the set
+ *    rlfeed:{p}:pinned: promoted versions are never pruned.
+ * 2. "serve" and "canary" are set or deleted as @c->serve_op and
+ *    @c->canary_op say.
+ * 3. One entry is appended to rlfeed:{p}:audit: "moved", then (when moving)
+ *    "from" and "to", then @c->fields in order. With no change asked (no
+ *    move, both ops KEEP) the entry alone is written: the record of a
+ *    refused promotion.
+ * *out_result says which; *out_production is production as it was before
+ * (for STO_CONFLICT, the value that did not match). On STO_CHANGED,
+ * @out_audit_id (BASE_STREAM_ID_MAX + 1 bytes, may be NULL) gets the
+ * entry's id.
+ * Return: BASE_OK with *out_result set; BASE_EINVAL for a bad policy, a bad
+ *         serve or canary value, no field named "action", a field name that
+ *         is empty, too long or reserved ("moved"; "from" and "to" when
+ *         moving), too many fields; BASE_ELIMIT past STO_AUDIT_MAX_BYTES;
+ *         BASE_ESTORE if Redis refused the script (a key of the wrong type:
+ *         nothing written); BASE_EPROTO if production holds something that is
+ *         not a version; BASE_EIO (the change may or may not have happened:
+ *         read the registry and the audit stream to know).
+ */
+base_err sto_registry_change(sto_store *s, const char *policy, const sto_change *c,
+                             sto_change_result *out_result, uint64_t *out_production,
+                             char *out_audit_id);
+
+/* One audit entry read back: its id and its field/value pairs, owned. */
+typedef struct sto_audit_entry {
+    char id[BASE_STREAM_ID_MAX + 1];
+    size_t n_fields;
+    char **name;  /* [n_fields] NUL-terminated copies */
+    char **value; /* [n_fields] NUL-terminated copies (a value's own NUL bytes end it early) */
+} sto_audit_entry;
+
+/*
+ * sto_audit_read() - up to @max entries of @policy's audit stream with ids
+ * strictly after @after_id ("" or "0": from the start), oldest first, read
+ * with XRANGE in batches of at most 256. *out is an array of *out_n
+ * entries (NULL when 0), freed with sto_audit_free().
+ * Return: BASE_OK; BASE_EINVAL for a bad policy or id; BASE_EPROTO for an
+ *         entry that is not pairs of strings; BASE_ENOMEM; BASE_EIO;
+ *         BASE_ESTORE.
+ */
+base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, size_t max,
+                        sto_audit_entry **out, size_t *out_n);
+void sto_audit_free(sto_audit_entry *e, size_t n); /* accepts NULL */
+
+/* The value of the first field called @name of @e (borrowed), or NULL. */
+const char *sto_audit_field(const sto_audit_entry *e, const char *name);
+
+/* XLEN of @policy's audit stream. Return: BASE_OK; BASE_EINVAL; BASE_EIO; BASE_ESTORE. */
+base_err sto_audit_len(sto_store *s, const char *policy, uint64_t *out_len);
+
+/*
+ * sto_pinned_get() - the versions in @policy's pinned set, ascending, into
+ * a new array *out of *out_n (NULL when 0; free with base_free()).
+ * Return: BASE_OK; BASE_EPROTO for a member that is not a version;
+ *         BASE_EINVAL; BASE_ENOMEM; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_pinned_get(sto_store *s, const char *policy, uint64_t **out, size_t *out_n);
 
 /*
  * sto_store_trim() - XTRIM stream @kind of @policy with MINID @minid: every

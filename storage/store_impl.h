@@ -4,7 +4,8 @@
 /*
  * The insides of storage/store.h, shared by its files and no one else:
  * redis.c (the hiredis connection, command helpers, key names), store.c
- * (streams), store_model.c (snapshots, registry, retention) and lease.c
+ * (streams), store_model.c (snapshots, registry, retention), registry.c
+ * (registry changes, the audit stream, the pinned set) and lease.c
  * (ownership leases). Only these files include hiredis.h.
  */
 
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "storage/store.h"
@@ -63,6 +65,12 @@ base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, 
 
 /* Whether @r is the status reply @want ("OK", "PONG", "QUEUED"). */
 bool sto_is_status(const redisReply *r, const char *want);
+
+/*
+ * A version as Redis holds it (registry fields, set members): 1..20 decimal
+ * digits, no sign, no overflow. *out is written only on success.
+ */
+bool sto_parse_version(const char *p, size_t n, uint64_t *out);
 
 /*
  * "rlfeed:{<policy>}:<suffix>" into @dst. The policy must be non-empty, fit

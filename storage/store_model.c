@@ -17,12 +17,17 @@
 
 /* ---- models ------------------------------------------------------------- */
 
-/* Read the three replies queued after MULTI; BASE_OK only if EXEC applied both. */
-static base_err exec_replies(sto_store *s)
+/*
+ * Read the replies of MULTI's @n_cmds queued commands and of EXEC; BASE_OK
+ * only if every command was queued and EXEC applied them all. The EXEC
+ * reply is [SET +OK, (HSET :n,) ZADD :n]; nil if aborted; an error after a
+ * bad queue.
+ */
+static base_err exec_replies(sto_store *s, size_t n_cmds)
 {
     base_err e = BASE_OK;
 
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i <= n_cmds; i++) {
         void *rv = NULL;
         if (redisGetReply(s->c, &rv) != REDIS_OK) {
             e = BASE_EIO;
@@ -30,13 +35,14 @@ static base_err exec_replies(sto_store *s)
         }
         redisReply *r = rv;
         bool ok;
-        if (i < 3) {
+        if (i < n_cmds) {
             ok = sto_is_status(r, "QUEUED");
         } else {
-            /* EXEC: [SET +OK, HSET :n, ZADD :n]; nil if aborted; an error after a bad queue */
-            ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-                 sto_is_status(r->element[0], "OK") && r->element[1]->type == REDIS_REPLY_INTEGER &&
-                 r->element[2]->type == REDIS_REPLY_INTEGER;
+            ok = r->type == REDIS_REPLY_ARRAY && r->elements == n_cmds &&
+                 sto_is_status(r->element[0], "OK");
+            for (size_t k = 1; ok && k < n_cmds; k++) {
+                ok = r->element[k]->type == REDIS_REPLY_INTEGER;
+            }
         }
         if (!ok && e == BASE_OK) {
             e = r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_NIL ||
@@ -49,7 +55,12 @@ static base_err exec_replies(sto_store *s)
     return e;
 }
 
-base_err sto_store_model_put(sto_store *s, const base_snapshot *m)
+/*
+ * Store @m under its key and index it in "models", in one MULTI/EXEC, and
+ * with @move_online also point the registry's "online" at it. The one
+ * writer of snapshots: sto_store_model_put() and sto_store_model_save().
+ */
+static base_err model_store(sto_store *s, const base_snapshot *m, bool move_online)
 {
     char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], suffix[40], ver[24];
     redisReply *r = NULL;
@@ -76,7 +87,7 @@ base_err sto_store_model_put(sto_store *s, const base_snapshot *m)
     /*
      * MULTI gets its own round trip: if it failed, the commands after it would
      * run outside any transaction. Redis does not roll back, so each queued
-     * reply and both EXEC results are checked.
+     * reply and every EXEC result is checked.
      */
     const char *multi[] = {"MULTI"};
     size_t multi_len[] = {5};
@@ -99,12 +110,12 @@ base_err sto_store_model_put(sto_store *s, const base_snapshot *m)
     size_t exec_len[] = {4};
     sto_guard_begin(&g);
     if (redisAppendCommandArgv(s->c, 3, set, set_len) != REDIS_OK ||
-        redisAppendCommandArgv(s->c, 4, hset, hset_len) != REDIS_OK ||
+        (move_online && redisAppendCommandArgv(s->c, 4, hset, hset_len) != REDIS_OK) ||
         redisAppendCommandArgv(s->c, 4, zadd, zadd_len) != REDIS_OK ||
         redisAppendCommandArgv(s->c, 1, exec, exec_len) != REDIS_OK) {
         e = BASE_EIO;
     } else {
-        e = exec_replies(s);
+        e = exec_replies(s, move_online ? 3 : 2);
     }
     sto_guard_end(&g);
     if (e == BASE_EIO) {
@@ -118,20 +129,20 @@ fail:
     return e;
 }
 
+base_err sto_store_model_put(sto_store *s, const base_snapshot *m)
+{
+    return model_store(s, m, true);
+}
+
+base_err sto_store_model_save(sto_store *s, const base_snapshot *m)
+{
+    return model_store(s, m, false);
+}
+
 /* A registry value: decimal digits only, no sign, no overflow. */
 static bool parse_version(const redisReply *r, uint64_t *out)
 {
-    uint64_t v = 0;
-    bool ok = r->type == REDIS_REPLY_STRING && r->len > 0 && r->len <= 20;
-    for (size_t i = 0; ok && i < r->len; i++) {
-        unsigned dgt = (unsigned)(unsigned char)r->str[i] - '0';
-        ok = dgt <= 9 && v <= (UINT64_MAX - dgt) / 10u;
-        v = v * 10u + dgt;
-    }
-    if (ok) {
-        *out = v;
-    }
-    return ok;
+    return r->type == REDIS_REPLY_STRING && sto_parse_version(r->str, r->len, out);
 }
 
 base_err sto_store_model_get(sto_store *s, const char *policy, uint64_t version,

@@ -3,13 +3,15 @@
  *
  *   rlfeed decide|log|feedback|stats|health|call [--url URL] [--timeout-ms N] [JSON|-]
  *   rlfeed sim [options]
+ *   rlfeed promote|rollback|history|serve --policy P [--redis URL] [options]
  *
  * The request body is the JSON argument, or stdin when it is absent or "-"
  * (an empty body, or no argument with a terminal on stdin, is {}). "v":1 and
  * "op" (the subcommand) are filled in when missing; `call` sends any op and
  * requires "op". The reply is printed as one line of JSON. Exit status: 0 for
  * "ok":true, 1 for "ok":false (the reply is still printed), 2 for usage
- * errors, bad JSON and transport failures (message on stderr).
+ * errors, bad JSON and transport failures (message on stderr). The registry
+ * commands have their own exit codes (tools/regcmd.h).
  */
 
 #include <errno.h>
@@ -29,6 +31,8 @@
 #include "bench/learn.h"
 #include "proto/errors.h"
 #include "tools/json.h"
+#include "tools/promote.h"
+#include "tools/registry_cli.h"
 #include "tools/sim.h"
 
 #define CLI_MAX_JSON (16u << 20) /* bytes of a JSON request body */
@@ -50,6 +54,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: rlfeed <command> [--url URL] [--timeout-ms N] [JSON|-]\n"
             "       rlfeed sim [options]      (rlfeed sim --help)\n"
+            "       rlfeed promote|rollback|history|serve --policy P [--redis URL] [options]\n"
             "\n"
             "commands:\n"
             "  decide     choose among candidates\n"
@@ -63,6 +68,19 @@ static void usage(FILE *f)
             "  call       send any request; the body must carry \"op\"\n"
             "  sim        simulated chatbot traffic against a running rlfeedd\n"
             "  bench      learning benchmark (rlfeed bench learn --help)\n"
+            "\n"
+            "registry commands (Redis, not the daemon; docs/promotion.md):\n"
+            "  promote    evaluate a candidate against production on the joined log and\n"
+            "             promote it if the gate says so\n"
+            "             [--candidate VERSION] [--window 24h] [--estimator dr|snips|ips]\n"
+            "             [--confidence 0.95] [--margin M] [--min-samples N] [--max-samples N]\n"
+            "             [--seed S] [--holdout] [--dry-run] [--plot FILE.svg]\n"
+            "             exit 0 promoted, 3 held (or already production), 4 data not fit\n"
+            "  rollback   move production back [--to VERSION] (0: the base model) [--reason TEXT]\n"
+            "  history    the audit trail, oldest first [--limit N]\n"
+            "  serve      serving overrides [--mode online|production] [--canary SHARE] [--clear]\n"
+            "  each takes --policy P (required), --redis URL (default $RLFEED_REDIS),\n"
+            "  --who NAME (default $USER@hostname) and --json; exit 2 on errors\n"
             "\n"
             "The body is the JSON argument, or stdin when absent or \"-\". \"v\":1 and \"op\"\n"
             "are added when missing. The reply is printed as JSON.\n"
@@ -344,6 +362,27 @@ done:
     return status;
 }
 
+/* rlfeed promote, rollback, history, serve: Redis, not the daemon (tools/regcmd.h). */
+static int registry_cmd(const char *cmd, int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK_REPLY;
+        }
+    }
+    if (strcmp(cmd, "promote") == 0) {
+        return rlfeed_promote_main(argc, argv);
+    }
+    if (strcmp(cmd, "rollback") == 0) {
+        return rlfeed_rollback_main(argc, argv);
+    }
+    if (strcmp(cmd, "history") == 0) {
+        return rlfeed_history_main(argc, argv);
+    }
+    return rlfeed_serve_main(argc, argv);
+}
+
 int main(int argc, char **argv)
 {
     int status = EXIT_USAGE;
@@ -360,6 +399,9 @@ int main(int argc, char **argv)
         status = rlfeed_sim_main(argc - 2, argv + 2, default_url());
     } else if (strcmp(cmd, "bench") == 0) {
         status = rlfeed_bench_main(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "promote") == 0 || strcmp(cmd, "rollback") == 0 ||
+               strcmp(cmd, "history") == 0 || strcmp(cmd, "serve") == 0) {
+        status = registry_cmd(cmd, argc - 2, argv + 2);
     } else if (is_request_cmd(cmd)) {
         status = cmd_request(argc - 2, argv + 2, cmd);
     } else {
