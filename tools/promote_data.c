@@ -78,11 +78,9 @@ base_err promote_load(promote_run *r, sto_store *s)
     r->production = r->reg.production;
     r->candidate = r->o.have_candidate ? r->o.candidate : r->reg.online;
     if (r->candidate == 0) {
-        fprintf(stderr,
-                "rlfeed promote: no candidate: the registry of %s names no online "
-                "snapshot (give --candidate VERSION)\n",
-                p);
-        return BASE_EINVAL;
+        /* A policy whose online head has not checkpointed yet: not enough data, not an error. */
+        promote_not_fit(r, "no candidate yet: the registry of %s names no online snapshot", p);
+        return BASE_OK;
     }
     if (r->candidate == r->production) {
         (void)snprintf(r->reason, sizeof(r->reason), "already production");

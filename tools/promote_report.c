@@ -134,7 +134,7 @@ void promote_print_table(const promote_run *r, FILE *f)
     const ev_report *rep = &r->report;
 
     fprintf(f, "rlfeed promote: policy %s, candidate %s vs production %s\n", r->o.c.policy,
-            regcmd_version_text(r->candidate, a, sizeof(a)),
+            r->candidate == 0 ? "none" : regcmd_version_text(r->candidate, a, sizeof(a)),
             regcmd_version_text(r->production, b, sizeof(b)));
     if (r->to_id[0] != '\0') {
         fprintf(f, "window %s (%s .. %s), reward spec %s%s\n", r->o.window_text, r->from_id,

@@ -347,6 +347,15 @@ static void unfit_data_is_exit_4(fixture *f)
     TST_EQ(production(f, "narrow"), 0);
     TST_EQ(audit_len(f, "narrow"), 1);
 
+    /* A policy whose online head never checkpointed: no candidate yet, not an error. */
+    const char *fresh[] = {"--policy", "fresh", "--json", NULL};
+    TST_EQ(cli(f, &j, "promote", fresh), 4);
+    TST_STREQ(jstr(j, "verdict"), "not_fit");
+    TST_TRUE(strstr(jstr(j, "reason"), "no candidate yet") != NULL);
+    json_decref(j);
+    TST_EQ(production(f, "fresh"), 0);
+    TST_EQ(audit_len(f, "fresh"), 1);
+
     /* A sample floor above the window's n. */
     const char *many[] = {"--policy",      "faq",  "--candidate", "1000",
                           "--min-samples", "5000", "--dry-run",   NULL};
