@@ -179,7 +179,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
         *served_version = d->model_version;
         return err;
     }
-    double c = (double)ppm * 1e-6;
+    double c = (double)ppm / 1e6;
     double u = base_u64_to_unit(base_hash64(d->event_id, strlen(d->event_id), seed ^ SLOT_SALT));
     d->slot = u < c ? BASE_SLOT_ONLINE : BASE_SLOT_PRODUCTION;
     err = production_pmf(p, d, p_prod, &d->prod_version);

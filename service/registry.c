@@ -124,7 +124,7 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
     if (serve != fs->serve || ppm != fs->canary_ppm) {
         svc_prt_set_serving(p, serve, ppm);
         base_log(BASE_LOG_INFO, "policy %s: serving from %s, canary %.6g", pc->name,
-                 base_slot_name(serve), (double)ppm * 1e-6);
+                 base_slot_name(serve), (double)ppm / 1e6);
         fs->serve = serve;
         fs->canary_ppm = ppm;
     }

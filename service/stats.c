@@ -66,7 +66,7 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     out->dim = p->cfg->head.dim;
     rwd_spec_version(&p->cfg->reward, out->reward_version, sizeof(out->reward_version));
     base_strlcpy(out->serve, base_slot_name(atomic_load(&p->serve)), sizeof(out->serve));
-    out->canary = (double)atomic_load(&p->canary_ppm) * 1e-6;
+    out->canary = (double)atomic_load(&p->canary_ppm) / 1e6;
     out->registry_errors = atomic_load(&p->c.registry_errors);
     for (uint32_t k = 0; k < PROTO_SLOTS; k++) {
         proto_slot_stats *sl = &out->slots[k];
