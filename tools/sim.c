@@ -115,6 +115,7 @@ account:
     atomic_fetch_add(&b->served_hits, served_hit);
     atomic_fetch_add(&b->decided, decided);
     total = atomic_fetch_add(&b->done, 1) + 1;
+    sim_note_finished(run);
     if (total == block_size(run, i / o->block)) {
         atomic_store(&b->t_done_ns, base_mono_ns());
         atomic_store(&b->complete, 1);
@@ -349,6 +350,8 @@ int rlfeed_sim_main(int argc, char **argv, const char *default_url)
     bool lock_ready = false;
     int status = 2;
     uint32_t n_started = 0;
+    pthread_t promoter;
+    bool promoter_started = false;
     base_err e;
 
     status = sim_parse_opts(argc, argv, &o);
@@ -387,9 +390,24 @@ int rlfeed_sim_main(int argc, char **argv, const char *default_url)
         fprintf(stderr, "rlfeed sim: cannot create a mutex\n");
         goto done;
     }
+    if (pthread_cond_init(&run.printed, NULL) != 0) {
+        pthread_mutex_destroy(&run.print_lk);
+        fprintf(stderr, "rlfeed sim: cannot create a condition variable\n");
+        goto done;
+    }
     lock_ready = true;
+    if (!sim_apply_serving(&run)) {
+        goto done;
+    }
     sim_print_header();
     run.start_ns = base_mono_ns();
+    if (o.n_promote > 0) {
+        if (pthread_create(&promoter, NULL, sim_promoter_main, &run) != 0) {
+            fprintf(stderr, "rlfeed sim: cannot start the promotion thread\n");
+            goto done;
+        }
+        promoter_started = true;
+    }
     for (uint32_t t = 0; t < o.clients; t++) {
         if (pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]) != 0) {
             fprintf(stderr, "rlfeed sim: cannot start thread %u\n", t);
@@ -403,13 +421,25 @@ int rlfeed_sim_main(int argc, char **argv, const char *default_url)
         (void)pthread_join(ws[t].thread, NULL); /* fails only for a bad thread id */
     }
     sim_print_ready(&run);
+    if (promoter_started) {
+        (void)pthread_join(promoter, NULL); /* every block is printed: it runs what is left */
+        promoter_started = false;
+    }
     sim_print_summary(&run, (double)(base_mono_ns() - run.start_ns) / 1e9);
     sim_print_feedback_warnings(&run);
     sim_print_error_summary(&run);
     status = atomic_load(&run.n_errors) == 0 ? 0 : 1;
 
 done:
+    if (promoter_started) {
+        pthread_mutex_lock(&run.print_lk);
+        atomic_store(&run.stop, true);
+        pthread_cond_broadcast(&run.printed);
+        pthread_mutex_unlock(&run.print_lk);
+        (void)pthread_join(promoter, NULL);
+    }
     if (lock_ready) {
+        pthread_cond_destroy(&run.printed);
         pthread_mutex_destroy(&run.print_lk);
     }
     run_fini(&run, ws);

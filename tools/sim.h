@@ -43,6 +43,10 @@
  * "conversation_outcomes" and "late_outcomes"). Setup details and errors go to
  * stderr.
  *
+ * Slots (--redis, --serve, --canary, --promote-at): the registry is set
+ * and promotions run through the rlfeed program itself (tools/sim_control.c,
+ * docs/client.md).
+ *
  * Exit status: 0 if every request succeeded; 1 if any request failed (an
  * error reply or a transport error; all are counted and summarised);
  * 2 for usage errors, an unreadable dataset or no connection at start.

@@ -32,8 +32,15 @@
 #define THUMBS_SALT 0x7468756d6273ull /* "thumbs" */
 #define DELAY_SALT 0x64656c6179ull    /* "delay" */
 
+#define SIM_MAX_PROMOTIONS 8u /* --promote-at points */
+
 typedef struct sim_opts {
     const char *url;
+    const char *redis;  /* --redis, else $RLFEED_REDIS: for --serve, --canary, --promote-at */
+    const char *serve;  /* NULL: leave the registry's serving as it is */
+    const char *canary; /* NULL: likewise */
+    uint64_t promote_at[SIM_MAX_PROMOTIONS]; /* run `rlfeed promote` once these are done */
+    uint32_t n_promote;
     const char *policy;
     const char *data; /* NULL: the synthetic intents */
     const char *prefix;
@@ -82,12 +89,17 @@ typedef struct sim_run {
     atomic_uint_fast64_t by_code[PROTO_E_COUNT];     /* error replies */
     atomic_uint_fast64_t by_err[BASE_EINTERNAL + 1]; /* transport failures */
     atomic_uint_fast64_t n_conv_outcomes;            /* conversation-level outcomes acknowledged */
-    atomic_uint_fast64_t n_late;     /* outcomes answered "late": after the join window */
-    atomic_uint_fast64_t n_dropped;  /* delayed feedbacks not sent (the run stopped) */
-    atomic_uint_fast64_t max_queued; /* deepest delayed-feedback queue of any frontend */
+    atomic_uint_fast64_t n_late;       /* outcomes answered "late": after the join window */
+    atomic_uint_fast64_t n_dropped;    /* delayed feedbacks not sent (the run stopped) */
+    atomic_uint_fast64_t max_queued;   /* deepest delayed-feedback queue of any frontend */
+    atomic_uint_fast64_t n_job_failed; /* `rlfeed serve`/`promote` runs that failed (exit 2) */
     pthread_mutex_t print_lk;
-    uint64_t next_print;    /* guarded by print_lk */
-    double last_served_acc; /* guarded by print_lk; NAN before the first row */
+    pthread_cond_t printed; /* broadcast under print_lk: a block printed, a promotion due */
+    atomic_uint_fast64_t n_finished; /* interactions finished, in any order */
+    atomic_uint_fast64_t wake_at;    /* n_finished at which the promoter is woken (0: never) */
+    uint64_t next_print;             /* guarded by print_lk */
+    uint32_t promotions_done;        /* guarded by print_lk: --promote-at points handled */
+    double last_served_acc;          /* guarded by print_lk; NAN before the first row */
 } sim_run;
 
 /* What a queued feedback sends when it falls due. */
@@ -132,5 +144,21 @@ void sim_schedule(sim_worker *w, uint64_t i, enum sim_fb_kind kind, bool correct
 void sim_flush_due(sim_worker *w);
 void sim_drain(sim_worker *w);
 int sim_parse_opts(int argc, char **argv, sim_opts *o);
+
+/*
+ * sim_control.c: the registry, through the rlfeed program itself (a child
+ * process, so its output and exit status stay its own).
+ * sim_apply_serving() runs `rlfeed serve` for --serve/--canary before any
+ * traffic (true if there was nothing to do or it succeeded).
+ * sim_promoter_main() is a thread: at each --promote-at point (once that
+ * many interactions have finished, whichever they are) it runs `rlfeed
+ * promote` while the traffic goes on, and prints its verdict and report
+ * between the rows; it returns when all are done or the run stopped
+ * (run->stop, then a broadcast of run->printed). sim_note_finished() counts
+ * a finished interaction and wakes it at its point.
+ */
+bool sim_apply_serving(sim_run *run);
+void *sim_promoter_main(void *arg);
+void sim_note_finished(sim_run *run);
 
 #endif

@@ -42,7 +42,14 @@ static const char usage_text[] =
     "                       \"resolved\" is sent once per conversation, by conversation_id\n"
     "  --delay-ms D         post each outcome uniform [0, D] ms after its decide\n"
     "                       (default 0); keep D below the policy's window_ms\n"
-    "  --timeout-ms N       per request send/receive bound (default 5000)\n";
+    "  --timeout-ms N       per request send/receive bound (default 5000)\n"
+    "serving slots (through Redis: `rlfeed serve` and `rlfeed promote`, docs/promotion.md):\n"
+    "  --redis URL          the daemon's Redis (default $RLFEED_REDIS; `rlfeed stats`\n"
+    "                       shows it as storage.url)\n"
+    "  --serve MODE         serve from online or production (set in the registry)\n"
+    "  --canary C           with production, the share the online slot serves\n"
+    "  --promote-at N       run `rlfeed promote` once N interactions are done\n"
+    "                       (repeatable, up to 8)\n";
 
 const char *rlfeed_sim_usage(void)
 {
@@ -152,6 +159,7 @@ static bool opt_store(const opt_spec *s, const char *v)
 /* Returns 0 to run, 1 after --help, 2 on a usage error (reported on stderr). */
 int sim_parse_opts(int argc, char **argv, sim_opts *o)
 {
+    uint64_t promote_at = 0;
     const opt_spec specs[] = {
         {"--url", OPT_STR, &o->url, 0, 0},
         {"--policy", OPT_STR, &o->policy, 0, 0},
@@ -168,6 +176,10 @@ int sim_parse_opts(int argc, char **argv, sim_opts *o)
         {"--base-accuracy", OPT_PROB_OPEN, &o->base_acc, 0, 0},
         {"--thumbs-rate", OPT_PROB, &o->thumbs_rate, 0, 0},
         {"--thumbs-noise", OPT_PROB, &o->thumbs_noise, 0, 0},
+        {"--redis", OPT_STR, &o->redis, 0, 0},
+        {"--serve", OPT_STR, &o->serve, 0, 0},
+        {"--canary", OPT_STR, &o->canary, 0, 0},
+        {"--promote-at", OPT_U64, &promote_at, 1, SIM_MAX_N},
     };
     const size_t n_specs = sizeof(specs) / sizeof(specs[0]);
     int rc = 2;
@@ -196,6 +208,38 @@ int sim_parse_opts(int argc, char **argv, sim_opts *o)
         }
         if (!opt_store(&specs[s], v)) {
             fprintf(stderr, "rlfeed sim: bad value '%s' for %s\n", v, specs[s].name);
+            goto done;
+        }
+        if (specs[s].dst == &promote_at) {
+            if (o->n_promote == SIM_MAX_PROMOTIONS) {
+                fprintf(stderr, "rlfeed sim: at most %u --promote-at\n", SIM_MAX_PROMOTIONS);
+                goto done;
+            }
+            o->promote_at[o->n_promote++] = promote_at;
+        }
+    }
+    if (o->serve != NULL && strcmp(o->serve, "online") != 0 &&
+        strcmp(o->serve, "production") != 0) {
+        fprintf(stderr, "rlfeed sim: --serve is online or production, not '%s'\n", o->serve);
+        goto done;
+    }
+    double c = 0.0;
+    if (o->canary != NULL && !parse_prob(o->canary, false, &c)) {
+        fprintf(stderr, "rlfeed sim: --canary is a share in [0, 1], not '%s'\n", o->canary);
+        goto done;
+    }
+    if (o->redis == NULL || o->redis[0] == '\0') {
+        o->redis = getenv("RLFEED_REDIS");
+    }
+    if ((o->serve != NULL || o->canary != NULL || o->n_promote > 0) &&
+        (o->redis == NULL || o->redis[0] == '\0')) {
+        fprintf(stderr, "rlfeed sim: --serve, --canary and --promote-at need --redis URL (or "
+                        "$RLFEED_REDIS)\n");
+        goto done;
+    }
+    for (uint32_t k = 1; k < o->n_promote; k++) {
+        if (o->promote_at[k] <= o->promote_at[k - 1]) {
+            fprintf(stderr, "rlfeed sim: --promote-at points must increase\n");
             goto done;
         }
     }

@@ -91,6 +91,7 @@ void sim_print_ready(sim_run *run)
         fflush(stdout);
         run->last_served_acc = served;
         run->next_print++;
+        pthread_cond_broadcast(&run->printed);
     }
     pthread_mutex_unlock(&run->print_lk);
 }
@@ -112,6 +113,10 @@ void sim_print_error_summary(sim_run *run)
             if (n > 0) {
                 fprintf(stderr, " \"%s\"=%" PRIu64, base_strerror((base_err)c), n);
             }
+        }
+        uint64_t jobs = atomic_load(&run->n_job_failed);
+        if (jobs > 0) {
+            fprintf(stderr, " promote_failed=%" PRIu64, jobs);
         }
         fprintf(stderr, "\n");
     }

@@ -1,0 +1,196 @@
+#include "tools/sim_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * The sim drives the registry with the rlfeed program itself (/proc/self/exe),
+ * as an operator or a cron job would: `rlfeed serve` before the traffic,
+ * `rlfeed promote` at the --promote-at points. Each child writes to a
+ * temporary file, printed afterwards under print_lk, so its lines never cut
+ * through a row.
+ */
+
+extern char **environ;
+
+#define OUT_LINE_MAX 512
+
+/* Run `rlfeed @args...` with stdout and stderr into the open file @fd. Its exit status, or -1. */
+static int run_rlfeed(const char *const *args, int fd)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = "rlfeed";
+    for (int k = 0; args[k] != NULL && n < 31; k++) {
+        argv[n++] = (char *)(uintptr_t)args[k];
+    }
+    argv[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    pid_t pid = -1;
+    int st = 0;
+    if (posix_spawn_file_actions_init(&fa) != 0) {
+        return -1;
+    }
+    int rc = posix_spawn_file_actions_adddup2(&fa, fd, STDOUT_FILENO);
+    if (rc == 0) {
+        rc = posix_spawn_file_actions_adddup2(&fa, fd, STDERR_FILENO);
+    }
+    if (rc == 0) {
+        rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        return -1;
+    }
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A temporary file, already unlinked; -1 on failure. */
+static int temp_file(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    (void)snprintf(path, sizeof(path), "%s/rlfeed-sim.XXXXXX",
+                   dir != NULL && dir[0] != '\0' ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd >= 0) {
+        (void)unlink(path);
+    }
+    return fd;
+}
+
+/* Copy what the child wrote to @fd onto @out, each line after @indent. */
+static void copy_out(int fd, FILE *out, const char *indent)
+{
+    char line[OUT_LINE_MAX];
+    FILE *in = NULL;
+    if (lseek(fd, 0, SEEK_SET) == 0) {
+        in = fdopen(dup(fd), "r");
+    }
+    while (in != NULL && fgets(line, sizeof(line), in) != NULL) {
+        fprintf(out, "%s%s", indent, line);
+    }
+    if (in != NULL) {
+        fclose(in);
+    }
+}
+
+bool sim_apply_serving(sim_run *run)
+{
+    const sim_opts *o = run->o;
+    const char *args[16] = {"serve",  "--policy", o->policy,   "--redis",
+                            o->redis, "--who",    "rlfeed-sim"};
+    int n = 7;
+    if (o->serve == NULL && o->canary == NULL) {
+        return true;
+    }
+    if (o->serve != NULL) {
+        args[n++] = "--mode";
+        args[n++] = o->serve;
+    }
+    if (o->canary != NULL) {
+        args[n++] = "--canary";
+        args[n++] = o->canary;
+    }
+    args[n] = NULL;
+    int fd = temp_file();
+    int rc = fd >= 0 ? run_rlfeed(args, fd) : -1;
+    if (rc != 0) {
+        fprintf(stderr, "rlfeed sim: `rlfeed serve` failed (exit %d):\n", rc);
+        if (fd >= 0) {
+            copy_out(fd, stderr, "  ");
+        }
+    } else {
+        fprintf(stderr, "rlfeed sim: serving from %s, canary %s (registry of %s at %s)\n",
+                o->serve != NULL ? o->serve : "(unchanged)",
+                o->canary != NULL ? o->canary : "(unchanged)", o->policy, o->redis);
+    }
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    return rc == 0;
+}
+
+static const char *verdict_of(int rc)
+{
+    switch (rc) {
+    case 0:
+        return "promoted";
+    case 3:
+        return "held by the gate";
+    case 4:
+        return "data not fit for evaluation";
+    default:
+        return "failed";
+    }
+}
+
+void sim_note_finished(sim_run *run)
+{
+    uint64_t n = atomic_fetch_add(&run->n_finished, 1) + 1;
+    if (n == atomic_load(&run->wake_at)) {
+        pthread_mutex_lock(&run->print_lk);
+        pthread_cond_broadcast(&run->printed);
+        pthread_mutex_unlock(&run->print_lk);
+    }
+}
+
+void *sim_promoter_main(void *arg)
+{
+    sim_run *run = arg;
+    const sim_opts *o = run->o;
+
+    for (uint32_t k = 0; k < o->n_promote; k++) {
+        uint64_t at = o->promote_at[k];
+        if (at > o->n) {
+            fprintf(stderr,
+                    "rlfeed sim: --promote-at %" PRIu64 " is past the run's %" PRIu64
+                    " interactions: not run\n",
+                    at, o->n);
+            break;
+        }
+        pthread_mutex_lock(&run->print_lk);
+        atomic_store(&run->wake_at, at);
+        while (!atomic_load(&run->stop) && atomic_load(&run->n_finished) < at) {
+            pthread_cond_wait(&run->printed, &run->print_lk);
+        }
+        bool go = !atomic_load(&run->stop);
+        pthread_mutex_unlock(&run->print_lk);
+        if (!go) {
+            break;
+        }
+        const char *args[] = {"promote", "--policy",   o->policy,  "--redis", o->redis,
+                              "--who",   "rlfeed-sim", "--window", "1h",      NULL};
+        int fd = temp_file();
+        int rc = fd >= 0 ? run_rlfeed(args, fd) : -1;
+        pthread_mutex_lock(&run->print_lk);
+        printf("== rlfeed promote after %" PRIu64 " interactions: %s (exit %d)\n", at,
+               verdict_of(rc), rc);
+        if (fd >= 0) {
+            copy_out(fd, stdout, "   ");
+        }
+        fflush(stdout);
+        run->promotions_done++;
+        pthread_mutex_unlock(&run->print_lk);
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+        if (rc != 0 && rc != 3 && rc != 4) {
+            atomic_fetch_add(&run->n_job_failed, 1); /* a failed job fails the run */
+            atomic_fetch_add(&run->n_errors, 1);
+        }
+    }
+    return NULL;
+}
