@@ -46,8 +46,16 @@ until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
     sleep 0.1
 done
 echo "== rlfeedd ready at $url"
-echo "== simulated chatbot traffic: the served accuracy should climb above the base model's"
-"$rlfeed" sim --url "$url" "$@"
+# The Redis rlfeedd uses (its private one here): the registry commands talk to it.
+redis_url=$("$rlfeed" stats --url "$url" | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
+export RLFEED_REDIS="$redis_url"
+echo "== simulated chatbot traffic. Customers get the production slot (the base model until"
+echo "   a promotion) and a canary share the online head, which learns from everything."
+echo "   The nightly job (rlfeed promote) runs three times: with too little data it"
+echo "   refuses; once the online head is shown better, production moves to it."
+"$rlfeed" sim --url "$url" --promote-at 1000 --promote-at 15000 --promote-at 45000 "$@"
+echo "== the audit trail (rlfeed history)"
+"$rlfeed" history --policy intents
 echo "== daemon stats"
 "$rlfeed" stats --url "$url"
 echo
