@@ -65,6 +65,15 @@ static void keep(worker *w, uint64_t ns)
     }
 }
 
+/* Count a failed request; the first few are printed on stderr. */
+static void note_error(worker *w, const char *what, base_err e, const rlfeed_reply *r)
+{
+    if (w->errors++ < 5) {
+        fprintf(stderr, "rlfeed-bench-feedback: thread %d: %s: %s\n", w->idx, what,
+                e != BASE_OK ? base_strerror(e) : r->error.message);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -76,18 +85,18 @@ static void *worker_main(void *arg)
     for (uint64_t i = 0; base_mono_ns() < w->end_ns; i++) {
         rlfeed_reply r;
         char oid[64], ev[BASE_ID_MAX + 1];
-        if (rlfeed_client_decide(c, "bench", NULL, X, DIM, K, IDS, LOGITS, &r) != BASE_OK ||
-            !r.ok) {
-            w->errors++;
+        base_err e = rlfeed_client_decide(c, "bench", NULL, X, DIM, K, IDS, LOGITS, &r);
+        if (e != BASE_OK || !r.ok) {
+            note_error(w, "decide", e, &r);
             continue;
         }
         snprintf(ev, sizeof(ev), "%s", r.event_id);
         snprintf(oid, sizeof(oid), "b-%d-%" PRIu64, w->idx, i);
         uint64_t t0 = base_mono_ns();
-        base_err e = rlfeed_client_feedback(c, "bench", ev, "resolved", 1.0, oid, &r);
+        e = rlfeed_client_feedback(c, "bench", ev, "resolved", 1.0, oid, &r);
         uint64_t t1 = base_mono_ns();
         if (e != BASE_OK || !r.ok) {
-            w->errors++;
+            note_error(w, "feedback", e, &r);
             continue;
         }
         w->acked++;

@@ -2,7 +2,7 @@
 # appendfsync always vs everysec: acknowledged feedback throughput and latency
 # (docs/benchmarks.md). For each setting, starts rlfeedd with its private
 # redis-server (data in a fresh directory under $TMPDIR) and bench/feedback.ini,
-# runs build/client/rlfeed-bench-feedback with 1, 4 and 16 threads, stops it;
+# runs build/tools/rlfeed-bench-feedback with 1, 4 and 16 threads, stops it;
 # --rounds R repeats that R times, alternating the settings, so that a
 # machine whose load drifts affects both alike (report the medians).
 # With --dd, `dd if=/dev/zero bs=1M count=2000 oflag=direct` runs in a loop
@@ -29,8 +29,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 rlfeedd="$root/$build/service/rlfeedd"
-rlfeed="$root/$build/client/rlfeed"
-bench="$root/$build/client/rlfeed-bench-feedback"
+rlfeed="$root/$build/tools/rlfeed"
+bench="$root/$build/tools/rlfeed-bench-feedback"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-fsync.XXXXXX")
 daemon_pid=""
@@ -65,7 +65,9 @@ for mode in always everysec; do
         --appendfsync "$mode" 2> "$work/$mode.log" &
     daemon_pid=$!
     deadline=$((SECONDS + 30))
-    until "$rlfeed" health --url "$url" --timeout-ms 500 > /dev/null 2>&1; do
+    # Ready, not merely listening: rlfeedd answers "starting" while it restores.
+    until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
+            grep -Eq '"status": *"(ready|degraded)"'; do
         if ! kill -0 "$daemon_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
             echo "rlfeedd did not become ready:" >&2
             cat "$work/$mode.log" >&2
