@@ -396,7 +396,7 @@ int rlfeed_sim_main(int argc, char **argv, const char *default_url)
         goto done;
     }
     lock_ready = true;
-    if (!sim_apply_serving(&run)) {
+    if (!sim_apply_serving(&run, ws[0].client)) {
         goto done;
     }
     sim_print_header();

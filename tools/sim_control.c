@@ -3,12 +3,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "proto/stats.h"
 
 /*
  * The sim drives the registry with the rlfeed program itself (/proc/self/exe),
@@ -87,7 +93,43 @@ static void copy_out(int fd, FILE *out, const char *indent)
     }
 }
 
-bool sim_apply_serving(sim_run *run)
+/* Whether the daemon serves policy @o->policy as --serve/--canary asked. */
+static bool daemon_follows(const sim_opts *o, rlfeed_client *c)
+{
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    proto_stats st;
+    bool ok = false;
+    if (rlfeed_client_stats(c, o->policy, &rep, &len) != BASE_OK ||
+        proto_stats_decode(rep, len, &st) != BASE_OK) {
+        base_free(rep);
+        return false;
+    }
+    if (st.n_policies == 1) {
+        const proto_policy_stats *p = &st.policies[0];
+        ok = (o->serve == NULL || strcmp(p->serve, o->serve) == 0) &&
+             (o->canary == NULL || fabs(p->canary - strtod(o->canary, NULL)) < 1e-6);
+    }
+    proto_stats_fini(&st);
+    base_free(rep);
+    return ok;
+}
+
+/* Wait (up to 5 s) until the daemon serves as asked: it follows the registry within a second. */
+static bool wait_for_daemon(const sim_opts *o, rlfeed_client *c)
+{
+    uint64_t deadline = base_mono_ns() + 5000000000ull;
+    while (!daemon_follows(o, c)) {
+        if (base_mono_ns() > deadline) {
+            return false;
+        }
+        struct timespec nap = {0, 10000000L}; /* 10 ms between polls */
+        (void)nanosleep(&nap, NULL);
+    }
+    return true;
+}
+
+bool sim_apply_serving(sim_run *run, rlfeed_client *c)
 {
     const sim_opts *o = run->o;
     const char *args[16] = {"serve",  "--policy", o->policy,   "--redis",
@@ -112,6 +154,13 @@ bool sim_apply_serving(sim_run *run)
         if (fd >= 0) {
             copy_out(fd, stderr, "  ");
         }
+    } else if (!wait_for_daemon(o, c)) {
+        fprintf(stderr,
+                "rlfeed sim: the registry says serve %s, canary %s, but the daemon at %s "
+                "does not serve so within 5 s: is it using that Redis (%s)?\n",
+                o->serve != NULL ? o->serve : "(unchanged)",
+                o->canary != NULL ? o->canary : "(unchanged)", o->url, o->redis);
+        rc = 2;
     } else {
         fprintf(stderr, "rlfeed sim: serving from %s, canary %s (registry of %s at %s)\n",
                 o->serve != NULL ? o->serve : "(unchanged)",

@@ -149,7 +149,8 @@ int sim_parse_opts(int argc, char **argv, sim_opts *o);
  * sim_control.c: the registry, through the rlfeed program itself (a child
  * process, so its output and exit status stay its own).
  * sim_apply_serving() runs `rlfeed serve` for --serve/--canary before any
- * traffic (true if there was nothing to do or it succeeded).
+ * traffic and waits (up to 5 s) until the daemon on @c serves so (true if
+ * there was nothing to do or both succeeded).
  * sim_promoter_main() is a thread: at each --promote-at point (once that
  * many interactions have finished, whichever they are) it runs `rlfeed
  * promote` while the traffic goes on, and prints its verdict and report
@@ -157,7 +158,7 @@ int sim_parse_opts(int argc, char **argv, sim_opts *o);
  * (run->stop, then a broadcast of run->printed). sim_note_finished() counts
  * a finished interaction and wakes it at its point.
  */
-bool sim_apply_serving(sim_run *run);
+bool sim_apply_serving(sim_run *run, rlfeed_client *c);
 void *sim_promoter_main(void *arg);
 void sim_note_finished(sim_run *run);
 
