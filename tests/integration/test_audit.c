@@ -120,19 +120,7 @@ static bool log_is_json(const char *path, int *out_lines, int *out_policy)
 /* Run `rlfeed ARGS...` with stdout and stderr to @log; its exit status, or -1. */
 static int run_cli(const char *log, const char *const *args)
 {
-    char *argv[16];
-    int n = 0;
-    argv[n++] = (char *)(uintptr_t)tst_env_path("RLFEED");
-    for (int k = 0; args[k] != NULL && n < 15; k++) {
-        argv[n++] = (char *)(uintptr_t)args[k];
-    }
-    argv[n] = NULL;
-    pid_t pid = tst_spawn(argv, log);
-    int st = 0;
-    if (pid < 0 || !tst_wait_exit(pid, 60000, &st) || !WIFEXITED(st)) {
-        return -1;
-    }
-    return WEXITSTATUS(st);
+    return tst_run("RLFEED", args, log, 60000);
 }
 
 static json_t *find_action(json_t *arr, const char *action, size_t nth)
@@ -240,14 +228,7 @@ int main(void)
                                 "--limit", "2",        NULL};
     snprintf(out, sizeof(out), "%s/audit.txt", f.dir);
     TST_EQ(run_cli(out, audit_text), 0);
-    FILE *fp = fopen(out, "r");
-    char line[1024];
-    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
-        printf("#   %s", line);
-    }
-    if (fp != NULL) {
-        fclose(fp);
-    }
+    tst_print_file(out);
     TST_TRUE(tst_file_has(out, "config"));
     TST_TRUE(tst_file_has(out, "spec_from spec-1"));
 
