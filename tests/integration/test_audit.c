@@ -172,6 +172,10 @@ int main(void)
     TST_TRUE(count_action(s, "retention") >= 1);
     TST_EQ(count_action(s, "restore"), 1);
     TST_EQ(count_action(s, "config"), 0); /* no checkpoint at the first start */
+    json_t *st = tst_stats(&f);
+    TST_EQ(json_integer_value(json_object_get(json_object_get(st, "storage"), "audit_failed")), 0);
+    TST_TRUE(json_is_integer(json_object_get(json_object_get(st, "storage"), "audit_failed")));
+    json_decref(st);
     TST_EQ(tst_daemon_stop(&f), 0);
     int lines = 0, with_policy = 0;
     TST_TRUE(log_is_json(f.log, &lines, &with_policy));
