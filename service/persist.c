@@ -378,11 +378,12 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 bool again = r == BASE_EIO || renumber;
                 if (renumber && renumbered++ == 0) {
                     static const char *const names[] = {"decisions", "outcomes", "joined"};
-                    base_log(BASE_LOG_WARN,
-                             "redis: the %s stream of policy %s is already past id %s and does "
-                             "not hold that record there (another writer, or a restored Redis): "
-                             "storing it, and any like it in this batch, under new ids",
-                             names[it->kind], it->policy, sent_id);
+                    base_log_policy(
+                        BASE_LOG_WARN, it->policy,
+                        "redis: the %s stream of policy %s is already past id %s and does "
+                        "not hold that record there (another writer, or a restored Redis): "
+                        "storing it, and any like it in this batch, under new ids",
+                        names[it->kind], it->policy, sent_id);
                 }
                 if (again) {
                     todo[kept] = it;
