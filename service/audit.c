@@ -93,8 +93,8 @@ void svc_audit_startup(sto_store *s, const svc_engine *e, const svc_config *cfg,
         (void)snprintf(reason, sizeof(reason),
                        "configuration changed since checkpoint %s:%s%s%s%s%s%s", version,
                        c_spec ? " reward spec " : "", c_spec ? spec : "",
-                       c_base ? " base model " : "", c_base ? base : "",
-                       c_hash && !c_spec && !c_base ? " config hash " : "",
+                       c_base ? (c_spec ? ", base model " : " base model ") : "",
+                       c_base ? base : "", c_hash && !c_spec && !c_base ? " config hash " : "",
                        c_hash && !c_spec && !c_base ? hash : "");
         append_logged(s, policy, "config", who, reason, cd, n_cd, io_failed);
     }

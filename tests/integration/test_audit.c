@@ -8,7 +8,8 @@
  *      level, msg and pid, and the restore line carries "policy".
  *   2. Stopped, its reward_version changed in the config, started again:
  *      a second "restore" entry (the checkpoint's version) and a "config"
- *      entry with spec_from = spec-1 and spec_to = spec-2.
+ *      entry with spec_from = spec-1 and spec_to = spec-2 (and the base
+ *      model's llm-1 -> llm-2).
  *   3. `rlfeed audit --json` lists restore, retention and config with their
  *      fields; `rlfeed history --json` lists none of them (only the
  *      registry's actions); `rlfeed audit` (text) exits 0.
@@ -39,14 +40,16 @@
     "actions = a0, a1\n"                                                                           \
     "window_ms = 30\n"                                                                             \
     "reward_version = %s\n"                                                                        \
+    "base_model_version = %s\n"                                                                    \
     "[signal p.ok]\n"                                                                              \
     "kind = flag\n"
 
 static const char *const IDS[2] = {"a0", "a1"};
 
+/* spec-1 goes with base model llm-1, spec-2 with llm-2. */
 static void config_text(const char *spec, char *out, size_t size)
 {
-    (void)snprintf(out, size, CONFIG_FMT, spec);
+    (void)snprintf(out, size, CONFIG_FMT, spec, strcmp(spec, "spec-1") == 0 ? "llm-1" : "llm-2");
 }
 
 static bool write_config(const tst_daemon *f, const char *spec)
@@ -208,6 +211,9 @@ int main(void)
     TST_STREQ(str_of(r2, "spec"), "spec-2");
     TST_STREQ(str_of(cfg, "spec_from"), "spec-1");
     TST_STREQ(str_of(cfg, "spec_to"), "spec-2");
+    TST_STREQ(str_of(cfg, "base_from"), "llm-1");
+    TST_STREQ(str_of(cfg, "base_to"), "llm-2");
+    TST_STREQ(str_of(r2, "base"), "llm-2");
     TST_TRUE(strcmp(str_of(cfg, "config_hash_from"), str_of(cfg, "config_hash_to")) != 0);
     TST_STREQ(str_of(cfg, "version"), str_of(r2, "version"));
     TST_TRUE(strlen(str_of(cfg, "reason")) > 0);
