@@ -11,7 +11,7 @@
  *                         "join":{"pending":2, ..., "latency":{"lt_1s":3, ...}}}},
  *      "rejected":{"bad_request":1},
  *      "storage":{"redis":"up", "queue_depth":0, "queue_capacity":65536, "written":22,
- *                 "failed":0, "trimmed":0, "url":"tcp://127.0.0.1:40123"}}
+ *                 "failed":0, "trimmed":0, "audit_failed":0, "url":"tcp://127.0.0.1:40123"}}
  *
  * Invariants:
  * 1. Keys are written in one fixed order (that of docs/protocol.md's table); 64-bit
@@ -100,6 +100,7 @@ typedef struct proto_storage_stats {
     uint64_t written;
     uint64_t failed;
     uint64_t trimmed;
+    uint64_t audit_failed;       /* audit entries rlfeedd could not append */
     char url[PROTO_URL_MAX + 1]; /* the Redis rlfeedd uses (a private one: its loopback port) */
 } proto_storage_stats;
 

@@ -254,6 +254,9 @@ static int server_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "appendfsync") == 0) {
         ok = (strcmp(v, "everysec") == 0 || strcmp(v, "always") == 0 || strcmp(v, "no") == 0) &&
              copy_str(c->appendfsync, sizeof(c->appendfsync), v);
+    } else if (strcmp(k, "log_format") == 0) {
+        ok = (strcmp(v, "text") == 0 || strcmp(v, "json") == 0) &&
+             copy_str(c->log_format, sizeof(c->log_format), v);
     } else if (strcmp(k, "max_message_bytes") == 0) {
         ok = parse_u32(v, 1024, 64u << 20, &c->max_message_bytes);
     } else if (strcmp(k, "contexts") == 0) {
@@ -517,6 +520,7 @@ static void set_defaults(svc_config *c)
      * under everysec, so a redis-server crash can lose acknowledged writes: the default keeps
      * what "acknowledged" promises (docs/operations.md). */
     base_strlcpy(c->appendfsync, "always", sizeof(c->appendfsync));
+    base_strlcpy(c->log_format, "text", sizeof(c->log_format));
     c->max_message_bytes = 1u << 20;
     c->contexts = 32;
     c->reply_timeout_ms = 1000;
@@ -607,7 +611,7 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
     /* Each flag and the [server] key it overrides, which parses it. */
     static const char *const flags[][2] = {
         {"url", "url"},           {"pull-url", "pull_url"},       {"redis", "redis"},
-        {"data-dir", "data_dir"}, {"appendfsync", "appendfsync"},
+        {"data-dir", "data_dir"}, {"appendfsync", "appendfsync"}, {"log-format", "log_format"},
     };
     const char *key = NULL;
     base_err e = BASE_OK;

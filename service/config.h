@@ -58,6 +58,7 @@ typedef struct svc_config {
     char redis_bin[SVC_URL_MAX];   /* default "redis-server" */
     char data_dir[SVC_URL_MAX];    /* embedded Redis data dir, "" = temporary */
     char appendfsync[16];          /* always (default) | everysec | no */
+    char log_format[8];            /* text (default) | json: base_log's lines */
     uint32_t max_message_bytes;    /* NNG_OPT_RECVMAXSZ, default 1 MiB */
     uint32_t contexts;             /* REP contexts per URL, default 32 */
     uint32_t reply_timeout_ms;     /* longest a reply waits for its peer, default 1000 */
@@ -92,7 +93,7 @@ base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf,
  * svc_config_apply_flag() - override a loaded config with the command-line flag
  * --@flag @value. Each flag is parsed as the [server] key it overrides: "url" (a list, comma
  * separated, that replaces the file's whole list; at least one URL), "pull-url" (pull_url),
- * "redis", "data-dir" (data_dir) and "appendfsync".
+ * "redis", "data-dir" (data_dir), "appendfsync" and "log-format" (log_format).
  * @c: a loaded config   @flag: without the leading "--" (borrowed)   @value: borrowed
  * On failure @c is unchanged and @errbuf names the flag.
  * Return: BASE_OK; BASE_EINVAL for another flag or an invalid value.

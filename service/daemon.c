@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "proto/reply.h"
 #include "proto/request.h"
+#include "service/audit.h"
 #include "service/engine.h"
 #include "service/lease.h"
 #include "service/registry.h"
@@ -223,7 +224,9 @@ static base_err replay_spills(const svc_config *cfg, const char *url)
     return e;
 }
 
-static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
+/* Rebuild every policy, then record it in the audit trail on the same connection. */
+static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url, const char *who,
+                        svc_persist *persist)
 {
     char err[512] = "";
     sto_store *s = NULL;
@@ -231,6 +234,11 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url)
     if (e == BASE_OK) {
         svc_log_reader r = svc_log_reader_of_store(s);
         e = svc_engine_restore(eng, &r, err, sizeof(err));
+    }
+    if (e == BASE_OK) {
+        uint64_t failed = 0;
+        svc_audit_startup(s, eng, cfg, who, &failed);
+        svc_persist_count_audit_failed(persist, failed);
     }
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "restoring models from %s: %s", url, err);
@@ -358,7 +366,8 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;
     }
-    e = restore(eng, cfg, url);
+    svc_persist_set_who(persist, owner);
+    e = restore(eng, cfg, url, owner, persist);
     if (e != BASE_OK) {
         goto done;
     }

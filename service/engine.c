@@ -87,6 +87,7 @@ void svc_engine_free(svc_engine *e)
     svc_learner_drop_queue(e);
     pthread_mutex_destroy(&e->ack_lk); /* empty: the log completed every owed answer */
     base_free(e->pol);
+    base_free(e->restored);
     base_free(e);
 }
 

@@ -72,6 +72,25 @@ void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped
  */
 base_err svc_engine_restore(svc_engine *e, const svc_log_reader *log, char *errbuf, size_t errlen);
 
+/* What svc_engine_restore() did for one policy, and what it found stamped on the checkpoint. */
+typedef struct svc_restored {
+    bool found;       /* a checkpoint was restored */
+    uint64_t version; /* its version; 0 when none */
+    uint64_t learned; /* joined examples replayed into the head */
+    uint64_t pending; /* pending decisions rebuilt */
+    /* the checkpoint's stamps ("" when none) and the configuration's now */
+    char snap_config_hash[24], config_hash[24];
+    char snap_spec[BASE_NAME_MAX + 1], spec[BASE_NAME_MAX + 1];
+    char snap_base[BASE_NAME_MAX + 1], base[BASE_NAME_MAX + 1];
+} svc_restored;
+
+/*
+ * svc_engine_restored() - what svc_engine_restore() did for the @i-th
+ * configured policy, into *out. Main thread, after a successful restore.
+ * Return: false if @i is out of range or the engine was not restored.
+ */
+bool svc_engine_restored(const svc_engine *e, uint32_t i, svc_restored *out);
+
 base_err svc_engine_start(svc_engine *e);
 /* Stop the learner: apply what is queued (waiting up to @drain_timeout_ms),
  * queue a final snapshot of every policy, join the thread. */

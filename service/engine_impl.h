@@ -34,7 +34,8 @@ struct svc_engine {
     base_clock *clock;
     svc_log log; /* where records go: the persist queue, or a test's */
     uint32_t n_pol;
-    svc_prt *pol; /* [n_pol] */
+    svc_prt *pol;           /* [n_pol] */
+    svc_restored *restored; /* [n_pol] once svc_engine_restore() succeeded; main thread */
 
     base_queue *learn_q;          /* joined examples stored, waiting to be applied */
     atomic_size_t learn_inflight; /* expired and not yet applied (bounds learn_q) */
@@ -91,5 +92,7 @@ void svc_acks_expire(svc_engine *e);
 
 /* learner.c: free what is still queued for the learner (svc_engine_free). */
 void svc_learner_drop_queue(svc_engine *e);
+/* The hash of @c that checkpoints are stamped with ("c" and 16 hex digits, < 24 bytes). */
+void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size);
 
 #endif

@@ -159,7 +159,7 @@ static void retention(const svc_engine *e, svc_prt *p, char (*pos)[BASE_STREAM_I
  * on snapshots so a snapshot can be matched to the configuration it grew
  * under.
  */
-static void config_hash(const svc_policy_config *c, char *out, size_t size)
+void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
 {
     char text[512];
     const pol_head_config *h = &c->head;
@@ -231,7 +231,7 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     m->parent = p->last_version;
     rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
     base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
-    config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
+    svc_learner_config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
     m->version = m->n_updates;
     m->ts_ms = base_clock_now_ms(e->clock);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);

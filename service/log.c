@@ -14,6 +14,7 @@ static void persist_stats(void *impl, svc_log_stats *out)
     out->written = svc_persist_written(p);
     out->failed = svc_persist_failed(p);
     out->trimmed = svc_persist_trimmed(p);
+    out->audit_failed = svc_persist_audit_failed(p);
     out->url = svc_persist_url(p);
 }
 

@@ -36,13 +36,14 @@
 #include "storage/store.h"
 
 typedef struct svc_log_stats {
-    bool up;          /* the store answers */
-    size_t depth;     /* records waiting */
-    size_t capacity;  /* most that may wait */
-    uint64_t written; /* records stored */
-    uint64_t failed;  /* items completed with an error */
-    uint64_t trimmed; /* stream entries removed by retention */
-    const char *url;  /* where records go (a Redis URL), borrowed; "" when not Redis */
+    bool up;               /* the store answers */
+    size_t depth;          /* records waiting */
+    size_t capacity;       /* most that may wait */
+    uint64_t written;      /* records stored */
+    uint64_t failed;       /* items completed with an error */
+    uint64_t trimmed;      /* stream entries removed by retention */
+    uint64_t audit_failed; /* audit entries that could not be appended */
+    const char *url;       /* where records go (a Redis URL), borrowed; "" when not Redis */
 } svc_log_stats;
 
 typedef struct svc_log_ops {

@@ -24,6 +24,7 @@ static void usage(FILE *f)
                "  --data-dir DIR       data directory of the private redis-server\n"
                "  --appendfsync MODE   always (default), everysec or no\n"
                "  --log-level LEVEL    debug, info (default), warn or error\n"
+               "  --log-format FORMAT  text (default) or json, replaces [server] log_format\n"
                "  --check              load and validate the configuration, then exit\n"
                "  --manual-clock MS    tests only: the service clock starts at MS and moves\n"
                "                       only by the 'clock' op\n"
@@ -40,14 +41,16 @@ int main(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'd'},
         {"appendfsync", required_argument, NULL, 'a'},
         {"log-level", required_argument, NULL, 'l'},
+        {"log-format", required_argument, NULL, 'f'},
         {"check", no_argument, NULL, 'k'},
         {"manual-clock", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     /* Flags that override [server] keys, applied in this order after the file is loaded. */
-    static const char *const names[] = {"url", "pull-url", "redis", "data-dir", "appendfsync"};
-    const char *values[] = {NULL, NULL, NULL, NULL, NULL};
+    static const char *const names[] = {"url",      "pull-url",    "redis",
+                                        "data-dir", "appendfsync", "log-format"};
+    const char *values[] = {NULL, NULL, NULL, NULL, NULL, NULL};
     const char *path = NULL;
     int check_only = 0;
     long long manual_clock = -1;
@@ -71,6 +74,9 @@ int main(int argc, char **argv)
             break;
         case 'a':
             values[4] = optarg;
+            break;
+        case 'f':
+            values[5] = optarg;
             break;
         case 'k':
             check_only = 1;
@@ -131,6 +137,7 @@ int main(int argc, char **argv)
             rc = 2;
         }
     }
+    base_log_set_format(strcmp(cfg->log_format, "json") == 0 ? BASE_LOG_JSON : BASE_LOG_TEXT);
     if (rc == 0 && check_only) {
         printf("%s: ok (%u policies)\n", path, cfg->n_policies);
     } else if (rc == 0) {

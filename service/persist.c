@@ -1,5 +1,6 @@
 #include "service/persist.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/queue.h"
+#include "service/audit.h"
 #include "storage/spill.h"
 #include "storage/streamid.h"
 
@@ -47,6 +49,8 @@ struct svc_persist {
     atomic_uint_fast64_t written;
     atomic_uint_fast64_t failed;
     atomic_uint_fast64_t trimmed;
+    atomic_uint_fast64_t audit_failed;
+    char who[BASE_NAME_MAX + 64 + 1]; /* set before the first MODEL item; "" = no audit */
     /* writer thread only */
     stream_pos *pos;
     size_t n_pos, cap_pos;
@@ -374,11 +378,12 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 bool again = r == BASE_EIO || renumber;
                 if (renumber && renumbered++ == 0) {
                     static const char *const names[] = {"decisions", "outcomes", "joined"};
-                    base_log(BASE_LOG_WARN,
-                             "redis: the %s stream of policy %s is already past id %s and does "
-                             "not hold that record there (another writer, or a restored Redis): "
-                             "storing it, and any like it in this batch, under new ids",
-                             names[it->kind], it->policy, sent_id);
+                    base_log_policy(
+                        BASE_LOG_WARN, it->policy,
+                        "redis: the %s stream of policy %s is already past id %s and does "
+                        "not hold that record there (another writer, or a restored Redis): "
+                        "storing it, and any like it in this batch, under new ids",
+                        names[it->kind], it->policy, sent_id);
                 }
                 if (again) {
                     todo[kept] = it;
@@ -403,20 +408,55 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
     return true;
 }
 
+/*
+ * A retention run that removed something, in the audit stream (an idle
+ * daemon removes nothing and writes nothing). Best effort: logged, counted.
+ */
+static void audit_retention(svc_persist *p, const svc_persist_item *it, const uint64_t trimmed[3],
+                            uint64_t pruned)
+{
+    static const char *names[3] = {"decisions", "outcomes", "joined"};
+    if (p->who[0] == '\0' || trimmed[0] + trimmed[1] + trimmed[2] + pruned == 0) {
+        return;
+    }
+    char num[4][24], reason[160];
+    sto_field d[7];
+    size_t n = 0;
+    for (int k = 0; k < 3; k++) {
+        (void)snprintf(num[k], sizeof(num[k]), "%" PRIu64, trimmed[k]);
+        d[n++] = (sto_field){names[k], num[k]};
+    }
+    (void)snprintf(num[3], sizeof(num[3]), "%" PRIu64, pruned);
+    d[n++] = (sto_field){"snapshots", num[3]};
+    const base_snapshot *m = it->rec;
+    (void)snprintf(reason, sizeof(reason), "checkpoint %" PRIu64 " stored", m->version);
+    base_err e = svc_audit_append(p->store, it->policy, "retention", p->who, reason, d, n);
+    if (e != BASE_OK) {
+        atomic_fetch_add(&p->audit_failed, 1);
+        base_log_policy(BASE_LOG_WARN, it->policy,
+                        "policy %s: cannot append the retention audit entry: %s", it->policy,
+                        base_strerror(e));
+    }
+}
+
 /* Retention after a stored checkpoint; failures only delay it to the next one. */
 static void retain(svc_persist *p, const svc_persist_item *it)
 {
+    uint64_t trimmed[3] = {0, 0, 0};
     for (int k = 0; k < 3; k++) {
         uint64_t n = 0;
         if (it->trim.minid[k][0] != '\0' &&
             sto_store_trim(p->store, (sto_kind)k, it->policy, it->trim.minid[k], &n) == BASE_OK) {
             atomic_fetch_add(&p->trimmed, n);
+            trimmed[k] = n;
         }
     }
     uint64_t n = 0;
-    if (it->trim.keep_snapshots > 0) {
-        (void)sto_store_model_prune(p->store, it->policy, it->trim.keep_snapshots, &n);
+    if (it->trim.keep_snapshots > 0 &&
+        sto_store_model_prune(p->store, it->policy, it->trim.keep_snapshots, &n) != BASE_OK) {
+        n = 0; /* the next checkpoint prunes again */
     }
+    audit_retention(p, it, trimmed, n);
 }
 
 static bool write_model(svc_persist *p, svc_persist_item *it)
@@ -578,6 +618,21 @@ uint64_t svc_persist_written(const svc_persist *p)
 const char *svc_persist_url(const svc_persist *p)
 {
     return p->url;
+}
+
+void svc_persist_set_who(svc_persist *p, const char *who)
+{
+    base_strlcpy(p->who, who, sizeof(p->who));
+}
+
+uint64_t svc_persist_audit_failed(const svc_persist *p)
+{
+    return atomic_load(&p->audit_failed);
+}
+
+void svc_persist_count_audit_failed(svc_persist *p, uint64_t n)
+{
+    atomic_fetch_add(&p->audit_failed, n);
 }
 
 uint64_t svc_persist_trimmed(const svc_persist *p)

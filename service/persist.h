@@ -119,6 +119,17 @@ uint64_t svc_persist_failed(const svc_persist *p);  /* items completed with an e
 uint64_t svc_persist_trimmed(const svc_persist *p); /* stream entries removed by retention */
 const char *svc_persist_url(const svc_persist *p);  /* the Redis it writes to; borrowed */
 
+/*
+ * svc_persist_set_who() - name the writer's retention runs in the audit
+ * stream (service/audit.h) with @who (copied; at most BASE_NAME_MAX + 64
+ * bytes are kept). Until it is called no retention entry is written. Call
+ * before the first MODEL item is submitted (the queue orders the two).
+ */
+void svc_persist_set_who(svc_persist *p, const char *who);
+/* Audit entries that could not be appended (retention here, plus those counted in). */
+uint64_t svc_persist_audit_failed(const svc_persist *p);
+void svc_persist_count_audit_failed(svc_persist *p, uint64_t n);
+
 /* How svc_persist_close() ends. */
 typedef struct svc_persist_close_opts {
     uint64_t deadline_ns;  /* base_mono_ns() time: nothing is sent to Redis after it */

@@ -156,8 +156,32 @@ static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *fr
     return e;
 }
 
+/* What the audit trail records of a restore: the checkpoint's stamps beside the config's. */
+static void note_restored(const svc_prt *p, const base_snapshot *m, uint64_t learned,
+                          uint64_t pending, svc_restored *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->found = m != NULL;
+    out->learned = learned;
+    out->pending = pending;
+    if (m != NULL) {
+        out->version = m->version;
+        base_strlcpy(out->snap_config_hash, m->config_hash, sizeof(out->snap_config_hash));
+        base_strlcpy(out->snap_spec, m->spec_version, sizeof(out->snap_spec));
+        base_strlcpy(out->snap_base, m->base_version, sizeof(out->snap_base));
+    }
+    svc_learner_config_hash(p->cfg, out->config_hash, sizeof(out->config_hash));
+    rwd_spec_version(&p->cfg->reward, out->spec, sizeof(out->spec));
+    base_strlcpy(out->base, p->cfg->base_version, sizeof(out->base));
+}
+
 base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *errbuf, size_t errlen)
 {
+    svc_restored *done = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*done));
+    if (done == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return BASE_ENOMEM;
+    }
     for (uint32_t i = 0; i < e->n_pol; i++) {
         svc_prt *p = &e->pol[i];
         base_snapshot *m = NULL;
@@ -166,6 +190,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
         if (err != BASE_OK) {
             snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
                      base_strerror(err));
+            base_free(done);
             return err;
         }
         if (found) {
@@ -177,6 +202,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
                          p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
                          base_strerror(err));
                 base_snapshot_free(m);
+                base_free(done);
                 return err;
             }
             base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
@@ -204,6 +230,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
                      base_strerror(err),
                      err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
             base_snapshot_free(m);
+            base_free(done);
             return err;
         }
         /* The scan positions cover everything rebuilt: the first mark. */
@@ -216,12 +243,24 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
         base_strlcpy(p->marks[0].tail[STO_JOINED], sj, sizeof(p->marks[0].tail[0]));
         p->snapshot_updates = atomic_load(&p->n_updates);
         p->snapshot_lsn = found ? m->next_lsn : 0;
-        base_log(BASE_LOG_INFO,
-                 "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
-                 " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
-                 p->cfg->name, found ? "restored the checkpoint" : "no checkpoint", learned,
-                 pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
+        base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                        "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
+                        " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
+                        p->cfg->name, found ? "restored the checkpoint" : "no checkpoint", learned,
+                        pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
+        note_restored(p, found ? m : NULL, learned, pending, &done[i]);
         base_snapshot_free(m);
     }
+    base_free(e->restored);
+    e->restored = done;
     return BASE_OK;
+}
+
+bool svc_engine_restored(const svc_engine *e, uint32_t i, svc_restored *out)
+{
+    if (e->restored == NULL || i >= e->n_pol) {
+        return false;
+    }
+    *out = e->restored[i];
+    return true;
 }

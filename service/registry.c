@@ -90,8 +90,8 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
     }
     if (e != BASE_OK) {
         if (e != fs->last_err) {
-            base_log(BASE_LOG_WARN, "policy %s: cannot read the registry: %s", pc->name,
-                     base_strerror(e));
+            base_log_policy(BASE_LOG_WARN, pc->name, "policy %s: cannot read the registry: %s",
+                            pc->name, base_strerror(e));
             atomic_fetch_add(&p->c.registry_errors, 1);
         }
         fs->last_err = e;
@@ -106,25 +106,25 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
     if (g.production != fs->served && g.production != fs->failed) {
         e = load_production(r, p, g.production, why, sizeof(why));
         if (e == BASE_OK) {
-            base_log(BASE_LOG_INFO,
-                     "policy %s: production slot now serves %s%" PRIu64 " (was %" PRIu64 ")",
-                     pc->name, g.production == 0 ? "the base model, version " : "version ",
-                     g.production, fs->served);
+            base_log_policy(BASE_LOG_INFO, pc->name,
+                            "policy %s: production slot now serves %s%" PRIu64 " (was %" PRIu64 ")",
+                            pc->name, g.production == 0 ? "the base model, version " : "version ",
+                            g.production, fs->served);
             fs->served = g.production;
             fs->failed = UINT64_MAX;
         } else {
-            base_log(BASE_LOG_ERROR,
-                     "policy %s: the registry names production version %" PRIu64
-                     ", which cannot be served (%s); still serving %" PRIu64,
-                     pc->name, g.production, why, fs->served);
+            base_log_policy(BASE_LOG_ERROR, pc->name,
+                            "policy %s: the registry names production version %" PRIu64
+                            ", which cannot be served (%s); still serving %" PRIu64,
+                            pc->name, g.production, why, fs->served);
             atomic_fetch_add(&p->c.registry_errors, 1);
             fs->failed = g.production;
         }
     }
     if (serve != fs->serve || ppm != fs->canary_ppm) {
         svc_prt_set_serving(p, serve, ppm);
-        base_log(BASE_LOG_INFO, "policy %s: serving from %s, canary %.6g", pc->name,
-                 base_slot_name(serve), (double)ppm / 1e6);
+        base_log_policy(BASE_LOG_INFO, pc->name, "policy %s: serving from %s, canary %.6g",
+                        pc->name, base_slot_name(serve), (double)ppm / 1e6);
         fs->serve = serve;
         fs->canary_ppm = ppm;
     }

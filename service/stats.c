@@ -113,6 +113,7 @@ void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)
     st.storage.written = ls.written;
     st.storage.failed = ls.failed;
     st.storage.trimmed = ls.trimmed;
+    st.storage.audit_failed = ls.audit_failed;
     base_strlcpy(st.storage.url, ls.url != NULL ? ls.url : "", sizeof(st.storage.url));
 
     base_buf b;

@@ -3,7 +3,7 @@
  *
  *   rlfeed decide|log|feedback|stats|health|call [--url URL] [--timeout-ms N] [JSON|-]
  *   rlfeed sim [options]
- *   rlfeed promote|rollback|history|serve --policy P [--redis URL] [options]
+ *   rlfeed promote|rollback|history|audit|serve --policy P [--redis URL] [options]
  *
  * The request body is the JSON argument, or stdin when it is absent or "-"
  * (an empty body, or no argument with a terminal on stdin, is {}). "v":1 and
@@ -51,43 +51,46 @@ static const char *const request_cmds[] = {"decide", "log", "feedback", "stats",
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rlfeed <command> [--url URL] [--timeout-ms N] [JSON|-]\n"
-            "       rlfeed sim [options]      (rlfeed sim --help)\n"
-            "       rlfeed promote|rollback|history|serve --policy P [--redis URL] [options]\n"
-            "\n"
-            "commands:\n"
-            "  decide     choose among candidates\n"
-            "             {\"policy\":..,\"context\":{\"embedding\":[..]},\n"
-            "              \"candidates\":[{\"id\":..,\"base_logit\":..}]}\n"
-            "  log        record a decision made elsewhere, with its pmf\n"
-            "  feedback   report an outcome\n"
-            "             {\"policy\":..,\"event_id\":..,\"signal\":..,\"value\":1}\n"
-            "  stats      service and policy counters\n"
-            "  health     liveness and readiness\n"
-            "  call       send any request; the body must carry \"op\"\n"
-            "  sim        simulated chatbot traffic against a running rlfeedd\n"
-            "  bench      learning benchmark (rlfeed bench learn --help)\n"
-            "\n"
-            "registry commands (Redis, not the daemon; docs/promotion.md):\n"
-            "  promote    evaluate a candidate against production on the joined log and\n"
-            "             promote it if the gate says so\n"
-            "             [--candidate VERSION] [--window 24h] [--estimator dr|snips|ips]\n"
-            "             [--confidence 0.95] [--margin M] [--min-samples N] [--max-samples N]\n"
-            "             [--seed S] [--holdout] [--dry-run] [--plot FILE.svg]\n"
-            "             exit 0 promoted, 3 held (or already production), 4 data not fit\n"
-            "  rollback   move production back [--to VERSION] (0: the base model) [--reason TEXT]\n"
-            "  history    the audit trail, oldest first [--limit N]\n"
-            "  serve      serving overrides [--mode online|production] [--canary SHARE] [--clear]\n"
-            "  each takes --policy P (required), --redis URL (default $RLFEED_REDIS),\n"
-            "  --who NAME (default $USER@hostname) and --json; exit 2 on errors\n"
-            "\n"
-            "The body is the JSON argument, or stdin when absent or \"-\". \"v\":1 and \"op\"\n"
-            "are added when missing. The reply is printed as JSON.\n"
-            "  --url URL        default $RLFEED_URL, else " RLFEED_CLIENT_DEFAULT_URL "\n"
-            "  --timeout-ms N   send and receive bound (default %d)\n"
-            "Exit status: 0 ok:true, 1 ok:false, 2 usage, bad JSON or connection failure.\n",
-            CLI_DEFAULT_TIMEOUT_MS);
+    fprintf(
+        f,
+        "usage: rlfeed <command> [--url URL] [--timeout-ms N] [JSON|-]\n"
+        "       rlfeed sim [options]      (rlfeed sim --help)\n"
+        "       rlfeed promote|rollback|history|audit|serve --policy P [--redis URL] [options]\n"
+        "\n"
+        "commands:\n"
+        "  decide     choose among candidates\n"
+        "             {\"policy\":..,\"context\":{\"embedding\":[..]},\n"
+        "              \"candidates\":[{\"id\":..,\"base_logit\":..}]}\n"
+        "  log        record a decision made elsewhere, with its pmf\n"
+        "  feedback   report an outcome\n"
+        "             {\"policy\":..,\"event_id\":..,\"signal\":..,\"value\":1}\n"
+        "  stats      service and policy counters\n"
+        "  health     liveness and readiness\n"
+        "  call       send any request; the body must carry \"op\"\n"
+        "  sim        simulated chatbot traffic against a running rlfeedd\n"
+        "  bench      learning benchmark (rlfeed bench learn --help)\n"
+        "\n"
+        "registry commands (Redis, not the daemon; docs/promotion.md):\n"
+        "  promote    evaluate a candidate against production on the joined log and\n"
+        "             promote it if the gate says so\n"
+        "             [--candidate VERSION] [--window 24h] [--estimator dr|snips|ips]\n"
+        "             [--confidence 0.95] [--margin M] [--min-samples N] [--max-samples N]\n"
+        "             [--seed S] [--holdout] [--dry-run] [--plot FILE.svg]\n"
+        "             exit 0 promoted, 3 held (or already production), 4 data not fit\n"
+        "  rollback   move production back [--to VERSION] (0: the base model) [--reason TEXT]\n"
+        "  history    promotions, rollbacks and overrides, oldest first [--limit N]\n"
+        "  audit      the whole audit trail (also the daemon's restore, config and\n"
+        "             retention entries), oldest first [--limit N]\n"
+        "  serve      serving overrides [--mode online|production] [--canary SHARE] [--clear]\n"
+        "  each takes --policy P (required), --redis URL (default $RLFEED_REDIS),\n"
+        "  --who NAME (default $USER@hostname) and --json; exit 2 on errors\n"
+        "\n"
+        "The body is the JSON argument, or stdin when absent or \"-\". \"v\":1 and \"op\"\n"
+        "are added when missing. The reply is printed as JSON.\n"
+        "  --url URL        default $RLFEED_URL, else " RLFEED_CLIENT_DEFAULT_URL "\n"
+        "  --timeout-ms N   send and receive bound (default %d)\n"
+        "Exit status: 0 ok:true, 1 ok:false, 2 usage, bad JSON or connection failure.\n",
+        CLI_DEFAULT_TIMEOUT_MS);
 }
 
 static const char *default_url(void)
@@ -380,6 +383,9 @@ static int registry_cmd(const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "history") == 0) {
         return rlfeed_history_main(argc, argv);
     }
+    if (strcmp(cmd, "audit") == 0) {
+        return rlfeed_audit_main(argc, argv);
+    }
     return rlfeed_serve_main(argc, argv);
 }
 
@@ -400,7 +406,8 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "bench") == 0) {
         status = rlfeed_bench_main(argc - 2, argv + 2);
     } else if (strcmp(cmd, "promote") == 0 || strcmp(cmd, "rollback") == 0 ||
-               strcmp(cmd, "history") == 0 || strcmp(cmd, "serve") == 0) {
+               strcmp(cmd, "history") == 0 || strcmp(cmd, "audit") == 0 ||
+               strcmp(cmd, "serve") == 0) {
         status = registry_cmd(cmd, argc - 2, argv + 2);
     } else if (is_request_cmd(cmd)) {
         status = cmd_request(argc - 2, argv + 2, cmd);

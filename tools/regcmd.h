@@ -3,11 +3,11 @@
 
 /*
  * What the registry commands of the rlfeed CLI share: `rlfeed promote`,
- * `rollback`, `history` and `serve` (docs/promotion.md). They talk to Redis
+ * `rollback`, `history`, `audit` and `serve` (docs/promotion.md). They talk to Redis
  * directly (storage/store.h), not to rlfeedd, so they work while the daemon
  * is down and leave it to follow the registry.
  *
- * Common options, accepted by all four:
+ * Common options, accepted by all five:
  *   --policy P     required
  *   --redis URL    tcp://HOST:PORT, redis://HOST:PORT or unix:/path; default
  *                  $RLFEED_REDIS, else a usage error

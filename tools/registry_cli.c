@@ -1,4 +1,4 @@
-/* rlfeed rollback, history and serve (tools/registry_cli.h). */
+/* rlfeed rollback, history, audit and serve (tools/registry_cli.h). */
 #include "tools/registry_cli.h"
 
 #include <math.h>
@@ -178,31 +178,84 @@ static const char *field_or(const sto_audit_entry *e, const char *name, const ch
     return v != NULL ? v : dflt;
 }
 
+/* The actions `rlfeed history` shows: those of the registry (promotions, rollbacks, overrides). */
+static bool is_registry_action(const char *action)
+{
+    return strcmp(action, "promote") == 0 || strcmp(action, "rollback") == 0 ||
+           strcmp(action, "serve") == 0;
+}
+
+/* A registry entry's change: "0 -> 1000", "0 stays (2000 refused)", "serve online, canary -". */
+static void change_summary(const sto_audit_entry *e, char *out, size_t size)
+{
+    const char *action = field_or(e, "action", "?");
+    const char *from = sto_audit_field(e, "from"), *to = sto_audit_field(e, "to");
+    if (strcmp(field_or(e, "moved", "0"), "1") == 0) {
+        (void)snprintf(out, size, "%s -> %s", from != NULL ? from : "?", to != NULL ? to : "?");
+    } else if (strcmp(action, "serve") == 0) {
+        (void)snprintf(out, size, "serve %s, canary %s", field_or(e, "serve", "-"),
+                       field_or(e, "canary", "-"));
+    } else if (from != NULL && to != NULL) {
+        (void)snprintf(out, size, "%s stays (%s refused)", from, to);
+    } else {
+        (void)snprintf(out, size, "-");
+    }
+}
+
 static void print_history_line(const sto_audit_entry *e)
 {
     char when[40], change[96], est[160];
-    const char *action = field_or(e, "action", "?");
-    const char *moved = field_or(e, "moved", "0");
-    const char *from = sto_audit_field(e, "from"), *to = sto_audit_field(e, "to");
     const char *verdict = sto_audit_field(e, "verdict");
 
     regcmd_iso8601(regcmd_id_ms(e->id), when, sizeof(when));
-    if (strcmp(moved, "1") == 0) {
-        (void)snprintf(change, sizeof(change), "%s -> %s", from != NULL ? from : "?",
-                       to != NULL ? to : "?");
-    } else if (strcmp(action, "serve") == 0) {
-        (void)snprintf(change, sizeof(change), "serve %s, canary %s", field_or(e, "serve", "-"),
-                       field_or(e, "canary", "-"));
-    } else if (from != NULL && to != NULL) {
-        (void)snprintf(change, sizeof(change), "%s stays (%s refused)", from, to);
-    } else {
-        (void)snprintf(change, sizeof(change), "-");
-    }
+    change_summary(e, change, sizeof(change));
     estimate_summary(sto_audit_field(e, "report"), sto_audit_field(e, "estimator"), est,
                      sizeof(est));
-    printf("%-24s  %-8s  %-20s  %-28s  %-8s  %s%s%s\n", when, action, field_or(e, "who", "?"),
-           change, verdict != NULL ? verdict : "-", est, est[0] != '\0' ? "; " : "",
-           field_or(e, "reason", ""));
+    printf("%-24s  %-8s  %-20s  %-28s  %-8s  %s%s%s\n", when, field_or(e, "action", "?"),
+           field_or(e, "who", "?"), change, verdict != NULL ? verdict : "-", est,
+           est[0] != '\0' ? "; " : "", field_or(e, "reason", ""));
+}
+
+/*
+ * One line of `rlfeed audit`: when, action, who, a summary, the reason. The
+ * summary of a registry entry is history's (change, verdict, estimate); of
+ * the daemon's entries, their detail fields as "name value" pairs.
+ */
+static void print_audit_line(const sto_audit_entry *e)
+{
+    static const char *const skip[] = {"moved", "action", "who", "reason", "report", "estimator"};
+    char when[40], summary[1024], est[160];
+    const char *action = field_or(e, "action", "?");
+    size_t len = 0;
+
+    regcmd_iso8601(regcmd_id_ms(e->id), when, sizeof(when));
+    summary[0] = '\0';
+    if (is_registry_action(action)) {
+        const char *verdict = sto_audit_field(e, "verdict");
+        char change[96];
+        change_summary(e, change, sizeof(change));
+        estimate_summary(sto_audit_field(e, "report"), sto_audit_field(e, "estimator"), est,
+                         sizeof(est));
+        (void)snprintf(summary, sizeof(summary), "%s%s%s%s%s", change, verdict != NULL ? ", " : "",
+                       verdict != NULL ? verdict : "", est[0] != '\0' ? ", " : "", est);
+    } else {
+        for (size_t i = 0; i < e->n_fields; i++) {
+            bool shown = true;
+            for (size_t k = 0; k < sizeof(skip) / sizeof(skip[0]); k++) {
+                shown = shown && strcmp(e->name[i], skip[k]) != 0;
+            }
+            int n = shown ? snprintf(summary + len, sizeof(summary) - len, "%s%s %s",
+                                     len > 0 ? ", " : "", e->name[i],
+                                     e->value[i][0] != '\0' ? e->value[i] : "-")
+                          : 0;
+            if (n < 0 || (size_t)n >= sizeof(summary) - len) {
+                break; /* cut: the JSON output has every field */
+            }
+            len += (size_t)n;
+        }
+    }
+    printf("%-24s  %-9s  %-20s  %s%s%s\n", when, action, field_or(e, "who", "?"), summary,
+           summary[0] != '\0' ? "; " : "", field_or(e, "reason", ""));
 }
 
 /* One audit entry as a JSON object: its fields, typed where we know them, the report parsed. */
@@ -237,14 +290,20 @@ static json_t *entry_json(const sto_audit_entry *e)
     return o;
 }
 
-int rlfeed_history_main(int argc, char **argv)
+/*
+ * rlfeed history and rlfeed audit: read the whole audit stream, keep the
+ * registry's entries (@all false) or all of them, print the newest --limit
+ * of those, oldest first.
+ */
+static int list_main(const char *cmd, bool all, int argc, char **argv)
 {
-    regcmd_common c = {.cmd = "history"};
+    regcmd_common c = {.cmd = cmd};
     const char *limit_text = NULL;
     uint64_t limit = AUDIT_MAX;
     sto_store *s = NULL;
     sto_audit_entry *a = NULL;
-    size_t n = 0;
+    const sto_audit_entry **shown = NULL;
+    size_t n = 0, n_shown = 0;
     int status = REGCMD_EXIT_ERROR;
 
     for (int i = 0; i < argc; i++) {
@@ -253,14 +312,14 @@ int rlfeed_history_main(int argc, char **argv)
             rc = regcmd_opt(c.cmd, argc, argv, &i, "--limit", &limit_text);
         }
         if (rc == 0) {
-            fprintf(stderr, "rlfeed history: unknown argument '%s'\n", argv[i]);
+            fprintf(stderr, "rlfeed %s: unknown argument '%s'\n", cmd, argv[i]);
         }
         if (rc != 1) {
             goto done;
         }
     }
     if (limit_text != NULL && (!regcmd_parse_u64(limit_text, &limit) || limit == 0)) {
-        fprintf(stderr, "rlfeed history: bad --limit '%s'\n", limit_text);
+        fprintf(stderr, "rlfeed %s: bad --limit '%s'\n", cmd, limit_text);
         goto done;
     }
     if (!regcmd_finish_common(&c)) {
@@ -272,31 +331,57 @@ int rlfeed_history_main(int argc, char **argv)
     }
     base_err e = sto_audit_read(s, c.policy, "", AUDIT_MAX, &a, &n);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed history: cannot read the audit stream: %s\n", base_strerror(e));
+        fprintf(stderr, "rlfeed %s: cannot read the audit stream: %s\n", cmd, base_strerror(e));
         goto done;
     }
-    size_t first = n > limit ? n - (size_t)limit : 0;
+    shown = base_alloc_array(n > 0 ? n : 1, sizeof(*shown));
+    if (shown == NULL) {
+        fprintf(stderr, "rlfeed %s: out of memory\n", cmd);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (all || is_registry_action(field_or(&a[i], "action", ""))) {
+            shown[n_shown++] = &a[i];
+        }
+    }
+    size_t first = n_shown > limit ? n_shown - (size_t)limit : 0;
     if (c.json) {
         json_t *arr = json_array();
-        for (size_t i = first; i < n; i++) {
-            json_array_append_new(arr, entry_json(&a[i]));
+        for (size_t i = first; i < n_shown; i++) {
+            json_array_append_new(arr, entry_json(shown[i]));
         }
         char *text = json_dumps(arr, JSON_COMPACT);
         printf("%s\n", text != NULL ? text : "[]");
         base_free(text);
         json_decref(arr);
+    } else if (all) {
+        printf("%-24s  %-9s  %-20s  %s\n", "when", "action", "who", "summary; reason");
+        for (size_t i = first; i < n_shown; i++) {
+            print_audit_line(shown[i]);
+        }
     } else {
         printf("%-24s  %-8s  %-20s  %-28s  %-8s  %s\n", "when", "action", "who", "production",
                "verdict", "estimate; reason");
-        for (size_t i = first; i < n; i++) {
-            print_history_line(&a[i]);
+        for (size_t i = first; i < n_shown; i++) {
+            print_history_line(shown[i]);
         }
     }
     status = fflush(stdout) == 0 ? REGCMD_EXIT_OK : REGCMD_EXIT_ERROR;
 done:
+    base_free(shown);
     sto_audit_free(a, n);
     sto_store_close(s);
     return status;
+}
+
+int rlfeed_history_main(int argc, char **argv)
+{
+    return list_main("history", false, argc, argv);
+}
+
+int rlfeed_audit_main(int argc, char **argv)
+{
+    return list_main("audit", true, argc, argv);
 }
 
 /* ---- serve ---------------------------------------------------------------- */

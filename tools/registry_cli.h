@@ -2,7 +2,7 @@
 #define TOOLS_REGISTRY_CLI_H
 
 /*
- * `rlfeed rollback`, `rlfeed history` and `rlfeed serve`: the registry's
+ * `rlfeed rollback`, `rlfeed history`, `rlfeed audit` and `rlfeed serve`: the registry's
  * production pointer moved back, the audit trail read, the serving
  * overrides set (docs/promotion.md, "Rollback and history"). Common options
  * and exit codes: tools/regcmd.h.
@@ -19,7 +19,14 @@
  *       The audit trail, oldest first (the newest N with --limit): when
  *       (ISO-8601 UTC, from the entry id), action, who, the move, the verdict
  *       and estimate, the reason. --json prints an array of the entries with
- *       their stored reports. Exit 0, or 2.
+ *       their stored reports. Only the registry's entries (actions promote,
+ *       rollback, serve); --limit counts those. Exit 0, or 2.
+ *   rlfeed audit --policy P [--limit N]
+ *       The whole audit trail, oldest first, every action (the registry's
+ *       and the daemon's restore, config and retention): when, action, who,
+ *       a summary of the fields (history's for the registry's entries,
+ *       "name value" pairs otherwise), the reason. --json as history's.
+ *       Exit 0, or 2.
  *   rlfeed serve --policy P [--mode online|production] [--canary SHARE] [--clear]
  *       Sets the registry's serving overrides (the daemon follows them within
  *       a second), or with --clear deletes both, with an audit entry (action
@@ -31,6 +38,7 @@
 
 int rlfeed_rollback_main(int argc, char **argv);
 int rlfeed_history_main(int argc, char **argv);
+int rlfeed_audit_main(int argc, char **argv);
 int rlfeed_serve_main(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +159,37 @@ const char *tst_env_path(const char *env)
         return NULL;
     }
     return p;
+}
+
+int tst_run(const char *env, const char *const *args, const char *log_path, int timeout_ms)
+{
+    const char *bin = tst_env_path(env);
+    char *argv[32];
+    int n = 0;
+    if (bin == NULL) {
+        return -1;
+    }
+    argv[n++] = (char *)(uintptr_t)bin;
+    for (int k = 0; args[k] != NULL && n < 31; k++) {
+        argv[n++] = (char *)(uintptr_t)args[k];
+    }
+    argv[n] = NULL;
+    pid_t pid = tst_spawn(argv, log_path);
+    int st = 0;
+    if (pid < 0 || !tst_wait_exit(pid, timeout_ms, &st) || !WIFEXITED(st)) {
+        return -1;
+    }
+    return WEXITSTATUS(st);
+}
+
+void tst_print_file(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    char line[1024];
+    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+        printf("#   %s%s", line, strchr(line, '\n') != NULL ? "" : "\n");
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
 }

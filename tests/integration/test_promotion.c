@@ -135,20 +135,7 @@ static long long until_served(tst_daemon *f, uint64_t *next_i, uint64_t version,
 /* Run `rlfeed ARGS...` with output to @log; its exit status, or -1. */
 static int run_cli(const char *log, const char *const *args)
 {
-    const char *bin = tst_env_path("RLFEED");
-    char *argv[32];
-    int n = 0;
-    argv[n++] = (char *)(uintptr_t)bin;
-    for (int k = 0; args[k] != NULL && n < 31; k++) {
-        argv[n++] = (char *)(uintptr_t)args[k];
-    }
-    argv[n] = NULL;
-    pid_t pid = tst_spawn(argv, log);
-    int st = 0;
-    if (pid < 0 || !tst_wait_exit(pid, 120000, &st) || !WIFEXITED(st)) {
-        return -1;
-    }
-    return WEXITSTATUS(st);
+    return tst_run("RLFEED", args, log, 120000);
 }
 
 static void dump(const char *path)

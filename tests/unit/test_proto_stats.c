@@ -46,7 +46,7 @@ static const char want_json[] =
     "\"mean_reward\":0.125,\"model_version\":7}}}},"
     "\"rejected\":{\"bad_request\":1,\"internal\":2},"
     "\"storage\":{\"redis\":\"up\",\"queue_depth\":0,\"queue_capacity\":65536,"
-    "\"written\":22,\"failed\":0,\"trimmed\":5,\"url\":\"unix:/tmp/r.sock\"}}";
+    "\"written\":22,\"failed\":0,\"trimmed\":5,\"audit_failed\":2,\"url\":\"unix:/tmp/r.sock\"}}";
 
 /* The policy of want_json, in caller storage zeroed first (so memcmp can compare). */
 static void fill_policy(proto_policy_stats *p)
@@ -109,7 +109,7 @@ static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
     s.policies = p;
     s.rejected[PROTO_E_BAD_REQUEST] = 1;
     s.rejected[PROTO_E_INTERNAL] = 2;
-    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 65536, 22, 0, 5, "unix:/tmp/r.sock"};
+    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 65536, 22, 0, 5, 2, "unix:/tmp/r.sock"};
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     MUST_OK(proto_reply_stats(&b, &s));
     MUST_OK(rlfeed_msgpack_to_json(b.data, b.len, &json));
@@ -121,7 +121,8 @@ static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
     TST_TRUE(back.n_policies == 1 && memcmp(back.policies, p, sizeof(*p)) == 0);
     TST_TRUE(memcmp(back.rejected, s.rejected, sizeof(s.rejected)) == 0);
     TST_TRUE(back.storage.redis == PROTO_REDIS_UP && back.storage.queue_capacity == 65536 &&
-             back.storage.written == 22 && back.storage.trimmed == 5);
+             back.storage.written == 22 && back.storage.trimmed == 5 &&
+             back.storage.audit_failed == 2);
     proto_stats_fini(&back);
     proto_stats_fini(&back); /* idempotent */
 

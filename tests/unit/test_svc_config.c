@@ -58,6 +58,7 @@ static void full_config_loads_with_defaults(void)
     TST_EQ(c->contexts, 32);
     TST_EQ(c->reply_timeout_ms, 1000);
     TST_STREQ(c->appendfsync, "always"); /* acknowledged means on disk: docs/operations.md */
+    TST_STREQ(c->log_format, "text");
     const svc_policy_config *p = svc_config_policy(c, "intents");
     TST_TRUE(p != NULL);
     TST_EQ(p->n_actions, 3);
@@ -111,6 +112,7 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
          "reply_timeout_ms"},
         {"[server]\nappendfsync = sometimes\n", "appendfsync"},
+        {"[server]\nlog_format = xml\n", "log_format"},
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nclip_min = 2\nclip_max = 1\n", "clip"},
@@ -200,6 +202,12 @@ static void other_flags_override_their_keys(void)
     TST_STREQ(c->data_dir, "/var/lib/rlfeed");
     TST_OK(svc_config_apply_flag(c, "appendfsync", "always", err, sizeof(err)));
     TST_STREQ(c->appendfsync, "always");
+
+    TST_OK(svc_config_apply_flag(c, "log-format", "json", err, sizeof(err)));
+    TST_STREQ(c->log_format, "json");
+    TST_EQ(svc_config_apply_flag(c, "log-format", "xml", err, sizeof(err)), BASE_EINVAL);
+    TST_TRUE(strstr(err, "--log-format") != NULL);
+    TST_STREQ(c->log_format, "json");
 
     TST_EQ(svc_config_apply_flag(c, "appendfsync", "sometimes", err, sizeof(err)), BASE_EINVAL);
     TST_TRUE(strstr(err, "--appendfsync") != NULL);
