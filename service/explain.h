@@ -1,0 +1,36 @@
+#ifndef SERVICE_EXPLAIN_H
+#define SERVICE_EXPLAIN_H
+
+/*
+ * The explain op (docs/protocol.md, "explain"): the breakdown of a logged
+ * decision, from its record. A pending decision is answered at once from the
+ * join (a copy taken under join_lk); its reward is the reward so far. The
+ * breakdown (head score, exploration share) is what decide recorded, never
+ * recomputed, so the probabilities are the logged pmf bit for bit; a record
+ * without it (log requests, older records) is answered with
+ * "breakdown":false.
+ *
+ * Threads: svc_op_explain() runs on nng callback threads and never blocks on
+ * Redis; svc_explain_answer() may run on any thread.
+ */
+
+#include <stdbool.h>
+
+#include "base/record.h"
+#include "service/engine_impl.h"
+
+/*
+ * svc_op_explain() - answer @q for policy @p through @r: the pending
+ * decision's breakdown, or not_found.
+ */
+void svc_op_explain(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r);
+
+/*
+ * svc_explain_answer() - send the explain reply for @jo (borrowed: its
+ * decision, and with @has_reward its reward fields) with @status ("pending",
+ * "joined") through @r, mapping action indices to @p's action names.
+ */
+void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const char *status,
+                        bool has_reward, const svc_replier *r);
+
+#endif
