@@ -359,6 +359,9 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         goto done;
     }
     e = restore(eng, cfg, url);
+    if (e == BASE_OK) {
+        e = svc_engine_explain_open(eng, url, (int)cfg->redis_timeout_ms);
+    }
     if (e != BASE_OK) {
         goto done;
     }

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "service/explain.h"
 
 /* Writer-thread completion of a decision record: only its stream id matters. */
 static void on_decision_stored(void *arg, svc_persist_item *it, base_err result)
@@ -88,6 +89,7 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     }
     it->done = on_decision_stored;
     it->done_arg = p;
+    it->index_ttl_ms = svc_explain_index_ttl_ms(p->eng->cfg);
     pthread_mutex_lock(&p->join_lk);
     bool dup = false;
     rwd_join_stats js;

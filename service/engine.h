@@ -72,6 +72,13 @@ void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped
  */
 base_err svc_engine_restore(svc_engine *e, const svc_log_reader *log, char *errbuf, size_t errlen);
 
+/*
+ * svc_engine_explain_open() - start the explain worker with its own Redis
+ * connection to @url (service/explain.h); without it, explain answers only
+ * pending decisions. Return: BASE_OK; BASE_EINVAL (URL too long); BASE_ENOMEM.
+ */
+base_err svc_engine_explain_open(svc_engine *e, const char *url, int timeout_ms);
+
 base_err svc_engine_start(svc_engine *e);
 /* Stop the learner: apply what is queued (waiting up to @drain_timeout_ms),
  * queue a final snapshot of every policy, join the thread. */

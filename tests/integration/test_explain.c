@@ -6,7 +6,9 @@
  * equal the decide reply's pmf bit for bit and sum to 1; the exploration
  * shares follow docs/algorithms.md ("Explanations"): eps / n each under
  * greedy, at most the probability under the mixture. A pending decision's
- * reward is the reward so far. Unknown events are not_found, bad requests
+ * reward is the reward so far; once its window closed and the joined record
+ * is stored, explain reads both back from Redis (status "joined") with the
+ * same probabilities. Unknown events are not_found, bad requests
  * bad_request, unknown policies unknown_policy.
  */
 #include <math.h>
@@ -19,6 +21,8 @@
 #include "proc.h"
 #include "proto/explain.h"
 #include "proto/request.h"
+#include "storage/server.h"
+#include "storage/store.h"
 #include "tap.h"
 
 #define T0 1700000000000LL
@@ -103,6 +107,8 @@ static void check_matches(const proto_explain *x, const rlfeed_reply *d)
     TST_TRUE(x->breakdown);
 }
 
+static rlfeed_reply g_decided[4]; /* the decide replies of g-0..g-3 */
+
 static void greedy_pending_decisions_are_explained(tst_daemon *f)
 {
     static rlfeed_reply d, err;
@@ -113,6 +119,7 @@ static void greedy_pending_decisions_are_explained(tst_daemon *f)
     for (int i = 0; i < 4; i++) {
         snprintf(ev, sizeof(ev), "g-%d", i);
         TST_TRUE(decide(f, "g", ev, cands, &d));
+        g_decided[i] = d;
         if (explain(f, "g", ev, &x, &err) != 1) {
             TST_TRUE(0 && "explain g");
             continue;
@@ -170,6 +177,59 @@ static void canary_mixture_is_explained(tst_daemon *f)
     TST_TRUE(slots[0] > 0 && slots[1] > 0); /* 20 draws at 0.3: both slots served */
 }
 
+/* Poll until policy @policy has @n joined examples stored in Redis. */
+static bool wait_joined(tst_daemon *f, const char *policy, uint64_t n)
+{
+    sto_store *st = NULL;
+    char err[128];
+    if (sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)) != BASE_OK) {
+        return false;
+    }
+    bool ok = false;
+    int64_t deadline = tst_now_ms() + 10000;
+    while (!ok && tst_now_ms() < deadline) {
+        uint64_t len = 0;
+        ok = sto_store_len(st, STO_JOINED, policy, &len) == BASE_OK && len >= n;
+    }
+    sto_store_close(st);
+    return ok;
+}
+
+/* Once the window closed and the joined record is stored, explain reads both from Redis. */
+static void joined_decisions_are_explained_from_redis(tst_daemon *f)
+{
+    static rlfeed_reply err;
+    proto_explain x;
+    TST_TRUE(tst_clock_set(f, T0 + WINDOW + 1000));
+    TST_TRUE(wait_joined(f, "g", 4));
+    TST_TRUE(wait_joined(f, "m", 20));
+    char ev[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(ev, sizeof(ev), "g-%d", i);
+        if (explain(f, "g", ev, &x, &err) != 1) {
+            TST_TRUE(0 && "explain joined g");
+            continue;
+        }
+        check_matches(&x, &g_decided[i]);
+        TST_STREQ(x.status, "joined");
+        TST_TRUE(x.has_reward);
+        if (i == 1) {
+            TST_TRUE(!x.defaulted && x.n_outcomes == 1 && x.reward == 0.5);
+        } else {
+            TST_TRUE(x.defaulted && x.n_outcomes == 0);
+        }
+        for (uint32_t c = 0; c < x.n_cand; c++) {
+            TST_TRUE(x.cand[c].exploration == (float)(0.2 / 4.0));
+        }
+        proto_explain_fini(&x);
+    }
+    TST_EQ(explain(f, "m", "m-3", &x, &err), 1);
+    TST_STREQ(x.status, "joined");
+    proto_explain_fini(&x);
+    TST_EQ(explain(f, "g", "never-decided", &x, &err), 0);
+    TST_STREQ(rlfeed_errcode_name(err.error.code), "not_found");
+}
+
 static void refusals(tst_daemon *f)
 {
     static rlfeed_reply err;
@@ -203,6 +263,7 @@ int main(void)
         greedy_pending_decisions_are_explained(&f);
         canary_mixture_is_explained(&f);
         refusals(&f);
+        joined_decisions_are_explained_from_redis(&f);
     }
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);
