@@ -74,8 +74,7 @@ static int explain(tst_daemon *f, const char *policy, const char *ev, proto_expl
     size_t len = 0;
     int rc = -1;
     base_buf_init(&b, 4096);
-    if (proto_encode_explain(&b, policy, ev) == BASE_OK &&
-        rlfeed_client_call(f->c, b.data, b.len, &rep, &len) == BASE_OK) {
+    if (rlfeed_client_explain(f->c, policy, ev, &rep, &len) == BASE_OK) {
         if (proto_explain_decode(rep, len, x) == BASE_OK) {
             rc = 1;
         } else if (rlfeed_reply_decode(rep, len, err) == BASE_OK && !err->ok) {
