@@ -19,7 +19,7 @@ base_decision *base_decision_new(uint32_t dim, uint32_t n_cand)
     size_t head = align8(sizeof(base_decision));
     size_t total = head + align8((size_t)dim * sizeof(float)) +
                    align8((size_t)n_cand * sizeof(uint32_t)) +
-                   2 * align8((size_t)n_cand * sizeof(float));
+                   4 * align8((size_t)n_cand * sizeof(float));
     unsigned char *p = base_alloc_zero(1, total);
     if (p == NULL) {
         return NULL;
@@ -33,6 +33,10 @@ base_decision *base_decision_new(uint32_t dim, uint32_t n_cand)
     d->base_logit = (float *)(void *)(p + off);
     off += align8((size_t)n_cand * sizeof(float));
     d->pmf = (float *)(void *)(p + off);
+    off += align8((size_t)n_cand * sizeof(float));
+    d->head_score = (float *)(void *)(p + off);
+    off += align8((size_t)n_cand * sizeof(float));
+    d->explore = (float *)(void *)(p + off);
     d->dim = dim;
     d->n_cand = n_cand;
     return d;
@@ -48,15 +52,21 @@ base_decision *base_decision_clone(const base_decision *d)
     uint32_t *act = c->action;
     float *bl = c->base_logit;
     float *pmf = c->pmf;
+    float *sc = c->head_score;
+    float *xs = c->explore;
     *c = *d;
     c->embedding = emb;
     c->action = act;
     c->base_logit = bl;
     c->pmf = pmf;
+    c->head_score = sc;
+    c->explore = xs;
     memcpy(emb, d->embedding, (size_t)d->dim * sizeof(float));
     memcpy(act, d->action, (size_t)d->n_cand * sizeof(uint32_t));
     memcpy(bl, d->base_logit, (size_t)d->n_cand * sizeof(float));
     memcpy(pmf, d->pmf, (size_t)d->n_cand * sizeof(float));
+    memcpy(sc, d->head_score, (size_t)d->n_cand * sizeof(float));
+    memcpy(xs, d->explore, (size_t)d->n_cand * sizeof(float));
     return c;
 }
 

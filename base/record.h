@@ -65,6 +65,10 @@ typedef struct base_decision {
     uint32_t *action;      /* [n_cand] action index of each candidate */
     float *base_logit;     /* [n_cand] base model score of each candidate */
     float *pmf;            /* [n_cand] served probabilities, sum 1 */
+    /* The breakdown of pmf (docs/algorithms.md, "Explanations"); absent in log records. */
+    uint32_t has_breakdown; /* 1: the two arrays below hold it */
+    float *head_score;      /* [n_cand] the serving slot's head score */
+    float *explore;         /* [n_cand] exploration share of pmf (the canary mixture's) */
 } base_decision;
 
 /* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */

@@ -375,6 +375,15 @@ base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out
     return raw_call(c, &b, proto_encode_stats(&b, policy), out_reply, out_len);
 }
 
+base_err rlfeed_client_explain(rlfeed_client *c, const char *policy, const char *event_id,
+                               uint8_t **out_reply, size_t *out_len)
+{
+    base_buf b;
+
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    return raw_call(c, &b, proto_encode_explain(&b, policy, event_id), out_reply, out_len);
+}
+
 base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out_len)
 {
     base_buf b;

@@ -213,6 +213,17 @@ base_err rlfeed_client_activate(rlfeed_client *c, const char *policy, const char
  */
 base_err rlfeed_client_stats(rlfeed_client *c, const char *policy, uint8_t **out_reply,
                              size_t *out_len);
+
+/*
+ * rlfeed_client_explain() - a raw explain call for decision @event_id of
+ * @policy (docs/protocol.md, section 5c): read an error with
+ * rlfeed_reply_decode() and the breakdown with proto_explain_decode()
+ * (proto/explain.h). Free the reply with base_free().
+ * Return: BASE_OK; BASE_EINVAL (NULL or empty argument); the transport
+ *         errors of rlfeed_client_call().
+ */
+base_err rlfeed_client_explain(rlfeed_client *c, const char *policy, const char *event_id,
+                               uint8_t **out_reply, size_t *out_len);
 base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out_len);
 
 /*

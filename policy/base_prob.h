@@ -21,4 +21,11 @@
  */
 base_err pol_base_probs(const float *base_logit, uint32_t n, double temperature, double *out);
 
+/*
+ * pol_base_softmax() - the base model's own distribution over @n (1..) candidates:
+ * softmax(base_logit / @temperature) into @out [n] (explanations).
+ * Return: BASE_OK; BASE_ENUMERIC for a non-finite logit (@out then unspecified).
+ */
+base_err pol_base_softmax(const float *base_logit, uint32_t n, double temperature, float *out);
+
 #endif

@@ -162,11 +162,14 @@ static base_err check_candidates(const pol_head *h, uint32_t n, const uint32_t *
     return BASE_OK;
 }
 
-base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
-                      const float *base_logit, float *out_pmf)
+/*
+ * Scores, then the explorer's pmf. With @score, the learner's scores are
+ * kept there and @s is left holding the explorer's own (ucb adds its bonus).
+ */
+static base_err serve(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
+                      const float *base_logit, double *s, float *out_pmf, float *out_score)
 {
-    /* On the stack, not in h: concurrent pmf calls share h read-only. 16 KiB. */
-    double s[BASE_CAND_MAX];
+    /* On the stack, not in h: concurrent pmf calls share h read-only. 8 KiB. */
     double w[BASE_CAND_MAX];
     base_err e = check_candidates(h, n_cand, action);
     if (e != BASE_OK) {
@@ -178,7 +181,39 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const 
     if (e != BASE_OK) {
         return e;
     }
+    if (out_score != NULL) {
+        for (uint32_t c = 0; c < n_cand; c++) {
+            out_score[c] = (float)s[c];
+        }
+    }
     h->explorer->pmf(s, width, n_cand, &h->cfg, out_pmf);
+    return BASE_OK;
+}
+
+base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
+                      const float *base_logit, float *out_pmf)
+{
+    double s[BASE_CAND_MAX];
+    return serve(h, x, n_cand, action, base_logit, s, out_pmf, NULL);
+}
+
+base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
+                          const uint32_t *action, const float *base_logit, const pol_breakdown *out)
+{
+    double s[BASE_CAND_MAX];
+    base_err e = serve(h, x, n_cand, action, base_logit, s, out->pmf, out->head_score);
+    if (e != BASE_OK) {
+        return e;
+    }
+    /* s now holds the explorer's scores: the top ones are what a greedy policy would serve. */
+    double best = s[0];
+    for (uint32_t c = 1; c < n_cand; c++) {
+        best = s[c] > best ? s[c] : best;
+    }
+    float floor = (float)(h->cfg.epsilon / (double)n_cand);
+    for (uint32_t c = 0; c < n_cand; c++) {
+        out->explore[c] = s[c] == best ? floor : out->pmf[c];
+    }
     return BASE_OK;
 }
 

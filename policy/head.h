@@ -120,6 +120,36 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const 
                       const float *base_logit, float *out_pmf);
 
 /*
+ * What pol_head_explain() writes: per candidate, each array [n_cand].
+ * - head_score: the learner's score, what the explorer turns into
+ *   probabilities: a logit (base logit / T plus the correction) for pg, an
+ *   expected reward for ridge and iwr (for ucb without the width bonus).
+ * - explore: the exploration share of the candidate's probability
+ *   (docs/algorithms.md, "Explanations"). A candidate is top when the
+ *   explorer's own score (for ucb: mean + alpha * width) is the maximum;
+ *   its exploration share is the floor eps / n. Every other candidate is
+ *   served only because the policy explores, so its whole probability is
+ *   exploration: eps / n under greedy and ucb, pmf[c] under softmax and
+ *   igw. Sum over candidates: the chance that a decision explores.
+ * - pmf: bit-identical to what pol_head_pmf() writes for the same inputs.
+ */
+typedef struct pol_breakdown {
+    float *head_score;
+    float *explore;
+    float *pmf;
+} pol_breakdown;
+
+/*
+ * pol_head_explain() - pol_head_pmf() with its breakdown.
+ * @x, @action, @base_logit: as for pol_head_pmf()   @out: arrays [n_cand],
+ * written only on success.
+ * Return: the errors of pol_head_pmf().
+ */
+base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
+                          const uint32_t *action, const float *base_logit,
+                          const pol_breakdown *out);
+
+/*
  * pol_sample() - index drawn from @pmf (n >= 1) with the uniform
  * base_u64_to_unit(base_hash64(event_id, strlen(event_id), seed)).
  * Pure function: same inputs, same index. Entries <= 0 are never drawn; if

@@ -26,6 +26,7 @@ static const char *const errcode_names[PROTO_E_COUNT] = {
     [PROTO_E_OUT_OF_RANGE] = "out_of_range",
     [PROTO_E_RATE_LIMITED] = "rate_limited",
     [PROTO_E_OP_NOT_ALLOWED] = "op_not_allowed",
+    [PROTO_E_NOT_FOUND] = "not_found",
 };
 
 const char *proto_errcode_name(proto_errcode c)

@@ -22,9 +22,9 @@
 #define PMF_SUM_TOL 1e-3 /* |sum(pmf) - 1| allowed in a log request */
 
 static const char *const op_names[] = {
-    [PROTO_OP_DECIDE] = "decide", [PROTO_OP_LOG] = "log",       [PROTO_OP_FEEDBACK] = "feedback",
-    [PROTO_OP_STATS] = "stats",   [PROTO_OP_HEALTH] = "health", [PROTO_OP_ACTIVATE] = "activate",
-    [PROTO_OP_CLOCK] = "clock",
+    [PROTO_OP_DECIDE] = "decide", [PROTO_OP_LOG] = "log",         [PROTO_OP_FEEDBACK] = "feedback",
+    [PROTO_OP_STATS] = "stats",   [PROTO_OP_HEALTH] = "health",   [PROTO_OP_ACTIVATE] = "activate",
+    [PROTO_OP_CLOCK] = "clock",   [PROTO_OP_EXPLAIN] = "explain",
 };
 
 #define N_OPS (sizeof(op_names) / sizeof(op_names[0]))
@@ -617,6 +617,12 @@ static base_err decode_request(const msgpack_object *top, proto_request *r, prot
         break;
     case PROTO_OP_CLOCK:
         e = decode_clock(f, r, err);
+        break;
+    case PROTO_OP_EXPLAIN:
+        e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
+        if (e == BASE_OK) {
+            e = get_str(f[F_EVENT_ID], "event_id", true, BASE_ID_MAX, r->event_id, err);
+        }
         break;
     }
 fail:

@@ -45,6 +45,7 @@ typedef enum proto_op {
     PROTO_OP_HEALTH,
     PROTO_OP_ACTIVATE, /* a deferred decision was shown */
     PROTO_OP_CLOCK,    /* tests only: move a daemon started with --manual-clock */
+    PROTO_OP_EXPLAIN,  /* the breakdown of a logged decision (proto/explain.h) */
 } proto_op;
 
 /* proto_op_name() - the "op" string of @op ("decide"); "" for a value outside the enum. */
@@ -62,7 +63,7 @@ typedef struct proto_candidate {
 typedef struct proto_request {
     proto_op op;
     char policy[BASE_NAME_MAX + 1];        /* all ops but health/stats: required */
-    char event_id[BASE_ID_MAX + 1];        /* decide: optional; log, activate: required */
+    char event_id[BASE_ID_MAX + 1];        /* decide: optional; log, activate, explain: required */
     char conversation_id[BASE_ID_MAX + 1]; /* optional */
     uint32_t turn;                         /* optional, 0 */
 
@@ -164,6 +165,12 @@ base_err proto_encode_feedback(base_buf *out, const proto_feedback_req *q);
  * Return: BASE_OK; BASE_EINVAL (NULL or empty argument); BASE_ELIMIT; BASE_ENOMEM.
  */
 base_err proto_encode_activate(base_buf *out, const char *policy, const char *event_id);
+
+/*
+ * proto_encode_explain() - append {"v":1, "op":"explain", "policy", "event_id"}.
+ * Return: BASE_OK; BASE_EINVAL (NULL or empty argument); BASE_ELIMIT; BASE_ENOMEM.
+ */
+base_err proto_encode_explain(base_buf *out, const char *policy, const char *event_id);
 
 /*
  * proto_encode_stats() - append {"v":1, "op":"stats", ["policy"]}; @policy NULL or "": all.

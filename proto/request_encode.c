@@ -160,6 +160,23 @@ base_err proto_encode_activate(base_buf *out, const char *policy, const char *ev
     return finish(&w, start);
 }
 
+base_err proto_encode_explain(base_buf *out, const char *policy, const char *event_id)
+{
+    size_t start = out->len;
+    proto_writer w;
+
+    if (!set(policy) || !set(event_id)) {
+        return BASE_EINVAL;
+    }
+    proto_writer_init(&w, out);
+    w_header(&w, PROTO_OP_EXPLAIN, 2);
+    proto_w_str(&w, "policy");
+    proto_w_str(&w, policy);
+    proto_w_str(&w, "event_id");
+    proto_w_str(&w, event_id);
+    return finish(&w, start);
+}
+
 base_err proto_encode_stats(base_buf *out, const char *policy)
 {
     size_t start = out->len;
@@ -242,6 +259,9 @@ base_err proto_request_encode(base_buf *out, const proto_request *r)
         break;
     case PROTO_OP_CLOCK:
         e = proto_encode_clock(out, r->clock_set_ms, r->clock_advance_ms);
+        break;
+    case PROTO_OP_EXPLAIN:
+        e = proto_encode_explain(out, r->policy, r->event_id);
         break;
     }
     return e;

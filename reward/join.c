@@ -91,6 +91,34 @@ void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found)
     *out_found = rwd_join_entry_find(j, event_id) != NULL;
 }
 
+base_err rwd_join_peek(const rwd_join *j, const char *event_id, bool *out_found, base_joined **out)
+{
+    const rwd_entry *e = rwd_join_entry_find(j, event_id);
+    rwd_reward r;
+    *out_found = false;
+    if (e == NULL) {
+        return BASE_OK;
+    }
+    base_decision *d = base_decision_clone(e->d);
+    base_joined *jo = d != NULL ? base_joined_new(d) : NULL;
+    if (jo == NULL) {
+        base_decision_free(d);
+        return BASE_ENOMEM;
+    }
+    rwd_contrib_reward(&j->spec, e->c, e->n_contrib, &r);
+    jo->reward = r.reward;
+    jo->n_outcomes = r.n_outcomes;
+    jo->defaulted = r.defaulted;
+    jo->unknown = r.unknown;
+    jo->credit = e->credit;
+    jo->share = e->share;
+    (void)base_strlcpy(jo->spec_version, j->version, sizeof(jo->spec_version));
+    jo->joined_ts_ms = e->deadline;
+    *out_found = true;
+    *out = jo;
+    return BASE_OK;
+}
+
 /* ---- decisions ---------------------------------------------------------- */
 
 /*

@@ -102,6 +102,17 @@ void rwd_join_free(rwd_join *j); /* frees every pending decision; accepts NULL *
 void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found);
 
 /*
+ * rwd_join_peek() - a copy of the pending (or deferred) decision @event_id
+ * as it would be joined now: the decision (cloned) and the reward its
+ * contributions so far give (reward, n_outcomes, defaulted, unknown, credit,
+ * share and spec_version, as rwd_join_expire() would emit them; joined_ts_ms
+ * is its deadline). Changes nothing. With *out_found false, *out is not
+ * written. On success the caller owns *out (base_joined_free()).
+ * Return: BASE_OK; BASE_ENOMEM.
+ */
+base_err rwd_join_peek(const rwd_join *j, const char *event_id, bool *out_found, base_joined **out);
+
+/*
  * rwd_join_add_decision() - make @d pending (deferred if d->deferred).
  * Takes @d on success; on failure the caller still owns it. Held early
  * outcomes for its event id are attached in arrival order (a held correction

@@ -368,6 +368,9 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     }
     svc_persist_set_who(persist, owner);
     e = restore(eng, cfg, url, owner, persist);
+    if (e == BASE_OK) {
+        e = svc_engine_explain_open(eng, url, (int)cfg->redis_timeout_ms);
+    }
     if (e != BASE_OK) {
         goto done;
     }

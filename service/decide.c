@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "service/explain.h"
 
 /* Writer-thread completion of a decision record: only its stream id matters. */
 static void on_decision_stored(void *arg, svc_persist_item *it, base_err result)
@@ -88,6 +89,7 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     }
     it->done = on_decision_stored;
     it->done_arg = p;
+    it->index_ttl_ms = svc_explain_index_ttl_ms(p->eng->cfg);
     pthread_mutex_lock(&p->join_lk);
     bool dup = false;
     rwd_join_stats js;
@@ -130,21 +132,25 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
 /* Salt of the slot draw, so it is independent of the candidate draw (pol_sample). */
 #define SLOT_SALT 0x736c6f74ULL
 
-/* The online slot's pmf into @out, and its version. */
-static base_err online_pmf(svc_prt *p, const base_decision *d, float *out, uint64_t *version)
+/* The online slot's pmf and breakdown into @out, and its version. */
+static base_err online_pmf(svc_prt *p, const base_decision *d, const pol_breakdown *out,
+                           uint64_t *version)
 {
     pthread_rwlock_rdlock(&p->head_lk);
-    base_err err = pol_head_pmf(p->head, d->embedding, d->n_cand, d->action, d->base_logit, out);
+    base_err err =
+        pol_head_explain(p->head, d->embedding, d->n_cand, d->action, d->base_logit, out);
     *version = pol_head_n_updates(p->head);
     pthread_rwlock_unlock(&p->head_lk);
     return err;
 }
 
-/* The production slot's pmf into @out, and its version. */
-static base_err production_pmf(svc_prt *p, const base_decision *d, float *out, uint64_t *version)
+/* The production slot's pmf and breakdown into @out, and its version. */
+static base_err production_pmf(svc_prt *p, const base_decision *d, const pol_breakdown *out,
+                               uint64_t *version)
 {
     pthread_rwlock_rdlock(&p->prod_lk);
-    base_err err = pol_head_pmf(p->prod, d->embedding, d->n_cand, d->action, d->base_logit, out);
+    base_err err =
+        pol_head_explain(p->prod, d->embedding, d->n_cand, d->action, d->base_logit, out);
     *version = atomic_load(&p->prod_version);
     pthread_rwlock_unlock(&p->prod_lk);
     return err;
@@ -159,19 +165,26 @@ static base_err production_pmf(svc_prt *p, const base_decision *d, float *out, u
  * each candidate was chosen, so learning and evaluation stay unbiased. The
  * candidate is drawn from the serving slot's pmf with pol_sample's uniform.
  * Sets d->pmf, chosen, slot, model_version (the online head's) and
- * prod_version; *served_version is the serving slot's.
+ * prod_version, and the breakdown (docs/algorithms.md, "Explanations"): the
+ * serving slot's head score, and the exploration share mixed as the pmf is;
+ * *served_version is the serving slot's.
  */
 static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
 {
     static _Thread_local float p_prod[BASE_CAND_MAX];
+    static _Thread_local float sc_prod[BASE_CAND_MAX];
+    static _Thread_local float xs_prod[BASE_CAND_MAX];
     uint32_t serve = atomic_load(&p->serve);
     uint32_t ppm = atomic_load(&p->canary_ppm);
     uint64_t seed = p->cfg->head.seed;
     base_err err = BASE_OK;
+    pol_breakdown online = {.head_score = d->head_score, .explore = d->explore, .pmf = d->pmf};
+    pol_breakdown prod = {.head_score = sc_prod, .explore = xs_prod, .pmf = p_prod};
 
+    d->has_breakdown = 1;
     if (serve != BASE_SLOT_PRODUCTION) {
         d->slot = BASE_SLOT_ONLINE;
-        err = online_pmf(p, d, d->pmf, &d->model_version);
+        err = online_pmf(p, d, &online, &d->model_version);
         d->prod_version = atomic_load(&p->prod_version);
         if (err == BASE_OK) {
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
@@ -182,18 +195,21 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
     double c = (double)ppm / 1e6;
     double u = base_u64_to_unit(base_hash64(d->event_id, strlen(d->event_id), seed ^ SLOT_SALT));
     d->slot = u < c ? BASE_SLOT_ONLINE : BASE_SLOT_PRODUCTION;
-    err = production_pmf(p, d, p_prod, &d->prod_version);
+    err = production_pmf(p, d, &prod, &d->prod_version);
     if (err != BASE_OK) {
         return err;
     }
+    size_t bytes = (size_t)d->n_cand * sizeof(float);
     if (ppm == 0) {
-        memcpy(d->pmf, p_prod, (size_t)d->n_cand * sizeof(float));
+        memcpy(d->pmf, p_prod, bytes);
+        memcpy(d->head_score, sc_prod, bytes);
+        memcpy(d->explore, xs_prod, bytes);
         d->model_version = atomic_load(&p->n_updates);
         d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         *served_version = d->prod_version;
         return BASE_OK;
     }
-    err = online_pmf(p, d, d->pmf, &d->model_version); /* p_online, mixed in below */
+    err = online_pmf(p, d, &online, &d->model_version); /* p_online, mixed in below */
     if (err != BASE_OK) {
         return err;
     }
@@ -201,6 +217,10 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
     d->chosen = pol_sample(serving, d->n_cand, d->event_id, seed);
     for (uint32_t k = 0; k < d->n_cand; k++) {
         d->pmf[k] = (float)((1.0 - c) * (double)p_prod[k] + c * (double)d->pmf[k]);
+        d->explore[k] = (float)((1.0 - c) * (double)xs_prod[k] + c * (double)d->explore[k]);
+    }
+    if (d->slot == BASE_SLOT_PRODUCTION) {
+        memcpy(d->head_score, sc_prod, bytes);
     }
     *served_version = d->slot == BASE_SLOT_ONLINE ? d->model_version : d->prod_version;
     return BASE_OK;

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "service/explain.h"
 
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name)
 {
@@ -243,6 +244,9 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         break;
     case PROTO_OP_ACTIVATE:
         svc_op_outcome(e, p, q, r, BASE_OUT_ACTIVATE);
+        break;
+    case PROTO_OP_EXPLAIN:
+        svc_op_explain(e, p, q, r);
         break;
     default:
         svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP, "unknown op");

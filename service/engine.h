@@ -91,6 +91,13 @@ typedef struct svc_restored {
  */
 bool svc_engine_restored(const svc_engine *e, uint32_t i, svc_restored *out);
 
+/*
+ * svc_engine_explain_open() - start the explain worker with its own Redis
+ * connection to @url (service/explain.h); without it, explain answers only
+ * pending decisions. Return: BASE_OK; BASE_EINVAL (URL too long); BASE_ENOMEM.
+ */
+base_err svc_engine_explain_open(svc_engine *e, const char *url, int timeout_ms);
+
 base_err svc_engine_start(svc_engine *e);
 /* Stop the learner: apply what is queued (waiting up to @drain_timeout_ms),
  * queue a final snapshot of every policy, join the thread. */

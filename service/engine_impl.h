@@ -27,7 +27,8 @@
 #include "service/log.h"
 #include "service/policy_rt.h"
 
-typedef struct svc_ack svc_ack; /* an answer owed once Redis has a record (outcome.c) */
+typedef struct svc_ack svc_ack;             /* an answer owed once Redis has a record (outcome.c) */
+typedef struct svc_explainer svc_explainer; /* the explain worker (explain.c) */
 
 struct svc_engine {
     const svc_config *cfg;
@@ -54,6 +55,7 @@ struct svc_engine {
     uint64_t id_prefix;           /* random per process start */
     atomic_uint_fast64_t id_seq;
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
+    svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */
 };
 
 /* A joined example on its way to the learner, with the policy it belongs to. */

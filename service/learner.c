@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "storage/streamid.h"
 #include "base/hash.h"
+#include "service/explain.h"
 
 /*
  * Runs on the writer thread once Redis has (or refused) a joined example.
@@ -65,6 +66,7 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
             break; /* out of memory: the backlog waits for the next tick */
         }
         li->pol = p;
+        it->index_ttl_ms = svc_explain_index_ttl_ms(e->cfg);
         it->done = on_joined_stored;
         it->done_arg = li;
         if (svc_log_submit(&e->log, it) != BASE_OK) {
@@ -338,6 +340,7 @@ base_err svc_engine_start(svc_engine *e)
 
 void svc_engine_stop(svc_engine *e, int drain_timeout_ms)
 {
+    svc_explainer_close(e); /* its thread answers through the sockets: before they go */
     if (e == NULL || !e->started) {
         return;
     }

@@ -359,6 +359,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 a[i].policy = todo[i]->policy;
                 a[i].rec = todo[i]->rec;
                 a[i].id = todo[i]->stream_id;
+                a[i].index_ttl_ms = todo[i]->index_ttl_ms;
             }
             broken = sto_store_append(p->store, a, n_todo) != BASE_OK;
             if (!broken) {

@@ -84,7 +84,8 @@ struct svc_persist_item {
     void *rec;                              /* owned by the item */
     svc_trim trim;                          /* MODEL only */
     char stream_id[BASE_STREAM_ID_MAX + 1]; /* APPEND: its id, assigned by the writer */
-    svc_persist_done done;                  /* may be NULL */
+    uint64_t index_ttl_ms; /* APPEND of a decision or joined record: index it (sto_append) */
+    svc_persist_done done; /* may be NULL */
     void *done_arg;
 };
 

@@ -11,7 +11,7 @@
 /*
  * Layouts (keys in encoding order; docs/storage.md has literal examples):
  *
- *   decision  v p e c ts mv tn src d n ch emb act lg pmf dfr lsn [ovf] [sl pv]
+ *   decision  v p e c ts mv tn src d n ch emb act lg pmf dfr lsn [ovf] [sl pv] [sc xs]
  *   outcome   v p e c o sig val ts su u ty at lsn
  *   joined    v dec r no df jts ...       (dec: a nested decision map)
  *   model     v p ln lj ver nu ts d na np ns w st sd so sj lsn par rsv bmv cfg
@@ -126,7 +126,9 @@ static bool decision_ok(const base_decision *d)
               d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX && d->chosen < d->n_cand &&
               d->source <= BASE_SRC_LOG && d->overflow <= 1 && d->slot <= BASE_SLOT_PRODUCTION &&
               floats_ok(d->embedding, d->dim) && floats_ok(d->base_logit, d->n_cand) &&
-              floats_ok(d->pmf, d->n_cand);
+              floats_ok(d->pmf, d->n_cand) && d->has_breakdown <= 1 &&
+              (d->has_breakdown == 0 ||
+               (floats_ok(d->head_score, d->n_cand) && floats_ok(d->explore, d->n_cand)));
     for (uint32_t i = 0; ok && i < d->n_cand; i++) {
         ok = d->action[i] < BASE_ACTIONS_MAX;
     }
@@ -136,7 +138,8 @@ static bool decision_ok(const base_decision *d)
 static void pack_decision(proto_writer *w, const base_decision *d)
 {
     bool slotted = d->slot != BASE_SLOT_ONLINE || d->prod_version != 0;
-    proto_w_map(w, 17u + (d->overflow != 0) + (slotted ? 2u : 0u));
+    proto_w_map(w,
+                17u + (d->overflow != 0) + (slotted ? 2u : 0u) + (d->has_breakdown != 0 ? 2u : 0u));
     put_u64(w, "v", CODEC_VERSION);
     put_str(w, "p", d->policy);
     put_str(w, "e", d->event_id);
@@ -160,6 +163,10 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     if (slotted) { /* optional: absent for the online slot with no production snapshot */
         put_u64(w, "sl", d->slot);
         put_u64(w, "pv", d->prod_version);
+    }
+    if (d->has_breakdown != 0) { /* optional: absent in log records and older ones */
+        put_f32s(w, "sc", d->head_score, d->n_cand);
+        put_f32s(w, "xs", d->explore, d->n_cand);
     }
 }
 
@@ -378,9 +385,9 @@ static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
     return e;
 }
 
-static const char *const decision_keys[] = {"v",   "p",   "e",   "c",   "ts",  "mv",  "tn",
-                                            "src", "d",   "n",   "ch",  "emb", "act", "lg",
-                                            "pmf", "dfr", "lsn", "ovf", "sl",  "pv"};
+static const char *const decision_keys[] = {"v",   "p",   "e",  "c",   "ts",  "mv", "tn",  "src",
+                                            "d",   "n",   "ch", "emb", "act", "lg", "pmf", "dfr",
+                                            "lsn", "ovf", "sl", "pv",  "sc",  "xs"};
 enum {
     DK_V,
     DK_P,
@@ -402,6 +409,8 @@ enum {
     DK_OVF,
     DK_SL,
     DK_PV,
+    DK_SC,
+    DK_XS,
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
@@ -447,6 +456,17 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         (f[DK_SL] != NULL && !proto_mp_get_u32(f[DK_SL], BASE_SLOT_PRODUCTION, &d->slot, NULL)) ||
         (f[DK_PV] != NULL && !proto_mp_get_u64(f[DK_PV], UINT64_MAX, &d->prod_version, NULL))) {
         goto fail;
+    }
+    /* The breakdown comes as a pair, or not at all. */
+    if ((f[DK_SC] == NULL) != (f[DK_XS] == NULL)) {
+        goto fail;
+    }
+    if (f[DK_SC] != NULL) {
+        if (!proto_mp_get_f32_bin(f[DK_SC], n_cand, d->head_score, NULL) ||
+            !proto_mp_get_f32_bin(f[DK_XS], n_cand, d->explore, NULL)) {
+            goto fail;
+        }
+        d->has_breakdown = 1;
     }
     *out = d;
     d = NULL;

@@ -83,21 +83,24 @@ void sto_record_free(sto_kind kind, void *rec)
  * were queued. An item that fails here gets its own error; a queued one keeps
  * BASE_EIO until its reply arrives.
  */
-static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sent, size_t *out_used)
+static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sent, uint8_t *extra,
+                            size_t *out_used)
 {
     char key[STO_KEY_MAX];
     base_buf b;
-    size_t used = 0, bytes = 0;
+    size_t used = 0, bytes = 0, cmds = 0;
     base_err e = BASE_OK;
 
     base_buf_init(&b, STO_MAX_VALUE);
-    while (used < n && used < PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
+    /* Up to 3 commands an item (XADD, HSET, PEXPIRE): PIPE_MAX_ITEMS bounds them all. */
+    while (used < n && cmds + 3 <= PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
         sto_append *it = &items[used];
         base_err ie = sto_stream_key(key, sizeof(key), it->kind, it->policy);
         bool explicit_id = it->id != NULL && it->id[0] != '\0';
         const char *id = explicit_id ? it->id : "*";
         sto_sid sid;
         sent[used] = false;
+        extra[used] = 0;
         base_buf_reset(&b);
         if (ie == BASE_OK && explicit_id &&
             (strlen(it->id) > BASE_STREAM_ID_MAX || !sto_sid_parse(it->id, &sid))) {
@@ -117,6 +120,16 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
             }
             sent[used] = true;
             bytes += b.len;
+            cmds++;
+            size_t n_idx = 0;
+            if (explicit_id) {
+                e = sto_evidx_queue(s, it, id, &n_idx);
+                if (e != BASE_OK) {
+                    goto fail;
+                }
+            }
+            extra[used] = (uint8_t)n_idx;
+            cmds += n_idx;
         }
         used++;
     }
@@ -140,6 +153,7 @@ static bool is_behind_error(const redisReply *r)
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
 {
     bool sent[PIPE_MAX_ITEMS];
+    uint8_t extra[PIPE_MAX_ITEMS]; /* index replies after each XADD's */
     size_t done = 0;
     base_err e = BASE_OK;
     pipe_guard g;
@@ -157,7 +171,7 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
             e = BASE_EIO;
             goto fail;
         }
-        e = queue_chunk(s, items + done, n - done, sent, &used);
+        e = queue_chunk(s, items + done, n - done, sent, extra, &used);
         if (e != BASE_OK) {
             goto fail;
         }
@@ -181,6 +195,14 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
                 it->out_behind = r->type == REDIS_REPLY_ERROR && is_behind_error(r);
             }
             freeReplyObject(r);
+            /* The index is a lookup aid: its replies are read, never the item's result. */
+            for (uint8_t k = 0; k < extra[i]; k++) {
+                if (redisGetReply(s->c, &rv) != REDIS_OK) {
+                    e = BASE_EIO;
+                    goto fail;
+                }
+                freeReplyObject(rv);
+            }
         }
         done += used;
     }
@@ -443,6 +465,57 @@ base_err sto_store_read_newest(sto_store *s, sto_kind kind, const char *policy, 
     ent = NULL;
 fail:
     sto_entries_free(kind, ent, 0);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_store_get(sto_store *s, sto_kind kind, const char *policy, const char *id,
+                       sto_entry **out, bool *out_found)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    sto_entry *ent = NULL;
+    sto_sid sid;
+    base_err e = sto_stream_key(key, sizeof(key), kind, policy);
+
+    if (e == BASE_OK &&
+        (id == NULL || strlen(id) > BASE_STREAM_ID_MAX || !sto_sid_parse(id, &sid))) {
+        e = BASE_EINVAL;
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *argv[] = {"XRANGE", key, id, id, "COUNT", "1"};
+    size_t lens[] = {6, strlen(key), strlen(id), strlen(id), 5, 1};
+    e = sto_run(s, 6, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    e = BASE_EPROTO;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements > 1) {
+        goto fail;
+    }
+    if (r->elements == 0) {
+        *out_found = false;
+        e = BASE_OK;
+        goto fail;
+    }
+    ent = base_alloc_zero(1, sizeof(*ent));
+    if (ent == NULL) {
+        e = BASE_ENOMEM;
+        goto fail;
+    }
+    e = entry_from(kind, r->element[0], ent);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    *out = ent;
+    *out_found = true;
+    ent = NULL;
+fail:
+    base_free(ent);
     if (r != NULL) {
         freeReplyObject(r);
     }

@@ -15,6 +15,8 @@
  *     rlfeed:{<policy>}:pinned      set of versions retention never deletes
  *     rlfeed:{<policy>}:audit       stream of registry changes and refused promotions
  *     rlfeed:{<policy>}:owner       string with a TTL: the instance that writes the policy
+ *     rlfeed:{<policy>}:evidx:<hour>  hash with a TTL: event id -> decision stream id,
+ *                                   "j:" event id -> joined stream id (storage/evidx.c)
  *
  * Encodings are in storage/codec.h and docs/storage.md.
  *
@@ -75,9 +77,16 @@ base_err sto_store_ping(sto_store *s);
  */
 typedef struct sto_append {
     sto_kind kind;
-    const char *policy;                  /* borrowed */
-    const void *rec;                     /* borrowed */
-    const char *id;                      /* borrowed; NULL or "": Redis picks */
+    const char *policy; /* borrowed */
+    const void *rec;    /* borrowed */
+    const char *id;     /* borrowed; NULL or "": Redis picks */
+    /*
+     * > 0, with an explicit @id, for a decision or joined record: also index
+     * its event id under the decision's hour (HSET + PEXPIRE of this many ms,
+     * in the same pipeline; sto_event_lookup()). Index failures are not the
+     * item's: out_err is the XADD's.
+     */
+    uint64_t index_ttl_ms;
     char out_id[BASE_STREAM_ID_MAX + 1]; /* the entry's stream id */
     base_err out_err;                    /* this item's result */
     bool out_behind;                     /* refused: @id is at or below the stream's top */
@@ -170,6 +179,35 @@ void sto_entries_free(sto_kind kind, sto_entry *e, size_t n);
  */
 base_err sto_store_read_newest(sto_store *s, sto_kind kind, const char *policy, sto_entry **out,
                                bool *out_found);
+
+/*
+ * sto_store_get() - entry @id of stream @kind of @policy (XRANGE key id id)
+ * into *out (one entry, freed with sto_entries_free(kind, out, 1)).
+ * *out_found is false, and *out untouched, when there is none (or it was
+ * trimmed).
+ * Return: BASE_OK; BASE_EINVAL (bad policy or id); BASE_EPROTO if it does not
+ *         decode; BASE_EIO; BASE_ESTORE.
+ */
+base_err sto_store_get(sto_store *s, sto_kind kind, const char *policy, const char *id,
+                       sto_entry **out, bool *out_found);
+
+/*
+ * sto_event_lookup() - the decision with @event_id of @policy, and its joined
+ * record if stored, found through the event index (sto_append.index_ttl_ms):
+ * the hour keys of [@from_ms, @to_ms] are probed newest first, pipelined in
+ * one round trip (at most STO_EVIDX_MAX_HOURS of them: older hours are not
+ * probed), then each record is read by its id. A decision is found only if
+ * its record is still in the stream and carries @event_id. On success with
+ * *out_found, *out_decision is a new decision and *out_joined a new joined
+ * record or NULL (not joined yet, trimmed, or not indexed); both are the
+ * caller's.
+ * Return: BASE_OK; BASE_EINVAL (bad policy, empty @event_id); BASE_EPROTO;
+ *         BASE_EIO; BASE_ESTORE; BASE_ENOMEM.
+ */
+#define STO_EVIDX_MAX_HOURS 1024
+base_err sto_event_lookup(sto_store *s, const char *policy, const char *event_id, int64_t from_ms,
+                          int64_t to_ms, base_decision **out_decision, base_joined **out_joined,
+                          bool *out_found);
 
 /* XLEN of a stream. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len);

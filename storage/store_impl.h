@@ -6,7 +6,8 @@
  * redis.c (the hiredis connection, command helpers, key names), store.c
  * (streams), store_model.c (snapshots, registry, retention), registry.c
  * (registry changes, the audit stream, the pinned set) and lease.c
- * (ownership leases). Only these files include hiredis.h.
+ * (ownership leases) and evidx.c (the event index). Only these files include
+ * hiredis.h.
  */
 
 #include <hiredis/hiredis.h>
@@ -81,5 +82,13 @@ base_err sto_make_key(char *dst, size_t size, const char *policy, const char *su
 
 /* The key of stream @kind of @policy. Return: BASE_OK; BASE_EINVAL. */
 base_err sto_stream_key(char *dst, size_t size, sto_kind kind, const char *policy);
+
+/*
+ * evidx.c: queue the event-index commands of @it (stored under @id) on the
+ * pipeline, after its XADD. *out_n is how many replies to read and discard
+ * (0 when @it is not indexed). Return: BASE_OK; BASE_EIO (hiredis OOM: the
+ * context is unusable).
+ */
+base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n);
 
 #endif

@@ -47,7 +47,8 @@ typedef struct cli_args {
     int timeout_ms;
 } cli_args;
 
-static const char *const request_cmds[] = {"decide", "log", "feedback", "stats", "health", "call"};
+static const char *const request_cmds[] = {"decide", "log",    "feedback", "explain",
+                                           "stats",  "health", "call"};
 
 static void usage(FILE *f)
 {
@@ -64,6 +65,8 @@ static void usage(FILE *f)
         "  log        record a decision made elsewhere, with its pmf\n"
         "  feedback   report an outcome\n"
         "             {\"policy\":..,\"event_id\":..,\"signal\":..,\"value\":1}\n"
+        "  explain    why a logged decision was served as it was\n"
+        "             {\"policy\":..,\"event_id\":..}\n"
         "  stats      service and policy counters\n"
         "  health     liveness and readiness\n"
         "  call       send any request; the body must carry \"op\"\n"

@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "proto/errors.h"
+#include "proto/explain.h"
 #include "proto/reply.h"
 #include "proto/request.h"
 #include "tools/json.h"
@@ -102,6 +103,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rep != NULL) {
         (void)proto_reply_decode(data, size, rep); /* only crashes and leaks matter here */
+        proto_explain x;
+        if (proto_explain_decode(data, size, &x) == BASE_OK) {
+            proto_explain_fini(&x);
+        }
     }
     if (rlfeed_msgpack_to_json(data, size, &json) == BASE_OK) {
         base_free(json);

@@ -5,6 +5,7 @@
 
 #include "base/hash.h"
 #include "base/record.h"
+#include "policy/base_prob.h"
 #include "policy/explore.h"
 #include "policy/head.h"
 #include "policy/learner.h"
@@ -707,8 +708,96 @@ static void learner_and_explorer_tables_are_complete(void)
     TST_EQ(n, 5);
 }
 
+/* explain's pmf is pol_head_pmf's bit for bit, and its shares follow the header's definition. */
+static void explain_matches_pmf_bitwise_for_every_explorer(void)
+{
+    static const struct {
+        pol_learner l;
+        pol_explorer x;
+    } combos[] = {
+        {POL_LEARNER_PG, POL_EXPLORE_SOFTMAX}, {POL_LEARNER_PG, POL_EXPLORE_GREEDY},
+        {POL_LEARNER_PG, POL_EXPLORE_IGW},     {POL_LEARNER_RIDGE, POL_EXPLORE_GREEDY},
+        {POL_LEARNER_RIDGE, POL_EXPLORE_UCB},  {POL_LEARNER_RIDGE, POL_EXPLORE_IGW},
+        {POL_LEARNER_IWR, POL_EXPLORE_GREEDY},
+    };
+    float x[4] = {0.5f, -1.0f, 2.0f, 0.25f};
+    uint32_t act[5] = {4, 0, 2, 1, 3};
+    float bl[5] = {1.5f, -0.5f, 3.0f, 0.25f, 3.0f};
+    for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
+        pol_head_config cfg;
+        pol_head_config_default(&cfg, 4, 6);
+        cfg.learner = combos[i].l;
+        cfg.explorer = combos[i].x;
+        cfg.epsilon = 0.1;
+        cfg.gamma = 10.0;
+        cfg.seed = 7;
+        pol_head *h = NULL;
+        TST_OK(pol_head_new(&cfg, &h));
+        /* A few updates so the head is not the prior. */
+        base_decision *d = base_decision_new(4, 5);
+        memcpy(d->embedding, x, sizeof(x));
+        memcpy(d->action, act, sizeof(act));
+        memcpy(d->base_logit, bl, sizeof(bl));
+        for (uint32_t k = 0; k < 5; k++) {
+            TST_OK(pol_head_pmf(h, x, 5, act, bl, d->pmf));
+            d->chosen = k;
+            TST_OK(pol_head_learn(h, d, k == 1 ? 1.0 : 0.0));
+        }
+        float pmf[5], sc[5], xs[5], pmf2[5];
+        pol_breakdown b = {.head_score = sc, .explore = xs, .pmf = pmf2};
+        TST_OK(pol_head_pmf(h, x, 5, act, bl, pmf));
+        TST_OK(pol_head_explain(h, x, 5, act, bl, &b));
+        TST_TRUE(memcmp(pmf, pmf2, sizeof(pmf)) == 0);
+        float best = sc[0];
+        for (uint32_t c = 1; c < 5; c++) {
+            best = sc[c] > best ? sc[c] : best;
+        }
+        float floor = (float)(0.1 / 5.0);
+        for (uint32_t c = 0; c < 5; c++) {
+            TST_TRUE(isfinite(sc[c]));
+            TST_TRUE(xs[c] >= floor && xs[c] <= pmf[c]);
+            if (combos[i].x == POL_EXPLORE_GREEDY) {
+                TST_TRUE(xs[c] == floor); /* exactly eps / n, top or not */
+            }
+            if (combos[i].x != POL_EXPLORE_UCB && sc[c] == best) {
+                TST_TRUE(xs[c] == floor);
+            }
+        }
+        base_decision_free(d);
+        pol_head_free(h);
+    }
+}
+
+/* pg at eps = 0 with zero weights: scores are base logits / T, base_softmax is the pmf. */
+static void explain_of_a_fresh_pg_head_is_the_base_model(void)
+{
+    pol_head_config cfg;
+    pol_head_config_default(&cfg, 2, 3);
+    cfg.learner = POL_LEARNER_PG;
+    cfg.epsilon = 0.0;
+    cfg.temperature = 2.0;
+    pol_head *h = NULL;
+    TST_OK(pol_head_new(&cfg, &h));
+    float x[2] = {1.0f, 1.0f};
+    uint32_t act[3] = {0, 1, 2};
+    float bl[3] = {1.0f, 3.0f, -2.0f};
+    float sc[3], xs[3], pmf[3], bp[3];
+    pol_breakdown b = {.head_score = sc, .explore = xs, .pmf = pmf};
+    TST_OK(pol_head_explain(h, x, 3, act, bl, &b));
+    TST_OK(pol_base_softmax(bl, 3, 2.0, bp));
+    for (uint32_t c = 0; c < 3; c++) {
+        TST_NEAR(pmf[c], bp[c], 1e-6); /* tol 1e-6 */
+    }
+    TST_NEAR(sc[1] - sc[0], 1.0, 1e-6); /* (3 - 1) / T, tol 1e-6 */
+    TST_TRUE(xs[1] == 0.0f);            /* top, eps = 0 */
+    TST_TRUE(xs[0] == pmf[0] && xs[2] == pmf[2]);
+    pol_head_free(h);
+}
+
 int main(void)
 {
+    explain_matches_pmf_bitwise_for_every_explorer();
+    explain_of_a_fresh_pg_head_is_the_base_model();
     learner_and_explorer_tables_are_complete();
     names_round_trip_and_unknowns_are_refused();
     automatic_settings_resolve_per_learner();

@@ -150,6 +150,47 @@ static void encoders_round_trip_through_the_decoder(void)
     MUST_OK(proto_encode_clock(&b, 0, -1));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_TRUE(r.op == PROTO_OP_CLOCK && r.clock_set_ms == 0 && r.clock_advance_ms == -1);
+    base_buf_reset(&b);
+    MUST_OK(proto_encode_explain(&b, "faq", "ev-9"));
+    MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
+    TST_TRUE(r.op == PROTO_OP_EXPLAIN && strcmp(r.policy, "faq") == 0 &&
+             strcmp(r.event_id, "ev-9") == 0);
+    base_buf_reset(&b);
+    MUST_OK(proto_request_encode(&b, &r));
+    proto_request r2;
+    MUST_OK(proto_request_decode(b.data, b.len, &r2, &err));
+    TST_TRUE(r2.op == PROTO_OP_EXPLAIN && strcmp(r2.event_id, "ev-9") == 0);
+    base_buf_fini(&b);
+}
+
+/* explain needs a policy and a non-empty event_id: bad_request otherwise. */
+static void explain_request_without_event_id_is_a_bad_request(void)
+{
+    base_buf b;
+    proto_request r;
+    proto_error err;
+    base_buf_init(&b, 4096);
+    TST_EQ(proto_encode_explain(&b, "faq", ""), BASE_EINVAL);
+    TST_EQ(proto_encode_explain(&b, NULL, "ev"), BASE_EINVAL);
+    TST_EQ(b.len, 0);
+    /* {"v":1,"op":"explain","policy":"faq"}, then with "event_id":"" */
+    static const uint8_t no_ev[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'o', 'p',  0xa7, 'e',
+                                    'x',  'p',  'l', 'a',  'i',  'n', 0xa6, 'p',  'o',
+                                    'l',  'i',  'c', 'y',  0xa3, 'f', 'a',  'q'};
+    TST_EQ(proto_request_decode(no_ev, sizeof(no_ev), &r, &err), BASE_EINVAL);
+    TST_EQ(err.code, PROTO_E_BAD_REQUEST);
+    TST_STREQ(err.message, "missing field 'event_id'");
+    uint8_t empty[sizeof(no_ev) + 10];
+    memcpy(empty, no_ev, sizeof(no_ev));
+    empty[0] = 0x84;
+    memcpy(empty + sizeof(no_ev),
+           "\xa8"
+           "event_id"
+           "\xa0",
+           10);
+    TST_EQ(proto_request_decode(empty, sizeof(empty), &r, &err), BASE_EINVAL);
+    TST_EQ(err.code, PROTO_E_BAD_REQUEST);
+    TST_STREQ(err.message, "field 'event_id' must not be empty");
     base_buf_fini(&b);
 }
 
@@ -250,5 +291,6 @@ int main(void)
     encoders_round_trip_through_the_decoder();
     encoders_refuse_bad_arguments_and_leave_the_buffer();
     request_encode_gives_back_what_was_decoded();
+    explain_request_without_event_id_is_a_bad_request();
     return tst_done();
 }

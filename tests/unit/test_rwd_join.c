@@ -1703,8 +1703,45 @@ static void test_docs_examples(void)
     rwd_join_free(j);
 }
 
+/* peek: the reward so far of a pending decision, as expire would give it; changes nothing. */
+static void test_peek_gives_the_reward_so_far(void)
+{
+    rwd_spec s;
+    rwd_join *j = NULL;
+    base_joined *p = NULL, *out[MAX_JOINED];
+    bool found = true;
+    support_spec(&s);
+    TST_OK(rwd_join_new(&s, 8, &j));
+    TST_OK(rwd_join_peek(j, "ev-1", &found, &p));
+    TST_TRUE(!found && p == NULL);
+    add_dec(j, "ev-1", "", 0, 1000, false, 1000);
+    TST_OK(rwd_join_peek(j, "ev-1", &found, &p));
+    TST_TRUE(found && p != NULL && p->defaulted && p->n_outcomes == 0);
+    TST_STREQ(p->decision->event_id, "ev-1");
+    TST_EQ(p->joined_ts_ms, 1000 + DAY_MS);
+    base_joined_free(p);
+    rwd_status st;
+    base_outcome o = mk_out("ev-1", "thumbs_up", 1.0, 2000);
+    TST_OK(rwd_join_add_outcome(j, &o, 2000, &st));
+    TST_EQ(st, RWD_MATCHED);
+    p = NULL;
+    TST_OK(rwd_join_peek(j, "ev-1", &found, &p));
+    TST_TRUE(found && p != NULL && !p->defaulted && p->n_outcomes == 1);
+    double peeked = p != NULL ? p->reward : -9.0;
+    TST_NEAR(peeked, 0.5, 1e-12); /* thumbs_up weight 0.5; tol 1e-12 */
+    base_joined_free(p);
+    TST_EQ(rwd_join_expire(j, 1000 + DAY_MS, out, MAX_JOINED), 1);
+    TST_TRUE(out[0]->reward == peeked && strcmp(out[0]->spec_version, "") != 0);
+    base_joined_free(out[0]);
+    p = NULL;
+    TST_OK(rwd_join_peek(j, "ev-1", &found, &p));
+    TST_TRUE(!found && p == NULL);
+    rwd_join_free(j);
+}
+
 int main(void)
 {
+    test_peek_gives_the_reward_so_far();
     test_new_and_names();
     test_aggregations();
     test_signals_summed_then_clipped();

@@ -230,7 +230,11 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
-           memcmp(a->pmf, b->pmf, (size_t)a->n_cand * 4) == 0;
+           memcmp(a->pmf, b->pmf, (size_t)a->n_cand * 4) == 0 &&
+           a->has_breakdown == b->has_breakdown &&
+           (a->has_breakdown == 0 ||
+            (memcmp(a->head_score, b->head_score, (size_t)a->n_cand * 4) == 0 &&
+             memcmp(a->explore, b->explore, (size_t)a->n_cand * 4) == 0));
 }
 
 static void make_outcome(base_outcome *o)
@@ -354,6 +358,46 @@ static void decision_slot_fields_are_optional(void)
     base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&slotted);
+}
+
+/* "sc" and "xs" (the breakdown) come as a pair; records without them decode with none. */
+static void decision_breakdown_is_optional(void)
+{
+    base_decision *d = make_decision(2, 3);
+    base_decision *got = NULL;
+    base_buf plain, full;
+    base_buf_init(&plain, 4096);
+    base_buf_init(&full, 4096);
+    TST_OK(sto_codec_encode_decision(d, &plain));
+    d->has_breakdown = 1;
+    for (uint32_t c = 0; c < 3; c++) {
+        d->head_score[c] = -1.25f + (float)c;
+        d->explore[c] = 0.01f * (float)(c + 1);
+    }
+    TST_OK(sto_codec_encode_decision(d, &full));
+    TST_EQ(full.len, plain.len + 2 * (3 + 2 + 12)); /* key fixstr, bin8 header, 3 floats */
+    TST_OK(sto_codec_decode_decision(full.data, full.len, &got));
+    TST_TRUE(got != NULL && got->has_breakdown == 1 && decision_eq(d, got));
+    base_decision_free(got);
+    got = NULL;
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &got));
+    TST_TRUE(got != NULL && got->has_breakdown == 0);
+    base_decision_free(got);
+    /* Only one of the pair: malformed. Cut "xs" off the end and fix the map count. */
+    base_buf half;
+    base_buf_init(&half, 4096);
+    TST_OK(base_buf_append(&half, full.data, full.len - (3 + 2 + 12)));
+    TST_TRUE(half.data[0] == 0xde); /* map16: 19 keys */
+    half.data[2]--;
+    got = NULL;
+    TST_EQ(sto_codec_decode_decision(half.data, half.len, &got), BASE_EPROTO);
+    d->explore[1] = NAN;
+    plain.len = 0;
+    TST_EQ(sto_codec_encode_decision(d, &plain), BASE_EINVAL);
+    base_decision_free(d);
+    base_buf_fini(&half);
+    base_buf_fini(&plain);
+    base_buf_fini(&full);
 }
 
 /* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
@@ -909,6 +953,7 @@ static void model_decoder_rejects_inconsistent_state(void)
 int main(void)
 {
     decision_slot_fields_are_optional();
+    decision_breakdown_is_optional();
     model_settings_round_trip_and_are_optional();
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();

@@ -1,0 +1,245 @@
+#include "proto/explain.h"
+
+#include <msgpack.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "proto/errors.h"
+#include "proto/mp.h"
+
+static void w_key_str(proto_writer *w, const char *k, const char *v)
+{
+    proto_w_str(w, k);
+    proto_w_str(w, v);
+}
+
+static void w_key_uint(proto_writer *w, const char *k, uint64_t v)
+{
+    proto_w_str(w, k);
+    proto_w_uint(w, v);
+}
+
+static void w_key_f(proto_writer *w, const char *k, double v)
+{
+    proto_w_str(w, k);
+    proto_w_double(w, v);
+}
+
+static void w_key_bool(proto_writer *w, const char *k, bool v)
+{
+    proto_w_str(w, k);
+    proto_w_bool(w, v);
+}
+
+base_err proto_reply_explain(base_buf *out, const proto_explain *x)
+{
+    size_t start = out->len;
+    proto_writer w;
+
+    if (x->n_cand == 0 || x->n_cand > BASE_CAND_MAX || x->chosen_index >= x->n_cand) {
+        return BASE_EINVAL;
+    }
+    bool rv = x->reward_version[0] != '\0';
+    proto_writer_init(&w, out);
+    proto_w_map(&w, 11u + (rv ? 1u : 0u) + (x->has_reward ? 6u : 0u));
+    w_key_bool(&w, "ok", true);
+    w_key_str(&w, "event_id", x->event_id);
+    w_key_str(&w, "policy", x->policy);
+    w_key_str(&w, "slot", x->slot);
+    w_key_uint(&w, "model_version", x->model_version);
+    w_key_uint(&w, "production_version", x->production_version);
+    if (rv) {
+        w_key_str(&w, "reward_version", x->reward_version);
+    }
+    w_key_str(&w, "chosen", x->chosen);
+    w_key_uint(&w, "chosen_index", x->chosen_index);
+    w_key_bool(&w, "breakdown", x->breakdown);
+    proto_w_str(&w, "candidates");
+    proto_w_array(&w, x->n_cand);
+    for (uint32_t c = 0; c < x->n_cand; c++) {
+        const proto_explain_cand *k = &x->cand[c];
+        proto_w_map(&w, x->breakdown ? 6u : 4u);
+        w_key_str(&w, "id", k->id);
+        w_key_f(&w, "base_logit", (double)k->base_logit);
+        w_key_f(&w, "base_prob", (double)k->base_prob);
+        if (x->breakdown) {
+            w_key_f(&w, "head_score", (double)k->head_score);
+            w_key_f(&w, "exploration", (double)k->exploration);
+        }
+        w_key_f(&w, "probability", (double)k->probability);
+    }
+    w_key_str(&w, "status", x->status);
+    if (x->has_reward) {
+        w_key_f(&w, "reward", x->reward);
+        w_key_bool(&w, "defaulted", x->defaulted);
+        w_key_bool(&w, "unknown", x->unknown);
+        w_key_uint(&w, "n_outcomes", x->n_outcomes);
+        w_key_str(&w, "credit", x->credit);
+        w_key_f(&w, "share", x->share);
+    }
+    base_err e = proto_writer_finish(&w);
+    if (e != BASE_OK) {
+        out->len = start;
+    }
+    return e;
+}
+
+static const char *const top_keys[] = {
+    "ok",
+    "event_id",
+    "policy",
+    "slot",
+    "model_version",
+    "production_version",
+    "reward_version",
+    "chosen",
+    "chosen_index",
+    "breakdown",
+    "candidates",
+    "status",
+    "reward",
+    "defaulted",
+    "unknown",
+    "n_outcomes",
+    "credit",
+    "share",
+};
+enum {
+    K_OK,
+    K_EVENT,
+    K_POLICY,
+    K_SLOT,
+    K_MV,
+    K_PV,
+    K_RV,
+    K_CHOSEN,
+    K_CHOSEN_INDEX,
+    K_BREAKDOWN,
+    K_CANDIDATES,
+    K_STATUS,
+    K_REWARD,
+    K_DEFAULTED,
+    K_UNKNOWN,
+    K_N_OUTCOMES,
+    K_CREDIT,
+    K_SHARE,
+    K_COUNT
+};
+
+static const char *const cand_keys[] = {"id",         "base_logit",  "base_prob",
+                                        "head_score", "exploration", "probability"};
+enum { C_ID, C_LOGIT, C_BASE, C_SCORE, C_EXPLORE, C_PROB, C_COUNT };
+
+static bool opt_str(const msgpack_object *o, char *dst, size_t size)
+{
+    if (o == NULL) {
+        dst[0] = '\0';
+        return true;
+    }
+    return proto_mp_get_str(o, size - 1, true, dst, NULL);
+}
+
+static bool get_f32(const msgpack_object *o, float *out)
+{
+    return o != NULL && proto_mp_get_f32(o, out, NULL);
+}
+
+static bool decode_cand(const msgpack_object *o, bool breakdown, proto_explain_cand *out)
+{
+    const msgpack_object *f[C_COUNT];
+    if (!proto_mp_map_fields(o, cand_keys, C_COUNT, false, f, NULL) || f[C_ID] == NULL ||
+        !proto_mp_get_str(f[C_ID], BASE_NAME_MAX, true, out->id, NULL) ||
+        !get_f32(f[C_LOGIT], &out->base_logit) || !get_f32(f[C_BASE], &out->base_prob) ||
+        !get_f32(f[C_PROB], &out->probability)) {
+        return false;
+    }
+    if (breakdown) {
+        return get_f32(f[C_SCORE], &out->head_score) && get_f32(f[C_EXPLORE], &out->exploration);
+    }
+    return true;
+}
+
+static bool decode_top(const msgpack_object *top, proto_explain *x, base_err *out_e)
+{
+    const msgpack_object *f[K_COUNT];
+    bool ok = false;
+    if (!proto_mp_map_fields(top, top_keys, K_COUNT, false, f, NULL) || f[K_OK] == NULL ||
+        !proto_mp_get_bool(f[K_OK], &ok, NULL) || !ok || f[K_CANDIDATES] == NULL ||
+        f[K_CANDIDATES]->type != MSGPACK_OBJECT_ARRAY || f[K_MV] == NULL || f[K_PV] == NULL ||
+        f[K_CHOSEN_INDEX] == NULL || f[K_BREAKDOWN] == NULL) {
+        return false;
+    }
+    if (!opt_str(f[K_EVENT], x->event_id, sizeof(x->event_id)) ||
+        !opt_str(f[K_POLICY], x->policy, sizeof(x->policy)) ||
+        !opt_str(f[K_SLOT], x->slot, sizeof(x->slot)) ||
+        !opt_str(f[K_RV], x->reward_version, sizeof(x->reward_version)) ||
+        !opt_str(f[K_CHOSEN], x->chosen, sizeof(x->chosen)) ||
+        !opt_str(f[K_STATUS], x->status, sizeof(x->status)) ||
+        !proto_mp_get_u64(f[K_MV], UINT64_MAX, &x->model_version, NULL) ||
+        !proto_mp_get_u64(f[K_PV], UINT64_MAX, &x->production_version, NULL) ||
+        !proto_mp_get_bool(f[K_BREAKDOWN], &x->breakdown, NULL)) {
+        return false;
+    }
+    const msgpack_object_array *a = &f[K_CANDIDATES]->via.array;
+    if (a->size == 0 || a->size > BASE_CAND_MAX ||
+        !proto_mp_get_u32(f[K_CHOSEN_INDEX], a->size - 1, &x->chosen_index, NULL)) {
+        return false;
+    }
+    x->has_reward = f[K_REWARD] != NULL;
+    if (x->has_reward &&
+        (!proto_mp_get_f64(f[K_REWARD], &x->reward, NULL) || f[K_DEFAULTED] == NULL ||
+         !proto_mp_get_bool(f[K_DEFAULTED], &x->defaulted, NULL) || f[K_UNKNOWN] == NULL ||
+         !proto_mp_get_bool(f[K_UNKNOWN], &x->unknown, NULL) || f[K_N_OUTCOMES] == NULL ||
+         !proto_mp_get_u32(f[K_N_OUTCOMES], UINT32_MAX, &x->n_outcomes, NULL) ||
+         !opt_str(f[K_CREDIT], x->credit, sizeof(x->credit)) || f[K_SHARE] == NULL ||
+         !proto_mp_get_f64(f[K_SHARE], &x->share, NULL))) {
+        return false;
+    }
+    x->cand = base_alloc_zero(a->size, sizeof(*x->cand));
+    if (x->cand == NULL) {
+        *out_e = BASE_ENOMEM;
+        return false;
+    }
+    x->n_cand = a->size;
+    for (uint32_t c = 0; c < a->size; c++) {
+        if (!decode_cand(&a->ptr[c], x->breakdown, &x->cand[c])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+base_err proto_explain_decode(const uint8_t *buf, size_t len, proto_explain *out)
+{
+    msgpack_unpacked u;
+    proto_explain x;
+    base_err e;
+
+    memset(&x, 0, sizeof(x));
+    msgpack_unpacked_init(&u);
+    e = proto_mp_unpack(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, &u);
+    if (e == BASE_OK) {
+        e = BASE_EPROTO;
+        if (decode_top(&u.data, &x, &e)) {
+            e = BASE_OK;
+        }
+    } else if (e != BASE_ENOMEM) {
+        e = BASE_EPROTO;
+    }
+    msgpack_unpacked_destroy(&u);
+    if (e != BASE_OK) {
+        proto_explain_fini(&x);
+        return e;
+    }
+    *out = x;
+    return BASE_OK;
+}
+
+void proto_explain_fini(proto_explain *x)
+{
+    if (x != NULL) {
+        base_free(x->cand);
+        x->cand = NULL;
+        x->n_cand = 0;
+    }
+}

@@ -1,0 +1,86 @@
+#ifndef PROTO_EXPLAIN_H
+#define PROTO_EXPLAIN_H
+
+/*
+ * The explain reply: the breakdown of one logged decision (docs/protocol.md,
+ * "explain"; docs/algorithms.md, "Explanations"). One msgpack map:
+ *     {"ok":true, "event_id":"ev-42", "policy":"faq", "slot":"online",
+ *      "model_version":7, "production_version":0, "reward_version":"h00ff...",
+ *      "chosen":"greet", "chosen_index":0, "breakdown":true,
+ *      "candidates":[{"id":"greet", "base_logit":1.5, "base_prob":0.62,
+ *                     "head_score":0.71, "exploration":0.005,
+ *                     "probability":0.955}, ...],
+ *      "status":"joined", "reward":1.0, "defaulted":false, "unknown":false,
+ *      "n_outcomes":1, "credit":"none", "share":0.0}
+ * Numbers are float64 on the wire, each the exact value of a float32 (reward
+ * and share excepted, which are float64), so "probability" is the logged pmf
+ * bit for bit. "head_score" and "exploration" are present only with
+ * "breakdown":true (records written by decide since the breakdown exists);
+ * "reward_version" only when known; "reward", "defaulted", "unknown",
+ * "n_outcomes", "credit" and "share" are the reward so far for a pending
+ * decision and the reward computed for a joined one, and absent when the
+ * joined record was not found.
+ *
+ * Invariants: proto_explain_decode(proto_reply_explain(x)) gives back x; the
+ * encoder appends a whole map or leaves the buffer as it was. Reentrant.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/record.h"
+
+typedef struct proto_explain_cand {
+    char id[BASE_NAME_MAX + 1];
+    float base_logit;
+    float base_prob;   /* softmax(base_logit / T) */
+    float head_score;  /* with breakdown only */
+    float exploration; /* with breakdown only */
+    float probability; /* the logged pmf */
+} proto_explain_cand;
+
+typedef struct proto_explain {
+    char event_id[BASE_ID_MAX + 1];
+    char policy[BASE_NAME_MAX + 1];
+    char slot[BASE_NAME_MAX + 1];           /* "online", "production" */
+    uint64_t model_version;                 /* the online head's n_updates then */
+    uint64_t production_version;            /* the production snapshot then (0: the base model) */
+    char reward_version[BASE_NAME_MAX + 1]; /* "": unknown */
+    char chosen[BASE_NAME_MAX + 1];
+    uint32_t chosen_index;
+    bool breakdown; /* head_score and exploration are meaningful */
+    uint32_t n_cand;
+    proto_explain_cand *cand; /* [n_cand]; borrowed when encoding, owned once decoded */
+    char status[16];          /* "pending" | "joined" */
+    bool has_reward;          /* the fields below are meaningful */
+    double reward;
+    bool defaulted;
+    bool unknown;
+    uint32_t n_outcomes;
+    char credit[16]; /* "none", "last", "uniform", "discounted" */
+    double share;
+} proto_explain;
+
+/*
+ * proto_reply_explain() - append the explain reply for @x (borrowed).
+ * Return: BASE_OK; BASE_EINVAL if n_cand is 0 or above BASE_CAND_MAX or
+ *         chosen_index is not below it; BASE_ELIMIT or BASE_ENOMEM from @out,
+ *         which is then left as it was.
+ */
+base_err proto_reply_explain(base_buf *out, const proto_explain *x);
+
+/*
+ * proto_explain_decode() - decode a successful explain reply into @out; on
+ * success out->cand is allocated (proto_explain_fini()). Unknown keys are
+ * skipped. *out is written only on success.
+ * Return: BASE_OK; BASE_EPROTO (not an ok explain reply, a field of the wrong
+ *         type or past its cap); BASE_ENOMEM.
+ */
+base_err proto_explain_decode(const uint8_t *buf, size_t len, proto_explain *out);
+
+/* proto_explain_fini() - free a decoded reply's candidates. Accepts NULL; idempotent. */
+void proto_explain_fini(proto_explain *x);
+
+#endif

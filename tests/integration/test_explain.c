@@ -1,0 +1,271 @@
+/*
+ * explain through a real rlfeedd and Redis, on the daemon's manual clock.
+ * Policy "g" (ridge, greedy, eps 0.2) serves online; policy "m" (pg,
+ * softmax) serves production with a 0.3 canary, so its logged pmf is the
+ * mixture of two slots. For every decision, the explained probabilities
+ * equal the decide reply's pmf bit for bit and sum to 1; the exploration
+ * shares follow docs/algorithms.md ("Explanations"): eps / n each under
+ * greedy, at most the probability under the mixture. A pending decision's
+ * reward is the reward so far; once its window closed and the joined record
+ * is stored, explain reads both back from Redis (status "joined") with the
+ * same probabilities. Unknown events are not_found, bad requests
+ * bad_request, unknown policies unknown_policy.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "daemon.h"
+#include "proc.h"
+#include "proto/explain.h"
+#include "proto/request.h"
+#include "storage/server.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define T0 1700000000000LL
+#define WINDOW 60000LL
+
+static const char CONFIG[] = "[server]\n"
+                             "tick_ms = 2\n"
+                             "snapshot_interval_ms = 100000\n"
+                             "[policy g]\n"
+                             "dim = 2\n"
+                             "actions = a0, a1, a2, a3\n"
+                             "learner = ridge\n"
+                             "explorer = greedy\n"
+                             "epsilon = 0.2\n"
+                             "window_ms = 60000\n"
+                             "[signal g.thumbs_up]\n"
+                             "kind = event\n"
+                             "weight = 0.5\n"
+                             "[policy m]\n"
+                             "dim = 2\n"
+                             "actions = b0, b1, b2\n"
+                             "learner = pg\n"
+                             "explorer = softmax\n"
+                             "epsilon = 0.1\n"
+                             "serve = production\n"
+                             "canary = 0.3\n"
+                             "window_ms = 60000\n"
+                             "[signal m.thumbs_up]\n"
+                             "kind = event\n"
+                             "weight = 1\n";
+
+/* decide on @policy with candidates @ids (n) and logits; the reply in @r. */
+static bool decide(tst_daemon *f, const char *policy, const char *ev, const char *cands,
+                   rlfeed_reply *r)
+{
+    base_err e = tst_callf(f, r,
+                           "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"%s\","
+                           "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":[%s]}",
+                           policy, ev, cands);
+    return e == BASE_OK && r->ok;
+}
+
+/* explain @ev of @policy: 1 decoded into @x, 0 an error reply (code in @err), -1 failure. */
+static int explain(tst_daemon *f, const char *policy, const char *ev, proto_explain *x,
+                   rlfeed_reply *err)
+{
+    base_buf b;
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    int rc = -1;
+    base_buf_init(&b, 4096);
+    if (rlfeed_client_explain(f->c, policy, ev, &rep, &len) == BASE_OK) {
+        if (proto_explain_decode(rep, len, x) == BASE_OK) {
+            rc = 1;
+        } else if (rlfeed_reply_decode(rep, len, err) == BASE_OK && !err->ok) {
+            rc = 0;
+        }
+    }
+    base_free(rep);
+    base_buf_fini(&b);
+    return rc;
+}
+
+/* The explained probabilities are the decide reply's pmf, bit for bit, and sum to 1. */
+static void check_matches(const proto_explain *x, const rlfeed_reply *d)
+{
+    TST_EQ(x->n_cand, d->n_pmf);
+    double sum = 0.0;
+    bool same = x->n_cand == d->n_pmf;
+    for (uint32_t c = 0; same && c < x->n_cand; c++) {
+        same = memcmp(&x->cand[c].probability, &d->pmf[c], sizeof(float)) == 0;
+        sum += (double)x->cand[c].probability;
+        TST_TRUE(x->cand[c].exploration <= x->cand[c].probability);
+        TST_TRUE(x->cand[c].base_prob > 0.0f && x->cand[c].base_prob < 1.0f);
+    }
+    TST_TRUE(same);
+    TST_NEAR(sum, 1.0, 1e-6); /* float pmf: within 1e-6 of 1 */
+    TST_STREQ(x->chosen, d->chosen);
+    TST_EQ(x->chosen_index, d->chosen_index);
+    TST_STREQ(x->slot, d->slot);
+    TST_TRUE(x->breakdown);
+}
+
+static rlfeed_reply g_decided[4]; /* the decide replies of g-0..g-3 */
+
+static void greedy_pending_decisions_are_explained(tst_daemon *f)
+{
+    static rlfeed_reply d, err;
+    proto_explain x;
+    const char *cands = "{\"id\":\"a2\",\"base_logit\":0.5},{\"id\":\"a0\",\"base_logit\":1.5},"
+                        "{\"id\":\"a3\",\"base_logit\":-0.25},{\"id\":\"a1\",\"base_logit\":0.0}";
+    char ev[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(ev, sizeof(ev), "g-%d", i);
+        TST_TRUE(decide(f, "g", ev, cands, &d));
+        g_decided[i] = d;
+        if (explain(f, "g", ev, &x, &err) != 1) {
+            TST_TRUE(0 && "explain g");
+            continue;
+        }
+        check_matches(&x, &d);
+        TST_STREQ(x.event_id, ev);
+        TST_STREQ(x.policy, "g");
+        TST_STREQ(x.status, "pending");
+        TST_TRUE(x.has_reward && x.defaulted && x.n_outcomes == 0);
+        TST_TRUE(x.reward_version[0] != '\0');
+        TST_STREQ(x.cand[0].id, "a2");
+        TST_STREQ(x.cand[1].id, "a0");
+        TST_TRUE(x.cand[1].base_logit == 1.5f);
+        for (uint32_t c = 0; c < x.n_cand; c++) {
+            TST_TRUE(x.cand[c].exploration == (float)(0.2 / 4.0)); /* greedy: eps / n */
+        }
+        proto_explain_fini(&x);
+    }
+    /* An outcome shows in the reward so far. */
+    TST_OK(tst_callf(f, &d,
+                     "{\"op\":\"feedback\",\"policy\":\"g\",\"event_id\":\"g-1\","
+                     "\"signal\":\"thumbs_up\"}"));
+    TST_TRUE(d.ok);
+    if (explain(f, "g", "g-1", &x, &err) == 1) {
+        TST_TRUE(x.has_reward && !x.defaulted && x.n_outcomes == 1 && x.reward == 0.5);
+        proto_explain_fini(&x);
+    } else {
+        TST_TRUE(0 && "explain g-1");
+    }
+}
+
+static void canary_mixture_is_explained(tst_daemon *f)
+{
+    static rlfeed_reply d, err;
+    proto_explain x;
+    const char *cands = "{\"id\":\"b1\",\"base_logit\":2.0},{\"id\":\"b0\",\"base_logit\":1.0},"
+                        "{\"id\":\"b2\",\"base_logit\":-1.0}";
+    char ev[32];
+    int slots[2] = {0, 0};
+    for (int i = 0; i < 20; i++) {
+        snprintf(ev, sizeof(ev), "m-%d", i);
+        TST_TRUE(decide(f, "m", ev, cands, &d));
+        slots[strcmp(d.slot, "online") == 0]++;
+        if (explain(f, "m", ev, &x, &err) != 1) {
+            TST_TRUE(0 && "explain m");
+            continue;
+        }
+        check_matches(&x, &d);
+        /* Both slots are fresh pg heads: scores are base_logit / T, b1 on top. */
+        TST_TRUE(x.cand[0].head_score == 2.0f && x.cand[2].head_score == -1.0f);
+        TST_TRUE(x.cand[0].exploration == (float)(0.1 / 3.0));
+        TST_TRUE(x.cand[1].exploration == x.cand[1].probability);
+        proto_explain_fini(&x);
+    }
+    TST_TRUE(slots[0] > 0 && slots[1] > 0); /* 20 draws at 0.3: both slots served */
+}
+
+/* Poll until policy @policy has @n joined examples stored in Redis. */
+static bool wait_joined(tst_daemon *f, const char *policy, uint64_t n)
+{
+    sto_store *st = NULL;
+    char err[128];
+    if (sto_store_open(sto_server_url(f->redis), 2000, &st, err, sizeof(err)) != BASE_OK) {
+        return false;
+    }
+    bool ok = false;
+    int64_t deadline = tst_now_ms() + 10000;
+    while (!ok && tst_now_ms() < deadline) {
+        uint64_t len = 0;
+        ok = sto_store_len(st, STO_JOINED, policy, &len) == BASE_OK && len >= n;
+    }
+    sto_store_close(st);
+    return ok;
+}
+
+/* Once the window closed and the joined record is stored, explain reads both from Redis. */
+static void joined_decisions_are_explained_from_redis(tst_daemon *f)
+{
+    static rlfeed_reply err;
+    proto_explain x;
+    TST_TRUE(tst_clock_set(f, T0 + WINDOW + 1000));
+    TST_TRUE(wait_joined(f, "g", 4));
+    TST_TRUE(wait_joined(f, "m", 20));
+    char ev[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(ev, sizeof(ev), "g-%d", i);
+        if (explain(f, "g", ev, &x, &err) != 1) {
+            TST_TRUE(0 && "explain joined g");
+            continue;
+        }
+        check_matches(&x, &g_decided[i]);
+        TST_STREQ(x.status, "joined");
+        TST_TRUE(x.has_reward);
+        if (i == 1) {
+            TST_TRUE(!x.defaulted && x.n_outcomes == 1 && x.reward == 0.5);
+        } else {
+            TST_TRUE(x.defaulted && x.n_outcomes == 0);
+        }
+        for (uint32_t c = 0; c < x.n_cand; c++) {
+            TST_TRUE(x.cand[c].exploration == (float)(0.2 / 4.0));
+        }
+        proto_explain_fini(&x);
+    }
+    TST_EQ(explain(f, "m", "m-3", &x, &err), 1);
+    TST_STREQ(x.status, "joined");
+    proto_explain_fini(&x);
+    TST_EQ(explain(f, "g", "never-decided", &x, &err), 0);
+    TST_STREQ(rlfeed_errcode_name(err.error.code), "not_found");
+}
+
+static void refusals(tst_daemon *f)
+{
+    static rlfeed_reply err;
+    proto_explain x;
+    TST_EQ(explain(f, "g", "no-such-event", &x, &err), 0);
+    TST_STREQ(rlfeed_errcode_name(err.error.code), "not_found");
+    TST_EQ(explain(f, "nope", "g-0", &x, &err), 0);
+    TST_STREQ(rlfeed_errcode_name(err.error.code), "unknown_policy");
+    TST_OK(tst_callf(f, &err, "{\"op\":\"explain\",\"policy\":\"g\"}"));
+    TST_TRUE(!err.ok);
+    TST_STREQ(rlfeed_errcode_name(err.error.code), "bad_request");
+    TST_OK(tst_callf(f, &err, "{\"op\":\"explain\",\"policy\":\"g\",\"event_id\":7}"));
+    TST_TRUE(!err.ok);
+    TST_STREQ(rlfeed_errcode_name(err.error.code), "bad_request");
+}
+
+int main(void)
+{
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-explain", CONFIG)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, false);
+        return tst_done();
+    }
+    char start[32];
+    snprintf(start, sizeof(start), "%lld", T0);
+    const char *extra[] = {"--manual-clock", start, NULL};
+    bool up = tst_daemon_start(&f, true, extra);
+    TST_TRUE(up);
+    if (up) {
+        greedy_pending_decisions_are_explained(&f);
+        canary_mixture_is_explained(&f);
+        refusals(&f);
+        joined_decisions_are_explained_from_redis(&f);
+    }
+    TST_EQ(tst_daemon_stop(&f), 0);
+    tst_daemon_fini(&f, tst_failed > 0);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
