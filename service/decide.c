@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/hash.h"
 
 /* Writer-thread completion of a decision record: only its stream id matters. */
@@ -159,11 +160,14 @@ static base_err production_pmf(svc_prt *p, const base_decision *d, float *out, u
  * each candidate was chosen, so learning and evaluation stay unbiased. The
  * candidate is drawn from the serving slot's pmf with pol_sample's uniform.
  * Sets d->pmf, chosen, slot, model_version (the online head's) and
- * prod_version; *served_version is the serving slot's.
+ * prod_version; *served_version is the serving slot's; *out_w the importance
+ * weight of the online head for the chosen candidate, p_online / p_logged
+ * (OPE-readiness, service/observe.h).
  */
-static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
+static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, double *out_w)
 {
     static _Thread_local float p_prod[BASE_CAND_MAX];
+    static _Thread_local float p_online[BASE_CAND_MAX];
     uint32_t serve = atomic_load(&p->serve);
     uint32_t ppm = atomic_load(&p->canary_ppm);
     uint64_t seed = p->cfg->head.seed;
@@ -177,6 +181,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         }
         *served_version = d->model_version;
+        *out_w = 1.0;
         return err;
     }
     double c = (double)ppm / 1e6;
@@ -187,10 +192,18 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
         return err;
     }
     if (ppm == 0) {
+        /*
+         * Production serves alone; the online pmf is still scored, for the
+         * weight that says whether this log can evaluate the online head.
+         */
+        err = online_pmf(p, d, p_online, &d->model_version);
+        if (err != BASE_OK) {
+            return err;
+        }
         memcpy(d->pmf, p_prod, (size_t)d->n_cand * sizeof(float));
-        d->model_version = atomic_load(&p->n_updates);
         d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         *served_version = d->prod_version;
+        *out_w = d->pmf[d->chosen] > 0.0f ? (double)p_online[d->chosen] / d->pmf[d->chosen] : 0.0;
         return BASE_OK;
     }
     err = online_pmf(p, d, d->pmf, &d->model_version); /* p_online, mixed in below */
@@ -199,9 +212,11 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
     }
     const float *serving = d->slot == BASE_SLOT_ONLINE ? d->pmf : p_prod;
     d->chosen = pol_sample(serving, d->n_cand, d->event_id, seed);
+    double p_on = d->pmf[d->chosen];
     for (uint32_t k = 0; k < d->n_cand; k++) {
         d->pmf[k] = (float)((1.0 - c) * (double)p_prod[k] + c * (double)d->pmf[k]);
     }
+    *out_w = d->pmf[d->chosen] > 0.0f ? p_on / d->pmf[d->chosen] : 0.0;
     *served_version = d->slot == BASE_SLOT_ONLINE ? d->model_version : d->prod_version;
     return BASE_OK;
 }
@@ -231,7 +246,8 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     d->ts_ms = base_clock_now_ms(e->clock);
 
     uint64_t served_version = 0;
-    base_err err = score(p, d, &served_version);
+    double w = 1.0;
+    base_err err = score(p, d, &served_version, &w);
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
@@ -251,6 +267,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
         return;
     }
     uint32_t slot_served = d->slot;
+    double p_logged = d->pmf[d->chosen];
     code = admit_decision(p, d, msg, sizeof(msg));
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
@@ -258,6 +275,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     } else {
         atomic_fetch_add(&p->c.decisions, 1);
         atomic_fetch_add(&p->c.slot_decisions[slot_served], 1);
+        svc_ope_add(&p->ope, r->t0_ns != 0 ? r->t0_ns : base_mono_ns(), w, p_logged);
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);

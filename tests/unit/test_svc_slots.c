@@ -68,7 +68,7 @@ static void make_context(uint32_t i, float *x)
 /* Decide event @i; the reply into *out. */
 static bool decide(svc_engine *e, uint32_t i, const float *x, catcher *out)
 {
-    svc_replier rp = {catch_reply, out};
+    svc_replier rp = {.send = catch_reply, .arg = out};
     proto_request q;
     proto_candidate cand[K];
     memset(&q, 0, sizeof(q));
