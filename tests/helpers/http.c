@@ -94,7 +94,8 @@ static bool parse_head(const char *buf, tst_http_response *out, long *out_clen)
     return true;
 }
 
-bool tst_http_get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out)
+static bool get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out,
+                bool quiet)
 {
     memset(out, 0, sizeof(*out));
     int64_t deadline = tst_now_ms() + timeout_ms;
@@ -110,7 +111,9 @@ bool tst_http_get(const char *base_url, const char *path, int timeout_ms, tst_ht
     }
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        printf("# http: connect %s: %s\n", base_url, strerror(errno));
+        if (!quiet) {
+            printf("# http: connect %s: %s\n", base_url, strerror(errno));
+        }
         goto done;
     }
     char req[1024];
@@ -187,6 +190,17 @@ done:
     }
     free(buf);
     return ok;
+}
+
+bool tst_http_get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out)
+{
+    return get(base_url, path, timeout_ms, out, false);
+}
+
+bool tst_http_try_get(const char *base_url, const char *path, int timeout_ms,
+                      tst_http_response *out)
+{
+    return get(base_url, path, timeout_ms, out, true);
 }
 
 void tst_http_response_fini(tst_http_response *r)

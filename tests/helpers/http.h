@@ -28,6 +28,9 @@ typedef struct tst_http_response {
 
 /* GET @path from @base_url; false (and a TAP comment) on any failure. */
 bool tst_http_get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out);
+/* The same, without a comment when nobody listens yet (polling a server that is starting). */
+bool tst_http_try_get(const char *base_url, const char *path, int timeout_ms,
+                      tst_http_response *out);
 void tst_http_response_fini(tst_http_response *r); /* accepts a zeroed response */
 
 /* @s with every byte outside [A-Za-z0-9-_.~] percent-encoded, into @out; false if too long. */
