@@ -12,7 +12,7 @@
 
 typedef struct fam {
     char name[NAME_MAX_LEN];
-    char type[16];
+    char type[32];
     bool help, typed;
 } fam;
 
