@@ -162,7 +162,7 @@ base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t 
 {
     base_err e = BASE_ENOMEM;
     int rv = 0;
-    const char *what = "parse";
+    const char *what = "parse it";
     svc_http *h = base_alloc_zero(1, sizeof(*h));
     if (h == NULL) {
         snprintf(errbuf, errlen, "http_url %s: out of memory", url);
@@ -171,11 +171,11 @@ base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t 
     pthread_rwlock_init(&h->lk, NULL);
     rv = nng_url_parse(&h->url, url);
     if (rv == 0) {
-        what = "set up a server on";
+        what = "set up a server";
         rv = nng_http_server_hold(&h->srv, h->url);
     }
     if (rv == 0) {
-        what = "add a route on";
+        what = "add a route";
         rv = add_route(h, "/healthz", on_healthz);
     }
     if (rv == 0) {
@@ -185,12 +185,12 @@ base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t 
         rv = add_route(h, "/metrics", on_metrics);
     }
     if (rv == 0) {
-        what = "listen on";
+        what = "listen";
         rv = nng_http_server_start(h->srv);
     }
     if (rv != 0) {
         e = from_nng(rv);
-        snprintf(errbuf, errlen, "http_url: cannot %s %s: %s", what, url, nng_strerror(rv));
+        snprintf(errbuf, errlen, "http_url %s: cannot %s: %s", url, what, nng_strerror(rv));
         goto fail;
     }
     bound_url(h, url, out_bound, bound_len);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -118,6 +119,33 @@ static void endpoints_answer(tst_daemon *f)
 }
 
 /* The exposition agrees with the stats op read right after it (traffic has stopped). */
+/* A second rlfeedd on the first one's HTTP address fails at start, saying why. */
+static void http_port_in_use_fails_start(tst_daemon *f)
+{
+    char url[700], log[700];
+    snprintf(url, sizeof(url), "ipc://%s/second.sock", f->dir);
+    snprintf(log, sizeof(log), "%s/second.log", f->dir);
+    char *argv[] = {(char *)(uintptr_t)f->bin,
+                    "--config",
+                    f->conf,
+                    "--url",
+                    url,
+                    "--redis",
+                    (char *)(uintptr_t)sto_server_url(f->redis),
+                    "--http-url",
+                    f->http_url,
+                    NULL};
+    pid_t pid = tst_spawn(argv, log);
+    int st = 0;
+    bool exited = pid > 0 && tst_wait_exit(pid, 20000, &st);
+    TST_TRUE(exited);
+    if (!exited && pid > 0) {
+        tst_stop(pid, 1000);
+    }
+    TST_TRUE(exited && WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    TST_TRUE(tst_file_has(log, "cannot listen: Address in use"));
+}
+
 static void metrics_match_stats(const char *text, const proto_stats *st, uint64_t fed)
 {
     const proto_policy_stats *p = &st->policies[0];
@@ -314,6 +342,7 @@ int main(void)
         TST_TRUE(drive(&f, &fed));
         TST_TRUE(wait_joined(&f, 20000));
         endpoints_answer(&f);
+        http_port_in_use_fails_start(&f);
 
         tst_http_response m;
         TST_TRUE(tst_http_get(f.http_url, "/metrics", 5000, &m));
