@@ -195,15 +195,19 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, do
         /*
          * Production serves alone; the online pmf is still scored, for the
          * weight that says whether this log can evaluate the online head.
+         * Production must not depend on the online head: if that fails, the
+         * decision is served anyway and counts as weight 0.
          */
-        err = online_pmf(p, d, p_online, &d->model_version);
-        if (err != BASE_OK) {
-            return err;
+        bool have_online = online_pmf(p, d, p_online, &d->model_version) == BASE_OK;
+        if (!have_online) {
+            d->model_version = atomic_load(&p->n_updates);
         }
         memcpy(d->pmf, p_prod, (size_t)d->n_cand * sizeof(float));
         d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         *served_version = d->prod_version;
-        *out_w = d->pmf[d->chosen] > 0.0f ? (double)p_online[d->chosen] / d->pmf[d->chosen] : 0.0;
+        *out_w = have_online && d->pmf[d->chosen] > 0.0f
+                     ? (double)p_online[d->chosen] / d->pmf[d->chosen]
+                     : 0.0;
         return BASE_OK;
     }
     err = online_pmf(p, d, d->pmf, &d->model_version); /* p_online, mixed in below */
