@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,81 @@ static void http_port_in_use_fails_start(tst_daemon *f)
     }
     TST_TRUE(exited && WIFEXITED(st) && WEXITSTATUS(st) == 1);
     TST_TRUE(tst_file_has(log, "cannot listen: Address in use"));
+}
+
+/*
+ * While a daemon is starting (its private redis-server held back by a gate
+ * file the test opens), /healthz is 200 and /readyz and /metrics are 503
+ * "starting"; once it is up, /readyz is 200.
+ */
+static void starting_is_not_ready(tst_daemon *f)
+{
+    char script[700], gate[700], conf[700], url[700], data[700], log[700];
+    snprintf(script, sizeof(script), "%s/gated-redis", f->dir);
+    snprintf(gate, sizeof(gate), "%s/gate", f->dir);
+    snprintf(conf, sizeof(conf), "%s/starting.ini", f->dir);
+    snprintf(url, sizeof(url), "ipc://%s/starting.sock", f->dir);
+    snprintf(data, sizeof(data), "%s/starting-redis", f->dir);
+    snprintf(log, sizeof(log), "%s/starting.log", f->dir);
+    FILE *fp = fopen(script, "w");
+    if (fp != NULL) {
+        /* Waits for the test, bounded: after 30 s it starts anyway. */
+        fprintf(fp,
+                "#!/bin/sh\nn=0\nwhile [ ! -e '%s' ] && [ $n -lt 3000 ]; do sleep 0.01; "
+                "n=$((n+1)); done\nexec redis-server \"$@\"\n",
+                gate);
+        fclose(fp);
+    }
+    fp = fopen(conf, "w");
+    if (fp != NULL) {
+        fprintf(fp, "[server]\nredis_bin = %s\n%s", script, strstr(CONFIG, "[policy"));
+        fclose(fp);
+    }
+    TST_EQ(chmod(script, 0700), 0);
+    char *argv[] = {
+        (char *)(uintptr_t)f->bin, "--config", conf, "--url", url, "--data-dir", data, "--http-url",
+        "http://127.0.0.1:0",      NULL};
+    pid_t pid = tst_spawn(argv, log);
+    TST_TRUE(pid > 0);
+    char http[128] = "";
+    TST_TRUE(pid > 0 && tst_daemon_log_http_url(log, 20000, http, sizeof(http)));
+    tst_http_response r;
+    memset(&r, 0, sizeof(r));
+    if (http[0] != '\0') {
+        TST_TRUE(tst_http_get(http, "/healthz", 5000, &r));
+        TST_EQ(r.status, 200);
+        tst_http_response_fini(&r);
+        TST_TRUE(tst_http_get(http, "/readyz", 5000, &r));
+        TST_EQ(r.status, 503);
+        TST_STREQ(r.body != NULL ? r.body : "", "starting\n");
+        tst_http_response_fini(&r);
+        TST_TRUE(tst_http_get(http, "/metrics", 5000, &r));
+        TST_EQ(r.status, 503);
+        tst_http_response_fini(&r);
+    }
+    fp = fopen(gate, "w");
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    bool ready = false;
+    int64_t deadline = tst_now_ms() + 30000;
+    while (http[0] != '\0' && !ready && tst_now_ms() < deadline) {
+        if (tst_http_get(http, "/readyz", 5000, &r)) {
+            ready = r.status == 200;
+        }
+        tst_http_response_fini(&r);
+        tst_nap();
+    }
+    TST_TRUE(ready);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        int st = 0;
+        bool exited = tst_wait_exit(pid, 20000, &st);
+        TST_TRUE(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        if (!exited) {
+            tst_stop(pid, 1000);
+        }
+    }
 }
 
 static void metrics_match_stats(const char *text, const proto_stats *st, uint64_t fed)
@@ -343,6 +419,7 @@ int main(void)
         TST_TRUE(wait_joined(&f, 20000));
         endpoints_answer(&f);
         http_port_in_use_fails_start(&f);
+        starting_is_not_ready(&f);
 
         tst_http_response m;
         TST_TRUE(tst_http_get(f.http_url, "/metrics", 5000, &m));
