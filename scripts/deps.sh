@@ -6,7 +6,7 @@ set -eu
 
 PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libhiredis-dev
 libmsgpack-dev libgsl-dev libopenblas-dev libinih-dev libjansson-dev redis-server
-clang-format"
+clang-format prometheus"
 
 missing=""
 for p in $PKGS; do

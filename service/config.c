@@ -245,6 +245,10 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_urls(v, c->urls, &c->n_urls);
     } else if (strcmp(k, "pull_url") == 0) {
         ok = copy_str(c->pull_url, sizeof(c->pull_url), v);
+    } else if (strcmp(k, "http_url") == 0) {
+        /* Empty: no HTTP endpoint. nng's HTTP server takes http:// only. */
+        ok = (v[0] == '\0' || strncmp(v, "http://", 7) == 0) &&
+             copy_str(c->http_url, sizeof(c->http_url), v);
     } else if (strcmp(k, "redis") == 0) {
         ok = copy_str(c->redis_url, sizeof(c->redis_url), v);
     } else if (strcmp(k, "redis_bin") == 0) {
@@ -524,6 +528,7 @@ static void set_defaults(svc_config *c)
     c->max_message_bytes = 1u << 20;
     c->contexts = 32;
     c->reply_timeout_ms = 1000;
+    base_strlcpy(c->http_url, SVC_HTTP_URL_DEFAULT, sizeof(c->http_url));
     c->write_queue = 65536;
     c->redis_timeout_ms = 2000;
     c->ack_timeout_ms = 1000;
@@ -612,6 +617,7 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
     static const char *const flags[][2] = {
         {"url", "url"},           {"pull-url", "pull_url"},       {"redis", "redis"},
         {"data-dir", "data_dir"}, {"appendfsync", "appendfsync"}, {"log-format", "log_format"},
+        {"http-url", "http_url"},
     };
     const char *key = NULL;
     base_err e = BASE_OK;

@@ -9,6 +9,7 @@
  *   [server]
  *   url = ipc:///tmp/rlfeed.sock        ; REQ/REP endpoint(s), comma separated
  *   pull_url = ipc:///tmp/rlfeed-pull.sock
+ *   http_url = http://127.0.0.1:9808    ; /healthz, /readyz, /metrics; empty: none
  *   redis =                             ; empty: start a private redis-server
  *
  *   [policy intents]
@@ -36,6 +37,7 @@
 #define SVC_MAX_POLICIES 64
 #define SVC_MAX_URLS 8
 #define SVC_URL_MAX 512
+#define SVC_HTTP_URL_DEFAULT "http://127.0.0.1:9808"
 
 typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
@@ -54,6 +56,7 @@ typedef struct svc_config {
     char urls[SVC_MAX_URLS][SVC_URL_MAX]; /* REQ/REP listen URLs */
     uint32_t n_urls;
     char pull_url[SVC_URL_MAX];    /* "" = no PULL socket */
+    char http_url[SVC_URL_MAX];    /* /healthz, /readyz, /metrics; "" = none */
     char redis_url[SVC_URL_MAX];   /* "" = embedded redis-server */
     char redis_bin[SVC_URL_MAX];   /* default "redis-server" */
     char data_dir[SVC_URL_MAX];    /* embedded Redis data dir, "" = temporary */
@@ -93,7 +96,8 @@ base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf,
  * svc_config_apply_flag() - override a loaded config with the command-line flag
  * --@flag @value. Each flag is parsed as the [server] key it overrides: "url" (a list, comma
  * separated, that replaces the file's whole list; at least one URL), "pull-url" (pull_url),
- * "redis", "data-dir" (data_dir), "appendfsync" and "log-format" (log_format).
+ * "http-url" (http_url), "redis", "data-dir" (data_dir), "appendfsync" and
+ * "log-format" (log_format).
  * @c: a loaded config   @flag: without the leading "--" (borrowed)   @value: borrowed
  * On failure @c is unchanged and @errbuf names the flag.
  * Return: BASE_OK; BASE_EINVAL for another flag or an invalid value.

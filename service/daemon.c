@@ -13,6 +13,7 @@
 #include "proto/request.h"
 #include "service/audit.h"
 #include "service/engine.h"
+#include "service/http.h"
 #include "service/lease.h"
 #include "service/registry.h"
 #include "service/net.h"
@@ -100,7 +101,7 @@ static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *s
 {
     daemon_ctx *d = arg;
     svc_engine *e = atomic_load(&d->eng);
-    svc_replier r = {slot != NULL ? send_to_slot : NULL, slot};
+    svc_replier r = {slot != NULL ? send_to_slot : NULL, slot, NULL, base_mono_ns(), 0};
     proto_request req;
     proto_error err;
     if (proto_request_decode(buf, len, &req, &err) != BASE_OK) {
@@ -299,6 +300,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     svc_engine *eng = NULL;
     svc_registry *reg = NULL;
     svc_net *net = NULL;
+    svc_http *http = NULL;
     const char *url = NULL;
     char err[512] = "";
     daemon_ctx ctx;
@@ -328,6 +330,16 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     }
     if (cfg->pull_url[0] != '\0') {
         base_log(BASE_LOG_INFO, "pulling feedback on %s", cfg->pull_url);
+    }
+    /* /healthz answers from here on; /readyz says "starting" until the engine is up. */
+    if (cfg->http_url[0] != '\0') {
+        char bound[SVC_URL_MAX];
+        e = svc_http_open(cfg->http_url, &http, bound, sizeof(bound), err, sizeof(err));
+        if (e != BASE_OK) {
+            base_log(BASE_LOG_ERROR, "%s", err);
+            goto done;
+        }
+        base_log(BASE_LOG_INFO, "http on %s", bound);
     }
     e = start_redis(cfg, &srv, &url);
     if (e != BASE_OK) {
@@ -389,6 +401,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_INFO, "%s", svc_nng_compat_describe());
     }
     atomic_store(&ctx.eng, eng);
+    svc_http_set_engine(http, eng);
     base_log(BASE_LOG_INFO, "ready: %u policies (%llu requests answered \"starting\" before)",
              cfg->n_policies, (unsigned long long)atomic_load(&ctx.refused_starting));
 
@@ -406,6 +419,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
 done:;
     /* Order matters: stop input, apply and snapshot, flush to Redis, spill, release. */
     uint64_t t0 = base_mono_ns();
+    svc_http_close(http); /* first: it reads the engine, freed below */
     svc_net_close(net);
     svc_registry_stop(reg);
     bool up = persist != NULL && svc_persist_redis_up(persist);

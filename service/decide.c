@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/hash.h"
 #include "service/explain.h"
 
@@ -166,10 +167,12 @@ static base_err production_pmf(svc_prt *p, const base_decision *d, const pol_bre
  * candidate is drawn from the serving slot's pmf with pol_sample's uniform.
  * Sets d->pmf, chosen, slot, model_version (the online head's) and
  * prod_version, and the breakdown (docs/algorithms.md, "Explanations"): the
- * serving slot's head score, and the exploration share mixed as the pmf is;
- * *served_version is the serving slot's.
+ * serving slot's head score, and the exploration share mixed as the pmf is.
+ * *served_version is the serving slot's; *out_w the importance weight of the
+ * online head for the chosen candidate, p_online / p_logged (OPE-readiness,
+ * service/observe.h).
  */
-static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
+static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, double *out_w)
 {
     static _Thread_local float p_prod[BASE_CAND_MAX];
     static _Thread_local float sc_prod[BASE_CAND_MAX];
@@ -190,6 +193,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         }
         *served_version = d->model_version;
+        *out_w = 1.0;
         return err;
     }
     double c = (double)ppm / 1e6;
@@ -200,21 +204,38 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
         return err;
     }
     size_t bytes = (size_t)d->n_cand * sizeof(float);
+    /*
+     * The online head is scored even when production serves alone, for the
+     * weight that says whether this log can evaluate it. Production must not
+     * depend on the online head: if that fails, production serves anyway and
+     * the decision counts as weight 0.
+     */
+    base_err on_err = online_pmf(p, d, &online, &d->model_version);
+    bool have_online = on_err == BASE_OK;
+    if (!have_online) {
+        if (ppm > 0) {
+            return on_err; /* the canary's share cannot be mixed in */
+        }
+        d->model_version = atomic_load(&p->n_updates);
+    }
     if (ppm == 0) {
+        float p_on_chosen = 0.0f;
+        uint32_t chosen = pol_sample(p_prod, d->n_cand, d->event_id, seed);
+        if (have_online) {
+            p_on_chosen = d->pmf[chosen];
+        }
         memcpy(d->pmf, p_prod, bytes);
         memcpy(d->head_score, sc_prod, bytes);
         memcpy(d->explore, xs_prod, bytes);
-        d->model_version = atomic_load(&p->n_updates);
-        d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
+        d->chosen = chosen;
         *served_version = d->prod_version;
+        *out_w = have_online && d->pmf[chosen] > 0.0f ? (double)p_on_chosen / (double)d->pmf[chosen]
+                                                      : 0.0;
         return BASE_OK;
-    }
-    err = online_pmf(p, d, &online, &d->model_version); /* p_online, mixed in below */
-    if (err != BASE_OK) {
-        return err;
     }
     const float *serving = d->slot == BASE_SLOT_ONLINE ? d->pmf : p_prod;
     d->chosen = pol_sample(serving, d->n_cand, d->event_id, seed);
+    double p_on = d->pmf[d->chosen];
     for (uint32_t k = 0; k < d->n_cand; k++) {
         d->pmf[k] = (float)((1.0 - c) * (double)p_prod[k] + c * (double)d->pmf[k]);
         d->explore[k] = (float)((1.0 - c) * (double)xs_prod[k] + c * (double)d->explore[k]);
@@ -222,6 +243,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version)
     if (d->slot == BASE_SLOT_PRODUCTION) {
         memcpy(d->head_score, sc_prod, bytes);
     }
+    *out_w = d->pmf[d->chosen] > 0.0f ? p_on / (double)d->pmf[d->chosen] : 0.0;
     *served_version = d->slot == BASE_SLOT_ONLINE ? d->model_version : d->prod_version;
     return BASE_OK;
 }
@@ -251,7 +273,8 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     d->ts_ms = base_clock_now_ms(e->clock);
 
     uint64_t served_version = 0;
-    base_err err = score(p, d, &served_version);
+    double w = 1.0;
+    base_err err = score(p, d, &served_version, &w);
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
@@ -271,6 +294,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
         return;
     }
     uint32_t slot_served = d->slot;
+    double p_logged = d->pmf[d->chosen];
     code = admit_decision(p, d, msg, sizeof(msg));
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
@@ -278,6 +302,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     } else {
         atomic_fetch_add(&p->c.decisions, 1);
         atomic_fetch_add(&p->c.slot_decisions[slot_served], 1);
+        svc_ope_add(&p->ope, r->t0_ns != 0 ? r->t0_ns : base_mono_ns(), w, p_logged);
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);

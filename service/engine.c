@@ -46,6 +46,7 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
     eng->clock = clock;
     eng->log = *log;
     eng->id_prefix = random_u64();
+    svc_lat_init(&eng->lat);
     pthread_mutex_init(&eng->ack_lk, NULL);
     eng->ack_timeout_ns = (uint64_t)cfg->ack_timeout_ms * 1000000u;
     /* A quarter of the REP contexts (at least one) stays free for decide. */
@@ -95,6 +96,9 @@ void svc_engine_free(svc_engine *e)
 void svc_engine_send(const svc_replier *r, base_buf *b)
 {
     if (r != NULL && r->send != NULL) {
+        if (r->lat != NULL) {
+            svc_lat_observe(r->lat, r->op, base_mono_ns() - r->t0_ns);
+        }
         r->send(r->arg, b->data, b->len);
     }
 }
@@ -211,8 +215,14 @@ static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r
     base_buf_fini(&b);
 }
 
-void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier *r)
+void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier *reply)
 {
+    /* A copy that carries the latency clock with it, also into owed answers. */
+    svc_replier rr = *reply;
+    const svc_replier *r = &rr;
+    rr.lat = rr.send != NULL ? &e->lat : NULL;
+    rr.t0_ns = rr.t0_ns != 0 ? rr.t0_ns : base_mono_ns();
+    rr.op = (uint32_t)q->op;
     if (q->op == PROTO_OP_HEALTH) {
         svc_op_health(e, r);
         return;

@@ -47,6 +47,14 @@ typedef struct svc_engine svc_engine;
 typedef struct svc_replier {
     void (*send)(void *arg, const uint8_t *buf, size_t len);
     void *arg;
+    /*
+     * Set by svc_engine_handle(): the reply is counted in @lat's histogram
+     * of @op with the time since @t0_ns (base_mono_ns(); a caller may set it
+     * before decoding, else svc_engine_handle() reads the clock).
+     */
+    struct svc_lat *lat;
+    uint64_t t0_ns;
+    uint32_t op;
 } svc_replier;
 
 /*
@@ -112,6 +120,20 @@ void svc_engine_handle(svc_engine *e, const proto_request *req, const svc_replie
 
 /* Count a request rejected before it reached the engine (decode errors). */
 void svc_engine_count_reject(svc_engine *e, proto_errcode code);
+
+/*
+ * svc_engine_metrics() - append the Prometheus exposition of every counter
+ * (service/metrics.h) to @out; the same data as the stats op. Any thread.
+ * Return: BASE_OK; BASE_ENOMEM, or BASE_ELIMIT past @out's cap.
+ */
+base_err svc_engine_metrics(svc_engine *e, base_buf *out);
+
+/*
+ * svc_engine_ready() - whether the engine can take traffic: Redis reachable
+ * and the write queue below its capacity (every policy is restored before
+ * the engine is published). If not, a one-line reason in @why.
+ */
+bool svc_engine_ready(svc_engine *e, char *why, size_t whylen);
 
 /* The runtime of the @i-th configured policy (i < the config's n_policies); NULL past it. */
 struct svc_prt *svc_engine_policy_at(svc_engine *e, uint32_t i);

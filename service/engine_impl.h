@@ -23,8 +23,10 @@
 #include "base/buf.h"
 #include "base/queue.h"
 #include "proto/reply.h"
+#include "proto/stats.h"
 #include "service/engine.h"
 #include "service/log.h"
+#include "service/observe.h"
 #include "service/policy_rt.h"
 
 typedef struct svc_ack svc_ack;             /* an answer owed once Redis has a record (outcome.c) */
@@ -56,6 +58,7 @@ struct svc_engine {
     atomic_uint_fast64_t id_seq;
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
     svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */
+    svc_lat lat;              /* request latency per op (service/observe.h) */
 };
 
 /* A joined example on its way to the learner, with the policy it belongs to. */
@@ -85,6 +88,14 @@ void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc
                     uint32_t type);
 void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r);
 void svc_op_health(svc_engine *e, const svc_replier *r);
+
+/*
+ * stats.c: fill @out with the counters of every policy (@only NULL) or of
+ * @only, the rejections and the storage state: what the stats op sends and
+ * /metrics exposes. Allocates out->policies (base_free() it).
+ * Return: BASE_OK; BASE_ENOMEM (nothing to free).
+ */
+base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out);
 
 /*
  * outcome.c: answer `unavailable` to every owed answer past its deadline

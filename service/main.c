@@ -19,6 +19,8 @@ static void usage(FILE *f)
                "  --config FILE        INI configuration (docs/configuration.md)\n"
                "  --url URL[,URL...]   REQ/REP listen URLs, replace [server] url\n"
                "  --pull-url URL       PULL listen URL for fire-and-forget feedback\n"
+               "  --http-url URL       HTTP listen URL for /healthz, /readyz, /metrics\n"
+               "                       (default http://127.0.0.1:9808; \"\": none)\n"
                "  --redis URL          use this Redis (tcp://HOST:PORT or unix:/PATH)\n"
                "                       instead of starting a private redis-server\n"
                "  --data-dir DIR       data directory of the private redis-server\n"
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"url", required_argument, NULL, 'u'},
         {"pull-url", required_argument, NULL, 'p'},
+        {"http-url", required_argument, NULL, 't'},
         {"redis", required_argument, NULL, 'r'},
         {"data-dir", required_argument, NULL, 'd'},
         {"appendfsync", required_argument, NULL, 'a'},
@@ -48,9 +51,9 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     /* Flags that override [server] keys, applied in this order after the file is loaded. */
-    static const char *const names[] = {"url",      "pull-url",    "redis",
-                                        "data-dir", "appendfsync", "log-format"};
-    const char *values[] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    static const char *const names[] = {"url",         "pull-url",   "redis",   "data-dir",
+                                        "appendfsync", "log-format", "http-url"};
+    const char *values[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     const char *path = NULL;
     int check_only = 0;
     long long manual_clock = -1;
@@ -77,6 +80,9 @@ int main(int argc, char **argv)
             break;
         case 'f':
             values[5] = optarg;
+            break;
+        case 't':
+            values[6] = optarg;
             break;
         case 'k':
             check_only = 1;

@@ -51,6 +51,7 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
     atomic_store(&p->canary_ppm, (unsigned)llround(cfg->canary * 1e6));
     pthread_mutex_init(&p->join_lk, NULL);
     pthread_mutex_init(&p->tail_lk, NULL);
+    svc_ope_init(&p->ope);
     p->marks = base_alloc_array(SVC_MARK_RING, sizeof(svc_mark));
     if (p->marks == NULL) {
         return BASE_ENOMEM;
@@ -94,6 +95,7 @@ void svc_prt_fini(svc_prt *p)
     pthread_rwlock_destroy(&p->prod_lk);
     pthread_mutex_destroy(&p->join_lk);
     pthread_mutex_destroy(&p->tail_lk);
+    svc_ope_fini(&p->ope);
     base_free(p->marks);
 }
 

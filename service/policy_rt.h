@@ -30,6 +30,7 @@
  *       join_lk  ->  the engine's ack_lk (service/outcome.c)
  *       head_lk  (never held with another lock)
  *       prod_lk  (never held with another lock)
+ *       ope.lk   (never held with another lock)
  *
  * join_lk is held while a record is queued for Redis (so the queue order is
  * the lsn order) and take_lsn reads the tails under it; persist's own queue
@@ -52,6 +53,7 @@
 #include "policy/head.h"
 #include "reward/join.h"
 #include "service/config.h"
+#include "service/observe.h"
 #include "storage/store.h"
 
 #define SVC_EXPIRE_BATCH 256 /* joined examples expired per policy and tick */
@@ -137,6 +139,7 @@ typedef struct svc_prt {
     size_t n_backlog;
 
     svc_prt_counters c;
+    svc_ope_window ope; /* OPE-readiness of the live log (service/observe.h); its own lock */
     atomic_int_fast64_t last_unlogged_ms; /* service clock of the last unlogged decision */
 } svc_prt;
 

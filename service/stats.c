@@ -1,9 +1,12 @@
 #include "service/engine_impl.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "proto/stats.h"
+#include "service/metrics.h"
 
 _Static_assert(RWD_LATENCY_BUCKETS == PROTO_LATENCY_BUCKETS, "latency buckets differ");
 
@@ -80,6 +83,34 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     join_health(&js, &out->join);
 }
 
+base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->policies = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*out->policies));
+    if (out->policies == NULL) {
+        return BASE_ENOMEM;
+    }
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        if (only == NULL || &e->pol[i] == only) {
+            policy_stats(&e->pol[i], &out->policies[out->n_policies++]);
+        }
+    }
+    for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
+        out->rejected[c] = atomic_load(&e->rejected[c]);
+    }
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    out->storage.redis = ls.up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN;
+    out->storage.queue_depth = ls.depth;
+    out->storage.queue_capacity = ls.capacity;
+    out->storage.written = ls.written;
+    out->storage.failed = ls.failed;
+    out->storage.trimmed = ls.trimmed;
+    out->storage.audit_failed = ls.audit_failed;
+    base_strlcpy(out->storage.url, ls.url != NULL ? ls.url : "", sizeof(out->storage.url));
+    return BASE_OK;
+}
+
 void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)
 {
     svc_prt *only = NULL;
@@ -91,30 +122,10 @@ void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)
         }
     }
     proto_stats st;
-    memset(&st, 0, sizeof(st));
-    st.policies = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*st.policies));
-    if (st.policies == NULL) {
+    if (svc_engine_fill_stats(e, only, &st) != BASE_OK) {
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
-    for (uint32_t i = 0; i < e->n_pol; i++) {
-        if (only == NULL || &e->pol[i] == only) {
-            policy_stats(&e->pol[i], &st.policies[st.n_policies++]);
-        }
-    }
-    for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
-        st.rejected[c] = atomic_load(&e->rejected[c]);
-    }
-    svc_log_stats ls;
-    svc_log_get_stats(&e->log, &ls);
-    st.storage.redis = ls.up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN;
-    st.storage.queue_depth = ls.depth;
-    st.storage.queue_capacity = ls.capacity;
-    st.storage.written = ls.written;
-    st.storage.failed = ls.failed;
-    st.storage.trimmed = ls.trimmed;
-    st.storage.audit_failed = ls.audit_failed;
-    base_strlcpy(st.storage.url, ls.url != NULL ? ls.url : "", sizeof(st.storage.url));
 
     base_buf b;
     base_buf_init(&b, 4u << 20);
@@ -140,6 +151,49 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
+}
+
+base_err svc_engine_metrics(svc_engine *e, base_buf *out)
+{
+    proto_stats st;
+    base_err err = svc_engine_fill_stats(e, NULL, &st);
+    if (err != BASE_OK) {
+        return err;
+    }
+    svc_ope_reading *ope = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*ope));
+    svc_lat_reading *lat = base_alloc_zero(1, sizeof(*lat));
+    if (ope == NULL || lat == NULL) {
+        err = BASE_ENOMEM;
+        goto done;
+    }
+    uint64_t now = base_mono_ns();
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        svc_ope_read(&e->pol[i].ope, now, &ope[i]);
+    }
+    svc_lat_read(&e->lat, lat);
+    svc_metrics_input in = {&st, ope, lat};
+    err = svc_metrics_write(out, &in);
+done:
+    base_free(lat);
+    base_free(ope);
+    base_free(st.policies);
+    return err;
+}
+
+bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
+{
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    if (!ls.up) {
+        snprintf(why, whylen, "redis unreachable");
+        return false;
+    }
+    if (ls.depth >= ls.capacity) {
+        snprintf(why, whylen, "write queue full (%llu of %llu records)",
+                 (unsigned long long)ls.depth, (unsigned long long)ls.capacity);
+        return false;
+    }
+    return true;
 }
 
 bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_updates,

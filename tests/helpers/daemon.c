@@ -44,6 +44,7 @@ bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
     }
     fputs(config, fp);
     fclose(fp);
+    f->http_in_config = strstr(config, "http_url") != NULL;
     char rdir[600], err[256] = "";
     snprintf(rdir, sizeof(rdir), "%s/redis", f->dir);
     mkdir(rdir, 0700); /* a given data dir must exist */
@@ -79,6 +80,11 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
         argv[n++] = "--data-dir";
         argv[n++] = data_dir;
     }
+    if (!f->http_in_config) {
+        argv[n++] = "--http-url";
+        argv[n++] = "http://127.0.0.1:0";
+    }
+    f->http_url[0] = '\0';
     for (int i = 0; extra_args != NULL && extra_args[i] != NULL && n < 31; i++) {
         argv[n++] = (char *)(uintptr_t)extra_args[i];
     }
@@ -98,6 +104,9 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
                       strcmp(r.status, "starting") != 0;
             base_free(rep);
             if (up) {
+                /* The line comes before readiness; without HTTP there is none. */
+                (void)tst_daemon_log_http_url(f->log, f->http_in_config ? 0 : 5000, f->http_url,
+                                              sizeof(f->http_url));
                 return true;
             }
         }
@@ -106,6 +115,37 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
             return false;
         }
     }
+    return false;
+}
+
+bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, size_t len)
+{
+    static const char key[] = "http on ";
+    int64_t deadline = tst_now_ms() + timeout_ms;
+    do {
+        FILE *fp = fopen(log_path, "r");
+        char line[1024];
+        bool found = false;
+        while (!found && fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+            const char *at = strstr(line, key);
+            if (at != NULL) {
+                at += sizeof(key) - 1;
+                size_t n = strcspn(at, " \r\n");
+                if (n < len) {
+                    memcpy(out, at, n);
+                    out[n] = '\0';
+                    found = true;
+                }
+            }
+        }
+        if (fp != NULL) {
+            fclose(fp);
+        }
+        if (found) {
+            return true;
+        }
+        tst_nap();
+    } while (tst_now_ms() < deadline);
     return false;
 }
 

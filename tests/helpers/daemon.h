@@ -12,6 +12,11 @@
  *   tst_daemon_fini(&f);                (stops everything, removes the directory)
  *
  * Readiness is polled (health) with a deadline, never slept for.
+ *
+ * HTTP: unless the config sets http_url, every daemon gets --http-url
+ * http://127.0.0.1:0 (a free port, so parallel tests never clash on the
+ * default 9808); the bound URL, read from the daemon's "http on URL" log
+ * line, is in f->http_url ("" if the daemon serves no HTTP).
  */
 
 #include <jansson.h>
@@ -30,6 +35,8 @@ typedef struct tst_daemon {
     char url[600];
     char pull_url[600];
     char log[600];
+    char http_url[128]; /* bound by the running daemon; "" if none */
+    bool http_in_config;
     const char *bin;
     sto_server *redis;
     pid_t pid;
@@ -46,6 +53,11 @@ bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
                            const char *appendfsync);
 /* Start rlfeedd (with the fixture's Redis, or its own private one) plus extra args. */
 bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_args);
+/*
+ * The "http on URL" of the daemon's log at @log_path into @out, polling until
+ * @timeout_ms; false if it never appears.
+ */
+bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, size_t len);
 /* SIGTERM; the exit status, or -1. */
 int tst_daemon_stop(tst_daemon *f);
 /* Stop whatever runs, print the daemon's log as TAP comments if @dump, remove the directory. */

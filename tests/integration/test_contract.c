@@ -270,8 +270,16 @@ static int run_second(tst_daemon *f, const char *url, const char *log)
     snprintf(redis, sizeof(redis), "%s", sto_server_url(f->redis));
     char url_arg[700];
     snprintf(url_arg, sizeof(url_arg), "%s", url);
-    char *argv[] = {
-        (char *)(uintptr_t)f->bin, "--config", f->conf, "--url", url_arg, "--redis", redis, NULL};
+    char *argv[] = {(char *)(uintptr_t)f->bin,
+                    "--config",
+                    f->conf,
+                    "--url",
+                    url_arg,
+                    "--redis",
+                    redis,
+                    "--http-url",
+                    "http://127.0.0.1:0",
+                    NULL};
     pid_t pid = tst_spawn(argv, log);
     int st = 0;
     if (pid <= 0 || !tst_wait_exit(pid, 20000, &st)) {

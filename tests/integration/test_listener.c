@@ -173,6 +173,8 @@ static void second_instance_fails_and_first_keeps_serving(tst_daemon *f)
                     f->pull_url,
                     "--data-dir",
                     data_dir,
+                    "--http-url",
+                    "http://127.0.0.1:0",
                     NULL};
     for (int attempt = 0; attempt < 2; attempt++) {
         pid_t pid = tst_spawn(argv, log);

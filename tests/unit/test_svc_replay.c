@@ -84,7 +84,7 @@ static bool play_one(svc_engine *e, base_clock *clock, uint32_t i)
     uint32_t chosen = (uint32_t)(base_hash64(&i, sizeof(i), 0x63686f696365ULL) % K);
     base_clock_set(clock, T0 + (int64_t)i * STEP_MS);
     catcher c = {.got = false};
-    svc_replier rp = {catch_reply, &c};
+    svc_replier rp = {.send = catch_reply, .arg = &c};
     proto_request q;
     memset(&q, 0, sizeof(q));
     q.op = PROTO_OP_LOG;

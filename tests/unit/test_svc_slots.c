@@ -68,7 +68,7 @@ static void make_context(uint32_t i, float *x)
 /* Decide event @i; the reply into *out. */
 static bool decide(svc_engine *e, uint32_t i, const float *x, catcher *out)
 {
-    svc_replier rp = {catch_reply, out};
+    svc_replier rp = {.send = catch_reply, .arg = out};
     proto_request q;
     proto_candidate cand[K];
     memset(&q, 0, sizeof(q));
@@ -153,6 +153,8 @@ static void slots_mix_and_log_what_they_served(void)
     enum { N = 600 };
     int online = 0, mix_ok = 0, versions_ok = 0, pmf_differs = 0;
     catcher c;
+    /* The OPE window's inputs, as the test expects them: w = p_online / p_logged. */
+    double sum_w = 0.0, sum_w2 = 0.0, min_p = 1.0;
     for (uint32_t i = 0; i < N; i++) {
         float x[DIM], po[K], pp[K];
         make_context(i, x);
@@ -167,6 +169,10 @@ static void slots_mix_and_log_what_they_served(void)
             pmf_differs += fabs((double)po[a] - (double)pp[a]) > 0.05;
         }
         mix_ok += ok;
+        double w = (double)po[c.r.chosen_index] / (double)c.r.pmf[c.r.chosen_index];
+        sum_w += w;
+        sum_w2 += w * w;
+        min_p = fmin(min_p, (double)c.r.pmf[c.r.chosen_index]);
         bool is_online = strcmp(c.r.slot, "online") == 0;
         online += is_online;
         versions_ok += is_online ? c.r.model_version == 60
@@ -210,8 +216,14 @@ static void slots_mix_and_log_what_they_served(void)
         float x[DIM], pp[K];
         make_context(i, x);
         pmf_of(prod_twin, x, pp);
+        float po[K];
+        pmf_of(on, x, po);
         exact += decide(e, i, x, &c) && strcmp(c.r.slot, "production") == 0 &&
                  memcmp(c.r.pmf, pp, sizeof(pp)) == 0;
+        double w = (double)po[c.r.chosen_index] / (double)pp[c.r.chosen_index];
+        sum_w += w;
+        sum_w2 += w * w;
+        min_p = fmin(min_p, (double)pp[c.r.chosen_index]);
     }
     TST_EQ(exact, 50);
     /* serve = online: the online head's pmf, whatever the canary. */
@@ -223,8 +235,20 @@ static void slots_mix_and_log_what_they_served(void)
         pmf_of(on, x, po);
         exact += decide(e, i, x, &c) && strcmp(c.r.slot, "online") == 0 &&
                  memcmp(c.r.pmf, po, sizeof(po)) == 0 && c.r.model_version == 60;
+        sum_w += 1.0;
+        sum_w2 += 1.0;
+        min_p = fmin(min_p, (double)po[c.r.chosen_index]);
     }
     TST_EQ(exact, 50);
+    /* All 700 decides are in the last 60 s of the OPE window (real time). */
+    svc_ope_reading ope;
+    svc_ope_read(&p->ope, base_mono_ns(), &ope);
+    printf("# OPE window: %llu decisions, ESS %.2f, min propensity %.4f\n",
+           (unsigned long long)ope.n, ope.ess, ope.min_propensity);
+    TST_EQ(ope.n, N + 100);
+    TST_NEAR(ope.ess, sum_w * sum_w / sum_w2, 1e-9);
+    TST_NEAR(ope.min_propensity, min_p, 1e-9);
+    TST_TRUE(ope.ess < (double)(N + 100)); /* the heads differ: weights are not all 1 */
 
     /* Another shape is refused; production is unchanged. */
     pol_head_config other = p->cfg->head;

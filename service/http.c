@@ -1,0 +1,230 @@
+#include "service/http.h"
+
+#include <arpa/inet.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "service/metrics.h"
+
+#define METRICS_MAX_BYTES (16u << 20) /* the exposition of SVC_MAX_POLICIES policies fits */
+#define REASON_MAX 256
+
+struct svc_http {
+    /*
+     * Handlers read @eng under the read lock; close takes the write lock,
+     * so no handler uses the engine once svc_http_close() has it.
+     */
+    pthread_rwlock_t lk;
+    svc_engine *eng; /* guarded by lk; NULL while starting */
+    bool closed;     /* guarded by lk */
+    nng_url *url;
+    nng_http_server *srv;
+};
+
+static base_err from_nng(int rv)
+{
+    switch (rv) {
+    case 0:
+        return BASE_OK;
+    case NNG_ENOMEM:
+        return BASE_ENOMEM;
+    case NNG_EINVAL:
+    case NNG_EADDRINVAL:
+    case NNG_ENOTSUP:
+        return BASE_EINVAL;
+    default:
+        return BASE_EIO;
+    }
+}
+
+/* Finish @aio with a response of @status and @body; an error if it cannot be built. */
+static void respond(nng_aio *aio, uint16_t status, const char *type, const void *body, size_t len)
+{
+    nng_http_res *res = NULL;
+    int rv = nng_http_res_alloc(&res);
+    if (rv == 0) {
+        rv = nng_http_res_set_status(res, status);
+    }
+    if (rv == 0) {
+        rv = nng_http_res_set_header(res, "Content-Type", type);
+    }
+    if (rv == 0) {
+        rv = nng_http_res_copy_data(res, body, len);
+    }
+    if (rv != 0) {
+        nng_http_res_free(res);
+        nng_aio_finish(aio, rv);
+        return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
+static void respond_text(nng_aio *aio, uint16_t status, const char *line)
+{
+    char text[REASON_MAX + 2];
+    int n = snprintf(text, sizeof(text), "%s\n", line);
+    size_t len = n > 0 && (size_t)n < sizeof(text) ? (size_t)n : strlen(text);
+    respond(aio, status, "text/plain; charset=utf-8", text, len);
+}
+
+static svc_http *http_of(nng_aio *aio)
+{
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    return nng_http_handler_get_data(h);
+}
+
+static void on_healthz(nng_aio *aio)
+{
+    respond_text(aio, 200, "ok");
+}
+
+static void on_readyz(nng_aio *aio)
+{
+    svc_http *h = http_of(aio);
+    char why[REASON_MAX] = "starting";
+    bool ready = false;
+    pthread_rwlock_rdlock(&h->lk);
+    if (h->closed) {
+        base_strlcpy(why, "stopping", sizeof(why));
+    } else if (h->eng != NULL) {
+        ready = svc_engine_ready(h->eng, why, sizeof(why));
+    }
+    pthread_rwlock_unlock(&h->lk);
+    respond_text(aio, ready ? 200 : 503, ready ? "ready" : why);
+}
+
+static void on_metrics(nng_aio *aio)
+{
+    svc_http *h = http_of(aio);
+    base_buf b;
+    base_buf_init(&b, METRICS_MAX_BYTES);
+    base_err err = BASE_OK;
+    bool serving = false;
+    pthread_rwlock_rdlock(&h->lk);
+    if (!h->closed && h->eng != NULL) {
+        serving = true;
+        err = svc_engine_metrics(h->eng, &b);
+    }
+    pthread_rwlock_unlock(&h->lk);
+    if (!serving) {
+        respond_text(aio, 503, "starting");
+    } else if (err != BASE_OK) {
+        respond_text(aio, 500, base_strerror(err));
+    } else {
+        respond(aio, 200, SVC_METRICS_CONTENT_TYPE, b.data, b.len);
+    }
+    base_buf_fini(&b);
+}
+
+static int add_route(svc_http *h, const char *path, void (*cb)(nng_aio *))
+{
+    nng_http_handler *hd = NULL;
+    int rv = nng_http_handler_alloc(&hd, path, cb);
+    if (rv == 0) {
+        rv = nng_http_handler_set_data(hd, h, NULL);
+    }
+    if (rv == 0) {
+        rv = nng_http_server_add_handler(h->srv, hd); /* takes hd on success */
+    }
+    if (rv != 0 && hd != NULL) {
+        nng_http_handler_free(hd);
+    }
+    return rv;
+}
+
+/* The bound address as a URL; the configured one if it is not IPv4 or IPv6. */
+static void bound_url(svc_http *h, const char *url, char *out, size_t len)
+{
+    nng_sockaddr sa;
+    char host[INET6_ADDRSTRLEN] = "";
+    snprintf(out, len, "%s", url);
+    if (nng_http_server_get_addr(h->srv, &sa) != 0) {
+        return;
+    }
+    if (sa.s_family == NNG_AF_INET &&
+        inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL) {
+        snprintf(out, len, "http://%s:%u", host, (unsigned)ntohs(sa.s_in.sa_port));
+    } else if (sa.s_family == NNG_AF_INET6 &&
+               inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL) {
+        snprintf(out, len, "http://[%s]:%u", host, (unsigned)ntohs(sa.s_in6.sa_port));
+    }
+}
+
+base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t bound_len,
+                       char *errbuf, size_t errlen)
+{
+    base_err e = BASE_ENOMEM;
+    int rv = 0;
+    const char *what = "parse it";
+    svc_http *h = base_alloc_zero(1, sizeof(*h));
+    if (h == NULL) {
+        snprintf(errbuf, errlen, "http_url %s: out of memory", url);
+        return BASE_ENOMEM;
+    }
+    pthread_rwlock_init(&h->lk, NULL);
+    rv = nng_url_parse(&h->url, url);
+    if (rv == 0) {
+        what = "set up a server";
+        rv = nng_http_server_hold(&h->srv, h->url);
+    }
+    if (rv == 0) {
+        what = "add a route";
+        rv = add_route(h, "/healthz", on_healthz);
+    }
+    if (rv == 0) {
+        rv = add_route(h, "/readyz", on_readyz);
+    }
+    if (rv == 0) {
+        rv = add_route(h, "/metrics", on_metrics);
+    }
+    if (rv == 0) {
+        what = "listen";
+        rv = nng_http_server_start(h->srv);
+    }
+    if (rv != 0) {
+        e = from_nng(rv);
+        snprintf(errbuf, errlen, "http_url %s: cannot %s: %s", url, what, nng_strerror(rv));
+        goto fail;
+    }
+    bound_url(h, url, out_bound, bound_len);
+    *out = h;
+    return BASE_OK;
+fail:
+    svc_http_close(h);
+    return e;
+}
+
+void svc_http_set_engine(svc_http *h, svc_engine *e)
+{
+    if (h == NULL) {
+        return;
+    }
+    pthread_rwlock_wrlock(&h->lk);
+    h->eng = e;
+    pthread_rwlock_unlock(&h->lk);
+}
+
+void svc_http_close(svc_http *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    pthread_rwlock_wrlock(&h->lk);
+    h->closed = true;
+    h->eng = NULL;
+    pthread_rwlock_unlock(&h->lk);
+    if (h->srv != NULL) {
+        nng_http_server_stop(h->srv);
+        nng_http_server_release(h->srv);
+    }
+    nng_url_free(h->url);
+    pthread_rwlock_destroy(&h->lk);
+    base_free(h);
+}

@@ -1,0 +1,47 @@
+#ifndef SERVICE_HTTP_H
+#define SERVICE_HTTP_H
+
+/*
+ * The HTTP endpoint for operators, on nng's own HTTP server and its own
+ * listen address (http_url): GET /healthz, /readyz and /metrics. This file
+ * and service/net.c are the only ones that include nng headers.
+ *
+ *   /healthz  200 "ok" while the process runs, also while starting.
+ *   /readyz   200 "ready" once the engine is published (every policy
+ *             restored), Redis is reachable and the write queue is below its
+ *             capacity; else 503 with a one-line reason ("starting",
+ *             "redis unreachable", "write queue full (...)").
+ *   /metrics  the Prometheus text exposition (service/metrics.h); 503
+ *             "starting" before the engine is published.
+ *
+ * States: OPEN (starting) -> SERVING [svc_http_set_engine] -> freed
+ * [svc_http_close]. Handlers run on nng's HTTP threads; they read the
+ * engine's counters under the same short locks as the stats op and never
+ * touch Redis. svc_http_close() waits for handlers in progress, so the
+ * engine may be freed right after it.
+ */
+
+#include <stddef.h>
+
+#include "base/err.h"
+#include "service/engine.h"
+
+typedef struct svc_http svc_http;
+
+/*
+ * svc_http_open() - listen on @url (http://HOST:PORT; port 0 picks a free
+ * one) and start serving. The address actually bound, as a URL, goes to
+ * @out_bound.
+ * Return: BASE_OK; BASE_EINVAL for a URL nng rejects; BASE_EIO if it cannot
+ *         listen (reason in @errbuf); BASE_ENOMEM.
+ */
+base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t bound_len,
+                       char *errbuf, size_t errlen);
+
+/* Serve /readyz and /metrics from @e (borrowed until svc_http_close()). */
+void svc_http_set_engine(svc_http *h, svc_engine *e);
+
+/* Stop listening, wait for handlers in progress, free. Accepts NULL. */
+void svc_http_close(svc_http *h);
+
+#endif

@@ -1,0 +1,234 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proc.h"
+
+/* "http://HOST:PORT[/...]" into an IPv4 address; false if it is not one. */
+static bool parse_base(const char *url, struct sockaddr_in *out, char *host, size_t hostlen)
+{
+    const char *p = url;
+    if (strncmp(p, "http://", 7) != 0) {
+        return false;
+    }
+    p += 7;
+    const char *colon = strchr(p, ':');
+    if (colon == NULL || (size_t)(colon - p) >= hostlen) {
+        return false;
+    }
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || (*end != '\0' && *end != '/') || port <= 0 ||
+        port > 65535) {
+        return false;
+    }
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+    return inet_pton(AF_INET, ip, &out->sin_addr) == 1;
+}
+
+/* Wait for @fd to be ready for @events until @deadline_ms. */
+static bool wait_fd(int fd, short events, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left = deadline_ms - tst_now_ms();
+        if (left <= 0) {
+            return false;
+        }
+        struct pollfd pfd = {fd, events, 0};
+        int rv = poll(&pfd, 1, (int)left);
+        if (rv > 0) {
+            return true;
+        }
+        if (rv < 0 && errno != EINTR) {
+            return false;
+        }
+    }
+}
+
+/* Parse the head in @buf[0, head_len); sets status, content type, content length (-1: none). */
+static bool parse_head(const char *buf, tst_http_response *out, long *out_clen)
+{
+    int major = 0, minor = 0, status = 0;
+    if (sscanf(buf, "HTTP/%d.%d %d", &major, &minor, &status) != 3) {
+        return false;
+    }
+    out->status = status;
+    *out_clen = -1;
+    const char *line = strstr(buf, "\r\n");
+    while (line != NULL && strncmp(line, "\r\n\r\n", 4) != 0) {
+        line += 2;
+        const char *eol = strstr(line, "\r\n");
+        size_t n = eol != NULL ? (size_t)(eol - line) : strlen(line);
+        if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+            *out_clen = strtol(line + 15, NULL, 10);
+        } else if (n > 13 && strncasecmp(line, "Content-Type:", 13) == 0) {
+            const char *v = line + 13;
+            while (*v == ' ') {
+                v++;
+            }
+            size_t vn = n - (size_t)(v - line);
+            if (vn >= sizeof(out->content_type)) {
+                vn = sizeof(out->content_type) - 1;
+            }
+            memcpy(out->content_type, v, vn);
+            out->content_type[vn] = '\0';
+        }
+        line = eol;
+    }
+    return true;
+}
+
+static bool get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out,
+                bool quiet)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t deadline = tst_now_ms() + timeout_ms;
+    struct sockaddr_in sa;
+    char host[64];
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    bool ok = false;
+    int fd = -1;
+    if (!parse_base(base_url, &sa, host, sizeof(host))) {
+        printf("# http: cannot parse %s\n", base_url);
+        return false;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        if (!quiet) {
+            printf("# http: connect %s: %s\n", base_url, strerror(errno));
+        }
+        goto done;
+    }
+    char req[1024];
+    int n =
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n\r\n",
+                 path, host, (unsigned)ntohs(sa.sin_port));
+    if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != (ssize_t)n) {
+        printf("# http: cannot send the request for %s\n", path);
+        goto done;
+    }
+    long clen = -1;
+    size_t head_len = 0;
+    for (;;) {
+        if (head_len > 0 && clen >= 0 && len - head_len >= (size_t)clen) {
+            break;
+        }
+        if (cap - len < 65536) {
+            size_t ncap = cap == 0 ? 131072 : cap * 2;
+            char *nb = ncap <= TST_HTTP_MAX_BYTES ? realloc(buf, ncap + 1) : NULL;
+            if (nb == NULL) {
+                printf("# http: response to %s too large\n", path);
+                goto done;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        if (!wait_fd(fd, POLLIN, deadline)) {
+            printf("# http: timed out reading %s\n", path);
+            goto done;
+        }
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0) {
+            printf("# http: read %s: %s\n", path, strerror(errno));
+            goto done;
+        }
+        if (got == 0) {
+            break; /* the server closed: the body ends here */
+        }
+        len += (size_t)got;
+        buf[len] = '\0';
+        if (head_len == 0) {
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end != NULL) {
+                head_len = (size_t)(end - buf) + 4;
+                if (!parse_head(buf, out, &clen)) {
+                    printf("# http: bad status line for %s\n", path);
+                    goto done;
+                }
+            }
+        }
+    }
+    if (head_len == 0) {
+        printf("# http: no response head for %s\n", path);
+        goto done;
+    }
+    size_t body_len = len - head_len;
+    if (clen >= 0 && (size_t)clen < body_len) {
+        body_len = (size_t)clen;
+    }
+    out->body = malloc(body_len + 1);
+    if (out->body == NULL) {
+        goto done;
+    }
+    memcpy(out->body, buf + head_len, body_len);
+    out->body[body_len] = '\0';
+    out->body_len = body_len;
+    ok = true;
+done:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(buf);
+    return ok;
+}
+
+bool tst_http_get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out)
+{
+    return get(base_url, path, timeout_ms, out, false);
+}
+
+bool tst_http_try_get(const char *base_url, const char *path, int timeout_ms,
+                      tst_http_response *out)
+{
+    return get(base_url, path, timeout_ms, out, true);
+}
+
+void tst_http_response_fini(tst_http_response *r)
+{
+    if (r != NULL) {
+        free(r->body);
+        r->body = NULL;
+    }
+}
+
+bool tst_http_query_escape(const char *s, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
+        bool plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.' || *c == '~';
+        if (o + (plain ? 1 : 3) >= len) {
+            return false;
+        }
+        if (plain) {
+            out[o++] = (char)*c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*c >> 4];
+            out[o++] = hex[*c & 15];
+        }
+    }
+    out[o] = '\0';
+    return true;
+}
