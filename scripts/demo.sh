@@ -30,7 +30,7 @@ trap cleanup EXIT INT TERM
 
 echo "== starting rlfeedd with $config (private redis-server in $work/redis)"
 "$rlfeedd" --config "$config" --url "$url" --data-dir "$work/redis" \
-    2> "$work/rlfeedd.log" &
+    --http-url http://127.0.0.1:0 2> "$work/rlfeedd.log" &
 daemon_pid=$!
 
 # Wait for readiness by polling health, with a deadline: rlfeedd listens
@@ -46,6 +46,8 @@ until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
     sleep 0.1
 done
 echo "== rlfeedd ready at $url"
+http_url=$(grep -o 'http on [^ ]*' "$work/rlfeedd.log" | head -n 1 | cut -d' ' -f3)
+[ -z "$http_url" ] || echo "== Prometheus metrics at $http_url/metrics (while the demo runs)"
 # The Redis rlfeedd uses (its private one here): the registry commands talk to it.
 redis_url=$("$rlfeed" stats --url "$url" | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
 export RLFEED_REDIS="$redis_url"
