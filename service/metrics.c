@@ -262,6 +262,10 @@ static void service(writer *w, const proto_stats *s)
     family(w, "rlfeed_records_trimmed_total", "counter", "Stream entries trimmed by retention.");
     sample(w, "rlfeed_records_trimmed_total", NULL, NULL, NULL, NULL);
     value_u(w, st->trimmed);
+    family(w, "rlfeed_audit_failed_total", "counter",
+           "Audit entries the daemon could not append (restore, config, retention).");
+    sample(w, "rlfeed_audit_failed_total", NULL, NULL, NULL, NULL);
+    value_u(w, st->audit_failed);
     family(w, "rlfeed_redis_up", "gauge", "1 if the writer's Redis connection works, else 0.");
     sample(w, "rlfeed_redis_up", NULL, NULL, NULL, NULL);
     value_u(w, st->redis == PROTO_REDIS_UP ? 1 : 0);
