@@ -265,6 +265,21 @@ fail:
     return e;
 }
 
+base_err sto_run_count(sto_store *s, int argc, const char **argv, const size_t *lens, uint64_t *out)
+{
+    redisReply *r = NULL;
+    base_err e = sto_run(s, argc, argv, lens, &r);
+    if (e == BASE_OK) {
+        if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+            *out = (uint64_t)r->integer;
+        } else {
+            e = BASE_EPROTO;
+        }
+        freeReplyObject(r);
+    }
+    return e;
+}
+
 bool sto_is_status(const redisReply *r, const char *want)
 {
     return r->type == REDIS_REPLY_STATUS && r->len == strlen(want) && strcmp(r->str, want) == 0;

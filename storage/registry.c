@@ -388,28 +388,13 @@ const char *sto_audit_field(const sto_audit_entry *e, const char *name)
 base_err sto_audit_len(sto_store *s, const char *policy, uint64_t *out_len)
 {
     char key[STO_KEY_MAX];
-    redisReply *r = NULL;
     base_err e = sto_make_key(key, sizeof(key), policy, "audit");
-
     if (e != BASE_OK) {
-        goto fail;
+        return e;
     }
     const char *argv[] = {"XLEN", key};
     size_t lens[] = {4, strlen(key)};
-    e = sto_run(s, 2, argv, lens, &r);
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
-        e = BASE_EPROTO;
-        goto fail;
-    }
-    *out_len = (uint64_t)r->integer;
-fail:
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
+    return sto_run_count(s, 2, argv, lens, out_len);
 }
 
 static int cmp_u64(const void *a, const void *b)

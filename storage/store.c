@@ -525,26 +525,11 @@ fail:
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len)
 {
     char key[STO_KEY_MAX];
-    redisReply *r = NULL;
     base_err e = sto_stream_key(key, sizeof(key), kind, policy);
-
     if (e != BASE_OK) {
-        goto fail;
+        return e;
     }
     const char *argv[] = {"XLEN", key};
     size_t lens[] = {4, strlen(key)};
-    e = sto_run(s, 2, argv, lens, &r);
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
-        e = BASE_EPROTO;
-        goto fail;
-    }
-    *out_len = (uint64_t)r->integer;
-fail:
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
+    return sto_run_count(s, 2, argv, lens, out_len);
 }

@@ -64,6 +64,13 @@ base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *le
  */
 base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, redisReply **out);
 
+/*
+ * Run one command whose reply is a count (XLEN, XTRIM...): *out gets it.
+ * Return: sto_run()'s errors; BASE_EPROTO if the reply is not an integer >= 0.
+ */
+base_err sto_run_count(sto_store *s, int argc, const char **argv, const size_t *lens,
+                       uint64_t *out);
+
 /* Whether @r is the status reply @want ("OK", "PONG", "QUEUED"). */
 bool sto_is_status(const redisReply *r, const char *want);
 

@@ -278,27 +278,13 @@ base_err sto_store_trim(sto_store *s, sto_kind kind, const char *policy, const c
                         uint64_t *out_removed)
 {
     char key[STO_KEY_MAX];
-    redisReply *r = NULL;
     base_err e = sto_stream_key(key, sizeof(key), kind, policy);
     if (e != BASE_OK) {
-        goto fail;
+        return e;
     }
     const char *argv[] = {"XTRIM", key, "MINID", minid};
     size_t lens[] = {5, strlen(key), 5, strlen(minid)};
-    e = sto_run(s, 4, argv, lens, &r);
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
-        e = BASE_EPROTO;
-        goto fail;
-    }
-    *out_removed = (uint64_t)r->integer;
-fail:
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
+    return sto_run_count(s, 4, argv, lens, out_removed);
 }
 
 base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
