@@ -1,0 +1,346 @@
+#include "policy/portfolio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+
+struct pol_portfolio {
+    pol_portfolio_config cfg;
+    uint32_t n;
+    pol_head *head[POL_PORTFOLIO_MAX];
+    bool live[POL_PORTFOLIO_MAX];
+    uint32_t lead;
+    uint64_t switches;
+    uint64_t n_seen;   /* joined examples scored */
+    bool reward_model; /* member 0's scores are expected rewards */
+    bool have_reward;  /* rmin, rmax hold the rewards seen so far */
+    double rmin, rmax;
+    double decay; /* per-example discount of the sums below */
+    double w, w2; /* sum of weights, of squared weights */
+    double sv[POL_PORTFOLIO_MAX];
+    double frozen[POL_PORTFOLIO_MAX][2]; /* a dropped member's estimate and vs_lead when dropped */
+    double svv[POL_PORTFOLIO_MAX][POL_PORTFOLIO_MAX];
+};
+
+void pol_portfolio_config_single(pol_portfolio_config *out, const pol_head_config *head)
+{
+    memset(out, 0, sizeof(*out));
+    out->n_members = 1;
+    out->member[0] = *head;
+    out->z = POL_PORTFOLIO_DEFAULT_Z;
+    out->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
+    out->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
+    out->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
+    out->mix = POL_PORTFOLIO_DEFAULT_MIX;
+}
+
+static void add_member(pol_portfolio_config *c, const pol_head_config *m)
+{
+    if (c->n_members < POL_PORTFOLIO_MAX) {
+        c->member[c->n_members++] = *m;
+    }
+}
+
+void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config *head)
+{
+    pol_portfolio_config_single(out, head);
+    if (head->learner != POL_LEARNER_RIDGE) {
+        return;
+    }
+    pol_head_config m = *head;
+    m.explorer = POL_EXPLORE_UCB;
+    m.ucb_alpha = 0.25;
+    add_member(out, &m);
+    m.ucb_alpha = 0.5;
+    add_member(out, &m);
+}
+
+static bool config_ok(const pol_portfolio_config *c)
+{
+    bool ok = c->n_members >= 1 && c->n_members <= POL_PORTFOLIO_MAX;
+    ok = ok && isfinite(c->z) && c->z >= 0.0 && isfinite(c->z_drop) && c->z_drop >= 0.0;
+    ok = ok && isfinite(c->half_life) && c->half_life >= 0.0;
+    ok = ok && isfinite(c->mix) && c->mix >= 0.0 && c->mix <= 0.5;
+    for (uint32_t i = 1; ok && i < c->n_members; i++) {
+        ok = c->member[i].dim == c->member[0].dim &&
+             c->member[i].n_actions == c->member[0].n_actions;
+    }
+    return ok;
+}
+
+base_err pol_portfolio_new(const pol_portfolio_config *cfg, pol_portfolio **out)
+{
+    if (!config_ok(cfg)) {
+        return BASE_EINVAL;
+    }
+    pol_portfolio *pf = base_alloc_zero(1, sizeof(*pf));
+    if (pf == NULL) {
+        return BASE_ENOMEM;
+    }
+    pf->cfg = *cfg;
+    for (uint32_t i = 0; i < cfg->n_members; i++) {
+        base_err e = pol_head_new(&cfg->member[i], &pf->head[i]);
+        if (e != BASE_OK) {
+            pol_portfolio_free(pf);
+            return e;
+        }
+        pf->live[i] = true;
+        pf->n++;
+    }
+    pol_learner l0 = pol_head_get_config(pf->head[0])->learner;
+    pf->reward_model = l0 == POL_LEARNER_RIDGE || l0 == POL_LEARNER_IWR;
+    pf->decay = cfg->half_life > 0.0 ? exp2(-1.0 / cfg->half_life) : 1.0;
+    *out = pf;
+    return BASE_OK;
+}
+
+void pol_portfolio_free(pol_portfolio *pf)
+{
+    if (pf == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < pf->n; i++) {
+        pol_head_free(pf->head[i]);
+    }
+    base_free(pf);
+}
+
+/* Live members other than the leader. */
+static uint32_t n_challengers(const pol_portfolio *pf)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        c += pf->live[i] && i != pf->lead;
+    }
+    return c;
+}
+
+base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_cand,
+                           const uint32_t *action, const float *base_logit, float *out_pmf)
+{
+    uint32_t nc = n_challengers(pf);
+    if (pf->cfg.mix <= 0.0 || nc == 0) {
+        return pol_head_pmf(pf->head[pf->lead], x, n_cand, action, base_logit, out_pmf);
+    }
+    float lead[BASE_CAND_MAX], other[BASE_CAND_MAX];
+    double acc[BASE_CAND_MAX];
+    base_err e = pol_head_pmf(pf->head[pf->lead], x, n_cand, action, base_logit, lead);
+    if (e != BASE_OK) {
+        return e;
+    }
+    double share = pf->cfg.mix / (double)nc;
+    for (uint32_t c = 0; c < n_cand; c++) {
+        acc[c] = (1.0 - pf->cfg.mix) * (double)lead[c];
+    }
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (!pf->live[i] || i == pf->lead) {
+            continue;
+        }
+        e = pol_head_pmf(pf->head[i], x, n_cand, action, base_logit, other);
+        if (e != BASE_OK) {
+            return e;
+        }
+        for (uint32_t c = 0; c < n_cand; c++) {
+            acc[c] += share * (double)other[c];
+        }
+    }
+    for (uint32_t c = 0; c < n_cand; c++) {
+        out_pmf[c] = (float)acc[c];
+    }
+    return BASE_OK;
+}
+
+/* Discounted mean and standard error of v_i - v_j. */
+static void paired(const pol_portfolio *pf, uint32_t i, uint32_t j, double *mean, double *se)
+{
+    if (pf->w <= 0.0) {
+        *mean = 0.0;
+        *se = INFINITY;
+        return;
+    }
+    double m = (pf->sv[i] - pf->sv[j]) / pf->w;
+    double m2 = (pf->svv[i][i] + pf->svv[j][j] - 2.0 * pf->svv[i][j]) / pf->w;
+    double var = m2 - m * m;
+    var = var > 0.0 ? var : 0.0;
+    *mean = m;
+    *se = sqrt(var * pf->w2) / pf->w; /* var / n_eff, n_eff = w^2 / w2 */
+}
+
+static void select_leader(pol_portfolio *pf)
+{
+    if (pf->n_seen < pf->cfg.min_examples) {
+        return;
+    }
+    uint32_t best = pf->lead;
+    double best_lb = 0.0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (!pf->live[i] || i == pf->lead) {
+            continue;
+        }
+        double m = 0.0, se = 0.0;
+        paired(pf, i, pf->lead, &m, &se);
+        if (i != 0 && m + pf->cfg.z_drop * se < 0.0) {
+            pf->live[i] = false; /* clearly behind: stop learning it */
+            pf->frozen[i][0] = pf->sv[i] / pf->w;
+            pf->frozen[i][1] = m;
+            continue;
+        }
+        double lb = m - pf->cfg.z * se;
+        if (lb > best_lb) {
+            best_lb = lb;
+            best = i;
+        }
+    }
+    if (best != pf->lead) {
+        pf->lead = best;
+        pf->switches++;
+    }
+}
+
+base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double reward)
+{
+    float pmf[BASE_CAND_MAX], score[BASE_CAND_MAX], expl[BASE_CAND_MAX];
+    double rhat[BASE_CAND_MAX];
+    double v[POL_PORTFOLIO_MAX];
+    uint32_t n = d->n_cand;
+
+    if (d->chosen >= n || n > BASE_CAND_MAX) {
+        return BASE_EINVAL;
+    }
+    double p = (double)d->pmf[d->chosen];
+    if (!isfinite(p) || !isfinite(reward)) {
+        return BASE_ENUMERIC;
+    }
+    if (!(p > 0.0 && p <= 1.0)) {
+        return BASE_EINVAL;
+    }
+    if (pol_portfolio_live(pf) == 1) {
+        return pol_head_learn(pf->head[pf->lead], d, reward); /* nothing left to select */
+    }
+    /* The reward model: member 0's predictions, before it learns, clipped to what was seen. */
+    pol_breakdown bd = {score, expl, pmf};
+    base_err e = pol_head_explain(pf->head[0], d->embedding, n, d->action, d->base_logit, &bd);
+    if (e != BASE_OK) {
+        return e;
+    }
+    for (uint32_t c = 0; c < n; c++) {
+        double r = 0.0;
+        if (pf->reward_model && pf->have_reward) {
+            r = (double)score[c];
+            r = r < pf->rmin ? pf->rmin : (r > pf->rmax ? pf->rmax : r);
+        }
+        rhat[c] = r;
+    }
+    for (uint32_t i = 0; i < pf->n; i++) {
+        v[i] = 0.0;
+        if (!pf->live[i]) {
+            continue;
+        }
+        if (i != 0) {
+            e = pol_head_pmf(pf->head[i], d->embedding, n, d->action, d->base_logit, pmf);
+            if (e != BASE_OK) {
+                return e;
+            }
+        } /* member 0's pmf is already in pmf, from the breakdown */
+        double dm = 0.0;
+        for (uint32_t c = 0; c < n; c++) {
+            dm += (double)pmf[c] * rhat[c];
+        }
+        v[i] = dm + (double)pmf[d->chosen] / p * (reward - rhat[d->chosen]);
+    }
+    /* Learn: member 0 first, the rest in order; a failure leaves later members untouched. */
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (pf->live[i]) {
+            e = pol_head_learn(pf->head[i], d, reward);
+            if (e != BASE_OK) {
+                return e;
+            }
+        }
+    }
+    double k = pf->decay;
+    pf->w = k * pf->w + 1.0;
+    pf->w2 = k * k * pf->w2 + 1.0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (!pf->live[i]) {
+            continue;
+        }
+        pf->sv[i] = k * pf->sv[i] + v[i];
+        for (uint32_t j = 0; j < pf->n; j++) {
+            if (pf->live[j]) {
+                pf->svv[i][j] = k * pf->svv[i][j] + v[i] * v[j];
+            }
+        }
+    }
+    pf->n_seen++;
+    if (!pf->have_reward) {
+        pf->rmin = pf->rmax = reward;
+        pf->have_reward = true;
+    } else {
+        pf->rmin = reward < pf->rmin ? reward : pf->rmin;
+        pf->rmax = reward > pf->rmax ? reward : pf->rmax;
+    }
+    select_leader(pf);
+    return BASE_OK;
+}
+
+uint32_t pol_portfolio_size(const pol_portfolio *pf)
+{
+    return pf->n;
+}
+
+uint32_t pol_portfolio_leader(const pol_portfolio *pf)
+{
+    return pf->lead;
+}
+
+uint32_t pol_portfolio_live(const pol_portfolio *pf)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        c += pf->live[i];
+    }
+    return c;
+}
+
+uint64_t pol_portfolio_switches(const pol_portfolio *pf)
+{
+    return pf->switches;
+}
+
+const pol_head *pol_portfolio_member(const pol_portfolio *pf, uint32_t i)
+{
+    return i < pf->n ? pf->head[i] : NULL;
+}
+
+bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_info *out)
+{
+    if (i >= pf->n) {
+        return false;
+    }
+    memset(out, 0, sizeof(*out));
+    const pol_head_config *c = pol_head_get_config(pf->head[i]);
+    out->live = pf->live[i];
+    out->serving = i == pf->lead;
+    out->estimate = pf->w > 0.0 ? pf->sv[i] / pf->w : 0.0;
+    paired(pf, i, pf->lead, &out->vs_lead, &out->se);
+    if (i == pf->lead) {
+        out->vs_lead = 0.0;
+        out->se = 0.0;
+    } else if (!pf->live[i]) {
+        out->estimate = pf->frozen[i][0];
+        out->vs_lead = pf->frozen[i][1];
+        out->se = 0.0;
+    }
+    out->n = pol_head_n_updates(pf->head[i]);
+    const char *l = pol_learner_name(c->learner), *x = pol_explorer_name(c->explorer);
+    if (c->explorer == POL_EXPLORE_UCB) {
+        snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->ucb_alpha);
+    } else if (c->explorer == POL_EXPLORE_IGW) {
+        snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->gamma);
+    } else {
+        snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->epsilon);
+    }
+    return true;
+}
