@@ -190,6 +190,81 @@ static base_err serve(const pol_head *h, const float *x, uint32_t n_cand, const 
     return BASE_OK;
 }
 
+/* @view's explorer settings over @h's learner, resolved; false if they cannot serve. */
+static bool view_config(const pol_head *h, const pol_head_config *view, pol_head_config *out)
+{
+    *out = h->cfg;
+    out->explorer =
+        view->explorer == POL_EXPLORE_AUTO ? h->learner->default_explorer : view->explorer;
+    out->epsilon = view->epsilon < 0.0 ? h->learner->default_epsilon : view->epsilon;
+    out->gamma = view->gamma;
+    out->ucb_alpha = view->ucb_alpha;
+    const pol_explorer_ops *x = pol_explorer_ops_of(out->explorer);
+    return x != NULL && x->pmf != NULL && !(x->needs_logits && !h->learner->logits) &&
+           !(x->needs_width && !h->learner->width) && isfinite(out->epsilon) &&
+           out->epsilon >= 0.0 && out->epsilon <= 1.0 && isfinite(out->gamma) && out->gamma > 0.0 &&
+           isfinite(out->ucb_alpha) && out->ucb_alpha >= 0.0;
+}
+
+bool pol_head_view_ok(const pol_head *h, const pol_head_config *view)
+{
+    pol_head_config c;
+    return view_config(h, view, &c);
+}
+
+bool pol_head_same_learner(const pol_head_config *a, const pol_head_config *b)
+{
+    pol_head_config x = *a, y = *b;
+    x.explorer = y.explorer = POL_EXPLORE_AUTO;
+    x.epsilon = y.epsilon = 0.0;
+    x.gamma = y.gamma = 0.0;
+    x.ucb_alpha = y.ucb_alpha = 0.0;
+    /* Field by field: the struct may have padding. */
+    return x.dim == y.dim && x.n_actions == y.n_actions && x.learner == y.learner &&
+           x.temperature == y.temperature && x.learning_rate == y.learning_rate &&
+           x.lambda == y.lambda && x.prior_mean == y.prior_mean && x.base_weight == y.base_weight &&
+           x.kl == y.kl && x.seed == y.seed;
+}
+
+base_err pol_head_pmf_views(const pol_head *h, uint32_t n_views, const pol_head_config *views,
+                            const float *x, uint32_t n_cand, const uint32_t *action,
+                            const float *base_logit, float *out_pmfs, float *out_score)
+{
+    double base[BASE_CAND_MAX], s[BASE_CAND_MAX], w[BASE_CAND_MAX];
+    bool need_width = false;
+    pol_head_config vc;
+    if (n_views == 0) {
+        return BASE_EINVAL;
+    }
+    for (uint32_t v = 0; v < n_views; v++) {
+        if (!view_config(h, &views[v], &vc)) {
+            return BASE_EINVAL;
+        }
+        need_width = need_width || pol_explorer_ops_of(vc.explorer)->needs_width;
+    }
+    base_err e = check_candidates(h, n_cand, action);
+    if (e != BASE_OK) {
+        return e;
+    }
+    double *width = need_width ? w : NULL;
+    e = h->learner->scores(h->impl, x, n_cand, action, base_logit, base, width);
+    if (e != BASE_OK) {
+        return e;
+    }
+    if (out_score != NULL) {
+        for (uint32_t c = 0; c < n_cand; c++) {
+            out_score[c] = (float)base[c];
+        }
+    }
+    for (uint32_t v = 0; v < n_views; v++) {
+        (void)view_config(h, &views[v], &vc);
+        const pol_explorer_ops *xo = pol_explorer_ops_of(vc.explorer);
+        memcpy(s, base, (size_t)n_cand * sizeof(double));
+        xo->pmf(s, xo->needs_width ? width : NULL, n_cand, &vc, out_pmfs + (size_t)v * n_cand);
+    }
+    return BASE_OK;
+}
+
 base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
                       const float *base_logit, float *out_pmf)
 {

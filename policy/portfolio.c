@@ -6,10 +6,18 @@
 
 #include "base/alloc.h"
 
+/*
+ * Members that differ only in explorer settings share one learner (its
+ * parameters would be bit-identical): member i serves through learner
+ * src[i] with its own explorer settings (pol_head_pmf_views()).
+ */
 struct pol_portfolio {
     pol_portfolio_config cfg;
-    uint32_t n;
-    pol_head *head[POL_PORTFOLIO_MAX];
+    uint32_t n;                           /* members */
+    uint32_t n_learners;                  /* distinct learners */
+    pol_head *learner[POL_PORTFOLIO_MAX]; /* [n_learners] */
+    uint32_t src[POL_PORTFOLIO_MAX];      /* member -> its learner */
+    uint32_t origin[POL_PORTFOLIO_MAX];   /* learner -> the member it was built from */
     bool live[POL_PORTFOLIO_MAX];
     uint32_t lead;
     uint64_t switches;
@@ -81,15 +89,28 @@ base_err pol_portfolio_new(const pol_portfolio_config *cfg, pol_portfolio **out)
     }
     pf->cfg = *cfg;
     for (uint32_t i = 0; i < cfg->n_members; i++) {
-        base_err e = pol_head_new(&cfg->member[i], &pf->head[i]);
+        uint32_t k = 0;
+        while (k < pf->n_learners &&
+               !pol_head_same_learner(&cfg->member[i], &cfg->member[pf->origin[k]])) {
+            k++;
+        }
+        base_err e = BASE_OK;
+        if (k == pf->n_learners) {
+            e = pol_head_new(&cfg->member[i], &pf->learner[k]);
+            pf->origin[k] = i;
+            pf->n_learners += e == BASE_OK;
+        } else if (!pol_head_view_ok(pf->learner[k], &cfg->member[i])) {
+            e = BASE_EINVAL;
+        }
         if (e != BASE_OK) {
             pol_portfolio_free(pf);
             return e;
         }
+        pf->src[i] = k;
         pf->live[i] = true;
         pf->n++;
     }
-    pol_learner l0 = pol_head_get_config(pf->head[0])->learner;
+    pol_learner l0 = pol_head_get_config(pf->learner[0])->learner;
     pf->reward_model = l0 == POL_LEARNER_RIDGE || l0 == POL_LEARNER_IWR;
     pf->decay = cfg->half_life > 0.0 ? exp2(-1.0 / cfg->half_life) : 1.0;
     *out = pf;
@@ -101,8 +122,8 @@ void pol_portfolio_free(pol_portfolio *pf)
     if (pf == NULL) {
         return;
     }
-    for (uint32_t i = 0; i < pf->n; i++) {
-        pol_head_free(pf->head[i]);
+    for (uint32_t i = 0; i < pf->n_learners; i++) {
+        pol_head_free(pf->learner[i]);
     }
     base_free(pf);
 }
@@ -117,16 +138,31 @@ static uint32_t n_challengers(const pol_portfolio *pf)
     return c;
 }
 
+/* Member @i's pmf: its explorer settings over its learner. */
+static base_err member_pmf(const pol_portfolio *pf, uint32_t i, const float *x, uint32_t n_cand,
+                           const uint32_t *action, const float *base_logit, float *out_pmf)
+{
+    return pol_head_pmf_views(pf->learner[pf->src[i]], 1, &pf->cfg.member[i], x, n_cand, action,
+                              base_logit, out_pmf, NULL);
+}
+
+base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const float *x,
+                                  uint32_t n_cand, const uint32_t *action, const float *base_logit,
+                                  float *out_pmf)
+{
+    return i < pf->n ? member_pmf(pf, i, x, n_cand, action, base_logit, out_pmf) : BASE_EINVAL;
+}
+
 base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_cand,
                            const uint32_t *action, const float *base_logit, float *out_pmf)
 {
     uint32_t nc = n_challengers(pf);
     if (pf->cfg.mix <= 0.0 || nc == 0) {
-        return pol_head_pmf(pf->head[pf->lead], x, n_cand, action, base_logit, out_pmf);
+        return member_pmf(pf, pf->lead, x, n_cand, action, base_logit, out_pmf);
     }
     float lead[BASE_CAND_MAX], other[BASE_CAND_MAX];
     double acc[BASE_CAND_MAX];
-    base_err e = pol_head_pmf(pf->head[pf->lead], x, n_cand, action, base_logit, lead);
+    base_err e = member_pmf(pf, pf->lead, x, n_cand, action, base_logit, lead);
     if (e != BASE_OK) {
         return e;
     }
@@ -138,7 +174,7 @@ base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_c
         if (!pf->live[i] || i == pf->lead) {
             continue;
         }
-        e = pol_head_pmf(pf->head[i], x, n_cand, action, base_logit, other);
+        e = member_pmf(pf, i, x, n_cand, action, base_logit, other);
         if (e != BASE_OK) {
             return e;
         }
@@ -199,9 +235,53 @@ static void select_leader(pol_portfolio *pf)
     }
 }
 
+/* Whether learner @k serves any live member. */
+static bool learner_live(const pol_portfolio *pf, uint32_t k)
+{
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (pf->live[i] && pf->src[i] == k) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Every live member's pmf on @d into pmf[i * n] (one scores call per
+ * learner), and learner 0's scores, the reward model, into @score.
+ */
+static base_err live_pmfs(const pol_portfolio *pf, const base_decision *d, float *pmf, float *score)
+{
+    pol_head_config views[POL_PORTFOLIO_MAX];
+    uint32_t idx[POL_PORTFOLIO_MAX];
+    float out[POL_PORTFOLIO_MAX * BASE_CAND_MAX];
+    uint32_t n = d->n_cand;
+    for (uint32_t k = 0; k < pf->n_learners; k++) {
+        uint32_t nv = 0;
+        for (uint32_t i = 0; i < pf->n; i++) {
+            if (pf->live[i] && pf->src[i] == k) {
+                views[nv] = pf->cfg.member[i];
+                idx[nv++] = i;
+            }
+        }
+        if (nv == 0) {
+            continue;
+        }
+        base_err e = pol_head_pmf_views(pf->learner[k], nv, views, d->embedding, n, d->action,
+                                        d->base_logit, out, k == 0 ? score : NULL);
+        if (e != BASE_OK) {
+            return e;
+        }
+        for (uint32_t v = 0; v < nv; v++) {
+            memcpy(pmf + (size_t)idx[v] * n, out + (size_t)v * n, (size_t)n * sizeof(float));
+        }
+    }
+    return BASE_OK;
+}
+
 base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double reward)
 {
-    float pmf[BASE_CAND_MAX], score[BASE_CAND_MAX], expl[BASE_CAND_MAX];
+    float pmf[POL_PORTFOLIO_MAX * BASE_CAND_MAX], score[BASE_CAND_MAX];
     double rhat[BASE_CAND_MAX];
     double v[POL_PORTFOLIO_MAX];
     uint32_t n = d->n_cand;
@@ -217,11 +297,11 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
         return BASE_EINVAL;
     }
     if (pol_portfolio_live(pf) == 1) {
-        return pol_head_learn(pf->head[pf->lead], d, reward); /* nothing left to select */
+        /* Nothing left to select: the leader's learner alone. */
+        return pol_head_learn(pf->learner[pf->src[pf->lead]], d, reward);
     }
-    /* The reward model: member 0's predictions, before it learns, clipped to what was seen. */
-    pol_breakdown bd = {score, expl, pmf};
-    base_err e = pol_head_explain(pf->head[0], d->embedding, n, d->action, d->base_logit, &bd);
+    /* Member 0 is always live, so learner 0 computes its scores: the reward model. */
+    base_err e = live_pmfs(pf, d, pmf, score);
     if (e != BASE_OK) {
         return e;
     }
@@ -238,22 +318,17 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
         if (!pf->live[i]) {
             continue;
         }
-        if (i != 0) {
-            e = pol_head_pmf(pf->head[i], d->embedding, n, d->action, d->base_logit, pmf);
-            if (e != BASE_OK) {
-                return e;
-            }
-        } /* member 0's pmf is already in pmf, from the breakdown */
+        const float *pi = pmf + (size_t)i * n;
         double dm = 0.0;
         for (uint32_t c = 0; c < n; c++) {
-            dm += (double)pmf[c] * rhat[c];
+            dm += (double)pi[c] * rhat[c];
         }
-        v[i] = dm + (double)pmf[d->chosen] / p * (reward - rhat[d->chosen]);
+        v[i] = dm + (double)pi[d->chosen] / p * (reward - rhat[d->chosen]);
     }
-    /* Learn: member 0 first, the rest in order; a failure leaves later members untouched. */
-    for (uint32_t i = 0; i < pf->n; i++) {
-        if (pf->live[i]) {
-            e = pol_head_learn(pf->head[i], d, reward);
+    /* Learn: learner 0 first; a failure leaves the later ones untouched. */
+    for (uint32_t k = 0; k < pf->n_learners; k++) {
+        if (learner_live(pf, k)) {
+            e = pol_head_learn(pf->learner[k], d, reward);
             if (e != BASE_OK) {
                 return e;
             }
@@ -311,7 +386,7 @@ uint64_t pol_portfolio_switches(const pol_portfolio *pf)
 
 const pol_head *pol_portfolio_member(const pol_portfolio *pf, uint32_t i)
 {
-    return i < pf->n ? pf->head[i] : NULL;
+    return i < pf->n ? pf->learner[pf->src[i]] : NULL;
 }
 
 bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_info *out)
@@ -320,7 +395,15 @@ bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_i
         return false;
     }
     memset(out, 0, sizeof(*out));
-    const pol_head_config *c = pol_head_get_config(pf->head[i]);
+    const pol_head *h = pf->learner[pf->src[i]];
+    pol_head_config c0 = *pol_head_get_config(h), view;
+    /* The member's explorer settings, resolved as its learner resolves them. */
+    view = pf->cfg.member[i];
+    c0.explorer = view.explorer == POL_EXPLORE_AUTO ? c0.explorer : view.explorer;
+    c0.epsilon = view.epsilon < 0.0 ? c0.epsilon : view.epsilon;
+    c0.gamma = view.gamma;
+    c0.ucb_alpha = view.ucb_alpha;
+    const pol_head_config *c = &c0;
     out->live = pf->live[i];
     out->serving = i == pf->lead;
     out->estimate = pf->w > 0.0 ? pf->sv[i] / pf->w : 0.0;
@@ -333,7 +416,7 @@ bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_i
         out->vs_lead = pf->frozen[i][1];
         out->se = 0.0;
     }
-    out->n = pol_head_n_updates(pf->head[i]);
+    out->n = pol_head_n_updates(h);
     const char *l = pol_learner_name(c->learner), *x = pol_explorer_name(c->explorer);
     if (c->explorer == POL_EXPLORE_UCB) {
         snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->ucb_alpha);

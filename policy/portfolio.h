@@ -6,8 +6,11 @@
  * the online selection of the one that serves (docs/algorithms.md,
  * "Portfolio").
  *
- * Every member is a pol_head with its own configuration (learner, explorer,
- * settings). On each joined example, before any member learns from it, each
+ * Every member is a head configuration (learner, explorer, settings).
+ * Members that differ only in their explorer settings (explorer, epsilon,
+ * gamma, ucb_alpha) share one learner, whose parameters they would each
+ * learn bit for bit alike: a portfolio of explorers over one ridge costs
+ * one update per example. On each joined example, before any member learns from it, each
  * live member's pmf on the logged context is scored off-policy with the
  * logged propensity: the doubly robust value
  *
@@ -28,7 +31,8 @@
  * needs the same evidence the other way, which is the hysteresis: noise
  * alone does not make serving flap. A challenger whose upper bound is below
  * zero against the leader, by z_drop standard errors, is dropped for good
- * (it stops learning: the steady cost approaches one head). Nothing is
+ * (a learner no live member uses stops learning: the steady cost approaches
+ * one head). Nothing is
  * decided before min_examples joined examples. Member 0 is never dropped (it
  * is the reward model).
  *
@@ -125,7 +129,17 @@ uint32_t pol_portfolio_live(const pol_portfolio *pf);
 uint64_t pol_portfolio_switches(const pol_portfolio *pf);
 /* false if @i is out of range. */
 bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_info *out);
-/* Borrowed member @i (NULL past the end). */
+/*
+ * pol_portfolio_member() - borrowed: the head that learns for member @i
+ * (NULL past the end). Members that differ only in explorer settings share
+ * it, so its own pmf is that of the first such member; a member's pmf is
+ * pol_portfolio_member_pmf().
+ */
 const pol_head *pol_portfolio_member(const pol_portfolio *pf, uint32_t i);
+
+/* Member @i's pmf; BASE_EINVAL past the end, else the errors of pol_head_pmf(). */
+base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const float *x,
+                                  uint32_t n_cand, const uint32_t *action, const float *base_logit,
+                                  float *out_pmf);
 
 #endif

@@ -17,11 +17,17 @@
 #include "bandit_world.h"
 #include "tap.h"
 
-/* A head that serves the uniform pmf (greedy with eps 1): clearly worse than learning. */
+/*
+ * A head that serves the uniform pmf (greedy with eps 1): clearly worse than
+ * learning. Its prior differs from good_member()'s, so it has a learner of
+ * its own (the portfolio shares a learner only between members that differ
+ * in explorer settings alone).
+ */
 static void uniform_member(pol_head_config *c)
 {
     pol_head_config_default(c, LD, LK);
     c->epsilon = 1.0;
+    c->lambda = 100.0;
     c->seed = 7;
 }
 
@@ -151,6 +157,71 @@ static void drops_a_clearly_worse_challenger(const world *w)
     pol_portfolio_free(pf);
 }
 
+/*
+ * Explorer views over one learner serve, bit for bit, what heads built with
+ * those explorer settings serve after learning the same examples.
+ */
+static void views_match_separate_heads(const world *w)
+{
+    pol_head_config cfg[3];
+    pol_head *h[3];
+    for (int v = 0; v < 3; v++) {
+        good_member(&cfg[v]);
+    }
+    cfg[1].explorer = POL_EXPLORE_UCB;
+    cfg[1].ucb_alpha = 0.7;
+    cfg[2].explorer = POL_EXPLORE_IGW;
+    cfg[2].gamma = 50.0;
+    cfg[2].epsilon = 0.05;
+    TST_TRUE(pol_head_same_learner(&cfg[0], &cfg[1]) && pol_head_same_learner(&cfg[0], &cfg[2]));
+    pol_head_config other = cfg[0];
+    other.lambda = 3.0;
+    TST_TRUE(!pol_head_same_learner(&cfg[0], &other));
+    for (int v = 0; v < 3; v++) {
+        TST_OK(pol_head_new(&cfg[v], &h[v]));
+    }
+    /* The same uniformly logged examples into all three. */
+    uint64_t rng = 17;
+    bandit_ctx b;
+    base_decision *d = base_decision_new(LD, LK);
+    int errors = 0;
+    for (int i = 0; i < 300; i++) {
+        world_draw(w, &rng, &b);
+        memcpy(d->embedding, b.x, sizeof(b.x));
+        memcpy(d->action, b.action, sizeof(b.action));
+        memcpy(d->base_logit, b.bl, sizeof(b.bl));
+        for (int c = 0; c < LK; c++) {
+            d->pmf[c] = 1.0f / LK;
+        }
+        d->chosen = (uint32_t)(base_splitmix64(&rng) % LK);
+        for (int v = 0; v < 3; v++) {
+            errors += pol_head_learn(h[v], d, d->action[d->chosen] == b.best) != BASE_OK;
+        }
+    }
+    base_decision_free(d);
+    TST_EQ(errors, 0);
+    int same = 0;
+    for (int i = 0; i < 100; i++) {
+        float views[3 * LK], one[LK], score[LK];
+        world_draw(w, &rng, &b);
+        TST_OK(pol_head_pmf_views(h[0], 3, cfg, b.x, LK, b.action, b.bl, views, score));
+        for (int v = 0; v < 3; v++) {
+            TST_OK(pol_head_pmf(h[v], b.x, LK, b.action, b.bl, one));
+            same += memcmp(one, views + v * LK, sizeof(one)) == 0;
+        }
+    }
+    TST_EQ(same, 300);
+    /* A view its learner cannot serve (softmax needs logits; ridge scores are rewards). */
+    pol_head_config soft = cfg[0];
+    soft.explorer = POL_EXPLORE_SOFTMAX;
+    TST_TRUE(!pol_head_view_ok(h[0], &soft));
+    float out[LK];
+    TST_EQ(pol_head_pmf_views(h[0], 1, &soft, b.x, LK, b.action, b.bl, out, NULL), BASE_EINVAL);
+    for (int v = 0; v < 3; v++) {
+        pol_head_free(h[v]);
+    }
+}
+
 static void deterministic_and_bad_input_changes_nothing(const world *w)
 {
     pol_head_config hc;
@@ -209,6 +280,7 @@ int main(void)
     single_is_the_head(&w);
     switches_once_to_the_better_member(&w);
     drops_a_clearly_worse_challenger(&w);
+    views_match_separate_heads(&w);
     deterministic_and_bad_input_changes_nothing(&w);
     return tst_done();
 }
