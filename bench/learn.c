@@ -27,7 +27,7 @@ typedef struct opts {
     bool full;            /* also run the full-information ceiling */
     pol_head_config head; /* dim and n_actions filled per stream */
     bool portfolio;       /* --portfolio auto */
-    double mix, half_life, z, z_drop;
+    double half_life, z, z_drop;
     uint64_t min_examples;
 } opts;
 
@@ -222,7 +222,6 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     } else {
         pol_portfolio_config_single(&pc, &hc);
     }
-    pc.mix = o->mix;
     pc.half_life = o->half_life;
     pc.z = o->z;
     pc.z_drop = o->z_drop;
@@ -354,7 +353,6 @@ static void usage(FILE *f)
                "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
                "  --portfolio off|auto off: the one head above (default); auto: a portfolio of\n"
                "                      heads around it, the serving one selected online\n"
-               "  --mix M             portfolio: share of traffic served by challengers (0)\n"
                "  --half-life H       portfolio: discount half-life in examples (0: none)\n"
                "  --z Z, --z-drop Z   portfolio: confidence to switch (2), to drop (3)\n"
                "  --min-examples N    portfolio: nothing decided before N examples (300)\n"
@@ -394,7 +392,6 @@ static int parse(int argc, char **argv, opts *o)
         {"help", no_argument, NULL, 'h'},
         {"kl", required_argument, NULL, 'K'},
         {"portfolio", required_argument, NULL, 'P'},
-        {"mix", required_argument, NULL, 'M'},
         {"half-life", required_argument, NULL, 'H'},
         {"z", required_argument, NULL, 'z'},
         {"z-drop", required_argument, NULL, 'Z'},
@@ -407,7 +404,6 @@ static int parse(int argc, char **argv, opts *o)
     o->base_acc = 0.68;
     o->full = true;
     pol_head_config_default(&o->head, 0, 0);
-    o->mix = POL_PORTFOLIO_DEFAULT_MIX;
     o->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
     o->z = POL_PORTFOLIO_DEFAULT_Z;
     o->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
@@ -480,9 +476,6 @@ static int parse(int argc, char **argv, opts *o)
         case 'P':
             ok = strcmp(optarg, "off") == 0 || strcmp(optarg, "auto") == 0;
             o->portfolio = strcmp(optarg, "auto") == 0;
-            break;
-        case 'M':
-            ok = parse_num(optarg, &o->mix) && o->mix >= 0 && o->mix <= 0.5;
             break;
         case 'H':
             ok = parse_num(optarg, &o->half_life) && o->half_life >= 0;

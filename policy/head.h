@@ -179,6 +179,16 @@ base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
                           const pol_breakdown *out);
 
 /*
+ * pol_head_explain_view() - pol_head_explain() served with @view's explorer
+ * settings (pol_head_pmf_views()).
+ * Return: BASE_EINVAL if @view fails pol_head_view_ok(); else as
+ *         pol_head_explain().
+ */
+base_err pol_head_explain_view(const pol_head *h, const pol_head_config *view, const float *x,
+                               uint32_t n_cand, const uint32_t *action, const float *base_logit,
+                               const pol_breakdown *out);
+
+/*
  * pol_sample() - index drawn from @pmf (n >= 1) with the uniform
  * base_u64_to_unit(base_hash64(event_id, strlen(event_id), seed)).
  * Pure function: same inputs, same index. Entries <= 0 are never drawn; if
@@ -227,6 +237,15 @@ uint64_t pol_head_checksum(const pol_head *h);
  * Return: BASE_OK; BASE_ENOMEM.
  */
 base_err pol_head_snapshot(const pol_head *h, base_snapshot **out);
+
+/*
+ * pol_head_snapshot_view() - pol_head_snapshot() as a head serving with
+ * @view's explorer settings would write it: pol_head_from_snapshot() of it
+ * serves what pol_head_pmf_views() gives for @view.
+ * Return: BASE_OK; BASE_EINVAL if @view fails pol_head_view_ok(); BASE_ENOMEM.
+ */
+base_err pol_head_snapshot_view(const pol_head *h, const pol_head_config *view,
+                                base_snapshot **out);
 
 /*
  * pol_head_restore() - load parameters and state from @m (not retained),

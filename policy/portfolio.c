@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/hash.h"
 
 /*
  * Members that differ only in explorer settings share one learner (its
@@ -41,7 +42,6 @@ void pol_portfolio_config_single(pol_portfolio_config *out, const pol_head_confi
     out->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
     out->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
     out->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
-    out->mix = POL_PORTFOLIO_DEFAULT_MIX;
 }
 
 static void add_member(pol_portfolio_config *c, const pol_head_config *m)
@@ -70,7 +70,6 @@ static bool config_ok(const pol_portfolio_config *c)
     bool ok = c->n_members >= 1 && c->n_members <= POL_PORTFOLIO_MAX;
     ok = ok && isfinite(c->z) && c->z >= 0.0 && isfinite(c->z_drop) && c->z_drop >= 0.0;
     ok = ok && isfinite(c->half_life) && c->half_life >= 0.0;
-    ok = ok && isfinite(c->mix) && c->mix >= 0.0 && c->mix <= 0.5;
     for (uint32_t i = 1; ok && i < c->n_members; i++) {
         ok = c->member[i].dim == c->member[0].dim &&
              c->member[i].n_actions == c->member[0].n_actions;
@@ -128,16 +127,6 @@ void pol_portfolio_free(pol_portfolio *pf)
     base_free(pf);
 }
 
-/* Live members other than the leader. */
-static uint32_t n_challengers(const pol_portfolio *pf)
-{
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < pf->n; i++) {
-        c += pf->live[i] && i != pf->lead;
-    }
-    return c;
-}
-
 /* Member @i's pmf: its explorer settings over its learner. */
 static base_err member_pmf(const pol_portfolio *pf, uint32_t i, const float *x, uint32_t n_cand,
                            const uint32_t *action, const float *base_logit, float *out_pmf)
@@ -156,36 +145,7 @@ base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const flo
 base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_cand,
                            const uint32_t *action, const float *base_logit, float *out_pmf)
 {
-    uint32_t nc = n_challengers(pf);
-    if (pf->cfg.mix <= 0.0 || nc == 0) {
-        return member_pmf(pf, pf->lead, x, n_cand, action, base_logit, out_pmf);
-    }
-    float lead[BASE_CAND_MAX], other[BASE_CAND_MAX];
-    double acc[BASE_CAND_MAX];
-    base_err e = member_pmf(pf, pf->lead, x, n_cand, action, base_logit, lead);
-    if (e != BASE_OK) {
-        return e;
-    }
-    double share = pf->cfg.mix / (double)nc;
-    for (uint32_t c = 0; c < n_cand; c++) {
-        acc[c] = (1.0 - pf->cfg.mix) * (double)lead[c];
-    }
-    for (uint32_t i = 0; i < pf->n; i++) {
-        if (!pf->live[i] || i == pf->lead) {
-            continue;
-        }
-        e = member_pmf(pf, i, x, n_cand, action, base_logit, other);
-        if (e != BASE_OK) {
-            return e;
-        }
-        for (uint32_t c = 0; c < n_cand; c++) {
-            acc[c] += share * (double)other[c];
-        }
-    }
-    for (uint32_t c = 0; c < n_cand; c++) {
-        out_pmf[c] = (float)acc[c];
-    }
-    return BASE_OK;
+    return member_pmf(pf, pf->lead, x, n_cand, action, base_logit, out_pmf);
 }
 
 /* Discounted mean and standard error of v_i - v_j. */
@@ -286,6 +246,7 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
     double v[POL_PORTFOLIO_MAX];
     uint32_t n = d->n_cand;
 
+    base_err e = BASE_OK;
     if (d->chosen >= n || n > BASE_CAND_MAX) {
         return BASE_EINVAL;
     }
@@ -298,10 +259,12 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
     }
     if (pol_portfolio_live(pf) == 1) {
         /* Nothing left to select: the leader's learner alone. */
-        return pol_head_learn(pf->learner[pf->src[pf->lead]], d, reward);
+        e = pol_head_learn(pf->learner[pf->src[pf->lead]], d, reward);
+        pf->n_seen += e == BASE_OK;
+        return e;
     }
     /* Member 0 is always live, so learner 0 computes its scores: the reward model. */
-    base_err e = live_pmfs(pf, d, pmf, score);
+    e = live_pmfs(pf, d, pmf, score);
     if (e != BASE_OK) {
         return e;
     }
@@ -358,6 +321,91 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
     }
     select_leader(pf);
     return BASE_OK;
+}
+
+/*
+ * The selector's numbers, in this order: lead, switches, n_seen,
+ * have_reward, rmin, rmax, w, w2, n, then live[n], sv[n], svv[n][n],
+ * frozen[n][2]. Counts are below 2^53, so doubles hold them exactly.
+ */
+static uint32_t selector_save(const pol_portfolio *pf, double *out)
+{
+    uint32_t k = 0, n = pf->n;
+    out[k++] = pf->lead;
+    out[k++] = (double)pf->switches;
+    out[k++] = (double)pf->n_seen;
+    out[k++] = pf->have_reward;
+    out[k++] = pf->rmin;
+    out[k++] = pf->rmax;
+    out[k++] = pf->w;
+    out[k++] = pf->w2;
+    out[k++] = n;
+    for (uint32_t i = 0; i < n; i++) {
+        out[k++] = pf->live[i];
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        out[k++] = pf->sv[i];
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < n; j++) {
+            out[k++] = pf->svv[i][j];
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        out[k++] = pf->frozen[i][0];
+        out[k++] = pf->frozen[i][1];
+    }
+    return k;
+}
+
+static bool is_count(double v, double max)
+{
+    return v >= 0.0 && v <= max && v == floor(v);
+}
+
+/* The inverse of selector_save(); false (and @pf untouched) if @in does not fit @pf. */
+static bool selector_load(pol_portfolio *pf, const double *in, uint32_t len)
+{
+    uint32_t n = pf->n;
+    if (len != 9 + n * (4 + n) || in[8] != n || !is_count(in[0], n - 1) ||
+        !is_count(in[1], 9007199254740992.0) || !is_count(in[2], 9007199254740992.0) ||
+        !(in[3] == 0.0 || in[3] == 1.0) || !(in[6] >= 0.0) || !(in[7] >= 0.0)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!(in[9 + i] == 0.0 || in[9 + i] == 1.0)) {
+            return false;
+        }
+    }
+    if (in[9] != 1.0 || in[9 + (uint32_t)in[0]] != 1.0) {
+        return false; /* member 0 and the leader are always live */
+    }
+    uint32_t k = 0;
+    pf->lead = (uint32_t)in[k++];
+    pf->switches = (uint64_t)in[k++];
+    pf->n_seen = (uint64_t)in[k++];
+    pf->have_reward = in[k++] != 0.0;
+    pf->rmin = in[k++];
+    pf->rmax = in[k++];
+    pf->w = in[k++];
+    pf->w2 = in[k++];
+    k++;
+    for (uint32_t i = 0; i < n; i++) {
+        pf->live[i] = in[k++] != 0.0;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        pf->sv[i] = in[k++];
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t j = 0; j < n; j++) {
+            pf->svv[i][j] = in[k++];
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        pf->frozen[i][0] = in[k++];
+        pf->frozen[i][1] = in[k++];
+    }
+    return true;
 }
 
 uint32_t pol_portfolio_size(const pol_portfolio *pf)
@@ -426,4 +474,115 @@ bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_i
         snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->epsilon);
     }
     return true;
+}
+
+uint64_t pol_portfolio_n_updates(const pol_portfolio *pf)
+{
+    return pf->n_seen;
+}
+
+uint64_t pol_portfolio_checksum(const pol_portfolio *pf)
+{
+    if (pf->n == 1) {
+        return pol_head_checksum(pf->learner[0]); /* a portfolio of one is its head */
+    }
+    uint64_t h = BASE_FNV_OFFSET;
+    for (uint32_t k = 0; k < pf->n_learners; k++) {
+        uint64_t c = pol_head_checksum(pf->learner[k]);
+        h = base_fnv1a64(&c, sizeof(c), h);
+    }
+    double sel[BASE_PF_SEL_MAX];
+    uint32_t n = selector_save(pf, sel);
+    return base_fnv1a64(sel, (size_t)n * sizeof(double), h);
+}
+
+base_err pol_portfolio_explain(const pol_portfolio *pf, const float *x, uint32_t n_cand,
+                               const uint32_t *action, const float *base_logit,
+                               const pol_breakdown *out)
+{
+    return pol_head_explain_view(pf->learner[pf->src[pf->lead]], &pf->cfg.member[pf->lead], x,
+                                 n_cand, action, base_logit, out);
+}
+
+void pol_portfolio_describe(const pol_portfolio *pf, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (uint32_t i = 0; i < pf->n && used < size; i++) {
+        pol_member_info mi;
+        (void)pol_portfolio_member_info(pf, i, &mi);
+        int k = snprintf(out + used, size - used, "%s%s", i > 0 ? "," : "", mi.name);
+        used += k > 0 ? (size_t)k : 0;
+    }
+}
+
+base_err pol_portfolio_snapshot(const pol_portfolio *pf, base_snapshot **out)
+{
+    base_snapshot *m = NULL;
+    base_err e =
+        pol_head_snapshot_view(pf->learner[pf->src[pf->lead]], &pf->cfg.member[pf->lead], &m);
+    if (e != BASE_OK) {
+        return e;
+    }
+    m->n_updates = pf->n_seen;
+    if (pf->n == 1) {
+        *out = m;
+        return BASE_OK;
+    }
+    m->pf_learner = base_alloc_zero(pf->n_learners, sizeof(*m->pf_learner));
+    m->pf_sel = base_alloc_zero(BASE_PF_SEL_MAX, sizeof(double));
+    if (m->pf_learner == NULL || m->pf_sel == NULL) {
+        base_snapshot_free(m);
+        return BASE_ENOMEM;
+    }
+    for (uint32_t k = 0; k < pf->n_learners; k++) {
+        e = pol_head_snapshot(pf->learner[k], &m->pf_learner[k]);
+        if (e != BASE_OK) {
+            base_snapshot_free(m); /* frees the learners taken so far */
+            return e;
+        }
+        m->pf_n_learners = k + 1;
+    }
+    m->pf_n_sel = selector_save(pf, m->pf_sel);
+    pol_portfolio_describe(pf, m->pf_members, sizeof(m->pf_members));
+    *out = m;
+    return BASE_OK;
+}
+
+base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m)
+{
+    char members[BASE_PF_MEMBERS_MAX + 1];
+    pol_portfolio_describe(pf, members, sizeof(members));
+    bool whole =
+        pf->n > 1 && m->pf_n_learners == pf->n_learners && strcmp(m->pf_members, members) == 0;
+    pol_portfolio *fresh = NULL;
+    base_err e = pol_portfolio_new(&pf->cfg, &fresh);
+    if (e != BASE_OK) {
+        return e;
+    }
+    if (whole) {
+        for (uint32_t k = 0; k < fresh->n_learners && e == BASE_OK; k++) {
+            e = pol_head_restore(fresh->learner[k], m->pf_learner[k]);
+        }
+        if (e == BASE_OK && !selector_load(fresh, m->pf_sel, m->pf_n_sel)) {
+            e = BASE_EINVAL;
+        }
+    } else {
+        /* Another portfolio, or a single head: it continues as member 0. */
+        e = pol_head_restore(fresh->learner[0], m);
+        if (e != BASE_OK && m->pf_n_learners > 0) {
+            e = pol_head_restore(fresh->learner[0], m->pf_learner[0]);
+        }
+        fresh->n_seen = m->n_updates;
+    }
+    if (e != BASE_OK) {
+        pol_portfolio_free(fresh);
+        return e;
+    }
+    /* Swap the state in; pf keeps its own address. */
+    pol_portfolio tmp = *pf;
+    *pf = *fresh;
+    *fresh = tmp;
+    pol_portfolio_free(fresh);
+    return BASE_OK;
 }

@@ -36,11 +36,10 @@
  * decided before min_examples joined examples. Member 0 is never dropped (it
  * is the reward model).
  *
- * Serving. pol_portfolio_pmf() is the leader's exact pmf; with mix > 0 it is
- * (1 - mix) pi_lead + mix * mean over live challengers of pi_h, so every
- * challenger's choices are tried with probability at least mix / n and its
- * importance weights stay bounded. Either way the pmf served is exact and is
- * what the caller logs. mix drops to 0 when no challenger is left.
+ * Serving. pol_portfolio_pmf() is the leader's exact pmf, what the caller
+ * logs. (Mixing the challengers' pmfs into the served one, to bound their
+ * importance weights, was measured and lost more reward than it gained:
+ * docs/algorithms.md.)
  *
  * Everything is a deterministic function of the configuration and the
  * sequence of examples, like a single head.
@@ -67,14 +66,12 @@ typedef struct pol_portfolio_config {
     double z_drop;                             /* drop when the upper bound at z_drop se < 0 */
     uint64_t min_examples;                     /* no switch or drop before this many */
     double half_life;                          /* discount half-life in examples; 0: none */
-    double mix;                                /* share served by challengers, [0, 0.5] */
 } pol_portfolio_config;
 
 #define POL_PORTFOLIO_DEFAULT_Z 2.0
 #define POL_PORTFOLIO_DEFAULT_Z_DROP 3.0
 #define POL_PORTFOLIO_DEFAULT_MIN 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
-#define POL_PORTFOLIO_DEFAULT_MIX 0.0
 
 /*
  * pol_portfolio_config_single() - a portfolio of @head alone (portfolio =
@@ -141,5 +138,42 @@ const pol_head *pol_portfolio_member(const pol_portfolio *pf, uint32_t i);
 base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const float *x,
                                   uint32_t n_cand, const uint32_t *action, const float *base_logit,
                                   float *out_pmf);
+
+/* Joined examples learned (the model version). */
+uint64_t pol_portfolio_n_updates(const pol_portfolio *pf);
+
+/*
+ * pol_portfolio_checksum() - over every learner's parameters and the
+ * selector; a portfolio of one member has its head's pol_head_checksum().
+ */
+uint64_t pol_portfolio_checksum(const pol_portfolio *pf);
+
+/* pol_head_explain() of the serving member: the breakdown of what it serves. */
+base_err pol_portfolio_explain(const pol_portfolio *pf, const float *x, uint32_t n_cand,
+                               const uint32_t *action, const float *base_logit,
+                               const pol_breakdown *out);
+
+/* The members' names in order, comma-separated ("ridge/greedy:0.01,ridge/ucb:0.25"). */
+void pol_portfolio_describe(const pol_portfolio *pf, char *out, size_t size);
+
+/*
+ * pol_portfolio_snapshot() - the serving member as a head's snapshot (so
+ * pol_head_from_snapshot() rebuilds what serves), its n_updates the
+ * portfolio's; with more than one member also every learner and the
+ * selector (base_snapshot's pf_ fields).
+ * Return: BASE_OK; BASE_ENOMEM.
+ */
+base_err pol_portfolio_snapshot(const pol_portfolio *pf, base_snapshot **out);
+
+/*
+ * pol_portfolio_restore() - load @m (not retained). A snapshot of the same
+ * portfolio (same members, in order) restores it whole, selector included;
+ * any other snapshot (a single head's, a different portfolio's serving
+ * member) is loaded into member 0's learner, with every other learner and
+ * the selector starting afresh.
+ * Return: BASE_OK; the errors of pol_head_restore(); BASE_EINVAL for a
+ *         selector that does not fit; BASE_ENOMEM. On error @pf is unchanged.
+ */
+base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m);
 
 #endif

@@ -261,14 +261,82 @@ static void deterministic_and_bad_input_changes_nothing(const world *w)
     TST_EQ(pol_portfolio_learn(p1, d, NAN), BASE_ENUMERIC);
     TST_EQ(pol_head_checksum(pol_portfolio_member(p1, 0)), before);
     base_decision_free(d);
-    /* Members of different shapes, a mix out of range: refused. */
+    /* Members of different shapes, a negative z: refused. */
     pol_portfolio_config bad = pc;
     bad.member[1].dim = LD + 1;
     pol_portfolio *p3 = NULL;
     TST_EQ(pol_portfolio_new(&bad, &p3), BASE_EINVAL);
     bad = pc;
-    bad.mix = 0.9;
+    bad.z = -1.0;
     TST_EQ(pol_portfolio_new(&bad, &p3), BASE_EINVAL);
+    pol_portfolio_free(p1);
+    pol_portfolio_free(p2);
+}
+
+/*
+ * A snapshot restores the whole portfolio: the restored copy and the
+ * original, fed the same examples afterwards, stay bit-identical. The
+ * snapshot's own head is the serving member.
+ */
+static void snapshot_restores_the_whole_portfolio(const world *w)
+{
+    pol_portfolio_config pc;
+    pol_head_config bad, good;
+    uniform_member(&bad);
+    good_member(&good);
+    pol_portfolio_config_single(&pc, &bad);
+    pc.member[pc.n_members++] = good;
+    good.explorer = POL_EXPLORE_UCB;
+    pc.member[pc.n_members++] = good;
+    pol_portfolio *p1 = NULL, *p2 = NULL;
+    TST_OK(pol_portfolio_new(&pc, &p1));
+    TST_OK(pol_portfolio_new(&pc, &p2));
+    int errors = 0;
+    (void)run(p1, w, 1000, NULL, &errors);
+    base_snapshot *m = NULL;
+    TST_OK(pol_portfolio_snapshot(p1, &m));
+    TST_EQ(m->pf_n_learners, 2);
+    TST_EQ(m->n_updates, 1000);
+    TST_TRUE(strstr(m->pf_members, "ridge/ucb:") != NULL);
+    TST_OK(pol_portfolio_restore(p2, m));
+    TST_EQ(pol_portfolio_checksum(p2), pol_portfolio_checksum(p1));
+    TST_EQ(pol_portfolio_leader(p2), pol_portfolio_leader(p1));
+    /* The snapshot's head serves what the portfolio serves. */
+    pol_head *h = NULL;
+    TST_OK(pol_head_from_snapshot(m, &h));
+    float a[LK], b2[LK];
+    uint64_t rng = 8;
+    bandit_ctx b;
+    world_draw(w, &rng, &b);
+    TST_OK(pol_portfolio_pmf(p1, b.x, LK, b.action, b.bl, a));
+    TST_OK(pol_head_pmf(h, b.x, LK, b.action, b.bl, b2));
+    TST_TRUE(memcmp(a, b2, sizeof(a)) == 0);
+    pol_head_free(h);
+    /* The same further examples keep them identical. */
+    static uint32_t l1[500], l2[500];
+    (void)run(p1, w, 500, l1, &errors);
+    (void)run(p2, w, 500, l2, &errors);
+    TST_EQ(errors, 0);
+    TST_TRUE(memcmp(l1, l2, sizeof(l1)) == 0);
+    TST_EQ(pol_portfolio_checksum(p2), pol_portfolio_checksum(p1));
+    /* A selector that does not fit is refused and changes nothing. */
+    uint64_t before = pol_portfolio_checksum(p2);
+    m->pf_sel[0] = 7.0; /* a leader past the members */
+    TST_EQ(pol_portfolio_restore(p2, m), BASE_EINVAL);
+    TST_EQ(pol_portfolio_checksum(p2), before);
+    base_snapshot_free(m);
+    /* A single head's snapshot continues as member 0. */
+    pol_head *single = NULL;
+    TST_OK(pol_head_new(&bad, &single));
+    errors += bandit_train(single, w, 3, 200);
+    TST_OK(pol_head_snapshot(single, &m));
+    TST_EQ(m->pf_n_learners, 0);
+    TST_OK(pol_portfolio_restore(p2, m));
+    TST_EQ(pol_head_checksum(pol_portfolio_member(p2, 0)), pol_head_checksum(single));
+    TST_EQ(pol_portfolio_n_updates(p2), 200);
+    TST_EQ(pol_portfolio_leader(p2), 0);
+    base_snapshot_free(m);
+    pol_head_free(single);
     pol_portfolio_free(p1);
     pol_portfolio_free(p2);
 }
@@ -281,6 +349,7 @@ int main(void)
     switches_once_to_the_better_member(&w);
     drops_a_clearly_worse_challenger(&w);
     views_match_separate_heads(&w);
+    snapshot_restores_the_whole_portfolio(&w);
     deterministic_and_bad_input_changes_nothing(&w);
     return tst_done();
 }
