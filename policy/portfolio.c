@@ -2,10 +2,12 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "policy/ridge.h"
 
 /*
  * Members that differ only in explorer settings share one learner (its
@@ -58,11 +60,17 @@ void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config 
         return;
     }
     pol_head_config m = *head;
-    m.explorer = POL_EXPLORE_UCB;
-    m.ucb_alpha = 0.25;
-    add_member(out, &m);
-    m.ucb_alpha = 0.5;
-    add_member(out, &m);
+    /*
+     * Optimism over the same ridge: its widths cost p^2 / 2 per candidate,
+     * affordable while the ridge's features (context, p_base, bias) are few.
+     */
+    if (head->dim + POL_RIDGE_EXTRA <= POL_PORTFOLIO_UCB_P_MAX) {
+        m.explorer = POL_EXPLORE_UCB;
+        m.ucb_alpha = 0.25;
+        add_member(out, &m);
+        m.ucb_alpha = 0.5;
+        add_member(out, &m);
+    }
 }
 
 static bool config_ok(const pol_portfolio_config *c)
@@ -456,9 +464,9 @@ bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_i
     out->serving = i == pf->lead;
     out->estimate = pf->w > 0.0 ? pf->sv[i] / pf->w : 0.0;
     paired(pf, i, pf->lead, &out->vs_lead, &out->se);
-    if (i == pf->lead) {
+    if (i == pf->lead || pf->w <= 0.0) {
         out->vs_lead = 0.0;
-        out->se = 0.0;
+        out->se = 0.0; /* the leader itself, or nothing scored yet */
     } else if (!pf->live[i]) {
         out->estimate = pf->frozen[i][0];
         out->vs_lead = pf->frozen[i][1];
@@ -585,4 +593,108 @@ base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m)
     *fresh = tmp;
     pol_portfolio_free(fresh);
     return BASE_OK;
+}
+
+/* One member "learner[/explorer[:param]]" of a list, built on @head. */
+static bool parse_member(const char *tok, size_t len, const pol_head_config *head,
+                         pol_head_config *out, char *why, size_t whylen)
+{
+    char buf[128], *x = NULL, *param = NULL;
+    if (len == 0 || len >= sizeof(buf)) {
+        snprintf(why, whylen, "empty or overlong member");
+        return false;
+    }
+    memcpy(buf, tok, len);
+    buf[len] = '\0';
+    *out = *head;
+    x = strchr(buf, '/');
+    if (x != NULL) {
+        *x++ = '\0';
+        param = strchr(x, ':');
+        if (param != NULL) {
+            *param++ = '\0';
+        }
+    }
+    if (!pol_learner_from_name(buf, &out->learner)) {
+        snprintf(why, whylen, "unknown learner \"%s\"", buf);
+        return false;
+    }
+    if (out->learner != head->learner) {
+        out->epsilon = -1.0; /* the member's learner's own defaults */
+        out->learning_rate = 0.0;
+    }
+    out->explorer = POL_EXPLORE_AUTO;
+    if (x != NULL && !pol_explorer_from_name(x, &out->explorer)) {
+        snprintf(why, whylen, "unknown explorer \"%s\"", x);
+        return false;
+    }
+    if (param != NULL) {
+        char *end = NULL;
+        double v = strtod(param, &end);
+        if (end == param || *end != '\0' || !isfinite(v) || v < 0.0) {
+            snprintf(why, whylen, "bad parameter \"%s\"", param);
+            return false;
+        }
+        if (out->explorer == POL_EXPLORE_UCB) {
+            out->ucb_alpha = v;
+        } else if (out->explorer == POL_EXPLORE_IGW) {
+            out->gamma = v;
+        } else {
+            out->epsilon = v;
+        }
+    }
+    return true;
+}
+
+base_err pol_portfolio_config_parse(const char *spec, const pol_head_config *head,
+                                    pol_portfolio_config *out, char *why, size_t whylen)
+{
+    if (strcmp(spec, "off") == 0) {
+        pol_portfolio_config_single(out, head);
+        return BASE_OK;
+    }
+    if (strcmp(spec, "auto") == 0) {
+        pol_portfolio_config_auto(out, head);
+        return BASE_OK;
+    }
+    pol_portfolio_config_single(out, head);
+    out->n_members = 0;
+    const char *s = spec;
+    while (*s != '\0') {
+        while (*s == ' ' || *s == '\t') {
+            s++;
+        }
+        size_t len = strcspn(s, ",");
+        size_t trim = len;
+        while (trim > 0 && (s[trim - 1] == ' ' || s[trim - 1] == '\t')) {
+            trim--;
+        }
+        if (out->n_members == POL_PORTFOLIO_MAX) {
+            snprintf(why, whylen, "more than %d members", POL_PORTFOLIO_MAX);
+            return BASE_EINVAL;
+        }
+        if (!parse_member(s, trim, head, &out->member[out->n_members], why, whylen)) {
+            return BASE_EINVAL;
+        }
+        out->n_members++;
+        s += len;
+        if (*s == ',') {
+            s++;
+            if (*s == '\0') {
+                snprintf(why, whylen, "trailing comma");
+                return BASE_EINVAL;
+            }
+        }
+    }
+    if (out->n_members == 0) {
+        snprintf(why, whylen, "no members");
+        return BASE_EINVAL;
+    }
+    pol_portfolio *pf = NULL;
+    base_err e = pol_portfolio_new(out, &pf);
+    pol_portfolio_free(pf);
+    if (e != BASE_OK) {
+        snprintf(why, whylen, "a member the head cannot build (explorer and learner do not fit)");
+    }
+    return e;
 }

@@ -72,6 +72,8 @@ typedef struct pol_portfolio_config {
 #define POL_PORTFOLIO_DEFAULT_Z_DROP 3.0
 #define POL_PORTFOLIO_DEFAULT_MIN 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
+#define POL_PORTFOLIO_UCB_P_MAX                                                                    \
+    64 /* auto: ucb members while ridge has at most this many features */
 
 /*
  * pol_portfolio_config_single() - a portfolio of @head alone (portfolio =
@@ -86,6 +88,19 @@ void pol_portfolio_config_single(pol_portfolio_config *out, const pol_head_confi
  * portfolio of itself alone.
  */
 void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config *head);
+
+/*
+ * pol_portfolio_config_parse() - a portfolio from the configuration value
+ * @spec: "off" (@head alone), "auto" (pol_portfolio_config_auto()) or a
+ * comma-separated list of members "learner[/explorer[:param]]", the first
+ * serving first, e.g. "ridge, ridge/ucb:0.5, iwr/greedy:0.02". A member
+ * takes @head's settings; its param is epsilon for greedy and softmax,
+ * gamma for igw, alpha for ucb; a learner other than @head's starts from
+ * that learner's default epsilon and learning rate.
+ * Return: BASE_OK; BASE_EINVAL with a reason in @why.
+ */
+base_err pol_portfolio_config_parse(const char *spec, const pol_head_config *head,
+                                    pol_portfolio_config *out, char *why, size_t whylen);
 
 /*
  * pol_portfolio_new() - every member built, none learned, member 0 serving.

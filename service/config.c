@@ -322,6 +322,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = base_slot_from_name(v, &p->serve);
     } else if (strcmp(k, "canary") == 0) {
         ok = parse_double(v, 0, 1, &p->canary);
+    } else if (strcmp(k, "portfolio") == 0) {
+        ok = copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
@@ -459,6 +461,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             st->pol = &c->policy[c->n_policies++];
             base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
             pol_head_config_default(&st->pol->head, 0, 0);
+            base_strlcpy(st->pol->portfolio_spec, "auto", sizeof(st->pol->portfolio_spec));
             rwd_spec_default(&st->pol->reward);
             st->pol->max_pending = 1000000;
         }
@@ -509,6 +512,12 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             return BASE_EINVAL;
         }
         p->head.n_actions = p->n_actions;
+        if (pol_portfolio_config_parse(p->portfolio_spec, &p->head, &p->portfolio, why,
+                                       sizeof(why)) != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": portfolio \"%s\": %s", p->name,
+                     p->portfolio_spec, why);
+            return BASE_EINVAL;
+        }
         if (p->max_candidates == 0) {
             p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;
         }

@@ -32,6 +32,7 @@
 #include "base/err.h"
 #include "base/record.h"
 #include "policy/head.h"
+#include "policy/portfolio.h"
 #include "reward/join.h"
 
 #define SVC_MAX_POLICIES 64
@@ -42,9 +43,11 @@
 typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
     uint32_t n_actions;
-    char (*actions)[BASE_NAME_MAX + 1];   /* [n_actions], owned */
-    uint32_t max_candidates;              /* default: n_actions (capped at BASE_CAND_MAX) */
-    pol_head_config head;                 /* dim, epsilon, temperature, learning rate, seed */
+    char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
+    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX) */
+    pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
+    char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
+    pol_portfolio_config portfolio;       /* resolved from portfolio_spec and head at load */
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */

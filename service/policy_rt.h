@@ -105,7 +105,7 @@ typedef struct svc_prt {
     base_hset actions; /* hash of an action name -> its index; read-only after init */
 
     pthread_rwlock_t head_lk;
-    pol_head *head;                 /* guarded by head_lk; written by the learner only */
+    pol_portfolio *pf;              /* the online slot; guarded by head_lk; learner writes */
     atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
 
     /*
