@@ -351,8 +351,9 @@ static void usage(FILE *f)
                "  --alpha A           ucb width weight (default 0.5)\n"
                "  --learning-rate R   pg and iwr step (default: the learner's)\n"
                "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
-               "  --portfolio off|auto off: the one head above (default); auto: a portfolio of\n"
-               "                      heads around it, the serving one selected online\n"
+               "  --portfolio off|auto auto (default, as rlfeedd): a portfolio of heads around\n"
+               "                      the one above, the serving one selected online;\n"
+               "                      off: that head alone\n"
                "  --half-life H       portfolio: discount half-life in examples (0: none)\n"
                "  --z Z, --z-drop Z   portfolio: confidence to switch (2), to drop (3)\n"
                "  --min-examples N    portfolio: nothing decided before N examples (300)\n"
@@ -404,6 +405,7 @@ static int parse(int argc, char **argv, opts *o)
     o->base_acc = 0.68;
     o->full = true;
     pol_head_config_default(&o->head, 0, 0);
+    o->portfolio = true;
     o->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
     o->z = POL_PORTFOLIO_DEFAULT_Z;
     o->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
