@@ -247,14 +247,14 @@ static base_err live_pmfs(const pol_portfolio *pf, const base_decision *d, float
     return BASE_OK;
 }
 
-base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double reward)
+base_err pol_portfolio_score(const pol_portfolio *pf, const base_decision *d, double reward,
+                             pol_portfolio_scores *out)
 {
     float pmf[POL_PORTFOLIO_MAX * BASE_CAND_MAX], score[BASE_CAND_MAX];
     double rhat[BASE_CAND_MAX];
-    double v[POL_PORTFOLIO_MAX];
     uint32_t n = d->n_cand;
 
-    base_err e = BASE_OK;
+    memset(out, 0, sizeof(*out));
     if (d->chosen >= n || n > BASE_CAND_MAX) {
         return BASE_EINVAL;
     }
@@ -265,14 +265,12 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
     if (!(p > 0.0 && p <= 1.0)) {
         return BASE_EINVAL;
     }
+    out->n_seen = pf->n_seen;
     if (pol_portfolio_live(pf) == 1) {
-        /* Nothing left to select: the leader's learner alone. */
-        e = pol_head_learn(pf->learner[pf->src[pf->lead]], d, reward);
-        pf->n_seen += e == BASE_OK;
-        return e;
+        return BASE_OK; /* nothing left to select */
     }
     /* Member 0 is always live, so learner 0 computes its scores: the reward model. */
-    e = live_pmfs(pf, d, pmf, score);
+    base_err e = live_pmfs(pf, d, pmf, score);
     if (e != BASE_OK) {
         return e;
     }
@@ -285,7 +283,6 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
         rhat[c] = r;
     }
     for (uint32_t i = 0; i < pf->n; i++) {
-        v[i] = 0.0;
         if (!pf->live[i]) {
             continue;
         }
@@ -294,8 +291,29 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
         for (uint32_t c = 0; c < n; c++) {
             dm += (double)pi[c] * rhat[c];
         }
-        v[i] = dm + (double)pi[d->chosen] / p * (reward - rhat[d->chosen]);
+        out->v[i] = dm + (double)pi[d->chosen] / p * (reward - rhat[d->chosen]);
     }
+    out->scored = true;
+    return BASE_OK;
+}
+
+base_err pol_portfolio_apply(pol_portfolio *pf, const base_decision *d, double reward,
+                             const pol_portfolio_scores *sc)
+{
+    base_err e = BASE_OK;
+    if (sc->n_seen != pf->n_seen) {
+        return BASE_EINVAL; /* scored against another state */
+    }
+    if (!sc->scored) {
+        /* One live member: nothing left to select, the leader's learner alone. */
+        if (pol_portfolio_live(pf) != 1) {
+            return BASE_EINVAL;
+        }
+        e = pol_head_learn(pf->learner[pf->src[pf->lead]], d, reward);
+        pf->n_seen += e == BASE_OK;
+        return e;
+    }
+    const double *v = sc->v;
     /* Learn: learner 0 first; a failure leaves the later ones untouched. */
     for (uint32_t k = 0; k < pf->n_learners; k++) {
         if (learner_live(pf, k)) {
@@ -329,6 +347,13 @@ base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double r
     }
     select_leader(pf);
     return BASE_OK;
+}
+
+base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double reward)
+{
+    pol_portfolio_scores sc;
+    base_err e = pol_portfolio_score(pf, d, reward, &sc);
+    return e == BASE_OK ? pol_portfolio_apply(pf, d, reward, &sc) : e;
 }
 
 /*

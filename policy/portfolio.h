@@ -124,6 +124,26 @@ base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_c
  */
 base_err pol_portfolio_learn(pol_portfolio *pf, const base_decision *d, double reward);
 
+/*
+ * The learn step in two halves, so a caller whose thread is the only writer
+ * can score without holding the lock readers take, and take it only to
+ * apply: pol_portfolio_score() reads @pf (const, may run concurrently with
+ * pmf calls), pol_portfolio_apply() updates it with the scores of the same
+ * example and must follow with no other learn in between.
+ */
+typedef struct pol_portfolio_scores {
+    double v[POL_PORTFOLIO_MAX]; /* each live member's value on the example */
+    bool scored;                 /* false: one live member, nothing to score */
+    uint64_t n_seen;             /* the state it was scored against */
+} pol_portfolio_scores;
+
+/* Return: the errors of pol_portfolio_learn() before anything changes. */
+base_err pol_portfolio_score(const pol_portfolio *pf, const base_decision *d, double reward,
+                             pol_portfolio_scores *out);
+/* Return: the errors of pol_head_learn(); BASE_EINVAL for scores of another state. */
+base_err pol_portfolio_apply(pol_portfolio *pf, const base_decision *d, double reward,
+                             const pol_portfolio_scores *sc);
+
 /* What the selector knows about one member. */
 typedef struct pol_member_info {
     bool live;       /* still learning and scored */

@@ -167,11 +167,19 @@ uint64_t svc_prt_take_lsn(svc_prt *p)
 base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
 {
     base_err err = BASE_OK;
+    pol_portfolio_scores sc;
+    /*
+     * Scoring the portfolio's members reads the head only, and this thread is its only
+     * writer: no lock, so decides are not held up by it; only the update takes the lock.
+     * Unknown examples are in the joined stream for evaluation, but never learned from.
+     */
+    if (!j->unknown) {
+        err = pol_portfolio_score(p->pf, j->decision, j->reward, &sc);
+    }
     /* last_joined_id changes under the head's lock, so stats read a consistent pair. */
     pthread_rwlock_wrlock(&p->head_lk);
-    /* Unknown examples are in the joined stream for evaluation, but never learned from. */
-    if (!j->unknown) {
-        err = pol_portfolio_learn(p->pf, j->decision, j->reward);
+    if (!j->unknown && err == BASE_OK) {
+        err = pol_portfolio_apply(p->pf, j->decision, j->reward, &sc);
     }
     uint64_t n = pol_portfolio_n_updates(p->pf);
     base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
