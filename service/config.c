@@ -291,6 +291,12 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 1, 10000, &c->tick_ms);
     } else if (strcmp(k, "registry_poll_ms") == 0) {
         ok = parse_u32(v, 10, 60000, &c->registry_poll_ms);
+    } else if (strcmp(k, "rollup_period_ms") == 0) {
+        ok = parse_u32(v, 100, 86400000, &c->rollup_period_ms);
+    } else if (strcmp(k, "rollup_keep") == 0) {
+        ok = parse_u32(v, 1, SVC_ROLLUP_KEEP_MAX, &c->rollup_keep);
+    } else if (strcmp(k, "dashboard_chartjs") == 0) {
+        ok = v[0] == '/' && copy_str(c->dashboard_chartjs, sizeof(c->dashboard_chartjs), v);
     } else {
         return fail(st, "[server]: unknown key \"%s\"", k);
     }
@@ -544,6 +550,9 @@ static void set_defaults(svc_config *c)
     c->lease_ms = 10000;
     c->snapshot_interval_ms = 10000;
     c->registry_poll_ms = 250;
+    c->rollup_period_ms = 60000;
+    c->rollup_keep = 10080;
+    base_strlcpy(c->dashboard_chartjs, SVC_CHARTJS_DEFAULT, sizeof(c->dashboard_chartjs));
     c->snapshot_every = 10000;
     c->retention_ms = 7ULL * 86400000ULL;
     c->keep_snapshots = 5;

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "service/dashboard.h"
 #include "service/metrics.h"
 
 #define METRICS_MAX_BYTES (16u << 20) /* the exposition of SVC_MAX_POLICIES policies fits */
@@ -185,6 +186,9 @@ base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t 
         rv = add_route(h, "/metrics", on_metrics);
     }
     if (rv == 0) {
+        rv = svc_dashboard_add_routes(h->srv, h);
+    }
+    if (rv == 0) {
         what = "listen";
         rv = nng_http_server_start(h->srv);
     }
@@ -208,6 +212,17 @@ void svc_http_set_engine(svc_http *h, svc_engine *e)
     }
     pthread_rwlock_wrlock(&h->lk);
     h->eng = e;
+    pthread_rwlock_unlock(&h->lk);
+}
+
+svc_engine *svc_http_engine_hold(svc_http *h)
+{
+    pthread_rwlock_rdlock(&h->lk);
+    return h->closed ? NULL : h->eng;
+}
+
+void svc_http_engine_release(svc_http *h)
+{
     pthread_rwlock_unlock(&h->lk);
 }
 

@@ -3,7 +3,8 @@
 
 /*
  * The HTTP endpoint for operators, on nng's own HTTP server and its own
- * listen address (http_url): GET /healthz, /readyz and /metrics. This file
+ * listen address (http_url): GET /healthz, /readyz and /metrics, and the
+ * dashboard's routes (service/dashboard.h). This file, service/dashboard.c
  * and service/net.c are the only ones that include nng headers.
  *
  *   /healthz  200 "ok" while the process runs, also while starting.
@@ -40,6 +41,15 @@ base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t 
 
 /* Serve /readyz and /metrics from @e (borrowed until svc_http_close()). */
 void svc_http_set_engine(svc_http *h, svc_engine *e);
+
+/*
+ * svc_http_engine_hold() - for the handlers of route modules
+ * (service/dashboard.c): the engine, or NULL while starting or stopping.
+ * Either way the caller then holds @h's read lock and must call
+ * svc_http_engine_release() once; the engine stays valid until then.
+ */
+svc_engine *svc_http_engine_hold(svc_http *h);
+void svc_http_engine_release(svc_http *h);
 
 /* Stop listening, wait for handlers in progress, free. Accepts NULL. */
 void svc_http_close(svc_http *h);

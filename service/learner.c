@@ -14,6 +14,7 @@
 #include "storage/streamid.h"
 #include "base/hash.h"
 #include "service/explain.h"
+#include "service/rollup.h"
 
 /*
  * Runs on the writer thread once Redis has (or refused) a joined example.
@@ -341,6 +342,7 @@ base_err svc_engine_start(svc_engine *e)
 void svc_engine_stop(svc_engine *e, int drain_timeout_ms)
 {
     svc_explainer_close(e); /* its thread answers through the sockets: before they go */
+    svc_rollup_close(e);
     if (e == NULL || !e->started) {
         return;
     }
