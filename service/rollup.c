@@ -200,7 +200,7 @@ static void make_row(svc_rollup *r, svc_prt *p, const raw *cur, const rwd_join_s
     row[SVC_RU_DANGLING] = (double)(cur->dangling - o->dangling);
     row[SVC_RU_NOT_ACTIVATED] = (double)(cur->not_activated - o->not_activated);
     pthread_rwlock_rdlock(&p->head_lk);
-    row[SVC_RU_VERSION_ONLINE] = (double)pol_head_n_updates(p->head);
+    row[SVC_RU_VERSION_ONLINE] = (double)pol_portfolio_n_updates(p->pf);
     pthread_rwlock_unlock(&p->head_lk);
     row[SVC_RU_VERSION_PRODUCTION] = (double)atomic_load(&p->prod_version);
     row[SVC_RU_SERVE_PRODUCTION] = atomic_load(&p->serve) == BASE_SLOT_PRODUCTION ? 1.0 : 0.0;
