@@ -72,8 +72,23 @@ static bool play(tst_daemon *f, int i)
     snprintf(ev, sizeof(ev), "au-%d", i);
     snprintf(oid, sizeof(oid), "au-%d-o", i);
     rlfeed_decide_opts o = {.event_id = ev};
-    return rlfeed_client_decide_ex(f->c, "p", &o, x, 2, 2, IDS, lg, &r) == BASE_OK && r.ok &&
-           rlfeed_client_feedback(f->c, "p", ev, "ok", 1.0, oid, &r) == BASE_OK && r.ok;
+    base_err e = rlfeed_client_decide_ex(f->c, "p", &o, x, 2, 2, IDS, lg, &r);
+    /* Feedback waits for Redis (ack_timeout_ms); on a loaded machine it may be answered
+     * unavailable, and is then sent again: its outcome id makes the retry idempotent. */
+    bool decided = e == BASE_OK && r.ok;
+    for (int tries = 0; decided && tries < 5; tries++) {
+        e = rlfeed_client_feedback(f->c, "p", ev, "ok", 1.0, oid, &r);
+        if (e != BASE_OK || r.ok || r.error.code != PROTO_E_UNAVAILABLE) {
+            break;
+        }
+    }
+    if (e != BASE_OK || !r.ok) {
+        printf("# play %d: %s %s: %s\n", i, base_strerror(e),
+               e == BASE_OK ? rlfeed_errcode_name(r.error.code) : "",
+               e == BASE_OK ? r.error.message : "");
+        return false;
+    }
+    return true;
 }
 
 /* How many audit entries of @policy have action @action (-1 on a read error). */
