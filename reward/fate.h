@@ -12,9 +12,12 @@
  *               window was open, or held early and attached
  *   superseded  it was applied, then a later applied outcome named its
  *               outcome_id in supersedes: it no longer counts
- *   late        it arrived once the window had closed: logged, never learned
- *   dangling    it arrived before the decision and was no longer held when
- *               the decision came (older than backward_window_ms)
+ *   late        it arrived once the window had closed, while the decision
+ *               was remembered (late_memory_ms): logged, never learned
+ *   not joined  it arrived before the decision by more than
+ *               backward_window_ms (no longer held when the decision came),
+ *               or after the decision was forgotten: it was never joined to
+ *               this decision (it may be another's with the same event id)
  * Only outcomes the join logs (matched, corrected, early, late) have a
  * record; duplicates and rejected outcomes leave none and are never listed.
  * Outcomes addressed to the decision's conversation are not covered: their
@@ -26,16 +29,17 @@
 #include <stdint.h>
 
 #include "base/record.h"
+#include "reward/spec.h"
 
 typedef enum rwd_fate {
     RWD_FATE_APPLIED = 0,
     RWD_FATE_SUPERSEDED,
     RWD_FATE_LATE,
-    RWD_FATE_DANGLING,
+    RWD_FATE_NOT_JOINED,
     RWD_FATE_COUNT
 } rwd_fate;
 
-/* "applied", "superseded", "late", "dangling" ("unknown" past the enum). */
+/* "applied", "superseded", "late", "not_joined" ("unknown" past the enum). */
 const char *rwd_fate_name(rwd_fate f);
 
 /* One outcome addressed to a decision, as explain lists it. */
@@ -50,13 +54,13 @@ typedef struct rwd_outcome_view {
 /*
  * rwd_outcome_fates() - the fate of each of the @n outcome records @o
  * (borrowed), all addressed to decision @d's event id, in log (lsn) order,
- * for a decision whose window closed at @closed_at_ms, held early for at
- * most @backward_window_ms, into @out_fates[0..n). An outcome arrived
- * (arrived_ms) before @closed_at_ms was applied unless it arrived before the
- * decision (ts_ms, when the join received it) by more than
- * @backward_window_ms; at or after it, late.
+ * for a decision whose window closed at @closed_at_ms under @spec, into
+ * @out_fates[0..n). By arrival (arrived_ms): before @d's time (ts_ms, when
+ * the join received it) less backward_window_ms, not joined; then, before
+ * @closed_at_ms, applied (or superseded); then, before @closed_at_ms plus
+ * late_memory_ms, late; later, not joined.
  */
-void rwd_outcome_fates(const base_decision *d, int64_t closed_at_ms, int64_t backward_window_ms,
+void rwd_outcome_fates(const rwd_spec *spec, const base_decision *d, int64_t closed_at_ms,
                        const base_outcome *const *o, uint32_t n, rwd_fate *out_fates);
 
 #endif

@@ -78,10 +78,12 @@ static rwd_status apply(rwd_join *j, logged *lg, base_outcome o)
 static void fates_of(const base_decision *d, int64_t closed_at, const logged *lg, rwd_fate *out)
 {
     const base_outcome *p[MAX_LOGGED];
+    rwd_spec s;
+    spec(&s);
     for (uint32_t i = 0; i < lg->n; i++) {
         p[i] = &lg->o[i];
     }
-    rwd_outcome_fates(d, closed_at, BACKWARD, p, lg->n, out);
+    rwd_outcome_fates(&s, d, closed_at, p, lg->n, out);
 }
 
 static void test_names(void)
@@ -89,14 +91,16 @@ static void test_names(void)
     TST_STREQ(rwd_fate_name(RWD_FATE_APPLIED), "applied");
     TST_STREQ(rwd_fate_name(RWD_FATE_SUPERSEDED), "superseded");
     TST_STREQ(rwd_fate_name(RWD_FATE_LATE), "late");
-    TST_STREQ(rwd_fate_name(RWD_FATE_DANGLING), "dangling");
+    TST_STREQ(rwd_fate_name(RWD_FATE_NOT_JOINED), "not_joined");
     TST_STREQ(rwd_fate_name(RWD_FATE_COUNT), "unknown");
 }
 
 /*
- * Early (held, then attached), too early (dangling), a correction, a flag,
- * a retry (duplicate: not logged, not listed), then a late one: the join's
- * own list while pending and the fates from the records agree.
+ * Early (held, then attached), too early (dangling: not joined), a
+ * correction, a flag, a retry (duplicate: not logged, not listed), then
+ * late ones: the join's own list while pending and the fates from the
+ * records agree; one arriving once the decision is forgotten is not joined
+ * (the join holds it for a next decision with the same event id).
  */
 static void test_join_and_records_agree(void)
 {
@@ -154,10 +158,10 @@ static void test_join_and_records_agree(void)
     rwd_join_peek_outcomes(j, "ev", v, 2, &n, &total, &found);
     TST_TRUE(found && n == 2 && total == 4);
 
-    /* The records alone: the one held too long dangles, the rest as the join says. */
+    /* The records alone: the one held too long was never joined, the rest as the join says. */
     TST_EQ(lg.n, 5);
     fates_of(keep, T + WINDOW, &lg, f);
-    TST_EQ(f[0], RWD_FATE_DANGLING);
+    TST_EQ(f[0], RWD_FATE_NOT_JOINED);
     TST_EQ(f[1], RWD_FATE_APPLIED);
     TST_EQ(f[2], RWD_FATE_SUPERSEDED);
     TST_EQ(f[3], RWD_FATE_APPLIED);
@@ -173,11 +177,17 @@ static void test_join_and_records_agree(void)
     }
     TST_EQ(apply(j, &lg, out("ev", "thumbs_up", 1.0, T + WINDOW, "b", "")), RWD_LATE);
     TST_EQ(apply(j, &lg, out("ev", "csat", 1.0, T + WINDOW + 1, "c3", "c2")), RWD_LATE_CORRECTION);
-    TST_EQ(lg.n, 7);
+    /*
+     * Forgotten (late memory = the window): held as early, for a decision yet
+     * to come with this event id; logged, but never this decision's.
+     */
+    TST_EQ(apply(j, &lg, out("ev", "thumbs_up", 1.0, T + 2 * WINDOW, "", "")), RWD_EARLY);
+    TST_EQ(lg.n, 8);
     fates_of(keep, T + WINDOW, &lg, f);
     TST_EQ(f[3], RWD_FATE_APPLIED); /* a late correction changes nothing */
     TST_EQ(f[5], RWD_FATE_LATE);
     TST_EQ(f[6], RWD_FATE_LATE);
+    TST_EQ(f[7], RWD_FATE_NOT_JOINED);
     base_decision_free(keep);
     rwd_join_free(j);
 }
