@@ -25,7 +25,7 @@
  * the decision's event id, oldest first, at most PROTO_EXPLAIN_MAX_OUTCOMES
  * (then "outcomes_truncated":true follows, absent otherwise). An outcome's
  * "outcome_id" is absent when it had none; "status" is one of "applied",
- * "superseded", "late", "dangling" (reward/fate.h).
+ * "superseded", "late" (reward/fate.h).
  *
  * Invariants: proto_explain_decode(proto_reply_explain(x)) gives back x; the
  * encoder appends a whole map or leaves the buffer as it was. Reentrant.
@@ -54,7 +54,7 @@ typedef struct proto_explain_outcome {
     char outcome_id[BASE_ID_MAX + 1]; /* "": none */
     double value;                     /* as observed */
     int64_t ts_ms;                    /* the outcome's time */
-    char status[16];                  /* "applied", "superseded", "late", "dangling" */
+    char status[16];                  /* "applied", "superseded", "late" */
 } proto_explain_outcome;
 
 typedef struct proto_explain {

@@ -23,7 +23,7 @@ static proto_explain_outcome g_out[PROTO_EXPLAIN_MAX_OUTCOMES + 1];
 /* @n outcomes in g_out: every other one without an outcome_id. */
 static void fill_outcomes(proto_explain *x, uint32_t n, bool truncated)
 {
-    static const char *const st[] = {"applied", "superseded", "late", "dangling"};
+    static const char *const st[] = {"applied", "superseded", "late", "applied"};
     for (uint32_t i = 0; i < n; i++) {
         proto_explain_outcome *o = &g_out[i];
         memset(o, 0, sizeof(*o));
