@@ -36,12 +36,14 @@ base_err proto_reply_explain(base_buf *out, const proto_explain *x)
     size_t start = out->len;
     proto_writer w;
 
-    if (x->n_cand == 0 || x->n_cand > BASE_CAND_MAX || x->chosen_index >= x->n_cand) {
+    if (x->n_cand == 0 || x->n_cand > BASE_CAND_MAX || x->chosen_index >= x->n_cand ||
+        x->n_listed > PROTO_EXPLAIN_MAX_OUTCOMES) {
         return BASE_EINVAL;
     }
     bool rv = x->reward_version[0] != '\0';
+    bool trunc = x->has_reward && x->outcomes_truncated;
     proto_writer_init(&w, out);
-    proto_w_map(&w, 11u + (rv ? 1u : 0u) + (x->has_reward ? 6u : 0u));
+    proto_w_map(&w, 11u + (rv ? 1u : 0u) + (x->has_reward ? 7u : 0u) + (trunc ? 1u : 0u));
     w_key_bool(&w, "ok", true);
     w_key_str(&w, "event_id", x->event_id);
     w_key_str(&w, "policy", x->policy);
@@ -76,6 +78,24 @@ base_err proto_reply_explain(base_buf *out, const proto_explain *x)
         w_key_uint(&w, "n_outcomes", x->n_outcomes);
         w_key_str(&w, "credit", x->credit);
         w_key_f(&w, "share", x->share);
+        proto_w_str(&w, "outcomes");
+        proto_w_array(&w, x->n_listed);
+        for (uint32_t i = 0; i < x->n_listed; i++) {
+            const proto_explain_outcome *o = &x->outcomes[i];
+            bool has_id = o->outcome_id[0] != '\0';
+            proto_w_map(&w, has_id ? 5u : 4u);
+            w_key_str(&w, "signal", o->signal);
+            w_key_f(&w, "value", o->value);
+            if (has_id) {
+                w_key_str(&w, "outcome_id", o->outcome_id);
+            }
+            proto_w_str(&w, "ts");
+            proto_w_int(&w, o->ts_ms);
+            w_key_str(&w, "status", o->status);
+        }
+        if (trunc) {
+            w_key_bool(&w, "outcomes_truncated", true);
+        }
     }
     base_err e = proto_writer_finish(&w);
     if (e != BASE_OK) {
@@ -103,6 +123,8 @@ static const char *const top_keys[] = {
     "n_outcomes",
     "credit",
     "share",
+    "outcomes",
+    "outcomes_truncated",
 };
 enum {
     K_OK,
@@ -123,12 +145,17 @@ enum {
     K_N_OUTCOMES,
     K_CREDIT,
     K_SHARE,
+    K_OUTCOMES,
+    K_TRUNCATED,
     K_COUNT
 };
 
 static const char *const cand_keys[] = {"id",         "base_logit",  "base_prob",
                                         "head_score", "exploration", "probability"};
 enum { C_ID, C_LOGIT, C_BASE, C_SCORE, C_EXPLORE, C_PROB, C_COUNT };
+
+static const char *const outcome_keys[] = {"signal", "value", "outcome_id", "ts", "status"};
+enum { O_SIGNAL, O_VALUE, O_ID, O_TS, O_STATUS, O_COUNT };
 
 static bool opt_str(const msgpack_object *o, char *dst, size_t size)
 {
@@ -155,6 +182,49 @@ static bool decode_cand(const msgpack_object *o, bool breakdown, proto_explain_c
     }
     if (breakdown) {
         return get_f32(f[C_SCORE], &out->head_score) && get_f32(f[C_EXPLORE], &out->exploration);
+    }
+    return true;
+}
+
+static bool decode_outcome(const msgpack_object *o, proto_explain_outcome *out)
+{
+    const msgpack_object *f[O_COUNT];
+    return proto_mp_map_fields(o, outcome_keys, O_COUNT, false, f, NULL) && f[O_SIGNAL] != NULL &&
+           proto_mp_get_str(f[O_SIGNAL], BASE_NAME_MAX, true, out->signal, NULL) &&
+           f[O_VALUE] != NULL && proto_mp_get_f64(f[O_VALUE], &out->value, NULL) &&
+           opt_str(f[O_ID], out->outcome_id, sizeof(out->outcome_id)) && f[O_TS] != NULL &&
+           proto_mp_get_i64(f[O_TS], &out->ts_ms, NULL) && f[O_STATUS] != NULL &&
+           proto_mp_get_str(f[O_STATUS], sizeof(out->status) - 1, true, out->status, NULL);
+}
+
+/*
+ * The "outcomes" array @o and "outcomes_truncated" @t. Either may be absent
+ * (replies of daemons that predate them): no outcomes listed.
+ */
+static bool decode_outcomes(const msgpack_object *o, const msgpack_object *t, proto_explain *x,
+                            base_err *out_e)
+{
+    if (o == NULL) {
+        return t == NULL;
+    }
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > PROTO_EXPLAIN_MAX_OUTCOMES ||
+        (t != NULL && !proto_mp_get_bool(t, &x->outcomes_truncated, NULL))) {
+        return false;
+    }
+    const msgpack_object_array *a = &o->via.array;
+    if (a->size == 0) {
+        return true;
+    }
+    x->outcomes = base_alloc_zero(a->size, sizeof(*x->outcomes));
+    if (x->outcomes == NULL) {
+        *out_e = BASE_ENOMEM;
+        return false;
+    }
+    x->n_listed = a->size;
+    for (uint32_t i = 0; i < a->size; i++) {
+        if (!decode_outcome(&a->ptr[i], &x->outcomes[i])) {
+            return false;
+        }
     }
     return true;
 }
@@ -192,7 +262,8 @@ static bool decode_top(const msgpack_object *top, proto_explain *x, base_err *ou
          !proto_mp_get_bool(f[K_UNKNOWN], &x->unknown, NULL) || f[K_N_OUTCOMES] == NULL ||
          !proto_mp_get_u32(f[K_N_OUTCOMES], UINT32_MAX, &x->n_outcomes, NULL) ||
          !opt_str(f[K_CREDIT], x->credit, sizeof(x->credit)) || f[K_SHARE] == NULL ||
-         !proto_mp_get_f64(f[K_SHARE], &x->share, NULL))) {
+         !proto_mp_get_f64(f[K_SHARE], &x->share, NULL) ||
+         !decode_outcomes(f[K_OUTCOMES], f[K_TRUNCATED], x, out_e))) {
         return false;
     }
     x->cand = base_alloc_zero(a->size, sizeof(*x->cand));
@@ -241,5 +312,8 @@ void proto_explain_fini(proto_explain *x)
         base_free(x->cand);
         x->cand = NULL;
         x->n_cand = 0;
+        base_free(x->outcomes);
+        x->outcomes = NULL;
+        x->n_listed = 0;
     }
 }

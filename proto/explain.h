@@ -11,7 +11,9 @@
  *                     "head_score":0.71, "exploration":0.005,
  *                     "probability":0.955}, ...],
  *      "status":"joined", "reward":1.0, "defaulted":false, "unknown":false,
- *      "n_outcomes":1, "credit":"none", "share":0.0}
+ *      "n_outcomes":1, "credit":"none", "share":0.0,
+ *      "outcomes":[{"signal":"thumbs_up", "value":1.0, "outcome_id":"o-1",
+ *                   "ts":1700000001000, "status":"applied"}, ...]}
  * Numbers are float64 on the wire, each the exact value of a float32 (reward
  * and share excepted, which are float64), so "probability" is the logged pmf
  * bit for bit. "head_score" and "exploration" are present only with
@@ -19,7 +21,11 @@
  * "reward_version" only when known; "reward", "defaulted", "unknown",
  * "n_outcomes", "credit" and "share" are the reward so far for a pending
  * decision and the reward computed for a joined one, and absent when the
- * joined record was not found.
+ * joined record was not found; so is "outcomes", the outcomes addressed to
+ * the decision's event id, oldest first, at most PROTO_EXPLAIN_MAX_OUTCOMES
+ * (then "outcomes_truncated":true follows, absent otherwise). An outcome's
+ * "outcome_id" is absent when it had none; "status" is one of "applied",
+ * "superseded", "late" (reward/fate.h).
  *
  * Invariants: proto_explain_decode(proto_reply_explain(x)) gives back x; the
  * encoder appends a whole map or leaves the buffer as it was. Reentrant.
@@ -41,6 +47,16 @@ typedef struct proto_explain_cand {
     float probability; /* the logged pmf */
 } proto_explain_cand;
 
+#define PROTO_EXPLAIN_MAX_OUTCOMES 64 /* outcomes listed in one reply */
+
+typedef struct proto_explain_outcome {
+    char signal[BASE_NAME_MAX + 1];
+    char outcome_id[BASE_ID_MAX + 1]; /* "": none */
+    double value;                     /* as observed */
+    int64_t ts_ms;                    /* the outcome's time */
+    char status[16];                  /* "applied", "superseded", "late" */
+} proto_explain_outcome;
+
 typedef struct proto_explain {
     char event_id[BASE_ID_MAX + 1];
     char policy[BASE_NAME_MAX + 1];
@@ -61,26 +77,31 @@ typedef struct proto_explain {
     uint32_t n_outcomes;
     char credit[16]; /* "none", "last", "uniform", "discounted" */
     double share;
+    uint32_t n_listed;               /* with has_reward: <= PROTO_EXPLAIN_MAX_OUTCOMES */
+    proto_explain_outcome *outcomes; /* [n_listed]; borrowed when encoding, owned once decoded */
+    bool outcomes_truncated;         /* more outcomes than listed */
 } proto_explain;
 
 /*
  * proto_reply_explain() - append the explain reply for @x (borrowed).
- * Return: BASE_OK; BASE_EINVAL if n_cand is 0 or above BASE_CAND_MAX or
- *         chosen_index is not below it; BASE_ELIMIT or BASE_ENOMEM from @out,
+ * Return: BASE_OK; BASE_EINVAL if n_cand is 0 or above BASE_CAND_MAX,
+ *         chosen_index is not below it or n_listed is above
+ *         PROTO_EXPLAIN_MAX_OUTCOMES; BASE_ELIMIT or BASE_ENOMEM from @out,
  *         which is then left as it was.
  */
 base_err proto_reply_explain(base_buf *out, const proto_explain *x);
 
 /*
  * proto_explain_decode() - decode a successful explain reply into @out; on
- * success out->cand is allocated (proto_explain_fini()). Unknown keys are
+ * success out->cand (and out->outcomes when n_listed > 0) is allocated
+ * (proto_explain_fini()). Unknown keys are
  * skipped. *out is written only on success.
  * Return: BASE_OK; BASE_EPROTO (not an ok explain reply, a field of the wrong
  *         type or past its cap); BASE_ENOMEM.
  */
 base_err proto_explain_decode(const uint8_t *buf, size_t len, proto_explain *out);
 
-/* proto_explain_fini() - free a decoded reply's candidates. Accepts NULL; idempotent. */
+/* proto_explain_fini() - free a decoded reply's candidates and outcomes. Accepts NULL; idempotent. */
 void proto_explain_fini(proto_explain *x);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct rwd_contrib {
     char outcome_id[BASE_ID_MAX + 1]; /* "" when the outcome had none */
     uint32_t signal;                  /* index in the spec */
     bool active;                      /* false once superseded */
+    bool conversation;                /* addressed to the conversation, not the event */
     double value;                     /* transformed contribution, times the credit share */
     double raw;                       /* the value as observed, for min/max */
     int64_t ts_ms;                    /* the outcome's time, for first/last */

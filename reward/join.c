@@ -119,6 +119,35 @@ base_err rwd_join_peek(const rwd_join *j, const char *event_id, bool *out_found,
     return BASE_OK;
 }
 
+void rwd_join_peek_outcomes(const rwd_join *j, const char *event_id, rwd_outcome_view *out,
+                            uint32_t max, uint32_t *out_n, uint32_t *out_total, bool *out_found)
+{
+    const rwd_entry *e = rwd_join_entry_find(j, event_id);
+    uint32_t n = 0, total = 0;
+    *out_found = e != NULL;
+    if (e == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < e->n_contrib; i++) {
+        const rwd_contrib *k = &e->c[i];
+        if (k->conversation) {
+            continue;
+        }
+        total++;
+        if (n < max) {
+            rwd_outcome_view *v = &out[n++];
+            memset(v, 0, sizeof(*v));
+            (void)base_strlcpy(v->signal, j->spec.signal[k->signal].name, sizeof(v->signal));
+            (void)base_strlcpy(v->outcome_id, k->outcome_id, sizeof(v->outcome_id));
+            v->value = k->raw;
+            v->ts_ms = k->ts_ms;
+            v->fate = k->active ? RWD_FATE_APPLIED : RWD_FATE_SUPERSEDED;
+        }
+    }
+    *out_n = n;
+    *out_total = total;
+}
+
 /* ---- decisions ---------------------------------------------------------- */
 
 /*

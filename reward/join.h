@@ -86,6 +86,7 @@
 
 #include "base/err.h"
 #include "base/record.h"
+#include "reward/fate.h"
 #include "reward/spec.h"
 
 typedef struct rwd_join rwd_join;
@@ -111,6 +112,18 @@ void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found)
  * Return: BASE_OK; BASE_ENOMEM.
  */
 base_err rwd_join_peek(const rwd_join *j, const char *event_id, bool *out_found, base_joined **out);
+
+/*
+ * rwd_join_peek_outcomes() - the outcomes addressed to the pending (or
+ * deferred) decision @event_id that the join applied to it, in arrival order
+ * (held early ones first): the first @max into @out (fate applied, or
+ * superseded once corrected), their number in *out_n, and how many there are
+ * in all in *out_total (at most max_outcomes). Conversation-level outcomes
+ * are not listed (reward/fate.h). Nothing is written when the decision is
+ * not pending (*out_found false). Changes nothing.
+ */
+void rwd_join_peek_outcomes(const rwd_join *j, const char *event_id, rwd_outcome_view *out,
+                            uint32_t max, uint32_t *out_n, uint32_t *out_total, bool *out_found);
 
 /*
  * rwd_join_add_decision() - make @d pending (deferred if d->deferred).

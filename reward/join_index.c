@@ -191,6 +191,7 @@ base_err rwd_join_contrib_add(rwd_join *j, rwd_entry *e, const base_outcome *o, 
     memcpy(k->outcome_id, o->outcome_id, sizeof(k->outcome_id));
     k->signal = sig;
     k->active = true;
+    k->conversation = o->event_id[0] == '\0';
     k->value = value;
     k->raw = o->value;
     k->ts_ms = o->ts_ms;

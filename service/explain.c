@@ -52,16 +52,20 @@ static void action_name(const svc_prt *p, uint32_t a, char *out, size_t size)
 }
 
 void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const char *status,
-                        bool has_reward, const svc_replier *r)
+                        bool has_reward, const svc_explain_outcomes *outs, const svc_replier *r)
 {
     const base_decision *d = jo->decision;
     proto_explain x;
     float base_prob[BASE_CAND_MAX];
     base_buf b;
+    uint32_t n_listed = has_reward && outs != NULL ? outs->n : 0;
 
     memset(&x, 0, sizeof(x));
     x.cand = base_alloc_zero(d->n_cand, sizeof(*x.cand));
-    if (x.cand == NULL) {
+    x.outcomes = n_listed > 0 ? base_alloc_zero(n_listed, sizeof(*x.outcomes)) : NULL;
+    if (x.cand == NULL || (n_listed > 0 && x.outcomes == NULL)) {
+        base_free(x.cand);
+        base_free(x.outcomes);
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
@@ -100,6 +104,17 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
         x.n_outcomes = jo->n_outcomes;
         (void)base_strlcpy(x.credit, rwd_credit_name(jo->credit), sizeof(x.credit));
         x.share = jo->share;
+        x.n_listed = n_listed;
+        x.outcomes_truncated = outs != NULL && outs->truncated;
+        for (uint32_t i = 0; i < n_listed; i++) {
+            const rwd_outcome_view *v = &outs->v[i];
+            proto_explain_outcome *o = &x.outcomes[i];
+            (void)base_strlcpy(o->signal, v->signal, sizeof(o->signal));
+            (void)base_strlcpy(o->outcome_id, v->outcome_id, sizeof(o->outcome_id));
+            o->value = v->value;
+            o->ts_ms = v->ts_ms;
+            (void)base_strlcpy(o->status, rwd_fate_name(v->fate), sizeof(o->status));
+        }
     }
     base_buf_init(&b, 64u * 1024u + (size_t)d->n_cand * 160u);
     if (proto_reply_explain(&b, &x) == BASE_OK) {
@@ -109,6 +124,7 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
     }
     base_buf_fini(&b);
     base_free(x.cand);
+    base_free(x.outcomes);
 }
 
 static void submit(svc_explainer *x, svc_prt *p, const char *event_id, const svc_replier *r);
@@ -116,18 +132,26 @@ static void submit(svc_explainer *x, svc_prt *p, const char *event_id, const svc
 void svc_op_explain(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r)
 {
     char msg[PROTO_ERRMSG_MAX];
+    rwd_outcome_view v[PROTO_EXPLAIN_MAX_OUTCOMES];
+    svc_explain_outcomes outs = {.v = v, .n = 0, .truncated = false};
+    uint32_t total = 0;
     base_joined *jo = NULL;
-    bool found = false;
+    bool found = false, listed = false;
 
     pthread_mutex_lock(&p->join_lk);
     base_err err = rwd_join_peek(p->join, q->event_id, &found, &jo);
+    if (err == BASE_OK && found) {
+        rwd_join_peek_outcomes(p->join, q->event_id, v, PROTO_EXPLAIN_MAX_OUTCOMES, &outs.n, &total,
+                               &listed);
+    }
     pthread_mutex_unlock(&p->join_lk);
     if (err != BASE_OK) {
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
     if (found) {
-        svc_explain_answer(e, p, jo, "pending", true, r);
+        outs.truncated = total > outs.n;
+        svc_explain_answer(e, p, jo, "pending", true, &outs, r);
         base_joined_free(jo);
         return;
     }
@@ -142,10 +166,62 @@ void svc_op_explain(svc_engine *e, svc_prt *p, const proto_request *q, const svc
 
 /* ---- the worker: decisions no longer pending, from Redis --------------- */
 
+/*
+ * The outcomes joined to decision @jo (applied, superseded or late), from
+ * the outcome stream records addressed to its event id that arrived within
+ * [@from, @now], into @outs (@v: PROTO_EXPLAIN_MAX_OUTCOMES). Their fates
+ * come from rwd_outcome_fates() under the policy's current reward spec;
+ * records it says were never joined to this decision are left out.
+ */
+static base_err stored_outcomes(svc_explainer *x, const explain_job *j, const base_joined *jo,
+                                int64_t from, int64_t now, rwd_outcome_view *v,
+                                svc_explain_outcomes *outs)
+{
+    const rwd_spec *spec = &j->p->cfg->reward;
+    const base_outcome *o[PROTO_EXPLAIN_MAX_OUTCOMES];
+    rwd_fate fate[PROTO_EXPLAIN_MAX_OUTCOMES];
+    sto_entry *ents = NULL;
+    size_t n = 0;
+    bool more = false;
+    int64_t since = jo->decision->ts_ms - spec->backward_window_ms;
+
+    since = since > from ? since : from;
+    base_err err =
+        sto_event_outcomes(x->store, j->p->cfg->name, j->event_id, since, now > since ? now : since,
+                           PROTO_EXPLAIN_MAX_OUTCOMES, &ents, &n, &more);
+    if (err != BASE_OK) {
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        o[i] = ents[i].rec;
+    }
+    rwd_outcome_fates(spec, jo->decision, jo->joined_ts_ms, o, (uint32_t)n, fate);
+    uint32_t listed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fate[i] == RWD_FATE_NOT_JOINED) {
+            continue; /* held too long, or another decision's with this event id */
+        }
+        rwd_outcome_view *w = &v[listed++];
+        memset(w, 0, sizeof(*w));
+        (void)base_strlcpy(w->signal, o[i]->signal, sizeof(w->signal));
+        (void)base_strlcpy(w->outcome_id, o[i]->outcome_id, sizeof(w->outcome_id));
+        w->value = o[i]->value;
+        w->ts_ms = o[i]->ts_ms;
+        w->fate = fate[i];
+    }
+    outs->v = v;
+    outs->n = listed;
+    outs->truncated = more;
+    sto_entries_free(STO_OUTCOMES, ents, n);
+    return BASE_OK;
+}
+
 static void answer_stored(svc_explainer *x, const explain_job *j)
 {
     svc_engine *e = x->e;
     char msg[PROTO_ERRMSG_MAX];
+    rwd_outcome_view v[PROTO_EXPLAIN_MAX_OUTCOMES];
+    svc_explain_outcomes outs = {.v = v, .n = 0, .truncated = false};
     base_decision *d = NULL;
     base_joined *jo = NULL;
     bool found = false;
@@ -158,6 +234,9 @@ static void answer_stored(svc_explainer *x, const explain_job *j)
         int64_t now = base_clock_now_ms(e->clock);
         int64_t from = now - (int64_t)e->cfg->retention_ms - 2 * HOUR_MS;
         err = sto_event_lookup(x->store, j->p->cfg->name, j->event_id, from, now, &d, &jo, &found);
+        if (err == BASE_OK && found && jo != NULL) {
+            err = stored_outcomes(x, j, jo, from, now, v, &outs);
+        }
     }
     if (err == BASE_EIO) {
         sto_store_close(x->store);
@@ -173,7 +252,7 @@ static void answer_stored(svc_explainer *x, const explain_job *j)
                  j->p->cfg->name);
         svc_engine_reject(e, &j->r, PROTO_E_NOT_FOUND, msg);
     } else if (jo != NULL) {
-        svc_explain_answer(e, j->p, jo, "joined", true, &j->r);
+        svc_explain_answer(e, j->p, jo, "joined", true, &outs, &j->r);
     } else {
         /* Closed without a joined record in Redis: not stored yet, dropped or trimmed. */
         base_joined *view = base_joined_new(d);
@@ -181,7 +260,7 @@ static void answer_stored(svc_explainer *x, const explain_job *j)
             svc_engine_reject(e, &j->r, PROTO_E_INTERNAL, "out of memory");
         } else {
             d = NULL;
-            svc_explain_answer(e, j->p, view, "closed", false, &j->r);
+            svc_explain_answer(e, j->p, view, "closed", false, NULL, &j->r);
             base_joined_free(view);
         }
     }

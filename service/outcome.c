@@ -20,6 +20,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "service/explain.h"
 
 struct svc_ack {
     svc_prt *p;
@@ -277,6 +278,7 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
+    it->index_ttl_ms = svc_explain_index_ttl_ms(e->cfg); /* explain lists it (storage/evidx.c) */
     int64_t now = base_clock_now_ms(e->clock);
     base_outcome applied = *o; /* @o belongs to the writer once queued */
     bool waits = r != NULL && r->send != NULL;

@@ -1,22 +1,46 @@
 /*
- * The event index: per policy and hour of the decision's time, a hash
+ * The event index: per policy and hour, a hash
  *     rlfeed:{faq}:evidx:472222   "ev-42" -> "1700000000123-0"        (decision)
  *                                 "j:ev-42" -> "1700000060130-0"      (joined)
+ *                                 "o:ev-42" -> "1700000001000-0 1700000002000-3"
+ *                                                                     (its outcomes)
  * written in the append pipeline right after each indexed XADD (HSET, then
  * PEXPIRE of the item's index_ttl_ms, which each write renews), so finding a
  * decision by event id costs one pipelined probe of the hour keys plus one
- * XRANGE per record, never a scan of the stream.
+ * XRANGE per record, never a scan of the stream. Decisions and joined
+ * records go under the hour of the decision's time; outcomes addressed to an
+ * event under the hour of their arrival, appended to one space-separated
+ * field by a script (APPEND_OUTCOME), at most STO_EVIDX_MAX_OUTCOMES ids per
+ * event and hour.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
+#include "storage/streamid.h"
 
 #define HOUR_MS 3600000LL
 #define JOINED_PREFIX "j:"
+#define OUTCOME_PREFIX "o:"
+
+/*
+ * KEYS[1] the hour key; ARGV[1] the field, ARGV[2] the outcome's stream id,
+ * ARGV[3] the most ids a field holds, ARGV[4] the TTL in ms. Returns 1 if
+ * the id was added, 0 if the field is full.
+ */
+static const char APPEND_OUTCOME[] = "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
+                                     "if v then "
+                                     "local _, n = string.gsub(v, ' ', ' ') "
+                                     "if n + 1 >= tonumber(ARGV[3]) then return 0 end "
+                                     "v = v .. ' ' .. ARGV[2] "
+                                     "else v = ARGV[2] end "
+                                     "redis.call('HSET', KEYS[1], ARGV[1], v) "
+                                     "redis.call('PEXPIRE', KEYS[1], ARGV[4]) "
+                                     "return 1";
 
 /* floor(ms / HOUR_MS), also for times before the epoch. */
 static int64_t hour_of(int64_t ms)
@@ -35,6 +59,29 @@ static base_err hour_key(char *dst, size_t size, const char *policy, int64_t hou
     return sto_make_key(dst, size, policy, suffix);
 }
 
+/* Queue the script that appends outcome @o's stream @id under its event id. */
+static base_err queue_outcome(sto_store *s, const sto_append *it, const base_outcome *o,
+                              const char *id, size_t *out_n)
+{
+    char key[STO_KEY_MAX], field[BASE_ID_MAX + sizeof(OUTCOME_PREFIX)], ttl[24], cap[16];
+    if (o->type != BASE_OUT_SIGNAL || o->event_id[0] == '\0' ||
+        hour_key(key, sizeof(key), it->policy, hour_of(o->arrived_ms)) != BASE_OK) {
+        return BASE_OK; /* conversation-level outcomes and activations are not indexed */
+    }
+    (void)snprintf(field, sizeof(field), OUTCOME_PREFIX "%s", o->event_id);
+    (void)snprintf(ttl, sizeof(ttl), "%" PRIu64, it->index_ttl_ms);
+    (void)snprintf(cap, sizeof(cap), "%u", (unsigned)STO_EVIDX_MAX_OUTCOMES);
+    const char *argv[] = {"EVAL", APPEND_OUTCOME, "1", key, field, id, cap, ttl};
+    size_t lens[] = {
+        4,          strlen(APPEND_OUTCOME), 1, strlen(key), strlen(field), strlen(id), strlen(cap),
+        strlen(ttl)};
+    if (redisAppendCommandArgv(s->c, 8, argv, lens) != REDIS_OK) {
+        return BASE_EIO;
+    }
+    *out_n = 1;
+    return BASE_OK;
+}
+
 base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n)
 {
     char key[STO_KEY_MAX], field[BASE_ID_MAX + sizeof(JOINED_PREFIX)], ttl[24];
@@ -44,6 +91,9 @@ base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, siz
     *out_n = 0;
     if (it->index_ttl_ms == 0) {
         return BASE_OK;
+    }
+    if (it->kind == STO_OUTCOMES) {
+        return queue_outcome(s, it, it->rec, id, out_n);
     }
     if (it->kind == STO_DECISIONS) {
         d = it->rec;
@@ -195,5 +245,179 @@ fail:
     if (je != NULL) {
         sto_entries_free(STO_JOINED, je, 1);
     }
+    return e;
+}
+
+/* The ids of @policy's outcomes for @event_id, gathered from every hour's field. */
+typedef struct id_list {
+    sto_sid *v;
+    size_t n, cap;
+    bool full; /* some hour's field reached STO_EVIDX_MAX_OUTCOMES */
+} id_list;
+
+static base_err id_list_add_field(id_list *l, const redisReply *el)
+{
+    char tok[BASE_STREAM_ID_MAX + 1];
+    size_t ids = 0;
+    if (el->type != REDIS_REPLY_STRING) {
+        return el->type == REDIS_REPLY_NIL ? BASE_OK : BASE_EPROTO;
+    }
+    for (size_t i = 0; i < el->len;) {
+        size_t k = i;
+        while (k < el->len && el->str[k] != ' ') {
+            k++;
+        }
+        sto_sid sid;
+        if (k - i == 0 || k - i > BASE_STREAM_ID_MAX) {
+            return BASE_EPROTO;
+        }
+        memcpy(tok, el->str + i, k - i);
+        tok[k - i] = '\0';
+        if (!sto_sid_parse(tok, &sid)) {
+            return BASE_EPROTO;
+        }
+        if (l->n == l->cap) {
+            size_t cap = l->cap == 0 ? 16 : l->cap * 2;
+            sto_sid *nv = base_realloc_array(l->v, cap, sizeof(*nv));
+            if (nv == NULL) {
+                return BASE_ENOMEM;
+            }
+            l->v = nv;
+            l->cap = cap;
+        }
+        l->v[l->n++] = sid;
+        ids++;
+        i = k + 1;
+    }
+    l->full = l->full || ids >= STO_EVIDX_MAX_OUTCOMES;
+    return BASE_OK;
+}
+
+/* HGET "o:"@event_id on every hour key of [@from_ms, @to_ms], pipelined, into @l. */
+static base_err probe_outcomes(sto_store *s, const char *policy, const char *event_id,
+                               int64_t from_ms, int64_t to_ms, id_list *l)
+{
+    char key[STO_KEY_MAX], field[BASE_ID_MAX + sizeof(OUTCOME_PREFIX)];
+    int64_t hi = hour_of(to_ms), lo = hour_of(from_ms);
+    size_t sent = 0;
+    base_err e = BASE_OK;
+    pipe_guard g;
+
+    if (lo < hi - (STO_EVIDX_MAX_HOURS - 1)) {
+        lo = hi - (STO_EVIDX_MAX_HOURS - 1);
+    }
+    (void)snprintf(field, sizeof(field), OUTCOME_PREFIX "%s", event_id);
+    sto_guard_begin(&g);
+    if (s->c == NULL) {
+        e = BASE_EIO;
+        goto fail;
+    }
+    for (int64_t h = hi; h >= lo; h--) {
+        e = hour_key(key, sizeof(key), policy, h);
+        if (e != BASE_OK) {
+            goto fail;
+        }
+        const char *argv[] = {"HGET", key, field};
+        size_t lens[] = {4, strlen(key), strlen(field)};
+        if (redisAppendCommandArgv(s->c, 3, argv, lens) != REDIS_OK) {
+            e = BASE_EIO;
+            goto fail;
+        }
+        sent++;
+    }
+    /* Read every reply, even after an error, so the connection stays in step. */
+    for (size_t i = 0; i < sent; i++) {
+        void *rv = NULL;
+        if (redisGetReply(s->c, &rv) != REDIS_OK) {
+            e = BASE_EIO;
+            goto fail;
+        }
+        const redisReply *r = rv;
+        base_err re = r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : id_list_add_field(l, r);
+        e = e == BASE_OK ? re : e;
+        freeReplyObject(rv);
+    }
+fail:
+    if (e == BASE_EIO) {
+        sto_mark_broken(s);
+    }
+    sto_guard_end(&g);
+    return e;
+}
+
+static int sid_order(const void *a, const void *b)
+{
+    return sto_sid_cmp(*(const sto_sid *)a, *(const sto_sid *)b);
+}
+
+base_err sto_event_outcomes(sto_store *s, const char *policy, const char *event_id, int64_t from_ms,
+                            int64_t to_ms, size_t max, sto_entry **out, size_t *out_n,
+                            bool *out_more)
+{
+    id_list l = {.v = NULL, .n = 0, .cap = 0, .full = false};
+    sto_entry *ents = NULL;
+    size_t n = 0;
+    base_err e = BASE_EINVAL;
+
+    if (event_id == NULL || event_id[0] == '\0' || strlen(event_id) > BASE_ID_MAX ||
+        from_ms > to_ms || max == 0) {
+        goto fail;
+    }
+    e = probe_outcomes(s, policy, event_id, from_ms, to_ms, &l);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    /* Stream order, each id once (a retried append may have indexed one twice). */
+    if (l.n > 1) {
+        qsort(l.v, l.n, sizeof(*l.v),
+              sid_order); /* l.v is NULL when empty: qsort must not see it */
+    }
+    size_t uniq = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (uniq == 0 || sto_sid_cmp(l.v[uniq - 1], l.v[i]) != 0) {
+            l.v[uniq++] = l.v[i];
+        }
+    }
+    bool more = l.full;
+    ents = uniq > 0 ? base_alloc_zero(uniq < max ? uniq : max, sizeof(*ents)) : NULL;
+    if (uniq > 0 && ents == NULL) {
+        e = BASE_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < uniq && e == BASE_OK; i++) {
+        char id[BASE_STREAM_ID_MAX + 1];
+        sto_entry *got = NULL;
+        bool found = false;
+        if (n == max) {
+            more = true;
+            break;
+        }
+        (void)sto_sid_format(l.v[i], id, sizeof(id));
+        e = sto_store_get(s, STO_OUTCOMES, policy, id, &got, &found);
+        if (e == BASE_OK && found &&
+            strcmp(((const base_outcome *)got->rec)->event_id, event_id) == 0) {
+            ents[n++] = *got; /* moves the record */
+            base_free(got);
+        } else if (got != NULL) {
+            sto_entries_free(STO_OUTCOMES, got, 1); /* trimmed, or another writer's id */
+        }
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (n == 0) {
+        base_free(ents);
+        ents = NULL;
+    }
+    *out = ents;
+    *out_n = n;
+    *out_more = more;
+    ents = NULL;
+    n = 0;
+fail:
+    if (ents != NULL) {
+        sto_entries_free(STO_OUTCOMES, ents, n);
+    }
+    base_free(l.v);
     return e;
 }

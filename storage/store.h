@@ -16,7 +16,8 @@
  *     rlfeed:{<policy>}:audit       stream of registry changes and refused promotions
  *     rlfeed:{<policy>}:owner       string with a TTL: the instance that writes the policy
  *     rlfeed:{<policy>}:evidx:<hour>  hash with a TTL: event id -> decision stream id,
- *                                   "j:" event id -> joined stream id (storage/evidx.c)
+ *                                   "j:" event id -> joined stream id, "o:" event id ->
+ *                                   its outcomes' stream ids (storage/evidx.c)
  *     rlfeed:{<policy>}:rollup      stream of per-minute rollups (storage/rollup.h)
  *
  * Encodings are in storage/codec.h and docs/storage.md.
@@ -84,8 +85,9 @@ typedef struct sto_append {
     /*
      * > 0, with an explicit @id, for a decision or joined record: also index
      * its event id under the decision's hour (HSET + PEXPIRE of this many ms,
-     * in the same pipeline; sto_event_lookup()). Index failures are not the
-     * item's: out_err is the XADD's.
+     * in the same pipeline; sto_event_lookup()); for an outcome addressed to
+     * an event, under the hour of its arrival_ms (sto_event_outcomes()).
+     * Index failures are not the item's: out_err is the XADD's.
      */
     uint64_t index_ttl_ms;
     char out_id[BASE_STREAM_ID_MAX + 1]; /* the entry's stream id */
@@ -209,6 +211,26 @@ base_err sto_store_get(sto_store *s, sto_kind kind, const char *policy, const ch
 base_err sto_event_lookup(sto_store *s, const char *policy, const char *event_id, int64_t from_ms,
                           int64_t to_ms, base_decision **out_decision, base_joined **out_joined,
                           bool *out_found);
+
+/*
+ * sto_event_outcomes() - the outcome records addressed to @event_id of
+ * @policy, found through the event index (sto_append.index_ttl_ms): the
+ * "o:" fields of the hour keys of [@from_ms, @to_ms] (hours of the outcomes'
+ * arrival, at most STO_EVIDX_MAX_HOURS, newest first) are probed in one
+ * pipelined round trip, then the first @max (>= 1) ids in stream order are
+ * read one XRANGE each. Records no longer in the stream, or not carrying
+ * @event_id, are skipped. On success *out is a new array of *out_n entries
+ * (NULL when 0; sto_entries_free(STO_OUTCOMES, ...)), in stream order, and
+ * *out_more is true when more are indexed than were read, or an hour's
+ * field was full (the index keeps at most STO_EVIDX_MAX_OUTCOMES ids per
+ * event and hour: later ones are not indexed).
+ * Return: BASE_OK; BASE_EINVAL (bad policy, empty @event_id, @max 0);
+ *         BASE_EPROTO; BASE_EIO; BASE_ESTORE; BASE_ENOMEM.
+ */
+#define STO_EVIDX_MAX_OUTCOMES 128
+base_err sto_event_outcomes(sto_store *s, const char *policy, const char *event_id, int64_t from_ms,
+                            int64_t to_ms, size_t max, sto_entry **out, size_t *out_n,
+                            bool *out_more);
 
 /* XLEN of a stream. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len);

@@ -10,6 +10,12 @@
  * is stored, explain reads both back from Redis (status "joined") with the
  * same probabilities. Unknown events are not_found, bad requests
  * bad_request, unknown policies unknown_policy.
+ *
+ * Outcomes: decision g-o gets outcomes of three signals, one corrected, one
+ * retried (a duplicate: never listed); explain lists them with their
+ * signals, values and ids while pending, and the same, plus one late
+ * outcome, once joined. After a restart (recovery on the same clock) the
+ * joined g-o and the still pending g-q list the same outcomes again.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,6 +47,13 @@ static const char CONFIG[] = "[server]\n"
                              "[signal g.thumbs_up]\n"
                              "kind = event\n"
                              "weight = 0.5\n"
+                             "[signal g.resolved]\n"
+                             "kind = flag\n"
+                             "weight = 0.25\n"
+                             "[signal g.csat]\n"
+                             "kind = number\n"
+                             "min = 1\n"
+                             "max = 5\n"
                              "[policy m]\n"
                              "dim = 2\n"
                              "actions = b0, b1, b2\n"
@@ -200,7 +213,7 @@ static void joined_decisions_are_explained_from_redis(tst_daemon *f)
     static rlfeed_reply err;
     proto_explain x;
     TST_TRUE(tst_clock_set(f, T0 + WINDOW + 1000));
-    TST_TRUE(wait_joined(f, "g", 4));
+    TST_TRUE(wait_joined(f, "g", 5));
     TST_TRUE(wait_joined(f, "m", 20));
     char ev[32];
     for (int i = 0; i < 4; i++) {
@@ -227,6 +240,119 @@ static void joined_decisions_are_explained_from_redis(tst_daemon *f)
     proto_explain_fini(&x);
     TST_EQ(explain(f, "g", "never-decided", &x, &err), 0);
     TST_STREQ(rlfeed_errcode_name(err.error.code), "not_found");
+}
+
+/* One outcome as explain should list it. */
+typedef struct want_outcome {
+    const char *signal;
+    double value;
+    const char *outcome_id; /* "" for none */
+    long long ts;
+    const char *status;
+} want_outcome;
+
+/* explain @ev of g: @status, and exactly the outcomes @w (n), in order. */
+static void check_outcomes(tst_daemon *f, const char *ev, const char *status, const want_outcome *w,
+                           uint32_t n)
+{
+    static rlfeed_reply err;
+    proto_explain x;
+    if (explain(f, "g", ev, &x, &err) != 1) {
+        TST_TRUE(0 && "explain with outcomes");
+        return;
+    }
+    TST_STREQ(x.status, status);
+    TST_TRUE(x.has_reward && !x.outcomes_truncated);
+    TST_EQ(x.n_listed, n);
+    for (uint32_t i = 0; i < n && i < x.n_listed; i++) {
+        const proto_explain_outcome *o = &x.outcomes[i];
+        TST_STREQ(o->signal, w[i].signal);
+        TST_TRUE(o->value == w[i].value);
+        TST_STREQ(o->outcome_id, w[i].outcome_id);
+        TST_EQ(o->ts_ms, w[i].ts);
+        TST_STREQ(o->status, w[i].status);
+    }
+    proto_explain_fini(&x);
+}
+
+static bool feedback(tst_daemon *f, const char *ev, const char *signal, double value,
+                     const char *outcome_id, const char *supersedes, const char *want_status)
+{
+    static rlfeed_reply r;
+    base_err e = tst_callf(f, &r,
+                           "{\"op\":\"feedback\",\"policy\":\"g\",\"event_id\":\"%s\","
+                           "\"signal\":\"%s\",\"value\":%.17g,\"outcome_id\":\"%s\","
+                           "\"supersedes\":\"%s\"}",
+                           ev, signal, value, outcome_id, supersedes);
+    bool ok = e == BASE_OK && r.ok && strcmp(r.status, want_status) == 0;
+    if (!ok) {
+        printf("# feedback %s %s: %s, ok %d, status \"%s\"\n", ev, outcome_id, base_strerror(e),
+               (int)r.ok, r.status);
+    }
+    return ok;
+}
+
+/* g-o's outcomes in order: thumbs_up, resolved, csat 4 corrected to 5 (and, once joined, late). */
+static const want_outcome g_o_outcomes[] = {
+    {"thumbs_up", 1.0, "o-1", T0, "applied"},
+    {"resolved", 1.0, "o-2", T0, "applied"},
+    {"csat", 4.0, "o-3", T0, "superseded"},
+    {"csat", 5.0, "o-4", T0, "applied"},
+    {"thumbs_up", 1.0, "", T0 + WINDOW + 1000, "late"},
+};
+
+static void pending_outcomes_are_listed(tst_daemon *f)
+{
+    static rlfeed_reply d, err;
+    proto_explain x;
+    TST_TRUE(decide(f, "g", "g-o", "{\"id\":\"a1\",\"base_logit\":0.5}", &d));
+    TST_TRUE(feedback(f, "g-o", "thumbs_up", 1.0, "o-1", "", "matched"));
+    TST_TRUE(feedback(f, "g-o", "resolved", 1.0, "o-2", "", "matched"));
+    TST_TRUE(feedback(f, "g-o", "csat", 4.0, "o-3", "", "matched"));
+    TST_TRUE(feedback(f, "g-o", "thumbs_up", 1.0, "o-1", "", "duplicate"));
+    TST_TRUE(feedback(f, "g-o", "csat", 5.0, "o-4", "o-3", "corrected"));
+    check_outcomes(f, "g-o", "pending", g_o_outcomes, 4);
+    if (explain(f, "g", "g-o", &x, &err) == 1) {
+        TST_EQ(x.n_outcomes, 3); /* the superseded one no longer counts */
+        proto_explain_fini(&x);
+    }
+}
+
+/* After the window: g-o from Redis, with a late outcome too. */
+static void joined_outcomes_are_listed(tst_daemon *f)
+{
+    TST_TRUE(feedback(f, "g-o", "thumbs_up", 1.0, "", "", "late"));
+    check_outcomes(f, "g-o", "joined", g_o_outcomes, 5);
+    check_outcomes(f, "g-0", "joined", NULL, 0);
+}
+
+/* g-q: decided now, with two outcomes; stays pending across the restart. */
+static const want_outcome g_q_outcomes[] = {
+    {"resolved", 0.0, "q-1", T0 + WINDOW + 1000, "applied"},
+    {"csat", 2.0, "", T0 + WINDOW + 1000, "applied"},
+};
+
+static void pending_outcomes_before_restart(tst_daemon *f)
+{
+    static rlfeed_reply d;
+    TST_TRUE(decide(f, "g", "g-q", "{\"id\":\"a2\",\"base_logit\":0.5}", &d));
+    TST_TRUE(feedback(f, "g-q", "resolved", 0.0, "q-1", "", "matched"));
+    TST_TRUE(feedback(f, "g-q", "csat", 2.0, "", "", "matched"));
+    check_outcomes(f, "g-q", "pending", g_q_outcomes, 2);
+}
+
+static void outcomes_survive_a_restart(tst_daemon *f)
+{
+    char start[32];
+    TST_EQ(tst_daemon_stop(f), 0);
+    snprintf(start, sizeof(start), "%lld", T0 + WINDOW + 1000);
+    const char *extra[] = {"--manual-clock", start, NULL};
+    bool up = tst_daemon_start(f, true, extra);
+    TST_TRUE(up);
+    if (up) {
+        check_outcomes(f, "g-o", "joined", g_o_outcomes, 5);
+        check_outcomes(f, "g-q", "pending", g_q_outcomes, 2);
+    }
 }
 
 static void refusals(tst_daemon *f)
@@ -261,8 +387,12 @@ int main(void)
     if (up) {
         greedy_pending_decisions_are_explained(&f);
         canary_mixture_is_explained(&f);
+        pending_outcomes_are_listed(&f);
         refusals(&f);
         joined_decisions_are_explained_from_redis(&f);
+        joined_outcomes_are_listed(&f);
+        pending_outcomes_before_restart(&f);
+        outcomes_survive_a_restart(&f);
     }
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);

@@ -487,6 +487,101 @@ static void event_index_finds_decisions_and_joined(sto_store *s)
     base_joined_free(j0);
 }
 
+/* An outcome for @event (conversation-level when ""), arrived at @arrived. */
+static void idx_outcome(base_outcome *o, const char *event, int i, int64_t arrived)
+{
+    make_outcome(o, "oidx", i);
+    base_strlcpy(o->event_id, event, sizeof(o->event_id));
+    if (event[0] == '\0') {
+        base_strlcpy(o->conversation_id, "cv-1", sizeof(o->conversation_id));
+    }
+    o->arrived_ms = arrived;
+}
+
+/*
+ * Outcomes addressed to an event are indexed under the hour of their
+ * arrival and read back in stream order across hours, at most @max, with
+ * "more" past it; conversation-level outcomes, activations and unindexed
+ * appends are not found. An hour keeps at most STO_EVIDX_MAX_OUTCOMES ids
+ * of one event.
+ */
+static void event_index_finds_outcomes(sto_store *s)
+{
+    const int64_t h = 3600000, t0 = 1700000000000;
+    base_outcome o[6];
+    idx_outcome(&o[0], "ev-o", 0, t0);         /* hour H */
+    idx_outcome(&o[1], "ev-other", 1, t0);     /* another event */
+    idx_outcome(&o[2], "", 2, t0);             /* its conversation: not indexed */
+    idx_outcome(&o[3], "ev-o", 3, t0 + 2 * h); /* hour H + 2 */
+    idx_outcome(&o[4], "ev-o", 4, t0 + 10);    /* hour H */
+    idx_outcome(&o[5], "ev-o", 5, t0 + 20);    /* activation: not indexed */
+    o[5].type = BASE_OUT_ACTIVATE;
+    const char *ids[] = {"1700000000000-0", "1700000000001-0", "1700000000002-0",
+                         "1700000000003-0", "1700000000004-0", "1700000000005-0"};
+    sto_append a[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (sto_append){.kind = STO_OUTCOMES,
+                            .policy = "oidx",
+                            .rec = &o[i],
+                            .id = ids[i],
+                            .index_ttl_ms = 60000};
+    }
+    a[4].index_ttl_ms = 0; /* not indexed */
+    TST_OK(sto_store_append(s, a, 6));
+    for (int i = 0; i < 6; i++) {
+        TST_OK(a[i].out_err);
+    }
+    sto_entry *got = NULL;
+    size_t n = 0;
+    bool more = true;
+    TST_OK(sto_event_outcomes(s, "oidx", "ev-o", t0 - h, t0 + 3 * h, 8, &got, &n, &more));
+    TST_EQ(n, 2);
+    TST_TRUE(!more);
+    if (n == 2) {
+        TST_STREQ(got[0].id, ids[0]);
+        TST_TRUE(outcome_eq(got[0].rec, &o[0]));
+        TST_STREQ(got[1].id, ids[3]);
+        TST_TRUE(outcome_eq(got[1].rec, &o[3]));
+    }
+    sto_entries_free(STO_OUTCOMES, got, n);
+    got = NULL;
+    TST_OK(sto_event_outcomes(s, "oidx", "ev-o", t0 - h, t0 + 3 * h, 1, &got, &n, &more));
+    TST_TRUE(n == 1 && more);
+    sto_entries_free(STO_OUTCOMES, got, n);
+    got = NULL;
+    TST_OK(sto_event_outcomes(s, "oidx", "ev-o", t0 + h, t0 + 3 * h, 8, &got, &n, &more));
+    TST_TRUE(n == 1 && !more); /* hour H is outside the range probed */
+    sto_entries_free(STO_OUTCOMES, got, n);
+    got = (sto_entry *)1;
+    TST_OK(sto_event_outcomes(s, "oidx", "ev-none", t0, t0, 8, &got, &n, &more));
+    TST_TRUE(n == 0 && got == NULL && !more);
+    TST_EQ(sto_event_outcomes(s, "oidx", "", t0, t0, 8, &got, &n, &more), BASE_EINVAL);
+    TST_EQ(sto_event_outcomes(s, "oidx", "ev-o", t0, t0, 0, &got, &n, &more), BASE_EINVAL);
+
+    /* A full hour: later outcomes are stored but not indexed; "more" says so. */
+    enum { N_FULL = STO_EVIDX_MAX_OUTCOMES + 2 };
+    static base_outcome f[N_FULL];
+    static sto_append fa[N_FULL];
+    static char fid[N_FULL][BASE_STREAM_ID_MAX + 1];
+    for (int i = 0; i < N_FULL; i++) {
+        idx_outcome(&f[i], "ev-full", i, t0 + 5 * h);
+        (void)snprintf(fid[i], sizeof(fid[i]), "1700000001000-%d", i);
+        fa[i] = (sto_append){.kind = STO_OUTCOMES,
+                             .policy = "oidx",
+                             .rec = &f[i],
+                             .id = fid[i],
+                             .index_ttl_ms = 60000};
+    }
+    TST_OK(sto_store_append(s, fa, N_FULL));
+    TST_OK(fa[N_FULL - 1].out_err);
+    got = NULL;
+    TST_OK(sto_event_outcomes(s, "oidx", "ev-full", t0, t0 + 6 * h, 1000, &got, &n, &more));
+    TST_EQ(n, STO_EVIDX_MAX_OUTCOMES);
+    TST_TRUE(more);
+    TST_TRUE(n > 0 && strcmp(got[n - 1].id, fid[STO_EVIDX_MAX_OUTCOMES - 1]) == 0);
+    sto_entries_free(STO_OUTCOMES, got, n);
+}
+
 static int count_spills(const char *dir)
 {
     int n = 0;
@@ -747,6 +842,7 @@ int main(void)
     lease_has_one_owner(s);
     explicit_ids_make_retries_idempotent(s);
     event_index_finds_decisions_and_joined(s);
+    event_index_finds_outcomes(s);
     spill_replay_is_idempotent(s, dir);
     data_survives_kill_and_store_recovers(srv, s);
 done:

@@ -1,19 +1,44 @@
 /*
  * Unit tests for proto/explain.c: the explain reply round-trips bit for bit
- * (with and without the breakdown and the reward), refuses bad arguments
- * leaving the buffer, and the decoder refuses error replies and truncations.
+ * (with and without the breakdown, the reward and the outcomes listed, up to
+ * the cap), refuses bad arguments leaving the buffer, and the decoder
+ * refuses error replies, truncations and lists past the cap.
  */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/record.h"
 #include "proto/errors.h"
 #include "proto/explain.h"
+#include "proto/mp.h"
 #include "proto/reply.h"
 #include "tap.h"
+
+static proto_explain_outcome g_out[PROTO_EXPLAIN_MAX_OUTCOMES + 1];
+
+/* @n outcomes in g_out: every other one without an outcome_id. */
+static void fill_outcomes(proto_explain *x, uint32_t n, bool truncated)
+{
+    static const char *const st[] = {"applied", "superseded", "late", "applied"};
+    for (uint32_t i = 0; i < n; i++) {
+        proto_explain_outcome *o = &g_out[i];
+        memset(o, 0, sizeof(*o));
+        (void)snprintf(o->signal, sizeof(o->signal), "sig-%u", i % 3);
+        if (i % 2 == 0) {
+            (void)snprintf(o->outcome_id, sizeof(o->outcome_id), "o-%u", i);
+        }
+        o->value = i % 3 == 1 ? 1.0 / 3.0 : -(double)i;
+        o->ts_ms = 1700000000000LL + (int64_t)i * 1001 - (i == 5 ? 1800000000000LL : 0);
+        base_strlcpy(o->status, st[i % 4], sizeof(o->status));
+    }
+    x->n_listed = n;
+    x->outcomes = n > 0 ? g_out : NULL;
+    x->outcomes_truncated = truncated;
+}
 
 static void fill(proto_explain *x, proto_explain_cand *c, uint32_t n)
 {
@@ -45,6 +70,7 @@ static void fill(proto_explain *x, proto_explain_cand *c, uint32_t n)
     x->n_outcomes = 2;
     base_strlcpy(x->credit, "uniform", sizeof(x->credit));
     x->share = 1.0 / 3.0;
+    fill_outcomes(x, 3, false);
 }
 
 static bool same(const proto_explain *a, const proto_explain *b)
@@ -59,7 +85,14 @@ static bool same(const proto_explain *a, const proto_explain *b)
     if (ok && a->has_reward) {
         ok = a->reward == b->reward && a->defaulted == b->defaulted && a->unknown == b->unknown &&
              a->n_outcomes == b->n_outcomes && strcmp(a->credit, b->credit) == 0 &&
-             a->share == b->share;
+             a->share == b->share && a->n_listed == b->n_listed &&
+             a->outcomes_truncated == b->outcomes_truncated;
+        for (uint32_t i = 0; ok && i < a->n_listed; i++) {
+            const proto_explain_outcome *p = &a->outcomes[i], *q = &b->outcomes[i];
+            ok = strcmp(p->signal, q->signal) == 0 && strcmp(p->outcome_id, q->outcome_id) == 0 &&
+                 memcmp(&p->value, &q->value, sizeof(double)) == 0 && p->ts_ms == q->ts_ms &&
+                 strcmp(p->status, q->status) == 0;
+        }
     }
     for (uint32_t i = 0; ok && i < a->n_cand; i++) {
         const proto_explain_cand *p = &a->cand[i], *q = &b->cand[i];
@@ -77,7 +110,7 @@ static void explain_reply_round_trips_bit_for_bit(void)
     static proto_explain_cand c[BASE_CAND_MAX];
     uint32_t sizes[] = {1, 3, BASE_CAND_MAX};
     for (size_t k = 0; k < 3; k++) {
-        for (int variant = 0; variant < 3; variant++) {
+        for (int variant = 0; variant < 5; variant++) {
             proto_explain x, got;
             base_buf b;
             fill(&x, c, sizes[k]);
@@ -87,6 +120,11 @@ static void explain_reply_round_trips_bit_for_bit(void)
                 base_strlcpy(x.status, "pending", sizeof(x.status));
             } else if (variant == 2) { /* joined record not found: no reward */
                 x.has_reward = false;
+                fill_outcomes(&x, 0, false);
+            } else if (variant == 3) { /* no outcomes */
+                fill_outcomes(&x, 0, false);
+            } else if (variant == 4) { /* the cap, and more not listed */
+                fill_outcomes(&x, PROTO_EXPLAIN_MAX_OUTCOMES, true);
             }
             base_buf_init(&b, 1u << 20);
             TST_OK(proto_reply_explain(&b, &x));
@@ -116,7 +154,11 @@ static void explain_reply_refuses_bad_shapes_and_keeps_the_buffer(void)
     x.chosen_index = 0;
     x.n_cand = 0;
     TST_EQ(proto_reply_explain(&b, &x), BASE_EINVAL);
+    x.n_cand = 2;
+    fill_outcomes(&x, PROTO_EXPLAIN_MAX_OUTCOMES + 1, true);
+    TST_EQ(proto_reply_explain(&b, &x), BASE_EINVAL);
     TST_EQ(b.len, 2);
+    fill_outcomes(&x, 3, false);
     base_buf small;
     base_buf_init(&small, 32);
     x.n_cand = 2;
@@ -147,10 +189,55 @@ static void explain_decoder_refuses_errors_and_truncations(void)
     base_buf_fini(&b);
 }
 
+/* A reply listing more outcomes than the cap is refused. */
+static void explain_decoder_refuses_lists_past_the_cap(void)
+{
+    proto_explain_cand c[2];
+    proto_explain x, got;
+    base_buf b;
+    proto_writer w;
+    base_buf_init(&b, 1u << 16);
+    fill(&x, c, 2);
+    fill_outcomes(&x, PROTO_EXPLAIN_MAX_OUTCOMES, false);
+    TST_OK(proto_reply_explain(&b, &x));
+    TST_OK(proto_explain_decode(b.data, b.len, &got));
+    TST_EQ(got.n_listed, PROTO_EXPLAIN_MAX_OUTCOMES);
+    proto_explain_fini(&got);
+    /*
+     * "outcomes" is the last value of the map here: raise its array16 count
+     * (0xdc 0x00 0x40) by one and append one more entry.
+     */
+    size_t at = b.len;
+    for (size_t i = 0; i + 2 < b.len; i++) {
+        if (b.data[i] == 0xdc && b.data[i + 1] == 0x00 &&
+            b.data[i + 2] == PROTO_EXPLAIN_MAX_OUTCOMES) {
+            at = i;
+        }
+    }
+    TST_TRUE(at < b.len);
+    if (at < b.len) {
+        b.data[at + 2] = PROTO_EXPLAIN_MAX_OUTCOMES + 1;
+        proto_writer_init(&w, &b);
+        proto_w_map(&w, 4);
+        proto_w_str(&w, "signal");
+        proto_w_str(&w, "s");
+        proto_w_str(&w, "value");
+        proto_w_double(&w, 1.0);
+        proto_w_str(&w, "ts");
+        proto_w_int(&w, 0);
+        proto_w_str(&w, "status");
+        proto_w_str(&w, "applied");
+        TST_OK(proto_writer_finish(&w));
+        TST_EQ(proto_explain_decode(b.data, b.len, &got), BASE_EPROTO);
+    }
+    base_buf_fini(&b);
+}
+
 int main(void)
 {
     explain_reply_round_trips_bit_for_bit();
     explain_reply_refuses_bad_shapes_and_keeps_the_buffer();
     explain_decoder_refuses_errors_and_truncations();
+    explain_decoder_refuses_lists_past_the_cap();
     return tst_done();
 }
