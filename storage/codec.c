@@ -116,7 +116,8 @@ static bool settings_ok(const base_head_settings *h)
 {
     return isfinite(h->epsilon) && isfinite(h->temperature) && isfinite(h->learning_rate) &&
            isfinite(h->lambda) && isfinite(h->prior_mean) && isfinite(h->base_weight) &&
-           isfinite(h->kl) && isfinite(h->gamma) && isfinite(h->ucb_alpha);
+           isfinite(h->kl) && isfinite(h->gamma) && isfinite(h->ucb_alpha) &&
+           isfinite(h->bandwidth);
 }
 
 static bool decision_ok(const base_decision *d)
@@ -268,8 +269,10 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
               str_ok(m->base_version, sizeof(m->base_version)) &&
               str_ok(m->config_hash, sizeof(m->config_hash)) &&
               str_ok(m->settings.explorer, sizeof(m->settings.explorer)) &&
+              str_ok(m->settings.features, sizeof(m->settings.features)) &&
               settings_ok(&m->settings) && floats_ok(m->params, m->n_params);
     bool has_settings = m->settings.explorer[0] != '\0';
+    bool has_features = has_settings && m->settings.features[0] != '\0';
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
@@ -284,7 +287,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         w.err = BASE_ELIMIT;
         goto fail;
     }
-    proto_w_map(&w, has_settings ? 32 : 21);
+    proto_w_map(&w, has_settings ? (has_features ? 35 : 32) : 21);
     put_u64(&w, "v", CODEC_VERSION);
     put_str(&w, "p", m->policy);
     put_str(&w, "ln", m->learner);
@@ -319,6 +322,12 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         put_f64(&w, "hg", h->gamma);
         put_f64(&w, "hua", h->ucb_alpha);
         put_u64(&w, "hsd", h->seed);
+    }
+    if (has_features) { /* optional: absent before feature maps (read as linear) */
+        const base_head_settings *h = &m->settings;
+        put_str(&w, "hfm", h->features);
+        put_u64(&w, "hfd", h->rff_dim);
+        put_f64(&w, "hfb", h->bandwidth);
     }
 fail:
     return finish(&w, start);
@@ -599,10 +608,10 @@ fail:
     return e;
 }
 
-static const char *const model_keys[] = {"v",   "p",    "ln",  "lj",  "ver", "nu", "ts",   "d",
-                                         "na",  "np",   "ns",  "w",   "st",  "sd", "so",   "sj",
-                                         "lsn", "par",  "rsv", "bmv", "cfg", "hx", "heps", "ht",
-                                         "hlr", "hlam", "hpm", "hbw", "hkl", "hg", "hua",  "hsd"};
+static const char *const model_keys[] = {
+    "v",   "p",    "ln",  "lj",  "ver", "nu",  "ts",  "d",   "na",  "np",  "ns",   "w",
+    "st",  "sd",   "so",  "sj",  "lsn", "par", "rsv", "bmv", "cfg", "hx",  "heps", "ht",
+    "hlr", "hlam", "hpm", "hbw", "hkl", "hg",  "hua", "hsd", "hfm", "hfd", "hfb"};
 enum {
     MK_V,
     MK_P,
@@ -636,20 +645,23 @@ enum {
     MK_HG,
     MK_HUA,
     MK_HSD,
+    MK_HFM, /* optional, with the settings: all or none */
+    MK_HFD,
+    MK_HFB,
     MK_COUNT
 };
 
-/* The head's settings: all eleven keys or none. */
+/* The head's settings: all eleven keys or none (the feature map's three aside). */
 static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
 {
     size_t present = 0;
-    for (int k = MK_HX; k < MK_COUNT; k++) {
+    for (int k = MK_HX; k < MK_HFM; k++) {
         present += f[k] != NULL;
     }
     if (present == 0) {
         return true;
     }
-    return present == MK_COUNT - MK_HX && get_str(f[MK_HX], h->explorer, sizeof(h->explorer)) &&
+    return present == MK_HFM - MK_HX && get_str(f[MK_HX], h->explorer, sizeof(h->explorer)) &&
            h->explorer[0] != '\0' && proto_mp_get_f64(f[MK_HEPS], &h->epsilon, NULL) &&
            proto_mp_get_f64(f[MK_HT], &h->temperature, NULL) &&
            proto_mp_get_f64(f[MK_HLR], &h->learning_rate, NULL) &&
@@ -660,6 +672,22 @@ static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
            proto_mp_get_f64(f[MK_HG], &h->gamma, NULL) &&
            proto_mp_get_f64(f[MK_HUA], &h->ucb_alpha, NULL) &&
            proto_mp_get_u64(f[MK_HSD], UINT64_MAX, &h->seed, NULL) && settings_ok(h);
+}
+
+/* The head's feature map: all three keys or none, and only with the settings. */
+static bool get_features(const msgpack_object *const *f, base_head_settings *h)
+{
+    size_t present = 0;
+    for (int k = MK_HFM; k < MK_COUNT; k++) {
+        present += f[k] != NULL;
+    }
+    if (present == 0) {
+        return true;
+    }
+    return present == MK_COUNT - MK_HFM && h->explorer[0] != '\0' &&
+           get_str(f[MK_HFM], h->features, sizeof(h->features)) && h->features[0] != '\0' &&
+           proto_mp_get_u32(f[MK_HFD], UINT32_MAX, &h->rff_dim, NULL) &&
+           proto_mp_get_f64(f[MK_HFB], &h->bandwidth, NULL) && isfinite(h->bandwidth);
 }
 
 base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **out)
@@ -709,7 +737,7 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         !get_str(f[MK_RSV], m->spec_version, sizeof(m->spec_version)) ||
         !get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
         !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash)) ||
-        !get_settings(f, &m->settings)) {
+        !get_settings(f, &m->settings) || !get_features(f, &m->settings)) {
         goto fail;
     }
     *out = m;
