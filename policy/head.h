@@ -33,7 +33,10 @@
  * products) or "rff"/"rff_norm" (x and random Fourier features). The learner
  * is built with the mapped length; the head maps x in pol_head_pmf(),
  * pol_head_explain() and pol_head_learn(), so callers always pass the raw
- * context of cfg.dim values.
+ * context of cfg.dim values. With ridge and dim < POL_RIDGE_EXACT_MAX, rff_dim
+ * is capped at POL_RIDGE_EXACT_MAX - dim so that ridge never projects a
+ * context it could take exactly; past that dim ridge projects [x, rff] to
+ * its sketch, as it projects x.
  *
  * Both are tables the head looks up once, in pol_head_new(): learners in
  * policy/learner.h, explorers in policy/explore.h. Adding one is adding its
@@ -90,7 +93,7 @@ typedef struct pol_head_config {
     double gamma;          /* igw: > 0; default 1000 */
     double ucb_alpha;      /* ucb: >= 0; default 0.5 */
     pol_features features; /* map of the context the learner sees; default linear */
-    uint32_t rff_dim;      /* rff, rff_norm: cosines; 0: POL_RFF_DEFAULT_DIM */
+    uint32_t rff_dim;      /* rff, rff_norm: cosines; 0: POL_RFF_DEFAULT_DIM (see below) */
     double bandwidth;      /* rff, rff_norm: kernel width / sqrt(dim); <= 0: default 1 */
     uint64_t seed;         /* mixed into sampling, any learner randomness and the rff draw */
 } pol_head_config;

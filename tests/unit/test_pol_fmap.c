@@ -378,6 +378,33 @@ static void head_refuses_bad_maps_and_inputs(void)
     pol_head_free(h);
 }
 
+/* With ridge, rff stops where ridge would start projecting; iwr takes any length. */
+static void ridge_keeps_rff_contexts_exact(void)
+{
+    struct {
+        pol_learner l;
+        uint32_t dim, rff_dim, want;
+    } cases[] = {
+        {POL_LEARNER_RIDGE, 200, 128, 56},
+        {POL_LEARNER_RIDGE, 16, 64, 64},
+        {POL_LEARNER_RIDGE, 300, 64, 64}, /* past 256 ridge projects x anyway */
+        {POL_LEARNER_IWR, 200, 128, 128},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pol_head_config cfg;
+        pol_head_config_default(&cfg, cases[i].dim, 2);
+        cfg.learner = cases[i].l;
+        cfg.features = POL_FEATURES_RFF;
+        cfg.rff_dim = cases[i].rff_dim;
+        pol_head *h = NULL;
+        TST_OK(pol_head_new(&cfg, &h));
+        if (h != NULL) {
+            TST_EQ(pol_head_get_config(h)->rff_dim, cases[i].want);
+        }
+        pol_head_free(h);
+    }
+}
+
 int main(void)
 {
     quad_has_the_pairwise_products();
@@ -391,5 +418,6 @@ int main(void)
     restore_refuses_another_map();
     old_snapshots_read_as_linear();
     head_refuses_bad_maps_and_inputs();
+    ridge_keeps_rff_contexts_exact();
     return tst_done();
 }
