@@ -124,7 +124,9 @@ void base_joined_free(base_joined *j);          /* frees the decision too */
  * How a head serves and learns, as its policy configured it: with the
  * snapshot's shape and learner, enough to rebuild a head that scores exactly
  * as the one snapshotted did (policy/head.h, pol_head_from_snapshot).
- * explorer is "" in snapshots written before these were recorded.
+ * explorer is "" in snapshots written before these were recorded, and
+ * features "" in those written before feature maps (read: linear; rff_dim
+ * and bandwidth are 0 unless features is "rff" or "rff_norm").
  */
 #define BASE_PF_MEMBERS_MAX 511 /* the description of a portfolio's members */
 #define BASE_PF_LEARNERS_MAX 8  /* learners in a portfolio (POL_PORTFOLIO_MAX) */
@@ -142,6 +144,9 @@ typedef struct base_head_settings {
     double gamma;
     double ucb_alpha;
     uint64_t seed;
+    char features[BASE_NAME_MAX + 1]; /* the feature map: "linear", "quad", "rff", ... */
+    uint32_t rff_dim;
+    double bandwidth;
 } base_head_settings;
 
 /*

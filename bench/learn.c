@@ -351,6 +351,9 @@ static void usage(FILE *f)
                "  --alpha A           ucb width weight (default 0.5)\n"
                "  --learning-rate R   pg and iwr step (default: the learner's)\n"
                "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
+               "  --features NAME     linear (default), quad, rff or rff_norm\n"
+               "  --rff-dim N         rff, rff_norm: cosines (default 64)\n"
+               "  --bandwidth B       rff, rff_norm: kernel width / sqrt(dim) (default 1)\n"
                "  --portfolio off|auto auto (default, as rlfeedd): a portfolio of heads around\n"
                "                      the one above, the serving one selected online;\n"
                "                      off: that head alone\n"
@@ -392,6 +395,9 @@ static int parse(int argc, char **argv, opts *o)
         {"no-full", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {"kl", required_argument, NULL, 'K'},
+        {"features", required_argument, NULL, 'F'},
+        {"rff-dim", required_argument, NULL, 'R'},
+        {"bandwidth", required_argument, NULL, 'B'},
         {"portfolio", required_argument, NULL, 'P'},
         {"half-life", required_argument, NULL, 'H'},
         {"z", required_argument, NULL, 'z'},
@@ -471,6 +477,16 @@ static int parse(int argc, char **argv, opts *o)
             break;
         case 'K':
             ok = parse_num(optarg, &o->head.kl) && o->head.kl >= 0;
+            break;
+        case 'F':
+            ok = pol_features_from_name(optarg, &o->head.features);
+            break;
+        case 'R':
+            ok = parse_num(optarg, &v) && v >= 1 && v <= POL_RFF_DIM_MAX;
+            o->head.rff_dim = (uint32_t)v;
+            break;
+        case 'B':
+            ok = parse_num(optarg, &o->head.bandwidth) && o->head.bandwidth > 0;
             break;
         case 'n':
             o->full = false;

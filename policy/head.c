@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/hash.h"
 #include "policy/explore.h"
+#include "policy/fmap.h"
 #include "policy/learner.h"
 
 #define DEFAULT_PRIOR_MEAN 0.5
@@ -20,6 +21,8 @@ struct pol_head {
     const pol_learner_ops *learner;   /* the table entry of cfg.learner */
     const pol_explorer_ops *explorer; /* the table entry of cfg.explorer */
     void *impl;                       /* the learner's state, owned; through learner only */
+    pol_fmap *fmap;                   /* the feature map, owned; NULL for linear */
+    float *mapped;                    /* [fmap len] learn()'s mapped context (exclusive) */
     uint64_t n_updates;
 };
 
@@ -75,6 +78,7 @@ void pol_head_config_default(pol_head_config *cfg, uint32_t dim, uint32_t n_acti
     cfg->gamma = DEFAULT_GAMMA;
     cfg->ucb_alpha = DEFAULT_UCB_ALPHA;
     cfg->kl = POL_PG_DEFAULT_KL;
+    cfg->features = POL_FEATURES_LINEAR;
 }
 
 /*
@@ -102,6 +106,24 @@ static bool resolve(pol_head_config *c)
     if (c->learning_rate <= 0.0) {
         c->learning_rate = l->default_learning_rate;
     }
+    /* rff settings only mean something for rff: zero otherwise, so configs compare equal. */
+    bool rff = c->features == POL_FEATURES_RFF || c->features == POL_FEATURES_RFF_NORM;
+    if (!rff) {
+        c->rff_dim = 0;
+        c->bandwidth = 0.0;
+    } else {
+        c->rff_dim = c->rff_dim == 0 ? POL_RFF_DEFAULT_DIM : c->rff_dim;
+        c->bandwidth = c->bandwidth <= 0.0 ? POL_RFF_DEFAULT_BANDWIDTH : c->bandwidth;
+        /*
+         * A context the learner takes exactly keeps it exact: ridge past 256
+         * features projects all of them to 128, which cost dna 0.10 of
+         * accuracy with 128 cosines (docs/algorithms.md, "Feature maps").
+         */
+        uint32_t room = l->exact_max > c->dim ? l->exact_max - c->dim : 0;
+        if (room > 0 && c->rff_dim > room) {
+            c->rff_dim = room;
+        }
+    }
     bool ok = c->dim >= 1 && c->dim <= BASE_DIM_MAX;
     ok = ok && c->n_actions >= 1 && c->n_actions <= BASE_ACTIONS_MAX;
     ok = ok && isfinite(c->epsilon) && c->epsilon <= 1.0;
@@ -128,10 +150,35 @@ base_err pol_head_new(const pol_head_config *cfg, pol_head **out)
     }
     h->learner = pol_learner_ops_of(h->cfg.learner);
     h->explorer = pol_explorer_ops_of(h->cfg.explorer);
-    e = h->learner->new (&h->cfg, &h->impl);
+    pol_fmap_config fc = {
+        .kind = h->cfg.features,
+        .dim = h->cfg.dim,
+        .rff_dim = h->cfg.rff_dim,
+        .bandwidth = h->cfg.bandwidth,
+        .seed = h->cfg.seed,
+    };
+    uint32_t len = h->cfg.dim;
+    if (h->cfg.features != POL_FEATURES_LINEAR) {
+        e = pol_fmap_new(&fc, &h->fmap);
+        if (e != BASE_OK) {
+            goto fail;
+        }
+        len = pol_fmap_len(h->fmap);
+        h->mapped = base_alloc_array(len, sizeof(float));
+        if (h->mapped == NULL) {
+            e = BASE_ENOMEM;
+            goto fail;
+        }
+    }
+    /* The learner sees the mapped context; it may resolve more of the config (ridge: lambda). */
+    pol_head_config lc = h->cfg;
+    lc.dim = len;
+    e = h->learner->new (&lc, &h->impl);
     if (e != BASE_OK) {
         goto fail;
     }
+    lc.dim = h->cfg.dim;
+    h->cfg = lc;
     *out = h;
     return BASE_OK;
 fail:
@@ -145,6 +192,8 @@ void pol_head_free(pol_head *h)
         if (h->learner != NULL) {
             h->learner->free(h->impl);
         }
+        base_free(h->mapped);
+        pol_fmap_free(h->fmap);
         base_free(h);
     }
 }
@@ -187,12 +236,20 @@ static base_err serve(const pol_head *h, const pol_head_config *xc, const float 
                       const uint32_t *action, const float *base_logit, double *s, float *out_pmf,
                       float *out_score)
 {
-    /* On the stack, not in h: concurrent pmf calls share h read-only. 8 KiB. */
+    /* On the stack, not in h: concurrent pmf calls share h read-only. 8 + 16 KiB. */
     double w[BASE_CAND_MAX];
     const pol_explorer_ops *xo = pol_explorer_ops_of(xc->explorer);
+    float z[POL_FMAP_OUT_MAX];
     base_err e = check_candidates(h, n_cand, action);
     if (e != BASE_OK) {
         return e;
+    }
+    if (h->fmap != NULL) {
+        e = pol_fmap_apply(h->fmap, x, z);
+        if (e != BASE_OK) {
+            return e;
+        }
+        x = z;
     }
     /* Widths only for an explorer that needs them: resolve() saw the learner gives them. */
     double *width = xo->needs_width ? w : NULL;
@@ -224,6 +281,7 @@ bool pol_head_same_learner(const pol_head_config *a, const pol_head_config *b)
     x.ucb_alpha = y.ucb_alpha = 0.0;
     /* Field by field: the struct may have padding. */
     return x.dim == y.dim && x.n_actions == y.n_actions && x.learner == y.learner &&
+           x.features == y.features && x.rff_dim == y.rff_dim && x.bandwidth == y.bandwidth &&
            x.temperature == y.temperature && x.learning_rate == y.learning_rate &&
            x.lambda == y.lambda && x.prior_mean == y.prior_mean && x.base_weight == y.base_weight &&
            x.kl == y.kl && x.seed == y.seed;
@@ -234,6 +292,7 @@ base_err pol_head_pmf_views(const pol_head *h, uint32_t n_views, const pol_head_
                             const float *base_logit, float *out_pmfs, float *out_score)
 {
     double base[BASE_CAND_MAX], s[BASE_CAND_MAX], w[BASE_CAND_MAX];
+    float z[POL_FMAP_OUT_MAX];
     bool need_width = false;
     pol_head_config vc;
     if (n_views == 0) {
@@ -248,6 +307,13 @@ base_err pol_head_pmf_views(const pol_head *h, uint32_t n_views, const pol_head_
     base_err e = check_candidates(h, n_cand, action);
     if (e != BASE_OK) {
         return e;
+    }
+    if (h->fmap != NULL) {
+        e = pol_fmap_apply(h->fmap, x, z);
+        if (e != BASE_OK) {
+            return e;
+        }
+        x = z;
     }
     double *width = need_width ? w : NULL;
     e = h->learner->scores(h->impl, x, n_cand, action, base_logit, base, width);
@@ -350,6 +416,18 @@ static base_err learn(pol_head *h, const base_decision *d, double reward, const 
             return BASE_EINVAL;
         }
     }
+    base_decision md;
+    if (h->fmap != NULL) {
+        /* A shallow copy that points at the mapped context; the arrays stay d's. */
+        e = pol_fmap_apply(h->fmap, d->embedding, h->mapped);
+        if (e != BASE_OK) {
+            return e;
+        }
+        md = *d;
+        md.embedding = h->mapped;
+        md.dim = pol_fmap_len(h->fmap);
+        d = &md;
+    }
     e = h->learner->learn(h->impl, d, reward, rewards);
     if (e == BASE_OK) {
         h->n_updates++;
@@ -397,6 +475,8 @@ uint64_t pol_head_checksum(const pol_head *h)
     return h->learner->checksum(h->impl, BASE_FNV_OFFSET);
 }
 
+static void settings(const pol_head *h, const pol_head_config *xc, base_head_settings *st);
+
 static base_err snapshot(const pol_head *h, const pol_head_config *xc, base_snapshot **out)
 {
     base_snapshot *m =
@@ -408,7 +488,16 @@ static base_err snapshot(const pol_head *h, const pol_head_config *xc, base_snap
     m->dim = h->cfg.dim;
     m->n_actions = h->cfg.n_actions;
     m->n_updates = h->n_updates;
-    base_head_settings *st = &m->settings;
+    settings(h, xc, &m->settings);
+    h->learner->export(h->impl, m);
+    *out = m;
+    return BASE_OK;
+}
+
+/* The settings @h serves with under @xc's explorer settings, as a snapshot records them. */
+static void settings(const pol_head *h, const pol_head_config *xc, base_head_settings *st)
+{
+    memset(st, 0, sizeof(*st));
     (void)base_strlcpy(st->explorer, pol_explorer_name(xc->explorer), sizeof(st->explorer));
     st->epsilon = xc->epsilon;
     st->temperature = h->cfg.temperature;
@@ -420,9 +509,14 @@ static base_err snapshot(const pol_head *h, const pol_head_config *xc, base_snap
     st->gamma = xc->gamma;
     st->ucb_alpha = xc->ucb_alpha;
     st->seed = h->cfg.seed;
-    h->learner->export(h->impl, m);
-    *out = m;
-    return BASE_OK;
+    (void)base_strlcpy(st->features, pol_features_name(h->cfg.features), sizeof(st->features));
+    st->rff_dim = h->cfg.rff_dim;
+    st->bandwidth = h->cfg.bandwidth;
+}
+
+void pol_head_settings(const pol_head *h, base_head_settings *out)
+{
+    settings(h, &h->cfg, out);
 }
 
 base_err pol_head_snapshot(const pol_head *h, base_snapshot **out)
@@ -439,11 +533,55 @@ base_err pol_head_snapshot_view(const pol_head *h, const pol_head_config *view, 
     return snapshot(h, &vc, out);
 }
 
+/*
+ * The feature map @st records ("" and no settings at all: linear), resolved
+ * as resolve() does; false if it names no map.
+ */
+static bool recorded_features(const base_head_settings *st, pol_head_config *c)
+{
+    if (memchr(st->features, '\0', sizeof(st->features)) == NULL) {
+        return false;
+    }
+    c->features = POL_FEATURES_LINEAR;
+    c->rff_dim = 0;
+    c->bandwidth = 0.0;
+    if (st->features[0] == '\0') {
+        return true;
+    }
+    if (!pol_features_from_name(st->features, &c->features)) {
+        return false;
+    }
+    if (c->features == POL_FEATURES_RFF || c->features == POL_FEATURES_RFF_NORM) {
+        c->rff_dim = st->rff_dim;
+        c->bandwidth = st->bandwidth;
+    }
+    return true;
+}
+
+/*
+ * True if @m's parameters live in the space of @h's feature map: the same
+ * map, and for rff the same draw (rff_dim, bandwidth and seed). A snapshot
+ * without settings predates feature maps: linear.
+ */
+static bool same_features(const pol_head *h, const base_snapshot *m)
+{
+    pol_head_config c;
+    if (!recorded_features(&m->settings, &c) || c.features != h->cfg.features) {
+        return false;
+    }
+    if (c.features == POL_FEATURES_RFF || c.features == POL_FEATURES_RFF_NORM) {
+        return c.rff_dim == h->cfg.rff_dim && c.bandwidth == h->cfg.bandwidth &&
+               m->settings.seed == h->cfg.seed;
+    }
+    return true;
+}
+
 base_err pol_head_restore(pol_head *h, const base_snapshot *m)
 {
     bool learner_ok = memchr(m->learner, '\0', sizeof(m->learner)) != NULL &&
                       strcmp(m->learner, h->learner->name) == 0;
-    if (!learner_ok || m->dim != h->cfg.dim || m->n_actions != h->cfg.n_actions) {
+    if (!learner_ok || m->dim != h->cfg.dim || m->n_actions != h->cfg.n_actions ||
+        !same_features(h, m)) {
         return BASE_EINVAL;
     }
     base_err e = h->learner->import(h->impl, m);
@@ -462,7 +600,7 @@ base_err pol_head_config_from_snapshot(const base_snapshot *m, pol_head_config *
     if (memchr(m->learner, '\0', sizeof(m->learner)) == NULL ||
         !pol_learner_from_name(m->learner, &c.learner) ||
         memchr(st->explorer, '\0', sizeof(st->explorer)) == NULL || st->explorer[0] == '\0' ||
-        !pol_explorer_from_name(st->explorer, &c.explorer)) {
+        !pol_explorer_from_name(st->explorer, &c.explorer) || !recorded_features(st, &c)) {
         return BASE_EINVAL;
     }
     c.epsilon = st->epsilon;

@@ -28,6 +28,16 @@
  *            to the best, then the eps floor
  * - ucb:     greedy on mean + alpha * width                  (ridge only)
  *
+ * Feature maps (policy/fmap.h) turn the context x into what the
+ * learner sees: "linear" (x itself, the default), "quad" (x and its pairwise
+ * products) or "rff"/"rff_norm" (x and random Fourier features). The learner
+ * is built with the mapped length; the head maps x in pol_head_pmf(),
+ * pol_head_explain() and pol_head_learn(), so callers always pass the raw
+ * context of cfg.dim values. With ridge and dim < POL_RIDGE_EXACT_MAX, rff_dim
+ * is capped at POL_RIDGE_EXACT_MAX - dim so that ridge never projects a
+ * context it could take exactly; past that dim ridge projects [x, rff] to
+ * its sketch, as it projects x.
+ *
  * Both are tables the head looks up once, in pol_head_new(): learners in
  * policy/learner.h, explorers in policy/explore.h. Adding one is adding its
  * enum value below and its table entry.
@@ -50,6 +60,7 @@
 
 #include "base/err.h"
 #include "base/record.h"
+#include "policy/fmap.h"
 
 typedef struct pol_head pol_head;
 
@@ -81,7 +92,10 @@ typedef struct pol_head_config {
     double kl;             /* pg: weight of KL(pi || pi_base), >= 0; default POL_PG_DEFAULT_KL */
     double gamma;          /* igw: > 0; default 1000 */
     double ucb_alpha;      /* ucb: >= 0; default 0.5 */
-    uint64_t seed;         /* mixed into sampling and any learner randomness */
+    pol_features features; /* map of the context the learner sees; default linear */
+    uint32_t rff_dim;      /* rff, rff_norm: cosines; 0: POL_RFF_DEFAULT_DIM (see below) */
+    double bandwidth;      /* rff, rff_norm: kernel width / sqrt(dim); <= 0: default 1 */
+    uint64_t seed;         /* mixed into sampling, any learner randomness and the rff draw */
 } pol_head_config;
 
 #define POL_RIDGE_DEFAULT_EPSILON 0.01
@@ -102,8 +116,9 @@ void pol_head_config_default(pol_head_config *cfg, uint32_t dim, uint32_t n_acti
 
 /*
  * pol_head_new() - a head that has learned nothing (it serves the base model).
- * Return: BASE_OK; BASE_EINVAL for a shape or hyperparameter out of range;
- *         BASE_ENOMEM.
+ * Return: BASE_OK; BASE_EINVAL for a shape or hyperparameter out of range
+ *         (including a feature map pol_fmap_out_len() refuses: quad past
+ *         POL_QUAD_DIM_MAX); BASE_ENOMEM.
  */
 base_err pol_head_new(const pol_head_config *cfg, pol_head **out);
 void pol_head_free(pol_head *h);
@@ -221,9 +236,10 @@ uint32_t pol_head_n_actions(const pol_head *h);
 
 /*
  * Borrowed pointer to action @a's coefficients, valid until free; NULL if
- * @a >= n_actions. pg: [dim + 1] (context weights, bias last). ridge:
- * [features] (context or its projection, base-probability weight, bias).
- * iwr: [dim + 2] (context weights, base-probability weight, bias).
+ * @a >= n_actions. With m the feature map's output length (dim for
+ * linear): pg: [m + 1] (context weights, bias last). ridge: [features]
+ * (mapped context or its projection, base-probability weight, bias). iwr:
+ * [m + 2] (mapped context weights, base-probability weight, bias).
  */
 const float *pol_head_weights(const pol_head *h, uint32_t a);
 
@@ -247,11 +263,16 @@ base_err pol_head_snapshot(const pol_head *h, base_snapshot **out);
 base_err pol_head_snapshot_view(const pol_head *h, const pol_head_config *view,
                                 base_snapshot **out);
 
+/* The settings a snapshot of @h records (pol_head_snapshot()'s m->settings). */
+void pol_head_settings(const pol_head *h, base_head_settings *out);
+
 /*
  * pol_head_restore() - load parameters and state from @m (not retained),
  * including its n_updates.
- * Return: BASE_OK; BASE_EINVAL if @m's shape or learner does not match, or
- *         its learner state is out of range (a negative accumulator);
+ * Return: BASE_OK; BASE_EINVAL if @m's shape, learner or recorded feature
+ *         map (features, rff_dim, bandwidth; none recorded reads as linear)
+ *         does not match, or its learner state is out of range (a negative
+ *         accumulator);
  *         BASE_ENUMERIC if a parameter or state value is not finite. On any
  *         error the head is left unchanged.
  */

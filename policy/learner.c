@@ -207,6 +207,7 @@ static const pol_learner_ops learners[] = {
             .default_epsilon = POL_RIDGE_DEFAULT_EPSILON,
             .default_learning_rate = POL_IWR_DEFAULT_LR, /* unused; what configs have reported */
             .width = true,
+            .exact_max = POL_RIDGE_EXACT_MAX,
             .new = ridge_new,
             .free = ridge_free,
             .scores = ridge_scores,

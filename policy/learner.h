@@ -39,6 +39,7 @@ typedef struct pol_learner_ops {
     double default_learning_rate;  /* when the config's is <= 0 (reported even if unused) */
     bool logits;                   /* scores are logits: softmax may serve them */
     bool width;                    /* scores() gives posterior widths: ucb may serve them */
+    uint32_t exact_max;            /* longest context learned without a projection; 0: any */
 
     base_err (*new)(pol_head_config *cfg, void **out);
     void (*free)(void *l);

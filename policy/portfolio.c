@@ -71,6 +71,27 @@ void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config 
         m.ucb_alpha = 0.5;
         add_member(out, &m);
     }
+    if (head->features != POL_FEATURES_LINEAR) {
+        return; /* the configured head already has a map */
+    }
+    /*
+     * Nonlinear capacity, greedy like the head: pairwise products for short
+     * contexts; random Fourier features (a scale-free and a sharper one) up to
+     * the length ridge takes exactly (docs/algorithms.md, sections 10, 11).
+     */
+    m = *head;
+    if (head->dim <= POL_PORTFOLIO_QUAD_DIM_MAX) {
+        m.features = POL_FEATURES_QUAD;
+        add_member(out, &m);
+    } else if (head->dim + POL_RFF_DEFAULT_DIM < POL_RIDGE_EXACT_MAX) {
+        m.features = POL_FEATURES_RFF_NORM;
+        m.rff_dim = POL_RFF_DEFAULT_DIM;
+        m.bandwidth = 1.0;
+        add_member(out, &m);
+        m.features = POL_FEATURES_RFF;
+        m.bandwidth = 0.5;
+        add_member(out, &m);
+    }
 }
 
 static bool config_ok(const pol_portfolio_config *c)
@@ -498,14 +519,21 @@ bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_i
         out->se = 0.0;
     }
     out->n = pol_head_n_updates(h);
-    const char *l = pol_learner_name(c->learner), *x = pol_explorer_name(c->explorer);
-    if (c->explorer == POL_EXPLORE_UCB) {
-        snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->ucb_alpha);
-    } else if (c->explorer == POL_EXPLORE_IGW) {
-        snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->gamma);
+    char l[48];
+    const char *x = pol_explorer_name(c->explorer);
+    const pol_head_config *lc = pol_head_get_config(h); /* the map as resolved */
+    if (lc->features == POL_FEATURES_LINEAR) {
+        snprintf(l, sizeof(l), "%s", pol_learner_name(c->learner));
+    } else if (lc->features == POL_FEATURES_QUAD) {
+        snprintf(l, sizeof(l), "%s+quad", pol_learner_name(c->learner));
     } else {
-        snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, c->epsilon);
+        snprintf(l, sizeof(l), "%s+%s%ux%g", pol_learner_name(c->learner),
+                 pol_features_name(lc->features), lc->rff_dim, lc->bandwidth);
     }
+    double param = c->explorer == POL_EXPLORE_UCB   ? c->ucb_alpha
+                   : c->explorer == POL_EXPLORE_IGW ? c->gamma
+                                                    : c->epsilon;
+    snprintf(out->name, sizeof(out->name), "%s/%s:%g", l, x, param);
     return true;
 }
 
@@ -595,7 +623,11 @@ base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m)
     }
     if (whole) {
         for (uint32_t k = 0; k < fresh->n_learners && e == BASE_OK; k++) {
-            e = pol_head_restore(fresh->learner[k], m->pf_learner[k]);
+            /* A learner's record holds its parameters; its settings are its member's, which
+             * the same member names guarantee (they name learner, features and explorer). */
+            base_snapshot l = *m->pf_learner[k];
+            pol_head_settings(fresh->learner[k], &l.settings);
+            e = pol_head_restore(fresh->learner[k], &l);
         }
         if (e == BASE_OK && !selector_load(fresh, m->pf_sel, m->pf_n_sel)) {
             e = BASE_EINVAL;
@@ -620,7 +652,56 @@ base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m)
     return BASE_OK;
 }
 
-/* One member "learner[/explorer[:param]]" of a list, built on @head. */
+/*
+ * A feature map token: "quad", or "rff" / "rff_norm" with an optional number
+ * of cosines and an optional "x" and bandwidth ("rff64x0.5").
+ */
+static bool parse_features(char *fm, pol_head_config *out, char *why, size_t whylen)
+{
+    size_t nl = strspn(fm, "abcdefghijklmnopqrstuvwxyz_");
+    char name[32];
+    if (nl == 0 || nl >= sizeof(name)) {
+        snprintf(why, whylen, "bad feature map \"%s\"", fm);
+        return false;
+    }
+    memcpy(name, fm, nl);
+    name[nl] = '\0';
+    if (!pol_features_from_name(name, &out->features)) {
+        snprintf(why, whylen, "unknown feature map \"%s\"", name);
+        return false;
+    }
+    char *s = fm + nl, *end = NULL;
+    bool rff = out->features == POL_FEATURES_RFF || out->features == POL_FEATURES_RFF_NORM;
+    if (*s != '\0' && !rff) {
+        snprintf(why, whylen, "feature map \"%s\" takes no parameters", name);
+        return false;
+    }
+    if (*s >= '0' && *s <= '9') {
+        unsigned long n = strtoul(s, &end, 10);
+        if (n == 0 || n > POL_FMAP_OUT_MAX) {
+            snprintf(why, whylen, "bad number of cosines in \"%s\"", fm);
+            return false;
+        }
+        out->rff_dim = (uint32_t)n;
+        s = end;
+    }
+    if (*s == 'x') {
+        double b = strtod(s + 1, &end);
+        if (end == s + 1 || !isfinite(b) || b <= 0.0) {
+            snprintf(why, whylen, "bad bandwidth in \"%s\"", fm);
+            return false;
+        }
+        out->bandwidth = b;
+        s = end;
+    }
+    if (*s != '\0') {
+        snprintf(why, whylen, "bad feature map \"%s\"", fm);
+        return false;
+    }
+    return true;
+}
+
+/* One member "learner[+features]/explorer[:param]]" of a list, built on @head. */
 static bool parse_member(const char *tok, size_t len, const pol_head_config *head,
                          pol_head_config *out, char *why, size_t whylen)
 {
@@ -640,8 +721,18 @@ static bool parse_member(const char *tok, size_t len, const pol_head_config *hea
             *param++ = '\0';
         }
     }
+    char *fm = strchr(buf, '+');
+    if (fm != NULL) {
+        *fm++ = '\0';
+    }
     if (!pol_learner_from_name(buf, &out->learner)) {
         snprintf(why, whylen, "unknown learner \"%s\"", buf);
+        return false;
+    }
+    out->features = POL_FEATURES_LINEAR;
+    out->rff_dim = 0;
+    out->bandwidth = 0.0;
+    if (fm != NULL && !parse_features(fm, out, why, whylen)) {
         return false;
     }
     if (out->learner != head->learner) {

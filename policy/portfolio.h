@@ -72,8 +72,10 @@ typedef struct pol_portfolio_config {
 #define POL_PORTFOLIO_DEFAULT_Z_DROP 3.0
 #define POL_PORTFOLIO_DEFAULT_MIN 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
-#define POL_PORTFOLIO_UCB_P_MAX                                                                    \
-    64 /* auto: ucb members while ridge has at most this many features */
+/* auto: ucb members while ridge has at most this many features */
+#define POL_PORTFOLIO_UCB_P_MAX 64
+/* auto: a quad member up to this context length */
+#define POL_PORTFOLIO_QUAD_DIM_MAX 16
 
 /*
  * pol_portfolio_config_single() - a portfolio of @head alone (portfolio =

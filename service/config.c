@@ -348,6 +348,12 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_double(v, 1e-9, 1e3, &p->head.learning_rate);
     } else if (strcmp(k, "kl") == 0) {
         ok = parse_double(v, 0, 1e6, &p->head.kl);
+    } else if (strcmp(k, "features") == 0) {
+        ok = pol_features_from_name(v, &p->head.features);
+    } else if (strcmp(k, "rff_dim") == 0) {
+        ok = parse_u32(v, 1, POL_RFF_DIM_MAX, &p->head.rff_dim);
+    } else if (strcmp(k, "bandwidth") == 0) {
+        ok = parse_double(v, 1e-6, 1e6, &p->head.bandwidth);
     } else if (strcmp(k, "seed") == 0) {
         int64_t s = 0;
         ok = parse_i64(v, 0, INT64_MAX, &s);
@@ -518,6 +524,21 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             return BASE_EINVAL;
         }
         p->head.n_actions = p->n_actions;
+        pol_fmap_config fc = {
+            .kind = p->head.features,
+            .dim = p->head.dim,
+            .rff_dim = p->head.rff_dim != 0 ? p->head.rff_dim : POL_RFF_DEFAULT_DIM,
+            .bandwidth = p->head.bandwidth > 0 ? p->head.bandwidth : POL_RFF_DEFAULT_BANDWIDTH,
+        };
+        uint32_t len = 0;
+        if (pol_fmap_out_len(&fc, &len) != BASE_OK) {
+            snprintf(errbuf, errlen,
+                     "policy \"%s\": features = %s does not fit dim %u (quad: dim <= %d; "
+                     "rff: dim + rff_dim <= %d)",
+                     p->name, pol_features_name(p->head.features), p->head.dim, POL_QUAD_DIM_MAX,
+                     POL_FMAP_OUT_MAX);
+            return BASE_EINVAL;
+        }
         if (pol_portfolio_config_parse(p->portfolio_spec, &p->head, &p->portfolio, why,
                                        sizeof(why)) != BASE_OK) {
             snprintf(errbuf, errlen, "policy \"%s\": portfolio \"%s\": %s", p->name,

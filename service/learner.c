@@ -175,6 +175,12 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
              h->dim, (int)h->learner, (int)h->explorer, h->epsilon, h->temperature,
              h->learning_rate, h->lambda, h->prior_mean, h->base_weight, h->gamma, h->ucb_alpha,
              h->kl, (unsigned long long)h->seed, rv, c->portfolio_spec);
+    if (h->features != POL_FEATURES_LINEAR) {
+        /* Appended only past linear: linear configurations hash as before feature maps. */
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof(text) - n, " features %s rff %u bw %.17g",
+                 pol_features_name(h->features), h->rff_dim, h->bandwidth);
+    }
     uint64_t x = base_hash64(text, strlen(text), 0x636f6e66);
     for (uint32_t a = 0; a < c->n_actions; a++) {
         x = base_hash64(c->actions[a], strlen(c->actions[a]), x);

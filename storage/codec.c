@@ -24,7 +24,7 @@
 
 #define CODEC_VERSION 1u
 #define CODEC_MAX_DEPTH 8u
-#define CODEC_MAX_KEYS 40u
+#define CODEC_MAX_KEYS 48u
 
 /*
  * Object cap for base_mpcheck(). A record is a handful of keys plus large
@@ -116,7 +116,8 @@ static bool settings_ok(const base_head_settings *h)
 {
     return isfinite(h->epsilon) && isfinite(h->temperature) && isfinite(h->learning_rate) &&
            isfinite(h->lambda) && isfinite(h->prior_mean) && isfinite(h->base_weight) &&
-           isfinite(h->kl) && isfinite(h->gamma) && isfinite(h->ucb_alpha);
+           isfinite(h->kl) && isfinite(h->gamma) && isfinite(h->ucb_alpha) &&
+           isfinite(h->bandwidth);
 }
 
 static bool decision_ok(const base_decision *d)
@@ -292,9 +293,11 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
               str_ok(m->base_version, sizeof(m->base_version)) &&
               str_ok(m->config_hash, sizeof(m->config_hash)) &&
               str_ok(m->settings.explorer, sizeof(m->settings.explorer)) &&
+              str_ok(m->settings.features, sizeof(m->settings.features)) &&
               settings_ok(&m->settings) && floats_ok(m->params, m->n_params);
     bool has_settings = m->settings.explorer[0] != '\0';
     bool has_pf = m->pf_n_learners > 0;
+    bool has_features = has_settings && m->settings.features[0] != '\0';
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
@@ -310,7 +313,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         w.err = BASE_ELIMIT;
         goto fail;
     }
-    proto_w_map(&w, (has_settings ? 32u : 21u) + (has_pf ? 6u : 0u));
+    proto_w_map(&w, (has_settings ? (has_features ? 35u : 32u) : 21u) + (has_pf ? 6u : 0u));
     put_u64(&w, "v", CODEC_VERSION);
     put_str(&w, "p", m->policy);
     put_str(&w, "ln", m->learner);
@@ -345,6 +348,12 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         put_f64(&w, "hg", h->gamma);
         put_f64(&w, "hua", h->ucb_alpha);
         put_u64(&w, "hsd", h->seed);
+    }
+    if (has_features) { /* optional: absent before feature maps (read as linear) */
+        const base_head_settings *h = &m->settings;
+        put_str(&w, "hfm", h->features);
+        put_u64(&w, "hfd", h->rff_dim);
+        put_f64(&w, "hfb", h->bandwidth);
     }
     if (has_pf) { /* optional: a portfolio's learners and selector */
         put_str(&w, "pfm", m->pf_members);
@@ -652,7 +661,8 @@ fail:
 static const char *const model_keys[] = {
     "v",   "p",   "ln",  "lj",  "ver", "nu",  "ts",  "d",   "na",   "np",   "ns",  "w",   "st",
     "sd",  "so",  "sj",  "lsn", "par", "rsv", "bmv", "cfg", "hx",   "heps", "ht",  "hlr", "hlam",
-    "hpm", "hbw", "hkl", "hg",  "hua", "hsd", "pfm", "pfs", "pfln", "pfnu", "pfw", "pfst"};
+    "hpm", "hbw", "hkl", "hg",  "hua", "hsd", "hfm", "hfd", "hfb",  "pfm",  "pfs", "pfln", "pfnu",
+    "pfw", "pfst"};
 enum {
     MK_V,
     MK_P,
@@ -686,6 +696,9 @@ enum {
     MK_HG,
     MK_HUA,
     MK_HSD,
+    MK_HFM, /* optional, with the settings: all or none */
+    MK_HFD,
+    MK_HFB,
     MK_PFM, /* optional: a portfolio, all or none */
     MK_PFS,
     MK_PFLN,
@@ -695,7 +708,7 @@ enum {
     MK_COUNT
 };
 
-/* The head's settings: all eleven keys or none. */
+/* The head's settings: all eleven keys or none (the feature map's three aside). */
 static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
 {
     size_t present = 0;
@@ -716,6 +729,22 @@ static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
            proto_mp_get_f64(f[MK_HG], &h->gamma, NULL) &&
            proto_mp_get_f64(f[MK_HUA], &h->ucb_alpha, NULL) &&
            proto_mp_get_u64(f[MK_HSD], UINT64_MAX, &h->seed, NULL) && settings_ok(h);
+}
+
+/* The head's feature map: all three keys or none, and only with the settings. */
+static bool get_features(const msgpack_object *const *f, base_head_settings *h)
+{
+    size_t present = 0;
+    for (int k = MK_HFM; k <= MK_HFB; k++) {
+        present += f[k] != NULL;
+    }
+    if (present == 0) {
+        return true;
+    }
+    return present == MK_HFB + 1 - MK_HFM && h->explorer[0] != '\0' &&
+           get_str(f[MK_HFM], h->features, sizeof(h->features)) && h->features[0] != '\0' &&
+           proto_mp_get_u32(f[MK_HFD], UINT32_MAX, &h->rff_dim, NULL) &&
+           proto_mp_get_f64(f[MK_HFB], &h->bandwidth, NULL) && isfinite(h->bandwidth);
 }
 
 /* Element @i of the array @o, or NULL. */
@@ -827,7 +856,7 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         !get_str(f[MK_RSV], m->spec_version, sizeof(m->spec_version)) ||
         !get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
         !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash)) ||
-        !get_settings(f, &m->settings)) {
+        !get_settings(f, &m->settings) || !get_features(f, &m->settings)) {
         goto fail;
     }
     e = get_portfolio(f, m);

@@ -515,6 +515,56 @@ static void model_portfolio_round_trips(void)
     base_buf_fini(&b);
 }
 
+/*
+ * The feature map round-trips beside the settings; snapshots without it
+ * decode with features "" (linear), and a map missing one of its three
+ * keys is refused.
+ */
+static void model_feature_map_round_trips_and_is_optional(void)
+{
+    base_snapshot *m = make_model(4, 2);
+    base_snapshot *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    base_head_settings st = {.explorer = "greedy", .epsilon = 0.01, .temperature = 1.0};
+    m->settings = st;
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL && got->settings.features[0] == '\0' && got->settings.rff_dim == 0);
+    base_snapshot_free(got);
+    got = NULL;
+    (void)base_strlcpy(m->settings.features, "rff", sizeof(m->settings.features));
+    m->settings.rff_dim = 64;
+    m->settings.bandwidth = 0.5;
+    b.len = 0;
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL);
+    if (got != NULL) {
+        TST_STREQ(got->settings.features, "rff");
+        TST_TRUE(got->settings.rff_dim == 64 && got->settings.bandwidth == 0.5);
+        TST_STREQ(got->settings.explorer, "greedy");
+    }
+    base_snapshot_free(got);
+    got = NULL;
+    /* Rename "hfd" to "hfx": an unknown key is skipped, so the map lacks rff_dim. */
+    bool renamed = false;
+    for (size_t i = 0; i + 4 <= b.len && !renamed; i++) {
+        if (memcmp(b.data + i, "\xa3hfd", 4) == 0) {
+            b.data[i + 3] = 'x';
+            renamed = true;
+        }
+    }
+    TST_TRUE(renamed);
+    TST_EQ(sto_codec_decode_model(b.data, b.len, &got), BASE_EPROTO);
+    TST_TRUE(got == NULL);
+    m->settings.bandwidth = INFINITY;
+    b.len = 0;
+    TST_EQ(sto_codec_encode_model(m, &b), BASE_EINVAL);
+    base_snapshot_free(m);
+    base_buf_fini(&b);
+}
+
 static void decision_keeps_full_length_strings(void)
 {
     base_decision *d = make_decision(1, 1);
@@ -1027,6 +1077,7 @@ int main(void)
     decision_breakdown_is_optional();
     model_settings_round_trip_and_are_optional();
     model_portfolio_round_trips();
+    model_feature_map_round_trips_and_is_optional();
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
     decision_keeps_full_length_strings();

@@ -73,6 +73,25 @@ static void full_config_loads_with_defaults(void)
     done(c);
 }
 
+static void feature_map_keys_load(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[policy p]\ndim = 12\nactions = a, b\nsignal.s = 1\n"
+                         "features = rff\nrff_dim = 96\nbandwidth = 0.5\n"
+                         "[policy q]\ndim = 12\nactions = a, b\nsignal.s = 1\nfeatures = quad\n"
+                         "[policy r]\ndim = 12\nactions = a, b\nsignal.s = 1\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    const svc_policy_config *p = svc_config_policy(c, "p");
+    TST_EQ(p->head.features, POL_FEATURES_RFF);
+    TST_EQ(p->head.rff_dim, 96);
+    TST_NEAR(p->head.bandwidth, 0.5, 0);
+    TST_EQ(svc_config_policy(c, "q")->head.features, POL_FEATURES_QUAD);
+    TST_EQ(svc_config_policy(c, "r")->head.features, POL_FEATURES_LINEAR); /* the default */
+    done(c);
+}
+
 static void long_action_lists_load(void)
 {
     /* More than inih's default 200-byte line, on one line. */
@@ -116,6 +135,12 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nclip_min = 2\nclip_max = 1\n", "clip"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nfeatures = cubic\n", "features"},
+        {"[policy p]\ndim = 40\nactions = a\nsignal.s = 1\nfeatures = quad\n", "quad: dim <= 32"},
+        {"[policy p]\ndim = 4000\nactions = a\nsignal.s = 1\nfeatures = rff\nrff_dim = 200\n",
+         "rff: dim + rff_dim"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nrff_dim = 0\n", "rff_dim"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nbandwidth = -1\n", "bandwidth"},
         /* Names reach replies, records and stats, which are UTF-8 (a cut euro sign here). */
         {"[policy p\xe2\x82]\ndim = 4\nactions = a\nsignal.s = 1\n", "UTF-8"},
         {"[policy p]\ndim = 4\nactions = a, b\xe2\x82\nsignal.s = 1\n", "UTF-8"},
@@ -224,6 +249,7 @@ static void other_flags_override_their_keys(void)
 int main(void)
 {
     full_config_loads_with_defaults();
+    feature_map_keys_load();
     long_action_lists_load();
     invalid_configs_fail_with_a_reason();
     missing_file_is_an_io_error();

@@ -9,6 +9,10 @@
  *     died": a copy of the log at that instant, with checkpoints taken every
  *     few examples) and continued by a fresh engine restored from that copy
  *     ends at the model of a run that never stopped, bit for bit.
+ *
+ * Both for the default (linear) head and for one with a feature map (rff),
+ * whose random features must be drawn again identically from the
+ * checkpoint's settings.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,19 +35,36 @@
 #define T0 1800000000000LL
 #define STEP_MS 100
 
-static const char CONFIG[] = "[server]\n"
-                             "tick_ms = 1\n"
-                             "snapshot_interval_ms = 600000\n"
-                             "snapshot_every = 40\n"
-                             "[policy t]\n"
-                             "dim = 4\n"
-                             "actions = a, b, c\n"
-                             "epsilon = 0.2\n"
-                             "seed = 5\n"
-                             "window_ms = 1000\n"
-                             "[signal t.resolved]\n"
-                             "kind = flag\n"
-                             "weight = 1.0\n";
+#define CONFIG_TAIL                                                                                \
+    "window_ms = 1000\n"                                                                           \
+    "[signal t.resolved]\n"                                                                        \
+    "kind = flag\n"                                                                                \
+    "weight = 1.0\n"
+
+static const char CONFIG_LINEAR[] = "[server]\n"
+                                    "tick_ms = 1\n"
+                                    "snapshot_interval_ms = 600000\n"
+                                    "snapshot_every = 40\n"
+                                    "[policy t]\n"
+                                    "dim = 4\n"
+                                    "actions = a, b, c\n"
+                                    "epsilon = 0.2\n"
+                                    "seed = 5\n" CONFIG_TAIL;
+
+static const char CONFIG_RFF[] = "[server]\n"
+                                 "tick_ms = 1\n"
+                                 "snapshot_interval_ms = 600000\n"
+                                 "snapshot_every = 40\n"
+                                 "[policy t]\n"
+                                 "dim = 4\n"
+                                 "actions = a, b, c\n"
+                                 "epsilon = 0.2\n"
+                                 "seed = 5\n"
+                                 "features = rff\n"
+                                 "rff_dim = 24\n"
+                                 "bandwidth = 0.7\n" CONFIG_TAIL;
+
+static const char *config = CONFIG_LINEAR; /* the run's; set by main() */
 
 static const char *const IDS[K] = {"a", "b", "c"};
 
@@ -133,7 +154,7 @@ static bool run_open(run *r, tst_memlog *log)
 {
     char err[256] = "";
     memset(r, 0, sizeof(*r));
-    if (svc_config_load_string(CONFIG, &r->cfg, err, sizeof(err)) != BASE_OK) {
+    if (svc_config_load_string(config, &r->cfg, err, sizeof(err)) != BASE_OK) {
         printf("# config: %s\n", err);
         return false;
     }
@@ -272,12 +293,18 @@ static void replay_after_cut_matches(uint32_t cut, bool learned_first, uint64_t 
 int main(void)
 {
     pol_numerics_init();
-    uint64_t sum = 0;
-    checkpoint_holds_what_was_learned(&sum);
-    static const uint32_t cuts[] = {1, 37, 250, 421, N_EVENTS - 1};
-    for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
-        replay_after_cut_matches(cuts[k], false, sum);
-        replay_after_cut_matches(cuts[k], true, sum);
+    const char *configs[] = {CONFIG_LINEAR, CONFIG_RFF};
+    uint64_t sums[2] = {0, 0};
+    for (size_t c = 0; c < 2; c++) {
+        printf("# %s head\n", c == 0 ? "linear" : "rff");
+        config = configs[c];
+        checkpoint_holds_what_was_learned(&sums[c]);
+        static const uint32_t cuts[] = {1, 37, 250, 421, N_EVENTS - 1};
+        for (size_t k = 0; k < sizeof(cuts) / sizeof(cuts[0]); k++) {
+            replay_after_cut_matches(cuts[k], false, sums[c]);
+            replay_after_cut_matches(cuts[k], true, sums[c]);
+        }
     }
+    TST_TRUE(sums[0] != sums[1]); /* the map is in force */
     return tst_done();
 }
