@@ -28,7 +28,7 @@ typedef struct opts {
     pol_head_config head; /* dim and n_actions filled per stream */
     bool portfolio;       /* --portfolio auto */
     double half_life, z, z_drop;
-    uint64_t min_examples;
+    uint64_t min_examples, drop_after;
 } opts;
 
 /* One stream: rows in order, each a context, base logits and a label. */
@@ -226,6 +226,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     pc.z = o->z;
     pc.z_drop = o->z_drop;
     pc.min_examples = o->min_examples;
+    pc.drop_after = o->drop_after;
     pol_portfolio *h = NULL;
     rwd_join *j = NULL;
     rwd_spec spec;
@@ -359,7 +360,8 @@ static void usage(FILE *f)
                "                      off: that head alone\n"
                "  --half-life H       portfolio: discount half-life in examples (0: none)\n"
                "  --z Z, --z-drop Z   portfolio: confidence to switch (2), to drop (3)\n"
-               "  --min-examples N    portfolio: nothing decided before N examples (300)\n"
+               "  --min-examples N    portfolio: no switch before N examples (300)\n"
+               "  --drop-after N      portfolio: no member dropped before N examples (300)\n"
                "  --no-full           skip the full-information run\n"
                "The last line printed is one JSON object.\n");
 }
@@ -403,6 +405,7 @@ static int parse(int argc, char **argv, opts *o)
         {"z", required_argument, NULL, 'z'},
         {"z-drop", required_argument, NULL, 'Z'},
         {"min-examples", required_argument, NULL, 'N'},
+        {"drop-after", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -416,6 +419,7 @@ static int parse(int argc, char **argv, opts *o)
     o->z = POL_PORTFOLIO_DEFAULT_Z;
     o->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
     o->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
+    o->drop_after = POL_PORTFOLIO_DEFAULT_DROP_AFTER;
     int c;
     double v = 0.0;
     optind = 1;
@@ -507,6 +511,10 @@ static int parse(int argc, char **argv, opts *o)
         case 'N':
             ok = parse_num(optarg, &v) && v >= 0;
             o->min_examples = (uint64_t)v;
+            break;
+        case 'T':
+            ok = parse_num(optarg, &v) && v >= 0;
+            o->drop_after = (uint64_t)v;
             break;
         case 'h':
             usage(stdout);

@@ -43,6 +43,7 @@ void pol_portfolio_config_single(pol_portfolio_config *out, const pol_head_confi
     out->z = POL_PORTFOLIO_DEFAULT_Z;
     out->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
     out->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
+    out->drop_after = POL_PORTFOLIO_DEFAULT_DROP_AFTER;
     out->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
 }
 
@@ -206,7 +207,7 @@ static void select_leader(pol_portfolio *pf)
         }
         double m = 0.0, se = 0.0;
         paired(pf, i, pf->lead, &m, &se);
-        if (i != 0 && m + pf->cfg.z_drop * se < 0.0) {
+        if (i != 0 && pf->n_seen >= pf->cfg.drop_after && m + pf->cfg.z_drop * se < 0.0) {
             pf->live[i] = false; /* clearly behind: stop learning it */
             pf->frozen[i][0] = pf->sv[i] / pf->w;
             pf->frozen[i][1] = m;

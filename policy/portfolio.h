@@ -64,13 +64,15 @@ typedef struct pol_portfolio_config {
     pol_head_config member[POL_PORTFOLIO_MAX]; /* [0]: the reference, serves first */
     double z;                                  /* switch when the lower bound at z se > 0 */
     double z_drop;                             /* drop when the upper bound at z_drop se < 0 */
-    uint64_t min_examples;                     /* no switch or drop before this many */
+    uint64_t min_examples;                     /* no switch before this many */
+    uint64_t drop_after;                       /* no drop before this many */
     double half_life;                          /* discount half-life in examples; 0: none */
 } pol_portfolio_config;
 
 #define POL_PORTFOLIO_DEFAULT_Z 2.0
 #define POL_PORTFOLIO_DEFAULT_Z_DROP 3.0
 #define POL_PORTFOLIO_DEFAULT_MIN 300
+#define POL_PORTFOLIO_DEFAULT_DROP_AFTER 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
 /* auto: ucb members while ridge has at most this many features */
 #define POL_PORTFOLIO_UCB_P_MAX 64
