@@ -27,7 +27,7 @@ typedef struct opts {
     bool full;            /* also run the full-information ceiling */
     pol_head_config head; /* dim and n_actions filled per stream */
     bool portfolio;       /* --portfolio auto */
-    double half_life, z, z_drop;
+    double half_life, z, z_drop, mix;
     uint64_t min_examples, drop_after;
 } opts;
 
@@ -223,6 +223,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
         pol_portfolio_config_single(&pc, &hc);
     }
     pc.half_life = o->half_life;
+    pc.mix = o->mix;
     pc.z = o->z;
     pc.z_drop = o->z_drop;
     pc.min_examples = o->min_examples;
@@ -361,6 +362,7 @@ static void usage(FILE *f)
                "  --half-life H       portfolio: discount half-life in examples (0: none)\n"
                "  --z Z, --z-drop Z   portfolio: confidence to switch (2), to drop (3)\n"
                "  --min-examples N    portfolio: no switch before N examples (300)\n"
+               "  --mix M             portfolio: share served by live challengers (0)\n"
                "  --drop-after N      portfolio: no member dropped before N examples (300)\n"
                "  --no-full           skip the full-information run\n"
                "The last line printed is one JSON object.\n");
@@ -406,6 +408,7 @@ static int parse(int argc, char **argv, opts *o)
         {"z-drop", required_argument, NULL, 'Z'},
         {"min-examples", required_argument, NULL, 'N'},
         {"drop-after", required_argument, NULL, 'T'},
+        {"mix", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -416,6 +419,7 @@ static int parse(int argc, char **argv, opts *o)
     pol_head_config_default(&o->head, 0, 0);
     o->portfolio = true;
     o->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
+    o->mix = POL_PORTFOLIO_DEFAULT_MIX;
     o->z = POL_PORTFOLIO_DEFAULT_Z;
     o->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
     o->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
@@ -511,6 +515,9 @@ static int parse(int argc, char **argv, opts *o)
         case 'N':
             ok = parse_num(optarg, &v) && v >= 0;
             o->min_examples = (uint64_t)v;
+            break;
+        case 'M':
+            ok = parse_num(optarg, &o->mix) && o->mix >= 0 && o->mix <= 0.5;
             break;
         case 'T':
             ok = parse_num(optarg, &v) && v >= 0;

@@ -44,6 +44,7 @@ void pol_portfolio_config_single(pol_portfolio_config *out, const pol_head_confi
     out->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
     out->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
     out->drop_after = POL_PORTFOLIO_DEFAULT_DROP_AFTER;
+    out->mix = POL_PORTFOLIO_DEFAULT_MIX;
     out->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
 }
 
@@ -100,6 +101,7 @@ static bool config_ok(const pol_portfolio_config *c)
     bool ok = c->n_members >= 1 && c->n_members <= POL_PORTFOLIO_MAX;
     ok = ok && isfinite(c->z) && c->z >= 0.0 && isfinite(c->z_drop) && c->z_drop >= 0.0;
     ok = ok && isfinite(c->half_life) && c->half_life >= 0.0;
+    ok = ok && isfinite(c->mix) && c->mix >= 0.0 && c->mix <= 0.5;
     for (uint32_t i = 1; ok && i < c->n_members; i++) {
         ok = c->member[i].dim == c->member[0].dim &&
              c->member[i].n_actions == c->member[0].n_actions;
@@ -172,10 +174,58 @@ base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const flo
     return i < pf->n ? member_pmf(pf, i, x, n_cand, action, base_logit, out_pmf) : BASE_EINVAL;
 }
 
+/* Live members other than the leader. */
+static uint32_t n_challengers(const pol_portfolio *pf)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        c += pf->live[i] && i != pf->lead;
+    }
+    return c;
+}
+
+/*
+ * The served pmf from the leader's @lead: with mix > 0 and challengers live,
+ * (1 - mix) lead + mix * mean of the challengers' pmfs, in double, then
+ * rounded once.
+ */
+static base_err mixed(const pol_portfolio *pf, const float *lead, const float *x, uint32_t n_cand,
+                      const uint32_t *action, const float *base_logit, float *out_pmf)
+{
+    float other[BASE_CAND_MAX];
+    double acc[BASE_CAND_MAX];
+    uint32_t nc = n_challengers(pf);
+    double share = pf->cfg.mix / (double)nc;
+    for (uint32_t c = 0; c < n_cand; c++) {
+        acc[c] = (1.0 - pf->cfg.mix) * (double)lead[c];
+    }
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (!pf->live[i] || i == pf->lead) {
+            continue;
+        }
+        base_err e = member_pmf(pf, i, x, n_cand, action, base_logit, other);
+        if (e != BASE_OK) {
+            return e;
+        }
+        for (uint32_t c = 0; c < n_cand; c++) {
+            acc[c] += share * (double)other[c];
+        }
+    }
+    for (uint32_t c = 0; c < n_cand; c++) {
+        out_pmf[c] = (float)acc[c];
+    }
+    return BASE_OK;
+}
+
 base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_cand,
                            const uint32_t *action, const float *base_logit, float *out_pmf)
 {
-    return member_pmf(pf, pf->lead, x, n_cand, action, base_logit, out_pmf);
+    if (pf->cfg.mix <= 0.0 || n_challengers(pf) == 0) {
+        return member_pmf(pf, pf->lead, x, n_cand, action, base_logit, out_pmf);
+    }
+    float lead[BASE_CAND_MAX];
+    base_err e = member_pmf(pf, pf->lead, x, n_cand, action, base_logit, lead);
+    return e == BASE_OK ? mixed(pf, lead, x, n_cand, action, base_logit, out_pmf) : e;
 }
 
 /* Discounted mean and standard error of v_i - v_j. */
@@ -562,8 +612,27 @@ base_err pol_portfolio_explain(const pol_portfolio *pf, const float *x, uint32_t
                                const uint32_t *action, const float *base_logit,
                                const pol_breakdown *out)
 {
-    return pol_head_explain_view(pf->learner[pf->src[pf->lead]], &pf->cfg.member[pf->lead], x,
-                                 n_cand, action, base_logit, out);
+    base_err e = pol_head_explain_view(pf->learner[pf->src[pf->lead]], &pf->cfg.member[pf->lead], x,
+                                       n_cand, action, base_logit, out);
+    if (e != BASE_OK || pf->cfg.mix <= 0.0 || n_challengers(pf) == 0) {
+        return e;
+    }
+    /*
+     * Mixed: what the leader serves without exploring, (1 - mix) (pi_lead - explore_lead),
+     * is the exploitation; the rest of each candidate's probability is exploration.
+     */
+    float lead[BASE_CAND_MAX];
+    memcpy(lead, out->pmf, (size_t)n_cand * sizeof(float));
+    e = mixed(pf, lead, x, n_cand, action, base_logit, out->pmf);
+    if (e != BASE_OK) {
+        return e;
+    }
+    for (uint32_t c = 0; c < n_cand; c++) {
+        double exploit = (1.0 - pf->cfg.mix) * ((double)lead[c] - (double)out->explore[c]);
+        double ex = (double)out->pmf[c] - exploit;
+        out->explore[c] = (float)(ex > 0.0 ? ex : 0.0);
+    }
+    return BASE_OK;
 }
 
 void pol_portfolio_describe(const pol_portfolio *pf, char *out, size_t size)

@@ -67,6 +67,7 @@ typedef struct pol_portfolio_config {
     uint64_t min_examples;                     /* no switch before this many */
     uint64_t drop_after;                       /* no drop before this many */
     double half_life;                          /* discount half-life in examples; 0: none */
+    double mix; /* share of the served pmf given to live challengers, [0, 0.5] */
 } pol_portfolio_config;
 
 #define POL_PORTFOLIO_DEFAULT_Z 2.0
@@ -74,6 +75,7 @@ typedef struct pol_portfolio_config {
 #define POL_PORTFOLIO_DEFAULT_MIN 300
 #define POL_PORTFOLIO_DEFAULT_DROP_AFTER 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
+#define POL_PORTFOLIO_DEFAULT_MIX 0.0
 /* auto: ucb members while ridge has at most this many features */
 #define POL_PORTFOLIO_UCB_P_MAX 64
 /* auto: a quad member up to this context length */

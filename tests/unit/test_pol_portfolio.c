@@ -341,6 +341,48 @@ static void snapshot_restores_the_whole_portfolio(const world *w)
     pol_portfolio_free(p2);
 }
 
+/* With mix, the served pmf is the exact mixture, and explain gives it bit for bit. */
+static void mix_serves_the_exact_mixture(const world *w)
+{
+    pol_portfolio_config pc;
+    pol_head_config good, other;
+    good_member(&good);
+    other = good;
+    other.lambda = 3.0; /* a learner of its own */
+    pol_portfolio_config_single(&pc, &good);
+    pc.member[pc.n_members++] = other;
+    pc.mix = 0.1;
+    pol_portfolio *pf = NULL;
+    TST_OK(pol_portfolio_new(&pc, &pf));
+    int errors = 0;
+    (void)run(pf, w, 200, NULL, &errors);
+    TST_EQ(errors, 0);
+    TST_EQ(pol_portfolio_live(pf), 2);
+    uint64_t rng = 4;
+    bandit_ctx b;
+    int exact = 0;
+    for (int i = 0; i < 50; i++) {
+        float got[LK], p0[LK], p1[LK], sc[LK], ex[LK], pm[LK];
+        world_draw(w, &rng, &b);
+        TST_OK(pol_portfolio_pmf(pf, b.x, LK, b.action, b.bl, got));
+        uint32_t lead = pol_portfolio_leader(pf);
+        TST_OK(pol_portfolio_member_pmf(pf, lead, b.x, LK, b.action, b.bl, p0));
+        TST_OK(pol_portfolio_member_pmf(pf, 1 - lead, b.x, LK, b.action, b.bl, p1));
+        pol_breakdown bd = {sc, ex, pm};
+        TST_OK(pol_portfolio_explain(pf, b.x, LK, b.action, b.bl, &bd));
+        bool ok = memcmp(pm, got, sizeof(got)) == 0;
+        double sum = 0.0;
+        for (int c = 0; c < LK; c++) {
+            ok = ok && fabs((double)got[c] - (0.9 * p0[c] + 0.1 * p1[c])) < 1e-6;
+            ok = ok && ex[c] >= 0.0f && ex[c] <= got[c] + 1e-7f;
+            sum += got[c];
+        }
+        exact += ok && fabs(sum - 1.0) < 1e-5;
+    }
+    TST_EQ(exact, 50);
+    pol_portfolio_free(pf);
+}
+
 int main(void)
 {
     world w;
@@ -350,6 +392,7 @@ int main(void)
     drops_a_clearly_worse_challenger(&w);
     views_match_separate_heads(&w);
     snapshot_restores_the_whole_portfolio(&w);
+    mix_serves_the_exact_mixture(&w);
     deterministic_and_bad_input_changes_nothing(&w);
     return tst_done();
 }
