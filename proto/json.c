@@ -1,4 +1,4 @@
-#include "tools/json.h"
+#include "proto/json.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -14,7 +14,7 @@
 #include "proto/errors.h"
 #include "proto/mp.h"
 
-#define JSON_EXPANSION 8 /* JSON bytes per msgpack byte, bound (see rlfeed_msgpack_to_json) */
+#define JSON_EXPANSION 8 /* JSON bytes per msgpack byte, bound (see proto_json_from_msgpack) */
 
 /* ------------------------------------------------------------- JSON output */
 
@@ -170,7 +170,7 @@ static base_err emit_item(void *ctx, const proto_mp_item *it)
     return e;
 }
 
-base_err rlfeed_msgpack_to_json(const uint8_t *buf, size_t len, char **out)
+base_err proto_json_from_msgpack(const uint8_t *buf, size_t len, char **out)
 {
     base_err e = BASE_OK;
     base_buf b;
@@ -286,7 +286,7 @@ fail:
     return e;
 }
 
-base_err rlfeed_json_to_msgpack(const char *json, base_buf *out, char *errbuf, size_t errlen)
+base_err proto_json_to_msgpack(const char *json, base_buf *out, char *errbuf, size_t errlen)
 {
     base_err e = BASE_OK;
     json_error_t jerr;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for tools/json.c, the CLI's JSON bridge: JSON request bodies that decode as
+ * Unit tests for proto/json.c, the JSON bridge: JSON request bodies that decode as
  * requests, refusals (bad JSON, repeated keys, nesting), and replies printed as JSON that
  * parse back to the same fields (floats exactly: the fewest digits that read back).
  */
@@ -13,11 +13,11 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/mp.h"
 #include "proto/reply.h"
 #include "proto/request.h"
 #include "tap.h"
-#include "tools/json.h"
 
 #define MUST_OK(expr)                                                                              \
     do {                                                                                           \
@@ -37,7 +37,7 @@ static void from_json_request_decodes(void)
     char why[128] = "";
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    MUST_OK(rlfeed_json_to_msgpack(
+    MUST_OK(proto_json_to_msgpack(
         "{\"v\":1,\"op\":\"decide\",\"policy\":\"faq\",\"context\":{\"embedding\":[0.5,-1,2]},"
         "\"candidates\":[{\"id\":\"greet\",\"base_logit\":1.5},{\"id\":\"bye\","
         "\"base_logit\":-0.25}]}",
@@ -53,19 +53,19 @@ static void from_json_request_decodes(void)
     proto_request_fini(&r);
 
     size_t before = b.len;
-    TST_EQ(rlfeed_json_to_msgpack("{\"v\":1,", &b, why, sizeof(why)), BASE_EINVAL);
+    TST_EQ(proto_json_to_msgpack("{\"v\":1,", &b, why, sizeof(why)), BASE_EINVAL);
     TST_TRUE(why[0] != '\0');
-    TST_EQ(rlfeed_json_to_msgpack("{\"a\":1,\"a\":2}", &b, why, sizeof(why)), BASE_EINVAL);
+    TST_EQ(proto_json_to_msgpack("{\"a\":1,\"a\":2}", &b, why, sizeof(why)), BASE_EINVAL);
     char deep[2 * (PROTO_MAX_DEPTH + 1) + 2];
     memset(deep, '[', PROTO_MAX_DEPTH + 1);
     deep[PROTO_MAX_DEPTH + 1] = '1';
     memset(deep + PROTO_MAX_DEPTH + 2, ']', PROTO_MAX_DEPTH + 1);
     deep[sizeof(deep) - 1] = '\0';
-    TST_EQ(rlfeed_json_to_msgpack(deep, &b, why, sizeof(why)), BASE_ELIMIT);
+    TST_EQ(proto_json_to_msgpack(deep, &b, why, sizeof(why)), BASE_ELIMIT);
     TST_TRUE(strstr(why, "deeper") != NULL);
     deep[0] = ' '; /* exactly at the cap: accepted */
     deep[sizeof(deep) - 2] = ' ';
-    MUST_OK(rlfeed_json_to_msgpack(deep, &b, why, sizeof(why)));
+    MUST_OK(proto_json_to_msgpack(deep, &b, why, sizeof(why)));
     b.len = before;
     TST_EQ(b.len, before);
     base_buf_fini(&b);
@@ -81,11 +81,11 @@ static void to_json_of_reply_parses_back(void)
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     base_buf_init(&back, PROTO_MAX_MSG_BYTES);
     MUST_OK(proto_reply_decide(&b, "ev-\"7\"", "a\n", 0, pmf, 2, 9, "s"));
-    MUST_OK(rlfeed_msgpack_to_json(b.data, b.len, &txt));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &txt));
     TST_STREQ(txt, "{\"ok\":true,\"event_id\":\"ev-\\\"7\\\"\",\"chosen\":\"a\\u000a\","
                    "\"chosen_index\":0,\"pmf\":[0.1,0.9],\"model_version\":9,\"slot\":\"s\"}");
     /* Parse it back (jansson, inside from_json) and compare fields. */
-    MUST_OK(rlfeed_json_to_msgpack(txt, &back, NULL, 0));
+    MUST_OK(proto_json_to_msgpack(txt, &back, NULL, 0));
     MUST_OK(proto_reply_decode(back.data, back.len, &r));
     TST_TRUE(r.ok);
     TST_STREQ(r.event_id, "ev-\"7\"");
@@ -98,7 +98,7 @@ static void to_json_of_reply_parses_back(void)
 
     base_buf_reset(&b);
     MUST_OK(proto_reply_error(&b, PROTO_E_UNKNOWN_POLICY, "no policy 'x'"));
-    MUST_OK(rlfeed_msgpack_to_json(b.data, b.len, &txt));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &txt));
     TST_STREQ(txt, "{\"ok\":false,\"error\":{\"code\":\"unknown_policy\",\"message\":"
                    "\"no policy 'x'\"}}");
     base_free(txt);
@@ -114,12 +114,12 @@ static void to_json_of_reply_parses_back(void)
     proto_w_int(&w, -5);
     MUST_OK(proto_writer_finish(&w));
     MUST_OK(base_buf_append(&b, "\xc4\x03\x01\xab\xff", 5));
-    MUST_OK(rlfeed_msgpack_to_json(b.data, b.len, &txt));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &txt));
     TST_STREQ(txt, "[2.0,null,-5,\"01abff\"]");
     base_free(txt);
     txt = NULL;
-    TST_EQ(rlfeed_msgpack_to_json((const uint8_t *)"\x81\x01\x02", 3, &txt), BASE_EPROTO);
-    TST_EQ(rlfeed_msgpack_to_json((const uint8_t *)"\xa2\xc3\x28", 3, &txt), BASE_EPROTO);
+    TST_EQ(proto_json_from_msgpack((const uint8_t *)"\x81\x01\x02", 3, &txt), BASE_EPROTO);
+    TST_EQ(proto_json_from_msgpack((const uint8_t *)"\xa2\xc3\x28", 3, &txt), BASE_EPROTO);
     TST_TRUE(txt == NULL);
     base_buf_fini(&back);
     base_buf_fini(&b);

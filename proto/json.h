@@ -1,10 +1,11 @@
-#ifndef TOOLS_JSON_H
-#define TOOLS_JSON_H
+#ifndef PROTO_JSON_H
+#define PROTO_JSON_H
 
 /*
- * The CLI's JSON bridge: JSON request bodies to msgpack, msgpack replies to JSON
- * (docs/protocol.md section 10). It lives with the tools because only they speak JSON:
- * rlfeedd does not link jansson.
+ * The JSON bridge: JSON request bodies to msgpack, msgpack replies to JSON (docs/protocol.md
+ * section 10). rlfeedd's HTTP API (service/http_api.c), the CLI and the tests speak JSON
+ * through it; it is a library of its own (librlfeed_proto_json.a), so that only they link
+ * jansson, and this file is the only one that includes jansson.h outside the tools and tests.
  *
  * - JSON to msgpack: objects become maps (key order kept), arrays arrays, strings str,
  *   integers ints, reals float64, true/false bools, null nil. Arrays of numbers stay arrays
@@ -27,22 +28,22 @@
 #include "base/err.h"
 
 /*
- * rlfeed_json_to_msgpack() - encode the JSON text @json as one msgpack object appended to
+ * proto_json_to_msgpack() - encode the JSON text @json as one msgpack object appended to
  * @out.
  * @json: NUL-terminated (borrowed)   @errbuf: NULL, or @errlen bytes for a reason on failure
  * Return: BASE_OK; BASE_EINVAL (bad JSON, or NULL @json); BASE_ELIMIT (nesting, or @out's
  *         cap); BASE_ENOMEM. On failure @out is left as it was.
  */
-base_err rlfeed_json_to_msgpack(const char *json, base_buf *out, char *errbuf, size_t errlen);
+base_err proto_json_to_msgpack(const char *json, base_buf *out, char *errbuf, size_t errlen);
 
 /*
- * rlfeed_msgpack_to_json() - print the msgpack message @buf as one line of JSON.
+ * proto_json_from_msgpack() - print the msgpack message @buf as one line of JSON.
  * @buf: @len bytes (borrowed)
  * On success *out is a NUL-terminated string to free with base_free(); nothing is written
  * on failure.
  * Return: BASE_OK; BASE_EPROTO (not one well-formed message within the protocol's caps, or
  *         something JSON cannot say); BASE_ENOMEM.
  */
-base_err rlfeed_msgpack_to_json(const uint8_t *buf, size_t len, char **out);
+base_err proto_json_from_msgpack(const uint8_t *buf, size_t len, char **out);
 
 #endif
