@@ -26,6 +26,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "proto/errors.h"
 
 /*
  * proto_json_to_msgpack() - encode the JSON text @json as one msgpack object appended to
@@ -45,5 +46,39 @@ base_err proto_json_to_msgpack(const char *json, base_buf *out, char *errbuf, si
  *         something JSON cannot say); BASE_ENOMEM.
  */
 base_err proto_json_from_msgpack(const uint8_t *buf, size_t len, char **out);
+
+/*
+ * proto_json_from_reply() - proto_json_from_msgpack() of a reply, plus the code it carries:
+ * PROTO_E_NONE when its "ok" is true, else its "error.code" (PROTO_E_INTERNAL for a code
+ * this version does not know, or none). *out (NUL-terminated, @out_len bytes without the
+ * NUL; free with base_free()) and *out_code are written only on success.
+ * Return: as proto_json_from_msgpack().
+ */
+base_err proto_json_from_reply(const uint8_t *buf, size_t len, char **out, size_t *out_len,
+                               proto_errcode *out_code);
+
+/*
+ * proto_json_request() - the JSON body of an HTTP API request (docs/protocol.md section 11)
+ * as one msgpack request appended to @out, ready for proto_request_decode().
+ * @json: @len bytes, need not be NUL-terminated (borrowed)   @op: the op of the path ("decide")
+ * Before jansson parses it, the text is scanned: nesting deeper than PROTO_MAX_DEPTH or more
+ * than PROTO_MAX_OBJECTS values could never decode, and are refused without building them.
+ * If the body is an object, "v" defaults to 1 and "op" to @op; an "op" that is present must
+ * be the string @op. Anything else (an array, a number) is converted as it is: the decoder
+ * refuses it as it refuses a msgpack message that is not a map.
+ * On failure @err says why and @out is left as it was.
+ * Return: BASE_OK; BASE_EPROTO (bad_json: not JSON text, with line and column); BASE_EINVAL
+ *         (bad_request: the "op" is not @op); BASE_ELIMIT (too_large: the caps above, or
+ *         @out's cap); BASE_ENOMEM (internal).
+ */
+base_err proto_json_request(const char *json, size_t len, const char *op, base_buf *out,
+                            proto_error *err);
+
+/*
+ * proto_json_http_status() - the HTTP status of a reply carrying @code (docs/protocol.md
+ * section 11): 200 for PROTO_E_NONE, 400 request errors, 404 unknown names, 409 conflicts,
+ * 429 rate limits, 503 retryable, 500 internal (and any value outside the enum).
+ */
+int proto_json_http_status(proto_errcode code);
 
 #endif

@@ -15,6 +15,7 @@
 #include "proto/errors.h"
 #include "proto/json.h"
 #include "proto/mp.h"
+#include "proto/policy.h"
 #include "proto/reply.h"
 #include "proto/request.h"
 #include "tap.h"
@@ -125,9 +126,166 @@ static void to_json_of_reply_parses_back(void)
     base_buf_fini(&b);
 }
 
+/* Decode the HTTP API body @json for the path op @op; the decoder's error code. */
+static proto_errcode http_body(const char *json, const char *op, proto_request *out)
+{
+    base_buf b;
+    proto_error err;
+    proto_errcode code = PROTO_E_NONE;
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    memset(&err, 0, sizeof(err));
+    if (proto_json_request(json, strlen(json), op, &b, &err) != BASE_OK) {
+        code = err.code;
+        TST_EQ(b.len, 0); /* nothing appended on failure */
+    } else if (proto_request_decode(b.data, b.len, out, &err) != BASE_OK) {
+        code = err.code;
+    }
+    base_buf_fini(&b);
+    return code;
+}
+
+static void http_body_takes_the_path_op(void)
+{
+    proto_request r;
+    /* "v" defaults to 1, "op" to the path's. */
+    TST_EQ(http_body("{\"policy\":\"faq\",\"event_id\":\"e\"}", "activate", &r), PROTO_E_NONE);
+    TST_EQ(r.op, PROTO_OP_ACTIVATE);
+    TST_STREQ(r.event_id, "e");
+    proto_request_fini(&r);
+    TST_EQ(http_body("{\"v\":1,\"op\":\"activate\",\"policy\":\"faq\",\"event_id\":\"e\"}",
+                     "activate", &r),
+           PROTO_E_NONE);
+    proto_request_fini(&r);
+    /* An op that is not the path's, or not a string, is bad_request; a wrong v stays. */
+    TST_EQ(http_body("{\"op\":\"decide\"}", "feedback", &r), PROTO_E_BAD_REQUEST);
+    TST_EQ(http_body("{\"op\":7}", "feedback", &r), PROTO_E_BAD_REQUEST);
+    TST_EQ(http_body("{\"op\":\"explode\"}", "feedback", &r), PROTO_E_BAD_REQUEST);
+    TST_EQ(http_body("{\"v\":2,\"policy\":\"faq\"}", "stats", &r), PROTO_E_BAD_VERSION);
+    /* Not JSON: bad_json; JSON but not an object: the decoder's bad_request. */
+    TST_EQ(http_body("{\"policy\":", "stats", &r), PROTO_E_BAD_JSON);
+    TST_EQ(http_body("", "stats", &r), PROTO_E_BAD_JSON);
+    TST_EQ(http_body("{\"a\":1,\"a\":2}", "stats", &r), PROTO_E_BAD_JSON);
+    TST_EQ(http_body("[1,2,3]", "stats", &r), PROTO_E_BAD_REQUEST);
+    TST_EQ(http_body("42", "stats", &r), PROTO_E_BAD_REQUEST);
+    /* Past the caps before jansson builds anything: nesting, and values. */
+    char deep[2 * PROTO_MAX_DEPTH + 8];
+    memset(deep, '[', PROTO_MAX_DEPTH + 1);
+    memset(deep + PROTO_MAX_DEPTH + 1, ']', PROTO_MAX_DEPTH + 1);
+    deep[2 * PROTO_MAX_DEPTH + 2] = '\0';
+    TST_EQ(http_body(deep, "stats", &r), PROTO_E_TOO_LARGE);
+    size_t n = 2 * (size_t)PROTO_MAX_OBJECTS + 8;
+    char *many = base_alloc(n + 1);
+    MUST_OK(many != NULL ? BASE_OK : BASE_ENOMEM);
+    many[0] = '[';
+    for (size_t i = 1; i < n - 1; i += 2) {
+        many[i] = '0';
+        many[i + 1] = ',';
+    }
+    many[n - 2] = '0';
+    many[n - 1] = ']';
+    many[n] = '\0';
+    TST_EQ(http_body(many, "stats", &r), PROTO_E_TOO_LARGE);
+    base_free(many);
+    /* Quotes and brackets inside strings are not structure. */
+    TST_EQ(http_body("{\"policy\":\"[[[[[[[[[[[[[[[[[[[\\\"\"}", "stats", &r), PROTO_E_NONE);
+    proto_request_fini(&r);
+}
+
+static void reply_code_and_status(void)
+{
+    base_buf b;
+    char *txt = NULL;
+    size_t n = 0;
+    proto_errcode code = PROTO_E_COUNT;
+    base_buf_init(&b, 4096);
+    MUST_OK(proto_reply_error(&b, PROTO_E_UNKNOWN_EVENT, "no such event"));
+    MUST_OK(proto_json_from_reply(b.data, b.len, &txt, &n, &code));
+    TST_EQ(code, PROTO_E_UNKNOWN_EVENT);
+    TST_EQ(n, strlen(txt));
+    TST_STREQ(txt, "{\"ok\":false,\"error\":{\"code\":\"unknown_event\","
+                   "\"message\":\"no such event\"}}");
+    base_free(txt);
+    base_buf_reset(&b);
+    MUST_OK(proto_reply_status(&b, PROTO_ST_MATCHED));
+    MUST_OK(proto_json_from_reply(b.data, b.len, &txt, &n, &code));
+    TST_EQ(code, PROTO_E_NONE);
+    base_free(txt);
+    /* A code this version does not know is internal, as for clients. */
+    base_buf_reset(&b);
+    MUST_OK(proto_json_to_msgpack("{\"ok\":false,\"error\":{\"code\":\"from_the_future\"}}", &b,
+                                  NULL, 0));
+    MUST_OK(proto_json_from_reply(b.data, b.len, &txt, &n, &code));
+    TST_EQ(code, PROTO_E_INTERNAL);
+    base_free(txt);
+    base_buf_fini(&b);
+
+    /* Every code has a deliberate status (docs/protocol.md section 11). */
+    static const int want[PROTO_E_COUNT] = {
+        [PROTO_E_NONE] = 200,           [PROTO_E_BAD_MSGPACK] = 400,
+        [PROTO_E_TOO_LARGE] = 400,      [PROTO_E_BAD_REQUEST] = 400,
+        [PROTO_E_BAD_VERSION] = 400,    [PROTO_E_UNKNOWN_OP] = 400,
+        [PROTO_E_UNKNOWN_POLICY] = 404, [PROTO_E_BAD_DIMENSION] = 400,
+        [PROTO_E_NOT_FINITE] = 400,     [PROTO_E_TOO_MANY_CANDIDATES] = 400,
+        [PROTO_E_UNKNOWN_ACTION] = 400, [PROTO_E_DUPLICATE_EVENT] = 409,
+        [PROTO_E_UNKNOWN_EVENT] = 404,  [PROTO_E_UNKNOWN_SIGNAL] = 400,
+        [PROTO_E_LIMIT] = 409,          [PROTO_E_UNAVAILABLE] = 503,
+        [PROTO_E_SHUTTING_DOWN] = 503,  [PROTO_E_INTERNAL] = 500,
+        [PROTO_E_OUT_OF_RANGE] = 400,   [PROTO_E_RATE_LIMITED] = 429,
+        [PROTO_E_OP_NOT_ALLOWED] = 400, [PROTO_E_NOT_FOUND] = 404,
+        [PROTO_E_BAD_JSON] = 400,
+    };
+    for (int c = 0; c < PROTO_E_COUNT; c++) {
+        TST_EQ(proto_json_http_status((proto_errcode)c), want[c]);
+    }
+    TST_EQ(proto_json_http_status(PROTO_E_COUNT), 500);
+}
+
+static void policy_replies_print(void)
+{
+    static const char actions[2][BASE_NAME_MAX + 1] = {"greet", "bye"};
+    proto_policy_signal sig = {"resolved", "event", 1.0, 0.0, 1.0, 0.0, 1.0, "sum"};
+    proto_policy_info p;
+    memset(&p, 0, sizeof(p));
+    snprintf(p.name, sizeof(p.name), "faq");
+    snprintf(p.serve, sizeof(p.serve), "online");
+    p.online_version = 12;
+    p.production_version = 3;
+    p.n_signals = 1;
+    p.signals = &sig;
+    p.credit = "last";
+    p.n_actions = 2;
+    p.actions = actions;
+    p.learner = "ridge";
+    p.explorer = "auto";
+    p.config_serve = "online";
+    base_buf b;
+    char *txt = NULL;
+    size_t n = 0;
+    proto_errcode code = PROTO_E_COUNT;
+    base_buf_init(&b, 1u << 16);
+    MUST_OK(proto_reply_policies(&b, &p, 1));
+    MUST_OK(proto_json_from_reply(b.data, b.len, &txt, &n, &code));
+    TST_EQ(code, PROTO_E_NONE);
+    TST_STREQ(txt, "{\"ok\":true,\"policies\":[{\"name\":\"faq\",\"serve\":\"online\","
+                   "\"canary\":0.0,\"versions\":{\"online\":12,\"production\":3},"
+                   "\"reward_version\":\"\"}]}");
+    base_free(txt);
+    base_buf_reset(&b);
+    MUST_OK(proto_reply_policy(&b, &p));
+    MUST_OK(proto_json_from_reply(b.data, b.len, &txt, &n, &code));
+    TST_TRUE(strstr(txt, "\"signals\":[{\"name\":\"resolved\",\"kind\":\"event\","
+                         "\"weight\":1.0,") != NULL);
+    TST_TRUE(strstr(txt, "\"actions\":[\"greet\",\"bye\"]") != NULL);
+    base_free(txt);
+    base_buf_fini(&b);
+}
+
 int main(void)
 {
     from_json_request_decodes();
     to_json_of_reply_parses_back();
+    http_body_takes_the_path_op();
+    reply_code_and_status();
+    policy_replies_print();
     return tst_done();
 }
