@@ -273,7 +273,8 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     /* /healthz answers from here on; /readyz says "starting" until the engine is up. */
     if (cfg->http_url[0] != '\0') {
         char bound[SVC_URL_MAX];
-        e = svc_http_open(cfg->http_url, &http, bound, sizeof(bound), err, sizeof(err));
+        e = svc_http_open(cfg->http_url, &disp, cfg->max_message_bytes, &http, bound, sizeof(bound),
+                          err, sizeof(err));
         if (e != BASE_OK) {
             base_log(BASE_LOG_ERROR, "%s", err);
             goto done;
