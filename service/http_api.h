@@ -23,7 +23,9 @@
  * answered 413 (too_large, counted) without reading or allocating anything, and the
  * connection is closed; an accepted body is read as it arrives, into a buffer grown with it
  * (a client that announces much and sends little holds little), and must arrive within
- * SVC_HTTP_API_BODY_MS of the request's head (else 408, counted as bad_request).
+ * SVC_HTTP_API_BODY_MS of the request's head: else it is counted as bad_request and the
+ * connection is closed (the 408 written then is lost: nng 1.5.2 closes a connection whose
+ * read times out). A body without Content-Length (chunked) is 411, connection closed.
  *
  * Replies: feedback and explain may be answered later, from the writer or explain thread.
  * Each request in flight is a call that the replier's send() answers and releases. Closing
