@@ -492,6 +492,10 @@ base_err proto_json_request(const char *json, size_t len, const char *op, base_b
     proto_writer w;
     size_t start = out->len;
 
+    if (json == NULL) {
+        json = ""; /* an empty body; jansson says why that is not JSON */
+        len = 0;
+    }
     if (!within_caps(json, len, err)) {
         e = BASE_ELIMIT;
         goto fail;

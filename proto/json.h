@@ -60,7 +60,8 @@ base_err proto_json_from_reply(const uint8_t *buf, size_t len, char **out, size_
 /*
  * proto_json_request() - the JSON body of an HTTP API request (docs/protocol.md section 11)
  * as one msgpack request appended to @out, ready for proto_request_decode().
- * @json: @len bytes, need not be NUL-terminated (borrowed)   @op: the op of the path ("decide")
+ * @json: @len bytes, need not be NUL-terminated, NULL for none (borrowed)   @op: the op of
+ *   the path ("decide")
  * Before jansson parses it, the text is scanned: nesting deeper than PROTO_MAX_DEPTH or more
  * than PROTO_MAX_OBJECTS values could never decode, and are refused without building them.
  * If the body is an object, "v" defaults to 1 and "op" to @op; an "op" that is present must

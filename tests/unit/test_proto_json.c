@@ -164,6 +164,15 @@ static void http_body_takes_the_path_op(void)
     /* Not JSON: bad_json; JSON but not an object: the decoder's bad_request. */
     TST_EQ(http_body("{\"policy\":", "stats", &r), PROTO_E_BAD_JSON);
     TST_EQ(http_body("", "stats", &r), PROTO_E_BAD_JSON);
+    {
+        base_buf b;
+        proto_error err;
+        base_buf_init(&b, 4096);
+        TST_EQ(proto_json_request(NULL, 0, "stats", &b, &err), BASE_EPROTO);
+        TST_EQ(err.code, PROTO_E_BAD_JSON);
+        TST_TRUE(strstr(err.message, "end of file") != NULL);
+        base_buf_fini(&b);
+    }
     TST_EQ(http_body("{\"a\":1,\"a\":2}", "stats", &r), PROTO_E_BAD_JSON);
     TST_EQ(http_body("[1,2,3]", "stats", &r), PROTO_E_BAD_REQUEST);
     TST_EQ(http_body("42", "stats", &r), PROTO_E_BAD_REQUEST);
