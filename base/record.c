@@ -112,6 +112,14 @@ base_snapshot *base_snapshot_new(uint32_t n_params, uint32_t n_state)
 
 void base_snapshot_free(base_snapshot *m)
 {
+    if (m == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < m->pf_n_learners && m->pf_learner != NULL; i++) {
+        base_snapshot_free(m->pf_learner[i]);
+    }
+    base_free(m->pf_learner);
+    base_free(m->pf_sel);
     base_free(m);
 }
 

@@ -126,6 +126,10 @@ void base_joined_free(base_joined *j);          /* frees the decision too */
  * as the one snapshotted did (policy/head.h, pol_head_from_snapshot).
  * explorer is "" in snapshots written before these were recorded.
  */
+#define BASE_PF_MEMBERS_MAX 511 /* the description of a portfolio's members */
+#define BASE_PF_LEARNERS_MAX 8  /* learners in a portfolio (POL_PORTFOLIO_MAX) */
+#define BASE_PF_SEL_MAX 1024    /* numbers of a portfolio's selector */
+
 typedef struct base_head_settings {
     char explorer[BASE_NAME_MAX + 1];
     double epsilon;
@@ -173,9 +177,22 @@ typedef struct base_snapshot {
     uint32_t n_state;
     float *params; /* [n_params] */
     double *state; /* [n_state] */
+    /*
+     * A portfolio of heads (policy/portfolio.h) records, besides its serving
+     * head above, every learner and its selector; all empty for a single
+     * head. pf_members names the members in order (pol_portfolio_describe()),
+     * so a restore can tell whether the configuration still has the same
+     * portfolio. Owned: base_snapshot_free() frees them.
+     */
+    char pf_members[BASE_PF_MEMBERS_MAX + 1];
+    uint32_t pf_n_learners;
+    struct base_snapshot **pf_learner; /* [pf_n_learners]: learner, params, state, n_updates */
+    uint32_t pf_n_sel;
+    double *pf_sel; /* [pf_n_sel]: the selector's numbers, in policy/portfolio.c's layout */
 } base_snapshot;
 
 base_snapshot *base_snapshot_new(uint32_t n_params, uint32_t n_state);
+/* Frees @m with its portfolio learners and selector; accepts NULL. */
 void base_snapshot_free(base_snapshot *m);
 
 /*

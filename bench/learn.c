@@ -14,6 +14,7 @@
 #include "bench/dataset.h"
 #include "policy/head.h"
 #include "policy/numerics.h"
+#include "policy/portfolio.h"
 #include "reward/join.h"
 
 typedef struct opts {
@@ -25,6 +26,9 @@ typedef struct opts {
     double base_acc;      /* --base weak: target base accuracy */
     bool full;            /* also run the full-information ceiling */
     pol_head_config head; /* dim and n_actions filled per stream */
+    bool portfolio;       /* --portfolio auto */
+    double half_life, z, z_drop;
+    uint64_t min_examples;
 } opts;
 
 /* One stream: rows in order, each a context, base logits and a label. */
@@ -183,6 +187,7 @@ typedef struct result {
     double accuracy;
     double seconds;
     uint64_t errors;
+    pol_portfolio *pf; /* run_bandit: the portfolio at the end */
 } result;
 
 static base_decision *decision_for(const stream *s, uint32_t i)
@@ -211,7 +216,17 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     pol_head_config hc = o->head;
     hc.dim = s->dim;
     hc.n_actions = s->k;
-    pol_head *h = NULL;
+    pol_portfolio_config pc;
+    if (o->portfolio) {
+        pol_portfolio_config_auto(&pc, &hc);
+    } else {
+        pol_portfolio_config_single(&pc, &hc);
+    }
+    pc.half_life = o->half_life;
+    pc.z = o->z;
+    pc.z_drop = o->z_drop;
+    pc.min_examples = o->min_examples;
+    pol_portfolio *h = NULL;
     rwd_join *j = NULL;
     rwd_spec spec;
     rwd_spec_default(&spec);
@@ -221,7 +236,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     spec.clip_max = 1.0;
     spec.default_reward = 0.0;
     spec.window_ms = 1;
-    base_err e = pol_head_new(&hc, &h);
+    base_err e = pol_portfolio_new(&pc, &h);
     if (e == BASE_OK) {
         e = rwd_join_new(&spec, 16, &j);
     }
@@ -240,7 +255,8 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
         }
         snprintf(d->event_id, sizeof(d->event_id), "b%" PRIu64 "-%u", o->seed, i);
         d->ts_ms = now;
-        if (pol_head_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) != BASE_OK) {
+        if (pol_portfolio_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) !=
+            BASE_OK) {
             out->errors++;
             base_decision_free(d);
             continue;
@@ -266,7 +282,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
         now += 1;
         base_joined *jo = NULL;
         if (rwd_join_expire(j, now, &jo, 1) == 1) {
-            if (pol_head_learn(h, jo->decision, jo->reward) != BASE_OK) {
+            if (pol_portfolio_learn(h, jo->decision, jo->reward) != BASE_OK) {
                 out->errors++;
             }
             base_joined_free(jo);
@@ -276,7 +292,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     out->accuracy = (double)hits / s->n;
 out:
     rwd_join_free(j);
-    pol_head_free(h);
+    out->pf = h;
     return e;
 }
 
@@ -335,6 +351,12 @@ static void usage(FILE *f)
                "  --alpha A           ucb width weight (default 0.5)\n"
                "  --learning-rate R   pg and iwr step (default: the learner's)\n"
                "  --kl B              pg: weight of the KL pull toward the base (default 0.3)\n"
+               "  --portfolio off|auto auto (default, as rlfeedd): a portfolio of heads around\n"
+               "                      the one above, the serving one selected online;\n"
+               "                      off: that head alone\n"
+               "  --half-life H       portfolio: discount half-life in examples (0: none)\n"
+               "  --z Z, --z-drop Z   portfolio: confidence to switch (2), to drop (3)\n"
+               "  --min-examples N    portfolio: nothing decided before N examples (300)\n"
                "  --no-full           skip the full-information run\n"
                "The last line printed is one JSON object.\n");
 }
@@ -370,6 +392,11 @@ static int parse(int argc, char **argv, opts *o)
         {"no-full", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {"kl", required_argument, NULL, 'K'},
+        {"portfolio", required_argument, NULL, 'P'},
+        {"half-life", required_argument, NULL, 'H'},
+        {"z", required_argument, NULL, 'z'},
+        {"z-drop", required_argument, NULL, 'Z'},
+        {"min-examples", required_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -378,6 +405,11 @@ static int parse(int argc, char **argv, opts *o)
     o->base_acc = 0.68;
     o->full = true;
     pol_head_config_default(&o->head, 0, 0);
+    o->portfolio = true;
+    o->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
+    o->z = POL_PORTFOLIO_DEFAULT_Z;
+    o->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
+    o->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
     int c;
     double v = 0.0;
     optind = 1;
@@ -443,6 +475,23 @@ static int parse(int argc, char **argv, opts *o)
         case 'n':
             o->full = false;
             break;
+        case 'P':
+            ok = strcmp(optarg, "off") == 0 || strcmp(optarg, "auto") == 0;
+            o->portfolio = strcmp(optarg, "auto") == 0;
+            break;
+        case 'H':
+            ok = parse_num(optarg, &o->half_life) && o->half_life >= 0;
+            break;
+        case 'z':
+            ok = parse_num(optarg, &o->z) && o->z >= 0;
+            break;
+        case 'Z':
+            ok = parse_num(optarg, &o->z_drop) && o->z_drop >= 0;
+            break;
+        case 'N':
+            ok = parse_num(optarg, &v) && v >= 0;
+            o->min_examples = (uint64_t)v;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -468,6 +517,26 @@ static int parse(int argc, char **argv, opts *o)
     return -1;
 }
 
+/* The portfolio's end state: who served, and each member's progressive estimate. */
+static void print_portfolio(const pol_portfolio *pf)
+{
+    if (pf == NULL) {
+        return;
+    }
+    pol_member_info mi;
+    (void)pol_portfolio_member_info(pf, pol_portfolio_leader(pf), &mi);
+    printf("\"serving\":\"%s\",\"switches\":%" PRIu64 ",\"members\":[", mi.name,
+           pol_portfolio_switches(pf));
+    for (uint32_t i = 0; i < pol_portfolio_size(pf); i++) {
+        (void)pol_portfolio_member_info(pf, i, &mi);
+        printf("%s{\"name\":\"%s\",\"live\":%s,\"estimate\":%.4f,\"vs_serving\":%.4f,"
+               "\"se\":%.4f}",
+               i > 0 ? "," : "", mi.name, mi.live ? "true" : "false", mi.estimate, mi.vs_lead,
+               mi.se);
+    }
+    printf("],");
+}
+
 static int bench_learn(int argc, char **argv)
 {
     opts o;
@@ -490,6 +559,7 @@ static int bench_learn(int argc, char **argv)
         e = run_full(&o, &s, &full);
     }
     if (e != BASE_OK) {
+        pol_portfolio_free(bandit.pf);
         stream_free(&s);
         return 1;
     }
@@ -511,8 +581,10 @@ static int bench_learn(int argc, char **argv)
     } else {
         printf("\"full_info_accuracy\":null,");
     }
+    print_portfolio(bandit.pf);
     printf("\"updates_per_sec\":%.0f,\"errors\":%" PRIu64 "}\n",
            bandit.seconds > 0 ? s.n / bandit.seconds : 0.0, bandit.errors + full.errors);
+    pol_portfolio_free(bandit.pf);
     stream_free(&s);
     return bandit.errors + full.errors == 0 ? 0 : 1;
 }

@@ -9,12 +9,15 @@ import statistics
 import subprocess
 import sys
 
+# The default is the portfolio rlfeedd runs (portfolio = auto); the rest are single heads.
+OFF = ["--portfolio", "off"]
 CONFIGS = [
-    ("ridge (default: greedy, eps 0.01)", []),
-    ("ridge + igw (gamma 1000)", ["--explorer", "igw"]),
-    ("ridge + ucb (alpha 0.5)", ["--explorer", "ucb"]),
-    ("iwr (greedy, eps 0.01, lr 0.25)", ["--learner", "iwr"]),
-    ("pg (softmax, eps 0.05, kl 0.3)", ["--learner", "pg"]),
+    ("default (portfolio auto)", []),
+    ("ridge alone (greedy, eps 0.01)", OFF),
+    ("ridge + igw (gamma 1000)", OFF + ["--explorer", "igw"]),
+    ("ridge + ucb (alpha 0.5)", OFF + ["--explorer", "ucb"]),
+    ("iwr (greedy, eps 0.01, lr 0.25)", OFF + ["--learner", "iwr"]),
+    ("pg (softmax, eps 0.05, kl 0.3)", OFF + ["--learner", "pg"]),
 ]
 DATASETS = ["digits", "satellite", "dna"]
 

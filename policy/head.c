@@ -162,21 +162,40 @@ static base_err check_candidates(const pol_head *h, uint32_t n, const uint32_t *
     return BASE_OK;
 }
 
+/* @view's explorer settings over @h's learner, resolved; false if they cannot serve. */
+static bool view_config(const pol_head *h, const pol_head_config *view, pol_head_config *out)
+{
+    *out = h->cfg;
+    out->explorer =
+        view->explorer == POL_EXPLORE_AUTO ? h->learner->default_explorer : view->explorer;
+    out->epsilon = view->epsilon < 0.0 ? h->learner->default_epsilon : view->epsilon;
+    out->gamma = view->gamma;
+    out->ucb_alpha = view->ucb_alpha;
+    const pol_explorer_ops *x = pol_explorer_ops_of(out->explorer);
+    return x != NULL && x->pmf != NULL && !(x->needs_logits && !h->learner->logits) &&
+           !(x->needs_width && !h->learner->width) && isfinite(out->epsilon) &&
+           out->epsilon >= 0.0 && out->epsilon <= 1.0 && isfinite(out->gamma) && out->gamma > 0.0 &&
+           isfinite(out->ucb_alpha) && out->ucb_alpha >= 0.0;
+}
+
 /*
- * Scores, then the explorer's pmf. With @score, the learner's scores are
- * kept there and @s is left holding the explorer's own (ucb adds its bonus).
+ * Scores, then the explorer's pmf, served with @xc's explorer settings (@h's
+ * own or a view's, resolved). With @score, the learner's scores are kept
+ * there and @s is left holding the explorer's own (ucb adds its bonus).
  */
-static base_err serve(const pol_head *h, const float *x, uint32_t n_cand, const uint32_t *action,
-                      const float *base_logit, double *s, float *out_pmf, float *out_score)
+static base_err serve(const pol_head *h, const pol_head_config *xc, const float *x, uint32_t n_cand,
+                      const uint32_t *action, const float *base_logit, double *s, float *out_pmf,
+                      float *out_score)
 {
     /* On the stack, not in h: concurrent pmf calls share h read-only. 8 KiB. */
     double w[BASE_CAND_MAX];
+    const pol_explorer_ops *xo = pol_explorer_ops_of(xc->explorer);
     base_err e = check_candidates(h, n_cand, action);
     if (e != BASE_OK) {
         return e;
     }
     /* Widths only for an explorer that needs them: resolve() saw the learner gives them. */
-    double *width = h->explorer->needs_width ? w : NULL;
+    double *width = xo->needs_width ? w : NULL;
     e = h->learner->scores(h->impl, x, n_cand, action, base_logit, s, width);
     if (e != BASE_OK) {
         return e;
@@ -186,7 +205,66 @@ static base_err serve(const pol_head *h, const float *x, uint32_t n_cand, const 
             out_score[c] = (float)s[c];
         }
     }
-    h->explorer->pmf(s, width, n_cand, &h->cfg, out_pmf);
+    xo->pmf(s, width, n_cand, xc, out_pmf);
+    return BASE_OK;
+}
+
+bool pol_head_view_ok(const pol_head *h, const pol_head_config *view)
+{
+    pol_head_config c;
+    return view_config(h, view, &c);
+}
+
+bool pol_head_same_learner(const pol_head_config *a, const pol_head_config *b)
+{
+    pol_head_config x = *a, y = *b;
+    x.explorer = y.explorer = POL_EXPLORE_AUTO;
+    x.epsilon = y.epsilon = 0.0;
+    x.gamma = y.gamma = 0.0;
+    x.ucb_alpha = y.ucb_alpha = 0.0;
+    /* Field by field: the struct may have padding. */
+    return x.dim == y.dim && x.n_actions == y.n_actions && x.learner == y.learner &&
+           x.temperature == y.temperature && x.learning_rate == y.learning_rate &&
+           x.lambda == y.lambda && x.prior_mean == y.prior_mean && x.base_weight == y.base_weight &&
+           x.kl == y.kl && x.seed == y.seed;
+}
+
+base_err pol_head_pmf_views(const pol_head *h, uint32_t n_views, const pol_head_config *views,
+                            const float *x, uint32_t n_cand, const uint32_t *action,
+                            const float *base_logit, float *out_pmfs, float *out_score)
+{
+    double base[BASE_CAND_MAX], s[BASE_CAND_MAX], w[BASE_CAND_MAX];
+    bool need_width = false;
+    pol_head_config vc;
+    if (n_views == 0) {
+        return BASE_EINVAL;
+    }
+    for (uint32_t v = 0; v < n_views; v++) {
+        if (!view_config(h, &views[v], &vc)) {
+            return BASE_EINVAL;
+        }
+        need_width = need_width || pol_explorer_ops_of(vc.explorer)->needs_width;
+    }
+    base_err e = check_candidates(h, n_cand, action);
+    if (e != BASE_OK) {
+        return e;
+    }
+    double *width = need_width ? w : NULL;
+    e = h->learner->scores(h->impl, x, n_cand, action, base_logit, base, width);
+    if (e != BASE_OK) {
+        return e;
+    }
+    if (out_score != NULL) {
+        for (uint32_t c = 0; c < n_cand; c++) {
+            out_score[c] = (float)base[c];
+        }
+    }
+    for (uint32_t v = 0; v < n_views; v++) {
+        (void)view_config(h, &views[v], &vc);
+        const pol_explorer_ops *xo = pol_explorer_ops_of(vc.explorer);
+        memcpy(s, base, (size_t)n_cand * sizeof(double));
+        xo->pmf(s, xo->needs_width ? width : NULL, n_cand, &vc, out_pmfs + (size_t)v * n_cand);
+    }
     return BASE_OK;
 }
 
@@ -194,14 +272,15 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const 
                       const float *base_logit, float *out_pmf)
 {
     double s[BASE_CAND_MAX];
-    return serve(h, x, n_cand, action, base_logit, s, out_pmf, NULL);
+    return serve(h, &h->cfg, x, n_cand, action, base_logit, s, out_pmf, NULL);
 }
 
-base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
-                          const uint32_t *action, const float *base_logit, const pol_breakdown *out)
+static base_err explain(const pol_head *h, const pol_head_config *xc, const float *x,
+                        uint32_t n_cand, const uint32_t *action, const float *base_logit,
+                        const pol_breakdown *out)
 {
     double s[BASE_CAND_MAX];
-    base_err e = serve(h, x, n_cand, action, base_logit, s, out->pmf, out->head_score);
+    base_err e = serve(h, xc, x, n_cand, action, base_logit, s, out->pmf, out->head_score);
     if (e != BASE_OK) {
         return e;
     }
@@ -210,11 +289,28 @@ base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
     for (uint32_t c = 1; c < n_cand; c++) {
         best = s[c] > best ? s[c] : best;
     }
-    float floor = (float)(h->cfg.epsilon / (double)n_cand);
+    float floor = (float)(xc->epsilon / (double)n_cand);
     for (uint32_t c = 0; c < n_cand; c++) {
         out->explore[c] = s[c] == best ? floor : out->pmf[c];
     }
     return BASE_OK;
+}
+
+base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
+                          const uint32_t *action, const float *base_logit, const pol_breakdown *out)
+{
+    return explain(h, &h->cfg, x, n_cand, action, base_logit, out);
+}
+
+base_err pol_head_explain_view(const pol_head *h, const pol_head_config *view, const float *x,
+                               uint32_t n_cand, const uint32_t *action, const float *base_logit,
+                               const pol_breakdown *out)
+{
+    pol_head_config vc;
+    if (!view_config(h, view, &vc)) {
+        return BASE_EINVAL;
+    }
+    return explain(h, &vc, x, n_cand, action, base_logit, out);
 }
 
 uint32_t pol_sample(const float *pmf, uint32_t n, const char *event_id, uint64_t seed)
@@ -301,7 +397,7 @@ uint64_t pol_head_checksum(const pol_head *h)
     return h->learner->checksum(h->impl, BASE_FNV_OFFSET);
 }
 
-base_err pol_head_snapshot(const pol_head *h, base_snapshot **out)
+static base_err snapshot(const pol_head *h, const pol_head_config *xc, base_snapshot **out)
 {
     base_snapshot *m =
         base_snapshot_new(h->learner->n_params(h->impl), h->learner->n_state(h->impl));
@@ -313,20 +409,34 @@ base_err pol_head_snapshot(const pol_head *h, base_snapshot **out)
     m->n_actions = h->cfg.n_actions;
     m->n_updates = h->n_updates;
     base_head_settings *st = &m->settings;
-    (void)base_strlcpy(st->explorer, h->explorer->name, sizeof(st->explorer));
-    st->epsilon = h->cfg.epsilon;
+    (void)base_strlcpy(st->explorer, pol_explorer_name(xc->explorer), sizeof(st->explorer));
+    st->epsilon = xc->epsilon;
     st->temperature = h->cfg.temperature;
     st->learning_rate = h->cfg.learning_rate;
     st->lambda = h->cfg.lambda;
     st->prior_mean = h->cfg.prior_mean;
     st->base_weight = h->cfg.base_weight;
     st->kl = h->cfg.kl;
-    st->gamma = h->cfg.gamma;
-    st->ucb_alpha = h->cfg.ucb_alpha;
+    st->gamma = xc->gamma;
+    st->ucb_alpha = xc->ucb_alpha;
     st->seed = h->cfg.seed;
     h->learner->export(h->impl, m);
     *out = m;
     return BASE_OK;
+}
+
+base_err pol_head_snapshot(const pol_head *h, base_snapshot **out)
+{
+    return snapshot(h, &h->cfg, out);
+}
+
+base_err pol_head_snapshot_view(const pol_head *h, const pol_head_config *view, base_snapshot **out)
+{
+    pol_head_config vc;
+    if (!view_config(h, view, &vc)) {
+        return BASE_EINVAL;
+    }
+    return snapshot(h, &vc, out);
 }
 
 base_err pol_head_restore(pol_head *h, const base_snapshot *m)

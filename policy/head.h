@@ -120,6 +120,35 @@ base_err pol_head_pmf(const pol_head *h, const float *x, uint32_t n_cand, const 
                       const float *base_logit, float *out_pmf);
 
 /*
+ * pol_head_view_ok() - whether @view's explorer settings (explorer, epsilon,
+ * gamma, ucb_alpha; "auto" resolved by this head's learner) can serve over
+ * @h's learner: the combination pol_head_new() would accept.
+ */
+bool pol_head_view_ok(const pol_head *h, const pol_head_config *view);
+
+/*
+ * pol_head_same_learner() - whether heads built from @a and @b learn
+ * bit-identical parameters from the same examples: the configurations differ
+ * at most in the explorer settings (explorer, epsilon, gamma, ucb_alpha),
+ * which no learner reads.
+ */
+bool pol_head_same_learner(const pol_head_config *a, const pol_head_config *b);
+
+/*
+ * pol_head_pmf_views() - the pmfs that @n_views explorers would serve over
+ * @h's learner, computing the learner's scores (and widths) once: view v
+ * serves as a head whose configuration is @h's with @views[v]'s explorer
+ * settings, bit for bit. Each view must pass pol_head_view_ok().
+ * @out_pmfs: [n_views * n_cand], view-major   @out_score: NULL or [n_cand],
+ * the learner's scores as pol_head_explain()'s head_score.
+ * Return: the errors of pol_head_pmf(); BASE_EINVAL for a view that does not
+ *         pass pol_head_view_ok() or n_views = 0.
+ */
+base_err pol_head_pmf_views(const pol_head *h, uint32_t n_views, const pol_head_config *views,
+                            const float *x, uint32_t n_cand, const uint32_t *action,
+                            const float *base_logit, float *out_pmfs, float *out_score);
+
+/*
  * What pol_head_explain() writes: per candidate, each array [n_cand].
  * - head_score: the learner's score, what the explorer turns into
  *   probabilities: a logit (base logit / T plus the correction) for pg, an
@@ -148,6 +177,16 @@ typedef struct pol_breakdown {
 base_err pol_head_explain(const pol_head *h, const float *x, uint32_t n_cand,
                           const uint32_t *action, const float *base_logit,
                           const pol_breakdown *out);
+
+/*
+ * pol_head_explain_view() - pol_head_explain() served with @view's explorer
+ * settings (pol_head_pmf_views()).
+ * Return: BASE_EINVAL if @view fails pol_head_view_ok(); else as
+ *         pol_head_explain().
+ */
+base_err pol_head_explain_view(const pol_head *h, const pol_head_config *view, const float *x,
+                               uint32_t n_cand, const uint32_t *action, const float *base_logit,
+                               const pol_breakdown *out);
 
 /*
  * pol_sample() - index drawn from @pmf (n >= 1) with the uniform
@@ -198,6 +237,15 @@ uint64_t pol_head_checksum(const pol_head *h);
  * Return: BASE_OK; BASE_ENOMEM.
  */
 base_err pol_head_snapshot(const pol_head *h, base_snapshot **out);
+
+/*
+ * pol_head_snapshot_view() - pol_head_snapshot() as a head serving with
+ * @view's explorer settings would write it: pol_head_from_snapshot() of it
+ * serves what pol_head_pmf_views() gives for @view.
+ * Return: BASE_OK; BASE_EINVAL if @view fails pol_head_view_ok(); BASE_ENOMEM.
+ */
+base_err pol_head_snapshot_view(const pol_head *h, const pol_head_config *view,
+                                base_snapshot **out);
 
 /*
  * pol_head_restore() - load parameters and state from @m (not retained),

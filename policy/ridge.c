@@ -1,8 +1,5 @@
 #include "policy/ridge.h"
 
-#include <gsl/gsl_blas.h>
-#include <gsl/gsl_matrix.h>
-#include <gsl/gsl_vector.h>
 #include <math.h>
 #include <string.h>
 
@@ -149,6 +146,51 @@ static double dotd(const double *a, const double *b, size_t n)
     return s;
 }
 
+/*
+ * phi' P phi for the symmetric @P [p x p] of which only the lower triangle
+ * (row-major, j <= i) is kept: half the work of a full product, and no BLAS
+ * call overhead, which dominates at the small p of the common shapes.
+ */
+static double quad_lower(const double *P, const double *phi, size_t p)
+{
+    double q = 0.0;
+    for (size_t i = 0; i < p; i++) {
+        const double *row = P + i * p;
+        q += phi[i] * (row[i] * phi[i] + 2.0 * dotd(row, phi, i));
+    }
+    return q;
+}
+
+/* out = P x for the symmetric @P [p x p] kept as its lower triangle (row-major, j <= i). */
+static void symv_lower(const double *P, const double *x, double *out, size_t p)
+{
+    for (size_t i = 0; i < p; i++) {
+        out[i] = 0.0;
+    }
+    for (size_t i = 0; i < p; i++) {
+        const double *row = P + i * p;
+        double xi = x[i];
+        out[i] += dotd(row, x, i + 1);
+#pragma omp simd
+        for (size_t j = 0; j < i; j++) {
+            out[j] += row[j] * xi;
+        }
+    }
+}
+
+/* P += alpha u u^T on the lower triangle (row-major, j <= i). */
+static void syr_lower(double *P, double alpha, const double *u, size_t p)
+{
+    for (size_t i = 0; i < p; i++) {
+        double *row = P + i * p;
+        double ai = alpha * u[i];
+#pragma omp simd
+        for (size_t j = 0; j <= i; j++) {
+            row[j] += ai * u[j];
+        }
+    }
+}
+
 /* The shared part of phi (z, then slots for p_base and 1) into @phi [p]. */
 static base_err features(const pol_ridge *r, const float *x, double *phi)
 {
@@ -166,7 +208,6 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const 
                           const float *base_logit, double *out_mean, double *out_width)
 {
     double phi[POL_RIDGE_P_MAX];
-    double u[POL_RIDGE_P_MAX];
     double pb[BASE_CAND_MAX];
     size_t p = r->p;
     base_err e = features(r, x, phi);
@@ -183,11 +224,7 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const 
         }
         out_mean[c] = s;
         if (out_width != NULL) {
-            gsl_matrix_const_view P = gsl_matrix_const_view_array(cov_of(r, a), p, p);
-            gsl_vector_const_view f = gsl_vector_const_view_array(phi, p);
-            gsl_vector_view uv = gsl_vector_view_array(u, p);
-            gsl_blas_dsymv(CblasLower, 1.0, &P.matrix, &f.vector, 0.0, &uv.vector);
-            double q = dotd(phi, u, p);
+            double q = quad_lower(cov_of(r, a), phi, p);
             out_width[c] = q > 0.0 ? sqrt(q) : 0.0;
         }
     }
@@ -200,11 +237,9 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
     double u[POL_RIDGE_P_MAX];
     size_t p = r->p;
     double *th = r->theta + (size_t)a * p;
-    gsl_matrix_view P = gsl_matrix_view_array(cov_of(r, a), p, p);
-    gsl_vector_const_view f = gsl_vector_const_view_array(phi, p);
-    gsl_vector_view uv = gsl_vector_view_array(u, p);
+    double *P = cov_of(r, a);
     /* u = P phi; P stays SPD, so den = 1 + phi^T P phi >= 1. */
-    gsl_blas_dsymv(CblasLower, 1.0, &P.matrix, &f.vector, 0.0, &uv.vector);
+    symv_lower(P, phi, u, p);
     double den = 1.0 + dotd(phi, u, p);
     double err = y - dotd(th, phi, p);
     if (!isfinite(den) || !isfinite(err)) {
@@ -216,7 +251,7 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
         th[j] += k * u[j];
     }
     /* P -= u u^T / den (Sherman-Morrison), lower triangle. */
-    gsl_blas_dsyr(CblasLower, -1.0 / den, &uv.vector, &P.matrix);
+    syr_lower(P, -1.0 / den, u, p);
     float *tf = r->theta_f + (size_t)a * p;
     for (size_t j = 0; j < p; j++) {
         tf[j] = (float)th[j];

@@ -20,11 +20,12 @@
 #define MAX_FIELDS 32 /* scalar fields of the largest map */
 
 typedef enum kind {
-    K_U64, /* uint64_t */
-    K_U32, /* uint32_t */
-    K_F64, /* double */
-    K_HEX, /* uint64_t sent as 16 hex digits */
-    K_STR, /* char[size] */
+    K_U64,  /* uint64_t */
+    K_U32,  /* uint32_t */
+    K_F64,  /* double */
+    K_HEX,  /* uint64_t sent as 16 hex digits */
+    K_STR,  /* char[size] */
+    K_BOOL, /* bool */
 } kind;
 
 typedef struct field {
@@ -78,6 +79,21 @@ static const field slot_fields[] = {
     U64(proto_slot_stats, model_version),
 };
 
+static const field portfolio_fields[] = {
+    STR(proto_portfolio_stats, serving),
+    U64(proto_portfolio_stats, switches),
+    {"live", K_U32, offsetof(proto_portfolio_stats, live), 0},
+};
+
+static const field member_fields[] = {
+    STR(proto_member_stats, name),
+    {"live", K_BOOL, offsetof(proto_member_stats, live), 0},
+    {"estimate", K_F64, offsetof(proto_member_stats, estimate), 0},
+    {"vs_serving", K_F64, offsetof(proto_member_stats, vs_serving), 0},
+    {"se", K_F64, offsetof(proto_member_stats, se), 0},
+    U64(proto_member_stats, updates),
+};
+
 static const field join_fields[] = {
     U64(proto_join_health, pending),  U64(proto_join_health, deferred),
     U64(proto_join_health, joined),   U64(proto_join_health, defaulted),
@@ -98,7 +114,7 @@ static const char *const latency_names[PROTO_LATENCY_BUCKETS] = {
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-_Static_assert(N_OF(policy_fields) + 2 <= MAX_FIELDS, "field arrays too small");
+_Static_assert(N_OF(policy_fields) + 3 <= MAX_FIELDS, "field arrays too small");
 _Static_assert(N_OF(join_fields) + PROTO_ST_COUNT + 1 <= MAX_FIELDS, "field arrays too small");
 
 /* ---------------------------------------------------------------- encoding */
@@ -128,6 +144,9 @@ static void w_fields(proto_writer *w, const field *t, size_t n, const void *obj)
         case K_STR:
             proto_w_str(w, (const char *)p);
             break;
+        case K_BOOL:
+            proto_w_bool(w, *(const bool *)p);
+            break;
         }
     }
 }
@@ -140,6 +159,20 @@ static void w_slots(proto_writer *w, const proto_slot_stats *slots)
         proto_w_str(w, base_slot_name(k));
         proto_w_map(w, (uint32_t)N_OF(slot_fields));
         w_fields(w, slot_fields, N_OF(slot_fields), &slots[k]);
+    }
+}
+
+static void w_portfolio(proto_writer *w, const proto_portfolio_stats *pf)
+{
+    uint32_t n = pf->n_members < PROTO_PORTFOLIO_MAX ? pf->n_members : PROTO_PORTFOLIO_MAX;
+    proto_w_str(w, "portfolio");
+    proto_w_map(w, (uint32_t)N_OF(portfolio_fields) + 1);
+    w_fields(w, portfolio_fields, N_OF(portfolio_fields), pf);
+    proto_w_str(w, "members");
+    proto_w_array(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        proto_w_map(w, (uint32_t)N_OF(member_fields));
+        w_fields(w, member_fields, N_OF(member_fields), &pf->member[i]);
     }
 }
 
@@ -176,10 +209,11 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     for (uint32_t i = 0; i < s->n_policies; i++) {
         const proto_policy_stats *p = &s->policies[i];
         proto_w_str(&w, p->name);
-        proto_w_map(&w, (uint32_t)N_OF(policy_fields) + 2);
+        proto_w_map(&w, (uint32_t)N_OF(policy_fields) + 3);
         w_fields(&w, policy_fields, N_OF(policy_fields), p);
         w_join(&w, &p->join);
         w_slots(&w, p->slots);
+        w_portfolio(&w, &p->portfolio);
     }
     proto_w_str(&w, "rejected");
     for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
@@ -258,6 +292,9 @@ static bool r_fields(const field *t, size_t n, const msgpack_object *const *vals
             break;
         case K_STR:
             ok = proto_mp_get_str(vals[i], t[i].size - 1, true, p, NULL);
+            break;
+        case K_BOOL:
+            ok = proto_mp_get_bool(vals[i], p, NULL);
             break;
         }
     }
@@ -340,16 +377,45 @@ static bool r_slots(const msgpack_object *m, proto_slot_stats *slots)
     return true;
 }
 
+/* "portfolio": at most PROTO_PORTFOLIO_MAX members. */
+static bool r_portfolio(const msgpack_object *m, proto_portfolio_stats *pf)
+{
+    static const char *const extra[] = {"members"};
+    const msgpack_object *vals[MAX_FIELDS];
+    const size_t n = N_OF(portfolio_fields);
+
+    if (!lookup(m, portfolio_fields, n, extra, 1, vals) ||
+        !r_fields(portfolio_fields, n, vals, pf)) {
+        return false;
+    }
+    const msgpack_object *a = vals[n];
+    if (a == NULL) {
+        return true;
+    }
+    if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size > PROTO_PORTFOLIO_MAX) {
+        return false;
+    }
+    pf->n_members = a->via.array.size;
+    for (uint32_t i = 0; i < pf->n_members; i++) {
+        if (!lookup(&a->via.array.ptr[i], member_fields, N_OF(member_fields), NULL, 0, vals) ||
+            !r_fields(member_fields, N_OF(member_fields), vals, &pf->member[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool r_policy(const msgpack_object *key, const msgpack_object *m, proto_policy_stats *p)
 {
-    static const char *const extra[] = {"join", "slots"};
+    static const char *const extra[] = {"join", "slots", "portfolio"};
     const msgpack_object *vals[MAX_FIELDS];
     const size_t n = N_OF(policy_fields);
 
     return proto_mp_get_str(key, BASE_NAME_MAX, true, p->name, NULL) &&
-           lookup(m, policy_fields, n, extra, 2, vals) && r_fields(policy_fields, n, vals, p) &&
+           lookup(m, policy_fields, n, extra, 3, vals) && r_fields(policy_fields, n, vals, p) &&
            (vals[n] == NULL || r_join(vals[n], &p->join)) &&
-           (vals[n + 1] == NULL || r_slots(vals[n + 1], p->slots));
+           (vals[n + 1] == NULL || r_slots(vals[n + 1], p->slots)) &&
+           (vals[n + 2] == NULL || r_portfolio(vals[n + 2], &p->portfolio));
 }
 
 /* "rejected": counts by code name; names this version does not know are skipped. */

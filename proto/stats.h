@@ -60,6 +60,27 @@ typedef struct proto_slot_stats {
 
 #define PROTO_SLOTS 2 /* online, production (enum base_slot) */
 
+#define PROTO_PORTFOLIO_MAX 8 /* members of a policy's portfolio (POL_PORTFOLIO_MAX) */
+
+/* One member of the online slot's portfolio: an entry of "portfolio"."members". */
+typedef struct proto_member_stats {
+    char name[64];     /* "ridge/ucb:0.25" */
+    bool live;         /* still learning and scored; false: dropped */
+    double estimate;   /* its progressive value estimate (doubly robust) */
+    double vs_serving; /* mean difference to the serving member */
+    double se;         /* standard error of vs_serving */
+    uint64_t updates;  /* examples its learner applied */
+} proto_member_stats;
+
+/* The online slot's portfolio (docs/algorithms.md, "Portfolio"). */
+typedef struct proto_portfolio_stats {
+    char serving[64];  /* the serving member's name */
+    uint64_t switches; /* times the serving member changed */
+    uint32_t live;     /* members still live */
+    uint32_t n_members;
+    proto_member_stats member[PROTO_PORTFOLIO_MAX];
+} proto_portfolio_stats;
+
 /* The counters of one policy: an entry of "policies". */
 typedef struct proto_policy_stats {
     char name[BASE_NAME_MAX + 1];
@@ -90,6 +111,7 @@ typedef struct proto_policy_stats {
     uint64_t registry_errors; /* registry reads or production loads that failed */
     proto_join_health join;
     proto_slot_stats slots[PROTO_SLOTS]; /* by enum base_slot */
+    proto_portfolio_stats portfolio;
 } proto_policy_stats;
 
 /* "storage" */

@@ -1,12 +1,14 @@
 #!/bin/sh
-# Install the Debian 12 packages rlfeed needs, if any are missing.
+# Install the Debian 12 packages rlfeed needs, if any are missing. chromium is
+# for test_dashboard (headless); libjs-chart.js is the chart library /dashboard
+# serves.
 # As root: installs them with apt-get (without starting the distribution's
 # redis-server service). Otherwise: prints the exact command and fails.
 set -eu
 
 PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libhiredis-dev
 libmsgpack-dev libgsl-dev libopenblas-dev libinih-dev libjansson-dev redis-server
-clang-format prometheus"
+clang-format prometheus chromium libjs-chart.js"
 
 missing=""
 for p in $PKGS; do

@@ -291,6 +291,12 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 1, 10000, &c->tick_ms);
     } else if (strcmp(k, "registry_poll_ms") == 0) {
         ok = parse_u32(v, 10, 60000, &c->registry_poll_ms);
+    } else if (strcmp(k, "rollup_period_ms") == 0) {
+        ok = parse_u32(v, 100, 86400000, &c->rollup_period_ms);
+    } else if (strcmp(k, "rollup_keep") == 0) {
+        ok = parse_u32(v, 1, SVC_ROLLUP_KEEP_MAX, &c->rollup_keep);
+    } else if (strcmp(k, "dashboard_chartjs") == 0) {
+        ok = v[0] == '/' && copy_str(c->dashboard_chartjs, sizeof(c->dashboard_chartjs), v);
     } else {
         return fail(st, "[server]: unknown key \"%s\"", k);
     }
@@ -322,6 +328,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = base_slot_from_name(v, &p->serve);
     } else if (strcmp(k, "canary") == 0) {
         ok = parse_double(v, 0, 1, &p->canary);
+    } else if (strcmp(k, "portfolio") == 0) {
+        ok = copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
@@ -459,6 +467,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             st->pol = &c->policy[c->n_policies++];
             base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
             pol_head_config_default(&st->pol->head, 0, 0);
+            base_strlcpy(st->pol->portfolio_spec, "auto", sizeof(st->pol->portfolio_spec));
             rwd_spec_default(&st->pol->reward);
             st->pol->max_pending = 1000000;
         }
@@ -509,6 +518,12 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             return BASE_EINVAL;
         }
         p->head.n_actions = p->n_actions;
+        if (pol_portfolio_config_parse(p->portfolio_spec, &p->head, &p->portfolio, why,
+                                       sizeof(why)) != BASE_OK) {
+            snprintf(errbuf, errlen, "policy \"%s\": portfolio \"%s\": %s", p->name,
+                     p->portfolio_spec, why);
+            return BASE_EINVAL;
+        }
         if (p->max_candidates == 0) {
             p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;
         }
@@ -535,6 +550,9 @@ static void set_defaults(svc_config *c)
     c->lease_ms = 10000;
     c->snapshot_interval_ms = 10000;
     c->registry_poll_ms = 250;
+    c->rollup_period_ms = 60000;
+    c->rollup_keep = 10080;
+    base_strlcpy(c->dashboard_chartjs, SVC_CHARTJS_DEFAULT, sizeof(c->dashboard_chartjs));
     c->snapshot_every = 10000;
     c->retention_ms = 7ULL * 86400000ULL;
     c->keep_snapshots = 5;

@@ -9,7 +9,7 @@
  *   [server]
  *   url = ipc:///tmp/rlfeed.sock        ; REQ/REP endpoint(s), comma separated
  *   pull_url = ipc:///tmp/rlfeed-pull.sock
- *   http_url = http://127.0.0.1:9808    ; /healthz, /readyz, /metrics; empty: none
+ *   http_url = http://127.0.0.1:9808    ; /healthz, /readyz, /metrics, /dashboard; empty: none
  *   redis =                             ; empty: start a private redis-server
  *
  *   [policy intents]
@@ -32,19 +32,24 @@
 #include "base/err.h"
 #include "base/record.h"
 #include "policy/head.h"
+#include "policy/portfolio.h"
 #include "reward/join.h"
 
 #define SVC_MAX_POLICIES 64
 #define SVC_MAX_URLS 8
 #define SVC_URL_MAX 512
 #define SVC_HTTP_URL_DEFAULT "http://127.0.0.1:9808"
+#define SVC_CHARTJS_DEFAULT "/usr/share/javascript/chart.js/chart.min.js" /* libjs-chart.js */
+#define SVC_ROLLUP_KEEP_MAX 100800                                        /* 70 days of minutes */
 
 typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
     uint32_t n_actions;
-    char (*actions)[BASE_NAME_MAX + 1];   /* [n_actions], owned */
-    uint32_t max_candidates;              /* default: n_actions (capped at BASE_CAND_MAX) */
-    pol_head_config head;                 /* dim, epsilon, temperature, learning rate, seed */
+    char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
+    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX) */
+    pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
+    char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
+    pol_portfolio_config portfolio;       /* resolved from portfolio_spec and head at load */
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
@@ -76,6 +81,9 @@ typedef struct svc_config {
     uint32_t keep_snapshots;       /* newest snapshots kept (plus pinned); default 5 */
     uint32_t tick_ms;              /* join expiry cadence, default 20 */
     uint32_t registry_poll_ms;     /* how often the registry is read, default 250 */
+    uint32_t rollup_period_ms;     /* one dashboard rollup per policy this often, default 60000 */
+    uint32_t rollup_keep;          /* rollups kept per policy, default 10080 (7 days) */
+    char dashboard_chartjs[SVC_URL_MAX]; /* Chart.js file /dashboard/chart.js serves */
     uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
 } svc_config;

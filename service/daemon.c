@@ -15,6 +15,7 @@
 #include "service/http.h"
 #include "service/lease.h"
 #include "service/registry.h"
+#include "service/rollup.h"
 #include "service/net.h"
 #include "service/nng_compat.h"
 #include "service/persist.h"
@@ -324,6 +325,12 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         e = svc_engine_explain_open(eng, url, (int)cfg->redis_timeout_ms);
     }
     if (e != BASE_OK) {
+        goto done;
+    }
+    /* The dashboard's history, before the engine is published to /dashboard. */
+    e = svc_engine_rollup_open(eng, url, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "rollups: %s", err);
         goto done;
     }
     /* The production slots the registry names, before the first decision. */

@@ -139,8 +139,8 @@ static base_err online_pmf(svc_prt *p, const base_decision *d, const pol_breakdo
 {
     pthread_rwlock_rdlock(&p->head_lk);
     base_err err =
-        pol_head_explain(p->head, d->embedding, d->n_cand, d->action, d->base_logit, out);
-    *version = pol_head_n_updates(p->head);
+        pol_portfolio_explain(p->pf, d->embedding, d->n_cand, d->action, d->base_logit, out);
+    *version = pol_portfolio_n_updates(p->pf);
     pthread_rwlock_unlock(&p->head_lk);
     return err;
 }

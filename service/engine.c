@@ -93,6 +93,11 @@ void svc_engine_free(svc_engine *e)
     base_free(e);
 }
 
+const svc_config *svc_engine_config(const svc_engine *e)
+{
+    return e->cfg;
+}
+
 void svc_engine_send(const svc_replier *r, base_buf *b)
 {
     if (r != NULL && r->send != NULL) {

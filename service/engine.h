@@ -144,6 +144,9 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen);
  */
 proto_errcode svc_engine_policies(svc_engine *e, const char *name, base_buf *out);
 
+/* The configuration the engine was built from (borrowed, immutable). Any thread. */
+const svc_config *svc_engine_config(const svc_engine *e);
+
 /* The runtime of the @i-th configured policy (i < the config's n_policies); NULL past it. */
 struct svc_prt *svc_engine_policy_at(svc_engine *e, uint32_t i);
 

@@ -31,6 +31,7 @@
 
 typedef struct svc_ack svc_ack;             /* an answer owed once Redis has a record (outcome.c) */
 typedef struct svc_explainer svc_explainer; /* the explain worker (explain.c) */
+typedef struct svc_rollup svc_rollup;       /* the dashboard's rollups (rollup.c) */
 
 struct svc_engine {
     const svc_config *cfg;
@@ -58,6 +59,7 @@ struct svc_engine {
     atomic_uint_fast64_t id_seq;
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
     svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */
+    svc_rollup *rollup;       /* NULL: none; set before the engine is published, closed at stop */
     svc_lat lat;              /* request latency per op (service/observe.h) */
 };
 

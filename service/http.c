@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "service/dashboard.h"
 #include "service/http_api.h"
 #include "service/metrics.h"
 
@@ -187,6 +188,9 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, 
         rv = add_route(h, "/metrics", on_metrics);
     }
     if (rv == 0) {
+        rv = svc_dashboard_add_routes(h->srv, h);
+    }
+    if (rv == 0) {
         e = svc_http_api_open(h->srv, d, max_body_bytes, &h->api, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
@@ -214,6 +218,17 @@ void svc_http_set_engine(svc_http *h, svc_engine *e)
     }
     pthread_rwlock_wrlock(&h->lk);
     h->eng = e;
+    pthread_rwlock_unlock(&h->lk);
+}
+
+svc_engine *svc_http_engine_hold(svc_http *h)
+{
+    pthread_rwlock_rdlock(&h->lk);
+    return h->closed ? NULL : h->eng;
+}
+
+void svc_http_engine_release(svc_http *h)
+{
     pthread_rwlock_unlock(&h->lk);
 }
 

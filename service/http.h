@@ -3,9 +3,10 @@
 
 /*
  * The HTTP endpoint for operators, on nng's own HTTP server and its own
- * listen address (http_url): GET /healthz, /readyz and /metrics, and the JSON
- * API under /api/v1 (service/http_api.h). This file, service/http_api.c and
- * service/net.c are the only ones that include nng headers.
+ * listen address (http_url): GET /healthz, /readyz and /metrics, the
+ * dashboard's routes (service/dashboard.h) and the JSON API under /api/v1
+ * (service/http_api.h). This file, service/dashboard.c, service/http_api.c
+ * and service/net.c are the only ones that include nng headers.
  *
  *   /healthz  200 "ok" while the process runs, also while starting.
  *   /readyz   200 "ready" once the engine is published (every policy
@@ -44,6 +45,15 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, 
 
 /* Serve /readyz and /metrics from @e (borrowed until svc_http_close()). */
 void svc_http_set_engine(svc_http *h, svc_engine *e);
+
+/*
+ * svc_http_engine_hold() - for the handlers of route modules
+ * (service/dashboard.c): the engine, or NULL while starting or stopping.
+ * Either way the caller then holds @h's read lock and must call
+ * svc_http_engine_release() once; the engine stays valid until then.
+ */
+svc_engine *svc_http_engine_hold(svc_http *h);
+void svc_http_engine_release(svc_http *h);
 
 /* Stop listening, wait for handlers in progress, free. Accepts NULL. */
 void svc_http_close(svc_http *h);

@@ -14,6 +14,7 @@
 #include "storage/streamid.h"
 #include "base/hash.h"
 #include "service/explain.h"
+#include "service/rollup.h"
 
 /*
  * Runs on the writer thread once Redis has (or refused) a joined example.
@@ -163,17 +164,17 @@ static void retention(const svc_engine *e, svc_prt *p, char (*pos)[BASE_STREAM_I
  */
 void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
 {
-    char text[512];
+    char text[1024];
     const pol_head_config *h = &c->head;
     char rv[BASE_NAME_MAX + 1];
     rwd_spec_version(&c->reward, rv, sizeof(rv));
     snprintf(text, sizeof(text),
              "dim %u learner %d explorer %d eps %.17g T %.17g lr %.17g "
              "lambda %.17g prior %.17g bw %.17g gamma %.17g alpha %.17g kl %.17g seed %llu "
-             "reward %s",
+             "reward %s portfolio %s",
              h->dim, (int)h->learner, (int)h->explorer, h->epsilon, h->temperature,
              h->learning_rate, h->lambda, h->prior_mean, h->base_weight, h->gamma, h->ucb_alpha,
-             h->kl, (unsigned long long)h->seed, rv);
+             h->kl, (unsigned long long)h->seed, rv, c->portfolio_spec);
     uint64_t x = base_hash64(text, strlen(text), 0x636f6e66);
     for (uint32_t a = 0; a < c->n_actions; a++) {
         x = base_hash64(c->actions[a], strlen(c->actions[a]), x);
@@ -220,7 +221,7 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     }
     base_snapshot *m = NULL;
     /* The learner thread is the head's only writer: reading it here needs no lock. */
-    if (pol_head_snapshot(p->head, &m) != BASE_OK) {
+    if (pol_portfolio_snapshot(p->pf, &m) != BASE_OK) {
         atomic_fetch_add(&p->c.store_errors, 1);
         return;
     }
@@ -341,6 +342,7 @@ base_err svc_engine_start(svc_engine *e)
 void svc_engine_stop(svc_engine *e, int drain_timeout_ms)
 {
     svc_explainer_close(e); /* its thread answers through the sockets: before they go */
+    svc_rollup_close(e);
     if (e == NULL || !e->started) {
         return;
     }

@@ -1,5 +1,6 @@
 #include "service/observe.h"
 
+#include <math.h>
 #include <string.h>
 
 void svc_lat_init(svc_lat *l)
@@ -40,6 +41,29 @@ void svc_lat_read(const svc_lat *l, svc_lat_reading *out)
         }
         out->sum_s[op] = (double)atomic_load_explicit(&l->sum_ns[op], memory_order_relaxed) * 1e-9;
     }
+}
+
+double svc_lat_quantile(const uint64_t bucket[SVC_LAT_BUCKETS + 1], double q)
+{
+    static const double bounds[SVC_LAT_BUCKETS] = SVC_LAT_BOUNDS_S;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k <= SVC_LAT_BUCKETS; k++) {
+        total += bucket[k];
+    }
+    if (total == 0) {
+        return NAN;
+    }
+    double rank = q * (double)total;
+    uint64_t below = 0; /* requests in the buckets before k */
+    for (uint32_t k = 0; k < SVC_LAT_BUCKETS; k++) {
+        if (bucket[k] > 0 && (double)(below + bucket[k]) >= rank) {
+            double lo = k == 0 ? 0.0 : bounds[k - 1];
+            double frac = (rank - (double)below) / (double)bucket[k];
+            return lo + (bounds[k] - lo) * (frac < 0.0 ? 0.0 : frac);
+        }
+        below += bucket[k];
+    }
+    return bounds[SVC_LAT_BUCKETS - 1];
 }
 
 void svc_ope_init(svc_ope_window *w)

@@ -61,6 +61,16 @@ void svc_lat_init(svc_lat *l);
 void svc_lat_observe(svc_lat *l, uint32_t op, uint64_t ns);
 void svc_lat_read(const svc_lat *l, svc_lat_reading *out);
 
+/*
+ * svc_lat_quantile() - the @q-quantile (0 <= q <= 1), in seconds, of the
+ * requests counted in @bucket (one op's buckets, not cumulative; e.g. the
+ * difference of two readings), interpolated linearly within the bucket that
+ * holds it as Prometheus's histogram_quantile() does: the first bucket
+ * starts at 0, and a quantile in the +Inf bucket is the largest finite
+ * bound (1 s). NaN when @bucket counts nothing.
+ */
+double svc_lat_quantile(const uint64_t bucket[SVC_LAT_BUCKETS + 1], double q);
+
 typedef struct svc_ope_bucket {
     uint64_t sec; /* monotonic second this bucket counts; 0: never used */
     uint64_t n;

@@ -61,7 +61,7 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
         snprintf(errbuf, errlen, "policy \"%s\": action index: %s", cfg->name, base_strerror(e));
         return e;
     }
-    e = pol_head_new(&cfg->head, &p->head);
+    e = pol_portfolio_new(&cfg->portfolio, &p->pf);
     if (e != BASE_OK) {
         snprintf(errbuf, errlen, "policy \"%s\": head: %s", cfg->name, base_strerror(e));
         return e;
@@ -87,7 +87,7 @@ void svc_prt_fini(svc_prt *p)
     for (size_t k = 0; k < p->n_backlog; k++) {
         base_joined_free(p->backlog[k]);
     }
-    pol_head_free(p->head);
+    pol_portfolio_free(p->pf);
     pol_head_free(p->prod);
     rwd_join_free(p->join);
     base_hset_fini(&p->actions);
@@ -167,13 +167,21 @@ uint64_t svc_prt_take_lsn(svc_prt *p)
 base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
 {
     base_err err = BASE_OK;
+    pol_portfolio_scores sc;
+    /*
+     * Scoring the portfolio's members reads the head only, and this thread is its only
+     * writer: no lock, so decides are not held up by it; only the update takes the lock.
+     * Unknown examples are in the joined stream for evaluation, but never learned from.
+     */
+    if (!j->unknown) {
+        err = pol_portfolio_score(p->pf, j->decision, j->reward, &sc);
+    }
     /* last_joined_id changes under the head's lock, so stats read a consistent pair. */
     pthread_rwlock_wrlock(&p->head_lk);
-    /* Unknown examples are in the joined stream for evaluation, but never learned from. */
-    if (!j->unknown) {
-        err = pol_head_learn(p->head, j->decision, j->reward);
+    if (!j->unknown && err == BASE_OK) {
+        err = pol_portfolio_apply(p->pf, j->decision, j->reward, &sc);
     }
-    uint64_t n = pol_head_n_updates(p->head);
+    uint64_t n = pol_portfolio_n_updates(p->pf);
     base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
     p->trace = base_hash64(j->decision->event_id, strlen(j->decision->event_id), p->trace);
     p->trace = base_hash64(&j->reward, sizeof(j->reward), p->trace);
@@ -196,5 +204,9 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     uint32_t slot = j->decision->slot <= BASE_SLOT_PRODUCTION ? j->decision->slot : 0;
     atomic_fetch_add(&p->c.slot_joined[slot], 1);
     atomic_fetch_add(&p->c.slot_reward_micro[slot], micro);
+    if (slot == BASE_SLOT_PRODUCTION && j->decision->prod_version == 0) {
+        atomic_fetch_add(&p->c.base_joined, 1);
+        atomic_fetch_add(&p->c.base_reward_micro, micro);
+    }
     return err;
 }

@@ -82,6 +82,9 @@ typedef struct svc_prt_counters {
     atomic_uint_fast64_t slot_decisions[2];
     atomic_uint_fast64_t slot_joined[2];
     atomic_int_fast64_t slot_reward_micro[2];
+    /* of those, the decisions the base model served: the production slot at version 0 */
+    atomic_uint_fast64_t base_joined;
+    atomic_int_fast64_t base_reward_micro;
     atomic_uint_fast64_t registry_errors; /* registry reads or production loads that failed */
 } svc_prt_counters;
 
@@ -105,7 +108,7 @@ typedef struct svc_prt {
     base_hset actions; /* hash of an action name -> its index; read-only after init */
 
     pthread_rwlock_t head_lk;
-    pol_head *head;                 /* guarded by head_lk; written by the learner only */
+    pol_portfolio *pf;              /* the online slot; guarded by head_lk; learner writes */
     atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
 
     /*

@@ -194,7 +194,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
             return err;
         }
         if (found) {
-            err = pol_head_restore(p->head, m);
+            err = pol_portfolio_restore(p->pf, m);
             if (err != BASE_OK) {
                 snprintf(errbuf, errlen,
                          "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
@@ -206,7 +206,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
                 return err;
             }
             base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
-            atomic_store(&p->n_updates, pol_head_n_updates(p->head));
+            atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
             p->last_version = m->version;
         }
         char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";

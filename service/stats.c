@@ -29,6 +29,29 @@ static void join_health(const rwd_join_stats *js, proto_join_health *out)
     memcpy(out->latency, js->latency, sizeof(out->latency));
 }
 
+/* The portfolio's selection state into @out (under head_lk). */
+static void portfolio_stats(const pol_portfolio *pf, proto_portfolio_stats *out)
+{
+    pol_member_info mi;
+    uint32_t n = pol_portfolio_size(pf);
+    out->n_members = n < PROTO_PORTFOLIO_MAX ? n : PROTO_PORTFOLIO_MAX;
+    out->switches = pol_portfolio_switches(pf);
+    out->live = pol_portfolio_live(pf);
+    for (uint32_t i = 0; i < out->n_members; i++) {
+        proto_member_stats *m = &out->member[i];
+        (void)pol_portfolio_member_info(pf, i, &mi);
+        base_strlcpy(m->name, mi.name, sizeof(m->name));
+        m->live = mi.live;
+        m->estimate = mi.estimate;
+        m->vs_serving = mi.vs_lead;
+        m->se = mi.se;
+        m->updates = mi.n;
+        if (mi.serving) {
+            base_strlcpy(out->serving, mi.name, sizeof(out->serving));
+        }
+    }
+}
+
 /* A snapshot of @p's counters; each lock is held only to copy what it guards. */
 static void policy_stats(svc_prt *p, proto_policy_stats *out)
 {
@@ -41,10 +64,11 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     /* The head lock also guards last_joined_id for readers: the learner updates it
      * right after learning, under no lock, so copy it through the same path. */
     pthread_rwlock_rdlock(&p->head_lk);
-    out->model_checksum = pol_head_checksum(p->head);
-    out->model_version = pol_head_n_updates(p->head); /* same instant as the checksum */
+    out->model_checksum = pol_portfolio_checksum(p->pf);
+    out->model_version = pol_portfolio_n_updates(p->pf); /* same instant as the checksum */
     memcpy(out->last_applied_id, p->last_joined_id, sizeof(out->last_applied_id));
     out->learn_trace = p->trace;
+    portfolio_stats(p->pf, &out->portfolio);
     pthread_rwlock_unlock(&p->head_lk);
     pthread_mutex_lock(&p->join_lk);
     out->next_lsn = p->next_lsn;
@@ -204,8 +228,8 @@ bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_upda
         return false;
     }
     pthread_rwlock_rdlock(&p->head_lk);
-    *out_n_updates = pol_head_n_updates(p->head);
-    *out_checksum = pol_head_checksum(p->head);
+    *out_n_updates = pol_portfolio_n_updates(p->pf);
+    *out_checksum = pol_portfolio_checksum(p->pf);
     pthread_rwlock_unlock(&p->head_lk);
     return true;
 }

@@ -15,7 +15,7 @@
  *   outcome   v p e c o sig val ts su u ty at lsn
  *   joined    v dec r no df jts ...       (dec: a nested decision map)
  *   model     v p ln lj ver nu ts d na np ns w st sd so sj lsn par rsv bmv cfg
- *             [hx heps ht hlr hlam hpm hbw hkl hg hua hsd]
+ *             [hx heps ht hlr hlam hpm hbw hkl hg hua hsd] [pfm pfs pfln pfnu pfw pfst]
  *
  * Keys in [brackets] are optional; every other key is required. Keys not
  * listed are skipped, so a newer writer may add fields without bumping "v".
@@ -255,6 +255,30 @@ fail:
     return finish(&w, start);
 }
 
+/* A portfolio section, if any, within its caps and finite. */
+static bool pf_ok(const base_snapshot *m)
+{
+    if (m->pf_n_learners == 0) {
+        return m->pf_n_sel == 0;
+    }
+    bool ok = m->pf_n_learners <= BASE_PF_LEARNERS_MAX && m->pf_learner != NULL &&
+              m->pf_n_sel <= BASE_PF_SEL_MAX && (m->pf_n_sel == 0 || m->pf_sel != NULL) &&
+              str_ok(m->pf_members, sizeof(m->pf_members));
+    for (uint32_t i = 0; ok && i < m->pf_n_sel; i++) {
+        ok = isfinite(m->pf_sel[i]);
+    }
+    for (uint32_t i = 0; ok && i < m->pf_n_learners; i++) {
+        const base_snapshot *l = m->pf_learner[i];
+        ok = l != NULL && str_ok(l->learner, sizeof(l->learner)) &&
+             floats_ok(l->params, l->n_params) && l->n_params <= UINT32_MAX / 4u &&
+             l->n_state <= UINT32_MAX / 8u;
+        for (uint32_t k = 0; ok && k < l->n_state; k++) {
+            ok = isfinite(l->state[k]);
+        }
+    }
+    return ok;
+}
+
 base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
 {
     proto_writer w;
@@ -270,10 +294,12 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
               str_ok(m->settings.explorer, sizeof(m->settings.explorer)) &&
               settings_ok(&m->settings) && floats_ok(m->params, m->n_params);
     bool has_settings = m->settings.explorer[0] != '\0';
+    bool has_pf = m->pf_n_learners > 0;
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
     }
+    ok = ok && pf_ok(m);
     proto_writer_init(&w, out);
     if (!ok) {
         w.err = BASE_EINVAL;
@@ -284,7 +310,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         w.err = BASE_ELIMIT;
         goto fail;
     }
-    proto_w_map(&w, has_settings ? 32 : 21);
+    proto_w_map(&w, (has_settings ? 32u : 21u) + (has_pf ? 6u : 0u));
     put_u64(&w, "v", CODEC_VERSION);
     put_str(&w, "p", m->policy);
     put_str(&w, "ln", m->learner);
@@ -319,6 +345,30 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         put_f64(&w, "hg", h->gamma);
         put_f64(&w, "hua", h->ucb_alpha);
         put_u64(&w, "hsd", h->seed);
+    }
+    if (has_pf) { /* optional: a portfolio's learners and selector */
+        put_str(&w, "pfm", m->pf_members);
+        put_f64s(&w, "pfs", m->pf_sel, m->pf_n_sel);
+        put_key(&w, "pfln");
+        proto_w_array(&w, m->pf_n_learners);
+        for (uint32_t i = 0; i < m->pf_n_learners; i++) {
+            proto_w_str(&w, m->pf_learner[i]->learner);
+        }
+        put_key(&w, "pfnu");
+        proto_w_array(&w, m->pf_n_learners);
+        for (uint32_t i = 0; i < m->pf_n_learners; i++) {
+            proto_w_uint(&w, m->pf_learner[i]->n_updates);
+        }
+        put_key(&w, "pfw");
+        proto_w_array(&w, m->pf_n_learners);
+        for (uint32_t i = 0; i < m->pf_n_learners; i++) {
+            proto_w_f32_bin(&w, m->pf_learner[i]->params, m->pf_learner[i]->n_params);
+        }
+        put_key(&w, "pfst");
+        proto_w_array(&w, m->pf_n_learners);
+        for (uint32_t i = 0; i < m->pf_n_learners; i++) {
+            proto_w_f64_bin(&w, m->pf_learner[i]->state, m->pf_learner[i]->n_state);
+        }
     }
 fail:
     return finish(&w, start);
@@ -599,10 +649,10 @@ fail:
     return e;
 }
 
-static const char *const model_keys[] = {"v",   "p",    "ln",  "lj",  "ver", "nu", "ts",   "d",
-                                         "na",  "np",   "ns",  "w",   "st",  "sd", "so",   "sj",
-                                         "lsn", "par",  "rsv", "bmv", "cfg", "hx", "heps", "ht",
-                                         "hlr", "hlam", "hpm", "hbw", "hkl", "hg", "hua",  "hsd"};
+static const char *const model_keys[] = {
+    "v",   "p",   "ln",  "lj",  "ver", "nu",  "ts",  "d",   "na",   "np",   "ns",  "w",   "st",
+    "sd",  "so",  "sj",  "lsn", "par", "rsv", "bmv", "cfg", "hx",   "heps", "ht",  "hlr", "hlam",
+    "hpm", "hbw", "hkl", "hg",  "hua", "hsd", "pfm", "pfs", "pfln", "pfnu", "pfw", "pfst"};
 enum {
     MK_V,
     MK_P,
@@ -636,6 +686,12 @@ enum {
     MK_HG,
     MK_HUA,
     MK_HSD,
+    MK_PFM, /* optional: a portfolio, all or none */
+    MK_PFS,
+    MK_PFLN,
+    MK_PFNU,
+    MK_PFW,
+    MK_PFST,
     MK_COUNT
 };
 
@@ -643,13 +699,13 @@ enum {
 static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
 {
     size_t present = 0;
-    for (int k = MK_HX; k < MK_COUNT; k++) {
+    for (int k = MK_HX; k <= MK_HSD; k++) {
         present += f[k] != NULL;
     }
     if (present == 0) {
         return true;
     }
-    return present == MK_COUNT - MK_HX && get_str(f[MK_HX], h->explorer, sizeof(h->explorer)) &&
+    return present == MK_HSD + 1 - MK_HX && get_str(f[MK_HX], h->explorer, sizeof(h->explorer)) &&
            h->explorer[0] != '\0' && proto_mp_get_f64(f[MK_HEPS], &h->epsilon, NULL) &&
            proto_mp_get_f64(f[MK_HT], &h->temperature, NULL) &&
            proto_mp_get_f64(f[MK_HLR], &h->learning_rate, NULL) &&
@@ -660,6 +716,68 @@ static bool get_settings(const msgpack_object *const *f, base_head_settings *h)
            proto_mp_get_f64(f[MK_HG], &h->gamma, NULL) &&
            proto_mp_get_f64(f[MK_HUA], &h->ucb_alpha, NULL) &&
            proto_mp_get_u64(f[MK_HSD], UINT64_MAX, &h->seed, NULL) && settings_ok(h);
+}
+
+/* Element @i of the array @o, or NULL. */
+static const msgpack_object *array_at(const msgpack_object *o, uint32_t n, uint32_t i)
+{
+    return o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == n ? &o->via.array.ptr[i] : NULL;
+}
+
+/* The portfolio section, all six keys or none, into @m. */
+static base_err get_portfolio(const msgpack_object *const *f, base_snapshot *m)
+{
+    size_t present = 0;
+    for (int k = MK_PFM; k < MK_COUNT; k++) {
+        present += f[k] != NULL;
+    }
+    if (present == 0) {
+        return BASE_OK;
+    }
+    if (present != MK_COUNT - MK_PFM) {
+        return BASE_EPROTO;
+    }
+    const msgpack_object *ln = f[MK_PFLN];
+    uint32_t n = ln->type == MSGPACK_OBJECT_ARRAY ? ln->via.array.size : 0;
+    uint32_t n_sel = 0;
+    if (n == 0 || n > BASE_PF_LEARNERS_MAX ||
+        !get_str(f[MK_PFM], m->pf_members, sizeof(m->pf_members)) ||
+        !proto_mp_bin_count(f[MK_PFS], 8u, &n_sel) || n_sel > BASE_PF_SEL_MAX) {
+        return BASE_EPROTO;
+    }
+    m->pf_learner = base_alloc_zero(n, sizeof(*m->pf_learner));
+    m->pf_sel = base_alloc_zero(n_sel > 0 ? n_sel : 1, sizeof(double));
+    if (m->pf_learner == NULL || m->pf_sel == NULL) {
+        return BASE_ENOMEM;
+    }
+    m->pf_n_learners = n;
+    m->pf_n_sel = n_sel;
+    if (!proto_mp_get_f64_bin(f[MK_PFS], n_sel, m->pf_sel, NULL)) {
+        return BASE_EPROTO;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *w = array_at(f[MK_PFW], n, i), *st = array_at(f[MK_PFST], n, i);
+        const msgpack_object *nu = array_at(f[MK_PFNU], n, i);
+        uint32_t np = 0, ns = 0;
+        if (w == NULL || st == NULL || nu == NULL || !proto_mp_bin_count(w, 4u, &np) ||
+            !proto_mp_bin_count(st, 8u, &ns)) {
+            return BASE_EPROTO;
+        }
+        base_snapshot *l = base_snapshot_new(np, ns);
+        if (l == NULL) {
+            return BASE_ENOMEM;
+        }
+        m->pf_learner[i] = l;
+        l->dim = m->dim;
+        l->n_actions = m->n_actions;
+        if (!get_str(&ln->via.array.ptr[i], l->learner, sizeof(l->learner)) ||
+            !proto_mp_get_u64(nu, UINT64_MAX, &l->n_updates, NULL) ||
+            !proto_mp_get_f32_bin(w, np, l->params, NULL) ||
+            !proto_mp_get_f64_bin(st, ns, l->state, NULL)) {
+            return BASE_EPROTO;
+        }
+    }
+    return BASE_OK;
 }
 
 base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **out)
@@ -710,6 +828,10 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         !get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
         !get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash)) ||
         !get_settings(f, &m->settings)) {
+        goto fail;
+    }
+    e = get_portfolio(f, m);
+    if (e != BASE_OK) {
         goto fail;
     }
     *out = m;

@@ -17,6 +17,7 @@
  *     rlfeed:{<policy>}:owner       string with a TTL: the instance that writes the policy
  *     rlfeed:{<policy>}:evidx:<hour>  hash with a TTL: event id -> decision stream id,
  *                                   "j:" event id -> joined stream id (storage/evidx.c)
+ *     rlfeed:{<policy>}:rollup      stream of per-minute rollups (storage/rollup.h)
  *
  * Encodings are in storage/codec.h and docs/storage.md.
  *

@@ -6,8 +6,8 @@
  * redis.c (the hiredis connection, command helpers, key names), store.c
  * (streams), store_model.c (snapshots, registry, retention), registry.c
  * (registry changes, the audit stream, the pinned set) and lease.c
- * (ownership leases) and evidx.c (the event index). Only these files include
- * hiredis.h.
+ * (ownership leases), evidx.c (the event index) and rollup.c (the rollup
+ * stream, storage/rollup.h). Only these files include hiredis.h.
  */
 
 #include <hiredis/hiredis.h>

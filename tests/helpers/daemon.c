@@ -126,7 +126,8 @@ bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, si
         FILE *fp = fopen(log_path, "r");
         char line[1024];
         bool found = false;
-        while (!found && fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+        /* The last one: a restarted daemon appends to the same log. */
+        while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
             const char *at = strstr(line, key);
             if (at != NULL) {
                 at += sizeof(key) - 1;

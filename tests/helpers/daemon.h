@@ -54,7 +54,8 @@ bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
 /* Start rlfeedd (with the fixture's Redis, or its own private one) plus extra args. */
 bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_args);
 /*
- * The "http on URL" of the daemon's log at @log_path into @out, polling until
+ * The last "http on URL" of the daemon's log at @log_path (a restarted daemon
+ * appends to it) into @out, polling until
  * @timeout_ms; false if it never appears.
  */
 bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, size_t len);

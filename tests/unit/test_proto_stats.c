@@ -43,7 +43,11 @@ static const char want_json[] =
     "\"lt_10m\":53,\"lt_1h\":54,\"lt_6h\":55,\"lt_1d\":56,\"ge_1d\":57}},"
     "\"slots\":{\"online\":{\"decisions\":60,\"joined\":61,\"mean_reward\":0.75,"
     "\"model_version\":15},\"production\":{\"decisions\":62,\"joined\":63,"
-    "\"mean_reward\":0.125,\"model_version\":7}}}},"
+    "\"mean_reward\":0.125,\"model_version\":7}},"
+    "\"portfolio\":{\"serving\":\"ridge/ucb:0.25\",\"switches\":2,\"live\":1,\"members\":["
+    "{\"name\":\"ridge/greedy:0.01\",\"live\":true,\"estimate\":0.5,\"vs_serving\":-0.25,"
+    "\"se\":0.125,\"updates\":70},{\"name\":\"ridge/ucb:0.25\",\"live\":false,"
+    "\"estimate\":0.75,\"vs_serving\":0.0,\"se\":0.0,\"updates\":71}]}}},"
     "\"rejected\":{\"bad_request\":1,\"internal\":2},"
     "\"storage\":{\"redis\":\"up\",\"queue_depth\":0,\"queue_capacity\":65536,"
     "\"written\":22,\"failed\":0,\"trimmed\":5,\"audit_failed\":2,\"url\":\"unix:/tmp/r.sock\"}}";
@@ -93,6 +97,19 @@ static void fill_policy(proto_policy_stats *p)
     p->registry_errors = 24;
     p->slots[0] = (proto_slot_stats){60, 61, 0.75, 15};
     p->slots[1] = (proto_slot_stats){62, 63, 0.125, 7};
+    memcpy(p->portfolio.serving, "ridge/ucb:0.25", 15);
+    p->portfolio.switches = 2;
+    p->portfolio.live = 1;
+    p->portfolio.n_members = 2;
+    memcpy(p->portfolio.member[0].name, "ridge/greedy:0.01", 18);
+    p->portfolio.member[0].live = true;
+    p->portfolio.member[0].estimate = 0.5;
+    p->portfolio.member[0].vs_serving = -0.25;
+    p->portfolio.member[0].se = 0.125;
+    p->portfolio.member[0].updates = 70;
+    memcpy(p->portfolio.member[1].name, "ridge/ucb:0.25", 15);
+    p->portfolio.member[1].estimate = 0.75;
+    p->portfolio.member[1].updates = 71;
 }
 
 static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)

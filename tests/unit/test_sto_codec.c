@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -438,6 +439,76 @@ static void model_settings_round_trip_and_are_optional(void)
     }
     base_snapshot_free(got);
     m->settings.gamma = NAN;
+    b.len = 0;
+    TST_EQ(sto_codec_encode_model(m, &b), BASE_EINVAL);
+    base_snapshot_free(m);
+    base_buf_fini(&b);
+}
+
+/* A portfolio's learners and selector round-trip bit for bit; a partial section is refused. */
+static void model_portfolio_round_trips(void)
+{
+    base_snapshot *m = make_model(4, 2);
+    base_snapshot *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    base_strlcpy(m->pf_members, "ridge/greedy:0.01,ridge/ucb:0.25,iwr/greedy:0.01",
+                 sizeof(m->pf_members));
+    m->pf_n_learners = 2;
+    m->pf_learner = calloc(2, sizeof(*m->pf_learner));
+    m->pf_learner[0] = make_model(3, 5);
+    m->pf_learner[1] = make_model(6, 0);
+    m->pf_learner[1]->n_updates = 77;
+    base_strlcpy(m->pf_learner[1]->learner, "iwr", sizeof(m->pf_learner[1]->learner));
+    m->pf_n_sel = 3;
+    m->pf_sel = calloc(3, sizeof(double));
+    m->pf_sel[0] = 1.0;
+    m->pf_sel[1] = -0.125;
+    m->pf_sel[2] = 1e300;
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL);
+    if (got != NULL) {
+        TST_STREQ(got->pf_members, m->pf_members);
+        TST_EQ(got->pf_n_learners, 2);
+        TST_EQ(got->pf_n_sel, 3);
+        TST_TRUE(memcmp(got->pf_sel, m->pf_sel, 3 * sizeof(double)) == 0);
+        for (uint32_t i = 0; i < 2 && got->pf_n_learners == 2; i++) {
+            const base_snapshot *x = got->pf_learner[i], *y = m->pf_learner[i];
+            TST_STREQ(x->learner, y->learner);
+            TST_TRUE(x->n_updates == y->n_updates && x->n_params == y->n_params &&
+                     x->n_state == y->n_state);
+            TST_TRUE(memcmp(x->params, y->params, y->n_params * sizeof(float)) == 0);
+            TST_TRUE(y->n_state == 0 ||
+                     memcmp(x->state, y->state, y->n_state * sizeof(double)) == 0);
+        }
+    }
+    base_snapshot_free(got);
+    got = NULL;
+    /* A portfolio key missing: the record is refused, nothing returned. */
+    static const char *const drop[] = {"pfm", "pfs", "pfln", "pfnu", "pfw", "pfst"};
+    for (size_t k = 0; k < sizeof(drop) / sizeof(drop[0]); k++) {
+        /* Rename the key in place to one the decoder skips (same length: "zz..."). */
+        base_buf c;
+        base_buf_init(&c, 1 << 16);
+        TST_OK(base_buf_append(&c, b.data, b.len));
+        size_t kl = strlen(drop[k]);
+        uint8_t *hit = NULL;
+        for (size_t i = 0; i + kl + 1 <= c.len && hit == NULL; i++) {
+            if (c.data[i] == (uint8_t)(0xa0 | kl) && memcmp(c.data + i + 1, drop[k], kl) == 0) {
+                hit = c.data + i + 1;
+            }
+        }
+        TST_TRUE(hit != NULL);
+        if (hit != NULL) {
+            memset(hit, 'z', kl);
+        }
+        TST_EQ(sto_codec_decode_model(c.data, c.len, &got), BASE_EPROTO);
+        TST_TRUE(got == NULL);
+        base_buf_fini(&c);
+    }
+    /* Not finite: refused at encoding. */
+    m->pf_sel[1] = NAN;
     b.len = 0;
     TST_EQ(sto_codec_encode_model(m, &b), BASE_EINVAL);
     base_snapshot_free(m);
@@ -955,6 +1026,7 @@ int main(void)
     decision_slot_fields_are_optional();
     decision_breakdown_is_optional();
     model_settings_round_trip_and_are_optional();
+    model_portfolio_round_trips();
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
     decision_keeps_full_length_strings();

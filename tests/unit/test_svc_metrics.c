@@ -180,8 +180,58 @@ static void http_url_setting(void)
     base_free(c);
 }
 
+/* Percentiles from histogram counts, interpolated as Prometheus's histogram_quantile(). */
+static void latency_quantiles(void)
+{
+    uint64_t b[SVC_LAT_BUCKETS + 1] = {0};
+    TST_TRUE(isnan(svc_lat_quantile(b, 0.5)));
+    /* 100 requests in (100 us, 250 us]: the median is half-way, 175 us. */
+    b[2] = 100;
+    TST_NEAR(svc_lat_quantile(b, 0.5), 175e-6, 1e-12);
+    TST_NEAR(svc_lat_quantile(b, 0.9), 235e-6, 1e-12);
+    /* 10 more in the first bucket, [0, 50 us]: p5 of 110 is at rank 5.5 of 10 there. */
+    b[0] = 10;
+    TST_NEAR(svc_lat_quantile(b, 0.05), 27.5e-6, 1e-12);
+    /* Past the last finite bound: the largest bound, 1 s. */
+    b[SVC_LAT_BUCKETS] = 1000;
+    TST_NEAR(svc_lat_quantile(b, 0.99), 1.0, 1e-12);
+}
+
+/* The rollup settings: defaults, bounds, the Chart.js path must be absolute. */
+static void rollup_settings(void)
+{
+    svc_config c;
+    char err[256];
+    TST_OK(svc_config_load_string("[policy p]\ndim = 2\nactions = a\nsignal.ok = 1\n", &c, err,
+                                  sizeof(err)));
+    TST_EQ(c.rollup_period_ms, 60000);
+    TST_EQ(c.rollup_keep, 10080);
+    TST_STREQ(c.dashboard_chartjs, SVC_CHARTJS_DEFAULT);
+    svc_config_fini(&c);
+    TST_OK(svc_config_load_string("[server]\nrollup_period_ms = 1000\nrollup_keep = 5\n"
+                                  "dashboard_chartjs = /opt/chart.js\n"
+                                  "[policy p]\ndim = 2\nactions = a\nsignal.ok = 1\n",
+                                  &c, err, sizeof(err)));
+    TST_EQ(c.rollup_period_ms, 1000);
+    TST_EQ(c.rollup_keep, 5);
+    TST_STREQ(c.dashboard_chartjs, "/opt/chart.js");
+    svc_config_fini(&c);
+    static const char *const bad[] = {"rollup_period_ms = 99", "rollup_keep = 0",
+                                      "rollup_keep = 100801", "dashboard_chartjs = chart.js"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "[server]\n%s\n[policy p]\ndim = 2\nactions = a\n"
+                 "signal.ok = 1\n",
+                 bad[i]);
+        TST_TRUE(svc_config_load_string(text, &c, err, sizeof(err)) == BASE_EINVAL);
+    }
+}
+
 int main(void)
 {
+    latency_quantiles();
+    rollup_settings();
     exposition_follows_the_format();
     checker_rejects_broken_expositions();
     ope_window_ess_and_expiry();

@@ -146,8 +146,10 @@ static void slots_mix_and_log_what_they_served(void)
     TST_OK(pol_head_snapshot(prod, &m));
     TST_OK(pol_head_from_snapshot(m, &prod_twin));
     base_snapshot_free(m);
-    pol_head_free(p->head); /* start-up only: no other thread runs yet */
-    p->head = on;
+    /* Start-up only, no other thread runs yet: the online slot continues from "on". */
+    TST_OK(pol_head_snapshot(on, &m));
+    TST_OK(pol_portfolio_restore(p->pf, m));
+    base_snapshot_free(m);
     TST_OK(svc_prt_set_production(p, prod, 77));
 
     enum { N = 600 };
@@ -263,6 +265,7 @@ static void slots_mix_and_log_what_they_served(void)
     TST_EQ(pol_head_n_updates(p->prod), 0);
 
     pol_head_free(prod_twin);
+    pol_head_free(on);
     svc_engine_free(e);
     svc_config_fini(&cfg);
     tst_memlog_free(log);
@@ -276,6 +279,10 @@ static void config_refuses_bad_slot_settings(void)
         "[policy t]\ndim = 2\nactions = a\nserve = canary\n",
         "[policy t]\ndim = 2\nactions = a\ncanary = 1.5\n",
         "[policy t]\ndim = 2\nactions = a\ncanary = -0.1\n",
+        "[policy t]\ndim = 2\nactions = a\nsignal.r = 1\nportfolio = ridge/softmax\n",
+        "[policy t]\ndim = 2\nactions = a\nsignal.r = 1\nportfolio = ridge, magic\n",
+        "[policy t]\ndim = 2\nactions = a\nsignal.r = 1\nportfolio = ridge,\n",
+        "[policy t]\ndim = 2\nactions = a\nsignal.r = 1\nportfolio = ridge/ucb:x\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         TST_EQ(svc_config_load_string(bad[i], &cfg, err, sizeof(err)), BASE_EINVAL);

@@ -1,0 +1,345 @@
+/*
+ * The dashboard's routes (service/dashboard.h): the page compiled in,
+ * Chart.js from the Debian package, and the rollups as JSON.
+ */
+#include "service/dashboard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "service/dashboard_page.h"
+#include "service/rollup.h"
+
+#define CHARTJS_MAX_BYTES (16u << 20) /* Chart.js 3.9 is 200 KB minified, 550 KB not */
+#define HISTORY_MAX_BYTES (256u << 20)
+#define HISTORY_DEFAULT_LAST 1440 /* a day of minutes */
+#define QUERY_VALUE_MAX 128
+
+/* Finish @aio with @status, @type and @body (copied unless @borrow: static data). */
+static void respond(nng_aio *aio, uint16_t status, const char *type, const char *cache,
+                    const void *body, size_t len, bool borrow)
+{
+    nng_http_res *res = NULL;
+    int rv = nng_http_res_alloc(&res);
+    if (rv == 0) {
+        rv = nng_http_res_set_status(res, status);
+    }
+    if (rv == 0) {
+        rv = nng_http_res_set_header(res, "Content-Type", type);
+    }
+    if (rv == 0) {
+        rv = nng_http_res_set_header(res, "Cache-Control", cache);
+    }
+    if (rv == 0) {
+        rv =
+            borrow ? nng_http_res_set_data(res, body, len) : nng_http_res_copy_data(res, body, len);
+    }
+    if (rv != 0) {
+        nng_http_res_free(res);
+        nng_aio_finish(aio, rv);
+        return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
+static void respond_text(nng_aio *aio, uint16_t status, const char *text)
+{
+    respond(aio, status, "text/plain; charset=utf-8", "no-store", text, strlen(text), false);
+}
+
+static svc_http *http_of(nng_aio *aio)
+{
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    return nng_http_handler_get_data(h);
+}
+
+static void on_page(nng_aio *aio)
+{
+    respond(aio, 200, "text/html; charset=utf-8", "no-cache", svc_dashboard_html,
+            svc_dashboard_html_len, true);
+}
+
+/* Read the file at @path (at most CHARTJS_MAX_BYTES) into @b; the reason in @why if not. */
+static bool read_file(const char *path, base_buf *b, char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return false;
+    }
+    bool ok = true;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            snprintf(why, whylen, "%s", strerror(errno));
+            ok = false;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (base_buf_append(b, chunk, (size_t)n) != BASE_OK) {
+            snprintf(why, whylen, "larger than %u bytes", CHARTJS_MAX_BYTES);
+            ok = false;
+            break;
+        }
+    }
+    (void)close(fd); /* read-only: nothing to lose */
+    return ok;
+}
+
+static void on_chartjs(nng_aio *aio)
+{
+    svc_http *h = http_of(aio);
+    char path[SVC_URL_MAX] = "";
+    svc_engine *e = svc_http_engine_hold(h);
+    if (e != NULL) {
+        base_strlcpy(path, svc_engine_config(e)->dashboard_chartjs, sizeof(path));
+    }
+    svc_http_engine_release(h);
+    if (path[0] == '\0') {
+        respond_text(aio, 503, "starting\n");
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, CHARTJS_MAX_BYTES);
+    char why[256] = "", text[SVC_URL_MAX + 512];
+    if (read_file(path, &b, why, sizeof(why))) {
+        respond(aio, 200, "text/javascript; charset=utf-8", "max-age=3600", b.data, b.len, false);
+    } else {
+        snprintf(text, sizeof(text),
+                 "Chart.js cannot be read from %s (%s): install the Debian package "
+                 "libjs-chart.js, or set dashboard_chartjs\n",
+                 path, why);
+        respond_text(aio, 404, text);
+    }
+    base_buf_fini(&b);
+}
+
+/* The JSON writer: appends, remembering the first error. */
+typedef struct writer {
+    base_buf *b;
+    base_err err;
+} writer;
+
+static void put(writer *w, const char *s, size_t n)
+{
+    if (w->err == BASE_OK) {
+        w->err = base_buf_append(w->b, s, n);
+    }
+}
+
+__attribute__((format(printf, 2, 3))) static void putf(writer *w, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        if (w->err == BASE_OK) {
+            w->err = BASE_ELIMIT; /* no piece of ours is this long: a bug, not input */
+        }
+        return;
+    }
+    put(w, line, (size_t)n);
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void put_str(writer *w, const char *s)
+{
+    put(w, "\"", 1);
+    for (const char *c = s; *c != '\0'; c++) {
+        if (*c == '"' || *c == '\\') {
+            putf(w, "\\%c", *c);
+        } else if ((unsigned char)*c < 0x20) {
+            putf(w, "\\u%04x", (unsigned)(unsigned char)*c);
+        } else {
+            put(w, c, 1);
+        }
+    }
+    put(w, "\"", 1);
+}
+
+/* A number; NaN and infinities (no JSON form) as null. 15 digits: t_ms stays exact. */
+static void put_num(writer *w, double v)
+{
+    if (isfinite(v)) {
+        putf(w, "%.15g", v);
+    } else {
+        put(w, "null", 4);
+    }
+}
+
+static void put_policy(writer *w, svc_engine *e, uint32_t i, size_t last)
+{
+    double *rows = NULL;
+    size_t n = 0;
+    base_err err = svc_rollup_history(e, i, last, &rows, &n);
+    if (err != BASE_OK && err != BASE_EINVAL) {
+        w->err = err;
+        return;
+    }
+    put(w, "{\"name\":", 8);
+    put_str(w, svc_engine_config(e)->policy[i].name);
+    putf(w, ",\"rows\":%zu,\"series\":{", n);
+    for (uint32_t k = 0; k < SVC_RU_NFIELDS; k++) {
+        putf(w, "%s\"%s\":[", k > 0 ? "," : "", svc_ru_field_name(k));
+        for (size_t j = 0; j < n; j++) {
+            if (j > 0) {
+                put(w, ",", 1);
+            }
+            put_num(w, rows[j * SVC_RU_NFIELDS + k]);
+        }
+        put(w, "]", 1);
+    }
+    put(w, "}}", 2);
+    base_free(rows);
+}
+
+/* The value of query parameter @key in @uri into @out; false if absent or too long. */
+static bool query_param(const char *uri, const char *key, char *out, size_t len)
+{
+    const char *q = strchr(uri, '?');
+    size_t klen = strlen(key);
+    while (q != NULL) {
+        q++;
+        const char *end = strchr(q, '&');
+        size_t plen = end != NULL ? (size_t)(end - q) : strlen(q);
+        if (plen > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
+            size_t vlen = plen - klen - 1;
+            if (vlen >= len) {
+                return false;
+            }
+            memcpy(out, q + klen + 1, vlen);
+            out[vlen] = '\0';
+            return true;
+        }
+        q = end;
+    }
+    return false;
+}
+
+static void on_history(nng_aio *aio)
+{
+    svc_http *h = http_of(aio);
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    const char *uri = nng_http_req_get_uri(req);
+    char v[QUERY_VALUE_MAX];
+    base_buf b;
+    base_buf_init(&b, HISTORY_MAX_BYTES);
+    writer w = {&b, BASE_OK};
+    uint16_t status = 200;
+    const char *msg = NULL;
+
+    svc_engine *e = svc_http_engine_hold(h);
+    const svc_config *cfg = e != NULL ? svc_engine_config(e) : NULL;
+    size_t last = cfg != NULL && cfg->rollup_keep < HISTORY_DEFAULT_LAST ? cfg->rollup_keep
+                                                                         : HISTORY_DEFAULT_LAST;
+    long only = -1;
+    if (e == NULL) {
+        status = 503;
+        msg = "starting\n";
+        goto done;
+    }
+    if (query_param(uri, "last", v, sizeof(v))) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (end == v || *end != '\0' || errno != 0 || v[0] == '-' || n < 1) {
+            status = 400;
+            msg = "last: want a number of rollups, at least 1\n";
+            goto done;
+        }
+        last = n < cfg->rollup_keep ? n : cfg->rollup_keep;
+    }
+    if (query_param(uri, "policy", v, sizeof(v))) {
+        for (uint32_t i = 0; i < cfg->n_policies && only < 0; i++) {
+            if (strcmp(cfg->policy[i].name, v) == 0) {
+                only = (long)i;
+            }
+        }
+        if (only < 0) {
+            status = 404;
+            msg = "no such policy\n";
+            goto done;
+        }
+    }
+    struct stat st;
+    putf(&w, "{\"period_ms\":%u,\"keep\":%u,\"chartjs_path\":", cfg->rollup_period_ms,
+         cfg->rollup_keep);
+    put_str(&w, cfg->dashboard_chartjs);
+    putf(&w, ",\"chartjs\":%s,\"fields\":[",
+         stat(cfg->dashboard_chartjs, &st) == 0 && S_ISREG(st.st_mode) ? "true" : "false");
+    for (uint32_t k = 0; k < SVC_RU_NFIELDS; k++) {
+        putf(&w, "%s\"%s\"", k > 0 ? "," : "", svc_ru_field_name(k));
+    }
+    put(&w, "],\"policies\":[", 14);
+    bool first = true;
+    for (uint32_t i = 0; i < cfg->n_policies; i++) {
+        if (only >= 0 && (uint32_t)only != i) {
+            continue;
+        }
+        if (!first) {
+            put(&w, ",", 1);
+        }
+        first = false;
+        put_policy(&w, e, i, last);
+    }
+    put(&w, "]}\n", 3);
+done:
+    svc_http_engine_release(h);
+    if (msg != NULL) {
+        respond_text(aio, status, msg);
+    } else if (w.err != BASE_OK) {
+        respond_text(aio, 500, base_strerror(w.err));
+    } else {
+        respond(aio, 200, "application/json", "no-store", b.data, b.len, false);
+    }
+    base_buf_fini(&b);
+}
+
+static int add_route(nng_http_server *srv, svc_http *h, const char *path, void (*cb)(nng_aio *))
+{
+    nng_http_handler *hd = NULL;
+    int rv = nng_http_handler_alloc(&hd, path, cb);
+    if (rv == 0) {
+        rv = nng_http_handler_set_data(hd, h, NULL);
+    }
+    if (rv == 0) {
+        rv = nng_http_server_add_handler(srv, hd); /* takes hd on success */
+    }
+    if (rv != 0 && hd != NULL) {
+        nng_http_handler_free(hd);
+    }
+    return rv;
+}
+
+int svc_dashboard_add_routes(struct nng_http_server *srv, svc_http *h)
+{
+    int rv = add_route(srv, h, "/dashboard", on_page);
+    if (rv == 0) {
+        rv = add_route(srv, h, "/dashboard/chart.js", on_chartjs);
+    }
+    if (rv == 0) {
+        rv = add_route(srv, h, "/dashboard/history.json", on_history);
+    }
+    return rv;
+}
