@@ -79,7 +79,7 @@ static void reward(proto_writer *w, const proto_policy_info *p)
 
 static void config(proto_writer *w, const proto_policy_info *p)
 {
-    proto_w_map(w, 13);
+    proto_w_map(w, 14);
     proto_w_str(w, "dim");
     proto_w_uint(w, p->dim);
     proto_w_str(w, "actions");
@@ -93,6 +93,8 @@ static void config(proto_writer *w, const proto_policy_info *p)
     proto_w_str(w, p->learner);
     proto_w_str(w, "explorer");
     proto_w_str(w, p->explorer);
+    proto_w_str(w, "portfolio");
+    proto_w_str(w, p->portfolio != NULL ? p->portfolio : "");
     proto_w_str(w, "epsilon");
     proto_w_double(w, p->epsilon);
     proto_w_str(w, "temperature");

@@ -62,6 +62,7 @@ typedef struct proto_policy_info {
     const char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions] */
     uint32_t max_candidates;
     const char *learner, *explorer; /* names (static) */
+    const char *portfolio;          /* the configured portfolio: "auto", "off" or a member list */
     double epsilon, temperature, learning_rate;
     uint64_t seed;
     uint32_t max_pending;

@@ -51,6 +51,7 @@ static void describe(const svc_prt *p, const proto_policy_stats *st, proto_polic
     info->max_candidates = c->max_candidates;
     info->learner = pol_learner_name(c->head.learner);
     info->explorer = pol_explorer_name(c->head.explorer);
+    info->portfolio = c->portfolio_spec;
     info->epsilon = c->head.epsilon;
     info->temperature = c->head.temperature;
     info->learning_rate = c->head.learning_rate;

@@ -129,6 +129,7 @@ static void routes_answer(tst_daemon *f)
     TST_EQ(json_integer_value(json_object_get(cfg, "dim")), 4);
     TST_EQ(json_array_size(json_object_get(cfg, "actions")), 3);
     TST_EQ(json_integer_value(json_object_get(cfg, "seed")), 5);
+    TST_STREQ(json_string_value(json_object_get(cfg, "portfolio")), "auto");
     json_decref(j);
 }
 
