@@ -27,6 +27,7 @@ static const char *const errcode_names[PROTO_E_COUNT] = {
     [PROTO_E_RATE_LIMITED] = "rate_limited",
     [PROTO_E_OP_NOT_ALLOWED] = "op_not_allowed",
     [PROTO_E_NOT_FOUND] = "not_found",
+    [PROTO_E_BAD_JSON] = "bad_json",
 };
 
 const char *proto_errcode_name(proto_errcode c)
@@ -57,6 +58,7 @@ static base_err errcode_to_base(proto_errcode c)
         e = BASE_OK;
         break;
     case PROTO_E_BAD_MSGPACK:
+    case PROTO_E_BAD_JSON:
         e = BASE_EPROTO;
         break;
     case PROTO_E_TOO_LARGE:

@@ -53,6 +53,7 @@ typedef enum proto_errcode {
     PROTO_E_RATE_LIMITED,        /* "rate_limited": the user_id's outcome rate cap */
     PROTO_E_OP_NOT_ALLOWED,      /* "op_not_allowed": the op is not taken on this socket */
     PROTO_E_NOT_FOUND, /* "not_found": explain: no such decision in the retention window */
+    PROTO_E_BAD_JSON,  /* "bad_json": an HTTP API body that is not JSON text (proto/json.h) */
     PROTO_E_COUNT
 } proto_errcode;
 
@@ -81,7 +82,7 @@ void proto_errcode_from_name(const char *name, proto_errcode *out, bool *out_fou
  * A message longer than PROTO_ERRMSG_MAX - 1 bytes is cut short (it may then end in a
  * partial UTF-8 character: proto_reply_error() drops it before sending).
  * Return: the base_err a decoder reports for @code: BASE_OK for PROTO_E_NONE, BASE_EPROTO
- *         for bad_msgpack, BASE_ELIMIT for too_large and too_many_candidates, BASE_ENOMEM for
+ *         for bad_msgpack and bad_json, BASE_ELIMIT for too_large and too_many_candidates, BASE_ENOMEM for
  *         internal (a decoder's only internal failure is allocation), else BASE_EINVAL.
  */
 base_err proto_error_set(proto_error *err, proto_errcode code, const char *fmt, ...)

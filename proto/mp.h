@@ -17,7 +17,7 @@
  *   the proto_mp_get_*() readers check one value's type, range and finiteness and copy it
  *   out.
  * - A walker, proto_mp_walk(), that shows every value of a message to a callback in
- *   document order, for printers that must not depend on msgpack's types (tools/json.c).
+ *   document order, for printers that must not depend on msgpack's types (proto/json.c).
  *
  * Readers take `const struct msgpack_object *` (declared in <msgpack.h>, which only their
  * callers include). A msgpack_object dies with the msgpack_unpacked that made it, and str

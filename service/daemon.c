@@ -1,7 +1,6 @@
 #include "service/daemon.h"
 
 #include <inttypes.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,9 +8,9 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "proto/reply.h"
 #include "proto/request.h"
 #include "service/audit.h"
+#include "service/dispatch.h"
 #include "service/engine.h"
 #include "service/http.h"
 #include "service/lease.h"
@@ -49,80 +48,21 @@ typedef struct keeper {
     int backoff_ms;
 } keeper;
 
-/*
- * What the nng handler needs. The listeners open before anything touches
- * Redis, so a second instance on the same endpoints fails before it can
- * write; until recovery is done @eng is NULL and requests are answered
- * "starting".
- */
-typedef struct daemon_ctx {
-    _Atomic(svc_engine *) eng;
-    atomic_uint_fast64_t refused_starting; /* requests answered before the engine was up */
-} daemon_ctx;
-
-static void reply_error(svc_net_reply *slot, proto_errcode code, const char *message)
-{
-    base_buf b;
-    base_buf_init(&b, 4096);
-    if (proto_reply_error(&b, code, message) == BASE_OK) {
-        svc_net_reply_send(slot, b.data, b.len);
-    } else {
-        svc_net_reply_send(slot, (const uint8_t *)"", 0);
-    }
-    base_buf_fini(&b);
-}
-
-/* Before the engine is up: health says so, everything else is retryable. */
-static void answer_starting(daemon_ctx *d, const proto_request *req, svc_net_reply *slot)
-{
-    atomic_fetch_add(&d->refused_starting, 1);
-    if (slot == NULL) {
-        return; /* PULL feedback before start-up: dropped, counted in the ready log line */
-    }
-    if (req->op == PROTO_OP_HEALTH) {
-        static const proto_health starting = {PROTO_HEALTH_STARTING, PROTO_REDIS_UNKNOWN};
-        base_buf b;
-        base_buf_init(&b, 256);
-        if (proto_reply_health(&b, &starting) == BASE_OK) {
-            svc_net_reply_send(slot, b.data, b.len);
-        }
-        base_buf_fini(&b);
-        return;
-    }
-    reply_error(slot, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
-}
-
 static void send_to_slot(void *arg, const uint8_t *buf, size_t len)
 {
     svc_net_reply_send(arg, buf, len);
 }
 
-/* The nng handler: decode, route, reply. Runs on nng callback threads. */
+/*
+ * The nng handler: every request goes through the dispatcher, as the HTTP API's do. Runs on
+ * nng callback threads. The listeners open before anything touches Redis, so a second
+ * instance on the same endpoints fails before it can write; until recovery is done the
+ * dispatcher answers "starting".
+ */
 static void dispatch(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot)
 {
-    daemon_ctx *d = arg;
-    svc_engine *e = atomic_load(&d->eng);
     svc_replier r = {slot != NULL ? send_to_slot : NULL, slot, NULL, base_mono_ns(), 0};
-    proto_request req;
-    proto_error err;
-    if (proto_request_decode(buf, len, &req, &err) != BASE_OK) {
-        if (e != NULL) {
-            svc_engine_count_reject(e, err.code);
-        }
-        if (slot != NULL) {
-            reply_error(slot, err.code, err.message);
-        }
-        return;
-    }
-    if (e == NULL) {
-        answer_starting(d, &req, slot);
-    } else if (slot == NULL && req.op != PROTO_OP_FEEDBACK) {
-        /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
-        svc_engine_count_reject(e, PROTO_E_OP_NOT_ALLOWED);
-    } else {
-        svc_engine_handle(e, &req, &r);
-    }
-    proto_request_fini(&req);
+    svc_dispatch_run(arg, buf, len, &r, slot != NULL ? -1 : (int)PROTO_OP_FEEDBACK);
 }
 
 /*
@@ -304,9 +244,8 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     svc_http *http = NULL;
     const char *url = NULL;
     char err[512] = "";
-    daemon_ctx ctx;
-    atomic_init(&ctx.eng, NULL);
-    atomic_init(&ctx.refused_starting, 0);
+    svc_dispatch disp;
+    svc_dispatch_init(&disp);
 
     /* Own the endpoints first: a second instance must fail before it touches Redis. */
     const char *urls[SVC_MAX_URLS];
@@ -321,7 +260,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         .contexts = cfg->contexts,
         .reply_timeout_ms = cfg->reply_timeout_ms,
     };
-    base_err e = svc_net_open(&no, dispatch, &ctx, &net, err, sizeof(err));
+    base_err e = svc_net_open(&no, dispatch, &disp, &net, err, sizeof(err));
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;
@@ -335,7 +274,8 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     /* /healthz answers from here on; /readyz says "starting" until the engine is up. */
     if (cfg->http_url[0] != '\0') {
         char bound[SVC_URL_MAX];
-        e = svc_http_open(cfg->http_url, &http, bound, sizeof(bound), err, sizeof(err));
+        e = svc_http_open(cfg->http_url, &disp, cfg->max_message_bytes, &http, bound, sizeof(bound),
+                          err, sizeof(err));
         if (e != BASE_OK) {
             base_log(BASE_LOG_ERROR, "%s", err);
             goto done;
@@ -407,10 +347,10 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (svc_nng_compat_describe() != NULL) {
         base_log(BASE_LOG_INFO, "%s", svc_nng_compat_describe());
     }
-    atomic_store(&ctx.eng, eng);
+    svc_dispatch_set_engine(&disp, eng);
     svc_http_set_engine(http, eng);
     base_log(BASE_LOG_INFO, "ready: %u policies (%llu requests answered \"starting\" before)",
-             cfg->n_policies, (unsigned long long)atomic_load(&ctx.refused_starting));
+             cfg->n_policies, (unsigned long long)svc_dispatch_refused_starting(&disp));
 
     /* Wait for a signal, looking after the private redis-server meanwhile. */
     keeper kp = {srv, 0, RESTART_BACKOFF_MS};

@@ -135,6 +135,15 @@ base_err svc_engine_metrics(svc_engine *e, base_buf *out);
  */
 bool svc_engine_ready(svc_engine *e, char *why, size_t whylen);
 
+/*
+ * svc_engine_policies() - append the reply of GET /api/v1/policies (@name NULL: every
+ * policy, summarised) or GET /api/v1/policies/@name (one, with its reward spec and
+ * configuration) to @out (proto/policy.h). Any thread; the same short locks as stats.
+ * Return: PROTO_E_NONE; PROTO_E_UNKNOWN_POLICY (nothing appended); PROTO_E_INTERNAL (out of
+ *         memory, or past @out's cap).
+ */
+proto_errcode svc_engine_policies(svc_engine *e, const char *name, base_buf *out);
+
 /* The configuration the engine was built from (borrowed, immutable). Any thread. */
 const svc_config *svc_engine_config(const svc_engine *e);
 

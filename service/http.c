@@ -11,6 +11,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "service/dashboard.h"
+#include "service/http_api.h"
 #include "service/metrics.h"
 
 #define METRICS_MAX_BYTES (16u << 20) /* the exposition of SVC_MAX_POLICIES policies fits */
@@ -26,6 +27,7 @@ struct svc_http {
     bool closed;     /* guarded by lk */
     nng_url *url;
     nng_http_server *srv;
+    svc_http_api *api; /* the /api/v1 routes (service/http_api.h) */
 };
 
 static base_err from_nng(int rv)
@@ -158,8 +160,8 @@ static void bound_url(svc_http *h, const char *url, char *out, size_t len)
     }
 }
 
-base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t bound_len,
-                       char *errbuf, size_t errlen)
+base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, svc_http **out,
+                       char *out_bound, size_t bound_len, char *errbuf, size_t errlen)
 {
     base_err e = BASE_ENOMEM;
     int rv = 0;
@@ -189,6 +191,10 @@ base_err svc_http_open(const char *url, svc_http **out, char *out_bound, size_t 
         rv = svc_dashboard_add_routes(h->srv, h);
     }
     if (rv == 0) {
+        e = svc_http_api_open(h->srv, d, max_body_bytes, &h->api, errbuf, errlen);
+        if (e != BASE_OK) {
+            goto fail;
+        }
         what = "listen";
         rv = nng_http_server_start(h->srv);
     }
@@ -235,10 +241,12 @@ void svc_http_close(svc_http *h)
     h->closed = true;
     h->eng = NULL;
     pthread_rwlock_unlock(&h->lk);
+    svc_http_api_close(h->api);
     if (h->srv != NULL) {
         nng_http_server_stop(h->srv);
         nng_http_server_release(h->srv);
     }
+    svc_http_api_release(h->api);
     nng_url_free(h->url);
     pthread_rwlock_destroy(&h->lk);
     base_free(h);

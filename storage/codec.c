@@ -659,10 +659,10 @@ fail:
 }
 
 static const char *const model_keys[] = {
-    "v",   "p",   "ln",  "lj",  "ver", "nu",  "ts",  "d",   "na",   "np",   "ns",  "w",   "st",
-    "sd",  "so",  "sj",  "lsn", "par", "rsv", "bmv", "cfg", "hx",   "heps", "ht",  "hlr", "hlam",
-    "hpm", "hbw", "hkl", "hg",  "hua", "hsd", "hfm", "hfd", "hfb",  "pfm",  "pfs", "pfln", "pfnu",
-    "pfw", "pfst"};
+    "v",    "p",   "ln",  "lj",   "ver",  "nu",   "ts",  "d",   "na",  "np",  "ns",
+    "w",    "st",  "sd",  "so",   "sj",   "lsn",  "par", "rsv", "bmv", "cfg", "hx",
+    "heps", "ht",  "hlr", "hlam", "hpm",  "hbw",  "hkl", "hg",  "hua", "hsd", "hfm",
+    "hfd",  "hfb", "pfm", "pfs",  "pfln", "pfnu", "pfw", "pfst"};
 enum {
     MK_V,
     MK_P,

@@ -30,7 +30,7 @@
 #include "client/rlfeed_client.h"
 #include "bench/learn.h"
 #include "proto/errors.h"
-#include "tools/json.h"
+#include "proto/json.h"
 #include "tools/promote.h"
 #include "tools/registry_cli.h"
 #include "tools/sim.h"
@@ -259,7 +259,7 @@ static bool build_request(const cli_args *a, const char *text, base_buf *out)
         fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
         goto done;
     }
-    e = rlfeed_json_to_msgpack(dumped, out, errbuf, sizeof(errbuf));
+    e = proto_json_to_msgpack(dumped, out, errbuf, sizeof(errbuf));
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot encode the request: %s%s%s\n", a->cmd, base_strerror(e),
                 errbuf[0] != '\0' ? ": " : "", errbuf);
@@ -304,7 +304,7 @@ static int exchange(const cli_args *a, const base_buf *req)
         fprintf(stderr, "rlfeed %s: %s: %s\n", a->cmd, a->url, base_strerror(e));
         goto done;
     }
-    e = rlfeed_msgpack_to_json(rep, rep_len, &json);
+    e = proto_json_from_msgpack(rep, rep_len, &json);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: unreadable reply (%zu bytes): %s\n", a->cmd, rep_len,
                 base_strerror(e));

@@ -1,6 +1,6 @@
 /*
  * Fuzz target for the wire protocol (proto/): every input goes through the request decoder,
- * the reply decoder and the JSON printer (tools/json.c), and whatever they return is freed.
+ * the reply decoder and the JSON printer (proto/json.c), and whatever they return is freed.
  * A request the decoder refuses must give an error reply the JSON printer accepts (valid
  * UTF-8 whatever the peer sent); a request it accepts must encode again
  * (proto_request_encode) into bytes that decode to the same request; anything else aborts.
@@ -17,9 +17,9 @@
 #include "base/buf.h"
 #include "proto/errors.h"
 #include "proto/explain.h"
+#include "proto/json.h"
 #include "proto/reply.h"
 #include "proto/request.h"
-#include "tools/json.h"
 
 #define REENCODE_MAX (16u << 20) /* re-encoding may grow an input ~9x (ints become doubles) */
 
@@ -33,7 +33,7 @@ static void error_reply_must_print(const proto_error *err)
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     if (proto_reply_error(&b, err->code, err->message) == BASE_OK) {
-        base_err e = rlfeed_msgpack_to_json(b.data, b.len, &json);
+        base_err e = proto_json_from_msgpack(b.data, b.len, &json);
         if (e != BASE_OK && e != BASE_ENOMEM) {
             abort();
         }
@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             proto_explain_fini(&x);
         }
     }
-    if (rlfeed_msgpack_to_json(data, size, &json) == BASE_OK) {
+    if (proto_json_from_msgpack(data, size, &json) == BASE_OK) {
         base_free(json);
     }
     base_free(rep);

@@ -11,7 +11,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "proc.h"
-#include "tools/json.h"
+#include "proto/json.h"
 #include "tap.h"
 
 bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
@@ -209,7 +209,7 @@ base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out)
     base_buf_init(&b, 4u << 20);
     char err[128];
     memset(out, 0, sizeof(*out));
-    base_err e = rlfeed_json_to_msgpack(json, &b, err, sizeof(err));
+    base_err e = proto_json_to_msgpack(json, &b, err, sizeof(err));
     if (e == BASE_OK) {
         e = tst_call_raw(f, b.data, b.len, out);
     }
@@ -272,7 +272,7 @@ json_t *tst_stats(tst_daemon *f)
     }
     char *text = NULL;
     json_t *j = NULL;
-    if (rlfeed_msgpack_to_json(rep, len, &text) == BASE_OK) {
+    if (proto_json_from_msgpack(rep, len, &text) == BASE_OK) {
         j = json_loads(text, 0, NULL);
     }
     base_free(text);

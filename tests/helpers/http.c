@@ -94,8 +94,29 @@ static bool parse_head(const char *buf, tst_http_response *out, long *out_clen)
     return true;
 }
 
-static bool get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out,
-                bool quiet)
+/* Write all of @buf[0, len) to @fd before @deadline_ms. */
+static bool write_all(int fd, const char *buf, size_t len, int64_t deadline_ms)
+{
+    size_t done = 0;
+    while (done < len) {
+        if (!wait_fd(fd, POLLOUT, deadline_ms)) {
+            return false;
+        }
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
+static bool request(const char *base_url, const char *method, const char *path, const char *headers,
+                    const char *body, size_t body_len, int timeout_ms, tst_http_response *out,
+                    bool quiet)
 {
     memset(out, 0, sizeof(*out));
     int64_t deadline = tst_now_ms() + timeout_ms;
@@ -116,11 +137,19 @@ static bool get(const char *base_url, const char *path, int timeout_ms, tst_http
         }
         goto done;
     }
-    char req[1024];
-    int n =
-        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n\r\n",
-                 path, host, (unsigned)ntohs(sa.sin_port));
-    if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != (ssize_t)n) {
+    char req[2048];
+    int n = body != NULL ? snprintf(req, sizeof(req),
+                                    "%s %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n"
+                                    "Content-Length: %zu\r\n%s\r\n",
+                                    method, path, host, (unsigned)ntohs(sa.sin_port), body_len,
+                                    headers != NULL ? headers : "")
+                         : snprintf(req, sizeof(req),
+                                    "%s %s HTTP/1.1\r\nHost: %s:%u\r\nConnection: close\r\n"
+                                    "%s\r\n",
+                                    method, path, host, (unsigned)ntohs(sa.sin_port),
+                                    headers != NULL ? headers : "");
+    if (n < 0 || (size_t)n >= sizeof(req) || !write_all(fd, req, (size_t)n, deadline) ||
+        (body != NULL && !write_all(fd, body, body_len, deadline))) {
         printf("# http: cannot send the request for %s\n", path);
         goto done;
     }
@@ -172,17 +201,17 @@ static bool get(const char *base_url, const char *path, int timeout_ms, tst_http
         printf("# http: no response head for %s\n", path);
         goto done;
     }
-    size_t body_len = len - head_len;
-    if (clen >= 0 && (size_t)clen < body_len) {
-        body_len = (size_t)clen;
+    size_t got = len - head_len;
+    if (clen >= 0 && (size_t)clen < got) {
+        got = (size_t)clen;
     }
-    out->body = malloc(body_len + 1);
+    out->body = malloc(got + 1);
     if (out->body == NULL) {
         goto done;
     }
-    memcpy(out->body, buf + head_len, body_len);
-    out->body[body_len] = '\0';
-    out->body_len = body_len;
+    memcpy(out->body, buf + head_len, got);
+    out->body[got] = '\0';
+    out->body_len = got;
     ok = true;
 done:
     if (fd >= 0) {
@@ -192,15 +221,44 @@ done:
     return ok;
 }
 
+int tst_http_connect(const char *base_url)
+{
+    struct sockaddr_in sa;
+    char host[64];
+    if (!parse_base(base_url, &sa, host, sizeof(host))) {
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 bool tst_http_get(const char *base_url, const char *path, int timeout_ms, tst_http_response *out)
 {
-    return get(base_url, path, timeout_ms, out, false);
+    return request(base_url, "GET", path, NULL, NULL, 0, timeout_ms, out, false);
 }
 
 bool tst_http_try_get(const char *base_url, const char *path, int timeout_ms,
                       tst_http_response *out)
 {
-    return get(base_url, path, timeout_ms, out, true);
+    return request(base_url, "GET", path, NULL, NULL, 0, timeout_ms, out, true);
+}
+
+bool tst_http_post(const char *base_url, const char *path, const char *json, int timeout_ms,
+                   tst_http_response *out)
+{
+    return request(base_url, "POST", path, "Content-Type: application/json\r\n", json, strlen(json),
+                   timeout_ms, out, false);
+}
+
+bool tst_http_request(const char *base_url, const char *method, const char *path,
+                      const char *headers, const char *body, size_t body_len, int timeout_ms,
+                      tst_http_response *out)
+{
+    return request(base_url, method, path, headers, body, body_len, timeout_ms, out, false);
 }
 
 void tst_http_response_fini(tst_http_response *r)

@@ -21,10 +21,10 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
-#include "tools/json.h"
 
 #define T0 1800000000000LL
 #define WINDOW_MS 60000
@@ -54,7 +54,7 @@ static base_err call(rlfeed_client *c, rlfeed_reply *r, const char *fmt, ...)
     base_buf_init(&b, 4096);
     char err[128];
     memset(r, 0, sizeof(*r));
-    base_err e = rlfeed_json_to_msgpack(json, &b, err, sizeof(err));
+    base_err e = proto_json_to_msgpack(json, &b, err, sizeof(err));
     uint8_t *rep = NULL;
     size_t len = 0;
     if (e == BASE_OK) {

@@ -24,10 +24,10 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
-#include "tools/json.h"
 
 #define T0 1800000000000LL
 #define TIMEOUT_MS 5000
@@ -107,7 +107,7 @@ static void pull_takes_feedback_only(tst_daemon *f)
         base_buf b;
         base_buf_init(&b, 4096);
         char err[128];
-        TST_OK(rlfeed_json_to_msgpack(other_ops[i], &b, err, sizeof(err)));
+        TST_OK(proto_json_to_msgpack(other_ops[i], &b, err, sizeof(err)));
         TST_OK(rlfeed_push_send(p, b.data, b.len));
         base_buf_fini(&b);
     }

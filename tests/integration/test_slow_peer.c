@@ -26,7 +26,7 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
-#include "tools/json.h"
+#include "proto/json.h"
 #include "tap.h"
 
 #define DIM 4
@@ -100,7 +100,7 @@ static int attack(const char *path, int n)
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
         write_all(fd, hello, sizeof(hello)) &&
         read(fd, peer, sizeof(peer)) == (ssize_t)sizeof(peer) && peer[5] == 0x31 &&
-        rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &body, err, sizeof(err)) == BASE_OK;
+        proto_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &body, err, sizeof(err)) == BASE_OK;
     for (int i = 0; ok && i < n; i++) {
         /* Frame: type 1, 8-byte big-endian length, then the SP REQ header and the body. */
         uint8_t head[13];

@@ -13,10 +13,10 @@
 #include "base/buf.h"
 #include "base/utf8.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/mp.h"
 #include "proto/reply.h"
 #include "tap.h"
-#include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
 #define MUST_OK(expr)                                                                              \
@@ -53,7 +53,7 @@ static void decide_reply_round_trips_exactly(void)
     TST_TRUE(r.ok && r.n_pmf == 0);
 
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"ok\":true,\"duplicate\":true,\"later\":[1]}", &b, NULL, 0));
+    MUST_OK(proto_json_to_msgpack("{\"ok\":true,\"duplicate\":true,\"later\":[1]}", &b, NULL, 0));
     MUST_OK(proto_reply_decode(b.data, b.len, &r));
     TST_TRUE(r.ok && r.duplicate);
     base_buf_fini(&b);
@@ -72,18 +72,18 @@ static void error_reply_round_trips_code_and_message(void)
     TST_STREQ(r.error.message, "embedding has 3 entries, want 8");
 
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"ok\":false,\"error\":{\"code\":\"from_the_future\","
-                                   "\"message\":\"kept\"}}",
-                                   &b, NULL, 0));
+    MUST_OK(proto_json_to_msgpack("{\"ok\":false,\"error\":{\"code\":\"from_the_future\","
+                                  "\"message\":\"kept\"}}",
+                                  &b, NULL, 0));
     MUST_OK(proto_reply_decode(b.data, b.len, &r));
     TST_EQ(r.error.code, PROTO_E_INTERNAL);
     TST_STREQ(r.error.message, "kept");
 
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"ok\":false}", &b, NULL, 0));
+    MUST_OK(proto_json_to_msgpack("{\"ok\":false}", &b, NULL, 0));
     TST_EQ(proto_reply_decode(b.data, b.len, &r), BASE_EPROTO);
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"ok\":true,\"pmf\":\"x\"}", &b, NULL, 0));
+    MUST_OK(proto_json_to_msgpack("{\"ok\":true,\"pmf\":\"x\"}", &b, NULL, 0));
     TST_EQ(proto_reply_decode(b.data, b.len, &r), BASE_EPROTO);
     TST_EQ(proto_reply_decode((const uint8_t *)"\xdd\xff\xff\xff\xff", 5, &r), BASE_EPROTO);
     base_buf_fini(&b);
@@ -99,7 +99,7 @@ static void expect_reply_message(const base_buf *b, const char *want)
     TST_TRUE(!r.ok);
     TST_STREQ(r.error.message, want);
     TST_TRUE(base_utf8_valid(r.error.message, strlen(r.error.message)));
-    TST_OK(rlfeed_msgpack_to_json(b->data, b->len, &json)); /* refuses text that is not UTF-8 */
+    TST_OK(proto_json_from_msgpack(b->data, b->len, &json)); /* refuses text that is not UTF-8 */
     base_free(json);
 }
 
@@ -150,7 +150,7 @@ static void error_reply_cuts_messages_on_a_character_boundary(void)
     (void)snprintf(want_json, sizeof(want_json),
                    "{\"ok\":false,\"error\":{\"code\":\"unknown_signal\",\"message\":\"%s\"}}",
                    want);
-    MUST_OK(rlfeed_msgpack_to_json(b.data, b.len, &json)); /* the bytes sent, not a client's cut */
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &json)); /* the bytes sent, not a client's cut */
     TST_STREQ(json, want_json);
     base_free(json);
 

@@ -1,6 +1,6 @@
 /*
  * Unit tests for proto/request.c: request decoding and every rejection. Requests are built
- * with proto's own writer (msgpack.h belongs to proto/), from JSON (tools/json.c), or as raw
+ * with proto's own writer (msgpack.h belongs to proto/), from JSON (proto/json.c), or as raw
  * bytes for malformed input. Float checks are exact unless a tolerance is stated.
  */
 #include <math.h>
@@ -14,10 +14,10 @@
 #include "base/buf.h"
 #include "base/utf8.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/mp.h"
 #include "proto/request.h"
 #include "tap.h"
-#include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
 #define MUST_OK(expr)                                                                              \
@@ -135,7 +135,7 @@ static void expect_json_code(const char *json, proto_errcode code, const char *i
     base_buf b;
     char why[128] = "";
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    MUST_OK(rlfeed_json_to_msgpack(json, &b, why, sizeof(why)));
+    MUST_OK(proto_json_to_msgpack(json, &b, why, sizeof(why)));
     expect_code(&b, code, in_message);
     base_buf_fini(&b);
 }
@@ -245,9 +245,9 @@ static void feedback_decodes_with_defaults(void)
     char why[128] = "";
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    MUST_OK(rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\","
-                                   "\"conversation_id\":\"c1\",\"signal\":\"resolved\"}",
-                                   &b, why, sizeof(why)));
+    MUST_OK(proto_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\","
+                                  "\"conversation_id\":\"c1\",\"signal\":\"resolved\"}",
+                                  &b, why, sizeof(why)));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_EQ(r.op, PROTO_OP_FEEDBACK);
     TST_STREQ(r.conversation_id, "c1");
@@ -259,10 +259,10 @@ static void feedback_decodes_with_defaults(void)
     proto_request_fini(&r);
 
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\","
-                                   "\"event_id\":\"ev-1\",\"signal\":\"csat\",\"value\":4,"
-                                   "\"outcome_id\":\"o-1\",\"ts\":1700000000123}",
-                                   &b, why, sizeof(why)));
+    MUST_OK(proto_json_to_msgpack("{\"v\":1,\"op\":\"feedback\",\"policy\":\"faq\","
+                                  "\"event_id\":\"ev-1\",\"signal\":\"csat\",\"value\":4,"
+                                  "\"outcome_id\":\"o-1\",\"ts\":1700000000123}",
+                                  &b, why, sizeof(why)));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_STREQ(r.event_id, "ev-1");
     TST_TRUE(r.value == 4.0);
@@ -279,14 +279,14 @@ static void stats_and_health_decode(void)
     proto_error err;
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    MUST_OK(rlfeed_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &b, NULL, 0));
+    MUST_OK(proto_json_to_msgpack("{\"v\":1,\"op\":\"stats\"}", &b, NULL, 0));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_EQ(r.op, PROTO_OP_STATS);
     TST_STREQ(r.policy, "");
     proto_request_fini(&r);
     base_buf_reset(&b);
-    MUST_OK(rlfeed_json_to_msgpack("{\"op\":\"health\",\"v\":1,\"extra\":[1,{\"x\":null}]}", &b,
-                                   NULL, 0));
+    MUST_OK(proto_json_to_msgpack("{\"op\":\"health\",\"v\":1,\"extra\":[1,{\"x\":null}]}", &b,
+                                  NULL, 0));
     MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
     TST_EQ(r.op, PROTO_OP_HEALTH);
     proto_request_fini(&r);

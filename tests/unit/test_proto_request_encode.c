@@ -11,9 +11,9 @@
 
 #include "base/buf.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/request.h"
 #include "tap.h"
-#include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
 #define MUST_OK(expr)                                                                              \
@@ -262,7 +262,7 @@ static void request_encode_gives_back_what_was_decoded(void)
         proto_error err;
         base_buf_reset(&b);
         base_buf_reset(&again);
-        MUST_OK(rlfeed_json_to_msgpack(jsons[i], &b, NULL, 0));
+        MUST_OK(proto_json_to_msgpack(jsons[i], &b, NULL, 0));
         MUST_OK(proto_request_decode(b.data, b.len, &r, &err));
         MUST_OK(proto_request_encode(&again, &r));
         MUST_OK(proto_request_decode(again.data, again.len, &back, &err));

@@ -12,9 +12,9 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/stats.h"
 #include "tap.h"
-#include "tools/json.h"
 
 /* TST_OK that stops the run (TAP "Bail out!") when later checks would read a failed result. */
 #define MUST_OK(expr)                                                                              \
@@ -129,7 +129,7 @@ static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
     s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 65536, 22, 0, 5, 2, "unix:/tmp/r.sock"};
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     MUST_OK(proto_reply_stats(&b, &s));
-    MUST_OK(rlfeed_msgpack_to_json(b.data, b.len, &json));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &json));
     TST_STREQ(json, want_json);
     base_free(json);
 
@@ -158,7 +158,7 @@ static void stats_decoder_ignores_unknown_keys_and_refuses_wrong_types(void)
     proto_stats s;
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
-    MUST_OK(rlfeed_json_to_msgpack(
+    MUST_OK(proto_json_to_msgpack(
         "{\"ok\":true,\"later\":1,\"policies\":{\"a\":{\"decisions\":3,\"new_counter\":[1],"
         "\"join\":{\"late\":4,\"latency\":{\"lt_1s\":2,\"lt_1y\":9}}},\"b\":{}},"
         "\"rejected\":{\"from_the_future\":7,\"limit\":1},\"storage\":{\"redis\":\"sideways\"}}",
@@ -187,7 +187,7 @@ static void stats_decoder_ignores_unknown_keys_and_refuses_wrong_types(void)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         base_buf_reset(&b);
-        MUST_OK(rlfeed_json_to_msgpack(bad[i], &b, NULL, 0));
+        MUST_OK(proto_json_to_msgpack(bad[i], &b, NULL, 0));
         TST_EQ(proto_stats_decode(b.data, b.len, &s), BASE_EPROTO);
     }
     base_buf_fini(&b);

@@ -1,0 +1,89 @@
+#include "service/dispatch.h"
+
+#include "base/buf.h"
+#include "proto/reply.h"
+#include "proto/request.h"
+
+void svc_dispatch_init(svc_dispatch *d)
+{
+    atomic_init(&d->eng, NULL);
+    atomic_init(&d->refused_starting, 0);
+}
+
+void svc_dispatch_set_engine(svc_dispatch *d, svc_engine *e)
+{
+    atomic_store(&d->eng, e);
+}
+
+uint64_t svc_dispatch_refused_starting(svc_dispatch *d)
+{
+    return atomic_load(&d->refused_starting);
+}
+
+/* An error reply, sent as it is: decode failures are not timed (docs/operations.md). */
+static void reply_error(const svc_replier *r, proto_errcode code, const char *message)
+{
+    base_buf b;
+    base_buf_init(&b, 4096);
+    if (proto_reply_error(&b, code, message) == BASE_OK) {
+        r->send(r->arg, b.data, b.len);
+    } else {
+        r->send(r->arg, (const uint8_t *)"", 0);
+    }
+    base_buf_fini(&b);
+}
+
+/* Before the engine is up: health says so, everything else is retryable. */
+static void answer_starting(svc_dispatch *d, const proto_request *req, const svc_replier *r)
+{
+    atomic_fetch_add(&d->refused_starting, 1);
+    if (r->send == NULL) {
+        return; /* PULL feedback before start-up: dropped, counted in the ready log line */
+    }
+    if (req->op == PROTO_OP_HEALTH) {
+        static const proto_health starting = {PROTO_HEALTH_STARTING, PROTO_REDIS_UNKNOWN};
+        base_buf b;
+        base_buf_init(&b, 256);
+        if (proto_reply_health(&b, &starting) == BASE_OK) {
+            r->send(r->arg, b.data, b.len);
+        } else {
+            r->send(r->arg, (const uint8_t *)"", 0);
+        }
+        base_buf_fini(&b);
+        return;
+    }
+    reply_error(r, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
+}
+
+void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
+                      int only_op)
+{
+    svc_engine *e = atomic_load(&d->eng);
+    proto_request req;
+    proto_error err;
+    if (proto_request_decode(buf, len, &req, &err) != BASE_OK) {
+        svc_dispatch_reject(d, r, err.code, err.message);
+        return;
+    }
+    if (e == NULL) {
+        answer_starting(d, &req, r);
+    } else if (only_op >= 0 && (int)req.op != only_op) {
+        /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
+        svc_dispatch_reject(d, r, PROTO_E_OP_NOT_ALLOWED, "op not taken here");
+    } else {
+        svc_engine_handle(e, &req, r);
+    }
+    proto_request_fini(&req);
+}
+
+void svc_dispatch_reject(svc_dispatch *d, const svc_replier *r, proto_errcode code,
+                         const char *message)
+{
+    svc_engine *e = atomic_load(&d->eng);
+    if (e != NULL) {
+        svc_engine_count_reject(e, code);
+    }
+    if (r->send != NULL) {
+        reply_error(r, code, message);
+    }
+}
