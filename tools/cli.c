@@ -43,7 +43,9 @@ enum { EXIT_OK_REPLY = 0, EXIT_ERROR_REPLY = 1, EXIT_USAGE = 2 };
 typedef struct cli_args {
     const char *cmd;
     const char *url;
-    const char *body; /* NULL or "-": stdin */
+    const char *body;     /* NULL or "-": stdin */
+    const char *policy;   /* --policy: "policy" when the body has none */
+    const char *event_id; /* explain EVENT_ID: "event_id" when the body has none */
     int timeout_ms;
 } cli_args;
 
@@ -54,7 +56,8 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: rlfeed <command> [--url URL] [--timeout-ms N] [JSON|-]\n"
+        "usage: rlfeed <command> [--url URL] [--timeout-ms N] [--policy P] [JSON|-]\n"
+        "       rlfeed explain --policy P EVENT_ID\n"
         "       rlfeed sim [options]      (rlfeed sim --help)\n"
         "       rlfeed promote|rollback|history|audit|serve --policy P [--redis URL] [options]\n"
         "\n"
@@ -89,7 +92,7 @@ static void usage(FILE *f)
         "  --who NAME (default $USER@hostname) and --json; exit 2 on errors\n"
         "\n"
         "The body is the JSON argument, or stdin when absent or \"-\". \"v\":1 and \"op\"\n"
-        "are added when missing. The reply is printed as JSON.\n"
+        "are added when missing, \"policy\" from --policy. The reply is printed as JSON.\n"
         "  --url URL        default $RLFEED_URL, else " RLFEED_CLIENT_DEFAULT_URL "\n"
         "  --timeout-ms N   send and receive bound (default %d)\n"
         "Exit status: 0 ok:true, 1 ok:false, 2 usage, bad JSON or connection failure.\n",
@@ -121,12 +124,13 @@ static int parse_args(int argc, char **argv, cli_args *a)
         const char *v = NULL;
         bool is_url = strncmp(s, "--url", 5) == 0 && (s[5] == '\0' || s[5] == '=');
         bool is_tmo = strncmp(s, "--timeout-ms", 12) == 0 && (s[12] == '\0' || s[12] == '=');
+        bool is_pol = strncmp(s, "--policy", 8) == 0 && (s[8] == '\0' || s[8] == '=');
 
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             rc = 1;
             goto done;
         }
-        if (is_url || is_tmo) {
+        if (is_url || is_tmo || is_pol) {
             const char *eq = strchr(s, '=');
             if (eq != NULL) {
                 v = eq + 1;
@@ -138,6 +142,8 @@ static int parse_args(int argc, char **argv, cli_args *a)
             }
             if (is_url) {
                 a->url = v;
+            } else if (is_pol) {
+                a->policy = v;
             } else {
                 char *end = NULL;
                 errno = 0;
@@ -155,6 +161,16 @@ static int parse_args(int argc, char **argv, cli_args *a)
             a->body = s;
         } else {
             fprintf(stderr, "rlfeed %s: more than one request body\n", a->cmd);
+            goto done;
+        }
+    }
+    /* rlfeed explain EVENT_ID: a bare argument that is not a JSON body names the event. */
+    if (strcmp(a->cmd, "explain") == 0 && a->body != NULL && strcmp(a->body, "-") != 0 &&
+        a->body[strspn(a->body, " \t\r\n")] != '{') {
+        a->event_id = a->body;
+        a->body = "{}";
+        if (a->policy == NULL) {
+            fprintf(stderr, "rlfeed explain: EVENT_ID needs --policy P\n");
             goto done;
         }
     }
@@ -232,6 +248,13 @@ static bool build_request(const cli_args *a, const char *text, base_buf *out)
     }
     if (!json_is_object(root)) {
         fprintf(stderr, "rlfeed %s: the request must be a JSON object\n", a->cmd);
+        goto done;
+    }
+    if ((a->policy != NULL && json_object_get(root, "policy") == NULL &&
+         json_object_set_new(root, "policy", json_string(a->policy)) != 0) ||
+        (a->event_id != NULL && json_object_get(root, "event_id") == NULL &&
+         json_object_set_new(root, "event_id", json_string(a->event_id)) != 0)) {
+        fprintf(stderr, "rlfeed %s: bad --policy or event id (not UTF-8?)\n", a->cmd);
         goto done;
     }
     if (json_object_get(root, "v") == NULL &&

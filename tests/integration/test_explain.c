@@ -17,6 +17,7 @@
  * outcome, once joined. After a restart (recovery on the same clock) the
  * joined g-o and the still pending g-q list the same outcomes again.
  */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -371,6 +372,32 @@ static void refusals(tst_daemon *f)
     TST_STREQ(rlfeed_errcode_name(err.error.code), "bad_request");
 }
 
+/* `rlfeed explain --policy g EVENT_ID` asks for the same breakdown. */
+static void cli_explains_by_event_id(tst_daemon *f)
+{
+    char out[700];
+    snprintf(out, sizeof(out), "%s/cli-explain.json", f->dir);
+    const char *args[] = {"explain", "--url", f->url, "--policy", "g", "g-1", NULL};
+    TST_EQ(tst_run("RLFEED", args, out, 30000), 0);
+    json_error_t jerr;
+    json_t *r = json_load_file(out, 0, &jerr);
+    TST_TRUE(json_is_true(json_object_get(r, "ok")));
+    TST_STREQ(json_string_value(json_object_get(r, "event_id")), "g-1");
+    json_t *c = json_object_get(r, "candidates");
+    TST_EQ(json_array_size(c), 4);
+    /* The same probabilities as the decide reply (float32, printed exactly). */
+    int same = 0;
+    for (size_t k = 0; k < json_array_size(c) && k < 4; k++) {
+        double p = json_number_value(json_object_get(json_array_get(c, k), "probability"));
+        same += (float)p == g_decided[1].pmf[k];
+    }
+    TST_EQ(same, 4);
+    json_decref(r);
+    /* A bare event id without --policy is a usage error. */
+    const char *bare[] = {"explain", "--url", f->url, "g-1", NULL};
+    TST_EQ(tst_run("RLFEED", bare, out, 30000), 2);
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -386,6 +413,7 @@ int main(void)
     TST_TRUE(up);
     if (up) {
         greedy_pending_decisions_are_explained(&f);
+        cli_explains_by_event_id(&f);
         canary_mixture_is_explained(&f);
         pending_outcomes_are_listed(&f);
         refusals(&f);
