@@ -131,6 +131,8 @@ static const pol_metric pol_metrics[] = {
     PM("rlfeed_snapshots_total", "counter", "Model snapshots (checkpoints) written.", snapshots),
     PM("rlfeed_registry_errors_total", "counter",
        "Registry reads or production model loads that failed.", registry_errors),
+    PM("rlfeed_portfolio_switches_total", "counter",
+       "Times the online portfolio's serving member changed.", portfolio.switches),
     PM("rlfeed_pending_decisions", "gauge",
        "Decisions waiting in the join for their window to close.", pending),
     PM("rlfeed_deferred_decisions", "gauge", "Pending decisions not yet activated.", join.deferred),
@@ -213,6 +215,35 @@ static void per_policy(writer *w, const proto_stats *s)
         for (uint32_t i = 0; i < s->n_policies; i++) {
             sample(w, pm->name, "policy", s->policies[i].name, NULL, NULL);
             value_u(w, field_u64(&s->policies[i], pm->offset));
+        }
+    }
+}
+
+/* The online slot's portfolio, one sample per member (docs/algorithms.md, section 11). */
+static void portfolio(writer *w, const proto_stats *s)
+{
+    static const char *const names[] = {"rlfeed_portfolio_member_serving",
+                                        "rlfeed_portfolio_member_live",
+                                        "rlfeed_portfolio_member_estimate"};
+    static const char *const helps[] = {
+        "1 for the portfolio member that serves the online slot, else 0.",
+        "1 while a portfolio member learns and is scored, 0 once dropped.",
+        "A portfolio member's progressive doubly robust value estimate (reward)."};
+    for (int k = 0; k < 3; k++) {
+        family(w, names[k], "gauge", helps[k]);
+        for (uint32_t i = 0; i < s->n_policies; i++) {
+            const proto_portfolio_stats *pf = &s->policies[i].portfolio;
+            for (uint32_t m = 0; m < pf->n_members; m++) {
+                const proto_member_stats *ms = &pf->member[m];
+                sample(w, names[k], "policy", s->policies[i].name, "member", ms->name);
+                if (k == 0) {
+                    value_u(w, strcmp(ms->name, pf->serving) == 0);
+                } else if (k == 1) {
+                    value_u(w, ms->live);
+                } else {
+                    value_f(w, ms->estimate);
+                }
+            }
         }
     }
 }
@@ -304,6 +335,7 @@ base_err svc_metrics_write(base_buf *out, const svc_metrics_input *in)
     per_slot(&w, in->stats);
     outcomes(&w, in->stats);
     per_policy(&w, in->stats);
+    portfolio(&w, in->stats);
     ope(&w, in->stats, in->ope);
     service(&w, in->stats);
     latency(&w, in->lat);

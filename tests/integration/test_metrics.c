@@ -400,6 +400,43 @@ static void prometheus_scrapes(tst_daemon *f)
     }
 }
 
+/*
+ * docs/operations.md is the contract for /metrics: every family the daemon
+ * exposes is in its table (as `name`), so a metric cannot ship undocumented.
+ */
+static void every_family_is_documented(const char *text)
+{
+    const char *root = tst_env_path("RLFEED_SOURCE_ROOT");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/docs/operations.md", root != NULL ? root : ".");
+    FILE *fp = fopen(path, "r");
+    TST_TRUE(fp != NULL);
+    if (fp == NULL) {
+        return;
+    }
+    static char doc[1 << 20];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, fp);
+    doc[n] = '\0';
+    fclose(fp);
+    int families = 0, documented = 0;
+    for (const char *p = strstr(text, "# TYPE "); p != NULL; p = strstr(p + 1, "# TYPE ")) {
+        char name[128], quoted[132];
+        if (sscanf(p + 7, "%127s", name) != 1) {
+            continue;
+        }
+        families++;
+        snprintf(quoted, sizeof(quoted), "`%s`", name);
+        if (strstr(doc, quoted) != NULL) {
+            documented++;
+        } else {
+            printf("# not in docs/operations.md: %s\n", name);
+        }
+    }
+    printf("# %d metric families, %d documented\n", families, documented);
+    TST_TRUE(families > 20);
+    TST_EQ(documented, families);
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -438,6 +475,7 @@ int main(void)
             }
             metrics_match_stats(m.body, &st, fed);
             promtool_accepts(&f, m.body);
+            every_family_is_documented(m.body);
         }
         if (have_stats) {
             proto_stats_fini(&st);
