@@ -32,14 +32,15 @@
  * alone does not make serving flap. A challenger whose upper bound is below
  * zero against the leader, by z_drop standard errors, is dropped for good
  * (a learner no live member uses stops learning: the steady cost approaches
- * one head). Nothing is
- * decided before min_examples joined examples. Member 0 is never dropped (it
- * is the reward model).
+ * one head). Nothing is switched before min_examples joined examples, nothing
+ * dropped before drop_after. Member 0 is never dropped (it is the reward
+ * model).
  *
  * Serving. pol_portfolio_pmf() is the leader's exact pmf, what the caller
- * logs. (Mixing the challengers' pmfs into the served one, to bound their
- * importance weights, was measured and lost more reward than it gained:
- * docs/algorithms.md.)
+ * logs; with mix > 0 (a benchmark setting, 0 by default and in rlfeedd) it
+ * is (1 - mix) pi_lead + mix * the mean of the live challengers' pmfs, which
+ * bounds their importance weights by n / mix but costs reward while they are
+ * weak (measured in docs/algorithms.md, section 11).
  *
  * Everything is a deterministic function of the configuration and the
  * sequence of examples, like a single head.
