@@ -1,5 +1,7 @@
 #include "base/buf.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -75,4 +77,27 @@ uint8_t *base_buf_release(base_buf *b, size_t *out_len)
     b->len = 0;
     b->cap = 0;
     return p;
+}
+
+void base_writer_put(base_writer *w, const char *s, size_t n)
+{
+    if (w->err == BASE_OK) {
+        w->err = base_buf_append(w->b, s, n);
+    }
+}
+
+void base_writer_printf(base_writer *w, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        if (w->err == BASE_OK) {
+            w->err = BASE_ELIMIT;
+        }
+        return;
+    }
+    base_writer_put(w, line, (size_t)n);
 }

@@ -35,6 +35,20 @@ base_err base_buf_append(base_buf *b, const void *p, size_t n);
 base_err base_buf_reserve(base_buf *b, size_t extra);
 
 /*
+ * A text writer over a buffer that remembers its first error, so a writer of
+ * many pieces checks once at the end (the /metrics and JSON writers).
+ * base_writer_printf() formats one piece of at most 1023 bytes; a longer one
+ * is BASE_ELIMIT (a bug of the caller, not input).
+ */
+typedef struct base_writer {
+    base_buf *b;
+    base_err err;
+} base_writer;
+
+void base_writer_put(base_writer *w, const char *s, size_t n);
+__attribute__((format(printf, 2, 3))) void base_writer_printf(base_writer *w, const char *fmt, ...);
+
+/*
  * base_buf_release() - hand the bytes to the caller (free with base_free()).
  * The buffer is empty afterwards. Returns NULL (and *out_len = 0) when empty.
  */

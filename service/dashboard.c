@@ -9,7 +9,6 @@
 #include <math.h>
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,58 +132,31 @@ static void on_chartjs(nng_aio *aio)
     base_buf_fini(&b);
 }
 
-/* The JSON writer: appends, remembering the first error. */
-typedef struct writer {
-    base_buf *b;
-    base_err err;
-} writer;
-
-static void put(writer *w, const char *s, size_t n)
-{
-    if (w->err == BASE_OK) {
-        w->err = base_buf_append(w->b, s, n);
-    }
-}
-
-__attribute__((format(printf, 2, 3))) static void putf(writer *w, const char *fmt, ...)
-{
-    char line[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        if (w->err == BASE_OK) {
-            w->err = BASE_ELIMIT; /* no piece of ours is this long: a bug, not input */
-        }
-        return;
-    }
-    put(w, line, (size_t)n);
-}
+typedef base_writer writer;
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
 static void put_str(writer *w, const char *s)
 {
-    put(w, "\"", 1);
+    base_writer_put(w, "\"", 1);
     for (const char *c = s; *c != '\0'; c++) {
         if (*c == '"' || *c == '\\') {
-            putf(w, "\\%c", *c);
+            base_writer_printf(w, "\\%c", *c);
         } else if ((unsigned char)*c < 0x20) {
-            putf(w, "\\u%04x", (unsigned)(unsigned char)*c);
+            base_writer_printf(w, "\\u%04x", (unsigned)(unsigned char)*c);
         } else {
-            put(w, c, 1);
+            base_writer_put(w, c, 1);
         }
     }
-    put(w, "\"", 1);
+    base_writer_put(w, "\"", 1);
 }
 
 /* A number; NaN and infinities (no JSON form) as null. 15 digits: t_ms stays exact. */
 static void put_num(writer *w, double v)
 {
     if (isfinite(v)) {
-        putf(w, "%.15g", v);
+        base_writer_printf(w, "%.15g", v);
     } else {
-        put(w, "null", 4);
+        base_writer_put(w, "null", 4);
     }
 }
 
@@ -197,20 +169,20 @@ static void put_policy(writer *w, svc_engine *e, uint32_t i, size_t last)
         w->err = err;
         return;
     }
-    put(w, "{\"name\":", 8);
+    base_writer_put(w, "{\"name\":", 8);
     put_str(w, svc_engine_config(e)->policy[i].name);
-    putf(w, ",\"rows\":%zu,\"series\":{", n);
+    base_writer_printf(w, ",\"rows\":%zu,\"series\":{", n);
     for (uint32_t k = 0; k < SVC_RU_NFIELDS; k++) {
-        putf(w, "%s\"%s\":[", k > 0 ? "," : "", svc_ru_field_name(k));
+        base_writer_printf(w, "%s\"%s\":[", k > 0 ? "," : "", svc_ru_field_name(k));
         for (size_t j = 0; j < n; j++) {
             if (j > 0) {
-                put(w, ",", 1);
+                base_writer_put(w, ",", 1);
             }
             put_num(w, rows[j * SVC_RU_NFIELDS + k]);
         }
-        put(w, "]", 1);
+        base_writer_put(w, "]", 1);
     }
-    put(w, "}}", 2);
+    base_writer_put(w, "}}", 2);
     base_free(rows);
 }
 
@@ -283,27 +255,28 @@ static void on_history(nng_aio *aio)
         }
     }
     struct stat st;
-    putf(&w, "{\"period_ms\":%u,\"keep\":%u,\"chartjs_path\":", cfg->rollup_period_ms,
-         cfg->rollup_keep);
+    base_writer_printf(&w, "{\"period_ms\":%u,\"keep\":%u,\"chartjs_path\":", cfg->rollup_period_ms,
+                       cfg->rollup_keep);
     put_str(&w, cfg->dashboard_chartjs);
-    putf(&w, ",\"chartjs\":%s,\"fields\":[",
-         stat(cfg->dashboard_chartjs, &st) == 0 && S_ISREG(st.st_mode) ? "true" : "false");
+    base_writer_printf(&w, ",\"chartjs\":%s,\"fields\":[",
+                       stat(cfg->dashboard_chartjs, &st) == 0 && S_ISREG(st.st_mode) ? "true"
+                                                                                     : "false");
     for (uint32_t k = 0; k < SVC_RU_NFIELDS; k++) {
-        putf(&w, "%s\"%s\"", k > 0 ? "," : "", svc_ru_field_name(k));
+        base_writer_printf(&w, "%s\"%s\"", k > 0 ? "," : "", svc_ru_field_name(k));
     }
-    put(&w, "],\"policies\":[", 14);
+    base_writer_put(&w, "],\"policies\":[", 14);
     bool first = true;
     for (uint32_t i = 0; i < cfg->n_policies; i++) {
         if (only >= 0 && (uint32_t)only != i) {
             continue;
         }
         if (!first) {
-            put(&w, ",", 1);
+            base_writer_put(&w, ",", 1);
         }
         first = false;
         put_policy(&w, e, i, last);
     }
-    put(&w, "]}\n", 3);
+    base_writer_put(&w, "]}\n", 3);
 done:
     svc_http_engine_release(h);
     if (msg != NULL) {

@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,38 +10,11 @@
 #include "proto/reply.h"
 #include "proto/request.h"
 
-/* The writer: appends formatted text, remembering the first error. */
-typedef struct writer {
-    base_buf *b;
-    base_err err;
-} writer;
-
-static void put(writer *w, const char *s, size_t n)
-{
-    if (w->err == BASE_OK) {
-        w->err = base_buf_append(w->b, s, n);
-    }
-}
-
-__attribute__((format(printf, 2, 3))) static void putf(writer *w, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        if (w->err == BASE_OK) {
-            w->err = BASE_ELIMIT; /* no line of ours is this long: a bug, not input */
-        }
-        return;
-    }
-    put(w, line, (size_t)n);
-}
+typedef base_writer writer;
 
 static void family(writer *w, const char *name, const char *type, const char *help)
 {
-    putf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    base_writer_printf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A label value with \, " and newline escaped, as the format requires. */
@@ -50,13 +22,13 @@ static void escaped(writer *w, const char *v)
 {
     for (const char *c = v; *c != '\0'; c++) {
         if (*c == '\\') {
-            put(w, "\\\\", 2);
+            base_writer_put(w, "\\\\", 2);
         } else if (*c == '"') {
-            put(w, "\\\"", 2);
+            base_writer_put(w, "\\\"", 2);
         } else if (*c == '\n') {
-            put(w, "\\n", 2);
+            base_writer_put(w, "\\n", 2);
         } else {
-            put(w, c, 1);
+            base_writer_put(w, c, 1);
         }
     }
 }
@@ -65,34 +37,34 @@ static void escaped(writer *w, const char *v)
 static void value_f(writer *w, double v)
 {
     if (isnan(v)) {
-        put(w, " NaN\n", 5);
+        base_writer_put(w, " NaN\n", 5);
     } else if (isinf(v)) {
-        putf(w, " %sInf\n", v > 0 ? "+" : "-");
+        base_writer_printf(w, " %sInf\n", v > 0 ? "+" : "-");
     } else {
-        putf(w, " %.17g\n", v);
+        base_writer_printf(w, " %.17g\n", v);
     }
 }
 
 static void value_u(writer *w, uint64_t v)
 {
-    putf(w, " %" PRIu64 "\n", v);
+    base_writer_printf(w, " %" PRIu64 "\n", v);
 }
 
 /* name{k1="v1"[,k2="v2"]} with up to two labels (NULL key: none). */
 static void sample(writer *w, const char *name, const char *k1, const char *v1, const char *k2,
                    const char *v2)
 {
-    putf(w, "%s", name);
+    base_writer_printf(w, "%s", name);
     if (k1 != NULL) {
-        putf(w, "{%s=\"", k1);
+        base_writer_printf(w, "{%s=\"", k1);
         escaped(w, v1);
-        put(w, "\"", 1);
+        base_writer_put(w, "\"", 1);
         if (k2 != NULL) {
-            putf(w, ",%s=\"", k2);
+            base_writer_printf(w, ",%s=\"", k2);
             escaped(w, v2);
-            put(w, "\"", 1);
+            base_writer_put(w, "\"", 1);
         }
-        put(w, "}", 1);
+        base_writer_put(w, "}", 1);
     }
 }
 

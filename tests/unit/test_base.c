@@ -26,6 +26,25 @@ static void buf_refuses_growth_past_cap(void)
     base_buf_fini(&b);
 }
 
+/* The writer keeps its first error and writes nothing after it. */
+static void writer_remembers_its_first_error(void)
+{
+    base_buf b;
+    base_buf_init(&b, 16);
+    base_writer w = {&b, BASE_OK};
+    base_writer_printf(&w, "%s=%d;", "ab", 12);
+    base_writer_put(&w, "xy", 2);
+    TST_OK(w.err);
+    TST_EQ(b.len, 8);
+    TST_TRUE(memcmp(b.data, "ab=12;xy", 8) == 0);
+    base_writer_printf(&w, "%s", "0123456789"); /* past the cap */
+    TST_EQ(w.err, BASE_ELIMIT);
+    base_writer_put(&w, "z", 1);
+    TST_EQ(w.err, BASE_ELIMIT);
+    TST_EQ(b.len, 8);
+    base_buf_fini(&b);
+}
+
 static void queue_is_fifo_bounded_and_closes(void)
 {
     base_queue *q = base_queue_new(2);
@@ -354,6 +373,7 @@ int main(void)
     mpcheck_rejects_counts_past_end();
     mpcheck_enforces_depth_and_object_caps();
     buf_refuses_growth_past_cap();
+    writer_remembers_its_first_error();
     queue_is_fifo_bounded_and_closes();
     decision_clone_copies_arrays();
     strlcpy_truncates_and_reports();
