@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "base/hash.h"
 #include "policy/base_prob.h"
+#include "policy/kernels.h"
 
 struct pol_ridge {
     pol_ridge_config cfg;
@@ -136,61 +137,6 @@ static void project(const pol_ridge *r, const float *x, double *z)
     }
 }
 
-static double dotd(const double *a, const double *b, size_t n)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (size_t j = 0; j < n; j++) {
-        s += a[j] * b[j];
-    }
-    return s;
-}
-
-/*
- * phi' P phi for the symmetric @P [p x p] of which only the lower triangle
- * (row-major, j <= i) is kept: half the work of a full product, and no BLAS
- * call overhead, which dominates at the small p of the common shapes.
- */
-static double quad_lower(const double *P, const double *phi, size_t p)
-{
-    double q = 0.0;
-    for (size_t i = 0; i < p; i++) {
-        const double *row = P + i * p;
-        q += phi[i] * (row[i] * phi[i] + 2.0 * dotd(row, phi, i));
-    }
-    return q;
-}
-
-/* out = P x for the symmetric @P [p x p] kept as its lower triangle (row-major, j <= i). */
-static void symv_lower(const double *P, const double *x, double *out, size_t p)
-{
-    for (size_t i = 0; i < p; i++) {
-        out[i] = 0.0;
-    }
-    for (size_t i = 0; i < p; i++) {
-        const double *row = P + i * p;
-        double xi = x[i];
-        out[i] += dotd(row, x, i + 1);
-#pragma omp simd
-        for (size_t j = 0; j < i; j++) {
-            out[j] += row[j] * xi;
-        }
-    }
-}
-
-/* P += alpha u u^T on the lower triangle (row-major, j <= i). */
-static void syr_lower(double *P, double alpha, const double *u, size_t p)
-{
-    for (size_t i = 0; i < p; i++) {
-        double *row = P + i * p;
-        double ai = alpha * u[i];
-#pragma omp simd
-        for (size_t j = 0; j <= i; j++) {
-            row[j] += ai * u[j];
-        }
-    }
-}
-
 /* The shared part of phi (z, then slots for p_base and 1) into @phi [p]. */
 static base_err features(const pol_ridge *r, const float *x, double *phi)
 {
@@ -217,14 +163,14 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const 
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
         uint32_t a = action[c];
         phi[r->m] = pb[c];
-        double s = dotd(r->theta + (size_t)a * p, phi, p);
+        double s = pol_kern_dot(r->theta + (size_t)a * p, phi, p);
         if (!isfinite(s)) {
             e = BASE_ENUMERIC;
             break;
         }
         out_mean[c] = s;
         if (out_width != NULL) {
-            double q = quad_lower(cov_of(r, a), phi, p);
+            double q = pol_kern_quad_lower(cov_of(r, a), phi, p);
             out_width[c] = q > 0.0 ? sqrt(q) : 0.0;
         }
     }
@@ -239,9 +185,9 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
     double *th = r->theta + (size_t)a * p;
     double *P = cov_of(r, a);
     /* u = P phi; P stays SPD, so den = 1 + phi^T P phi >= 1. */
-    symv_lower(P, phi, u, p);
-    double den = 1.0 + dotd(phi, u, p);
-    double err = y - dotd(th, phi, p);
+    pol_kern_symv_lower(P, phi, u, p);
+    double den = 1.0 + pol_kern_dot(phi, u, p);
+    double err = y - pol_kern_dot(th, phi, p);
     if (!isfinite(den) || !isfinite(err)) {
         return BASE_ENUMERIC;
     }
@@ -251,7 +197,7 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
         th[j] += k * u[j];
     }
     /* P -= u u^T / den (Sherman-Morrison), lower triangle. */
-    syr_lower(P, -1.0 / den, u, p);
+    pol_kern_syr_lower(P, -1.0 / den, u, p);
     float *tf = r->theta_f + (size_t)a * p;
     for (size_t j = 0; j < p; j++) {
         tf[j] = (float)th[j];

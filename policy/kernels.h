@@ -1,0 +1,40 @@
+#ifndef RLFEED_POLICY_KERNELS_H
+#define RLFEED_POLICY_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * The dense double-precision kernels of the learners.
+ *
+ * Each is written on 4-lane vectors with one fixed order of operations
+ * (vector lanes, then a fixed pairwise sum, then the scalar tail), and built
+ * twice: for the baseline x86-64 target and for AVX2, chosen at run time.
+ * Both give bit-identical results, so a model's numbers, its checksum and
+ * recovery by replay do not depend on the CPU that computed them.
+ *
+ * Symmetric matrices are [p x p] row-major with only the lower triangle
+ * (column <= row) read or written.
+ */
+
+/* a . b over @n doubles. */
+double pol_kern_dot(const double *a, const double *b, size_t n);
+
+/* @out [p] = P x. @out must not alias @P or @x. */
+void pol_kern_symv_lower(const double *P, const double *x, double *out, size_t p);
+
+/* x' P x. */
+double pol_kern_quad_lower(const double *P, const double *x, size_t p);
+
+/* P += alpha u u'. */
+void pol_kern_syr_lower(double *P, double alpha, const double *u, size_t p);
+
+/*
+ * Whether the AVX2 variants run. Tests turn them off and on to check that
+ * both variants agree to the bit; turning them on where the CPU lacks AVX2
+ * leaves them off. Returns the state in force afterwards.
+ */
+bool pol_kern_use_avx2(bool on);
+bool pol_kern_avx2_active(void);
+
+#endif
