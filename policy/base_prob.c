@@ -1,11 +1,28 @@
 #include "policy/base_prob.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "base/record.h"
 #include "policy/softmax.h"
 
-base_err pol_base_probs(const float *base_logit, uint32_t n, double temperature, double *out)
+/*
+ * One decision's candidates reach pol_base_probs() several times on the same
+ * thread (the serving head, every portfolio member's score, every learner),
+ * with the same logits and temperature: the last answer is kept per thread
+ * and reused when the inputs match to the bit. Same inputs, same bits out,
+ * so the memo changes no result. Only short candidate lists are kept.
+ */
+#define MEMO_MAX 64
+
+static _Thread_local struct {
+    uint32_t n; /* 0: empty */
+    double temperature;
+    float logit[MEMO_MAX];
+    double out[MEMO_MAX];
+} memo;
+
+static base_err base_probs(const float *base_logit, uint32_t n, double temperature, double *out)
 {
     for (uint32_t c = 0; c < n; c++) {
         if (!isfinite(base_logit[c])) {
@@ -19,6 +36,26 @@ base_err pol_base_probs(const float *base_logit, uint32_t n, double temperature,
         out[c] = out[c] / z - 1.0 / (double)n;
     }
     return BASE_OK;
+}
+
+base_err pol_base_probs(const float *base_logit, uint32_t n, double temperature, double *out)
+{
+    if (n > MEMO_MAX) {
+        return base_probs(base_logit, n, temperature, out);
+    }
+    if (memo.n == n && memcmp(&memo.temperature, &temperature, sizeof(double)) == 0 &&
+        memcmp(memo.logit, base_logit, n * sizeof(float)) == 0) {
+        memcpy(out, memo.out, n * sizeof(double));
+        return BASE_OK;
+    }
+    base_err e = base_probs(base_logit, n, temperature, out);
+    if (e == BASE_OK && n > 0) {
+        memo.n = n;
+        memo.temperature = temperature;
+        memcpy(memo.logit, base_logit, n * sizeof(float));
+        memcpy(memo.out, out, n * sizeof(double));
+    }
+    return e;
 }
 
 base_err pol_base_softmax(const float *base_logit, uint32_t n, double temperature, float *out)
