@@ -51,6 +51,18 @@ void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config 
         m.ucb_alpha = 0.5;
         add_member(out, &m);
     }
+    if (head->dim > POL_RIDGE_EXACT_MAX) {
+        /*
+         * Ridge sees a random projection of a long context; iwr costs O(dim)
+         * and keeps every coordinate (docs/algorithms.md, section 11).
+         */
+        m = *head;
+        m.learner = POL_LEARNER_IWR;
+        m.explorer = POL_EXPLORE_AUTO;
+        m.epsilon = -1.0;
+        m.learning_rate = 0.0;
+        add_member(out, &m);
+    }
     if (head->features != POL_FEATURES_LINEAR) {
         return; /* the configured head already has a map */
     }
