@@ -1,6 +1,7 @@
 #include "policy/kernels.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 /*
@@ -18,74 +19,178 @@ typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
 
 /* The bodies, inlined into one variant per target below. */
 
-INLINE double dot_body(const double *a, const double *b, size_t n)
+/*
+ * The order every reduction here uses: four vector accumulators over blocks
+ * of 16, then blocks of 4 into the first, the accumulators summed
+ * ((s0 + s1) + (s2 + s3)), then its lanes V4_SUM, then the scalar tail in
+ * order. Four chains keep the adds from waiting on each other's latency.
+ */
+INLINE double dot_upd_body(const double *a, const double *b, size_t n, bool upd, double ai,
+                           const double *u)
 {
     v4d s0 = {0.0, 0.0, 0.0, 0.0};
-    v4d s1 = s0;
+    v4d s1 = s0, s2 = s0, s3 = s0;
+    v4d av = {ai, ai, ai, ai};
     size_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        v4d a0, b0, a1, b1;
+    for (; j + 16 <= n; j += 16) {
+        v4d a0, b0, a1, b1, a2, b2, a3, b3;
         V4_LOAD(a0, a + j);
         V4_LOAD(b0, b + j);
         V4_LOAD(a1, a + j + 4);
         V4_LOAD(b1, b + j + 4);
+        V4_LOAD(a2, a + j + 8);
+        V4_LOAD(b2, b + j + 8);
+        V4_LOAD(a3, a + j + 12);
+        V4_LOAD(b3, b + j + 12);
+        if (upd) {
+            v4d u0, u1, u2, u3;
+            V4_LOAD(u0, u + j);
+            V4_LOAD(u1, u + j + 4);
+            V4_LOAD(u2, u + j + 8);
+            V4_LOAD(u3, u + j + 12);
+            a0 += av * u0;
+            a1 += av * u1;
+            a2 += av * u2;
+            a3 += av * u3;
+        }
         s0 += a0 * b0;
         s1 += a1 * b1;
+        s2 += a2 * b2;
+        s3 += a3 * b3;
     }
-    if (j + 4 <= n) {
+    for (; j + 4 <= n; j += 4) {
         v4d a0, b0;
         V4_LOAD(a0, a + j);
         V4_LOAD(b0, b + j);
+        if (upd) {
+            v4d u0;
+            V4_LOAD(u0, u + j);
+            a0 += av * u0;
+        }
         s0 += a0 * b0;
-        j += 4;
     }
-    s0 += s1;
+    s0 = (s0 + s1) + (s2 + s3);
     double s = V4_SUM(s0);
     for (; j < n; j++) {
-        s += a[j] * b[j];
+        double aj = upd ? a[j] + ai * u[j] : a[j];
+        s += aj * b[j];
     }
     return s;
 }
 
+INLINE double dot_body(const double *a, const double *b, size_t n)
+{
+    return dot_upd_body(a, b, n, false, 0.0, NULL);
+}
+
+/* Row element j of the update: row[j] + ai u[j] in place (with @upd), then its value. */
+#define UPD1(row, j, ai, u, upd) ((upd) ? ((row)[j] = (row)[j] + (ai) * (u)[j]) : (row)[j])
+
+/* Four elements of it: the same operation on each lane. */
+#define UPD4(r, row, j, av, u, upd)                                                                \
+    do {                                                                                           \
+        V4_LOAD(r, (row) + (j));                                                                   \
+        if (upd) {                                                                                 \
+            v4d u_;                                                                                \
+            V4_LOAD(u_, (u) + (j));                                                                \
+            r += (av)*u_;                                                                          \
+            V4_STORE((row) + (j), r);                                                              \
+        }                                                                                          \
+    } while (0)
+
 /*
- * Row i of the lower triangle contributes row[0..i] . x to out[i] and
- * row[j] x[i] to out[j] for j < i: one pass over the row does both.
+ * out = P x, two rows at a time. Rows i and i + 1 (i even) contribute
+ * row[0..i) . x to out[i] and out[i + 1] and row[j] x[i], row[j] x[i + 1]
+ * to out[j], j < i, in that order: one pass over both rows shares the loads
+ * of x and out. Each row's dot product runs in dot_body()'s order over
+ * j < i, then adds its remaining elements in order (row i + 1's element i,
+ * then each row's diagonal). With @upd, each element of row i first becomes
+ * row[j] + (alpha u[i]) u[j] and is stored: syr_body()'s update, the same
+ * operation on the same values, so P and out come out as syr then symv
+ * would leave them, from one pass over P instead of two.
  */
-INLINE void symv_body(const double *P, const double *x, double *out, size_t p)
+INLINE void symv_body(double *P, const double *x, double *out, size_t p, bool upd, double alpha,
+                      const double *u)
 {
     for (size_t i = 0; i < p; i++) {
         out[i] = 0.0;
     }
-    for (size_t i = 0; i < p; i++) {
-        const double *row = P + i * p;
-        double xi = x[i];
-        v4d xv = {xi, xi, xi, xi};
-        v4d s0 = {0.0, 0.0, 0.0, 0.0};
+    for (size_t i = 0; i < p; i += 2) {
+        bool two = i + 1 < p;
+        double *ra = P + i * p;
+        double *rb = two ? ra + p : ra; /* one row: rb's results are not used */
+        double xa = x[i], xb = two ? x[i + 1] : 0.0;
+        double aa = upd ? alpha * u[i] : 0.0, ab = upd && two ? alpha * u[i + 1] : 0.0;
+        v4d xva = {xa, xa, xa, xa}, xvb = {xb, xb, xb, xb};
+        v4d ava = {aa, aa, aa, aa}, avb = {ab, ab, ab, ab};
+        v4d z = {0.0, 0.0, 0.0, 0.0};
+        v4d a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
         size_t j = 0;
+        for (; j + 16 <= i; j += 16) {
+            for (size_t q = 0; q < 16; q += 4) {
+                v4d r, t, xj, o;
+                UPD4(r, ra, j + q, ava, u, upd);
+                V4_LOAD(xj, x + j + q);
+                V4_LOAD(o, out + j + q);
+                v4d *sa = q == 0 ? &a0 : q == 4 ? &a1 : q == 8 ? &a2 : &a3;
+                *sa += r * xj;
+                o += r * xva;
+                if (two) {
+                    UPD4(t, rb, j + q, avb, u, upd);
+                    v4d *sb = q == 0 ? &b0 : q == 4 ? &b1 : q == 8 ? &b2 : &b3;
+                    *sb += t * xj;
+                    o += t * xvb;
+                }
+                V4_STORE(out + j + q, o);
+            }
+        }
         for (; j + 4 <= i; j += 4) {
-            v4d r, xj, o;
-            V4_LOAD(r, row + j);
+            v4d r, t, xj, o;
+            UPD4(r, ra, j, ava, u, upd);
             V4_LOAD(xj, x + j);
             V4_LOAD(o, out + j);
-            s0 += r * xj;
-            o += r * xv;
+            a0 += r * xj;
+            o += r * xva;
+            if (two) {
+                UPD4(t, rb, j, avb, u, upd);
+                b0 += t * xj;
+                o += t * xvb;
+            }
             V4_STORE(out + j, o);
         }
-        double s = V4_SUM(s0);
+        a0 = (a0 + a1) + (a2 + a3);
+        b0 = (b0 + b1) + (b2 + b3);
+        double sa = V4_SUM(a0), sb = V4_SUM(b0);
         for (; j < i; j++) {
-            s += row[j] * x[j];
-            out[j] += row[j] * xi;
+            double r = UPD1(ra, j, aa, u, upd);
+            sa += r * x[j];
+            out[j] += r * xa;
+            if (two) {
+                double t = UPD1(rb, j, ab, u, upd);
+                sb += t * x[j];
+                out[j] += t * xb;
+            }
         }
-        out[i] += s + row[i] * xi;
+        out[i] += sa + UPD1(ra, i, aa, u, upd) * xa;
+        if (two) {
+            double t = UPD1(rb, i, ab, u, upd);
+            sb += t * x[i];
+            out[i] += t * xb;
+            out[i + 1] += sb + UPD1(rb, i + 1, ab, u, upd) * xb;
+        }
     }
 }
 
-INLINE double quad_body(const double *P, const double *x, size_t p)
+/* x' P x, with @upd of P + alpha u u' as syr_body() would leave it (P unchanged). */
+INLINE double quad_body(const double *P, const double *x, size_t p, bool upd, double alpha,
+                        const double *u)
 {
     double q = 0.0;
     for (size_t i = 0; i < p; i++) {
         const double *row = P + i * p;
-        q += x[i] * (row[i] * x[i] + 2.0 * dot_body(row, x, i));
+        double ai = upd ? alpha * u[i] : 0.0;
+        double rii = upd ? row[i] + ai * u[i] : row[i];
+        q += x[i] * (rii * x[i] + 2.0 * dot_upd_body(row, x, i, upd, ai, u));
     }
     return q;
 }
@@ -117,11 +222,21 @@ INLINE void syr_body(double *P, double alpha, const double *u, size_t p)
     }                                                                                              \
     attr static void symv_##sfx(const double *P, const double *x, double *out, size_t p)           \
     {                                                                                              \
-        symv_body(P, x, out, p);                                                                   \
+        symv_body((double *)(uintptr_t)P, x, out, p, false, 0.0, NULL);                            \
+    }                                                                                              \
+    attr static void syr_symv_##sfx(double *P, double alpha, const double *u, const double *x,     \
+                                    double *out, size_t p)                                         \
+    {                                                                                              \
+        symv_body(P, x, out, p, true, alpha, u);                                                   \
     }                                                                                              \
     attr static double quad_##sfx(const double *P, const double *x, size_t p)                      \
     {                                                                                              \
-        return quad_body(P, x, p);                                                                 \
+        return quad_body(P, x, p, false, 0.0, NULL);                                               \
+    }                                                                                              \
+    attr static double quad_upd_##sfx(const double *P, double alpha, const double *u,              \
+                                      const double *x, size_t p)                                   \
+    {                                                                                              \
+        return quad_body(P, x, p, true, alpha, u);                                                 \
     }                                                                                              \
     attr static void syr_##sfx(double *P, double alpha, const double *u, size_t p)                 \
     {                                                                                              \
@@ -190,4 +305,16 @@ double pol_kern_quad_lower(const double *P, const double *x, size_t p)
 void pol_kern_syr_lower(double *P, double alpha, const double *u, size_t p)
 {
     DISPATCH(syr, P, alpha, u, p);
+}
+
+void pol_kern_syr_symv_lower(double *P, double alpha, const double *u, const double *x, double *out,
+                             size_t p)
+{
+    DISPATCH(syr_symv, P, alpha, u, x, out, p);
+}
+
+double pol_kern_quad_lower_upd(const double *P, double alpha, const double *u, const double *x,
+                               size_t p)
+{
+    return DISPATCH(quad_upd, P, alpha, u, x, p);
 }

@@ -30,6 +30,17 @@ double pol_kern_quad_lower(const double *P, const double *x, size_t p);
 void pol_kern_syr_lower(double *P, double alpha, const double *u, size_t p);
 
 /*
+ * P += alpha u u', then @out = P x: the two above in one pass over P, with
+ * the same bits in P and @out as calling them in turn. @out must not alias.
+ */
+void pol_kern_syr_symv_lower(double *P, double alpha, const double *u, const double *x, double *out,
+                             size_t p);
+
+/* x' (P + alpha u u') x, bit for bit as after pol_kern_syr_lower(); P unchanged. */
+double pol_kern_quad_lower_upd(const double *P, double alpha, const double *u, const double *x,
+                               size_t p);
+
+/*
  * Whether the AVX2 variants run. Tests turn them off and on to check that
  * both variants agree to the bit; turning them on where the CPU lacks AVX2
  * leaves them off. Returns the state in force afterwards.

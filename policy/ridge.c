@@ -17,6 +17,15 @@ struct pol_ridge {
     double *theta;  /* [n_actions x p] posterior means */
     float *theta_f; /* [n_actions x p] float mirror for pol_ridge_weights() */
     double *cov;    /* [n_actions x p x p] P_a, lower triangle maintained */
+    /*
+     * P_a is P_a + pend_a[a] pend_u[a] pend_u[a]' (lower triangle): the
+     * Sherman-Morrison update of an action's last example waits for the
+     * next pass over P_a, which applies it on the way (pol_kern_syr_symv_lower),
+     * and every reader computes with the updated values, so results are
+     * bit for bit those of updating at once. 0: nothing pending.
+     */
+    double *pend_a; /* [n_actions] */
+    double *pend_u; /* [n_actions x p] */
 };
 
 static double *cov_of(const pol_ridge *r, uint32_t a)
@@ -39,6 +48,7 @@ static void init_action(pol_ridge *r, uint32_t a)
     for (size_t i = 0; i < p; i++) {
         r->theta_f[(size_t)a * p + i] = (float)th[i];
     }
+    r->pend_a[a] = 0.0;
 }
 
 base_err pol_ridge_new(const pol_ridge_config *cfg, pol_ridge **out)
@@ -65,7 +75,10 @@ base_err pol_ridge_new(const pol_ridge_config *cfg, pol_ridge **out)
     r->theta = base_alloc_array((size_t)cfg->n_actions * p, sizeof(double));
     r->theta_f = base_alloc_array((size_t)cfg->n_actions * p, sizeof(float));
     r->cov = base_alloc_array((size_t)cfg->n_actions * p * p, sizeof(double));
-    if (r->theta == NULL || r->theta_f == NULL || r->cov == NULL) {
+    r->pend_a = base_alloc_array(cfg->n_actions, sizeof(double));
+    r->pend_u = base_alloc_array((size_t)cfg->n_actions * p, sizeof(double));
+    if (r->theta == NULL || r->theta_f == NULL || r->cov == NULL || r->pend_a == NULL ||
+        r->pend_u == NULL) {
         e = BASE_ENOMEM;
         goto fail;
     }
@@ -102,6 +115,8 @@ void pol_ridge_free(pol_ridge *r)
         base_free(r->theta);
         base_free(r->theta_f);
         base_free(r->cov);
+        base_free(r->pend_a);
+        base_free(r->pend_u);
         base_free(r);
     }
 }
@@ -170,7 +185,10 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const 
         }
         out_mean[c] = s;
         if (out_width != NULL) {
-            double q = pol_kern_quad_lower(cov_of(r, a), phi, p);
+            double pa = r->pend_a[a];
+            double q = pa != 0.0 ? pol_kern_quad_lower_upd(cov_of(r, a), pa,
+                                                           r->pend_u + (size_t)a * p, phi, p)
+                                 : pol_kern_quad_lower(cov_of(r, a), phi, p);
             out_width[c] = q > 0.0 ? sqrt(q) : 0.0;
         }
     }
@@ -184,8 +202,14 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
     size_t p = r->p;
     double *th = r->theta + (size_t)a * p;
     double *P = cov_of(r, a);
-    /* u = P phi; P stays SPD, so den = 1 + phi^T P phi >= 1. */
-    pol_kern_symv_lower(P, phi, u, p);
+    double *pu = r->pend_u + (size_t)a * p;
+    /* u = P phi (the pending update applied on the way); P stays SPD, so den >= 1. */
+    if (r->pend_a[a] != 0.0) {
+        pol_kern_syr_symv_lower(P, r->pend_a[a], pu, phi, u, p);
+        r->pend_a[a] = 0.0;
+    } else {
+        pol_kern_symv_lower(P, phi, u, p);
+    }
     double den = 1.0 + pol_kern_dot(phi, u, p);
     double err = y - pol_kern_dot(th, phi, p);
     if (!isfinite(den) || !isfinite(err)) {
@@ -196,8 +220,9 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
     for (size_t j = 0; j < p; j++) {
         th[j] += k * u[j];
     }
-    /* P -= u u^T / den (Sherman-Morrison), lower triangle. */
-    pol_kern_syr_lower(P, -1.0 / den, u, p);
+    /* P -= u u^T / den (Sherman-Morrison), pending until the next pass over P. */
+    memcpy(pu, u, p * sizeof(double));
+    r->pend_a[a] = -1.0 / den;
     float *tf = r->theta_f + (size_t)a * p;
     for (size_t j = 0; j < p; j++) {
         tf[j] = (float)th[j];
@@ -246,7 +271,26 @@ uint64_t pol_ridge_checksum(const pol_ridge *r, uint64_t hash)
     size_t k = r->cfg.n_actions, p = r->p;
     hash = base_fnv1a64(r->theta_f, k * p * sizeof(float), hash);
     hash = base_fnv1a64(r->theta, k * p * sizeof(double), hash);
-    return base_fnv1a64(r->cov, k * p * p * sizeof(double), hash);
+    double row[POL_RIDGE_P_MAX];
+    for (size_t a = 0; a < k; a++) {
+        const double *P = cov_of(r, (uint32_t)a);
+        double pa = r->pend_a[a];
+        const double *pu = r->pend_u + a * p;
+        if (pa == 0.0) {
+            hash = base_fnv1a64(P, p * p * sizeof(double), hash);
+            continue;
+        }
+        /* Row by row as updated: FNV-1a over the rows in turn is FNV-1a over all of P. */
+        for (size_t i = 0; i < p; i++) {
+            memcpy(row, P + i * p, p * sizeof(double));
+            double ai = pa * pu[i];
+            for (size_t j = 0; j <= i; j++) {
+                row[j] += ai * pu[j];
+            }
+            hash = base_fnv1a64(row, p * sizeof(double), hash);
+        }
+    }
+    return hash;
 }
 
 uint32_t pol_ridge_n_params(const pol_ridge *r)
@@ -266,6 +310,11 @@ void pol_ridge_export(const pol_ridge *r, base_snapshot *m)
     memcpy(m->params, r->theta_f, k * p * sizeof(float));
     memcpy(m->state, r->theta, k * p * sizeof(double));
     memcpy(m->state + k * p, r->cov, k * p * p * sizeof(double));
+    for (size_t a = 0; a < k; a++) {
+        if (r->pend_a[a] != 0.0) {
+            pol_kern_syr_lower(m->state + k * p + a * p * p, r->pend_a[a], r->pend_u + a * p, p);
+        }
+    }
 }
 
 base_err pol_ridge_import(pol_ridge *r, const base_snapshot *m)
@@ -281,6 +330,7 @@ base_err pol_ridge_import(pol_ridge *r, const base_snapshot *m)
     }
     memcpy(r->theta, m->state, k * p * sizeof(double));
     memcpy(r->cov, m->state + k * p, k * p * p * sizeof(double));
+    memset(r->pend_a, 0, k * sizeof(double));
     for (size_t i = 0; i < k * p; i++) {
         r->theta_f[i] = (float)r->theta[i];
     }

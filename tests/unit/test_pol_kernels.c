@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/hash.h"
@@ -13,6 +14,7 @@
 #include "policy/base_prob.h"
 #include "policy/head.h"
 #include "policy/kernels.h"
+#include "policy/ridge.h"
 #include "tap.h"
 
 #define P_MAX 300
@@ -86,6 +88,33 @@ static void kernels_match_plain_loops(void)
     }
 }
 
+/* The fused kernels against the two-step ones they stand for: the same bits. */
+static void fused_equal_two_steps(void)
+{
+    uint64_t rng = 5;
+    int same = 1;
+    for (size_t p = 1; p <= 160; p += (p < 40 ? 1 : 17)) {
+        double x[P_MAX], u[P_MAX], out_a[P_MAX], out_b[P_MAX];
+        for (size_t i = 0; i < p; i++) {
+            x[i] = unit(&rng);
+            u[i] = unit(&rng) * 0.1;
+        }
+        spd(P_buf, p, &rng);
+        memcpy(P_buf2, P_buf, p * p * sizeof(double));
+        double q_upd = pol_kern_quad_lower_upd(P_buf, -0.3, u, x, p); /* P_buf unchanged */
+        pol_kern_syr_symv_lower(P_buf, -0.3, u, x, out_a, p);
+        pol_kern_syr_lower(P_buf2, -0.3, u, p);
+        pol_kern_symv_lower(P_buf2, x, out_b, p);
+        double q_two = pol_kern_quad_lower(P_buf2, x, p);
+        for (size_t i = 0; i < p; i++) {
+            same &= memcmp(P_buf + i * p, P_buf2 + i * p, (i + 1) * sizeof(double)) == 0;
+        }
+        same &= memcmp(out_a, out_b, p * sizeof(double)) == 0;
+        same &= memcmp(&q_upd, &q_two, sizeof(double)) == 0;
+    }
+    TST_TRUE(same);
+}
+
 /* Everything each kernel computes, under the variant in force, into @out. */
 static size_t run_all(const double *P, const double *x, const double *u, size_t p, double *out)
 {
@@ -94,7 +123,10 @@ static size_t run_all(const double *P, const double *x, const double *u, size_t 
     out[n++] = pol_kern_quad_lower(P, x, p);
     pol_kern_symv_lower(P, x, out + n, p);
     n += p;
+    out[n++] = pol_kern_quad_lower_upd(P, 0.37, u, x, p);
     memcpy(P_buf2, P, p * p * sizeof(double));
+    pol_kern_syr_symv_lower(P_buf2, 0.37, u, x, out + n, p);
+    n += p;
     pol_kern_syr_lower(P_buf2, 0.37, u, p);
     for (size_t i = 0; i < p; i++) {
         memcpy(out + n, P_buf2 + i * p, (i + 1) * sizeof(double));
@@ -131,7 +163,10 @@ static void variants_agree_to_the_bit(void)
     pol_kern_use_avx2(true);
 }
 
-/* A ridge head with the quad map (p = 154) learns 400 examples under one variant. */
+/*
+ * A ridge head with the quad map (p = 154) learns 400 examples under one
+ * variant, its updates pending between examples (policy/ridge.c).
+ */
 static uint64_t learn_under(bool avx2)
 {
     pol_kern_use_avx2(avx2);
@@ -173,6 +208,73 @@ static void a_head_learns_the_same_under_both(void)
     pol_kern_use_avx2(true);
 }
 
+/* One random example into @d (d=8, 5 actions) with a reward that depends on it. */
+static double example(base_decision *d, uint64_t *rng)
+{
+    for (uint32_t j = 0; j < 8; j++) {
+        d->embedding[j] = (float)unit(rng);
+    }
+    for (uint32_t a = 0; a < 5; a++) {
+        d->action[a] = a;
+        d->base_logit[a] = (float)unit(rng);
+    }
+    d->chosen = (uint32_t)(base_splitmix64(rng) % 5);
+    return d->embedding[d->chosen] > 0.0f ? 1.0 : 0.0;
+}
+
+/*
+ * Ridge keeps each action's last covariance update pending: a ridge
+ * imported from its export (nothing pending) gives the same means and ucb
+ * widths to the bit and the same checksum, and stays equal while both learn.
+ */
+static void pending_updates_are_invisible(void)
+{
+    pol_ridge_config c = {.dim = 8, .n_actions = 5, .temperature = 1.0, .prior_mean = 0.5};
+    pol_ridge *h = NULL, *g = NULL;
+    base_decision *d = base_decision_new(8, 5);
+    uint64_t rng = 9;
+    TST_OK(pol_ridge_new(&c, &h));
+    TST_OK(pol_ridge_new(&c, &g));
+    if (h == NULL || g == NULL || d == NULL) {
+        return;
+    }
+    for (int i = 0; i < 60; i++) {
+        double r = example(d, &rng);
+        TST_OK(pol_ridge_learn(h, d, r, NULL));
+    }
+    base_snapshot m;
+    memset(&m, 0, sizeof(m));
+    m.n_params = pol_ridge_n_params(h);
+    m.n_state = pol_ridge_n_state(h);
+    m.params = calloc(m.n_params, sizeof(float));
+    m.state = calloc(m.n_state, sizeof(double));
+    if (m.params == NULL || m.state == NULL) {
+        return;
+    }
+    pol_ridge_export(h, &m);
+    TST_OK(pol_ridge_import(g, &m));
+    int same = pol_ridge_checksum(h, 1) == pol_ridge_checksum(g, 1);
+    int widths_differ_from_stale = 0;
+    for (int i = 0; i < 40; i++) {
+        double r = example(d, &rng);
+        double mh[5], wh[5], mg[5], wg[5];
+        same &= pol_ridge_scores(h, d->embedding, 5, d->action, d->base_logit, mh, wh) == BASE_OK;
+        same &= pol_ridge_scores(g, d->embedding, 5, d->action, d->base_logit, mg, wg) == BASE_OK;
+        same &= memcmp(mh, mg, sizeof(mh)) == 0 && memcmp(wh, wg, sizeof(wh)) == 0;
+        widths_differ_from_stale |= wh[0] > 0.0;
+        same &=
+            pol_ridge_learn(h, d, r, NULL) == BASE_OK && pol_ridge_learn(g, d, r, NULL) == BASE_OK;
+        same &= pol_ridge_checksum(h, 1) == pol_ridge_checksum(g, 1);
+    }
+    TST_TRUE(same);
+    TST_TRUE(widths_differ_from_stale);
+    free(m.params);
+    free(m.state);
+    base_decision_free(d);
+    pol_ridge_free(h);
+    pol_ridge_free(g);
+}
+
 static void base_probs_memo_changes_nothing(void)
 {
     float la[5] = {0.5f, -1.0f, 2.0f, 0.0f, 0.25f}, lb[5] = {0.5f, -1.0f, 2.0f, 0.0f, 0.5f};
@@ -201,8 +303,13 @@ static void base_probs_memo_changes_nothing(void)
 int main(void)
 {
     kernels_match_plain_loops();
+    fused_equal_two_steps();
+    pol_kern_use_avx2(false);
+    fused_equal_two_steps();
+    pol_kern_use_avx2(true);
     variants_agree_to_the_bit();
     a_head_learns_the_same_under_both();
+    pending_updates_are_invisible();
     base_probs_memo_changes_nothing();
     return tst_done();
 }
