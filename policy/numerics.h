@@ -3,11 +3,9 @@
 
 /*
  * Process-wide numeric set-up, called once by every program's main() before
- * any other thread starts:
- * 1. GSL's default error handler aborts the process; it is turned off, so
- *    GSL failures come back as status codes that callers translate.
- * 2. OpenBLAS runs single-threaded: its threads are slower than one core at
- *    these sizes and would compete with the service's own threads.
+ * any other thread starts: GSL's default error handler aborts the process;
+ * it is turned off, so GSL failures come back as status codes that callers
+ * translate.
  */
 
 void pol_numerics_init(void);

@@ -7,7 +7,7 @@
 set -eu
 
 PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libhiredis-dev
-libmsgpack-dev libgsl-dev libopenblas-dev libinih-dev libjansson-dev redis-server
+libmsgpack-dev libgsl-dev libinih-dev libjansson-dev redis-server
 clang-format prometheus chromium libjs-chart.js"
 
 missing=""
