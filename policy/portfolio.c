@@ -31,7 +31,12 @@ struct pol_portfolio {
     double sv[POL_PORTFOLIO_MAX];
     double frozen[POL_PORTFOLIO_MAX][2]; /* a dropped member's estimate and vs_lead when dropped */
     double svv[POL_PORTFOLIO_MAX][POL_PORTFOLIO_MAX];
+    /* Derived from the sums above after every change (shares()), never saved. */
+    double share[POL_PORTFOLIO_MAX]; /* of the served pmf, per live challenger */
+    double share_total;              /* their sum, <= mix */
 };
+
+static void shares(pol_portfolio *pf);
 
 static bool config_ok(const pol_portfolio_config *c)
 {
@@ -81,6 +86,7 @@ base_err pol_portfolio_new(const pol_portfolio_config *cfg, pol_portfolio **out)
     pol_learner l0 = pol_head_get_config(pf->learner[0])->learner;
     pf->reward_model = l0 == POL_LEARNER_RIDGE || l0 == POL_LEARNER_IWR;
     pf->decay = cfg->half_life > 0.0 ? exp2(-1.0 / cfg->half_life) : 1.0;
+    shares(pf);
     *out = pf;
     return BASE_OK;
 }
@@ -104,6 +110,42 @@ static base_err member_pmf(const pol_portfolio *pf, uint32_t i, const float *x, 
                               base_logit, out_pmf, NULL);
 }
 
+/*
+ * The pmfs of the members in the bit set @want into pmf[i * n_cand], one
+ * scores call per learner (its members are views of it); with @score,
+ * learner 0's scores too (a member of learner 0 must then be wanted).
+ */
+static base_err member_pmfs(const pol_portfolio *pf, uint32_t want, const float *x, uint32_t n_cand,
+                            const uint32_t *action, const float *base_logit, float *pmf,
+                            float *score)
+{
+    pol_head_config views[POL_PORTFOLIO_MAX];
+    uint32_t idx[POL_PORTFOLIO_MAX];
+    float out[POL_PORTFOLIO_MAX * BASE_CAND_MAX];
+    for (uint32_t k = 0; k < pf->n_learners; k++) {
+        uint32_t nv = 0;
+        for (uint32_t i = 0; i < pf->n; i++) {
+            if ((want >> i & 1u) != 0 && pf->src[i] == k) {
+                views[nv] = pf->cfg.member[i];
+                idx[nv++] = i;
+            }
+        }
+        if (nv == 0) {
+            continue;
+        }
+        base_err e = pol_head_pmf_views(pf->learner[k], nv, views, x, n_cand, action, base_logit,
+                                        out, k == 0 ? score : NULL);
+        if (e != BASE_OK) {
+            return e;
+        }
+        for (uint32_t v = 0; v < nv; v++) {
+            memcpy(pmf + (size_t)idx[v] * n_cand, out + (size_t)v * n_cand,
+                   (size_t)n_cand * sizeof(float));
+        }
+    }
+    return BASE_OK;
+}
+
 base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const float *x,
                                   uint32_t n_cand, const uint32_t *action, const float *base_logit,
                                   float *out_pmf)
@@ -111,41 +153,34 @@ base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const flo
     return i < pf->n ? member_pmf(pf, i, x, n_cand, action, base_logit, out_pmf) : BASE_EINVAL;
 }
 
-/* Live members other than the leader. */
-static uint32_t n_challengers(const pol_portfolio *pf)
-{
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < pf->n; i++) {
-        c += pf->live[i] && i != pf->lead;
-    }
-    return c;
-}
-
 /*
- * The served pmf from the leader's @lead: with mix > 0 and challengers live,
- * (1 - mix) lead + mix * mean of the challengers' pmfs, in double, then
- * rounded once.
+ * The served pmf from the leader's @lead: (1 - S) lead + sum_i share_i pi_i
+ * over the live challengers (S their total share), in double, then rounded
+ * once.
  */
 static base_err mixed(const pol_portfolio *pf, const float *lead, const float *x, uint32_t n_cand,
                       const uint32_t *action, const float *base_logit, float *out_pmf)
 {
-    float other[BASE_CAND_MAX];
+    float other[POL_PORTFOLIO_MAX * BASE_CAND_MAX];
     double acc[BASE_CAND_MAX];
-    uint32_t nc = n_challengers(pf);
-    double share = pf->cfg.mix / (double)nc;
+    uint32_t want = 0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        want |= pf->share[i] > 0.0 ? 1u << i : 0u;
+    }
+    base_err e = member_pmfs(pf, want, x, n_cand, action, base_logit, other, NULL);
+    if (e != BASE_OK) {
+        return e;
+    }
     for (uint32_t c = 0; c < n_cand; c++) {
-        acc[c] = (1.0 - pf->cfg.mix) * (double)lead[c];
+        acc[c] = (1.0 - pf->share_total) * (double)lead[c];
     }
     for (uint32_t i = 0; i < pf->n; i++) {
-        if (!pf->live[i] || i == pf->lead) {
+        if ((want >> i & 1u) == 0) {
             continue;
         }
-        base_err e = member_pmf(pf, i, x, n_cand, action, base_logit, other);
-        if (e != BASE_OK) {
-            return e;
-        }
+        const float *pi = other + (size_t)i * n_cand;
         for (uint32_t c = 0; c < n_cand; c++) {
-            acc[c] += share * (double)other[c];
+            acc[c] += pf->share[i] * (double)pi[c];
         }
     }
     for (uint32_t c = 0; c < n_cand; c++) {
@@ -157,7 +192,7 @@ static base_err mixed(const pol_portfolio *pf, const float *lead, const float *x
 base_err pol_portfolio_pmf(const pol_portfolio *pf, const float *x, uint32_t n_cand,
                            const uint32_t *action, const float *base_logit, float *out_pmf)
 {
-    if (pf->cfg.mix <= 0.0 || n_challengers(pf) == 0) {
+    if (pf->share_total <= 0.0) {
         return member_pmf(pf, pf->lead, x, n_cand, action, base_logit, out_pmf);
     }
     float lead[BASE_CAND_MAX];
@@ -212,6 +247,52 @@ static void select_leader(pol_portfolio *pf)
     }
 }
 
+/*
+ * Each live challenger's share of the served pmf. g_i = Phi(mean / se) of
+ * its paired difference against the leader is how plausible it is that it
+ * serves better (1/2 before there is evidence); the challengers together
+ * get mix * max_i g_i, split in proportion to g_i. A challenger that looks
+ * as good as the leader is served often enough to be confirmed or refuted
+ * quickly, one that is plainly behind costs next to nothing, and one that
+ * is z_drop standard errors behind (member 0, the reward model, which is
+ * never dropped) gets nothing: once every challenger is, the leader serves
+ * alone.
+ */
+static void shares(pol_portfolio *pf)
+{
+    double g[POL_PORTFOLIO_MAX] = {0}, sum = 0.0, top = 0.0;
+    pf->share_total = 0.0;
+    memset(pf->share, 0, sizeof(pf->share));
+    if (pf->cfg.mix <= 0.0) {
+        return;
+    }
+    for (uint32_t i = 0; i < pf->n; i++) {
+        if (!pf->live[i] || i == pf->lead) {
+            continue;
+        }
+        double m = 0.0, se = 0.0;
+        paired(pf, i, pf->lead, &m, &se);
+        if (pf->n_seen < pf->cfg.min_examples || !isfinite(se)) {
+            g[i] = 0.5;
+        } else if (m + pf->cfg.z_drop * se < 0.0) {
+            g[i] = 0.0; /* as far behind as a dropped member (member 0 never is) */
+        } else if (se > 0.0) {
+            g[i] = 0.5 * erfc(-m / (se * 1.4142135623730951));
+        } else {
+            g[i] = m > 0.0 ? 1.0 : (m < 0.0 ? 0.0 : 0.5);
+        }
+        sum += g[i];
+        top = g[i] > top ? g[i] : top;
+    }
+    if (sum <= 0.0) {
+        return;
+    }
+    pf->share_total = pf->cfg.mix * top;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        pf->share[i] = pf->share_total * g[i] / sum;
+    }
+}
+
 /* Whether learner @k serves any live member. */
 static bool learner_live(const pol_portfolio *pf, uint32_t k)
 {
@@ -221,39 +302,6 @@ static bool learner_live(const pol_portfolio *pf, uint32_t k)
         }
     }
     return false;
-}
-
-/*
- * Every live member's pmf on @d into pmf[i * n] (one scores call per
- * learner), and learner 0's scores, the reward model, into @score.
- */
-static base_err live_pmfs(const pol_portfolio *pf, const base_decision *d, float *pmf, float *score)
-{
-    pol_head_config views[POL_PORTFOLIO_MAX];
-    uint32_t idx[POL_PORTFOLIO_MAX];
-    float out[POL_PORTFOLIO_MAX * BASE_CAND_MAX];
-    uint32_t n = d->n_cand;
-    for (uint32_t k = 0; k < pf->n_learners; k++) {
-        uint32_t nv = 0;
-        for (uint32_t i = 0; i < pf->n; i++) {
-            if (pf->live[i] && pf->src[i] == k) {
-                views[nv] = pf->cfg.member[i];
-                idx[nv++] = i;
-            }
-        }
-        if (nv == 0) {
-            continue;
-        }
-        base_err e = pol_head_pmf_views(pf->learner[k], nv, views, d->embedding, n, d->action,
-                                        d->base_logit, out, k == 0 ? score : NULL);
-        if (e != BASE_OK) {
-            return e;
-        }
-        for (uint32_t v = 0; v < nv; v++) {
-            memcpy(pmf + (size_t)idx[v] * n, out + (size_t)v * n, (size_t)n * sizeof(float));
-        }
-    }
-    return BASE_OK;
 }
 
 base_err pol_portfolio_score(const pol_portfolio *pf, const base_decision *d, double reward,
@@ -279,7 +327,11 @@ base_err pol_portfolio_score(const pol_portfolio *pf, const base_decision *d, do
         return BASE_OK; /* nothing left to select */
     }
     /* Member 0 is always live, so learner 0 computes its scores: the reward model. */
-    base_err e = live_pmfs(pf, d, pmf, score);
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < pf->n; i++) {
+        live |= pf->live[i] ? 1u << i : 0u;
+    }
+    base_err e = member_pmfs(pf, live, d->embedding, n, d->action, d->base_logit, pmf, score);
     if (e != BASE_OK) {
         return e;
     }
@@ -355,6 +407,7 @@ base_err pol_portfolio_apply(pol_portfolio *pf, const base_decision *d, double r
         pf->rmax = reward > pf->rmax ? reward : pf->rmax;
     }
     select_leader(pf);
+    shares(pf);
     return BASE_OK;
 }
 
@@ -506,6 +559,7 @@ bool pol_portfolio_member_info(const pol_portfolio *pf, uint32_t i, pol_member_i
         out->vs_lead = pf->frozen[i][1];
         out->se = 0.0;
     }
+    out->share = i == pf->lead ? 1.0 - pf->share_total : pf->share[i];
     out->n = pol_head_n_updates(h);
     char l[48];
     const char *x = pol_explorer_name(c->explorer);
@@ -551,11 +605,11 @@ base_err pol_portfolio_explain(const pol_portfolio *pf, const float *x, uint32_t
 {
     base_err e = pol_head_explain_view(pf->learner[pf->src[pf->lead]], &pf->cfg.member[pf->lead], x,
                                        n_cand, action, base_logit, out);
-    if (e != BASE_OK || pf->cfg.mix <= 0.0 || n_challengers(pf) == 0) {
+    if (e != BASE_OK || pf->share_total <= 0.0) {
         return e;
     }
     /*
-     * Mixed: what the leader serves without exploring, (1 - mix) (pi_lead - explore_lead),
+     * Mixed: what the leader serves without exploring, (1 - S) (pi_lead - explore_lead),
      * is the exploitation; the rest of each candidate's probability is exploration.
      */
     float lead[BASE_CAND_MAX];
@@ -565,7 +619,7 @@ base_err pol_portfolio_explain(const pol_portfolio *pf, const float *x, uint32_t
         return e;
     }
     for (uint32_t c = 0; c < n_cand; c++) {
-        double exploit = (1.0 - pf->cfg.mix) * ((double)lead[c] - (double)out->explore[c]);
+        double exploit = (1.0 - pf->share_total) * ((double)lead[c] - (double)out->explore[c]);
         double ex = (double)out->pmf[c] - exploit;
         out->explore[c] = (float)(ex > 0.0 ? ex : 0.0);
     }
@@ -651,6 +705,7 @@ base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m)
         pol_portfolio_free(fresh);
         return e;
     }
+    shares(fresh);
     /* Swap the state in; pf keeps its own address. */
     pol_portfolio tmp = *pf;
     *pf = *fresh;

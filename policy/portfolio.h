@@ -71,14 +71,12 @@ typedef struct pol_portfolio_config {
     double mix; /* share of the served pmf given to live challengers, [0, 0.5] */
 } pol_portfolio_config;
 
-#define POL_PORTFOLIO_DEFAULT_Z 2.0
+#define POL_PORTFOLIO_DEFAULT_Z 1.5
 #define POL_PORTFOLIO_DEFAULT_Z_DROP 3.0
 #define POL_PORTFOLIO_DEFAULT_MIN 300
 #define POL_PORTFOLIO_DEFAULT_DROP_AFTER 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
-#define POL_PORTFOLIO_DEFAULT_MIX 0.0
-/* auto: ucb members while ridge has at most this many features */
-#define POL_PORTFOLIO_UCB_P_MAX 64
+#define POL_PORTFOLIO_DEFAULT_MIX 0.5
 /* auto: a quad member up to this context length */
 #define POL_PORTFOLIO_QUAD_DIM_MAX 16
 
@@ -158,6 +156,7 @@ typedef struct pol_member_info {
     double estimate; /* discounted mean of v_h (a dropped member: when dropped) */
     double vs_lead;  /* discounted mean of v_h - v_lead (0 for the leader; dropped: when) */
     double se;       /* its standard error */
+    double share;    /* of the served pmf: the leader 1 - the challengers' (0 when dropped) */
     uint64_t n;      /* examples scored */
     char name[64];   /* "ridge/greedy", "ridge/ucb:0.25", ... */
 } pol_member_info;

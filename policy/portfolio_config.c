@@ -39,18 +39,12 @@ void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config 
     if (head->learner != POL_LEARNER_RIDGE) {
         return;
     }
-    pol_head_config m = *head;
     /*
-     * Optimism over the same ridge: its widths cost p^2 / 2 per candidate,
-     * affordable while the ridge's features (context, p_base, bias) are few.
+     * No ucb views of the head: with the nonlinear members below they never
+     * served at the end of any benchmark run, and their widths cost p^2 / 2
+     * per candidate on every decision (docs/benchmarks.md, "Portfolio").
      */
-    if (head->dim + POL_RIDGE_EXTRA <= POL_PORTFOLIO_UCB_P_MAX) {
-        m.explorer = POL_EXPLORE_UCB;
-        m.ucb_alpha = 0.25;
-        add_member(out, &m);
-        m.ucb_alpha = 0.5;
-        add_member(out, &m);
-    }
+    pol_head_config m;
     if (head->dim > POL_RIDGE_EXACT_MAX) {
         /*
          * Ridge sees a random projection of a long context; iwr costs O(dim)
@@ -68,14 +62,16 @@ void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config 
     }
     /*
      * Nonlinear capacity, greedy like the head: pairwise products for short
-     * contexts; random Fourier features (a scale-free and a sharper one) up to
-     * the length ridge takes exactly (docs/algorithms.md, sections 10, 11).
+     * contexts; random Fourier features (a scale-free and a sharper one) while
+     * there are at least as many cosines as context values: past that the
+     * sampled kernel is too coarse to add to the linear part (measured in
+     * docs/benchmarks.md; docs/algorithms.md, sections 10, 11).
      */
     m = *head;
     if (head->dim <= POL_PORTFOLIO_QUAD_DIM_MAX) {
         m.features = POL_FEATURES_QUAD;
         add_member(out, &m);
-    } else if (head->dim + POL_RFF_DEFAULT_DIM < POL_RIDGE_EXACT_MAX) {
+    } else if (head->dim <= POL_RFF_DEFAULT_DIM) {
         m.features = POL_FEATURES_RFF_NORM;
         m.rff_dim = POL_RFF_DEFAULT_DIM;
         m.bandwidth = 1.0;

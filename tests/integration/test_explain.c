@@ -44,6 +44,9 @@ static const char CONFIG[] = "[server]\n"
                              "learner = ridge\n"
                              "explorer = greedy\n"
                              "epsilon = 0.2\n"
+                             /* One greedy head's breakdown; the portfolio's mixture is
+                              * test_pol_portfolio's. */
+                             "portfolio = off\n"
                              "window_ms = 60000\n"
                              "[signal g.thumbs_up]\n"
                              "kind = event\n"

@@ -341,31 +341,20 @@ static void snapshot_restores_the_whole_portfolio(const world *w)
     pol_portfolio_free(p2);
 }
 
-/* With mix, the served pmf is the exact mixture, and explain gives it bit for bit. */
-static void mix_serves_the_exact_mixture(const world *w)
+/* The served pmf against its mixture (1 - S) pi_lead + share pi_other; 1 when all of @n draws match. */
+static int serves_the_mixture(const pol_portfolio *pf, const world *w, int n, uint64_t seed)
 {
-    pol_portfolio_config pc;
-    pol_head_config good, other;
-    good_member(&good);
-    other = good;
-    other.lambda = 3.0; /* a learner of its own */
-    pol_portfolio_config_single(&pc, &good);
-    pc.member[pc.n_members++] = other;
-    pc.mix = 0.1;
-    pol_portfolio *pf = NULL;
-    TST_OK(pol_portfolio_new(&pc, &pf));
-    int errors = 0;
-    (void)run(pf, w, 200, NULL, &errors);
-    TST_EQ(errors, 0);
-    TST_EQ(pol_portfolio_live(pf), 2);
-    uint64_t rng = 4;
+    uint64_t rng = seed;
     bandit_ctx b;
     int exact = 0;
-    for (int i = 0; i < 50; i++) {
+    uint32_t lead = pol_portfolio_leader(pf);
+    pol_member_info ml, mo;
+    (void)pol_portfolio_member_info(pf, lead, &ml);
+    (void)pol_portfolio_member_info(pf, 1 - lead, &mo);
+    for (int i = 0; i < n; i++) {
         float got[LK], p0[LK], p1[LK], sc[LK], ex[LK], pm[LK];
         world_draw(w, &rng, &b);
         TST_OK(pol_portfolio_pmf(pf, b.x, LK, b.action, b.bl, got));
-        uint32_t lead = pol_portfolio_leader(pf);
         TST_OK(pol_portfolio_member_pmf(pf, lead, b.x, LK, b.action, b.bl, p0));
         TST_OK(pol_portfolio_member_pmf(pf, 1 - lead, b.x, LK, b.action, b.bl, p1));
         pol_breakdown bd = {sc, ex, pm};
@@ -373,13 +362,67 @@ static void mix_serves_the_exact_mixture(const world *w)
         bool ok = memcmp(pm, got, sizeof(got)) == 0;
         double sum = 0.0;
         for (int c = 0; c < LK; c++) {
-            ok = ok && fabs((double)got[c] - (0.9 * p0[c] + 0.1 * p1[c])) < 1e-6;
+            ok = ok && fabs((double)got[c] - (ml.share * p0[c] + mo.share * p1[c])) < 1e-6;
             ok = ok && ex[c] >= 0.0f && ex[c] <= got[c] + 1e-7f;
             sum += got[c];
         }
+        if (mo.share == 0.0) {
+            ok = ok && memcmp(got, p0, sizeof(got)) == 0; /* the leader alone, to the bit */
+        }
         exact += ok && fabs(sum - 1.0) < 1e-5;
     }
-    TST_EQ(exact, 50);
+    return exact == n;
+}
+
+/*
+ * The served pmf is the exact mixture of the leader and the challengers by
+ * their shares, and explain gives it bit for bit. Before min_examples a
+ * challenger gets mix / 2; a clearly worse one ends with nothing, and the
+ * leader serves alone.
+ */
+static void mix_serves_the_exact_mixture(const world *w)
+{
+    pol_portfolio_config pc;
+    pol_head_config good, other, bad;
+    good_member(&good);
+    other = good;
+    other.lambda = 3.0; /* a learner of its own */
+    pol_portfolio_config_single(&pc, &good);
+    pc.member[pc.n_members++] = other;
+    pc.mix = 0.2;
+    pol_portfolio *pf = NULL;
+    TST_OK(pol_portfolio_new(&pc, &pf));
+    pol_member_info mi;
+    TST_TRUE(pol_portfolio_member_info(pf, 1, &mi));
+    TST_NEAR(mi.share, 0.1, 1e-12);
+    TST_TRUE(pol_portfolio_member_info(pf, 0, &mi));
+    TST_NEAR(mi.share, 0.9, 1e-12);
+    TST_TRUE(serves_the_mixture(pf, w, 50, 4));
+    int errors = 0;
+    (void)run(pf, w, 200, NULL, &errors);
+    TST_EQ(errors, 0);
+    TST_EQ(pol_portfolio_live(pf), 2);
+    TST_TRUE(serves_the_mixture(pf, w, 50, 5));
+    pol_portfolio_free(pf);
+
+    /* Against a uniform member: its share falls to 0 as the evidence comes in. */
+    uniform_member(&bad);
+    pol_portfolio_config_single(&pc, &good);
+    pc.member[pc.n_members++] = bad;
+    pc.mix = 0.5;
+    pc.drop_after = 1000000; /* kept live, so its share is what the test sees */
+    TST_OK(pol_portfolio_new(&pc, &pf));
+    double first = 0.0;
+    TST_TRUE(pol_portfolio_member_info(pf, 1, &mi));
+    first = mi.share;
+    (void)run(pf, w, 3000, NULL, &errors);
+    TST_EQ(errors, 0);
+    TST_EQ(pol_portfolio_leader(pf), 0);
+    TST_TRUE(pol_portfolio_member_info(pf, 1, &mi));
+    TST_TRUE(mi.live);
+    TST_NEAR(first, 0.25, 1e-12);
+    TST_TRUE(mi.share == 0.0);
+    TST_TRUE(serves_the_mixture(pf, w, 50, 6));
     pol_portfolio_free(pf);
 }
 
