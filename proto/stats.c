@@ -91,6 +91,7 @@ static const field member_fields[] = {
     {"estimate", K_F64, offsetof(proto_member_stats, estimate), 0},
     {"vs_serving", K_F64, offsetof(proto_member_stats, vs_serving), 0},
     {"se", K_F64, offsetof(proto_member_stats, se), 0},
+    {"share", K_F64, offsetof(proto_member_stats, share), 0},
     U64(proto_member_stats, updates),
 };
 

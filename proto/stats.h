@@ -69,6 +69,7 @@ typedef struct proto_member_stats {
     double estimate;   /* its progressive value estimate (doubly robust) */
     double vs_serving; /* mean difference to the serving member */
     double se;         /* standard error of vs_serving */
+    double share;      /* share of the online slot's pmf it serves */
     uint64_t updates;  /* examples its learner applied */
 } proto_member_stats;
 

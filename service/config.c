@@ -330,6 +330,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_double(v, 0, 1, &p->canary);
     } else if (strcmp(k, "portfolio") == 0) {
         ok = copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
+    } else if (strcmp(k, "portfolio_mix") == 0) {
+        ok = parse_double(v, 0, 0.5, &p->portfolio_mix);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
@@ -474,6 +476,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
             pol_head_config_default(&st->pol->head, 0, 0);
             base_strlcpy(st->pol->portfolio_spec, "auto", sizeof(st->pol->portfolio_spec));
+            st->pol->portfolio_mix = -1.0;
             rwd_spec_default(&st->pol->reward);
             st->pol->max_pending = 1000000;
         }
@@ -544,6 +547,9 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             snprintf(errbuf, errlen, "policy \"%s\": portfolio \"%s\": %s", p->name,
                      p->portfolio_spec, why);
             return BASE_EINVAL;
+        }
+        if (p->portfolio_mix >= 0.0) {
+            p->portfolio.mix = p->portfolio_mix;
         }
         if (p->max_candidates == 0) {
             p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;

@@ -181,6 +181,11 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
         snprintf(text + n, sizeof(text) - n, " features %s rff %u bw %.17g",
                  pol_features_name(h->features), h->rff_dim, h->bandwidth);
     }
+    if (c->portfolio_mix >= 0.0) {
+        /* Appended only when set: configurations without it hash as before. */
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof(text) - n, " mix %.17g", c->portfolio_mix);
+    }
     uint64_t x = base_hash64(text, strlen(text), 0x636f6e66);
     for (uint32_t a = 0; a < c->n_actions; a++) {
         x = base_hash64(c->actions[a], strlen(c->actions[a]), x);

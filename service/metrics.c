@@ -194,14 +194,15 @@ static void per_policy(writer *w, const proto_stats *s)
 /* The online slot's portfolio, one sample per member (docs/algorithms.md, section 11). */
 static void portfolio(writer *w, const proto_stats *s)
 {
-    static const char *const names[] = {"rlfeed_portfolio_member_serving",
-                                        "rlfeed_portfolio_member_live",
-                                        "rlfeed_portfolio_member_estimate"};
+    static const char *const names[] = {
+        "rlfeed_portfolio_member_serving", "rlfeed_portfolio_member_live",
+        "rlfeed_portfolio_member_estimate", "rlfeed_portfolio_member_share"};
     static const char *const helps[] = {
         "1 for the portfolio member that serves the online slot, else 0.",
         "1 while a portfolio member learns and is scored, 0 once dropped.",
-        "A portfolio member's progressive doubly robust value estimate (reward)."};
-    for (int k = 0; k < 3; k++) {
+        "A portfolio member's progressive doubly robust value estimate (reward).",
+        "The share of the online slot's pmf a portfolio member serves (0..1)."};
+    for (int k = 0; k < 4; k++) {
         family(w, names[k], "gauge", helps[k]);
         for (uint32_t i = 0; i < s->n_policies; i++) {
             const proto_portfolio_stats *pf = &s->policies[i].portfolio;
@@ -213,7 +214,7 @@ static void portfolio(writer *w, const proto_stats *s)
                 } else if (k == 1) {
                     value_u(w, ms->live);
                 } else {
-                    value_f(w, ms->estimate);
+                    value_f(w, k == 2 ? ms->estimate : ms->share);
                 }
             }
         }

@@ -45,6 +45,7 @@ static void portfolio_stats(const pol_portfolio *pf, proto_portfolio_stats *out)
         m->estimate = mi.estimate;
         m->vs_serving = mi.vs_lead;
         m->se = mi.se;
+        m->share = mi.share;
         m->updates = mi.n;
         if (mi.serving) {
             base_strlcpy(out->serving, mi.name, sizeof(out->serving));

@@ -46,8 +46,8 @@ static const char want_json[] =
     "\"mean_reward\":0.125,\"model_version\":7}},"
     "\"portfolio\":{\"serving\":\"ridge/ucb:0.25\",\"switches\":2,\"live\":1,\"members\":["
     "{\"name\":\"ridge/greedy:0.01\",\"live\":true,\"estimate\":0.5,\"vs_serving\":-0.25,"
-    "\"se\":0.125,\"updates\":70},{\"name\":\"ridge/ucb:0.25\",\"live\":false,"
-    "\"estimate\":0.75,\"vs_serving\":0.0,\"se\":0.0,\"updates\":71}]}}},"
+    "\"se\":0.125,\"share\":0.0625,\"updates\":70},{\"name\":\"ridge/ucb:0.25\",\"live\":false,"
+    "\"estimate\":0.75,\"vs_serving\":0.0,\"se\":0.0,\"share\":0.0,\"updates\":71}]}}},"
     "\"rejected\":{\"bad_request\":1,\"internal\":2},"
     "\"storage\":{\"redis\":\"up\",\"queue_depth\":0,\"queue_capacity\":65536,"
     "\"written\":22,\"failed\":0,\"trimmed\":5,\"audit_failed\":2,\"url\":\"unix:/tmp/r.sock\"}}";
@@ -106,6 +106,7 @@ static void fill_policy(proto_policy_stats *p)
     p->portfolio.member[0].estimate = 0.5;
     p->portfolio.member[0].vs_serving = -0.25;
     p->portfolio.member[0].se = 0.125;
+    p->portfolio.member[0].share = 0.0625;
     p->portfolio.member[0].updates = 70;
     memcpy(p->portfolio.member[1].name, "ridge/ucb:0.25", 15);
     p->portfolio.member[1].estimate = 0.75;

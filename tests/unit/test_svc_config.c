@@ -4,6 +4,7 @@
 
 #include "base/alloc.h"
 #include "service/config.h"
+#include "service/engine_impl.h"
 #include "tap.h"
 
 static svc_config *load(const char *text, base_err *out_e, char *err, size_t errlen)
@@ -92,6 +93,32 @@ static void feature_map_keys_load(void)
     done(c);
 }
 
+/* portfolio and portfolio_mix: the resolved members and share cap; the hash moves only when set. */
+static void portfolio_keys_load(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c =
+        load("[policy p]\ndim = 12\nactions = a, b\nsignal.s = 1\n"
+             "[policy q]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio_mix = 0.1\n"
+             "[policy r]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio = off\n"
+             "[policy s]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio_mix = 0.5\n",
+             &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    const svc_policy_config *p = svc_config_policy(c, "p"), *q = svc_config_policy(c, "q");
+    TST_EQ(p->portfolio.n_members, 2); /* dim 12: the head and its quad member */
+    TST_NEAR(p->portfolio.mix, POL_PORTFOLIO_DEFAULT_MIX, 0);
+    TST_NEAR(q->portfolio.mix, 0.1, 0);
+    TST_EQ(svc_config_policy(c, "r")->portfolio.n_members, 1);
+    char hp[32], hq[32], hs[32];
+    svc_learner_config_hash(p, hp, sizeof(hp));
+    svc_learner_config_hash(q, hq, sizeof(hq));
+    svc_learner_config_hash(svc_config_policy(c, "s"), hs, sizeof(hs));
+    TST_TRUE(strcmp(hp, hq) != 0);
+    TST_TRUE(strcmp(hp, hs) != 0); /* set, even to the default value */
+    done(c);
+}
+
 static void long_action_lists_load(void)
 {
     /* More than inih's default 200-byte line, on one line. */
@@ -126,6 +153,7 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nsignal.s = 2\n", "twice"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = nan\n", "signal.s"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nepsilon = 1.5\n", "epsilon"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nportfolio_mix = 0.6\n", "portfolio_mix"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\ncolour = red\n", "colour"},
         {"[server]\ncontexts = 0\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "contexts"},
         {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
@@ -250,6 +278,7 @@ int main(void)
 {
     full_config_loads_with_defaults();
     feature_map_keys_load();
+    portfolio_keys_load();
     long_action_lists_load();
     invalid_configs_fail_with_a_reason();
     missing_file_is_an_io_error();
