@@ -12,6 +12,7 @@
  * is safe to move from one thread while others read (atomic).
  * base_mono_ns() is CLOCK_MONOTONIC in nanoseconds: for timeouts, deadlines
  * and latency measurements, never for anything that is logged or replayed.
+ * base_thread_cpu_ns() is the calling thread's CPU time (benchmarks).
  */
 
 #include <stdatomic.h>
@@ -29,5 +30,6 @@ void base_clock_set(base_clock *c, int64_t ms);     /* manual clocks only; else 
 void base_clock_advance(base_clock *c, int64_t ms); /* manual clocks only; else ignored */
 
 uint64_t base_mono_ns(void);
+uint64_t base_thread_cpu_ns(void);
 
 #endif

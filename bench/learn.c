@@ -186,6 +186,7 @@ static double base_accuracy(const stream *s)
 typedef struct result {
     double accuracy;
     double seconds;
+    double cpu_seconds; /* the loop's thread CPU time */
     uint64_t errors;
     pol_portfolio *pf; /* run_bandit: the portfolio at the end */
 } result;
@@ -248,7 +249,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     }
     int64_t now = 1700000000000LL;
     uint64_t hits = 0;
-    uint64_t t0 = base_mono_ns();
+    uint64_t t0 = base_mono_ns(), c0 = base_thread_cpu_ns();
     for (uint32_t i = 0; i < s->n; i++) {
         base_decision *d = decision_for(s, i);
         if (d == NULL) {
@@ -291,6 +292,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
         }
     }
     out->seconds = (double)(base_mono_ns() - t0) * 1e-9;
+    out->cpu_seconds = (double)(base_thread_cpu_ns() - c0) * 1e-9;
     out->accuracy = (double)hits / s->n;
 out:
     rwd_join_free(j);
@@ -561,9 +563,9 @@ static void print_portfolio(const pol_portfolio *pf)
     for (uint32_t i = 0; i < pol_portfolio_size(pf); i++) {
         (void)pol_portfolio_member_info(pf, i, &mi);
         printf("%s{\"name\":\"%s\",\"live\":%s,\"estimate\":%.4f,\"vs_serving\":%.4f,"
-               "\"se\":%.4f}",
+               "\"se\":%.4f,\"share\":%.4f}",
                i > 0 ? "," : "", mi.name, mi.live ? "true" : "false", mi.estimate, mi.vs_lead,
-               mi.se);
+               mi.se, mi.share);
     }
     printf("],");
 }
@@ -613,8 +615,9 @@ static int bench_learn(int argc, char **argv)
         printf("\"full_info_accuracy\":null,");
     }
     print_portfolio(bandit.pf);
-    printf("\"updates_per_sec\":%.0f,\"errors\":%" PRIu64 "}\n",
-           bandit.seconds > 0 ? s.n / bandit.seconds : 0.0, bandit.errors + full.errors);
+    printf("\"updates_per_sec\":%.0f,\"updates_per_cpu_sec\":%.0f,\"errors\":%" PRIu64 "}\n",
+           bandit.seconds > 0 ? s.n / bandit.seconds : 0.0,
+           bandit.cpu_seconds > 0 ? s.n / bandit.cpu_seconds : 0.0, bandit.errors + full.errors);
     pol_portfolio_free(bandit.pf);
     stream_free(&s);
     return bandit.errors + full.errors == 0 ? 0 : 1;
