@@ -8,9 +8,10 @@ For each CSV: the mean progressive accuracy over seeds 1..SEEDS of a grid
 of linear bandits (the learner and explorer settings a person would tune),
 the linear full-information ceiling (default ridge told every label), the
 target "best linear bandit + half its distance to full information", and
-every feature-map head of FEATURES below (or those --only names), marked
-+ when it reaches the target. EXTRA arguments (e.g. --base weak) go to every run. Prints one
-line per file, then a JSON object with every mean.
+every feature-map head of FEATURES below (or those --only names; "auto" is
+the default portfolio), marked + when it reaches the target. Every other
+cell is one head (--portfolio off). EXTRA arguments (e.g. --base weak) go to
+every run. Prints one line per file, then a JSON object with every mean.
 """
 import concurrent.futures
 import json
@@ -50,6 +51,7 @@ FEATURES = {
     'iwr.rff256.bw0.25': ['--learner', 'iwr', '--features', 'rff', '--rff-dim', '256',
                           '--bandwidth', '0.25'],
     'ridge.quad.ucb.5': ['--features', 'quad', '--explorer', 'ucb', '--alpha', '0.5'],
+    'auto': [],
 }
 
 
@@ -90,7 +92,8 @@ def main():
             for name, args in list(LINEAR.items()) + list(features.items()):
                 for s in seeds:
                     full = name == 'ridge'
-                    todo[(name, s)] = ex.submit(run, rl, f, s, args + extra, full)
+                    one = [] if name == 'auto' else ['--portfolio', 'off']
+                    todo[(name, s)] = ex.submit(run, rl, f, s, args + one + extra, full)
             acc, full = {}, []
             for (name, s), fut in todo.items():
                 r = fut.result()

@@ -362,9 +362,10 @@ static void usage(FILE *f)
                "                      the one above, the serving one selected online;\n"
                "                      off: that head alone\n"
                "  --half-life H       portfolio: discount half-life in examples (0: none)\n"
-               "  --z Z, --z-drop Z   portfolio: confidence to switch (2), to drop (3)\n"
+               "  --z Z, --z-drop Z   portfolio: confidence to switch (1.5), to drop (3)\n"
                "  --min-examples N    portfolio: no switch before N examples (300)\n"
-               "  --mix M             portfolio: share served by live challengers (0)\n"
+               "  --mix M             portfolio: cap on the share live challengers serve,\n"
+               "                      0..1 (1: probability matching, as rlfeedd)\n"
                "  --drop-after N      portfolio: no member dropped before N examples (300)\n"
                "  --no-full           skip the full-information run\n"
                "The last line printed is one JSON object.\n");
@@ -519,7 +520,7 @@ static int parse(int argc, char **argv, opts *o)
             o->min_examples = (uint64_t)v;
             break;
         case 'M':
-            ok = parse_num(optarg, &o->mix) && o->mix >= 0 && o->mix <= 0.5;
+            ok = parse_num(optarg, &o->mix) && o->mix >= 0 && o->mix <= 1.0;
             break;
         case 'T':
             ok = parse_num(optarg, &v) && v >= 0;

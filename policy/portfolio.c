@@ -43,7 +43,7 @@ static bool config_ok(const pol_portfolio_config *c)
     bool ok = c->n_members >= 1 && c->n_members <= POL_PORTFOLIO_MAX;
     ok = ok && isfinite(c->z) && c->z >= 0.0 && isfinite(c->z_drop) && c->z_drop >= 0.0;
     ok = ok && isfinite(c->half_life) && c->half_life >= 0.0;
-    ok = ok && isfinite(c->mix) && c->mix >= 0.0 && c->mix <= 0.5;
+    ok = ok && isfinite(c->mix) && c->mix >= 0.0 && c->mix <= 1.0;
     for (uint32_t i = 1; ok && i < c->n_members; i++) {
         ok = c->member[i].dim == c->member[0].dim &&
              c->member[i].n_actions == c->member[0].n_actions;

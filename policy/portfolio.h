@@ -23,24 +23,28 @@
  * learns the example.
  *
  * Selection. The estimates are exponentially discounted sums (a half-life in
- * examples; 0 keeps the whole stream). The serving member (the leader)
- * changes to the challenger h whose paired difference v_h - v_lead has the
- * highest lower confidence bound, once that bound is above zero:
- * mean(v_h - v_lead) - z * se > 0, with se from the discounted variance of
- * the per-example differences and the effective sample size. Switching back
- * needs the same evidence the other way, which is the hysteresis: noise
- * alone does not make serving flap. A challenger whose upper bound is below
- * zero against the leader, by z_drop standard errors, is dropped for good
- * (a learner no live member uses stops learning: the steady cost approaches
- * one head). Nothing is switched before min_examples joined examples, nothing
- * dropped before drop_after. Member 0 is never dropped (it is the reward
- * model).
+ * examples; 0 keeps the whole stream). The leader changes to the challenger
+ * h whose paired difference v_h - v_lead has the highest lower confidence
+ * bound, once that bound is above zero: mean(v_h - v_lead) - z * se > 0,
+ * with se from the discounted variance of the per-example differences and
+ * the effective sample size. Switching back needs the same evidence the
+ * other way, which is the hysteresis: noise alone does not make the leader
+ * flap. A challenger whose upper bound is below zero against the leader, by
+ * z_drop standard errors, is dropped for good (a learner no live member
+ * uses stops learning: the steady cost approaches one head). Nothing is
+ * switched before min_examples joined examples, nothing dropped before
+ * drop_after. Member 0 is never dropped (it is the reward model).
  *
- * Serving. pol_portfolio_pmf() is the leader's exact pmf, what the caller
- * logs; with mix > 0 (a benchmark setting, 0 by default and in rlfeedd) it
- * is (1 - mix) pi_lead + mix * the mean of the live challengers' pmfs, which
- * bounds their importance weights by n / mix but costs reward while they are
- * weak (measured in docs/algorithms.md, section 11).
+ * Serving. pol_portfolio_pmf() is what the caller serves and logs, exactly:
+ * the mixture (1 - S) pi_lead + sum_h share_h pi_h over the live
+ * challengers. g_h = Phi(mean / se) of h's paired difference is how
+ * plausible it is that h serves better (1/2 before min_examples; 0 once h
+ * is z_drop standard errors behind); the challengers together get
+ * S = mix * max_h g_h, split in proportion to g_h. With mix = 1 (the
+ * default) this is probability matching over the members: a challenger
+ * that is probably better already serves most of the traffic before the
+ * switch, and one that is plainly worse serves none. Its importance weights
+ * are at most 1 / share_h, so the evidence about it stays sound.
  *
  * Everything is a deterministic function of the configuration and the
  * sequence of examples, like a single head.
@@ -68,7 +72,7 @@ typedef struct pol_portfolio_config {
     uint64_t min_examples;                     /* no switch before this many */
     uint64_t drop_after;                       /* no drop before this many */
     double half_life;                          /* discount half-life in examples; 0: none */
-    double mix; /* share of the served pmf given to live challengers, [0, 0.5] */
+    double mix; /* cap on the live challengers' share of the served pmf, [0, 1] */
 } pol_portfolio_config;
 
 #define POL_PORTFOLIO_DEFAULT_Z 1.5
@@ -76,9 +80,12 @@ typedef struct pol_portfolio_config {
 #define POL_PORTFOLIO_DEFAULT_MIN 300
 #define POL_PORTFOLIO_DEFAULT_DROP_AFTER 300
 #define POL_PORTFOLIO_DEFAULT_HALF_LIFE 0.0
-#define POL_PORTFOLIO_DEFAULT_MIX 0.5
-/* auto: a quad member up to this context length */
-#define POL_PORTFOLIO_QUAD_DIM_MAX 16
+#define POL_PORTFOLIO_DEFAULT_MIX 1.0
+/*
+ * auto: a quad member up to this context length, the longest whose pairwise
+ * products ridge takes without projecting: 21 + 21 * 22 / 2 = 252 <= 256.
+ */
+#define POL_PORTFOLIO_QUAD_DIM_MAX 21
 
 /*
  * pol_portfolio_config_single() - a portfolio of @head alone (portfolio =

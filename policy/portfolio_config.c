@@ -26,6 +26,11 @@ void pol_portfolio_config_single(pol_portfolio_config *out, const pol_head_confi
     out->half_life = POL_PORTFOLIO_DEFAULT_HALF_LIFE;
 }
 
+_Static_assert(POL_PORTFOLIO_QUAD_DIM_MAX +
+                       POL_PORTFOLIO_QUAD_DIM_MAX * (POL_PORTFOLIO_QUAD_DIM_MAX + 1) / 2 <=
+                   POL_RIDGE_EXACT_MAX,
+               "auto's quad member must fit ridge without a projection");
+
 static void add_member(pol_portfolio_config *c, const pol_head_config *m)
 {
     if (c->n_members < POL_PORTFOLIO_MAX) {

@@ -331,7 +331,7 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "portfolio") == 0) {
         ok = copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
     } else if (strcmp(k, "portfolio_mix") == 0) {
-        ok = parse_double(v, 0, 0.5, &p->portfolio_mix);
+        ok = parse_double(v, 0, 1, &p->portfolio_mix);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {

@@ -50,7 +50,7 @@ typedef struct svc_policy_config {
     pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
     char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
     pol_portfolio_config portfolio;       /* resolved from portfolio_spec and head at load */
-    double portfolio_mix;                 /* challengers' share cap, [0, 0.5]; < 0: default */
+    double portfolio_mix;                 /* challengers' share cap, [0, 1]; < 0: default */
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */

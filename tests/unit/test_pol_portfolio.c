@@ -301,14 +301,14 @@ static void snapshot_restores_the_whole_portfolio(const world *w)
     TST_OK(pol_portfolio_restore(p2, m));
     TST_EQ(pol_portfolio_checksum(p2), pol_portfolio_checksum(p1));
     TST_EQ(pol_portfolio_leader(p2), pol_portfolio_leader(p1));
-    /* The snapshot's head serves what the portfolio serves. */
+    /* The snapshot's head serves what the leader serves (no challengers mixed in). */
     pol_head *h = NULL;
     TST_OK(pol_head_from_snapshot(m, &h));
     float a[LK], b2[LK];
     uint64_t rng = 8;
     bandit_ctx b;
     world_draw(w, &rng, &b);
-    TST_OK(pol_portfolio_pmf(p1, b.x, LK, b.action, b.bl, a));
+    TST_OK(pol_portfolio_member_pmf(p1, pol_portfolio_leader(p1), b.x, LK, b.action, b.bl, a));
     TST_OK(pol_head_pmf(h, b.x, LK, b.action, b.bl, b2));
     TST_TRUE(memcmp(a, b2, sizeof(a)) == 0);
     pol_head_free(h);

@@ -98,12 +98,11 @@ static void portfolio_keys_load(void)
 {
     char err[256] = "";
     base_err e;
-    svc_config *c =
-        load("[policy p]\ndim = 12\nactions = a, b\nsignal.s = 1\n"
-             "[policy q]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio_mix = 0.1\n"
-             "[policy r]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio = off\n"
-             "[policy s]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio_mix = 0.5\n",
-             &e, err, sizeof(err));
+    svc_config *c = load("[policy p]\ndim = 12\nactions = a, b\nsignal.s = 1\n"
+                         "[policy q]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio_mix = 0.1\n"
+                         "[policy r]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio = off\n"
+                         "[policy s]\ndim = 12\nactions = a, b\nsignal.s = 1\nportfolio_mix = 1\n",
+                         &e, err, sizeof(err));
     MUST_LOAD(e, err);
     const svc_policy_config *p = svc_config_policy(c, "p"), *q = svc_config_policy(c, "q");
     TST_EQ(p->portfolio.n_members, 2); /* dim 12: the head and its quad member */
@@ -153,7 +152,7 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nsignal.s = 2\n", "twice"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = nan\n", "signal.s"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nepsilon = 1.5\n", "epsilon"},
-        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nportfolio_mix = 0.6\n", "portfolio_mix"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nportfolio_mix = 1.5\n", "portfolio_mix"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\ncolour = red\n", "colour"},
         {"[server]\ncontexts = 0\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "contexts"},
         {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
