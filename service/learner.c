@@ -82,11 +82,16 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
     p->n_backlog -= k;
 }
 
-static void expire(svc_engine *e, svc_prt *p, int64_t now_ms)
+/*
+ * Expire up to SVC_EXPIRE_BATCH windows closed by @now_ms and hand them to
+ * persist. Returns how many were expired (all handed over, or the rest kept
+ * in the backlog for the next call).
+ */
+static size_t expire(svc_engine *e, svc_prt *p, int64_t now_ms)
 {
     flush_backlog(e, p);
     if (p->n_backlog > 0) {
-        return; /* persist is full; try again next tick */
+        return 0; /* persist is full; try again next tick */
     }
     size_t inflight = atomic_load(&e->learn_inflight);
     size_t room = e->learn_cap > inflight ? e->learn_cap - inflight : 0;
@@ -94,7 +99,7 @@ static void expire(svc_engine *e, svc_prt *p, int64_t now_ms)
         room = SVC_EXPIRE_BATCH;
     }
     if (room == 0) {
-        return;
+        return 0;
     }
     pthread_mutex_lock(&p->join_lk);
     size_t n = rwd_join_expire(p->join, now_ms, p->backlog, room);
@@ -102,6 +107,18 @@ static void expire(svc_engine *e, svc_prt *p, int64_t now_ms)
     atomic_fetch_add(&e->learn_inflight, n);
     p->n_backlog = n;
     flush_backlog(e, p);
+    return n;
+}
+
+/*
+ * Every window closed by @now_ms, a batch at a time, while persist takes
+ * them and fewer than learn_cap examples are between the join and the head:
+ * no fixed number per tick caps how fast learning follows decisions.
+ */
+static void expire_all(svc_engine *e, svc_prt *p, int64_t now_ms)
+{
+    while (expire(e, p, now_ms) == SVC_EXPIRE_BATCH && p->n_backlog == 0) {
+    }
 }
 
 /*
@@ -294,7 +311,7 @@ static void *learner_main(void *arg)
             last_tick_ns = mono;
             int64_t now = base_clock_now_ms(e->clock);
             for (uint32_t i = 0; i < e->n_pol; i++) {
-                expire(e, &e->pol[i], now);
+                expire_all(e, &e->pol[i], now);
             }
         }
         bool due = (mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms;

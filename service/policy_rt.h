@@ -56,9 +56,10 @@
 #include "service/observe.h"
 #include "storage/store.h"
 
-#define SVC_EXPIRE_BATCH 256 /* joined examples expired per policy and tick */
-#define SVC_MARK_EVERY 64    /* lsns between recovery marks */
-#define SVC_MARK_RING 4096   /* marks kept per policy */
+#define SVC_EXPIRE_BATCH                                                                           \
+    256                    /* joined examples expired per policy in one go (a tick takes several) */
+#define SVC_MARK_EVERY 64  /* lsns between recovery marks */
+#define SVC_MARK_RING 4096 /* marks kept per policy */
 
 typedef struct svc_engine svc_engine;
 
