@@ -319,6 +319,27 @@ fail:
     return e;
 }
 
+/*
+ * The error of a candidate's field, named as the request names it: "field 'id'"
+ * becomes "field 'candidates[i].id'", "candidate has ..." "candidates[i] has ...".
+ */
+static void in_candidate(proto_error *err, uint32_t i)
+{
+    char msg[sizeof(err->message)];
+    char where[32];
+    (void)snprintf(where, sizeof(where), "candidates[%" PRIu32 "]", i); /* fits */
+    const char *q = strchr(err->message, '\'');
+    if (strncmp(err->message, "candidate ", 10) == 0) {
+        (void)snprintf(msg, sizeof(msg), "%s%s", where, err->message + 9);
+    } else if (q != NULL) {
+        (void)snprintf(msg, sizeof(msg), "%.*s%s.%s", (int)(q - err->message + 1), err->message,
+                       where, q + 1);
+    } else {
+        return;
+    }
+    memcpy(err->message, msg, sizeof(msg));
+}
+
 static base_err decode_candidates(const msgpack_object *o, proto_request *r, proto_error *err)
 {
     static const char *const names[] = {"id", "base_logit"};
@@ -350,25 +371,21 @@ static base_err decode_candidates(const msgpack_object *o, proto_request *r, pro
     for (uint32_t i = 0; i < r->n_cand; i++) {
         const msgpack_object *c = &o->via.array.ptr[i];
         const msgpack_object *f[2];
-        char where[48];
-        (void)snprintf(where, sizeof(where), "candidates[%" PRIu32 "]", i); /* fits */
+        /* Names are formatted only for an error: nothing is printed on the way through. */
         if (c->type != MSGPACK_OBJECT_MAP) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "%s must be a map", where);
+            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "candidates[%" PRIu32 "] must be a map",
+                                i);
             goto fail;
         }
-        e = map_fields(c, where, names, 2, f, err);
-        if (e != BASE_OK) {
-            goto fail;
+        e = map_fields(c, "candidate", names, 2, f, err);
+        if (e == BASE_OK) {
+            e = get_str(f[0], "id", true, BASE_NAME_MAX, r->cand[i].id, err);
         }
-        char name[64];
-        (void)snprintf(name, sizeof(name), "%s.id", where); /* fits */
-        e = get_str(f[0], name, true, BASE_NAME_MAX, r->cand[i].id, err);
-        if (e != BASE_OK) {
-            goto fail;
+        if (e == BASE_OK) {
+            e = get_f32(f[1], "base_logit", &r->cand[i].base_logit, err);
         }
-        (void)snprintf(name, sizeof(name), "%s.base_logit", where); /* fits */
-        e = get_f32(f[1], name, &r->cand[i].base_logit, err);
         if (e != BASE_OK) {
+            in_candidate(err, i);
             goto fail;
         }
     }

@@ -334,6 +334,14 @@ static void decode_rejects_bad_decide_fields(void)
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
                      "[1]},\"candidates\":[{\"base_logit\":0}]}",
                      PROTO_E_BAD_REQUEST, "candidates[0].id");
+    /* Each candidate's errors name it in full (formatted only when there is an error). */
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
+                     "[1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\","
+                     "\"base_logit\":\"x\"}]}",
+                     PROTO_E_BAD_REQUEST, "field 'candidates[1].base_logit' must be a number");
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
+                     "[1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},7]}",
+                     PROTO_E_BAD_REQUEST, "candidates[1] must be a map");
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
                      "[1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"a\","
                      "\"base_logit\":1}]}",
