@@ -59,6 +59,7 @@ typedef struct base_decision {
     uint32_t slot;         /* enum base_slot that served it */
     uint64_t prod_version; /* snapshot version of the production slot then (0: the base model) */
     uint32_t dim;          /* embedding length */
+    uint32_t emb_storage;  /* enum base_emb_storage: how records store embedding (f32 default) */
     uint32_t n_cand;       /* number of candidates, >= 1 */
     uint32_t chosen;       /* index into the candidate arrays, < n_cand */
     float *embedding;      /* [dim] context embedding */

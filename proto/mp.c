@@ -212,6 +212,19 @@ static void w_bin_words(proto_writer *w, const void *words, uint32_t n, size_t w
     }
 }
 
+void proto_w_bin(proto_writer *w, const void *bytes, size_t n)
+{
+    msgpack_packer pk;
+    if (w->err == BASE_OK && n > UINT32_MAX) {
+        w->err = BASE_ELIMIT;
+    }
+    if (w->err == BASE_OK) {
+        packer_init(w, &pk);
+        (void)msgpack_pack_bin(&pk, n); /* errors are in w->err */
+        (void)msgpack_pack_bin_body(&pk, bytes, n);
+    }
+}
+
 void proto_w_f32_bin(proto_writer *w, const float *v, uint32_t n)
 {
     w_bin_words(w, v, n, 4);

@@ -68,6 +68,7 @@ void proto_w_uint(proto_writer *w, uint64_t v);
 void proto_w_double(proto_writer *w, double v);
 void proto_w_bool(proto_writer *w, bool v);
 void proto_w_nil(proto_writer *w);
+void proto_w_bin(proto_writer *w, const void *bytes, size_t n);       /* raw bytes */
 void proto_w_f32_bin(proto_writer *w, const float *v, uint32_t n);    /* LE float32 */
 void proto_w_u32_bin(proto_writer *w, const uint32_t *v, uint32_t n); /* LE uint32 */
 void proto_w_f64_bin(proto_writer *w, const double *v, uint32_t n);   /* LE float64 */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/quant.h"
 #include "base/utf8.h"
 
 /* Parser state shared with the inih callback. */
@@ -330,6 +331,10 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_double(v, 0, 1, &p->canary);
     } else if (strcmp(k, "portfolio") == 0) {
         ok = copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
+    } else if (strcmp(k, "embedding_storage") == 0) {
+        base_emb_storage es = BASE_EMB_F32;
+        ok = base_emb_storage_from_name(v, &es);
+        p->embedding_storage = (uint32_t)es;
     } else if (strcmp(k, "portfolio_mix") == 0) {
         ok = parse_double(v, 0, 1, &p->portfolio_mix);
     } else if (strcmp(k, "learner") == 0) {

@@ -51,6 +51,7 @@ typedef struct svc_policy_config {
     char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
     pol_portfolio_config portfolio;       /* resolved from portfolio_spec and head at load */
     double portfolio_mix;                 /* challengers' share cap, [0, 1]; < 0: default */
+    uint32_t embedding_storage;           /* enum base_emb_storage of its records (f32) */
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */

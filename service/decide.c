@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/quant.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/hash.h"
@@ -83,6 +84,13 @@ fail:
 static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_t msglen)
 {
     proto_errcode code = PROTO_E_NONE;
+    /*
+     * From here on the decision holds what its record stores (embedding_storage):
+     * the join, the learner and a replay all see the same values. Scoring, already
+     * done, used the embedding as sent.
+     */
+    d->emb_storage = p->cfg->embedding_storage;
+    base_emb_round((base_emb_storage)d->emb_storage, d->embedding, d->dim);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_DECISIONS, d->policy, NULL);
     if (it == NULL) {
         snprintf(msg, msglen, "out of memory");

@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "storage/streamid.h"
 #include "base/hash.h"
+#include "base/quant.h"
 #include "service/explain.h"
 #include "service/rollup.h"
 
@@ -197,6 +198,12 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
         size_t n = strlen(text);
         snprintf(text + n, sizeof(text) - n, " features %s rff %u bw %.17g",
                  pol_features_name(h->features), h->rff_dim, h->bandwidth);
+    }
+    if (c->embedding_storage != BASE_EMB_F32) {
+        /* Learning is on the stored values: appended only past f32, so f32 hashes as before. */
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof(text) - n, " emb %s",
+                 base_emb_storage_name((base_emb_storage)c->embedding_storage));
     }
     if (c->portfolio_mix >= 0.0) {
         /* Appended only when set: configurations without it hash as before. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/quant.h"
 #include "proto/mp.h"
 #include "storage/codec_impl.h"
 
@@ -125,6 +126,8 @@ static bool decision_ok(const base_decision *d)
               d->dim <= BASE_DIM_MAX && d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX &&
               d->chosen < d->n_cand && d->source <= BASE_SRC_LOG && d->overflow <= 1 &&
               d->slot <= BASE_SLOT_PRODUCTION && sto_codec_floats_ok(d->embedding, d->dim) &&
+              d->emb_storage <= BASE_EMB_I8 &&
+              base_emb_is_rounded((base_emb_storage)d->emb_storage, d->embedding, d->dim) &&
               sto_codec_floats_ok(d->base_logit, d->n_cand) &&
               sto_codec_floats_ok(d->pmf, d->n_cand) && d->has_breakdown <= 1 &&
               (d->has_breakdown == 0 || (sto_codec_floats_ok(d->head_score, d->n_cand) &&
@@ -133,6 +136,35 @@ static bool decision_ok(const base_decision *d)
         ok = d->action[i] < BASE_ACTIONS_MAX;
     }
     return ok;
+}
+
+/* The embedding in its storage form (decision_ok() checked it is exactly representable). */
+static void put_embedding(proto_writer *w, const base_decision *d)
+{
+    if (d->emb_storage == BASE_EMB_F32) {
+        sto_codec_put_f32s(w, "emb", d->embedding, d->dim);
+        return;
+    }
+    uint8_t buf[2 + 2 * BASE_DIM_MAX];
+    size_t len;
+    if (d->emb_storage == BASE_EMB_F16) {
+        for (uint32_t j = 0; j < d->dim; j++) {
+            uint16_t h = base_f32_to_f16(d->embedding[j]);
+            buf[2 * j] = (uint8_t)(h & 0xffu);
+            buf[2 * j + 1] = (uint8_t)(h >> 8);
+        }
+        len = 2u * d->dim;
+        proto_w_str(w, "e16");
+    } else {
+        int k = base_i8_exponent(d->embedding, d->dim);
+        uint16_t uk = (uint16_t)(int16_t)k;
+        buf[0] = (uint8_t)(uk & 0xffu);
+        buf[1] = (uint8_t)(uk >> 8);
+        base_i8_quantize(d->embedding, d->dim, k, (int8_t *)(buf + 2));
+        len = 2u + d->dim;
+        proto_w_str(w, "e8");
+    }
+    proto_w_bin(w, buf, len);
 }
 
 static void pack_decision(proto_writer *w, const base_decision *d)
@@ -151,12 +183,12 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     sto_codec_put_u64(w, "d", d->dim);
     sto_codec_put_u64(w, "n", d->n_cand);
     sto_codec_put_u64(w, "ch", d->chosen);
-    sto_codec_put_f32s(w, "emb", d->embedding, d->dim);
     sto_codec_put_u32s(w, "act", d->action, d->n_cand);
     sto_codec_put_f32s(w, "lg", d->base_logit, d->n_cand);
     sto_codec_put_f32s(w, "pmf", d->pmf, d->n_cand);
     sto_codec_put_u64(w, "dfr", d->deferred);
     sto_codec_put_u64(w, "lsn", d->lsn);
+    put_embedding(w, d);
     if (d->overflow != 0) {
         sto_codec_put_u64(w, "ovf", d->overflow); /* optional: absent in most records */
     }
@@ -319,9 +351,9 @@ base_err sto_codec_unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
     return e;
 }
 
-static const char *const decision_keys[] = {"v",   "p",   "e",  "c",   "ts",  "mv", "tn",  "src",
-                                            "d",   "n",   "ch", "emb", "act", "lg", "pmf", "dfr",
-                                            "lsn", "ovf", "sl", "pv",  "sc",  "xs"};
+static const char *const decision_keys[] = {"v",   "p",  "e",  "c",   "ts", "mv",  "tn",  "src",
+                                            "d",   "n",  "ch", "act", "lg", "pmf", "dfr", "lsn",
+                                            "ovf", "sl", "pv", "sc",  "xs", "emb", "e16", "e8"};
 enum {
     DK_V,
     DK_P,
@@ -334,7 +366,6 @@ enum {
     DK_D,
     DK_N,
     DK_CH,
-    DK_EMB,
     DK_ACT,
     DK_LG,
     DK_PMF,
@@ -345,9 +376,54 @@ enum {
     DK_PV,
     DK_SC,
     DK_XS,
+    DK_EMB, /* exactly one of emb, e16, e8 */
+    DK_E16,
+    DK_E8,
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
+
+/*
+ * The embedding from whichever of "emb" (float32 LE), "e16" (IEEE half LE)
+ * or "e8" (int16 LE exponent k, then one int8 q per value: q * 2^k) the
+ * record has: exactly one, of d->dim values. Sets d->emb_storage.
+ */
+static bool get_embedding(const msgpack_object *f32, const msgpack_object *f16,
+                          const msgpack_object *i8, base_decision *d)
+{
+    if ((f32 != NULL) + (f16 != NULL) + (i8 != NULL) != 1) {
+        return false;
+    }
+    if (f32 != NULL) {
+        d->emb_storage = BASE_EMB_F32;
+        return proto_mp_get_f32_bin(f32, d->dim, d->embedding, NULL);
+    }
+    const msgpack_object *o = f16 != NULL ? f16 : i8;
+    if (o->type != MSGPACK_OBJECT_BIN) {
+        return false;
+    }
+    const uint8_t *b = (const uint8_t *)o->via.bin.ptr;
+    if (f16 != NULL) {
+        if (o->via.bin.size != 2u * d->dim) {
+            return false;
+        }
+        for (uint32_t j = 0; j < d->dim; j++) {
+            d->embedding[j] = base_f16_to_f32((uint16_t)(b[2 * j] | (b[2 * j + 1] << 8)));
+        }
+        d->emb_storage = BASE_EMB_F16;
+    } else {
+        if (o->via.bin.size != 2u + d->dim) {
+            return false;
+        }
+        int k = (int16_t)(uint16_t)(b[0] | (b[1] << 8));
+        if (k < STO_E8_EXP_MIN || k > STO_E8_EXP_MAX) {
+            return false;
+        }
+        base_i8_dequantize((const int8_t *)(b + 2), d->dim, k, d->embedding);
+        d->emb_storage = BASE_EMB_I8;
+    }
+    return sto_codec_floats_ok(d->embedding, d->dim);
+}
 
 static base_err decision_from(const msgpack_object *obj, base_decision **out)
 {
@@ -380,7 +456,6 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !proto_mp_get_u64(f[DK_MV], UINT64_MAX, &d->model_version, NULL) ||
         !proto_mp_get_u32(f[DK_TN], UINT32_MAX, &d->turn, NULL) ||
         !proto_mp_get_u32(f[DK_SRC], BASE_SRC_LOG, &d->source, NULL) ||
-        !proto_mp_get_f32_bin(f[DK_EMB], dim, d->embedding, NULL) ||
         !proto_mp_get_u32_bin(f[DK_ACT], n_cand, BASE_ACTIONS_MAX, d->action, NULL) ||
         !proto_mp_get_f32_bin(f[DK_LG], n_cand, d->base_logit, NULL) ||
         !proto_mp_get_f32_bin(f[DK_PMF], n_cand, d->pmf, NULL) ||
@@ -389,6 +464,9 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         (f[DK_OVF] != NULL && !proto_mp_get_u32(f[DK_OVF], 1, &d->overflow, NULL)) ||
         (f[DK_SL] != NULL && !proto_mp_get_u32(f[DK_SL], BASE_SLOT_PRODUCTION, &d->slot, NULL)) ||
         (f[DK_PV] != NULL && !proto_mp_get_u64(f[DK_PV], UINT64_MAX, &d->prod_version, NULL))) {
+        goto fail;
+    }
+    if (!get_embedding(f[DK_EMB], f[DK_E16], f[DK_E8], d)) {
         goto fail;
     }
     /* The breakdown comes as a pair, or not at all. */

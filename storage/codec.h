@@ -21,6 +21,10 @@
 #include "base/err.h"
 #include "base/record.h"
 
+/* e8 exponents a record may carry: base_i8_exponent() of finite floats, with margin. */
+#define STO_E8_EXP_MIN (-160)
+#define STO_E8_EXP_MAX 130
+
 /*
  * Encoders append to @out; on failure @out is left as it was.
  * Return: BASE_OK; BASE_EINVAL if the record breaks an invariant the decoder

@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/quant.h"
 #include "base/record.h"
 #include "storage/codec.h"
 #include "tap.h"
@@ -112,6 +113,7 @@ typedef struct mut {
     size_t raw_len;
     bool omit;
     bool extra;
+    const char *as; /* non-NULL: @key's pair is written under this name instead */
 } mut;
 
 static const char *const dkeys[] = {"v", "p",  "e",   "c",   "ts", "mv",  "tn",  "src", "d",
@@ -162,7 +164,7 @@ static void w_decision(base_buf *b, const mut *m)
         if (hit && m->omit) {
             continue;
         }
-        w_str(b, dkeys[i]);
+        w_str(b, hit && m->as != NULL ? m->as : dkeys[i]);
         if (hit) {
             w_bytes(b, m->raw, m->raw_len);
         } else {
@@ -189,7 +191,7 @@ static base_err decode_crafted(const mut *m)
 
 static base_err decode_with(const char *key, const uint8_t *raw, size_t len)
 {
-    mut m = {key, raw, len, false, false};
+    mut m = {key, raw, len, false, false, NULL};
     return decode_crafted(&m);
 }
 
@@ -228,6 +230,7 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            a->dim == b->dim && a->n_cand == b->n_cand && a->chosen == b->chosen &&
            a->deferred == b->deferred && a->lsn == b->lsn && a->overflow == b->overflow &&
            a->slot == b->slot && a->prod_version == b->prod_version &&
+           a->emb_storage == b->emb_storage &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -303,6 +306,86 @@ static void decision_round_trips_exactly(void)
         base_decision_free(d);
         base_buf_fini(&b);
     }
+}
+
+/*
+ * e16 and e8: an embedding rounded to its storage form round-trips to the
+ * bit, encodes again to the same bytes, and shrinks the record; one that is
+ * not rounded is refused rather than stored as something else.
+ */
+static void decision_compact_embeddings_round_trip(void)
+{
+    base_decision *d = make_decision(768, 16);
+    base_buf b32, b1, b2;
+    base_buf_init(&b32, 1 << 20);
+    TST_TRUE(d != NULL);
+    if (d == NULL) {
+        return;
+    }
+    for (uint32_t j = 0; j < 768; j++) {
+        d->embedding[j] = (float)(sin(0.37 * j) * (j % 5 == 0 ? 3.0 : 0.2));
+    }
+    TST_OK(sto_codec_encode_decision(d, &b32));
+    const base_emb_storage kinds[] = {BASE_EMB_F16, BASE_EMB_I8};
+    const size_t saved[] = {768 * 2, 768 * 4 - 770 + 1}; /* e8: a key byte shorter than emb */
+    for (int k = 0; k < 2; k++) {
+        base_decision *c = base_decision_clone(d), *got = NULL, *again = NULL;
+        base_buf_init(&b1, 1 << 20);
+        base_buf_init(&b2, 1 << 20);
+        c->emb_storage = kinds[k];
+        TST_EQ(sto_codec_encode_decision(c, &b1), BASE_EINVAL); /* not rounded yet */
+        TST_EQ(b1.len, 0);
+        base_emb_round(kinds[k], c->embedding, c->dim);
+        TST_OK(sto_codec_encode_decision(c, &b1));
+        TST_EQ(b1.len, b32.len - saved[k]);
+        TST_OK(sto_codec_decode_decision(b1.data, b1.len, &got));
+        TST_TRUE(got != NULL && decision_eq(c, got));
+        TST_OK(sto_codec_encode_decision(got, &b2));
+        TST_TRUE(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+        TST_OK(sto_codec_decode_decision(b2.data, b2.len, &again));
+        TST_TRUE(again != NULL && decision_eq(c, again));
+        base_decision_free(again);
+        base_decision_free(got);
+        base_decision_free(c);
+        base_buf_fini(&b1);
+        base_buf_fini(&b2);
+    }
+    base_buf_fini(&b32);
+    base_decision_free(d);
+}
+
+/* Crafted e16 / e8 fields: the right sizes decode, anything else is refused. */
+static void decoder_checks_compact_embeddings(void)
+{
+    const uint8_t half[] = {0xc4, 4, 0x00, 0x38, 0x00, 0xb8};            /* 0.5, -0.5 */
+    const uint8_t half_long[] = {0xc4, 6, 0x00, 0x38, 0x00, 0xb8, 0, 0}; /* 3 values for dim 2 */
+    const uint8_t i8[] = {0xc4, 4, 0xf8, 0xff, 64, 0xc0};                /* k = -8: 0.25, -0.25 */
+    const uint8_t i8_k[] = {0xc4, 4, 200, 0, 64, 64};                    /* k = 200 */
+    const uint8_t i8_short[] = {0xc4, 3, 0xf8, 0xff, 64};
+    mut ok16 = {"emb", half, sizeof(half), false, false, "e16"};
+    mut ok8 = {"emb", i8, sizeof(i8), false, false, "e8"};
+    TST_OK(decode_crafted(&ok16));
+    TST_OK(decode_crafted(&ok8));
+    mut bad[] = {
+        {"emb", half_long, sizeof(half_long), false, false, "e16"},
+        {"emb", i8_k, sizeof(i8_k), false, false, "e8"},
+        {"emb", i8_short, sizeof(i8_short), false, false, "e8"},
+        {"e8", i8, sizeof(i8), false, true, NULL},      /* emb and e8 */
+        {"e16", half, sizeof(half), false, true, NULL}, /* emb and e16 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        TST_EQ(decode_crafted(&bad[i]), BASE_EPROTO);
+    }
+    /* The values are the ones the bytes say, and the storage is recorded. */
+    base_buf b;
+    base_decision *d = NULL;
+    base_buf_init(&b, 1 << 16);
+    w_decision(&b, &ok8);
+    TST_OK(sto_codec_decode_decision(b.data, b.len, &d));
+    TST_TRUE(d != NULL && d->emb_storage == BASE_EMB_I8 && d->embedding[0] == 0.25f &&
+             d->embedding[1] == -0.25f);
+    base_decision_free(d);
+    base_buf_fini(&b);
 }
 
 /* "ovf" is written only when set, so records without it (all older ones) still decode. */
@@ -815,7 +898,7 @@ static void decoder_rejects_wrong_version(void)
     static const uint8_t v_str[] = {0xa1, '1'};
     TST_EQ(decode_with("v", v2, sizeof(v2)), BASE_EPROTO);
     TST_EQ(decode_with("v", v_str, sizeof(v_str)), BASE_EPROTO);
-    mut omit = {"v", NULL, 0, true, false};
+    mut omit = {"v", NULL, 0, true, false, NULL};
     TST_EQ(decode_crafted(&omit), BASE_EPROTO);
 }
 
@@ -913,17 +996,17 @@ static void decoder_rejects_non_finite_and_bad_actions(void)
 
 static void decoder_rejects_missing_and_duplicate_keys(void)
 {
-    mut omit = {"lg", NULL, 0, true, false};
+    mut omit = {"lg", NULL, 0, true, false, NULL};
     TST_EQ(decode_crafted(&omit), BASE_EPROTO);
     static const uint8_t pol[] = {0xa1, 'x'};
-    mut dup = {"p", pol, sizeof(pol), false, true};
+    mut dup = {"p", pol, sizeof(pol), false, true, NULL};
     TST_EQ(decode_crafted(&dup), BASE_EPROTO);
 }
 
 static void decoder_ignores_unknown_keys(void)
 {
     static const uint8_t junk[] = {0x93, 0x01, 0xa1, 'z', 0x81, 0xa1, 'a', 0xc0};
-    mut extra = {"future", junk, sizeof(junk), false, true};
+    mut extra = {"future", junk, sizeof(junk), false, true, NULL};
     TST_OK(decode_crafted(&extra));
 }
 
@@ -932,7 +1015,7 @@ static void decoder_rejects_deep_nesting_and_bad_shapes(void)
     uint8_t deep[12];
     memset(deep, 0x91, sizeof(deep)); /* [[[[...]]]] 12 deep, past the depth cap */
     deep[11] = 0xc0;
-    mut nest = {"future", deep, sizeof(deep), false, true};
+    mut nest = {"future", deep, sizeof(deep), false, true, NULL};
     TST_EQ(decode_crafted(&nest), BASE_EPROTO);
 
     static const uint8_t top_array[] = {0x91, 0x80};
@@ -1009,7 +1092,7 @@ static void outcome_decoder_rejects_bad_values(void)
 static void joined_decoder_rejects_bad_inner_decision(void)
 {
     static const uint8_t two[] = {0x02};
-    mut bad_ch = {"ch", two, sizeof(two), false, false};
+    mut bad_ch = {"ch", two, sizeof(two), false, false, NULL};
     base_buf b;
     base_joined *j = NULL;
     for (int variant = 0; variant < 3; variant++) {
@@ -1080,6 +1163,8 @@ int main(void)
     model_feature_map_round_trips_and_is_optional();
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
+    decision_compact_embeddings_round_trip();
+    decoder_checks_compact_embeddings();
     decision_keeps_full_length_strings();
     outcome_round_trips_exactly();
     joined_round_trips_exactly();

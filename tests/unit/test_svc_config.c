@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/quant.h"
 #include "service/config.h"
 #include "service/engine_impl.h"
 #include "tap.h"
@@ -116,6 +117,19 @@ static void portfolio_keys_load(void)
     TST_TRUE(strcmp(hp, hq) != 0);
     TST_TRUE(strcmp(hp, hs) != 0); /* set, even to the default value */
     done(c);
+    /* embedding_storage: the default f32 hashes as before; f16 and i8 change the hash. */
+    c = load("[policy p]\ndim = 12\nactions = a, b\nsignal.s = 1\n"
+             "[policy q]\ndim = 12\nactions = a, b\nsignal.s = 1\nembedding_storage = f32\n"
+             "[policy r]\ndim = 12\nactions = a, b\nsignal.s = 1\nembedding_storage = i8\n",
+             &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_EQ(svc_config_policy(c, "p")->embedding_storage, BASE_EMB_F32);
+    TST_EQ(svc_config_policy(c, "r")->embedding_storage, BASE_EMB_I8);
+    svc_learner_config_hash(svc_config_policy(c, "p"), hp, sizeof(hp));
+    svc_learner_config_hash(svc_config_policy(c, "q"), hq, sizeof(hq));
+    svc_learner_config_hash(svc_config_policy(c, "r"), hs, sizeof(hs));
+    TST_TRUE(strcmp(hp, hq) == 0 && strcmp(hp, hs) != 0);
+    done(c);
 }
 
 static void long_action_lists_load(void)
@@ -153,6 +167,8 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = nan\n", "signal.s"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nepsilon = 1.5\n", "epsilon"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nportfolio_mix = 1.5\n", "portfolio_mix"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nembedding_storage = f64\n",
+         "embedding_storage"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\ncolour = red\n", "colour"},
         {"[server]\ncontexts = 0\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "contexts"},
         {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",

@@ -64,6 +64,22 @@ static const char CONFIG_RFF[] = "[server]\n"
                                  "rff_dim = 24\n"
                                  "bandwidth = 0.7\n" CONFIG_TAIL;
 
+/* Compact embeddings: learning and replay on the stored (rounded) values. */
+#define CONFIG_COMPACT(kind)                                                                       \
+    "[server]\n"                                                                                   \
+    "tick_ms = 1\n"                                                                                \
+    "snapshot_interval_ms = 600000\n"                                                              \
+    "snapshot_every = 40\n"                                                                        \
+    "[policy t]\n"                                                                                 \
+    "dim = 4\n"                                                                                    \
+    "actions = a, b, c\n"                                                                          \
+    "epsilon = 0.2\n"                                                                              \
+    "seed = 5\n"                                                                                   \
+    "embedding_storage = " kind "\n" CONFIG_TAIL
+
+static const char CONFIG_F16[] = CONFIG_COMPACT("f16");
+static const char CONFIG_I8[] = CONFIG_COMPACT("i8");
+
 static const char *config = CONFIG_LINEAR; /* the run's; set by main() */
 
 static const char *const IDS[K] = {"a", "b", "c"};
@@ -293,10 +309,11 @@ static void replay_after_cut_matches(uint32_t cut, bool learned_first, uint64_t 
 int main(void)
 {
     pol_numerics_init();
-    const char *configs[] = {CONFIG_LINEAR, CONFIG_RFF};
-    uint64_t sums[2] = {0, 0};
-    for (size_t c = 0; c < 2; c++) {
-        printf("# %s head\n", c == 0 ? "linear" : "rff");
+    const char *configs[] = {CONFIG_LINEAR, CONFIG_RFF, CONFIG_F16, CONFIG_I8};
+    const char *names[] = {"linear", "rff", "linear, f16 records", "linear, i8 records"};
+    uint64_t sums[4] = {0, 0, 0, 0};
+    for (size_t c = 0; c < 4; c++) {
+        printf("# %s head\n", names[c]);
         config = configs[c];
         checkpoint_holds_what_was_learned(&sums[c]);
         static const uint32_t cuts[] = {1, 37, 250, 421, N_EVENTS - 1};
@@ -306,5 +323,6 @@ int main(void)
         }
     }
     TST_TRUE(sums[0] != sums[1]); /* the map is in force */
+    TST_TRUE(sums[0] != sums[2] && sums[0] != sums[3] && sums[2] != sums[3]); /* so is rounding */
     return tst_done();
 }
