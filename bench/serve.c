@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "bench/serve_daemon.h"
 #include "bench/serve_net.h"
+#include "bench/serve_opts.h"
 #include "bench/serve_redis.h"
 #include "bench/serve_report.h"
 #include "client/rlfeed_client.h"
@@ -35,7 +36,6 @@
 #define DRAIN_TIMEOUT_MS 60000 /* for rlfeedd's write queue between runs */
 #define SETTLE_MS 1000         /* PUSH: a count unchanged this long is final */
 #define SETTLE_MAX_MS 20000    /* PUSH: longest wait for the counts */
-#define EVENTS_MAX 65536
 
 /*
  * Set by SIGINT, SIGTERM and SIGHUP; read between runs. A signal handler can only
@@ -49,23 +49,9 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-typedef struct opts {
-    bool kind[BENCH_KINDS];
-    uint32_t dims[LIST_MAX], n_dims;
-    uint32_t inflight[LIST_MAX], n_inflight;
-    const char *transports[2];
-    uint32_t n_transports;
-    const char *fsyncs[3];
-    uint32_t n_fsyncs;
-    uint64_t seconds, warmup_ms;
-    uint32_t runs, contexts, events;
-    int timeout_ms;
-    const char *rlfeedd;
-} opts;
-
 /* One rlfeedd with its private redis-server, for one transport and appendfsync. */
 typedef struct env {
-    const opts *o;
+    const bench_opts *o;
     const char *transport, *fsync;
     char dir[PATH_LEN], conf[PATH_LEN], log[PATH_LEN];
     char url[PATH_LEN], pull_url[PATH_LEN], echo_url[PATH_LEN], sink_url[PATH_LEN];
@@ -80,195 +66,9 @@ typedef struct env {
 typedef struct results {
     bench_point *pts;
     size_t n_pts, cap;
-    bench_sizes sizes[LIST_MAX];
+    bench_sizes sizes[BENCH_LIST_MAX];
     size_t n_sizes;
 } results;
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: rlfeed bench serve [options]\n"
-            "  rlfeedd against the raw ceilings it is built on (docs/benchmarks.md):\n"
-            "  decide (vs an nng REP echo), decide + acknowledged feedback (vs pipelined\n"
-            "  XADD into Redis), PUSH feedback (vs an nng PULL sink).\n"
-            "  --only LIST        decide,pair,push (default all)\n"
-            "  --dim LIST         embedding lengths (default 64,768)\n"
-            "  --inflight LIST    requests in flight: independent client connections\n"
-            "                     with one request outstanding each (default 1,8,32)\n"
-            "  --transport LIST   ipc,tcp (default both)\n"
-            "  --fsync LIST       Redis appendfsync for pair: always,everysec (default both;\n"
-            "                     decide and push run once, with the first)\n"
-            "  --seconds N        measured seconds per point and side (default 3)\n"
-            "  --warmup-ms N      excluded warm-up before each (default 500)\n"
-            "  --runs N           repeat each point, report medians (1..%d, default 1)\n"
-            "  --contexts N       rlfeedd's and the echo's REP contexts (default 32)\n"
-            "  --events N         push: decisions the feedback is spread over (default 8192)\n"
-            "  --timeout-ms N     bound on each send and receive (default 5000)\n"
-            "  --rlfeedd PATH     default $RLFEEDD, else build/service/rlfeedd\n"
-            "Prints a table, then one JSON object as the last line. Needs redis-server on\n"
-            "PATH. Exit status: 0 ok, 1 failure, 2 usage.\n",
-            BENCH_RUNS_MAX);
-}
-
-static bool parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || s[0] == '-' || v < lo || v > hi) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* A comma-separated list of numbers in [lo, hi] into @out (at most LIST_MAX). */
-static bool parse_u32_list(const char *s, uint32_t lo, uint32_t hi, uint32_t *out, uint32_t *out_n)
-{
-    char item[32];
-    uint32_t n = 0;
-    while (*s != '\0') {
-        size_t k = strcspn(s, ",");
-        uint64_t v = 0;
-        if (k == 0 || k >= sizeof(item) || n == LIST_MAX) {
-            return false;
-        }
-        memcpy(item, s, k);
-        item[k] = '\0';
-        if (!parse_u64(item, lo, hi, &v)) {
-            return false;
-        }
-        out[n++] = (uint32_t)v;
-        s += k;
-        s += *s == ',' ? 1 : 0;
-    }
-    *out_n = n;
-    return n > 0;
-}
-
-/* A comma-separated list of names out of @names[n_names] into @out (static strings). */
-static bool parse_names(const char *s, const char *const *names, uint32_t n_names, const char **out,
-                        uint32_t *out_n)
-{
-    uint32_t n = 0;
-    while (*s != '\0') {
-        size_t k = strcspn(s, ",");
-        bool found = false;
-        for (uint32_t i = 0; i < n_names && !found; i++) {
-            found = strlen(names[i]) == k && strncmp(s, names[i], k) == 0;
-            if (found) {
-                for (uint32_t j = 0; j < n; j++) {
-                    found = found && out[j] != names[i]; /* a repeat is an error */
-                }
-                if (!found || n == n_names) {
-                    return false;
-                }
-                out[n++] = names[i];
-            }
-        }
-        if (!found) {
-            return false;
-        }
-        s += k;
-        s += *s == ',' ? 1 : 0;
-    }
-    *out_n = n;
-    return n > 0;
-}
-
-/* Parse @argv into @o. Returns 0, 1 for --help, 2 on error (message printed). */
-static int parse_opts(int argc, char **argv, opts *o)
-{
-    static const char *const kinds[] = {"decide", "pair", "push"};
-    static const char *const transports[] = {"ipc", "tcp"};
-    static const char *const fsyncs[] = {"always", "everysec", "no"};
-    const char *env_bin = getenv("RLFEEDD");
-    *o = (opts){.kind = {true, true, true},
-                .dims = {64, 768},
-                .n_dims = 2,
-                .inflight = {1, 8, 32},
-                .n_inflight = 3,
-                .transports = {"ipc", "tcp"},
-                .n_transports = 2,
-                .fsyncs = {"always", "everysec"},
-                .n_fsyncs = 2,
-                .seconds = 3,
-                .warmup_ms = 500,
-                .runs = 1,
-                .contexts = 32,
-                .events = 8192,
-                .timeout_ms = 5000,
-                .rlfeedd =
-                    env_bin != NULL && env_bin[0] != '\0' ? env_bin : "build/service/rlfeedd"};
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        uint64_t n = 0;
-        bool ok = v != NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 1;
-        } else if (strcmp(a, "--only") == 0 && ok) {
-            const char *picked[3];
-            uint32_t n_picked = 0;
-            ok = parse_names(v, kinds, 3, picked, &n_picked);
-            for (uint32_t k = 0; ok && k < BENCH_KINDS; k++) {
-                o->kind[k] = false;
-                for (uint32_t j = 0; j < n_picked; j++) {
-                    o->kind[k] = o->kind[k] || picked[j] == kinds[k];
-                }
-            }
-        } else if (strcmp(a, "--dim") == 0 && ok) {
-            ok = parse_u32_list(v, 1, BASE_DIM_MAX, o->dims, &o->n_dims);
-        } else if (strcmp(a, "--inflight") == 0 && ok) {
-            ok = parse_u32_list(v, 1, BENCH_INFLIGHT_MAX, o->inflight, &o->n_inflight);
-        } else if (strcmp(a, "--transport") == 0 && ok) {
-            ok = parse_names(v, transports, 2, o->transports, &o->n_transports);
-        } else if (strcmp(a, "--fsync") == 0 && ok) {
-            ok = parse_names(v, fsyncs, 3, o->fsyncs, &o->n_fsyncs);
-        } else if (strcmp(a, "--seconds") == 0 && ok) {
-            ok = parse_u64(v, 1, 600, &o->seconds);
-        } else if (strcmp(a, "--warmup-ms") == 0 && ok) {
-            ok = parse_u64(v, 0, 60000, &o->warmup_ms);
-        } else if (strcmp(a, "--runs") == 0 && ok && parse_u64(v, 1, BENCH_RUNS_MAX, &n)) {
-            o->runs = (uint32_t)n;
-        } else if (strcmp(a, "--contexts") == 0 && ok && parse_u64(v, 1, 256, &n)) {
-            o->contexts = (uint32_t)n;
-        } else if (strcmp(a, "--events") == 0 && ok && parse_u64(v, 1, EVENTS_MAX, &n)) {
-            o->events = (uint32_t)n;
-        } else if (strcmp(a, "--timeout-ms") == 0 && ok && parse_u64(v, 10, 600000, &n)) {
-            o->timeout_ms = (int)n;
-        } else if (strcmp(a, "--rlfeedd") == 0 && ok && v[0] != '\0') {
-            o->rlfeedd = v;
-        } else {
-            ok = false;
-        }
-        if (!ok) {
-            if (v == NULL || strncmp(a, "--", 2) != 0) {
-                fprintf(stderr, "rlfeed bench serve: bad argument '%s'\n", a);
-            } else {
-                fprintf(stderr, "rlfeed bench serve: bad value '%s' for %s\n", v, a);
-            }
-            usage(stderr);
-            return 2;
-        }
-        i++;
-    }
-    /* Each dimension gets a policy "d<dim>"; a repeated one would be two points alike. */
-    for (uint32_t i = 0; i < o->n_dims; i++) {
-        for (uint32_t j = 0; j < i; j++) {
-            if (o->dims[i] == o->dims[j]) {
-                fprintf(stderr, "rlfeed bench serve: --dim %u given twice\n", o->dims[i]);
-                return 2;
-            }
-        }
-    }
-    if (access(o->rlfeedd, X_OK) != 0) {
-        fprintf(stderr, "rlfeed bench serve: %s: not an executable (--rlfeedd or $RLFEEDD)\n",
-                o->rlfeedd);
-        return 2;
-    }
-    return 0;
-}
 
 /* @n distinct TCP ports on 127.0.0.1 that were free a moment ago. */
 static bool free_ports(int *out, int n)
@@ -782,7 +582,7 @@ static bool run_push(env *e, results *res, uint32_t dim, bench_sink *sink)
 /* Every point of one transport and appendfsync; @first: decide and push run here too. */
 static bool run_env(env *e, results *res, bool first)
 {
-    const opts *o = e->o;
+    const bench_opts *o = e->o;
     bool ok = env_start(e);
     bench_sink *sink = NULL;
     char err[256] = "";
@@ -818,8 +618,8 @@ static bool run_env(env *e, results *res, bool first)
 
 int rlfeed_bench_serve_main(int argc, char **argv)
 {
-    opts o;
-    int rc = parse_opts(argc, argv, &o);
+    bench_opts o;
+    int rc = bench_opts_parse(argc, argv, &o);
     if (rc != 0) {
         return rc == 1 ? 0 : 2;
     }
