@@ -633,6 +633,6 @@ int rlfeed_bench_main(int argc, char **argv)
     if (strcmp(argv[0], "learn") == 0) {
         return bench_learn(argc, argv);
     }
-    fprintf(stderr, "rlfeed bench: unknown benchmark '%s' (try: learn)\n", argv[0]);
+    fprintf(stderr, "rlfeed bench: unknown benchmark '%s' (try: learn, serve)\n", argv[0]);
     return 2;
 }

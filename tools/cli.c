@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "client/rlfeed_client.h"
 #include "bench/learn.h"
+#include "bench/serve.h"
 #include "proto/errors.h"
 #include "proto/json.h"
 #include "tools/promote.h"
@@ -74,7 +75,8 @@ static void usage(FILE *f)
         "  health     liveness and readiness\n"
         "  call       send any request; the body must carry \"op\"\n"
         "  sim        simulated chatbot traffic against a running rlfeedd\n"
-        "  bench      learning benchmark (rlfeed bench learn --help)\n"
+        "  bench      learning benchmark (rlfeed bench learn --help) and serving\n"
+        "             benchmark against the raw ceilings (rlfeed bench serve --help)\n"
         "\n"
         "registry commands (Redis, not the daemon; docs/promotion.md):\n"
         "  promote    evaluate a candidate against production on the joined log and\n"
@@ -429,6 +431,8 @@ int main(int argc, char **argv)
         status = EXIT_OK_REPLY;
     } else if (strcmp(cmd, "sim") == 0) {
         status = rlfeed_sim_main(argc - 2, argv + 2, default_url());
+    } else if (strcmp(cmd, "bench") == 0 && argc > 2 && strcmp(argv[2], "serve") == 0) {
+        status = rlfeed_bench_serve_main(argc - 3, argv + 3);
     } else if (strcmp(cmd, "bench") == 0) {
         status = rlfeed_bench_main(argc - 2, argv + 2);
     } else if (strcmp(cmd, "promote") == 0 || strcmp(cmd, "rollback") == 0 ||
