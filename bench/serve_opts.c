@@ -26,7 +26,7 @@ static void usage(FILE *f)
             "  --seconds N        measured seconds per point and side (default 3)\n"
             "  --warmup-ms N      excluded warm-up before each (default 500)\n"
             "  --runs N           repeat each point, report medians (1..%d, default 1)\n"
-            "  --contexts N       rlfeedd's and the echo's REP contexts (default 32)\n"
+            "  --contexts N       rlfeedd's and the echo's REP contexts (default 128)\n"
             "  --events N         push: decisions the feedback is spread over (default 8192)\n"
             "  --timeout-ms N     bound on each send and receive (default 5000)\n"
             "  --rlfeedd PATH     default $RLFEEDD, else build/service/rlfeedd\n"
@@ -119,7 +119,7 @@ int bench_opts_parse(int argc, char **argv, bench_opts *o)
                       .seconds = 3,
                       .warmup_ms = 500,
                       .runs = 1,
-                      .contexts = 32,
+                      .contexts = 128,
                       .events = 8192,
                       .timeout_ms = 5000,
                       .rlfeedd = env_bin != NULL && env_bin[0] != '\0' ? env_bin

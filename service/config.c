@@ -573,7 +573,7 @@ static void set_defaults(svc_config *c)
     base_strlcpy(c->appendfsync, "always", sizeof(c->appendfsync));
     base_strlcpy(c->log_format, "text", sizeof(c->log_format));
     c->max_message_bytes = 1u << 20;
-    c->contexts = 32;
+    c->contexts = 128;
     c->reply_timeout_ms = 1000;
     base_strlcpy(c->http_url, SVC_HTTP_URL_DEFAULT, sizeof(c->http_url));
     c->write_queue = 65536;

@@ -940,7 +940,7 @@ static void queue_full(void)
 
 /* ---- replies that wait for Redis: bounded, and never early for retries ---- */
 
-#define WAITERS 30 /* more acknowledged feedback than 3/4 of the 32 contexts */
+#define WAITERS 30 /* more acknowledged feedback than 3/4 of the 32 contexts it configures */
 
 typedef struct waiter {
     const char *url;
@@ -967,7 +967,7 @@ static void waiting_is_bounded_and_retries_wait(void)
     tst_daemon f;
     char cfg[1024];
     /* Answers wait for Redis longer than the hang, so the waiting itself is what is bounded. */
-    make_config(cfg, sizeof(cfg), "ack_timeout_ms = 20000\n");
+    make_config(cfg, sizeof(cfg), "ack_timeout_ms = 20000\ncontexts = 32\n");
     if (!tst_daemon_init(&f, "rlfeed-outage-wait", cfg) || !tst_daemon_start(&f, true, NULL)) {
         TST_TRUE(0 && "fixture");
         tst_daemon_fini(&f, true);

@@ -33,10 +33,11 @@
 #define TIMEOUT_MS 5000 /* generous: CI shares two cores */
 #define N_REQUESTS 500
 #define ROUNDS 5
-#define PIPELINED 64 /* twice the default contexts; 64 stats replies are about 45 KB */
+#define PIPELINED 64 /* twice the contexts configured below; 64 stats replies are about 45 KB */
 
 static const char CONFIG[] = "[server]\n"
                              "tick_ms = 5\n"
+                             "contexts = 32\n"
                              "[policy t]\n"
                              "dim = 4\n"
                              "actions = a, b, c\n"

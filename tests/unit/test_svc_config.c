@@ -57,7 +57,7 @@ static void full_config_loads_with_defaults(void)
     TST_STREQ(c->pull_url, "ipc:///tmp/p.sock");
     TST_STREQ(c->redis_url, "");
     TST_EQ(c->max_message_bytes, 1u << 20);
-    TST_EQ(c->contexts, 32);
+    TST_EQ(c->contexts, 128);
     TST_EQ(c->reply_timeout_ms, 1000);
     TST_STREQ(c->appendfsync, "always"); /* acknowledged means on disk: docs/operations.md */
     TST_STREQ(c->log_format, "text");
