@@ -243,6 +243,8 @@ static bool env_start(env *e)
 typedef struct counters {
     uint64_t counted; /* feedback outcomes by any status, plus every refusal */
     uint64_t matched;
+    uint64_t status[PROTO_ST_COUNT]; /* outcomes by join status */
+    uint64_t rejected[PROTO_E_COUNT];
     uint64_t unlogged;
     uint64_t queue_depth;
 } counters;
@@ -264,12 +266,14 @@ static bool read_counters(env *e, const char *policy, counters *out)
     for (uint32_t i = 0; i < st.n_policies; i++) {
         for (int s = 0; s < PROTO_ST_COUNT; s++) {
             c.counted += st.policies[i].join.status[s];
+            c.status[s] += st.policies[i].join.status[s];
         }
         c.matched += st.policies[i].join.status[PROTO_ST_MATCHED];
         c.unlogged += st.policies[i].unlogged;
     }
     for (int code = 0; code < PROTO_E_COUNT; code++) {
         c.counted += st.rejected[code];
+        c.rejected[code] = st.rejected[code];
     }
     proto_stats_fini(&st);
     *out = c;
@@ -556,6 +560,12 @@ static bool run_push(env *e, results *res, uint32_t dim, bench_sink *sink)
                 p->sent += r->sent;
                 p->counted += counted;
                 p->matched += ok ? c1.matched - c0.matched : 0;
+                for (int s = 0; ok && s < PROTO_ST_COUNT; s++) {
+                    p->by_status[s] += c1.status[s] - c0.status[s];
+                }
+                for (int code = 0; ok && code < PROTO_E_COUNT; code++) {
+                    p->refused[code] += c1.rejected[code] - c0.rejected[code];
+                }
                 progress(p, run, "rlfeedd", r);
                 fprintf(stderr, "         sent %llu, rlfeedd counted %llu\n",
                         (unsigned long long)r->sent, (unsigned long long)counted);

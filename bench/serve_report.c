@@ -229,6 +229,23 @@ static json_t *point_json(const bench_point *p)
              put(q, "dropped", json_integer((json_int_t)(p->sent - p->counted))) &&
              put(q, "ceiling_sent", json_integer((json_int_t)p->ceil_sent)) &&
              put(q, "ceiling_received", json_integer((json_int_t)p->ceil_received));
+        /* What "counted" was made of: each join status and refusal code seen, by name. */
+        json_t *bs = json_object(), *rf = json_object();
+        bool have_bs = put(ok ? q : NULL, "by_status", bs); /* put() takes v either way */
+        bool have_rf = put(ok ? q : NULL, "refused", rf);
+        ok = ok && have_bs && have_rf;
+        for (int s = 0; ok && s < PROTO_ST_COUNT; s++) {
+            if (p->by_status[s] > 0) {
+                ok = put(bs, proto_status_name((proto_status)s),
+                         json_integer((json_int_t)p->by_status[s]));
+            }
+        }
+        for (int code = 0; ok && code < PROTO_E_COUNT; code++) {
+            if (p->refused[code] > 0) {
+                ok = put(rf, proto_errcode_name((proto_errcode)code),
+                         json_integer((json_int_t)p->refused[code]));
+            }
+        }
     }
     if (!ok) {
         json_decref(o);

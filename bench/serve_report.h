@@ -27,6 +27,8 @@
 
 #include "base/err.h"
 #include "bench/serve_lat.h"
+#include "proto/errors.h"
+#include "proto/reply.h"
 
 #define BENCH_RUNS_MAX 9
 
@@ -56,11 +58,13 @@ typedef struct bench_point {
     const char *fsync; /* the appendfsync of the Redis behind rlfeedd (static) */
     bench_side rl, ceil;
     /* PUSH, totals over the runs */
-    uint64_t sent;          /* PUSHed to rlfeedd */
-    uint64_t counted;       /* of which rlfeedd's stats counted (any status or refusal) */
-    uint64_t matched;       /* of which matched */
-    uint64_t ceil_sent;     /* PUSHed to the sink */
-    uint64_t ceil_received; /* of which the sink received */
+    uint64_t sent;    /* PUSHed to rlfeedd */
+    uint64_t counted; /* of which rlfeedd's stats counted (any status or refusal) */
+    uint64_t matched; /* of which matched */
+    uint64_t by_status[PROTO_ST_COUNT]; /* counted, by join status */
+    uint64_t refused[PROTO_E_COUNT];    /* counted, by refusal code */
+    uint64_t ceil_sent;                 /* PUSHed to the sink */
+    uint64_t ceil_received;             /* of which the sink received */
 } bench_point;
 
 /* What the report says about the run itself. */
