@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/serve_lat.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "client/rlfeed_client.h"
@@ -106,23 +107,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile (0 < q <= 1) of sorted @v, in ms. */
-static double quantile_ms(const uint64_t *v, size_t n, double q)
-{
-    if (n == 0) {
-        return 0.0;
-    }
-    size_t k = (size_t)(q * (double)n + 0.999999);
-    k = k == 0 ? 1 : k > n ? n : k;
-    return (double)v[k - 1] / 1e6;
-}
-
 static bool parse_long(const char *s, long lo, long hi, long *out)
 {
     char *end = NULL;
@@ -192,13 +176,14 @@ int main(int argc, char **argv)
         k += ws[t].n;
     }
     if (all != NULL) {
-        qsort(all, k, sizeof(*all), cmp_u64);
+        bench_sort_ns(all, k);
     }
     printf("{\"threads\":%ld,\"seconds\":%.1f,\"acked\":%" PRIu64 ",\"acked_per_s\":%.0f,"
            "\"errors\":%" PRIu64 ",\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,"
            "\"max_ms\":%.2f}\n",
-           threads, secs, acked, (double)acked / secs, errors, quantile_ms(all, k, 0.50),
-           quantile_ms(all, k, 0.90), quantile_ms(all, k, 0.99), quantile_ms(all, k, 1.0));
+           threads, secs, acked, (double)acked / secs, errors, bench_quantile_ms(all, k, 0.50),
+           bench_quantile_ms(all, k, 0.90), bench_quantile_ms(all, k, 0.99),
+           bench_quantile_ms(all, k, 1.0));
     for (long t = 0; t < threads; t++) {
         base_free(ws[t].ns);
     }

@@ -32,8 +32,12 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Nearest rank of the q-quantile in sorted @v, in ms. */
-static double quantile_ms(const uint64_t *v, size_t n, double q)
+void bench_sort_ns(uint64_t *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_u64);
+}
+
+double bench_quantile_ms(const uint64_t *v, size_t n, double q)
 {
     if (n == 0) {
         return 0.0;
@@ -60,10 +64,10 @@ base_err bench_lat_summarise(const bench_lat *lats, size_t n_lats, bench_result 
             k += lats[i].n;
         }
     }
-    qsort(all, k, sizeof(*all), cmp_u64);
-    out->p50_ms = quantile_ms(all, k, 0.50);
-    out->p99_ms = quantile_ms(all, k, 0.99);
-    out->p999_ms = quantile_ms(all, k, 0.999);
+    bench_sort_ns(all, k);
+    out->p50_ms = bench_quantile_ms(all, k, 0.50);
+    out->p99_ms = bench_quantile_ms(all, k, 0.99);
+    out->p999_ms = bench_quantile_ms(all, k, 0.999);
     base_free(all);
     return BASE_OK;
 }

@@ -40,6 +40,11 @@ typedef struct bench_result {
     char first_error[BENCH_ERRTEXT_MAX]; /* "" if none */
 } bench_result;
 
+/* Sort @v [n] (latencies in ns) ascending. */
+void bench_sort_ns(uint64_t *v, size_t n);
+/* The nearest-rank q-quantile (0 < q <= 1) of the sorted @v [n], in ms; 0 when n = 0. */
+double bench_quantile_ms(const uint64_t *v, size_t n, double q);
+
 /* bench_lat_add() - keep @ns (dropped past BENCH_LAT_MAX or when out of memory). */
 void bench_lat_add(bench_lat *l, uint64_t ns);
 
