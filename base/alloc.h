@@ -23,4 +23,12 @@ void *base_realloc_array(void *p, size_t n, size_t size); /* p is kept on failur
 char *base_strdup(const char *s);
 void base_free(void *p);
 
+/*
+ * For a long-running server: keep freed memory in the process instead of
+ * handing the top of the heap back to the kernel after every burst and
+ * faulting it in again (zeroed pages) on the next. Fixes the mmap threshold
+ * at 4 MiB and the trim threshold at 64 MiB. Call once, before threads start.
+ */
+void base_alloc_tune_server(void);
+
 #endif

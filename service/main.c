@@ -123,6 +123,7 @@ int main(int argc, char **argv)
         return 2;
     }
     pol_numerics_init();
+    base_alloc_tune_server();
 
     svc_config *cfg = base_alloc_zero(1, sizeof(*cfg));
     if (cfg == NULL) {
