@@ -16,6 +16,8 @@ struct base_queue {
     size_t head;
     size_t len;
     bool closed;
+    bool urgent;        /* an item pushed with base_queue_push() is queued */
+    size_t linger_fill; /* a consumer lingers until len reaches this; 0: none lingers */
 };
 
 base_queue *base_queue_new(size_t capacity)
@@ -53,7 +55,7 @@ void base_queue_free(base_queue *q)
     base_free(q);
 }
 
-base_err base_queue_push(base_queue *q, void *item)
+static base_err push(base_queue *q, void *item, bool lazy)
 {
     base_err e = BASE_OK;
     pthread_mutex_lock(&q->lk);
@@ -64,24 +66,44 @@ base_err base_queue_push(base_queue *q, void *item)
     } else {
         q->ring[(q->head + q->len) % q->cap] = item;
         q->len++;
-        pthread_cond_signal(&q->nonempty);
+        q->urgent = q->urgent || !lazy;
+        /* A lingering consumer sleeps on: it is woken only when the wait is over. */
+        if (!lazy || q->linger_fill == 0 || q->len >= q->linger_fill) {
+            pthread_cond_signal(&q->nonempty);
+        }
     }
     pthread_mutex_unlock(&q->lk);
     return e;
 }
 
+base_err base_queue_push(base_queue *q, void *item)
+{
+    return push(q, item, false);
+}
+
+base_err base_queue_push_lazy(base_queue *q, void *item)
+{
+    return push(q, item, true);
+}
+
+static void deadline_after(struct timespec *dl, uint64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, dl);
+    ns += (uint64_t)dl->tv_nsec;
+    dl->tv_sec += (time_t)(ns / 1000000000u);
+    dl->tv_nsec = (long)(ns % 1000000000u);
+}
+
 base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms, size_t *out_n)
 {
+    return base_queue_pop_linger(q, out, max, timeout_ms, 0, out_n);
+}
+
+base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeout_ms,
+                               uint32_t linger_us, size_t *out_n)
+{
     struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    if (timeout_ms > 0) {
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-    }
+    deadline_after(&dl, timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0);
     base_err e = BASE_OK;
     *out_n = 0;
     pthread_mutex_lock(&q->lk);
@@ -95,11 +117,22 @@ base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout
             break;
         }
     }
+    if (linger_us > 0 && q->len > 0 && q->len < max && !q->urgent && !q->closed) {
+        deadline_after(&dl, (uint64_t)linger_us * 1000u);
+        q->linger_fill = max;
+        while (q->len < max && !q->urgent && !q->closed &&
+               pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) != ETIMEDOUT) {
+        }
+        q->linger_fill = 0;
+    }
     size_t n = 0;
     while (n < max && q->len > 0) {
         out[n++] = q->ring[q->head];
         q->head = (q->head + 1) % q->cap;
         q->len--;
+    }
+    if (q->len == 0) {
+        q->urgent = false; /* else some may still be queued: the next pop does not linger */
     }
     if (n == 0) {
         e = q->closed ? BASE_ECLOSED : BASE_ETIMEDOUT;

@@ -15,6 +15,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 
@@ -27,12 +28,29 @@ void base_queue_free(base_queue *q);
 base_err base_queue_push(base_queue *q, void *item);
 
 /*
+ * base_queue_push_lazy() - push an item nobody waits for: it does not cut
+ * short a consumer's linger (base_queue_pop_linger) unless it fills the
+ * batch. It still wakes a consumer waiting on an empty queue.
+ */
+base_err base_queue_push_lazy(base_queue *q, void *item);
+
+/*
  * base_queue_pop_batch() - move up to @max items into @out, oldest first.
  * Waits up to @timeout_ms (< 0: forever) for the first item.
  * Return: BASE_OK with *out_n >= 1; BASE_ETIMEDOUT with *out_n = 0;
  *         BASE_ECLOSED with *out_n = 0 once closed and empty.
  */
 base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms, size_t *out_n);
+
+/*
+ * base_queue_pop_linger() - group commit: like base_queue_pop_batch(), but
+ * once an item is there, keep waiting up to @linger_us more for the batch to
+ * fill, unless an item pushed with base_queue_push() (someone waits for it)
+ * is queued, @max items are, or the queue is closed. @linger_us 0 is
+ * base_queue_pop_batch().
+ */
+base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeout_ms,
+                               uint32_t linger_us, size_t *out_n);
 
 void base_queue_close(base_queue *q);
 size_t base_queue_len(base_queue *q);

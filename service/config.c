@@ -270,6 +270,8 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 10, 600000, &c->reply_timeout_ms);
     } else if (strcmp(k, "write_queue") == 0) {
         ok = parse_u32(v, 16, 1u << 24, &c->write_queue);
+    } else if (strcmp(k, "group_commit_us") == 0) {
+        ok = parse_u32(v, 0, 100000, &c->group_commit_us);
     } else if (strcmp(k, "redis_timeout_ms") == 0) {
         ok = parse_u32(v, 10, 600000, &c->redis_timeout_ms);
     } else if (strcmp(k, "ack_timeout_ms") == 0) {
@@ -577,6 +579,7 @@ static void set_defaults(svc_config *c)
     c->reply_timeout_ms = 1000;
     base_strlcpy(c->http_url, SVC_HTTP_URL_DEFAULT, sizeof(c->http_url));
     c->write_queue = 65536;
+    c->group_commit_us = 1000;
     c->redis_timeout_ms = 2000;
     c->ack_timeout_ms = 1000;
     c->lease_ms = 10000;

@@ -62,19 +62,20 @@ typedef struct svc_policy_config {
 typedef struct svc_config {
     char urls[SVC_MAX_URLS][SVC_URL_MAX]; /* REQ/REP listen URLs */
     uint32_t n_urls;
-    char pull_url[SVC_URL_MAX];    /* "" = no PULL socket */
-    char http_url[SVC_URL_MAX];    /* /healthz, /readyz, /metrics; "" = none */
-    char redis_url[SVC_URL_MAX];   /* "" = embedded redis-server */
-    char redis_bin[SVC_URL_MAX];   /* default "redis-server" */
-    char data_dir[SVC_URL_MAX];    /* embedded Redis data dir, "" = temporary */
-    char appendfsync[16];          /* always (default) | everysec | no */
-    char log_format[8];            /* text (default) | json: base_log's lines */
-    uint32_t max_message_bytes;    /* NNG_OPT_RECVMAXSZ, default 1 MiB */
-    uint32_t contexts;             /* REP contexts per URL, default 32 */
-    uint32_t reply_timeout_ms;     /* longest a reply waits for its peer, default 1000 */
-    uint32_t write_queue;          /* storage queue capacity, default 65536 */
-    uint32_t redis_timeout_ms;     /* per command, default 2000 */
-    uint32_t ack_timeout_ms;       /* feedback waits this long for Redis, default 1000 */
+    char pull_url[SVC_URL_MAX];  /* "" = no PULL socket */
+    char http_url[SVC_URL_MAX];  /* /healthz, /readyz, /metrics; "" = none */
+    char redis_url[SVC_URL_MAX]; /* "" = embedded redis-server */
+    char redis_bin[SVC_URL_MAX]; /* default "redis-server" */
+    char data_dir[SVC_URL_MAX];  /* embedded Redis data dir, "" = temporary */
+    char appendfsync[16];        /* always (default) | everysec | no */
+    char log_format[8];          /* text (default) | json: base_log's lines */
+    uint32_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ, default 1 MiB */
+    uint32_t contexts;           /* REP contexts per URL, default 32 */
+    uint32_t reply_timeout_ms;   /* longest a reply waits for its peer, default 1000 */
+    uint32_t write_queue;        /* storage queue capacity, default 65536 */
+    uint32_t group_commit_us;    /* writer: wait for a fuller batch of lazy records, default 1000 */
+    uint32_t redis_timeout_ms;   /* per command, default 2000 */
+    uint32_t ack_timeout_ms;     /* feedback waits this long for Redis, default 1000 */
     char instance_id[SVC_URL_MAX]; /* lease owner name, "" = "<host>:<first url>" */
     uint32_t lease_ms;             /* policy ownership lease, default 10000 */
     uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */

@@ -313,6 +313,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "storage: %s", err);
         goto done;
     }
+    svc_persist_set_group_commit(persist, cfg->group_commit_us);
     svc_log log = svc_log_of_persist(persist);
     e = svc_engine_new(cfg, &clock, &log, &eng, err, sizeof(err));
     if (e != BASE_OK) {

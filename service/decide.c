@@ -98,6 +98,7 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     }
     it->done = on_decision_stored;
     it->done_arg = p;
+    it->lazy = true; /* the reply does not wait for the record */
     it->index_ttl_ms = svc_explain_index_ttl_ms(p->eng->cfg);
     pthread_mutex_lock(&p->join_lk);
     bool dup = false;

@@ -71,6 +71,7 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
         it->index_ttl_ms = svc_explain_index_ttl_ms(e->cfg);
         it->done = on_joined_stored;
         it->done_arg = li;
+        it->lazy = true;
         if (svc_log_submit(&e->log, it) != BASE_OK) {
             it->rec = NULL;
             svc_persist_item_free(it);

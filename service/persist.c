@@ -55,6 +55,7 @@ struct svc_persist {
     stream_pos *pos;
     size_t n_pos, cap_pos;
     base_clock wall; /* ids follow the system clock, whatever the service clock is */
+    uint32_t group_commit_us;
 };
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
@@ -492,7 +493,8 @@ static void *writer_main(void *arg)
     bool alive = true;
     for (;;) {
         size_t n = 0;
-        base_err e = base_queue_pop_batch(p->q, batch, SVC_PERSIST_BATCH, 100, &n);
+        base_err e =
+            base_queue_pop_linger(p->q, batch, SVC_PERSIST_BATCH, 100, p->group_commit_us, &n);
         if (e == BASE_ECLOSED) {
             break;
         }
@@ -593,7 +595,12 @@ fail:
 
 base_err svc_persist_submit(svc_persist *p, svc_persist_item *it)
 {
-    return base_queue_push(p->q, it);
+    return it->lazy ? base_queue_push_lazy(p->q, it) : base_queue_push(p->q, it);
+}
+
+void svc_persist_set_group_commit(svc_persist *p, uint32_t us)
+{
+    p->group_commit_us = us;
 }
 
 size_t svc_persist_depth(svc_persist *p)

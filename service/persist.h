@@ -87,6 +87,7 @@ struct svc_persist_item {
     uint64_t index_ttl_ms; /* APPEND of a decision or joined record: index it (sto_append) */
     svc_persist_done done; /* may be NULL */
     void *done_arg;
+    bool lazy; /* nobody waits for it: it may wait for the batch (svc_persist_set_group_commit) */
 };
 
 typedef struct svc_persist svc_persist;
@@ -112,6 +113,16 @@ void svc_persist_item_free(svc_persist_item *it);
  */
 base_err svc_persist_submit(svc_persist *p, svc_persist_item *it);
 
+/*
+ * svc_persist_set_group_commit() - let the writer, once a record is queued,
+ * wait up to @us more microseconds for others before it writes, so that
+ * Redis receives (and, with appendfsync always, fsyncs) larger batches. Only
+ * lazy items (decision and joined records: nobody waits for them) wait; an
+ * item submitted without item->lazy, or a full batch, ends the wait at
+ * once. 0 (the default) writes as soon as anything is queued. Call before
+ * anything is submitted.
+ */
+void svc_persist_set_group_commit(svc_persist *p, uint32_t us);
 size_t svc_persist_depth(svc_persist *p);
 size_t svc_persist_capacity(const svc_persist *p);
 bool svc_persist_redis_up(const svc_persist *p);

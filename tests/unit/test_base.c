@@ -1,4 +1,6 @@
+#include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -361,6 +363,97 @@ static void heap_orders_removes_and_fixes(void)
     base_heap_fini(&h); /* twice is harmless */
 }
 
+/* A producer thread: after 20 ms, pushes its items, lazily or not. */
+typedef struct pusher {
+    base_queue *q;
+    void **items;
+    size_t n;
+    bool lazy_last; /* the last one too; false: the last one is urgent */
+    bool close;     /* then close the queue */
+} pusher;
+
+static void *pusher_main(void *arg)
+{
+    pusher *ps = arg;
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    for (size_t i = 0; i < ps->n; i++) {
+        bool lazy = i + 1 < ps->n || ps->lazy_last;
+        (void)(lazy ? base_queue_push_lazy(ps->q, ps->items[i])
+                    : base_queue_push(ps->q, ps->items[i]));
+    }
+    if (ps->close) {
+        base_queue_close(ps->q);
+    }
+    return NULL;
+}
+
+/*
+ * Group commit (base_queue_pop_linger): lazy items wait out the linger for
+ * company; an urgent item, a full batch or a close ends the wait. The waits
+ * that must end early linger 30 s and are checked against 10 s: the bound
+ * holds on any machine, and a broken wake-up fails it.
+ */
+static void queue_linger_waits_for_lazy_items_only(void)
+{
+    int v[4] = {0, 1, 2, 3};
+    void *out[8];
+    size_t n = 0;
+    base_queue *q = base_queue_new(16);
+
+    /* Lazy items alone: the whole linger passes, then all of them come at once. */
+    TST_OK(base_queue_push_lazy(q, &v[0]));
+    TST_OK(base_queue_push_lazy(q, &v[1]));
+    uint64_t t0 = base_mono_ns();
+    TST_OK(base_queue_pop_linger(q, out, 8, 100, 50000, &n));
+    TST_TRUE(base_mono_ns() - t0 >= 50000000u);
+    TST_EQ(n, 2);
+    TST_TRUE(out[0] == &v[0] && out[1] == &v[1]);
+
+    /* An urgent item already queued: no linger. */
+    TST_OK(base_queue_push_lazy(q, &v[0]));
+    TST_OK(base_queue_push(q, &v[1]));
+    t0 = base_mono_ns();
+    TST_OK(base_queue_pop_linger(q, out, 8, 100, 30000000, &n));
+    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
+    TST_EQ(n, 2);
+
+    /* Lingering: lazy pushes do not end it, an urgent one does. */
+    void *items[3] = {&v[1], &v[2], &v[3]};
+    pusher ps = {q, items, 3, false, false};
+    pthread_t th;
+    TST_OK(base_queue_push_lazy(q, &v[0]));
+    TST_EQ(pthread_create(&th, NULL, pusher_main, &ps), 0);
+    t0 = base_mono_ns();
+    TST_OK(base_queue_pop_linger(q, out, 8, 100, 30000000, &n));
+    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
+    pthread_join(th, NULL);
+    TST_EQ(n, 4);
+    TST_TRUE(out[0] == &v[0] && out[3] == &v[3]);
+
+    /* A batch filled by lazy pushes ends it. */
+    ps = (pusher){q, items, 3, true, false};
+    TST_OK(base_queue_push_lazy(q, &v[0]));
+    TST_EQ(pthread_create(&th, NULL, pusher_main, &ps), 0);
+    t0 = base_mono_ns();
+    TST_OK(base_queue_pop_linger(q, out, 4, 100, 30000000, &n));
+    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
+    pthread_join(th, NULL);
+    TST_EQ(n, 4);
+
+    /* So does a close; what is queued still comes out. */
+    ps = (pusher){q, items, 1, true, true};
+    TST_OK(base_queue_push_lazy(q, &v[0]));
+    TST_EQ(pthread_create(&th, NULL, pusher_main, &ps), 0);
+    t0 = base_mono_ns();
+    TST_OK(base_queue_pop_linger(q, out, 8, 100, 30000000, &n));
+    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
+    pthread_join(th, NULL);
+    TST_EQ(n, 2);
+    TST_EQ(base_queue_pop_linger(q, out, 8, 100, 30000000, &n), BASE_ECLOSED);
+    base_queue_free(q);
+}
+
 int main(void)
 {
     heap_orders_removes_and_fixes();
@@ -375,6 +468,7 @@ int main(void)
     buf_refuses_growth_past_cap();
     writer_remembers_its_first_error();
     queue_is_fifo_bounded_and_closes();
+    queue_linger_waits_for_lazy_items_only();
     decision_clone_copies_arrays();
     strlcpy_truncates_and_reports();
     hash_is_deterministic_and_seeded();

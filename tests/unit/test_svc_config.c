@@ -58,6 +58,7 @@ static void full_config_loads_with_defaults(void)
     TST_STREQ(c->redis_url, "");
     TST_EQ(c->max_message_bytes, 1u << 20);
     TST_EQ(c->contexts, 128);
+    TST_EQ(c->group_commit_us, 1000);
     TST_EQ(c->reply_timeout_ms, 1000);
     TST_STREQ(c->appendfsync, "always"); /* acknowledged means on disk: docs/operations.md */
     TST_STREQ(c->log_format, "text");
@@ -174,6 +175,8 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
          "reply_timeout_ms"},
         {"[server]\nappendfsync = sometimes\n", "appendfsync"},
+        {"[server]\ngroup_commit_us = 100001\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+         "group_commit_us"},
         {"[server]\nlog_format = xml\n", "log_format"},
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
