@@ -273,6 +273,25 @@ fail:
     return e;
 }
 
+base_err proto_mp_unpack_in(const uint8_t *buf, size_t len, size_t max_depth, size_t max_objects,
+                            struct msgpack_zone *z, struct msgpack_object *out)
+{
+    size_t off = 0;
+    base_err e = base_mpcheck(buf, len, max_depth, max_objects);
+
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    msgpack_unpack_return ret = msgpack_unpack((const char *)buf, len, &off, z, out);
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR) {
+        e = BASE_ENOMEM;
+    } else if (ret != MSGPACK_UNPACK_SUCCESS || off != len) {
+        e = BASE_EPROTO;
+    }
+fail:
+    return e;
+}
+
 static bool str_is(const msgpack_object_str *s, const char *lit)
 {
     size_t n = strlen(lit);

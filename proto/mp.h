@@ -39,6 +39,7 @@
 
 struct msgpack_object;
 struct msgpack_unpacked;
+struct msgpack_zone;
 
 /* ------------------------------------------------------------------ writer */
 
@@ -102,6 +103,13 @@ typedef enum proto_mp_fault {
  */
 base_err proto_mp_unpack(const uint8_t *buf, size_t len, size_t max_depth, size_t max_objects,
                          struct msgpack_unpacked *u);
+
+/*
+ * proto_mp_unpack_in() - proto_mp_unpack() into the caller's zone @z (kept and cleared by
+ * the caller, so a server can reuse one): *out lives until @z is cleared or destroyed.
+ */
+base_err proto_mp_unpack_in(const uint8_t *buf, size_t len, size_t max_depth, size_t max_objects,
+                            struct msgpack_zone *z, struct msgpack_object *out);
 
 /*
  * proto_mp_map_fields() - find the keys @names[0..n_names) in the map @m.

@@ -2,6 +2,8 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,94 @@ static const char *const op_names[] = {
 
 #define N_OPS (sizeof(op_names) / sizeof(op_names[0]))
 
+/* --------------------------------------------------- a thread's decode buffers */
+
+#define ZONE_CHUNK 16384 /* msgpack zone chunk kept between requests */
+
+enum scratch_slot { S_EMBEDDING, S_PMF, S_CAND, S_IDS, S_N };
+
+/*
+ * What proto_request_decode_reuse() keeps on a thread from one request to the next: the
+ * msgpack zone (cleared, its first chunk kept) and the request's arrays (grown, never shrunk).
+ */
+struct proto_scratch {
+    msgpack_zone zone;
+    void *arr[S_N];
+    size_t cap[S_N]; /* bytes */
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_key_ok;
+
+static void scratch_free(void *arg)
+{
+    proto_scratch *s = arg;
+    msgpack_zone_destroy(&s->zone);
+    for (int i = 0; i < S_N; i++) {
+        base_free(s->arr[i]);
+    }
+    base_free(s);
+}
+
+static void scratch_key_init(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
+}
+
+/* This thread's buffers, made on first use; NULL when they cannot be (then decode allocates). */
+static proto_scratch *thread_scratch(void)
+{
+    (void)pthread_once(&scratch_once, scratch_key_init);
+    if (!scratch_key_ok) {
+        return NULL;
+    }
+    proto_scratch *s = pthread_getspecific(scratch_key);
+    if (s != NULL) {
+        return s;
+    }
+    s = base_alloc_zero(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    if (!msgpack_zone_init(&s->zone, ZONE_CHUNK)) {
+        base_free(s);
+        return NULL;
+    }
+    if (pthread_setspecific(scratch_key, s) != 0) {
+        scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/*
+ * An array of @n items of @size for @r's field @slot: from r's scratch when it has one
+ * (valid until the next decode on this thread), else its own allocation (freed by
+ * proto_request_fini()). Zeroed. NULL when out of memory.
+ */
+static void *req_array(proto_request *r, enum scratch_slot slot, size_t n, size_t size)
+{
+    proto_scratch *s = r->scratch;
+    if (s == NULL) {
+        return base_alloc_zero(n, size);
+    }
+    if (size != 0 && n > SIZE_MAX / size) {
+        return NULL;
+    }
+    size_t bytes = n * size;
+    if (bytes > s->cap[slot]) {
+        void *g = base_realloc_array(s->arr[slot], bytes, 1);
+        if (g == NULL) {
+            return NULL;
+        }
+        s->arr[slot] = g;
+        s->cap[slot] = bytes;
+    }
+    memset(s->arr[slot], 0, bytes);
+    return s->arr[slot];
+}
+
 const char *proto_op_name(proto_op op)
 {
     return (unsigned)op < N_OPS ? op_names[op] : "";
@@ -55,14 +145,9 @@ static void echo_text(char *dst, size_t dst_size, const char *src, uint32_t n)
     dst[i] = '\0';
 }
 
-/*
- * Check @buf and unpack it into @u (initialised by the caller, which destroys it on every
- * path). Sets err on failure.
- */
-static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u, proto_error *err)
+/* Sets err for a failed proto_mp_unpack*() @e; returns @e. */
+static base_err report_unpack(base_err e, proto_error *err)
 {
-    base_err e = proto_mp_unpack(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, u);
-
     if (e == BASE_ELIMIT) {
         e = proto_error_set(err, PROTO_E_TOO_LARGE,
                             "message nests deeper than %u or holds "
@@ -74,6 +159,23 @@ static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u, prot
         e = proto_error_set(err, PROTO_E_BAD_MSGPACK, "not one well-formed msgpack object");
     }
     return e;
+}
+
+/*
+ * Check @buf and unpack it into @u (initialised by the caller, which destroys it on every
+ * path). Sets err on failure.
+ */
+static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u, proto_error *err)
+{
+    return report_unpack(proto_mp_unpack(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, u), err);
+}
+
+/* unpack() into the caller's zone @z: the object @o lives until the zone is cleared. */
+static base_err unpack_in(const uint8_t *buf, size_t len, msgpack_zone *z, msgpack_object *o,
+                          proto_error *err)
+{
+    base_err e = proto_mp_unpack_in(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, z, o);
+    return report_unpack(e, err);
 }
 
 /*
@@ -189,8 +291,9 @@ static base_err get_ms(const msgpack_object *o, const char *name, int64_t *out, 
  * A required, non-empty float vector (bin of LE float32, or array of numbers) of at most
  * @max entries, allocated into *out; past @max it is @over_code.
  */
-static base_err get_vec(const msgpack_object *o, const char *name, uint32_t max,
-                        proto_errcode over_code, float **out, uint32_t *out_n, proto_error *err)
+static base_err get_vec(proto_request *r, enum scratch_slot slot, const msgpack_object *o,
+                        const char *name, uint32_t max, proto_errcode over_code, float **out,
+                        uint32_t *out_n, proto_error *err)
 {
     proto_mp_fault f = PROTO_MP_WRONG_TYPE;
     base_err e = BASE_OK;
@@ -224,21 +327,19 @@ static base_err get_vec(const msgpack_object *o, const char *name, uint32_t max,
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' must not be empty", name);
         goto fail;
     }
-    v = base_alloc_array(n, sizeof(float));
+    v = req_array(r, slot, n, sizeof(float));
     if (v == NULL) {
         e = reject_oom(err);
         goto fail;
     }
+    *out = v; /* r's: proto_request_fini() frees it if it is not scratch */
     if (!proto_mp_fvec_read(o, n, v, &at, NULL)) {
         e = proto_error_set(err, PROTO_E_NOT_FINITE, "field '%s[%" PRIu32 "]' is not finite", name,
                             at);
         goto fail;
     }
-    *out = v;
     *out_n = n;
-    v = NULL;
 fail:
-    base_free(v);
     return e;
 }
 
@@ -295,10 +396,10 @@ static int cstr_ptr_cmp(const void *a, const void *b)
 }
 
 /* Reject two candidates with the same id: pmf entries and feedback would be ambiguous. */
-static base_err check_unique_ids(const proto_request *r, proto_error *err)
+static base_err check_unique_ids(proto_request *r, proto_error *err)
 {
     base_err e = BASE_OK;
-    const char **ids = base_alloc_array(r->n_cand, sizeof(*ids));
+    const char **ids = req_array(r, S_IDS, r->n_cand, sizeof(*ids));
 
     if (ids == NULL) {
         e = reject_oom(err);
@@ -315,7 +416,9 @@ static base_err check_unique_ids(const proto_request *r, proto_error *err)
         }
     }
 fail:
-    base_free(ids);
+    if (r->scratch == NULL) {
+        base_free(ids);
+    }
     return e;
 }
 
@@ -362,7 +465,7 @@ static base_err decode_candidates(const msgpack_object *o, proto_request *r, pro
                             o->via.array.size, BASE_CAND_MAX);
         goto fail;
     }
-    r->cand = base_alloc_zero(o->via.array.size, sizeof(*r->cand));
+    r->cand = req_array(r, S_CAND, o->via.array.size, sizeof(*r->cand));
     if (r->cand == NULL) {
         e = reject_oom(err);
         goto fail;
@@ -411,7 +514,7 @@ static base_err decode_log_choice(const msgpack_object **f, proto_request *r, pr
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'chosen' is not among the candidates");
         goto fail;
     }
-    e = get_vec(f[F_PMF], "pmf", BASE_CAND_MAX, PROTO_E_TOO_LARGE, &r->pmf, &n, err);
+    e = get_vec(r, S_PMF, f[F_PMF], "pmf", BASE_CAND_MAX, PROTO_E_TOO_LARGE, &r->pmf, &n, err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -478,8 +581,8 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
     if (e != BASE_OK) {
         goto fail;
     }
-    e = get_vec(emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE, &r->embedding, &r->dim,
-                err);
+    e = get_vec(r, S_EMBEDDING, emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE,
+                &r->embedding, &r->dim, err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -646,7 +749,9 @@ fail:
     return e;
 }
 
-base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out, proto_error *err)
+/* Decode into @out, with the buffers of @s (NULL: allocate them). */
+static base_err decode(const uint8_t *buf, size_t len, proto_scratch *s, proto_request *out,
+                       proto_error *err)
 {
     base_err e = BASE_OK;
     proto_error scratch;
@@ -655,10 +760,15 @@ base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out
     msgpack_unpacked u;
 
     memset(&r, 0, sizeof(r));
+    r.scratch = s;
     we->code = PROTO_E_NONE;
     we->message[0] = '\0';
     msgpack_unpacked_init(&u);
-    e = unpack(buf, len, &u, we);
+    if (s != NULL) {
+        e = unpack_in(buf, len, &s->zone, &u.data, we);
+    } else {
+        e = unpack(buf, len, &u, we);
+    }
     if (e != BASE_OK) {
         goto fail;
     }
@@ -670,6 +780,9 @@ base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out
     memset(&r, 0, sizeof(r));
 fail:
     msgpack_unpacked_destroy(&u);
+    if (s != NULL) {
+        msgpack_zone_clear(&s->zone); /* nothing points into it: strings were copied out */
+    }
     proto_request_fini(&r);
     if (e != BASE_OK) {
         memset(out, 0, sizeof(*out));
@@ -677,12 +790,26 @@ fail:
     return e;
 }
 
+base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out, proto_error *err)
+{
+    return decode(buf, len, NULL, out, err);
+}
+
+base_err proto_request_decode_reuse(const uint8_t *buf, size_t len, proto_request *out,
+                                    proto_error *err)
+{
+    return decode(buf, len, thread_scratch(), out, err);
+}
+
 void proto_request_fini(proto_request *r)
 {
     if (r != NULL) {
-        base_free(r->embedding);
-        base_free(r->cand);
-        base_free(r->pmf);
+        if (r->scratch == NULL) {
+            base_free(r->embedding);
+            base_free(r->cand);
+            base_free(r->pmf);
+        }
+        r->scratch = NULL;
         r->embedding = NULL;
         r->cand = NULL;
         r->pmf = NULL;

@@ -60,7 +60,10 @@ typedef struct proto_candidate {
  * A decoded request. Strings are copied into the fixed buffers (an absent string is "").
  * Arrays are owned by the request; free them with proto_request_fini().
  */
+typedef struct proto_scratch proto_scratch;
+
 typedef struct proto_request {
+    proto_scratch *scratch; /* NULL: the arrays are the request's own (proto_request_fini) */
     proto_op op;
     char policy[BASE_NAME_MAX + 1];        /* all ops but health/stats: required */
     char event_id[BASE_ID_MAX + 1];        /* decide: optional; log, activate, explain: required */
@@ -98,6 +101,16 @@ typedef struct proto_request {
  *         BASE_ENOMEM (internal); BASE_EINVAL (every other code).
  */
 base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out, proto_error *err);
+
+/*
+ * proto_request_decode_reuse() - proto_request_decode() for a server's request path: the
+ * msgpack zone and the arrays come from buffers this thread keeps from one request to the
+ * next (freed when the thread exits), so a request allocates nothing. The arrays of *out
+ * stay valid until the next proto_request_decode_reuse() on the same thread; a request
+ * must not outlive its handling. proto_request_fini() still applies (it frees nothing).
+ */
+base_err proto_request_decode_reuse(const uint8_t *buf, size_t len, proto_request *out,
+                                    proto_error *err);
 
 /* proto_request_fini() - free @r's arrays and zero them. Accepts NULL; idempotent. */
 void proto_request_fini(proto_request *r);

@@ -61,7 +61,7 @@ void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc
     svc_engine *e = atomic_load(&d->eng);
     proto_request req;
     proto_error err;
-    if (proto_request_decode(buf, len, &req, &err) != BASE_OK) {
+    if (proto_request_decode_reuse(buf, len, &req, &err) != BASE_OK) {
         svc_dispatch_reject(d, r, err.code, err.message);
         return;
     }

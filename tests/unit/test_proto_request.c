@@ -128,6 +128,15 @@ static void expect_code(const base_buf *b, proto_errcode code, const char *in_me
     }
     TST_TRUE(r.embedding == NULL && r.cand == NULL && r.pmf == NULL);
     proto_request_fini(&r);
+
+    /* The server's decoder (this thread's buffers) refuses it the same way. */
+    proto_error err2;
+    memset(&r, 0xab, sizeof(r));
+    TST_TRUE(proto_request_decode_reuse(b->data, b->len, &r, &err2) == e);
+    TST_EQ(err2.code, err.code);
+    TST_STREQ(err2.message, err.message);
+    TST_TRUE(r.embedding == NULL && r.cand == NULL && r.pmf == NULL && r.scratch == NULL);
+    proto_request_fini(&r);
 }
 
 static void expect_json_code(const char *json, proto_errcode code, const char *in_message)
@@ -235,6 +244,50 @@ static void log_decodes_with_chosen_and_pmf(void)
     }
     proto_request_fini(&r);
     base_buf_fini(&b);
+}
+
+/*
+ * proto_request_decode_reuse() gives what proto_request_decode() gives, request after
+ * request on one thread, as the arrays it reuses grow (3, then 40 candidates) and shrink.
+ */
+static void reuse_decodes_like_decode(void)
+{
+    static const uint32_t sizes[] = {3, 40, 2, 40};
+    static const char *const ops[] = {"decide", "log", "log", "decide"};
+    for (size_t t = 0; t < sizeof(sizes) / sizeof(sizes[0]); t++) {
+        base_buf b;
+        proto_writer w;
+        proto_request a, r;
+        proto_error err;
+        choice_opts o = default_opts(ops[t]);
+        o.n_cand = sizes[t];
+        o.bin_embedding = t % 2 == 0;
+        o.emb0 = (float)t;
+        base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+        proto_writer_init(&w, &b);
+        put_choice(&w, &o);
+        MUST_OK(proto_writer_finish(&w));
+        MUST_OK(proto_request_decode(b.data, b.len, &a, &err));
+        MUST_OK(proto_request_decode_reuse(b.data, b.len, &r, &err));
+        TST_TRUE(r.scratch != NULL && a.scratch == NULL);
+        TST_EQ(r.op, a.op);
+        TST_STREQ(r.policy, a.policy);
+        TST_STREQ(r.event_id, a.event_id);
+        TST_EQ(r.dim, a.dim);
+        TST_TRUE(memcmp(r.embedding, a.embedding, a.dim * sizeof(float)) == 0);
+        TST_EQ(r.n_cand, a.n_cand);
+        TST_EQ(r.n_cand, sizes[t]);
+        TST_TRUE(memcmp(r.cand, a.cand, a.n_cand * sizeof(a.cand[0])) == 0);
+        TST_TRUE((r.pmf == NULL) == (a.pmf == NULL));
+        if (a.pmf != NULL && r.pmf != NULL) {
+            TST_TRUE(memcmp(r.pmf, a.pmf, a.n_cand * sizeof(float)) == 0);
+        }
+        TST_STREQ(r.chosen, a.chosen);
+        proto_request_fini(&r);
+        TST_TRUE(r.embedding == NULL && r.cand == NULL && r.scratch == NULL);
+        proto_request_fini(&a);
+        base_buf_fini(&b);
+    }
 }
 
 static void feedback_decodes_with_defaults(void)
@@ -684,6 +737,7 @@ int main(void)
     decide_with_bin_embedding_decodes_exactly();
     decide_with_mixed_array_embedding_decodes_identically();
     log_decodes_with_chosen_and_pmf();
+    reuse_decodes_like_decode();
     feedback_decodes_with_defaults();
     stats_and_health_decode();
     decode_rejects_bad_envelopes();
