@@ -69,13 +69,14 @@ typedef struct svc_config {
     char data_dir[SVC_URL_MAX];  /* embedded Redis data dir, "" = temporary */
     char appendfsync[16];        /* always (default) | everysec | no */
     char log_format[8];          /* text (default) | json: base_log's lines */
-    uint32_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ, default 1 MiB */
-    uint32_t contexts;           /* REP contexts per URL, default 32 */
-    uint32_t reply_timeout_ms;   /* longest a reply waits for its peer, default 1000 */
-    uint32_t write_queue;        /* storage queue capacity, default 65536 */
-    uint32_t group_commit_us;    /* writer: wait for a fuller batch of lazy records, default 1000 */
-    uint32_t redis_timeout_ms;   /* per command, default 2000 */
-    uint32_t ack_timeout_ms;     /* feedback waits this long for Redis, default 1000 */
+    bool insecure; /* plain TCP or HTTP listeners beyond loopback allowed; default false */
+    uint32_t max_message_bytes; /* NNG_OPT_RECVMAXSZ, default 1 MiB */
+    uint32_t contexts;          /* REP contexts per URL, default 32 */
+    uint32_t reply_timeout_ms;  /* longest a reply waits for its peer, default 1000 */
+    uint32_t write_queue;       /* storage queue capacity, default 65536 */
+    uint32_t group_commit_us;   /* writer: wait for a fuller batch of lazy records, default 1000 */
+    uint32_t redis_timeout_ms;  /* per command, default 2000 */
+    uint32_t ack_timeout_ms;    /* feedback waits this long for Redis, default 1000 */
     char instance_id[SVC_URL_MAX]; /* lease owner name, "" = "<host>:<first url>" */
     uint32_t lease_ms;             /* policy ownership lease, default 10000 */
     uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
@@ -115,6 +116,19 @@ base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf,
  */
 base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *value, char *errbuf,
                                size_t errlen);
+
+/*
+ * svc_config_check_exposure() - whether @c would take requests in the clear from beyond
+ * this machine: a REQ/REP or PULL URL of a plain TCP transport (tcp://, tcp4://, tcp6://,
+ * ws://) or an http:// http_url whose host is not a loopback address (127.0.0.0/8, ::1,
+ * localhost). Names other than localhost, an empty host and "*" count as beyond. Such
+ * a config is refused unless insecure = true. Call after the command-line flags.
+ * @exposed: the first such URL, copied (may be NULL)
+ * Return: BASE_OK (nothing exposed, or insecure = true: then *@exposed says what is);
+ *         BASE_EINVAL with the reason in @errbuf.
+ */
+base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
+                                   char *errbuf, size_t errlen);
 
 /* Frees what the config owns. Accepts a zeroed config. */
 void svc_config_fini(svc_config *c);

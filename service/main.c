@@ -145,6 +145,17 @@ int main(int argc, char **argv)
         }
     }
     base_log_set_format(strcmp(cfg->log_format, "json") == 0 ? BASE_LOG_JSON : BASE_LOG_TEXT);
+    char exposed[SVC_URL_MAX] = "";
+    if (rc == 0 &&
+        svc_config_check_exposure(cfg, exposed, sizeof(exposed), err, sizeof(err)) != BASE_OK) {
+        fprintf(stderr, "rlfeedd: %s\n", err);
+        rc = 2;
+    } else if (rc == 0 && exposed[0] != '\0') {
+        base_log(BASE_LOG_WARN,
+                 "%s listens in the clear beyond this machine (insecure = true): anyone who can "
+                 "reach it may decide, post rewards and read statistics",
+                 exposed);
+    }
     if (rc == 0 && check_only) {
         printf("%s: ok (%u policies)\n", path, cfg->n_policies);
     } else if (rc == 0) {

@@ -196,6 +196,60 @@ static void second_instance_fails_and_first_keeps_serving(tst_daemon *f)
     TST_TRUE(tst_file_has(log, "Address in use"));
 }
 
+/*
+ * Plain TCP on every interface: refused without insecure = true (exit status 2, the
+ * reason on stderr, nothing started); with it, rlfeedd serves there and warns.
+ */
+static void plain_tcp_beyond_loopback_needs_insecure(tst_daemon *f)
+{
+    char log[700], data_dir[700], url[64], local[64], conf[700];
+    int port = tst_free_port();
+    TST_TRUE(port > 0);
+    snprintf(url, sizeof(url), "tcp://0.0.0.0:%d", port);
+    snprintf(local, sizeof(local), "tcp://127.0.0.1:%d", port);
+    snprintf(data_dir, sizeof(data_dir), "%s/exposed-redis", f->dir);
+    for (int insecure = 0; insecure < 2; insecure++) {
+        snprintf(log, sizeof(log), "%s/exposed-%d.log", f->dir, insecure);
+        snprintf(conf, sizeof(conf), "%s/exposed-%d.ini", f->dir, insecure);
+        FILE *fp = fopen(conf, "w");
+        TST_TRUE(fp != NULL);
+        if (fp == NULL) {
+            return;
+        }
+        fprintf(fp, "%s%s", CONFIG, insecure ? "[server]\ninsecure = true\n" : "");
+        fclose(fp);
+        char *argv[] = {(char *)(uintptr_t)f->bin,
+                        "--config",
+                        conf,
+                        "--url",
+                        url,
+                        "--data-dir",
+                        data_dir,
+                        "--http-url",
+                        "",
+                        NULL};
+        pid_t pid = tst_spawn(argv, log);
+        TST_TRUE(pid > 0);
+        if (pid <= 0) {
+            return;
+        }
+        if (!insecure) {
+            int st = 0;
+            bool exited = tst_wait_exit(pid, 30000, &st);
+            TST_TRUE(exited && WIFEXITED(st) && WEXITSTATUS(st) == 2);
+            if (!exited) {
+                tst_stop(pid, 1000);
+            }
+            TST_TRUE(tst_file_has(log, "listens in the clear beyond this machine"));
+            TST_TRUE(tst_file_has(log, "insecure = true"));
+            continue;
+        }
+        TST_TRUE(tst_new_client_served(local, 30000));
+        TST_TRUE(tst_file_has(log, "(insecure = true)"));
+        tst_stop(pid, 10000);
+    }
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -217,6 +271,7 @@ int main(void)
         second_instance_fails_and_first_keeps_serving(&f);
     }
     TST_EQ(tst_daemon_stop(&f), 0);
+    plain_tcp_beyond_loopback_needs_insecure(&f);
     tst_daemon_fini(&f, tst_failed > 0);
     rlfeed_client_lib_fini(); /* nng tears closed sockets down in the background */
     return tst_done();

@@ -292,6 +292,81 @@ static void other_flags_override_their_keys(void)
     done(c);
 }
 
+/*
+ * Plain TCP (and HTTP) beyond loopback is refused without insecure = true, whatever the
+ * spelling of the address; loopback, ipc and flags applied afterwards are checked alike.
+ */
+static void exposure_needs_insecure(void)
+{
+    static const struct {
+        const char *server; /* [server] lines */
+        bool exposed;
+    } cases[] = {
+        {"url = tcp://127.0.0.1:7000\nhttp_url = http://127.0.0.1:9808\n", false},
+        {"url = tcp://127.8.9.10:7000\n", false},
+        {"url = tcp://localhost:7000\n", false},
+        {"url = tcp://[::1]:7000\n", false},
+        {"url = tcp6://[::ffff:127.0.0.1]:7000\n", false},
+        {"url = ipc:///tmp/x.sock, inproc://x\n", false},
+        {"url = ws://127.0.0.1:7000/rlfeed\n", false},
+        {"http_url =\n", false},
+        {"url = tcp://0.0.0.0:7000\n", true},
+        {"url = tcp://:7000\n", true},
+        {"url = tcp://*:7000\n", true},
+        {"url = tcp://10.1.2.3:7000\n", true},
+        {"url = tcp4://192.168.0.1:7000\n", true},
+        {"url = tcp://[::]:7000\n", true},
+        {"url = tcp://[2001:db8::1]:7000\n", true},
+        {"url = tcp://bot.example.com:7000\n", true},
+        {"url = ws://0.0.0.0:7000/rlfeed\n", true},
+        {"url = ipc:///tmp/a.sock, tcp://10.0.0.1:7000\n", true},
+        {"pull_url = tcp://0.0.0.0:7001\n", true},
+        {"http_url = http://0.0.0.0:9808\n", true},
+        {"http_url = http://[::]:9808\n", true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (int insecure = 0; insecure < 2; insecure++) {
+            char text[512], err[512] = "", exposed[256] = "x";
+            base_err e;
+            snprintf(text, sizeof(text),
+                     "[server]\nurl = ipc:///tmp/rlfeed-t.sock\nhttp_url = http://127.0.0.1:0\n%s%s"
+                     "[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+                     cases[i].server, insecure ? "insecure = true\n" : "");
+            svc_config *c = load(text, &e, err, sizeof(err));
+            MUST_LOAD(e, err);
+            e = svc_config_check_exposure(c, exposed, sizeof(exposed), err, sizeof(err));
+            bool refused = cases[i].exposed && !insecure;
+            TST_EQ(e, refused ? BASE_EINVAL : BASE_OK);
+            TST_EQ(exposed[0] != '\0', cases[i].exposed);
+            if (refused) {
+                TST_TRUE(strstr(err, "insecure = true") != NULL);
+                TST_TRUE(strstr(err, exposed) != NULL);
+            }
+            if ((e == BASE_EINVAL) != refused) {
+                printf("#   case %zu insecure %d: %s\n", i, insecure, cases[i].server);
+            }
+            done(c);
+        }
+    }
+    /* A flag can expose a file that did not. */
+    char err[512] = "";
+    base_err e;
+    svc_config *c = load("[server]\nurl = tcp://127.0.0.1:7000\n[policy p]\ndim = 4\n"
+                         "actions = a\nsignal.s = 1\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_OK(svc_config_check_exposure(c, NULL, 0, err, sizeof(err)));
+    TST_OK(svc_config_apply_flag(c, "url", "tcp://0.0.0.0:7000", err, sizeof(err)));
+    TST_EQ(svc_config_check_exposure(c, NULL, 0, err, sizeof(err)), BASE_EINVAL);
+    done(c);
+    /* insecure takes true or false only. */
+    c = load("[server]\ninsecure = yes\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", &e, err,
+             sizeof(err));
+    TST_EQ(e, BASE_EINVAL);
+    TST_TRUE(strstr(err, "insecure") != NULL);
+    done(c);
+}
+
 int main(void)
 {
     full_config_loads_with_defaults();
@@ -302,5 +377,6 @@ int main(void)
     missing_file_is_an_io_error();
     url_flag_replaces_the_list();
     other_flags_override_their_keys();
+    exposure_needs_insecure();
     return tst_done();
 }
