@@ -49,8 +49,10 @@ echo "== rlfeedd ready at $url"
 http_url=$(grep -o 'http on [^ ]*' "$work/rlfeedd.log" | head -n 1 | cut -d' ' -f3)
 [ -z "$http_url" ] || echo "== Prometheus metrics at $http_url/metrics (while the demo runs)"
 # The Redis rlfeedd uses (its private one here): the registry commands talk to it.
-redis_url=$("$rlfeed" stats --url "$url" | grep -o '"url":"[^"]*"' | cut -d'"' -f4)
-export RLFEED_REDIS="$redis_url"
+# Its unix socket and generated password are in the data directory (docs/operations.md);
+# the URL travels in the environment, which other users cannot read.
+redis_pass=$(awk '$1 == "requirepass" { print $2 }' "$work/redis/redis.conf")
+export RLFEED_REDIS="unix://:$redis_pass@$work/redis/redis.sock"
 echo "== simulated chatbot traffic. Customers get the production slot (the base model until"
 echo "   a promotion) and a canary share the online head, which learns from everything."
 echo "   The nightly job (rlfeed promote) runs three times: with too little data it"

@@ -115,8 +115,9 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
         .redis_bin = cfg->redis_bin,
         .dir = cfg->data_dir[0] != '\0' ? cfg->data_dir : NULL,
         .appendfsync = cfg->appendfsync,
-        .unix_socket = false,
+        .unix_socket = true,
         .start_timeout_ms = 10000,
+        .auth = true,
     };
     base_err e = sto_server_start(&o, out_srv, err, sizeof(err));
     if (e != BASE_OK) {
@@ -124,8 +125,12 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
         return e;
     }
     *out_url = sto_server_url(*out_srv);
-    base_log(BASE_LOG_INFO, "private redis-server at %s (pid %d, data in %s, appendfsync %s)",
-             *out_url, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv), cfg->appendfsync);
+    char shown[SVC_URL_MAX + 64];
+    sto_url_redact(*out_url, shown, sizeof(shown));
+    base_log(BASE_LOG_INFO,
+             "private redis-server at %s (pid %d, data in %s, appendfsync %s, password in "
+             "redis.conf there)",
+             shown, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv), cfg->appendfsync);
     return BASE_OK;
 }
 

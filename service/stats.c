@@ -132,7 +132,7 @@ base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
     out->storage.failed = ls.failed;
     out->storage.trimmed = ls.trimmed;
     out->storage.audit_failed = ls.audit_failed;
-    base_strlcpy(out->storage.url, ls.url != NULL ? ls.url : "", sizeof(out->storage.url));
+    sto_url_redact(ls.url != NULL ? ls.url : "", out->storage.url, sizeof(out->storage.url));
     return BASE_OK;
 }
 

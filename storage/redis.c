@@ -67,13 +67,87 @@ static void put_err(char *errbuf, size_t errlen, const char *what, const char *d
     }
 }
 
-/* Parse "unix:/path", "tcp://HOST:PORT" or "redis://HOST:PORT" into @s. */
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Percent-decode @n bytes of @src into @dst (STO_CRED_MAX + 1 bytes); false if malformed. */
+static bool decode_cred(const char *src, size_t n, char *dst)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int hi = n - i >= 3 ? hex_val(src[i + 1]) : -1;
+            int lo = n - i >= 3 ? hex_val(src[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                return false;
+            }
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0' || k >= STO_CRED_MAX) {
+            return false;
+        }
+        dst[k++] = c;
+    }
+    dst[k] = '\0';
+    return true;
+}
+
+/*
+ * If @rest starts with "[USER]:PASSWORD@" (before any '/'), take the credentials into @s
+ * and return what follows; @rest itself when there are none; NULL when malformed.
+ */
+static const char *take_creds(sto_store *s, const char *rest)
+{
+    size_t span = strcspn(rest, "/");
+    const char *at = memchr(rest, '@', span);
+    if (at == NULL) {
+        return rest;
+    }
+    const char *colon = memchr(rest, ':', (size_t)(at - rest));
+    if (colon == NULL || colon + 1 == at) {
+        return NULL; /* a user without a password, or an empty password */
+    }
+    if (!decode_cred(rest, (size_t)(colon - rest), s->user) ||
+        !decode_cred(colon + 1, (size_t)(at - colon - 1), s->pass)) {
+        return NULL;
+    }
+    return at + 1;
+}
+
+/*
+ * Parse "unix:/path", "unix://[USER]:PASS@/path", "tcp://[CREDS@]HOST:PORT" or
+ * "redis://[CREDS@]HOST:PORT" into @s.
+ */
 static base_err parse_url(sto_store *s, const char *url)
 {
     const char *rest = NULL;
     base_err e = BASE_EINVAL;
 
     if (url == NULL) {
+        goto fail;
+    }
+    if (strncmp(url, "unix://", 7) == 0) {
+        const char *path = take_creds(s, url + 7);
+        size_t n = path != NULL ? strlen(path) : 0;
+        if (path == NULL || path == url + 7 || path[0] != '/' || n > PATH_MAX_UNIX) {
+            goto fail; /* unix:// is only for credentials: plain paths are unix:/path */
+        }
+        memcpy(s->path, path, n + 1);
+        s->is_unix = 1;
+        e = BASE_OK;
         goto fail;
     }
     if (strncmp(url, "unix:", 5) == 0) {
@@ -93,9 +167,13 @@ static base_err parse_url(sto_store *s, const char *url)
     } else {
         goto fail;
     }
+    rest = take_creds(s, rest);
+    if (rest == NULL) {
+        goto fail;
+    }
     const char *colon = strrchr(rest, ':');
     if (colon == NULL || strpbrk(rest, "@/") != NULL) {
-        goto fail; /* credentials and database numbers are not supported */
+        goto fail; /* database numbers are not supported */
     }
     const char *h = rest;
     size_t hn = (size_t)(colon - rest);
@@ -118,6 +196,33 @@ static base_err parse_url(sto_store *s, const char *url)
     s->is_unix = 0;
     e = BASE_OK;
 fail:
+    return e;
+}
+
+/* AUTH on the new connection @c: BASE_ESTORE if Redis refuses, BASE_EIO if it is lost. */
+static base_err authenticate(redisContext *c, const sto_store *s, char *errbuf, size_t errlen)
+{
+    const char *argv[] = {"AUTH", s->user, s->pass};
+    size_t lens[] = {4, strlen(s->user), strlen(s->pass)};
+    int argc = s->user[0] != '\0' ? 3 : 2;
+    if (argc == 2) {
+        argv[1] = s->pass;
+        lens[1] = lens[2];
+    }
+    pipe_guard g;
+    sto_guard_begin(&g);
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    sto_guard_end(&g);
+    if (r == NULL) {
+        put_err(errbuf, errlen, "lost redis during AUTH", c->errstr);
+        return BASE_EIO;
+    }
+    base_err e = BASE_OK;
+    if (r->type == REDIS_REPLY_ERROR) {
+        e = BASE_ESTORE;
+        put_err(errbuf, errlen, "redis refused the credentials", r->str != NULL ? r->str : "");
+    }
+    freeReplyObject(r);
     return e;
 }
 
@@ -146,6 +251,12 @@ static base_err connect_ctx(sto_store *s, char *errbuf, size_t errlen)
         e = BASE_EIO;
         put_err(errbuf, errlen, "cannot set redis timeout", c->errstr);
         goto fail;
+    }
+    if (s->pass[0] != '\0') {
+        e = authenticate(c, s, errbuf, errlen);
+        if (e != BASE_OK) {
+            goto fail;
+        }
     }
     s->c = c;
     c = NULL;
@@ -184,10 +295,12 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
     s->timeout_ms = timeout_ms;
     e = parse_url(s, url);
     if (e != BASE_OK) {
+        char shown[512];
+        sto_url_redact(url != NULL ? url : "(null)", shown, sizeof(shown));
         put_err(errbuf, errlen,
-                "bad redis url (want tcp://HOST:PORT, redis://HOST:PORT or "
-                "unix:/path)",
-                url != NULL ? url : "(null)");
+                "bad redis url (want tcp://[USER:PASS@]HOST:PORT, redis://[USER:PASS@]HOST:PORT, "
+                "unix:/path or unix://[USER]:PASS@/path)",
+                shown);
         goto fail;
     }
     e = connect_ctx(s, errbuf, errlen);
@@ -199,6 +312,22 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
 fail:
     sto_store_close(s);
     return e;
+}
+
+void sto_url_redact(const char *url, char *out, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    const char *sep = strstr(url, "://");
+    const char *rest = sep != NULL ? sep + 3 : NULL;
+    const char *at = rest != NULL ? memchr(rest, '@', strcspn(rest, "/")) : NULL;
+    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    if (colon == NULL) {
+        (void)snprintf(out, size, "%s", at != NULL ? "(a redis url with credentials)" : url);
+        return;
+    }
+    (void)snprintf(out, size, "%.*s***%s", (int)(colon + 1 - url), url, at); /* may cut */
 }
 
 void sto_store_close(sto_store *s)

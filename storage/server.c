@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +31,7 @@
 #define FD_CLOSE_MAX 65536L /* close inherited descriptors below this in the child */
 #define READY_LINE "eady to accept connections" /* "Ready ..." (tcp), "... now ready ..." (unix) */
 #define LOG_SCAN_MAX (1u << 20)
+#define PASS_BYTES 24 /* random bytes of a generated password */
 
 struct sto_server {
     pid_t pid; /* -1 when not running */
@@ -40,7 +42,8 @@ struct sto_server {
     char *bin;
     char appendfsync[16];
     char dir[PATH_MAX];
-    char url[PATH_MAX + 16];
+    char pass[2 * PASS_BYTES + 1]; /* hex; "" without auth */
+    char url[PATH_MAX + 2 * PASS_BYTES + 32];
 };
 
 static void put_msg(char *errbuf, size_t errlen, const char *what, const char *detail)
@@ -232,6 +235,11 @@ static base_err build_argv(const sto_server *s, char **argv)
     argv[0] = NULL;
     (void)snprintf(port, sizeof(port), "%d", s->port); /* fits */
     ok = ok && push(argv, &n, s->bin);
+    if (s->pass[0] != '\0') {
+        /* The password goes in a 0600 file, never on a command line others can read. */
+        (void)snprintf(path, sizeof(path), "%s/redis.conf", s->dir); /* checked at start */
+        ok = ok && push(argv, &n, path);
+    }
     ok = ok && push(argv, &n, "--bind") && push(argv, &n, "127.0.0.1");
     ok = ok && push(argv, &n, "--port") && push(argv, &n, port);
     if (s->unix_socket) {
@@ -328,8 +336,12 @@ static base_err launch(sto_server *s, bool *out_exited, char *errbuf, size_t err
     base_err e;
 
     *out_exited = false;
-    if (s->unix_socket) {
+    if (s->unix_socket && s->pass[0] != '\0') {
+        (void)snprintf(s->url, sizeof(s->url), "unix://:%s@%s/redis.sock", s->pass, s->dir);
+    } else if (s->unix_socket) {
         (void)snprintf(s->url, sizeof(s->url), "unix:%s/redis.sock", s->dir); /* checked */
+    } else if (s->pass[0] != '\0') {
+        (void)snprintf(s->url, sizeof(s->url), "tcp://:%s@127.0.0.1:%d", s->pass, s->port);
     } else {
         (void)snprintf(s->url, sizeof(s->url), "tcp://127.0.0.1:%d", s->port); /* fits */
     }
@@ -432,6 +444,54 @@ fail:
     return e;
 }
 
+/*
+ * A new random password in s->pass and DIR/redis.conf (0600: "requirepass"), and DIR made
+ * 0700, so that neither the password nor the data can be read by another user.
+ */
+static base_err make_password(sto_server *s, char *errbuf, size_t errlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[PASS_BYTES];
+    char path[PATH_MAX + 16];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (r < 0 && errno != EINTR) {
+            put_msg(errbuf, errlen, "cannot generate a redis password", strerror(errno));
+            return BASE_EIO;
+        }
+        got += r > 0 ? (size_t)r : 0;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        s->pass[2 * i] = hex[raw[i] >> 4];
+        s->pass[2 * i + 1] = hex[raw[i] & 15];
+    }
+    s->pass[2 * sizeof(raw)] = '\0';
+    if (chmod(s->dir, 0700) != 0) {
+        put_msg(errbuf, errlen, "cannot make the data directory private (chmod 0700)",
+                strerror(errno));
+        return BASE_EIO;
+    }
+    (void)snprintf(path, sizeof(path), "%s/redis.conf", s->dir); /* the dir fits a socket path */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        put_msg(errbuf, errlen, "cannot write redis.conf", strerror(errno));
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+        return BASE_EIO;
+    }
+    char line[sizeof(s->pass) + 32];
+    int n = snprintf(line, sizeof(line), "requirepass %s\n", s->pass);
+    bool ok = write(fd, line, (size_t)n) == (ssize_t)n;
+    ok = close(fd) == 0 && ok;
+    if (!ok) {
+        put_msg(errbuf, errlen, "cannot write redis.conf", strerror(errno));
+        return BASE_EIO;
+    }
+    return BASE_OK;
+}
+
 /* Start on a fresh port (up to PORT_ATTEMPTS tries), or on the fixed port or socket. */
 static base_err start_attempts(sto_server *s, bool fixed_port, char *errbuf, size_t errlen)
 {
@@ -459,7 +519,7 @@ static base_err start_attempts(sto_server *s, bool fixed_port, char *errbuf, siz
 base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *errbuf,
                           size_t errlen)
 {
-    sto_server_opts def = {NULL, NULL, NULL, false, 0};
+    sto_server_opts def = {NULL, NULL, NULL, false, 0, false};
     sto_server *s = NULL;
     base_err e = BASE_EINVAL;
 
@@ -497,6 +557,12 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
         e = BASE_EINVAL;
         put_msg(errbuf, errlen, "data directory too long for a unix socket path", s->dir);
         goto fail;
+    }
+    if (opts->auth) {
+        e = make_password(s, errbuf, errlen);
+        if (e != BASE_OK) {
+            goto fail;
+        }
     }
     e = start_attempts(s, false, errbuf, errlen);
     if (e != BASE_OK) {

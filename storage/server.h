@@ -30,6 +30,13 @@ typedef struct sto_server_opts {
     const char *appendfsync; /* "always" (default), "everysec" or "no" */
     bool unix_socket;        /* listen on DIR/redis.sock instead of a TCP port */
     int start_timeout_ms;    /* default 10000 */
+    /*
+     * Require a password, generated at start (random, 192 bits) and kept in DIR/redis.conf
+     * (mode 0600, the server's config file; DIR is made 0700): sto_server_url() then
+     * carries it (storage/store.h), and clients without it are refused (NOAUTH). A restart
+     * keeps it.
+     */
+    bool auth;
 } sto_server_opts;
 
 /*
@@ -41,7 +48,10 @@ typedef struct sto_server_opts {
 base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *errbuf,
                           size_t errlen);
 
-/* "tcp://127.0.0.1:PORT" or "unix:/dir/redis.sock"; borrowed. */
+/*
+ * "tcp://127.0.0.1:PORT" or "unix:/dir/redis.sock", with auth "tcp://:PASSWORD@127.0.0.1:PORT"
+ * or "unix://:PASSWORD@/dir/redis.sock" (a secret: log it through sto_url_redact()); borrowed.
+ */
 const char *sto_server_url(const sto_server *s);
 const char *sto_server_dir(const sto_server *s);
 pid_t sto_server_pid(const sto_server *s);

@@ -29,7 +29,12 @@
  * After BASE_EIO (connection lost or timed out) the store is unusable until
  * sto_store_reconnect() succeeds.
  *
- * URLs: "tcp://HOST:PORT", "redis://HOST:PORT" or "unix:/path/to/socket".
+ * URLs: "tcp://HOST:PORT", "redis://HOST:PORT" or "unix:/path/to/socket", and with
+ * credentials "tcp://[USER]:PASSWORD@HOST:PORT" (likewise redis://) or
+ * "unix://[USER]:PASSWORD@/path/to/socket": after connecting, the store sends AUTH
+ * (AUTH USER PASSWORD with a user, else AUTH PASSWORD) and every reconnect does
+ * again. USER and PASSWORD may carry %XX escapes (for '@', ':', '/', '%'). A URL with a
+ * password is a secret: show it only through sto_url_redact().
  *
  * SIGPIPE: each exchange blocks SIGPIPE in the calling thread and consumes
  * one it raised, so a vanished server is BASE_EIO; the process-wide
@@ -58,10 +63,17 @@ typedef enum sto_kind {
  * sto_store_open() - connect to @url with @timeout_ms for connect and every
  * command. On failure a reason is written to @errbuf (may be NULL).
  * Return: BASE_OK; BASE_EINVAL for a bad URL; BASE_EIO if Redis is
- *         unreachable; BASE_ENOMEM.
+ *         unreachable; BASE_ESTORE if it refused the credentials (or wants
+ *         some: NOAUTH); BASE_ENOMEM.
  */
 base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *errbuf,
                         size_t errlen);
+
+/*
+ * sto_url_redact() - @url with its password replaced by "***" (and unchanged when it has
+ * none), for logs, errors and stats. Always NUL-terminates @out.
+ */
+void sto_url_redact(const char *url, char *out, size_t size);
 void sto_store_close(sto_store *s); /* accepts NULL */
 
 /* Reconnect after BASE_EIO. Return: BASE_OK or BASE_EIO (BASE_ENOMEM if out of memory). */

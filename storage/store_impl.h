@@ -30,6 +30,7 @@
 #define PIPE_MAX_BYTES (8u << 20)
 #define HOST_MAX 255u
 #define PATH_MAX_UNIX 107u /* sun_path holds 108 bytes with the NUL */
+#define STO_CRED_MAX 255u  /* bytes of a user name or password in a URL, decoded */
 
 struct sto_store {
     redisContext *c; /* NULL while broken: every call then fails with BASE_EIO */
@@ -37,6 +38,8 @@ struct sto_store {
     char host[HOST_MAX + 1];
     int port;
     char path[PATH_MAX_UNIX + 1];
+    char user[STO_CRED_MAX + 1]; /* "" = the default user */
+    char pass[STO_CRED_MAX + 1]; /* "" = no AUTH */
     int timeout_ms;
 };
 

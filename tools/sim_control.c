@@ -132,9 +132,9 @@ static bool wait_for_daemon(const sim_opts *o, rlfeed_client *c)
 bool sim_apply_serving(sim_run *run, rlfeed_client *c)
 {
     const sim_opts *o = run->o;
-    const char *args[16] = {"serve",  "--policy", o->policy,   "--redis",
-                            o->redis, "--who",    "rlfeed-sim"};
-    int n = 7;
+    /* The Redis URL (maybe with a password) reaches the child as $RLFEED_REDIS (sim_opts.c). */
+    const char *args[16] = {"serve", "--policy", o->policy, "--who", "rlfeed-sim"};
+    int n = 5;
     if (o->serve == NULL && o->canary == NULL) {
         return true;
     }
@@ -220,8 +220,8 @@ void *sim_promoter_main(void *arg)
         if (!go) {
             break;
         }
-        const char *args[] = {"promote", "--policy",   o->policy,  "--redis", o->redis,
-                              "--who",   "rlfeed-sim", "--window", "1h",      NULL};
+        const char *args[] = {"promote",    "--policy", o->policy, "--who",
+                              "rlfeed-sim", "--window", "1h",      NULL};
         int fd = temp_file();
         int rc = fd >= 0 ? run_rlfeed(args, fd) : -1;
         pthread_mutex_lock(&run->print_lk);

@@ -230,6 +230,10 @@ int sim_parse_opts(int argc, char **argv, sim_opts *o)
     }
     if (o->redis == NULL || o->redis[0] == '\0') {
         o->redis = getenv("RLFEED_REDIS");
+    } else if (setenv("RLFEED_REDIS", o->redis, 1) != 0) {
+        /* The child rlfeed commands find it there, not on a command line others can read. */
+        fprintf(stderr, "rlfeed sim: cannot set RLFEED_REDIS\n");
+        goto done;
     }
     if ((o->serve != NULL || o->canary != NULL || o->n_promote > 0) &&
         (o->redis == NULL || o->redis[0] == '\0')) {

@@ -443,7 +443,7 @@ static void bad_arguments_are_exit_2(fixture *f)
 
 int main(void)
 {
-    sto_server_opts opts = {NULL, NULL, "always", true, 10000};
+    sto_server_opts opts = {NULL, NULL, "always", true, 10000, false};
     fixture f = {0};
     char err[512] = "";
 

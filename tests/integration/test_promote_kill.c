@@ -97,7 +97,7 @@ static int64_t timed_run(char *const argv[], const char *dir)
 
 int main(int argc, char **argv)
 {
-    sto_server_opts opts = {NULL, NULL, "always", true, 10000};
+    sto_server_opts opts = {NULL, NULL, "always", true, 10000, false};
     sto_server *srv = NULL;
     sto_store *s = NULL;
     char err[512] = "", url[600] = "", *dir = NULL;

@@ -116,17 +116,33 @@ static int wait_new_pid(const tst_daemon *f, int old, int timeout_ms)
     return 0;
 }
 
-/* The running server's appendfsync, asked with redis-cli ("" if it cannot be asked). */
-static void appendfsync_of(const char *url, char *out, size_t size)
+/* The private redis-server's password, from the redis.conf rlfeedd wrote ("" if none). */
+static void private_password(const tst_daemon *f, char *out, size_t size)
 {
-    char cmd[512], line[32];
-    int port = 0;
+    char path[700], line[256];
     out[0] = '\0';
-    if (sscanf(url, "tcp://127.0.0.1:%d", &port) != 1) {
-        return;
+    snprintf(path, sizeof(path), "%s/embedded/redis.conf", f->dir);
+    FILE *fp = fopen(path, "r");
+    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+        char pw[200];
+        if (sscanf(line, "requirepass %199s", pw) == 1) {
+            snprintf(out, size, "%s", pw);
+        }
     }
-    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %d config get appendfsync 2>/dev/null",
-             port);
+    if (fp != NULL) {
+        fclose(fp);
+    }
+}
+
+/* The running private server's appendfsync, asked with redis-cli ("" if it cannot be asked). */
+static void appendfsync_of(const tst_daemon *f, const char *pass, char *out, size_t size)
+{
+    char cmd[1024], line[32];
+    out[0] = '\0';
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli -s %s/embedded/redis.sock -a %s --no-auth-warning config get appendfsync "
+             "2>/dev/null",
+             f->dir, pass);
     FILE *p = popen(cmd, "r");
     /* Two lines: the name, then the value. */
     for (int i = 0; p != NULL && i < 2 && fgets(line, sizeof(line), p) != NULL; i++) {
@@ -140,6 +156,20 @@ static void appendfsync_of(const char *url, char *out, size_t size)
     }
 }
 
+/* Whether a client without the password is refused by the private server. */
+static bool refuses_without_password(const tst_daemon *f)
+{
+    char url[700];
+    snprintf(url, sizeof(url), "unix:%s/embedded/redis.sock", f->dir);
+    sto_store *st = NULL;
+    if (sto_store_open(url, 5000, &st, NULL, 0) != BASE_OK) {
+        return false; /* the socket should be there: only AUTH is missing */
+    }
+    base_err e = sto_store_ping(st);
+    sto_store_close(st);
+    return e == BASE_ESTORE;
+}
+
 static void private_server_is_restarted(void)
 {
     printf("# kill -9 of the private redis-server: rlfeedd starts it again\n");
@@ -149,16 +179,20 @@ static void private_server_is_restarted(void)
         tst_daemon_fini(&f, true);
         return;
     }
-    char ev[BASE_ID_MAX + 1], url[256] = "";
+    char ev[BASE_ID_MAX + 1], url[256] = "", pass[200];
     int pid = 0;
     (void)scan_log(&f, &pid, url, sizeof(url), NULL);
-    TST_TRUE(pid > 0 && strncmp(url, "tcp://127.0.0.1:", 16) == 0);
+    private_password(&f, pass, sizeof(pass));
+    /* A unix socket with a generated password, which the log never shows. */
+    TST_TRUE(pid > 0 && strncmp(url, "unix://:***@/", 13) == 0);
+    TST_TRUE(strlen(pass) == 48 && !tst_file_has(f.log, pass));
     if (pid <= 0) {
         tst_daemon_fini(&f, true); /* never kill(0, ...): that is our own process group */
         return;
     }
+    TST_TRUE(refuses_without_password(&f));
     char fsync_mode[32];
-    appendfsync_of(url, fsync_mode, sizeof(fsync_mode));
+    appendfsync_of(&f, pass, fsync_mode, sizeof(fsync_mode));
     TST_STREQ(fsync_mode, "always"); /* the default */
     TST_TRUE(decide(f.c, ev, sizeof(ev)) && feedback(f.c, ev, "before"));
     kill(pid, SIGKILL);
@@ -171,6 +205,7 @@ static void private_server_is_restarted(void)
     bool ok = c != NULL && decide(c, ev, sizeof(ev)) && feedback(c, ev, "after");
     TST_TRUE(ok);
     rlfeed_client_close(c);
+    TST_TRUE(refuses_without_password(&f)); /* the restarted server keeps its password */
     TST_EQ(scan_log(&f, &pid, NULL, 0, "private redis-server killed by signal 9; restarting"), 1);
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);

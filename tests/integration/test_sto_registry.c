@@ -540,7 +540,7 @@ static void change_is_one_block_in_the_aof(fixture *f)
 
 int main(void)
 {
-    sto_server_opts opts = {NULL, NULL, "always", true, 10000};
+    sto_server_opts opts = {NULL, NULL, "always", true, 10000, false};
     fixture f = {0};
     char err[512] = "";
 

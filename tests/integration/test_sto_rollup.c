@@ -98,7 +98,7 @@ static void bad_arguments(sto_store *s)
 
 int main(void)
 {
-    sto_server_opts opts = {NULL, NULL, "everysec", true, 10000};
+    sto_server_opts opts = {NULL, NULL, "everysec", true, 10000, false};
     sto_server *srv = NULL;
     sto_store *s = NULL;
     char err[512] = "";

@@ -138,7 +138,14 @@ static void open_rejects_bad_and_unreachable_urls(void)
                          "tcp://127.0.0.1:0",
                          "tcp://127.0.0.1:99999",
                          "tcp://127.0.0.1:12x",
-                         "redis://user:pw@127.0.0.1:6379",
+                         "redis://user@127.0.0.1:6379",
+                         "tcp://:@127.0.0.1:6379",
+                         "tcp://u:p%zz@127.0.0.1:6379",
+                         "tcp://u:p%4@127.0.0.1:6379",
+                         "tcp://u:p%00@127.0.0.1:6379",
+                         "unix:///tmp/redis.sock",
+                         "unix://:pw@tmp/redis.sock",
+                         "unix://:pw@",
                          "unix:",
                          ""};
     char err[256];
@@ -809,9 +816,91 @@ static void lease_has_one_owner(sto_store *s)
            BASE_EINVAL);
 }
 
+static int mode_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* PING through @url: BASE_OK, or why not (BASE_ESTORE: refused). */
+static base_err ping_url(const char *url)
+{
+    sto_store *st = NULL;
+    base_err e = sto_store_open(url, TIMEOUT_MS, &st, NULL, 0);
+    if (e == BASE_OK) {
+        e = sto_store_ping(st);
+    }
+    sto_store_close(st);
+    return e;
+}
+
+/*
+ * A private server with a generated password (the daemon's): its URL carries it, only its
+ * owner can read its files, and a client without it, or with another, is refused, also
+ * after a restart. Credentials in URLs: the user form, %XX escapes, redaction.
+ */
+static void private_server_requires_its_password(bool unix_socket)
+{
+    sto_server_opts o = {.appendfsync = "everysec", .unix_socket = unix_socket, .auth = true};
+    sto_server *srv = NULL;
+    char err[512] = "", url[4400], path[4200], shown[4400];
+    TST_OK(sto_server_start(&o, &srv, err, sizeof(err)));
+    if (srv == NULL) {
+        printf("# start: %s\n", err);
+        return;
+    }
+    const char *u = sto_server_url(srv);
+    const char *dir = sto_server_dir(srv);
+    const char *prefix = unix_socket ? "unix://:" : "tcp://:";
+    TST_TRUE(strncmp(u, prefix, strlen(prefix)) == 0);
+    const char *at = strchr(u, '@');
+    TST_TRUE(at != NULL && at - u - (long)strlen(prefix) == 48);
+    char pass[64] = "";
+    if (at != NULL && at - u - (long)strlen(prefix) == 48) {
+        memcpy(pass, u + strlen(prefix), 48);
+    }
+    TST_OK(ping_url(u));
+    TST_EQ(mode_of(dir), 0700);
+    snprintf(path, sizeof(path), "%s/redis.conf", dir);
+    TST_EQ(mode_of(path), 0600);
+    if (unix_socket) {
+        snprintf(path, sizeof(path), "%s/redis.sock", dir);
+        TST_EQ(mode_of(path), 0700);
+        snprintf(url, sizeof(url), "unix:%s/redis.sock", dir);
+    } else {
+        snprintf(url, sizeof(url), "tcp://%s", at + 1);
+    }
+    TST_EQ(ping_url(url), BASE_ESTORE); /* NOAUTH */
+    const char *where = unix_socket ? path : at + 1;
+    const char *scheme = unix_socket ? "unix://" : "tcp://";
+    snprintf(url, sizeof(url), "%s:%c%s@%s", scheme, pass[0] == '0' ? '1' : '0', pass + 1, where);
+    sto_store *st = NULL;
+    TST_EQ(sto_store_open(url, TIMEOUT_MS, &st, err, sizeof(err)), BASE_ESTORE);
+    TST_TRUE(strstr(err, "refused the credentials") != NULL && strstr(err, pass) == NULL);
+    snprintf(url, sizeof(url), "%sdefault:%s@%s", scheme, pass, where);
+    TST_OK(ping_url(url));
+    snprintf(url, sizeof(url), "%sdefault:%%%02x%s@%s", scheme, (unsigned)pass[0], pass + 1, where);
+    TST_OK(ping_url(url)); /* the first character escaped */
+    sto_url_redact(u, shown, sizeof(shown));
+    TST_TRUE(strstr(shown, pass) == NULL && strstr(shown, ":***@") != NULL);
+    TST_TRUE(strncmp(shown, prefix, strlen(prefix)) == 0 && strcmp(strchr(shown, '@'), at) == 0);
+    sto_server_kill(srv);
+    TST_OK(sto_server_restart(srv, err, sizeof(err)));
+    TST_OK(ping_url(sto_server_url(srv)));
+    TST_STREQ(sto_server_url(srv), u); /* same address, same password */
+    sto_server_stop(srv);
+
+    sto_url_redact("tcp://u:p%40ss@h:1", shown, sizeof(shown));
+    TST_STREQ(shown, "tcp://u:***@h:1");
+    sto_url_redact("unix:/a/b.sock", shown, sizeof(shown));
+    TST_STREQ(shown, "unix:/a/b.sock");
+    sto_url_redact("tcp://127.0.0.1:6379", shown, sizeof(shown));
+    TST_STREQ(shown, "tcp://127.0.0.1:6379");
+}
+
 int main(void)
 {
-    sto_server_opts opts = {NULL, NULL, "always", true, 10000};
+    sto_server_opts opts = {NULL, NULL, "always", true, 10000, false};
     sto_server *srv = NULL;
     sto_store *s = NULL;
     char err[512] = "";
@@ -821,6 +910,8 @@ int main(void)
         tst_skip_all("redis-server not found on PATH");
     }
     open_rejects_bad_and_unreachable_urls();
+    private_server_requires_its_password(true);
+    private_server_requires_its_password(false);
     base_err e = sto_server_start(&opts, &srv, err, sizeof(err));
     TST_OK(e);
     if (e != BASE_OK) {
