@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netinet/in.h>
 
 #include "base/alloc.h"
@@ -75,6 +76,19 @@ static bool parse_double(const char *v, double lo, double hi, double *out)
         return false;
     }
     *out = x;
+    return true;
+}
+
+/* An octal file mode ("0660", "600") of at most 0777 that lets the owner read and write. */
+static bool parse_mode(const char *v, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long m = strtol(v, &end, 8);
+    if (errno != 0 || end == v || *end != '\0' || m < 0 || m > 0777 || (m & 0600) != 0600) {
+        return false;
+    }
+    *out = (uint32_t)m;
     return true;
 }
 
@@ -272,6 +286,10 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = copy_str(c->redis_bin, sizeof(c->redis_bin), v) && v[0] != '\0';
     } else if (strcmp(k, "data_dir") == 0) {
         ok = copy_str(c->data_dir, sizeof(c->data_dir), v);
+    } else if (strcmp(k, "ipc_mode") == 0) {
+        ok = parse_mode(v, &c->ipc_mode);
+    } else if (strcmp(k, "ipc_group") == 0) {
+        ok = copy_str(c->ipc_group, sizeof(c->ipc_group), v);
     } else if (strcmp(k, "insecure") == 0) {
         ok = parse_bool(v, &c->insecure);
     } else if (strcmp(k, "appendfsync") == 0) {
@@ -512,6 +530,12 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 
 static base_err finish(svc_config *c, char *errbuf, size_t errlen)
 {
+    gid_t gid;
+    if (c->ipc_group[0] != '\0' && !svc_config_ipc_gid(c, &gid)) {
+        snprintf(errbuf, errlen, "[server] ipc_group: no group \"%s\" on this machine",
+                 c->ipc_group);
+        return BASE_EINVAL;
+    }
     if (c->n_urls == 0) {
         base_strlcpy(c->urls[0], "ipc:///tmp/rlfeed.sock", SVC_URL_MAX);
         c->n_urls = 1;
@@ -597,6 +621,7 @@ static void set_defaults(svc_config *c)
     c->reply_timeout_ms = 1000;
     base_strlcpy(c->http_url, SVC_HTTP_URL_DEFAULT, sizeof(c->http_url));
     c->write_queue = 65536;
+    c->ipc_mode = 0600;
     c->group_commit_us = 1000;
     c->redis_timeout_ms = 2000;
     c->ack_timeout_ms = 1000;
@@ -813,4 +838,18 @@ base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t ex
         return BASE_EINVAL;
     }
     return BASE_OK;
+}
+
+bool svc_config_ipc_gid(const svc_config *c, gid_t *out)
+{
+    char buf[4096];
+    struct group g, *found = NULL;
+    if (c->ipc_group[0] == '\0') {
+        return false;
+    }
+    if (getgrnam_r(c->ipc_group, &g, buf, sizeof(buf), &found) != 0 || found == NULL) {
+        return false;
+    }
+    *out = found->gr_gid;
+    return true;
 }

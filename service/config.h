@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -69,14 +70,16 @@ typedef struct svc_config {
     char data_dir[SVC_URL_MAX];  /* embedded Redis data dir, "" = temporary */
     char appendfsync[16];        /* always (default) | everysec | no */
     char log_format[8];          /* text (default) | json: base_log's lines */
-    bool insecure; /* plain TCP or HTTP listeners beyond loopback allowed; default false */
-    uint32_t max_message_bytes; /* NNG_OPT_RECVMAXSZ, default 1 MiB */
-    uint32_t contexts;          /* REP contexts per URL, default 32 */
-    uint32_t reply_timeout_ms;  /* longest a reply waits for its peer, default 1000 */
-    uint32_t write_queue;       /* storage queue capacity, default 65536 */
-    uint32_t group_commit_us;   /* writer: wait for a fuller batch of lazy records, default 1000 */
-    uint32_t redis_timeout_ms;  /* per command, default 2000 */
-    uint32_t ack_timeout_ms;    /* feedback waits this long for Redis, default 1000 */
+    bool insecure;     /* plain TCP or HTTP listeners beyond loopback allowed; default false */
+    uint32_t ipc_mode; /* file mode of ipc:// sockets, default 0600 */
+    char ipc_group[SVC_URL_MAX]; /* group of ipc:// sockets, "" = the process's */
+    uint32_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ, default 1 MiB */
+    uint32_t contexts;           /* REP contexts per URL, default 32 */
+    uint32_t reply_timeout_ms;   /* longest a reply waits for its peer, default 1000 */
+    uint32_t write_queue;        /* storage queue capacity, default 65536 */
+    uint32_t group_commit_us;    /* writer: wait for a fuller batch of lazy records, default 1000 */
+    uint32_t redis_timeout_ms;   /* per command, default 2000 */
+    uint32_t ack_timeout_ms;     /* feedback waits this long for Redis, default 1000 */
     char instance_id[SVC_URL_MAX]; /* lease owner name, "" = "<host>:<first url>" */
     uint32_t lease_ms;             /* policy ownership lease, default 10000 */
     uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
@@ -129,6 +132,9 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
  */
 base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
                                    char *errbuf, size_t errlen);
+
+/* The gid of [server] ipc_group; false when it is "" or names no group here. */
+bool svc_config_ipc_gid(const svc_config *c, gid_t *out);
 
 /* Frees what the config owns. Accepts a zeroed config. */
 void svc_config_fini(svc_config *c);

@@ -264,7 +264,13 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         .max_message_bytes = cfg->max_message_bytes,
         .contexts = cfg->contexts,
         .reply_timeout_ms = cfg->reply_timeout_ms,
+        .ipc_mode = cfg->ipc_mode,
+        .ipc_gid = -1,
     };
+    gid_t gid;
+    if (svc_config_ipc_gid(cfg, &gid)) {
+        no.ipc_gid = (long)gid;
+    }
     base_err e = svc_net_open(&no, dispatch, &disp, &net, err, sizeof(err));
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);

@@ -3,10 +3,12 @@
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -231,17 +233,35 @@ static void pull_cb(void *arg)
     nng_recv_aio(n->pull, n->pull_aio);
 }
 
-static base_err listen_on(nng_socket s, const char *url, size_t max_bytes, char *errbuf,
+/*
+ * Listen on @url. An ipc:// socket file gets @o's mode (nng applies it before the socket
+ * accepts connections) and then its group.
+ */
+static base_err listen_on(nng_socket s, const char *url, const svc_net_opts *o, char *errbuf,
                           size_t errlen)
 {
-    int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, max_bytes);
+    bool ipc = strncmp(url, "ipc://", 6) == 0;
+    nng_listener l;
+    int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, o->max_message_bytes);
     if (rv == 0) {
-        rv = nng_listen(s, url, NULL, 0);
+        rv = nng_listener_create(&l, s, url);
+    }
+    if (rv == 0 && ipc && o->ipc_mode != 0) {
+        rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)o->ipc_mode);
+    }
+    if (rv == 0) {
+        rv = nng_listener_start(l, 0);
     }
     if (rv != 0) {
         snprintf(errbuf, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+        return from_nng(rv);
     }
-    return from_nng(rv);
+    if (ipc && o->ipc_gid >= 0 && chown(url + 6, (uid_t)-1, (gid_t)o->ipc_gid) != 0) {
+        snprintf(errbuf, errlen, "cannot give %s to group %ld: %s", url, o->ipc_gid,
+                 strerror(errno));
+        return BASE_EIO;
+    }
+    return BASE_OK;
 }
 
 base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_net **out,
@@ -273,7 +293,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             goto fail;
         }
         n->n_rep = i + 1;
-        e = listen_on(n->rep[i], o->urls[i], o->max_message_bytes, errbuf, errlen);
+        e = listen_on(n->rep[i], o->urls[i], o, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }
@@ -301,7 +321,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         }
         n->have_pull = true;
         (void)nng_socket_set_int(n->pull, NNG_OPT_RECVBUF, 1024); /* a tuning hint only */
-        e = listen_on(n->pull, o->pull_url, o->max_message_bytes, errbuf, errlen);
+        e = listen_on(n->pull, o->pull_url, o, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }

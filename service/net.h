@@ -51,6 +51,8 @@ typedef struct svc_net_opts {
     size_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ */
     uint32_t contexts;         /* REP contexts per listening socket */
     uint32_t reply_timeout_ms; /* longest a reply may wait for its peer to take it, >= 10 */
+    uint32_t ipc_mode;         /* file mode of ipc:// sockets (0: nng's default) */
+    long ipc_gid;              /* their group (-1: the process's) */
 } svc_net_opts;
 
 /*

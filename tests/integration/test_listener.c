@@ -11,11 +11,13 @@
  * docs/architecture.md, "nng 1.5.2 listener wedge").
  */
 #include <dirent.h>
+#include <grp.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -250,6 +252,70 @@ static void plain_tcp_beyond_loopback_needs_insecure(tst_daemon *f)
     }
 }
 
+/* Mode and group of the socket file of @url ("ipc://PATH"); false if it cannot be read. */
+static bool ipc_file(const char *url, int *mode, gid_t *gid)
+{
+    struct stat st;
+    if (stat(url + 6, &st) != 0) {
+        return false;
+    }
+    *mode = (int)(st.st_mode & 0777);
+    *gid = st.st_gid;
+    return true;
+}
+
+/*
+ * ipc sockets are owner-only (0600) unless configured: ipc_mode and ipc_group open them to
+ * a group, here this process's own.
+ */
+static void ipc_sockets_get_their_mode_and_group(tst_daemon *f)
+{
+    int mode = 0;
+    gid_t gid = 0;
+    TST_TRUE(ipc_file(f->url, &mode, &gid));
+    TST_EQ(mode, 0600);
+    TST_TRUE(ipc_file(f->pull_url, &mode, &gid));
+    TST_EQ(mode, 0600);
+
+    struct group *g = getgrgid(getgid());
+    TST_TRUE(g != NULL);
+    if (g == NULL) {
+        return;
+    }
+    char log[700], data_dir[700], url[700], conf[700];
+    snprintf(log, sizeof(log), "%s/ipc-mode.log", f->dir);
+    snprintf(conf, sizeof(conf), "%s/ipc-mode.ini", f->dir);
+    snprintf(url, sizeof(url), "ipc://%s/ipc-mode.sock", f->dir);
+    snprintf(data_dir, sizeof(data_dir), "%s/ipc-mode-redis", f->dir);
+    FILE *fp = fopen(conf, "w");
+    TST_TRUE(fp != NULL);
+    if (fp == NULL) {
+        return;
+    }
+    fprintf(fp, "%s[server]\nipc_mode = 0660\nipc_group = %s\n", CONFIG, g->gr_name);
+    fclose(fp);
+    char *argv[] = {(char *)(uintptr_t)f->bin,
+                    "--config",
+                    conf,
+                    "--url",
+                    url,
+                    "--data-dir",
+                    data_dir,
+                    "--http-url",
+                    "",
+                    NULL};
+    pid_t pid = tst_spawn(argv, log);
+    TST_TRUE(pid > 0);
+    if (pid <= 0) {
+        return;
+    }
+    TST_TRUE(tst_new_client_served(url, 30000));
+    TST_TRUE(ipc_file(url, &mode, &gid));
+    TST_EQ(mode, 0660);
+    TST_EQ(gid, g->gr_gid);
+    tst_stop(pid, 10000);
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -263,6 +329,7 @@ int main(void)
     TST_TRUE(up);
     if (up) {
         bare_connects_leave_listeners_serving(&f);
+        ipc_sockets_get_their_mode_and_group(&f);
     }
     TST_EQ(tst_daemon_stop(&f), 0);
     up = tst_daemon_start(&f, true, NULL);

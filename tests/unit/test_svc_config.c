@@ -59,6 +59,8 @@ static void full_config_loads_with_defaults(void)
     TST_EQ(c->max_message_bytes, 1u << 20);
     TST_EQ(c->contexts, 128);
     TST_EQ(c->group_commit_us, 1000);
+    TST_EQ(c->ipc_mode, 0600);
+    TST_STREQ(c->ipc_group, "");
     TST_EQ(c->reply_timeout_ms, 1000);
     TST_STREQ(c->appendfsync, "always"); /* acknowledged means on disk: docs/operations.md */
     TST_STREQ(c->log_format, "text");
@@ -175,6 +177,13 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\nreply_timeout_ms = 5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
          "reply_timeout_ms"},
         {"[server]\nappendfsync = sometimes\n", "appendfsync"},
+        {"[server]\nipc_mode = 0400\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "ipc_mode"},
+        {"[server]\nipc_mode = 0999\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "ipc_mode"},
+        {"[server]\nipc_mode = 01777\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+         "ipc_mode"},
+        {"[server]\nipc_group = no-such-group-rlfeed\n[policy p]\ndim = 4\nactions = a\nsignal.s = "
+         "1\n",
+         "ipc_group"},
         {"[server]\ngroup_commit_us = 100001\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
          "group_commit_us"},
         {"[server]\nlog_format = xml\n", "log_format"},
