@@ -356,6 +356,50 @@ static void progress(const bench_point *p, uint32_t run, const char *side, const
             r->p999_ms, r->errors > 0 ? "  errors: " : "", r->errors > 0 ? r->first_error : "");
 }
 
+/* The median rate of @s's runs. */
+static double median_rate(const bench_side *s)
+{
+    double v[BENCH_RUNS_MAX];
+    uint32_t n = s->n_runs;
+    for (uint32_t i = 0; i < n; i++) {
+        v[i] = s->run[i].per_s;
+        for (uint32_t k = i; k > 0 && v[k - 1] > v[k]; k--) {
+            double t = v[k];
+            v[k] = v[k - 1];
+            v[k - 1] = t;
+        }
+    }
+    return n == 0 ? 0.0 : n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/*
+ * One point, rlfeedd then the echo at @url, e->o->runs times, into @p (kind DECIDE, or HALF
+ * paced at p->rate_per_s).
+ */
+static bool decide_runs(env *e, bench_point *p, const base_buf *req)
+{
+    bool ok = true;
+    for (uint32_t run = 0; ok && run < e->o->runs && !g_stop; run++) {
+        bench_load_spec sp = {.kind = BENCH_LOAD_DECIDE,
+                              .url = e->url,
+                              .inflight = p->inflight,
+                              .decide_req = req->data,
+                              .decide_len = req->len,
+                              .rate_per_s = p->kind == BENCH_HALF ? p->rate_per_s : 0.0};
+        ok = drain(e) && load(e, &sp, &p->rl.run[run]);
+        if (ok) {
+            progress(p, run, "rlfeedd", &p->rl.run[run]);
+            sp.url = e->echo_url;
+            ok = load(e, &sp, &p->ceil.run[run]);
+        }
+        if (ok) {
+            progress(p, run, "ceiling", &p->ceil.run[run]);
+            p->rl.n_runs = p->ceil.n_runs = run + 1;
+        }
+    }
+    return ok;
+}
+
 static bool run_decide(env *e, results *res, uint32_t dim, const base_buf *req)
 {
     uint8_t *reply = NULL;
@@ -373,22 +417,14 @@ static bool run_decide(env *e, results *res, uint32_t dim, const base_buf *req)
     }
     for (uint32_t i = 0; ok && i < e->o->n_inflight && !g_stop; i++) {
         bench_point *p = point_for(res, BENCH_DECIDE, e, dim, e->o->inflight[i]);
-        ok = p != NULL;
-        for (uint32_t run = 0; ok && run < e->o->runs && !g_stop; run++) {
-            bench_load_spec sp = {.kind = BENCH_LOAD_DECIDE,
-                                  .url = e->url,
-                                  .inflight = p->inflight,
-                                  .decide_req = req->data,
-                                  .decide_len = req->len};
-            ok = drain(e) && load(e, &sp, &p->rl.run[run]);
+        ok = p != NULL && decide_runs(e, p, req);
+        if (ok && e->o->kind[BENCH_HALF] && !g_stop) {
+            double rate = 0.5 * median_rate(&p->rl);
+            p = point_for(res, BENCH_HALF, e, dim, e->o->inflight[i]); /* moves the points */
+            ok = p != NULL;
             if (ok) {
-                progress(p, run, "rlfeedd", &p->rl.run[run]);
-                sp.url = e->echo_url;
-                ok = load(e, &sp, &p->ceil.run[run]);
-            }
-            if (ok) {
-                progress(p, run, "ceiling", &p->ceil.run[run]);
-                p->rl.n_runs = p->ceil.n_runs = run + 1;
+                p->rate_per_s = rate;
+                ok = decide_runs(e, p, req);
             }
         }
     }
@@ -632,6 +668,11 @@ int rlfeed_bench_serve_main(int argc, char **argv)
     int rc = bench_opts_parse(argc, argv, &o);
     if (rc != 0) {
         return rc == 1 ? 0 : 2;
+    }
+    if (o.kind[BENCH_HALF] && !o.kind[BENCH_DECIDE]) {
+        fprintf(stderr, "rlfeed bench serve: --only half needs decide (its rate is half of "
+                        "decide's)\n");
+        return 2;
     }
     if (!o.kind[BENCH_PAIR] && o.n_fsyncs > 1) {
         o.n_fsyncs = 1; /* decide and push run with the first appendfsync only */

@@ -22,7 +22,7 @@
 #define DRAIN_EXTRA_MS 2000 /* past the last timeout, slots are closed */
 
 /* Where a slot's operation is. */
-enum phase { PH_SEND_DECIDE, PH_RECV_DECIDE, PH_SEND_FB, PH_RECV_FB, PH_SEND_PUSH };
+enum phase { PH_SEND_DECIDE, PH_RECV_DECIDE, PH_SEND_FB, PH_RECV_FB, PH_SEND_PUSH, PH_WAIT };
 
 struct load;
 
@@ -34,10 +34,11 @@ typedef struct slot {
     bool sock_open;
     nng_aio *aio;
     enum phase phase;
-    bool running;   /* guarded by ld->mu: set at start, cleared once by finish() */
-    uint64_t t0_ns; /* start of the current operation */
-    uint64_t seq;   /* operations begun: the outcome id's counter */
-    base_buf fb;    /* the feedback request being sent */
+    bool running;                /* guarded by ld->mu: set at start, cleared once by finish() */
+    uint64_t t0_ns;              /* start of the current operation */
+    uint64_t next_ns, period_ns; /* paced: when the next operation is due, and the step */
+    uint64_t seq;                /* operations begun: the outcome id's counter */
+    base_buf fb;                 /* the feedback request being sent */
     proto_reply *reply;
     bench_lat lat;
     uint64_t done, sent, errors;
@@ -115,6 +116,22 @@ static void begin(slot *s)
         return;
     }
     s->t0_ns = now;
+    if (s->period_ns > 0) {
+        if (s->next_ns > now + 2000000u) {
+            /*
+             * Early: sleep and come back here. nng's timers have millisecond steps and may
+             * fire late, so wake a millisecond before the time and start up to 2 ms early
+             * (counted from the real start) rather than late (which would count the
+             * generator's own delay as latency).
+             */
+            s->phase = PH_WAIT;
+            nng_sleep_aio((nng_duration)((s->next_ns - now) / 1000000u - 1), s->aio);
+            return;
+        }
+        /* Behind schedule: the operation counts from when it was due. */
+        s->t0_ns = s->next_ns < now ? s->next_ns : now;
+        s->next_ns += s->period_ns;
+    }
     s->seq++;
     bool ok;
     if (sp->kind == BENCH_LOAD_PUSH) {
@@ -163,6 +180,10 @@ static void slot_cb(void *arg)
     slot *s = arg;
     const bench_load_spec *sp = s->ld->spec;
     int rv = nng_aio_result(s->aio);
+    if (s->phase == PH_WAIT && rv == 0) {
+        begin(s);
+        return;
+    }
     if (rv != 0) {
         if (s->phase == PH_SEND_DECIDE || s->phase == PH_SEND_FB || s->phase == PH_SEND_PUSH) {
             nng_msg_free(nng_aio_get_msg(s->aio)); /* a failed send leaves it with us */
@@ -207,6 +228,8 @@ static void slot_cb(void *arg)
             complete(s);
         }
         break;
+    case PH_WAIT:
+        break; /* a failed sleep: begin again below */
     }
     begin(s);
 }
@@ -221,8 +244,9 @@ static base_err check_spec(const bench_load_spec *sp)
         ok = ok && sp->decide_req != NULL && sp->decide_len > 0;
     }
     if (sp->kind != BENCH_LOAD_DECIDE) {
-        ok = ok && sp->policy != NULL && sp->signal != NULL;
+        ok = ok && sp->policy != NULL && sp->signal != NULL && sp->rate_per_s == 0.0;
     }
+    ok = ok && sp->rate_per_s >= 0.0 && sp->rate_per_s <= 1e7;
     return ok ? BASE_OK : BASE_EINVAL;
 }
 
@@ -292,7 +316,12 @@ base_err bench_load_run(const bench_load_spec *spec, bench_result *out)
     ld.end_ns = ld.measure_from_ns + spec->measure_ms * 1000000u;
     ld.running = spec->inflight;
     for (uint32_t i = 0; i < spec->inflight; i++) {
-        ld.slots[i].running = true;
+        slot *s = &ld.slots[i];
+        s->running = true;
+        if (spec->rate_per_s > 0.0) {
+            s->period_ns = (uint64_t)((double)spec->inflight * 1e9 / spec->rate_per_s);
+            s->next_ns = start + s->period_ns * i / spec->inflight; /* staggered */
+        }
     }
     for (uint32_t i = 0; i < spec->inflight; i++) {
         pthread_mutex_lock(&ld.mu);

@@ -19,6 +19,7 @@
  *           round robin from @event_ids (unique outcome_id). Latency: until
  *           nng has handed the message to the connection (backpressure);
  *           fire-and-forget has no reply.
+ * Paced runs (rate_per_s > 0) schedule operations at a fixed rate instead.
  * Each slot loops from start to start + warmup + seconds; operations that
  * complete inside [start + warmup, end) count and give latencies (monotonic
  * clock). Latency is per operation of one slot, so it includes no queueing
@@ -65,6 +66,13 @@ typedef struct bench_load_spec {
     uint64_t measure_ms; /* the measured window */
     int timeout_ms;      /* bound on each send and each receive */
     uint64_t push_max;   /* PUSH: stop after this many messages in all (0: none) */
+    /*
+     * 0: closed loops, each slot starting its next operation when one completes. Else
+     * paced (DECIDE only): operations are scheduled at this many per second in all, each
+     * slot in turn at rate / inflight; a slot that is behind its schedule starts at once,
+     * and latency counts from the scheduled time (the wait for a free slot included).
+     */
+    double rate_per_s;
 } bench_load_spec;
 
 /*

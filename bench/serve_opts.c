@@ -16,7 +16,8 @@ static void usage(FILE *f)
             "  rlfeedd against the raw ceilings it is built on (docs/benchmarks.md):\n"
             "  decide (vs an nng REP echo), decide + acknowledged feedback (vs pipelined\n"
             "  XADD into Redis), PUSH feedback (vs an nng PULL sink).\n"
-            "  --only LIST        decide,pair,push (default all)\n"
+            "  --only LIST        decide,pair,push,half (default all; half: decide paced\n"
+            "                     at half of rlfeedd's decide rate, both sides; needs decide)\n"
             "  --dim LIST         embedding lengths (default 64,768)\n"
             "  --inflight LIST    requests in flight: independent client connections\n"
             "                     with one request outstanding each (default 1,8,32)\n"
@@ -103,11 +104,11 @@ static bool parse_names(const char *s, const char *const *names, uint32_t n_name
 
 int bench_opts_parse(int argc, char **argv, bench_opts *o)
 {
-    static const char *const kinds[] = {"decide", "pair", "push"};
+    static const char *const kinds[] = {"decide", "pair", "push", "half"};
     static const char *const transports[] = {"ipc", "tcp"};
     static const char *const fsyncs[] = {"always", "everysec", "no"};
     const char *env_bin = getenv("RLFEEDD");
-    *o = (bench_opts){.kind = {true, true, true},
+    *o = (bench_opts){.kind = {true, true, true, true},
                       .dims = {64, 768},
                       .n_dims = 2,
                       .inflight = {1, 8, 32},
@@ -132,9 +133,9 @@ int bench_opts_parse(int argc, char **argv, bench_opts *o)
             usage(stdout);
             return 1;
         } else if (strcmp(a, "--only") == 0 && ok) {
-            const char *picked[3];
+            const char *picked[BENCH_KINDS];
             uint32_t n_picked = 0;
-            ok = parse_names(v, kinds, 3, picked, &n_picked);
+            ok = parse_names(v, kinds, BENCH_KINDS, picked, &n_picked);
             for (uint32_t k = 0; ok && k < BENCH_KINDS; k++) {
                 o->kind[k] = false;
                 for (uint32_t j = 0; j < n_picked; j++) {

@@ -65,7 +65,7 @@ static double ratio(double a, double b)
 
 const char *bench_kind_name(bench_kind k)
 {
-    static const char *const names[BENCH_KINDS] = {"decide", "pair", "push"};
+    static const char *const names[BENCH_KINDS] = {"decide", "pair", "push", "half"};
     return k < BENCH_KINDS ? names[k] : "?";
 }
 
@@ -147,6 +147,10 @@ void bench_report_table(FILE *f, const bench_point *pts, size_t n_pts, const ben
                          (unsigned long long)p->ceil_received, (unsigned long long)p->ceil_sent);
             at = w > 0 && (size_t)w < sizeof(notes) ? (size_t)w : 0;
         }
+        if (p->kind == BENCH_HALF) {
+            int w = snprintf(notes, sizeof(notes), "paced at %.0f/s", p->rate_per_s);
+            at = w > 0 && (size_t)w < sizeof(notes) ? (size_t)w : 0;
+        }
         if (rl_err > 0 || ce_err > 0) {
             snprintf(notes + at, sizeof(notes) - at, "%serrors %llu/%llu", at > 0 ? "; " : "",
                      (unsigned long long)rl_err, (unsigned long long)ce_err);
@@ -221,6 +225,9 @@ static json_t *point_json(const bench_point *p)
         put(r, "p50", json_real(ratio(median(&p->rl, F_P50), median(&p->ceil, F_P50)))) &&
         put(r, "p99", json_real(ratio(median(&p->rl, F_P99), median(&p->ceil, F_P99)))) &&
         put(r, "p999", json_real(ratio(median(&p->rl, F_P999), median(&p->ceil, F_P999))));
+    if (ok && p->kind == BENCH_HALF) {
+        ok = put(o, "rate_per_s", json_real(p->rate_per_s));
+    }
     if (ok && p->kind == BENCH_PUSH) {
         json_t *q = json_object();
         ok = put(o, "push", q) && put(q, "sent", json_integer((json_int_t)p->sent)) &&

@@ -32,7 +32,14 @@
 
 #define BENCH_RUNS_MAX 9
 
-typedef enum bench_kind { BENCH_DECIDE, BENCH_PAIR, BENCH_PUSH, BENCH_KINDS } bench_kind;
+/* HALF: decide, both sides paced at half rlfeedd's median decide rate at that point. */
+typedef enum bench_kind {
+    BENCH_DECIDE,
+    BENCH_PAIR,
+    BENCH_PUSH,
+    BENCH_HALF,
+    BENCH_KINDS
+} bench_kind;
 
 /* Message and record sizes at one embedding dimension, bytes (0: not measured). */
 typedef struct bench_sizes {
@@ -56,6 +63,7 @@ typedef struct bench_point {
     uint32_t dim;
     uint32_t inflight;
     const char *fsync; /* the appendfsync of the Redis behind rlfeedd (static) */
+    double rate_per_s; /* HALF: the paced rate of both sides */
     bench_side rl, ceil;
     /* PUSH, totals over the runs */
     uint64_t sent;    /* PUSHed to rlfeedd */
@@ -83,7 +91,7 @@ void bench_meta_probe(bench_meta *m);
 /* bench_meta_load() - /proc/loadavg's first three fields into @out ("?" if unreadable). */
 void bench_meta_load(char *out, size_t len);
 
-/* bench_kind_name() - "decide", "pair" or "push". */
+/* bench_kind_name() - "decide", "pair", "push" or "half". */
 const char *bench_kind_name(bench_kind k);
 
 /* bench_report_table() - the human-readable table of @pts (borrowed) to @f. */
