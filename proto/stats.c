@@ -70,6 +70,8 @@ static const field policy_fields[] = {
     STR(proto_policy_stats, serve),
     {"canary", K_F64, offsetof(proto_policy_stats, canary), 0},
     U64(proto_policy_stats, registry_errors),
+    STR(proto_policy_stats, reward_alarm),
+    U64(proto_policy_stats, reward_alarms),
 };
 
 static const field slot_fields[] = {

@@ -110,6 +110,8 @@ typedef struct proto_policy_stats {
     char serve[16];           /* the slot serving by default: "online" or "production" */
     double canary;            /* with serve = production, the online slot's share */
     uint64_t registry_errors; /* registry reads or production loads that failed */
+    char reward_alarm[8];     /* "ok", "up" or "down" (reward/alarm.h) */
+    uint64_t reward_alarms;   /* times it was raised */
     proto_join_health join;
     proto_slot_stats slots[PROTO_SLOTS]; /* by enum base_slot */
     proto_portfolio_stats portfolio;

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "base/log.h"
 
 static uint64_t name_key(const char *s)
 {
@@ -45,6 +46,7 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
     p->eng = eng;
     p->cfg = cfg;
     atomic_store(&p->last_unlogged_ms, INT64_MIN);
+    rwd_alarm_init(&p->alarm);
     pthread_rwlock_init(&p->head_lk, NULL);
     pthread_rwlock_init(&p->prod_lk, NULL);
     atomic_store(&p->serve, cfg->serve);
@@ -163,6 +165,34 @@ uint64_t svc_prt_take_lsn(svc_prt *p)
     return lsn;
 }
 
+/*
+ * The reward alarm (reward/alarm.h) on every learned reward; a change is counted, published
+ * for stats and logged. A replay at start-up rebuilds the same state from the same rewards.
+ */
+static void watch_reward(svc_prt *p, double reward)
+{
+    int changed = rwd_alarm_add(&p->alarm, reward);
+    if (changed < 0) {
+        return;
+    }
+    atomic_store(&p->alarm_state, (unsigned)changed);
+    if (changed == RWD_ALARM_OK) {
+        base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                        "policy %s: reward alarm cleared: rewards are back in their recent range "
+                        "(mean %.3f)",
+                        p->cfg->name, p->alarm.mean);
+        return;
+    }
+    atomic_fetch_add(&p->c.reward_alarms, 1);
+    base_log_policy(BASE_LOG_WARN, p->cfg->name,
+                    "policy %s: reward alarm (%s): learned rewards moved far %s their recent "
+                    "range (mean %.3f, sd %.3f, over %llu rewards); poisoned or broken feedback? "
+                    "check the feedback sources",
+                    p->cfg->name, rwd_alarm_name((rwd_alarm_state)changed),
+                    changed == RWD_ALARM_UP ? "above" : "below", p->alarm.mean, sqrt(p->alarm.var),
+                    (unsigned long long)p->alarm.n);
+}
+
 /* Learn from joined example @j stored at @stream_id (learner thread, or start-up). */
 base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
 {
@@ -196,6 +226,7 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
         atomic_fetch_add(&p->c.learn_errors, 1);
     }
     atomic_fetch_add(&p->c.joined, 1);
+    watch_reward(p, j->reward);
     if (j->defaulted) {
         atomic_fetch_add(&p->c.defaulted, 1);
     }

@@ -51,6 +51,7 @@
 #include "base/hset.h"
 #include "base/record.h"
 #include "policy/head.h"
+#include "reward/alarm.h"
 #include "reward/join.h"
 #include "service/config.h"
 #include "service/observe.h"
@@ -87,6 +88,7 @@ typedef struct svc_prt_counters {
     atomic_uint_fast64_t base_joined;
     atomic_int_fast64_t base_reward_micro;
     atomic_uint_fast64_t registry_errors; /* registry reads or production loads that failed */
+    atomic_uint_fast64_t reward_alarms;   /* times the reward alarm was raised */
 } svc_prt_counters;
 
 /*
@@ -141,6 +143,8 @@ typedef struct svc_prt {
     uint64_t trace;        /* guarded by head_lk: hash chain of (event, reward) learned */
     base_joined *backlog[SVC_EXPIRE_BATCH]; /* expired, not yet accepted by persist */
     size_t n_backlog;
+    rwd_alarm alarm;         /* on the rewards learned (reward/alarm.h) */
+    atomic_uint alarm_state; /* published copy of alarm.state, for stats */
 
     svc_prt_counters c;
     svc_ope_window ope; /* OPE-readiness of the live log (service/observe.h); its own lock */

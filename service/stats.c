@@ -96,6 +96,9 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     base_strlcpy(out->serve, base_slot_name(atomic_load(&p->serve)), sizeof(out->serve));
     out->canary = (double)atomic_load(&p->canary_ppm) / 1e6;
     out->registry_errors = atomic_load(&p->c.registry_errors);
+    base_strlcpy(out->reward_alarm, rwd_alarm_name((rwd_alarm_state)atomic_load(&p->alarm_state)),
+                 sizeof(out->reward_alarm));
+    out->reward_alarms = atomic_load(&p->c.reward_alarms);
     for (uint32_t k = 0; k < PROTO_SLOTS; k++) {
         proto_slot_stats *sl = &out->slots[k];
         sl->decisions = atomic_load(&p->c.slot_decisions[k]);

@@ -34,7 +34,8 @@ static const char want_json[] =
     "\"store_errors\":13,\"snapshots\":14,\"model_version\":15,"
     "\"model_checksum\":\"895ffd2426749cd7\",\"dim\":64,\"last_applied_id\":\"1700-0\","
     "\"next_lsn\":16,\"learn_trace\":\"00000000000000ab\",\"reward_version\":\"v1\","
-    "\"serve\":\"production\",\"canary\":0.25,\"registry_errors\":24,"
+    "\"serve\":\"production\",\"canary\":0.25,\"registry_errors\":24,\"reward_alarm\":\"up\","
+    "\"reward_alarms\":3,"
     "\"join\":{\"pending\":17,\"deferred\":18,\"joined\":19,\"defaulted\":20,\"unknown\":21,"
     "\"not_activated\":22,\"dangling\":23,\"matched\":30,\"duplicate\":31,\"corrected\":32,"
     "\"late\":33,\"late_correction\":34,\"early\":35,\"unknown_event\":36,"
@@ -95,6 +96,8 @@ static void fill_policy(proto_policy_stats *p)
     memcpy(p->serve, "production", 11);
     p->canary = 0.25;
     p->registry_errors = 24;
+    memcpy(p->reward_alarm, "up", 3);
+    p->reward_alarms = 3;
     p->slots[0] = (proto_slot_stats){60, 61, 0.75, 15};
     p->slots[1] = (proto_slot_stats){62, 63, 0.125, 7};
     memcpy(p->portfolio.serving, "ridge/ucb:0.25", 15);
