@@ -384,6 +384,27 @@ enum {
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
 
 /*
+ * Whether @q with exponent @k, which decoded to @x, is what put_embedding() writes for @x:
+ * the least k with max|x| <= 127 * 2^k and q rounded from x / 2^k. Any other pair (a k too
+ * large for its q, values that underflow to zero, q = -128) would decode but never encode
+ * back to the same bytes.
+ */
+static bool e8_canonical(const int8_t *q, uint32_t n, int k, const float *x)
+{
+    if (base_i8_exponent(x, n) != k) {
+        return false;
+    }
+    for (uint32_t j = 0; j < n; j++) {
+        int8_t again;
+        base_i8_quantize(&x[j], 1, k, &again);
+        if (again != q[j]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * The embedding from whichever of "emb" (float32 LE), "e16" (IEEE half LE)
  * or "e8" (int16 LE exponent k, then one int8 q per value: q * 2^k) the
  * record has: exactly one, of d->dim values. Sets d->emb_storage.
@@ -420,6 +441,9 @@ static bool get_embedding(const msgpack_object *f32, const msgpack_object *f16,
             return false;
         }
         base_i8_dequantize((const int8_t *)(b + 2), d->dim, k, d->embedding);
+        if (!e8_canonical((const int8_t *)(b + 2), d->dim, k, d->embedding)) {
+            return false;
+        }
         d->emb_storage = BASE_EMB_I8;
     }
     return sto_codec_floats_ok(d->embedding, d->dim);
