@@ -126,7 +126,7 @@ typedef struct proto_storage_stats {
     uint64_t failed;
     uint64_t trimmed;
     uint64_t audit_failed;       /* audit entries rlfeedd could not append */
-    char url[PROTO_URL_MAX + 1]; /* the Redis rlfeedd uses (a private one: its loopback port) */
+    char url[PROTO_URL_MAX + 1]; /* the Redis rlfeedd uses, its password shown as "***" */
 } proto_storage_stats;
 
 /*
