@@ -356,22 +356,6 @@ static void progress(const bench_point *p, uint32_t run, const char *side, const
             r->p999_ms, r->errors > 0 ? "  errors: " : "", r->errors > 0 ? r->first_error : "");
 }
 
-/* The median rate of @s's runs. */
-static double median_rate(const bench_side *s)
-{
-    double v[BENCH_RUNS_MAX];
-    uint32_t n = s->n_runs;
-    for (uint32_t i = 0; i < n; i++) {
-        v[i] = s->run[i].per_s;
-        for (uint32_t k = i; k > 0 && v[k - 1] > v[k]; k--) {
-            double t = v[k];
-            v[k] = v[k - 1];
-            v[k - 1] = t;
-        }
-    }
-    return n == 0 ? 0.0 : n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
-}
-
 /*
  * One point, rlfeedd then the echo at @url, e->o->runs times, into @p (kind DECIDE, or HALF
  * paced at p->rate_per_s).
@@ -419,7 +403,7 @@ static bool run_decide(env *e, results *res, uint32_t dim, const base_buf *req)
         bench_point *p = point_for(res, BENCH_DECIDE, e, dim, e->o->inflight[i]);
         ok = p != NULL && decide_runs(e, p, req);
         if (ok && e->o->kind[BENCH_HALF] && !g_stop) {
-            double rate = 0.5 * median_rate(&p->rl);
+            double rate = 0.5 * bench_side_median_rate(&p->rl);
             p = point_for(res, BENCH_HALF, e, dim, e->o->inflight[i]); /* moves the points */
             ok = p != NULL;
             if (ok) {

@@ -49,6 +49,11 @@ static double median(const bench_side *s, enum field f)
     return s->n_runs % 2 == 1 ? v[h] : (v[h - 1] + v[h]) / 2.0;
 }
 
+double bench_side_median_rate(const bench_side *s)
+{
+    return median(s, F_PER_S);
+}
+
 static uint64_t errors_of(const bench_side *s)
 {
     uint64_t n = 0;

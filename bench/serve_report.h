@@ -91,6 +91,9 @@ void bench_meta_probe(bench_meta *m);
 /* bench_meta_load() - /proc/loadavg's first three fields into @out ("?" if unreadable). */
 void bench_meta_load(char *out, size_t len);
 
+/* bench_side_median_rate() - the median operations per second of @s's runs (0: none). */
+double bench_side_median_rate(const bench_side *s);
+
 /* bench_kind_name() - "decide", "pair", "push" or "half". */
 const char *bench_kind_name(bench_kind k);
 
