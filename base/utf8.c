@@ -66,3 +66,45 @@ bool base_utf8_valid(const char *s, size_t n)
 {
     return base_utf8_cut(s, n) == n;
 }
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool base_percent_decode(const char *s, size_t n, bool plus_is_space, char *out, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            int hi = n - i >= 3 ? hex_digit(s[i + 1]) : -1;
+            int lo = n - i >= 3 ? hex_digit(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                return false;
+            }
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (ch == '+' && plus_is_space) {
+            ch = ' ';
+        }
+        if (ch == '\0' || o + 1 >= len) {
+            return false;
+        }
+        out[o++] = ch;
+    }
+    if (len == 0) {
+        return false;
+    }
+    out[o] = '\0';
+    return true;
+}

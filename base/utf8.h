@@ -48,4 +48,12 @@ bool base_utf8_valid(const char *s, size_t n);
  */
 size_t base_utf8_cut(const char *s, size_t n);
 
+/*
+ * base_percent_decode() - URL percent-decoding of s[0..n) into @out (@len bytes, NUL
+ * terminated): "%XX" (hex, either case) is that byte, and with @plus_is_space a '+' is a
+ * space (query strings). False if it does not fit, holds a malformed escape, or would
+ * hold a NUL byte.
+ */
+bool base_percent_decode(const char *s, size_t n, bool plus_is_space, char *out, size_t len);
+
 #endif

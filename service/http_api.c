@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/utf8.h"
 #include "proto/json.h"
 #include "proto/request.h"
 
@@ -289,47 +290,6 @@ static bool has_body(nng_http_req *req)
            (cl != NULL && strcmp(cl, "0") != 0);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/*
- * Percent-decode @s[0, n) into @out (NUL-terminated); '+' is a space when @query. False
- * if it does not fit, holds a bad escape or would hold a NUL byte.
- */
-static bool unescape(const char *s, size_t n, bool query, char *out, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0) {
-                return false;
-            }
-            ch = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else if (ch == '+' && query) {
-            ch = ' ';
-        }
-        if (ch == '\0' || o + 1 >= len) {
-            return false;
-        }
-        out[o++] = ch;
-    }
-    out[o] = '\0';
-    return true;
-}
-
 /*
  * The path of @uri after @prefix (up to '?') into @out, decoded; and the value of the query
  * parameter "policy" into @policy ("" if absent). False if either cannot be decoded.
@@ -345,14 +305,15 @@ static bool parse_uri(const char *uri, const char *prefix, char *out, size_t len
     if (n >= pn && strncmp(uri, prefix, pn) != 0) {
         return false; /* an absolute-form URI ("http://host/api/v1/..."): not taken */
     }
-    if (n > pn && !unescape(uri + pn, n - pn, false, out, len)) {
+    if (n > pn && !base_percent_decode(uri + pn, n - pn, false, out, len)) {
         return false;
     }
     for (const char *p = q; p != NULL && *p != '\0';) {
         p++; /* past '?' or '&' */
         const char *end = strchr(p, '&');
         size_t m = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (m > 7 && strncmp(p, "policy=", 7) == 0 && !unescape(p + 7, m - 7, true, policy, plen)) {
+        if (m > 7 && strncmp(p, "policy=", 7) == 0 &&
+            !base_percent_decode(p + 7, m - 7, true, policy, plen)) {
             return false;
         }
         p = end;

@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/utf8.h"
 #include "storage/codec.h"
 #include "storage/streamid.h"
 #include "storage/store_impl.h"
@@ -67,44 +68,6 @@ static void put_err(char *errbuf, size_t errlen, const char *what, const char *d
     }
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Percent-decode @n bytes of @src into @dst (STO_CRED_MAX + 1 bytes); false if malformed. */
-static bool decode_cred(const char *src, size_t n, char *dst)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int hi = n - i >= 3 ? hex_val(src[i + 1]) : -1;
-            int lo = n - i >= 3 ? hex_val(src[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                return false;
-            }
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0' || k >= STO_CRED_MAX) {
-            return false;
-        }
-        dst[k++] = c;
-    }
-    dst[k] = '\0';
-    return true;
-}
-
 /*
  * If @rest starts with "[USER]:PASSWORD@" (before any '/'), take the credentials into @s
  * and return what follows; @rest itself when there are none; NULL when malformed.
@@ -120,8 +83,9 @@ static const char *take_creds(sto_store *s, const char *rest)
     if (colon == NULL || colon + 1 == at) {
         return NULL; /* a user without a password, or an empty password */
     }
-    if (!decode_cred(rest, (size_t)(colon - rest), s->user) ||
-        !decode_cred(colon + 1, (size_t)(at - colon - 1), s->pass)) {
+    if (!base_percent_decode(rest, (size_t)(colon - rest), false, s->user, sizeof(s->user)) ||
+        !base_percent_decode(colon + 1, (size_t)(at - colon - 1), false, s->pass,
+                             sizeof(s->pass))) {
         return NULL;
     }
     return at + 1;
