@@ -163,28 +163,25 @@ fail:
     return e;
 }
 
-/* AUTH on the new connection @c: BASE_ESTORE if Redis refuses, BASE_EIO if it is lost. */
-static base_err authenticate(redisContext *c, const sto_store *s, char *errbuf, size_t errlen)
+/*
+ * AUTH on the store's new connection, through sto_run_any() like any command: BASE_ESTORE
+ * if Redis refuses, BASE_EIO if the connection is lost (the store is then broken).
+ */
+static base_err authenticate(sto_store *s, char *errbuf, size_t errlen)
 {
-    const char *argv[] = {"AUTH", s->user, s->pass};
-    size_t lens[] = {4, strlen(s->user), strlen(s->pass)};
-    int argc = s->user[0] != '\0' ? 3 : 2;
-    if (argc == 2) {
-        argv[1] = s->pass;
-        lens[1] = lens[2];
+    bool user = s->user[0] != '\0';
+    const char *argv[] = {"AUTH", user ? s->user : s->pass, s->pass};
+    size_t lens[] = {4, strlen(argv[1]), strlen(s->pass)};
+    redisReply *r = NULL;
+    base_err e = sto_run_any(s, user ? 3 : 2, argv, lens, &r);
+    if (e != BASE_OK) {
+        put_err(errbuf, errlen, "lost redis during AUTH", "");
+        return e;
     }
-    pipe_guard g;
-    sto_guard_begin(&g);
-    redisReply *r = redisCommandArgv(c, argc, argv, lens);
-    sto_guard_end(&g);
-    if (r == NULL) {
-        put_err(errbuf, errlen, "lost redis during AUTH", c->errstr);
-        return BASE_EIO;
-    }
-    base_err e = BASE_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         e = BASE_ESTORE;
         put_err(errbuf, errlen, "redis refused the credentials", r->str != NULL ? r->str : "");
+        sto_mark_broken(s);
     }
     freeReplyObject(r);
     return e;
@@ -216,14 +213,11 @@ static base_err connect_ctx(sto_store *s, char *errbuf, size_t errlen)
         put_err(errbuf, errlen, "cannot set redis timeout", c->errstr);
         goto fail;
     }
-    if (s->pass[0] != '\0') {
-        e = authenticate(c, s, errbuf, errlen);
-        if (e != BASE_OK) {
-            goto fail;
-        }
-    }
     s->c = c;
     c = NULL;
+    if (s->pass[0] != '\0') {
+        e = authenticate(s, errbuf, errlen);
+    }
 fail:
     if (c != NULL) {
         redisFree(c);
