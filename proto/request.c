@@ -2,7 +2,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/utf8.h"
 #include "proto/mp.h"
+#include "proto/request_impl.h"
 
 /*
  * The request decoder of proto/request.h (the encoders are in request_encode.c). Field
@@ -30,94 +30,6 @@ static const char *const op_names[] = {
 };
 
 #define N_OPS (sizeof(op_names) / sizeof(op_names[0]))
-
-/* --------------------------------------------------- a thread's decode buffers */
-
-#define ZONE_CHUNK 16384 /* msgpack zone chunk kept between requests */
-
-enum scratch_slot { S_EMBEDDING, S_PMF, S_CAND, S_IDS, S_N };
-
-/*
- * What proto_request_decode_reuse() keeps on a thread from one request to the next: the
- * msgpack zone (cleared, its first chunk kept) and the request's arrays (grown, never shrunk).
- */
-struct proto_scratch {
-    msgpack_zone zone;
-    void *arr[S_N];
-    size_t cap[S_N]; /* bytes */
-};
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-static bool scratch_key_ok;
-
-static void scratch_free(void *arg)
-{
-    proto_scratch *s = arg;
-    msgpack_zone_destroy(&s->zone);
-    for (int i = 0; i < S_N; i++) {
-        base_free(s->arr[i]);
-    }
-    base_free(s);
-}
-
-static void scratch_key_init(void)
-{
-    scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0;
-}
-
-/* This thread's buffers, made on first use; NULL when they cannot be (then decode allocates). */
-static proto_scratch *thread_scratch(void)
-{
-    (void)pthread_once(&scratch_once, scratch_key_init);
-    if (!scratch_key_ok) {
-        return NULL;
-    }
-    proto_scratch *s = pthread_getspecific(scratch_key);
-    if (s != NULL) {
-        return s;
-    }
-    s = base_alloc_zero(1, sizeof(*s));
-    if (s == NULL) {
-        return NULL;
-    }
-    if (!msgpack_zone_init(&s->zone, ZONE_CHUNK)) {
-        base_free(s);
-        return NULL;
-    }
-    if (pthread_setspecific(scratch_key, s) != 0) {
-        scratch_free(s);
-        return NULL;
-    }
-    return s;
-}
-
-/*
- * An array of @n items of @size for @r's field @slot: from r's scratch when it has one
- * (valid until the next decode on this thread), else its own allocation (freed by
- * proto_request_fini()). Zeroed. NULL when out of memory.
- */
-static void *req_array(proto_request *r, enum scratch_slot slot, size_t n, size_t size)
-{
-    proto_scratch *s = r->scratch;
-    if (s == NULL) {
-        return base_alloc_zero(n, size);
-    }
-    if (size != 0 && n > SIZE_MAX / size) {
-        return NULL;
-    }
-    size_t bytes = n * size;
-    if (bytes > s->cap[slot]) {
-        void *g = base_realloc_array(s->arr[slot], bytes, 1);
-        if (g == NULL) {
-            return NULL;
-        }
-        s->arr[slot] = g;
-        s->cap[slot] = bytes;
-    }
-    memset(s->arr[slot], 0, bytes);
-    return s->arr[slot];
-}
 
 const char *proto_op_name(proto_op op)
 {
@@ -291,7 +203,7 @@ static base_err get_ms(const msgpack_object *o, const char *name, int64_t *out, 
  * A required, non-empty float vector (bin of LE float32, or array of numbers) of at most
  * @max entries, allocated into *out; past @max it is @over_code.
  */
-static base_err get_vec(proto_request *r, enum scratch_slot slot, const msgpack_object *o,
+static base_err get_vec(proto_request *r, enum proto_scratch_slot slot, const msgpack_object *o,
                         const char *name, uint32_t max, proto_errcode over_code, float **out,
                         uint32_t *out_n, proto_error *err)
 {
@@ -327,7 +239,7 @@ static base_err get_vec(proto_request *r, enum scratch_slot slot, const msgpack_
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' must not be empty", name);
         goto fail;
     }
-    v = req_array(r, slot, n, sizeof(float));
+    v = proto_req_array(r, slot, n, sizeof(float));
     if (v == NULL) {
         e = reject_oom(err);
         goto fail;
@@ -399,7 +311,7 @@ static int cstr_ptr_cmp(const void *a, const void *b)
 static base_err check_unique_ids(proto_request *r, proto_error *err)
 {
     base_err e = BASE_OK;
-    const char **ids = req_array(r, S_IDS, r->n_cand, sizeof(*ids));
+    const char **ids = proto_req_array(r, PROTO_S_IDS, r->n_cand, sizeof(*ids));
 
     if (ids == NULL) {
         e = reject_oom(err);
@@ -465,7 +377,7 @@ static base_err decode_candidates(const msgpack_object *o, proto_request *r, pro
                             o->via.array.size, BASE_CAND_MAX);
         goto fail;
     }
-    r->cand = req_array(r, S_CAND, o->via.array.size, sizeof(*r->cand));
+    r->cand = proto_req_array(r, PROTO_S_CAND, o->via.array.size, sizeof(*r->cand));
     if (r->cand == NULL) {
         e = reject_oom(err);
         goto fail;
@@ -514,7 +426,8 @@ static base_err decode_log_choice(const msgpack_object **f, proto_request *r, pr
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'chosen' is not among the candidates");
         goto fail;
     }
-    e = get_vec(r, S_PMF, f[F_PMF], "pmf", BASE_CAND_MAX, PROTO_E_TOO_LARGE, &r->pmf, &n, err);
+    e = get_vec(r, PROTO_S_PMF, f[F_PMF], "pmf", BASE_CAND_MAX, PROTO_E_TOO_LARGE, &r->pmf, &n,
+                err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -581,7 +494,7 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
     if (e != BASE_OK) {
         goto fail;
     }
-    e = get_vec(r, S_EMBEDDING, emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE,
+    e = get_vec(r, PROTO_S_EMBEDDING, emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE,
                 &r->embedding, &r->dim, err);
     if (e != BASE_OK) {
         goto fail;
@@ -765,7 +678,7 @@ static base_err decode(const uint8_t *buf, size_t len, proto_scratch *s, proto_r
     we->message[0] = '\0';
     msgpack_unpacked_init(&u);
     if (s != NULL) {
-        e = unpack_in(buf, len, &s->zone, &u.data, we);
+        e = unpack_in(buf, len, proto_scratch_zone(s), &u.data, we);
     } else {
         e = unpack(buf, len, &u, we);
     }
@@ -781,7 +694,8 @@ static base_err decode(const uint8_t *buf, size_t len, proto_scratch *s, proto_r
 fail:
     msgpack_unpacked_destroy(&u);
     if (s != NULL) {
-        msgpack_zone_clear(&s->zone); /* nothing points into it: strings were copied out */
+        msgpack_zone_clear(
+            proto_scratch_zone(s)); /* nothing points into it: strings were copied out */
     }
     proto_request_fini(&r);
     if (e != BASE_OK) {
@@ -798,7 +712,7 @@ base_err proto_request_decode(const uint8_t *buf, size_t len, proto_request *out
 base_err proto_request_decode_reuse(const uint8_t *buf, size_t len, proto_request *out,
                                     proto_error *err)
 {
-    return decode(buf, len, thread_scratch(), out, err);
+    return decode(buf, len, proto_thread_scratch(), out, err);
 }
 
 void proto_request_fini(proto_request *r)
