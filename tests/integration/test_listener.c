@@ -199,40 +199,53 @@ static void second_instance_fails_and_first_keeps_serving(tst_daemon *f)
 }
 
 /*
+ * Start a second rlfeedd on @url with CONFIG plus @extra (appended [server] lines), its
+ * own Redis under @name and its output in @log (f->dir/NAME.log). Its pid; 0 on failure.
+ */
+static pid_t spawn_with(tst_daemon *f, const char *name, const char *extra, const char *url,
+                        char *log, size_t log_len)
+{
+    char data_dir[700], conf[700];
+    snprintf(log, log_len, "%s/%s.log", f->dir, name);
+    snprintf(conf, sizeof(conf), "%s/%s.ini", f->dir, name);
+    snprintf(data_dir, sizeof(data_dir), "%s/%s-redis", f->dir, name);
+    FILE *fp = fopen(conf, "w");
+    TST_TRUE(fp != NULL);
+    if (fp == NULL) {
+        return 0;
+    }
+    fprintf(fp, "%s[server]\n%s", CONFIG, extra);
+    fclose(fp);
+    char *argv[] = {(char *)(uintptr_t)f->bin,
+                    "--config",
+                    conf,
+                    "--url",
+                    (char *)(uintptr_t)url,
+                    "--data-dir",
+                    data_dir,
+                    "--http-url",
+                    "",
+                    NULL};
+    pid_t pid = tst_spawn(argv, log);
+    TST_TRUE(pid > 0);
+    return pid > 0 ? pid : 0;
+}
+
+/*
  * Plain TCP on every interface: refused without insecure = true (exit status 2, the
  * reason on stderr, nothing started); with it, rlfeedd serves there and warns.
  */
 static void plain_tcp_beyond_loopback_needs_insecure(tst_daemon *f)
 {
-    char log[700], data_dir[700], url[64], local[64], conf[700];
+    char log[700], url[64], local[64];
     int port = tst_free_port();
     TST_TRUE(port > 0);
     snprintf(url, sizeof(url), "tcp://0.0.0.0:%d", port);
     snprintf(local, sizeof(local), "tcp://127.0.0.1:%d", port);
-    snprintf(data_dir, sizeof(data_dir), "%s/exposed-redis", f->dir);
     for (int insecure = 0; insecure < 2; insecure++) {
-        snprintf(log, sizeof(log), "%s/exposed-%d.log", f->dir, insecure);
-        snprintf(conf, sizeof(conf), "%s/exposed-%d.ini", f->dir, insecure);
-        FILE *fp = fopen(conf, "w");
-        TST_TRUE(fp != NULL);
-        if (fp == NULL) {
-            return;
-        }
-        fprintf(fp, "%s%s", CONFIG, insecure ? "[server]\ninsecure = true\n" : "");
-        fclose(fp);
-        char *argv[] = {(char *)(uintptr_t)f->bin,
-                        "--config",
-                        conf,
-                        "--url",
-                        url,
-                        "--data-dir",
-                        data_dir,
-                        "--http-url",
-                        "",
-                        NULL};
-        pid_t pid = tst_spawn(argv, log);
-        TST_TRUE(pid > 0);
-        if (pid <= 0) {
+        pid_t pid = spawn_with(f, insecure ? "exposed-1" : "exposed-0",
+                               insecure ? "insecure = true\n" : "", url, log, sizeof(log));
+        if (pid == 0) {
             return;
         }
         if (!insecure) {
@@ -282,31 +295,11 @@ static void ipc_sockets_get_their_mode_and_group(tst_daemon *f)
     if (g == NULL) {
         return;
     }
-    char log[700], data_dir[700], url[700], conf[700];
-    snprintf(log, sizeof(log), "%s/ipc-mode.log", f->dir);
-    snprintf(conf, sizeof(conf), "%s/ipc-mode.ini", f->dir);
+    char log[700], url[700], extra[300];
     snprintf(url, sizeof(url), "ipc://%s/ipc-mode.sock", f->dir);
-    snprintf(data_dir, sizeof(data_dir), "%s/ipc-mode-redis", f->dir);
-    FILE *fp = fopen(conf, "w");
-    TST_TRUE(fp != NULL);
-    if (fp == NULL) {
-        return;
-    }
-    fprintf(fp, "%s[server]\nipc_mode = 0660\nipc_group = %s\n", CONFIG, g->gr_name);
-    fclose(fp);
-    char *argv[] = {(char *)(uintptr_t)f->bin,
-                    "--config",
-                    conf,
-                    "--url",
-                    url,
-                    "--data-dir",
-                    data_dir,
-                    "--http-url",
-                    "",
-                    NULL};
-    pid_t pid = tst_spawn(argv, log);
-    TST_TRUE(pid > 0);
-    if (pid <= 0) {
+    snprintf(extra, sizeof(extra), "ipc_mode = 0660\nipc_group = %s\n", g->gr_name);
+    pid_t pid = spawn_with(f, "ipc-mode", extra, url, log, sizeof(log));
+    if (pid == 0) {
         return;
     }
     TST_TRUE(tst_new_client_served(url, 30000));

@@ -389,6 +389,23 @@ static void *pusher_main(void *arg)
 }
 
 /*
+ * One lazy item queued, @ps pushing from another thread: pop with a 30 s linger and
+ * return how many items came; the linger must have ended well before (10 s).
+ */
+static size_t linger_with(base_queue *q, pusher *ps, void *first, void **out, size_t max)
+{
+    pthread_t th;
+    size_t n = 0;
+    TST_OK(base_queue_push_lazy(q, first));
+    TST_EQ(pthread_create(&th, NULL, pusher_main, ps), 0);
+    uint64_t t0 = base_mono_ns();
+    TST_OK(base_queue_pop_linger(q, out, max, 100, 30000000, &n));
+    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
+    pthread_join(th, NULL);
+    return n;
+}
+
+/*
  * Group commit (base_queue_pop_linger): lazy items wait out the linger for
  * company; an urgent item, a full batch or a close ends the wait. The waits
  * that must end early linger 30 s and are checked against 10 s: the bound
@@ -421,35 +438,16 @@ static void queue_linger_waits_for_lazy_items_only(void)
     /* Lingering: lazy pushes do not end it, an urgent one does. */
     void *items[3] = {&v[1], &v[2], &v[3]};
     pusher ps = {q, items, 3, false, false};
-    pthread_t th;
-    TST_OK(base_queue_push_lazy(q, &v[0]));
-    TST_EQ(pthread_create(&th, NULL, pusher_main, &ps), 0);
-    t0 = base_mono_ns();
-    TST_OK(base_queue_pop_linger(q, out, 8, 100, 30000000, &n));
-    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
-    pthread_join(th, NULL);
-    TST_EQ(n, 4);
+    TST_EQ(linger_with(q, &ps, &v[0], out, 8), 4);
     TST_TRUE(out[0] == &v[0] && out[3] == &v[3]);
 
     /* A batch filled by lazy pushes ends it. */
     ps = (pusher){q, items, 3, true, false};
-    TST_OK(base_queue_push_lazy(q, &v[0]));
-    TST_EQ(pthread_create(&th, NULL, pusher_main, &ps), 0);
-    t0 = base_mono_ns();
-    TST_OK(base_queue_pop_linger(q, out, 4, 100, 30000000, &n));
-    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
-    pthread_join(th, NULL);
-    TST_EQ(n, 4);
+    TST_EQ(linger_with(q, &ps, &v[0], out, 4), 4);
 
     /* So does a close; what is queued still comes out. */
     ps = (pusher){q, items, 1, true, true};
-    TST_OK(base_queue_push_lazy(q, &v[0]));
-    TST_EQ(pthread_create(&th, NULL, pusher_main, &ps), 0);
-    t0 = base_mono_ns();
-    TST_OK(base_queue_pop_linger(q, out, 8, 100, 30000000, &n));
-    TST_TRUE(base_mono_ns() - t0 < 10000000000u);
-    pthread_join(th, NULL);
-    TST_EQ(n, 2);
+    TST_EQ(linger_with(q, &ps, &v[0], out, 8), 2);
     TST_EQ(base_queue_pop_linger(q, out, 8, 100, 30000000, &n), BASE_ECLOSED);
     base_queue_free(q);
 }
