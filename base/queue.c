@@ -117,10 +117,12 @@ base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeou
             break;
         }
     }
-    if (linger_us > 0 && q->len > 0 && q->len < max && !q->urgent && !q->closed) {
+    /* A batch is full at @max items, or at half the queue: producers must never find it full. */
+    size_t fill = max < q->cap / 2 ? max : (q->cap / 2 > 0 ? q->cap / 2 : 1);
+    if (linger_us > 0 && q->len > 0 && q->len < fill && !q->urgent && !q->closed) {
         deadline_after(&dl, (uint64_t)linger_us * 1000u);
-        q->linger_fill = max;
-        while (q->len < max && !q->urgent && !q->closed &&
+        q->linger_fill = fill;
+        while (q->len < fill && !q->urgent && !q->closed &&
                pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) != ETIMEDOUT) {
         }
         q->linger_fill = 0;

@@ -46,7 +46,8 @@ base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout
  * base_queue_pop_linger() - group commit: like base_queue_pop_batch(), but
  * once an item is there, keep waiting up to @linger_us more for the batch to
  * fill, unless an item pushed with base_queue_push() (someone waits for it)
- * is queued, @max items are, or the queue is closed. @linger_us 0 is
+ * is queued, @max items are (or half the queue's capacity, if less: lingering
+ * never lets the queue fill up), or the queue is closed. @linger_us 0 is
  * base_queue_pop_batch().
  */
 base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeout_ms,

@@ -119,7 +119,8 @@ base_err svc_persist_submit(svc_persist *p, svc_persist_item *it);
  * Redis receives (and, with appendfsync always, fsyncs) larger batches. Only
  * lazy items (decision and joined records: nobody waits for them) wait; an
  * item submitted without item->lazy, or a full batch, ends the wait at
- * once. 0 (the default) writes as soon as anything is queued. Call before
+ * once (a full batch: SVC_PERSIST_BATCH, or half the queue if less). 0 writes as soon as
+ * anything is queued. Call before
  * anything is submitted.
  */
 void svc_persist_set_group_commit(svc_persist *p, uint32_t us);

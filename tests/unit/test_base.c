@@ -450,6 +450,12 @@ static void queue_linger_waits_for_lazy_items_only(void)
     TST_EQ(linger_with(q, &ps, &v[0], out, 8), 2);
     TST_EQ(base_queue_pop_linger(q, out, 8, 100, 30000000, &n), BASE_ECLOSED);
     base_queue_free(q);
+
+    /* A small queue: half its capacity (2 of 4) ends the wait, before producers find it full. */
+    q = base_queue_new(4);
+    ps = (pusher){q, items, 1, true, false};
+    TST_EQ(linger_with(q, &ps, &v[0], out, 8), 2);
+    base_queue_free(q);
 }
 
 int main(void)
