@@ -28,6 +28,8 @@ static const char *const errcode_names[PROTO_E_COUNT] = {
     [PROTO_E_OP_NOT_ALLOWED] = "op_not_allowed",
     [PROTO_E_NOT_FOUND] = "not_found",
     [PROTO_E_BAD_JSON] = "bad_json",
+    [PROTO_E_UNAUTHORIZED] = "unauthorized",
+    [PROTO_E_FORBIDDEN] = "forbidden",
 };
 
 const char *proto_errcode_name(proto_errcode c)

@@ -52,8 +52,10 @@ typedef enum proto_errcode {
     PROTO_E_OUT_OF_RANGE,        /* "out_of_range": a value the signal does not allow */
     PROTO_E_RATE_LIMITED,        /* "rate_limited": the user_id's outcome rate cap */
     PROTO_E_OP_NOT_ALLOWED,      /* "op_not_allowed": the op is not taken on this socket */
-    PROTO_E_NOT_FOUND, /* "not_found": explain: no such decision in the retention window */
-    PROTO_E_BAD_JSON,  /* "bad_json": an HTTP API body that is not JSON text (proto/json.h) */
+    PROTO_E_NOT_FOUND,    /* "not_found": explain: no such decision in the retention window */
+    PROTO_E_BAD_JSON,     /* "bad_json": an HTTP API body that is not JSON text (proto/json.h) */
+    PROTO_E_UNAUTHORIZED, /* "unauthorized": no, unknown, wrong, stale or replayed proof */
+    PROTO_E_FORBIDDEN,    /* "forbidden": the client may not use this op or policy */
     PROTO_E_COUNT
 } proto_errcode;
 

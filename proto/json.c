@@ -561,6 +561,10 @@ int proto_json_http_status(proto_errcode code)
     case PROTO_E_DUPLICATE_EVENT:
     case PROTO_E_LIMIT:
         return 409;
+    case PROTO_E_UNAUTHORIZED:
+        return 401;
+    case PROTO_E_FORBIDDEN:
+        return 403;
     case PROTO_E_RATE_LIMITED:
         return 429;
     case PROTO_E_UNAVAILABLE:

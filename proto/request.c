@@ -277,6 +277,7 @@ enum field {
     F_USER_ID,
     F_SET_MS,
     F_ADVANCE_MS,
+    F_AUTH,
     F_COUNT
 };
 
@@ -300,6 +301,7 @@ static const char *const field_names[F_COUNT] = {
     [F_USER_ID] = "user_id",
     [F_SET_MS] = "set_ms",
     [F_ADVANCE_MS] = "advance_ms",
+    [F_AUTH] = "auth",
 };
 
 static int cstr_ptr_cmp(const void *a, const void *b)
@@ -613,7 +615,57 @@ fail:
     return e;
 }
 
-static base_err decode_request(const msgpack_object *top, proto_request *r, proto_error *err)
+/*
+ * "auth": {"client", "ts", "nonce", "mac": bin 32}. Only its shape is checked here; the
+ * daemon verifies the mac over @buf (proto/auth.h), so the offset of the mac's bytes in
+ * @buf is kept (msgpack-c's objects point into the buffer they were unpacked from).
+ */
+static base_err decode_auth(const msgpack_object *o, const uint8_t *buf, size_t len, proto_auth *a,
+                            proto_error *err)
+{
+    static const char *const names[] = {"client", "ts", "nonce", "mac"};
+    const msgpack_object *f[4];
+    base_err e = BASE_OK;
+    int64_t ts = -1;
+
+    if (o == NULL) {
+        return BASE_OK;
+    }
+    e = map_fields(o, "auth", names, 4, f, err);
+    if (e == BASE_OK) {
+        e = get_str(f[0], "auth.client", true, BASE_NAME_MAX, a->client, err);
+    }
+    if (e == BASE_OK) {
+        e = get_ms(f[1], "auth.ts", &ts, err);
+        if (e == BASE_OK && ts < 0) {
+            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field 'auth.ts'");
+        }
+    }
+    if (e == BASE_OK) {
+        e = get_str(f[2], "auth.nonce", true, BASE_ID_MAX, a->nonce, err);
+    }
+    if (e != BASE_OK) {
+        return e;
+    }
+    const msgpack_object *mac = f[3];
+    if (mac == NULL || mac->type != MSGPACK_OBJECT_BIN ||
+        mac->via.bin.size != PROTO_AUTH_MAC_BYTES) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                               "field 'auth.mac' must be a bin of %d bytes", PROTO_AUTH_MAC_BYTES);
+    }
+    const uint8_t *p = (const uint8_t *)mac->via.bin.ptr;
+    if (p < buf || p > buf + len - PROTO_AUTH_MAC_BYTES) {
+        return proto_error_set(err, PROTO_E_INTERNAL, "auth.mac is not in the message");
+    }
+    memcpy(a->mac, p, PROTO_AUTH_MAC_BYTES);
+    a->mac_off = (size_t)(p - buf);
+    a->ts_ms = ts;
+    a->present = true;
+    return BASE_OK;
+}
+
+static base_err decode_request(const msgpack_object *top, const uint8_t *buf, size_t len,
+                               proto_request *r, proto_error *err)
 {
     base_err e = BASE_OK;
     const msgpack_object *f[F_COUNT];
@@ -625,6 +677,9 @@ static base_err decode_request(const msgpack_object *top, proto_request *r, prot
     e = map_fields(top, "request", field_names, F_COUNT, f, err);
     if (e == BASE_OK) {
         e = decode_envelope(f, r, err);
+    }
+    if (e == BASE_OK) {
+        e = decode_auth(f[F_AUTH], buf, len, &r->auth, err);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -685,7 +740,7 @@ static base_err decode(const uint8_t *buf, size_t len, proto_scratch *s, proto_r
     if (e != BASE_OK) {
         goto fail;
     }
-    e = decode_request(&u.data, &r, we);
+    e = decode_request(&u.data, buf, len, &r, we);
     if (e != BASE_OK) {
         goto fail;
     }

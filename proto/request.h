@@ -35,6 +35,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/record.h"
+#include "proto/auth.h"
 #include "proto/errors.h"
 
 typedef enum proto_op {
@@ -86,6 +87,9 @@ typedef struct proto_request {
     char supersedes[BASE_ID_MAX + 1]; /* optional: outcome_id this one corrects */
     char user_id[BASE_ID_MAX + 1];    /* optional: rate-limit key */
     int64_t ts_ms;                    /* optional, 0 = arrival time */
+
+    /* every op: the client's proof (docs/protocol.md section 2a); not re-encoded */
+    proto_auth auth;
 
     /* clock (tests only): exactly one of */
     int64_t clock_set_ms;     /* "set_ms", -1 when absent */

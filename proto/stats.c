@@ -196,6 +196,31 @@ static void w_join(proto_writer *w, const proto_join_health *j)
     }
 }
 
+/* "auth": {"unknown": N, "clients": {NAME: {"accepted", "unauthorized", ...}}} */
+static void w_auth(proto_writer *w, const proto_stats *s)
+{
+    uint32_t n = s->n_clients < PROTO_STATS_MAX_CLIENTS ? s->n_clients : PROTO_STATS_MAX_CLIENTS;
+    proto_w_str(w, "auth");
+    proto_w_map(w, 2);
+    proto_w_str(w, "unknown");
+    proto_w_uint(w, s->auth_unknown);
+    proto_w_str(w, "clients");
+    proto_w_map(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        const proto_client_stats *c = &s->clients[i];
+        proto_w_str(w, c->name);
+        proto_w_map(w, 4);
+        proto_w_str(w, "accepted");
+        proto_w_uint(w, c->accepted);
+        proto_w_str(w, "unauthorized");
+        proto_w_uint(w, c->unauthorized);
+        proto_w_str(w, "forbidden");
+        proto_w_uint(w, c->forbidden);
+        proto_w_str(w, "rate_limited");
+        proto_w_uint(w, c->rate_limited);
+    }
+}
+
 base_err proto_reply_stats(base_buf *out, const proto_stats *s)
 {
     size_t start = out->len;
@@ -204,7 +229,7 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     base_err e;
 
     proto_writer_init(&w, out);
-    proto_w_map(&w, 4);
+    proto_w_map(&w, s->auth ? 5 : 4);
     proto_w_str(&w, "ok");
     proto_w_bool(&w, true);
     proto_w_str(&w, "policies");
@@ -234,6 +259,9 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     proto_w_str(&w, "redis");
     proto_w_str(&w, proto_redis_state_name(s->storage.redis));
     w_fields(&w, storage_fields, N_OF(storage_fields), &s->storage);
+    if (s->auth) {
+        w_auth(&w, s);
+    }
     e = proto_writer_finish(&w);
     if (e != BASE_OK) {
         out->len = start;
@@ -470,13 +498,49 @@ static bool r_storage(const msgpack_object *m, proto_storage_stats *st)
     return true;
 }
 
+static bool r_auth(const msgpack_object *m, proto_stats *s)
+{
+    static const char *const names[] = {"unknown", "clients"};
+    static const char *const counts[] = {"accepted", "unauthorized", "forbidden", "rate_limited"};
+    const msgpack_object *f[2], *c[4];
+
+    if (!proto_mp_map_fields(m, names, 2, true, f, NULL) ||
+        (f[0] != NULL && !proto_mp_get_u64(f[0], UINT64_MAX, &s->auth_unknown, NULL))) {
+        return false;
+    }
+    s->auth = true;
+    if (f[1] == NULL) {
+        return true;
+    }
+    if (!proto_mp_map_fields(f[1], NULL, 0, true, NULL, NULL) ||
+        f[1]->via.map.size > PROTO_STATS_MAX_CLIENTS) {
+        return false;
+    }
+    for (uint32_t i = 0; i < f[1]->via.map.size; i++) {
+        const msgpack_object_kv *kv = &f[1]->via.map.ptr[i];
+        proto_client_stats *cs = &s->clients[i];
+        uint64_t *dst[4] = {&cs->accepted, &cs->unauthorized, &cs->forbidden, &cs->rate_limited};
+        if (!proto_mp_get_str(&kv->key, BASE_NAME_MAX, true, cs->name, NULL) ||
+            !proto_mp_map_fields(&kv->val, counts, 4, true, c, NULL)) {
+            return false;
+        }
+        for (int k = 0; k < 4; k++) {
+            if (c[k] != NULL && !proto_mp_get_u64(c[k], UINT64_MAX, dst[k], NULL)) {
+                return false;
+            }
+        }
+        s->n_clients = i + 1;
+    }
+    return true;
+}
+
 static base_err decode_stats(const msgpack_object *top, proto_stats *s)
 {
-    static const char *const names[] = {"ok", "policies", "rejected", "storage"};
-    const msgpack_object *f[4];
+    static const char *const names[] = {"ok", "policies", "rejected", "storage", "auth"};
+    const msgpack_object *f[5];
     bool ok = false;
 
-    if (!proto_mp_map_fields(top, names, 4, true, f, NULL) || f[0] == NULL ||
+    if (!proto_mp_map_fields(top, names, 5, true, f, NULL) || f[0] == NULL ||
         !proto_mp_get_bool(f[0], &ok, NULL) || !ok) {
         return BASE_EPROTO;
     }
@@ -502,7 +566,7 @@ static base_err decode_stats(const msgpack_object *top, proto_stats *s)
         }
     }
     if ((f[2] != NULL && !r_rejected(f[2], s->rejected)) ||
-        (f[3] != NULL && !r_storage(f[3], &s->storage))) {
+        (f[3] != NULL && !r_storage(f[3], &s->storage)) || (f[4] != NULL && !r_auth(f[4], s))) {
         return BASE_EPROTO;
     }
     return BASE_OK;

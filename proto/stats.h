@@ -129,6 +129,16 @@ typedef struct proto_storage_stats {
     char url[PROTO_URL_MAX + 1]; /* the Redis rlfeedd uses, its password shown as "***" */
 } proto_storage_stats;
 
+/* "auth.clients.NAME": one configured client's requests (docs/security.md). */
+#define PROTO_STATS_MAX_CLIENTS 64
+typedef struct proto_client_stats {
+    char name[BASE_NAME_MAX + 1];
+    uint64_t accepted;     /* requests that passed authentication and scope */
+    uint64_t unauthorized; /* stale, wrong mac or replayed, naming this client */
+    uint64_t forbidden;    /* an op or policy outside its scope */
+    uint64_t rate_limited; /* feedback over the client's outcome cap */
+} proto_client_stats;
+
 /*
  * A whole stats reply. @policies is borrowed by proto_reply_stats(); proto_stats_decode()
  * allocates it, and proto_stats_fini() frees it.
@@ -138,6 +148,10 @@ typedef struct proto_stats {
     proto_policy_stats *policies;     /* [n_policies] */
     uint64_t rejected[PROTO_E_COUNT]; /* requests refused, by code; [PROTO_E_NONE] unused */
     proto_storage_stats storage;
+    bool auth;             /* "auth" present: the daemon runs with auth = on */
+    uint64_t auth_unknown; /* requests without a proof, or naming no configured client */
+    uint32_t n_clients;
+    proto_client_stats clients[PROTO_STATS_MAX_CLIENTS];
 } proto_stats;
 
 /*

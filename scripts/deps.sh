@@ -6,7 +6,7 @@
 # redis-server service). Otherwise: prints the exact command and fails.
 set -eu
 
-PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libhiredis-dev
+PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libmbedtls-dev libhiredis-dev
 libmsgpack-dev libgsl-dev libinih-dev libjansson-dev redis-server
 clang-format prometheus chromium libjs-chart.js"
 

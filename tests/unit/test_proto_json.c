@@ -241,7 +241,8 @@ static void reply_code_and_status(void)
         [PROTO_E_SHUTTING_DOWN] = 503,  [PROTO_E_INTERNAL] = 500,
         [PROTO_E_OUT_OF_RANGE] = 400,   [PROTO_E_RATE_LIMITED] = 429,
         [PROTO_E_OP_NOT_ALLOWED] = 400, [PROTO_E_NOT_FOUND] = 404,
-        [PROTO_E_BAD_JSON] = 400,
+        [PROTO_E_BAD_JSON] = 400,       [PROTO_E_UNAUTHORIZED] = 401,
+        [PROTO_E_FORBIDDEN] = 403,
     };
     for (int c = 0; c < PROTO_E_COUNT; c++) {
         TST_EQ(proto_json_http_status((proto_errcode)c), want[c]);

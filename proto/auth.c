@@ -1,0 +1,454 @@
+#include "proto/auth.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <mbedtls/md.h>
+
+#include "base/utf8.h"
+#include "proto/mp.h"
+
+/*
+ * HMAC-SHA256 comes from mbedTLS (the library nng's TLS is built on). Everything that
+ * compares a mac does so in constant time.
+ */
+
+#define DERIVE_LABEL "rlfeed-key-v1"
+
+static const mbedtls_md_info_t *sha256(void)
+{
+    return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+}
+
+/* One HMAC over a list of parts; false only if mbedTLS fails (out of memory). */
+typedef struct part {
+    const void *p;
+    size_t n;
+} part;
+
+static bool hmac_parts(const uint8_t *key, size_t key_len, const part *parts, size_t n_parts,
+                       uint8_t out[PROTO_AUTH_MAC_BYTES])
+{
+    mbedtls_md_context_t ctx;
+    bool ok = false;
+
+    mbedtls_md_init(&ctx);
+    if (mbedtls_md_setup(&ctx, sha256(), 1) != 0 ||
+        mbedtls_md_hmac_starts(&ctx, key, key_len) != 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < n_parts; i++) {
+        if (parts[i].n > 0 && mbedtls_md_hmac_update(&ctx, parts[i].p, parts[i].n) != 0) {
+            goto done;
+        }
+    }
+    ok = mbedtls_md_hmac_finish(&ctx, out) == 0;
+done:
+    mbedtls_md_free(&ctx);
+    if (!ok) {
+        memset(out, 0, PROTO_AUTH_MAC_BYTES);
+    }
+    return ok;
+}
+
+static bool same_mac(const uint8_t *a, const uint8_t *b)
+{
+    unsigned diff = 0;
+    for (size_t i = 0; i < PROTO_AUTH_MAC_BYTES; i++) {
+        diff |= (unsigned)(a[i] ^ b[i]);
+    }
+    return diff == 0;
+}
+
+void proto_auth_derive(const uint8_t secret[PROTO_AUTH_SECRET_BYTES],
+                       const uint8_t salt[PROTO_AUTH_SALT_BYTES], uint8_t key[PROTO_AUTH_KEY_BYTES])
+{
+    const part parts[] = {{DERIVE_LABEL, strlen(DERIVE_LABEL)}, {salt, PROTO_AUTH_SALT_BYTES}};
+    (void)hmac_parts(secret, PROTO_AUTH_SECRET_BYTES, parts, 2, key);
+}
+
+void proto_auth_hex(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+bool proto_auth_unhex(const char *s, size_t slen, uint8_t *p, size_t n)
+{
+    if (slen != 2 * n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return false;
+        }
+        p[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+void proto_auth_key_string(const uint8_t salt[PROTO_AUTH_SALT_BYTES],
+                           const uint8_t key[PROTO_AUTH_KEY_BYTES],
+                           char out[PROTO_AUTH_KEY_STRING_LEN + 1])
+{
+    memcpy(out, "s1$", 3);
+    proto_auth_hex(salt, PROTO_AUTH_SALT_BYTES, out + 3);
+    out[3 + 2 * PROTO_AUTH_SALT_BYTES] = '$';
+    proto_auth_hex(key, PROTO_AUTH_KEY_BYTES, out + 4 + 2 * PROTO_AUTH_SALT_BYTES);
+}
+
+bool proto_auth_key_parse(const char *s, uint8_t salt[PROTO_AUTH_SALT_BYTES],
+                          uint8_t key[PROTO_AUTH_KEY_BYTES])
+{
+    const size_t salt_hex = 2 * PROTO_AUTH_SALT_BYTES;
+    return strlen(s) == PROTO_AUTH_KEY_STRING_LEN && strncmp(s, "s1$", 3) == 0 &&
+           s[3 + salt_hex] == '$' &&
+           proto_auth_unhex(s + 3, salt_hex, salt, PROTO_AUTH_SALT_BYTES) &&
+           proto_auth_unhex(s + 4 + salt_hex, 2 * PROTO_AUTH_KEY_BYTES, key, PROTO_AUTH_KEY_BYTES);
+}
+
+/* ------------------------------------------------------------- key files */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+static bool valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= max && base_utf8_valid(s, n) && strpbrk(s, " \t,=$\"") == NULL;
+}
+
+base_err proto_auth_keyfile_parse(const char *text, proto_auth_keyfile *out, char *errbuf,
+                                  size_t errlen)
+{
+    char line[256];
+    bool have_client = false, have_secret = false, have_salt = false;
+    unsigned lineno = 0;
+
+    memset(out, 0, sizeof(*out));
+    while (*text != '\0') {
+        size_t n = strcspn(text, "\n");
+        lineno++;
+        if (n >= sizeof(line)) {
+            snprintf(errbuf, errlen, "line %u: too long", lineno);
+            return BASE_EINVAL;
+        }
+        memcpy(line, text, n);
+        line[n] = '\0';
+        text += n + (text[n] == '\n');
+        char *l = trim(line);
+        if (*l == '\0' || *l == '#') {
+            continue;
+        }
+        char *eq = strchr(l, '=');
+        if (eq == NULL) {
+            snprintf(errbuf, errlen, "line %u: expected NAME = VALUE", lineno);
+            return BASE_EINVAL;
+        }
+        *eq = '\0';
+        char *k = trim(l), *v = trim(eq + 1);
+        if (strcmp(k, "client") == 0) {
+            if (!valid_name(v, BASE_NAME_MAX)) {
+                snprintf(errbuf, errlen,
+                         "line %u: client must be 1..64 bytes of UTF-8 without "
+                         "blanks, ',', '=', '$' or '\"'",
+                         lineno);
+                return BASE_EINVAL;
+            }
+            strcpy(out->client, v);
+            have_client = true;
+        } else if (strcmp(k, "secret") == 0) {
+            if (!proto_auth_unhex(v, strlen(v), out->secret, PROTO_AUTH_SECRET_BYTES)) {
+                snprintf(errbuf, errlen, "line %u: secret must be 64 hex digits", lineno);
+                return BASE_EINVAL;
+            }
+            have_secret = true;
+        } else if (strcmp(k, "salt") == 0) {
+            if (!proto_auth_unhex(v, strlen(v), out->salt, PROTO_AUTH_SALT_BYTES)) {
+                snprintf(errbuf, errlen, "line %u: salt must be 32 hex digits", lineno);
+                return BASE_EINVAL;
+            }
+            have_salt = true;
+        } else {
+            snprintf(errbuf, errlen, "line %u: unknown key \"%.32s\"", lineno, k);
+            return BASE_EINVAL;
+        }
+    }
+    if (!have_client || !have_secret || !have_salt) {
+        snprintf(errbuf, errlen, "missing %s",
+                 !have_client   ? "client"
+                 : !have_secret ? "secret"
+                                : "salt");
+        return BASE_EINVAL;
+    }
+    proto_auth_derive(out->secret, out->salt, out->key);
+    return BASE_OK;
+}
+
+base_err proto_auth_keyfile_format(const proto_auth_keyfile *kf, base_buf *out)
+{
+    char secret[2 * PROTO_AUTH_SECRET_BYTES + 1], salt[2 * PROTO_AUTH_SALT_BYTES + 1];
+    char text[512];
+
+    proto_auth_hex(kf->secret, PROTO_AUTH_SECRET_BYTES, secret);
+    proto_auth_hex(kf->salt, PROTO_AUTH_SALT_BYTES, salt);
+    int n = snprintf(text, sizeof(text),
+                     "# rlfeed client key: keep this file private (mode 0600)\n"
+                     "client = %s\nsecret = %s\nsalt = %s\n",
+                     kf->client, secret, salt);
+    return base_buf_append(out, text, (size_t)n);
+}
+
+void proto_auth_nonce(char *out, size_t size)
+{
+    uint8_t raw[12];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (r > 0) {
+            got += (size_t)r;
+        }
+    }
+    if (size >= 2 * sizeof(raw) + 1) {
+        proto_auth_hex(raw, sizeof(raw), out);
+    } else if (size > 0) {
+        out[0] = '\0';
+    }
+}
+
+/* ------------------------------------------------------------- msgpack */
+
+/* The pair count and header size of the map at the start of @p; false when not a map. */
+static bool map_header(const uint8_t *p, size_t len, uint32_t *n, size_t *hdr)
+{
+    if (len >= 1 && (p[0] & 0xf0) == 0x80) {
+        *n = p[0] & 0x0f;
+        *hdr = 1;
+    } else if (len >= 3 && p[0] == 0xde) {
+        *n = (uint32_t)p[1] << 8 | p[2];
+        *hdr = 3;
+    } else if (len >= 5 && p[0] == 0xdf) {
+        *n = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        *hdr = 5;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+base_err proto_auth_sign(base_buf *msg, const char *client, const uint8_t key[PROTO_AUTH_KEY_BYTES],
+                         int64_t ts_ms, const char *nonce)
+{
+    static const uint8_t zeros[PROTO_AUTH_MAC_BYTES];
+    uint32_t n = 0;
+    size_t hdr = 0;
+    base_buf out;
+    proto_writer w;
+    base_err e;
+
+    if (!map_header(msg->data, msg->len, &n, &hdr) || n == UINT32_MAX ||
+        !valid_name(client, BASE_NAME_MAX) || nonce == NULL || nonce[0] == '\0' ||
+        strlen(nonce) > BASE_ID_MAX || !base_utf8_valid(nonce, strlen(nonce))) {
+        return BASE_EINVAL;
+    }
+    base_buf_init(&out, msg->max_bytes);
+    proto_writer_init(&w, &out);
+    proto_w_map(&w, n + 1);
+    e = proto_writer_finish(&w);
+    if (e == BASE_OK) {
+        e = base_buf_append(&out, msg->data + hdr, msg->len - hdr);
+    }
+    if (e == BASE_OK) {
+        proto_w_str(&w, "auth");
+        proto_w_map(&w, 4);
+        proto_w_str(&w, "client");
+        proto_w_str(&w, client);
+        proto_w_str(&w, "ts");
+        proto_w_int(&w, ts_ms);
+        proto_w_str(&w, "nonce");
+        proto_w_str(&w, nonce);
+        proto_w_str(&w, "mac");
+        proto_w_bin(&w, zeros, sizeof(zeros));
+        e = proto_writer_finish(&w);
+    }
+    if (e == BASE_OK) {
+        const part whole = {out.data, out.len};
+        if (!hmac_parts(key, PROTO_AUTH_KEY_BYTES, &whole, 1,
+                        out.data + out.len - PROTO_AUTH_MAC_BYTES)) {
+            e = BASE_ENOMEM;
+        }
+    }
+    if (e == BASE_OK) {
+        base_buf_reset(msg);
+        e = base_buf_append(msg, out.data, out.len);
+    }
+    base_buf_fini(&out);
+    return e;
+}
+
+bool proto_auth_verify(const uint8_t *msg, size_t len, const proto_auth *a,
+                       const uint8_t key[PROTO_AUTH_KEY_BYTES])
+{
+    static const uint8_t zeros[PROTO_AUTH_MAC_BYTES];
+    uint8_t want[PROTO_AUTH_MAC_BYTES];
+
+    if (!a->present || a->mac_off > len || len - a->mac_off < PROTO_AUTH_MAC_BYTES) {
+        return false;
+    }
+    const part parts[] = {
+        {msg, a->mac_off},
+        {zeros, PROTO_AUTH_MAC_BYTES},
+        {msg + a->mac_off + PROTO_AUTH_MAC_BYTES, len - a->mac_off - PROTO_AUTH_MAC_BYTES}};
+    return hmac_parts(key, PROTO_AUTH_KEY_BYTES, parts, 3, want) && same_mac(want, a->mac);
+}
+
+/* ------------------------------------------------------------- HTTP */
+
+static bool http_mac(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *client, int64_t ts_ms,
+                     const char *nonce, const char *method, const char *target, const uint8_t *body,
+                     size_t body_len, uint8_t out[PROTO_AUTH_MAC_BYTES])
+{
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%" PRId64, ts_ms);
+    const part parts[] = {{PROTO_AUTH_SCHEME "\n", strlen(PROTO_AUTH_SCHEME) + 1},
+                          {method, strlen(method)},
+                          {"\n", 1},
+                          {target, strlen(target)},
+                          {"\n", 1},
+                          {client, strlen(client)},
+                          {"\n", 1},
+                          {ts, strlen(ts)},
+                          {"\n", 1},
+                          {nonce, strlen(nonce)},
+                          {"\n", 1},
+                          {body, body_len}};
+    return hmac_parts(key, PROTO_AUTH_KEY_BYTES, parts, sizeof(parts) / sizeof(parts[0]), out);
+}
+
+/* A nonce in a header: 1..64 bytes of letters, digits, '-', '_' or '.'. */
+static bool valid_http_nonce(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > BASE_ID_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+base_err proto_auth_http_header(char *out, size_t size, const char *client,
+                                const uint8_t key[PROTO_AUTH_KEY_BYTES], int64_t ts_ms,
+                                const char *nonce, const char *method, const char *target,
+                                const uint8_t *body, size_t body_len)
+{
+    uint8_t mac[PROTO_AUTH_MAC_BYTES];
+    char hex[2 * PROTO_AUTH_MAC_BYTES + 1];
+
+    if (!valid_name(client, BASE_NAME_MAX) || !valid_http_nonce(nonce)) {
+        return BASE_EINVAL;
+    }
+    if (!http_mac(key, client, ts_ms, nonce, method, target, body, body_len, mac)) {
+        return BASE_ENOMEM;
+    }
+    proto_auth_hex(mac, sizeof(mac), hex);
+    int n = snprintf(out, size, PROTO_AUTH_SCHEME " client=%s, ts=%" PRId64 ", nonce=%s, mac=%s",
+                     client, ts_ms, nonce, hex);
+    return n > 0 && (size_t)n < size ? BASE_OK : BASE_ELIMIT;
+}
+
+base_err proto_auth_http_parse(const char *value, proto_auth *out, proto_error *err)
+{
+    const size_t scheme = strlen(PROTO_AUTH_SCHEME);
+    char copy[512];
+    bool have_client = false, have_ts = false, have_nonce = false, have_mac = false;
+
+    memset(out, 0, sizeof(*out));
+    if (strlen(value) >= sizeof(copy) || strncmp(value, PROTO_AUTH_SCHEME, scheme) != 0 ||
+        value[scheme] != ' ') {
+        return proto_error_set(err, PROTO_E_UNAUTHORIZED,
+                               "Authorization must use the " PROTO_AUTH_SCHEME " scheme");
+    }
+    strcpy(copy, value + scheme + 1);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *t = trim(tok), *eq = strchr(t, '=');
+        if (eq == NULL) {
+            return proto_error_set(err, PROTO_E_UNAUTHORIZED, "Authorization: expected NAME=VALUE");
+        }
+        *eq = '\0';
+        const char *v = eq + 1;
+        char *end = NULL;
+        if (strcmp(t, "client") == 0 && !have_client && valid_name(v, BASE_NAME_MAX)) {
+            strcpy(out->client, v);
+            have_client = true;
+        } else if (strcmp(t, "ts") == 0 && !have_ts && *v >= '0' && *v <= '9') {
+            long long ts = strtoll(v, &end, 10);
+            if (*end != '\0' || ts < 0) {
+                break;
+            }
+            out->ts_ms = ts;
+            have_ts = true;
+        } else if (strcmp(t, "nonce") == 0 && !have_nonce && valid_http_nonce(v)) {
+            strcpy(out->nonce, v);
+            have_nonce = true;
+        } else if (strcmp(t, "mac") == 0 && !have_mac &&
+                   proto_auth_unhex(v, strlen(v), out->mac, PROTO_AUTH_MAC_BYTES)) {
+            have_mac = true;
+        } else {
+            return proto_error_set(err, PROTO_E_UNAUTHORIZED,
+                                   "Authorization: bad or repeated '%.8s'", t);
+        }
+    }
+    if (!have_client || !have_ts || !have_nonce || !have_mac) {
+        return proto_error_set(err, PROTO_E_UNAUTHORIZED,
+                               "Authorization needs client, ts, nonce and mac");
+    }
+    out->present = true;
+    return BASE_OK;
+}
+
+bool proto_auth_http_verify(const proto_auth *a, const uint8_t key[PROTO_AUTH_KEY_BYTES],
+                            const char *method, const char *target, const uint8_t *body,
+                            size_t body_len)
+{
+    uint8_t want[PROTO_AUTH_MAC_BYTES];
+    return a->present &&
+           http_mac(key, a->client, a->ts_ms, a->nonce, method, target, body, body_len, want) &&
+           same_mac(want, a->mac);
+}
