@@ -1,7 +1,11 @@
 #include "client/rlfeed_client.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
@@ -19,12 +23,85 @@
 struct rlfeed_client {
     nng_socket sock;
     int timeout_ms;
+    bool signs; /* a key was loaded: every request is signed with it */
+    proto_auth_keyfile key;
 };
 
 struct rlfeed_push {
     nng_socket sock;
     int timeout_ms;
+    bool signs;
+    proto_auth_keyfile key;
 };
+
+base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf, size_t errlen)
+{
+    char text[1024];
+    struct stat st;
+    base_err e = BASE_EINVAL;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+        return BASE_EIO;
+    }
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+        snprintf(errbuf, errlen, "%s: readable by others (mode %04o): chmod 600 it", path,
+                 (unsigned)(st.st_mode & 07777));
+        goto done;
+    }
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    if (n == sizeof(text) - 1) {
+        snprintf(errbuf, errlen, "%s: too long for a key file", path);
+        goto done;
+    }
+    char why[160];
+    e = proto_auth_keyfile_parse(text, out, why, sizeof(why));
+    if (e != BASE_OK) {
+        snprintf(errbuf, errlen, "%s: %s", path, why);
+    }
+done:
+    fclose(f);
+    return e;
+}
+
+base_err rlfeed_client_use_key(rlfeed_client *c, const proto_auth_keyfile *key)
+{
+    if (c == NULL || key == NULL) {
+        return BASE_EINVAL;
+    }
+    c->key = *key;
+    c->signs = true;
+    return BASE_OK;
+}
+
+base_err rlfeed_push_use_key(rlfeed_push *p, const proto_auth_keyfile *key)
+{
+    if (p == NULL || key == NULL) {
+        return BASE_EINVAL;
+    }
+    p->key = *key;
+    p->signs = true;
+    return BASE_OK;
+}
+
+/* @req signed with @k into @out (now, a fresh nonce). */
+static base_err sign_copy(const proto_auth_keyfile *k, const uint8_t *req, size_t len,
+                          base_buf *out)
+{
+    char nonce[32];
+    struct timespec ts;
+    base_err e = base_buf_append(out, req, len);
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    proto_auth_nonce(nonce, sizeof(nonce));
+    if (e == BASE_OK) {
+        e = proto_auth_sign(out, k->client, k->key,
+                            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, nonce);
+    }
+    return e;
+}
 
 /* The one place nng error numbers become base_err codes. */
 static base_err err_from_nng(int rv)
@@ -134,6 +211,7 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
     base_err e = BASE_EINVAL;
     nng_msg *msg = NULL;
     uint8_t *copy = NULL;
+    base_buf signed_req = {0};
     size_t n;
     int rv;
 
@@ -143,6 +221,15 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
     e = BASE_ELIMIT;
     if (req_len > PROTO_MAX_MSG_BYTES) {
         goto done;
+    }
+    base_buf_init(&signed_req, PROTO_MAX_MSG_BYTES);
+    if (c->signs) {
+        e = sign_copy(&c->key, req, req_len, &signed_req);
+        if (e != BASE_OK) {
+            goto done;
+        }
+        req = signed_req.data;
+        req_len = signed_req.len;
     }
     rv = nng_send(c->sock, (void *)(uintptr_t)req, req_len, 0); /* nng copies, never writes */
     if (rv != 0) {
@@ -173,6 +260,7 @@ done:
     if (msg != NULL) { /* freed on success too: the reply was copied out */
         nng_msg_free(msg);
     }
+    base_buf_fini(&signed_req);
     return e;
 }
 
@@ -422,6 +510,7 @@ void rlfeed_push_close(rlfeed_push *p)
 base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len)
 {
     base_err e = BASE_EINVAL;
+    base_buf signed_msg = {0};
 
     if (p == NULL || msg == NULL || len == 0) {
         goto done;
@@ -430,9 +519,19 @@ base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len)
     if (len > PROTO_MAX_MSG_BYTES) {
         goto done;
     }
+    base_buf_init(&signed_msg, PROTO_MAX_MSG_BYTES);
+    if (p->signs) {
+        e = sign_copy(&p->key, msg, len, &signed_msg);
+        if (e != BASE_OK) {
+            goto done;
+        }
+        msg = signed_msg.data;
+        len = signed_msg.len;
+    }
     e = err_from_nng(nng_send(p->sock, (void *)(uintptr_t)msg, len, 0)); /* copies */
 
 done:
+    base_buf_fini(&signed_msg);
     return e;
 }
 

@@ -60,6 +60,7 @@
 
 #include "base/err.h"
 #include "base/record.h"
+#include "proto/auth.h"
 #include "proto/errors.h"
 
 #define RLFEED_CLIENT_MAX_REPLY (1u << 20) /* NNG_OPT_RECVMAXSZ on every socket, bytes */
@@ -125,6 +126,24 @@ base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out);
  *         BASE_ENOMEM; BASE_EIO if nng cannot create the socket or dialer.
  */
 base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out_c);
+
+/*
+ * rlfeed_key_load() - read the key file at @path (docs/security.md: `rlfeed key new`),
+ * which must not be readable by group or others (mode 0600 or stricter).
+ * Return: BASE_OK; BASE_EIO (cannot open it); BASE_EINVAL (mode, syntax), the reason in
+ *         @errbuf.
+ */
+base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf, size_t errlen);
+
+/*
+ * rlfeed_client_use_key() / rlfeed_push_use_key() - sign every request sent from now on
+ * with @key (copied): the "auth" entry of docs/protocol.md section 2a, the current time and
+ * a fresh nonce, so each request is accepted once. Requests passed to rlfeed_client_call()
+ * or rlfeed_push_send() must then not carry an "auth" entry of their own.
+ * Return: BASE_OK; BASE_EINVAL for NULL.
+ */
+base_err rlfeed_client_use_key(rlfeed_client *c, const proto_auth_keyfile *key);
+base_err rlfeed_push_use_key(rlfeed_push *p, const proto_auth_keyfile *key);
 
 /* rlfeed_client_close() - close the socket and free @c. Accepts NULL. */
 void rlfeed_client_close(rlfeed_client *c);

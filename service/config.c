@@ -269,6 +269,11 @@ static int server_key(parse_state *st, const char *k, const char *v)
 {
     svc_config *c = st->cfg;
     bool ok = true;
+    int taken = svc_config_auth_key(c, k, v, st->err, st->errlen);
+    if (taken >= 0) {
+        st->failed = taken == 0;
+        return taken;
+    }
     if (strcmp(k, "url") == 0) {
         /* Empty: the default, set by finish(). */
         ok = parse_urls(v, c->urls, &c->n_urls);
@@ -496,6 +501,12 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         return signal_key(st, name, value);
     }
     st->sig = NULL;
+    if (strncmp(section, "client ", 7) == 0) {
+        st->pol = NULL;
+        int taken = svc_config_client_key(st->cfg, section + 7, name, value, st->err, st->errlen);
+        st->failed = taken == 0;
+        return taken;
+    }
     if (strncmp(section, "policy ", 7) == 0) {
         const char *pname = section + 7;
         svc_config *c = st->cfg;
@@ -602,7 +613,7 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;
         }
     }
-    return BASE_OK;
+    return svc_config_clients_finish(c, errbuf, errlen);
 }
 
 static void set_defaults(svc_config *c)
@@ -615,6 +626,8 @@ static void set_defaults(svc_config *c)
     base_strlcpy(c->appendfsync, "always", sizeof(c->appendfsync));
     base_strlcpy(c->log_format, "text", sizeof(c->log_format));
     c->max_message_bytes = 1u << 20;
+    c->auth_window_ms = 30000;
+    c->auth_replay_max = 1000000;
     c->contexts = 128;
     c->reply_timeout_ms = 1000;
     base_strlcpy(c->http_url, SVC_HTTP_URL_DEFAULT, sizeof(c->http_url));

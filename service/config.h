@@ -34,6 +34,7 @@
 #include "base/record.h"
 #include "policy/head.h"
 #include "policy/portfolio.h"
+#include "proto/auth.h"
 #include "reward/join.h"
 
 #define SVC_MAX_POLICIES 64
@@ -42,6 +43,29 @@
 #define SVC_HTTP_URL_DEFAULT "http://127.0.0.1:9808"
 #define SVC_CHARTJS_DEFAULT "/usr/share/javascript/chart.js/chart.min.js" /* libjs-chart.js */
 #define SVC_ROLLUP_KEEP_MAX 100800                                        /* 70 days of minutes */
+#define SVC_MAX_CLIENTS 64
+#define SVC_CLIENT_KEYS_MAX 4 /* keys per client at once: room to rotate */
+
+/* What a client may do ([client NAME] ops; docs/security.md). */
+enum svc_scope {
+    SVC_SCOPE_DECIDE = 1u << 0,   /* decide, log, activate */
+    SVC_SCOPE_FEEDBACK = 1u << 1, /* feedback */
+    SVC_SCOPE_OPS = 1u << 2,      /* stats, health, explain; HTTP metrics, dashboard, policies */
+    SVC_SCOPE_ADMIN = 1u << 3,    /* all of the above, and clock (tests) */
+};
+
+/* A [client NAME] section: who may talk to rlfeedd when auth = on. */
+typedef struct svc_client_config {
+    char name[BASE_NAME_MAX + 1];
+    uint32_t n_keys;
+    uint8_t key[SVC_CLIENT_KEYS_MAX][PROTO_AUTH_KEY_BYTES]; /* derived signing keys */
+    uint32_t scopes;                                        /* enum svc_scope bits */
+    bool all_policies;                                      /* policies = * */
+    uint64_t policy_mask;      /* bit i: policy[i] (resolved at load) */
+    char policies[1024];       /* as configured */
+    double outcome_rate_per_s; /* outcomes this client may post per second; 0: no cap */
+    double outcome_burst;
+} svc_client_config;
 
 typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
@@ -91,6 +115,12 @@ typedef struct svc_config {
     uint32_t rollup_period_ms;     /* one dashboard rollup per policy this often, default 60000 */
     uint32_t rollup_keep;          /* rollups kept per policy, default 10080 (7 days) */
     char dashboard_chartjs[SVC_URL_MAX]; /* Chart.js file /dashboard/chart.js serves */
+    bool auth;                           /* requests must carry a client's proof; default off */
+    uint32_t auth_window_ms;             /* clock skew a proof may have, default 30000 */
+    uint32_t auth_replay_max;            /* proofs remembered per window, default 1000000 */
+    bool ops_pages_open;                 /* auth = on: /metrics, /dashboard without a proof */
+    uint32_t n_clients;
+    svc_client_config client[SVC_MAX_CLIENTS];
     uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
 } svc_config;
@@ -135,6 +165,21 @@ base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t ex
 
 /* The gid of [server] ipc_group; false when it is "" or names no group here. */
 bool svc_config_ipc_gid(const svc_config *c, gid_t *out);
+
+/*
+ * The auth keys of [server] (auth, auth_window_ms, auth_replay_max) and the keys of a
+ * [client NAME] section (service/config_client.c). Return: 1 taken, 0 failed (the reason
+ * in @errbuf), -1 (server) not an auth key.
+ */
+int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbuf, size_t errlen);
+int svc_config_client_key(svc_config *c, const char *client, const char *k, const char *v,
+                          char *errbuf, size_t errlen);
+
+/* Resolve and check the clients once the whole file is read. */
+base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);
+
+/* The client named @name, or NULL. */
+const svc_client_config *svc_config_client(const svc_config *c, const char *name);
 
 /* Frees what the config owns. Accepts a zeroed config. */
 void svc_config_fini(svc_config *c);

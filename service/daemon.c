@@ -250,7 +250,17 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     const char *url = NULL;
     char err[512] = "";
     svc_dispatch disp;
+    svc_auth *auth = NULL;
     svc_dispatch_init(&disp);
+    base_err e = svc_auth_new(cfg, &auth);
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "out of memory");
+        return e;
+    }
+    svc_dispatch_set_auth(&disp, auth);
+    if (cfg->auth) {
+        base_log(BASE_LOG_INFO, "auth on: %u clients", cfg->n_clients);
+    }
 
     /* Own the endpoints first: a second instance must fail before it touches Redis. */
     const char *urls[SVC_MAX_URLS];
@@ -271,7 +281,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (svc_config_ipc_gid(cfg, &gid)) {
         no.ipc_gid = (long)gid;
     }
-    base_err e = svc_net_open(&no, dispatch, &disp, &net, err, sizeof(err));
+    e = svc_net_open(&no, dispatch, &disp, &net, err, sizeof(err));
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;
@@ -359,6 +369,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (svc_nng_compat_describe() != NULL) {
         base_log(BASE_LOG_INFO, "%s", svc_nng_compat_describe());
     }
+    svc_engine_set_auth(eng, auth);
     svc_dispatch_set_engine(&disp, eng);
     svc_http_set_engine(http, eng);
     base_log(BASE_LOG_INFO, "ready: %u policies (%llu requests answered \"starting\" before)",
@@ -406,6 +417,7 @@ done:;
     svc_lease_stop(lease); /* after the last write: hands the policies over */
     svc_net_free(net);
     svc_engine_free(eng);
+    svc_auth_free(auth); /* after everything that answers requests */
     uint64_t spent_ms = (base_mono_ns() - t0) / 1000000u;
     int left_ms = spent_ms < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms) : 0;
     sto_server_stop_within(srv, left_ms > REDIS_STOP_MIN_MS ? left_ms : REDIS_STOP_MIN_MS);

@@ -212,6 +212,9 @@ static bool query_param(const char *uri, const char *key, char *out, size_t len)
 static void on_history(nng_aio *aio)
 {
     svc_http *h = http_of(aio);
+    if (!svc_http_ops_allowed(h, aio)) {
+        return; /* the page and Chart.js hold no data; the history does */
+    }
     nng_http_req *req = nng_aio_get_input(aio, 0);
     const char *uri = nng_http_req_get_uri(req);
     char v[QUERY_VALUE_MAX];

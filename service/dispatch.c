@@ -10,6 +10,11 @@ void svc_dispatch_init(svc_dispatch *d)
     atomic_init(&d->refused_starting, 0);
 }
 
+void svc_dispatch_set_auth(svc_dispatch *d, svc_auth *a)
+{
+    d->auth = a;
+}
+
 void svc_dispatch_set_engine(svc_dispatch *d, svc_engine *e)
 {
     atomic_store(&d->eng, e);
@@ -55,17 +60,23 @@ static void answer_starting(svc_dispatch *d, const proto_request *req, const svc
     reply_error(r, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
 }
 
-void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
-                      int only_op)
+static void run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r, int only_op,
+                const svc_auth_http *http)
 {
     svc_engine *e = atomic_load(&d->eng);
     proto_request req;
     proto_error err;
+    proto_errcode refused = PROTO_E_NONE;
     if (proto_request_decode_reuse(buf, len, &req, &err) != BASE_OK) {
         svc_dispatch_reject(d, r, err.code, err.message);
         return;
     }
-    if (e == NULL) {
+    if (svc_auth_enabled(d->auth)) {
+        refused = svc_auth_check(d->auth, &req, buf, len, http, req.op, req.policy, &err);
+    }
+    if (refused != PROTO_E_NONE) {
+        svc_dispatch_reject(d, r, refused, err.message);
+    } else if (e == NULL) {
         answer_starting(d, &req, r);
     } else if (only_op >= 0 && (int)req.op != only_op) {
         /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
@@ -74,6 +85,18 @@ void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc
         svc_engine_handle(e, &req, r);
     }
     proto_request_fini(&req);
+}
+
+void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
+                      int only_op)
+{
+    run(d, buf, len, r, only_op, NULL);
+}
+
+void svc_dispatch_run_http(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
+                           const svc_auth_http *http)
+{
+    run(d, buf, len, r, -1, http);
 }
 
 void svc_dispatch_reject(svc_dispatch *d, const svc_replier *r, proto_errcode code,

@@ -8,6 +8,7 @@
  * for all of them (docs/protocol.md sections 8 and 11).
  *
  *   bytes -> proto_request_decode() -- fails --> counted under its code, error reply
+ *         -> svc_auth_check() ------- refused --> counted under its code (auth = on only)
  *         -> engine not published yet ---------> "starting": health answers, others
  *                                                 `unavailable` (counted apart)
  *         -> op not taken by this carrier -----> counted as op_not_allowed (PULL)
@@ -26,15 +27,20 @@
 #include <stdint.h>
 
 #include "proto/errors.h"
+#include "service/auth.h"
 #include "service/engine.h"
 
 typedef struct svc_dispatch {
     _Atomic(svc_engine *) eng;             /* NULL while starting */
+    svc_auth *auth;                        /* borrowed; NULL or disabled: no proofs asked */
     atomic_uint_fast64_t refused_starting; /* requests answered before the engine was up */
 } svc_dispatch;
 
 /* A dispatcher in state STARTING (caller's storage; nothing to release). */
 void svc_dispatch_init(svc_dispatch *d);
+
+/* Require proofs checked by @a (borrowed, outlives every call); before any request. */
+void svc_dispatch_set_auth(svc_dispatch *d, svc_auth *a);
 
 /* Publish @e (borrowed; it must outlive every later call): STARTING -> SERVING. */
 void svc_dispatch_set_engine(svc_dispatch *d, svc_engine *e);
@@ -53,6 +59,13 @@ uint64_t svc_dispatch_refused_starting(svc_dispatch *d);
  */
 void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
                       int only_op);
+
+/*
+ * svc_dispatch_run_http() - svc_dispatch_run() for the HTTP API: the proof is @http's
+ * Authorization header (the msgpack "auth" entry, if any, is not read).
+ */
+void svc_dispatch_run_http(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
+                           const svc_auth_http *http);
 
 /*
  * svc_dispatch_reject() - refuse a request before it could be decoded (the HTTP API's body

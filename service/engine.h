@@ -68,6 +68,10 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
                         svc_engine **out, char *errbuf, size_t errlen);
 void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped */
 
+/* Report @a's per-client counters in stats (borrowed; set before serving). */
+struct svc_auth;
+void svc_engine_set_auth(svc_engine *e, struct svc_auth *a);
+
 /*
  * svc_engine_restore() - rebuild each policy from @store: load the
  * checkpoint its registry names (none: start from zero, the base model),

@@ -56,6 +56,7 @@ struct svc_engine {
     atomic_uint waiting;          /* requests whose reply waits for Redis (each holds a context) */
     uint32_t max_waiting;         /* past it such requests are refused, so decide keeps contexts */
     uint64_t id_prefix;           /* random per process start */
+    struct svc_auth *auth;        /* borrowed: stats' "auth" (NULL or off: none) */
     atomic_uint_fast64_t id_seq;
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
     svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */

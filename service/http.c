@@ -28,6 +28,7 @@ struct svc_http {
     nng_url *url;
     nng_http_server *srv;
     svc_http_api *api; /* the /api/v1 routes (service/http_api.h) */
+    svc_auth *auth;    /* borrowed from the dispatcher */
 };
 
 static base_err from_nng(int rv)
@@ -103,9 +104,33 @@ static void on_readyz(nng_aio *aio)
     respond_text(aio, ready ? 200 : 503, ready ? "ready" : why);
 }
 
+bool svc_http_ops_allowed(svc_http *h, nng_aio *aio)
+{
+    proto_error err;
+    if (svc_auth_ops_pages_open(h->auth)) {
+        return true;
+    }
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    svc_auth_http proof = {nng_http_req_get_header(req, "Authorization"),
+                           nng_http_req_get_method(req), nng_http_req_get_uri(req), NULL, 0};
+    proto_errcode code = svc_auth_check_scope(h->auth, &proof, SVC_SCOPE_OPS, &err);
+    if (code == PROTO_E_NONE) {
+        return true;
+    }
+    respond_text(aio,
+                 code == PROTO_E_FORBIDDEN     ? 403
+                 : code == PROTO_E_UNAVAILABLE ? 503
+                                               : 401,
+                 err.message);
+    return false;
+}
+
 static void on_metrics(nng_aio *aio)
 {
     svc_http *h = http_of(aio);
+    if (!svc_http_ops_allowed(h, aio)) {
+        return;
+    }
     base_buf b;
     base_buf_init(&b, METRICS_MAX_BYTES);
     base_err err = BASE_OK;
@@ -172,6 +197,7 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, 
         return BASE_ENOMEM;
     }
     pthread_rwlock_init(&h->lk, NULL);
+    h->auth = d->auth;
     rv = nng_url_parse(&h->url, url);
     if (rv == 0) {
         what = "set up a server";

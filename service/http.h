@@ -43,6 +43,14 @@ typedef struct svc_http svc_http;
 base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, svc_http **out,
                        char *out_bound, size_t bound_len, char *errbuf, size_t errlen);
 
+/*
+ * svc_http_ops_allowed() - for the handlers of ops pages (/metrics, /dashboard): true when
+ * the request may be served (auth off, ops_pages_open, or a proof by a client with the ops
+ * scope); otherwise @aio has been answered 401, 403 or 503 with the reason.
+ */
+struct nng_aio;
+bool svc_http_ops_allowed(svc_http *h, struct nng_aio *aio);
+
 /* Serve /readyz and /metrics from @e (borrowed until svc_http_close()). */
 void svc_http_set_engine(svc_http *h, svc_engine *e);
 

@@ -52,6 +52,10 @@ struct api_call {
     uint8_t *body;
     size_t body_len, body_cap, body_want;
     uint64_t deadline_ns;
+    /* the proof of auth = on, copied when the handler runs (service/auth.h) */
+    char *auth_header; /* NULL: none sent */
+    char *target;      /* the request target as sent */
+    char method[8];
 };
 
 /* ----------------------------------------------------------- calls and answers */
@@ -126,6 +130,8 @@ static void release(api_call *c)
         nng_aio_reap(c->rd); /* may run inside its own callback */
     }
     base_free(c->body);
+    base_free(c->auth_header);
+    base_free(c->target);
     base_free(c);
     api_unref(a);
 }
@@ -236,13 +242,25 @@ static void leave(svc_http_api *a)
     pthread_mutex_unlock(&a->lk);
 }
 
-/* Run the msgpack request @b through the dispatcher as the sockets do. Releases @c. */
-static void run(api_call *c, const base_buf *b)
+/* The proof of @c's request, over its body (@body, @body_len: what was read). */
+static svc_auth_http proof_of(const api_call *c, const uint8_t *body, size_t body_len)
+{
+    svc_auth_http h = {c->auth_header, c->method, c->target != NULL ? c->target : "", body,
+                       body_len};
+    return h;
+}
+
+/*
+ * Run the msgpack request @b through the dispatcher as the sockets do; @body is the HTTP
+ * body it came from (what an auth proof covers). Releases @c.
+ */
+static void run(api_call *c, const base_buf *b, const uint8_t *body, size_t body_len)
 {
     svc_http_api *a = c->api;
+    svc_auth_http proof = proof_of(c, body, body_len);
     if (enter(c, true)) {
         svc_replier r = replier(c);
-        svc_dispatch_run(a->disp, b->data, b->len, &r, -1);
+        svc_dispatch_run_http(a->disp, b->data, b->len, &r, &proof);
         leave(a);
     }
 }
@@ -263,6 +281,13 @@ static api_call *call_new(nng_aio *aio)
     c->api = a;
     c->aio = aio;
     c->conn = nng_aio_get_input(aio, 2);
+    if (svc_auth_enabled(a->disp->auth)) {
+        nng_http_req *req = nng_aio_get_input(aio, 0);
+        const char *hdr = nng_http_req_get_header(req, "Authorization");
+        c->auth_header = hdr != NULL ? base_strdup(hdr) : NULL;
+        c->target = base_strdup(nng_http_req_get_uri(req));
+        (void)base_strlcpy(c->method, nng_http_req_get_method(req), sizeof(c->method));
+    }
     pthread_mutex_lock(&a->lk);
     a->refs++;
     c->next = a->calls;
@@ -349,9 +374,11 @@ static void body_done(api_call *c)
     if (proto_json_request((const char *)c->body, c->body_len, c->op, &b, &err) != BASE_OK) {
         refuse(c, 0, err.code, err.message);
     } else {
-        base_free(c->body);
-        c->body = NULL;
-        run(c, &b);
+        uint8_t *body = c->body;
+        size_t body_len = c->body_len;
+        c->body = NULL; /* run() may release @c */
+        run(c, &b, body, body_len);
+        base_free(body);
     }
     base_buf_fini(&b);
 }
@@ -551,7 +578,7 @@ static void on_explain(nng_aio *aio)
     base_buf b;
     base_buf_init(&b, 4096);
     if (proto_encode_explain(&b, policy, event_id) == BASE_OK) {
-        run(c, &b);
+        run(c, &b, NULL, 0);
     } else {
         refuse(c, 0, PROTO_E_INTERNAL, "out of memory");
     }
@@ -580,7 +607,7 @@ static void on_stats(nng_aio *aio)
     base_buf b;
     base_buf_init(&b, 4096);
     if (proto_encode_stats(&b, policy) == BASE_OK) {
-        run(c, &b);
+        run(c, &b, NULL, 0);
     } else {
         refuse(c, 0, PROTO_E_INTERNAL, "out of memory");
     }
@@ -607,6 +634,15 @@ static void on_policies(nng_aio *aio)
                    sizeof(ignored))) {
         refuse(c, 0, PROTO_E_BAD_REQUEST, "the policy is not a valid name");
         return;
+    }
+    if (svc_auth_enabled(a->disp->auth)) {
+        proto_error err;
+        svc_auth_http proof = proof_of(c, NULL, 0);
+        proto_errcode code = svc_auth_check_scope(a->disp->auth, &proof, SVC_SCOPE_OPS, &err);
+        if (code != PROTO_E_NONE) {
+            refuse(c, 0, code, err.message);
+            return;
+        }
     }
     if (!enter(c, false)) {
         return;

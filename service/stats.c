@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "proto/stats.h"
+#include "service/auth.h"
 #include "service/metrics.h"
 
 _Static_assert(RWD_LATENCY_BUCKETS == PROTO_LATENCY_BUCKETS, "latency buckets differ");
@@ -136,7 +137,17 @@ base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
     out->storage.trimmed = ls.trimmed;
     out->storage.audit_failed = ls.audit_failed;
     sto_url_redact(ls.url != NULL ? ls.url : "", out->storage.url, sizeof(out->storage.url));
+    out->auth = svc_auth_enabled(e->auth);
+    if (out->auth) {
+        svc_auth_stats(e->auth, out->clients, PROTO_STATS_MAX_CLIENTS, &out->n_clients,
+                       &out->auth_unknown);
+    }
     return BASE_OK;
+}
+
+void svc_engine_set_auth(svc_engine *e, struct svc_auth *a)
+{
+    e->auth = a;
 }
 
 void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)

@@ -32,6 +32,7 @@
 #include "bench/serve.h"
 #include "proto/errors.h"
 #include "proto/json.h"
+#include "tools/keycmd.h"
 #include "tools/promote.h"
 #include "tools/registry_cli.h"
 #include "tools/sim.h"
@@ -47,6 +48,7 @@ typedef struct cli_args {
     const char *body;     /* NULL or "-": stdin */
     const char *policy;   /* --policy: "policy" when the body has none */
     const char *event_id; /* explain EVENT_ID: "event_id" when the body has none */
+    const char *key_file; /* --key, else $RLFEED_KEY: sign requests (proto/auth.h) */
     int timeout_ms;
 } cli_args;
 
@@ -75,6 +77,9 @@ static void usage(FILE *f)
         "  health     liveness and readiness\n"
         "  call       send any request; the body must carry \"op\"\n"
         "  sim        simulated chatbot traffic against a running rlfeedd\n"
+        "  key new NAME [--out FILE]\n"
+        "             a new client key: writes the key file (mode 0600) and prints the\n"
+        "             [client NAME] lines for rlfeedd's configuration (docs/security.md)\n"
         "  bench      learning benchmark (rlfeed bench learn --help) and serving\n"
         "             benchmark against the raw ceilings (rlfeed bench serve --help)\n"
         "\n"
@@ -97,6 +102,8 @@ static void usage(FILE *f)
         "are added when missing, \"policy\" from --policy. The reply is printed as JSON.\n"
         "  --url URL        default $RLFEED_URL, else " RLFEED_CLIENT_DEFAULT_URL "\n"
         "  --timeout-ms N   send and receive bound (default %d)\n"
+        "  --key FILE       sign requests with this client key (default $RLFEED_KEY;\n"
+        "                   needed when rlfeedd runs with auth = on)\n"
         "Exit status: 0 ok:true, 1 ok:false, 2 usage, bad JSON or connection failure.\n",
         CLI_DEFAULT_TIMEOUT_MS);
 }
@@ -127,12 +134,13 @@ static int parse_args(int argc, char **argv, cli_args *a)
         bool is_url = strncmp(s, "--url", 5) == 0 && (s[5] == '\0' || s[5] == '=');
         bool is_tmo = strncmp(s, "--timeout-ms", 12) == 0 && (s[12] == '\0' || s[12] == '=');
         bool is_pol = strncmp(s, "--policy", 8) == 0 && (s[8] == '\0' || s[8] == '=');
+        bool is_key = strncmp(s, "--key", 5) == 0 && (s[5] == '\0' || s[5] == '=');
 
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             rc = 1;
             goto done;
         }
-        if (is_url || is_tmo || is_pol) {
+        if (is_url || is_tmo || is_pol || is_key) {
             const char *eq = strchr(s, '=');
             if (eq != NULL) {
                 v = eq + 1;
@@ -144,6 +152,8 @@ static int parse_args(int argc, char **argv, cli_args *a)
             }
             if (is_url) {
                 a->url = v;
+            } else if (is_key) {
+                a->key_file = v;
             } else if (is_pol) {
                 a->policy = v;
             } else {
@@ -319,6 +329,15 @@ static int exchange(const cli_args *a, const base_buf *req)
                 base_strerror(e));
         goto done;
     }
+    if (a->key_file != NULL && a->key_file[0] != '\0') {
+        proto_auth_keyfile kf;
+        char why[320];
+        if (rlfeed_key_load(a->key_file, &kf, why, sizeof(why)) != BASE_OK) {
+            fprintf(stderr, "rlfeed %s: --key %s\n", a->cmd, why);
+            goto done;
+        }
+        (void)rlfeed_client_use_key(c, &kf);
+    }
     e = rlfeed_client_call(c, req->data, req->len, &rep, &rep_len);
     if (e == BASE_ETIMEDOUT) {
         fprintf(stderr, "rlfeed %s: no reply within %d ms: is rlfeedd listening at %s?\n", a->cmd,
@@ -358,7 +377,10 @@ done:
 
 static int cmd_request(int argc, char **argv, const char *cmd)
 {
-    cli_args a = {.cmd = cmd, .url = default_url(), .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
+    cli_args a = {.cmd = cmd,
+                  .url = default_url(),
+                  .timeout_ms = CLI_DEFAULT_TIMEOUT_MS,
+                  .key_file = getenv("RLFEED_KEY")};
     base_buf in;
     base_buf req;
     const char *text = NULL;
@@ -429,6 +451,8 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         status = EXIT_OK_REPLY;
+    } else if (strcmp(cmd, "key") == 0) {
+        status = rlfeed_key_main(argc - 2, argv + 2);
     } else if (strcmp(cmd, "sim") == 0) {
         status = rlfeed_sim_main(argc - 2, argv + 2, default_url());
     } else if (strcmp(cmd, "bench") == 0 && argc > 2 && strcmp(argv[2], "serve") == 0) {

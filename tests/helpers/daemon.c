@@ -93,6 +93,9 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
     if (f->pid <= 0 || rlfeed_client_open(f->url, 1000, &f->c) != BASE_OK) {
         return false;
     }
+    if (f->key != NULL) {
+        (void)rlfeed_client_use_key(f->c, f->key);
+    }
     int64_t deadline = tst_now_ms() + 15000;
     while (tst_now_ms() < deadline) {
         uint8_t *rep = NULL;

@@ -41,6 +41,7 @@ typedef struct tst_daemon {
     sto_server *redis;
     pid_t pid;
     rlfeed_client *c;
+    const proto_auth_keyfile *key; /* NULL, or f->c signs with it (auth = on) */
 } tst_daemon;
 
 /*

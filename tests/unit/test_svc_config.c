@@ -376,6 +376,81 @@ static void exposure_needs_insecure(void)
     done(c);
 }
 
+#define POL                                                                                        \
+    "[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n[policy q]\ndim = 4\nactions = a\nsignal.s "  \
+    "= 1\n"
+#define K1                                                                                         \
+    "s1$000102030405060708090a0b0c0d0e0f$"                                                         \
+    "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"
+#define K2                                                                                         \
+    "s1$0f0102030405060708090a0b0c0d0e0f$"                                                         \
+    "ff0102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f"
+
+static void clients_load_and_bad_ones_fail(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[server]\nauth = on\nauth_window_ms = 5000\nops_pages_open = true\n"
+                         "[client fe]\nkey = " K1 ", " K2 "\nops = decide, feedback\n"
+                         "policies = q\noutcome_rate_per_s = 5\n" POL "[client admin]\nkey = " K1
+                         "\nops = admin\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_TRUE(c->auth);
+    TST_EQ(c->auth_window_ms, 5000);
+    TST_EQ(c->auth_replay_max, 1000000);
+    TST_TRUE(c->ops_pages_open);
+    TST_EQ(c->n_clients, 2);
+    const svc_client_config *fe = svc_config_client(c, "fe");
+    TST_TRUE(fe != NULL);
+    if (fe != NULL) {
+        TST_EQ(fe->n_keys, 2);
+        TST_EQ(fe->key[1][0], 0xff);
+        TST_EQ(fe->scopes, SVC_SCOPE_DECIDE | SVC_SCOPE_FEEDBACK);
+        TST_TRUE(!fe->all_policies);
+        TST_EQ(fe->policy_mask, 2); /* q is the second policy, though the client came first */
+        TST_NEAR(fe->outcome_burst, 50.0, 1e-12);
+    }
+    const svc_client_config *admin = svc_config_client(c, "admin");
+    TST_TRUE(admin != NULL && admin->all_policies && admin->outcome_rate_per_s == 0.0);
+    done(c);
+
+    c = load(POL, &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_TRUE(!c->auth);
+    TST_EQ(c->n_clients, 0);
+    done(c);
+
+    struct {
+        const char *text;
+        const char *needle;
+    } cases[] = {
+        {"[server]\nauth = on\n" POL, "needs at least one [client NAME]"},
+        {"[server]\nauth = yes\n" POL, "auth"},
+        {"[server]\nauth_window_ms = 10\n" POL, "auth_window_ms"},
+        {"[server]\nauth_replay_max = 5\n" POL, "auth_replay_max"},
+        {POL "[client fe]\nops = decide\n", "key is required"},
+        {POL "[client fe]\nkey = " K1 "\n", "ops is required"},
+        {POL "[client fe]\nkey = s1$00$00\nops = decide\n", "key"},
+        {POL "[client fe]\nkey = " K1 "," K1 "," K1 "," K1 "," K1 "\nops = decide\n", "key"},
+        {POL "[client fe]\nkey = " K1 "\nops = decide, fly\n", "ops"},
+        {POL "[client fe]\nkey = " K1 "\nops = decide\npolicies = p, nope\n", "no policy \"nope\""},
+        {POL "[client fe]\nkey = " K1 "\nops = decide\noutcome_burst = 0.5\n", "outcome_burst"},
+        {POL "[client fe]\nkey = " K1 "\nops = decide\ncolour = red\n", "colour"},
+        {POL "[client f$e]\nkey = " K1 "\nops = decide\n", "bad client name"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        c = load(cases[i].text, &e, err, sizeof(err));
+        TST_EQ(e, BASE_EINVAL);
+        TST_TRUE(strstr(err, cases[i].needle) != NULL);
+        if (strstr(err, cases[i].needle) == NULL) {
+            printf("#   case %zu: \"%s\"\n", i, err);
+        }
+        done(c);
+    }
+}
+
 int main(void)
 {
     full_config_loads_with_defaults();
@@ -387,5 +462,6 @@ int main(void)
     url_flag_replaces_the_list();
     other_flags_override_their_keys();
     exposure_needs_insecure();
+    clients_load_and_bad_ones_fail();
     return tst_done();
 }

@@ -1,0 +1,347 @@
+#include "service/auth.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/hset.h"
+
+#define GENERATIONS 3
+
+typedef struct client {
+    svc_client_config cfg;
+    pthread_mutex_t lk; /* the outcome bucket */
+    double tokens;
+    int64_t refill_ms;
+    atomic_uint_fast64_t accepted, unauthorized, forbidden, rate_limited;
+} client;
+
+struct svc_auth {
+    bool enabled;
+    bool ops_pages_open;
+    int64_t window_ms;
+    uint32_t n_clients;
+    client *clients; /* [n_clients] */
+    uint32_t n_policies;
+    char policy_names[SVC_MAX_POLICIES][BASE_NAME_MAX + 1]; /* what the clients' masks index */
+    atomic_uint_fast64_t unknown;
+
+    pthread_mutex_t replay_lk;
+    base_hset seen[GENERATIONS]; /* [0] the current generation */
+    int64_t gen_start_ms;
+    size_t replay_max;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+base_err svc_auth_new(const svc_config *c, svc_auth **out)
+{
+    svc_auth *a = base_alloc_zero(1, sizeof(*a));
+    if (a == NULL) {
+        return BASE_ENOMEM;
+    }
+    a->enabled = c->auth;
+    a->ops_pages_open = c->ops_pages_open;
+    a->window_ms = c->auth_window_ms;
+    a->replay_max = c->auth_replay_max;
+    a->n_clients = c->n_clients;
+    a->n_policies = c->n_policies;
+    for (uint32_t i = 0; i < c->n_policies; i++) {
+        memcpy(a->policy_names[i], c->policy[i].name, sizeof(a->policy_names[i]));
+    }
+    a->clients = base_alloc_zero(c->n_clients > 0 ? c->n_clients : 1, sizeof(client));
+    if (a->clients == NULL) {
+        base_free(a);
+        return BASE_ENOMEM;
+    }
+    int64_t now = base_mono_ns() / 1000000;
+    for (uint32_t i = 0; i < c->n_clients; i++) {
+        client *cl = &a->clients[i];
+        cl->cfg = c->client[i];
+        pthread_mutex_init(&cl->lk, NULL);
+        cl->tokens = cl->cfg.outcome_burst;
+        cl->refill_ms = now;
+    }
+    pthread_mutex_init(&a->replay_lk, NULL);
+    for (int g = 0; g < GENERATIONS; g++) {
+        base_hset_init(&a->seen[g], a->replay_max);
+    }
+    a->gen_start_ms = wall_ms();
+    *out = a;
+    return BASE_OK;
+}
+
+void svc_auth_free(svc_auth *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < a->n_clients; i++) {
+        pthread_mutex_destroy(&a->clients[i].lk);
+    }
+    for (int g = 0; g < GENERATIONS; g++) {
+        base_hset_fini(&a->seen[g]);
+    }
+    pthread_mutex_destroy(&a->replay_lk);
+    base_free(a->clients);
+    base_free(a);
+}
+
+bool svc_auth_enabled(const svc_auth *a)
+{
+    return a != NULL && a->enabled;
+}
+
+bool svc_auth_ops_pages_open(const svc_auth *a)
+{
+    return !svc_auth_enabled(a) || a->ops_pages_open;
+}
+
+static client *find_client(svc_auth *a, const char *name)
+{
+    for (uint32_t i = 0; i < a->n_clients; i++) {
+        if (strcmp(a->clients[i].cfg.name, name) == 0) {
+            return &a->clients[i];
+        }
+    }
+    return NULL;
+}
+
+/* Remember @mac; false when it was seen already (a replay) or the memory is full. */
+static proto_errcode remember(svc_auth *a, const uint8_t *mac, int64_t now, proto_error *err)
+{
+    uint64_t key = 0;
+    proto_errcode code = PROTO_E_NONE;
+
+    memcpy(&key, mac, sizeof(key));
+    key = key != 0 ? key : 1;
+    pthread_mutex_lock(&a->replay_lk);
+    while (now - a->gen_start_ms >= a->window_ms) {
+        base_hset_fini(&a->seen[GENERATIONS - 1]);
+        memmove(&a->seen[1], &a->seen[0], (GENERATIONS - 1) * sizeof(a->seen[0]));
+        base_hset_init(&a->seen[0], a->replay_max);
+        /* After a long idle spell, start the generation now rather than step by step. */
+        a->gen_start_ms =
+            now - a->gen_start_ms >= 2 * a->window_ms ? now : a->gen_start_ms + a->window_ms;
+    }
+    for (int g = 0; g < GENERATIONS && code == PROTO_E_NONE; g++) {
+        if (base_hset_get(&a->seen[g], key, NULL)) {
+            code = PROTO_E_UNAUTHORIZED;
+            proto_error_set(err, code, "replayed request: this proof was already used");
+        }
+    }
+    if (code == PROTO_E_NONE) {
+        base_err e = base_hset_put(&a->seen[0], key, 1);
+        if (e != BASE_OK) {
+            code = PROTO_E_UNAVAILABLE;
+            proto_error_set(err, code,
+                            e == BASE_ELIMIT ? "replay memory full (auth_replay_max); retry"
+                                             : "out of memory for the replay memory; retry");
+        }
+    }
+    pthread_mutex_unlock(&a->replay_lk);
+    return code;
+}
+
+/* Who sent it: the client, or NULL with the refusal in @err (and *code). */
+static client *authenticate(svc_auth *a, const proto_auth *proof, const uint8_t *msg, size_t len,
+                            const svc_auth_http *http, proto_errcode *code, proto_error *err)
+{
+    client *cl = NULL;
+    int64_t now = wall_ms();
+
+    *code = PROTO_E_UNAUTHORIZED;
+    if (!proof->present) {
+        proto_error_set(err, *code,
+                        http != NULL ? "missing Authorization header (auth is on)"
+                                     : "missing field 'auth' (auth is on)");
+        atomic_fetch_add(&a->unknown, 1);
+        return NULL;
+    }
+    cl = find_client(a, proof->client);
+    if (cl == NULL) {
+        proto_error_set(err, *code, "unknown client");
+        atomic_fetch_add(&a->unknown, 1);
+        return NULL;
+    }
+    int64_t skew = proof->ts_ms - now;
+    if (skew > a->window_ms || skew < -a->window_ms) {
+        proto_error_set(err, *code,
+                        "stale request: ts is %lld ms from the server's clock (window %lld ms)",
+                        (long long)skew, (long long)a->window_ms);
+        goto refused;
+    }
+    bool ok = false;
+    for (uint32_t k = 0; k < cl->cfg.n_keys && !ok; k++) {
+        ok = http != NULL ? proto_auth_http_verify(proof, cl->cfg.key[k], http->method,
+                                                   http->target, http->body, http->body_len)
+                          : proto_auth_verify(msg, len, proof, cl->cfg.key[k]);
+    }
+    if (!ok) {
+        proto_error_set(err, *code, "wrong mac: not signed with a key of client %s", cl->cfg.name);
+        goto refused;
+    }
+    *code = remember(a, proof->mac, now, err);
+    if (*code == PROTO_E_NONE) {
+        return cl;
+    }
+refused:
+    if (*code == PROTO_E_UNAUTHORIZED) {
+        atomic_fetch_add(&cl->unauthorized, 1);
+    }
+    return NULL;
+}
+
+static uint32_t scope_of(proto_op op)
+{
+    switch (op) {
+    case PROTO_OP_DECIDE:
+    case PROTO_OP_LOG:
+    case PROTO_OP_ACTIVATE:
+        return SVC_SCOPE_DECIDE;
+    case PROTO_OP_FEEDBACK:
+        return SVC_SCOPE_FEEDBACK;
+    case PROTO_OP_STATS:
+    case PROTO_OP_HEALTH:
+    case PROTO_OP_EXPLAIN:
+        return SVC_SCOPE_OPS;
+    case PROTO_OP_CLOCK:
+        break;
+    }
+    return SVC_SCOPE_ADMIN;
+}
+
+/* One token of @cl's outcome bucket at the monotonic clock; false when empty. */
+static bool take_outcome(client *cl)
+{
+    bool ok = true;
+    if (cl->cfg.outcome_rate_per_s <= 0.0) {
+        return true;
+    }
+    int64_t now = base_mono_ns() / 1000000;
+    pthread_mutex_lock(&cl->lk);
+    cl->tokens += (double)(now - cl->refill_ms) * cl->cfg.outcome_rate_per_s / 1000.0;
+    if (cl->tokens > cl->cfg.outcome_burst) {
+        cl->tokens = cl->cfg.outcome_burst;
+    }
+    cl->refill_ms = now;
+    if (cl->tokens >= 1.0) {
+        cl->tokens -= 1.0;
+    } else {
+        ok = false;
+    }
+    pthread_mutex_unlock(&cl->lk);
+    return ok;
+}
+
+proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
+                             const svc_auth_http *http, proto_op op, const char *policy,
+                             proto_error *err)
+{
+    proto_errcode code = PROTO_E_NONE;
+    proto_auth hp;
+    const proto_auth *proof = &req->auth;
+
+    if (!svc_auth_enabled(a)) {
+        return PROTO_E_NONE;
+    }
+    if (http != NULL) {
+        memset(&hp, 0, sizeof(hp));
+        if (http->header != NULL && proto_auth_http_parse(http->header, &hp, err) != BASE_OK) {
+            atomic_fetch_add(&a->unknown, 1);
+            return PROTO_E_UNAUTHORIZED;
+        }
+        proof = &hp;
+    }
+    client *cl = authenticate(a, proof, msg, len, http, &code, err);
+    if (cl == NULL) {
+        return code;
+    }
+    uint32_t scope = scope_of(op);
+    bool in_scope = (cl->cfg.scopes & (scope | SVC_SCOPE_ADMIN)) != 0;
+    if (!in_scope) {
+        proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may not %s", cl->cfg.name,
+                        proto_op_name(op));
+        atomic_fetch_add(&cl->forbidden, 1);
+        return PROTO_E_FORBIDDEN;
+    }
+    if (!cl->cfg.all_policies && op != PROTO_OP_HEALTH && op != PROTO_OP_CLOCK) {
+        bool allowed = false;
+        if (policy[0] == '\0') {
+            proto_error_set(err, PROTO_E_FORBIDDEN,
+                            "client %s may see only some policies: name one", cl->cfg.name);
+        } else {
+            for (uint32_t i = 0; i < a->n_policies && !allowed; i++) {
+                allowed =
+                    (cl->cfg.policy_mask >> i & 1) != 0 && strcmp(a->policy_names[i], policy) == 0;
+            }
+            if (!allowed) {
+                proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may not use policy %.64s",
+                                cl->cfg.name, policy);
+            }
+        }
+        if (!allowed) {
+            atomic_fetch_add(&cl->forbidden, 1);
+            return PROTO_E_FORBIDDEN;
+        }
+    }
+    if (op == PROTO_OP_FEEDBACK && !take_outcome(cl)) {
+        proto_error_set(err, PROTO_E_RATE_LIMITED, "client %s is over its outcome rate cap",
+                        cl->cfg.name);
+        atomic_fetch_add(&cl->rate_limited, 1);
+        return PROTO_E_RATE_LIMITED;
+    }
+    atomic_fetch_add(&cl->accepted, 1);
+    return PROTO_E_NONE;
+}
+
+proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint32_t scope,
+                                   proto_error *err)
+{
+    proto_errcode code = PROTO_E_NONE;
+    proto_auth hp;
+
+    if (!svc_auth_enabled(a)) {
+        return PROTO_E_NONE;
+    }
+    memset(&hp, 0, sizeof(hp));
+    if (http->header != NULL && proto_auth_http_parse(http->header, &hp, err) != BASE_OK) {
+        atomic_fetch_add(&a->unknown, 1);
+        return PROTO_E_UNAUTHORIZED;
+    }
+    client *cl = authenticate(a, &hp, NULL, 0, http, &code, err);
+    if (cl == NULL) {
+        return code;
+    }
+    if ((cl->cfg.scopes & (scope | SVC_SCOPE_ADMIN)) == 0) {
+        proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may not read this page", cl->cfg.name);
+        atomic_fetch_add(&cl->forbidden, 1);
+        return PROTO_E_FORBIDDEN;
+    }
+    atomic_fetch_add(&cl->accepted, 1);
+    return PROTO_E_NONE;
+}
+
+void svc_auth_stats(svc_auth *a, proto_client_stats *out, uint32_t max, uint32_t *n_out,
+                    uint64_t *unknown)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; a != NULL && i < a->n_clients && n < max; i++, n++) {
+        client *cl = &a->clients[i];
+        memcpy(out[n].name, cl->cfg.name, sizeof(out[n].name));
+        out[n].accepted = atomic_load(&cl->accepted);
+        out[n].unauthorized = atomic_load(&cl->unauthorized);
+        out[n].forbidden = atomic_load(&cl->forbidden);
+        out[n].rate_limited = atomic_load(&cl->rate_limited);
+    }
+    *n_out = n;
+    *unknown = a != NULL ? atomic_load(&a->unknown) : 0;
+}

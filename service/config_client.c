@@ -1,0 +1,233 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/utf8.h"
+#include "service/config.h"
+
+/*
+ * [server] auth keys and [client NAME] sections (docs/configuration.md, "[client NAME]").
+ * Split from config.c, which parses everything else; the same rules: the first problem
+ * stops the load with a message naming the section and key.
+ */
+
+static bool parse_u32_in(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < (long long)lo || x > (long long)hi) {
+        return false;
+    }
+    *out = (uint32_t)x;
+    return true;
+}
+
+static bool parse_rate(const char *v, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !isfinite(x) || x < 0.0 || x > 1e9) {
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbuf, size_t errlen)
+{
+    bool ok = true;
+    if (strcmp(k, "auth") == 0) {
+        ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
+        c->auth = strcmp(v, "on") == 0;
+    } else if (strcmp(k, "auth_window_ms") == 0) {
+        ok = parse_u32_in(v, 1000, 600000, &c->auth_window_ms);
+    } else if (strcmp(k, "ops_pages_open") == 0) {
+        ok = strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
+        c->ops_pages_open = strcmp(v, "true") == 0;
+    } else if (strcmp(k, "auth_replay_max") == 0) {
+        ok = parse_u32_in(v, 1024, 64u << 20, &c->auth_replay_max);
+    } else {
+        return -1;
+    }
+    if (!ok) {
+        snprintf(errbuf, errlen, "[server]: invalid value \"%s\" for %s", v, k);
+    }
+    return ok ? 1 : 0;
+}
+
+static bool parse_scopes(const char *v, uint32_t *out)
+{
+    char copy[256];
+    if (strlen(v) >= sizeof(copy)) {
+        return false;
+    }
+    strcpy(copy, v);
+    *out = 0;
+    for (char *save = NULL, *t = strtok_r(copy, ", \t", &save); t != NULL;
+         t = strtok_r(NULL, ", \t", &save)) {
+        if (strcmp(t, "decide") == 0) {
+            *out |= SVC_SCOPE_DECIDE;
+        } else if (strcmp(t, "feedback") == 0) {
+            *out |= SVC_SCOPE_FEEDBACK;
+        } else if (strcmp(t, "ops") == 0) {
+            *out |= SVC_SCOPE_OPS;
+        } else if (strcmp(t, "admin") == 0) {
+            *out |= SVC_SCOPE_ADMIN;
+        } else {
+            return false;
+        }
+    }
+    return *out != 0;
+}
+
+static svc_client_config *client_named(svc_config *c, const char *name, char *errbuf, size_t errlen)
+{
+    for (uint32_t i = 0; i < c->n_clients; i++) {
+        if (strcmp(c->client[i].name, name) == 0) {
+            return &c->client[i];
+        }
+    }
+    size_t n = strlen(name);
+    if (n == 0 || n > BASE_NAME_MAX || !base_utf8_valid(name, n) ||
+        strpbrk(name, " \t,=$\"") != NULL) {
+        snprintf(errbuf, errlen,
+                 "bad client name \"%.64s\" (1..64 bytes of UTF-8 without blanks, ',', '=', '$' "
+                 "or '\"')",
+                 name);
+        return NULL;
+    }
+    if (c->n_clients == SVC_MAX_CLIENTS) {
+        snprintf(errbuf, errlen, "too many clients (at most %d)", SVC_MAX_CLIENTS);
+        return NULL;
+    }
+    svc_client_config *cl = &c->client[c->n_clients++];
+    memset(cl, 0, sizeof(*cl));
+    strcpy(cl->name, name);
+    cl->outcome_burst = -1.0; /* unset: finish() makes it 10 s of the rate (at least 10) */
+    return cl;
+}
+
+static bool parse_keys(const char *v, svc_client_config *cl)
+{
+    char copy[(PROTO_AUTH_KEY_STRING_LEN + 2) * SVC_CLIENT_KEYS_MAX + 16];
+    uint8_t salt[PROTO_AUTH_SALT_BYTES];
+    if (strlen(v) >= sizeof(copy)) {
+        return false;
+    }
+    strcpy(copy, v);
+    cl->n_keys = 0;
+    for (char *save = NULL, *t = strtok_r(copy, ", \t", &save); t != NULL;
+         t = strtok_r(NULL, ", \t", &save)) {
+        if (cl->n_keys == SVC_CLIENT_KEYS_MAX ||
+            !proto_auth_key_parse(t, salt, cl->key[cl->n_keys])) {
+            return false;
+        }
+        cl->n_keys++;
+    }
+    return cl->n_keys > 0;
+}
+
+int svc_config_client_key(svc_config *c, const char *client, const char *k, const char *v,
+                          char *errbuf, size_t errlen)
+{
+    svc_client_config *cl = client_named(c, client, errbuf, errlen);
+    bool ok = true;
+    if (cl == NULL) {
+        return 0;
+    }
+    if (strcmp(k, "key") == 0) {
+        ok = parse_keys(v, cl);
+    } else if (strcmp(k, "ops") == 0) {
+        ok = parse_scopes(v, &cl->scopes);
+    } else if (strcmp(k, "policies") == 0) {
+        ok = strlen(v) < sizeof(cl->policies) && v[0] != '\0';
+        if (ok) {
+            strcpy(cl->policies, v);
+        }
+    } else if (strcmp(k, "outcome_rate_per_s") == 0) {
+        ok = parse_rate(v, &cl->outcome_rate_per_s);
+    } else if (strcmp(k, "outcome_burst") == 0) {
+        ok = parse_rate(v, &cl->outcome_burst) && cl->outcome_burst >= 1.0;
+    } else {
+        snprintf(errbuf, errlen, "[client %s]: unknown key \"%s\"", client, k);
+        return 0;
+    }
+    if (!ok) {
+        snprintf(errbuf, errlen, "[client %s]: invalid value for %s%s", client, k,
+                 strcmp(k, "key") == 0
+                     ? " (1 to 4 keys \"s1$SALT$KEY\" as `rlfeed key new` prints them)"
+                 : strcmp(k, "ops") == 0 ? " (a list of decide, feedback, ops, admin)"
+                                         : "");
+    }
+    return ok ? 1 : 0;
+}
+
+static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *errbuf, size_t errlen)
+{
+    char copy[sizeof(cl->policies)];
+    strcpy(copy, cl->policies[0] != '\0' ? cl->policies : "*");
+    cl->policy_mask = 0;
+    cl->all_policies = false;
+    for (char *save = NULL, *t = strtok_r(copy, ", \t", &save); t != NULL;
+         t = strtok_r(NULL, ", \t", &save)) {
+        bool found = false;
+        if (strcmp(t, "*") == 0) {
+            cl->all_policies = true;
+            continue;
+        }
+        for (uint32_t i = 0; i < c->n_policies && !found; i++) {
+            if (strcmp(c->policy[i].name, t) == 0) {
+                cl->policy_mask |= 1ull << i;
+                found = true;
+            }
+        }
+        if (!found) {
+            snprintf(errbuf, errlen, "[client %s]: policies: no policy \"%.64s\"", cl->name, t);
+            return BASE_EINVAL;
+        }
+    }
+    return BASE_OK;
+}
+
+base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen)
+{
+    if (c->auth && c->n_clients == 0) {
+        snprintf(errbuf, errlen, "[server] auth = on needs at least one [client NAME] section");
+        return BASE_EINVAL;
+    }
+    for (uint32_t i = 0; i < c->n_clients; i++) {
+        svc_client_config *cl = &c->client[i];
+        if (cl->n_keys == 0) {
+            snprintf(errbuf, errlen, "[client %s]: key is required (`rlfeed key new %s`)", cl->name,
+                     cl->name);
+            return BASE_EINVAL;
+        }
+        if (cl->scopes == 0) {
+            snprintf(errbuf, errlen, "[client %s]: ops is required (decide, feedback, ops, admin)",
+                     cl->name);
+            return BASE_EINVAL;
+        }
+        if (resolve_policies(c, cl, errbuf, errlen) != BASE_OK) {
+            return BASE_EINVAL;
+        }
+        if (cl->outcome_burst < 0.0) {
+            double b = 10.0 * cl->outcome_rate_per_s;
+            cl->outcome_burst = b > 10.0 ? b : 10.0;
+        }
+    }
+    return BASE_OK;
+}
+
+const svc_client_config *svc_config_client(const svc_config *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n_clients; i++) {
+        if (strcmp(c->client[i].name, name) == 0) {
+            return &c->client[i];
+        }
+    }
+    return NULL;
+}
