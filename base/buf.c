@@ -1,8 +1,11 @@
 #include "base/buf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 
@@ -100,4 +103,36 @@ void base_writer_printf(base_writer *w, const char *fmt, ...)
         return;
     }
     base_writer_put(w, line, (size_t)n);
+}
+
+bool base_buf_read_file(base_buf *b, const char *path, char *why, size_t whylen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return false;
+    }
+    bool ok = true;
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            snprintf(why, whylen, "%s", strerror(errno));
+            ok = false;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        if (base_buf_append(b, chunk, (size_t)n) != BASE_OK) {
+            snprintf(why, whylen, "larger than %zu bytes", b->max_bytes);
+            ok = false;
+            break;
+        }
+    }
+    (void)close(fd); /* read-only: nothing to lose */
+    return ok;
 }

@@ -14,6 +14,7 @@
  *   base_buf_fini(&b);
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,11 @@ __attribute__((format(printf, 2, 3))) void base_writer_printf(base_writer *w, co
  * The buffer is empty afterwards. Returns NULL (and *out_len = 0) when empty.
  */
 uint8_t *base_buf_release(base_buf *b, size_t *out_len);
+
+/*
+ * base_buf_read_file() - append the whole file at @path to @b (up to @b's max_bytes).
+ * Return: true; false with the reason in @why (strerror, or "larger than N bytes").
+ */
+bool base_buf_read_file(base_buf *b, const char *path, char *why, size_t whylen);
 
 #endif

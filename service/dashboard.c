@@ -71,39 +71,6 @@ static void on_page(nng_aio *aio)
             svc_dashboard_html_len, true);
 }
 
-/* Read the file at @path (at most CHARTJS_MAX_BYTES) into @b; the reason in @why if not. */
-static bool read_file(const char *path, base_buf *b, char *why, size_t whylen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        return false;
-    }
-    bool ok = true;
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            snprintf(why, whylen, "%s", strerror(errno));
-            ok = false;
-            break;
-        }
-        if (n == 0) {
-            break;
-        }
-        if (base_buf_append(b, chunk, (size_t)n) != BASE_OK) {
-            snprintf(why, whylen, "larger than %u bytes", CHARTJS_MAX_BYTES);
-            ok = false;
-            break;
-        }
-    }
-    (void)close(fd); /* read-only: nothing to lose */
-    return ok;
-}
-
 static void on_chartjs(nng_aio *aio)
 {
     svc_http *h = http_of(aio);
@@ -120,7 +87,7 @@ static void on_chartjs(nng_aio *aio)
     base_buf b;
     base_buf_init(&b, CHARTJS_MAX_BYTES);
     char why[256] = "", text[SVC_URL_MAX + 512];
-    if (read_file(path, &b, why, sizeof(why))) {
+    if (base_buf_read_file(&b, path, why, sizeof(why))) {
         respond(aio, 200, "text/javascript; charset=utf-8", "max-age=3600", b.data, b.len, false);
     } else {
         snprintf(text, sizeof(text),
