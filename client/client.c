@@ -10,6 +10,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -154,21 +155,82 @@ static base_err socket_setup(nng_socket s, int timeout_ms)
  * are off: a decide is not idempotent, and a resend after timeout_ms would
  * race the original (nng still re-sends a request whose connection dropped).
  */
-static base_err open_dialer(const char *url, int timeout_ms, int (*open_fn)(nng_socket *),
-                            bool is_req, nng_socket *out)
+/* The client side of TLS from @o: the server must chain to o->ca_file. */
+static base_err tls_client_config(const rlfeed_tls *o, nng_tls_config **out)
+{
+    nng_tls_config *t = NULL;
+    base_buf cert, key;
+    char why[128];
+    base_err e = BASE_EINVAL;
+
+    base_buf_init(&cert, 1u << 20);
+    base_buf_init(&key, 1u << 20);
+    if (o->ca_file == NULL || o->ca_file[0] == '\0' ||
+        nng_tls_config_alloc(&t, NNG_TLS_MODE_CLIENT) != 0) {
+        goto done;
+    }
+    int rv = nng_tls_config_ca_file(t, o->ca_file);
+    if (rv == 0) {
+        rv = nng_tls_config_auth_mode(t, NNG_TLS_AUTH_MODE_REQUIRED);
+    }
+    if (rv == 0 && o->server_name != NULL && o->server_name[0] != '\0') {
+        rv = nng_tls_config_server_name(t, o->server_name);
+    }
+    if (rv == 0 && o->cert_file != NULL && o->cert_file[0] != '\0') {
+        const char *kf = o->key_file != NULL && o->key_file[0] != '\0' ? o->key_file : o->cert_file;
+        if (!base_buf_read_file(&cert, o->cert_file, why, sizeof(why)) ||
+            !base_buf_read_file(&key, kf, why, sizeof(why)) ||
+            base_buf_append(&cert, "", 1) != BASE_OK || base_buf_append(&key, "", 1) != BASE_OK) {
+            e = BASE_EIO;
+            goto done;
+        }
+        rv = nng_tls_config_own_cert(t, (const char *)cert.data, (const char *)key.data, NULL);
+    }
+    if (rv != 0) {
+        e = rv == NNG_ENOENT ? BASE_EIO : BASE_EINVAL;
+        goto done;
+    }
+    *out = t;
+    t = NULL;
+    e = BASE_OK;
+done:
+    if (t != NULL) {
+        nng_tls_config_free(t);
+    }
+    base_buf_fini(&cert);
+    base_buf_fini(&key);
+    return e;
+}
+
+static base_err open_dialer(const char *url, int timeout_ms, const rlfeed_tls *tls,
+                            int (*open_fn)(nng_socket *), bool is_req, nng_socket *out)
 {
     nng_socket sock;
+    nng_dialer d;
+    nng_tls_config *t = NULL;
     int rv = open_fn(&sock);
     if (rv != 0) {
         return err_from_nng(rv);
     }
     base_err e = socket_setup(sock, timeout_ms);
+    if (e == BASE_OK && tls != NULL) {
+        e = tls_client_config(tls, &t);
+    }
     if (e == BASE_OK) {
         rv = is_req ? nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) : 0;
         if (rv == 0) {
-            rv = nng_dial(sock, url, NULL, NNG_FLAG_NONBLOCK);
+            rv = nng_dialer_create(&d, sock, url);
+        }
+        if (rv == 0 && t != NULL) {
+            rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, t); /* the dialer holds its own ref */
+        }
+        if (rv == 0) {
+            rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
         }
         e = err_from_nng(rv);
+    }
+    if (t != NULL) {
+        nng_tls_config_free(t);
     }
     if (e != BASE_OK) {
         (void)nng_close(sock); /* nothing useful to do with a close error */
@@ -180,6 +242,12 @@ static base_err open_dialer(const char *url, int timeout_ms, int (*open_fn)(nng_
 
 base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out_c)
 {
+    return rlfeed_client_open_tls(url, timeout_ms, NULL, out_c);
+}
+
+base_err rlfeed_client_open_tls(const char *url, int timeout_ms, const rlfeed_tls *tls,
+                                rlfeed_client **out_c)
+{
     if (!url_ok(url) || out_c == NULL) {
         return BASE_EINVAL;
     }
@@ -188,7 +256,7 @@ base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out
         return BASE_ENOMEM;
     }
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
-    base_err e = open_dialer(url, c->timeout_ms, nng_req0_open, true, &c->sock);
+    base_err e = open_dialer(url, c->timeout_ms, tls, nng_req0_open, true, &c->sock);
     if (e != BASE_OK) {
         base_free(c);
         return e;
@@ -482,6 +550,12 @@ base_err rlfeed_client_health(rlfeed_client *c, uint8_t **out_reply, size_t *out
 
 base_err rlfeed_push_open(const char *url, int timeout_ms, rlfeed_push **out_p)
 {
+    return rlfeed_push_open_tls(url, timeout_ms, NULL, out_p);
+}
+
+base_err rlfeed_push_open_tls(const char *url, int timeout_ms, const rlfeed_tls *tls,
+                              rlfeed_push **out_p)
+{
     if (!url_ok(url) || out_p == NULL) {
         return BASE_EINVAL;
     }
@@ -490,7 +564,7 @@ base_err rlfeed_push_open(const char *url, int timeout_ms, rlfeed_push **out_p)
         return BASE_ENOMEM;
     }
     p->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
-    base_err e = open_dialer(url, p->timeout_ms, nng_push0_open, false, &p->sock);
+    base_err e = open_dialer(url, p->timeout_ms, tls, nng_push0_open, false, &p->sock);
     if (e != BASE_OK) {
         base_free(p);
         return e;

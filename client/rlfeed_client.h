@@ -145,6 +145,29 @@ base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf
 base_err rlfeed_client_use_key(rlfeed_client *c, const proto_auth_keyfile *key);
 base_err rlfeed_push_use_key(rlfeed_push *p, const proto_auth_keyfile *key);
 
+/*
+ * TLS to a tls+tcp:// URL (docs/security.md). Every path is borrowed for the open call only.
+ */
+typedef struct rlfeed_tls {
+    const char *ca_file;     /* required: PEM CAs the server's certificate must chain to */
+    const char *cert_file;   /* NULL: no client certificate; else PEM certificate (mutual TLS) */
+    const char *key_file;    /* NULL: cert_file holds the key too */
+    const char *server_name; /* NULL: the URL's host; else the name its certificate must carry */
+} rlfeed_tls;
+
+/*
+ * rlfeed_client_open_tls() / rlfeed_push_open_tls() - as rlfeed_client_open() and
+ * rlfeed_push_open(), with @tls (NULL: none) for tls+tcp:// URLs. The files are read now.
+ * A server that fails verification (or refuses the client's certificate) looks like one
+ * that does not answer: calls time out (BASE_ETIMEDOUT) while the dialer retries.
+ * Return: as rlfeed_client_open(); also BASE_EINVAL for no ca_file or a file nng refuses,
+ *         BASE_EIO for a certificate or key file that cannot be read.
+ */
+base_err rlfeed_client_open_tls(const char *url, int timeout_ms, const rlfeed_tls *tls,
+                                rlfeed_client **out_c);
+base_err rlfeed_push_open_tls(const char *url, int timeout_ms, const rlfeed_tls *tls,
+                              rlfeed_push **out_p);
+
 /* rlfeed_client_close() - close the socket and free @c. Accepts NULL. */
 void rlfeed_client_close(rlfeed_client *c);
 

@@ -1,14 +1,14 @@
 #!/bin/sh
 # Install the Debian 12 packages rlfeed needs, if any are missing. chromium is
 # for test_dashboard (headless); libjs-chart.js is the chart library /dashboard
-# serves.
+# serves; openssl makes test_tls's certificates.
 # As root: installs them with apt-get (without starting the distribution's
 # redis-server service). Otherwise: prints the exact command and fails.
 set -eu
 
 PKGS="gcc make meson ninja-build pkg-config cmake python3 libnng-dev libmbedtls-dev libhiredis-dev
 libmsgpack-dev libgsl-dev libinih-dev libjansson-dev redis-server
-clang-format prometheus chromium libjs-chart.js"
+clang-format prometheus chromium libjs-chart.js openssl"
 
 missing=""
 for p in $PKGS; do

@@ -280,8 +280,8 @@ static int server_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "pull_url") == 0) {
         ok = copy_str(c->pull_url, sizeof(c->pull_url), v);
     } else if (strcmp(k, "http_url") == 0) {
-        /* Empty: no HTTP endpoint. nng's HTTP server takes http:// only. */
-        ok = (v[0] == '\0' || strncmp(v, "http://", 7) == 0) &&
+        /* Empty: no HTTP endpoint. https:// needs tls_cert (checked at the end). */
+        ok = (v[0] == '\0' || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
              copy_str(c->http_url, sizeof(c->http_url), v);
     } else if (strcmp(k, "redis") == 0) {
         ok = copy_str(c->redis_url, sizeof(c->redis_url), v);

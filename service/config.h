@@ -94,16 +94,19 @@ typedef struct svc_config {
     char data_dir[SVC_URL_MAX];  /* embedded Redis data dir, "" = temporary */
     char appendfsync[16];        /* always (default) | everysec | no */
     char log_format[8];          /* text (default) | json: base_log's lines */
-    bool insecure;     /* plain TCP or HTTP listeners beyond loopback allowed; default false */
-    uint32_t ipc_mode; /* file mode of ipc:// sockets, default 0600 */
-    char ipc_group[SVC_URL_MAX]; /* group of ipc:// sockets, "" = the process's */
-    uint32_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ, default 1 MiB */
-    uint32_t contexts;           /* REP contexts per URL, default 32 */
-    uint32_t reply_timeout_ms;   /* longest a reply waits for its peer, default 1000 */
-    uint32_t write_queue;        /* storage queue capacity, default 65536 */
-    uint32_t group_commit_us;    /* writer: wait for a fuller batch of lazy records, default 1000 */
-    uint32_t redis_timeout_ms;   /* per command, default 2000 */
-    uint32_t ack_timeout_ms;     /* feedback waits this long for Redis, default 1000 */
+    bool insecure; /* plain TCP or HTTP listeners beyond loopback allowed; default false */
+    char tls_cert[SVC_URL_MAX];      /* PEM certificate (chain) of TLS listeners; "" = no TLS */
+    char tls_key[SVC_URL_MAX];       /* its PEM key; "" = in tls_cert */
+    char tls_client_ca[SVC_URL_MAX]; /* PEM CAs clients' certificates must chain to; "" = none */
+    uint32_t ipc_mode;               /* file mode of ipc:// sockets, default 0600 */
+    char ipc_group[SVC_URL_MAX];     /* group of ipc:// sockets, "" = the process's */
+    uint32_t max_message_bytes;      /* NNG_OPT_RECVMAXSZ, default 1 MiB */
+    uint32_t contexts;               /* REP contexts per URL, default 32 */
+    uint32_t reply_timeout_ms;       /* longest a reply waits for its peer, default 1000 */
+    uint32_t write_queue;            /* storage queue capacity, default 65536 */
+    uint32_t group_commit_us;  /* writer: wait for a fuller batch of lazy records, default 1000 */
+    uint32_t redis_timeout_ms; /* per command, default 2000 */
+    uint32_t ack_timeout_ms;   /* feedback waits this long for Redis, default 1000 */
     char instance_id[SVC_URL_MAX]; /* lease owner name, "" = "<host>:<first url>" */
     uint32_t lease_ms;             /* policy ownership lease, default 10000 */
     uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
@@ -177,6 +180,13 @@ int svc_config_client_key(svc_config *c, const char *client, const char *k, cons
 
 /* Resolve and check the clients once the whole file is read. */
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);
+
+/*
+ * svc_config_check_tls() - TLS listeners (tls+tcp://, wss://, https://) need tls_cert, and
+ * tls_key and tls_client_ca need it too; at load and again after the flags. The files are
+ * read at start (service/tls.h). Return: BASE_OK; BASE_EINVAL, the reason in @errbuf.
+ */
+base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen);
 
 /* The client named @name, or NULL. */
 const svc_client_config *svc_config_client(const svc_config *c, const char *name);

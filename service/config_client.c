@@ -6,6 +6,7 @@
 
 #include "base/utf8.h"
 #include "service/config.h"
+#include "service/tls.h"
 
 /*
  * [server] auth keys and [client NAME] sections (docs/configuration.md, "[client NAME]").
@@ -45,6 +46,15 @@ int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbu
         c->auth = strcmp(v, "on") == 0;
     } else if (strcmp(k, "auth_window_ms") == 0) {
         ok = parse_u32_in(v, 1000, 600000, &c->auth_window_ms);
+    } else if (strcmp(k, "tls_cert") == 0 || strcmp(k, "tls_key") == 0 ||
+               strcmp(k, "tls_client_ca") == 0) {
+        char *dst = strcmp(k, "tls_cert") == 0  ? c->tls_cert
+                    : strcmp(k, "tls_key") == 0 ? c->tls_key
+                                                : c->tls_client_ca;
+        ok = strlen(v) < SVC_URL_MAX && (v[0] == '\0' || v[0] == '/');
+        if (ok) {
+            strcpy(dst, v);
+        }
     } else if (strcmp(k, "ops_pages_open") == 0) {
         ok = strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
         c->ops_pages_open = strcmp(v, "true") == 0;
@@ -193,8 +203,34 @@ static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *err
     return BASE_OK;
 }
 
+base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen)
+{
+    const char *tls_url = NULL;
+    for (uint32_t i = 0; i < c->n_urls && tls_url == NULL; i++) {
+        tls_url = svc_tls_url(c->urls[i]) ? c->urls[i] : NULL;
+    }
+    if (tls_url == NULL && svc_tls_url(c->pull_url)) {
+        tls_url = c->pull_url;
+    }
+    if (tls_url == NULL && svc_tls_url(c->http_url)) {
+        tls_url = c->http_url;
+    }
+    if (tls_url != NULL && c->tls_cert[0] == '\0') {
+        snprintf(errbuf, errlen, "%.200s needs [server] tls_cert (and tls_key)", tls_url);
+        return BASE_EINVAL;
+    }
+    if (c->tls_cert[0] == '\0' && (c->tls_key[0] != '\0' || c->tls_client_ca[0] != '\0')) {
+        snprintf(errbuf, errlen, "[server] tls_key and tls_client_ca need tls_cert");
+        return BASE_EINVAL;
+    }
+    return BASE_OK;
+}
+
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen)
 {
+    if (svc_config_check_tls(c, errbuf, errlen) != BASE_OK) {
+        return BASE_EINVAL;
+    }
     if (c->auth && c->n_clients == 0) {
         snprintf(errbuf, errlen, "[server] auth = on needs at least one [client NAME] section");
         return BASE_EINVAL;

@@ -19,6 +19,7 @@
 #include "service/net.h"
 #include "service/nng_compat.h"
 #include "service/persist.h"
+#include "service/tls.h"
 #include "storage/server.h"
 #include "storage/spill.h"
 #include "storage/store.h"
@@ -258,6 +259,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         return e;
     }
     svc_dispatch_set_auth(&disp, auth);
+    struct nng_tls_config *tls = NULL;
     if (cfg->auth) {
         base_log(BASE_LOG_INFO, "auth on: %u clients", cfg->n_clients);
     }
@@ -281,6 +283,12 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (svc_config_ipc_gid(cfg, &gid)) {
         no.ipc_gid = (long)gid;
     }
+    e = svc_tls_server(cfg, &tls, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "%s", err);
+        goto done;
+    }
+    no.tls = tls;
     e = svc_net_open(&no, dispatch, &disp, &net, err, sizeof(err));
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);
@@ -295,8 +303,8 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     /* /healthz answers from here on; /readyz says "starting" until the engine is up. */
     if (cfg->http_url[0] != '\0') {
         char bound[SVC_URL_MAX];
-        e = svc_http_open(cfg->http_url, &disp, cfg->max_message_bytes, &http, bound, sizeof(bound),
-                          err, sizeof(err));
+        e = svc_http_open(cfg->http_url, &disp, cfg->max_message_bytes, tls, &http, bound,
+                          sizeof(bound), err, sizeof(err));
         if (e != BASE_OK) {
             base_log(BASE_LOG_ERROR, "%s", err);
             goto done;
@@ -418,6 +426,7 @@ done:;
     svc_net_free(net);
     svc_engine_free(eng);
     svc_auth_free(auth); /* after everything that answers requests */
+    svc_tls_free(tls);
     uint64_t spent_ms = (base_mono_ns() - t0) / 1000000u;
     int left_ms = spent_ms < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms) : 0;
     sto_server_stop_within(srv, left_ms > REDIS_STOP_MIN_MS ? left_ms : REDIS_STOP_MIN_MS);

@@ -172,21 +172,23 @@ static void bound_url(svc_http *h, const char *url, char *out, size_t len)
 {
     nng_sockaddr sa;
     char host[INET6_ADDRSTRLEN] = "";
+    const char *scheme = strncmp(url, "https://", 8) == 0 ? "https" : "http";
     snprintf(out, len, "%s", url);
     if (nng_http_server_get_addr(h->srv, &sa) != 0) {
         return;
     }
     if (sa.s_family == NNG_AF_INET &&
         inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL) {
-        snprintf(out, len, "http://%s:%u", host, (unsigned)ntohs(sa.s_in.sa_port));
+        snprintf(out, len, "%s://%s:%u", scheme, host, (unsigned)ntohs(sa.s_in.sa_port));
     } else if (sa.s_family == NNG_AF_INET6 &&
                inet_ntop(AF_INET6, sa.s_in6.sa_addr, host, sizeof(host)) != NULL) {
-        snprintf(out, len, "http://[%s]:%u", host, (unsigned)ntohs(sa.s_in6.sa_port));
+        snprintf(out, len, "%s://[%s]:%u", scheme, host, (unsigned)ntohs(sa.s_in6.sa_port));
     }
 }
 
-base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, svc_http **out,
-                       char *out_bound, size_t bound_len, char *errbuf, size_t errlen)
+base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
+                       struct nng_tls_config *tls, svc_http **out, char *out_bound,
+                       size_t bound_len, char *errbuf, size_t errlen)
 {
     base_err e = BASE_ENOMEM;
     int rv = 0;
@@ -221,6 +223,12 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, 
         if (e != BASE_OK) {
             goto fail;
         }
+        what = "use TLS";
+        rv = strncmp(url, "https://", 8) != 0 ? 0
+             : tls != NULL                    ? nng_http_server_set_tls(h->srv, tls)
+                                              : NNG_EINVAL;
+    }
+    if (rv == 0) {
         what = "listen";
         rv = nng_http_server_start(h->srv);
     }

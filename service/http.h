@@ -5,8 +5,8 @@
  * The HTTP endpoint for operators, on nng's own HTTP server and its own
  * listen address (http_url): GET /healthz, /readyz and /metrics, the
  * dashboard's routes (service/dashboard.h) and the JSON API under /api/v1
- * (service/http_api.h). This file, service/dashboard.c, service/http_api.c
- * and service/net.c are the only ones that include nng headers.
+ * (service/http_api.h). This file, service/dashboard.c, service/http_api.c,
+ * service/net.c and service/tls.c are the only ones that include nng headers.
  *
  *   /healthz  200 "ok" while the process runs, also while starting.
  *   /readyz   200 "ready" once the engine is published (every policy
@@ -32,16 +32,18 @@
 typedef struct svc_http svc_http;
 
 /*
- * svc_http_open() - listen on @url (http://HOST:PORT; port 0 picks a free
- * one) and start serving, the JSON API under /api/v1 included
+ * svc_http_open() - listen on @url (http://HOST:PORT, or https:// with @tls,
+ * service/tls.h; port 0 picks a free one) and start serving, the JSON API under /api/v1 included
  * (service/http_api.h: its requests go through @d, borrowed until
  * svc_http_close(), with bodies of at most @max_body_bytes). The address
  * actually bound, as a URL, goes to @out_bound.
  * Return: BASE_OK; BASE_EINVAL for a URL nng rejects; BASE_EIO if it cannot
  *         listen (reason in @errbuf); BASE_ENOMEM.
  */
-base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes, svc_http **out,
-                       char *out_bound, size_t bound_len, char *errbuf, size_t errlen);
+struct nng_tls_config;
+base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
+                       struct nng_tls_config *tls, svc_http **out, char *out_bound,
+                       size_t bound_len, char *errbuf, size_t errlen);
 
 /*
  * svc_http_ops_allowed() - for the handlers of ops pages (/metrics, /dashboard): true when

@@ -147,7 +147,8 @@ int main(int argc, char **argv)
     base_log_set_format(strcmp(cfg->log_format, "json") == 0 ? BASE_LOG_JSON : BASE_LOG_TEXT);
     char exposed[SVC_URL_MAX] = "";
     if (rc == 0 &&
-        svc_config_check_exposure(cfg, exposed, sizeof(exposed), err, sizeof(err)) != BASE_OK) {
+        (svc_config_check_tls(cfg, err, sizeof(err)) != BASE_OK ||
+         svc_config_check_exposure(cfg, exposed, sizeof(exposed), err, sizeof(err)) != BASE_OK)) {
         fprintf(stderr, "rlfeedd: %s\n", err);
         rc = 2;
     } else if (rc == 0 && exposed[0] != '\0') {

@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "service/tls.h"
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -248,6 +249,9 @@ static base_err listen_on(nng_socket s, const char *url, const svc_net_opts *o, 
     }
     if (rv == 0 && ipc && o->ipc_mode != 0) {
         rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)o->ipc_mode);
+    }
+    if (rv == 0 && svc_tls_url(url)) {
+        rv = o->tls != NULL ? nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, o->tls) : NNG_EINVAL;
     }
     if (rv == 0) {
         rv = nng_listener_start(l, 0);

@@ -44,15 +44,18 @@ typedef struct svc_net_reply svc_net_reply;
 
 typedef void (*svc_net_handler)(void *arg, const uint8_t *buf, size_t len, svc_net_reply *slot);
 
+struct nng_tls_config;
+
 typedef struct svc_net_opts {
     const char *const *urls; /* REQ/REP listen URLs (tcp:// or ipc://) */
     size_t n_urls;
-    const char *pull_url;      /* NULL or "" for none */
-    size_t max_message_bytes;  /* NNG_OPT_RECVMAXSZ */
-    uint32_t contexts;         /* REP contexts per listening socket */
-    uint32_t reply_timeout_ms; /* longest a reply may wait for its peer to take it, >= 10 */
-    uint32_t ipc_mode;         /* file mode of ipc:// sockets (0: nng's default) */
-    long ipc_gid;              /* their group (-1: the process's) */
+    const char *pull_url;       /* NULL or "" for none */
+    size_t max_message_bytes;   /* NNG_OPT_RECVMAXSZ */
+    uint32_t contexts;          /* REP contexts per listening socket */
+    uint32_t reply_timeout_ms;  /* longest a reply may wait for its peer to take it, >= 10 */
+    uint32_t ipc_mode;          /* file mode of ipc:// sockets (0: nng's default) */
+    long ipc_gid;               /* their group (-1: the process's) */
+    struct nng_tls_config *tls; /* for tls+tcp:// URLs (service/tls.h); NULL: none */
 } svc_net_opts;
 
 /*

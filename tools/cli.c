@@ -49,6 +49,10 @@ typedef struct cli_args {
     const char *policy;   /* --policy: "policy" when the body has none */
     const char *event_id; /* explain EVENT_ID: "event_id" when the body has none */
     const char *key_file; /* --key, else $RLFEED_KEY: sign requests (proto/auth.h) */
+    const char *tls_ca;   /* --tls-ca, else $RLFEED_TLS_CA: for tls+tcp:// URLs */
+    const char *tls_cert; /* --tls-cert, else $RLFEED_TLS_CERT: a client certificate */
+    const char *tls_key;  /* --tls-key, else $RLFEED_TLS_KEY: its key ("": in tls_cert) */
+    const char *tls_name; /* --tls-name: the name the server's certificate must carry */
     int timeout_ms;
 } cli_args;
 
@@ -104,6 +108,12 @@ static void usage(FILE *f)
         "  --timeout-ms N   send and receive bound (default %d)\n"
         "  --key FILE       sign requests with this client key (default $RLFEED_KEY;\n"
         "                   needed when rlfeedd runs with auth = on)\n"
+        "  --tls-ca FILE    for a tls+tcp:// URL: the CAs (PEM) the server must chain to\n"
+        "                   (default $RLFEED_TLS_CA)\n"
+        "  --tls-cert FILE  a client certificate (PEM) for mutual TLS, --tls-key FILE its\n"
+        "                   key if not in the same file ($RLFEED_TLS_CERT, $RLFEED_TLS_KEY)\n"
+        "  --tls-name NAME  the DNS name the server's certificate must carry (default:\n"
+        "                   the URL's host; an IP address matches no certificate)\n"
         "Exit status: 0 ok:true, 1 ok:false, 2 usage, bad JSON or connection failure.\n",
         CLI_DEFAULT_TIMEOUT_MS);
 }
@@ -123,6 +133,13 @@ static bool is_request_cmd(const char *cmd)
     return found;
 }
 
+/* Whether @s is the option @name, alone or as name=value. */
+static bool opt_is(const char *s, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(s, name, n) == 0 && (s[n] == '\0' || s[n] == '=');
+}
+
 /* Parse the arguments after the command. Returns 0, 1 for --help, 2 on error. */
 static int parse_args(int argc, char **argv, cli_args *a)
 {
@@ -135,12 +152,17 @@ static int parse_args(int argc, char **argv, cli_args *a)
         bool is_tmo = strncmp(s, "--timeout-ms", 12) == 0 && (s[12] == '\0' || s[12] == '=');
         bool is_pol = strncmp(s, "--policy", 8) == 0 && (s[8] == '\0' || s[8] == '=');
         bool is_key = strncmp(s, "--key", 5) == 0 && (s[5] == '\0' || s[5] == '=');
+        const char **tls_opt = opt_is(s, "--tls-ca")     ? &a->tls_ca
+                               : opt_is(s, "--tls-cert") ? &a->tls_cert
+                               : opt_is(s, "--tls-key")  ? &a->tls_key
+                               : opt_is(s, "--tls-name") ? &a->tls_name
+                                                         : NULL;
 
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             rc = 1;
             goto done;
         }
-        if (is_url || is_tmo || is_pol || is_key) {
+        if (is_url || is_tmo || is_pol || is_key || tls_opt != NULL) {
             const char *eq = strchr(s, '=');
             if (eq != NULL) {
                 v = eq + 1;
@@ -152,6 +174,8 @@ static int parse_args(int argc, char **argv, cli_args *a)
             }
             if (is_url) {
                 a->url = v;
+            } else if (tls_opt != NULL) {
+                *tls_opt = v;
             } else if (is_key) {
                 a->key_file = v;
             } else if (is_pol) {
@@ -323,7 +347,9 @@ static int exchange(const cli_args *a, const base_buf *req)
         fprintf(stderr, "rlfeed %s: out of memory\n", a->cmd);
         goto done;
     }
-    e = rlfeed_client_open(a->url, a->timeout_ms, &c);
+    rlfeed_tls tls = {a->tls_ca, a->tls_cert, a->tls_key, a->tls_name};
+    bool use_tls = a->tls_ca != NULL && a->tls_ca[0] != '\0';
+    e = rlfeed_client_open_tls(a->url, a->timeout_ms, use_tls ? &tls : NULL, &c);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot open a client for %s: %s\n", a->cmd, a->url,
                 base_strerror(e));
@@ -380,7 +406,10 @@ static int cmd_request(int argc, char **argv, const char *cmd)
     cli_args a = {.cmd = cmd,
                   .url = default_url(),
                   .timeout_ms = CLI_DEFAULT_TIMEOUT_MS,
-                  .key_file = getenv("RLFEED_KEY")};
+                  .key_file = getenv("RLFEED_KEY"),
+                  .tls_ca = getenv("RLFEED_TLS_CA"),
+                  .tls_cert = getenv("RLFEED_TLS_CERT"),
+                  .tls_key = getenv("RLFEED_TLS_KEY")};
     base_buf in;
     base_buf req;
     const char *text = NULL;
