@@ -198,11 +198,19 @@ base_err proto_reply_health(base_buf *out, const proto_health *h)
     proto_writer w;
 
     proto_writer_init(&w, out);
-    w_ok(&w, 2);
+    w_ok(&w, h->n_alarms > 0 ? 3 : 2);
     proto_w_str(&w, "status");
     proto_w_str(&w, proto_health_status_name(h->status));
     proto_w_str(&w, "redis");
     proto_w_str(&w, proto_redis_state_name(h->redis));
+    if (h->n_alarms > 0) {
+        uint32_t n = h->n_alarms < PROTO_HEALTH_ALARMS_MAX ? h->n_alarms : PROTO_HEALTH_ALARMS_MAX;
+        proto_w_str(&w, "alarms");
+        proto_w_array(&w, n);
+        for (uint32_t i = 0; i < n; i++) {
+            proto_w_str(&w, h->alarms[i]);
+        }
+    }
     return finish(&w, start);
 }
 
@@ -362,7 +370,7 @@ fail:
 bool proto_health_from_reply(const proto_reply *r, proto_health *out)
 {
     bool have_status = false, have_redis = false;
-    proto_health h = {PROTO_HEALTH_STARTING, PROTO_REDIS_UNKNOWN};
+    proto_health h = {.status = PROTO_HEALTH_STARTING, .redis = PROTO_REDIS_UNKNOWN};
 
     for (unsigned i = 0; i < N_HEALTH && !have_status; i++) {
         have_status = strcmp(r->status, health_names[i]) == 0;

@@ -75,9 +75,14 @@ typedef enum proto_redis_state {
     PROTO_REDIS_DOWN,        /* "down" */
 } proto_redis_state;
 
+#define PROTO_HEALTH_ALARMS_MAX 8 /* alarms listed in a health reply; the count is exact */
+
 typedef struct proto_health {
     proto_health_status status;
     proto_redis_state redis;
+    uint32_t n_alarms; /* raised alarms; "alarms" is sent only when there is one */
+    char alarms[PROTO_HEALTH_ALARMS_MAX]
+               [BASE_NAME_MAX + 32]; /* the first ones, e.g. "faq: reward up" */
 } proto_health;
 
 /* The wire names of the values above; "unknown" for a value outside the enum. */

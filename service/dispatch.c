@@ -46,7 +46,8 @@ static void answer_starting(svc_dispatch *d, const proto_request *req, const svc
         return; /* PULL feedback before start-up: dropped, counted in the ready log line */
     }
     if (req->op == PROTO_OP_HEALTH) {
-        static const proto_health starting = {PROTO_HEALTH_STARTING, PROTO_REDIS_UNKNOWN};
+        static const proto_health starting = {.status = PROTO_HEALTH_STARTING,
+                                              .redis = PROTO_REDIS_UNKNOWN};
         base_buf b;
         base_buf_init(&b, 256);
         if (proto_reply_health(&b, &starting) == BASE_OK) {

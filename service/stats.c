@@ -182,10 +182,17 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
     bool up = ls.up;
-    proto_health h = {up ? PROTO_HEALTH_READY : PROTO_HEALTH_DEGRADED,
-                      up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN};
+    proto_health h = {.status = up ? PROTO_HEALTH_READY : PROTO_HEALTH_DEGRADED,
+                      .redis = up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN};
+    for (uint32_t i = 0; i < e->n_pol; i++) {
+        unsigned st = atomic_load(&e->pol[i].alarm_state);
+        if (st != RWD_ALARM_OK && h.n_alarms++ < PROTO_HEALTH_ALARMS_MAX) {
+            snprintf(h.alarms[h.n_alarms - 1], sizeof(h.alarms[0]), "%s: reward %s",
+                     e->pol[i].cfg->name, rwd_alarm_name((rwd_alarm_state)st));
+        }
+    }
     base_buf b;
-    base_buf_init(&b, 256);
+    base_buf_init(&b, 4096);
     if (proto_reply_health(&b, &h) == BASE_OK) {
         svc_engine_send(r, &b);
     }

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "daemon.h"
+#include "proto/json.h"
 #include "proc.h"
 #include "tap.h"
 
@@ -101,6 +103,17 @@ int main(void)
         TST_EQ(tst_stat_int(s, "p", "reward_alarms"), 1);
         json_decref(s);
         TST_TRUE(tst_file_has(f.log, "reward alarm (up)"));
+        /* health lists the raised alarm. */
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        char *text = NULL;
+        TST_OK(rlfeed_client_health(f.c, &rep, &len));
+        TST_OK(proto_json_from_msgpack(rep, len, &text));
+        TST_STREQ(
+            text != NULL ? text : "",
+            "{\"ok\":true,\"status\":\"ready\",\"redis\":\"up\",\"alarms\":[\"p: reward up\"]}");
+        base_free(text);
+        base_free(rep);
     }
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);

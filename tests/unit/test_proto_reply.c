@@ -225,7 +225,7 @@ static void replies_write_the_documented_bytes(void)
 static void status_health_clock_and_log_replies_round_trip(void)
 {
     proto_reply *r = base_alloc(sizeof(*r));
-    proto_health h = {PROTO_HEALTH_DEGRADED, PROTO_REDIS_DOWN}, back;
+    proto_health h = {.status = PROTO_HEALTH_DEGRADED, .redis = PROTO_REDIS_DOWN}, back;
     base_buf b;
 
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
@@ -250,6 +250,22 @@ static void status_health_clock_and_log_replies_round_trip(void)
     TST_TRUE(back.status == PROTO_HEALTH_DEGRADED && back.redis == PROTO_REDIS_DOWN);
     memcpy(r->redis, "sideways", 9);
     TST_TRUE(!proto_health_from_reply(r, &back));
+
+    /* Raised alarms are listed (at most PROTO_HEALTH_ALARMS_MAX); none: no key at all. */
+    char *json = NULL;
+    h.n_alarms = PROTO_HEALTH_ALARMS_MAX + 3;
+    for (int i = 0; i < PROTO_HEALTH_ALARMS_MAX; i++) {
+        snprintf(h.alarms[i], sizeof(h.alarms[i]), "p%d: reward down", i);
+    }
+    base_buf_reset(&b);
+    MUST_OK(proto_reply_health(&b, &h));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &json));
+    TST_TRUE(strstr(json, "\"alarms\":[\"p0: reward down\",") != NULL);
+    TST_TRUE(strstr(json, "\"p7: reward down\"]}") != NULL);
+    base_free(json);
+    MUST_OK(proto_reply_decode(b.data, b.len, r));
+    TST_STREQ(r->status, "degraded");
+    h.n_alarms = 0;
 
     base_buf_reset(&b);
     MUST_OK(proto_reply_clock(&b, 1700000180000LL));
