@@ -209,7 +209,7 @@ static void w_auth(proto_writer *w, const proto_stats *s)
     for (uint32_t i = 0; i < n; i++) {
         const proto_client_stats *c = &s->clients[i];
         proto_w_str(w, c->name);
-        proto_w_map(w, 4);
+        proto_w_map(w, 5);
         proto_w_str(w, "accepted");
         proto_w_uint(w, c->accepted);
         proto_w_str(w, "unauthorized");
@@ -218,6 +218,8 @@ static void w_auth(proto_writer *w, const proto_stats *s)
         proto_w_uint(w, c->forbidden);
         proto_w_str(w, "rate_limited");
         proto_w_uint(w, c->rate_limited);
+        proto_w_str(w, "alarms");
+        proto_w_uint(w, c->alarms);
     }
 }
 
@@ -501,8 +503,9 @@ static bool r_storage(const msgpack_object *m, proto_storage_stats *st)
 static bool r_auth(const msgpack_object *m, proto_stats *s)
 {
     static const char *const names[] = {"unknown", "clients"};
-    static const char *const counts[] = {"accepted", "unauthorized", "forbidden", "rate_limited"};
-    const msgpack_object *f[2], *c[4];
+    static const char *const counts[] = {"accepted", "unauthorized", "forbidden", "rate_limited",
+                                         "alarms"};
+    const msgpack_object *f[2], *c[5];
 
     if (!proto_mp_map_fields(m, names, 2, true, f, NULL) ||
         (f[0] != NULL && !proto_mp_get_u64(f[0], UINT64_MAX, &s->auth_unknown, NULL))) {
@@ -519,12 +522,13 @@ static bool r_auth(const msgpack_object *m, proto_stats *s)
     for (uint32_t i = 0; i < f[1]->via.map.size; i++) {
         const msgpack_object_kv *kv = &f[1]->via.map.ptr[i];
         proto_client_stats *cs = &s->clients[i];
-        uint64_t *dst[4] = {&cs->accepted, &cs->unauthorized, &cs->forbidden, &cs->rate_limited};
+        uint64_t *dst[5] = {&cs->accepted, &cs->unauthorized, &cs->forbidden, &cs->rate_limited,
+                            &cs->alarms};
         if (!proto_mp_get_str(&kv->key, BASE_NAME_MAX, true, cs->name, NULL) ||
-            !proto_mp_map_fields(&kv->val, counts, 4, true, c, NULL)) {
+            !proto_mp_map_fields(&kv->val, counts, 5, true, c, NULL)) {
             return false;
         }
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             if (c[k] != NULL && !proto_mp_get_u64(c[k], UINT64_MAX, dst[k], NULL)) {
                 return false;
             }

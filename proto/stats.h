@@ -137,6 +137,7 @@ typedef struct proto_client_stats {
     uint64_t unauthorized; /* stale, wrong mac or replayed, naming this client */
     uint64_t forbidden;    /* an op or policy outside its scope */
     uint64_t rate_limited; /* feedback over the client's outcome cap */
+    uint64_t alarms;       /* times its alarm was raised (service/auth.h) */
 } proto_client_stats;
 
 /*

@@ -1,6 +1,7 @@
 #include "service/auth.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/hset.h"
+#include "base/log.h"
 
 #define GENERATIONS 3
 
@@ -16,6 +18,9 @@ typedef struct client {
     pthread_mutex_t lk; /* the outcome bucket */
     double tokens;
     int64_t refill_ms;
+    bool alarm;              /* over its outcome cap lately (guarded by lk) */
+    int64_t last_refused_ms; /* guarded by lk */
+    atomic_uint_fast64_t alarms;
     atomic_uint_fast64_t accepted, unauthorized, forbidden, rate_limited;
 } client;
 
@@ -237,6 +242,15 @@ static bool take_outcome(client *cl)
         cl->tokens -= 1.0;
     } else {
         ok = false;
+        cl->last_refused_ms = now;
+        if (!cl->alarm) {
+            cl->alarm = true;
+            atomic_fetch_add(&cl->alarms, 1);
+            base_log(BASE_LOG_WARN,
+                     "client %s: alarm raised: over its outcome cap (%g per s, burst %g); its "
+                     "feedback is refused as rate_limited",
+                     cl->cfg.name, cl->cfg.outcome_rate_per_s, cl->cfg.outcome_burst);
+        }
     }
     pthread_mutex_unlock(&cl->lk);
     return ok;
@@ -330,6 +344,28 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
     return PROTO_E_NONE;
 }
 
+uint32_t svc_auth_alarms(svc_auth *a, char (*out)[SVC_CLIENT_ALARM_MAX], uint32_t max)
+{
+    uint32_t n = 0;
+    int64_t now = base_mono_ns() / 1000000;
+    for (uint32_t i = 0; svc_auth_enabled(a) && i < a->n_clients; i++) {
+        client *cl = &a->clients[i];
+        pthread_mutex_lock(&cl->lk);
+        if (cl->alarm && now - cl->last_refused_ms >= SVC_CLIENT_ALARM_QUIET_MS) {
+            cl->alarm = false;
+            base_log(BASE_LOG_INFO, "client %s: alarm cleared: within its outcome cap for %d s",
+                     cl->cfg.name, SVC_CLIENT_ALARM_QUIET_MS / 1000);
+        }
+        bool raised = cl->alarm;
+        pthread_mutex_unlock(&cl->lk);
+        if (raised && n < max) {
+            snprintf(out[n], SVC_CLIENT_ALARM_MAX, "client %s: over its outcome cap", cl->cfg.name);
+        }
+        n += raised;
+    }
+    return n;
+}
+
 void svc_auth_stats(svc_auth *a, proto_client_stats *out, uint32_t max, uint32_t *n_out,
                     uint64_t *unknown)
 {
@@ -341,6 +377,7 @@ void svc_auth_stats(svc_auth *a, proto_client_stats *out, uint32_t max, uint32_t
         out[n].unauthorized = atomic_load(&cl->unauthorized);
         out[n].forbidden = atomic_load(&cl->forbidden);
         out[n].rate_limited = atomic_load(&cl->rate_limited);
+        out[n].alarms = atomic_load(&cl->alarms);
     }
     *n_out = n;
     *unknown = a != NULL ? atomic_load(&a->unknown) : 0;

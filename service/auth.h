@@ -73,6 +73,16 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
                                    proto_error *err);
 
 /*
+ * svc_auth_alarms() - the clients whose alarm is raised: refused by their outcome cap within
+ * the last SVC_CLIENT_ALARM_QUIET_MS (raising and clearing are logged). The first @max are
+ * described in @out ("client NAME: over its outcome cap").
+ * Return: how many are raised.
+ */
+#define SVC_CLIENT_ALARM_QUIET_MS 60000
+#define SVC_CLIENT_ALARM_MAX 96
+uint32_t svc_auth_alarms(svc_auth *a, char (*out)[SVC_CLIENT_ALARM_MAX], uint32_t max);
+
+/*
  * The per-client counters, for stats: out[i] for client i (configuration order), at most
  * @max; *n_out set. Unknown client names are counted in *unknown.
  */

@@ -418,6 +418,8 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 1, 1024, &p->reward.max_outcomes);
     } else if (strcmp(k, "max_pending") == 0) {
         ok = parse_u32(v, 16, 1u << 26, &p->max_pending);
+    } else if (strcmp(k, "max_embedding_norm") == 0) {
+        ok = parse_double(v, 0.0, 1e30, &p->max_embedding_norm);
     } else if (strncmp(k, "signal.", 7) == 0) {
         /* Shorthand: signal.NAME = WEIGHT is an event signal, summed. */
         rwd_signal *sg = NULL;

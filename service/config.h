@@ -79,6 +79,7 @@ typedef struct svc_policy_config {
     uint32_t embedding_storage;           /* enum base_emb_storage of its records (f32) */
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
+    double max_embedding_norm;            /* larger embeddings are out_of_range; 0: no cap */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
     uint32_t serve;                       /* enum base_slot serving by default; default online */
     double canary; /* with serve = production, the share the online slot serves; default 0 */

@@ -1,6 +1,7 @@
 #include "service/engine_impl.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,19 @@ static base_decision *build_decision(svc_prt *p, const proto_request *q, proto_e
         snprintf(msg, msglen, "context.embedding has %u entries, policy '%s' wants %u", q->dim,
                  pc->name, pc->head.dim);
         return NULL;
+    }
+    if (pc->max_embedding_norm > 0.0) {
+        double ss = 0.0;
+        for (uint32_t i = 0; i < q->dim; i++) {
+            ss += (double)q->embedding[i] * (double)q->embedding[i];
+        }
+        if (!(sqrt(ss) <= pc->max_embedding_norm)) {
+            *out_code = PROTO_E_OUT_OF_RANGE;
+            snprintf(msg, msglen,
+                     "context.embedding has norm %.6g, policy '%s' allows at most %.6g", sqrt(ss),
+                     pc->name, pc->max_embedding_norm);
+            return NULL;
+        }
     }
     if (q->n_cand > pc->max_candidates) {
         *out_code = PROTO_E_TOO_MANY_CANDIDATES;

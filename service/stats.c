@@ -191,6 +191,13 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
                      e->pol[i].cfg->name, rwd_alarm_name((rwd_alarm_state)st));
         }
     }
+    char clients[PROTO_HEALTH_ALARMS_MAX][SVC_CLIENT_ALARM_MAX];
+    uint32_t n_clients = svc_auth_alarms(e->auth, clients, PROTO_HEALTH_ALARMS_MAX);
+    for (uint32_t i = 0; i < n_clients; i++, h.n_alarms++) {
+        if (h.n_alarms < PROTO_HEALTH_ALARMS_MAX) {
+            base_strlcpy(h.alarms[h.n_alarms], clients[i], sizeof(h.alarms[0]));
+        }
+    }
     base_buf b;
     base_buf_init(&b, 4096);
     if (proto_reply_health(&b, &h) == BASE_OK) {

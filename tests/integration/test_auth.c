@@ -296,6 +296,7 @@ static void stats_count_per_client(tst_daemon *f)
     json_t *fe = json_object_get(clients, "fe");
     /* stats, policy oth; then /metrics over HTTP */
     TST_EQ(json_integer_value(json_object_get(fe, "forbidden")), 3);
+    TST_EQ(json_integer_value(json_object_get(fe, "alarms")), 1);
     TST_TRUE(json_integer_value(json_object_get(fe, "rate_limited")) == 1);
     /* wrong key, 2 stale, replay, tampered; then the HTTP replay */
     TST_EQ(json_integer_value(json_object_get(fe, "unauthorized")), 6);
@@ -304,6 +305,18 @@ static void stats_count_per_client(tst_daemon *f)
     /* the ops pages count per client only: they are no request of the protocol */
     TST_EQ(tst_rejected(s, "forbidden"), 3);
     json_decref(s);
+
+    /* The cap raised fe's alarm: health lists it, the log says so. */
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    char *text = NULL;
+    TST_OK(rlfeed_client_health(f->c, &rep, &len));
+    TST_OK(proto_json_from_msgpack(rep, len, &text));
+    TST_TRUE(text != NULL &&
+             strstr(text, "\"alarms\":[\"client fe: over its outcome cap\"]") != NULL);
+    base_free(text);
+    base_free(rep);
+    TST_TRUE(tst_file_has(f->log, "client fe: alarm raised: over its outcome cap"));
 }
 
 int main(void)

@@ -413,6 +413,7 @@ static void clients_load_and_bad_ones_fail(void)
     }
     const svc_client_config *admin = svc_config_client(c, "admin");
     TST_TRUE(admin != NULL && admin->all_policies && admin->outcome_rate_per_s == 0.0);
+    TST_TRUE(c->policy[0].max_embedding_norm == 0.0);
     done(c);
 
     c = load(POL, &e, err, sizeof(err));
@@ -438,6 +439,8 @@ static void clients_load_and_bad_ones_fail(void)
         {POL "[client fe]\nkey = " K1 "\nops = decide\noutcome_burst = 0.5\n", "outcome_burst"},
         {POL "[client fe]\nkey = " K1 "\nops = decide\ncolour = red\n", "colour"},
         {POL "[client f$e]\nkey = " K1 "\nops = decide\n", "bad client name"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nmax_embedding_norm = -1\n",
+         "max_embedding_norm"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         err[0] = '\0';
