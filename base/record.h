@@ -49,6 +49,7 @@ typedef struct base_decision {
     char policy[BASE_NAME_MAX + 1];
     char event_id[BASE_ID_MAX + 1];
     char conversation_id[BASE_ID_MAX + 1]; /* "" when absent */
+    char user_id[BASE_ID_MAX + 1];         /* the customer; "" when absent */
     int64_t ts_ms;                         /* decision time, service clock, ms since epoch */
     uint64_t model_version;                /* version of the head that produced pmf */
     uint32_t turn;                         /* turn within the conversation, 0 when absent */

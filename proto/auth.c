@@ -452,3 +452,17 @@ bool proto_auth_http_verify(const proto_auth *a, const uint8_t key[PROTO_AUTH_KE
            http_mac(key, a->client, a->ts_ms, a->nonce, method, target, body, body_len, want) &&
            same_mac(want, a->mac);
 }
+
+void proto_pseudonym(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *domain, const char *id,
+                     char *out)
+{
+    uint8_t mac[PROTO_AUTH_MAC_BYTES];
+    if (id[0] == '\0') {
+        out[0] = '\0';
+        return;
+    }
+    const part parts[] = {{domain, strlen(domain)}, {"\n", 1}, {id, strlen(id)}};
+    (void)hmac_parts(key, PROTO_AUTH_KEY_BYTES, parts, 3, mac);
+    out[0] = '~';
+    proto_auth_hex(mac, (PROTO_PSEUDONYM_LEN - 1) / 2, out + 1);
+}

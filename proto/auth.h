@@ -123,6 +123,17 @@ bool proto_auth_http_verify(const proto_auth *a, const uint8_t key[PROTO_AUTH_KE
                             const char *method, const char *target, const uint8_t *body,
                             size_t body_len);
 
+/*
+ * proto_pseudonym() - the stored form of a user or conversation id (docs/security.md,
+ * "Pseudonyms"): "~" and 32 hex digits of HMAC-SHA256(@key, @domain "\n" @id), so a store
+ * never holds the raw id and the same id always maps to the same pseudonym under one key.
+ * @domain: "user" or "conversation"   @out: at least PROTO_PSEUDONYM_LEN + 1 bytes; "" for
+ * an empty @id.
+ */
+#define PROTO_PSEUDONYM_LEN 33
+void proto_pseudonym(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *domain, const char *id,
+                     char *out);
+
 /* @n bytes as lowercase hex into @out (2n + 1 bytes). */
 void proto_auth_hex(const uint8_t *p, size_t n, char *out);
 

@@ -472,6 +472,9 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX, r->conversation_id,
                     err);
     }
+    if (e == BASE_OK) {
+        e = get_str(f[F_USER_ID], "user_id", false, BASE_ID_MAX, r->user_id, err);
+    }
     if (e != BASE_OK) {
         goto fail;
     }

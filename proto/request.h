@@ -85,7 +85,7 @@ typedef struct proto_request {
     double value;                     /* default 1.0 */
     char outcome_id[BASE_ID_MAX + 1]; /* optional idempotency key */
     char supersedes[BASE_ID_MAX + 1]; /* optional: outcome_id this one corrects */
-    char user_id[BASE_ID_MAX + 1];    /* optional: rate-limit key */
+    char user_id[BASE_ID_MAX + 1];    /* feedback, decide, log: optional, the customer */
     int64_t ts_ms;                    /* optional, 0 = arrival time */
 
     /* every op: the client's proof (docs/protocol.md section 2a); not re-encoded */
@@ -132,6 +132,7 @@ typedef struct proto_decide_req {
     const char *policy;          /* required */
     const char *event_id;        /* NULL or "": absent (decide only; log requires it) */
     const char *conversation_id; /* NULL or "": absent */
+    const char *user_id;         /* NULL or "": absent (the customer, for erasure) */
     uint32_t turn;               /* 0: absent */
     bool deferred;               /* false: absent */
     const float *embedding;      /* [dim], sent as a bin of float32 */
@@ -145,7 +146,7 @@ typedef struct proto_decide_req {
 
 /*
  * proto_encode_decide() / proto_encode_log() - append a decide (log) request to @out:
- * {"v":1, "op":"decide", "policy", ["event_id"], ["conversation_id"], ["turn"],
+ * {"v":1, "op":"decide", "policy", ["event_id"], ["conversation_id"], ["user_id"], ["turn"],
  *  ["deferred"], "context":{"embedding"}, "candidates":[{"id", "base_logit"}]}
  * and for log also "chosen" and "pmf". Strings are not checked here: the daemon does that.
  * Return: BASE_OK; BASE_EINVAL (a NULL required pointer, n_cand 0 or > BASE_CAND_MAX,

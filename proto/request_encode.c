@@ -66,12 +66,13 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
     }
     proto_writer_init(&w, out);
     w_header(&w, op,
-             3 + set(q->event_id) + set(q->conversation_id) + (q->turn != 0) + q->deferred +
-                 (is_log ? 2 : 0));
+             3 + set(q->event_id) + set(q->conversation_id) + set(q->user_id) + (q->turn != 0) +
+                 q->deferred + (is_log ? 2 : 0));
     proto_w_str(&w, "policy");
     proto_w_str(&w, q->policy);
     w_opt_str(&w, "event_id", q->event_id);
     w_opt_str(&w, "conversation_id", q->conversation_id);
+    w_opt_str(&w, "user_id", q->user_id);
     if (q->turn != 0) {
         proto_w_str(&w, "turn");
         proto_w_uint(&w, q->turn);
@@ -220,6 +221,7 @@ base_err proto_request_encode(base_buf *out, const proto_request *r)
         .policy = r->policy,
         .event_id = r->event_id,
         .conversation_id = r->conversation_id,
+        .user_id = r->user_id,
         .turn = r->turn,
         .deferred = r->deferred,
         .embedding = r->embedding,

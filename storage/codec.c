@@ -123,10 +123,10 @@ static bool decision_ok(const base_decision *d)
     bool ok = sto_codec_str_ok(d->policy, sizeof(d->policy)) &&
               sto_codec_str_ok(d->event_id, sizeof(d->event_id)) &&
               sto_codec_str_ok(d->conversation_id, sizeof(d->conversation_id)) &&
-              d->dim <= BASE_DIM_MAX && d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX &&
-              d->chosen < d->n_cand && d->source <= BASE_SRC_LOG && d->overflow <= 1 &&
-              d->slot <= BASE_SLOT_PRODUCTION && sto_codec_floats_ok(d->embedding, d->dim) &&
-              d->emb_storage <= BASE_EMB_I8 &&
+              sto_codec_str_ok(d->user_id, sizeof(d->user_id)) && d->dim <= BASE_DIM_MAX &&
+              d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX && d->chosen < d->n_cand &&
+              d->source <= BASE_SRC_LOG && d->overflow <= 1 && d->slot <= BASE_SLOT_PRODUCTION &&
+              sto_codec_floats_ok(d->embedding, d->dim) && d->emb_storage <= BASE_EMB_I8 &&
               base_emb_is_rounded((base_emb_storage)d->emb_storage, d->embedding, d->dim) &&
               sto_codec_floats_ok(d->base_logit, d->n_cand) &&
               sto_codec_floats_ok(d->pmf, d->n_cand) && d->has_breakdown <= 1 &&
@@ -170,8 +170,8 @@ static void put_embedding(proto_writer *w, const base_decision *d)
 static void pack_decision(proto_writer *w, const base_decision *d)
 {
     bool slotted = d->slot != BASE_SLOT_ONLINE || d->prod_version != 0;
-    proto_w_map(w,
-                17u + (d->overflow != 0) + (slotted ? 2u : 0u) + (d->has_breakdown != 0 ? 2u : 0u));
+    proto_w_map(w, 17u + (d->overflow != 0) + (slotted ? 2u : 0u) +
+                       (d->has_breakdown != 0 ? 2u : 0u) + (d->user_id[0] != '\0'));
     sto_codec_put_u64(w, "v", CODEC_VERSION);
     sto_codec_put_str(w, "p", d->policy);
     sto_codec_put_str(w, "e", d->event_id);
@@ -199,6 +199,9 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     if (d->has_breakdown != 0) { /* optional: absent in log records and older ones */
         sto_codec_put_f32s(w, "sc", d->head_score, d->n_cand);
         sto_codec_put_f32s(w, "xs", d->explore, d->n_cand);
+    }
+    if (d->user_id[0] != '\0') { /* optional: absent when the decide named no user */
+        sto_codec_put_str(w, "u", d->user_id);
     }
 }
 
@@ -351,9 +354,9 @@ base_err sto_codec_unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
     return e;
 }
 
-static const char *const decision_keys[] = {"v",   "p",  "e",  "c",   "ts", "mv",  "tn",  "src",
-                                            "d",   "n",  "ch", "act", "lg", "pmf", "dfr", "lsn",
-                                            "ovf", "sl", "pv", "sc",  "xs", "emb", "e16", "e8"};
+static const char *const decision_keys[] = {
+    "v",   "p",   "e",   "c",   "ts", "mv", "tn", "src", "d",   "n",   "ch", "act", "lg",
+    "pmf", "dfr", "lsn", "ovf", "sl", "pv", "sc", "xs",  "emb", "e16", "e8", "u"};
 enum {
     DK_V,
     DK_P,
@@ -379,6 +382,7 @@ enum {
     DK_EMB, /* exactly one of emb, e16, e8 */
     DK_E16,
     DK_E8,
+    DK_U, /* the customer's (pseudonymised) id: absent when none was given */
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
@@ -487,7 +491,9 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !proto_mp_get_u64(f[DK_LSN], UINT64_MAX, &d->lsn, NULL) ||
         (f[DK_OVF] != NULL && !proto_mp_get_u32(f[DK_OVF], 1, &d->overflow, NULL)) ||
         (f[DK_SL] != NULL && !proto_mp_get_u32(f[DK_SL], BASE_SLOT_PRODUCTION, &d->slot, NULL)) ||
-        (f[DK_PV] != NULL && !proto_mp_get_u64(f[DK_PV], UINT64_MAX, &d->prod_version, NULL))) {
+        (f[DK_PV] != NULL && !proto_mp_get_u64(f[DK_PV], UINT64_MAX, &d->prod_version, NULL)) ||
+        (f[DK_U] != NULL &&
+         (!sto_codec_get_str(f[DK_U], d->user_id, sizeof(d->user_id)) || d->user_id[0] == '\0'))) {
         goto fail;
     }
     if (!get_embedding(f[DK_EMB], f[DK_E16], f[DK_E8], d)) {

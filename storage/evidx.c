@@ -421,3 +421,16 @@ fail:
     base_free(l.v);
     return e;
 }
+
+base_err sto_evidx_forget(sto_store *s, const char *policy, int64_t ts_ms, const char *field)
+{
+    char key[STO_KEY_MAX];
+    uint64_t n = 0;
+    base_err e = hour_key(key, sizeof(key), policy, hour_of(ts_ms));
+    if (e == BASE_OK) {
+        const char *argv[] = {"HDEL", key, field};
+        size_t lens[] = {4, strlen(key), strlen(field)};
+        e = sto_run_count(s, 3, argv, lens, &n);
+    }
+    return e;
+}

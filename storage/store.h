@@ -244,6 +244,9 @@ base_err sto_event_outcomes(sto_store *s, const char *policy, const char *event_
                             int64_t to_ms, size_t max, sto_entry **out, size_t *out_n,
                             bool *out_more);
 
+/* Delete @field (an event id, "j:" or "o:" one) from the event index hour of @ts_ms. */
+base_err sto_evidx_forget(sto_store *s, const char *policy, int64_t ts_ms, const char *field);
+
 /* XLEN of a stream. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len);
 
@@ -482,5 +485,39 @@ base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, 
 
 /* Give the lease of @policy up if @owner holds it. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
+
+/*
+ * Erasure (storage/erase.c; docs/security.md, "Erasure"): sto_erase() removes from
+ * @policy's streams every record of one customer: decisions and outcomes that name
+ * @user (pseudonymised, as stored; "" for none), every record of their conversations and of
+ * @conversation ("" for none), every outcome addressed to one of those decisions, and the
+ * joined records of those decisions (XDEL), with their event index fields. With @dry_run
+ * nothing is deleted and @rep counts what would be. Run it while no rlfeedd holds the
+ * policy (sto_policy_owner()): the daemon's in-memory join would write them again.
+ * Return: BASE_OK; BASE_EINVAL (neither given, or too long); BASE_EPROTO (an entry that
+ *         does not decode); BASE_EIO; BASE_ESTORE; BASE_ENOMEM. On an error some records
+ *         may be gone: run it again.
+ */
+typedef struct sto_erase_report {
+    uint64_t decisions, outcomes, joined; /* entries removed */
+    uint64_t index_fields;                /* event index fields removed */
+    uint64_t conversations;               /* conversations found */
+} sto_erase_report;
+base_err sto_erase(sto_store *s, const char *policy, const char *user, const char *conversation,
+                   bool dry_run, sto_erase_report *rep);
+
+/* The instance holding @policy's lease into @out ("" when none). */
+base_err sto_policy_owner(sto_store *s, const char *policy, char *out, size_t size);
+
+/*
+ * sto_pseudonym_key() - the deployment's pseudonym key kept in Redis at STO_PSEUDONYM_KEY:
+ * @fresh is stored if there is none yet (SET NX), and *out is what is stored.
+ * Return: BASE_OK; BASE_EPROTO (the key holds something else); BASE_EIO; BASE_ESTORE.
+ */
+#define STO_PSEUDONYM_KEY "rlfeed:pseudonym-key"
+base_err sto_pseudonym_key(sto_store *s, const uint8_t fresh[32], uint8_t out[32]);
+
+/* The key kept in Redis, if any (*out_found), without storing one. */
+base_err sto_pseudonym_key_get(sto_store *s, uint8_t out[32], bool *out_found);
 
 #endif

@@ -229,6 +229,29 @@ static void http_headers_round_trip_and_cover_the_request(void)
     }
 }
 
+static void pseudonyms_are_keyed_and_separate_domains(void)
+{
+    uint8_t k[PROTO_AUTH_KEY_BYTES], k2[PROTO_AUTH_KEY_BYTES];
+    char a[PROTO_PSEUDONYM_LEN + 1], b[PROTO_PSEUDONYM_LEN + 1];
+    proto_auth_derive(secret, salt, k);
+    memcpy(k2, k, sizeof(k));
+    k2[31] ^= 1;
+    proto_pseudonym(k, "user", "cust-991", a);
+    TST_EQ(strlen(a), (size_t)PROTO_PSEUDONYM_LEN);
+    TST_TRUE(a[0] == '~' && strspn(a + 1, "0123456789abcdef") == PROTO_PSEUDONYM_LEN - 1);
+    TST_TRUE(strstr(a, "cust") == NULL);
+    proto_pseudonym(k, "user", "cust-991", b);
+    TST_STREQ(a, b);
+    proto_pseudonym(k, "conversation", "cust-991", b);
+    TST_TRUE(strcmp(a, b) != 0);
+    proto_pseudonym(k2, "user", "cust-991", b);
+    TST_TRUE(strcmp(a, b) != 0);
+    proto_pseudonym(k, "user", "cust-992", b);
+    TST_TRUE(strcmp(a, b) != 0);
+    proto_pseudonym(k, "user", "", b);
+    TST_STREQ(b, "");
+}
+
 int main(void)
 {
     derivation_depends_on_secret_and_salt();
@@ -236,5 +259,6 @@ int main(void)
     signed_requests_verify_and_every_byte_counts();
     decoder_checks_the_shape_of_auth();
     http_headers_round_trip_and_cover_the_request();
+    pseudonyms_are_keyed_and_separate_domains();
     return tst_done();
 }

@@ -225,7 +225,8 @@ static base_decision *make_decision(uint32_t dim, uint32_t n_cand)
 static bool decision_eq(const base_decision *a, const base_decision *b)
 {
     return strcmp(a->policy, b->policy) == 0 && strcmp(a->event_id, b->event_id) == 0 &&
-           strcmp(a->conversation_id, b->conversation_id) == 0 && a->ts_ms == b->ts_ms &&
+           strcmp(a->conversation_id, b->conversation_id) == 0 &&
+           strcmp(a->user_id, b->user_id) == 0 && a->ts_ms == b->ts_ms &&
            a->model_version == b->model_version && a->turn == b->turn && a->source == b->source &&
            a->dim == b->dim && a->n_cand == b->n_cand && a->chosen == b->chosen &&
            a->deferred == b->deferred && a->lsn == b->lsn && a->overflow == b->overflow &&
@@ -413,6 +414,41 @@ static void decision_overflow_mark_is_optional(void)
     base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&marked);
+}
+
+/* "u" (the customer) is written only when the decision names one; present, it is not empty. */
+static void decision_user_is_optional(void)
+{
+    base_decision *d = make_decision(2, 2);
+    base_decision *got = NULL;
+    base_buf plain, named;
+    base_buf_init(&plain, 4096);
+    base_buf_init(&named, 4096);
+    TST_OK(sto_codec_encode_decision(d, &plain));
+    base_strlcpy(d->user_id, "~0123456789abcdef0123456789abcdef", sizeof(d->user_id));
+    TST_OK(sto_codec_encode_decision(d, &named));
+    TST_EQ(named.len, plain.len + 2 + 35); /* "u": str8 of 33 bytes */
+    TST_OK(sto_codec_decode_decision(named.data, named.len, &got));
+    TST_TRUE(got != NULL && decision_eq(d, got));
+    base_decision_free(got);
+    got = NULL;
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &got));
+    TST_TRUE(got != NULL && got->user_id[0] == '\0');
+    base_decision_free(got);
+    got = NULL;
+    /* An empty "u" is not what the encoder writes: refused. */
+    TST_EQ(plain.data[0], 0xde); /* map16: the pair count is in bytes 1 and 2 */
+    plain.data[2]++;
+    TST_OK(base_buf_append(&plain, "\xa1u\xa0", 3));
+    TST_EQ(sto_codec_decode_decision(plain.data, plain.len, &got), BASE_EPROTO);
+    plain.data[plain.len - 1] = 0xa1; /* "u": "x" instead decodes */
+    TST_OK(base_buf_append(&plain, "x", 1));
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &got));
+    TST_TRUE(got != NULL && strcmp(got->user_id, "x") == 0);
+    base_decision_free(got);
+    base_decision_free(d);
+    base_buf_fini(&plain);
+    base_buf_fini(&named);
 }
 
 /* "sl" and "pv" are written only for production-slot decisions or a known production version. */
@@ -1163,6 +1199,7 @@ int main(void)
     model_feature_map_round_trips_and_is_optional();
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
+    decision_user_is_optional();
     decision_compact_embeddings_round_trip();
     decoder_checks_compact_embeddings();
     decision_keeps_full_length_strings();
