@@ -123,6 +123,7 @@ typedef struct svc_config {
     uint32_t auth_window_ms;             /* clock skew a proof may have, default 30000 */
     uint32_t auth_replay_max;            /* proofs remembered per window, default 1000000 */
     bool ops_pages_open;                 /* auth = on: /metrics, /dashboard without a proof */
+    char pseudonym_key[SVC_URL_MAX];     /* file of the key ids are pseudonymised with; "": Redis */
     uint32_t n_clients;
     svc_client_config client[SVC_MAX_CLIENTS];
     uint32_t n_policies;

@@ -55,6 +55,11 @@ int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbu
         if (ok) {
             strcpy(dst, v);
         }
+    } else if (strcmp(k, "pseudonym_key") == 0) {
+        ok = strlen(v) < sizeof(c->pseudonym_key) && (v[0] == '\0' || v[0] == '/');
+        if (ok) {
+            strcpy(c->pseudonym_key, v);
+        }
     } else if (strcmp(k, "ops_pages_open") == 0) {
         ok = strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
         c->ops_pages_open = strcmp(v, "true") == 0;

@@ -4,10 +4,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "proto/auth.h"
 #include "proto/request.h"
 #include "service/audit.h"
 #include "service/dispatch.h"
@@ -172,6 +175,43 @@ static base_err replay_spills(const svc_config *cfg, const char *url)
     return e;
 }
 
+/* The pseudonym key: the file pseudonym_key names, else the one kept in Redis (made once). */
+static base_err pseudonym_key(const svc_config *cfg, sto_store *s, svc_engine *eng)
+{
+    uint8_t key[32], fresh[32];
+    char why[160] = "";
+    base_err e = BASE_OK;
+    if (cfg->pseudonym_key[0] != '\0') {
+        base_buf b;
+        base_buf_init(&b, 4096);
+        bool ok = base_buf_read_file(&b, cfg->pseudonym_key, why, sizeof(why));
+        size_t n = b.len;
+        while (ok && n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r')) {
+            n--;
+        }
+        ok = ok && proto_auth_unhex((const char *)b.data, n, key, sizeof(key));
+        base_buf_fini(&b);
+        if (!ok) {
+            base_log(BASE_LOG_ERROR, "[server] pseudonym_key %s: %s", cfg->pseudonym_key,
+                     why[0] != '\0' ? why : "not 64 hex digits (rlfeed key pseudonym)");
+            return BASE_EINVAL;
+        }
+    } else {
+        while (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
+        }
+        e = sto_pseudonym_key(s, fresh, key);
+        if (e != BASE_OK) {
+            base_log(BASE_LOG_ERROR, "pseudonym key in redis (%s): %s", STO_PSEUDONYM_KEY,
+                     base_strerror(e));
+            return e;
+        }
+    }
+    svc_engine_set_pseudonym_key(eng, key);
+    base_log(BASE_LOG_INFO, "user and conversation ids are stored pseudonymised (key %s)",
+             cfg->pseudonym_key[0] != '\0' ? cfg->pseudonym_key : "kept in redis");
+    return BASE_OK;
+}
+
 /* Rebuild every policy, then record it in the audit trail on the same connection. */
 static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url, const char *who,
                         svc_persist *persist)
@@ -179,6 +219,10 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url,
     char err[512] = "";
     sto_store *s = NULL;
     base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
+    if (e == BASE_OK && pseudonym_key(cfg, s, eng) != BASE_OK) {
+        sto_store_close(s);
+        return BASE_EINVAL;
+    }
     if (e == BASE_OK) {
         svc_log_reader r = svc_log_reader_of_store(s);
         e = svc_engine_restore(eng, &r, err, sizeof(err));

@@ -83,6 +83,7 @@ static base_decision *build_decision(svc_prt *p, const proto_request *q, proto_e
     memcpy(d->embedding, q->embedding, (size_t)q->dim * sizeof(float));
     base_strlcpy(d->policy, pc->name, sizeof(d->policy));
     base_strlcpy(d->conversation_id, q->conversation_id, sizeof(d->conversation_id));
+    base_strlcpy(d->user_id, q->user_id, sizeof(d->user_id));
     d->turn = q->turn;
     return d;
 fail:

@@ -83,6 +83,7 @@ static void run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_repli
         /* PULL is for fire-and-forget feedback only; nobody could read another op's reply. */
         svc_dispatch_reject(d, r, PROTO_E_OP_NOT_ALLOWED, "op not taken here");
     } else {
+        svc_engine_pseudonymize(e, &req); /* the raw ids go no further than this */
         svc_engine_handle(e, &req, r);
     }
     proto_request_fini(&req);

@@ -150,6 +150,24 @@ void svc_engine_set_auth(svc_engine *e, struct svc_auth *a)
     e->auth = a;
 }
 
+void svc_engine_set_pseudonym_key(svc_engine *e, const uint8_t key[32])
+{
+    memcpy(e->pseudonym_key, key, sizeof(e->pseudonym_key));
+    e->pseudonyms = true;
+}
+
+void svc_engine_pseudonymize(const svc_engine *e, proto_request *q)
+{
+    char p[PROTO_PSEUDONYM_LEN + 1];
+    if (!e->pseudonyms) {
+        return;
+    }
+    proto_pseudonym(e->pseudonym_key, "user", q->user_id, p);
+    base_strlcpy(q->user_id, p, sizeof(q->user_id));
+    proto_pseudonym(e->pseudonym_key, "conversation", q->conversation_id, p);
+    base_strlcpy(q->conversation_id, p, sizeof(q->conversation_id));
+}
+
 void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)
 {
     svc_prt *only = NULL;

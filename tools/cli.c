@@ -32,6 +32,7 @@
 #include "bench/serve.h"
 #include "proto/errors.h"
 #include "proto/json.h"
+#include "tools/erase.h"
 #include "tools/keycmd.h"
 #include "tools/promote.h"
 #include "tools/registry_cli.h"
@@ -99,6 +100,8 @@ static void usage(FILE *f)
         "  audit      the whole audit trail (also the daemon's restore, config and\n"
         "             retention entries), oldest first [--limit N]\n"
         "  serve      serving overrides [--mode online|production] [--canary SHARE] [--clear]\n"
+        "  erase      remove one customer's records (rlfeedd stopped): --user U and/or\n"
+        "             --conversation C [--pseudonym-key FILE] [--dry-run]\n"
         "  each takes --policy P (required), --redis URL (default $RLFEED_REDIS),\n"
         "  --who NAME (default $USER@hostname) and --json; exit 2 on errors\n"
         "\n"
@@ -488,6 +491,8 @@ int main(int argc, char **argv)
         status = rlfeed_bench_serve_main(argc - 3, argv + 3);
     } else if (strcmp(cmd, "bench") == 0) {
         status = rlfeed_bench_main(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "erase") == 0) {
+        status = rlfeed_erase_main(argc - 2, argv + 2);
     } else if (strcmp(cmd, "promote") == 0 || strcmp(cmd, "rollback") == 0 ||
                strcmp(cmd, "history") == 0 || strcmp(cmd, "audit") == 0 ||
                strcmp(cmd, "serve") == 0) {

@@ -28,17 +28,41 @@ static bool write_new(const char *path, const base_buf *b)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fprintf(stderr, "rlfeed key new: %s: %s%s\n", path, strerror(errno),
+        fprintf(stderr, "rlfeed key: %s: %s%s\n", path, strerror(errno),
                 errno == EEXIST ? " (not overwritten: remove it or choose --out)" : "");
         return false;
     }
     bool ok = write(fd, b->data, b->len) == (ssize_t)b->len;
     ok = close(fd) == 0 && ok;
     if (!ok) {
-        fprintf(stderr, "rlfeed key new: cannot write %s\n", path);
+        fprintf(stderr, "rlfeed key: cannot write %s\n", path);
         (void)unlink(path);
     }
     return ok;
+}
+
+/* `rlfeed key pseudonym --out FILE`: 32 random bytes as 64 hex digits, mode 0600. */
+static int pseudonym_main(int argc, char **argv)
+{
+    uint8_t key[PROTO_AUTH_KEY_BYTES];
+    char hex[2 * PROTO_AUTH_KEY_BYTES + 2];
+    base_buf b;
+    if (argc != 3 || strcmp(argv[1], "--out") != 0) {
+        fprintf(stderr, "usage: rlfeed key pseudonym --out FILE\n");
+        return EXIT_USAGE;
+    }
+    fill_random(key, sizeof(key));
+    proto_auth_hex(key, sizeof(key), hex);
+    strcat(hex, "\n");
+    base_buf_init(&b, 4096);
+    bool ok = base_buf_append(&b, hex, strlen(hex)) == BASE_OK && write_new(argv[2], &b);
+    base_buf_fini(&b);
+    if (ok) {
+        printf("# pseudonym key: %s (keep it private, and back it up: records already stored "
+               "can only be matched with it)\n[server]\npseudonym_key = %s\n",
+               argv[2], argv[2]);
+    }
+    return ok ? 0 : EXIT_USAGE;
 }
 
 int rlfeed_key_main(int argc, char **argv)
@@ -49,8 +73,12 @@ int rlfeed_key_main(int argc, char **argv)
     base_buf b;
     int status = EXIT_USAGE;
 
+    if (argc >= 1 && strcmp(argv[0], "pseudonym") == 0) {
+        return pseudonym_main(argc, argv);
+    }
     if (argc < 1 || strcmp(argv[0], "new") != 0) {
-        fprintf(stderr, "usage: rlfeed key new NAME [--out FILE]\n");
+        fprintf(stderr, "usage: rlfeed key new NAME [--out FILE]\n"
+                        "       rlfeed key pseudonym --out FILE\n");
         return EXIT_USAGE;
     }
     for (int i = 1; i < argc; i++) {

@@ -18,6 +18,7 @@
 #include "base/record.h"
 #include "daemon.h"
 #include "proc.h"
+#include "proto/auth.h"
 #include "storage/store.h"
 #include "tap.h"
 
@@ -266,10 +267,17 @@ static void client_library_speaks_conversations(tst_daemon *f, sto_store *st)
     sto_entry *en = NULL;
     size_t n = 0;
     int seen = 0;
+    /* Records hold the conversation's pseudonym (docs/security.md), under the key in Redis. */
+    uint8_t key[32];
+    bool found = false;
+    char conv5[PROTO_PSEUDONYM_LEN + 1];
+    TST_OK(sto_pseudonym_key_get(st, key, &found));
+    TST_TRUE(found);
+    proto_pseudonym(key, "conversation", "conv5", conv5);
     TST_OK(sto_store_read(st, STO_JOINED, "cs", "0", 100, &en, &n));
     for (size_t i = 0; i < n; i++) {
         const base_joined *j = en[i].rec;
-        if (strcmp(j->decision->conversation_id, "conv5") != 0) {
+        if (strcmp(j->decision->conversation_id, conv5) != 0) {
             continue;
         }
         int turn = (int)j->decision->turn;

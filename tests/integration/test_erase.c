@@ -1,0 +1,251 @@
+/*
+ * Pseudonyms and erasure (docs/security.md): rlfeedd stores user and conversation ids only as
+ * keyed pseudonyms, and `rlfeed erase` removes one customer's records while rlfeedd is
+ * stopped. Two customers talk to policy e; some of alice's decisions are joined and learned,
+ * some still pending at the stop. Checked by reading every key of Redis (every type):
+ *   - before: neither raw id is anywhere; alice's pseudonyms are;
+ *   - `rlfeed erase` refuses while rlfeedd holds the policy;
+ *   - after: neither alice's raw ids nor her pseudonyms are anywhere; bob's are; the audit
+ *     entry names no id;
+ *   - a restart recovers the same model (version and checksum) as before the erasure.
+ */
+#include <hiredis.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "client/rlfeed_client.h"
+#include "daemon.h"
+#include "proc.h"
+#include "proto/auth.h"
+#include "proto/json.h"
+#include "proto/request.h"
+#include "tap.h"
+
+#define T0 1700000000000LL
+
+/* Append every reply string under @r to @out (one per line). */
+static void flatten(const redisReply *r, base_buf *out)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        (void)base_buf_append(out, r->str, r->len);
+        (void)base_buf_append(out, "\n", 1);
+    }
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        flatten(r->element[i], out);
+    }
+}
+
+/* Every key and value of the Redis at @path into @out. */
+static bool dump_redis(const char *path, base_buf *out)
+{
+    redisContext *c = redisConnectUnix(path);
+    if (c == NULL || c->err) {
+        if (c != NULL) {
+            redisFree(c);
+        }
+        return false;
+    }
+    base_buf_reset(out);
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s COUNT 1000", cursor);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            redisFree(c);
+            return false;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *key = r->element[1]->element[i]->str;
+            redisReply *t = redisCommand(c, "TYPE %s", key);
+            const char *ty = t != NULL && t->type == REDIS_REPLY_STATUS ? t->str : "";
+            redisReply *v = strcmp(ty, "string") == 0   ? redisCommand(c, "GET %s", key)
+                            : strcmp(ty, "hash") == 0   ? redisCommand(c, "HGETALL %s", key)
+                            : strcmp(ty, "stream") == 0 ? redisCommand(c, "XRANGE %s - +", key)
+                            : strcmp(ty, "set") == 0    ? redisCommand(c, "SMEMBERS %s", key)
+                            : strcmp(ty, "zset") == 0   ? redisCommand(c, "ZRANGE %s 0 -1", key)
+                                                        : redisCommand(c, "LRANGE %s 0 -1", key);
+            (void)base_buf_append(out, key, strlen(key));
+            (void)base_buf_append(out, "\n", 1);
+            flatten(v, out);
+            freeReplyObject(v);
+            freeReplyObject(t);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(c);
+    return true;
+}
+
+static bool has(const base_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i + n <= b->len; i++) {
+        if (memcmp(b->data + i, s, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A decide for @user in @conv, event @ev, then (when @resolved) feedback for it. */
+static bool talk(tst_daemon *f, const char *user, const char *conv, const char *ev, bool resolved)
+{
+    const float emb[4] = {1.0f, 0.5f, -0.5f, 0.25f};
+    const char *ids[2] = {"a", "b"};
+    const float bl[2] = {0.1f, 0.2f};
+    proto_decide_req q = {.policy = "e",
+                          .event_id = ev,
+                          .conversation_id = conv,
+                          .user_id = user,
+                          .embedding = emb,
+                          .dim = 4,
+                          .n_cand = 2,
+                          .cand_ids = ids,
+                          .base_logits = bl};
+    base_buf b;
+    rlfeed_reply r;
+    base_buf_init(&b, 1u << 20);
+    bool ok = proto_encode_decide(&b, &q) == BASE_OK &&
+              tst_call_raw(f, b.data, b.len, &r) == BASE_OK && r.ok;
+    if (ok && resolved) {
+        proto_feedback_req fb = {
+            .policy = "e", .event_id = ev, .signal = "resolved", .value = 1.0, .user_id = user};
+        base_buf_reset(&b);
+        ok = proto_encode_feedback(&b, &fb) == BASE_OK &&
+             tst_call_raw(f, b.data, b.len, &r) == BASE_OK && r.ok;
+    }
+    base_buf_fini(&b);
+    return ok;
+}
+
+/* A conversation-level outcome without a user id (alice's bot says she came back). */
+static bool conv_outcome(tst_daemon *f, const char *conv)
+{
+    rlfeed_reply r;
+    return tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"e\",\"conversation_id\":\"%s\","
+                     "\"signal\":\"resolved\"}",
+                     conv) == BASE_OK &&
+           r.ok;
+}
+
+static int erase(tst_daemon *f, const char *log, const char *extra)
+{
+    char redis[700];
+    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(f->redis));
+    const char *args[] = {"erase", "--policy", "e",   "--user", "u-alice",
+                          redis,   "--who",    "dpo", extra,    NULL};
+    return tst_run("RLFEED", args, log, 30000);
+}
+
+int main(void)
+{
+    tst_daemon f;
+    base_buf dump;
+    char start[32], log[600], version[32] = "", checksum[32] = "";
+    const char *config = "[server]\ntick_ms = 5\n"
+                         "[policy e]\ndim = 4\nactions = a, b\nseed = 3\nsignal.resolved = 1.0\n"
+                         "window_ms = 60000\n";
+    if (!tst_daemon_init(&f, "rlfeed-erase", config)) {
+        printf("Bail out! fixture\n");
+        tst_daemon_fini(&f, false);
+        return 1;
+    }
+    base_buf_init(&dump, 64u << 20);
+    snprintf(log, sizeof(log), "%s/erase.log", f.dir);
+    snprintf(start, sizeof(start), "%lld", T0);
+    const char *extra[] = {"--manual-clock", start, NULL};
+    bool up = tst_daemon_start(&f, true, extra);
+    TST_TRUE(up);
+    if (!up) {
+        goto out;
+    }
+    /* Joined before the stop: the first round; pending at the stop: the second. */
+    bool ok = true;
+    for (int round = 0; round < 2 && ok; round++) {
+        for (int i = 0; i < 6 && ok; i++) {
+            char ev[32];
+            snprintf(ev, sizeof(ev), "alice-%d-%d", round, i);
+            ok = talk(&f, "u-alice", "conv-alice", ev, i % 2 == 0);
+            snprintf(ev, sizeof(ev), "bob-%d-%d", round, i);
+            ok = ok && talk(&f, "u-bob", "conv-bob", ev, i % 3 == 0);
+        }
+        ok = ok && conv_outcome(&f, "conv-alice");
+        if (round == 0) {
+            ok = ok && tst_clock_set(&f, T0 + 61000);
+            int64_t deadline = tst_now_ms() + 10000;
+            long long joined = 0;
+            while (ok && joined < 12 && tst_now_ms() < deadline) {
+                json_t *s = tst_stats(&f);
+                joined = tst_stat_int(s, "e", "updates");
+                json_decref(s);
+                tst_nap();
+            }
+            TST_EQ(joined, 12);
+        }
+    }
+    TST_TRUE(ok);
+    json_t *s = tst_stats(&f);
+    snprintf(version, sizeof(version), "%lld", tst_stat_int(s, "e", "model_version"));
+    snprintf(checksum, sizeof(checksum), "%s", tst_stat_str(s, "e", "model_checksum"));
+    json_decref(s);
+
+    /* Pseudonyms, not ids, are stored. */
+    uint8_t key[32];
+    char pa[PROTO_PSEUDONYM_LEN + 1], pca[PROTO_PSEUDONYM_LEN + 1], pb[PROTO_PSEUDONYM_LEN + 1];
+    const char *sock = sto_server_url(f.redis) + 5;
+    TST_TRUE(dump_redis(sock, &dump));
+    TST_TRUE(!has(&dump, "u-alice") && !has(&dump, "conv-alice") && !has(&dump, "u-bob"));
+    redisContext *rc = redisConnectUnix(sock);
+    redisReply *kr = rc != NULL ? redisCommand(rc, "GET rlfeed:pseudonym-key") : NULL;
+    TST_TRUE(kr != NULL && kr->type == REDIS_REPLY_STRING &&
+             proto_auth_unhex(kr->str, kr->len, key, sizeof(key)));
+    freeReplyObject(kr);
+    redisFree(rc);
+    proto_pseudonym(key, "user", "u-alice", pa);
+    proto_pseudonym(key, "conversation", "conv-alice", pca);
+    proto_pseudonym(key, "user", "u-bob", pb);
+    TST_TRUE(has(&dump, pa) && has(&dump, pca) && has(&dump, pb));
+
+    /* Not while rlfeedd holds the policy. */
+    TST_EQ(erase(&f, log, "--dry-run"), 2);
+    TST_TRUE(tst_file_has(log, "holds policy e: stop it first"));
+    TST_EQ(tst_daemon_stop(&f), 0);
+
+    TST_EQ(erase(&f, log, "--dry-run"), 0);
+    TST_TRUE(tst_file_has(log, "e: would erase 12 decisions"));
+    TST_TRUE(dump_redis(sock, &dump) && has(&dump, pa));
+    TST_EQ(erase(&f, log, "--json"), 0);
+    TST_TRUE(tst_file_has(log, "\"decisions\":12"));
+    TST_TRUE(dump_redis(sock, &dump));
+    TST_TRUE(!has(&dump, pa) && !has(&dump, pca) && !has(&dump, "u-alice") &&
+             !has(&dump, "conv-alice") && !has(&dump, "alice-"));
+    TST_TRUE(has(&dump, pb) && has(&dump, "bob-0-0"));
+    TST_TRUE(has(&dump, "erase") && has(&dump, "dpo"));
+
+    /* The model comes back as it was. */
+    up = tst_daemon_start(&f, true, extra);
+    TST_TRUE(up);
+    if (up) {
+        s = tst_stats(&f);
+        char v2[32];
+        snprintf(v2, sizeof(v2), "%lld", tst_stat_int(s, "e", "model_version"));
+        TST_STREQ(v2, version);
+        TST_STREQ(tst_stat_str(s, "e", "model_checksum"), checksum);
+        TST_EQ(tst_stat_join(s, "e", "pending"), 6); /* bob's second round only */
+        json_decref(s);
+        TST_EQ(tst_daemon_stop(&f), 0);
+    }
+out:
+    base_buf_fini(&dump);
+    tst_daemon_fini(&f, tst_failed > 0);
+    return tst_done();
+}
