@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_wire fuzz_json fuzz_record fuzz_spill fuzz_config)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_wire fuzz_json fuzz_record fuzz_spill fuzz_config fuzz_http)
 command -v clang > /dev/null || { echo "fuzz.sh: needs clang (apt-get install clang)" >&2; exit 2; }
 [ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-fuzz.XXXXXX")
 mkdir -p "$out"

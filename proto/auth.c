@@ -7,8 +7,9 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include <mbedtls/md.h>
+#include <mbedtls/sha256.h>
 
+#include "base/alloc.h"
 #include "base/utf8.h"
 #include "proto/mp.h"
 
@@ -19,40 +20,87 @@
 
 #define DERIVE_LABEL "rlfeed-key-v1"
 
-static const mbedtls_md_info_t *sha256(void)
+/*
+ * HMAC-SHA256 (RFC 2104) on mbedTLS's SHA-256, with the key's two padded blocks hashed once:
+ * a prepared key holds the hash states after them, and each mac clones those, so a mac costs
+ * the message's blocks plus two, with no allocation.
+ */
+struct proto_mac_key {
+    mbedtls_sha256_context inner, outer;
+};
+
+static void mac_key_prepare(proto_mac_key *k, const uint8_t *key, size_t key_len)
 {
-    return mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    uint8_t block[64] = {0}, ipad[64], opad[64];
+    if (key_len > sizeof(block)) {
+        (void)mbedtls_sha256_ret(key, key_len, block, 0);
+    } else {
+        memcpy(block, key, key_len);
+    }
+    for (size_t i = 0; i < sizeof(block); i++) {
+        ipad[i] = block[i] ^ 0x36;
+        opad[i] = block[i] ^ 0x5c;
+    }
+    mbedtls_sha256_init(&k->inner);
+    mbedtls_sha256_init(&k->outer);
+    (void)mbedtls_sha256_starts_ret(&k->inner, 0);
+    (void)mbedtls_sha256_update_ret(&k->inner, ipad, sizeof(ipad));
+    (void)mbedtls_sha256_starts_ret(&k->outer, 0);
+    (void)mbedtls_sha256_update_ret(&k->outer, opad, sizeof(opad));
 }
 
-/* One HMAC over a list of parts; false only if mbedTLS fails (out of memory). */
+/* One HMAC over a list of parts. */
 typedef struct part {
     const void *p;
     size_t n;
 } part;
 
+static void mac_parts(const proto_mac_key *k, const part *parts, size_t n_parts,
+                      uint8_t out[PROTO_AUTH_MAC_BYTES])
+{
+    mbedtls_sha256_context c;
+    uint8_t inner[32];
+    mbedtls_sha256_init(&c);
+    mbedtls_sha256_clone(&c, &k->inner);
+    for (size_t i = 0; i < n_parts; i++) {
+        if (parts[i].n > 0) {
+            (void)mbedtls_sha256_update_ret(&c, parts[i].p, parts[i].n);
+        }
+    }
+    (void)mbedtls_sha256_finish_ret(&c, inner);
+    mbedtls_sha256_clone(&c, &k->outer);
+    (void)mbedtls_sha256_update_ret(&c, inner, sizeof(inner));
+    (void)mbedtls_sha256_finish_ret(&c, out);
+    mbedtls_sha256_free(&c);
+}
+
 static bool hmac_parts(const uint8_t *key, size_t key_len, const part *parts, size_t n_parts,
                        uint8_t out[PROTO_AUTH_MAC_BYTES])
 {
-    mbedtls_md_context_t ctx;
-    bool ok = false;
+    proto_mac_key k;
+    mac_key_prepare(&k, key, key_len);
+    mac_parts(&k, parts, n_parts, out);
+    mbedtls_sha256_free(&k.inner);
+    mbedtls_sha256_free(&k.outer);
+    return true;
+}
 
-    mbedtls_md_init(&ctx);
-    if (mbedtls_md_setup(&ctx, sha256(), 1) != 0 ||
-        mbedtls_md_hmac_starts(&ctx, key, key_len) != 0) {
-        goto done;
+proto_mac_key *proto_mac_key_new(const uint8_t key[PROTO_AUTH_KEY_BYTES])
+{
+    proto_mac_key *k = base_alloc(sizeof(*k));
+    if (k != NULL) {
+        mac_key_prepare(k, key, PROTO_AUTH_KEY_BYTES);
     }
-    for (size_t i = 0; i < n_parts; i++) {
-        if (parts[i].n > 0 && mbedtls_md_hmac_update(&ctx, parts[i].p, parts[i].n) != 0) {
-            goto done;
-        }
+    return k;
+}
+
+void proto_mac_key_free(proto_mac_key *k)
+{
+    if (k != NULL) {
+        mbedtls_sha256_free(&k->inner);
+        mbedtls_sha256_free(&k->outer);
+        base_free(k);
     }
-    ok = mbedtls_md_hmac_finish(&ctx, out) == 0;
-done:
-    mbedtls_md_free(&ctx);
-    if (!ok) {
-        memset(out, 0, PROTO_AUTH_MAC_BYTES);
-    }
-    return ok;
 }
 
 static bool same_mac(const uint8_t *a, const uint8_t *b)
@@ -318,8 +366,8 @@ base_err proto_auth_sign(base_buf *msg, const char *client, const uint8_t key[PR
     return e;
 }
 
-bool proto_auth_verify(const uint8_t *msg, size_t len, const proto_auth *a,
-                       const uint8_t key[PROTO_AUTH_KEY_BYTES])
+bool proto_auth_verify_with(const proto_mac_key *k, const uint8_t *msg, size_t len,
+                            const proto_auth *a)
 {
     static const uint8_t zeros[PROTO_AUTH_MAC_BYTES];
     uint8_t want[PROTO_AUTH_MAC_BYTES];
@@ -331,14 +379,26 @@ bool proto_auth_verify(const uint8_t *msg, size_t len, const proto_auth *a,
         {msg, a->mac_off},
         {zeros, PROTO_AUTH_MAC_BYTES},
         {msg + a->mac_off + PROTO_AUTH_MAC_BYTES, len - a->mac_off - PROTO_AUTH_MAC_BYTES}};
-    return hmac_parts(key, PROTO_AUTH_KEY_BYTES, parts, 3, want) && same_mac(want, a->mac);
+    mac_parts(k, parts, 3, want);
+    return same_mac(want, a->mac);
+}
+
+bool proto_auth_verify(const uint8_t *msg, size_t len, const proto_auth *a,
+                       const uint8_t key[PROTO_AUTH_KEY_BYTES])
+{
+    proto_mac_key k;
+    mac_key_prepare(&k, key, PROTO_AUTH_KEY_BYTES);
+    bool ok = proto_auth_verify_with(&k, msg, len, a);
+    mbedtls_sha256_free(&k.inner);
+    mbedtls_sha256_free(&k.outer);
+    return ok;
 }
 
 /* ------------------------------------------------------------- HTTP */
 
-static bool http_mac(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *client, int64_t ts_ms,
-                     const char *nonce, const char *method, const char *target, const uint8_t *body,
-                     size_t body_len, uint8_t out[PROTO_AUTH_MAC_BYTES])
+static bool http_mac_with(const proto_mac_key *k, const char *client, int64_t ts_ms,
+                          const char *nonce, const char *method, const char *target,
+                          const uint8_t *body, size_t body_len, uint8_t out[PROTO_AUTH_MAC_BYTES])
 {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRId64, ts_ms);
@@ -354,7 +414,20 @@ static bool http_mac(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *client
                           {nonce, strlen(nonce)},
                           {"\n", 1},
                           {body, body_len}};
-    return hmac_parts(key, PROTO_AUTH_KEY_BYTES, parts, sizeof(parts) / sizeof(parts[0]), out);
+    mac_parts(k, parts, sizeof(parts) / sizeof(parts[0]), out);
+    return true;
+}
+
+static bool http_mac(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *client, int64_t ts_ms,
+                     const char *nonce, const char *method, const char *target, const uint8_t *body,
+                     size_t body_len, uint8_t out[PROTO_AUTH_MAC_BYTES])
+{
+    proto_mac_key k;
+    mac_key_prepare(&k, key, PROTO_AUTH_KEY_BYTES);
+    bool ok = http_mac_with(&k, client, ts_ms, nonce, method, target, body, body_len, out);
+    mbedtls_sha256_free(&k.inner);
+    mbedtls_sha256_free(&k.outer);
+    return ok;
 }
 
 /* A nonce in a header: 1..64 bytes of letters, digits, '-', '_' or '.'. */
@@ -453,8 +526,16 @@ bool proto_auth_http_verify(const proto_auth *a, const uint8_t key[PROTO_AUTH_KE
            same_mac(want, a->mac);
 }
 
-void proto_pseudonym(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *domain, const char *id,
-                     char *out)
+bool proto_auth_http_verify_with(const proto_mac_key *k, const proto_auth *a, const char *method,
+                                 const char *target, const uint8_t *body, size_t body_len)
+{
+    uint8_t want[PROTO_AUTH_MAC_BYTES];
+    return a->present &&
+           http_mac_with(k, a->client, a->ts_ms, a->nonce, method, target, body, body_len, want) &&
+           same_mac(want, a->mac);
+}
+
+void proto_pseudonym_with(const proto_mac_key *k, const char *domain, const char *id, char *out)
 {
     uint8_t mac[PROTO_AUTH_MAC_BYTES];
     if (id[0] == '\0') {
@@ -462,7 +543,17 @@ void proto_pseudonym(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *domain
         return;
     }
     const part parts[] = {{domain, strlen(domain)}, {"\n", 1}, {id, strlen(id)}};
-    (void)hmac_parts(key, PROTO_AUTH_KEY_BYTES, parts, 3, mac);
+    mac_parts(k, parts, 3, mac);
     out[0] = '~';
     proto_auth_hex(mac, (PROTO_PSEUDONYM_LEN - 1) / 2, out + 1);
+}
+
+void proto_pseudonym(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *domain, const char *id,
+                     char *out)
+{
+    proto_mac_key k;
+    mac_key_prepare(&k, key, PROTO_AUTH_KEY_BYTES);
+    proto_pseudonym_with(&k, domain, id, out);
+    mbedtls_sha256_free(&k.inner);
+    mbedtls_sha256_free(&k.outer);
 }

@@ -59,6 +59,15 @@ typedef struct proto_auth_keyfile {
     uint8_t key[PROTO_AUTH_KEY_BYTES]; /* derived */
 } proto_auth_keyfile;
 
+/*
+ * A signing key prepared for many macs (its padded blocks hashed once): what a server that
+ * checks every request, or pseudonymises every id, keeps. Read-only once made: any thread
+ * may use it concurrently. NULL when out of memory.
+ */
+typedef struct proto_mac_key proto_mac_key;
+proto_mac_key *proto_mac_key_new(const uint8_t key[PROTO_AUTH_KEY_BYTES]);
+void proto_mac_key_free(proto_mac_key *k); /* accepts NULL */
+
 /* K = HMAC-SHA256(@secret, "rlfeed-key-v1" || @salt). */
 void proto_auth_derive(const uint8_t secret[PROTO_AUTH_SECRET_BYTES],
                        const uint8_t salt[PROTO_AUTH_SALT_BYTES],
@@ -100,6 +109,8 @@ void proto_auth_nonce(char *out, size_t size);
 /* Whether @a's mac is the one @key gives over the @len bytes of @msg (constant time). */
 bool proto_auth_verify(const uint8_t *msg, size_t len, const proto_auth *a,
                        const uint8_t key[PROTO_AUTH_KEY_BYTES]);
+bool proto_auth_verify_with(const proto_mac_key *k, const uint8_t *msg, size_t len,
+                            const proto_auth *a);
 
 /*
  * proto_auth_http_header() - the value of the Authorization header for an HTTP request
@@ -122,6 +133,8 @@ base_err proto_auth_http_parse(const char *value, proto_auth *out, proto_error *
 bool proto_auth_http_verify(const proto_auth *a, const uint8_t key[PROTO_AUTH_KEY_BYTES],
                             const char *method, const char *target, const uint8_t *body,
                             size_t body_len);
+bool proto_auth_http_verify_with(const proto_mac_key *k, const proto_auth *a, const char *method,
+                                 const char *target, const uint8_t *body, size_t body_len);
 
 /*
  * proto_pseudonym() - the stored form of a user or conversation id (docs/security.md,
@@ -133,6 +146,7 @@ bool proto_auth_http_verify(const proto_auth *a, const uint8_t key[PROTO_AUTH_KE
 #define PROTO_PSEUDONYM_LEN 33
 void proto_pseudonym(const uint8_t key[PROTO_AUTH_KEY_BYTES], const char *domain, const char *id,
                      char *out);
+void proto_pseudonym_with(const proto_mac_key *k, const char *domain, const char *id, char *out);
 
 /* @n bytes as lowercase hex into @out (2n + 1 bytes). */
 void proto_auth_hex(const uint8_t *p, size_t n, char *out);

@@ -576,3 +576,30 @@ int proto_json_http_status(proto_errcode code)
     }
     return 500;
 }
+
+bool proto_http_target(const char *uri, const char *prefix, char *out, size_t len, char *policy,
+                       size_t plen)
+{
+    size_t pn = strlen(prefix);
+    const char *q = strchr(uri, '?');
+    size_t n = q != NULL ? (size_t)(q - uri) : strlen(uri);
+    policy[0] = '\0';
+    out[0] = '\0';
+    if (n >= pn && strncmp(uri, prefix, pn) != 0) {
+        return false; /* an absolute-form URI ("http://host/api/v1/..."): not taken */
+    }
+    if (n > pn && !base_percent_decode(uri + pn, n - pn, false, out, len)) {
+        return false;
+    }
+    for (const char *p = q; p != NULL && *p != '\0';) {
+        p++; /* past '?' or '&' */
+        const char *end = strchr(p, '&');
+        size_t m = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (m > 7 && strncmp(p, "policy=", 7) == 0 &&
+            !base_percent_decode(p + 7, m - 7, true, policy, plen)) {
+            return false;
+        }
+        p = end;
+    }
+    return true;
+}

@@ -76,6 +76,15 @@ base_err proto_json_request(const char *json, size_t len, const char *op, base_b
                             proto_error *err);
 
 /*
+ * proto_http_target() - the HTTP API's request target: the path of @uri after @prefix (up
+ * to '?') into @out (@len bytes), percent-decoded; the value of the query parameter "policy"
+ * into @policy (@plen bytes; "" if absent). An @uri that does not start with @prefix (an
+ * absolute-form target) gives false, as does a part that cannot be decoded or does not fit.
+ */
+bool proto_http_target(const char *uri, const char *prefix, char *out, size_t len, char *policy,
+                       size_t plen);
+
+/*
  * proto_json_http_status() - the HTTP status of a reply carrying @code (docs/protocol.md
  * section 11): 200 for PROTO_E_NONE, 400 request errors, 404 unknown names, 409 conflicts,
  * 429 rate limits, 503 retryable, 500 internal (and any value outside the enum).

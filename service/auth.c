@@ -15,7 +15,8 @@
 
 typedef struct client {
     svc_client_config cfg;
-    pthread_mutex_t lk; /* the outcome bucket */
+    proto_mac_key *mk[SVC_CLIENT_KEYS_MAX]; /* cfg.key prepared: one per key */
+    pthread_mutex_t lk;                     /* the outcome bucket */
     double tokens;
     int64_t refill_ms;
     bool alarm;              /* over its outcome cap lately (guarded by lk) */
@@ -67,6 +68,10 @@ base_err svc_auth_new(const svc_config *c, svc_auth **out)
         base_free(a);
         return BASE_ENOMEM;
     }
+    pthread_mutex_init(&a->replay_lk, NULL);
+    for (int g = 0; g < GENERATIONS; g++) {
+        base_hset_init(&a->seen[g], a->replay_max);
+    }
     int64_t now = base_mono_ns() / 1000000;
     for (uint32_t i = 0; i < c->n_clients; i++) {
         client *cl = &a->clients[i];
@@ -74,10 +79,14 @@ base_err svc_auth_new(const svc_config *c, svc_auth **out)
         pthread_mutex_init(&cl->lk, NULL);
         cl->tokens = cl->cfg.outcome_burst;
         cl->refill_ms = now;
-    }
-    pthread_mutex_init(&a->replay_lk, NULL);
-    for (int g = 0; g < GENERATIONS; g++) {
-        base_hset_init(&a->seen[g], a->replay_max);
+        for (uint32_t k = 0; k < cl->cfg.n_keys; k++) {
+            cl->mk[k] = proto_mac_key_new(cl->cfg.key[k]);
+            if (cl->mk[k] == NULL) {
+                a->n_clients = i + 1; /* what svc_auth_free() must undo */
+                svc_auth_free(a);
+                return BASE_ENOMEM;
+            }
+        }
     }
     a->gen_start_ms = wall_ms();
     *out = a;
@@ -91,6 +100,9 @@ void svc_auth_free(svc_auth *a)
     }
     for (uint32_t i = 0; i < a->n_clients; i++) {
         pthread_mutex_destroy(&a->clients[i].lk);
+        for (uint32_t k = 0; k < SVC_CLIENT_KEYS_MAX; k++) {
+            proto_mac_key_free(a->clients[i].mk[k]);
+        }
     }
     for (int g = 0; g < GENERATIONS; g++) {
         base_hset_fini(&a->seen[g]);
@@ -186,9 +198,9 @@ static client *authenticate(svc_auth *a, const proto_auth *proof, const uint8_t 
     }
     bool ok = false;
     for (uint32_t k = 0; k < cl->cfg.n_keys && !ok; k++) {
-        ok = http != NULL ? proto_auth_http_verify(proof, cl->cfg.key[k], http->method,
-                                                   http->target, http->body, http->body_len)
-                          : proto_auth_verify(msg, len, proof, cl->cfg.key[k]);
+        ok = http != NULL ? proto_auth_http_verify_with(cl->mk[k], proof, http->method,
+                                                        http->target, http->body, http->body_len)
+                          : proto_auth_verify_with(cl->mk[k], msg, len, proof);
     }
     if (!ok) {
         proto_error_set(err, *code, "wrong mac: not signed with a key of client %s", cl->cfg.name);

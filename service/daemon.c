@@ -206,7 +206,10 @@ static base_err pseudonym_key(const svc_config *cfg, sto_store *s, svc_engine *e
             return e;
         }
     }
-    svc_engine_set_pseudonym_key(eng, key);
+    if (svc_engine_set_pseudonym_key(eng, key) != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "out of memory");
+        return BASE_ENOMEM;
+    }
     base_log(BASE_LOG_INFO, "user and conversation ids are stored pseudonymised (key %s)",
              cfg->pseudonym_key[0] != '\0' ? cfg->pseudonym_key : "kept in redis");
     return BASE_OK;

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "proto/auth.h"
 #include "service/explain.h"
 
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name)
@@ -90,6 +91,7 @@ void svc_engine_free(svc_engine *e)
     pthread_mutex_destroy(&e->ack_lk); /* empty: the log completed every owed answer */
     base_free(e->pol);
     base_free(e->restored);
+    proto_mac_key_free(e->pseudonym_key);
     base_free(e);
 }
 

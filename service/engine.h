@@ -72,7 +72,7 @@ void svc_engine_free(svc_engine *e); /* accepts NULL; the thread must be stopped
  * svc_engine_set_pseudonym_key() - from now on svc_engine_pseudonymize() replaces user and
  * conversation ids with their pseudonyms under @key (proto_pseudonym()); set before serving.
  */
-void svc_engine_set_pseudonym_key(svc_engine *e, const uint8_t key[32]);
+base_err svc_engine_set_pseudonym_key(svc_engine *e, const uint8_t key[32]);
 
 /* Replace @q's user_id and conversation_id by their pseudonyms (once a key is set). */
 void svc_engine_pseudonymize(const svc_engine *e, proto_request *q);

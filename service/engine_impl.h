@@ -57,8 +57,7 @@ struct svc_engine {
     uint32_t max_waiting;         /* past it such requests are refused, so decide keeps contexts */
     uint64_t id_prefix;           /* random per process start */
     struct svc_auth *auth;        /* borrowed: stats' "auth" (NULL or off: none) */
-    uint8_t pseudonym_key[32];    /* set before serving (svc_engine_set_pseudonym_key) */
-    bool pseudonyms;              /* false: ids are stored as sent (tests of the engine alone) */
+    struct proto_mac_key *pseudonym_key; /* NULL: ids as sent (tests of the engine alone) */
     atomic_uint_fast64_t id_seq;
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
     svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */

@@ -315,37 +315,6 @@ static bool has_body(nng_http_req *req)
            (cl != NULL && strcmp(cl, "0") != 0);
 }
 
-/*
- * The path of @uri after @prefix (up to '?') into @out, decoded; and the value of the query
- * parameter "policy" into @policy ("" if absent). False if either cannot be decoded.
- */
-static bool parse_uri(const char *uri, const char *prefix, char *out, size_t len, char *policy,
-                      size_t plen)
-{
-    size_t pn = strlen(prefix);
-    const char *q = strchr(uri, '?');
-    size_t n = q != NULL ? (size_t)(q - uri) : strlen(uri);
-    policy[0] = '\0';
-    out[0] = '\0';
-    if (n >= pn && strncmp(uri, prefix, pn) != 0) {
-        return false; /* an absolute-form URI ("http://host/api/v1/..."): not taken */
-    }
-    if (n > pn && !base_percent_decode(uri + pn, n - pn, false, out, len)) {
-        return false;
-    }
-    for (const char *p = q; p != NULL && *p != '\0';) {
-        p++; /* past '?' or '&' */
-        const char *end = strchr(p, '&');
-        size_t m = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (m > 7 && strncmp(p, "policy=", 7) == 0 &&
-            !base_percent_decode(p + 7, m - 7, true, policy, plen)) {
-            return false;
-        }
-        p = end;
-    }
-    return true;
-}
-
 /* True if the method of @req is @m (HEAD counts as GET: nng sends no body then). */
 static bool method_is(nng_http_req *req, const char *m)
 {
@@ -565,8 +534,8 @@ static void on_explain(nng_aio *aio)
         return;
     }
     c->close = has_body(req);
-    if (!parse_uri(nng_http_req_get_uri(req), PREFIX "explain/", event_id, sizeof(event_id), policy,
-                   sizeof(policy))) {
+    if (!proto_http_target(nng_http_req_get_uri(req), PREFIX "explain/", event_id, sizeof(event_id),
+                           policy, sizeof(policy))) {
         refuse(c, 0, PROTO_E_BAD_REQUEST, "the event id or the policy is not a valid name");
         return;
     }
@@ -599,8 +568,8 @@ static void on_stats(nng_aio *aio)
         return;
     }
     c->close = has_body(req);
-    if (!parse_uri(nng_http_req_get_uri(req), PREFIX "stats", rest, sizeof(rest), policy,
-                   sizeof(policy))) {
+    if (!proto_http_target(nng_http_req_get_uri(req), PREFIX "stats", rest, sizeof(rest), policy,
+                           sizeof(policy))) {
         refuse(c, 0, PROTO_E_BAD_REQUEST, "the policy is not a valid name");
         return;
     }
@@ -630,8 +599,8 @@ static void on_policies(nng_aio *aio)
         return;
     }
     c->close = has_body(req);
-    if (!parse_uri(nng_http_req_get_uri(req), PREFIX "policies/", name, sizeof(name), ignored,
-                   sizeof(ignored))) {
+    if (!proto_http_target(nng_http_req_get_uri(req), PREFIX "policies/", name, sizeof(name),
+                           ignored, sizeof(ignored))) {
         refuse(c, 0, PROTO_E_BAD_REQUEST, "the policy is not a valid name");
         return;
     }

@@ -150,21 +150,26 @@ void svc_engine_set_auth(svc_engine *e, struct svc_auth *a)
     e->auth = a;
 }
 
-void svc_engine_set_pseudonym_key(svc_engine *e, const uint8_t key[32])
+base_err svc_engine_set_pseudonym_key(svc_engine *e, const uint8_t key[32])
 {
-    memcpy(e->pseudonym_key, key, sizeof(e->pseudonym_key));
-    e->pseudonyms = true;
+    proto_mac_key *k = proto_mac_key_new(key);
+    if (k == NULL) {
+        return BASE_ENOMEM;
+    }
+    proto_mac_key_free(e->pseudonym_key);
+    e->pseudonym_key = k;
+    return BASE_OK;
 }
 
 void svc_engine_pseudonymize(const svc_engine *e, proto_request *q)
 {
     char p[PROTO_PSEUDONYM_LEN + 1];
-    if (!e->pseudonyms) {
+    if (e->pseudonym_key == NULL) {
         return;
     }
-    proto_pseudonym(e->pseudonym_key, "user", q->user_id, p);
+    proto_pseudonym_with(e->pseudonym_key, "user", q->user_id, p);
     base_strlcpy(q->user_id, p, sizeof(q->user_id));
-    proto_pseudonym(e->pseudonym_key, "conversation", q->conversation_id, p);
+    proto_pseudonym_with(e->pseudonym_key, "conversation", q->conversation_id, p);
     base_strlcpy(q->conversation_id, p, sizeof(q->conversation_id));
 }
 
