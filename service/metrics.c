@@ -253,6 +253,30 @@ static void service(writer *w, const proto_stats *s)
                NULL, NULL);
         value_u(w, s->rejected[c]);
     }
+    if (s->auth) {
+        static const char *const results[] = {"accepted", "unauthorized", "forbidden",
+                                              "rate_limited"};
+        family(w, "rlfeed_client_requests_total", "counter",
+               "Requests by configured client and how they fared (auth = on).");
+        for (uint32_t i = 0; i < s->n_clients; i++) {
+            const proto_client_stats *c = &s->clients[i];
+            const uint64_t v[4] = {c->accepted, c->unauthorized, c->forbidden, c->rate_limited};
+            for (int k = 0; k < 4; k++) {
+                sample(w, "rlfeed_client_requests_total", "client", c->name, "result", results[k]);
+                value_u(w, v[k]);
+            }
+        }
+        family(w, "rlfeed_client_alarms_total", "counter",
+               "Times a client's alarm was raised (its outcome cap refused it).");
+        for (uint32_t i = 0; i < s->n_clients; i++) {
+            sample(w, "rlfeed_client_alarms_total", "client", s->clients[i].name, NULL, NULL);
+            value_u(w, s->clients[i].alarms);
+        }
+        family(w, "rlfeed_unknown_client_requests_total", "counter",
+               "Requests without a proof or naming no configured client (auth = on).");
+        sample(w, "rlfeed_unknown_client_requests_total", NULL, NULL, NULL, NULL);
+        value_u(w, s->auth_unknown);
+    }
     const proto_storage_stats *st = &s->storage;
     family(w, "rlfeed_write_queue_depth", "gauge", "Records waiting in the write queue.");
     sample(w, "rlfeed_write_queue_depth", NULL, NULL, NULL, NULL);

@@ -264,6 +264,13 @@ static void refusals_over_http(tst_daemon *f, const proto_auth_keyfile *fe,
     snprintf(line, sizeof(line), "Authorization: %s\r\n", hdr);
     TST_TRUE(tst_http_request(f->http_url, "GET", "/metrics", line, NULL, 0, TIMEOUT_MS, &r));
     TST_EQ(r.status, 200);
+    /* fe: stats and policy oth over REQ/REP, /metrics just now; its cap raised its alarm. */
+    TST_TRUE(
+        r.body != NULL &&
+        strstr(r.body, "rlfeed_client_requests_total{client=\"fe\",result=\"forbidden\"} 3\n") !=
+            NULL);
+    TST_TRUE(r.body != NULL &&
+             strstr(r.body, "rlfeed_client_alarms_total{client=\"fe\"} 1\n") != NULL);
     tst_http_response_fini(&r);
     /* Liveness needs no proof. */
     TST_TRUE(tst_http_request(f->http_url, "GET", "/healthz", NULL, NULL, 0, TIMEOUT_MS, &r));
