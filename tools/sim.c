@@ -301,6 +301,17 @@ static bool open_workers(sim_run *run, sim_worker *ws)
                     base_strerror(e));
             goto done;
         }
+        /* A daemon with auth = on: sign with the key file $RLFEED_KEY names, as the CLI does. */
+        const char *key_file = getenv("RLFEED_KEY");
+        if (key_file != NULL && key_file[0] != '\0') {
+            proto_auth_keyfile kf;
+            char why[320];
+            if (rlfeed_key_load(key_file, &kf, why, sizeof(why)) != BASE_OK) {
+                fprintf(stderr, "rlfeed sim: RLFEED_KEY %s\n", why);
+                goto done;
+            }
+            (void)rlfeed_client_use_key(w->client, &kf);
+        }
     }
     ok = check_service(run, ws[0].client);
 

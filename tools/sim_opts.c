@@ -25,7 +25,8 @@
 
 static const char usage_text[] =
     "usage: rlfeed sim [options]\n"
-    "  --url URL            service (default $RLFEED_URL or " RLFEED_CLIENT_DEFAULT_URL ")\n"
+    "  --url URL            service (default $RLFEED_URL or " RLFEED_CLIENT_DEFAULT_URL ");\n"
+    "                       with $RLFEED_KEY set, requests are signed with that key file\n"
     "  --policy NAME        policy (default intents)\n"
     "  --data CSV           header line, then label,feature,... rows (default: synthetic\n"
     "                       intents, 8 classes x 24 features)\n"
