@@ -9,9 +9,10 @@
 #include "service/tls.h"
 
 /*
- * [server] auth keys and [client NAME] sections (docs/configuration.md, "[client NAME]").
- * Split from config.c, which parses everything else; the same rules: the first problem
- * stops the load with a message naming the section and key.
+ * The security keys of [server] (auth, auth_window_ms, auth_replay_max, ops_pages_open,
+ * tls_cert, tls_key, tls_client_ca, pseudonym_key) and [client NAME] sections
+ * (docs/configuration.md, docs/security.md). Split from config.c, which parses everything
+ * else; the same rules: the first problem stops the load with a message naming the key.
  */
 
 static bool parse_u32_in(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
