@@ -39,6 +39,7 @@ struct svc_auth {
     base_hset seen[GENERATIONS]; /* [0] the current generation */
     int64_t gen_start_ms;
     size_t replay_max;
+    int64_t (*now_ms)(void); /* the wall clock proofs are checked against */
 };
 
 static int64_t wall_ms(void)
@@ -88,6 +89,7 @@ base_err svc_auth_new(const svc_config *c, svc_auth **out)
             }
         }
     }
+    a->now_ms = wall_ms;
     a->gen_start_ms = wall_ms();
     *out = a;
     return BASE_OK;
@@ -115,6 +117,14 @@ void svc_auth_free(svc_auth *a)
 bool svc_auth_enabled(const svc_auth *a)
 {
     return a != NULL && a->enabled;
+}
+
+void svc_auth_set_clock(svc_auth *a, int64_t (*now_ms)(void))
+{
+    pthread_mutex_lock(&a->replay_lk);
+    a->now_ms = now_ms;
+    a->gen_start_ms = now_ms();
+    pthread_mutex_unlock(&a->replay_lk);
 }
 
 bool svc_auth_ops_pages_open(const svc_auth *a)
@@ -173,7 +183,7 @@ static client *authenticate(svc_auth *a, const proto_auth *proof, const uint8_t 
                             const svc_auth_http *http, proto_errcode *code, proto_error *err)
 {
     client *cl = NULL;
-    int64_t now = wall_ms();
+    int64_t now = a->now_ms();
 
     *code = PROTO_E_UNAUTHORIZED;
     if (!proof->present) {

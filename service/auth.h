@@ -38,6 +38,9 @@ typedef struct svc_auth svc_auth;
 base_err svc_auth_new(const svc_config *c, svc_auth **out);
 void svc_auth_free(svc_auth *a); /* accepts NULL */
 
+/* Tests: check proofs against @now_ms (ms since the epoch) instead of the wall clock. */
+void svc_auth_set_clock(svc_auth *a, int64_t (*now_ms)(void));
+
 /* Whether requests must be authenticated (auth = on). */
 bool svc_auth_enabled(const svc_auth *a);
 

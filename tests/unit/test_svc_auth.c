@@ -1,0 +1,185 @@
+/*
+ * Unit tests for service/auth.c on a manual clock: the clock window, the replay memory
+ * across its generations (a replay is refused for as long as its proof could be accepted,
+ * memory does not grow past auth_replay_max, and a full window answers unavailable), scopes,
+ * the outcome cap with its alarm, and the per-client counters.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "proto/auth.h"
+#include "proto/request.h"
+#include "service/auth.h"
+#include "service/config.h"
+#include "tap.h"
+
+#define T0 1700000000000LL
+#define WINDOW 1000
+
+static int64_t clock_ms = T0;
+
+static int64_t manual_now(void)
+{
+    return clock_ms;
+}
+
+static const uint8_t key_fe[PROTO_AUTH_KEY_BYTES] = {1, 2, 3};
+
+/* A stats request for @policy signed by "fe" at @ts with @nonce into @b; decoded into @r. */
+static void signed_stats(base_buf *b, proto_request *r, const char *policy, int64_t ts,
+                         const char *nonce)
+{
+    proto_error err;
+    base_buf_reset(b);
+    TST_OK(proto_encode_stats(b, policy));
+    TST_OK(proto_auth_sign(b, "fe", key_fe, ts, nonce));
+    TST_OK(proto_request_decode(b->data, b->len, r, &err));
+}
+
+static proto_errcode check(svc_auth *a, const base_buf *b, const proto_request *r, proto_op op,
+                           const char *policy, proto_error *err)
+{
+    return svc_auth_check(a, r, b->data, b->len, NULL, op, policy, err);
+}
+
+static svc_config *config(uint32_t replay_max)
+{
+    char text[2048], stored[PROTO_AUTH_KEY_STRING_LEN + 1], why[256];
+    uint8_t salt[PROTO_AUTH_SALT_BYTES] = {0};
+    svc_config *c = base_alloc_zero(1, sizeof(*c));
+    proto_auth_key_string(salt, key_fe, stored);
+    snprintf(text, sizeof(text),
+             "[server]\nauth = on\nauth_window_ms = %d\nauth_replay_max = %u\n"
+             "[policy p]\ndim = 2\nactions = a\nsignal.s = 1\n"
+             "[policy q]\ndim = 2\nactions = a\nsignal.s = 1\n"
+             "[client fe]\nkey = %s\nops = ops, feedback\npolicies = p\n"
+             "outcome_rate_per_s = 1\noutcome_burst = 2\n",
+             WINDOW, replay_max, stored);
+    if (svc_config_load_string(text, c, why, sizeof(why)) != BASE_OK) {
+        printf("Bail out! config: %s\n", why);
+        exit(1);
+    }
+    return c;
+}
+
+static void window_and_replays(void)
+{
+    svc_config *c = config(1024);
+    svc_auth *a = NULL;
+    base_buf b;
+    proto_request r;
+    proto_error err;
+    TST_OK(svc_auth_new(c, &a));
+    clock_ms = T0;
+    svc_auth_set_clock(a, manual_now);
+    base_buf_init(&b, 1u << 20);
+
+    /* A proof as far ahead as the window allows is accepted once; then it is a replay for
+     * as long as its timestamp stays within the window, across generation changes. */
+    signed_stats(&b, &r, "p", T0 + WINDOW, "n-ahead");
+    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    for (int64_t t = T0; t <= T0 + 2 * WINDOW; t += WINDOW / 4) {
+        clock_ms = t;
+        TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
+    }
+    /* Past that it is stale, whatever the memory. */
+    clock_ms = T0 + 2 * WINDOW + 1;
+    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
+    TST_TRUE(strncmp(err.message, "stale request", 13) == 0);
+
+    /* Many proofs over many windows: memory is bounded by generations, none refused. */
+    int refused = 0;
+    for (int i = 0; i < 8000; i++) {
+        char nonce[32];
+        clock_ms = T0 + 3 * WINDOW + (int64_t)i; /* 8 windows' worth, 1000 per window */
+        snprintf(nonce, sizeof(nonce), "n%d", i);
+        signed_stats(&b, &r, "p", clock_ms, nonce);
+        refused += check(a, &b, &r, PROTO_OP_STATS, "p", &err) != PROTO_E_NONE;
+    }
+    TST_EQ(refused, 0);
+
+    /* Scopes: policy q is not fe's; stats of every policy needs policies = *; decide is not
+     * in its ops. */
+    signed_stats(&b, &r, "q", clock_ms, "s1");
+    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "q", &err), PROTO_E_FORBIDDEN);
+    signed_stats(&b, &r, "", clock_ms, "s2");
+    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "", &err), PROTO_E_FORBIDDEN);
+    signed_stats(&b, &r, "p", clock_ms, "s3");
+    TST_EQ(check(a, &b, &r, PROTO_OP_DECIDE, "p", &err), PROTO_E_FORBIDDEN);
+
+    /* The outcome cap: burst 2, then rate_limited and the alarm. */
+    char alarms[4][SVC_CLIENT_ALARM_MAX];
+    TST_EQ(svc_auth_alarms(a, alarms, 4), 0);
+    proto_errcode fb[3];
+    for (int i = 0; i < 3; i++) {
+        char nonce[16];
+        snprintf(nonce, sizeof(nonce), "f%d", i);
+        signed_stats(&b, &r, "p", clock_ms, nonce);
+        fb[i] = check(a, &b, &r, PROTO_OP_FEEDBACK, "p", &err);
+    }
+    TST_EQ(fb[0], PROTO_E_NONE);
+    TST_EQ(fb[1], PROTO_E_NONE);
+    TST_EQ(fb[2], PROTO_E_RATE_LIMITED);
+    TST_EQ(svc_auth_alarms(a, alarms, 4), 1);
+    TST_STREQ(alarms[0], "client fe: over its outcome cap");
+
+    proto_client_stats cs[2];
+    uint32_t n = 0;
+    uint64_t unknown = 0;
+    svc_auth_stats(a, cs, 2, &n, &unknown);
+    TST_EQ(n, 1);
+    TST_EQ(cs[0].accepted, 1 + 8000 + 2);
+    TST_EQ(cs[0].unauthorized, 10);
+    TST_EQ(cs[0].forbidden, 3);
+    TST_EQ(cs[0].rate_limited, 1);
+    TST_EQ(cs[0].alarms, 1);
+    TST_EQ(unknown, 0);
+
+    base_buf_fini(&b);
+    svc_auth_free(a);
+    svc_config_fini(c);
+    base_free(c);
+}
+
+/* More proofs in one window than auth_replay_max: refused as unavailable, not forgotten. */
+static void full_memory_refuses(void)
+{
+    svc_config *c = config(1024);
+    svc_auth *a = NULL;
+    base_buf b;
+    proto_request r;
+    proto_error err;
+    TST_OK(svc_auth_new(c, &a));
+    clock_ms = T0;
+    svc_auth_set_clock(a, manual_now);
+    base_buf_init(&b, 1u << 20);
+    int ok = 0, unavailable = 0;
+    for (int i = 0; i < 1100; i++) {
+        char nonce[32];
+        snprintf(nonce, sizeof(nonce), "m%d", i);
+        signed_stats(&b, &r, "p", clock_ms, nonce);
+        proto_errcode code = check(a, &b, &r, PROTO_OP_STATS, "p", &err);
+        ok += code == PROTO_E_NONE;
+        unavailable += code == PROTO_E_UNAVAILABLE;
+    }
+    TST_EQ(ok, 1024);
+    TST_EQ(unavailable, 1100 - 1024);
+    /* The next window has room again. */
+    clock_ms = T0 + WINDOW;
+    signed_stats(&b, &r, "p", clock_ms, "next");
+    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    base_buf_fini(&b);
+    svc_auth_free(a);
+    svc_config_fini(c);
+    base_free(c);
+}
+
+int main(void)
+{
+    window_and_replays();
+    full_memory_refuses();
+    return tst_done();
+}
