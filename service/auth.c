@@ -1,5 +1,7 @@
 #include "service/auth.h"
 
+#include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -10,6 +12,7 @@
 #include "base/clock.h"
 #include "base/hset.h"
 #include "base/log.h"
+#include "reward/alarm.h"
 
 #define GENERATIONS 3
 
@@ -20,6 +23,9 @@ typedef struct client {
     double tokens;
     int64_t refill_ms;
     bool alarm;              /* over its outcome cap lately (guarded by lk) */
+    rwd_alarm rate;          /* CUSUM on its feedback per second (guarded by lk) */
+    int64_t rate_sec;        /* the second being counted (guarded by lk) */
+    uint64_t rate_count;     /* feedback in it so far (guarded by lk) */
     int64_t last_refused_ms; /* guarded by lk */
     atomic_uint_fast64_t alarms;
     atomic_uint_fast64_t accepted, unauthorized, forbidden, rate_limited;
@@ -80,6 +86,8 @@ base_err svc_auth_new(const svc_config *c, svc_auth **out)
         pthread_mutex_init(&cl->lk, NULL);
         cl->tokens = cl->cfg.outcome_burst;
         cl->refill_ms = now;
+        rwd_alarm_init(&cl->rate);
+        cl->rate_sec = -1;
         for (uint32_t k = 0; k < cl->cfg.n_keys; k++) {
             cl->mk[k] = proto_mac_key_new(cl->cfg.key[k]);
             if (cl->mk[k] == NULL) {
@@ -278,6 +286,42 @@ static bool take_outcome(client *cl)
     return ok;
 }
 
+/*
+ * Count one feedback of @cl at wall time @now_ms in the CUSUM (reward/alarm.h) on the square
+ * root of its feedback per second: each second that ended (and, up to a minute of them, the
+ * silent seconds after it) is one sample. Raised upward only: a client going quiet is no
+ * alarm.
+ */
+static void watch_rate(client *cl, int64_t now_ms)
+{
+    int64_t sec = now_ms / 1000;
+    pthread_mutex_lock(&cl->lk);
+    if (cl->rate_sec >= 0 && sec > cl->rate_sec) {
+        int64_t quiet = sec - cl->rate_sec - 1;
+        /* The square root steadies Poisson-like counts: its spread hardly depends on the rate. */
+        int changed = rwd_alarm_add(&cl->rate, sqrt((double)cl->rate_count));
+        for (int64_t i = 0; i < quiet && i < 60; i++) {
+            int c = rwd_alarm_add(&cl->rate, 0.0);
+            changed = c >= 0 ? c : changed;
+        }
+        if (changed == RWD_ALARM_UP) {
+            atomic_fetch_add(&cl->alarms, 1);
+            base_log(BASE_LOG_WARN,
+                     "client %s: alarm raised: outcome rate far above its recent range (%" PRIu64
+                     " in the last second, mean %.1f)",
+                     cl->cfg.name, cl->rate_count, cl->rate.mean);
+        } else if (changed == RWD_ALARM_OK) {
+            base_log(BASE_LOG_INFO, "client %s: outcome rate alarm cleared", cl->cfg.name);
+        }
+        cl->rate_count = 0;
+    }
+    if (sec >= cl->rate_sec) {
+        cl->rate_sec = sec;
+        cl->rate_count++;
+    }
+    pthread_mutex_unlock(&cl->lk);
+}
+
 proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
                              const svc_auth_http *http, proto_op op, const char *policy,
                              proto_error *err)
@@ -329,6 +373,9 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
             return PROTO_E_FORBIDDEN;
         }
     }
+    if (op == PROTO_OP_FEEDBACK) {
+        watch_rate(cl, a->now_ms());
+    }
     if (op == PROTO_OP_FEEDBACK && !take_outcome(cl)) {
         proto_error_set(err, PROTO_E_RATE_LIMITED, "client %s is over its outcome rate cap",
                         cl->cfg.name);
@@ -378,12 +425,16 @@ uint32_t svc_auth_alarms(svc_auth *a, char (*out)[SVC_CLIENT_ALARM_MAX], uint32_
             base_log(BASE_LOG_INFO, "client %s: alarm cleared: within its outcome cap for %d s",
                      cl->cfg.name, SVC_CLIENT_ALARM_QUIET_MS / 1000);
         }
-        bool raised = cl->alarm;
+        bool capped = cl->alarm, fast = cl->rate.state == RWD_ALARM_UP;
         pthread_mutex_unlock(&cl->lk);
-        if (raised && n < max) {
+        if (capped && n < max) {
             snprintf(out[n], SVC_CLIENT_ALARM_MAX, "client %s: over its outcome cap", cl->cfg.name);
         }
-        n += raised;
+        n += capped;
+        if (fast && n < max) {
+            snprintf(out[n], SVC_CLIENT_ALARM_MAX, "client %s: outcome rate up", cl->cfg.name);
+        }
+        n += fast;
     }
     return n;
 }

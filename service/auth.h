@@ -76,9 +76,11 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
                                    proto_error *err);
 
 /*
- * svc_auth_alarms() - the clients whose alarm is raised: refused by their outcome cap within
- * the last SVC_CLIENT_ALARM_QUIET_MS (raising and clearing are logged). The first @max are
- * described in @out ("client NAME: over its outcome cap").
+ * svc_auth_alarms() - the clients' raised alarms: refused by their outcome cap within the
+ * last SVC_CLIENT_ALARM_QUIET_MS, or feedback per second far above its recent range (a CUSUM
+ * per client, reward/alarm.h, on the square root of the count). Raising and clearing are
+ * logged. The first @max are described in @out ("client NAME: over its outcome cap",
+ * "client NAME: outcome rate up").
  * Return: how many are raised.
  */
 #define SVC_CLIENT_ALARM_QUIET_MS 60000

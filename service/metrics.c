@@ -267,7 +267,7 @@ static void service(writer *w, const proto_stats *s)
             }
         }
         family(w, "rlfeed_client_alarms_total", "counter",
-               "Times a client's alarm was raised (its outcome cap refused it).");
+               "Times a client's alarm was raised (its outcome cap, or its outcome rate).");
         for (uint32_t i = 0; i < s->n_clients; i++) {
             sample(w, "rlfeed_client_alarms_total", "client", s->clients[i].name, NULL, NULL);
             value_u(w, s->clients[i].alarms);

@@ -56,8 +56,9 @@ static svc_config *config(uint32_t replay_max)
              "[policy p]\ndim = 2\nactions = a\nsignal.s = 1\n"
              "[policy q]\ndim = 2\nactions = a\nsignal.s = 1\n"
              "[client fe]\nkey = %s\nops = ops, feedback\npolicies = p\n"
-             "outcome_rate_per_s = 1\noutcome_burst = 2\n",
-             WINDOW, replay_max, stored);
+             "outcome_rate_per_s = 1\noutcome_burst = 2\n"
+             "[client bulk]\nkey = %s\nops = feedback\n",
+             WINDOW, replay_max, stored, stored);
     if (svc_config_load_string(text, c, why, sizeof(why)) != BASE_OK) {
         printf("Bail out! config: %s\n", why);
         exit(1);
@@ -130,7 +131,7 @@ static void window_and_replays(void)
     uint32_t n = 0;
     uint64_t unknown = 0;
     svc_auth_stats(a, cs, 2, &n, &unknown);
-    TST_EQ(n, 1);
+    TST_EQ(n, 2); /* fe, bulk */
     TST_EQ(cs[0].accepted, 1 + 8000 + 2);
     TST_EQ(cs[0].unauthorized, 10);
     TST_EQ(cs[0].forbidden, 3);
@@ -177,9 +178,57 @@ static void full_memory_refuses(void)
     base_free(c);
 }
 
+/* A client whose feedback rate jumps far above its recent range raises its rate alarm. */
+static void rate_alarm(void)
+{
+    svc_config *c = config(1u << 20);
+    svc_auth *a = NULL;
+    base_buf b;
+    proto_request r;
+    proto_error err;
+    char alarms[4][SVC_CLIENT_ALARM_MAX] = {""};
+    uint64_t rng = 7;
+    int raised_at = -1, refused = 0;
+    TST_OK(svc_auth_new(c, &a));
+    clock_ms = T0;
+    svc_auth_set_clock(a, manual_now);
+    base_buf_init(&b, 1u << 20);
+    /* 600 s of 3..7 a second, then 200 a second. */
+    for (int sec = 0; sec < 610 && raised_at < 0; sec++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int n = sec < 600 ? 3 + (int)((rng >> 33) % 5) : 200;
+        for (int k = 0; k < n; k++) {
+            char nonce[32];
+            clock_ms = T0 + (int64_t)sec * 1000 + k;
+            snprintf(nonce, sizeof(nonce), "r%d-%d", sec, k);
+            base_buf_reset(&b);
+            TST_OK(proto_encode_stats(&b, "p"));
+            if (proto_auth_sign(&b, "bulk", key_fe, clock_ms, nonce) != BASE_OK ||
+                proto_request_decode(b.data, b.len, &r, &err) != BASE_OK) {
+                refused++;
+                continue;
+            }
+            refused += svc_auth_check(a, &r, b.data, b.len, NULL, PROTO_OP_FEEDBACK, "p", &err) !=
+                       PROTO_E_NONE;
+        }
+        if (svc_auth_alarms(a, alarms, 4) > 0) {
+            raised_at = sec;
+        }
+    }
+    printf("# rate alarm raised at second %d\n", raised_at);
+    TST_EQ(refused, 0);
+    TST_TRUE(raised_at >= 600 && raised_at <= 603);
+    TST_STREQ(alarms[0], "client bulk: outcome rate up");
+    base_buf_fini(&b);
+    svc_auth_free(a);
+    svc_config_fini(c);
+    base_free(c);
+}
+
 int main(void)
 {
     window_and_replays();
+    rate_alarm();
     full_memory_refuses();
     return tst_done();
 }
