@@ -278,6 +278,7 @@ enum field {
     F_SET_MS,
     F_ADVANCE_MS,
     F_AUTH,
+    F_EXPLORE,
     F_COUNT
 };
 
@@ -302,6 +303,7 @@ static const char *const field_names[F_COUNT] = {
     [F_SET_MS] = "set_ms",
     [F_ADVANCE_MS] = "advance_ms",
     [F_AUTH] = "auth",
+    [F_EXPLORE] = "explore",
 };
 
 static int cstr_ptr_cmp(const void *a, const void *b)
@@ -487,6 +489,12 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'deferred' must be a boolean");
         goto fail;
     }
+    bool explore = true;
+    if (!is_log && f[F_EXPLORE] != NULL && !proto_mp_get_bool(f[F_EXPLORE], &explore, NULL)) {
+        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'explore' must be a boolean");
+        goto fail;
+    }
+    r->no_explore = !explore;
     if (f[F_CONTEXT] == NULL) {
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field 'context'");
         goto fail;

@@ -79,6 +79,7 @@ typedef struct proto_request {
     float *pmf;                     /* log only: [n_cand], "pmf" */
     char chosen[BASE_NAME_MAX + 1]; /* log only: id of the chosen candidate */
     bool deferred;                  /* decide: optional */
+    bool no_explore;                /* decide: "explore": false (serve the head's own choice) */
 
     /* feedback: event_id or conversation_id, plus */
     char signal[BASE_NAME_MAX + 1];
@@ -135,6 +136,7 @@ typedef struct proto_decide_req {
     const char *user_id;         /* NULL or "": absent (the customer, for erasure) */
     uint32_t turn;               /* 0: absent */
     bool deferred;               /* false: absent */
+    bool no_explore;             /* decide: true sends "explore": false */
     const float *embedding;      /* [dim], sent as a bin of float32 */
     uint32_t dim;                /* <= BASE_DIM_MAX */
     uint32_t n_cand;             /* 1..BASE_CAND_MAX */

@@ -67,7 +67,7 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
     proto_writer_init(&w, out);
     w_header(&w, op,
              3 + set(q->event_id) + set(q->conversation_id) + set(q->user_id) + (q->turn != 0) +
-                 q->deferred + (is_log ? 2 : 0));
+                 q->deferred + (!is_log && q->no_explore) + (is_log ? 2 : 0));
     proto_w_str(&w, "policy");
     proto_w_str(&w, q->policy);
     w_opt_str(&w, "event_id", q->event_id);
@@ -80,6 +80,10 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
     if (q->deferred) {
         proto_w_str(&w, "deferred");
         proto_w_bool(&w, true);
+    }
+    if (!is_log && q->no_explore) {
+        proto_w_str(&w, "explore");
+        proto_w_bool(&w, false);
     }
     proto_w_str(&w, "context");
     proto_w_map(&w, 1);
@@ -224,6 +228,7 @@ base_err proto_request_encode(base_buf *out, const proto_request *r)
         .user_id = r->user_id,
         .turn = r->turn,
         .deferred = r->deferred,
+        .no_explore = r->no_explore,
         .embedding = r->embedding,
         .dim = r->dim,
         .n_cand = r->n_cand,

@@ -353,6 +353,11 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     svc_policy_config *p = st->pol;
     bool ok = true;
     char why[128] = "";
+    int taken = svc_config_explore_key(p, k, v, st->err, st->errlen);
+    if (taken >= 0) {
+        st->failed = taken == 0;
+        return taken;
+    }
     if (strcmp(k, "dim") == 0) {
         ok = parse_u32(v, 1, BASE_DIM_MAX, &p->head.dim);
     } else if (strcmp(k, "actions") == 0) {
@@ -615,6 +620,9 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;
         }
     }
+    if (svc_config_explore_finish(c, errbuf, errlen) != BASE_OK) {
+        return BASE_EINVAL;
+    }
     return svc_config_clients_finish(c, errbuf, errlen);
 }
 
@@ -705,6 +713,10 @@ void svc_config_fini(svc_config *c)
         base_free(c->policy[i].actions);
         c->policy[i].actions = NULL;
         c->policy[i].n_actions = 0;
+        base_free(c->policy[i].no_explore_spec);
+        base_free(c->policy[i].no_explore);
+        c->policy[i].no_explore_spec = NULL;
+        c->policy[i].no_explore = NULL;
     }
     c->n_policies = 0;
 }

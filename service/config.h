@@ -80,6 +80,8 @@ typedef struct svc_policy_config {
     rwd_spec reward;                      /* signals, clip, default, window */
     uint32_t max_pending;                 /* pending decisions in the join */
     double max_embedding_norm;            /* larger embeddings are out_of_range; 0: no cap */
+    char *no_explore_spec;                /* as configured ("a, b"); owned, NULL: none */
+    uint8_t *no_explore;                  /* [n_actions] 1: never explored; owned, NULL: none */
     char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
     uint32_t serve;                       /* enum base_slot serving by default; default online */
     double canary; /* with serve = production, the share the online slot serves; default 0 */
@@ -179,6 +181,15 @@ bool svc_config_ipc_gid(const svc_config *c, gid_t *out);
 int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbuf, size_t errlen);
 int svc_config_client_key(svc_config *c, const char *client, const char *k, const char *v,
                           char *errbuf, size_t errlen);
+
+/*
+ * A policy's exploration keys (service/config_explore.c): 1 taken, 0 failed (the reason in
+ * @errbuf), -1 not one of them. svc_config_explore_finish() resolves them once the file is
+ * read (action names to indexes).
+ */
+int svc_config_explore_key(svc_policy_config *p, const char *k, const char *v, char *errbuf,
+                           size_t errlen);
+base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen);
 
 /* Resolve and check the clients once the whole file is read. */
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);

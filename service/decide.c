@@ -154,6 +154,36 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     return code;
 }
 
+/*
+ * Exploration the operator rules out (docs/algorithms.md, "Exploration rules"): in a slot's
+ * pmf, the head's own choice g (its most probable candidate, the first on a tie) keeps its
+ * probability; a candidate whose action is no_explore, or every candidate when the request
+ * says "explore": false, gives its probability to g. The result is again a pmf (the same
+ * total), sampled and logged as it is, so it stays exact; the exploration share of the
+ * candidates that gave theirs becomes 0.
+ */
+static void rule_exploration(const svc_prt *p, bool explore, const base_decision *d, float *pmf,
+                             float *explore_share)
+{
+    const uint8_t *nx = p->cfg->no_explore;
+    uint32_t g = 0;
+    if (explore && nx == NULL) {
+        return;
+    }
+    for (uint32_t k = 1; k < d->n_cand; k++) {
+        g = pmf[k] > pmf[g] ? k : g;
+    }
+    double moved = 0.0;
+    for (uint32_t k = 0; k < d->n_cand; k++) {
+        if (k != g && (!explore || nx[d->action[k]] != 0)) {
+            moved += (double)pmf[k];
+            pmf[k] = 0.0f;
+            explore_share[k] = 0.0f;
+        }
+    }
+    pmf[g] = (float)((double)pmf[g] + moved);
+}
+
 /* Salt of the slot draw, so it is independent of the candidate draw (pol_sample). */
 #define SLOT_SALT 0x736c6f74ULL
 
@@ -196,7 +226,8 @@ static base_err production_pmf(svc_prt *p, const base_decision *d, const pol_bre
  * online head for the chosen candidate, p_online / p_logged (OPE-readiness,
  * service/observe.h).
  */
-static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, double *out_w)
+static base_err score(svc_prt *p, base_decision *d, bool explore, uint64_t *served_version,
+                      double *out_w)
 {
     static _Thread_local float p_prod[BASE_CAND_MAX];
     static _Thread_local float sc_prod[BASE_CAND_MAX];
@@ -214,6 +245,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, do
         err = online_pmf(p, d, &online, &d->model_version);
         d->prod_version = atomic_load(&p->prod_version);
         if (err == BASE_OK) {
+            rule_exploration(p, explore, d, d->pmf, d->explore);
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, seed);
         }
         *served_version = d->model_version;
@@ -227,6 +259,7 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, do
     if (err != BASE_OK) {
         return err;
     }
+    rule_exploration(p, explore, d, p_prod, xs_prod);
     size_t bytes = (size_t)d->n_cand * sizeof(float);
     /*
      * The online head is scored even when production serves alone, for the
@@ -236,6 +269,9 @@ static base_err score(svc_prt *p, base_decision *d, uint64_t *served_version, do
      */
     base_err on_err = online_pmf(p, d, &online, &d->model_version);
     bool have_online = on_err == BASE_OK;
+    if (have_online) {
+        rule_exploration(p, explore, d, d->pmf, d->explore);
+    }
     if (!have_online) {
         if (ppm > 0) {
             return on_err; /* the canary's share cannot be mixed in */
@@ -298,7 +334,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
 
     uint64_t served_version = 0;
     double w = 1.0;
-    base_err err = score(p, d, &served_version, &w);
+    base_err err = score(p, d, !q->no_explore, &served_version, &w);
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,

@@ -414,6 +414,14 @@ static void clients_load_and_bad_ones_fail(void)
     const svc_client_config *admin = svc_config_client(c, "admin");
     TST_TRUE(admin != NULL && admin->all_policies && admin->outcome_rate_per_s == 0.0);
     TST_TRUE(c->policy[0].max_embedding_norm == 0.0);
+    TST_TRUE(c->policy[0].no_explore == NULL);
+    done(c);
+
+    c = load("[policy p]\ndim = 2\nno_explore = c, a\nactions = a, b, c\nsignal.s = 1\n", &e, err,
+             sizeof(err));
+    MUST_LOAD(e, err);
+    TST_TRUE(c->policy[0].no_explore != NULL && c->policy[0].no_explore[0] == 1 &&
+             c->policy[0].no_explore[1] == 0 && c->policy[0].no_explore[2] == 1);
     done(c);
 
     c = load(POL, &e, err, sizeof(err));
@@ -441,6 +449,8 @@ static void clients_load_and_bad_ones_fail(void)
         {POL "[client f$e]\nkey = " K1 "\nops = decide\n", "bad client name"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nmax_embedding_norm = -1\n",
          "max_embedding_norm"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nno_explore = a, z\n",
+         "no_explore: no action \"z\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         err[0] = '\0';

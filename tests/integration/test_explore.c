@@ -1,0 +1,140 @@
+/*
+ * Exploration rules (docs/algorithms.md, "Exploration rules"): with no_explore = c and a wide
+ * epsilon, over thousands of decisions action c never gets exploration probability: it has
+ * either no probability or it is the head's own choice (the most probable candidate); a
+ * request with "explore": false is served its head's choice with probability 1; and every
+ * logged pmf is, byte for byte, the one served.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/hash.h"
+#include "client/rlfeed_client.h"
+#include "daemon.h"
+#include "proc.h"
+#include "proto/request.h"
+#include "storage/store.h"
+#include "tap.h"
+
+enum { N = 3000, K = 4, D = 4, C = 2 /* action "c" */ };
+
+typedef struct served {
+    char event_id[BASE_ID_MAX + 1];
+    float pmf[K];
+} served;
+
+static served log_[N];
+
+int main(void)
+{
+    tst_daemon f;
+    const char *config = "[server]\ntick_ms = 5\n"
+                         "[policy x]\ndim = 4\nactions = a, b, c, d\nepsilon = 0.4\nseed = 11\n"
+                         "no_explore = c\nsignal.resolved = 1\nwindow_ms = 600000\n";
+    if (!tst_daemon_init(&f, "rlfeed-explore", config)) {
+        printf("Bail out! fixture\n");
+        tst_daemon_fini(&f, false);
+        return 1;
+    }
+    bool up = tst_daemon_start(&f, true, NULL);
+    TST_TRUE(up);
+    int c_explored = 0, c_chosen_as_head = 0, c_zero = 0, not_one_hot = 0, failed = 0;
+    uint64_t rng = 5;
+    base_buf b;
+    base_buf_init(&b, 1u << 20);
+    for (int i = 0; up && i < N; i++) {
+        const char *ids[K] = {"a", "b", "c", "d"};
+        float emb[D], bl[K];
+        for (int j = 0; j < D; j++) {
+            emb[j] = (float)(base_u64_to_unit(base_splitmix64(&rng)) - 0.5);
+        }
+        for (int k = 0; k < K; k++) {
+            bl[k] = (float)(3.0 * base_u64_to_unit(base_splitmix64(&rng)));
+        }
+        bool quiet = i % 10 == 9; /* every tenth asks for no exploration at all */
+        snprintf(log_[i].event_id, sizeof(log_[i].event_id), "x-%d", i);
+        proto_decide_req q = {.policy = "x",
+                              .event_id = log_[i].event_id,
+                              .no_explore = quiet,
+                              .embedding = emb,
+                              .dim = D,
+                              .n_cand = K,
+                              .cand_ids = ids,
+                              .base_logits = bl};
+        rlfeed_reply r;
+        base_buf_reset(&b);
+        if (proto_encode_decide(&b, &q) != BASE_OK ||
+            tst_call_raw(&f, b.data, b.len, &r) != BASE_OK || !r.ok || r.n_pmf != K) {
+            failed++;
+            continue;
+        }
+        memcpy(log_[i].pmf, r.pmf, sizeof(log_[i].pmf));
+        float top = 0.0f;
+        int g = 0;
+        for (int k = 0; k < K; k++) {
+            if (r.pmf[k] > top) {
+                top = r.pmf[k];
+                g = k;
+            }
+        }
+        if (quiet) {
+            not_one_hot += !(top == 1.0f && r.chosen_index == (uint32_t)g);
+        } else if (r.pmf[C] == 0.0f) {
+            c_zero++;
+        } else if (g == C) {
+            c_chosen_as_head++;
+        } else {
+            c_explored++;
+        }
+    }
+    base_buf_fini(&b);
+    printf("# c: no probability %d times, the head's choice %d times, explored %d times\n", c_zero,
+           c_chosen_as_head, c_explored);
+    TST_EQ(failed, 0);
+    TST_EQ(c_explored, 0);
+    TST_TRUE(c_zero > 1000 && c_chosen_as_head > 100); /* both cases seen, many times */
+    TST_EQ(not_one_hot, 0);
+
+    /* The log holds exactly what was served. */
+    if (up) {
+        sto_store *st = NULL;
+        char err[256];
+        int matched = 0, mismatched = 0;
+        TST_OK(sto_store_open(sto_server_url(f.redis), 5000, &st, err, sizeof(err)));
+        int64_t deadline = tst_now_ms() + 20000;
+        char after[BASE_STREAM_ID_MAX + 1] = "0";
+        while (st != NULL && matched + mismatched < N && tst_now_ms() < deadline) {
+            sto_entry *e = NULL;
+            size_t n = 0;
+            if (sto_store_read(st, STO_DECISIONS, "x", after, 1000, &e, &n) != BASE_OK) {
+                break;
+            }
+            for (size_t k = 0; k < n; k++) {
+                const base_decision *d = e[k].rec;
+                int i = -1;
+                (void)sscanf(d->event_id, "x-%d", &i);
+                if (i >= 0 && i < N && memcmp(d->pmf, log_[i].pmf, sizeof(log_[i].pmf)) == 0) {
+                    matched++;
+                } else {
+                    mismatched++;
+                }
+            }
+            if (n > 0) {
+                snprintf(after, sizeof(after), "%s", e[n - 1].id);
+            } else {
+                tst_nap(); /* the writer may still be storing the last ones */
+            }
+            sto_entries_free(STO_DECISIONS, e, n);
+        }
+        sto_store_close(st);
+        TST_EQ(matched, N);
+        TST_EQ(mismatched, 0);
+        TST_EQ(tst_daemon_stop(&f), 0);
+    }
+    tst_daemon_fini(&f, tst_failed > 0);
+    return tst_done();
+}
