@@ -279,6 +279,7 @@ enum field {
     F_ADVANCE_MS,
     F_AUTH,
     F_EXPLORE,
+    F_EXPLORE_BUDGET,
     F_COUNT
 };
 
@@ -304,6 +305,7 @@ static const char *const field_names[F_COUNT] = {
     [F_ADVANCE_MS] = "advance_ms",
     [F_AUTH] = "auth",
     [F_EXPLORE] = "explore",
+    [F_EXPLORE_BUDGET] = "explore_budget",
 };
 
 static int cstr_ptr_cmp(const void *a, const void *b)
@@ -461,10 +463,10 @@ fail:
 /* decide and log: everything but the log-only fields. */
 static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_error *err)
 {
-    static const char *const ctx_names[] = {"embedding"};
+    static const char *const ctx_names[] = {"embedding", "segment"};
     base_err e = BASE_OK;
     bool is_log = r->op == PROTO_OP_LOG;
-    const msgpack_object *emb = NULL;
+    const msgpack_object *ctx[2] = {NULL, NULL};
 
     e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
     if (e == BASE_OK) {
@@ -495,6 +497,16 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         goto fail;
     }
     r->no_explore = !explore;
+    r->explore_budget = -1.0;
+    if (!is_log && f[F_EXPLORE_BUDGET] != NULL) {
+        double v = -1.0;
+        if (!proto_mp_get_f64(f[F_EXPLORE_BUDGET], &v, NULL) || !(v >= 0.0 && v <= 1.0)) {
+            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
+                                "field 'explore_budget' must be a number in [0, 1]");
+            goto fail;
+        }
+        r->explore_budget = v;
+    }
     if (f[F_CONTEXT] == NULL) {
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field 'context'");
         goto fail;
@@ -503,10 +515,14 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'context' must be a map");
         goto fail;
     }
-    e = map_fields(f[F_CONTEXT], "context", ctx_names, 1, &emb, err);
+    e = map_fields(f[F_CONTEXT], "context", ctx_names, 2, ctx, err);
+    if (e == BASE_OK) {
+        e = get_str(ctx[1], "context.segment", false, BASE_NAME_MAX, r->segment, err);
+    }
     if (e != BASE_OK) {
         goto fail;
     }
+    const msgpack_object *emb = ctx[0];
     e = get_vec(r, PROTO_S_EMBEDDING, emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE,
                 &r->embedding, &r->dim, err);
     if (e != BASE_OK) {

@@ -75,11 +75,13 @@ typedef struct proto_request {
     uint32_t dim;
     float *embedding; /* [dim], context.embedding */
     uint32_t n_cand;
-    proto_candidate *cand;          /* [n_cand] */
-    float *pmf;                     /* log only: [n_cand], "pmf" */
-    char chosen[BASE_NAME_MAX + 1]; /* log only: id of the chosen candidate */
-    bool deferred;                  /* decide: optional */
-    bool no_explore;                /* decide: "explore": false (serve the head's own choice) */
+    proto_candidate *cand;           /* [n_cand] */
+    float *pmf;                      /* log only: [n_cand], "pmf" */
+    char chosen[BASE_NAME_MAX + 1];  /* log only: id of the chosen candidate */
+    bool deferred;                   /* decide: optional */
+    bool no_explore;                 /* decide: "explore": false (serve the head's own choice) */
+    double explore_budget;           /* decide: "explore_budget" in [0, 1]; -1 when absent */
+    char segment[BASE_NAME_MAX + 1]; /* decide, log: context.segment; "" when absent */
 
     /* feedback: event_id or conversation_id, plus */
     char signal[BASE_NAME_MAX + 1];
@@ -137,6 +139,9 @@ typedef struct proto_decide_req {
     uint32_t turn;               /* 0: absent */
     bool deferred;               /* false: absent */
     bool no_explore;             /* decide: true sends "explore": false */
+    bool has_explore_budget;     /* decide: send "explore_budget" */
+    double explore_budget;       /* in [0, 1] */
+    const char *segment;         /* NULL or "": absent; else context.segment */
     const float *embedding;      /* [dim], sent as a bin of float32 */
     uint32_t dim;                /* <= BASE_DIM_MAX */
     uint32_t n_cand;             /* 1..BASE_CAND_MAX */

@@ -56,7 +56,8 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
     if (!set(q->policy) || q->embedding == NULL || q->dim > BASE_DIM_MAX || q->n_cand == 0 ||
         q->n_cand > BASE_CAND_MAX ||
         (cand == NULL && (q->cand_ids == NULL || q->base_logits == NULL)) ||
-        (is_log && (!set(q->event_id) || !set(q->chosen) || q->pmf == NULL))) {
+        (is_log && (!set(q->event_id) || !set(q->chosen) || q->pmf == NULL)) ||
+        (q->has_explore_budget && !(q->explore_budget >= 0.0 && q->explore_budget <= 1.0))) {
         return BASE_EINVAL;
     }
     for (uint32_t i = 0; cand == NULL && i < q->n_cand; i++) {
@@ -67,7 +68,8 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
     proto_writer_init(&w, out);
     w_header(&w, op,
              3 + set(q->event_id) + set(q->conversation_id) + set(q->user_id) + (q->turn != 0) +
-                 q->deferred + (!is_log && q->no_explore) + (is_log ? 2 : 0));
+                 q->deferred + (!is_log && q->no_explore) + (!is_log && q->has_explore_budget) +
+                 (is_log ? 2 : 0));
     proto_w_str(&w, "policy");
     proto_w_str(&w, q->policy);
     w_opt_str(&w, "event_id", q->event_id);
@@ -85,8 +87,16 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
         proto_w_str(&w, "explore");
         proto_w_bool(&w, false);
     }
+    if (!is_log && q->has_explore_budget) {
+        proto_w_str(&w, "explore_budget");
+        proto_w_double(&w, q->explore_budget);
+    }
     proto_w_str(&w, "context");
-    proto_w_map(&w, 1);
+    proto_w_map(&w, 1 + set(q->segment));
+    if (set(q->segment)) {
+        proto_w_str(&w, "segment");
+        proto_w_str(&w, q->segment);
+    }
     proto_w_str(&w, "embedding");
     proto_w_f32_bin(&w, q->embedding, q->dim);
     proto_w_str(&w, "candidates");
@@ -229,6 +239,9 @@ base_err proto_request_encode(base_buf *out, const proto_request *r)
         .turn = r->turn,
         .deferred = r->deferred,
         .no_explore = r->no_explore,
+        .has_explore_budget = r->explore_budget >= 0.0,
+        .explore_budget = r->explore_budget,
+        .segment = r->segment,
         .embedding = r->embedding,
         .dim = r->dim,
         .n_cand = r->n_cand,

@@ -117,7 +117,7 @@ static const char *const latency_names[PROTO_LATENCY_BUCKETS] = {
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-_Static_assert(N_OF(policy_fields) + 3 <= MAX_FIELDS, "field arrays too small");
+_Static_assert(N_OF(policy_fields) + 4 <= MAX_FIELDS, "field arrays too small");
 _Static_assert(N_OF(join_fields) + PROTO_ST_COUNT + 1 <= MAX_FIELDS, "field arrays too small");
 
 /* ---------------------------------------------------------------- encoding */
@@ -162,6 +162,23 @@ static void w_slots(proto_writer *w, const proto_slot_stats *slots)
         proto_w_str(w, base_slot_name(k));
         proto_w_map(w, (uint32_t)N_OF(slot_fields));
         w_fields(w, slot_fields, N_OF(slot_fields), &slots[k]);
+    }
+}
+
+/* "exploration": {SEGMENT: {"decisions", "mean_explore"}} */
+static void w_segments(proto_writer *w, const proto_policy_stats *p)
+{
+    uint32_t n =
+        p->n_segments < PROTO_STATS_MAX_SEGMENTS ? p->n_segments : PROTO_STATS_MAX_SEGMENTS;
+    proto_w_str(w, "exploration");
+    proto_w_map(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        proto_w_str(w, p->segments[i].name);
+        proto_w_map(w, 2);
+        proto_w_str(w, "decisions");
+        proto_w_uint(w, p->segments[i].decisions);
+        proto_w_str(w, "mean_explore");
+        proto_w_double(w, p->segments[i].mean_explore);
     }
 }
 
@@ -239,11 +256,14 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     for (uint32_t i = 0; i < s->n_policies; i++) {
         const proto_policy_stats *p = &s->policies[i];
         proto_w_str(&w, p->name);
-        proto_w_map(&w, (uint32_t)N_OF(policy_fields) + 3);
+        proto_w_map(&w, (uint32_t)N_OF(policy_fields) + 3 + (p->n_segments > 0));
         w_fields(&w, policy_fields, N_OF(policy_fields), p);
         w_join(&w, &p->join);
         w_slots(&w, p->slots);
         w_portfolio(&w, &p->portfolio);
+        if (p->n_segments > 0) {
+            w_segments(&w, p);
+        }
     }
     proto_w_str(&w, "rejected");
     for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
@@ -438,17 +458,40 @@ static bool r_portfolio(const msgpack_object *m, proto_portfolio_stats *pf)
     return true;
 }
 
+static bool r_segments(const msgpack_object *m, proto_policy_stats *p)
+{
+    static const char *const names[] = {"decisions", "mean_explore"};
+    const msgpack_object *f[2];
+    if (!proto_mp_map_fields(m, NULL, 0, true, NULL, NULL) ||
+        m->via.map.size > PROTO_STATS_MAX_SEGMENTS) {
+        return false;
+    }
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object_kv *kv = &m->via.map.ptr[i];
+        proto_segment_stats *g = &p->segments[i];
+        if (!proto_mp_get_str(&kv->key, BASE_NAME_MAX, true, g->name, NULL) ||
+            !proto_mp_map_fields(&kv->val, names, 2, true, f, NULL) ||
+            (f[0] != NULL && !proto_mp_get_u64(f[0], UINT64_MAX, &g->decisions, NULL)) ||
+            (f[1] != NULL && !proto_mp_get_f64(f[1], &g->mean_explore, NULL))) {
+            return false;
+        }
+        p->n_segments = i + 1;
+    }
+    return true;
+}
+
 static bool r_policy(const msgpack_object *key, const msgpack_object *m, proto_policy_stats *p)
 {
-    static const char *const extra[] = {"join", "slots", "portfolio"};
+    static const char *const extra[] = {"join", "slots", "portfolio", "exploration"};
     const msgpack_object *vals[MAX_FIELDS];
     const size_t n = N_OF(policy_fields);
 
     return proto_mp_get_str(key, BASE_NAME_MAX, true, p->name, NULL) &&
-           lookup(m, policy_fields, n, extra, 3, vals) && r_fields(policy_fields, n, vals, p) &&
+           lookup(m, policy_fields, n, extra, 4, vals) && r_fields(policy_fields, n, vals, p) &&
            (vals[n] == NULL || r_join(vals[n], &p->join)) &&
            (vals[n + 1] == NULL || r_slots(vals[n + 1], p->slots)) &&
-           (vals[n + 2] == NULL || r_portfolio(vals[n + 2], &p->portfolio));
+           (vals[n + 2] == NULL || r_portfolio(vals[n + 2], &p->portfolio)) &&
+           (vals[n + 3] == NULL || r_segments(vals[n + 3], p));
 }
 
 /* "rejected": counts by code name; names this version does not know are skipped. */

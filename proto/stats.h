@@ -82,6 +82,14 @@ typedef struct proto_portfolio_stats {
     proto_member_stats member[PROTO_PORTFOLIO_MAX];
 } proto_portfolio_stats;
 
+/* One entry of a policy's "exploration": what decisions of a segment spent exploring. */
+#define PROTO_STATS_MAX_SEGMENTS 17
+typedef struct proto_segment_stats {
+    char name[BASE_NAME_MAX + 1]; /* "*": no segment, or one the policy does not configure */
+    uint64_t decisions;
+    double mean_explore; /* mean of 1 - the largest probability of the pmf served */
+} proto_segment_stats;
+
 /* The counters of one policy: an entry of "policies". */
 typedef struct proto_policy_stats {
     char name[BASE_NAME_MAX + 1];
@@ -115,6 +123,8 @@ typedef struct proto_policy_stats {
     proto_join_health join;
     proto_slot_stats slots[PROTO_SLOTS]; /* by enum base_slot */
     proto_portfolio_stats portfolio;
+    uint32_t n_segments; /* "exploration": [0] "*" (no or an unconfigured segment), then each */
+    proto_segment_stats segments[PROTO_STATS_MAX_SEGMENTS];
 } proto_policy_stats;
 
 /* "storage" */

@@ -44,6 +44,7 @@
 #define SVC_CHARTJS_DEFAULT "/usr/share/javascript/chart.js/chart.min.js" /* libjs-chart.js */
 #define SVC_ROLLUP_KEEP_MAX 100800                                        /* 70 days of minutes */
 #define SVC_MAX_CLIENTS 64
+#define SVC_MAX_SEGMENTS 16   /* segment.NAME keys per policy */
 #define SVC_CLIENT_KEYS_MAX 4 /* keys per client at once: room to rotate */
 
 /* What a client may do ([client NAME] ops; docs/security.md). */
@@ -74,16 +75,19 @@ typedef struct svc_policy_config {
     uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX) */
     pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
     char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
-    pol_portfolio_config portfolio;       /* resolved from portfolio_spec and head at load */
-    double portfolio_mix;                 /* challengers' share cap, [0, 1]; < 0: default */
-    uint32_t embedding_storage;           /* enum base_emb_storage of its records (f32) */
-    rwd_spec reward;                      /* signals, clip, default, window */
-    uint32_t max_pending;                 /* pending decisions in the join */
-    double max_embedding_norm;            /* larger embeddings are out_of_range; 0: no cap */
-    char *no_explore_spec;                /* as configured ("a, b"); owned, NULL: none */
-    uint8_t *no_explore;                  /* [n_actions] 1: never explored; owned, NULL: none */
-    char base_version[BASE_NAME_MAX + 1]; /* the frontend's base model, stamped on snapshots */
-    uint32_t serve;                       /* enum base_slot serving by default; default online */
+    pol_portfolio_config portfolio; /* resolved from portfolio_spec and head at load */
+    double portfolio_mix;           /* challengers' share cap, [0, 1]; < 0: default */
+    uint32_t embedding_storage;     /* enum base_emb_storage of its records (f32) */
+    rwd_spec reward;                /* signals, clip, default, window */
+    uint32_t max_pending;           /* pending decisions in the join */
+    double max_embedding_norm;      /* larger embeddings are out_of_range; 0: no cap */
+    char *no_explore_spec;          /* as configured ("a, b"); owned, NULL: none */
+    uint8_t *no_explore;            /* [n_actions] 1: never explored; owned, NULL: none */
+    uint32_t n_segments;            /* segment.NAME = BUDGET keys */
+    char segment[SVC_MAX_SEGMENTS][BASE_NAME_MAX + 1];
+    double segment_budget[SVC_MAX_SEGMENTS]; /* most exploration mass a decision may spend */
+    char base_version[BASE_NAME_MAX + 1];    /* the frontend's base model, stamped on snapshots */
+    uint32_t serve;                          /* enum base_slot serving by default; default online */
     double canary; /* with serve = production, the share the online slot serves; default 0 */
 } svc_policy_config;
 

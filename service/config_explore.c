@@ -1,18 +1,56 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 #include "service/config.h"
 
 /*
  * Exploration rules of a [policy NAME] section (docs/configuration.md, "Exploration"):
  * no_explore, the actions that only ever get the probability their head's own choice gives
- * them. Split from config.c like the security keys.
+ * them, and segment.NAME = BUDGET, the exploration a decision of a segment may spend. Split
+ * from config.c like the security keys.
  */
+
+/* segment.NAME = BUDGET: the most exploration mass a decision of that segment may spend. */
+static int segment_key(svc_policy_config *p, const char *name, const char *v, char *errbuf,
+                       size_t errlen)
+{
+    char *end = NULL;
+    double b = strtod(v, &end);
+    size_t n = strlen(name);
+    if (n == 0 || n > BASE_NAME_MAX || !base_utf8_valid(name, n) || strpbrk(name, " \t") != NULL ||
+        strcmp(name, "*") == 0) {
+        snprintf(errbuf, errlen, "[policy %s]: bad segment name \"%.64s\"", p->name, name);
+        return 0;
+    }
+    if (end == v || *end != '\0' || !(b >= 0.0 && b <= 1.0)) {
+        snprintf(errbuf, errlen, "[policy %s]: segment.%s: a budget in [0, 1], not \"%.32s\"",
+                 p->name, name, v);
+        return 0;
+    }
+    for (uint32_t i = 0; i < p->n_segments; i++) {
+        if (strcmp(p->segment[i], name) == 0) {
+            snprintf(errbuf, errlen, "[policy %s]: segment.%s given twice", p->name, name);
+            return 0;
+        }
+    }
+    if (p->n_segments == SVC_MAX_SEGMENTS) {
+        snprintf(errbuf, errlen, "[policy %s]: at most %d segments", p->name, SVC_MAX_SEGMENTS);
+        return 0;
+    }
+    base_strlcpy(p->segment[p->n_segments], name, sizeof(p->segment[0]));
+    p->segment_budget[p->n_segments++] = b;
+    return 1;
+}
 
 int svc_config_explore_key(svc_policy_config *p, const char *k, const char *v, char *errbuf,
                            size_t errlen)
 {
+    if (strncmp(k, "segment.", 8) == 0) {
+        return segment_key(p, k + 8, v, errbuf, errlen);
+    }
     if (strcmp(k, "no_explore") != 0) {
         return -1;
     }

@@ -162,26 +162,54 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
  * total), sampled and logged as it is, so it stays exact; the exploration share of the
  * candidates that gave theirs becomes 0.
  */
-static void rule_exploration(const svc_prt *p, bool explore, const base_decision *d, float *pmf,
+static void rule_exploration(const svc_prt *p, double budget, const base_decision *d, float *pmf,
                              float *explore_share)
 {
     const uint8_t *nx = p->cfg->no_explore;
     uint32_t g = 0;
-    if (explore && nx == NULL) {
+    if (budget >= 1.0 && nx == NULL) {
         return;
     }
     for (uint32_t k = 1; k < d->n_cand; k++) {
         g = pmf[k] > pmf[g] ? k : g;
     }
-    double moved = 0.0;
+    double moved = 0.0, rest = 0.0;
     for (uint32_t k = 0; k < d->n_cand; k++) {
-        if (k != g && (!explore || nx[d->action[k]] != 0)) {
+        if (k != g && (budget <= 0.0 || (nx != NULL && nx[d->action[k]] != 0))) {
             moved += (double)pmf[k];
             pmf[k] = 0.0f;
             explore_share[k] = 0.0f;
+        } else if (k != g) {
+            rest += (double)pmf[k];
+        }
+    }
+    /* Over the budget: the explored candidates keep their proportions, scaled to it. */
+    if (rest > budget && budget > 0.0) {
+        double scale = budget / rest;
+        for (uint32_t k = 0; k < d->n_cand; k++) {
+            if (k != g && pmf[k] > 0.0f) {
+                float kept = (float)((double)pmf[k] * scale);
+                moved += (double)pmf[k] - (double)kept;
+                explore_share[k] = (float)((double)explore_share[k] * scale);
+                pmf[k] = kept;
+            }
         }
     }
     pmf[g] = (float)((double)pmf[g] + moved);
+}
+
+/* The exploration budget of @q: the least of the request's and its segment's (1: none set). */
+static double budget_of(const svc_prt *p, const proto_request *q, uint32_t *out_segment)
+{
+    double b = q->no_explore ? 0.0 : q->explore_budget >= 0.0 ? q->explore_budget : 1.0;
+    *out_segment = 0;
+    for (uint32_t i = 0; q->segment[0] != '\0' && i < p->cfg->n_segments; i++) {
+        if (strcmp(p->cfg->segment[i], q->segment) == 0) {
+            *out_segment = i + 1;
+            b = p->cfg->segment_budget[i] < b ? p->cfg->segment_budget[i] : b;
+        }
+    }
+    return b;
 }
 
 /* Salt of the slot draw, so it is independent of the candidate draw (pol_sample). */
@@ -226,7 +254,7 @@ static base_err production_pmf(svc_prt *p, const base_decision *d, const pol_bre
  * online head for the chosen candidate, p_online / p_logged (OPE-readiness,
  * service/observe.h).
  */
-static base_err score(svc_prt *p, base_decision *d, bool explore, uint64_t *served_version,
+static base_err score(svc_prt *p, base_decision *d, double explore, uint64_t *served_version,
                       double *out_w)
 {
     static _Thread_local float p_prod[BASE_CAND_MAX];
@@ -334,7 +362,8 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
 
     uint64_t served_version = 0;
     double w = 1.0;
-    base_err err = score(p, d, !q->no_explore, &served_version, &w);
+    uint32_t segment = 0;
+    base_err err = score(p, d, budget_of(p, q, &segment), &served_version, &w);
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
@@ -355,6 +384,11 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     }
     uint32_t slot_served = d->slot;
     double p_logged = d->pmf[d->chosen];
+    float top = 0.0f;
+    for (uint32_t k = 0; k < d->n_cand; k++) {
+        top = d->pmf[k] > top ? d->pmf[k] : top;
+    }
+    double spent = top < 1.0f ? 1.0 - (double)top : 0.0; /* exploration: all but the top */
     code = admit_decision(p, d, msg, sizeof(msg));
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
@@ -362,6 +396,8 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     } else {
         atomic_fetch_add(&p->c.decisions, 1);
         atomic_fetch_add(&p->c.slot_decisions[slot_served], 1);
+        atomic_fetch_add(&p->c.seg_decisions[segment], 1);
+        atomic_fetch_add(&p->c.seg_explore_micro[segment], (uint64_t)llround(spent * 1e6));
         svc_ope_add(&p->ope, r->t0_ns != 0 ? r->t0_ns : base_mono_ns(), w, p_logged);
         svc_engine_send(r, &b);
     }

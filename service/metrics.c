@@ -194,6 +194,31 @@ static void per_policy(writer *w, const proto_stats *s)
     }
 }
 
+/* Exploration by segment (docs/algorithms.md, "Exploration rules"). */
+static void exploration(writer *w, const proto_stats *s)
+{
+    family(w, "rlfeed_segment_decisions_total", "counter",
+           "Decisions served, by policy and segment (\"*\": none or unconfigured).");
+    for (uint32_t i = 0; i < s->n_policies; i++) {
+        const proto_policy_stats *p = &s->policies[i];
+        for (uint32_t g = 0; g < p->n_segments; g++) {
+            sample(w, "rlfeed_segment_decisions_total", "policy", p->name, "segment",
+                   p->segments[g].name);
+            value_u(w, p->segments[g].decisions);
+        }
+    }
+    family(w, "rlfeed_segment_exploration_total", "counter",
+           "Exploration probability spent (1 - the largest probability), summed over decisions.");
+    for (uint32_t i = 0; i < s->n_policies; i++) {
+        const proto_policy_stats *p = &s->policies[i];
+        for (uint32_t g = 0; g < p->n_segments; g++) {
+            sample(w, "rlfeed_segment_exploration_total", "policy", p->name, "segment",
+                   p->segments[g].name);
+            value_f(w, p->segments[g].mean_explore * (double)p->segments[g].decisions);
+        }
+    }
+}
+
 /* The online slot's portfolio, one sample per member (docs/algorithms.md, section 11). */
 static void portfolio(writer *w, const proto_stats *s)
 {
@@ -336,6 +361,7 @@ base_err svc_metrics_write(base_buf *out, const svc_metrics_input *in)
     outcomes(&w, in->stats);
     per_policy(&w, in->stats);
     portfolio(&w, in->stats);
+    exploration(&w, in->stats);
     ope(&w, in->stats, in->ope);
     service(&w, in->stats);
     latency(&w, in->lat);

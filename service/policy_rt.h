@@ -89,6 +89,10 @@ typedef struct svc_prt_counters {
     atomic_int_fast64_t base_reward_micro;
     atomic_uint_fast64_t registry_errors; /* registry reads or production loads that failed */
     atomic_uint_fast64_t reward_alarms;   /* times the reward alarm was raised */
+    /* by segment ([0]: none or an unconfigured one, [1 + i]: cfg->segment[i]): decisions
+     * served, and the exploration mass they spent (1 - p of the head's choice), 1e-6 units */
+    atomic_uint_fast64_t seg_decisions[SVC_MAX_SEGMENTS + 1];
+    atomic_uint_fast64_t seg_explore_micro[SVC_MAX_SEGMENTS + 1];
 } svc_prt_counters;
 
 /*

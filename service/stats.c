@@ -107,6 +107,15 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
         int64_t sum = atomic_load(&p->c.slot_reward_micro[k]);
         sl->mean_reward = sl->joined > 0 ? (double)sum * 1e-6 / (double)sl->joined : 0.0;
     }
+    /* Exploration spent by segment: "*" first, then the configured ones. */
+    out->n_segments = 0;
+    for (uint32_t g = 0; g <= p->cfg->n_segments && g < PROTO_STATS_MAX_SEGMENTS; g++) {
+        proto_segment_stats *sg = &out->segments[out->n_segments++];
+        base_strlcpy(sg->name, g == 0 ? "*" : p->cfg->segment[g - 1], sizeof(sg->name));
+        sg->decisions = atomic_load(&p->c.seg_decisions[g]);
+        uint64_t micro = atomic_load(&p->c.seg_explore_micro[g]);
+        sg->mean_explore = sg->decisions > 0 ? (double)micro * 1e-6 / (double)sg->decisions : 0.0;
+    }
     out->slots[BASE_SLOT_ONLINE].model_version = out->model_version;
     out->slots[BASE_SLOT_PRODUCTION].model_version = atomic_load(&p->prod_version);
     join_health(&js, &out->join);

@@ -2,8 +2,10 @@
  * Exploration rules (docs/algorithms.md, "Exploration rules"): with no_explore = c and a wide
  * epsilon, over thousands of decisions action c never gets exploration probability: it has
  * either no probability or it is the head's own choice (the most probable candidate); a
- * request with "explore": false is served its head's choice with probability 1; and every
- * logged pmf is, byte for byte, the one served.
+ * request with "explore": false, or in the segment "complaint" (budget 0), is served its
+ * head's choice with probability 1; the segment "care" (budget 0.05) and a request budget of
+ * 0.1 spend at most that; stats report what each segment spent; and every logged pmf is,
+ * byte for byte, the one served.
  */
 #include <jansson.h>
 #include <math.h>
@@ -34,7 +36,8 @@ int main(void)
     tst_daemon f;
     const char *config = "[server]\ntick_ms = 5\n"
                          "[policy x]\ndim = 4\nactions = a, b, c, d\nepsilon = 0.4\nseed = 11\n"
-                         "no_explore = c\nsignal.resolved = 1\nwindow_ms = 600000\n";
+                         "no_explore = c\nsignal.resolved = 1\nwindow_ms = 600000\n"
+                         "segment.complaint = 0\nsegment.care = 0.05\n";
     if (!tst_daemon_init(&f, "rlfeed-explore", config)) {
         printf("Bail out! fixture\n");
         tst_daemon_fini(&f, false);
@@ -43,6 +46,7 @@ int main(void)
     bool up = tst_daemon_start(&f, true, NULL);
     TST_TRUE(up);
     int c_explored = 0, c_chosen_as_head = 0, c_zero = 0, not_one_hot = 0, failed = 0;
+    int over_budget = 0;
     uint64_t rng = 5;
     base_buf b;
     base_buf_init(&b, 1u << 20);
@@ -55,11 +59,20 @@ int main(void)
         for (int k = 0; k < K; k++) {
             bl[k] = (float)(3.0 * base_u64_to_unit(base_splitmix64(&rng)));
         }
-        bool quiet = i % 10 == 9; /* every tenth asks for no exploration at all */
+        /* Every tenth asks for no exploration, every tenth is a complaint (budget 0), every
+         * tenth is in care (0.05), every tenth has a budget of its own (0.1). */
+        int kind = i % 10;
+        bool quiet = kind == 9 || kind == 8;
+        double budget = kind == 7 ? 0.05 : kind == 6 ? 0.1 : 1.0;
         snprintf(log_[i].event_id, sizeof(log_[i].event_id), "x-%d", i);
         proto_decide_req q = {.policy = "x",
                               .event_id = log_[i].event_id,
-                              .no_explore = quiet,
+                              .no_explore = kind == 9,
+                              .has_explore_budget = kind == 6,
+                              .explore_budget = 0.1,
+                              .segment = kind == 8   ? "complaint"
+                                         : kind == 7 ? "care"
+                                                     : NULL,
                               .embedding = emb,
                               .dim = D,
                               .n_cand = K,
@@ -83,7 +96,10 @@ int main(void)
         }
         if (quiet) {
             not_one_hot += !(top == 1.0f && r.chosen_index == (uint32_t)g);
-        } else if (r.pmf[C] == 0.0f) {
+            continue;
+        }
+        over_budget += 1.0 - (double)top > budget + 1e-6;
+        if (r.pmf[C] == 0.0f) {
             c_zero++;
         } else if (g == C) {
             c_chosen_as_head++;
@@ -98,6 +114,29 @@ int main(void)
     TST_EQ(c_explored, 0);
     TST_TRUE(c_zero > 1000 && c_chosen_as_head > 100); /* both cases seen, many times */
     TST_EQ(not_one_hot, 0);
+    TST_EQ(over_budget, 0);
+
+    /* What each segment spent. */
+    if (up) {
+        json_t *s = tst_stats(&f);
+        json_t *x =
+            json_object_get(json_object_get(json_object_get(s, "policies"), "x"), "exploration");
+        double m_all = json_real_value(json_object_get(json_object_get(x, "*"), "mean_explore"));
+        double m_complaint =
+            json_real_value(json_object_get(json_object_get(x, "complaint"), "mean_explore"));
+        double m_care =
+            json_real_value(json_object_get(json_object_get(x, "care"), "mean_explore"));
+        printf("# mean exploration: * %.4f, complaint %.4f, care %.4f\n", m_all, m_complaint,
+               m_care);
+        TST_EQ(json_integer_value(json_object_get(json_object_get(x, "complaint"), "decisions")),
+               N / 10);
+        TST_EQ(json_integer_value(json_object_get(json_object_get(x, "*"), "decisions")),
+               N - 2 * N / 10);
+        TST_TRUE(m_complaint == 0.0);
+        TST_TRUE(m_care > 0.01 && m_care <= 0.05 + 1e-6);
+        TST_TRUE(m_all > 0.1);
+        json_decref(s);
+    }
 
     /* The log holds exactly what was served. */
     if (up) {
