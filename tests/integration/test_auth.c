@@ -200,8 +200,8 @@ static void refusals_over_reqrep(tst_daemon *f, const proto_auth_keyfile *fe,
     base_buf_fini(&b);
 }
 
-/* PULL: an unsigned feedback is dropped and counted as unauthorized. */
-static void refusal_over_pull(tst_daemon *f)
+/* PULL: an unsigned feedback is dropped and counted as unauthorized; a signed one is taken. */
+static void refusal_over_pull(tst_daemon *f, const proto_auth_keyfile *admin)
 {
     json_t *s = tst_stats(f);
     long long before = tst_rejected(s, "unauthorized");
@@ -218,6 +218,26 @@ static void refusal_over_pull(tst_daemon *f)
         tst_nap();
     }
     TST_EQ(after, before + 1);
+    rlfeed_push_close(p);
+
+    /* Signed by admin: authenticated, then refused by the dispatcher (no such event). */
+    s = tst_stats(f);
+    long long unknown_before = tst_rejected(s, "unknown_event");
+    json_decref(s);
+    TST_OK(rlfeed_push_open(f->pull_url, TIMEOUT_MS, &p));
+    TST_OK(rlfeed_push_use_key(p, admin));
+    TST_OK(rlfeed_push_feedback(p, "faq", "no-such-event", "resolved", 1.0, NULL));
+    deadline = tst_now_ms() + 10000;
+    long long unknown_after = unknown_before;
+    while (unknown_after == unknown_before && tst_now_ms() < deadline) {
+        s = tst_stats(f);
+        unknown_after = tst_rejected(s, "unknown_event");
+        after = tst_rejected(s, "unauthorized");
+        json_decref(s);
+        tst_nap();
+    }
+    TST_EQ(unknown_after, unknown_before + 1);
+    TST_EQ(after, before + 1); /* no new unauthorized */
     rlfeed_push_close(p);
 }
 
@@ -365,7 +385,7 @@ int main(void)
     TST_TRUE(up);
     if (up) {
         refusals_over_reqrep(&f, &fe, &fe_new, &watcher);
-        refusal_over_pull(&f);
+        refusal_over_pull(&f, &admin);
         refusals_over_http(&f, &fe, &watcher);
         cli_with_and_without_key(&f, keydir);
         stats_count_per_client(&f);
