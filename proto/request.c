@@ -497,7 +497,6 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         goto fail;
     }
     r->no_explore = !explore;
-    r->explore_budget = -1.0;
     if (!is_log && f[F_EXPLORE_BUDGET] != NULL) {
         double v = -1.0;
         if (!proto_mp_get_f64(f[F_EXPLORE_BUDGET], &v, NULL) || !(v >= 0.0 && v <= 1.0)) {
@@ -506,6 +505,7 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
             goto fail;
         }
         r->explore_budget = v;
+        r->has_explore_budget = true;
     }
     if (f[F_CONTEXT] == NULL) {
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field 'context'");

@@ -80,7 +80,8 @@ typedef struct proto_request {
     char chosen[BASE_NAME_MAX + 1];  /* log only: id of the chosen candidate */
     bool deferred;                   /* decide: optional */
     bool no_explore;                 /* decide: "explore": false (serve the head's own choice) */
-    double explore_budget;           /* decide: "explore_budget" in [0, 1]; -1 when absent */
+    bool has_explore_budget;         /* decide: "explore_budget" was given (zeroed: absent) */
+    double explore_budget;           /* decide: in [0, 1] when given */
     char segment[BASE_NAME_MAX + 1]; /* decide, log: context.segment; "" when absent */
 
     /* feedback: event_id or conversation_id, plus */

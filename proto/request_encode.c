@@ -239,7 +239,7 @@ base_err proto_request_encode(base_buf *out, const proto_request *r)
         .turn = r->turn,
         .deferred = r->deferred,
         .no_explore = r->no_explore,
-        .has_explore_budget = r->explore_budget >= 0.0,
+        .has_explore_budget = r->has_explore_budget,
         .explore_budget = r->explore_budget,
         .segment = r->segment,
         .embedding = r->embedding,

@@ -201,7 +201,7 @@ static void rule_exploration(const svc_prt *p, double budget, const base_decisio
 /* The exploration budget of @q: the least of the request's and its segment's (1: none set). */
 static double budget_of(const svc_prt *p, const proto_request *q, uint32_t *out_segment)
 {
-    double b = q->no_explore ? 0.0 : q->explore_budget >= 0.0 ? q->explore_budget : 1.0;
+    double b = q->no_explore ? 0.0 : q->has_explore_budget ? q->explore_budget : 1.0;
     *out_segment = 0;
     for (uint32_t i = 0; q->segment[0] != '\0' && i < p->cfg->n_segments; i++) {
         if (strcmp(p->cfg->segment[i], q->segment) == 0) {

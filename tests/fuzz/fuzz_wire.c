@@ -59,8 +59,8 @@ static bool same_request(const proto_request *a, const proto_request *b)
            (a->pmf == NULL) == (b->pmf == NULL) &&
            (a->pmf == NULL || same_floats(a->pmf, b->pmf, a->n_cand)) &&
            memcmp(a->chosen, b->chosen, sizeof(a->chosen)) == 0 && a->deferred == b->deferred &&
-           a->no_explore == b->no_explore && a->explore_budget == b->explore_budget &&
-           strcmp(a->segment, b->segment) == 0 &&
+           a->no_explore == b->no_explore && a->has_explore_budget == b->has_explore_budget &&
+           a->explore_budget == b->explore_budget && strcmp(a->segment, b->segment) == 0 &&
            memcmp(a->signal, b->signal, sizeof(a->signal)) == 0 && a->value == b->value &&
            memcmp(a->outcome_id, b->outcome_id, sizeof(a->outcome_id)) == 0 &&
            memcmp(a->supersedes, b->supersedes, sizeof(a->supersedes)) == 0 &&
