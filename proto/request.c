@@ -20,7 +20,6 @@
  * are read in the order its section 8 gives, so the first problem is the one reported.
  */
 
-#define ECHO_MAX 32      /* bytes of peer text echoed into an error message */
 #define PMF_SUM_TOL 1e-3 /* |sum(pmf) - 1| allowed in a log request */
 
 static const char *const op_names[] = {
@@ -34,225 +33,6 @@ static const char *const op_names[] = {
 const char *proto_op_name(proto_op op)
 {
     return (unsigned)op < N_OPS ? op_names[op] : "";
-}
-
-/* ------------------------------------------------- decoding: field readers */
-
-static base_err reject_oom(proto_error *err)
-{
-    return proto_error_set(err, PROTO_E_INTERNAL, "out of memory");
-}
-
-/*
- * Copy at most ECHO_MAX bytes of peer text into @dst, replacing anything but printable
- * ASCII with '?', so error messages stay valid UTF-8 whatever the peer sent.
- */
-static void echo_text(char *dst, size_t dst_size, const char *src, uint32_t n)
-{
-    size_t i = 0;
-    for (; i < n && i < ECHO_MAX && i + 1 < dst_size; i++) {
-        unsigned char c = (unsigned char)src[i];
-        dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    dst[i] = '\0';
-}
-
-/* Sets err for a failed proto_mp_unpack*() @e; returns @e. */
-static base_err report_unpack(base_err e, proto_error *err)
-{
-    if (e == BASE_ELIMIT) {
-        e = proto_error_set(err, PROTO_E_TOO_LARGE,
-                            "message nests deeper than %u or holds "
-                            "more than %u objects",
-                            PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS);
-    } else if (e == BASE_ENOMEM) {
-        e = reject_oom(err);
-    } else if (e != BASE_OK) {
-        e = proto_error_set(err, PROTO_E_BAD_MSGPACK, "not one well-formed msgpack object");
-    }
-    return e;
-}
-
-/*
- * Check @buf and unpack it into @u (initialised by the caller, which destroys it on every
- * path). Sets err on failure.
- */
-static base_err unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u, proto_error *err)
-{
-    return report_unpack(proto_mp_unpack(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, u), err);
-}
-
-/* unpack() into the caller's zone @z: the object @o lives until the zone is cleared. */
-static base_err unpack_in(const uint8_t *buf, size_t len, msgpack_zone *z, msgpack_object *o,
-                          proto_error *err)
-{
-    base_err e = proto_mp_unpack_in(buf, len, PROTO_MAX_DEPTH, PROTO_MAX_OBJECTS, z, o);
-    return report_unpack(e, err);
-}
-
-/*
- * Look up @names in the map @m (called @where in messages): out[i] is the value of
- * names[i] or NULL. Rejects non-string keys and duplicate keys; ignores unknown keys.
- */
-static base_err map_fields(const msgpack_object *m, const char *where, const char *const *names,
-                           size_t n_names, const msgpack_object **out, proto_error *err)
-{
-    proto_mp_fault f = PROTO_MP_WRONG_TYPE;
-    base_err e = BASE_OK;
-
-    if (proto_mp_map_fields(m, names, n_names, true, out, &f)) {
-        goto done;
-    }
-    switch (f) {
-    case PROTO_MP_KEY_NOT_STR:
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "%s has a key that is not a string", where);
-        break;
-    case PROTO_MP_DUP_KEY:
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "%s has a duplicate key", where);
-        break;
-    case PROTO_MP_NO_MEMORY:
-        e = reject_oom(err);
-        break;
-    default:
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "%s must be a map", where);
-        break;
-    }
-done:
-    return e;
-}
-
-/*
- * Copy the string field @o (named @name) into @dst of @max + 1 bytes. Absent: "" unless
- * @required. Rejects non-strings, strings over @max bytes, embedded NUL bytes, text that is
- * not valid UTF-8 (it would be echoed into error replies, records and stats), and empty
- * required strings.
- */
-static base_err get_str(const msgpack_object *o, const char *name, bool required, size_t max,
-                        char *dst, proto_error *err)
-{
-    proto_mp_fault f = PROTO_MP_WRONG_TYPE;
-    base_err e = BASE_OK;
-
-    if (o == NULL) {
-        dst[0] = '\0';
-        if (required) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field '%s'", name);
-        }
-        goto done;
-    }
-    if (!proto_mp_get_str(o, max, true, dst, &f)) {
-        switch (f) {
-        case PROTO_MP_TOO_LONG:
-            e = proto_error_set(err, PROTO_E_TOO_LARGE, "field '%s' is longer than %zu bytes", name,
-                                max);
-            break;
-        case PROTO_MP_HAS_NUL:
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' contains a NUL byte", name);
-            break;
-        case PROTO_MP_NOT_UTF8:
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' is not valid UTF-8", name);
-            break;
-        default:
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' must be a string", name);
-            break;
-        }
-        goto done;
-    }
-    if (required && dst[0] == '\0') {
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' must not be empty", name);
-    }
-done:
-    return e;
-}
-
-/* A required number that must be finite as a float32 (where it will be stored). */
-static base_err get_f32(const msgpack_object *o, const char *name, float *out, proto_error *err)
-{
-    proto_mp_fault f = PROTO_MP_WRONG_TYPE;
-    base_err e = BASE_OK;
-
-    if (o == NULL) {
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field '%s'", name);
-    } else if (!proto_mp_get_f32(o, out, &f)) {
-        e = f == PROTO_MP_NOT_FINITE
-                ? proto_error_set(err, PROTO_E_NOT_FINITE, "field '%s' is not a finite float32",
-                                  name)
-                : proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' must be a number", name);
-    }
-    return e;
-}
-
-/* A non-negative integer field into *out, or -1 when absent. */
-static base_err get_ms(const msgpack_object *o, const char *name, int64_t *out, proto_error *err)
-{
-    uint64_t v = 0;
-
-    *out = -1;
-    if (o == NULL) {
-        return BASE_OK;
-    }
-    if (!proto_mp_get_u64(o, INT64_MAX, &v, NULL)) {
-        return proto_error_set(err, PROTO_E_BAD_REQUEST,
-                               "field '%s' must be a non-negative integer", name);
-    }
-    *out = (int64_t)v;
-    return BASE_OK;
-}
-
-/*
- * A required, non-empty float vector (bin of LE float32, or array of numbers) of at most
- * @max entries, allocated into *out; past @max it is @over_code.
- */
-static base_err get_vec(proto_request *r, enum proto_scratch_slot slot, const msgpack_object *o,
-                        const char *name, uint32_t max, proto_errcode over_code, float **out,
-                        uint32_t *out_n, proto_error *err)
-{
-    proto_mp_fault f = PROTO_MP_WRONG_TYPE;
-    base_err e = BASE_OK;
-    float *v = NULL;
-    uint32_t n = 0, at = 0;
-
-    if (o == NULL) {
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field '%s'", name);
-        goto fail;
-    }
-    if (!proto_mp_fvec_count(o, &n, &at, &f)) {
-        if (f == PROTO_MP_BAD_LENGTH) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s' is a bin of %" PRIu32 " bytes, not a multiple of 4",
-                                name, o->via.bin.size);
-        } else if (f == PROTO_MP_BAD_ELEMENT) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s[%" PRIu32 "]' must be a number", name, at);
-        } else {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s' must be a bin of float32 or an array of numbers", name);
-        }
-        goto fail;
-    }
-    if (n > max) {
-        e = proto_error_set(err, over_code, "field '%s' has %" PRIu32 " entries, at most %" PRIu32,
-                            name, n, max);
-        goto fail;
-    }
-    if (n == 0) {
-        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s' must not be empty", name);
-        goto fail;
-    }
-    v = proto_req_array(r, slot, n, sizeof(float));
-    if (v == NULL) {
-        e = reject_oom(err);
-        goto fail;
-    }
-    *out = v; /* r's: proto_request_fini() frees it if it is not scratch */
-    if (!proto_mp_fvec_read(o, n, v, &at, NULL)) {
-        e = proto_error_set(err, PROTO_E_NOT_FINITE, "field '%s[%" PRIu32 "]' is not finite", name,
-                            at);
-        goto fail;
-    }
-    *out_n = n;
-fail:
-    return e;
 }
 
 /* ------------------------------------------------------ decoding: requests */
@@ -320,7 +100,7 @@ static base_err check_unique_ids(proto_request *r, proto_error *err)
     const char **ids = proto_req_array(r, PROTO_S_IDS, r->n_cand, sizeof(*ids));
 
     if (ids == NULL) {
-        e = reject_oom(err);
+        e = proto_req_reject_oom(err);
         goto fail;
     }
     for (uint32_t i = 0; i < r->n_cand; i++) {
@@ -385,7 +165,7 @@ static base_err decode_candidates(const msgpack_object *o, proto_request *r, pro
     }
     r->cand = proto_req_array(r, PROTO_S_CAND, o->via.array.size, sizeof(*r->cand));
     if (r->cand == NULL) {
-        e = reject_oom(err);
+        e = proto_req_reject_oom(err);
         goto fail;
     }
     r->n_cand = o->via.array.size;
@@ -398,12 +178,12 @@ static base_err decode_candidates(const msgpack_object *o, proto_request *r, pro
                                 i);
             goto fail;
         }
-        e = map_fields(c, "candidate", names, 2, f, err);
+        e = proto_req_map_fields(c, "candidate", names, 2, f, err);
         if (e == BASE_OK) {
-            e = get_str(f[0], "id", true, BASE_NAME_MAX, r->cand[i].id, err);
+            e = proto_req_get_str(f[0], "id", true, BASE_NAME_MAX, r->cand[i].id, err);
         }
         if (e == BASE_OK) {
-            e = get_f32(f[1], "base_logit", &r->cand[i].base_logit, err);
+            e = proto_req_get_f32(f[1], "base_logit", &r->cand[i].base_logit, err);
         }
         if (e != BASE_OK) {
             in_candidate(err, i);
@@ -421,7 +201,7 @@ static base_err decode_log_choice(const msgpack_object **f, proto_request *r, pr
     uint32_t n = 0;
     bool found = false;
 
-    e = get_str(f[F_CHOSEN], "chosen", true, BASE_NAME_MAX, r->chosen, err);
+    e = proto_req_get_str(f[F_CHOSEN], "chosen", true, BASE_NAME_MAX, r->chosen, err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -432,8 +212,8 @@ static base_err decode_log_choice(const msgpack_object **f, proto_request *r, pr
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'chosen' is not among the candidates");
         goto fail;
     }
-    e = get_vec(r, PROTO_S_PMF, f[F_PMF], "pmf", BASE_CAND_MAX, PROTO_E_TOO_LARGE, &r->pmf, &n,
-                err);
+    e = proto_req_get_vec(r, PROTO_S_PMF, f[F_PMF], "pmf", BASE_CAND_MAX, PROTO_E_TOO_LARGE,
+                          &r->pmf, &n, err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -468,16 +248,16 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
     bool is_log = r->op == PROTO_OP_LOG;
     const msgpack_object *ctx[2] = {NULL, NULL};
 
-    e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
+    e = proto_req_get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
     if (e == BASE_OK) {
-        e = get_str(f[F_EVENT_ID], "event_id", is_log, BASE_ID_MAX, r->event_id, err);
+        e = proto_req_get_str(f[F_EVENT_ID], "event_id", is_log, BASE_ID_MAX, r->event_id, err);
     }
     if (e == BASE_OK) {
-        e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX, r->conversation_id,
-                    err);
+        e = proto_req_get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX,
+                              r->conversation_id, err);
     }
     if (e == BASE_OK) {
-        e = get_str(f[F_USER_ID], "user_id", false, BASE_ID_MAX, r->user_id, err);
+        e = proto_req_get_str(f[F_USER_ID], "user_id", false, BASE_ID_MAX, r->user_id, err);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -515,16 +295,16 @@ static base_err decode_choice(const msgpack_object **f, proto_request *r, proto_
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'context' must be a map");
         goto fail;
     }
-    e = map_fields(f[F_CONTEXT], "context", ctx_names, 2, ctx, err);
+    e = proto_req_map_fields(f[F_CONTEXT], "context", ctx_names, 2, ctx, err);
     if (e == BASE_OK) {
-        e = get_str(ctx[1], "context.segment", false, BASE_NAME_MAX, r->segment, err);
+        e = proto_req_get_str(ctx[1], "context.segment", false, BASE_NAME_MAX, r->segment, err);
     }
     if (e != BASE_OK) {
         goto fail;
     }
     const msgpack_object *emb = ctx[0];
-    e = get_vec(r, PROTO_S_EMBEDDING, emb, "context.embedding", BASE_DIM_MAX, PROTO_E_TOO_LARGE,
-                &r->embedding, &r->dim, err);
+    e = proto_req_get_vec(r, PROTO_S_EMBEDDING, emb, "context.embedding", BASE_DIM_MAX,
+                          PROTO_E_TOO_LARGE, &r->embedding, &r->dim, err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -538,15 +318,15 @@ fail:
 
 static base_err decode_feedback(const msgpack_object **f, proto_request *r, proto_error *err)
 {
-    base_err e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
+    base_err e = proto_req_get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
     proto_mp_fault fault = PROTO_MP_WRONG_TYPE;
 
     if (e == BASE_OK) {
-        e = get_str(f[F_EVENT_ID], "event_id", false, BASE_ID_MAX, r->event_id, err);
+        e = proto_req_get_str(f[F_EVENT_ID], "event_id", false, BASE_ID_MAX, r->event_id, err);
     }
     if (e == BASE_OK) {
-        e = get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX, r->conversation_id,
-                    err);
+        e = proto_req_get_str(f[F_CONVERSATION_ID], "conversation_id", false, BASE_ID_MAX,
+                              r->conversation_id, err);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -556,7 +336,7 @@ static base_err decode_feedback(const msgpack_object **f, proto_request *r, prot
                             "feedback needs 'event_id' or 'conversation_id'");
         goto fail;
     }
-    e = get_str(f[F_SIGNAL], "signal", true, BASE_NAME_MAX, r->signal, err);
+    e = proto_req_get_str(f[F_SIGNAL], "signal", true, BASE_NAME_MAX, r->signal, err);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -567,12 +347,13 @@ static base_err decode_feedback(const msgpack_object **f, proto_request *r, prot
                 : proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'value' must be a number");
         goto fail;
     }
-    e = get_str(f[F_OUTCOME_ID], "outcome_id", false, BASE_ID_MAX, r->outcome_id, err);
+    e = proto_req_get_str(f[F_OUTCOME_ID], "outcome_id", false, BASE_ID_MAX, r->outcome_id, err);
     if (e == BASE_OK) {
-        e = get_str(f[F_SUPERSEDES], "supersedes", false, BASE_ID_MAX, r->supersedes, err);
+        e = proto_req_get_str(f[F_SUPERSEDES], "supersedes", false, BASE_ID_MAX, r->supersedes,
+                              err);
     }
     if (e == BASE_OK) {
-        e = get_str(f[F_USER_ID], "user_id", false, BASE_ID_MAX, r->user_id, err);
+        e = proto_req_get_str(f[F_USER_ID], "user_id", false, BASE_ID_MAX, r->user_id, err);
     }
     if (e != BASE_OK) {
         goto fail;
@@ -590,9 +371,9 @@ fail:
 
 static base_err decode_clock(const msgpack_object **f, proto_request *r, proto_error *err)
 {
-    base_err e = get_ms(f[F_SET_MS], "set_ms", &r->clock_set_ms, err);
+    base_err e = proto_req_get_ms(f[F_SET_MS], "set_ms", &r->clock_set_ms, err);
     if (e == BASE_OK) {
-        e = get_ms(f[F_ADVANCE_MS], "advance_ms", &r->clock_advance_ms, err);
+        e = proto_req_get_ms(f[F_ADVANCE_MS], "advance_ms", &r->clock_advance_ms, err);
     }
     if (e == BASE_OK && (r->clock_set_ms < 0) == (r->clock_advance_ms < 0)) {
         e = proto_error_set(err, PROTO_E_BAD_REQUEST,
@@ -634,8 +415,8 @@ static base_err decode_envelope(const msgpack_object **f, proto_request *r, prot
         }
     }
     if (!found) {
-        char echo[ECHO_MAX + 1];
-        echo_text(echo, sizeof(echo), op->via.str.ptr, op->via.str.size);
+        char echo[PROTO_REQ_ECHO_MAX + 1];
+        proto_req_echo(echo, sizeof(echo), op->via.str.ptr, op->via.str.size);
         e = proto_error_set(err, PROTO_E_UNKNOWN_OP, "unknown op '%s'", echo);
     }
 fail:
@@ -658,18 +439,18 @@ static base_err decode_auth(const msgpack_object *o, const uint8_t *buf, size_t 
     if (o == NULL) {
         return BASE_OK;
     }
-    e = map_fields(o, "auth", names, 4, f, err);
+    e = proto_req_map_fields(o, "auth", names, 4, f, err);
     if (e == BASE_OK) {
-        e = get_str(f[0], "auth.client", true, BASE_NAME_MAX, a->client, err);
+        e = proto_req_get_str(f[0], "auth.client", true, BASE_NAME_MAX, a->client, err);
     }
     if (e == BASE_OK) {
-        e = get_ms(f[1], "auth.ts", &ts, err);
+        e = proto_req_get_ms(f[1], "auth.ts", &ts, err);
         if (e == BASE_OK && ts < 0) {
             e = proto_error_set(err, PROTO_E_BAD_REQUEST, "missing field 'auth.ts'");
         }
     }
     if (e == BASE_OK) {
-        e = get_str(f[2], "auth.nonce", true, BASE_ID_MAX, a->nonce, err);
+        e = proto_req_get_str(f[2], "auth.nonce", true, BASE_ID_MAX, a->nonce, err);
     }
     if (e != BASE_OK) {
         return e;
@@ -701,7 +482,7 @@ static base_err decode_request(const msgpack_object *top, const uint8_t *buf, si
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "request must be a map");
         goto fail;
     }
-    e = map_fields(top, "request", field_names, F_COUNT, f, err);
+    e = proto_req_map_fields(top, "request", field_names, F_COUNT, f, err);
     if (e == BASE_OK) {
         e = decode_envelope(f, r, err);
     }
@@ -720,23 +501,23 @@ static base_err decode_request(const msgpack_object *top, const uint8_t *buf, si
         e = decode_feedback(f, r, err);
         break;
     case PROTO_OP_STATS:
-        e = get_str(f[F_POLICY], "policy", false, BASE_NAME_MAX, r->policy, err);
+        e = proto_req_get_str(f[F_POLICY], "policy", false, BASE_NAME_MAX, r->policy, err);
         break;
     case PROTO_OP_HEALTH:
         break;
     case PROTO_OP_ACTIVATE:
-        e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
+        e = proto_req_get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
         if (e == BASE_OK) {
-            e = get_str(f[F_EVENT_ID], "event_id", true, BASE_ID_MAX, r->event_id, err);
+            e = proto_req_get_str(f[F_EVENT_ID], "event_id", true, BASE_ID_MAX, r->event_id, err);
         }
         break;
     case PROTO_OP_CLOCK:
         e = decode_clock(f, r, err);
         break;
     case PROTO_OP_EXPLAIN:
-        e = get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
+        e = proto_req_get_str(f[F_POLICY], "policy", true, BASE_NAME_MAX, r->policy, err);
         if (e == BASE_OK) {
-            e = get_str(f[F_EVENT_ID], "event_id", true, BASE_ID_MAX, r->event_id, err);
+            e = proto_req_get_str(f[F_EVENT_ID], "event_id", true, BASE_ID_MAX, r->event_id, err);
         }
         break;
     }
@@ -760,9 +541,9 @@ static base_err decode(const uint8_t *buf, size_t len, proto_scratch *s, proto_r
     we->message[0] = '\0';
     msgpack_unpacked_init(&u);
     if (s != NULL) {
-        e = unpack_in(buf, len, proto_scratch_zone(s), &u.data, we);
+        e = proto_req_unpack_in(buf, len, proto_scratch_zone(s), &u.data, we);
     } else {
-        e = unpack(buf, len, &u, we);
+        e = proto_req_unpack(buf, len, &u, we);
     }
     if (e != BASE_OK) {
         goto fail;
