@@ -66,29 +66,51 @@ static svc_config *config(uint32_t replay_max)
     return c;
 }
 
+/* An auth of config(@replay_max) on the manual clock at T0, and a request buffer. */
+typedef struct fixture {
+    svc_config *c;
+    svc_auth *a;
+    base_buf b;
+} fixture;
+
+static void fixture_init(fixture *x, uint32_t replay_max)
+{
+    x->c = config(replay_max);
+    x->a = NULL;
+    TST_OK(svc_auth_new(x->c, &x->a));
+    clock_ms = T0;
+    svc_auth_set_clock(x->a, manual_now);
+    base_buf_init(&x->b, 1u << 20);
+}
+
+static void fixture_fini(fixture *x)
+{
+    base_buf_fini(&x->b);
+    svc_auth_free(x->a);
+    svc_config_fini(x->c);
+    base_free(x->c);
+}
+
 static void window_and_replays(void)
 {
-    svc_config *c = config(1024);
-    svc_auth *a = NULL;
-    base_buf b;
+    fixture x;
     proto_request r;
     proto_error err;
-    TST_OK(svc_auth_new(c, &a));
-    clock_ms = T0;
-    svc_auth_set_clock(a, manual_now);
-    base_buf_init(&b, 1u << 20);
+    fixture_init(&x, 1024);
+    svc_auth *a = x.a;
+    base_buf *b = &x.b;
 
     /* A proof as far ahead as the window allows is accepted once; then it is a replay for
      * as long as its timestamp stays within the window, across generation changes. */
-    signed_stats(&b, &r, "p", T0 + WINDOW, "n-ahead");
-    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    signed_stats(b, &r, "p", T0 + WINDOW, "n-ahead");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
     for (int64_t t = T0; t <= T0 + 2 * WINDOW; t += WINDOW / 4) {
         clock_ms = t;
-        TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
+        TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
     }
     /* Past that it is stale, whatever the memory. */
     clock_ms = T0 + 2 * WINDOW + 1;
-    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
     TST_TRUE(strncmp(err.message, "stale request", 13) == 0);
 
     /* Many proofs over many windows: memory is bounded by generations, none refused. */
@@ -97,19 +119,19 @@ static void window_and_replays(void)
         char nonce[32];
         clock_ms = T0 + 3 * WINDOW + (int64_t)i; /* 8 windows' worth, 1000 per window */
         snprintf(nonce, sizeof(nonce), "n%d", i);
-        signed_stats(&b, &r, "p", clock_ms, nonce);
-        refused += check(a, &b, &r, PROTO_OP_STATS, "p", &err) != PROTO_E_NONE;
+        signed_stats(b, &r, "p", clock_ms, nonce);
+        refused += check(a, b, &r, PROTO_OP_STATS, "p", &err) != PROTO_E_NONE;
     }
     TST_EQ(refused, 0);
 
     /* Scopes: policy q is not fe's; stats of every policy needs policies = *; decide is not
      * in its ops. */
-    signed_stats(&b, &r, "q", clock_ms, "s1");
-    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "q", &err), PROTO_E_FORBIDDEN);
-    signed_stats(&b, &r, "", clock_ms, "s2");
-    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "", &err), PROTO_E_FORBIDDEN);
-    signed_stats(&b, &r, "p", clock_ms, "s3");
-    TST_EQ(check(a, &b, &r, PROTO_OP_DECIDE, "p", &err), PROTO_E_FORBIDDEN);
+    signed_stats(b, &r, "q", clock_ms, "s1");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "q", &err), PROTO_E_FORBIDDEN);
+    signed_stats(b, &r, "", clock_ms, "s2");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "", &err), PROTO_E_FORBIDDEN);
+    signed_stats(b, &r, "p", clock_ms, "s3");
+    TST_EQ(check(a, b, &r, PROTO_OP_DECIDE, "p", &err), PROTO_E_FORBIDDEN);
 
     /* The outcome cap: burst 2, then rate_limited and the alarm. */
     char alarms[4][SVC_CLIENT_ALARM_MAX];
@@ -118,8 +140,8 @@ static void window_and_replays(void)
     for (int i = 0; i < 3; i++) {
         char nonce[16];
         snprintf(nonce, sizeof(nonce), "f%d", i);
-        signed_stats(&b, &r, "p", clock_ms, nonce);
-        fb[i] = check(a, &b, &r, PROTO_OP_FEEDBACK, "p", &err);
+        signed_stats(b, &r, "p", clock_ms, nonce);
+        fb[i] = check(a, b, &r, PROTO_OP_FEEDBACK, "p", &err);
     }
     TST_EQ(fb[0], PROTO_E_NONE);
     TST_EQ(fb[1], PROTO_E_NONE);
@@ -139,30 +161,24 @@ static void window_and_replays(void)
     TST_EQ(cs[0].alarms, 1);
     TST_EQ(unknown, 0);
 
-    base_buf_fini(&b);
-    svc_auth_free(a);
-    svc_config_fini(c);
-    base_free(c);
+    fixture_fini(&x);
 }
 
 /* More proofs in one window than auth_replay_max: refused as unavailable, not forgotten. */
 static void full_memory_refuses(void)
 {
-    svc_config *c = config(1024);
-    svc_auth *a = NULL;
-    base_buf b;
+    fixture x;
     proto_request r;
     proto_error err;
-    TST_OK(svc_auth_new(c, &a));
-    clock_ms = T0;
-    svc_auth_set_clock(a, manual_now);
-    base_buf_init(&b, 1u << 20);
+    fixture_init(&x, 1024);
+    svc_auth *a = x.a;
+    base_buf *b = &x.b;
     int ok = 0, unavailable = 0;
     for (int i = 0; i < 1100; i++) {
         char nonce[32];
         snprintf(nonce, sizeof(nonce), "m%d", i);
-        signed_stats(&b, &r, "p", clock_ms, nonce);
-        proto_errcode code = check(a, &b, &r, PROTO_OP_STATS, "p", &err);
+        signed_stats(b, &r, "p", clock_ms, nonce);
+        proto_errcode code = check(a, b, &r, PROTO_OP_STATS, "p", &err);
         ok += code == PROTO_E_NONE;
         unavailable += code == PROTO_E_UNAVAILABLE;
     }
@@ -170,29 +186,23 @@ static void full_memory_refuses(void)
     TST_EQ(unavailable, 1100 - 1024);
     /* The next window has room again. */
     clock_ms = T0 + WINDOW;
-    signed_stats(&b, &r, "p", clock_ms, "next");
-    TST_EQ(check(a, &b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
-    base_buf_fini(&b);
-    svc_auth_free(a);
-    svc_config_fini(c);
-    base_free(c);
+    signed_stats(b, &r, "p", clock_ms, "next");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    fixture_fini(&x);
 }
 
 /* A client whose feedback rate jumps far above its recent range raises its rate alarm. */
 static void rate_alarm(void)
 {
-    svc_config *c = config(1u << 20);
-    svc_auth *a = NULL;
-    base_buf b;
+    fixture x;
     proto_request r;
     proto_error err;
     char alarms[4][SVC_CLIENT_ALARM_MAX] = {""};
     uint64_t rng = 7;
     int raised_at = -1, refused = 0;
-    TST_OK(svc_auth_new(c, &a));
-    clock_ms = T0;
-    svc_auth_set_clock(a, manual_now);
-    base_buf_init(&b, 1u << 20);
+    fixture_init(&x, 1u << 20);
+    svc_auth *a = x.a;
+    base_buf *b = &x.b;
     /* 600 s of 3..7 a second, then 200 a second. */
     for (int sec = 0; sec < 610 && raised_at < 0; sec++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
@@ -201,14 +211,14 @@ static void rate_alarm(void)
             char nonce[32];
             clock_ms = T0 + (int64_t)sec * 1000 + k;
             snprintf(nonce, sizeof(nonce), "r%d-%d", sec, k);
-            base_buf_reset(&b);
-            TST_OK(proto_encode_stats(&b, "p"));
-            if (proto_auth_sign(&b, "bulk", key_fe, clock_ms, nonce) != BASE_OK ||
-                proto_request_decode(b.data, b.len, &r, &err) != BASE_OK) {
+            base_buf_reset(b);
+            TST_OK(proto_encode_stats(b, "p"));
+            if (proto_auth_sign(b, "bulk", key_fe, clock_ms, nonce) != BASE_OK ||
+                proto_request_decode(b->data, b->len, &r, &err) != BASE_OK) {
                 refused++;
                 continue;
             }
-            refused += svc_auth_check(a, &r, b.data, b.len, NULL, PROTO_OP_FEEDBACK, "p", &err) !=
+            refused += svc_auth_check(a, &r, b->data, b->len, NULL, PROTO_OP_FEEDBACK, "p", &err) !=
                        PROTO_E_NONE;
         }
         if (svc_auth_alarms(a, alarms, 4) > 0) {
@@ -219,10 +229,7 @@ static void rate_alarm(void)
     TST_EQ(refused, 0);
     TST_TRUE(raised_at >= 600 && raised_at <= 603);
     TST_STREQ(alarms[0], "client bulk: outcome rate up");
-    base_buf_fini(&b);
-    svc_auth_free(a);
-    svc_config_fini(c);
-    base_free(c);
+    fixture_fini(&x);
 }
 
 int main(void)
