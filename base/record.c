@@ -11,15 +11,17 @@ static size_t align8(size_t n)
     return (n + 7u) & ~(size_t)7u;
 }
 
-base_decision *base_decision_new(uint32_t dim, uint32_t n_cand)
+base_decision *base_decision_new_open(uint32_t dim, uint32_t n_cand, uint32_t action_dim)
 {
-    if (dim > BASE_DIM_MAX || n_cand > BASE_CAND_MAX) {
+    if (dim > BASE_DIM_MAX || n_cand > BASE_CAND_MAX || action_dim > BASE_ACTION_DIM_MAX) {
         return NULL;
     }
     size_t head = align8(sizeof(base_decision));
-    size_t total = head + align8((size_t)dim * sizeof(float)) +
+    size_t n_emb = (size_t)dim + (size_t)n_cand * action_dim; /* context, then features */
+    size_t ids = action_dim > 0 ? (size_t)n_cand * (BASE_NAME_MAX + 1) : 0;
+    size_t total = head + align8(n_emb * sizeof(float)) +
                    align8((size_t)n_cand * sizeof(uint32_t)) +
-                   4 * align8((size_t)n_cand * sizeof(float));
+                   4 * align8((size_t)n_cand * sizeof(float)) + align8(ids);
     unsigned char *p = base_alloc_zero(1, total);
     if (p == NULL) {
         return NULL;
@@ -27,7 +29,7 @@ base_decision *base_decision_new(uint32_t dim, uint32_t n_cand)
     base_decision *d = (base_decision *)(void *)p;
     size_t off = head;
     d->embedding = (float *)(void *)(p + off);
-    off += align8((size_t)dim * sizeof(float));
+    off += align8(n_emb * sizeof(float));
     d->action = (uint32_t *)(void *)(p + off);
     off += align8((size_t)n_cand * sizeof(uint32_t));
     d->base_logit = (float *)(void *)(p + off);
@@ -37,36 +39,48 @@ base_decision *base_decision_new(uint32_t dim, uint32_t n_cand)
     d->head_score = (float *)(void *)(p + off);
     off += align8((size_t)n_cand * sizeof(float));
     d->explore = (float *)(void *)(p + off);
+    off += align8((size_t)n_cand * sizeof(float));
+    if (action_dim > 0) {
+        d->features = d->embedding + dim;
+        d->cand_id = (char(*)[BASE_NAME_MAX + 1])(void *)(p + off);
+    }
     d->dim = dim;
     d->n_cand = n_cand;
+    d->action_dim = action_dim;
     return d;
+}
+
+base_decision *base_decision_new(uint32_t dim, uint32_t n_cand)
+{
+    return base_decision_new_open(dim, n_cand, 0);
 }
 
 base_decision *base_decision_clone(const base_decision *d)
 {
-    base_decision *c = base_decision_new(d->dim, d->n_cand);
+    base_decision *c = base_decision_new_open(d->dim, d->n_cand, d->action_dim);
     if (c == NULL) {
         return NULL;
     }
-    float *emb = c->embedding;
-    uint32_t *act = c->action;
-    float *bl = c->base_logit;
-    float *pmf = c->pmf;
-    float *sc = c->head_score;
-    float *xs = c->explore;
+    base_decision arrays = *c;
     *c = *d;
-    c->embedding = emb;
-    c->action = act;
-    c->base_logit = bl;
-    c->pmf = pmf;
-    c->head_score = sc;
-    c->explore = xs;
-    memcpy(emb, d->embedding, (size_t)d->dim * sizeof(float));
-    memcpy(act, d->action, (size_t)d->n_cand * sizeof(uint32_t));
-    memcpy(bl, d->base_logit, (size_t)d->n_cand * sizeof(float));
-    memcpy(pmf, d->pmf, (size_t)d->n_cand * sizeof(float));
-    memcpy(sc, d->head_score, (size_t)d->n_cand * sizeof(float));
-    memcpy(xs, d->explore, (size_t)d->n_cand * sizeof(float));
+    c->embedding = arrays.embedding;
+    c->action = arrays.action;
+    c->base_logit = arrays.base_logit;
+    c->pmf = arrays.pmf;
+    c->head_score = arrays.head_score;
+    c->explore = arrays.explore;
+    c->features = arrays.features;
+    c->cand_id = arrays.cand_id;
+    size_t n_emb = (size_t)d->dim + (size_t)d->n_cand * d->action_dim;
+    memcpy(c->embedding, d->embedding, n_emb * sizeof(float));
+    memcpy(c->action, d->action, (size_t)d->n_cand * sizeof(uint32_t));
+    memcpy(c->base_logit, d->base_logit, (size_t)d->n_cand * sizeof(float));
+    memcpy(c->pmf, d->pmf, (size_t)d->n_cand * sizeof(float));
+    memcpy(c->head_score, d->head_score, (size_t)d->n_cand * sizeof(float));
+    memcpy(c->explore, d->explore, (size_t)d->n_cand * sizeof(float));
+    if (d->action_dim > 0) {
+        memcpy(c->cand_id, d->cand_id, (size_t)d->n_cand * sizeof(*d->cand_id));
+    }
     return c;
 }
 

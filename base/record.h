@@ -25,6 +25,7 @@
 #define BASE_ACTIONS_MAX 4096 /* configured actions per policy */
 #define BASE_CAND_MAX 1024    /* candidates in one decision */
 #define BASE_STREAM_ID_MAX 48 /* a Redis stream id "ms-seq" */
+#define BASE_ACTION_DIM_MAX 1024 /* features per candidate of an open action set */
 
 /*
  * The serving slots of a policy: "online" learns from every joined example;
@@ -63,18 +64,30 @@ typedef struct base_decision {
     uint32_t emb_storage;  /* enum base_emb_storage: how records store embedding (f32 default) */
     uint32_t n_cand;       /* number of candidates, >= 1 */
     uint32_t chosen;       /* index into the candidate arrays, < n_cand */
-    float *embedding;      /* [dim] context embedding */
-    uint32_t *action;      /* [n_cand] action index of each candidate */
+    float *embedding;      /* [dim] context embedding, then the candidates' features */
+    uint32_t *action;      /* [n_cand] action index of each candidate (open: all 0) */
     float *base_logit;     /* [n_cand] base model score of each candidate */
     float *pmf;            /* [n_cand] served probabilities, sum 1 */
     /* The breakdown of pmf (docs/algorithms.md, "Explanations"); absent in log records. */
     uint32_t has_breakdown; /* 1: the two arrays below hold it */
     float *head_score;      /* [n_cand] the serving slot's head score */
     float *explore;         /* [n_cand] exploration share of pmf (the canary mixture's) */
+    /*
+     * Open action sets (docs/algorithms.md, "Open action sets"): the candidates are
+     * described by features rather than known by index. action_dim 0: a closed set, and
+     * the two pointers are NULL. Else features = embedding + dim, so the context and the
+     * features are one array of dim + n_cand * action_dim values (the head reads both
+     * from the embedding pointer), and cand_id holds the candidates' ids.
+     */
+    uint32_t action_dim;                /* features per candidate, 0..BASE_ACTION_DIM_MAX */
+    float *features;                    /* [n_cand x action_dim], row per candidate */
+    char (*cand_id)[BASE_NAME_MAX + 1]; /* [n_cand] */
 } base_decision;
 
 /* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */
 base_decision *base_decision_new(uint32_t dim, uint32_t n_cand);
+/* The same for an open action set with @action_dim features per candidate (0: closed). */
+base_decision *base_decision_new_open(uint32_t dim, uint32_t n_cand, uint32_t action_dim);
 base_decision *base_decision_clone(const base_decision *d);
 void base_decision_free(base_decision *d);
 

@@ -13,7 +13,8 @@
 /*
  * Layouts (keys in encoding order; docs/storage.md has literal examples):
  *
- *   decision  v p e c ts mv tn src d n ch emb act lg pmf dfr lsn [ovf] [sl pv] [sc xs]
+ *   decision  v p e c ts mv tn src d n ch emb act lg pmf dfr lsn [ovf] [sl pv] [sc xs] [u]
+ *             [ad af ids]
  *   outcome   v p e c o sig val ts su u ty at lsn
  *   joined    v dec r no df jts ...       (dec: a nested decision map)
  *   model     v p ln lj ver nu ts d na np ns w st sd so sj lsn par rsv bmv cfg
@@ -135,6 +136,14 @@ static bool decision_ok(const base_decision *d)
     for (uint32_t i = 0; ok && i < d->n_cand; i++) {
         ok = d->action[i] < BASE_ACTIONS_MAX;
     }
+    if (ok && d->action_dim > 0) {
+        ok = d->action_dim <= BASE_ACTION_DIM_MAX && d->cand_id != NULL &&
+             d->features == d->embedding + d->dim &&
+             sto_codec_floats_ok(d->features, d->n_cand * d->action_dim);
+        for (uint32_t i = 0; ok && i < d->n_cand; i++) {
+            ok = sto_codec_str_ok(d->cand_id[i], sizeof(d->cand_id[i])) && d->cand_id[i][0] != '\0';
+        }
+    }
     return ok;
 }
 
@@ -171,7 +180,8 @@ static void pack_decision(proto_writer *w, const base_decision *d)
 {
     bool slotted = d->slot != BASE_SLOT_ONLINE || d->prod_version != 0;
     proto_w_map(w, 17u + (d->overflow != 0) + (slotted ? 2u : 0u) +
-                       (d->has_breakdown != 0 ? 2u : 0u) + (d->user_id[0] != '\0'));
+                       (d->has_breakdown != 0 ? 2u : 0u) + (d->user_id[0] != '\0') +
+                       (d->action_dim > 0 ? 3u : 0u));
     sto_codec_put_u64(w, "v", CODEC_VERSION);
     sto_codec_put_str(w, "p", d->policy);
     sto_codec_put_str(w, "e", d->event_id);
@@ -202,6 +212,15 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     }
     if (d->user_id[0] != '\0') { /* optional: absent when the decide named no user */
         sto_codec_put_str(w, "u", d->user_id);
+    }
+    if (d->action_dim > 0) { /* optional: an open action set's features and ids */
+        sto_codec_put_u64(w, "ad", d->action_dim);
+        sto_codec_put_f32s(w, "af", d->features, d->n_cand * d->action_dim);
+        proto_w_str(w, "ids");
+        proto_w_array(w, d->n_cand);
+        for (uint32_t i = 0; i < d->n_cand; i++) {
+            proto_w_str(w, d->cand_id[i]);
+        }
     }
 }
 
@@ -356,7 +375,8 @@ base_err sto_codec_unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
 
 static const char *const decision_keys[] = {
     "v",   "p",   "e",   "c",   "ts", "mv", "tn", "src", "d",   "n",   "ch", "act", "lg",
-    "pmf", "dfr", "lsn", "ovf", "sl", "pv", "sc", "xs",  "emb", "e16", "e8", "u"};
+    "pmf", "dfr", "lsn", "ovf", "sl", "pv", "sc", "xs",  "emb", "e16", "e8", "u",  "ad",
+    "af",  "ids"};
 enum {
     DK_V,
     DK_P,
@@ -382,7 +402,10 @@ enum {
     DK_EMB, /* exactly one of emb, e16, e8 */
     DK_E16,
     DK_E8,
-    DK_U, /* the customer's (pseudonymised) id: absent when none was given */
+    DK_U,  /* the customer's (pseudonymised) id: absent when none was given */
+    DK_AD, /* an open action set: all three of ad, af, ids, or none */
+    DK_AF,
+    DK_IDS,
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
@@ -453,11 +476,29 @@ static bool get_embedding(const msgpack_object *f32, const msgpack_object *f16,
     return sto_codec_floats_ok(d->embedding, d->dim);
 }
 
+/* An open action set's "af" (float32 LE, n_cand x action_dim) and "ids" (n_cand strs). */
+static bool get_open_set(const msgpack_object *af, const msgpack_object *ids, base_decision *d)
+{
+    if (!proto_mp_get_f32_bin(af, d->n_cand * d->action_dim, d->features, NULL) ||
+        !sto_codec_floats_ok(d->features, d->n_cand * d->action_dim) ||
+        ids->type != MSGPACK_OBJECT_ARRAY || ids->via.array.size != d->n_cand) {
+        return false;
+    }
+    for (uint32_t i = 0; i < d->n_cand; i++) {
+        if (!sto_codec_get_str(&ids->via.array.ptr[i], d->cand_id[i], sizeof(d->cand_id[i])) ||
+            d->cand_id[i][0] == '\0') {
+            return false;
+        }
+    }
+    return true;
+}
+
 static base_err decision_from(const msgpack_object *obj, base_decision **out)
 {
     const msgpack_object *f[CODEC_MAX_KEYS];
     base_decision *d = NULL;
     uint32_t dim, n_cand, chosen;
+    uint32_t action_dim = 0;
     base_err e;
 
     _Static_assert(DK_COUNT <= CODEC_MAX_KEYS, "slot array too small");
@@ -471,7 +512,12 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         !proto_mp_get_u32(f[DK_CH], n_cand - 1u, &chosen, NULL)) {
         goto fail;
     }
-    d = base_decision_new(dim, n_cand);
+    if ((f[DK_AD] == NULL) != (f[DK_AF] == NULL) || (f[DK_AD] == NULL) != (f[DK_IDS] == NULL) ||
+        (f[DK_AD] != NULL && (!proto_mp_get_u32(f[DK_AD], BASE_ACTION_DIM_MAX, &action_dim, NULL) ||
+                              action_dim == 0))) {
+        goto fail;
+    }
+    d = base_decision_new_open(dim, n_cand, action_dim);
     if (d == NULL) {
         e = BASE_ENOMEM;
         goto fail;
@@ -509,6 +555,9 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
             goto fail;
         }
         d->has_breakdown = 1;
+    }
+    if (action_dim > 0 && !get_open_set(f[DK_AF], f[DK_IDS], d)) {
+        goto fail;
     }
     *out = d;
     d = NULL;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,7 +237,10 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->pmf, b->pmf, (size_t)a->n_cand * 4) == 0 &&
-           a->has_breakdown == b->has_breakdown &&
+           a->has_breakdown == b->has_breakdown && a->action_dim == b->action_dim &&
+           (a->action_dim == 0 ||
+            (memcmp(a->features, b->features, (size_t)a->n_cand * a->action_dim * 4) == 0 &&
+             memcmp(a->cand_id, b->cand_id, (size_t)a->n_cand * sizeof(*a->cand_id)) == 0)) &&
            (a->has_breakdown == 0 ||
             (memcmp(a->head_score, b->head_score, (size_t)a->n_cand * 4) == 0 &&
              memcmp(a->explore, b->explore, (size_t)a->n_cand * 4) == 0));
@@ -449,6 +453,59 @@ static void decision_user_is_optional(void)
     base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&named);
+}
+
+/*
+ * An open action set's record carries "ad", "af" and "ids": it round-trips (and so does a
+ * clone), the three keys come together or not at all, and a closed record has none.
+ */
+static void decision_open_set_round_trips(void)
+{
+    base_decision *d = base_decision_new_open(3, 4, 5);
+    base_decision *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 1 << 16);
+    TST_TRUE(d != NULL && d->features == d->embedding + 3 && d->cand_id != NULL);
+    base_strlcpy(d->policy, "answers", sizeof(d->policy));
+    base_strlcpy(d->event_id, "ev-open", sizeof(d->event_id));
+    for (uint32_t i = 0; i < 3 + 4 * 5; i++) {
+        d->embedding[i] = (float)i * 0.5f - 2.0f;
+    }
+    for (uint32_t c = 0; c < 4; c++) {
+        snprintf(d->cand_id[c], sizeof(d->cand_id[c]), "answer-%u", c * 11u);
+        d->pmf[c] = 0.25f;
+    }
+    d->chosen = 2;
+    TST_OK(sto_codec_encode_decision(d, &b));
+    TST_OK(sto_codec_decode_decision(b.data, b.len, &got));
+    TST_TRUE(got != NULL && decision_eq(d, got) && got->features == got->embedding + 3);
+    base_decision *c = base_decision_clone(d);
+    TST_TRUE(c != NULL && decision_eq(d, c) && c->features == c->embedding + 3 &&
+             c->cand_id != d->cand_id);
+    base_decision_free(c);
+    base_decision_free(got);
+    got = NULL;
+    /* An empty id or a non-finite feature is refused by the encoder. */
+    d->cand_id[1][0] = '\0';
+    size_t len = b.len;
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_EINVAL);
+    TST_EQ(b.len, len);
+    d->cand_id[1][0] = 'x';
+    d->features[7] = NAN;
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_EINVAL);
+    /* "ad" without "af" and "ids": refused. */
+    base_decision *closed = make_decision(2, 2);
+    base_buf cb;
+    base_buf_init(&cb, 4096);
+    TST_OK(sto_codec_encode_decision(closed, &cb));
+    TST_EQ(cb.data[0], 0xde);
+    cb.data[2]++;
+    TST_OK(base_buf_append(&cb, "\xa2" "ad\x05", 4));
+    TST_EQ(sto_codec_decode_decision(cb.data, cb.len, &got), BASE_EPROTO);
+    base_decision_free(closed);
+    base_decision_free(d);
+    base_buf_fini(&cb);
+    base_buf_fini(&b);
 }
 
 /* "sl" and "pv" are written only for production-slot decisions or a known production version. */
@@ -1200,6 +1257,7 @@ int main(void)
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
     decision_user_is_optional();
+    decision_open_set_round_trips();
     decision_compact_embeddings_round_trip();
     decoder_checks_compact_embeddings();
     decision_keeps_full_length_strings();
