@@ -162,6 +162,8 @@ typedef struct base_head_settings {
     char features[BASE_NAME_MAX + 1]; /* the feature map: "linear", "quad", "rff", ... */
     uint32_t rff_dim;
     double bandwidth;
+    uint32_t action_dim;      /* an open action set's features per candidate; 0: closed */
+    uint32_t interaction_dim; /* its action map's R (policy/amap.h); 0 when closed */
 } base_head_settings;
 
 /*

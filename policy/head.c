@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/hash.h"
+#include "policy/amap.h"
 #include "policy/explore.h"
 #include "policy/fmap.h"
 #include "policy/learner.h"
@@ -22,7 +23,8 @@ struct pol_head {
     const pol_explorer_ops *explorer; /* the table entry of cfg.explorer */
     void *impl;                       /* the learner's state, owned; through learner only */
     pol_fmap *fmap;                   /* the feature map, owned; NULL for linear */
-    float *mapped;                    /* [fmap len] learn()'s mapped context (exclusive) */
+    pol_amap *amap;                   /* an open action set's map, owned; else NULL */
+    float *mapped;                    /* [map len] learn()'s mapped context (exclusive) */
     uint64_t n_updates;
 };
 
@@ -125,6 +127,18 @@ static bool resolve(pol_head_config *c)
         }
     }
     bool ok = c->dim >= 1 && c->dim <= BASE_DIM_MAX;
+    if (c->action_dim > 0) {
+        /* An open action set: one shared model over the action map, linear in it. */
+        pol_amap_config ac = {.dim = c->dim,
+                              .action_dim = c->action_dim,
+                              .interaction_dim = c->interaction_dim,
+                              .budget = l->exact_max > 0 ? l->exact_max : POL_AMAP_BUDGET};
+        uint32_t len = 0;
+        ok = ok && l->open && c->features == POL_FEATURES_LINEAR && c->n_actions == 1 &&
+             pol_amap_resolve(&ac, &c->interaction_dim, &len) == BASE_OK;
+    } else {
+        c->interaction_dim = 0;
+    }
     ok = ok && c->n_actions >= 1 && c->n_actions <= BASE_ACTIONS_MAX;
     ok = ok && isfinite(c->epsilon) && c->epsilon <= 1.0;
     ok = ok && isfinite(c->temperature) && c->temperature > 0.0;
@@ -157,13 +171,22 @@ base_err pol_head_new(const pol_head_config *cfg, pol_head **out)
         .bandwidth = h->cfg.bandwidth,
         .seed = h->cfg.seed,
     };
+    pol_amap_config ac = {.dim = h->cfg.dim,
+                          .action_dim = h->cfg.action_dim,
+                          .interaction_dim = h->cfg.interaction_dim,
+                          .seed = h->cfg.seed};
     uint32_t len = h->cfg.dim;
-    if (h->cfg.features != POL_FEATURES_LINEAR) {
-        e = pol_fmap_new(&fc, &h->fmap);
+    if (h->cfg.features != POL_FEATURES_LINEAR || h->cfg.action_dim > 0) {
+        if (h->cfg.action_dim > 0) {
+            e = pol_amap_new(&ac, &h->amap);
+            len = e == BASE_OK ? pol_amap_len(h->amap) : 0;
+        } else {
+            e = pol_fmap_new(&fc, &h->fmap);
+            len = e == BASE_OK ? pol_fmap_len(h->fmap) : 0;
+        }
         if (e != BASE_OK) {
             goto fail;
         }
-        len = pol_fmap_len(h->fmap);
         h->mapped = base_alloc_array(len, sizeof(float));
         if (h->mapped == NULL) {
             e = BASE_ENOMEM;
@@ -194,6 +217,7 @@ void pol_head_free(pol_head *h)
         }
         base_free(h->mapped);
         pol_fmap_free(h->fmap);
+        pol_amap_free(h->amap);
         base_free(h);
     }
 }
@@ -228,6 +252,37 @@ static bool view_config(const pol_head *h, const pol_head_config *view, pol_head
 }
 
 /*
+ * What the learner scores for @n candidates in context @x: x itself, its
+ * feature map's output in @z [POL_FMAP_OUT_MAX], or for an open action set
+ * one action-map row per candidate in *out_rows (heap, the caller frees;
+ * x is followed by the candidates' features). *out_x and *out_stride are
+ * the learner's x and x_stride.
+ */
+static base_err learner_input(const pol_head *h, const float *x, uint32_t n, float *z,
+                              float **out_rows, const float **out_x, uint32_t *out_stride)
+{
+    base_err e = BASE_OK;
+    *out_rows = NULL;
+    *out_x = x;
+    *out_stride = 0;
+    if (h->amap != NULL) {
+        uint32_t len = pol_amap_len(h->amap);
+        float *rows = base_alloc_array((size_t)n * len, sizeof(float));
+        if (rows == NULL) {
+            return BASE_ENOMEM;
+        }
+        e = pol_amap_apply(h->amap, x, x + h->cfg.dim, n, rows);
+        *out_rows = rows;
+        *out_x = rows;
+        *out_stride = len;
+    } else if (h->fmap != NULL) {
+        e = pol_fmap_apply(h->fmap, x, z);
+        *out_x = z;
+    }
+    return e;
+}
+
+/*
  * Scores, then the explorer's pmf, served with @xc's explorer settings (@h's
  * own or a view's, resolved). With @score, the learner's scores are kept
  * there and @s is left holding the explorer's own (ucb adds its bonus).
@@ -240,20 +295,18 @@ static base_err serve(const pol_head *h, const pol_head_config *xc, const float 
     double w[BASE_CAND_MAX];
     const pol_explorer_ops *xo = pol_explorer_ops_of(xc->explorer);
     float z[POL_FMAP_OUT_MAX];
+    float *rows = NULL;
+    uint32_t stride = 0;
     base_err e = check_candidates(h, n_cand, action);
-    if (e != BASE_OK) {
-        return e;
-    }
-    if (h->fmap != NULL) {
-        e = pol_fmap_apply(h->fmap, x, z);
-        if (e != BASE_OK) {
-            return e;
-        }
-        x = z;
+    if (e == BASE_OK) {
+        e = learner_input(h, x, n_cand, z, &rows, &x, &stride);
     }
     /* Widths only for an explorer that needs them: resolve() saw the learner gives them. */
     double *width = xo->needs_width ? w : NULL;
-    e = h->learner->scores(h->impl, x, n_cand, action, base_logit, s, width);
+    if (e == BASE_OK) {
+        e = h->learner->scores(h->impl, x, stride, n_cand, action, base_logit, s, width);
+    }
+    base_free(rows);
     if (e != BASE_OK) {
         return e;
     }
@@ -281,6 +334,7 @@ bool pol_head_same_learner(const pol_head_config *a, const pol_head_config *b)
     x.ucb_alpha = y.ucb_alpha = 0.0;
     /* Field by field: the struct may have padding. */
     return x.dim == y.dim && x.n_actions == y.n_actions && x.learner == y.learner &&
+           x.action_dim == y.action_dim && x.interaction_dim == y.interaction_dim &&
            x.features == y.features && x.rff_dim == y.rff_dim && x.bandwidth == y.bandwidth &&
            x.temperature == y.temperature && x.learning_rate == y.learning_rate &&
            x.lambda == y.lambda && x.prior_mean == y.prior_mean && x.base_weight == y.base_weight &&
@@ -304,19 +358,17 @@ base_err pol_head_pmf_views(const pol_head *h, uint32_t n_views, const pol_head_
         }
         need_width = need_width || pol_explorer_ops_of(vc.explorer)->needs_width;
     }
+    float *rows = NULL;
+    uint32_t stride = 0;
     base_err e = check_candidates(h, n_cand, action);
-    if (e != BASE_OK) {
-        return e;
-    }
-    if (h->fmap != NULL) {
-        e = pol_fmap_apply(h->fmap, x, z);
-        if (e != BASE_OK) {
-            return e;
-        }
-        x = z;
+    if (e == BASE_OK) {
+        e = learner_input(h, x, n_cand, z, &rows, &x, &stride);
     }
     double *width = need_width ? w : NULL;
-    e = h->learner->scores(h->impl, x, n_cand, action, base_logit, base, width);
+    if (e == BASE_OK) {
+        e = h->learner->scores(h->impl, x, stride, n_cand, action, base_logit, base, width);
+    }
+    base_free(rows);
     if (e != BASE_OK) {
         return e;
     }
@@ -400,7 +452,7 @@ uint32_t pol_sample(const float *pmf, uint32_t n, const char *event_id, uint64_t
 
 static base_err learn(pol_head *h, const base_decision *d, double reward, const double *rewards)
 {
-    if (d->dim != h->cfg.dim || d->chosen >= d->n_cand) {
+    if (d->dim != h->cfg.dim || d->chosen >= d->n_cand || d->action_dim != h->cfg.action_dim) {
         return BASE_EINVAL;
     }
     base_err e = check_candidates(h, d->n_cand, d->action);
@@ -417,18 +469,29 @@ static base_err learn(pol_head *h, const base_decision *d, double reward, const 
         }
     }
     base_decision md;
-    if (h->fmap != NULL) {
-        /* A shallow copy that points at the mapped context; the arrays stay d's. */
-        e = pol_fmap_apply(h->fmap, d->embedding, h->mapped);
-        if (e != BASE_OK) {
-            return e;
-        }
+    float *rows = NULL;
+    uint32_t stride = 0;
+    if (h->amap != NULL && rewards == NULL) {
+        /* Bandit feedback needs only the chosen candidate's row. */
         md = *d;
         md.embedding = h->mapped;
-        md.dim = pol_fmap_len(h->fmap);
+        md.dim = pol_amap_len(h->amap);
+        e = pol_amap_apply(h->amap, d->embedding,
+                           d->features + (size_t)d->chosen * d->action_dim, 1, h->mapped);
+        d = &md;
+    } else if (h->amap != NULL || h->fmap != NULL) {
+        /* A shallow copy that points at the mapped context; the arrays stay d's. */
+        const float *x = NULL;
+        md = *d;
+        e = learner_input(h, d->embedding, d->n_cand, h->mapped, &rows, &x, &stride);
+        md.embedding = rows != NULL ? rows : h->mapped; /* what x points at */
+        md.dim = h->amap != NULL ? stride : pol_fmap_len(h->fmap);
         d = &md;
     }
-    e = h->learner->learn(h->impl, d, reward, rewards);
+    if (e == BASE_OK) {
+        e = h->learner->learn(h->impl, d, stride, reward, rewards);
+    }
+    base_free(rows);
     if (e == BASE_OK) {
         h->n_updates++;
     }
@@ -512,6 +575,8 @@ static void settings(const pol_head *h, const pol_head_config *xc, base_head_set
     (void)base_strlcpy(st->features, pol_features_name(h->cfg.features), sizeof(st->features));
     st->rff_dim = h->cfg.rff_dim;
     st->bandwidth = h->cfg.bandwidth;
+    st->action_dim = h->cfg.action_dim;
+    st->interaction_dim = h->cfg.interaction_dim;
 }
 
 void pol_head_settings(const pol_head *h, base_head_settings *out)
@@ -581,7 +646,8 @@ base_err pol_head_restore(pol_head *h, const base_snapshot *m)
     bool learner_ok = memchr(m->learner, '\0', sizeof(m->learner)) != NULL &&
                       strcmp(m->learner, h->learner->name) == 0;
     if (!learner_ok || m->dim != h->cfg.dim || m->n_actions != h->cfg.n_actions ||
-        !same_features(h, m)) {
+        !same_features(h, m) || m->settings.action_dim != h->cfg.action_dim ||
+        m->settings.interaction_dim != h->cfg.interaction_dim) {
         return BASE_EINVAL;
     }
     base_err e = h->learner->import(h->impl, m);
@@ -613,6 +679,8 @@ base_err pol_head_config_from_snapshot(const base_snapshot *m, pol_head_config *
     c.gamma = st->gamma;
     c.ucb_alpha = st->ucb_alpha;
     c.seed = st->seed;
+    c.action_dim = st->action_dim;
+    c.interaction_dim = st->interaction_dim;
     *out = c;
     return BASE_OK;
 }

@@ -38,6 +38,15 @@
  * context it could take exactly; past that dim ridge projects [x, rff] to
  * its sketch, as it projects x.
  *
+ * Open action sets (action_dim > 0): the candidates are described by
+ * features, and one shared model (n_actions = 1: every candidate's action
+ * index is 0) scores each (context, candidate) pair through the action map
+ * (policy/amap.h), which replaces the feature map (features must be
+ * linear). Only learners whose table entry says open (ridge, iwr) take it.
+ * Every function below that takes a context @x then reads x [dim] followed
+ * by the candidates' features [n_cand x action_dim]: a decision's
+ * embedding array holds exactly that (base/record.h).
+ *
  * Both are tables the head looks up once, in pol_head_new(): learners in
  * policy/learner.h, explorers in policy/explore.h. Adding one is adding its
  * enum value below and its table entry.
@@ -94,6 +103,8 @@ typedef struct pol_head_config {
     double ucb_alpha;      /* ucb: >= 0; default 0.5 */
     pol_features features; /* map of the context the learner sees; default linear */
     uint32_t rff_dim;      /* rff, rff_norm: cosines; 0: POL_RFF_DEFAULT_DIM (see below) */
+    uint32_t action_dim;   /* > 0: an open action set (see below); n_actions must be 1 */
+    uint32_t interaction_dim; /* open: the action map's R; 0: its default (policy/amap.h) */
     double bandwidth;      /* rff, rff_norm: kernel width / sqrt(dim); <= 0: default 1 */
     uint64_t seed;         /* mixed into sampling, any learner randomness and the rff draw */
 } pol_head_config;

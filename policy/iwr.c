@@ -119,15 +119,15 @@ static double dot_x(const double *w, const float *x, size_t dim)
     return s;
 }
 
-base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t n, const uint32_t *action,
-                        const float *base_logit, double *out_s)
+base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t x_stride, uint32_t n,
+                        const uint32_t *action, const float *base_logit, double *out_s)
 {
     double pb[BASE_CAND_MAX]; /* on the stack: concurrent callers share r. 8 KiB. */
     size_t dim = r->cfg.dim;
     base_err e = pol_base_probs(base_logit, n, r->cfg.temperature, pb);
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
         const double *wa = r->w + (size_t)action[c] * r->p;
-        double s = dot_x(wa, x, dim) + wa[dim] * pb[c] + wa[dim + 1];
+        double s = dot_x(wa, x + (size_t)c * x_stride, dim) + wa[dim] * pb[c] + wa[dim + 1];
         if (!isfinite(s)) {
             e = BASE_ENUMERIC;
             break;
@@ -218,7 +218,20 @@ static base_err update(pol_iwr *r, uint32_t a, double y, double h)
     return BASE_OK;
 }
 
-base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, double reward, const double *rewards)
+/* r->phi's context part from @x [dim]. Return: BASE_OK; BASE_ENUMERIC. */
+static base_err load_x(pol_iwr *r, const float *x)
+{
+    for (size_t j = 0; j < r->cfg.dim; j++) {
+        r->phi[j] = (double)x[j];
+        if (!isfinite(r->phi[j])) {
+            return BASE_ENUMERIC;
+        }
+    }
+    return BASE_OK;
+}
+
+base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, uint32_t x_stride, double reward,
+                       const double *rewards)
 {
     double pb[BASE_CAND_MAX];
     uint32_t n = d->n_cand;
@@ -227,11 +240,9 @@ base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, double reward, const 
     if (e != BASE_OK) {
         return e;
     }
-    for (size_t j = 0; j < dim; j++) {
-        r->phi[j] = (double)d->embedding[j];
-        if (!isfinite(r->phi[j])) {
-            return BASE_ENUMERIC;
-        }
+    e = load_x(r, d->embedding + (rewards == NULL ? (size_t)d->chosen * x_stride : 0));
+    if (e != BASE_OK) {
+        return e;
     }
     r->phi[dim + 1] = 1.0;
     if (rewards == NULL) {
@@ -252,6 +263,12 @@ base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, double reward, const 
         }
     }
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
+        if (x_stride != 0) {
+            e = load_x(r, d->embedding + (size_t)c * x_stride);
+            if (e != BASE_OK) {
+                break;
+            }
+        }
         r->phi[dim] = pb[c];
         e = update(r, d->action[c], rewards[c], 1.0);
     }

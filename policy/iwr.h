@@ -66,10 +66,12 @@ void pol_iwr_free(pol_iwr *r);
 /*
  * pol_iwr_scores() - predicted reward of each of @n candidates into @out_s.
  * @x: [dim]   @action: [n] indices < n_actions (checked by the caller)
+ * @x_stride: 0, or one context per candidate at x + c * x_stride (as
+ * pol_ridge_scores(); pol_iwr_learn() reads d->embedding the same way)
  * Return: BASE_OK; BASE_ENUMERIC if an input or a score is not finite.
  */
-base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t n, const uint32_t *action,
-                        const float *base_logit, double *out_s);
+base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t x_stride, uint32_t n,
+                        const uint32_t *action, const float *base_logit, double *out_s);
 
 /*
  * pol_iwr_learn() - update with the chosen candidate's @reward, weighted by
@@ -83,7 +85,8 @@ base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t n, const uint
  *         all or nothing, so only a numeric overflow in a later candidate
  *         can leave the earlier ones applied.
  */
-base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, double reward, const double *rewards);
+base_err pol_iwr_learn(pol_iwr *r, const base_decision *d, uint32_t x_stride, double reward,
+                       const double *rewards);
 
 /* Borrowed [p] row of action @a (float mirror), or NULL if @a >= n_actions. */
 const float *pol_iwr_weights(const pol_iwr *r, uint32_t a);

@@ -35,15 +35,17 @@ static void ridge_free(void *l)
     pol_ridge_free(l);
 }
 
-static base_err ridge_scores(const void *l, const float *x, uint32_t n, const uint32_t *action,
-                             const float *base_logit, double *out_s, double *out_width)
+static base_err ridge_scores(const void *l, const float *x, uint32_t x_stride, uint32_t n,
+                             const uint32_t *action, const float *base_logit, double *out_s,
+                             double *out_width)
 {
-    return pol_ridge_scores(l, x, n, action, base_logit, out_s, out_width);
+    return pol_ridge_scores(l, x, x_stride, n, action, base_logit, out_s, out_width);
 }
 
-static base_err ridge_learn(void *l, const base_decision *d, double reward, const double *rewards)
+static base_err ridge_learn(void *l, const base_decision *d, uint32_t x_stride, double reward,
+                           const double *rewards)
 {
-    return pol_ridge_learn(l, d, reward, rewards);
+    return pol_ridge_learn(l, d, x_stride, reward, rewards);
 }
 
 static const float *ridge_weights(const void *l, uint32_t a)
@@ -99,16 +101,18 @@ static void iwr_free(void *l)
     pol_iwr_free(l);
 }
 
-static base_err iwr_scores(const void *l, const float *x, uint32_t n, const uint32_t *action,
-                           const float *base_logit, double *out_s, double *out_width)
+static base_err iwr_scores(const void *l, const float *x, uint32_t x_stride, uint32_t n,
+                             const uint32_t *action, const float *base_logit, double *out_s,
+                             double *out_width)
 {
     (void)out_width; /* no widths: always NULL */
-    return pol_iwr_scores(l, x, n, action, base_logit, out_s);
+    return pol_iwr_scores(l, x, x_stride, n, action, base_logit, out_s);
 }
 
-static base_err iwr_learn(void *l, const base_decision *d, double reward, const double *rewards)
+static base_err iwr_learn(void *l, const base_decision *d, uint32_t x_stride, double reward,
+                           const double *rewards)
 {
-    return pol_iwr_learn(l, d, reward, rewards);
+    return pol_iwr_learn(l, d, x_stride, reward, rewards);
 }
 
 static const float *iwr_weights(const void *l, uint32_t a)
@@ -157,15 +161,23 @@ static void pg_free(void *l)
     pol_pg_free(l);
 }
 
-static base_err pg_scores(const void *l, const float *x, uint32_t n, const uint32_t *action,
-                          const float *base_logit, double *out_s, double *out_width)
+static base_err pg_scores(const void *l, const float *x, uint32_t x_stride, uint32_t n,
+                             const uint32_t *action, const float *base_logit, double *out_s,
+                             double *out_width)
 {
     (void)out_width; /* no widths: always NULL */
+    if (x_stride != 0) {
+        return BASE_EINVAL; /* pg learns per action: no open action sets */
+    }
     return pol_pg_scores(l, x, n, action, base_logit, out_s);
 }
 
-static base_err pg_learn(void *l, const base_decision *d, double reward, const double *rewards)
+static base_err pg_learn(void *l, const base_decision *d, uint32_t x_stride, double reward,
+                           const double *rewards)
 {
+    if (x_stride != 0) {
+        return BASE_EINVAL;
+    }
     return pol_pg_learn(l, d, reward, rewards);
 }
 
@@ -208,6 +220,7 @@ static const pol_learner_ops learners[] = {
             .default_learning_rate = POL_IWR_DEFAULT_LR, /* unused; what configs have reported */
             .width = true,
             .exact_max = POL_RIDGE_EXACT_MAX,
+            .open = true,
             .new = ridge_new,
             .free = ridge_free,
             .scores = ridge_scores,
@@ -243,6 +256,7 @@ static const pol_learner_ops learners[] = {
             .default_explorer = POL_EXPLORE_GREEDY,
             .default_epsilon = POL_IWR_DEFAULT_EPSILON,
             .default_learning_rate = POL_IWR_DEFAULT_LR,
+            .open = true,
             .new = iwr_new,
             .free = iwr_free,
             .scores = iwr_scores,

@@ -17,7 +17,11 @@
  *    when the entry has width and the caller passes it (else NULL).
  * 3. learn(), import() leave the learner unchanged on error (iwr's
  *    full-information update excepted: policy/iwr.h).
- * 4. checksum() continues an FNV-1a state (base_fnv1a64) over the bytes of
+ * 4. scores() and learn() take one context for every candidate (x_stride
+ *    0), or with x_stride > 0 one per candidate, candidate c's at x + c *
+ *    x_stride (an open action set, policy/amap.h). open says whether the
+ *    learner can; the others return BASE_EINVAL.
+ * 5. checksum() continues an FNV-1a state (base_fnv1a64) over the bytes of
  *    params then state, as export() lays them out.
  *
  * Threads: the table is constant. scores(), weights(), checksum(),
@@ -40,12 +44,15 @@ typedef struct pol_learner_ops {
     bool logits;                   /* scores are logits: softmax may serve them */
     bool width;                    /* scores() gives posterior widths: ucb may serve them */
     uint32_t exact_max;            /* longest context learned without a projection; 0: any */
+    bool open;                     /* takes one context per candidate (x_stride > 0) */
 
     base_err (*new)(pol_head_config *cfg, void **out);
     void (*free)(void *l);
-    base_err (*scores)(const void *l, const float *x, uint32_t n, const uint32_t *action,
-                       const float *base_logit, double *out_s, double *out_width);
-    base_err (*learn)(void *l, const base_decision *d, double reward, const double *rewards);
+    base_err (*scores)(const void *l, const float *x, uint32_t x_stride, uint32_t n,
+                       const uint32_t *action, const float *base_logit, double *out_s,
+                       double *out_width);
+    base_err (*learn)(void *l, const base_decision *d, uint32_t x_stride, double reward,
+                      const double *rewards);
     const float *(*weights)(const void *l, uint32_t a);
     uint64_t (*checksum)(const void *l, uint64_t hash);
     uint32_t (*n_params)(const void *l);

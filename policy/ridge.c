@@ -165,8 +165,9 @@ static base_err features(const pol_ridge *r, const float *x, double *phi)
     return BASE_OK;
 }
 
-base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const uint32_t *action,
-                          const float *base_logit, double *out_mean, double *out_width)
+base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t x_stride, uint32_t n,
+                          const uint32_t *action, const float *base_logit, double *out_mean,
+                          double *out_width)
 {
     double phi[POL_RIDGE_P_MAX];
     double pb[BASE_CAND_MAX];
@@ -177,6 +178,12 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const 
     }
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
         uint32_t a = action[c];
+        if (x_stride != 0 && c > 0) {
+            e = features(r, x + (size_t)c * x_stride, phi);
+            if (e != BASE_OK) {
+                break;
+            }
+        }
         phi[r->m] = pb[c];
         double s = pol_kern_dot(r->theta + (size_t)a * p, phi, p);
         if (!isfinite(s)) {
@@ -230,12 +237,17 @@ static base_err rls(pol_ridge *r, uint32_t a, const double *phi, double y)
     return BASE_OK;
 }
 
-base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, double reward, const double *rewards)
+base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, uint32_t x_stride, double reward,
+                         const double *rewards)
 {
     double phi[POL_RIDGE_P_MAX];
     double pb[BASE_CAND_MAX];
     uint32_t n = d->n_cand;
-    base_err e = features(r, d->embedding, phi);
+    const float *x = d->embedding;
+    if (x_stride != 0 && rewards == NULL) {
+        x += (size_t)d->chosen * x_stride;
+    }
+    base_err e = features(r, x, phi);
     if (e == BASE_OK) {
         e = pol_base_probs(d->base_logit, n, r->cfg.temperature, pb);
     }
@@ -255,6 +267,12 @@ base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, double reward, co
         }
     }
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
+        if (x_stride != 0 && c > 0) {
+            e = features(r, d->embedding + (size_t)c * x_stride, phi);
+            if (e != BASE_OK) {
+                break;
+            }
+        }
         phi[r->m] = pb[c];
         e = rls(r, d->action[c], phi, rewards[c]);
     }

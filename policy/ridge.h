@@ -62,10 +62,14 @@ double pol_ridge_lambda(const pol_ridge *r);
 /*
  * pol_ridge_scores() - posterior mean reward of each candidate into
  * @out_mean, and (if @out_width is not NULL) sqrt(phi^T P_a phi).
+ * @x: [dim], every candidate's context; or with @x_stride > 0 one context
+ * per candidate, candidate c's at x + c * x_stride (an open action set's
+ * rows, policy/amap.h). pol_ridge_learn() reads d->embedding the same way.
  * Return: BASE_OK; BASE_ENUMERIC if an input or result is not finite.
  */
-base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const uint32_t *action,
-                          const float *base_logit, double *out_mean, double *out_width);
+base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t x_stride, uint32_t n,
+                          const uint32_t *action, const float *base_logit, double *out_mean,
+                          double *out_width);
 
 /*
  * pol_ridge_learn() - update with the chosen candidate's @reward (@rewards
@@ -74,7 +78,7 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t n, const 
  * context, so the logging policy does not bias it (docs/algorithms.md).
  * Return: BASE_OK; BASE_ENUMERIC (nothing changed).
  */
-base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, double reward,
+base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, uint32_t x_stride, double reward,
                          const double *rewards);
 
 const float *pol_ridge_weights(const pol_ridge *r, uint32_t a);

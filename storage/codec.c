@@ -116,7 +116,7 @@ bool sto_codec_settings_ok(const base_head_settings *h)
     return isfinite(h->epsilon) && isfinite(h->temperature) && isfinite(h->learning_rate) &&
            isfinite(h->lambda) && isfinite(h->prior_mean) && isfinite(h->base_weight) &&
            isfinite(h->kl) && isfinite(h->gamma) && isfinite(h->ucb_alpha) &&
-           isfinite(h->bandwidth);
+           isfinite(h->bandwidth) && h->action_dim <= BASE_ACTION_DIM_MAX;
 }
 
 static bool decision_ok(const base_decision *d)

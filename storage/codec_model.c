@@ -56,6 +56,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
     bool has_settings = m->settings.explorer[0] != '\0';
     bool has_pf = m->pf_n_learners > 0;
     bool has_features = has_settings && m->settings.features[0] != '\0';
+    bool has_open = has_settings && m->settings.action_dim > 0;
 
     for (uint32_t i = 0; ok && i < m->n_state; i++) {
         ok = isfinite(m->state[i]);
@@ -71,7 +72,8 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         w.err = BASE_ELIMIT;
         goto fail;
     }
-    proto_w_map(&w, (has_settings ? (has_features ? 35u : 32u) : 21u) + (has_pf ? 6u : 0u));
+    proto_w_map(&w, (has_settings ? (has_features ? 35u : 32u) : 21u) + (has_pf ? 6u : 0u) +
+                        (has_open ? 2u : 0u));
     sto_codec_put_u64(&w, "v", CODEC_VERSION);
     sto_codec_put_str(&w, "p", m->policy);
     sto_codec_put_str(&w, "ln", m->learner);
@@ -113,6 +115,10 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         sto_codec_put_u64(&w, "hfd", h->rff_dim);
         sto_codec_put_f64(&w, "hfb", h->bandwidth);
     }
+    if (has_open) { /* optional: an open action set's head */
+        sto_codec_put_u64(&w, "had", m->settings.action_dim);
+        sto_codec_put_u64(&w, "hid", m->settings.interaction_dim);
+    }
     if (has_pf) { /* optional: a portfolio's learners and selector */
         sto_codec_put_str(&w, "pfm", m->pf_members);
         sto_codec_put_f64s(&w, "pfs", m->pf_sel, m->pf_n_sel);
@@ -145,7 +151,7 @@ static const char *const model_keys[] = {
     "v",    "p",   "ln",  "lj",   "ver",  "nu",   "ts",  "d",   "na",  "np",  "ns",
     "w",    "st",  "sd",  "so",   "sj",   "lsn",  "par", "rsv", "bmv", "cfg", "hx",
     "heps", "ht",  "hlr", "hlam", "hpm",  "hbw",  "hkl", "hg",  "hua", "hsd", "hfm",
-    "hfd",  "hfb", "pfm", "pfs",  "pfln", "pfnu", "pfw", "pfst"};
+    "hfd",  "hfb", "pfm", "pfs",  "pfln", "pfnu", "pfw", "pfst", "had", "hid"};
 enum {
     MK_V,
     MK_P,
@@ -188,6 +194,8 @@ enum {
     MK_PFNU,
     MK_PFW,
     MK_PFST,
+    MK_HAD, /* optional, with the settings: an open action set's two, both or none */
+    MK_HID,
     MK_COUNT
 };
 
@@ -231,6 +239,17 @@ static bool get_features(const msgpack_object *const *f, base_head_settings *h)
            proto_mp_get_f64(f[MK_HFB], &h->bandwidth, NULL) && isfinite(h->bandwidth);
 }
 
+/* An open action set's action_dim (> 0) and interaction_dim: both or none, with the settings. */
+static bool get_open_set(const msgpack_object *const *f, base_head_settings *h)
+{
+    if (f[MK_HAD] == NULL && f[MK_HID] == NULL) {
+        return true;
+    }
+    return f[MK_HAD] != NULL && f[MK_HID] != NULL && h->explorer[0] != '\0' &&
+           proto_mp_get_u32(f[MK_HAD], BASE_ACTION_DIM_MAX, &h->action_dim, NULL) &&
+           h->action_dim > 0 && proto_mp_get_u32(f[MK_HID], BASE_DIM_MAX, &h->interaction_dim, NULL);
+}
+
 /* Element @i of the array @o, or NULL. */
 static const msgpack_object *array_at(const msgpack_object *o, uint32_t n, uint32_t i)
 {
@@ -241,13 +260,13 @@ static const msgpack_object *array_at(const msgpack_object *o, uint32_t n, uint3
 static base_err get_portfolio(const msgpack_object *const *f, base_snapshot *m)
 {
     size_t present = 0;
-    for (int k = MK_PFM; k < MK_COUNT; k++) {
+    for (int k = MK_PFM; k <= MK_PFST; k++) {
         present += f[k] != NULL;
     }
     if (present == 0) {
         return BASE_OK;
     }
-    if (present != MK_COUNT - MK_PFM) {
+    if (present != MK_PFST + 1 - MK_PFM) {
         return BASE_EPROTO;
     }
     const msgpack_object *ln = f[MK_PFLN];
@@ -340,7 +359,8 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         !sto_codec_get_str(f[MK_RSV], m->spec_version, sizeof(m->spec_version)) ||
         !sto_codec_get_str(f[MK_BMV], m->base_version, sizeof(m->base_version)) ||
         !sto_codec_get_str(f[MK_CFG], m->config_hash, sizeof(m->config_hash)) ||
-        !get_settings(f, &m->settings) || !get_features(f, &m->settings)) {
+        !get_settings(f, &m->settings) || !get_features(f, &m->settings) ||
+        !get_open_set(f, &m->settings)) {
         goto fail;
     }
     e = get_portfolio(f, m);

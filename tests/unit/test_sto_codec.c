@@ -737,6 +737,25 @@ static void model_feature_map_round_trips_and_is_optional(void)
     m->settings.bandwidth = INFINITY;
     b.len = 0;
     TST_EQ(sto_codec_encode_model(m, &b), BASE_EINVAL);
+    /* An open action set's head: "had" and "hid" round-trip, and come together. */
+    m->settings.bandwidth = 0.5;
+    m->settings.action_dim = 16;
+    m->settings.interaction_dim = 15;
+    b.len = 0;
+    TST_OK(sto_codec_encode_model(m, &b));
+    TST_OK(sto_codec_decode_model(b.data, b.len, &got));
+    TST_TRUE(got != NULL && got->settings.action_dim == 16 && got->settings.interaction_dim == 15);
+    base_snapshot_free(got);
+    got = NULL;
+    renamed = false;
+    for (size_t i = 0; i + 4 <= b.len && !renamed; i++) {
+        if (memcmp(b.data + i, "\xa3hid", 4) == 0) {
+            b.data[i + 3] = 'x';
+            renamed = true;
+        }
+    }
+    TST_TRUE(renamed);
+    TST_EQ(sto_codec_decode_model(b.data, b.len, &got), BASE_EPROTO);
     base_snapshot_free(m);
     base_buf_fini(&b);
 }
