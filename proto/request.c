@@ -141,9 +141,57 @@ static void in_candidate(proto_error *err, uint32_t i)
     memcpy(err->message, msg, sizeof(msg));
 }
 
+/*
+ * Candidate @i's "features" @o (NULL: absent) into row i of r->features: every candidate
+ * carries them, with the same count, or none does. Errors name the field "features";
+ * in_candidate() places it.
+ */
+static base_err get_features(proto_request *r, uint32_t i, const msgpack_object *o,
+                             proto_error *err)
+{
+    uint32_t n = 0, at = 0;
+    proto_mp_fault fault = PROTO_MP_WRONG_TYPE;
+    if (i > 0 && (o != NULL) != (r->action_dim > 0)) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                               "candidate has %s 'features' but candidates[0] %s", 
+                               o != NULL ? "field" : "no field", o != NULL ? "has none" : "has");
+    }
+    if (o == NULL) {
+        return BASE_OK;
+    }
+    if (!proto_mp_fvec_count(o, &n, &at, &fault)) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                               "field 'features' must be a bin of float32 or an array of numbers");
+    }
+    if (n == 0) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'features' must not be empty");
+    }
+    if (n > BASE_ACTION_DIM_MAX) {
+        return proto_error_set(err, PROTO_E_TOO_LARGE,
+                               "field 'features' has %" PRIu32 " entries, at most %u", n,
+                               BASE_ACTION_DIM_MAX);
+    }
+    if (i == 0) {
+        r->features = proto_req_array(r, PROTO_S_FEATURES, (size_t)r->n_cand * n, sizeof(float));
+        if (r->features == NULL) {
+            return proto_req_reject_oom(err);
+        }
+        r->action_dim = n;
+    } else if (n != r->action_dim) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                               "field 'features' has %" PRIu32 " entries, candidates[0]'s %" PRIu32,
+                               n, r->action_dim);
+    }
+    if (!proto_mp_fvec_read(o, n, r->features + (size_t)i * n, &at, NULL)) {
+        return proto_error_set(err, PROTO_E_NOT_FINITE,
+                               "field 'features[%" PRIu32 "]' is not finite", at);
+    }
+    return BASE_OK;
+}
+
 static base_err decode_candidates(const msgpack_object *o, proto_request *r, proto_error *err)
 {
-    static const char *const names[] = {"id", "base_logit"};
+    static const char *const names[] = {"id", "base_logit", "features"};
     base_err e = BASE_OK;
 
     if (o == NULL) {
@@ -171,19 +219,22 @@ static base_err decode_candidates(const msgpack_object *o, proto_request *r, pro
     r->n_cand = o->via.array.size;
     for (uint32_t i = 0; i < r->n_cand; i++) {
         const msgpack_object *c = &o->via.array.ptr[i];
-        const msgpack_object *f[2];
+        const msgpack_object *f[3];
         /* Names are formatted only for an error: nothing is printed on the way through. */
         if (c->type != MSGPACK_OBJECT_MAP) {
             e = proto_error_set(err, PROTO_E_BAD_REQUEST, "candidates[%" PRIu32 "] must be a map",
                                 i);
             goto fail;
         }
-        e = proto_req_map_fields(c, "candidate", names, 2, f, err);
+        e = proto_req_map_fields(c, "candidate", names, 3, f, err);
         if (e == BASE_OK) {
             e = proto_req_get_str(f[0], "id", true, BASE_NAME_MAX, r->cand[i].id, err);
         }
         if (e == BASE_OK) {
             e = proto_req_get_f32(f[1], "base_logit", &r->cand[i].base_logit, err);
+        }
+        if (e == BASE_OK) {
+            e = get_features(r, i, f[2], err);
         }
         if (e != BASE_OK) {
             in_candidate(err, i);
@@ -585,11 +636,14 @@ void proto_request_fini(proto_request *r)
             base_free(r->embedding);
             base_free(r->cand);
             base_free(r->pmf);
+            base_free(r->features);
         }
         r->scratch = NULL;
         r->embedding = NULL;
         r->cand = NULL;
         r->pmf = NULL;
+        r->features = NULL;
+        r->action_dim = 0;
         r->dim = 0;
         r->n_cand = 0;
     }

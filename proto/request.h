@@ -76,6 +76,8 @@ typedef struct proto_request {
     float *embedding; /* [dim], context.embedding */
     uint32_t n_cand;
     proto_candidate *cand;           /* [n_cand] */
+    uint32_t action_dim;             /* candidates' "features" entries each; 0: none sent */
+    float *features;                 /* [n_cand x action_dim], row per candidate; or NULL */
     float *pmf;                      /* log only: [n_cand], "pmf" */
     char chosen[BASE_NAME_MAX + 1];  /* log only: id of the chosen candidate */
     bool deferred;                   /* decide: optional */
@@ -148,6 +150,8 @@ typedef struct proto_decide_req {
     uint32_t n_cand;             /* 1..BASE_CAND_MAX */
     const char *const *cand_ids; /* [n_cand], none NULL */
     const float *base_logits;    /* [n_cand], sent as float64 */
+    const float *features;       /* NULL, or [n_cand x action_dim]: each candidate's "features" */
+    uint32_t action_dim;         /* with features: 1..BASE_ACTION_DIM_MAX */
     const char *chosen;          /* log only: required */
     const float *pmf;            /* log only: [n_cand], sent as a bin of float32 */
 } proto_decide_req;

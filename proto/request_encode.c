@@ -57,7 +57,8 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
         q->n_cand > BASE_CAND_MAX ||
         (cand == NULL && (q->cand_ids == NULL || q->base_logits == NULL)) ||
         (is_log && (!set(q->event_id) || !set(q->chosen) || q->pmf == NULL)) ||
-        (q->has_explore_budget && !(q->explore_budget >= 0.0 && q->explore_budget <= 1.0))) {
+        (q->has_explore_budget && !(q->explore_budget >= 0.0 && q->explore_budget <= 1.0)) ||
+        (q->features != NULL && (q->action_dim == 0 || q->action_dim > BASE_ACTION_DIM_MAX))) {
         return BASE_EINVAL;
     }
     for (uint32_t i = 0; cand == NULL && i < q->n_cand; i++) {
@@ -102,11 +103,15 @@ static base_err encode_choice(base_buf *out, proto_op op, const proto_decide_req
     proto_w_str(&w, "candidates");
     proto_w_array(&w, q->n_cand);
     for (uint32_t i = 0; i < q->n_cand; i++) {
-        proto_w_map(&w, 2);
+        proto_w_map(&w, q->features != NULL ? 3 : 2);
         proto_w_str(&w, "id");
         proto_w_str(&w, cand != NULL ? cand[i].id : q->cand_ids[i]);
         proto_w_str(&w, "base_logit");
         proto_w_double(&w, cand != NULL ? cand[i].base_logit : q->base_logits[i]);
+        if (q->features != NULL) {
+            proto_w_str(&w, "features");
+            proto_w_f32_bin(&w, q->features + (size_t)i * q->action_dim, q->action_dim);
+        }
     }
     if (is_log) {
         proto_w_str(&w, "chosen");
@@ -245,6 +250,8 @@ base_err proto_request_encode(base_buf *out, const proto_request *r)
         .embedding = r->embedding,
         .dim = r->dim,
         .n_cand = r->n_cand,
+        .features = r->features,
+        .action_dim = r->action_dim,
         .chosen = r->chosen,
         .pmf = r->pmf,
     };

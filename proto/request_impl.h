@@ -17,7 +17,14 @@ struct msgpack_object;
 struct msgpack_unpacked;
 
 /* The request arrays a scratch keeps. */
-enum proto_scratch_slot { PROTO_S_EMBEDDING, PROTO_S_PMF, PROTO_S_CAND, PROTO_S_IDS, PROTO_S_N };
+enum proto_scratch_slot {
+    PROTO_S_EMBEDDING,
+    PROTO_S_PMF,
+    PROTO_S_CAND,
+    PROTO_S_IDS,
+    PROTO_S_FEATURES,
+    PROTO_S_N
+};
 
 /* This thread's buffers, made on first use; NULL when they cannot be (then decode allocates). */
 proto_scratch *proto_thread_scratch(void);

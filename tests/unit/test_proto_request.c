@@ -732,6 +732,63 @@ static void decode_rejects_malformed_msgpack(void)
     base_buf_fini(&b);
 }
 
+/*
+ * Candidate features: decoded into rows (bin or array), re-encoded to the same request, and
+ * refused when some candidates carry them and others do not, counts differ, or a value is
+ * not finite.
+ */
+static void decide_candidate_features(void)
+{
+    const float emb[2] = {0.5f, -1.0f};
+    const float feat[3 * 2] = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.5f};
+    const char *ids[3] = {"a1", "a2", "a3"};
+    const float logits[3] = {0.0f, 1.0f, 2.0f};
+    proto_decide_req q = {.policy = "answers",
+                          .embedding = emb,
+                          .dim = 2,
+                          .n_cand = 3,
+                          .cand_ids = ids,
+                          .base_logits = logits,
+                          .features = feat,
+                          .action_dim = 2};
+    base_buf b, again;
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    base_buf_init(&again, PROTO_MAX_MSG_BYTES);
+    MUST_OK(proto_encode_decide(&b, &q));
+    proto_request r;
+    proto_error err;
+    TST_OK(proto_request_decode(b.data, b.len, &r, &err));
+    TST_EQ(r.action_dim, 2);
+    TST_TRUE(r.features != NULL && memcmp(r.features, feat, sizeof(feat)) == 0);
+    TST_OK(proto_request_encode(&again, &r));
+    TST_TRUE(again.len == b.len && memcmp(again.data, b.data, b.len) == 0);
+    proto_request_fini(&r);
+    base_buf_fini(&again);
+    base_buf_fini(&b);
+
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[1,2]},"
+                     "{\"id\":\"b\",\"base_logit\":0}]}",
+                     PROTO_E_BAD_REQUEST, "candidates[1] has no field 'features'");
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
+                     "{\"id\":\"b\",\"base_logit\":0,\"features\":[1]}]}",
+                     PROTO_E_BAD_REQUEST, "candidates[1] has field 'features'");
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[1,2]},"
+                     "{\"id\":\"b\",\"base_logit\":0,\"features\":[1]}]}",
+                     PROTO_E_BAD_REQUEST, "'candidates[1].features' has 1 entries, candidates[0]'s 2");
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[]}]}",
+                     PROTO_E_BAD_REQUEST, "'candidates[0].features' must not be empty");
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":\"x\"}]}",
+                     PROTO_E_BAD_REQUEST, "'candidates[0].features' must be a bin of float32");
+    expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[1,1e300]}]}",
+                     PROTO_E_NOT_FINITE, "'candidates[0].features[1]' is not finite");
+}
+
 int main(void)
 {
     decide_with_bin_embedding_decodes_exactly();
@@ -749,5 +806,6 @@ int main(void)
     decode_accepts_utf8_strings();
     decode_rejects_duplicate_keys();
     decode_rejects_malformed_msgpack();
+    decide_candidate_features();
     return tst_done();
 }
