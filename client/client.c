@@ -411,6 +411,8 @@ base_err rlfeed_client_decide_ex(rlfeed_client *c, const char *policy,
         q.conversation_id = opts->conversation_id;
         q.turn = opts->turn;
         q.deferred = opts->deferred;
+        q.features = opts->features;
+        q.action_dim = opts->action_dim;
     }
     e = proto_encode_decide(&b, &q);
     if (e != BASE_OK) {

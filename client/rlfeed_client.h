@@ -188,6 +188,8 @@ typedef struct rlfeed_decide_opts {
     const char *conversation_id; /* NULL or "": not part of a conversation */
     uint32_t turn;               /* 0: not sent; else the turn within the conversation */
     bool deferred;               /* learn only once rlfeed_client_activate() says it was shown */
+    const float *features;       /* NULL, or [n_cand x action_dim]: an open action set's */
+    uint32_t action_dim;         /*   candidate features, row per candidate */
 } rlfeed_decide_opts;
 
 /*

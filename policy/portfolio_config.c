@@ -41,8 +41,8 @@ static void add_member(pol_portfolio_config *c, const pol_head_config *m)
 void pol_portfolio_config_auto(pol_portfolio_config *out, const pol_head_config *head)
 {
     pol_portfolio_config_single(out, head);
-    if (head->learner != POL_LEARNER_RIDGE) {
-        return;
+    if (head->learner != POL_LEARNER_RIDGE || head->action_dim > 0) {
+        return; /* an open action set's shared head has its own map: no feature-map members */
     }
     /*
      * No ucb views of the head: with the nonlinear members below they never

@@ -79,7 +79,7 @@ static void reward(proto_writer *w, const proto_policy_info *p)
 
 static void config(proto_writer *w, const proto_policy_info *p)
 {
-    proto_w_map(w, 14);
+    proto_w_map(w, 16);
     proto_w_str(w, "dim");
     proto_w_uint(w, p->dim);
     proto_w_str(w, "actions");
@@ -87,6 +87,10 @@ static void config(proto_writer *w, const proto_policy_info *p)
     for (uint32_t i = 0; i < p->n_actions; i++) {
         proto_w_str(w, p->actions[i]);
     }
+    proto_w_str(w, "action_set");
+    proto_w_str(w, p->action_set != NULL ? p->action_set : "closed");
+    proto_w_str(w, "action_dim");
+    proto_w_uint(w, p->action_dim);
     proto_w_str(w, "max_candidates");
     proto_w_uint(w, p->max_candidates);
     proto_w_str(w, "learner");

@@ -59,7 +59,9 @@ typedef struct proto_policy_info {
     /* "config": the head and the policy's settings as configured */
     uint32_t dim;
     uint32_t n_actions;
-    const char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions] */
+    const char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions]; none for an open set */
+    const char *action_set;                   /* "closed" or "open" (static) */
+    uint32_t action_dim;                      /* open: features per candidate; else 0 */
     uint32_t max_candidates;
     const char *learner, *explorer; /* names (static) */
     const char *portfolio;          /* the configured portfolio: "auto", "off" or a member list */

@@ -158,57 +158,6 @@ static bool utf8_value(const char *v, char *why, size_t whylen)
     return true;
 }
 
-/* Append the comma-separated action names in @v to @p. */
-static bool add_actions(svc_policy_config *p, const char *v, char *why, size_t whylen)
-{
-    const char *s = v;
-    while (*s != '\0') {
-        while (*s == ' ' || *s == '\t' || *s == ',') {
-            s++;
-        }
-        if (*s == '\0') {
-            break;
-        }
-        const char *e = s;
-        while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t') {
-            e++;
-        }
-        size_t n = (size_t)(e - s);
-        if (n > BASE_NAME_MAX) {
-            snprintf(why, whylen, "action name longer than %d bytes", BASE_NAME_MAX);
-            return false;
-        }
-        if (!base_utf8_valid(s, n)) {
-            snprintf(why, whylen, "action name is not valid UTF-8");
-            return false;
-        }
-        if (p->n_actions == BASE_ACTIONS_MAX) {
-            snprintf(why, whylen, "more than %d actions", BASE_ACTIONS_MAX);
-            return false;
-        }
-        if ((p->n_actions & (p->n_actions - 1)) == 0) { /* grow at powers of two */
-            size_t cap = p->n_actions == 0 ? 16 : (size_t)p->n_actions * 2;
-            void *na = base_realloc_array(p->actions, cap, sizeof(*p->actions));
-            if (na == NULL) {
-                snprintf(why, whylen, "out of memory");
-                return false;
-            }
-            p->actions = na;
-        }
-        memcpy(p->actions[p->n_actions], s, n);
-        p->actions[p->n_actions][n] = '\0';
-        for (uint32_t i = 0; i < p->n_actions; i++) {
-            if (strcmp(p->actions[i], p->actions[p->n_actions]) == 0) {
-                snprintf(why, whylen, "duplicate action \"%s\"", p->actions[i]);
-                return false;
-            }
-        }
-        p->n_actions++;
-        s = e;
-    }
-    return true;
-}
-
 /* Append signal @name to @p's spec; false (error recorded) if invalid or repeated. */
 static bool new_signal(parse_state *st, svc_policy_config *p, const char *name, rwd_signal **out)
 {
@@ -354,14 +303,15 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     bool ok = true;
     char why[128] = "";
     int taken = svc_config_explore_key(p, k, v, st->err, st->errlen);
+    if (taken < 0) {
+        taken = svc_config_actions_key(p, k, v, st->err, st->errlen);
+    }
     if (taken >= 0) {
         st->failed = taken == 0;
         return taken;
     }
     if (strcmp(k, "dim") == 0) {
         ok = parse_u32(v, 1, BASE_DIM_MAX, &p->head.dim);
-    } else if (strcmp(k, "actions") == 0) {
-        ok = add_actions(p, v, why, sizeof(why));
     } else if (strcmp(k, "max_candidates") == 0) {
         ok = parse_u32(v, 1, BASE_CAND_MAX, &p->max_candidates);
     } else if (strcmp(k, "epsilon") == 0) {
@@ -566,8 +516,7 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             snprintf(errbuf, errlen, "policy \"%s\": dim is required", p->name);
             return BASE_EINVAL;
         }
-        if (p->n_actions == 0) {
-            snprintf(errbuf, errlen, "policy \"%s\": actions are required", p->name);
+        if (svc_config_actions_finish(p, errbuf, errlen) != BASE_OK) {
             return BASE_EINVAL;
         }
         if (p->reward.n_signals == 0) {
@@ -591,7 +540,6 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
             snprintf(errbuf, errlen, "policy \"%s\": reward spec: %s", p->name, why);
             return BASE_EINVAL;
         }
-        p->head.n_actions = p->n_actions;
         pol_fmap_config fc = {
             .kind = p->head.features,
             .dim = p->head.dim,
@@ -615,9 +563,6 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
         }
         if (p->portfolio_mix >= 0.0) {
             p->portfolio.mix = p->portfolio_mix;
-        }
-        if (p->max_candidates == 0) {
-            p->max_candidates = p->n_actions < BASE_CAND_MAX ? p->n_actions : BASE_CAND_MAX;
         }
     }
     if (svc_config_explore_finish(c, errbuf, errlen) != BASE_OK) {
@@ -715,8 +660,11 @@ void svc_config_fini(svc_config *c)
         c->policy[i].n_actions = 0;
         base_free(c->policy[i].no_explore_spec);
         base_free(c->policy[i].no_explore);
+        base_free(c->policy[i].no_explore_ids);
         c->policy[i].no_explore_spec = NULL;
         c->policy[i].no_explore = NULL;
+        c->policy[i].no_explore_ids = NULL;
+        c->policy[i].n_no_explore_ids = 0;
     }
     c->n_policies = 0;
 }

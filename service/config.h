@@ -45,6 +45,8 @@
 #define SVC_ROLLUP_KEEP_MAX 100800                                        /* 70 days of minutes */
 #define SVC_MAX_CLIENTS 64
 #define SVC_MAX_SEGMENTS 16   /* segment.NAME keys per policy */
+#define SVC_OPEN_MAX_CANDIDATES 64 /* an open set's default max_candidates */
+#define SVC_NO_EXPLORE_IDS_MAX 1024 /* no_explore ids of an open set */
 #define SVC_CLIENT_KEYS_MAX 4 /* keys per client at once: room to rotate */
 
 /* What a client may do ([client NAME] ops; docs/security.md). */
@@ -70,9 +72,10 @@ typedef struct svc_client_config {
 
 typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
-    uint32_t n_actions;
+    uint32_t n_actions;                 /* 0 for an open set */
     char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
-    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX) */
+    bool open_actions;                  /* actions = open: head.action_dim features per candidate */
+    uint32_t max_candidates; /* default: n_actions (capped at BASE_CAND_MAX); open: 64 */
     pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
     char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
     pol_portfolio_config portfolio; /* resolved from portfolio_spec and head at load */
@@ -83,6 +86,8 @@ typedef struct svc_policy_config {
     double max_embedding_norm;      /* larger embeddings are out_of_range; 0: no cap */
     char *no_explore_spec;          /* as configured ("a, b"); owned, NULL: none */
     uint8_t *no_explore;            /* [n_actions] 1: never explored; owned, NULL: none */
+    uint32_t n_no_explore_ids;      /* open sets: the candidate ids never explored */
+    char (*no_explore_ids)[BASE_NAME_MAX + 1]; /* [n_no_explore_ids], owned, sorted */
     uint32_t n_segments;            /* segment.NAME = BUDGET keys */
     char segment[SVC_MAX_SEGMENTS][BASE_NAME_MAX + 1];
     double segment_budget[SVC_MAX_SEGMENTS]; /* most exploration mass a decision may spend */
@@ -194,6 +199,16 @@ int svc_config_client_key(svc_config *c, const char *client, const char *k, cons
 int svc_config_explore_key(svc_policy_config *p, const char *k, const char *v, char *errbuf,
                            size_t errlen);
 base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen);
+
+/*
+ * A policy's action-set keys (service/config_actions.c: actions, action_dim,
+ * interaction_dim): 1 taken, 0 failed, -1 not one of them. svc_config_actions_finish()
+ * checks them once the section is read, sets head.n_actions and the default
+ * max_candidates.
+ */
+int svc_config_actions_key(svc_policy_config *p, const char *k, const char *v, char *errbuf,
+                           size_t errlen);
+base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t errlen);
 
 /* Resolve and check the clients once the whole file is read. */
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);

@@ -75,12 +75,57 @@ static long action_index(const svc_policy_config *p, const char *name)
     return -1;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/*
+ * An open set's no_explore: candidate ids, any the frontend may send (not checked against a
+ * list), kept sorted for svc_prt's bsearch.
+ */
+static base_err open_ids(svc_policy_config *p, char *errbuf, size_t errlen)
+{
+    char *copy = base_strdup(p->no_explore_spec);
+    p->no_explore_ids = base_alloc_array(SVC_NO_EXPLORE_IDS_MAX, sizeof(*p->no_explore_ids));
+    if (copy == NULL || p->no_explore_ids == NULL) {
+        base_free(copy);
+        snprintf(errbuf, errlen, "out of memory");
+        return BASE_ENOMEM;
+    }
+    base_err e = BASE_OK;
+    for (char *save = NULL, *t = strtok_r(copy, ", \t\n", &save); t != NULL && e == BASE_OK;
+         t = strtok_r(NULL, ", \t\n", &save)) {
+        if (strlen(t) > BASE_NAME_MAX || !base_utf8_valid(t, strlen(t)) ||
+            p->n_no_explore_ids == SVC_NO_EXPLORE_IDS_MAX) {
+            snprintf(errbuf, errlen, "[policy %s]: no_explore: bad id \"%.64s\" (at most %d ids of %d bytes)",
+                     p->name, t, SVC_NO_EXPLORE_IDS_MAX, BASE_NAME_MAX);
+            e = BASE_EINVAL;
+        } else {
+            base_strlcpy(p->no_explore_ids[p->n_no_explore_ids++], t, BASE_NAME_MAX + 1);
+        }
+    }
+    base_free(copy);
+    qsort(p->no_explore_ids, p->n_no_explore_ids, sizeof(*p->no_explore_ids), id_cmp);
+    return e;
+}
+
 base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen)
 {
     for (uint32_t i = 0; i < c->n_policies; i++) {
         svc_policy_config *p = &c->policy[i];
         base_free(p->no_explore);
         p->no_explore = NULL;
+        base_free(p->no_explore_ids);
+        p->no_explore_ids = NULL;
+        p->n_no_explore_ids = 0;
+        if (p->no_explore_spec != NULL && p->open_actions) {
+            base_err e = open_ids(p, errbuf, errlen);
+            if (e != BASE_OK) {
+                return e;
+            }
+            continue;
+        }
         if (p->no_explore_spec == NULL || p->n_actions == 0) {
             continue;
         }

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/quant.h"
@@ -55,13 +56,33 @@ static base_decision *build_decision(svc_prt *p, const proto_request *q, proto_e
                  pc->max_candidates);
         return NULL;
     }
-    base_decision *d = base_decision_new(q->dim, q->n_cand);
+    if (q->action_dim != pc->head.action_dim) {
+        *out_code = pc->open_actions ? PROTO_E_BAD_DIMENSION : PROTO_E_BAD_REQUEST;
+        if (!pc->open_actions) {
+            snprintf(msg, msglen, "candidates carry features, but policy %.48s has a closed action set",
+                     pc->name);
+        } else {
+            snprintf(msg, msglen, "candidates[].features has %u entries, policy %.48s wants %u",
+                     q->action_dim, pc->name, pc->head.action_dim);
+        }
+        return NULL;
+    }
+    base_decision *d = base_decision_new_open(q->dim, q->n_cand, q->action_dim);
     if (d == NULL) {
         *out_code = PROTO_E_INTERNAL;
         snprintf(msg, msglen, "out of memory");
         return NULL;
     }
-    for (uint32_t c = 0; c < q->n_cand; c++) {
+    if (pc->open_actions) {
+        /* Any id: the decoder saw they are distinct; the shared head scores the features. */
+        for (uint32_t c = 0; c < q->n_cand; c++) {
+            d->action[c] = 0;
+            d->base_logit[c] = q->cand[c].base_logit;
+            base_strlcpy(d->cand_id[c], q->cand[c].id, sizeof(d->cand_id[c]));
+        }
+        memcpy(d->features, q->features, (size_t)q->n_cand * q->action_dim * sizeof(float));
+    }
+    for (uint32_t c = 0; c < q->n_cand && !pc->open_actions; c++) {
         uint32_t a = 0;
         if (!svc_prt_find_action(p, q->cand[c].id, &a)) {
             *out_code = PROTO_E_UNKNOWN_ACTION;
@@ -154,6 +175,23 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     return code;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Whether candidate @k of @d is one the policy's no_explore names. */
+static bool never_explored(const svc_prt *p, const base_decision *d, uint32_t k)
+{
+    const svc_policy_config *c = p->cfg;
+    if (d->cand_id != NULL) {
+        return c->n_no_explore_ids > 0 && bsearch(d->cand_id[k], c->no_explore_ids,
+                                                  c->n_no_explore_ids,
+                                                  sizeof(*c->no_explore_ids), id_cmp) != NULL;
+    }
+    return c->no_explore != NULL && c->no_explore[d->action[k]] != 0;
+}
+
 /*
  * Exploration the operator rules out (docs/algorithms.md, "Exploration rules"): in a slot's
  * pmf, the head's own choice g (its most probable candidate, the first on a tie) keeps its
@@ -167,7 +205,8 @@ static void rule_exploration(const svc_prt *p, double budget, const base_decisio
 {
     const uint8_t *nx = p->cfg->no_explore;
     uint32_t g = 0;
-    if (budget >= 1.0 && nx == NULL) {
+    bool ruled = nx != NULL || p->cfg->n_no_explore_ids > 0;
+    if (budget >= 1.0 && !ruled) {
         return;
     }
     for (uint32_t k = 1; k < d->n_cand; k++) {
@@ -175,7 +214,7 @@ static void rule_exploration(const svc_prt *p, double budget, const base_decisio
     }
     double moved = 0.0, rest = 0.0;
     for (uint32_t k = 0; k < d->n_cand; k++) {
-        if (k != g && (budget <= 0.0 || (nx != NULL && nx[d->action[k]] != 0))) {
+        if (k != g && (budget <= 0.0 || (ruled && never_explored(p, d, k)))) {
             moved += (double)pmf[k];
             pmf[k] = 0.0f;
             explore_share[k] = 0.0f;

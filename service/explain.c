@@ -85,7 +85,11 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
     x.n_cand = d->n_cand;
     for (uint32_t c = 0; c < d->n_cand; c++) {
         proto_explain_cand *k = &x.cand[c];
-        action_name(p, d->action[c], k->id, sizeof(k->id));
+        if (d->cand_id != NULL) {
+            (void)base_strlcpy(k->id, d->cand_id[c], sizeof(k->id)); /* an open set's own ids */
+        } else {
+            action_name(p, d->action[c], k->id, sizeof(k->id));
+        }
         k->base_logit = d->base_logit[c];
         k->base_prob = base_prob[c];
         k->probability = d->pmf[c];

@@ -206,6 +206,11 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
         snprintf(text + n, sizeof(text) - n, " emb %s",
                  base_emb_storage_name((base_emb_storage)c->embedding_storage));
     }
+    if (h->action_dim > 0) {
+        /* An open action set: appended only then, so closed configurations hash as before. */
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof(text) - n, " open %u ix %u", h->action_dim, h->interaction_dim);
+    }
     if (c->portfolio_mix >= 0.0) {
         /* Appended only when set: configurations without it hash as before. */
         size_t n = strlen(text);

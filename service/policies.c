@@ -47,6 +47,8 @@ static void describe(const svc_prt *p, const proto_policy_stats *st, proto_polic
     info->user_burst = r->user_burst;
     info->dim = c->head.dim;
     info->n_actions = c->n_actions;
+    info->action_set = c->open_actions ? "open" : "closed";
+    info->action_dim = c->head.action_dim;
     info->actions = (const char(*)[BASE_NAME_MAX + 1]) c->actions;
     info->max_candidates = c->max_candidates;
     info->learner = pol_learner_name(c->head.learner);

@@ -109,7 +109,9 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version)
             return e;
         }
     }
-    if (pol_head_dim(head) != p->cfg->head.dim || pol_head_n_actions(head) != p->cfg->n_actions) {
+    if (pol_head_dim(head) != p->cfg->head.dim ||
+        pol_head_n_actions(head) != p->cfg->head.n_actions ||
+        pol_head_get_config(head)->action_dim != p->cfg->head.action_dim) {
         pol_head_free(head);
         return BASE_EINVAL;
     }

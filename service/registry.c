@@ -69,8 +69,10 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
         e = svc_prt_set_production(p, h, version);
         if (e != BASE_OK) {
             snprintf(why, whylen,
-                     "snapshot %" PRIu64 " has dim %u and %u actions, the policy %u and %u",
-                     version, m->dim, m->n_actions, p->cfg->head.dim, p->cfg->n_actions);
+                     "snapshot %" PRIu64
+                     " has dim %u, %u actions, action_dim %u; the policy %u, %u, %u",
+                     version, m->dim, m->n_actions, m->settings.action_dim, p->cfg->head.dim,
+                     p->cfg->head.n_actions, p->cfg->head.action_dim);
         }
     }
     base_snapshot_free(m);

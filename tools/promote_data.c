@@ -120,11 +120,13 @@ base_err promote_load(promote_run *r, sto_store *s)
                         "production snapshot %llu records no head settings: it cannot be "
                         "rebuilt; roll back or promote by hand",
                         (unsigned long long)r->production);
-    } else if (q != NULL && (q->dim != c->dim || q->n_actions != c->n_actions)) {
+    } else if (q != NULL && (q->dim != c->dim || q->n_actions != c->n_actions ||
+                             q->settings.action_dim != c->settings.action_dim)) {
         promote_not_fit(r,
-                        "shape mismatch: candidate dim %u, %u actions; production dim %u, %u "
-                        "actions",
-                        c->dim, c->n_actions, q->dim, q->n_actions);
+                        "shape mismatch: candidate dim %u, %u actions, action_dim %u; production "
+                        "dim %u, %u actions, action_dim %u",
+                        c->dim, c->n_actions, c->settings.action_dim, q->dim, q->n_actions,
+                        q->settings.action_dim);
     } else if (q != NULL && strcmp(q->base_version, c->base_version) != 0) {
         promote_not_fit(r,
                         "base model mismatch: candidate trained against '%s', production "

@@ -13,6 +13,10 @@
  * is sequential and retries a request whose connection died, as a real
  * frontend would: a retried log answered duplicate_event was stored, a
  * retried feedback answered duplicate was stored.
+ *
+ * With --open the policy has an open action set (docs/algorithms.md, "Open action sets"):
+ * every candidate carries features, and the ids are new ones every 500 interactions, so the
+ * records carry ids and features and the shared head learns from them; 8 000 interactions.
  */
 #include <jansson.h>
 #include <math.h>
@@ -38,25 +42,55 @@
 #define CHUNK 100
 #define WINDOW_MS 30000
 
+#define N_OPEN 8000 /* interactions with --open */
+#define ACTION_DIM 4
+
 #define CONFIG_HEAD "[server]\ntick_ms = 2\nsnapshot_interval_ms = 100\n"
+#define CONFIG_POLICY                                                                              \
+    "[policy r]\n"                                                                                 \
+    "dim = 8\n"                                                                                    \
+    "%s"                                                                                           \
+    "window_ms = 30000\n"                                                                          \
+    "signal.thumbs_up = 0.5\n"                                                                     \
+    "[signal r.resolved]\n"                                                                        \
+    "kind = flag\n"
 
-/* The killed run also trims as hard as retention allows: window 0, two snapshots. */
-static const char CONFIG_TRIM[] = CONFIG_HEAD "retention_ms = 0\nkeep_snapshots = 2\n"
-                                              "[policy r]\n"
-                                              "dim = 8\n"
-                                              "actions = a0, a1, a2, a3\n"
-                                              "window_ms = 30000\n"
-                                              "signal.thumbs_up = 0.5\n"
-                                              "[signal r.resolved]\n"
-                                              "kind = flag\n";
+static bool open_set;                      /* --open */
+static uint32_t n_inter = N_INTERACTIONS; /* interactions per run */
+static char CONFIG[512], CONFIG_TRIM[512];
 
-static const char CONFIG[] = CONFIG_HEAD "[policy r]\n"
-                                         "dim = 8\n"
-                                         "actions = a0, a1, a2, a3\n"
-                                         "window_ms = 30000\n"
-                                         "signal.thumbs_up = 0.5\n"
-                                         "[signal r.resolved]\n"
-                                         "kind = flag\n";
+/* The configs of the closed or open set; the killed run also trims as hard as retention allows:
+ * window 0, two snapshots. */
+static void make_configs(void)
+{
+    const char *actions = open_set ? "actions = open\naction_dim = 4\n" : "actions = a0, a1, a2, a3\n";
+    snprintf(CONFIG, sizeof(CONFIG), CONFIG_HEAD CONFIG_POLICY, actions);
+    snprintf(CONFIG_TRIM, sizeof(CONFIG_TRIM),
+             CONFIG_HEAD "retention_ms = 0\nkeep_snapshots = 2\n" CONFIG_POLICY, actions);
+}
+
+/* The id of candidate @a of interaction @i: a0..a3, or with --open new ids every 500. */
+static void cand_name(uint32_t i, int a, char *out, size_t size)
+{
+    if (open_set) {
+        snprintf(out, size, "n%u", (i / 500) * K + (uint32_t)a);
+    } else {
+        snprintf(out, size, "a%d", a);
+    }
+}
+
+/* With --open, candidate @a's features: its id's, plus a mark when it is the label. */
+static int put_features(char *out, size_t size, uint32_t i, int a, uint32_t label)
+{
+    uint32_t m = (i / 500) * K + (uint32_t)a;
+    uint64_t st = base_hash64(&m, sizeof(m), 0xfea7);
+    int n = snprintf(out, size, ",\"features\":[");
+    for (int j = 0; j < ACTION_DIM; j++) {
+        double v = base_u64_to_unit(base_splitmix64(&st)) - 0.5 + (j == 0 && a == (int)label ? 0.8 : 0);
+        n += snprintf(out + n, size - (size_t)n, "%s%.9g", j ? "," : "", v);
+    }
+    return n + snprintf(out + n, size - (size_t)n, "]");
+}
 
 typedef struct run {
     tst_daemon f;
@@ -91,7 +125,7 @@ static bool request(run *r, rlfeed_reply *out, const char *fmt, ...)
 
 static bool request(run *r, rlfeed_reply *out, const char *fmt, ...)
 {
-    char body[2048], json[2100];
+    char body[4096], json[4200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(body, sizeof(body), fmt, ap);
@@ -157,7 +191,7 @@ static bool log_decision(run *r, uint32_t i)
     float x[DIM], logit[K], pmf[K];
     uint32_t chosen, label;
     interaction(i, x, logit, pmf, &chosen, &label);
-    char ctx[256], cands[512], pm[128];
+    char ctx[256], cands[2048], pm[128], id[32], chosen_id[32];
     int n = snprintf(ctx, sizeof(ctx), "[");
     for (int j = 0; j < DIM; j++) {
         n += snprintf(ctx + n, sizeof(ctx) - (size_t)n, "%s%.9g", j ? "," : "", (double)x[j]);
@@ -166,18 +200,24 @@ static bool log_decision(run *r, uint32_t i)
     n = snprintf(cands, sizeof(cands), "[");
     int m = snprintf(pm, sizeof(pm), "[");
     for (int a = 0; a < K; a++) {
-        n += snprintf(cands + n, sizeof(cands) - (size_t)n,
-                      "%s{\"id\":\"a%d\",\"base_logit\":%.9g}", a ? "," : "", a, (double)logit[a]);
+        cand_name(i, a, id, sizeof(id));
+        n += snprintf(cands + n, sizeof(cands) - (size_t)n, "%s{\"id\":\"%s\",\"base_logit\":%.9g",
+                      a ? "," : "", id, (double)logit[a]);
+        if (open_set) {
+            n += put_features(cands + n, sizeof(cands) - (size_t)n, i, a, label);
+        }
+        n += snprintf(cands + n, sizeof(cands) - (size_t)n, "}");
         m += snprintf(pm + m, sizeof(pm) - (size_t)m, "%s%.9g", a ? "," : "", (double)pmf[a]);
     }
+    cand_name(i, (int)chosen, chosen_id, sizeof(chosen_id));
     snprintf(cands + n, sizeof(cands) - (size_t)n, "]");
     snprintf(pm + m, sizeof(pm) - (size_t)m, "]");
     rlfeed_reply rep;
     if (!request(r, &rep,
                  "{\"op\":\"log\",\"policy\":\"r\",\"event_id\":\"ev-%u\","
-                 "\"context\":{\"embedding\":%s},\"candidates\":%s,\"chosen\":\"a%u\","
+                 "\"context\":{\"embedding\":%s},\"candidates\":%s,\"chosen\":\"%s\","
                  "\"pmf\":%s}",
-                 i, ctx, cands, chosen, pm)) {
+                 i, ctx, cands, chosen_id, pm)) {
         return false;
     }
     /* A retry of a log that was stored before the crash is a duplicate: fine. */
@@ -218,7 +258,7 @@ static bool settle(run *r, long long *out_version, char *out_sum, size_t sum_len
         long long pending = tst_stat_int(s, "r", "pending");
         snprintf(out_sum, sum_len, "%s", tst_stat_str(s, "r", "model_checksum"));
         json_decref(s);
-        if (version == N_INTERACTIONS && pending == 0) {
+        if (version == n_inter && pending == 0) {
             *out_version = version;
             return true;
         }
@@ -273,7 +313,7 @@ static bool play(run *r, const uint32_t *kill_at, int n_kills, long long *out_ve
     if (!start(r)) {
         return false;
     }
-    for (uint32_t i = 0; i < N_INTERACTIONS; i++) {
+    for (uint32_t i = 0; i < n_inter; i++) {
         if (i % CHUNK == 0 && !set_clock(r, T0 + (long long)(i / CHUNK) * STEP_MS)) {
             return false;
         }
@@ -305,7 +345,7 @@ static bool play(run *r, const uint32_t *kill_at, int n_kills, long long *out_ve
         }
     }
     /* Close every window. */
-    if (!set_clock(r, T0 + (long long)(N_INTERACTIONS / CHUNK) * STEP_MS + WINDOW_MS + 1)) {
+    if (!set_clock(r, T0 + (long long)(n_inter / CHUNK) * STEP_MS + WINDOW_MS + 1)) {
         return false;
     }
     return settle(r, out_version, out_sum, sum_len);
@@ -320,7 +360,7 @@ static void outcomes_exactly_once(run *r)
     if (st == NULL) {
         return;
     }
-    unsigned char *seen = base_alloc_zero(N_INTERACTIONS, 1);
+    unsigned char *seen = base_alloc_zero(n_inter, 1);
     char after[BASE_STREAM_ID_MAX + 1] = "";
     uint64_t total = 0, bad = 0;
     for (;;) {
@@ -333,7 +373,7 @@ static void outcomes_exactly_once(run *r)
         for (size_t k = 0; k < n; k++) {
             const base_outcome *o = en[k].rec;
             unsigned long idx = 0;
-            if (sscanf(o->outcome_id, "o-%lu", &idx) == 1 && idx < N_INTERACTIONS) {
+            if (sscanf(o->outcome_id, "o-%lu", &idx) == 1 && idx < n_inter) {
                 seen[idx]++;
             } else {
                 bad++;
@@ -344,7 +384,7 @@ static void outcomes_exactly_once(run *r)
         sto_entries_free(STO_OUTCOMES, en, n);
     }
     uint64_t once = 0, twice = 0, missing = 0;
-    for (uint32_t i = 0; i < N_INTERACTIONS; i++) {
+    for (uint32_t i = 0; i < n_inter; i++) {
         once += seen[i] == 1;
         twice += seen[i] > 1;
         missing += seen[i] == 0;
@@ -352,7 +392,7 @@ static void outcomes_exactly_once(run *r)
     printf("# outcome stream: %llu entries, %llu ids once, %llu more than once, %llu missing\n",
            (unsigned long long)total, (unsigned long long)once, (unsigned long long)twice,
            (unsigned long long)missing);
-    TST_EQ(once, N_INTERACTIONS);
+    TST_EQ(once, n_inter);
     TST_EQ(twice, 0);
     TST_EQ(bad, 0);
     base_free(seen);
@@ -378,8 +418,8 @@ static void killed_run(const char *name, const char *config, const run *a, long 
     uint32_t kill_at[KILLS];
     uint64_t st = trims ? 777 : 20261128;
     for (int k = 0; k < KILLS; k++) {
-        kill_at[k] = (uint32_t)(1000 + k * (N_INTERACTIONS / KILLS) +
-                                base_splitmix64(&st) % (N_INTERACTIONS / KILLS - 1000));
+        kill_at[k] = (uint32_t)(1000 + k * (n_inter / KILLS) +
+                                base_splitmix64(&st) % (n_inter / KILLS - 1000));
     }
     bool ok_b = play(&b, kill_at, KILLS, &vb, sb, sizeof(sb));
     TST_TRUE(ok_b);
@@ -396,7 +436,7 @@ static void killed_run(const char *name, const char *config, const run *a, long 
         long n_b = 0, breaks_b = 0;
         uint64_t trace_b = 0;
         joined_stream(&b, &n_b, &breaks_b, &trace_b);
-        TST_EQ(n_b, N_INTERACTIONS);
+        TST_EQ(n_b, n_inter);
         TST_EQ(breaks_b, 0);
         TST_TRUE(trace_b == stream_trace_a);
     }
@@ -410,21 +450,28 @@ static void killed_run(const char *name, const char *config, const run *a, long 
         char err[128];
         uint64_t len_d = 0, len_j = 0;
         TST_OK(sto_store_open(sto_server_url(b.f.redis), 5000, &store, err, sizeof(err)));
-        TST_OK(sto_store_len(store, STO_DECISIONS, "r", &len_d));
-        TST_OK(sto_store_len(store, STO_JOINED, "r", &len_j));
+        /* The checkpoint after the last windows closed may still be trimming: poll. */
+        int64_t deadline = tst_now_ms() + 15000;
+        do {
+            TST_OK(sto_store_len(store, STO_DECISIONS, "r", &len_d));
+            TST_OK(sto_store_len(store, STO_JOINED, "r", &len_j));
+        } while (store != NULL && !(len_d < n_inter && len_j < n_inter) &&
+                 tst_now_ms() < deadline && (tst_nap(), true));
         sto_store_close(store);
-        printf("# after retention: %llu of %d decisions and %llu of %d joined records kept\n",
-               (unsigned long long)len_d, N_INTERACTIONS, (unsigned long long)len_j,
-               N_INTERACTIONS);
-        TST_TRUE(len_d < N_INTERACTIONS && len_j < N_INTERACTIONS);
+        printf("# after retention: %llu of %u decisions and %llu of %u joined records kept\n",
+               (unsigned long long)len_d, n_inter, (unsigned long long)len_j, n_inter);
+        TST_TRUE(len_d < n_inter && len_j < n_inter);
     }
     TST_EQ(tst_daemon_stop(&b.f), 0);
     tst_daemon_fini(&b.f, tst_failed > 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     run a;
+    open_set = argc > 1 && strcmp(argv[1], "--open") == 0;
+    n_inter = open_set ? N_OPEN : N_INTERACTIONS;
+    make_configs();
     memset(&a, 0, sizeof(a));
     long long va = 0;
     char sa[32] = "";
@@ -434,7 +481,7 @@ int main(void)
     }
     bool ok_a = play(&a, NULL, 0, &va, sa, sizeof(sa));
     TST_TRUE(ok_a);
-    TST_EQ(a.acked, N_INTERACTIONS);
+    TST_EQ(a.acked, n_inter);
     /* Every decision joined once, in order, and the head learned exactly that stream. */
     long n_a = 0, breaks_a = 0;
     joined_stream(&a, &n_a, &breaks_a, &stream_trace_a);
@@ -445,14 +492,14 @@ int main(void)
      * challenger mixed into what is served): the bit-identical recovery below covers both
      * learners, their pending covariance updates and the selector. */
     json_t *pf = json_object_get(json_object_get(json_object_get(s, "policies"), "r"), "portfolio");
-    TST_EQ(json_array_size(json_object_get(pf, "members")), 2);
+    TST_EQ(json_array_size(json_object_get(pf, "members")), open_set ? 1 : 2);
     printf("# portfolio: serving %s after %lld switches\n",
            json_string_value(json_object_get(pf, "serving")),
            (long long)json_integer_value(json_object_get(pf, "switches")));
     json_decref(s);
     char want_trace[32];
     snprintf(want_trace, sizeof(want_trace), "%016llx", (unsigned long long)stream_trace_a);
-    TST_EQ(n_a, N_INTERACTIONS);
+    TST_EQ(n_a, n_inter);
     TST_EQ(breaks_a, 0);
     TST_STREQ(daemon_trace, want_trace);
     TST_EQ(tst_daemon_stop(&a.f), 0);

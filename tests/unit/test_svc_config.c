@@ -464,6 +464,57 @@ static void clients_load_and_bad_ones_fail(void)
     }
 }
 
+static void open_action_sets_load_and_bad_ones_fail(void)
+{
+    base_err e = BASE_OK;
+    char err[256] = "";
+    svc_config *c = load("[policy p]\ndim = 8\nactions = open\naction_dim = 4\n"
+                         "no_explore = rate-quote, complaint_handoff\nsignal.s = 1\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    if (c != NULL) {
+        const svc_policy_config *p = &c->policy[0];
+        TST_TRUE(p->open_actions && p->n_actions == 0 && p->head.n_actions == 1);
+        TST_EQ(p->head.action_dim, 4);
+        TST_EQ(p->max_candidates, SVC_OPEN_MAX_CANDIDATES);
+        TST_EQ(p->portfolio.n_members, 1); /* auto: the shared head alone */
+        TST_EQ(p->n_no_explore_ids, 2);
+        TST_STREQ(p->no_explore_ids[0], "complaint_handoff"); /* sorted */
+        TST_STREQ(p->no_explore_ids[1], "rate-quote");
+    }
+    done(c);
+    struct {
+        const char *text;
+        const char *needle;
+    } cases[] = {
+        {"[policy p]\ndim = 8\nactions = open\nsignal.s = 1\n", "needs action_dim"},
+        {"[policy p]\ndim = 8\nactions = a, b\naction_dim = 3\nsignal.s = 1\n",
+         "need actions = open"},
+        {"[policy p]\ndim = 8\nactions = open\nactions = a\naction_dim = 3\nsignal.s = 1\n",
+         "takes no action names"},
+        {"[policy p]\ndim = 8\nactions = open\naction_dim = 3\nlearner = pg\nsignal.s = 1\n",
+         "learner pg cannot learn an open action set"},
+        {"[policy p]\ndim = 8\nactions = open\naction_dim = 3\nfeatures = quad\nsignal.s = 1\n",
+         "has its own map"},
+        {"[policy p]\ndim = 8\nactions = open\naction_dim = 3\ninteraction_dim = 9\nsignal.s = 1\n",
+         "interaction_dim 9 does not fit"},
+        {"[policy p]\ndim = 8\nactions = open\naction_dim = 0\nsignal.s = 1\n",
+         "invalid value \"0\" for action_dim"},
+        {"[policy p]\ndim = 8\nactions = open\naction_dim = 2000\nsignal.s = 1\n",
+         "for action_dim"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        c = load(cases[i].text, &e, err, sizeof(err));
+        TST_EQ(e, BASE_EINVAL);
+        TST_TRUE(strstr(err, cases[i].needle) != NULL);
+        if (strstr(err, cases[i].needle) == NULL) {
+            printf("#   case %zu: \"%s\"\n", i, err);
+        }
+        done(c);
+    }
+}
+
 int main(void)
 {
     full_config_loads_with_defaults();
@@ -476,5 +527,6 @@ int main(void)
     other_flags_override_their_keys();
     exposure_needs_insecure();
     clients_load_and_bad_ones_fail();
+    open_action_sets_load_and_bad_ones_fail();
     return tst_done();
 }
