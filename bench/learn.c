@@ -12,6 +12,7 @@
 #include "base/hash.h"
 #include "base/record.h"
 #include "bench/dataset.h"
+#include "bench/action_world.h"
 #include "policy/head.h"
 #include "policy/numerics.h"
 #include "policy/portfolio.h"
@@ -29,6 +30,7 @@ typedef struct opts {
     bool portfolio;       /* --portfolio auto */
     double half_life, z, z_drop, mix;
     uint64_t min_examples, drop_after;
+    bool open;            /* --actions open: one shared head, one-hot features per label */
 } opts;
 
 /* One stream: rows in order, each a context, base logits and a label. */
@@ -191,16 +193,26 @@ typedef struct result {
     pol_portfolio *pf; /* run_bandit: the portfolio at the end */
 } result;
 
-static base_decision *decision_for(const stream *s, uint32_t i)
+/*
+ * Row @i as a decision over the K labels, candidate a = label a. With @open, an open action
+ * set: every candidate's features are its label one-hot (action index 0, id "a<label>"), so
+ * the shared head's interaction features hold a linear model per label (docs/algorithms.md,
+ * "Open action sets").
+ */
+static base_decision *decision_for(const stream *s, uint32_t i, bool open)
 {
-    base_decision *d = base_decision_new(s->dim, s->k);
+    base_decision *d = base_decision_new_open(s->dim, s->k, open ? s->k : 0);
     if (d == NULL) {
         return NULL;
     }
     memcpy(d->embedding, s->x + (size_t)i * s->dim, (size_t)s->dim * sizeof(float));
     memcpy(d->base_logit, s->logit + (size_t)i * s->k, (size_t)s->k * sizeof(float));
     for (uint32_t a = 0; a < s->k; a++) {
-        d->action[a] = a;
+        d->action[a] = open ? 0 : a;
+        if (open) {
+            d->features[(size_t)a * s->k + a] = 1.0f;
+            snprintf(d->cand_id[a], sizeof(d->cand_id[a]), "a%u", a);
+        }
     }
     (void)base_strlcpy(d->policy, "bench", sizeof(d->policy));
     return d;
@@ -216,7 +228,8 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
 {
     pol_head_config hc = o->head;
     hc.dim = s->dim;
-    hc.n_actions = s->k;
+    hc.n_actions = o->open ? 1 : s->k;
+    hc.action_dim = o->open ? s->k : 0;
     pol_portfolio_config pc;
     if (o->portfolio) {
         pol_portfolio_config_auto(&pc, &hc);
@@ -251,7 +264,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
     uint64_t hits = 0;
     uint64_t t0 = base_mono_ns(), c0 = base_thread_cpu_ns();
     for (uint32_t i = 0; i < s->n; i++) {
-        base_decision *d = decision_for(s, i);
+        base_decision *d = decision_for(s, i, o->open);
         if (d == NULL) {
             e = BASE_ENOMEM;
             break;
@@ -265,7 +278,7 @@ static base_err run_bandit(const opts *o, const stream *s, result *out)
             continue;
         }
         d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, hc.seed);
-        bool correct = d->action[d->chosen] == s->label[i];
+        bool correct = d->chosen == s->label[i]; /* candidate a is label a */
         hits += correct;
         base_outcome oc;
         memset(&oc, 0, sizeof(oc));
@@ -305,13 +318,14 @@ static base_err run_full(const opts *o, const stream *s, result *out)
 {
     pol_head_config hc = o->head;
     hc.dim = s->dim;
-    hc.n_actions = s->k;
+    hc.n_actions = o->open ? 1 : s->k;
+    hc.action_dim = o->open ? s->k : 0;
     pol_head *h = NULL;
     double *rewards = base_alloc_array(s->k, sizeof(double));
     base_err e = rewards == NULL ? BASE_ENOMEM : pol_head_new(&hc, &h);
     uint64_t hits = 0;
     for (uint32_t i = 0; i < s->n && e == BASE_OK; i++) {
-        base_decision *d = decision_for(s, i);
+        base_decision *d = decision_for(s, i, o->open);
         if (d == NULL) {
             e = BASE_ENOMEM;
             break;
@@ -319,9 +333,9 @@ static base_err run_full(const opts *o, const stream *s, result *out)
         snprintf(d->event_id, sizeof(d->event_id), "f%" PRIu64 "-%u", o->seed, i);
         if (pol_head_pmf(h, d->embedding, d->n_cand, d->action, d->base_logit, d->pmf) == BASE_OK) {
             d->chosen = pol_sample(d->pmf, d->n_cand, d->event_id, hc.seed);
-            hits += d->action[d->chosen] == s->label[i];
+            hits += d->chosen == s->label[i];
             for (uint32_t a = 0; a < s->k; a++) {
-                rewards[a] = d->action[a] == s->label[i] ? 1.0 : 0.0;
+                rewards[a] = a == s->label[i] ? 1.0 : 0.0;
             }
             out->errors += pol_head_learn_full(h, d, rewards) != BASE_OK;
         } else {
@@ -368,6 +382,9 @@ static void usage(FILE *f)
                "                      0..1 (1: probability matching, as rlfeedd)\n"
                "  --drop-after N      portfolio: no member dropped before N examples (300)\n"
                "  --no-full           skip the full-information run\n"
+               "  --actions open|closed closed (default): a head per label; open: one shared\n"
+               "                      head over each label's one-hot features (actions = open)\n"
+               "  --interaction-dim R open: context values in the interaction (default: auto)\n"
                "The last line printed is one JSON object.\n");
 }
 
@@ -412,6 +429,8 @@ static int parse(int argc, char **argv, opts *o)
         {"min-examples", required_argument, NULL, 'N'},
         {"drop-after", required_argument, NULL, 'T'},
         {"mix", required_argument, NULL, 'M'},
+        {"actions", required_argument, NULL, 'O'},
+        {"interaction-dim", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -526,6 +545,14 @@ static int parse(int argc, char **argv, opts *o)
             ok = parse_num(optarg, &v) && v >= 0;
             o->drop_after = (uint64_t)v;
             break;
+        case 'I':
+            ok = parse_num(optarg, &v) && v >= 1 && v <= BASE_DIM_MAX;
+            o->head.interaction_dim = (uint32_t)v;
+            break;
+        case 'O':
+            ok = strcmp(optarg, "open") == 0 || strcmp(optarg, "closed") == 0;
+            o->open = strcmp(optarg, "open") == 0;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -599,17 +626,18 @@ static int bench_learn(int argc, char **argv)
     }
     pol_head_config hc = o.head;
     hc.dim = s.dim;
-    hc.n_actions = s.k;
+    hc.n_actions = o.open ? 1 : s.k;
+    hc.action_dim = o.open ? s.k : 0;
     pol_head *h = NULL;
     if (pol_head_new(&hc, &h) == BASE_OK) {
         hc = *pol_head_get_config(h); /* resolved defaults, for the record */
     }
     pol_head_free(h);
     printf("{\"dataset\":\"%s\",\"seed\":%" PRIu64 ",\"learner\":\"%s\",\"explorer\":\"%s\","
-           "\"epsilon\":%g,\"base\":\"%s\",\"n\":%u,\"d\":%u,\"k\":%u,"
+           "\"epsilon\":%g,\"actions\":\"%s\",\"base\":\"%s\",\"n\":%u,\"d\":%u,\"k\":%u,"
            "\"progressive_accuracy\":%.4f,\"base_accuracy\":%.4f,",
            s.name, o.seed, pol_learner_name(hc.learner), pol_explorer_name(hc.explorer), hc.epsilon,
-           o.base_weak ? "weak" : "none", s.n, s.dim, s.k, bandit.accuracy, base_accuracy(&s));
+           o.open ? "open" : "closed", o.base_weak ? "weak" : "none", s.n, s.dim, s.k, bandit.accuracy, base_accuracy(&s));
     if (o.full) {
         printf("\"full_info_accuracy\":%.4f,", full.accuracy);
     } else {
@@ -633,6 +661,10 @@ int rlfeed_bench_main(int argc, char **argv)
     if (strcmp(argv[0], "learn") == 0) {
         return bench_learn(argc, argv);
     }
-    fprintf(stderr, "rlfeed bench: unknown benchmark '%s' (try: learn, serve)\n", argv[0]);
+    if (strcmp(argv[0], "features") == 0) {
+        return rlfeed_bench_features(argc, argv);
+    }
+    fprintf(stderr, "rlfeed bench: unknown benchmark '%s' (try: learn, features, serve)\n",
+            argv[0]);
     return 2;
 }

@@ -14,9 +14,9 @@
  * (entries +-1/sqrt(dim), seeded), and v = z when action_dim <= S, else a
  * projection of z to S values the same way. S = min(action_dim,
  * POL_AMAP_ACTION_MAX). R is the configured interaction_dim, or by default
- * the largest R <= dim that keeps the output within the learner's budget:
- * R + S + R S <= budget (ridge: POL_RIDGE_EXACT_MAX, so it learns exactly;
- * others: POL_AMAP_BUDGET). The u_i v_j terms are what lets the score of a
+ * the largest R <= dim that keeps the output within the budget,
+ * R + S + R S <= POL_AMAP_BUDGET (ridge learns a map that long exactly:
+ * POL_RIDGE_OPEN_EXACT_MAX). The u_i v_j terms are what lets the score of a
  * candidate depend on the context: with one-hot z they are exactly a linear
  * model per action.
  *
@@ -32,7 +32,7 @@
 #include "base/err.h"
 
 #define POL_AMAP_ACTION_MAX 15 /* S: the action features' share of the interaction */
-#define POL_AMAP_BUDGET 1024   /* default output budget of a learner without an exact size */
+#define POL_AMAP_BUDGET 1024   /* the default R's output budget */
 
 typedef struct pol_amap pol_amap;
 

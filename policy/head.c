@@ -132,7 +132,7 @@ static bool resolve(pol_head_config *c)
         pol_amap_config ac = {.dim = c->dim,
                               .action_dim = c->action_dim,
                               .interaction_dim = c->interaction_dim,
-                              .budget = l->exact_max > 0 ? l->exact_max : POL_AMAP_BUDGET};
+                              .budget = POL_AMAP_BUDGET};
         uint32_t len = 0;
         ok = ok && l->open && c->features == POL_FEATURES_LINEAR && c->n_actions == 1 &&
              pol_amap_resolve(&ac, &c->interaction_dim, &len) == BASE_OK;

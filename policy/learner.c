@@ -20,6 +20,7 @@ static base_err ridge_new(pol_head_config *cfg, void **out)
         .prior_mean = cfg->prior_mean,
         .base_weight = cfg->base_weight,
         .seed = cfg->seed,
+        .exact_max = cfg->action_dim > 0 ? POL_RIDGE_OPEN_EXACT_MAX : 0,
     };
     pol_ridge *r = NULL;
     base_err e = pol_ridge_new(&rc, &r);

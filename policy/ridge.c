@@ -68,7 +68,9 @@ base_err pol_ridge_new(const pol_ridge_config *cfg, pol_ridge **out)
         goto fail;
     }
     r->cfg = *cfg;
-    r->m = cfg->dim <= POL_RIDGE_EXACT_MAX ? cfg->dim : POL_RIDGE_SKETCH_DIM;
+    uint32_t exact = cfg->exact_max > 0 ? cfg->exact_max : POL_RIDGE_EXACT_MAX;
+    exact = exact < POL_RIDGE_OPEN_EXACT_MAX ? exact : POL_RIDGE_OPEN_EXACT_MAX;
+    r->m = cfg->dim <= exact ? cfg->dim : POL_RIDGE_SKETCH_DIM;
     r->p = r->m + POL_RIDGE_EXTRA;
     r->lambda = cfg->lambda > 0.0 ? cfg->lambda : (double)r->p / 2.0;
     size_t p = r->p;

@@ -7,7 +7,7 @@
  *
  * Features of candidate c (action a) in context x:
  *     phi_c = [ z(x) (m values), p_base(c), 1 ]          p = m + 2 values
- * where z(x) = x when dim <= POL_RIDGE_EXACT_MAX, else a fixed random
+ * where z(x) = x when dim <= exact_max (POL_RIDGE_EXACT_MAX by default), else a fixed random
  * projection of x to POL_RIDGE_SKETCH_DIM values (entries +-1/sqrt(dim),
  * seeded), and p_base(c) = softmax(base_logit / T)[c] - 1/n over the n
  * candidates (centred, so a flat base model contributes nothing).
@@ -37,7 +37,8 @@
 #define POL_RIDGE_EXACT_MAX 256  /* longer contexts are projected */
 #define POL_RIDGE_SKETCH_DIM 128 /* length of the projection */
 #define POL_RIDGE_EXTRA 2        /* p_base and the bias */
-#define POL_RIDGE_P_MAX (POL_RIDGE_EXACT_MAX + POL_RIDGE_EXTRA)
+#define POL_RIDGE_OPEN_EXACT_MAX 1024 /* an open action set's map: exact up to this */
+#define POL_RIDGE_P_MAX (POL_RIDGE_OPEN_EXACT_MAX + POL_RIDGE_EXTRA)
 
 typedef struct pol_ridge pol_ridge;
 
@@ -49,6 +50,8 @@ typedef struct pol_ridge_config {
     double prior_mean;  /* expected reward before any data */
     double base_weight; /* prior coefficient of p_base */
     uint64_t seed;      /* of the projection */
+    uint32_t exact_max; /* longest context taken without a projection; 0: POL_RIDGE_EXACT_MAX
+                           (an open action set's head: POL_RIDGE_OPEN_EXACT_MAX) */
 } pol_ridge_config;
 
 /* Return: BASE_OK; BASE_EINVAL for a non-finite or out-of-range value; BASE_ENOMEM. */

@@ -149,7 +149,7 @@ base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t er
     pol_amap_config ac = {.dim = p->head.dim,
                           .action_dim = p->head.action_dim,
                           .interaction_dim = p->head.interaction_dim,
-                          .budget = l->exact_max > 0 ? l->exact_max : POL_AMAP_BUDGET};
+                          .budget = POL_AMAP_BUDGET};
     uint32_t r = 0, len = 0;
     if (pol_amap_resolve(&ac, &r, &len) != BASE_OK) {
         snprintf(errbuf, errlen,
