@@ -449,6 +449,76 @@ base_err sto_audit_len(sto_store *s, const char *policy, uint64_t *out_len);
 base_err sto_pinned_get(sto_store *s, const char *policy, uint64_t **out, size_t *out_n);
 
 /*
+ * Policy definitions (storage/catalog.c; docs/storage.md, "Policy catalog").
+ *
+ *     rlfeed:{<policy>}:def     hash: version, state (active | retired), text, actor, ts
+ *     rlfeed:{<policy>}:defs    stream: one entry per version, the same fields
+ *     rlfeed:{<policy>}:audit   one entry per change (action, who, policy_version, state, diff)
+ *     rlfeed:catalog            set of the policies ever defined
+ *     rlfeed:catalog:seq        counter bumped after every change
+ *
+ * A change is one EVAL over the policy's three keys (one hash tag, one slot): it checks the
+ * expected version, then writes the audit entry, the history entry and the hash, so a reader
+ * sees a version with its text and its audit entry, or none of them. The set and the
+ * counter are written after it (they live outside the policy's slot): a reader that polls the
+ * counter also rereads everything now and then, so a change whose announcement was lost (the
+ * writer died between the two) is still found.
+ */
+#define STO_CATALOG_TEXT_MAX (256u * 1024u) /* bytes of one definition */
+
+typedef struct sto_policy_def {
+    uint64_t version; /* 1, 2, ... */
+    bool retired;
+    char *text;       /* the INI text, owned (sto_policy_def_fini) */
+    char actor[256];  /* who made the change */
+    int64_t ts_ms;    /* when (the writer's wall clock) */
+} sto_policy_def;
+
+typedef struct sto_catalog_put_req {
+    uint64_t expect;         /* the current version (0: the policy is not defined yet) */
+    const char *text;        /* the new definition; ignored when retiring */
+    bool retire;             /* a new version in state retired, with the current text */
+    const char *actor;       /* required */
+    const char *diff;        /* what changed, for the audit entry (may be NULL) */
+    const sto_field *fields; /* the audit entry's pairs; one must be "action" */
+    size_t n_fields;
+} sto_catalog_put_req;
+
+typedef enum sto_catalog_result {
+    STO_CATALOG_CHANGED = 0, /* written: *out_version is the new version */
+    STO_CATALOG_CONFLICT,    /* the current version was not @expect (or nothing to retire) */
+} sto_catalog_result;
+
+/*
+ * sto_catalog_put() - write a new version of @policy's definition as @q says, atomically
+ * with its history entry and its audit entry, then announce it (set and counter).
+ * Return: BASE_OK with *out_result (and *out_version: the new version, or the current one
+ *         on a conflict; @out_audit_id as sto_registry_change()); BASE_EINVAL (no actor,
+ *         an empty text to put, a reserved or missing audit field); BASE_EINVAL or
+ *         BASE_ELIMIT past STO_CATALOG_TEXT_MAX or STO_AUDIT_MAX_BYTES; BASE_ESTORE (a key
+ *         of the wrong type: nothing written); BASE_EPROTO; BASE_EIO (read back to know).
+ */
+base_err sto_catalog_put(sto_store *s, const char *policy, const sto_catalog_put_req *q,
+                         sto_catalog_result *out_result, uint64_t *out_version,
+                         char *out_audit_id);
+
+/*
+ * sto_catalog_get() - @policy's definition: the current one (@version 0) or that version
+ * from the history. *out_found false when there is none (then *out holds nothing).
+ * Return: BASE_OK; BASE_EPROTO for a malformed entry; BASE_EINVAL; BASE_ENOMEM; BASE_EIO;
+ *         BASE_ESTORE.
+ */
+base_err sto_catalog_get(sto_store *s, const char *policy, uint64_t version, sto_policy_def *out,
+                         bool *out_found);
+void sto_policy_def_fini(sto_policy_def *d);
+
+/* The catalog's policies, sorted, into a new array (base_free). Errors as sto_catalog_get(). */
+base_err sto_catalog_list(sto_store *s, char (**out)[BASE_NAME_MAX + 1], size_t *out_n);
+
+/* The change counter (0 before any change). Errors as sto_catalog_get(). */
+base_err sto_catalog_seq(sto_store *s, uint64_t *out);
+
+/*
  * sto_store_trim() - XTRIM stream @kind of @policy with MINID @minid: every
  * entry with an id below @minid is removed (exact, not approximate).
  * *out_removed says how many. Return: BASE_OK; BASE_EIO; BASE_ESTORE.

@@ -538,6 +538,103 @@ static void change_is_one_block_in_the_aof(fixture *f)
     free(text);
 }
 
+/* The policy catalog: versions with expected-version checks, history, audit, set, counter. */
+static void catalog_versions_history_and_audit(fixture *f)
+{
+    const sto_field put[] = {{"action", "policy-put"}, {"who", "ops@host"}};
+    sto_catalog_put_req q = {.expect = 0,
+                             .text = "[policy cat]\ndim = 2\nactions = a, b\nsignal.s = 1\n",
+                             .actor = "ops@host",
+                             .diff = "+ new policy",
+                             .fields = put,
+                             .n_fields = 2};
+    sto_catalog_result res = STO_CATALOG_CONFLICT;
+    uint64_t v = 0, seq0 = 0, seq = 0;
+    char audit_id[BASE_STREAM_ID_MAX + 1] = "";
+    TST_OK(sto_catalog_seq(f->s, &seq0));
+    TST_OK(sto_catalog_put(f->s, "cat", &q, &res, &v, audit_id));
+    TST_EQ(res, STO_CATALOG_CHANGED);
+    TST_EQ(v, 1);
+    TST_TRUE(audit_id[0] != '\0');
+    TST_OK(sto_catalog_seq(f->s, &seq));
+    TST_EQ(seq, seq0 + 1);
+    /* The same expected version again: a conflict naming the current one, nothing written. */
+    TST_OK(sto_catalog_put(f->s, "cat", &q, &res, &v, NULL));
+    TST_EQ(res, STO_CATALOG_CONFLICT);
+    TST_EQ(v, 1);
+    q.expect = 1;
+    q.text = "[policy cat]\ndim = 2\nactions = a, b, c\nsignal.s = 1\n";
+    q.diff = "- actions = a, b\n+ actions = a, b, c";
+    TST_OK(sto_catalog_put(f->s, "cat", &q, &res, &v, NULL));
+    TST_TRUE(res == STO_CATALOG_CHANGED && v == 2);
+    sto_policy_def d;
+    bool found = false;
+    TST_OK(sto_catalog_get(f->s, "cat", 0, &d, &found));
+    TST_TRUE(found && d.version == 2 && !d.retired && strstr(d.text, "a, b, c") != NULL);
+    TST_STREQ(d.actor, "ops@host");
+    TST_TRUE(d.ts_ms > 1700000000000LL);
+    sto_policy_def_fini(&d);
+    TST_OK(sto_catalog_get(f->s, "cat", 1, &d, &found));
+    TST_TRUE(found && d.version == 1 && strstr(d.text, "a, b\n") != NULL);
+    sto_policy_def_fini(&d);
+    TST_OK(sto_catalog_get(f->s, "cat", 9, &d, &found));
+    TST_TRUE(!found && d.text == NULL);
+    TST_OK(sto_catalog_get(f->s, "nothing", 0, &d, &found));
+    TST_TRUE(!found);
+    /* Retire: a new version with the current text. */
+    const sto_field ret[] = {{"action", "policy-retire"}, {"who", "ops@host"}};
+    sto_catalog_put_req rq = {.expect = 2, .retire = true, .actor = "ops@host", .fields = ret,
+                              .n_fields = 2};
+    TST_OK(sto_catalog_put(f->s, "cat", &rq, &res, &v, NULL));
+    TST_TRUE(res == STO_CATALOG_CHANGED && v == 3);
+    TST_OK(sto_catalog_get(f->s, "cat", 0, &d, &found));
+    TST_TRUE(found && d.retired && strstr(d.text, "a, b, c") != NULL);
+    sto_policy_def_fini(&d);
+    /* Nothing to retire: a conflict. */
+    rq.expect = 0;
+    TST_OK(sto_catalog_put(f->s, "never", &rq, &res, &v, NULL));
+    TST_EQ(res, STO_CATALOG_CONFLICT);
+    char(*names)[BASE_NAME_MAX + 1] = NULL;
+    size_t n = 0;
+    TST_OK(sto_catalog_list(f->s, &names, &n));
+    TST_TRUE(n == 1 && strcmp(names[0], "cat") == 0);
+    base_free(names);
+    /* The audit trail: three entries, each with its version, state and diff. */
+    sto_audit_entry *a = NULL;
+    size_t na = 0;
+    TST_OK(sto_audit_read(f->s, "cat", "", 100, &a, &na));
+    TST_EQ(na, 3);
+    if (na == 3) {
+        TST_STREQ(sto_audit_field(&a[0], "action"), "policy-put");
+        TST_STREQ(sto_audit_field(&a[1], "policy_version"), "2");
+        TST_STREQ(sto_audit_field(&a[1], "diff"), "- actions = a, b\n+ actions = a, b, c");
+        TST_STREQ(sto_audit_field(&a[2], "state"), "retired");
+        TST_STREQ(sto_audit_field(&a[2], "action"), "policy-retire");
+    }
+    sto_audit_free(a, na);
+    /* Refusals: no action field, a reserved field, no text, no actor; nothing written. */
+    const sto_field bad[] = {{"who", "x"}}, reserved[] = {{"action", "x"}, {"diff", "y"}};
+    sto_catalog_put_req b = {.expect = 3, .text = "x", .actor = "a", .fields = bad, .n_fields = 1};
+    TST_EQ(sto_catalog_put(f->s, "cat", &b, &res, &v, NULL), BASE_EINVAL);
+    b.fields = reserved;
+    b.n_fields = 2;
+    TST_EQ(sto_catalog_put(f->s, "cat", &b, &res, &v, NULL), BASE_EINVAL);
+    b.fields = put;
+    b.text = "";
+    TST_EQ(sto_catalog_put(f->s, "cat", &b, &res, &v, NULL), BASE_EINVAL);
+    b.text = "x";
+    b.actor = NULL;
+    TST_EQ(sto_catalog_put(f->s, "cat", &b, &res, &v, NULL), BASE_EINVAL);
+    /* A key of the wrong type: refused by the script before any write. */
+    raw(f, NULL, 0, "SET rlfeed:{odd}:defs x");
+    b.actor = "a";
+    b.expect = 0;
+    TST_EQ(sto_catalog_put(f->s, "odd", &b, &res, &v, NULL), BASE_ESTORE);
+    char out[64];
+    raw(f, out, sizeof(out), "EXISTS rlfeed:{odd}:def");
+    TST_STREQ(out, "0");
+}
+
 int main(void)
 {
     sto_server_opts opts = {NULL, NULL, "always", true, 10000, false};
@@ -564,6 +661,7 @@ int main(void)
     overrides_set_and_clear(&f);
     pinned_survive_prune(&f);
     audit_reads_in_batches(&f);
+    catalog_versions_history_and_audit(&f);
     malformed_registry_is_eproto(&f);
     newest_entry(&f);
     change_is_one_block_in_the_aof(&f);
