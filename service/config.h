@@ -30,6 +30,7 @@
 #include <sys/types.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/record.h"
 #include "policy/head.h"
@@ -225,6 +226,22 @@ const svc_client_config *svc_config_client(const svc_config *c, const char *name
 
 /* Frees what the config owns. Accepts a zeroed config. */
 void svc_config_fini(svc_config *c);
+
+/*
+ * Policies as catalog text (service/config_catalog.c; docs/operations.md, "Policies at run
+ * time").
+ * svc_config_policy_text() - append to @out the lines of @text (a whole config file) that
+ * belong to policy @name: its [policy NAME] section and its [signal NAME.SIGNAL] sections,
+ * wherever they are in the file. Return: BASE_OK; BASE_EINVAL if @text has no [policy NAME];
+ * BASE_ENOMEM or BASE_ELIMIT from @out.
+ * svc_config_check_policy_text() - whether @text is a policy definition on its own: only
+ * [policy NAME] and [signal NAME.SIGNAL] sections, exactly one policy, and it loads as a
+ * config would (every check of svc_config_load()). Its name into @out_name.
+ * Return: BASE_OK; BASE_EINVAL with the reason in @errbuf; BASE_ENOMEM.
+ */
+base_err svc_config_policy_text(const char *text, const char *name, base_buf *out);
+base_err svc_config_check_policy_text(const char *text, char *out_name, size_t name_size,
+                                      char *errbuf, size_t errlen);
 
 /* The policy named @name, or NULL. */
 const svc_policy_config *svc_config_policy(const svc_config *c, const char *name);

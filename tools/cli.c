@@ -30,6 +30,7 @@
 #include "client/rlfeed_client.h"
 #include "bench/learn.h"
 #include "bench/serve.h"
+#include "tools/policycmd.h"
 #include "proto/errors.h"
 #include "proto/json.h"
 #include "tools/erase.h"
@@ -102,6 +103,8 @@ static void usage(FILE *f)
         "  serve      serving overrides [--mode online|production] [--canary SHARE] [--clear]\n"
         "  erase      remove one customer's records (rlfeedd stopped): --user U and/or\n"
         "             --conversation C [--pseudonym-key FILE] [--dry-run]\n"
+        "  policy     the policy catalog rlfeedd follows: put --file P.ini (a definition,\n"
+        "             or a whole config with --policy P), get [--version N], list, retire\n"
         "  each takes --policy P (required), --redis URL (default $RLFEED_REDIS),\n"
         "  --who NAME (default $USER@hostname) and --json; exit 2 on errors\n"
         "\n"
@@ -493,6 +496,8 @@ int main(int argc, char **argv)
         status = rlfeed_bench_main(argc - 2, argv + 2);
     } else if (strcmp(cmd, "erase") == 0) {
         status = rlfeed_erase_main(argc - 2, argv + 2);
+    } else if (strcmp(cmd, "policy") == 0) {
+        status = rlfeed_policy_main(argc - 2, argv + 2);
     } else if (strcmp(cmd, "promote") == 0 || strcmp(cmd, "rollback") == 0 ||
                strcmp(cmd, "history") == 0 || strcmp(cmd, "audit") == 0 ||
                strcmp(cmd, "serve") == 0) {
