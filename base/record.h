@@ -19,12 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BASE_NAME_MAX 64      /* policy, action and signal names */
-#define BASE_ID_MAX 64        /* event, outcome and conversation ids */
-#define BASE_DIM_MAX 4096     /* context embedding length */
-#define BASE_ACTIONS_MAX 4096 /* configured actions per policy */
-#define BASE_CAND_MAX 1024    /* candidates in one decision */
-#define BASE_STREAM_ID_MAX 48 /* a Redis stream id "ms-seq" */
+#define BASE_NAME_MAX 64         /* policy, action and signal names */
+#define BASE_ID_MAX 64           /* event, outcome and conversation ids */
+#define BASE_DIM_MAX 4096        /* context embedding length */
+#define BASE_ACTIONS_MAX 4096    /* configured actions per policy */
+#define BASE_CAND_MAX 1024       /* candidates in one decision */
+#define BASE_STREAM_ID_MAX 48    /* a Redis stream id "ms-seq" */
 #define BASE_ACTION_DIM_MAX 1024 /* features per candidate of an open action set */
 
 /*

@@ -32,8 +32,8 @@
 #include "policy/head.h"
 #include "policy/numerics.h"
 
-#define W_LIVE 10      /* answers live at a time */
-#define W_CAND 5       /* candidates per request */
+#define W_LIVE 10 /* answers live at a time */
+#define W_CAND 5  /* candidates per request */
 #define W_BORN_EVERY_DEFAULT 1000
 #define W_NEW_WINDOW 100 /* a new answer's first offers that count as "new" */
 #define W_RANK 3
@@ -47,10 +47,10 @@ typedef struct world_opts {
 
 typedef struct world {
     uint32_t n_answers;
-    float *z;           /* [n_answers x k] */
-    uint32_t *offers;   /* [n_answers] times offered so far */
-    double *a;          /* [dim x k] */
-    double *b;          /* [k] */
+    float *z;         /* [n_answers x k] */
+    uint32_t *offers; /* [n_answers] times offered so far */
+    double *a;        /* [dim x k] */
+    double *b;        /* [k] */
     uint64_t rng;
 } world;
 
@@ -231,16 +231,17 @@ static base_err run_seed(const world_opts *o, uint64_t seed, tally *per_action, 
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: rlfeed bench features [options]\n"
-               "  --n N          requests per seed (default 20000)\n"
-               "  --dim D        context length, 1..64 (default 16)\n"
-               "  --action-dim K answer features, 1..64 (default 8)\n"
-               "  --seeds S      seeds 1..S, each a new world (default 5)\n"
-               "  --born-every B two new answers (and two retired) every B requests\n"
-               "                 (default 1000)\n"
-               "  --interaction-dim R  the shared head's R (default: automatic, docs/algorithms.md)\n"
-               "  --learner L    ridge (default) or iwr, for both heads\n"
-               "The last line printed is one JSON object.\n");
+    fprintf(f,
+            "usage: rlfeed bench features [options]\n"
+            "  --n N          requests per seed (default 20000)\n"
+            "  --dim D        context length, 1..64 (default 16)\n"
+            "  --action-dim K answer features, 1..64 (default 8)\n"
+            "  --seeds S      seeds 1..S, each a new world (default 5)\n"
+            "  --born-every B two new answers (and two retired) every B requests\n"
+            "                 (default 1000)\n"
+            "  --interaction-dim R  the shared head's R (default: automatic, docs/algorithms.md)\n"
+            "  --learner L    ridge (default) or iwr, for both heads\n"
+            "The last line printed is one JSON object.\n");
 }
 
 static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -257,16 +258,18 @@ static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 static void print_tally(const char *name, const tally *t, bool last)
 {
     printf("\"%s\":{\"served\":%.4f,\"served_new\":%.4f,\"errors\":%" PRIu64 "}%s", name,
-           t->served / (double)t->n, t->served_new / (double)t->n_new, t->errors,
-           last ? "" : ",");
+           t->served / (double)t->n, t->served_new / (double)t->n_new, t->errors, last ? "" : ",");
 }
 
 int rlfeed_bench_features(int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"n", required_argument, NULL, 'n'},          {"dim", required_argument, NULL, 'd'},
-        {"action-dim", required_argument, NULL, 'k'}, {"seeds", required_argument, NULL, 's'},
-        {"learner", required_argument, NULL, 'l'},    {"help", no_argument, NULL, 'h'},
+        {"n", required_argument, NULL, 'n'},
+        {"dim", required_argument, NULL, 'd'},
+        {"action-dim", required_argument, NULL, 'k'},
+        {"seeds", required_argument, NULL, 's'},
+        {"learner", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
         {"born-every", required_argument, NULL, 'b'},
         {"interaction-dim", required_argument, NULL, 'i'},
         {NULL, 0, NULL, 0},

@@ -30,7 +30,7 @@ typedef struct opts {
     bool portfolio;       /* --portfolio auto */
     double half_life, z, z_drop, mix;
     uint64_t min_examples, drop_after;
-    bool open;            /* --actions open: one shared head, one-hot features per label */
+    bool open; /* --actions open: one shared head, one-hot features per label */
 } opts;
 
 /* One stream: rows in order, each a context, base logits and a label. */
@@ -637,7 +637,8 @@ static int bench_learn(int argc, char **argv)
            "\"epsilon\":%g,\"actions\":\"%s\",\"base\":\"%s\",\"n\":%u,\"d\":%u,\"k\":%u,"
            "\"progressive_accuracy\":%.4f,\"base_accuracy\":%.4f,",
            s.name, o.seed, pol_learner_name(hc.learner), pol_explorer_name(hc.explorer), hc.epsilon,
-           o.open ? "open" : "closed", o.base_weak ? "weak" : "none", s.n, s.dim, s.k, bandit.accuracy, base_accuracy(&s));
+           o.open ? "open" : "closed", o.base_weak ? "weak" : "none", s.n, s.dim, s.k,
+           bandit.accuracy, base_accuracy(&s));
     if (o.full) {
         printf("\"full_info_accuracy\":%.4f,", full.accuracy);
     } else {

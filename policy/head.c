@@ -476,8 +476,8 @@ static base_err learn(pol_head *h, const base_decision *d, double reward, const 
         md = *d;
         md.embedding = h->mapped;
         md.dim = pol_amap_len(h->amap);
-        e = pol_amap_apply(h->amap, d->embedding,
-                           d->features + (size_t)d->chosen * d->action_dim, 1, h->mapped);
+        e = pol_amap_apply(h->amap, d->embedding, d->features + (size_t)d->chosen * d->action_dim,
+                           1, h->mapped);
         d = &md;
     } else if (h->amap != NULL || h->fmap != NULL) {
         /* A shallow copy that points at the mapped context; the arrays stay d's. */

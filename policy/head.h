@@ -88,25 +88,25 @@ typedef enum pol_explorer {
 } pol_explorer;
 
 typedef struct pol_head_config {
-    uint32_t dim;          /* context embedding length, 1..BASE_DIM_MAX */
-    uint32_t n_actions;    /* configured actions, 1..BASE_ACTIONS_MAX */
-    pol_learner learner;   /* default ridge */
-    pol_explorer explorer; /* default AUTO */
-    double epsilon;        /* exploration floor in [0, 1]; < 0: the learner's default */
-    double temperature;    /* divides the base logits; > 0; default 1 */
-    double learning_rate;  /* pg, iwr: > 0; <= 0: the learner's default */
-    double lambda;         /* ridge prior precision; <= 0: features / 2 */
-    double prior_mean;     /* ridge, iwr: expected reward before data; default 0.5 */
-    double base_weight;    /* ridge, iwr: prior coefficient of the base probability; default 1 */
-    double kl;             /* pg: weight of KL(pi || pi_base), >= 0; default POL_PG_DEFAULT_KL */
-    double gamma;          /* igw: > 0; default 1000 */
-    double ucb_alpha;      /* ucb: >= 0; default 0.5 */
-    pol_features features; /* map of the context the learner sees; default linear */
-    uint32_t rff_dim;      /* rff, rff_norm: cosines; 0: POL_RFF_DEFAULT_DIM (see below) */
-    uint32_t action_dim;   /* > 0: an open action set (see below); n_actions must be 1 */
+    uint32_t dim;             /* context embedding length, 1..BASE_DIM_MAX */
+    uint32_t n_actions;       /* configured actions, 1..BASE_ACTIONS_MAX */
+    pol_learner learner;      /* default ridge */
+    pol_explorer explorer;    /* default AUTO */
+    double epsilon;           /* exploration floor in [0, 1]; < 0: the learner's default */
+    double temperature;       /* divides the base logits; > 0; default 1 */
+    double learning_rate;     /* pg, iwr: > 0; <= 0: the learner's default */
+    double lambda;            /* ridge prior precision; <= 0: features / 2 */
+    double prior_mean;        /* ridge, iwr: expected reward before data; default 0.5 */
+    double base_weight;       /* ridge, iwr: prior coefficient of the base probability; default 1 */
+    double kl;                /* pg: weight of KL(pi || pi_base), >= 0; default POL_PG_DEFAULT_KL */
+    double gamma;             /* igw: > 0; default 1000 */
+    double ucb_alpha;         /* ucb: >= 0; default 0.5 */
+    pol_features features;    /* map of the context the learner sees; default linear */
+    uint32_t rff_dim;         /* rff, rff_norm: cosines; 0: POL_RFF_DEFAULT_DIM (see below) */
+    uint32_t action_dim;      /* > 0: an open action set (see below); n_actions must be 1 */
     uint32_t interaction_dim; /* open: the action map's R; 0: its default (policy/amap.h) */
-    double bandwidth;      /* rff, rff_norm: kernel width / sqrt(dim); <= 0: default 1 */
-    uint64_t seed;         /* mixed into sampling, any learner randomness and the rff draw */
+    double bandwidth;         /* rff, rff_norm: kernel width / sqrt(dim); <= 0: default 1 */
+    uint64_t seed;            /* mixed into sampling, any learner randomness and the rff draw */
 } pol_head_config;
 
 #define POL_RIDGE_DEFAULT_EPSILON 0.01

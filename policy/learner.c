@@ -44,7 +44,7 @@ static base_err ridge_scores(const void *l, const float *x, uint32_t x_stride, u
 }
 
 static base_err ridge_learn(void *l, const base_decision *d, uint32_t x_stride, double reward,
-                           const double *rewards)
+                            const double *rewards)
 {
     return pol_ridge_learn(l, d, x_stride, reward, rewards);
 }
@@ -103,15 +103,15 @@ static void iwr_free(void *l)
 }
 
 static base_err iwr_scores(const void *l, const float *x, uint32_t x_stride, uint32_t n,
-                             const uint32_t *action, const float *base_logit, double *out_s,
-                             double *out_width)
+                           const uint32_t *action, const float *base_logit, double *out_s,
+                           double *out_width)
 {
     (void)out_width; /* no widths: always NULL */
     return pol_iwr_scores(l, x, x_stride, n, action, base_logit, out_s);
 }
 
 static base_err iwr_learn(void *l, const base_decision *d, uint32_t x_stride, double reward,
-                           const double *rewards)
+                          const double *rewards)
 {
     return pol_iwr_learn(l, d, x_stride, reward, rewards);
 }
@@ -163,8 +163,8 @@ static void pg_free(void *l)
 }
 
 static base_err pg_scores(const void *l, const float *x, uint32_t x_stride, uint32_t n,
-                             const uint32_t *action, const float *base_logit, double *out_s,
-                             double *out_width)
+                          const uint32_t *action, const float *base_logit, double *out_s,
+                          double *out_width)
 {
     (void)out_width; /* no widths: always NULL */
     if (x_stride != 0) {
@@ -174,7 +174,7 @@ static base_err pg_scores(const void *l, const float *x, uint32_t x_stride, uint
 }
 
 static base_err pg_learn(void *l, const base_decision *d, uint32_t x_stride, double reward,
-                           const double *rewards)
+                         const double *rewards)
 {
     if (x_stride != 0) {
         return BASE_EINVAL;

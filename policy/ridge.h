@@ -34,9 +34,9 @@
 #include "base/record.h"
 
 #define POL_RIDGE_NAME "ridge"
-#define POL_RIDGE_EXACT_MAX 256  /* longer contexts are projected */
-#define POL_RIDGE_SKETCH_DIM 128 /* length of the projection */
-#define POL_RIDGE_EXTRA 2        /* p_base and the bias */
+#define POL_RIDGE_EXACT_MAX 256       /* longer contexts are projected */
+#define POL_RIDGE_SKETCH_DIM 128      /* length of the projection */
+#define POL_RIDGE_EXTRA 2             /* p_base and the bias */
 #define POL_RIDGE_OPEN_EXACT_MAX 1024 /* an open action set's map: exact up to this */
 #define POL_RIDGE_P_MAX (POL_RIDGE_OPEN_EXACT_MAX + POL_RIDGE_EXTRA)
 

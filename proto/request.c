@@ -153,7 +153,7 @@ static base_err get_features(proto_request *r, uint32_t i, const msgpack_object 
     proto_mp_fault fault = PROTO_MP_WRONG_TYPE;
     if (i > 0 && (o != NULL) != (r->action_dim > 0)) {
         return proto_error_set(err, PROTO_E_BAD_REQUEST,
-                               "candidate has %s 'features' but candidates[0] %s", 
+                               "candidate has %s 'features' but candidates[0] %s",
                                o != NULL ? "field" : "no field", o != NULL ? "has none" : "has");
     }
     if (o == NULL) {

@@ -45,10 +45,10 @@
 #define SVC_CHARTJS_DEFAULT "/usr/share/javascript/chart.js/chart.min.js" /* libjs-chart.js */
 #define SVC_ROLLUP_KEEP_MAX 100800                                        /* 70 days of minutes */
 #define SVC_MAX_CLIENTS 64
-#define SVC_MAX_SEGMENTS 16   /* segment.NAME keys per policy */
-#define SVC_OPEN_MAX_CANDIDATES 64 /* an open set's default max_candidates */
+#define SVC_MAX_SEGMENTS 16         /* segment.NAME keys per policy */
+#define SVC_OPEN_MAX_CANDIDATES 64  /* an open set's default max_candidates */
 #define SVC_NO_EXPLORE_IDS_MAX 1024 /* no_explore ids of an open set */
-#define SVC_CLIENT_KEYS_MAX 4 /* keys per client at once: room to rotate */
+#define SVC_CLIENT_KEYS_MAX 4       /* keys per client at once: room to rotate */
 
 /* What a client may do ([client NAME] ops; docs/security.md). */
 enum svc_scope {
@@ -76,7 +76,7 @@ typedef struct svc_policy_config {
     uint32_t n_actions;                 /* 0 for an open set */
     char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
     bool open_actions;                  /* actions = open: head.action_dim features per candidate */
-    uint32_t max_candidates; /* default: n_actions (capped at BASE_CAND_MAX); open: 64 */
+    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX); open: 64 */
     pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
     char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
     pol_portfolio_config portfolio; /* resolved from portfolio_spec and head at load */
@@ -89,7 +89,7 @@ typedef struct svc_policy_config {
     uint8_t *no_explore;            /* [n_actions] 1: never explored; owned, NULL: none */
     uint32_t n_no_explore_ids;      /* open sets: the candidate ids never explored */
     char (*no_explore_ids)[BASE_NAME_MAX + 1]; /* [n_no_explore_ids], owned, sorted */
-    uint32_t n_segments;            /* segment.NAME = BUDGET keys */
+    uint32_t n_segments;                       /* segment.NAME = BUDGET keys */
     char segment[SVC_MAX_SEGMENTS][BASE_NAME_MAX + 1];
     double segment_budget[SVC_MAX_SEGMENTS]; /* most exploration mass a decision may spend */
     char base_version[BASE_NAME_MAX + 1];    /* the frontend's base model, stamped on snapshots */

@@ -98,7 +98,8 @@ static base_err open_ids(svc_policy_config *p, char *errbuf, size_t errlen)
          t = strtok_r(NULL, ", \t\n", &save)) {
         if (strlen(t) > BASE_NAME_MAX || !base_utf8_valid(t, strlen(t)) ||
             p->n_no_explore_ids == SVC_NO_EXPLORE_IDS_MAX) {
-            snprintf(errbuf, errlen, "[policy %s]: no_explore: bad id \"%.64s\" (at most %d ids of %d bytes)",
+            snprintf(errbuf, errlen,
+                     "[policy %s]: no_explore: bad id \"%.64s\" (at most %d ids of %d bytes)",
                      p->name, t, SVC_NO_EXPLORE_IDS_MAX, BASE_NAME_MAX);
             e = BASE_EINVAL;
         } else {

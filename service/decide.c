@@ -59,7 +59,8 @@ static base_decision *build_decision(svc_prt *p, const proto_request *q, proto_e
     if (q->action_dim != pc->head.action_dim) {
         *out_code = pc->open_actions ? PROTO_E_BAD_DIMENSION : PROTO_E_BAD_REQUEST;
         if (!pc->open_actions) {
-            snprintf(msg, msglen, "candidates carry features, but policy %.48s has a closed action set",
+            snprintf(msg, msglen,
+                     "candidates carry features, but policy %.48s has a closed action set",
                      pc->name);
         } else {
             snprintf(msg, msglen, "candidates[].features has %u entries, policy %.48s wants %u",
@@ -185,9 +186,9 @@ static bool never_explored(const svc_prt *p, const base_decision *d, uint32_t k)
 {
     const svc_policy_config *c = p->cfg;
     if (d->cand_id != NULL) {
-        return c->n_no_explore_ids > 0 && bsearch(d->cand_id[k], c->no_explore_ids,
-                                                  c->n_no_explore_ids,
-                                                  sizeof(*c->no_explore_ids), id_cmp) != NULL;
+        return c->n_no_explore_ids > 0 &&
+               bsearch(d->cand_id[k], c->no_explore_ids, c->n_no_explore_ids,
+                       sizeof(*c->no_explore_ids), id_cmp) != NULL;
     }
     return c->no_explore != NULL && c->no_explore[d->action[k]] != 0;
 }

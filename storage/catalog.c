@@ -275,8 +275,7 @@ base_err sto_catalog_get(sto_store *s, const char *policy, uint64_t version, sto
         for (size_t i = 0; e == BASE_OK && !found && i < r->elements; i++) {
             const redisReply *en = r->element[i];
             if (en->type != REDIS_REPLY_ARRAY || en->elements != 2 ||
-                en->element[1]->type != REDIS_REPLY_ARRAY ||
-                en->element[1]->elements % 2 != 0) {
+                en->element[1]->type != REDIS_REPLY_ARRAY || en->element[1]->elements % 2 != 0) {
                 e = BASE_EPROTO;
                 break;
             }

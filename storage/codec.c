@@ -374,9 +374,8 @@ base_err sto_codec_unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
 }
 
 static const char *const decision_keys[] = {
-    "v",   "p",   "e",   "c",   "ts", "mv", "tn", "src", "d",   "n",   "ch", "act", "lg",
-    "pmf", "dfr", "lsn", "ovf", "sl", "pv", "sc", "xs",  "emb", "e16", "e8", "u",  "ad",
-    "af",  "ids"};
+    "v",   "p",   "e",   "c",  "ts", "mv", "tn", "src", "d",   "n",  "ch", "act", "lg", "pmf",
+    "dfr", "lsn", "ovf", "sl", "pv", "sc", "xs", "emb", "e16", "e8", "u",  "ad",  "af", "ids"};
 enum {
     DK_V,
     DK_P,

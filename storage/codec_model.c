@@ -148,9 +148,9 @@ fail:
 }
 
 static const char *const model_keys[] = {
-    "v",    "p",   "ln",  "lj",   "ver",  "nu",   "ts",  "d",   "na",  "np",  "ns",
-    "w",    "st",  "sd",  "so",   "sj",   "lsn",  "par", "rsv", "bmv", "cfg", "hx",
-    "heps", "ht",  "hlr", "hlam", "hpm",  "hbw",  "hkl", "hg",  "hua", "hsd", "hfm",
+    "v",    "p",   "ln",  "lj",   "ver",  "nu",   "ts",  "d",    "na",  "np",  "ns",
+    "w",    "st",  "sd",  "so",   "sj",   "lsn",  "par", "rsv",  "bmv", "cfg", "hx",
+    "heps", "ht",  "hlr", "hlam", "hpm",  "hbw",  "hkl", "hg",   "hua", "hsd", "hfm",
     "hfd",  "hfb", "pfm", "pfs",  "pfln", "pfnu", "pfw", "pfst", "had", "hid"};
 enum {
     MK_V,
@@ -247,7 +247,8 @@ static bool get_open_set(const msgpack_object *const *f, base_head_settings *h)
     }
     return f[MK_HAD] != NULL && f[MK_HID] != NULL && h->explorer[0] != '\0' &&
            proto_mp_get_u32(f[MK_HAD], BASE_ACTION_DIM_MAX, &h->action_dim, NULL) &&
-           h->action_dim > 0 && proto_mp_get_u32(f[MK_HID], BASE_DIM_MAX, &h->interaction_dim, NULL);
+           h->action_dim > 0 &&
+           proto_mp_get_u32(f[MK_HID], BASE_DIM_MAX, &h->interaction_dim, NULL);
 }
 
 /* Element @i of the array @o, or NULL. */

@@ -469,9 +469,9 @@ base_err sto_pinned_get(sto_store *s, const char *policy, uint64_t **out, size_t
 typedef struct sto_policy_def {
     uint64_t version; /* 1, 2, ... */
     bool retired;
-    char *text;       /* the INI text, owned (sto_policy_def_fini) */
-    char actor[256];  /* who made the change */
-    int64_t ts_ms;    /* when (the writer's wall clock) */
+    char *text;      /* the INI text, owned (sto_policy_def_fini) */
+    char actor[256]; /* who made the change */
+    int64_t ts_ms;   /* when (the writer's wall clock) */
 } sto_policy_def;
 
 typedef struct sto_catalog_put_req {
@@ -499,8 +499,7 @@ typedef enum sto_catalog_result {
  *         of the wrong type: nothing written); BASE_EPROTO; BASE_EIO (read back to know).
  */
 base_err sto_catalog_put(sto_store *s, const char *policy, const sto_catalog_put_req *q,
-                         sto_catalog_result *out_result, uint64_t *out_version,
-                         char *out_audit_id);
+                         sto_catalog_result *out_result, uint64_t *out_version, char *out_audit_id);
 
 /*
  * sto_catalog_get() - @policy's definition: the current one (@version 0) or that version

@@ -86,16 +86,15 @@ static void print_change(const regcmd_common *c, const char *verb, uint64_t from
                          const char *diff)
 {
     if (c->json) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s}", "policy", c->policy, "action", verb,
-                              "version", (json_int_t)to, "previous", (json_int_t)from, "diff",
-                              diff);
+        json_t *o =
+            json_pack("{s:s, s:s, s:I, s:I, s:s}", "policy", c->policy, "action", verb, "version",
+                      (json_int_t)to, "previous", (json_int_t)from, "diff", diff);
         char *txt = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", txt != NULL ? txt : "{}");
         base_free(txt);
         json_decref(o);
     } else {
-        printf("policy %s: %s, version %" PRIu64 " (was %" PRIu64 ")\n", c->policy, verb, to,
-               from);
+        printf("policy %s: %s, version %" PRIu64 " (was %" PRIu64 ")\n", c->policy, verb, to, from);
         if (diff[0] != '\0') {
             printf("%s", diff);
         }
@@ -158,7 +157,10 @@ static int change(regcmd_common *c, sto_store *s, const char *text)
                 "again\n",
                 c->policy, v);
     } else {
-        print_change(c, retire ? "retired" : found ? "changed" : "created",
+        print_change(c,
+                     retire  ? "retired"
+                     : found ? "changed"
+                             : "created",
                      found ? cur.version : 0, v, (const char *)diff.data);
         status = REGCMD_EXIT_OK;
     }

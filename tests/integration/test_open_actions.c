@@ -76,8 +76,8 @@ static bool decide(tst_daemon *f, base_buf *b, int i, const float *x, rlfeed_rep
                           .features = log_[i].feat,
                           .action_dim = AD};
     base_buf_reset(b);
-    return proto_encode_decide(b, &q) == BASE_OK && tst_call_raw(f, b->data, b->len, r) == BASE_OK &&
-           r->ok && r->n_pmf == C;
+    return proto_encode_decide(b, &q) == BASE_OK &&
+           tst_call_raw(f, b->data, b->len, r) == BASE_OK && r->ok && r->n_pmf == C;
 }
 
 static void refusals(tst_daemon *f)
@@ -110,8 +110,14 @@ static void refusals(tst_daemon *f)
         snprintf(names[c], sizeof(names[c]), "k%d", c);
         ids[c] = names[c];
     }
-    proto_decide_req q = {.policy = "ans", .embedding = x, .dim = D, .n_cand = 65, .cand_ids = ids,
-                          .base_logits = logits, .features = feat, .action_dim = AD};
+    proto_decide_req q = {.policy = "ans",
+                          .embedding = x,
+                          .dim = D,
+                          .n_cand = 65,
+                          .cand_ids = ids,
+                          .base_logits = logits,
+                          .features = feat,
+                          .action_dim = AD};
     base_buf b;
     base_buf_init(&b, 1u << 20);
     TST_OK(proto_encode_decide(&b, &q));
@@ -237,7 +243,7 @@ int main(void)
         for (int j = 0; j < D; j++) {
             x[j] = (float)(2.0 * base_u64_to_unit(base_splitmix64(&rng)) - 1.0);
         }
-        long epoch = i / NEW_EVERY; /* four new answers each epoch, eight in the pool */
+        long epoch = i / NEW_EVERY;             /* four new answers each epoch, eight in the pool */
         int pick[8] = {0, 1, 2, 3, 4, 5, 6, 7}; /* four distinct of the eight, shuffled */
         for (int c = 0; c < RQ; c++) {
             int k = c + (int)(base_splitmix64(&rng) % (uint64_t)(8 - c));
@@ -287,11 +293,11 @@ int main(void)
             n_new++;
         }
         bool resolved = base_u64_to_unit(base_splitmix64(&rng)) < p;
-        if (resolved &&
-            (tst_callf(&f, &r, "{\"op\":\"feedback\",\"policy\":\"ans\",\"event_id\":\"o-%d\","
-                               "\"signal\":\"resolved\"}",
-                       i) != BASE_OK ||
-             !r.ok)) {
+        if (resolved && (tst_callf(&f, &r,
+                                   "{\"op\":\"feedback\",\"policy\":\"ans\",\"event_id\":\"o-%d\","
+                                   "\"signal\":\"resolved\"}",
+                                   i) != BASE_OK ||
+                         !r.ok)) {
             failed++;
         }
     }

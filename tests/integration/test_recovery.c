@@ -55,7 +55,7 @@
     "[signal r.resolved]\n"                                                                        \
     "kind = flag\n"
 
-static bool open_set;                      /* --open */
+static bool open_set;                     /* --open */
 static uint32_t n_inter = N_INTERACTIONS; /* interactions per run */
 static char CONFIG[512], CONFIG_TRIM[512];
 
@@ -63,7 +63,8 @@ static char CONFIG[512], CONFIG_TRIM[512];
  * window 0, two snapshots. */
 static void make_configs(void)
 {
-    const char *actions = open_set ? "actions = open\naction_dim = 4\n" : "actions = a0, a1, a2, a3\n";
+    const char *actions =
+        open_set ? "actions = open\naction_dim = 4\n" : "actions = a0, a1, a2, a3\n";
     snprintf(CONFIG, sizeof(CONFIG), CONFIG_HEAD CONFIG_POLICY, actions);
     snprintf(CONFIG_TRIM, sizeof(CONFIG_TRIM),
              CONFIG_HEAD "retention_ms = 0\nkeep_snapshots = 2\n" CONFIG_POLICY, actions);
@@ -86,7 +87,8 @@ static int put_features(char *out, size_t size, uint32_t i, int a, uint32_t labe
     uint64_t st = base_hash64(&m, sizeof(m), 0xfea7);
     int n = snprintf(out, size, ",\"features\":[");
     for (int j = 0; j < ACTION_DIM; j++) {
-        double v = base_u64_to_unit(base_splitmix64(&st)) - 0.5 + (j == 0 && a == (int)label ? 0.8 : 0);
+        double v =
+            base_u64_to_unit(base_splitmix64(&st)) - 0.5 + (j == 0 && a == (int)label ? 0.8 : 0);
         n += snprintf(out + n, size - (size_t)n, "%s%.9g", j ? "," : "", v);
     }
     return n + snprintf(out + n, size - (size_t)n, "]");

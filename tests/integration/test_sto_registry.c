@@ -583,8 +583,8 @@ static void catalog_versions_history_and_audit(fixture *f)
     TST_TRUE(!found);
     /* Retire: a new version with the current text. */
     const sto_field ret[] = {{"action", "policy-retire"}, {"who", "ops@host"}};
-    sto_catalog_put_req rq = {.expect = 2, .retire = true, .actor = "ops@host", .fields = ret,
-                              .n_fields = 2};
+    sto_catalog_put_req rq = {
+        .expect = 2, .retire = true, .actor = "ops@host", .fields = ret, .n_fields = 2};
     TST_OK(sto_catalog_put(f->s, "cat", &rq, &res, &v, NULL));
     TST_TRUE(res == STO_CATALOG_CHANGED && v == 3);
     TST_OK(sto_catalog_get(f->s, "cat", 0, &d, &found));

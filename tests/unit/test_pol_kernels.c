@@ -258,12 +258,14 @@ static void pending_updates_are_invisible(void)
     for (int i = 0; i < 40; i++) {
         double r = example(d, &rng);
         double mh[5], wh[5], mg[5], wg[5];
-        same &= pol_ridge_scores(h, d->embedding, 0, 5, d->action, d->base_logit, mh, wh) == BASE_OK;
-        same &= pol_ridge_scores(g, d->embedding, 0, 5, d->action, d->base_logit, mg, wg) == BASE_OK;
+        same &=
+            pol_ridge_scores(h, d->embedding, 0, 5, d->action, d->base_logit, mh, wh) == BASE_OK;
+        same &=
+            pol_ridge_scores(g, d->embedding, 0, 5, d->action, d->base_logit, mg, wg) == BASE_OK;
         same &= memcmp(mh, mg, sizeof(mh)) == 0 && memcmp(wh, wg, sizeof(wh)) == 0;
         widths_differ_from_stale |= wh[0] > 0.0;
-        same &=
-            pol_ridge_learn(h, d, 0, r, NULL) == BASE_OK && pol_ridge_learn(g, d, 0, r, NULL) == BASE_OK;
+        same &= pol_ridge_learn(h, d, 0, r, NULL) == BASE_OK &&
+                pol_ridge_learn(g, d, 0, r, NULL) == BASE_OK;
         same &= pol_ridge_checksum(h, 1) == pol_ridge_checksum(g, 1);
     }
     TST_TRUE(same);

@@ -185,8 +185,8 @@ static void learn_generalises(pol_learner l, bool full)
         random += mean / 200.0;
         best += top / 200.0;
     }
-    printf("# %s%s: unseen actions, greedy %.3f random %.3f best %.3f\n",
-           pol_learner_name(l), full ? " (full)" : "", greedy, random, best);
+    printf("# %s%s: unseen actions, greedy %.3f random %.3f best %.3f\n", pol_learner_name(l),
+           full ? " (full)" : "", greedy, random, best);
     TST_TRUE(ok);
     TST_TRUE(greedy > random + 0.5 * (best - random));
     pol_head_free(h);

@@ -777,7 +777,8 @@ static void decide_candidate_features(void)
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
                      "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[1,2]},"
                      "{\"id\":\"b\",\"base_logit\":0,\"features\":[1]}]}",
-                     PROTO_E_BAD_REQUEST, "'candidates[1].features' has 1 entries, candidates[0]'s 2");
+                     PROTO_E_BAD_REQUEST,
+                     "'candidates[1].features' has 1 entries, candidates[0]'s 2");
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
                      "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[]}]}",
                      PROTO_E_BAD_REQUEST, "'candidates[0].features' must not be empty");

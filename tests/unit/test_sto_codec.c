@@ -500,7 +500,10 @@ static void decision_open_set_round_trips(void)
     TST_OK(sto_codec_encode_decision(closed, &cb));
     TST_EQ(cb.data[0], 0xde);
     cb.data[2]++;
-    TST_OK(base_buf_append(&cb, "\xa2" "ad\x05", 4));
+    TST_OK(base_buf_append(&cb,
+                           "\xa2"
+                           "ad\x05",
+                           4));
     TST_EQ(sto_codec_decode_decision(cb.data, cb.len, &got), BASE_EPROTO);
     base_decision_free(closed);
     base_decision_free(d);
