@@ -184,8 +184,10 @@ typedef struct base_snapshot {
     char scan_decisions[BASE_STREAM_ID_MAX + 1];
     char scan_outcomes[BASE_STREAM_ID_MAX + 1];
     char scan_joined[BASE_STREAM_ID_MAX + 1];
-    uint64_t next_lsn; /* the policy's next log sequence number */
-    uint64_t parent;   /* version of the previous snapshot of this policy (0: none) */
+    uint64_t next_lsn;  /* the policy's next log sequence number */
+    uint64_t epoch_lsn; /* the head learns only from decisions with lsn >= it (0: all): set
+                           when a policy change started a new head version */
+    uint64_t parent;    /* version of the previous snapshot of this policy (0: none) */
     char spec_version[BASE_NAME_MAX + 1]; /* reward spec the examples were joined under */
     char base_version[BASE_NAME_MAX + 1]; /* base model the head was trained against */
     char config_hash[24];                 /* hash of the policy's configuration */

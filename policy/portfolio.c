@@ -584,6 +584,11 @@ uint64_t pol_portfolio_n_updates(const pol_portfolio *pf)
     return pf->n_seen;
 }
 
+void pol_portfolio_set_version(pol_portfolio *pf, uint64_t n)
+{
+    pf->n_seen = n;
+}
+
 uint64_t pol_portfolio_checksum(const pol_portfolio *pf)
 {
     if (pf->n == 1) {

@@ -191,6 +191,13 @@ base_err pol_portfolio_member_pmf(const pol_portfolio *pf, uint32_t i, const flo
 uint64_t pol_portfolio_n_updates(const pol_portfolio *pf);
 
 /*
+ * pol_portfolio_set_version() - start a fresh portfolio's model version at @n instead of 0
+ * (a new head version of a policy continues its version numbers; its learners' own counts
+ * still start at 0). Exclusive access.
+ */
+void pol_portfolio_set_version(pol_portfolio *pf, uint64_t n);
+
+/*
  * pol_portfolio_checksum() - over every learner's parameters and the
  * selector; a portfolio of one member has its head's pol_head_checksum().
  */

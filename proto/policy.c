@@ -79,7 +79,7 @@ static void reward(proto_writer *w, const proto_policy_info *p)
 
 static void config(proto_writer *w, const proto_policy_info *p)
 {
-    proto_w_map(w, 16);
+    proto_w_map(w, 17);
     proto_w_str(w, "dim");
     proto_w_uint(w, p->dim);
     proto_w_str(w, "actions");
@@ -91,6 +91,8 @@ static void config(proto_writer *w, const proto_policy_info *p)
     proto_w_str(w, p->action_set != NULL ? p->action_set : "closed");
     proto_w_str(w, "action_dim");
     proto_w_uint(w, p->action_dim);
+    proto_w_str(w, "definition_version");
+    proto_w_uint(w, p->definition_version);
     proto_w_str(w, "max_candidates");
     proto_w_uint(w, p->max_candidates);
     proto_w_str(w, "learner");

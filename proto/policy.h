@@ -61,6 +61,7 @@ typedef struct proto_policy_info {
     uint32_t n_actions;
     const char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions]; none for an open set */
     const char *action_set;                   /* "closed" or "open" (static) */
+    uint64_t definition_version;              /* the policy catalog's; 0: the config file's */
     uint32_t action_dim;                      /* open: features per candidate; else 0 */
     uint32_t max_candidates;
     const char *learner, *explorer; /* names (static) */

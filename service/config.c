@@ -649,22 +649,27 @@ base_err svc_config_load_string(const char *text, svc_config *out, char *errbuf,
     return load(NULL, text, out, errbuf, errlen);
 }
 
+void svc_policy_config_fini(svc_policy_config *p)
+{
+    base_free(p->actions);
+    p->actions = NULL;
+    p->n_actions = 0;
+    base_free(p->no_explore_spec);
+    base_free(p->no_explore);
+    base_free(p->no_explore_ids);
+    p->no_explore_spec = NULL;
+    p->no_explore = NULL;
+    p->no_explore_ids = NULL;
+    p->n_no_explore_ids = 0;
+}
+
 void svc_config_fini(svc_config *c)
 {
     if (c == NULL) {
         return;
     }
     for (uint32_t i = 0; i < c->n_policies; i++) {
-        base_free(c->policy[i].actions);
-        c->policy[i].actions = NULL;
-        c->policy[i].n_actions = 0;
-        base_free(c->policy[i].no_explore_spec);
-        base_free(c->policy[i].no_explore);
-        base_free(c->policy[i].no_explore_ids);
-        c->policy[i].no_explore_spec = NULL;
-        c->policy[i].no_explore = NULL;
-        c->policy[i].no_explore_ids = NULL;
-        c->policy[i].n_no_explore_ids = 0;
+        svc_policy_config_fini(&c->policy[i]);
     }
     c->n_policies = 0;
 }

@@ -94,7 +94,9 @@ typedef struct svc_policy_config {
     double segment_budget[SVC_MAX_SEGMENTS]; /* most exploration mass a decision may spend */
     char base_version[BASE_NAME_MAX + 1];    /* the frontend's base model, stamped on snapshots */
     uint32_t serve;                          /* enum base_slot serving by default; default online */
-    double canary; /* with serve = production, the share the online slot serves; default 0 */
+    double canary;        /* with serve = production, the share the online slot serves; default 0 */
+    uint64_t def_version; /* the policy catalog's version of this definition; 0: the file's */
+    bool retired;         /* the catalog retired it (rlfeedd: never served) */
 } svc_policy_config;
 
 typedef struct svc_config {
@@ -138,7 +140,12 @@ typedef struct svc_config {
     char pseudonym_key[SVC_URL_MAX];     /* file of the key ids are pseudonymised with; "": Redis */
     uint32_t n_clients;
     svc_client_config client[SVC_MAX_CLIENTS];
-    uint32_t n_policies;
+    /*
+     * The policies: the file's, then (in rlfeedd) those the policy catalog adds at run time
+     * (service/catalog.c): an entry is filled before the count that covers it is raised, and
+     * never moved or removed, so any thread may read entries below the count it loaded.
+     */
+    _Atomic uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
 } svc_config;
 
@@ -226,6 +233,8 @@ const svc_client_config *svc_config_client(const svc_config *c, const char *name
 
 /* Frees what the config owns. Accepts a zeroed config. */
 void svc_config_fini(svc_config *c);
+/* Frees what one policy's config owns (its arrays), leaving them NULL. */
+void svc_policy_config_fini(svc_policy_config *p);
 
 /*
  * Policies as catalog text (service/config_catalog.c; docs/operations.md, "Policies at run

@@ -13,6 +13,7 @@
 #include "proto/auth.h"
 #include "proto/request.h"
 #include "service/audit.h"
+#include "service/catalog.h"
 #include "service/dispatch.h"
 #include "service/engine.h"
 #include "service/http.h"
@@ -271,7 +272,7 @@ static void report_close(const svc_persist_report *rep, const svc_config *cfg)
     }
 }
 
-base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
+base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
 {
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -293,6 +294,7 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     svc_persist *persist = NULL;
     svc_engine *eng = NULL;
     svc_registry *reg = NULL;
+    svc_catalog *cat = NULL;
     svc_net *net = NULL;
     svc_http *http = NULL;
     const char *url = NULL;
@@ -362,6 +364,12 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
     if (e != BASE_OK) {
         goto done;
     }
+    /* The policy catalog's definitions in force, before the policies are owned and built. */
+    e = svc_catalog_merge(cfg, url, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "%s", err);
+        goto done;
+    }
     /* Then own the policies: nothing is read or written before. */
     char owner[SVC_URL_MAX];
     if (cfg->instance_id[0] != '\0') {
@@ -416,6 +424,11 @@ base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "registry: %s", err);
         goto done;
     }
+    e = svc_catalog_start(url, cfg, eng, owner, &cat, err, sizeof(err));
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_ERROR, "policy catalog: %s", err);
+        goto done;
+    }
     e = svc_engine_start(eng);
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "cannot start the learner thread");
@@ -446,6 +459,7 @@ done:;
     uint64_t t0 = base_mono_ns();
     svc_http_close(http); /* first: it reads the engine, freed below */
     svc_net_close(net);
+    svc_catalog_stop(cat); /* no new policy or change from here on */
     svc_registry_stop(reg);
     bool up = persist != NULL && svc_persist_redis_up(persist);
     svc_engine_stop(eng, up ? LEARN_DRAIN_MS : LEARN_DRAIN_AWAY_MS);

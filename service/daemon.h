@@ -29,6 +29,6 @@
  *         were spilled to data_dir); the start-up error otherwise, or BASE_EIO
  *         if records were lost at shutdown (all logged).
  */
-base_err svc_daemon_run(const svc_config *cfg, int64_t manual_clock_ms);
+base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms);
 
 #endif

@@ -11,8 +11,9 @@
 
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name)
 {
-    for (uint32_t i = 0; i < e->n_pol; i++) {
-        if (strcmp(e->pol[i].cfg->name, name) == 0) {
+    uint32_t n = e->n_pol;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!atomic_load(&e->pol[i].retired) && strcmp(e->pol[i].cfg->name, name) == 0) {
             return &e->pol[i];
         }
     }
@@ -54,7 +55,8 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
     uint32_t contexts = cfg->contexts * (cfg->n_urls > 0 ? cfg->n_urls : 1);
     uint32_t reserve = contexts / 4 > 0 ? contexts / 4 : 1;
     eng->max_waiting = contexts > reserve ? contexts - reserve : 0;
-    eng->pol = base_alloc_zero(cfg->n_policies, sizeof(svc_prt));
+    pthread_mutex_init(&eng->change_lk, NULL);
+    eng->pol = base_alloc_zero(SVC_MAX_POLICIES, sizeof(svc_prt));
     if (eng->pol == NULL) {
         goto fail;
     }
@@ -71,6 +73,7 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
         if (e != BASE_OK) {
             goto fail;
         }
+        atomic_store(&eng->pol[i].retired, cfg->policy[i].retired);
     }
     *out = eng;
     return BASE_OK;
@@ -89,6 +92,8 @@ void svc_engine_free(svc_engine *e)
     }
     svc_learner_drop_queue(e);
     pthread_mutex_destroy(&e->ack_lk); /* empty: the log completed every owed answer */
+    svc_catalog_drop_changes(e);
+    pthread_mutex_destroy(&e->change_lk);
     base_free(e->pol);
     base_free(e->restored);
     proto_mac_key_free(e->pseudonym_key);
@@ -249,6 +254,8 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         svc_engine_reject(e, r, PROTO_E_UNKNOWN_POLICY, msg);
         return;
     }
+    /* One definition for the whole op: a catalog change waits for it (service/catalog.c). */
+    pthread_rwlock_rdlock(&p->gate);
     switch (q->op) {
     case PROTO_OP_DECIDE:
         svc_op_decide(e, p, q, r);
@@ -269,6 +276,7 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP, "unknown op");
         break;
     }
+    pthread_rwlock_unlock(&p->gate);
 }
 
 struct svc_prt *svc_engine_policy_at(svc_engine *e, uint32_t i)

@@ -37,9 +37,18 @@ struct svc_engine {
     const svc_config *cfg;
     base_clock *clock;
     svc_log log; /* where records go: the persist queue, or a test's */
-    uint32_t n_pol;
-    svc_prt *pol;           /* [n_pol] */
-    svc_restored *restored; /* [n_pol] once svc_engine_restore() succeeded; main thread */
+    /*
+     * [SVC_MAX_POLICIES] slots, the first n_pol in use: the file's policies, then those the
+     * policy catalog adds (svc_engine_add_policy): a slot is built before n_pol covers it,
+     * and stays until the engine is freed.
+     */
+    _Atomic uint32_t n_pol;
+    svc_prt *pol;
+    pthread_mutex_t change_lk;      /* guards the pending catalog changes below */
+    struct svc_change *changes;     /* definitions to apply on the learner thread (catalog.c) */
+    struct svc_kept *kept;          /* learner thread: definitions in force or replaced, kept */
+    struct sto_store *change_store; /* learner thread: reads a changed policy's streams */
+    svc_restored *restored;         /* [n_pol] once svc_engine_restore() succeeded; main thread */
 
     base_queue *learn_q;          /* joined examples stored, waiting to be applied */
     atomic_size_t learn_inflight; /* expired and not yet applied (bounds learn_q) */
@@ -106,6 +115,30 @@ base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out);
  * (the record stays queued). Called by the learner thread every loop.
  */
 void svc_acks_expire(svc_engine *e);
+
+/*
+ * svc_prt_restore() - svc_engine_restore() for one policy. With @new_version_ok, a checkpoint
+ * whose head does not fit the definition starts a new head version (fresh, learning only
+ * from decisions made after the log's end, its version numbers continuing) instead of
+ * failing. @done may be NULL.
+ */
+base_err svc_prt_restore(svc_prt *p, const svc_log_reader *log, bool new_version_ok,
+                         svc_restored *done, char *errbuf, size_t errlen);
+
+/*
+ * catalog.c, on the learner thread: apply the definitions the catalog follower queued
+ * (service/catalog.h). drop: free them, and the kept ones (engine free).
+ */
+void svc_catalog_apply_changes(svc_engine *e);
+bool svc_catalog_changes_pending(svc_engine *e);
+void svc_catalog_drop_changes(svc_engine *e);
+
+/*
+ * learner.c: checkpoint @p now (forced), after applying everything in flight, and wait until
+ * it is stored (so is everything queued before it). Learner thread.
+ * Return: BASE_OK; BASE_ETIMEDOUT; BASE_ENOMEM; BASE_ELIMIT (queue full); the writer's error.
+ */
+base_err svc_learner_checkpoint_sync(svc_engine *e, svc_prt *p, int timeout_ms);
 
 /* learner.c: free what is still queued for the learner (svc_engine_free). */
 void svc_learner_drop_queue(svc_engine *e);

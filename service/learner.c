@@ -230,7 +230,98 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
  * pending (lsn >= the oldest pending lsn, covered by a mark) or joined,
  * stored and applied. Skipped when nothing changed since the last one.
  */
+static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force);
+
 static void checkpoint(svc_engine *e, svc_prt *p)
+{
+    svc_persist_item *it = checkpoint_item(e, p, false);
+    if (it != NULL && svc_log_submit(&e->log, it) != BASE_OK) {
+        svc_persist_item_free(it);
+        return; /* queue full: the next interval tries again */
+    }
+    if (it != NULL) {
+        p->snapshot_updates = atomic_load(&p->n_updates);
+        p->last_version = p->snapshot_updates;
+        atomic_fetch_add(&p->c.snapshots, 1);
+    }
+}
+
+/* A checkpoint stored synchronously: svc_learner_checkpoint_sync(). */
+typedef struct sync_wait {
+    pthread_mutex_t lk;
+    pthread_cond_t cv;
+    bool done, abandoned;
+    base_err result;
+} sync_wait;
+
+static void on_sync_stored(void *arg, svc_persist_item *it, base_err result)
+{
+    (void)it;
+    sync_wait *w = arg;
+    pthread_mutex_lock(&w->lk);
+    bool abandoned = w->abandoned;
+    w->done = true;
+    w->result = result;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->lk);
+    if (abandoned) {
+        pthread_mutex_destroy(&w->lk);
+        pthread_cond_destroy(&w->cv);
+        base_free(w);
+    }
+}
+
+base_err svc_learner_checkpoint_sync(svc_engine *e, svc_prt *p, int timeout_ms)
+{
+    if (!drain_inflight(e, timeout_ms)) {
+        return BASE_ETIMEDOUT;
+    }
+    sync_wait *w = base_alloc_zero(1, sizeof(*w));
+    svc_persist_item *it = w != NULL ? checkpoint_item(e, p, true) : NULL;
+    if (it == NULL) {
+        base_free(w);
+        return BASE_ENOMEM;
+    }
+    pthread_mutex_init(&w->lk, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    it->done = on_sync_stored;
+    it->done_arg = w;
+    if (svc_log_submit(&e->log, it) != BASE_OK) {
+        svc_persist_item_free(it);
+        pthread_mutex_destroy(&w->lk);
+        pthread_cond_destroy(&w->cv);
+        base_free(w);
+        return BASE_ELIMIT;
+    }
+    p->snapshot_updates = atomic_load(&p->n_updates);
+    p->last_version = p->snapshot_updates;
+    atomic_fetch_add(&p->c.snapshots, 1);
+    /* The writer stores in queue order: once this is stored, so is all queued before it. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)timeout_ms * 1000000u;
+    until.tv_sec += (time_t)(ns / 1000000000u);
+    until.tv_nsec = (long)(ns % 1000000000u);
+    pthread_mutex_lock(&w->lk);
+    while (!w->done) {
+        if (pthread_cond_timedwait(&w->cv, &w->lk, &until) != 0) {
+            break;
+        }
+    }
+    bool done = w->done;
+    base_err result = done ? w->result : BASE_ETIMEDOUT;
+    w->abandoned = !done; /* the writer frees it when it completes */
+    pthread_mutex_unlock(&w->lk);
+    if (done) {
+        pthread_mutex_destroy(&w->lk);
+        pthread_cond_destroy(&w->cv);
+        base_free(w);
+    }
+    return result;
+}
+
+/* The checkpoint item of @p (NULL: nothing changed since the last one and not @force, or OOM). */
+static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
 {
     char pos[3][BASE_STREAM_ID_MAX + 1];
     uint64_t min_lsn = 0;
@@ -257,14 +348,14 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     pthread_mutex_unlock(&p->join_lk);
 
     uint64_t n = atomic_load(&p->n_updates);
-    if (n == p->snapshot_updates && next_lsn == p->snapshot_lsn) {
-        return;
+    if (!force && n == p->snapshot_updates && next_lsn == p->snapshot_lsn) {
+        return NULL;
     }
     base_snapshot *m = NULL;
     /* The learner thread is the head's only writer: reading it here needs no lock. */
     if (pol_portfolio_snapshot(p->pf, &m) != BASE_OK) {
         atomic_fetch_add(&p->c.store_errors, 1);
-        return;
+        return NULL;
     }
     base_strlcpy(m->policy, p->cfg->name, sizeof(m->policy));
     base_strlcpy(m->last_joined_id, p->last_joined_id, sizeof(m->last_joined_id));
@@ -272,6 +363,7 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     base_strlcpy(m->scan_outcomes, pos[STO_OUTCOMES], sizeof(m->scan_outcomes));
     base_strlcpy(m->scan_joined, pos[STO_JOINED], sizeof(m->scan_joined));
     m->next_lsn = next_lsn;
+    m->epoch_lsn = p->epoch_lsn;
     m->parent = p->last_version;
     rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
     base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
@@ -281,17 +373,11 @@ static void checkpoint(svc_engine *e, svc_prt *p)
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);
     if (it == NULL) {
         base_snapshot_free(m);
-        return;
+        return NULL;
     }
     retention(e, p, pos, &it->trim);
-    if (svc_log_submit(&e->log, it) != BASE_OK) {
-        svc_persist_item_free(it);
-        return; /* queue full: the next interval tries again */
-    }
-    p->snapshot_updates = n;
     p->snapshot_lsn = next_lsn;
-    p->last_version = n;
-    atomic_fetch_add(&p->c.snapshots, 1);
+    return it;
 }
 
 static void checkpoint_all(svc_engine *e)
@@ -318,6 +404,9 @@ static void *learner_main(void *arg)
             apply(e, items[k]);
         }
         svc_acks_expire(e);
+        if (svc_catalog_changes_pending(e)) {
+            svc_catalog_apply_changes(e); /* a policy's new definition (service/catalog.c) */
+        }
         /* Ticks follow real time; windows follow the (possibly manual) service clock. */
         uint64_t mono = base_mono_ns();
         if ((mono - last_tick_ns) / 1000000u >= (uint64_t)tick_ms) {

@@ -49,6 +49,7 @@ static void describe(const svc_prt *p, const proto_policy_stats *st, proto_polic
     info->n_actions = c->n_actions;
     info->action_set = c->open_actions ? "open" : "closed";
     info->action_dim = c->head.action_dim;
+    info->definition_version = c->def_version;
     info->actions = (const char(*)[BASE_NAME_MAX + 1]) c->actions;
     info->max_candidates = c->max_candidates;
     info->learner = pol_learner_name(c->head.learner);
@@ -85,7 +86,8 @@ proto_errcode svc_engine_policies(svc_engine *e, const char *name, base_buf *out
         goto done;
     }
     for (uint32_t i = 0, k = 0; i < e->n_pol && k < st.n_policies; i++) {
-        if (only == NULL || &e->pol[i] == only) {
+        /* The stats list the policies served; a retirement meanwhile must not shift them. */
+        if (strcmp(e->pol[i].cfg->name, st.policies[k].name) == 0) {
             describe(&e->pol[i], &st.policies[k], only != NULL ? sig : NULL, &info[k]);
             k++;
         }

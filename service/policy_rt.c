@@ -1,3 +1,5 @@
+/* pthread_rwlockattr_setkind_np(): the gate prefers the writer (a catalog change). */
+#define _GNU_SOURCE
 #include "service/policy_rt.h"
 
 #include <math.h>
@@ -49,6 +51,15 @@ base_err svc_prt_init(svc_prt *p, svc_engine *eng, const svc_policy_config *cfg,
     rwd_alarm_init(&p->alarm);
     pthread_rwlock_init(&p->head_lk, NULL);
     pthread_rwlock_init(&p->prod_lk, NULL);
+    /*
+     * Requests hold the gate as readers all the time; a definition change (the writer) must
+     * not starve behind them, so new readers wait while it does.
+     */
+    pthread_rwlockattr_t ga;
+    pthread_rwlockattr_init(&ga);
+    pthread_rwlockattr_setkind_np(&ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&p->gate, &ga);
+    pthread_rwlockattr_destroy(&ga);
     atomic_store(&p->serve, cfg->serve);
     atomic_store(&p->canary_ppm, (unsigned)llround(cfg->canary * 1e6));
     pthread_mutex_init(&p->join_lk, NULL);
@@ -95,6 +106,7 @@ void svc_prt_fini(svc_prt *p)
     base_hset_fini(&p->actions);
     pthread_rwlock_destroy(&p->head_lk);
     pthread_rwlock_destroy(&p->prod_lk);
+    pthread_rwlock_destroy(&p->gate);
     pthread_mutex_destroy(&p->join_lk);
     pthread_mutex_destroy(&p->tail_lk);
     svc_ope_fini(&p->ope);
@@ -205,12 +217,14 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
      * writer: no lock, so decides are not held up by it; only the update takes the lock.
      * Unknown examples are in the joined stream for evaluation, but never learned from.
      */
-    if (!j->unknown) {
+    /* Decisions made before a change that started this head version are not learned. */
+    bool learn = !j->unknown && j->decision->lsn >= p->epoch_lsn;
+    if (learn) {
         err = pol_portfolio_score(p->pf, j->decision, j->reward, &sc);
     }
     /* last_joined_id changes under the head's lock, so stats read a consistent pair. */
     pthread_rwlock_wrlock(&p->head_lk);
-    if (!j->unknown && err == BASE_OK) {
+    if (learn && err == BASE_OK) {
         err = pol_portfolio_apply(p->pf, j->decision, j->reward, &sc);
     }
     uint64_t n = pol_portfolio_n_updates(p->pf);
@@ -218,7 +232,10 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     p->trace = base_hash64(j->decision->event_id, strlen(j->decision->event_id), p->trace);
     p->trace = base_hash64(&j->reward, sizeof(j->reward), p->trace);
     pthread_rwlock_unlock(&p->head_lk);
-    if (j->unknown) {
+    if (!learn) {
+        if (!j->unknown) {
+            atomic_fetch_add(&p->c.epoch_skipped, 1);
+        }
         return BASE_OK;
     }
     atomic_store(&p->n_updates, n);

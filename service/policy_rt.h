@@ -89,6 +89,8 @@ typedef struct svc_prt_counters {
     atomic_int_fast64_t base_reward_micro;
     atomic_uint_fast64_t registry_errors; /* registry reads or production loads that failed */
     atomic_uint_fast64_t reward_alarms;   /* times the reward alarm was raised */
+    atomic_uint_fast64_t epoch_skipped;   /* joined examples of decisions before a head version */
+    atomic_uint_fast64_t def_changes;     /* catalog changes applied to this policy */
     /* by segment ([0]: none or an unconfigured one, [1 + i]: cfg->segment[i]): decisions
      * served, and the exploration mass they spent (1 - p of the head's choice), 1e-6 units */
     atomic_uint_fast64_t seg_decisions[SVC_MAX_SEGMENTS + 1];
@@ -111,8 +113,18 @@ typedef struct svc_mark {
 
 typedef struct svc_prt {
     svc_engine *eng;
-    const svc_policy_config *cfg;
-    base_hset actions; /* hash of an action name -> its index; read-only after init */
+    /*
+     * The policy's definition. Replaced whole (never changed in place) when the policy
+     * catalog changes it (service/catalog.c): by the learner thread, holding gate as writer,
+     * head_lk and join_lk; old definitions live until the engine is freed. Request ops hold
+     * gate as reader for their whole run, so each sees one definition throughout.
+     */
+    _Atomic(const svc_policy_config *) cfg;
+    pthread_rwlock_t gate;
+    atomic_bool retired; /* the catalog retired it: requests get unknown_policy */
+    uint64_t epoch_lsn;  /* learner thread: examples of decisions below it are not learned
+                             (a change that started a new head version) */
+    base_hset actions;   /* hash of an action name -> its index; replaced with cfg */
 
     pthread_rwlock_t head_lk;
     pol_portfolio *pf;              /* the online slot; guarded by head_lk; learner writes */

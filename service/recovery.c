@@ -175,81 +175,114 @@ static void note_restored(const svc_prt *p, const base_snapshot *m, uint64_t lea
     base_strlcpy(out->base, p->cfg->base_version, sizeof(out->base));
 }
 
+base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_version_ok,
+                         svc_restored *done, char *errbuf, size_t errlen)
+{
+    base_snapshot *m = NULL;
+    bool found = false;
+    bool fresh = false; /* a new head version: the checkpoint's head does not fit */
+    base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
+    if (err != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
+                 base_strerror(err));
+        return err;
+    }
+    if (found) {
+        err = pol_portfolio_restore(p->pf, m);
+        if (err == BASE_EINVAL && new_version_ok) {
+            /*
+             * A changed definition the head cannot follow (docs/operations.md, "Policies at
+             * run time"): a new head version, learning only from decisions made from now on,
+             * its version numbers continuing the old head's.
+             */
+            fresh = true;
+            err = BASE_OK;
+            pol_portfolio_set_version(p->pf, m->n_updates + 1);
+            p->epoch_lsn = UINT64_MAX; /* nothing in the log yet is the new version's */
+        }
+        if (err != BASE_OK) {
+            snprintf(errbuf, errlen,
+                     "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
+                     "head (dim %u, %u actions, learner %s): %s",
+                     p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
+                     base_strerror(err));
+            base_snapshot_free(m);
+            return err;
+        }
+        base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
+        if (!fresh) {
+            p->epoch_lsn = m->epoch_lsn;
+        }
+        atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
+        p->last_version = m->version;
+    }
+    char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";
+    char sj[BASE_STREAM_ID_MAX + 1] = "";
+    uint64_t next_lsn = 0, learned = 0, pending = 0;
+    if (found) {
+        base_strlcpy(sd, m->scan_decisions, sizeof(sd));
+        base_strlcpy(so, m->scan_outcomes, sizeof(so));
+        base_strlcpy(sj, m->scan_joined, sizeof(sj));
+        next_lsn = m->next_lsn;
+    }
+    base_hset joined;
+    base_hset_init(&joined, SIZE_MAX);
+    err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned);
+    if (err == BASE_OK) {
+        err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending);
+    }
+    base_hset_fini(&joined);
+    if (err != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
+                 base_strerror(err),
+                 err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
+        base_snapshot_free(m);
+        return err;
+    }
+    /* The scan positions cover everything rebuilt: the first mark. */
+    p->next_lsn = next_lsn;
+    if (fresh) {
+        p->epoch_lsn = next_lsn; /* the new version learns from the next decision on */
+    }
+    p->mark_head = 0;
+    p->n_marks = 1;
+    p->marks[0].lsn = 0;
+    base_strlcpy(p->marks[0].tail[STO_DECISIONS], sd, sizeof(p->marks[0].tail[0]));
+    base_strlcpy(p->marks[0].tail[STO_OUTCOMES], so, sizeof(p->marks[0].tail[0]));
+    base_strlcpy(p->marks[0].tail[STO_JOINED], sj, sizeof(p->marks[0].tail[0]));
+    p->snapshot_updates = fresh ? UINT64_MAX : atomic_load(&p->n_updates); /* fresh: due */
+    p->snapshot_lsn = found ? m->next_lsn : 0;
+    base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                    "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
+                    " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
+                    p->cfg->name,
+                    fresh   ? "a new head version (the checkpoint's head does not fit the "
+                              "definition)"
+                    : found ? "restored the checkpoint"
+                            : "no checkpoint",
+                    learned, pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
+    if (done != NULL) {
+        note_restored(p, found ? m : NULL, learned, pending, done);
+    }
+    base_snapshot_free(m);
+    return BASE_OK;
+}
+
 base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *errbuf, size_t errlen)
 {
-    svc_restored *done = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*done));
+    svc_restored *done = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*done));
     if (done == NULL) {
         snprintf(errbuf, errlen, "out of memory");
         return BASE_ENOMEM;
     }
     for (uint32_t i = 0; i < e->n_pol; i++) {
+        /* A definition from the policy catalog may start a new head version; the file's not. */
         svc_prt *p = &e->pol[i];
-        base_snapshot *m = NULL;
-        bool found = false;
-        base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
+        base_err err = svc_prt_restore(p, store, p->cfg->def_version > 0, &done[i], errbuf, errlen);
         if (err != BASE_OK) {
-            snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
-                     base_strerror(err));
             base_free(done);
             return err;
         }
-        if (found) {
-            err = pol_portfolio_restore(p->pf, m);
-            if (err != BASE_OK) {
-                snprintf(errbuf, errlen,
-                         "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
-                         "head (dim %u, %u actions, learner %s): %s",
-                         p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
-                         base_strerror(err));
-                base_snapshot_free(m);
-                base_free(done);
-                return err;
-            }
-            base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
-            atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
-            p->last_version = m->version;
-        }
-        char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";
-        char sj[BASE_STREAM_ID_MAX + 1] = "";
-        uint64_t next_lsn = 0, learned = 0, pending = 0;
-        if (found) {
-            base_strlcpy(sd, m->scan_decisions, sizeof(sd));
-            base_strlcpy(so, m->scan_outcomes, sizeof(so));
-            base_strlcpy(sj, m->scan_joined, sizeof(sj));
-            next_lsn = m->next_lsn;
-        }
-        base_hset joined;
-        base_hset_init(&joined, SIZE_MAX);
-        err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned);
-        if (err == BASE_OK) {
-            err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending);
-        }
-        base_hset_fini(&joined);
-        if (err != BASE_OK) {
-            snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
-                     base_strerror(err),
-                     err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
-            base_snapshot_free(m);
-            base_free(done);
-            return err;
-        }
-        /* The scan positions cover everything rebuilt: the first mark. */
-        p->next_lsn = next_lsn;
-        p->mark_head = 0;
-        p->n_marks = 1;
-        p->marks[0].lsn = 0;
-        base_strlcpy(p->marks[0].tail[STO_DECISIONS], sd, sizeof(p->marks[0].tail[0]));
-        base_strlcpy(p->marks[0].tail[STO_OUTCOMES], so, sizeof(p->marks[0].tail[0]));
-        base_strlcpy(p->marks[0].tail[STO_JOINED], sj, sizeof(p->marks[0].tail[0]));
-        p->snapshot_updates = atomic_load(&p->n_updates);
-        p->snapshot_lsn = found ? m->next_lsn : 0;
-        base_log_policy(BASE_LOG_INFO, p->cfg->name,
-                        "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
-                        " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
-                        p->cfg->name, found ? "restored the checkpoint" : "no checkpoint", learned,
-                        pending, (uint64_t)atomic_load(&p->n_updates), next_lsn);
-        note_restored(p, found ? m : NULL, learned, pending, &done[i]);
-        base_snapshot_free(m);
     }
     base_free(e->restored);
     e->restored = done;

@@ -28,7 +28,8 @@ struct svc_registry {
     const svc_config *cfg;
     svc_engine *eng;
     sto_store *store;
-    follow_state *st; /* [cfg->n_policies] */
+    follow_state *st; /* [SVC_MAX_POLICIES], the first n_init set up */
+    uint32_t n_init;
     pthread_t thread;
     bool started;
     pthread_mutex_t lk;
@@ -134,8 +135,22 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
 
 static void follow_all(svc_registry *r)
 {
-    for (uint32_t i = 0; i < r->cfg->n_policies; i++) {
-        follow_one(r, svc_engine_policy_at(r->eng, i), &r->st[i]);
+    uint32_t n = r->cfg->n_policies;
+    for (uint32_t i = 0; i < n; i++) {
+        svc_prt *p = svc_engine_policy_at(r->eng, i);
+        if (p == NULL) {
+            break; /* the catalog added it to the config, not yet to the engine */
+        }
+        if (i >= r->n_init) {
+            /* A policy the catalog added at run time: its state starts as at start-up. */
+            r->st[i].failed = UINT64_MAX;
+            r->st[i].serve = p->cfg->serve;
+            r->st[i].canary_ppm = (uint32_t)llround(p->cfg->canary * 1e6);
+            r->n_init = i + 1;
+        }
+        if (!atomic_load(&p->retired)) {
+            follow_one(r, p, &r->st[i]);
+        }
     }
 }
 
@@ -178,15 +193,10 @@ base_err svc_registry_start(const char *url, const svc_config *cfg, svc_engine *
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    r->st = base_alloc_zero(cfg->n_policies > 0 ? cfg->n_policies : 1, sizeof(*r->st));
+    r->st = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*r->st));
     if (r->st == NULL) {
         svc_registry_stop(r);
         return BASE_ENOMEM;
-    }
-    for (uint32_t i = 0; i < cfg->n_policies; i++) {
-        r->st[i].failed = UINT64_MAX;
-        r->st[i].serve = cfg->policy[i].serve;
-        r->st[i].canary_ppm = (uint32_t)llround(cfg->policy[i].canary * 1e6);
     }
     base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &r->store, errbuf, errlen);
     if (e != BASE_OK) {

@@ -100,7 +100,8 @@ typedef struct ru_policy {
 typedef struct svc_rollup {
     svc_engine *e;
     size_t keep;
-    ru_policy *pol; /* [e->n_pol] */
+    ru_policy *pol; /* [n] */
+    uint32_t n;     /* the policies at open; those the catalog adds later have no rollups */
     pthread_mutex_t lk;
     pthread_cond_t cv;
     bool stop; /* guarded by lk */
@@ -271,7 +272,7 @@ static void take(svc_rollup *r, int64_t t_ms)
     svc_lat_read(&e->lat, lat);
     uint64_t rejected = rejected_now(e);
     double row[SVC_RU_NFIELDS];
-    for (uint32_t i = 0; i < e->n_pol; i++) {
+    for (uint32_t i = 0; i < r->n; i++) {
         raw cur;
         rwd_join_stats js;
         read_raw(&e->pol[i], &cur, &js);
@@ -302,7 +303,7 @@ static void store_rows(svc_rollup *r)
         r->broken = false;
     }
     double row[SVC_RU_NFIELDS];
-    for (uint32_t i = 0; i < e->n_pol; i++) {
+    for (uint32_t i = 0; i < r->n; i++) {
         ru_policy *rp = &r->pol[i];
         const char *name = e->cfg->policy[i].name;
         while (rp->unstored > 0) {
@@ -391,7 +392,7 @@ static void free_rollup(svc_rollup *r)
     if (r == NULL) {
         return;
     }
-    for (uint32_t i = 0; r->pol != NULL && i < r->e->n_pol; i++) {
+    for (uint32_t i = 0; r->pol != NULL && i < r->n; i++) {
         base_free(r->pol[i].rows);
     }
     base_free(r->pol);
@@ -417,12 +418,13 @@ base_err svc_engine_rollup_open(svc_engine *e, const char *url, char *errbuf, si
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     base_err err = BASE_ENOMEM;
-    r->pol = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*r->pol));
+    r->n = e->n_pol;
+    r->pol = base_alloc_zero(r->n > 0 ? r->n : 1, sizeof(*r->pol));
     r->lat_prev = base_alloc_zero(1, sizeof(*r->lat_prev));
     if (r->pol == NULL || r->lat_prev == NULL) {
         goto fail;
     }
-    for (uint32_t i = 0; i < e->n_pol; i++) {
+    for (uint32_t i = 0; i < r->n; i++) {
         r->pol[i].rows = base_alloc_array(r->keep * SVC_RU_NFIELDS, sizeof(double));
         if (r->pol[i].rows == NULL) {
             goto fail;
@@ -432,7 +434,7 @@ base_err svc_engine_rollup_open(svc_engine *e, const char *url, char *errbuf, si
     if (err != BASE_OK) {
         goto fail;
     }
-    for (uint32_t i = 0; i < e->n_pol; i++) {
+    for (uint32_t i = 0; i < r->n; i++) {
         load(r, &r->pol[i], e->cfg->policy[i].name);
         rwd_join_stats js;
         read_raw(&e->pol[i], &r->pol[i].prev, &js);
@@ -475,7 +477,7 @@ void svc_rollup_close(svc_engine *e)
 base_err svc_rollup_history(svc_engine *e, uint32_t i, size_t max, double **out_rows, size_t *out_n)
 {
     svc_rollup *r = e->rollup;
-    if (r == NULL || i >= e->n_pol) {
+    if (r == NULL || i >= r->n) {
         return BASE_EINVAL;
     }
     ru_policy *rp = &r->pol[i];

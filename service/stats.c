@@ -124,12 +124,14 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
 base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    out->policies = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*out->policies));
+    uint32_t n = e->n_pol; /* the catalog may add one meanwhile: not this time */
+    out->policies = base_alloc_zero(n > 0 ? n : 1, sizeof(*out->policies));
     if (out->policies == NULL) {
         return BASE_ENOMEM;
     }
-    for (uint32_t i = 0; i < e->n_pol; i++) {
-        if (only == NULL || &e->pol[i] == only) {
+    for (uint32_t i = 0; i < n; i++) {
+        bool retired = atomic_load(&e->pol[i].retired);
+        if ((only == NULL && !retired) || &e->pol[i] == only) {
             policy_stats(&e->pol[i], &out->policies[out->n_policies++]);
         }
     }

@@ -17,6 +17,11 @@
  * With --open the policy has an open action set (docs/algorithms.md, "Open action sets"):
  * every candidate carries features, and the ids are new ones every 500 interactions, so the
  * records carry ids and features and the shared head learns from them; 8 000 interactions.
+ *
+ * With --change the policy's definition is changed halfway through with `rlfeed policy put`
+ * (docs/operations.md, "Policies at run time"): "resolved" weighs 2 from then on, a new
+ * reward spec version; each run waits until rlfeedd applied it before going on, so the
+ * change falls at the same point of the input in every run; 8 000 interactions.
  */
 #include <jansson.h>
 #include <math.h>
@@ -30,6 +35,7 @@
 #include "base/hash.h"
 #include "base/record.h"
 #include "daemon.h"
+#include "http.h"
 #include "proc.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -56,6 +62,7 @@
     "kind = flag\n"
 
 static bool open_set;                     /* --open */
+static bool change_midway;                /* --change */
 static uint32_t n_inter = N_INTERACTIONS; /* interactions per run */
 static char CONFIG[512], CONFIG_TRIM[512];
 
@@ -307,6 +314,46 @@ static void joined_stream(run *r, long *out_n, long *out_breaks, uint64_t *out_t
     sto_store_close(st);
 }
 
+/*
+ * --change: put the changed definition with the CLI, then wait until rlfeedd serves it
+ * (its definition_version, GET /api/v1/policies/r). A kill may not fall in between: kills
+ * come only after a log or a feedback.
+ */
+static bool change_definition(run *r)
+{
+    char path[700], redis[600], log[700];
+    snprintf(path, sizeof(path), "%s/r.ini", r->f.dir);
+    snprintf(log, sizeof(log), "%s/cli.log", r->f.dir);
+    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(r->f.redis));
+    FILE *fp = fopen(path, "w");
+    if (fp == NULL) {
+        return false;
+    }
+    fputs("[policy r]\ndim = 8\nactions = a0, a1, a2, a3\nwindow_ms = 30000\n"
+          "signal.thumbs_up = 0.5\n[signal r.resolved]\nkind = flag\nweight = 2\n",
+          fp);
+    fclose(fp);
+    const char *args[] = {"policy", "put", "--file", path, redis, "--who=test", NULL};
+    if (tst_run("RLFEED", args, log, 30000) != 0) {
+        tst_print_file(log);
+        return false;
+    }
+    int64_t deadline = tst_now_ms() + 20000;
+    while (tst_now_ms() < deadline) {
+        tst_http_response h;
+        memset(&h, 0, sizeof(h));
+        bool got = r->f.http_url[0] != '\0' &&
+                   tst_http_get(r->f.http_url, "/api/v1/policies/r", 5000, &h) && h.status == 200 &&
+                   strstr(h.body, "\"definition_version\":1") != NULL;
+        tst_http_response_fini(&h);
+        if (got) {
+            return true;
+        }
+        tst_nap();
+    }
+    return false;
+}
+
 static bool play(run *r, const uint32_t *kill_at, int n_kills, long long *out_version,
                  char *out_sum, size_t sum_len)
 {
@@ -317,6 +364,10 @@ static bool play(run *r, const uint32_t *kill_at, int n_kills, long long *out_ve
     }
     for (uint32_t i = 0; i < n_inter; i++) {
         if (i % CHUNK == 0 && !set_clock(r, T0 + (long long)(i / CHUNK) * STEP_MS)) {
+            return false;
+        }
+        if (change_midway && i == n_inter / 2 && !change_definition(r)) {
+            printf("# the definition change was not applied\n");
             return false;
         }
         /*
@@ -472,7 +523,8 @@ int main(int argc, char **argv)
 {
     run a;
     open_set = argc > 1 && strcmp(argv[1], "--open") == 0;
-    n_inter = open_set ? N_OPEN : N_INTERACTIONS;
+    change_midway = argc > 1 && strcmp(argv[1], "--change") == 0;
+    n_inter = open_set || change_midway ? N_OPEN : N_INTERACTIONS;
     make_configs();
     memset(&a, 0, sizeof(a));
     long long va = 0;

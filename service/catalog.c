@@ -1,0 +1,579 @@
+#include "service/catalog.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "service/engine_impl.h"
+#include "storage/store.h"
+
+#define FULL_REREAD_MS 5000 /* reread every definition this often, announced or not */
+#define CHANGE_SYNC_MS 5000 /* a change's checkpoint must be stored within this */
+
+/* A definition waiting for the learner thread; cfg NULL would be a bug. */
+struct svc_change {
+    struct svc_change *next;
+    svc_prt *p;
+    svc_policy_config *cfg; /* owned until applied; then kept (struct svc_kept) */
+};
+
+/* A definition a policy runtime may still point at: freed with the engine. */
+struct svc_kept {
+    struct svc_kept *next;
+    svc_policy_config cfg;
+};
+
+struct svc_catalog {
+    svc_config *cfg;
+    svc_engine *eng;
+    sto_store *store; /* follower thread only */
+    char owner[STO_OWNER_MAX + 1];
+    uint64_t seq;
+    uint64_t last_full_ns;
+    uint64_t applied[SVC_MAX_POLICIES]; /* the definition version seen per slot */
+    pthread_mutex_t lk;
+    pthread_cond_t cv;
+    bool stop; /* guarded by lk */
+    pthread_t thread;
+    bool started;
+};
+
+/* ---- definitions ----------------------------------------------------------------------- */
+
+/* The policy @text defines, into *out (owned arrays moved out of the parse). */
+static base_err parse_def(const char *text, svc_policy_config *out, char *errbuf, size_t errlen)
+{
+    svc_config *tmp = base_alloc_zero(1, sizeof(*tmp));
+    if (tmp == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return BASE_ENOMEM;
+    }
+    base_err e = svc_config_load_string(text, tmp, errbuf, errlen);
+    if (e == BASE_OK && tmp->n_policies != 1) {
+        snprintf(errbuf, errlen, "%u policies in one definition", tmp->n_policies);
+        svc_config_fini(tmp);
+        e = BASE_EINVAL;
+    } else if (e == BASE_OK) {
+        *out = tmp->policy[0];
+        memset(&tmp->policy[0], 0, sizeof(tmp->policy[0])); /* its arrays are *out's now */
+        svc_config_fini(tmp);
+    }
+    base_free(tmp);
+    return e;
+}
+
+static int slot_of(const svc_config *cfg, const char *name)
+{
+    uint32_t n = cfg->n_policies;
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(cfg->policy[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+base_err svc_catalog_merge(svc_config *cfg, const char *url, char *errbuf, size_t errlen)
+{
+    sto_store *s = NULL;
+    char(*names)[BASE_NAME_MAX + 1] = NULL;
+    size_t n = 0;
+    base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, errbuf, errlen);
+    if (e == BASE_OK) {
+        e = sto_catalog_list(s, &names, &n);
+        if (e != BASE_OK) {
+            snprintf(errbuf, errlen, "reading the policy catalog: %s", base_strerror(e));
+        }
+    }
+    for (size_t k = 0; e == BASE_OK && k < n; k++) {
+        sto_policy_def d;
+        bool found = false;
+        e = sto_catalog_get(s, names[k], 0, &d, &found);
+        if (e != BASE_OK || !found) {
+            if (e != BASE_OK) {
+                snprintf(errbuf, errlen, "policy %s in the catalog: %s", names[k],
+                         base_strerror(e));
+            }
+            continue;
+        }
+        int i = slot_of(cfg, names[k]);
+        char why[512] = "";
+        svc_policy_config pc;
+        if (d.retired) {
+            if (i >= 0) {
+                cfg->policy[i].retired = true;
+                cfg->policy[i].def_version = d.version;
+                base_log_policy(BASE_LOG_WARN, names[k],
+                                "policy %s: retired in the policy catalog (version %" PRIu64
+                                " by %s): not served, though the config file defines it",
+                                names[k], d.version, d.actor);
+            }
+        } else if (parse_def(d.text, &pc, why, sizeof(why)) != BASE_OK) {
+            base_log_policy(BASE_LOG_ERROR, names[k],
+                            "policy %s: catalog version %" PRIu64 " does not load (%s); %s",
+                            names[k], d.version, why,
+                            i >= 0 ? "serving the config file's section" : "not served");
+        } else if (i < 0 && cfg->n_policies == SVC_MAX_POLICIES) {
+            base_log_policy(BASE_LOG_ERROR, names[k],
+                            "policy %s: more than %d policies; not served", names[k],
+                            SVC_MAX_POLICIES);
+            svc_policy_config_fini(&pc);
+        } else {
+            pc.def_version = d.version;
+            if (i >= 0) {
+                svc_policy_config_fini(&cfg->policy[i]);
+                cfg->policy[i] = pc;
+            } else {
+                cfg->policy[cfg->n_policies] = pc;
+                cfg->n_policies = cfg->n_policies + 1;
+            }
+            base_log_policy(BASE_LOG_INFO, names[k],
+                            "policy %s: definition version %" PRIu64 " from the policy catalog "
+                            "(by %s)%s",
+                            names[k], d.version, d.actor,
+                            i >= 0 ? ", in place of the config file's section" : "");
+        }
+        sto_policy_def_fini(&d);
+    }
+    base_free(names);
+    sto_store_close(s);
+    return e;
+}
+
+/* ---- changes, on the learner thread ----------------------------------------------------- */
+
+static void keep_cfg(svc_engine *e, svc_policy_config *cfg)
+{
+    /* cfg is the cfg member of a svc_kept: recover the node. */
+    struct svc_kept *k = (struct svc_kept *)(void *)((char *)cfg - offsetof(struct svc_kept, cfg));
+    k->next = e->kept;
+    e->kept = k;
+}
+
+static svc_policy_config *new_cfg(void)
+{
+    struct svc_kept *k = base_alloc_zero(1, sizeof(*k));
+    return k != NULL ? &k->cfg : NULL;
+}
+
+static void free_cfg(svc_policy_config *cfg)
+{
+    if (cfg != NULL) {
+        svc_policy_config_fini(cfg);
+        base_free((char *)cfg - offsetof(struct svc_kept, cfg));
+    }
+}
+
+void svc_catalog_drop_changes(svc_engine *e)
+{
+    struct svc_change *c = e->changes;
+    while (c != NULL) {
+        struct svc_change *next = c->next;
+        free_cfg(c->cfg);
+        base_free(c);
+        c = next;
+    }
+    e->changes = NULL;
+    struct svc_kept *k = e->kept;
+    while (k != NULL) {
+        struct svc_kept *next = k->next;
+        svc_policy_config_fini(&k->cfg);
+        base_free(k);
+        k = next;
+    }
+    e->kept = NULL;
+    sto_store_close(e->change_store);
+    e->change_store = NULL;
+}
+
+#define SWAP(T, a, b)                                                                              \
+    do {                                                                                           \
+        T swap_tmp_ = (a);                                                                         \
+        (a) = (b);                                                                                 \
+        (b) = swap_tmp_;                                                                           \
+    } while (0)
+
+/* Whether production's head @h can serve under definition @c. */
+static bool prod_fits(const pol_head *h, const svc_policy_config *c)
+{
+    return pol_head_dim(h) == c->head.dim && pol_head_n_actions(h) == c->head.n_actions &&
+           pol_head_get_config(h)->action_dim == c->head.action_dim;
+}
+
+/*
+ * Apply @ch: checkpoint under the old definition (which also makes sure everything the
+ * policy queued is stored), rebuild the policy in a scratch runtime from that checkpoint and
+ * its streams under the new one, as a restart would, and swap the two while the policy's
+ * requests wait. False if it must be tried again later (Redis away).
+ */
+static bool apply_one(svc_engine *e, struct svc_change *ch)
+{
+    svc_prt *p = ch->p;
+    const svc_policy_config *old = p->cfg;
+    char why[512] = "";
+    svc_prt tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    pthread_rwlock_wrlock(&p->gate);
+    base_err err = svc_learner_checkpoint_sync(e, p, CHANGE_SYNC_MS);
+    if (err != BASE_OK) {
+        pthread_rwlock_unlock(&p->gate);
+        base_log_policy(BASE_LOG_WARN, old->name,
+                        "policy %s: definition version %" PRIu64
+                        " waits: its checkpoint could not be stored (%s)",
+                        old->name, ch->cfg->def_version, base_strerror(err));
+        return false;
+    }
+    if (e->change_store == NULL) {
+        svc_log_stats ls;
+        svc_log_get_stats(&e->log, &ls);
+        err = sto_store_open(ls.url, (int)e->cfg->redis_timeout_ms, &e->change_store, why,
+                             sizeof(why));
+    }
+    if (err == BASE_OK) {
+        err = svc_prt_init(&tmp, e, ch->cfg, why, sizeof(why));
+    }
+    if (err == BASE_OK) {
+        svc_log_reader reader = svc_log_reader_of_store(e->change_store);
+        err = svc_prt_restore(&tmp, &reader, true, NULL, why, sizeof(why));
+    }
+    if (err != BASE_OK) {
+        pthread_rwlock_unlock(&p->gate);
+        svc_prt_fini(&tmp);
+        if (err == BASE_EIO) {
+            sto_store_close(e->change_store);
+            e->change_store = NULL;
+            return false;
+        }
+        base_log_policy(BASE_LOG_ERROR, old->name,
+                        "policy %s: definition version %" PRIu64 " cannot be applied (%s); "
+                        "still serving version %" PRIu64,
+                        old->name, ch->cfg->def_version, why, old->def_version);
+        free_cfg(ch->cfg);
+        ch->cfg = NULL;
+        return true;
+    }
+    bool new_version = tmp.epoch_lsn != p->epoch_lsn && tmp.epoch_lsn == tmp.next_lsn;
+    pthread_rwlock_wrlock(&p->head_lk);
+    pthread_rwlock_wrlock(&p->prod_lk);
+    pthread_mutex_lock(&p->join_lk);
+    SWAP(pol_portfolio *, p->pf, tmp.pf);
+    SWAP(rwd_join *, p->join, tmp.join);
+    SWAP(base_hset, p->actions, tmp.actions);
+    SWAP(svc_mark *, p->marks, tmp.marks);
+    p->mark_head = tmp.mark_head;
+    p->n_marks = tmp.n_marks;
+    p->next_lsn = tmp.next_lsn;
+    p->epoch_lsn = tmp.epoch_lsn;
+    memcpy(p->last_joined_id, tmp.last_joined_id, sizeof(p->last_joined_id));
+    p->snapshot_updates = tmp.snapshot_updates;
+    p->snapshot_lsn = tmp.snapshot_lsn;
+    p->last_version = tmp.last_version;
+    atomic_store(&p->n_updates, atomic_load(&tmp.n_updates));
+    bool prod_reset = !prod_fits(p->prod, ch->cfg);
+    if (prod_reset) {
+        SWAP(pol_head *, p->prod, tmp.prod); /* the new definition's base model */
+        atomic_store(&p->prod_version, 0);
+    }
+    p->cfg = ch->cfg;
+    tmp.cfg = old; /* what svc_prt_fini() needs to see a built runtime */
+    pthread_mutex_unlock(&p->join_lk);
+    pthread_rwlock_unlock(&p->prod_lk);
+    pthread_rwlock_unlock(&p->head_lk);
+    if (new_version) {
+        /* Before any decision under it: a restart must find the new head version. */
+        err = svc_learner_checkpoint_sync(e, p, CHANGE_SYNC_MS);
+    }
+    bool was_retired = atomic_exchange(&p->retired, false);
+    pthread_rwlock_unlock(&p->gate);
+    keep_cfg(e, ch->cfg);
+    ch->cfg = NULL;
+    svc_prt_fini(&tmp);
+    atomic_fetch_add(&p->c.def_changes, 1);
+    base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                    "policy %s: definition version %" PRIu64 " in force (was %" PRIu64 ")%s; %s%s",
+                    p->cfg->name, p->cfg->def_version, old->def_version,
+                    was_retired ? ", served again" : "",
+                    new_version ? "a new head version" : "the head goes on",
+                    prod_reset ? "; production serves its base model" : "");
+    if (new_version) {
+        base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                        "policy %s: the new head version learns from lsn %" PRIu64
+                        " on (model version %" PRIu64 ")%s",
+                        p->cfg->name, p->epoch_lsn, (uint64_t)atomic_load(&p->n_updates),
+                        err == BASE_OK ? "" : "; its first checkpoint is not stored yet");
+    }
+    return true;
+}
+
+void svc_catalog_apply_changes(svc_engine *e)
+{
+    pthread_mutex_lock(&e->change_lk);
+    struct svc_change *list = e->changes;
+    e->changes = NULL;
+    pthread_mutex_unlock(&e->change_lk);
+    struct svc_change *retry = NULL, **tail = &retry;
+    while (list != NULL) {
+        struct svc_change *c = list;
+        list = c->next;
+        c->next = NULL;
+        if (apply_one(e, c)) {
+            base_free(c);
+        } else {
+            *tail = c;
+            tail = &c->next;
+        }
+    }
+    if (retry != NULL) {
+        pthread_mutex_lock(&e->change_lk);
+        *tail = e->changes;
+        e->changes = retry;
+        pthread_mutex_unlock(&e->change_lk);
+    }
+}
+
+bool svc_catalog_changes_pending(svc_engine *e)
+{
+    pthread_mutex_lock(&e->change_lk);
+    bool any = e->changes != NULL;
+    pthread_mutex_unlock(&e->change_lk);
+    return any;
+}
+
+/* ---- the follower thread ---------------------------------------------------------------- */
+
+static void post_change(svc_engine *e, svc_prt *p, svc_policy_config *cfg)
+{
+    struct svc_change *c = base_alloc_zero(1, sizeof(*c));
+    if (c == NULL) {
+        free_cfg(cfg);
+        return;
+    }
+    c->p = p;
+    c->cfg = cfg;
+    pthread_mutex_lock(&e->change_lk);
+    struct svc_change **t = &e->changes;
+    while (*t != NULL) {
+        t = &(*t)->next;
+    }
+    *t = c;
+    pthread_mutex_unlock(&e->change_lk);
+}
+
+/* A policy only the catalog defines: its lease, its runtime recovered, then served. */
+static void create(svc_catalog *c, const sto_policy_def *d, svc_policy_config *pc)
+{
+    svc_config *cfg = c->cfg;
+    svc_engine *e = c->eng;
+    uint32_t i = cfg->n_policies;
+    char why[512] = "";
+    bool held = false;
+    char holder[STO_OWNER_MAX + 1] = "";
+    int64_t left_ms = 0;
+    if (i >= SVC_MAX_POLICIES || i != e->n_pol) {
+        base_log_policy(BASE_LOG_ERROR, pc->name, "policy %s: more than %d policies; not served",
+                        pc->name, SVC_MAX_POLICIES);
+        svc_policy_config_fini(pc);
+        return;
+    }
+    base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, &held, holder,
+                                     sizeof(holder), &left_ms);
+    if (err != BASE_OK || !held) {
+        base_log_policy(BASE_LOG_WARN, pc->name,
+                        "policy %s: cannot take its lease (%s%s); trying again", pc->name,
+                        err != BASE_OK ? base_strerror(err) : "held by ", holder);
+        svc_policy_config_fini(pc);
+        c->applied[i] = 0;
+        return;
+    }
+    pc->def_version = d->version;
+    cfg->policy[i] = *pc; /* not yet covered by n_policies: no other thread reads it */
+    svc_prt *p = &e->pol[i];
+    err = svc_prt_init(p, e, &cfg->policy[i], why, sizeof(why));
+    if (err == BASE_OK) {
+        svc_log_reader reader = svc_log_reader_of_store(c->store);
+        err = svc_prt_restore(p, &reader, true, NULL, why, sizeof(why));
+    }
+    if (err != BASE_OK) {
+        base_log_policy(BASE_LOG_ERROR, pc->name,
+                        "policy %s: catalog version %" PRIu64 " cannot be served (%s)", pc->name,
+                        d->version, why);
+        svc_prt_fini(p);
+        memset(p, 0, sizeof(*p));
+        svc_policy_config_fini(&cfg->policy[i]);
+        memset(&cfg->policy[i], 0, sizeof(cfg->policy[i]));
+        return;
+    }
+    e->n_pol = i + 1;
+    cfg->n_policies = i + 1;
+    c->applied[i] = d->version;
+    base_log_policy(BASE_LOG_INFO, pc->name,
+                    "policy %s: created from the policy catalog, version %" PRIu64 " by %s",
+                    pc->name, d->version, d->actor);
+}
+
+/* One definition from the catalog, against what this instance serves. */
+static void follow_one(svc_catalog *c, const char *name)
+{
+    sto_policy_def d;
+    bool found = false;
+    base_err err = sto_catalog_get(c->store, name, 0, &d, &found);
+    if (err != BASE_OK || !found) {
+        if (err == BASE_EIO) {
+            (void)sto_store_reconnect(c->store);
+        }
+        return;
+    }
+    int i = slot_of(c->cfg, name);
+    if (i >= 0 && d.version <= c->applied[i]) {
+        sto_policy_def_fini(&d);
+        return;
+    }
+    svc_prt *p = i >= 0 ? svc_engine_policy_at(c->eng, (uint32_t)i) : NULL;
+    char why[512] = "";
+    if (d.retired) {
+        if (p != NULL && !atomic_exchange(&p->retired, true)) {
+            base_log_policy(BASE_LOG_INFO, name,
+                            "policy %s: retired by %s (catalog version %" PRIu64
+                            "): no longer served",
+                            name, d.actor, d.version);
+        }
+        if (i >= 0) {
+            c->applied[i] = d.version;
+        }
+        sto_policy_def_fini(&d);
+        return;
+    }
+    svc_policy_config *pc = new_cfg();
+    if (pc == NULL) {
+        sto_policy_def_fini(&d);
+        return;
+    }
+    if (parse_def(d.text, pc, why, sizeof(why)) != BASE_OK) {
+        base_log_policy(BASE_LOG_ERROR, name,
+                        "policy %s: catalog version %" PRIu64 " does not load (%s); ignored", name,
+                        d.version, why);
+        free_cfg(pc);
+        if (i >= 0) {
+            c->applied[i] = d.version;
+        }
+    } else if (p == NULL) {
+        create(c, &d, pc); /* moves pc's arrays into the config */
+        base_free((char *)pc - offsetof(struct svc_kept, cfg));
+    } else {
+        pc->def_version = d.version;
+        c->applied[i] = d.version;
+        post_change(c->eng, p, pc);
+    }
+    sto_policy_def_fini(&d);
+}
+
+static void follow(svc_catalog *c)
+{
+    uint64_t seq = 0;
+    uint64_t now = base_mono_ns();
+    bool full = now - c->last_full_ns >= (uint64_t)FULL_REREAD_MS * 1000000u;
+    base_err err = sto_catalog_seq(c->store, &seq);
+    if (err == BASE_EIO) {
+        (void)sto_store_reconnect(c->store);
+    }
+    if (err != BASE_OK || (!full && seq == c->seq)) {
+        return;
+    }
+    char(*names)[BASE_NAME_MAX + 1] = NULL;
+    size_t n = 0;
+    if (sto_catalog_list(c->store, &names, &n) != BASE_OK) {
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        follow_one(c, names[k]);
+    }
+    base_free(names);
+    c->seq = seq;
+    c->last_full_ns = now;
+}
+
+static void *follow_main(void *arg)
+{
+    svc_catalog *c = arg;
+    pthread_mutex_lock(&c->lk);
+    while (!c->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)c->cfg->registry_poll_ms * 1000000u;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        while (!c->stop && pthread_cond_timedwait(&c->cv, &c->lk, &until) == 0) {
+            /* woken before the deadline: stop, or spurious */
+        }
+        if (c->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&c->lk);
+        follow(c);
+        pthread_mutex_lock(&c->lk);
+    }
+    pthread_mutex_unlock(&c->lk);
+    return NULL;
+}
+
+base_err svc_catalog_start(const char *url, svc_config *cfg, svc_engine *eng, const char *owner,
+                           svc_catalog **out, char *errbuf, size_t errlen)
+{
+    svc_catalog *c = base_alloc_zero(1, sizeof(*c));
+    if (c == NULL) {
+        return BASE_ENOMEM;
+    }
+    c->cfg = cfg;
+    c->eng = eng;
+    (void)base_strlcpy(c->owner, owner, sizeof(c->owner));
+    for (uint32_t i = 0; i < cfg->n_policies; i++) {
+        c->applied[i] = cfg->policy[i].def_version;
+    }
+    pthread_mutex_init(&c->lk, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &c->store, errbuf, errlen);
+    if (e == BASE_OK) {
+        e = sto_catalog_seq(c->store, &c->seq);
+    }
+    if (e != BASE_OK) {
+        svc_catalog_stop(c);
+        return e;
+    }
+    c->last_full_ns = base_mono_ns();
+    if (pthread_create(&c->thread, NULL, follow_main, c) != 0) {
+        snprintf(errbuf, errlen, "cannot start the catalog thread");
+        svc_catalog_stop(c);
+        return BASE_EINTERNAL;
+    }
+    c->started = true;
+    *out = c;
+    return BASE_OK;
+}
+
+void svc_catalog_stop(svc_catalog *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (c->started) {
+        pthread_mutex_lock(&c->lk);
+        c->stop = true;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->lk);
+        (void)pthread_join(c->thread, NULL);
+    }
+    sto_store_close(c->store);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->lk);
+    base_free(c);
+}

@@ -1,0 +1,359 @@
+/*
+ * Policies managed at run time (docs/operations.md, "Policies at run time"): while a
+ * traffic thread keeps deciding and posting feedback, `rlfeed policy` creates a policy (an
+ * open action set), changes another one twice (a change the head follows: epsilon; one it
+ * cannot: the dimension, a new head version), and retires the first; rlfeedd picks each up
+ * without a restart and no request of the traffic fails. A restart then serves what the
+ * catalog says, with the same model version and checksum; the audit trail names each change
+ * with its diff.
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/hash.h"
+#include "client/rlfeed_client.h"
+#include "daemon.h"
+#include "proc.h"
+#include "proto/json.h"
+#include "proto/request.h"
+#include "storage/store.h"
+#include "tap.h"
+
+static const char CONFIG[] = "[server]\ntick_ms = 5\nregistry_poll_ms = 100\n"
+                             "[policy base]\ndim = 4\nactions = a, b, c\nepsilon = 0.3\n"
+                             "signal.resolved = 1\nwindow_ms = 200\n";
+
+typedef struct traffic {
+    const char *url;
+    atomic_bool stop;
+    atomic_bool base_on;    /* send to base */
+    atomic_uint base_dim;   /* its embedding length */
+    atomic_bool answers_on; /* send to answers */
+    atomic_int failures;
+    atomic_int sent;
+    char last_error[256];
+} traffic;
+
+static bool decide(rlfeed_client *c, base_buf *b, const char *policy, uint32_t dim,
+                   const float *features, uint32_t action_dim, uint64_t *rng, rlfeed_reply *r)
+{
+    float x[8];
+    const char *ids[3] = {"a", "b", "c"};
+    float bl[3] = {0.5f, 0.0f, -0.5f};
+    for (uint32_t j = 0; j < dim; j++) {
+        x[j] = (float)(base_u64_to_unit(base_splitmix64(rng)) - 0.5);
+    }
+    proto_decide_req q = {.policy = policy,
+                          .embedding = x,
+                          .dim = dim,
+                          .n_cand = 3,
+                          .cand_ids = ids,
+                          .base_logits = bl,
+                          .features = features,
+                          .action_dim = action_dim};
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    base_buf_reset(b);
+    bool ok = proto_encode_decide(b, &q) == BASE_OK &&
+              rlfeed_client_call(c, b->data, b->len, &rep, &len) == BASE_OK &&
+              rlfeed_reply_decode(rep, len, r) == BASE_OK;
+    base_free(rep);
+    return ok;
+}
+
+static void *traffic_main(void *arg)
+{
+    traffic *t = arg;
+    rlfeed_client *c = NULL;
+    base_buf b;
+    base_buf_init(&b, 1u << 16);
+    uint64_t rng = 3;
+    const float feat[3 * 2] = {1, 0, 0, 1, 1, 1};
+    if (rlfeed_client_open(t->url, 5000, &c) != BASE_OK) {
+        atomic_fetch_add(&t->failures, 1);
+        return NULL;
+    }
+    while (!atomic_load(&t->stop)) {
+        rlfeed_reply r;
+        bool any = false;
+        if (atomic_load(&t->base_on)) {
+            any = true;
+            bool ok = decide(c, &b, "base", atomic_load(&t->base_dim), NULL, 0, &rng, &r);
+            if (ok && r.ok && base_splitmix64(&rng) % 2 == 0) {
+                char fb[160];
+                snprintf(fb, sizeof(fb),
+                         "{\"v\":1,\"op\":\"feedback\",\"policy\":\"base\",\"event_id\":\"%s\","
+                         "\"signal\":\"resolved\"}",
+                         r.event_id);
+                base_buf_reset(&b);
+                uint8_t *rep = NULL;
+                size_t len = 0;
+                char why[64];
+                ok = proto_json_to_msgpack(fb, &b, why, sizeof(why)) == BASE_OK &&
+                     rlfeed_client_call(c, b.data, b.len, &rep, &len) == BASE_OK &&
+                     rlfeed_reply_decode(rep, len, &r) == BASE_OK;
+                base_free(rep);
+            }
+            if (!ok || !r.ok) {
+                atomic_fetch_add(&t->failures, 1);
+                snprintf(t->last_error, sizeof(t->last_error), "base: %s",
+                         ok ? r.error.message : "transport");
+            }
+            atomic_fetch_add(&t->sent, 1);
+        }
+        if (atomic_load(&t->answers_on)) {
+            any = true;
+            bool ok = decide(c, &b, "answers", 4, feat, 2, &rng, &r);
+            if (!ok || !r.ok) {
+                atomic_fetch_add(&t->failures, 1);
+                snprintf(t->last_error, sizeof(t->last_error), "answers: %s",
+                         ok ? r.error.message : "transport");
+            }
+            atomic_fetch_add(&t->sent, 1);
+        }
+        if (!any) {
+            tst_nap();
+        }
+    }
+    rlfeed_client_close(c);
+    base_buf_fini(&b);
+    return NULL;
+}
+
+static int policy_cli(tst_daemon *f, const char *const *args_in)
+{
+    char redis[600], log[700];
+    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(f->redis));
+    snprintf(log, sizeof(log), "%s/cli.log", f->dir);
+    const char *args[12];
+    int n = 0;
+    args[n++] = "policy";
+    for (int i = 0; args_in[i] != NULL && n < 9; i++) {
+        args[n++] = args_in[i];
+    }
+    args[n++] = redis;
+    args[n++] = "--who=ops@test";
+    args[n] = NULL;
+    int rc = tst_run("RLFEED", args, log, 30000);
+    if (rc != 0) {
+        tst_print_file(log);
+    }
+    return rc;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp != NULL) {
+        fputs(text, fp);
+        fclose(fp);
+    }
+}
+
+/* Poll until a decide to @policy answers ok (want_ok) or with @code; the time it took. */
+static int64_t wait_for(tst_daemon *f, const char *policy, uint32_t dim, const float *feat,
+                        uint32_t ad, bool want_ok, proto_errcode code)
+{
+    base_buf b;
+    base_buf_init(&b, 1u << 16);
+    uint64_t rng = 9;
+    int64_t t0 = tst_now_ms(), deadline = t0 + 10000;
+    int64_t took = -1;
+    while (tst_now_ms() < deadline) {
+        rlfeed_reply r;
+        if (decide(f->c, &b, policy, dim, feat, ad, &rng, &r) &&
+            (want_ok ? r.ok : !r.ok && r.error.code == code)) {
+            took = tst_now_ms() - t0;
+            break;
+        }
+        tst_nap();
+    }
+    base_buf_fini(&b);
+    return took;
+}
+
+static void stat_pair(tst_daemon *f, const char *policy, long long *version, char *sum, size_t n)
+{
+    json_t *s = tst_stats(f);
+    *version = tst_stat_int(s, policy, "model_version");
+    snprintf(sum, n, "%s", tst_stat_str(s, policy, "model_checksum"));
+    json_decref(s);
+}
+
+int main(void)
+{
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-catalog", CONFIG)) {
+        printf("Bail out! fixture\n");
+        tst_daemon_fini(&f, false);
+        return 1;
+    }
+    bool up = tst_daemon_start(&f, true, NULL);
+    TST_TRUE(up);
+    traffic t;
+    memset(&t, 0, sizeof(t));
+    t.url = f.url;
+    atomic_store(&t.base_on, true);
+    atomic_store(&t.base_dim, 4);
+    pthread_t th;
+    bool running = up && pthread_create(&th, NULL, traffic_main, &t) == 0;
+    TST_TRUE(running);
+    char path[700], base_path[700];
+    const float feat[3 * 2] = {1.0f, 0.5f, 0.0f, 1.0f, 0.5f, 0.5f};
+
+    /* 1. Create an open action set. */
+    snprintf(path, sizeof(path), "%s/answers.ini", f.dir);
+    write_file(path, "[policy answers]\ndim = 4\nactions = open\naction_dim = 2\n"
+                     "signal.resolved = 1\nwindow_ms = 200\n");
+    const char *put_answers[] = {"put", "--file", path, NULL};
+    TST_EQ(policy_cli(&f, put_answers), 0);
+    int64_t took = wait_for(&f, "answers", 4, feat, 2, true, PROTO_E_NONE);
+    printf("# created: served after %lld ms\n", (long long)took);
+    TST_TRUE(took >= 0 && took < 5000);
+    atomic_store(&t.answers_on, true);
+
+    /* 2. A change the head follows: epsilon 0.3 -> 0. */
+    int64_t until = tst_now_ms() + 300;
+    while (tst_now_ms() < until) {
+        tst_nap(); /* let base learn a little first */
+    }
+    long long v0 = 0, v1 = 0;
+    char sum0[32], sum1[32];
+    stat_pair(&f, "base", &v0, sum0, sizeof(sum0));
+    snprintf(base_path, sizeof(base_path), "%s/base.ini", f.dir);
+    write_file(base_path, "[policy base]\ndim = 4\nactions = a, b, c\nepsilon = 0\n"
+                          "signal.resolved = 1\nwindow_ms = 200\n");
+    const char *put_base[] = {"put", "--file", base_path, NULL};
+    TST_EQ(policy_cli(&f, put_base), 0);
+    /* Picked up once a decide is served with probability 1 (greedy, no exploration). */
+    base_buf b;
+    base_buf_init(&b, 1u << 16);
+    uint64_t rng = 11;
+    int64_t t0 = tst_now_ms();
+    took = -1;
+    while (tst_now_ms() < t0 + 10000 && took < 0) {
+        rlfeed_reply r;
+        if (decide(f.c, &b, "base", 4, NULL, 0, &rng, &r) && r.ok &&
+            (r.pmf[0] == 1.0f || r.pmf[1] == 1.0f || r.pmf[2] == 1.0f)) {
+            took = tst_now_ms() - t0;
+        }
+    }
+    printf("# epsilon change: in force after %lld ms\n", (long long)took);
+    TST_TRUE(took >= 0 && took < 5000);
+    stat_pair(&f, "base", &v1, sum1, sizeof(sum1));
+    printf("# base before the change: version %lld; after: %lld\n", v0, v1);
+    TST_TRUE(v1 >= v0); /* the head went on */
+
+    /* 3. A change it cannot follow: dim 4 -> 6. Base's traffic pauses around it. */
+    atomic_store(&t.base_on, false);
+    write_file(base_path, "[policy base]\ndim = 6\nactions = a, b, c\nepsilon = 0.1\n"
+                          "signal.resolved = 1\nwindow_ms = 200\n");
+    TST_EQ(policy_cli(&f, put_base), 0);
+    took = wait_for(&f, "base", 6, NULL, 0, true, PROTO_E_NONE);
+    printf("# dim change: served at dim 6 after %lld ms\n", (long long)took);
+    TST_TRUE(took >= 0 && took < 5000);
+    rlfeed_reply r;
+    TST_TRUE(decide(f.c, &b, "base", 4, NULL, 0, &rng, &r) && !r.ok &&
+             r.error.code == PROTO_E_BAD_DIMENSION);
+    long long v2 = 0;
+    char sum2[32];
+    stat_pair(&f, "base", &v2, sum2, sizeof(sum2));
+    printf("# new head version: model version %lld (was %lld)\n", v2, v1);
+    TST_TRUE(v2 > v1); /* the version numbers go on */
+    atomic_store(&t.base_dim, 6);
+    atomic_store(&t.base_on, true);
+    until = tst_now_ms() + 500;
+    while (tst_now_ms() < until) {
+        tst_nap(); /* base learns at dim 6 */
+    }
+
+    /* 4. Retire answers. */
+    atomic_store(&t.answers_on, false);
+    const char *retire[] = {"retire", "--policy", "answers", NULL};
+    TST_EQ(policy_cli(&f, retire), 0);
+    took = wait_for(&f, "answers", 4, feat, 2, false, PROTO_E_UNKNOWN_POLICY);
+    printf("# retired: refused after %lld ms\n", (long long)took);
+    TST_TRUE(took >= 0 && took < 5000);
+
+    atomic_store(&t.stop, true);
+    if (running) {
+        pthread_join(th, NULL);
+    }
+    printf("# traffic: %d requests, %d failed%s%s\n", atomic_load(&t.sent),
+           atomic_load(&t.failures), t.last_error[0] != '\0' ? "; last: " : "", t.last_error);
+    TST_TRUE(atomic_load(&t.sent) > 100);
+    TST_EQ(atomic_load(&t.failures), 0);
+
+    /* 5. A restart serves what the catalog says, the same model. */
+    if (up) {
+        /* Settled: nothing pending and the version still for 500 ms (windows of 200 ms). */
+        int64_t deadline = tst_now_ms() + 15000, still_since = tst_now_ms();
+        long long va = -1, pending = 1;
+        char suma[32] = "";
+        while (tst_now_ms() < deadline) {
+            long long v = 0;
+            json_t *s = tst_stats(&f);
+            pending = tst_stat_int(s, "base", "pending");
+            json_decref(s);
+            stat_pair(&f, "base", &v, suma, sizeof(suma));
+            if (v != va || pending != 0) {
+                va = v;
+                still_since = tst_now_ms();
+            } else if (tst_now_ms() - still_since >= 500) {
+                break;
+            }
+            tst_nap();
+        }
+        TST_EQ(tst_daemon_stop(&f), 0);
+        up = tst_daemon_start(&f, true, NULL);
+        TST_TRUE(up);
+        long long vb = 0;
+        char sumb[32] = "";
+        stat_pair(&f, "base", &vb, sumb, sizeof(sumb));
+        printf("# restart: version %lld checksum %s (before: %lld %s)\n", vb, sumb, va, suma);
+        TST_EQ(vb, va);
+        TST_STREQ(sumb, suma);
+        TST_TRUE(decide(f.c, &b, "base", 6, NULL, 0, &rng, &r) && r.ok);
+        TST_TRUE(decide(f.c, &b, "answers", 4, feat, 2, &rng, &r) && !r.ok &&
+                 r.error.code == PROTO_E_UNKNOWN_POLICY);
+        /* Putting it again serves it again. */
+        TST_EQ(policy_cli(&f, put_answers), 0);
+        took = wait_for(&f, "answers", 4, feat, 2, true, PROTO_E_NONE);
+        TST_TRUE(took >= 0 && took < 5000);
+    }
+
+    /* 6. The audit trail: each change with who, version and diff. */
+    sto_store *st = NULL;
+    char err[256];
+    TST_OK(sto_store_open(sto_server_url(f.redis), 5000, &st, err, sizeof(err)));
+    sto_audit_entry *a = NULL;
+    size_t na = 0, puts = 0;
+    bool dim_diff = false;
+    TST_OK(sto_audit_read(st, "base", "", 100, &a, &na));
+    for (size_t i = 0; i < na; i++) {
+        const char *act = sto_audit_field(&a[i], "action");
+        const char *diff = sto_audit_field(&a[i], "diff");
+        if (act != NULL && strcmp(act, "policy-put") == 0) {
+            puts++;
+            TST_STREQ(sto_audit_field(&a[i], "who"), "ops@test");
+            dim_diff = dim_diff || (diff != NULL && strstr(diff, "- dim = 4") != NULL &&
+                                    strstr(diff, "+ dim = 6") != NULL);
+        }
+    }
+    TST_EQ(puts, 2);
+    TST_TRUE(dim_diff);
+    sto_audit_free(a, na);
+    sto_store_close(st);
+    base_buf_fini(&b);
+    if (up) {
+        TST_EQ(tst_daemon_stop(&f), 0);
+    }
+    tst_daemon_fini(&f, tst_failed > 0);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
