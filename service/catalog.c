@@ -218,6 +218,7 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
     const svc_policy_config *old = p->cfg;
     char why[512] = "";
     svc_prt tmp;
+    bool new_version = false;
     memset(&tmp, 0, sizeof(tmp));
     pthread_rwlock_wrlock(&p->gate);
     base_err err = svc_learner_checkpoint_sync(e, p, CHANGE_SYNC_MS);
@@ -240,7 +241,7 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
     }
     if (err == BASE_OK) {
         svc_log_reader reader = svc_log_reader_of_store(e->change_store);
-        err = svc_prt_restore(&tmp, &reader, true, NULL, why, sizeof(why));
+        err = svc_prt_restore(&tmp, &reader, true, NULL, &new_version, why, sizeof(why));
     }
     if (err != BASE_OK) {
         pthread_rwlock_unlock(&p->gate);
@@ -258,7 +259,6 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
         ch->cfg = NULL;
         return true;
     }
-    bool new_version = tmp.epoch_lsn != p->epoch_lsn && tmp.epoch_lsn == tmp.next_lsn;
     pthread_rwlock_wrlock(&p->head_lk);
     pthread_rwlock_wrlock(&p->prod_lk);
     pthread_mutex_lock(&p->join_lk);
@@ -397,7 +397,7 @@ static void create(svc_catalog *c, const sto_policy_def *d, svc_policy_config *p
     err = svc_prt_init(p, e, &cfg->policy[i], why, sizeof(why));
     if (err == BASE_OK) {
         svc_log_reader reader = svc_log_reader_of_store(c->store);
-        err = svc_prt_restore(p, &reader, true, NULL, why, sizeof(why));
+        err = svc_prt_restore(p, &reader, true, NULL, NULL, why, sizeof(why));
     }
     if (err != BASE_OK) {
         base_log_policy(BASE_LOG_ERROR, pc->name,

@@ -120,10 +120,10 @@ void svc_acks_expire(svc_engine *e);
  * svc_prt_restore() - svc_engine_restore() for one policy. With @new_version_ok, a checkpoint
  * whose head does not fit the definition starts a new head version (fresh, learning only
  * from decisions made after the log's end, its version numbers continuing) instead of
- * failing. @done may be NULL.
+ * failing (*out_new_version says so; may be NULL). @done may be NULL.
  */
 base_err svc_prt_restore(svc_prt *p, const svc_log_reader *log, bool new_version_ok,
-                         svc_restored *done, char *errbuf, size_t errlen);
+                         svc_restored *done, bool *out_new_version, char *errbuf, size_t errlen);
 
 /*
  * catalog.c, on the learner thread: apply the definitions the catalog follower queued

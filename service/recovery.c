@@ -176,7 +176,7 @@ static void note_restored(const svc_prt *p, const base_snapshot *m, uint64_t lea
 }
 
 base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_version_ok,
-                         svc_restored *done, char *errbuf, size_t errlen)
+                         svc_restored *done, bool *out_new_version, char *errbuf, size_t errlen)
 {
     base_snapshot *m = NULL;
     bool found = false;
@@ -264,6 +264,9 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     if (done != NULL) {
         note_restored(p, found ? m : NULL, learned, pending, done);
     }
+    if (out_new_version != NULL) {
+        *out_new_version = fresh;
+    }
     base_snapshot_free(m);
     return BASE_OK;
 }
@@ -278,7 +281,8 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
     for (uint32_t i = 0; i < e->n_pol; i++) {
         /* A definition from the policy catalog may start a new head version; the file's not. */
         svc_prt *p = &e->pol[i];
-        base_err err = svc_prt_restore(p, store, p->cfg->def_version > 0, &done[i], errbuf, errlen);
+        base_err err =
+            svc_prt_restore(p, store, p->cfg->def_version > 0, &done[i], NULL, errbuf, errlen);
         if (err != BASE_OK) {
             base_free(done);
             return err;
