@@ -103,7 +103,6 @@ base_err sto_catalog_put(sto_store *s, const char *policy, const sto_catalog_put
     char def[STO_KEY_MAX], hist[STO_KEY_MAX], audit[STO_KEY_MAX], expect[24], ts[24];
     const char *argv[PUT_FIXED + 2 * STO_AUDIT_MAX_FIELDS];
     size_t lens[PUT_FIXED + 2 * STO_AUDIT_MAX_FIELDS];
-    redisReply *r = NULL;
     const char *text = q->text != NULL ? q->text : "";
     const char *diff = q->diff != NULL ? q->diff : "";
     base_err e = BASE_OK;
@@ -143,55 +142,29 @@ base_err sto_catalog_put(sto_store *s, const char *policy, const sto_catalog_put
     argv[argc++] = q->actor;
     argv[argc++] = ts;
     argv[argc++] = diff;
-    for (size_t i = 0; i < q->n_fields; i++) {
-        argv[argc++] = q->fields[i].name;
-        argv[argc++] = q->fields[i].value;
-    }
-    for (int i = 0; i < argc; i++) {
-        lens[i] = i == 1 ? sizeof(PUT) - 1 : strlen(argv[i]);
-    }
-    e = sto_run(s, argc, argv, lens, &r);
+    sto_change_reply rep;
+    e = sto_run_change_script(s, argv, lens, argc, sizeof(PUT) - 1, q->fields, q->n_fields, &rep);
     if (e != BASE_OK) {
-        goto fail;
+        return e;
     }
-    e = BASE_EPROTO;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
-        goto fail;
-    }
-    const redisReply *what = r->element[0], *ver = r->element[1];
-    uint64_t v = 0;
-    if (!sto_parse_version(ver->str, ver->len, &v)) {
-        goto fail;
-    }
-    if (what->len == 8 && memcmp(what->str, "conflict", 8) == 0) {
+    *out_version = rep.version;
+    if (strcmp(rep.word, "conflict") == 0) {
         *out_result = STO_CATALOG_CONFLICT;
-        *out_version = v;
-        e = BASE_OK;
-        goto fail;
+        return BASE_OK;
     }
-    const redisReply *id = r->elements == 3 ? r->element[2] : NULL;
-    if (what->len != 7 || memcmp(what->str, "changed", 7) != 0 || id == NULL ||
-        id->type != REDIS_REPLY_STRING || id->len == 0 || id->len > BASE_STREAM_ID_MAX) {
-        goto fail;
+    if (strcmp(rep.word, "changed") != 0 || rep.id[0] == '\0') {
+        return BASE_EPROTO;
     }
     if (out_audit_id != NULL) {
-        memcpy(out_audit_id, id->str, id->len);
-        out_audit_id[id->len] = '\0';
+        memcpy(out_audit_id, rep.id, sizeof(rep.id));
     }
     *out_result = STO_CATALOG_CHANGED;
-    *out_version = v;
     /*
      * The definition is written; the announcement is a second step (the set and the counter
      * are not in the policy's hash slot). If it is lost, readers still find the change at
      * their periodic full read (sto_catalog_list() and each version).
      */
-    e = announce(s, policy);
-fail:
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
+    return announce(s, policy);
 }
 
 /* The string element @i of the flat field/value array @r named @name, or NULL. */

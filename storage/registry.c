@@ -120,6 +120,41 @@ static void format_share(double v, char *out, size_t size)
     }
 }
 
+base_err sto_run_change_script(sto_store *s, const char **argv, size_t *lens, int argc,
+                               size_t script_len, const sto_field *fields, size_t n_fields,
+                               sto_change_reply *out)
+{
+    for (size_t i = 0; i < n_fields; i++) {
+        argv[argc++] = fields[i].name;
+        argv[argc++] = fields[i].value;
+    }
+    for (int i = 0; i < argc; i++) {
+        lens[i] = i == 1 ? script_len : strlen(argv[i]);
+    }
+    redisReply *r = NULL;
+    base_err e = sto_run(s, argc, argv, lens, &r);
+    if (e != BASE_OK) {
+        return e;
+    }
+    e = BASE_EPROTO;
+    memset(out, 0, sizeof(*out));
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->elements <= 3 &&
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
+        r->element[0]->len < sizeof(out->word) &&
+        sto_parse_version(r->element[1]->str, r->element[1]->len, &out->version)) {
+        memcpy(out->word, r->element[0]->str, r->element[0]->len);
+        const redisReply *id = r->elements == 3 ? r->element[2] : NULL;
+        bool id_ok = id == NULL || (id->type == REDIS_REPLY_STRING && id->len > 0 &&
+                                    id->len <= BASE_STREAM_ID_MAX);
+        if (id_ok && id != NULL) {
+            memcpy(out->id, id->str, id->len);
+        }
+        e = id_ok ? BASE_OK : BASE_EPROTO;
+    }
+    freeReplyObject(r);
+    return e;
+}
+
 base_err sto_registry_change(sto_store *s, const char *policy, const sto_change *c,
                              sto_change_result *out_result, uint64_t *out_production,
                              char *out_audit_id)
@@ -128,7 +163,6 @@ base_err sto_registry_change(sto_store *s, const char *policy, const sto_change 
     char suffix[40], expect[24], to[24], canary[32];
     const char *argv[CHANGE_FIXED + 2 * STO_AUDIT_MAX_FIELDS];
     size_t lens[CHANGE_FIXED + 2 * STO_AUDIT_MAX_FIELDS];
-    redisReply *r = NULL;
     size_t bytes = 0;
     base_err e = check_change(c, &bytes);
 
@@ -169,45 +203,29 @@ base_err sto_registry_change(sto_store *s, const char *policy, const sto_change 
     argv[argc++] = serve;
     argv[argc++] = op_code(c->canary_op);
     argv[argc++] = canary;
-    for (size_t i = 0; i < c->n_fields; i++) {
-        argv[argc++] = c->fields[i].name;
-        argv[argc++] = c->fields[i].value;
-    }
-    for (int i = 0; i < argc; i++) {
-        lens[i] = i == 1 ? sizeof(CHANGE) - 1 : strlen(argv[i]);
-    }
-    e = sto_run(s, argc, argv, lens, &r);
+    sto_change_reply rep;
+    e = sto_run_change_script(s, argv, lens, argc, sizeof(CHANGE) - 1, c->fields, c->n_fields,
+                              &rep);
     if (e != BASE_OK) {
         goto fail;
     }
     e = BASE_EPROTO;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
-        goto fail;
-    }
-    const redisReply *what = r->element[0], *cur = r->element[1];
-    uint64_t production = 0;
-    if (!sto_parse_version(cur->str, cur->len, &production)) {
-        goto fail; /* production holds something that is not a version */
-    }
+    uint64_t production = rep.version;
     sto_change_result res;
-    if (what->len == 7 && memcmp(what->str, "changed", 7) == 0) {
-        const redisReply *id = r->elements == 3 ? r->element[2] : NULL;
-        if (id == NULL || id->type != REDIS_REPLY_STRING || id->len == 0 ||
-            id->len > BASE_STREAM_ID_MAX) {
+    if (strcmp(rep.word, "changed") == 0) {
+        if (rep.id[0] == '\0') {
             goto fail;
         }
         if (out_audit_id != NULL) {
-            memcpy(out_audit_id, id->str, id->len);
-            out_audit_id[id->len] = '\0';
+            memcpy(out_audit_id, rep.id, sizeof(rep.id));
         }
         res = STO_CHANGED;
-    } else if (what->len == 8 && memcmp(what->str, "conflict", 8) == 0) {
+    } else if (strcmp(rep.word, "conflict") == 0) {
         if (production == c->expect) {
             goto fail; /* equal in value, not in text: "007" is not a version we write */
         }
         res = STO_CONFLICT;
-    } else if (what->len == 7 && memcmp(what->str, "missing", 7) == 0) {
+    } else if (strcmp(rep.word, "missing") == 0) {
         res = STO_MISSING;
     } else {
         goto fail;
@@ -216,9 +234,6 @@ base_err sto_registry_change(sto_store *s, const char *policy, const sto_change 
     *out_production = production;
     e = BASE_OK;
 fail:
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
     return e;
 }
 

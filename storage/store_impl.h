@@ -74,6 +74,23 @@ base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, 
 base_err sto_run_count(sto_store *s, int argc, const char **argv, const size_t *lens,
                        uint64_t *out);
 
+/* The reply of a change script (registry.c, catalog.c): {word, version, [stream id]}. */
+typedef struct sto_change_reply {
+    char word[16];                   /* "changed", "conflict", ... */
+    uint64_t version;                /* the version the script answered */
+    char id[BASE_STREAM_ID_MAX + 1]; /* the audit entry's id; "" when absent */
+} sto_change_reply;
+
+/*
+ * sto_run_change_script() - append the audit pairs @fields to @argv (which holds @argc
+ * arguments: EVAL, the script of @script_len bytes, its keys and fixed arguments; room for
+ * 2 * @n_fields more, as @lens), run it, and read its reply into @out.
+ * Return: sto_run()'s errors; BASE_EPROTO for a reply of another shape.
+ */
+base_err sto_run_change_script(sto_store *s, const char **argv, size_t *lens, int argc,
+                               size_t script_len, const struct sto_field *fields, size_t n_fields,
+                               sto_change_reply *out);
+
 /* Whether @r is the status reply @want ("OK", "PONG", "QUEUED"). */
 bool sto_is_status(const redisReply *r, const char *want);
 
