@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "proc.h"
 #include "proto/json.h"
+#include "storage/store.h"
 #include "tap.h"
 
 bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
@@ -310,4 +311,37 @@ long long tst_rejected(json_t *s, const char *code)
 {
     json_t *v = json_object_get(json_object_get(s, "rejected"), code);
     return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+int tst_each_decision(tst_daemon *f, const char *policy, int want, int timeout_ms,
+                      void (*fn)(const base_decision *d, void *arg), void *arg)
+{
+    sto_store *st = NULL;
+    char err[256];
+    int seen = 0;
+    if (sto_store_open(sto_server_url(f->redis), 5000, &st, err, sizeof(err)) != BASE_OK) {
+        printf("# redis: %s\n", err);
+        return 0;
+    }
+    int64_t deadline = tst_now_ms() + timeout_ms;
+    char after[BASE_STREAM_ID_MAX + 1] = "0";
+    while (seen < want && tst_now_ms() < deadline) {
+        sto_entry *e = NULL;
+        size_t n = 0;
+        if (sto_store_read(st, STO_DECISIONS, policy, after, 1000, &e, &n) != BASE_OK) {
+            break;
+        }
+        for (size_t k = 0; k < n; k++) {
+            fn(e[k].rec, arg);
+            seen++;
+        }
+        if (n > 0) {
+            snprintf(after, sizeof(after), "%s", e[n - 1].id);
+        } else {
+            tst_nap();
+        }
+        sto_entries_free(STO_DECISIONS, e, n);
+    }
+    sto_store_close(st);
+    return seen;
 }

@@ -83,4 +83,12 @@ const char *tst_stat_str(json_t *s, const char *policy, const char *key);
 long long tst_stat_join(json_t *s, const char *policy, const char *key);
 long long tst_rejected(json_t *s, const char *code);
 
+/*
+ * tst_each_decision() - call @fn on each record of @policy's decision stream in @f's Redis,
+ * oldest first, until @want records were read or @timeout_ms passed (the writer may still be
+ * storing the last ones). Returns how many were read.
+ */
+int tst_each_decision(tst_daemon *f, const char *policy, int want, int timeout_ms,
+                      void (*fn)(const base_decision *d, void *arg), void *arg);
+
 #endif

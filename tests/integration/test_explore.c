@@ -31,6 +31,23 @@ typedef struct served {
 
 static served log_[N];
 
+typedef struct tally {
+    int matched, mismatched;
+} tally;
+
+/* A decision record: the pmf served for its event, byte for byte? */
+static void check_logged(const base_decision *d, void *arg)
+{
+    tally *t = arg;
+    int i = -1;
+    (void)sscanf(d->event_id, "x-%d", &i);
+    if (i >= 0 && i < N && memcmp(d->pmf, log_[i].pmf, sizeof(log_[i].pmf)) == 0) {
+        t->matched++;
+    } else {
+        t->mismatched++;
+    }
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -140,36 +157,9 @@ int main(void)
 
     /* The log holds exactly what was served. */
     if (up) {
-        sto_store *st = NULL;
-        char err[256];
-        int matched = 0, mismatched = 0;
-        TST_OK(sto_store_open(sto_server_url(f.redis), 5000, &st, err, sizeof(err)));
-        int64_t deadline = tst_now_ms() + 20000;
-        char after[BASE_STREAM_ID_MAX + 1] = "0";
-        while (st != NULL && matched + mismatched < N && tst_now_ms() < deadline) {
-            sto_entry *e = NULL;
-            size_t n = 0;
-            if (sto_store_read(st, STO_DECISIONS, "x", after, 1000, &e, &n) != BASE_OK) {
-                break;
-            }
-            for (size_t k = 0; k < n; k++) {
-                const base_decision *d = e[k].rec;
-                int i = -1;
-                (void)sscanf(d->event_id, "x-%d", &i);
-                if (i >= 0 && i < N && memcmp(d->pmf, log_[i].pmf, sizeof(log_[i].pmf)) == 0) {
-                    matched++;
-                } else {
-                    mismatched++;
-                }
-            }
-            if (n > 0) {
-                snprintf(after, sizeof(after), "%s", e[n - 1].id);
-            } else {
-                tst_nap(); /* the writer may still be storing the last ones */
-            }
-            sto_entries_free(STO_DECISIONS, e, n);
-        }
-        sto_store_close(st);
+        tally t = {0, 0};
+        (void)tst_each_decision(&f, "x", N, 20000, check_logged, &t);
+        int matched = t.matched, mismatched = t.mismatched;
         TST_EQ(matched, N);
         TST_EQ(mismatched, 0);
         TST_EQ(tst_daemon_stop(&f), 0);

@@ -137,44 +137,32 @@ static void refusals(tst_daemon *f)
     json_decref(s);
 }
 
-/* Every decision record: the pmf served, the ids and features sent, byte for byte. */
+typedef struct tally {
+    int matched, mismatched;
+} tally;
+
+/* A decision record: the pmf served, the ids and features sent, byte for byte? */
+static void check_record(const base_decision *d, void *arg)
+{
+    tally *t = arg;
+    int i = -1;
+    (void)sscanf(d->event_id, "o-%d", &i);
+    bool same = i >= 0 && i < N && d->action_dim == AD && d->n_cand == C &&
+                memcmp(d->pmf, log_[i].pmf, sizeof(log_[i].pmf)) == 0 &&
+                memcmp(d->features, log_[i].feat, sizeof(log_[i].feat)) == 0;
+    for (int c = 0; same && c < C; c++) {
+        same = strcmp(d->cand_id[c], log_[i].ids[c]) == 0;
+    }
+    t->matched += same;
+    t->mismatched += !same;
+}
+
 static void records_match(tst_daemon *f)
 {
-    sto_store *st = NULL;
-    char err[256];
-    int matched = 0, mismatched = 0;
-    TST_OK(sto_store_open(sto_server_url(f->redis), 5000, &st, err, sizeof(err)));
-    int64_t deadline = tst_now_ms() + 20000;
-    char after[BASE_STREAM_ID_MAX + 1] = "0";
-    while (st != NULL && matched + mismatched < N && tst_now_ms() < deadline) {
-        sto_entry *e = NULL;
-        size_t n = 0;
-        if (sto_store_read(st, STO_DECISIONS, "ans", after, 1000, &e, &n) != BASE_OK) {
-            break;
-        }
-        for (size_t k = 0; k < n; k++) {
-            const base_decision *d = e[k].rec;
-            int i = -1;
-            (void)sscanf(d->event_id, "o-%d", &i);
-            bool same = i >= 0 && i < N && d->action_dim == AD && d->n_cand == C &&
-                        memcmp(d->pmf, log_[i].pmf, sizeof(log_[i].pmf)) == 0 &&
-                        memcmp(d->features, log_[i].feat, sizeof(log_[i].feat)) == 0;
-            for (int c = 0; same && c < C; c++) {
-                same = strcmp(d->cand_id[c], log_[i].ids[c]) == 0;
-            }
-            matched += same;
-            mismatched += !same;
-        }
-        if (n > 0) {
-            snprintf(after, sizeof(after), "%s", e[n - 1].id);
-        } else {
-            tst_nap(); /* the writer may still be storing the last ones */
-        }
-        sto_entries_free(STO_DECISIONS, e, n);
-    }
-    sto_store_close(st);
-    TST_EQ(matched, N);
-    TST_EQ(mismatched, 0);
+    tally t = {0, 0};
+    (void)tst_each_decision(f, "ans", N, 20000, check_record, &t);
+    TST_EQ(t.matched, N);
+    TST_EQ(t.mismatched, 0);
 }
 
 static void explained_with_ids(tst_daemon *f, int i)
