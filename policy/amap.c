@@ -27,13 +27,13 @@ base_err pol_amap_resolve(const pol_amap_config *c, uint32_t *out_r, uint32_t *o
     uint64_t s = c->action_dim < POL_AMAP_ACTION_MAX ? c->action_dim : POL_AMAP_ACTION_MAX;
     uint64_t r = c->interaction_dim;
     if (r == 0) {
-        if (c->budget < s + 2) {
+        if (c->budget < 2 * s) {
             return BASE_EINVAL;
         }
-        r = (c->budget - s) / (s + 1);
+        r = (c->budget - s) / s;
         r = r < c->dim ? r : c->dim;
     }
-    uint64_t len = r + s + r * s;
+    uint64_t len = s + r * s;
     if (len > POL_FMAP_OUT_MAX) {
         return BASE_EINVAL;
     }
@@ -133,19 +133,14 @@ static bool all_finite(const float *v, size_t n)
 base_err pol_amap_apply(const pol_amap *m, const float *x, const float *z, uint32_t n, float *out)
 {
     uint32_t r = m->r, s = m->s, k = m->cfg.action_dim;
+    float u[BASE_DIM_MAX]; /* the context part, the same for every candidate */
     if (!all_finite(x, m->cfg.dim) || !all_finite(z, (size_t)n * k)) {
         return BASE_ENUMERIC;
     }
+    project(m->px, r, m->cfg.dim, x, u);
     for (uint32_t c = 0; c < n; c++) {
         float *row = out + (size_t)c * m->len;
-        float *u = row, *v = row + r, *uv = row + r + s;
-        if (c == 0) {
-            project(m->px, r, m->cfg.dim, x, u);
-        } else {
-            for (uint32_t i = 0; i < r; i++) {
-                u[i] = out[i]; /* the context part is the same in every row */
-            }
-        }
+        float *v = row, *uv = row + s;
         project(m->pz, s, k, z + (size_t)c * k, v);
         for (uint32_t i = 0; i < r; i++) {
             float ui = u[i];

@@ -9,19 +9,22 @@
  *
  * For a context x (dim values) and a candidate's features z (action_dim
  * values):
- *     phi(x, z) = [ u (R), v (S), u_i v_j for i < R, j < S (row by row) ]
+ *     phi(x, z) = [ v (S), u_i v_j for i < R, j < S (row by row) ]
  * with u = x when dim <= R, else a fixed random projection of x to R values
  * (entries +-1/sqrt(dim), seeded), and v = z when action_dim <= S, else a
  * projection of z to S values the same way. S = min(action_dim,
  * POL_AMAP_ACTION_MAX). R is the configured interaction_dim, or by default
  * the largest R <= dim that keeps the output within the budget,
- * R + S + R S <= POL_AMAP_BUDGET (ridge learns a map that long exactly:
+ * S + R S <= POL_AMAP_BUDGET (ridge learns a map that long exactly:
  * POL_RIDGE_OPEN_EXACT_MAX). The u_i v_j terms are what lets the score of a
- * candidate depend on the context: with one-hot z they are exactly a linear
- * model per action.
+ * candidate depend on the context: with one-hot z, [v, u v] is exactly a
+ * linear model per action. There is no term of the context alone: it would
+ * shift every candidate's score alike, so it cannot change the ranking, but
+ * it would let a tried candidate's failures lower the score of one never
+ * tried (docs/algorithms.md section 13 measures what that cost).
  *
  * Invariants: a pure function of its configuration (the projections are
- * drawn from a splitmix64 stream of the seed); output length R + S + R S,
+ * drawn from a splitmix64 stream of the seed); output length S + R S,
  * at most POL_FMAP_OUT_MAX.
  *
  * Threads: none inside; pol_amap_apply() is const and may run concurrently.

@@ -153,7 +153,7 @@ base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t er
     uint32_t r = 0, len = 0;
     if (pol_amap_resolve(&ac, &r, &len) != BASE_OK) {
         snprintf(errbuf, errlen,
-                 "policy \"%s\": interaction_dim %u does not fit (at most dim, and R + S + R S <= "
+                 "policy \"%s\": interaction_dim %u does not fit (at most dim, and S + R S <= "
                  "%d with S = min(action_dim, %d))",
                  p->name, p->head.interaction_dim, POL_FMAP_OUT_MAX, POL_AMAP_ACTION_MAX);
         return BASE_EINVAL;

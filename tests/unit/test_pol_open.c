@@ -28,10 +28,10 @@ static void map_layout_and_defaults(void)
     pol_amap_config c = {.dim = 2, .action_dim = 2, .budget = POL_RIDGE_EXACT_MAX, .seed = 1};
     pol_amap *m = NULL;
     TST_OK(pol_amap_new(&c, &m));
-    TST_EQ(pol_amap_len(m), 8);
+    TST_EQ(pol_amap_len(m), 6);
     float in[2 + 2 * 2] = {2.0f, -3.0f, /* x */ 5.0f, 7.0f, /* z0 */ 1.0f, 0.5f /* z1 */};
-    float out[16];
-    float want[16] = {2, -3, 5, 7, 10, 14, -15, -21, 2, -3, 1, 0.5f, 2, 1, -3, -1.5f};
+    float out[12];
+    float want[12] = {5, 7, 10, 14, -15, -21, 1, 0.5f, 2, 1, -3, -1.5f}; /* [z, x_i z_j] */
     TST_OK(pol_amap_apply(m, in, in + 2, 2, out));
     TST_TRUE(memcmp(out, want, sizeof(want)) == 0);
     in[3] = NAN;
@@ -42,12 +42,12 @@ static void map_layout_and_defaults(void)
     uint32_t r = 0, len = 0;
     pol_amap_config d768 = {.dim = 768, .action_dim = 16, .budget = POL_RIDGE_EXACT_MAX};
     TST_OK(pol_amap_resolve(&d768, &r, &len));
-    TST_EQ(r, 15); /* (256 - 15) / 16 */
-    TST_EQ(len, 15 + 15 + 225);
+    TST_EQ(r, 16); /* (256 - 15) / 15 */
+    TST_EQ(len, 15 + 16 * 15);
     pol_amap_config d64 = {.dim = 64, .action_dim = 10, .budget = POL_AMAP_BUDGET};
     TST_OK(pol_amap_resolve(&d64, &r, &len));
     TST_EQ(r, 64);
-    TST_EQ(len, 64 + 10 + 640);
+    TST_EQ(len, 10 + 640);
     d64.interaction_dim = 65;
     TST_EQ(pol_amap_resolve(&d64, &r, &len), BASE_EINVAL);
     d64.interaction_dim = 0;
