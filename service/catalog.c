@@ -21,6 +21,7 @@ struct svc_change {
     struct svc_change *next;
     svc_prt *p;
     svc_policy_config *cfg; /* owned until applied; then kept (struct svc_kept) */
+    bool warned;            /* its wait for Redis was logged (once per change) */
 };
 
 /* A definition a policy runtime may still point at: freed with the engine. */
@@ -224,10 +225,13 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
     base_err err = svc_learner_checkpoint_sync(e, p, CHANGE_SYNC_MS);
     if (err != BASE_OK) {
         pthread_rwlock_unlock(&p->gate);
-        base_log_policy(BASE_LOG_WARN, old->name,
-                        "policy %s: definition version %" PRIu64
-                        " waits: its checkpoint could not be stored (%s)",
-                        old->name, ch->cfg->def_version, base_strerror(err));
+        if (!ch->warned) {
+            base_log_policy(BASE_LOG_WARN, old->name,
+                            "policy %s: definition version %" PRIu64
+                            " waits: its checkpoint could not be stored (%s); retrying",
+                            old->name, ch->cfg->def_version, base_strerror(err));
+            ch->warned = true;
+        }
         return false;
     }
     if (e->change_store == NULL) {
