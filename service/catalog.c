@@ -14,7 +14,7 @@
 #include "storage/store.h"
 
 #define FULL_REREAD_MS 5000 /* reread every definition this often, announced or not */
-#define CHANGE_SYNC_MS 5000 /* a change's checkpoint must be stored within this */
+#define CHANGE_SYNC_MS 2000 /* a change's checkpoint must be stored within this */
 
 /* A definition waiting for the learner thread; cfg NULL would be a bug. */
 struct svc_change {
@@ -221,10 +221,18 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
     svc_prt tmp;
     bool new_version = false;
     memset(&tmp, 0, sizeof(tmp));
-    pthread_rwlock_wrlock(&p->gate);
-    base_err err = svc_learner_checkpoint_sync(e, p, CHANGE_SYNC_MS);
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    base_err err = ls.up ? BASE_OK : BASE_EIO;
+    if (err == BASE_OK) {
+        /* Requests of the policy wait from here until the swap: while Redis answers. */
+        pthread_rwlock_wrlock(&p->gate);
+        err = svc_learner_checkpoint_sync(e, p, CHANGE_SYNC_MS);
+        if (err != BASE_OK) {
+            pthread_rwlock_unlock(&p->gate);
+        }
+    }
     if (err != BASE_OK) {
-        pthread_rwlock_unlock(&p->gate);
         if (!ch->warned) {
             base_log_policy(BASE_LOG_WARN, old->name,
                             "policy %s: definition version %" PRIu64
@@ -235,8 +243,6 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
         return false;
     }
     if (e->change_store == NULL) {
-        svc_log_stats ls;
-        svc_log_get_stats(&e->log, &ls);
         err = sto_store_open(ls.url, (int)e->cfg->redis_timeout_ms, &e->change_store, why,
                              sizeof(why));
     }
