@@ -121,13 +121,15 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version)
             return e;
         }
     }
-    if (pol_head_dim(head) != p->cfg->head.dim ||
-        pol_head_n_actions(head) != p->cfg->head.n_actions ||
-        pol_head_get_config(head)->action_dim != p->cfg->head.action_dim) {
+    /* Checked under the lock a definition change swaps cfg under (service/catalog.c). */
+    pthread_rwlock_wrlock(&p->prod_lk);
+    const svc_policy_config *c = p->cfg;
+    if (pol_head_dim(head) != c->head.dim || pol_head_n_actions(head) != c->head.n_actions ||
+        pol_head_get_config(head)->action_dim != c->head.action_dim) {
+        pthread_rwlock_unlock(&p->prod_lk);
         pol_head_free(head);
         return BASE_EINVAL;
     }
-    pthread_rwlock_wrlock(&p->prod_lk);
     pol_head *old = p->prod;
     p->prod = head;
     atomic_store(&p->prod_version, version);
