@@ -81,34 +81,29 @@ static int id_cmp(const void *a, const void *b)
 }
 
 /*
- * An open set's no_explore: candidate ids, any the frontend may send (not checked against a
- * list), kept sorted for svc_prt's bsearch.
+ * One name of no_explore: for a closed set an action, marked; for an open set a candidate id
+ * (any the frontend may send: not checked against a list), kept for svc_prt's bsearch.
  */
-static base_err open_ids(svc_policy_config *p, char *errbuf, size_t errlen)
+static base_err take_name(svc_policy_config *p, const char *t, char *errbuf, size_t errlen)
 {
-    char *copy = base_strdup(p->no_explore_spec);
-    p->no_explore_ids = base_alloc_array(SVC_NO_EXPLORE_IDS_MAX, sizeof(*p->no_explore_ids));
-    if (copy == NULL || p->no_explore_ids == NULL) {
-        base_free(copy);
-        snprintf(errbuf, errlen, "out of memory");
-        return BASE_ENOMEM;
-    }
-    base_err e = BASE_OK;
-    for (char *save = NULL, *t = strtok_r(copy, ", \t\n", &save); t != NULL && e == BASE_OK;
-         t = strtok_r(NULL, ", \t\n", &save)) {
+    if (p->open_actions) {
         if (strlen(t) > BASE_NAME_MAX || !base_utf8_valid(t, strlen(t)) ||
             p->n_no_explore_ids == SVC_NO_EXPLORE_IDS_MAX) {
             snprintf(errbuf, errlen,
                      "[policy %s]: no_explore: bad id \"%.64s\" (at most %d ids of %d bytes)",
                      p->name, t, SVC_NO_EXPLORE_IDS_MAX, BASE_NAME_MAX);
-            e = BASE_EINVAL;
-        } else {
-            base_strlcpy(p->no_explore_ids[p->n_no_explore_ids++], t, BASE_NAME_MAX + 1);
+            return BASE_EINVAL;
         }
+        base_strlcpy(p->no_explore_ids[p->n_no_explore_ids++], t, BASE_NAME_MAX + 1);
+        return BASE_OK;
     }
-    base_free(copy);
-    qsort(p->no_explore_ids, p->n_no_explore_ids, sizeof(*p->no_explore_ids), id_cmp);
-    return e;
+    long a = action_index(p, t);
+    if (a < 0) {
+        snprintf(errbuf, errlen, "[policy %s]: no_explore: no action \"%.64s\"", p->name, t);
+        return BASE_EINVAL;
+    }
+    p->no_explore[a] = 1;
+    return BASE_OK;
 }
 
 base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen)
@@ -116,23 +111,21 @@ base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen)
     for (uint32_t i = 0; i < c->n_policies; i++) {
         svc_policy_config *p = &c->policy[i];
         base_free(p->no_explore);
-        p->no_explore = NULL;
         base_free(p->no_explore_ids);
+        p->no_explore = NULL;
         p->no_explore_ids = NULL;
         p->n_no_explore_ids = 0;
-        if (p->no_explore_spec != NULL && p->open_actions) {
-            base_err e = open_ids(p, errbuf, errlen);
-            if (e != BASE_OK) {
-                return e;
-            }
-            continue;
-        }
-        if (p->no_explore_spec == NULL || p->n_actions == 0) {
+        if (p->no_explore_spec == NULL || (p->n_actions == 0 && !p->open_actions)) {
             continue;
         }
         char *copy = base_strdup(p->no_explore_spec);
-        p->no_explore = base_alloc_zero(p->n_actions, 1);
-        if (copy == NULL || p->no_explore == NULL) {
+        if (p->open_actions) {
+            p->no_explore_ids =
+                base_alloc_array(SVC_NO_EXPLORE_IDS_MAX, sizeof(*p->no_explore_ids));
+        } else {
+            p->no_explore = base_alloc_zero(p->n_actions, 1);
+        }
+        if (copy == NULL || (p->no_explore == NULL && p->no_explore_ids == NULL)) {
             base_free(copy);
             snprintf(errbuf, errlen, "out of memory");
             return BASE_ENOMEM;
@@ -140,18 +133,14 @@ base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen)
         base_err e = BASE_OK;
         for (char *save = NULL, *t = strtok_r(copy, ", \t\n", &save); t != NULL && e == BASE_OK;
              t = strtok_r(NULL, ", \t\n", &save)) {
-            long a = action_index(p, t);
-            if (a < 0) {
-                snprintf(errbuf, errlen, "[policy %s]: no_explore: no action \"%.64s\"", p->name,
-                         t);
-                e = BASE_EINVAL;
-            } else {
-                p->no_explore[a] = 1;
-            }
+            e = take_name(p, t, errbuf, errlen);
         }
         base_free(copy);
         if (e != BASE_OK) {
             return e;
+        }
+        if (p->open_actions) {
+            qsort(p->no_explore_ids, p->n_no_explore_ids, sizeof(*p->no_explore_ids), id_cmp);
         }
     }
     return BASE_OK;
