@@ -31,6 +31,29 @@ static void done(svc_config *c)
     base_free(c);
 }
 
+/* A config text and what its refusal must say. */
+typedef struct refusal {
+    const char *text;
+    const char *needle;
+} refusal;
+
+/* Each of @cases fails to load with BASE_EINVAL, a reason that names its needle, and nothing loaded. */
+static void expect_refusals(const refusal *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        base_err e = BASE_OK;
+        char err[256] = "";
+        svc_config *c = load(cases[i].text, &e, err, sizeof(err));
+        TST_EQ(e, BASE_EINVAL);
+        TST_TRUE(strstr(err, cases[i].needle) != NULL);
+        if (strstr(err, cases[i].needle) == NULL) {
+            printf("#   case %zu: \"%s\"\n", i, err);
+        }
+        TST_TRUE(c != NULL && c->n_policies == 0);
+        done(c);
+    }
+}
+
 static void full_config_loads_with_defaults(void)
 {
     char err[256] = "";
@@ -157,10 +180,7 @@ static void long_action_lists_load(void)
 
 static void invalid_configs_fail_with_a_reason(void)
 {
-    struct {
-        const char *text;
-        const char *needle;
-    } cases[] = {
+    refusal cases[] = {
         {"[policy p]\ndim = 0\nactions = a\nsignal.s = 1\n", "dim"},
         {"[policy p]\ndim = 4x\nactions = a\nsignal.s = 1\n", "dim"},
         {"[policy p]\ndim = 4\nactions = a, a\nsignal.s = 1\n", "duplicate action"},
@@ -205,18 +225,7 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nbase_model_version = \xf4\x90\x80\x80\n",
          "UTF-8"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char err[256] = "";
-        base_err e;
-        svc_config *c = load(cases[i].text, &e, err, sizeof(err));
-        TST_EQ(e, BASE_EINVAL);
-        TST_TRUE(strstr(err, cases[i].needle) != NULL);
-        if (strstr(err, cases[i].needle) == NULL) {
-            printf("#   case %zu: \"%s\"\n", i, err);
-        }
-        TST_EQ(c->n_policies, 0);
-        done(c);
-    }
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void missing_file_is_an_io_error(void)
@@ -430,10 +439,7 @@ static void clients_load_and_bad_ones_fail(void)
     TST_EQ(c->n_clients, 0);
     done(c);
 
-    struct {
-        const char *text;
-        const char *needle;
-    } cases[] = {
+    refusal cases[] = {
         {"[server]\nauth = on\n" POL, "needs at least one [client NAME]"},
         {"[server]\nauth = yes\n" POL, "auth"},
         {"[server]\nauth_window_ms = 10\n" POL, "auth_window_ms"},
@@ -452,16 +458,7 @@ static void clients_load_and_bad_ones_fail(void)
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nno_explore = a, z\n",
          "no_explore: no action \"z\""},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        err[0] = '\0';
-        c = load(cases[i].text, &e, err, sizeof(err));
-        TST_EQ(e, BASE_EINVAL);
-        TST_TRUE(strstr(err, cases[i].needle) != NULL);
-        if (strstr(err, cases[i].needle) == NULL) {
-            printf("#   case %zu: \"%s\"\n", i, err);
-        }
-        done(c);
-    }
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void open_action_sets_load_and_bad_ones_fail(void)
@@ -483,10 +480,7 @@ static void open_action_sets_load_and_bad_ones_fail(void)
         TST_STREQ(p->no_explore_ids[1], "rate-quote");
     }
     done(c);
-    struct {
-        const char *text;
-        const char *needle;
-    } cases[] = {
+    refusal cases[] = {
         {"[policy p]\ndim = 8\nactions = open\nsignal.s = 1\n", "needs action_dim"},
         {"[policy p]\ndim = 8\nactions = a, b\naction_dim = 3\nsignal.s = 1\n",
          "need actions = open"},
@@ -503,16 +497,7 @@ static void open_action_sets_load_and_bad_ones_fail(void)
         {"[policy p]\ndim = 8\nactions = open\naction_dim = 2000\nsignal.s = 1\n",
          "for action_dim"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        err[0] = '\0';
-        c = load(cases[i].text, &e, err, sizeof(err));
-        TST_EQ(e, BASE_EINVAL);
-        TST_TRUE(strstr(err, cases[i].needle) != NULL);
-        if (strstr(err, cases[i].needle) == NULL) {
-            printf("#   case %zu: \"%s\"\n", i, err);
-        }
-        done(c);
-    }
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 int main(void)
