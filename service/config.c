@@ -264,6 +264,10 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = parse_u32(v, 10, 600000, &c->redis_timeout_ms);
     } else if (strcmp(k, "ack_timeout_ms") == 0) {
         ok = parse_u32(v, 10, 600000, &c->ack_timeout_ms);
+    } else if (strcmp(k, "replicas_ack") == 0) {
+        ok = parse_u32(v, 0, 16, &c->replicas_ack);
+    } else if (strcmp(k, "replicas_ack_timeout_ms") == 0) {
+        ok = parse_u32(v, 1, 60000, &c->replicas_ack_timeout_ms);
     } else if (strcmp(k, "instance_id") == 0) {
         ok = copy_str(c->instance_id, sizeof(c->instance_id), v);
     } else if (strcmp(k, "lease_ms") == 0) {
@@ -594,6 +598,7 @@ static void set_defaults(svc_config *c)
     c->lease_ms = 10000;
     c->snapshot_interval_ms = 10000;
     c->registry_poll_ms = 250;
+    c->replicas_ack_timeout_ms = 500;
     c->rollup_period_ms = 60000;
     c->rollup_keep = 10080;
     base_strlcpy(c->dashboard_chartjs, SVC_CHARTJS_DEFAULT, sizeof(c->dashboard_chartjs));

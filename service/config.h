@@ -122,16 +122,18 @@ typedef struct svc_config {
     uint32_t group_commit_us;  /* writer: wait for a fuller batch of lazy records, default 1000 */
     uint32_t redis_timeout_ms; /* per command, default 2000 */
     uint32_t ack_timeout_ms;   /* feedback waits this long for Redis, default 1000 */
-    char instance_id[SVC_URL_MAX]; /* lease owner name, "" = "<host>:<first url>" */
-    uint32_t lease_ms;             /* policy ownership lease, default 10000 */
-    uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
-    uint32_t snapshot_every;       /* ... or after this many updates; default 10000 */
-    uint64_t retention_ms;         /* stream entries kept at least; default 7 days */
-    uint32_t keep_snapshots;       /* newest snapshots kept (plus pinned); default 5 */
-    uint32_t tick_ms;              /* join expiry cadence, default 20 */
-    uint32_t registry_poll_ms;     /* how often the registry is read, default 250 */
-    uint32_t rollup_period_ms;     /* one dashboard rollup per policy this often, default 60000 */
-    uint32_t rollup_keep;          /* rollups kept per policy, default 10080 (7 days) */
+    uint32_t replicas_ack;     /* acknowledged writes wait for this many replicas; default 0 */
+    uint32_t replicas_ack_timeout_ms; /* ... this long at most (WAIT), default 500 */
+    char instance_id[SVC_URL_MAX];    /* lease owner name, "" = "<host>:<first url>" */
+    uint32_t lease_ms;                /* policy ownership lease, default 10000 */
+    uint32_t snapshot_interval_ms;    /* checkpoint at least this often; default 10000 */
+    uint32_t snapshot_every;          /* ... or after this many updates; default 10000 */
+    uint64_t retention_ms;            /* stream entries kept at least; default 7 days */
+    uint32_t keep_snapshots;          /* newest snapshots kept (plus pinned); default 5 */
+    uint32_t tick_ms;                 /* join expiry cadence, default 20 */
+    uint32_t registry_poll_ms;        /* how often the registry is read, default 250 */
+    uint32_t rollup_period_ms; /* one dashboard rollup per policy this often, default 60000 */
+    uint32_t rollup_keep;      /* rollups kept per policy, default 10080 (7 days) */
     char dashboard_chartjs[SVC_URL_MAX]; /* Chart.js file /dashboard/chart.js serves */
     bool auth;                           /* requests must carry a client's proof; default off */
     uint32_t auth_window_ms;             /* clock skew a proof may have, default 30000 */

@@ -398,6 +398,11 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         goto done;
     }
     svc_persist_set_group_commit(persist, cfg->group_commit_us);
+    svc_persist_set_replicas(persist, cfg->replicas_ack, cfg->replicas_ack_timeout_ms);
+    if (cfg->replicas_ack > 0) {
+        base_log(BASE_LOG_INFO, "acknowledged writes wait for %u replica(s), %u ms at most",
+                 cfg->replicas_ack, cfg->replicas_ack_timeout_ms);
+    }
     svc_log log = svc_log_of_persist(persist);
     e = svc_engine_new(cfg, &clock, &log, &eng, err, sizeof(err));
     if (e != BASE_OK) {

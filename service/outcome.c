@@ -130,8 +130,8 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
 {
     svc_ack *a = arg;
     svc_engine *e = a->p->eng;
-    if (result == BASE_OK) {
-        svc_prt_set_tail(a->p, STO_OUTCOMES, it->stream_id);
+    if (result == BASE_OK || result == BASE_ETIMEDOUT) {
+        svc_prt_set_tail(a->p, STO_OUTCOMES, it->stream_id); /* stored (on the master) */
     } else {
         atomic_fetch_add(&a->p->c.store_errors, 1);
     }
@@ -140,7 +140,10 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
             svc_engine_reply_status(&a->r, a->status);
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
-                              "the outcome could not be stored; retry");
+                              result == BASE_ETIMEDOUT
+                                  ? "the outcome is stored, but not on replicas_ack replicas in "
+                                    "time; retry"
+                                  : "the outcome could not be stored; retry");
         }
     }
     base_free(a);

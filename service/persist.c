@@ -30,7 +30,10 @@ typedef struct stream_pos {
 struct svc_persist {
     char *url;
     int timeout_ms;
-    sto_store *store; /* writer thread only; NULL until the first connect */
+    atomic_uint replicas_ack;          /* acknowledged items wait for this many replicas (WAIT) */
+    atomic_uint replicas_timeout_ms;   /* ... this long at most */
+    atomic_uint_fast64_t unreplicated; /* acknowledged items completed unconfirmed */
+    sto_store *store;                  /* writer thread only; NULL until the first connect */
     base_queue *q;
     pthread_t thread;
     atomic_bool redis_up;
@@ -339,6 +342,26 @@ static base_err settle_behind(svc_persist *p, svc_persist_item *it, bool maybe_s
  * complete in stream order: in the order given, except that a record that
  * had to take a new id completes after the ones now below it.
  */
+/*
+ * With replicas_ack N > 0 and an acknowledged item stored in this batch: WAIT until N
+ * replicas have it (one WAIT covers the whole pipeline). True if they did, or if nothing
+ * needed it.
+ */
+static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append *a, size_t n)
+{
+    uint32_t want = atomic_load(&p->replicas_ack);
+    bool needed = false;
+    for (size_t i = 0; i < n && want > 0 && !needed; i++) {
+        needed = !todo[i]->lazy && a[i].out_err == BASE_OK;
+    }
+    if (!needed) {
+        return true;
+    }
+    uint32_t acked = 0;
+    base_err e = sto_store_wait(p->store, want, atomic_load(&p->replicas_timeout_ms), &acked);
+    return e == BASE_OK && acked >= want;
+}
+
 static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
 {
     sto_append a[SVC_PERSIST_BATCH];
@@ -366,6 +389,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             if (!broken) {
                 p->last_ok_ns = base_mono_ns();
             }
+            bool unconfirmed = !broken && !replicated(p, todo, a, n_todo);
             size_t kept = 0, renumbered = 0;
             for (size_t i = 0; i < n_todo; i++) {
                 svc_persist_item *it = todo[i];
@@ -395,6 +419,11 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 }
                 if (r == BASE_OK && it->stream_id[0] == '\0') {
                     base_strlcpy(it->stream_id, a[i].out_id, sizeof(it->stream_id)); /* no id */
+                }
+                if (r == BASE_OK && unconfirmed && !it->lazy) {
+                    /* Stored on the master, not confirmed by replicas_ack replicas in time. */
+                    r = BASE_ETIMEDOUT;
+                    atomic_fetch_add(&p->unreplicated, 1);
                 }
                 complete(p, it, r);
             }
@@ -626,6 +655,17 @@ uint64_t svc_persist_written(const svc_persist *p)
 const char *svc_persist_url(const svc_persist *p)
 {
     return p->url;
+}
+
+void svc_persist_set_replicas(svc_persist *p, uint32_t n, uint32_t timeout_ms)
+{
+    atomic_store(&p->replicas_ack, n);
+    atomic_store(&p->replicas_timeout_ms, timeout_ms);
+}
+
+uint64_t svc_persist_unreplicated(const svc_persist *p)
+{
+    return atomic_load(&p->unreplicated);
 }
 
 void svc_persist_set_who(svc_persist *p, const char *who)

@@ -139,6 +139,15 @@ const char *svc_persist_url(const svc_persist *p);  /* the Redis it writes to; b
  * before the first MODEL item is submitted (the queue orders the two).
  */
 void svc_persist_set_who(svc_persist *p, const char *who);
+
+/*
+ * svc_persist_set_replicas() - acknowledged items (not lazy) wait, after their batch is
+ * stored, until @n replicas have it (Redis WAIT, one per batch, at most @timeout_ms); if fewer
+ * do, they complete with BASE_ETIMEDOUT although the master has them (a retry is idempotent).
+ * 0: no wait (the default). svc_persist_unreplicated() counts those completions.
+ */
+void svc_persist_set_replicas(svc_persist *p, uint32_t n, uint32_t timeout_ms);
+uint64_t svc_persist_unreplicated(const svc_persist *p);
 /* Audit entries that could not be appended (retention here, plus those counted in). */
 uint64_t svc_persist_audit_failed(const svc_persist *p);
 void svc_persist_count_audit_failed(svc_persist *p, uint64_t n);

@@ -372,6 +372,21 @@ bool sto_is_status(const redisReply *r, const char *want)
     return r->type == REDIS_REPLY_STATUS && r->len == strlen(want) && strcmp(r->str, want) == 0;
 }
 
+base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
+{
+    char num[16], ms[16];
+    snprintf(num, sizeof(num), "%u", n);
+    snprintf(ms, sizeof(ms), "%u", timeout_ms);
+    const char *argv[] = {"WAIT", num, ms};
+    size_t lens[] = {4, strlen(num), strlen(ms)};
+    uint64_t acked = 0;
+    base_err e = sto_run_count(s, 3, argv, lens, &acked);
+    if (e == BASE_OK) {
+        *out_acked = acked > UINT32_MAX ? UINT32_MAX : (uint32_t)acked;
+    }
+    return e;
+}
+
 base_err sto_store_ping(sto_store *s)
 {
     const char *argv[] = {"PING"};

@@ -83,6 +83,13 @@ base_err sto_store_reconnect(sto_store *s);
 base_err sto_store_ping(sto_store *s);
 
 /*
+ * sto_store_wait() - WAIT @n @timeout_ms: block until @n replicas have every write this
+ * connection made so far, or the timeout; *out_acked how many had (it may be fewer).
+ * Return: BASE_OK; BASE_EIO; BASE_ESTORE; BASE_EPROTO.
+ */
+base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
+
+/*
  * One record to append. @rec points to the record type named by @kind.
  * @id: the entry's explicit stream id ("<ms>-<seq>", storage/streamid.h),
  * or NULL or "" to let Redis pick one ("*"). An explicit id makes a retry
