@@ -360,6 +360,14 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         }
         base_log(BASE_LOG_INFO, "http on %s", bound);
     }
+    if (cfg->replicas_ack > 0 && cfg->redis_url[0] == '\0') {
+        base_log(BASE_LOG_ERROR,
+                 "replicas_ack = %u needs a redis URL: the private redis-server "
+                 "has no replicas, so nothing could be acknowledged",
+                 cfg->replicas_ack);
+        e = BASE_EINVAL;
+        goto done;
+    }
     e = start_redis(cfg, &srv, &url);
     if (e != BASE_OK) {
         goto done;
