@@ -12,6 +12,8 @@
 #   bench/fsync_bench.sh [BUILD_DIR] [--seconds S] [--threads "1 4 16"] [--rounds R] [--dd]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 build=build
 seconds=10
 threads="1 4 16"
@@ -64,17 +66,7 @@ for mode in always everysec; do
     "$rlfeedd" --config "$root/bench/feedback.ini" --url "$url" --data-dir "$work/$mode" \
         --appendfsync "$mode" 2> "$work/$mode.log" &
     daemon_pid=$!
-    deadline=$((SECONDS + 30))
-    # Ready, not merely listening: rlfeedd answers "starting" while it restores.
-    until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
-            grep -Eq '"status": *"(ready|degraded)"'; do
-        if ! kill -0 "$daemon_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-            echo "rlfeedd did not become ready:" >&2
-            cat "$work/$mode.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
+    wait_ready "$rlfeed" "$url" "$daemon_pid" "$work/$mode.log"
     for t in $threads; do
         printf 'round=%s appendfsync=%s dd=%s load=%s ' "$round" "$mode" "$dd_load" \
             "$(cut -d' ' -f1 /proc/loadavg)"

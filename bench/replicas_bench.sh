@@ -9,6 +9,8 @@
 #   bench/replicas_bench.sh [BUILD_DIR] [--seconds S] [--threads "1 4 16"] [--rounds R]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 build=build
 seconds=10
 threads="1 4 16"
@@ -72,16 +74,7 @@ for ack in 0 1; do
     "$rlfeedd" --config "$work/ack$ack.ini" --url "$url" --redis "tcp://127.0.0.1:$master" \
         2> "$work/ack$ack.log" &
     daemon_pid=$!
-    deadline=$((SECONDS + 30))
-    until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
-            grep -Eq '"status": *"(ready|degraded)"'; do
-        if ! kill -0 "$daemon_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-            echo "rlfeedd did not become ready:" >&2
-            cat "$work/ack$ack.log" >&2
-            exit 1
-        fi
-        sleep 0.1
-    done
+    wait_ready "$rlfeed" "$url" "$daemon_pid" "$work/ack$ack.log"
     for t in $threads; do
         printf 'round=%s replicas_ack=%s load=%s ' "$round" "$ack" "$(cut -d' ' -f1 /proc/loadavg)"
         "$bench" --url "$url" --threads "$t" --seconds "$seconds"

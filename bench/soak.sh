@@ -30,6 +30,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 rlfeedd="$root/$build/service/rlfeedd"
 rlfeed="$root/$build/tools/rlfeed"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-soak.XXXXXX")
@@ -53,16 +55,7 @@ trap cleanup EXIT INT TERM
 "$rlfeedd" --config "$root/examples/demo.ini" --url "$url" --data-dir "$work/redis" \
     --http-url http://127.0.0.1:0 2> "$work/rlfeedd.log" &
 daemon_pid=$!
-deadline=$((SECONDS + 30))
-until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
-        grep -Eq '"status": *"(ready|degraded)"'; do
-    if ! kill -0 "$daemon_pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
-        echo "rlfeedd did not become ready:" >&2
-        cat "$work/rlfeedd.log" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
+wait_ready "$rlfeed" "$url" "$daemon_pid" "$work/rlfeedd.log"
 
 # The load: rounds of `rlfeed sim` with a new seed each (so new event ids), until told to stop.
 (

@@ -1,0 +1,18 @@
+# Shared by the bench scripts (sourced, not run).
+
+# wait_ready RLFEED URL PID LOG: poll `rlfeed health` at URL until rlfeedd (PID) says ready
+# or degraded (not merely listening: it answers "starting" while it restores); on its exit
+# or after 30 s print LOG and exit 1.
+wait_ready() {
+    local rlfeed=$1 url=$2 pid=$3 log=$4
+    local deadline=$((SECONDS + 30))
+    until "$rlfeed" health --url "$url" --timeout-ms 500 2> /dev/null |
+            grep -Eq '"status": *"(ready|degraded)"'; do
+        if ! kill -0 "$pid" 2>/dev/null || [ $SECONDS -ge $deadline ]; then
+            echo "rlfeedd did not become ready:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
