@@ -152,8 +152,11 @@ static base_err probe(sto_store *s, const char *policy, const char *event_id, in
     (void)snprintf(jfield, sizeof(jfield), JOINED_PREFIX "%s", event_id);
     *out_found = false;
     sto_guard_begin(&g);
-    if (s->c == NULL) {
+    e = sto_route_policy(s, policy);
+    if (e == BASE_OK && s->c == NULL) {
         e = BASE_EIO;
+    }
+    if (e != BASE_OK) {
         goto fail;
     }
     for (int64_t h = hi; h >= lo; h--) {
@@ -178,6 +181,7 @@ static base_err probe(sto_store *s, const char *policy, const char *event_id, in
         }
         const redisReply *r = rv;
         if (r->type == REDIS_REPLY_ERROR) {
+            (void)sto_cluster_note(s, r);
             e = e == BASE_OK ? BASE_ESTORE : e;
         } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
             e = e == BASE_OK ? BASE_EPROTO : e;
@@ -308,8 +312,11 @@ static base_err probe_outcomes(sto_store *s, const char *policy, const char *eve
     }
     (void)snprintf(field, sizeof(field), OUTCOME_PREFIX "%s", event_id);
     sto_guard_begin(&g);
-    if (s->c == NULL) {
+    e = sto_route_policy(s, policy);
+    if (e == BASE_OK && s->c == NULL) {
         e = BASE_EIO;
+    }
+    if (e != BASE_OK) {
         goto fail;
     }
     for (int64_t h = hi; h >= lo; h--) {
@@ -333,6 +340,7 @@ static base_err probe_outcomes(sto_store *s, const char *policy, const char *eve
             goto fail;
         }
         const redisReply *r = rv;
+        (void)sto_cluster_note(s, r);
         base_err re = r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : id_list_add_field(l, r);
         e = e == BASE_OK ? re : e;
         freeReplyObject(rv);

@@ -92,8 +92,64 @@ static const char *take_creds(sto_store *s, const char *rest)
 }
 
 /*
- * Parse "unix:/path", "unix://[USER]:PASS@/path", "tcp://[CREDS@]HOST:PORT" or
- * "redis://[CREDS@]HOST:PORT" into @s.
+ * "HOST:PORT" or "[V6HOST]:PORT" of @n bytes at @p into @host and @port. Database numbers
+ * ("/N") and anything else after the port are refused.
+ */
+static bool parse_hostport(const char *p, size_t n, char *host, int *port)
+{
+    char tmp[HOST_MAX + 8];
+    if (n == 0 || n >= sizeof(tmp) || memchr(p, '@', n) != NULL || memchr(p, '/', n) != NULL) {
+        return false;
+    }
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    const char *colon = strrchr(tmp, ':');
+    if (colon == NULL) {
+        return false;
+    }
+    const char *h = tmp;
+    size_t hn = (size_t)(colon - tmp);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
+        h++;
+        hn -= 2;
+    }
+    if (hn == 0 || hn > HOST_MAX) {
+        return false;
+    }
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || v < 1 || v > 65535) {
+        return false;
+    }
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    *port = (int)v;
+    return true;
+}
+
+/* "HOST:PORT[,HOST:PORT...]" (a cluster:// URL's nodes) into s->seed. */
+static bool parse_seeds(sto_store *s, const char *rest)
+{
+    s->n_seeds = 0;
+    for (;;) {
+        size_t n = strcspn(rest, ",");
+        int port = 0;
+        if (s->n_seeds == STO_SEEDS_MAX ||
+            !parse_hostport(rest, n, s->seed[s->n_seeds].host, &port)) {
+            return false;
+        }
+        s->seed[s->n_seeds++].port = (uint16_t)port;
+        if (rest[n] == '\0') {
+            return true;
+        }
+        rest += n + 1;
+    }
+}
+
+/*
+ * Parse "unix:/path", "unix://[USER]:PASS@/path", "tcp://[CREDS@]HOST:PORT",
+ * "redis://[CREDS@]HOST:PORT" or "cluster://[CREDS@]HOST:PORT[,HOST:PORT...]" into @s.
  */
 static base_err parse_url(sto_store *s, const char *url)
 {
@@ -124,6 +180,15 @@ static base_err parse_url(sto_store *s, const char *url)
         e = BASE_OK;
         goto fail;
     }
+    if (strncmp(url, "cluster://", 10) == 0) {
+        rest = take_creds(s, url + 10);
+        if (rest != NULL && parse_seeds(s, rest)) {
+            s->cluster = true;
+            s->stale = true;
+            e = BASE_OK;
+        }
+        goto fail;
+    }
     if (strncmp(url, "tcp://", 6) == 0) {
         rest = url + 6;
     } else if (strncmp(url, "redis://", 8) == 0) {
@@ -132,31 +197,9 @@ static base_err parse_url(sto_store *s, const char *url)
         goto fail;
     }
     rest = take_creds(s, rest);
-    if (rest == NULL) {
+    if (rest == NULL || !parse_hostport(rest, strlen(rest), s->host, &s->port)) {
         goto fail;
     }
-    const char *colon = strrchr(rest, ':');
-    if (colon == NULL || strpbrk(rest, "@/") != NULL) {
-        goto fail; /* database numbers are not supported */
-    }
-    const char *h = rest;
-    size_t hn = (size_t)(colon - rest);
-    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') {
-        h++;
-        hn -= 2;
-    }
-    if (hn == 0 || hn > HOST_MAX) {
-        goto fail;
-    }
-    char *end = NULL;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 || port > 65535) {
-        goto fail;
-    }
-    memcpy(s->host, h, hn);
-    s->host[hn] = '\0';
-    s->port = (int)port;
     s->is_unix = 0;
     e = BASE_OK;
 fail:
@@ -164,39 +207,42 @@ fail:
 }
 
 /*
- * AUTH on the store's new connection, through sto_run_any() like any command: BASE_ESTORE
- * if Redis refuses, BASE_EIO if the connection is lost (the store is then broken).
+ * AUTH on the new connection @c with the store's credentials: BASE_ESTORE if Redis
+ * refuses, BASE_EIO if the connection is lost.
  */
-static base_err authenticate(sto_store *s, char *errbuf, size_t errlen)
+static base_err authenticate(const sto_store *s, redisContext *c, char *errbuf, size_t errlen)
 {
     bool user = s->user[0] != '\0';
     const char *argv[] = {"AUTH", user ? s->user : s->pass, s->pass};
     size_t lens[] = {4, strlen(argv[1]), strlen(s->pass)};
-    redisReply *r = NULL;
-    base_err e = sto_run_any(s, user ? 3 : 2, argv, lens, &r);
-    if (e != BASE_OK) {
+    pipe_guard g;
+    sto_guard_begin(&g);
+    redisReply *r = redisCommandArgv(c, user ? 3 : 2, argv, lens);
+    sto_guard_end(&g);
+    if (r == NULL) {
         put_err(errbuf, errlen, "lost redis during AUTH", "");
-        return e;
+        return BASE_EIO;
     }
+    base_err e = BASE_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         e = BASE_ESTORE;
         put_err(errbuf, errlen, "redis refused the credentials", r->str != NULL ? r->str : "");
-        sto_mark_broken(s);
     }
     freeReplyObject(r);
     return e;
 }
 
-static base_err connect_ctx(sto_store *s, char *errbuf, size_t errlen)
+base_err sto_open_ctx(const sto_store *s, const char *host, int port, redisContext **out,
+                      char *errbuf, size_t errlen)
 {
     struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
     redisContext *c;
     base_err e = BASE_OK;
 
-    if (s->is_unix) {
+    if (host == NULL) {
         c = redisConnectUnixWithTimeout(s->path, tv);
     } else {
-        c = redisConnectWithTimeout(s->host, s->port, tv);
+        c = redisConnectWithTimeout(host, port, tv);
     }
     if (c == NULL) {
         e = BASE_ENOMEM;
@@ -213,11 +259,14 @@ static base_err connect_ctx(sto_store *s, char *errbuf, size_t errlen)
         put_err(errbuf, errlen, "cannot set redis timeout", c->errstr);
         goto fail;
     }
-    s->c = c;
-    c = NULL;
     if (s->pass[0] != '\0') {
-        e = authenticate(s, errbuf, errlen);
+        e = authenticate(s, c, errbuf, errlen);
+        if (e != BASE_OK) {
+            goto fail;
+        }
     }
+    *out = c;
+    c = NULL;
 fail:
     if (c != NULL) {
         redisFree(c);
@@ -225,9 +274,21 @@ fail:
     return e;
 }
 
+static base_err connect_ctx(sto_store *s, char *errbuf, size_t errlen)
+{
+    if (s->cluster) {
+        return sto_cluster_refresh(s, errbuf, errlen);
+    }
+    return sto_open_ctx(s, s->is_unix ? NULL : s->host, s->port, &s->c, errbuf, errlen);
+}
+
 /* After any hiredis I/O or protocol error the context is unusable. */
 void sto_mark_broken(sto_store *s)
 {
+    if (s->cluster) {
+        sto_cluster_drop(s, s->cur);
+        return;
+    }
     if (s->c != NULL) {
         redisFree(s->c);
         s->c = NULL;
@@ -251,13 +312,15 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
         goto fail;
     }
     s->timeout_ms = timeout_ms;
+    s->cur = -1;
     e = parse_url(s, url);
     if (e != BASE_OK) {
         char shown[512];
         sto_url_redact(url != NULL ? url : "(null)", shown, sizeof(shown));
         put_err(errbuf, errlen,
                 "bad redis url (want tcp://[USER:PASS@]HOST:PORT, redis://[USER:PASS@]HOST:PORT, "
-                "unix:/path or unix://[USER]:PASS@/path)",
+                "unix:/path, unix://[USER]:PASS@/path or "
+                "cluster://[USER:PASS@]HOST:PORT[,HOST:PORT...])",
                 shown);
         goto fail;
     }
@@ -294,18 +357,25 @@ void sto_store_close(sto_store *s)
         return;
     }
     sto_mark_broken(s);
+    if (s->cluster) {
+        sto_cluster_drop(s, STO_CLUSTER_NODES_MAX);
+        base_free(s->map);
+    }
     base_free(s);
 }
 
 base_err sto_store_reconnect(sto_store *s)
 {
+    if (s->cluster) {
+        sto_cluster_drop(s, STO_CLUSTER_NODES_MAX);
+        s->stale = true;
+    }
     sto_mark_broken(s);
     return connect_ctx(s, NULL, 0);
 }
 
-/* Run one command. On BASE_OK *out is its reply, an error reply included; the caller frees it. */
-base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *lens,
-                     redisReply **out)
+base_err sto_run_here(sto_store *s, int argc, const char **argv, const size_t *lens,
+                      redisReply **out)
 {
     pipe_guard g;
     redisReply *r = NULL;
@@ -325,6 +395,14 @@ base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *le
     e = BASE_OK;
 fail:
     return e;
+}
+
+/* Run one command. On BASE_OK *out is its reply, an error reply included; the caller frees it. */
+base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *lens,
+                     redisReply **out)
+{
+    return s->cluster ? sto_cluster_run(s, argc, argv, lens, out)
+                      : sto_run_here(s, argc, argv, lens, out);
 }
 
 /*
@@ -374,6 +452,9 @@ bool sto_is_status(const redisReply *r, const char *want)
 
 base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
 {
+    if (s->cluster) {
+        return sto_cluster_wait(s, n, timeout_ms, out_acked);
+    }
     char num[16], ms[16];
     snprintf(num, sizeof(num), "%u", n);
     snprintf(ms, sizeof(ms), "%u", timeout_ms);
@@ -389,6 +470,9 @@ base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t 
 
 base_err sto_store_ping(sto_store *s)
 {
+    if (s->cluster) {
+        return sto_cluster_ping(s);
+    }
     const char *argv[] = {"PING"};
     size_t lens[] = {4};
     redisReply *r = NULL;

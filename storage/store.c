@@ -92,10 +92,26 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
     base_err e = BASE_OK;
 
     base_buf_init(&b, STO_MAX_VALUE);
+    /*
+     * In cluster mode a chunk goes to one master: the one serving the first item's policy,
+     * and it ends before the first item another master serves.
+     */
+    e = sto_route_policy(s, items[0].policy);
+    if (e == BASE_OK && s->c == NULL) {
+        e = BASE_EIO;
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    int node = s->cur;
     /* Up to 3 commands an item (XADD, HSET, PEXPIRE): PIPE_MAX_ITEMS bounds them all. */
     while (used < n && cmds + 3 <= PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
         sto_append *it = &items[used];
         base_err ie = sto_stream_key(key, sizeof(key), it->kind, it->policy);
+        if (ie == BASE_OK && s->cluster && used > 0 &&
+            s->map->owner[sto_cluster_slot(key, strlen(key))] != node) {
+            break;
+        }
         bool explicit_id = it->id != NULL && it->id[0] != '\0';
         const char *id = explicit_id ? it->id : "*";
         sto_sid sid;
@@ -119,6 +135,9 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
                 goto fail;
             }
             sent[used] = true;
+            if (s->cluster) {
+                s->conn[node].dirty = true; /* sto_store_wait() covers this master */
+            }
             bytes += b.len;
             cmds++;
             size_t n_idx = 0;
@@ -156,6 +175,7 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
     uint8_t extra[PIPE_MAX_ITEMS]; /* index replies after each XADD's */
     size_t done = 0;
     base_err e = BASE_OK;
+    bool unsettled = false; /* a cluster redirection other than MOVED, or the cluster down */
     pipe_guard g;
 
     /* Until answered, an item's fate is unknown: that is what BASE_EIO means here. */
@@ -167,10 +187,6 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
     sto_guard_begin(&g);
     while (done < n) {
         size_t used = 0;
-        if (s->c == NULL) {
-            e = BASE_EIO;
-            goto fail;
-        }
         e = queue_chunk(s, items + done, n - done, sent, extra, &used);
         if (e != BASE_OK) {
             goto fail;
@@ -190,6 +206,9 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
                 memcpy(it->out_id, r->str, r->len);
                 it->out_id[r->len] = '\0';
                 it->out_err = BASE_OK;
+            } else if (sto_cluster_note(s, r)) {
+                /* Not run (MOVED, ASK, CLUSTERDOWN...): BASE_EIO, to be sent again. */
+                unsettled = unsettled || strncmp(r->str, "MOVED ", 6) != 0;
             } else {
                 it->out_err = r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO;
                 it->out_behind = r->type == REDIS_REPLY_ERROR && is_behind_error(r);
@@ -205,6 +224,9 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
             }
         }
         done += used;
+    }
+    if (unsettled) {
+        e = BASE_EIO; /* the caller backs off and reconnects, which reads the map again */
     }
 fail:
     if (e != BASE_OK) {

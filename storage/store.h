@@ -29,8 +29,10 @@
  * After BASE_EIO (connection lost or timed out) the store is unusable until
  * sto_store_reconnect() succeeds.
  *
- * URLs: "tcp://HOST:PORT", "redis://HOST:PORT" or "unix:/path/to/socket", and with
- * credentials "tcp://[USER]:PASSWORD@HOST:PORT" (likewise redis://) or
+ * URLs: "tcp://HOST:PORT", "redis://HOST:PORT" or "unix:/path/to/socket", a Redis Cluster
+ * "cluster://HOST:PORT[,HOST:PORT...]" (storage/route.c: a connection per master, each
+ * command routed by its key's slot, MOVED/ASK followed; docs/storage.md section 10), and
+ * with credentials "tcp://[USER]:PASSWORD@HOST:PORT" (likewise redis://, cluster://) or
  * "unix://[USER]:PASSWORD@/path/to/socket": after connecting, the store sends AUTH
  * (AUTH USER PASSWORD with a user, else AUTH PASSWORD) and every reconnect does
  * again. USER and PASSWORD may carry %XX escapes (for '@', ':', '/', '%'). A URL with a
@@ -84,7 +86,8 @@ base_err sto_store_ping(sto_store *s);
 
 /*
  * sto_store_wait() - WAIT @n @timeout_ms: block until @n replicas have every write this
- * connection made so far, or the timeout; *out_acked how many had (it may be fewer).
+ * connection made so far, or the timeout; *out_acked how many had (it may be fewer). On a
+ * cluster, every master appended to since the last call is asked; the least count.
  * Return: BASE_OK; BASE_EIO; BASE_ESTORE; BASE_EPROTO.
  */
 base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "storage/cluster.h"
 #include "storage/store.h"
 
 /*
@@ -32,8 +33,21 @@
 #define PATH_MAX_UNIX 107u /* sun_path holds 108 bytes with the NUL */
 #define STO_CRED_MAX 255u  /* bytes of a user name or password in a URL, decoded */
 
+#define STO_SEEDS_MAX 16u /* host:port pairs a cluster:// URL may list */
+
+/* One master's connection in cluster mode. */
+typedef struct sto_node_conn {
+    redisContext *c; /* NULL until first routed to, or after it broke */
+    bool dirty;      /* appended to since the last sto_store_wait() */
+} sto_node_conn;
+
 struct sto_store {
-    redisContext *c; /* NULL while broken: every call then fails with BASE_EIO */
+    /*
+     * The connection of the command at hand: the only one, or in cluster mode the
+     * connection of the master the last sto_route_*() chose (owned by conn[]). NULL while
+     * broken: every call then fails with BASE_EIO.
+     */
+    redisContext *c;
     int is_unix;
     char host[HOST_MAX + 1];
     int port;
@@ -41,7 +55,60 @@ struct sto_store {
     char user[STO_CRED_MAX + 1]; /* "" = the default user */
     char pass[STO_CRED_MAX + 1]; /* "" = no AUTH */
     int timeout_ms;
+    /* Cluster mode (a cluster:// URL; storage/cluster.h). */
+    bool cluster;
+    bool stale; /* the map is to be read again before the next routing */
+    int cur;    /* the index in map->node whose connection c is; -1: none */
+    uint32_t n_seeds;
+    sto_cluster_node seed[STO_SEEDS_MAX]; /* the URL's nodes, where a first map is read */
+    sto_slot_map *map;                    /* NULL until first read */
+    sto_node_conn conn[STO_CLUSTER_NODES_MAX];
 };
+
+/*
+ * Routing (cluster mode; a no-op on a single Redis): make s->c the connection of the master
+ * that serves @policy's keys (rlfeed:{policy}:..., one hash slot), of the slot of @key, or
+ * of any master. Reads the slot map when stale, connects to the master on first use.
+ * Return: BASE_OK; BASE_EIO (no master serves the slot, or it cannot be reached; the map
+ *         is read again next time); BASE_ENOMEM.
+ */
+base_err sto_route_policy(sto_store *s, const char *policy);
+base_err sto_route_key(sto_store *s, const char *key, size_t n);
+
+/*
+ * In cluster mode, note what an error reply @r says about the map: MOVED, ASK,
+ * CLUSTERDOWN and TRYAGAIN make it stale. Returns whether @r was one of those (the command
+ * did not run; it may be sent again).
+ */
+bool sto_cluster_note(sto_store *s, const redisReply *r);
+
+/*
+ * redis.c, for route.c: connect to @host:@port (NULL: the unix socket s->path) with the
+ * store's timeout and credentials.
+ * Return: BASE_OK; BASE_EIO; BASE_ESTORE (credentials refused); BASE_ENOMEM.
+ */
+base_err sto_open_ctx(const sto_store *s, const char *host, int port, redisContext **out,
+                      char *errbuf, size_t errlen);
+
+/* Cluster mode: read the slot map from a master or a seed (on any connection). */
+base_err sto_cluster_refresh(sto_store *s, char *errbuf, size_t errlen);
+
+/* Cluster mode: close master @i's connection (-1: none; STO_CLUSTER_NODES_MAX: all of them). */
+void sto_cluster_drop(sto_store *s, int i);
+
+/* Cluster mode: sto_run_any() routed by the command's key, following redirections. */
+base_err sto_cluster_run(sto_store *s, int argc, const char **argv, const size_t *lens,
+                         redisReply **out);
+
+/* Cluster mode: sto_store_wait() on every master appended to since the last; the least count. */
+base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
+
+/* Cluster mode: PING every master of the map (the whole cluster answers). */
+base_err sto_cluster_ping(sto_store *s);
+
+/* One command on s->c as it is (no routing). As sto_run_any(). */
+base_err sto_run_here(sto_store *s, int argc, const char **argv, const size_t *lens,
+                      redisReply **out);
 
 /*
  * SIGPIPE guard around one exchange (see redis.c): blocks SIGPIPE in the

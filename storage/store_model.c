@@ -34,6 +34,7 @@ static base_err exec_replies(sto_store *s, size_t n_cmds)
             break;
         }
         redisReply *r = rv;
+        (void)sto_cluster_note(s, r); /* a MOVED while queueing: the next call reads the map */
         bool ok;
         if (i < n_cmds) {
             ok = sto_is_status(r, "QUEUED");
@@ -91,7 +92,10 @@ static base_err model_store(sto_store *s, const base_snapshot *m, bool move_onli
      */
     const char *multi[] = {"MULTI"};
     size_t multi_len[] = {5};
-    e = sto_run(s, 1, multi, multi_len, &r);
+    e = sto_route_policy(s, m->policy); /* MULTI has no key: go to the policy's master first */
+    if (e == BASE_OK) {
+        e = sto_run(s, 1, multi, multi_len, &r);
+    }
     if (e != BASE_OK) {
         goto fail;
     }
