@@ -53,11 +53,30 @@ void sto_cluster_drop(sto_store *s, int i)
     s->stale = true; /* a lost master may have failed over: read the map again */
 }
 
-/* CLUSTER SLOTS on @c into @m. BASE_ESTORE with a reason for an error reply. */
-static base_err slots_from(redisContext *c, const char *where, sto_slot_map *m, char *errbuf,
-                           size_t errlen)
+/* Whether the node on @c says cluster_state:ok (false also when it cannot say). */
+static bool state_ok(redisContext *c)
 {
     pipe_guard g;
+    sto_guard_begin(&g);
+    redisReply *r = redisCommand(c, "CLUSTER INFO");
+    sto_guard_end(&g);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STRING && r->str != NULL &&
+              strstr(r->str, "cluster_state:ok") != NULL;
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+/*
+ * CLUSTER SLOTS on @c into @m; *out_ok whether that node says the cluster is ok. BASE_ESTORE
+ * with a reason for an error reply.
+ */
+static base_err slots_from(redisContext *c, const char *where, sto_slot_map *m, bool *out_ok,
+                           char *errbuf, size_t errlen)
+{
+    pipe_guard g;
+    *out_ok = state_ok(c);
     sto_guard_begin(&g);
     redisReply *r = redisCommand(c, "CLUSTER SLOTS");
     sto_guard_end(&g);
@@ -110,9 +129,16 @@ static void install(sto_store *s, sto_slot_map *m)
     s->stale = false;
 }
 
+/*
+ * Read the map. A node that says the cluster is not ok (a master restarted from an old
+ * nodes file that has not yet learnt its slots moved, a node cut off) may describe a map
+ * that is no longer true, so the first map of a node that says ok is taken; only when no
+ * node says ok is the first map read taken (the commands then meet CLUSTERDOWN and retry).
+ */
 base_err sto_cluster_refresh(sto_store *s, char *errbuf, size_t errlen)
 {
     sto_slot_map *m = base_alloc_zero(1, sizeof(*m));
+    sto_slot_map *fallback = NULL;
     base_err e = BASE_EIO;
     if (m == NULL) {
         return BASE_ENOMEM;
@@ -142,7 +168,21 @@ base_err sto_cluster_refresh(sto_store *s, char *errbuf, size_t errlen)
                 c = tmp;
             }
             if (c != NULL) {
-                base_err se = slots_from(c, where, m, errbuf, errlen);
+                bool ok = false;
+                base_err se = slots_from(c, where, m, &ok, errbuf, errlen);
+                if (se == BASE_OK && !ok) {
+                    if (fallback == NULL) {
+                        fallback = m;
+                        m = base_alloc_zero(1, sizeof(*m));
+                        if (m == NULL) {
+                            m = fallback; /* out of memory: take the map we have */
+                            fallback = NULL;
+                            e = BASE_OK;
+                            break;
+                        }
+                    }
+                    se = BASE_EIO; /* ask the next node */
+                }
                 e = se == BASE_OK ? BASE_OK : (se == BASE_ESTORE ? se : e);
                 if (se == BASE_EIO && tmp == NULL) {
                     redisFree(s->conn[k].c); /* a connected master that no longer answers */
@@ -158,6 +198,13 @@ base_err sto_cluster_refresh(sto_store *s, char *errbuf, size_t errlen)
             break;
         }
     }
+    if (e != BASE_OK && fallback != NULL && e != BASE_ESTORE && e != BASE_ENOMEM) {
+        base_free(m);
+        m = fallback; /* no node says ok: the first map read */
+        fallback = NULL;
+        e = BASE_OK;
+    }
+    base_free(fallback);
     if (e != BASE_OK) {
         base_free(m);
         s->c = NULL;
@@ -423,19 +470,25 @@ base_err sto_cluster_ping(sto_store *s)
         s->stale = true;
         return BASE_EIO; /* some slots have no master: the cluster is not whole */
     }
-    const char *argv[] = {"PING"};
-    size_t lens[] = {4};
+    const char *argv[] = {"CLUSTER", "INFO"};
+    size_t lens[] = {7, 4};
     for (uint32_t k = 0; k < s->map->n_nodes; k++) {
         redisReply *r = NULL;
         base_err e = route_node(s, k);
         if (e == BASE_OK) {
-            e = sto_run_here(s, 1, argv, lens, &r);
+            e = sto_run_here(s, 2, argv, lens, &r);
         }
         if (e != BASE_OK) {
             return e;
         }
-        e = sto_is_status(r, "PONG") ? BASE_OK
-                                     : (r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO);
+        if (r->type == REDIS_REPLY_ERROR) {
+            e = BASE_ESTORE; /* LOADING, MISCONF, ... */
+        } else if (r->type != REDIS_REPLY_STRING || r->str == NULL) {
+            e = BASE_EPROTO;
+        } else if (strstr(r->str, "cluster_state:ok") == NULL) {
+            s->stale = true;
+            e = BASE_EIO; /* the cluster is down, or this master has not caught up yet */
+        }
         freeReplyObject(r);
         if (e != BASE_OK) {
             return e;

@@ -81,7 +81,10 @@ void sto_store_close(sto_store *s); /* accepts NULL */
 /* Reconnect after BASE_EIO. Return: BASE_OK or BASE_EIO (BASE_ENOMEM if out of memory). */
 base_err sto_store_reconnect(sto_store *s);
 
-/* Return: BASE_OK if Redis answered PONG; BASE_EIO; BASE_ESTORE (BASE_EPROTO: not PONG). */
+/*
+ * Return: BASE_OK if Redis answered PONG (a cluster: every master says cluster_state:ok);
+ *         BASE_EIO; BASE_ESTORE (BASE_EPROTO: not PONG).
+ */
 base_err sto_store_ping(sto_store *s);
 
 /*

@@ -103,7 +103,10 @@ base_err sto_cluster_run(sto_store *s, int argc, const char **argv, const size_t
 /* Cluster mode: sto_store_wait() on every master appended to since the last; the least count. */
 base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
 
-/* Cluster mode: PING every master of the map (the whole cluster answers). */
+/*
+ * Cluster mode: every slot has a master in the map and every master answers CLUSTER INFO
+ * with cluster_state:ok (else BASE_EIO: the cluster is down or settling).
+ */
 base_err sto_cluster_ping(sto_store *s);
 
 /* One command on s->c as it is (no routing). As sto_run_any(). */

@@ -122,6 +122,8 @@ bool tst_rcluster_start(tst_rcluster *c, int masters, int replicas, int node_tim
     if (masters < 1 || replicas < 0 || c->n > TST_RC_MAX) {
         return false;
     }
+    c->node_timeout_ms = node_timeout_ms;
+    c->aof = aof;
     c->dir = tst_mkdtemp("rlfeed-rcluster");
     bool up = c->dir != NULL;
     size_t at = (size_t)snprintf(c->url, sizeof(c->url), "cluster://");
@@ -203,6 +205,11 @@ void tst_rcluster_kill(tst_rcluster *c, int i)
     }
     redisFree(c->node[i].c);
     c->node[i].c = NULL;
+}
+
+bool tst_rcluster_restart(tst_rcluster *c, int i)
+{
+    return c->node[i].pid == 0 && start_node(c->dir, &c->node[i], c->node_timeout_ms, c->aof);
 }
 
 void tst_rcluster_stop(tst_rcluster *c)

@@ -24,6 +24,8 @@ typedef struct tst_rcluster {
     int n; /* nodes: the masters first, then the replicas */
     tst_rnode node[TST_RC_MAX];
     char url[256]; /* "cluster://127.0.0.1:P,127.0.0.1:P,..." (every node) */
+    int node_timeout_ms;
+    bool aof;
 } tst_rcluster;
 
 /*
@@ -41,6 +43,9 @@ int tst_rcluster_master_of(tst_rcluster *c, const char *key);
 
 /* kill -9 node @i and reap it. */
 void tst_rcluster_kill(tst_rcluster *c, int i);
+
+/* Start killed node @i again on its port with its nodes file (it rejoins the cluster). */
+bool tst_rcluster_restart(tst_rcluster *c, int i);
 
 /* Stop every node and remove the directory. */
 void tst_rcluster_stop(tst_rcluster *c);

@@ -1,0 +1,286 @@
+/*
+ * rlfeedd on a Redis Cluster (docs/storage.md section 10, docs/operations.md): 3 masters
+ * with a replica each on loopback ports (cluster-node-timeout 1 s), rlfeedd with
+ * --redis cluster://..., replicas_ack = 1, and three policies whose slots are on three
+ * different masters. Decide + acknowledged feedback through all three; kill -9 the master
+ * of one policy (its replica takes over) while the traffic goes on, a client retrying an
+ * unanswered feedback with the same outcome id; once the replica is promoted, the killed
+ * node is started again and rejoins as its replica (until then no replica can confirm that
+ * policy's writes: they are answered unavailable and retried). Then:
+ * - every acknowledged outcome is in its policy's outcomes stream exactly once (none lost,
+ *   none stored twice), and the daemon counted each once (stats feedback);
+ * - the policy on the failed master learns again (its model version moves) after the
+ *   failover;
+ * - rlfeedd stopped and started again on the cluster recovers every policy to the same
+ *   model version and checksum.
+ * Every process is stopped and the directory removed.
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/rlfeed_client.h"
+#include "daemon.h"
+#include "proc.h"
+#include "rcluster.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define N_POL 3
+#define PHASE 90 /* interactions before and after the kill */
+
+static char pol[N_POL][16];
+static int acked[N_POL];
+static int ev;
+static tst_rcluster cl;
+static int killed = -1;  /* the killed master, until it is back */
+static int64_t promoted; /* when the cluster was whole again after the kill */
+
+/*
+ * Ops after the kill: once the cluster is whole again (the replica promoted), start the
+ * killed node again; it rejoins as the new master's replica, so replicas_ack = 1 can be met
+ * again for the policy it served.
+ */
+static void tend(void)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "rlfeed:{%s}:outcomes", pol[0]);
+    /* Not before the replica is promoted: an empty master back in time would be kept. */
+    if (killed >= 0 && tst_rcluster_ok(&cl) && tst_rcluster_master_of(&cl, key) >= 0 &&
+        tst_rcluster_master_of(&cl, key) != killed) {
+        promoted = tst_now_ms();
+        if (tst_rcluster_restart(&cl, killed)) {
+            killed = -1;
+        }
+    }
+}
+
+/* decide on policy @p, then feedback until acknowledged (retrying as a client does). */
+static bool interact(tst_daemon *f, int p, int64_t *out_first_try_ms)
+{
+    rlfeed_reply r;
+    int i = ev++;
+    if (tst_callf(f, &r,
+                  "{\"op\":\"decide\",\"policy\":\"%s\",\"event_id\":\"ev-%d\",\"context\":"
+                  "{\"embedding\":[%d,1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
+                  "{\"id\":\"b\",\"base_logit\":0}]}",
+                  pol[p], i, i % 2) != BASE_OK ||
+        !r.ok) {
+        printf("# decide ev-%d: %s\n", i, r.ok ? "transport" : r.error.message);
+        return false;
+    }
+    int64_t start = tst_now_ms(), deadline = start + 30000;
+    while (tst_now_ms() < deadline) {
+        base_err e = tst_callf(f, &r,
+                               "{\"op\":\"feedback\",\"policy\":\"%s\",\"event_id\":\"ev-%d\","
+                               "\"signal\":\"%s\",\"outcome_id\":\"o-%d\"}",
+                               pol[p], i, i % 3 == 0 ? "resolved" : "escalated", i);
+        if (e == BASE_OK && r.ok) {
+            acked[p]++;
+            *out_first_try_ms = tst_now_ms() - start;
+            return true;
+        }
+        if (e == BASE_OK && r.error.code != PROTO_E_UNAVAILABLE) {
+            printf("# feedback ev-%d: %s\n", i, r.error.message);
+            return false;
+        }
+        tend();
+        tst_nap();
+    }
+    return false;
+}
+
+/* How many times each outcome id o-<i> is in the outcomes streams; -1 on a read failure. */
+static int count_outcomes(const char *url, int *times, int n)
+{
+    sto_store *s = NULL;
+    char err[256];
+    if (sto_store_open(url, 5000, &s, err, sizeof(err)) != BASE_OK) {
+        printf("# %s\n", err);
+        return -1;
+    }
+    int total = 0;
+    for (int p = 0; p < N_POL; p++) {
+        char after[BASE_STREAM_ID_MAX + 1] = "";
+        for (;;) {
+            sto_entry *en = NULL;
+            size_t k = 0;
+            if (sto_store_read(s, STO_OUTCOMES, pol[p], after, 500, &en, &k) != BASE_OK) {
+                sto_store_close(s);
+                return -1;
+            }
+            if (k == 0) {
+                break;
+            }
+            for (size_t j = 0; j < k; j++) {
+                const base_outcome *o = en[j].rec;
+                int id = atoi(o->outcome_id + 2);
+                if (id >= 0 && id < n) {
+                    times[id]++;
+                }
+                total++;
+            }
+            snprintf(after, sizeof(after), "%s", en[k - 1].id);
+            sto_entries_free(STO_OUTCOMES, en, k);
+        }
+    }
+    sto_store_close(s);
+    return total;
+}
+
+/* Wait until every policy has nothing pending and its version is stable; versions, sums. */
+static bool settle(tst_daemon *f, long long *ver, char sum[][32])
+{
+    int64_t deadline = tst_now_ms() + 30000;
+    long long prev[N_POL] = {-1, -1, -1};
+    int stable = 0;
+    while (tst_now_ms() < deadline && stable < 3) {
+        json_t *s = tst_stats(f);
+        bool same = s != NULL;
+        for (int p = 0; p < N_POL && s != NULL; p++) {
+            ver[p] = tst_stat_int(s, pol[p], "model_version");
+            const char *cs = tst_stat_str(s, pol[p], "model_checksum");
+            snprintf(sum[p], 32, "%s", cs != NULL ? cs : "");
+            same = same && tst_stat_int(s, pol[p], "pending") == 0 && ver[p] == prev[p];
+            prev[p] = ver[p];
+        }
+        json_decref(s);
+        stable = same ? stable + 1 : 0;
+        for (int64_t t = tst_now_ms() + 300; tst_now_ms() < t;) {
+            tst_nap();
+        }
+    }
+    return stable >= 3;
+}
+
+int main(void)
+{
+    tst_daemon f;
+    memset(&f, 0, sizeof(f));
+    bool up = tst_rcluster_start(&cl, 3, 1, 1000, false);
+    TST_TRUE(up);
+    /* Three policy names on three different masters. */
+    int master[N_POL] = {-1, -1, -1}, found = 0;
+    for (int i = 0; up && i < 200 && found < N_POL; i++) {
+        char name[16], key[64];
+        snprintf(name, sizeof(name), "pol%d", i);
+        snprintf(key, sizeof(key), "rlfeed:{%s}:outcomes", name);
+        int m = tst_rcluster_master_of(&cl, key);
+        bool taken = m < 0;
+        for (int k = 0; k < found; k++) {
+            taken = taken || master[k] == m;
+        }
+        if (!taken) {
+            master[found] = m;
+            snprintf(pol[found++], sizeof(pol[0]), "%s", name);
+        }
+    }
+    TST_EQ(found, N_POL);
+    char config[2048];
+    int at = snprintf(config, sizeof(config),
+                      "[server]\nreplicas_ack = 1\nreplicas_ack_timeout_ms = 1000\n"
+                      "redis_timeout_ms = 1000\nsnapshot_every = 20\n");
+    for (int p = 0; p < N_POL; p++) {
+        at += snprintf(
+            config + at, sizeof(config) - (size_t)at,
+            "[policy %s]\ndim = 2\nactions = a, b\nsignal.resolved = 1\nsignal.escalated = -0.5\n"
+            "window_ms = 3000\nlearner = ridge\n",
+            pol[p]);
+    }
+    up = up && found == N_POL && tst_daemon_init(&f, "rlfeed-cluster", config);
+    const char *extra[] = {"--redis", cl.url, NULL};
+    up = up && tst_daemon_start(&f, false, extra);
+    TST_TRUE(up);
+    if (up) {
+        int ok = 0;
+        int64_t ms = 0, worst = 0;
+        for (int i = 0; i < PHASE; i++) {
+            ok += interact(&f, i % N_POL, &ms);
+        }
+        TST_EQ(ok, PHASE);
+        long long ver0[N_POL];
+        char sum0[N_POL][32];
+        TST_TRUE(settle(&f, ver0, sum0));
+
+        /* kill -9 the master of the first policy; traffic goes on through the failover. */
+        tst_rcluster_kill(&cl, master[0]);
+        killed = master[0];
+        int64_t kill_ms = tst_now_ms(), first_ok = -1;
+        ok = 0;
+        for (int i = 0; i < PHASE; i++) {
+            bool got = interact(&f, i % N_POL, &ms);
+            ok += got;
+            tend();
+            worst = ms > worst ? ms : worst;
+            if (got && i % N_POL == 0 && first_ok < 0) {
+                first_ok = tst_now_ms() - kill_ms;
+            }
+        }
+        printf("# after the kill: %d of %d acknowledged; the replica promoted within %lld ms; "
+               "first feedback on %s acknowledged %lld ms after the kill; slowest feedback "
+               "%lld ms\n",
+               ok, PHASE, (long long)(promoted - kill_ms), pol[0], (long long)first_ok,
+               (long long)worst);
+        TST_EQ(ok, PHASE);
+        TST_TRUE(first_ok >= 0 && first_ok < 10000);
+
+        int64_t deadline = tst_now_ms() + 20000;
+        while ((killed >= 0 || !tst_rcluster_ok(&cl)) && tst_now_ms() < deadline) {
+            tend();
+            tst_nap();
+        }
+        TST_TRUE(killed < 0 && tst_rcluster_ok(&cl));
+        long long ver1[N_POL];
+        char sum1[N_POL][32];
+        TST_TRUE(settle(&f, ver1, sum1));
+        printf("# %s learned: version %lld before the kill, %lld after\n", pol[0], ver0[0],
+               ver1[0]);
+        TST_TRUE(ver1[0] > ver0[0]);
+
+        /* Every acknowledged outcome stored once, counted once. */
+        int times[2 * PHASE];
+        memset(times, 0, sizeof(times));
+        int total = count_outcomes(cl.url, times, 2 * PHASE);
+        int once = 0, twice = 0;
+        for (int i = 0; i < 2 * PHASE; i++) {
+            if (times[i] != 1) {
+                printf("# o-%d (policy %s) stored %d times\n", i, pol[i % N_POL], times[i]);
+            }
+            once += times[i] == 1;
+            twice += times[i] > 1;
+        }
+        json_t *s = tst_stats(&f);
+        long long counted = 0;
+        for (int p = 0; p < N_POL; p++) {
+            counted += tst_stat_int(s, pol[p], "feedback");
+        }
+        json_decref(s);
+        printf("# outcomes: %d in the streams, %d acknowledged ids stored once, %d more than "
+               "once; the daemon counted %lld\n",
+               total, once, twice, counted);
+        TST_EQ(total, 2 * PHASE);
+        TST_EQ(once, 2 * PHASE);
+        TST_EQ(twice, 0);
+        TST_EQ(counted, 2 * PHASE);
+
+        /* Restart on the cluster: the same models. */
+        TST_EQ(tst_daemon_stop(&f), 0);
+        TST_TRUE(tst_daemon_start(&f, false, extra));
+        long long ver2[N_POL];
+        char sum2[N_POL][32];
+        TST_TRUE(settle(&f, ver2, sum2));
+        int same = 0;
+        for (int p = 0; p < N_POL; p++) {
+            same += ver2[p] == ver1[p] && strcmp(sum2[p], sum1[p]) == 0 && sum1[p][0] != '\0';
+            printf("# %s: version %lld checksum %s; after the restart %lld %s\n", pol[p], ver1[p],
+                   sum1[p], ver2[p], sum2[p]);
+        }
+        TST_EQ(same, N_POL);
+        TST_EQ(tst_daemon_stop(&f), 0);
+    }
+    tst_daemon_fini(&f, tst_failed > 0);
+    tst_rcluster_stop(&cl);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
