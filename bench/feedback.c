@@ -14,7 +14,11 @@
  *   {"threads":4,"seconds":10.0,"acked":41234,"acked_per_s":4123,
  *    "errors":0,"p50_ms":0.81,"p90_ms":1.30,"p99_ms":2.90,"max_ms":15.20}
  *
- * Usage: rlfeed-bench-feedback --url URL [--threads T] [--seconds S]
+ * With --policies N > 1, thread t uses policy "bench<t mod N>" (bench/cluster_bench.sh: the
+ * policies spread over a Redis Cluster's masters); each must be configured like "bench".
+ * --url may list several daemons, comma-separated: thread t talks to the (t mod n)-th.
+ *
+ * Usage: rlfeed-bench-feedback --url URL[,URL...] [--threads T] [--seconds S] [--policies N]
  * Exit status: 0; 1 if any request failed; 2 for usage errors or no
  * connection at start.
  */
@@ -41,8 +45,12 @@ static const float X[DIM] = {0.25f, -0.5f, 0.75f, 0.1f};
 static const char *const IDS[K] = {"a0", "a1", "a2", "a3"};
 static const float LOGITS[K] = {0.1f, 0.2f, 0.3f, 0.4f};
 
+#define POLICIES_MAX 64
+#define URLS_MAX 16
+
 typedef struct worker {
-    const char *url;
+    char url[512];
+    char policy[32];
     int idx;
     uint64_t end_ns;
     uint64_t *ns; /* feedback latencies */
@@ -86,7 +94,7 @@ static void *worker_main(void *arg)
     for (uint64_t i = 0; base_mono_ns() < w->end_ns; i++) {
         rlfeed_reply r;
         char oid[64], ev[BASE_ID_MAX + 1];
-        base_err e = rlfeed_client_decide(c, "bench", NULL, X, DIM, K, IDS, LOGITS, &r);
+        base_err e = rlfeed_client_decide(c, w->policy, NULL, X, DIM, K, IDS, LOGITS, &r);
         if (e != BASE_OK || !r.ok) {
             note_error(w, "decide", e, &r);
             continue;
@@ -94,7 +102,7 @@ static void *worker_main(void *arg)
         snprintf(ev, sizeof(ev), "%s", r.event_id);
         snprintf(oid, sizeof(oid), "b-%d-%" PRIu64, w->idx, i);
         uint64_t t0 = base_mono_ns();
-        e = rlfeed_client_feedback(c, "bench", ev, "resolved", 1.0, oid, &r);
+        e = rlfeed_client_feedback(c, w->policy, ev, "resolved", 1.0, oid, &r);
         uint64_t t1 = base_mono_ns();
         if (e != BASE_OK || !r.ok) {
             note_error(w, "feedback", e, &r);
@@ -121,7 +129,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
     const char *url = NULL;
-    long threads = 4, seconds = 10;
+    long threads = 4, seconds = 10, policies = 1;
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
         if (strcmp(argv[i], "--url") == 0 && has) {
@@ -132,17 +140,35 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--seconds") == 0 && has &&
                    parse_long(argv[i + 1], 1, SECONDS_MAX, &seconds)) {
             i++;
+        } else if (strcmp(argv[i], "--policies") == 0 && has &&
+                   parse_long(argv[i + 1], 1, POLICIES_MAX, &policies)) {
+            i++;
         } else {
             fprintf(stderr,
-                    "usage: rlfeed-bench-feedback --url URL [--threads 1..%d] "
-                    "[--seconds 1..%d]\n",
-                    THREADS_MAX, SECONDS_MAX);
+                    "usage: rlfeed-bench-feedback --url URL[,URL...] [--threads 1..%d] "
+                    "[--seconds 1..%d] [--policies 1..%d]\n",
+                    THREADS_MAX, SECONDS_MAX, POLICIES_MAX);
             return 2;
         }
     }
     if (url == NULL) {
         fprintf(stderr, "rlfeed-bench-feedback: --url is required\n");
         return 2;
+    }
+    char urls[URLS_MAX][512];
+    int n_urls = 0;
+    for (const char *u = url; n_urls < URLS_MAX;) {
+        size_t n = strcspn(u, ",");
+        if (n == 0 || n >= sizeof(urls[0])) {
+            fprintf(stderr, "rlfeed-bench-feedback: bad --url list\n");
+            return 2;
+        }
+        memcpy(urls[n_urls], u, n);
+        urls[n_urls++][n] = '\0';
+        if (u[n] == '\0') {
+            break;
+        }
+        u += n + 1;
     }
     worker *ws = base_alloc_zero((size_t)threads, sizeof(*ws));
     pthread_t *th = base_alloc_zero((size_t)threads, sizeof(*th));
@@ -153,7 +179,12 @@ int main(int argc, char **argv)
     uint64_t start = base_mono_ns();
     long started = 0;
     for (long t = 0; t < threads; t++) {
-        ws[t].url = url;
+        snprintf(ws[t].url, sizeof(ws[t].url), "%s", urls[t % n_urls]);
+        if (policies > 1) {
+            snprintf(ws[t].policy, sizeof(ws[t].policy), "bench%ld", t % policies);
+        } else {
+            snprintf(ws[t].policy, sizeof(ws[t].policy), "bench");
+        }
         ws[t].idx = (int)t;
         ws[t].end_ns = start + (uint64_t)seconds * 1000000000u;
         if (pthread_create(&th[t], NULL, worker_main, &ws[t]) != 0) {
@@ -178,12 +209,13 @@ int main(int argc, char **argv)
     if (all != NULL) {
         bench_sort_ns(all, k);
     }
-    printf("{\"threads\":%ld,\"seconds\":%.1f,\"acked\":%" PRIu64 ",\"acked_per_s\":%.0f,"
+    printf("{\"threads\":%ld,\"policies\":%ld,\"instances\":%d,\"seconds\":%.1f,\"acked\":%" PRIu64
+           ",\"acked_per_s\":%.0f,"
            "\"errors\":%" PRIu64 ",\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,"
            "\"max_ms\":%.2f}\n",
-           threads, secs, acked, (double)acked / secs, errors, bench_quantile_ms(all, k, 0.50),
-           bench_quantile_ms(all, k, 0.90), bench_quantile_ms(all, k, 0.99),
-           bench_quantile_ms(all, k, 1.0));
+           threads, policies, n_urls, secs, acked, (double)acked / secs, errors,
+           bench_quantile_ms(all, k, 0.50), bench_quantile_ms(all, k, 0.90),
+           bench_quantile_ms(all, k, 0.99), bench_quantile_ms(all, k, 1.0));
     for (long t = 0; t < threads; t++) {
         base_free(ws[t].ns);
     }

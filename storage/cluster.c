@@ -29,22 +29,33 @@ uint16_t sto_cluster_slot(const char *key, size_t n)
     return (uint16_t)(sto_crc16(key, n) % STO_CLUSTER_SLOTS);
 }
 
-/* A node entry of CLUSTER SLOTS: [host, port, id?, ...] into @out. */
-static bool node_of(const redisReply *e, sto_cluster_node *out)
+/*
+ * A node entry of CLUSTER SLOTS: [host, port, id?, ...] into @out. An empty or NULL host (a
+ * node that has not learnt its own address: a cluster of one) is @self_host.
+ */
+static bool node_of(const redisReply *e, const char *self_host, sto_cluster_node *out)
 {
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_INTEGER ||
-        e->element[0]->len == 0 || e->element[0]->len > STO_CLUSTER_HOST_MAX ||
-        e->element[1]->integer < 1 || e->element[1]->integer > 65535) {
+        e->element[1]->type != REDIS_REPLY_INTEGER || e->element[1]->integer < 1 ||
+        e->element[1]->integer > 65535) {
         return false;
     }
-    memcpy(out->host, e->element[0]->str, e->element[0]->len);
-    out->host[e->element[0]->len] = '\0';
+    const redisReply *h = e->element[0];
+    bool unknown = h->type == REDIS_REPLY_NIL || (h->type == REDIS_REPLY_STRING && h->len == 0);
+    if (unknown && self_host != NULL && self_host[0] != '\0' &&
+        strlen(self_host) <= STO_CLUSTER_HOST_MAX) {
+        strcpy(out->host, self_host);
+    } else if (h->type == REDIS_REPLY_STRING && h->len > 0 && h->len <= STO_CLUSTER_HOST_MAX) {
+        memcpy(out->host, h->str, h->len);
+        out->host[h->len] = '\0';
+    } else {
+        return false;
+    }
     out->port = (uint16_t)e->element[1]->integer;
     return true;
 }
 
-base_err sto_slot_map_parse(const redisReply *r, sto_slot_map *out)
+base_err sto_slot_map_parse(const redisReply *r, const char *self_host, sto_slot_map *out)
 {
     memset(out, 0, sizeof(*out));
     memset(out->owner, STO_SLOT_UNSERVED, sizeof(out->owner));
@@ -57,7 +68,7 @@ base_err sto_slot_map_parse(const redisReply *r, sto_slot_map *out)
         if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
             range->element[0]->type != REDIS_REPLY_INTEGER ||
             range->element[1]->type != REDIS_REPLY_INTEGER ||
-            !node_of(range->element[2], &master)) {
+            !node_of(range->element[2], self_host, &master)) {
             return BASE_EPROTO;
         }
         long long lo = range->element[0]->integer, hi = range->element[1]->integer;

@@ -51,12 +51,13 @@ typedef struct sto_slot_map {
 
 /*
  * sto_slot_map_parse() - the map of the CLUSTER SLOTS reply @r (slots no range covers are
- * STO_SLOT_UNSERVED).
+ * STO_SLOT_UNSERVED), asked of a node at @self_host: a master named with an empty or NULL
+ * host (a node that has not learnt its own address, as in a cluster of one) is there.
  * Return: BASE_OK; BASE_EPROTO for a reply of another shape (a range out of order or past
  *         16383, a port out of range, a host too long); BASE_ELIMIT past
  *         STO_CLUSTER_NODES_MAX masters.
  */
-base_err sto_slot_map_parse(const struct redisReply *r, sto_slot_map *out);
+base_err sto_slot_map_parse(const struct redisReply *r, const char *self_host, sto_slot_map *out);
 
 /* Whether every slot is served (the cluster is usable as a whole). */
 bool sto_slot_map_complete(const sto_slot_map *m);

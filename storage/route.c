@@ -72,8 +72,8 @@ static bool state_ok(redisContext *c)
  * CLUSTER SLOTS on @c into @m; *out_ok whether that node says the cluster is ok. BASE_ESTORE
  * with a reason for an error reply.
  */
-static base_err slots_from(redisContext *c, const char *where, sto_slot_map *m, bool *out_ok,
-                           char *errbuf, size_t errlen)
+static base_err slots_from(redisContext *c, const char *host, const char *where, sto_slot_map *m,
+                           bool *out_ok, char *errbuf, size_t errlen)
 {
     pipe_guard g;
     *out_ok = state_ok(c);
@@ -91,7 +91,7 @@ static base_err slots_from(redisContext *c, const char *where, sto_slot_map *m, 
                            r->str != NULL ? r->str : "");
         }
     } else {
-        e = sto_slot_map_parse(r, m);
+        e = sto_slot_map_parse(r, host, m);
         if (e == BASE_OK && m->n_nodes == 0) {
             e = BASE_EIO; /* a node that knows no slots yet (joining): ask another */
         }
@@ -169,7 +169,7 @@ base_err sto_cluster_refresh(sto_store *s, char *errbuf, size_t errlen)
             }
             if (c != NULL) {
                 bool ok = false;
-                base_err se = slots_from(c, where, m, &ok, errbuf, errlen);
+                base_err se = slots_from(c, node->host, where, m, &ok, errbuf, errlen);
                 if (se == BASE_OK && !ok) {
                     if (fallback == NULL) {
                         fallback = m;
@@ -216,8 +216,7 @@ base_err sto_cluster_refresh(sto_store *s, char *errbuf, size_t errlen)
     return BASE_OK;
 }
 
-/* Make s->c master @k's connection, connecting if need be. */
-static base_err route_node(sto_store *s, uint32_t k)
+base_err sto_route_node(sto_store *s, uint32_t k)
 {
     if (s->conn[k].c == NULL) {
         base_err e =
@@ -251,7 +250,7 @@ static base_err route_slot(sto_store *s, uint16_t slot)
         s->cur = -1;
         return BASE_EIO;
     }
-    return route_node(s, k);
+    return sto_route_node(s, k);
 }
 
 base_err sto_route_key(sto_store *s, const char *key, size_t n)
@@ -358,7 +357,7 @@ base_err sto_cluster_run(sto_store *s, int argc, const char **argv, const size_t
     for (;;) {
         base_err e = BASE_OK;
         if (ask >= 0) {
-            e = route_node(s, (uint32_t)ask);
+            e = sto_route_node(s, (uint32_t)ask);
         } else if (keyed) {
             e = route_slot(s, sto_cluster_slot(key, kn));
         } else if (s->c == NULL || s->stale) {
@@ -433,7 +432,7 @@ base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_
         uint32_t at = last ? (uint32_t)prev : k;
         any = true;
         redisReply *r = NULL;
-        base_err e = route_node(s, at);
+        base_err e = sto_route_node(s, at);
         if (e == BASE_OK) {
             e = sto_run_here(s, 3, argv, lens, &r);
         }
@@ -474,7 +473,7 @@ base_err sto_cluster_ping(sto_store *s)
     size_t lens[] = {7, 4};
     for (uint32_t k = 0; k < s->map->n_nodes; k++) {
         redisReply *r = NULL;
-        base_err e = route_node(s, k);
+        base_err e = sto_route_node(s, k);
         if (e == BASE_OK) {
             e = sto_run_here(s, 2, argv, lens, &r);
         }

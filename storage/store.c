@@ -79,12 +79,13 @@ void sto_record_free(sto_kind kind, void *rec)
 }
 
 /*
- * Queue XADD for the items of the next chunk that encode; sent[i] says which
- * were queued. An item that fails here gets its own error; a queued one keeps
- * BASE_EIO until its reply arrives.
+ * Queue on s->c the XADDs of the next chunk of @n items, items[idx[0..n)], that encode;
+ * sent[k] (by item index) says which were queued, extra[k] how many index replies follow
+ * its XADD's. An item that fails here gets its own error; a queued one keeps BASE_EIO until
+ * its reply arrives. *out_used: how many of the @n the chunk took.
  */
-static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sent, uint8_t *extra,
-                            size_t *out_used)
+static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, size_t n,
+                            bool *sent, uint8_t *extra, size_t *out_used)
 {
     char key[STO_KEY_MAX];
     base_buf b;
@@ -92,31 +93,16 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
     base_err e = BASE_OK;
 
     base_buf_init(&b, STO_MAX_VALUE);
-    /*
-     * In cluster mode a chunk goes to one master: the one serving the first item's policy,
-     * and it ends before the first item another master serves.
-     */
-    e = sto_route_policy(s, items[0].policy);
-    if (e == BASE_OK && s->c == NULL) {
-        e = BASE_EIO;
-    }
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    int node = s->cur;
     /* Up to 3 commands an item (XADD, HSET, PEXPIRE): PIPE_MAX_ITEMS bounds them all. */
     while (used < n && cmds + 3 <= PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
-        sto_append *it = &items[used];
+        size_t k = idx[used];
+        sto_append *it = &items[k];
         base_err ie = sto_stream_key(key, sizeof(key), it->kind, it->policy);
-        if (ie == BASE_OK && s->cluster && used > 0 &&
-            s->map->owner[sto_cluster_slot(key, strlen(key))] != node) {
-            break;
-        }
         bool explicit_id = it->id != NULL && it->id[0] != '\0';
         const char *id = explicit_id ? it->id : "*";
         sto_sid sid;
-        sent[used] = false;
-        extra[used] = 0;
+        sent[k] = false;
+        extra[k] = 0;
         base_buf_reset(&b);
         if (ie == BASE_OK && explicit_id &&
             (strlen(it->id) > BASE_STREAM_ID_MAX || !sto_sid_parse(it->id, &sid))) {
@@ -134,9 +120,9 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
                 e = BASE_EIO; /* hiredis OOM while formatting: the context is unusable */
                 goto fail;
             }
-            sent[used] = true;
+            sent[k] = true;
             if (s->cluster) {
-                s->conn[node].dirty = true; /* sto_store_wait() covers this master */
+                s->conn[s->cur].dirty = true; /* sto_store_wait() covers this master */
             }
             bytes += b.len;
             cmds++;
@@ -147,7 +133,7 @@ static base_err queue_chunk(sto_store *s, sto_append *items, size_t n, bool *sen
                     goto fail;
                 }
             }
-            extra[used] = (uint8_t)n_idx;
+            extra[k] = (uint8_t)n_idx;
             cmds += n_idx;
         }
         used++;
@@ -169,11 +155,136 @@ static bool is_behind_error(const redisReply *r)
     return r->str != NULL && strstr(r->str, needle) != NULL;
 }
 
+/* One master's share of a batch (the whole batch on a single Redis). */
+typedef struct lane {
+    int node;    /* index in the slot map; -1 on a single Redis */
+    size_t *idx; /* its items, in batch order (points into one shared array) */
+    size_t n;    /* how many */
+    size_t done; /* sent and answered */
+    size_t used; /* in the chunk in flight */
+    bool broken; /* its connection was lost: its remaining items keep BASE_EIO */
+} lane;
+
+/* Make s->c lane @l's connection. */
+static base_err lane_route(sto_store *s, const lane *l)
+{
+    if (s->cluster) {
+        return sto_route_node(s, (uint32_t)l->node);
+    }
+    return s->c != NULL ? BASE_OK : BASE_EIO;
+}
+
+/* Read the replies of lane @l's chunk in flight on s->c. */
+static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *sent,
+                          const uint8_t *extra, bool *unsettled)
+{
+    for (size_t i = 0; i < l->used; i++) {
+        size_t k = l->idx[l->done + i];
+        sto_append *it = &items[k];
+        void *rv = NULL;
+        if (!sent[k]) {
+            continue;
+        }
+        if (redisGetReply(s->c, &rv) != REDIS_OK) {
+            return BASE_EIO;
+        }
+        redisReply *r = rv;
+        if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len <= BASE_STREAM_ID_MAX) {
+            memcpy(it->out_id, r->str, r->len);
+            it->out_id[r->len] = '\0';
+            it->out_err = BASE_OK;
+        } else if (sto_cluster_note(s, r)) {
+            /* Not run (MOVED, ASK, CLUSTERDOWN...): BASE_EIO, to be sent again. */
+            *unsettled = *unsettled || strncmp(r->str, "MOVED ", 6) != 0;
+        } else {
+            it->out_err = r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO;
+            it->out_behind = r->type == REDIS_REPLY_ERROR && is_behind_error(r);
+        }
+        freeReplyObject(r);
+        /* The index is a lookup aid: its replies are read, never the item's result. */
+        for (uint8_t x = 0; x < extra[k]; x++) {
+            if (redisGetReply(s->c, &rv) != REDIS_OK) {
+                return BASE_EIO;
+            }
+            freeReplyObject(rv);
+        }
+    }
+    l->done += l->used;
+    l->used = 0;
+    return BASE_OK;
+}
+
+/*
+ * Split items[0..n) into lanes, one per master that serves one of them (in cluster mode;
+ * else one lane). Items whose policy is invalid get BASE_EINVAL; items of a slot no master
+ * serves keep BASE_EIO and set *unsettled. Returns the number of lanes.
+ */
+static size_t make_lanes(sto_store *s, sto_append *items, size_t n, size_t *order, lane *lanes,
+                         bool *unsettled)
+{
+    if (!s->cluster) {
+        for (size_t i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        lanes[0] = (lane){.node = -1, .idx = order, .n = n};
+        return 1;
+    }
+    uint8_t owner_of[PIPE_MAX_ITEMS];
+    size_t count[STO_CLUSTER_NODES_MAX + 1] = {0};
+    char key[STO_KEY_MAX];
+    for (size_t i = 0; i < n; i++) {
+        uint8_t o = STO_CLUSTER_NODES_MAX; /* none */
+        if (sto_stream_key(key, sizeof(key), items[i].kind, items[i].policy) != BASE_OK) {
+            items[i].out_err = BASE_EINVAL;
+        } else if (s->map->owner[sto_cluster_slot(key, strlen(key))] == STO_SLOT_UNSERVED) {
+            *unsettled = true;
+            s->stale = true;
+        } else {
+            o = s->map->owner[sto_cluster_slot(key, strlen(key))];
+        }
+        owner_of[i] = o;
+        count[o]++;
+    }
+    size_t n_lanes = 0, at = 0;
+    for (uint32_t k = 0; k < s->map->n_nodes; k++) {
+        if (count[k] == 0) {
+            continue;
+        }
+        lane *l = &lanes[n_lanes++];
+        *l = (lane){.node = (int)k, .idx = order + at};
+        for (size_t i = 0; i < n; i++) {
+            if (owner_of[i] == k) {
+                l->idx[l->n++] = i;
+            }
+        }
+        at += l->n;
+    }
+    return n_lanes;
+}
+
+/* Write out everything queued on s->c (so that several masters work at once). */
+static base_err flush(sto_store *s)
+{
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(s->c, &done) != REDIS_OK) {
+            return BASE_EIO;
+        }
+    }
+    return BASE_OK;
+}
+
+/*
+ * In cluster mode the items are split by master; each round queues one chunk on every
+ * master, writes them all out, then reads each master's replies, so the masters store
+ * their shares at the same time.
+ */
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
 {
     bool sent[PIPE_MAX_ITEMS];
     uint8_t extra[PIPE_MAX_ITEMS]; /* index replies after each XADD's */
-    size_t done = 0;
+    size_t order[PIPE_MAX_ITEMS];
+    lane lanes[STO_CLUSTER_NODES_MAX];
     base_err e = BASE_OK;
     bool unsettled = false; /* a cluster redirection other than MOVED, or the cluster down */
     pipe_guard g;
@@ -184,52 +295,68 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
         items[i].out_id[0] = '\0';
         items[i].out_behind = false;
     }
-    sto_guard_begin(&g);
-    while (done < n) {
-        size_t used = 0;
-        e = queue_chunk(s, items + done, n - done, sent, extra, &used);
-        if (e != BASE_OK) {
-            goto fail;
+    if (n > PIPE_MAX_ITEMS) {
+        /* Larger batches go in slices (the arrays above are sized for one). */
+        for (size_t at = 0; at < n && e == BASE_OK; at += PIPE_MAX_ITEMS) {
+            e = sto_store_append(s, items + at, n - at < PIPE_MAX_ITEMS ? n - at : PIPE_MAX_ITEMS);
         }
-        for (size_t i = 0; i < used; i++) {
-            sto_append *it = &items[done + i];
-            void *rv = NULL;
-            if (!sent[i]) {
+        return e;
+    }
+    if (n == 0) {
+        return BASE_OK;
+    }
+    sto_guard_begin(&g);
+    if (s->cluster && (s->map == NULL || s->stale) && sto_cluster_refresh(s, NULL, 0) != BASE_OK) {
+        e = BASE_EIO;
+        goto fail;
+    }
+    size_t n_lanes = make_lanes(s, items, n, order, lanes, &unsettled);
+    for (;;) {
+        bool any = false;
+        for (size_t k = 0; k < n_lanes; k++) {
+            lane *l = &lanes[k];
+            if (l->broken || l->done == l->n) {
                 continue;
             }
-            if (redisGetReply(s->c, &rv) != REDIS_OK) {
+            base_err le = lane_route(s, l);
+            if (le == BASE_OK) {
+                le = queue_chunk(s, items, l->idx + l->done, l->n - l->done, sent, extra, &l->used);
+            }
+            if (le == BASE_OK && s->cluster) {
+                le = flush(s);
+            }
+            if (le != BASE_OK) {
+                l->broken = true;
                 e = BASE_EIO;
-                goto fail;
+                sto_mark_broken(s);
+                continue;
             }
-            redisReply *r = rv;
-            if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len <= BASE_STREAM_ID_MAX) {
-                memcpy(it->out_id, r->str, r->len);
-                it->out_id[r->len] = '\0';
-                it->out_err = BASE_OK;
-            } else if (sto_cluster_note(s, r)) {
-                /* Not run (MOVED, ASK, CLUSTERDOWN...): BASE_EIO, to be sent again. */
-                unsettled = unsettled || strncmp(r->str, "MOVED ", 6) != 0;
-            } else {
-                it->out_err = r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO;
-                it->out_behind = r->type == REDIS_REPLY_ERROR && is_behind_error(r);
+            any = true;
+        }
+        if (!any) {
+            break;
+        }
+        for (size_t k = 0; k < n_lanes; k++) {
+            lane *l = &lanes[k];
+            if (l->broken || l->used == 0) {
+                continue;
             }
-            freeReplyObject(r);
-            /* The index is a lookup aid: its replies are read, never the item's result. */
-            for (uint8_t k = 0; k < extra[i]; k++) {
-                if (redisGetReply(s->c, &rv) != REDIS_OK) {
-                    e = BASE_EIO;
-                    goto fail;
-                }
-                freeReplyObject(rv);
+            base_err le = lane_route(s, l);
+            if (le == BASE_OK) {
+                le = lane_read(s, l, items, sent, extra, &unsettled);
+            }
+            if (le != BASE_OK) {
+                l->broken = true;
+                e = BASE_EIO;
+                sto_mark_broken(s);
             }
         }
-        done += used;
     }
     if (unsettled) {
         e = BASE_EIO; /* the caller backs off and reconnects, which reads the map again */
     }
 fail:
-    if (e != BASE_OK) {
+    if (e != BASE_OK && !s->cluster) {
         sto_mark_broken(s);
     }
     sto_guard_end(&g);

@@ -134,7 +134,9 @@ typedef struct sto_append {
  *         out_err is BASE_EIO: that one and every later one may or may not be
  *         stored.
  * Large batches go out in pipelines of at most 1024 commands or ~8 MiB, so
- * the unread replies always fit in the socket buffers.
+ * the unread replies always fit in the socket buffers. On a cluster the batch is
+ * split by master (each master's items in order, all masters at once), and the
+ * "first BASE_EIO" rule above holds per master.
  */
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
 

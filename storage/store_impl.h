@@ -74,6 +74,8 @@ struct sto_store {
  */
 base_err sto_route_policy(sto_store *s, const char *policy);
 base_err sto_route_key(sto_store *s, const char *key, size_t n);
+/* Cluster mode: make s->c the connection of master @k of the map, connecting if need be. */
+base_err sto_route_node(sto_store *s, uint32_t k);
 
 /*
  * In cluster mode, note what an error reply @r says about the map: MOVED, ASK,

@@ -36,7 +36,7 @@ static void check_routing(tst_rcluster *cl)
 {
     sto_slot_map m;
     redisReply *r = redisCommand(cl->node[0].c, "CLUSTER SLOTS");
-    TST_OK(sto_slot_map_parse(r, &m));
+    TST_OK(sto_slot_map_parse(r, "127.0.0.1", &m));
     freeReplyObject(r);
     TST_EQ(m.n_nodes, N_MASTERS);
     TST_TRUE(sto_slot_map_complete(&m));

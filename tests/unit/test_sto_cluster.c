@@ -1,7 +1,7 @@
 /*
  * storage/cluster: the hash slot of a key (CRC16 XMODEM, hash tags) and the parsing of
  * MOVED / ASK redirections, against the values the Redis Cluster specification gives.
- * The slot map is checked against a real cluster in tests/integration/test_sto_cluster.c.
+ * The slot map is checked against a real cluster in tests/integration/test_sto_cluster_live.c.
  */
 #include <string.h>
 
