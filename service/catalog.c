@@ -375,8 +375,15 @@ static void post_change(svc_engine *e, svc_prt *p, svc_policy_config *cfg)
     pthread_mutex_unlock(&e->change_lk);
 }
 
-/* A policy only the catalog defines: its lease, its runtime recovered, then served. */
-static void create(svc_catalog *c, const sto_policy_def *d, svc_policy_config *pc)
+/*
+ * A policy this instance does not serve yet (one only the catalog defines, or one it stood
+ * by for): its lease, its runtime recovered from its checkpoint and streams, then served.
+ * @version is its definition version, @origin says where it comes from (for the log). False
+ * if its lease could not be had: @pc is left to the caller (try again later); else @pc was
+ * taken (moved into the config, or freed).
+ */
+static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, const char *origin,
+                   bool loud)
 {
     svc_config *cfg = c->cfg;
     svc_engine *e = c->eng;
@@ -389,19 +396,23 @@ static void create(svc_catalog *c, const sto_policy_def *d, svc_policy_config *p
         base_log_policy(BASE_LOG_ERROR, pc->name, "policy %s: more than %d policies; not served",
                         pc->name, SVC_MAX_POLICIES);
         svc_policy_config_fini(pc);
-        return;
+        return true;
     }
     base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, &held, holder,
                                      sizeof(holder), &left_ms);
     if (err != BASE_OK || !held) {
-        base_log_policy(BASE_LOG_WARN, pc->name,
-                        "policy %s: cannot take its lease (%s%s); trying again", pc->name,
-                        err != BASE_OK ? base_strerror(err) : "held by ", holder);
-        svc_policy_config_fini(pc);
+        if (loud) {
+            base_log_policy(BASE_LOG_WARN, pc->name,
+                            "policy %s: cannot take its lease (%s%s); trying again", pc->name,
+                            err != BASE_OK ? base_strerror(err) : "held by ", holder);
+        }
+        if (err == BASE_EIO) {
+            (void)sto_store_reconnect(c->store);
+        }
         c->applied[i] = 0;
-        return;
+        return false;
     }
-    pc->def_version = d->version;
+    pc->def_version = version;
     cfg->policy[i] = *pc; /* not yet covered by n_policies: no other thread reads it */
     svc_prt *p = &e->pol[i];
     err = svc_prt_init(p, e, &cfg->policy[i], why, sizeof(why));
@@ -411,20 +422,47 @@ static void create(svc_catalog *c, const sto_policy_def *d, svc_policy_config *p
     }
     if (err != BASE_OK) {
         base_log_policy(BASE_LOG_ERROR, pc->name,
-                        "policy %s: catalog version %" PRIu64 " cannot be served (%s)", pc->name,
-                        d->version, why);
+                        "policy %s: definition version %" PRIu64 " cannot be served (%s)", pc->name,
+                        version, why);
         svc_prt_fini(p);
         memset(p, 0, sizeof(*p));
         svc_policy_config_fini(&cfg->policy[i]);
         memset(&cfg->policy[i], 0, sizeof(cfg->policy[i]));
-        return;
+        return true;
     }
     e->n_pol = i + 1;
     cfg->n_policies = i + 1;
-    c->applied[i] = d->version;
-    base_log_policy(BASE_LOG_INFO, pc->name,
-                    "policy %s: created from the policy catalog, version %" PRIu64 " by %s",
-                    pc->name, d->version, d->actor);
+    c->applied[i] = version;
+    base_log_policy(BASE_LOG_INFO, cfg->policy[i].name, "policy %s: %s; served from now on",
+                    cfg->policy[i].name, origin);
+    return true;
+}
+
+/*
+ * standby = on: try to take over each policy this instance stands by for. One the catalog
+ * path created meanwhile is done with.
+ */
+static void take_over(svc_catalog *c)
+{
+    svc_config *cfg = c->cfg;
+    for (uint32_t k = 0; k < cfg->n_waiting; k++) {
+        svc_waiting *w = &cfg->waiting[k];
+        if (atomic_load(&w->taken)) {
+            continue;
+        }
+        if (slot_of(cfg, w->cfg.name) >= 0) {
+            svc_policy_config_fini(&w->cfg);
+            atomic_store(&w->taken, true);
+            continue;
+        }
+        char origin[SVC_URL_MAX + 96];
+        snprintf(origin, sizeof(origin), "taken over from instance \"%s\" (its lease ran out)",
+                 w->holder);
+        svc_policy_config pc = w->cfg;
+        if (create(c, &pc, pc.def_version, origin, false)) {
+            atomic_store(&w->taken, true); /* its arrays now belong to policy[] (or are freed) */
+        }
+    }
 }
 
 /* One definition from the catalog, against what this instance serves. */
@@ -473,7 +511,12 @@ static void follow_one(svc_catalog *c, const char *name)
             c->applied[i] = d.version;
         }
     } else if (p == NULL) {
-        create(c, &d, pc); /* moves pc's arrays into the config */
+        char origin[sizeof(d.actor) + 96];
+        snprintf(origin, sizeof(origin),
+                 "created from the policy catalog, version %" PRIu64 " by %s", d.version, d.actor);
+        if (!create(c, pc, d.version, origin, true)) {
+            svc_policy_config_fini(pc); /* tried again at the next full read */
+        }
         base_free((char *)pc - offsetof(struct svc_kept, cfg));
     } else {
         pc->def_version = d.version;
@@ -526,6 +569,7 @@ static void *follow_main(void *arg)
         }
         pthread_mutex_unlock(&c->lk);
         follow(c);
+        take_over(c);
         pthread_mutex_lock(&c->lk);
     }
     pthread_mutex_unlock(&c->lk);

@@ -10,6 +10,8 @@
 
 #include <grp.h>
 
+#include <stdatomic.h>
+
 #include "base/alloc.h"
 #include "base/quant.h"
 #include "base/utf8.h"
@@ -272,6 +274,9 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = copy_str(c->instance_id, sizeof(c->instance_id), v);
     } else if (strcmp(k, "lease_ms") == 0) {
         ok = parse_u32(v, 100, 600000, &c->lease_ms);
+    } else if (strcmp(k, "standby") == 0) {
+        ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
+        c->standby = ok ? strcmp(v, "on") == 0 : c->standby;
     } else if (strcmp(k, "snapshot_interval_ms") == 0) {
         ok = parse_u32(v, 100, 86400000, &c->snapshot_interval_ms);
     } else if (strcmp(k, "snapshot_every") == 0) {
@@ -677,6 +682,24 @@ void svc_config_fini(svc_config *c)
         svc_policy_config_fini(&c->policy[i]);
     }
     c->n_policies = 0;
+    for (uint32_t i = 0; i < c->n_waiting; i++) {
+        if (!atomic_load(&c->waiting[i].taken)) {
+            svc_policy_config_fini(&c->waiting[i].cfg);
+        }
+    }
+    base_free(c->waiting);
+    c->waiting = NULL;
+    c->n_waiting = 0;
+}
+
+const svc_waiting *svc_config_waiting(const svc_config *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n_waiting; i++) {
+        if (!atomic_load(&c->waiting[i].taken) && strcmp(c->waiting[i].cfg.name, name) == 0) {
+            return &c->waiting[i];
+        }
+    }
+    return NULL;
 }
 
 const svc_policy_config *svc_config_policy(const svc_config *c, const char *name)

@@ -126,14 +126,15 @@ typedef struct svc_config {
     uint32_t replicas_ack_timeout_ms; /* ... this long at most (WAIT), default 500 */
     char instance_id[SVC_URL_MAX];    /* lease owner name, "" = "<host>:<first url>" */
     uint32_t lease_ms;                /* policy ownership lease, default 10000 */
-    uint32_t snapshot_interval_ms;    /* checkpoint at least this often; default 10000 */
-    uint32_t snapshot_every;          /* ... or after this many updates; default 10000 */
-    uint64_t retention_ms;            /* stream entries kept at least; default 7 days */
-    uint32_t keep_snapshots;          /* newest snapshots kept (plus pinned); default 5 */
-    uint32_t tick_ms;                 /* join expiry cadence, default 20 */
-    uint32_t registry_poll_ms;        /* how often the registry is read, default 250 */
-    uint32_t rollup_period_ms; /* one dashboard rollup per policy this often, default 60000 */
-    uint32_t rollup_keep;      /* rollups kept per policy, default 10080 (7 days) */
+    bool standby; /* a policy another instance owns waits for its lease; default off: refused */
+    uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
+    uint32_t snapshot_every;       /* ... or after this many updates; default 10000 */
+    uint64_t retention_ms;         /* stream entries kept at least; default 7 days */
+    uint32_t keep_snapshots;       /* newest snapshots kept (plus pinned); default 5 */
+    uint32_t tick_ms;              /* join expiry cadence, default 20 */
+    uint32_t registry_poll_ms;     /* how often the registry is read, default 250 */
+    uint32_t rollup_period_ms;     /* one dashboard rollup per policy this often, default 60000 */
+    uint32_t rollup_keep;          /* rollups kept per policy, default 10080 (7 days) */
     char dashboard_chartjs[SVC_URL_MAX]; /* Chart.js file /dashboard/chart.js serves */
     bool auth;                           /* requests must carry a client's proof; default off */
     uint32_t auth_window_ms;             /* clock skew a proof may have, default 30000 */
@@ -149,7 +150,24 @@ typedef struct svc_config {
      */
     _Atomic uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
+    /*
+     * standby = on: the policies whose lease another instance held at start, moved out of
+     * policy[] by the daemon before the engine is built (set once, then read-only but for
+     * the flags). The catalog thread takes each over when its lease can be had.
+     */
+    uint32_t n_waiting;
+    struct svc_waiting *waiting;
 } svc_config;
+
+/* A policy this instance stands by for (standby = on). */
+typedef struct svc_waiting {
+    svc_policy_config cfg;    /* its definition; moved into policy[] at takeover */
+    char holder[SVC_URL_MAX]; /* the instance that held its lease at start */
+    _Atomic bool taken;       /* served by this instance now (or given up) */
+} svc_waiting;
+
+/* The waiting entry named @name that is not taken yet, or NULL. Any thread. */
+const svc_waiting *svc_config_waiting(const svc_config *c, const char *name);
 
 /*
  * svc_config_load() - parse the INI file at @path into @out (zeroed first,

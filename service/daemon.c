@@ -385,13 +385,21 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     } else {
         svc_lease_default_owner(cfg, owner, sizeof(owner));
     }
+    if (cfg->standby) {
+        e = svc_lease_split(url, cfg, owner, err, sizeof(err));
+        if (e != BASE_OK) {
+            base_log(BASE_LOG_ERROR, "%s", err);
+            goto done;
+        }
+    }
     e = svc_lease_start(url, cfg, owner, &lease, err, sizeof(err));
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;
     }
-    base_log(BASE_LOG_INFO, "instance \"%s\" owns %u policies (lease %u ms)", owner,
-             cfg->n_policies, cfg->lease_ms);
+    base_log(BASE_LOG_INFO, "instance \"%s\" owns %u policies (lease %u ms)%s", owner,
+             cfg->n_policies, cfg->lease_ms,
+             cfg->n_waiting > 0 ? "; stands by for the others" : "");
     /* Records a shutdown could not store, before anything new is written. */
     if (cfg->data_dir[0] != '\0') {
         e = replay_spills(cfg, url);

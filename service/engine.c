@@ -248,6 +248,16 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         return;
     }
     svc_prt *p = svc_engine_find_policy(e, q->policy);
+    const svc_waiting *w = p == NULL ? svc_config_waiting(e->cfg, q->policy) : NULL;
+    if (w != NULL) {
+        char msg[PROTO_ERRMSG_MAX + 600]; /* cut to PROTO_ERRMSG_MAX by the reply */
+        snprintf(msg, sizeof(msg),
+                 "policy \"%s\" is served by instance \"%s\"; this one takes it over if that "
+                 "lease runs out",
+                 q->policy, w->holder);
+        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, msg);
+        return;
+    }
     if (p == NULL) {
         char msg[PROTO_ERRMSG_MAX];
         snprintf(msg, sizeof(msg), "no policy named \"%s\"", q->policy);

@@ -142,6 +142,56 @@ fail:
     return e;
 }
 
+base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, char *errbuf,
+                         size_t errlen)
+{
+    sto_store *s = NULL;
+    base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, errbuf, errlen);
+    if (e != BASE_OK) {
+        return e;
+    }
+    cfg->waiting = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*cfg->waiting));
+    if (cfg->waiting == NULL) {
+        sto_store_close(s);
+        return BASE_ENOMEM;
+    }
+    uint32_t kept = 0, n = cfg->n_policies;
+    for (uint32_t i = 0; i < n; i++) {
+        bool held = false;
+        char holder[STO_OWNER_MAX + 1] = "";
+        int64_t left_ms = 0;
+        e = sto_lease_acquire(s, cfg->policy[i].name, owner, cfg->lease_ms, &held, holder,
+                              sizeof(holder), &left_ms);
+        if (e != BASE_OK) {
+            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", cfg->policy[i].name,
+                     base_strerror(e));
+            /* Keep the rest where they were: the caller stops. */
+            for (uint32_t j = i; j < n; j++) {
+                cfg->policy[kept++] = cfg->policy[j];
+            }
+            break;
+        }
+        if (held) {
+            cfg->policy[kept++] = cfg->policy[i];
+            continue;
+        }
+        svc_waiting *w = &cfg->waiting[cfg->n_waiting++];
+        w->cfg = cfg->policy[i];
+        base_strlcpy(w->holder, holder, sizeof(w->holder));
+        atomic_store(&w->taken, false);
+        base_log_policy(BASE_LOG_INFO, w->cfg.name,
+                        "policy %s is owned by instance \"%s\" (its lease runs another %" PRId64
+                        " ms): standing by, to take it over if that lease runs out",
+                        w->cfg.name, holder, left_ms);
+    }
+    for (uint32_t i = kept; i < n; i++) {
+        memset(&cfg->policy[i], 0, sizeof(cfg->policy[i]));
+    }
+    cfg->n_policies = kept;
+    sto_store_close(s);
+    return e;
+}
+
 bool svc_lease_lost(const svc_lease *l)
 {
     return l != NULL && atomic_load(&l->lost);

@@ -2,8 +2,10 @@
 #define SERVICE_LEASE_H
 
 /*
- * Policy ownership: exactly one rlfeedd writes a policy's streams. Until
- * several instances can share a Redis (scale-out), a second one is refused.
+ * Policy ownership: exactly one rlfeedd writes a policy's streams. A second
+ * instance is refused, or with standby = on stands by for the policies another
+ * holds (svc_lease_split(); service/catalog.c takes them over when the lease
+ * can be had).
  *
  * At start the daemon takes the lease of every configured policy
  * (storage/store.h, rlfeed:{<policy>}:owner = the instance id, with a TTL of
@@ -39,6 +41,15 @@ typedef struct svc_lease svc_lease;
  */
 base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner, svc_lease **out,
                          char *errbuf, size_t errlen);
+
+/*
+ * svc_lease_split() - standby = on, at start, before svc_lease_start(): take the lease of
+ * each of @cfg's policies for @owner; move those another instance holds out of @cfg->policy
+ * into @cfg->waiting (with the holder's name). Main thread, before the engine is built.
+ * Return: BASE_OK; the store's error; BASE_ENOMEM.
+ */
+base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, char *errbuf,
+                         size_t errlen);
 
 /* Whether a lease was found taken by another instance while running. */
 bool svc_lease_lost(const svc_lease *l);

@@ -207,6 +207,7 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\ngroup_commit_us = 100001\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
          "group_commit_us"},
         {"[server]\nlog_format = xml\n", "log_format"},
+        {"[server]\nstandby = yes\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "standby"},
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nclip_min = 2\nclip_max = 1\n", "clip"},
