@@ -5,11 +5,15 @@
 # $TMPDIR; a cluster of one master gets every slot by CLUSTER ADDSLOTSRANGE, one of three is
 # made by redis-cli --cluster create (no replicas). rlfeedd serves six policies bench0..5
 # like bench/feedback.ini's "bench" (on 3 masters they fall 2, 2 and 2), and
-# rlfeed-bench-feedback runs 1, 4 and 16 threads spread over them. --rounds R repeats the
-# three setups R times. Everything started here is stopped on exit.
+# rlfeed-bench-feedback runs 1, 4 and 16 threads spread over them. With --instances
+# "1 2 3", each setup runs with 1, 2 and 3 rlfeedd instances, instance k serving the
+# policies bench<i> with i mod n = k (and the load generator's threads going to the owner
+# of their policy). --rounds R repeats everything R times. Everything started here is
+# stopped on exit.
 #
 #   bench/cluster_bench.sh [BUILD_DIR] [--seconds S] [--threads "1 4 16"] [--rounds R]
 #                          [--appendfsync always|everysec] [--setups "single c1 c3"]
+#                          [--instances "1"]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -20,6 +24,7 @@ threads="1 4 16"
 rounds=1
 fsync=always
 setups="single c1 c3"
+instances="1"
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds=$2; shift 2 ;;
@@ -27,6 +32,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift 2 ;;
         --appendfsync) fsync=$2; shift 2 ;;
         --setups) setups=$2; shift 2 ;;
+        --instances) instances=$2; shift 2 ;;
         -*) echo "usage: $0 [BUILD_DIR] [--seconds S] [--threads \"1 4 16\"] [--rounds R]" \
                  "[--appendfsync always|everysec] [--setups \"single c1 c3\"]" >&2
             exit 2 ;;
@@ -39,7 +45,14 @@ bench="$root/$build/tools/rlfeed-bench-feedback"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-cluster-bench.XXXXXX")
 redis_pids=()
-daemon_pid=""
+daemon_pids=()
+stop_daemons() {
+    for p in "${daemon_pids[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    daemon_pids=()
+}
 stop_redis() {
     for p in "${redis_pids[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
@@ -48,10 +61,7 @@ stop_redis() {
     redis_pids=()
 }
 cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
+    stop_daemons
     stop_redis
     rm -rf "$work"
 }
@@ -127,31 +137,42 @@ setup() {
     esac
 }
 
-config="$work/bench6.ini"
-{
-    printf '[server]\nsnapshot_interval_ms = 60000\n'
-    for i in 0 1 2 3 4 5; do
-        printf '[policy bench%d]\ndim = 4\nactions = a0, a1, a2, a3\nwindow_ms = 3600000\n' "$i"
-        printf '[signal bench%d.resolved]\nkind = flag\n' "$i"
-    done
-} > "$config"
+# config N K: the configuration of instance K of N (the policies bench<i>, i mod N = K).
+config() {
+    local n=$1 k=$2 f="$work/bench-$1-$2.ini"
+    {
+        printf '[server]\nsnapshot_interval_ms = 60000\ninstance_id = bench-%s-%s\n' "$n" "$k"
+        for i in 0 1 2 3 4 5; do
+            if [ $((i % n)) -eq "$k" ]; then
+                printf '[policy bench%d]\ndim = 4\nactions = a0, a1, a2, a3\n' "$i"
+                printf 'window_ms = 3600000\n[signal bench%d.resolved]\nkind = flag\n' "$i"
+            fi
+        done
+    } > "$f"
+    echo "$f"
+}
 
 for round in $(seq 1 "$rounds"); do
 for s in $setups; do
+for n in $instances; do
     redis_url=$(setup "$s")
-    url="ipc://$work/$s.sock"
-    "$rlfeedd" --config "$config" --url "$url" --redis "$redis_url" 2> "$work/$s-d.log" &
-    daemon_pid=$!
-    wait_ready "$rlfeed" "$url" "$daemon_pid" "$work/$s-d.log"
+    urls=""
+    for k in $(seq 0 $((n - 1))); do
+        url="ipc://$work/$s-$n-$k.sock"
+        "$rlfeedd" --config "$(config "$n" "$k")" --url "$url" --redis "$redis_url" \
+            --http-url "http://127.0.0.1:0" 2> "$work/$s-$n-$k.log" &
+        daemon_pids+=($!)
+        wait_ready "$rlfeed" "$url" "$!" "$work/$s-$n-$k.log"
+        urls="${urls:+$urls,}$url"
+    done
     for t in $threads; do
         printf 'round=%s setup=%s appendfsync=%s load=%s ' "$round" "$s" "$fsync" \
             "$(cut -d' ' -f1 /proc/loadavg)"
-        "$bench" --url "$url" --threads "$t" --seconds "$seconds" --policies 6
+        "$bench" --url "$urls" --threads "$t" --seconds "$seconds" --policies 6
     done
-    kill -TERM "$daemon_pid"
-    wait "$daemon_pid" || true
-    daemon_pid=""
+    stop_daemons
     stop_redis
     rm -rf "${work:?}"/c1 "${work:?}"/c3? "${work:?}"/r0
+done
 done
 done

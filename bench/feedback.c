@@ -16,7 +16,9 @@
  *
  * With --policies N > 1, thread t uses policy "bench<t mod N>" (bench/cluster_bench.sh: the
  * policies spread over a Redis Cluster's masters); each must be configured like "bench".
- * --url may list several daemons, comma-separated: thread t talks to the (t mod n)-th.
+ * --url may list n daemons, comma-separated: thread t talks to the (t mod n)-th, or with
+ * --policies N > 1 to the ((t mod N) mod n)-th: daemon k serves the policies bench<i> with
+ * i mod n = k (bench/cluster_bench.sh --instances).
  *
  * Usage: rlfeed-bench-feedback --url URL[,URL...] [--threads T] [--seconds S] [--policies N]
  * Exit status: 0; 1 if any request failed; 2 for usage errors or no
@@ -179,7 +181,9 @@ int main(int argc, char **argv)
     uint64_t start = base_mono_ns();
     long started = 0;
     for (long t = 0; t < threads; t++) {
-        snprintf(ws[t].url, sizeof(ws[t].url), "%s", urls[t % n_urls]);
+        /* With several policies, each daemon serves those of its index modulo the count. */
+        long at = policies > 1 ? (t % policies) % n_urls : t % n_urls;
+        snprintf(ws[t].url, sizeof(ws[t].url), "%s", urls[at]);
         if (policies > 1) {
             snprintf(ws[t].policy, sizeof(ws[t].policy), "bench%ld", t % policies);
         } else {
