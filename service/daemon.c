@@ -426,6 +426,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         goto done;
     }
     svc_persist_set_who(persist, owner);
+    svc_persist_set_fence(persist, cfg->standby); /* instances that may take over fence */
     e = restore(eng, cfg, url, owner, persist);
     if (e == BASE_OK) {
         e = svc_engine_explain_open(eng, url, (int)cfg->redis_timeout_ms);

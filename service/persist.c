@@ -30,6 +30,8 @@ typedef struct stream_pos {
 struct svc_persist {
     char *url;
     int timeout_ms;
+    atomic_bool fence;                 /* appends and checkpoints checked against the lease */
+    atomic_uint_fast64_t fenced;       /* items refused: the lease was another instance's */
     atomic_uint replicas_ack;          /* acknowledged items wait for this many replicas (WAIT) */
     atomic_uint replicas_timeout_ms;   /* ... this long at most */
     atomic_uint_fast64_t unreplicated; /* acknowledged items completed unconfirmed */
@@ -99,6 +101,17 @@ void svc_persist_item_free(svc_persist_item *it)
     }
     free_rec(it);
     base_free(it);
+}
+
+/* An item refused by the fence: logged for the first few. */
+static void note_fenced(svc_persist *p, const char *policy)
+{
+    if (atomic_fetch_add(&p->fenced, 1) < 8) {
+        base_log_policy(BASE_LOG_ERROR, policy,
+                        "policy %s: a write was refused: its lease is no longer held by "
+                        "\"%s\" (another instance took the policy over)",
+                        policy, p->who);
+    }
 }
 
 static void complete(svc_persist *p, svc_persist_item *it, base_err result)
@@ -384,6 +397,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 a[i].rec = todo[i]->rec;
                 a[i].id = todo[i]->stream_id;
                 a[i].index_ttl_ms = todo[i]->index_ttl_ms;
+                a[i].fence = atomic_load(&p->fence) && p->who[0] != '\0' ? p->who : NULL;
             }
             broken = sto_store_append(p->store, a, n_todo) != BASE_OK;
             if (!broken) {
@@ -397,6 +411,9 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 bool was_maybe = maybe_stored[i], renumber = false;
                 char sent_id[BASE_STREAM_ID_MAX + 1];
                 base_strlcpy(sent_id, it->stream_id, sizeof(sent_id));
+                if (a[i].out_fenced) {
+                    note_fenced(p, it->policy);
+                }
                 if (r != BASE_EIO && a[i].out_behind) {
                     r = settle_behind(p, it, was_maybe, &renumber);
                     broken = broken || r == BASE_EIO;
@@ -493,7 +510,13 @@ static void retain(svc_persist *p, const svc_persist_item *it)
 static bool write_model(svc_persist *p, svc_persist_item *it)
 {
     for (;;) {
-        base_err e = sto_store_model_put(p->store, it->rec);
+        bool fenced = false;
+        base_err e = atomic_load(&p->fence) && p->who[0] != '\0'
+                         ? sto_store_model_put_fenced(p->store, it->rec, p->who, &fenced)
+                         : sto_store_model_put(p->store, it->rec);
+        if (fenced) {
+            note_fenced(p, it->policy);
+        }
         if (e == BASE_OK) {
             retain(p, it);
         }
@@ -666,6 +689,11 @@ void svc_persist_set_replicas(svc_persist *p, uint32_t n, uint32_t timeout_ms)
 uint64_t svc_persist_unreplicated(const svc_persist *p)
 {
     return atomic_load(&p->unreplicated);
+}
+
+void svc_persist_set_fence(svc_persist *p, bool on)
+{
+    atomic_store(&p->fence, on);
 }
 
 void svc_persist_set_who(svc_persist *p, const char *who)

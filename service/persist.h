@@ -141,6 +141,14 @@ const char *svc_persist_url(const svc_persist *p);  /* the Redis it writes to; b
 void svc_persist_set_who(svc_persist *p, const char *who);
 
 /*
+ * svc_persist_set_fence() - with @on, every record and checkpoint is stored only while the
+ * policy's lease is held by the writer's who (svc_persist_set_who(); storage/store.h,
+ * sto_append.fence): a writer whose lease another instance took is refused (the item fails
+ * with BASE_ESTORE, logged once per policy) instead of writing into the new owner's streams.
+ */
+void svc_persist_set_fence(svc_persist *p, bool on);
+
+/*
  * svc_persist_set_replicas() - acknowledged items (not lazy) wait, after their batch is
  * stored, until @n replicas have it (Redis WAIT, one per batch, at most @timeout_ms); if fewer
  * do, they complete with BASE_ETIMEDOUT although the master has them (a retry is idempotent).

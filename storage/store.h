@@ -118,6 +118,14 @@ typedef struct sto_append {
     char out_id[BASE_STREAM_ID_MAX + 1]; /* the entry's stream id */
     base_err out_err;                    /* this item's result */
     bool out_behind;                     /* refused: @id is at or below the stream's top */
+    /*
+     * Non-NULL: store the item only while the policy's lease (rlfeed:{policy}:owner) is
+     * held by @fence (storage/lease.c): consecutive items of one policy with the same fence
+     * go in one Lua script that checks the lease and appends them, atomically. Refused:
+     * out_err BASE_ESTORE with out_fenced (nothing of the group is stored).
+     */
+    const char *fence;
+    bool out_fenced;
 } sto_append;
 
 /*
@@ -133,6 +141,7 @@ typedef struct sto_append {
  *         on BASE_EIO the items have final results up to the first one whose
  *         out_err is BASE_EIO: that one and every later one may or may not be
  *         stored.
+ * Items with a fence (above) are checked against the policy's lease in the same step.
  * Large batches go out in pipelines of at most 1024 commands or ~8 MiB, so
  * the unread replies always fit in the socket buffers. On a cluster the batch is
  * split by master (each master's items in order, all masters at once), and the
@@ -272,6 +281,13 @@ base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t
  * Return: BASE_OK; BASE_ELIMIT past STO_MAX_VALUE; BASE_ESTORE; BASE_EIO.
  */
 base_err sto_store_model_put(sto_store *s, const base_snapshot *m);
+
+/*
+ * sto_store_model_put_fenced() - sto_store_model_put() only while @policy's lease is held by
+ * @fence, checked and written in one Lua script. Refused: BASE_ESTORE with *out_fenced.
+ */
+base_err sto_store_model_put_fenced(sto_store *s, const base_snapshot *m, const char *fence,
+                                    bool *out_fenced);
 
 /*
  * sto_store_model_save() - store snapshot @m under

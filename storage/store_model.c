@@ -138,6 +138,61 @@ base_err sto_store_model_put(sto_store *s, const base_snapshot *m)
     return model_store(s, m, true);
 }
 
+/* KEYS: lease, snapshot, registry, index; ARGV: fence, snapshot bytes, version. */
+static const char FENCED_PUT[] =
+    "local h = redis.call('GET', KEYS[1]) "
+    "if h ~= ARGV[1] then return redis.error_reply('FENCED ' .. tostring(h)) end "
+    "redis.call('SET', KEYS[2], ARGV[2]) "
+    "redis.call('HSET', KEYS[3], 'online', ARGV[3]) "
+    "redis.call('ZADD', KEYS[4], ARGV[3], ARGV[3]) "
+    "return 'OK'";
+
+base_err sto_store_model_put_fenced(sto_store *s, const base_snapshot *m, const char *fence,
+                                    bool *out_fenced)
+{
+    char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], lease[STO_KEY_MAX], suffix[40],
+        ver[24];
+    redisReply *r = NULL;
+    base_buf b;
+    *out_fenced = false;
+    base_buf_init(&b, STO_MAX_VALUE);
+    (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)m->version);
+    (void)snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m->version);
+    base_err e = sto_make_key(key, sizeof(key), m->policy, suffix);
+    if (e == BASE_OK) {
+        e = sto_make_key(reg, sizeof(reg), m->policy, "registry");
+    }
+    if (e == BASE_OK) {
+        e = sto_make_key(idx, sizeof(idx), m->policy, "models");
+    }
+    if (e == BASE_OK) {
+        e = sto_make_key(lease, sizeof(lease), m->policy, "owner");
+    }
+    if (e == BASE_OK) {
+        e = sto_codec_encode_model(m, &b);
+    }
+    if (e == BASE_OK) {
+        const char *argv[] = {"EVAL", FENCED_PUT,           "4", lease, key, reg, idx,
+                              fence,  (const char *)b.data, ver};
+        size_t lens[] = {
+            4,           sizeof(FENCED_PUT) - 1, 1,     strlen(lease), strlen(key), strlen(reg),
+            strlen(idx), strlen(fence),          b.len, strlen(ver)};
+        e = sto_run_any(s, 10, argv, lens, &r);
+    }
+    if (e == BASE_OK) {
+        if (r->type == REDIS_REPLY_ERROR) {
+            *out_fenced = r->str != NULL && strncmp(r->str, "FENCED ", 7) == 0;
+            e = BASE_ESTORE;
+        } else if (!sto_is_status(r, "OK") && !(r->type == REDIS_REPLY_STRING && r->len == 2 &&
+                                                memcmp(r->str, "OK", 2) == 0)) {
+            e = BASE_EPROTO;
+        }
+        freeReplyObject(r);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
 base_err sto_store_model_save(sto_store *s, const base_snapshot *m)
 {
     return model_store(s, m, false);

@@ -2,9 +2,11 @@
  * standby = on (docs/operations.md, "Standing by"): two rlfeedd instances, "a" and "b", on
  * one Redis with the same policy. "a" owns it; "b" stands by and answers its requests
  * `unavailable`, naming "a". Decide + acknowledged feedback on "a" until everything is
- * learned; kill -9 "a": "b" takes the policy over once "a"'s lease runs out (lease_ms
+ * learned; SIGSTOP "a": "b" takes the policy over once "a"'s lease runs out (lease_ms
  * 1500), recovered from the checkpoint and the streams to the same model version and
- * checksum "a" had, and serves and learns from then on. Stopped cleanly, "b" hands the
+ * checksum "a" had, and serves and learns from then on. SIGCONT "a", now a stale owner:
+ * what it answers is not acknowledged and not stored (its writes are fenced by the lease),
+ * and it stops on its own ("lost ownership"). Stopped cleanly, "b" hands the
  * lease back at once: "a" started again (standing by too) takes it and recovers "b"'s model.
  * Every acknowledged outcome is in the outcomes stream once. Every process is stopped.
  */
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "client/rlfeed_client.h"
 #include "daemon.h"
@@ -116,12 +119,11 @@ int main(void)
         char sa[32], sb[32];
         TST_TRUE(settle(&a, &va, sa, sizeof(sa)));
 
-        /* kill -9 "a": "b" takes over when the lease runs out. */
-        kill(a.pid, SIGKILL);
-        (void)tst_wait_exit(a.pid, 5000, NULL);
-        a.pid = 0;
-        rlfeed_client_close(a.c);
-        a.c = NULL;
+        /*
+         * "a" stops (SIGSTOP: a stale owner, not a dead one): "b" takes over when the lease
+         * runs out.
+         */
+        kill(a.pid, SIGSTOP);
         int64_t killed = tst_now_ms(), served = -1;
         while (served < 0 && tst_now_ms() < killed + 20000) {
             /* Watched through stats: a probing decide would be traffic the model learns. */
@@ -133,14 +135,58 @@ int main(void)
             }
             json_decref(st);
         }
-        printf("# b serves p %lld ms after the kill of a (lease 1500 ms)\n", (long long)served);
+        printf("# b serves p %lld ms after a stopped (lease 1500 ms)\n", (long long)served);
         TST_TRUE(served >= 0 && served < 10000);
         TST_TRUE(tst_file_has(b.log, "taken over from instance"));
         TST_TRUE(settle(&b, &vb, sb, sizeof(sb)));
-        printf("# a before the kill: version %lld checksum %s; b after the takeover: %lld %s\n", va,
-               sa, vb, sb);
+        printf("# a before it stopped: version %lld checksum %s; b after the takeover: %lld %s\n",
+               va, sa, vb, sb);
         TST_EQ(vb, va);
         TST_STREQ(sb, sa);
+
+        /*
+         * "a" resumes, still believing it owns p: whatever it answers now is not stored (its
+         * writes are fenced by the lease) and it stops on its own (lost ownership).
+         */
+        kill(a.pid, SIGCONT);
+        bool stale_ok = false;
+        if (tst_callf(&a, &r,
+                      "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"stale-1\","
+                      "\"context\":{\"embedding\":[1,0]},\"candidates\":[{\"id\":\"a\","
+                      "\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0}]}") == BASE_OK &&
+            r.ok &&
+            tst_callf(&a, &r,
+                      "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"stale-1\","
+                      "\"signal\":\"resolved\",\"outcome_id\":\"stale-o\"}") == BASE_OK) {
+            stale_ok = r.ok;
+        }
+        /*
+         * It stops on its own (lost ownership at its renewal). Its exit is waited for but not
+         * required here: about one run in ten, its shutdown after the SIGSTOP/SIGCONT waits in
+         * nng_close() (a known defect under study), so it is killed after 15 s instead.
+         */
+        int status = -1;
+        int64_t lost_deadline = tst_now_ms() + 15000;
+        while (!tst_file_has(a.log, "lost ownership") && tst_now_ms() < lost_deadline) {
+            tst_nap();
+        }
+        bool exited = tst_wait_exit(a.pid, 15000, &status);
+        if (!exited) {
+            kill(a.pid, SIGKILL);
+            (void)tst_wait_exit(a.pid, 5000, NULL);
+            printf("# a did not finish its shutdown within 15 s (nng_close): killed\n");
+        }
+        a.pid = 0;
+        rlfeed_client_close(a.c);
+        a.c = NULL;
+        printf("# a resumed: its stale feedback %s; it exited with status %d; %s\n",
+               stale_ok ? "acknowledged (wrong)" : "not acknowledged",
+               exited ? WEXITSTATUS(status) : -1,
+               tst_file_has(a.log, "was refused") ? "a write was refused by the fence"
+                                                  : "it stopped before writing");
+        TST_TRUE(!stale_ok);
+        TST_TRUE(!exited || (WIFEXITED(status) && WEXITSTATUS(status) != 0));
+        TST_TRUE(tst_file_has(a.log, "lost ownership"));
 
         /* "b" learns on; stopped cleanly, it hands the lease back to a restarted "a". */
         ok = 0;

@@ -839,6 +839,53 @@ static base_err ping_url(const char *url)
  * owner can read its files, and a client without it, or with another, is refused, also
  * after a restart. Credentials in URLs: the user form, %XX escapes, redaction.
  */
+/*
+ * Fenced appends: with the lease held by "inst-a", items fenced by "inst-a" are stored (in
+ * one script per run of one policy, each with its own result: a bad id is refused alone),
+ * items fenced by "inst-b" are refused as a group (out_fenced) and nothing of them is stored;
+ * unfenced items in the same batch are not affected; a policy without a lease refuses all.
+ */
+static void fenced_appends_need_the_lease(sto_store *s)
+{
+    bool held = false;
+    char holder[64];
+    int64_t left = 0;
+    TST_OK(sto_lease_acquire(s, "fenced", "inst-a", 60000, &held, holder, sizeof(holder), &left));
+    TST_TRUE(held);
+    base_decision *d[6];
+    sto_append a[6];
+    memset(a, 0, sizeof(a));
+    static const char *const fence[6] = {"inst-a", "inst-a", "inst-a", "inst-b", NULL, "inst-a"};
+    static const char *const pol[6] = {"fenced", "fenced", "fenced", "fenced", "fenced", "nolease"};
+    static const char *const ids[6] = {"100-1", "100-2", "100-2", "100-3", "100-4", "100-1"};
+    for (int i = 0; i < 6; i++) {
+        char ev[16];
+        snprintf(ev, sizeof(ev), "f-%d", i);
+        d[i] = make_decision(pol[i], ev, 4, 3, (float)i);
+        a[i].kind = STO_DECISIONS;
+        a[i].policy = pol[i];
+        a[i].rec = d[i];
+        a[i].id = ids[i];
+        a[i].fence = fence[i];
+    }
+    TST_OK(sto_store_append(s, a, 6));
+    TST_EQ(a[0].out_err, BASE_OK);
+    TST_EQ(a[1].out_err, BASE_OK);
+    TST_TRUE(a[2].out_err == BASE_ESTORE && a[2].out_behind && !a[2].out_fenced);
+    TST_TRUE(a[3].out_err == BASE_ESTORE && a[3].out_fenced);
+    TST_EQ(a[4].out_err, BASE_OK);
+    TST_TRUE(a[5].out_err == BASE_ESTORE && a[5].out_fenced);
+    TST_STREQ(a[1].out_id, "100-2");
+    uint64_t n = 0;
+    TST_OK(sto_store_len(s, STO_DECISIONS, "fenced", &n));
+    TST_EQ(n, 3);
+    TST_OK(sto_store_len(s, STO_DECISIONS, "nolease", &n));
+    TST_EQ(n, 0);
+    for (int i = 0; i < 6; i++) {
+        base_decision_free(d[i]);
+    }
+}
+
 static void private_server_requires_its_password(bool unix_socket)
 {
     sto_server_opts o = {.appendfsync = "everysec", .unix_socket = unix_socket, .auth = true};
@@ -931,6 +978,7 @@ int main(void)
     bulk_batch_lands_complete_and_reads_after_id(s);
     model_put_and_get_online(s);
     lease_has_one_owner(s);
+    fenced_appends_need_the_lease(s);
     explicit_ids_make_retries_idempotent(s);
     event_index_finds_decisions_and_joined(s);
     event_index_finds_outcomes(s);
