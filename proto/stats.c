@@ -248,7 +248,9 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     base_err e;
 
     proto_writer_init(&w, out);
-    proto_w_map(&w, s->auth ? 5 : 4);
+    uint32_t n_standby =
+        s->n_standby < PROTO_STATS_MAX_STANDBY ? s->n_standby : PROTO_STATS_MAX_STANDBY;
+    proto_w_map(&w, 4u + (s->auth ? 1u : 0u) + (n_standby > 0 ? 1u : 0u));
     proto_w_str(&w, "ok");
     proto_w_bool(&w, true);
     proto_w_str(&w, "policies");
@@ -283,6 +285,14 @@ base_err proto_reply_stats(base_buf *out, const proto_stats *s)
     w_fields(&w, storage_fields, N_OF(storage_fields), &s->storage);
     if (s->auth) {
         w_auth(&w, s);
+    }
+    if (n_standby > 0) {
+        proto_w_str(&w, "standby");
+        proto_w_map(&w, n_standby);
+        for (uint32_t i = 0; i < n_standby; i++) {
+            proto_w_str(&w, s->standby[i].policy);
+            proto_w_str(&w, s->standby[i].owner);
+        }
     }
     e = proto_writer_finish(&w);
     if (e != BASE_OK) {
@@ -581,13 +591,31 @@ static bool r_auth(const msgpack_object *m, proto_stats *s)
     return true;
 }
 
+/* "standby": {POLICY: OWNER} */
+static bool r_standby(const msgpack_object *m, proto_stats *s)
+{
+    if (m->type != MSGPACK_OBJECT_MAP || m->via.map.size > PROTO_STATS_MAX_STANDBY ||
+        !proto_mp_map_fields(m, NULL, 0, true, NULL, NULL)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object_kv *kv = &m->via.map.ptr[i];
+        if (!proto_mp_get_str(&kv->key, BASE_NAME_MAX, true, s->standby[i].policy, NULL) ||
+            !proto_mp_get_str(&kv->val, PROTO_STATS_OWNER_MAX, true, s->standby[i].owner, NULL)) {
+            return false;
+        }
+        s->n_standby = i + 1;
+    }
+    return true;
+}
+
 static base_err decode_stats(const msgpack_object *top, proto_stats *s)
 {
-    static const char *const names[] = {"ok", "policies", "rejected", "storage", "auth"};
-    const msgpack_object *f[5];
+    static const char *const names[] = {"ok", "policies", "rejected", "storage", "auth", "standby"};
+    const msgpack_object *f[6];
     bool ok = false;
 
-    if (!proto_mp_map_fields(top, names, 5, true, f, NULL) || f[0] == NULL ||
+    if (!proto_mp_map_fields(top, names, 6, true, f, NULL) || f[0] == NULL ||
         !proto_mp_get_bool(f[0], &ok, NULL) || !ok) {
         return BASE_EPROTO;
     }
@@ -613,7 +641,8 @@ static base_err decode_stats(const msgpack_object *top, proto_stats *s)
         }
     }
     if ((f[2] != NULL && !r_rejected(f[2], s->rejected)) ||
-        (f[3] != NULL && !r_storage(f[3], &s->storage)) || (f[4] != NULL && !r_auth(f[4], s))) {
+        (f[3] != NULL && !r_storage(f[3], &s->storage)) || (f[4] != NULL && !r_auth(f[4], s)) ||
+        (f[5] != NULL && !r_standby(f[5], s))) {
         return BASE_EPROTO;
     }
     return BASE_OK;

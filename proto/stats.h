@@ -150,6 +150,14 @@ typedef struct proto_client_stats {
     uint64_t alarms;       /* times its alarm was raised (service/auth.h) */
 } proto_client_stats;
 
+/* "standby.POLICY": a policy this instance stands by for, and its owner then (standby = on). */
+#define PROTO_STATS_MAX_STANDBY 64
+#define PROTO_STATS_OWNER_MAX 200
+typedef struct proto_standby_stats {
+    char policy[BASE_NAME_MAX + 1];
+    char owner[PROTO_STATS_OWNER_MAX + 1];
+} proto_standby_stats;
+
 /*
  * A whole stats reply. @policies is borrowed by proto_reply_stats(); proto_stats_decode()
  * allocates it, and proto_stats_fini() frees it.
@@ -163,6 +171,8 @@ typedef struct proto_stats {
     uint64_t auth_unknown; /* requests without a proof, or naming no configured client */
     uint32_t n_clients;
     proto_client_stats clients[PROTO_STATS_MAX_CLIENTS];
+    uint32_t n_standby; /* "standby" present when > 0 */
+    proto_standby_stats standby[PROTO_STATS_MAX_STANDBY];
 } proto_stats;
 
 /*

@@ -153,6 +153,14 @@ base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
         svc_auth_stats(e->auth, out->clients, PROTO_STATS_MAX_CLIENTS, &out->n_clients,
                        &out->auth_unknown);
     }
+    for (uint32_t i = 0; only == NULL && i < e->cfg->n_waiting; i++) {
+        const svc_waiting *w = &e->cfg->waiting[i];
+        if (!atomic_load(&w->taken) && out->n_standby < PROTO_STATS_MAX_STANDBY) {
+            proto_standby_stats *sb = &out->standby[out->n_standby++];
+            base_strlcpy(sb->policy, w->cfg.name, sizeof(sb->policy));
+            base_strlcpy(sb->owner, w->holder, sizeof(sb->owner)); /* cut if longer */
+        }
+    }
     return BASE_OK;
 }
 

@@ -109,6 +109,10 @@ int main(void)
                  strstr(r.error.message, "\"a\"") != NULL);
         printf("# b, standing by: %s\n", r.ok ? "ok" : r.error.message);
         TST_TRUE(tst_file_has(b.log, "standing by"));
+        json_t *sb_stats = tst_stats(&b);
+        TST_STREQ(json_string_value(json_object_get(json_object_get(sb_stats, "standby"), "p")),
+                  "a");
+        json_decref(sb_stats);
 
         int ok = 0;
         for (int i = 0; i < 60; i++) {

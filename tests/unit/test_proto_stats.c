@@ -156,6 +156,39 @@ static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
     base_free(p);
 }
 
+/* "standby" (standby = on): present only when the instance stands by for a policy. */
+static void stats_standby_round_trips(void)
+{
+    proto_stats s, back;
+    base_buf b;
+    char *json = NULL;
+    memset(&s, 0, sizeof(s));
+    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 8, 0, 0, 0, 0, "u"};
+    s.n_standby = 2;
+    snprintf(s.standby[0].policy, sizeof(s.standby[0].policy), "faq");
+    snprintf(s.standby[0].owner, sizeof(s.standby[0].owner), "host-a:ipc:///run/a.sock");
+    snprintf(s.standby[1].policy, sizeof(s.standby[1].policy), "billing");
+    snprintf(s.standby[1].owner, sizeof(s.standby[1].owner), "b");
+    base_buf_init(&b, PROTO_MAX_MSG_BYTES);
+    MUST_OK(proto_reply_stats(&b, &s));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &json));
+    TST_TRUE(strstr(json, "\"standby\":{\"faq\":\"host-a:ipc:///run/a.sock\",\"billing\":\"b\"}") !=
+             NULL);
+    base_free(json);
+    MUST_OK(proto_stats_decode(b.data, b.len, &back));
+    TST_EQ(back.n_standby, 2);
+    TST_STREQ(back.standby[1].policy, "billing");
+    TST_STREQ(back.standby[0].owner, "host-a:ipc:///run/a.sock");
+    proto_stats_fini(&back);
+    base_buf_reset(&b);
+    s.n_standby = 0;
+    MUST_OK(proto_reply_stats(&b, &s));
+    MUST_OK(proto_json_from_msgpack(b.data, b.len, &json));
+    TST_TRUE(strstr(json, "standby") == NULL);
+    base_free(json);
+    base_buf_fini(&b);
+}
+
 static void stats_decoder_ignores_unknown_keys_and_refuses_wrong_types(void)
 {
     base_buf b;
@@ -201,5 +234,6 @@ int main(void)
 {
     stats_reply_keeps_the_documented_key_order_and_round_trips();
     stats_decoder_ignores_unknown_keys_and_refuses_wrong_types();
+    stats_standby_round_trips();
     return tst_done();
 }
