@@ -13,7 +13,7 @@
 #
 #   bench/cluster_bench.sh [BUILD_DIR] [--seconds S] [--threads "1 4 16"] [--rounds R]
 #                          [--appendfsync always|everysec] [--setups "single c1 c3"]
-#                          [--instances "1"]
+#                          [--instances "1"] [--standby on]   (on: fenced writes)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -25,6 +25,7 @@ rounds=1
 fsync=always
 setups="single c1 c3"
 instances="1"
+standby=off
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds=$2; shift 2 ;;
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
         --appendfsync) fsync=$2; shift 2 ;;
         --setups) setups=$2; shift 2 ;;
         --instances) instances=$2; shift 2 ;;
+        --standby) standby=$2; shift 2 ;;
         -*) echo "usage: $0 [BUILD_DIR] [--seconds S] [--threads \"1 4 16\"] [--rounds R]" \
                  "[--appendfsync always|everysec] [--setups \"single c1 c3\"]" >&2
             exit 2 ;;
@@ -71,9 +73,10 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_redis NAME [cluster]: a redis-server on a free port (its bus port free too); echo it.
+# start_redis NAME [cluster]: a redis-server on a free port (its bus port free too), in
+# $port. Not in a subshell: its pid must reach redis_pids, or it is never stopped.
 start_redis() {
-    local name=$1 cluster=${2:-} port
+    local name=$1 cluster=${2:-}
     while :; do
         port=$(free_port)
         [ "$port" -lt 55000 ] && break
@@ -94,7 +97,6 @@ start_redis() {
         fi
         sleep 0.1
     done
-    echo "$port"
 }
 
 cluster_ok() {
@@ -114,26 +116,29 @@ wait_cluster() {
     done
 }
 
-# setup NAME: start the Redis of setup NAME; echo rlfeedd's --redis URL.
+# setup NAME: start the Redis of setup NAME; rlfeedd's --redis URL in $redis_url.
 setup() {
     case "$1" in
         single)
-            echo "tcp://127.0.0.1:$(start_redis r0)" ;;
+            start_redis r0
+            redis_url="tcp://127.0.0.1:$port" ;;
         c1)
-            local p
-            p=$(start_redis c1 cluster)
-            redis-cli -p "$p" cluster addslotsrange 0 16383 > /dev/null
-            wait_cluster "$p"
-            echo "cluster://127.0.0.1:$p" ;;
+            start_redis c1 cluster
+            redis-cli -p "$port" cluster addslotsrange 0 16383 > /dev/null
+            wait_cluster "$port"
+            redis_url="cluster://127.0.0.1:$port" ;;
         c3)
             local a b c
-            a=$(start_redis c3a cluster)
-            b=$(start_redis c3b cluster)
-            c=$(start_redis c3c cluster)
+            start_redis c3a cluster
+            a=$port
+            start_redis c3b cluster
+            b=$port
+            start_redis c3c cluster
+            c=$port
             redis-cli --cluster create "127.0.0.1:$a" "127.0.0.1:$b" "127.0.0.1:$c" \
                 --cluster-replicas 0 --cluster-yes > "$work/create.log" 2>&1
             wait_cluster "$a" "$b" "$c"
-            echo "cluster://127.0.0.1:$a,127.0.0.1:$b,127.0.0.1:$c" ;;
+            redis_url="cluster://127.0.0.1:$a,127.0.0.1:$b,127.0.0.1:$c" ;;
     esac
 }
 
@@ -142,6 +147,7 @@ config() {
     local n=$1 k=$2 f="$work/bench-$1-$2.ini"
     {
         printf '[server]\nsnapshot_interval_ms = 60000\ninstance_id = bench-%s-%s\n' "$n" "$k"
+        printf 'standby = %s\n' "$standby"
         for i in 0 1 2 3 4 5; do
             if [ $((i % n)) -eq "$k" ]; then
                 printf '[policy bench%d]\ndim = 4\nactions = a0, a1, a2, a3\n' "$i"
@@ -155,7 +161,7 @@ config() {
 for round in $(seq 1 "$rounds"); do
 for s in $setups; do
 for n in $instances; do
-    redis_url=$(setup "$s")
+    setup "$s"
     urls=""
     for k in $(seq 0 $((n - 1))); do
         url="ipc://$work/$s-$n-$k.sock"
@@ -166,7 +172,7 @@ for n in $instances; do
         urls="${urls:+$urls,}$url"
     done
     for t in $threads; do
-        printf 'round=%s setup=%s appendfsync=%s load=%s ' "$round" "$s" "$fsync" \
+        printf 'round=%s setup=%s appendfsync=%s standby=%s load=%s ' "$round" "$s" "$fsync" "$standby" \
             "$(cut -d' ' -f1 /proc/loadavg)"
         "$bench" --url "$urls" --threads "$t" --seconds "$seconds" --policies 6
     done
