@@ -48,18 +48,19 @@ bench="$root/$build/tools/rlfeed-bench-feedback"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-cluster-bench.XXXXXX")
 redis_pids=()
 daemon_pids=()
-stop_daemons() {
-    for p in "${daemon_pids[@]}"; do
+# stop_pids PID...: SIGTERM each and reap it.
+stop_pids() {
+    for p in "$@"; do
         kill -TERM "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
+}
+stop_daemons() {
+    stop_pids "${daemon_pids[@]}"
     daemon_pids=()
 }
 stop_redis() {
-    for p in "${redis_pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
+    stop_pids "${redis_pids[@]}"
     redis_pids=()
 }
 cleanup() {
@@ -68,10 +69,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # start_redis NAME [cluster]: a redis-server on a free port (its bus port free too), in
 # $port. Not in a subshell: its pid must reach redis_pids, or it is never stopped.

@@ -45,9 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 master=$(free_port)
 replica=$(free_port)
 mkdir -p "$work/m" "$work/r"

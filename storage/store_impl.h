@@ -3,7 +3,7 @@
 
 /*
  * The insides of storage/store.h, shared by its files and no one else:
- * redis.c (the hiredis connection, command helpers, key names), store.c
+ * redis.c (the hiredis connection, command helpers, key names), append.c (appends), store.c
  * (streams), store_model.c (snapshots, registry, retention), registry.c
  * (registry changes, the audit stream, the pinned set) and lease.c
  * (ownership leases), evidx.c (the event index) and rollup.c (the rollup

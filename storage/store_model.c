@@ -56,6 +56,26 @@ static base_err exec_replies(sto_store *s, size_t n_cmds)
     return e;
 }
 
+/* The keys of snapshot @m (its own, the registry, the index), its version text, its encoding. */
+typedef struct model_keys {
+    char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], ver[24];
+} model_keys;
+
+static base_err model_prepare(const base_snapshot *m, model_keys *k, base_buf *b)
+{
+    char suffix[40];
+    (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)m->version); /* fits */
+    (void)snprintf(k->ver, sizeof(k->ver), "%llu", (unsigned long long)m->version);       /* fits */
+    base_err e = sto_make_key(k->key, sizeof(k->key), m->policy, suffix);
+    if (e == BASE_OK) {
+        e = sto_make_key(k->reg, sizeof(k->reg), m->policy, "registry");
+    }
+    if (e == BASE_OK) {
+        e = sto_make_key(k->idx, sizeof(k->idx), m->policy, "models");
+    }
+    return e == BASE_OK ? sto_codec_encode_model(m, b) : e;
+}
+
 /*
  * Store @m under its key and index it in "models", in one MULTI/EXEC, and
  * with @move_online also point the registry's "online" at it. The one
@@ -63,25 +83,15 @@ static base_err exec_replies(sto_store *s, size_t n_cmds)
  */
 static base_err model_store(sto_store *s, const base_snapshot *m, bool move_online)
 {
-    char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], suffix[40], ver[24];
     redisReply *r = NULL;
     base_buf b;
     pipe_guard g;
     base_err e;
 
+    model_keys k;
     base_buf_init(&b, STO_MAX_VALUE);
-    (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)m->version); /* fits */
-    (void)snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m->version);             /* fits */
-    e = sto_make_key(key, sizeof(key), m->policy, suffix);
-    if (e == BASE_OK) {
-        e = sto_make_key(reg, sizeof(reg), m->policy, "registry");
-    }
-    if (e == BASE_OK) {
-        e = sto_make_key(idx, sizeof(idx), m->policy, "models");
-    }
-    if (e == BASE_OK) {
-        e = sto_codec_encode_model(m, &b);
-    }
+    e = model_prepare(m, &k, &b);
+    const char *key = k.key, *reg = k.reg, *idx = k.idx, *ver = k.ver;
     if (e != BASE_OK) {
         goto fail;
     }
@@ -150,27 +160,17 @@ static const char FENCED_PUT[] =
 base_err sto_store_model_put_fenced(sto_store *s, const base_snapshot *m, const char *fence,
                                     bool *out_fenced)
 {
-    char key[STO_KEY_MAX], reg[STO_KEY_MAX], idx[STO_KEY_MAX], lease[STO_KEY_MAX], suffix[40],
-        ver[24];
+    char lease[STO_KEY_MAX];
     redisReply *r = NULL;
     base_buf b;
     *out_fenced = false;
+    model_keys k;
     base_buf_init(&b, STO_MAX_VALUE);
-    (void)snprintf(suffix, sizeof(suffix), "model:%llu", (unsigned long long)m->version);
-    (void)snprintf(ver, sizeof(ver), "%llu", (unsigned long long)m->version);
-    base_err e = sto_make_key(key, sizeof(key), m->policy, suffix);
+    base_err e = sto_make_key(lease, sizeof(lease), m->policy, "owner");
     if (e == BASE_OK) {
-        e = sto_make_key(reg, sizeof(reg), m->policy, "registry");
+        e = model_prepare(m, &k, &b);
     }
-    if (e == BASE_OK) {
-        e = sto_make_key(idx, sizeof(idx), m->policy, "models");
-    }
-    if (e == BASE_OK) {
-        e = sto_make_key(lease, sizeof(lease), m->policy, "owner");
-    }
-    if (e == BASE_OK) {
-        e = sto_codec_encode_model(m, &b);
-    }
+    const char *key = k.key, *reg = k.reg, *idx = k.idx, *ver = k.ver;
     if (e == BASE_OK) {
         const char *argv[] = {"EVAL", FENCED_PUT,           "4", lease, key, reg, idx,
                               fence,  (const char *)b.data, ver};
