@@ -82,6 +82,8 @@ typedef struct base_decision {
     uint32_t action_dim;                /* features per candidate, 0..BASE_ACTION_DIM_MAX */
     float *features;                    /* [n_cand x action_dim], row per candidate */
     char (*cand_id)[BASE_NAME_MAX + 1]; /* [n_cand] */
+    /* shared = on: the inbox entry another instance forwarded it as; "" when served here */
+    char inbox_id[BASE_STREAM_ID_MAX + 1];
 } base_decision;
 
 /* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */
@@ -110,6 +112,7 @@ typedef struct base_outcome {
     int64_t ts_ms;                         /* when it happened (client) or arrived */
     int64_t arrived_ms;                    /* when the service received it (service clock) */
     uint64_t lsn;                          /* the policy's log sequence number: replay order */
+    char inbox_id[BASE_STREAM_ID_MAX + 1]; /* shared = on: as in base_decision; "" here */
 } base_outcome;
 
 /* How a conversation-level outcome was shared among the conversation's decisions. */
@@ -188,6 +191,8 @@ typedef struct base_snapshot {
     uint64_t epoch_lsn; /* the head learns only from decisions with lsn >= it (0: all): set
                            when a policy change started a new head version */
     uint64_t parent;    /* version of the previous snapshot of this policy (0: none) */
+    /* shared = on: the last inbox entry consumed (docs/architecture.md); "" = none */
+    char inbox_pos[BASE_STREAM_ID_MAX + 1];
     char spec_version[BASE_NAME_MAX + 1]; /* reward spec the examples were joined under */
     char base_version[BASE_NAME_MAX + 1]; /* base model the head was trained against */
     char config_hash[24];                 /* hash of the policy's configuration */

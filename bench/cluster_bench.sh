@@ -8,12 +8,15 @@
 # rlfeed-bench-feedback runs 1, 4 and 16 threads spread over them. With --instances
 # "1 2 3", each setup runs with 1, 2 and 3 rlfeedd instances, instance k serving the
 # policies bench<i> with i mod n = k (and the load generator's threads going to the owner
-# of their policy). --rounds R repeats everything R times. Everything started here is
-# stopped on exit.
+# of their policy). With --shared on, every instance serves all six policies (shared = on:
+# instance 0, started first, owns them; the others follow) and thread t goes to instance
+# t mod n (rlfeed-bench-feedback --any-instance). --rounds R repeats everything R times.
+# Everything started here is stopped on exit.
 #
 #   bench/cluster_bench.sh [BUILD_DIR] [--seconds S] [--threads "1 4 16"] [--rounds R]
 #                          [--appendfsync always|everysec] [--setups "single c1 c3"]
 #                          [--instances "1"] [--standby on]   (on: fenced writes)
+#                          [--shared on]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib.sh
@@ -26,6 +29,7 @@ fsync=always
 setups="single c1 c3"
 instances="1"
 standby=off
+shared=off
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds=$2; shift 2 ;;
@@ -35,6 +39,7 @@ while [ $# -gt 0 ]; do
         --setups) setups=$2; shift 2 ;;
         --instances) instances=$2; shift 2 ;;
         --standby) standby=$2; shift 2 ;;
+        --shared) shared=$2; shift 2 ;;
         -*) echo "usage: $0 [BUILD_DIR] [--seconds S] [--threads \"1 4 16\"] [--rounds R]" \
                  "[--appendfsync always|everysec] [--setups \"single c1 c3\"]" >&2
             exit 2 ;;
@@ -144,11 +149,13 @@ config() {
     local n=$1 k=$2 f="$work/bench-$1-$2.ini"
     {
         printf '[server]\nsnapshot_interval_ms = 60000\ninstance_id = bench-%s-%s\n' "$n" "$k"
-        printf 'standby = %s\n' "$standby"
+        printf 'standby = %s\nshared = %s\n' "$standby" "$shared"
         for i in 0 1 2 3 4 5; do
-            if [ $((i % n)) -eq "$k" ]; then
+            if [ "$shared" = on ] || [ $((i % n)) -eq "$k" ]; then
                 printf '[policy bench%d]\ndim = 4\nactions = a0, a1, a2, a3\n' "$i"
-                printf 'window_ms = 3600000\n[signal bench%d.resolved]\nkind = flag\n' "$i"
+                printf 'window_ms = 3600000\n'
+                [ "$shared" = on ] && printf 'backward_window_ms = 5000\n'
+                printf '[signal bench%d.resolved]\nkind = flag\n' "$i"
             fi
         done
     } > "$f"
@@ -169,9 +176,11 @@ for n in $instances; do
         urls="${urls:+$urls,}$url"
     done
     for t in $threads; do
-        printf 'round=%s setup=%s appendfsync=%s standby=%s load=%s ' "$round" "$s" "$fsync" "$standby" \
-            "$(cut -d' ' -f1 /proc/loadavg)"
-        "$bench" --url "$urls" --threads "$t" --seconds "$seconds" --policies 6
+        printf 'round=%s setup=%s appendfsync=%s standby=%s shared=%s load=%s ' "$round" "$s" \
+            "$fsync" "$standby" "$shared" "$(cut -d' ' -f1 /proc/loadavg)"
+        any=()
+        [ "$shared" = on ] && any=(--any-instance)
+        "$bench" --url "$urls" --threads "$t" --seconds "$seconds" --policies 6 "${any[@]}
     done
     stop_daemons
     stop_redis

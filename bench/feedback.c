@@ -18,9 +18,12 @@
  * policies spread over a Redis Cluster's masters); each must be configured like "bench".
  * --url may list n daemons, comma-separated: thread t talks to the (t mod n)-th, or with
  * --policies N > 1 to the ((t mod N) mod n)-th: daemon k serves the policies bench<i> with
- * i mod n = k (bench/cluster_bench.sh --instances).
+ * i mod n = k (bench/cluster_bench.sh --instances). With --any-instance, thread t talks to
+ * the (t mod n)-th whatever its policy: every daemon serves every policy (shared = on,
+ * bench/cluster_bench.sh --shared on), and a follower answers feedback "accepted".
  *
  * Usage: rlfeed-bench-feedback --url URL[,URL...] [--threads T] [--seconds S] [--policies N]
+ *                              [--any-instance]
  * Exit status: 0; 1 if any request failed; 2 for usage errors or no
  * connection at start.
  */
@@ -132,10 +135,13 @@ int main(int argc, char **argv)
 {
     const char *url = NULL;
     long threads = 4, seconds = 10, policies = 1;
+    bool any_instance = false;
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
         if (strcmp(argv[i], "--url") == 0 && has) {
             url = argv[++i];
+        } else if (strcmp(argv[i], "--any-instance") == 0) {
+            any_instance = true;
         } else if (strcmp(argv[i], "--threads") == 0 && has &&
                    parse_long(argv[i + 1], 1, THREADS_MAX, &threads)) {
             i++;
@@ -148,7 +154,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr,
                     "usage: rlfeed-bench-feedback --url URL[,URL...] [--threads 1..%d] "
-                    "[--seconds 1..%d] [--policies 1..%d]\n",
+                    "[--seconds 1..%d] [--policies 1..%d] [--any-instance]\n",
                     THREADS_MAX, SECONDS_MAX, POLICIES_MAX);
             return 2;
         }
@@ -182,7 +188,7 @@ int main(int argc, char **argv)
     long started = 0;
     for (long t = 0; t < threads; t++) {
         /* With several policies, each daemon serves those of its index modulo the count. */
-        long at = policies > 1 ? (t % policies) % n_urls : t % n_urls;
+        long at = policies > 1 && !any_instance ? (t % policies) % n_urls : t % n_urls;
         snprintf(ws[t].url, sizeof(ws[t].url), "%s", urls[at]);
         if (policies > 1) {
             snprintf(ws[t].policy, sizeof(ws[t].policy), "bench%ld", t % policies);

@@ -21,6 +21,7 @@ static const char *const status_names[PROTO_ST_COUNT] = {
     [PROTO_ST_REJECTED_VALUE] = "rejected_value",
     [PROTO_ST_REJECTED_LIMIT] = "rejected_limit",
     [PROTO_ST_REJECTED_RATE] = "rejected_rate",
+    [PROTO_ST_ACCEPTED] = "accepted",
 };
 
 static const char *const health_names[] = {

@@ -56,8 +56,12 @@ typedef enum proto_status {
     PROTO_ST_REJECTED_VALUE,
     PROTO_ST_REJECTED_LIMIT,
     PROTO_ST_REJECTED_RATE,
+    PROTO_ST_ACCEPTED, /* shared = on: a follower stored it for the owner, who judges it */
     PROTO_ST_COUNT
 } proto_status;
+
+/* The statuses a join gives (stats "join", /metrics): all but accepted, which comes last. */
+#define PROTO_ST_JOIN_COUNT PROTO_ST_ACCEPTED
 
 /* proto_status_name() - "matched", "late_correction", ...; "unknown" outside the enum. */
 const char *proto_status_name(proto_status s);

@@ -17,7 +17,7 @@
 
 #define HEX_DIGITS 16 /* a 64-bit checksum as text */
 #define CODE_MAX 32   /* bytes of an error code name in "rejected" */
-#define MAX_FIELDS 32 /* scalar fields of the largest map */
+#define MAX_FIELDS 40 /* scalar fields of the largest map */
 
 typedef enum kind {
     K_U64,  /* uint64_t */
@@ -72,6 +72,11 @@ static const field policy_fields[] = {
     U64(proto_policy_stats, registry_errors),
     STR(proto_policy_stats, reward_alarm),
     U64(proto_policy_stats, reward_alarms),
+    STR(proto_policy_stats, role),
+    STR(proto_policy_stats, owner),
+    U64(proto_policy_stats, forwarded),
+    U64(proto_policy_stats, inbox),
+    U64(proto_policy_stats, inbox_bad),
 };
 
 static const field slot_fields[] = {
@@ -118,7 +123,7 @@ static const char *const latency_names[PROTO_LATENCY_BUCKETS] = {
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 _Static_assert(N_OF(policy_fields) + 4 <= MAX_FIELDS, "field arrays too small");
-_Static_assert(N_OF(join_fields) + PROTO_ST_COUNT + 1 <= MAX_FIELDS, "field arrays too small");
+_Static_assert(N_OF(join_fields) + PROTO_ST_JOIN_COUNT + 1 <= MAX_FIELDS, "field arrays too small");
 
 /* ---------------------------------------------------------------- encoding */
 
@@ -199,9 +204,9 @@ static void w_portfolio(proto_writer *w, const proto_portfolio_stats *pf)
 static void w_join(proto_writer *w, const proto_join_health *j)
 {
     proto_w_str(w, "join");
-    proto_w_map(w, (uint32_t)(N_OF(join_fields) + PROTO_ST_COUNT + 1));
+    proto_w_map(w, (uint32_t)(N_OF(join_fields) + PROTO_ST_JOIN_COUNT + 1));
     w_fields(w, join_fields, N_OF(join_fields), j);
-    for (int s = 0; s < PROTO_ST_COUNT; s++) {
+    for (int s = 0; s < PROTO_ST_JOIN_COUNT; s++) {
         proto_w_str(w, proto_status_name((proto_status)s));
         proto_w_uint(w, j->status[s]);
     }
@@ -384,26 +389,26 @@ static bool lookup(const msgpack_object *m, const field *t, size_t n, const char
 
 static bool r_join(const msgpack_object *m, proto_join_health *j)
 {
-    const char *extra[PROTO_ST_COUNT + 1];
+    const char *extra[PROTO_ST_JOIN_COUNT + 1];
     const msgpack_object *vals[MAX_FIELDS];
     const msgpack_object *lat[PROTO_LATENCY_BUCKETS];
     const size_t n = N_OF(join_fields);
 
-    for (int s = 0; s < PROTO_ST_COUNT; s++) {
+    for (int s = 0; s < PROTO_ST_JOIN_COUNT; s++) {
         extra[s] = proto_status_name((proto_status)s);
     }
-    extra[PROTO_ST_COUNT] = "latency";
-    if (!lookup(m, join_fields, n, extra, PROTO_ST_COUNT + 1, vals) ||
+    extra[PROTO_ST_JOIN_COUNT] = "latency";
+    if (!lookup(m, join_fields, n, extra, PROTO_ST_JOIN_COUNT + 1, vals) ||
         !r_fields(join_fields, n, vals, j)) {
         return false;
     }
-    for (int s = 0; s < PROTO_ST_COUNT; s++) {
+    for (int s = 0; s < PROTO_ST_JOIN_COUNT; s++) {
         if (vals[n + s] != NULL &&
             !proto_mp_get_u64(vals[n + s], UINT64_MAX, &j->status[s], NULL)) {
             return false;
         }
     }
-    const msgpack_object *l = vals[n + PROTO_ST_COUNT];
+    const msgpack_object *l = vals[n + PROTO_ST_JOIN_COUNT];
     if (l == NULL) {
         return true;
     }

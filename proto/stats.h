@@ -34,6 +34,7 @@
 #include "proto/reply.h"
 
 #define PROTO_URL_MAX 511             /* bytes of storage.url */
+#define PROTO_OWNER_MAX 200           /* bytes of an instance id (storage/store.h STO_OWNER_MAX) */
 #define PROTO_STATS_MAX_POLICIES 1024 /* policies a decoder accepts in one reply */
 #define PROTO_LATENCY_BUCKETS 8       /* <1 s, <10 s, <1 min, <10 min, <1 h, <6 h, <1 d, >= 1 d */
 
@@ -115,11 +116,16 @@ typedef struct proto_policy_stats {
     uint64_t next_lsn;
     uint64_t learn_trace; /* sent as 16 hex digits */
     char reward_version[BASE_NAME_MAX + 1];
-    char serve[16];           /* the slot serving by default: "online" or "production" */
-    double canary;            /* with serve = production, the online slot's share */
-    uint64_t registry_errors; /* registry reads or production loads that failed */
-    char reward_alarm[8];     /* "ok", "up" or "down" (reward/alarm.h) */
-    uint64_t reward_alarms;   /* times it was raised */
+    char serve[16];                  /* the slot serving by default: "online" or "production" */
+    double canary;                   /* with serve = production, the online slot's share */
+    uint64_t registry_errors;        /* registry reads or production loads that failed */
+    char reward_alarm[8];            /* "ok", "up" or "down" (reward/alarm.h) */
+    uint64_t reward_alarms;          /* times it was raised */
+    char role[16];                   /* "owner" or (shared = on) "follower" */
+    char owner[PROTO_OWNER_MAX + 1]; /* the owning instance's id ("" if not known yet) */
+    uint64_t forwarded;              /* a follower's records stored in the owner's inbox */
+    uint64_t inbox;                  /* an owner's inbox entries taken */
+    uint64_t inbox_bad;              /* ... that did not decode, skipped */
     proto_join_health join;
     proto_slot_stats slots[PROTO_SLOTS]; /* by enum base_slot */
     proto_portfolio_stats portfolio;

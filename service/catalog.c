@@ -200,6 +200,30 @@ void svc_catalog_drop_changes(svc_engine *e)
         (b) = swap_tmp_;                                                                           \
     } while (0)
 
+/*
+ * Move what a restore rebuilt in @tmp (head, join, marks, lsns, checkpoint stamps) into
+ * @p, and @p's into @tmp (freed by the caller). The caller holds @p's gate as writer,
+ * head_lk, prod_lk and join_lk, and is the learner thread or @p is a follower (which the
+ * learner leaves alone).
+ */
+static void swap_state(svc_prt *p, svc_prt *tmp)
+{
+    SWAP(pol_portfolio *, p->pf, tmp->pf);
+    SWAP(rwd_join *, p->join, tmp->join);
+    SWAP(base_hset, p->actions, tmp->actions);
+    SWAP(svc_mark *, p->marks, tmp->marks);
+    p->mark_head = tmp->mark_head;
+    p->n_marks = tmp->n_marks;
+    p->next_lsn = tmp->next_lsn;
+    p->epoch_lsn = tmp->epoch_lsn;
+    memcpy(p->last_joined_id, tmp->last_joined_id, sizeof(p->last_joined_id));
+    memcpy(p->inbox_pos, tmp->inbox_pos, sizeof(p->inbox_pos));
+    p->snapshot_updates = tmp->snapshot_updates;
+    p->snapshot_lsn = tmp->snapshot_lsn;
+    p->last_version = tmp->last_version;
+    atomic_store(&p->n_updates, atomic_load(&tmp->n_updates));
+}
+
 /* Whether production's head @h can serve under definition @c. */
 static bool prod_fits(const pol_head *h, const svc_policy_config *c)
 {
@@ -213,8 +237,101 @@ static bool prod_fits(const pol_head *h, const svc_policy_config *c)
  * its streams under the new one, as a restart would, and swap the two while the policy's
  * requests wait. False if it must be tried again later (Redis away).
  */
+/*
+ * apply_one() for a policy this instance follows (shared = on): no checkpoint and no replay
+ * (its owner applies the change to the join and the head); the new definition's runtime
+ * serves the owner's newest checkpoint if it fits it, else a fresh head until the owner
+ * stores one. False if it must be tried again (Redis away, or taken over meanwhile: then
+ * apply_one() applies it as the owner).
+ */
+static bool apply_followed(svc_engine *e, struct svc_change *ch)
+{
+    svc_prt *p = ch->p;
+    const svc_policy_config *old = p->cfg;
+    char why[512] = "";
+    svc_prt tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    base_snapshot *m = NULL;
+    bool found = false;
+    base_err err = BASE_OK;
+    if (e->change_store == NULL) {
+        svc_log_stats ls;
+        svc_log_get_stats(&e->log, &ls);
+        err = sto_store_open(ls.url, (int)e->cfg->redis_timeout_ms, &e->change_store, why,
+                             sizeof(why));
+    }
+    if (err == BASE_OK) {
+        err = sto_store_model_get_online(e->change_store, old->name, &m, &found);
+    }
+    if (err != BASE_OK) {
+        sto_store_close(e->change_store);
+        e->change_store = NULL;
+        return false;
+    }
+    err = svc_prt_init(&tmp, e, ch->cfg, why, sizeof(why));
+    if (err != BASE_OK) {
+        base_log_policy(BASE_LOG_ERROR, old->name,
+                        "policy %s: definition version %" PRIu64 " cannot be applied (%s); "
+                        "still serving version %" PRIu64,
+                        old->name, ch->cfg->def_version, why, old->def_version);
+        base_snapshot_free(m);
+        svc_prt_fini(&tmp);
+        free_cfg(ch->cfg);
+        ch->cfg = NULL;
+        return true;
+    }
+    bool fits = found && pol_portfolio_restore(tmp.pf, m) == BASE_OK;
+    base_snapshot_free(m);
+    if (found && !fits) {
+        svc_prt_fini(&tmp); /* restore may have left it half-loaded: a fresh one */
+        memset(&tmp, 0, sizeof(tmp));
+        if (svc_prt_init(&tmp, e, ch->cfg, why, sizeof(why)) != BASE_OK) {
+            svc_prt_fini(&tmp);
+            return false;
+        }
+    }
+    pthread_rwlock_wrlock(&p->gate);
+    if (!atomic_load(&p->follower)) {
+        pthread_rwlock_unlock(&p->gate);
+        svc_prt_fini(&tmp);
+        return false; /* taken over meanwhile: applied as its owner next time */
+    }
+    pthread_rwlock_wrlock(&p->head_lk);
+    pthread_rwlock_wrlock(&p->prod_lk);
+    pthread_mutex_lock(&p->join_lk);
+    SWAP(pol_portfolio *, p->pf, tmp.pf);
+    SWAP(base_hset, p->actions, tmp.actions);
+    atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
+    bool prod_reset = !prod_fits(p->prod, ch->cfg);
+    if (prod_reset) {
+        SWAP(pol_head *, p->prod, tmp.prod);
+        atomic_store(&p->prod_version, 0);
+    }
+    p->cfg = ch->cfg;
+    tmp.cfg = old;
+    pthread_mutex_unlock(&p->join_lk);
+    pthread_rwlock_unlock(&p->prod_lk);
+    pthread_rwlock_unlock(&p->head_lk);
+    bool was_retired = atomic_exchange(&p->retired, false);
+    pthread_rwlock_unlock(&p->gate);
+    keep_cfg(e, ch->cfg);
+    ch->cfg = NULL;
+    svc_prt_fini(&tmp);
+    atomic_fetch_add(&p->c.def_changes, 1);
+    base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                    "policy %s: definition version %" PRIu64 " in force (was %" PRIu64 ")%s; "
+                    "following its owner from %s",
+                    p->cfg->name, p->cfg->def_version, old->def_version,
+                    was_retired ? ", served again" : "",
+                    fits ? "its newest checkpoint" : "a fresh head until it stores one");
+    return true;
+}
+
 static bool apply_one(svc_engine *e, struct svc_change *ch)
 {
+    if (atomic_load(&ch->p->follower)) {
+        return apply_followed(e, ch);
+    }
     svc_prt *p = ch->p;
     const svc_policy_config *old = p->cfg;
     char why[512] = "";
@@ -272,19 +389,7 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
     pthread_rwlock_wrlock(&p->head_lk);
     pthread_rwlock_wrlock(&p->prod_lk);
     pthread_mutex_lock(&p->join_lk);
-    SWAP(pol_portfolio *, p->pf, tmp.pf);
-    SWAP(rwd_join *, p->join, tmp.join);
-    SWAP(base_hset, p->actions, tmp.actions);
-    SWAP(svc_mark *, p->marks, tmp.marks);
-    p->mark_head = tmp.mark_head;
-    p->n_marks = tmp.n_marks;
-    p->next_lsn = tmp.next_lsn;
-    p->epoch_lsn = tmp.epoch_lsn;
-    memcpy(p->last_joined_id, tmp.last_joined_id, sizeof(p->last_joined_id));
-    p->snapshot_updates = tmp.snapshot_updates;
-    p->snapshot_lsn = tmp.snapshot_lsn;
-    p->last_version = tmp.last_version;
-    atomic_store(&p->n_updates, atomic_load(&tmp.n_updates));
+    swap_state(p, &tmp);
     bool prod_reset = !prod_fits(p->prod, ch->cfg);
     if (prod_reset) {
         SWAP(pol_head *, p->prod, tmp.prod); /* the new definition's base model */
@@ -465,6 +570,92 @@ static void take_over(svc_catalog *c)
     }
 }
 
+/*
+ * shared = on: take over policy @i, which this instance follows, now that its lease is
+ * ours: rebuild it from the checkpoint and the streams in a scratch runtime, as a start-up
+ * would, and swap that in while its requests wait at the gate. From then on it is owned
+ * here: joined, learned, checkpointed, its inbox consumed. False (the lease given back, the
+ * policy still followed) if it cannot be rebuilt now.
+ */
+static bool promote(svc_catalog *c, uint32_t i, const char *from)
+{
+    svc_engine *e = c->eng;
+    svc_prt *p = &e->pol[i];
+    svc_prt tmp;
+    char why[512] = "";
+    memset(&tmp, 0, sizeof(tmp));
+    atomic_store(&c->cfg->following[i].on, false); /* the lease thread renews it from now on */
+    base_err err = svc_prt_init(&tmp, e, p->cfg, why, sizeof(why));
+    if (err == BASE_OK) {
+        svc_log_reader reader = svc_log_reader_of_store(c->store);
+        err = svc_prt_restore(&tmp, &reader, p->cfg->def_version > 0, NULL, NULL, why, sizeof(why));
+    }
+    if (err != BASE_OK) {
+        atomic_store(&c->cfg->following[i].on, true);
+        (void)sto_lease_release(c->store, p->cfg->name, c->owner);
+        base_log_policy(BASE_LOG_ERROR, p->cfg->name,
+                        "policy %s: cannot take it over from instance \"%s\" (%s); still "
+                        "following it",
+                        p->cfg->name, from, why);
+        svc_prt_fini(&tmp);
+        return false;
+    }
+    char tails[3][BASE_STREAM_ID_MAX + 1];
+    svc_prt_read_tails(&tmp, tails);
+    pthread_rwlock_wrlock(&p->gate);
+    pthread_rwlock_wrlock(&p->head_lk);
+    pthread_rwlock_wrlock(&p->prod_lk);
+    pthread_mutex_lock(&p->join_lk);
+    swap_state(p, &tmp);
+    for (int k = 0; k < 3; k++) {
+        svc_prt_set_tail(p, (sto_kind)k, tails[k]);
+    }
+    atomic_store(&p->follower, false); /* last: the learner and the inbox thread take it now */
+    pthread_mutex_unlock(&p->join_lk);
+    pthread_rwlock_unlock(&p->prod_lk);
+    pthread_rwlock_unlock(&p->head_lk);
+    pthread_rwlock_unlock(&p->gate);
+    svc_prt_fini(&tmp);
+    base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                    "policy %s: taken over from instance \"%s\" (its lease ran out); model "
+                    "version %" PRIu64 ", next lsn %" PRIu64 "; owned here from now on",
+                    p->cfg->name, from, (uint64_t)atomic_load(&p->n_updates), p->next_lsn);
+    return true;
+}
+
+/* shared = on: try to take over each policy this instance follows; note who owns the rest. */
+static void take_over_followed(svc_catalog *c)
+{
+    svc_engine *e = c->eng;
+    uint32_t n = atomic_load(&e->n_pol);
+    for (uint32_t i = 0; i < n && c->cfg->following != NULL; i++) {
+        svc_prt *p = &e->pol[i];
+        if (!atomic_load(&p->follower) || atomic_load(&p->retired)) {
+            continue;
+        }
+        bool held = false;
+        char holder[STO_OWNER_MAX + 1] = "", was[STO_OWNER_MAX + 1];
+        int64_t left_ms = 0;
+        base_err err = sto_lease_acquire(c->store, p->cfg->name, c->owner, c->cfg->lease_ms, &held,
+                                         holder, sizeof(holder), &left_ms);
+        if (err == BASE_EIO) {
+            (void)sto_store_reconnect(c->store);
+        }
+        if (err != BASE_OK) {
+            continue;
+        }
+        pthread_mutex_lock(&p->tail_lk);
+        memcpy(was, p->holder, sizeof(was));
+        if (!held) {
+            base_strlcpy(p->holder, holder, sizeof(p->holder));
+        }
+        pthread_mutex_unlock(&p->tail_lk);
+        if (held) {
+            (void)promote(c, i, was[0] != '\0' ? was : "?");
+        }
+    }
+}
+
 /* One definition from the catalog, against what this instance serves. */
 static void follow_one(svc_catalog *c, const char *name)
 {
@@ -570,6 +761,7 @@ static void *follow_main(void *arg)
         pthread_mutex_unlock(&c->lk);
         follow(c);
         take_over(c);
+        take_over_followed(c);
         pthread_mutex_lock(&c->lk);
     }
     pthread_mutex_unlock(&c->lk);

@@ -274,6 +274,9 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = copy_str(c->instance_id, sizeof(c->instance_id), v);
     } else if (strcmp(k, "lease_ms") == 0) {
         ok = parse_u32(v, 100, 600000, &c->lease_ms);
+    } else if (strcmp(k, "shared") == 0) {
+        ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
+        c->shared = ok ? strcmp(v, "on") == 0 : c->shared;
     } else if (strcmp(k, "standby") == 0) {
         ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
         c->standby = ok ? strcmp(v, "on") == 0 : c->standby;
@@ -690,6 +693,8 @@ void svc_config_fini(svc_config *c)
     base_free(c->waiting);
     c->waiting = NULL;
     c->n_waiting = 0;
+    base_free(c->following);
+    c->following = NULL;
 }
 
 const svc_waiting *svc_config_waiting(const svc_config *c, const char *name)

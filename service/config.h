@@ -25,6 +25,7 @@
  * The loaded svc_config is immutable and may be read from any thread.
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -127,6 +128,7 @@ typedef struct svc_config {
     char instance_id[SVC_URL_MAX];    /* lease owner name, "" = "<host>:<first url>" */
     uint32_t lease_ms;                /* policy ownership lease, default 10000 */
     bool standby; /* a policy another instance owns waits for its lease; default off: refused */
+    bool shared;  /* every instance serves every policy, following those others own; off */
     uint32_t snapshot_interval_ms; /* checkpoint at least this often; default 10000 */
     uint32_t snapshot_every;       /* ... or after this many updates; default 10000 */
     uint64_t retention_ms;         /* stream entries kept at least; default 7 days */
@@ -157,7 +159,18 @@ typedef struct svc_config {
      */
     uint32_t n_waiting;
     struct svc_waiting *waiting;
+    /*
+     * shared = on: by policy[] slot, whether another instance held its lease at start, so
+     * that this one follows it (svc_lease_split); the lease thread renews only the others.
+     * NULL when shared is off. Cleared by the catalog thread when it takes a policy over.
+     */
+    struct svc_following *following;
 } svc_config;
+
+/* shared = on: one policy[] slot's follower flag (svc_config.following). */
+typedef struct svc_following {
+    _Atomic bool on;
+} svc_following;
 
 /* A policy this instance stands by for (standby = on). */
 typedef struct svc_waiting {
@@ -165,6 +178,12 @@ typedef struct svc_waiting {
     char holder[SVC_URL_MAX]; /* the instance that held its lease at start */
     _Atomic bool taken;       /* served by this instance now (or given up) */
 } svc_waiting;
+
+/* shared = on: whether this instance follows policy[@i] (another instance owns it). */
+static inline bool svc_config_follows(const svc_config *c, uint32_t i)
+{
+    return c->following != NULL && atomic_load(&c->following[i].on);
+}
 
 /* The waiting entry named @name that is not taken yet, or NULL. Any thread. */
 const svc_waiting *svc_config_waiting(const svc_config *c, const char *name);

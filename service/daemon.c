@@ -16,7 +16,9 @@
 #include "service/catalog.h"
 #include "service/dispatch.h"
 #include "service/engine.h"
+#include "service/forward.h"
 #include "service/http.h"
+#include "service/inbox.h"
 #include "service/lease.h"
 #include "service/registry.h"
 #include "service/rollup.h"
@@ -39,6 +41,7 @@
 #define LEARN_DRAIN_MS 3000     /* Redis up: join, store and learn what is closed */
 #define LEARN_DRAIN_AWAY_MS 500 /* Redis away: joined examples cannot be stored anyway */
 #define STORE_BY_MS 7000        /* stop sending to Redis this long after the signal */
+#define FORWARD_BY_MS 2000      /* shared = on: stop handing records to owners after this */
 #define OUTAGE_WAIT_MS 2000     /* Redis away: wait this long for it before spilling */
 #define REDIS_STOP_MIN_MS 1000  /* SIGTERM of the private redis-server: at least this long */
 
@@ -295,6 +298,8 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     svc_engine *eng = NULL;
     svc_registry *reg = NULL;
     svc_catalog *cat = NULL;
+    svc_forward *fwd = NULL; /* shared = on */
+    svc_inbox *inbox = NULL; /* shared = on */
     svc_net *net = NULL;
     svc_http *http = NULL;
     const char *url = NULL;
@@ -385,7 +390,17 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     } else {
         svc_lease_default_owner(cfg, owner, sizeof(owner));
     }
-    if (cfg->standby) {
+    for (uint32_t i = 0; cfg->shared && i < cfg->n_policies; i++) {
+        if (cfg->policy[i].reward.backward_window_ms == 0) {
+            base_log_policy(BASE_LOG_WARN, cfg->policy[i].name,
+                            "policy %s: shared = on but backward_window_ms = 0: an outcome that "
+                            "reaches its owner before the decision another instance served "
+                            "is unknown_event (docs/operations.md, \"Several instances serving "
+                            "one policy\")",
+                            cfg->policy[i].name);
+        }
+    }
+    if (cfg->standby || cfg->shared) {
         e = svc_lease_split(url, cfg, owner, err, sizeof(err));
         if (e != BASE_OK) {
             base_log(BASE_LOG_ERROR, "%s", err);
@@ -397,9 +412,15 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;
     }
+    uint32_t followed = 0;
+    for (uint32_t i = 0; i < cfg->n_policies; i++) {
+        followed += svc_config_follows(cfg, i);
+    }
     base_log(BASE_LOG_INFO, "instance \"%s\" owns %u policies (lease %u ms)%s", owner,
-             cfg->n_policies, cfg->lease_ms,
-             cfg->n_waiting > 0 ? "; stands by for the others" : "");
+             cfg->n_policies - followed, cfg->lease_ms,
+             cfg->n_waiting > 0 ? "; stands by for the others"
+             : followed > 0     ? "; follows the others (shared = on)"
+                                : "");
     /* Records a shutdown could not store, before anything new is written. */
     if (cfg->data_dir[0] != '\0') {
         e = replay_spills(cfg, url);
@@ -426,7 +447,18 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         goto done;
     }
     svc_persist_set_who(persist, owner);
-    svc_persist_set_fence(persist, cfg->standby); /* instances that may take over fence */
+    /* Instances that may take over fence their writes. */
+    svc_persist_set_fence(persist, cfg->standby || cfg->shared);
+    if (cfg->shared) {
+        e = svc_forward_new(url, (int)cfg->redis_timeout_ms, cfg->write_queue, owner,
+                            cfg->replicas_ack, cfg->replicas_ack_timeout_ms, &fwd, err,
+                            sizeof(err));
+        if (e != BASE_OK) {
+            base_log(BASE_LOG_ERROR, "forwarder: %s", err);
+            goto done;
+        }
+        svc_engine_set_forward(eng, fwd);
+    }
     e = restore(eng, cfg, url, owner, persist);
     if (e == BASE_OK) {
         e = svc_engine_explain_open(eng, url, (int)cfg->redis_timeout_ms);
@@ -456,6 +488,13 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         base_log(BASE_LOG_ERROR, "cannot start the learner thread");
         goto done;
     }
+    if (cfg->shared) {
+        e = svc_inbox_start(url, cfg, eng, &inbox, err, sizeof(err));
+        if (e != BASE_OK) {
+            base_log(BASE_LOG_ERROR, "inbox: %s", err);
+            goto done;
+        }
+    }
     if (svc_nng_compat_describe() != NULL) {
         base_log(BASE_LOG_INFO, "%s", svc_nng_compat_describe());
     }
@@ -483,6 +522,8 @@ done:;
     svc_net_close(net);
     svc_catalog_stop(cat); /* no new policy or change from here on */
     svc_registry_stop(reg);
+    svc_inbox_stop(inbox); /* what is left in the inbox waits for the next owner */
+    svc_forward_close(fwd, t0 + (uint64_t)FORWARD_BY_MS * 1000000u);
     bool up = persist != NULL && svc_persist_redis_up(persist);
     svc_engine_stop(eng, up ? LEARN_DRAIN_MS : LEARN_DRAIN_AWAY_MS);
     if (eng != NULL) {

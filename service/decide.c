@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/hash.h"
 #include "service/explain.h"
+#include "service/forward.h"
 
 /* Writer-thread completion of a decision record: only its stream id matters. */
 static void on_decision_stored(void *arg, svc_persist_item *it, base_err result)
@@ -114,11 +115,13 @@ fail:
 }
 
 /*
- * Make @d pending and queue its record for Redis, under the join lock so a
- * duplicate event id is caught before anything is logged. Takes @d on
- * success.
+ * Make @d pending at service time @now and queue its record for Redis, under the join
+ * lock so a duplicate event id is caught before anything is logged. Takes @d on success.
+ * @inbox_id: the inbox entry it came from (another instance served it), recorded as taken
+ * under the same lock; NULL when served here.
  */
-static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, size_t msglen)
+static proto_errcode admit_decision(svc_prt *p, base_decision *d, int64_t now, const char *inbox_id,
+                                    char *msg, size_t msglen)
 {
     proto_errcode code = PROTO_E_NONE;
     /*
@@ -138,6 +141,9 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
     it->lazy = true; /* the reply does not wait for the record */
     it->index_ttl_ms = svc_explain_index_ttl_ms(p->eng->cfg);
     pthread_mutex_lock(&p->join_lk);
+    if (inbox_id != NULL) {
+        base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos));
+    }
     bool dup = false;
     rwd_join_stats js;
     rwd_join_contains(p->join, d->event_id, &dup);
@@ -159,7 +165,7 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
         if (it->rec == NULL || svc_log_submit(&p->eng->log, it) != BASE_OK) {
             /* Served but not logged: the storage queue is full. Counted, not learned from. */
             atomic_fetch_add(&p->c.unlogged, 1);
-            atomic_store(&p->last_unlogged_ms, base_clock_now_ms(p->eng->clock));
+            atomic_store(&p->last_unlogged_ms, now);
             base_decision_free(d);
         } else if (overflow) {
             it = NULL;
@@ -168,12 +174,71 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, char *msg, siz
         } else {
             it = NULL;
             /* Cannot fail: not a duplicate and below max_pending, checked under this lock. */
-            (void)rwd_join_add_decision(p->join, d, base_clock_now_ms(p->eng->clock));
+            (void)rwd_join_add_decision(p->join, d, now);
         }
     }
     pthread_mutex_unlock(&p->join_lk);
     svc_persist_item_free(it);
     return code;
+}
+
+/* Forwarder-thread completion of a follower's decision record. */
+static void on_decision_forwarded(void *arg, svc_fwd_item *it, base_err result)
+{
+    svc_prt *p = arg;
+    (void)it;
+    atomic_fetch_add(result == BASE_OK ? &p->c.forwarded : &p->c.store_errors, 1);
+}
+
+/*
+ * A follower's decision (shared = on): its record goes to the owner's inbox, nobody waits
+ * for it, and the owner makes it pending. Takes @d. A full forwarder queue leaves it
+ * served but unlogged, as a full write queue does for an owner.
+ */
+static void forward_decision(svc_prt *p, base_decision *d)
+{
+    d->emb_storage = p->cfg->embedding_storage; /* what the owner's record will hold */
+    base_emb_round((base_emb_storage)d->emb_storage, d->embedding, d->dim);
+    int64_t now = d->ts_ms;
+    svc_fwd_item *it = svc_fwd_item_new(STO_DECISIONS, d->policy, d);
+    if (it == NULL) {
+        base_decision_free(d);
+    } else {
+        it->done = on_decision_forwarded;
+        it->done_arg = p;
+    }
+    if (it == NULL || p->eng->forward == NULL ||
+        svc_forward_submit(p->eng->forward, it) != BASE_OK) {
+        svc_fwd_item_free(it);
+        atomic_fetch_add(&p->c.unlogged, 1);
+        atomic_store(&p->last_unlogged_ms, now);
+    }
+}
+
+/* Admit @d for the caller: served here by the owner, or forwarded by a follower. */
+static proto_errcode log_decision(svc_prt *p, base_decision *d, char *msg, size_t msglen)
+{
+    if (atomic_load(&p->follower)) {
+        forward_decision(p, d);
+        return PROTO_E_NONE;
+    }
+    return admit_decision(p, d, base_clock_now_ms(p->eng->clock), NULL, msg, msglen);
+}
+
+bool svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id)
+{
+    svc_log_stats ls;
+    svc_log_get_stats(&p->eng->log, &ls);
+    if (ls.depth + 1 >= ls.capacity) {
+        return false; /* taken later: a forwarded decision is not dropped for want of room */
+    }
+    char msg[PROTO_ERRMSG_MAX];
+    base_strlcpy(d->inbox_id, id, sizeof(d->inbox_id));
+    d->lsn = 0;
+    if (admit_decision(p, d, d->ts_ms, id, msg, sizeof(msg)) != PROTO_E_NONE) {
+        base_decision_free(d); /* a copy of one already pending (a retried append) */
+    }
+    return true;
 }
 
 static int id_cmp(const void *a, const void *b)
@@ -429,7 +494,7 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
         top = d->pmf[k] > top ? d->pmf[k] : top;
     }
     double spent = top < 1.0f ? 1.0 - (double)top : 0.0; /* exploration: all but the top */
-    code = admit_decision(p, d, msg, sizeof(msg));
+    code = log_decision(p, d, msg, sizeof(msg));
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
         svc_engine_reject(e, r, code, msg);
@@ -470,7 +535,7 @@ void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_rep
         return;
     }
     d->model_version = atomic_load(&p->n_updates);
-    code = admit_decision(p, d, msg, sizeof(msg));
+    code = log_decision(p, d, msg, sizeof(msg));
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
         svc_engine_reject(e, r, code, msg);

@@ -74,6 +74,7 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
             goto fail;
         }
         atomic_store(&eng->pol[i].retired, cfg->policy[i].retired);
+        atomic_store(&eng->pol[i].follower, svc_config_follows(cfg, i));
     }
     *out = eng;
     return BASE_OK;
@@ -150,6 +151,19 @@ void svc_engine_reply_status(const svc_replier *r, rwd_status status)
     base_buf b;
     base_buf_init(&b, 256);
     if (proto_reply_status(&b, svc_engine_status(status)) == BASE_OK) {
+        svc_engine_send(r, &b);
+    }
+    base_buf_fini(&b);
+}
+
+void svc_engine_reply_accepted(const svc_replier *r)
+{
+    if (r == NULL || r->send == NULL) {
+        return;
+    }
+    base_buf b;
+    base_buf_init(&b, 256);
+    if (proto_reply_status(&b, PROTO_ST_ACCEPTED) == BASE_OK) {
         svc_engine_send(r, &b);
     }
     base_buf_fini(&b);
@@ -287,6 +301,11 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         break;
     }
     pthread_rwlock_unlock(&p->gate);
+}
+
+void svc_engine_set_forward(svc_engine *e, struct svc_forward *f)
+{
+    e->forward = f;
 }
 
 struct svc_prt *svc_engine_policy_at(svc_engine *e, uint32_t i)

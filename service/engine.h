@@ -82,6 +82,13 @@ struct svc_auth;
 void svc_engine_set_auth(svc_engine *e, struct svc_auth *a);
 
 /*
+ * shared = on: records of the policies this instance follows are handed to their owners
+ * through @f (service/forward.h; borrowed, set before serving, outlives the engine's ops).
+ */
+struct svc_forward;
+void svc_engine_set_forward(svc_engine *e, struct svc_forward *f);
+
+/*
  * svc_engine_restore() - rebuild each policy from @store: load the
  * checkpoint its registry names (none: start from zero, the base model),
  * learn the joined records stored after the checkpoint's last applied id,

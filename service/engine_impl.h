@@ -71,7 +71,8 @@ struct svc_engine {
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
     svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */
     svc_rollup *rollup;       /* NULL: none; set before the engine is published, closed at stop */
-    svc_lat lat;              /* request latency per op (service/observe.h) */
+    struct svc_forward *forward; /* shared = on: followers' records go through it; borrowed */
+    svc_lat lat;                 /* request latency per op (service/observe.h) */
 };
 
 /* A joined example on its way to the learner, with the policy it belongs to. */
@@ -81,6 +82,15 @@ typedef struct svc_learn_item {
     char stream_id[BASE_STREAM_ID_MAX + 1];
 } svc_learn_item;
 
+/*
+ * decide.c, outcome.c: a record another instance forwarded through @p's inbox (entry @id),
+ * taken as if it had been served or received here at its own service time (shared = on;
+ * the inbox thread, service/inbox.c). Takes the record. False if the write queue is full:
+ * nothing changed, the record is still the caller's, try again later.
+ */
+bool svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id);
+bool svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id);
+
 /* engine.c: policies and replies (any thread). */
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name);
 void svc_engine_send(const svc_replier *r, base_buf *b);
@@ -89,6 +99,8 @@ void svc_engine_reject(svc_engine *e, const svc_replier *r, proto_errcode code, 
 void svc_engine_reply_duplicate(const svc_replier *r);
 /* {"ok":true, "status":...}: what feedback or activate did */
 void svc_engine_reply_status(const svc_replier *r, rwd_status status);
+/* {"ok":true, "status":"accepted"}: a follower handed the outcome to the owner */
+void svc_engine_reply_accepted(const svc_replier *r);
 /* {"ok":true, "event_id":@event_id}: a log request was taken */
 void svc_engine_reply_logged(const svc_replier *r, const char *event_id);
 /* The wire name of a join status (PROTO_ST_COUNT, "unknown", for none: a bug). */

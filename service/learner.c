@@ -91,6 +91,9 @@ static void flush_backlog(svc_engine *e, svc_prt *p)
  */
 static size_t expire(svc_engine *e, svc_prt *p, int64_t now_ms)
 {
+    if (atomic_load(&p->follower)) {
+        return 0; /* its owner joins it (shared = on) */
+    }
     flush_backlog(e, p);
     if (p->n_backlog > 0) {
         return 0; /* persist is full; try again next tick */
@@ -234,6 +237,9 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force);
 
 static void checkpoint(svc_engine *e, svc_prt *p)
 {
+    if (atomic_load(&p->follower)) {
+        return; /* its owner checkpoints it; a follower only reads them */
+    }
     svc_persist_item *it = checkpoint_item(e, p, false);
     if (it != NULL && svc_log_submit(&e->log, it) != BASE_OK) {
         svc_persist_item_free(it);
@@ -325,9 +331,11 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
 {
     char pos[3][BASE_STREAM_ID_MAX + 1];
     uint64_t min_lsn = 0;
+    char inbox_pos[BASE_STREAM_ID_MAX + 1];
     pthread_mutex_lock(&p->join_lk);
     bool any = rwd_join_min_lsn(p->join, &min_lsn);
     uint64_t next_lsn = p->next_lsn;
+    memcpy(inbox_pos, p->inbox_pos, sizeof(inbox_pos)); /* its records are queued before */
     if (!any) {
         /* Nothing pending: everything stored so far is joined; start at the tails. */
         svc_prt_read_tails(p, pos);
@@ -363,6 +371,7 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     base_strlcpy(m->scan_outcomes, pos[STO_OUTCOMES], sizeof(m->scan_outcomes));
     base_strlcpy(m->scan_joined, pos[STO_JOINED], sizeof(m->scan_joined));
     m->next_lsn = next_lsn;
+    base_strlcpy(m->inbox_pos, inbox_pos, sizeof(m->inbox_pos));
     m->epoch_lsn = p->epoch_lsn;
     m->parent = p->last_version;
     rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
@@ -376,6 +385,7 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
         return NULL;
     }
     retention(e, p, pos, &it->trim);
+    base_strlcpy(it->trim.inbox_minid, inbox_pos, sizeof(it->trim.inbox_minid));
     p->snapshot_lsn = next_lsn;
     return it;
 }

@@ -41,6 +41,9 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
 {
     *out_other = false;
     for (uint32_t i = 0; i < l->cfg->n_policies; i++) {
+        if (svc_config_follows(l->cfg, i)) {
+            continue; /* another instance owns it; this one follows it (shared = on) */
+        }
         const char *policy = l->cfg->policy[i].name;
         bool held = false;
         char holder[STO_OWNER_MAX + 1] = "";
@@ -151,7 +154,10 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
         return e;
     }
     cfg->waiting = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*cfg->waiting));
-    if (cfg->waiting == NULL) {
+    if (cfg->shared && cfg->following == NULL) {
+        cfg->following = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*cfg->following));
+    }
+    if (cfg->waiting == NULL || (cfg->shared && cfg->following == NULL)) {
         sto_store_close(s);
         return BASE_ENOMEM;
     }
@@ -171,7 +177,16 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
             }
             break;
         }
-        if (held) {
+        if (held || cfg->shared) {
+            if (!held) {
+                /* shared = on: served here too, as a follower (docs/operations.md). */
+                atomic_store(&cfg->following[kept].on, true);
+                base_log_policy(BASE_LOG_INFO, cfg->policy[i].name,
+                                "policy %s is owned by instance \"%s\" (its lease runs another "
+                                "%" PRId64 " ms): following it, to take it over if that lease "
+                                "runs out",
+                                cfg->policy[i].name, holder, left_ms);
+            }
             cfg->policy[kept++] = cfg->policy[i];
             continue;
         }
@@ -210,6 +225,9 @@ void svc_lease_stop(svc_lease *l)
         pthread_join(l->thread, NULL);
         /* Hand the policies over at once; a kill -9 leaves them to the TTL instead. */
         for (uint32_t i = 0; i < l->cfg->n_policies && !atomic_load(&l->lost); i++) {
+            if (svc_config_follows(l->cfg, i)) {
+                continue;
+            }
             (void)sto_lease_release(l->store, l->cfg->policy[i].name, l->owner); /* best effort */
         }
     }

@@ -174,7 +174,7 @@ static void outcomes(writer *w, const proto_stats *s)
 {
     family(w, "rlfeed_outcomes_total", "counter", "Outcomes (feedback) by the join's status.");
     for (uint32_t i = 0; i < s->n_policies; i++) {
-        for (int st = 0; st < PROTO_ST_COUNT; st++) {
+        for (int st = 0; st < PROTO_ST_JOIN_COUNT; st++) {
             sample(w, "rlfeed_outcomes_total", "policy", s->policies[i].name, "status",
                    proto_status_name((proto_status)st));
             value_u(w, s->policies[i].join.status[st]);

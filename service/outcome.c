@@ -21,6 +21,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "service/explain.h"
+#include "service/forward.h"
 
 struct svc_ack {
     svc_prt *p;
@@ -273,7 +274,8 @@ static void reject_status(svc_engine *e, svc_prt *p, const base_outcome *o, rwd_
  * outlive, a crash that loses the original from the queue. Everything else
  * is counted and answered now.
  */
-static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc_replier *r)
+static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t now,
+                           const char *inbox_id, const svc_replier *r)
 {
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
     if (it == NULL) {
@@ -282,8 +284,7 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
         return;
     }
     it->index_ttl_ms = svc_explain_index_ttl_ms(e->cfg); /* explain lists it (storage/evidx.c) */
-    int64_t now = base_clock_now_ms(e->clock);
-    base_outcome applied = *o; /* @o belongs to the writer once queued */
+    base_outcome applied = *o;                           /* @o belongs to the writer once queued */
     bool waits = r != NULL && r->send != NULL;
     if (waits && atomic_fetch_add(&e->waiting, 1) >= e->max_waiting) {
         /* Every REP context would be waiting for Redis: keep some for decide. */
@@ -298,6 +299,9 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
     bool queued = false, full = false;
     base_err err = BASE_OK;
     pthread_mutex_lock(&p->join_lk);
+    if (inbox_id != NULL) {
+        base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos));
+    }
     if (activate) {
         rwd_join_check_activate(p->join, o->event_id, now, &st);
     } else {
@@ -357,6 +361,69 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, const svc
     }
 }
 
+/* Forwarder-thread completion of a follower's outcome: its answer is `accepted`. */
+static void on_outcome_forwarded(void *arg, svc_fwd_item *it, base_err result)
+{
+    svc_ack *a = arg;
+    svc_engine *e = a->p->eng;
+    (void)it;
+    bool stored = result == BASE_OK || result == BASE_ETIMEDOUT;
+    atomic_fetch_add(stored ? &a->p->c.forwarded : &a->p->c.store_errors, 1);
+    if (ack_claim(e, a)) {
+        if (result == BASE_OK) {
+            svc_engine_reply_accepted(&a->r);
+        } else {
+            svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
+                              result == BASE_ETIMEDOUT
+                                  ? "the outcome is stored, but not on replicas_ack replicas in "
+                                    "time; retry"
+                                  : "the outcome could not be handed to the policy's owner; "
+                                    "retry");
+        }
+    }
+    base_free(a);
+}
+
+/*
+ * A follower's outcome or activation (shared = on): the owner judges it, so it is handed
+ * to the owner's inbox, stamped with its arrival here (@now), and answered `accepted` once
+ * stored there (and on replicas_ack replicas). Takes @o.
+ */
+static void forward_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t now,
+                            const svc_replier *r)
+{
+    o->arrived_ms = now;
+    bool waits = r != NULL && r->send != NULL;
+    svc_fwd_item *it = svc_fwd_item_new(STO_OUTCOMES, p->cfg->name, o);
+    if (it == NULL) {
+        base_free(o);
+        svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
+        return;
+    }
+    if (waits && atomic_fetch_add(&e->waiting, 1) >= e->max_waiting) {
+        atomic_fetch_sub(&e->waiting, 1);
+        svc_fwd_item_free(it);
+        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE,
+                          "too many requests waiting for storage; retry");
+        return;
+    }
+    svc_ack *a = ack_new(e, p, r, RWD_MATCHED);
+    if (a != NULL) {
+        it->acked = waits;
+        it->done = on_outcome_forwarded;
+        it->done_arg = a;
+    }
+    if (a == NULL || e->forward == NULL || svc_forward_submit(e->forward, it) != BASE_OK) {
+        it->done = NULL;
+        ack_cancel(e, a);
+        svc_fwd_item_free(it);
+        if (waits) {
+            atomic_fetch_sub(&e->waiting, 1);
+        }
+        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, "forwarding queue full; retry");
+    }
+}
+
 /* feedback and activate: the outcome-stream record of request @q, then submit_outcome(). */
 void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r,
                     uint32_t type)
@@ -381,5 +448,22 @@ void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc
         o->value = q->value;
         o->ts_ms = q->ts_ms != 0 ? q->ts_ms : now;
     }
-    submit_outcome(e, p, o, r);
+    if (atomic_load(&p->follower)) {
+        forward_outcome(e, p, o, now, r);
+    } else {
+        submit_outcome(e, p, o, now, NULL, r);
+    }
+}
+
+bool svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id)
+{
+    svc_log_stats ls;
+    svc_log_get_stats(&p->eng->log, &ls);
+    if (ls.depth + 1 >= ls.capacity) {
+        return false; /* taken later: a forwarded outcome is not dropped for want of room */
+    }
+    base_strlcpy(o->inbox_id, id, sizeof(o->inbox_id));
+    o->lsn = 0;
+    submit_outcome(p->eng, p, o, o->arrived_ms, id, NULL); /* judged at its arrival there */
+    return true;
 }

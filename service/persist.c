@@ -499,6 +499,10 @@ static void retain(svc_persist *p, const svc_persist_item *it)
             trimmed[k] = n;
         }
     }
+    if (it->trim.inbox_minid[0] != '\0') {
+        /* Taken entries: their records are in the policy's own streams (not audited). */
+        (void)sto_inbox_trim(p->store, it->policy, it->trim.inbox_minid);
+    }
     uint64_t n = 0;
     if (it->trim.keep_snapshots > 0 &&
         sto_store_model_prune(p->store, it->policy, it->trim.keep_snapshots, &n) != BASE_OK) {

@@ -74,6 +74,8 @@ typedef void (*svc_persist_done)(void *arg, svc_persist_item *item, base_err res
  */
 typedef struct svc_trim {
     char minid[3][BASE_STREAM_ID_MAX + 1]; /* by sto_kind */
+    /* shared = on: the inbox below the checkpoint's inbox position ("" = not trimmed) */
+    char inbox_minid[BASE_STREAM_ID_MAX + 1];
     uint32_t keep_snapshots;
 } svc_trim;
 

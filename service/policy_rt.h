@@ -91,6 +91,9 @@ typedef struct svc_prt_counters {
     atomic_uint_fast64_t reward_alarms;   /* times the reward alarm was raised */
     atomic_uint_fast64_t epoch_skipped;   /* joined examples of decisions before a head version */
     atomic_uint_fast64_t def_changes;     /* catalog changes applied to this policy */
+    atomic_uint_fast64_t forwarded;       /* follower: records stored in the owner's inbox */
+    atomic_uint_fast64_t inbox;           /* owner: inbox entries taken (forwarded to it) */
+    atomic_uint_fast64_t inbox_bad;       /* owner: inbox entries that did not decode */
     /* by segment ([0]: none or an unconfigured one, [1 + i]: cfg->segment[i]): decisions
      * served, and the exploration mass they spent (1 - p of the head's choice), 1e-6 units */
     atomic_uint_fast64_t seg_decisions[SVC_MAX_SEGMENTS + 1];
@@ -162,6 +165,17 @@ typedef struct svc_prt {
     rwd_alarm alarm;         /* on the rewards learned (reward/alarm.h) */
     atomic_uint alarm_state; /* published copy of alarm.state, for stats */
 
+    /*
+     * shared = on (docs/architecture.md, "Several instances serving one policy"). A
+     * follower serves decisions from the owner's newest checkpoint (the registry thread
+     * replaces pf under head_lk) and forwards what it serves and receives to the owner's
+     * inbox; it never joins, learns or writes the policy's streams. Set at construction,
+     * cleared once (by the catalog thread, after a takeover's swap, under every lock).
+     */
+    atomic_bool follower;
+    char holder[STO_OWNER_MAX + 1];         /* guarded by tail_lk: the owner a follower follows */
+    char inbox_pos[BASE_STREAM_ID_MAX + 1]; /* guarded by join_lk: last inbox entry taken */
+
     svc_prt_counters c;
     svc_ope_window ope; /* OPE-readiness of the live log (service/observe.h); its own lock */
     atomic_int_fast64_t last_unlogged_ms; /* service clock of the last unlogged decision */
@@ -192,6 +206,14 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version);
 
 /* Serve from @slot (enum base_slot) with the online slot's share @canary_ppm. */
 void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm);
+
+/*
+ * svc_prt_follow_snapshot() - a follower (shared = on) serves checkpoint @m (NULL: the base
+ * model) from now on: a head built from it is swapped in under head_lk, unless @p was taken
+ * over meanwhile. Any thread but the learner's. Return: BASE_OK; BASE_EINVAL (@m does not
+ * fit the definition); BASE_ENOMEM.
+ */
+base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m);
 
 /* Record @id as the last stored id of stream @kind (writer thread, start-up). */
 void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id);

@@ -114,6 +114,11 @@ static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *fr
         uint64_t lsn = cursor_lsn(c);
         *io_next_lsn = lsn + 1 > *io_next_lsn ? lsn + 1 : *io_next_lsn;
         svc_prt_set_tail(p, c->kind, c->en[c->i].id);
+        const char *inbox_id = take_d ? ((const base_decision *)c->en[c->i].rec)->inbox_id
+                                      : ((const base_outcome *)c->en[c->i].rec)->inbox_id;
+        if (inbox_id[0] != '\0' && sto_sid_cmp_text(inbox_id, p->inbox_pos) > 0) {
+            base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos)); /* taken before */
+        }
         if (take_d) {
             const base_decision *d = c->en[c->i].rec;
             bool pending = false;
@@ -210,6 +215,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
             return err;
         }
         base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
+        base_strlcpy(p->inbox_pos, m->inbox_pos, sizeof(p->inbox_pos));
         if (!fresh) {
             p->epoch_lsn = m->epoch_lsn;
         }
@@ -271,6 +277,53 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     return BASE_OK;
 }
 
+base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m)
+{
+    pol_portfolio *pf = NULL;
+    const svc_policy_config *cfg = p->cfg;
+    base_err err = pol_portfolio_new(&cfg->portfolio, &pf);
+    if (err == BASE_OK && m != NULL) {
+        err = pol_portfolio_restore(pf, m);
+    }
+    if (err != BASE_OK) {
+        pol_portfolio_free(pf);
+        return err;
+    }
+    pthread_rwlock_wrlock(&p->head_lk);
+    /* Not if taken over meanwhile (its own head stays) or redefined (the change loaded it). */
+    if (atomic_load(&p->follower) && p->cfg == cfg) {
+        pol_portfolio *old = p->pf;
+        p->pf = pf;
+        pf = old;
+        atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
+    }
+    pthread_rwlock_unlock(&p->head_lk);
+    pol_portfolio_free(pf);
+    return BASE_OK;
+}
+
+/* A policy this instance follows (shared = on): the owner's newest checkpoint, no replay. */
+static base_err follow_restore(svc_prt *p, const svc_log_reader *store, char *errbuf, size_t errlen)
+{
+    base_snapshot *m = NULL;
+    bool found = false;
+    base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
+    if (err == BASE_OK && found) {
+        err = svc_prt_follow_snapshot(p, m);
+    }
+    if (err != BASE_OK) {
+        snprintf(errbuf, errlen, "policy \"%s\": loading its owner's checkpoint: %s", p->cfg->name,
+                 base_strerror(err));
+    } else {
+        base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                        "policy %s: following its owner from %s (model version %" PRIu64 ")",
+                        p->cfg->name, found ? "its newest checkpoint" : "the base model",
+                        (uint64_t)atomic_load(&p->n_updates));
+    }
+    base_snapshot_free(m);
+    return err;
+}
+
 base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *errbuf, size_t errlen)
 {
     svc_restored *done = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*done));
@@ -281,8 +334,10 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
     for (uint32_t i = 0; i < e->n_pol; i++) {
         /* A definition from the policy catalog may start a new head version; the file's not. */
         svc_prt *p = &e->pol[i];
-        base_err err =
-            svc_prt_restore(p, store, p->cfg->def_version > 0, &done[i], NULL, errbuf, errlen);
+        base_err err = atomic_load(&p->follower)
+                           ? follow_restore(p, store, errbuf, errlen)
+                           : svc_prt_restore(p, store, p->cfg->def_version > 0, &done[i], NULL,
+                                             errbuf, errlen);
         if (err != BASE_OK) {
             base_free(done);
             return err;
@@ -295,7 +350,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
 
 bool svc_engine_restored(const svc_engine *e, uint32_t i, svc_restored *out)
 {
-    if (e->restored == NULL || i >= e->n_pol) {
+    if (e->restored == NULL || i >= e->n_pol || atomic_load(&e->pol[i].follower)) {
         return false;
     }
     *out = e->restored[i];

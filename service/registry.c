@@ -22,6 +22,8 @@ typedef struct follow_state {
     base_err last_err; /* the registry read's last error, BASE_OK after a success */
     uint32_t serve;    /* what was applied, to log changes */
     uint32_t canary_ppm;
+    uint64_t online;        /* a follower (shared = on): the owner's checkpoint it serves */
+    uint64_t online_failed; /* the version whose load failed last (UINT64_MAX: none) */
 } follow_state;
 
 struct svc_registry {
@@ -80,6 +82,37 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
     return e;
 }
 
+/*
+ * A follower (shared = on): serve the owner's checkpoint @version, the registry's "online",
+ * from now on. Polled every registry_poll_ms, so a new checkpoint is served within about
+ * that long after the owner stored it.
+ */
+static void follow_online(svc_registry *r, svc_prt *p, follow_state *fs, uint64_t version)
+{
+    base_snapshot *m = NULL;
+    bool found = false;
+    base_err e = sto_store_model_get(r->store, p->cfg->name, version, &m, &found);
+    if (e == BASE_OK && found) {
+        e = svc_prt_follow_snapshot(p, m);
+    }
+    if (e == BASE_OK && found) {
+        base_log_policy(BASE_LOG_DEBUG, p->cfg->name,
+                        "policy %s: serving its owner's checkpoint %" PRIu64, p->cfg->name,
+                        version);
+        fs->online = version;
+        fs->online_failed = UINT64_MAX;
+    } else if (fs->online_failed != version) {
+        base_log_policy(BASE_LOG_WARN, p->cfg->name,
+                        "policy %s: its owner's checkpoint %" PRIu64
+                        " cannot be served (%s); still serving %" PRIu64,
+                        p->cfg->name, version,
+                        e != BASE_OK ? base_strerror(e) : "it does not exist", fs->online);
+        atomic_fetch_add(&p->c.registry_errors, 1);
+        fs->online_failed = version;
+    }
+    base_snapshot_free(m);
+}
+
 /* Read @p's registry and apply it. */
 static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
 {
@@ -101,6 +134,9 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
         return;
     }
     fs->last_err = BASE_OK;
+    if (atomic_load(&p->follower) && g.online != fs->online && g.online != fs->online_failed) {
+        follow_online(r, p, fs, g.online);
+    }
     uint32_t serve = g.serve == STO_SERVE_ONLINE       ? BASE_SLOT_ONLINE
                      : g.serve == STO_SERVE_PRODUCTION ? BASE_SLOT_PRODUCTION
                                                        : pc->serve;
@@ -144,6 +180,7 @@ static void follow_all(svc_registry *r)
         if (i >= r->n_init) {
             /* A policy the catalog added at run time: its state starts as at start-up. */
             r->st[i].failed = UINT64_MAX;
+            r->st[i].online_failed = UINT64_MAX;
             r->st[i].serve = p->cfg->serve;
             r->st[i].canary_ppm = (uint32_t)llround(p->cfg->canary * 1e6);
             r->n_init = i + 1;

@@ -1,4 +1,5 @@
 #include "service/engine_impl.h"
+#include "service/lease.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,23 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     out->next_lsn = p->next_lsn;
     pthread_mutex_unlock(&p->join_lk);
 
+    bool follower = atomic_load(&p->follower);
+    base_strlcpy(out->role, follower ? "follower" : "owner", sizeof(out->role));
+    if (follower) {
+        pthread_mutex_lock(&p->tail_lk);
+        base_strlcpy(out->owner, p->holder, sizeof(out->owner));
+        pthread_mutex_unlock(&p->tail_lk);
+    } else {
+        const svc_config *cfg = p->eng->cfg;
+        if (cfg->instance_id[0] != '\0') {
+            base_strlcpy(out->owner, cfg->instance_id, sizeof(out->owner));
+        } else {
+            svc_lease_default_owner(cfg, out->owner, sizeof(out->owner));
+        }
+    }
+    out->forwarded = atomic_load(&p->c.forwarded);
+    out->inbox = atomic_load(&p->c.inbox);
+    out->inbox_bad = atomic_load(&p->c.inbox_bad);
     out->decisions = atomic_load(&p->c.decisions);
     out->logged = atomic_load(&p->c.logged);
     out->unlogged = atomic_load(&p->c.unlogged);

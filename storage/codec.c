@@ -124,7 +124,8 @@ static bool decision_ok(const base_decision *d)
     bool ok = sto_codec_str_ok(d->policy, sizeof(d->policy)) &&
               sto_codec_str_ok(d->event_id, sizeof(d->event_id)) &&
               sto_codec_str_ok(d->conversation_id, sizeof(d->conversation_id)) &&
-              sto_codec_str_ok(d->user_id, sizeof(d->user_id)) && d->dim <= BASE_DIM_MAX &&
+              sto_codec_str_ok(d->user_id, sizeof(d->user_id)) &&
+              sto_codec_str_ok(d->inbox_id, sizeof(d->inbox_id)) && d->dim <= BASE_DIM_MAX &&
               d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX && d->chosen < d->n_cand &&
               d->source <= BASE_SRC_LOG && d->overflow <= 1 && d->slot <= BASE_SLOT_PRODUCTION &&
               sto_codec_floats_ok(d->embedding, d->dim) && d->emb_storage <= BASE_EMB_I8 &&
@@ -181,7 +182,7 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     bool slotted = d->slot != BASE_SLOT_ONLINE || d->prod_version != 0;
     proto_w_map(w, 17u + (d->overflow != 0) + (slotted ? 2u : 0u) +
                        (d->has_breakdown != 0 ? 2u : 0u) + (d->user_id[0] != '\0') +
-                       (d->action_dim > 0 ? 3u : 0u));
+                       (d->action_dim > 0 ? 3u : 0u) + (d->inbox_id[0] != '\0'));
     sto_codec_put_u64(w, "v", CODEC_VERSION);
     sto_codec_put_str(w, "p", d->policy);
     sto_codec_put_str(w, "e", d->event_id);
@@ -212,6 +213,9 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     }
     if (d->user_id[0] != '\0') { /* optional: absent when the decide named no user */
         sto_codec_put_str(w, "u", d->user_id);
+    }
+    if (d->inbox_id[0] != '\0') { /* optional: only a decision another instance forwarded */
+        sto_codec_put_str(w, "ib", d->inbox_id);
     }
     if (d->action_dim > 0) { /* optional: an open action set's features and ids */
         sto_codec_put_u64(w, "ad", d->action_dim);
@@ -261,12 +265,13 @@ base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
         !sto_codec_str_ok(o->outcome_id, sizeof(o->outcome_id)) ||
         !sto_codec_str_ok(o->signal, sizeof(o->signal)) ||
         !sto_codec_str_ok(o->supersedes, sizeof(o->supersedes)) ||
-        !sto_codec_str_ok(o->user_id, sizeof(o->user_id)) || o->type > BASE_OUT_ACTIVATE ||
+        !sto_codec_str_ok(o->user_id, sizeof(o->user_id)) ||
+        !sto_codec_str_ok(o->inbox_id, sizeof(o->inbox_id)) || o->type > BASE_OUT_ACTIVATE ||
         !isfinite(o->value)) {
         w.err = BASE_EINVAL;
         goto fail;
     }
-    proto_w_map(&w, 13);
+    proto_w_map(&w, 13u + (o->inbox_id[0] != '\0'));
     sto_codec_put_u64(&w, "v", CODEC_VERSION);
     sto_codec_put_str(&w, "p", o->policy);
     sto_codec_put_str(&w, "e", o->event_id);
@@ -280,6 +285,9 @@ base_err sto_codec_encode_outcome(const base_outcome *o, base_buf *out)
     sto_codec_put_u64(&w, "ty", o->type);
     sto_codec_put_i64(&w, "at", o->arrived_ms);
     sto_codec_put_u64(&w, "lsn", o->lsn);
+    if (o->inbox_id[0] != '\0') { /* optional: only an outcome another instance forwarded */
+        sto_codec_put_str(&w, "ib", o->inbox_id);
+    }
 fail:
     return sto_codec_finish(&w, start);
 }
@@ -374,8 +382,8 @@ base_err sto_codec_unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
 }
 
 static const char *const decision_keys[] = {
-    "v",   "p",   "e",   "c",  "ts", "mv", "tn", "src", "d",   "n",  "ch", "act", "lg", "pmf",
-    "dfr", "lsn", "ovf", "sl", "pv", "sc", "xs", "emb", "e16", "e8", "u",  "ad",  "af", "ids"};
+    "v",   "p",   "e",  "c",  "ts", "mv", "tn",  "src", "d",  "n", "ch", "act", "lg",  "pmf", "dfr",
+    "lsn", "ovf", "sl", "pv", "sc", "xs", "emb", "e16", "e8", "u", "ad", "af",  "ids", "ib"};
 enum {
     DK_V,
     DK_P,
@@ -405,6 +413,7 @@ enum {
     DK_AD, /* an open action set: all three of ad, af, ids, or none */
     DK_AF,
     DK_IDS,
+    DK_IB, /* the inbox entry it was forwarded as (shared = on) */
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
@@ -538,7 +547,9 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         (f[DK_SL] != NULL && !proto_mp_get_u32(f[DK_SL], BASE_SLOT_PRODUCTION, &d->slot, NULL)) ||
         (f[DK_PV] != NULL && !proto_mp_get_u64(f[DK_PV], UINT64_MAX, &d->prod_version, NULL)) ||
         (f[DK_U] != NULL &&
-         (!sto_codec_get_str(f[DK_U], d->user_id, sizeof(d->user_id)) || d->user_id[0] == '\0'))) {
+         (!sto_codec_get_str(f[DK_U], d->user_id, sizeof(d->user_id)) || d->user_id[0] == '\0')) ||
+        (f[DK_IB] != NULL && (!sto_codec_get_str(f[DK_IB], d->inbox_id, sizeof(d->inbox_id)) ||
+                              d->inbox_id[0] == '\0'))) {
         goto fail;
     }
     if (!get_embedding(f[DK_EMB], f[DK_E16], f[DK_E8], d)) {
@@ -578,7 +589,7 @@ base_err sto_codec_decode_decision(const uint8_t *buf, size_t len, base_decision
 }
 
 static const char *const outcome_keys[] = {"v",  "p",  "e", "c",  "o",  "sig", "val",
-                                           "ts", "su", "u", "ty", "at", "lsn"};
+                                           "ts", "su", "u", "ty", "at", "lsn", "ib"};
 enum {
     OK_V,
     OK_P,
@@ -593,6 +604,7 @@ enum {
     OK_TY,
     OK_AT,
     OK_LSN,
+    OK_IB, /* optional: the inbox entry it was forwarded as (shared = on) */
     OK_COUNT
 };
 
@@ -606,7 +618,7 @@ base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome *
     if (e != BASE_OK) {
         goto fail;
     }
-    e = sto_codec_collect(&u.data, outcome_keys, OK_COUNT, f);
+    e = sto_codec_collect_opt(&u.data, outcome_keys, OK_COUNT, OK_IB, f);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -627,7 +639,9 @@ base_err sto_codec_decode_outcome(const uint8_t *buf, size_t len, base_outcome *
         !sto_codec_get_str(f[OK_U], o->user_id, sizeof(o->user_id)) ||
         !proto_mp_get_u32(f[OK_TY], BASE_OUT_ACTIVATE, &o->type, NULL) ||
         !proto_mp_get_i64(f[OK_AT], &o->arrived_ms, NULL) ||
-        !proto_mp_get_u64(f[OK_LSN], UINT64_MAX, &o->lsn, NULL)) {
+        !proto_mp_get_u64(f[OK_LSN], UINT64_MAX, &o->lsn, NULL) ||
+        (f[OK_IB] != NULL && (!sto_codec_get_str(f[OK_IB], o->inbox_id, sizeof(o->inbox_id)) ||
+                              o->inbox_id[0] == '\0'))) {
         goto fail;
     }
     *out = o;

@@ -47,6 +47,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
               sto_codec_str_ok(m->scan_decisions, sizeof(m->scan_decisions)) &&
               sto_codec_str_ok(m->scan_outcomes, sizeof(m->scan_outcomes)) &&
               sto_codec_str_ok(m->scan_joined, sizeof(m->scan_joined)) &&
+              sto_codec_str_ok(m->inbox_pos, sizeof(m->inbox_pos)) &&
               sto_codec_str_ok(m->spec_version, sizeof(m->spec_version)) &&
               sto_codec_str_ok(m->base_version, sizeof(m->base_version)) &&
               sto_codec_str_ok(m->config_hash, sizeof(m->config_hash)) &&
@@ -73,7 +74,8 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
         goto fail;
     }
     proto_w_map(&w, (has_settings ? (has_features ? 35u : 32u) : 21u) + (has_pf ? 6u : 0u) +
-                        (has_open ? 2u : 0u) + (m->epoch_lsn > 0 ? 1u : 0u));
+                        (has_open ? 2u : 0u) + (m->epoch_lsn > 0 ? 1u : 0u) +
+                        (m->inbox_pos[0] != '\0' ? 1u : 0u));
     sto_codec_put_u64(&w, "v", CODEC_VERSION);
     sto_codec_put_str(&w, "p", m->policy);
     sto_codec_put_str(&w, "ln", m->learner);
@@ -118,6 +120,9 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
     if (m->epoch_lsn > 0) { /* optional: a head version started by a policy change */
         sto_codec_put_u64(&w, "elsn", m->epoch_lsn);
     }
+    if (m->inbox_pos[0] != '\0') { /* optional: shared = on, the inbox's consumed part */
+        sto_codec_put_str(&w, "inb", m->inbox_pos);
+    }
     if (has_open) { /* optional: an open action set's head */
         sto_codec_put_u64(&w, "had", m->settings.action_dim);
         sto_codec_put_u64(&w, "hid", m->settings.interaction_dim);
@@ -151,10 +156,10 @@ fail:
 }
 
 static const char *const model_keys[] = {
-    "v",    "p",   "ln",  "lj",   "ver",  "nu",   "ts",  "d",    "na",  "np",  "ns",
-    "w",    "st",  "sd",  "so",   "sj",   "lsn",  "par", "rsv",  "bmv", "cfg", "hx",
-    "heps", "ht",  "hlr", "hlam", "hpm",  "hbw",  "hkl", "hg",   "hua", "hsd", "hfm",
-    "hfd",  "hfb", "pfm", "pfs",  "pfln", "pfnu", "pfw", "pfst", "had", "hid", "elsn"};
+    "v",   "p",    "ln",   "lj",  "ver",  "nu",  "ts",  "d",    "na",  "np",  "ns",   "w",
+    "st",  "sd",   "so",   "sj",  "lsn",  "par", "rsv", "bmv",  "cfg", "hx",  "heps", "ht",
+    "hlr", "hlam", "hpm",  "hbw", "hkl",  "hg",  "hua", "hsd",  "hfm", "hfd", "hfb",  "pfm",
+    "pfs", "pfln", "pfnu", "pfw", "pfst", "had", "hid", "elsn", "inb"};
 enum {
     MK_V,
     MK_P,
@@ -200,6 +205,7 @@ enum {
     MK_HAD, /* optional, with the settings: an open action set's two, both or none */
     MK_HID,
     MK_ELSN, /* optional: the epoch of a head version started by a policy change */
+    MK_INB,  /* optional: the last inbox entry consumed (shared = on) */
     MK_COUNT
 };
 
@@ -367,7 +373,9 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         !get_settings(f, &m->settings) || !get_features(f, &m->settings) ||
         !get_open_set(f, &m->settings) ||
         (f[MK_ELSN] != NULL &&
-         (!proto_mp_get_u64(f[MK_ELSN], UINT64_MAX, &m->epoch_lsn, NULL) || m->epoch_lsn == 0))) {
+         (!proto_mp_get_u64(f[MK_ELSN], UINT64_MAX, &m->epoch_lsn, NULL) || m->epoch_lsn == 0)) ||
+        (f[MK_INB] != NULL && (!sto_codec_get_str(f[MK_INB], m->inbox_pos, sizeof(m->inbox_pos)) ||
+                               m->inbox_pos[0] == '\0'))) {
         goto fail;
     }
     e = get_portfolio(f, m);

@@ -587,6 +587,44 @@ base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, 
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
 
 /*
+ * The inbox (storage/inbox.c; docs/storage.md, "The inbox"; shared = on): instances that
+ * follow a policy hand its owner what they served and received through the stream
+ * rlfeed:{<policy>}:inbox, with ids Redis gives, so that entries from many senders are in
+ * one order.
+ *
+ * sto_inbox_add() - append record @rec of @kind (STO_DECISIONS or STO_OUTCOMES) sent by
+ * instance @from (<= STO_OWNER_MAX bytes); its id into @out_id (BASE_STREAM_ID_MAX + 1
+ * bytes; may be NULL). In cluster mode the master written is covered by the next
+ * sto_store_wait(). A retry after a lost connection may store the record twice: the owner
+ * drops the second copy (the join's duplicate checks).
+ * Return: BASE_OK; BASE_EINVAL for a bad policy, kind or record; BASE_ELIMIT past
+ *         STO_MAX_VALUE; BASE_ESTORE (an error reply); BASE_EIO.
+ */
+base_err sto_inbox_add(sto_store *s, const char *policy, sto_kind kind, const void *rec,
+                       const char *from, char *out_id);
+
+typedef struct sto_inbox_entry {
+    char id[BASE_STREAM_ID_MAX + 1];
+    char from[STO_OWNER_MAX + 1]; /* the sender; "" if the entry does not say */
+    int kind;                     /* sto_kind of rec; -1: malformed (rec NULL), to be skipped */
+    void *rec;                    /* base_decision* or base_outcome*; owned */
+} sto_inbox_entry;
+
+/*
+ * sto_inbox_read() - up to @max entries of @policy's inbox after @after_id ("" = from the
+ * start), oldest first, into *out (free with sto_inbox_free()). An entry that does not
+ * decode is returned with kind -1, so the reader can count it and go past it.
+ * Return: BASE_OK; BASE_EINVAL; BASE_EPROTO (not a stream reply); BASE_ENOMEM;
+ *         BASE_ESTORE; BASE_EIO.
+ */
+base_err sto_inbox_read(sto_store *s, const char *policy, const char *after_id, size_t max,
+                        sto_inbox_entry **out, size_t *out_n);
+void sto_inbox_free(sto_inbox_entry *e, size_t n);
+
+/* Remove @policy's inbox entries below @min_id (XTRIM MINID). */
+base_err sto_inbox_trim(sto_store *s, const char *policy, const char *min_id);
+
+/*
  * Erasure (storage/erase.c; docs/security.md, "Erasure"): sto_erase() removes from
  * @policy's streams every record of one customer: decisions and outcomes that name
  * @user (pseudonymised, as stored; "" for none), every record of their conversations and of

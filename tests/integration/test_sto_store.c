@@ -19,6 +19,7 @@
 #include "storage/server.h"
 #include "storage/spill.h"
 #include "storage/store.h"
+#include "storage/streamid.h"
 #include "tap.h"
 
 #define TIMEOUT_MS 5000
@@ -886,6 +887,49 @@ static void fenced_appends_need_the_lease(sto_store *s)
     }
 }
 
+/* The inbox (shared = on): Redis orders entries of many senders; read after an id; trim. */
+static void inbox_orders_reads_and_trims(sto_store *s)
+{
+    base_decision *d = make_decision("inboxed", "ib-0", 4, 3, 1.0f);
+    base_outcome o;
+    make_outcome(&o, "inboxed", 1);
+    char id[3][BASE_STREAM_ID_MAX + 1];
+    TST_OK(sto_inbox_add(s, "inboxed", STO_DECISIONS, d, "inst-b", id[0]));
+    TST_OK(sto_inbox_add(s, "inboxed", STO_OUTCOMES, &o, "inst-c", id[1]));
+    TST_OK(sto_inbox_add(s, "inboxed", STO_DECISIONS, d, "inst-b", id[2])); /* a retried copy */
+    TST_TRUE(sto_sid_cmp_text(id[0], id[1]) < 0 && sto_sid_cmp_text(id[1], id[2]) < 0);
+    TST_EQ(sto_inbox_add(s, "inboxed", STO_JOINED, d, "inst-b", NULL), BASE_EINVAL);
+    TST_EQ(sto_inbox_add(s, "in{boxed", STO_DECISIONS, d, "inst-b", NULL), BASE_EINVAL);
+    sto_inbox_entry *en = NULL;
+    size_t n = 0;
+    TST_OK(sto_inbox_read(s, "inboxed", "", 10, &en, &n));
+    TST_EQ(n, 3);
+    if (n == 3) {
+        TST_TRUE(en[0].kind == STO_DECISIONS && decision_eq(en[0].rec, d));
+        TST_STREQ(en[0].from, "inst-b");
+        TST_STREQ(en[0].id, id[0]);
+        const base_outcome *got = en[1].rec;
+        TST_TRUE(en[1].kind == STO_OUTCOMES && strcmp(got->outcome_id, o.outcome_id) == 0 &&
+                 got->arrived_ms == o.arrived_ms);
+        TST_STREQ(en[1].from, "inst-c");
+    }
+    sto_inbox_free(en, n);
+    TST_OK(sto_inbox_read(s, "inboxed", id[0], 1, &en, &n)); /* after, and at most 1 */
+    TST_TRUE(n == 1 && strcmp(en[0].id, id[1]) == 0);
+    sto_inbox_free(en, n);
+    TST_OK(sto_inbox_read(s, "inboxed", id[2], 10, &en, &n));
+    TST_EQ(n, 0);
+    sto_inbox_free(en, n);
+    TST_OK(sto_inbox_trim(s, "inboxed", id[1])); /* below id[1]: only id[0] goes */
+    TST_OK(sto_inbox_read(s, "inboxed", "", 10, &en, &n));
+    TST_TRUE(n == 2 && strcmp(en[0].id, id[1]) == 0);
+    sto_inbox_free(en, n);
+    TST_OK(sto_inbox_read(s, "empty-inbox", "", 10, &en, &n)); /* no stream: nothing */
+    TST_EQ(n, 0);
+    sto_inbox_free(en, n);
+    base_decision_free(d);
+}
+
 static void private_server_requires_its_password(bool unix_socket)
 {
     sto_server_opts o = {.appendfsync = "everysec", .unix_socket = unix_socket, .auth = true};
@@ -979,6 +1023,7 @@ int main(void)
     model_put_and_get_online(s);
     lease_has_one_owner(s);
     fenced_appends_need_the_lease(s);
+    inbox_orders_reads_and_trims(s);
     explicit_ids_make_retries_idempotent(s);
     event_index_finds_decisions_and_joined(s);
     event_index_finds_outcomes(s);

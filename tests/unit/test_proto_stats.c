@@ -35,7 +35,8 @@ static const char want_json[] =
     "\"model_checksum\":\"895ffd2426749cd7\",\"dim\":64,\"last_applied_id\":\"1700-0\","
     "\"next_lsn\":16,\"learn_trace\":\"00000000000000ab\",\"reward_version\":\"v1\","
     "\"serve\":\"production\",\"canary\":0.25,\"registry_errors\":24,\"reward_alarm\":\"up\","
-    "\"reward_alarms\":3,"
+    "\"reward_alarms\":3,\"role\":\"follower\",\"owner\":\"inst-a\",\"forwarded\":25,"
+    "\"inbox\":26,\"inbox_bad\":27,"
     "\"join\":{\"pending\":17,\"deferred\":18,\"joined\":19,\"defaulted\":20,\"unknown\":21,"
     "\"not_activated\":22,\"dangling\":23,\"matched\":30,\"duplicate\":31,\"corrected\":32,"
     "\"late\":33,\"late_correction\":34,\"early\":35,\"unknown_event\":36,"
@@ -87,7 +88,7 @@ static void fill_policy(proto_policy_stats *p)
     p->join.unknown = 21;
     p->join.not_activated = 22;
     p->join.dangling = 23;
-    for (int s = 0; s < PROTO_ST_COUNT; s++) {
+    for (int s = 0; s < PROTO_ST_JOIN_COUNT; s++) {
         p->join.status[s] = 30 + (uint64_t)s;
     }
     for (int b = 0; b < PROTO_LATENCY_BUCKETS; b++) {
@@ -98,6 +99,11 @@ static void fill_policy(proto_policy_stats *p)
     p->registry_errors = 24;
     memcpy(p->reward_alarm, "up", 3);
     p->reward_alarms = 3;
+    memcpy(p->role, "follower", 9);
+    memcpy(p->owner, "inst-a", 7);
+    p->forwarded = 25;
+    p->inbox = 26;
+    p->inbox_bad = 27;
     p->slots[0] = (proto_slot_stats){60, 61, 0.75, 15};
     p->slots[1] = (proto_slot_stats){62, 63, 0.125, 7};
     memcpy(p->portfolio.serving, "ridge/ucb:0.25", 15);

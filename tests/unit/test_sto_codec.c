@@ -232,7 +232,7 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            a->dim == b->dim && a->n_cand == b->n_cand && a->chosen == b->chosen &&
            a->deferred == b->deferred && a->lsn == b->lsn && a->overflow == b->overflow &&
            a->slot == b->slot && a->prod_version == b->prod_version &&
-           a->emb_storage == b->emb_storage &&
+           a->emb_storage == b->emb_storage && strcmp(a->inbox_id, b->inbox_id) == 0 &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -453,6 +453,71 @@ static void decision_user_is_optional(void)
     base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&named);
+}
+
+/*
+ * shared = on: a forwarded decision or outcome carries its inbox entry id ("ib") and a
+ * checkpoint the last entry taken ("inb"); all three are absent otherwise (records of a
+ * lone instance are byte for byte what they were), round-trip when present, and an empty
+ * value is refused.
+ */
+static void inbox_ids_are_optional(void)
+{
+    base_decision *d = make_decision(2, 2);
+    base_decision *gd = NULL;
+    base_outcome o, *go = NULL;
+    base_buf plain, marked;
+    base_buf_init(&plain, 4096);
+    base_buf_init(&marked, 4096);
+    TST_OK(sto_codec_encode_decision(d, &plain));
+    base_strlcpy(d->inbox_id, "1700000000123-7", sizeof(d->inbox_id));
+    TST_OK(sto_codec_encode_decision(d, &marked));
+    TST_EQ(marked.len, plain.len + 3 + 16); /* "ib": str of 15 bytes */
+    TST_OK(sto_codec_decode_decision(marked.data, marked.len, &gd));
+    TST_TRUE(gd != NULL && decision_eq(d, gd));
+    base_decision_free(gd);
+    gd = NULL;
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &gd));
+    TST_TRUE(gd != NULL && gd->inbox_id[0] == '\0');
+    base_decision_free(gd);
+    gd = NULL;
+    plain.data[2]++; /* map16 pair count: one more pair, "ib": "" */
+    TST_OK(base_buf_append(&plain, "\xa2ib\xa0", 4));
+    TST_EQ(sto_codec_decode_decision(plain.data, plain.len, &gd), BASE_EPROTO);
+
+    make_outcome(&o);
+    base_buf_reset(&plain);
+    base_buf_reset(&marked);
+    TST_OK(sto_codec_encode_outcome(&o, &plain));
+    base_strlcpy(o.inbox_id, "1700000000123-8", sizeof(o.inbox_id));
+    TST_OK(sto_codec_encode_outcome(&o, &marked));
+    TST_EQ(marked.len, plain.len + 3 + 16);
+    TST_OK(sto_codec_decode_outcome(marked.data, marked.len, &go));
+    TST_TRUE(go != NULL && strcmp(go->inbox_id, o.inbox_id) == 0 && go->lsn == o.lsn);
+    base_free(go);
+    go = NULL;
+    TST_OK(sto_codec_decode_outcome(plain.data, plain.len, &go));
+    TST_TRUE(go != NULL && go->inbox_id[0] == '\0');
+    base_free(go);
+
+    base_snapshot *m = make_model(3, 2), *gm = NULL;
+    base_buf_reset(&plain);
+    base_buf_reset(&marked);
+    TST_OK(sto_codec_encode_model(m, &plain));
+    base_strlcpy(m->inbox_pos, "1700000000999-0", sizeof(m->inbox_pos));
+    TST_OK(sto_codec_encode_model(m, &marked));
+    TST_EQ(marked.len, plain.len + 4 + 16); /* "inb": str of 15 bytes */
+    TST_OK(sto_codec_decode_model(marked.data, marked.len, &gm));
+    TST_TRUE(gm != NULL && strcmp(gm->inbox_pos, m->inbox_pos) == 0);
+    base_snapshot_free(gm);
+    gm = NULL;
+    TST_OK(sto_codec_decode_model(plain.data, plain.len, &gm));
+    TST_TRUE(gm != NULL && gm->inbox_pos[0] == '\0');
+    base_snapshot_free(gm);
+    base_snapshot_free(m);
+    base_decision_free(d);
+    base_buf_fini(&plain);
+    base_buf_fini(&marked);
 }
 
 /*
@@ -1279,6 +1344,7 @@ int main(void)
     decision_round_trips_exactly();
     decision_overflow_mark_is_optional();
     decision_user_is_optional();
+    inbox_ids_are_optional();
     decision_open_set_round_trips();
     decision_compact_embeddings_round_trip();
     decoder_checks_compact_embeddings();

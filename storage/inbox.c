@@ -1,0 +1,174 @@
+/*
+ * A policy's inbox (shared = on; docs/storage.md, "The inbox"): the stream
+ * rlfeed:{<policy>}:inbox through which instances that follow a policy hand
+ * the decisions they served and the outcomes they received to its owner. Each
+ * entry is "k" (d: a decision record, o: an outcome record), "f" (the sending
+ * instance) and "r" (the record, encoded as in its own stream); Redis gives
+ * the ids, so entries from many senders are in one order, the order the owner
+ * consumes them in.
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "storage/store_impl.h"
+
+#define INBOX_SUFFIX "inbox"
+
+base_err sto_inbox_add(sto_store *s, const char *policy, sto_kind kind, const void *rec,
+                       const char *from, char *out_id)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    base_buf b;
+    base_buf_init(&b, STO_MAX_VALUE);
+    base_err e = sto_make_key(key, sizeof(key), policy, INBOX_SUFFIX);
+    if (e == BASE_OK && (kind == STO_JOINED || from == NULL || strlen(from) > STO_OWNER_MAX)) {
+        e = BASE_EINVAL;
+    }
+    if (e == BASE_OK) {
+        e = sto_record_encode(kind, rec, &b);
+    }
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    const char *k = kind == STO_DECISIONS ? "d" : "o";
+    const char *argv[] = {"XADD", key, "*", "k", k, "f", from, "r", (const char *)b.data};
+    size_t lens[] = {4, strlen(key), 1, 1, 1, 1, strlen(from), 1, b.len};
+    e = sto_run(s, 9, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (s->cluster && s->cur >= 0) {
+        s->conn[s->cur].dirty = true; /* sto_store_wait() covers this master */
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > BASE_STREAM_ID_MAX) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    if (out_id != NULL) {
+        memcpy(out_id, r->str, r->len);
+        out_id[r->len] = '\0';
+    }
+fail:
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
+/* One XRANGE element into @out; a malformed entry keeps its id with kind -1 and no record. */
+static base_err inbox_entry(const redisReply *el, sto_inbox_entry *out)
+{
+    if (el->type != REDIS_REPLY_ARRAY || el->elements != 2 ||
+        el->element[0]->type != REDIS_REPLY_STRING || el->element[0]->len == 0 ||
+        el->element[0]->len > BASE_STREAM_ID_MAX || el->element[1]->type != REDIS_REPLY_ARRAY) {
+        return BASE_EPROTO; /* not a stream entry at all: the reply is wrong, not the entry */
+    }
+    memcpy(out->id, el->element[0]->str, el->element[0]->len);
+    out->id[el->element[0]->len] = '\0';
+    out->kind = -1;
+    const redisReply *fields = el->element[1], *k = NULL, *f = NULL, *v = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *name = fields->element[i], *val = fields->element[i + 1];
+        if (name->type != REDIS_REPLY_STRING || name->len != 1 || val->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        k = name->str[0] == 'k' ? val : k;
+        f = name->str[0] == 'f' ? val : f;
+        v = name->str[0] == 'r' ? val : v;
+    }
+    if (f != NULL && f->len <= STO_OWNER_MAX) {
+        memcpy(out->from, f->str, f->len);
+        out->from[f->len] = '\0';
+    }
+    if (k == NULL || v == NULL || k->len != 1 || (k->str[0] != 'd' && k->str[0] != 'o')) {
+        return BASE_OK;
+    }
+    sto_kind kind = k->str[0] == 'd' ? STO_DECISIONS : STO_OUTCOMES;
+    if (sto_record_decode(kind, (const uint8_t *)v->str, v->len, &out->rec) == BASE_OK) {
+        out->kind = (int)kind;
+    }
+    return BASE_OK;
+}
+
+base_err sto_inbox_read(sto_store *s, const char *policy, const char *after_id, size_t max,
+                        sto_inbox_entry **out, size_t *out_n)
+{
+    char key[STO_KEY_MAX], start[BASE_STREAM_ID_MAX + 2], count[24];
+    redisReply *r = NULL;
+    sto_inbox_entry *ents = NULL;
+    size_t n = 0;
+    base_err e = sto_make_key(key, sizeof(key), policy, INBOX_SUFFIX);
+    *out = NULL;
+    *out_n = 0;
+    if (e != BASE_OK || after_id == NULL || strlen(after_id) > BASE_STREAM_ID_MAX || max == 0) {
+        return e != BASE_OK ? e : BASE_EINVAL;
+    }
+    if (after_id[0] == '\0') {
+        (void)snprintf(start, sizeof(start), "-");
+    } else {
+        (void)snprintf(start, sizeof(start), "(%s", after_id); /* length checked above */
+    }
+    (void)snprintf(count, sizeof(count), "%zu", max);
+    const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
+    size_t lens[] = {6, strlen(key), strlen(start), 1, 5, strlen(count)};
+    e = sto_run(s, 6, argv, lens, &r);
+    if (e != BASE_OK) {
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements > max) {
+        e = BASE_EPROTO;
+        goto fail;
+    }
+    if (r->elements > 0) {
+        ents = base_alloc_zero(r->elements, sizeof(*ents));
+        if (ents == NULL) {
+            e = BASE_ENOMEM;
+            goto fail;
+        }
+    }
+    for (; n < r->elements; n++) {
+        e = inbox_entry(r->element[n], &ents[n]);
+        if (e != BASE_OK) {
+            goto fail;
+        }
+    }
+    *out = ents;
+    *out_n = n;
+    ents = NULL;
+    n = 0;
+fail:
+    sto_inbox_free(ents, n);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+void sto_inbox_free(sto_inbox_entry *e, size_t n)
+{
+    for (size_t i = 0; e != NULL && i < n; i++) {
+        if (e[i].kind >= 0 && e[i].rec != NULL) {
+            sto_record_free((sto_kind)e[i].kind, e[i].rec);
+        }
+    }
+    base_free(e);
+}
+
+base_err sto_inbox_trim(sto_store *s, const char *policy, const char *min_id)
+{
+    char key[STO_KEY_MAX];
+    base_err e = sto_make_key(key, sizeof(key), policy, INBOX_SUFFIX);
+    if (e != BASE_OK || min_id == NULL || min_id[0] == '\0' ||
+        strlen(min_id) > BASE_STREAM_ID_MAX) {
+        return e != BASE_OK ? e : BASE_EINVAL;
+    }
+    const char *argv[] = {"XTRIM", key, "MINID", min_id};
+    size_t lens[] = {5, strlen(key), 5, strlen(min_id)};
+    uint64_t removed = 0;
+    return sto_run_count(s, 4, argv, lens, &removed);
+}
