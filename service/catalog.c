@@ -505,7 +505,9 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
     }
     base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, &held, holder,
                                      sizeof(holder), &left_ms);
-    if (err != BASE_OK || !held) {
+    /* shared = on: one another instance owns is served here too, as its follower. */
+    bool follow = err == BASE_OK && !held && cfg->shared && cfg->following != NULL;
+    if (err != BASE_OK || (!held && !follow)) {
         if (loud) {
             base_log_policy(BASE_LOG_WARN, pc->name,
                             "policy %s: cannot take its lease (%s%s); trying again", pc->name,
@@ -521,7 +523,20 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
     cfg->policy[i] = *pc; /* not yet covered by n_policies: no other thread reads it */
     svc_prt *p = &e->pol[i];
     err = svc_prt_init(p, e, &cfg->policy[i], why, sizeof(why));
-    if (err == BASE_OK) {
+    if (err == BASE_OK && follow) {
+        base_snapshot *m = NULL;
+        bool found = false;
+        atomic_store(&p->follower, true);
+        base_strlcpy(p->holder, holder, sizeof(p->holder));
+        err = sto_store_model_get_online(c->store, pc->name, &m, &found);
+        if (err == BASE_OK && found) {
+            err = svc_prt_follow_snapshot(p, m);
+        }
+        base_snapshot_free(m);
+        if (err != BASE_OK) {
+            snprintf(why, sizeof(why), "loading its owner's checkpoint: %s", base_strerror(err));
+        }
+    } else if (err == BASE_OK) {
         svc_log_reader reader = svc_log_reader_of_store(c->store);
         err = svc_prt_restore(p, &reader, true, NULL, NULL, why, sizeof(why));
     }
@@ -535,11 +550,15 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
         memset(&cfg->policy[i], 0, sizeof(cfg->policy[i]));
         return true;
     }
+    if (follow) {
+        atomic_store(&cfg->following[i].on, true); /* before the count: not renewed here */
+    }
     e->n_pol = i + 1;
     cfg->n_policies = i + 1;
     c->applied[i] = version;
-    base_log_policy(BASE_LOG_INFO, cfg->policy[i].name, "policy %s: %s; served from now on",
-                    cfg->policy[i].name, origin);
+    base_log_policy(BASE_LOG_INFO, cfg->policy[i].name, "policy %s: %s; served from now on%s",
+                    cfg->policy[i].name, origin,
+                    follow ? " as a follower (another instance owns it)" : "");
     return true;
 }
 

@@ -170,6 +170,7 @@ typedef struct svc_config {
 /* shared = on: one policy[] slot's follower flag (svc_config.following). */
 typedef struct svc_following {
     _Atomic bool on;
+    char holder[SVC_URL_MAX]; /* the owner when this instance started following (read once) */
 } svc_following;
 
 /* A policy this instance stands by for (standby = on). */

@@ -75,6 +75,9 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
         }
         atomic_store(&eng->pol[i].retired, cfg->policy[i].retired);
         atomic_store(&eng->pol[i].follower, svc_config_follows(cfg, i));
+        if (svc_config_follows(cfg, i)) {
+            base_strlcpy(eng->pol[i].holder, cfg->following[i].holder, sizeof(eng->pol[i].holder));
+        }
     }
     *out = eng;
     return BASE_OK;

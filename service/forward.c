@@ -14,6 +14,7 @@
 #define FWD_BATCH 256
 #define FWD_BACKOFF_MIN_MS 50
 #define FWD_BACKOFF_MAX_MS 1000
+#define FWD_REFUSALS_MAX 20 /* error replies (not a lost connection) before an item fails */
 
 struct svc_forward {
     sto_store *store; /* the thread's only */
@@ -63,7 +64,7 @@ static bool past_deadline(const svc_forward *f)
 /* Append @it, retrying while Redis is away until it is stored or the deadline passes. */
 static base_err append_one(svc_forward *f, svc_fwd_item *it, bool *warned)
 {
-    uint32_t backoff = FWD_BACKOFF_MIN_MS;
+    uint32_t backoff = FWD_BACKOFF_MIN_MS, refusals = 0;
     for (;;) {
         base_err e = sto_inbox_add(f->store, it->policy, it->kind, it->rec, f->who, NULL);
         if (e == BASE_OK) {
@@ -86,6 +87,12 @@ static base_err append_one(svc_forward *f, svc_fwd_item *it, bool *warned)
         }
         if (past_deadline(f)) {
             return BASE_ECLOSED;
+        }
+        if (e == BASE_ESTORE && ++refusals >= FWD_REFUSALS_MAX) {
+            base_log_policy(BASE_LOG_ERROR, it->policy,
+                            "policy %s: its inbox refused a record %u times; given up", it->policy,
+                            refusals);
+            return e; /* a cluster still down after ~15 s, or a key of the wrong type */
         }
         nap_ms(backoff);
         backoff = backoff * 2 > FWD_BACKOFF_MAX_MS ? FWD_BACKOFF_MAX_MS : backoff * 2;

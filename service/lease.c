@@ -181,6 +181,8 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
             if (!held) {
                 /* shared = on: served here too, as a follower (docs/operations.md). */
                 atomic_store(&cfg->following[kept].on, true);
+                base_strlcpy(cfg->following[kept].holder, holder,
+                             sizeof(cfg->following[kept].holder));
                 base_log_policy(BASE_LOG_INFO, cfg->policy[i].name,
                                 "policy %s is owned by instance \"%s\" (its lease runs another "
                                 "%" PRId64 " ms): following it, to take it over if that lease "
