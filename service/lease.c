@@ -14,6 +14,8 @@
 #include "base/record.h"
 #include "storage/store.h"
 
+#define LEASE_RETRY_MS 100 /* renewal retries while Redis does not answer */
+
 struct svc_lease {
     const svc_config *cfg;
     sto_store *store; /* renewal thread only, after start */
@@ -74,7 +76,14 @@ static void *renew_main(void *arg)
     while (!l->stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)(l->cfg->lease_ms / 3) * 1000000u;
+        /*
+         * Every lease_ms / 3; after a failed renewal (Redis away, a master failing over)
+         * every LEASE_RETRY_MS, so a lease outlives an outage shorter than about
+         * lease_ms - lease_ms / 3 (docs/operations.md, "Redis Cluster").
+         */
+        uint32_t wait_ms = l->cfg->lease_ms / 3;
+        wait_ms = down && wait_ms > LEASE_RETRY_MS ? LEASE_RETRY_MS : wait_ms;
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)wait_ms * 1000000u;
         until.tv_sec += (time_t)(ns / 1000000000u);
         until.tv_nsec = (long)(ns % 1000000000u);
         (void)pthread_cond_timedwait(&l->cv, &l->lk, &until); /* a timeout is the normal case */
