@@ -180,7 +180,7 @@ for n in $instances; do
             "$fsync" "$standby" "$shared" "$(cut -d' ' -f1 /proc/loadavg)"
         any=()
         [ "$shared" = on ] && any=(--any-instance)
-        "$bench" --url "$urls" --threads "$t" --seconds "$seconds" --policies 6 "${any[@]}
+        "$bench" --url "$urls" --threads "$t" --seconds "$seconds" --policies 6 "${any[@]}"
     done
     stop_daemons
     stop_redis
