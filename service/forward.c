@@ -114,10 +114,22 @@ static void *forward_main(void *arg)
         if (pe == BASE_ECLOSED) {
             break;
         }
+        /* The batch in one pipeline per policy; what that did not store, one at a time. */
+        sto_inbox_item batch[FWD_BATCH];
+        for (size_t i = 0; i < n; i++) {
+            svc_fwd_item *it = items[i];
+            batch[i] = (sto_inbox_item){it->policy, it->kind, it->rec, f->who, BASE_EIO};
+        }
+        if (n > 0 && sto_inbox_add_batch(f->store, batch, n) == BASE_EIO) {
+            (void)sto_store_reconnect(f->store);
+        }
         bool any_acked = false;
         for (size_t i = 0; i < n; i++) {
             svc_fwd_item *it = items[i];
-            res[i] = past_deadline(f) ? BASE_ECLOSED : append_one(f, it, &warned);
+            res[i] = batch[i].out_err;
+            if (res[i] != BASE_OK) {
+                res[i] = past_deadline(f) ? BASE_ECLOSED : append_one(f, it, &warned);
+            }
             any_acked = any_acked || (it->acked && res[i] == BASE_OK);
         }
         if (any_acked && f->replicas > 0) {

@@ -9,8 +9,9 @@
  *
  * Producers (nng callbacks) submit items without blocking; a full queue answers
  * BASE_ELIMIT (decide: served unlogged; feedback: `unavailable`). The thread pops a batch,
- * appends each record (retrying on a lost connection, with backoff 50 ms .. 1 s, until it
- * is stored or the forwarder closes), and when an item of the batch is acknowledged
+ * appends its records in one pipeline per policy (sto_inbox_add_batch()), then each record
+ * that did not make it alone (retrying on a lost connection, with backoff 50 ms .. 1 s,
+ * until it is stored or the forwarder closes), and when an item of the batch is acknowledged
  * (someone waits for it) and replicas are asked for, one WAIT for the batch; then it runs
  * each item's completion, in order. A record retried after a lost connection may be in
  * the inbox twice: the owner drops the copy (duplicate event or outcome id).

@@ -60,6 +60,121 @@ fail:
     return e;
 }
 
+/* Queue the XADD of @it on s->c (encoded through @b). */
+static base_err queue_add(sto_store *s, const sto_inbox_item *it, base_buf *b)
+{
+    char key[STO_KEY_MAX];
+    base_buf_reset(b);
+    base_err e = sto_make_key(key, sizeof(key), it->policy, INBOX_SUFFIX);
+    if (e == BASE_OK &&
+        (it->kind == STO_JOINED || it->from == NULL || strlen(it->from) > STO_OWNER_MAX)) {
+        e = BASE_EINVAL;
+    }
+    if (e == BASE_OK) {
+        e = sto_record_encode(it->kind, it->rec, b);
+    }
+    if (e != BASE_OK) {
+        return e;
+    }
+    const char *k = it->kind == STO_DECISIONS ? "d" : "o";
+    const char *argv[] = {"XADD", key, "*", "k", k, "f", it->from, "r", (const char *)b->data};
+    size_t lens[] = {4, strlen(key), 1, 1, 1, 1, strlen(it->from), 1, b->len};
+    return redisAppendCommandArgv(s->c, 9, argv, lens) == REDIS_OK ? BASE_OK : BASE_EIO;
+}
+
+/*
+ * One pipeline for the items of @policy in @items[from..n) still unsent (out_err BASE_EIO
+ * and !*done): their XADDs, then their replies. An item that gets an error reply (a
+ * redirection, the cluster down) is left to sto_inbox_add(), which follows it.
+ */
+static base_err add_policy(sto_store *s, sto_inbox_item *items, size_t from, size_t n, bool *done,
+                           base_buf *b)
+{
+    size_t idx[PIPE_MAX_ITEMS], m = 0;
+    const char *policy = items[from].policy;
+    base_err e = sto_route_policy(s, policy);
+    if (e == BASE_OK && s->c == NULL) {
+        e = BASE_EIO;
+    }
+    for (size_t i = from; e == BASE_OK && i < n && m < PIPE_MAX_ITEMS; i++) {
+        if (done[i] || strcmp(items[i].policy, policy) != 0) {
+            continue;
+        }
+        done[i] = true;
+        base_err qe = queue_add(s, &items[i], b);
+        if (qe == BASE_EIO) {
+            e = BASE_EIO;
+        } else if (qe != BASE_OK) {
+            items[i].out_err = qe; /* this record cannot be stored: not sent */
+        } else {
+            idx[m++] = i;
+        }
+    }
+    if (e != BASE_OK) {
+        if (m > 0) {
+            sto_mark_broken(s); /* replies owed that will not be read */
+        }
+        return e;
+    }
+    for (size_t k = 0; k < m; k++) {
+        redisReply *r = NULL;
+        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || r == NULL) {
+            sto_mark_broken(s); /* the rest keep BASE_EIO: fate unknown */
+            return BASE_EIO;
+        }
+        sto_inbox_item *it = &items[idx[k]];
+        if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len <= BASE_STREAM_ID_MAX) {
+            it->out_err = BASE_OK;
+            if (s->cluster && s->cur >= 0) {
+                s->conn[s->cur].dirty = true; /* sto_store_wait() covers this master */
+            }
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            it->out_err = BASE_ESTORE; /* sto_inbox_add() below tries it alone */
+        } else {
+            it->out_err = BASE_EPROTO;
+        }
+        freeReplyObject(r);
+    }
+    return BASE_OK;
+}
+
+base_err sto_inbox_add_batch(sto_store *s, sto_inbox_item *items, size_t n)
+{
+    bool done[PIPE_MAX_ITEMS];
+    base_buf b;
+    pipe_guard g;
+    base_err e = BASE_OK;
+    if (n > PIPE_MAX_ITEMS) {
+        for (size_t at = 0; at < n && e == BASE_OK; at += PIPE_MAX_ITEMS) {
+            e = sto_inbox_add_batch(s, items + at,
+                                    n - at < PIPE_MAX_ITEMS ? n - at : PIPE_MAX_ITEMS);
+        }
+        return e;
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i].out_err = BASE_EIO;
+        done[i] = false;
+    }
+    base_buf_init(&b, STO_MAX_VALUE);
+    sto_guard_begin(&g);
+    for (size_t i = 0; i < n && e == BASE_OK; i++) {
+        if (!done[i]) {
+            e = add_policy(s, items, i, n, done, &b);
+        }
+    }
+    sto_guard_end(&g);
+    base_buf_fini(&b);
+    /* Error replies: one at a time, so redirections and a settling cluster are followed. */
+    for (size_t i = 0; i < n && e == BASE_OK; i++) {
+        if (items[i].out_err == BASE_ESTORE) {
+            items[i].out_err =
+                sto_inbox_add(s, items[i].policy, items[i].kind, items[i].rec, items[i].from, NULL);
+            e = items[i].out_err == BASE_EIO ? BASE_EIO : BASE_OK;
+        }
+    }
+    return e;
+}
+
 /* One XRANGE element into @out; a malformed entry keeps its id with kind -1 and no record. */
 static base_err inbox_entry(const redisReply *el, sto_inbox_entry *out)
 {

@@ -603,6 +603,25 @@ base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
 base_err sto_inbox_add(sto_store *s, const char *policy, sto_kind kind, const void *rec,
                        const char *from, char *out_id);
 
+/* One record for sto_inbox_add_batch(). */
+typedef struct sto_inbox_item {
+    const char *policy;
+    sto_kind kind;
+    const void *rec;
+    const char *from;
+    base_err out_err; /* BASE_OK: stored; BASE_EIO: fate unknown (connection lost); else why not */
+} sto_inbox_item;
+
+/*
+ * sto_inbox_add_batch() - sto_inbox_add() of @n items, pipelined: one round trip per policy
+ * (per master in cluster mode) instead of one per record. Each item's out_err says what
+ * became of it; an error reply is retried alone (redirections, a settling cluster).
+ * Return: BASE_OK when every item has its answer; BASE_EIO when the connection broke (the
+ *         items still at BASE_EIO may or may not be stored: retry them, the owner drops a
+ *         copy).
+ */
+base_err sto_inbox_add_batch(sto_store *s, sto_inbox_item *items, size_t n);
+
 typedef struct sto_inbox_entry {
     char id[BASE_STREAM_ID_MAX + 1];
     char from[STO_OWNER_MAX + 1]; /* the sender; "" if the entry does not say */

@@ -927,6 +927,26 @@ static void inbox_orders_reads_and_trims(sto_store *s)
     TST_OK(sto_inbox_read(s, "empty-inbox", "", 10, &en, &n)); /* no stream: nothing */
     TST_EQ(n, 0);
     sto_inbox_free(en, n);
+
+    /* A batch: one pipeline per policy, each item answered; a bad one alone refused. */
+    sto_inbox_item b[5] = {
+        {"inbox-x", STO_DECISIONS, d, "inst-b", BASE_OK},
+        {"inbox-y", STO_OUTCOMES, &o, "inst-b", BASE_OK},
+        {"inbox-x", STO_OUTCOMES, &o, "inst-b", BASE_OK},
+        {"inbox-x", STO_JOINED, d, "inst-b", BASE_OK}, /* not a kind an inbox takes */
+        {"inbox-y", STO_DECISIONS, d, "inst-c", BASE_OK},
+    };
+    TST_OK(sto_inbox_add_batch(s, b, 5));
+    TST_TRUE(b[0].out_err == BASE_OK && b[1].out_err == BASE_OK && b[2].out_err == BASE_OK &&
+             b[4].out_err == BASE_OK);
+    TST_EQ(b[3].out_err, BASE_EINVAL);
+    TST_OK(sto_inbox_read(s, "inbox-x", "", 10, &en, &n));
+    TST_TRUE(n == 2 && en[0].kind == STO_DECISIONS && en[1].kind == STO_OUTCOMES);
+    sto_inbox_free(en, n);
+    TST_OK(sto_inbox_read(s, "inbox-y", "", 10, &en, &n));
+    TST_TRUE(n == 2 && en[0].kind == STO_OUTCOMES && en[1].kind == STO_DECISIONS &&
+             strcmp(en[1].from, "inst-c") == 0);
+    sto_inbox_free(en, n);
     base_decision_free(d);
 }
 
