@@ -275,6 +275,12 @@ static void report_close(const svc_persist_report *rep, const svc_config *cfg)
     }
 }
 
+/* shared = on: another instance took policy @i's lease: follow it (service/lease.h). */
+static void on_lease_lost(void *arg, uint32_t i, const char *holder)
+{
+    svc_engine_step_down(arg, i, holder);
+}
+
 base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
 {
     sigset_t sigs;
@@ -445,6 +451,9 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "%s", err);
         goto done;
+    }
+    if (cfg->shared) {
+        svc_lease_on_lost(lease, on_lease_lost, eng); /* step down, do not stop */
     }
     svc_persist_set_who(persist, owner);
     /* Instances that may take over fence their writes. */

@@ -306,6 +306,18 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
     pthread_rwlock_unlock(&p->gate);
 }
 
+void svc_engine_step_down(svc_engine *e, uint32_t i, const char *holder)
+{
+    svc_prt *p = svc_engine_policy_at(e, i);
+    if (p == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&p->tail_lk);
+    base_strlcpy(p->holder, holder, sizeof(p->holder));
+    pthread_mutex_unlock(&p->tail_lk);
+    atomic_store(&p->step_down, true); /* the learner thread does it (service/learner.c) */
+}
+
 void svc_engine_set_forward(svc_engine *e, struct svc_forward *f)
 {
     e->forward = f;

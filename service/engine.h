@@ -89,6 +89,15 @@ struct svc_forward;
 void svc_engine_set_forward(svc_engine *e, struct svc_forward *f);
 
 /*
+ * shared = on: another instance, @holder, took policy @i's lease (this one stalled past
+ * lease_ms): the learner thread steps the policy down to a follower of @holder: its join
+ * and what it had not learned are dropped (the new owner recovered them from the streams;
+ * this instance's unstored records are refused by the fence), and it serves the new owner's
+ * checkpoints from then on. Any thread; does not block.
+ */
+void svc_engine_step_down(svc_engine *e, uint32_t i, const char *holder);
+
+/*
  * svc_engine_restore() - rebuild each policy from @store: load the
  * checkpoint its registry names (none: start from zero, the base model),
  * learn the joined records stored after the checkpoint's last applied id,

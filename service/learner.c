@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "storage/streamid.h"
 #include "base/hash.h"
 #include "base/quant.h"
@@ -48,7 +49,9 @@ static void on_joined_stored(void *arg, svc_persist_item *it, base_err result)
 
 static void apply(svc_engine *e, svc_learn_item *li)
 {
-    (void)svc_prt_learn(li->pol, li->j, li->stream_id); /* failures are counted */
+    if (!atomic_load(&li->pol->follower)) { /* stepped down: the new owner learns it */
+        (void)svc_prt_learn(li->pol, li->j, li->stream_id); /* failures are counted */
+    }
     base_joined_free(li->j);
     base_free(li);
     atomic_fetch_sub(&e->learn_inflight, 1);
@@ -400,6 +403,57 @@ static void checkpoint_all(svc_engine *e)
     }
 }
 
+/*
+ * svc_engine_step_down(), done here: the learner thread owns what an owner has and a
+ * follower has not (backlog, marks, checkpoint stamps). The join and marks are replaced by
+ * a fresh runtime's, with the policy's requests held at its gate; the head stays until the
+ * registry thread loads the new owner's checkpoint.
+ */
+static void step_down(svc_engine *e, svc_prt *p)
+{
+    if (!atomic_exchange(&p->step_down, false) || atomic_load(&p->follower)) {
+        return;
+    }
+    svc_prt tmp;
+    char why[256] = "";
+    memset(&tmp, 0, sizeof(tmp));
+    if (svc_prt_init(&tmp, e, p->cfg, why, sizeof(why)) != BASE_OK) {
+        svc_prt_fini(&tmp);
+        atomic_store(&p->step_down, true); /* out of memory: next loop */
+        return;
+    }
+    pthread_rwlock_wrlock(&p->gate);
+    pthread_rwlock_wrlock(&p->head_lk);
+    pthread_mutex_lock(&p->join_lk);
+    rwd_join *j = p->join;
+    p->join = tmp.join;
+    tmp.join = j;
+    svc_mark *m = p->marks;
+    p->marks = tmp.marks;
+    tmp.marks = m;
+    p->mark_head = 0;
+    p->n_marks = 0;
+    p->inbox_pos[0] = '\0';
+    atomic_store(&p->follower, true);
+    pthread_mutex_unlock(&p->join_lk);
+    pthread_rwlock_unlock(&p->head_lk);
+    pthread_rwlock_unlock(&p->gate);
+    for (size_t k = 0; k < p->n_backlog; k++) {
+        base_joined_free(p->backlog[k]);
+    }
+    atomic_fetch_sub(&e->learn_inflight, p->n_backlog);
+    p->n_backlog = 0;
+    svc_prt_fini(&tmp);
+    char holder[STO_OWNER_MAX + 1];
+    pthread_mutex_lock(&p->tail_lk);
+    memcpy(holder, p->holder, sizeof(holder));
+    pthread_mutex_unlock(&p->tail_lk);
+    base_log_policy(BASE_LOG_WARN, p->cfg->name,
+                    "policy %s: stepped down: follows instance \"%s\" from now on (what this "
+                    "instance had not stored is refused by the fence)",
+                    p->cfg->name, holder);
+}
+
 static void *learner_main(void *arg)
 {
     svc_engine *e = arg;
@@ -414,6 +468,9 @@ static void *learner_main(void *arg)
             apply(e, items[k]);
         }
         svc_acks_expire(e);
+        for (uint32_t i = 0; i < e->n_pol; i++) {
+            step_down(e, &e->pol[i]);
+        }
         if (svc_catalog_changes_pending(e)) {
             svc_catalog_apply_changes(e); /* a policy's new definition (service/catalog.c) */
         }

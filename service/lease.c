@@ -17,7 +17,9 @@
 #define LEASE_RETRY_MS 100 /* renewal retries while Redis does not answer */
 
 struct svc_lease {
-    const svc_config *cfg;
+    svc_config *cfg;
+    svc_lease_lost_fn on_lost; /* shared = on: a policy lost is stepped down, not a stop */
+    void *on_lost_arg;
     sto_store *store; /* renewal thread only, after start */
     char owner[STO_OWNER_MAX + 1];
     pthread_t thread;
@@ -42,6 +44,10 @@ void svc_lease_default_owner(const svc_config *cfg, char *out, size_t size)
 static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t errlen)
 {
     *out_other = false;
+    pthread_mutex_lock(&l->lk);
+    svc_lease_lost_fn on_lost = l->on_lost;
+    void *on_lost_arg = l->on_lost_arg;
+    pthread_mutex_unlock(&l->lk);
     for (uint32_t i = 0; i < l->cfg->n_policies; i++) {
         if (svc_config_follows(l->cfg, i)) {
             continue; /* another instance owns it; this one follows it (shared = on) */
@@ -55,6 +61,16 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
         if (e != BASE_OK) {
             snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy, base_strerror(e));
             return e;
+        }
+        if (!held && l->cfg->shared && on_lost != NULL) {
+            /* shared = on: follow it from now on (the callback steps the runtime down). */
+            atomic_store(&l->cfg->following[i].on, true);
+            base_log_policy(BASE_LOG_WARN, policy,
+                            "lost ownership of policy %s: instance \"%s\" holds its lease "
+                            "(for another %" PRId64 " ms); following it from now on",
+                            policy, holder, left_ms);
+            on_lost(on_lost_arg, i, holder);
+            continue;
         }
         if (!held) {
             *out_other = true;
@@ -116,7 +132,7 @@ static void *renew_main(void *arg)
     return NULL;
 }
 
-base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner, svc_lease **out,
+base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, svc_lease **out,
                          char *errbuf, size_t errlen)
 {
     base_err e = BASE_ENOMEM;
@@ -216,6 +232,14 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
     cfg->n_policies = kept;
     sto_store_close(s);
     return e;
+}
+
+void svc_lease_on_lost(svc_lease *l, svc_lease_lost_fn fn, void *arg)
+{
+    pthread_mutex_lock(&l->lk);
+    l->on_lost = fn;
+    l->on_lost_arg = arg;
+    pthread_mutex_unlock(&l->lk);
 }
 
 bool svc_lease_lost(const svc_lease *l)

@@ -14,7 +14,9 @@
  * on its own connection; a lease found held by someone else (possible only
  * after Redis lost it, e.g. an outage longer than lease_ms while another
  * instance started) is reported through svc_lease_lost() and a SIGTERM to
- * this process, which then stops and exits non-zero. Stop releases them.
+ * this process, which then stops and exits non-zero; with shared = on the
+ * policy is stepped down to a follower instead (svc_lease_on_lost()). Stop
+ * releases them.
  *
  * The instance id names the instance, not the process: a restarted rlfeedd
  * with the same id (the default is "<hostname>:<first listen URL>") takes
@@ -26,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "service/config.h"
@@ -39,8 +42,17 @@ typedef struct svc_lease svc_lease;
  *         (@errbuf names it and how long its lease still runs); the
  *         store's error if Redis cannot be reached; BASE_ENOMEM.
  */
-base_err svc_lease_start(const char *url, const svc_config *cfg, const char *owner, svc_lease **out,
+base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, svc_lease **out,
                          char *errbuf, size_t errlen);
+
+/*
+ * shared = on: a lease found held by another instance while running is not a reason to
+ * stop. The policy is marked followed (cfg->following) and @fn(@arg, index, holder) is
+ * called on the renewal thread to step its runtime down (svc_engine_step_down()); it must
+ * not block. Set once, after start, before the engine serves.
+ */
+typedef void (*svc_lease_lost_fn)(void *arg, uint32_t policy_index, const char *holder);
+void svc_lease_on_lost(svc_lease *l, svc_lease_lost_fn fn, void *arg);
 
 /*
  * svc_lease_split() - standby = on, at start, before svc_lease_start(): take the lease of

@@ -173,6 +173,7 @@ typedef struct svc_prt {
      * cleared once (by the catalog thread, after a takeover's swap, under every lock).
      */
     atomic_bool follower;
+    atomic_bool step_down; /* the lease thread found another owner: the learner steps it down */
     char holder[STO_OWNER_MAX + 1];         /* guarded by tail_lk: the owner a follower follows */
     char inbox_pos[BASE_STREAM_ID_MAX + 1]; /* guarded by join_lk: last inbox entry taken */
 

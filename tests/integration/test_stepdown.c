@@ -1,0 +1,201 @@
+/*
+ * shared = on, a stale owner (docs/operations.md, "Several instances serving one policy"):
+ * two instances, "a" and "b", serve policy "p" on one Redis; "a" owns it, "b" follows.
+ * Decisions and feedback go through both. SIGSTOP "a" for longer than its lease: "b" takes
+ * the policy over (recovered to "a"'s model) and learns on. SIGCONT "a": it still believes
+ * it owns "p" until its next renewal, so what it answers meanwhile is not stored (fenced)
+ * and its feedback is not acknowledged; at that renewal it does not stop (as it does without
+ * shared) but steps down: it follows "b", serves "b"'s checkpoints and hands records to it.
+ * Then every acknowledged outcome is in the outcomes stream once, and both instances serve
+ * the same model. Both stop cleanly; every process is stopped.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/rlfeed_client.h"
+#include "daemon.h"
+#include "proc.h"
+#include "storage/store.h"
+#include "tap.h"
+
+#define CONFIG(ID)                                                                                 \
+    "[server]\ninstance_id = " ID "\nshared = on\nlease_ms = 1500\nsnapshot_interval_ms = 100\n"   \
+    "[policy p]\ndim = 2\nactions = a, b\nsignal.resolved = 1\nsignal.escalated = -0.5\n"          \
+    "window_ms = 300\nbackward_window_ms = 2000\n"
+
+#define MAX_EV 4096
+static int ev, acked;
+static bool acked_id[MAX_EV];
+static int times[MAX_EV]; /* how often o-<i> is in the outcomes stream */
+
+/* decide on @d, feedback on @f: true if the feedback was acknowledged (matched or accepted). */
+static bool interact(tst_daemon *d, tst_daemon *f)
+{
+    rlfeed_reply r;
+    int i = ev++;
+    if (tst_callf(d, &r,
+                  "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"context\":"
+                  "{\"embedding\":[%d,1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
+                  "{\"id\":\"b\",\"base_logit\":0}]}",
+                  i, i % 2) != BASE_OK ||
+        !r.ok) {
+        return false;
+    }
+    if (tst_callf(f, &r,
+                  "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"signal\":\"%s\","
+                  "\"outcome_id\":\"o-%d\"}",
+                  i, i % 3 == 0 ? "resolved" : "escalated", i) != BASE_OK ||
+        !r.ok) {
+        return false;
+    }
+    acked++;
+    acked_id[i] = true;
+    return true;
+}
+
+/* p's role on @f is @role (and its owner @owner) within @ms; false otherwise. */
+static bool wait_role(tst_daemon *f, const char *role, const char *owner, int ms)
+{
+    for (int64_t end = tst_now_ms() + ms; tst_now_ms() < end; tst_nap()) {
+        json_t *s = tst_stats(f);
+        const char *r = tst_stat_str(s, "p", "role"), *o = tst_stat_str(s, "p", "owner");
+        bool ok = r != NULL && o != NULL && strcmp(r, role) == 0 && strcmp(o, owner) == 0;
+        json_decref(s);
+        if (ok) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Nothing pending on the owner @o, and @f serves @o's model; that model. */
+static bool converge(tst_daemon *o, tst_daemon *f, long long *ver, char *sum, size_t n)
+{
+    for (int64_t end = tst_now_ms() + 20000; tst_now_ms() < end; tst_nap()) {
+        json_t *so = tst_stats(o), *sf = tst_stats(f);
+        *ver = tst_stat_int(so, "p", "model_version");
+        const char *cs = tst_stat_str(so, "p", "model_checksum");
+        snprintf(sum, n, "%s", cs != NULL ? cs : "");
+        const char *fs = tst_stat_str(sf, "p", "model_checksum");
+        bool ok = so != NULL && sf != NULL && tst_stat_int(so, "p", "pending") == 0 && *ver > 0 &&
+                  tst_stat_int(sf, "p", "model_version") == *ver && fs != NULL &&
+                  strcmp(fs, sum) == 0;
+        json_decref(so);
+        json_decref(sf);
+        if (ok) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Count each outcome id o-<i> of p's outcomes stream into times[]; the records read. */
+static int stored_outcomes(tst_daemon *f)
+{
+    sto_store *s = NULL;
+    char err[128], after[BASE_STREAM_ID_MAX + 1] = "";
+    if (sto_store_open(sto_server_url(f->redis), 5000, &s, err, sizeof(err)) != BASE_OK) {
+        return -1;
+    }
+    int total = 0;
+    for (;;) {
+        sto_entry *en = NULL;
+        size_t k = 0;
+        if (sto_store_read(s, STO_OUTCOMES, "p", after, 500, &en, &k) != BASE_OK || k == 0) {
+            sto_entries_free(STO_OUTCOMES, en, k);
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            int id = atoi(((const base_outcome *)en[j].rec)->outcome_id + 2);
+            if (id >= 0 && id < MAX_EV) {
+                times[id]++;
+            }
+            total++;
+        }
+        snprintf(after, sizeof(after), "%s", en[k - 1].id);
+        sto_entries_free(STO_OUTCOMES, en, k);
+    }
+    sto_store_close(s);
+    return total;
+}
+
+int main(void)
+{
+    tst_daemon a, b;
+    memset(&b, 0, sizeof(b));
+    bool up = tst_daemon_init(&a, "rlfeed-stepdown-a", CONFIG("a"));
+    up = up && tst_daemon_init(&b, "rlfeed-stepdown-b", CONFIG("b"));
+    char url[600];
+    snprintf(url, sizeof(url), "%s", up ? sto_server_url(a.redis) : "");
+    const char *on_a[] = {"--redis", url, NULL};
+    up = up && tst_daemon_start(&a, true, NULL) && wait_role(&a, "owner", "a", 5000) &&
+         tst_daemon_start(&b, false, on_a) && wait_role(&b, "follower", "a", 5000);
+    TST_TRUE(up);
+    if (up) {
+        int ok = 0;
+        for (int i = 0; i < 40; i++) {
+            ok += interact(i % 2 ? &a : &b, i % 3 ? &b : &a);
+        }
+        TST_EQ(ok, 40);
+        long long va = 0, vb = 0;
+        char sa[32], sb[32];
+        TST_TRUE(converge(&a, &b, &va, sa, sizeof(sa)));
+
+        /* "a" stalls past its lease: "b" takes the policy over and learns on. */
+        kill(a.pid, SIGSTOP);
+        int64_t stopped = tst_now_ms();
+        TST_TRUE(wait_role(&b, "owner", "b", 20000));
+        printf("# b owns p %lld ms after a stopped (lease 1500 ms)\n",
+               (long long)(tst_now_ms() - stopped));
+        ok = 0;
+        for (int i = 0; i < 20; i++) {
+            ok += interact(&b, &b);
+        }
+        TST_EQ(ok, 20);
+
+        /* "a" resumes: fenced until its renewal, then it follows "b" instead of stopping. */
+        kill(a.pid, SIGCONT);
+        int64_t resumed = tst_now_ms();
+        TST_TRUE(wait_role(&a, "follower", "b", 10000));
+        printf("# a follows b %lld ms after it resumed\n", (long long)(tst_now_ms() - resumed));
+        for (int64_t end = tst_now_ms() + 5000;
+             !tst_file_has(a.log, "stepped down") && tst_now_ms() < end;) {
+            tst_nap(); /* logged just after the switch that stats shows */
+        }
+        TST_TRUE(tst_file_has(a.log, "stepped down"));
+        TST_TRUE(!tst_file_has(a.log, "stopping"));
+        ok = 0;
+        for (int i = 0; i < 20; i++) {
+            ok += interact(i % 2 ? &a : &b, i % 3 ? &b : &a);
+        }
+        TST_EQ(ok, 20);
+        TST_TRUE(converge(&b, &a, &vb, sb, sizeof(sb)));
+        json_t *st = tst_stats(&a);
+        va = tst_stat_int(st, "p", "model_version");
+        snprintf(sa, sizeof(sa), "%s", tst_stat_str(st, "p", "model_checksum"));
+        json_decref(st);
+        printf("# b (owner): version %lld checksum %s; a (follower): %lld %s\n", vb, sb, va, sa);
+        TST_EQ(va, vb);
+        TST_STREQ(sa, sb);
+        TST_TRUE(vb >= 80);
+
+        int stored = stored_outcomes(&a), once = 0, twice = 0;
+        for (int i = 0; i < ev; i++) {
+            once += acked_id[i] && times[i] == 1;
+            twice += times[i] > 1;
+        }
+        printf("# acknowledged %d: %d of them stored once; %d records in the outcomes stream, "
+               "%d ids more than once\n",
+               acked, once, stored, twice);
+        TST_EQ(once, acked);
+        TST_EQ(twice, 0);
+        TST_EQ(tst_daemon_stop(&a), 0);
+        TST_EQ(tst_daemon_stop(&b), 0);
+    }
+    tst_daemon_fini(&b, tst_failed > 0);
+    tst_daemon_fini(&a, tst_failed > 0);
+    rlfeed_client_lib_fini();
+    return tst_done();
+}
