@@ -91,6 +91,11 @@ void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found)
     *out_found = rwd_join_entry_find(j, event_id) != NULL;
 }
 
+bool rwd_join_closed_recently(const rwd_join *j, const char *event_id)
+{
+    return rwd_join_closed_until(j, event_id, false) != INT64_MIN;
+}
+
 base_err rwd_join_peek(const rwd_join *j, const char *event_id, bool *out_found, base_joined **out)
 {
     const rwd_entry *e = rwd_join_entry_find(j, event_id);

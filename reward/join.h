@@ -102,6 +102,9 @@ void rwd_join_free(rwd_join *j); /* frees every pending decision; accepts NULL *
 /* Whether a decision with @event_id is pending or deferred. Changes nothing. */
 void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found);
 
+/* Whether a decision with @event_id closed and is still remembered (late_memory_ms). */
+bool rwd_join_closed_recently(const rwd_join *j, const char *event_id);
+
 /*
  * rwd_join_peek() - a copy of the pending (or deferred) decision @event_id
  * as it would be joined now: the decision (cloned) and the reward its

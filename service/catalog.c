@@ -203,8 +203,8 @@ void svc_catalog_drop_changes(svc_engine *e)
 /*
  * Move what a restore rebuilt in @tmp (head, join, marks, lsns, checkpoint stamps) into
  * @p, and @p's into @tmp (freed by the caller). The caller holds @p's gate as writer,
- * head_lk, prod_lk and join_lk, and is the learner thread or @p is a follower (which the
- * learner leaves alone).
+ * head_lk, prod_lk and join_lk, and is the learner thread, or @p is a follower (whose
+ * learner-side state no other thread touches: the learner skips followers).
  */
 static void swap_state(svc_prt *p, svc_prt *tmp)
 {
@@ -218,6 +218,7 @@ static void swap_state(svc_prt *p, svc_prt *tmp)
     p->epoch_lsn = tmp->epoch_lsn;
     memcpy(p->last_joined_id, tmp->last_joined_id, sizeof(p->last_joined_id));
     memcpy(p->inbox_pos, tmp->inbox_pos, sizeof(p->inbox_pos));
+    memcpy(p->snapshot_inbox, tmp->snapshot_inbox, sizeof(p->snapshot_inbox));
     p->snapshot_updates = tmp->snapshot_updates;
     p->snapshot_lsn = tmp->snapshot_lsn;
     p->last_version = tmp->last_version;
@@ -603,8 +604,10 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
     svc_prt tmp;
     char why[512] = "";
     memset(&tmp, 0, sizeof(tmp));
+    const svc_policy_config *cfg = p->cfg; /* what tmp is built for */
+    atomic_store(&p->step_down, false);
     atomic_store(&c->cfg->following[i].on, false); /* the lease thread renews it from now on */
-    base_err err = svc_prt_init(&tmp, e, p->cfg, why, sizeof(why));
+    base_err err = svc_prt_init(&tmp, e, cfg, why, sizeof(why));
     if (err == BASE_OK) {
         svc_log_reader reader = svc_log_reader_of_store(c->store);
         err = svc_prt_restore(&tmp, &reader, p->cfg->def_version > 0, NULL, NULL, why, sizeof(why));
@@ -622,6 +625,14 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
     char tails[3][BASE_STREAM_ID_MAX + 1];
     svc_prt_read_tails(&tmp, tails);
     pthread_rwlock_wrlock(&p->gate);
+    if (p->cfg != cfg) {
+        /* Redefined meanwhile (the learner applied it to the follower): build it again. */
+        pthread_rwlock_unlock(&p->gate);
+        atomic_store(&c->cfg->following[i].on, true);
+        (void)sto_lease_release(c->store, p->cfg->name, c->owner);
+        svc_prt_fini(&tmp);
+        return false;
+    }
     pthread_rwlock_wrlock(&p->head_lk);
     pthread_rwlock_wrlock(&p->prod_lk);
     pthread_mutex_lock(&p->join_lk);
@@ -635,6 +646,10 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
     pthread_rwlock_unlock(&p->head_lk);
     pthread_rwlock_unlock(&p->gate);
     svc_prt_fini(&tmp);
+    if (atomic_load(&c->cfg->following[i].on)) {
+        /* The lease thread found the lease taken while this ran: step down again. */
+        atomic_store(&p->step_down, true);
+    }
     base_log_policy(BASE_LOG_INFO, p->cfg->name,
                     "policy %s: taken over from instance \"%s\" (its lease ran out); model "
                     "version %" PRIu64 ", next lsn %" PRIu64 "; owned here from now on",

@@ -118,7 +118,9 @@ fail:
  * Make @d pending at service time @now and queue its record for Redis, under the join
  * lock so a duplicate event id is caught before anything is logged. Takes @d on success.
  * @inbox_id: the inbox entry it came from (another instance served it), recorded as taken
- * under the same lock; NULL when served here.
+ * under the same lock once its record is queued (or it is dropped as a copy); NULL when
+ * served here. From the inbox, a full queue is PROTO_E_UNAVAILABLE and @d stays the
+ * caller's (nothing changed, the entry is taken later); served here, it is served unlogged.
  */
 static proto_errcode admit_decision(svc_prt *p, base_decision *d, int64_t now, const char *inbox_id,
                                     char *msg, size_t msglen)
@@ -141,16 +143,18 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, int64_t now, c
     it->lazy = true; /* the reply does not wait for the record */
     it->index_ttl_ms = svc_explain_index_ttl_ms(p->eng->cfg);
     pthread_mutex_lock(&p->join_lk);
-    if (inbox_id != NULL) {
-        base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos));
-    }
     bool dup = false;
     rwd_join_stats js;
     rwd_join_contains(p->join, d->event_id, &dup);
+    /* From the inbox, a copy a retried append left may come after the original closed. */
+    dup = dup || (inbox_id != NULL && rwd_join_closed_recently(p->join, d->event_id));
     rwd_join_get_stats(p->join, &js);
     if (dup) {
         code = PROTO_E_DUPLICATE_EVENT;
         snprintf(msg, msglen, "event_id \"%s\" is already pending", d->event_id);
+        if (inbox_id != NULL) {
+            base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos)); /* taken: dropped */
+        }
     } else {
         /*
          * Past max_pending the decision is served and logged (the log of
@@ -162,7 +166,15 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, int64_t now, c
         d->overflow = overflow ? 1 : 0;
         d->lsn = svc_prt_take_lsn(p);
         it->rec = base_decision_clone(d);
-        if (it->rec == NULL || svc_log_submit(&p->eng->log, it) != BASE_OK) {
+        bool queued = it->rec != NULL && svc_log_submit(&p->eng->log, it) == BASE_OK;
+        if (queued && inbox_id != NULL) {
+            base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos)); /* taken */
+        }
+        if (!queued && inbox_id != NULL) {
+            /* Not taken: the inbox keeps it, and the caller @d, for the next round. */
+            code = PROTO_E_UNAVAILABLE;
+            snprintf(msg, msglen, "storage queue full");
+        } else if (!queued) {
             /* Served but not logged: the storage queue is full. Counted, not learned from. */
             atomic_fetch_add(&p->c.unlogged, 1);
             atomic_store(&p->last_unlogged_ms, now);
@@ -225,20 +237,43 @@ static proto_errcode log_decision(svc_prt *p, base_decision *d, char *msg, size_
     return admit_decision(p, d, base_clock_now_ms(p->eng->clock), NULL, msg, msglen);
 }
 
-bool svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id)
+/* Whether @d, served by another instance, fits @p's definition now (it may have changed). */
+static bool fits(const svc_prt *p, const base_decision *d)
 {
-    svc_log_stats ls;
-    svc_log_get_stats(&p->eng->log, &ls);
-    if (ls.depth + 1 >= ls.capacity) {
-        return false; /* taken later: a forwarded decision is not dropped for want of room */
+    const svc_policy_config *pc = p->cfg;
+    if (d->dim != pc->head.dim || d->action_dim != pc->head.action_dim ||
+        d->n_cand > pc->max_candidates) {
+        return false;
     }
-    char msg[PROTO_ERRMSG_MAX];
-    base_strlcpy(d->inbox_id, id, sizeof(d->inbox_id));
-    d->lsn = 0;
-    if (admit_decision(p, d, d->ts_ms, id, msg, sizeof(msg)) != PROTO_E_NONE) {
-        base_decision_free(d); /* a copy of one already pending (a retried append) */
+    for (uint32_t c = 0; c < d->n_cand && !pc->open_actions; c++) {
+        if (d->action[c] >= pc->head.n_actions) {
+            return false;
+        }
     }
     return true;
+}
+
+svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id)
+{
+    char msg[PROTO_ERRMSG_MAX];
+    if (!fits(p, d)) {
+        pthread_mutex_lock(&p->join_lk);
+        base_strlcpy(p->inbox_pos, id, sizeof(p->inbox_pos));
+        pthread_mutex_unlock(&p->join_lk);
+        base_decision_free(d);
+        return SVC_TAKE_BAD;
+    }
+    base_strlcpy(d->inbox_id, id, sizeof(d->inbox_id));
+    d->lsn = 0;
+    proto_errcode code = admit_decision(p, d, d->ts_ms, id, msg, sizeof(msg));
+    if (code == PROTO_E_UNAVAILABLE) {
+        d->inbox_id[0] = '\0';
+        return SVC_TAKE_LATER;
+    }
+    if (code != PROTO_E_NONE) {
+        base_decision_free(d); /* a copy of one already taken (a retried append) */
+    }
+    return SVC_TAKE_OK;
 }
 
 static int id_cmp(const void *a, const void *b)

@@ -85,11 +85,16 @@ typedef struct svc_learn_item {
 /*
  * decide.c, outcome.c: a record another instance forwarded through @p's inbox (entry @id),
  * taken as if it had been served or received here at its own service time (shared = on;
- * the inbox thread, service/inbox.c). Takes the record. False if the write queue is full:
- * nothing changed, the record is still the caller's, try again later.
+ * the inbox thread, service/inbox.c, holding @p's gate as reader).
+ * Return: SVC_TAKE_OK (the record was taken: queued, or dropped as a retried copy);
+ *         SVC_TAKE_BAD (a decision that does not fit the policy's definition now: dropped,
+ *         to be counted); SVC_TAKE_LATER (the write queue is full: nothing changed, the record
+ *         is still the caller's, take the entry again later). The record is the callee's
+ *         unless LATER.
  */
-bool svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id);
-bool svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id);
+typedef enum svc_take { SVC_TAKE_OK = 0, SVC_TAKE_BAD, SVC_TAKE_LATER } svc_take;
+svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id);
+svc_take svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id);
 
 /* engine.c: policies and replies (any thread). */
 svc_prt *svc_engine_find_policy(svc_engine *e, const char *name);

@@ -114,6 +114,18 @@ static void *forward_main(void *arg)
         if (pe == BASE_ECLOSED) {
             break;
         }
+        if (past_deadline(f)) {
+            /* Closing and out of time: no more I/O, whatever Redis does. */
+            for (size_t i = 0; i < n; i++) {
+                svc_fwd_item *it = items[i];
+                atomic_fetch_add(&f->failed, 1);
+                if (it->done != NULL) {
+                    it->done(it->done_arg, it, BASE_ECLOSED);
+                }
+                svc_fwd_item_free(it);
+            }
+            continue;
+        }
         /* The batch in one pipeline per policy; what that did not store, one at a time. */
         sto_inbox_item batch[FWD_BATCH];
         for (size_t i = 0; i < n; i++) {

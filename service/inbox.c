@@ -43,30 +43,42 @@ static size_t take_some(svc_inbox *in, svc_prt *p, bool *out_busy)
         *out_busy = true;
         return 0;
     }
-    /* Hold the gate: a takeover or a definition change never sees half an entry. */
+    /*
+     * Hold the gate: a takeover, a step-down or a definition change never sees half an
+     * entry. Under it, the position read above must still be the policy's: a step-down
+     * and a takeover in between would have moved it (then this batch is read again).
+     */
     pthread_rwlock_rdlock(&p->gate);
-    for (; taken < n && !atomic_load(&p->follower); taken++) {
+    pthread_mutex_lock(&p->join_lk);
+    bool moved = strcmp(after, p->inbox_pos) != 0;
+    pthread_mutex_unlock(&p->join_lk);
+    for (; taken < n && !moved && !atomic_load(&p->follower); taken++) {
         sto_inbox_entry *x = &en[taken];
-        bool took = true;
+        svc_take t = SVC_TAKE_BAD;
         if (x->kind == STO_DECISIONS) {
-            took = svc_prt_take_decision(p, x->rec, x->id);
+            t = svc_prt_take_decision(p, x->rec, x->id);
         } else if (x->kind == STO_OUTCOMES) {
-            took = svc_prt_take_outcome(p, x->rec, x->id);
+            t = svc_prt_take_outcome(p, x->rec, x->id);
         } else {
-            atomic_fetch_add(&p->c.inbox_bad, 1);
-            base_log_policy(BASE_LOG_WARN, p->cfg->name,
-                            "policy %s: inbox entry %s (from \"%s\") is not a record; skipped",
-                            p->cfg->name, x->id, x->from);
             pthread_mutex_lock(&p->join_lk);
             base_strlcpy(p->inbox_pos, x->id, sizeof(p->inbox_pos));
             pthread_mutex_unlock(&p->join_lk);
         }
-        if (!took) {
+        if (t == SVC_TAKE_LATER) {
             *out_busy = true; /* the write queue is full: this entry again next round */
             break;
         }
         if (x->kind >= 0) {
-            x->rec = NULL; /* taken */
+            x->rec = NULL; /* taken (or dropped) by the callee */
+        }
+        if (t == SVC_TAKE_BAD) {
+            atomic_fetch_add(&p->c.inbox_bad, 1);
+            base_log_policy(BASE_LOG_WARN, p->cfg->name,
+                            "policy %s: inbox entry %s (from \"%s\") is %s; skipped", p->cfg->name,
+                            x->id, x->from,
+                            x->kind < 0 ? "not a record"
+                                        : "a decision that does not fit the policy's definition");
+        } else {
             atomic_fetch_add(&p->c.inbox, 1);
         }
     }

@@ -359,11 +359,16 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     pthread_mutex_unlock(&p->join_lk);
 
     uint64_t n = atomic_load(&p->n_updates);
-    if (!force && n == p->snapshot_updates && next_lsn == p->snapshot_lsn) {
+    /* Inbox entries taken without a record (copies, misfits) move inbox_pos alone. */
+    if (!force && n == p->snapshot_updates && next_lsn == p->snapshot_lsn &&
+        strcmp(inbox_pos, p->snapshot_inbox) == 0) {
         return NULL;
     }
     base_snapshot *m = NULL;
-    /* The learner thread is the head's only writer: reading it here needs no lock. */
+    /*
+     * The learner thread is an owned policy's only head writer (the registry and catalog
+     * threads replace a follower's, which is never checkpointed): no lock needed here.
+     */
     if (pol_portfolio_snapshot(p->pf, &m) != BASE_OK) {
         atomic_fetch_add(&p->c.store_errors, 1);
         return NULL;
@@ -390,6 +395,7 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     retention(e, p, pos, &it->trim);
     base_strlcpy(it->trim.inbox_minid, inbox_pos, sizeof(it->trim.inbox_minid));
     p->snapshot_lsn = next_lsn;
+    memcpy(p->snapshot_inbox, inbox_pos, sizeof(p->snapshot_inbox));
     return it;
 }
 
@@ -486,7 +492,9 @@ static void *learner_main(void *arg)
         bool due = (mono - last_snap_ns) / 1000000u >= e->cfg->snapshot_interval_ms;
         for (uint32_t i = 0; i < e->n_pol && !due; i++) {
             const svc_prt *p = &e->pol[i];
-            due = atomic_load(&p->n_updates) - p->snapshot_updates >= e->cfg->snapshot_every;
+            /* A follower's version is its owner's; its checkpoints are the owner's too. */
+            due = !atomic_load(&p->follower) &&
+                  atomic_load(&p->n_updates) - p->snapshot_updates >= e->cfg->snapshot_every;
         }
         if (due) {
             last_snap_ns = mono;

@@ -274,14 +274,14 @@ static void reject_status(svc_engine *e, svc_prt *p, const base_outcome *o, rwd_
  * outlive, a crash that loses the original from the queue. Everything else
  * is counted and answered now.
  */
-static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t now,
+static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t now,
                            const char *inbox_id, const svc_replier *r)
 {
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
     if (it == NULL) {
         base_free(o);
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
-        return;
+        return true;
     }
     it->index_ttl_ms = svc_explain_index_ttl_ms(e->cfg); /* explain lists it (storage/evidx.c) */
     base_outcome applied = *o;                           /* @o belongs to the writer once queued */
@@ -292,16 +292,13 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
         svc_persist_item_free(it);
         svc_engine_reject(e, r, PROTO_E_UNAVAILABLE,
                           "too many requests waiting for storage; retry");
-        return;
+        return false;
     }
     bool activate = o->type == BASE_OUT_ACTIVATE;
     rwd_status st = RWD_MATCHED;
     bool queued = false, full = false;
     base_err err = BASE_OK;
     pthread_mutex_lock(&p->join_lk);
-    if (inbox_id != NULL) {
-        base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos));
-    }
     if (activate) {
         rwd_join_check_activate(p->join, o->event_id, now, &st);
     } else {
@@ -324,6 +321,9 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
         if (!queued) {
             svc_persist_item_free(bar);
         }
+    }
+    if (!full && inbox_id != NULL) {
+        base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos)); /* taken */
     }
     if (!full) {
         /*
@@ -359,6 +359,7 @@ static void submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     } else {
         reject_status(e, p, &applied, st, now, r);
     }
+    return !full;
 }
 
 /* Forwarder-thread completion of a follower's outcome: its answer is `accepted`. */
@@ -451,19 +452,23 @@ void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc
     if (atomic_load(&p->follower)) {
         forward_outcome(e, p, o, now, r);
     } else {
-        submit_outcome(e, p, o, now, NULL, r);
+        (void)submit_outcome(e, p, o, now, NULL, r); /* a full queue was answered */
     }
 }
 
-bool svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id)
+svc_take svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id)
 {
-    svc_log_stats ls;
-    svc_log_get_stats(&p->eng->log, &ls);
-    if (ls.depth + 1 >= ls.capacity) {
-        return false; /* taken later: a forwarded outcome is not dropped for want of room */
+    /* A copy goes in: a full queue frees it, and @o stays the caller's to take again. */
+    base_outcome *copy = base_alloc(sizeof(*copy));
+    if (copy == NULL) {
+        return SVC_TAKE_LATER;
     }
-    base_strlcpy(o->inbox_id, id, sizeof(o->inbox_id));
-    o->lsn = 0;
-    submit_outcome(p->eng, p, o, o->arrived_ms, id, NULL); /* judged at its arrival there */
-    return true;
+    *copy = *o;
+    base_strlcpy(copy->inbox_id, id, sizeof(copy->inbox_id));
+    copy->lsn = 0;
+    if (!submit_outcome(p->eng, p, copy, o->arrived_ms, id, NULL)) { /* judged at its arrival */
+        return SVC_TAKE_LATER;
+    }
+    base_free(o);
+    return SVC_TAKE_OK;
 }

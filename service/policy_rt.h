@@ -17,7 +17,9 @@
  *     join_lk; the counters (atomics) without a lock.
  *   - the writer thread (persist completions): the tails under tail_lk and
  *     the counters; never the head or the join.
- *   - the learner thread: the head under head_lk as its only writer, the
+ *   - the learner thread: the head under head_lk as its only writer (of an owned
+ *     policy: a follower's head is replaced by the registry thread, and a takeover's by
+ *     the catalog thread), the
  *     join under join_lk (expiry, checkpoints), and the fields marked
  *     "learner thread only" without a lock.
  *   - the registry follower thread (service/registry.c): prod, prod_version
@@ -158,6 +160,7 @@ typedef struct svc_prt {
     char last_joined_id[BASE_STREAM_ID_MAX + 1]; /* written under head_lk too, for stats */
     uint64_t snapshot_updates;                   /* n_updates at the last checkpoint */
     uint64_t snapshot_lsn;                       /* next_lsn at the last checkpoint */
+    char snapshot_inbox[BASE_STREAM_ID_MAX + 1]; /* inbox_pos at the last checkpoint */
     uint64_t last_version; /* version of the last checkpoint queued (its parent link) */
     uint64_t trace;        /* guarded by head_lk: hash chain of (event, reward) learned */
     base_joined *backlog[SVC_EXPIRE_BATCH]; /* expired, not yet accepted by persist */
@@ -169,8 +172,10 @@ typedef struct svc_prt {
      * shared = on (docs/architecture.md, "Several instances serving one policy"). A
      * follower serves decisions from the owner's newest checkpoint (the registry thread
      * replaces pf under head_lk) and forwards what it serves and receives to the owner's
-     * inbox; it never joins, learns or writes the policy's streams. Set at construction,
-     * cleared once (by the catalog thread, after a takeover's swap, under every lock).
+     * inbox; it never joins, learns or writes the policy's streams. Set at construction
+     * (or by the catalog thread before a created policy is published), cleared by the
+     * catalog thread after a takeover's swap and set again by the learner thread when the
+     * lease is lost (step-down), each time under the gate, head_lk and join_lk.
      */
     atomic_bool follower;
     atomic_bool step_down; /* the lease thread found another owner: the learner steps it down */

@@ -216,6 +216,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
         }
         base_strlcpy(p->last_joined_id, m->last_joined_id, sizeof(p->last_joined_id));
         base_strlcpy(p->inbox_pos, m->inbox_pos, sizeof(p->inbox_pos));
+        base_strlcpy(p->snapshot_inbox, m->inbox_pos, sizeof(p->snapshot_inbox));
         if (!fresh) {
             p->epoch_lsn = m->epoch_lsn;
         }

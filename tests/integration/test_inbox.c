@@ -7,8 +7,10 @@
  * takes every record once, in stream order, at the service times the entries carry: two
  * decisions pending, the copies dropped (a duplicate event, a duplicate outcome id), the bad
  * entries counted in stats (inbox_bad) and skipped; each record it writes to the policy's
- * streams carries its inbox id. The windows close: both decisions are learned. A restart
- * takes nothing from the inbox again and recovers the same model.
+ * streams carries its inbox id. The windows close: both decisions are learned. Then a copy
+ * of a closed decision is dropped too, and a decision that does not fit the definition is
+ * counted and skipped. A restart takes nothing from the inbox again and recovers the same
+ * model.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -27,7 +29,7 @@
 #define CONFIG                                                                                     \
     "[server]\ninstance_id = a\nshared = on\nsnapshot_interval_ms = 100\n"                         \
     "[policy p]\ndim = 2\nactions = a, b\nsignal.resolved = 1\nwindow_ms = 300\n"                  \
-    "backward_window_ms = 2000\n"
+    "backward_window_ms = 2000\nlate_memory_ms = 60000\n"
 
 /* A decision record as a follower hands it over: served at @ts_ms, action @chosen. */
 static base_decision *decision(const char *event_id, int64_t ts_ms, uint32_t chosen)
@@ -188,7 +190,35 @@ int main(void)
         snprintf(sum, sizeof(sum), "%s", tst_stat_str(st, "p", "model_checksum"));
         TST_EQ(tst_stat_int(st, "p", "defaulted"), 0); /* both outcomes reached their decision */
         json_decref(st);
-        TST_EQ(wait_stat(&f, "snapshots", 1, 10000) >= 1, 1);
+        long long snaps = wait_stat(&f, "snapshots", 1, 10000);
+        TST_TRUE(snaps >= 1);
+
+        /*
+         * After its window closed: another copy of fx-1 is still a copy (remembered as
+         * closed), and a decision of another shape (served under another definition) does
+         * not fit: both dropped, the second counted.
+         */
+        base_decision *wide = base_decision_new(3, 2);
+        TST_TRUE(wide != NULL);
+        if (wide != NULL) {
+            base_strlcpy(wide->policy, "p", sizeof(wide->policy));
+            base_strlcpy(wide->event_id, "fx-3", sizeof(wide->event_id));
+            wide->ts_ms = T0 + 5000;
+            wide->action[1] = 1;
+            wide->pmf[0] = wide->pmf[1] = 0.5f;
+            TST_OK(sto_inbox_add(s, "p", STO_DECISIONS, d1, "b", NULL));
+            TST_OK(sto_inbox_add(s, "p", STO_DECISIONS, wide, "b", NULL));
+            base_decision_free(wide);
+        }
+        TST_EQ(wait_stat(&f, "inbox_bad", 4, 10000), 4);
+        st = tst_stats(&f);
+        TST_EQ(tst_stat_int(st, "p", "inbox"), 7);
+        TST_EQ(tst_stat_int(st, "p", "pending"), 0);
+        TST_EQ(tst_stat_int(st, "p", "next_lsn"), 4); /* nothing new logged */
+        json_decref(st);
+        TST_TRUE(tst_file_has(f.log, "does not fit the policy's definition"));
+        /* Taken without a record, they still move the position a checkpoint records. */
+        TST_TRUE(wait_stat(&f, "snapshots", snaps + 1, 10000) > snaps);
 
         /* A restart takes nothing again: the cursor comes back from the checkpoint. */
         TST_EQ(tst_daemon_stop(&f), 0);
