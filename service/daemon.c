@@ -147,7 +147,7 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
  * reads the streams. Idempotent (storage/spill.h): a start cut short
  * replays the same files again.
  */
-static base_err replay_spills(const svc_config *cfg, const char *url)
+static base_err replay_spills(const svc_config *cfg, const char *url, const char *owner)
 {
     char err[512] = "";
     sto_store *s = NULL;
@@ -155,7 +155,10 @@ static base_err replay_spills(const svc_config *cfg, const char *url)
     memset(&rep, 0, sizeof(rep));
     base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
     if (e == BASE_OK) {
-        e = sto_spill_replay(s, cfg->data_dir, &rep, err, sizeof(err));
+        /* Instances that may take policies over replay only the policies they own. */
+        e = cfg->standby || cfg->shared
+                ? sto_spill_replay_as(s, cfg->data_dir, owner, &rep, err, sizeof(err))
+                : sto_spill_replay(s, cfg->data_dir, &rep, err, sizeof(err));
     }
     sto_store_close(s);
     if (rep.partial > 0) {
@@ -163,6 +166,13 @@ static base_err replay_spills(const svc_config *cfg, const char *url)
                  "%u unfinished spill file(s) (rlfeed-spill-*.bin.tmp) in %s: a shutdown was cut "
                  "short while writing them and their records are lost; remove them",
                  rep.partial, cfg->data_dir);
+    }
+    if (rep.foreign > 0) {
+        base_log(BASE_LOG_WARN,
+                 "%" PRIu64 " spilled records not replayed: their policies were taken over by "
+                 "another instance while this one was down (it writes their streams now); they "
+                 "are lost, as unstored records are in a crash",
+                 rep.foreign);
     }
     if (rep.files > 0) {
         base_log(BASE_LOG_INFO,
@@ -429,7 +439,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
                                 : "");
     /* Records a shutdown could not store, before anything new is written. */
     if (cfg->data_dir[0] != '\0') {
-        e = replay_spills(cfg, url);
+        e = replay_spills(cfg, url, owner);
         if (e != BASE_OK) {
             goto done;
         }

@@ -89,3 +89,32 @@ base_err sto_lease_release(sto_store *s, const char *policy, const char *owner)
     }
     return e;
 }
+
+base_err sto_lease_holder(sto_store *s, const char *policy, char *out, size_t size)
+{
+    char key[STO_KEY_MAX];
+    redisReply *r = NULL;
+    base_err e = sto_make_key(key, sizeof(key), policy, "owner");
+    if (e == BASE_OK && size == 0) {
+        e = BASE_EINVAL;
+    }
+    if (e == BASE_OK) {
+        const char *argv[] = {"GET", key};
+        size_t lens[] = {3, strlen(key)};
+        e = sto_run(s, 2, argv, lens, &r);
+    }
+    if (e == BASE_OK) {
+        out[0] = '\0';
+        if (r->type == REDIS_REPLY_STRING) {
+            size_t n = r->len < size - 1 ? r->len : size - 1;
+            memcpy(out, r->str, n);
+            out[n] = '\0';
+        } else if (r->type != REDIS_REPLY_NIL) {
+            e = BASE_EPROTO;
+        }
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}

@@ -607,8 +607,37 @@ static base_err append_all(sto_store *s, sto_spill_rec *r, const bool *skip, siz
     return BASE_OK;
 }
 
-static base_err replay_file(sto_store *s, const char *path, sto_spill_report *rep, char *errbuf,
-                            size_t errlen)
+/*
+ * Mark the records of policies whose lease another instance than @owner holds: they are
+ * not appended (that instance took the policy over and writes its streams now).
+ */
+static base_err skip_foreign(sto_store *s, const char *owner, const sto_spill_rec *r, size_t n,
+                             bool *skip, sto_spill_report *rep)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false, foreign = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            if (strcmp(r[j].policy, r[i].policy) == 0) {
+                seen = true;
+                foreign = skip[j];
+            }
+        }
+        if (!seen) {
+            char holder[STO_OWNER_MAX + 1] = "";
+            base_err e = sto_lease_holder(s, r[i].policy, holder, sizeof(holder));
+            if (e != BASE_OK) {
+                return e;
+            }
+            foreign = holder[0] != '\0' && strcmp(holder, owner) != 0;
+        }
+        skip[i] = foreign;
+        rep->foreign += foreign;
+    }
+    return BASE_OK;
+}
+
+static base_err replay_file(sto_store *s, const char *path, const char *owner,
+                            sto_spill_report *rep, char *errbuf, size_t errlen)
 {
     uint8_t *buf = NULL;
     size_t len = 0, n = 0, n_st = 0;
@@ -637,6 +666,13 @@ static base_err replay_file(sto_store *s, const char *path, sto_spill_report *re
         goto fail;
     }
     base_clock_init_system(&wall);
+    if (owner != NULL) {
+        e = skip_foreign(s, owner, r, n, skip, rep);
+        if (e != BASE_OK) {
+            put_err(errbuf, errlen, "reading the leases of the policies in", path, 0);
+            goto fail;
+        }
+    }
     /*
      * Settle every id first. Ids above the stream's last id are appended as
      * they are; one at or below it may be there already (an attempt whose
@@ -644,6 +680,9 @@ static base_err replay_file(sto_store *s, const char *path, sto_spill_report *re
      * id above the top and every later id of its stream, keeping file order.
      */
     for (size_t i = 0; i < n; i++) {
+        if (skip[i]) {
+            continue; /* another instance's policy now */
+        }
         size_t before = n_st;
         replay_stream *x = stream_of(st, &n_st, &r[i]);
         sto_sid id;
@@ -722,6 +761,12 @@ static bool has_suffix(const char *s, const char *suffix)
 base_err sto_spill_replay(sto_store *s, const char *dir, sto_spill_report *out, char *errbuf,
                           size_t errlen)
 {
+    return sto_spill_replay_as(s, dir, NULL, out, errbuf, errlen);
+}
+
+base_err sto_spill_replay_as(sto_store *s, const char *dir, const char *owner,
+                             sto_spill_report *out, char *errbuf, size_t errlen)
+{
     char *names[FILES_MAX];
     size_t n = 0;
     base_err e = BASE_OK;
@@ -765,7 +810,7 @@ base_err sto_spill_replay(sto_store *s, const char *dir, sto_spill_report *out, 
             put_err(errbuf, errlen, "spill file path too long in", dir, 0);
             break;
         }
-        e = replay_file(s, path, out, errbuf, errlen);
+        e = replay_file(s, path, owner, out, errbuf, errlen);
     }
     for (size_t i = 0; i < n; i++) {
         base_free(names[i]);

@@ -110,6 +110,7 @@ typedef struct sto_spill_report {
     uint64_t present;    /* already in Redis (an earlier attempt whose reply was lost) */
     uint64_t renumbered; /* given a new id: their stream had moved past theirs */
     uint32_t partial;    /* unfinished NAME.tmp files found and left alone */
+    uint64_t foreign;    /* not appended: their policy's lease is another instance's now */
 } sto_spill_report;
 
 /*
@@ -131,5 +132,14 @@ typedef struct sto_spill_report {
  */
 base_err sto_spill_replay(sto_store *s, const char *dir, sto_spill_report *out, char *errbuf,
                           size_t errlen);
+
+/*
+ * sto_spill_replay_as() - sto_spill_replay() by instance @owner (its lease id): the records
+ * of a policy whose lease another instance holds now (it took the policy over while this one
+ * was down) are not appended but dropped with their file (counted in out->foreign): only
+ * the lease holder writes a policy's streams. A policy with no lease holder is replayed.
+ */
+base_err sto_spill_replay_as(sto_store *s, const char *dir, const char *owner,
+                             sto_spill_report *out, char *errbuf, size_t errlen);
 
 #endif

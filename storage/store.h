@@ -586,6 +586,9 @@ base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, 
 /* Give the lease of @policy up if @owner holds it. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
 
+/* Who holds the lease of @policy now, into @out (@size bytes; "" if nobody). Changes nothing. */
+base_err sto_lease_holder(sto_store *s, const char *policy, char *out, size_t size);
+
 /*
  * The inbox (storage/inbox.c; docs/storage.md, "The inbox"; shared = on): instances that
  * follow a policy hand its owner what they served and received through the stream

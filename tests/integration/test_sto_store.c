@@ -703,6 +703,33 @@ static void spill_replay_is_idempotent(sto_store *s, const char *dir)
     TST_STREQ(ids, "out-99,out-10,out-11,out-12,");
     TST_EQ(count_spills(spill_dir), 0);
 
+    /*
+     * Replayed as an instance: a policy another instance holds the lease of now is not
+     * appended (dropped with the file, counted); one this instance holds, or nobody, is.
+     */
+    bool held = false;
+    char holder[64];
+    int64_t left = 0;
+    TST_OK(sto_lease_acquire(s, "sp5", "inst-b", 60000, &held, holder, sizeof(holder), &left));
+    TST_OK(sto_lease_acquire(s, "sp6", "inst-a", 60000, &held, holder, sizeof(holder), &left));
+    TST_OK(sto_lease_holder(s, "sp5", holder, sizeof(holder)));
+    TST_STREQ(holder, "inst-b");
+    TST_OK(sto_lease_holder(s, "sp7", holder, sizeof(holder)));
+    TST_STREQ(holder, "");
+    TST_TRUE(spill_outcomes(spill_dir, "sp5", 0, 2, 1700000006500ull, path, sizeof(path)));
+    TST_TRUE(spill_outcomes(spill_dir, "sp6", 0, 2, 1700000006600ull, path, sizeof(path)));
+    TST_TRUE(spill_outcomes(spill_dir, "sp7", 0, 1, 1700000006700ull, path, sizeof(path)));
+    TST_OK(sto_spill_replay_as(s, spill_dir, "inst-a", &rep, err, sizeof(err)));
+    TST_TRUE(rep.files == 3 && rep.appended == 3 && rep.foreign == 2);
+    uint64_t len = 0;
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "sp5", &len));
+    TST_EQ(len, 0);
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "sp6", &len));
+    TST_EQ(len, 2);
+    TST_OK(sto_store_len(s, STO_OUTCOMES, "sp7", &len));
+    TST_EQ(len, 1);
+    TST_EQ(count_spills(spill_dir), 0);
+
     /* Two files replay oldest first; an unfinished .tmp is reported and kept. */
     char p1[4400], p2[4400], tmp[4500];
     TST_TRUE(spill_outcomes(spill_dir, "sp3", 0, 2, 1700000007000ull, p1, sizeof(p1)));
