@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "service/engine_impl.h"
 #include "storage/store.h"
@@ -90,29 +91,45 @@ static size_t take_some(svc_inbox *in, svc_prt *p, bool *out_busy)
 static void *inbox_main(void *arg)
 {
     svc_inbox *in = arg;
-    uint32_t idle_ms = 1;
+    uint32_t idle_ms[SVC_MAX_POLICIES]; /* each policy's poll interval now */
+    uint64_t due_ns[SVC_MAX_POLICIES];  /* base_mono_ns() of its next read */
+    for (uint32_t i = 0; i < SVC_MAX_POLICIES; i++) {
+        idle_ms[i] = 1;
+        due_ns[i] = 0;
+    }
     pthread_mutex_lock(&in->lk);
     while (!in->stop) {
         pthread_mutex_unlock(&in->lk);
-        size_t taken = 0;
-        bool busy = false;
+        bool again = false;
+        uint64_t now = base_mono_ns(), next = now + (uint64_t)SVC_INBOX_IDLE_MS * 1000000u;
         uint32_t n = atomic_load(&in->eng->n_pol);
         for (uint32_t i = 0; i < n; i++) {
             svc_prt *p = &in->eng->pol[i];
             if (atomic_load(&p->follower) || atomic_load(&p->retired)) {
                 continue;
             }
-            taken += take_some(in, p, &busy);
+            if (due_ns[i] > now) {
+                next = due_ns[i] < next ? due_ns[i] : next;
+                continue;
+            }
+            bool busy = false;
+            size_t taken = take_some(in, p, &busy);
+            /* Busy policies are read again soon, quiet ones less and less often. */
+            idle_ms[i] = taken > 0                            ? 1
+                         : idle_ms[i] * 2 > SVC_INBOX_IDLE_MS ? SVC_INBOX_IDLE_MS
+                                                              : idle_ms[i] * 2;
+            due_ns[i] = taken > 0 && !busy ? now : now + (uint64_t)idle_ms[i] * 1000000u;
+            again = again || (taken > 0 && !busy); /* more may be waiting: read again at once */
+            next = due_ns[i] < next ? due_ns[i] : next;
         }
-        idle_ms =
-            taken > 0 ? 1 : (idle_ms * 2 > SVC_INBOX_IDLE_MS ? SVC_INBOX_IDLE_MS : idle_ms * 2);
         pthread_mutex_lock(&in->lk);
-        if (in->stop || (taken > 0 && !busy)) {
-            continue; /* more may be waiting: read again at once */
+        if (in->stop || again) {
+            continue;
         }
+        uint64_t wait_ns = next > base_mono_ns() ? next - base_mono_ns() : 0;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)idle_ms * 1000000u;
+        uint64_t ns = (uint64_t)until.tv_nsec + wait_ns;
         until.tv_sec += (time_t)(ns / 1000000000u);
         until.tv_nsec = (long)(ns % 1000000000u);
         (void)pthread_cond_timedwait(&in->cv, &in->lk, &until); /* a timeout is the normal case */
