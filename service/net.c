@@ -5,14 +5,19 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "service/tls.h"
+
+#define CLOSE_WAIT_MS 2000 /* longest close waits for requests being handled */
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -35,6 +40,12 @@ struct svc_net {
      */
     pthread_rwlock_t close_lk;
     bool closed; /* guarded by close_lk */
+    /*
+     * Requests being handled (the handler running on an nng callback thread): close waits
+     * for them, so nothing a handler submits to (the writer, the forwarder) is freed under
+     * it.
+     */
+    atomic_uint busy;
     svc_net_handler handler;
     void *arg;
     nng_socket *rep; /* [n_rep] */
@@ -168,7 +179,9 @@ static void slot_cb(void *arg)
         nng_msg *m = nng_aio_get_msg(s->aio);
         s->state = SLOT_HANDLE;
         s->pipe_id = nng_msg_get_pipe(m).id;
+        atomic_fetch_add(&s->net->busy, 1);
         s->net->handler(s->net->arg, nng_msg_body(m), nng_msg_len(m), s);
+        atomic_fetch_sub(&s->net->busy, 1);
         nng_msg_free(m);
         return;
     }
@@ -228,7 +241,9 @@ static void pull_cb(void *arg)
     }
     if (rv == 0) {
         nng_msg *m = nng_aio_get_msg(n->pull_aio);
+        atomic_fetch_add(&n->busy, 1);
         n->handler(n->arg, nng_msg_body(m), nng_msg_len(m), NULL);
+        atomic_fetch_sub(&n->busy, 1);
         nng_msg_free(m);
     }
     nng_recv_aio(n->pull, n->pull_aio);
@@ -362,6 +377,16 @@ void svc_net_close(svc_net *n)
     }
     if (n->have_pull) {
         nng_close(n->pull);
+    }
+    /* Handlers already running finish (they never block); none starts any more. */
+    uint64_t deadline = base_mono_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
+    while (atomic_load(&n->busy) > 0 && base_mono_ns() < deadline) {
+        struct timespec ts = {0, 1000000L};
+        (void)nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&n->busy) > 0) {
+        base_log(BASE_LOG_WARN, "shutdown: %u request(s) still being handled after %d ms",
+                 atomic_load(&n->busy), CLOSE_WAIT_MS);
     }
 }
 

@@ -69,7 +69,10 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
 /* Answer the request of @slot with @len bytes at @buf (copied). */
 void svc_net_reply_send(svc_net_reply *slot, const uint8_t *buf, size_t len);
 
-/* Stop receiving; close the sockets. */
+/*
+ * Stop receiving; close the sockets; wait (up to 2 s) until no request handler is running,
+ * so what handlers submit to can be closed next.
+ */
 void svc_net_close(svc_net *n);
 /* Release everything. Accepts NULL. */
 void svc_net_free(svc_net *n);
