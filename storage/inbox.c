@@ -213,7 +213,7 @@ static base_err inbox_entry(const redisReply *el, sto_inbox_entry *out)
 base_err sto_inbox_read(sto_store *s, const char *policy, const char *after_id, size_t max,
                         sto_inbox_entry **out, size_t *out_n)
 {
-    char key[STO_KEY_MAX], start[BASE_STREAM_ID_MAX + 2], count[24];
+    char key[STO_KEY_MAX];
     redisReply *r = NULL;
     sto_inbox_entry *ents = NULL;
     size_t n = 0;
@@ -223,20 +223,8 @@ base_err sto_inbox_read(sto_store *s, const char *policy, const char *after_id, 
     if (e != BASE_OK || after_id == NULL || strlen(after_id) > BASE_STREAM_ID_MAX || max == 0) {
         return e != BASE_OK ? e : BASE_EINVAL;
     }
-    if (after_id[0] == '\0') {
-        (void)snprintf(start, sizeof(start), "-");
-    } else {
-        (void)snprintf(start, sizeof(start), "(%s", after_id); /* length checked above */
-    }
-    (void)snprintf(count, sizeof(count), "%zu", max);
-    const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
-    size_t lens[] = {6, strlen(key), strlen(start), 1, 5, strlen(count)};
-    e = sto_run(s, 6, argv, lens, &r);
+    e = sto_xrange_after(s, key, after_id, max, &r);
     if (e != BASE_OK) {
-        goto fail;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements > max) {
-        e = BASE_EPROTO;
         goto fail;
     }
     if (r->elements > 0) {

@@ -229,10 +229,34 @@ fail:
     return e;
 }
 
+base_err sto_xrange_after(sto_store *s, const char *key, const char *after_id, size_t max,
+                          redisReply **out)
+{
+    char start[BASE_STREAM_ID_MAX + 2], count[24];
+    redisReply *r = NULL;
+    if (after_id[0] == '\0' || strcmp(after_id, "0") == 0) {
+        (void)snprintf(start, sizeof(start), "-"); /* fits */
+    } else {
+        (void)snprintf(start, sizeof(start), "(%s", after_id); /* the caller checked its length */
+    }
+    (void)snprintf(count, sizeof(count), "%zu", max); /* a size_t fits in 24 bytes */
+    const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
+    size_t lens[] = {6, strlen(key), strlen(start), 1, 5, strlen(count)};
+    base_err e = sto_run(s, 6, argv, lens, &r);
+    if (e == BASE_OK && (r->type != REDIS_REPLY_ARRAY || r->elements > max)) {
+        freeReplyObject(r);
+        return BASE_EPROTO;
+    }
+    if (e == BASE_OK) {
+        *out = r;
+    }
+    return e;
+}
+
 base_err sto_store_read(sto_store *s, sto_kind kind, const char *policy, const char *after_id,
                         size_t max, sto_entry **out, size_t *out_n)
 {
-    char key[STO_KEY_MAX], start[BASE_STREAM_ID_MAX + 2], count[24];
+    char key[STO_KEY_MAX];
     redisReply *r = NULL;
     sto_entry *ents = NULL;
     size_t n = 0;
@@ -248,20 +272,8 @@ base_err sto_store_read(sto_store *s, sto_kind kind, const char *policy, const c
     if (max == 0) {
         goto done;
     }
-    if (after_id[0] == '\0' || strcmp(after_id, "0") == 0) {
-        (void)snprintf(start, sizeof(start), "-"); /* fits */
-    } else {
-        (void)snprintf(start, sizeof(start), "(%s", after_id); /* length checked above */
-    }
-    (void)snprintf(count, sizeof(count), "%zu", max); /* a size_t fits in 24 bytes */
-    const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
-    size_t lens[] = {6, strlen(key), strlen(start), 1, 5, strlen(count)};
-    e = sto_run(s, 6, argv, lens, &r);
+    e = sto_xrange_after(s, key, after_id, max, &r);
     if (e != BASE_OK) {
-        goto fail;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements > max) {
-        e = BASE_EPROTO;
         goto fail;
     }
     if (r->elements > 0) {

@@ -183,6 +183,15 @@ base_err sto_make_key(char *dst, size_t size, const char *policy, const char *su
 base_err sto_stream_key(char *dst, size_t size, sto_kind kind, const char *policy);
 
 /*
+ * XRANGE @key after @after_id ("" or "0": from the start; <= BASE_STREAM_ID_MAX bytes,
+ * checked by the caller) COUNT @max: on BASE_OK *out is an array reply of at most @max
+ * entries (the caller frees it). Return: BASE_OK; BASE_EPROTO (not such an array);
+ * sto_run()'s errors.
+ */
+base_err sto_xrange_after(sto_store *s, const char *key, const char *after_id, size_t max,
+                          redisReply **out);
+
+/*
  * evidx.c: queue the event-index commands of @it (stored under @id) on the
  * pipeline, after its XADD. *out_n is how many replies to read and discard
  * (0 when @it is not indexed). Return: BASE_OK; BASE_EIO (hiredis OOM: the

@@ -345,3 +345,36 @@ int tst_each_decision(tst_daemon *f, const char *policy, int want, int timeout_m
     sto_store_close(st);
     return seen;
 }
+
+int tst_count_outcome_ids(const char *url, const char *policy, int *times, int n)
+{
+    sto_store *s = NULL;
+    char err[256], after[BASE_STREAM_ID_MAX + 1] = "";
+    if (sto_store_open(url, 5000, &s, err, sizeof(err)) != BASE_OK) {
+        printf("# %s\n", err);
+        return -1;
+    }
+    int total = 0;
+    for (;;) {
+        sto_entry *en = NULL;
+        size_t k = 0;
+        if (sto_store_read(s, STO_OUTCOMES, policy, after, 500, &en, &k) != BASE_OK) {
+            total = -1;
+            break;
+        }
+        if (k == 0) {
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            int id = atoi(((const base_outcome *)en[j].rec)->outcome_id + 2);
+            if (id >= 0 && id < n) {
+                times[id]++;
+            }
+            total++;
+        }
+        snprintf(after, sizeof(after), "%s", en[k - 1].id);
+        sto_entries_free(STO_OUTCOMES, en, k);
+    }
+    sto_store_close(s);
+    return total;
+}

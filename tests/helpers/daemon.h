@@ -91,4 +91,11 @@ long long tst_rejected(json_t *s, const char *code);
 int tst_each_decision(tst_daemon *f, const char *policy, int want, int timeout_ms,
                       void (*fn)(const base_decision *d, void *arg), void *arg);
 
+/*
+ * tst_count_outcome_ids() - for each record of @policy's outcomes stream in the Redis at
+ * @url whose outcome id is "o-<i>" with 0 <= i < @n, add 1 to @times[i]. Returns the
+ * records read, or -1 on a read failure.
+ */
+int tst_count_outcome_ids(const char *url, const char *policy, int *times, int n);
+
 #endif

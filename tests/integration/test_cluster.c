@@ -91,44 +91,6 @@ static bool interact(tst_daemon *f, int p, int64_t *out_first_try_ms)
     return false;
 }
 
-/* How many times each outcome id o-<i> is in the outcomes streams; -1 on a read failure. */
-static int count_outcomes(const char *url, int *times, int n)
-{
-    sto_store *s = NULL;
-    char err[256];
-    if (sto_store_open(url, 5000, &s, err, sizeof(err)) != BASE_OK) {
-        printf("# %s\n", err);
-        return -1;
-    }
-    int total = 0;
-    for (int p = 0; p < N_POL; p++) {
-        char after[BASE_STREAM_ID_MAX + 1] = "";
-        for (;;) {
-            sto_entry *en = NULL;
-            size_t k = 0;
-            if (sto_store_read(s, STO_OUTCOMES, pol[p], after, 500, &en, &k) != BASE_OK) {
-                sto_store_close(s);
-                return -1;
-            }
-            if (k == 0) {
-                break;
-            }
-            for (size_t j = 0; j < k; j++) {
-                const base_outcome *o = en[j].rec;
-                int id = atoi(o->outcome_id + 2);
-                if (id >= 0 && id < n) {
-                    times[id]++;
-                }
-                total++;
-            }
-            snprintf(after, sizeof(after), "%s", en[k - 1].id);
-            sto_entries_free(STO_OUTCOMES, en, k);
-        }
-    }
-    sto_store_close(s);
-    return total;
-}
-
 /* Wait until every policy has nothing pending and its version is stable; versions, sums. */
 static bool settle(tst_daemon *f, long long *ver, char sum[][32])
 {
@@ -241,7 +203,11 @@ int main(void)
         /* Every acknowledged outcome stored once, counted once. */
         int times[2 * PHASE];
         memset(times, 0, sizeof(times));
-        int total = count_outcomes(cl.url, times, 2 * PHASE);
+        int total = 0;
+        for (int p = 0; p < N_POL && total >= 0; p++) {
+            int k = tst_count_outcome_ids(cl.url, pol[p], times, 2 * PHASE);
+            total = k < 0 ? -1 : total + k;
+        }
         int once = 0, twice = 0;
         for (int i = 0; i < 2 * PHASE; i++) {
             if (times[i] != 1) {

@@ -372,42 +372,6 @@ static bool phase(world *w, int ph, int n)
     return ok;
 }
 
-/* How many times each outcome id o-<i> is in POL's outcomes stream; -1 on a read failure. */
-static int count_outcomes(const char *url, int *times, int n)
-{
-    sto_store *s = NULL;
-    char err[256];
-    if (sto_store_open(url, 5000, &s, err, sizeof(err)) != BASE_OK) {
-        printf("# %s\n", err);
-        return -1;
-    }
-    int total = 0;
-    char after[BASE_STREAM_ID_MAX + 1] = "";
-    for (;;) {
-        sto_entry *en = NULL;
-        size_t k = 0;
-        if (sto_store_read(s, STO_OUTCOMES, POL, after, 500, &en, &k) != BASE_OK) {
-            sto_store_close(s);
-            return -1;
-        }
-        if (k == 0) {
-            break;
-        }
-        for (size_t j = 0; j < k; j++) {
-            const base_outcome *o = en[j].rec;
-            int id = atoi(o->outcome_id + 2);
-            if (id >= 0 && id < n) {
-                times[id]++;
-            }
-            total++;
-        }
-        snprintf(after, sizeof(after), "%s", en[k - 1].id);
-        sto_entries_free(STO_OUTCOMES, en, k);
-    }
-    sto_store_close(s);
-    return total;
-}
-
 static void world_init(world *w, const char *name, int n, bool shared)
 {
     memset(w, 0, sizeof(*w));
@@ -614,7 +578,7 @@ int main(int argc, char **argv)
         /* Every acknowledged outcome stored once: none lost, none counted twice. */
         int times[TOTAL];
         memset(times, 0, sizeof(times));
-        int total = count_outcomes(cl.url, times, TOTAL);
+        int total = tst_count_outcome_ids(cl.url, POL, times, TOTAL);
         int once = 0, twice = 0, lost = 0;
         for (int i = 0; i < TOTAL; i++) {
             if (sh.acked[i] > 0 && times[i] != 1) {

@@ -91,36 +91,6 @@ static bool converge(tst_daemon *o, tst_daemon *f, long long *ver, char *sum, si
     return false;
 }
 
-/* Count each outcome id o-<i> of p's outcomes stream into times[]; the records read. */
-static int stored_outcomes(tst_daemon *f)
-{
-    sto_store *s = NULL;
-    char err[128], after[BASE_STREAM_ID_MAX + 1] = "";
-    if (sto_store_open(sto_server_url(f->redis), 5000, &s, err, sizeof(err)) != BASE_OK) {
-        return -1;
-    }
-    int total = 0;
-    for (;;) {
-        sto_entry *en = NULL;
-        size_t k = 0;
-        if (sto_store_read(s, STO_OUTCOMES, "p", after, 500, &en, &k) != BASE_OK || k == 0) {
-            sto_entries_free(STO_OUTCOMES, en, k);
-            break;
-        }
-        for (size_t j = 0; j < k; j++) {
-            int id = atoi(((const base_outcome *)en[j].rec)->outcome_id + 2);
-            if (id >= 0 && id < MAX_EV) {
-                times[id]++;
-            }
-            total++;
-        }
-        snprintf(after, sizeof(after), "%s", en[k - 1].id);
-        sto_entries_free(STO_OUTCOMES, en, k);
-    }
-    sto_store_close(s);
-    return total;
-}
-
 int main(void)
 {
     tst_daemon a, b;
@@ -181,7 +151,8 @@ int main(void)
         TST_STREQ(sa, sb);
         TST_TRUE(vb >= 80);
 
-        int stored = stored_outcomes(&a), once = 0, twice = 0;
+        int stored = tst_count_outcome_ids(sto_server_url(a.redis), "p", times, MAX_EV);
+        int once = 0, twice = 0;
         for (int i = 0; i < ev; i++) {
             once += acked_id[i] && times[i] == 1;
             twice += times[i] > 1;
