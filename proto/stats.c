@@ -113,7 +113,7 @@ static const field storage_fields[] = {
     U64(proto_storage_stats, queue_depth), U64(proto_storage_stats, queue_capacity),
     U64(proto_storage_stats, written),     U64(proto_storage_stats, failed),
     U64(proto_storage_stats, trimmed),     U64(proto_storage_stats, audit_failed),
-    STR(proto_storage_stats, url),
+    U64(proto_storage_stats, pull_paused), STR(proto_storage_stats, url),
 };
 
 static const char *const latency_names[PROTO_LATENCY_BUCKETS] = {

@@ -142,6 +142,7 @@ typedef struct proto_storage_stats {
     uint64_t failed;
     uint64_t trimmed;
     uint64_t audit_failed;       /* audit entries rlfeedd could not append */
+    uint64_t pull_paused;        /* times taking PULL messages paused for room to store them */
     char url[PROTO_URL_MAX + 1]; /* the Redis rlfeedd uses, its password shown as "***" */
 } proto_storage_stats;
 

@@ -306,6 +306,7 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
         return false;
     }
     pthread_rwlock_wrlock(&p->head_lk);
+    p->head_gen++;
     pthread_rwlock_wrlock(&p->prod_lk);
     pthread_mutex_lock(&p->join_lk);
     svc_catalog_swap_state(p, &tmp);

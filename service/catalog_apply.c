@@ -203,6 +203,7 @@ static bool apply_followed(svc_engine *e, struct svc_change *ch)
         return false; /* taken over meanwhile: applied as its owner next time */
     }
     pthread_rwlock_wrlock(&p->head_lk);
+    p->head_gen++;
     pthread_rwlock_wrlock(&p->prod_lk);
     pthread_mutex_lock(&p->join_lk);
     SWAP(pol_portfolio *, p->pf, tmp.pf);
@@ -282,6 +283,7 @@ static bool apply_one(svc_engine *e, struct svc_change *ch)
         return true;
     }
     pthread_rwlock_wrlock(&p->head_lk);
+    p->head_gen++;
     pthread_rwlock_wrlock(&p->prod_lk);
     pthread_mutex_lock(&p->join_lk);
     svc_catalog_swap_state(p, &tmp);

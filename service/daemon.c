@@ -343,6 +343,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         .urls = urls,
         .n_urls = cfg->n_urls,
         .pull_url = cfg->pull_url,
+        .pull_ready = svc_dispatch_pull_ready,
         .max_message_bytes = cfg->max_message_bytes,
         .contexts = cfg->contexts,
         .reply_timeout_ms = cfg->reply_timeout_ms,

@@ -25,6 +25,13 @@ uint64_t svc_dispatch_refused_starting(svc_dispatch *d)
     return atomic_load(&d->refused_starting);
 }
 
+bool svc_dispatch_pull_ready(void *arg)
+{
+    svc_dispatch *d = arg;
+    svc_engine *e = atomic_load(&d->eng);
+    return e != NULL && svc_engine_pull_room(e);
+}
+
 /* An error reply, sent as it is: decode failures are not timed (docs/operations.md). */
 static void reply_error(const svc_replier *r, proto_errcode code, const char *message)
 {
@@ -43,7 +50,7 @@ static void answer_starting(svc_dispatch *d, const proto_request *req, const svc
 {
     atomic_fetch_add(&d->refused_starting, 1);
     if (r->send == NULL) {
-        return; /* PULL feedback before start-up: dropped, counted in the ready log line */
+        return; /* nobody waits (the PULL socket waits for svc_dispatch_pull_ready() instead) */
     }
     if (req->op == PROTO_OP_HEALTH) {
         static const proto_health starting = {.status = PROTO_HEALTH_STARTING,

@@ -23,6 +23,7 @@
  */
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,14 @@ uint64_t svc_dispatch_refused_starting(svc_dispatch *d);
  */
 void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_replier *r,
                       int only_op);
+
+/*
+ * svc_dispatch_pull_ready() - whether a fire-and-forget message (PULL) may be taken now: the
+ * engine is published and has room to store it (svc_engine_pull_room()). The PULL socket
+ * takes its next message only then, so a sender meets back-pressure (its messages wait in
+ * the sockets) rather than refusals. @d is a svc_dispatch. Any thread.
+ */
+bool svc_dispatch_pull_ready(void *d);
 
 /*
  * svc_dispatch_run_http() - svc_dispatch_run() for the HTTP API: the proof is @http's

@@ -165,6 +165,15 @@ base_err svc_engine_metrics(svc_engine *e, base_buf *out);
 bool svc_engine_ready(svc_engine *e, char *why, size_t whylen);
 
 /*
+ * svc_engine_pull_room() - whether a fire-and-forget message (PULL) may be taken now: the
+ * write queue, and with shared = on the forwarding queue, each have more than an eighth of
+ * their capacity free. The rest stays for requests someone waits for (decide's records,
+ * acknowledged feedback). A "no" after a "yes" is counted in stats' storage.pull_paused.
+ * Any thread.
+ */
+bool svc_engine_pull_room(svc_engine *e);
+
+/*
  * svc_engine_policies() - append the reply of GET /api/v1/policies (@name NULL: every
  * policy, summarised) or GET /api/v1/policies/@name (one, with its reward spec and
  * configuration) to @out (proto/policy.h). Any thread; the same short locks as stats.

@@ -71,8 +71,10 @@ struct svc_engine {
     atomic_uint_fast64_t rejected[PROTO_E_COUNT];
     svc_explainer *explainer; /* NULL: none; set before requests are served, closed at stop */
     svc_rollup *rollup;       /* NULL: none; set before the engine is published, closed at stop */
-    struct svc_forward *forward; /* shared = on: followers' records go through it; borrowed */
-    svc_lat lat;                 /* request latency per op (service/observe.h) */
+    struct svc_forward *forward;      /* shared = on: followers' records go through it; borrowed */
+    atomic_bool pull_full;            /* the last svc_engine_pull_room() said no */
+    atomic_uint_fast64_t pull_paused; /* times it started saying no */
+    svc_lat lat;                      /* request latency per op (service/observe.h) */
 };
 
 /* A joined example on its way to the learner, with the policy it belongs to. */

@@ -230,6 +230,11 @@ size_t svc_forward_depth(svc_forward *f)
     return f != NULL ? base_queue_len(f->q) : 0;
 }
 
+size_t svc_forward_capacity(const svc_forward *f)
+{
+    return f != NULL ? base_queue_capacity(f->q) : 0;
+}
+
 void svc_forward_close(svc_forward *f, uint64_t deadline_ns)
 {
     if (f == NULL) {

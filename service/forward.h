@@ -61,6 +61,7 @@ base_err svc_forward_submit(svc_forward *f, svc_fwd_item *it);
 uint64_t svc_forward_stored(const svc_forward *f); /* records appended to inboxes */
 uint64_t svc_forward_failed(const svc_forward *f); /* items completed with an error */
 size_t svc_forward_depth(svc_forward *f);
+size_t svc_forward_capacity(const svc_forward *f);
 
 /* Stop taking items, store what is queued until @deadline_ns (base_mono_ns()), free @f. */
 void svc_forward_close(svc_forward *f, uint64_t deadline_ns);

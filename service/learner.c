@@ -430,6 +430,7 @@ static void step_down(svc_engine *e, svc_prt *p)
     }
     pthread_rwlock_wrlock(&p->gate);
     pthread_rwlock_wrlock(&p->head_lk);
+    p->head_gen++;
     pthread_mutex_lock(&p->join_lk);
     rwd_join *j = p->join;
     p->join = tmp.join;

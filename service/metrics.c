@@ -322,6 +322,10 @@ static void service(writer *w, const proto_stats *s)
            "Audit entries the daemon could not append (restore, config, retention).");
     sample(w, "rlfeed_audit_failed_total", NULL, NULL, NULL, NULL);
     value_u(w, st->audit_failed);
+    family(w, "rlfeed_pull_paused_total", "counter",
+           "Times taking PULL messages paused until the write queue had room for them.");
+    sample(w, "rlfeed_pull_paused_total", NULL, NULL, NULL, NULL);
+    value_u(w, st->pull_paused);
     family(w, "rlfeed_redis_up", "gauge", "1 if the writer's Redis connection works, else 0.");
     sample(w, "rlfeed_redis_up", NULL, NULL, NULL, NULL);
     value_u(w, st->redis == PROTO_REDIS_UP ? 1 : 0);

@@ -18,6 +18,8 @@
 #include "service/tls.h"
 
 #define CLOSE_WAIT_MS 2000 /* longest close waits for requests being handled */
+#define PULL_WAIT_MS 1     /* between asks whether a PULL message may be taken */
+#define PULL_DRAIN_MAX 64  /* PULL messages taken per receive callback */
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -66,6 +68,18 @@ struct svc_net {
     nng_socket pull;
     bool have_pull;
     nng_aio *pull_aio;
+    bool (*pull_ready)(void *arg); /* NULL: always */
+    /*
+     * While pull_ready says no, the waiter thread asks again every PULL_WAIT_MS. A thread
+     * and not nng_sleep_aio(): nng 1.5.2's expire thread spins through the last
+     * millisecond of every timer (it expires an aio only once the clock is past it).
+     */
+    pthread_t pull_thr;
+    bool have_pull_thr;
+    pthread_mutex_t pull_lk;
+    pthread_cond_t pull_cv;
+    bool pull_paused; /* guarded by pull_lk: the waiter owns the next receive */
+    bool pull_stop;   /* guarded by pull_lk */
 };
 
 static base_err from_nng(int rv)
@@ -232,6 +246,77 @@ static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len)
     nng_ctx_send(s->ctx, s->aio);
 }
 
+/*
+ * Take the next PULL message once there is room for it; until then nothing is received and
+ * messages wait in the socket (nng's receive buffer, then the connections and the senders),
+ * so a sender is slowed down rather than refused. After close the receive fails at once.
+ */
+typedef enum pull_state { PULL_TAKE, PULL_WAIT, PULL_CLOSED } pull_state;
+
+/* Whether the next PULL message may be taken now. Never asks once closed (arg may be gone). */
+static pull_state pull_may_take(svc_net *n)
+{
+    atomic_fetch_add(&n->busy, 1); /* so close waits for the ask */
+    pthread_rwlock_rdlock(&n->close_lk);
+    bool closed = n->closed;
+    pthread_rwlock_unlock(&n->close_lk);
+    bool wait = !closed && n->pull_ready != NULL && !n->pull_ready(n->arg);
+    atomic_fetch_sub(&n->busy, 1);
+    return closed ? PULL_CLOSED : wait ? PULL_WAIT : PULL_TAKE;
+}
+
+static void pull_handle(svc_net *n, nng_msg *m)
+{
+    atomic_fetch_add(&n->busy, 1);
+    n->handler(n->arg, nng_msg_body(m), nng_msg_len(m), NULL);
+    atomic_fetch_sub(&n->busy, 1);
+    nng_msg_free(m);
+}
+
+static void pull_next(svc_net *n)
+{
+    switch (pull_may_take(n)) {
+    case PULL_CLOSED:
+        return;
+    case PULL_WAIT:
+        pthread_mutex_lock(&n->pull_lk);
+        n->pull_paused = true;
+        pthread_cond_signal(&n->pull_cv);
+        pthread_mutex_unlock(&n->pull_lk);
+        return;
+    case PULL_TAKE:
+        nng_recv_aio(n->pull, n->pull_aio);
+        return;
+    }
+}
+
+static void *pull_waiter(void *arg)
+{
+    svc_net *n = arg;
+    pthread_mutex_lock(&n->pull_lk);
+    for (;;) {
+        while (!n->pull_paused && !n->pull_stop) {
+            pthread_cond_wait(&n->pull_cv, &n->pull_lk);
+        }
+        if (n->pull_stop) {
+            break;
+        }
+        pthread_mutex_unlock(&n->pull_lk);
+        struct timespec ts = {0, PULL_WAIT_MS * 1000000L};
+        (void)nanosleep(&ts, NULL);
+        pthread_mutex_lock(&n->pull_lk);
+        if (n->pull_stop) {
+            break;
+        }
+        n->pull_paused = false;
+        pthread_mutex_unlock(&n->pull_lk);
+        pull_next(n); /* may pause again */
+        pthread_mutex_lock(&n->pull_lk);
+    }
+    pthread_mutex_unlock(&n->pull_lk);
+    return NULL;
+}
+
 static void pull_cb(void *arg)
 {
     svc_net *n = arg;
@@ -240,13 +325,20 @@ static void pull_cb(void *arg)
         return;
     }
     if (rv == 0) {
-        nng_msg *m = nng_aio_get_msg(n->pull_aio);
-        atomic_fetch_add(&n->busy, 1);
-        n->handler(n->arg, nng_msg_body(m), nng_msg_len(m), NULL);
-        atomic_fetch_sub(&n->busy, 1);
-        nng_msg_free(m);
+        pull_handle(n, nng_aio_get_msg(n->pull_aio));
+        /*
+         * Then what other connections already delivered, here and in order: a receive
+         * without a callback completes on this thread, where each aio completion would
+         * be a hand-off to another nng thread.
+         */
+        nng_msg *m = NULL;
+        for (int k = 0; k < PULL_DRAIN_MAX && pull_may_take(n) == PULL_TAKE &&
+                        nng_recvmsg(n->pull, &m, NNG_FLAG_NONBLOCK) == 0;
+             k++) {
+            pull_handle(n, m);
+        }
     }
-    nng_recv_aio(n->pull, n->pull_aio);
+    pull_next(n);
 }
 
 /*
@@ -293,6 +385,8 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
     }
     pthread_rwlock_init(&n->close_lk, NULL);
     pthread_mutex_init(&n->wait_lk, NULL);
+    pthread_mutex_init(&n->pull_lk, NULL);
+    pthread_cond_init(&n->pull_cv, NULL);
     n->handler = h;
     n->arg = arg;
     n->contexts = o->contexts;
@@ -348,13 +442,22 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             e = BASE_ENOMEM;
             goto fail;
         }
+        n->pull_ready = o->pull_ready;
+        if (n->pull_ready != NULL) {
+            if (pthread_create(&n->pull_thr, NULL, pull_waiter, n) != 0) {
+                e = BASE_ENOMEM;
+                snprintf(errbuf, errlen, "cannot start the PULL socket's thread");
+                goto fail;
+            }
+            n->have_pull_thr = true;
+        }
     }
     /* Everything is in place: start receiving. */
     for (size_t k = 0; k < n->n_slots; k++) {
         recv_next(&n->slots[k]);
     }
     if (n->pull_aio != NULL) {
-        nng_recv_aio(n->pull, n->pull_aio);
+        pull_next(n);
     }
     *out = n;
     return BASE_OK;
@@ -377,6 +480,14 @@ void svc_net_close(svc_net *n)
     }
     if (n->have_pull) {
         nng_close(n->pull);
+    }
+    if (n->have_pull_thr) {
+        pthread_mutex_lock(&n->pull_lk);
+        n->pull_stop = true;
+        pthread_cond_signal(&n->pull_cv);
+        pthread_mutex_unlock(&n->pull_lk);
+        pthread_join(n->pull_thr, NULL);
+        n->have_pull_thr = false;
     }
     /* Handlers already running finish (they never block); none starts any more. */
     uint64_t deadline = base_mono_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
@@ -409,6 +520,8 @@ void svc_net_free(svc_net *n)
     base_free(n->slots);
     base_free(n->rep);
     pthread_mutex_destroy(&n->wait_lk);
+    pthread_mutex_destroy(&n->pull_lk);
+    pthread_cond_destroy(&n->pull_cv);
     pthread_rwlock_destroy(&n->close_lk);
     base_free(n);
 }

@@ -10,7 +10,8 @@
  * an nng callback thread with the message body (borrowed for the duration of
  * the call) and a reply slot; it must answer through svc_net_reply_send()
  * exactly once, either before it returns or later from any thread. Messages
- * from the PULL socket are handled with a NULL slot (nobody waits).
+ * from the PULL socket are handled with a NULL slot (nobody waits), one at a
+ * time, each once svc_net_opts.pull_ready says there is room for it.
  *
  * Every socket sets NNG_OPT_RECVMAXSZ: nng 1.5.2 has no default limit and
  * would allocate whatever size a peer's header claims. Oversized messages
@@ -34,6 +35,7 @@
  * Free only after every outstanding reply slot has been answered.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +58,13 @@ typedef struct svc_net_opts {
     uint32_t ipc_mode;          /* file mode of ipc:// sockets (0: nng's default) */
     long ipc_gid;               /* their group (-1: the process's) */
     struct nng_tls_config *tls; /* for tls+tcp:// URLs (service/tls.h); NULL: none */
+    /*
+     * The PULL socket takes its next message only once this says yes (called with the
+     * handler's arg; asked again every PULL_WAIT_MS while it says no). Meanwhile messages
+     * wait in the socket's buffers and then in the senders': back-pressure, not loss.
+     * NULL: always yes.
+     */
+    bool (*pull_ready)(void *arg);
 } svc_net_opts;
 
 /*

@@ -226,6 +226,7 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     }
     /* last_joined_id changes under the head's lock, so stats read a consistent pair. */
     pthread_rwlock_wrlock(&p->head_lk);
+    p->head_gen++;
     if (learn && err == BASE_OK) {
         err = pol_portfolio_apply(p->pf, j->decision, j->reward, &sc);
     }

@@ -134,6 +134,9 @@ typedef struct svc_prt {
     pthread_rwlock_t head_lk;
     pol_portfolio *pf;              /* the online slot; guarded by head_lk; learner writes */
     atomic_uint_fast64_t n_updates; /* published copy of the head's update count */
+    uint64_t head_gen;              /* guarded by head_lk: bumped by every writer */
+    /* stats' model checksum and the head state (head_gen + 1, update count) it is of */
+    atomic_uint_fast64_t ck_gen, ck_updates, ck_value;
 
     /*
      * The production slot: a frozen head the registry names, replaced whole

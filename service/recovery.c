@@ -291,6 +291,7 @@ base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m)
         return err;
     }
     pthread_rwlock_wrlock(&p->head_lk);
+    p->head_gen++;
     /* Not if taken over meanwhile (its own head stays) or redefined (the change loaded it). */
     if (atomic_load(&p->follower) && p->cfg == cfg) {
         pol_portfolio *old = p->pf;

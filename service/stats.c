@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "proto/stats.h"
 #include "service/auth.h"
+#include "service/forward.h"
 #include "service/metrics.h"
 
 _Static_assert(RWD_LATENCY_BUCKETS == PROTO_LATENCY_BUCKETS, "latency buckets differ");
@@ -56,6 +57,24 @@ static void portfolio_stats(const pol_portfolio *pf, proto_portfolio_stats *out)
 }
 
 /* A snapshot of @p's counters; each lock is held only to copy what it guards. */
+/*
+ * The head's checksum, under head_lk as reader. Hashing a large head takes milliseconds, so
+ * it is computed once per state of the head (its writers bump head_gen) however often stats
+ * and /metrics are read. Readers of one state store the same value.
+ */
+static uint64_t head_checksum(svc_prt *p)
+{
+    uint64_t key = p->head_gen + 1, n = pol_portfolio_n_updates(p->pf);
+    if (atomic_load(&p->ck_gen) == key && atomic_load(&p->ck_updates) == n) {
+        return atomic_load(&p->ck_value);
+    }
+    uint64_t c = pol_portfolio_checksum(p->pf);
+    atomic_store(&p->ck_value, c);
+    atomic_store(&p->ck_updates, n);
+    atomic_store(&p->ck_gen, key);
+    return c;
+}
+
 static void policy_stats(svc_prt *p, proto_policy_stats *out)
 {
     rwd_join_stats js;
@@ -67,7 +86,7 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     /* The head lock also guards last_joined_id for readers: the learner updates it
      * right after learning, under no lock, so copy it through the same path. */
     pthread_rwlock_rdlock(&p->head_lk);
-    out->model_checksum = pol_portfolio_checksum(p->pf);
+    out->model_checksum = head_checksum(p);
     out->model_version = pol_portfolio_n_updates(p->pf); /* same instant as the checksum */
     memcpy(out->last_applied_id, p->last_joined_id, sizeof(out->last_applied_id));
     out->learn_trace = p->trace;
@@ -165,6 +184,7 @@ base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
     out->storage.failed = ls.failed;
     out->storage.trimmed = ls.trimmed;
     out->storage.audit_failed = ls.audit_failed;
+    out->storage.pull_paused = atomic_load(&e->pull_paused);
     sto_url_redact(ls.url != NULL ? ls.url : "", out->storage.url, sizeof(out->storage.url));
     out->auth = svc_auth_enabled(e->auth);
     if (out->auth) {
@@ -309,6 +329,28 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
     return true;
 }
 
+/* Room left in a queue of @cap holding @depth: more than an eighth of it (at least one). */
+static bool has_room(size_t depth, size_t cap)
+{
+    size_t spare = cap / 8 > 0 ? cap / 8 : 1;
+    return depth + spare <= cap;
+}
+
+bool svc_engine_pull_room(svc_engine *e)
+{
+    svc_log_stats ls;
+    svc_log_get_stats(&e->log, &ls);
+    bool room = has_room(ls.depth, ls.capacity) &&
+                (e->forward == NULL ||
+                 has_room(svc_forward_depth(e->forward), svc_forward_capacity(e->forward)));
+    if (!room && !atomic_exchange(&e->pull_full, true)) {
+        atomic_fetch_add(&e->pull_paused, 1);
+    } else if (room && atomic_load(&e->pull_full)) {
+        atomic_store(&e->pull_full, false);
+    }
+    return room;
+}
+
 bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_updates,
                            uint64_t *out_checksum)
 {
@@ -318,7 +360,7 @@ bool svc_engine_model_info(svc_engine *e, const char *name, uint64_t *out_n_upda
     }
     pthread_rwlock_rdlock(&p->head_lk);
     *out_n_updates = pol_portfolio_n_updates(p->pf);
-    *out_checksum = pol_portfolio_checksum(p->pf);
+    *out_checksum = head_checksum(p);
     pthread_rwlock_unlock(&p->head_lk);
     return true;
 }

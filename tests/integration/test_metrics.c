@@ -248,6 +248,7 @@ static void metrics_match_stats(const char *text, const proto_stats *st, uint64_
     TST_EQ(value_of(text, "rlfeed_write_queue_capacity"), (double)st->storage.queue_capacity);
     TST_EQ(value_of(text, "rlfeed_redis_up"), 1.0);
     TST_EQ(value_of(text, "rlfeed_audit_failed_total"), 0.0);
+    TST_EQ(value_of(text, "rlfeed_pull_paused_total"), 0.0);
     TST_EQ(value_of(text, "rlfeed_request_duration_seconds_count{op=\"decide\"}"),
            (double)N_INTERACTIONS);
     TST_EQ(value_of(text, "rlfeed_request_duration_seconds_count{op=\"feedback\"}"), (double)fed);

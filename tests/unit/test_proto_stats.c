@@ -52,7 +52,8 @@ static const char want_json[] =
     "\"estimate\":0.75,\"vs_serving\":0.0,\"se\":0.0,\"share\":0.0,\"updates\":71}]}}},"
     "\"rejected\":{\"bad_request\":1,\"internal\":2},"
     "\"storage\":{\"redis\":\"up\",\"queue_depth\":0,\"queue_capacity\":65536,"
-    "\"written\":22,\"failed\":0,\"trimmed\":5,\"audit_failed\":2,\"url\":\"unix:/tmp/r.sock\"}}";
+    "\"written\":22,\"failed\":0,\"trimmed\":5,\"audit_failed\":2,\"pull_paused\":3,"
+    "\"url\":\"unix:/tmp/r.sock\"}}";
 
 /* The policy of want_json, in caller storage zeroed first (so memcmp can compare). */
 static void fill_policy(proto_policy_stats *p)
@@ -136,7 +137,7 @@ static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
     s.policies = p;
     s.rejected[PROTO_E_BAD_REQUEST] = 1;
     s.rejected[PROTO_E_INTERNAL] = 2;
-    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 65536, 22, 0, 5, 2, "unix:/tmp/r.sock"};
+    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 65536, 22, 0, 5, 2, 3, "unix:/tmp/r.sock"};
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     MUST_OK(proto_reply_stats(&b, &s));
     MUST_OK(proto_json_from_msgpack(b.data, b.len, &json));
@@ -149,7 +150,7 @@ static void stats_reply_keeps_the_documented_key_order_and_round_trips(void)
     TST_TRUE(memcmp(back.rejected, s.rejected, sizeof(s.rejected)) == 0);
     TST_TRUE(back.storage.redis == PROTO_REDIS_UP && back.storage.queue_capacity == 65536 &&
              back.storage.written == 22 && back.storage.trimmed == 5 &&
-             back.storage.audit_failed == 2);
+             back.storage.audit_failed == 2 && back.storage.pull_paused == 3);
     proto_stats_fini(&back);
     proto_stats_fini(&back); /* idempotent */
 
@@ -169,7 +170,7 @@ static void stats_standby_round_trips(void)
     base_buf b;
     char *json = NULL;
     memset(&s, 0, sizeof(s));
-    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 8, 0, 0, 0, 0, "u"};
+    s.storage = (proto_storage_stats){PROTO_REDIS_UP, 0, 8, 0, 0, 0, 0, 0, "u"};
     s.n_standby = 2;
     snprintf(s.standby[0].policy, sizeof(s.standby[0].policy), "faq");
     snprintf(s.standby[0].owner, sizeof(s.standby[0].owner), "host-a:ipc:///run/a.sock");
