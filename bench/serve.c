@@ -35,7 +35,7 @@
 #define STOP_TIMEOUT_MS 20000
 #define DRAIN_TIMEOUT_MS 60000 /* for rlfeedd's write queue between runs */
 #define SETTLE_MS 1000         /* PUSH: a count unchanged this long is final */
-#define SETTLE_MAX_MS 20000    /* PUSH: longest wait for the counts */
+#define SETTLE_MAX_MS 120000   /* PUSH: longest wait for the counts */
 
 /*
  * Set by SIGINT, SIGTERM and SIGHUP; read between runs. A signal handler can only
@@ -496,10 +496,13 @@ static bool seed_events(env *e, uint32_t dim, char **ids, uint32_t n)
     return ok && !g_stop;
 }
 
-/* Poll @count until it reaches @want or stays unchanged for SETTLE_MS; the last value. */
+/*
+ * Poll @count until it reaches @want or stays unchanged for SETTLE_MS; the last value, and in
+ * @out_at_ns when it was first seen (base_mono_ns()).
+ */
 typedef bool (*count_fn)(void *arg, uint64_t *out);
 
-static uint64_t settle(count_fn f, void *arg, uint64_t want)
+static uint64_t settle(count_fn f, void *arg, uint64_t want, uint64_t *out_at_ns)
 {
     uint64_t deadline = base_mono_ns() + (uint64_t)SETTLE_MAX_MS * 1000000u;
     uint64_t last = 0, last_change = base_mono_ns();
@@ -513,6 +516,7 @@ static uint64_t settle(count_fn f, void *arg, uint64_t want)
         }
         if ((have && last >= want) || now >= deadline ||
             now - last_change >= (uint64_t)SETTLE_MS * 1000000u) {
+            *out_at_ns = last_change;
             return last;
         }
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 20000000L};
@@ -532,6 +536,17 @@ static bool count_sink(void *arg, uint64_t *out)
 {
     *out = bench_sink_count(arg);
     return true;
+}
+
+/*
+ * A PUSH side's rate is what its receiver took: @taken messages from the start of the load
+ * (@t0_ns) until the last of them was counted (@t1_ns). What the senders handed to nng is no
+ * measure: a receiver that pushes back leaves messages waiting in socket buffers.
+ */
+static void taken_rate(bench_result *r, uint64_t taken, uint64_t t0_ns, uint64_t t1_ns)
+{
+    double s = t1_ns > t0_ns ? (double)(t1_ns - t0_ns) / 1e9 : 0.0;
+    r->per_s = s > 0.0 ? (double)taken / s : 0.0;
 }
 
 static bool run_push(env *e, results *res, uint32_t dim, bench_sink *sink)
@@ -572,10 +587,14 @@ static bool run_push(env *e, results *res, uint32_t dim, bench_sink *sink)
                                   .event_ids = (const char *const *)ids,
                                   .n_events = n};
             counters c0, c1;
-            ok = drain(e) && read_counters(e, NULL, &c0) && load(e, &sp, &p->rl.run[run]);
+            uint64_t t0 = 0, t1 = 0;
+            ok = drain(e) && read_counters(e, NULL, &c0);
+            t0 = base_mono_ns();
+            ok = ok && load(e, &sp, &p->rl.run[run]);
             if (ok) {
                 bench_result *r = &p->rl.run[run];
-                uint64_t counted = settle(count_rlfeedd, e, c0.counted + r->sent) - c0.counted;
+                uint64_t counted = settle(count_rlfeedd, e, c0.counted + r->sent, &t1) - c0.counted;
+                taken_rate(r, counted, t0, t1);
                 ok = read_counters(e, NULL, &c1);
                 p->sent += r->sent;
                 p->counted += counted;
@@ -592,11 +611,14 @@ static bool run_push(env *e, results *res, uint32_t dim, bench_sink *sink)
             }
             uint64_t s0 = bench_sink_count(sink);
             sp.url = e->sink_url;
+            t0 = base_mono_ns();
             ok = ok && load(e, &sp, &p->ceil.run[run]);
             if (ok) {
                 bench_result *r = &p->ceil.run[run];
+                uint64_t received = settle(count_sink, sink, s0 + r->sent, &t1) - s0;
+                taken_rate(r, received, t0, t1);
                 p->ceil_sent += r->sent;
-                p->ceil_received += settle(count_sink, sink, s0 + r->sent) - s0;
+                p->ceil_received += received;
                 progress(p, run, "ceiling", r);
                 p->rl.n_runs = p->ceil.n_runs = run + 1;
             }

@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "  --warmup-ms N      excluded warm-up before each (default 500)\n"
             "  --runs N           repeat each point, report medians (1..%d, default 1)\n"
             "  --contexts N       rlfeedd's and the echo's REP contexts (default 128)\n"
-            "  --events N         push: decisions the feedback is spread over (default 8192)\n"
+            "  --events N         push: decisions the feedback is spread over (default 131072)\n"
             "  --timeout-ms N     bound on each send and receive (default 5000)\n"
             "  --rlfeedd PATH     default $RLFEEDD, else build/service/rlfeedd\n"
             "Prints a table, then one JSON object as the last line. Needs redis-server on\n"
@@ -121,7 +121,7 @@ int bench_opts_parse(int argc, char **argv, bench_opts *o)
                       .warmup_ms = 500,
                       .runs = 1,
                       .contexts = 128,
-                      .events = 8192,
+                      .events = 131072,
                       .timeout_ms = 5000,
                       .rlfeedd = env_bin != NULL && env_bin[0] != '\0' ? env_bin
                                                                        : "build/service/rlfeedd"};

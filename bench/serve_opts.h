@@ -12,8 +12,8 @@
 
 #include "bench/serve_report.h"
 
-#define BENCH_LIST_MAX 8       /* entries of each list option */
-#define BENCH_EVENTS_MAX 65536 /* --events */
+#define BENCH_LIST_MAX 8            /* entries of each list option */
+#define BENCH_EVENTS_MAX (1u << 20) /* --events */
 
 typedef struct bench_opts {
     bool kind[BENCH_KINDS];
