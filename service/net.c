@@ -248,8 +248,9 @@ static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len)
 
 /*
  * Take the next PULL message once there is room for it; until then nothing is received and
- * messages wait in the socket (nng's receive buffer, then the connections and the senders),
- * so a sender is slowed down rather than refused. After close the receive fails at once.
+ * messages wait in the connections (nng's pull0 reads one message per connection ahead, then
+ * the kernel's buffers) and in the senders, so a sender is slowed down rather than refused.
+ * After close the receive fails at once.
  */
 typedef enum pull_state { PULL_TAKE, PULL_WAIT, PULL_CLOSED } pull_state;
 
@@ -433,7 +434,8 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             goto fail;
         }
         n->have_pull = true;
-        (void)nng_socket_set_int(n->pull, NNG_OPT_RECVBUF, 1024); /* a tuning hint only */
+        (void)nng_socket_set_int(n->pull, NNG_OPT_RECVBUF,
+                                 1024); /* a hint: 1.5.2's pull0 has none */
         e = listen_on(n->pull, o->pull_url, o, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;

@@ -61,7 +61,7 @@ typedef struct svc_net_opts {
     /*
      * The PULL socket takes its next message only once this says yes (called with the
      * handler's arg; asked again every PULL_WAIT_MS while it says no). Meanwhile messages
-     * wait in the socket's buffers and then in the senders': back-pressure, not loss.
+     * wait in the connections' buffers and then in the senders': back-pressure, not loss.
      * NULL: always yes.
      */
     bool (*pull_ready)(void *arg);
