@@ -1,4 +1,5 @@
 #include "service/persist.h"
+#include "service/persist_impl.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -12,56 +13,7 @@
 #include "base/log.h"
 #include "base/queue.h"
 #include "service/audit.h"
-#include "storage/spill.h"
 #include "storage/streamid.h"
-
-/*
- * The writer's position in one stream: the last id it assigned there. Ids
- * are assigned once per record and reused on every retry, which makes a
- * retried XADD idempotent (docs/storage.md, "Idempotent appends").
- */
-typedef struct stream_pos {
-    char policy[BASE_NAME_MAX + 1];
-    sto_kind kind;
-    sto_sid last; /* the last id assigned here, or read from Redis */
-    bool synced;  /* last >= the stream's last id in Redis, read since the last connect */
-} stream_pos;
-
-struct svc_persist {
-    char *url;
-    int timeout_ms;
-    atomic_bool fence;                 /* appends and checkpoints checked against the lease */
-    atomic_uint_fast64_t fenced;       /* items refused: the lease was another instance's */
-    atomic_uint replicas_ack;          /* acknowledged items wait for this many replicas (WAIT) */
-    atomic_uint replicas_timeout_ms;   /* ... this long at most */
-    atomic_uint_fast64_t unreplicated; /* acknowledged items completed unconfirmed */
-    sto_store *store;                  /* writer thread only; NULL until the first connect */
-    base_queue *q;
-    pthread_t thread;
-    atomic_bool redis_up;
-    atomic_bool closing;
-    uint64_t last_ok_ns;    /* writer thread only: the last exchange Redis answered */
-    uint64_t down_since_ns; /* writer thread only: when the current outage began; 0: up */
-    size_t in_hand;         /* writer thread only: popped and not completed yet */
-    /* set by svc_persist_close() before closing is; read by the writer after it sees closing */
-    uint64_t close_ns;       /* when close began */
-    uint64_t deadline_ns;    /* nothing is sent to Redis after this */
-    uint64_t outage_wait_ns; /* Redis away while closing: how long to wait for it */
-    /* writer thread only, once closing: what could not be stored, in queue order */
-    svc_persist_item **left;
-    size_t n_left, cap_left;
-    uint64_t lost_oom; /* records dropped because even keeping them failed */
-    atomic_uint_fast64_t written;
-    atomic_uint_fast64_t failed;
-    atomic_uint_fast64_t trimmed;
-    atomic_uint_fast64_t audit_failed;
-    char who[BASE_NAME_MAX + 64 + 1]; /* set before the first MODEL item; "" = no audit */
-    /* writer thread only */
-    stream_pos *pos;
-    size_t n_pos, cap_pos;
-    base_clock wall; /* ids follow the system clock, whatever the service clock is */
-    uint32_t group_commit_us;
-};
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
                                        void *rec)
@@ -114,7 +66,7 @@ static void note_fenced(svc_persist *p, const char *policy)
     }
 }
 
-static void complete(svc_persist *p, svc_persist_item *it, base_err result)
+void svc_persist_complete(svc_persist *p, svc_persist_item *it, base_err result)
 {
     if (p->in_hand > 0) {
         p->in_hand--;
@@ -141,7 +93,7 @@ static void leave(svc_persist *p, svc_persist_item *it)
         svc_persist_item **g = base_realloc_array(p->left, cap, sizeof(*g));
         if (g == NULL) {
             p->lost_oom += it->type == SVC_PERSIST_APPEND;
-            complete(p, it, BASE_ECLOSED);
+            svc_persist_complete(p, it, BASE_ECLOSED);
             return;
         }
         p->left = g;
@@ -282,7 +234,7 @@ static stream_pos *find_pos(svc_persist *p, const char *policy, sto_kind kind)
  * Return: BASE_OK; BASE_EIO if reading the last id lost the connection;
  *         BASE_ENOMEM (the item is then sent without an id: Redis picks one).
  */
-static base_err assign_id(svc_persist *p, svc_persist_item *it, bool may_sync)
+base_err svc_persist_assign_id(svc_persist *p, svc_persist_item *it, bool may_sync)
 {
     if (it->stream_id[0] != '\0') {
         return BASE_OK;
@@ -386,7 +338,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
     while (n_todo > 0) {
         base_err e = BASE_OK;
         for (size_t i = 0; i < n_todo && e != BASE_EIO; i++) {
-            e = assign_id(p, todo[i], true);
+            e = svc_persist_assign_id(p, todo[i], true);
         }
         bool broken = e == BASE_EIO;
         if (!broken) {
@@ -442,7 +394,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                     r = BASE_ETIMEDOUT;
                     atomic_fetch_add(&p->unreplicated, 1);
                 }
-                complete(p, it, r);
+                svc_persist_complete(p, it, r);
             }
             n_todo = kept;
         }
@@ -526,7 +478,7 @@ static bool write_model(svc_persist *p, svc_persist_item *it)
         }
         if (e != BASE_EIO) {
             p->last_ok_ns = base_mono_ns();
-            complete(p, it, e);
+            svc_persist_complete(p, it, e);
             return true;
         }
         if (past_deadline(p) || !reconnect(p, false)) {
@@ -723,90 +675,4 @@ uint64_t svc_persist_trimmed(const svc_persist *p)
 uint64_t svc_persist_failed(const svc_persist *p)
 {
     return atomic_load(&p->failed);
-}
-
-/*
- * After the writer stopped: write what it could not store to a spill file
- * in @dir (records only, in queue order, each with the id it was sent with
- * or a new one), then complete every such item as not stored.
- */
-static void spill(svc_persist *p, const char *dir, svc_persist_report *out)
-{
-    uint64_t records = 0, bad = 0;
-    sto_spill *w = NULL;
-    base_err e = BASE_OK;
-
-    for (size_t i = 0; i < p->n_left; i++) {
-        records += p->left[i]->type == SVC_PERSIST_APPEND;
-        out->snapshots += p->left[i]->type == SVC_PERSIST_MODEL;
-    }
-    if (records > 0 && (dir == NULL || dir[0] == '\0')) {
-        (void)snprintf(out->error, sizeof(out->error), "no data_dir to spill them to");
-        e = BASE_EINVAL;
-    } else if (records > 0) {
-        e = sto_spill_create(dir, &w, out->error, sizeof(out->error));
-    }
-    for (size_t i = 0; e == BASE_OK && i < p->n_left; i++) {
-        svc_persist_item *it = p->left[i];
-        if (it->type != SVC_PERSIST_APPEND) {
-            continue;
-        }
-        (void)assign_id(p, it, false); /* ENOMEM leaves no id: the add refuses it, counted */
-        base_err ae = sto_spill_add(w, it->kind, it->policy, it->stream_id, it->rec);
-        if (ae == BASE_EINVAL || ae == BASE_ELIMIT) {
-            bad++; /* a record Redis would not have taken either */
-        } else if (ae != BASE_OK) {
-            (void)snprintf(out->error, sizeof(out->error), "writing the spill file: %s",
-                           base_strerror(ae));
-            e = ae;
-        }
-    }
-    if (e == BASE_OK && w != NULL) {
-        e = sto_spill_commit(w, out->spill_path, sizeof(out->spill_path), out->error,
-                             sizeof(out->error));
-        w = NULL;
-    }
-    sto_spill_abort(w);
-    if (e == BASE_OK) {
-        out->spilled = records - bad;
-        out->lost = bad;
-    } else {
-        out->lost = records;
-        out->spill_path[0] = '\0';
-    }
-    out->lost += p->lost_oom;
-    for (size_t i = 0; i < p->n_left; i++) {
-        p->in_hand++; /* complete() counts it down again */
-        complete(p, p->left[i], BASE_ECLOSED);
-    }
-    p->n_left = 0;
-}
-
-void svc_persist_close(svc_persist *p, const svc_persist_close_opts *o, svc_persist_report *out)
-{
-    svc_persist_report unused;
-    if (out == NULL) {
-        out = &unused;
-    }
-    memset(out, 0, sizeof(*out));
-    if (p == NULL) {
-        return;
-    }
-    p->close_ns = base_mono_ns();
-    p->deadline_ns = o->deadline_ns;
-    p->outage_wait_ns = o->outage_wait_ms > 0 ? (uint64_t)o->outage_wait_ms * 1000000u : 0;
-    /* Close first: once closing is seen, an empty queue stays empty (see reconnect). */
-    base_queue_close(p->q);
-    atomic_store(&p->closing, true);
-    pthread_join(p->thread, NULL);
-    if (p->down_since_ns != 0) {
-        out->outage_ms = (base_mono_ns() - p->down_since_ns) / 1000000u;
-    }
-    spill(p, o->spill_dir, out);
-    sto_store_close(p->store);
-    base_queue_free(p->q);
-    base_free(p->left);
-    base_free(p->pos);
-    base_free(p->url);
-    base_free(p);
 }
