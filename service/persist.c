@@ -327,12 +327,34 @@ static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append
     return e == BASE_OK && acked >= want;
 }
 
+/*
+ * Redis answered, but refused @n writes for now (out of memory, read-only, loading, ...):
+ * like an outage, the records stay in hand, in order, and go again after @nap_ms. Health is
+ * degraded meanwhile; the first refusal of an episode is logged with Redis's words.
+ */
+static void refused_wait(svc_persist *p, size_t n, int nap)
+{
+    if (!p->refusing) {
+        p->refusing = true;
+        if (p->down_since_ns == 0) {
+            p->down_since_ns = base_mono_ns();
+        }
+        atomic_store(&p->redis_up, false);
+        base_log(BASE_LOG_WARN,
+                 "redis: refuses writes for now (%.100s); %zu record(s) of this batch and %zu "
+                 "queued wait and go again with backoff",
+                 sto_store_refusal(p->store), n, base_queue_len(p->q));
+    }
+    nap_ms(nap);
+}
+
 static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
 {
     sto_append a[SVC_PERSIST_BATCH];
     svc_persist_item *todo[SVC_PERSIST_BATCH];
     bool maybe_stored[SVC_PERSIST_BATCH]; /* an attempt went unanswered */
     size_t n_todo = n;
+    int refused_nap = 0; /* ms: back-off while Redis refuses writes for now */
     memcpy(todo, items, n * sizeof(todo[0]));
     memset(maybe_stored, 0, sizeof(maybe_stored));
     while (n_todo > 0) {
@@ -356,7 +378,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 p->last_ok_ns = base_mono_ns();
             }
             bool unconfirmed = !broken && !replicated(p, todo, a, n_todo);
-            size_t kept = 0, renumbered = 0;
+            size_t kept = 0, renumbered = 0, refused = 0;
             for (size_t i = 0; i < n_todo; i++) {
                 svc_persist_item *it = todo[i];
                 base_err r = a[i].out_err;
@@ -371,6 +393,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                     broken = broken || r == BASE_EIO;
                 }
                 bool again = r == BASE_EIO || renumber;
+                refused += a[i].out_refused;
                 if (renumber && renumbered++ == 0) {
                     static const char *const names[] = {"decisions", "outcomes", "joined"};
                     base_log_policy(
@@ -397,6 +420,15 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 svc_persist_complete(p, it, r);
             }
             n_todo = kept;
+            if (!broken && refused > 0 && !past_deadline(p)) {
+                refused_nap = refused_nap == 0         ? 50
+                              : refused_nap * 2 > 2000 ? 2000
+                                                       : refused_nap * 2;
+                refused_wait(p, refused, refused_nap);
+            } else if (!broken && refused == 0 && p->refusing) {
+                p->refusing = false;
+                mark_up(p);
+            }
         }
         if (n_todo > 0 && (past_deadline(p) || (broken && !reconnect(p, false)))) {
             for (size_t i = 0; i < n_todo; i++) {

@@ -247,6 +247,29 @@ static base_err lane_route(sto_store *s, const lane *l)
     return s->c != NULL ? BASE_OK : BASE_EIO;
 }
 
+/*
+ * Errors after which the same write may succeed later, on a single Redis or a cluster: no
+ * memory (maxmemory with noeviction), loading, a replica, a failing RDB save (MISCONF), a
+ * busy script, too few replicas (min-replicas-to-write), a master down.
+ */
+static bool refused_for_now(const redisReply *r)
+{
+    static const char *const words[] = {"OOM ",        "LOADING ",  "READONLY ",
+                                        "MISCONF ",    "BUSY ",     "NOREPLICAS ",
+                                        "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN "};
+    for (size_t i = 0; r->str != NULL && i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strncmp(r->str, words[i], strlen(words[i])) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *sto_store_refusal(const sto_store *s)
+{
+    return s->refusal;
+}
+
 /* The result of one XADD reply @r (alone, or an element of a fenced group's) for @it. */
 static void take_result(sto_store *s, sto_append *it, const redisReply *r, bool *unsettled)
 {
@@ -257,6 +280,9 @@ static void take_result(sto_store *s, sto_append *it, const redisReply *r, bool 
     } else if (sto_cluster_note(s, r)) {
         /* Not run (MOVED, ASK, CLUSTERDOWN...): BASE_EIO, to be sent again. */
         *unsettled = *unsettled || strncmp(r->str, "MOVED ", 6) != 0;
+    } else if (r->type == REDIS_REPLY_ERROR && refused_for_now(r)) {
+        it->out_refused = true; /* out_err stays BASE_EIO: to be sent again */
+        base_strlcpy(s->refusal, r->str, sizeof(s->refusal));
     } else if (r->type == REDIS_REPLY_ERROR && r->str != NULL &&
                strncmp(r->str, "FENCED ", 7) == 0) {
         it->out_err = BASE_ESTORE;
@@ -403,6 +429,7 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
         items[i].out_id[0] = '\0';
         items[i].out_behind = false;
         items[i].out_fenced = false;
+        items[i].out_refused = false;
     }
     if (n > PIPE_MAX_ITEMS) {
         /* Larger batches go in slices (the arrays above are sized for one). */

@@ -119,6 +119,13 @@ typedef struct sto_append {
     base_err out_err;                    /* this item's result */
     bool out_behind;                     /* refused: @id is at or below the stream's top */
     /*
+     * Refused for now: Redis cannot take writes at the moment (out of memory, loading, a
+     * read-only replica, a failing RDB save, a busy script, too few replicas). out_err stays
+     * BASE_EIO: send it again later, as after a lost connection. The reply's text is in
+     * sto_store_refusal().
+     */
+    bool out_refused;
+    /*
      * Non-NULL: store the item only while the policy's lease (rlfeed:{policy}:owner) is
      * held by @fence (storage/lease.c): consecutive items of one policy with the same fence
      * go in one Lua script that checks the lease and appends them, atomically. Refused:
@@ -136,7 +143,8 @@ typedef struct sto_append {
  *         a bad policy name, a malformed id or an invalid record (none is
  *         sent), BASE_ESTORE if Redis refused it — with out_behind set when
  *         the reason is that the explicit id is not above the stream's last
- *         id, so it may already be stored: see sto_store_match());
+ *         id, so it may already be stored: see sto_store_match(); BASE_EIO
+ *         with out_refused when Redis cannot take writes for now);
  *         BASE_EIO if the connection was lost. Replies are read in order, so
  *         on BASE_EIO the items have final results up to the first one whose
  *         out_err is BASE_EIO: that one and every later one may or may not be
@@ -148,6 +156,9 @@ typedef struct sto_append {
  * "first BASE_EIO" rule above holds per master.
  */
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
+
+/* The text of the last refusal-for-now (out_refused) of @s, "" if none yet. */
+const char *sto_store_refusal(const sto_store *s);
 
 /*
  * sto_store_last_id() - the last id the stream @kind of @policy has

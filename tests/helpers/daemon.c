@@ -378,3 +378,28 @@ int tst_count_outcome_ids(const char *url, const char *policy, int *times, int n
     sto_store_close(s);
     return total;
 }
+
+bool tst_health_is(rlfeed_client *c, const char *want)
+{
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    rlfeed_reply r;
+    bool is = false;
+    if (rlfeed_client_health(c, &rep, &len) == BASE_OK) {
+        is = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok && strcmp(r.status, want) == 0;
+        base_free(rep);
+    }
+    return is;
+}
+
+bool tst_wait_health(rlfeed_client *c, const char *want, int timeout_ms)
+{
+    int64_t deadline = tst_now_ms() + timeout_ms;
+    while (tst_now_ms() < deadline) {
+        if (tst_health_is(c, want)) {
+            return true;
+        }
+        tst_nap();
+    }
+    return false;
+}

@@ -77,6 +77,9 @@ bool tst_file_has(const char *path, const char *needle);
 bool tst_new_client_served(const char *url, int timeout_ms);
 /* The manual clock's time (daemon started with --manual-clock). */
 bool tst_clock_set(tst_daemon *f, long long ms);
+/* Whether @c's health status is @want now; tst_wait_health() polls for it up to @timeout_ms. */
+bool tst_health_is(rlfeed_client *c, const char *want);
+bool tst_wait_health(rlfeed_client *c, const char *want, int timeout_ms);
 json_t *tst_stats(tst_daemon *f);
 long long tst_stat_int(json_t *s, const char *policy, const char *key);
 const char *tst_stat_str(json_t *s, const char *policy, const char *key);

@@ -141,20 +141,6 @@ static void health(rlfeed_client *c, char *out, size_t size)
     }
 }
 
-static bool wait_health(rlfeed_client *c, const char *want, int timeout_ms)
-{
-    int64_t deadline = tst_now_ms() + timeout_ms;
-    char st[32];
-    while (tst_now_ms() < deadline) {
-        health(c, st, sizeof(st));
-        if (strcmp(st, want) == 0) {
-            return true;
-        }
-        tst_nap();
-    }
-    return false;
-}
-
 static long long storage_int(json_t *s, const char *key)
 {
     json_t *v = json_object_get(json_object_get(s, "storage"), key);
@@ -256,22 +242,22 @@ static void idle_outage(void)
     TST_TRUE(wait_drained(&f, 10000));
     int64_t t0 = tst_now_ms();
     sto_server_kill(f.redis);
-    bool killed_seen = wait_health(f.c, "degraded", 5000);
+    bool killed_seen = tst_wait_health(f.c, "degraded", 5000);
     int64_t t_killed_seen = tst_now_ms() - t0;
     char err[256] = "";
     TST_OK(sto_server_restart(f.redis, err, sizeof(err)));
     t0 = tst_now_ms();
-    bool back_after_kill = wait_health(f.c, "ready", 10000);
+    bool back_after_kill = tst_wait_health(f.c, "ready", 10000);
     int64_t t_back1 = tst_now_ms() - t0;
 
     pid_t rpid = sto_server_pid(f.redis);
     t0 = tst_now_ms();
     kill(rpid, SIGSTOP);
-    bool hung_seen = wait_health(f.c, "degraded", 5000);
+    bool hung_seen = tst_wait_health(f.c, "degraded", 5000);
     int64_t t_hung_seen = tst_now_ms() - t0;
     kill(rpid, SIGCONT);
     t0 = tst_now_ms();
-    bool back_after_hang = wait_health(f.c, "ready", 10000);
+    bool back_after_hang = tst_wait_health(f.c, "ready", 10000);
     int64_t t_back2 = tst_now_ms() - t0;
     printf("# idle: killed Redis seen after %lld ms, ready %lld ms after the restart; hung Redis "
            "seen after %lld ms, ready %lld ms after SIGCONT\n",
@@ -745,7 +731,7 @@ static void outage_latency(outage_mode mode)
     measure(&f, &away, OUTAGE_MS, NORMAL_MIN_SAMPLES);
     bool degraded = away.first_degraded_ms >= 0;
     if (!degraded) {
-        degraded = wait_health(f.c, "degraded", 5000); /* still away: keep looking */
+        degraded = tst_wait_health(f.c, "degraded", 5000); /* still away: keep looking */
     }
     int64_t t_resume = tst_now_ms();
     if (mode == OUTAGE_STOP) {
@@ -754,7 +740,7 @@ static void outage_latency(outage_mode mode)
         char err[256] = "";
         TST_OK(sto_server_restart(f.redis, err, sizeof(err)));
     }
-    bool ready = wait_health(f.c, "ready", 15000);
+    bool ready = tst_wait_health(f.c, "ready", 15000);
     int64_t t_ready = tst_now_ms();
     atomic_store(&fb.phase, 3);
     pthread_join(th, NULL);
@@ -889,7 +875,7 @@ static void queue_full(void)
         }
     }
     int64_t acked_ms = tst_now_ms() - t0;
-    bool degraded = wait_health(f.c, "degraded", 5000);
+    bool degraded = tst_wait_health(f.c, "degraded", 5000);
     json_t *s1 = tst_stats(&f);
     long long unav1 = tst_rejected(s1, "unavailable") - unav0;
     long long unlogged1 = tst_stat_int(s1, POLICY, "unlogged") - unlogged0;
@@ -911,7 +897,7 @@ static void queue_full(void)
     TST_TRUE(degraded);
 
     kill(rpid, SIGCONT);
-    TST_TRUE(wait_health(f.c, "ready", 15000));
+    TST_TRUE(tst_wait_health(f.c, "ready", 15000));
     /* The waiting PULL messages are taken once there is room: every one, none refused. */
     deadline = tst_now_ms() + 20000;
     while (tst_now_ms() < deadline) {

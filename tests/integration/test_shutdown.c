@@ -63,31 +63,6 @@ static bool decide(rlfeed_client *c, char *out_event, size_t size)
     return true;
 }
 
-static bool health_is(rlfeed_client *c, const char *want)
-{
-    uint8_t *rep = NULL;
-    size_t len = 0;
-    rlfeed_reply r;
-    bool is = false;
-    if (rlfeed_client_health(c, &rep, &len) == BASE_OK) {
-        is = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok && strcmp(r.status, want) == 0;
-        base_free(rep);
-    }
-    return is;
-}
-
-static bool wait_health(rlfeed_client *c, const char *want, int timeout_ms)
-{
-    int64_t deadline = tst_now_ms() + timeout_ms;
-    while (tst_now_ms() < deadline) {
-        if (health_is(c, want)) {
-            return true;
-        }
-        tst_nap();
-    }
-    return false;
-}
-
 static long long storage_int(json_t *s, const char *key)
 {
     json_t *v = json_object_get(json_object_get(s, "storage"), key);
@@ -101,7 +76,7 @@ static bool wait_drained(tst_daemon *f, int timeout_ms)
         json_t *s = tst_stats(f);
         long long depth = storage_int(s, "queue_depth");
         json_decref(s);
-        if (depth == 0 && health_is(f->c, "ready")) {
+        if (depth == 0 && tst_health_is(f->c, "ready")) {
             return true;
         }
         tst_nap();
@@ -217,7 +192,7 @@ static bool outage_with_traffic(tst_daemon *f, const char *const *extra,
         tst_nap();
     }
     TST_EQ(fb, DURING);
-    ok = ok && wait_health(f->c, "degraded", 10000);
+    ok = ok && tst_wait_health(f->c, "degraded", 10000);
     rlfeed_push_close(push);
     return ok;
 }
