@@ -345,6 +345,12 @@ static void refused_wait(svc_persist *p, size_t n, int nap)
                  "queued wait and go again with backoff",
                  sto_store_refusal(p->store), n, base_queue_len(p->q));
     }
+    if (atomic_load(&p->closing)) {
+        uint64_t now = base_mono_ns(), end = give_up_ns(p);
+        if (now < end && (end - now) / 1000000u < (uint64_t)nap) {
+            nap = (int)((end - now) / 1000000u) + 1; /* closing: not past the give-up time */
+        }
+    }
     nap_ms(nap);
 }
 
@@ -354,7 +360,8 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
     svc_persist_item *todo[SVC_PERSIST_BATCH];
     bool maybe_stored[SVC_PERSIST_BATCH]; /* an attempt went unanswered */
     size_t n_todo = n;
-    int refused_nap = 0; /* ms: back-off while Redis refuses writes for now */
+    int refused_nap = 0;  /* ms: back-off while Redis refuses writes for now */
+    bool gave_up = false; /* closing, and Redis refused writes past give_up_ns() */
     memcpy(todo, items, n * sizeof(todo[0]));
     memset(maybe_stored, 0, sizeof(maybe_stored));
     while (n_todo > 0) {
@@ -420,7 +427,9 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 svc_persist_complete(p, it, r);
             }
             n_todo = kept;
-            if (!broken && refused > 0 && !past_deadline(p)) {
+            /* Closing: refusals count as an outage for how long to keep trying. */
+            gave_up = refused > 0 && atomic_load(&p->closing) && base_mono_ns() >= give_up_ns(p);
+            if (!broken && refused > 0 && !gave_up && !past_deadline(p)) {
                 refused_nap = refused_nap == 0         ? 50
                               : refused_nap * 2 > 2000 ? 2000
                                                        : refused_nap * 2;
@@ -430,7 +439,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 mark_up(p);
             }
         }
-        if (n_todo > 0 && (past_deadline(p) || (broken && !reconnect(p, false)))) {
+        if (n_todo > 0 && (gave_up || past_deadline(p) || (broken && !reconnect(p, false)))) {
             for (size_t i = 0; i < n_todo; i++) {
                 leave(p, todo[i]); /* spilled at close, with the id it was sent with */
             }

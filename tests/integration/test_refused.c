@@ -4,12 +4,14 @@
  * like Redis away. The records stay queued, in order; acknowledged feedback is answered
  * "unavailable" after ack_timeout_ms and stays queued; health says "degraded"; nothing is
  * counted as a store error. Once Redis takes writes again, everything is stored: the
- * outcome exactly once, and its retry is answered "duplicate".
+ * outcome exactly once, and its retry is answered "duplicate". Stopped while Redis refuses,
+ * rlfeedd spills what waits, within the shutdown bound, and the next start appends it.
  *
  * Before, such a refusal dropped the record (a store error) while the join had applied the
  * outcome, and the retry was answered "duplicate" for an outcome Redis never had.
  */
 #include <hiredis/hiredis.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +49,12 @@ static bool redis_config(const char *sock, const char *key, const char *value)
     return ok;
 }
 
+static void count_one(const base_decision *d, void *arg)
+{
+    (void)d;
+    ++*(int *)arg;
+}
+
 static bool decide(rlfeed_client *c, char *event, size_t len)
 {
     rlfeed_reply r;
@@ -60,7 +68,12 @@ static bool decide(rlfeed_client *c, char *event, size_t len)
 int main(void)
 {
     tst_daemon f;
-    if (!tst_daemon_init(&f, "rlfeed-refused", CONFIG) || !tst_daemon_start(&f, true, NULL)) {
+    char data_dir[700];
+    bool ok = tst_daemon_init(&f, "rlfeed-refused", CONFIG);
+    snprintf(data_dir, sizeof(data_dir), "%s/data", f.dir);
+    ok = ok && mkdir(data_dir, 0700) == 0;
+    const char *extra[] = {"--data-dir", data_dir, NULL};
+    if (!ok || !tst_daemon_start(&f, true, extra)) {
         TST_TRUE(0 && "fixture");
         tst_daemon_fini(&f, true);
         return tst_done();
@@ -96,6 +109,29 @@ int main(void)
     s = tst_stats(&f);
     TST_EQ(tst_stat_int(s, POLICY, "store_errors"), 0);
     json_decref(s);
+
+    /*
+     * Stopped while Redis still refuses: the waiting records are spilled to data_dir within
+     * the shutdown bound, as with Redis away, and the next start appends them.
+     */
+    TST_TRUE(redis_config(sock, "maxmemory", "1"));
+    char late[3][BASE_ID_MAX + 1];
+    for (int i = 0; i < 3; i++) {
+        TST_TRUE(decide(f.c, late[i], sizeof(late[i])));
+    }
+    TST_TRUE(tst_wait_health(f.c, "degraded", 5000));
+    int64_t t0 = tst_now_ms();
+    TST_EQ(tst_daemon_stop(&f), 0);
+    int64_t took = tst_now_ms() - t0;
+    printf("# stopped while refused: %lld ms\n", (long long)took);
+    TST_TRUE(took < 10000 + 5000); /* the documented 10 s, with slack for a shared machine */
+    TST_TRUE(tst_file_has(f.log, "records not stored in redis were spilled to"));
+    TST_TRUE(redis_config(sock, "maxmemory", "0"));
+    TST_TRUE(tst_daemon_start(&f, true, extra));
+    TST_TRUE(tst_file_has(f.log, "replayed 1 spill file(s)"));
+    int n = 0;
+    TST_EQ(tst_each_decision(&f, POLICY, 5, 10000, count_one, &n), 5);
+    TST_EQ(n, 5);
 
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);
