@@ -20,6 +20,7 @@
 
 #define OUTCOME_ID_MAX 64   /* bytes of an outcome id, NUL included */
 #define DRAIN_EXTRA_MS 2000 /* past the last timeout, slots are closed */
+#define PACE_EARLY_NS 20000 /* a paced operation starts at most this early */
 
 /* Where a slot's operation is. */
 enum phase { PH_SEND_DECIDE, PH_RECV_DECIDE, PH_SEND_FB, PH_RECV_FB, PH_SEND_PUSH, PH_WAIT };
@@ -37,6 +38,7 @@ typedef struct slot {
     bool running;                /* guarded by ld->mu: set at start, cleared once by finish() */
     uint64_t t0_ns;              /* start of the current operation */
     uint64_t next_ns, period_ns; /* paced: when the next operation is due, and the step */
+    bool waiting;                /* guarded by ld->mu: paced and early; the pacer begins it */
     uint64_t seq;                /* operations begun: the outcome id's counter */
     base_buf fb;                 /* the feedback request being sent */
     proto_reply *reply;
@@ -53,6 +55,16 @@ typedef struct load {
     pthread_cond_t cv;
     uint32_t running; /* guarded by mu */
     slot *slots;
+    /*
+     * Paced runs: a thread of our own starts each early slot at its time (a timed wait on
+     * the monotonic clock). Not nng_sleep_aio(): nng 1.5.2's timers step in milliseconds,
+     * and its expire thread spins through the last millisecond of each one, a core's worth
+     * of CPU taken from what is measured.
+     */
+    pthread_cond_t pace_cv; /* with mu: a slot became waiting, or pacer_stop */
+    pthread_t pacer;
+    bool have_pacer;
+    bool pacer_stop; /* guarded by mu */
 } load;
 
 static void finish(slot *s)
@@ -117,15 +129,13 @@ static void begin(slot *s)
     }
     s->t0_ns = now;
     if (s->period_ns > 0) {
-        if (s->next_ns > now + 2000000u) {
-            /*
-             * Early: sleep and come back here. nng's timers have millisecond steps and may
-             * fire late, so wake a millisecond before the time and start up to 2 ms early
-             * (counted from the real start) rather than late (which would count the
-             * generator's own delay as latency).
-             */
+        if (s->next_ns > now + PACE_EARLY_NS) {
+            /* Early: the pacer begins it at its time (counted from the real start). */
+            pthread_mutex_lock(&s->ld->mu);
             s->phase = PH_WAIT;
-            nng_sleep_aio((nng_duration)((s->next_ns - now) / 1000000u - 1), s->aio);
+            s->waiting = true;
+            pthread_cond_signal(&s->ld->pace_cv);
+            pthread_mutex_unlock(&s->ld->mu);
             return;
         }
         /* Behind schedule: the operation counts from when it was due. */
@@ -161,6 +171,51 @@ static void complete(slot *s)
     }
 }
 
+static void stop_pacer(load *ld)
+{
+    if (!ld->have_pacer) {
+        return;
+    }
+    pthread_mutex_lock(&ld->mu);
+    ld->pacer_stop = true;
+    pthread_cond_signal(&ld->pace_cv);
+    pthread_mutex_unlock(&ld->mu);
+    pthread_join(ld->pacer, NULL);
+    ld->have_pacer = false;
+}
+
+/* The pacer: begins each waiting slot at its next_ns, earliest first (see struct load). */
+static void *pacer_main(void *arg)
+{
+    load *ld = arg;
+    pthread_mutex_lock(&ld->mu);
+    while (!ld->pacer_stop) {
+        slot *due = NULL;
+        for (uint32_t i = 0; i < ld->spec->inflight; i++) {
+            slot *s = &ld->slots[i];
+            if (s->waiting && (due == NULL || s->next_ns < due->next_ns)) {
+                due = s;
+            }
+        }
+        if (due == NULL) {
+            pthread_cond_wait(&ld->pace_cv, &ld->mu);
+            continue;
+        }
+        uint64_t at = due->next_ns - PACE_EARLY_NS;
+        if (base_mono_ns() < at) {
+            struct timespec ts = {(time_t)(at / 1000000000u), (long)(at % 1000000000u)};
+            (void)pthread_cond_timedwait(&ld->pace_cv, &ld->mu, &ts); /* or an earlier one */
+            continue;
+        }
+        due->waiting = false;
+        pthread_mutex_unlock(&ld->mu);
+        begin(due);
+        pthread_mutex_lock(&ld->mu);
+    }
+    pthread_mutex_unlock(&ld->mu);
+    return NULL;
+}
+
 /* A decoded reply; false (and an error noted) if it is not an ok reply. */
 static bool take_reply(slot *s, nng_msg *m, const char *what)
 {
@@ -180,10 +235,6 @@ static void slot_cb(void *arg)
     slot *s = arg;
     const bench_load_spec *sp = s->ld->spec;
     int rv = nng_aio_result(s->aio);
-    if (s->phase == PH_WAIT && rv == 0) {
-        begin(s);
-        return;
-    }
     if (rv != 0) {
         if (s->phase == PH_SEND_DECIDE || s->phase == PH_SEND_FB || s->phase == PH_SEND_PUSH) {
             nng_msg_free(nng_aio_get_msg(s->aio)); /* a failed send leaves it with us */
@@ -298,6 +349,11 @@ base_err bench_load_run(const bench_load_spec *spec, bench_result *out)
     atomic_init(&ld.pushed, 0);
     pthread_mutex_init(&ld.mu, NULL);
     pthread_cond_init(&ld.cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* base_mono_ns()'s clock */
+    pthread_cond_init(&ld.pace_cv, &ca);
+    pthread_condattr_destroy(&ca);
     ld.slots = base_alloc_zero(spec->inflight, sizeof(*ld.slots));
     uint32_t n_open = 0;
     if (ld.slots == NULL) {
@@ -322,6 +378,13 @@ base_err bench_load_run(const bench_load_spec *spec, bench_result *out)
             s->period_ns = (uint64_t)((double)spec->inflight * 1e9 / spec->rate_per_s);
             s->next_ns = start + s->period_ns * i / spec->inflight; /* staggered */
         }
+    }
+    if (spec->rate_per_s > 0.0) {
+        if (pthread_create(&ld.pacer, NULL, pacer_main, &ld) != 0) {
+            e = BASE_ENOMEM;
+            goto fail;
+        }
+        ld.have_pacer = true;
     }
     for (uint32_t i = 0; i < spec->inflight; i++) {
         pthread_mutex_lock(&ld.mu);
@@ -349,6 +412,7 @@ base_err bench_load_run(const bench_load_spec *spec, bench_result *out)
         }
     }
     pthread_mutex_unlock(&ld.mu);
+    stop_pacer(&ld);
     for (uint32_t i = 0; i < n_open; i++) {
         if (ld.slots[i].sock_open) {
             nng_close(ld.slots[i].sock); /* aborts what is outstanding: ECLOSED */
@@ -379,11 +443,13 @@ base_err bench_load_run(const bench_load_spec *spec, bench_result *out)
         *out = r;
     }
 fail:
+    stop_pacer(&ld);
     for (uint32_t i = 0; ld.slots != NULL && i < n_open; i++) {
         close_slot(&ld.slots[i]);
     }
     base_free(ld.slots);
     pthread_cond_destroy(&ld.cv);
+    pthread_cond_destroy(&ld.pace_cv);
     pthread_mutex_destroy(&ld.mu);
     return e;
 }
