@@ -53,13 +53,6 @@ bench="$root/$build/tools/rlfeed-bench-feedback"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-cluster-bench.XXXXXX")
 redis_pids=()
 daemon_pids=()
-# stop_pids PID...: SIGTERM each and reap it.
-stop_pids() {
-    for p in "$@"; do
-        kill -TERM "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-}
 stop_daemons() {
     stop_pids "${daemon_pids[@]}"
     daemon_pids=()

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "bench/serve_lat.h"
+#include "bench/serve_opts.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "client/rlfeed_client.h"
@@ -120,17 +121,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < lo || v > hi) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     const char *url = NULL;
@@ -143,13 +133,13 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--any-instance") == 0) {
             any_instance = true;
         } else if (strcmp(argv[i], "--threads") == 0 && has &&
-                   parse_long(argv[i + 1], 1, THREADS_MAX, &threads)) {
+                   bench_parse_long(argv[i + 1], 1, THREADS_MAX, &threads)) {
             i++;
         } else if (strcmp(argv[i], "--seconds") == 0 && has &&
-                   parse_long(argv[i + 1], 1, SECONDS_MAX, &seconds)) {
+                   bench_parse_long(argv[i + 1], 1, SECONDS_MAX, &seconds)) {
             i++;
         } else if (strcmp(argv[i], "--policies") == 0 && has &&
-                   parse_long(argv[i + 1], 1, POLICIES_MAX, &policies)) {
+                   bench_parse_long(argv[i + 1], 1, POLICIES_MAX, &policies)) {
             i++;
         } else {
             fprintf(stderr,

@@ -38,10 +38,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-fsync.XXXXXX")
 daemon_pid=""
 dd_pid=""
 cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
+    stop_pids "$daemon_pid"
     touch "$work/stop"
     if [ -n "$dd_pid" ]; then
         wait "$dd_pid" 2>/dev/null || true

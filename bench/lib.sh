@@ -17,6 +17,16 @@ wait_ready() {
     done
 }
 
+# stop_pids PID...: SIGTERM each and reap it (empty arguments and gone processes are skipped).
+stop_pids() {
+    local p
+    for p in "$@"; do
+        [ -n "$p" ] || continue
+        kill -TERM "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+}
+
 # free_port: a TCP port on 127.0.0.1 that was free a moment ago.
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -25,7 +25,6 @@
  * the load; 2 for usage errors or no connection at start.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -37,14 +36,14 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "bench/serve.h"
 #include "bench/serve_net.h"
+#include "bench/serve_opts.h"
 #include "client/rlfeed_client.h"
-#include "proto/request.h"
 #include "proto/stats.h"
 
 #define POLICY "pace"
 #define DIM 64
-#define K 16
 #define SAMPLE_MS 50
 #define WARMUP_MS 500
 
@@ -120,37 +119,6 @@ static void *sampler_main(void *arg)
     return NULL;
 }
 
-static base_err encode_decide(base_buf *out)
-{
-    static const char *const ids[K] = {"a00", "a01", "a02", "a03", "a04", "a05", "a06", "a07",
-                                       "a08", "a09", "a10", "a11", "a12", "a13", "a14", "a15"};
-    float x[DIM], logits[K];
-    for (int i = 0; i < DIM; i++) {
-        x[i] = (float)sin(0.37 * (double)(i + 1));
-    }
-    for (int a = 0; a < K; a++) {
-        logits[a] = 0.1f * (float)(a % 5) - 0.2f;
-    }
-    proto_decide_req q = {.policy = POLICY,
-                          .embedding = x,
-                          .dim = DIM,
-                          .n_cand = K,
-                          .cand_ids = ids,
-                          .base_logits = logits};
-    return proto_encode_decide(out, &q);
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < lo || v > hi) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: rlfeed-bench-pace --url URL [--inflight N] [--seconds S] "
@@ -167,13 +135,13 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--url") == 0 && has) {
             url = argv[++i];
         } else if (strcmp(argv[i], "--inflight") == 0 && has &&
-                   parse_long(argv[++i], 1, BENCH_INFLIGHT_MAX, &inflight)) {
+                   bench_parse_long(argv[++i], 1, BENCH_INFLIGHT_MAX, &inflight)) {
         } else if (strcmp(argv[i], "--seconds") == 0 && has &&
-                   parse_long(argv[++i], 1, 3600, &seconds)) {
+                   bench_parse_long(argv[++i], 1, 3600, &seconds)) {
         } else if (strcmp(argv[i], "--window-ms") == 0 && has &&
-                   parse_long(argv[++i], 1, 3600000, &window_ms)) {
+                   bench_parse_long(argv[++i], 1, 3600000, &window_ms)) {
         } else if (strcmp(argv[i], "--drain-timeout-ms") == 0 && has &&
-                   parse_long(argv[++i], 1, 3600000, &drain_ms)) {
+                   bench_parse_long(argv[++i], 1, 3600000, &drain_ms)) {
         } else {
             return usage();
         }
@@ -189,7 +157,7 @@ int main(int argc, char **argv)
     }
     base_buf req;
     base_buf_init(&req, 1u << 16);
-    if (encode_decide(&req) != BASE_OK) {
+    if (bench_encode_decide(POLICY, DIM, NULL, &req) != BASE_OK) {
         fprintf(stderr, "rlfeed-bench-pace: cannot encode the decide request\n");
         return 2;
     }

@@ -35,10 +35,7 @@ bench="$root/$build/bench/rlfeed-bench-pace"
 work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-pace.XXXXXX")
 daemon_pid=""
 cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
+    stop_pids "$daemon_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

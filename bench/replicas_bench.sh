@@ -33,14 +33,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-replicas.XXXXXX")
 pids=()
 daemon_pid=""
 cleanup() {
-    if [ -n "$daemon_pid" ]; then
-        kill -TERM "$daemon_pid" 2>/dev/null || true
-        wait "$daemon_pid" 2>/dev/null || true
-    fi
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
+    stop_pids "$daemon_pid" "${pids[@]}"
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

@@ -132,24 +132,21 @@ static bool write_config(const env *e)
     return fclose(fp) == 0;
 }
 
-/* The decide request of policy d<dim>: a fixed embedding, K candidates, no event id. */
-static base_err encode_decide(uint32_t dim, const char *event_id, base_buf *out)
+base_err bench_encode_decide(const char *policy, uint32_t dim, const char *event_id, base_buf *out)
 {
     static const char *const ids[K] = {"a00", "a01", "a02", "a03", "a04", "a05", "a06", "a07",
                                        "a08", "a09", "a10", "a11", "a12", "a13", "a14", "a15"};
     float logits[K];
-    char policy[16];
     float *x = base_alloc_array(dim, sizeof(*x));
     if (x == NULL) {
         return BASE_ENOMEM;
     }
     for (uint32_t i = 0; i < dim; i++) {
-        x[i] = (float)sin(0.37 * (double)(i + 1)); /* any finite values: not learned from */
+        x[i] = (float)sin(0.37 * (double)(i + 1)); /* any finite values */
     }
     for (int a = 0; a < K; a++) {
         logits[a] = 0.1f * (float)(a % 5) - 0.2f;
     }
-    snprintf(policy, sizeof(policy), "d%u", dim);
     proto_decide_req q = {.policy = policy,
                           .event_id = event_id,
                           .embedding = x,
@@ -160,6 +157,14 @@ static base_err encode_decide(uint32_t dim, const char *event_id, base_buf *out)
     base_err e = proto_encode_decide(out, &q);
     base_free(x);
     return e;
+}
+
+/* The decide request of policy d<dim>. */
+static base_err encode_decide(uint32_t dim, const char *event_id, base_buf *out)
+{
+    char policy[16];
+    snprintf(policy, sizeof(policy), "d%u", dim);
+    return bench_encode_decide(policy, dim, event_id, out);
 }
 
 static void env_stop(env *e)

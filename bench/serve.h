@@ -1,6 +1,11 @@
 #ifndef BENCH_SERVE_H
 #define BENCH_SERVE_H
 
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
 /*
  * `rlfeed bench serve`: serving throughput and latency of rlfeedd against the
  * raw ceilings it is built on (issue 13, item 1), measured in the same run.
@@ -32,5 +37,13 @@
  * daemon that would not start, a lost connection), 2 usage.
  */
 int rlfeed_bench_serve_main(int argc, char **argv);
+
+/*
+ * bench_encode_decide() - the benchmarks' decide request into @out: policy @policy, a fixed
+ * embedding of @dim floats, 16 candidates "a00".."a15" (the actions bench/pace.ini and
+ * serve's policies configure) with fixed base logits, @event_id (NULL: none).
+ * Return: BASE_OK; BASE_ENOMEM; what proto_encode_decide() returns.
+ */
+base_err bench_encode_decide(const char *policy, uint32_t dim, const char *event_id, base_buf *out);
 
 #endif

@@ -194,3 +194,15 @@ int bench_opts_parse(int argc, char **argv, bench_opts *o)
     }
     return 0;
 }
+
+bool bench_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        return false;
+    }
+    *out = v;
+    return true;
+}

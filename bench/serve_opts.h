@@ -35,4 +35,7 @@ typedef struct bench_opts {
  */
 int bench_opts_parse(int argc, char **argv, bench_opts *o);
 
+/* Whether @s is a whole decimal number in [@lo, @hi]; then *out is it (the small benches). */
+bool bench_parse_long(const char *s, long lo, long hi, long *out);
+
 #endif
