@@ -163,6 +163,23 @@ static void mark_up(svc_persist *p)
 }
 
 /*
+ * Sleep *@backoff ms (while closing, not past give_up_ns()), then double it, up to 2 s: the
+ * back-off of a Redis that is away or refuses writes.
+ */
+static void backoff_nap(const svc_persist *p, int *backoff)
+{
+    int nap = *backoff;
+    if (atomic_load(&p->closing)) {
+        uint64_t now = base_mono_ns(), end = give_up_ns(p);
+        if (now < end && (end - now) / 1000000u < (uint64_t)nap) {
+            nap = (int)((end - now) / 1000000u) + 1;
+        }
+    }
+    nap_ms(nap);
+    *backoff = *backoff * 2 > 2000 ? 2000 : *backoff * 2;
+}
+
+/*
  * Reconnect with exponential backoff. Returns false when closing and Redis
  * stayed away past give_up_ns(), or, for an @idle writer (no batch in
  * hand), as soon as it is closing with nothing queued: there is nothing
@@ -188,18 +205,11 @@ static bool reconnect(svc_persist *p, bool idle)
             p->last_ok_ns = base_mono_ns();
             return true;
         }
-        int nap = backoff;
-        if (atomic_load(&p->closing)) {
-            uint64_t now = base_mono_ns(), end = give_up_ns(p);
-            if ((idle && base_queue_len(p->q) == 0) || now >= end) {
-                return false;
-            }
-            if ((end - now) / 1000000u < (uint64_t)nap) {
-                nap = (int)((end - now) / 1000000u) + 1;
-            }
+        if (atomic_load(&p->closing) &&
+            ((idle && base_queue_len(p->q) == 0) || base_mono_ns() >= give_up_ns(p))) {
+            return false;
         }
-        nap_ms(nap);
-        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+        backoff_nap(p, &backoff);
     }
 }
 
@@ -329,10 +339,10 @@ static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append
 
 /*
  * Redis answered, but refused @n writes for now (out of memory, read-only, loading, ...):
- * like an outage, the records stay in hand, in order, and go again after @nap_ms. Health is
+ * like an outage, the records stay in hand, in order, and go again after *@backoff ms. Health is
  * degraded meanwhile; the first refusal of an episode is logged with Redis's words.
  */
-static void refused_wait(svc_persist *p, size_t n, int nap)
+static void refused_wait(svc_persist *p, size_t n, int *backoff)
 {
     if (!p->refusing) {
         p->refusing = true;
@@ -345,13 +355,7 @@ static void refused_wait(svc_persist *p, size_t n, int nap)
                  "queued wait and go again with backoff",
                  sto_store_refusal(p->store), n, base_queue_len(p->q));
     }
-    if (atomic_load(&p->closing)) {
-        uint64_t now = base_mono_ns(), end = give_up_ns(p);
-        if (now < end && (end - now) / 1000000u < (uint64_t)nap) {
-            nap = (int)((end - now) / 1000000u) + 1; /* closing: not past the give-up time */
-        }
-    }
-    nap_ms(nap);
+    backoff_nap(p, backoff);
 }
 
 static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
@@ -360,8 +364,8 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
     svc_persist_item *todo[SVC_PERSIST_BATCH];
     bool maybe_stored[SVC_PERSIST_BATCH]; /* an attempt went unanswered */
     size_t n_todo = n;
-    int refused_nap = 0;  /* ms: back-off while Redis refuses writes for now */
-    bool gave_up = false; /* closing, and Redis refused writes past give_up_ns() */
+    int refused_backoff = 50; /* ms: while Redis refuses writes for now */
+    bool gave_up = false;     /* closing, and Redis refused writes past give_up_ns() */
     memcpy(todo, items, n * sizeof(todo[0]));
     memset(maybe_stored, 0, sizeof(maybe_stored));
     while (n_todo > 0) {
@@ -430,10 +434,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             /* Closing: refusals count as an outage for how long to keep trying. */
             gave_up = refused > 0 && atomic_load(&p->closing) && base_mono_ns() >= give_up_ns(p);
             if (!broken && refused > 0 && !gave_up && !past_deadline(p)) {
-                refused_nap = refused_nap == 0         ? 50
-                              : refused_nap * 2 > 2000 ? 2000
-                                                       : refused_nap * 2;
-                refused_wait(p, refused, refused_nap);
+                refused_wait(p, refused, &refused_backoff);
             } else if (!broken && refused == 0 && p->refusing) {
                 p->refusing = false;
                 mark_up(p);
