@@ -403,3 +403,21 @@ bool tst_wait_health(rlfeed_client *c, const char *want, int timeout_ms)
     }
     return false;
 }
+
+bool tst_decide_feedback(tst_daemon *d, tst_daemon *f, int i)
+{
+    rlfeed_reply r;
+    if (tst_callf(d, &r,
+                  "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"context\":"
+                  "{\"embedding\":[%d,1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
+                  "{\"id\":\"b\",\"base_logit\":0}]}",
+                  i, i % 2) != BASE_OK ||
+        !r.ok) {
+        return false;
+    }
+    return tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-%d\","
+                     "\"signal\":\"%s\",\"outcome_id\":\"o-%d\"}",
+                     i, i % 3 == 0 ? "resolved" : "escalated", i) == BASE_OK &&
+           r.ok;
+}

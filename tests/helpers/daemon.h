@@ -78,6 +78,13 @@ bool tst_new_client_served(const char *url, int timeout_ms);
 /* The manual clock's time (daemon started with --manual-clock). */
 bool tst_clock_set(tst_daemon *f, long long ms);
 /* Whether @c's health status is @want now; tst_wait_health() polls for it up to @timeout_ms. */
+/*
+ * tst_decide_feedback() - decide event "ev-<i>" of policy "p" (actions a and b, embedding
+ * [i mod 2, 1]) on @d, then acknowledged feedback "o-<i>" for it on @f ("resolved" every
+ * third, else "escalated"). True if both were answered ok (matched, or accepted by a
+ * follower).
+ */
+bool tst_decide_feedback(tst_daemon *d, tst_daemon *f, int i);
 bool tst_health_is(rlfeed_client *c, const char *want);
 bool tst_wait_health(rlfeed_client *c, const char *want, int timeout_ms);
 json_t *tst_stats(tst_daemon *f);

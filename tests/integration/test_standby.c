@@ -31,21 +31,7 @@ static int ev, acked;
 
 static bool interact(tst_daemon *f)
 {
-    rlfeed_reply r;
-    int i = ev++;
-    if (tst_callf(f, &r,
-                  "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"context\":"
-                  "{\"embedding\":[%d,1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
-                  "{\"id\":\"b\",\"base_logit\":0}]}",
-                  i, i % 2) != BASE_OK ||
-        !r.ok) {
-        return false;
-    }
-    if (tst_callf(f, &r,
-                  "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"signal\":\"%s\","
-                  "\"outcome_id\":\"o-%d\"}",
-                  i, i % 3 == 0 ? "resolved" : "escalated", i) != BASE_OK ||
-        !r.ok) {
+    if (!tst_decide_feedback(f, f, ev++)) {
         return false;
     }
     acked++;

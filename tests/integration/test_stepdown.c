@@ -33,21 +33,8 @@ static int times[MAX_EV]; /* how often o-<i> is in the outcomes stream */
 /* decide on @d, feedback on @f: true if the feedback was acknowledged (matched or accepted). */
 static bool interact(tst_daemon *d, tst_daemon *f)
 {
-    rlfeed_reply r;
     int i = ev++;
-    if (tst_callf(d, &r,
-                  "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"context\":"
-                  "{\"embedding\":[%d,1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
-                  "{\"id\":\"b\",\"base_logit\":0}]}",
-                  i, i % 2) != BASE_OK ||
-        !r.ok) {
-        return false;
-    }
-    if (tst_callf(f, &r,
-                  "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-%d\",\"signal\":\"%s\","
-                  "\"outcome_id\":\"o-%d\"}",
-                  i, i % 3 == 0 ? "resolved" : "escalated", i) != BASE_OK ||
-        !r.ok) {
+    if (!tst_decide_feedback(d, f, i)) {
         return false;
     }
     acked++;
