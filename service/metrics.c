@@ -98,7 +98,7 @@ static const pol_metric pol_metrics[] = {
     PM("rlfeed_model_updates_total", "counter", "Examples applied to the online head.", updates),
     PM("rlfeed_learn_errors_total", "counter", "Examples the online head failed to learn.",
        learn_errors),
-    PM("rlfeed_store_errors_total", "counter", "Records of this policy Redis did not take.",
+    PM("rlfeed_store_errors_total", "counter", "Records of this policy that ended unstored.",
        store_errors),
     PM("rlfeed_snapshots_total", "counter", "Model snapshots (checkpoints) written.", snapshots),
     PM("rlfeed_registry_errors_total", "counter",
@@ -312,7 +312,7 @@ static void service(writer *w, const proto_stats *s)
     family(w, "rlfeed_records_written_total", "counter", "Records stored in Redis.");
     sample(w, "rlfeed_records_written_total", NULL, NULL, NULL, NULL);
     value_u(w, st->written);
-    family(w, "rlfeed_records_failed_total", "counter", "Records Redis did not take.");
+    family(w, "rlfeed_records_failed_total", "counter", "Records that ended unstored.");
     sample(w, "rlfeed_records_failed_total", NULL, NULL, NULL, NULL);
     value_u(w, st->failed);
     family(w, "rlfeed_records_trimmed_total", "counter", "Stream entries trimmed by retention.");

@@ -338,9 +338,10 @@ static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append
 }
 
 /*
- * Redis answered, but refused @n writes for now (out of memory, read-only, loading, ...):
- * like an outage, the records stay in hand, in order, and go again after *@backoff ms. Health is
- * degraded meanwhile; the first refusal of an episode is logged with Redis's words.
+ * Redis answered, but refused @n writes (out of memory, read-only, loading, no permission,
+ * a key of the wrong type, ...): like an outage, the records stay in hand, in order, and go
+ * again after *@backoff ms. Health is degraded meanwhile; the first refusal of an episode is
+ * logged with Redis's words.
  */
 static void refused_wait(svc_persist *p, size_t n, int *backoff)
 {
@@ -351,8 +352,8 @@ static void refused_wait(svc_persist *p, size_t n, int *backoff)
         }
         atomic_store(&p->redis_up, false);
         base_log(BASE_LOG_WARN,
-                 "redis: refuses writes for now (%.100s); %zu record(s) of this batch and %zu "
-                 "queued wait and go again with backoff",
+                 "redis: refuses writes (%.100s); %zu record(s) of this batch and %zu queued "
+                 "wait and go again with backoff until it takes them",
                  sto_store_refusal(p->store), n, base_queue_len(p->q));
     }
     backoff_nap(p, backoff);
@@ -364,7 +365,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
     svc_persist_item *todo[SVC_PERSIST_BATCH];
     bool maybe_stored[SVC_PERSIST_BATCH]; /* an attempt went unanswered */
     size_t n_todo = n;
-    int refused_backoff = 50; /* ms: while Redis refuses writes for now */
+    int refused_backoff = 50; /* ms: while Redis refuses writes */
     bool gave_up = false;     /* closing, and Redis refused writes past give_up_ns() */
     memcpy(todo, items, n * sizeof(todo[0]));
     memset(maybe_stored, 0, sizeof(maybe_stored));

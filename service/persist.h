@@ -25,10 +25,11 @@
  * reconnects with exponential backoff (50 ms .. 2 s) and sends again only
  * the records of the batch whose replies it had not read (a reply read is
  * final); items are never reordered or dropped while the queue is open. A
- * record Redis refuses for now (OOM, READONLY, LOADING, ...: sto_append's
- * out_refused) is kept the same way: Redis marked down, the record sent
- * again after 50 ms .. 2 s. A record Redis refuses for good (any other
- * error reply) completes with BASE_ESTORE. While the queue
+ * record Redis refuses with an error reply (OOM, READONLY, LOADING, NOPERM,
+ * WRONGTYPE, ...: sto_append's out_refused) is kept the same way: Redis
+ * marked down, the record sent again after 50 ms .. 2 s, until Redis takes
+ * it or the close deadline spills it. The record may be applied already,
+ * so it is never dropped while the queue is open. While the queue
  * is idle the writer PINGs Redis after SVC_PERSIST_PING_MS without an
  * exchange, so an outage is noticed (svc_persist_redis_up() turns false)
  * even when nothing is being written; a PING blocks up to @timeout_ms, so a

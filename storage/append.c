@@ -248,21 +248,18 @@ static base_err lane_route(sto_store *s, const lane *l)
 }
 
 /*
- * Errors after which the same write may succeed later, on a single Redis or a cluster: no
- * memory (maxmemory with noeviction), loading, a replica, a failing RDB save (MISCONF), a
- * busy script, too few replicas (min-replicas-to-write), a master down.
+ * Whether error reply @r refuses the write without saying anything of the record itself,
+ * so that the same write may succeed later: any error but a fence's refusal and an explicit
+ * id at or below the stream's top (those are answered by the caller). Some pass on their
+ * own (OOM with maxmemory, LOADING, READONLY, MISCONF, BUSY, NOREPLICAS, MASTERDOWN,
+ * TRYAGAIN); others (NOPERM, WRONGTYPE on a foreign key, an unknown command) need an
+ * operator. Either way the record is not dropped: its decision or outcome may be applied
+ * already, and the streams must hold everything the model has seen.
  */
 static bool refused_for_now(const redisReply *r)
 {
-    static const char *const words[] = {"OOM ",        "LOADING ",  "READONLY ",
-                                        "MISCONF ",    "BUSY ",     "NOREPLICAS ",
-                                        "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN "};
-    for (size_t i = 0; r->str != NULL && i < sizeof(words) / sizeof(words[0]); i++) {
-        if (strncmp(r->str, words[i], strlen(words[i])) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return r->type == REDIS_REPLY_ERROR && r->str != NULL && strncmp(r->str, "FENCED ", 7) != 0 &&
+           !is_behind_error(r);
 }
 
 const char *sto_store_refusal(const sto_store *s)
@@ -280,7 +277,7 @@ static void take_result(sto_store *s, sto_append *it, const redisReply *r, bool 
     } else if (sto_cluster_note(s, r)) {
         /* Not run (MOVED, ASK, CLUSTERDOWN...): BASE_EIO, to be sent again. */
         *unsettled = *unsettled || strncmp(r->str, "MOVED ", 6) != 0;
-    } else if (r->type == REDIS_REPLY_ERROR && refused_for_now(r)) {
+    } else if (refused_for_now(r)) {
         it->out_refused = true; /* out_err stays BASE_EIO: to be sent again */
         base_strlcpy(s->refusal, r->str, sizeof(s->refusal));
     } else if (r->type == REDIS_REPLY_ERROR && r->str != NULL &&

@@ -119,10 +119,10 @@ typedef struct sto_append {
     base_err out_err;                    /* this item's result */
     bool out_behind;                     /* refused: @id is at or below the stream's top */
     /*
-     * Refused for now: Redis cannot take writes at the moment (out of memory, loading, a
-     * read-only replica, a failing RDB save, a busy script, too few replicas). out_err stays
-     * BASE_EIO: send it again later, as after a lost connection. The reply's text is in
-     * sto_store_refusal().
+     * Refused for now: Redis answered an error that says nothing of the record itself (out
+     * of memory, loading, a read-only replica, a failing RDB save, a busy script, too few
+     * replicas, no permission, a key of another type...). out_err stays BASE_EIO: send it
+     * again later, as after a lost connection. The reply's text is in sto_store_refusal().
      */
     bool out_refused;
     /*
@@ -141,10 +141,11 @@ typedef struct sto_append {
  * Return: BASE_OK if the batch was exchanged (check each out_err:
  *         BASE_ELIMIT if a record encodes past STO_MAX_VALUE, BASE_EINVAL for
  *         a bad policy name, a malformed id or an invalid record (none is
- *         sent), BASE_ESTORE if Redis refused it — with out_behind set when
- *         the reason is that the explicit id is not above the stream's last
- *         id, so it may already be stored: see sto_store_match(); BASE_EIO
- *         with out_refused when Redis cannot take writes for now);
+ *         sent), BASE_ESTORE with out_behind when the explicit id is
+ *         not above the stream's last id, so it may already be stored: see
+ *         sto_store_match(); BASE_ESTORE with out_fenced (above); BASE_EPROTO
+ *         for a reply that is neither an id nor an error; BASE_EIO with
+ *         out_refused for any other error reply);
  *         BASE_EIO if the connection was lost. Replies are read in order, so
  *         on BASE_EIO the items have final results up to the first one whose
  *         out_err is BASE_EIO: that one and every later one may or may not be

@@ -1,7 +1,7 @@
 /*
- * Redis that answers but refuses writes for now (here: maxmemory below what it uses, with
- * the default noeviction policy, so every write is answered "-OOM ..."): rlfeedd treats it
- * like Redis away. The records stay queued, in order; acknowledged feedback is answered
+ * Redis that answers but refuses writes (here: maxmemory below what it uses, with the
+ * default noeviction policy, so every write is answered "-OOM ..."; then an ACL without
+ * XADD, "-NOPERM ..."): rlfeedd treats it like Redis away. The records stay queued, in order; acknowledged feedback is answered
  * "unavailable" after ack_timeout_ms and stays queued; health says "degraded"; nothing is
  * counted as a store error. Once Redis takes writes again, everything is stored: the
  * outcome exactly once, and its retry is answered "duplicate". Stopped while Redis refuses,
@@ -11,6 +11,7 @@
  * outcome, and the retry was answered "duplicate" for an outcome Redis never had.
  */
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,11 +35,15 @@ static const float X[4] = {0.25f, -0.5f, 0.75f, 0.1f};
 static const char *const IDS[4] = {"a0", "a1", "a2", "a3"};
 static const float LOGITS[4] = {0.1f, 0.2f, 0.3f, 0.4f};
 
-static bool redis_config(const char *sock, const char *key, const char *value)
+/* Run one command on the private redis-server; whether it answered a status (+OK). */
+static bool redis_status(const char *sock, const char *fmt, ...)
 {
+    va_list ap;
     redisContext *c = redisConnectUnix(sock);
     bool ok = c != NULL && !c->err;
-    redisReply *r = ok ? redisCommand(c, "CONFIG SET %s %s", key, value) : NULL;
+    va_start(ap, fmt);
+    redisReply *r = ok ? redisvCommand(c, fmt, ap) : NULL;
+    va_end(ap);
     ok = r != NULL && r->type == REDIS_REPLY_STATUS;
     if (r != NULL) {
         freeReplyObject(r);
@@ -47,6 +52,11 @@ static bool redis_config(const char *sock, const char *key, const char *value)
         redisFree(c);
     }
     return ok;
+}
+
+static bool redis_config(const char *sock, const char *key, const char *value)
+{
+    return redis_status(sock, "CONFIG SET %s %s", key, value);
 }
 
 static void count_one(const base_decision *d, void *arg)
@@ -79,7 +89,7 @@ int main(void)
         return tst_done();
     }
     const char *sock = sto_server_url(f.redis) + strlen("unix:");
-    char ev[2][BASE_ID_MAX + 1];
+    char ev[3][BASE_ID_MAX + 1];
     rlfeed_reply r;
     TST_TRUE(decide(f.c, ev[0], sizeof(ev[0])));
     TST_TRUE(rlfeed_client_feedback(f.c, POLICY, ev[0], "resolved", 1.0, "o-0", &r) == BASE_OK &&
@@ -95,7 +105,7 @@ int main(void)
     json_t *s = tst_stats(&f);
     TST_EQ(tst_stat_int(s, POLICY, "store_errors"), 0);
     json_decref(s);
-    TST_TRUE(tst_file_has(f.log, "refuses writes for now (OOM"));
+    TST_TRUE(tst_file_has(f.log, "refuses writes (OOM"));
 
     /* Writes taken again: what waited is stored, and the retry finds the original. */
     TST_TRUE(redis_config(sock, "maxmemory", "0"));
@@ -106,6 +116,32 @@ int main(void)
     TST_EQ(tst_count_outcome_ids(sto_server_url(f.redis), POLICY, times, 2), 2);
     TST_EQ(times[0], 1);
     TST_EQ(times[1], 1);
+    s = tst_stats(&f);
+    TST_EQ(tst_stat_int(s, POLICY, "store_errors"), 0);
+    json_decref(s);
+
+    /*
+     * An error that needs an operator, not time (here an ACL that takes XADD away: "-NOPERM
+     * ..."): the same.
+     */
+    TST_TRUE(redis_status(sock, "ACL SETUSER default -xadd"));
+    TST_TRUE(decide(f.c, ev[2], sizeof(ev[2])));
+    e = rlfeed_client_feedback(f.c, POLICY, ev[2], "resolved", 1.0, "o-2", &r);
+    TST_TRUE(e == BASE_OK && !r.ok && r.error.code == PROTO_E_UNAVAILABLE);
+    TST_TRUE(tst_wait_health(f.c, "degraded", 5000));
+    TST_TRUE(tst_file_has(f.log, "refuses writes (NOPERM"));
+    s = tst_stats(&f);
+    TST_EQ(tst_stat_int(s, POLICY, "store_errors"), 0);
+    json_decref(s);
+    TST_TRUE(redis_status(sock, "ACL SETUSER default +xadd"));
+    TST_TRUE(tst_wait_health(f.c, "ready", 10000));
+    e = rlfeed_client_feedback(f.c, POLICY, ev[2], "resolved", 1.0, "o-2", &r);
+    TST_TRUE(e == BASE_OK && r.ok && r.duplicate);
+    int times3[3] = {0, 0, 0};
+    TST_EQ(tst_count_outcome_ids(sto_server_url(f.redis), POLICY, times3, 3), 3);
+    TST_EQ(times3[2], 1);
+    int decided = 0;
+    TST_EQ(tst_each_decision(&f, POLICY, 3, 10000, count_one, &decided), 3);
     s = tst_stats(&f);
     TST_EQ(tst_stat_int(s, POLICY, "store_errors"), 0);
     json_decref(s);
@@ -130,8 +166,8 @@ int main(void)
     TST_TRUE(tst_daemon_start(&f, true, extra));
     TST_TRUE(tst_file_has(f.log, "replayed 1 spill file(s)"));
     int n = 0;
-    TST_EQ(tst_each_decision(&f, POLICY, 5, 10000, count_one, &n), 5);
-    TST_EQ(n, 5);
+    TST_EQ(tst_each_decision(&f, POLICY, 6, 10000, count_one, &n), 6);
+    TST_EQ(n, 6);
 
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "base/alloc.h"
 #include "base/record.h"
 #include "proc.h"
@@ -806,6 +808,38 @@ static void data_survives_kill_and_store_recovers(sto_server *srv, sto_store *s)
     TST_OK(item.out_err);
 }
 
+/*
+ * An error reply that says nothing of the record (here WRONGTYPE: a foreign key where the
+ * stream should be) leaves the item unsettled and marked refused, with Redis's words, so
+ * the writer keeps it and sends it again; once the key is gone it is stored.
+ */
+static void refusals_leave_the_record_unsettled(sto_store *s, const sto_server *srv)
+{
+    base_outcome o;
+    make_outcome(&o, "wrongtype", 1);
+    redisContext *c = redisConnectUnix(sto_server_url(srv) + strlen("unix:"));
+    TST_TRUE(c != NULL && !c->err);
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return;
+    }
+    redisReply *r = redisCommand(c, "SET rlfeed:{wrongtype}:outcomes foreign");
+    TST_TRUE(r != NULL && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    sto_append a = {.kind = STO_OUTCOMES, .policy = "wrongtype", .rec = &o};
+    TST_OK(sto_store_append(s, &a, 1));
+    TST_EQ(a.out_err, BASE_EIO);
+    TST_TRUE(a.out_refused && !a.out_behind && !a.out_fenced);
+    TST_TRUE(strncmp(sto_store_refusal(s), "WRONGTYPE", 9) == 0);
+    r = redisCommand(c, "DEL rlfeed:{wrongtype}:outcomes");
+    TST_TRUE(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    TST_OK(sto_store_append(s, &a, 1));
+    TST_OK(a.out_err);
+    TST_TRUE(!a.out_refused && a.out_id[0] != '\0');
+    redisFree(c);
+}
+
 static void lease_has_one_owner(sto_store *s)
 {
     bool held = false;
@@ -1070,6 +1104,7 @@ int main(void)
     model_put_and_get_online(s);
     lease_has_one_owner(s);
     fenced_appends_need_the_lease(s);
+    refusals_leave_the_record_unsettled(s, srv);
     inbox_orders_reads_and_trims(s);
     explicit_ids_make_retries_idempotent(s);
     event_index_finds_decisions_and_joined(s);
