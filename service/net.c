@@ -17,9 +17,10 @@
 #include "base/log.h"
 #include "service/tls.h"
 
-#define CLOSE_WAIT_MS 2000 /* longest close waits for requests being handled */
-#define PULL_WAIT_MS 1     /* between asks whether a PULL message may be taken */
-#define PULL_DRAIN_MAX 64  /* PULL messages taken per receive callback */
+#define CLOSE_WAIT_MS 2000   /* longest close waits for requests being handled */
+#define SOCKET_CLOSE_MS 2000 /* longest close waits for nng to close the sockets */
+#define PULL_WAIT_MS 1       /* between asks whether a PULL message may be taken */
+#define PULL_DRAIN_MAX 64    /* PULL messages taken per receive callback */
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -80,7 +81,81 @@ struct svc_net {
     pthread_cond_t pull_cv;
     bool pull_paused; /* guarded by pull_lk: the waiter owns the next receive */
     bool pull_stop;   /* guarded by pull_lk */
+    bool stuck;       /* nng_close() did not return within SOCKET_CLOSE_MS (close_sockets()) */
 };
+
+/* The sockets close_sockets() closes on a thread of its own. */
+typedef struct closing {
+    atomic_bool done;
+    size_t n;
+    nng_socket socks[];
+} closing;
+
+static void *close_thread(void *arg)
+{
+    closing *c = arg;
+    for (size_t i = 0; i < c->n; i++) {
+        nng_close(c->socks[i]);
+    }
+    atomic_store(&c->done, true); /* the last touch of c: the closer frees it */
+    return NULL;
+}
+
+/*
+ * nng_close() each REP socket and the PULL socket, waiting at most SOCKET_CLOSE_MS. nng
+ * 1.5.2 can wait for ever there: a connection closed while its receive callback is between
+ * a message's header and its body (sp/transport/ipc/ipc.c, ipc_pipe_recv_cb()) resubmits
+ * the stopped receive, which nni_aio_begin() then drops without a callback, so the pipe's
+ * teardown (pipe_destroy(), on nng's only reaper thread) waits for it, and nng_close() for
+ * the pipe. Then the thread is left behind, n->stuck is set, and the shutdown goes on: it
+ * still has records to store and spill, and nothing reads the sockets any more.
+ */
+static void close_sockets(svc_net *n)
+{
+    size_t count = n->n_rep + (n->have_pull ? 1 : 0);
+    closing *c = base_alloc(sizeof(*c) + count * sizeof(nng_socket));
+    pthread_t t;
+    if (c != NULL) {
+        atomic_init(&c->done, false);
+        c->n = 0;
+        for (size_t i = 0; i < n->n_rep; i++) {
+            c->socks[c->n++] = n->rep[i];
+        }
+        if (n->have_pull) {
+            c->socks[c->n++] = n->pull;
+        }
+    }
+    if (c == NULL || pthread_create(&t, NULL, close_thread, c) != 0) {
+        if (c != NULL) {
+            (void)close_thread(c); /* no thread: close here, unbounded */
+        } else {
+            for (size_t i = 0; i < n->n_rep; i++) {
+                nng_close(n->rep[i]);
+            }
+            if (n->have_pull) {
+                nng_close(n->pull);
+            }
+        }
+        base_free(c);
+        return;
+    }
+    uint64_t deadline = base_mono_ns() + (uint64_t)SOCKET_CLOSE_MS * 1000000u;
+    while (!atomic_load(&c->done) && base_mono_ns() < deadline) {
+        struct timespec ts = {0, 1000000L};
+        (void)nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&c->done)) {
+        (void)pthread_join(t, NULL);
+        base_free(c);
+        return;
+    }
+    (void)pthread_detach(t); /* it keeps c: both end with the process */
+    n->stuck = true;
+    base_log(BASE_LOG_WARN,
+             "shutdown: nng did not close the sockets within %d ms (a connection stuck in "
+             "nng 1.5.2's teardown); going on without them",
+             SOCKET_CLOSE_MS);
+}
 
 static base_err from_nng(int rv)
 {
@@ -477,12 +552,7 @@ void svc_net_close(svc_net *n)
     pthread_rwlock_wrlock(&n->close_lk);
     n->closed = true;
     pthread_rwlock_unlock(&n->close_lk);
-    for (size_t i = 0; i < n->n_rep; i++) {
-        nng_close(n->rep[i]);
-    }
-    if (n->have_pull) {
-        nng_close(n->pull);
-    }
+    close_sockets(n);
     if (n->have_pull_thr) {
         pthread_mutex_lock(&n->pull_lk);
         n->pull_stop = true;
@@ -503,8 +573,15 @@ void svc_net_close(svc_net *n)
     }
 }
 
+/* A net whose sockets nng did not close: kept, and reachable, until the process exits. */
+static svc_net *kept_stuck;
+
 void svc_net_free(svc_net *n)
 {
+    if (n != NULL && n->stuck) {
+        kept_stuck = n; /* nng may still call back into its slots */
+        return;
+    }
     if (n == NULL) {
         return;
     }

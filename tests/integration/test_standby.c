@@ -151,9 +151,10 @@ int main(void)
             stale_ok = r.ok;
         }
         /*
-         * It stops on its own (lost ownership at its renewal). Its exit is waited for but not
-         * required here: about one run in ten, its shutdown after the SIGSTOP/SIGCONT waits in
-         * nng_close() (a known defect under study), so it is killed after 15 s instead.
+         * It stops on its own (lost ownership at its renewal), within the shutdown bound. Now
+         * and then (1 to 4 runs in 15 here) nng 1.5.2 leaves a connection stuck in its
+         * teardown at this point and nng_close() never returns; rlfeedd gives the sockets
+         * SOCKET_CLOSE_MS (service/net.c) and goes on with its shutdown without them.
          */
         int status = -1;
         int64_t lost_deadline = tst_now_ms() + 15000;
@@ -164,7 +165,10 @@ int main(void)
         if (!exited) {
             kill(a.pid, SIGKILL);
             (void)tst_wait_exit(a.pid, 5000, NULL);
-            printf("# a did not finish its shutdown within 15 s (nng_close): killed\n");
+            printf("# a did not finish its shutdown within 15 s: killed\n");
+        }
+        if (tst_file_has(a.log, "nng did not close the sockets")) {
+            printf("# a: nng_close() did not return; the shutdown went on without it\n");
         }
         a.pid = 0;
         rlfeed_client_close(a.c);
@@ -175,7 +179,7 @@ int main(void)
                tst_file_has(a.log, "was refused") ? "a write was refused by the fence"
                                                   : "it stopped before writing");
         TST_TRUE(!stale_ok);
-        TST_TRUE(!exited || (WIFEXITED(status) && WEXITSTATUS(status) != 0));
+        TST_TRUE(exited && WIFEXITED(status) && WEXITSTATUS(status) != 0);
         TST_TRUE(tst_file_has(a.log, "lost ownership"));
 
         /* "b" learns on; stopped cleanly, it hands the lease back to a restarted "a". */
