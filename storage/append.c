@@ -5,9 +5,11 @@
  */
 #include "storage/store.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "storage/codec.h"
 #include "storage/streamid.h"
@@ -45,20 +47,132 @@ static base_err prepare(const sto_append *it, char *key, base_buf *b)
     return e == BASE_OK ? sto_record_encode(it->kind, it->rec, b) : e;
 }
 
-/* Queue the event-index commands of each sent item of @k[0..n) (after its XADD or group). */
-static base_err queue_indexes(sto_store *s, sto_append *items, const size_t *k, size_t n,
-                              const bool *sent, uint8_t *extra, size_t *cmds)
+/* Hour keys one chunk's index entries may use before they are written out early. */
+#define IDX_KEYS_MAX 8u
+
+/*
+ * The event-index entries of a chunk's decisions and joined records, written after its
+ * XADDs as one HSET of all their fields per hour key, then one PEXPIRE per key (the last
+ * item's TTL: each write renews it): two commands a chunk instead of two an item.
+ */
+typedef struct idx_pend {
+    struct {
+        uint8_t key; /* in keys[] */
+        char field[STO_EVIDX_FIELD_MAX];
+        const char *id;
+    } * e; /* [cap] */
+    size_t n, cap;
+    const char **argv; /* [2 + 2 cap] */
+    size_t *lens;      /* [2 + 2 cap] */
+    char keys[IDX_KEYS_MAX][STO_KEY_MAX];
+    uint64_t ttl[IDX_KEYS_MAX];
+    size_t n_keys;
+} idx_pend;
+
+static bool idx_pend_init(idx_pend *p, size_t cap)
 {
+    memset(p, 0, sizeof(*p));
+    p->cap = cap;
+    p->e = base_alloc_array(cap, sizeof(p->e[0]));
+    p->argv = base_alloc_array(2 + 2 * cap, sizeof(p->argv[0]));
+    p->lens = base_alloc_array(2 + 2 * cap, sizeof(p->lens[0]));
+    return p->e != NULL && p->argv != NULL && p->lens != NULL;
+}
+
+static void idx_pend_fini(idx_pend *p)
+{
+    base_free(p->e);
+    base_free(p->argv);
+    base_free(p->lens);
+}
+
+/* Queue "HSET @key <argv[2..argc)>" then "PEXPIRE @key @ttl_ms"; *n counts the replies. */
+static base_err queue_hset(sto_store *s, int argc, const char **argv, size_t *lens, const char *key,
+                           uint64_t ttl_ms, size_t *n)
+{
+    char ttl[24];
+    (void)snprintf(ttl, sizeof(ttl), "%" PRIu64, ttl_ms);
+    argv[0] = "HSET";
+    lens[0] = 4;
+    argv[1] = key;
+    lens[1] = strlen(key);
+    const char *pexp[] = {"PEXPIRE", key, ttl};
+    size_t plen[] = {7, strlen(key), strlen(ttl)};
+    if (redisAppendCommandArgv(s->c, argc, argv, lens) != REDIS_OK) {
+        return BASE_EIO;
+    }
+    ++*n;
+    if (redisAppendCommandArgv(s->c, 3, pexp, plen) != REDIS_OK) {
+        return BASE_EIO;
+    }
+    ++*n;
+    return BASE_OK;
+}
+
+/* Queue the pending entries (HSET, then PEXPIRE, per key); *tail counts their replies. */
+static base_err idx_flush(sto_store *s, idx_pend *p, size_t *tail)
+{
+    base_err e = BASE_OK;
+    for (size_t k = 0; k < p->n_keys && e == BASE_OK; k++) {
+        int argc = 2;
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->e[i].key == k) {
+                p->argv[argc] = p->e[i].field;
+                p->lens[argc++] = strlen(p->e[i].field);
+                p->argv[argc] = p->e[i].id;
+                p->lens[argc++] = strlen(p->e[i].id);
+            }
+        }
+        e = queue_hset(s, argc, p->argv, p->lens, p->keys[k], p->ttl[k], tail);
+    }
+    p->n = 0;
+    p->n_keys = 0;
+    return e;
+}
+
+/*
+ * The event-index commands of each sent item of @k[0..n) (after its XADD or group): an
+ * outcome's script at once, a decision's or joined record's entry into @p for the chunk's
+ * end, or, once the chunk has IDX_KEYS_MAX other hour keys, its own HSET and PEXPIRE at
+ * once. Replies of what is queued at once are counted in extra[] (read after the item's).
+ */
+static base_err queue_indexes(sto_store *s, sto_append *items, const size_t *k, size_t n,
+                              const bool *sent, uint8_t *extra, size_t *cmds, idx_pend *p)
+{
+    char key[STO_KEY_MAX];
     for (size_t i = 0; i < n; i++) {
         const sto_append *it = &items[k[i]];
-        size_t n_idx = 0;
-        if (sent[k[i]] && it->id != NULL && it->id[0] != '\0') {
-            base_err e = sto_evidx_queue(s, it, it->id, &n_idx);
-            extra[k[i]] = (uint8_t)n_idx;
-            *cmds += n_idx;
-            if (e != BASE_OK) {
-                return e;
+        size_t n_idx = 0, at = 0;
+        base_err e = BASE_OK;
+        if (!sent[k[i]] || it->id == NULL || it->id[0] == '\0') {
+            continue;
+        }
+        if (p->n < p->cap && sto_evidx_entry(it, key, p->e[p->n].field)) {
+            while (at < p->n_keys && strcmp(p->keys[at], key) != 0) {
+                at++;
             }
+            if (at < IDX_KEYS_MAX) {
+                if (at == p->n_keys) {
+                    memcpy(p->keys[at], key, sizeof(key));
+                    p->n_keys++;
+                }
+                p->ttl[at] = it->index_ttl_ms;
+                p->e[p->n].key = (uint8_t)at;
+                p->e[p->n].id = it->id;
+                p->n++;
+                *cmds += 2; /* at most: the chunk bound stays what it was */
+                continue;
+            }
+            const char *argv[4] = {NULL, NULL, p->e[p->n].field, it->id};
+            size_t lens[4] = {0, 0, strlen(p->e[p->n].field), strlen(it->id)};
+            e = queue_hset(s, 4, argv, lens, key, it->index_ttl_ms, &n_idx);
+        } else {
+            e = sto_evidx_queue(s, it, it->id, &n_idx);
+        }
+        extra[k[i]] = (uint8_t)n_idx;
+        *cmds += n_idx;
+        if (e != BASE_OK) {
+            return e;
         }
     }
     return BASE_OK;
@@ -71,7 +185,7 @@ static base_err queue_indexes(sto_store *s, sto_append *items, const size_t *k, 
  */
 static base_err queue_group(sto_store *s, sto_append *items, const size_t *idx, size_t n,
                             bool *sent, uint8_t *extra, uint16_t *group, size_t *cmds,
-                            size_t *bytes)
+                            size_t *bytes, idx_pend *ip)
 {
     char keys[FENCE_GROUP_MAX][STO_KEY_MAX]; /* 16 KiB: the writer has its stack to itself */
     char owner_key[STO_KEY_MAX];
@@ -141,7 +255,7 @@ static base_err queue_group(sto_store *s, sto_append *items, const size_t *idx, 
     }
     *bytes += b.len;
     (*cmds)++;
-    e = queue_indexes(s, items, member, m, sent, extra, cmds);
+    e = queue_indexes(s, items, member, m, sent, extra, cmds, ip);
 fail:
     base_buf_fini(&b);
     return e;
@@ -151,11 +265,13 @@ fail:
  * Queue on s->c the XADDs of the next chunk of @n items, items[idx[0..n)], that encode;
  * sent[k] (by item index) says which were queued, extra[k] how many index replies follow
  * its XADD's, group[k] its fenced group (queue_group()). An item that fails here gets its
- * own error; a queued one keeps BASE_EIO until its reply arrives. *out_used: how many of
- * the @n the chunk took.
+ * own error; a queued one keeps BASE_EIO until its reply arrives. The chunk ends with the
+ * decisions' and joined records' event index (@ip); *out_tail: how many replies that adds
+ * after the items'. *out_used: how many of the @n the chunk took.
  */
 static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, size_t n,
-                            bool *sent, uint8_t *extra, uint16_t *group, size_t *out_used)
+                            bool *sent, uint8_t *extra, uint16_t *group, idx_pend *ip,
+                            size_t *out_used, size_t *out_tail)
 {
     char key[STO_KEY_MAX];
     base_buf b;
@@ -163,6 +279,8 @@ static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, 
     base_err e = BASE_OK;
 
     base_buf_init(&b, STO_MAX_VALUE);
+    ip->n = 0; /* what a broken lane's chunk left */
+    ip->n_keys = 0;
     /* Up to 3 commands an item (XADD, HSET, PEXPIRE): PIPE_MAX_ITEMS bounds them all. */
     while (used < n && cmds + 3 <= PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
         size_t k = idx[used];
@@ -175,7 +293,7 @@ static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, 
                    strcmp(items[idx[used + g]].policy, it->policy) == 0) {
                 g++;
             }
-            e = queue_group(s, items, idx + used, g, sent, extra, group, &cmds, &bytes);
+            e = queue_group(s, items, idx + used, g, sent, extra, group, &cmds, &bytes, ip);
             if (e != BASE_OK) {
                 goto fail;
             }
@@ -204,13 +322,14 @@ static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, 
             }
             bytes += b.len;
             cmds++;
-            e = queue_indexes(s, items, &k, 1, sent, extra, &cmds);
+            e = queue_indexes(s, items, &k, 1, sent, extra, &cmds, ip);
             if (e != BASE_OK) {
                 goto fail;
             }
         }
         used++;
     }
+    e = idx_flush(s, ip, out_tail);
     *out_used = used;
 fail:
     base_buf_fini(&b);
@@ -235,6 +354,7 @@ typedef struct lane {
     size_t n;    /* how many */
     size_t done; /* sent and answered */
     size_t used; /* in the chunk in flight */
+    size_t tail; /* replies after its items' (the chunk's event index) */
     bool broken; /* its connection was lost: its remaining items keep BASE_EIO */
 } lane;
 
@@ -339,6 +459,14 @@ static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *
             seen++;
         }
     }
+    /* The chunk's event index: read, never the items' result. */
+    for (; l->tail > 0; l->tail--) {
+        void *rv = NULL;
+        if (redisGetReply(s->c, &rv) != REDIS_OK) {
+            return BASE_EIO;
+        }
+        freeReplyObject(rv);
+    }
     l->done += l->used;
     l->used = 0;
     return BASE_OK;
@@ -438,6 +566,11 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
     if (n == 0) {
         return BASE_OK;
     }
+    idx_pend ip;
+    if (!idx_pend_init(&ip, n)) {
+        idx_pend_fini(&ip);
+        return BASE_ENOMEM; /* nothing sent: every item keeps BASE_EIO */
+    }
     sto_guard_begin(&g);
     if (s->cluster && (s->map == NULL || s->stale) && sto_cluster_refresh(s, NULL, 0) != BASE_OK) {
         e = BASE_EIO;
@@ -454,7 +587,7 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
             base_err le = lane_route(s, l);
             if (le == BASE_OK) {
                 le = queue_chunk(s, items, l->idx + l->done, l->n - l->done, sent, extra, group,
-                                 &l->used);
+                                 &ip, &l->used, &l->tail);
             }
             if (le == BASE_OK && s->cluster) {
                 le = flush(s);
@@ -494,5 +627,6 @@ fail:
         sto_mark_broken(s);
     }
     sto_guard_end(&g);
+    idx_pend_fini(&ip);
     return e;
 }

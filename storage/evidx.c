@@ -4,8 +4,9 @@
  *                                 "j:ev-42" -> "1700000060130-0"      (joined)
  *                                 "o:ev-42" -> "1700000001000-0 1700000002000-3"
  *                                                                     (its outcomes)
- * written in the append pipeline right after each indexed XADD (HSET, then
- * PEXPIRE of the item's index_ttl_ms, which each write renews), so finding a
+ * written in the append pipeline after the XADDs of each chunk (decisions and joined
+ * records: one HSET of all of the chunk's fields per hour key, then one PEXPIRE of the
+ * last item's index_ttl_ms, which each write renews; storage/append.c), so finding a
  * decision by event id costs one pipelined probe of the hour keys plus one
  * XRANGE per record, never a scan of the stream. Decisions and joined
  * records go under the hour of the decision's time; outcomes addressed to an
@@ -82,18 +83,12 @@ static base_err queue_outcome(sto_store *s, const sto_append *it, const base_out
     return BASE_OK;
 }
 
-base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n)
+bool sto_evidx_entry(const sto_append *it, char *key, char *field)
 {
-    char key[STO_KEY_MAX], field[BASE_ID_MAX + sizeof(JOINED_PREFIX)], ttl[24];
     const base_decision *d = NULL;
     const char *prefix = "";
-
-    *out_n = 0;
     if (it->index_ttl_ms == 0) {
-        return BASE_OK;
-    }
-    if (it->kind == STO_OUTCOMES) {
-        return queue_outcome(s, it, it->rec, id, out_n);
+        return false;
     }
     if (it->kind == STO_DECISIONS) {
         d = it->rec;
@@ -102,24 +97,20 @@ base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, siz
         prefix = JOINED_PREFIX;
     }
     if (d == NULL || d->event_id[0] == '\0' ||
-        hour_key(key, sizeof(key), it->policy, hour_of(d->ts_ms)) != BASE_OK) {
-        return BASE_OK; /* not indexed: the XADD alone decides the item */
+        hour_key(key, STO_KEY_MAX, it->policy, hour_of(d->ts_ms)) != BASE_OK) {
+        return false; /* not indexed (outcomes: sto_evidx_queue): the XADD alone decides */
     }
-    (void)snprintf(field, sizeof(field), "%s%s", prefix, d->event_id);
-    (void)snprintf(ttl, sizeof(ttl), "%" PRIu64, it->index_ttl_ms);
-    const char *hset[] = {"HSET", key, field, id};
-    size_t hlen[] = {4, strlen(key), strlen(field), strlen(id)};
-    const char *pexp[] = {"PEXPIRE", key, ttl};
-    size_t plen[] = {7, strlen(key), strlen(ttl)};
-    if (redisAppendCommandArgv(s->c, 4, hset, hlen) != REDIS_OK) {
-        return BASE_EIO;
+    (void)snprintf(field, STO_EVIDX_FIELD_MAX, "%s%s", prefix, d->event_id);
+    return true;
+}
+
+base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n)
+{
+    *out_n = 0;
+    if (it->index_ttl_ms == 0 || it->kind != STO_OUTCOMES) {
+        return BASE_OK;
     }
-    if (redisAppendCommandArgv(s->c, 3, pexp, plen) != REDIS_OK) {
-        *out_n = 1; /* the HSET's reply is still owed */
-        return BASE_EIO;
-    }
-    *out_n = 2;
-    return BASE_OK;
+    return queue_outcome(s, it, it->rec, id, out_n);
 }
 
 /* The stream id in an HMGET element, or false for nil. */

@@ -146,7 +146,7 @@ typedef struct sto_append {
  *         sto_store_match(); BASE_ESTORE with out_fenced (above); BASE_EPROTO
  *         for a reply that is neither an id nor an error; BASE_EIO with
  *         out_refused for any other error reply);
- *         BASE_EIO if the connection was lost. Replies are read in order, so
+ *         BASE_EIO if the connection was lost; BASE_ENOMEM (nothing sent). Replies are read in order, so
  *         on BASE_EIO the items have final results up to the first one whose
  *         out_err is BASE_EIO: that one and every later one may or may not be
  *         stored.

@@ -192,11 +192,22 @@ base_err sto_stream_key(char *dst, size_t size, sto_kind kind, const char *polic
 base_err sto_xrange_after(sto_store *s, const char *key, const char *after_id, size_t max,
                           redisReply **out);
 
+/* The longest event-index field: an event id behind the "j:" of a joined record. */
+#define STO_EVIDX_FIELD_MAX (BASE_ID_MAX + 3)
+
 /*
- * evidx.c: queue the event-index commands of @it (stored under @id) on the
- * pipeline, after its XADD. *out_n is how many replies to read and discard
- * (0 when @it is not indexed). Return: BASE_OK; BASE_EIO (hiredis OOM: the
- * context is unusable).
+ * evidx.c: whether @it (a decision or a joined record with an event id and an
+ * index_ttl_ms) is indexed by a plain HSET; its hour key into @key
+ * [STO_KEY_MAX] and its field into @field [STO_EVIDX_FIELD_MAX]. The caller
+ * writes the fields of many items in one HSET per key (storage/append.c).
+ */
+bool sto_evidx_entry(const sto_append *it, char *key, char *field);
+
+/*
+ * evidx.c: queue the event-index script of outcome @it (stored under @id) on
+ * the pipeline, after its XADD. *out_n is how many replies to read and
+ * discard (0 when @it is not an indexed outcome). Return: BASE_OK; BASE_EIO
+ * (hiredis OOM: the context is unusable).
  */
 base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n);
 

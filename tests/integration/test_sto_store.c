@@ -515,6 +515,75 @@ static void idx_outcome(base_outcome *o, const char *event, int i, int64_t arriv
  * appends are not found. An hour keeps at most STO_EVIDX_MAX_OUTCOMES ids
  * of one event.
  */
+/*
+ * One batch whose decisions fall in more hours than a chunk keeps index keys for
+ * (IDX_KEYS_MAX, storage/append.c), interleaved, with an outcome among them: every decision
+ * is found by its event id, and every hour key has its TTL.
+ */
+static void event_index_spans_many_hours_in_one_batch(sto_store *s, const sto_server *srv)
+{
+    enum { N = 40, HOURS = 12 };
+    const int64_t h = 3600000;
+    base_decision *d[N];
+    sto_append a[N + 1];
+    char ids[N + 1][32];
+    base_outcome o;
+    memset(a, 0, sizeof(a));
+    for (int i = 0; i < N; i++) {
+        char ev[16];
+        snprintf(ev, sizeof(ev), "hv-%d", i);
+        d[i] = make_decision("idxh", ev, 2, 3, (float)i);
+        d[i]->ts_ms += (int64_t)(i % HOURS) * h;
+        snprintf(ids[i], sizeof(ids[i]), "1700000000%03d-0", i);
+        a[i] = (sto_append){.kind = STO_DECISIONS,
+                            .policy = "idxh",
+                            .rec = d[i],
+                            .id = ids[i],
+                            .index_ttl_ms = 60000};
+    }
+    make_outcome(&o, "idxh", 1);
+    base_strlcpy(o.event_id, "hv-3", sizeof(o.event_id));
+    snprintf(ids[N], sizeof(ids[N]), "1700000000500-0");
+    a[N] = (sto_append){
+        .kind = STO_OUTCOMES, .policy = "idxh", .rec = &o, .id = ids[N], .index_ttl_ms = 60000};
+    TST_OK(sto_store_append(s, a, N + 1));
+    int stored = 0, found_n = 0;
+    for (int i = 0; i <= N; i++) {
+        stored += a[i].out_err == BASE_OK;
+    }
+    for (int i = 0; i <= N; i++) {
+        if (a[i].out_err != BASE_OK) {
+            printf("# item %d: %s refused=%d\n", i, base_strerror(a[i].out_err), a[i].out_refused);
+        }
+    }
+    TST_EQ(stored, N + 1);
+    for (int i = 0; i < N; i++) {
+        base_decision *gd = NULL;
+        base_joined *gj = NULL;
+        bool found = false;
+        base_err e =
+            sto_event_lookup(s, "idxh", d[i]->event_id, d[i]->ts_ms, d[i]->ts_ms, &gd, &gj, &found);
+        found_n += e == BASE_OK && found && gd != NULL && decision_eq(d[i], gd);
+        base_decision_free(gd);
+        base_joined_free(gj);
+    }
+    TST_EQ(found_n, N);
+    redisContext *c = redisConnectUnix(sto_server_url(srv) + strlen("unix:"));
+    int with_ttl = 0;
+    for (int k = 0; c != NULL && !c->err && k < HOURS; k++) {
+        redisReply *r =
+            redisCommand(c, "PTTL rlfeed:{idxh}:evidx:%lld", (long long)((d[k]->ts_ms) / h));
+        with_ttl +=
+            r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 60000;
+        freeReplyObject(r);
+    }
+    TST_EQ(with_ttl, HOURS);
+    redisFree(c);
+    for (int i = 0; i < N; i++) {
+        base_decision_free(d[i]);
+    }
+}
+
 static void event_index_finds_outcomes(sto_store *s)
 {
     const int64_t h = 3600000, t0 = 1700000000000;
@@ -1109,6 +1178,7 @@ int main(void)
     explicit_ids_make_retries_idempotent(s);
     event_index_finds_decisions_and_joined(s);
     event_index_finds_outcomes(s);
+    event_index_spans_many_hours_in_one_batch(s, srv);
     spill_replay_is_idempotent(s, dir);
     data_survives_kill_and_store_recovers(srv, s);
 done:
