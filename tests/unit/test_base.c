@@ -1,4 +1,6 @@
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <string.h>
@@ -9,11 +11,103 @@
 #include "base/hash.h"
 #include "base/heap.h"
 #include "base/hset.h"
+#include "base/itab.h"
 #include "base/mpcheck.h"
 #include "base/queue.h"
 #include "base/record.h"
 #include "base/utf8.h"
 #include "tap.h"
+
+/* An entry of the itab tests: its hash, its link, and the order it went in. */
+typedef struct itab_ent {
+    uint64_t hash;
+    void *link;
+    uint64_t seq;
+    int live;
+} itab_ent;
+
+/* The live entries of @hash in @all[0..n), newest first, into @out; how many. */
+static size_t itab_model(const itab_ent *all, size_t n, uint64_t hash, const itab_ent **out)
+{
+    size_t k = 0;
+    for (size_t i = n; i-- > 0;) {
+        if (all[i].live && all[i].hash == hash) {
+            out[k++] = &all[i];
+        }
+    }
+    return k;
+}
+
+static int itab_drained;
+
+static void itab_count_drained(void *e)
+{
+    ((itab_ent *)e)->live = 0;
+    itab_drained++;
+}
+
+/*
+ * Random inserts and removes (few distinct hashes, so chains hold many of one hash and of
+ * others) through many doublings, each lookup checked against a model: exactly the live
+ * entries of the hash, newest first, including while the table is between two arrays.
+ */
+static void itab_walks_newest_first_through_growth(void)
+{
+    enum { N = 20000, HASHES = 3000 };
+    itab_ent *all = base_alloc_zero(N, sizeof(*all));
+    const itab_ent **want = base_alloc_zero(N, sizeof(*want));
+    base_itab t;
+    TST_OK(base_itab_init(&t, 1, offsetof(itab_ent, link), offsetof(itab_ent, hash)));
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    size_t n = 0, live = 0, bad_walks = 0, walks = 0, grew_mid_walk = 0;
+    while (n < N) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if (x % 4 != 0 || live == 0) {
+            itab_ent *e = &all[n];
+            e->hash = (x >> 8) % HASHES * 0x100000001b3ULL; /* spread over the bits */
+            e->seq = n++;
+            e->live = 1;
+            base_itab_insert(&t, e);
+            live++;
+        } else {
+            size_t i = (size_t)(x >> 16) % n;
+            while (!all[i].live) {
+                i = (i + 1) % n;
+            }
+            base_itab_remove(&t, &all[i]);
+            all[i].live = 0;
+            live--;
+        }
+        uint64_t h = (x >> 24) % HASHES * 0x100000001b3ULL;
+        size_t k = itab_model(all, n, h, want), got = 0;
+        base_itab_walk w;
+        bool ok = true;
+        grew_mid_walk += t.t[1] != NULL;
+        for (itab_ent *e = base_itab_first(&t, h, &w); e != NULL; e = base_itab_next(&t, &w)) {
+            ok = ok && got < k && want[got] == e;
+            got++;
+        }
+        walks++;
+        bad_walks += !(ok && got == k);
+    }
+    TST_EQ(bad_walks, 0);
+    TST_EQ(t.count, live);
+    TST_TRUE(grew_mid_walk > 0); /* lookups did run while it was between two arrays */
+    TST_TRUE(t.size[0] >= live);
+    printf("# itab: %zu walks, %zu live, %zu buckets, %zu walks while growing\n", walks, live,
+           t.size[0], grew_mid_walk);
+    itab_drained = 0;
+    base_itab_drain(&t, itab_count_drained);
+    TST_EQ(itab_drained, (long long)live);
+    TST_EQ(t.count, 0);
+    base_itab_walk w;
+    TST_TRUE(base_itab_first(&t, all[0].hash, &w) == NULL);
+    base_itab_fini(&t);
+    base_free(all);
+    base_free(want);
+}
 
 static void buf_refuses_growth_past_cap(void)
 {
@@ -462,6 +556,7 @@ int main(void)
 {
     heap_orders_removes_and_fixes();
     hset_keeps_values_through_growth();
+    itab_walks_newest_first_through_growth();
     utf8_accepts_every_sequence_length();
     utf8_rejects_overlong_surrogate_and_out_of_range();
     utf8_rejects_truncated_sequences();
