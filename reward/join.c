@@ -5,6 +5,8 @@
 #include "base/alloc.h"
 #include "reward/join_impl.h"
 
+#include <stddef.h>
+
 /*
  * The public calls. Each one classifies (join_classify.c) and then applies
  * what was decided to the indexes (join_index.c) and memories
@@ -28,6 +30,9 @@ const char *rwd_status_name(rwd_status s)
 
 /* ---- life cycle --------------------------------------------------------- */
 
+/* Buckets each hash table starts with (they double with what they hold). */
+#define TABLE_MIN 1024
+
 base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
 {
     char why[160];
@@ -45,22 +50,22 @@ base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out)
     }
     rwd_spec_version(&j->spec, j->version, sizeof(j->version));
     j->max_pending = max_pending;
-    j->n_ev = 16;
-    while (j->n_ev < 2 * max_pending) {
-        j->n_ev *= 2;
-    }
-    j->ev = base_alloc_zero(j->n_ev, sizeof(rwd_entry *));
-    j->cv = base_alloc_zero(j->n_ev, sizeof(rwd_conv *));
-    j->cl = base_alloc_zero(j->n_ev, sizeof(rwd_closed *));
-    j->hd = base_alloc_zero(j->n_ev, sizeof(rwd_held *));
-    j->sn = base_alloc_zero(j->n_ev, sizeof(rwd_seen *));
+    bool tables = base_itab_init(&j->ev, TABLE_MIN, offsetof(rwd_entry, next_hash),
+                                 offsetof(rwd_entry, hash)) == BASE_OK;
+    tables = tables && base_itab_init(&j->cv, TABLE_MIN, offsetof(rwd_conv, next_hash),
+                                      offsetof(rwd_conv, hash)) == BASE_OK;
+    tables = tables && base_itab_init(&j->cl, TABLE_MIN, offsetof(rwd_closed, next_hash),
+                                      offsetof(rwd_closed, hash)) == BASE_OK;
+    tables = tables && base_itab_init(&j->hd, TABLE_MIN, offsetof(rwd_held, next_hash),
+                                      offsetof(rwd_held, hash)) == BASE_OK;
+    tables = tables && base_itab_init(&j->sn, TABLE_MIN, offsetof(rwd_seen, next_hash),
+                                      offsetof(rwd_seen, key)) == BASE_OK;
     base_heap_init(&j->heap, sizeof(rwd_entry *), max_pending, rwd_join_entry_before,
                    rwd_join_entry_placed);
     j->rate = j->spec.user_rate_per_s > 0.0
                   ? rwd_rate_new(j->spec.user_rate_per_s, j->spec.user_burst)
                   : NULL;
-    if (j->ev == NULL || j->cv == NULL || j->cl == NULL || j->hd == NULL || j->sn == NULL ||
-        base_heap_reserve(&j->heap, max_pending) != BASE_OK ||
+    if (!tables || base_heap_reserve(&j->heap, max_pending) != BASE_OK ||
         (j->spec.user_rate_per_s > 0.0 && j->rate == NULL)) {
         rwd_join_free(j);
         return BASE_ENOMEM;
@@ -76,11 +81,11 @@ void rwd_join_free(rwd_join *j)
     }
     rwd_join_index_free(j);
     rwd_join_memory_free(j);
-    base_free(j->ev);
-    base_free(j->cv);
-    base_free(j->cl);
-    base_free(j->hd);
-    base_free(j->sn);
+    base_itab_fini(&j->ev);
+    base_itab_fini(&j->cv);
+    base_itab_fini(&j->cl);
+    base_itab_fini(&j->hd);
+    base_itab_fini(&j->sn);
     base_heap_fini(&j->heap);
     rwd_rate_free(j->rate);
     base_free(j);

@@ -25,8 +25,10 @@
  * as 64-bit keys (hash of scope and outcome id) in another FIFO + hash set,
  * as long as their decision is, at most 2 * max_pending of them, so a retry
  * stays a duplicate. Outcomes that arrive before their decision are held in
- * a third FIFO + hash for backward_window_ms. All hash tables have n_ev
- * chains (a power of two, >= 2 * max_pending). User rate buckets live in a
+ * a third FIFO + hash for backward_window_ms. The hash tables are base_itab:
+ * they start small and double with what they hold (each entry keeps its
+ * hash), so memory follows the pending decisions, not max_pending, and the
+ * first match of an id is its newest entry. User rate buckets live in a
  * small set-associative table, so a flood of distinct user ids costs bounded
  * memory.
  *
@@ -38,6 +40,7 @@
 #include <stdint.h>
 
 #include "base/heap.h"
+#include "base/itab.h"
 #include "reward/credit.h"
 #include "reward/join.h"
 #include "reward/rate.h"
@@ -56,8 +59,9 @@ typedef struct rwd_entry {
     rwd_contrib *c;  /* [cap_contrib], in arrival order */
     uint32_t credit; /* enum base_credit_rule once a conversation outcome reached it */
     double share;
-    struct rwd_entry *next_hash;
-    rwd_conv *cv; /* NULL without a conversation id */
+    void *next_hash; /* in ev */
+    uint64_t hash;   /* of d->event_id */
+    rwd_conv *cv;    /* NULL without a conversation id */
     struct rwd_entry *cv_next;
     struct rwd_entry *cv_prev;
 } rwd_entry;
@@ -67,7 +71,8 @@ struct rwd_conv {
     char id[BASE_ID_MAX + 1];
     rwd_entry *head; /* newest first */
     uint32_t n;
-    rwd_conv *next_hash;
+    void *next_hash; /* in cv */
+    uint64_t hash;   /* of id */
 };
 
 /*
@@ -78,7 +83,8 @@ typedef struct rwd_closed {
     char id[BASE_ID_MAX + 1];
     bool conv; /* id is a conversation id */
     int64_t forget_at;
-    struct rwd_closed *next_hash;
+    void *next_hash; /* in cl */
+    uint64_t hash;   /* of id */
     struct rwd_closed *next_fifo;
 } rwd_closed;
 
@@ -87,9 +93,9 @@ typedef struct rwd_closed {
  * under a key hashed from its event id or its conversation id.
  */
 typedef struct rwd_seen {
-    uint64_t key;
+    uint64_t key; /* also its hash in sn */
     int64_t forget_at;
-    struct rwd_seen *next_hash;
+    void *next_hash; /* in sn */
     struct rwd_seen *next_fifo;
 } rwd_seen;
 
@@ -97,9 +103,9 @@ typedef struct rwd_seen {
 typedef struct rwd_held {
     base_outcome o;
     int64_t expire_at;
-    uint64_t seq;  /* arrival order, kept for first/last once attached */
-    size_t bucket; /* its chain in hd[] (the id is cleared once consumed) */
-    struct rwd_held *next_hash;
+    uint64_t seq;    /* arrival order, kept for first/last once attached */
+    uint64_t hash;   /* of its event id (which is cleared once consumed) */
+    void *next_hash; /* in hd */
     struct rwd_held *next_fifo;
 } rwd_held;
 
@@ -109,21 +115,20 @@ struct rwd_join {
     size_t max_pending;
     uint64_t seq; /* arrival order of decisions and outcomes */
 
-    rwd_entry **ev; /* [n_ev] chains by event id */
-    size_t n_ev;
+    base_itab ev;   /* rwd_entry by event id */
     base_heap heap; /* of rwd_entry *, by (deadline, seq); at most max_pending */
     size_t n_deferred;
-    rwd_conv **cv; /* [n_ev] chains by conversation id */
+    base_itab cv; /* rwd_conv by conversation id */
 
-    rwd_closed **cl; /* [n_ev] chains */
+    base_itab cl; /* rwd_closed by id */
     rwd_closed *cl_head, *cl_tail;
     size_t n_closed;
 
-    rwd_seen **sn; /* [n_ev] chains by key */
+    base_itab sn; /* rwd_seen by key */
     rwd_seen *sn_head, *sn_tail;
     size_t n_seen;
 
-    rwd_held **hd; /* [n_ev] chains */
+    base_itab hd; /* rwd_held by event id */
     rwd_held *hd_head, *hd_tail;
     size_t n_held;
 
@@ -157,8 +162,8 @@ static inline bool rwd_entry_counts(const rwd_join *j, const rwd_entry *e, int64
 
 /* ---- join_index.c: pending decisions ----------------------------------- */
 
-/* The chain of @id in the n_ev-chain tables. */
-size_t rwd_join_slot(const rwd_join *j, const char *id);
+/* The hash of an event or conversation id in the join's tables. */
+uint64_t rwd_join_hash(const char *id);
 
 /* The pending decision with @event_id, or NULL. */
 rwd_entry *rwd_join_entry_find(const rwd_join *j, const char *event_id);

@@ -11,9 +11,9 @@
  * contributions.
  */
 
-size_t rwd_join_slot(const rwd_join *j, const char *id)
+uint64_t rwd_join_hash(const char *id)
 {
-    return (size_t)(base_hash64(id, strlen(id), 0x6a6f696e) & (j->n_ev - 1));
+    return base_hash64(id, strlen(id), 0x6a6f696e);
 }
 
 /* ---- heap ordered by (deadline, seq) ---------------------------------- */
@@ -38,7 +38,9 @@ rwd_entry *rwd_join_entry_at(const rwd_join *j, size_t i)
 
 rwd_entry *rwd_join_entry_find(const rwd_join *j, const char *event_id)
 {
-    for (rwd_entry *e = j->ev[rwd_join_slot(j, event_id)]; e != NULL; e = e->next_hash) {
+    base_itab_walk w;
+    for (rwd_entry *e = base_itab_first(&j->ev, rwd_join_hash(event_id), &w); e != NULL;
+         e = base_itab_next(&j->ev, &w)) {
         if (strcmp(e->d->event_id, event_id) == 0) {
             return e;
         }
@@ -48,24 +50,19 @@ rwd_entry *rwd_join_entry_find(const rwd_join *j, const char *event_id)
 
 base_err rwd_join_entry_insert(rwd_join *j, rwd_entry *e)
 {
-    size_t s = rwd_join_slot(j, e->d->event_id);
     base_err err = base_heap_push(&j->heap, &e);
     if (err != BASE_OK) {
         return err;
     }
-    e->next_hash = j->ev[s];
-    j->ev[s] = e;
+    e->hash = rwd_join_hash(e->d->event_id);
+    base_itab_insert(&j->ev, e);
     return BASE_OK;
 }
 
 void rwd_join_entry_remove(rwd_join *j, rwd_entry *e)
 {
     base_heap_remove(&j->heap, e->heap_i, NULL);
-    rwd_entry **pp = &j->ev[rwd_join_slot(j, e->d->event_id)];
-    while (*pp != e) {
-        pp = &(*pp)->next_hash;
-    }
-    *pp = e->next_hash;
+    base_itab_remove(&j->ev, e);
 }
 
 void rwd_join_entry_moved(rwd_join *j, rwd_entry *e)
@@ -86,7 +83,9 @@ void rwd_join_entry_free(rwd_entry *e)
 
 rwd_conv *rwd_join_conv_find(const rwd_join *j, const char *id)
 {
-    for (rwd_conv *c = j->cv[rwd_join_slot(j, id)]; c != NULL; c = c->next_hash) {
+    base_itab_walk w;
+    for (rwd_conv *c = base_itab_first(&j->cv, rwd_join_hash(id), &w); c != NULL;
+         c = base_itab_next(&j->cv, &w)) {
         if (strcmp(c->id, id) == 0) {
             return c;
         }
@@ -107,9 +106,8 @@ base_err rwd_join_conv_link(rwd_join *j, rwd_entry *e)
             return BASE_ENOMEM;
         }
         (void)base_strlcpy(c->id, id, sizeof(c->id));
-        size_t s = rwd_join_slot(j, id);
-        c->next_hash = j->cv[s];
-        j->cv[s] = c;
+        c->hash = rwd_join_hash(id);
+        base_itab_insert(&j->cv, c);
     }
     e->cv = c;
     e->cv_prev = NULL;
@@ -143,11 +141,7 @@ void rwd_join_conv_unlink(rwd_join *j, rwd_entry *e, int64_t at)
     }
     e->cv = NULL;
     if (--c->n == 0) {
-        rwd_conv **pp = &j->cv[rwd_join_slot(j, c->id)];
-        while (*pp != c) {
-            pp = &(*pp)->next_hash;
-        }
-        *pp = c->next_hash;
+        base_itab_remove(&j->cv, c);
         rwd_join_closed_remember(j, c->id, true, at);
         base_free(c);
     }
@@ -213,12 +207,5 @@ void rwd_join_index_free(rwd_join *j)
     for (size_t i = 0; i < j->heap.n; i++) {
         rwd_join_entry_free(rwd_join_entry_at(j, i));
     }
-    for (size_t i = 0; j->cv != NULL && i < j->n_ev; i++) {
-        rwd_conv *c = j->cv[i];
-        while (c != NULL) {
-            rwd_conv *n = c->next_hash;
-            base_free(c);
-            c = n;
-        }
-    }
+    base_itab_drain(&j->cv, base_free);
 }

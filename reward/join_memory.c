@@ -24,11 +24,7 @@ static rwd_closed *unlink_oldest_closed(rwd_join *j)
     if (j->cl_head == NULL) {
         j->cl_tail = NULL;
     }
-    rwd_closed **pp = &j->cl[rwd_join_slot(j, c->id)];
-    while (*pp != c) {
-        pp = &(*pp)->next_hash;
-    }
-    *pp = c->next_hash;
+    base_itab_remove(&j->cl, c);
     j->n_closed--;
     return c;
 }
@@ -50,9 +46,8 @@ void rwd_join_closed_remember(rwd_join *j, const char *id, bool is_conv, int64_t
     (void)base_strlcpy(c->id, id, sizeof(c->id));
     c->conv = is_conv;
     c->forget_at = at + j->spec.late_memory_ms;
-    size_t s = rwd_join_slot(j, id);
-    c->next_hash = j->cl[s];
-    j->cl[s] = c;
+    c->hash = rwd_join_hash(id);
+    base_itab_insert(&j->cl, c);
     c->next_fifo = NULL;
     if (j->cl_tail != NULL) {
         j->cl_tail->next_fifo = c;
@@ -65,7 +60,9 @@ void rwd_join_closed_remember(rwd_join *j, const char *id, bool is_conv, int64_t
 
 int64_t rwd_join_closed_until(const rwd_join *j, const char *id, bool is_conv)
 {
-    for (const rwd_closed *c = j->cl[rwd_join_slot(j, id)]; c != NULL; c = c->next_hash) {
+    base_itab_walk w;
+    for (const rwd_closed *c = base_itab_first(&j->cl, rwd_join_hash(id), &w); c != NULL;
+         c = base_itab_next(&j->cl, &w)) {
         if (c->conv == is_conv && strcmp(c->id, id) == 0) {
             return c->forget_at;
         }
@@ -96,12 +93,8 @@ static uint64_t outcome_key(const base_outcome *o)
 
 static rwd_seen *find_seen(const rwd_join *j, uint64_t key)
 {
-    for (rwd_seen *x = j->sn[key & (j->n_ev - 1)]; x != NULL; x = x->next_hash) {
-        if (x->key == key) {
-            return x;
-        }
-    }
-    return NULL;
+    base_itab_walk w;
+    return base_itab_first(&j->sn, key, &w); /* the walk matches the whole key */
 }
 
 bool rwd_join_seen_has(const rwd_join *j, const base_outcome *o, int64_t now)
@@ -121,11 +114,7 @@ static rwd_seen *unlink_oldest_seen(rwd_join *j)
     if (j->sn_head == NULL) {
         j->sn_tail = NULL;
     }
-    rwd_seen **pp = &j->sn[x->key & (j->n_ev - 1)];
-    while (*pp != x) {
-        pp = &(*pp)->next_hash;
-    }
-    *pp = x->next_hash;
+    base_itab_remove(&j->sn, x);
     j->n_seen--;
     return x;
 }
@@ -153,9 +142,7 @@ static void remember_seen(rwd_join *j, uint64_t key, int64_t forget_at)
     }
     x->key = key;
     x->forget_at = forget_at;
-    size_t s = (size_t)(key & (j->n_ev - 1));
-    x->next_hash = j->sn[s];
-    j->sn[s] = x;
+    base_itab_insert(&j->sn, x);
     x->next_fifo = NULL;
     if (j->sn_tail != NULL) {
         j->sn_tail->next_fifo = x;
@@ -206,10 +193,8 @@ base_err rwd_join_held_add(rwd_join *j, const base_outcome *o, int64_t now)
     h->o = *o;
     h->expire_at = now + j->spec.backward_window_ms;
     h->seq = j->seq++;
-    size_t s = rwd_join_slot(j, o->event_id);
-    h->bucket = s;
-    h->next_hash = j->hd[s];
-    j->hd[s] = h;
+    h->hash = rwd_join_hash(o->event_id);
+    base_itab_insert(&j->hd, h);
     h->next_fifo = NULL;
     if (j->hd_tail != NULL) {
         j->hd_tail->next_fifo = h;
@@ -226,7 +211,9 @@ void rwd_join_held_scan(const rwd_join *j, const base_outcome *o, int64_t now, u
 {
     uint32_t n = 0;
     *out_dup = false;
-    for (const rwd_held *h = j->hd[rwd_join_slot(j, o->event_id)]; h != NULL; h = h->next_hash) {
+    base_itab_walk w;
+    for (const rwd_held *h = base_itab_first(&j->hd, rwd_join_hash(o->event_id), &w); h != NULL;
+         h = base_itab_next(&j->hd, &w)) {
         if (h->expire_at < now || strcmp(h->o.event_id, o->event_id) != 0) {
             continue; /* consumed (id cleared), expired, or another event */
         }
@@ -245,7 +232,9 @@ void rwd_join_held_scan(const rwd_join *j, const base_outcome *o, int64_t now, u
 rwd_held *rwd_join_held_oldest(const rwd_join *j, const char *event_id, int64_t now)
 {
     rwd_held *h = NULL;
-    for (rwd_held *x = j->hd[rwd_join_slot(j, event_id)]; x != NULL; x = x->next_hash) {
+    base_itab_walk w;
+    for (rwd_held *x = base_itab_first(&j->hd, rwd_join_hash(event_id), &w); x != NULL;
+         x = base_itab_next(&j->hd, &w)) {
         if (x->expire_at >= now && strcmp(x->o.event_id, event_id) == 0 &&
             (h == NULL || x->seq < h->seq)) {
             h = x;
@@ -288,11 +277,7 @@ void rwd_join_memory_forget(rwd_join *j, int64_t now)
         if (j->hd_head == NULL) {
             j->hd_tail = NULL;
         }
-        rwd_held **pp = &j->hd[h->bucket];
-        while (*pp != h) {
-            pp = &(*pp)->next_hash;
-        }
-        *pp = h->next_hash;
+        base_itab_remove(&j->hd, h);
         if (h->o.event_id[0] != '\0') {
             j->st.dangling++;
         }

@@ -1739,6 +1739,73 @@ static void test_peek_gives_the_reward_so_far(void)
     rwd_join_free(j);
 }
 
+/*
+ * Thousands of pending decisions, conversations, early outcomes and remembered ids: every
+ * hash table of the join grows several times (they start at 1024 buckets) while decisions
+ * are added, matched, expired and remembered, and each answer stays what a small join gives.
+ */
+static void test_many_pending_through_growth(void)
+{
+    enum { N = 6000 };
+    rwd_spec s;
+    support_spec(&s); /* window and late memory: one day */
+    s.backward_window_ms = MIN_MS;
+    rwd_join *j = mk_join(&s, 2 * N);
+    if (j == NULL) {
+        return;
+    }
+    char id[32], conv[32], oid[32];
+    int early = 0, matched = 0, dup = 0, late = 0, late_conv = 0, dup_after = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "m-%d", i);
+        snprintf(oid, sizeof(oid), "e-%d", i);
+        if (i % 5 == 0) { /* its outcome first: held, attached when the decision comes */
+            early += add_out(j, with_id(mk_out(id, "thumbs_up", 1.0, 1), oid, ""), 1) == RWD_EARLY;
+        }
+        snprintf(conv, sizeof(conv), "c-%d", i / 3);
+        add_dec(j, id, conv, (uint32_t)(i % 3), 2, false, 2);
+    }
+    TST_EQ(stats_of(j).pending, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "m-%d", i);
+        snprintf(oid, sizeof(oid), "o-%d", i);
+        base_outcome o = with_id(mk_out(id, "resolved", 1.0, 10), oid, "");
+        matched += add_out(j, o, 10) == RWD_MATCHED;
+        dup += add_out(j, o, 11) == RWD_DUPLICATE;
+    }
+    TST_EQ(early, N / 5);
+    TST_EQ(matched, N);
+    TST_EQ(dup, N);
+    base_joined *out[256];
+    size_t expired = 0, n = 0, with_early = 0;
+    while ((n = rwd_join_expire(j, DAY_MS + 2, out, 256)) > 0) {
+        for (size_t k = 0; k < n; k++) {
+            with_early += out[k]->n_outcomes == 2;
+            base_joined_free(out[k]);
+        }
+        expired += n;
+    }
+    TST_EQ(expired, N);
+    TST_EQ(with_early, N / 5);
+    TST_EQ(stats_of(j).pending, 0);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "m-%d", i);
+        snprintf(oid, sizeof(oid), "o-%d", i);
+        snprintf(conv, sizeof(conv), "c-%d", i / 3);
+        late += add_out(j, mk_out(id, "thumbs_down", 1.0, DAY_MS + 5), DAY_MS + 5) == RWD_LATE;
+        dup_after += add_out(j, with_id(mk_out(id, "resolved", 1.0, 10), oid, ""), DAY_MS + 6) ==
+                     RWD_DUPLICATE;
+        if (i % 3 == 0) {
+            late_conv +=
+                add_out(j, mk_conv_out(conv, "csat", 4.0, DAY_MS + 7), DAY_MS + 7) == RWD_LATE;
+        }
+    }
+    TST_EQ(late, N);
+    TST_EQ(dup_after, N);
+    TST_EQ(late_conv, N / 3);
+    rwd_join_free(j);
+}
+
 int main(void)
 {
     test_peek_gives_the_reward_so_far();
@@ -1770,5 +1837,6 @@ int main(void)
     test_decision_admission();
     test_free_with_state();
     test_docs_examples();
+    test_many_pending_through_growth();
     return tst_done();
 }
