@@ -11,8 +11,8 @@
  * XRANGE per record, never a scan of the stream. Decisions and joined
  * records go under the hour of the decision's time; outcomes addressed to an
  * event under the hour of their arrival, appended to one space-separated
- * field by a script (APPEND_OUTCOME), at most STO_EVIDX_MAX_OUTCOMES ids per
- * event and hour.
+ * field by a script (STO_EVIDX_APPEND_OUTCOMES, one per policy and chunk), at most
+ * STO_EVIDX_MAX_OUTCOMES ids per event and hour.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,19 +29,28 @@
 #define OUTCOME_PREFIX "o:"
 
 /*
- * KEYS[1] the hour key; ARGV[1] the field, ARGV[2] the outcome's stream id,
- * ARGV[3] the most ids a field holds, ARGV[4] the TTL in ms. Returns 1 if
- * the id was added, 0 if the field is full.
+ * KEYS: hour keys of one policy; ARGV[1] the most ids a field holds, then per outcome, in
+ * order: the index of its key in KEYS, its field, its stream id. Each id is appended to its
+ * field, space-separated, unless the field holds ARGV[1] ids already. Returns how many were
+ * added. (The TTLs are renewed by the PEXPIREs that follow it in the pipeline.)
  */
-static const char APPEND_OUTCOME[] = "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
-                                     "if v then "
-                                     "local _, n = string.gsub(v, ' ', ' ') "
-                                     "if n + 1 >= tonumber(ARGV[3]) then return 0 end "
-                                     "v = v .. ' ' .. ARGV[2] "
-                                     "else v = ARGV[2] end "
-                                     "redis.call('HSET', KEYS[1], ARGV[1], v) "
-                                     "redis.call('PEXPIRE', KEYS[1], ARGV[4]) "
-                                     "return 1";
+const char STO_EVIDX_APPEND_OUTCOMES[] = "local cap = tonumber(ARGV[1]) "
+                                         "local added = 0 "
+                                         "for i = 2, #ARGV, 3 do "
+                                         "  local k = KEYS[tonumber(ARGV[i])] "
+                                         "  local v = redis.call('HGET', k, ARGV[i + 1]) "
+                                         "  local n = 0 "
+                                         "  if v then "
+                                         "    local _, c = string.gsub(v, ' ', ' ') "
+                                         "    n = c + 1 "
+                                         "    v = v .. ' ' .. ARGV[i + 2] "
+                                         "  else v = ARGV[i + 2] end "
+                                         "  if n < cap then "
+                                         "    redis.call('HSET', k, ARGV[i + 1], v) "
+                                         "    added = added + 1 "
+                                         "  end "
+                                         "end "
+                                         "return added";
 
 /* floor(ms / HOUR_MS), also for times before the epoch. */
 static int64_t hour_of(int64_t ms)
@@ -60,35 +69,21 @@ static base_err hour_key(char *dst, size_t size, const char *policy, int64_t hou
     return sto_make_key(dst, size, policy, suffix);
 }
 
-/* Queue the script that appends outcome @o's stream @id under its event id. */
-static base_err queue_outcome(sto_store *s, const sto_append *it, const base_outcome *o,
-                              const char *id, size_t *out_n)
-{
-    char key[STO_KEY_MAX], field[BASE_ID_MAX + sizeof(OUTCOME_PREFIX)], ttl[24], cap[16];
-    if (o->type != BASE_OUT_SIGNAL || o->event_id[0] == '\0' ||
-        hour_key(key, sizeof(key), it->policy, hour_of(o->arrived_ms)) != BASE_OK) {
-        return BASE_OK; /* conversation-level outcomes and activations are not indexed */
-    }
-    (void)snprintf(field, sizeof(field), OUTCOME_PREFIX "%s", o->event_id);
-    (void)snprintf(ttl, sizeof(ttl), "%" PRIu64, it->index_ttl_ms);
-    (void)snprintf(cap, sizeof(cap), "%u", (unsigned)STO_EVIDX_MAX_OUTCOMES);
-    const char *argv[] = {"EVAL", APPEND_OUTCOME, "1", key, field, id, cap, ttl};
-    size_t lens[] = {
-        4,          strlen(APPEND_OUTCOME), 1, strlen(key), strlen(field), strlen(id), strlen(cap),
-        strlen(ttl)};
-    if (redisAppendCommandArgv(s->c, 8, argv, lens) != REDIS_OK) {
-        return BASE_EIO;
-    }
-    *out_n = 1;
-    return BASE_OK;
-}
-
-bool sto_evidx_entry(const sto_append *it, char *key, char *field)
+sto_evidx_op sto_evidx_entry(const sto_append *it, char *key, char *field)
 {
     const base_decision *d = NULL;
     const char *prefix = "";
     if (it->index_ttl_ms == 0) {
-        return false;
+        return STO_EVIDX_NONE;
+    }
+    if (it->kind == STO_OUTCOMES) {
+        const base_outcome *o = it->rec;
+        if (o->type != BASE_OUT_SIGNAL || o->event_id[0] == '\0' ||
+            hour_key(key, STO_KEY_MAX, it->policy, hour_of(o->arrived_ms)) != BASE_OK) {
+            return STO_EVIDX_NONE; /* conversation-level outcomes and activations */
+        }
+        (void)snprintf(field, STO_EVIDX_FIELD_MAX, OUTCOME_PREFIX "%s", o->event_id);
+        return STO_EVIDX_APPEND;
     }
     if (it->kind == STO_DECISIONS) {
         d = it->rec;
@@ -98,19 +93,10 @@ bool sto_evidx_entry(const sto_append *it, char *key, char *field)
     }
     if (d == NULL || d->event_id[0] == '\0' ||
         hour_key(key, STO_KEY_MAX, it->policy, hour_of(d->ts_ms)) != BASE_OK) {
-        return false; /* not indexed (outcomes: sto_evidx_queue): the XADD alone decides */
+        return STO_EVIDX_NONE; /* not indexed: the XADD alone decides the item */
     }
     (void)snprintf(field, STO_EVIDX_FIELD_MAX, "%s%s", prefix, d->event_id);
-    return true;
-}
-
-base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n)
-{
-    *out_n = 0;
-    if (it->index_ttl_ms == 0 || it->kind != STO_OUTCOMES) {
-        return BASE_OK;
-    }
-    return queue_outcome(s, it, it->rec, id, out_n);
+    return STO_EVIDX_SET;
 }
 
 /* The stream id in an HMGET element, or false for nil. */

@@ -192,23 +192,28 @@ base_err sto_stream_key(char *dst, size_t size, sto_kind kind, const char *polic
 base_err sto_xrange_after(sto_store *s, const char *key, const char *after_id, size_t max,
                           redisReply **out);
 
-/* The longest event-index field: an event id behind the "j:" of a joined record. */
+/* The longest event-index field: an event id behind "j:" (joined) or "o:" (outcomes). */
 #define STO_EVIDX_FIELD_MAX (BASE_ID_MAX + 3)
 
-/*
- * evidx.c: whether @it (a decision or a joined record with an event id and an
- * index_ttl_ms) is indexed by a plain HSET; its hour key into @key
- * [STO_KEY_MAX] and its field into @field [STO_EVIDX_FIELD_MAX]. The caller
- * writes the fields of many items in one HSET per key (storage/append.c).
- */
-bool sto_evidx_entry(const sto_append *it, char *key, char *field);
+/* How an item is indexed (sto_evidx_entry()). */
+typedef enum sto_evidx_op {
+    STO_EVIDX_NONE,   /* not indexed */
+    STO_EVIDX_SET,    /* a decision or joined record: HSET key field id */
+    STO_EVIDX_APPEND, /* an outcome: its id appended to the field (STO_EVIDX_APPEND_OUTCOMES) */
+} sto_evidx_op;
 
 /*
- * evidx.c: queue the event-index script of outcome @it (stored under @id) on
- * the pipeline, after its XADD. *out_n is how many replies to read and
- * discard (0 when @it is not an indexed outcome). Return: BASE_OK; BASE_EIO
- * (hiredis OOM: the context is unusable).
+ * evidx.c: how @it (with an index_ttl_ms; storage.md, the event index) is indexed, its hour
+ * key into @key [STO_KEY_MAX] and its field into @field [STO_EVIDX_FIELD_MAX]. The caller
+ * writes the entries of many items together (storage/append.c).
  */
-base_err sto_evidx_queue(sto_store *s, const sto_append *it, const char *id, size_t *out_n);
+sto_evidx_op sto_evidx_entry(const sto_append *it, char *key, char *field);
+
+/*
+ * The script that appends outcome ids to their fields: KEYS hour keys of one policy (one
+ * slot on a cluster), ARGV[1] STO_EVIDX_MAX_OUTCOMES, then (key index, field, id) per
+ * outcome.
+ */
+extern const char STO_EVIDX_APPEND_OUTCOMES[];
 
 #endif

@@ -516,6 +516,64 @@ static void idx_outcome(base_outcome *o, const char *event, int i, int64_t arriv
  * of one event.
  */
 /*
+ * One batch of outcomes of two policies over ten hours each (twenty hour keys: more than a
+ * chunk gathers, so some are indexed one by one) and five events: each event's outcomes are
+ * found, in stream order, across the hours.
+ */
+static void event_index_appends_outcomes_of_many_keys(sto_store *s)
+{
+    enum { N = 60, EVENTS = 5, HOURS = 10 };
+    const int64_t h = 3600000, t0 = 1700000000000;
+    static const char *const pol[2] = {"oa", "ob"};
+    base_outcome o[N];
+    sto_append a[N];
+    char ids[N][32], ev[EVENTS][16];
+    for (int e = 0; e < EVENTS; e++) {
+        snprintf(ev[e], sizeof(ev[e]), "me-%d", e);
+    }
+    for (int i = 0; i < N; i++) {
+        idx_outcome(&o[i], ev[i % EVENTS], i, t0 + (int64_t)(i % HOURS) * h);
+        base_strlcpy(o[i].policy, pol[i % 2], sizeof(o[i].policy));
+        snprintf(ids[i], sizeof(ids[i]), "1700000002%03d-0", i);
+        a[i] = (sto_append){.kind = STO_OUTCOMES,
+                            .policy = pol[i % 2],
+                            .rec = &o[i],
+                            .id = ids[i],
+                            .index_ttl_ms = 60000};
+    }
+    TST_OK(sto_store_append(s, a, N));
+    int stored = 0, right = 0, lists = 0;
+    for (int i = 0; i < N; i++) {
+        stored += a[i].out_err == BASE_OK;
+    }
+    TST_EQ(stored, N);
+    for (int p = 0; p < 2; p++) {
+        for (int e = 0; e < EVENTS; e++) {
+            sto_entry *got = NULL;
+            size_t n = 0;
+            bool more = true;
+            if (sto_event_outcomes(s, pol[p], ev[e], t0, t0 + HOURS * h, 100, &got, &n, &more) !=
+                BASE_OK) {
+                continue;
+            }
+            size_t k = 0;
+            bool ok = !more;
+            for (int i = 0; i < N; i++) {
+                if (i % 2 == p && i % EVENTS == e) {
+                    ok = ok && k < n && strcmp(got[k].id, ids[i]) == 0;
+                    k++;
+                }
+            }
+            right += ok && k == n;
+            lists++;
+            sto_entries_free(STO_OUTCOMES, got, n);
+        }
+    }
+    TST_EQ(lists, 2 * EVENTS);
+    TST_EQ(right, 2 * EVENTS);
+}
+
+/*
  * One batch whose decisions fall in more hours than a chunk keeps index keys for
  * (IDX_KEYS_MAX, storage/append.c), interleaved, with an outcome among them: every decision
  * is found by its event id, and every hour key has its TTL.
@@ -1179,6 +1237,7 @@ int main(void)
     event_index_finds_decisions_and_joined(s);
     event_index_finds_outcomes(s);
     event_index_spans_many_hours_in_one_batch(s, srv);
+    event_index_appends_outcomes_of_many_keys(s);
     spill_replay_is_idempotent(s, dir);
     data_survives_kill_and_store_recovers(srv, s);
 done:
