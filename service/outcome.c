@@ -286,6 +286,7 @@ static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     it->index_ttl_ms = svc_explain_index_ttl_ms(e->cfg); /* explain lists it (storage/evidx.c) */
     base_outcome applied = *o;                           /* @o belongs to the writer once queued */
     bool waits = r != NULL && r->send != NULL;
+    it->lazy = !waits; /* PUSH, an inbox entry: nobody waits, so it may join a fuller batch */
     if (waits && atomic_fetch_add(&e->waiting, 1) >= e->max_waiting) {
         /* Every REP context would be waiting for Redis: keep some for decide. */
         atomic_fetch_sub(&e->waiting, 1);
