@@ -312,7 +312,8 @@ static void service(writer *w, const proto_stats *s)
     family(w, "rlfeed_records_written_total", "counter", "Records stored in Redis.");
     sample(w, "rlfeed_records_written_total", NULL, NULL, NULL, NULL);
     value_u(w, st->written);
-    family(w, "rlfeed_records_failed_total", "counter", "Records that ended unstored.");
+    family(w, "rlfeed_records_failed_total", "counter",
+           "Records and checkpoints that ended unstored.");
     sample(w, "rlfeed_records_failed_total", NULL, NULL, NULL, NULL);
     value_u(w, st->failed);
     family(w, "rlfeed_records_trimmed_total", "counter", "Stream entries trimmed by retention.");

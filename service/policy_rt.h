@@ -79,7 +79,7 @@ typedef struct svc_prt_counters {
     atomic_uint_fast64_t defaulted; /* of which had no outcome */
     atomic_uint_fast64_t updates;   /* examples applied to the head */
     atomic_uint_fast64_t learn_errors;
-    atomic_uint_fast64_t store_errors; /* records and checkpoints that ended unstored */
+    atomic_uint_fast64_t store_errors; /* records that ended unstored */
     atomic_uint_fast64_t snapshots;
     atomic_int_fast64_t reward_micro; /* sum of joined rewards, in 1e-6 units */
     /* by enum base_slot: decisions served, joined examples learned, their reward sum */
