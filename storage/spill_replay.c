@@ -155,7 +155,11 @@ static base_err append_all(sto_store *s, sto_spill_rec *r, const bool *skip, siz
                 rep->appended += ie == BASE_OK;
             }
             if (ie != BASE_OK) {
-                if (errbuf != NULL && errlen > 0) {
+                if (errbuf != NULL && errlen > 0 && a[j].out_refused) {
+                    (void)snprintf(errbuf, errlen,
+                                   "appending record %s of policy %s: redis refused it (%.200s)",
+                                   r[idx[j]].id, r[idx[j]].policy, sto_store_refusal(s));
+                } else if (errbuf != NULL && errlen > 0) {
                     (void)snprintf(errbuf, errlen, "appending record %s of policy %s: %s",
                                    r[idx[j]].id, r[idx[j]].policy, base_strerror(ie));
                 }
