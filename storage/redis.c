@@ -418,6 +418,7 @@ base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, 
         goto fail;
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        base_strlcpy(s->refusal, r->str != NULL ? r->str : "", sizeof(s->refusal));
         e = BASE_ESTORE;
         goto fail;
     }

@@ -158,7 +158,10 @@ typedef struct sto_append {
  */
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
 
-/* The text of the last refusal-for-now (out_refused) of @s, "" if none yet. */
+/*
+ * The text of the last error reply Redis gave @s: an append refused (out_refused), or a
+ * command of sto_run() (its BASE_ESTORE); "" if none yet. For a log line.
+ */
 const char *sto_store_refusal(const sto_store *s);
 
 /*

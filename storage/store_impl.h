@@ -63,7 +63,7 @@ struct sto_store {
     sto_cluster_node seed[STO_SEEDS_MAX]; /* the URL's nodes, where a first map is read */
     sto_slot_map *map;                    /* NULL until first read */
     sto_node_conn conn[STO_CLUSTER_NODES_MAX];
-    char refusal[128]; /* the last reply that refused a write for now (sto_store_refusal) */
+    char refusal[128]; /* the last error reply (sto_store_refusal) */
 };
 
 /*

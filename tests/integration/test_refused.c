@@ -163,9 +163,15 @@ int main(void)
     TST_TRUE(took < 10000 + 5000); /* the documented 10 s, with slack for a shared machine */
     TST_TRUE(tst_file_has(f.log, "records not stored in redis were spilled to"));
     /*
-     * Started while Redis refuses the spilled records (XADD taken away by an ACL): the start
-     * stops, naming the record and Redis's words, and the file stays for the next start.
+     * Started while Redis still refuses every write: the start stops at the first one, the
+     * lease, with Redis's words. Then while Redis refuses only the spilled records (XADD
+     * taken away by an ACL): the start stops, naming the record and Redis's words. The
+     * file stays for the next start.
      */
+    TST_TRUE(!tst_daemon_start(&f, true, extra));
+    rlfeed_client_close(f.c);
+    f.c = NULL;
+    TST_TRUE(tst_file_has(f.log, "taking its lease: store error (OOM"));
     TST_TRUE(redis_config(sock, "maxmemory", "0"));
     TST_TRUE(redis_status(sock, "ACL SETUSER default -xadd"));
     TST_TRUE(!tst_daemon_start(&f, true, extra));
