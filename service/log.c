@@ -36,7 +36,12 @@ static base_err store_model(void *impl, const char *policy, base_snapshot **out,
     return sto_store_model_get_online(impl, policy, out, out_found);
 }
 
-static const svc_log_reader_ops store_ops = {store_read, store_model};
+static const char *store_last_error(void *impl)
+{
+    return sto_store_refusal(impl);
+}
+
+static const svc_log_reader_ops store_ops = {store_read, store_model, store_last_error};
 
 svc_log_reader svc_log_reader_of_store(sto_store *s)
 {

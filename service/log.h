@@ -60,6 +60,8 @@ typedef struct svc_log_reader_ops {
     base_err (*read)(void *impl, sto_kind kind, const char *policy, const char *after, size_t max,
                      sto_entry **out, size_t *out_n);
     base_err (*model)(void *impl, const char *policy, base_snapshot **out, bool *out_found);
+    /* The last error reply of the store behind it, for a log line ("" if none). */
+    const char *(*last_error)(void *impl);
 } svc_log_reader_ops;
 
 typedef struct svc_log_reader {

@@ -40,6 +40,18 @@ typedef struct cursor {
     bool done;
 } cursor;
 
+/* @e's text, with the store's own words when Redis answered an error (a log line). */
+static const char *why(const svc_log_reader *st, base_err e, char *buf, size_t len)
+{
+    const char *words =
+        e == BASE_ESTORE && st->ops->last_error != NULL ? st->ops->last_error(st->impl) : "";
+    if (words[0] == '\0') {
+        return base_strerror(e);
+    }
+    (void)snprintf(buf, len, "%s (%.128s)", base_strerror(e), words);
+    return buf;
+}
+
 static base_err cursor_fill(const svc_log_reader *st, const char *policy, cursor *c)
 {
     if (c->done || c->i < c->n) {
@@ -188,8 +200,9 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     bool fresh = false; /* a new head version: the checkpoint's head does not fit */
     base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
     if (err != BASE_OK) {
+        char w[192];
         snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
-                 base_strerror(err));
+                 why(store, err, w, sizeof(w)));
         return err;
     }
     if (found) {
@@ -240,8 +253,9 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     }
     base_hset_fini(&joined);
     if (err != BASE_OK) {
+        char w[192];
         snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
-                 base_strerror(err),
+                 why(store, err, w, sizeof(w)),
                  err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
         base_snapshot_free(m);
         return err;
@@ -314,8 +328,9 @@ static base_err follow_restore(svc_prt *p, const svc_log_reader *store, char *er
         err = svc_prt_follow_snapshot(p, m);
     }
     if (err != BASE_OK) {
+        char w[192];
         snprintf(errbuf, errlen, "policy \"%s\": loading its owner's checkpoint: %s", p->cfg->name,
-                 base_strerror(err));
+                 why(store, err, w, sizeof(w)));
     } else {
         base_log_policy(BASE_LOG_INFO, p->cfg->name,
                         "policy %s: following its owner from %s (model version %" PRIu64 ")",

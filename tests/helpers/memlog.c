@@ -245,7 +245,13 @@ static base_err mem_model(void *impl, const char *policy, base_snapshot **out, b
     return e;
 }
 
-static const svc_log_reader_ops reader_ops = {mem_read, mem_model};
+static const char *mem_last_error(void *impl)
+{
+    (void)impl;
+    return ""; /* no Redis behind it */
+}
+
+static const svc_log_reader_ops reader_ops = {mem_read, mem_model, mem_last_error};
 
 svc_log_reader tst_memlog_reader(tst_memlog *m)
 {

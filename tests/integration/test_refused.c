@@ -185,6 +185,22 @@ int main(void)
     TST_EQ(tst_each_decision(&f, POLICY, 6, 10000, count_one, &n), 6);
     TST_EQ(n, 6);
 
+    /*
+     * A foreign key where the decision stream belongs: recovery cannot read it, and the start
+     * stops with Redis's words. Put back, the next start recovers all six.
+     */
+    TST_EQ(tst_daemon_stop(&f), 0);
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:decisions rlfeed:{o}:kept"));
+    TST_TRUE(redis_status(sock, "SET rlfeed:{o}:decisions foreign"));
+    TST_TRUE(!tst_daemon_start(&f, true, extra));
+    rlfeed_client_close(f.c);
+    f.c = NULL;
+    TST_TRUE(tst_file_has(f.log, "(WRONGTYPE"));
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:kept rlfeed:{o}:decisions"));
+    TST_TRUE(tst_daemon_start(&f, true, extra));
+    n = 0;
+    TST_EQ(tst_each_decision(&f, POLICY, 6, 10000, count_one, &n), 6);
+
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);
     return tst_done();
