@@ -59,6 +59,15 @@ static bool redis_config(const char *sock, const char *key, const char *value)
     return redis_status(sock, "CONFIG SET %s %s", key, value);
 }
 
+/* Whether a start of @f fails (the daemon exits) and its log then has @words. */
+static bool start_fails_with(tst_daemon *f, const char *const *extra, const char *words)
+{
+    bool failed = !tst_daemon_start(f, true, extra);
+    rlfeed_client_close(f->c);
+    f->c = NULL;
+    return failed && tst_file_has(f->log, words);
+}
+
 static void count_one(const base_decision *d, void *arg)
 {
     (void)d;
@@ -168,16 +177,10 @@ int main(void)
      * taken away by an ACL): the start stops, naming the record and Redis's words. The
      * file stays for the next start.
      */
-    TST_TRUE(!tst_daemon_start(&f, true, extra));
-    rlfeed_client_close(f.c);
-    f.c = NULL;
-    TST_TRUE(tst_file_has(f.log, "taking its lease: store error (OOM"));
+    TST_TRUE(start_fails_with(&f, extra, "taking its lease: store error (OOM"));
     TST_TRUE(redis_config(sock, "maxmemory", "0"));
     TST_TRUE(redis_status(sock, "ACL SETUSER default -xadd"));
-    TST_TRUE(!tst_daemon_start(&f, true, extra));
-    rlfeed_client_close(f.c);
-    f.c = NULL;
-    TST_TRUE(tst_file_has(f.log, "redis refused it (NOPERM"));
+    TST_TRUE(start_fails_with(&f, extra, "redis refused it (NOPERM"));
     TST_TRUE(redis_status(sock, "ACL SETUSER default +xadd"));
     TST_TRUE(tst_daemon_start(&f, true, extra));
     TST_TRUE(tst_file_has(f.log, "replayed 1 spill file(s)"));
@@ -192,10 +195,7 @@ int main(void)
     TST_EQ(tst_daemon_stop(&f), 0);
     TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:decisions rlfeed:{o}:kept"));
     TST_TRUE(redis_status(sock, "SET rlfeed:{o}:decisions foreign"));
-    TST_TRUE(!tst_daemon_start(&f, true, extra));
-    rlfeed_client_close(f.c);
-    f.c = NULL;
-    TST_TRUE(tst_file_has(f.log, "(WRONGTYPE"));
+    TST_TRUE(start_fails_with(&f, extra, "(WRONGTYPE"));
     TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:kept rlfeed:{o}:decisions"));
     TST_TRUE(tst_daemon_start(&f, true, extra));
     n = 0;
