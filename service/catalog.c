@@ -75,7 +75,9 @@ base_err svc_catalog_merge(svc_config *cfg, const char *url, char *errbuf, size_
     if (e == BASE_OK) {
         e = sto_catalog_list(s, &names, &n);
         if (e != BASE_OK) {
-            snprintf(errbuf, errlen, "reading the policy catalog: %s", base_strerror(e));
+            char words[200];
+            snprintf(errbuf, errlen, "reading the policy catalog: %s",
+                     sto_store_strerror(s, e, words, sizeof(words)));
         }
     }
     for (size_t k = 0; e == BASE_OK && k < n; k++) {
@@ -84,8 +86,9 @@ base_err svc_catalog_merge(svc_config *cfg, const char *url, char *errbuf, size_
         e = sto_catalog_get(s, names[k], 0, &d, &found);
         if (e != BASE_OK || !found) {
             if (e != BASE_OK) {
+                char words[200];
                 snprintf(errbuf, errlen, "policy %s in the catalog: %s", names[k],
-                         base_strerror(e));
+                         sto_store_strerror(s, e, words, sizeof(words)));
             }
             continue;
         }
@@ -182,9 +185,12 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
     bool follow = err == BASE_OK && !held && cfg->shared && cfg->following != NULL;
     if (err != BASE_OK || (!held && !follow)) {
         if (loud) {
+            char words[200];
             base_log_policy(BASE_LOG_WARN, pc->name,
                             "policy %s: cannot take its lease (%s%s); trying again", pc->name,
-                            err != BASE_OK ? base_strerror(err) : "held by ", holder);
+                            err != BASE_OK ? sto_store_strerror(c->store, err, words, sizeof(words))
+                                           : "held by ",
+                            holder);
         }
         if (err == BASE_EIO) {
             (void)sto_store_reconnect(c->store);
@@ -207,7 +213,9 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
         }
         base_snapshot_free(m);
         if (err != BASE_OK) {
-            snprintf(why, sizeof(why), "loading its owner's checkpoint: %s", base_strerror(err));
+            char words[200];
+            snprintf(why, sizeof(why), "loading its owner's checkpoint: %s",
+                     sto_store_strerror(c->store, err, words, sizeof(words)));
         }
     } else if (err == BASE_OK) {
         svc_log_reader reader = svc_log_reader_of_store(c->store);

@@ -59,10 +59,9 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
         base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, &held, holder,
                                        sizeof(holder), &left_ms);
         if (e != BASE_OK) {
-            snprintf(errbuf, errlen, "policy %s: taking its lease: %s%s%.128s%s", policy,
-                     base_strerror(e), e == BASE_ESTORE ? " (" : "",
-                     e == BASE_ESTORE ? sto_store_refusal(l->store) : "",
-                     e == BASE_ESTORE ? ")" : "");
+            char why[200];
+            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy,
+                     sto_store_strerror(l->store, e, why, sizeof(why)));
             return e;
         }
         if (!held && l->cfg->shared && on_lost != NULL) {
@@ -197,9 +196,9 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
         e = sto_lease_acquire(s, cfg->policy[i].name, owner, cfg->lease_ms, &held, holder,
                               sizeof(holder), &left_ms);
         if (e != BASE_OK) {
-            snprintf(errbuf, errlen, "policy %s: taking its lease: %s%s%.128s%s",
-                     cfg->policy[i].name, base_strerror(e), e == BASE_ESTORE ? " (" : "",
-                     e == BASE_ESTORE ? sto_store_refusal(s) : "", e == BASE_ESTORE ? ")" : "");
+            char why[200];
+            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", cfg->policy[i].name,
+                     sto_store_strerror(s, e, why, sizeof(why)));
             /* Keep the rest where they were: the caller stops. */
             for (uint32_t j = i; j < n; j++) {
                 cfg->policy[kept++] = cfg->policy[j];

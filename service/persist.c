@@ -343,7 +343,7 @@ static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append
  * again after *@backoff ms. Health is degraded meanwhile; the first refusal of an episode is
  * logged with Redis's words.
  */
-static void refused_wait(svc_persist *p, size_t n, int *backoff)
+static void refused_wait(svc_persist *p, const char *words, size_t n, int *backoff)
 {
     if (!p->refusing) {
         p->refusing = true;
@@ -354,7 +354,7 @@ static void refused_wait(svc_persist *p, size_t n, int *backoff)
         base_log(BASE_LOG_WARN,
                  "redis: refuses writes (%.100s); %zu record(s) of this batch and %zu queued "
                  "wait and go again with backoff until it takes them",
-                 sto_store_refusal(p->store), n, base_queue_len(p->q));
+                 words, n, base_queue_len(p->q));
     }
     backoff_nap(p, backoff);
 }
@@ -389,6 +389,8 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             if (!broken) {
                 p->last_ok_ns = base_mono_ns();
             }
+            char words[128]; /* a refusal's, before another command clears them */
+            base_strlcpy(words, sto_store_refusal(p->store), sizeof(words));
             bool unconfirmed = !broken && !replicated(p, todo, a, n_todo);
             size_t kept = 0, renumbered = 0, refused = 0;
             for (size_t i = 0; i < n_todo; i++) {
@@ -435,7 +437,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             /* Closing: refusals count as an outage for how long to keep trying. */
             gave_up = refused > 0 && atomic_load(&p->closing) && base_mono_ns() >= give_up_ns(p);
             if (!broken && refused > 0 && !gave_up && !past_deadline(p)) {
-                refused_wait(p, refused, &refused_backoff);
+                refused_wait(p, words, refused, &refused_backoff);
             } else if (!broken && refused == 0 && p->refusing) {
                 p->refusing = false;
                 mark_up(p);

@@ -55,7 +55,9 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
     }
     e = sto_store_model_get(r->store, p->cfg->name, version, &m, &found);
     if (e != BASE_OK) {
-        snprintf(why, whylen, "reading snapshot %" PRIu64 ": %s", version, base_strerror(e));
+        char words[200];
+        snprintf(why, whylen, "reading snapshot %" PRIu64 ": %s", version,
+                 sto_store_strerror(r->store, e, words, sizeof(words)));
         return e;
     }
     if (!found) {
@@ -91,9 +93,14 @@ static void follow_online(svc_registry *r, svc_prt *p, follow_state *fs, uint64_
 {
     base_snapshot *m = NULL;
     bool found = false;
+    char buf[200];
+    const char *why = "it does not exist";
     base_err e = sto_store_model_get(r->store, p->cfg->name, version, &m, &found);
-    if (e == BASE_OK && found) {
+    if (e != BASE_OK) {
+        why = sto_store_strerror(r->store, e, buf, sizeof(buf));
+    } else if (found) {
         e = svc_prt_follow_snapshot(p, m);
+        why = base_strerror(e);
     }
     if (e == BASE_OK && found) {
         base_log_policy(BASE_LOG_DEBUG, p->cfg->name,
@@ -105,8 +112,7 @@ static void follow_online(svc_registry *r, svc_prt *p, follow_state *fs, uint64_
         base_log_policy(BASE_LOG_WARN, p->cfg->name,
                         "policy %s: its owner's checkpoint %" PRIu64
                         " cannot be served (%s); still serving %" PRIu64,
-                        p->cfg->name, version,
-                        e != BASE_OK ? base_strerror(e) : "it does not exist", fs->online);
+                        p->cfg->name, version, why, fs->online);
         atomic_fetch_add(&p->c.registry_errors, 1);
         fs->online_failed = version;
     }
@@ -120,6 +126,7 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
     sto_registry g;
     char why[256];
     base_err e = sto_registry_get(r->store, pc->name, &g);
+    const char *what = sto_store_strerror(r->store, e, why, sizeof(why));
 
     if (e == BASE_EIO) {
         (void)sto_store_reconnect(r->store); /* BASE_EIO again next time if still away */
@@ -127,7 +134,7 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
     if (e != BASE_OK) {
         if (e != fs->last_err) {
             base_log_policy(BASE_LOG_WARN, pc->name, "policy %s: cannot read the registry: %s",
-                            pc->name, base_strerror(e));
+                            pc->name, what);
             atomic_fetch_add(&p->c.registry_errors, 1);
         }
         fs->last_err = e;

@@ -460,6 +460,15 @@ const char *sto_store_refusal(const sto_store *s)
     return s->refusal;
 }
 
+const char *sto_store_strerror(const sto_store *s, base_err e, char *buf, size_t len)
+{
+    if (e != BASE_ESTORE || s == NULL || s->refusal[0] == '\0' || len == 0) {
+        return base_strerror(e);
+    }
+    (void)snprintf(buf, len, "%s (%.128s)", base_strerror(e), s->refusal);
+    return buf;
+}
+
 /* The result of one XADD reply @r (alone, or an element of a fenced group's) for @it. */
 static void take_result(sto_store *s, sto_append *it, const redisReply *r, bool *unsettled)
 {

@@ -412,6 +412,7 @@ base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *le
 base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, redisReply **out)
 {
     redisReply *r = NULL;
+    s->refusal[0] = '\0'; /* a BASE_ESTORE of this command names its own words, or none */
     base_err e = sto_run_any(s, argc, argv, lens, &r);
 
     if (e != BASE_OK) {

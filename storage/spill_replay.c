@@ -134,6 +134,8 @@ static base_err append_all(sto_store *s, sto_spill_rec *r, const bool *skip, siz
             idx[k++] = i;
         }
         base_err e = sto_store_append(s, a, k);
+        char words[128]; /* a refusal's, before sto_store_match() clears them */
+        base_strlcpy(words, sto_store_refusal(s), sizeof(words));
         if (e != BASE_OK) {
             if (errbuf != NULL && errlen > 0) {
                 (void)snprintf(errbuf, errlen, "appending spilled records: %s", base_strerror(e));
@@ -158,7 +160,7 @@ static base_err append_all(sto_store *s, sto_spill_rec *r, const bool *skip, siz
                 if (errbuf != NULL && errlen > 0 && a[j].out_refused) {
                     (void)snprintf(errbuf, errlen,
                                    "appending record %s of policy %s: redis refused it (%.200s)",
-                                   r[idx[j]].id, r[idx[j]].policy, sto_store_refusal(s));
+                                   r[idx[j]].id, r[idx[j]].policy, words);
                 } else if (errbuf != NULL && errlen > 0) {
                     (void)snprintf(errbuf, errlen, "appending record %s of policy %s: %s",
                                    r[idx[j]].id, r[idx[j]].policy, base_strerror(ie));

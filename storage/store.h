@@ -159,10 +159,18 @@ typedef struct sto_append {
 base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
 
 /*
- * The text of the last error reply Redis gave @s: an append refused (out_refused), or a
- * command of sto_run() (its BASE_ESTORE); "" if none yet. For a log line.
+ * The text of the last error reply Redis gave @s: an append refused (out_refused), or the
+ * last command of sto_run() (its BASE_ESTORE; each sto_run() clears it first); "" if none.
+ * For a log line; copy it before @s runs another command.
  */
 const char *sto_store_refusal(const sto_store *s);
+
+/*
+ * @e's text for a log line or an error message: base_strerror(@e), and for BASE_ESTORE
+ * after an error reply Redis's words too, as "store error (WRONGTYPE ...)", in @buf
+ * (@len bytes). Call it right after the command that failed.
+ */
+const char *sto_store_strerror(const sto_store *s, base_err e, char *buf, size_t len);
 
 /*
  * sto_store_last_id() - the last id the stream @kind of @policy has

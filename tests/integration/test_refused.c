@@ -197,6 +197,10 @@ int main(void)
     TST_TRUE(redis_status(sock, "SET rlfeed:{o}:decisions foreign"));
     TST_TRUE(start_fails_with(&f, extra, "(WRONGTYPE"));
     TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:kept rlfeed:{o}:decisions"));
+    /* The same where the policy catalog's set belongs: the catalog's message names them. */
+    TST_TRUE(redis_status(sock, "SET rlfeed:catalog foreign"));
+    TST_TRUE(start_fails_with(&f, extra, "reading the policy catalog: store error (WRONGTYPE"));
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:catalog rlfeed:foreign"));
     TST_TRUE(tst_daemon_start(&f, true, extra));
     n = 0;
     TST_EQ(tst_each_decision(&f, POLICY, 6, 10000, count_one, &n), 6);
