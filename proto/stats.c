@@ -103,10 +103,10 @@ static const field member_fields[] = {
 };
 
 static const field join_fields[] = {
-    U64(proto_join_health, pending),  U64(proto_join_health, deferred),
-    U64(proto_join_health, joined),   U64(proto_join_health, defaulted),
-    U64(proto_join_health, unknown),  U64(proto_join_health, not_activated),
-    U64(proto_join_health, dangling),
+    U64(proto_join_health, pending),     U64(proto_join_health, deferred),
+    U64(proto_join_health, joined),      U64(proto_join_health, defaulted),
+    U64(proto_join_health, unknown),     U64(proto_join_health, not_activated),
+    U64(proto_join_health, activations), U64(proto_join_health, dangling),
 };
 
 static const field storage_fields[] = {

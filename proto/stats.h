@@ -46,6 +46,7 @@ typedef struct proto_join_health {
     uint64_t defaulted;                      /* emitted with no outcome, default reward */
     uint64_t unknown;                        /* emitted with no outcome, as unknown */
     uint64_t not_activated;                  /* deferred decisions dropped unactivated */
+    uint64_t activations;                    /* successful activations */
     uint64_t dangling;                       /* early outcomes that never found a decision */
     uint64_t status[PROTO_ST_COUNT];         /* outcomes by status */
     uint64_t latency[PROTO_LATENCY_BUCKETS]; /* decision -> outcome time of applied ones */

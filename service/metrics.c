@@ -95,6 +95,8 @@ static const pol_metric pol_metrics[] = {
        "Early outcomes that never found their decision.", join.dangling),
     PM("rlfeed_not_activated_decisions_total", "counter",
        "Deferred decisions dropped because they were never activated.", join.not_activated),
+    PM("rlfeed_activations_total", "counter", "Deferred decisions activated (shown to the user).",
+       join.activations),
     PM("rlfeed_model_updates_total", "counter", "Examples applied to the online head.", updates),
     PM("rlfeed_learn_errors_total", "counter", "Examples the online head failed to learn.",
        learn_errors),

@@ -22,6 +22,7 @@ static void join_health(const rwd_join_stats *js, proto_join_health *out)
     out->defaulted = js->defaulted;
     out->unknown = js->unknown;
     out->not_activated = js->not_activated;
+    out->activations = js->activations;
     out->dangling = js->dangling;
     for (int s = 0; s < RWD_STATUS_COUNT; s++) {
         proto_status ps = svc_engine_status((rwd_status)s);

@@ -38,7 +38,8 @@ static const char want_json[] =
     "\"reward_alarms\":3,\"role\":\"follower\",\"owner\":\"inst-a\",\"forwarded\":25,"
     "\"inbox\":26,\"inbox_bad\":27,"
     "\"join\":{\"pending\":17,\"deferred\":18,\"joined\":19,\"defaulted\":20,\"unknown\":21,"
-    "\"not_activated\":22,\"dangling\":23,\"matched\":30,\"duplicate\":31,\"corrected\":32,"
+    "\"not_activated\":22,\"activations\":28,\"dangling\":23,\"matched\":30,\"duplicate\":31,"
+    "\"corrected\":32,"
     "\"late\":33,\"late_correction\":34,\"early\":35,\"unknown_event\":36,"
     "\"rejected_signal\":37,\"rejected_value\":38,\"rejected_limit\":39,"
     "\"rejected_rate\":40,\"latency\":{\"lt_1s\":50,\"lt_10s\":51,\"lt_1m\":52,"
@@ -88,6 +89,7 @@ static void fill_policy(proto_policy_stats *p)
     p->join.defaulted = 20;
     p->join.unknown = 21;
     p->join.not_activated = 22;
+    p->join.activations = 28;
     p->join.dangling = 23;
     for (int s = 0; s < PROTO_ST_JOIN_COUNT; s++) {
         p->join.status[s] = 30 + (uint64_t)s;
