@@ -92,6 +92,7 @@ void svc_catalog_swap_state(svc_prt *p, svc_prt *tmp)
     p->snapshot_updates = tmp->snapshot_updates;
     p->snapshot_lsn = tmp->snapshot_lsn;
     p->last_version = tmp->last_version;
+    memcpy(p->learned_spec, tmp->learned_spec, sizeof(p->learned_spec));
     atomic_store(&p->n_updates, atomic_load(&tmp->n_updates));
 }
 

@@ -382,7 +382,11 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     base_strlcpy(m->inbox_pos, inbox_pos, sizeof(m->inbox_pos));
     m->epoch_lsn = p->epoch_lsn;
     m->parent = p->last_version;
-    rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
+    if (p->learned_spec[0] != '\0') {
+        base_strlcpy(m->spec_version, p->learned_spec, sizeof(m->spec_version));
+    } else {
+        rwd_spec_version(&p->cfg->reward, m->spec_version, sizeof(m->spec_version));
+    }
     base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
     svc_learner_config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
     m->version = m->n_updates;

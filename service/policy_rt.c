@@ -230,6 +230,9 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     if (learn && err == BASE_OK) {
         err = pol_portfolio_apply(p->pf, j->decision, j->reward, &sc);
     }
+    if (learn && err == BASE_OK && j->spec_version[0] != '\0') {
+        base_strlcpy(p->learned_spec, j->spec_version, sizeof(p->learned_spec));
+    }
     uint64_t n = pol_portfolio_n_updates(p->pf);
     base_strlcpy(p->last_joined_id, stream_id, sizeof(p->last_joined_id));
     p->trace = base_hash64(j->decision->event_id, strlen(j->decision->event_id), p->trace);

@@ -165,7 +165,14 @@ typedef struct svc_prt {
     uint64_t snapshot_lsn;                       /* next_lsn at the last checkpoint */
     char snapshot_inbox[BASE_STREAM_ID_MAX + 1]; /* inbox_pos at the last checkpoint */
     uint64_t last_version; /* version of the last checkpoint queued (its parent link) */
-    uint64_t trace;        /* guarded by head_lk: hash chain of (event, reward) learned */
+    /*
+     * The reward spec of the last example learned (its joined record's), or the restored
+     * checkpoint's; "" before either. A checkpoint is stamped with it, not with the spec
+     * configured now: a restart under another spec with nothing learned since must not
+     * relabel the head (docs/promotion.md checks the spec a candidate learned under).
+     */
+    char learned_spec[BASE_NAME_MAX + 1];
+    uint64_t trace; /* guarded by head_lk: hash chain of (event, reward) learned */
     base_joined *backlog[SVC_EXPIRE_BATCH]; /* expired, not yet accepted by persist */
     size_t n_backlog;
     rwd_alarm alarm;         /* on the rewards learned (reward/alarm.h) */

@@ -232,6 +232,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
         base_strlcpy(p->snapshot_inbox, m->inbox_pos, sizeof(p->snapshot_inbox));
         if (!fresh) {
             p->epoch_lsn = m->epoch_lsn;
+            base_strlcpy(p->learned_spec, m->spec_version, sizeof(p->learned_spec));
         }
         atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
         p->last_version = m->version;

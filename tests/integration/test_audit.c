@@ -38,7 +38,7 @@
     "[policy p]\n"                                                                                 \
     "dim = 2\n"                                                                                    \
     "actions = a0, a1\n"                                                                           \
-    "window_ms = 30\n"                                                                             \
+    "window_ms = %d\n"                                                                             \
     "reward_version = %s\n"                                                                        \
     "base_model_version = %s\n"                                                                    \
     "[signal p.ok]\n"                                                                              \
@@ -46,10 +46,11 @@
 
 static const char *const IDS[2] = {"a0", "a1"};
 
-/* spec-1 goes with base model llm-1, spec-2 with llm-2. */
+/* spec-1 goes with base model llm-1 and 30 ms windows, spec-2 with llm-2 and an hour. */
 static void config_text(const char *spec, char *out, size_t size)
 {
-    (void)snprintf(out, size, CONFIG_FMT, spec, strcmp(spec, "spec-1") == 0 ? "llm-1" : "llm-2");
+    bool one = strcmp(spec, "spec-1") == 0;
+    (void)snprintf(out, size, CONFIG_FMT, one ? 30 : 3600000, spec, one ? "llm-1" : "llm-2");
 }
 
 static bool write_config(const tst_daemon *f, const char *spec)
@@ -194,7 +195,19 @@ int main(void)
     TST_EQ(json_integer_value(json_object_get(json_object_get(st, "storage"), "audit_failed")), 0);
     TST_TRUE(json_is_integer(json_object_get(json_object_get(st, "storage"), "audit_failed")));
     json_decref(st);
+    /* Nothing pending at the stop, so the next start learns nothing (below). */
+    long long pending = -1;
+    for (int64_t dl = tst_now_ms() + 10000; pending != 0 && tst_now_ms() < dl; tst_nap()) {
+        st = tst_stats(&f);
+        pending = tst_stat_join(st, "p", "pending");
+        json_decref(st);
+    }
+    TST_EQ(pending, 0);
     TST_EQ(tst_daemon_stop(&f), 0);
+    base_snapshot *m1 = NULL;
+    bool found = false;
+    TST_OK(sto_store_model_get_online(s, "p", &m1, &found));
+    TST_TRUE(found && m1 != NULL && strcmp(m1->spec_version, "spec-1") == 0);
     int lines = 0, with_policy = 0;
     TST_TRUE(log_is_json(f.log, &lines, &with_policy));
     TST_TRUE(lines >= 3);
@@ -203,7 +216,23 @@ int main(void)
     /* 2. A new reward spec: restore and config entries. */
     TST_TRUE(write_config(&f, "spec-2"));
     TST_TRUE(tst_daemon_start(&f, true, NULL));
+    rlfeed_reply r;
+    float x[2] = {0.5f, 0.5f}, lg[2] = {0.0f, 0.0f};
+    TST_OK(rlfeed_client_decide(f.c, "p", NULL, x, 2, 2, IDS, lg, &r));
+    TST_TRUE(r.ok);
     TST_EQ(tst_daemon_stop(&f), 0);
+    /*
+     * Its checkpoint at the stop (a decision was made: a new log position) holds the same
+     * head, as nothing was learned under spec-2 (the hour-long window is open): it keeps the
+     * spec it learned under, so a promotion cannot take it for spec-2's.
+     */
+    base_snapshot *m2 = NULL;
+    TST_OK(sto_store_model_get_online(s, "p", &m2, &found));
+    TST_TRUE(found && m2 != NULL && m1 != NULL);
+    TST_EQ(m2 != NULL ? m2->n_updates : 0, m1 != NULL ? m1->n_updates : 1);
+    TST_STREQ(m2 != NULL ? m2->spec_version : "", "spec-1");
+    base_snapshot_free(m1);
+    base_snapshot_free(m2);
     TST_EQ(count_action(s, "restore"), 2);
     TST_EQ(count_action(s, "config"), 1);
 
