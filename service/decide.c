@@ -507,21 +507,13 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     if (err != BASE_OK) {
         base_decision_free(d);
         svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
-                          "scoring failed on this input");
+                          err == BASE_ENUMERIC
+                              ? "scoring overflowed on this input: its embedding or features "
+                                "are too large for the head (scores not finite)"
+                              : "scoring failed on this input");
         return;
     }
 
-    /* Encode the reply before the record changes hands. */
-    base_buf b;
-    base_buf_init(&b, 64u * 1024u);
-    err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf, d->n_cand,
-                             served_version, base_slot_name(d->slot));
-    if (err != BASE_OK) {
-        base_buf_fini(&b);
-        base_decision_free(d);
-        svc_engine_reject(e, r, PROTO_E_INTERNAL, "reply encoding failed");
-        return;
-    }
     uint32_t slot_served = d->slot;
     double p_logged = d->pmf[d->chosen];
     float top = 0.0f;
@@ -529,7 +521,29 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
         top = d->pmf[k] > top ? d->pmf[k] : top;
     }
     double spent = top < 1.0f ? 1.0 - (double)top : 0.0; /* exploration: all but the top */
-    code = log_decision(p, d, msg, sizeof(msg));
+    /*
+     * Encode the reply before the record changes hands. An id this instance generated can
+     * still be pending: a client may have sent the same text as its own event_id. The request
+     * named no id, so it takes the next one instead of a duplicate_event.
+     */
+    base_buf b;
+    base_buf_init(&b, 64u * 1024u);
+    for (int tries = 0;; tries++) {
+        base_buf_reset(&b);
+        err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
+                                 d->n_cand, served_version, base_slot_name(d->slot));
+        if (err != BASE_OK) {
+            base_buf_fini(&b);
+            base_decision_free(d);
+            svc_engine_reject(e, r, PROTO_E_INTERNAL, "reply encoding failed");
+            return;
+        }
+        code = log_decision(p, d, msg, sizeof(msg));
+        if (code != PROTO_E_DUPLICATE_EVENT || q->event_id[0] != '\0' || tries == 7) {
+            break;
+        }
+        make_event_id(e, d->event_id, sizeof(d->event_id));
+    }
     if (code != PROTO_E_NONE) {
         base_decision_free(d);
         svc_engine_reject(e, r, code, msg);
