@@ -1,5 +1,6 @@
 #include "base/clock.h"
 
+#include <stdint.h>
 #include <time.h>
 
 void base_clock_init_system(base_clock *c)
@@ -31,11 +32,18 @@ void base_clock_set(base_clock *c, int64_t ms)
     }
 }
 
-void base_clock_advance(base_clock *c, int64_t ms)
+bool base_clock_advance(base_clock *c, int64_t ms)
 {
-    if (c->manual) {
-        atomic_fetch_add(&c->manual_ms, ms);
+    if (!c->manual) {
+        return true;
     }
+    int64_t now = atomic_load(&c->manual_ms);
+    do {
+        if (ms > INT64_MAX - now) {
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&c->manual_ms, &now, now + ms));
+    return true;
 }
 
 uint64_t base_mono_ns(void)

@@ -16,6 +16,7 @@
  */
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct base_clock {
@@ -26,8 +27,12 @@ typedef struct base_clock {
 void base_clock_init_system(base_clock *c);
 void base_clock_init_manual(base_clock *c, int64_t start_ms);
 int64_t base_clock_now_ms(const base_clock *c);
-void base_clock_set(base_clock *c, int64_t ms);     /* manual clocks only; else ignored */
-void base_clock_advance(base_clock *c, int64_t ms); /* manual clocks only; else ignored */
+void base_clock_set(base_clock *c, int64_t ms); /* manual clocks only; else ignored */
+/*
+ * Manual clocks only (else ignored): move it on by @ms >= 0. Return: false, and the clock
+ * unchanged, when that would pass INT64_MAX.
+ */
+bool base_clock_advance(base_clock *c, int64_t ms);
 
 uint64_t base_mono_ns(void);
 uint64_t base_thread_cpu_ns(void);

@@ -233,8 +233,14 @@ static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r
     }
     if (q->clock_set_ms >= 0) {
         base_clock_set(e->clock, q->clock_set_ms);
-    } else {
-        base_clock_advance(e->clock, q->clock_advance_ms);
+    } else if (!base_clock_advance(e->clock, q->clock_advance_ms)) {
+        char msg[PROTO_ERRMSG_MAX];
+        snprintf(msg, sizeof(msg),
+                 "advance_ms %" PRId64 " would move the clock past the largest "
+                 "time (now %" PRId64 " ms)",
+                 q->clock_advance_ms, base_clock_now_ms(e->clock));
+        svc_engine_reject(e, r, PROTO_E_OUT_OF_RANGE, msg);
+        return;
     }
     base_buf b;
     base_buf_init(&b, 256);

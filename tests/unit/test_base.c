@@ -235,8 +235,13 @@ static void manual_clock_moves_only_when_told(void)
     base_clock c;
     base_clock_init_manual(&c, 1000);
     TST_EQ(base_clock_now_ms(&c), 1000);
-    base_clock_advance(&c, 86400000);
+    TST_TRUE(base_clock_advance(&c, 86400000));
     TST_EQ(base_clock_now_ms(&c), 86401000);
+    /* Past INT64_MAX it refuses and stays, rather than wrap to a negative time. */
+    TST_TRUE(!base_clock_advance(&c, INT64_MAX - 86400000));
+    TST_EQ(base_clock_now_ms(&c), 86401000);
+    TST_TRUE(base_clock_advance(&c, INT64_MAX - 86401000));
+    TST_EQ(base_clock_now_ms(&c), INT64_MAX);
     base_clock s;
     base_clock_init_system(&s);
     TST_TRUE(base_clock_now_ms(&s) > 1600000000000LL);
