@@ -454,6 +454,10 @@ static base_err decode_envelope(const msgpack_object **f, proto_request *r, prot
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'op' must be a string");
     } else if (!base_utf8_valid(op->via.str.ptr, op->via.str.size)) {
         e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'op' is not valid UTF-8");
+    } else if (op->via.str.size == 0) {
+        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'op' must not be empty");
+    } else if (memchr(op->via.str.ptr, '\0', op->via.str.size) != NULL) {
+        e = proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'op' contains a NUL byte");
     }
     if (e != BASE_OK) {
         goto fail;
