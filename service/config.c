@@ -624,13 +624,87 @@ static void configure_inih(void)
     ini_max_line = 1 << 20;
 }
 
+/*
+ * Whether line @lineno (@n bytes at @line) is not a section header longer than libinih keeps
+ * (SVC_INI_SECTION_MAX), which it would cut to a name nobody wrote; else why, in @errbuf.
+ */
+static bool header_fits(const char *line, size_t n, int lineno, char *errbuf, size_t errlen)
+{
+    size_t i = 0;
+    if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+        i = 3; /* a UTF-8 byte order mark, which libinih skips */
+    }
+    while (i < n && (line[i] == ' ' || line[i] == '\t')) {
+        i++;
+    }
+    if (i >= n || line[i] != '[') {
+        return true;
+    }
+    const char *name = line + i + 1;
+    const char *end = memchr(name, ']', n - i - 1);
+    size_t len = end != NULL ? (size_t)(end - name) : n - i - 1;
+    if (len <= SVC_INI_SECTION_MAX) {
+        return true;
+    }
+    snprintf(errbuf, errlen,
+             "line %d: section [%.24s...] is %zu bytes long; at most %d fit: a policy or client "
+             "name of at most %d bytes, a signal's policy and name of at most %d together",
+             lineno, name, len, SVC_INI_SECTION_MAX, SVC_SECTION_NAME_MAX,
+             SVC_SECTION_NAME_MAX - 1);
+    return false;
+}
+
+/* header_fits() for every line of @text. */
+static bool headers_fit(const char *text, char *errbuf, size_t errlen)
+{
+    int lineno = 1;
+    for (const char *p = text;; lineno++) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol != NULL ? (size_t)(eol - p) : strlen(p);
+        if (!header_fits(p, n, lineno, errbuf, errlen)) {
+            return false;
+        }
+        if (eol == NULL) {
+            return true;
+        }
+        p = eol + 1;
+    }
+}
+
+/* header_fits() for every line of file @fp, which is left at its start. */
+static bool file_headers_fit(FILE *fp, char *errbuf, size_t errlen)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    bool ok = true;
+    for (int lineno = 1; ok && (n = getline(&line, &cap, fp)) >= 0; lineno++) {
+        ok = header_fits(line, (size_t)n, lineno, errbuf, errlen);
+    }
+    free(line);
+    rewind(fp);
+    return ok;
+}
+
 static base_err load(const char *path, const char *text, svc_config *out, char *errbuf,
                      size_t errlen)
 {
     parse_state st = {.cfg = out, .err = errbuf, .errlen = errlen};
     set_defaults(out);
     configure_inih();
-    int r = path != NULL ? ini_parse(path, on_entry, &st) : ini_parse_string(text, on_entry, &st);
+    int r = 0;
+    FILE *fp = path != NULL ? fopen(path, "r") : NULL;
+    if (path != NULL && fp == NULL) {
+        r = -1;
+    } else if (fp != NULL ? !file_headers_fit(fp, errbuf, errlen)
+                          : !headers_fit(text, errbuf, errlen)) {
+        st.failed = true;
+    } else {
+        r = fp != NULL ? ini_parse_file(fp, on_entry, &st) : ini_parse_string(text, on_entry, &st);
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
     base_err e = BASE_OK;
     if (r == -1) {
         snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));

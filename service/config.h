@@ -46,6 +46,13 @@
 #define SVC_CHARTJS_DEFAULT "/usr/share/javascript/chart.js/chart.min.js" /* libjs-chart.js */
 #define SVC_ROLLUP_KEEP_MAX 100800                                        /* 70 days of minutes */
 #define SVC_MAX_CLIENTS 64
+/*
+ * libinih keeps at most 49 bytes of a section header's name and cuts longer ones without a
+ * word: so a [policy NAME] or [client NAME] name holds at most 42 bytes, and a
+ * [signal POLICY.NAME] at most 41 for POLICY and NAME together. Longer headers are refused.
+ */
+#define SVC_INI_SECTION_MAX 49
+#define SVC_SECTION_NAME_MAX (SVC_INI_SECTION_MAX - 7)
 #define SVC_MAX_SEGMENTS 16         /* segment.NAME keys per policy */
 #define SVC_OPEN_MAX_CANDIDATES 64  /* an open set's default max_candidates */
 #define SVC_NO_EXPLORE_IDS_MAX 1024 /* no_explore ids of an open set */

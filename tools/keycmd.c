@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "proto/auth.h"
+#include "service/config.h"
 
 #define EXIT_USAGE 2
 
@@ -104,11 +105,11 @@ int rlfeed_key_main(int argc, char **argv)
     if (proto_auth_keyfile_format(&kf, &b) != BASE_OK || b.len == 0 ||
         base_buf_append(&b, "", 1) != BASE_OK ||
         proto_auth_keyfile_parse((const char *)b.data, &kf, why, sizeof(why)) != BASE_OK ||
-        strcmp(kf.client, name) != 0) {
+        strcmp(kf.client, name) != 0 || strlen(name) > SVC_SECTION_NAME_MAX) {
         fprintf(stderr,
-                "rlfeed key new: bad client name \"%s\" (1..64 bytes of UTF-8 without "
+                "rlfeed key new: bad client name \"%s\" (1..%d bytes of UTF-8 without "
                 "blanks, ',', '=', '$' or '\"')\n",
-                name);
+                name, SVC_SECTION_NAME_MAX);
         goto done;
     }
     b.len--; /* the NUL */

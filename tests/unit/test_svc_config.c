@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/quant.h"
@@ -227,6 +228,51 @@ static void invalid_configs_fail_with_a_reason(void)
          "UTF-8"},
     };
     expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/*
+ * libinih keeps 49 bytes of a section header's name: a longer one is refused with its line,
+ * not cut to a policy, client or signal nobody configured. 42-byte policy names load whole.
+ */
+static void long_section_names_are_refused_not_cut(void)
+{
+    char name42[43], text[512];
+    memset(name42, 'p', 42);
+    name42[42] = '\0';
+    snprintf(text, sizeof(text), "[policy %s]\ndim = 4\nactions = a\nsignal.s = 1\n", name42);
+    base_err e = BASE_OK;
+    char err[256] = "";
+    svc_config *c = load(text, &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_STREQ(c->policy[0].name, name42);
+    done(c);
+
+    char pol[600], sig[600], cli[600];
+    snprintf(pol, sizeof(pol), "[policy %sp]\ndim = 4\nactions = a\nsignal.s = 1\n", name42);
+    snprintf(sig, sizeof(sig), "[policy p]\ndim = 4\nactions = a\n\n  [signal p.%s]\nkind = flag\n",
+             name42);
+    snprintf(cli, sizeof(cli), "[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n[client %sc]\n",
+             name42);
+    refusal cases[] = {
+        {pol, "line 1: section [policy ppppppppppppppppp...] is 50 bytes long"},
+        {sig, "line 5: section [signal p.ppppppppppppppp...] is 51 bytes long"},
+        {cli, "line 5: section [client ppppppppppppppppp...] is 50 bytes long"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+
+    /* The same from a file. */
+    char path[] = "/tmp/rlfeed-config-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    TST_TRUE(fp != NULL && fputs(pol, fp) >= 0);
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    c = base_alloc_zero(1, sizeof(*c));
+    TST_EQ(svc_config_load(path, c, err, sizeof(err)), BASE_EINVAL);
+    TST_TRUE(strstr(err, "is 50 bytes long") != NULL);
+    done(c);
+    unlink(path);
 }
 
 static void missing_file_is_an_io_error(void)
@@ -508,6 +554,7 @@ int main(void)
     portfolio_keys_load();
     long_action_lists_load();
     invalid_configs_fail_with_a_reason();
+    long_section_names_are_refused_not_cut();
     missing_file_is_an_io_error();
     url_flag_replaces_the_list();
     other_flags_override_their_keys();
