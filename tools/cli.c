@@ -254,7 +254,8 @@ static base_err body_text(const cli_args *a, base_buf *b, const char **out_text)
     bool from_stdin = a->body == NULL || strcmp(a->body, "-") == 0;
 
     if (!from_stdin) {
-        *out_text = a->body;
+        /* An empty or blank argument is `{}`, as empty input is. */
+        *out_text = a->body[strspn(a->body, " \t\r\n")] == '\0' ? "{}" : a->body;
     } else if (a->body == NULL && isatty(STDIN_FILENO)) {
         *out_text = "{}"; /* `rlfeed health` at a prompt must not wait for input */
     } else {
