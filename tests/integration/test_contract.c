@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/wait.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -141,6 +142,74 @@ static void bad_dimension_reads_as_documented(tst_daemon *f)
                      "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}"));
     TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_DIMENSION);
     TST_STREQ(r.error.message, "context.embedding has 4 entries, policy 't' wants 2");
+}
+
+/*
+ * An id the daemon generates is never refused as a duplicate: a client may have sent the
+ * next one as its own event_id; the request that named none takes another.
+ */
+static void generated_ids_never_collide(tst_daemon *f)
+{
+    static const char body[] = "\"policy\":\"t\",\"context\":{\"embedding\":[0.5,-1]},"
+                               "\"candidates\":[{\"id\":\"a\",\"base_logit\":0.2},"
+                               "{\"id\":\"b\",\"base_logit\":0.1}]";
+    rlfeed_reply r;
+    TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",%s}", body));
+    TST_TRUE(r.ok);
+    char first[80], next[80];
+    snprintf(first, sizeof(first), "%s", r.event_id);
+    const char *dash = strrchr(first, '-');
+    TST_TRUE(dash != NULL);
+    if (dash == NULL) {
+        return;
+    }
+    snprintf(next, sizeof(next), "%.*s-%lld", (int)(dash - first), first,
+             strtoll(dash + 1, NULL, 10) + 1);
+    TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",\"event_id\":\"%s\",%s}", next, body));
+    TST_TRUE(r.ok);
+    TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",%s}", body));
+    TST_TRUE(r.ok);
+    TST_TRUE(strcmp(r.event_id, next) != 0 && strcmp(r.event_id, first) != 0);
+}
+
+/* An empty op, or one holding a NUL byte, is a bad request (protocol.md, section 1). */
+static void odd_ops_are_bad_requests(tst_daemon *f)
+{
+    static const uint8_t nul_op[] = {0x82, 0xa1, 'v', 0x01, 0xa2, 'o', 'p', 0xa7,
+                                     'h',  'e',  'a', 'l',  't',  'h', 0};
+    rlfeed_reply r;
+    TST_OK(tst_call_raw(f, nul_op, sizeof(nul_op), &r));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_REQUEST);
+    TST_STREQ(r.error.message, "field 'op' contains a NUL byte");
+    TST_OK(tst_callf(f, &r, "{\"op\":\"\"}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_BAD_REQUEST);
+    TST_STREQ(r.error.message, "field 'op' must not be empty");
+}
+
+/* The CLI takes an empty or blank body argument as `{}` (client.md), as it takes empty input. */
+static void cli_blank_body_is_empty_object(tst_daemon *f)
+{
+    if (tst_env_path("RLFEED") == NULL) {
+        return; /* run by meson with RLFEED set; by hand without it, nothing to check */
+    }
+    char log[700];
+    snprintf(log, sizeof(log), "%s/cli.log", f->dir);
+    const char *empty[] = {"health", "--url", f->url, "", NULL};
+    const char *blank[] = {"health", "--url", f->url, " \n", NULL};
+    TST_EQ(tst_run("RLFEED", empty, log, 30000), 0);
+    TST_TRUE(tst_file_has(log, "\"ok\":true"));
+    TST_EQ(tst_run("RLFEED", blank, log, 30000), 0);
+    TST_TRUE(tst_file_has(log, "\"ok\":true"));
+}
+
+/* The manual clock refuses to move past the largest time instead of wrapping. */
+static void clock_refuses_to_wrap(tst_daemon *f)
+{
+    rlfeed_reply r;
+    TST_OK(tst_callf(f, &r, "{\"op\":\"clock\",\"advance_ms\":9223372036854775807}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
+    TST_OK(tst_callf(f, &r, "{\"op\":\"clock\",\"advance_ms\":1}"));
+    TST_TRUE(r.ok);
 }
 
 static void log_answers_with_event_id(tst_daemon *f)
@@ -327,6 +396,10 @@ int main(void)
     if (up) {
         pull_takes_feedback_only(&f);
         log_answers_with_event_id(&f);
+        generated_ids_never_collide(&f);
+        odd_ops_are_bad_requests(&f);
+        clock_refuses_to_wrap(&f);
+        cli_blank_body_is_empty_object(&f);
         bad_dimension_reads_as_documented(&f);
         overflow_is_logged_not_joined(&f);
         overflow_stays_out_after_restart(&f, extra);
