@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -148,6 +149,33 @@ static bool resolve(pol_head_config *c)
     ok = ok && isfinite(c->ucb_alpha) && c->ucb_alpha >= 0.0;
     ok = ok && isfinite(c->kl) && c->kl >= 0.0;
     return ok;
+}
+
+bool pol_head_config_check(const pol_head_config *cfg, char *why, size_t len)
+{
+    pol_head_config c = *cfg;
+    const pol_learner_ops *l = pol_learner_ops_of(c.learner);
+    pol_explorer xe =
+        c.explorer == POL_EXPLORE_AUTO && l != NULL ? l->default_explorer : c.explorer;
+    const pol_explorer_ops *x = pol_explorer_ops_of(xe);
+    if (l != NULL && x != NULL && x->needs_logits && !l->logits) {
+        snprintf(why, len,
+                 "explorer %s needs scores on a logit scale, which learner %s does not "
+                 "give",
+                 x->name, l->name);
+        return false;
+    }
+    if (l != NULL && x != NULL && x->needs_width && !l->width) {
+        snprintf(why, len, "explorer %s needs posterior widths, which learner %s does not give",
+                 x->name, l->name);
+        return false;
+    }
+    if (!resolve(&c)) {
+        snprintf(why, len, "learner %s with explorer %s and these settings cannot make a head",
+                 pol_learner_name(c.learner), pol_explorer_name(xe));
+        return false;
+    }
+    return true;
 }
 
 base_err pol_head_new(const pol_head_config *cfg, pol_head **out)

@@ -117,6 +117,13 @@ typedef struct pol_head_config {
 #define POL_IWR_DEFAULT_LR 0.25
 
 /* The name of a learner or explorer ("ridge", "greedy", ...), and back. */
+/*
+ * pol_head_config_check() - whether pol_head_new() would take @cfg's settings, checked
+ * without building anything (a config check); if not, why in @why (@len bytes), e.g. an
+ * explorer that needs what the learner does not give.
+ */
+bool pol_head_config_check(const pol_head_config *cfg, char *why, size_t len);
+
 const char *pol_learner_name(pol_learner l);
 const char *pol_explorer_name(pol_explorer x);
 bool pol_learner_from_name(const char *name, pol_learner *out);

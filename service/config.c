@@ -580,6 +580,19 @@ static base_err finish(svc_config *c, char *errbuf, size_t errlen)
     if (svc_config_explore_finish(c, errbuf, errlen) != BASE_OK) {
         return BASE_EINVAL;
     }
+    /* What the daemon builds at start, checked here: so --check and `policy put` refuse it. */
+    for (uint32_t i = 0; i < c->n_policies; i++) {
+        const svc_policy_config *p = &c->policy[i];
+        char why[200];
+        bool ok = pol_head_config_check(&p->head, why, sizeof(why));
+        for (uint32_t m = 0; ok && m < p->portfolio.n_members; m++) {
+            ok = pol_head_config_check(&p->portfolio.member[m], why, sizeof(why));
+        }
+        if (!ok) {
+            snprintf(errbuf, errlen, "[policy %s]: learner and explorer: %s", p->name, why);
+            return BASE_EINVAL;
+        }
+    }
     return svc_config_clients_finish(c, errbuf, errlen);
 }
 

@@ -218,6 +218,11 @@ static void invalid_configs_fail_with_a_reason(void)
          "rff: dim + rff_dim"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nrff_dim = 0\n", "rff_dim"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nbandwidth = -1\n", "bandwidth"},
+        /* What the daemon would fail to build at start is refused by the check already. */
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nexplorer = softmax\n",
+         "explorer softmax needs scores on a logit scale, which learner ridge does not give"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nlearner = pg\nexplorer = ucb\n",
+         "explorer ucb needs posterior widths, which learner pg does not give"},
         /* Names reach replies, records and stats, which are UTF-8 (a cut euro sign here). */
         {"[policy p\xe2\x82]\ndim = 4\nactions = a\nsignal.s = 1\n", "UTF-8"},
         {"[policy p]\ndim = 4\nactions = a, b\xe2\x82\nsignal.s = 1\n", "UTF-8"},
