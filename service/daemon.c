@@ -132,6 +132,12 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
         base_log(BASE_LOG_ERROR, "cannot start redis-server: %s", err);
         return e;
     }
+    if (sto_server_leftover(*out_srv) > 0) {
+        base_log(BASE_LOG_WARN,
+                 "a redis-server (pid %d) an earlier rlfeedd started on %s was still running: "
+                 "waited for it to stop (or stopped it) before starting this one",
+                 (int)sto_server_leftover(*out_srv), sto_server_dir(*out_srv));
+    }
     *out_url = sto_server_url(*out_srv);
     char shown[SVC_URL_MAX + 64];
     sto_url_redact(*out_url, shown, sizeof(shown));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -44,6 +45,7 @@ struct sto_server {
     char dir[PATH_MAX];
     char pass[2 * PASS_BYTES + 1]; /* hex; "" without auth */
     char url[PATH_MAX + 2 * PASS_BYTES + 32];
+    pid_t leftover; /* a redis-server an earlier rlfeedd left on dir, stopped at start; 0: none */
 };
 
 static void put_msg(char *errbuf, size_t errlen, const char *what, const char *detail)
@@ -248,6 +250,8 @@ static base_err build_argv(const sto_server *s, char **argv)
         ok = ok && push(argv, &n, "--unixsocketperm") && push(argv, &n, "700");
     }
     ok = ok && push(argv, &n, "--dir") && push(argv, &n, s->dir);
+    (void)snprintf(path, sizeof(path), "%s/redis.pid", s->dir); /* checked at start */
+    ok = ok && push(argv, &n, "--pidfile") && push(argv, &n, path);
     ok = ok && push(argv, &n, "--appendonly") && push(argv, &n, "yes");
     ok = ok && push(argv, &n, "--appendfsync") && push(argv, &n, s->appendfsync);
     ok = ok && push(argv, &n, "--save") && push(argv, &n, "");
@@ -280,6 +284,7 @@ static base_err spawn(sto_server *s, char **argv, char *errbuf, size_t errlen)
         max_fd = FD_CLOSE_MAX;
     }
     sigemptyset(&none);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         e = BASE_EIO;
@@ -287,6 +292,14 @@ static base_err spawn(sto_server *s, char **argv, char *errbuf, size_t errlen)
         goto fail;
     }
     if (pid == 0) {
+        /*
+         * The server goes down with this process, even killed (SIGTERM: it shuts down cleanly,
+         * AOF synced), instead of living on beside the next one's on the same directory. The
+         * signal follows the thread that forked: here always a thread that lasts.
+         */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
+            _exit(125);
+        }
         /* Early failures (bad arguments) go to stderr before redis opens its logfile. */
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         int null_fd = open("/dev/null", O_RDONLY);
@@ -516,6 +529,96 @@ static base_err start_attempts(sto_server *s, bool fixed_port, char *errbuf, siz
     return e;
 }
 
+/* Process @pid's name (comm) into @name, and its state and parent; false if it is gone. */
+static bool proc_info(long pid, char *name, size_t size, char *state, long *parent)
+{
+    char path[64], buf[512];
+    (void)snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "r");
+    size_t n = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    buf[n] = '\0';
+    const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')'); /* the name may hold ')' */
+    if (lp == NULL || rp == NULL || rp < lp || sscanf(rp + 1, " %c %ld", state, parent) != 2) {
+        return false;
+    }
+    size_t len = (size_t)(rp - lp - 1) < size - 1 ? (size_t)(rp - lp - 1) : size - 1;
+    memcpy(name, lp + 1, len);
+    name[len] = '\0';
+    return true;
+}
+
+/* Whether process @pid runs (a zombie does not) under the name @name. */
+static bool proc_runs(long pid, const char *name)
+{
+    char comm[32], state = 0;
+    long parent = 0;
+    return proc_info(pid, comm, sizeof(comm), &state, &parent) && state != 'Z' && state != 'X' &&
+           strcmp(comm, name) == 0;
+}
+
+/* Whether the redis-server @pid is gone within @ms (polled: it is not our child). */
+static bool gone_within(long pid, int ms)
+{
+    int64_t until = now_ms() + ms;
+    while (proc_runs(pid, "redis-server")) {
+        if (now_ms() >= until) {
+            return false;
+        }
+        struct timespec nap = {0, 10 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+    return true;
+}
+
+/*
+ * A redis-server an earlier rlfeedd started on @s's directory (its pid file names a running
+ * one) may still be there: rlfeedd was killed and the server, signalled, is still shutting
+ * down, or it outlived an older rlfeedd. Two must never share one AOF directory: ask it to
+ * stop (SIGTERM, which redis takes as a clean shutdown, also twice), then kill it;
+ * s->leftover says which pid. One whose parent is a running rlfeedd is in use: refused.
+ */
+static base_err leftover_gone(sto_server *s, char *errbuf, size_t errlen)
+{
+    char path[PATH_MAX + 16], comm[32], state = 0;
+    (void)snprintf(path, sizeof(path), "%s/redis.pid", s->dir);
+    FILE *fp = fopen(path, "r");
+    long pid = 0, parent = 0;
+    bool named = fp != NULL && fscanf(fp, "%ld", &pid) == 1;
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    if (!named || pid <= 1 || pid == (long)getpid() || !proc_runs(pid, "redis-server") ||
+        !proc_info(pid, comm, sizeof(comm), &state, &parent)) {
+        return BASE_OK; /* none, or a stale file */
+    }
+    if (parent > 1 && parent != (long)getpid() && proc_runs(parent, "rlfeedd")) {
+        char detail[PATH_MAX + 64];
+        (void)snprintf(detail, sizeof(detail), "%s (redis-server %ld of rlfeedd %ld)", s->dir, pid,
+                       parent);
+        put_msg(errbuf, errlen, "data directory in use by another rlfeedd", detail);
+        return BASE_EINVAL;
+    }
+    s->leftover = (pid_t)pid;
+    (void)kill((pid_t)pid, SIGTERM);
+    if (gone_within(pid, STOP_TIMEOUT_MS)) {
+        return BASE_OK;
+    }
+    (void)kill((pid_t)pid, SIGKILL);
+    if (gone_within(pid, STOP_TIMEOUT_MS)) {
+        return BASE_OK;
+    }
+    put_msg(errbuf, errlen, "a redis-server left on the data directory does not stop", s->dir);
+    return BASE_EIO;
+}
+
+pid_t sto_server_leftover(const sto_server *s)
+{
+    return s->leftover;
+}
+
 base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *errbuf,
                           size_t errlen)
 {
@@ -563,6 +666,10 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
         if (e != BASE_OK) {
             goto fail;
         }
+    }
+    e = s->own_dir ? BASE_OK : leftover_gone(s, errbuf, errlen);
+    if (e != BASE_OK) {
+        goto fail;
     }
     e = start_attempts(s, false, errbuf, errlen);
     if (e != BASE_OK) {

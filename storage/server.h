@@ -55,6 +55,12 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
 const char *sto_server_url(const sto_server *s);
 const char *sto_server_dir(const sto_server *s);
 pid_t sto_server_pid(const sto_server *s);
+/*
+ * sto_server_leftover() - a redis-server that an earlier process had left running on the
+ * directory (found by its pid file) and that was waited for or stopped before this one
+ * started; 0 if none. For a log line.
+ */
+pid_t sto_server_leftover(const sto_server *s);
 
 /* Stop the server (if running) and free @s. Accepts NULL. */
 void sto_server_stop(sto_server *s);

@@ -211,6 +211,71 @@ static void private_server_is_restarted(void)
     tst_daemon_fini(&f, tst_failed > 0);
 }
 
+/* Whether process @pid is gone (or a zombie) within @ms. */
+static bool process_gone(int pid, int ms)
+{
+    for (int64_t dl = tst_now_ms() + ms;; tst_nap()) {
+        char path[64], buf[256] = "";
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        FILE *fp = fopen(path, "r");
+        size_t n = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
+        if (fp != NULL) {
+            fclose(fp);
+        }
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        if (fp == NULL || (rp != NULL && (rp[2] == 'Z' || rp[2] == 'X'))) {
+            return true;
+        }
+        if (tst_now_ms() >= dl) {
+            return false;
+        }
+    }
+}
+
+/*
+ * kill -9 of rlfeedd: its private redis-server goes too (it is signalled when its parent
+ * dies), so the next rlfeedd never runs a second one on the same AOF directory. And one left
+ * there anyway (here one of this test's own, with the pid file rlfeedd's would have) is
+ * stopped before the new one starts.
+ */
+static void private_server_goes_with_rlfeedd(void)
+{
+    printf("# kill -9 of rlfeedd: its private redis-server goes too\n");
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-kill-owner", CONFIG) || !tst_daemon_start(&f, false, NULL)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, true);
+        return;
+    }
+    int pid = 0;
+    (void)scan_log(&f, &pid, NULL, 0, NULL);
+    TST_TRUE(pid > 0);
+    kill(f.pid, SIGKILL);
+    TST_TRUE(tst_wait_exit(f.pid, 10000, NULL));
+    f.pid = 0;
+    TST_TRUE(pid > 0 && process_gone(pid, 10000));
+
+    char dir[700], err[512] = "";
+    snprintf(dir, sizeof(dir), "%s/embedded", f.dir);
+    sto_server_opts ro = {.dir = dir, .unix_socket = true};
+    sto_server *left = NULL;
+    TST_OK(sto_server_start(&ro, &left, err, sizeof(err)));
+    pid_t left_pid = left != NULL ? sto_server_pid(left) : 0;
+    TST_TRUE(left_pid > 0);
+    TST_TRUE(tst_daemon_start(&f, false, NULL));
+    TST_TRUE(left_pid > 0 && process_gone(left_pid, 1));
+    TST_TRUE(tst_file_has(f.log, "an earlier rlfeedd started on"));
+    int pid2 = 0;
+    (void)scan_log(&f, &pid2, NULL, 0, NULL);
+    TST_TRUE(pid2 > 0 && pid2 != left_pid);
+    char ev[BASE_ID_MAX + 1];
+    TST_TRUE(decide(f.c, ev, sizeof(ev)) && feedback(f.c, ev, "after-leftover"));
+    TST_EQ(tst_daemon_stop(&f), 0);
+    sto_server_stop(left); /* reaps it */
+    tst_daemon_fini(&f, tst_failed > 0);
+}
+
 /* ---- 2: kill -9 under load ---------------------------------------------- */
 
 #define N_LOADERS 4
@@ -548,6 +613,7 @@ int main(int argc, char **argv)
         tst_skip_all("redis-cli not found");
     }
     private_server_is_restarted();
+    private_server_goes_with_rlfeedd();
     kill_under_load(kills, disk_mb, appendfsync);
     rlfeed_client_lib_fini();
     return tst_done();
