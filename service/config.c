@@ -9,12 +9,14 @@
 #include <string.h>
 
 #include <grp.h>
+#include <nng/nng.h>
 
 #include <stdatomic.h>
 
 #include "base/alloc.h"
 #include "base/quant.h"
 #include "base/utf8.h"
+#include "storage/store.h"
 
 /* Parser state shared with the inih callback. */
 typedef struct parse_state {
@@ -120,6 +122,53 @@ static bool copy_str(char *dst, size_t size, const char *v)
  * Split the URL list @v (separated by commas and blanks) into @urls; *out_n may be 0.
  * False if there are more than SVC_MAX_URLS or one is SVC_URL_MAX bytes or longer.
  */
+/* A port as a URL gives it: 1 to 5 digits, at most 65535. */
+static bool port_ok(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n >= 1 && n <= 5 && s[n] == '\0' && atol(s) <= 65535;
+}
+
+/*
+ * A URL nng can listen on for rlfeedd (url, pull_url): a transport it serves and, beyond
+ * ipc, a numeric port; checked here so --check catches it, not the start.
+ */
+static bool listen_url_ok(const char *u)
+{
+    static const char *const schemes[] = {"ipc",  "abstract", "inproc",   "tcp",      "tcp4",
+                                          "tcp6", "tls+tcp",  "tls+tcp4", "tls+tcp6", "ws",
+                                          "ws4",  "ws6",      "wss",      "wss4",     "wss6"};
+    nng_url *p = NULL;
+    if (nng_url_parse(&p, u) != 0) {
+        return false;
+    }
+    bool ok = false;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        ok = ok || strcmp(p->u_scheme, schemes[i]) == 0;
+    }
+    if (ok && (strcmp(p->u_scheme, "ipc") == 0 || strcmp(p->u_scheme, "abstract") == 0 ||
+               strcmp(p->u_scheme, "inproc") == 0)) {
+        ok = p->u_path[0] != '\0' || p->u_hostname[0] != '\0';
+    } else if (ok) {
+        ok = port_ok(p->u_port);
+    }
+    nng_url_free(p);
+    return ok;
+}
+
+/* An http_url: http:// or https://, a host and a numeric port. */
+static bool http_url_ok(const char *u)
+{
+    nng_url *p = NULL;
+    if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+        nng_url_parse(&p, u) != 0) {
+        return false;
+    }
+    bool ok = port_ok(p->u_port);
+    nng_url_free(p);
+    return ok;
+}
+
 static bool parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n)
 {
     uint32_t n = 0;
@@ -140,6 +189,9 @@ static bool parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n
         }
         memcpy(urls[n], s, (size_t)(e - s));
         urls[n][e - s] = '\0';
+        if (!listen_url_ok(urls[n])) {
+            return false;
+        }
         n++;
         s = e;
     }
@@ -229,13 +281,12 @@ static int server_key(parse_state *st, const char *k, const char *v)
         /* Empty: the default, set by finish(). */
         ok = parse_urls(v, c->urls, &c->n_urls);
     } else if (strcmp(k, "pull_url") == 0) {
-        ok = copy_str(c->pull_url, sizeof(c->pull_url), v);
+        ok = (v[0] == '\0' || listen_url_ok(v)) && copy_str(c->pull_url, sizeof(c->pull_url), v);
     } else if (strcmp(k, "http_url") == 0) {
         /* Empty: no HTTP endpoint. https:// needs tls_cert (checked at the end). */
-        ok = (v[0] == '\0' || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0) &&
-             copy_str(c->http_url, sizeof(c->http_url), v);
+        ok = (v[0] == '\0' || http_url_ok(v)) && copy_str(c->http_url, sizeof(c->http_url), v);
     } else if (strcmp(k, "redis") == 0) {
-        ok = copy_str(c->redis_url, sizeof(c->redis_url), v);
+        ok = (v[0] == '\0' || sto_url_valid(v)) && copy_str(c->redis_url, sizeof(c->redis_url), v);
     } else if (strcmp(k, "redis_bin") == 0) {
         ok = copy_str(c->redis_bin, sizeof(c->redis_bin), v) && v[0] != '\0';
     } else if (strcmp(k, "data_dir") == 0) {
@@ -271,7 +322,7 @@ static int server_key(parse_state *st, const char *k, const char *v)
     } else if (strcmp(k, "replicas_ack_timeout_ms") == 0) {
         ok = parse_u32(v, 1, 60000, &c->replicas_ack_timeout_ms);
     } else if (strcmp(k, "instance_id") == 0) {
-        ok = copy_str(c->instance_id, sizeof(c->instance_id), v);
+        ok = strlen(v) <= STO_OWNER_MAX && copy_str(c->instance_id, sizeof(c->instance_id), v);
     } else if (strcmp(k, "lease_ms") == 0) {
         ok = parse_u32(v, 100, 600000, &c->lease_ms);
     } else if (strcmp(k, "shared") == 0) {
@@ -304,7 +355,9 @@ static int server_key(parse_state *st, const char *k, const char *v)
         return fail(st, "[server]: unknown key \"%s\"", k);
     }
     if (!ok) {
-        return fail(st, "[server]: invalid value \"%s\" for %s", v, k);
+        char shown[SVC_URL_MAX + 16];
+        sto_url_redact(v, shown, sizeof(shown)); /* a redis URL's password stays out of logs */
+        return fail(st, "[server]: invalid value \"%s\" for %s", shown, k);
     }
     return 1;
 }
@@ -835,8 +888,8 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
             c->n_urls = n;
         } else {
             snprintf(errbuf, errlen,
-                     "--url needs 1 to %d URLs of less than %d bytes, "
-                     "separated by commas",
+                     "--url needs 1 to %d URLs (ipc://PATH, tcp://HOST:PORT, tls+tcp://HOST:PORT) "
+                     "of less than %d bytes, separated by commas",
                      SVC_MAX_URLS, SVC_URL_MAX);
             e = BASE_EINVAL;
         }
@@ -846,7 +899,9 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
     parse_state st = {.cfg = c, .in_server = true, .err = why, .errlen = sizeof(why)};
     (void)server_key(&st, key, value); /* the result is in st.failed */
     if (st.failed) {
-        snprintf(errbuf, errlen, "--%s: invalid value \"%.100s\"", flag, value);
+        char shown[SVC_URL_MAX + 16];
+        sto_url_redact(value, shown, sizeof(shown)); /* a redis URL's password stays out */
+        snprintf(errbuf, errlen, "--%s: invalid value \"%.100s\"", flag, shown);
         e = BASE_EINVAL;
     }
 fail:

@@ -275,6 +275,13 @@ base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);
  */
 base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen);
 
+/*
+ * svc_config_check_storage() - what the storage settings need of each other, after the
+ * command-line flags: replicas_ack > 0 needs a redis URL (the private redis-server has no
+ * replicas). BASE_EINVAL with the reason in @errbuf.
+ */
+base_err svc_config_check_storage(const svc_config *c, char *errbuf, size_t errlen);
+
 /* The client named @name, or NULL. */
 const svc_client_config *svc_config_client(const svc_config *c, const char *name);
 

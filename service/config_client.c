@@ -209,6 +209,18 @@ static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *err
     return BASE_OK;
 }
 
+base_err svc_config_check_storage(const svc_config *c, char *errbuf, size_t errlen)
+{
+    if (c->replicas_ack > 0 && c->redis_url[0] == '\0') {
+        snprintf(errbuf, errlen,
+                 "[server] replicas_ack = %u needs a redis URL (redis = or --redis): the "
+                 "private redis-server has no replicas, so nothing could be acknowledged",
+                 c->replicas_ack);
+        return BASE_EINVAL;
+    }
+    return BASE_OK;
+}
+
 base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen)
 {
     const char *tls_url = NULL;

@@ -148,6 +148,7 @@ int main(int argc, char **argv)
     char exposed[SVC_URL_MAX] = "";
     if (rc == 0 &&
         (svc_config_check_tls(cfg, err, sizeof(err)) != BASE_OK ||
+         svc_config_check_storage(cfg, err, sizeof(err)) != BASE_OK ||
          svc_config_check_exposure(cfg, exposed, sizeof(exposed), err, sizeof(err)) != BASE_OK)) {
         fprintf(stderr, "rlfeedd: %s\n", err);
         rc = 2;

@@ -295,6 +295,20 @@ void sto_mark_broken(sto_store *s)
     }
 }
 
+bool sto_url_valid(const char *url)
+{
+    sto_store *s = base_alloc_zero(1, sizeof(*s));
+    bool ok = s != NULL && parse_url(s, url) == BASE_OK;
+    if (s != NULL) {
+        volatile unsigned char *b = (volatile unsigned char *)s; /* it may hold a password */
+        for (size_t i = 0; i < sizeof(*s); i++) {
+            b[i] = 0;
+        }
+        base_free(s);
+    }
+    return ok;
+}
+
 base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *errbuf,
                         size_t errlen)
 {

@@ -76,6 +76,9 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
  * none), for logs, errors and stats. Always NUL-terminates @out.
  */
 void sto_url_redact(const char *url, char *out, size_t size);
+
+/* sto_url_valid() - whether sto_store_open() would take @url's form (nothing is connected). */
+bool sto_url_valid(const char *url);
 void sto_store_close(sto_store *s); /* accepts NULL */
 
 /* Reconnect after BASE_EIO. Return: BASE_OK or BASE_EIO (BASE_ENOMEM if out of memory). */

@@ -208,6 +208,21 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\ngroup_commit_us = 100001\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
          "group_commit_us"},
         {"[server]\nlog_format = xml\n", "log_format"},
+        /* URLs are checked as what they are for, so --check catches them, not the start. */
+        {"[server]\nurl = foo://bar\n", "invalid value \"foo://bar\" for url"},
+        {"[server]\nurl = ipc:///tmp/a.sock, tcp://127.0.0.1:abc\n", "for url"},
+        {"[server]\npull_url = tcp://127.0.0.1:70000\n", "for pull_url"},
+        {"[server]\nhttp_url = http://127.0.0.1:abc\n", "for http_url"},
+        {"[server]\nredis = foo://bar\n", "invalid value \"foo://bar\" for redis"},
+        /* ... and a password in a refused one is not shown. */
+        {"[server]\nredis = tcp://u:secret@host\n", "\"tcp://u:***@host\" for redis"},
+        {"[server]\ninstance_id = "
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "x"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "x"
+         "xxxxxxxxxxxxxxxxxxxxx\n",
+         "for instance_id"},
         {"[server]\nstandby = yes\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", "standby"},
         {"[mystery]\nx = 1\n", "mystery"},
         {"[server]\n", "policy"},
