@@ -253,6 +253,7 @@ static void metrics_match_stats(const char *text, const proto_stats *st, uint64_
            (double)N_INTERACTIONS);
     TST_EQ(value_of(text, "rlfeed_request_duration_seconds_count{op=\"feedback\"}"), (double)fed);
     TST_TRUE(value_of(text, "rlfeed_request_duration_seconds_sum{op=\"decide\"}") > 0.0);
+    TST_EQ(value_of(text, "rlfeed_request_duration_seconds_count{op=\"explain\"}"), 1.0);
     /* All within the last 60 s; a 30% canary makes the weights differ from 1. */
     TST_EQ(value_of(text, "rlfeed_ope_window_decisions{policy=\"faq\"}"), (double)N_INTERACTIONS);
     double ess = value_of(text, "rlfeed_ope_ess{policy=\"faq\"}");
@@ -457,6 +458,9 @@ int main(void)
         TST_TRUE(drive(&f, &fed));
         TST_TRUE(wait_joined(&f, 20000));
         endpoints_answer(&f);
+        /* explain is timed too (operations.md: every op in rlfeed_request_duration_seconds). */
+        TST_OK(tst_callf(&f, &r, "{\"op\":\"explain\",\"policy\":\"faq\",\"event_id\":\"none\"}"));
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_NOT_FOUND);
         http_port_in_use_fails_start(&f);
         starting_is_not_ready(&f);
 
