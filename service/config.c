@@ -690,66 +690,115 @@ static void configure_inih(void)
     ini_max_line = 1 << 20;
 }
 
+#define PRESCAN_KEYS 512 /* keys remembered per section; more are not checked for repeats */
+#define PRESCAN_KEY 72   /* bytes of a key compared */
+
 /*
- * Whether line @lineno (@n bytes at @line) is not a section header longer than libinih keeps
- * (SVC_INI_SECTION_MAX), which it would cut to a name nobody wrote; else why, in @errbuf.
+ * What libinih does not say, checked over the lines before it parses them: a section header
+ * longer than it keeps (SVC_INI_SECTION_MAX, cut to a name nobody wrote), and a key given
+ * twice in one section (libinih hands both over; the last would win without a word).
  */
-static bool header_fits(const char *line, size_t n, int lineno, char *errbuf, size_t errlen)
+typedef struct prescan {
+    char (*key)[PRESCAN_KEY]; /* the current section's keys */
+    int *line;                /* and the line each was on */
+    size_t n;
+    char section[SVC_INI_SECTION_MAX + 1];
+    bool in_key; /* a key line came last: an indented line continues its value */
+} prescan;
+
+static bool prescan_line(prescan *ps, const char *line, size_t n, int lineno, char *errbuf,
+                         size_t errlen)
 {
     size_t i = 0;
     if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
         i = 3; /* a UTF-8 byte order mark, which libinih skips */
     }
-    while (i < n && (line[i] == ' ' || line[i] == '\t')) {
+    size_t indent = i;
+    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) {
         i++;
     }
-    if (i >= n || line[i] != '[') {
-        return true;
+    if (i >= n || line[i] == ';' || line[i] == '#') {
+        return true; /* blank, or a comment */
     }
-    const char *name = line + i + 1;
-    const char *end = memchr(name, ']', n - i - 1);
-    size_t len = end != NULL ? (size_t)(end - name) : n - i - 1;
-    if (len <= SVC_INI_SECTION_MAX) {
-        return true;
-    }
-    snprintf(errbuf, errlen,
-             "line %d: section [%.24s...] is %zu bytes long; at most %d fit: a policy or client "
-             "name of at most %d bytes, a signal's policy and name of at most %d together",
-             lineno, name, len, SVC_INI_SECTION_MAX, SVC_SECTION_NAME_MAX,
-             SVC_SECTION_NAME_MAX - 1);
-    return false;
-}
-
-/* header_fits() for every line of @text. */
-static bool headers_fit(const char *text, char *errbuf, size_t errlen)
-{
-    int lineno = 1;
-    for (const char *p = text;; lineno++) {
-        const char *eol = strchr(p, '\n');
-        size_t n = eol != NULL ? (size_t)(eol - p) : strlen(p);
-        if (!header_fits(p, n, lineno, errbuf, errlen)) {
+    if (line[i] == '[') {
+        const char *name = line + i + 1;
+        const char *end = memchr(name, ']', n - i - 1);
+        size_t len = end != NULL ? (size_t)(end - name) : n - i - 1;
+        if (len > SVC_INI_SECTION_MAX) {
+            snprintf(errbuf, errlen,
+                     "line %d: section [%.24s...] is %zu bytes long; at most %d fit: a policy or "
+                     "client name of at most %d bytes, a signal's policy and name of at most %d "
+                     "together",
+                     lineno, name, len, SVC_INI_SECTION_MAX, SVC_SECTION_NAME_MAX,
+                     SVC_SECTION_NAME_MAX - 1);
             return false;
         }
-        if (eol == NULL) {
-            return true;
-        }
-        p = eol + 1;
+        memcpy(ps->section, name, len);
+        ps->section[len] = '\0';
+        ps->n = 0;
+        ps->in_key = false;
+        return true;
     }
+    if (i > indent && ps->in_key) {
+        return true; /* continues the last key's value */
+    }
+    size_t k = i + strcspn(line + i, "=:");
+    if (k >= n) {
+        ps->in_key = false;
+        return true; /* not a key line: libinih says so */
+    }
+    size_t e = k;
+    while (e > i && (line[e - 1] == ' ' || line[e - 1] == '\t')) {
+        e--;
+    }
+    char key[PRESCAN_KEY];
+    size_t len = e - i < sizeof(key) - 1 ? e - i : sizeof(key) - 1;
+    memcpy(key, line + i, len);
+    key[len] = '\0';
+    ps->in_key = true;
+    for (size_t j = 0; j < ps->n; j++) {
+        if (strcmp(ps->key[j], key) == 0) {
+            snprintf(errbuf, errlen, "line %d: [%s] %s given twice (first on line %d)", lineno,
+                     ps->section, key, ps->line[j]);
+            return false;
+        }
+    }
+    if (ps->n < PRESCAN_KEYS) {
+        memcpy(ps->key[ps->n], key, len + 1);
+        ps->line[ps->n++] = lineno;
+    }
+    return true;
 }
 
-/* header_fits() for every line of file @fp, which is left at its start. */
-static bool file_headers_fit(FILE *fp, char *errbuf, size_t errlen)
+/* prescan_line() over @text, or over file @fp (left at its start). */
+static base_err prescan_all(const char *text, FILE *fp, char *errbuf, size_t errlen)
 {
-    char *line = NULL;
+    prescan ps = {.key = base_alloc_array(PRESCAN_KEYS, PRESCAN_KEY),
+                  .line = base_alloc_array(PRESCAN_KEYS, sizeof(int))};
+    char *buf = NULL;
     size_t cap = 0;
-    ssize_t n;
-    bool ok = true;
-    for (int lineno = 1; ok && (n = getline(&line, &cap, fp)) >= 0; lineno++) {
-        ok = header_fits(line, (size_t)n, lineno, errbuf, errlen);
+    bool ok = ps.key != NULL && ps.line != NULL;
+    base_err e = ok ? BASE_OK : BASE_ENOMEM;
+    for (int lineno = 1; ok && fp != NULL; lineno++) {
+        ssize_t n = getline(&buf, &cap, fp);
+        if (n < 0) {
+            break;
+        }
+        ok = prescan_line(&ps, buf, (size_t)n, lineno, errbuf, errlen);
     }
-    free(line);
-    rewind(fp);
-    return ok;
+    for (int lineno = 1; ok && fp == NULL && text != NULL; lineno++) {
+        const char *eol = strchr(text, '\n');
+        size_t n = eol != NULL ? (size_t)(eol - text) : strlen(text);
+        ok = prescan_line(&ps, text, n, lineno, errbuf, errlen);
+        text = eol != NULL ? eol + 1 : NULL;
+    }
+    if (fp != NULL) {
+        rewind(fp);
+    }
+    free(buf);
+    base_free(ps.key);
+    base_free(ps.line);
+    return e == BASE_OK && !ok ? BASE_EINVAL : e;
 }
 
 static base_err load(const char *path, const char *text, svc_config *out, char *errbuf,
@@ -762,9 +811,8 @@ static base_err load(const char *path, const char *text, svc_config *out, char *
     FILE *fp = path != NULL ? fopen(path, "r") : NULL;
     if (path != NULL && fp == NULL) {
         r = -1;
-    } else if (fp != NULL ? !file_headers_fit(fp, errbuf, errlen)
-                          : !headers_fit(text, errbuf, errlen)) {
-        st.failed = true;
+    } else if (prescan_all(text, fp, errbuf, errlen) != BASE_OK) {
+        st.failed = true; /* the reason is in errbuf (or out of memory) */
     } else {
         r = fp != NULL ? ini_parse_file(fp, on_entry, &st) : ini_parse_string(text, on_entry, &st);
     }

@@ -413,10 +413,15 @@ static void exposure_needs_insecure(void)
         for (int insecure = 0; insecure < 2; insecure++) {
             char text[512], err[512] = "", exposed[256] = "x";
             base_err e;
+            /* The defaults for what the case does not set (a key given twice is refused). */
+            const char *sv = cases[i].server;
+            bool url = strncmp(sv, "url =", 5) == 0 || strstr(sv, "\nurl =") != NULL;
+            bool http = strstr(sv, "http_url =") != NULL;
             snprintf(text, sizeof(text),
-                     "[server]\nurl = ipc:///tmp/rlfeed-t.sock\nhttp_url = http://127.0.0.1:0\n%s%s"
-                     "[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
-                     cases[i].server, insecure ? "insecure = true\n" : "");
+                     "[server]\n%s%s%s%s[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+                     url ? "" : "url = ipc:///tmp/rlfeed-t.sock\n",
+                     http ? "" : "http_url = http://127.0.0.1:0\n", sv,
+                     insecure ? "insecure = true\n" : "");
             svc_config *c = load(text, &e, err, sizeof(err));
             MUST_LOAD(e, err);
             e = svc_config_check_exposure(c, exposed, sizeof(exposed), err, sizeof(err));
@@ -551,8 +556,13 @@ static void open_action_sets_load_and_bad_ones_fail(void)
         {"[policy p]\ndim = 8\nactions = open\nsignal.s = 1\n", "needs action_dim"},
         {"[policy p]\ndim = 8\nactions = a, b\naction_dim = 3\nsignal.s = 1\n",
          "need actions = open"},
-        {"[policy p]\ndim = 8\nactions = open\nactions = a\naction_dim = 3\nsignal.s = 1\n",
+        {"[policy p]\ndim = 8\nactions = open\n  a\naction_dim = 3\nsignal.s = 1\n",
          "takes no action names"},
+        {"[policy p]\ndim = 8\nactions = open\nactions = a\naction_dim = 3\nsignal.s = 1\n",
+         "line 4: [policy p] actions given twice (first on line 3)"},
+        {"[server]\ncontexts = 8\n\n; a comment\ncontexts: 16\n[policy p]\ndim = 4\nactions = a\n"
+         "signal.s = 1\n",
+         "line 5: [server] contexts given twice (first on line 2)"},
         {"[policy p]\ndim = 8\nactions = open\naction_dim = 3\nlearner = pg\nsignal.s = 1\n",
          "learner pg cannot learn an open action set"},
         {"[policy p]\ndim = 8\nactions = open\naction_dim = 3\nfeatures = quad\nsignal.s = 1\n",
