@@ -578,7 +578,8 @@ done:;
     svc_auth_free(auth); /* after everything that answers requests */
     svc_tls_free(tls);
     uint64_t spent_ms = (base_mono_ns() - t0) / 1000000u;
-    int left_ms = spent_ms < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms) : 0;
+    /* What is left of the 10 s, less a margin for the reaping and the exit itself. */
+    int left_ms = spent_ms + 100 < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms - 100) : 0;
     sto_server_stop_within(srv, left_ms > REDIS_STOP_MIN_MS ? left_ms : REDIS_STOP_MIN_MS);
     if (e == BASE_OK && rep.lost > 0) {
         e = BASE_EIO; /* exit non-zero: records were lost */

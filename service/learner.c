@@ -138,7 +138,9 @@ static bool drain_inflight(svc_engine *e, int timeout_ms)
 {
     void *items[64];
     uint64_t deadline = base_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-    while (atomic_load(&e->learn_inflight) > 0 && base_mono_ns() < deadline) {
+    /* A stop cuts it short: the shutdown's drain has its own budget (learner_main()). */
+    while (atomic_load(&e->learn_inflight) > 0 && base_mono_ns() < deadline &&
+           !atomic_load(&e->stop)) {
         for (uint32_t i = 0; i < e->n_pol; i++) {
             flush_backlog(e, &e->pol[i]);
         }
