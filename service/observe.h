@@ -32,7 +32,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define SVC_LAT_OPS 8 /* proto_op values: decide, log, feedback, stats, health, activate, clock, explain */
+#define SVC_LAT_OPS                                                                                \
+    8 /* proto_op values: decide, log, feedback, stats, health, activate, clock, explain */
 #define SVC_LAT_BUCKETS 14 /* finite bounds; bucket SVC_LAT_BUCKETS is +Inf */
 #define SVC_OPE_WINDOW_S 60
 
