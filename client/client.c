@@ -17,6 +17,9 @@
 #include "proto/reply.h"
 #include "proto/request.h"
 
+/* The request id nng's REQ puts in front of every request: the daemon's cap counts it. */
+#define REQ_HEADER_BYTES 4
+
 #define DEFAULT_TIMEOUT_MS 5000
 #define RECONNECT_MIN_MS 50
 #define RECONNECT_MAX_MS 1000
@@ -47,7 +50,7 @@ base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf
         return BASE_EIO;
     }
     if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
-        snprintf(errbuf, errlen, "%s: readable by others (mode %04o): chmod 600 it", path,
+        snprintf(errbuf, errlen, "%s: open to group or others (mode %04o): chmod 600 it", path,
                  (unsigned)(st.st_mode & 07777));
         goto done;
     }
@@ -298,6 +301,10 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
         }
         req = signed_req.data;
         req_len = signed_req.len;
+    }
+    if (req_len + REQ_HEADER_BYTES > PROTO_MAX_MSG_BYTES) {
+        e = BASE_ELIMIT; /* the daemon's size cap counts REQ's header: it would drop it */
+        goto done;
     }
     rv = nng_send(c->sock, (void *)(uintptr_t)req, req_len, 0); /* nng copies, never writes */
     if (rv != 0) {
@@ -603,6 +610,10 @@ base_err rlfeed_push_send(rlfeed_push *p, const uint8_t *msg, size_t len)
         }
         msg = signed_msg.data;
         len = signed_msg.len;
+    }
+    if (len > PROTO_MAX_MSG_BYTES) {
+        e = BASE_ELIMIT; /* signed, it no longer fits */
+        goto done;
     }
     e = err_from_nng(nng_send(p->sock, (void *)(uintptr_t)msg, len, 0)); /* copies */
 

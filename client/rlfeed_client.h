@@ -25,8 +25,10 @@
  * Once open, a lost connection is re-dialled by nng in the background
  * (backoff 50 ms .. 1 s); calls made while it is down wait up to timeout_ms
  * and then fail with BASE_ETIMEDOUT. A request that was in flight when the
- * connection dropped is re-sent on the new one, so a decide carrying an
- * explicit event_id may then be answered "duplicate_event".
+ * connection dropped fails with BASE_EIO (it is not re-sent: a decide is not
+ * idempotent); sending it again is the caller's choice: a decide with an
+ * explicit event_id may then be answered "duplicate_event", feedback with an
+ * outcome_id "duplicate".
  *
  * Errors: transport failures are base_err codes (timeouts BASE_ETIMEDOUT, a
  * closed socket BASE_ECLOSED, a bad URL BASE_EINVAL, out of memory
@@ -39,7 +41,8 @@
  * two threads are a bug. Different handles are independent.
  *
  * Limits: replies up to RLFEED_CLIENT_MAX_REPLY bytes; requests up to
- * PROTO_MAX_MSG_BYTES bytes (BASE_ELIMIT past it); candidates and dims up to the
+ * PROTO_MAX_MSG_BYTES bytes on the wire (signed, plus REQ's 4-byte header;
+ * BASE_ELIMIT past it, before anything is sent); candidates and dims up to the
  * caps of base/record.h (BASE_CAND_MAX, BASE_DIM_MAX).
  *
  * Example:
@@ -129,7 +132,7 @@ base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out
 
 /*
  * rlfeed_key_load() - read the key file at @path (docs/security.md: `rlfeed key new`),
- * which must not be readable by group or others (mode 0600 or stricter).
+ * which group and others must have no permission on (mode 0600 or stricter).
  * Return: BASE_OK; BASE_EIO (cannot open it); BASE_EINVAL (mode, syntax), the reason in
  *         @errbuf.
  */

@@ -202,6 +202,40 @@ static void cli_blank_body_is_empty_object(tst_daemon *f)
     TST_TRUE(tst_file_has(log, "\"ok\":true"));
 }
 
+/*
+ * The client refuses a request that would be over the daemon's cap with REQ's 4-byte
+ * header (BASE_ELIMIT, nothing sent) and sends one that fits: none is sent to be dropped.
+ */
+static void client_size_cap_counts_the_header(tst_daemon *f)
+{
+    static const uint8_t head[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'o', 'p', 0xa6, 'h', 'e',
+                                   'a',  'l',  't', 'h',  0xa3, 'p', 'a', 'd',  0xc6};
+    for (size_t total = PROTO_MAX_MSG_BYTES - 4; total <= PROTO_MAX_MSG_BYTES - 3; total++) {
+        size_t pad = total - sizeof(head) - 4;
+        uint8_t *req = calloc(1, total);
+        TST_TRUE(req != NULL);
+        if (req == NULL) {
+            return;
+        }
+        memcpy(req, head, sizeof(head));
+        for (int k = 0; k < 4; k++) {
+            req[sizeof(head) + (size_t)k] = (uint8_t)(pad >> (24 - 8 * k));
+        }
+        rlfeed_reply r;
+        base_err e = tst_call_raw(f, req, total, &r);
+        if (total == PROTO_MAX_MSG_BYTES - 4) {
+            TST_OK(e);
+            TST_TRUE(e == BASE_OK && r.ok);
+        } else {
+            TST_EQ(e, BASE_ELIMIT);
+        }
+        free(req);
+    }
+    rlfeed_reply r;
+    TST_OK(tst_callf(f, &r, "{\"op\":\"health\"}")); /* the connection is still up */
+    TST_TRUE(r.ok);
+}
+
 /* The manual clock refuses to move past the largest time instead of wrapping. */
 static void clock_refuses_to_wrap(tst_daemon *f)
 {
@@ -400,6 +434,7 @@ int main(void)
         odd_ops_are_bad_requests(&f);
         clock_refuses_to_wrap(&f);
         cli_blank_body_is_empty_object(&f);
+        client_size_cap_counts_the_header(&f);
         bad_dimension_reads_as_documented(&f);
         overflow_is_logged_not_joined(&f);
         overflow_stays_out_after_restart(&f, extra);
