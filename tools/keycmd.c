@@ -1,8 +1,10 @@
+#define _XOPEN_SOURCE 700 /* realpath() */
 #include "tools/keycmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -59,9 +61,12 @@ static int pseudonym_main(int argc, char **argv)
     bool ok = base_buf_append(&b, hex, strlen(hex)) == BASE_OK && write_new(argv[2], &b);
     base_buf_fini(&b);
     if (ok) {
+        /* pseudonym_key takes an absolute path: print the one to paste. */
+        char *abs = realpath(argv[2], NULL);
         printf("# pseudonym key: %s (keep it private, and back it up: records already stored "
                "can only be matched with it)\n[server]\npseudonym_key = %s\n",
-               argv[2], argv[2]);
+               argv[2], abs != NULL ? abs : argv[2]);
+        free(abs);
     }
     return ok ? 0 : EXIT_USAGE;
 }
