@@ -306,6 +306,11 @@ static void store_rows(svc_rollup *r)
     for (uint32_t i = 0; i < r->n; i++) {
         ru_policy *rp = &r->pol[i];
         const char *name = e->cfg->policy[i].name;
+        if (atomic_load(&e->pol[i].follower)) {
+            /* The owner stores the policy's rows: one per period, whoever else serves it. */
+            rp->unstored = 0;
+            continue;
+        }
         while (rp->unstored > 0) {
             pthread_mutex_lock(&r->lk);
             size_t at = (rp->head + rp->n - rp->unstored) % r->keep;

@@ -17,11 +17,13 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
+#include "storage/rollup.h"
 #include "storage/store.h"
 #include "tap.h"
 
 #define CONFIG(ID)                                                                                 \
     "[server]\ninstance_id = " ID "\nshared = on\nlease_ms = 1500\nsnapshot_interval_ms = 100\n"   \
+    "rollup_period_ms = 100\n"                                                                     \
     "[policy p]\ndim = 2\nactions = a, b\nsignal.resolved = 1\nsignal.escalated = -0.5\n"          \
     "window_ms = 300\nbackward_window_ms = 2000\n"
 
@@ -55,6 +57,33 @@ static bool wait_role(tst_daemon *f, const char *role, const char *owner, int ms
         }
     }
     return false;
+}
+
+/*
+ * The rollup stream of "p" holds one row per period although both instances serve it: the
+ * owner's (operations.md, "Rollups"). Waits until it holds at least 5 rows.
+ */
+static bool one_rollup_row_per_period(const char *url)
+{
+    sto_store *s = NULL;
+    char err[256];
+    if (sto_store_open(url, 5000, &s, err, sizeof(err)) != BASE_OK) {
+        return false;
+    }
+    static const char *const names[] = {"t_ms"};
+    double t[64];
+    size_t n = 0;
+    for (int64_t end = tst_now_ms() + 10000; n < 5 && tst_now_ms() < end; tst_nap()) {
+        if (sto_rollup_read(s, "p", names, 1, 64, t, &n) != BASE_OK) {
+            n = 0;
+        }
+    }
+    bool ok = n >= 5;
+    for (size_t j = 1; j < n; j++) {
+        ok = ok && t[j] > t[j - 1];
+    }
+    sto_store_close(s);
+    return ok;
 }
 
 /* Nothing pending on the owner @o, and @f serves @o's model; that model. */
@@ -99,6 +128,7 @@ int main(void)
         long long va = 0, vb = 0;
         char sa[32], sb[32];
         TST_TRUE(converge(&a, &b, &va, sa, sizeof(sa)));
+        TST_TRUE(one_rollup_row_per_period(url));
 
         /* "a" stalls past its lease: "b" takes the policy over and learns on. */
         kill(a.pid, SIGSTOP);
