@@ -312,7 +312,7 @@ static void cli_with_and_without_key(tst_daemon *f, const char *keydir)
     TST_TRUE(tst_file_has(log, "\"unauthorized\""));
     chmod(key, 0644);
     TST_EQ(tst_run("RLFEED", with, log, 10000), 2);
-    TST_TRUE(tst_file_has(log, "readable by others"));
+    TST_TRUE(tst_file_has(log, "open to group or others"));
     chmod(key, 0600);
 }
 
