@@ -254,6 +254,8 @@ static void private_server_goes_with_rlfeedd(void)
     kill(f.pid, SIGKILL);
     TST_TRUE(tst_wait_exit(f.pid, 10000, NULL));
     f.pid = 0;
+    rlfeed_client_close(f.c); /* the next start opens its own */
+    f.c = NULL;
     TST_TRUE(pid > 0 && process_gone(pid, 10000));
 
     char dir[700], err[512] = "";
