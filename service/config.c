@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <grp.h>
-#include <nng/nng.h>
 
 #include <stdatomic.h>
 
@@ -122,53 +121,6 @@ static bool copy_str(char *dst, size_t size, const char *v)
  * Split the URL list @v (separated by commas and blanks) into @urls; *out_n may be 0.
  * False if there are more than SVC_MAX_URLS or one is SVC_URL_MAX bytes or longer.
  */
-/* A port as a URL gives it: 1 to 5 digits, at most 65535. */
-static bool port_ok(const char *s)
-{
-    size_t n = strspn(s, "0123456789");
-    return n >= 1 && n <= 5 && s[n] == '\0' && atol(s) <= 65535;
-}
-
-/*
- * A URL nng can listen on for rlfeedd (url, pull_url): a transport it serves and, beyond
- * ipc, a numeric port; checked here so --check catches it, not the start.
- */
-static bool listen_url_ok(const char *u)
-{
-    static const char *const schemes[] = {"ipc",  "abstract", "inproc",   "tcp",      "tcp4",
-                                          "tcp6", "tls+tcp",  "tls+tcp4", "tls+tcp6", "ws",
-                                          "ws4",  "ws6",      "wss",      "wss4",     "wss6"};
-    nng_url *p = NULL;
-    if (nng_url_parse(&p, u) != 0) {
-        return false;
-    }
-    bool ok = false;
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-        ok = ok || strcmp(p->u_scheme, schemes[i]) == 0;
-    }
-    if (ok && (strcmp(p->u_scheme, "ipc") == 0 || strcmp(p->u_scheme, "abstract") == 0 ||
-               strcmp(p->u_scheme, "inproc") == 0)) {
-        ok = p->u_path[0] != '\0' || p->u_hostname[0] != '\0';
-    } else if (ok) {
-        ok = port_ok(p->u_port);
-    }
-    nng_url_free(p);
-    return ok;
-}
-
-/* An http_url: http:// or https://, a host and a numeric port. */
-static bool http_url_ok(const char *u)
-{
-    nng_url *p = NULL;
-    if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
-        nng_url_parse(&p, u) != 0) {
-        return false;
-    }
-    bool ok = port_ok(p->u_port);
-    nng_url_free(p);
-    return ok;
-}
-
 static bool parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n)
 {
     uint32_t n = 0;
@@ -189,7 +141,7 @@ static bool parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n
         }
         memcpy(urls[n], s, (size_t)(e - s));
         urls[n][e - s] = '\0';
-        if (!listen_url_ok(urls[n])) {
+        if (!svc_config_listen_url_ok(urls[n])) {
             return false;
         }
         n++;
@@ -281,10 +233,12 @@ static int server_key(parse_state *st, const char *k, const char *v)
         /* Empty: the default, set by finish(). */
         ok = parse_urls(v, c->urls, &c->n_urls);
     } else if (strcmp(k, "pull_url") == 0) {
-        ok = (v[0] == '\0' || listen_url_ok(v)) && copy_str(c->pull_url, sizeof(c->pull_url), v);
+        ok = (v[0] == '\0' || svc_config_listen_url_ok(v)) &&
+             copy_str(c->pull_url, sizeof(c->pull_url), v);
     } else if (strcmp(k, "http_url") == 0) {
         /* Empty: no HTTP endpoint. https:// needs tls_cert (checked at the end). */
-        ok = (v[0] == '\0' || http_url_ok(v)) && copy_str(c->http_url, sizeof(c->http_url), v);
+        ok = (v[0] == '\0' || svc_config_http_url_ok(v)) &&
+             copy_str(c->http_url, sizeof(c->http_url), v);
     } else if (strcmp(k, "redis") == 0) {
         ok = (v[0] == '\0' || sto_url_valid(v)) && copy_str(c->redis_url, sizeof(c->redis_url), v);
     } else if (strcmp(k, "redis_bin") == 0) {
@@ -690,117 +644,6 @@ static void configure_inih(void)
     ini_max_line = 1 << 20;
 }
 
-#define PRESCAN_KEYS 512 /* keys remembered per section; more are not checked for repeats */
-#define PRESCAN_KEY 72   /* bytes of a key compared */
-
-/*
- * What libinih does not say, checked over the lines before it parses them: a section header
- * longer than it keeps (SVC_INI_SECTION_MAX, cut to a name nobody wrote), and a key given
- * twice in one section (libinih hands both over; the last would win without a word).
- */
-typedef struct prescan {
-    char (*key)[PRESCAN_KEY]; /* the current section's keys */
-    int *line;                /* and the line each was on */
-    size_t n;
-    char section[SVC_INI_SECTION_MAX + 1];
-    bool in_key; /* a key line came last: an indented line continues its value */
-} prescan;
-
-static bool prescan_line(prescan *ps, const char *line, size_t n, int lineno, char *errbuf,
-                         size_t errlen)
-{
-    size_t i = 0;
-    if (lineno == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-        i = 3; /* a UTF-8 byte order mark, which libinih skips */
-    }
-    size_t indent = i;
-    while (i < n && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) {
-        i++;
-    }
-    if (i >= n || line[i] == ';' || line[i] == '#') {
-        return true; /* blank, or a comment */
-    }
-    if (line[i] == '[') {
-        const char *name = line + i + 1;
-        const char *end = memchr(name, ']', n - i - 1);
-        size_t len = end != NULL ? (size_t)(end - name) : n - i - 1;
-        if (len > SVC_INI_SECTION_MAX) {
-            snprintf(errbuf, errlen,
-                     "line %d: section [%.24s...] is %zu bytes long; at most %d fit: a policy or "
-                     "client name of at most %d bytes, a signal's policy and name of at most %d "
-                     "together",
-                     lineno, name, len, SVC_INI_SECTION_MAX, SVC_SECTION_NAME_MAX,
-                     SVC_SECTION_NAME_MAX - 1);
-            return false;
-        }
-        memcpy(ps->section, name, len);
-        ps->section[len] = '\0';
-        ps->n = 0;
-        ps->in_key = false;
-        return true;
-    }
-    if (i > indent && ps->in_key) {
-        return true; /* continues the last key's value */
-    }
-    size_t k = i + strcspn(line + i, "=:");
-    if (k >= n) {
-        ps->in_key = false;
-        return true; /* not a key line: libinih says so */
-    }
-    size_t e = k;
-    while (e > i && (line[e - 1] == ' ' || line[e - 1] == '\t')) {
-        e--;
-    }
-    char key[PRESCAN_KEY];
-    size_t len = e - i < sizeof(key) - 1 ? e - i : sizeof(key) - 1;
-    memcpy(key, line + i, len);
-    key[len] = '\0';
-    ps->in_key = true;
-    for (size_t j = 0; j < ps->n; j++) {
-        if (strcmp(ps->key[j], key) == 0) {
-            snprintf(errbuf, errlen, "line %d: [%s] %s given twice (first on line %d)", lineno,
-                     ps->section, key, ps->line[j]);
-            return false;
-        }
-    }
-    if (ps->n < PRESCAN_KEYS) {
-        memcpy(ps->key[ps->n], key, len + 1);
-        ps->line[ps->n++] = lineno;
-    }
-    return true;
-}
-
-/* prescan_line() over @text, or over file @fp (left at its start). */
-static base_err prescan_all(const char *text, FILE *fp, char *errbuf, size_t errlen)
-{
-    prescan ps = {.key = base_alloc_array(PRESCAN_KEYS, PRESCAN_KEY),
-                  .line = base_alloc_array(PRESCAN_KEYS, sizeof(int))};
-    char *buf = NULL;
-    size_t cap = 0;
-    bool ok = ps.key != NULL && ps.line != NULL;
-    base_err e = ok ? BASE_OK : BASE_ENOMEM;
-    for (int lineno = 1; ok && fp != NULL; lineno++) {
-        ssize_t n = getline(&buf, &cap, fp);
-        if (n < 0) {
-            break;
-        }
-        ok = prescan_line(&ps, buf, (size_t)n, lineno, errbuf, errlen);
-    }
-    for (int lineno = 1; ok && fp == NULL && text != NULL; lineno++) {
-        const char *eol = strchr(text, '\n');
-        size_t n = eol != NULL ? (size_t)(eol - text) : strlen(text);
-        ok = prescan_line(&ps, text, n, lineno, errbuf, errlen);
-        text = eol != NULL ? eol + 1 : NULL;
-    }
-    if (fp != NULL) {
-        rewind(fp);
-    }
-    free(buf);
-    base_free(ps.key);
-    base_free(ps.line);
-    return e == BASE_OK && !ok ? BASE_EINVAL : e;
-}
-
 static base_err load(const char *path, const char *text, svc_config *out, char *errbuf,
                      size_t errlen)
 {
@@ -811,7 +654,7 @@ static base_err load(const char *path, const char *text, svc_config *out, char *
     FILE *fp = path != NULL ? fopen(path, "r") : NULL;
     if (path != NULL && fp == NULL) {
         r = -1;
-    } else if (prescan_all(text, fp, errbuf, errlen) != BASE_OK) {
+    } else if (svc_config_prescan(text, fp, errbuf, errlen) != BASE_OK) {
         st.failed = true; /* the reason is in errbuf (or out of memory) */
     } else {
         r = fp != NULL ? ini_parse_file(fp, on_entry, &st) : ini_parse_string(text, on_entry, &st);

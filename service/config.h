@@ -28,6 +28,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <stdint.h>
 
@@ -281,6 +282,17 @@ base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen);
  * replicas). BASE_EINVAL with the reason in @errbuf.
  */
 base_err svc_config_check_storage(const svc_config *c, char *errbuf, size_t errlen);
+
+/* Whether @u is a URL rlfeedd can listen on (url, pull_url); an http_url. */
+bool svc_config_listen_url_ok(const char *u);
+bool svc_config_http_url_ok(const char *u);
+
+/*
+ * svc_config_prescan() - the lines of @text, or of file @fp (left at its start), checked for
+ * what libinih cuts or hides: a section header longer than SVC_INI_SECTION_MAX bytes and a
+ * key given twice in one section. BASE_EINVAL with the line in @errbuf; BASE_ENOMEM.
+ */
+base_err svc_config_prescan(const char *text, FILE *fp, char *errbuf, size_t errlen);
 
 /* The client named @name, or NULL. */
 const svc_client_config *svc_config_client(const svc_config *c, const char *name);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/nng.h>
+
 #include "base/utf8.h"
 #include "service/config.h"
 #include "service/tls.h"
@@ -207,6 +209,53 @@ static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *err
         }
     }
     return BASE_OK;
+}
+
+/* A port as a URL gives it: 1 to 5 digits, at most 65535. */
+static bool port_ok(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n >= 1 && n <= 5 && s[n] == '\0' && atol(s) <= 65535;
+}
+
+/*
+ * A URL nng can listen on for rlfeedd (url, pull_url): a transport it serves and, beyond
+ * ipc, a numeric port; checked here so --check catches it, not the start.
+ */
+bool svc_config_listen_url_ok(const char *u)
+{
+    static const char *const schemes[] = {"ipc",  "abstract", "inproc",   "tcp",      "tcp4",
+                                          "tcp6", "tls+tcp",  "tls+tcp4", "tls+tcp6", "ws",
+                                          "ws4",  "ws6",      "wss",      "wss4",     "wss6"};
+    nng_url *p = NULL;
+    if (nng_url_parse(&p, u) != 0) {
+        return false;
+    }
+    bool ok = false;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        ok = ok || strcmp(p->u_scheme, schemes[i]) == 0;
+    }
+    if (ok && (strcmp(p->u_scheme, "ipc") == 0 || strcmp(p->u_scheme, "abstract") == 0 ||
+               strcmp(p->u_scheme, "inproc") == 0)) {
+        ok = p->u_path[0] != '\0' || p->u_hostname[0] != '\0';
+    } else if (ok) {
+        ok = port_ok(p->u_port);
+    }
+    nng_url_free(p);
+    return ok;
+}
+
+/* An http_url: http:// or https://, a host and a numeric port. */
+bool svc_config_http_url_ok(const char *u)
+{
+    nng_url *p = NULL;
+    if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+        nng_url_parse(&p, u) != 0) {
+        return false;
+    }
+    bool ok = port_ok(p->u_port);
+    nng_url_free(p);
+    return ok;
 }
 
 base_err svc_config_check_storage(const svc_config *c, char *errbuf, size_t errlen)
