@@ -170,13 +170,22 @@ static bool refuses_without_password(const tst_daemon *f)
     return e == BASE_ESTORE;
 }
 
+/* rlfeedd with its own private redis-server (the default set-up); false, cleaned up, if not. */
+static bool start_private(tst_daemon *f, const char *name)
+{
+    if (!tst_daemon_init(f, name, CONFIG) || !tst_daemon_start(f, false, NULL)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(f, true);
+        return false;
+    }
+    return true;
+}
+
 static void private_server_is_restarted(void)
 {
     printf("# kill -9 of the private redis-server: rlfeedd starts it again\n");
     tst_daemon f;
-    if (!tst_daemon_init(&f, "rlfeed-kill-restart", CONFIG) || !tst_daemon_start(&f, false, NULL)) {
-        TST_TRUE(0 && "fixture");
-        tst_daemon_fini(&f, true);
+    if (!start_private(&f, "rlfeed-kill-restart")) {
         return;
     }
     char ev[BASE_ID_MAX + 1], url[256] = "", pass[200];
@@ -243,9 +252,7 @@ static void private_server_goes_with_rlfeedd(void)
 {
     printf("# kill -9 of rlfeedd: its private redis-server goes too\n");
     tst_daemon f;
-    if (!tst_daemon_init(&f, "rlfeed-kill-owner", CONFIG) || !tst_daemon_start(&f, false, NULL)) {
-        TST_TRUE(0 && "fixture");
-        tst_daemon_fini(&f, true);
+    if (!start_private(&f, "rlfeed-kill-owner")) {
         return;
     }
     int pid = 0;
