@@ -176,10 +176,15 @@ int tst_run(const char *env, const char *const *args, const char *log_path, int 
     argv[n] = NULL;
     pid_t pid = tst_spawn(argv, log_path);
     int st = 0;
-    if (pid < 0 || !tst_wait_exit(pid, timeout_ms, &st) || !WIFEXITED(st)) {
+    if (pid < 0) {
         return -1;
     }
-    return WEXITSTATUS(st);
+    if (!tst_wait_exit(pid, timeout_ms, &st)) {
+        printf("# %s did not exit within %d ms: stopped\n", argv[0], timeout_ms);
+        tst_stop(pid, 1000); /* nothing is left running */
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 void tst_print_file(const char *path)

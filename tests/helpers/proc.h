@@ -38,7 +38,8 @@ const char *tst_env_path(const char *env);
 /*
  * Run the program named by environment variable @env with @args (NULL
  * terminated, at most 30) and stdout/stderr to @log_path; wait up to
- * @timeout_ms. Return: its exit status, or -1 (not run, killed, too slow).
+ * @timeout_ms (one still running then is stopped, SIGTERM then SIGKILL).
+ * Return: its exit status, or -1 (not run, killed, too slow).
  */
 int tst_run(const char *env, const char *const *args, const char *log_path, int timeout_ms);
 /* Print the file at @path as TAP comments ("#   line"); nothing if unreadable. */

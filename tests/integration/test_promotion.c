@@ -92,6 +92,19 @@ typedef struct tally {
     uint64_t prod_version; /* the production version last served */
 } tally;
 
+/* Why the first failed interaction failed, printed once: a slow run then says what stalled. */
+static bool play_failed(uint64_t i, const char *what, base_err e, const rlfeed_reply *r)
+{
+    static bool said;
+    if (!said) {
+        said = true;
+        printf("# interaction %llu: %s failed: %s%s%s\n", (unsigned long long)i, what,
+               e != BASE_OK ? base_strerror(e) : rlfeed_errcode_name(r->error.code),
+               e != BASE_OK ? "" : ": ", e != BASE_OK ? "" : r->error.message);
+    }
+    return false;
+}
+
 /* One interaction: decide, report the outcome. */
 static bool play(tst_daemon *f, uint64_t i, tally *t)
 {
@@ -102,9 +115,9 @@ static bool play(tst_daemon *f, uint64_t i, tally *t)
     snprintf(ev, sizeof(ev), "pr-%llu", (unsigned long long)i);
     snprintf(oid, sizeof(oid), "pr-%llu-o", (unsigned long long)i);
     rlfeed_decide_opts opts = {.event_id = ev};
-    if (rlfeed_client_decide_ex(f->c, "p", &opts, x, DIM, K, IDS, lg, &r) != BASE_OK || !r.ok ||
-        r.chosen_index >= K) {
-        return false;
+    base_err e = rlfeed_client_decide_ex(f->c, "p", &opts, x, DIM, K, IDS, lg, &r);
+    if (e != BASE_OK || !r.ok || r.chosen_index >= K) {
+        return play_failed(i, "decide", e, &r);
     }
     int slot = strcmp(r.slot, "production") == 0;
     double rew = reward_of(i, r.chosen_index, best);
@@ -113,7 +126,21 @@ static bool play(tst_daemon *f, uint64_t i, tally *t)
     if (slot == 1) {
         t->prod_version = r.model_version;
     }
-    return rlfeed_client_feedback(f->c, "p", ev, "resolved", rew, oid, &r) == BASE_OK && r.ok;
+    e = rlfeed_client_feedback(f->c, "p", ev, "resolved", rew, oid, &r);
+    return (e == BASE_OK && r.ok) || play_failed(i, "feedback", e, &r);
+}
+
+/* Play @n interactions, stopping at the first that fails; how many succeeded. */
+static uint64_t play_n(tst_daemon *f, uint64_t *next_i, uint64_t n, tally *t)
+{
+    int64_t t0 = tst_now_ms();
+    uint64_t k = 0;
+    while (k < n && play(f, (*next_i)++, t)) {
+        k++;
+    }
+    printf("# %llu of %llu interactions in %lld ms\n", (unsigned long long)k, (unsigned long long)n,
+           (long long)(tst_now_ms() - t0));
+    return k;
 }
 
 /* Play until the production slot serves @version, or @deadline_ms; the time it took, or -1. */
@@ -135,7 +162,10 @@ static long long until_served(tst_daemon *f, uint64_t *next_i, uint64_t version,
 /* Run `rlfeed ARGS...` with output to @log; its exit status, or -1. */
 static int run_cli(const char *log, const char *const *args)
 {
-    return tst_run("RLFEED", args, log, 120000);
+    int64_t t0 = tst_now_ms();
+    int rc = tst_run("RLFEED", args, log, 120000);
+    printf("# rlfeed %s: exit %d after %lld ms\n", args[0], rc, (long long)(tst_now_ms() - t0));
+    return rc;
 }
 
 static void dump(const char *path)
@@ -153,17 +183,21 @@ static void dump(const char *path)
 /* Wait until the online head learned @n examples and a checkpoint of them is the registry's. */
 static bool settle(tst_daemon *f, sto_store *s, uint64_t n)
 {
-    int64_t deadline = tst_now_ms() + 60000;
-    while (tst_now_ms() < deadline) {
+    int64_t t0 = tst_now_ms();
+    long long upd = -1;
+    sto_registry g = {0};
+    while (tst_now_ms() < t0 + 60000) {
         json_t *st = tst_stats(f);
-        long long upd = tst_stat_int(st, "p", "updates");
+        upd = tst_stat_int(st, "p", "updates");
         json_decref(st);
-        sto_registry g;
         if (upd >= (long long)n && sto_registry_get(s, "p", &g) == BASE_OK && g.online >= n) {
+            printf("# settled after %lld ms\n", (long long)(tst_now_ms() - t0));
             return true;
         }
         tst_nap();
     }
+    printf("# not settled in 60 s: %lld updates, registry online version %llu\n", upd,
+           (unsigned long long)g.online);
     return false;
 }
 
@@ -259,11 +293,7 @@ int main(void)
     TST_OK(sto_store_open(redis_url, 5000, &s, err, sizeof(err)));
 
     /* 1. The base model serves production; the online slot learns. */
-    int ok = 0;
-    for (uint64_t k = 0; k < N_LEARN; k++) {
-        ok += play(&f, next_i++, &before);
-    }
-    TST_EQ(ok, N_LEARN);
+    TST_EQ(play_n(&f, &next_i, N_LEARN, &before), N_LEARN);
     TST_EQ(before.prod_version, 0);
     printf("# before: production %llu decisions, reward %.3f; online %llu, reward %.3f\n",
            (unsigned long long)before.n[1], before.reward[1] / (double)before.n[1],
@@ -305,11 +335,7 @@ int main(void)
     long long took = until_served(&f, &next_i, online_version, &probe);
     printf("# promotion served after %lld ms\n", took);
     TST_TRUE(took >= 0 && took <= FOLLOW_MS);
-    ok = 0;
-    for (uint64_t k = 0; k < N_AFTER; k++) {
-        ok += play(&f, next_i++, &after);
-    }
-    TST_EQ(ok, N_AFTER);
+    TST_EQ(play_n(&f, &next_i, N_AFTER, &after), N_AFTER);
     TST_EQ(after.prod_version, online_version);
     double r_before = before.reward[1] / (double)before.n[1];
     double r_after = after.reward[1] / (double)after.n[1];
