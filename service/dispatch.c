@@ -25,11 +25,11 @@ uint64_t svc_dispatch_refused_starting(svc_dispatch *d)
     return atomic_load(&d->refused_starting);
 }
 
-bool svc_dispatch_pull_ready(void *arg)
+bool svc_dispatch_pull_ready(void *arg, size_t pending)
 {
     svc_dispatch *d = arg;
     svc_engine *e = atomic_load(&d->eng);
-    return e != NULL && svc_engine_pull_room(e);
+    return e != NULL && svc_engine_pull_room(e, pending);
 }
 
 /* An error reply, sent as it is: decode failures are not timed (docs/operations.md). */

@@ -63,11 +63,12 @@ void svc_dispatch_run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc
 
 /*
  * svc_dispatch_pull_ready() - whether a fire-and-forget message (PULL) may be taken now: the
- * engine is published and has room to store it (svc_engine_pull_room()). The PULL socket
- * takes its next message only then, so a sender meets back-pressure (its messages wait in
- * the sockets) rather than refusals. @d is a svc_dispatch. Any thread.
+ * engine is published and has room to store it beside the @pending messages taken and not
+ * yet handled (svc_engine_pull_room()). The PULL socket takes its next message only then,
+ * so a sender meets back-pressure (its messages wait in the sockets) rather than refusals.
+ * @d is a svc_dispatch. Any thread.
  */
-bool svc_dispatch_pull_ready(void *d);
+bool svc_dispatch_pull_ready(void *d, size_t pending);
 
 /*
  * svc_dispatch_run_http() - svc_dispatch_run() for the HTTP API: the proof is @http's

@@ -167,11 +167,11 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen);
 /*
  * svc_engine_pull_room() - whether a fire-and-forget message (PULL) may be taken now: the
  * write queue, and with shared = on the forwarding queue, each have more than an eighth of
- * their capacity free. The rest stays for requests someone waits for (decide's records,
- * acknowledged feedback). A "no" after a "yes" is counted in stats' storage.pull_paused.
- * Any thread.
+ * their capacity free once @pending messages already taken (each at most one record) are
+ * in. The rest stays for requests someone waits for (decide's records, acknowledged
+ * feedback). A "no" after a "yes" is counted in stats' storage.pull_paused. Any thread.
  */
-bool svc_engine_pull_room(svc_engine *e);
+bool svc_engine_pull_room(svc_engine *e, size_t pending);
 
 /*
  * svc_engine_policies() - append the reply of GET /api/v1/policies (@name NULL: every

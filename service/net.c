@@ -15,12 +15,15 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/queue.h"
 #include "service/tls.h"
 
 #define CLOSE_WAIT_MS 2000   /* longest close waits for requests being handled */
 #define SOCKET_CLOSE_MS 2000 /* longest close waits for nng to close the sockets */
 #define PULL_WAIT_MS 1       /* between asks whether a PULL message may be taken */
 #define PULL_DRAIN_MAX 64    /* PULL messages taken per receive callback */
+#define PULL_WORKERS 2       /* threads handling PULL messages, a connection's on one */
+#define PULL_QUEUE 256       /* PULL messages waiting for each of them */
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -33,6 +36,15 @@ struct svc_net_reply {
     uint32_t pipe_id; /* connection of the request held (0: unknown) */
     bool waiting;     /* a reply to pipe_id is being sent; guarded by net->wait_lk */
 };
+
+/* A thread handling the PULL messages of the connections hashed to it, in their order. */
+typedef struct pull_worker {
+    svc_net *net;
+    base_queue *q;       /* nng_msg * */
+    atomic_size_t depth; /* taken for it, not yet handled */
+    pthread_t thr;
+    bool started;
+} pull_worker;
 
 struct svc_net {
     /*
@@ -69,7 +81,7 @@ struct svc_net {
     nng_socket pull;
     bool have_pull;
     nng_aio *pull_aio;
-    bool (*pull_ready)(void *arg); /* NULL: always */
+    bool (*pull_ready)(void *arg, size_t pending); /* NULL: always */
     /*
      * While pull_ready says no, the waiter thread asks again every PULL_WAIT_MS. A thread
      * and not nng_sleep_aio(): nng 1.5.2's expire thread spins through the last
@@ -79,6 +91,7 @@ struct svc_net {
     bool have_pull_thr;
     pthread_mutex_t pull_lk;
     pthread_cond_t pull_cv;
+    pull_worker pull_w[PULL_WORKERS];
     bool pull_paused; /* guarded by pull_lk: the waiter owns the next receive */
     bool pull_stop;   /* guarded by pull_lk */
     bool stuck;       /* nng_close() did not return within SOCKET_CLOSE_MS (close_sockets()) */
@@ -326,8 +339,26 @@ static void reply_locked(svc_net_reply *s, const uint8_t *buf, size_t len)
  * messages wait in the connections (nng's pull0 reads one message per connection ahead, then
  * the kernel's buffers) and in the senders, so a sender is slowed down rather than refused.
  * After close the receive fails at once.
+ *
+ * One receive at a time takes the messages, in the order each connection delivers them, and
+ * hands each to the worker its connection hashes to: a connection's messages are handled in
+ * order, different connections' on PULL_WORKERS threads at once. Taking stays the only
+ * serial step, and a cheap one.
  */
 typedef enum pull_state { PULL_TAKE, PULL_WAIT, PULL_CLOSED } pull_state;
+
+/* Messages taken and not yet handled; whether every worker has room for one more. */
+static size_t pull_pending(svc_net *n, bool *room)
+{
+    size_t sum = 0;
+    *room = true;
+    for (size_t k = 0; k < PULL_WORKERS; k++) {
+        size_t d = atomic_load(&n->pull_w[k].depth);
+        sum += d;
+        *room = *room && d < PULL_QUEUE;
+    }
+    return sum;
+}
 
 /* Whether the next PULL message may be taken now. Never asks once closed (arg may be gone). */
 static pull_state pull_may_take(svc_net *n)
@@ -336,17 +367,46 @@ static pull_state pull_may_take(svc_net *n)
     pthread_rwlock_rdlock(&n->close_lk);
     bool closed = n->closed;
     pthread_rwlock_unlock(&n->close_lk);
-    bool wait = !closed && n->pull_ready != NULL && !n->pull_ready(n->arg);
+    bool room = false;
+    size_t pending = pull_pending(n, &room);
+    bool wait = !closed && (!room || (n->pull_ready != NULL && !n->pull_ready(n->arg, pending)));
     atomic_fetch_sub(&n->busy, 1);
     return closed ? PULL_CLOSED : wait ? PULL_WAIT : PULL_TAKE;
 }
 
-static void pull_handle(svc_net *n, nng_msg *m)
+/*
+ * Hand a taken message to its connection's worker. The receive path is the only producer and
+ * asked pull_may_take() first, so the queue has room; it refuses only once closed, when the
+ * message is lost like those still in the sockets.
+ */
+static void pull_dispatch(svc_net *n, nng_msg *m)
 {
-    atomic_fetch_add(&n->busy, 1);
-    n->handler(n->arg, nng_msg_body(m), nng_msg_len(m), NULL);
-    atomic_fetch_sub(&n->busy, 1);
-    nng_msg_free(m);
+    uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(m));
+    pull_worker *w = &n->pull_w[pipe % PULL_WORKERS];
+    atomic_fetch_add(&w->depth, 1);
+    if (base_queue_push(w->q, m) != BASE_OK) {
+        atomic_fetch_sub(&w->depth, 1);
+        nng_msg_free(m);
+    }
+}
+
+static void *pull_worker_main(void *arg)
+{
+    pull_worker *w = arg;
+    svc_net *n = w->net;
+    void *items[64];
+    size_t got = 0;
+    while (base_queue_pop_batch(w->q, items, 64, -1, &got) == BASE_OK) {
+        for (size_t k = 0; k < got; k++) {
+            nng_msg *m = items[k];
+            atomic_fetch_add(&n->busy, 1);
+            n->handler(n->arg, nng_msg_body(m), nng_msg_len(m), NULL);
+            atomic_fetch_sub(&n->busy, 1);
+            nng_msg_free(m);
+            atomic_fetch_sub(&w->depth, 1);
+        }
+    }
+    return NULL; /* closed and drained */
 }
 
 static void pull_next(svc_net *n)
@@ -401,7 +461,7 @@ static void pull_cb(void *arg)
         return;
     }
     if (rv == 0) {
-        pull_handle(n, nng_aio_get_msg(n->pull_aio));
+        pull_dispatch(n, nng_aio_get_msg(n->pull_aio));
         /*
          * Then what other connections already delivered, here and in order: a receive
          * without a callback completes on this thread, where each aio completion would
@@ -411,7 +471,7 @@ static void pull_cb(void *arg)
         for (int k = 0; k < PULL_DRAIN_MAX && pull_may_take(n) == PULL_TAKE &&
                         nng_recvmsg(n->pull, &m, NNG_FLAG_NONBLOCK) == 0;
              k++) {
-            pull_handle(n, m);
+            pull_dispatch(n, m);
         }
     }
     pull_next(n);
@@ -519,6 +579,17 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             e = BASE_ENOMEM;
             goto fail;
         }
+        for (size_t k = 0; k < PULL_WORKERS; k++) {
+            pull_worker *w = &n->pull_w[k];
+            w->net = n;
+            w->q = base_queue_new(PULL_QUEUE);
+            if (w->q == NULL || pthread_create(&w->thr, NULL, pull_worker_main, w) != 0) {
+                e = BASE_ENOMEM;
+                snprintf(errbuf, errlen, "cannot start the PULL socket's workers");
+                goto fail;
+            }
+            w->started = true;
+        }
         n->pull_ready = o->pull_ready;
         if (n->pull_ready != NULL) {
             if (pthread_create(&n->pull_thr, NULL, pull_waiter, n) != 0) {
@@ -571,6 +642,15 @@ void svc_net_close(svc_net *n)
         base_log(BASE_LOG_WARN, "shutdown: %u request(s) still being handled after %d ms",
                  atomic_load(&n->busy), CLOSE_WAIT_MS);
     }
+    /* PULL messages already taken are handled (nothing takes more): their senders saw them go. */
+    for (size_t k = 0; k < PULL_WORKERS; k++) {
+        pull_worker *w = &n->pull_w[k];
+        if (w->started) {
+            base_queue_close(w->q);
+            pthread_join(w->thr, NULL);
+            w->started = false;
+        }
+    }
 }
 
 /* A net whose sockets nng did not close: kept, and reachable, until the process exits. */
@@ -595,6 +675,9 @@ void svc_net_free(svc_net *n)
     for (size_t k = 0; k < n->n_slots; k++) {
         nng_ctx_close(n->slots[k].ctx);
         nng_aio_free(n->slots[k].aio);
+    }
+    for (size_t k = 0; k < PULL_WORKERS; k++) {
+        base_queue_free(n->pull_w[k].q); /* empty: the worker drained it */
     }
     base_free(n->slots);
     base_free(n->rep);

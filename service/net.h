@@ -10,8 +10,9 @@
  * an nng callback thread with the message body (borrowed for the duration of
  * the call) and a reply slot; it must answer through svc_net_reply_send()
  * exactly once, either before it returns or later from any thread. Messages
- * from the PULL socket are handled with a NULL slot (nobody waits), one at a
- * time, each once svc_net_opts.pull_ready says there is room for it.
+ * from the PULL socket are handled with a NULL slot (nobody waits) on the
+ * PULL socket's own worker threads, each connection's in the order it sent
+ * them, each taken once svc_net_opts.pull_ready says there is room for it.
  *
  * Every socket sets NNG_OPT_RECVMAXSZ: nng 1.5.2 has no default limit and
  * would allocate whatever size a peer's header claims. Oversized messages
@@ -60,11 +61,11 @@ typedef struct svc_net_opts {
     struct nng_tls_config *tls; /* for tls+tcp:// URLs (service/tls.h); NULL: none */
     /*
      * The PULL socket takes its next message only once this says yes (called with the
-     * handler's arg; asked again every PULL_WAIT_MS while it says no). Meanwhile messages
-     * wait in the connections' buffers and then in the senders': back-pressure, not loss.
-     * NULL: always yes.
+     * handler's arg and the number of messages taken but not yet handled; asked again every
+     * PULL_WAIT_MS while it says no). Meanwhile messages wait in the connections' buffers
+     * and then in the senders': back-pressure, not loss. NULL: always yes.
      */
-    bool (*pull_ready)(void *arg);
+    bool (*pull_ready)(void *arg, size_t pending);
 } svc_net_opts;
 
 /*

@@ -337,13 +337,13 @@ static bool has_room(size_t depth, size_t cap)
     return depth + spare <= cap;
 }
 
-bool svc_engine_pull_room(svc_engine *e)
+bool svc_engine_pull_room(svc_engine *e, size_t pending)
 {
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
-    bool room = has_room(ls.depth, ls.capacity) &&
-                (e->forward == NULL ||
-                 has_room(svc_forward_depth(e->forward), svc_forward_capacity(e->forward)));
+    bool room = has_room(ls.depth + pending, ls.capacity) &&
+                (e->forward == NULL || has_room(svc_forward_depth(e->forward) + pending,
+                                                svc_forward_capacity(e->forward)));
     if (!room && !atomic_exchange(&e->pull_full, true)) {
         atomic_fetch_add(&e->pull_paused, 1);
     } else if (room && atomic_load(&e->pull_full)) {

@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
+#include "proto/json.h"
 #include "proto/mp.h"
 #include "storage/server.h"
 #include "storage/store.h"
@@ -48,7 +49,13 @@ static const char CONFIG[] = "[server]\n"
                              "seed = 3\n"
                              "signal.resolved = 1.0\n"
                              "signal.thumbs_down = -1.0\n"
-                             "window_ms = 150\n";
+                             "window_ms = 150\n"
+                             /* Outcomes and their corrections over PUSH, windows kept open. */
+                             "[policy ord]\n"
+                             "dim = 4\n"
+                             "actions = a, b, c\n"
+                             "signal.resolved = 1.0\n"
+                             "window_ms = 600000\n";
 
 static const char *const IDS[3] = {"a", "b", "c"};
 static const float LOGITS[3] = {0.0f, 0.0f, 0.0f};
@@ -230,6 +237,91 @@ static void pull_feedback_errors_are_counted(tst_daemon *f)
     json_decref(before);
 }
 
+/* Send the feedback request @json over PUSH. */
+static base_err push_json(rlfeed_push *p, const char *json)
+{
+    base_buf b;
+    char err[128];
+    base_buf_init(&b, 1u << 16);
+    base_err e = proto_json_to_msgpack(json, &b, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = rlfeed_push_send(p, b.data, b.len);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
+/*
+ * A PUSH connection's messages are handled in the order it sent them, though PULL messages
+ * are handled on several threads (docs/protocol.md): each event gets an outcome and, right
+ * behind it on the same connection, the outcome's correction; several connections send at
+ * once. Every correction must find its original (corrected); one handled first would be a
+ * match of its own, and its original a second one.
+ */
+static void pull_keeps_each_connection_in_order(tst_daemon *f)
+{
+    enum { CONNS = 4, EVENTS = 1000 };
+    rlfeed_reply r;
+    char ev[32], json[512];
+    for (int i = 0; i < EVENTS; i++) {
+        snprintf(ev, sizeof(ev), "ord-%d", i);
+        if (rlfeed_client_decide(f->c, "ord", ev, X, DIM, 3, IDS, LOGITS, &r) != BASE_OK || !r.ok) {
+            TST_TRUE(false && "decide");
+            return;
+        }
+    }
+    json_t *before = tst_stats(f);
+    rlfeed_push *p[CONNS] = {NULL};
+    for (int c = 0; c < CONNS; c++) {
+        TST_OK(rlfeed_push_open(f->pull_url, 2000, &p[c]));
+    }
+    int sent = 0;
+    for (int i = 0; i < EVENTS && p[i % CONNS] != NULL; i++) {
+        rlfeed_push *c = p[i % CONNS];
+        snprintf(json, sizeof(json),
+                 "{\"v\":1,\"op\":\"feedback\",\"policy\":\"ord\",\"event_id\":\"ord-%d\","
+                 "\"signal\":\"resolved\",\"value\":1,\"outcome_id\":\"o-%d\"}",
+                 i, i);
+        sent += push_json(c, json) == BASE_OK;
+        snprintf(json, sizeof(json),
+                 "{\"v\":1,\"op\":\"feedback\",\"policy\":\"ord\",\"event_id\":\"ord-%d\","
+                 "\"signal\":\"resolved\",\"value\":1,\"outcome_id\":\"c-%d\","
+                 "\"supersedes\":\"o-%d\"}",
+                 i, i, i);
+        sent += push_json(c, json) == BASE_OK;
+    }
+    TST_EQ(sent, 2 * EVENTS);
+    long long m0 = tst_stat_join(before, "ord", "matched");
+    long long c0 = tst_stat_join(before, "ord", "corrected");
+    long long matched = 0, corrected = 0;
+    int64_t deadline = tst_now_ms() + 6 * TIMEOUT_MS;
+    while (matched + corrected < 2 * EVENTS && tst_now_ms() < deadline) {
+        json_t *st = tst_stats(f);
+        matched = tst_stat_join(st, "ord", "matched") - m0;
+        corrected = tst_stat_join(st, "ord", "corrected") - c0;
+        json_decref(st);
+        tst_nap();
+    }
+    printf("# %d events over %d PUSH connections: %lld matched, %lld corrected\n", EVENTS, CONNS,
+           matched, corrected);
+    if (matched != EVENTS || corrected != EVENTS) {
+        json_t *st = tst_stats(f);
+        char *dump = json_dumps(json_object_get(st, "rejected"), JSON_COMPACT);
+        printf("# rejected: %s\n", dump != NULL ? dump : "?");
+        free(dump);
+        dump = json_dumps(json_object_get(st, "policies"), JSON_COMPACT);
+        printf("# policies: %.3000s\n", dump != NULL ? dump : "?");
+        free(dump);
+        json_decref(st);
+    }
+    TST_EQ(matched, EVENTS);
+    TST_EQ(corrected, EVENTS);
+    for (int c = 0; c < CONNS; c++) {
+        rlfeed_push_close(p[c]);
+    }
+    json_decref(before);
+}
+
 /* Probability the policy gives "b" in context X, measured with a fresh event. */
 static double prob_b(tst_daemon *f)
 {
@@ -378,6 +470,7 @@ int main(void)
         decide_and_feedback_round_trip(&f);
         bad_input_is_rejected_specifically(&f);
         pull_feedback_errors_are_counted(&f);
+        pull_keeps_each_connection_in_order(&f);
         head_learns_toward_rewarded_action(&f);
         restart_reloads_snapshot(&f);
     }
