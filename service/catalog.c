@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "service/catalog_impl.h"
 #include "service/engine_impl.h"
 #include "storage/store.h"
@@ -459,6 +460,7 @@ static void follow(svc_catalog *c)
 
 static void *follow_main(void *arg)
 {
+    base_thread_name("rlf-catalog");
     svc_catalog *c = arg;
     pthread_mutex_lock(&c->lk);
     while (!c->stop) {

@@ -6,6 +6,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "policy/base_prob.h"
 #include "proto/explain.h"
 #include "reward/spec.h"
@@ -274,6 +275,7 @@ static void answer_stored(svc_explainer *x, const explain_job *j)
 
 static void *worker_main(void *arg)
 {
+    base_thread_name("rlf-explain");
     svc_explainer *x = arg;
     for (;;) {
         pthread_mutex_lock(&x->lk);

@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/queue.h"
+#include "base/thread.h"
 
 #define FWD_BATCH 256
 #define FWD_BACKOFF_MIN_MS 50
@@ -104,6 +105,7 @@ static base_err append_one(svc_forward *f, svc_fwd_item *it, bool *warned)
 
 static void *forward_main(void *arg)
 {
+    base_thread_name("rlf-forward");
     svc_forward *f = arg;
     void *items[FWD_BATCH];
     base_err res[FWD_BATCH];

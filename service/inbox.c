@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "service/engine_impl.h"
 #include "storage/store.h"
 
@@ -90,6 +91,7 @@ static size_t take_some(svc_inbox *in, svc_prt *p, bool *out_busy)
 
 static void *inbox_main(void *arg)
 {
+    base_thread_name("rlf-inbox");
     svc_inbox *in = arg;
     uint32_t idle_ms[SVC_MAX_POLICIES]; /* each policy's poll interval now */
     uint64_t due_ns[SVC_MAX_POLICIES];  /* base_mono_ns() of its next read */

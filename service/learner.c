@@ -15,6 +15,7 @@
 #include "storage/streamid.h"
 #include "base/hash.h"
 #include "base/quant.h"
+#include "base/thread.h"
 #include "service/explain.h"
 #include "service/rollup.h"
 
@@ -469,6 +470,7 @@ static void step_down(svc_engine *e, svc_prt *p)
 
 static void *learner_main(void *arg)
 {
+    base_thread_name("rlf-learner");
     svc_engine *e = arg;
     void *items[64];
     uint64_t last_tick_ns = 0;

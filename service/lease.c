@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/record.h"
+#include "base/thread.h"
 #include "storage/store.h"
 
 #define LEASE_RETRY_MS 100 /* renewal retries while Redis does not answer */
@@ -88,6 +89,7 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
 
 static void *renew_main(void *arg)
 {
+    base_thread_name("rlf-lease");
     svc_lease *l = arg;
     bool down = false;
     pthread_mutex_lock(&l->lk);

@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/queue.h"
+#include "base/thread.h"
 #include "service/tls.h"
 
 #define CLOSE_WAIT_MS 2000   /* longest close waits for requests being handled */
@@ -106,6 +107,7 @@ typedef struct closing {
 
 static void *close_thread(void *arg)
 {
+    base_thread_name("rlf-net-close");
     closing *c = arg;
     for (size_t i = 0; i < c->n; i++) {
         nng_close(c->socks[i]);
@@ -392,6 +394,7 @@ static void pull_dispatch(svc_net *n, nng_msg *m)
 
 static void *pull_worker_main(void *arg)
 {
+    base_thread_name("rlf-pull");
     pull_worker *w = arg;
     svc_net *n = w->net;
     void *items[64];
@@ -428,6 +431,7 @@ static void pull_next(svc_net *n)
 
 static void *pull_waiter(void *arg)
 {
+    base_thread_name("rlf-pull-wait");
     svc_net *n = arg;
     pthread_mutex_lock(&n->pull_lk);
     for (;;) {

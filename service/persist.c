@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/queue.h"
+#include "base/thread.h"
 #include "service/audit.h"
 #include "storage/streamid.h"
 
@@ -541,6 +542,7 @@ static bool idle_ping_due(const svc_persist *p)
 
 static void *writer_main(void *arg)
 {
+    base_thread_name("rlf-writer");
     svc_persist *p = arg;
     void *batch[SVC_PERSIST_BATCH];
     bool alive = true;

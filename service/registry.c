@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "policy/head.h"
 #include "service/policy_rt.h"
 #include "storage/store.h"
@@ -200,6 +201,7 @@ static void follow_all(svc_registry *r)
 
 static void *follow_main(void *arg)
 {
+    base_thread_name("rlf-registry");
     svc_registry *r = arg;
     pthread_mutex_lock(&r->lk);
     while (!r->stop) {

@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/thread.h"
 #include "service/engine_impl.h"
 #include "storage/rollup.h"
 #include "storage/store.h"
@@ -353,6 +354,7 @@ static void tick(svc_rollup *r)
 
 static void *rollup_main(void *arg)
 {
+    base_thread_name("rlf-rollup");
     svc_rollup *r = arg;
     pthread_mutex_lock(&r->lk);
     while (!r->stop) {
