@@ -383,8 +383,13 @@ static pull_state pull_may_take(svc_net *n)
  */
 static void pull_dispatch(svc_net *n, nng_msg *m)
 {
+    /*
+     * nng numbers pipes from one counter shared with the REP sockets, so a client opening a
+     * REQ and then a PUSH connection gives every PUSH pipe the same parity: mix the bits.
+     */
     uint32_t pipe = (uint32_t)nng_pipe_id(nng_msg_get_pipe(m));
-    pull_worker *w = &n->pull_w[pipe % PULL_WORKERS];
+    uint32_t mixed = pipe * 0x9E3779B1u;
+    pull_worker *w = &n->pull_w[((uint64_t)mixed * PULL_WORKERS) >> 32];
     atomic_fetch_add(&w->depth, 1);
     if (base_queue_push(w->q, m) != BASE_OK) {
         atomic_fetch_sub(&w->depth, 1);
@@ -555,11 +560,13 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             s->net = n;
             s->sock = i;
             if (nng_aio_alloc(&s->aio, slot_cb, s) != 0) {
+                e = BASE_ENOMEM;
                 goto fail;
             }
             if (nng_ctx_open(&s->ctx, n->rep[i]) != 0) {
                 nng_aio_free(s->aio);
                 s->aio = NULL;
+                e = BASE_ENOMEM;
                 goto fail;
             }
             n->n_slots++;
@@ -595,14 +602,13 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             w->started = true;
         }
         n->pull_ready = o->pull_ready;
-        if (n->pull_ready != NULL) {
-            if (pthread_create(&n->pull_thr, NULL, pull_waiter, n) != 0) {
-                e = BASE_ENOMEM;
-                snprintf(errbuf, errlen, "cannot start the PULL socket's thread");
-                goto fail;
-            }
-            n->have_pull_thr = true;
+        /* Also without pull_ready: a full worker queue pauses the receive too. */
+        if (pthread_create(&n->pull_thr, NULL, pull_waiter, n) != 0) {
+            e = BASE_ENOMEM;
+            snprintf(errbuf, errlen, "cannot start the PULL socket's thread");
+            goto fail;
         }
+        n->have_pull_thr = true;
     }
     /* Everything is in place: start receiving. */
     for (size_t k = 0; k < n->n_slots; k++) {
@@ -617,6 +623,21 @@ fail:
     svc_net_close(n);
     svc_net_free(n);
     return e;
+}
+
+/* Close the PULL workers' queues; with @join, also wait until the workers drained them. */
+static void stop_pull_workers(svc_net *n, bool join)
+{
+    for (size_t k = 0; k < PULL_WORKERS; k++) {
+        pull_worker *w = &n->pull_w[k];
+        if (w->started) {
+            base_queue_close(w->q);
+            if (join) {
+                pthread_join(w->thr, NULL);
+                w->started = false;
+            }
+        }
+    }
 }
 
 void svc_net_close(svc_net *n)
@@ -636,7 +657,12 @@ void svc_net_close(svc_net *n)
         pthread_join(n->pull_thr, NULL);
         n->have_pull_thr = false;
     }
-    /* Handlers already running finish (they never block); none starts any more. */
+    /*
+     * PULL messages already taken are handled (their senders saw them go): the workers drain
+     * their queues, which take nothing more, and stop (joined below). Request handlers
+     * already running finish (they never block); no request is taken any more.
+     */
+    stop_pull_workers(n, false);
     uint64_t deadline = base_mono_ns() + (uint64_t)CLOSE_WAIT_MS * 1000000u;
     while (atomic_load(&n->busy) > 0 && base_mono_ns() < deadline) {
         struct timespec ts = {0, 1000000L};
@@ -646,15 +672,7 @@ void svc_net_close(svc_net *n)
         base_log(BASE_LOG_WARN, "shutdown: %u request(s) still being handled after %d ms",
                  atomic_load(&n->busy), CLOSE_WAIT_MS);
     }
-    /* PULL messages already taken are handled (nothing takes more): their senders saw them go. */
-    for (size_t k = 0; k < PULL_WORKERS; k++) {
-        pull_worker *w = &n->pull_w[k];
-        if (w->started) {
-            base_queue_close(w->q);
-            pthread_join(w->thr, NULL);
-            w->started = false;
-        }
-    }
+    stop_pull_workers(n, true);
 }
 
 /* A net whose sockets nng did not close: kept, and reachable, until the process exits. */
@@ -680,6 +698,7 @@ void svc_net_free(svc_net *n)
         nng_ctx_close(n->slots[k].ctx);
         nng_aio_free(n->slots[k].aio);
     }
+    stop_pull_workers(n, true); /* svc_net_close() did, unless it was not called */
     for (size_t k = 0; k < PULL_WORKERS; k++) {
         base_queue_free(n->pull_w[k].q); /* empty: the worker drained it */
     }

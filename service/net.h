@@ -80,11 +80,12 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
 void svc_net_reply_send(svc_net_reply *slot, const uint8_t *buf, size_t len);
 
 /*
- * Stop receiving; close the sockets; wait (up to 2 s) until no request handler is running,
- * so what handlers submit to can be closed next.
+ * Stop receiving; close the sockets; handle the PULL messages already taken (on the PULL
+ * workers, which then stop); wait (up to 2 s) until no request handler is running, so what
+ * handlers submit to can be closed next.
  */
 void svc_net_close(svc_net *n);
-/* Release everything. Accepts NULL. */
+/* Release everything (stopping the PULL workers, if svc_net_close() did not). Accepts NULL. */
 void svc_net_free(svc_net *n);
 
 #endif
