@@ -55,7 +55,7 @@ struct svc_net {
      * a context of a socket being torn down).
      */
     pthread_rwlock_t close_lk;
-    bool closed; /* guarded by close_lk */
+    atomic_bool closed; /* written under close_lk; the request path reads it without */
     /*
      * Requests being handled (the handler running on an nng callback thread): close waits
      * for them, so nothing a handler submits to (the writer, the forwarder) is freed under
@@ -284,6 +284,16 @@ static void slot_cb(void *arg)
         s->state = SLOT_HANDLE;
         s->pipe_id = nng_msg_get_pipe(m).id;
         atomic_fetch_add(&s->net->busy, 1);
+        /*
+         * After close nothing is handled: a socket whose nng_close() never came (an earlier
+         * one wedged close_sockets()) still receives, and what the handler uses goes away.
+         * busy is raised first, so either close sees it and waits, or this sees closed.
+         */
+        if (atomic_load(&s->net->closed)) {
+            atomic_fetch_sub(&s->net->busy, 1);
+            nng_msg_free(m);
+            return;
+        }
         s->net->handler(s->net->arg, nng_msg_body(m), nng_msg_len(m), s);
         atomic_fetch_sub(&s->net->busy, 1);
         nng_msg_free(m);
@@ -310,7 +320,7 @@ static void slot_cb(void *arg)
 void svc_net_reply_send(svc_net_reply *s, const uint8_t *buf, size_t len)
 {
     pthread_rwlock_rdlock(&s->net->close_lk);
-    if (s->net->closed) {
+    if (atomic_load(&s->net->closed)) {
         pthread_rwlock_unlock(&s->net->close_lk);
         return; /* shutting down: the client's REQ times out and retries elsewhere */
     }
@@ -367,7 +377,7 @@ static pull_state pull_may_take(svc_net *n)
 {
     atomic_fetch_add(&n->busy, 1); /* so close waits for the ask */
     pthread_rwlock_rdlock(&n->close_lk);
-    bool closed = n->closed;
+    bool closed = atomic_load(&n->closed);
     pthread_rwlock_unlock(&n->close_lk);
     bool room = false;
     size_t pending = pull_pending(n, &room);
@@ -529,6 +539,10 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         goto fail;
     }
     pthread_rwlock_init(&n->close_lk, NULL);
+    atomic_init(&n->closed, false);
+    for (size_t k = 0; k < PULL_WORKERS; k++) {
+        atomic_init(&n->pull_w[k].depth, 0);
+    }
     pthread_mutex_init(&n->wait_lk, NULL);
     pthread_mutex_init(&n->pull_lk, NULL);
     pthread_cond_init(&n->pull_cv, NULL);
@@ -646,7 +660,7 @@ void svc_net_close(svc_net *n)
         return;
     }
     pthread_rwlock_wrlock(&n->close_lk);
-    n->closed = true;
+    atomic_store(&n->closed, true);
     pthread_rwlock_unlock(&n->close_lk);
     close_sockets(n);
     if (n->have_pull_thr) {
