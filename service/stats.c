@@ -330,11 +330,14 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
     return true;
 }
 
-/* Room left in a queue of @cap holding @depth: more than an eighth of it (at least one). */
+/*
+ * Room left in a queue of @cap holding @depth: more than an eighth of it (at least one) free,
+ * so that one more still leaves the whole last eighth to requests someone waits for.
+ */
 static bool has_room(size_t depth, size_t cap)
 {
     size_t spare = cap / 8 > 0 ? cap / 8 : 1;
-    return depth + spare <= cap;
+    return depth + spare < cap;
 }
 
 bool svc_engine_pull_room(svc_engine *e, size_t pending)
