@@ -207,6 +207,19 @@ base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, rlfeed_repl
     return e;
 }
 
+base_err tst_push_json(rlfeed_push *p, const char *json)
+{
+    base_buf b;
+    char err[128];
+    base_buf_init(&b, 4u << 20);
+    base_err e = proto_json_to_msgpack(json, &b, err, sizeof(err));
+    if (e == BASE_OK) {
+        e = rlfeed_push_send(p, b.data, b.len);
+    }
+    base_buf_fini(&b);
+    return e;
+}
+
 base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out)
 {
     base_buf b;

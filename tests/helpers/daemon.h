@@ -68,6 +68,8 @@ void tst_daemon_fini(tst_daemon *f, bool dump);
 /* Requests: raw msgpack, JSON (converted), and stats as parsed JSON (json_decref it). */
 base_err tst_call_raw(tst_daemon *f, const uint8_t *req, size_t len, rlfeed_reply *out);
 base_err tst_call_json(tst_daemon *f, const char *json, rlfeed_reply *out);
+/* Send the JSON request @json (converted to msgpack) over PUSH; nothing answers. */
+base_err tst_push_json(rlfeed_push *p, const char *json);
 /* A JSON request from a printf format; "v":1 is added in front of the object's first key. */
 base_err tst_callf(tst_daemon *f, rlfeed_reply *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -25,7 +25,6 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
-#include "proto/json.h"
 #include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -105,12 +104,7 @@ static void pull_takes_feedback_only(tst_daemon *f)
         "{\"v\":1,\"op\":\"activate\",\"policy\":\"t\",\"event_id\":\"x\"}",
     };
     for (size_t i = 0; i < sizeof(other_ops) / sizeof(other_ops[0]); i++) {
-        base_buf b;
-        base_buf_init(&b, 4096);
-        char err[128];
-        TST_OK(proto_json_to_msgpack(other_ops[i], &b, err, sizeof(err)));
-        TST_OK(rlfeed_push_send(p, b.data, b.len));
-        base_buf_fini(&b);
+        TST_OK(tst_push_json(p, other_ops[i]));
     }
     /* A feedback behind them on the same pipe marks when they have all been handled. */
     TST_OK(rlfeed_push_feedback(p, "o", "no-such-event-pull", "resolved", 1.0, NULL));

@@ -29,7 +29,6 @@
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
-#include "proto/json.h"
 #include "proto/mp.h"
 #include "storage/server.h"
 #include "storage/store.h"
@@ -237,20 +236,6 @@ static void pull_feedback_errors_are_counted(tst_daemon *f)
     json_decref(before);
 }
 
-/* Send the feedback request @json over PUSH. */
-static base_err push_json(rlfeed_push *p, const char *json)
-{
-    base_buf b;
-    char err[128];
-    base_buf_init(&b, 1u << 16);
-    base_err e = proto_json_to_msgpack(json, &b, err, sizeof(err));
-    if (e == BASE_OK) {
-        e = rlfeed_push_send(p, b.data, b.len);
-    }
-    base_buf_fini(&b);
-    return e;
-}
-
 /*
  * A PUSH connection's messages are handled in the order it sent them, though PULL messages
  * are handled on several threads (docs/protocol.md): each event gets an outcome and, right
@@ -282,13 +267,13 @@ static void pull_keeps_each_connection_in_order(tst_daemon *f)
                  "{\"v\":1,\"op\":\"feedback\",\"policy\":\"ord\",\"event_id\":\"ord-%d\","
                  "\"signal\":\"resolved\",\"value\":1,\"outcome_id\":\"o-%d\"}",
                  i, i);
-        sent += push_json(c, json) == BASE_OK;
+        sent += tst_push_json(c, json) == BASE_OK;
         snprintf(json, sizeof(json),
                  "{\"v\":1,\"op\":\"feedback\",\"policy\":\"ord\",\"event_id\":\"ord-%d\","
                  "\"signal\":\"resolved\",\"value\":1,\"outcome_id\":\"c-%d\","
                  "\"supersedes\":\"o-%d\"}",
                  i, i, i);
-        sent += push_json(c, json) == BASE_OK;
+        sent += tst_push_json(c, json) == BASE_OK;
     }
     TST_EQ(sent, 2 * EVENTS);
     long long m0 = tst_stat_join(before, "ord", "matched");
