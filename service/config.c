@@ -44,126 +44,6 @@ static int fail(parse_state *st, const char *fmt, ...)
     return 0;
 }
 
-static bool parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || x < (long long)lo || x > (long long)hi) {
-        return false;
-    }
-    *out = (uint32_t)x;
-    return true;
-}
-
-static bool parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi) {
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-static bool parse_double(const char *v, double lo, double hi, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !isfinite(x) || x < lo || x > hi) {
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-/* An octal file mode ("0660", "600") of at most 0777 that lets the owner read and write. */
-static bool parse_mode(const char *v, uint32_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long m = strtol(v, &end, 8);
-    if (errno != 0 || end == v || *end != '\0' || m < 0 || m > 0777 || (m & 0600) != 0600) {
-        return false;
-    }
-    *out = (uint32_t)m;
-    return true;
-}
-
-/* "true" or "false" into *out; false for anything else. */
-static bool parse_bool(const char *v, bool *out)
-{
-    if (strcmp(v, "true") == 0) {
-        *out = true;
-    } else if (strcmp(v, "false") == 0) {
-        *out = false;
-    } else {
-        return false;
-    }
-    return true;
-}
-
-/* Copy @v into @dst of @size bytes; false, and @dst untouched, if it does not fit. */
-static bool copy_str(char *dst, size_t size, const char *v)
-{
-    size_t n = strlen(v);
-    if (n >= size) {
-        return false;
-    }
-    memcpy(dst, v, n + 1);
-    return true;
-}
-
-/*
- * Split the URL list @v (separated by commas and blanks) into @urls; *out_n may be 0.
- * False if there are more than SVC_MAX_URLS or one is SVC_URL_MAX bytes or longer.
- */
-static bool parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n)
-{
-    uint32_t n = 0;
-    const char *s = v;
-    while (*s != '\0') {
-        while (*s == ' ' || *s == '\t' || *s == ',') {
-            s++;
-        }
-        const char *e = s;
-        while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t') {
-            e++;
-        }
-        if (e == s) {
-            break;
-        }
-        if (n == SVC_MAX_URLS || (size_t)(e - s) >= SVC_URL_MAX) {
-            return false;
-        }
-        memcpy(urls[n], s, (size_t)(e - s));
-        urls[n][e - s] = '\0';
-        if (!svc_config_listen_url_ok(urls[n])) {
-            return false;
-        }
-        n++;
-        s = e;
-    }
-    *out_n = n;
-    return true;
-}
-
-/*
- * Names and versions end up in replies, records and stats, which are UTF-8: false, with a
- * reason in @why, if @v is not.
- */
-static bool utf8_value(const char *v, char *why, size_t whylen)
-{
-    if (!base_utf8_valid(v, strlen(v))) {
-        snprintf(why, whylen, "not valid UTF-8");
-        return false;
-    }
-    return true;
-}
-
 /* Append signal @name to @p's spec; false (error recorded) if invalid or repeated. */
 static bool new_signal(parse_state *st, svc_policy_config *p, const char *name, rwd_signal **out)
 {
@@ -199,15 +79,15 @@ static int signal_key(parse_state *st, const char *k, const char *v)
     if (strcmp(k, "kind") == 0) {
         ok = rwd_kind_from_name(v, &g->kind);
     } else if (strcmp(k, "weight") == 0) {
-        ok = parse_double(v, -1e6, 1e6, &g->weight);
+        ok = svc_config_parse_double(v, -1e6, 1e6, &g->weight);
     } else if (strcmp(k, "min") == 0) {
-        ok = parse_double(v, -1e12, 1e12, &g->min);
+        ok = svc_config_parse_double(v, -1e12, 1e12, &g->min);
     } else if (strcmp(k, "max") == 0) {
-        ok = parse_double(v, -1e12, 1e12, &g->max);
+        ok = svc_config_parse_double(v, -1e12, 1e12, &g->max);
     } else if (strcmp(k, "map_min") == 0) {
-        ok = parse_double(v, -1e12, 1e12, &g->map_min);
+        ok = svc_config_parse_double(v, -1e12, 1e12, &g->map_min);
     } else if (strcmp(k, "map_max") == 0) {
-        ok = parse_double(v, -1e12, 1e12, &g->map_max);
+        ok = svc_config_parse_double(v, -1e12, 1e12, &g->map_max);
     } else if (strcmp(k, "aggregate") == 0) {
         ok = rwd_agg_from_name(v, &g->agg);
     } else {
@@ -231,54 +111,56 @@ static int server_key(parse_state *st, const char *k, const char *v)
     }
     if (strcmp(k, "url") == 0) {
         /* Empty: the default, set by finish(). */
-        ok = parse_urls(v, c->urls, &c->n_urls);
+        ok = svc_config_parse_urls(v, c->urls, &c->n_urls);
     } else if (strcmp(k, "pull_url") == 0) {
         ok = (v[0] == '\0' || svc_config_listen_url_ok(v)) &&
-             copy_str(c->pull_url, sizeof(c->pull_url), v);
+             svc_config_copy_str(c->pull_url, sizeof(c->pull_url), v);
     } else if (strcmp(k, "http_url") == 0) {
         /* Empty: no HTTP endpoint. https:// needs tls_cert (checked at the end). */
         ok = (v[0] == '\0' || svc_config_http_url_ok(v)) &&
-             copy_str(c->http_url, sizeof(c->http_url), v);
+             svc_config_copy_str(c->http_url, sizeof(c->http_url), v);
     } else if (strcmp(k, "redis") == 0) {
-        ok = (v[0] == '\0' || sto_url_valid(v)) && copy_str(c->redis_url, sizeof(c->redis_url), v);
+        ok = (v[0] == '\0' || sto_url_valid(v)) &&
+             svc_config_copy_str(c->redis_url, sizeof(c->redis_url), v);
     } else if (strcmp(k, "redis_bin") == 0) {
-        ok = copy_str(c->redis_bin, sizeof(c->redis_bin), v) && v[0] != '\0';
+        ok = svc_config_copy_str(c->redis_bin, sizeof(c->redis_bin), v) && v[0] != '\0';
     } else if (strcmp(k, "data_dir") == 0) {
-        ok = copy_str(c->data_dir, sizeof(c->data_dir), v);
+        ok = svc_config_copy_str(c->data_dir, sizeof(c->data_dir), v);
     } else if (strcmp(k, "ipc_mode") == 0) {
-        ok = parse_mode(v, &c->ipc_mode);
+        ok = svc_config_parse_mode(v, &c->ipc_mode);
     } else if (strcmp(k, "ipc_group") == 0) {
-        ok = copy_str(c->ipc_group, sizeof(c->ipc_group), v);
+        ok = svc_config_copy_str(c->ipc_group, sizeof(c->ipc_group), v);
     } else if (strcmp(k, "insecure") == 0) {
-        ok = parse_bool(v, &c->insecure);
+        ok = svc_config_parse_bool(v, &c->insecure);
     } else if (strcmp(k, "appendfsync") == 0) {
         ok = (strcmp(v, "everysec") == 0 || strcmp(v, "always") == 0 || strcmp(v, "no") == 0) &&
-             copy_str(c->appendfsync, sizeof(c->appendfsync), v);
+             svc_config_copy_str(c->appendfsync, sizeof(c->appendfsync), v);
     } else if (strcmp(k, "log_format") == 0) {
         ok = (strcmp(v, "text") == 0 || strcmp(v, "json") == 0) &&
-             copy_str(c->log_format, sizeof(c->log_format), v);
+             svc_config_copy_str(c->log_format, sizeof(c->log_format), v);
     } else if (strcmp(k, "max_message_bytes") == 0) {
-        ok = parse_u32(v, 1024, 64u << 20, &c->max_message_bytes);
+        ok = svc_config_parse_u32(v, 1024, 64u << 20, &c->max_message_bytes);
     } else if (strcmp(k, "contexts") == 0) {
-        ok = parse_u32(v, 1, 256, &c->contexts);
+        ok = svc_config_parse_u32(v, 1, 256, &c->contexts);
     } else if (strcmp(k, "reply_timeout_ms") == 0) {
-        ok = parse_u32(v, 10, 600000, &c->reply_timeout_ms);
+        ok = svc_config_parse_u32(v, 10, 600000, &c->reply_timeout_ms);
     } else if (strcmp(k, "write_queue") == 0) {
-        ok = parse_u32(v, 16, 1u << 24, &c->write_queue);
+        ok = svc_config_parse_u32(v, 16, 1u << 24, &c->write_queue);
     } else if (strcmp(k, "group_commit_us") == 0) {
-        ok = parse_u32(v, 0, 100000, &c->group_commit_us);
+        ok = svc_config_parse_u32(v, 0, 100000, &c->group_commit_us);
     } else if (strcmp(k, "redis_timeout_ms") == 0) {
-        ok = parse_u32(v, 10, 600000, &c->redis_timeout_ms);
+        ok = svc_config_parse_u32(v, 10, 600000, &c->redis_timeout_ms);
     } else if (strcmp(k, "ack_timeout_ms") == 0) {
-        ok = parse_u32(v, 10, 600000, &c->ack_timeout_ms);
+        ok = svc_config_parse_u32(v, 10, 600000, &c->ack_timeout_ms);
     } else if (strcmp(k, "replicas_ack") == 0) {
-        ok = parse_u32(v, 0, 16, &c->replicas_ack);
+        ok = svc_config_parse_u32(v, 0, 16, &c->replicas_ack);
     } else if (strcmp(k, "replicas_ack_timeout_ms") == 0) {
-        ok = parse_u32(v, 1, 60000, &c->replicas_ack_timeout_ms);
+        ok = svc_config_parse_u32(v, 1, 60000, &c->replicas_ack_timeout_ms);
     } else if (strcmp(k, "instance_id") == 0) {
-        ok = strlen(v) <= STO_OWNER_MAX && copy_str(c->instance_id, sizeof(c->instance_id), v);
+        ok = strlen(v) <= STO_OWNER_MAX &&
+             svc_config_copy_str(c->instance_id, sizeof(c->instance_id), v);
     } else if (strcmp(k, "lease_ms") == 0) {
-        ok = parse_u32(v, 100, 600000, &c->lease_ms);
+        ok = svc_config_parse_u32(v, 100, 600000, &c->lease_ms);
     } else if (strcmp(k, "shared") == 0) {
         ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
         c->shared = ok ? strcmp(v, "on") == 0 : c->shared;
@@ -286,25 +168,26 @@ static int server_key(parse_state *st, const char *k, const char *v)
         ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
         c->standby = ok ? strcmp(v, "on") == 0 : c->standby;
     } else if (strcmp(k, "snapshot_interval_ms") == 0) {
-        ok = parse_u32(v, 100, 86400000, &c->snapshot_interval_ms);
+        ok = svc_config_parse_u32(v, 100, 86400000, &c->snapshot_interval_ms);
     } else if (strcmp(k, "snapshot_every") == 0) {
-        ok = parse_u32(v, 1, 1u << 30, &c->snapshot_every);
+        ok = svc_config_parse_u32(v, 1, 1u << 30, &c->snapshot_every);
     } else if (strcmp(k, "retention_ms") == 0) {
         int64_t r = 0;
-        ok = parse_i64(v, 0, 3650LL * 86400000LL, &r);
+        ok = svc_config_parse_i64(v, 0, 3650LL * 86400000LL, &r);
         c->retention_ms = (uint64_t)r;
     } else if (strcmp(k, "keep_snapshots") == 0) {
-        ok = parse_u32(v, 1, 100000, &c->keep_snapshots);
+        ok = svc_config_parse_u32(v, 1, 100000, &c->keep_snapshots);
     } else if (strcmp(k, "tick_ms") == 0) {
-        ok = parse_u32(v, 1, 10000, &c->tick_ms);
+        ok = svc_config_parse_u32(v, 1, 10000, &c->tick_ms);
     } else if (strcmp(k, "registry_poll_ms") == 0) {
-        ok = parse_u32(v, 10, 60000, &c->registry_poll_ms);
+        ok = svc_config_parse_u32(v, 10, 60000, &c->registry_poll_ms);
     } else if (strcmp(k, "rollup_period_ms") == 0) {
-        ok = parse_u32(v, 100, 86400000, &c->rollup_period_ms);
+        ok = svc_config_parse_u32(v, 100, 86400000, &c->rollup_period_ms);
     } else if (strcmp(k, "rollup_keep") == 0) {
-        ok = parse_u32(v, 1, SVC_ROLLUP_KEEP_MAX, &c->rollup_keep);
+        ok = svc_config_parse_u32(v, 1, SVC_ROLLUP_KEEP_MAX, &c->rollup_keep);
     } else if (strcmp(k, "dashboard_chartjs") == 0) {
-        ok = v[0] == '/' && copy_str(c->dashboard_chartjs, sizeof(c->dashboard_chartjs), v);
+        ok = v[0] == '/' &&
+             svc_config_copy_str(c->dashboard_chartjs, sizeof(c->dashboard_chartjs), v);
     } else {
         return fail(st, "[server]: unknown key \"%s\"", k);
     }
@@ -330,70 +213,70 @@ static int policy_key(parse_state *st, const char *k, const char *v)
         return taken;
     }
     if (strcmp(k, "dim") == 0) {
-        ok = parse_u32(v, 1, BASE_DIM_MAX, &p->head.dim);
+        ok = svc_config_parse_u32(v, 1, BASE_DIM_MAX, &p->head.dim);
     } else if (strcmp(k, "max_candidates") == 0) {
-        ok = parse_u32(v, 1, BASE_CAND_MAX, &p->max_candidates);
+        ok = svc_config_parse_u32(v, 1, BASE_CAND_MAX, &p->max_candidates);
     } else if (strcmp(k, "epsilon") == 0) {
-        ok = parse_double(v, 0, 1, &p->head.epsilon);
+        ok = svc_config_parse_double(v, 0, 1, &p->head.epsilon);
     } else if (strcmp(k, "temperature") == 0) {
-        ok = parse_double(v, 1e-6, 1e6, &p->head.temperature);
+        ok = svc_config_parse_double(v, 1e-6, 1e6, &p->head.temperature);
     } else if (strcmp(k, "base_model_version") == 0) {
-        ok = utf8_value(v, why, sizeof(why)) &&
-             copy_str(p->base_version, sizeof(p->base_version), v);
+        ok = svc_config_utf8_value(v, why, sizeof(why)) &&
+             svc_config_copy_str(p->base_version, sizeof(p->base_version), v);
     } else if (strcmp(k, "serve") == 0) {
         ok = base_slot_from_name(v, &p->serve);
     } else if (strcmp(k, "canary") == 0) {
-        ok = parse_double(v, 0, 1, &p->canary);
+        ok = svc_config_parse_double(v, 0, 1, &p->canary);
     } else if (strcmp(k, "portfolio") == 0) {
-        ok = copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
+        ok = svc_config_copy_str(p->portfolio_spec, sizeof(p->portfolio_spec), v);
     } else if (strcmp(k, "embedding_storage") == 0) {
         base_emb_storage es = BASE_EMB_F32;
         ok = base_emb_storage_from_name(v, &es);
         p->embedding_storage = (uint32_t)es;
     } else if (strcmp(k, "portfolio_mix") == 0) {
-        ok = parse_double(v, 0, 1, &p->portfolio_mix);
+        ok = svc_config_parse_double(v, 0, 1, &p->portfolio_mix);
     } else if (strcmp(k, "learner") == 0) {
         ok = pol_learner_from_name(v, &p->head.learner);
     } else if (strcmp(k, "explorer") == 0) {
         ok = pol_explorer_from_name(v, &p->head.explorer);
     } else if (strcmp(k, "lambda") == 0) {
-        ok = parse_double(v, 1e-9, 1e9, &p->head.lambda);
+        ok = svc_config_parse_double(v, 1e-9, 1e9, &p->head.lambda);
     } else if (strcmp(k, "prior_mean") == 0) {
-        ok = parse_double(v, -1e6, 1e6, &p->head.prior_mean);
+        ok = svc_config_parse_double(v, -1e6, 1e6, &p->head.prior_mean);
     } else if (strcmp(k, "base_weight") == 0) {
-        ok = parse_double(v, -1e6, 1e6, &p->head.base_weight);
+        ok = svc_config_parse_double(v, -1e6, 1e6, &p->head.base_weight);
     } else if (strcmp(k, "gamma") == 0) {
-        ok = parse_double(v, 1e-9, 1e12, &p->head.gamma);
+        ok = svc_config_parse_double(v, 1e-9, 1e12, &p->head.gamma);
     } else if (strcmp(k, "ucb_alpha") == 0) {
-        ok = parse_double(v, 0, 1e6, &p->head.ucb_alpha);
+        ok = svc_config_parse_double(v, 0, 1e6, &p->head.ucb_alpha);
     } else if (strcmp(k, "learning_rate") == 0) {
-        ok = parse_double(v, 1e-9, 1e3, &p->head.learning_rate);
+        ok = svc_config_parse_double(v, 1e-9, 1e3, &p->head.learning_rate);
     } else if (strcmp(k, "kl") == 0) {
-        ok = parse_double(v, 0, 1e6, &p->head.kl);
+        ok = svc_config_parse_double(v, 0, 1e6, &p->head.kl);
     } else if (strcmp(k, "features") == 0) {
         ok = pol_features_from_name(v, &p->head.features);
     } else if (strcmp(k, "rff_dim") == 0) {
-        ok = parse_u32(v, 1, POL_RFF_DIM_MAX, &p->head.rff_dim);
+        ok = svc_config_parse_u32(v, 1, POL_RFF_DIM_MAX, &p->head.rff_dim);
     } else if (strcmp(k, "bandwidth") == 0) {
-        ok = parse_double(v, 1e-6, 1e6, &p->head.bandwidth);
+        ok = svc_config_parse_double(v, 1e-6, 1e6, &p->head.bandwidth);
     } else if (strcmp(k, "seed") == 0) {
         int64_t s = 0;
-        ok = parse_i64(v, 0, INT64_MAX, &s);
+        ok = svc_config_parse_i64(v, 0, INT64_MAX, &s);
         p->head.seed = (uint64_t)s;
     } else if (strcmp(k, "window_ms") == 0) {
-        ok = parse_i64(v, 1, 400LL * 86400000LL, &p->reward.window_ms);
+        ok = svc_config_parse_i64(v, 1, 400LL * 86400000LL, &p->reward.window_ms);
     } else if (strcmp(k, "default_reward") == 0) {
-        ok = parse_double(v, -1e9, 1e9, &p->reward.default_reward);
+        ok = svc_config_parse_double(v, -1e9, 1e9, &p->reward.default_reward);
     } else if (strcmp(k, "clip_min") == 0) {
-        ok = parse_double(v, -1e9, 1e9, &p->reward.clip_min);
+        ok = svc_config_parse_double(v, -1e9, 1e9, &p->reward.clip_min);
     } else if (strcmp(k, "clip_max") == 0) {
-        ok = parse_double(v, -1e9, 1e9, &p->reward.clip_max);
+        ok = svc_config_parse_double(v, -1e9, 1e9, &p->reward.clip_max);
     } else if (strcmp(k, "max_outcomes") == 0) {
-        ok = parse_u32(v, 1, 1024, &p->reward.max_outcomes);
+        ok = svc_config_parse_u32(v, 1, 1024, &p->reward.max_outcomes);
     } else if (strcmp(k, "max_pending") == 0) {
-        ok = parse_u32(v, 16, 1u << 26, &p->max_pending);
+        ok = svc_config_parse_u32(v, 16, 1u << 26, &p->max_pending);
     } else if (strcmp(k, "max_embedding_norm") == 0) {
-        ok = parse_double(v, 0.0, 1e30, &p->max_embedding_norm);
+        ok = svc_config_parse_double(v, 0.0, 1e30, &p->max_embedding_norm);
     } else if (strncmp(k, "signal.", 7) == 0) {
         /* Shorthand: signal.NAME = WEIGHT is an event signal, summed. */
         rwd_signal *sg = NULL;
@@ -401,25 +284,25 @@ static int policy_key(parse_state *st, const char *k, const char *v)
             return 0;
         }
         rwd_signal_default(sg, k + 7, RWD_EVENT);
-        ok = parse_double(v, -1e6, 1e6, &sg->weight);
+        ok = svc_config_parse_double(v, -1e6, 1e6, &sg->weight);
     } else if (strcmp(k, "backward_window_ms") == 0) {
-        ok = parse_i64(v, 0, 400LL * 86400000LL, &p->reward.backward_window_ms);
+        ok = svc_config_parse_i64(v, 0, 400LL * 86400000LL, &p->reward.backward_window_ms);
     } else if (strcmp(k, "late_memory_ms") == 0) {
-        ok = parse_i64(v, 0, 400LL * 86400000LL, &p->reward.late_memory_ms);
+        ok = svc_config_parse_i64(v, 0, 400LL * 86400000LL, &p->reward.late_memory_ms);
     } else if (strcmp(k, "no_outcome") == 0) {
         ok = strcmp(v, "default") == 0 || strcmp(v, "unknown") == 0;
         p->reward.unknown_when_empty = strcmp(v, "unknown") == 0;
     } else if (strcmp(k, "credit") == 0) {
         ok = rwd_credit_from_name(v, &p->reward.credit);
     } else if (strcmp(k, "credit_gamma") == 0) {
-        ok = parse_double(v, 1e-9, 1, &p->reward.credit_gamma);
+        ok = svc_config_parse_double(v, 1e-9, 1, &p->reward.credit_gamma);
     } else if (strcmp(k, "user_rate_per_s") == 0) {
-        ok = parse_double(v, 0, 1e9, &p->reward.user_rate_per_s);
+        ok = svc_config_parse_double(v, 0, 1e9, &p->reward.user_rate_per_s);
     } else if (strcmp(k, "user_burst") == 0) {
-        ok = parse_double(v, 1, 1e9, &p->reward.user_burst);
+        ok = svc_config_parse_double(v, 1, 1e9, &p->reward.user_burst);
     } else if (strcmp(k, "reward_version") == 0) {
-        ok = v[0] != '\0' && utf8_value(v, why, sizeof(why)) &&
-             copy_str(p->reward.version, sizeof(p->reward.version), v);
+        ok = v[0] != '\0' && svc_config_utf8_value(v, why, sizeof(why)) &&
+             svc_config_copy_str(p->reward.version, sizeof(p->reward.version), v);
     } else {
         return fail(st, "[policy %s]: unknown key \"%s\"", p->name, k);
     }
@@ -774,7 +657,7 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
         /* Like the url key, but the list replaces the file's only when it is valid. */
         char urls[SVC_MAX_URLS][SVC_URL_MAX]; /* 4 KiB */
         uint32_t n = 0;
-        if (parse_urls(value, urls, &n) && n > 0) {
+        if (svc_config_parse_urls(value, urls, &n) && n > 0) {
             memcpy(c->urls, urls, (size_t)n * SVC_URL_MAX);
             c->n_urls = n;
         } else {

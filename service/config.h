@@ -284,6 +284,21 @@ base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen);
 base_err svc_config_check_storage(const svc_config *c, char *errbuf, size_t errlen);
 
 /* Whether @u is a URL rlfeedd can listen on (url, pull_url); an http_url. */
+/*
+ * Value parsers (service/config_values.c): false, and *out untouched, for a value that is
+ * not one. Numbers are decimal and within [lo, hi]; a mode is octal and gives its owner
+ * read and write; a bool is "true" or "false"; copy_str fits @v in @size bytes; parse_urls
+ * splits a list (commas and blanks) of at most SVC_MAX_URLS listen URLs; utf8_value says
+ * why in @why.
+ */
+bool svc_config_parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out);
+bool svc_config_parse_i64(const char *v, int64_t lo, int64_t hi, int64_t *out);
+bool svc_config_parse_double(const char *v, double lo, double hi, double *out);
+bool svc_config_parse_mode(const char *v, uint32_t *out);
+bool svc_config_parse_bool(const char *v, bool *out);
+bool svc_config_copy_str(char *dst, size_t size, const char *v);
+bool svc_config_parse_urls(const char *v, char (*urls)[SVC_URL_MAX], uint32_t *out_n);
+bool svc_config_utf8_value(const char *v, char *why, size_t whylen);
 bool svc_config_listen_url_ok(const char *u);
 bool svc_config_http_url_ok(const char *u);
 

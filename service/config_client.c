@@ -17,30 +17,6 @@
  * else; the same rules: the first problem stops the load with a message naming the key.
  */
 
-static bool parse_u32_in(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || x < (long long)lo || x > (long long)hi) {
-        return false;
-    }
-    *out = (uint32_t)x;
-    return true;
-}
-
-static bool parse_rate(const char *v, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !isfinite(x) || x < 0.0 || x > 1e9) {
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
 int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbuf, size_t errlen)
 {
     bool ok = true;
@@ -48,7 +24,7 @@ int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbu
         ok = strcmp(v, "on") == 0 || strcmp(v, "off") == 0;
         c->auth = strcmp(v, "on") == 0;
     } else if (strcmp(k, "auth_window_ms") == 0) {
-        ok = parse_u32_in(v, 1000, 600000, &c->auth_window_ms);
+        ok = svc_config_parse_u32(v, 1000, 600000, &c->auth_window_ms);
     } else if (strcmp(k, "tls_cert") == 0 || strcmp(k, "tls_key") == 0 ||
                strcmp(k, "tls_client_ca") == 0) {
         char *dst = strcmp(k, "tls_cert") == 0  ? c->tls_cert
@@ -67,7 +43,7 @@ int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbu
         ok = strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
         c->ops_pages_open = strcmp(v, "true") == 0;
     } else if (strcmp(k, "auth_replay_max") == 0) {
-        ok = parse_u32_in(v, 1024, 64u << 20, &c->auth_replay_max);
+        ok = svc_config_parse_u32(v, 1024, 64u << 20, &c->auth_replay_max);
     } else {
         return -1;
     }
@@ -167,9 +143,9 @@ int svc_config_client_key(svc_config *c, const char *client, const char *k, cons
             strcpy(cl->policies, v);
         }
     } else if (strcmp(k, "outcome_rate_per_s") == 0) {
-        ok = parse_rate(v, &cl->outcome_rate_per_s);
+        ok = svc_config_parse_double(v, 0.0, 1e9, &cl->outcome_rate_per_s);
     } else if (strcmp(k, "outcome_burst") == 0) {
-        ok = parse_rate(v, &cl->outcome_burst) && cl->outcome_burst >= 1.0;
+        ok = svc_config_parse_double(v, 0.0, 1e9, &cl->outcome_burst) && cl->outcome_burst >= 1.0;
     } else {
         snprintf(errbuf, errlen, "[client %s]: unknown key \"%s\"", client, k);
         return 0;
