@@ -6,6 +6,7 @@
 #include "base/hash.h"
 #include "base/record.h"
 #include "policy/fmap.h"
+#include "policy/kernels.h"
 
 /* Mixed into the seed so the projections are independent of ridge's and rff's. */
 #define AMAP_SEED_X 0x2545f4914f6cdd1dULL
@@ -109,15 +110,7 @@ static void project(const float *p, uint32_t rows, uint32_t cols, const float *i
         }
         return;
     }
-    for (uint32_t i = 0; i < rows; i++) {
-        const float *row = p + (size_t)i * cols;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (uint32_t j = 0; j < cols; j++) {
-            acc += row[j] * in[j];
-        }
-        out[i] = acc;
-    }
+    pol_kern_sgemv(p, rows, cols, in, out);
 }
 
 static bool all_finite(const float *v, size_t n)

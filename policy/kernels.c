@@ -215,10 +215,82 @@ INLINE void syr_body(double *P, double alpha, const double *u, size_t p)
     }
 }
 
+/*
+ * Single precision, for the projections: eight floats. As with v4d, the
+ * baseline carries one in two SSE2 registers with the same per-lane IEEE
+ * operations, so both variants give the same bits.
+ */
+typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
+
+#define V8_LOAD(v, ptr) memcpy(&(v), (ptr), sizeof(v8f))
+#define V8_SUM(v)                                                                                  \
+    ((((v)[0] + (v)[4]) + ((v)[2] + (v)[6])) + (((v)[1] + (v)[5]) + ((v)[3] + (v)[7])))
+
+/*
+ * out = A x, A [rows x cols] row-major. Each row's order: one 8-lane
+ * accumulator over blocks of 8 (product, then add), its lanes V8_SUM, then
+ * the scalar tail in order. A row's result does not depend on the rows
+ * beside it; four are done at a time so that the loads of x are shared and
+ * four add chains run side by side.
+ */
+INLINE void sgemv_body(const float *A, size_t rows, size_t cols, const float *x, float *out)
+{
+    size_t i = 0;
+    for (; i + 4 <= rows; i += 4) {
+        const float *r0 = A + i * cols, *r1 = r0 + cols, *r2 = r1 + cols, *r3 = r2 + cols;
+        v8f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+        size_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            v8f xv, a0, a1, a2, a3;
+            V8_LOAD(xv, x + j);
+            V8_LOAD(a0, r0 + j);
+            V8_LOAD(a1, r1 + j);
+            V8_LOAD(a2, r2 + j);
+            V8_LOAD(a3, r3 + j);
+            s0 += a0 * xv;
+            s1 += a1 * xv;
+            s2 += a2 * xv;
+            s3 += a3 * xv;
+        }
+        float t0 = V8_SUM(s0), t1 = V8_SUM(s1), t2 = V8_SUM(s2), t3 = V8_SUM(s3);
+        for (; j < cols; j++) {
+            t0 += r0[j] * x[j];
+            t1 += r1[j] * x[j];
+            t2 += r2[j] * x[j];
+            t3 += r3[j] * x[j];
+        }
+        out[i] = t0;
+        out[i + 1] = t1;
+        out[i + 2] = t2;
+        out[i + 3] = t3;
+    }
+    for (; i < rows; i++) {
+        const float *r0 = A + i * cols;
+        v8f s0 = {0};
+        size_t j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            v8f xv, a0;
+            V8_LOAD(xv, x + j);
+            V8_LOAD(a0, r0 + j);
+            s0 += a0 * xv;
+        }
+        float t0 = V8_SUM(s0);
+        for (; j < cols; j++) {
+            t0 += r0[j] * x[j];
+        }
+        out[i] = t0;
+    }
+}
+
 #define VARIANTS(attr, sfx)                                                                        \
     attr static double dot_##sfx(const double *a, const double *b, size_t n)                       \
     {                                                                                              \
         return dot_body(a, b, n);                                                                  \
+    }                                                                                              \
+    attr static void sgemv_##sfx(const float *A, size_t rows, size_t cols, const float *x,         \
+                                 float *out)                                                       \
+    {                                                                                              \
+        sgemv_body(A, rows, cols, x, out);                                                         \
     }                                                                                              \
     attr static void symv_##sfx(const double *P, const double *x, double *out, size_t p)           \
     {                                                                                              \
@@ -290,6 +362,11 @@ bool pol_kern_avx2_active(void)
 double pol_kern_dot(const double *a, const double *b, size_t n)
 {
     return DISPATCH(dot, a, b, n);
+}
+
+void pol_kern_sgemv(const float *A, size_t rows, size_t cols, const float *x, float *out)
+{
+    DISPATCH(sgemv, A, rows, cols, x, out);
 }
 
 void pol_kern_symv_lower(const double *P, const double *x, double *out, size_t p)

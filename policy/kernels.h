@@ -5,7 +5,8 @@
 #include <stddef.h>
 
 /*
- * The dense double-precision kernels of the learners.
+ * The dense kernels of the learners (double precision) and of the
+ * projections (single).
  *
  * Each is written on 4-lane vectors with one fixed order of operations
  * (vector lanes, then a fixed pairwise sum, then the scalar tail), and built
@@ -19,6 +20,13 @@
 
 /* a . b over @n doubles. */
 double pol_kern_dot(const double *a, const double *b, size_t n);
+
+/*
+ * @out [rows] = A x, A [rows x cols] row-major, in single precision (the
+ * projections of ridge and the action map). Each row's result depends only
+ * on that row and x, not on @rows. @out must not alias.
+ */
+void pol_kern_sgemv(const float *A, size_t rows, size_t cols, const float *x, float *out);
 
 /* @out [p] = P x. @out must not alias @P or @x. */
 void pol_kern_symv_lower(const double *P, const double *x, double *out, size_t p);

@@ -143,14 +143,10 @@ static void project(const pol_ridge *r, const float *x, double *z)
         }
         return;
     }
+    float zf[POL_RIDGE_SKETCH_DIM];
+    pol_kern_sgemv(r->proj, r->m, d, x, zf);
     for (uint32_t i = 0; i < r->m; i++) {
-        const float *row = r->proj + (size_t)i * d;
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (uint32_t j = 0; j < d; j++) {
-            s += row[j] * x[j];
-        }
-        z[i] = (double)s;
+        z[i] = (double)zf[i];
     }
 }
 

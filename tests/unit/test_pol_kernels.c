@@ -1,7 +1,9 @@
 /*
  * policy/kernels.c: each kernel against a plain loop, the baseline and AVX2
  * variants equal to the bit, a whole ridge head learned under each variant
- * with the same checksum; and pol_base_probs()'s per-thread memo.
+ * with the same checksum; the single-precision projection (pol_kern_sgemv)
+ * against a double loop, under both variants, and row by row; and
+ * pol_base_probs()'s per-thread memo.
  */
 #include <math.h>
 #include <stdint.h>
@@ -133,6 +135,57 @@ static size_t run_all(const double *P, const double *x, const double *u, size_t 
         n += i + 1;
     }
     return n;
+}
+
+#define SG_ROWS 131
+#define SG_COLS 803
+static float sg_a[SG_ROWS * SG_COLS];
+
+/*
+ * pol_kern_sgemv(): near the product in double, the same bits under both
+ * variants, and each row's result the same whether it is computed alone or
+ * beside others (ridge's sketch and the action map rely on neither).
+ */
+static void sgemv_is_exact_enough_and_stable(void)
+{
+    static const size_t cols_list[] = {1, 3, 7, 8, 9, 16, 17, 64, 100, 768, 803};
+    static const size_t rows_list[] = {1, 2, 3, 4, 5, 7, 128, 131};
+    uint64_t rng = 21;
+    float x[SG_COLS], out_a[SG_ROWS], out_b[SG_ROWS], one;
+    bool avx2 = pol_kern_use_avx2(true);
+    int near = 1, same = 1, alone = 1;
+    for (size_t tc = 0; tc < sizeof(cols_list) / sizeof(cols_list[0]); tc++) {
+        size_t cols = cols_list[tc];
+        for (size_t i = 0; i < SG_ROWS * cols; i++) {
+            sg_a[i] = (float)unit(&rng);
+        }
+        for (size_t j = 0; j < cols; j++) {
+            x[j] = (float)(unit(&rng) * 10.0);
+        }
+        for (size_t tr = 0; tr < sizeof(rows_list) / sizeof(rows_list[0]); tr++) {
+            size_t rows = rows_list[tr];
+            pol_kern_use_avx2(avx2);
+            pol_kern_sgemv(sg_a, rows, cols, x, out_a);
+            pol_kern_use_avx2(false);
+            pol_kern_sgemv(sg_a, rows, cols, x, out_b);
+            same &= memcmp(out_a, out_b, rows * sizeof(float)) == 0;
+            for (size_t i = 0; i < rows; i++) {
+                double ref = 0.0, mag = 0.0;
+                for (size_t j = 0; j < cols; j++) {
+                    ref += (double)sg_a[i * cols + j] * (double)x[j];
+                    mag += fabs((double)sg_a[i * cols + j] * (double)x[j]);
+                }
+                near &= fabs((double)out_a[i] - ref) <= 1e-6 * (double)cols * mag + 1e-30;
+                pol_kern_use_avx2(avx2);
+                pol_kern_sgemv(sg_a + i * cols, 1, cols, x, &one);
+                alone &= memcmp(&one, &out_a[i], sizeof(float)) == 0;
+            }
+        }
+    }
+    pol_kern_use_avx2(true);
+    TST_TRUE(near);
+    TST_TRUE(same);
+    TST_TRUE(alone);
 }
 
 static double res_a[P_MAX * P_MAX], res_b[P_MAX * P_MAX];
@@ -310,6 +363,7 @@ int main(void)
     fused_equal_two_steps();
     pol_kern_use_avx2(true);
     variants_agree_to_the_bit();
+    sgemv_is_exact_enough_and_stable();
     a_head_learns_the_same_under_both();
     pending_updates_are_invisible();
     base_probs_memo_changes_nothing();
