@@ -255,6 +255,7 @@ static base_err build_argv(const sto_server *s, char **argv)
     ok = ok && push(argv, &n, "--appendonly") && push(argv, &n, "yes");
     ok = ok && push(argv, &n, "--appendfsync") && push(argv, &n, s->appendfsync);
     ok = ok && push(argv, &n, "--save") && push(argv, &n, "");
+    ok = ok && push(argv, &n, "--rdbcompression") && push(argv, &n, "no");
     ok = ok && push(argv, &n, "--daemonize") && push(argv, &n, "no");
     ok = ok && push(argv, &n, "--protected-mode") && push(argv, &n, "yes");
     (void)snprintf(path, sizeof(path), "%s/redis.log", s->dir); /* checked at start */
