@@ -340,9 +340,10 @@ fail:
  * its XADD's, group[k] its fenced group (queue_group()). An item that fails here gets its
  * own error; a queued one keeps BASE_EIO until its reply arrives. The chunk ends with the
  * decisions' and joined records' event index (@ip); *out_tail: how many replies that adds
- * after the items'. *out_used: how many of the @n the chunk took.
+ * after the items'. *out_used: how many of the @n the chunk took. With @tx the chunk is one
+ * transaction, MULTI ... EXEC (reply_src).
  */
-static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, size_t n,
+static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, size_t n, bool tx,
                             bool *sent, uint8_t *extra, uint16_t *group, idx_pend *ip,
                             size_t *out_used, size_t *out_tail)
 {
@@ -354,6 +355,10 @@ static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, 
     base_buf_init(&b, STO_MAX_VALUE);
     ip->n = 0; /* what a broken lane's chunk left */
     ip->n_keys = 0;
+    if (tx && redisAppendCommand(s->c, "MULTI") != REDIS_OK) {
+        e = BASE_EIO;
+        goto fail;
+    }
     /* Up to 3 commands an item (XADD, HSET, PEXPIRE): PIPE_MAX_ITEMS bounds them all. */
     while (used < n && cmds + 3 <= PIPE_MAX_ITEMS && bytes < PIPE_MAX_BYTES) {
         size_t k = idx[used];
@@ -403,6 +408,9 @@ static base_err queue_chunk(sto_store *s, sto_append *items, const size_t *idx, 
         used++;
     }
     e = idx_flush(s, ip, out_tail);
+    if (e == BASE_OK && tx && redisAppendCommand(s->c, "EXEC") != REDIS_OK) {
+        e = BASE_EIO;
+    }
     *out_used = used;
 fail:
     base_buf_fini(&b);
@@ -429,6 +437,7 @@ typedef struct lane {
     size_t used; /* in the chunk in flight */
     size_t tail; /* replies after its items' (the chunk's event index) */
     bool broken; /* its connection was lost: its remaining items keep BASE_EIO */
+    bool tx;     /* each chunk is one MULTI ... EXEC */
 } lane;
 
 /* Make s->c lane @l's connection. */
@@ -492,20 +501,139 @@ static void take_result(sto_store *s, sto_append *it, const redisReply *r, bool 
     }
 }
 
-/* Read the replies of lane @l's chunk in flight on s->c. */
-static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *sent,
-                          const uint8_t *extra, const uint16_t *group, bool *unsettled)
+/*
+ * Where lane_read() takes a chunk's replies from: the connection, one by one; or, for a
+ * chunk sent as one transaction, EXEC's array, read whole first. A transaction Redis
+ * refused (a command it would not queue: OOM, READONLY, NOREPLICAS, ...; EXECABORT)
+ * stored nothing, and every command's reply is then the first refusal.
+ */
+typedef struct reply_src {
+    bool tx;           /* false: straight from the connection (then @drop: EXEC's after) */
+    bool drop;         /* MULTI was refused, so the commands ran one by one, unqueued */
+    redisReply *exec;  /* EXEC's array, its elements in command order */
+    redisReply *abort; /* or: what refused the transaction */
+    size_t next;
+} reply_src;
+
+/* The number of replies lane_read() takes for lane @l's chunk in flight. */
+static size_t chunk_replies(const lane *l, const bool *sent, const uint8_t *extra,
+                            const uint16_t *group)
 {
+    size_t n = l->tail;
     for (size_t i = 0; i < l->used; i++) {
         size_t k = l->idx[l->done + i];
-        void *rv = NULL;
-        if (!sent[k] || group[k] == UINT16_MAX) {
-            continue; /* not sent, or a fenced group's member read with its head */
+        if (sent[k]) {
+            n += (group[k] == UINT16_MAX ? 0u : 1u) + extra[k];
         }
+    }
+    return n;
+}
+
+/* Keep @r as the transaction's refusal if it is the first, else free it. */
+static void note_abort(reply_src *src, redisReply *r)
+{
+    if (src->abort == NULL) {
+        src->abort = r;
+    } else {
+        freeReplyObject(r);
+    }
+}
+
+/*
+ * Read MULTI's reply, the @n QUEUED (or refusals) and EXEC's reply into @src. Should Redis
+ * refuse MULTI itself (an ACL without it), the commands behind it ran one by one and
+ * answered for themselves: they are read from the connection, and EXEC's error after them.
+ */
+static base_err tx_collect(sto_store *s, size_t n, reply_src *src)
+{
+    for (size_t i = 0; i < n + 2; i++) {
+        void *rv = NULL;
         if (redisGetReply(s->c, &rv) != REDIS_OK) {
             return BASE_EIO;
         }
         redisReply *r = rv;
+        if (i == 0 && !sto_is_status(r, "OK")) {
+            freeReplyObject(r);
+            src->tx = false;
+            src->drop = true;
+            return BASE_OK;
+        }
+        if (i == n + 1) {
+            if (src->abort == NULL && r->type == REDIS_REPLY_ARRAY && r->elements == n) {
+                src->exec = r;
+            } else if (src->abort == NULL && r->type == REDIS_REPLY_ARRAY) {
+                freeReplyObject(r);
+                return BASE_EPROTO; /* not the commands sent: the connection is not trusted */
+            } else {
+                note_abort(src, r);
+            }
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            note_abort(src, r);
+        } else {
+            freeReplyObject(r); /* +OK for MULTI, +QUEUED for the rest */
+        }
+    }
+    return BASE_OK;
+}
+
+/* The next reply of the chunk into *@r; src_put() when done with it. */
+static base_err src_get(sto_store *s, reply_src *src, redisReply **r)
+{
+    if (!src->tx) {
+        void *rv = NULL;
+        if (redisGetReply(s->c, &rv) != REDIS_OK) {
+            return BASE_EIO;
+        }
+        *r = rv;
+        return BASE_OK;
+    }
+    if (src->abort != NULL) {
+        *r = src->abort;
+        return BASE_OK;
+    }
+    if (src->exec == NULL || src->next >= src->exec->elements) {
+        return BASE_EPROTO; /* counted by chunk_replies(): cannot happen */
+    }
+    *r = src->exec->element[src->next++];
+    return BASE_OK;
+}
+
+static void src_put(reply_src *src, redisReply *r)
+{
+    if (!src->tx) {
+        freeReplyObject(r);
+    }
+}
+
+static void src_fini(reply_src *src)
+{
+    if (src->exec != NULL) {
+        freeReplyObject(src->exec);
+    }
+    if (src->abort != NULL) {
+        freeReplyObject(src->abort);
+    }
+}
+
+/* Read the replies of lane @l's chunk in flight on s->c. */
+static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *sent,
+                          const uint8_t *extra, const uint16_t *group, bool *unsettled)
+{
+    reply_src src = {.tx = l->tx};
+    base_err e = BASE_OK;
+    if (l->tx) {
+        e = tx_collect(s, chunk_replies(l, sent, extra, group), &src);
+    }
+    for (size_t i = 0; i < l->used && e == BASE_OK; i++) {
+        size_t k = l->idx[l->done + i];
+        if (!sent[k] || group[k] == UINT16_MAX) {
+            continue; /* not sent, or a fenced group's member read with its head */
+        }
+        redisReply *r = NULL;
+        e = src_get(s, &src, &r);
+        if (e != BASE_OK) {
+            break;
+        }
         size_t members = group[k] > 0 ? group[k] : 1, seen = 0;
         /* The members are the next sent items of the chunk, in order. */
         for (size_t j = i; j < l->used && seen < members; j++) {
@@ -524,34 +652,44 @@ static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *
             }
             seen++;
         }
-        freeReplyObject(r);
+        src_put(&src, r);
         /* The index is a lookup aid: its replies are read, never the item's result. */
         seen = 0;
-        for (size_t j = i; j < l->used && seen < members; j++) {
+        for (size_t j = i; j < l->used && seen < members && e == BASE_OK; j++) {
             size_t mk = l->idx[l->done + j];
             if (!sent[mk] || (j > i && group[mk] != UINT16_MAX)) {
                 continue;
             }
-            for (uint8_t x = 0; x < extra[mk]; x++) {
-                if (redisGetReply(s->c, &rv) != REDIS_OK) {
-                    return BASE_EIO;
+            for (uint8_t x = 0; x < extra[mk] && e == BASE_OK; x++) {
+                e = src_get(s, &src, &r);
+                if (e == BASE_OK) {
+                    src_put(&src, r);
                 }
-                freeReplyObject(rv);
             }
             seen++;
         }
     }
     /* The chunk's event index: read, never the items' result. */
-    for (; l->tail > 0; l->tail--) {
-        void *rv = NULL;
-        if (redisGetReply(s->c, &rv) != REDIS_OK) {
-            return BASE_EIO;
+    for (; l->tail > 0 && e == BASE_OK; l->tail--) {
+        redisReply *r = NULL;
+        e = src_get(s, &src, &r);
+        if (e == BASE_OK) {
+            src_put(&src, r);
         }
-        freeReplyObject(rv);
     }
-    l->done += l->used;
-    l->used = 0;
-    return BASE_OK;
+    if (e == BASE_OK && src.drop) {
+        redisReply *r = NULL;
+        e = src_get(s, &src, &r); /* EXEC's "without MULTI" */
+        if (e == BASE_OK) {
+            src_put(&src, r);
+        }
+    }
+    src_fini(&src);
+    if (e == BASE_OK) {
+        l->done += l->used;
+        l->used = 0;
+    }
+    return e;
 }
 
 /*
@@ -566,7 +704,7 @@ static size_t make_lanes(sto_store *s, sto_append *items, size_t n, size_t *orde
         for (size_t i = 0; i < n; i++) {
             order[i] = i;
         }
-        lanes[0] = (lane){.node = -1, .idx = order, .n = n};
+        lanes[0] = (lane){.node = -1, .idx = order, .n = n, .tx = true};
         return 1;
     }
     uint8_t owner_of[PIPE_MAX_ITEMS];
@@ -668,8 +806,8 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
             }
             base_err le = lane_route(s, l);
             if (le == BASE_OK) {
-                le = queue_chunk(s, items, l->idx + l->done, l->n - l->done, sent, extra, group,
-                                 &ip, &l->used, &l->tail);
+                le = queue_chunk(s, items, l->idx + l->done, l->n - l->done, l->tx, sent, extra,
+                                 group, &ip, &l->used, &l->tail);
             }
             if (le == BASE_OK && s->cluster) {
                 le = flush(s);

@@ -967,6 +967,93 @@ static void refusals_leave_the_record_unsettled(sto_store *s, const sto_server *
     redisFree(c);
 }
 
+/* XLEN of @key through @c, or -1. */
+static long long xlen(redisContext *c, const char *key)
+{
+    redisReply *r = redisCommand(c, "XLEN %s", key);
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+static bool redis_ok(redisContext *c, const char *cmd)
+{
+    redisReply *r = redisCommand(c, cmd);
+    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    return ok;
+}
+
+/*
+ * On a single Redis each chunk is one MULTI ... EXEC (storage.md, sto_store_append): a
+ * record Redis refuses while running it (WRONGTYPE) fails alone and the rest of the batch
+ * is stored; a transaction Redis will not queue (OOM) stores nothing and leaves every item
+ * refused, to be sent again; and a user whose ACL lacks MULTI still gets each record
+ * stored exactly once, each with its own result.
+ */
+static void chunks_are_transactions(sto_store *s, const sto_server *srv)
+{
+    redisContext *c = redisConnectUnix(sto_server_url(srv) + strlen("unix:"));
+    TST_TRUE(c != NULL && !c->err);
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return;
+    }
+    base_outcome o[4];
+    sto_append a[4];
+    for (int i = 0; i < 4; i++) {
+        make_outcome(&o[i], i == 1 ? "txbad" : "txok", 40 + i);
+        a[i] = (sto_append){.kind = STO_OUTCOMES, .policy = o[i].policy, .rec = &o[i]};
+    }
+    TST_TRUE(redis_ok(c, "SET rlfeed:{txbad}:outcomes foreign"));
+    TST_OK(sto_store_append(s, a, 4));
+    TST_TRUE(a[0].out_err == BASE_OK && a[2].out_err == BASE_OK && a[3].out_err == BASE_OK);
+    TST_TRUE(a[1].out_err == BASE_EIO && a[1].out_refused);
+    TST_EQ(xlen(c, "rlfeed:{txok}:outcomes"), 3);
+    TST_TRUE(redis_ok(c, "DEL rlfeed:{txbad}:outcomes"));
+
+    /* Refused as a whole: nothing stored, every item refused with Redis's words. */
+    TST_TRUE(redis_ok(c, "CONFIG SET maxmemory 1"));
+    for (int i = 0; i < 4; i++) {
+        make_outcome(&o[i], "txoom", 50 + i);
+    }
+    TST_OK(sto_store_append(s, a, 4));
+    int refused = 0;
+    for (int i = 0; i < 4; i++) {
+        refused += a[i].out_err == BASE_EIO && a[i].out_refused;
+    }
+    TST_EQ(refused, 4);
+    TST_TRUE(strncmp(sto_store_refusal(s), "OOM", 3) == 0);
+    TST_EQ(xlen(c, "rlfeed:{txoom}:outcomes"), 0);
+    TST_TRUE(redis_ok(c, "CONFIG SET maxmemory 0"));
+    TST_OK(sto_store_append(s, a, 4));
+    TST_TRUE(a[0].out_err == BASE_OK && a[3].out_err == BASE_OK);
+    TST_EQ(xlen(c, "rlfeed:{txoom}:outcomes"), 4);
+
+    /* No MULTI for this user: the commands run one by one, each stored once. */
+    TST_TRUE(redis_ok(c, "ACL SETUSER nomulti on >pw ~* &* +@all -multi -exec"));
+    char url[4400];
+    (void)snprintf(url, sizeof(url), "unix://nomulti:pw@%s", sto_server_url(srv) + strlen("unix:"));
+    sto_store *st = NULL;
+    TST_OK(sto_store_open(url, TIMEOUT_MS, &st, NULL, 0));
+    if (st != NULL) {
+        for (int i = 0; i < 4; i++) {
+            make_outcome(&o[i], "txacl", 60 + i);
+        }
+        TST_OK(sto_store_append(st, a, 4));
+        int stored = 0;
+        for (int i = 0; i < 4; i++) {
+            stored += a[i].out_err == BASE_OK && a[i].out_id[0] != '\0' && !a[i].out_refused;
+        }
+        TST_EQ(stored, 4);
+        TST_EQ(xlen(c, "rlfeed:{txacl}:outcomes"), 4);
+        TST_OK(sto_store_ping(st));
+    }
+    sto_store_close(st);
+    TST_TRUE(redis_ok(c, "ACL DELUSER nomulti"));
+    redisFree(c);
+}
+
 static void lease_has_one_owner(sto_store *s)
 {
     bool held = false;
@@ -1232,6 +1319,7 @@ int main(void)
     lease_has_one_owner(s);
     fenced_appends_need_the_lease(s);
     refusals_leave_the_record_unsettled(s, srv);
+    chunks_are_transactions(s, srv);
     inbox_orders_reads_and_trims(s);
     explicit_ids_make_retries_idempotent(s);
     event_index_finds_decisions_and_joined(s);
