@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/hash.h"
 #include "policy/base_prob.h"
+#include "policy/kernels.h"
 
 /*
  * Online least squares per action, following Vowpal Wabbit's default
@@ -108,17 +109,6 @@ void pol_iwr_free(pol_iwr *r)
     }
 }
 
-/* w[0..dim) . x in double; NaN or Inf in x makes it non-finite (0 * Inf is NaN). */
-static double dot_x(const double *w, const float *x, size_t dim)
-{
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (size_t j = 0; j < dim; j++) {
-        s += w[j] * (double)x[j];
-    }
-    return s;
-}
-
 base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t x_stride, uint32_t n,
                         const uint32_t *action, const float *base_logit, double *out_s)
 {
@@ -127,7 +117,8 @@ base_err pol_iwr_scores(const pol_iwr *r, const float *x, uint32_t x_stride, uin
     base_err e = pol_base_probs(base_logit, n, r->cfg.temperature, pb);
     for (uint32_t c = 0; c < n && e == BASE_OK; c++) {
         const double *wa = r->w + (size_t)action[c] * r->p;
-        double s = dot_x(wa, x + (size_t)c * x_stride, dim) + wa[dim] * pb[c] + wa[dim + 1];
+        double s =
+            pol_kern_dot_df(wa, x + (size_t)c * x_stride, dim) + wa[dim] * pb[c] + wa[dim + 1];
         if (!isfinite(s)) {
             e = BASE_ENUMERIC;
             break;

@@ -83,6 +83,44 @@ INLINE double dot_body(const double *a, const double *b, size_t n)
     return dot_upd_body(a, b, n, false, 0.0, NULL);
 }
 
+/* a . x with x in single precision, each x[j] widened exactly: dot_body()'s order. */
+INLINE double dot_df_body(const double *a, const float *x, size_t n)
+{
+    typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+    v4d s0 = {0.0, 0.0, 0.0, 0.0};
+    v4d s1 = s0, s2 = s0, s3 = s0;
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        v4d a0, a1, a2, a3;
+        v4f f0, f1, f2, f3;
+        V4_LOAD(a0, a + j);
+        V4_LOAD(a1, a + j + 4);
+        V4_LOAD(a2, a + j + 8);
+        V4_LOAD(a3, a + j + 12);
+        memcpy(&f0, x + j, sizeof(f0));
+        memcpy(&f1, x + j + 4, sizeof(f1));
+        memcpy(&f2, x + j + 8, sizeof(f2));
+        memcpy(&f3, x + j + 12, sizeof(f3));
+        s0 += a0 * __builtin_convertvector(f0, v4d);
+        s1 += a1 * __builtin_convertvector(f1, v4d);
+        s2 += a2 * __builtin_convertvector(f2, v4d);
+        s3 += a3 * __builtin_convertvector(f3, v4d);
+    }
+    for (; j + 4 <= n; j += 4) {
+        v4d a0;
+        v4f f0;
+        V4_LOAD(a0, a + j);
+        memcpy(&f0, x + j, sizeof(f0));
+        s0 += a0 * __builtin_convertvector(f0, v4d);
+    }
+    s0 = (s0 + s1) + (s2 + s3);
+    double s = V4_SUM(s0);
+    for (; j < n; j++) {
+        s += a[j] * (double)x[j];
+    }
+    return s;
+}
+
 /* Row element j of the update: row[j] + ai u[j] in place (with @upd), then its value. */
 #define UPD1(row, j, ai, u, upd) ((upd) ? ((row)[j] = (row)[j] + (ai) * (u)[j]) : (row)[j])
 
@@ -287,6 +325,10 @@ INLINE void sgemv_body(const float *A, size_t rows, size_t cols, const float *x,
     {                                                                                              \
         return dot_body(a, b, n);                                                                  \
     }                                                                                              \
+    attr static double dot_df_##sfx(const double *a, const float *x, size_t n)                     \
+    {                                                                                              \
+        return dot_df_body(a, x, n);                                                               \
+    }                                                                                              \
     attr static void sgemv_##sfx(const float *A, size_t rows, size_t cols, const float *x,         \
                                  float *out)                                                       \
     {                                                                                              \
@@ -362,6 +404,11 @@ bool pol_kern_avx2_active(void)
 double pol_kern_dot(const double *a, const double *b, size_t n)
 {
     return DISPATCH(dot, a, b, n);
+}
+
+double pol_kern_dot_df(const double *a, const float *x, size_t n)
+{
+    return DISPATCH(dot_df, a, x, n);
 }
 
 void pol_kern_sgemv(const float *A, size_t rows, size_t cols, const float *x, float *out)

@@ -21,6 +21,9 @@
 /* a . b over @n doubles. */
 double pol_kern_dot(const double *a, const double *b, size_t n);
 
+/* a . x over @n, x widened to double: pol_kern_dot()'s order and bits. */
+double pol_kern_dot_df(const double *a, const float *x, size_t n);
+
 /*
  * @out [rows] = A x, A [rows x cols] row-major, in single precision (the
  * projections of ridge and the action map). Each row's result depends only

@@ -2,7 +2,8 @@
  * policy/kernels.c: each kernel against a plain loop, the baseline and AVX2
  * variants equal to the bit, a whole ridge head learned under each variant
  * with the same checksum; the single-precision projection (pol_kern_sgemv)
- * against a double loop, under both variants, and row by row; and
+ * against a double loop, under both variants, and row by row; the dot
+ * product of doubles with floats as that of the floats widened; and
  * pol_base_probs()'s per-thread memo.
  */
 #include <math.h>
@@ -188,6 +189,33 @@ static void sgemv_is_exact_enough_and_stable(void)
     TST_TRUE(alone);
 }
 
+/* pol_kern_dot_df() is pol_kern_dot() of x widened, to the bit, under both variants. */
+static void dot_df_is_dot_of_the_widened(void)
+{
+    uint64_t rng = 5;
+    double a[P_MAX], xd[P_MAX];
+    float x[P_MAX];
+    int same = 1;
+    bool avx2 = pol_kern_use_avx2(true);
+    for (size_t n = 0; n <= P_MAX; n += (n < 40 ? 1 : 37)) {
+        for (size_t j = 0; j < n; j++) {
+            a[j] = unit(&rng) * 3.0;
+            x[j] = (float)unit(&rng);
+            xd[j] = (double)x[j];
+        }
+        for (int v = 0; v < 2; v++) {
+            pol_kern_use_avx2(v == 0 && avx2);
+            double p = pol_kern_dot_df(a, x, n), q = pol_kern_dot(a, xd, n);
+            same &= memcmp(&p, &q, sizeof(p)) == 0;
+        }
+    }
+    pol_kern_use_avx2(true);
+    TST_TRUE(same);
+    x[0] = INFINITY;
+    a[0] = 0.0;
+    TST_TRUE(!isfinite(pol_kern_dot_df(a, x, 1)));
+}
+
 static double res_a[P_MAX * P_MAX], res_b[P_MAX * P_MAX];
 
 static void variants_agree_to_the_bit(void)
@@ -364,6 +392,7 @@ int main(void)
     pol_kern_use_avx2(true);
     variants_agree_to_the_bit();
     sgemv_is_exact_enough_and_stable();
+    dot_df_is_dot_of_the_widened();
     a_head_learns_the_same_under_both();
     pending_updates_are_invisible();
     base_probs_memo_changes_nothing();
