@@ -503,15 +503,13 @@ static void take_result(sto_store *s, sto_append *it, const redisReply *r, bool 
 
 /*
  * Where lane_read() takes a chunk's replies from: the connection, one by one; or, for a
- * chunk sent as one transaction, EXEC's array, read whole first. A transaction Redis
- * refused (a command it would not queue: OOM, READONLY, NOREPLICAS, ...; EXECABORT)
- * stored nothing, and every command's reply is then the first refusal.
+ * chunk sent as one transaction, EXEC's array, read whole first.
  */
 typedef struct reply_src {
-    bool tx;           /* false: straight from the connection (then @drop: EXEC's after) */
-    bool drop;         /* MULTI was refused, so the commands ran one by one, unqueued */
-    redisReply *exec;  /* EXEC's array, its elements in command order */
-    redisReply *abort; /* or: what refused the transaction */
+    bool tx;          /* false: straight from the connection (then @drop: EXEC's after) */
+    bool drop;        /* MULTI was refused, so the commands ran one by one, unqueued */
+    bool aborted;     /* Redis refused the transaction: nothing of it was stored */
+    redisReply *exec; /* EXEC's array, its elements in command order */
     size_t next;
 } reply_src;
 
@@ -529,20 +527,12 @@ static size_t chunk_replies(const lane *l, const bool *sent, const uint8_t *extr
     return n;
 }
 
-/* Keep @r as the transaction's refusal if it is the first, else free it. */
-static void note_abort(reply_src *src, redisReply *r)
-{
-    if (src->abort == NULL) {
-        src->abort = r;
-    } else {
-        freeReplyObject(r);
-    }
-}
-
 /*
- * Read MULTI's reply, the @n QUEUED (or refusals) and EXEC's reply into @src. Should Redis
- * refuse MULTI itself (an ACL without it), the commands behind it ran one by one and
- * answered for themselves: they are read from the connection, and EXEC's error after them.
+ * Read MULTI's reply, the @n QUEUED (or refusals) and EXEC's reply into @src. A refusal
+ * while queueing (OOM, READONLY, NOPERM on one key, CROSSSLOT, ...) or at EXEC makes Redis
+ * discard the transaction (EXECABORT): @src->aborted. Should Redis refuse MULTI itself (an
+ * ACL without it), the commands behind it ran one by one and answered for themselves: they
+ * are read from the connection, and EXEC's error after them.
  */
 static base_err tx_collect(sto_store *s, size_t n, reply_src *src)
 {
@@ -558,20 +548,18 @@ static base_err tx_collect(sto_store *s, size_t n, reply_src *src)
             src->drop = true;
             return BASE_OK;
         }
-        if (i == n + 1) {
-            if (src->abort == NULL && r->type == REDIS_REPLY_ARRAY && r->elements == n) {
-                src->exec = r;
-            } else if (src->abort == NULL && r->type == REDIS_REPLY_ARRAY) {
+        if (i == n + 1 && !src->aborted && r->type == REDIS_REPLY_ARRAY) {
+            if (r->elements != n) {
                 freeReplyObject(r);
                 return BASE_EPROTO; /* not the commands sent: the connection is not trusted */
-            } else {
-                note_abort(src, r);
             }
-        } else if (r->type == REDIS_REPLY_ERROR) {
-            note_abort(src, r);
-        } else {
-            freeReplyObject(r); /* +OK for MULTI, +QUEUED for the rest */
+            src->exec = r;
+            continue;
         }
+        if (i == n + 1 || r->type == REDIS_REPLY_ERROR) {
+            src->aborted = true; /* a refusal queueing, or EXEC's error or nil */
+        }
+        freeReplyObject(r); /* else +OK for MULTI, +QUEUED for the rest */
     }
     return BASE_OK;
 }
@@ -585,10 +573,6 @@ static base_err src_get(sto_store *s, reply_src *src, redisReply **r)
             return BASE_EIO;
         }
         *r = rv;
-        return BASE_OK;
-    }
-    if (src->abort != NULL) {
-        *r = src->abort;
         return BASE_OK;
     }
     if (src->exec == NULL || src->next >= src->exec->elements) {
@@ -610,9 +594,6 @@ static void src_fini(reply_src *src)
     if (src->exec != NULL) {
         freeReplyObject(src->exec);
     }
-    if (src->abort != NULL) {
-        freeReplyObject(src->abort);
-    }
 }
 
 /* Read the replies of lane @l's chunk in flight on s->c. */
@@ -623,6 +604,17 @@ static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *
     base_err e = BASE_OK;
     if (l->tx) {
         e = tx_collect(s, chunk_replies(l, sent, extra, group), &src);
+        if (e == BASE_OK && src.aborted) {
+            /*
+             * Nothing of the chunk was stored. The rest of this batch goes as a plain
+             * pipeline, starting with this chunk again, so each command gets its own
+             * answer: one refused key or index command holds back only its own item.
+             */
+            l->used = 0;
+            l->tail = 0;
+            l->tx = false;
+            return BASE_OK;
+        }
     }
     for (size_t i = 0; i < l->used && e == BASE_OK; i++) {
         size_t k = l->idx[l->done + i];

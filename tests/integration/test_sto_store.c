@@ -987,8 +987,9 @@ static bool redis_ok(redisContext *c, const char *cmd)
 /*
  * On a single Redis each chunk is one MULTI ... EXEC (storage.md, sto_store_append): a
  * record Redis refuses while running it (WRONGTYPE) fails alone and the rest of the batch
- * is stored; a transaction Redis will not queue (OOM) stores nothing and leaves every item
- * refused, to be sent again; and a user whose ACL lacks MULTI still gets each record
+ * is stored; a transaction Redis will not run (OOM, or a key the user may not write) is sent
+ * again as a plain pipeline, so each item gets its own answer (all refused under OOM, only
+ * the denied key's with the ACL); and a user whose ACL lacks MULTI still gets each record
  * stored exactly once, each with its own result.
  */
 static void chunks_are_transactions(sto_store *s, const sto_server *srv)
@@ -1051,6 +1052,26 @@ static void chunks_are_transactions(sto_store *s, const sto_server *srv)
     }
     sto_store_close(st);
     TST_TRUE(redis_ok(c, "ACL DELUSER nomulti"));
+
+    /* A user denied one policy's keys: the transaction is refused, the chunk goes again as
+     * a plain pipeline, and only that policy's item is held back. */
+    TST_TRUE(redis_ok(c, "ACL SETUSER onepol on >pw ~rlfeed:{txmine}:* &* +@all"));
+    (void)snprintf(url, sizeof(url), "unix://onepol:pw@%s", sto_server_url(srv) + strlen("unix:"));
+    st = NULL;
+    TST_OK(sto_store_open(url, TIMEOUT_MS, &st, NULL, 0));
+    if (st != NULL) {
+        for (int i = 0; i < 4; i++) {
+            make_outcome(&o[i], i == 2 ? "txdenied" : "txmine", 70 + i);
+        }
+        TST_OK(sto_store_append(st, a, 4));
+        TST_TRUE(a[0].out_err == BASE_OK && a[1].out_err == BASE_OK && a[3].out_err == BASE_OK);
+        TST_TRUE(a[2].out_err == BASE_EIO && a[2].out_refused);
+        TST_TRUE(strncmp(sto_store_refusal(st), "NOPERM", 6) == 0);
+        TST_EQ(xlen(c, "rlfeed:{txmine}:outcomes"), 3);
+        TST_EQ(xlen(c, "rlfeed:{txdenied}:outcomes"), 0);
+    }
+    sto_store_close(st);
+    TST_TRUE(redis_ok(c, "ACL DELUSER onepol"));
     redisFree(c);
 }
 
