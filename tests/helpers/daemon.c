@@ -15,6 +15,8 @@
 #include "storage/store.h"
 #include "tap.h"
 
+#define POLL_TIMEOUT_MS 1000 /* each health request while waiting for readiness */
+
 bool tst_daemon_init(tst_daemon *f, const char *name, const char *config)
 {
     return tst_daemon_init_fsync(f, name, config, NULL);
@@ -91,35 +93,45 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
     }
     argv[n] = NULL;
     f->pid = tst_spawn(argv, f->log);
-    if (f->pid <= 0 || rlfeed_client_open(f->url, 1000, &f->c) != BASE_OK) {
+    /*
+     * Readiness is polled on a client of its own with a short timeout: a daemon that exits
+     * during its start leaves a health request unanswered, and each costs a timeout.
+     */
+    rlfeed_client *poll = NULL;
+    if (f->pid <= 0 || rlfeed_client_open(f->url, POLL_TIMEOUT_MS, &poll) != BASE_OK) {
+        return false;
+    }
+    if (f->key != NULL) {
+        (void)rlfeed_client_use_key(poll, f->key);
+    }
+    bool up = false;
+    int64_t deadline = tst_now_ms() + 15000;
+    while (!up && tst_now_ms() < deadline) {
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        rlfeed_reply r;
+        if (rlfeed_client_health(poll, &rep, &len) == BASE_OK) {
+            /* Listening comes before recovery: "starting" is not ready yet. */
+            up = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok &&
+                 strcmp(r.status, "starting") != 0;
+            base_free(rep);
+        }
+        if (!up && tst_wait_exit(f->pid, 0, NULL)) {
+            f->pid = 0;
+            break;
+        }
+    }
+    rlfeed_client_close(poll);
+    if (!up || rlfeed_client_open(f->url, TST_CLIENT_TIMEOUT_MS, &f->c) != BASE_OK) {
         return false;
     }
     if (f->key != NULL) {
         (void)rlfeed_client_use_key(f->c, f->key);
     }
-    int64_t deadline = tst_now_ms() + 15000;
-    while (tst_now_ms() < deadline) {
-        uint8_t *rep = NULL;
-        size_t len = 0;
-        rlfeed_reply r;
-        if (rlfeed_client_health(f->c, &rep, &len) == BASE_OK) {
-            /* Listening comes before recovery: "starting" is not ready yet. */
-            bool up = rlfeed_reply_decode(rep, len, &r) == BASE_OK && r.ok &&
-                      strcmp(r.status, "starting") != 0;
-            base_free(rep);
-            if (up) {
-                /* The line comes before readiness; without HTTP there is none. */
-                (void)tst_daemon_log_http_url(f->log, f->http_in_config ? 0 : 5000, f->http_url,
-                                              sizeof(f->http_url));
-                return true;
-            }
-        }
-        if (tst_wait_exit(f->pid, 0, NULL)) {
-            f->pid = 0;
-            return false;
-        }
-    }
-    return false;
+    /* The line comes before readiness; without HTTP there is none. */
+    (void)tst_daemon_log_http_url(f->log, f->http_in_config ? 0 : 5000, f->http_url,
+                                  sizeof(f->http_url));
+    return true;
 }
 
 bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, size_t len)

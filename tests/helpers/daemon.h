@@ -29,6 +29,13 @@
 #include "proto/errors.h"
 #include "storage/server.h"
 
+/*
+ * How long the fixture's client f->c waits for each reply. Generous: on a loaded
+ * machine under ASan an acknowledged feedback can wait on fsyncs for well over a
+ * second, and a test wanting a quick timeout opens a client of its own.
+ */
+#define TST_CLIENT_TIMEOUT_MS 5000
+
 typedef struct tst_daemon {
     char *dir;
     char conf[512];
