@@ -226,6 +226,9 @@ base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
 
 static void count_latency(rwd_join *j, const base_decision *d, int64_t ts)
 {
+    if (j->replay) {
+        return; /* counted by the process that received it */
+    }
     int64_t dt = ts - d->ts_ms;
     int b = 0;
     while (b + 1 < RWD_LATENCY_BUCKETS && dt >= rwd_latency_bucket_ms[b + 1]) {
@@ -314,7 +317,9 @@ base_err rwd_join_add_outcome(rwd_join *j, const base_outcome *o, int64_t now_ms
         s != RWD_REJECT_VALUE && s != RWD_REJECT_RATE) {
         rwd_rate_take(j->rate, o->user_id, now_ms);
     }
-    j->st.status[s]++;
+    if (!j->replay) {
+        j->st.status[s]++; /* what this process received, as the daemon's own counters */
+    }
     *out = s;
     return BASE_OK;
 }
@@ -330,7 +335,7 @@ base_err rwd_join_activate(rwd_join *j, const char *event_id, int64_t now_ms, rw
         j->n_deferred--;
         e->deadline = now_ms + j->spec.window_ms;
         rwd_join_entry_moved(j, e);
-        j->st.activations++;
+        j->st.activations += j->replay ? 0 : 1;
     }
     return BASE_OK;
 }

@@ -198,8 +198,9 @@ int64_t rwd_join_next_deadline(const rwd_join *j);
  * record (so later outcomes for it are late, within late_memory_ms of
  * @closed_at_ms; its outcome ids are not known, but the outcomes replayed
  * for it are classified late and so remembered), rwd_join_set_replay() turns
- * the user rate cap off while
- * logged outcomes (which were accepted once) are re-applied, and
+ * the user rate cap off while logged outcomes (which were accepted once) are
+ * re-applied, and leaves the outcome, latency and activation counters of
+ * rwd_join_get_stats() alone (they count what this process received), and
  * rwd_join_min_lsn() tells how far back the next replay must start: the
  * smallest lsn of a pending decision or held outcome (false when none).
  */

@@ -133,7 +133,7 @@ struct rwd_join {
     size_t n_held;
 
     rwd_rate *rate; /* NULL without a rate cap */
-    bool replay;    /* re-applying logged outcomes: no rate cap */
+    bool replay;    /* re-applying logged outcomes: no rate cap, not counted */
 
     rwd_join_stats st;
 };

@@ -396,6 +396,14 @@ static void restart_reloads_snapshot(tst_daemon *f)
     s = tst_stats(f);
     TST_EQ(tst_stat_int(s, "learn", "model_version"), version);
     TST_STREQ(tst_stat_str(s, "learn", "model_checksum"), checksum);
+    /*
+     * ord's windows are still open: its decisions and their outcomes were replayed from the
+     * streams, and the join holds them again. Counters count what this process received.
+     */
+    TST_TRUE(tst_stat_join(s, "ord", "pending") > 0);
+    TST_EQ(tst_stat_int(s, "ord", "feedback"), 0);
+    TST_EQ(tst_stat_join(s, "ord", "matched"), 0);
+    TST_EQ(tst_stat_join(s, "ord", "corrected"), 0);
     json_decref(s);
 }
 
