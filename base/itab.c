@@ -5,8 +5,18 @@
 
 #include "base/alloc.h"
 
-/* Buckets of the old array moved per insert or remove while the table grows. */
+/*
+ * Buckets of the old array moved per insert or remove while the table doubles, and while
+ * it halves: a halving table is at most an eighth full, its buckets mostly empty, and
+ * moving 16 a step ends a halving within size / 16 steps, before removals alone could
+ * empty it, so the next halving can start in time.
+ */
 #define STEP_BUCKETS 2
+#define SHRINK_STEP_BUCKETS 16
+/* The table halves once it holds fewer entries than its buckets / SHRINK_AT (never below
+ * its initial size): after the halving it is at most a quarter full, so an insert or two
+ * do not make it double again. */
+#define SHRINK_AT 8
 
 /* The link of @e (writable: const only says the walk does not change the table). */
 static void **link_of(const base_itab *t, const void *e)
@@ -35,6 +45,7 @@ base_err base_itab_init(base_itab *t, size_t min_size, size_t link_off, size_t h
         return BASE_ENOMEM;
     }
     t->size[0] = n;
+    t->min = n;
     return BASE_OK;
 }
 
@@ -46,18 +57,23 @@ void base_itab_fini(base_itab *t)
     t->size[0] = t->size[1] = 0;
     t->moved = 0;
     t->count = 0;
+    t->min = 0;
 }
 
 /*
- * Move chain @b of t[0] to t[1], where it splits into chains b and b + size[0]. Those hold
- * only entries inserted since the growth began, all newer: the moved ones go after them,
- * in their order, so every hash keeps its candidates newest first.
+ * Move chain @b of t[0] to t[1]. Growing, it splits into chains b and b + size[0];
+ * shrinking, it joins chain b mod size[1] (which chain b + size[1] joins too: their
+ * entries have different hashes). The chains of t[1] hold entries inserted since the
+ * resize began, all newer than those of a hash still in t[0], and entries of other hashes:
+ * the moved ones go after them, in their order, so every hash keeps its candidates newest
+ * first.
  */
 static void move_bucket(base_itab *t, size_t b)
 {
-    size_t dst[2] = {b, b + t->size[0]};
-    void **end[2];
-    for (int k = 0; k < 2; k++) {
+    size_t dst[2] = {b & (t->size[1] - 1), b + t->size[0]};
+    int n_dst = t->size[1] > t->size[0] ? 2 : 1;
+    void **end[2] = {NULL, NULL};
+    for (int k = 0; k < n_dst; k++) {
         end[k] = &t->t[1][dst[k]];
         while (*end[k] != NULL) {
             end[k] = link_of(t, *end[k]);
@@ -75,13 +91,14 @@ static void move_bucket(base_itab *t, size_t b)
     }
 }
 
-/* While growing: move the next STEP_BUCKETS chains; once all are moved, t[1] is the table. */
+/* While resizing: move the next STEP_BUCKETS chains; once all are moved, t[1] is the table. */
 static void step(base_itab *t)
 {
     if (t->t[1] == NULL) {
         return;
     }
-    for (int i = 0; i < STEP_BUCKETS && t->moved < t->size[0]; i++) {
+    int step = t->size[1] > t->size[0] ? STEP_BUCKETS : SHRINK_STEP_BUCKETS;
+    for (int i = 0; i < step && t->moved < t->size[0]; i++) {
         move_bucket(t, t->moved++);
     }
     if (t->moved == t->size[0]) {
@@ -136,6 +153,15 @@ void base_itab_remove(base_itab *t, void *e)
     }
     if (done) {
         t->count--;
+    }
+    /* Mostly empty after a peak: start halving. Without the memory it stays as it is. */
+    if (t->t[1] == NULL && t->size[0] > t->min && t->count < t->size[0] / SHRINK_AT) {
+        void **smaller = base_alloc_zero(t->size[0] / 2, sizeof(void *));
+        if (smaller != NULL) {
+            t->t[1] = smaller;
+            t->size[1] = t->size[0] / 2;
+            t->moved = 0;
+        }
     }
     step(t);
 }

@@ -2,7 +2,7 @@
 #define BASE_ITAB_H
 
 /*
- * An intrusive chained hash table that grows by doubling, a few buckets at a
+ * An intrusive chained hash table that doubles and halves, a few buckets at a
  * time. Entries are the caller's structs; each carries a `void *` link and
  * its own 64-bit hash (set before base_itab_insert() and not changed while it
  * is in the table); the table stores neither keys nor copies, so callers
@@ -12,12 +12,14 @@
  * inserted, reversed), also across a resize, so "the first match" means "the
  * newest one", as in a plain array of chains.
  *
- * Memory follows the count: the table starts at @min_size buckets and doubles
- * when it holds more entries than buckets. While it doubles, each insert and
- * remove moves two buckets of the old array to the new one, so the old array
- * is gone before the new one can fill (no pause longer than two buckets'
- * moves); lookups walk both. It never shrinks: it stays at its peak. Without
- * memory for a larger array it keeps its size and its chains grow.
+ * Memory follows the count: the table starts at @min_size buckets, doubles
+ * when it holds more entries than buckets and halves (never below its initial
+ * size) when it holds fewer than an eighth of them, so after a peak it gives
+ * the memory back. While it resizes, each insert and remove moves a few
+ * buckets of the old array to the new one (2 while doubling, 16 mostly empty
+ * ones while halving), so a doubling is over before the new array can fill
+ * and there is no pause longer than those moves; lookups walk both arrays.
+ * Without memory for a new array it keeps its size (its chains grow).
  *
  * Not thread-safe: the owner serialises all calls (lookups too: inserts move
  * entries between the arrays).
@@ -29,9 +31,10 @@
 #include "base/err.h"
 
 typedef struct base_itab {
-    void **t[2];     /* t[0] the table; t[1] the larger one while growing, else NULL */
+    void **t[2];     /* t[0] the table; t[1] the next one while resizing, else NULL */
     size_t size[2];  /* buckets, powers of two */
-    size_t moved;    /* buckets of t[0] moved to t[1] so far (while growing) */
+    size_t moved;    /* buckets of t[0] moved to t[1] so far (while resizing) */
+    size_t min;      /* the initial size: it never halves below */
     size_t count;    /* entries */
     size_t link_off; /* offsetof(entry, its void * link) */
     size_t hash_off; /* offsetof(entry, its uint64_t hash) */
@@ -40,7 +43,7 @@ typedef struct base_itab {
 /* A walk over the candidates of one hash (base_itab_first()). */
 typedef struct base_itab_walk {
     uint64_t hash;
-    int table;  /* the array being walked: 1 first while growing, then 0 */
+    int table;  /* the array being walked: 1 first while resizing, then 0 */
     void *next; /* the next entry of its chain */
 } base_itab_walk;
 

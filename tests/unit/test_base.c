@@ -46,67 +46,131 @@ static void itab_count_drained(void *e)
     itab_drained++;
 }
 
+/* A random run over an itab and its model. */
+typedef struct itab_run {
+    itab_ent *all;
+    const itab_ent **want;
+    size_t cap, n, live;
+    size_t walks, bad_walks, resizing; /* lookups; wrong ones; made between two arrays */
+    uint64_t x;
+} itab_run;
+
+enum { ITAB_HASHES = 3000 };
+
+/*
+ * One random step: with chance @ins_of_8 / 8 (and while entries are left) an insert, else the
+ * removal of a random live entry; then a lookup of a random hash, checked against the model:
+ * exactly the live entries of the hash, newest first.
+ */
+static void itab_step(base_itab *t, itab_run *r, unsigned ins_of_8)
+{
+    uint64_t x = r->x;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    r->x = x;
+    if (r->n < r->cap && (x % 8 < ins_of_8 || r->live == 0)) {
+        itab_ent *e = &r->all[r->n];
+        e->hash = (x >> 8) % ITAB_HASHES * 0x100000001b3ULL; /* spread over the bits */
+        e->seq = r->n++;
+        e->live = 1;
+        base_itab_insert(t, e);
+        r->live++;
+    } else if (r->live > 0) {
+        size_t i = (size_t)(x >> 16) % r->n;
+        while (!r->all[i].live) {
+            i = (i + 1) % r->n;
+        }
+        base_itab_remove(t, &r->all[i]);
+        r->all[i].live = 0;
+        r->live--;
+    }
+    uint64_t h = (x >> 24) % ITAB_HASHES * 0x100000001b3ULL;
+    size_t k = itab_model(r->all, r->n, h, r->want), got = 0;
+    base_itab_walk w;
+    bool ok = true;
+    r->resizing += t->t[1] != NULL;
+    for (itab_ent *e = base_itab_first(t, h, &w); e != NULL; e = base_itab_next(t, &w)) {
+        ok = ok && got < k && r->want[got] == e;
+        got++;
+    }
+    r->walks++;
+    r->bad_walks += !(ok && got == k);
+}
+
 /*
  * Random inserts and removes (few distinct hashes, so chains hold many of one hash and of
- * others) through many doublings, each lookup checked against a model: exactly the live
- * entries of the hash, newest first, including while the table is between two arrays.
+ * others) through many doublings, each lookup checked against the model, including while the
+ * table is between two arrays.
  */
 static void itab_walks_newest_first_through_growth(void)
 {
-    enum { N = 20000, HASHES = 3000 };
-    itab_ent *all = base_alloc_zero(N, sizeof(*all));
-    const itab_ent **want = base_alloc_zero(N, sizeof(*want));
+    enum { N = 20000 };
+    itab_run r = {.all = base_alloc_zero(N, sizeof(itab_ent)),
+                  .want = base_alloc_zero(N, sizeof(itab_ent *)),
+                  .cap = N,
+                  .x = 0x9e3779b97f4a7c15ULL};
     base_itab t;
     TST_OK(base_itab_init(&t, 1, offsetof(itab_ent, link), offsetof(itab_ent, hash)));
-    uint64_t x = 0x9e3779b97f4a7c15ULL;
-    size_t n = 0, live = 0, bad_walks = 0, walks = 0, grew_mid_walk = 0;
-    while (n < N) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        if (x % 4 != 0 || live == 0) {
-            itab_ent *e = &all[n];
-            e->hash = (x >> 8) % HASHES * 0x100000001b3ULL; /* spread over the bits */
-            e->seq = n++;
-            e->live = 1;
-            base_itab_insert(&t, e);
-            live++;
-        } else {
-            size_t i = (size_t)(x >> 16) % n;
-            while (!all[i].live) {
-                i = (i + 1) % n;
-            }
-            base_itab_remove(&t, &all[i]);
-            all[i].live = 0;
-            live--;
-        }
-        uint64_t h = (x >> 24) % HASHES * 0x100000001b3ULL;
-        size_t k = itab_model(all, n, h, want), got = 0;
-        base_itab_walk w;
-        bool ok = true;
-        grew_mid_walk += t.t[1] != NULL;
-        for (itab_ent *e = base_itab_first(&t, h, &w); e != NULL; e = base_itab_next(&t, &w)) {
-            ok = ok && got < k && want[got] == e;
-            got++;
-        }
-        walks++;
-        bad_walks += !(ok && got == k);
+    while (r.n < N) {
+        itab_step(&t, &r, 6);
     }
-    TST_EQ(bad_walks, 0);
-    TST_EQ(t.count, live);
-    TST_TRUE(grew_mid_walk > 0); /* lookups did run while it was between two arrays */
-    TST_TRUE(t.size[0] >= live);
-    printf("# itab: %zu walks, %zu live, %zu buckets, %zu walks while growing\n", walks, live,
-           t.size[0], grew_mid_walk);
+    TST_EQ(r.bad_walks, 0);
+    TST_EQ(t.count, r.live);
+    TST_TRUE(r.resizing > 0); /* lookups did run while it was between two arrays */
+    TST_TRUE(t.size[0] >= r.live);
+    printf("# itab: %zu walks, %zu live, %zu buckets, %zu walks while resizing\n", r.walks, r.live,
+           t.size[0], r.resizing);
     itab_drained = 0;
     base_itab_drain(&t, itab_count_drained);
-    TST_EQ(itab_drained, (long long)live);
+    TST_EQ(itab_drained, (long long)r.live);
     TST_EQ(t.count, 0);
     base_itab_walk w;
-    TST_TRUE(base_itab_first(&t, all[0].hash, &w) == NULL);
+    TST_TRUE(base_itab_first(&t, r.all[0].hash, &w) == NULL);
     base_itab_fini(&t);
-    base_free(all);
-    base_free(want);
+    base_free(r.all);
+    base_free(r.want);
+}
+
+/*
+ * After a peak the table gives its memory back: it halves step by step as entries go, every
+ * lookup on the way still exact, and never below its initial size; a new peak grows it again.
+ */
+static void itab_shrinks_after_a_peak(void)
+{
+    enum { N = 40000 };
+    itab_run r = {.all = base_alloc_zero(N, sizeof(itab_ent)),
+                  .want = base_alloc_zero(N, sizeof(itab_ent *)),
+                  .cap = N,
+                  .x = 0x2545f4914f6cdd1dULL};
+    base_itab t;
+    TST_OK(base_itab_init(&t, 64, offsetof(itab_ent, link), offsetof(itab_ent, hash)));
+    while (r.n < N / 2) {
+        itab_step(&t, &r, 7);
+    }
+    size_t peak = t.size[t.t[1] != NULL && t.size[1] > t.size[0] ? 1 : 0];
+    TST_TRUE(peak >= r.live);
+    size_t resizing0 = r.resizing;
+    while (r.live > 10) {
+        itab_step(&t, &r, 1);
+    }
+    for (int i = 0; i < 64; i++) { /* lookups and removes move the last buckets */
+        itab_step(&t, &r, 4);
+    }
+    TST_EQ(r.bad_walks, 0);
+    TST_EQ(t.count, r.live);
+    TST_TRUE(r.resizing > resizing0); /* lookups ran while it was halving */
+    TST_TRUE(t.size[0] < peak / 64);
+    TST_TRUE(t.size[0] >= 64); /* its initial size */
+    printf("# itab: peak %zu buckets, %zu after, %zu live\n", peak, t.size[0], r.live);
+    while (r.n < N) {
+        itab_step(&t, &r, 7);
+    }
+    TST_EQ(r.bad_walks, 0);
+    TST_TRUE(t.size[0] >= r.live / 2);
+    base_itab_fini(&t);
+    base_free(r.all);
+    base_free(r.want);
 }
 
 static void buf_refuses_growth_past_cap(void)
@@ -562,6 +626,7 @@ int main(void)
     heap_orders_removes_and_fixes();
     hset_keeps_values_through_growth();
     itab_walks_newest_first_through_growth();
+    itab_shrinks_after_a_peak();
     utf8_accepts_every_sequence_length();
     utf8_rejects_overlong_surrogate_and_out_of_range();
     utf8_rejects_truncated_sequences();
