@@ -462,18 +462,24 @@ static bool run_pair(env *e, results *res, uint32_t dim, const base_buf *req)
             ok = drain(e) && load(e, &sp, &p->rl.run[run]) && record_sizes(e, dim, sz);
             if (ok) {
                 progress(p, run, "rlfeedd", &p->rl.run[run]);
-                base_err err = bench_redis_pairs(e->r, kd, sz->decision_record, ko,
-                                                 sz->outcome_record, p->inflight, e->o->warmup_ms,
-                                                 e->o->seconds * 1000u, &p->ceil.run[run]);
-                ok = err == BASE_OK && bench_redis_del(e->r, kd) == BASE_OK &&
-                     bench_redis_del(e->r, ko) == BASE_OK;
-                if (!ok) {
-                    fprintf(stderr, "rlfeed bench serve: XADD ceiling: %s\n", base_strerror(err));
+                /* Plain pipelined XADD, then the same in transactions. */
+                for (int tx = 0; ok && tx < 2; tx++) {
+                    bench_result *out = tx ? &p->ceil_tx.run[run] : &p->ceil.run[run];
+                    base_err err = bench_redis_pairs(e->r, kd, sz->decision_record, ko,
+                                                     sz->outcome_record, p->inflight, tx,
+                                                     e->o->warmup_ms, e->o->seconds * 1000u, out);
+                    ok = err == BASE_OK && bench_redis_del(e->r, kd) == BASE_OK &&
+                         bench_redis_del(e->r, ko) == BASE_OK;
+                    if (!ok) {
+                        fprintf(stderr, "rlfeed bench serve: XADD ceiling%s: %s\n",
+                                tx ? " (transactions)" : "", base_strerror(err));
+                    } else {
+                        progress(p, run, tx ? "ceil-tx" : "ceiling", out);
+                    }
                 }
             }
             if (ok) {
-                progress(p, run, "ceiling", &p->ceil.run[run]);
-                p->rl.n_runs = p->ceil.n_runs = run + 1;
+                p->rl.n_runs = p->ceil.n_runs = p->ceil_tx.n_runs = run + 1;
             }
         }
     }

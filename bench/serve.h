@@ -15,7 +15,8 @@
  *           replies have a decide's sizes (bench/serve_net.h).
  *   pair    decide + acknowledged feedback, against pipelined XADD of records
  *           of the sizes of rlfeedd's decision and outcome records into a
- *           private Redis with the same appendfsync (bench/serve_redis.h).
+ *           private Redis with the same appendfsync, plain and in transactions
+ *           (bench/serve_redis.h).
  *   push    fire-and-forget feedback to rlfeedd's PULL socket, against a raw
  *           nng PULL sink; also how many rlfeedd counted of those sent.
  * Each at 1, 8 and 32 requests in flight, over ipc and tcp, with embeddings of

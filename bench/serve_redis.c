@@ -132,9 +132,59 @@ static bool read_one(redisContext *c, uint64_t *errors)
     return true;
 }
 
+/* EXEC's reply; false if the connection failed. Each error in it (or instead of it) counts. */
+static bool read_exec(redisContext *c, uint64_t *errors)
+{
+    void *v = NULL;
+    if (redisGetReply(c, &v) != REDIS_OK || v == NULL) {
+        return false;
+    }
+    redisReply *rep = v;
+    if (rep->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < rep->elements; i++) {
+            *errors += rep->element[i]->type == REDIS_REPLY_ERROR;
+        }
+    } else {
+        (*errors)++; /* an error or nil: the transaction was discarded */
+    }
+    freeReplyObject(rep);
+    return true;
+}
+
+/*
+ * The transaction ceiling: @inflight pairs in one MULTI ... EXEC, one transaction at a time,
+ * as rlfeedd's writer sends a batch; every pair of it completes with EXEC's reply.
+ */
+static bool pairs_tx(bench_redis *r, const char *key_a, const uint8_t *a, size_t len_a,
+                     const char *key_b, const uint8_t *b, size_t len_b, uint32_t inflight,
+                     uint64_t from, uint64_t end, bench_result *res, bench_lat *lat)
+{
+    for (uint64_t sent = base_mono_ns(); sent < end; sent = base_mono_ns()) {
+        bool ok = redisAppendCommand(r->c, "MULTI") == REDIS_OK;
+        for (uint32_t i = 0; ok && i < inflight; i++) {
+            ok = append_pair(r->c, key_a, a, len_a, key_b, b, len_b);
+        }
+        ok = ok && redisAppendCommand(r->c, "EXEC") == REDIS_OK;
+        for (uint32_t i = 0; ok && i < 1 + 2 * inflight; i++) {
+            ok = read_one(r->c, &res->errors); /* +OK, then +QUEUED each */
+        }
+        if (!ok || !read_exec(r->c, &res->errors)) {
+            return false;
+        }
+        uint64_t now = base_mono_ns();
+        if (now >= from && now < end) {
+            res->done += inflight;
+            for (uint32_t i = 0; i < inflight; i++) {
+                bench_lat_add(lat, now - sent);
+            }
+        }
+    }
+    return true;
+}
+
 base_err bench_redis_pairs(bench_redis *r, const char *key_a, size_t len_a, const char *key_b,
-                           size_t len_b, uint32_t inflight, uint64_t warmup_ms, uint64_t measure_ms,
-                           bench_result *out)
+                           size_t len_b, uint32_t inflight, bool tx, uint64_t warmup_ms,
+                           uint64_t measure_ms, bench_result *out)
 {
     if (inflight == 0 || inflight > INFLIGHT_MAX || len_a == 0 || len_a > BENCH_RECORD_MAX ||
         len_b == 0 || len_b > BENCH_RECORD_MAX) {
@@ -159,7 +209,12 @@ base_err bench_redis_pairs(bench_redis *r, const char *key_a, size_t len_a, cons
     uint64_t from = start + warmup_ms * 1000000u, end = from + measure_ms * 1000000u;
     uint32_t head = 0, n_out = 0;
     e = BASE_EIO;
-    for (; n_out < inflight; n_out++) {
+    if (tx) {
+        if (!pairs_tx(r, key_a, a, len_a, key_b, b, len_b, inflight, from, end, &res, &lat)) {
+            goto fail;
+        }
+    }
+    for (; !tx && n_out < inflight; n_out++) {
         t0[(head + n_out) % inflight] = base_mono_ns();
         if (!append_pair(r->c, key_a, a, len_a, key_b, b, len_b)) {
             goto fail;

@@ -11,13 +11,22 @@
  * Pair ceiling: one connection keeps @inflight pairs in flight (2 x @inflight
  * XADD commands pipelined): "XADD <key_a> * r <len_a bytes>" then "XADD <key_b>
  * * r <len_b bytes>"; a pair completes when both replies are in, and a new
- * pair is appended at once. Latency: pair appended to its second reply. The
- * streams are written with ids chosen by Redis, without MAXLEN; the caller
+ * pair is appended at once. Latency: pair appended to its second reply.
+ *
+ * Transaction ceiling (@tx): the same pairs, @inflight of them in one MULTI ...
+ * EXEC, one transaction at a time (as rlfeedd's writer sends what accumulated
+ * in one transaction on a single Redis: storage.md, section 4); every pair of
+ * it completes with EXEC's reply. Redis applies a transaction in one pass of
+ * its event loop, so with appendfsync always it pays one fsync for the batch,
+ * where plain pipelined commands pay one per 16 KB Redis reads.
+ *
+ * The streams are written with ids chosen by Redis, without MAXLEN; the caller
  * deletes them.
  *
  * Not thread-safe: one bench_redis per thread.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,14 +60,14 @@ base_err bench_redis_last_len(bench_redis *r, const char *key, size_t *out_len);
 base_err bench_redis_del(bench_redis *r, const char *key);
 
 /*
- * bench_redis_pairs() - the pair ceiling above for @warmup_ms + @measure_ms; fills
- * @out (done = pairs, errors, quantiles).
+ * bench_redis_pairs() - the pair ceiling above (@tx: the transaction ceiling) for
+ * @warmup_ms + @measure_ms; fills @out (done = pairs, errors, quantiles).
  * Return: BASE_OK; BASE_EINVAL (inflight 0 or past 4096, a length 0 or past
  *         BENCH_RECORD_MAX); BASE_EIO if the connection failed (@r is then unusable);
  *         BASE_ENOMEM.
  */
 base_err bench_redis_pairs(bench_redis *r, const char *key_a, size_t len_a, const char *key_b,
-                           size_t len_b, uint32_t inflight, uint64_t warmup_ms, uint64_t measure_ms,
-                           bench_result *out);
+                           size_t len_b, uint32_t inflight, bool tx, uint64_t warmup_ms,
+                           uint64_t measure_ms, bench_result *out);
 
 #endif

@@ -156,6 +156,13 @@ void bench_report_table(FILE *f, const bench_point *pts, size_t n_pts, const ben
             int w = snprintf(notes, sizeof(notes), "paced at %.0f/s", p->rate_per_s);
             at = w > 0 && (size_t)w < sizeof(notes) ? (size_t)w : 0;
         }
+        if (p->kind == BENCH_PAIR && p->ceil_tx.n_runs > 0) {
+            double tx = median(&p->ceil_tx, F_PER_S);
+            int w = snprintf(notes, sizeof(notes), "in transactions %.0f/s, ratio %.3f", tx,
+                             ratio(rl, tx));
+            at = w > 0 && (size_t)w < sizeof(notes) ? (size_t)w : 0;
+            ce_err += errors_of(&p->ceil_tx);
+        }
         if (rl_err > 0 || ce_err > 0) {
             snprintf(notes + at, sizeof(notes) - at, "%serrors %llu/%llu", at > 0 ? "; " : "",
                      (unsigned long long)rl_err, (unsigned long long)ce_err);
@@ -232,6 +239,11 @@ static json_t *point_json(const bench_point *p)
         put(r, "p999", json_real(ratio(median(&p->rl, F_P999), median(&p->ceil, F_P999))));
     if (ok && p->kind == BENCH_HALF) {
         ok = put(o, "rate_per_s", json_real(p->rate_per_s));
+    }
+    if (ok && p->kind == BENCH_PAIR && p->ceil_tx.n_runs > 0) {
+        ok = put(o, "ceiling_tx", side_json(&p->ceil_tx)) &&
+             put(r, "per_s_tx",
+                 json_real(ratio(median(&p->rl, F_PER_S), median(&p->ceil_tx, F_PER_S))));
     }
     if (ok && p->kind == BENCH_PUSH) {
         json_t *q = json_object();

@@ -18,7 +18,9 @@
  *               "p999_ms":..,"errors":0,"runs":[{...}]},"ceiling":{...},
  *               "ratio":{"per_s":0.41,"p50":2.3,"p99":2.9}}]}
  * PUSH points add "push":{"sent":..,"counted":..,"matched":..,"dropped":..,
- * "ceiling_sent":..,"ceiling_received":..} (totals over the runs).
+ * "ceiling_sent":..,"ceiling_received":..} (totals over the runs). PAIR points
+ * add "ceiling_tx" (the same XADDs in transactions, bench/serve_redis.h) and
+ * its ratio "per_s_tx" under "ratio".
  */
 
 #include <stddef.h>
@@ -65,6 +67,7 @@ typedef struct bench_point {
     const char *fsync; /* the appendfsync of the Redis behind rlfeedd (static) */
     double rate_per_s; /* HALF: the paced rate of both sides */
     bench_side rl, ceil;
+    bench_side ceil_tx; /* PAIR: the ceiling in transactions (bench/serve_redis.h) */
     /* PUSH, totals over the runs */
     uint64_t sent;    /* PUSHed to rlfeedd */
     uint64_t counted; /* of which rlfeedd's stats counted (any status or refusal) */
