@@ -17,7 +17,11 @@ char *tst_mkdtemp(const char *prefix);
 /* Remove @path recursively (best effort). */
 void tst_rm_rf(const char *path);
 
-/* fork + execvp @argv with stdout/stderr to @log_path (NULL: inherited). -1 on failure. */
+/*
+ * fork + execvp @argv with stdout/stderr to @log_path (NULL: inherited). -1 on failure.
+ * The child gets SIGTERM when the calling thread ends (PR_SET_PDEATHSIG): spawn from the
+ * thread that outlives it (the test's main thread, or one that waits for it).
+ */
 pid_t tst_spawn(char *const argv[], const char *log_path);
 /* Wait up to @timeout_ms for @pid to exit; true and *out_status (waitpid status) if it did. */
 bool tst_wait_exit(pid_t pid, int timeout_ms, int *out_status);
