@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -18,6 +19,8 @@ struct base_queue {
     bool closed;
     bool urgent;        /* an item pushed with base_queue_push() is queued */
     size_t linger_fill; /* a consumer lingers until len reaches this; 0: none lingers */
+    /* len as last set under lk, for base_queue_len() without the lock */
+    atomic_size_t len_seen;
 };
 
 base_queue *base_queue_new(size_t capacity)
@@ -35,6 +38,7 @@ base_queue *base_queue_new(size_t capacity)
         return NULL;
     }
     q->cap = capacity;
+    atomic_init(&q->len_seen, 0);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -66,6 +70,7 @@ static base_err push(base_queue *q, void *item, bool lazy)
     } else {
         q->ring[(q->head + q->len) % q->cap] = item;
         q->len++;
+        atomic_store(&q->len_seen, q->len);
         q->urgent = q->urgent || !lazy;
         /* A lingering consumer sleeps on: it is woken only when the wait is over. */
         if (!lazy || q->linger_fill == 0 || q->len >= q->linger_fill) {
@@ -133,6 +138,7 @@ base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeou
         q->head = (q->head + 1) % q->cap;
         q->len--;
     }
+    atomic_store(&q->len_seen, q->len);
     if (q->len == 0) {
         q->urgent = false; /* else some may still be queued: the next pop does not linger */
     }
@@ -154,10 +160,7 @@ void base_queue_close(base_queue *q)
 
 size_t base_queue_len(base_queue *q)
 {
-    pthread_mutex_lock(&q->lk);
-    size_t n = q->len;
-    pthread_mutex_unlock(&q->lk);
-    return n;
+    return atomic_load(&q->len_seen); /* a moment's value either way: no lock needed */
 }
 
 size_t base_queue_capacity(const base_queue *q)

@@ -54,6 +54,7 @@ base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeou
                                uint32_t linger_us, size_t *out_n);
 
 void base_queue_close(base_queue *q);
+/* Items queued, as the last push or pop left them; takes no lock (any thread, any time). */
 size_t base_queue_len(base_queue *q);
 size_t base_queue_capacity(const base_queue *q);
 
