@@ -97,8 +97,8 @@ static void step(base_itab *t)
     if (t->t[1] == NULL) {
         return;
     }
-    int step = t->size[1] > t->size[0] ? STEP_BUCKETS : SHRINK_STEP_BUCKETS;
-    for (int i = 0; i < step && t->moved < t->size[0]; i++) {
+    int per_step = t->size[1] > t->size[0] ? STEP_BUCKETS : SHRINK_STEP_BUCKETS;
+    for (int i = 0; i < per_step && t->moved < t->size[0]; i++) {
         move_bucket(t, t->moved++);
     }
     if (t->moved == t->size[0]) {

@@ -26,8 +26,9 @@
  * as long as their decision is, at most 2 * max_pending of them, so a retry
  * stays a duplicate. Outcomes that arrive before their decision are held in
  * a third FIFO + hash for backward_window_ms. The hash tables are base_itab:
- * they start small and double with what they hold (each entry keeps its
- * hash), so memory follows the pending decisions, not max_pending, and the
+ * they start small, double with what they hold and halve after a peak (each
+ * entry keeps its hash), so memory follows the pending decisions, not
+ * max_pending, and the
  * first match of an id is its newest entry. User rate buckets live in a
  * small set-associative table, so a flood of distinct user ids costs bounded
  * memory.
