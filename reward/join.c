@@ -397,6 +397,24 @@ void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out)
     out->deferred = j->n_deferred;
 }
 
+void rwd_join_carry_stats(rwd_join *to, const rwd_join *from)
+{
+    const rwd_join_stats *f = &from->st;
+    rwd_join_stats *t = &to->st;
+    t->joined += f->joined;
+    t->defaulted += f->defaulted;
+    t->unknown += f->unknown;
+    t->not_activated += f->not_activated;
+    for (int s = 0; s < RWD_STATUS_COUNT; s++) {
+        t->status[s] += f->status[s];
+    }
+    t->dangling += f->dangling;
+    t->activations += f->activations;
+    for (int b = 0; b < RWD_LATENCY_BUCKETS; b++) {
+        t->latency[b] += f->latency[b];
+    }
+}
+
 /* ---- recovery ------------------------------------------------------------- */
 
 void rwd_join_mark_closed(rwd_join *j, const char *event_id, const char *conversation_id,

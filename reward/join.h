@@ -226,6 +226,13 @@ typedef struct rwd_join_stats {
 
 void rwd_join_get_stats(const rwd_join *j, rwd_join_stats *out);
 
+/*
+ * rwd_join_carry_stats() - add @from's counters (all but the pending and deferred gauges)
+ * to @to's: a join rebuilt to replace @from (a definition change, a takeover) goes on
+ * counting where @from stopped.
+ */
+void rwd_join_carry_stats(rwd_join *to, const rwd_join *from);
+
 /* Lower bounds of the latency buckets, in ms (for labels). */
 extern const int64_t rwd_latency_bucket_ms[RWD_LATENCY_BUCKETS];
 

@@ -78,6 +78,7 @@ void svc_catalog_drop_changes(svc_engine *e)
  */
 void svc_catalog_swap_state(svc_prt *p, svc_prt *tmp)
 {
+    rwd_join_carry_stats(tmp->join, p->join); /* its counters go on from the old join's */
     SWAP(pol_portfolio *, p->pf, tmp->pf);
     SWAP(rwd_join *, p->join, tmp->join);
     SWAP(base_hset, p->actions, tmp->actions);

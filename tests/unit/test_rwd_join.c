@@ -908,12 +908,51 @@ static void test_restart_memory(void)
     TST_EQ(check_then_add(j, r1, 5), RWD_LATE);
     TST_EQ(check_then_add(j, r2, 6), RWD_LATE);
     rwd_join_set_replay(j, false);
+    TST_EQ(stats_of(j).status[RWD_LATE], 0); /* replayed: counted by the process that took it */
     TST_EQ(check_then_add(j, r1, DAY_MS + 1), RWD_DUPLICATE);
     TST_EQ(check_then_add(j, r2, DAY_MS + 1), RWD_DUPLICATE);
     TST_EQ(check_then_add(j, with_id(mk_out("a", "thumbs_up", 1.0, 4), "r0", ""), DAY_MS + 1),
            RWD_LATE);
     TST_EQ(check_then_add(j, r1, 2 * DAY_MS), RWD_UNKNOWN_EVENT);
     rwd_join_free(j);
+}
+
+/* A join rebuilt to replace another (a definition change) goes on counting where it stopped. */
+static void test_carry_stats(void)
+{
+    rwd_spec s;
+    support_spec(&s);
+    rwd_join *old = mk_join(&s, 8), *rebuilt = mk_join(&s, 8);
+    batch b = {.n = 0};
+    if (old == NULL || rebuilt == NULL) {
+        rwd_join_free(old);
+        rwd_join_free(rebuilt);
+        return;
+    }
+    add_dec(old, "a", "", 0, 0, false, 0);
+    add_dec(old, "b", "", 0, 0, false, 0);
+    TST_EQ(add_out(old, mk_out("a", "resolved", 1.0, 10), 10), RWD_MATCHED);
+    TST_EQ(add_out(old, mk_out("zz", "resolved", 1.0, 10), 10), RWD_UNKNOWN_EVENT);
+    TST_EQ(expire_into(old, DAY_MS + 1, &b), 2); /* "b" defaulted */
+    add_dec(rebuilt, "c", "", 0, DAY_MS, false, DAY_MS);
+    TST_EQ(add_out(rebuilt, mk_out("c", "resolved", 1.0, DAY_MS + 5), DAY_MS + 5), RWD_MATCHED);
+    rwd_join_stats o = stats_of(old), r = stats_of(rebuilt);
+    rwd_join_carry_stats(rebuilt, old);
+    rwd_join_stats sum = stats_of(rebuilt);
+    TST_EQ(sum.status[RWD_MATCHED], o.status[RWD_MATCHED] + r.status[RWD_MATCHED]);
+    TST_EQ(sum.status[RWD_MATCHED], 2);
+    TST_EQ(sum.status[RWD_UNKNOWN_EVENT], 1);
+    TST_EQ(sum.joined, 2);
+    TST_EQ(sum.defaulted, 1);
+    TST_EQ(sum.pending, 1); /* a gauge: the rebuilt join's own */
+    uint64_t lat = 0;
+    for (int k = 0; k < RWD_LATENCY_BUCKETS; k++) {
+        lat += sum.latency[k];
+    }
+    TST_EQ(lat, 2);
+    batch_free(&b);
+    rwd_join_free(old);
+    rwd_join_free(rebuilt);
 }
 
 static void test_deferred(void)
@@ -1810,6 +1849,7 @@ int main(void)
 {
     test_peek_gives_the_reward_so_far();
     test_new_and_names();
+    test_carry_stats();
     test_aggregations();
     test_signals_summed_then_clipped();
     test_default_vs_unknown();
