@@ -251,6 +251,9 @@ int main(void)
 
     /* 3. A change it cannot follow: dim 4 -> 6. Base's traffic pauses around it. */
     atomic_store(&t.base_on, false);
+    json_t *js = tst_stats(&f);
+    long long matched_before = tst_stat_join(js, "base", "matched");
+    json_decref(js);
     write_file(base_path, "[policy base]\ndim = 6\nactions = a, b, c\nepsilon = 0.1\n"
                           "signal.resolved = 1\nwindow_ms = 200\n");
     TST_EQ(policy_cli(&f, put_base), 0);
@@ -265,6 +268,12 @@ int main(void)
     stat_pair(&f, "base", &v2, sum2, sizeof(sum2));
     printf("# new head version: model version %lld (was %lld)\n", v2, v1);
     TST_TRUE(v2 > v1); /* the version numbers go on */
+    /* The rebuilt join goes on counting from the old one's. */
+    js = tst_stats(&f);
+    long long matched_after = tst_stat_join(js, "base", "matched");
+    json_decref(js);
+    printf("# join.matched: %lld before the rebuild, %lld after\n", matched_before, matched_after);
+    TST_TRUE(matched_before > 0 && matched_after >= matched_before);
     atomic_store(&t.base_dim, 6);
     atomic_store(&t.base_on, true);
     until = tst_now_ms() + 500;
