@@ -117,35 +117,24 @@ static bool append_pair(redisContext *c, const char *key_a, const uint8_t *a, si
            redisAppendCommand(c, "XADD %s * r %b", key_b, b, len_b) == REDIS_OK;
 }
 
-/* One reply; false if the connection failed. An error reply counts in *errors. */
-static bool read_one(redisContext *c, uint64_t *errors)
+/*
+ * One reply; false if the connection failed. An error reply counts in *errors; with @exec,
+ * EXEC's: each error in its array counts, and an error or nil instead of the array (the
+ * transaction discarded) counts once.
+ */
+static bool read_reply(redisContext *c, bool exec, uint64_t *errors)
 {
     void *v = NULL;
     if (redisGetReply(c, &v) != REDIS_OK || v == NULL) {
         return false;
     }
     redisReply *rep = v;
-    if (rep->type == REDIS_REPLY_ERROR) {
-        (*errors)++;
-    }
-    freeReplyObject(rep);
-    return true;
-}
-
-/* EXEC's reply; false if the connection failed. Each error in it (or instead of it) counts. */
-static bool read_exec(redisContext *c, uint64_t *errors)
-{
-    void *v = NULL;
-    if (redisGetReply(c, &v) != REDIS_OK || v == NULL) {
-        return false;
-    }
-    redisReply *rep = v;
-    if (rep->type == REDIS_REPLY_ARRAY) {
+    if (exec && rep->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < rep->elements; i++) {
             *errors += rep->element[i]->type == REDIS_REPLY_ERROR;
         }
-    } else {
-        (*errors)++; /* an error or nil: the transaction was discarded */
+    } else if (exec || rep->type == REDIS_REPLY_ERROR) {
+        (*errors)++;
     }
     freeReplyObject(rep);
     return true;
@@ -166,9 +155,9 @@ static bool pairs_tx(bench_redis *r, const char *key_a, const uint8_t *a, size_t
         }
         ok = ok && redisAppendCommand(r->c, "EXEC") == REDIS_OK;
         for (uint32_t i = 0; ok && i < 1 + 2 * inflight; i++) {
-            ok = read_one(r->c, &res->errors); /* +OK, then +QUEUED each */
+            ok = read_reply(r->c, false, &res->errors); /* +OK, then +QUEUED each */
         }
-        if (!ok || !read_exec(r->c, &res->errors)) {
+        if (!ok || !read_reply(r->c, true, &res->errors)) {
             return false;
         }
         uint64_t now = base_mono_ns();
@@ -222,7 +211,7 @@ base_err bench_redis_pairs(bench_redis *r, const char *key_a, size_t len_a, cons
     }
     while (n_out > 0) {
         /* redisGetReply() writes out what was appended before it waits. */
-        if (!read_one(r->c, &res.errors) || !read_one(r->c, &res.errors)) {
+        if (!read_reply(r->c, false, &res.errors) || !read_reply(r->c, false, &res.errors)) {
             goto fail;
         }
         uint64_t now = base_mono_ns();

@@ -57,6 +57,15 @@ typedef struct itab_run {
 
 enum { ITAB_HASHES = 3000 };
 
+/* A run of at most @cap inserts from random state @seed (free .all and .want after). */
+static itab_run itab_run_new(size_t cap, uint64_t seed)
+{
+    return (itab_run){.all = base_alloc_zero(cap, sizeof(itab_ent)),
+                      .want = base_alloc_zero(cap, sizeof(itab_ent *)),
+                      .cap = cap,
+                      .x = seed};
+}
+
 /*
  * One random step: with chance @ins_of_8 / 8 (and while entries are left) an insert, else the
  * removal of a random live entry; then a lookup of a random hash, checked against the model:
@@ -106,10 +115,7 @@ static void itab_step(base_itab *t, itab_run *r, unsigned ins_of_8)
 static void itab_walks_newest_first_through_growth(void)
 {
     enum { N = 20000 };
-    itab_run r = {.all = base_alloc_zero(N, sizeof(itab_ent)),
-                  .want = base_alloc_zero(N, sizeof(itab_ent *)),
-                  .cap = N,
-                  .x = 0x9e3779b97f4a7c15ULL};
+    itab_run r = itab_run_new(N, 0x9e3779b97f4a7c15ULL);
     base_itab t;
     TST_OK(base_itab_init(&t, 1, offsetof(itab_ent, link), offsetof(itab_ent, hash)));
     while (r.n < N) {
@@ -139,10 +145,7 @@ static void itab_walks_newest_first_through_growth(void)
 static void itab_shrinks_after_a_peak(void)
 {
     enum { N = 40000 };
-    itab_run r = {.all = base_alloc_zero(N, sizeof(itab_ent)),
-                  .want = base_alloc_zero(N, sizeof(itab_ent *)),
-                  .cap = N,
-                  .x = 0x2545f4914f6cdd1dULL};
+    itab_run r = itab_run_new(N, 0x2545f4914f6cdd1dULL);
     base_itab t;
     TST_OK(base_itab_init(&t, 64, offsetof(itab_ent, link), offsetof(itab_ent, hash)));
     while (r.n < N / 2) {
