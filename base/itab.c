@@ -91,7 +91,7 @@ static void move_bucket(base_itab *t, size_t b)
     }
 }
 
-/* While resizing: move the next STEP_BUCKETS chains; once all are moved, t[1] is the table. */
+/* While resizing: move the next few chains (per_step); once all are moved, t[1] is the table. */
 static void step(base_itab *t)
 {
     if (t->t[1] == NULL) {
