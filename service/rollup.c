@@ -156,16 +156,6 @@ static double mean_of(int64_t micro, uint64_t n)
     return n > 0 ? (double)micro * 1e-6 / (double)n : NAN;
 }
 
-/*
- * What counter @cur added since @prev. The join's counters start again from zero when its
- * join is rebuilt (a definition change, a takeover): a counter below its last reading counts
- * from zero, never wraps.
- */
-static uint64_t since(uint64_t cur, uint64_t prev)
-{
-    return cur >= prev ? cur - prev : cur;
-}
-
 /* The row of @p for the interval ending at @t_ms, from @cur and @p's previous reading. */
 static void make_row(svc_rollup *r, svc_prt *p, const raw *cur, const rwd_join_stats *js,
                      int64_t t_ms, double *row)
@@ -173,30 +163,30 @@ static void make_row(svc_rollup *r, svc_prt *p, const raw *cur, const rwd_join_s
     const raw *o = &r->pol[p - r->e->pol].prev;
     row[SVC_RU_T_MS] = (double)t_ms;
     row[SVC_RU_SPAN_MS] = (double)(t_ms - r->last_t_ms);
-    row[SVC_RU_DECISIONS_ONLINE] = (double)since(cur->decisions[0], o->decisions[0]);
-    row[SVC_RU_DECISIONS_PRODUCTION] = (double)since(cur->decisions[1], o->decisions[1]);
-    row[SVC_RU_LOGGED] = (double)since(cur->logged, o->logged);
-    uint64_t n = since(cur->joined, o->joined);
+    row[SVC_RU_DECISIONS_ONLINE] = (double)(cur->decisions[0] - o->decisions[0]);
+    row[SVC_RU_DECISIONS_PRODUCTION] = (double)(cur->decisions[1] - o->decisions[1]);
+    row[SVC_RU_LOGGED] = (double)(cur->logged - o->logged);
+    uint64_t n = cur->joined - o->joined;
     int64_t m = cur->micro - o->micro;
     row[SVC_RU_JOINED] = (double)n;
     row[SVC_RU_REWARD_SUM] = (double)m * 1e-6;
     row[SVC_RU_REWARD_MEAN] = mean_of(m, n);
     for (uint32_t k = 0; k < 2; k++) {
-        n = since(cur->joined_slot[k], o->joined_slot[k]);
+        n = cur->joined_slot[k] - o->joined_slot[k];
         m = cur->micro_slot[k] - o->micro_slot[k];
         uint32_t base = k == 0 ? SVC_RU_JOINED_ONLINE : SVC_RU_JOINED_PRODUCTION;
         row[base] = (double)n;
         row[base + 1] = (double)m * 1e-6;
         row[base + 2] = mean_of(m, n);
     }
-    n = since(cur->joined_base, o->joined_base);
+    n = cur->joined_base - o->joined_base;
     m = cur->micro_base - o->micro_base;
     row[SVC_RU_JOINED_BASE] = (double)n;
     row[SVC_RU_REWARD_SUM_BASE] = (double)m * 1e-6;
     row[SVC_RU_REWARD_MEAN_BASE] = mean_of(m, n);
     uint64_t st[PROTO_ST_COUNT], all = 0;
     for (int s = 0; s < PROTO_ST_COUNT; s++) {
-        st[s] = since(cur->status[s], o->status[s]);
+        st[s] = cur->status[s] - o->status[s];
         all += st[s];
     }
     row[SVC_RU_FEEDBACK] = (double)all;
@@ -207,10 +197,10 @@ static void make_row(svc_rollup *r, svc_prt *p, const raw *cur, const rwd_join_s
     row[SVC_RU_UNKNOWN_EVENT] = (double)st[PROTO_ST_UNKNOWN_EVENT];
     row[SVC_RU_REFUSED] = (double)(st[PROTO_ST_REJECTED_SIGNAL] + st[PROTO_ST_REJECTED_VALUE] +
                                    st[PROTO_ST_REJECTED_LIMIT] + st[PROTO_ST_REJECTED_RATE]);
-    row[SVC_RU_DEFAULTED] = (double)since(cur->defaulted, o->defaulted);
-    row[SVC_RU_UNKNOWN] = (double)since(cur->unknown, o->unknown);
-    row[SVC_RU_DANGLING] = (double)since(cur->dangling, o->dangling);
-    row[SVC_RU_NOT_ACTIVATED] = (double)since(cur->not_activated, o->not_activated);
+    row[SVC_RU_DEFAULTED] = (double)(cur->defaulted - o->defaulted);
+    row[SVC_RU_UNKNOWN] = (double)(cur->unknown - o->unknown);
+    row[SVC_RU_DANGLING] = (double)(cur->dangling - o->dangling);
+    row[SVC_RU_NOT_ACTIVATED] = (double)(cur->not_activated - o->not_activated);
     pthread_rwlock_rdlock(&p->head_lk);
     row[SVC_RU_VERSION_ONLINE] = (double)pol_portfolio_n_updates(p->pf);
     pthread_rwlock_unlock(&p->head_lk);
