@@ -62,6 +62,26 @@ bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
     return true;
 }
 
+/* A client of @f's daemon waiting @timeout_ms for each reply, signing with f->key if set. */
+static base_err open_client(const tst_daemon *f, int timeout_ms, rlfeed_client **out)
+{
+    base_err e = rlfeed_client_open(f->url, timeout_ms, out);
+    if (e == BASE_OK && f->key != NULL) {
+        (void)rlfeed_client_use_key(*out, f->key);
+    }
+    return e;
+}
+
+/* Whether @c's health request is answered (whatever the health). */
+static bool answers_health(rlfeed_client *c)
+{
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    bool ok = rlfeed_client_health(c, &rep, &len) == BASE_OK;
+    base_free(rep);
+    return ok;
+}
+
 bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_args)
 {
     char *argv[32];
@@ -98,11 +118,8 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
      * during its start leaves a health request unanswered, and each costs a timeout.
      */
     rlfeed_client *poll = NULL;
-    if (f->pid <= 0 || rlfeed_client_open(f->url, POLL_TIMEOUT_MS, &poll) != BASE_OK) {
+    if (f->pid <= 0 || open_client(f, POLL_TIMEOUT_MS, &poll) != BASE_OK) {
         return false;
-    }
-    if (f->key != NULL) {
-        (void)rlfeed_client_use_key(poll, f->key);
     }
     bool up = false;
     int64_t deadline = tst_now_ms() + 15000;
@@ -122,22 +139,12 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
         }
     }
     rlfeed_client_close(poll);
-    if (!up || rlfeed_client_open(f->url, TST_CLIENT_TIMEOUT_MS, &f->c) != BASE_OK) {
-        return false;
-    }
-    if (f->key != NULL) {
-        (void)rlfeed_client_use_key(f->c, f->key);
-    }
     /*
-     * Connected before it is handed over: nng 1.5.2 can leave a dialer's allocations
-     * unreaped when a socket is closed while it is still connecting, as a test that swaps
-     * f->c for a client of its own at once would.
+     * Connected before it is handed over (one health request): nng 1.5.2 can leave a
+     * dialer's allocations unreaped when a socket is closed while it is still connecting, as
+     * a test that swaps f->c for a client of its own at once would.
      */
-    uint8_t *rep = NULL;
-    size_t len = 0;
-    base_err e = rlfeed_client_health(f->c, &rep, &len);
-    base_free(rep);
-    if (e != BASE_OK) {
+    if (!up || open_client(f, TST_CLIENT_TIMEOUT_MS, &f->c) != BASE_OK || !answers_health(f->c)) {
         return false;
     }
     /* The line comes before readiness; without HTTP there is none. */
@@ -296,10 +303,7 @@ bool tst_new_client_served(const char *url, int timeout_ms)
     if (rlfeed_client_open(url, timeout_ms, &c) != BASE_OK) {
         return false;
     }
-    uint8_t *rep = NULL;
-    size_t len = 0;
-    bool ok = rlfeed_client_health(c, &rep, &len) == BASE_OK;
-    base_free(rep);
+    bool ok = answers_health(c);
     rlfeed_client_close(c);
     return ok;
 }

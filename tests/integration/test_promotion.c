@@ -300,7 +300,7 @@ int main(void)
         tst_daemon_fini(&f, true);
         return tst_done();
     }
-    /* Requests wait longer than the fixture's 1 s: this test is about promotion, not speed. */
+    /* Requests wait longer than the fixture's client: this test is about promotion, not speed. */
     rlfeed_client_close(f.c);
     f.c = NULL;
     TST_OK(rlfeed_client_open(f.url, 10000, &f.c));
