@@ -140,32 +140,84 @@ static bool read_reply(redisContext *c, bool exec, uint64_t *errors)
     return true;
 }
 
-/*
- * The transaction ceiling: @inflight pairs in one MULTI ... EXEC, one transaction at a time,
- * as rlfeedd's writer sends a batch; every pair of it completes with EXEC's reply.
- */
-static bool pairs_tx(bench_redis *r, const char *key_a, const uint8_t *a, size_t len_a,
-                     const char *key_b, const uint8_t *b, size_t len_b, uint32_t inflight,
-                     uint64_t from, uint64_t end, bench_result *res, bench_lat *lat)
+/* One measurement of the pair ceiling: the records, their keys, the window. */
+typedef struct pair_job {
+    redisContext *c;
+    const char *key_a, *key_b;
+    const uint8_t *a, *b;
+    size_t len_a, len_b;
+    uint32_t inflight;
+    uint64_t from, end; /* the measured window, base_mono_ns() */
+    bench_result *res;
+    bench_lat *lat;
+} pair_job;
+
+static bool append_job_pair(const pair_job *j)
 {
-    for (uint64_t sent = base_mono_ns(); sent < end; sent = base_mono_ns()) {
-        bool ok = redisAppendCommand(r->c, "MULTI") == REDIS_OK;
-        for (uint32_t i = 0; ok && i < inflight; i++) {
-            ok = append_pair(r->c, key_a, a, len_a, key_b, b, len_b);
+    return append_pair(j->c, j->key_a, j->a, j->len_a, j->key_b, j->b, j->len_b);
+}
+
+/* A pair completed at @now, begun at @sent: counted if @now falls in the window. */
+static void pair_done(const pair_job *j, uint64_t sent, uint64_t now)
+{
+    if (now >= j->from && now < j->end) {
+        j->res->done++;
+        bench_lat_add(j->lat, now - sent);
+    }
+}
+
+/* Plain: @inflight pairs always outstanding; a new one appended as each completes. */
+static bool pairs_plain(const pair_job *j, uint64_t *t0)
+{
+    uint32_t head = 0, n_out = 0;
+    for (; n_out < j->inflight; n_out++) {
+        t0[n_out] = base_mono_ns();
+        if (!append_job_pair(j)) {
+            return false;
         }
-        ok = ok && redisAppendCommand(r->c, "EXEC") == REDIS_OK;
-        for (uint32_t i = 0; ok && i < 1 + 2 * inflight; i++) {
-            ok = read_reply(r->c, false, &res->errors); /* +OK, then +QUEUED each */
-        }
-        if (!ok || !read_reply(r->c, true, &res->errors)) {
+    }
+    while (n_out > 0) {
+        /* redisGetReply() writes out what was appended before it waits. */
+        if (!read_reply(j->c, false, &j->res->errors) ||
+            !read_reply(j->c, false, &j->res->errors)) {
             return false;
         }
         uint64_t now = base_mono_ns();
-        if (now >= from && now < end) {
-            res->done += inflight;
-            for (uint32_t i = 0; i < inflight; i++) {
-                bench_lat_add(lat, now - sent);
+        pair_done(j, t0[head], now);
+        head = (head + 1) % j->inflight;
+        n_out--;
+        if (now < j->end) {
+            t0[(head + n_out) % j->inflight] = now;
+            if (!append_job_pair(j)) {
+                return false;
             }
+            n_out++;
+        }
+    }
+    return true;
+}
+
+/*
+ * Transactions: @inflight pairs in one MULTI ... EXEC, one transaction at a time, as
+ * rlfeedd's writer sends a batch; every pair of it completes with EXEC's reply.
+ */
+static bool pairs_tx(const pair_job *j)
+{
+    for (uint64_t sent = base_mono_ns(); sent < j->end; sent = base_mono_ns()) {
+        bool ok = redisAppendCommand(j->c, "MULTI") == REDIS_OK;
+        for (uint32_t i = 0; ok && i < j->inflight; i++) {
+            ok = append_job_pair(j);
+        }
+        ok = ok && redisAppendCommand(j->c, "EXEC") == REDIS_OK;
+        for (uint32_t i = 0; ok && i < 1 + 2 * j->inflight; i++) {
+            ok = read_reply(j->c, false, &j->res->errors); /* +OK, then +QUEUED each */
+        }
+        if (!ok || !read_reply(j->c, true, &j->res->errors)) {
+            return false;
+        }
+        uint64_t now = base_mono_ns();
+        for (uint32_t i = 0; i < j->inflight; i++) {
+            pair_done(j, sent, now);
         }
     }
     return true;
@@ -196,38 +248,21 @@ base_err bench_redis_pairs(bench_redis *r, const char *key_a, size_t len_a, cons
     bench_result res = {.seconds = (double)measure_ms / 1000.0};
     uint64_t start = base_mono_ns();
     uint64_t from = start + warmup_ms * 1000000u, end = from + measure_ms * 1000000u;
-    uint32_t head = 0, n_out = 0;
+    pair_job j = {.c = r->c,
+                  .key_a = key_a,
+                  .key_b = key_b,
+                  .a = a,
+                  .b = b,
+                  .len_a = len_a,
+                  .len_b = len_b,
+                  .inflight = inflight,
+                  .from = from,
+                  .end = end,
+                  .res = &res,
+                  .lat = &lat};
     e = BASE_EIO;
-    if (tx) {
-        if (!pairs_tx(r, key_a, a, len_a, key_b, b, len_b, inflight, from, end, &res, &lat)) {
-            goto fail;
-        }
-    }
-    for (; !tx && n_out < inflight; n_out++) {
-        t0[(head + n_out) % inflight] = base_mono_ns();
-        if (!append_pair(r->c, key_a, a, len_a, key_b, b, len_b)) {
-            goto fail;
-        }
-    }
-    while (n_out > 0) {
-        /* redisGetReply() writes out what was appended before it waits. */
-        if (!read_reply(r->c, false, &res.errors) || !read_reply(r->c, false, &res.errors)) {
-            goto fail;
-        }
-        uint64_t now = base_mono_ns();
-        if (now >= from && now < end) {
-            res.done++;
-            bench_lat_add(&lat, now - t0[head]);
-        }
-        head = (head + 1) % inflight;
-        n_out--;
-        if (now < end) {
-            t0[(head + n_out) % inflight] = now;
-            if (!append_pair(r->c, key_a, a, len_a, key_b, b, len_b)) {
-                goto fail;
-            }
-            n_out++;
-        }
+    if (!(tx ? pairs_tx(&j) : pairs_plain(&j, t0))) {
+        goto fail;
     }
     res.per_s = res.seconds > 0 ? (double)res.done / res.seconds : 0.0;
     e = bench_lat_summarise(&lat, 1, &res);
