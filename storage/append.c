@@ -407,10 +407,12 @@ static base_err lane_read(sto_store *s, lane *l, sto_append *items, const bool *
              * Nothing of the chunk was stored. The rest of this batch goes as a plain
              * pipeline, starting with this chunk again, so each command gets its own
              * answer: one refused key or index command holds back only its own item.
+             * Later batches too, until one is stored without a refusal (s->tx_off).
              */
             l->used = 0;
             l->tail = 0;
             l->tx = false;
+            s->tx_off = true;
             return BASE_OK;
         }
     }
@@ -494,7 +496,7 @@ static size_t make_lanes(sto_store *s, sto_append *items, size_t n, size_t *orde
         for (size_t i = 0; i < n; i++) {
             order[i] = i;
         }
-        lanes[0] = (lane){.node = -1, .idx = order, .n = n, .tx = true};
+        lanes[0] = (lane){.node = -1, .idx = order, .n = n, .tx = !s->tx_off};
         return 1;
     }
     uint8_t owner_of[PIPE_MAX_ITEMS];
@@ -631,6 +633,13 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n)
     }
     if (unsettled) {
         e = BASE_EIO; /* the caller backs off and reconnects, which reads the map again */
+    }
+    if (e == BASE_OK && s->tx_off) {
+        bool refused = false;
+        for (size_t i = 0; i < n; i++) {
+            refused = refused || items[i].out_refused;
+        }
+        s->tx_off = refused; /* stored without a refusal: transactions again */
     }
 fail:
     if (e != BASE_OK && !s->cluster) {

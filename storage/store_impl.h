@@ -64,6 +64,12 @@ struct sto_store {
     sto_slot_map *map;                    /* NULL until first read */
     sto_node_conn conn[STO_CLUSTER_NODES_MAX];
     char refusal[128]; /* the last error reply (sto_store_refusal) */
+    /*
+     * Redis refused a transaction (append.c): chunks go as plain pipelines, each command
+     * answered on its own, until a batch is stored without a refusal. A refusal that lasts
+     * (OOM, an ACL) then costs one send of each record per retry, not two.
+     */
+    bool tx_off;
 };
 
 /*

@@ -976,6 +976,27 @@ static long long xlen(redisContext *c, const char *key)
     return n;
 }
 
+/* A counter of @cmd in INFO commandstats ("calls", "rejected_calls"), 0 if absent; -1 on error. */
+static long long cmdstat(redisContext *c, const char *cmd, const char *counter)
+{
+    redisReply *r = redisCommand(c, "INFO commandstats");
+    long long v = -1;
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        char line[64], key[64];
+        (void)snprintf(line, sizeof(line), "cmdstat_%s:", cmd);
+        (void)snprintf(key, sizeof(key), "%s=", counter);
+        const char *at = strstr(r->str, line);
+        const char *eol = at != NULL ? strchr(at, '\n') : NULL;
+        const char *f = at != NULL ? strstr(at, key) : NULL;
+        v = 0;
+        if (f != NULL && (eol == NULL || f < eol) && (f == at + strlen(line) || f[-1] == ',')) {
+            v = strtoll(f + strlen(key), NULL, 10);
+        }
+    }
+    freeReplyObject(r);
+    return v;
+}
+
 static bool redis_ok(redisContext *c, const char *cmd)
 {
     redisReply *r = redisCommand(c, cmd);
@@ -989,8 +1010,9 @@ static bool redis_ok(redisContext *c, const char *cmd)
  * record Redis refuses while running it (WRONGTYPE) fails alone and the rest of the batch
  * is stored; a transaction Redis will not run (OOM, or a key the user may not write) is sent
  * again as a plain pipeline, so each item gets its own answer (all refused under OOM, only
- * the denied key's with the ACL); and a user whose ACL lacks MULTI still gets each record
- * stored exactly once, each with its own result.
+ * the denied key's with the ACL), and later batches go plain until one is stored without a
+ * refusal; and a user whose ACL lacks MULTI still gets each record stored exactly once,
+ * each with its own result.
  */
 static void chunks_are_transactions(sto_store *s, const sto_server *srv)
 {
@@ -1018,6 +1040,7 @@ static void chunks_are_transactions(sto_store *s, const sto_server *srv)
     for (int i = 0; i < 4; i++) {
         make_outcome(&o[i], "txoom", 50 + i);
     }
+    long long rejected = cmdstat(c, "xadd", "rejected_calls");
     TST_OK(sto_store_append(s, a, 4));
     int refused = 0;
     for (int i = 0; i < 4; i++) {
@@ -1026,10 +1049,30 @@ static void chunks_are_transactions(sto_store *s, const sto_server *srv)
     TST_EQ(refused, 4);
     TST_TRUE(strncmp(sto_store_refusal(s), "OOM", 3) == 0);
     TST_EQ(xlen(c, "rlfeed:{txoom}:outcomes"), 0);
+    /* Each XADD refused twice: queued in the transaction, then sent again alone. */
+    TST_EQ(cmdstat(c, "xadd", "rejected_calls") - rejected, 8);
+
+    /* While the refusal lasts a retry is a plain pipeline: each record is sent once. */
+    rejected = cmdstat(c, "xadd", "rejected_calls");
+    long long multis = cmdstat(c, "multi", "calls");
+    TST_OK(sto_store_append(s, a, 4));
+    TST_TRUE(a[0].out_refused && a[3].out_refused);
+    TST_EQ(cmdstat(c, "xadd", "rejected_calls") - rejected, 4);
+    TST_EQ(cmdstat(c, "multi", "calls"), multis);
+
+    /* Stored without a refusal (still plain), then the next batch is a transaction again. */
     TST_TRUE(redis_ok(c, "CONFIG SET maxmemory 0"));
     TST_OK(sto_store_append(s, a, 4));
     TST_TRUE(a[0].out_err == BASE_OK && a[3].out_err == BASE_OK);
     TST_EQ(xlen(c, "rlfeed:{txoom}:outcomes"), 4);
+    TST_EQ(cmdstat(c, "multi", "calls"), multis);
+    for (int i = 0; i < 4; i++) {
+        make_outcome(&o[i], "txoom", 54 + i);
+    }
+    TST_OK(sto_store_append(s, a, 4));
+    TST_TRUE(a[0].out_err == BASE_OK && a[3].out_err == BASE_OK);
+    TST_EQ(xlen(c, "rlfeed:{txoom}:outcomes"), 8);
+    TST_EQ(cmdstat(c, "multi", "calls"), multis + 1);
 
     /* No MULTI for this user: the commands run one by one, each stored once. */
     TST_TRUE(redis_ok(c, "ACL SETUSER nomulti on >pw ~* &* +@all -multi -exec"));
