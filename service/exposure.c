@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/record.h"
 #include "service/config.h"
@@ -31,13 +32,15 @@ static bool loopback_host(const char *host)
 /* Whether @url is a plain-text network listener (see svc_config_check_exposure) beyond loopback. */
 static bool exposed_url(const char *url, bool http)
 {
-    static const char *const nng_plain[] = {"tcp://", "tcp4://", "tcp6://", "ws://"};
+    /* Every plain-text network scheme nng 1.5.2 listens on; it takes them in any case. */
+    static const char *const nng_plain[] = {"tcp://", "tcp4://", "tcp6://",
+                                            "ws://",  "ws4://",  "ws6://"};
     static const char *const http_plain[] = {"http://"};
     const char *const *schemes = http ? http_plain : nng_plain;
     size_t n = http ? 1 : sizeof(nng_plain) / sizeof(nng_plain[0]);
     const char *rest = NULL;
     for (size_t i = 0; i < n && rest == NULL; i++) {
-        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0) {
+        if (strncasecmp(url, schemes[i], strlen(schemes[i])) == 0) {
             rest = url + strlen(schemes[i]);
         }
     }

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -12,10 +13,11 @@
 
 bool svc_tls_url(const char *url)
 {
+    /* Every TLS scheme nng 1.5.2 listens on, in any case (it lower-cases them). */
     static const char *const schemes[] = {"tls+tcp://", "tls+tcp4://", "tls+tcp6://", "wss://",
-                                          "https://"};
+                                          "wss4://",    "wss6://",     "https://"};
     for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-        if (strncmp(url, schemes[i], strlen(schemes[i])) == 0) {
+        if (strncasecmp(url, schemes[i], strlen(schemes[i])) == 0) {
             return true;
         }
     }

@@ -354,15 +354,24 @@ void sto_url_redact(const char *url, char *out, size_t size)
     if (size == 0) {
         return;
     }
+    const char *last = strrchr(url, '@');
+    if (last == NULL) {
+        (void)snprintf(out, size, "%s", url); /* no credentials */
+        return;
+    }
+    /*
+     * The well-formed case keeps the user name: scheme://[user]:password@host... Anything
+     * else with an '@' (a malformed URL, a '/' or '@' inside the password, no "://") may
+     * hide a password anywhere before its last '@': all of that is replaced.
+     */
     const char *sep = strstr(url, "://");
     const char *rest = sep != NULL ? sep + 3 : NULL;
     const char *at = rest != NULL ? memchr(rest, '@', strcspn(rest, "/")) : NULL;
-    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
-    if (colon == NULL) {
-        (void)snprintf(out, size, "%s", at != NULL ? "(a redis url with credentials)" : url);
-        return;
-    }
-    (void)snprintf(out, size, "%.*s***%s", (int)(colon + 1 - url), url, at); /* may cut */
+    const char *colon = at == last ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    size_t keep = colon != NULL ? (size_t)(colon + 1 - url)
+                  : sep != NULL ? (size_t)(rest - url)
+                                : 0;
+    (void)snprintf(out, size, "%.*s***%s", (int)keep, url, last); /* may cut */
 }
 
 void sto_store_close(sto_store *s)

@@ -73,7 +73,8 @@ base_err sto_store_open(const char *url, int timeout_ms, sto_store **out, char *
 
 /*
  * sto_url_redact() - @url with its password replaced by "***" (and unchanged when it has
- * none), for logs, errors and stats. Always NUL-terminates @out.
+ * no '@'), for logs, errors and stats; in a URL that is not scheme://[user]:password@...
+ * everything before the last '@' after the scheme. Always NUL-terminates @out.
  */
 void sto_url_redact(const char *url, char *out, size_t size);
 

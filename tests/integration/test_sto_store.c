@@ -1346,6 +1346,17 @@ static void private_server_requires_its_password(bool unix_socket)
     TST_STREQ(shown, "unix:/a/b.sock");
     sto_url_redact("tcp://127.0.0.1:6379", shown, sizeof(shown));
     TST_STREQ(shown, "tcp://127.0.0.1:6379");
+    /* Malformed: no part of a password is shown, wherever its '@' or '/' fall. */
+    sto_url_redact("tcp://user:pa/ss@127.0.0.1:6379", shown, sizeof(shown));
+    TST_STREQ(shown, "tcp://***@127.0.0.1:6379");
+    sto_url_redact("tcp://:p@ss@h:1", shown, sizeof(shown));
+    TST_STREQ(shown, "tcp://***@h:1");
+    sto_url_redact("tcp:/:secretpw@h:1", shown, sizeof(shown));
+    TST_STREQ(shown, "***@h:1");
+    sto_url_redact("tcp//u:secretpw@h:1", shown, sizeof(shown));
+    TST_STREQ(shown, "***@h:1");
+    sto_url_redact("unix://:pw@/tmp/redis.sock", shown, sizeof(shown));
+    TST_STREQ(shown, "unix://:***@/tmp/redis.sock");
 }
 
 int main(void)
