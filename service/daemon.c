@@ -1,11 +1,14 @@
 #include "service/daemon.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
@@ -90,9 +93,11 @@ static void keep_redis(keeper *k)
         if (!sto_server_reap(k->srv, &st)) {
             return; /* running */
         }
+        char shown[SVC_URL_MAX];
+        sto_url_redact(sto_server_url(k->srv), shown, sizeof(shown));
         base_log(BASE_LOG_WARN, "private redis-server %s %d; restarting it on %s",
                  WIFSIGNALED(st) ? "killed by signal" : "exited with status",
-                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), sto_server_url(k->srv));
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), shown);
         k->next_try_ns = 0;
         k->backoff_ms = RESTART_BACKOFF_MS;
     }
@@ -145,6 +150,25 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
              "private redis-server at %s (pid %d, data in %s, appendfsync %s, password in "
              "redis.conf there)",
              shown, (int)sto_server_pid(*out_srv), sto_server_dir(*out_srv), cfg->appendfsync);
+    return BASE_OK;
+}
+
+/*
+ * data_dir, where a shutdown spills: created (mode 0700) if absent, so that the first
+ * shutdown that needs it finds it; one that cannot be made or written stops the start.
+ */
+static base_err check_data_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        base_log(BASE_LOG_ERROR, "data_dir %s: cannot create it: %s", dir, strerror(errno));
+        return BASE_EIO;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        base_log(BASE_LOG_ERROR,
+                 "data_dir %s: %s; a shutdown could not spill unstored records there", dir,
+                 strerror(errno));
+        return BASE_EIO;
+    }
     return BASE_OK;
 }
 
@@ -256,7 +280,9 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url,
         svc_persist_count_audit_failed(persist, failed);
     }
     if (e != BASE_OK) {
-        base_log(BASE_LOG_ERROR, "restoring models from %s: %s", url, err);
+        char shown[SVC_URL_MAX + 64];
+        sto_url_redact(url, shown, sizeof(shown)); /* the private server's has its password */
+        base_log(BASE_LOG_ERROR, "restoring models from %s: %s", shown, err);
     }
     sto_store_close(s);
     return e;
@@ -303,6 +329,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP); /* taken by the wait below and ignored: there is no reload */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -446,6 +473,10 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
                                 : "");
     /* Records a shutdown could not store, before anything new is written. */
     if (cfg->data_dir[0] != '\0') {
+        e = check_data_dir(cfg->data_dir);
+        if (e != BASE_OK) {
+            goto done;
+        }
         e = replay_spills(cfg, url, owner);
         if (e != BASE_OK) {
             goto done;
@@ -536,6 +567,11 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     while (sig < 0) {
         struct timespec tick = {0, SUPERVISE_MS * 1000000L};
         sig = sigtimedwait(&sigs, NULL, &tick); /* -1: timeout (EAGAIN) or EINTR */
+        if (sig == SIGHUP) {
+            base_log(BASE_LOG_WARN, "SIGHUP ignored: rlfeedd has no reload; restart it to apply "
+                                    "a changed configuration (SIGTERM stops it)");
+            sig = -1;
+        }
         if (sig < 0) {
             keep_redis(&kp);
         }
@@ -556,8 +592,9 @@ done:;
         for (uint32_t i = 0; i < cfg->n_policies; i++) {
             uint64_t n = 0, sum = 0;
             if (svc_engine_model_info(eng, cfg->policy[i].name, &n, &sum)) {
-                base_log(BASE_LOG_INFO, "policy %s: %" PRIu64 " updates, checksum %016" PRIx64,
-                         cfg->policy[i].name, n, sum);
+                base_log_policy(BASE_LOG_INFO, cfg->policy[i].name,
+                                "policy %s: %" PRIu64 " updates, checksum %016" PRIx64,
+                                cfg->policy[i].name, n, sum);
             }
         }
     }

@@ -72,9 +72,14 @@ void svc_persist_complete(svc_persist *p, svc_persist_item *it, base_err result)
     if (p->in_hand > 0) {
         p->in_hand--;
     }
-    if (result == BASE_OK) {
+    /*
+     * written: records stored (with replicas_ack, also one the replicas did not confirm in
+     * time: it is on the master, and its request is answered as stored). failed: records
+     * ended unstored, and checkpoints Redis refused. A stored checkpoint counts neither.
+     */
+    if (it->type == SVC_PERSIST_APPEND && (result == BASE_OK || result == BASE_ETIMEDOUT)) {
         atomic_fetch_add(&p->written, 1);
-    } else {
+    } else if (result != BASE_OK) {
         atomic_fetch_add(&p->failed, 1);
     }
     if (it->done != NULL) {

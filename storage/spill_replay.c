@@ -18,6 +18,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "storage/spill_impl.h"
+#include "storage/store_impl.h"
 #include "storage/streamid.h"
 
 #define REPLAY_CHUNK 1024u /* records per pipelined append */
@@ -256,7 +257,14 @@ static base_err replay_file(sto_store *s, const char *path, const char *owner,
             e = sto_store_last_id(s, x->kind, x->policy, top);
             if (e != BASE_OK || !sto_sid_parse(top, &x->top)) {
                 e = e != BASE_OK ? e : BASE_EPROTO;
-                sto_spill_put_err(errbuf, errlen, "reading the last id of a stream for", path, 0);
+                char why[200], key[STO_KEY_MAX];
+                if (sto_stream_key(key, sizeof(key), x->kind, x->policy) != BASE_OK) {
+                    base_strlcpy(key, x->policy, sizeof(key));
+                }
+                if (errbuf != NULL && errlen > 0) {
+                    (void)snprintf(errbuf, errlen, "spill file %s: reading the last id of %s: %s",
+                                   path, key, sto_store_strerror(s, e, why, sizeof(why)));
+                }
                 goto fail;
             }
             x->last = x->top;
@@ -291,6 +299,11 @@ static base_err replay_file(sto_store *s, const char *path, const char *owner,
     }
     e = append_all(s, r, skip, n, rep, errbuf, errlen);
     if (e != BASE_OK) {
+        if (errbuf != NULL && errlen > 0) {
+            char why[512];
+            base_strlcpy(why, errbuf, sizeof(why));
+            (void)snprintf(errbuf, errlen, "spill file %s: %s", path, why); /* may cut */
+        }
         goto fail;
     }
     e = BASE_EIO;

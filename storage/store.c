@@ -100,6 +100,8 @@ base_err sto_store_last_id(sto_store *s, sto_kind kind, const char *policy, char
         e = r->str != NULL && strstr(r->str, "no such key") != NULL ? BASE_OK : BASE_ESTORE;
         if (e == BASE_OK) {
             memcpy(out_id, "0-0", 4);
+        } else {
+            base_strlcpy(s->refusal, r->str != NULL ? r->str : "", sizeof(s->refusal));
         }
         goto fail;
     }

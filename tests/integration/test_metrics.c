@@ -94,6 +94,30 @@ static bool wait_joined(tst_daemon *f, int timeout_ms)
     return false;
 }
 
+/*
+ * storage.written counts records only (operations.md): every decision, outcome and joined
+ * example, not the checkpoints (snapshots) the writer also stores. Waits for the last ones.
+ */
+static bool written_is_records(tst_daemon *f, uint64_t want, uint64_t *out_seen)
+{
+    int64_t deadline = tst_now_ms() + 10000;
+    *out_seen = 0;
+    while (tst_now_ms() < deadline) {
+        proto_stats st;
+        if (get_stats(f, &st)) {
+            bool done =
+                st.storage.queue_depth == 0 && st.n_policies == 1 && st.policies[0].snapshots > 0;
+            *out_seen = st.storage.written;
+            proto_stats_fini(&st);
+            if (done && *out_seen >= want) {
+                return *out_seen == want;
+            }
+        }
+        tst_nap();
+    }
+    return false;
+}
+
 static double value_of(const char *text, const char *series)
 {
     double v = -1.0;
@@ -246,6 +270,7 @@ static void metrics_match_stats(const char *text, const proto_stats *st, uint64_
            (double)st->rejected[PROTO_E_UNKNOWN_POLICY]);
     TST_EQ((double)st->rejected[PROTO_E_UNKNOWN_POLICY], 1.0);
     TST_EQ(value_of(text, "rlfeed_write_queue_capacity"), (double)st->storage.queue_capacity);
+    TST_EQ(value_of(text, "rlfeed_records_written_total"), (double)st->storage.written);
     TST_EQ(value_of(text, "rlfeed_redis_up"), 1.0);
     TST_EQ(value_of(text, "rlfeed_audit_failed_total"), 0.0);
     TST_EQ(value_of(text, "rlfeed_pull_paused_total"), 0.0);
@@ -457,6 +482,10 @@ int main(void)
         TST_TRUE(!r.ok);
         TST_TRUE(drive(&f, &fed));
         TST_TRUE(wait_joined(&f, 20000));
+        uint64_t written = 0;
+        TST_TRUE(written_is_records(&f, 2u * N_INTERACTIONS + fed, &written));
+        printf("# written %llu, records %llu\n", (unsigned long long)written,
+               (unsigned long long)(2u * N_INTERACTIONS + fed));
         endpoints_answer(&f);
         /* explain is timed too (operations.md: every op in rlfeed_request_duration_seconds). */
         TST_OK(tst_callf(&f, &r, "{\"op\":\"explain\",\"policy\":\"faq\",\"event_id\":\"none\"}"));

@@ -216,6 +216,7 @@ static void private_server_is_restarted(void)
     rlfeed_client_close(c);
     TST_TRUE(refuses_without_password(&f)); /* the restarted server keeps its password */
     TST_EQ(scan_log(&f, &pid, NULL, 0, "private redis-server killed by signal 9; restarting"), 1);
+    TST_TRUE(!tst_file_has(f.log, pass)); /* nor does the restart's line */
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);
 }

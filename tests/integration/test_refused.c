@@ -90,13 +90,15 @@ int main(void)
     char data_dir[700];
     bool ok = tst_daemon_init(&f, "rlfeed-refused", CONFIG);
     snprintf(data_dir, sizeof(data_dir), "%s/data", f.dir);
-    ok = ok && mkdir(data_dir, 0700) == 0;
     const char *extra[] = {"--data-dir", data_dir, NULL};
     if (!ok || !tst_daemon_start(&f, true, extra)) {
         TST_TRUE(0 && "fixture");
         tst_daemon_fini(&f, true);
         return tst_done();
     }
+    /* rlfeedd made data_dir (with an external Redis too), so a shutdown can spill there. */
+    struct stat dst;
+    TST_TRUE(stat(data_dir, &dst) == 0 && S_ISDIR(dst.st_mode) && (dst.st_mode & 0777) == 0700);
     const char *sock = sto_server_url(f.redis) + strlen("unix:");
     char ev[3][BASE_ID_MAX + 1];
     rlfeed_reply r;
@@ -181,7 +183,14 @@ int main(void)
     TST_TRUE(redis_config(sock, "maxmemory", "0"));
     TST_TRUE(redis_status(sock, "ACL SETUSER default -xadd"));
     TST_TRUE(start_fails_with(&f, extra, "redis refused it (NOPERM"));
+    TST_TRUE(tst_file_has(f.log, "/rlfeed-spill-")); /* the file's name */
     TST_TRUE(redis_status(sock, "ACL SETUSER default +xadd"));
+    /* A foreign key where a spilled record's stream belongs: its words, and the stream. */
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:decisions rlfeed:{o}:kept"));
+    TST_TRUE(redis_status(sock, "SET rlfeed:{o}:decisions foreign"));
+    TST_TRUE(start_fails_with(
+        &f, extra, "reading the last id of rlfeed:{o}:decisions: store error (WRONGTYPE"));
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:kept rlfeed:{o}:decisions"));
     TST_TRUE(tst_daemon_start(&f, true, extra));
     TST_TRUE(tst_file_has(f.log, "replayed 1 spill file(s)"));
     int n = 0;

@@ -280,8 +280,32 @@ static void sigterm_with_redis_hung_and_no_data_dir_reports_the_loss(void)
     free(oid);
 }
 
+/* SIGHUP is logged and ignored (operations.md): rlfeedd has no reload, and a closed
+ * terminal must not stop it without its shutdown. */
+static void sighup_is_ignored(void)
+{
+    printf("# SIGHUP: logged and ignored; SIGTERM still stops cleanly\n");
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-shutdown-hup", CONFIG) || !tst_daemon_start(&f, true, NULL)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, true);
+        return;
+    }
+    TST_EQ(kill(f.pid, SIGHUP), 0);
+    int64_t deadline = tst_now_ms() + 5000;
+    while (log_count(&f, "SIGHUP ignored") == 0 && tst_now_ms() < deadline) {
+        tst_nap();
+    }
+    TST_EQ(log_count(&f, "SIGHUP ignored"), 1);
+    TST_TRUE(tst_wait_health(f.c, "ready", 2000));
+    TST_EQ(tst_daemon_stop(&f), 0);
+    TST_EQ(log_count(&f, "stopped cleanly"), 1);
+    tst_daemon_fini(&f, tst_failed > 0);
+}
+
 int main(void)
 {
+    sighup_is_ignored();
     sigterm_with_redis_hung_spills_and_the_next_start_replays();
     sigterm_with_redis_hung_and_no_data_dir_reports_the_loss();
     rlfeed_client_lib_fini();
