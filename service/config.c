@@ -13,16 +13,40 @@
 #include <stdatomic.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/quant.h"
 #include "base/utf8.h"
 #include "storage/store.h"
 
-/* Parser state shared with the inih callback. */
+/* The kind of section open in the parse. */
+typedef enum section_kind {
+    SECTION_NONE,
+    SECTION_SERVER,
+    SECTION_POLICY,
+    SECTION_SIGNAL,
+    SECTION_CLIENT,
+} section_kind;
+
+/*
+ * Parser state shared with the inih callback. libinih calls it once per key line and once
+ * more per indented continuation line, with the same section and key: the calls of one key
+ * are joined into pend_* and the key is taken once, whole, when the next key (or the end)
+ * comes. Sections are opened in the order of the headers the prescan listed, so those with
+ * no keys count too (config.h, invariants 1 and 2).
+ */
 typedef struct parse_state {
     svc_config *cfg;
-    svc_policy_config *pol; /* current [policy NAME] (or the signal's policy) or NULL */
-    rwd_signal *sig;        /* current [signal POLICY.NAME] or NULL */
-    char section[2 * BASE_NAME_MAX + 16]; /* the section sig belongs to */
+    section_kind kind;                     /* of the open section */
+    char section[SVC_INI_SECTION_MAX + 1]; /* its header's name */
+    svc_policy_config *pol;             /* current [policy NAME] (or the signal's policy) or NULL */
+    rwd_signal *sig;                    /* current [signal POLICY.NAME] or NULL */
+    const svc_config_sections *headers; /* every header in file order (NULL: none) */
+    uint32_t next_header;               /* the first not opened yet */
+    bool pending;                       /* pend_* hold a key not taken yet */
+    char pend_section[SVC_INI_SECTION_MAX + 1];
+    base_buf pend_key;   /* NUL-terminated */
+    base_buf pend_value; /* NUL-terminated: its lines joined */
+    uint32_t pend_lines; /* lines the value came on */
     bool in_server;
     char *err;
     size_t errlen;
@@ -315,85 +339,271 @@ static int policy_key(parse_state *st, const char *k, const char *v)
     return 1;
 }
 
+/*
+ * [signal POLICY.NAME]: POLICY is the longest name of a policy above it that the section's
+ * name begins with, followed by "."; a policy name may itself hold dots (faq.v2).
+ */
+static int open_signal(parse_state *st, const char *section)
+{
+    const char *full = section + 7;
+    svc_policy_config *p = NULL;
+    size_t plen = 0;
+    for (uint32_t i = 0; i < st->cfg->n_policies; i++) {
+        svc_policy_config *q = &st->cfg->policy[i];
+        size_t n = strlen(q->name);
+        if (n > plen && strncmp(full, q->name, n) == 0 && full[n] == '.') {
+            p = q;
+            plen = n;
+        }
+    }
+    if (p == NULL) {
+        return fail(st,
+                    "[%s]: no policy above it that it names (expected [signal POLICY.NAME] "
+                    "below [policy POLICY])",
+                    section);
+    }
+    rwd_signal *g = NULL;
+    if (!new_signal(st, p, full + plen + 1, &g)) {
+        return 0;
+    }
+    rwd_signal_default(g, full + plen + 1, RWD_EVENT);
+    g->map_min = NAN; /* unset: the number's own range, resolved in finish() */
+    g->map_max = NAN;
+    st->pol = p;
+    st->sig = g;
+    return 1;
+}
+
+static int open_policy(parse_state *st, const char *pname)
+{
+    svc_config *c = st->cfg;
+    if (svc_config_policy(c, pname) != NULL) {
+        return fail(st, "policy \"%s\" defined twice", pname);
+    }
+    if (c->n_policies == SVC_MAX_POLICIES) {
+        return fail(st, "too many policies (at \"%s\")", pname);
+    }
+    if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX || strpbrk(pname, "{}: \t") != NULL) {
+        return fail(st, "bad policy name \"%s\"", pname);
+    }
+    if (!base_utf8_valid(pname, strlen(pname))) {
+        return fail(st, "a policy name is not valid UTF-8");
+    }
+    st->pol = &c->policy[c->n_policies++];
+    base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
+    pol_head_config_default(&st->pol->head, 0, 0);
+    base_strlcpy(st->pol->portfolio_spec, "auto", sizeof(st->pol->portfolio_spec));
+    st->pol->portfolio_mix = -1.0;
+    rwd_spec_default(&st->pol->reward);
+    st->pol->max_pending = 1000000;
+    return 1;
+}
+
+/* Open section @section: what its header defines holds even if no key follows. */
+static int open_section(parse_state *st, const char *section)
+{
+    int ok = 1;
+    st->kind = SECTION_NONE;
+    st->pol = NULL;
+    st->sig = NULL;
+    if (!base_strlcpy(st->section, section, sizeof(st->section))) {
+        return fail(st, "section [%.64s...] is too long", section); /* the prescan says first */
+    }
+    if (strcmp(section, "server") == 0) {
+        st->kind = SECTION_SERVER;
+    } else if (strncmp(section, "signal ", 7) == 0) {
+        ok = open_signal(st, section);
+        st->kind = SECTION_SIGNAL;
+    } else if (strncmp(section, "client ", 7) == 0) {
+        if (svc_config_client_open(st->cfg, section + 7, st->err, st->errlen) != BASE_OK) {
+            st->failed = true;
+            ok = 0;
+        }
+        st->kind = SECTION_CLIENT;
+    } else if (strncmp(section, "policy ", 7) == 0) {
+        ok = open_policy(st, section + 7);
+        st->kind = SECTION_POLICY;
+    } else {
+        ok = fail(st, "unknown section [%s]", section);
+    }
+    return ok;
+}
+
+/*
+ * Make @section the open one: open every header up to it (in file order; those before it
+ * have no keys), unless it is open already.
+ */
+static int enter_section(parse_state *st, const char *section)
+{
+    if (st->kind != SECTION_NONE && strcmp(st->section, section) == 0) {
+        return 1;
+    }
+    const svc_config_sections *h = st->headers;
+    uint32_t to = st->next_header;
+    while (h != NULL && to < h->n && strcmp(h->name[to], section) != 0) {
+        to++;
+    }
+    if (h == NULL || to == h->n) {
+        return open_section(st, section); /* not a header the prescan saw */
+    }
+    for (; st->next_header <= to; st->next_header++) {
+        if (open_section(st, h->name[st->next_header]) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether key @k of the open section takes a list, which may continue on further lines. */
+static bool list_key(const parse_state *st, const char *k)
+{
+    switch (st->kind) {
+    case SECTION_SERVER:
+        return strcmp(k, "url") == 0;
+    case SECTION_POLICY:
+        return strcmp(k, "actions") == 0 || strcmp(k, "no_explore") == 0 ||
+               strcmp(k, "portfolio") == 0;
+    case SECTION_CLIENT:
+        return strcmp(k, "key") == 0 || strcmp(k, "ops") == 0 || strcmp(k, "policies") == 0;
+    default:
+        return false;
+    }
+}
+
+/* Take key @k = @v (of @lines lines) of section @section. */
+static int take_key(parse_state *st, const char *section, const char *k, const char *v,
+                    uint32_t lines)
+{
+    if (section[0] == '\0') {
+        return fail(st, "key \"%.64s\" comes before any [section]", k);
+    }
+    if (enter_section(st, section) == 0) {
+        return 0;
+    }
+    if (lines > 1 && !list_key(st, k)) {
+        return fail(st,
+                    "[%s]: %.64s takes one value, but the indented line below it continues it "
+                    "(only lists do: url, actions, no_explore, portfolio, and a client's key, ops "
+                    "and policies)",
+                    section, k);
+    }
+    switch (st->kind) {
+    case SECTION_SERVER:
+        return server_key(st, k, v);
+    case SECTION_SIGNAL:
+        return signal_key(st, k, v);
+    case SECTION_POLICY:
+        return policy_key(st, k, v);
+    case SECTION_CLIENT: {
+        int taken = svc_config_client_key(st->cfg, section + 7, k, v, st->err, st->errlen);
+        st->failed = taken == 0;
+        return taken;
+    }
+    default:
+        return fail(st, "unknown section [%s]", section);
+    }
+}
+
+/* Take the pending key, if any. */
+static int flush_entry(parse_state *st)
+{
+    if (!st->pending) {
+        return 1;
+    }
+    st->pending = false;
+    return take_key(st, st->pend_section, (const char *)st->pend_key.data,
+                    (const char *)st->pend_value.data, st->pend_lines);
+}
+
+/* Set @b to the @n bytes at @s (append: after them), NUL-terminated. */
+static base_err text_put(base_buf *b, bool append, const char *s, size_t n)
+{
+    if (!append) {
+        base_buf_reset(b);
+    }
+    base_err e = base_buf_reserve(b, n + 1);
+    if (e == BASE_OK) {
+        e = base_buf_append(b, s, n);
+    }
+    if (e == BASE_OK) {
+        b->data[b->len] = '\0';
+    }
+    return e;
+}
+
+/*
+ * Add continuation line @v to the pending value. libinih leaves a continuation's inline
+ * comment in (it strips a key line's): cut it the same way, at a ";" after a blank. The line
+ * break separates list items like a comma, without making an empty item.
+ */
+static int continue_entry(parse_state *st, const char *v)
+{
+    size_t n = 0;
+    while (v[n] != '\0' && !(v[n] == ';' && n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))) {
+        n++;
+    }
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) {
+        n--;
+    }
+    base_buf *b = &st->pend_value;
+    bool comma = (b->len > 0 && b->data[b->len - 1] == ',') || (n > 0 && v[0] == ',');
+    const char *sep = b->len == 0 || n == 0 ? "" : comma ? " " : ", ";
+    base_err e = text_put(b, true, sep, strlen(sep));
+    if (e == BASE_OK) {
+        e = text_put(b, true, v, n);
+    }
+    st->pend_lines++;
+    if (e != BASE_OK) {
+        return fail(st, "[%s]: %.64s: the value is longer than %u bytes (or out of memory)",
+                    st->pend_section, (const char *)st->pend_key.data, SVC_CONFIG_VALUE_MAX);
+    }
+    return 1;
+}
+
+/* Whether libinih's @name names the pending key (it cuts a continued key's name). */
+static bool same_key(const parse_state *st, const char *name)
+{
+    const char *k = (const char *)st->pend_key.data;
+    size_t n = strlen(name);
+    return strcmp(k, name) == 0 ||
+           (n == SVC_INI_NAME_MAX && st->pend_key.len > n && strncmp(k, name, n) == 0);
+}
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
     parse_state *st = user;
     if (st->failed) {
         return 0;
     }
-    if (strcmp(section, "server") == 0) {
-        st->pol = NULL;
-        st->sig = NULL;
-        return server_key(st, name, value);
+    /* The prescan refused a key given twice: the same key again is its next line. */
+    if (st->pending && strcmp(st->pend_section, section) == 0 && same_key(st, name)) {
+        return continue_entry(st, value);
     }
-    if (strncmp(section, "signal ", 7) == 0) {
-        if (st->sig == NULL || strcmp(st->section, section) != 0) {
-            const char *full = section + 7;
-            const char *dot = strchr(full, '.');
-            char pname[BASE_NAME_MAX + 1];
-            size_t plen = dot != NULL ? (size_t)(dot - full) : 0;
-            if (dot == NULL || plen == 0 || plen > BASE_NAME_MAX) {
-                return fail(st, "[%s]: expected [signal POLICY.NAME]", section);
-            }
-            memcpy(pname, full, plen);
-            pname[plen] = '\0';
-            svc_policy_config *p = NULL;
-            for (uint32_t i = 0; i < st->cfg->n_policies; i++) {
-                if (strcmp(st->cfg->policy[i].name, pname) == 0) {
-                    p = &st->cfg->policy[i];
-                }
-            }
-            if (p == NULL) {
-                return fail(st, "[%s]: policy \"%s\" must be defined above it", section, pname);
-            }
-            rwd_signal *g = NULL;
-            if (!new_signal(st, p, dot + 1, &g)) {
-                return 0;
-            }
-            rwd_signal_default(g, dot + 1, RWD_EVENT);
-            g->map_min = NAN; /* unset: the number's own range, resolved in finish() */
-            g->map_max = NAN;
-            st->pol = p;
-            st->sig = g;
-            (void)base_strlcpy(st->section, section, sizeof(st->section));
+    if (flush_entry(st) == 0) {
+        return 0;
+    }
+    if (!base_strlcpy(st->pend_section, section, sizeof(st->pend_section)) ||
+        text_put(&st->pend_key, false, name, strlen(name)) != BASE_OK ||
+        text_put(&st->pend_value, false, value, strlen(value)) != BASE_OK) {
+        return fail(st, "[%.64s]: %.64s: too long (or out of memory)", section, name);
+    }
+    st->pending = true;
+    st->pend_lines = 1;
+    return 1;
+}
+
+/* After the last line: take the pending key, then open the sections after it (no keys). */
+static void end_parse(parse_state *st)
+{
+    if (flush_entry(st) == 0) {
+        return;
+    }
+    const svc_config_sections *h = st->headers;
+    for (; h != NULL && st->next_header < h->n; st->next_header++) {
+        if (open_section(st, h->name[st->next_header]) == 0) {
+            return;
         }
-        return signal_key(st, name, value);
     }
-    st->sig = NULL;
-    if (strncmp(section, "client ", 7) == 0) {
-        st->pol = NULL;
-        int taken = svc_config_client_key(st->cfg, section + 7, name, value, st->err, st->errlen);
-        st->failed = taken == 0;
-        return taken;
-    }
-    if (strncmp(section, "policy ", 7) == 0) {
-        const char *pname = section + 7;
-        svc_config *c = st->cfg;
-        if (st->pol == NULL || strcmp(st->pol->name, pname) != 0) {
-            if (svc_config_policy(c, pname) != NULL) {
-                return fail(st, "policy \"%s\" defined twice", pname);
-            }
-            if (c->n_policies == SVC_MAX_POLICIES) {
-                return fail(st, "too many policies (at \"%s\")", pname);
-            }
-            if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX ||
-                strpbrk(pname, "{}: \t") != NULL) {
-                return fail(st, "bad policy name \"%s\"", pname);
-            }
-            if (!base_utf8_valid(pname, strlen(pname))) {
-                return fail(st, "a policy name is not valid UTF-8");
-            }
-            st->pol = &c->policy[c->n_policies++];
-            base_strlcpy(st->pol->name, pname, sizeof(st->pol->name));
-            pol_head_config_default(&st->pol->head, 0, 0);
-            base_strlcpy(st->pol->portfolio_spec, "auto", sizeof(st->pol->portfolio_spec));
-            st->pol->portfolio_mix = -1.0;
-            rwd_spec_default(&st->pol->reward);
-            st->pol->max_pending = 1000000;
-        }
-        return policy_key(st, name, value);
-    }
-    return fail(st, "unknown section [%s]", section);
 }
 
 static base_err finish(svc_config *c, char *errbuf, size_t errlen)
@@ -530,17 +740,25 @@ static void configure_inih(void)
 static base_err load(const char *path, const char *text, svc_config *out, char *errbuf,
                      size_t errlen)
 {
-    parse_state st = {.cfg = out, .err = errbuf, .errlen = errlen};
+    svc_config_sections headers = {0};
+    parse_state st = {.cfg = out, .headers = &headers, .err = errbuf, .errlen = errlen};
+    base_buf_init(&st.pend_key, SVC_CONFIG_VALUE_MAX);
+    base_buf_init(&st.pend_value, SVC_CONFIG_VALUE_MAX);
     set_defaults(out);
     configure_inih();
     int r = 0;
+    base_err pe = BASE_OK;
     FILE *fp = path != NULL ? fopen(path, "r") : NULL;
     if (path != NULL && fp == NULL) {
         r = -1;
-    } else if (svc_config_prescan(text, fp, errbuf, errlen) != BASE_OK) {
-        st.failed = true; /* the reason is in errbuf (or out of memory) */
     } else {
+        pe = svc_config_prescan(text, fp, &headers, errbuf, errlen);
+    }
+    if (r == 0 && pe == BASE_OK) {
         r = fp != NULL ? ini_parse_file(fp, on_entry, &st) : ini_parse_string(text, on_entry, &st);
+        if (r == 0 && !st.failed) {
+            end_parse(&st);
+        }
     }
     if (fp != NULL) {
         fclose(fp);
@@ -549,6 +767,8 @@ static base_err load(const char *path, const char *text, svc_config *out, char *
     if (r == -1) {
         snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
         e = BASE_EIO;
+    } else if (pe != BASE_OK) {
+        e = pe; /* the reason is in errbuf */
     } else if (r == -2) {
         snprintf(errbuf, errlen, "out of memory");
         e = BASE_ENOMEM;
@@ -560,6 +780,9 @@ static base_err load(const char *path, const char *text, svc_config *out, char *
     } else {
         e = finish(out, errbuf, errlen);
     }
+    base_buf_fini(&st.pend_key);
+    base_buf_fini(&st.pend_value);
+    svc_config_sections_fini(&headers);
     if (e != BASE_OK) {
         svc_config_fini(out);
     }

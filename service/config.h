@@ -20,7 +20,20 @@
  *
  * Every key is validated: unknown sections or keys, malformed numbers and
  * out-of-range values fail the load with the file, line and key in the
- * error message. Long action lists continue on indented lines.
+ * error message. A section header or key given twice is refused.
+ *
+ * Invariants of the load (service/config.c):
+ * 1. A key's value reaches its parser once, whole: libinih hands each indented
+ *    continuation line over as a further call with the same section and key, and
+ *    these are joined first. A list (url; actions, no_explore, portfolio; a
+ *    client's key, ops, policies) takes a line break as a comma, without making an
+ *    empty item when the line ends in one; any other key refuses a continuation.
+ * 2. Sections are opened in file order, also those with no keys (libinih reports
+ *    keys only; svc_config_prescan() lists the headers): an empty [signal P.N] is an
+ *    event signal of weight 1, an empty [policy P] or [client C] is checked as one
+ *    that lacks its required keys, an unknown one is refused.
+ * 3. [signal POLICY.NAME] belongs to the longest POLICY defined above it such that
+ *    the section's name begins with "POLICY.".
  *
  * The loaded svc_config is immutable and may be read from any thread.
  */
@@ -54,10 +67,14 @@
  */
 #define SVC_INI_SECTION_MAX 49
 #define SVC_SECTION_NAME_MAX (SVC_INI_SECTION_MAX - 7)
-#define SVC_MAX_SEGMENTS 16         /* segment.NAME keys per policy */
-#define SVC_OPEN_MAX_CANDIDATES 64  /* an open set's default max_candidates */
-#define SVC_NO_EXPLORE_IDS_MAX 1024 /* no_explore ids of an open set */
-#define SVC_CLIENT_KEYS_MAX 4       /* keys per client at once: room to rotate */
+#define SVC_INI_NAME_MAX 49 /* libinih names a continued key by its first 49 bytes only */
+/* Sections in one file: [server], 64 policies of 32 signals each, 64 clients fit. */
+#define SVC_INI_SECTIONS_MAX 4096
+#define SVC_CONFIG_VALUE_MAX (4u << 20) /* one key's value, its continuation lines joined */
+#define SVC_MAX_SEGMENTS 16             /* segment.NAME keys per policy */
+#define SVC_OPEN_MAX_CANDIDATES 64      /* an open set's default max_candidates */
+#define SVC_NO_EXPLORE_IDS_MAX 1024     /* no_explore ids of an open set */
+#define SVC_CLIENT_KEYS_MAX 4           /* keys per client at once: room to rotate */
 
 /* What a client may do ([client NAME] ops; docs/security.md). */
 enum svc_scope {
@@ -246,6 +263,11 @@ bool svc_config_ipc_gid(const svc_config *c, gid_t *out);
 int svc_config_auth_key(svc_config *c, const char *k, const char *v, char *errbuf, size_t errlen);
 int svc_config_client_key(svc_config *c, const char *client, const char *k, const char *v,
                           char *errbuf, size_t errlen);
+/*
+ * svc_config_client_open() - the [client @name] header: checks the name and adds the client
+ * (with no keys yet) unless it is there. Return: BASE_OK; BASE_EINVAL, the reason in @errbuf.
+ */
+base_err svc_config_client_open(svc_config *c, const char *name, char *errbuf, size_t errlen);
 
 /*
  * A policy's exploration keys (service/config_explore.c): 1 taken, 0 failed (the reason in
@@ -302,12 +324,24 @@ bool svc_config_utf8_value(const char *v, char *why, size_t whylen);
 bool svc_config_listen_url_ok(const char *u);
 bool svc_config_http_url_ok(const char *u);
 
+/* The section headers of a config file, in file order, each once (svc_config_prescan()). */
+typedef struct svc_config_sections {
+    char (*name)[SVC_INI_SECTION_MAX + 1]; /* [n], owned */
+    uint32_t n;
+} svc_config_sections;
+
 /*
  * svc_config_prescan() - the lines of @text, or of file @fp (left at its start), checked for
- * what libinih cuts or hides: a section header longer than SVC_INI_SECTION_MAX bytes and a
- * key given twice in one section. BASE_EINVAL with the line in @errbuf; BASE_ENOMEM.
+ * what libinih cuts or hides: a section header longer than SVC_INI_SECTION_MAX bytes or
+ * without its closing "]", one given twice, one indented under a key (libinih would take
+ * it as the key's next line), more than SVC_INI_SECTIONS_MAX of them, and a key given
+ * twice in one section. On success the headers, in file order, into @out (free with
+ * svc_config_sections_fini()); on failure @out holds nothing.
+ * Return: BASE_OK; BASE_EINVAL with the line in @errbuf; BASE_ENOMEM.
  */
-base_err svc_config_prescan(const char *text, FILE *fp, char *errbuf, size_t errlen);
+base_err svc_config_prescan(const char *text, FILE *fp, svc_config_sections *out, char *errbuf,
+                            size_t errlen);
+void svc_config_sections_fini(svc_config_sections *s); /* accepts a zeroed one */
 
 /* The client named @name, or NULL. */
 const svc_client_config *svc_config_client(const svc_config *c, const char *name);

@@ -86,11 +86,13 @@ int svc_config_actions_key(svc_policy_config *p, const char *k, const char *v, c
     char why[128] = "";
     bool ok = true;
     if (strcmp(k, "actions") == 0) {
-        if (strcmp(v, "open") == 0) {
+        /* "open" first, even with names after it (on the lines below): finish() refuses those. */
+        const char *names = v;
+        if (strncmp(v, "open", 4) == 0 && strchr(", \t", v[4]) != NULL) {
             p->open_actions = true;
-        } else {
-            ok = add_actions(p, v, why, sizeof(why));
+            names = v + 4;
         }
+        ok = add_actions(p, names, why, sizeof(why));
     } else if (strcmp(k, "action_dim") == 0) {
         ok = parse_count(v, BASE_ACTION_DIM_MAX, &p->head.action_dim);
     } else if (strcmp(k, "interaction_dim") == 0) {

@@ -30,39 +30,64 @@ static bool header(const char *line, size_t n, char *out, size_t size)
     return true;
 }
 
-/* Whether section @h belongs to policy @name: "policy NAME" or "signal NAME.X". */
-static bool belongs(const char *h, const char *name)
+/* The policy names of the [policy NAME] headers seen so far in a text. */
+typedef struct seen_policies {
+    char name[SVC_MAX_POLICIES][BASE_NAME_MAX + 1];
+    uint32_t n;
+} seen_policies;
+
+/*
+ * Whether section @h belongs to policy @name: "policy NAME", or "signal NAME.X" where NAME is
+ * the longest policy above it that the section's name begins with followed by "." (as the
+ * config parser reads it: a policy name may hold dots, so [signal faq.v2.x] is faq.v2's).
+ */
+static bool belongs(const char *h, const char *name, const seen_policies *above)
 {
     size_t nl = strlen(name);
     if (strncmp(h, "policy ", 7) == 0) {
         return strcmp(h + 7, name) == 0;
     }
-    return strncmp(h, "signal ", 7) == 0 && strncmp(h + 7, name, nl) == 0 && h[7 + nl] == '.';
+    if (strncmp(h, "signal ", 7) != 0 || strncmp(h + 7, name, nl) != 0 || h[7 + nl] != '.') {
+        return false;
+    }
+    for (uint32_t i = 0; i < above->n; i++) {
+        size_t n = strlen(above->name[i]);
+        if (n > nl && strncmp(h + 7, above->name[i], n) == 0 && h[7 + n] == '.') {
+            return false; /* a longer policy name claims it */
+        }
+    }
+    return true;
 }
 
 base_err svc_config_policy_text(const char *text, const char *name, base_buf *out)
 {
     bool in = false, found = false;
     char h[BASE_NAME_MAX * 2 + 16];
-    for (const char *p = text; *p != '\0';) {
+    seen_policies *above = base_alloc_zero(1, sizeof(*above));
+    if (above == NULL) {
+        return BASE_ENOMEM;
+    }
+    base_err e = BASE_OK;
+    for (const char *p = text; *p != '\0' && e == BASE_OK;) {
         const char *eol = strchr(p, '\n');
         size_t n = eol != NULL ? (size_t)(eol - p) : strlen(p);
         if (header(p, n, h, sizeof(h))) {
-            in = belongs(h, name);
+            in = belongs(h, name, above);
             found = found || (in && strncmp(h, "policy ", 7) == 0);
+            if (strncmp(h, "policy ", 7) == 0 && above->n < SVC_MAX_POLICIES) {
+                base_strlcpy(above->name[above->n++], h + 7, sizeof(above->name[0]));
+            }
         }
         if (in) {
-            base_err e = base_buf_append(out, p, n);
+            e = base_buf_append(out, p, n);
             if (e == BASE_OK) {
                 e = base_buf_append(out, "\n", 1);
-            }
-            if (e != BASE_OK) {
-                return e;
             }
         }
         p += n + (eol != NULL);
     }
-    return found ? BASE_OK : BASE_EINVAL;
+    base_free(above);
+    return e != BASE_OK ? e : found ? BASE_OK : BASE_EINVAL;
 }
 
 base_err svc_config_check_policy_text(const char *text, char *out_name, size_t name_size,

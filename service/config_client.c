@@ -125,6 +125,11 @@ static bool parse_keys(const char *v, svc_client_config *cl)
     return cl->n_keys > 0;
 }
 
+base_err svc_config_client_open(svc_config *c, const char *name, char *errbuf, size_t errlen)
+{
+    return client_named(c, name, errbuf, errlen) != NULL ? BASE_OK : BASE_EINVAL;
+}
+
 int svc_config_client_key(svc_config *c, const char *client, const char *k, const char *v,
                           char *errbuf, size_t errlen)
 {
@@ -221,12 +226,47 @@ bool svc_config_listen_url_ok(const char *u)
     return ok;
 }
 
-/* An http_url: http:// or https://, a host and a numeric port. */
+/*
+ * The port written in URL @u ("9808" of "http://[::1]:9808/x") into @out, or false if the
+ * text names none: nng_url_parse() fills in a scheme's default (80 for http://), so an
+ * http_url without its port would quietly listen on 80.
+ */
+static bool written_port(const char *u, char *out, size_t size)
+{
+    const char *auth = strstr(u, "://");
+    if (auth == NULL) {
+        return false;
+    }
+    auth += 3;
+    size_t n = strcspn(auth, "/?#");
+    const char *host_end = auth;
+    if (auth[0] == '[') { /* an IPv6 literal: its colons are not the port's */
+        const char *close = memchr(auth, ']', n);
+        if (close == NULL) {
+            return false;
+        }
+        host_end = close + 1;
+    }
+    const char *colon = NULL;
+    for (const char *s = host_end; s < auth + n; s++) {
+        colon = *s == ':' ? s : colon;
+    }
+    size_t len = colon != NULL ? (size_t)(auth + n - colon - 1) : 0;
+    if (len == 0 || len >= size) {
+        return false;
+    }
+    memcpy(out, colon + 1, len);
+    out[len] = '\0';
+    return true;
+}
+
+/* An http_url: http:// or https://, a host and a numeric port, written out. */
 bool svc_config_http_url_ok(const char *u)
 {
     nng_url *p = NULL;
+    char port[8];
     if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
-        nng_url_parse(&p, u) != 0) {
+        !written_port(u, port, sizeof(port)) || !port_ok(port) || nng_url_parse(&p, u) != 0) {
         return false;
     }
     bool ok = port_ok(p->u_port);

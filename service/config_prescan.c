@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "base/alloc.h"
+#include "base/record.h"
 #include "service/config.h"
 
 #define PRESCAN_KEYS 512 /* keys remembered per section; more are not checked for repeats */
@@ -16,16 +17,67 @@
 
 /*
  * What libinih does not say, checked over the lines before it parses them: a section header
- * longer than it keeps (SVC_INI_SECTION_MAX, cut to a name nobody wrote), and a key given
- * twice in one section (libinih hands both over; the last would win without a word).
+ * longer than it keeps (SVC_INI_SECTION_MAX, cut to a name nobody wrote), a header given
+ * twice (libinih would merge the two sections), one indented under a key (libinih takes it
+ * as the key's next line), and a key given twice in one section (libinih hands both over;
+ * the last would win without a word). The headers are kept, in file order, for the loader:
+ * libinih reports keys only, so a section without any would go unseen.
  */
 typedef struct prescan {
     char (*key)[PRESCAN_KEY]; /* the current section's keys */
     int *line;                /* and the line each was on */
     size_t n;
     char section[SVC_INI_SECTION_MAX + 1];
-    bool in_key; /* a key line came last: an indented line continues its value */
+    bool in_key;              /* a key line came last: an indented line continues its value */
+    svc_config_sections *out; /* the headers so far */
+    int *header_line;         /* [out->n]: the line of each */
+    uint32_t cap;             /* of out->name and header_line */
+    bool oom;
 } prescan;
+
+/* Whether libinih would end header @name of @len bytes before "]": at a " ;" comment. */
+static bool has_comment(const char *name, size_t len)
+{
+    for (size_t j = 1; j < len; j++) {
+        if (name[j] == ';' && (name[j - 1] == ' ' || name[j - 1] == '\t')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Remember header @name (unique) of line @lineno; false (the reason in @errbuf) if not. */
+static bool add_header(prescan *ps, const char *name, int lineno, char *errbuf, size_t errlen)
+{
+    svc_config_sections *o = ps->out;
+    for (uint32_t j = 0; j < o->n; j++) {
+        if (strcmp(o->name[j], name) == 0) {
+            snprintf(errbuf, errlen, "line %d: section [%s] given twice (first on line %d)", lineno,
+                     name, ps->header_line[j]);
+            return false;
+        }
+    }
+    if (o->n == SVC_INI_SECTIONS_MAX) {
+        snprintf(errbuf, errlen, "line %d: more than %d sections", lineno, SVC_INI_SECTIONS_MAX);
+        return false;
+    }
+    if (o->n == ps->cap) {
+        uint32_t cap = ps->cap == 0 ? 16 : ps->cap * 2;
+        void *names = base_realloc_array(o->name, cap, sizeof(*o->name));
+        o->name = names != NULL ? names : o->name;
+        void *lines = base_realloc_array(ps->header_line, cap, sizeof(*ps->header_line));
+        ps->header_line = lines != NULL ? lines : ps->header_line;
+        if (names == NULL || lines == NULL) {
+            snprintf(errbuf, errlen, "out of memory");
+            ps->oom = true;
+            return false;
+        }
+        ps->cap = cap;
+    }
+    base_strlcpy(o->name[o->n], name, sizeof(o->name[0]));
+    ps->header_line[o->n++] = lineno;
+    return true;
+}
 
 static bool prescan_line(prescan *ps, const char *line, size_t n, int lineno, char *errbuf,
                          size_t errlen)
@@ -54,11 +106,27 @@ static bool prescan_line(prescan *ps, const char *line, size_t n, int lineno, ch
                      SVC_SECTION_NAME_MAX - 1);
             return false;
         }
+        if (end == NULL || has_comment(name, len)) {
+            size_t shown = len;
+            while (shown > 0 && (name[shown - 1] == '\n' || name[shown - 1] == '\r')) {
+                shown--;
+            }
+            snprintf(errbuf, errlen, "line %d: section header [%.*s needs its closing ]", lineno,
+                     (int)shown, name);
+            return false;
+        }
         memcpy(ps->section, name, len);
         ps->section[len] = '\0';
+        if (i > indent && ps->in_key) {
+            snprintf(errbuf, errlen,
+                     "line %d: section header [%s] is indented under a key, whose value it would "
+                     "continue; start it at the beginning of the line",
+                     lineno, ps->section);
+            return false;
+        }
         ps->n = 0;
         ps->in_key = false;
-        return true;
+        return add_header(ps, ps->section, lineno, errbuf, errlen);
     }
     if (i > indent && ps->in_key) {
         return true; /* continues the last key's value */
@@ -91,14 +159,18 @@ static bool prescan_line(prescan *ps, const char *line, size_t n, int lineno, ch
     return true;
 }
 
-base_err svc_config_prescan(const char *text, FILE *fp, char *errbuf, size_t errlen)
+base_err svc_config_prescan(const char *text, FILE *fp, svc_config_sections *out, char *errbuf,
+                            size_t errlen)
 {
     prescan ps = {.key = base_alloc_array(PRESCAN_KEYS, PRESCAN_KEY),
-                  .line = base_alloc_array(PRESCAN_KEYS, sizeof(int))};
+                  .line = base_alloc_array(PRESCAN_KEYS, sizeof(int)),
+                  .out = out};
     char *buf = NULL;
     size_t cap = 0;
     bool ok = ps.key != NULL && ps.line != NULL;
     base_err e = ok ? BASE_OK : BASE_ENOMEM;
+    out->name = NULL;
+    out->n = 0;
     for (int lineno = 1; ok && fp != NULL; lineno++) {
         ssize_t n = getline(&buf, &cap, fp);
         if (n < 0) {
@@ -118,5 +190,25 @@ base_err svc_config_prescan(const char *text, FILE *fp, char *errbuf, size_t err
     free(buf);
     base_free(ps.key);
     base_free(ps.line);
-    return e == BASE_OK && !ok ? BASE_EINVAL : e;
+    base_free(ps.header_line);
+    if (e == BASE_ENOMEM || ps.oom) {
+        snprintf(errbuf, errlen, "out of memory");
+        e = BASE_ENOMEM;
+    } else if (!ok) {
+        e = BASE_EINVAL;
+    }
+    if (e != BASE_OK) {
+        svc_config_sections_fini(out);
+    }
+    return e;
+}
+
+void svc_config_sections_fini(svc_config_sections *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    base_free(s->name);
+    s->name = NULL;
+    s->n = 0;
 }

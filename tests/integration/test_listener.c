@@ -214,7 +214,8 @@ static pid_t spawn_with(tst_daemon *f, const char *name, const char *extra, cons
     if (fp == NULL) {
         return 0;
     }
-    fprintf(fp, "%s[server]\n%s", CONFIG, extra);
+    /* One [server] section (a header given twice is refused): the extra lines go in it. */
+    fprintf(fp, "[server]\n%s%s", extra, CONFIG + strlen("[server]\n"));
     fclose(fp);
     char *argv[] = {(char *)(uintptr_t)f->bin,
                     "--config",

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 
 #include <nng/nng.h>
@@ -174,6 +175,15 @@ static void config_errors(void)
     TST_TRUE(tst_file_has(log, "tls+tcp://127.0.0.1:7450 needs [server] tls_cert"));
     snprintf(text, sizeof(text), "[server]\nhttp_url = https://127.0.0.1:0\n%s", pol);
     TST_EQ(check_config(text, NULL), 2);
+    /* Every TLS scheme nng listens on, in any case, needs the certificate too. */
+    static const char *const tls_urls[] = {"TLS+TCP://127.0.0.1:7450", "wss4://127.0.0.1:7450/r",
+                                           "Wss6://[::1]:7450/r", "HTTPS://127.0.0.1:0"};
+    for (size_t i = 0; i < sizeof(tls_urls) / sizeof(tls_urls[0]); i++) {
+        snprintf(text, sizeof(text), "[server]\n%s = %s\n%s",
+                 strncasecmp(tls_urls[i], "https", 5) == 0 ? "http_url" : "url", tls_urls[i], pol);
+        TST_EQ(check_config(text, NULL), 2);
+        TST_TRUE(tst_file_has(log, "needs [server] tls_cert"));
+    }
     /* The flag is checked after the file: the file alone is fine. */
     snprintf(text, sizeof(text), "%s", pol);
     const char *flag[] = {"--url", "tls+tcp://127.0.0.1:7450", "--check", NULL};

@@ -5,6 +5,7 @@
 
 #include "base/alloc.h"
 #include "base/quant.h"
+#include "base/buf.h"
 #include "service/config.h"
 #include "service/engine_impl.h"
 #include "tap.h"
@@ -408,6 +409,12 @@ static void exposure_needs_insecure(void)
         {"pull_url = tcp://0.0.0.0:7001\n", true},
         {"http_url = http://0.0.0.0:9808\n", true},
         {"http_url = http://[::]:9808\n", true},
+        /* nng takes schemes in any case, and ws4/ws6 too. */
+        {"url = TCP://0.0.0.0:7000\n", true},
+        {"url = Tcp4://127.0.0.1:7000\n", false},
+        {"url = ws4://0.0.0.0:7000/rlfeed\n", true},
+        {"url = ws6://[::]:7000/rlfeed\n", true},
+        {"pull_url = WS://0.0.0.0:7001/rlfeed\n", true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int insecure = 0; insecure < 2; insecure++) {
@@ -577,6 +584,243 @@ static void open_action_sets_load_and_bad_ones_fail(void)
     expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/*
+ * docs/configuration.md: a value continues on the indented lines below it. A list takes them
+ * as further items (a line break separates like a comma, and a line ending in a comma makes
+ * no empty item); a one-value key refuses them, rather than keeping its last line.
+ */
+static void continued_values_join_or_are_refused(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[server]\nurl = ipc:///tmp/a.sock,\n  ipc:///tmp/b.sock\n"
+                         "[policy p]\ndim = 2\nactions = a, b,\n  c\n\n  d ; a comment\n"
+                         "no_explore = a\n  c\nportfolio = ridge, iwr/greedy:0.02,\n"
+                         "  ridge/ucb:0.5\nsignal.s = 1\n"
+                         "[policy q]\ndim = 2\nactions = a\nsignal.s = 1\n"
+                         "[client fe]\nkey = " K1 ",\n  " K2 "\nops = decide\n  feedback\n"
+                         "policies = p\n  q\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_EQ(c->n_urls, 2);
+    TST_STREQ(c->urls[0], "ipc:///tmp/a.sock");
+    TST_STREQ(c->urls[1], "ipc:///tmp/b.sock");
+    const svc_policy_config *p = &c->policy[0];
+    TST_EQ(p->n_actions, 4);
+    TST_STREQ(p->actions[3], "d");
+    TST_TRUE(p->no_explore != NULL && p->no_explore[0] == 1 && p->no_explore[1] == 0 &&
+             p->no_explore[2] == 1);
+    TST_EQ(p->portfolio.n_members, 3);
+    const svc_client_config *fe = svc_config_client(c, "fe");
+    TST_TRUE(fe != NULL && fe->n_keys == 2 &&
+             fe->scopes == (SVC_SCOPE_DECIDE | SVC_SCOPE_FEEDBACK) && fe->policy_mask == 3);
+    done(c);
+
+    /* Without a comma at the end of the line too. */
+    c = load("[server]\nurl = ipc:///tmp/a.sock\n  ipc:///tmp/b.sock\n  tcp://127.0.0.1:7450\n"
+             "[policy p]\ndim = 2\nactions = a\nsignal.s = 1\n",
+             &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_EQ(c->n_urls, 3);
+    TST_STREQ(c->urls[2], "tcp://127.0.0.1:7450");
+    done(c);
+
+    refusal cases[] = {
+        /* 9 members split 5 + 4 are 9, not 4. */
+        {"[policy p]\ndim = 2\nactions = a\nsignal.s = 1\nportfolio = ridge, ridge, ridge, "
+         "ridge, ridge,\n  ridge, ridge, ridge, ridge\n",
+         "more than 8 members"},
+        {"[server]\nurl = ipc:///tmp/1.sock, ipc:///tmp/2.sock, ipc:///tmp/3.sock,\n"
+         "  ipc:///tmp/4.sock, ipc:///tmp/5.sock, ipc:///tmp/6.sock, ipc:///tmp/7.sock,\n"
+         "  ipc:///tmp/8.sock, ipc:///tmp/9.sock\n[policy p]\ndim = 4\nactions = a\n"
+         "signal.s = 1\n",
+         "for url"},
+        {"[policy p]\ndim = 4\n  8\nactions = a\nsignal.s = 1\n",
+         "[policy p]: dim takes one value"},
+        {"[server]\ncontexts = 4\n  5\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+         "[server]: contexts takes one value"},
+        {"[server]\ndata_dir = /var/a\n  /var/b\n[policy p]\ndim = 4\nactions = a\n"
+         "signal.s = 1\n",
+         "[server]: data_dir takes one value"},
+        {"[policy p]\ndim = 4\nactions = a\n[signal p.s]\nweight = 1\n  2\n",
+         "[signal p.s]: weight takes one value"},
+        {POL "[client fe]\nkey = " K1 "\nops = decide\noutcome_rate_per_s = 1\n  2\n",
+         "[client fe]: outcome_rate_per_s takes one value"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* A section header given twice would merge two sections past the duplicate-key check. */
+static void repeated_sections_are_refused(void)
+{
+    refusal cases[] = {
+        {"[server]\ncontexts = 4\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n[server]\n"
+         "contexts = 5\n",
+         "line 7: section [server] given twice (first on line 1)"},
+        {POL "[client c]\nkey = " K1 "\nops = decide\n[client c]\nops = admin\n",
+         "line 12: section [client c] given twice (first on line 9)"},
+        {"[policy p]\ndim = 4\nsignal.s = 1\n[signal p.x]\nkind = flag\n[policy p]\n"
+         "actions = a\n",
+         "line 6: section [policy p] given twice (first on line 1)"},
+        /* An empty one too, and one libinih would take as the value's next line. */
+        {"[server]\n[server]\n" POL, "line 2: section [server] given twice"},
+        {"[policy p]\ndim = 4\nactions = a\n  [signal p.s]\nkind = flag\n",
+         "line 4: section header [signal p.s] is indented under a key"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* libinih reports keys only: a section without any still counts, in file order. */
+static void sections_without_keys_count(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[server]\n[policy p]\ndim = 2\nactions = a\n[signal p.ok]\n"
+                         "[signal p.bad]\nweight = -1\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    const rwd_spec *r = &c->policy[0].reward;
+    TST_EQ(r->n_signals, 2);
+    TST_STREQ(r->signal[0].name, "ok");
+    TST_EQ(r->signal[0].kind, RWD_EVENT);
+    TST_NEAR(r->signal[0].weight, 1.0, 0);
+    TST_NEAR(r->signal[1].weight, -1.0, 0);
+    done(c);
+    refusal cases[] = {
+        {"[bogus]\n" POL, "unknown section [bogus]"},
+        {POL "[bogus]\n", "unknown section [bogus]"},
+        {POL "[policy r]\n", "policy \"r\": dim is required"},
+        {"[policy p]\n[signal p.ok]\nkind = flag\n", "policy \"p\": dim is required"},
+        {POL "[client c]\n", "[client c]: key is required"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* [signal POLICY.NAME]: POLICY is the longest policy above it that the name begins with. */
+static void dotted_policy_names_keep_their_signals(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[policy faq.v2]\ndim = 2\nactions = a\n[signal faq.v2.resolved]\n"
+                         "kind = flag\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_EQ(c->policy[0].reward.n_signals, 1);
+    TST_STREQ(c->policy[0].reward.signal[0].name, "resolved");
+    done(c);
+    c = load("[policy faq]\ndim = 2\nactions = a\nsignal.s = 1\n[policy faq.v2]\ndim = 2\n"
+             "actions = a\n[signal faq.v2.resolved]\nkind = flag\n[signal faq.v2.x]\n",
+             &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    const svc_policy_config *faq = svc_config_policy(c, "faq");
+    const svc_policy_config *v2 = svc_config_policy(c, "faq.v2");
+    TST_TRUE(faq != NULL && faq->reward.n_signals == 1);
+    TST_TRUE(v2 != NULL && v2->reward.n_signals == 2);
+    if (v2 != NULL && v2->reward.n_signals == 2) {
+        TST_STREQ(v2->reward.signal[0].name, "resolved");
+        TST_EQ(v2->reward.signal[0].kind, RWD_FLAG);
+    }
+    done(c);
+    refusal cases[] = {
+        {"[policy faq]\ndim = 2\nactions = a\nsignal.s = 1\n[signal nope.x]\nkind = flag\n",
+         "[signal nope.x]: no policy above it"},
+        {"[policy faq]\ndim = 2\nactions = a\nsignal.s = 1\n[signal faq]\nkind = flag\n",
+         "[signal faq]: no policy above it"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+
+    /* A policy's catalog text (rlfeed policy put --policy) cuts the same sections out. */
+    static const char text[] = "[policy faq]\ndim = 2\nactions = a\n[signal faq.x]\n"
+                               "[policy faq.v2]\ndim = 2\nactions = a\n[signal faq.v2.y]\n";
+    base_buf b;
+    base_buf_init(&b, 1u << 16);
+    TST_OK(svc_config_policy_text(text, "faq", &b));
+    TST_OK(base_buf_append(&b, "", 1));
+    TST_TRUE(b.data != NULL && strstr((const char *)b.data, "[signal faq.x]") != NULL &&
+             strstr((const char *)b.data, "faq.v2") == NULL);
+    base_buf_reset(&b);
+    TST_OK(svc_config_policy_text(text, "faq.v2", &b));
+    TST_OK(base_buf_append(&b, "", 1));
+    TST_TRUE(b.data != NULL && strstr((const char *)b.data, "[signal faq.v2.y]") != NULL &&
+             strstr((const char *)b.data, "[signal faq.x]") == NULL);
+    base_buf_fini(&b);
+}
+
+/* docs/configuration.md, reward_version: the abuse limits and late_memory_ms are left out. */
+static void reward_version_leaves_out_the_limits(void)
+{
+    char err[256] = "", v0[32], v1[32], v2[32];
+    base_err e;
+    svc_config *c = load("[policy p]\ndim = 2\nactions = a\nsignal.s = 1\n"
+                         "[policy q]\ndim = 2\nactions = a\nsignal.s = 1\nmax_outcomes = 4\n"
+                         "user_rate_per_s = 1\nuser_burst = 5\nlate_memory_ms = 99\n"
+                         "[policy r]\ndim = 2\nactions = a\nsignal.s = 1\nwindow_ms = 99\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    rwd_spec_version(&c->policy[0].reward, v0, sizeof(v0));
+    rwd_spec_version(&c->policy[1].reward, v1, sizeof(v1));
+    rwd_spec_version(&c->policy[2].reward, v2, sizeof(v2));
+    TST_STREQ(v0, v1);
+    TST_TRUE(strcmp(v0, v2) != 0);
+    done(c);
+}
+
+/* interaction_dim: at most dim, and S + R S <= 4096 with S = min(action_dim, 15). */
+static void interaction_dim_fits_the_map(void)
+{
+    char err[256] = "";
+    base_err e;
+    svc_config *c = load("[policy p]\ndim = 768\nactions = open\naction_dim = 16\n"
+                         "interaction_dim = 272\nsignal.s = 1\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_EQ(c->policy[0].head.interaction_dim, 272);
+    done(c);
+    refusal cases[] = {
+        {"[policy p]\ndim = 768\nactions = open\naction_dim = 16\ninteraction_dim = 273\n"
+         "signal.s = 1\n",
+         "interaction_dim 273 does not fit (at most dim, and S + R S <= 4096"},
+        {"[policy p]\ndim = 768\nactions = open\naction_dim = 16\ninteraction_dim = 300\n"
+         "signal.s = 1\n",
+         "interaction_dim 300 does not fit"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
+/* docs/configuration.md: an http_url without a numeric port is refused, not served on 80. */
+static void http_url_needs_its_port(void)
+{
+    static const char *const bad[] = {
+        "http://127.0.0.1",  "https://127.0.0.1", "http://127.0.0.1/",
+        "http://127.0.0.1:", "http://[::1]",      "http://localhost/x:80"};
+    static const char *const good[] = {"http://127.0.0.1:9808", "http://127.0.0.1:0",
+                                       "http://[::1]:9808", "http://localhost:80/"};
+    char text[512], err[256] = "";
+    base_err e;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "[server]\nhttp_url = %s\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+                 bad[i]);
+        refusal r = {text, "for http_url"};
+        expect_refusals(&r, 1);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "[server]\nhttp_url = %s\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+                 good[i]);
+        svc_config *c = load(text, &e, err, sizeof(err));
+        MUST_LOAD(e, err);
+        done(c);
+    }
+    svc_config *c = load(minimal, &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    TST_EQ(svc_config_apply_flag(c, "http-url", "http://127.0.0.1", err, sizeof(err)), BASE_EINVAL);
+    TST_TRUE(strstr(err, "--http-url") != NULL);
+    TST_STREQ(c->http_url, SVC_HTTP_URL_DEFAULT);
+    TST_OK(svc_config_apply_flag(c, "http-url", "http://127.0.0.1:0", err, sizeof(err)));
+    done(c);
+}
+
 int main(void)
 {
     full_config_loads_with_defaults();
@@ -591,5 +835,12 @@ int main(void)
     exposure_needs_insecure();
     clients_load_and_bad_ones_fail();
     open_action_sets_load_and_bad_ones_fail();
+    continued_values_join_or_are_refused();
+    repeated_sections_are_refused();
+    sections_without_keys_count();
+    dotted_policy_names_keep_their_signals();
+    reward_version_leaves_out_the_limits();
+    interaction_dim_fits_the_map();
+    http_url_needs_its_port();
     return tst_done();
 }
