@@ -126,6 +126,12 @@ static base_err header(const uint8_t *p, size_t rem, size_t *out_hdr, uint64_t *
     return BASE_OK;
 }
 
+/* Whether the header byte @b opens an array or a map (fix, 16 or 32). */
+static bool is_container(uint8_t b)
+{
+    return (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
+}
+
 base_err base_mpcheck(const uint8_t *buf, size_t len, size_t max_depth, size_t max_objects)
 {
     /* stack[i]: children still expected by the container at depth i. */
@@ -154,11 +160,12 @@ base_err base_mpcheck(const uint8_t *buf, size_t len, size_t max_depth, size_t m
         if (++n_objects > max_objects) {
             return BASE_ELIMIT;
         }
+        /* An empty container nests as deep as a full one: it counts for the depth too. */
+        if (is_container(buf[pos]) && depth == max_depth) {
+            return BASE_ELIMIT;
+        }
         pos += hdr + (size_t)payload;
         if (children > 0) {
-            if (depth == max_depth) {
-                return BASE_ELIMIT;
-            }
             stack[++depth] = children;
             continue;
         }

@@ -10,7 +10,8 @@
  * 2. every str/bin/ext length fits in the bytes that remain, and every
  *    array/map count is at most the number of bytes that remain (each
  *    element needs at least one);
- * 3. nesting depth is at most @max_depth (<= BASE_MPCHECK_DEPTH_MAX);
+ * 3. nesting depth is at most @max_depth (<= BASE_MPCHECK_DEPTH_MAX) containers,
+ *    empty ones included;
  * 4. at most @max_objects objects in total (map pairs count twice);
  * 5. the reserved byte 0xc1 does not occur.
  *

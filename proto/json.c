@@ -414,15 +414,17 @@ fail:
 
 /*
  * Bound what jansson will allocate before it sees @json: nesting past PROTO_MAX_DEPTH, or
- * more values and keys than PROTO_MAX_OBJECTS (every one but the first follows a '[', '{',
- * ',' or ':' outside a string), could never become a request the decoder takes. A scan of
- * the bytes, so a 1 MiB body of "[0,0,..." is refused without building half a million
- * objects. Malformed text passes here and is refused by jansson.
+ * more values and keys than PROTO_MAX_OBJECTS (every one but the first follows a ',' or ':'
+ * outside a string, or a '[' or '{' that is not closed at once: "[]" holds none), could
+ * never become a request the decoder takes; the count is the msgpack one (base/mpcheck.h).
+ * A scan of the bytes, so a 1 MiB body of "[0,0,..." is refused without building half a
+ * million objects. Malformed text passes here and is refused by jansson.
  */
 static bool within_caps(const char *json, size_t len, proto_error *err)
 {
     size_t depth = 0, values = 1;
     bool in_str = false;
+    bool opened = false; /* the last byte that is not whitespace opened an array or object */
 
     for (size_t i = 0; i < len; i++) {
         char c = json[i];
@@ -434,6 +436,13 @@ static bool within_caps(const char *json, size_t len, proto_error *err)
             }
             continue;
         }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            continue;
+        }
+        if (opened && c != ']' && c != '}') {
+            values++; /* the first value (or key) of the container just opened */
+        }
+        opened = false;
         if (c == '"') {
             in_str = true;
         } else if (c == '[' || c == '{') {
@@ -442,7 +451,7 @@ static bool within_caps(const char *json, size_t len, proto_error *err)
                                       PROTO_MAX_DEPTH);
                 return false;
             }
-            values++;
+            opened = true;
         } else if (c == ']' || c == '}') {
             depth -= depth > 0;
         } else if (c == ',' || c == ':') {
@@ -505,6 +514,12 @@ base_err proto_json_request(const char *json, size_t len, const char *op, base_b
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory) {
             e = proto_error_set(err, PROTO_E_INTERNAL, "out of memory");
+        } else if (json_error_code(&jerr) == json_error_numeric_overflow) {
+            /* JSON, but no field read over HTTP takes it: refused as a field, not as text. */
+            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
+                                "line %d column %d: a number out of range: an integer must "
+                                "lie in [-2^63, 2^63), a real within float64's",
+                                jerr.line, jerr.column);
         } else {
             e = proto_error_set(err, PROTO_E_BAD_JSON, "line %d column %d: %s", jerr.line,
                                 jerr.column, jerr.text);

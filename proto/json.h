@@ -63,14 +63,16 @@ base_err proto_json_from_reply(const uint8_t *buf, size_t len, char **out, size_
  * @json: @len bytes, need not be NUL-terminated, NULL for none (borrowed)   @op: the op of
  *   the path ("decide")
  * Before jansson parses it, the text is scanned: nesting deeper than PROTO_MAX_DEPTH or more
- * than PROTO_MAX_OBJECTS values could never decode, and are refused without building them.
+ * than PROTO_MAX_OBJECTS values (keys included; an empty array or object is one value, as
+ * in msgpack) could never decode, and are refused without building them.
  * If the body is an object, "v" defaults to 1 and "op" to @op; an "op" that is present must
  * be the string @op. Anything else (an array, a number) is converted as it is: the decoder
  * refuses it as it refuses a msgpack message that is not a map.
  * On failure @err says why and @out is left as it was.
  * Return: BASE_OK; BASE_EPROTO (bad_json: not JSON text, with line and column); BASE_EINVAL
- *         (bad_request: the "op" is not @op); BASE_ELIMIT (too_large: the caps above, or
- *         @out's cap); BASE_ENOMEM (internal).
+ *         (bad_request: the "op" is not @op, or a number jansson cannot hold: an integer
+ *         outside [-2^63, 2^63) or a real beyond float64's range); BASE_ELIMIT (too_large:
+ *         the caps above, or @out's cap); BASE_ENOMEM (internal).
  */
 base_err proto_json_request(const char *json, size_t len, const char *op, base_buf *out,
                             proto_error *err);

@@ -352,6 +352,13 @@ static void mpcheck_enforces_depth_and_object_caps(void)
     static const uint8_t deep[] = {0x91, 0x91, 0x91, 0x91, 0x01};
     TST_OK(base_mpcheck(deep, sizeof(deep), 4, 100));
     TST_EQ(base_mpcheck(deep, sizeof(deep), 3, 100), BASE_ELIMIT);
+    /* An empty array or map one level past the cap is past it too (protocol.md section 1). */
+    static const uint8_t deep_empty[] = {0x91, 0x91, 0x91, 0x90};
+    static const uint8_t deep_empty_map[] = {0x91, 0x91, 0x91, 0xde, 0x00, 0x00};
+    TST_OK(base_mpcheck(deep_empty, sizeof(deep_empty), 4, 100));
+    TST_EQ(base_mpcheck(deep_empty, sizeof(deep_empty), 3, 100), BASE_ELIMIT);
+    TST_OK(base_mpcheck(deep_empty_map, sizeof(deep_empty_map), 4, 100));
+    TST_EQ(base_mpcheck(deep_empty_map, sizeof(deep_empty_map), 3, 100), BASE_ELIMIT);
     static const uint8_t many[] = {0x94, 1, 2, 3, 4};
     TST_OK(base_mpcheck(many, sizeof(many), 4, 5));
     TST_EQ(base_mpcheck(many, sizeof(many), 4, 4), BASE_ELIMIT);

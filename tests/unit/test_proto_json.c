@@ -200,6 +200,81 @@ static void http_body_takes_the_path_op(void)
     proto_request_fini(&r);
 }
 
+/*
+ * A body of @n empty arrays under one key, with "v" and "op" given: 7 values (the object, 3
+ * keys, 1, "stats" and the array holding them) plus @n, each "[]" one value as in msgpack.
+ */
+static char *empty_arrays(size_t n)
+{
+    static const char head[] = "{\"v\":1,\"op\":\"stats\",\"x\":[";
+    char *s = base_alloc(sizeof(head) + 3 * n + 2);
+    if (s == NULL) {
+        printf("Bail out! out of memory\n");
+        exit(1);
+    }
+    memcpy(s, head, sizeof(head) - 1);
+    size_t k = sizeof(head) - 1;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s + k, i > 0 ? ",[]" : "[]", i > 0 ? 3 : 2);
+        k += i > 0 ? 3 : 2;
+    }
+    memcpy(s + k, "]}", 3);
+    return s;
+}
+
+/* The value cap counts as the msgpack one does: "[]" is one value, not two. */
+static void http_body_counts_empty_containers_once(void)
+{
+    proto_request r;
+    char *body = empty_arrays(40000);
+    TST_EQ(http_body(body, "stats", &r), PROTO_E_NONE);
+    proto_request_fini(&r);
+    base_free(body);
+    body = empty_arrays(PROTO_MAX_OBJECTS - 7); /* exactly PROTO_MAX_OBJECTS values */
+    TST_EQ(http_body(body, "stats", &r), PROTO_E_NONE);
+    proto_request_fini(&r);
+    base_free(body);
+    body = empty_arrays(PROTO_MAX_OBJECTS - 6);
+    TST_EQ(http_body(body, "stats", &r), PROTO_E_TOO_LARGE);
+    base_free(body);
+    /* Whitespace between the brackets changes nothing; so does an empty object. */
+    TST_EQ(http_body("{\"x\":[ \n], \"y\":{\t}, \"z\":[ {} , [ ] ]}", "stats", &r), PROTO_E_NONE);
+    proto_request_fini(&r);
+}
+
+/*
+ * JSON numbers jansson cannot hold are refused as a field the decoder refuses would be
+ * (bad_request), not as text that is not JSON (bad_json): protocol.md sections 5 and 11.
+ */
+static void http_body_number_overflow_is_bad_request(void)
+{
+    static const char *const bodies[] = {
+        "{\"policy\":\"faq\",\"event_id\":\"e\",\"signal\":\"s\","
+        "\"ts\":9223372036854775808}",
+        "{\"policy\":\"faq\",\"event_id\":\"e\",\"signal\":\"s\","
+        "\"ts\":-9223372036854775809}",
+        "{\"policy\":\"faq\",\"event_id\":\"e\",\"signal\":\"s\",\"value\":1e400}",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        base_buf b;
+        proto_error err;
+        base_buf_init(&b, 4096);
+        memset(&err, 0, sizeof(err));
+        TST_EQ(proto_json_request(bodies[i], strlen(bodies[i]), "feedback", &b, &err), BASE_EINVAL);
+        TST_STREQ(proto_errcode_name(err.code), proto_errcode_name(PROTO_E_BAD_REQUEST));
+        TST_TRUE(strstr(err.message, "out of range") != NULL);
+        TST_EQ(b.len, 0);
+        base_buf_fini(&b);
+    }
+    /* The largest integer jansson holds reaches the decoder, which refuses ts >= 2^63 too. */
+    proto_request r;
+    TST_EQ(http_body("{\"policy\":\"faq\",\"event_id\":\"e\",\"signal\":\"s\","
+                     "\"ts\":9223372036854775807}",
+                     "feedback", &r),
+           PROTO_E_NONE);
+    proto_request_fini(&r);
+}
+
 static void reply_code_and_status(void)
 {
     base_buf b;
@@ -295,6 +370,8 @@ int main(void)
     from_json_request_decodes();
     to_json_of_reply_parses_back();
     http_body_takes_the_path_op();
+    http_body_counts_empty_containers_once();
+    http_body_number_overflow_is_bad_request();
     reply_code_and_status();
     policy_replies_print();
     return tst_done();

@@ -700,6 +700,35 @@ static void decode_rejects_duplicate_keys(void)
     base_buf_fini(&b);
 }
 
+/*
+ * Nesting is at most PROTO_MAX_DEPTH containers deep, an empty one included: the root map,
+ * then arrays under an unknown key down to an empty one at depth @depth.
+ */
+static base_err decode_nested_empty(size_t depth, proto_request *r, proto_error *err)
+{
+    static const uint8_t head[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'o', 'p',  0xa6,
+                                   'h',  'e',  'a', 'l',  't',  'h', 0xa1, 'x'};
+    uint8_t msg[sizeof(head) + 2 * PROTO_MAX_DEPTH];
+    size_t n = sizeof(head);
+    memcpy(msg, head, sizeof(head));
+    for (size_t level = 2; level < depth; level++) {
+        msg[n++] = 0x91; /* [ one child ] */
+    }
+    msg[n++] = 0x90; /* [] */
+    return proto_request_decode(msg, n, r, err);
+}
+
+static void decode_counts_empty_containers_for_depth(void)
+{
+    proto_request r;
+    proto_error err;
+    TST_OK(decode_nested_empty(PROTO_MAX_DEPTH, &r, &err));
+    TST_EQ(r.op, PROTO_OP_HEALTH);
+    proto_request_fini(&r);
+    TST_EQ(decode_nested_empty(PROTO_MAX_DEPTH + 1, &r, &err), BASE_ELIMIT);
+    TST_EQ(err.code, PROTO_E_TOO_LARGE);
+}
+
 static void decode_rejects_malformed_msgpack(void)
 {
     static const uint8_t array32[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
@@ -807,6 +836,7 @@ int main(void)
     decode_accepts_utf8_strings();
     decode_rejects_duplicate_keys();
     decode_rejects_malformed_msgpack();
+    decode_counts_empty_containers_for_depth();
     decide_candidate_features();
     return tst_done();
 }
