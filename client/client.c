@@ -18,7 +18,6 @@
 #include "proto/request.h"
 
 /* The request id nng's REQ puts in front of every request: the daemon's cap counts it. */
-#define REQ_HEADER_BYTES 4
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define RECONNECT_MIN_MS 50
@@ -302,8 +301,8 @@ base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len
         req = signed_req.data;
         req_len = signed_req.len;
     }
-    if (req_len + REQ_HEADER_BYTES > PROTO_MAX_MSG_BYTES) {
-        e = BASE_ELIMIT; /* the daemon's size cap counts REQ's header: it would drop it */
+    if (req_len > PROTO_MAX_MSG_BYTES) {
+        e = BASE_ELIMIT; /* signed, past the daemon's cap (which leaves REQ's header out) */
         goto done;
     }
     rv = nng_send(c->sock, (void *)(uintptr_t)req, req_len, 0); /* nng copies, never writes */

@@ -41,8 +41,9 @@
  * two threads are a bug. Different handles are independent.
  *
  * Limits: replies up to RLFEED_CLIENT_MAX_REPLY bytes; requests up to
- * PROTO_MAX_MSG_BYTES bytes on the wire (signed, plus REQ's 4-byte header;
- * BASE_ELIMIT past it, before anything is sent); candidates and dims up to the
+ * PROTO_MAX_MSG_BYTES bytes (signed, when a key is used; REQ's 4-byte header is not
+ * counted, as the daemon's cap does not count it; BASE_ELIMIT past it, before anything
+ * is sent); candidates and dims up to the
  * caps of base/record.h (BASE_CAND_MAX, BASE_DIM_MAX).
  *
  * Example:

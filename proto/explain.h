@@ -18,7 +18,8 @@
  * and share excepted, which are float64), so "probability" is the logged pmf
  * bit for bit. "head_score" and "exploration" are present only with
  * "breakdown":true (records written by decide since the breakdown exists);
- * "reward_version" only when known; "reward", "defaulted", "unknown",
+ * "reward_version" (the spec that computed the reward) only when known, so not
+ * for a closed decision, which has no reward; "reward", "defaulted", "unknown",
  * "n_outcomes", "credit" and "share" are the reward so far for a pending
  * decision and the reward computed for a joined one, and absent when the
  * joined record was not found; so is "outcomes", the outcomes addressed to

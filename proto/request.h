@@ -80,7 +80,7 @@ typedef struct proto_request {
     float *features;                 /* [n_cand x action_dim], row per candidate; or NULL */
     float *pmf;                      /* log only: [n_cand], "pmf" */
     char chosen[BASE_NAME_MAX + 1];  /* log only: id of the chosen candidate */
-    bool deferred;                   /* decide: optional */
+    bool deferred;                   /* decide, log: optional */
     bool no_explore;                 /* decide: "explore": false (serve the head's own choice) */
     bool has_explore_budget;         /* decide: "explore_budget" was given (zeroed: absent) */
     double explore_budget;           /* decide: in [0, 1] when given */

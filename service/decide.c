@@ -569,6 +569,7 @@ void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_rep
     }
     base_strlcpy(d->event_id, q->event_id, sizeof(d->event_id));
     d->source = BASE_SRC_LOG;
+    d->deferred = q->deferred ? 1 : 0; /* as for decide: learned from once activated */
     d->ts_ms = base_clock_now_ms(e->clock);
     bool found = false;
     for (uint32_t c = 0; c < d->n_cand; c++) {

@@ -8,6 +8,39 @@ void svc_dispatch_init(svc_dispatch *d)
 {
     atomic_init(&d->eng, NULL);
     atomic_init(&d->refused_starting, 0);
+    for (size_t i = 0; i < PROTO_E_COUNT; i++) {
+        atomic_init(&d->early[i], 0);
+    }
+}
+
+/* Hand the refusals of @code counted while starting to @e's `rejected`. */
+static void hand_over(svc_dispatch *d, svc_engine *e, proto_errcode code)
+{
+    for (uint64_t n = atomic_exchange(&d->early[code], 0); n > 0; n--) {
+        svc_engine_count_reject(e, code);
+    }
+}
+
+/*
+ * Count a refusal under @code: in the engine's `rejected`, or while starting in early[],
+ * which svc_dispatch_set_engine() hands over. A refusal counted in early[] just as the
+ * engine is published is handed over by whichever of the two sees the other's step.
+ */
+static void count_reject(svc_dispatch *d, proto_errcode code)
+{
+    if (code <= PROTO_E_NONE || code >= PROTO_E_COUNT) {
+        return;
+    }
+    svc_engine *e = atomic_load(&d->eng);
+    if (e != NULL) {
+        svc_engine_count_reject(e, code);
+        return;
+    }
+    atomic_fetch_add(&d->early[code], 1);
+    e = atomic_load(&d->eng);
+    if (e != NULL) {
+        hand_over(d, e, code);
+    }
 }
 
 void svc_dispatch_set_auth(svc_dispatch *d, svc_auth *a)
@@ -18,6 +51,9 @@ void svc_dispatch_set_auth(svc_dispatch *d, svc_auth *a)
 void svc_dispatch_set_engine(svc_dispatch *d, svc_engine *e)
 {
     atomic_store(&d->eng, e);
+    for (size_t code = 1; e != NULL && code < PROTO_E_COUNT; code++) {
+        hand_over(d, e, (proto_errcode)code);
+    }
 }
 
 uint64_t svc_dispatch_refused_starting(svc_dispatch *d)
@@ -65,6 +101,7 @@ static void answer_starting(svc_dispatch *d, const proto_request *req, const svc
         base_buf_fini(&b);
         return;
     }
+    count_reject(d, PROTO_E_UNAVAILABLE);
     reply_error(r, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
 }
 
@@ -111,10 +148,7 @@ void svc_dispatch_run_http(svc_dispatch *d, const uint8_t *buf, size_t len, cons
 void svc_dispatch_reject(svc_dispatch *d, const svc_replier *r, proto_errcode code,
                          const char *message)
 {
-    svc_engine *e = atomic_load(&d->eng);
-    if (e != NULL) {
-        svc_engine_count_reject(e, code);
-    }
+    count_reject(d, code);
     if (r->send != NULL) {
         reply_error(r, code, message);
     }

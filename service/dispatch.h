@@ -35,6 +35,8 @@ typedef struct svc_dispatch {
     _Atomic(svc_engine *) eng;             /* NULL while starting */
     svc_auth *auth;                        /* borrowed; NULL or disabled: no proofs asked */
     atomic_uint_fast64_t refused_starting; /* requests answered before the engine was up */
+    /* refusals made before the engine was up, by code: handed to its `rejected` then */
+    atomic_uint_fast64_t early[PROTO_E_COUNT];
 } svc_dispatch;
 
 /* A dispatcher in state STARTING (caller's storage; nothing to release). */
@@ -43,7 +45,10 @@ void svc_dispatch_init(svc_dispatch *d);
 /* Require proofs checked by @a (borrowed, outlives every call); before any request. */
 void svc_dispatch_set_auth(svc_dispatch *d, svc_auth *a);
 
-/* Publish @e (borrowed; it must outlive every later call): STARTING -> SERVING. */
+/*
+ * Publish @e (borrowed; it must outlive every later call): STARTING -> SERVING. The
+ * refusals counted while starting go into @e's `rejected` counters.
+ */
 void svc_dispatch_set_engine(svc_dispatch *d, svc_engine *e);
 
 /* Requests answered "starting" so far (the ready log line). */

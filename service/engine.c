@@ -51,10 +51,15 @@ base_err svc_engine_new(const svc_config *cfg, base_clock *clock, const svc_log 
     svc_lat_init(&eng->lat);
     pthread_mutex_init(&eng->ack_lk, NULL);
     eng->ack_timeout_ns = (uint64_t)cfg->ack_timeout_ms * 1000000u;
-    /* A quarter of the REP contexts (at least one) stays free for decide. */
-    uint32_t contexts = cfg->contexts * (cfg->n_urls > 0 ? cfg->n_urls : 1);
+    /*
+     * A quarter of each listener's REP contexts (at least one) stays free for decide. One
+     * count covers every listener, so it is capped by one listener's contexts: all that wait
+     * may be on the same one. With a single context there is nothing to keep back: a feedback
+     * may hold it (a decide then waits for it, at most ack_timeout_ms), else none could wait.
+     */
+    uint32_t contexts = cfg->contexts;
     uint32_t reserve = contexts / 4 > 0 ? contexts / 4 : 1;
-    eng->max_waiting = contexts > reserve ? contexts - reserve : 0;
+    eng->max_waiting = contexts > 1 ? contexts - reserve : contexts;
     pthread_mutex_init(&eng->change_lk, NULL);
     eng->pol = base_alloc_zero(SVC_MAX_POLICIES, sizeof(svc_prt));
     if (eng->pol == NULL) {
@@ -250,6 +255,22 @@ static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r
     base_buf_fini(&b);
 }
 
+/* A policy this instance stands by for (standby = on): refuse @r unavailable, naming its owner. */
+static bool refused_standby(svc_engine *e, const char *policy, const svc_replier *r)
+{
+    const svc_waiting *w = svc_config_waiting(e->cfg, policy);
+    if (w == NULL) {
+        return false;
+    }
+    char msg[PROTO_ERRMSG_MAX + 600]; /* cut to PROTO_ERRMSG_MAX by the reply */
+    snprintf(msg, sizeof(msg),
+             "policy \"%s\" is served by instance \"%s\"; this one takes it over if that "
+             "lease runs out",
+             policy, w->holder);
+    svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, msg);
+    return true;
+}
+
 void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier *reply)
 {
     /* A copy that carries the latency clock with it, also into owed answers. */
@@ -262,23 +283,16 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         svc_op_health(e, r);
         return;
     }
-    if (q->op == PROTO_OP_STATS) {
-        svc_op_stats(e, q, r);
-        return;
-    }
     if (q->op == PROTO_OP_CLOCK) {
         op_clock(e, q, r);
         return;
     }
-    svc_prt *p = svc_engine_find_policy(e, q->policy);
-    const svc_waiting *w = p == NULL ? svc_config_waiting(e->cfg, q->policy) : NULL;
-    if (w != NULL) {
-        char msg[PROTO_ERRMSG_MAX + 600]; /* cut to PROTO_ERRMSG_MAX by the reply */
-        snprintf(msg, sizeof(msg),
-                 "policy \"%s\" is served by instance \"%s\"; this one takes it over if that "
-                 "lease runs out",
-                 q->policy, w->holder);
-        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, msg);
+    svc_prt *p = q->policy[0] != '\0' ? svc_engine_find_policy(e, q->policy) : NULL;
+    if (p == NULL && q->policy[0] != '\0' && refused_standby(e, q->policy, r)) {
+        return; /* any op on such a policy, stats too (docs/protocol.md section 5) */
+    }
+    if (q->op == PROTO_OP_STATS) {
+        svc_op_stats(e, q, r);
         return;
     }
     if (p == NULL) {

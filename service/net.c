@@ -25,6 +25,12 @@
 #define PULL_DRAIN_MAX 64    /* PULL messages taken per receive callback */
 #define PULL_WORKERS 2       /* threads handling PULL messages, a connection's on one */
 #define PULL_QUEUE 256       /* PULL messages waiting for each of them */
+/*
+ * What REQ adds in front of each request: its 4-byte request id. NNG_OPT_RECVMAXSZ caps the
+ * message as the transport carries it, header included, so a REP socket allows this much
+ * more, and a request body of exactly max_message_bytes is taken (PUSH adds nothing).
+ */
+#define REQ_HEADER_BYTES 4
 
 enum slot_state { SLOT_RECV, SLOT_HANDLE, SLOT_SEND };
 
@@ -497,15 +503,16 @@ static void pull_cb(void *arg)
 }
 
 /*
- * Listen on @url. An ipc:// socket file gets @o's mode (nng applies it before the socket
+ * Listen on @url, taking messages of up to o->max_message_bytes after the protocol's own
+ * @header_bytes. An ipc:// socket file gets @o's mode (nng applies it before the socket
  * accepts connections) and then its group.
  */
-static base_err listen_on(nng_socket s, const char *url, const svc_net_opts *o, char *errbuf,
-                          size_t errlen)
+static base_err listen_on(nng_socket s, const char *url, size_t header_bytes, const svc_net_opts *o,
+                          char *errbuf, size_t errlen)
 {
     bool ipc = strncmp(url, "ipc://", 6) == 0;
     nng_listener l;
-    int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, o->max_message_bytes);
+    int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, o->max_message_bytes + header_bytes);
     if (rv == 0) {
         rv = nng_listener_create(&l, s, url);
     }
@@ -565,7 +572,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             goto fail;
         }
         n->n_rep = i + 1;
-        e = listen_on(n->rep[i], o->urls[i], o, errbuf, errlen);
+        e = listen_on(n->rep[i], o->urls[i], REQ_HEADER_BYTES, o, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }
@@ -596,7 +603,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         n->have_pull = true;
         (void)nng_socket_set_int(n->pull, NNG_OPT_RECVBUF,
                                  1024); /* a hint: 1.5.2's pull0 has none */
-        e = listen_on(n->pull, o->pull_url, o, errbuf, errlen);
+        e = listen_on(n->pull, o->pull_url, 0, o, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }

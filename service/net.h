@@ -20,7 +20,7 @@
  *
  * A peer that sends requests but does not read its replies cannot hold the
  * contexts: a reply its connection has not taken within reply_timeout_ms is
- * dropped (logged once per connection) and the context goes back to
+ * dropped (logged once per run of drops on one connection) and the context goes back to
  * receiving. A connection that already has a quarter of a socket's contexts
  * (at least one) waiting on it gets a quarter of reply_timeout_ms for each
  * further reply (250 ms by default). Contexts take requests from

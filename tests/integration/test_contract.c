@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/record.h"
 #include "client/rlfeed_client.h"
@@ -32,23 +33,38 @@
 #define T0 1800000000000LL
 #define TIMEOUT_MS 5000
 
+#define POLICIES                                                                                   \
+    "[policy t]\n"                                                                                 \
+    "dim = 2\n"                                                                                    \
+    "actions = a, b\n"                                                                             \
+    "signal.resolved = 1.0\n"                                                                      \
+    "window_ms = 1000\n"                                                                           \
+    "backward_window_ms = 60000\n"                                                                 \
+    "late_memory_ms = 600000\n"                                                                    \
+    "[policy o]\n"                                                                                 \
+    "dim = 2\n"                                                                                    \
+    "actions = a, b\n"                                                                             \
+    "signal.resolved = 1.0\n"                                                                      \
+    "window_ms = 600000\n"                                                                         \
+    "backward_window_ms = 0\n"                                                                     \
+    "max_pending = 16\n"
+
 static const char CONFIG[] = "[server]\n"
                              "snapshot_interval_ms = 200\n"
-                             "tick_ms = 5\n"
-                             "[policy t]\n"
-                             "dim = 2\n"
-                             "actions = a, b\n"
-                             "signal.resolved = 1.0\n"
-                             "window_ms = 1000\n"
-                             "backward_window_ms = 60000\n"
-                             "late_memory_ms = 600000\n"
-                             "[policy o]\n"
-                             "dim = 2\n"
-                             "actions = a, b\n"
-                             "signal.resolved = 1.0\n"
-                             "window_ms = 600000\n"
-                             "backward_window_ms = 0\n"
-                             "max_pending = 16\n";
+                             "tick_ms = 5\n" POLICIES;
+
+/*
+ * A second instance on the first one's Redis: it stands by for t and o (the first owns
+ * them) and owns s; one REP context, and the smallest message cap (1 KiB).
+ */
+#define SMALL_CAP 1024
+static const char STANDBY_CONFIG[] = "[server]\n"
+                                     "standby = on\n"
+                                     "contexts = 1\n"
+                                     "max_message_bytes = 1024\n" POLICIES "[policy s]\n"
+                                     "dim = 2\n"
+                                     "actions = a, b\n"
+                                     "signal.resolved = 1.0\n";
 
 static bool decide(tst_daemon *f, const char *policy, const char *ev, bool deferred)
 {
@@ -196,28 +212,38 @@ static void cli_blank_body_is_empty_object(tst_daemon *f)
     TST_TRUE(tst_file_has(log, "\"ok\":true"));
 }
 
-/*
- * The client refuses a request that would be over the daemon's cap with REQ's 4-byte
- * header (BASE_ELIMIT, nothing sent) and sends one that fits: none is sent to be dropped.
- */
-static void client_size_cap_counts_the_header(tst_daemon *f)
+/* A health request of exactly @total bytes: {"v":1, "op":"health", "pad":<bin 32>}; free it. */
+static uint8_t *padded_health(size_t total)
 {
     static const uint8_t head[] = {0x83, 0xa1, 'v', 0x01, 0xa2, 'o', 'p', 0xa6, 'h', 'e',
                                    'a',  'l',  't', 'h',  0xa3, 'p', 'a', 'd',  0xc6};
-    for (size_t total = PROTO_MAX_MSG_BYTES - 4; total <= PROTO_MAX_MSG_BYTES - 3; total++) {
-        size_t pad = total - sizeof(head) - 4;
-        uint8_t *req = calloc(1, total);
-        TST_TRUE(req != NULL);
-        if (req == NULL) {
-            return;
-        }
+    size_t pad = total - sizeof(head) - 4;
+    uint8_t *req = calloc(1, total);
+    TST_TRUE(req != NULL);
+    if (req != NULL) {
         memcpy(req, head, sizeof(head));
         for (int k = 0; k < 4; k++) {
             req[sizeof(head) + (size_t)k] = (uint8_t)(pad >> (24 - 8 * k));
         }
+    }
+    return req;
+}
+
+/*
+ * The client's cap is the daemon's (REQ's 4-byte header not counted by either): a request
+ * of up to PROTO_MAX_MSG_BYTES is sent and answered, a larger one is refused with
+ * BASE_ELIMIT before anything is sent, so none is sent to be dropped.
+ */
+static void client_size_cap_is_the_daemons(tst_daemon *f)
+{
+    for (size_t total = PROTO_MAX_MSG_BYTES - 4; total <= PROTO_MAX_MSG_BYTES + 1; total++) {
+        uint8_t *req = padded_health(total);
+        if (req == NULL) {
+            return;
+        }
         rlfeed_reply r;
         base_err e = tst_call_raw(f, req, total, &r);
-        if (total == PROTO_MAX_MSG_BYTES - 4) {
+        if (total <= PROTO_MAX_MSG_BYTES) {
             TST_OK(e);
             TST_TRUE(e == BASE_OK && r.ok);
         } else {
@@ -250,6 +276,41 @@ static void log_answers_with_event_id(tst_daemon *f)
                      "\"chosen\":\"b\",\"pmf\":[0.5,0.5]}"));
     TST_TRUE(r.ok);
     TST_STREQ(r.event_id, "lg-1");
+}
+
+/* Activate @ev; the reply's status ("matched", "duplicate"...) or error code name. */
+static const char *activate(tst_daemon *f, const char *policy, const char *ev)
+{
+    static rlfeed_reply r;
+    if (tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"%s\",\"event_id\":\"%s\"}", policy,
+                  ev) != BASE_OK) {
+        return "(no reply)";
+    }
+    return r.ok ? r.status : rlfeed_errcode_name(r.error.code);
+}
+
+/* A logged decision may be deferred as a decided one may (protocol.md sections 3 and 4). */
+static void log_takes_deferred(tst_daemon *f)
+{
+    static const char fmt[] =
+        "{\"op\":\"log\",\"policy\":\"t\",\"event_id\":\"%s\",%s"
+        "\"context\":{\"embedding\":[0.5,-1]},\"candidates\":["
+        "{\"id\":\"a\",\"base_logit\":0.2},{\"id\":\"b\",\"base_logit\":0.1}],"
+        "\"chosen\":\"b\",\"pmf\":[0.5,0.5]}";
+    json_t *before = tst_stats(f);
+    long long deferred0 = tst_stat_join(before, "t", "deferred");
+    json_decref(before);
+    rlfeed_reply r;
+    TST_OK(tst_callf(f, &r, fmt, "lg-d", "\"deferred\":true,"));
+    TST_TRUE(r.ok);
+    json_t *s = tst_stats(f);
+    TST_EQ(tst_stat_join(s, "t", "deferred"), deferred0 + 1);
+    json_decref(s);
+    TST_STREQ(activate(f, "t", "lg-d"), "matched");
+    /* Not deferred: active from the start, so an activation is a repeat. */
+    TST_OK(tst_callf(f, &r, fmt, "lg-n", ""));
+    TST_TRUE(r.ok);
+    TST_STREQ(activate(f, "t", "lg-n"), "duplicate");
 }
 
 /* Decisions of policy @policy in Redis, and how many carry the overflow mark. */
@@ -408,6 +469,72 @@ static void second_instance_is_refused(tst_daemon *f)
     TST_TRUE(decide(f, "t", "after-second", false));
 }
 
+/*
+ * A second instance, standing by for t and o and owning s (STANDBY_CONFIG):
+ *   - stats of a policy it stands by for is unavailable, as decide is (protocol.md, 5);
+ *   - a request of exactly max_message_bytes is taken, REQ's header aside; one byte more
+ *     never reaches it (section 9);
+ *   - with one REP context acknowledged feedback is still taken.
+ */
+static void second_instance_standing_by(tst_daemon *f)
+{
+    tst_daemon b;
+    memset(&b, 0, sizeof(b));
+    char redis[600];
+    snprintf(redis, sizeof(redis), "%s", sto_server_url(f->redis));
+    const char *on_f[] = {"--redis", redis, NULL};
+    bool up = tst_daemon_init(&b, "rlfeed-contract-b", STANDBY_CONFIG) &&
+              tst_daemon_start(&b, false, on_f);
+    TST_TRUE(up);
+    if (!up) {
+        tst_daemon_fini(&b, true);
+        return;
+    }
+    rlfeed_reply r;
+    char decide_msg[PROTO_ERRMSG_MAX];
+    TST_OK(tst_callf(&b, &r,
+                     "{\"op\":\"decide\",\"policy\":\"t\",\"context\":{\"embedding\":[1,0]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE);
+    snprintf(decide_msg, sizeof(decide_msg), "%s", r.error.message);
+    TST_OK(tst_callf(&b, &r, "{\"op\":\"stats\",\"policy\":\"t\"}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE);
+    TST_STREQ(r.error.message, decide_msg);
+    TST_OK(tst_callf(&b, &r, "{\"op\":\"stats\",\"policy\":\"nope\"}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_UNKNOWN_POLICY);
+    json_t *s = tst_stats(&b);
+    TST_TRUE(json_object_get(json_object_get(s, "standby"), "t") != NULL);
+    TST_EQ(tst_rejected(s, "unavailable"), 2);
+    json_decref(s);
+
+    uint8_t *req = padded_health(SMALL_CAP);
+    if (req != NULL) {
+        TST_OK(tst_call_raw(&b, req, SMALL_CAP, &r));
+        TST_TRUE(r.ok);
+        free(req);
+    }
+    req = padded_health(SMALL_CAP + 1);
+    rlfeed_client *c = NULL;
+    TST_OK(rlfeed_client_open(b.url, 1000, &c));
+    if (req != NULL && c != NULL) {
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        /* Dropped with its connection, unanswered: the client says so (rlfeed_client.h). */
+        TST_EQ(rlfeed_client_call(c, req, SMALL_CAP + 1, &rep, &len), BASE_EIO);
+        base_free(rep);
+    }
+    rlfeed_client_close(c);
+    free(req);
+    TST_OK(tst_callf(&b, &r, "{\"op\":\"health\"}"));
+    TST_TRUE(r.ok);
+
+    TST_TRUE(decide(&b, "s", "s-1", false));
+    TST_STREQ(feedback(&b, "s", "s-1", "fs-1"), "matched");
+
+    TST_EQ(tst_daemon_stop(&b), 0);
+    tst_daemon_fini(&b, tst_failed > 0);
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -424,15 +551,17 @@ int main(void)
     if (up) {
         pull_takes_feedback_only(&f);
         log_answers_with_event_id(&f);
+        log_takes_deferred(&f);
         generated_ids_never_collide(&f);
         odd_ops_are_bad_requests(&f);
         clock_refuses_to_wrap(&f);
         cli_blank_body_is_empty_object(&f);
-        client_size_cap_counts_the_header(&f);
+        client_size_cap_is_the_daemons(&f);
         bad_dimension_reads_as_documented(&f);
         overflow_is_logged_not_joined(&f);
         overflow_stays_out_after_restart(&f, extra);
         counters_mean_what_the_docs_say(&f);
+        second_instance_standing_by(&f);
         second_instance_is_refused(&f);
     }
     TST_EQ(tst_daemon_stop(&f), 0);

@@ -220,6 +220,15 @@ static void starting_is_not_ready(tst_daemon *f)
         TST_TRUE(tst_http_get(http, "/metrics", 5000, &r));
         TST_EQ(r.status, 503);
         tst_http_response_fini(&r);
+        /* Refusals while starting are counted too (protocol.md section 7): see below. */
+        TST_TRUE(tst_http_post(http, "/api/v1/decide", "{not json", 5000, &r));
+        TST_EQ(r.status, 400);
+        tst_http_response_fini(&r);
+        TST_TRUE(tst_http_post(http, "/api/v1/feedback",
+                               "{\"policy\":\"faq\",\"event_id\":\"e\",\"signal\":\"resolved\"}",
+                               5000, &r));
+        TST_EQ(r.status, 503);
+        tst_http_response_fini(&r);
     }
     fp = fopen(gate, "w");
     if (fp != NULL) {
@@ -235,6 +244,21 @@ static void starting_is_not_ready(tst_daemon *f)
         tst_nap();
     }
     TST_TRUE(ready);
+    rlfeed_client *c = NULL;
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    proto_stats after;
+    if (ready && rlfeed_client_open(url, 5000, &c) == BASE_OK &&
+        rlfeed_client_stats(c, NULL, &rep, &len) == BASE_OK &&
+        proto_stats_decode(rep, len, &after) == BASE_OK) {
+        TST_EQ(after.rejected[PROTO_E_BAD_JSON], 1);
+        TST_EQ(after.rejected[PROTO_E_UNAVAILABLE], 1);
+        proto_stats_fini(&after);
+    } else {
+        TST_TRUE(0 && "stats after the start");
+    }
+    base_free(rep);
+    rlfeed_client_close(c);
     if (pid > 0) {
         kill(pid, SIGTERM);
         int st = 0;
