@@ -157,8 +157,12 @@ static base_err socket_setup(nng_socket s, int timeout_ms)
  * are off: a decide is not idempotent, and a resend after timeout_ms would
  * race the original (nng still re-sends a request whose connection dropped).
  */
-/* The client side of TLS from @o: the server must chain to o->ca_file. */
-static base_err tls_client_config(const rlfeed_tls *o, nng_tls_config **out)
+/*
+ * The client side of TLS from @o for dialing @url: the server must chain to o->ca_file and
+ * its certificate must name o->server_name, or else @url's host. (The config replaces the
+ * dialer's own, so nng's default name from the URL would not apply: it is set here.)
+ */
+static base_err tls_client_config(const rlfeed_tls *o, const char *url, nng_tls_config **out)
 {
     nng_tls_config *t = NULL;
     base_buf cert, key;
@@ -177,6 +181,15 @@ static base_err tls_client_config(const rlfeed_tls *o, nng_tls_config **out)
     }
     if (rv == 0 && o->server_name != NULL && o->server_name[0] != '\0') {
         rv = nng_tls_config_server_name(t, o->server_name);
+    } else if (rv == 0) {
+        nng_url *u = NULL;
+        rv = nng_url_parse(&u, url);
+        if (rv == 0) {
+            rv = u->u_hostname != NULL && u->u_hostname[0] != '\0'
+                     ? nng_tls_config_server_name(t, u->u_hostname)
+                     : NNG_EINVAL;
+            nng_url_free(u);
+        }
     }
     if (rv == 0 && o->cert_file != NULL && o->cert_file[0] != '\0') {
         const char *kf = o->key_file != NULL && o->key_file[0] != '\0' ? o->key_file : o->cert_file;
@@ -216,7 +229,7 @@ static base_err open_dialer(const char *url, int timeout_ms, const rlfeed_tls *t
     }
     base_err e = socket_setup(sock, timeout_ms);
     if (e == BASE_OK && tls != NULL) {
-        e = tls_client_config(tls, &t);
+        e = tls_client_config(tls, url, &t);
     }
     if (e == BASE_OK) {
         rv = is_req ? nng_socket_set_ms(sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE) : 0;

@@ -63,16 +63,18 @@ static bool make_certs(const char *d)
     return true;
 }
 
-/* Whether a REQ client over TLS with @ca, @cert (NULL: none) gets a health reply. */
-static bool served(const char *url, const char *ca, const char *cert)
+/*
+ * Whether a REQ client over TLS with @ca, @cert (NULL: none), expecting the server's
+ * certificate to name @name (NULL: the URL's host), gets a health reply.
+ */
+static bool served_as(const char *url, const char *ca, const char *cert, const char *name)
 {
     char ca_path[600], cert_path[600], key_path[600];
     snprintf(ca_path, sizeof(ca_path), "%s/%s.pem", dir, ca);
     snprintf(cert_path, sizeof(cert_path), "%s/%s.pem", dir, cert != NULL ? cert : "");
     snprintf(key_path, sizeof(key_path), "%s/%s.key", dir, cert != NULL ? cert : "");
-    /* mbedTLS 2.28 matches DNS names only: name the server as its certificate does. */
     rlfeed_tls tls = {ca_path, cert != NULL ? cert_path : NULL, cert != NULL ? key_path : NULL,
-                      "localhost"};
+                      name};
     rlfeed_client *c = NULL;
     uint8_t *rep = NULL;
     size_t n = 0;
@@ -83,6 +85,12 @@ static bool served(const char *url, const char *ca, const char *cert)
     base_free(rep);
     rlfeed_client_close(c);
     return ok;
+}
+
+/* served_as() naming the server as its certificate does (mbedTLS 2.28 matches DNS names). */
+static bool served(const char *url, const char *ca, const char *cert)
+{
+    return served_as(url, ca, cert, "localhost");
 }
 
 /* GET @path over https with the CA and (when @with_cert) the client certificate. */
@@ -247,6 +255,10 @@ int main(void)
         TST_TRUE(!served(tls_url, "ca", "rclient"));   /* one the CA did not sign */
         TST_TRUE(!served(tls_url, "rogue", "client")); /* the client does not trust the server */
         TST_TRUE(served(tls_url, "ca", "client"));     /* and still serves good clients */
+        /* The server's name is checked: one its certificate does not hold is refused, and
+         * without a name the URL's host is checked (127.0.0.1 is no DNS name of it). */
+        TST_TRUE(!served_as(tls_url, "ca", "client", "other.example"));
+        TST_TRUE(!served_as(tls_url, "ca", "client", NULL));
         TST_TRUE(strncmp(f.http_url, "https://127.0.0.1:", 18) == 0);
         TST_EQ(https_status(f.http_url, "/healthz", true), 200);
         TST_EQ(https_status(f.http_url, "/healthz", false), -1);
