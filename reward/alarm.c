@@ -33,13 +33,13 @@ int rwd_alarm_add(rwd_alarm *a, double x)
     a->up = clamp_stat(a->up + z - RWD_ALARM_K);
     a->down = clamp_stat(a->down - z - RWD_ALARM_K);
     rwd_alarm_state was = a->state;
-    if (a->state == RWD_ALARM_OK) {
-        if (a->up > RWD_ALARM_H) {
-            a->state = RWD_ALARM_UP;
-        } else if (a->down > RWD_ALARM_H) {
-            a->state = RWD_ALARM_DOWN;
-        }
-    } else if (a->up < RWD_ALARM_H / 2.0 && a->down < RWD_ALARM_H / 2.0) {
+    /* A side past H raises its alarm, also straight from the other side's. */
+    if (a->up > RWD_ALARM_H && a->state != RWD_ALARM_UP) {
+        a->state = RWD_ALARM_UP;
+    } else if (a->down > RWD_ALARM_H && a->state != RWD_ALARM_DOWN) {
+        a->state = RWD_ALARM_DOWN;
+    } else if (a->state != RWD_ALARM_OK && a->up < RWD_ALARM_H / 2.0 &&
+               a->down < RWD_ALARM_H / 2.0) {
         a->state = RWD_ALARM_OK;
     }
     if (a->state == RWD_ALARM_OK && was == RWD_ALARM_OK) {

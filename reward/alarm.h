@@ -9,7 +9,9 @@
  *
  * Each reward x is standardised against a baseline, z = (x - mean) / max(sd, SD_FLOOR),
  * and accumulated: up = min(2H, max(0, up + z - K)), down = min(2H, max(0, down - z - K)).
- * The alarm is raised when up or down passes H and cleared when both are back below H / 2
+ * The alarm is raised when up or down passes H (also straight from the other direction's
+ * alarm: a jump up after a collapse is reported, not hidden) and cleared when both are back
+ * below H / 2
  * (about 3H / 2 / K = 75 ordinary rewards after a flood ends). The baseline (mean and variance, as
  * exponentially weighted averages over about WINDOW rewards) learns from the first WARMUP
  * rewards with no alarm possible, and afterwards only while no alarm is raised, so that a

@@ -254,6 +254,20 @@ static uint32_t scope_of(proto_op op)
     return SVC_SCOPE_ADMIN;
 }
 
+/*
+ * Clear @cl's cap alarm once SVC_CLIENT_ALARM_QUIET_MS passed without a refusal (at @now,
+ * monotonic ms). Called with cl->lk held: by health (svc_auth_alarms) and by the next
+ * refusal, so a later episode is raised, logged and counted as its own.
+ */
+static void clear_cap_alarm_if_quiet(client *cl, int64_t now)
+{
+    if (cl->alarm && now - cl->last_refused_ms >= SVC_CLIENT_ALARM_QUIET_MS) {
+        cl->alarm = false;
+        base_log(BASE_LOG_INFO, "client %s: alarm cleared: within its outcome cap for %d s",
+                 cl->cfg.name, SVC_CLIENT_ALARM_QUIET_MS / 1000);
+    }
+}
+
 /* One token of @cl's outcome bucket at the monotonic clock; false when empty. */
 static bool take_outcome(client *cl)
 {
@@ -272,6 +286,7 @@ static bool take_outcome(client *cl)
         cl->tokens -= 1.0;
     } else {
         ok = false;
+        clear_cap_alarm_if_quiet(cl, now);
         cl->last_refused_ms = now;
         if (!cl->alarm) {
             cl->alarm = true;
@@ -298,19 +313,21 @@ static void watch_rate(client *cl, int64_t now_ms)
     pthread_mutex_lock(&cl->lk);
     if (cl->rate_sec >= 0 && sec > cl->rate_sec) {
         int64_t quiet = sec - cl->rate_sec - 1;
+        bool was_up = cl->rate.state == RWD_ALARM_UP;
         /* The square root steadies Poisson-like counts: its spread hardly depends on the rate. */
-        int changed = rwd_alarm_add(&cl->rate, sqrt((double)cl->rate_count));
+        (void)rwd_alarm_add(&cl->rate, sqrt((double)cl->rate_count));
         for (int64_t i = 0; i < quiet && i < 60; i++) {
-            int c = rwd_alarm_add(&cl->rate, 0.0);
-            changed = c >= 0 ? c : changed;
+            (void)rwd_alarm_add(&cl->rate, 0.0);
         }
-        if (changed == RWD_ALARM_UP) {
+        /* Only "up" is an alarm here: a quiet spell's "down" is neither raised nor cleared. */
+        bool up = cl->rate.state == RWD_ALARM_UP;
+        if (up && !was_up) {
             atomic_fetch_add(&cl->alarms, 1);
             base_log(BASE_LOG_WARN,
                      "client %s: alarm raised: outcome rate far above its recent range (%" PRIu64
                      " in the last second, mean %.1f)",
                      cl->cfg.name, cl->rate_count, cl->rate.mean);
-        } else if (changed == RWD_ALARM_OK) {
+        } else if (was_up && !up) {
             base_log(BASE_LOG_INFO, "client %s: outcome rate alarm cleared", cl->cfg.name);
         }
         cl->rate_count = 0;
@@ -420,11 +437,7 @@ uint32_t svc_auth_alarms(svc_auth *a, char (*out)[SVC_CLIENT_ALARM_MAX], uint32_
     for (uint32_t i = 0; svc_auth_enabled(a) && i < a->n_clients; i++) {
         client *cl = &a->clients[i];
         pthread_mutex_lock(&cl->lk);
-        if (cl->alarm && now - cl->last_refused_ms >= SVC_CLIENT_ALARM_QUIET_MS) {
-            cl->alarm = false;
-            base_log(BASE_LOG_INFO, "client %s: alarm cleared: within its outcome cap for %d s",
-                     cl->cfg.name, SVC_CLIENT_ALARM_QUIET_MS / 1000);
-        }
+        clear_cap_alarm_if_quiet(cl, now);
         bool capped = cl->alarm, fast = cl->rate.state == RWD_ALARM_UP;
         pthread_mutex_unlock(&cl->lk);
         if (capped && n < max) {

@@ -76,6 +76,30 @@ static void raised_down_when_rewards_collapse(void)
     TST_STREQ(rwd_alarm_name(a.state), "down");
 }
 
+/*
+ * From a raised "down" with its sum at the top (a long quiet spell, as a client's rate alarm
+ * sees it), a flood far upward raises "up" at once: before, "down" could only clear once both
+ * sums were low, which the flood's "up" sum never was, so the alarm stayed "down" all along.
+ */
+static void up_straight_after_down(void)
+{
+    rwd_alarm a;
+    uint64_t rng = 11;
+    rwd_alarm_init(&a);
+    TST_EQ(feed(&a, &rng, 0.5, 20000), 0);
+    for (int i = 0; i < 200; i++) {
+        (void)rwd_alarm_add(&a, 0.0);
+    }
+    TST_EQ(a.state, RWD_ALARM_DOWN);
+    int took = 0;
+    for (int i = 1; i <= 50 && took == 0; i++) {
+        (void)rwd_alarm_add(&a, 10.0);
+        took = a.state == RWD_ALARM_UP ? i : 0;
+    }
+    printf("# up %d values into the flood, from down\n", took);
+    TST_TRUE(took > 0 && took <= 5);
+}
+
 static void warmup_and_constant_streams_stay_quiet(void)
 {
     rwd_alarm a;
@@ -90,6 +114,7 @@ int main(void)
 {
     quiet_on_a_stationary_stream_and_raised_by_a_flood();
     raised_down_when_rewards_collapse();
+    up_straight_after_down();
     warmup_and_constant_streams_stay_quiet();
     return tst_done();
 }

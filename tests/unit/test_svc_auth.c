@@ -191,8 +191,11 @@ static void full_memory_refuses(void)
     fixture_fini(&x);
 }
 
-/* A client whose feedback rate jumps far above its recent range raises its rate alarm. */
-static void rate_alarm(void)
+/*
+ * A client whose feedback rate jumps far above its recent range raises its rate alarm, also
+ * after @pause quiet seconds (which alone raise nothing: a client going quiet is no alarm).
+ */
+static void rate_alarm(int pause)
 {
     fixture x;
     proto_request r;
@@ -203,10 +206,11 @@ static void rate_alarm(void)
     fixture_init(&x, 1u << 20);
     svc_auth *a = x.a;
     base_buf *b = &x.b;
-    /* 600 s of 3..7 a second, then 200 a second. */
-    for (int sec = 0; sec < 610 && raised_at < 0; sec++) {
+    /* 600 s of 3..7 a second, @pause s of none, then 200 a second. */
+    int flood = 600 + pause;
+    for (int sec = 0; sec < flood + 10 && raised_at < 0; sec++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-        int n = sec < 600 ? 3 + (int)((rng >> 33) % 5) : 200;
+        int n = sec < 600 ? 3 + (int)((rng >> 33) % 5) : sec < flood ? 0 : 200;
         for (int k = 0; k < n; k++) {
             char nonce[32];
             clock_ms = T0 + (int64_t)sec * 1000 + k;
@@ -225,9 +229,10 @@ static void rate_alarm(void)
             raised_at = sec;
         }
     }
-    printf("# rate alarm raised at second %d\n", raised_at);
+    printf("# pause %d s: rate alarm raised at second %d (flood from %d)\n", pause, raised_at,
+           flood);
     TST_EQ(refused, 0);
-    TST_TRUE(raised_at >= 600 && raised_at <= 603);
+    TST_TRUE(raised_at >= flood && raised_at <= flood + 3);
     TST_STREQ(alarms[0], "client bulk: outcome rate up");
     fixture_fini(&x);
 }
@@ -235,7 +240,9 @@ static void rate_alarm(void)
 int main(void)
 {
     window_and_replays();
-    rate_alarm();
+    rate_alarm(0);
+    rate_alarm(10);
+    rate_alarm(120);
     full_memory_refuses();
     return tst_done();
 }
