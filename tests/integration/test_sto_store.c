@@ -1340,23 +1340,21 @@ static void private_server_requires_its_password(bool unix_socket)
     TST_STREQ(sto_server_url(srv), u); /* same address, same password */
     sto_server_stop(srv);
 
-    sto_url_redact("tcp://u:p%40ss@h:1", shown, sizeof(shown));
-    TST_STREQ(shown, "tcp://u:***@h:1");
-    sto_url_redact("unix:/a/b.sock", shown, sizeof(shown));
-    TST_STREQ(shown, "unix:/a/b.sock");
-    sto_url_redact("tcp://127.0.0.1:6379", shown, sizeof(shown));
-    TST_STREQ(shown, "tcp://127.0.0.1:6379");
-    /* Malformed: no part of a password is shown, wherever its '@' or '/' fall. */
-    sto_url_redact("tcp://user:pa/ss@127.0.0.1:6379", shown, sizeof(shown));
-    TST_STREQ(shown, "tcp://***@127.0.0.1:6379");
-    sto_url_redact("tcp://:p@ss@h:1", shown, sizeof(shown));
-    TST_STREQ(shown, "tcp://***@h:1");
-    sto_url_redact("tcp:/:secretpw@h:1", shown, sizeof(shown));
-    TST_STREQ(shown, "***@h:1");
-    sto_url_redact("tcp//u:secretpw@h:1", shown, sizeof(shown));
-    TST_STREQ(shown, "***@h:1");
-    sto_url_redact("unix://:pw@/tmp/redis.sock", shown, sizeof(shown));
-    TST_STREQ(shown, "unix://:***@/tmp/redis.sock");
+    /* Malformed ones show no part of a password, wherever its '@' or '/' fall. */
+    static const char *const redacted[][2] = {
+        {"tcp://u:p%40ss@h:1", "tcp://u:***@h:1"},
+        {"unix:/a/b.sock", "unix:/a/b.sock"},
+        {"tcp://127.0.0.1:6379", "tcp://127.0.0.1:6379"},
+        {"tcp://user:pa/ss@127.0.0.1:6379", "tcp://***@127.0.0.1:6379"},
+        {"tcp://:p@ss@h:1", "tcp://***@h:1"},
+        {"tcp:/:secretpw@h:1", "***@h:1"},
+        {"tcp//u:secretpw@h:1", "***@h:1"},
+        {"unix://:pw@/tmp/redis.sock", "unix://:***@/tmp/redis.sock"},
+    };
+    for (size_t i = 0; i < sizeof(redacted) / sizeof(redacted[0]); i++) {
+        sto_url_redact(redacted[i][0], shown, sizeof(shown));
+        TST_STREQ(shown, redacted[i][1]);
+    }
 }
 
 int main(void)
