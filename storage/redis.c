@@ -515,7 +515,7 @@ base_err sto_store_ping(sto_store *s)
 bool sto_parse_version(const char *p, size_t n, uint64_t *out)
 {
     uint64_t v = 0;
-    bool ok = n > 0 && n <= 20;
+    bool ok = n > 0 && n <= 20 && (n == 1 || p[0] != '0'); /* decimal, no leading zero */
     for (size_t i = 0; ok && i < n; i++) {
         unsigned dgt = (unsigned)(unsigned char)p[i] - '0';
         ok = dgt <= 9 && v <= (UINT64_MAX - dgt) / 10u;

@@ -1,6 +1,7 @@
 /* Model snapshots, the registry, and retention (trim, prune). */
 #include "storage/store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -294,6 +295,11 @@ base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out)
         }
         memcpy(buf, cn->str, cn->len);
         buf[cn->len] = '\0';
+        /* As %.15g writes it: no blank, sign, hex, inf or nan. */
+        if (strspn(buf, "0123456789.eE+-") != cn->len ||
+            (buf[0] != '.' && !isdigit((unsigned char)buf[0]))) {
+            goto fail;
+        }
         errno = 0;
         double c = strtod(buf, &end);
         if (errno != 0 || end != buf + cn->len || !(c >= 0.0 && c <= 1.0)) {

@@ -350,6 +350,11 @@ static void malformed_registry_is_eproto(fixture *f)
         {"canary", "nan"},
         {"canary", "-0.1"},
         {"canary", "0.5 "},
+        {"production", "0011"},
+        {"canary", " 0.25"},
+        {"canary", "0x0.4p0"},
+        {"canary", "+0.5"},
+        {"canary", "infinity"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sto_registry g;
