@@ -475,6 +475,48 @@ static int registry_cmd(const char *cmd, int argc, char **argv)
     return rlfeed_serve_main(argc, argv);
 }
 
+/* `rlfeed key|erase|policy --help`: what each takes (the others print their own). */
+static const struct {
+    const char *cmd;
+    const char *text;
+} command_help[] = {
+    {"key", "usage: rlfeed key new NAME [--out FILE]\n"
+            "       rlfeed key pseudonym --out FILE\n"
+            "  new        a new client key: writes the key file (mode 0600; default NAME.key)\n"
+            "             and prints the [client NAME] lines for rlfeedd's configuration\n"
+            "             (docs/security.md)\n"
+            "  pseudonym  a new pseudonym key file (64 hex digits, mode 0600) for\n"
+            "             [server] pseudonym_key\n"},
+    {"erase", "usage: rlfeed erase --policy P --user U and/or --conversation C\n"
+              "                    [--redis URL] [--pseudonym-key FILE] [--who NAME]\n"
+              "                    [--dry-run] [--json]\n"
+              "  removes one customer's decisions, outcomes, joined examples and index fields\n"
+              "  from Redis, with an audit entry that names no id; rlfeedd must be stopped\n"
+              "  (docs/security.md, \"Erasure\")\n"},
+    {"policy", "usage: rlfeed policy put --file P.ini [--policy P] | get --policy P\n"
+               "                     [--version N] | list | retire --policy P\n"
+               "                     [--redis URL] [--who NAME] [--json]\n"
+               "  the policy catalog rlfeedd follows (docs/operations.md, \"Policies at run\n"
+               "  time\"): put a definition (or one policy of a whole config with --policy),\n"
+               "  get one (--version: an older one), list them, retire one\n"},
+};
+
+/* The help of @cmd when an argument of @argv[0..argc) asks for it, else NULL. */
+static const char *asked_help(const char *cmd, int argc, char **argv)
+{
+    for (size_t k = 0; k < sizeof(command_help) / sizeof(command_help[0]); k++) {
+        if (strcmp(cmd, command_help[k].cmd) != 0) {
+            continue;
+        }
+        for (int i = 0; i < argc; i++) {
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                return command_help[k].text;
+            }
+        }
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     int status = EXIT_USAGE;
@@ -482,8 +524,12 @@ int main(int argc, char **argv)
 
     gsl_set_error_handler_off(); /* GSL's default handler aborts; the sim checks results */
     json_set_alloc_funcs(base_alloc, base_free);
+    const char *help = cmd != NULL ? asked_help(cmd, argc - 2, argv + 2) : NULL;
     if (cmd == NULL) {
         usage(stderr);
+    } else if (help != NULL) {
+        fputs(help, stdout);
+        status = EXIT_OK_REPLY;
     } else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         status = EXIT_OK_REPLY;

@@ -212,6 +212,33 @@ static void cli_blank_body_is_empty_object(tst_daemon *f)
     TST_TRUE(tst_file_has(log, "\"ok\":true"));
 }
 
+/* `rlfeed <command> --help` (client.md) prints what the command takes and exits 0. */
+static void cli_commands_have_help(tst_daemon *f)
+{
+    if (tst_env_path("RLFEED") == NULL) {
+        return;
+    }
+    static const char *const cmds[][2] = {
+        {"key", "rlfeed key new NAME"},
+        {"erase", "rlfeed erase --policy P"},
+        {"policy", "rlfeed policy put"},
+        {"promote", "promote"},
+        {"decide", "decide"},
+        {"sim", "sim"},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char log[700];
+        snprintf(log, sizeof(log), "%s/help-%s.log", f->dir, cmds[i][0]);
+        const char *args[] = {cmds[i][0], "--help", NULL};
+        int st = tst_run("RLFEED", args, log, 30000);
+        TST_EQ(st, 0);
+        TST_TRUE(tst_file_has(log, cmds[i][1]));
+        if (st != 0) {
+            printf("#   rlfeed %s --help\n", cmds[i][0]);
+        }
+    }
+}
+
 /* A health request of exactly @total bytes: {"v":1, "op":"health", "pad":<bin 32>}; free it. */
 static uint8_t *padded_health(size_t total)
 {
@@ -557,6 +584,7 @@ int main(void)
         clock_refuses_to_wrap(&f);
         cli_blank_body_is_empty_object(&f);
         client_size_cap_is_the_daemons(&f);
+        cli_commands_have_help(&f);
         bad_dimension_reads_as_documented(&f);
         overflow_is_logged_not_joined(&f);
         overflow_stays_out_after_restart(&f, extra);
