@@ -165,17 +165,24 @@ static base_err socket_setup(nng_socket s, int timeout_ms)
 static base_err tls_client_config(const rlfeed_tls *o, const char *url, nng_tls_config **out)
 {
     nng_tls_config *t = NULL;
-    base_buf cert, key;
+    base_buf ca, cert, key;
     char why[128];
     base_err e = BASE_EINVAL;
 
+    base_buf_init(&ca, 1u << 20);
     base_buf_init(&cert, 1u << 20);
     base_buf_init(&key, 1u << 20);
     if (o->ca_file == NULL || o->ca_file[0] == '\0' ||
         nng_tls_config_alloc(&t, NNG_TLS_MODE_CLIENT) != 0) {
         goto done;
     }
-    int rv = nng_tls_config_ca_file(t, o->ca_file);
+    /* Read here, as the certificate is: unreadable is BASE_EIO, refused BASE_EINVAL. */
+    if (!base_buf_read_file(&ca, o->ca_file, why, sizeof(why)) ||
+        base_buf_append(&ca, "", 1) != BASE_OK) {
+        e = BASE_EIO;
+        goto done;
+    }
+    int rv = nng_tls_config_ca_chain(t, (const char *)ca.data, NULL);
     if (rv == 0) {
         rv = nng_tls_config_auth_mode(t, NNG_TLS_AUTH_MODE_REQUIRED);
     }
@@ -202,8 +209,7 @@ static base_err tls_client_config(const rlfeed_tls *o, const char *url, nng_tls_
         rv = nng_tls_config_own_cert(t, (const char *)cert.data, (const char *)key.data, NULL);
     }
     if (rv != 0) {
-        e = rv == NNG_ENOENT ? BASE_EIO : BASE_EINVAL;
-        goto done;
+        goto done; /* BASE_EINVAL: a file nng's TLS refused, or a bad name */
     }
     *out = t;
     t = NULL;
@@ -212,6 +218,7 @@ done:
     if (t != NULL) {
         nng_tls_config_free(t);
     }
+    base_buf_fini(&ca);
     base_buf_fini(&cert);
     base_buf_fini(&key);
     return e;

@@ -181,7 +181,8 @@ void rlfeed_client_close(rlfeed_client *c);
  * On success *out_reply is a base_alloc()ed copy of the reply (free with
  * base_free()) and *out_len its length (>= 1). Nothing is written on failure.
  * Return: BASE_OK; BASE_EINVAL if @req_len is 0; BASE_ELIMIT past
- *         PROTO_MAX_MSG_BYTES; BASE_ETIMEDOUT; BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
+ *         PROTO_MAX_MSG_BYTES; BASE_EPROTO for an empty reply; BASE_ETIMEDOUT;
+ *         BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
  */
 base_err rlfeed_client_call(rlfeed_client *c, const uint8_t *req, size_t req_len,
                             uint8_t **out_reply, size_t *out_len);

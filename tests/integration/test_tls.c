@@ -87,6 +87,30 @@ static bool served_as(const char *url, const char *ca, const char *cert, const c
     return ok;
 }
 
+/* client.md: TLS files are read at the call: BASE_EIO unreadable, BASE_EINVAL refused. */
+static void client_tls_files(const char *url)
+{
+    char missing[600], garbage[600];
+    snprintf(missing, sizeof(missing), "%s/no-such-ca.pem", dir);
+    snprintf(garbage, sizeof(garbage), "%s/garbage.pem", dir);
+    FILE *fp = fopen(garbage, "w");
+    if (fp != NULL) {
+        fputs("not a certificate\n", fp);
+        fclose(fp);
+    }
+    const struct {
+        const char *ca;
+        base_err want;
+    } cases[] = {{missing, BASE_EIO}, {dir, BASE_EIO}, {garbage, BASE_EINVAL}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rlfeed_tls tls = {cases[i].ca, NULL, NULL, "localhost"};
+        rlfeed_client *c = NULL;
+        TST_EQ(rlfeed_client_open_tls(url, SHORT_MS, &tls, &c), cases[i].want);
+        TST_TRUE(c == NULL);
+        rlfeed_client_close(c);
+    }
+}
+
 /* served_as() naming the server as its certificate does (mbedTLS 2.28 matches DNS names). */
 static bool served(const char *url, const char *ca, const char *cert)
 {
@@ -259,6 +283,7 @@ int main(void)
          * without a name the URL's host is checked (127.0.0.1 is no DNS name of it). */
         TST_TRUE(!served_as(tls_url, "ca", "client", "other.example"));
         TST_TRUE(!served_as(tls_url, "ca", "client", NULL));
+        client_tls_files(tls_url);
         TST_TRUE(strncmp(f.http_url, "https://127.0.0.1:", 18) == 0);
         TST_EQ(https_status(f.http_url, "/healthz", true), 200);
         TST_EQ(https_status(f.http_url, "/healthz", false), -1);
