@@ -152,12 +152,6 @@ static base_err socket_setup(nng_socket s, int timeout_ms)
 }
 
 /*
- * Open a socket with @open_fn, set it up, and dial @url in the background (a
- * frontend may start before the service does). For REQ, timer-driven resends
- * are off: a decide is not idempotent, and a resend after timeout_ms would
- * race the original (nng still re-sends a request whose connection dropped).
- */
-/*
  * The client side of TLS from @o for dialing @url: the server must chain to o->ca_file and
  * its certificate must name o->server_name, or else @url's host. (The config replaces the
  * dialer's own, so nng's default name from the URL would not apply: it is set here.)
@@ -224,6 +218,13 @@ done:
     return e;
 }
 
+/*
+ * Open a socket with @open_fn, set it up, and dial @url in the background (a
+ * frontend may start before the service does). For REQ, timer-driven resends
+ * are off: a decide is not idempotent, and a resend after timeout_ms would
+ * race the original (a request whose connection drops fails with BASE_EIO:
+ * nng 1.5.2 does not send it again on the next connection).
+ */
 static base_err open_dialer(const char *url, int timeout_ms, const rlfeed_tls *tls,
                             int (*open_fn)(nng_socket *), bool is_req, nng_socket *out)
 {
