@@ -318,8 +318,12 @@ fail:
     return e;
 }
 
-base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, size_t max,
-                        sto_audit_entry **out, size_t *out_n)
+/*
+ * Up to @max entries after @after_id, oldest first (XRANGE); or with @newest the newest @max
+ * of the whole stream (XREVRANGE, then put oldest first).
+ */
+static base_err audit_read(sto_store *s, const char *policy, const char *after_id, size_t max,
+                           bool newest, sto_audit_entry **out, size_t *out_n)
 {
     char key[STO_KEY_MAX], start[BASE_STREAM_ID_MAX + 2], count[24];
     redisReply *r = NULL;
@@ -333,7 +337,9 @@ base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, 
     if (e != BASE_OK) {
         goto fail;
     }
-    if (after_id[0] == '\0' || strcmp(after_id, "0") == 0) {
+    if (newest) {
+        (void)snprintf(start, sizeof(start), "+"); /* XREVRANGE from the end */
+    } else if (after_id[0] == '\0' || strcmp(after_id, "0") == 0) {
         (void)snprintf(start, sizeof(start), "-"); /* fits */
     } else {
         (void)snprintf(start, sizeof(start), "(%s", after_id); /* length checked above */
@@ -341,8 +347,9 @@ base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, 
     while (n < max) {
         size_t want = max - n < AUDIT_BATCH ? max - n : AUDIT_BATCH;
         (void)snprintf(count, sizeof(count), "%zu", want); /* fits */
-        const char *argv[] = {"XRANGE", key, start, "+", "COUNT", count};
-        size_t lens[] = {6, strlen(key), strlen(start), 1, 5, strlen(count)};
+        const char *argv[] = {
+            newest ? "XREVRANGE" : "XRANGE", key, start, newest ? "-" : "+", "COUNT", count};
+        size_t lens[] = {strlen(argv[0]), strlen(key), strlen(start), 1, 5, strlen(count)};
         e = sto_run(s, 6, argv, lens, &r);
         if (e != BASE_OK) {
             goto fail;
@@ -378,6 +385,11 @@ base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, 
         }
         (void)snprintf(start, sizeof(start), "(%s", ents[n - 1].id); /* id <= 48 bytes */
     }
+    for (size_t i = 0; newest && i < n / 2; i++) {
+        sto_audit_entry t = ents[i];
+        ents[i] = ents[n - 1 - i];
+        ents[n - 1 - i] = t;
+    }
     *out = ents;
     *out_n = n;
     ents = NULL;
@@ -388,6 +400,18 @@ fail:
         freeReplyObject(r);
     }
     return e;
+}
+
+base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, size_t max,
+                        sto_audit_entry **out, size_t *out_n)
+{
+    return audit_read(s, policy, after_id, max, false, out, out_n);
+}
+
+base_err sto_audit_read_newest(sto_store *s, const char *policy, size_t max, sto_audit_entry **out,
+                               size_t *out_n)
+{
+    return audit_read(s, policy, "", max, true, out, out_n);
 }
 
 const char *sto_audit_field(const sto_audit_entry *e, const char *name)

@@ -490,6 +490,9 @@ typedef struct sto_audit_entry {
  */
 base_err sto_audit_read(sto_store *s, const char *policy, const char *after_id, size_t max,
                         sto_audit_entry **out, size_t *out_n);
+/* sto_audit_read_newest() - the newest @max entries (XREVRANGE), returned oldest first. */
+base_err sto_audit_read_newest(sto_store *s, const char *policy, size_t max, sto_audit_entry **out,
+                               size_t *out_n);
 void sto_audit_free(sto_audit_entry *e, size_t n); /* accepts NULL */
 
 /* The value of the first field called @name of @e (borrowed), or NULL. */

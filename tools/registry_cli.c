@@ -12,7 +12,7 @@
 #include "storage/store.h"
 #include "tools/regcmd.h"
 
-#define AUDIT_MAX 1000000u /* entries a command reads from the audit stream */
+#define AUDIT_MAX 1000000u /* the newest entries a command reads from the audit stream */
 #define REASON_MAX 512
 
 /* ---- rollback ------------------------------------------------------------- */
@@ -98,7 +98,7 @@ int rlfeed_rollback_main(int argc, char **argv)
         goto done;
     }
     if (to_text == NULL) {
-        e = sto_audit_read(s, c.policy, "", AUDIT_MAX, &a, &n);
+        e = sto_audit_read_newest(s, c.policy, AUDIT_MAX, &a, &n);
         if (e != BASE_OK) {
             fprintf(stderr, "rlfeed rollback: cannot read the audit stream: %s\n",
                     base_strerror(e));
@@ -216,6 +216,16 @@ static void print_history_line(const sto_audit_entry *e)
            est[0] != '\0' ? "; " : "", field_or(e, "reason", ""));
 }
 
+/* @s on one line: a value's line breaks and tabs (a policy-put diff has them) as blanks. */
+static void one_line(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\n' || *s == '\r' || *s == '\t') {
+            *s = ' ';
+        }
+    }
+}
+
 /*
  * One line of `rlfeed audit`: when, action, who, a summary, the reason. The
  * summary of a registry entry is history's (change, verdict, estimate); of
@@ -254,8 +264,12 @@ static void print_audit_line(const sto_audit_entry *e)
             len += (size_t)n;
         }
     }
+    char reason[REASON_MAX];
+    base_strlcpy(reason, field_or(e, "reason", ""), sizeof(reason));
+    one_line(summary);
+    one_line(reason);
     printf("%-24s  %-9s  %-20s  %s%s%s\n", when, action, field_or(e, "who", "?"), summary,
-           summary[0] != '\0' ? "; " : "", field_or(e, "reason", ""));
+           summary[0] != '\0' && reason[0] != '\0' ? "; " : "", reason);
 }
 
 /* One audit entry as a JSON object: its fields, typed where we know them, the report parsed. */
@@ -329,7 +343,7 @@ static int list_main(const char *cmd, bool all, int argc, char **argv)
     if (s == NULL) {
         goto done;
     }
-    base_err e = sto_audit_read(s, c.policy, "", AUDIT_MAX, &a, &n);
+    base_err e = sto_audit_read_newest(s, c.policy, AUDIT_MAX, &a, &n);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot read the audit stream: %s\n", cmd, base_strerror(e));
         goto done;

@@ -14,6 +14,7 @@
  *      fields; `rlfeed history --json` lists none of them (only the
  *      registry's actions); `rlfeed audit` (text) exits 0.
  */
+#include <hiredis.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -285,6 +286,33 @@ int main(void)
     tst_print_file(out);
     TST_TRUE(tst_file_has(out, "config"));
     TST_TRUE(tst_file_has(out, "spec_from spec-1"));
+
+    /* One line per entry, also for a value with line breaks (a policy-put's diff). */
+    redisContext *rc = redisConnectUnix(sto_server_url(f.redis) + strlen("unix:"));
+    redisReply *rr = rc != NULL && !rc->err
+                         ? redisCommand(rc,
+                                        "XADD rlfeed:{p}:audit * moved 0 action note who t "
+                                        "diff %s",
+                                        "- a\n+ b\n")
+                         : NULL;
+    TST_TRUE(rr != NULL && rr->type == REDIS_REPLY_STRING);
+    freeReplyObject(rr);
+    redisFree(rc);
+    const char *audit_one[] = {"audit",   "--policy", "p", "--redis", sto_server_url(f.redis),
+                               "--limit", "1",        NULL};
+    snprintf(out, sizeof(out), "%s/audit-one.txt", f.dir); /* a new file: run_cli appends */
+    TST_EQ(run_cli(out, audit_one), 0);
+    tst_print_file(out);
+    FILE *fp = fopen(out, "r");
+    int out_lines = 0, ch;
+    while (fp != NULL && (ch = fgetc(fp)) != EOF) {
+        out_lines += ch == '\n';
+    }
+    if (fp != NULL) {
+        fclose(fp);
+    }
+    TST_TRUE(tst_file_has(out, "diff - a + b"));
+    TST_EQ(out_lines, 2); /* the header and the entry */
 
     sto_store_close(s);
     tst_daemon_fini(&f, tst_failed > 0);

@@ -331,6 +331,21 @@ static void audit_reads_in_batches(fixture *f)
         TST_STREQ(sto_audit_field(&a[256], "k"), "556");
     }
     sto_audit_free(a, n);
+    /* The newest 300 (more than a batch of 256), oldest first: entries 300..599. */
+    TST_OK(sto_audit_read_newest(f->s, "au", 300, &a, &n));
+    TST_EQ(n, 300);
+    if (n == 300) {
+        TST_STREQ(sto_audit_field(&a[0], "k"), "300");
+        TST_STREQ(sto_audit_field(&a[299], "k"), "599");
+    }
+    sto_audit_free(a, n);
+    TST_OK(sto_audit_read_newest(f->s, "au", 10000, &a, &n));
+    TST_EQ(n, 600);
+    if (n == 600) {
+        TST_STREQ(sto_audit_field(&a[0], "k"), "0");
+        TST_STREQ(sto_audit_field(&a[599], "k"), "599");
+    }
+    sto_audit_free(a, n);
     TST_OK(sto_audit_read(f->s, "none", "", 10, &a, &n));
     TST_TRUE(n == 0 && a == NULL);
     TST_EQ(sto_audit_read(f->s, "", "", 10, &a, &n), BASE_EINVAL);
