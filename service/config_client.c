@@ -218,9 +218,11 @@ bool svc_config_listen_url_ok(const char *u)
     }
     if (ok && (strcmp(p->u_scheme, "ipc") == 0 || strcmp(p->u_scheme, "abstract") == 0 ||
                strcmp(p->u_scheme, "inproc") == 0)) {
-        ok = p->u_path[0] != '\0' || p->u_hostname[0] != '\0';
+        /* nng 1.5.2 leaves the parts of "ipc://" NULL. */
+        ok = (p->u_path != NULL && p->u_path[0] != '\0') ||
+             (p->u_hostname != NULL && p->u_hostname[0] != '\0');
     } else if (ok) {
-        ok = port_ok(p->u_port);
+        ok = p->u_port != NULL && port_ok(p->u_port);
     }
     nng_url_free(p);
     return ok;
@@ -269,7 +271,7 @@ bool svc_config_http_url_ok(const char *u)
         !written_port(u, port, sizeof(port)) || !port_ok(port) || nng_url_parse(&p, u) != 0) {
         return false;
     }
-    bool ok = port_ok(p->u_port);
+    bool ok = p->u_port != NULL && port_ok(p->u_port);
     nng_url_free(p);
     return ok;
 }

@@ -183,6 +183,9 @@ static void long_action_lists_load(void)
 static void invalid_configs_fail_with_a_reason(void)
 {
     refusal cases[] = {
+        /* nng parses it with no path at all: refused, not a crash. */
+        {"[server]\nurl = ipc://\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n",
+         "invalid value \"ipc://\" for url"},
         {"[policy p]\ndim = 0\nactions = a\nsignal.s = 1\n", "dim"},
         {"[policy p]\ndim = 4x\nactions = a\nsignal.s = 1\n", "dim"},
         {"[policy p]\ndim = 4\nactions = a, a\nsignal.s = 1\n", "duplicate action"},
