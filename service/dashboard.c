@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/utf8.h"
 #include "service/dashboard_page.h"
 #include "service/rollup.h"
 
@@ -153,8 +154,13 @@ static void put_policy(writer *w, svc_engine *e, uint32_t i, size_t last)
     base_free(rows);
 }
 
-/* The value of query parameter @key in @uri into @out; false if absent or too long. */
-static bool query_param(const char *uri, const char *key, char *out, size_t len)
+typedef enum query_value { QUERY_ABSENT, QUERY_OK, QUERY_MALFORMED } query_value;
+
+/*
+ * The value of query parameter @key in @uri, percent-decoded, into @out: QUERY_MALFORMED if
+ * it does not fit in @len bytes or holds a bad escape (or a NUL byte).
+ */
+static query_value query_param(const char *uri, const char *key, char *out, size_t len)
 {
     const char *q = strchr(uri, '?');
     size_t klen = strlen(key);
@@ -163,17 +169,13 @@ static bool query_param(const char *uri, const char *key, char *out, size_t len)
         const char *end = strchr(q, '&');
         size_t plen = end != NULL ? (size_t)(end - q) : strlen(q);
         if (plen > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
-            size_t vlen = plen - klen - 1;
-            if (vlen >= len) {
-                return false;
-            }
-            memcpy(out, q + klen + 1, vlen);
-            out[vlen] = '\0';
-            return true;
+            return base_percent_decode(q + klen + 1, plen - klen - 1, true, out, len)
+                       ? QUERY_OK
+                       : QUERY_MALFORMED;
         }
         q = end;
     }
-    return false;
+    return QUERY_ABSENT;
 }
 
 static void on_history(nng_aio *aio)
@@ -201,18 +203,25 @@ static void on_history(nng_aio *aio)
         msg = "starting\n";
         goto done;
     }
-    if (query_param(uri, "last", v, sizeof(v))) {
+    query_value qv = query_param(uri, "last", v, sizeof(v));
+    if (qv != QUERY_ABSENT) {
         char *end = NULL;
         errno = 0;
-        unsigned long n = strtoul(v, &end, 10);
-        if (end == v || *end != '\0' || errno != 0 || v[0] == '-' || n < 1) {
+        unsigned long n = qv == QUERY_OK ? strtoul(v, &end, 10) : 0;
+        if (qv != QUERY_OK || end == v || *end != '\0' || errno != 0 || v[0] == '-' || n < 1) {
             status = 400;
             msg = "last: want a number of rollups, at least 1\n";
             goto done;
         }
         last = n < cfg->rollup_keep ? n : cfg->rollup_keep;
     }
-    if (query_param(uri, "policy", v, sizeof(v))) {
+    qv = query_param(uri, "policy", v, sizeof(v));
+    if (qv == QUERY_MALFORMED) {
+        status = 400;
+        msg = "policy: not a percent-encoded policy name\n";
+        goto done;
+    }
+    if (qv == QUERY_OK) {
         for (uint32_t i = 0; i < cfg->n_policies && only < 0; i++) {
             if (strcmp(cfg->policy[i].name, v) == 0) {
                 only = (long)i;

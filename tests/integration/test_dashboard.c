@@ -537,6 +537,21 @@ static void http_errors(tst_daemon *f)
     TST_TRUE(tst_http_get(f->http_url, "/dashboard/history.json?policy=nope", 5000, &r));
     TST_EQ(r.status, 404);
     tst_http_response_fini(&r);
+    /* Query values are percent-decoded; one too long or badly escaped is 400, not ignored. */
+    TST_TRUE(tst_http_get(f->http_url, "/dashboard/history.json?last=%31&policy=%70", 5000, &r));
+    TST_EQ(r.status, 200);
+    j = r.body != NULL ? json_loads(r.body, 0, NULL) : NULL;
+    TST_EQ(rows(j), 1);
+    json_decref(j);
+    tst_http_response_fini(&r);
+    char path[400];
+    snprintf(path, sizeof(path), "/dashboard/history.json?last=%0200d", 1);
+    TST_TRUE(tst_http_get(f->http_url, path, 5000, &r));
+    TST_EQ(r.status, 400);
+    tst_http_response_fini(&r);
+    TST_TRUE(tst_http_get(f->http_url, "/dashboard/history.json?policy=%zz", 5000, &r));
+    TST_EQ(r.status, 400);
+    tst_http_response_fini(&r);
     TST_TRUE(tst_http_get(f->http_url, "/dashboard", 5000, &r));
     TST_EQ(r.status, 200);
     TST_TRUE(strncmp(r.content_type, "text/html", 9) == 0);
