@@ -270,6 +270,14 @@ int svc_config_client_key(svc_config *c, const char *client, const char *k, cons
 base_err svc_config_client_open(svc_config *c, const char *name, char *errbuf, size_t errlen);
 
 /*
+ * svc_config_finish() - after the file is parsed (service/config_whole.c): defaults that
+ * depend on other keys, and the checks that need the whole configuration (each policy's
+ * head, spec, portfolio and actions; the clients). Return: BASE_OK; BASE_EINVAL, the reason
+ * in @errbuf.
+ */
+base_err svc_config_finish(svc_config *c, char *errbuf, size_t errlen);
+
+/*
  * A policy's exploration keys (service/config_explore.c): 1 taken, 0 failed (the reason in
  * @errbuf), -1 not one of them. svc_config_explore_finish() resolves them once the file is
  * read (action names to indexes).
