@@ -196,9 +196,15 @@ typedef struct base_snapshot {
     char spec_version[BASE_NAME_MAX + 1]; /* reward spec the examples were joined under */
     char base_version[BASE_NAME_MAX + 1]; /* base model the head was trained against */
     char config_hash[24];                 /* hash of the policy's configuration */
-    uint64_t version;                     /* monotonically increasing per policy */
-    uint64_t n_updates;                   /* joined examples applied */
-    int64_t ts_ms;                        /* when the snapshot was taken */
+    /*
+     * Hash of the closed action set's names in their order (service/learner.c): the
+     * head learns actions by position, so a snapshot serves only the list it was
+     * learned for. "" = an open set, or not recorded (snapshots older than it).
+     */
+    char actions_hash[24];
+    uint64_t version;   /* monotonically increasing per policy */
+    uint64_t n_updates; /* joined examples applied */
+    int64_t ts_ms;      /* when the snapshot was taken */
     base_head_settings settings;
     uint32_t dim;
     uint32_t n_actions;

@@ -93,15 +93,22 @@ void svc_catalog_swap_state(svc_prt *p, svc_prt *tmp)
     p->snapshot_updates = tmp->snapshot_updates;
     p->snapshot_lsn = tmp->snapshot_lsn;
     p->last_version = tmp->last_version;
+    p->last_parent = tmp->last_parent;
     memcpy(p->learned_spec, tmp->learned_spec, sizeof(p->learned_spec));
     atomic_store(&p->n_updates, atomic_load(&tmp->n_updates));
 }
 
-/* Whether production's head @h can serve under definition @c. */
-static bool prod_fits(const pol_head *h, const svc_policy_config *c)
+/*
+ * Whether production's head @h, loaded under definition @was, can serve under @c: the same
+ * shape, and the same action names in the same order (it learned them by position).
+ */
+static bool prod_fits(const pol_head *h, const svc_policy_config *was, const svc_policy_config *c)
 {
+    char a[24], b[24];
+    svc_actions_hash(was, a, sizeof(a));
+    svc_actions_hash(c, b, sizeof(b));
     return pol_head_dim(h) == c->head.dim && pol_head_n_actions(h) == c->head.n_actions &&
-           pol_head_get_config(h)->action_dim == c->head.action_dim;
+           pol_head_get_config(h)->action_dim == c->head.action_dim && strcmp(a, b) == 0;
 }
 
 /*
@@ -118,7 +125,7 @@ static bool prod_fits(const pol_head *h, const svc_policy_config *c)
  */
 static bool swap_definition(svc_prt *p, svc_prt *tmp, const svc_policy_config *cfg)
 {
-    bool prod_reset = !prod_fits(p->prod, cfg);
+    bool prod_reset = !prod_fits(p->prod, p->cfg, cfg);
     if (prod_reset) {
         SWAP(pol_head *, p->prod, tmp->prod);
         atomic_store(&p->prod_version, 0);
@@ -188,7 +195,8 @@ static bool apply_followed(svc_engine *e, struct svc_change *ch)
         ch->cfg = NULL;
         return true;
     }
-    bool fits = found && pol_portfolio_restore(tmp.pf, m) == BASE_OK;
+    bool fits = found && svc_snapshot_actions_fit(ch->cfg, m, NULL, 0) &&
+                pol_portfolio_restore(tmp.pf, m) == BASE_OK;
     base_snapshot_free(m);
     if (found && !fits) {
         svc_prt_fini(&tmp); /* restore may have left it half-loaded: a fresh one */

@@ -282,7 +282,10 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url,
     if (e != BASE_OK) {
         char shown[SVC_URL_MAX + 64];
         sto_url_redact(url, shown, sizeof(shown)); /* the private server's has its password */
-        base_log(BASE_LOG_ERROR, "restoring models from %s: %s", shown, err);
+        /* With the policy's field when one policy's restore failed (a JSON log filters on it). */
+        const char *pol = eng != NULL ? svc_engine_restore_failed(eng) : "";
+        base_log_policy(BASE_LOG_ERROR, pol[0] != '\0' ? pol : NULL, "restoring models from %s: %s",
+                        shown, err);
     }
     sto_store_close(s);
     return e;

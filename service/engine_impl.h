@@ -49,6 +49,7 @@ struct svc_engine {
     struct svc_kept *kept;          /* learner thread: definitions in force or replaced, kept */
     struct sto_store *change_store; /* learner thread: reads a changed policy's streams */
     svc_restored *restored;         /* [n_pol] once svc_engine_restore() succeeded; main thread */
+    char restore_failed[BASE_NAME_MAX + 1]; /* the policy svc_engine_restore() failed on */
 
     base_queue *learn_q;          /* joined examples stored, waiting to be applied */
     atomic_size_t learn_inflight; /* expired and not yet applied (bounds learn_q) */

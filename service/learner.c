@@ -7,6 +7,7 @@
  */
 #include "service/engine_impl.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -232,6 +233,37 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
     snprintf(out, size, "c%016llx", (unsigned long long)x);
 }
 
+void svc_actions_hash(const svc_policy_config *c, char *out, size_t size)
+{
+    if (c->open_actions || c->n_actions == 0) {
+        out[0] = '\0';
+        return;
+    }
+    uint64_t x = base_hash64("actions", 7, 0x61637473);
+    for (uint32_t a = 0; a < c->n_actions; a++) {
+        /* With its NUL: "ab", "c" and "a", "bc" differ. */
+        x = base_hash64(c->actions[a], strlen(c->actions[a]) + 1, x);
+    }
+    snprintf(out, size, "a%016llx", (unsigned long long)x);
+}
+
+bool svc_snapshot_actions_fit(const svc_policy_config *c, const base_snapshot *m, char *why,
+                              size_t whylen)
+{
+    char h[sizeof(m->actions_hash)];
+    svc_actions_hash(c, h, sizeof(h));
+    if (m->actions_hash[0] == '\0' || strcmp(m->actions_hash, h) == 0) {
+        return true;
+    }
+    if (why != NULL) {
+        snprintf(why, whylen,
+                 "snapshot version %" PRIu64 " was learned for another list of actions "
+                 "(%s; policy %s has %s): an action renamed, added, removed or moved",
+                 m->version, m->actions_hash, c->name, h[0] != '\0' ? h : "an open set");
+    }
+    return false;
+}
+
 /*
  * Queue a checkpoint of @p: the head, the last applied joined id, and where
  * a replay must start to rebuild the join (docs/architecture.md,
@@ -241,20 +273,28 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
  */
 static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force);
 
+/* Checkpoint @parent's child is queued: the next one is due only after more learning. */
+static void queued(svc_prt *p, uint64_t parent)
+{
+    p->snapshot_updates = atomic_load(&p->n_updates);
+    p->last_version = p->snapshot_updates;
+    p->last_parent = parent;
+    atomic_fetch_add(&p->c.snapshots, 1);
+}
+
 static void checkpoint(svc_engine *e, svc_prt *p)
 {
     if (atomic_load(&p->follower)) {
         return; /* its owner checkpoints it; a follower only reads them */
     }
     svc_persist_item *it = checkpoint_item(e, p, false);
+    uint64_t parent = it != NULL ? ((const base_snapshot *)it->rec)->parent : 0;
     if (it != NULL && svc_log_submit(&e->log, it) != BASE_OK) {
         svc_persist_item_free(it);
         return; /* queue full: the next interval tries again */
     }
     if (it != NULL) {
-        p->snapshot_updates = atomic_load(&p->n_updates);
-        p->last_version = p->snapshot_updates;
-        atomic_fetch_add(&p->c.snapshots, 1);
+        queued(p, parent);
     }
 }
 
@@ -298,6 +338,7 @@ base_err svc_learner_checkpoint_sync(svc_engine *e, svc_prt *p, int timeout_ms)
     pthread_cond_init(&w->cv, NULL);
     it->done = on_sync_stored;
     it->done_arg = w;
+    uint64_t parent = ((const base_snapshot *)it->rec)->parent;
     if (svc_log_submit(&e->log, it) != BASE_OK) {
         svc_persist_item_free(it);
         pthread_mutex_destroy(&w->lk);
@@ -305,9 +346,7 @@ base_err svc_learner_checkpoint_sync(svc_engine *e, svc_prt *p, int timeout_ms)
         base_free(w);
         return BASE_ELIMIT;
     }
-    p->snapshot_updates = atomic_load(&p->n_updates);
-    p->last_version = p->snapshot_updates;
-    atomic_fetch_add(&p->c.snapshots, 1);
+    queued(p, parent);
     /* The writer stores in queue order: once this is stored, so is all queued before it. */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -384,7 +423,8 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     m->next_lsn = next_lsn;
     base_strlcpy(m->inbox_pos, inbox_pos, sizeof(m->inbox_pos));
     m->epoch_lsn = p->epoch_lsn;
-    m->parent = p->last_version;
+    /* A checkpoint at the version of the last one replaces it (model:<v>): keep its parent. */
+    m->parent = m->n_updates == p->last_version ? p->last_parent : p->last_version;
     if (p->learned_spec[0] != '\0') {
         base_strlcpy(m->spec_version, p->learned_spec, sizeof(m->spec_version));
     } else {
@@ -392,6 +432,7 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     }
     base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
     svc_learner_config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
+    svc_actions_hash(p->cfg, m->actions_hash, sizeof(m->actions_hash));
     m->version = m->n_updates;
     m->ts_ms = base_clock_now_ms(e->clock);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);

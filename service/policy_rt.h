@@ -165,6 +165,7 @@ typedef struct svc_prt {
     uint64_t snapshot_lsn;                       /* next_lsn at the last checkpoint */
     char snapshot_inbox[BASE_STREAM_ID_MAX + 1]; /* inbox_pos at the last checkpoint */
     uint64_t last_version; /* version of the last checkpoint queued (its parent link) */
+    uint64_t last_parent;  /* that checkpoint's parent: a new one at the same version keeps it */
     /*
      * The reward spec of the last example learned (its joined record's), or the restored
      * checkpoint's; "" before either. A checkpoint is stamped with it, not with the spec
@@ -230,6 +231,18 @@ void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm);
  * fit the definition); BASE_ENOMEM.
  */
 base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m);
+
+/*
+ * The hash of @c's action names in their order ("a" and 16 hex digits), which checkpoints
+ * carry: the head learns actions by position. "" for an open action set.
+ */
+void svc_actions_hash(const svc_policy_config *c, char *out, size_t size);
+/*
+ * Whether snapshot @m was learned for @c's action names in their order (also when @m does
+ * not say: snapshots older than the hash). On false, @why (if not NULL) says what differs.
+ */
+bool svc_snapshot_actions_fit(const svc_policy_config *c, const base_snapshot *m, char *why,
+                              size_t whylen);
 
 /* Record @id as the last stored id of stream @kind (writer thread, start-up). */
 void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id);

@@ -205,8 +205,11 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
                  why(store, err, w, sizeof(w)));
         return err;
     }
+    char acts[320] = "";
     if (found) {
-        err = pol_portfolio_restore(p->pf, m);
+        /* The head learns actions by position: it serves only the list it was learned for. */
+        bool acts_fit = svc_snapshot_actions_fit(p->cfg, m, acts, sizeof(acts));
+        err = acts_fit ? pol_portfolio_restore(p->pf, m) : BASE_EINVAL;
         if (err == BASE_EINVAL && new_version_ok) {
             /*
              * A changed definition the head cannot follow (docs/operations.md, "Policies at
@@ -217,6 +220,14 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
             err = BASE_OK;
             pol_portfolio_set_version(p->pf, m->n_updates + 1);
             p->epoch_lsn = UINT64_MAX; /* nothing in the log yet is the new version's */
+        }
+        if (err != BASE_OK && acts[0] != '\0') {
+            snprintf(errbuf, errlen,
+                     "policy \"%s\": %s. Put the old list back, or put the changed definition "
+                     "in the policy catalog (rlfeed policy put) to start a new head version",
+                     p->cfg->name, acts);
+            base_snapshot_free(m);
+            return err;
         }
         if (err != BASE_OK) {
             snprintf(errbuf, errlen,
@@ -236,6 +247,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
         }
         atomic_store(&p->n_updates, pol_portfolio_n_updates(p->pf));
         p->last_version = m->version;
+        p->last_parent = m->parent;
     }
     char sd[BASE_STREAM_ID_MAX + 1] = "", so[BASE_STREAM_ID_MAX + 1] = "";
     char sj[BASE_STREAM_ID_MAX + 1] = "";
@@ -278,7 +290,10 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
                     "policy %s: %s; replayed %" PRIu64 " joined examples and rebuilt %" PRIu64
                     " pending decisions (model version %" PRIu64 ", next lsn %" PRIu64 ")",
                     p->cfg->name,
-                    fresh   ? "a new head version (the checkpoint's head does not fit the "
+                    fresh && acts[0] != '\0'
+                        ? "a new head version (the checkpoint's head was learned for another "
+                          "list of actions)"
+                    : fresh ? "a new head version (the checkpoint's head does not fit the "
                               "definition)"
                     : found ? "restored the checkpoint"
                             : "no checkpoint",
@@ -299,7 +314,8 @@ base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m)
     const svc_policy_config *cfg = p->cfg;
     base_err err = pol_portfolio_new(&cfg->portfolio, &pf);
     if (err == BASE_OK && m != NULL) {
-        err = pol_portfolio_restore(pf, m);
+        err =
+            svc_snapshot_actions_fit(cfg, m, NULL, 0) ? pol_portfolio_restore(pf, m) : BASE_EINVAL;
     }
     if (err != BASE_OK) {
         pol_portfolio_free(pf);
@@ -357,6 +373,7 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
                            : svc_prt_restore(p, store, p->cfg->def_version > 0, &done[i], NULL,
                                              errbuf, errlen);
         if (err != BASE_OK) {
+            base_strlcpy(e->restore_failed, p->cfg->name, sizeof(e->restore_failed));
             base_free(done);
             return err;
         }
@@ -364,6 +381,11 @@ base_err svc_engine_restore(svc_engine *e, const svc_log_reader *store, char *er
     base_free(e->restored);
     e->restored = done;
     return BASE_OK;
+}
+
+const char *svc_engine_restore_failed(const svc_engine *e)
+{
+    return e->restore_failed;
 }
 
 bool svc_engine_restored(const svc_engine *e, uint32_t i, svc_restored *out)

@@ -65,8 +65,9 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
         snprintf(why, whylen, "snapshot %" PRIu64 " does not exist", version);
         return BASE_EINVAL;
     }
-    e = pol_head_from_snapshot(m, &h);
-    if (e != BASE_OK) {
+    if (!svc_snapshot_actions_fit(p->cfg, m, why, whylen)) {
+        e = BASE_EINVAL; /* why says it */
+    } else if ((e = pol_head_from_snapshot(m, &h)) != BASE_OK) {
         snprintf(why, whylen, "snapshot %" PRIu64 " does not make a head (%s learner, %s): %s",
                  version, m->learner,
                  m->settings.explorer[0] != '\0' ? "settings recorded" : "no settings recorded",

@@ -51,6 +51,7 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
               sto_codec_str_ok(m->spec_version, sizeof(m->spec_version)) &&
               sto_codec_str_ok(m->base_version, sizeof(m->base_version)) &&
               sto_codec_str_ok(m->config_hash, sizeof(m->config_hash)) &&
+              sto_codec_str_ok(m->actions_hash, sizeof(m->actions_hash)) &&
               sto_codec_str_ok(m->settings.explorer, sizeof(m->settings.explorer)) &&
               sto_codec_str_ok(m->settings.features, sizeof(m->settings.features)) &&
               sto_codec_settings_ok(&m->settings) && sto_codec_floats_ok(m->params, m->n_params);
@@ -75,7 +76,8 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
     }
     proto_w_map(&w, (has_settings ? (has_features ? 35u : 32u) : 21u) + (has_pf ? 6u : 0u) +
                         (has_open ? 2u : 0u) + (m->epoch_lsn > 0 ? 1u : 0u) +
-                        (m->inbox_pos[0] != '\0' ? 1u : 0u));
+                        (m->inbox_pos[0] != '\0' ? 1u : 0u) +
+                        (m->actions_hash[0] != '\0' ? 1u : 0u));
     sto_codec_put_u64(&w, "v", CODEC_VERSION);
     sto_codec_put_str(&w, "p", m->policy);
     sto_codec_put_str(&w, "ln", m->learner);
@@ -123,6 +125,9 @@ base_err sto_codec_encode_model(const base_snapshot *m, base_buf *out)
     if (m->inbox_pos[0] != '\0') { /* optional: shared = on, the inbox's consumed part */
         sto_codec_put_str(&w, "inb", m->inbox_pos);
     }
+    if (m->actions_hash[0] != '\0') { /* optional: the action names it was learned for */
+        sto_codec_put_str(&w, "acts", m->actions_hash);
+    }
     if (has_open) { /* optional: an open action set's head */
         sto_codec_put_u64(&w, "had", m->settings.action_dim);
         sto_codec_put_u64(&w, "hid", m->settings.interaction_dim);
@@ -159,7 +164,7 @@ static const char *const model_keys[] = {
     "v",   "p",    "ln",   "lj",  "ver",  "nu",  "ts",  "d",    "na",  "np",  "ns",   "w",
     "st",  "sd",   "so",   "sj",  "lsn",  "par", "rsv", "bmv",  "cfg", "hx",  "heps", "ht",
     "hlr", "hlam", "hpm",  "hbw", "hkl",  "hg",  "hua", "hsd",  "hfm", "hfd", "hfb",  "pfm",
-    "pfs", "pfln", "pfnu", "pfw", "pfst", "had", "hid", "elsn", "inb"};
+    "pfs", "pfln", "pfnu", "pfw", "pfst", "had", "hid", "elsn", "inb", "acts"};
 enum {
     MK_V,
     MK_P,
@@ -206,6 +211,7 @@ enum {
     MK_HID,
     MK_ELSN, /* optional: the epoch of a head version started by a policy change */
     MK_INB,  /* optional: the last inbox entry consumed (shared = on) */
+    MK_ACTS, /* optional: the hash of the action names the head was learned for */
     MK_COUNT
 };
 
@@ -375,7 +381,10 @@ base_err sto_codec_decode_model(const uint8_t *buf, size_t len, base_snapshot **
         (f[MK_ELSN] != NULL &&
          (!proto_mp_get_u64(f[MK_ELSN], UINT64_MAX, &m->epoch_lsn, NULL) || m->epoch_lsn == 0)) ||
         (f[MK_INB] != NULL && (!sto_codec_get_str(f[MK_INB], m->inbox_pos, sizeof(m->inbox_pos)) ||
-                               m->inbox_pos[0] == '\0'))) {
+                               m->inbox_pos[0] == '\0')) ||
+        (f[MK_ACTS] != NULL &&
+         (!sto_codec_get_str(f[MK_ACTS], m->actions_hash, sizeof(m->actions_hash)) ||
+          m->actions_hash[0] == '\0'))) {
         goto fail;
     }
     e = get_portfolio(f, m);

@@ -127,6 +127,12 @@ base_err promote_load(promote_run *r, sto_store *s)
                         "dim %u, %u actions, action_dim %u",
                         c->dim, c->n_actions, c->settings.action_dim, q->dim, q->n_actions,
                         q->settings.action_dim);
+    } else if (q != NULL && q->actions_hash[0] != '\0' && c->actions_hash[0] != '\0' &&
+               strcmp(q->actions_hash, c->actions_hash) != 0) {
+        promote_not_fit(r,
+                        "action list mismatch: candidate and production were learned for "
+                        "different action names or orders (%s, %s)",
+                        c->actions_hash, q->actions_hash);
     } else if (q != NULL && strcmp(q->base_version, c->base_version) != 0) {
         promote_not_fit(r,
                         "base model mismatch: candidate trained against '%s', production "

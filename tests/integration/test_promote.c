@@ -356,6 +356,26 @@ static void unfit_data_is_exit_4(fixture *f)
     TST_EQ(production(f, "fresh"), 0);
     TST_EQ(audit_len(f, "fresh"), 1);
 
+    /*
+     * Candidate and production learned for different action lists (renamed or reordered
+     * actions): not comparable position by position.
+     */
+    base_snapshot *was = pw_train("renamed", GOOD, 1.0, 2000);
+    base_snapshot *now = pw_train("renamed", BAD, 1.0, 2000);
+    if (was != NULL && now != NULL) {
+        base_strlcpy(was->actions_hash, "a00000000000000a1", sizeof(was->actions_hash));
+        base_strlcpy(now->actions_hash, "a00000000000000b2", sizeof(now->actions_hash));
+    }
+    TST_TRUE(save(f, was) && save(f, now));
+    const char *to_good[] = {"--policy", "renamed", "--to", "1000", NULL};
+    TST_EQ(cli(f, NULL, "rollback", to_good), 0);
+    const char *renamed[] = {"--policy", "renamed", "--candidate", "2000", "--json", NULL};
+    TST_EQ(cli(f, &j, "promote", renamed), 4);
+    TST_STREQ(jstr(j, "verdict"), "not_fit");
+    TST_TRUE(strstr(jstr(j, "reason"), "action list mismatch") != NULL);
+    json_decref(j);
+    TST_EQ(production(f, "renamed"), GOOD);
+
     /* A sample floor above the window's n. */
     const char *many[] = {"--policy",      "faq",  "--candidate", "1000",
                           "--min-samples", "5000", "--dry-run",   NULL};

@@ -646,6 +646,42 @@ static void decision_breakdown_is_optional(void)
 }
 
 /* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
+/*
+ * The action list's hash ("acts") round-trips, is absent when "" (the bytes of a snapshot
+ * without it are unchanged), and an empty one is refused.
+ */
+static void model_actions_hash_is_optional(void)
+{
+    base_snapshot *m = make_model(3, 2), *gm = NULL;
+    base_buf plain, marked;
+    base_buf_init(&plain, 1 << 16);
+    base_buf_init(&marked, 1 << 16);
+    TST_OK(sto_codec_encode_model(m, &plain));
+    base_strlcpy(m->actions_hash, "a0123456789abcdef", sizeof(m->actions_hash));
+    TST_OK(sto_codec_encode_model(m, &marked));
+    TST_EQ(marked.len, plain.len + 5 + 18); /* "acts": str of 17 bytes */
+    TST_OK(sto_codec_decode_model(marked.data, marked.len, &gm));
+    TST_TRUE(gm != NULL && strcmp(gm->actions_hash, m->actions_hash) == 0);
+    base_snapshot_free(gm);
+    gm = NULL;
+    TST_OK(sto_codec_decode_model(plain.data, plain.len, &gm));
+    TST_TRUE(gm != NULL && gm->actions_hash[0] == '\0');
+    base_snapshot_free(gm);
+    gm = NULL;
+    /* One more pair, "acts": "" (map16 count in bytes 1-2). */
+    TST_EQ(plain.data[0], 0xde);
+    plain.data[2]++;
+    TST_OK(base_buf_append(&plain,
+                           "\xa4"
+                           "acts\xa0",
+                           6));
+    TST_EQ(sto_codec_decode_model(plain.data, plain.len, &gm), BASE_EPROTO);
+    TST_TRUE(gm == NULL);
+    base_snapshot_free(m);
+    base_buf_fini(&plain);
+    base_buf_fini(&marked);
+}
+
 static void model_settings_round_trip_and_are_optional(void)
 {
     base_snapshot *m = make_model(4, 2);
@@ -1339,6 +1375,7 @@ int main(void)
     decision_slot_fields_are_optional();
     decision_breakdown_is_optional();
     model_settings_round_trip_and_are_optional();
+    model_actions_hash_is_optional();
     model_portfolio_round_trips();
     model_feature_map_round_trips_and_is_optional();
     decision_round_trips_exactly();
