@@ -12,7 +12,7 @@
  *   /readyz   200 "ready" once the engine is published (every policy
  *             restored), Redis is reachable and the write queue is below its
  *             capacity; else 503 with a one-line reason ("starting",
- *             "redis unreachable", "write queue full (...)").
+ *             "redis unreachable", "redis refuses writes", "write queue full (...)").
  *   /metrics  the Prometheus text exposition (service/metrics.h); 503
  *             "starting" before the engine is published.
  *

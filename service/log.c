@@ -9,6 +9,7 @@ static void persist_stats(void *impl, svc_log_stats *out)
 {
     svc_persist *p = impl;
     out->up = svc_persist_redis_up(p);
+    out->refusing = svc_persist_redis_refusing(p);
     out->depth = svc_persist_depth(p);
     out->capacity = svc_persist_capacity(p);
     out->written = svc_persist_written(p);

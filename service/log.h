@@ -36,7 +36,8 @@
 #include "storage/store.h"
 
 typedef struct svc_log_stats {
-    bool up;               /* the store answers */
+    bool up;               /* the store answers and takes writes */
+    bool refusing;         /* !up because it answers but refuses writes (OOM, READONLY...) */
     size_t depth;          /* records waiting */
     size_t capacity;       /* most that may wait */
     uint64_t written;      /* records stored */

@@ -148,6 +148,7 @@ static void mark_down(svc_persist *p)
     if (p->down_since_ns == 0) {
         p->down_since_ns = base_mono_ns();
     }
+    atomic_store(&p->redis_refusing, false); /* unreachable now, whatever it answered before */
     if (atomic_exchange(&p->redis_up, false)) {
         base_log(BASE_LOG_WARN,
                  "redis: unreachable; writes wait in the queue (%zu queued), reconnecting with "
@@ -161,6 +162,7 @@ static void mark_up(svc_persist *p)
 {
     uint64_t since = p->down_since_ns;
     p->down_since_ns = 0;
+    atomic_store(&p->redis_refusing, false);
     if (!atomic_exchange(&p->redis_up, true)) {
         base_log(BASE_LOG_INFO, "redis: reachable again after %.1f s (%zu queued)",
                  since != 0 ? (double)(base_mono_ns() - since) / 1e9 : 0.0,
@@ -351,6 +353,7 @@ static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append
  */
 static void refused_wait(svc_persist *p, const char *words, size_t n, int *backoff)
 {
+    atomic_store(&p->redis_refusing, true); /* also after a reconnect within the episode */
     if (!p->refusing) {
         p->refusing = true;
         if (p->down_since_ns == 0) {
@@ -676,6 +679,11 @@ size_t svc_persist_capacity(const svc_persist *p)
 bool svc_persist_redis_up(const svc_persist *p)
 {
     return atomic_load(&p->redis_up);
+}
+
+bool svc_persist_redis_refusing(const svc_persist *p)
+{
+    return atomic_load(&p->redis_refusing);
 }
 
 uint64_t svc_persist_written(const svc_persist *p)

@@ -133,6 +133,8 @@ void svc_persist_set_group_commit(svc_persist *p, uint32_t us);
 size_t svc_persist_depth(svc_persist *p);
 size_t svc_persist_capacity(const svc_persist *p);
 bool svc_persist_redis_up(const svc_persist *p);
+/* Whether Redis answers but refuses writes (so svc_persist_redis_up() is false). */
+bool svc_persist_redis_refusing(const svc_persist *p);
 uint64_t svc_persist_written(const svc_persist *p); /* records stored */
 uint64_t svc_persist_failed(const svc_persist *p);  /* items completed with an error */
 uint64_t svc_persist_trimmed(const svc_persist *p); /* stream entries removed by retention */

@@ -319,7 +319,7 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
     if (!ls.up) {
-        snprintf(why, whylen, "redis unreachable");
+        snprintf(why, whylen, ls.refusing ? "redis refuses writes" : "redis unreachable");
         return false;
     }
     if (ls.depth >= ls.capacity) {

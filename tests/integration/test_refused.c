@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "http.h"
 #include "proc.h"
 #include "tap.h"
 
@@ -117,6 +118,14 @@ int main(void)
     TST_EQ(tst_stat_int(s, POLICY, "store_errors"), 0);
     json_decref(s);
     TST_TRUE(tst_file_has(f.log, "refuses writes (OOM"));
+    /* Not ready, and /readyz says why: refused, not unreachable. */
+    tst_http_response h;
+    memset(&h, 0, sizeof(h));
+    TST_TRUE(f.http_url[0] != '\0' && tst_http_get(f.http_url, "/readyz", 5000, &h));
+    TST_EQ(h.status, 503);
+    TST_TRUE(h.body != NULL && strstr(h.body, "redis refuses writes") != NULL);
+    printf("# /readyz while refused: %d %s", h.status, h.body != NULL ? h.body : "(none)\n");
+    tst_http_response_fini(&h);
 
     /* Writes taken again: what waited is stored, and the retry finds the original. */
     TST_TRUE(redis_config(sock, "maxmemory", "0"));
