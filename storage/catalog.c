@@ -85,8 +85,7 @@ static base_err check_fields(const sto_field *f, size_t n, size_t base_bytes)
     return has_action ? BASE_OK : BASE_EINVAL;
 }
 
-/* INCR the change counter and SADD @policy to the member set (after a change). */
-static base_err announce(sto_store *s, const char *policy)
+base_err sto_catalog_announce(sto_store *s, const char *policy)
 {
     const char *sadd[] = {"SADD", CATALOG_SET, policy};
     const char *incr[] = {"INCR", CATALOG_SEQ};
@@ -161,10 +160,11 @@ base_err sto_catalog_put(sto_store *s, const char *policy, const sto_catalog_put
     *out_result = STO_CATALOG_CHANGED;
     /*
      * The definition is written; the announcement is a second step (the set and the counter
-     * are not in the policy's hash slot). If it is lost, readers still find the change at
-     * their periodic full read (sto_catalog_list() and each version).
+     * are not in the policy's hash slot). If it is lost, readers still find a change of a
+     * listed policy at their periodic full read (sto_catalog_list() and each version); a new
+     * one is listed once the put is run again (rlfeed policy announces an unchanged put).
      */
-    return announce(s, policy);
+    return sto_catalog_announce(s, policy);
 }
 
 /* The string element @i of the flat field/value array @r named @name, or NULL. */

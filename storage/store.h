@@ -563,6 +563,15 @@ base_err sto_catalog_put(sto_store *s, const char *policy, const sto_catalog_put
                          sto_catalog_result *out_result, uint64_t *out_version, char *out_audit_id);
 
 /*
+ * sto_catalog_announce() - add @policy to the catalog's member set and count a change, as
+ * sto_catalog_put() does after writing: again for a put whose announcement failed (the
+ * definition was written, but readers would not list a new policy). Idempotent but for the
+ * counter, which only makes readers read once more.
+ * Return: BASE_OK; BASE_EIO; BASE_ESTORE (Redis refused: a key of the wrong type...).
+ */
+base_err sto_catalog_announce(sto_store *s, const char *policy);
+
+/*
  * sto_catalog_get() - @policy's definition: the current one (@version 0) or that version
  * from the history. *out_found false when there is none (then *out holds nothing).
  * Return: BASE_OK; BASE_EPROTO for a malformed entry; BASE_EINVAL; BASE_ENOMEM; BASE_EIO;

@@ -120,8 +120,15 @@ static int change(regcmd_common *c, sto_store *s, const char *text)
         return REGCMD_EXIT_ERROR;
     }
     if (!retire && found && !cur.retired && strcmp(cur.text, text) == 0) {
-        print_change(c, "unchanged", cur.version, cur.version, "");
+        /* Announced again: the put that wrote it may have failed to (rlfeed policy exit 2). */
+        uint64_t in_force = cur.version;
         sto_policy_def_fini(&cur);
+        e = sto_catalog_announce(s, c->policy);
+        if (e != BASE_OK) {
+            fprintf(stderr, "rlfeed policy: %s: announcing it: %s\n", c->policy, base_strerror(e));
+            return REGCMD_EXIT_ERROR;
+        }
+        print_change(c, "unchanged", in_force, in_force, "");
         return REGCMD_EXIT_OK;
     }
     base_buf diff;

@@ -7,6 +7,7 @@
  * catalog says, with the same model version and checksum; the audit trail names each change
  * with its diff.
  */
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -144,6 +145,21 @@ static int policy_cli(tst_daemon *f, const char *const *args_in)
         tst_print_file(log);
     }
     return rc;
+}
+
+/* Run one Redis command on the unix socket @sock; true unless it failed or answered an error. */
+static bool redis_ok(const char *sock, const char *cmd)
+{
+    redisContext *c = redisConnectUnix(sock);
+    redisReply *r = c != NULL && !c->err ? redisCommand(c, cmd) : NULL;
+    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    if (c != NULL) {
+        redisFree(c);
+    }
+    return ok;
 }
 
 static void write_file(const char *path, const char *text)
@@ -358,6 +374,27 @@ int main(void)
     TST_TRUE(dim_diff);
     sto_audit_free(a, na);
     sto_store_close(st);
+
+    /*
+     * 7. A put whose announcement failed (the member set refused the SADD) wrote the
+     * definition but exits 2; run again, it answers unchanged and announces it, so rlfeedd
+     * serves the new policy.
+     */
+    if (up) {
+        const char *sock = sto_server_url(f.redis) + strlen("unix:");
+        TST_TRUE(redis_ok(sock, "SET rlfeed:catalog not-a-set"));
+        snprintf(path, sizeof(path), "%s/late.ini", f.dir);
+        write_file(path, "[policy late]\ndim = 4\nactions = a, b, c\nsignal.resolved = 1\n");
+        const char *put_late[] = {"put", "--file", path, NULL};
+        TST_EQ(policy_cli(&f, put_late), 2);
+        TST_TRUE(redis_ok(sock, "DEL rlfeed:catalog") &&
+                 redis_ok(sock, "SADD rlfeed:catalog base"));
+        TST_TRUE(redis_ok(sock, "SADD rlfeed:catalog answers"));
+        TST_EQ(policy_cli(&f, put_late), 0);
+        took = wait_for(&f, "late", 4, NULL, 0, true, PROTO_E_NONE);
+        printf("# a put announced again: served after %lld ms\n", (long long)took);
+        TST_TRUE(took >= 0 && took < 10000);
+    }
     base_buf_fini(&b);
     if (up) {
         TST_EQ(tst_daemon_stop(&f), 0);
