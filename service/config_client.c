@@ -200,35 +200,6 @@ static bool port_ok(const char *s)
 }
 
 /*
- * A URL nng can listen on for rlfeedd (url, pull_url): a transport it serves and, beyond
- * ipc, a numeric port; checked here so --check catches it, not the start.
- */
-bool svc_config_listen_url_ok(const char *u)
-{
-    static const char *const schemes[] = {"ipc",  "abstract", "inproc",   "tcp",      "tcp4",
-                                          "tcp6", "tls+tcp",  "tls+tcp4", "tls+tcp6", "ws",
-                                          "ws4",  "ws6",      "wss",      "wss4",     "wss6"};
-    nng_url *p = NULL;
-    if (nng_url_parse(&p, u) != 0) {
-        return false;
-    }
-    bool ok = false;
-    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-        ok = ok || strcmp(p->u_scheme, schemes[i]) == 0;
-    }
-    if (ok && (strcmp(p->u_scheme, "ipc") == 0 || strcmp(p->u_scheme, "abstract") == 0 ||
-               strcmp(p->u_scheme, "inproc") == 0)) {
-        /* nng 1.5.2 leaves the parts of "ipc://" NULL. */
-        ok = (p->u_path != NULL && p->u_path[0] != '\0') ||
-             (p->u_hostname != NULL && p->u_hostname[0] != '\0');
-    } else if (ok) {
-        ok = p->u_port != NULL && port_ok(p->u_port);
-    }
-    nng_url_free(p);
-    return ok;
-}
-
-/*
  * The port written in URL @u ("9808" of "http://[::1]:9808/x") into @out, or false if the
  * text names none: nng_url_parse() fills in a scheme's default (80 for http://), so an
  * http_url without its port would quietly listen on 80.
@@ -260,6 +231,38 @@ static bool written_port(const char *u, char *out, size_t size)
     memcpy(out, colon + 1, len);
     out[len] = '\0';
     return true;
+}
+
+/*
+ * A URL nng can listen on for rlfeedd (url, pull_url): a transport it serves and, beyond
+ * ipc, a numeric port written out (nng fills in 80 for a ws:// without one); checked here
+ * so --check catches it, not the start.
+ */
+bool svc_config_listen_url_ok(const char *u)
+{
+    static const char *const schemes[] = {"ipc",  "abstract", "inproc",   "tcp",      "tcp4",
+                                          "tcp6", "tls+tcp",  "tls+tcp4", "tls+tcp6", "ws",
+                                          "ws4",  "ws6",      "wss",      "wss4",     "wss6"};
+    nng_url *p = NULL;
+    if (nng_url_parse(&p, u) != 0) {
+        return false;
+    }
+    bool ok = false;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        ok = ok || strcmp(p->u_scheme, schemes[i]) == 0;
+    }
+    if (ok && (strcmp(p->u_scheme, "ipc") == 0 || strcmp(p->u_scheme, "abstract") == 0 ||
+               strcmp(p->u_scheme, "inproc") == 0)) {
+        /* nng 1.5.2 leaves the parts of "ipc://" NULL. */
+        ok = (p->u_path != NULL && p->u_path[0] != '\0') ||
+             (p->u_hostname != NULL && p->u_hostname[0] != '\0');
+    } else if (ok) {
+        char port[8];
+        ok = p->u_port != NULL && port_ok(p->u_port) && written_port(u, port, sizeof(port)) &&
+             port_ok(port);
+    }
+    nng_url_free(p);
+    return ok;
 }
 
 /* An http_url: http:// or https://, a host and a numeric port, written out. */

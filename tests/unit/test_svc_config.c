@@ -216,6 +216,10 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\nurl = foo://bar\n", "invalid value \"foo://bar\" for url"},
         {"[server]\nurl = ipc:///tmp/a.sock, tcp://127.0.0.1:abc\n", "for url"},
         {"[server]\npull_url = tcp://127.0.0.1:70000\n", "for pull_url"},
+        /* nng would fill in port 80 for these: the port must be written. */
+        {"[server]\nurl = ws://127.0.0.1/rlfeed\n", "for url"},
+        {"[server]\npull_url = wss://[::1]/feedback\n", "for pull_url"},
+        {"[server]\nurl = tcp://127.0.0.1\n", "for url"},
         {"[server]\nhttp_url = http://127.0.0.1:abc\n", "for http_url"},
         {"[server]\nredis = foo://bar\n", "invalid value \"foo://bar\" for redis"},
         /* ... and a password in a refused one is not shown. */
