@@ -209,7 +209,12 @@ static bool reconnect(svc_persist *p, bool idle)
             for (size_t i = 0; i < p->n_pos; i++) {
                 p->pos[i].synced = false;
             }
-            mark_up(p);
+            if (p->refusing) {
+                /* Reachable, but it refused writes before: up once a batch is taken. */
+                atomic_store(&p->redis_refusing, true);
+            } else {
+                mark_up(p);
+            }
             p->last_ok_ns = base_mono_ns();
             return true;
         }
@@ -571,12 +576,13 @@ static void *writer_main(void *arg)
                     mark_down(p);
                 }
             }
-            if (alive && !atomic_load(&p->redis_up)) {
+            /* Not while Redis refuses writes: it answers, the connection is fine. */
+            if (alive && !atomic_load(&p->redis_up) && !p->refusing) {
                 alive = reconnect(p, true);
             }
             continue;
         }
-        if (alive && !atomic_load(&p->redis_up)) {
+        if (alive && !atomic_load(&p->redis_up) && !p->refusing) {
             alive = reconnect(p, false);
         }
         size_t i = 0;

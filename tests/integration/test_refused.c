@@ -55,6 +55,21 @@ static bool redis_status(const char *sock, const char *fmt, ...)
     return ok;
 }
 
+/* CLIENT KILL TYPE normal: cut every client's connection (ours too); how many, or -1. */
+static long long redis_kill_clients(const char *sock)
+{
+    redisContext *c = redisConnectUnix(sock);
+    redisReply *r = c != NULL && !c->err ? redisCommand(c, "CLIENT KILL TYPE normal") : NULL;
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    if (c != NULL) {
+        redisFree(c);
+    }
+    return n;
+}
+
 static bool redis_config(const char *sock, const char *key, const char *value)
 {
     return redis_status(sock, "CONFIG SET %s %s", key, value);
@@ -126,6 +141,27 @@ int main(void)
     TST_TRUE(h.body != NULL && strstr(h.body, "redis refuses writes") != NULL);
     printf("# /readyz while refused: %d %s", h.status, h.body != NULL ? h.body : "(none)\n");
     tst_http_response_fini(&h);
+    /*
+     * The writer's connection is cut while the refusal lasts: retrying what waits, it
+     * reconnects to a Redis that still refuses, and stays not ready (it used to report
+     * ready after the reconnect).
+     */
+    TST_TRUE(redis_kill_clients(sock) >= 1);
+    int ready_polls = 0, polls = 0;
+    int64_t until = tst_now_ms() + 4000;
+    while (tst_now_ms() < until) {
+        memset(&h, 0, sizeof(h));
+        if (tst_http_get(f.http_url, "/readyz", 5000, &h)) {
+            polls++;
+            ready_polls += h.status == 200;
+        }
+        tst_http_response_fini(&h);
+        tst_nap();
+    }
+    printf("# /readyz after the writer's connection was cut: ready in %d of %d polls\n",
+           ready_polls, polls);
+    TST_TRUE(polls > 0);
+    TST_EQ(ready_polls, 0);
 
     /* Writes taken again: what waited is stored, and the retry finds the original. */
     TST_TRUE(redis_config(sock, "maxmemory", "0"));
