@@ -99,16 +99,17 @@ void svc_catalog_swap_state(svc_prt *p, svc_prt *tmp)
 }
 
 /*
- * Whether production's head @h, loaded under definition @was, can serve under @c: the same
- * shape, and the same action names in the same order (it learned them by position).
+ * Whether @p's production head can serve under definition @c (under prod_lk): the same
+ * shape, and the action names in the order it learned them (by position).
  */
-static bool prod_fits(const pol_head *h, const svc_policy_config *was, const svc_policy_config *c)
+static bool prod_fits(const svc_prt *p, const svc_policy_config *c)
 {
-    char a[24], b[24];
-    svc_actions_hash(was, a, sizeof(a));
-    svc_actions_hash(c, b, sizeof(b));
+    const pol_head *h = p->prod;
+    char now[sizeof(p->prod_acts)];
+    svc_actions_hash(c, now, sizeof(now));
     return pol_head_dim(h) == c->head.dim && pol_head_n_actions(h) == c->head.n_actions &&
-           pol_head_get_config(h)->action_dim == c->head.action_dim && strcmp(a, b) == 0;
+           pol_head_get_config(h)->action_dim == c->head.action_dim &&
+           (p->prod_acts[0] == '\0' || strcmp(p->prod_acts, now) == 0);
 }
 
 /*
@@ -125,10 +126,11 @@ static bool prod_fits(const pol_head *h, const svc_policy_config *was, const svc
  */
 static bool swap_definition(svc_prt *p, svc_prt *tmp, const svc_policy_config *cfg)
 {
-    bool prod_reset = !prod_fits(p->prod, p->cfg, cfg);
+    bool prod_reset = !prod_fits(p, cfg);
     if (prod_reset) {
         SWAP(pol_head *, p->prod, tmp->prod);
         atomic_store(&p->prod_version, 0);
+        p->prod_acts[0] = '\0'; /* the new definition's base model */
     }
     tmp->cfg = p->cfg;
     p->cfg = cfg;

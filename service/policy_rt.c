@@ -113,8 +113,9 @@ void svc_prt_fini(svc_prt *p)
     base_free(p->marks);
 }
 
-base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version)
+base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version, const char *acts)
 {
+    bool base_model = head == NULL;
     if (head == NULL) {
         base_err e = pol_head_new(&p->cfg->head, &head);
         if (e != BASE_OK) {
@@ -124,12 +125,20 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version)
     /* Checked under the lock a definition change swaps cfg under (service/catalog.c). */
     pthread_rwlock_wrlock(&p->prod_lk);
     const svc_policy_config *c = p->cfg;
+    char now[sizeof(p->prod_acts)];
+    svc_actions_hash(c, now, sizeof(now));
     if (pol_head_dim(head) != c->head.dim || pol_head_n_actions(head) != c->head.n_actions ||
-        pol_head_get_config(head)->action_dim != c->head.action_dim) {
+        pol_head_get_config(head)->action_dim != c->head.action_dim ||
+        (!base_model && acts[0] != '\0' && strcmp(acts, now) != 0)) {
         pthread_rwlock_unlock(&p->prod_lk);
         pol_head_free(head);
         return BASE_EINVAL;
     }
+    base_strlcpy(p->prod_acts,
+                 base_model        ? ""
+                 : acts[0] != '\0' ? acts
+                                   : now,
+                 sizeof(p->prod_acts));
     pol_head *old = p->prod;
     p->prod = head;
     atomic_store(&p->prod_version, version);

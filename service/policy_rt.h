@@ -144,6 +144,12 @@ typedef struct svc_prt {
      */
     pthread_rwlock_t prod_lk;
     pol_head *prod; /* guarded by prod_lk; the base model (a fresh head) until promoted */
+    /*
+     * Guarded by prod_lk: the action list (svc_actions_hash()) prod was learned for, its
+     * snapshot's or else the definition's it was installed under; "" for the base model,
+     * which has learned nothing and fits any list.
+     */
+    char prod_acts[24];
     /* written under prod_lk with prod; read with prod under it, or alone without it */
     atomic_uint_fast64_t prod_version; /* 0: the base model */
     /* How decisions are served: the registry's override, else the config. */
@@ -215,11 +221,12 @@ bool svc_prt_find_action(const svc_prt *p, const char *name, uint32_t *out);
 /*
  * svc_prt_set_production() - serve @head (taken; NULL: a fresh head of the
  * policy's config, the base model) as the production slot, version
- * @version. The old head is freed after the swap, outside the lock.
- * Return: BASE_OK; BASE_EINVAL if @head's shape does not match the policy
+ * @version, learned for the action list @acts (its snapshot's actions_hash;
+ * "" when it does not say). The old head is freed after the swap, outside the lock.
+ * Return: BASE_OK; BASE_EINVAL if @head's shape or @acts does not match the policy
  *         (@head is freed); BASE_ENOMEM.
  */
-base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version);
+base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version, const char *acts);
 
 /* Serve from @slot (enum base_slot) with the online slot's share @canary_ppm. */
 void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm);

@@ -341,13 +341,27 @@ static base_err follow_restore(svc_prt *p, const svc_log_reader *store, char *er
     base_snapshot *m = NULL;
     bool found = false;
     base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
+    char acts[320] = "";
     if (err == BASE_OK && found) {
-        err = svc_prt_follow_snapshot(p, m);
+        err = svc_snapshot_actions_fit(p->cfg, m, acts, sizeof(acts))
+                  ? svc_prt_follow_snapshot(p, m)
+                  : BASE_EINVAL;
+    }
+    if (err == BASE_EINVAL && found && p->cfg->def_version > 0) {
+        /* A catalog change its owner has not checkpointed yet: as a change at run time does. */
+        base_log_policy(BASE_LOG_INFO, p->cfg->name,
+                        "policy %s: its owner's newest checkpoint does not fit definition "
+                        "version %" PRIu64 " (%s); following from the base model until it "
+                        "stores one",
+                        p->cfg->name, p->cfg->def_version,
+                        acts[0] != '\0' ? acts : "another shape");
+        base_snapshot_free(m);
+        return BASE_OK;
     }
     if (err != BASE_OK) {
         char w[192];
         snprintf(errbuf, errlen, "policy \"%s\": loading its owner's checkpoint: %s", p->cfg->name,
-                 why(store, err, w, sizeof(w)));
+                 acts[0] != '\0' ? acts : why(store, err, w, sizeof(w)));
     } else {
         base_log_policy(BASE_LOG_INFO, p->cfg->name,
                         "policy %s: following its owner from %s (model version %" PRIu64 ")",

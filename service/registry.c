@@ -50,7 +50,7 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
     base_err e;
 
     if (version == 0) {
-        e = svc_prt_set_production(p, NULL, 0);
+        e = svc_prt_set_production(p, NULL, 0, "");
         snprintf(why, whylen, "the base model: %s", base_strerror(e));
         return e;
     }
@@ -73,12 +73,15 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
                  m->settings.explorer[0] != '\0' ? "settings recorded" : "no settings recorded",
                  base_strerror(e));
     } else {
-        e = svc_prt_set_production(p, h, version);
+        e = svc_prt_set_production(p, h, version, m->actions_hash);
         if (e != BASE_OK) {
+            /* Checked again under the lock a definition change swaps the definition under. */
             snprintf(why, whylen,
                      "snapshot %" PRIu64
-                     " has dim %u, %u actions, action_dim %u; the policy %u, %u, %u",
-                     version, m->dim, m->n_actions, m->settings.action_dim, p->cfg->head.dim,
+                     " has dim %u, %u actions, action_dim %u, action list %s; the policy %u, "
+                     "%u, %u now",
+                     version, m->dim, m->n_actions, m->settings.action_dim,
+                     m->actions_hash[0] != '\0' ? m->actions_hash : "unrecorded", p->cfg->head.dim,
                      p->cfg->head.n_actions, p->cfg->head.action_dim);
         }
     }
@@ -100,6 +103,9 @@ static void follow_online(svc_registry *r, svc_prt *p, follow_state *fs, uint64_
     base_err e = sto_store_model_get(r->store, p->cfg->name, version, &m, &found);
     if (e != BASE_OK) {
         why = sto_store_strerror(r->store, e, buf, sizeof(buf));
+    } else if (found && !svc_snapshot_actions_fit(p->cfg, m, buf, sizeof(buf))) {
+        e = BASE_EINVAL;
+        why = buf;
     } else if (found) {
         e = svc_prt_follow_snapshot(p, m);
         why = base_strerror(e);

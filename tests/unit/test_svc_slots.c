@@ -150,7 +150,7 @@ static void slots_mix_and_log_what_they_served(void)
     TST_OK(pol_head_snapshot(on, &m));
     TST_OK(pol_portfolio_restore(p->pf, m));
     base_snapshot_free(m);
-    TST_OK(svc_prt_set_production(p, prod, 77));
+    TST_OK(svc_prt_set_production(p, prod, 77, ""));
 
     enum { N = 600 };
     int online = 0, mix_ok = 0, versions_ok = 0, pmf_differs = 0;
@@ -257,10 +257,24 @@ static void slots_mix_and_log_what_they_served(void)
     other.dim = DIM + 1;
     pol_head *wrong = NULL;
     TST_OK(pol_head_new(&other, &wrong));
-    TST_EQ(svc_prt_set_production(p, wrong, 78), BASE_EINVAL);
+    TST_EQ(svc_prt_set_production(p, wrong, 78, ""), BASE_EINVAL);
     TST_EQ(atomic_load(&p->prod_version), 77);
-    /* NULL: back to the base model, version 0. */
-    TST_OK(svc_prt_set_production(p, NULL, 0));
+    /* So is a head of the right shape learned for another action list; its own is taken. */
+    char acts[24];
+    svc_actions_hash(p->cfg, acts, sizeof(acts));
+    TST_TRUE(acts[0] == 'a');
+    pol_head *renamed = NULL;
+    TST_OK(pol_head_new(&p->cfg->head, &renamed));
+    TST_EQ(svc_prt_set_production(p, renamed, 79, "a0000000000000001"), BASE_EINVAL);
+    TST_EQ(atomic_load(&p->prod_version), 77);
+    pol_head *same = NULL;
+    TST_OK(pol_head_new(&p->cfg->head, &same));
+    TST_OK(svc_prt_set_production(p, same, 80, acts));
+    TST_EQ(atomic_load(&p->prod_version), 80);
+    TST_STREQ(p->prod_acts, acts);
+    /* NULL: back to the base model, version 0, which fits any list. */
+    TST_OK(svc_prt_set_production(p, NULL, 0, ""));
+    TST_STREQ(p->prod_acts, "");
     TST_EQ(atomic_load(&p->prod_version), 0);
     TST_EQ(pol_head_n_updates(p->prod), 0);
 
