@@ -92,6 +92,18 @@ base_err promote_load(promote_run *r, sto_store *s)
     if (e == BASE_OK && r->production != 0) {
         e = load_snapshot(r, s, r->production, "production", &r->prod_snap);
     }
+    /* The action list in force: the newest checkpoint's (the daemon's list when it took it). */
+    char in_force[sizeof(r->cand_snap->actions_hash)] = "";
+    if (e == BASE_OK && r->reg.online != 0 && r->reg.online != r->candidate) {
+        base_snapshot *online = NULL;
+        e = load_snapshot(r, s, r->reg.online, "online", &online);
+        if (e == BASE_OK) {
+            memcpy(in_force, online->actions_hash, sizeof(in_force));
+        }
+        base_snapshot_free(online);
+    } else if (e == BASE_OK) {
+        memcpy(in_force, r->cand_snap->actions_hash, sizeof(in_force));
+    }
     if (e == BASE_OK) {
         e = sto_store_read_newest(s, STO_JOINED, p, &newest, &found);
         if (e != BASE_OK) {
@@ -133,6 +145,13 @@ base_err promote_load(promote_run *r, sto_store *s)
                         "action list mismatch: candidate and production were learned for "
                         "different action names or orders (%s, %s)",
                         c->actions_hash, q->actions_hash);
+    } else if (in_force[0] != '\0' && c->actions_hash[0] != '\0' &&
+               strcmp(in_force, c->actions_hash) != 0) {
+        promote_not_fit(r,
+                        "action list mismatch: candidate %llu was learned for other action names "
+                        "or another order (%s) than the newest checkpoint, %llu (%s)",
+                        (unsigned long long)r->candidate, c->actions_hash,
+                        (unsigned long long)r->reg.online, in_force);
     } else if (q != NULL && strcmp(q->base_version, c->base_version) != 0) {
         promote_not_fit(r,
                         "base model mismatch: candidate trained against '%s', production "

@@ -375,6 +375,24 @@ static void unfit_data_is_exit_4(fixture *f)
     TST_TRUE(strstr(jstr(j, "reason"), "action list mismatch") != NULL);
     json_decref(j);
     TST_EQ(production(f, "renamed"), GOOD);
+    /*
+     * Production the base model, and a candidate older than a list change: the newest
+     * checkpoint (online) says which list is in force.
+     */
+    base_snapshot *older = pw_train("relisted", GOOD, 1.0, 2000);
+    base_snapshot *newest = pw_train("relisted", BAD, 1.0, 2000);
+    if (older != NULL && newest != NULL) {
+        base_strlcpy(older->actions_hash, "a00000000000000a1", sizeof(older->actions_hash));
+        base_strlcpy(newest->actions_hash, "a00000000000000b2", sizeof(newest->actions_hash));
+    }
+    TST_TRUE(save(f, older) && newest != NULL && sto_store_model_put(f->s, newest) == BASE_OK);
+    base_snapshot_free(newest);
+    const char *relisted[] = {"--policy", "relisted", "--candidate", "1000", "--json", NULL};
+    TST_EQ(cli(f, &j, "promote", relisted), 4);
+    TST_TRUE(strstr(jstr(j, "reason"), "than the newest checkpoint, 2000") != NULL);
+    printf("# relisted: %s\n", jstr(j, "reason"));
+    json_decref(j);
+    TST_EQ(production(f, "relisted"), 0);
 
     /* A sample floor above the window's n. */
     const char *many[] = {"--policy",      "faq",  "--candidate", "1000",
