@@ -109,7 +109,7 @@ void svc_engine_step_down(svc_engine *e, uint32_t i, const char *holder);
  */
 base_err svc_engine_restore(svc_engine *e, const svc_log_reader *log, char *errbuf, size_t errlen);
 
-/* The policy a failed svc_engine_restore() stopped at ("" if none, or not a policy's fault). */
+/* The policy whose restore a failed svc_engine_restore() stopped at ("" before any failure). */
 const char *svc_engine_restore_failed(const svc_engine *e);
 
 /* What svc_engine_restore() did for one policy, and what it found stamped on the checkpoint. */

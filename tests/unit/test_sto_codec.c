@@ -645,7 +645,6 @@ static void decision_breakdown_is_optional(void)
     base_buf_fini(&full);
 }
 
-/* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
 /*
  * The action list's hash ("acts") round-trips, is absent when "" (the bytes of a snapshot
  * without it are unchanged), and an empty one is refused.
@@ -682,6 +681,7 @@ static void model_actions_hash_is_optional(void)
     base_buf_fini(&marked);
 }
 
+/* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
 static void model_settings_round_trip_and_are_optional(void)
 {
     base_snapshot *m = make_model(4, 2);
