@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -456,6 +457,32 @@ static void decision_user_is_optional(void)
 }
 
 /*
+ * The optional string field at offset @off of a snapshot: set to @v it adds @extra bytes and
+ * round-trips; unset ("") it is absent and decodes as "". *@plain gets the encoding without
+ * it (base_buf_fini() it).
+ */
+static void model_optional_str(size_t off, const char *v, size_t extra, base_buf *plain)
+{
+    base_snapshot *m = make_model(3, 2), *gm = NULL;
+    base_buf marked;
+    base_buf_init(plain, 1 << 16);
+    base_buf_init(&marked, 1 << 16);
+    TST_OK(sto_codec_encode_model(m, plain));
+    memcpy((char *)m + off, v, strlen(v) + 1);
+    TST_OK(sto_codec_encode_model(m, &marked));
+    TST_EQ(marked.len, plain->len + extra);
+    TST_OK(sto_codec_decode_model(marked.data, marked.len, &gm));
+    TST_TRUE(gm != NULL && strcmp((const char *)gm + off, v) == 0);
+    base_snapshot_free(gm);
+    gm = NULL;
+    TST_OK(sto_codec_decode_model(plain->data, plain->len, &gm));
+    TST_TRUE(gm != NULL && ((const char *)gm + off)[0] == '\0');
+    base_snapshot_free(gm);
+    base_snapshot_free(m);
+    base_buf_fini(&marked);
+}
+
+/*
  * shared = on: a forwarded decision or outcome carries its inbox entry id ("ib") and a
  * checkpoint the last entry taken ("inb"); all three are absent otherwise (records of a
  * lone instance are byte for byte what they were), round-trip when present, and an empty
@@ -500,21 +527,9 @@ static void inbox_ids_are_optional(void)
     TST_TRUE(go != NULL && go->inbox_id[0] == '\0');
     base_free(go);
 
-    base_snapshot *m = make_model(3, 2), *gm = NULL;
-    base_buf_reset(&plain);
-    base_buf_reset(&marked);
-    TST_OK(sto_codec_encode_model(m, &plain));
-    base_strlcpy(m->inbox_pos, "1700000000999-0", sizeof(m->inbox_pos));
-    TST_OK(sto_codec_encode_model(m, &marked));
-    TST_EQ(marked.len, plain.len + 4 + 16); /* "inb": str of 15 bytes */
-    TST_OK(sto_codec_decode_model(marked.data, marked.len, &gm));
-    TST_TRUE(gm != NULL && strcmp(gm->inbox_pos, m->inbox_pos) == 0);
-    base_snapshot_free(gm);
-    gm = NULL;
-    TST_OK(sto_codec_decode_model(plain.data, plain.len, &gm));
-    TST_TRUE(gm != NULL && gm->inbox_pos[0] == '\0');
-    base_snapshot_free(gm);
-    base_snapshot_free(m);
+    base_buf_fini(&plain);
+    /* "inb": str of 15 bytes */
+    model_optional_str(offsetof(base_snapshot, inbox_pos), "1700000000999-0", 4 + 16, &plain);
     base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&marked);
@@ -651,22 +666,10 @@ static void decision_breakdown_is_optional(void)
  */
 static void model_actions_hash_is_optional(void)
 {
-    base_snapshot *m = make_model(3, 2), *gm = NULL;
-    base_buf plain, marked;
-    base_buf_init(&plain, 1 << 16);
-    base_buf_init(&marked, 1 << 16);
-    TST_OK(sto_codec_encode_model(m, &plain));
-    base_strlcpy(m->actions_hash, "a0123456789abcdef", sizeof(m->actions_hash));
-    TST_OK(sto_codec_encode_model(m, &marked));
-    TST_EQ(marked.len, plain.len + 5 + 18); /* "acts": str of 17 bytes */
-    TST_OK(sto_codec_decode_model(marked.data, marked.len, &gm));
-    TST_TRUE(gm != NULL && strcmp(gm->actions_hash, m->actions_hash) == 0);
-    base_snapshot_free(gm);
-    gm = NULL;
-    TST_OK(sto_codec_decode_model(plain.data, plain.len, &gm));
-    TST_TRUE(gm != NULL && gm->actions_hash[0] == '\0');
-    base_snapshot_free(gm);
-    gm = NULL;
+    base_snapshot *gm = NULL;
+    base_buf plain;
+    /* "acts": str of 17 bytes */
+    model_optional_str(offsetof(base_snapshot, actions_hash), "a0123456789abcdef", 5 + 18, &plain);
     /* One more pair, "acts": "" (map16 count in bytes 1-2). */
     TST_EQ(plain.data[0], 0xde);
     plain.data[2]++;
@@ -676,9 +679,7 @@ static void model_actions_hash_is_optional(void)
                            6));
     TST_EQ(sto_codec_decode_model(plain.data, plain.len, &gm), BASE_EPROTO);
     TST_TRUE(gm == NULL);
-    base_snapshot_free(m);
     base_buf_fini(&plain);
-    base_buf_fini(&marked);
 }
 
 /* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
