@@ -452,9 +452,17 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             gave_up = refused > 0 && atomic_load(&p->closing) && base_mono_ns() >= give_up_ns(p);
             if (!broken && refused > 0 && !gave_up && !past_deadline(p)) {
                 refused_wait(p, words, refused, &refused_backoff);
-            } else if (!broken && refused == 0 && p->refusing) {
+            } else if (refused == 0 && p->refusing && (!broken || kept == 0)) {
+                /*
+                 * Every write of the round taken: the episode is over. Cut after its replies
+                 * (reading the index's), Redis is marked down, so the idle loop reconnects.
+                 */
                 p->refusing = false;
-                mark_up(p);
+                if (broken) {
+                    mark_down(p);
+                } else {
+                    mark_up(p);
+                }
             }
         }
         if (n_todo > 0 && (gave_up || past_deadline(p) || (broken && !reconnect(p, false)))) {

@@ -22,22 +22,26 @@
  *     the catalog thread), the
  *     join under join_lk (expiry, checkpoints), and the fields marked
  *     "learner thread only" without a lock.
- *   - the registry follower thread (service/registry.c): prod, prod_version
- *     under prod_lk as their only writer; serve and canary_ppm (atomics).
+ *   - the registry follower thread (service/registry.c): prod, prod_version and
+ *     prod_acts under prod_lk (so does the learner thread when it applies a changed
+ *     definition); serve and canary_ppm (atomics).
  *   - start-up (svc_engine_restore, before any other thread runs): all.
  *
  * Lock order (a thread holding one may take only those to its right):
  *
  *       join_lk  ->  tail_lk
  *       join_lk  ->  the engine's ack_lk (service/outcome.c)
- *       head_lk  (never held with another lock)
- *       prod_lk  (never held with another lock)
+ *       head_lk  (never held with another lock but the swap's below)
+ *       prod_lk  (never held with another lock but the swap's below)
  *       ope.lk   (never held with another lock)
  *
  * join_lk is held while a record is queued for Redis (so the queue order is
  * the lsn order) and take_lsn reads the tails under it; persist's own queue
  * lock is taken inside join_lk and never the other way round, since
  * completions run on the writer thread with no queue lock held.
+ *
+ * A definition change swaps the runtimes under gate -> head_lk -> prod_lk -> join_lk
+ * (docs/architecture.md, service/catalog_apply.c), taken in that order.
  *
  * Limits: the mark ring holds SVC_MARK_RING marks, one every SVC_MARK_EVERY
  * lsns; a full ring records no new marks (older ones stay valid, only less

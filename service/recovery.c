@@ -347,7 +347,7 @@ static base_err follow_restore(svc_prt *p, const svc_log_reader *store, char *er
                   ? svc_prt_follow_snapshot(p, m)
                   : BASE_EINVAL;
     }
-    if (err == BASE_EINVAL && found && p->cfg->def_version > 0) {
+    if (err != BASE_OK && err != BASE_ENOMEM && found && p->cfg->def_version > 0) {
         /* A catalog change its owner has not checkpointed yet: as a change at run time does. */
         base_log_policy(BASE_LOG_INFO, p->cfg->name,
                         "policy %s: its owner's newest checkpoint does not fit definition "

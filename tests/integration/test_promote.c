@@ -9,6 +9,7 @@
  * reward spec and a deterministic logger (no support: the gate's own
  * fitness) are not fit (exit 4); bad arguments are usage errors (exit 2).
  */
+#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -393,6 +394,20 @@ static void unfit_data_is_exit_4(fixture *f)
     printf("# relisted: %s\n", jstr(j, "reason"));
     json_decref(j);
     TST_EQ(production(f, "relisted"), 0);
+    /* The newest checkpoint gone (erased, say): not checked, and not an error. */
+    redisContext *rc = redisConnectUnix(sto_server_url(f->srv) + strlen("unix:"));
+    redisReply *del =
+        rc != NULL && !rc->err ? redisCommand(rc, "DEL rlfeed:{relisted}:model:2000") : NULL;
+    TST_TRUE(del != NULL && del->type == REDIS_REPLY_INTEGER && del->integer == 1);
+    if (del != NULL) {
+        freeReplyObject(del);
+    }
+    if (rc != NULL) {
+        redisFree(rc);
+    }
+    TST_EQ(cli(f, &j, "promote", relisted), 4);
+    TST_TRUE(strstr(jstr(j, "reason"), "no joined examples") != NULL);
+    json_decref(j);
 
     /* A sample floor above the window's n. */
     const char *many[] = {"--policy",      "faq",  "--candidate", "1000",
