@@ -852,7 +852,11 @@ static void queue_full(void)
         tst_nap();
     }
     TST_EQ(cap, FULL_QUEUE);
-    TST_EQ(paused, 1);
+    /*
+     * Paused at least once: twice when the queue had room for a moment as the two PULL
+     * workers handed over what they held (the room counts their messages until then).
+     */
+    TST_TRUE(paused >= 1);
     TST_EQ(depth, FULL_QUEUE - FULL_QUEUE / 8);
     TST_EQ(dropped, 0);
     TST_TRUE(accepted > 0 && accepted < pushed);
