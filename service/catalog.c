@@ -210,7 +210,7 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
         base_strlcpy(p->holder, holder, sizeof(p->holder));
         err = sto_store_model_get_online(c->store, pc->name, &m, &found);
         if (err == BASE_OK && found) {
-            err = svc_prt_follow_snapshot(p, m);
+            err = svc_prt_follow_snapshot(p, m, NULL, 0);
         }
         base_snapshot_free(m);
         if (err != BASE_OK) {

@@ -197,8 +197,7 @@ static bool apply_followed(svc_engine *e, struct svc_change *ch)
         ch->cfg = NULL;
         return true;
     }
-    bool fits = found && svc_snapshot_actions_fit(ch->cfg, m, NULL, 0) &&
-                pol_portfolio_restore(tmp.pf, m) == BASE_OK;
+    bool fits = found && svc_portfolio_restore(ch->cfg, tmp.pf, m, NULL, 0) == BASE_OK;
     base_snapshot_free(m);
     if (found && !fits) {
         svc_prt_fini(&tmp); /* restore may have left it half-loaded: a fresh one */

@@ -247,6 +247,12 @@ void svc_actions_hash(const svc_policy_config *c, char *out, size_t size)
     snprintf(out, size, "a%016llx", (unsigned long long)x);
 }
 
+base_err svc_portfolio_restore(const svc_policy_config *c, pol_portfolio *pf,
+                               const base_snapshot *m, char *why, size_t whylen)
+{
+    return svc_snapshot_actions_fit(c, m, why, whylen) ? pol_portfolio_restore(pf, m) : BASE_EINVAL;
+}
+
 bool svc_snapshot_actions_fit(const svc_policy_config *c, const base_snapshot *m, char *why,
                               size_t whylen)
 {

@@ -239,9 +239,10 @@ void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm);
  * svc_prt_follow_snapshot() - a follower (shared = on) serves checkpoint @m (NULL: the base
  * model) from now on: a head built from it is swapped in under head_lk, unless @p was taken
  * over meanwhile. Any thread but the learner's. Return: BASE_OK; BASE_EINVAL (@m does not
- * fit the definition); BASE_ENOMEM.
+ * fit the definition; @why, if not NULL, says so when it was learned for another action
+ * list); BASE_ENOMEM.
  */
-base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m);
+base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m, char *why, size_t whylen);
 
 /*
  * The hash of @c's action names in their order ("a" and 16 hex digits), which checkpoints
@@ -254,6 +255,14 @@ void svc_actions_hash(const svc_policy_config *c, char *out, size_t size);
  */
 bool svc_snapshot_actions_fit(const svc_policy_config *c, const base_snapshot *m, char *why,
                               size_t whylen);
+/*
+ * svc_portfolio_restore() - restore @pf (built for definition @c) from snapshot @m: the one
+ * way a snapshot meets a definition's head. Return: pol_portfolio_restore()'s; BASE_EINVAL
+ * also when @m was learned for another action list (@why, if not NULL, says so; left as it
+ * was otherwise).
+ */
+base_err svc_portfolio_restore(const svc_policy_config *c, pol_portfolio *pf,
+                               const base_snapshot *m, char *why, size_t whylen);
 
 /* Record @id as the last stored id of stream @kind (writer thread, start-up). */
 void svc_prt_set_tail(svc_prt *p, sto_kind kind, const char *id);

@@ -207,9 +207,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     }
     char acts[320] = "";
     if (found) {
-        /* The head learns actions by position: it serves only the list it was learned for. */
-        bool acts_fit = svc_snapshot_actions_fit(p->cfg, m, acts, sizeof(acts));
-        err = acts_fit ? pol_portfolio_restore(p->pf, m) : BASE_EINVAL;
+        err = svc_portfolio_restore(p->cfg, p->pf, m, acts, sizeof(acts));
         if (err == BASE_EINVAL && new_version_ok) {
             /*
              * A changed definition the head cannot follow (docs/operations.md, "Policies at
@@ -308,14 +306,13 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     return BASE_OK;
 }
 
-base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m)
+base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m, char *why, size_t whylen)
 {
     pol_portfolio *pf = NULL;
     const svc_policy_config *cfg = p->cfg;
     base_err err = pol_portfolio_new(&cfg->portfolio, &pf);
     if (err == BASE_OK && m != NULL) {
-        err =
-            svc_snapshot_actions_fit(cfg, m, NULL, 0) ? pol_portfolio_restore(pf, m) : BASE_EINVAL;
+        err = svc_portfolio_restore(cfg, pf, m, why, whylen);
     }
     if (err != BASE_OK) {
         pol_portfolio_free(pf);
@@ -343,9 +340,7 @@ static base_err follow_restore(svc_prt *p, const svc_log_reader *store, char *er
     base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
     char acts[320] = "";
     if (err == BASE_OK && found) {
-        err = svc_snapshot_actions_fit(p->cfg, m, acts, sizeof(acts))
-                  ? svc_prt_follow_snapshot(p, m)
-                  : BASE_EINVAL;
+        err = svc_prt_follow_snapshot(p, m, acts, sizeof(acts));
     }
     if (err != BASE_OK && err != BASE_ENOMEM && found && p->cfg->def_version > 0) {
         /* A catalog change its owner has not checkpointed yet: as a change at run time does. */

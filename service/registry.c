@@ -65,23 +65,19 @@ static base_err load_production(svc_registry *r, svc_prt *p, uint64_t version, c
         snprintf(why, whylen, "snapshot %" PRIu64 " does not exist", version);
         return BASE_EINVAL;
     }
-    if (!svc_snapshot_actions_fit(p->cfg, m, why, whylen)) {
-        e = BASE_EINVAL; /* why says it */
-    } else if ((e = pol_head_from_snapshot(m, &h)) != BASE_OK) {
+    if ((e = pol_head_from_snapshot(m, &h)) != BASE_OK) {
         snprintf(why, whylen, "snapshot %" PRIu64 " does not make a head (%s learner, %s): %s",
                  version, m->learner,
                  m->settings.explorer[0] != '\0' ? "settings recorded" : "no settings recorded",
                  base_strerror(e));
     } else {
+        /* Shape and action list are checked under the lock a definition change swaps under. */
         e = svc_prt_set_production(p, h, version, m->actions_hash);
-        if (e != BASE_OK) {
-            /* Checked again under the lock a definition change swaps the definition under. */
+        if (e != BASE_OK && svc_snapshot_actions_fit(p->cfg, m, why, whylen)) {
             snprintf(why, whylen,
-                     "snapshot %" PRIu64
-                     " has dim %u, %u actions, action_dim %u, action list %s; the policy %u, "
-                     "%u, %u now",
-                     version, m->dim, m->n_actions, m->settings.action_dim,
-                     m->actions_hash[0] != '\0' ? m->actions_hash : "unrecorded", p->cfg->head.dim,
+                     "snapshot %" PRIu64 " has dim %u, %u actions, action_dim %u; the policy %u, "
+                     "%u, %u",
+                     version, m->dim, m->n_actions, m->settings.action_dim, p->cfg->head.dim,
                      p->cfg->head.n_actions, p->cfg->head.action_dim);
         }
     }
@@ -103,12 +99,10 @@ static void follow_online(svc_registry *r, svc_prt *p, follow_state *fs, uint64_
     base_err e = sto_store_model_get(r->store, p->cfg->name, version, &m, &found);
     if (e != BASE_OK) {
         why = sto_store_strerror(r->store, e, buf, sizeof(buf));
-    } else if (found && !svc_snapshot_actions_fit(p->cfg, m, buf, sizeof(buf))) {
-        e = BASE_EINVAL;
-        why = buf;
     } else if (found) {
-        e = svc_prt_follow_snapshot(p, m);
-        why = base_strerror(e);
+        buf[0] = '\0';
+        e = svc_prt_follow_snapshot(p, m, buf, sizeof(buf));
+        why = buf[0] != '\0' ? buf : base_strerror(e);
     }
     if (e == BASE_OK && found) {
         base_log_policy(BASE_LOG_DEBUG, p->cfg->name,
