@@ -84,6 +84,12 @@ typedef struct base_decision {
     char (*cand_id)[BASE_NAME_MAX + 1]; /* [n_cand] */
     /* shared = on: the inbox entry another instance forwarded it as; "" when served here */
     char inbox_id[BASE_STREAM_ID_MAX + 1];
+    /*
+     * A closed set: the hash of the policy's action names in their order when it was made
+     * (as a snapshot's actions_hash), which says what the indexes in action name. "" for an
+     * open set, and in records older than it.
+     */
+    char actions_hash[24];
 } base_decision;
 
 /* Returns a decision with zeroed strings and arrays, or NULL (OOM or caps). */

@@ -13,8 +13,8 @@
 /*
  * Layouts (keys in encoding order; docs/storage.md has literal examples):
  *
- *   decision  v p e c ts mv tn src d n ch emb act lg pmf dfr lsn [ovf] [sl pv] [sc xs] [u]
- *             [ad af ids]
+ *   decision  v p e c ts mv tn src d n ch act lg pmf dfr lsn emb [ovf] [sl pv] [sc xs] [u]
+ *             [ib] [acts] [ad af ids]
  *   outcome   v p e c o sig val ts su u ty at lsn
  *   joined    v dec r no df jts ...       (dec: a nested decision map)
  *   model     v p ln lj ver nu ts d na np ns w st sd so sj lsn par rsv bmv cfg
@@ -125,7 +125,9 @@ static bool decision_ok(const base_decision *d)
               sto_codec_str_ok(d->event_id, sizeof(d->event_id)) &&
               sto_codec_str_ok(d->conversation_id, sizeof(d->conversation_id)) &&
               sto_codec_str_ok(d->user_id, sizeof(d->user_id)) &&
-              sto_codec_str_ok(d->inbox_id, sizeof(d->inbox_id)) && d->dim <= BASE_DIM_MAX &&
+              sto_codec_str_ok(d->inbox_id, sizeof(d->inbox_id)) &&
+              sto_codec_str_ok(d->actions_hash, sizeof(d->actions_hash)) &&
+              (d->action_dim == 0 || d->actions_hash[0] == '\0') && d->dim <= BASE_DIM_MAX &&
               d->n_cand >= 1 && d->n_cand <= BASE_CAND_MAX && d->chosen < d->n_cand &&
               d->source <= BASE_SRC_LOG && d->overflow <= 1 && d->slot <= BASE_SLOT_PRODUCTION &&
               sto_codec_floats_ok(d->embedding, d->dim) && d->emb_storage <= BASE_EMB_I8 &&
@@ -182,7 +184,8 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     bool slotted = d->slot != BASE_SLOT_ONLINE || d->prod_version != 0;
     proto_w_map(w, 17u + (d->overflow != 0) + (slotted ? 2u : 0u) +
                        (d->has_breakdown != 0 ? 2u : 0u) + (d->user_id[0] != '\0') +
-                       (d->action_dim > 0 ? 3u : 0u) + (d->inbox_id[0] != '\0'));
+                       (d->action_dim > 0 ? 3u : 0u) + (d->inbox_id[0] != '\0') +
+                       (d->actions_hash[0] != '\0'));
     sto_codec_put_u64(w, "v", CODEC_VERSION);
     sto_codec_put_str(w, "p", d->policy);
     sto_codec_put_str(w, "e", d->event_id);
@@ -216,6 +219,9 @@ static void pack_decision(proto_writer *w, const base_decision *d)
     }
     if (d->inbox_id[0] != '\0') { /* optional: only a decision another instance forwarded */
         sto_codec_put_str(w, "ib", d->inbox_id);
+    }
+    if (d->actions_hash[0] != '\0') { /* optional: a closed set's action list */
+        sto_codec_put_str(w, "acts", d->actions_hash);
     }
     if (d->action_dim > 0) { /* optional: an open action set's features and ids */
         sto_codec_put_u64(w, "ad", d->action_dim);
@@ -381,9 +387,10 @@ base_err sto_codec_unpack(const uint8_t *buf, size_t len, msgpack_unpacked *u)
     return e;
 }
 
-static const char *const decision_keys[] = {
-    "v",   "p",   "e",  "c",  "ts", "mv", "tn",  "src", "d",  "n", "ch", "act", "lg",  "pmf", "dfr",
-    "lsn", "ovf", "sl", "pv", "sc", "xs", "emb", "e16", "e8", "u", "ad", "af",  "ids", "ib"};
+static const char *const decision_keys[] = {"v",   "p",  "e",  "c",   "ts", "mv",  "tn",  "src",
+                                            "d",   "n",  "ch", "act", "lg", "pmf", "dfr", "lsn",
+                                            "ovf", "sl", "pv", "sc",  "xs", "emb", "e16", "e8",
+                                            "u",   "ad", "af", "ids", "ib", "acts"};
 enum {
     DK_V,
     DK_P,
@@ -413,7 +420,8 @@ enum {
     DK_AD, /* an open action set: all three of ad, af, ids, or none */
     DK_AF,
     DK_IDS,
-    DK_IB, /* the inbox entry it was forwarded as (shared = on) */
+    DK_IB,   /* the inbox entry it was forwarded as (shared = on) */
+    DK_ACTS, /* a closed set's action list (never with ad) */
     DK_COUNT
 };
 #define DK_REQUIRED DK_OVF /* keys from here on are optional */
@@ -549,7 +557,11 @@ static base_err decision_from(const msgpack_object *obj, base_decision **out)
         (f[DK_U] != NULL &&
          (!sto_codec_get_str(f[DK_U], d->user_id, sizeof(d->user_id)) || d->user_id[0] == '\0')) ||
         (f[DK_IB] != NULL && (!sto_codec_get_str(f[DK_IB], d->inbox_id, sizeof(d->inbox_id)) ||
-                              d->inbox_id[0] == '\0'))) {
+                              d->inbox_id[0] == '\0')) ||
+        (f[DK_ACTS] != NULL &&
+         (action_dim > 0 ||
+          !sto_codec_get_str(f[DK_ACTS], d->actions_hash, sizeof(d->actions_hash)) ||
+          d->actions_hash[0] == '\0'))) {
         goto fail;
     }
     if (!get_embedding(f[DK_EMB], f[DK_E16], f[DK_E8], d)) {

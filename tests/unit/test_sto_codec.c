@@ -234,6 +234,7 @@ static bool decision_eq(const base_decision *a, const base_decision *b)
            a->deferred == b->deferred && a->lsn == b->lsn && a->overflow == b->overflow &&
            a->slot == b->slot && a->prod_version == b->prod_version &&
            a->emb_storage == b->emb_storage && strcmp(a->inbox_id, b->inbox_id) == 0 &&
+           strcmp(a->actions_hash, b->actions_hash) == 0 &&
            memcmp(a->embedding, b->embedding, (size_t)a->dim * 4) == 0 &&
            memcmp(a->action, b->action, (size_t)a->n_cand * 4) == 0 &&
            memcmp(a->base_logit, b->base_logit, (size_t)a->n_cand * 4) == 0 &&
@@ -483,6 +484,43 @@ static void model_optional_str(size_t off, const char *v, size_t extra, base_buf
 }
 
 /*
+ * The optional string field at offset @off of a closed-set decision, key @key: set to @v it
+ * adds the key and the string and round-trips; unset ("") it is absent (the bytes are what
+ * they were without it) and decodes as ""; present but empty, it is refused.
+ */
+static void decision_optional_str(size_t off, const char *key, const char *v)
+{
+    base_decision *d = make_decision(2, 2);
+    base_decision *gd = NULL;
+    base_buf plain, marked;
+    base_buf_init(&plain, 4096);
+    base_buf_init(&marked, 4096);
+    TST_OK(sto_codec_encode_decision(d, &plain));
+    memcpy((char *)d + off, v, strlen(v) + 1);
+    TST_OK(sto_codec_encode_decision(d, &marked));
+    TST_EQ(marked.len, plain.len + 1 + strlen(key) + 1 + strlen(v)); /* two fixstrs */
+    TST_OK(sto_codec_decode_decision(marked.data, marked.len, &gd));
+    TST_TRUE(gd != NULL && decision_eq(d, gd) && strcmp((const char *)gd + off, v) == 0);
+    base_decision_free(gd);
+    gd = NULL;
+    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &gd));
+    TST_TRUE(gd != NULL && ((const char *)gd + off)[0] == '\0');
+    base_decision_free(gd);
+    gd = NULL;
+    TST_EQ(plain.data[0], 0xde);
+    plain.data[2]++; /* map16 pair count: one more pair, key: "" */
+    uint8_t k = (uint8_t)(0xa0u | strlen(key));
+    TST_OK(base_buf_append(&plain, &k, 1));
+    TST_OK(base_buf_append(&plain, key, strlen(key)));
+    TST_OK(base_buf_append(&plain, "\xa0", 1));
+    TST_EQ(sto_codec_decode_decision(plain.data, plain.len, &gd), BASE_EPROTO);
+    TST_TRUE(gd == NULL);
+    base_decision_free(d);
+    base_buf_fini(&plain);
+    base_buf_fini(&marked);
+}
+
+/*
  * shared = on: a forwarded decision or outcome carries its inbox entry id ("ib") and a
  * checkpoint the last entry taken ("inb"); all three are absent otherwise (records of a
  * lone instance are byte for byte what they were), round-trip when present, and an empty
@@ -490,27 +528,11 @@ static void model_optional_str(size_t off, const char *v, size_t extra, base_buf
  */
 static void inbox_ids_are_optional(void)
 {
-    base_decision *d = make_decision(2, 2);
-    base_decision *gd = NULL;
     base_outcome o, *go = NULL;
     base_buf plain, marked;
     base_buf_init(&plain, 4096);
     base_buf_init(&marked, 4096);
-    TST_OK(sto_codec_encode_decision(d, &plain));
-    base_strlcpy(d->inbox_id, "1700000000123-7", sizeof(d->inbox_id));
-    TST_OK(sto_codec_encode_decision(d, &marked));
-    TST_EQ(marked.len, plain.len + 3 + 16); /* "ib": str of 15 bytes */
-    TST_OK(sto_codec_decode_decision(marked.data, marked.len, &gd));
-    TST_TRUE(gd != NULL && decision_eq(d, gd));
-    base_decision_free(gd);
-    gd = NULL;
-    TST_OK(sto_codec_decode_decision(plain.data, plain.len, &gd));
-    TST_TRUE(gd != NULL && gd->inbox_id[0] == '\0');
-    base_decision_free(gd);
-    gd = NULL;
-    plain.data[2]++; /* map16 pair count: one more pair, "ib": "" */
-    TST_OK(base_buf_append(&plain, "\xa2ib\xa0", 4));
-    TST_EQ(sto_codec_decode_decision(plain.data, plain.len, &gd), BASE_EPROTO);
+    decision_optional_str(offsetof(base_decision, inbox_id), "ib", "1700000000123-7");
 
     make_outcome(&o);
     base_buf_reset(&plain);
@@ -530,7 +552,6 @@ static void inbox_ids_are_optional(void)
     base_buf_fini(&plain);
     /* "inb": str of 15 bytes */
     model_optional_str(offsetof(base_snapshot, inbox_pos), "1700000000999-0", 4 + 16, &plain);
-    base_decision_free(d);
     base_buf_fini(&plain);
     base_buf_fini(&marked);
 }
@@ -680,6 +701,41 @@ static void model_actions_hash_is_optional(void)
     TST_EQ(sto_codec_decode_model(plain.data, plain.len, &gm), BASE_EPROTO);
     TST_TRUE(gm == NULL);
     base_buf_fini(&plain);
+}
+
+/*
+ * A closed-set decision records its action list ("acts") as a snapshot does: optional, and
+ * refused empty. An open set's decision has no list: the encoder refuses one there, and the
+ * decoder refuses "acts" beside "ad".
+ */
+static void decision_actions_hash_is_optional(void)
+{
+    decision_optional_str(offsetof(base_decision, actions_hash), "acts", "a0123456789abcdef");
+    base_decision *d = base_decision_new_open(2, 2, 3);
+    base_decision *got = NULL;
+    base_buf b;
+    base_buf_init(&b, 4096);
+    TST_TRUE(d != NULL);
+    base_strlcpy(d->policy, "answers", sizeof(d->policy));
+    base_strlcpy(d->cand_id[0], "x", sizeof(d->cand_id[0]));
+    base_strlcpy(d->cand_id[1], "y", sizeof(d->cand_id[1]));
+    d->pmf[0] = d->pmf[1] = 0.5f;
+    TST_OK(sto_codec_encode_decision(d, &b));
+    base_strlcpy(d->actions_hash, "a0123456789abcdef", sizeof(d->actions_hash));
+    size_t len = b.len;
+    TST_EQ(sto_codec_encode_decision(d, &b), BASE_EINVAL);
+    TST_EQ(b.len, len);
+    TST_EQ(b.data[0], 0xde);
+    b.data[2]++;
+    TST_OK(base_buf_append(&b,
+                           "\xa4"
+                           "acts\xa2"
+                           "a1",
+                           8));
+    TST_EQ(sto_codec_decode_decision(b.data, b.len, &got), BASE_EPROTO);
+    TST_TRUE(got == NULL);
+    base_decision_free(d);
+    base_buf_fini(&b);
 }
 
 /* A snapshot's head settings round-trip; without them the snapshot still decodes, with "". */
@@ -1377,6 +1433,7 @@ int main(void)
     decision_breakdown_is_optional();
     model_settings_round_trip_and_are_optional();
     model_actions_hash_is_optional();
+    decision_actions_hash_is_optional();
     model_portfolio_round_trips();
     model_feature_map_round_trips_and_is_optional();
     decision_round_trips_exactly();
