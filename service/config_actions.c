@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/hash.h"
 #include "base/utf8.h"
 #include "policy/amap.h"
 #include "policy/learner.h"
@@ -108,8 +109,23 @@ int svc_config_actions_key(svc_policy_config *p, const char *k, const char *v, c
     return 1;
 }
 
+void svc_actions_hash(const svc_policy_config *c, char *out, size_t size)
+{
+    if (c->open_actions || c->n_actions == 0) {
+        out[0] = '\0';
+        return;
+    }
+    uint64_t x = base_hash64("actions", 7, 0x61637473);
+    for (uint32_t a = 0; a < c->n_actions; a++) {
+        /* With its NUL: "ab", "c" and "a", "bc" differ. */
+        x = base_hash64(c->actions[a], strlen(c->actions[a]) + 1, x);
+    }
+    snprintf(out, size, "a%016llx", (unsigned long long)x);
+}
+
 base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t errlen)
 {
+    svc_actions_hash(p, p->actions_hash, sizeof(p->actions_hash));
     if (!p->open_actions) {
         if (p->n_actions == 0) {
             snprintf(errbuf, errlen, "policy \"%s\": actions are required", p->name);

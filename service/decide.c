@@ -105,6 +105,7 @@ static base_decision *build_decision(svc_prt *p, const proto_request *q, proto_e
     }
     memcpy(d->embedding, q->embedding, (size_t)q->dim * sizeof(float));
     base_strlcpy(d->policy, pc->name, sizeof(d->policy));
+    memcpy(d->actions_hash, pc->actions_hash, sizeof(d->actions_hash)); /* "" when open */
     base_strlcpy(d->conversation_id, q->conversation_id, sizeof(d->conversation_id));
     base_strlcpy(d->user_id, q->user_id, sizeof(d->user_id));
     d->turn = q->turn;
@@ -237,12 +238,17 @@ static proto_errcode log_decision(svc_prt *p, base_decision *d, char *msg, size_
     return admit_decision(p, d, base_clock_now_ms(p->eng->clock), NULL, msg, msglen);
 }
 
-/* Whether @d, served by another instance, fits @p's definition now (it may have changed). */
+/*
+ * Whether @d, served by another instance, fits @p's definition now (it may have changed): its
+ * shape, and for a closed set the action list its indexes name (a record without one, from
+ * an older instance, is taken by its shape alone).
+ */
 static bool fits(const svc_prt *p, const base_decision *d)
 {
     const svc_policy_config *pc = p->cfg;
     if (d->dim != pc->head.dim || d->action_dim != pc->head.action_dim ||
-        d->n_cand > pc->max_candidates) {
+        d->n_cand > pc->max_candidates ||
+        (d->actions_hash[0] != '\0' && strcmp(d->actions_hash, pc->actions_hash) != 0)) {
         return false;
     }
     for (uint32_t c = 0; c < d->n_cand && !pc->open_actions; c++) {

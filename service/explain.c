@@ -42,10 +42,16 @@ uint64_t svc_explain_index_ttl_ms(const svc_config *cfg)
     return cfg->retention_ms + INDEX_SLACK_MS;
 }
 
-/* The name of action @a in @p's config; "#<a>" if the config no longer has it. */
-static void action_name(const svc_prt *p, uint32_t a, char *out, size_t size)
+/*
+ * The name of action @a of decision @d in @p's config; "#<a>" if the config no longer has it,
+ * or if @d was made under another list of actions (a rename or a reorder since).
+ */
+static void action_name(const svc_prt *p, const base_decision *d, uint32_t a, char *out,
+                        size_t size)
 {
-    if (a < p->cfg->n_actions) {
+    bool same_list =
+        d->actions_hash[0] == '\0' || strcmp(d->actions_hash, p->cfg->actions_hash) == 0;
+    if (same_list && a < p->cfg->n_actions) {
         (void)base_strlcpy(out, p->cfg->actions[a], size);
     } else {
         (void)snprintf(out, size, "#%u", a);
@@ -89,7 +95,7 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
         if (d->cand_id != NULL) {
             (void)base_strlcpy(k->id, d->cand_id[c], sizeof(k->id)); /* an open set's own ids */
         } else {
-            action_name(p, d->action[c], k->id, sizeof(k->id));
+            action_name(p, d, d->action[c], k->id, sizeof(k->id));
         }
         k->base_logit = d->base_logit[c];
         k->base_prob = base_prob[c];

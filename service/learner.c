@@ -233,20 +233,6 @@ void svc_learner_config_hash(const svc_policy_config *c, char *out, size_t size)
     snprintf(out, size, "c%016llx", (unsigned long long)x);
 }
 
-void svc_actions_hash(const svc_policy_config *c, char *out, size_t size)
-{
-    if (c->open_actions || c->n_actions == 0) {
-        out[0] = '\0';
-        return;
-    }
-    uint64_t x = base_hash64("actions", 7, 0x61637473);
-    for (uint32_t a = 0; a < c->n_actions; a++) {
-        /* With its NUL: "ab", "c" and "a", "bc" differ. */
-        x = base_hash64(c->actions[a], strlen(c->actions[a]) + 1, x);
-    }
-    snprintf(out, size, "a%016llx", (unsigned long long)x);
-}
-
 base_err svc_portfolio_restore(const svc_policy_config *c, pol_portfolio *pf,
                                const base_snapshot *m, char *why, size_t whylen)
 {

@@ -245,11 +245,6 @@ void svc_prt_set_serving(svc_prt *p, uint32_t slot, uint32_t canary_ppm);
 base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m, char *why, size_t whylen);
 
 /*
- * The hash of @c's action names in their order ("a" and 16 hex digits), which checkpoints
- * carry: the head learns actions by position. "" for an open action set.
- */
-void svc_actions_hash(const svc_policy_config *c, char *out, size_t size);
-/*
  * Whether snapshot @m was learned for @c's action names in their order (also when @m does
  * not say: snapshots older than the hash). On false, @why (if not NULL) says what differs.
  */

@@ -223,8 +223,10 @@ static base_err consider(promote_run *r, const char *id, base_joined *j)
         skip = PROMOTE_SKIP_SPEC;
     } else if (r->o.holdout && in_sample) {
         skip = PROMOTE_SKIP_IN_SAMPLE;
-    } else if (d->dim != r->cand_snap->dim) {
-        skip = PROMOTE_SKIP_SHAPE;
+    } else if (d->dim != r->cand_snap->dim ||
+               (d->actions_hash[0] != '\0' && r->cand_snap->actions_hash[0] != '\0' &&
+                strcmp(d->actions_hash, r->cand_snap->actions_hash) != 0)) {
+        skip = PROMOTE_SKIP_SHAPE; /* another length, or indexes naming another action list */
     } else if (!logged_pmf_ok(d)) {
         skip = PROMOTE_SKIP_PMF;
     } else {

@@ -8,8 +8,8 @@
  * decisions pending, the copies dropped (a duplicate event, a duplicate outcome id), the bad
  * entries counted in stats (inbox_bad) and skipped; each record it writes to the policy's
  * streams carries its inbox id. The windows close: both decisions are learned. Then a copy
- * of a closed decision is dropped too, and a decision that does not fit the definition is
- * counted and skipped. A restart takes nothing from the inbox again and recovers the same
+ * of a closed decision is dropped too, and decisions that do not fit the definition (another
+ * shape, or another list of actions) are counted and skipped. A restart takes nothing from the inbox again and recovers the same
  * model.
  */
 #include <hiredis/hiredis.h>
@@ -210,7 +210,19 @@ int main(void)
             TST_OK(sto_inbox_add(s, "p", STO_DECISIONS, wide, "b", NULL));
             base_decision_free(wide);
         }
-        TST_EQ(wait_stat(&f, "inbox_bad", 4, 10000), 4);
+        /*
+         * One of the same shape served under another list of actions (a rename or a reorder
+         * the follower saw first, or not yet): its indexes name other actions, so it does
+         * not fit either.
+         */
+        base_decision *renamed = decision("fx-4", T0 + 5000, 1);
+        TST_TRUE(renamed != NULL);
+        if (renamed != NULL) {
+            base_strlcpy(renamed->actions_hash, "a0123456789abcdef", sizeof(renamed->actions_hash));
+            TST_OK(sto_inbox_add(s, "p", STO_DECISIONS, renamed, "b", NULL));
+            base_decision_free(renamed);
+        }
+        TST_EQ(wait_stat(&f, "inbox_bad", 5, 10000), 5);
         st = tst_stats(&f);
         TST_EQ(tst_stat_int(st, "p", "inbox"), 7);
         TST_EQ(tst_stat_int(st, "p", "pending"), 0);
