@@ -282,6 +282,27 @@ bool tst_clock_set(tst_daemon *f, long long ms)
     return tst_callf(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
+int tst_daemon_cli(tst_daemon *f, const char *who, const char *const *args)
+{
+    char redis[600], as[128], log[700];
+    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(f->redis));
+    snprintf(as, sizeof(as), "--who=%s", who);
+    snprintf(log, sizeof(log), "%s/cli.log", f->dir);
+    const char *argv[23];
+    int n = 0;
+    for (int i = 0; args[i] != NULL && n < 20; i++) {
+        argv[n++] = args[i];
+    }
+    argv[n++] = redis;
+    argv[n++] = as;
+    argv[n] = NULL;
+    int rc = tst_run("RLFEED", argv, log, 30000);
+    if (rc != 0) {
+        tst_print_file(log);
+    }
+    return rc;
+}
+
 bool tst_file_has(const char *path, const char *needle)
 {
     FILE *fp = fopen(path, "r");

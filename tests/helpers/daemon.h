@@ -80,6 +80,12 @@ base_err tst_push_json(rlfeed_push *p, const char *json);
 /* A JSON request from a printf format; "v":1 is added in front of the object's first key. */
 base_err tst_callf(tst_daemon *f, rlfeed_reply *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * Run `$RLFEED ARGS... --redis=URL --who=WHO` against @f's Redis (at most 20 arguments): its
+ * output is appended to @f->dir/cli.log and printed as TAP comments when it exits non-zero.
+ * Its exit status, or -1.
+ */
+int tst_daemon_cli(tst_daemon *f, const char *who, const char *const *args);
 /* Whether the file at @path has a line containing @needle (false if unreadable). */
 bool tst_file_has(const char *path, const char *needle);
 /* A new client (a new connection) asks for health; true if answered within @timeout_ms. */

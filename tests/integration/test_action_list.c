@@ -114,27 +114,6 @@ static bool wait_log(tst_daemon *f, const char *needle)
     return false;
 }
 
-/* Run `rlfeed ARGS... --redis=URL --who=test`; its exit status. */
-static int cli(tst_daemon *f, const char *const *args_in)
-{
-    char redis[600], log[700];
-    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(f->redis));
-    snprintf(log, sizeof(log), "%s/cli.log", f->dir);
-    const char *args[12];
-    int n = 0;
-    for (int i = 0; args_in[i] != NULL && n < 9; i++) {
-        args[n++] = args_in[i];
-    }
-    args[n++] = redis;
-    args[n++] = "--who=test";
-    args[n] = NULL;
-    int rc = tst_run("RLFEED", args, log, 30000);
-    if (rc != 0) {
-        tst_print_file(log);
-    }
-    return rc;
-}
-
 /* explain @ev of p: its candidate ids in request order, joined by ","; "" on failure. */
 static void explain_ids(tst_daemon *f, const char *ev, char *out, size_t size)
 {
@@ -213,7 +192,7 @@ int main(void)
     char to[32];
     snprintf(to, sizeof(to), "--to=%lld", v1);
     const char *rollback[] = {"rollback", "--policy=p", to, NULL};
-    TST_EQ(cli(&f, rollback), 0);
+    TST_EQ(tst_daemon_cli(&f, "test", rollback), 0);
     base_snapshot_free(m);
     m = NULL;
 
@@ -241,7 +220,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/p.ini", f.dir);
     TST_TRUE(write_file(path, POLICY("c, b, a")));
     const char *put[] = {"policy", "put", "--file", path, NULL};
-    TST_EQ(cli(&f, put), 0);
+    TST_EQ(tst_daemon_cli(&f, "test", put), 0);
     TST_TRUE(wait_definition(&f, 1));
     versions(&f, &v, sum_b, sizeof(sum_b), &prod);
     printf("# the catalog's c, b, a: version %lld (checksum %s, was %s), production %lld\n", v,
@@ -293,11 +272,11 @@ int main(void)
      * the candidate: production back to the base model first.
      */
     const char *to_base[] = {"rollback", "--policy=p", "--to=0", NULL};
-    TST_EQ(cli(&f, to_base), 0);
+    TST_EQ(tst_daemon_cli(&f, "test", to_base), 0);
     char cand[48];
     snprintf(cand, sizeof(cand), "--candidate=%lld", v1 + 1);
     const char *promote[] = {"promote", "--policy=p", cand, "--min-samples=50", NULL};
-    int rc = cli(&f, promote);
+    int rc = tst_daemon_cli(&f, "test", promote);
     TST_TRUE(rc == 0 || rc == 3); /* promote or hold: either way evaluated */
     char log[700];
     snprintf(log, sizeof(log), "%s/cli.log", f.dir);

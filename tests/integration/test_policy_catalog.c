@@ -126,27 +126,6 @@ static void *traffic_main(void *arg)
     return NULL;
 }
 
-static int policy_cli(tst_daemon *f, const char *const *args_in)
-{
-    char redis[600], log[700];
-    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(f->redis));
-    snprintf(log, sizeof(log), "%s/cli.log", f->dir);
-    const char *args[12];
-    int n = 0;
-    args[n++] = "policy";
-    for (int i = 0; args_in[i] != NULL && n < 9; i++) {
-        args[n++] = args_in[i];
-    }
-    args[n++] = redis;
-    args[n++] = "--who=ops@test";
-    args[n] = NULL;
-    int rc = tst_run("RLFEED", args, log, 30000);
-    if (rc != 0) {
-        tst_print_file(log);
-    }
-    return rc;
-}
-
 /* Run one Redis command on the unix socket @sock; true unless it failed or answered an error. */
 static bool redis_ok(const char *sock, const char *cmd)
 {
@@ -226,8 +205,8 @@ int main(void)
     snprintf(path, sizeof(path), "%s/answers.ini", f.dir);
     write_file(path, "[policy answers]\ndim = 4\nactions = open\naction_dim = 2\n"
                      "signal.resolved = 1\nwindow_ms = 200\n");
-    const char *put_answers[] = {"put", "--file", path, NULL};
-    TST_EQ(policy_cli(&f, put_answers), 0);
+    const char *put_answers[] = {"policy", "put", "--file", path, NULL};
+    TST_EQ(tst_daemon_cli(&f, "ops@test", put_answers), 0);
     int64_t took = wait_for(&f, "answers", 4, feat, 2, true, PROTO_E_NONE);
     printf("# created: served after %lld ms\n", (long long)took);
     TST_TRUE(took >= 0 && took < 5000);
@@ -244,8 +223,8 @@ int main(void)
     snprintf(base_path, sizeof(base_path), "%s/base.ini", f.dir);
     write_file(base_path, "[policy base]\ndim = 4\nactions = a, b, c\nepsilon = 0\n"
                           "signal.resolved = 1\nwindow_ms = 200\n");
-    const char *put_base[] = {"put", "--file", base_path, NULL};
-    TST_EQ(policy_cli(&f, put_base), 0);
+    const char *put_base[] = {"policy", "put", "--file", base_path, NULL};
+    TST_EQ(tst_daemon_cli(&f, "ops@test", put_base), 0);
     /* Picked up once a decide is served with probability 1 (greedy, no exploration). */
     base_buf b;
     base_buf_init(&b, 1u << 16);
@@ -272,7 +251,7 @@ int main(void)
     json_decref(js);
     write_file(base_path, "[policy base]\ndim = 6\nactions = a, b, c\nepsilon = 0.1\n"
                           "signal.resolved = 1\nwindow_ms = 200\n");
-    TST_EQ(policy_cli(&f, put_base), 0);
+    TST_EQ(tst_daemon_cli(&f, "ops@test", put_base), 0);
     took = wait_for(&f, "base", 6, NULL, 0, true, PROTO_E_NONE);
     printf("# dim change: served at dim 6 after %lld ms\n", (long long)took);
     TST_TRUE(took >= 0 && took < 5000);
@@ -299,8 +278,8 @@ int main(void)
 
     /* 4. Retire answers. */
     atomic_store(&t.answers_on, false);
-    const char *retire[] = {"retire", "--policy", "answers", NULL};
-    TST_EQ(policy_cli(&f, retire), 0);
+    const char *retire[] = {"policy", "retire", "--policy", "answers", NULL};
+    TST_EQ(tst_daemon_cli(&f, "ops@test", retire), 0);
     took = wait_for(&f, "answers", 4, feat, 2, false, PROTO_E_UNKNOWN_POLICY);
     printf("# retired: refused after %lld ms\n", (long long)took);
     TST_TRUE(took >= 0 && took < 5000);
@@ -347,7 +326,7 @@ int main(void)
         TST_TRUE(decide(f.c, &b, "answers", 4, feat, 2, &rng, &r) && !r.ok &&
                  r.error.code == PROTO_E_UNKNOWN_POLICY);
         /* Putting it again serves it again. */
-        TST_EQ(policy_cli(&f, put_answers), 0);
+        TST_EQ(tst_daemon_cli(&f, "ops@test", put_answers), 0);
         took = wait_for(&f, "answers", 4, feat, 2, true, PROTO_E_NONE);
         TST_TRUE(took >= 0 && took < 5000);
     }
@@ -385,12 +364,12 @@ int main(void)
         TST_TRUE(redis_ok(sock, "SET rlfeed:catalog not-a-set"));
         snprintf(path, sizeof(path), "%s/late.ini", f.dir);
         write_file(path, "[policy late]\ndim = 4\nactions = a, b, c\nsignal.resolved = 1\n");
-        const char *put_late[] = {"put", "--file", path, NULL};
-        TST_EQ(policy_cli(&f, put_late), 2);
+        const char *put_late[] = {"policy", "put", "--file", path, NULL};
+        TST_EQ(tst_daemon_cli(&f, "ops@test", put_late), 2);
         TST_TRUE(redis_ok(sock, "DEL rlfeed:catalog") &&
                  redis_ok(sock, "SADD rlfeed:catalog base"));
         TST_TRUE(redis_ok(sock, "SADD rlfeed:catalog answers"));
-        TST_EQ(policy_cli(&f, put_late), 0);
+        TST_EQ(tst_daemon_cli(&f, "ops@test", put_late), 0);
         took = wait_for(&f, "late", 4, NULL, 0, true, PROTO_E_NONE);
         printf("# a put announced again: served after %lld ms\n", (long long)took);
         TST_TRUE(took >= 0 && took < 10000);

@@ -321,10 +321,8 @@ static void joined_stream(run *r, long *out_n, long *out_breaks, uint64_t *out_t
  */
 static bool change_definition(run *r)
 {
-    char path[700], redis[600], log[700];
+    char path[700];
     snprintf(path, sizeof(path), "%s/r.ini", r->f.dir);
-    snprintf(log, sizeof(log), "%s/cli.log", r->f.dir);
-    snprintf(redis, sizeof(redis), "--redis=%s", sto_server_url(r->f.redis));
     FILE *fp = fopen(path, "w");
     if (fp == NULL) {
         return false;
@@ -333,9 +331,8 @@ static bool change_definition(run *r)
           "signal.thumbs_up = 0.5\n[signal r.resolved]\nkind = flag\nweight = 2\n",
           fp);
     fclose(fp);
-    const char *args[] = {"policy", "put", "--file", path, redis, "--who=test", NULL};
-    if (tst_run("RLFEED", args, log, 30000) != 0) {
-        tst_print_file(log);
+    const char *args[] = {"policy", "put", "--file", path, NULL};
+    if (tst_daemon_cli(&r->f, "test", args) != 0) {
         return false;
     }
     int64_t deadline = tst_now_ms() + 20000;
