@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/thread.h"
 
 struct base_queue {
     pthread_mutex_t lk;
@@ -39,12 +40,8 @@ base_queue *base_queue_new(size_t capacity)
     }
     q->cap = capacity;
     atomic_init(&q->len_seen, 0);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&q->lk, NULL);
-    pthread_cond_init(&q->nonempty, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)base_cond_init_mono(&q->nonempty);
     return q;
 }
 
@@ -91,14 +88,6 @@ base_err base_queue_push_lazy(base_queue *q, void *item)
     return push(q, item, true);
 }
 
-static void deadline_after(struct timespec *dl, uint64_t ns)
-{
-    clock_gettime(CLOCK_MONOTONIC, dl);
-    ns += (uint64_t)dl->tv_nsec;
-    dl->tv_sec += (time_t)(ns / 1000000000u);
-    dl->tv_nsec = (long)(ns % 1000000000u);
-}
-
 base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout_ms, size_t *out_n)
 {
     return base_queue_pop_linger(q, out, max, timeout_ms, 0, out_n);
@@ -107,8 +96,7 @@ base_err base_queue_pop_batch(base_queue *q, void **out, size_t max, int timeout
 base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeout_ms,
                                uint32_t linger_us, size_t *out_n)
 {
-    struct timespec dl;
-    deadline_after(&dl, timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0);
+    struct timespec dl = base_mono_deadline(timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0);
     base_err e = BASE_OK;
     *out_n = 0;
     pthread_mutex_lock(&q->lk);
@@ -125,7 +113,7 @@ base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeou
     /* A batch is full at @max items, or at half the queue: producers must never find it full. */
     size_t fill = max < q->cap / 2 ? max : (q->cap / 2 > 0 ? q->cap / 2 : 1);
     if (linger_us > 0 && q->len > 0 && q->len < fill && !q->urgent && !q->closed) {
-        deadline_after(&dl, (uint64_t)linger_us * 1000u);
+        dl = base_mono_deadline((uint64_t)linger_us * 1000u);
         q->linger_fill = fill;
         while (q->len < fill && !q->urgent && !q->closed &&
                pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) != ETIMEDOUT) {

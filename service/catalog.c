@@ -464,11 +464,7 @@ static void *follow_main(void *arg)
     svc_catalog *c = arg;
     pthread_mutex_lock(&c->lk);
     while (!c->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)c->cfg->registry_poll_ms * 1000000u;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec until = base_mono_deadline((uint64_t)c->cfg->registry_poll_ms * 1000000u);
         while (!c->stop && pthread_cond_timedwait(&c->cv, &c->lk, &until) == 0) {
             /* woken before the deadline: stop, or spurious */
         }
@@ -499,11 +495,7 @@ base_err svc_catalog_start(const char *url, svc_config *cfg, svc_engine *eng, co
         c->applied[i] = cfg->policy[i].def_version;
     }
     pthread_mutex_init(&c->lk, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)base_cond_init_mono(&c->cv);
     base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &c->store, errbuf, errlen);
     if (e == BASE_OK) {
         e = sto_catalog_seq(c->store, &c->seq);

@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
+#include "base/thread.h"
 #include "base/utf8.h"
 #include "proto/json.h"
 #include "proto/request.h"
@@ -671,7 +672,7 @@ base_err svc_http_api_open(struct nng_http_server *srv, svc_dispatch *d, size_t 
         return BASE_ENOMEM;
     }
     pthread_mutex_init(&a->lk, NULL);
-    pthread_cond_init(&a->idle, NULL);
+    (void)base_cond_init_mono(&a->idle);
     a->refs = 1;
     a->disp = d;
     a->max_body = max_body_bytes;
@@ -702,14 +703,7 @@ void svc_http_api_close(svc_http_api *a)
     if (a == NULL) {
         return;
     }
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's clock */
-    until.tv_sec += SVC_HTTP_API_DRAIN_MS / 1000;
-    until.tv_nsec += (long)(SVC_HTTP_API_DRAIN_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = base_mono_deadline((uint64_t)SVC_HTTP_API_DRAIN_MS * 1000000u);
     pthread_mutex_lock(&a->lk);
     a->closed = true;
     int rv = 0;

@@ -129,11 +129,7 @@ static void *inbox_main(void *arg)
             continue;
         }
         uint64_t wait_ns = next > base_mono_ns() ? next - base_mono_ns() : 0;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + wait_ns;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec until = base_mono_deadline(wait_ns);
         (void)pthread_cond_timedwait(&in->cv, &in->lk, &until); /* a timeout is the normal case */
     }
     pthread_mutex_unlock(&in->lk);
@@ -151,7 +147,7 @@ base_err svc_inbox_start(const char *url, const svc_config *cfg, svc_engine *eng
     in->cfg = cfg;
     in->eng = eng;
     pthread_mutex_init(&in->lk, NULL);
-    pthread_cond_init(&in->cv, NULL);
+    (void)base_cond_init_mono(&in->cv);
     base_err e = sto_store_open(url, (int)cfg->redis_timeout_ms, &in->store, errbuf, errlen);
     if (e == BASE_OK && pthread_create(&in->thread, NULL, inbox_main, in) != 0) {
         snprintf(errbuf, errlen, "cannot start the inbox thread");

@@ -327,7 +327,7 @@ base_err svc_learner_checkpoint_sync(svc_engine *e, svc_prt *p, int timeout_ms)
         return BASE_ENOMEM;
     }
     pthread_mutex_init(&w->lk, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    (void)base_cond_init_mono(&w->cv);
     it->done = on_sync_stored;
     it->done_arg = w;
     uint64_t parent = ((const base_snapshot *)it->rec)->parent;
@@ -340,11 +340,7 @@ base_err svc_learner_checkpoint_sync(svc_engine *e, svc_prt *p, int timeout_ms)
     }
     queued(p, parent);
     /* The writer stores in queue order: once this is stored, so is all queued before it. */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)timeout_ms * 1000000u;
-    until.tv_sec += (time_t)(ns / 1000000000u);
-    until.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec until = base_mono_deadline((uint64_t)timeout_ms * 1000000u);
     pthread_mutex_lock(&w->lk);
     while (!w->done) {
         if (pthread_cond_timedwait(&w->cv, &w->lk, &until) != 0) {

@@ -94,8 +94,6 @@ static void *renew_main(void *arg)
     bool down = false;
     pthread_mutex_lock(&l->lk);
     while (!l->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
         /*
          * Every lease_ms / 3; after a failed renewal (Redis away, a master failing over)
          * every LEASE_RETRY_MS, so a lease outlives an outage shorter than about
@@ -103,9 +101,7 @@ static void *renew_main(void *arg)
          */
         uint32_t wait_ms = l->cfg->lease_ms / 3;
         wait_ms = down && wait_ms > LEASE_RETRY_MS ? LEASE_RETRY_MS : wait_ms;
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)wait_ms * 1000000u;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec until = base_mono_deadline((uint64_t)wait_ms * 1000000u);
         (void)pthread_cond_timedwait(&l->cv, &l->lk, &until); /* a timeout is the normal case */
         if (l->stop) {
             break;
@@ -146,7 +142,7 @@ base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, sv
     }
     l->cfg = cfg;
     pthread_mutex_init(&l->lk, NULL);
-    pthread_cond_init(&l->cv, NULL);
+    (void)base_cond_init_mono(&l->cv);
     if (!base_strlcpy(l->owner, owner, sizeof(l->owner))) {
         e = BASE_EINVAL;
         snprintf(errbuf, errlen, "instance_id is longer than %d bytes", STO_OWNER_MAX);

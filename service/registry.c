@@ -206,11 +206,7 @@ static void *follow_main(void *arg)
     svc_registry *r = arg;
     pthread_mutex_lock(&r->lk);
     while (!r->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)r->cfg->registry_poll_ms * 1000000u;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec until = base_mono_deadline((uint64_t)r->cfg->registry_poll_ms * 1000000u);
         while (!r->stop && pthread_cond_timedwait(&r->cv, &r->lk, &until) == 0) {
             /* woken before the deadline: stop, or spurious */
         }
@@ -235,11 +231,7 @@ base_err svc_registry_start(const char *url, const svc_config *cfg, svc_engine *
     r->cfg = cfg;
     r->eng = eng;
     pthread_mutex_init(&r->lk, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)base_cond_init_mono(&r->cv);
     r->st = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*r->st));
     if (r->st == NULL) {
         svc_registry_stop(r);

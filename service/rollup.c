@@ -358,11 +358,7 @@ static void *rollup_main(void *arg)
     svc_rollup *r = arg;
     pthread_mutex_lock(&r->lk);
     while (!r->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)POLL_MS * 1000000u;
-        until.tv_sec += (time_t)(ns / 1000000000u);
-        until.tv_nsec = (long)(ns % 1000000000u);
+        struct timespec until = base_mono_deadline((uint64_t)POLL_MS * 1000000u);
         while (!r->stop && pthread_cond_timedwait(&r->cv, &r->lk, &until) == 0) {
             /* woken before the deadline: stop, or spurious */
         }
@@ -419,11 +415,7 @@ base_err svc_engine_rollup_open(svc_engine *e, const char *url, char *errbuf, si
     r->e = e;
     r->keep = e->cfg->rollup_keep;
     pthread_mutex_init(&r->lk, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)base_cond_init_mono(&r->cv);
     base_err err = BASE_ENOMEM;
     r->n = e->n_pol;
     r->pol = base_alloc_zero(r->n > 0 ? r->n : 1, sizeof(*r->pol));

@@ -1,7 +1,9 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 #include <string.h>
 
@@ -15,6 +17,7 @@
 #include "base/mpcheck.h"
 #include "base/queue.h"
 #include "base/record.h"
+#include "base/thread.h"
 #include "base/utf8.h"
 #include "tap.h"
 
@@ -312,6 +315,32 @@ static void manual_clock_moves_only_when_told(void)
     base_clock s;
     base_clock_init_system(&s);
     TST_TRUE(base_clock_now_ms(&s) > 1600000000000LL);
+}
+
+/*
+ * A timed wait on a base_cond_init_mono() condition variable, to a base_mono_deadline(), lasts
+ * until that deadline: were the condition variable on the wall clock (pthread's default), a
+ * deadline on the monotonic clock (which starts at boot) would lie decades in the past and
+ * the wait would end at once.
+ */
+static void mono_timed_wait_lasts_its_time(void)
+{
+    pthread_mutex_t lk = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv;
+    TST_EQ(base_cond_init_mono(&cv), 0);
+    uint64_t t0 = base_mono_ns();
+    struct timespec until = base_mono_deadline(50u * 1000000u);
+    int rc = 0;
+    pthread_mutex_lock(&lk);
+    while (rc == 0) { /* 0: spurious */
+        rc = pthread_cond_timedwait(&cv, &lk, &until);
+    }
+    pthread_mutex_unlock(&lk);
+    uint64_t waited = base_mono_ns() - t0;
+    printf("# waited %.1f ms for 50\n", (double)waited / 1e6);
+    TST_EQ(rc, ETIMEDOUT);
+    TST_TRUE(waited >= 50u * 1000000u);
+    pthread_cond_destroy(&cv);
 }
 
 static void array_alloc_detects_overflow(void)
@@ -654,6 +683,7 @@ int main(void)
     hash64_keeps_its_recorded_values();
     fnv1a64_matches_reference_vectors();
     manual_clock_moves_only_when_told();
+    mono_timed_wait_lasts_its_time();
     array_alloc_detects_overflow();
     return tst_done();
 }
