@@ -282,6 +282,19 @@ bool tst_clock_set(tst_daemon *f, long long ms)
     return tst_callf(f, &r, "{\"op\":\"clock\",\"set_ms\":%lld}", ms) == BASE_OK && r.ok;
 }
 
+bool tst_daemon_kill(tst_daemon *f)
+{
+    rlfeed_client_close(f->c); /* the next start opens its own */
+    f->c = NULL;
+    if (f->pid <= 0) {
+        return false;
+    }
+    kill(f->pid, SIGKILL);
+    bool gone = tst_wait_exit(f->pid, 10000, NULL);
+    f->pid = 0;
+    return gone;
+}
+
 int tst_daemon_cli(tst_daemon *f, const char *who, const char *const *args)
 {
     char redis[600], as[128], log[700];

@@ -69,6 +69,8 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
 bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, size_t len);
 /* SIGTERM; the exit status, or -1. */
 int tst_daemon_stop(tst_daemon *f);
+/* SIGKILL (a crash: nothing is flushed), its client closed; true once it is gone. */
+bool tst_daemon_kill(tst_daemon *f);
 /* Stop whatever runs, print the daemon's log as TAP comments if @dump, remove the directory. */
 void tst_daemon_fini(tst_daemon *f, bool dump);
 

@@ -25,7 +25,6 @@
  */
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,11 +118,7 @@ static bool start(run *r)
 /* SIGKILL, then start again on the same Redis with the clock where it was. */
 static bool crash_and_restart(run *r)
 {
-    rlfeed_client_close(r->f.c);
-    r->f.c = NULL;
-    kill(r->f.pid, SIGKILL);
-    (void)tst_wait_exit(r->f.pid, 10000, NULL);
-    r->f.pid = 0;
+    (void)tst_daemon_kill(&r->f);
     r->restarts++;
     return start(r);
 }

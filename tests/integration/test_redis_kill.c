@@ -259,11 +259,7 @@ static void private_server_goes_with_rlfeedd(void)
     int pid = 0;
     (void)scan_log(&f, &pid, NULL, 0, NULL);
     TST_TRUE(pid > 0);
-    kill(f.pid, SIGKILL);
-    TST_TRUE(tst_wait_exit(f.pid, 10000, NULL));
-    f.pid = 0;
-    rlfeed_client_close(f.c); /* the next start opens its own */
-    f.c = NULL;
+    TST_TRUE(tst_daemon_kill(&f));
     TST_TRUE(pid > 0 && process_gone(pid, 10000));
 
     char dir[700], err[512] = "";
