@@ -228,8 +228,15 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
      * writer: no lock, so decides are not held up by it; only the update takes the lock.
      * Unknown examples are in the joined stream for evaluation, but never learned from.
      */
-    /* Decisions made before a change that started this head version are not learned. */
-    bool learn = !j->unknown && j->decision->lsn >= p->epoch_lsn;
+    /*
+     * Decisions made before a change that started this head version are not learned, nor
+     * those made under another list of actions (their indexes name other actions: a list
+     * changed before any checkpoint recorded it, so no restore noticed; records older than
+     * the list's hash cannot tell).
+     */
+    const char *acts = j->decision->actions_hash;
+    bool learn = !j->unknown && j->decision->lsn >= p->epoch_lsn &&
+                 (acts[0] == '\0' || strcmp(acts, p->cfg->actions_hash) == 0);
     if (learn) {
         err = pol_portfolio_score(p->pf, j->decision, j->reward, &sc);
     }
