@@ -43,16 +43,15 @@ uint64_t svc_explain_index_ttl_ms(const svc_config *cfg)
 }
 
 /*
- * The name of action @a of decision @d in @p's config; "#<a>" if the config no longer has it,
+ * The name of action @a of decision @d in definition @c; "#<a>" if @c does not have it,
  * or if @d was made under another list of actions (a rename or a reorder since).
  */
-static void action_name(const svc_prt *p, const base_decision *d, uint32_t a, char *out,
+static void action_name(const svc_policy_config *c, const base_decision *d, uint32_t a, char *out,
                         size_t size)
 {
-    bool same_list =
-        d->actions_hash[0] == '\0' || strcmp(d->actions_hash, p->cfg->actions_hash) == 0;
-    if (same_list && a < p->cfg->n_actions) {
-        (void)base_strlcpy(out, p->cfg->actions[a], size);
+    bool same_list = d->actions_hash[0] == '\0' || strcmp(d->actions_hash, c->actions_hash) == 0;
+    if (same_list && a < c->n_actions) {
+        (void)base_strlcpy(out, c->actions[a], size);
     } else {
         (void)snprintf(out, size, "#%u", a);
     }
@@ -62,6 +61,8 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
                         bool has_reward, const svc_explain_outcomes *outs, const svc_replier *r)
 {
     const base_decision *d = jo->decision;
+    /* One definition throughout: the explain worker holds no gate, a catalog change may swap it. */
+    const svc_policy_config *cfg = atomic_load(&p->cfg);
     proto_explain x;
     float base_prob[BASE_CAND_MAX];
     base_buf b;
@@ -77,12 +78,11 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
         return;
     }
     /* The logits were finite when logged: the codec and decide check them. */
-    if (pol_base_softmax(d->base_logit, d->n_cand, p->cfg->head.temperature, base_prob) !=
-        BASE_OK) {
+    if (pol_base_softmax(d->base_logit, d->n_cand, cfg->head.temperature, base_prob) != BASE_OK) {
         memset(base_prob, 0, sizeof(base_prob));
     }
     (void)base_strlcpy(x.event_id, d->event_id, sizeof(x.event_id));
-    (void)base_strlcpy(x.policy, p->cfg->name, sizeof(x.policy));
+    (void)base_strlcpy(x.policy, cfg->name, sizeof(x.policy));
     (void)base_strlcpy(x.slot, base_slot_name(d->slot), sizeof(x.slot));
     x.model_version = d->model_version;
     x.production_version = d->prod_version;
@@ -95,7 +95,7 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
         if (d->cand_id != NULL) {
             (void)base_strlcpy(k->id, d->cand_id[c], sizeof(k->id)); /* an open set's own ids */
         } else {
-            action_name(p, d, d->action[c], k->id, sizeof(k->id));
+            action_name(cfg, d, d->action[c], k->id, sizeof(k->id));
         }
         k->base_logit = d->base_logit[c];
         k->base_prob = base_prob[c];
