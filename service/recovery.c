@@ -43,12 +43,13 @@ typedef struct cursor {
 /* @e's text, with the store's own words when Redis answered an error (a log line). */
 static const char *why(const svc_log_reader *st, base_err e, char *buf, size_t len)
 {
-    const char *words =
-        e == BASE_ESTORE && st->ops->last_error != NULL ? st->ops->last_error(st->impl) : "";
+    const char *words = (e == BASE_ESTORE || e == BASE_EPROTO) && st->ops->last_error != NULL
+                            ? st->ops->last_error(st->impl)
+                            : "";
     if (words[0] == '\0') {
         return base_strerror(e);
     }
-    (void)snprintf(buf, len, "%s (%.128s)", base_strerror(e), words);
+    (void)snprintf(buf, len, "%s (%s)", base_strerror(e), words);
     return buf;
 }
 
@@ -200,7 +201,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     bool fresh = false; /* a new head version: the checkpoint's head does not fit */
     base_err err = store->ops->model(store->impl, p->cfg->name, &m, &found);
     if (err != BASE_OK) {
-        char w[192];
+        char w[320];
         snprintf(errbuf, errlen, "policy \"%s\": loading snapshot: %s", p->cfg->name,
                  why(store, err, w, sizeof(w)));
         return err;
@@ -264,7 +265,7 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     }
     base_hset_fini(&joined);
     if (err != BASE_OK) {
-        char w[192];
+        char w[320];
         snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
                  why(store, err, w, sizeof(w)),
                  err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
@@ -354,7 +355,7 @@ static base_err follow_restore(svc_prt *p, const svc_log_reader *store, char *er
         return BASE_OK;
     }
     if (err != BASE_OK) {
-        char w[192];
+        char w[320];
         snprintf(errbuf, errlen, "policy \"%s\": loading its owner's checkpoint: %s", p->cfg->name,
                  acts[0] != '\0' ? acts : why(store, err, w, sizeof(w)));
     } else {

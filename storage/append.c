@@ -269,10 +269,10 @@ const char *sto_store_refusal(const sto_store *s)
 
 const char *sto_store_strerror(const sto_store *s, base_err e, char *buf, size_t len)
 {
-    if (e != BASE_ESTORE || s == NULL || s->refusal[0] == '\0' || len == 0) {
+    if ((e != BASE_ESTORE && e != BASE_EPROTO) || s == NULL || s->refusal[0] == '\0' || len == 0) {
         return base_strerror(e);
     }
-    (void)snprintf(buf, len, "%s (%.128s)", base_strerror(e), s->refusal);
+    (void)snprintf(buf, len, "%s (%s)", base_strerror(e), s->refusal);
     return buf;
 }
 

@@ -231,6 +231,21 @@ fail:
     return e;
 }
 
+/* entry_from(); an entry that does not decode is named in sto_store_refusal(). */
+static base_err entry_named(sto_store *s, const char *key, sto_kind kind, const redisReply *el,
+                            sto_entry *out)
+{
+    base_err e = entry_from(kind, el, out);
+    if (e == BASE_EPROTO) {
+        bool has_id = el->type == REDIS_REPLY_ARRAY && el->elements >= 1 &&
+                      el->element[0]->type == REDIS_REPLY_STRING &&
+                      el->element[0]->len <= BASE_STREAM_ID_MAX;
+        (void)snprintf(s->refusal, sizeof(s->refusal), "%s entry %s does not decode", key,
+                       has_id ? el->element[0]->str : "(no id)");
+    }
+    return e;
+}
+
 base_err sto_xrange_after(sto_store *s, const char *key, const char *after_id, size_t max,
                           redisReply **out)
 {
@@ -286,7 +301,7 @@ base_err sto_store_read(sto_store *s, sto_kind kind, const char *policy, const c
         }
     }
     for (; n < r->elements; n++) {
-        e = entry_from(kind, r->element[n], &ents[n]);
+        e = entry_named(s, key, kind, r->element[n], &ents[n]);
         if (e != BASE_OK) {
             goto fail;
         }
@@ -334,7 +349,7 @@ base_err sto_store_read_newest(sto_store *s, sto_kind kind, const char *policy, 
         e = BASE_ENOMEM;
         goto fail;
     }
-    e = entry_from(kind, r->element[0], ent);
+    e = entry_named(s, key, kind, r->element[0], ent);
     if (e != BASE_OK) {
         goto fail;
     }

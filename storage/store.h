@@ -164,7 +164,9 @@ base_err sto_store_append(sto_store *s, sto_append *items, size_t n);
 
 /*
  * The text of the last error reply Redis gave @s: an append refused (out_refused), or the
- * last command of sto_run() (its BASE_ESTORE; each sto_run() clears it first); "" if none.
+ * last command of sto_run() (its BASE_ESTORE; each sto_run() clears it first); after a
+ * BASE_EPROTO of sto_store_read() or sto_store_read_newest(), which entry of which stream
+ * did not decode; "" if none.
  * For a log line; copy it before @s runs another command.
  */
 const char *sto_store_refusal(const sto_store *s);
@@ -229,7 +231,7 @@ typedef struct sto_entry {
  * strictly after @after_id ("" or "0" for the start), oldest first.
  * *out is an array of *out_n entries, freed with sto_entries_free().
  * Return: BASE_OK (possibly *out_n = 0); BASE_EPROTO if an entry does not
- *         decode; BASE_EIO; BASE_ESTORE.
+ *         decode (sto_store_refusal() names it); BASE_EIO; BASE_ESTORE.
  */
 base_err sto_store_read(sto_store *s, sto_kind kind, const char *policy, const char *after_id,
                         size_t max, sto_entry **out, size_t *out_n);

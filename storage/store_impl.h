@@ -63,7 +63,7 @@ struct sto_store {
     sto_cluster_node seed[STO_SEEDS_MAX]; /* the URL's nodes, where a first map is read */
     sto_slot_map *map;                    /* NULL until first read */
     sto_node_conn conn[STO_CLUSTER_NODES_MAX];
-    char refusal[128]; /* the last error reply (sto_store_refusal) */
+    char refusal[320]; /* the last error reply, or entry that did not decode (sto_store_refusal) */
     /*
      * Redis refused a transaction (append.c): chunks go as plain pipelines, each command
      * answered on its own, until a batch is stored without a refusal. A refusal that lasts

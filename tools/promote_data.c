@@ -115,8 +115,9 @@ base_err promote_load(promote_run *r, sto_store *s)
     if (e == BASE_OK) {
         e = sto_store_read_newest(s, STO_JOINED, p, &newest, &found);
         if (e != BASE_OK) {
+            char words[256];
             fprintf(stderr, "rlfeed promote: cannot read the joined stream: %s\n",
-                    base_strerror(e));
+                    sto_store_strerror(s, e, words, sizeof(words)));
         }
     }
     if (e != BASE_OK) {
@@ -314,8 +315,9 @@ base_err promote_read(promote_run *r, sto_store *s)
     while (!done && e == BASE_OK) {
         e = sto_store_read(s, STO_JOINED, r->o.c.policy, after, PROMOTE_READ_BATCH, &ents, &got);
         if (e != BASE_OK) {
+            char words[256];
             fprintf(stderr, "rlfeed promote: cannot read the joined stream after %s: %s\n", after,
-                    base_strerror(e));
+                    sto_store_strerror(s, e, words, sizeof(words)));
             break;
         }
         done = got < PROMOTE_READ_BATCH;

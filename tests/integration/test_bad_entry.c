@@ -1,0 +1,86 @@
+/*
+ * A stream entry rlfeedd did not write (docs/operations.md, "Recovery after a crash"). An
+ * entry of policy p's decision stream that does not decode stops the start, and the log
+ * names the stream and the entry's id; once it is deleted (XDEL, as the docs say), the daemon
+ * starts and recovers what it had. The same in the joined stream: rlfeed promote names it.
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "proc.h"
+#include "storage/server.h"
+#include "tap.h"
+
+static const char CONF[] = "[server]\nsnapshot_interval_ms = 100\n"
+                           "[policy p]\ndim = 2\nactions = a, b\nsignal.resolved = 1\n"
+                           "window_ms = 100\n";
+
+/* Run one Redis command on the fixture's unix socket; its string reply into @out ("" if none). */
+static bool redis_cmd(tst_daemon *f, const char *cmd, const char *arg, char *out, size_t size)
+{
+    redisContext *c = redisConnectUnix(sto_server_url(f->redis) + strlen("unix:"));
+    redisReply *r = c != NULL && !c->err ? redisCommand(c, cmd, arg) : NULL;
+    bool ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (out != NULL) {
+        snprintf(out, size, "%s", ok && r->type == REDIS_REPLY_STRING ? r->str : "");
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    if (c != NULL) {
+        redisFree(c);
+    }
+    return ok;
+}
+
+int main(void)
+{
+    tst_daemon f;
+    if (!tst_daemon_init(&f, "rlfeed-badentry", CONF) || !tst_daemon_start(&f, true, NULL)) {
+        TST_TRUE(0 && "fixture");
+        tst_daemon_fini(&f, true);
+        return tst_done();
+    }
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        rlfeed_reply r;
+        ok += tst_callf(&f, &r,
+                        "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"ev-%d\","
+                        "\"context\":{\"embedding\":[1,%d]},\"candidates\":["
+                        "{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0}]}",
+                        i, i % 2) == BASE_OK &&
+              r.ok;
+    }
+    TST_EQ(ok, 20);
+    TST_EQ(tst_daemon_stop(&f), 0);
+
+    /* Something else writes an entry to the decision stream: the start stops, naming it. */
+    char id[64], needle[160];
+    TST_TRUE(redis_cmd(&f, "XADD rlfeed:{p}:decisions * r %s", "not-a-record", id, sizeof(id)));
+    printf("# foreign entry %s\n", id);
+    TST_TRUE(!tst_daemon_start(&f, true, NULL));
+    snprintf(needle, sizeof(needle), "rlfeed:{p}:decisions entry %s does not decode", id);
+    TST_TRUE(tst_file_has(f.log, needle));
+
+    /* Deleted: the start goes on where the stream left off. */
+    TST_TRUE(redis_cmd(&f, "XDEL rlfeed:{p}:decisions %s", id, NULL, 0));
+    TST_TRUE(tst_daemon_start(&f, true, NULL));
+    json_t *s = tst_stats(&f);
+    TST_EQ(tst_stat_int(s, "p", "next_lsn"), 20);
+    json_decref(s);
+    TST_EQ(tst_daemon_stop(&f), 0);
+
+    /* In the joined stream, rlfeed promote names it. */
+    TST_TRUE(redis_cmd(&f, "XADD rlfeed:{p}:joined * r %s", "not-a-record", id, sizeof(id)));
+    const char *promote[] = {"promote", "--policy=p", NULL};
+    TST_EQ(tst_daemon_cli(&f, "test", promote), 2);
+    char log[700];
+    snprintf(log, sizeof(log), "%s/cli.log", f.dir);
+    snprintf(needle, sizeof(needle), "rlfeed:{p}:joined entry %s does not decode", id);
+    TST_TRUE(tst_file_has(log, needle));
+
+    tst_daemon_fini(&f, tst_failed > 0);
+    return tst_done();
+}
