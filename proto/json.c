@@ -386,7 +386,7 @@ base_err proto_json_to_msgpack(const char *json, base_buf *out, char *errbuf, si
         goto fail;
     }
     /* Duplicate keys are refused here as the daemon refuses them in msgpack. */
-    root = json_loads(json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    root = json_loads(json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory) {
             e = BASE_ENOMEM;
@@ -510,7 +510,7 @@ base_err proto_json_request(const char *json, size_t len, const char *op, base_b
         goto fail;
     }
     /* Duplicate keys are refused as the decoder refuses them in msgpack. */
-    root = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    root = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory) {
             e = proto_error_set(err, PROTO_E_INTERNAL, "out of memory");

@@ -7,6 +7,7 @@
 #include <msgpack.h>
 
 #include "base/alloc.h"
+#include "base/utf8.h"
 #include "proto/mp.h"
 #include "proto/request_impl.h"
 
@@ -26,12 +27,11 @@ base_err proto_req_reject_oom(proto_error *err)
  */
 void proto_req_echo(char *dst, size_t dst_size, const char *src, uint32_t n)
 {
-    size_t i = 0;
-    for (; i < n && i < PROTO_REQ_ECHO_MAX && i + 1 < dst_size; i++) {
-        unsigned char c = (unsigned char)src[i];
-        dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    dst[i] = '\0';
+    size_t m = n < PROTO_REQ_ECHO_MAX ? n : PROTO_REQ_ECHO_MAX;
+    m = m < dst_size - 1 ? m : dst_size - 1;
+    m = base_utf8_cut(src, m);
+    memcpy(dst, src, m);
+    dst[m] = '\0';
 }
 
 /* Sets err for a failed proto_mp_unpack*() @e; returns @e. */

@@ -46,7 +46,11 @@ void *proto_req_array(proto_request *r, enum proto_scratch_slot slot, size_t n, 
 /* "out of memory" (internal). */
 base_err proto_req_reject_oom(proto_error *err);
 
-/* At most PROTO_REQ_ECHO_MAX bytes of peer text into @dst, anything but printable ASCII as '?'. */
+/*
+ * At most PROTO_REQ_ECHO_MAX bytes of peer text into @dst, cut on a character boundary as
+ * every quote of a client's string is (docs/protocol.md, section 2); @src is valid UTF-8
+ * without NUL bytes (the caller checked).
+ */
 void proto_req_echo(char *dst, size_t dst_size, const char *src, uint32_t n);
 
 /* Check @buf and unpack it into @u (the caller's; it destroys it on every path). */

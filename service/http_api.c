@@ -526,12 +526,20 @@ static void on_explain(nng_aio *aio)
     nng_http_req *req = req_of(aio);
     char event_id[NAME_MAX_BYTES], policy[NAME_MAX_BYTES];
     c->op = "explain";
-    if (strcmp(nng_http_req_get_method(req), "POST") == 0) {
+    /* Two routes: /api/v1/explain takes POST, /api/v1/explain/{event_id} GET (and HEAD). */
+    const char *uri = nng_http_req_get_uri(req);
+    size_t n = strlen(PREFIX "explain");
+    bool by_body = strncmp(uri, PREFIX "explain", n) == 0 && (uri[n] == '\0' || uri[n] == '?');
+    if (by_body) {
+        if (strcmp(nng_http_req_get_method(req), "POST") != 0) {
+            refuse_method(c, req, "POST");
+            return;
+        }
         post_op(c, req);
         return;
     }
     if (!method_is(req, "GET")) {
-        refuse_method(c, req, "GET, POST");
+        refuse_method(c, req, "GET, HEAD");
         return;
     }
     c->close = has_body(req);
@@ -565,7 +573,7 @@ static void on_stats(nng_aio *aio)
     nng_http_req *req = req_of(aio);
     char rest[NAME_MAX_BYTES], policy[NAME_MAX_BYTES];
     if (!method_is(req, "GET")) {
-        refuse_method(c, req, "GET");
+        refuse_method(c, req, "GET, HEAD");
         return;
     }
     c->close = has_body(req);
@@ -596,7 +604,7 @@ static void on_policies(nng_aio *aio)
     char name[NAME_MAX_BYTES], ignored[NAME_MAX_BYTES];
     char msg[PROTO_ERRMSG_MAX];
     if (!method_is(req, "GET")) {
-        refuse_method(c, req, "GET");
+        refuse_method(c, req, "GET, HEAD");
         return;
     }
     c->close = has_body(req);

@@ -64,6 +64,12 @@ static const char *code_of(json_t *j)
     return json_is_string(c) ? json_string_value(c) : "";
 }
 
+static const char *message_of(json_t *j)
+{
+    json_t *m = json_object_get(json_object_get(j, "error"), "message");
+    return json_is_string(m) ? json_string_value(m) : "";
+}
+
 /* POST @json to @path; the status (0: no response) and the parsed body into *out. */
 static int post(tst_daemon *f, const char *path, const char *json, json_t **out)
 {
@@ -160,6 +166,18 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     /* A wrong method, a wrong Content-Type. */
     TST_EQ(get(f, "/api/v1/decide", &j), 405);
     TST_STREQ(code_of(j), "bad_request");
+    TST_TRUE(strstr(message_of(j), "use POST") != NULL);
+    json_decref(j);
+    /*
+     * explain has two routes: POST to /api/v1/explain, GET to /api/v1/explain/{event_id}. A
+     * POST to the second is refused, not answered for the body's event id.
+     */
+    TST_EQ(post(f, "/api/v1/explain/ev-a?policy=t", "{\"policy\":\"t\",\"event_id\":\"ev-b\"}", &j),
+           405);
+    TST_TRUE(strstr(message_of(j), "use GET, HEAD") != NULL);
+    json_decref(j);
+    TST_EQ(get(f, "/api/v1/explain?policy=t", &j), 405);
+    TST_TRUE(strstr(message_of(j), "use POST") != NULL);
     json_decref(j);
     tst_http_response r;
     TST_TRUE(tst_http_request(f->http_url, "POST", "/api/v1/decide", "Content-Type: text/plain\r\n",
@@ -183,7 +201,7 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
         const char *name = proto_errcode_name((proto_errcode)c);
         long long want = tst_bad_inputs_count((proto_errcode)c, 1);
-        want += c == PROTO_E_BAD_JSON ? 1 : c == PROTO_E_BAD_REQUEST ? 4 : 0;
+        want += c == PROTO_E_BAD_JSON ? 1 : c == PROTO_E_BAD_REQUEST ? 6 : 0;
         want += c == PROTO_E_UNKNOWN_POLICY ? 1 : 0;
         long long got = tst_rejected(after, name) - tst_rejected(before, name);
         if (got != want) {

@@ -275,6 +275,22 @@ static void http_body_number_overflow_is_bad_request(void)
     proto_request_fini(&r);
 }
 
+/*
+ * "\u0000" is valid JSON: a string holding it reaches the request decoder, which refuses a NUL
+ * byte in a string field as it does over msgpack (bad_request, naming the field), not as
+ * text it cannot read (bad_json). A key holding one is still bad_json (jansson's rule).
+ */
+static void http_body_nul_is_a_field_error(void)
+{
+    proto_request r;
+    TST_EQ(http_body("{\"policy\":\"faq\",\"event_id\":\"e\",\"signal\":\"s\\u0000t\"}", "feedback",
+                     &r),
+           PROTO_E_BAD_REQUEST);
+    TST_EQ(
+        http_body("{\"policy\":\"faq\",\"event_id\":\"e\",\"sig\\u0000\":\"s\"}", "feedback", &r),
+        PROTO_E_BAD_JSON);
+}
+
 static void reply_code_and_status(void)
 {
     base_buf b;
@@ -372,6 +388,7 @@ int main(void)
     http_body_takes_the_path_op();
     http_body_counts_empty_containers_once();
     http_body_number_overflow_is_bad_request();
+    http_body_nul_is_a_field_error();
     reply_code_and_status();
     policy_replies_print();
     return tst_done();

@@ -354,6 +354,9 @@ static void decode_rejects_bad_envelopes(void)
     expect_json_code("{\"v\":1.0,\"op\":\"health\"}", PROTO_E_BAD_REQUEST, "'v'");
     expect_json_code("{\"v\":1}", PROTO_E_BAD_REQUEST, "'op'");
     expect_json_code("{\"v\":1,\"op\":\"fly\"}", PROTO_E_UNKNOWN_OP, "fly");
+    /* Quoted as sent, cut on a character boundary: "abc" and 10 "€" (33 bytes) to 32 bytes. */
+    expect_json_code("{\"v\":1,\"op\":\"abc€€€€€€€€€€\"}", PROTO_E_UNKNOWN_OP,
+                     "unknown op 'abc€€€€€€€€€'");
     expect_json_code("[1,2]", PROTO_E_BAD_REQUEST, "map");
 }
 
