@@ -243,8 +243,17 @@ static void reject_status(svc_engine *e, svc_prt *p, const base_outcome *o, rwd_
                  o->signal);
         break;
     case PROTO_E_LIMIT:
-        snprintf(msg, sizeof(msg), "the decision already has the maximum %u outcomes",
-                 p->cfg->reward.max_outcomes);
+        if (o->event_id[0] != '\0') {
+            snprintf(msg, sizeof(msg),
+                     "event_id \"%.48s\" has its maximum %u outcomes (applied or held), or the "
+                     "early holding area is full",
+                     o->event_id, p->cfg->reward.max_outcomes);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "conversation_id \"%.48s\": a decision has its maximum %u outcomes, or it "
+                     "has over %u open decisions",
+                     o->conversation_id, p->cfg->reward.max_outcomes, (unsigned)RWD_MAX_OUTCOMES);
+        }
         break;
     case PROTO_E_RATE_LIMITED:
         snprintf(msg, sizeof(msg), "user_id \"%.48s\" is over its outcome rate", o->user_id);

@@ -191,7 +191,7 @@ static void deferred_needs_activation(tst_daemon *f)
     TST_TRUE(r.ok);
     TST_STREQ(r.status, "matched");
     TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"shown\"}"));
-    TST_TRUE(r.ok);
+    TST_TRUE(r.ok && r.duplicate); /* {"ok":true,"duplicate":true,"status":"duplicate"} */
     TST_STREQ(r.status, "duplicate");
     TST_OK(tst_callf(f, &r, "{\"op\":\"activate\",\"policy\":\"cs\",\"event_id\":\"nobody\"}"));
     TST_TRUE(!r.ok && r.error.code == PROTO_E_UNKNOWN_EVENT);
@@ -230,6 +230,40 @@ static void user_rate_cap_refuses_floods(tst_daemon *f)
     json_t *s = tst_stats(f);
     TST_EQ(tst_rejected(s, "rate_limited"), 2);
     json_decref(s);
+}
+
+/*
+ * A decision takes max_outcomes (16 by default) outcomes; the next is refused limit, and the
+ * message says which limit; so is a conversation-level one that would reach it.
+ */
+static void outcome_cap_is_limit(tst_daemon *f)
+{
+    rlfeed_reply r;
+    TST_TRUE(tst_clock_set(f, T0 + 30 * DAY));
+    TST_TRUE(decide(f, "capped", "conv5", 1, false));
+    int ok = 0;
+    for (int i = 0; i < 16; i++) {
+        ok += tst_callf(f, &r,
+                        "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"capped\","
+                        "\"signal\":\"thumbs_up\",\"outcome_id\":\"c-%d\"}",
+                        i) == BASE_OK &&
+              r.ok;
+    }
+    TST_EQ(ok, 16);
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"event_id\":\"capped\","
+                     "\"signal\":\"thumbs_up\",\"outcome_id\":\"c-16\"}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_LIMIT);
+    TST_STREQ(r.error.message, "event_id \"capped\" has its maximum 16 outcomes (applied or held), "
+                               "or the early holding area is full");
+    TST_OK(tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"cs\",\"conversation_id\":\"conv5\","
+                     "\"signal\":\"csat\",\"value\":4}"));
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_LIMIT);
+    /* The conversation id is quoted as the join knows it: its pseudonym (docs/security.md). */
+    TST_TRUE(strncmp(r.error.message, "conversation_id \"~", 18) == 0 &&
+             strstr(r.error.message, "\": a decision has its maximum 16 outcomes, or it has over "
+                                     "1024 open decisions") != NULL);
 }
 
 /*
@@ -313,6 +347,7 @@ int main(void)
         deferred_needs_activation(&f);
         user_rate_cap_refuses_floods(&f);
         client_library_speaks_conversations(&f, st);
+        outcome_cap_is_limit(&f);
     }
     sto_store_close(st);
     TST_EQ(tst_daemon_stop(&f), 0);
