@@ -72,7 +72,12 @@ void svc_audit_startup(sto_store *s, const svc_engine *e, const svc_config *cfg,
         bool c_spec = changed(r.snap_spec, r.spec, spec, sizeof(spec));
         bool c_base = changed(r.snap_base, r.base, base, sizeof(base));
         bool c_hash = changed(r.snap_config_hash, r.config_hash, hash, sizeof(hash));
-        if (!r.found || !(c_spec || c_base || c_hash)) {
+        /*
+         * The configuration changed if its hash did (it covers the spec version) or the base
+         * model did. The spec alone differs too when nothing was learned since a change that
+         * an earlier start already recorded: a checkpoint keeps the spec its head learned under.
+         */
+        if (!r.found || !(c_base || c_hash)) {
             continue;
         }
         sto_field cd[8] = {

@@ -47,6 +47,7 @@
 #define FORWARD_BY_MS 2000      /* shared = on: stop handing records to owners after this */
 #define OUTAGE_WAIT_MS 2000     /* Redis away: wait this long for it before spilling */
 #define REDIS_STOP_MIN_MS 1000  /* SIGTERM of the private redis-server: at least this long */
+#define LEASE_STOP_MIN_MS 200   /* releasing the policy leases: at least this long */
 
 #define SUPERVISE_MS 100        /* how often the private redis-server is checked */
 #define RESTART_BACKOFF_MS 1000 /* a failed restart is tried again after this, doubling */
@@ -612,7 +613,10 @@ done:;
     if (svc_lease_lost(lease)) {
         e = BASE_ESTORE; /* another instance owns a policy now: not a clean stop */
     }
-    svc_lease_stop(lease); /* after the last write: hands the policies over */
+    /* After the last write: hands the policies over, leaving the redis-server its second. */
+    uint64_t lease_by = t0 + (uint64_t)(SHUTDOWN_MS - REDIS_STOP_MIN_MS - 100) * 1000000u;
+    uint64_t soonest = base_mono_ns() + (uint64_t)LEASE_STOP_MIN_MS * 1000000u;
+    (void)svc_lease_stop(lease, lease_by > soonest ? lease_by : soonest);
     svc_net_free(net);
     svc_engine_free(eng);
     svc_auth_free(auth); /* after everything that answers requests */

@@ -1,3 +1,5 @@
+/* pthread_clockjoin_np(): a join bounded on the monotonic clock. */
+#define _GNU_SOURCE
 #include "service/lease.h"
 
 #include <inttypes.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/record.h"
 #include "base/thread.h"
@@ -87,6 +90,17 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
     return BASE_OK;
 }
 
+/* Hand the policies over at once at a stop; a kill -9 leaves them to the TTL instead. */
+static void release_all(svc_lease *l)
+{
+    for (uint32_t i = 0; i < l->cfg->n_policies && !atomic_load(&l->lost); i++) {
+        if (svc_config_follows(l->cfg, i)) {
+            continue;
+        }
+        (void)sto_lease_release(l->store, l->cfg->policy[i].name, l->owner); /* best effort */
+    }
+}
+
 static void *renew_main(void *arg)
 {
     base_thread_name("rlf-lease");
@@ -128,7 +142,11 @@ static void *renew_main(void *arg)
             break;
         }
     }
+    bool stopping = l->stop;
     pthread_mutex_unlock(&l->lk);
+    if (stopping) {
+        release_all(l);
+    }
     return NULL;
 }
 
@@ -166,7 +184,7 @@ base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, sv
     *out = l;
     return BASE_OK;
 fail:
-    svc_lease_stop(l);
+    (void)svc_lease_stop(l, 0);
     return e;
 }
 
@@ -248,27 +266,31 @@ bool svc_lease_lost(const svc_lease *l)
     return l != NULL && atomic_load(&l->lost);
 }
 
-void svc_lease_stop(svc_lease *l)
+bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns)
 {
     if (l == NULL) {
-        return;
+        return true;
     }
     if (l->started) {
         pthread_mutex_lock(&l->lk);
         l->stop = true;
         pthread_cond_signal(&l->cv);
         pthread_mutex_unlock(&l->lk);
-        pthread_join(l->thread, NULL);
-        /* Hand the policies over at once; a kill -9 leaves them to the TTL instead. */
-        for (uint32_t i = 0; i < l->cfg->n_policies && !atomic_load(&l->lost); i++) {
-            if (svc_config_follows(l->cfg, i)) {
-                continue;
-            }
-            (void)sto_lease_release(l->store, l->cfg->policy[i].name, l->owner); /* best effort */
+        uint64_t now = base_mono_ns();
+        struct timespec until = base_mono_deadline(deadline_ns > now ? deadline_ns - now : 0);
+        int rc = deadline_ns == 0 ? pthread_join(l->thread, NULL)
+                                  : pthread_clockjoin_np(l->thread, NULL, CLOCK_MONOTONIC, &until);
+        if (rc != 0) {
+            base_log(BASE_LOG_WARN,
+                     "shutdown: redis did not answer the lease renewal or release in time; the "
+                     "policies' leases expire by themselves within lease_ms (%u ms)",
+                     l->cfg->lease_ms);
+            return false; /* the thread still uses @l: both are left to the process exit */
         }
     }
     sto_store_close(l->store);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->lk);
     base_free(l);
+    return true;
 }

@@ -22,8 +22,9 @@
  * with the same id (the default is "<hostname>:<first listen URL>") takes
  * its leases over at once, even after a kill -9.
  *
- * States: svc_lease_start() -> RUNNING -> svc_lease_stop() (joins, releases,
- * frees). Threads: start and stop from the main thread only; lost() from any.
+ * States: svc_lease_start() -> RUNNING -> svc_lease_stop() (the renewal thread releases
+ * the leases and ends; joined, freed). Threads: start and stop from the main thread only;
+ * lost() from any.
  */
 
 #include <stdbool.h>
@@ -66,8 +67,14 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
 /* Whether a lease was found taken by another instance while running. */
 bool svc_lease_lost(const svc_lease *l);
 
-/* Stop renewing, release the leases (best effort), free. Accepts NULL. */
-void svc_lease_stop(svc_lease *l);
+/*
+ * Stop renewing, release the leases (best effort), free. Accepts NULL. Waits for the
+ * renewal thread until base_mono_ns() reaches @deadline_ns (0: for as long as it takes): a
+ * Redis that stopped answering holds a renewal or a release for up to redis_timeout_ms. Past
+ * the deadline the leases are left to expire by their TTL, and the thread and @l to the
+ * process exit (logged); false then, else true.
+ */
+bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns);
 
 /* The default instance id, "<hostname>:<first listen URL>", into @out. */
 void svc_lease_default_owner(const svc_config *cfg, char *out, size_t size);

@@ -222,7 +222,7 @@ done:
     return rc;
 }
 
-/* Read all of stdin, NUL-terminated, into @b (capped at CLI_MAX_JSON). */
+/* Read all of stdin (at most CLI_MAX_JSON bytes), NUL-terminated, into @b. */
 static base_err read_stdin(base_buf *b)
 {
     base_err e = BASE_OK;
@@ -423,7 +423,7 @@ static int cmd_request(int argc, char **argv, const char *cmd)
     int status = parse_args(argc, argv, &a);
     base_err e;
 
-    base_buf_init(&in, CLI_MAX_JSON);
+    base_buf_init(&in, CLI_MAX_JSON + 1); /* and the NUL read_stdin() adds */
     base_buf_init(&req, PROTO_MAX_MSG_BYTES);
     if (status == 1) {
         usage(stdout);

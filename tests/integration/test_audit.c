@@ -9,7 +9,8 @@
  *   2. Stopped, its reward_version changed in the config, started again:
  *      a second "restore" entry (the checkpoint's version) and a "config"
  *      entry with spec_from = spec-1 and spec_to = spec-2 (and the base
- *      model's llm-1 -> llm-2).
+ *      model's llm-1 -> llm-2). Started once more, unchanged: no second "config"
+ *      entry, although nothing was learned under spec-2 yet.
  *   3. `rlfeed audit --json` lists restore, retention and config with their
  *      fields; `rlfeed history --json` lists none of them (only the
  *      registry's actions); `rlfeed audit` (text) exits 0.
@@ -235,6 +236,14 @@ int main(void)
     base_snapshot_free(m1);
     base_snapshot_free(m2);
     TST_EQ(count_action(s, "restore"), 2);
+    TST_EQ(count_action(s, "config"), 1);
+    /*
+     * Started again with nothing changed: a restore entry, and no second config entry,
+     * although the checkpoint still says spec-1 (nothing learned under spec-2 yet).
+     */
+    TST_TRUE(tst_daemon_start(&f, true, NULL));
+    TST_EQ(tst_daemon_stop(&f), 0);
+    TST_EQ(count_action(s, "restore"), 3);
     TST_EQ(count_action(s, "config"), 1);
 
     /* 3. rlfeed audit and history. */
