@@ -246,7 +246,7 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
  * ws://) or an http:// http_url whose host is not a loopback address (127.0.0.0/8, ::1,
  * localhost). Names other than localhost, an empty host and "*" count as beyond. Such
  * a config is refused unless insecure = true. Call after the command-line flags.
- * @exposed: the first such URL, copied (may be NULL)
+ * @exposed: every such URL, as "URL, URL and URL" (may be NULL)
  * Return: BASE_OK (nothing exposed, or insecure = true: then *@exposed says what is);
  *         BASE_EINVAL with the reason in @errbuf.
  */
@@ -307,8 +307,9 @@ base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);
 
 /*
  * svc_config_check_tls() - TLS listeners (tls+tcp://, wss://, https://) need tls_cert, and
- * tls_key and tls_client_ca need it too; at load and again after the flags. The files are
- * read at start (service/tls.h). Return: BASE_OK; BASE_EINVAL, the reason in @errbuf.
+ * tls_key and tls_client_ca need it too; after the command-line flags (which may replace a
+ * TLS listener of the file by another). The files are read at start (service/tls.h).
+ * Return: BASE_OK; BASE_EINVAL, the reason in @errbuf.
  */
 base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen);
 

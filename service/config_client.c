@@ -78,6 +78,9 @@ static bool parse_scopes(const char *v, uint32_t *out)
     return *out != 0;
 }
 
+/* What a [client NAME] header can hold (docs/configuration.md, "[policy NAME]": libinih). */
+#define CLIENT_NAME_MAX 42
+
 static svc_client_config *client_named(svc_config *c, const char *name, char *errbuf, size_t errlen)
 {
     for (uint32_t i = 0; i < c->n_clients; i++) {
@@ -86,12 +89,12 @@ static svc_client_config *client_named(svc_config *c, const char *name, char *er
         }
     }
     size_t n = strlen(name);
-    if (n == 0 || n > BASE_NAME_MAX || !base_utf8_valid(name, n) ||
+    if (n == 0 || n > CLIENT_NAME_MAX || !base_utf8_valid(name, n) ||
         strpbrk(name, " \t,=$\"") != NULL) {
         snprintf(errbuf, errlen,
-                 "bad client name \"%.64s\" (1..64 bytes of UTF-8 without blanks, ',', '=', '$' "
+                 "bad client name \"%.64s\" (1..%d bytes of UTF-8 without blanks, ',', '=', '$' "
                  "or '\"')",
-                 name);
+                 name, CLIENT_NAME_MAX);
         return NULL;
     }
     if (c->n_clients == SVC_MAX_CLIENTS) {
@@ -316,9 +319,6 @@ base_err svc_config_check_tls(const svc_config *c, char *errbuf, size_t errlen)
 
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen)
 {
-    if (svc_config_check_tls(c, errbuf, errlen) != BASE_OK) {
-        return BASE_EINVAL;
-    }
     if (c->auth && c->n_clients == 0) {
         snprintf(errbuf, errlen, "[server] auth = on needs at least one [client NAME] section");
         return BASE_EINVAL;

@@ -73,27 +73,38 @@ static bool exposed_url(const char *url, bool http)
 base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
                                    char *errbuf, size_t errlen)
 {
-    const char *first = NULL;
-    for (uint32_t i = 0; i < c->n_urls && first == NULL; i++) {
+    /* Every such listener, named in one list: "URL, URL and URL". */
+    const char *found[SVC_MAX_URLS + 2];
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->n_urls; i++) {
         if (exposed_url(c->urls[i], false)) {
-            first = c->urls[i];
+            found[n++] = c->urls[i];
         }
     }
-    if (first == NULL && c->pull_url[0] != '\0' && exposed_url(c->pull_url, false)) {
-        first = c->pull_url;
+    if (c->pull_url[0] != '\0' && exposed_url(c->pull_url, false)) {
+        found[n++] = c->pull_url;
     }
-    if (first == NULL && c->http_url[0] != '\0' && exposed_url(c->http_url, true)) {
-        first = c->http_url;
+    if (c->http_url[0] != '\0' && exposed_url(c->http_url, true)) {
+        found[n++] = c->http_url;
+    }
+    char list[3 * SVC_URL_MAX] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s",
+                 i == 0       ? ""
+                 : i + 1 == n ? " and "
+                              : ", ",
+                 found[i]);
     }
     if (exposed != NULL && exposed_len > 0) {
-        base_strlcpy(exposed, first != NULL ? first : "", exposed_len);
+        base_strlcpy(exposed, list, exposed_len);
     }
-    if (first != NULL && !c->insecure) {
+    if (n > 0 && !c->insecure) {
         snprintf(errbuf, errlen,
-                 "%s listens in the clear beyond this machine (not a loopback address): anyone who "
-                 "can reach it may decide, post rewards and read statistics; listen on loopback "
-                 "or ipc, or set insecure = true in [server] to accept that",
-                 first);
+                 "%.300s %s in the clear beyond this machine (not a loopback address): anyone "
+                 "who can reach %s may decide, post rewards and read statistics; listen on "
+                 "loopback or ipc, or set insecure = true in [server] to accept that",
+                 list, n == 1 ? "listens" : "listen", n == 1 ? "it" : "them");
         return BASE_EINVAL;
     }
     return BASE_OK;

@@ -106,7 +106,10 @@ int main(int argc, char **argv)
             } else if (strcmp(optarg, "error") == 0) {
                 base_log_set_level(BASE_LOG_ERROR);
             } else {
-                fprintf(stderr, "rlfeedd: unknown log level \"%s\"\n", optarg);
+                fprintf(stderr,
+                        "rlfeedd: --log-level: unknown level \"%s\" (debug, info, warn or "
+                        "error)\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -153,10 +156,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "rlfeedd: %s\n", err);
         rc = 2;
     } else if (rc == 0 && exposed[0] != '\0') {
+        bool several = strstr(exposed, " and ") != NULL; /* URLs hold no blanks */
         base_log(BASE_LOG_WARN,
-                 "%s listens in the clear beyond this machine (insecure = true): anyone who can "
-                 "reach it may decide, post rewards and read statistics",
-                 exposed);
+                 "%s %s in the clear beyond this machine (insecure = true): anyone who can "
+                 "reach %s may decide, post rewards and read statistics",
+                 exposed, several ? "listen" : "listens", several ? "them" : "it");
     }
     if (rc == 0 && check_only) {
         printf("%s: ok (%u policies)\n", path, cfg->n_policies);

@@ -25,13 +25,14 @@ static void loaded_must_hold(const svc_config *c)
     }
     for (uint32_t i = 0; i < c->n_policies; i++) {
         const svc_policy_config *p = &c->policy[i];
-        if (p->name[0] == '\0' || p->head.dim == 0 || p->n_actions == 0 ||
+        if (p->name[0] == '\0' || p->head.dim == 0 || (!p->open_actions && p->n_actions == 0) ||
             svc_config_policy(c, p->name) != p) {
             abort();
         }
     }
     char exposed[SVC_URL_MAX], err[512];
     (void)svc_config_check_exposure(c, exposed, sizeof(exposed), err, sizeof(err));
+    (void)svc_config_check_tls(c, err, sizeof(err));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

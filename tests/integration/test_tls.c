@@ -229,6 +229,13 @@ static void config_errors(void)
         TST_EQ(check_config(text, NULL), 2);
         TST_TRUE(tst_file_has(log, "needs [server] tls_cert"));
     }
+    /* A flag that replaces the file's TLS listener: nothing needs the certificate then. */
+    snprintf(text, sizeof(text), "[server]\nurl = tls+tcp://127.0.0.1:7450\n%s", pol);
+    const char *plain[] = {"--url", "ipc:///tmp/rlfeed-tls-none.sock", "--check", NULL};
+    TST_EQ(check_config(text, plain), 0);
+    snprintf(text, sizeof(text), "[server]\nhttp_url = https://127.0.0.1:0\n%s", pol);
+    const char *no_http[] = {"--http-url", "", "--check", NULL};
+    TST_EQ(check_config(text, no_http), 0);
     /* The flag is checked after the file: the file alone is fine. */
     snprintf(text, sizeof(text), "%s", pol);
     const char *flag[] = {"--url", "tls+tcp://127.0.0.1:7450", "--check", NULL};

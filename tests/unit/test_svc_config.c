@@ -452,6 +452,21 @@ static void exposure_needs_insecure(void)
             done(c);
         }
     }
+    /* Every exposed listener is named, not only the first. */
+    {
+        char err2[512] = "", exposed[512] = "";
+        base_err e2;
+        svc_config *c2 = load("[server]\nurl = ipc:///tmp/x.sock, tcp://0.0.0.0:7000, "
+                              "tcp://10.0.0.1:7001\npull_url = tcp://0.0.0.0:7002\n"
+                              "http_url = http://0.0.0.0:7003\ninsecure = true\n[policy p]\n"
+                              "dim = 4\nactions = a\nsignal.s = 1\n",
+                              &e2, err2, sizeof(err2));
+        MUST_LOAD(e2, err2);
+        TST_OK(svc_config_check_exposure(c2, exposed, sizeof(exposed), err2, sizeof(err2)));
+        TST_STREQ(exposed, "tcp://0.0.0.0:7000, tcp://10.0.0.1:7001, tcp://0.0.0.0:7002 and "
+                           "http://0.0.0.0:7003");
+        done(c2);
+    }
     /* A flag can expose a file that did not. */
     char err[512] = "";
     base_err e;
