@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <gsl/gsl_errno.h>
@@ -355,7 +356,8 @@ static int exchange(const cli_args *a, const base_buf *req)
         goto done;
     }
     rlfeed_tls tls = {a->tls_ca, a->tls_cert, a->tls_key, a->tls_name};
-    bool use_tls = a->tls_ca != NULL && a->tls_ca[0] != '\0';
+    /* Only for a tls+tcp:// URL: an exported $RLFEED_TLS_CA must not break ipc:// or tcp://. */
+    bool use_tls = a->tls_ca != NULL && a->tls_ca[0] != '\0' && strncasecmp(a->url, "tls+", 4) == 0;
     e = rlfeed_client_open_tls(a->url, a->timeout_ms, use_tls ? &tls : NULL, &c);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot open a client for %s: %s\n", a->cmd, a->url,

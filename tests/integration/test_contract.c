@@ -210,6 +210,10 @@ static void cli_blank_body_is_empty_object(tst_daemon *f)
     TST_TRUE(tst_file_has(log, "\"ok\":true"));
     TST_EQ(tst_run("RLFEED", blank, log, 30000), 0);
     TST_TRUE(tst_file_has(log, "\"ok\":true"));
+    /* An exported $RLFEED_TLS_CA is for tls+tcp:// URLs only: ipc:// is used as without it. */
+    setenv("RLFEED_TLS_CA", "/nonexistent/ca.pem", 1);
+    TST_EQ(tst_run("RLFEED", empty, log, 30000), 0);
+    unsetenv("RLFEED_TLS_CA");
 }
 
 /* `rlfeed <command> --help` (client.md) prints what the command takes and exits 0. */
