@@ -616,7 +616,7 @@ done:;
     /* After the last write: hands the policies over, leaving the redis-server its second. */
     uint64_t lease_by = t0 + (uint64_t)(SHUTDOWN_MS - REDIS_STOP_MIN_MS - 100) * 1000000u;
     uint64_t soonest = base_mono_ns() + (uint64_t)LEASE_STOP_MIN_MS * 1000000u;
-    (void)svc_lease_stop(lease, lease_by > soonest ? lease_by : soonest);
+    bool lease_stopped = svc_lease_stop(lease, lease_by > soonest ? lease_by : soonest);
     svc_net_free(net);
     svc_engine_free(eng);
     svc_auth_free(auth); /* after everything that answers requests */
@@ -632,6 +632,14 @@ done:;
         base_log(BASE_LOG_INFO, "stopped %s after %.1f s",
                  rep.spilled > 0 ? "with records spilled" : "cleanly",
                  (double)(base_mono_ns() - t0) / 1e9);
+    }
+    if (!lease_stopped) {
+        /*
+         * The lease thread is still blocked on Redis and reads the configuration when it
+         * wakes: leave before the caller frees it (main's exit status for @e).
+         */
+        fflush(NULL);
+        _exit(e == BASE_OK ? 0 : 1);
     }
     return e;
 }
