@@ -617,10 +617,12 @@ done:;
     uint64_t lease_by = t0 + (uint64_t)(SHUTDOWN_MS - REDIS_STOP_MIN_MS - 100) * 1000000u;
     uint64_t soonest = base_mono_ns() + (uint64_t)LEASE_STOP_MIN_MS * 1000000u;
     bool lease_stopped = svc_lease_stop(lease, lease_by > soonest ? lease_by : soonest);
-    svc_net_free(net);
-    svc_engine_free(eng);
-    svc_auth_free(auth); /* after everything that answers requests */
-    svc_tls_free(tls);
+    if (lease_stopped) {
+        svc_net_free(net);
+        svc_engine_free(eng);
+        svc_auth_free(auth); /* after everything that answers requests */
+        svc_tls_free(tls);
+    } /* else the lease thread may still call into the engine (a step-down): nothing is freed */
     uint64_t spent_ms = (base_mono_ns() - t0) / 1000000u;
     /* What is left of the 10 s, less a margin for the reaping and the exit itself. */
     int left_ms = spent_ms + 100 < SHUTDOWN_MS ? (int)(SHUTDOWN_MS - spent_ms - 100) : 0;
@@ -635,8 +637,9 @@ done:;
     }
     if (!lease_stopped) {
         /*
-         * The lease thread is still blocked on Redis and reads the configuration when it
-         * wakes: leave before the caller frees it (main's exit status for @e).
+         * The lease thread is still blocked on Redis and reads the configuration (and may
+         * step a policy down in the engine) when it wakes: leave before the caller frees
+         * them (main's exit status for @e).
          */
         fflush(NULL);
         _exit(e == BASE_OK ? 0 : 1);

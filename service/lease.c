@@ -44,6 +44,15 @@ void svc_lease_default_owner(const svc_config *cfg, char *out, size_t size)
     (void)snprintf(out, size, "%s:%s", host, cfg->n_urls > 0 ? cfg->urls[0] : ""); /* may cut */
 }
 
+/* Whether svc_lease_stop() was called: the engine may be going away, no step-down then. */
+static bool stopping(svc_lease *l)
+{
+    pthread_mutex_lock(&l->lk);
+    bool stop = l->stop;
+    pthread_mutex_unlock(&l->lk);
+    return stop;
+}
+
 /* Take or renew every policy's lease. *out_other is set when one is held by someone else. */
 static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t errlen)
 {
@@ -68,7 +77,7 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
                      sto_store_strerror(l->store, e, why, sizeof(why)));
             return e;
         }
-        if (!held && l->cfg->shared && on_lost != NULL) {
+        if (!held && l->cfg->shared && on_lost != NULL && !stopping(l)) {
             /* shared = on: follow it from now on (the callback steps the runtime down). */
             atomic_store(&l->cfg->following[i].on, true);
             base_log_policy(BASE_LOG_WARN, policy,

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
         }
     }
     base_log_set_format(strcmp(cfg->log_format, "json") == 0 ? BASE_LOG_JSON : BASE_LOG_TEXT);
-    char exposed[SVC_URL_MAX] = "";
+    char exposed[3 * SVC_URL_MAX] = ""; /* every exposed listener, named */
     if (rc == 0 &&
         (svc_config_check_tls(cfg, err, sizeof(err)) != BASE_OK ||
          svc_config_check_storage(cfg, err, sizeof(err)) != BASE_OK ||

@@ -356,8 +356,9 @@ static int exchange(const cli_args *a, const base_buf *req)
         goto done;
     }
     rlfeed_tls tls = {a->tls_ca, a->tls_cert, a->tls_key, a->tls_name};
-    /* Only for a tls+tcp:// URL: an exported $RLFEED_TLS_CA must not break ipc:// or tcp://. */
-    bool use_tls = a->tls_ca != NULL && a->tls_ca[0] != '\0' && strncasecmp(a->url, "tls+", 4) == 0;
+    /* Only for a TLS URL: an exported $RLFEED_TLS_CA must not break ipc:// or tcp://. */
+    bool use_tls = a->tls_ca != NULL && a->tls_ca[0] != '\0' &&
+                   (strncasecmp(a->url, "tls+", 4) == 0 || strncasecmp(a->url, "wss", 3) == 0);
     e = rlfeed_client_open_tls(a->url, a->timeout_ms, use_tls ? &tls : NULL, &c);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot open a client for %s: %s\n", a->cmd, a->url,
