@@ -553,6 +553,18 @@ static void second_instance_standing_by(tst_daemon *f)
         /* Dropped with its connection, unanswered: the client says so (rlfeed_client.h). */
         TST_EQ(rlfeed_client_call(c, req, SMALL_CAP + 1, &rep, &len), BASE_EIO);
         base_free(rep);
+        /*
+         * The same handle dials again and is answered. (Also: nng 1.5.2 can leave a handle
+         * closed while it still redials unreaped at exit, which LeakSanitizer reports inside
+         * libnng; one that has had a reply closes cleanly: client.md.)
+         */
+        base_err he = BASE_ETIMEDOUT;
+        for (int k = 0; k < 10 && he != BASE_OK; k++) { /* a busy machine may redial slowly */
+            rep = NULL;
+            he = rlfeed_client_health(c, &rep, &len);
+            base_free(rep);
+        }
+        TST_OK(he);
     }
     rlfeed_client_close(c);
     free(req);
