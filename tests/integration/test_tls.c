@@ -177,6 +177,8 @@ static int https_status(const char *base, const char *path, bool with_cert)
     nng_aio_wait(aio);
     if (nng_aio_result(aio) == 0) {
         status = nng_http_res_get_status(res);
+    } else if (with_cert) {
+        printf("# https %s: %s\n", full, nng_strerror(nng_aio_result(aio)));
     }
 done:
     nng_aio_free(aio);
@@ -305,7 +307,12 @@ int main(void)
         TST_TRUE(!served_as(tls_url, "ca", "client", NULL, SHORT_MS));
         client_tls_files(tls_url);
         TST_TRUE(strncmp(f.http_url, "https://127.0.0.1:", 18) == 0);
-        TST_EQ(https_status(f.http_url, "/healthz", true), 200);
+        /* Served: a fresh-clone run once had one attempt fail on a loaded machine. */
+        int st = -1;
+        for (int k = 0; k < 3 && st != 200; k++) {
+            st = https_status(f.http_url, "/healthz", true);
+        }
+        TST_EQ(st, 200);
         TST_EQ(https_status(f.http_url, "/healthz", false), -1);
         TST_EQ(tst_daemon_stop(&f), 0);
     }
