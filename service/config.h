@@ -101,10 +101,13 @@ typedef struct svc_policy_config {
     char name[BASE_NAME_MAX + 1];
     uint32_t n_actions;                 /* 0 for an open set */
     char (*actions)[BASE_NAME_MAX + 1]; /* [n_actions], owned */
-    char actions_hash[24];              /* svc_actions_hash(), set by svc_config_actions_finish() */
-    bool open_actions;                  /* actions = open: head.action_dim features per candidate */
-    uint32_t max_candidates;            /* default: n_actions (capped at BASE_CAND_MAX); open: 64 */
-    pol_head_config head;               /* dim, epsilon, temperature, learning rate, seed */
+    /* The hash of the action names in their order ("a" and 16 hex digits), which checkpoints
+     * and decision records carry (the head learns actions by position); "" for an open set.
+     * Set by svc_config_actions_finish(). */
+    char actions_hash[24];
+    bool open_actions;       /* actions = open: head.action_dim features per candidate */
+    uint32_t max_candidates; /* default: n_actions (capped at BASE_CAND_MAX); open: 64 */
+    pol_head_config head;    /* dim, epsilon, temperature, learning rate, seed */
     char portfolio_spec[BASE_PF_MEMBERS_MAX + 1]; /* auto (default) | off | a member list */
     pol_portfolio_config portfolio; /* resolved from portfolio_spec and head at load */
     double portfolio_mix;           /* challengers' share cap, [0, 1]; < 0: default */
@@ -296,11 +299,6 @@ base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen);
 int svc_config_actions_key(svc_policy_config *p, const char *k, const char *v, char *errbuf,
                            size_t errlen);
 base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t errlen);
-/*
- * The hash of @c's action names in their order ("a" and 16 hex digits), which checkpoints
- * and decision records carry: the head learns actions by position. "" for an open set.
- */
-void svc_actions_hash(const svc_policy_config *c, char *out, size_t size);
 
 /* Resolve and check the clients once the whole file is read. */
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);

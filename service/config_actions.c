@@ -109,7 +109,8 @@ int svc_config_actions_key(svc_policy_config *p, const char *k, const char *v, c
     return 1;
 }
 
-void svc_actions_hash(const svc_policy_config *c, char *out, size_t size)
+/* @c's actions_hash: its action names in order, each with its NUL, hashed. */
+static void actions_hash(const svc_policy_config *c, char *out, size_t size)
 {
     if (c->open_actions || c->n_actions == 0) {
         out[0] = '\0';
@@ -125,7 +126,7 @@ void svc_actions_hash(const svc_policy_config *c, char *out, size_t size)
 
 base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t errlen)
 {
-    svc_actions_hash(p, p->actions_hash, sizeof(p->actions_hash));
+    actions_hash(p, p->actions_hash, sizeof(p->actions_hash));
     if (!p->open_actions) {
         if (p->n_actions == 0) {
             snprintf(errbuf, errlen, "policy \"%s\": actions are required", p->name);

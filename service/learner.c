@@ -242,8 +242,7 @@ base_err svc_portfolio_restore(const svc_policy_config *c, pol_portfolio *pf,
 bool svc_snapshot_actions_fit(const svc_policy_config *c, const base_snapshot *m, char *why,
                               size_t whylen)
 {
-    char h[sizeof(m->actions_hash)];
-    svc_actions_hash(c, h, sizeof(h));
+    const char *h = c->actions_hash;
     if (m->actions_hash[0] == '\0' || strcmp(m->actions_hash, h) == 0) {
         return true;
     }
@@ -420,7 +419,7 @@ static svc_persist_item *checkpoint_item(svc_engine *e, svc_prt *p, bool force)
     }
     base_strlcpy(m->base_version, p->cfg->base_version, sizeof(m->base_version));
     svc_learner_config_hash(p->cfg, m->config_hash, sizeof(m->config_hash));
-    svc_actions_hash(p->cfg, m->actions_hash, sizeof(m->actions_hash));
+    memcpy(m->actions_hash, p->cfg->actions_hash, sizeof(m->actions_hash));
     m->version = m->n_updates;
     m->ts_ms = base_clock_now_ms(e->clock);
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_MODEL, STO_JOINED, p->cfg->name, m);

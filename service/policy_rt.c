@@ -125,8 +125,7 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version, co
     /* Checked under the lock a definition change swaps cfg under (service/catalog.c). */
     pthread_rwlock_wrlock(&p->prod_lk);
     const svc_policy_config *c = p->cfg;
-    char now[sizeof(p->prod_acts)];
-    svc_actions_hash(c, now, sizeof(now));
+    const char *now = c->actions_hash;
     if (pol_head_dim(head) != c->head.dim || pol_head_n_actions(head) != c->head.n_actions ||
         pol_head_get_config(head)->action_dim != c->head.action_dim ||
         (!base_model && acts[0] != '\0' && strcmp(acts, now) != 0)) {

@@ -149,7 +149,7 @@ typedef struct svc_prt {
     pthread_rwlock_t prod_lk;
     pol_head *prod; /* guarded by prod_lk; the base model (a fresh head) until promoted */
     /*
-     * Guarded by prod_lk: the action list (svc_actions_hash()) prod was learned for, its
+     * Guarded by prod_lk: the action list (its config's actions_hash) prod was learned for, its
      * snapshot's or else the definition's it was installed under; "" for the base model,
      * which has learned nothing and fits any list.
      */
