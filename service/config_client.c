@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <nng/nng.h>
 
@@ -273,7 +274,7 @@ bool svc_config_http_url_ok(const char *u)
 {
     nng_url *p = NULL;
     char port[8];
-    if ((strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) ||
+    if ((strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) ||
         !written_port(u, port, sizeof(port)) || !port_ok(port) || nng_url_parse(&p, u) != 0) {
         return false;
     }

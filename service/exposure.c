@@ -17,7 +17,7 @@ static bool loopback_host(const char *host)
 {
     struct in_addr a4;
     struct in6_addr a6;
-    if (strcmp(host, "localhost") == 0) {
+    if (strcasecmp(host, "localhost") == 0) { /* host names have no case */
         return true;
     }
     if (inet_pton(AF_INET, host, &a4) == 1) {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -172,7 +173,7 @@ static void bound_url(svc_http *h, const char *url, char *out, size_t len)
 {
     nng_sockaddr sa;
     char host[INET6_ADDRSTRLEN] = "";
-    const char *scheme = strncmp(url, "https://", 8) == 0 ? "https" : "http";
+    const char *scheme = strncasecmp(url, "https://", 8) == 0 ? "https" : "http";
     snprintf(out, len, "%s", url);
     if (nng_http_server_get_addr(h->srv, &sa) != 0) {
         return;
@@ -224,9 +225,9 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
             goto fail;
         }
         what = "use TLS";
-        rv = strncmp(url, "https://", 8) != 0 ? 0
-             : tls != NULL                    ? nng_http_server_set_tls(h->srv, tls)
-                                              : NNG_EINVAL;
+        rv = strncasecmp(url, "https://", 8) != 0 ? 0
+             : tls != NULL                        ? nng_http_server_set_tls(h->srv, tls)
+                                                  : NNG_EINVAL;
     }
     if (rv == 0) {
         what = "listen";

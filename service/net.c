@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -510,7 +511,7 @@ static void pull_cb(void *arg)
 static base_err listen_on(nng_socket s, const char *url, size_t header_bytes, const svc_net_opts *o,
                           char *errbuf, size_t errlen)
 {
-    bool ipc = strncmp(url, "ipc://", 6) == 0;
+    bool ipc = strncasecmp(url, "ipc://", 6) == 0; /* nng takes a scheme in any case */
     nng_listener l;
     int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, o->max_message_bytes + header_bytes);
     if (rv == 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -159,7 +160,7 @@ static base_err parse_url(sto_store *s, const char *url)
     if (url == NULL) {
         goto fail;
     }
-    if (strncmp(url, "unix://", 7) == 0) {
+    if (strncasecmp(url, "unix://", 7) == 0) {
         const char *path = take_creds(s, url + 7);
         size_t n = path != NULL ? strlen(path) : 0;
         if (path == NULL || path == url + 7 || path[0] != '/' || n > PATH_MAX_UNIX) {
@@ -170,7 +171,7 @@ static base_err parse_url(sto_store *s, const char *url)
         e = BASE_OK;
         goto fail;
     }
-    if (strncmp(url, "unix:", 5) == 0) {
+    if (strncasecmp(url, "unix:", 5) == 0) {
         size_t n = strlen(url + 5);
         if (n == 0 || n > PATH_MAX_UNIX) {
             goto fail;
@@ -180,7 +181,7 @@ static base_err parse_url(sto_store *s, const char *url)
         e = BASE_OK;
         goto fail;
     }
-    if (strncmp(url, "cluster://", 10) == 0) {
+    if (strncasecmp(url, "cluster://", 10) == 0) {
         rest = take_creds(s, url + 10);
         if (rest != NULL && parse_seeds(s, rest)) {
             s->cluster = true;
@@ -189,9 +190,9 @@ static base_err parse_url(sto_store *s, const char *url)
         }
         goto fail;
     }
-    if (strncmp(url, "tcp://", 6) == 0) {
+    if (strncasecmp(url, "tcp://", 6) == 0) {
         rest = url + 6;
-    } else if (strncmp(url, "redis://", 8) == 0) {
+    } else if (strncasecmp(url, "redis://", 8) == 0) {
         rest = url + 8;
     } else {
         goto fail;

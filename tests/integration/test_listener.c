@@ -297,7 +297,8 @@ static void ipc_sockets_get_their_mode_and_group(tst_daemon *f)
         return;
     }
     char log[700], url[700], extra[300];
-    snprintf(url, sizeof(url), "ipc://%s/ipc-mode.sock", f->dir);
+    /* nng takes a scheme in any case: so does ipc_mode. */
+    snprintf(url, sizeof(url), "IPC://%s/ipc-mode.sock", f->dir);
     snprintf(extra, sizeof(extra), "ipc_mode = 0660\nipc_group = %s\n", g->gr_name);
     pid_t pid = spawn_with(f, "ipc-mode", extra, url, log, sizeof(log));
     if (pid == 0) {

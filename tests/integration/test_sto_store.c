@@ -167,6 +167,11 @@ static void open_rejects_bad_and_unreachable_urls(void)
     TST_TRUE(strlen(err) > 0);
     TST_EQ(sto_store_open("unix:/nonexistent-rlfeed/redis.sock", TIMEOUT_MS, &s, err, sizeof(err)),
            BASE_EIO);
+    /* A scheme has no case (RFC 3986): these are parsed, then fail to connect, not refused. */
+    (void)snprintf(url, sizeof(url), "REDIS://127.0.0.1:%d", port);
+    TST_EQ(sto_store_open(url, TIMEOUT_MS, &s, err, sizeof(err)), BASE_EIO);
+    TST_EQ(sto_store_open("Unix:/nonexistent-rlfeed/redis.sock", TIMEOUT_MS, &s, err, sizeof(err)),
+           BASE_EIO);
     TST_TRUE(s == NULL);
 }
 

@@ -422,6 +422,9 @@ static void exposure_needs_insecure(void)
         {"url = ws4://0.0.0.0:7000/rlfeed\n", true},
         {"url = ws6://[::]:7000/rlfeed\n", true},
         {"pull_url = WS://0.0.0.0:7001/rlfeed\n", true},
+        /* Host names have no case; an http_url's scheme neither. */
+        {"url = tcp://LOCALHOST:7000\nhttp_url = HTTP://LocalHost:9808\n", false},
+        {"http_url = HTTP://0.0.0.0:9808\n", true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int insecure = 0; insecure < 2; insecure++) {
@@ -816,7 +819,8 @@ static void http_url_needs_its_port(void)
         "http://127.0.0.1",  "https://127.0.0.1", "http://127.0.0.1/",
         "http://127.0.0.1:", "http://[::1]",      "http://localhost/x:80"};
     static const char *const good[] = {"http://127.0.0.1:9808", "http://127.0.0.1:0",
-                                       "http://[::1]:9808", "http://localhost:80/"};
+                                       "http://[::1]:9808",     "http://localhost:80/",
+                                       "HTTP://127.0.0.1:9808", "Https://127.0.0.1:9808"};
     char text[512], err[256] = "";
     base_err e;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
