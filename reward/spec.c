@@ -96,6 +96,22 @@ void rwd_signal_default(rwd_signal *sig, const char *name, rwd_kind kind)
     sig->agg = RWD_AGG_SUM;
 }
 
+void rwd_signal_unset_range(rwd_signal *sig)
+{
+    sig->min = NAN;
+    sig->max = NAN;
+    sig->map_min = NAN;
+    sig->map_max = NAN;
+}
+
+void rwd_signal_resolve_range(rwd_signal *sig)
+{
+    sig->min = isnan(sig->min) ? 0.0 : sig->min;
+    sig->max = isnan(sig->max) ? 1.0 : sig->max;
+    sig->map_min = isnan(sig->map_min) ? sig->min : sig->map_min;
+    sig->map_max = isnan(sig->map_max) ? sig->max : sig->map_max;
+}
+
 void rwd_spec_find(const rwd_spec *spec, const char *name, uint32_t *out_index, bool *out_found)
 {
     *out_found = false;

@@ -85,6 +85,15 @@ void rwd_spec_default(rwd_spec *spec);
 /* A signal with @name, @kind and the defaults above (weight 1, sum, range [0, 1]). */
 void rwd_signal_default(rwd_signal *sig, const char *name, rwd_kind kind);
 
+/*
+ * rwd_signal_unset_range() - mark min, max, map_min and map_max as not given (NaN), for a
+ * parser that must tell a range it was given from the default;
+ * rwd_signal_resolve_range() then gives each one left unset its default: min 0, max 1,
+ * map_min min, map_max max.
+ */
+void rwd_signal_unset_range(rwd_signal *sig);
+void rwd_signal_resolve_range(rwd_signal *sig);
+
 /* Index of signal @name in @spec; *out_found says whether it exists. */
 void rwd_spec_find(const rwd_spec *spec, const char *name, uint32_t *out_index, bool *out_found);
 

@@ -304,6 +304,7 @@ static int policy_key(parse_state *st, const char *k, const char *v)
             return 0;
         }
         rwd_signal_default(sg, k + 7, RWD_EVENT);
+        rwd_signal_unset_range(sg);
         ok = svc_config_parse_double(v, -1e6, 1e6, &sg->weight);
     } else if (strcmp(k, "backward_window_ms") == 0) {
         ok = svc_config_parse_i64(v, 0, 400LL * 86400000LL, &p->reward.backward_window_ms);
@@ -363,8 +364,7 @@ static int open_signal(parse_state *st, const char *section)
         return 0;
     }
     rwd_signal_default(g, full + plen + 1, RWD_EVENT);
-    g->map_min = NAN; /* unset: the number's own range, resolved in finish() */
-    g->map_max = NAN;
+    rwd_signal_unset_range(g);
     st->pol = p;
     st->sig = g;
     return 1;

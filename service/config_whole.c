@@ -46,12 +46,16 @@ base_err svc_config_finish(svc_config *c, char *errbuf, size_t errlen)
         }
         for (uint32_t s = 0; s < p->reward.n_signals; s++) {
             rwd_signal *g = &p->reward.signal[s];
-            if (isnan(g->map_min)) {
-                g->map_min = g->min;
+            if (g->kind != RWD_NUMBER &&
+                !(isnan(g->min) && isnan(g->max) && isnan(g->map_min) && isnan(g->map_max))) {
+                snprintf(errbuf, errlen,
+                         "[signal %s.%s]: min, max, map_min and map_max apply only to kind = "
+                         "number (this signal is kind = %s: its value is %s)",
+                         p->name, g->name, rwd_kind_name(g->kind),
+                         g->kind == RWD_FLAG ? "0 or 1" : "1");
+                return BASE_EINVAL;
             }
-            if (isnan(g->map_max)) {
-                g->map_max = g->max;
-            }
+            rwd_signal_resolve_range(g);
         }
         char why[160];
         if (rwd_spec_validate(&p->reward, why, sizeof(why)) != BASE_OK) {

@@ -695,6 +695,37 @@ static void repeated_sections_are_refused(void)
     expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/*
+ * A range on a signal that is not a number would be ignored: refused, whichever key comes
+ * first. A number's defaults (0..1 onto itself) are unchanged.
+ */
+static void ranges_only_on_numbers(void)
+{
+    refusal cases[] = {
+        {"[policy p]\ndim = 4\nactions = a\n[signal p.s]\nkind = flag\nmin = 3\n",
+         "[signal p.s]: min, max, map_min and map_max apply only to kind = number (this signal "
+         "is kind = flag: its value is 0 or 1)"},
+        {"[policy p]\ndim = 4\nactions = a\n[signal p.s]\nmap_max = 2\nkind = event\n",
+         "(this signal is kind = event: its value is 1)"},
+        {"[policy p]\ndim = 4\nactions = a\n[signal p.s]\nmax = 1\n", "[signal p.s]: min, max"},
+    };
+    expect_refusals(cases, sizeof(cases) / sizeof(cases[0]));
+    base_err e = BASE_OK;
+    char err[256] = "";
+    svc_config *c = load("[policy p]\ndim = 4\nactions = a\nsignal.e = 1\n[signal p.n]\nkind = "
+                         "number\nmap_min = -1\n[signal p.f]\nkind = flag\n",
+                         &e, err, sizeof(err));
+    MUST_LOAD(e, err);
+    const rwd_spec *r = &c->policy[0].reward;
+    TST_EQ(r->n_signals, 3);
+    for (uint32_t i = 0; i < r->n_signals; i++) {
+        const rwd_signal *g = &r->signal[i];
+        TST_TRUE(g->min == 0.0 && g->max == 1.0 && g->map_max == 1.0);
+        TST_TRUE(g->map_min == (g->kind == RWD_NUMBER ? -1.0 : 0.0));
+    }
+    done(c);
+}
+
 /* libinih reports keys only: a section without any still counts, in file order. */
 static void sections_without_keys_count(void)
 {
@@ -863,6 +894,7 @@ int main(void)
     open_action_sets_load_and_bad_ones_fail();
     continued_values_join_or_are_refused();
     repeated_sections_are_refused();
+    ranges_only_on_numbers();
     sections_without_keys_count();
     dotted_policy_names_keep_their_signals();
     reward_version_leaves_out_the_limits();
