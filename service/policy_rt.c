@@ -273,9 +273,12 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     int_fast64_t micro = (int_fast64_t)llround(j->reward * 1e6);
     atomic_fetch_add(&p->c.reward_micro, micro);
     uint32_t slot = j->decision->slot <= BASE_SLOT_PRODUCTION ? j->decision->slot : 0;
-    atomic_fetch_add(&p->c.slot_joined[slot], 1);
-    atomic_fetch_add(&p->c.slot_reward_micro[slot], micro);
-    if (slot == BASE_SLOT_PRODUCTION && j->decision->prod_version == 0) {
+    bool served = j->decision->source == BASE_SRC_DECIDE; /* a logged one no slot served */
+    if (served) {
+        atomic_fetch_add(&p->c.slot_joined[slot], 1);
+        atomic_fetch_add(&p->c.slot_reward_micro[slot], micro);
+    }
+    if (served && slot == BASE_SLOT_PRODUCTION && j->decision->prod_version == 0) {
         atomic_fetch_add(&p->c.base_joined, 1);
         atomic_fetch_add(&p->c.base_reward_micro, micro);
     }

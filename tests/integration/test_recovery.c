@@ -537,7 +537,13 @@ int main(int argc, char **argv)
     /* The default portfolio is on (dim 8: ridge greedy and ridge on pairwise products, the
      * challenger mixed into what is served): the bit-identical recovery below covers both
      * learners, their pending covariance updates and the selector. */
-    json_t *pf = json_object_get(json_object_get(json_object_get(s, "policies"), "r"), "portfolio");
+    json_t *pr = json_object_get(json_object_get(s, "policies"), "r");
+    json_t *pf = json_object_get(pr, "portfolio");
+    /* Every decision here was logged, not served: no slot counts one (docs/protocol.md). */
+    json_t *online = json_object_get(json_object_get(pr, "slots"), "online");
+    TST_EQ(json_integer_value(json_object_get(online, "decisions")), 0);
+    TST_EQ(json_integer_value(json_object_get(online, "joined")), 0);
+    TST_EQ(tst_stat_int(s, "r", "logged"), n_inter);
     TST_EQ(json_array_size(json_object_get(pf, "members")), open_set ? 1 : 2);
     printf("# portfolio: serving %s after %lld switches\n",
            json_string_value(json_object_get(pf, "serving")),
