@@ -339,6 +339,35 @@ static void watch_rate(client *cl, int64_t now_ms)
     pthread_mutex_unlock(&cl->lk);
 }
 
+/*
+ * Whether @cl may name @policy ("": every policy, as stats without one, or a page that shows
+ * them all); if not, counted and said in @err.
+ */
+static bool policy_allowed(svc_auth *a, client *cl, const char *policy, proto_error *err)
+{
+    if (cl->cfg.all_policies) {
+        return true;
+    }
+    bool allowed = false;
+    if (policy[0] == '\0') {
+        proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may see only some policies: name one",
+                        cl->cfg.name);
+    } else {
+        for (uint32_t i = 0; i < a->n_policies && !allowed; i++) {
+            allowed =
+                (cl->cfg.policy_mask >> i & 1) != 0 && strcmp(a->policy_names[i], policy) == 0;
+        }
+        if (!allowed) {
+            proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may not use policy %.64s",
+                            cl->cfg.name, policy);
+        }
+    }
+    if (!allowed) {
+        atomic_fetch_add(&cl->forbidden, 1);
+    }
+    return allowed;
+}
+
 proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
                              const svc_auth_http *http, proto_op op, const char *policy,
                              proto_error *err)
@@ -370,25 +399,8 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
         atomic_fetch_add(&cl->forbidden, 1);
         return PROTO_E_FORBIDDEN;
     }
-    if (!cl->cfg.all_policies && op != PROTO_OP_HEALTH && op != PROTO_OP_CLOCK) {
-        bool allowed = false;
-        if (policy[0] == '\0') {
-            proto_error_set(err, PROTO_E_FORBIDDEN,
-                            "client %s may see only some policies: name one", cl->cfg.name);
-        } else {
-            for (uint32_t i = 0; i < a->n_policies && !allowed; i++) {
-                allowed =
-                    (cl->cfg.policy_mask >> i & 1) != 0 && strcmp(a->policy_names[i], policy) == 0;
-            }
-            if (!allowed) {
-                proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may not use policy %.64s",
-                                cl->cfg.name, policy);
-            }
-        }
-        if (!allowed) {
-            atomic_fetch_add(&cl->forbidden, 1);
-            return PROTO_E_FORBIDDEN;
-        }
+    if (op != PROTO_OP_HEALTH && op != PROTO_OP_CLOCK && !policy_allowed(a, cl, policy, err)) {
+        return PROTO_E_FORBIDDEN;
     }
     if (op == PROTO_OP_FEEDBACK) {
         watch_rate(cl, a->now_ms());
@@ -404,7 +416,7 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
 }
 
 proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint32_t scope,
-                                   proto_error *err)
+                                   const char *policy, proto_error *err)
 {
     proto_errcode code = PROTO_E_NONE;
     proto_auth hp;
@@ -424,6 +436,9 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
     if ((cl->cfg.scopes & (scope | SVC_SCOPE_ADMIN)) == 0) {
         proto_error_set(err, PROTO_E_FORBIDDEN, "client %s may not read this page", cl->cfg.name);
         atomic_fetch_add(&cl->forbidden, 1);
+        return PROTO_E_FORBIDDEN;
+    }
+    if (!policy_allowed(a, cl, policy, err)) {
         return PROTO_E_FORBIDDEN;
     }
     atomic_fetch_add(&cl->accepted, 1);

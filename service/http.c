@@ -114,7 +114,7 @@ bool svc_http_ops_allowed(svc_http *h, nng_aio *aio)
     nng_http_req *req = nng_aio_get_input(aio, 0);
     svc_auth_http proof = {nng_http_req_get_header(req, "Authorization"),
                            nng_http_req_get_method(req), nng_http_req_get_uri(req), NULL, 0};
-    proto_errcode code = svc_auth_check_scope(h->auth, &proof, SVC_SCOPE_OPS, &err);
+    proto_errcode code = svc_auth_check_scope(h->auth, &proof, SVC_SCOPE_OPS, "", &err);
     if (code == PROTO_E_NONE) {
         return true;
     }

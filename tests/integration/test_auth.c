@@ -299,6 +299,51 @@ static void refusals_over_http(tst_daemon *f, const proto_auth_keyfile *fe,
 }
 
 /* The CLI signs with --key; without it the same request is refused. */
+/* GET @path with @k's proof: the status, and whether the body holds @needle (NULL: any). */
+static int get_as(tst_daemon *f, const proto_auth_keyfile *k, const char *path, const char *nonce,
+                  const char *needle)
+{
+    tst_http_response r;
+    char hdr[600], line[700];
+    if (proto_auth_http_header(hdr, sizeof(hdr), k->client, k->key, now_ms(), nonce, "GET", path,
+                               NULL, 0) != BASE_OK) {
+        return -1;
+    }
+    snprintf(line, sizeof(line), "Authorization: %s\r\n", hdr);
+    if (!tst_http_request(f->http_url, "GET", path, line, NULL, 0, TIMEOUT_MS, &r)) {
+        return -1;
+    }
+    int status = r.status;
+    bool has = needle == NULL || (r.body != NULL && strstr(r.body, needle) != NULL);
+    if (!has) {
+        printf("# %s: %d %s\n", path, status, r.body != NULL ? r.body : "");
+    }
+    tst_http_response_fini(&r);
+    return has ? status : -2;
+}
+
+/*
+ * A client limited to some policies reads only theirs over HTTP too: its policy's definition,
+ * not another's, and no page that shows every policy (docs/configuration.md, policies).
+ */
+static void policy_limits_over_http(tst_daemon *f, const proto_auth_keyfile *dash,
+                                    const proto_auth_keyfile *watcher)
+{
+    TST_EQ(get_as(f, dash, "/api/v1/policies/faq", "d1", "\"faq\""), 200);
+    TST_EQ(get_as(f, dash, "/api/v1/policies/oth", "d2", "client dash may not use policy oth"),
+           403);
+    TST_EQ(get_as(f, dash, "/api/v1/policies", "d3", "client dash may see only some policies"),
+           403);
+    TST_EQ(get_as(f, dash, "/metrics", "d4", "client dash may see only some policies"), 403);
+    TST_EQ(get_as(f, dash, "/dashboard/history.json", "d5", "may see only some policies"), 403);
+    TST_EQ(get_as(f, watcher, "/api/v1/policies", "d6", "\"oth\""), 200);
+    json_t *s = tst_stats(f);
+    json_t *d = json_object_get(json_object_get(json_object_get(s, "auth"), "clients"), "dash");
+    TST_EQ(json_integer_value(json_object_get(d, "forbidden")), 4);
+    TST_EQ(json_integer_value(json_object_get(d, "accepted")), 1);
+    json_decref(s);
+}
+
 static void cli_with_and_without_key(tst_daemon *f, const char *keydir)
 {
     char key[600], log[600], url[700];
@@ -329,8 +374,9 @@ static void stats_count_per_client(tst_daemon *f)
     TST_EQ(json_integer_value(json_object_get(fe, "unauthorized")), 6);
     TST_TRUE(json_integer_value(json_object_get(fe, "accepted")) >= 6);
     TST_TRUE(json_integer_value(json_object_get(json_object_get(s, "auth"), "unknown")) >= 3);
-    /* the ops pages count per client only: they are no request of the protocol */
-    TST_EQ(tst_rejected(s, "forbidden"), 3);
+    /* the ops pages count per client only: they are no request of the protocol; the JSON
+     * API's refusals are (dash's two under /api/v1) */
+    TST_EQ(tst_rejected(s, "forbidden"), 5);
     json_decref(s);
 
     /* The cap raised fe's alarm: health lists it, the log says so. */
@@ -349,9 +395,10 @@ static void stats_count_per_client(tst_daemon *f)
 int main(void)
 {
     tst_daemon f;
-    proto_auth_keyfile admin, fe, fe_new, watcher;
+    proto_auth_keyfile admin, fe, fe_new, watcher, dash;
     char ka[PROTO_AUTH_KEY_STRING_LEN + 1], kf1[PROTO_AUTH_KEY_STRING_LEN + 1],
-        kf2[PROTO_AUTH_KEY_STRING_LEN + 1], kw[600], config[4096], why[160], path[600];
+        kf2[PROTO_AUTH_KEY_STRING_LEN + 1], kd[PROTO_AUTH_KEY_STRING_LEN + 1], kw[600],
+        config[4096], why[160], path[600];
     char *keydir = tst_mkdtemp("rlfeed-auth-keys");
 
     if (keydir == NULL || !key_new(keydir, kw, sizeof(kw))) {
@@ -363,6 +410,8 @@ int main(void)
     make_key(&admin, "admin", 1);
     make_key(&fe, "fe", 2);
     make_key(&fe_new, "fe", 3);
+    make_key(&dash, "dash", 4);
+    stored(&dash, kd);
     stored(&admin, ka);
     stored(&fe, kf1);
     stored(&fe_new, kf2);
@@ -373,8 +422,9 @@ int main(void)
              "[client admin]\nkey = %s\nops = admin\n"
              "[client fe]\nkey = %s, %s\nops = decide, feedback\npolicies = faq\n"
              "outcome_rate_per_s = 0.001\noutcome_burst = 3\n"
-             "[client watcher]\nkey = %s\nops = ops\n",
-             ka, kf1, kf2, kw);
+             "[client watcher]\nkey = %s\nops = ops\n"
+             "[client dash]\nkey = %s\nops = ops\npolicies = faq\n",
+             ka, kf1, kf2, kw, kd);
     if (!tst_daemon_init(&f, "rlfeed-auth", config)) {
         printf("Bail out! fixture\n");
         tst_daemon_fini(&f, false);
@@ -387,6 +437,7 @@ int main(void)
         refusals_over_reqrep(&f, &fe, &fe_new, &watcher);
         refusal_over_pull(&f, &admin);
         refusals_over_http(&f, &fe, &watcher);
+        policy_limits_over_http(&f, &dash, &watcher);
         cli_with_and_without_key(&f, keydir);
         stats_count_per_client(&f);
         TST_EQ(tst_daemon_stop(&f), 0);
