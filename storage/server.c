@@ -662,15 +662,16 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
         put_msg(errbuf, errlen, "data directory too long for a unix socket path", s->dir);
         goto fail;
     }
+    /* Before anything in the directory changes: another rlfeedd's server reads redis.conf. */
+    e = s->own_dir ? BASE_OK : leftover_gone(s, errbuf, errlen);
+    if (e != BASE_OK) {
+        goto fail;
+    }
     if (opts->auth) {
         e = make_password(s, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }
-    }
-    e = s->own_dir ? BASE_OK : leftover_gone(s, errbuf, errlen);
-    if (e != BASE_OK) {
-        goto fail;
     }
     e = start_attempts(s, false, errbuf, errlen);
     if (e != BASE_OK) {

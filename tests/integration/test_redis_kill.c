@@ -181,6 +181,24 @@ static bool start_private(tst_daemon *f, const char *name)
     return true;
 }
 
+/*
+ * A second rlfeedd on @f's data directory (its own endpoints) is refused before it changes
+ * anything there: the first one's redis.conf, whose password a restarted server reads, stays.
+ */
+static void second_on_the_data_dir_changes_nothing(tst_daemon *f, const char *pass)
+{
+    char log[700], url[700], data_dir[700], now[200];
+    snprintf(log, sizeof(log), "%s/second.log", f->dir);
+    snprintf(url, sizeof(url), "ipc://%s/second.sock", f->dir);
+    snprintf(data_dir, sizeof(data_dir), "%s/embedded", f->dir);
+    const char *args[] = {"--config", f->conf,      "--url",  url, "--http-url",
+                          "",         "--data-dir", data_dir, NULL};
+    TST_EQ(tst_run("RLFEEDD", args, log, 20000), 1);
+    TST_TRUE(tst_file_has(log, "data directory in use by another rlfeedd"));
+    private_password(f, now, sizeof(now));
+    TST_STREQ(now, pass);
+}
+
 static void private_server_is_restarted(void)
 {
     printf("# kill -9 of the private redis-server: rlfeedd starts it again\n");
@@ -200,6 +218,7 @@ static void private_server_is_restarted(void)
         return;
     }
     TST_TRUE(refuses_without_password(&f));
+    second_on_the_data_dir_changes_nothing(&f, pass);
     char fsync_mode[32];
     appendfsync_of(&f, pass, fsync_mode, sizeof(fsync_mode));
     TST_STREQ(fsync_mode, "always"); /* the default */
