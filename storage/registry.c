@@ -42,8 +42,8 @@ static const char CHANGE[] =
     "local cur = redis.call('HGET', KEYS[1], 'production') "
     "if cur == false then cur = '0' end "
     "local move = ARGV[1] == '1' "
+    "if (move or ARGV[1] == '2') and cur ~= ARGV[2] then return {'conflict', cur} end "
     "if move then "
-    "  if cur ~= ARGV[2] then return {'conflict', cur} end "
     "  if ARGV[3] ~= '0' and redis.call('EXISTS', KEYS[4]) == 0 then "
     "    return {'missing', cur} "
     "  end "
@@ -196,7 +196,7 @@ base_err sto_registry_change(sto_store *s, const char *policy, const sto_change 
     argv[argc++] = audit;
     argv[argc++] = pinned;
     argv[argc++] = model;
-    argv[argc++] = c->move ? "1" : "0";
+    argv[argc++] = c->move ? "1" : c->check ? "2" : "0";
     argv[argc++] = expect;
     argv[argc++] = to;
     argv[argc++] = op_code(c->serve_op);

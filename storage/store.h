@@ -426,6 +426,7 @@ typedef struct sto_field {
 
 typedef struct sto_change {
     bool move;               /* move "production" from @expect to @to */
+    bool check;              /* without @move: production must still be @expect */
     uint64_t expect;         /* production must be this now (0: absent or "0") */
     uint64_t to;             /* the new production (0: the base model) */
     sto_field_op serve_op;   /* field "serve" */
@@ -445,7 +446,8 @@ typedef enum sto_change_result {
 /*
  * sto_registry_change() - atomically (see above) change @policy's registry
  * as @c says and append one audit entry:
- * 1. With @c->move: if production is not @c->expect, STO_CONFLICT; if @c->to
+ * 1. With @c->move or @c->check: if production is not @c->expect, STO_CONFLICT
+ *    (nothing written). With @c->move: if @c->to
  *    is not 0 and rlfeed:{p}:model:<to> does not exist, STO_MISSING.
  *    Otherwise production := @c->to ("0" for the base model), and both
  *    @c->to and the version it replaces (when not 0) join the set

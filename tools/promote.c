@@ -122,7 +122,9 @@ static int commit(promote_run *r, sto_store *s, const char *report, char *out_id
         {"from", from},
         {"to", to},
     };
+    /* A refusal names production too: it is recorded only if production is still that. */
     sto_change ch = {.move = move,
+                     .check = true,
                      .expect = r->production,
                      .to = r->candidate,
                      .fields = fields,
@@ -137,7 +139,8 @@ static int commit(promote_run *r, sto_store *s, const char *report, char *out_id
     }
     if (res == STO_CONFLICT) {
         fprintf(stderr,
-                "rlfeed promote: production moved during evaluation (%llu, now %llu): rerun\n",
+                "rlfeed promote: production moved during evaluation (%llu, now %llu): nothing "
+                "recorded; rerun\n",
                 (unsigned long long)r->production, (unsigned long long)now);
         return REGCMD_EXIT_ERROR;
     }
@@ -202,6 +205,9 @@ int rlfeed_promote_main(int argc, char **argv)
         status = exit_code(r.verdict); /* nothing to record */
     } else {
         status = commit(&r, s, report_text, audit_id);
+    }
+    if (status == REGCMD_EXIT_ERROR) {
+        goto done; /* nothing recorded: no report that reads as a decision */
     }
     if (r.o.c.json) {
         json_object_set_new(report, "audit_id",

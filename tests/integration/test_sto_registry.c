@@ -198,13 +198,22 @@ static void changes_move_pin_and_audit(fixture *f)
     TST_EQ(res, STO_CHANGED);
     TST_EQ(production_of(f, "rg"), 0);
     TST_EQ(audit_len(f, "rg"), 4);
+    /* One that names a production no longer there (checked): a conflict, nothing written. */
+    sto_change stale = {.check = true, .expect = 20, .fields = refused, .n_fields = 4};
+    TST_OK(sto_registry_change(f->s, "rg", &stale, &res, &prev, NULL));
+    TST_TRUE(res == STO_CONFLICT && prev == 0);
+    TST_EQ(audit_len(f, "rg"), 4);
+    stale.expect = 0; /* still 0: recorded */
+    TST_OK(sto_registry_change(f->s, "rg", &stale, &res, &prev, NULL));
+    TST_TRUE(res == STO_CHANGED && prev == 0);
+    TST_EQ(audit_len(f, "rg"), 5);
 
     /* The trail, oldest first. */
     sto_audit_entry *a = NULL;
     size_t n = 0;
     TST_OK(sto_audit_read(f->s, "rg", "", 100, &a, &n));
-    TST_EQ(n, 4);
-    if (n == 4) {
+    TST_EQ(n, 5);
+    if (n == 5) {
         TST_STREQ(a[0].id, id);
         TST_STREQ(a[0].name[0], "moved"); /* first, always */
         TST_STREQ(sto_audit_field(&a[0], "moved"), "1");
@@ -236,7 +245,7 @@ static void changes_move_pin_and_audit(fixture *f)
     sto_change cs = {.serve_op = STO_FIELD_SET, .fields = refused, .n_fields = 1};
     TST_EQ(sto_registry_change(f->s, "rg", &cs, &res, &prev, NULL), BASE_EINVAL);
     TST_EQ(sto_registry_change(f->s, "r{g", &c, &res, &prev, NULL), BASE_EINVAL);
-    TST_EQ(audit_len(f, "rg"), 4);
+    TST_EQ(audit_len(f, "rg"), 5);
 }
 
 static void overrides_set_and_clear(fixture *f)
