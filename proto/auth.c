@@ -1,15 +1,18 @@
 #include "proto/auth.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <mbedtls/sha256.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/utf8.h"
 #include "proto/mp.h"
 
@@ -141,6 +144,35 @@ static int hexval(char c)
         return c - 'A' + 10;
     }
     return -1;
+}
+
+bool proto_pseudonym_key_load(const char *path, uint8_t key[PROTO_AUTH_KEY_BYTES], char *why,
+                              size_t whylen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return false;
+    }
+    if ((st.st_mode & 077) != 0) {
+        snprintf(why, whylen, "open to group or others (mode %04o): chmod 600 it",
+                 (unsigned)(st.st_mode & 07777));
+        return false;
+    }
+    base_buf b;
+    base_buf_init(&b, 4096);
+    why[0] = '\0';
+    bool ok = base_buf_read_file(&b, path, why, whylen);
+    size_t n = b.len;
+    while (ok && n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r')) {
+        n--;
+    }
+    if (ok && !proto_auth_unhex((const char *)b.data, n, key, PROTO_AUTH_KEY_BYTES)) {
+        snprintf(why, whylen, "not 64 hex digits (rlfeed key pseudonym makes one)");
+        ok = false;
+    }
+    base_buf_fini(&b);
+    return ok;
 }
 
 bool proto_auth_unhex(const char *s, size_t slen, uint8_t *p, size_t n)

@@ -154,4 +154,13 @@ void proto_auth_hex(const uint8_t *p, size_t n, char *out);
 /* Exactly 2n hex digits at @s into @p; false otherwise. */
 bool proto_auth_unhex(const char *s, size_t slen, uint8_t *p, size_t n);
 
+/*
+ * proto_pseudonym_key_load() - the pseudonym key in the file at @path (`rlfeed key pseudonym`:
+ * 64 hex digits, a line break allowed), which group and others may not read or write.
+ * Return: true with @key set; false with the reason in @why ("not 64 hex digits", "open to
+ *         group or others (mode 0644): chmod 600 it", or the system's error).
+ */
+bool proto_pseudonym_key_load(const char *path, uint8_t key[PROTO_AUTH_KEY_BYTES], char *why,
+                              size_t whylen);
+
 #endif

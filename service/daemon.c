@@ -227,18 +227,8 @@ static base_err pseudonym_key(const svc_config *cfg, sto_store *s, svc_engine *e
     char why[160] = "";
     base_err e = BASE_OK;
     if (cfg->pseudonym_key[0] != '\0') {
-        base_buf b;
-        base_buf_init(&b, 4096);
-        bool ok = base_buf_read_file(&b, cfg->pseudonym_key, why, sizeof(why));
-        size_t n = b.len;
-        while (ok && n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r')) {
-            n--;
-        }
-        ok = ok && proto_auth_unhex((const char *)b.data, n, key, sizeof(key));
-        base_buf_fini(&b);
-        if (!ok) {
-            base_log(BASE_LOG_ERROR, "[server] pseudonym_key %s: %s", cfg->pseudonym_key,
-                     why[0] != '\0' ? why : "not 64 hex digits (rlfeed key pseudonym)");
+        if (!proto_pseudonym_key_load(cfg->pseudonym_key, key, why, sizeof(why))) {
+            base_log(BASE_LOG_ERROR, "[server] pseudonym_key %s: %s", cfg->pseudonym_key, why);
             return BASE_EINVAL;
         }
     } else {

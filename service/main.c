@@ -10,8 +10,10 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "policy/numerics.h"
+#include "proto/auth.h"
 #include "service/config.h"
 #include "service/daemon.h"
+#include "service/tls.h"
 
 static void usage(FILE *f)
 {
@@ -31,6 +33,29 @@ static void usage(FILE *f)
                "  --manual-clock MS    tests only: the service clock starts at MS and moves\n"
                "                       only by the 'clock' op\n"
                "  --help\n");
+}
+
+/*
+ * For --check: the files the start reads, read as it reads them (the TLS certificate and
+ * key, the client CAs, the pseudonym key); false, said on stderr, where the start would stop.
+ */
+static bool files_load(const svc_config *cfg)
+{
+    char err[512] = "";
+    struct nng_tls_config *tls = NULL;
+    bool ok = svc_tls_server(cfg, &tls, err, sizeof(err)) == BASE_OK;
+    svc_tls_free(tls);
+    if (!ok) {
+        fprintf(stderr, "rlfeedd: %s\n", err);
+        return false;
+    }
+    uint8_t key[PROTO_AUTH_KEY_BYTES];
+    if (cfg->pseudonym_key[0] != '\0' &&
+        !proto_pseudonym_key_load(cfg->pseudonym_key, key, err, sizeof(err))) {
+        fprintf(stderr, "rlfeedd: [server] pseudonym_key %s: %s\n", cfg->pseudonym_key, err);
+        return false;
+    }
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -162,7 +187,9 @@ int main(int argc, char **argv)
                  "reach %s may decide, post rewards and read statistics",
                  exposed, several ? "listen" : "listens", several ? "them" : "it");
     }
-    if (rc == 0 && check_only) {
+    if (rc == 0 && check_only && !files_load(cfg)) {
+        rc = 1; /* as the start would fail */
+    } else if (rc == 0 && check_only) {
         printf("%s: ok (%u policies)\n", path, cfg->n_policies);
     } else if (rc == 0) {
         rc = svc_daemon_run(cfg, (int64_t)manual_clock) == BASE_OK ? 0 : 1;

@@ -16,19 +16,10 @@ static bool load_key(sto_store *s, const char *file, uint8_t key[PROTO_AUTH_KEY_
 {
     char why[160];
     if (file != NULL) {
-        base_buf b;
-        base_buf_init(&b, 4096);
-        bool ok = base_buf_read_file(&b, file, why, sizeof(why));
-        size_t n = b.len;
-        while (ok && n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r')) {
-            n--;
-        }
-        ok = ok && proto_auth_unhex((const char *)b.data, n, key, PROTO_AUTH_KEY_BYTES);
+        bool ok = proto_pseudonym_key_load(file, key, why, sizeof(why));
         if (!ok) {
-            fprintf(stderr, "rlfeed erase: --pseudonym-key %s: %s\n", file,
-                    why[0] != '\0' ? why : "not 64 hex digits");
+            fprintf(stderr, "rlfeed erase: --pseudonym-key %s: %s\n", file, why);
         }
-        base_buf_fini(&b);
         return ok;
     }
     bool found = false;

@@ -252,7 +252,7 @@ static void config_errors(void)
              dir, dir, pol);
     const char *check[] = {"--check", NULL};
     TST_EQ(check_config(text, check), 0);
-    /* An unreadable certificate stops the start (after --check, which reads no files). */
+    /* An unreadable certificate stops the start, and --check, which reads the files too. */
     snprintf(text, sizeof(text),
              "[server]\nurl = tls+tcp://127.0.0.1:0\ntls_cert = %s/nope.pem\nhttp_url =\n"
              "redis = unix:/nonexistent/redis.sock\n%s",
@@ -260,6 +260,17 @@ static void config_errors(void)
     TST_EQ(check_config(text, NULL), 1);
     TST_TRUE(tst_file_has(log, "tls_cert"));
     TST_TRUE(tst_file_has(log, "nope.pem"));
+    TST_EQ(check_config(text, check), 1);
+    TST_TRUE(tst_file_has(log, "nope.pem"));
+    /* Another certificate's key: nng would take it and fail every handshake. */
+    snprintf(text, sizeof(text),
+             "[server]\nurl = tls+tcp://127.0.0.1:0\ntls_cert = %s/server.pem\n"
+             "tls_key = %s/client.key\nhttp_url =\nredis = unix:/nonexistent/redis.sock\n%s",
+             dir, dir, pol);
+    TST_EQ(check_config(text, check), 1);
+    TST_TRUE(tst_file_has(log, "client.key is not the key of the certificate in tls_cert"));
+    TST_EQ(check_config(text, NULL), 1);
+    TST_TRUE(tst_file_has(log, "client.key is not the key of the certificate in tls_cert"));
 }
 
 int main(void)

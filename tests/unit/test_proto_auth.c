@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "proto/auth.h"
@@ -252,6 +254,49 @@ static void pseudonyms_are_keyed_and_separate_domains(void)
     TST_STREQ(b, "");
 }
 
+/* Write @text to DIR/NAME with @mode; the path in @out. */
+static bool key_file(const char *dir, const char *name, const char *text, mode_t mode, char *out,
+                     size_t size)
+{
+    snprintf(out, size, "%s/%s", dir, name);
+    FILE *fp = fopen(out, "w");
+    bool ok = fp != NULL && fputs(text, fp) >= 0;
+    ok = fp != NULL && fclose(fp) == 0 && ok;
+    return ok && chmod(out, mode) == 0;
+}
+
+/* The pseudonym key file: 64 hex digits, readable by its owner alone (docs/security.md). */
+static void pseudonym_key_files(void)
+{
+    char dir[] = "/tmp/rlfeed-pkey.XXXXXX", path[128], why[160];
+    uint8_t key[PROTO_AUTH_KEY_BYTES];
+    const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+    if (mkdtemp(dir) == NULL) {
+        TST_TRUE(0 && "mkdtemp");
+        return;
+    }
+    TST_TRUE(key_file(dir, "ok", hex, 0600, path, sizeof(path)));
+    TST_TRUE(proto_pseudonym_key_load(path, key, why, sizeof(why)));
+    TST_TRUE(key[0] == 0 && key[31] == 31);
+    TST_TRUE(key_file(dir, "open", hex, 0644, path, sizeof(path)));
+    TST_TRUE(!proto_pseudonym_key_load(path, key, why, sizeof(why)));
+    TST_STREQ(why, "open to group or others (mode 0644): chmod 600 it");
+    TST_TRUE(key_file(dir, "group", hex, 0640, path, sizeof(path)));
+    TST_TRUE(!proto_pseudonym_key_load(path, key, why, sizeof(why)));
+    TST_TRUE(key_file(dir, "short", "0a0b\n", 0600, path, sizeof(path)));
+    TST_TRUE(!proto_pseudonym_key_load(path, key, why, sizeof(why)));
+    TST_TRUE(strstr(why, "not 64 hex digits") != NULL);
+    snprintf(path, sizeof(path), "%s/none", dir);
+    TST_TRUE(!proto_pseudonym_key_load(path, key, why, sizeof(why)));
+    TST_STREQ(why, "No such file or directory");
+    const char *names[] = {"ok", "open", "group", "short"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        (void)unlink(path);
+    }
+    (void)rmdir(dir);
+}
+
 int main(void)
 {
     derivation_depends_on_secret_and_salt();
@@ -260,5 +305,6 @@ int main(void)
     decoder_checks_the_shape_of_auth();
     http_headers_round_trip_and_cover_the_request();
     pseudonyms_are_keyed_and_separate_domains();
+    pseudonym_key_files();
     return tst_done();
 }
