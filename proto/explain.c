@@ -41,12 +41,20 @@ base_err proto_reply_explain(base_buf *out, const proto_explain *x)
         return BASE_EINVAL;
     }
     bool rv = x->reward_version[0] != '\0';
+    bool user = x->user_id[0] != '\0', conv = x->conversation_id[0] != '\0';
     bool trunc = x->has_reward && x->outcomes_truncated;
     proto_writer_init(&w, out);
-    proto_w_map(&w, 11u + (rv ? 1u : 0u) + (x->has_reward ? 7u : 0u) + (trunc ? 1u : 0u));
+    proto_w_map(&w, 11u + (rv ? 1u : 0u) + (user ? 1u : 0u) + (conv ? 1u : 0u) +
+                        (x->has_reward ? 7u : 0u) + (trunc ? 1u : 0u));
     w_key_bool(&w, "ok", true);
     w_key_str(&w, "event_id", x->event_id);
     w_key_str(&w, "policy", x->policy);
+    if (user) {
+        w_key_str(&w, "user_id", x->user_id);
+    }
+    if (conv) {
+        w_key_str(&w, "conversation_id", x->conversation_id);
+    }
     w_key_str(&w, "slot", x->slot);
     w_key_uint(&w, "model_version", x->model_version);
     w_key_uint(&w, "production_version", x->production_version);
@@ -125,6 +133,8 @@ static const char *const top_keys[] = {
     "share",
     "outcomes",
     "outcomes_truncated",
+    "user_id",
+    "conversation_id",
 };
 enum {
     K_OK,
@@ -147,6 +157,8 @@ enum {
     K_SHARE,
     K_OUTCOMES,
     K_TRUNCATED,
+    K_USER,
+    K_CONV,
     K_COUNT
 };
 
@@ -243,6 +255,8 @@ static bool decode_top(const msgpack_object *top, proto_explain *x, base_err *ou
         !opt_str(f[K_POLICY], x->policy, sizeof(x->policy)) ||
         !opt_str(f[K_SLOT], x->slot, sizeof(x->slot)) ||
         !opt_str(f[K_RV], x->reward_version, sizeof(x->reward_version)) ||
+        !opt_str(f[K_USER], x->user_id, sizeof(x->user_id)) ||
+        !opt_str(f[K_CONV], x->conversation_id, sizeof(x->conversation_id)) ||
         !opt_str(f[K_CHOSEN], x->chosen, sizeof(x->chosen)) ||
         !opt_str(f[K_STATUS], x->status, sizeof(x->status)) ||
         !proto_mp_get_u64(f[K_MV], UINT64_MAX, &x->model_version, NULL) ||

@@ -4,7 +4,8 @@
 /*
  * The explain reply: the breakdown of one logged decision (docs/protocol.md,
  * "explain"; docs/algorithms.md, "Explanations"). One msgpack map:
- *     {"ok":true, "event_id":"ev-42", "policy":"faq", "slot":"online",
+ *     {"ok":true, "event_id":"ev-42", "policy":"faq", "user_id":"~3f...",
+ *      "conversation_id":"~9a...", "slot":"online",
  *      "model_version":7, "production_version":0, "reward_version":"h00ff...",
  *      "chosen":"greet", "chosen_index":0, "breakdown":true,
  *      "candidates":[{"id":"greet", "base_logit":1.5, "base_prob":0.62,
@@ -14,7 +15,8 @@
  *      "n_outcomes":1, "credit":"none", "share":0.0,
  *      "outcomes":[{"signal":"thumbs_up", "value":1.0, "outcome_id":"o-1",
  *                   "ts":1700000001000, "status":"applied"}, ...]}
- * Numbers are float64 on the wire, each the exact value of a float32 (reward
+ * "user_id" and "conversation_id" are the stored (pseudonymised) ids, present only
+ * when the decision had one. Numbers are float64 on the wire, each the exact value of a float32 (reward
  * and share excepted, which are float64), so "probability" is the logged pmf
  * bit for bit. "head_score" and "exploration" are present only with
  * "breakdown":true (records written by decide since the breakdown exists);
@@ -61,6 +63,8 @@ typedef struct proto_explain_outcome {
 typedef struct proto_explain {
     char event_id[BASE_ID_MAX + 1];
     char policy[BASE_NAME_MAX + 1];
+    char user_id[BASE_ID_MAX + 1];          /* as stored (a pseudonym); "": none */
+    char conversation_id[BASE_ID_MAX + 1];  /* as stored (a pseudonym); "": none */
     char slot[BASE_NAME_MAX + 1];           /* "online", "production" */
     uint64_t model_version;                 /* the online head's n_updates then */
     uint64_t production_version;            /* the production snapshot then (0: the base model) */

@@ -83,6 +83,8 @@ void svc_explain_answer(svc_engine *e, svc_prt *p, const base_joined *jo, const 
     }
     (void)base_strlcpy(x.event_id, d->event_id, sizeof(x.event_id));
     (void)base_strlcpy(x.policy, cfg->name, sizeof(x.policy));
+    (void)base_strlcpy(x.user_id, d->user_id, sizeof(x.user_id));
+    (void)base_strlcpy(x.conversation_id, d->conversation_id, sizeof(x.conversation_id));
     (void)base_strlcpy(x.slot, base_slot_name(d->slot), sizeof(x.slot));
     x.model_version = d->model_version;
     x.production_version = d->prod_version;

@@ -26,6 +26,7 @@
 #include "base/buf.h"
 #include "daemon.h"
 #include "proc.h"
+#include "proto/auth.h"
 #include "proto/explain.h"
 #include "proto/request.h"
 #include "storage/server.h"
@@ -149,10 +150,25 @@ static void greedy_pending_decisions_are_explained(tst_daemon *f)
         TST_STREQ(x.cand[0].id, "a2");
         TST_STREQ(x.cand[1].id, "a0");
         TST_TRUE(x.cand[1].base_logit == 1.5f);
+        TST_TRUE(x.user_id[0] == '\0' && x.conversation_id[0] == '\0'); /* none sent */
         for (uint32_t c = 0; c < x.n_cand; c++) {
             TST_TRUE(x.cand[c].exploration == (float)(0.2 / 4.0)); /* greedy: eps / n */
         }
         proto_explain_fini(&x);
+    }
+    /* The ids a decision was made for show as stored: pseudonyms, never as sent. */
+    TST_OK(tst_callf(f, &d,
+                     "{\"op\":\"decide\",\"policy\":\"g\",\"event_id\":\"g-u\",\"user_id\":"
+                     "\"cust-991\",\"conversation_id\":\"conv-777\",\"context\":{\"embedding\":"
+                     "[0.5,-1]},\"candidates\":[%s]}",
+                     cands));
+    TST_TRUE(d.ok);
+    if (explain(f, "g", "g-u", &x, &err) == 1) {
+        TST_TRUE(x.user_id[0] == '~' && strlen(x.user_id) == PROTO_PSEUDONYM_LEN);
+        TST_TRUE(x.conversation_id[0] == '~' && strcmp(x.user_id, x.conversation_id) != 0);
+        proto_explain_fini(&x);
+    } else {
+        TST_TRUE(0 && "explain g-u");
     }
     /* An outcome shows in the reward so far. */
     TST_OK(tst_callf(f, &d,

@@ -45,6 +45,9 @@ static void fill(proto_explain *x, proto_explain_cand *c, uint32_t n)
     memset(x, 0, sizeof(*x));
     base_strlcpy(x->event_id, "ev-42", sizeof(x->event_id));
     base_strlcpy(x->policy, "faq", sizeof(x->policy));
+    base_strlcpy(x->user_id, "~00112233445566778899aabbccddeeff", sizeof(x->user_id));
+    base_strlcpy(x->conversation_id, "~ffeeddccbbaa99887766554433221100",
+                 sizeof(x->conversation_id));
     base_strlcpy(x->slot, "production", sizeof(x->slot));
     x->model_version = 12345678901ull;
     x->production_version = 3;
@@ -76,6 +79,8 @@ static void fill(proto_explain *x, proto_explain_cand *c, uint32_t n)
 static bool same(const proto_explain *a, const proto_explain *b)
 {
     bool ok = strcmp(a->event_id, b->event_id) == 0 && strcmp(a->policy, b->policy) == 0 &&
+              strcmp(a->user_id, b->user_id) == 0 &&
+              strcmp(a->conversation_id, b->conversation_id) == 0 &&
               strcmp(a->slot, b->slot) == 0 && a->model_version == b->model_version &&
               a->production_version == b->production_version &&
               strcmp(a->reward_version, b->reward_version) == 0 &&
@@ -117,9 +122,11 @@ static void explain_reply_round_trips_bit_for_bit(void)
             if (variant == 1) { /* pending, an old record: no breakdown, no reward version */
                 x.breakdown = false;
                 x.reward_version[0] = '\0';
+                x.user_id[0] = '\0'; /* and no user */
                 base_strlcpy(x.status, "pending", sizeof(x.status));
             } else if (variant == 2) { /* joined record not found: no reward */
                 x.has_reward = false;
+                x.conversation_id[0] = '\0';
                 fill_outcomes(&x, 0, false);
             } else if (variant == 3) { /* no outcomes */
                 fill_outcomes(&x, 0, false);
