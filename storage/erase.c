@@ -306,6 +306,35 @@ base_err sto_pseudonym_key(sto_store *s, const uint8_t fresh[32], uint8_t out[32
     return e == BASE_OK && !found ? BASE_EPROTO : e;
 }
 
+base_err sto_policy_known(sto_store *s, const char *policy, bool *out_known)
+{
+    static const char *const kinds[] = {"audit", "registry", "models", "decisions"};
+    char key[4][STO_KEY_MAX];
+    const char *argv[5] = {"EXISTS"};
+    size_t lens[5] = {6};
+    redisReply *r = NULL;
+    base_err e = BASE_OK;
+    *out_known = false;
+    for (size_t i = 0; i < 4 && e == BASE_OK; i++) {
+        e = sto_make_key(key[i], sizeof(key[i]), policy, kinds[i]);
+        argv[i + 1] = key[i];
+        lens[i + 1] = strlen(key[i]);
+    }
+    if (e == BASE_OK) {
+        e = sto_run(s, 5, argv, lens, &r); /* one hash tag: one slot, also in a Cluster */
+    }
+    if (e == BASE_OK && r->type != REDIS_REPLY_INTEGER) {
+        e = BASE_EPROTO;
+    }
+    if (e == BASE_OK) {
+        *out_known = r->integer > 0;
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
 base_err sto_policy_owner(sto_store *s, const char *policy, char *out, size_t size)
 {
     char key[STO_KEY_MAX];

@@ -713,6 +713,12 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
 base_err sto_policy_owner(sto_store *s, const char *policy, char *out, size_t size);
 
 /*
+ * sto_policy_known() - whether this Redis has anything of @policy: its audit stream (every
+ * rlfeedd start writes one), registry, models index or decision stream.
+ */
+base_err sto_policy_known(sto_store *s, const char *policy, bool *out_known);
+
+/*
  * sto_pseudonym_key() - the deployment's pseudonym key kept in Redis at STO_PSEUDONYM_KEY:
  * @fresh is stored if there is none yet (SET NX), and *out is what is stored.
  * Return: BASE_OK; BASE_EPROTO (the key holds something else); BASE_EIO; BASE_ESTORE.

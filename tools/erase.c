@@ -79,7 +79,7 @@ int rlfeed_erase_main(int argc, char **argv)
     if (!regcmd_finish_common(&c)) {
         goto done;
     }
-    s = regcmd_open(&c);
+    s = regcmd_open_policy(&c);
     if (s == NULL) {
         goto done;
     }

@@ -174,7 +174,7 @@ int rlfeed_promote_main(int argc, char **argv)
     if (!parse_args(&r, argc, argv)) {
         goto done;
     }
-    s = regcmd_open(&r.o.c);
+    s = regcmd_open_policy(&r.o.c);
     if (s == NULL) {
         goto done;
     }

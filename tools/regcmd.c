@@ -103,6 +103,26 @@ sto_store *regcmd_open(const regcmd_common *c)
     return s;
 }
 
+sto_store *regcmd_open_policy(const regcmd_common *c)
+{
+    sto_store *s = regcmd_open(c);
+    bool known = false;
+    base_err e = s != NULL ? sto_policy_known(s, c->policy, &known) : BASE_OK;
+    if (s != NULL && (e != BASE_OK || !known)) {
+        if (e != BASE_OK) {
+            fprintf(stderr, "rlfeed %s: %s\n", c->cmd, base_strerror(e));
+        } else {
+            fprintf(stderr,
+                    "rlfeed %s: no policy %s in this Redis (no audit stream, registry, models or "
+                    "decisions): check --policy and --redis\n",
+                    c->cmd, c->policy);
+        }
+        sto_store_close(s);
+        s = NULL;
+    }
+    return s;
+}
+
 bool regcmd_parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;

@@ -72,6 +72,13 @@ bool regcmd_finish_common(regcmd_common *c);
 /* Open the store at c->redis_url. Return: NULL after printing why. */
 sto_store *regcmd_open(const regcmd_common *c);
 
+/*
+ * regcmd_open_policy() - regcmd_open(), for a command that writes: NULL, after printing why,
+ * also when the store has nothing of c->policy (sto_policy_known()): a mistyped name must not
+ * create keys of its own.
+ */
+sto_store *regcmd_open_policy(const regcmd_common *c);
+
 /* Decimal uint64 (digits only, no sign). */
 bool regcmd_parse_u64(const char *s, uint64_t *out);
 /* A finite double, the whole string. */

@@ -87,7 +87,7 @@ int rlfeed_rollback_main(int argc, char **argv)
     if (!regcmd_finish_common(&c)) {
         goto done;
     }
-    s = regcmd_open(&c);
+    s = regcmd_open_policy(&c);
     if (s == NULL) {
         goto done;
     }
@@ -457,7 +457,7 @@ int rlfeed_serve_main(int argc, char **argv)
     if (!regcmd_finish_common(&c)) {
         goto done;
     }
-    s = regcmd_open(&c);
+    s = regcmd_open_policy(&c);
     if (s == NULL) {
         goto done;
     }

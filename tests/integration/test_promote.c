@@ -348,14 +348,35 @@ static void unfit_data_is_exit_4(fixture *f)
     TST_EQ(production(f, "narrow"), 0);
     TST_EQ(audit_len(f, "narrow"), 1);
 
-    /* A policy whose online head never checkpointed: no candidate yet, not an error. */
+    /* A name this Redis has nothing of (a typo): refused, and no key of its own made. */
+    const char *ghost[] = {"--policy", "fresh", "--json", NULL};
+    TST_EQ(cli(f, &j, "promote", ghost), 2);
+    json_decref(j);
+    TST_EQ(audit_len(f, "fresh"), 0);
+    const char *ghost_serve[] = {"--policy", "fresh", "--canary", "0.3", NULL};
+    TST_EQ(cli(f, &j, "serve", ghost_serve), 2);
+    json_decref(j);
+    TST_EQ(audit_len(f, "fresh"), 0);
+    /* A policy whose online head never checkpointed (its daemon started: an audit entry, as
+     * every start writes): no candidate yet, not an error. */
+    redisContext *rf = redisConnectUnix(sto_server_url(f->srv) + strlen("unix:"));
+    redisReply *add = rf != NULL && !rf->err
+                          ? redisCommand(rf, "XADD rlfeed:{fresh}:audit * action restore")
+                          : NULL;
+    TST_TRUE(add != NULL && add->type == REDIS_REPLY_STRING);
+    if (add != NULL) {
+        freeReplyObject(add);
+    }
+    if (rf != NULL) {
+        redisFree(rf);
+    }
     const char *fresh[] = {"--policy", "fresh", "--json", NULL};
     TST_EQ(cli(f, &j, "promote", fresh), 4);
     TST_STREQ(jstr(j, "verdict"), "not_fit");
     TST_TRUE(strstr(jstr(j, "reason"), "no candidate yet") != NULL);
     json_decref(j);
     TST_EQ(production(f, "fresh"), 0);
-    TST_EQ(audit_len(f, "fresh"), 1);
+    TST_EQ(audit_len(f, "fresh"), 2);
 
     /*
      * Candidate and production learned for different action lists (renamed or reordered
