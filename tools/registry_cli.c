@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "base/alloc.h"
+#include "policy/head.h"
 #include "storage/store.h"
 #include "tools/regcmd.h"
 
@@ -32,6 +33,50 @@ static bool previous_version(const sto_audit_entry *a, size_t n, uint64_t curren
         }
     }
     return false;
+}
+
+/*
+ * Whether the daemon can serve snapshot @version of @policy (service/registry.c): it makes a
+ * head, and has the shape and action list of the newest checkpoint @online (the daemon's
+ * definition when it took it; not checked when there is none). Else false, why in @why.
+ */
+static bool servable(sto_store *s, const char *policy, uint64_t version, uint64_t online, char *why,
+                     size_t whylen)
+{
+    base_snapshot *m = NULL, *o = NULL;
+    pol_head *h = NULL;
+    bool found = false, have_online = false, ok = false;
+    base_err e = sto_store_model_get(s, policy, version, &m, &found);
+    if (e != BASE_OK || !found) {
+        snprintf(why, whylen, "%s", e != BASE_OK ? base_strerror(e) : "it does not exist");
+    } else if ((e = pol_head_from_snapshot(m, &h)) != BASE_OK) {
+        snprintf(why, whylen, "it does not make a head (%s learner, %s): %s", m->learner,
+                 m->settings.explorer[0] != '\0' ? "settings recorded" : "no settings recorded",
+                 base_strerror(e));
+    } else if (online != 0 && online != version &&
+               (e = sto_store_model_get(s, policy, online, &o, &have_online)) != BASE_OK) {
+        snprintf(why, whylen, "reading the newest checkpoint %llu: %s", (unsigned long long)online,
+                 base_strerror(e));
+    } else if (have_online && (o->dim != m->dim || o->n_actions != m->n_actions ||
+                               o->settings.action_dim != m->settings.action_dim)) {
+        snprintf(why, whylen,
+                 "it has dim %u, %u actions, action_dim %u; the newest checkpoint (%llu) %u, "
+                 "%u, %u",
+                 m->dim, m->n_actions, m->settings.action_dim, (unsigned long long)online, o->dim,
+                 o->n_actions, o->settings.action_dim);
+    } else if (have_online && o->actions_hash[0] != '\0' && m->actions_hash[0] != '\0' &&
+               strcmp(o->actions_hash, m->actions_hash) != 0) {
+        snprintf(why, whylen,
+                 "it was learned for other action names or another order (%s) than the newest "
+                 "checkpoint, %llu (%s)",
+                 m->actions_hash, (unsigned long long)online, o->actions_hash);
+    } else {
+        ok = true;
+    }
+    pol_head_free(h);
+    base_snapshot_free(o);
+    base_snapshot_free(m);
+    return ok;
 }
 
 static void print_move(const regcmd_common *c, const char *action, uint64_t from, uint64_t to,
@@ -115,6 +160,12 @@ int rlfeed_rollback_main(int argc, char **argv)
     if (target == g.production) {
         fprintf(stderr, "rlfeed rollback: production is already %llu\n",
                 (unsigned long long)target);
+        goto done;
+    }
+    char why_not[512];
+    if (target != 0 && !servable(s, c.policy, target, g.online, why_not, sizeof(why_not))) {
+        fprintf(stderr, "rlfeed rollback: snapshot %llu cannot be served: %s; nothing changed\n",
+                (unsigned long long)target, why_not);
         goto done;
     }
     char reason[REASON_MAX], id[BASE_STREAM_ID_MAX + 1] = "";

@@ -389,8 +389,29 @@ static void unfit_data_is_exit_4(fixture *f)
         base_strlcpy(now->actions_hash, "a00000000000000b2", sizeof(now->actions_hash));
     }
     TST_TRUE(save(f, was) && save(f, now));
-    const char *to_good[] = {"--policy", "renamed", "--to", "1000", NULL};
-    TST_EQ(cli(f, NULL, "rollback", to_good), 0);
+    /* 2000 the newest checkpoint: the daemon could not serve 1000 under its list, so rollback
+     * refuses; production 1000 all the same (set by hand), for promote to compare. */
+    redisContext *rr = redisConnectUnix(sto_server_url(f->srv) + strlen("unix:"));
+    for (int step = 0; step < 2; step++) {
+        redisReply *hs =
+            rr != NULL && !rr->err
+                ? redisCommand(rr, step == 0 ? "HSET rlfeed:{renamed}:registry online 2000"
+                                             : "HSET rlfeed:{renamed}:registry production 1000")
+                : NULL;
+        TST_TRUE(hs != NULL && hs->type == REDIS_REPLY_INTEGER);
+        if (hs != NULL) {
+            freeReplyObject(hs);
+        }
+        if (step == 0) {
+            const char *to_good[] = {"--policy", "renamed", "--to", "1000", NULL};
+            TST_EQ(cli(f, NULL, "rollback", to_good), 2);
+            TST_EQ(production(f, "renamed"), 0);
+            TST_EQ(audit_len(f, "renamed"), 0);
+        }
+    }
+    if (rr != NULL) {
+        redisFree(rr);
+    }
     const char *renamed[] = {"--policy", "renamed", "--candidate", "2000", "--json", NULL};
     TST_EQ(cli(f, &j, "promote", renamed), 4);
     TST_STREQ(jstr(j, "verdict"), "not_fit");
