@@ -70,7 +70,7 @@ const char *proto_status_name(proto_status s);
 typedef enum proto_health_status {
     PROTO_HEALTH_STARTING = 0, /* "starting": rebuilding state; other requests: unavailable */
     PROTO_HEALTH_READY,        /* "ready" */
-    PROTO_HEALTH_DEGRADED,     /* "degraded": Redis unreachable, writes wait in the queue */
+    PROTO_HEALTH_DEGRADED,     /* "degraded": Redis away or refusing, or the write queue full */
 } proto_health_status;
 
 typedef enum proto_redis_state {

@@ -262,9 +262,11 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
 {
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
-    bool up = ls.up;
-    proto_health h = {.status = up ? PROTO_HEALTH_READY : PROTO_HEALTH_DEGRADED,
-                      .redis = up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN};
+    char why[64];
+    /* As /readyz: Redis away or refusing, or the write queue full, is degraded. */
+    proto_health h = {.status = svc_engine_ready(e, why, sizeof(why)) ? PROTO_HEALTH_READY
+                                                                      : PROTO_HEALTH_DEGRADED,
+                      .redis = ls.up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN};
     for (uint32_t i = 0; i < e->n_pol; i++) {
         unsigned st = atomic_load(&e->pol[i].alarm_state);
         if (st != RWD_ALARM_OK && h.n_alarms++ < PROTO_HEALTH_ALARMS_MAX) {

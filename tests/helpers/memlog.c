@@ -32,6 +32,7 @@ typedef struct plog {
 struct tst_memlog {
     pthread_mutex_t lk;
     size_t capacity;
+    size_t depth; /* what stats report as waiting (tst_memlog_set_depth) */
     uint64_t next_id;
     plog p[MEMLOG_POLICIES];
     size_t n_p;
@@ -182,11 +183,19 @@ static void mem_stats(void *impl, svc_log_stats *out)
 {
     tst_memlog *m = impl;
     pthread_mutex_lock(&m->lk);
-    *out = (svc_log_stats){.up = true, .capacity = m->capacity, .written = m->written, .url = ""};
+    *out = (svc_log_stats){
+        .up = true, .depth = m->depth, .capacity = m->capacity, .written = m->written, .url = ""};
     pthread_mutex_unlock(&m->lk);
 }
 
 static const svc_log_ops writer_ops = {mem_submit, mem_stats};
+
+void tst_memlog_set_depth(tst_memlog *m, size_t depth)
+{
+    pthread_mutex_lock(&m->lk);
+    m->depth = depth;
+    pthread_mutex_unlock(&m->lk);
+}
 
 svc_log tst_memlog_writer(tst_memlog *m)
 {

@@ -19,6 +19,8 @@ typedef struct tst_memlog tst_memlog;
 
 tst_memlog *tst_memlog_new(size_t capacity);
 void tst_memlog_free(tst_memlog *m);
+/* Make the writer's stats report @depth records waiting (its capacity: a full queue). */
+void tst_memlog_set_depth(tst_memlog *m, size_t depth);
 
 /* What Redis would hold if the process died now: a deep copy. */
 tst_memlog *tst_memlog_clone(tst_memlog *m);

@@ -306,6 +306,32 @@ static void replay_after_cut_matches(uint32_t cut, bool learned_first, uint64_t 
     tst_memlog_free(held);
 }
 
+/* health says "degraded" while the write queue is full, as /readyz does, though Redis is up. */
+static void health_is_degraded_on_a_full_queue(void)
+{
+    tst_memlog *log = tst_memlog_new(64);
+    run r;
+    TST_TRUE(run_open(&r, log));
+    for (int full = 0; full < 2; full++) {
+        tst_memlog_set_depth(log, full ? 64 : 0);
+        catcher c = {.got = false};
+        svc_replier rp = {.send = catch_reply, .arg = &c};
+        proto_request q;
+        memset(&q, 0, sizeof(q));
+        q.op = PROTO_OP_HEALTH;
+        q.clock_set_ms = q.clock_advance_ms = -1;
+        svc_engine_handle(r.eng, &q, &rp);
+        TST_TRUE(c.got && c.r.ok);
+        TST_STREQ(c.r.status, full ? "degraded" : "ready");
+        TST_STREQ(c.r.redis, "up");
+        char why[64] = "";
+        TST_EQ(svc_engine_ready(r.eng, why, sizeof(why)), !full);
+    }
+    tst_memlog_set_depth(log, 0);
+    run_close(&r);
+    tst_memlog_free(log);
+}
+
 int main(void)
 {
     pol_numerics_init();
@@ -324,5 +350,7 @@ int main(void)
     }
     TST_TRUE(sums[0] != sums[1]); /* the map is in force */
     TST_TRUE(sums[0] != sums[2] && sums[0] != sums[3] && sums[2] != sums[3]); /* so is rounding */
+    config = CONFIG_LINEAR;
+    health_is_degraded_on_a_full_queue();
     return tst_done();
 }
