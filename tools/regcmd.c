@@ -28,6 +28,14 @@ int regcmd_opt(const char *cmd, int argc, char **argv, int *i, const char *name,
         fprintf(stderr, "rlfeed %s: %s needs a value\n", cmd, name);
         return -1;
     }
+    if (strncmp(argv[*i + 1], "--", 2) == 0 && argv[*i + 1][2] != '\0') {
+        /* `--plot --json` would write a file named --json: an option is not a value. */
+        fprintf(stderr,
+                "rlfeed %s: %s needs a value, not the option '%s' (a value that starts with "
+                "-- is written %s=VALUE)\n",
+                cmd, name, argv[*i + 1], name);
+        return -1;
+    }
     *i += 1;
     *out_val = argv[*i];
     return 1;

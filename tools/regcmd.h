@@ -50,7 +50,8 @@ typedef struct regcmd_common {
 /*
  * regcmd_opt() - match "--name VALUE" or "--name=VALUE" at argv[*i].
  * Return: 1 with *out_val set (and *i advanced past a separate value); 0 if
- *         argv[*i] is not --name; -1 if the value is missing (message
+ *         argv[*i] is not --name; -1 if the value is missing, or a separate one
+ *         starts with "--" (an option, not a value: use --name=VALUE; message
  *         printed).
  */
 int regcmd_opt(const char *cmd, int argc, char **argv, int *i, const char *name,
