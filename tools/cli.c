@@ -478,7 +478,7 @@ static int registry_cmd(const char *cmd, int argc, char **argv)
     return rlfeed_serve_main(argc, argv);
 }
 
-/* `rlfeed key|erase|policy --help`: what each takes (the others print their own). */
+/* `rlfeed key|erase|policy|promote|... --help`: what each takes (the others print their own). */
 static const struct {
     const char *cmd;
     const char *text;
@@ -502,6 +502,25 @@ static const struct {
                "  the policy catalog rlfeedd follows (docs/operations.md, \"Policies at run\n"
                "  time\"): put a definition (or one policy of a whole config with --policy),\n"
                "  get one (--version: an older one), list them, retire one\n"},
+    {"promote", "usage: rlfeed promote --policy P [--redis URL] [--who NAME] [--json]\n"
+                "    [--candidate VERSION] [--window 24h] [--estimator dr|snips|ips]\n"
+                "    [--confidence 0.95] [--margin M] [--min-samples N] [--max-samples N]\n"
+                "    [--seed S] [--holdout] [--dry-run] [--plot FILE.svg]\n"
+                "  evaluates the candidate snapshot off-policy against production on the\n"
+                "  window's joined examples and promotes it, holds, or finds the data unfit;\n"
+                "  exit 0 promoted, 3 held, 4 not fit, 2 error (docs/promotion.md)\n"},
+    {"rollback", "usage: rlfeed rollback --policy P [--to VERSION] [--reason TEXT] [--redis URL]\n"
+                 "                       [--who NAME] [--json]\n"
+                 "  moves production back: to the version it replaced, or to --to (0: the\n"
+                 "  base model), with an audit entry (docs/promotion.md)\n"},
+    {"history", "usage: rlfeed history --policy P [--limit N] [--redis URL] [--json]\n"
+                "  the promotions, rollbacks and serve changes of the audit trail, oldest\n"
+                "  first (docs/promotion.md)\n"},
+    {"audit", "usage: rlfeed audit --policy P [--limit N] [--redis URL] [--json]\n"
+              "  the whole audit trail, the daemon's entries too (docs/operations.md)\n"},
+    {"serve", "usage: rlfeed serve --policy P [--mode online|production] [--canary SHARE]\n"
+              "                    [--clear] [--redis URL] [--who NAME] [--json]\n"
+              "  which slot serves, and the canary share, until cleared (docs/promotion.md)\n"},
 };
 
 /* The help of @cmd when an argument of @argv[0..argc) asks for it, else NULL. */
