@@ -296,7 +296,7 @@ static void report_close(const svc_persist_report *rep, const svc_config *cfg)
                  "next start appends them before recovery",
                  rep->spilled, rep->spill_path);
     }
-    if (rep->snapshots > 0) {
+    if (rep->snapshots > 0 && !temporary) { /* else there is no next start to replay them */
         base_log(BASE_LOG_INFO,
                  "shutdown: %" PRIu64 " checkpoint(s) not stored; the next start replays the "
                  "streams from the last stored one",
@@ -570,7 +570,11 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
             keep_redis(&kp);
         }
     }
-    base_log(BASE_LOG_INFO, "signal %d: shutting down", sig);
+    if (sig == SIGTERM && svc_lease_lost(lease)) {
+        base_log(BASE_LOG_INFO, "shutting down: ownership lost"); /* the lease thread's signal */
+    } else {
+        base_log(BASE_LOG_INFO, "signal %d: shutting down", sig);
+    }
 done:;
     /* Order matters: stop input, apply and snapshot, flush to Redis, spill, release. */
     uint64_t t0 = base_mono_ns();
@@ -624,6 +628,12 @@ done:;
         base_log(BASE_LOG_INFO, "stopped %s after %.1f s",
                  rep.spilled > 0 ? "with records spilled" : "cleanly",
                  (double)(base_mono_ns() - t0) / 1e9);
+    } else {
+        base_log(BASE_LOG_ERROR, "stopped after %.1f s: %s (exit status 1)",
+                 (double)(base_mono_ns() - t0) / 1e9,
+                 svc_lease_lost(lease) ? "another instance owns a policy now"
+                 : rep.lost > 0        ? "records were not stored"
+                                       : "the start failed, as logged above");
     }
     if (!lease_stopped) {
         /*
