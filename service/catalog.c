@@ -262,8 +262,8 @@ static void take_over(svc_catalog *c)
             continue;
         }
         char origin[SVC_URL_MAX + 96];
-        snprintf(origin, sizeof(origin), "taken over from instance \"%s\" (its lease ran out)",
-                 w->holder);
+        snprintf(origin, sizeof(origin),
+                 "taken over from instance \"%s\" (its lease was released or ran out)", w->holder);
         svc_policy_config pc = w->cfg;
         if (create(c, &pc, pc.def_version, origin, false)) {
             atomic_store(&w->taken, true); /* its arrays now belong to policy[] (or are freed) */
@@ -332,10 +332,11 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
         /* The lease thread found the lease taken while this ran: step down again. */
         atomic_store(&p->step_down, true);
     }
-    base_log_policy(BASE_LOG_INFO, p->cfg->name,
-                    "policy %s: taken over from instance \"%s\" (its lease ran out); model "
-                    "version %" PRIu64 ", next lsn %" PRIu64 "; owned here from now on",
-                    p->cfg->name, from, (uint64_t)atomic_load(&p->n_updates), p->next_lsn);
+    base_log_policy(
+        BASE_LOG_INFO, p->cfg->name,
+        "policy %s: taken over from instance \"%s\" (its lease was released or ran out); model "
+        "version %" PRIu64 ", next lsn %" PRIu64 "; owned here from now on",
+        p->cfg->name, from, (uint64_t)atomic_load(&p->n_updates), p->next_lsn);
     return true;
 }
 
