@@ -255,7 +255,16 @@ static void answer_stored(svc_explainer *x, const explain_job *j)
         sto_store_close(x->store);
         x->store = NULL;
     }
-    if (err != BASE_OK) {
+    if (err == BASE_EPROTO) {
+        /* Not the storage's state: a retry finds the same bytes. */
+        base_log(BASE_LOG_WARN, "explain %s/%s: its stored records or index entry do not decode",
+                 j->p->cfg->name, j->event_id);
+        snprintf(msg, sizeof(msg),
+                 "the stored records of \"%.48s\" (or their event index entry) do not decode: "
+                 "not written by rlfeedd",
+                 j->event_id);
+        svc_engine_reject(e, &j->r, PROTO_E_INTERNAL, msg);
+    } else if (err != BASE_OK) {
         base_log(BASE_LOG_WARN, "explain %s/%s: redis: %s", j->p->cfg->name, j->event_id,
                  base_strerror(err));
         svc_engine_reject(e, &j->r, PROTO_E_UNAVAILABLE, "storage unavailable; retry");

@@ -3,10 +3,12 @@
  * entry of policy p's decision stream that does not decode stops the start, and the log
  * names the stream and the entry's id; once it is deleted (XDEL, as the docs say), the daemon
  * starts and recovers what it had. The same in the joined stream: rlfeed promote names it.
+ * An event index entry naming such an entry: explain answers internal, not unavailable.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "proc.h"
@@ -80,6 +82,26 @@ int main(void)
     snprintf(log, sizeof(log), "%s/cli.log", f.dir);
     snprintf(needle, sizeof(needle), "rlfeed:{p}:joined entry %s does not decode", id);
     TST_TRUE(tst_file_has(log, needle));
+
+    /*
+     * An event index entry naming a foreign entry (written while the daemon runs, so no
+     * replay meets it): explain answers internal, not an unavailable a retry cannot mend.
+     */
+    TST_TRUE(redis_cmd(&f, "XDEL rlfeed:{p}:joined %s", id, NULL, 0));
+    TST_TRUE(tst_daemon_start(&f, true, NULL));
+    TST_TRUE(redis_cmd(&f, "XADD rlfeed:{p}:decisions * r %s", "not-a-record", id, sizeof(id)));
+    char hset[200];
+    snprintf(hset, sizeof(hset), "HSET rlfeed:{p}:evidx:%lld ev-bad %%s",
+             (long long)(time(NULL) / 3600)); /* the wall clock: the daemon's */
+    TST_TRUE(redis_cmd(&f, hset, id, NULL, 0));
+    rlfeed_reply r;
+    TST_OK(tst_callf(&f, &r, "{\"op\":\"explain\",\"policy\":\"p\",\"event_id\":\"ev-bad\"}"));
+    printf("# explain ev-bad: %s %s\n", r.ok ? "ok" : rlfeed_errcode_name(r.error.code),
+           r.ok ? "" : r.error.message);
+    TST_TRUE(!r.ok && r.error.code == PROTO_E_INTERNAL);
+    TST_TRUE(strstr(r.error.message, "\"ev-bad\" (or their event index entry) do not decode") !=
+             NULL);
+    TST_EQ(tst_daemon_stop(&f), 0);
 
     tst_daemon_fini(&f, tst_failed > 0);
     return tst_done();
