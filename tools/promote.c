@@ -133,7 +133,9 @@ static int commit(promote_run *r, sto_store *s, const char *report, char *out_id
     uint64_t now = 0;
     base_err e = sto_registry_change(s, r->o.c.policy, &ch, &res, &now, out_id);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed promote: the registry change failed: %s%s\n", base_strerror(e),
+        char words[256];
+        fprintf(stderr, "rlfeed promote: the registry change failed: %s%s\n",
+                sto_store_strerror(s, e, words, sizeof(words)),
                 e == BASE_EIO ? " (it may or may not have happened: rlfeed history tells)" : "");
         return REGCMD_EXIT_ERROR;
     }

@@ -183,7 +183,9 @@ int rlfeed_rollback_main(int argc, char **argv)
     uint64_t was = 0;
     e = sto_registry_change(s, c.policy, &ch, &res, &was, id);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed rollback: the registry change failed: %s%s\n", base_strerror(e),
+        char words[256];
+        fprintf(stderr, "rlfeed rollback: the registry change failed: %s%s\n",
+                sto_store_strerror(s, e, words, sizeof(words)),
                 e == BASE_EIO ? " (it may or may not have happened: rlfeed history tells)" : "");
     } else if (res == STO_CONFLICT) {
         fprintf(stderr, "rlfeed rollback: production moved meanwhile (now %llu): rerun\n",
@@ -527,7 +529,8 @@ int rlfeed_serve_main(int argc, char **argv)
         e = sto_registry_get(s, c.policy, &g);
     }
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed serve: %s\n", base_strerror(e));
+        char words[256];
+        fprintf(stderr, "rlfeed serve: %s\n", sto_store_strerror(s, e, words, sizeof(words)));
         goto done;
     }
     const char *now_serve = g.serve == STO_SERVE_ONLINE       ? "online"
