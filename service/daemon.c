@@ -160,8 +160,13 @@ static base_err start_redis(const svc_config *cfg, sto_server **out_srv, const c
  */
 static base_err check_data_dir(const char *dir)
 {
+    struct stat st;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         base_log(BASE_LOG_ERROR, "data_dir %s: cannot create it: %s", dir, strerror(errno));
+        return BASE_EIO;
+    }
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        base_log(BASE_LOG_ERROR, "data_dir %s: %s", dir, strerror(ENOTDIR));
         return BASE_EIO;
     }
     if (access(dir, W_OK | X_OK) != 0) {
