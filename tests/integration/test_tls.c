@@ -252,25 +252,28 @@ static void config_errors(void)
              dir, dir, pol);
     const char *check[] = {"--check", NULL};
     TST_EQ(check_config(text, check), 0);
-    /* An unreadable certificate stops the start, and --check, which reads the files too. */
-    snprintf(text, sizeof(text),
-             "[server]\nurl = tls+tcp://127.0.0.1:0\ntls_cert = %s/nope.pem\nhttp_url =\n"
-             "redis = unix:/nonexistent/redis.sock\n%s",
-             dir, pol);
-    TST_EQ(check_config(text, NULL), 1);
-    TST_TRUE(tst_file_has(log, "tls_cert"));
-    TST_TRUE(tst_file_has(log, "nope.pem"));
-    TST_EQ(check_config(text, check), 1);
-    TST_TRUE(tst_file_has(log, "nope.pem"));
-    /* Another certificate's key: nng would take it and fail every handshake. */
-    snprintf(text, sizeof(text),
-             "[server]\nurl = tls+tcp://127.0.0.1:0\ntls_cert = %s/server.pem\n"
-             "tls_key = %s/client.key\nhttp_url =\nredis = unix:/nonexistent/redis.sock\n%s",
-             dir, dir, pol);
-    TST_EQ(check_config(text, check), 1);
-    TST_TRUE(tst_file_has(log, "client.key is not the key of the certificate in tls_cert"));
-    TST_EQ(check_config(text, NULL), 1);
-    TST_TRUE(tst_file_has(log, "client.key is not the key of the certificate in tls_cert"));
+    /*
+     * Files the start reads and refuses stop it (exit 1), and --check, which reads them too:
+     * an unreadable certificate; another certificate's key (nng would take it and fail every
+     * handshake).
+     */
+    static const struct {
+        const char *cert, *key, *needle;
+    } bad_files[] = {
+        {"nope.pem", "server.key", "tls_cert"},
+        {"server.pem", "client.key", "client.key is not the key of the certificate in tls_cert"},
+    };
+    for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "[server]\nurl = tls+tcp://127.0.0.1:0\ntls_cert = %s/%s\ntls_key = %s/%s\n"
+                 "http_url =\nredis = unix:/nonexistent/redis.sock\n%s",
+                 dir, bad_files[i].cert, dir, bad_files[i].key, pol);
+        for (int with_check = 0; with_check < 2; with_check++) {
+            TST_EQ(check_config(text, with_check ? check : NULL), 1);
+            TST_TRUE(tst_file_has(log, bad_files[i].needle));
+            TST_TRUE(tst_file_has(log, bad_files[i].cert));
+        }
+    }
 }
 
 int main(void)
