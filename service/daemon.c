@@ -609,7 +609,8 @@ done:;
     svc_persist_report rep;
     svc_persist_close(persist, &co, &rep);
     report_close(&rep, cfg);
-    if (svc_lease_lost(lease)) {
+    bool lost_lease = svc_lease_lost(lease); /* read before svc_lease_stop() frees it */
+    if (lost_lease) {
         e = BASE_ESTORE; /* another instance owns a policy now: not a clean stop */
     }
     /* After the last write: hands the policies over, leaving the redis-server its second. */
@@ -636,9 +637,9 @@ done:;
     } else {
         base_log(BASE_LOG_ERROR, "stopped after %.1f s: %s (exit status 1)",
                  (double)(base_mono_ns() - t0) / 1e9,
-                 svc_lease_lost(lease) ? "another instance owns a policy now"
-                 : rep.lost > 0        ? "records were not stored"
-                                       : "the start failed, as logged above");
+                 lost_lease     ? "another instance owns a policy now"
+                 : rep.lost > 0 ? "records were not stored"
+                                : "the start failed, as logged above");
     }
     if (!lease_stopped) {
         /*
