@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define SIM_FEEDBACK_TRIES 8 /* sends of one feedback answered "unavailable" */
 #include <string.h>
 #include <time.h>
 
@@ -45,11 +48,28 @@ static bool send_feedback(sim_worker *w, uint64_t i, const char *id, bool conv, 
         sim_note_transport_error(run, i, "feedback outcome_id", BASE_ELIMIT);
         goto done;
     }
-    if (conv) {
-        e = rlfeed_client_feedback_conv(w->client, run->o->policy, id, signal, value, oid,
-                                        &w->reply);
-    } else {
-        e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid, &w->reply);
+    /*
+     * "unavailable" asks for a retry with the same outcome_id (Redis slow or away: the
+     * outcome may be queued already, and the id makes a second copy a duplicate), as a
+     * frontend would: up to SIM_FEEDBACK_TRIES sends, 10 ms apart doubling to 1 s.
+     */
+    for (int attempt = 0;; attempt++) {
+        if (conv) {
+            e = rlfeed_client_feedback_conv(w->client, run->o->policy, id, signal, value, oid,
+                                            &w->reply);
+        } else {
+            e = rlfeed_client_feedback(w->client, run->o->policy, id, signal, value, oid,
+                                       &w->reply);
+        }
+        if (e != BASE_OK || w->reply.ok || w->reply.error.code != PROTO_E_UNAVAILABLE ||
+            attempt + 1 == SIM_FEEDBACK_TRIES) {
+            break;
+        }
+        atomic_fetch_add(&run->n_retried, 1);
+        long ms = 10L << (attempt < 7 ? attempt : 7);
+        ms = ms > 1000 ? 1000 : ms;
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        (void)nanosleep(&ts, NULL); /* a back-off: an early wake-up only retries sooner */
     }
     if (e != BASE_OK) {
         sim_note_transport_error(run, i, "feedback", e);

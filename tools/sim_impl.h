@@ -90,6 +90,7 @@ typedef struct sim_run {
     atomic_uint_fast64_t by_err[BASE_EINTERNAL + 1]; /* transport failures */
     atomic_uint_fast64_t n_conv_outcomes;            /* conversation-level outcomes acknowledged */
     atomic_uint_fast64_t n_late;       /* outcomes answered "late": after the join window */
+    atomic_uint_fast64_t n_retried;    /* feedback sent again after "unavailable" */
     atomic_uint_fast64_t n_dropped;    /* delayed feedbacks not sent (the run stopped) */
     atomic_uint_fast64_t max_queued;   /* deepest delayed-feedback queue of any frontend */
     atomic_uint_fast64_t n_job_failed; /* `rlfeed serve`/`promote` runs that failed (exit 2) */

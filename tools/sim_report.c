@@ -175,6 +175,8 @@ void sim_print_summary(sim_run *run, double seconds)
                               json_integer((json_int_t)atomic_load(&run->n_late)));
     (void)json_object_set_new(j, "max_queued_feedback",
                               json_integer((json_int_t)atomic_load(&run->max_queued)));
+    (void)json_object_set_new(j, "feedback_retries",
+                              json_integer((json_int_t)atomic_load(&run->n_retried)));
     (void)json_object_set_new(j, "seconds", json_real(seconds));
     (void)json_object_set_new(j, "errors", json_integer((json_int_t)atomic_load(&run->n_errors)));
     text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
