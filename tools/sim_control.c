@@ -15,6 +15,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "proto/stats.h"
+#include "storage/store.h"
 
 /*
  * The sim drives the registry with the rlfeed program itself (/proc/self/exe),
@@ -155,16 +156,20 @@ bool sim_apply_serving(sim_run *run, rlfeed_client *c)
             copy_out(fd, stderr, "  ");
         }
     } else if (!wait_for_daemon(o, c)) {
+        char shown[1024];
+        sto_url_redact(o->redis, shown, sizeof(shown)); /* never its password */
         fprintf(stderr,
                 "rlfeed sim: the registry says serve %s, canary %s, but the daemon at %s "
                 "does not serve so within 5 s: is it using that Redis (%s)?\n",
                 o->serve != NULL ? o->serve : "(unchanged)",
-                o->canary != NULL ? o->canary : "(unchanged)", o->url, o->redis);
+                o->canary != NULL ? o->canary : "(unchanged)", o->url, shown);
         rc = 2;
     } else {
+        char shown[1024];
+        sto_url_redact(o->redis, shown, sizeof(shown));
         fprintf(stderr, "rlfeed sim: serving from %s, canary %s (registry of %s at %s)\n",
                 o->serve != NULL ? o->serve : "(unchanged)",
-                o->canary != NULL ? o->canary : "(unchanged)", o->policy, o->redis);
+                o->canary != NULL ? o->canary : "(unchanged)", o->policy, shown);
     }
     if (fd >= 0) {
         (void)close(fd);

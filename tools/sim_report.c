@@ -77,17 +77,20 @@ void sim_print_ready(sim_run *run)
         if (so_far > o->n) {
             so_far = o->n;
         }
-        char prod_version[24] = "-";
+        char online_version[24] = "-", prod_version[24] = "-"; /* "-": no decide of the slot */
+        if (atomic_load(&b->slot_decided[0]) > 0) {
+            (void)snprintf(online_version, sizeof(online_version), "%" PRIu64,
+                           (uint64_t)atomic_load(&b->max_version)); /* fits */
+        }
         if (atomic_load(&b->slot_decided[1]) > 0) {
             (void)snprintf(prod_version, sizeof(prod_version), "%" PRIu64,
                            (uint64_t)atomic_load(&b->max_prod)); /* fits */
         }
-        printf("%5" PRIu64 " %12" PRIu64 " %9.4f %10.4f %10.4f %9.4f %13" PRIu64 " %12s %13.0f\n",
+        printf("%5" PRIu64 " %12" PRIu64 " %9.4f %10.4f %10.4f %9.4f %13s %12s %13.0f\n",
                run->next_print + 1, so_far, ratio(atomic_load(&b->base_hits), done), served,
                ratio(atomic_load(&b->slot_hits[0]), atomic_load(&b->slot_decided[0])),
                ratio(atomic_load(&b->slot_hits[1]), atomic_load(&b->slot_decided[1])),
-               (uint64_t)atomic_load(&b->max_version), prod_version,
-               secs > 0.0 ? (double)decided / secs : 0.0);
+               online_version, prod_version, secs > 0.0 ? (double)decided / secs : 0.0);
         fflush(stdout);
         run->last_served_acc = served;
         run->next_print++;
