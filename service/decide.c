@@ -329,8 +329,15 @@ static void rule_exploration(const svc_prt *p, double budget, const base_decisio
             rest += (double)pmf[k];
         }
     }
-    /* Over the budget: the explored candidates keep their proportions, scaled to it. */
-    if (rest > budget && budget > 0.0) {
+    /*
+     * Over the budget: the explored candidates keep their proportions, scaled to it. The
+     * exploration is scaled as a whole, the part of g's probability it gave g (its floor)
+     * too, so that the shares still add up to the probability that the decision explores:
+     * none at budget 0.
+     */
+    if (budget <= 0.0) {
+        explore_share[g] = 0.0f;
+    } else if (rest > budget) {
         double scale = budget / rest;
         for (uint32_t k = 0; k < d->n_cand; k++) {
             if (k != g && pmf[k] > 0.0f) {
@@ -340,6 +347,7 @@ static void rule_exploration(const svc_prt *p, double budget, const base_decisio
                 pmf[k] = kept;
             }
         }
+        explore_share[g] = (float)((double)explore_share[g] * scale);
     }
     pmf[g] = (float)((double)pmf[g] + moved);
 }

@@ -18,6 +18,7 @@
 #include "client/rlfeed_client.h"
 #include "daemon.h"
 #include "proc.h"
+#include "proto/explain.h"
 #include "proto/request.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -154,6 +155,42 @@ int main(void)
         TST_TRUE(m_all > 0.1);
         json_decref(s);
     }
+
+    /*
+     * The explained exploration shares follow the rules: none at all for "explore": false
+     * and budget 0 (the head's choice keeps no floor), within the budget on the other
+     * candidates elsewhere, never more than a candidate's probability.
+     */
+    int bad_shares = 0, explained = 0;
+    for (int i = 0; up && i < 200; i++) {
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        proto_explain x;
+        if (rlfeed_client_explain(f.c, "x", log_[i].event_id, &rep, &len) != BASE_OK ||
+            proto_explain_decode(rep, len, &x) != BASE_OK) {
+            base_free(rep);
+            continue;
+        }
+        base_free(rep);
+        explained++;
+        int kind = i % 10;
+        double limit = kind == 9 || kind == 8 ? 0.0 : kind == 7 ? 0.05 : kind == 6 ? 0.1 : 1.0;
+        uint32_t g = 0;
+        for (uint32_t k = 1; k < x.n_cand; k++) {
+            g = x.cand[k].probability > x.cand[g].probability ? k : g;
+        }
+        double all = 0.0, others = 0.0;
+        for (uint32_t k = 0; k < x.n_cand; k++) {
+            all += x.cand[k].exploration;
+            others += k != g ? x.cand[k].exploration : 0.0;
+            bad_shares += x.cand[k].exploration > x.cand[k].probability;
+        }
+        bool bad = limit == 0.0 ? all != 0.0 : others > limit + 1e-6;
+        bad_shares += bad;
+        proto_explain_fini(&x);
+    }
+    TST_EQ(explained, up ? 200 : 0);
+    TST_EQ(bad_shares, 0);
 
     /* The log holds exactly what was served. */
     if (up) {
