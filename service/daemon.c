@@ -609,14 +609,15 @@ done:;
     svc_persist_report rep;
     svc_persist_close(persist, &co, &rep);
     report_close(&rep, cfg);
-    bool lost_lease = svc_lease_lost(lease); /* read before svc_lease_stop() frees it */
-    if (lost_lease) {
-        e = BASE_ESTORE; /* another instance owns a policy now: not a clean stop */
-    }
     /* After the last write: hands the policies over, leaving the redis-server its second. */
     uint64_t lease_by = t0 + (uint64_t)(SHUTDOWN_MS - REDIS_STOP_MIN_MS - 100) * 1000000u;
     uint64_t soonest = base_mono_ns() + (uint64_t)LEASE_STOP_MIN_MS * 1000000u;
-    bool lease_stopped = svc_lease_stop(lease, lease_by > soonest ? lease_by : soonest);
+    bool lost_lease = false; /* read by svc_lease_stop(), which frees the lease */
+    bool lease_stopped =
+        svc_lease_stop(lease, lease_by > soonest ? lease_by : soonest, &lost_lease);
+    if (lost_lease) {
+        e = BASE_ESTORE; /* another instance owns a policy now: not a clean stop */
+    }
     if (lease_stopped) {
         svc_net_free(net);
         svc_engine_free(eng);

@@ -335,8 +335,8 @@ static void rule_exploration(const svc_prt *p, double budget, const base_decisio
      * too, so that the shares still add up to the probability that the decision explores:
      * none at budget 0.
      */
-    if (budget <= 0.0) {
-        explore_share[g] = 0.0f;
+    if (budget <= 0.0 || rest <= 0.0) {
+        explore_share[g] = 0.0f; /* g alone has probability: nothing explores */
     } else if (rest > budget) {
         double scale = budget / rest;
         for (uint32_t k = 0; k < d->n_cand; k++) {

@@ -193,7 +193,7 @@ base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, sv
     *out = l;
     return BASE_OK;
 fail:
-    (void)svc_lease_stop(l, 0);
+    (void)svc_lease_stop(l, 0, NULL);
     return e;
 }
 
@@ -275,8 +275,11 @@ bool svc_lease_lost(const svc_lease *l)
     return l != NULL && atomic_load(&l->lost);
 }
 
-bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns)
+bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns, bool *out_lost)
 {
+    bool lost_unused = false;
+    out_lost = out_lost != NULL ? out_lost : &lost_unused;
+    *out_lost = false;
     if (l == NULL) {
         return true;
     }
@@ -294,9 +297,11 @@ bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns)
                      "shutdown: redis did not answer the lease renewal or release in time; the "
                      "policies' leases expire by themselves within lease_ms (%u ms)",
                      l->cfg->lease_ms);
+            *out_lost = atomic_load(&l->lost);
             return false; /* the thread still uses @l: both are left to the process exit */
         }
     }
+    *out_lost = atomic_load(&l->lost); /* the thread has ended: final */
     sto_store_close(l->store);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->lk);

@@ -72,9 +72,10 @@ bool svc_lease_lost(const svc_lease *l);
  * renewal thread until base_mono_ns() reaches @deadline_ns (0: for as long as it takes): a
  * Redis that stopped answering holds a renewal or a release for up to redis_timeout_ms. Past
  * the deadline the leases are left to expire by their TTL, and the thread and @l to the
- * process exit (logged); false then, else true.
+ * process exit (logged); false then, else true. *@out_lost (may be NULL): whether ownership
+ * was lost (svc_lease_lost()), read once the thread ended, or at the deadline.
  */
-bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns);
+bool svc_lease_stop(svc_lease *l, uint64_t deadline_ns, bool *out_lost);
 
 /* The default instance id, "<hostname>:<first listen URL>", into @out. */
 void svc_lease_default_owner(const svc_config *cfg, char *out, size_t size);

@@ -258,14 +258,29 @@ void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)
     base_free(st.policies);
 }
 
+/* Whether the writer's stats @ls make the engine ready (svc_engine_ready()). */
+static bool ready_from(const svc_log_stats *ls, char *why, size_t whylen)
+{
+    if (!ls->up) {
+        snprintf(why, whylen, ls->refusing ? "redis refuses writes" : "redis unreachable");
+        return false;
+    }
+    if (ls->depth >= ls->capacity) {
+        snprintf(why, whylen, "write queue full (%llu of %llu records)",
+                 (unsigned long long)ls->depth, (unsigned long long)ls->capacity);
+        return false;
+    }
+    return true;
+}
+
 void svc_op_health(svc_engine *e, const svc_replier *r)
 {
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
     char why[64];
-    /* As /readyz: Redis away or refusing, or the write queue full, is degraded. */
-    proto_health h = {.status = svc_engine_ready(e, why, sizeof(why)) ? PROTO_HEALTH_READY
-                                                                      : PROTO_HEALTH_DEGRADED,
+    /* As /readyz, from the same reading: Redis away or refusing, or the queue full, is degraded. */
+    proto_health h = {.status = ready_from(&ls, why, sizeof(why)) ? PROTO_HEALTH_READY
+                                                                  : PROTO_HEALTH_DEGRADED,
                       .redis = ls.up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN};
     for (uint32_t i = 0; i < e->n_pol; i++) {
         unsigned st = atomic_load(&e->pol[i].alarm_state);
@@ -320,16 +335,7 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
 {
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
-    if (!ls.up) {
-        snprintf(why, whylen, ls.refusing ? "redis refuses writes" : "redis unreachable");
-        return false;
-    }
-    if (ls.depth >= ls.capacity) {
-        snprintf(why, whylen, "write queue full (%llu of %llu records)",
-                 (unsigned long long)ls.depth, (unsigned long long)ls.capacity);
-        return false;
-    }
-    return true;
+    return ready_from(&ls, why, whylen);
 }
 
 /*

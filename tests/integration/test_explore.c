@@ -192,6 +192,42 @@ int main(void)
     TST_EQ(explained, up ? 200 : 0);
     TST_EQ(bad_shares, 0);
 
+    /* Every other candidate ruled out (a and c, c no_explore, a the choice): served with
+     * probability 1, so nothing explores, with no budget asked for. */
+    int alone_ok = 0;
+    for (int i = 0; up && i < 10; i++) {
+        const char *ids[2] = {"a", "c"};
+        float emb[D] = {0.1f * (float)i, -0.2f, 0.3f, 0.0f}, bl[2] = {3.0f, 0.0f};
+        char ev[32];
+        snprintf(ev, sizeof(ev), "alone-%d", i);
+        proto_decide_req q = {.policy = "x",
+                              .event_id = ev,
+                              .embedding = emb,
+                              .dim = D,
+                              .n_cand = 2,
+                              .cand_ids = ids,
+                              .base_logits = bl};
+        rlfeed_reply r;
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        proto_explain x;
+        base_buf req;
+        base_buf_init(&req, 4096);
+        bool got = proto_encode_decide(&req, &q) == BASE_OK &&
+                   tst_call_raw(&f, req.data, req.len, &r) == BASE_OK && r.ok &&
+                   rlfeed_client_explain(f.c, "x", ev, &rep, &len) == BASE_OK &&
+                   proto_explain_decode(rep, len, &x) == BASE_OK;
+        base_buf_fini(&req);
+        base_free(rep);
+        if (!got) {
+            continue;
+        }
+        alone_ok +=
+            r.pmf[0] == 1.0f && x.cand[0].exploration == 0.0f && x.cand[1].exploration == 0.0f;
+        proto_explain_fini(&x);
+    }
+    TST_EQ(alone_ok, up ? 10 : 0);
+
     /* The log holds exactly what was served. */
     if (up) {
         tally t = {0, 0};
