@@ -433,6 +433,15 @@ static base_err make_dir(sto_server *s, const char *dir, char *errbuf, size_t er
     } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         put_msg(errbuf, errlen, "cannot create data directory", strerror(errno));
         goto fail;
+    } else {
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) { /* nothing in it is touched then */
+            const char *why = stat(dir, &st) != 0 ? strerror(errno) : strerror(ENOTDIR);
+            char what[PATH_MAX + 32];
+            (void)snprintf(what, sizeof(what), "data directory %s", dir); /* may cut */
+            put_msg(errbuf, errlen, what, why);
+            goto fail;
+        }
     }
     /* realpath() is XSI; an absolute path is all redis and the socket URL need. */
     if (dir[0] == '/') {

@@ -209,7 +209,9 @@ int rlfeed_promote_main(int argc, char **argv)
         status = commit(&r, s, report_text, audit_id);
     }
     if (status == REGCMD_EXIT_ERROR) {
-        goto done; /* nothing recorded: no report that reads as a decision */
+        /* Nothing recorded (or, after an I/O error, unknown: stderr says to read the history):
+         * no report that reads as a decision. */
+        goto done;
     }
     if (r.o.c.json) {
         json_object_set_new(report, "audit_id",

@@ -118,7 +118,9 @@ sto_store *regcmd_open_policy(const regcmd_common *c)
     base_err e = s != NULL ? sto_policy_known(s, c->policy, &known) : BASE_OK;
     if (s != NULL && (e != BASE_OK || !known)) {
         if (e != BASE_OK) {
-            fprintf(stderr, "rlfeed %s: %s\n", c->cmd, base_strerror(e));
+            char words[256];
+            fprintf(stderr, "rlfeed %s: %s\n", c->cmd,
+                    sto_store_strerror(s, e, words, sizeof(words)));
         } else {
             fprintf(stderr,
                     "rlfeed %s: no policy %s in this Redis (no audit stream, registry, models or "

@@ -9,9 +9,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-#define SIM_FEEDBACK_TRIES 8 /* sends of one feedback answered "unavailable" */
 #include <string.h>
 #include <time.h>
 
@@ -22,6 +19,8 @@
 #include "base/record.h"
 #include "bench/dataset.h"
 #include "client/rlfeed_client.h"
+
+#define SIM_FEEDBACK_TRIES 8 /* sends of one feedback answered "unavailable" */
 
 /* "sim-<seed>-<i>" for event ids, "sim-<seed>-c<n>" for conversation n. */
 bool sim_format_id(char *buf, size_t size, uint64_t seed, const char *kind, uint64_t n)

@@ -26,12 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/record.h"
 #include "daemon.h"
 #include "proc.h"
+#include "storage/server.h"
 #include "storage/store.h"
 #include "tap.h"
 
@@ -197,6 +199,18 @@ static void second_on_the_data_dir_changes_nothing(tst_daemon *f, const char *pa
     TST_TRUE(tst_file_has(log, "data directory in use by another rlfeedd"));
     private_password(f, now, sizeof(now));
     TST_STREQ(now, pass);
+
+    /* A data directory that is a file: refused, and the file left as it was (mode too). */
+    char file[700], err[512] = "";
+    snprintf(file, sizeof(file), "%s/not-a-dir", f->dir);
+    FILE *fp = fopen(file, "w");
+    TST_TRUE(fp != NULL && fclose(fp) == 0 && chmod(file, 0644) == 0);
+    sto_server_opts ro = {.dir = file, .unix_socket = true, .auth = true};
+    sto_server *srv = NULL;
+    TST_EQ(sto_server_start(&ro, &srv, err, sizeof(err)), BASE_EIO);
+    TST_TRUE(srv == NULL && strstr(err, "Not a directory") != NULL);
+    struct stat st;
+    TST_TRUE(stat(file, &st) == 0 && (st.st_mode & 0777) == 0644 && st.st_size == 0);
 }
 
 static void private_server_is_restarted(void)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
@@ -202,6 +203,7 @@ static int check_config(const char *config, const char *const *extra)
     }
     fputs(config, fp);
     fclose(fp);
+    (void)unlink(log); /* the spawn appends: each run's words alone */
     const char *args[8] = {"--config", conf, NULL};
     int n = 2;
     for (int i = 0; extra != NULL && extra[i] != NULL && n < 7; i++) {
