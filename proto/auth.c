@@ -2,13 +2,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
 #include "base/alloc.h"
@@ -149,29 +152,42 @@ static int hexval(char c)
 bool proto_pseudonym_key_load(const char *path, uint8_t key[PROTO_AUTH_KEY_BYTES], char *why,
                               size_t whylen)
 {
+    char text[160]; /* 64 hex digits and a line break; more is not a key */
+    size_t n = 0;
+    bool ok = false, read_ok = true;
     struct stat st;
-    if (stat(path, &st) != 0) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) { /* the mode of the file read, not of a name */
         snprintf(why, whylen, "%s", strerror(errno));
-        return false;
-    }
-    if ((st.st_mode & 077) != 0) {
+    } else if ((st.st_mode & 077) != 0) {
         snprintf(why, whylen, "open to group or others (mode %04o): chmod 600 it",
                  (unsigned)(st.st_mode & 07777));
-        return false;
+    } else {
+        while (n < sizeof(text)) {
+            ssize_t r = read(fd, text + n, sizeof(text) - n);
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            if (r <= 0) {
+                read_ok = r == 0;
+                break;
+            }
+            n += (size_t)r;
+        }
+        while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) {
+            n--;
+        }
+        ok = read_ok && proto_auth_unhex(text, n, key, PROTO_AUTH_KEY_BYTES);
+        if (!read_ok) {
+            snprintf(why, whylen, "%s", strerror(errno));
+        } else if (!ok) {
+            snprintf(why, whylen, "not 64 hex digits (rlfeed key pseudonym makes one)");
+        }
     }
-    base_buf b;
-    base_buf_init(&b, 4096);
-    why[0] = '\0';
-    bool ok = base_buf_read_file(&b, path, why, whylen);
-    size_t n = b.len;
-    while (ok && n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r')) {
-        n--;
+    mbedtls_platform_zeroize(text, sizeof(text)); /* the key's text goes nowhere else */
+    if (fd >= 0) {
+        (void)close(fd);
     }
-    if (ok && !proto_auth_unhex((const char *)b.data, n, key, PROTO_AUTH_KEY_BYTES)) {
-        snprintf(why, whylen, "not 64 hex digits (rlfeed key pseudonym makes one)");
-        ok = false;
-    }
-    base_buf_fini(&b);
     return ok;
 }
 

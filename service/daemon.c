@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -246,7 +248,10 @@ static base_err pseudonym_key(const svc_config *cfg, sto_store *s, svc_engine *e
             return e;
         }
     }
-    if (svc_engine_set_pseudonym_key(eng, key) != BASE_OK) {
+    e = svc_engine_set_pseudonym_key(eng, key);
+    mbedtls_platform_zeroize(key, sizeof(key)); /* the engine keeps its own copy */
+    mbedtls_platform_zeroize(fresh, sizeof(fresh));
+    if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "out of memory");
         return BASE_ENOMEM;
     }

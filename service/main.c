@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "base/alloc.h"
 #include "base/log.h"
 #include "policy/numerics.h"
@@ -50,12 +52,13 @@ static bool files_load(const svc_config *cfg)
         return false;
     }
     uint8_t key[PROTO_AUTH_KEY_BYTES];
-    if (cfg->pseudonym_key[0] != '\0' &&
-        !proto_pseudonym_key_load(cfg->pseudonym_key, key, err, sizeof(err))) {
+    ok = cfg->pseudonym_key[0] == '\0' ||
+         proto_pseudonym_key_load(cfg->pseudonym_key, key, err, sizeof(err));
+    mbedtls_platform_zeroize(key, sizeof(key)); /* read to be checked, not kept */
+    if (!ok) {
         fprintf(stderr, "rlfeedd: [server] pseudonym_key %s: %s\n", cfg->pseudonym_key, err);
-        return false;
     }
-    return true;
+    return ok;
 }
 
 int main(int argc, char **argv)
