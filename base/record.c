@@ -124,6 +124,17 @@ base_snapshot *base_snapshot_new(uint32_t n_params, uint32_t n_state)
     return m;
 }
 
+bool base_actions_differ(const char *a, const char *b)
+{
+    return a[0] != '\0' && b[0] != '\0' && strcmp(a, b) != 0;
+}
+
+bool base_snapshot_same_shape(const base_snapshot *a, const base_snapshot *b)
+{
+    return a->dim == b->dim && a->n_actions == b->n_actions &&
+           a->settings.action_dim == b->settings.action_dim;
+}
+
 void base_snapshot_free(base_snapshot *m)
 {
     if (m == NULL) {

@@ -237,6 +237,16 @@ base_snapshot *base_snapshot_new(uint32_t n_params, uint32_t n_state);
 void base_snapshot_free(base_snapshot *m);
 
 /*
+ * base_actions_differ() - whether two action-list hashes (a decision's or a snapshot's
+ * `acts`) name different lists: both known ("" is a record written before they were
+ * recorded, not compared) and unequal.
+ */
+bool base_actions_differ(const char *a, const char *b);
+
+/* Whether snapshots @a and @b have the same dim, action count and action_dim. */
+bool base_snapshot_same_shape(const base_snapshot *a, const base_snapshot *b);
+
+/*
  * base_strlcpy() - copy @src into @dst of @size bytes, always NUL-terminated.
  * Return: true if all of @src fit.
  */

@@ -141,21 +141,18 @@ base_err promote_load(promote_run *r, sto_store *s)
                         "production snapshot %llu records no head settings: it cannot be "
                         "rebuilt; roll back or promote by hand",
                         (unsigned long long)r->production);
-    } else if (q != NULL && (q->dim != c->dim || q->n_actions != c->n_actions ||
-                             q->settings.action_dim != c->settings.action_dim)) {
+    } else if (q != NULL && !base_snapshot_same_shape(q, c)) {
         promote_not_fit(r,
                         "shape mismatch: candidate dim %u, %u actions, action_dim %u; production "
                         "dim %u, %u actions, action_dim %u",
                         c->dim, c->n_actions, c->settings.action_dim, q->dim, q->n_actions,
                         q->settings.action_dim);
-    } else if (q != NULL && q->actions_hash[0] != '\0' && c->actions_hash[0] != '\0' &&
-               strcmp(q->actions_hash, c->actions_hash) != 0) {
+    } else if (q != NULL && base_actions_differ(q->actions_hash, c->actions_hash)) {
         promote_not_fit(r,
                         "action list mismatch: candidate and production were learned for "
                         "different action names or orders (%s, %s)",
                         c->actions_hash, q->actions_hash);
-    } else if (in_force[0] != '\0' && c->actions_hash[0] != '\0' &&
-               strcmp(in_force, c->actions_hash) != 0) {
+    } else if (base_actions_differ(in_force, c->actions_hash)) {
         promote_not_fit(r,
                         "action list mismatch: candidate %llu was learned for other action names "
                         "or another order (%s) than the newest checkpoint, %llu (%s)",
@@ -225,8 +222,7 @@ static base_err consider(promote_run *r, const char *id, base_joined *j)
     } else if (r->o.holdout && in_sample) {
         skip = PROMOTE_SKIP_IN_SAMPLE;
     } else if (d->dim != r->cand_snap->dim ||
-               (d->actions_hash[0] != '\0' && r->cand_snap->actions_hash[0] != '\0' &&
-                strcmp(d->actions_hash, r->cand_snap->actions_hash) != 0)) {
+               base_actions_differ(d->actions_hash, r->cand_snap->actions_hash)) {
         skip = PROMOTE_SKIP_SHAPE; /* another length, or indexes naming another action list */
     } else if (!logged_pmf_ok(d)) {
         skip = PROMOTE_SKIP_PMF;

@@ -57,15 +57,13 @@ static bool servable(sto_store *s, const char *policy, uint64_t version, uint64_
                (e = sto_store_model_get(s, policy, online, &o, &have_online)) != BASE_OK) {
         snprintf(why, whylen, "reading the newest checkpoint %llu: %s", (unsigned long long)online,
                  base_strerror(e));
-    } else if (have_online && (o->dim != m->dim || o->n_actions != m->n_actions ||
-                               o->settings.action_dim != m->settings.action_dim)) {
+    } else if (have_online && !base_snapshot_same_shape(o, m)) {
         snprintf(why, whylen,
                  "it has dim %u, %u actions, action_dim %u; the newest checkpoint (%llu) %u, "
                  "%u, %u",
                  m->dim, m->n_actions, m->settings.action_dim, (unsigned long long)online, o->dim,
                  o->n_actions, o->settings.action_dim);
-    } else if (have_online && o->actions_hash[0] != '\0' && m->actions_hash[0] != '\0' &&
-               strcmp(o->actions_hash, m->actions_hash) != 0) {
+    } else if (have_online && base_actions_differ(o->actions_hash, m->actions_hash)) {
         snprintf(why, whylen,
                  "it was learned for other action names or another order (%s) than the newest "
                  "checkpoint, %llu (%s)",
