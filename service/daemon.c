@@ -12,7 +12,6 @@
 
 #include <mbedtls/platform_util.h>
 
-#include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "proto/auth.h"

@@ -7,7 +7,6 @@
 #include <sys/random.h>
 
 #include "base/alloc.h"
-#include "base/buf.h"
 #include "proto/auth.h"
 #include "tools/regcmd.h"
 
