@@ -256,6 +256,13 @@ base_err svc_config_apply_flag(svc_config *c, const char *flag, const char *valu
 base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
                                    char *errbuf, size_t errlen);
 
+/*
+ * svc_config_exposure_warning() - with insecure = true, what rlfeedd logs at start: the
+ * same sentence as the refusal's, naming every exposed listener. False (@out untouched)
+ * when none is.
+ */
+bool svc_config_exposure_warning(const svc_config *c, char *out, size_t len);
+
 /* The gid of [server] ipc_group; false when it is "" or names no group here. */
 bool svc_config_ipc_gid(const svc_config *c, gid_t *out);
 

@@ -70,10 +70,9 @@ static bool exposed_url(const char *url, bool http)
     return !loopback_host(host);
 }
 
-base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
-                                   char *errbuf, size_t errlen)
+/* Every exposed listener of @c, named in @list as "URL, URL and URL"; how many. */
+static size_t exposed_list(const svc_config *c, char *list, size_t len)
 {
-    /* Every such listener, named in one list: "URL, URL and URL". */
     const char *found[SVC_MAX_URLS + 2];
     size_t n = 0;
     for (uint32_t i = 0; i < c->n_urls; i++) {
@@ -87,25 +86,53 @@ base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t ex
     if (c->http_url[0] != '\0' && exposed_url(c->http_url, true)) {
         found[n++] = c->http_url;
     }
-    char list[3 * SVC_URL_MAX] = "";
+    list[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         size_t used = strlen(list);
-        snprintf(list + used, sizeof(list) - used, "%s%s",
+        snprintf(list + used, len - used, "%s%s",
                  i == 0       ? ""
                  : i + 1 == n ? " and "
                               : ", ",
                  found[i]);
     }
+    return n;
+}
+
+/* The sentence both the refusal and the warning say: @why in its parentheses, @list cut at @cut. */
+static void say(char *out, size_t len, const char *list, int cut, size_t n, const char *why)
+{
+    snprintf(out, len,
+             "%.*s %s in the clear beyond this machine (%s): anyone who can reach %s may "
+             "decide, post rewards and read statistics",
+             cut, list, n == 1 ? "listens" : "listen", why, n == 1 ? "it" : "them");
+}
+
+base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
+                                   char *errbuf, size_t errlen)
+{
+    char list[3 * SVC_URL_MAX];
+    size_t n = exposed_list(c, list, sizeof(list));
     if (exposed != NULL && exposed_len > 0) {
         base_strlcpy(exposed, list, exposed_len);
     }
     if (n > 0 && !c->insecure) {
+        char sentence[512];
+        say(sentence, sizeof(sentence), list, 300, n, "not a loopback address");
         snprintf(errbuf, errlen,
-                 "%.300s %s in the clear beyond this machine (not a loopback address): anyone "
-                 "who can reach %s may decide, post rewards and read statistics; listen on "
-                 "loopback or ipc, or set insecure = true in [server] to accept that",
-                 list, n == 1 ? "listens" : "listen", n == 1 ? "it" : "them");
+                 "%s; listen on loopback or ipc, or set insecure = true in [server] to accept "
+                 "that",
+                 sentence);
         return BASE_EINVAL;
     }
     return BASE_OK;
+}
+
+bool svc_config_exposure_warning(const svc_config *c, char *out, size_t len)
+{
+    char list[3 * SVC_URL_MAX];
+    size_t n = exposed_list(c, list, sizeof(list));
+    if (n > 0) {
+        say(out, len, list, (int)sizeof(list), n, "insecure = true");
+    }
+    return n > 0;
 }

@@ -176,19 +176,16 @@ int main(int argc, char **argv)
         }
     }
     base_log_set_format(strcmp(cfg->log_format, "json") == 0 ? BASE_LOG_JSON : BASE_LOG_TEXT);
-    char exposed[3 * SVC_URL_MAX] = ""; /* every exposed listener, named */
-    if (rc == 0 &&
-        (svc_config_check_tls(cfg, err, sizeof(err)) != BASE_OK ||
-         svc_config_check_storage(cfg, err, sizeof(err)) != BASE_OK ||
-         svc_config_check_exposure(cfg, exposed, sizeof(exposed), err, sizeof(err)) != BASE_OK)) {
+    if (rc == 0 && (svc_config_check_tls(cfg, err, sizeof(err)) != BASE_OK ||
+                    svc_config_check_storage(cfg, err, sizeof(err)) != BASE_OK ||
+                    svc_config_check_exposure(cfg, NULL, 0, err, sizeof(err)) != BASE_OK)) {
         fprintf(stderr, "rlfeedd: %s\n", err);
         rc = 2;
-    } else if (rc == 0 && exposed[0] != '\0') {
-        bool several = strstr(exposed, " and ") != NULL; /* URLs hold no blanks */
-        base_log(BASE_LOG_WARN,
-                 "%s %s in the clear beyond this machine (insecure = true): anyone who can "
-                 "reach %s may decide, post rewards and read statistics",
-                 exposed, several ? "listen" : "listens", several ? "them" : "it");
+    } else if (rc == 0) {
+        char warning[3 * SVC_URL_MAX + 160];
+        if (svc_config_exposure_warning(cfg, warning, sizeof(warning))) {
+            base_log(BASE_LOG_WARN, "%s", warning);
+        }
     }
     if (rc == 0 && check_only && !files_load(cfg)) {
         rc = 1; /* as the start would fail */
