@@ -105,10 +105,9 @@ void svc_catalog_swap_state(svc_prt *p, svc_prt *tmp)
 static bool prod_fits(const svc_prt *p, const svc_policy_config *c)
 {
     const pol_head *h = p->prod;
-    const char *now = c->actions_hash;
     return pol_head_dim(h) == c->head.dim && pol_head_n_actions(h) == c->head.n_actions &&
            pol_head_get_config(h)->action_dim == c->head.action_dim &&
-           (p->prod_acts[0] == '\0' || strcmp(p->prod_acts, now) == 0);
+           svc_config_actions_fit(c, p->prod_acts);
 }
 
 /*

@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <stdint.h>
 
@@ -306,6 +307,15 @@ base_err svc_config_explore_finish(svc_config *c, char *errbuf, size_t errlen);
 int svc_config_actions_key(svc_policy_config *p, const char *k, const char *v, char *errbuf,
                            size_t errlen);
 base_err svc_config_actions_finish(svc_policy_config *p, char *errbuf, size_t errlen);
+
+/*
+ * Whether a record or a snapshot that carries the action-list hash @acts ("": written before
+ * they carried one, taken by its shape alone) indexes @c's list of actions.
+ */
+static inline bool svc_config_actions_fit(const svc_policy_config *c, const char *acts)
+{
+    return acts[0] == '\0' || strcmp(acts, c->actions_hash) == 0;
+}
 
 /* Resolve and check the clients once the whole file is read. */
 base_err svc_config_clients_finish(svc_config *c, char *errbuf, size_t errlen);

@@ -247,8 +247,7 @@ static bool fits(const svc_prt *p, const base_decision *d)
 {
     const svc_policy_config *pc = p->cfg;
     if (d->dim != pc->head.dim || d->action_dim != pc->head.action_dim ||
-        d->n_cand > pc->max_candidates ||
-        (d->actions_hash[0] != '\0' && strcmp(d->actions_hash, pc->actions_hash) != 0)) {
+        d->n_cand > pc->max_candidates || !svc_config_actions_fit(pc, d->actions_hash)) {
         return false;
     }
     for (uint32_t c = 0; c < d->n_cand && !pc->open_actions; c++) {

@@ -243,7 +243,7 @@ bool svc_snapshot_actions_fit(const svc_policy_config *c, const base_snapshot *m
                               size_t whylen)
 {
     const char *h = c->actions_hash;
-    if (m->actions_hash[0] == '\0' || strcmp(m->actions_hash, h) == 0) {
+    if (svc_config_actions_fit(c, m->actions_hash)) {
         return true;
     }
     if (why != NULL) {

@@ -128,7 +128,7 @@ base_err svc_prt_set_production(svc_prt *p, pol_head *head, uint64_t version, co
     const char *now = c->actions_hash;
     if (pol_head_dim(head) != c->head.dim || pol_head_n_actions(head) != c->head.n_actions ||
         pol_head_get_config(head)->action_dim != c->head.action_dim ||
-        (!base_model && acts[0] != '\0' && strcmp(acts, now) != 0)) {
+        (!base_model && !svc_config_actions_fit(c, acts))) {
         pthread_rwlock_unlock(&p->prod_lk);
         pol_head_free(head);
         return BASE_EINVAL;
@@ -234,8 +234,8 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
      * the list's hash cannot tell).
      */
     const char *acts = j->decision->actions_hash;
-    bool learn = !j->unknown && j->decision->lsn >= p->epoch_lsn &&
-                 (acts[0] == '\0' || strcmp(acts, p->cfg->actions_hash) == 0);
+    bool learn =
+        !j->unknown && j->decision->lsn >= p->epoch_lsn && svc_config_actions_fit(p->cfg, acts);
     if (learn) {
         err = pol_portfolio_score(p->pf, j->decision, j->reward, &sc);
     }
