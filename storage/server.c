@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -46,6 +47,7 @@ struct sto_server {
     char pass[2 * PASS_BYTES + 1]; /* hex; "" without auth */
     char url[PATH_MAX + 2 * PASS_BYTES + 32];
     pid_t leftover; /* a redis-server an earlier rlfeedd left on dir, stopped at start; 0: none */
+    int lock_fd;    /* DIR/rlfeedd.lock, flock()ed while @s lives; -1: none (own_dir) */
 };
 
 static void put_msg(char *errbuf, size_t errlen, const char *what, const char *detail)
@@ -584,6 +586,48 @@ static bool gone_within(long pid, int ms)
 }
 
 /*
+ * Only one process at a time may run a server on a directory it was given: an exclusive
+ * flock() of DIR/rlfeedd.lock (which then names our pid), held until sto_server_stop()
+ * and released by the kernel if the process dies. It covers what the pid file cannot: the
+ * moments in which the holder's server is down (crashed, or being restarted).
+ */
+static base_err lock_dir(sto_server *s, char *errbuf, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    (void)snprintf(path, sizeof(path), "%s/rlfeedd.lock", s->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        char what[PATH_MAX + 32];
+        (void)snprintf(what, sizeof(what), "cannot open %s", path); /* may cut */
+        put_msg(errbuf, errlen, what, strerror(errno));
+        return BASE_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char held[32] = "", detail[PATH_MAX + 96];
+        ssize_t n = err == EWOULDBLOCK ? pread(fd, held, sizeof(held) - 1, 0) : -1;
+        held[n > 0 ? n : 0] = '\0';
+        held[strcspn(held, "\n")] = '\0';
+        (void)close(fd);
+        if (err != EWOULDBLOCK) {
+            put_msg(errbuf, errlen, "cannot lock the data directory", strerror(err));
+            return BASE_EIO;
+        }
+        (void)snprintf(detail, sizeof(detail), "%s (its rlfeedd.lock is held by pid %s)", s->dir,
+                       held[0] != '\0' ? held : "?");
+        put_msg(errbuf, errlen, "data directory in use by another rlfeedd", detail);
+        return BASE_EINVAL;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    /* The lock holds without its text, which only names the holder in a message. */
+    bool named = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) == n;
+    (void)named;
+    s->lock_fd = fd;
+    return BASE_OK;
+}
+
+/*
  * A redis-server an earlier rlfeedd started on @s's directory (its pid file names a running
  * one) may still be there: rlfeedd was killed and the server, signalled, is still shutting
  * down, or it outlived an older rlfeedd. Two must never share one AOF directory: ask it to
@@ -652,6 +696,7 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
         goto fail;
     }
     s->pid = -1;
+    s->lock_fd = -1;
     s->unix_socket = opts->unix_socket;
     s->start_timeout_ms =
         opts->start_timeout_ms > 0 ? opts->start_timeout_ms : START_TIMEOUT_MS_DEFAULT;
@@ -672,6 +717,10 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
         goto fail;
     }
     /* Before anything in the directory changes: another rlfeedd's server reads redis.conf. */
+    e = s->own_dir ? BASE_OK : lock_dir(s, errbuf, errlen);
+    if (e != BASE_OK) {
+        goto fail;
+    }
     e = s->own_dir ? BASE_OK : leftover_gone(s, errbuf, errlen);
     if (e != BASE_OK) {
         goto fail;
@@ -741,6 +790,9 @@ void sto_server_stop_within(sto_server *s, int timeout_ms)
     }
     if (s->own_dir && s->dir[0] != '\0') {
         rm_tree(s->dir, RM_DEPTH_MAX);
+    }
+    if (s->lock_fd >= 0) {
+        (void)close(s->lock_fd); /* after the server is gone; the file stays (see lock_dir) */
     }
     base_free(s->bin);
     base_free(s);

@@ -40,10 +40,13 @@ typedef struct sto_server_opts {
 } sto_server_opts;
 
 /*
- * sto_server_start() - start redis-server with @opts (NULL: defaults).
+ * sto_server_start() - start redis-server with @opts (NULL: defaults). On a given @opts->dir
+ * it holds an exclusive flock() of DIR/rlfeedd.lock until sto_server_stop(), so that one
+ * process at a time runs a server there, and stops a redis-server a dead one left running.
  * Return: BASE_OK; BASE_EIO if it could not be started or never answered
- *         (reason in @errbuf); BASE_EINVAL for a bad appendfsync value or a
- *         directory too long for DIR/redis.sock; BASE_ENOMEM.
+ *         (reason in @errbuf); BASE_EINVAL for a bad appendfsync value, a
+ *         directory too long for DIR/redis.sock or one another process holds;
+ *         BASE_ENOMEM.
  */
 base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *errbuf,
                           size_t errlen);

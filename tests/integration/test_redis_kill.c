@@ -200,6 +200,28 @@ static void second_on_the_data_dir_changes_nothing(tst_daemon *f, const char *pa
     private_password(f, now, sizeof(now));
     TST_STREQ(now, pass);
 
+    /*
+     * Also while the first one's server is down (crashed, being restarted): its pid file
+     * then names no running redis-server, but the first rlfeedd still holds the directory.
+     * Here the pid file is made stale by hand, and put back.
+     */
+    char pidfile[720], saved[64] = "";
+    snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", data_dir);
+    FILE *pf = fopen(pidfile, "r");
+    TST_TRUE(pf != NULL && fgets(saved, sizeof(saved), pf) != NULL);
+    if (pf != NULL) {
+        fclose(pf);
+    }
+    pf = fopen(pidfile, "w");
+    TST_TRUE(pf != NULL && fputs("999999999\n", pf) >= 0 && fclose(pf) == 0);
+    TST_EQ(tst_run("RLFEEDD", args, log, 20000), 1);
+    TST_TRUE(tst_file_has(log, "data directory in use by another rlfeedd"));
+    TST_TRUE(tst_file_has(log, "rlfeedd.lock is held by pid"));
+    private_password(f, now, sizeof(now));
+    TST_STREQ(now, pass);
+    pf = fopen(pidfile, "w");
+    TST_TRUE(pf != NULL && fputs(saved, pf) >= 0 && fclose(pf) == 0);
+
     /* A data directory that is a file: refused, and the file left as it was (mode too). */
     char file[700], err[512] = "";
     snprintf(file, sizeof(file), "%s/not-a-dir", f->dir);
@@ -277,10 +299,41 @@ static bool process_gone(int pid, int ms)
 }
 
 /*
+ * A redis-server as a dead rlfeedd may leave it on its data directory @dir/embedded: running,
+ * named by redis.pid, and the directory's lock free (no sto_server holds it). Its pid, or 0.
+ */
+static pid_t start_leftover(const char *dir)
+{
+    char data[700], sock[720], pidfile[720];
+    snprintf(data, sizeof(data), "%s/embedded", dir);
+    snprintf(sock, sizeof(sock), "%s/left.sock", data);
+    snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", data);
+    char *argv[] = {"redis-server", "--port",    "0",     "--unixsocket", sock, "--dir",
+                    data,           "--pidfile", pidfile, "--save",       "",   NULL};
+    pid_t pid = tst_spawn(argv, NULL);
+    for (int64_t dl = tst_now_ms() + 10000; pid > 0; tst_nap()) {
+        long named = 0;
+        FILE *fp = fopen(pidfile, "r");
+        bool got = fp != NULL && fscanf(fp, "%ld", &named) == 1;
+        if (fp != NULL) {
+            fclose(fp);
+        }
+        if (got && named == (long)pid) {
+            return pid;
+        }
+        if (tst_now_ms() >= dl) {
+            tst_stop(pid, 5000);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/*
  * kill -9 of rlfeedd: its private redis-server goes too (it is signalled when its parent
  * dies), so the next rlfeedd never runs a second one on the same AOF directory. And one left
- * there anyway (here one of this test's own, with the pid file rlfeedd's would have) is
- * stopped before the new one starts.
+ * there anyway (here one this test starts, with the pid file rlfeedd's would have and the
+ * directory's lock free, as a dead rlfeedd leaves them) is stopped before the new one starts.
  */
 static void private_server_goes_with_rlfeedd(void)
 {
@@ -295,12 +348,7 @@ static void private_server_goes_with_rlfeedd(void)
     TST_TRUE(tst_daemon_kill(&f));
     TST_TRUE(pid > 0 && process_gone(pid, 10000));
 
-    char dir[700], err[512] = "";
-    snprintf(dir, sizeof(dir), "%s/embedded", f.dir);
-    sto_server_opts ro = {.dir = dir, .unix_socket = true};
-    sto_server *left = NULL;
-    TST_OK(sto_server_start(&ro, &left, err, sizeof(err)));
-    pid_t left_pid = left != NULL ? sto_server_pid(left) : 0;
+    pid_t left_pid = start_leftover(f.dir);
     TST_TRUE(left_pid > 0);
     TST_TRUE(tst_daemon_start(&f, false, NULL));
     TST_TRUE(left_pid > 0 && process_gone(left_pid, 1));
@@ -311,7 +359,9 @@ static void private_server_goes_with_rlfeedd(void)
     char ev[BASE_ID_MAX + 1];
     TST_TRUE(decide(f.c, ev, sizeof(ev)) && feedback(f.c, ev, "after-leftover"));
     TST_EQ(tst_daemon_stop(&f), 0);
-    sto_server_stop(left); /* reaps it */
+    if (left_pid > 0) {
+        tst_stop(left_pid, 5000); /* reaps it */
+    }
     tst_daemon_fini(&f, tst_failed > 0);
 }
 
