@@ -116,15 +116,16 @@ fail:
 }
 
 /*
- * Make @d pending at service time @now and queue its record for Redis, under the join
- * lock so a duplicate event id is caught before anything is logged. Takes @d on success.
+ * Make @d pending at its time (d->ts_ms; served here, the time of this call) and queue its
+ * record for Redis, under the join lock so a duplicate event id is caught before anything
+ * is logged. Takes @d on success.
  * @inbox_id: the inbox entry it came from (another instance served it), recorded as taken
  * under the same lock once its record is queued (or it is dropped as a copy); NULL when
  * served here. From the inbox, a full queue is PROTO_E_UNAVAILABLE and @d stays the
  * caller's (nothing changed, the entry is taken later); served here, it is served unlogged.
  */
-static proto_errcode admit_decision(svc_prt *p, base_decision *d, int64_t now, const char *inbox_id,
-                                    char *msg, size_t msglen)
+static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *inbox_id, char *msg,
+                                    size_t msglen)
 {
     proto_errcode code = PROTO_E_NONE;
     /*
@@ -144,6 +145,16 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, int64_t now, c
     it->lazy = true; /* the reply does not wait for the record */
     it->index_ttl_ms = svc_explain_index_ttl_ms(p->eng->cfg);
     pthread_mutex_lock(&p->join_lk);
+    /*
+     * Served here, the decision's time is its admission, read under the join's lock: what
+     * the join does with it (held early outcomes attached or not, its window's end) is then
+     * what a replay does with the stored ts_ms, also when scoring took a while or a tick
+     * forgot held outcomes in between. From the inbox it is the time it was served.
+     */
+    if (inbox_id == NULL) {
+        d->ts_ms = base_clock_now_ms(p->eng->clock);
+    }
+    int64_t now = d->ts_ms;
     bool dup = false;
     rwd_join_stats js;
     rwd_join_contains(p->join, d->event_id, &dup);
@@ -235,7 +246,7 @@ static proto_errcode log_decision(svc_prt *p, base_decision *d, char *msg, size_
         forward_decision(p, d);
         return PROTO_E_NONE;
     }
-    return admit_decision(p, d, base_clock_now_ms(p->eng->clock), NULL, msg, msglen);
+    return admit_decision(p, d, NULL, msg, msglen);
 }
 
 /*
@@ -270,7 +281,7 @@ svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id)
     }
     base_strlcpy(d->inbox_id, id, sizeof(d->inbox_id));
     d->lsn = 0;
-    proto_errcode code = admit_decision(p, d, d->ts_ms, id, msg, sizeof(msg));
+    proto_errcode code = admit_decision(p, d, id, msg, sizeof(msg));
     if (code == PROTO_E_UNAVAILABLE) {
         d->inbox_id[0] = '\0';
         return SVC_TAKE_LATER;
