@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -42,13 +43,24 @@ base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf
     char text[1024];
     struct stat st;
     base_err e = BASE_EINVAL;
-    FILE *f = fopen(path, "r");
 
+    if (errbuf == NULL) {
+        errlen = 0; /* no room for the reason */
+    }
+    if (path == NULL || out == NULL) {
+        snprintf(errbuf, errlen, "rlfeed_key_load: %s is NULL", path == NULL ? "path" : "out");
+        return BASE_EINVAL;
+    }
+    FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return BASE_EIO;
     }
-    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(errbuf, errlen, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((st.st_mode & 077) != 0) {
         snprintf(errbuf, errlen, "%s: open to group or others (mode %04o): chmod 600 it", path,
                  (unsigned)(st.st_mode & 07777));
         goto done;
@@ -132,10 +144,18 @@ static bool url_ok(const char *url)
     return url != NULL && url[0] != '\0' && strlen(url) <= RLFEED_CLIENT_URL_MAX;
 }
 
+/*
+ * What REP puts in front of a reply: the 4-byte request id. NNG_OPT_RECVMAXSZ caps the message
+ * with it, and RLFEED_CLIENT_MAX_REPLY is the reply's own size, as the daemon's cap is the
+ * request's.
+ */
+#define REPLY_HEADER_BYTES 4u
+
 /* Options shared by REQ and PUSH sockets; the caller closes @s on failure. */
 static base_err socket_setup(nng_socket s, int timeout_ms)
 {
-    int rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, RLFEED_CLIENT_MAX_REPLY);
+    int rv =
+        nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, RLFEED_CLIENT_MAX_REPLY + REPLY_HEADER_BYTES);
     if (rv == 0) {
         rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
     }
@@ -236,6 +256,11 @@ static base_err open_dialer(const char *url, int timeout_ms, const rlfeed_tls *t
         return err_from_nng(rv);
     }
     base_err e = socket_setup(sock, timeout_ms);
+    /* A TLS URL with nng's default client configuration would trust no CA: refused here. */
+    bool tls_url = strncasecmp(url, "tls+", 4) == 0 || strncasecmp(url, "wss", 3) == 0;
+    if (e == BASE_OK && tls_url && tls == NULL) {
+        e = BASE_EINVAL;
+    }
     if (e == BASE_OK && tls != NULL) {
         e = tls_client_config(tls, url, &t);
     }
@@ -366,6 +391,9 @@ const char *rlfeed_errcode_name(rlfeed_errcode c)
 
 base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out)
 {
+    if (buf == NULL || out == NULL) {
+        return BASE_EINVAL;
+    }
     proto_reply *r = base_alloc(sizeof(*r)); /* 4.5 KiB: not on the caller's stack too */
     base_err e = BASE_ENOMEM;
 

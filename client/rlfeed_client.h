@@ -17,8 +17,9 @@
  * 1. Every request this library builds is encoded by proto/request.h (a
  *    msgpack map carrying "v":1 and "op"); embeddings travel as bin of
  *    little-endian float32.
- * 2. Every socket has NNG_OPT_RECVMAXSZ set (RLFEED_CLIENT_MAX_REPLY), so a
- *    peer cannot make the client allocate more than that per reply.
+ * 2. Every socket has NNG_OPT_RECVMAXSZ set (RLFEED_CLIENT_MAX_REPLY, plus the 4-byte
+ *    request id in front of a reply), so a peer cannot make the client allocate more
+ *    than that per reply.
  * 3. Every call is bounded by the handle's timeout_ms (send, then receive).
  *
  * States: CLOSED -> OPEN [rlfeed_client_open] -> CLOSED [rlfeed_client_close].
@@ -62,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/alloc.h" /* base_free(), for the raw replies below */
 #include "base/err.h"
 #include "base/record.h"
 #include "proto/auth.h"
@@ -114,7 +116,8 @@ const char *rlfeed_errcode_name(rlfeed_errcode c);
 /*
  * rlfeed_reply_decode() - decode a raw reply (from rlfeed_client_call(), or
  * rlfeed_client_health()) into @out; *out is written only on success.
- * Return: BASE_OK; BASE_EPROTO if @buf is not a reply map; BASE_ENOMEM.
+ * Return: BASE_OK; BASE_EINVAL for a NULL @buf or @out; BASE_EPROTO if @buf is not a
+ *         reply map; BASE_ENOMEM.
  */
 base_err rlfeed_reply_decode(const uint8_t *buf, size_t len, rlfeed_reply *out);
 
@@ -134,8 +137,9 @@ base_err rlfeed_client_open(const char *url, int timeout_ms, rlfeed_client **out
 /*
  * rlfeed_key_load() - read the key file at @path (docs/security.md: `rlfeed key new`),
  * which group and others must have no permission on (mode 0600 or stricter).
- * Return: BASE_OK; BASE_EIO (cannot open it); BASE_EINVAL (mode, syntax), the reason in
- *         @errbuf.
+ * @errbuf: @errlen bytes for the reason (NULL: none wanted)
+ * Return: BASE_OK; BASE_EIO (cannot open it); BASE_EINVAL (NULL @path or @out, not a
+ *         regular file, mode, syntax), the reason in @errbuf.
  */
 base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf, size_t errlen);
 
@@ -161,7 +165,9 @@ typedef struct rlfeed_tls {
 
 /*
  * rlfeed_client_open_tls() / rlfeed_push_open_tls() - as rlfeed_client_open() and
- * rlfeed_push_open(), with @tls (NULL: none) for tls+tcp:// URLs. The files are read now.
+ * rlfeed_push_open(), with @tls for tls+tcp:// and wss:// URLs (required there: such a URL
+ * with @tls NULL, also through rlfeed_client_open(), is BASE_EINVAL; @tls with any other
+ * URL is BASE_EINVAL too). The files are read now.
  * A server that fails verification (or refuses the client's certificate) looks like one
  * that does not answer: calls time out (BASE_ETIMEDOUT) while the dialer retries.
  * Return: as rlfeed_client_open(); also BASE_EINVAL for no ca_file or a file nng refuses,

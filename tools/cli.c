@@ -357,8 +357,13 @@ static int exchange(const cli_args *a, const base_buf *req)
     }
     rlfeed_tls tls = {a->tls_ca, a->tls_cert, a->tls_key, a->tls_name};
     /* Only for a TLS URL: an exported $RLFEED_TLS_CA must not break ipc:// or tcp://. */
-    bool use_tls = a->tls_ca != NULL && a->tls_ca[0] != '\0' &&
-                   (strncasecmp(a->url, "tls+", 4) == 0 || strncasecmp(a->url, "wss", 3) == 0);
+    bool tls_url = strncasecmp(a->url, "tls+", 4) == 0 || strncasecmp(a->url, "wss", 3) == 0;
+    bool use_tls = tls_url && a->tls_ca != NULL && a->tls_ca[0] != '\0';
+    if (tls_url && !use_tls) {
+        fprintf(stderr, "rlfeed %s: %s is a TLS URL: give --tls-ca FILE (or $RLFEED_TLS_CA)\n",
+                a->cmd, a->url);
+        goto done;
+    }
     e = rlfeed_client_open_tls(a->url, a->timeout_ms, use_tls ? &tls : NULL, &c);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed %s: cannot open a client for %s: %s\n", a->cmd, a->url,

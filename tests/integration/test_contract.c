@@ -9,10 +9,15 @@
  *   - counters mean what protocol.md says: `feedback` counts outcomes applied
  *     to a pending decision (not late or early ones), `duplicates` counts
  *     repeated outcome ids (not repeated activations), `join.dangling` does
- *     not rise on an unknown event.
+ *     not rise on an unknown event;
+ *   - the client library's reply cap and argument checks (client.md).
  * The daemon runs on a manual clock so windows close when the test says.
  */
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -285,6 +290,83 @@ static void client_size_cap_is_the_daemons(tst_daemon *f)
     rlfeed_reply r;
     TST_OK(tst_callf(f, &r, "{\"op\":\"health\"}")); /* the connection is still up */
     TST_TRUE(r.ok);
+}
+
+/* A REP server that answers every request with a reply of *size bytes (zeros). */
+typedef struct fake_rep {
+    nng_socket s;
+    _Atomic size_t size;
+    pthread_t thread;
+} fake_rep;
+
+static void *fake_rep_main(void *arg)
+{
+    fake_rep *fr = arg;
+    nng_msg *m = NULL;
+    while (nng_recvmsg(fr->s, &m, 0) == 0) { /* until the socket is closed */
+        nng_msg_free(m);
+        nng_msg *r = NULL;
+        if (nng_msg_alloc(&r, atomic_load(&fr->size)) != 0) {
+            continue;
+        }
+        memset(nng_msg_body(r), 0, nng_msg_len(r));
+        if (nng_sendmsg(fr->s, r, 0) != 0) {
+            nng_msg_free(r);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The client's reply cap as client.md says it: a reply of up to RLFEED_CLIENT_MAX_REPLY bytes
+ * (the request id nng's REP puts in front of it not counted) is taken, a larger one is
+ * BASE_EIO. And arguments the contract refuses rather than crash on.
+ */
+static void client_reply_cap_and_arguments(tst_daemon *f)
+{
+    fake_rep fr = {.size = 1};
+    char url[700];
+    snprintf(url, sizeof(url), "ipc://%s/fake-rep.sock", f->dir);
+    bool up = nng_rep0_open(&fr.s) == 0 && nng_listen(fr.s, url, NULL, 0) == 0 &&
+              pthread_create(&fr.thread, NULL, fake_rep_main, &fr) == 0;
+    TST_TRUE(up);
+    size_t sizes[] = {RLFEED_CLIENT_MAX_REPLY - 1, RLFEED_CLIENT_MAX_REPLY,
+                      RLFEED_CLIENT_MAX_REPLY + 1};
+    static const uint8_t req[] = {0x80}; /* {} */
+    for (size_t i = 0; up && i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        rlfeed_client *c = NULL;
+        uint8_t *rep = NULL;
+        size_t len = 0;
+        atomic_store(&fr.size, sizes[i]);
+        TST_OK(rlfeed_client_open(url, TIMEOUT_MS, &c));
+        base_err e = c != NULL ? rlfeed_client_call(c, req, sizeof(req), &rep, &len) : BASE_EIO;
+        if (sizes[i] <= RLFEED_CLIENT_MAX_REPLY) {
+            TST_OK(e);
+            TST_EQ(len, sizes[i]);
+        } else {
+            TST_EQ(e, BASE_EIO);
+        }
+        base_free(rep);
+        rlfeed_client_close(c);
+    }
+    if (up) {
+        (void)nng_close(fr.s);
+        pthread_join(fr.thread, NULL);
+    }
+
+    rlfeed_reply r;
+    TST_EQ(rlfeed_reply_decode(req, sizeof(req), NULL), BASE_EINVAL);
+    TST_EQ(rlfeed_reply_decode(NULL, 1, &r), BASE_EINVAL);
+    proto_auth_keyfile kf;
+    char why[256] = "";
+    TST_EQ(rlfeed_key_load(NULL, &kf, why, sizeof(why)), BASE_EINVAL);
+    TST_EQ(rlfeed_key_load(f->conf, NULL, NULL, 0), BASE_EINVAL);
+    TST_EQ(rlfeed_key_load(f->dir, &kf, why, sizeof(why)), BASE_EINVAL); /* a directory */
+    TST_TRUE(strstr(why, "not a regular file") != NULL);
+    /* A TLS URL needs the TLS settings: without them nothing would be trusted. */
+    rlfeed_client *c = NULL;
+    TST_EQ(rlfeed_client_open("tls+tcp://127.0.0.1:1", TIMEOUT_MS, &c), BASE_EINVAL);
+    TST_TRUE(c == NULL);
 }
 
 /* The manual clock refuses to move past the largest time instead of wrapping. */
@@ -600,6 +682,7 @@ int main(void)
         clock_refuses_to_wrap(&f);
         cli_blank_body_is_empty_object(&f);
         client_size_cap_is_the_daemons(&f);
+        client_reply_cap_and_arguments(&f);
         cli_commands_have_help(&f);
         bad_dimension_reads_as_documented(&f);
         overflow_is_logged_not_joined(&f);
