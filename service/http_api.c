@@ -529,7 +529,10 @@ static void on_explain(nng_aio *aio)
     /* Two routes: /api/v1/explain takes POST, /api/v1/explain/{event_id} GET (and HEAD). */
     const char *uri = nng_http_req_get_uri(req);
     size_t n = strlen(PREFIX "explain");
-    bool by_body = strncmp(uri, PREFIX "explain", n) == 0 && (uri[n] == '\0' || uri[n] == '?');
+    /* With a trailing '/' too: the route without a path argument (protocol.md section 11). */
+    size_t slash = strncmp(uri, PREFIX "explain/", n + 1) == 0 ? 1 : 0;
+    bool by_body =
+        strncmp(uri, PREFIX "explain", n) == 0 && (uri[n + slash] == '\0' || uri[n + slash] == '?');
     if (by_body) {
         if (strcmp(nng_http_req_get_method(req), "POST") != 0) {
             refuse_method(c, req, "POST");
@@ -627,6 +630,7 @@ static void on_policies(nng_aio *aio)
     }
     svc_engine *e = atomic_load(&a->disp->eng);
     if (e == NULL) {
+        atomic_fetch_add(&a->disp->refused_starting, 1); /* in the `ready:` line, as others */
         refuse(c, 0, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
         leave(a);
         return;

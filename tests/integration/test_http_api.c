@@ -179,6 +179,10 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
     TST_EQ(get(f, "/api/v1/explain?policy=t", &j), 405);
     TST_TRUE(strstr(message_of(j), "use POST") != NULL);
     json_decref(j);
+    /* With a trailing '/', the route without a path argument: the body's event is looked up. */
+    TST_EQ(post(f, "/api/v1/explain/", "{\"policy\":\"t\",\"event_id\":\"never-made\"}", &j), 404);
+    TST_STREQ(code_of(j), "not_found");
+    json_decref(j);
     tst_http_response r;
     TST_TRUE(tst_http_request(f->http_url, "POST", "/api/v1/decide", "Content-Type: text/plain\r\n",
                               "{}", 2, TIMEOUT_MS, &r));
@@ -202,7 +206,7 @@ static void bad_input_is_rejected_specifically(tst_daemon *f)
         const char *name = proto_errcode_name((proto_errcode)c);
         long long want = tst_bad_inputs_count((proto_errcode)c, 1);
         want += c == PROTO_E_BAD_JSON ? 1 : c == PROTO_E_BAD_REQUEST ? 6 : 0;
-        want += c == PROTO_E_UNKNOWN_POLICY ? 1 : 0;
+        want += c == PROTO_E_UNKNOWN_POLICY || c == PROTO_E_NOT_FOUND ? 1 : 0;
         long long got = tst_rejected(after, name) - tst_rejected(before, name);
         if (got != want) {
             printf("# %s: %lld more, want %lld\n", name, got, want);

@@ -229,6 +229,9 @@ static void starting_is_not_ready(tst_daemon *f)
                                5000, &r));
         TST_EQ(r.status, 503);
         tst_http_response_fini(&r);
+        TST_TRUE(tst_http_get(http, "/api/v1/policies", 5000, &r));
+        TST_EQ(r.status, 503);
+        tst_http_response_fini(&r);
     }
     fp = fopen(gate, "w");
     if (fp != NULL) {
@@ -252,7 +255,9 @@ static void starting_is_not_ready(tst_daemon *f)
         rlfeed_client_stats(c, NULL, &rep, &len) == BASE_OK &&
         proto_stats_decode(rep, len, &after) == BASE_OK) {
         TST_EQ(after.rejected[PROTO_E_BAD_JSON], 1);
-        TST_EQ(after.rejected[PROTO_E_UNAVAILABLE], 1);
+        TST_EQ(after.rejected[PROTO_E_UNAVAILABLE], 2);
+        /* The feedback and the policies page; the bad JSON was refused before it. */
+        TST_TRUE(tst_file_has(log, "(2 requests answered \"starting\" before)"));
         proto_stats_fini(&after);
     } else {
         TST_TRUE(0 && "stats after the start");
