@@ -606,15 +606,25 @@ bool proto_http_target(const char *uri, const char *prefix, char *out, size_t le
     if (n > pn && !base_percent_decode(uri + pn, n - pn, false, out, len)) {
         return false;
     }
-    for (const char *p = q; p != NULL && *p != '\0';) {
+    return proto_http_query(uri, "policy", policy, plen) >= 0;
+}
+
+int proto_http_query(const char *uri, const char *key, char *out, size_t len)
+{
+    size_t klen = strlen(key);
+    int found = 0;
+    out[0] = '\0';
+    for (const char *p = strchr(uri, '?'); p != NULL && *p != '\0';) {
         p++; /* past '?' or '&' */
         const char *end = strchr(p, '&');
         size_t m = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (m > 7 && strncmp(p, "policy=", 7) == 0 &&
-            !base_percent_decode(p + 7, m - 7, true, policy, plen)) {
-            return false;
+        if (m > klen + 1 && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            if (!base_percent_decode(p + klen + 1, m - klen - 1, true, out, len)) {
+                return -1;
+            }
+            found = 1; /* a later one replaces it */
         }
         p = end;
     }
-    return true;
+    return found;
 }

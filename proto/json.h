@@ -87,6 +87,14 @@ bool proto_http_target(const char *uri, const char *prefix, char *out, size_t le
                        size_t plen);
 
 /*
+ * proto_http_query() - the value of the query parameter @key of @uri, percent-decoded ('+'
+ * as a space) into @out (@len bytes; "" if absent). A parameter given twice counts once, the
+ * last; one with an empty value is absent.
+ * Return: 1 found; 0 absent; -1 a value that cannot be decoded or does not fit.
+ */
+int proto_http_query(const char *uri, const char *key, char *out, size_t len);
+
+/*
  * proto_json_http_status() - the HTTP status of a reply carrying @code (docs/protocol.md
  * section 11): 200 for PROTO_E_NONE, 400 request errors, 404 unknown names, 409 conflicts,
  * 429 rate limits, 503 retryable, 500 internal (and any value outside the enum).

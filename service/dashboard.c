@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/utf8.h"
+#include "proto/json.h"
 #include "service/dashboard_page.h"
 #include "service/rollup.h"
 
@@ -162,20 +163,8 @@ typedef enum query_value { QUERY_ABSENT, QUERY_OK, QUERY_MALFORMED } query_value
  */
 static query_value query_param(const char *uri, const char *key, char *out, size_t len)
 {
-    const char *q = strchr(uri, '?');
-    size_t klen = strlen(key);
-    while (q != NULL) {
-        q++;
-        const char *end = strchr(q, '&');
-        size_t plen = end != NULL ? (size_t)(end - q) : strlen(q);
-        if (plen > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
-            return base_percent_decode(q + klen + 1, plen - klen - 1, true, out, len)
-                       ? QUERY_OK
-                       : QUERY_MALFORMED;
-        }
-        q = end;
-    }
-    return QUERY_ABSENT;
+    int r = proto_http_query(uri, key, out, len); /* the last one given, as in the API */
+    return r > 0 ? QUERY_OK : r == 0 ? QUERY_ABSENT : QUERY_MALFORMED;
 }
 
 static void on_history(nng_aio *aio)

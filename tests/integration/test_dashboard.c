@@ -544,6 +544,16 @@ static void http_errors(tst_daemon *f)
     TST_EQ(rows(j), 1);
     json_decref(j);
     tst_http_response_fini(&r);
+    /* A parameter given twice counts once, the last, as in the JSON API. */
+    TST_TRUE(tst_http_get(f->http_url, "/dashboard/history.json?last=1&last=2", 5000, &r));
+    TST_EQ(r.status, 200);
+    j = r.body != NULL ? json_loads(r.body, 0, NULL) : NULL;
+    TST_EQ(rows(j), KEEP >= 2 ? 2 : KEEP);
+    json_decref(j);
+    tst_http_response_fini(&r);
+    TST_TRUE(tst_http_get(f->http_url, "/dashboard/history.json?last=3&last=abc", 5000, &r));
+    TST_EQ(r.status, 400);
+    tst_http_response_fini(&r);
     char path[400];
     snprintf(path, sizeof(path), "/dashboard/history.json?last=%0200d", 1);
     TST_TRUE(tst_http_get(f->http_url, path, 5000, &r));
