@@ -289,6 +289,9 @@ static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     svc_persist_item *it = svc_persist_item_new(SVC_PERSIST_APPEND, STO_OUTCOMES, p->cfg->name, o);
     if (it == NULL) {
         base_free(o);
+        if (inbox_id != NULL) {
+            return false; /* not taken: the inbox keeps the entry for the next round */
+        }
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return true;
     }
