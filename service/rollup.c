@@ -101,8 +101,8 @@ typedef struct ru_policy {
 typedef struct svc_rollup {
     svc_engine *e;
     size_t keep;
-    ru_policy *pol; /* [n] */
-    uint32_t n;     /* the policies at open; those the catalog adds later have no rollups */
+    ru_policy *pol; /* [SVC_MAX_POLICIES], the first n in use */
+    uint32_t n;     /* guarded by lk; the engine's policies, those the catalog adds in take() */
     pthread_mutex_t lk;
     pthread_cond_t cv;
     bool stop; /* guarded by lk */
@@ -261,10 +261,15 @@ static void ring_push(svc_rollup *r, ru_policy *rp, const double *row)
     }
 }
 
+static bool adopt(svc_rollup *r, uint32_t i);
+
 /* Roll up the interval ending at @t_ms: one row per policy. */
 static void take(svc_rollup *r, int64_t t_ms)
 {
     svc_engine *e = r->e;
+    /* Policies the catalog added since: their rows start now (or where their stream is). */
+    for (uint32_t n = atomic_load(&e->n_pol); r->n < n && adopt(r, r->n);) {
+    }
     svc_lat_reading *lat = base_alloc_zero(1, sizeof(*lat));
     if (lat == NULL) {
         base_log(BASE_LOG_WARN, "rollup at %lld: out of memory; skipped", (long long)t_ms);
@@ -390,12 +395,35 @@ static void load(svc_rollup *r, ru_policy *rp, const char *name)
     rp->n = n;
 }
 
+/*
+ * Policy @i (the next one, r->n) gets its ring, loaded from its stream, and its counters'
+ * baseline; then it counts (r->n = @i + 1). The rollup thread, or open before it starts.
+ */
+static bool adopt(svc_rollup *r, uint32_t i)
+{
+    svc_engine *e = r->e;
+    ru_policy *rp = &r->pol[i];
+    if (rp->rows == NULL) {
+        rp->rows = base_alloc_array(r->keep * SVC_RU_NFIELDS, sizeof(double));
+    }
+    if (rp->rows == NULL) {
+        return false; /* out of memory: tried again at the next rollup */
+    }
+    load(r, rp, e->cfg->policy[i].name);
+    rwd_join_stats js;
+    read_raw(&e->pol[i], &rp->prev, &js);
+    pthread_mutex_lock(&r->lk);
+    r->n = i + 1;
+    pthread_mutex_unlock(&r->lk);
+    return true;
+}
+
 static void free_rollup(svc_rollup *r)
 {
     if (r == NULL) {
         return;
     }
-    for (uint32_t i = 0; r->pol != NULL && i < r->n; i++) {
+    for (uint32_t i = 0; r->pol != NULL && i < SVC_MAX_POLICIES; i++) {
         base_free(r->pol[i].rows);
     }
     base_free(r->pol);
@@ -417,13 +445,13 @@ base_err svc_engine_rollup_open(svc_engine *e, const char *url, char *errbuf, si
     pthread_mutex_init(&r->lk, NULL);
     (void)base_cond_init_mono(&r->cv);
     base_err err = BASE_ENOMEM;
-    r->n = e->n_pol;
-    r->pol = base_alloc_zero(r->n > 0 ? r->n : 1, sizeof(*r->pol));
+    r->pol = base_alloc_zero(SVC_MAX_POLICIES, sizeof(*r->pol));
     r->lat_prev = base_alloc_zero(1, sizeof(*r->lat_prev));
     if (r->pol == NULL || r->lat_prev == NULL) {
         goto fail;
     }
-    for (uint32_t i = 0; i < r->n; i++) {
+    uint32_t n_pol = atomic_load(&e->n_pol);
+    for (uint32_t i = 0; i < n_pol; i++) {
         r->pol[i].rows = base_alloc_array(r->keep * SVC_RU_NFIELDS, sizeof(double));
         if (r->pol[i].rows == NULL) {
             goto fail;
@@ -433,10 +461,8 @@ base_err svc_engine_rollup_open(svc_engine *e, const char *url, char *errbuf, si
     if (err != BASE_OK) {
         goto fail;
     }
-    for (uint32_t i = 0; i < r->n; i++) {
-        load(r, &r->pol[i], e->cfg->policy[i].name);
-        rwd_join_stats js;
-        read_raw(&e->pol[i], &r->pol[i].prev, &js);
+    for (uint32_t i = 0; i < n_pol; i++) {
+        (void)adopt(r, i); /* cannot fail: the rows are there */
     }
     svc_lat_read(&e->lat, r->lat_prev);
     r->rejected_prev = rejected_now(e);
@@ -476,13 +502,13 @@ void svc_rollup_close(svc_engine *e)
 base_err svc_rollup_history(svc_engine *e, uint32_t i, size_t max, double **out_rows, size_t *out_n)
 {
     svc_rollup *r = e->rollup;
-    if (r == NULL || i >= r->n) {
+    if (r == NULL || i >= SVC_MAX_POLICIES) {
         return BASE_EINVAL;
     }
     ru_policy *rp = &r->pol[i];
     double *rows = NULL;
     pthread_mutex_lock(&r->lk);
-    size_t n = rp->n < max ? rp->n : max;
+    size_t n = i >= r->n ? 0 : rp->n < max ? rp->n : max; /* not adopted yet: no rows */
     if (n > 0) {
         rows = base_alloc_array(n * SVC_RU_NFIELDS, sizeof(double));
     }

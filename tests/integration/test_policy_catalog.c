@@ -19,15 +19,17 @@
 #include "base/hash.h"
 #include "client/rlfeed_client.h"
 #include "daemon.h"
+#include "http.h"
 #include "proc.h"
 #include "proto/json.h"
 #include "proto/request.h"
 #include "storage/store.h"
 #include "tap.h"
 
-static const char CONFIG[] = "[server]\ntick_ms = 5\nregistry_poll_ms = 100\n"
-                             "[policy base]\ndim = 4\nactions = a, b, c\nepsilon = 0.3\n"
-                             "signal.resolved = 1\nwindow_ms = 200\n";
+static const char CONFIG[] =
+    "[server]\ntick_ms = 5\nregistry_poll_ms = 100\nrollup_period_ms = 100\n"
+    "[policy base]\ndim = 4\nactions = a, b, c\nepsilon = 0.3\n"
+    "signal.resolved = 1\nwindow_ms = 200\n";
 
 typedef struct traffic {
     const char *url;
@@ -243,6 +245,22 @@ int main(void)
     stat_pair(&f, "base", &v1, sum1, sizeof(sum1));
     printf("# base before the change: version %lld; after: %lld\n", v0, v1);
     TST_TRUE(v1 >= v0); /* the head went on */
+
+    /* The created policy has dashboard history too, from its first rollup on. */
+    long long rows = -1;
+    for (int64_t dl = tst_now_ms() + 10000; rows < 1 && tst_now_ms() < dl; tst_nap()) {
+        tst_http_response hr;
+        if (tst_http_get(f.http_url, "/dashboard/history.json?policy=answers", 5000, &hr) &&
+            hr.status == 200 && hr.body != NULL) {
+            json_t *hj = json_loads(hr.body, 0, NULL);
+            json_t *p0 = json_array_get(json_object_get(hj, "policies"), 0);
+            rows = json_integer_value(json_object_get(p0, "rows"));
+            json_decref(hj);
+        }
+        tst_http_response_fini(&hr);
+    }
+    printf("# answers: %lld rollup rows\n", rows);
+    TST_TRUE(rows >= 1);
 
     /* 3. A change it cannot follow: dim 4 -> 6. Base's traffic pauses around it. */
     atomic_store(&t.base_on, false);
