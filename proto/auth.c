@@ -539,7 +539,13 @@ base_err proto_auth_http_parse(const char *value, proto_auth *out, proto_error *
             strcpy(out->client, v);
             have_client = true;
         } else if (strcmp(t, "ts") == 0 && !have_ts && *v >= '0' && *v <= '9') {
+            errno = 0;
             long long ts = strtoll(v, &end, 10);
+            if (errno == ERANGE && *end == '\0') {
+                /* As auth.ts over msgpack: 2^63 or more is no time, not a stale one. */
+                return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                                       "field 'ts' must be a non-negative integer");
+            }
             if (*end != '\0' || ts < 0) {
                 break;
             }

@@ -229,6 +229,16 @@ static void http_headers_round_trip_and_cover_the_request(void)
         TST_EQ(err.code, PROTO_E_UNAUTHORIZED);
         TST_TRUE(!a.present);
     }
+    /* A ts of 2^63 or more is no time (bad_request, as auth.ts over msgpack), not a stale one. */
+    char big[256];
+    TST_OK(proto_auth_http_header(hdr, sizeof(hdr), "fe", k, 42, "abc", "GET", "/", NULL, 0));
+    const char *mac = strstr(hdr, "mac=");
+    snprintf(big, sizeof(big),
+             "RLFEED-HMAC-SHA256 client=fe, ts=9223372036854775808, nonce=abc, %s",
+             mac != NULL ? mac : "mac=00");
+    TST_EQ(proto_auth_http_parse(big, &a, &err), BASE_EINVAL);
+    TST_EQ(err.code, PROTO_E_BAD_REQUEST);
+    TST_TRUE(!a.present);
 }
 
 static void pseudonyms_are_keyed_and_separate_domains(void)
