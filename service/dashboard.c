@@ -28,54 +28,22 @@
 #define HISTORY_DEFAULT_LAST 1440 /* a day of minutes */
 #define QUERY_VALUE_MAX 128
 
-/* Finish @aio with @status, @type and @body (copied unless @borrow: static data). */
-static void respond(nng_aio *aio, uint16_t status, const char *type, const char *cache,
-                    const void *body, size_t len, bool borrow)
-{
-    nng_http_res *res = NULL;
-    int rv = nng_http_res_alloc(&res);
-    if (rv == 0) {
-        rv = nng_http_res_set_status(res, status);
-    }
-    if (rv == 0) {
-        rv = nng_http_res_set_header(res, "Content-Type", type);
-    }
-    if (rv == 0) {
-        rv = nng_http_res_set_header(res, "Cache-Control", cache);
-    }
-    if (rv == 0) {
-        rv =
-            borrow ? nng_http_res_set_data(res, body, len) : nng_http_res_copy_data(res, body, len);
-    }
-    if (rv != 0) {
-        nng_http_res_free(res);
-        nng_aio_finish(aio, rv);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
-}
-
+/* @text as plain text, never cached. */
 static void respond_text(nng_aio *aio, uint16_t status, const char *text)
 {
-    respond(aio, status, "text/plain; charset=utf-8", "no-store", text, strlen(text), false);
-}
-
-static svc_http *http_of(nng_aio *aio)
-{
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    return nng_http_handler_get_data(h);
+    svc_http_respond(aio, status, "text/plain; charset=utf-8", "no-store", NULL, text, strlen(text),
+                     false);
 }
 
 static void on_page(nng_aio *aio)
 {
-    respond(aio, 200, "text/html; charset=utf-8", "no-cache", svc_dashboard_html,
-            svc_dashboard_html_len, true);
+    svc_http_respond(aio, 200, "text/html; charset=utf-8", "no-cache", NULL, svc_dashboard_html,
+                     svc_dashboard_html_len, true);
 }
 
 static void on_chartjs(nng_aio *aio)
 {
-    svc_http *h = http_of(aio);
+    svc_http *h = svc_http_of(aio);
     char path[SVC_URL_MAX] = "";
     svc_engine *e = svc_http_engine_hold(h);
     if (e != NULL) {
@@ -90,7 +58,8 @@ static void on_chartjs(nng_aio *aio)
     base_buf_init(&b, CHARTJS_MAX_BYTES);
     char why[256] = "", text[SVC_URL_MAX + 512];
     if (base_buf_read_file(&b, path, why, sizeof(why))) {
-        respond(aio, 200, "text/javascript; charset=utf-8", "max-age=3600", b.data, b.len, false);
+        svc_http_respond(aio, 200, "text/javascript; charset=utf-8", "max-age=3600", NULL, b.data,
+                         b.len, false);
     } else {
         snprintf(text, sizeof(text),
                  "Chart.js cannot be read from %s (%s): install the Debian package "
@@ -169,7 +138,7 @@ static query_value query_param(const char *uri, const char *key, char *out, size
 
 static void on_history(nng_aio *aio)
 {
-    svc_http *h = http_of(aio);
+    svc_http *h = svc_http_of(aio);
     if (!svc_http_ops_allowed(h, aio)) {
         return; /* the page and Chart.js hold no data; the history does */
     }
@@ -252,35 +221,19 @@ done:
     } else if (w.err != BASE_OK) {
         respond_text(aio, 500, base_strerror(w.err));
     } else {
-        respond(aio, 200, "application/json", "no-store", b.data, b.len, false);
+        svc_http_respond(aio, 200, "application/json", "no-store", NULL, b.data, b.len, false);
     }
     base_buf_fini(&b);
 }
 
-static int add_route(nng_http_server *srv, svc_http *h, const char *path, void (*cb)(nng_aio *))
+int svc_dashboard_add_routes(svc_http *h)
 {
-    nng_http_handler *hd = NULL;
-    int rv = nng_http_handler_alloc(&hd, path, cb);
+    int rv = svc_http_add_get_route(h, "/dashboard", on_page);
     if (rv == 0) {
-        rv = nng_http_handler_set_data(hd, h, NULL);
+        rv = svc_http_add_get_route(h, "/dashboard/chart.js", on_chartjs);
     }
     if (rv == 0) {
-        rv = nng_http_server_add_handler(srv, hd); /* takes hd on success */
-    }
-    if (rv != 0 && hd != NULL) {
-        nng_http_handler_free(hd);
-    }
-    return rv;
-}
-
-int svc_dashboard_add_routes(struct nng_http_server *srv, svc_http *h)
-{
-    int rv = add_route(srv, h, "/dashboard", on_page);
-    if (rv == 0) {
-        rv = add_route(srv, h, "/dashboard/chart.js", on_chartjs);
-    }
-    if (rv == 0) {
-        rv = add_route(srv, h, "/dashboard/history.json", on_history);
+        rv = svc_http_add_get_route(h, "/dashboard/history.json", on_history);
     }
     return rv;
 }

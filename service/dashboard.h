@@ -34,13 +34,11 @@
 
 #include "service/http.h"
 
-struct nng_http_server;
-
 /*
- * svc_dashboard_add_routes() - add the routes above to @srv; their handlers
- * reach the engine through @h (svc_http_engine_hold()).
+ * svc_dashboard_add_routes() - add the routes above to @h's server (GET and HEAD; other
+ * methods get 405); their handlers reach the engine through @h (svc_http_engine_hold()).
  * Return: 0, or the nng error of the route that could not be added.
  */
-int svc_dashboard_add_routes(struct nng_http_server *srv, svc_http *h);
+int svc_dashboard_add_routes(svc_http *h);
 
 #endif

@@ -48,8 +48,8 @@ static base_err from_nng(int rv)
     }
 }
 
-/* Finish @aio with a response of @status and @body; an error if it cannot be built. */
-static void respond(nng_aio *aio, uint16_t status, const char *type, const void *body, size_t len)
+void svc_http_respond(nng_aio *aio, uint16_t status, const char *type, const char *cache,
+                      const char *allow, const void *body, size_t len, bool borrow)
 {
     nng_http_res *res = NULL;
     int rv = nng_http_res_alloc(&res);
@@ -59,8 +59,15 @@ static void respond(nng_aio *aio, uint16_t status, const char *type, const void 
     if (rv == 0) {
         rv = nng_http_res_set_header(res, "Content-Type", type);
     }
+    if (rv == 0 && cache != NULL) {
+        rv = nng_http_res_set_header(res, "Cache-Control", cache);
+    }
+    if (rv == 0 && allow != NULL) {
+        rv = nng_http_res_set_header(res, "Allow", allow);
+    }
     if (rv == 0) {
-        rv = nng_http_res_copy_data(res, body, len);
+        rv =
+            borrow ? nng_http_res_set_data(res, body, len) : nng_http_res_copy_data(res, body, len);
     }
     if (rv != 0) {
         nng_http_res_free(res);
@@ -71,18 +78,52 @@ static void respond(nng_aio *aio, uint16_t status, const char *type, const void 
     nng_aio_finish(aio, 0);
 }
 
-static void respond_text(nng_aio *aio, uint16_t status, const char *line)
+/* @line and a newline, as plain text; with an Allow header unless @allow is NULL. */
+static void respond_line(nng_aio *aio, uint16_t status, const char *allow, const char *line)
 {
     char text[REASON_MAX + 2];
     int n = snprintf(text, sizeof(text), "%s\n", line);
     size_t len = n > 0 && (size_t)n < sizeof(text) ? (size_t)n : strlen(text);
-    respond(aio, status, "text/plain; charset=utf-8", text, len);
+    svc_http_respond(aio, status, "text/plain; charset=utf-8", NULL, allow, text, len, false);
 }
 
-static svc_http *http_of(nng_aio *aio)
+static void respond_text(nng_aio *aio, uint16_t status, const char *line)
 {
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    return nng_http_handler_get_data(h);
+    respond_line(aio, status, NULL, line);
+}
+
+/* A GET route's handler data: the server and the route's own callback. */
+typedef struct get_route {
+    svc_http *h;
+    void (*cb)(nng_aio *);
+} get_route;
+
+svc_http *svc_http_of(nng_aio *aio)
+{
+    nng_http_handler *hd = nng_aio_get_input(aio, 1);
+    const get_route *rt = nng_http_handler_get_data(hd);
+    return rt->h;
+}
+
+/* Every method comes here: GET and HEAD go to the route, the rest get 405 with Allow. */
+static void on_get_route(nng_aio *aio)
+{
+    nng_http_handler *hd = nng_aio_get_input(aio, 1);
+    const get_route *rt = nng_http_handler_get_data(hd);
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    const char *m = nng_http_req_get_method(req);
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
+        rt->cb(aio);
+        return;
+    }
+    char line[REASON_MAX];
+    snprintf(line, sizeof(line), "method %.32s is not allowed here; use GET, HEAD", m);
+    respond_line(aio, 405, "GET, HEAD", line);
+}
+
+static void route_free(void *p)
+{
+    base_free(p);
 }
 
 static void on_healthz(nng_aio *aio)
@@ -92,7 +133,7 @@ static void on_healthz(nng_aio *aio)
 
 static void on_readyz(nng_aio *aio)
 {
-    svc_http *h = http_of(aio);
+    svc_http *h = svc_http_of(aio);
     char why[REASON_MAX] = "starting";
     bool ready = false;
     pthread_rwlock_rdlock(&h->lk);
@@ -128,7 +169,7 @@ bool svc_http_ops_allowed(svc_http *h, nng_aio *aio)
 
 static void on_metrics(nng_aio *aio)
 {
-    svc_http *h = http_of(aio);
+    svc_http *h = svc_http_of(aio);
     if (!svc_http_ops_allowed(h, aio)) {
         return;
     }
@@ -147,17 +188,26 @@ static void on_metrics(nng_aio *aio)
     } else if (err != BASE_OK) {
         respond_text(aio, 500, base_strerror(err));
     } else {
-        respond(aio, 200, SVC_METRICS_CONTENT_TYPE, b.data, b.len);
+        svc_http_respond(aio, 200, SVC_METRICS_CONTENT_TYPE, NULL, NULL, b.data, b.len, false);
     }
     base_buf_fini(&b);
 }
 
-static int add_route(svc_http *h, const char *path, void (*cb)(nng_aio *))
+int svc_http_add_get_route(svc_http *h, const char *path, void (*cb)(nng_aio *))
 {
     nng_http_handler *hd = NULL;
-    int rv = nng_http_handler_alloc(&hd, path, cb);
+    get_route *rt = base_alloc(sizeof(*rt));
+    if (rt == NULL) {
+        return NNG_ENOMEM;
+    }
+    *rt = (get_route){h, cb};
+    int rv = nng_http_handler_alloc(&hd, path, on_get_route);
     if (rv == 0) {
-        rv = nng_http_handler_set_data(hd, h, NULL);
+        rv = nng_http_handler_set_method(hd, NULL); /* every method: see on_get_route() */
+    }
+    if (rv == 0) {
+        rv = nng_http_handler_set_data(hd, rt, route_free); /* the handler frees it */
+        rt = rv == 0 ? NULL : rt;
     }
     if (rv == 0) {
         rv = nng_http_server_add_handler(h->srv, hd); /* takes hd on success */
@@ -165,6 +215,7 @@ static int add_route(svc_http *h, const char *path, void (*cb)(nng_aio *))
     if (rv != 0 && hd != NULL) {
         nng_http_handler_free(hd);
     }
+    base_free(rt);
     return rv;
 }
 
@@ -208,16 +259,16 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
     }
     if (rv == 0) {
         what = "add a route";
-        rv = add_route(h, "/healthz", on_healthz);
+        rv = svc_http_add_get_route(h, "/healthz", on_healthz);
     }
     if (rv == 0) {
-        rv = add_route(h, "/readyz", on_readyz);
+        rv = svc_http_add_get_route(h, "/readyz", on_readyz);
     }
     if (rv == 0) {
-        rv = add_route(h, "/metrics", on_metrics);
+        rv = svc_http_add_get_route(h, "/metrics", on_metrics);
     }
     if (rv == 0) {
-        rv = svc_dashboard_add_routes(h->srv, h);
+        rv = svc_dashboard_add_routes(h);
     }
     if (rv == 0) {
         e = svc_http_api_open(h->srv, d, max_body_bytes, &h->api, errbuf, errlen);

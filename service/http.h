@@ -23,7 +23,9 @@
  * engine may be freed right after it.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "service/dispatch.h"
@@ -52,6 +54,22 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
  */
 struct nng_aio;
 bool svc_http_ops_allowed(svc_http *h, struct nng_aio *aio);
+
+/*
+ * svc_http_add_get_route() - serve GET (and HEAD) at @path with @cb, which finds @h with
+ * svc_http_of(); other methods are answered 405 with "Allow: GET, HEAD" (nng's own 405 page
+ * has no Allow header). For route modules (service/dashboard.c). Return: 0 or an nng error.
+ */
+int svc_http_add_get_route(svc_http *h, const char *path, void (*cb)(struct nng_aio *));
+svc_http *svc_http_of(struct nng_aio *aio);
+
+/*
+ * svc_http_respond() - finish @aio with @status, Content-Type @type, optional Cache-Control
+ * @cache and Allow @allow (NULL: none), and @body (@len bytes; @borrow: not copied, it must
+ * outlive the response, as static data does); an nng error finishes @aio if it cannot be built.
+ */
+void svc_http_respond(struct nng_aio *aio, uint16_t status, const char *type, const char *cache,
+                      const char *allow, const void *body, size_t len, bool borrow);
 
 /* Serve /readyz and /metrics from @e (borrowed until svc_http_close()). */
 void svc_http_set_engine(svc_http *h, svc_engine *e);

@@ -61,6 +61,21 @@ static bool wait_fd(int fd, short events, int64_t deadline_ms)
     }
 }
 
+/* The value of the header @line (@n bytes, its name @name_len of them) into @out, cut to fit. */
+static void header_value(const char *line, size_t n, size_t name_len, char *out, size_t size)
+{
+    const char *v = line + name_len;
+    while (*v == ' ') {
+        v++;
+    }
+    size_t vn = n - (size_t)(v - line);
+    if (vn >= size) {
+        vn = size - 1;
+    }
+    memcpy(out, v, vn);
+    out[vn] = '\0';
+}
+
 /* Parse the head in @buf[0, head_len); sets status, content type, content length (-1: none). */
 static bool parse_head(const char *buf, tst_http_response *out, long *out_clen)
 {
@@ -78,16 +93,9 @@ static bool parse_head(const char *buf, tst_http_response *out, long *out_clen)
         if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
             *out_clen = strtol(line + 15, NULL, 10);
         } else if (n > 13 && strncasecmp(line, "Content-Type:", 13) == 0) {
-            const char *v = line + 13;
-            while (*v == ' ') {
-                v++;
-            }
-            size_t vn = n - (size_t)(v - line);
-            if (vn >= sizeof(out->content_type)) {
-                vn = sizeof(out->content_type) - 1;
-            }
-            memcpy(out->content_type, v, vn);
-            out->content_type[vn] = '\0';
+            header_value(line, n, 13, out->content_type, sizeof(out->content_type));
+        } else if (n > 6 && strncasecmp(line, "Allow:", 6) == 0) {
+            header_value(line, n, 6, out->allow, sizeof(out->allow));
         }
         line = eol;
     }

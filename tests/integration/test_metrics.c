@@ -141,6 +141,19 @@ static void endpoints_answer(tst_daemon *f)
     TST_TRUE(tst_http_get(f->http_url, "/nothing-here", 5000, &r));
     TST_EQ(r.status, 404);
     tst_http_response_fini(&r);
+    /* The GET pages take GET and HEAD; another method is 405 with an Allow header. */
+    static const char *const pages[] = {"/healthz", "/readyz", "/metrics", "/dashboard",
+                                        "/dashboard/history.json"};
+    for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+        TST_TRUE(tst_http_request(f->http_url, "DELETE", pages[i], NULL, NULL, 0, 5000, &r));
+        TST_EQ(r.status, 405);
+        TST_STREQ(r.allow, "GET, HEAD");
+        tst_http_response_fini(&r);
+        TST_TRUE(tst_http_request(f->http_url, "HEAD", pages[i], NULL, NULL, 0, 5000, &r));
+        TST_EQ(r.status, 200);
+        TST_EQ(r.body_len, 0);
+        tst_http_response_fini(&r);
+    }
 }
 
 /* The exposition agrees with the stats op read right after it (traffic has stopped). */
