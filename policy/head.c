@@ -653,7 +653,9 @@ static bool recorded_features(const base_head_settings *st, pol_head_config *c)
 
 /*
  * True if @m's parameters live in the space of @h's feature map: the same
- * map, and for rff the same draw (rff_dim, bandwidth and seed). A snapshot
+ * map, for rff the same draw (rff_dim, bandwidth), and the same seed when
+ * anything @h learns in was drawn from it (rff, an open action set's
+ * projections, the learner's own projection of a long context). A snapshot
  * without settings predates feature maps: linear.
  */
 static bool same_features(const pol_head *h, const base_snapshot *m)
@@ -662,11 +664,13 @@ static bool same_features(const pol_head *h, const base_snapshot *m)
     if (!recorded_features(&m->settings, &c) || c.features != h->cfg.features) {
         return false;
     }
-    if (c.features == POL_FEATURES_RFF || c.features == POL_FEATURES_RFF_NORM) {
-        return c.rff_dim == h->cfg.rff_dim && c.bandwidth == h->cfg.bandwidth &&
-               m->settings.seed == h->cfg.seed;
+    bool rff = c.features == POL_FEATURES_RFF || c.features == POL_FEATURES_RFF_NORM;
+    if (rff && (c.rff_dim != h->cfg.rff_dim || c.bandwidth != h->cfg.bandwidth)) {
+        return false;
     }
-    return true;
+    bool seeded =
+        rff || h->amap != NULL || (h->learner->seeded != NULL && h->learner->seeded(h->impl));
+    return !seeded || m->settings.seed == h->cfg.seed;
 }
 
 base_err pol_head_restore(pol_head *h, const base_snapshot *m)

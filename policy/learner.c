@@ -31,6 +31,11 @@ static base_err ridge_new(pol_head_config *cfg, void **out)
     return e;
 }
 
+static bool ridge_seeded(const void *l)
+{
+    return pol_ridge_projects(l);
+}
+
 static void ridge_free(void *l)
 {
     pol_ridge_free(l);
@@ -232,6 +237,7 @@ static const pol_learner_ops learners[] = {
             .n_state = ridge_n_state,
             .export = ridge_export,
             .import = ridge_import,
+            .seeded = ridge_seeded,
         },
     [POL_LEARNER_PG] =
         {

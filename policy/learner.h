@@ -59,6 +59,8 @@ typedef struct pol_learner_ops {
     uint32_t (*n_state)(const void *l);
     void (*export)(const void *l, base_snapshot *m);
     base_err (*import)(void *l, const base_snapshot *m);
+    /* Whether its parameters live in a space drawn from the seed (a projection); NULL: no. */
+    bool (*seeded)(const void *l);
 } pol_learner_ops;
 
 /*

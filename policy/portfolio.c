@@ -689,10 +689,14 @@ base_err pol_portfolio_restore(pol_portfolio *pf, const base_snapshot *m)
     }
     if (whole) {
         for (uint32_t k = 0; k < fresh->n_learners && e == BASE_OK; k++) {
-            /* A learner's record holds its parameters; its settings are its member's, which
-             * the same member names guarantee (they name learner, features and explorer). */
+            /*
+             * A learner's record holds its parameters; its settings are its member's, which
+             * the same member names guarantee (they name learner, features and explorer),
+             * but for the seed: the policy's, recorded once, checked by the restore.
+             */
             base_snapshot l = *m->pf_learner[k];
             pol_head_settings(fresh->learner[k], &l.settings);
+            l.settings.seed = m->settings.seed;
             e = pol_head_restore(fresh->learner[k], &l);
         }
         if (e == BASE_OK && !selector_load(fresh, m->pf_sel, m->pf_n_sel)) {

@@ -123,6 +123,11 @@ void pol_ridge_free(pol_ridge *r)
     }
 }
 
+bool pol_ridge_projects(const pol_ridge *r)
+{
+    return r->proj != NULL;
+}
+
 uint32_t pol_ridge_feature_dim(const pol_ridge *r)
 {
     return r->p;

@@ -28,6 +28,7 @@
  * other, the others need exclusive access.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/err.h"
@@ -60,6 +61,8 @@ void pol_ridge_free(pol_ridge *r);
 
 /* Features per candidate (p) and the effective prior precision. */
 uint32_t pol_ridge_feature_dim(const pol_ridge *r);
+/* Whether it learns a random projection of the context (drawn from the seed). */
+bool pol_ridge_projects(const pol_ridge *r);
 double pol_ridge_lambda(const pol_ridge *r);
 
 /*

@@ -426,6 +426,57 @@ static void mix_serves_the_exact_mixture(const world *w)
     pol_portfolio_free(pf);
 }
 
+/* Restore into a portfolio or head of @seed what one of seed 1 saved; the restore's result. */
+static base_err restore_across_seeds(uint32_t dim, bool portfolio, uint64_t seed)
+{
+    pol_head_config hc;
+    pol_head_config_default(&hc, dim, 3);
+    hc.seed = 1;
+    base_snapshot *m = NULL;
+    base_err e = BASE_EINVAL;
+    if (portfolio) {
+        pol_portfolio_config pc;
+        pol_portfolio_config_auto(&pc, &hc);
+        pol_portfolio *a = NULL, *b = NULL;
+        if (pol_portfolio_new(&pc, &a) == BASE_OK && pol_portfolio_snapshot(a, &m) == BASE_OK) {
+            for (uint32_t k = 0; k < pc.n_members; k++) {
+                pc.member[k].seed = seed;
+            }
+            if (pol_portfolio_new(&pc, &b) == BASE_OK) {
+                e = pol_portfolio_restore(b, m);
+            }
+        }
+        pol_portfolio_free(a);
+        pol_portfolio_free(b);
+    } else {
+        pol_head *a = NULL, *b = NULL;
+        if (pol_head_new(&hc, &a) == BASE_OK && pol_head_snapshot(a, &m) == BASE_OK) {
+            hc.seed = seed;
+            if (pol_head_new(&hc, &b) == BASE_OK) {
+                e = pol_head_restore(b, m);
+            }
+        }
+        pol_head_free(a);
+        pol_head_free(b);
+    }
+    base_snapshot_free(m);
+    return e;
+}
+
+/*
+ * A checkpoint learned in a space drawn from the seed is refused under another seed: the auto
+ * portfolio's random-feature members (dim 22..64), ridge's projection of a long context (dim
+ * > 256). A head that drew nothing from it (linear ridge, short context) is restored.
+ */
+static void seed_changes_refuse_what_was_drawn_from_it(void)
+{
+    TST_OK(restore_across_seeds(30, true, 1));
+    TST_EQ(restore_across_seeds(30, true, 2), BASE_EINVAL);
+    TST_OK(restore_across_seeds(300, false, 1));
+    TST_EQ(restore_across_seeds(300, false, 2), BASE_EINVAL);
+    TST_OK(restore_across_seeds(8, false, 2));
+}
+
 int main(void)
 {
     world w;
@@ -437,5 +488,6 @@ int main(void)
     snapshot_restores_the_whole_portfolio(&w);
     mix_serves_the_exact_mixture(&w);
     deterministic_and_bad_input_changes_nothing(&w);
+    seed_changes_refuse_what_was_drawn_from_it();
     return tst_done();
 }
