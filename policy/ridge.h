@@ -82,7 +82,10 @@ base_err pol_ridge_scores(const pol_ridge *r, const float *x, uint32_t x_stride,
  * NULL), or with the reward of every candidate (@rewards [n_cand], full
  * information). Unweighted: each action's regression conditions on the
  * context, so the logging policy does not bias it (docs/algorithms.md).
- * Return: BASE_OK; BASE_ENUMERIC (nothing changed).
+ * Return: BASE_OK; BASE_ENUMERIC: a bandit update then changed nothing; a
+ *         full-information one (rlfeed bench learn's, never the service's) applies
+ *         the candidates one at a time, each all or nothing, so an overflow in a
+ *         later candidate leaves the earlier ones applied, as pol_iwr_learn() does.
  */
 base_err pol_ridge_learn(pol_ridge *r, const base_decision *d, uint32_t x_stride, double reward,
                          const double *rewards);
