@@ -219,19 +219,6 @@ static double quantile(const double *x, size_t m, double f)
     return x[i] + d * (x[i + 1] - x[i]);
 }
 
-static double sd(const double *x, size_t m)
-{
-    double mean = 0.0, ss = 0.0;
-    for (size_t i = 0; i < m; i++) {
-        mean += x[i];
-    }
-    mean /= (double)m;
-    for (size_t i = 0; i < m; i++) {
-        ss += (x[i] - mean) * (x[i] - mean);
-    }
-    return sqrt(ss / (double)(m - 1));
-}
-
 /* The bootstrap replicates' statistics into @rep and studentized statistics into @tst. */
 static void resample(const double *u, size_t n, const double c[EV_T_N], uint32_t n_boot,
                      gsl_rng *rng, uint32_t *idx, const double est[EV_N_STATS], double *rep,
@@ -314,7 +301,6 @@ base_err ev_intervals(double *terms, size_t n, ev_interval_kind kind, double con
         resample(terms, n, c, n_boot, rng, idx, est, rep, tst);
         for (int k = 0; k < EV_N_STATS; k++) {
             double *r = rep + (size_t)k * n_boot, *t = tst + (size_t)k * n_boot;
-            res[k].se = sd(r, n_boot);
             if (kind == EV_PERCENTILE) {
                 gsl_sort(r, 1, n_boot);
                 res[k].lo = quantile(r, n_boot, alpha / 2.0);

@@ -41,8 +41,9 @@
  *    are paired; the interval is [est - t*_(1-a/2) se, est - t*_(a/2) se]
  *    with t* = (stat* - est) / se* and quantiles at the (n_boot + 1) p-th
  *    order statistic. DR's per-sample terms use the cross-fitted q above
- *    and are not refitted per replicate. Reported se: the replicates'
- *    standard deviation. Cost O(n * n_boot).
+ *    and are not refitted per replicate. Reported se: the one above (the
+ *    one the interval scales), the same for every kind and seed, so a report
+ *    can be recomputed from its samples. Cost O(n * n_boot).
  * 2. EV_NORMAL: est -/+ t_{n-1} se, with se reported as is. No randomness.
  * 3. EV_PERCENTILE: the replicates' own quantiles, for comparison; it
  *    covers least of the three in our tests.
@@ -137,7 +138,7 @@ typedef struct ev_interval {
     double est; /* on all n samples */
     double lo;  /* lower endpoint */
     double hi;  /* upper endpoint */
-    double se;  /* bootstrap standard deviation or CLT standard error */
+    double se;  /* the linearised standard error (sd of the influence values / sqrt(n)) */
 } ev_interval;
 
 typedef struct ev_policy_report {

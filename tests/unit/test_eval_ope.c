@@ -806,6 +806,14 @@ static void bootstrap_is_deterministic(const world *w)
     TST_OK(ev_evaluate(&c, s, W_N, &d, NULL, 0));
     TST_TRUE(d.pol[0].v[EV_IPS].lo != a.pol[0].v[EV_IPS].lo);
     TST_TRUE(d.pol[0].v[EV_IPS].est == a.pol[0].v[EV_IPS].est); /* IPS uses no random numbers */
+    /* The reported se is the linearised one: the same for every seed and interval kind. */
+    c.interval = EV_NORMAL;
+    ev_report nrm;
+    TST_OK(ev_evaluate(&c, s, W_N, &nrm, NULL, 0));
+    for (int k = 0; k < EV_N_ESTIMATORS; k++) {
+        TST_TRUE(d.pol[0].v[k].se == a.pol[0].v[k].se && d.diff[k].se == a.diff[k].se);
+        TST_TRUE(nrm.pol[0].v[k].se == a.pol[0].v[k].se && nrm.diff[k].se == a.diff[k].se);
+    }
     free(s);
     free(rows);
 }
