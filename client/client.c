@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
@@ -40,8 +40,7 @@ struct rlfeed_push {
 
 base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf, size_t errlen)
 {
-    char text[1024];
-    struct stat st;
+    char text[1024], why[160];
     base_err e = BASE_EINVAL;
 
     if (errbuf == NULL) {
@@ -51,34 +50,36 @@ base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf
         snprintf(errbuf, errlen, "rlfeed_key_load: %s is NULL", path == NULL ? "path" : "out");
         return BASE_EINVAL;
     }
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
+    int fd = proto_secret_open(path, why, sizeof(why));
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "%s: %s", path, why);
+        return fd == PROTO_SECRET_UNREADABLE ? BASE_EIO : BASE_EINVAL;
+    }
+    ssize_t n = proto_secret_read(fd, text, sizeof(text) - 1);
+    (void)close(fd);
+    if (n < 0) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
         return BASE_EIO;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(errbuf, errlen, "%s: not a regular file", path);
-        goto done;
-    }
-    if ((st.st_mode & 077) != 0) {
-        snprintf(errbuf, errlen, "%s: open to group or others (mode %04o): chmod 600 it", path,
-                 (unsigned)(st.st_mode & 07777));
-        goto done;
-    }
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
     text[n] = '\0';
-    if (n == sizeof(text) - 1) {
+    if ((size_t)n == sizeof(text) - 1) {
         snprintf(errbuf, errlen, "%s: too long for a key file", path);
-        goto done;
+    } else {
+        e = proto_auth_keyfile_parse(text, out, why, sizeof(why));
+        if (e != BASE_OK) {
+            snprintf(errbuf, errlen, "%s: %s", path, why);
+        }
     }
-    char why[160];
-    e = proto_auth_keyfile_parse(text, out, why, sizeof(why));
-    if (e != BASE_OK) {
-        snprintf(errbuf, errlen, "%s: %s", path, why);
-    }
-done:
-    fclose(f);
+    proto_secret_wipe(text, sizeof(text)); /* the secret's hex */
     return e;
+}
+
+/* What a handle keeps of a key file: the name and the derived key (signing needs no more). */
+static void keep_key(proto_auth_keyfile *dst, const proto_auth_keyfile *key)
+{
+    *dst = *key;
+    proto_secret_wipe(dst->secret, sizeof(dst->secret));
+    proto_secret_wipe(dst->salt, sizeof(dst->salt));
 }
 
 base_err rlfeed_client_use_key(rlfeed_client *c, const proto_auth_keyfile *key)
@@ -86,7 +87,7 @@ base_err rlfeed_client_use_key(rlfeed_client *c, const proto_auth_keyfile *key)
     if (c == NULL || key == NULL) {
         return BASE_EINVAL;
     }
-    c->key = *key;
+    keep_key(&c->key, key);
     c->signs = true;
     return BASE_OK;
 }
@@ -96,7 +97,7 @@ base_err rlfeed_push_use_key(rlfeed_push *p, const proto_auth_keyfile *key)
     if (p == NULL || key == NULL) {
         return BASE_EINVAL;
     }
-    p->key = *key;
+    keep_key(&p->key, key);
     p->signs = true;
     return BASE_OK;
 }
@@ -317,6 +318,7 @@ void rlfeed_client_close(rlfeed_client *c)
 {
     if (c != NULL) {
         (void)nng_close(c->sock); /* the socket is gone either way */
+        proto_secret_wipe(&c->key, sizeof(c->key));
         base_free(c);
     }
 }
@@ -634,6 +636,7 @@ void rlfeed_push_close(rlfeed_push *p)
 {
     if (p != NULL) {
         (void)nng_close(p->sock); /* the socket is gone either way */
+        proto_secret_wipe(&p->key, sizeof(p->key));
         base_free(p);
     }
 }

@@ -53,6 +53,10 @@ static void mac_key_prepare(proto_mac_key *k, const uint8_t *key, size_t key_len
     (void)mbedtls_sha256_update_ret(&k->inner, ipad, sizeof(ipad));
     (void)mbedtls_sha256_starts_ret(&k->outer, 0);
     (void)mbedtls_sha256_update_ret(&k->outer, opad, sizeof(opad));
+    /* The key can be read back from these: they go nowhere else. */
+    mbedtls_platform_zeroize(block, sizeof(block));
+    mbedtls_platform_zeroize(ipad, sizeof(ipad));
+    mbedtls_platform_zeroize(opad, sizeof(opad));
 }
 
 /* One HMAC over a list of parts. */
@@ -149,31 +153,65 @@ static int hexval(char c)
     return -1;
 }
 
+void proto_secret_wipe(void *p, size_t n)
+{
+    mbedtls_platform_zeroize(p, n);
+}
+
+int proto_secret_open(const char *path, char *why, size_t whylen)
+{
+    struct stat st;
+    /* O_NONBLOCK: a FIFO must not block the open; a regular file reads the same with it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) != 0) { /* the mode of the file read, not of a name */
+        snprintf(why, whylen, "%s", strerror(errno));
+        if (fd >= 0) {
+            (void)close(fd);
+        }
+        return PROTO_SECRET_UNREADABLE;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file");
+    } else if ((st.st_mode & 077) != 0) {
+        snprintf(why, whylen, "open to group or others (mode %04o): chmod 600 it",
+                 (unsigned)(st.st_mode & 07777));
+    } else {
+        return fd;
+    }
+    (void)close(fd);
+    return PROTO_SECRET_REFUSED;
+}
+
+ssize_t proto_secret_read(int fd, char *buf, size_t size)
+{
+    size_t n = 0;
+    while (n < size) {
+        ssize_t r = read(fd, buf + n, size - n);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            return -1;
+        }
+        if (r == 0) {
+            break;
+        }
+        n += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
 bool proto_pseudonym_key_load(const char *path, uint8_t key[PROTO_AUTH_KEY_BYTES], char *why,
                               size_t whylen)
 {
     char text[160]; /* 64 hex digits and a line break; more is not a key */
     size_t n = 0;
     bool ok = false, read_ok = true;
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) { /* the mode of the file read, not of a name */
-        snprintf(why, whylen, "%s", strerror(errno));
-    } else if ((st.st_mode & 077) != 0) {
-        snprintf(why, whylen, "open to group or others (mode %04o): chmod 600 it",
-                 (unsigned)(st.st_mode & 07777));
-    } else {
-        while (n < sizeof(text)) {
-            ssize_t r = read(fd, text + n, sizeof(text) - n);
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r <= 0) {
-                read_ok = r == 0;
-                break;
-            }
-            n += (size_t)r;
-        }
+    int fd = proto_secret_open(path, why, whylen);
+    if (fd >= 0) {
+        ssize_t got = proto_secret_read(fd, text, sizeof(text));
+        read_ok = got >= 0;
+        n = got > 0 ? (size_t)got : 0;
         while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) {
             n--;
         }
@@ -246,10 +284,9 @@ static bool valid_name(const char *s, size_t max)
     return n > 0 && n <= max && base_utf8_valid(s, n) && strpbrk(s, " \t,=$\"") == NULL;
 }
 
-base_err proto_auth_keyfile_parse(const char *text, proto_auth_keyfile *out, char *errbuf,
-                                  size_t errlen)
+static base_err keyfile_parse(const char *text, proto_auth_keyfile *out, char *errbuf,
+                              size_t errlen, char line[256])
 {
-    char line[256];
     bool have_client = false, have_secret = false, have_salt = false;
     unsigned lineno = 0;
 
@@ -257,7 +294,7 @@ base_err proto_auth_keyfile_parse(const char *text, proto_auth_keyfile *out, cha
     while (*text != '\0') {
         size_t n = strcspn(text, "\n");
         lineno++;
-        if (n >= sizeof(line)) {
+        if (n >= 256) {
             snprintf(errbuf, errlen, "line %u: too long", lineno);
             return BASE_EINVAL;
         }
@@ -313,6 +350,18 @@ base_err proto_auth_keyfile_parse(const char *text, proto_auth_keyfile *out, cha
     return BASE_OK;
 }
 
+base_err proto_auth_keyfile_parse(const char *text, proto_auth_keyfile *out, char *errbuf,
+                                  size_t errlen)
+{
+    char line[256];
+    base_err e = keyfile_parse(text, out, errbuf, errlen, line);
+    proto_secret_wipe(line, sizeof(line)); /* it held the secret's hex */
+    if (e != BASE_OK) {
+        proto_secret_wipe(out, sizeof(*out));
+    }
+    return e;
+}
+
 base_err proto_auth_keyfile_format(const proto_auth_keyfile *kf, base_buf *out)
 {
     char secret[2 * PROTO_AUTH_SECRET_BYTES + 1], salt[2 * PROTO_AUTH_SALT_BYTES + 1];
@@ -324,7 +373,10 @@ base_err proto_auth_keyfile_format(const proto_auth_keyfile *kf, base_buf *out)
                      "# rlfeed client key: keep this file private (mode 0600)\n"
                      "client = %s\nsecret = %s\nsalt = %s\n",
                      kf->client, secret, salt);
-    return base_buf_append(out, text, (size_t)n);
+    base_err e = base_buf_append(out, text, (size_t)n);
+    proto_secret_wipe(secret, sizeof(secret));
+    proto_secret_wipe(text, sizeof(text));
+    return e;
 }
 
 void proto_auth_nonce(char *out, size_t size)

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -158,9 +159,25 @@ bool proto_auth_unhex(const char *s, size_t slen, uint8_t *p, size_t n);
  * proto_pseudonym_key_load() - the pseudonym key in the file at @path (`rlfeed key pseudonym`:
  * 64 hex digits, a line break allowed), which group and others may not read or write.
  * Return: true with @key set; false with the reason in @why ("not 64 hex digits", "open to
- *         group or others (mode 0644): chmod 600 it", or the system's error).
+ *         group or others (mode 0644): chmod 600 it", "not a regular file", or the system's
+ *         error).
  */
 bool proto_pseudonym_key_load(const char *path, uint8_t key[PROTO_AUTH_KEY_BYTES], char *why,
                               size_t whylen);
+
+/*
+ * Secret files (key files, the pseudonym key). proto_secret_open() opens @path for reading
+ * (never blocking on a FIFO) and checks what it opened: a regular file that group and others
+ * have no permission on. Return: the descriptor (close it); PROTO_SECRET_UNREADABLE (it cannot
+ * be opened) or PROTO_SECRET_REFUSED ("not a regular file", or "open to group or others
+ * (mode 0644): chmod 600 it"), the reason in @why. proto_secret_read() reads up to @size
+ * bytes (less at the end of the file); -1 on a read error. proto_secret_wipe() clears @p
+ * so that the compiler cannot drop it (mbedTLS's zeroize).
+ */
+#define PROTO_SECRET_UNREADABLE (-1)
+#define PROTO_SECRET_REFUSED (-2)
+int proto_secret_open(const char *path, char *why, size_t whylen);
+ssize_t proto_secret_read(int fd, char *buf, size_t size);
+void proto_secret_wipe(void *p, size_t n);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,6 +363,12 @@ static void client_reply_cap_and_arguments(tst_daemon *f)
     TST_EQ(rlfeed_key_load(NULL, &kf, why, sizeof(why)), BASE_EINVAL);
     TST_EQ(rlfeed_key_load(f->conf, NULL, NULL, 0), BASE_EINVAL);
     TST_EQ(rlfeed_key_load(f->dir, &kf, why, sizeof(why)), BASE_EINVAL); /* a directory */
+    TST_TRUE(strstr(why, "not a regular file") != NULL);
+    char fifo[720];
+    snprintf(fifo, sizeof(fifo), "%s/key.fifo", f->dir);
+    TST_EQ(mkfifo(fifo, 0600), 0);
+    why[0] = '\0';
+    TST_EQ(rlfeed_key_load(fifo, &kf, why, sizeof(why)), BASE_EINVAL); /* not a hang */
     TST_TRUE(strstr(why, "not a regular file") != NULL);
     /* A TLS URL needs the TLS settings: without them nothing would be trusted. */
     rlfeed_client *c = NULL;

@@ -299,8 +299,15 @@ static void pseudonym_key_files(void)
     snprintf(path, sizeof(path), "%s/none", dir);
     TST_TRUE(!proto_pseudonym_key_load(path, key, why, sizeof(why)));
     TST_STREQ(why, "No such file or directory");
-    const char *names[] = {"ok", "open", "group", "short"};
-    for (size_t i = 0; i < 4; i++) {
+    /* A FIFO or a directory is no key file: refused at once, the open does not block. */
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    TST_EQ(mkfifo(path, 0600), 0);
+    TST_TRUE(!proto_pseudonym_key_load(path, key, why, sizeof(why)));
+    TST_STREQ(why, "not a regular file");
+    TST_TRUE(!proto_pseudonym_key_load(dir, key, why, sizeof(why)));
+    TST_STREQ(why, "not a regular file");
+    const char *names[] = {"ok", "open", "group", "short", "fifo"};
+    for (size_t i = 0; i < 5; i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         (void)unlink(path);
     }
