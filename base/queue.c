@@ -99,26 +99,30 @@ base_err base_queue_pop_linger(base_queue *q, void **out, size_t max, int timeou
     struct timespec dl = base_mono_deadline(timeout_ms > 0 ? (uint64_t)timeout_ms * 1000000u : 0);
     base_err e = BASE_OK;
     *out_n = 0;
-    pthread_mutex_lock(&q->lk);
-    while (q->len == 0 && !q->closed) {
-        if (timeout_ms == 0) {
-            break;
-        }
-        if (timeout_ms < 0) {
-            pthread_cond_wait(&q->nonempty, &q->lk);
-        } else if (pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) == ETIMEDOUT) {
-            break;
-        }
-    }
     /* A batch is full at @max items, or at half the queue: producers must never find it full. */
     size_t fill = max < q->cap / 2 ? max : (q->cap / 2 > 0 ? q->cap / 2 : 1);
-    if (linger_us > 0 && q->len > 0 && q->len < fill && !q->urgent && !q->closed) {
-        dl = base_mono_deadline((uint64_t)linger_us * 1000u);
-        q->linger_fill = fill;
-        while (q->len < fill && !q->urgent && !q->closed &&
-               pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) != ETIMEDOUT) {
+    bool timed_out = timeout_ms == 0;
+    pthread_mutex_lock(&q->lk);
+    for (;;) {
+        while (q->len == 0 && !q->closed && !timed_out) {
+            if (timeout_ms < 0) {
+                pthread_cond_wait(&q->nonempty, &q->lk);
+            } else if (pthread_cond_timedwait(&q->nonempty, &q->lk, &dl) == ETIMEDOUT) {
+                timed_out = true;
+            }
         }
-        q->linger_fill = 0;
+        if (linger_us > 0 && q->len > 0 && q->len < fill && !q->urgent && !q->closed) {
+            struct timespec ldl = base_mono_deadline((uint64_t)linger_us * 1000u);
+            q->linger_fill = fill;
+            while (q->len < fill && !q->urgent && !q->closed &&
+                   pthread_cond_timedwait(&q->nonempty, &q->lk, &ldl) != ETIMEDOUT) {
+            }
+            q->linger_fill = 0;
+        }
+        /* Another consumer may have taken what this one lingered on: wait again, as asked. */
+        if (q->len > 0 || q->closed || timed_out) {
+            break;
+        }
     }
     size_t n = 0;
     while (n < max && q->len > 0) {

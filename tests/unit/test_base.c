@@ -660,6 +660,49 @@ static void queue_linger_waits_for_lazy_items_only(void)
     base_queue_free(q);
 }
 
+/* A consumer that waits (10 s at most) with a linger of 100 ms, for linger_lost_to_another(). */
+typedef struct lingerer {
+    base_queue *q;
+    void *out[4];
+    size_t n;
+    base_err e;
+} lingerer;
+
+static void *lingerer_main(void *arg)
+{
+    lingerer *l = arg;
+    l->e = base_queue_pop_linger(l->q, l->out, 4, 10000, 100000, &l->n);
+    return NULL;
+}
+
+/*
+ * Two consumers: one lingers on a lazy item, the other takes it. The first then waits on,
+ * as its timeout asks, and gets the item pushed after its linger ended (it used to come back
+ * empty-handed, ETIMEDOUT, at the end of the linger).
+ */
+static void linger_lost_to_another(void)
+{
+    int v[2] = {0, 1};
+    void *out[4];
+    size_t n = 0;
+    base_queue *q = base_queue_new(16);
+    lingerer l = {.q = q};
+    pthread_t th;
+    TST_OK(base_queue_push_lazy(q, &v[0]));
+    TST_EQ(pthread_create(&th, NULL, lingerer_main, &l), 0);
+    struct timespec ts = {0, 30 * 1000000L}; /* into its linger (not a readiness wait) */
+    nanosleep(&ts, NULL);
+    TST_OK(base_queue_pop_batch(q, out, 4, 0, &n));
+    TST_EQ(n, 1);
+    ts.tv_nsec = 200 * 1000000L; /* past its linger, within its timeout */
+    nanosleep(&ts, NULL);
+    TST_OK(base_queue_push(q, &v[1]));
+    pthread_join(th, NULL);
+    TST_OK(l.e);
+    TST_TRUE(l.n == 1 && l.out[0] == &v[1]);
+    base_queue_free(q);
+}
+
 int main(void)
 {
     heap_orders_removes_and_fixes();
@@ -677,6 +720,7 @@ int main(void)
     writer_remembers_its_first_error();
     queue_is_fifo_bounded_and_closes();
     queue_linger_waits_for_lazy_items_only();
+    linger_lost_to_another();
     decision_clone_copies_arrays();
     strlcpy_truncates_and_reports();
     hash_is_deterministic_and_seeded();
