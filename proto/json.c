@@ -598,15 +598,20 @@ bool proto_http_target(const char *uri, const char *prefix, char *out, size_t le
     size_t pn = strlen(prefix);
     const char *q = strchr(uri, '?');
     size_t n = q != NULL ? (size_t)(q - uri) : strlen(uri);
-    policy[0] = '\0';
+    if (policy != NULL) {
+        policy[0] = '\0';
+    }
     out[0] = '\0';
-    if (n >= pn && strncmp(uri, prefix, pn) != 0) {
-        return false; /* an absolute-form URI ("http://host/api/v1/..."): not taken */
+    /* The prefix, or the prefix without its trailing '/' (the route without an argument). */
+    bool route = n >= pn ? strncmp(uri, prefix, pn) == 0
+                         : n + 1 == pn && prefix[n] == '/' && strncmp(uri, prefix, n) == 0;
+    if (!route) {
+        return false; /* another path, or an absolute-form URI ("http://host/api/v1/...") */
     }
     if (n > pn && !base_percent_decode(uri + pn, n - pn, false, out, len)) {
         return false;
     }
-    return proto_http_query(uri, "policy", policy, plen) >= 0;
+    return policy == NULL || proto_http_query(uri, "policy", policy, plen) >= 0;
 }
 
 int proto_http_query(const char *uri, const char *key, char *out, size_t len)
@@ -618,11 +623,11 @@ int proto_http_query(const char *uri, const char *key, char *out, size_t len)
         p++; /* past '?' or '&' */
         const char *end = strchr(p, '&');
         size_t m = end != NULL ? (size_t)(end - p) : strlen(p);
-        if (m > klen + 1 && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+        if (m > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
             if (!base_percent_decode(p + klen + 1, m - klen - 1, true, out, len)) {
                 return -1;
             }
-            found = 1; /* a later one replaces it */
+            found = m > klen + 1 ? 1 : 0; /* a later one replaces it; an empty one is absent */
         }
         p = end;
     }

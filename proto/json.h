@@ -80,8 +80,10 @@ base_err proto_json_request(const char *json, size_t len, const char *op, base_b
 /*
  * proto_http_target() - the HTTP API's request target: the path of @uri after @prefix (up
  * to '?') into @out (@len bytes), percent-decoded; the value of the query parameter "policy"
- * into @policy (@plen bytes; "" if absent). An @uri that does not start with @prefix (an
- * absolute-form target) gives false, as does a part that cannot be decoded or does not fit.
+ * into @policy (@plen bytes; "" if absent; @policy NULL: the query is not read). An @uri
+ * whose path neither starts with @prefix nor is @prefix without its trailing '/' (another
+ * path, an absolute-form target) gives false, as does a part that cannot be decoded or does
+ * not fit.
  */
 bool proto_http_target(const char *uri, const char *prefix, char *out, size_t len, char *policy,
                        size_t plen);

@@ -604,17 +604,22 @@ static void on_policies(nng_aio *aio)
     }
     svc_http_api *a = c->api;
     nng_http_req *req = req_of(aio);
-    char name[NAME_MAX_BYTES], ignored[NAME_MAX_BYTES];
     char msg[PROTO_ERRMSG_MAX];
     if (!method_is(req, "GET")) {
         refuse_method(c, req, "GET, HEAD");
         return;
     }
     c->close = has_body(req);
-    if (!proto_http_target(nng_http_req_get_uri(req), PREFIX "policies/", name, sizeof(name),
-                           ignored, sizeof(ignored))) {
-        refuse(c, 0, PROTO_E_BAD_REQUEST, "the policy is not a valid name");
+    /* Room for any name the URI holds: one too long for a policy is unknown, not malformed. */
+    const char *uri = nng_http_req_get_uri(req);
+    char *name = base_alloc(strlen(uri) + 1);
+    if (name == NULL) {
+        refuse(c, 0, PROTO_E_INTERNAL, "out of memory");
         return;
+    }
+    if (!proto_http_target(uri, PREFIX "policies/", name, strlen(uri) + 1, NULL, 0)) {
+        refuse(c, 0, PROTO_E_BAD_REQUEST, "the policy is not a valid name");
+        goto done;
     }
     if (svc_auth_enabled(a->disp->auth)) {
         proto_error err;
@@ -622,18 +627,18 @@ static void on_policies(nng_aio *aio)
         proto_errcode code = svc_auth_check_scope(a->disp->auth, &proof, SVC_SCOPE_OPS, name, &err);
         if (code != PROTO_E_NONE) {
             refuse(c, 0, code, err.message);
-            return;
+            goto done;
         }
     }
     if (!enter(c, false)) {
-        return;
+        goto done;
     }
     svc_engine *e = atomic_load(&a->disp->eng);
     if (e == NULL) {
         atomic_fetch_add(&a->disp->refused_starting, 1); /* in the `ready:` line, as others */
         refuse(c, 0, PROTO_E_UNAVAILABLE, "starting up: rebuilding state from the log; retry");
         leave(a);
-        return;
+        goto done;
     }
     base_buf b;
     base_buf_init(&b, REPLY_MAX_BYTES);
@@ -646,6 +651,8 @@ static void on_policies(nng_aio *aio)
     }
     base_buf_fini(&b);
     leave(a);
+done:
+    base_free(name);
 }
 
 static int add(nng_http_server *srv, svc_http_api *a, const char *path, bool tree,

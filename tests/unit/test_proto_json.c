@@ -381,6 +381,31 @@ static void policy_replies_print(void)
     base_buf_fini(&b);
 }
 
+/* The request target and query of the HTTP API: the route's own prefix only; the last value. */
+static void http_target_and_query(void)
+{
+    char out[64], pol[64];
+    TST_TRUE(proto_http_target("/api/v1/policies/faq?policy=x", "/api/v1/policies/", out,
+                               sizeof(out), pol, sizeof(pol)));
+    TST_STREQ(out, "faq");
+    TST_STREQ(pol, "x");
+    TST_TRUE(proto_http_target("/api/v1/policies", "/api/v1/policies/", out, sizeof(out), pol,
+                               sizeof(pol)));
+    TST_STREQ(out, "");
+    /* Shorter than the prefix and not the route: not taken. */
+    TST_TRUE(!proto_http_target("/zz?policy=p", "/api/v1/policies/", out, sizeof(out), pol,
+                                sizeof(pol)));
+    TST_TRUE(!proto_http_target("/api/v1/polic", "/api/v1/policies/", out, sizeof(out), pol,
+                                sizeof(pol)));
+    /* A parameter given twice counts once, the last; an empty one is absent. */
+    TST_EQ(proto_http_query("/x?policy=a&policy=b", "policy", pol, sizeof(pol)), 1);
+    TST_STREQ(pol, "b");
+    TST_EQ(proto_http_query("/x?policy=a&policy=", "policy", pol, sizeof(pol)), 0);
+    TST_STREQ(pol, "");
+    TST_EQ(proto_http_query("/x?policy=%zz", "policy", pol, sizeof(pol)), -1);
+    TST_EQ(proto_http_query("/x?policyx=a", "policy", pol, sizeof(pol)), 0);
+}
+
 int main(void)
 {
     from_json_request_decodes();
@@ -391,5 +416,6 @@ int main(void)
     http_body_nul_is_a_field_error();
     reply_code_and_status();
     policy_replies_print();
+    http_target_and_query();
     return tst_done();
 }
