@@ -286,13 +286,20 @@ static bool decode_error(const msgpack_object *o, proto_reply *r)
         if (f[1]->type != MSGPACK_OBJECT_STR) {
             return false;
         }
-        /* A long message is cut to fit, on a character boundary; callers act on the code. */
+        /*
+         * A long message is cut to fit, on a character boundary; callers act on the code.
+         * From a peer that is not rlfeedd it may be anything: it ends at a NUL byte or at
+         * the first byte that is not UTF-8, so the message is always text.
+         */
+        const char *m = f[1]->via.str.ptr;
         size_t n = f[1]->via.str.size;
         if (n > sizeof(r->error.message) - 1) {
-            n = base_utf8_cut(f[1]->via.str.ptr, sizeof(r->error.message) - 1);
+            n = sizeof(r->error.message) - 1;
         }
+        const char *nul = n > 0 ? memchr(m, '\0', n) : NULL;
+        n = base_utf8_cut(m, nul != NULL ? (size_t)(nul - m) : n);
         if (n > 0) {
-            memcpy(r->error.message, f[1]->via.str.ptr, n);
+            memcpy(r->error.message, m, n);
         }
         r->error.message[n] = '\0';
     }

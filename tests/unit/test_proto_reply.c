@@ -86,6 +86,29 @@ static void error_reply_round_trips_code_and_message(void)
     MUST_OK(proto_json_to_msgpack("{\"ok\":true,\"pmf\":\"x\"}", &b, NULL, 0));
     TST_EQ(proto_reply_decode(b.data, b.len, &r), BASE_EPROTO);
     TST_EQ(proto_reply_decode((const uint8_t *)"\xdd\xff\xff\xff\xff", 5, &r), BASE_EPROTO);
+
+    /* From a peer that is not rlfeedd: a message ends at a NUL or at what is not UTF-8. */
+    static const char *const raw[] = {"ab\xff\xfe"
+                                      "cd",
+                                      "ab\0cd", "ab\xe2\x82"};
+    static const size_t raw_len[] = {6, 5, 4};
+    for (size_t i = 0; i < 3; i++) {
+        proto_writer w;
+        base_buf_reset(&b);
+        proto_writer_init(&w, &b);
+        proto_w_map(&w, 2);
+        proto_w_str(&w, "ok");
+        proto_w_bool(&w, false);
+        proto_w_str(&w, "error");
+        proto_w_map(&w, 2);
+        proto_w_str(&w, "code");
+        proto_w_str(&w, "internal");
+        proto_w_str(&w, "message");
+        proto_w_strn(&w, raw[i], raw_len[i]);
+        MUST_OK(w.err);
+        MUST_OK(proto_reply_decode(b.data, b.len, &r));
+        TST_STREQ(r.error.message, "ab");
+    }
     base_buf_fini(&b);
 }
 
