@@ -253,28 +253,34 @@ static void change_summary(const sto_audit_entry *e, char *out, size_t size)
     }
 }
 
+/*
+ * @s on one line: a value's line breaks and tabs (a policy-put diff has them), and any other
+ * control character (a terminal escape in a stored reason), as blanks.
+ */
+static void one_line(char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            *s = ' ';
+        }
+    }
+}
+
 static void print_history_line(const sto_audit_entry *e)
 {
-    char when[40], change[96], est[160];
+    char when[40], change[96], est[160], who[128], reason[REASON_MAX];
     const char *verdict = sto_audit_field(e, "verdict");
 
     regcmd_iso8601(regcmd_id_ms(e->id), when, sizeof(when));
     change_summary(e, change, sizeof(change));
     estimate_summary(sto_audit_field(e, "report"), sto_audit_field(e, "estimator"), est,
                      sizeof(est));
-    printf("%-24s  %-8s  %-20s  %-28s  %-8s  %s%s%s\n", when, field_or(e, "action", "?"),
-           field_or(e, "who", "?"), change, verdict != NULL ? verdict : "-", est,
-           est[0] != '\0' ? "; " : "", field_or(e, "reason", ""));
-}
-
-/* @s on one line: a value's line breaks and tabs (a policy-put diff has them) as blanks. */
-static void one_line(char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '\n' || *s == '\r' || *s == '\t') {
-            *s = ' ';
-        }
-    }
+    base_strlcpy(who, field_or(e, "who", "?"), sizeof(who));
+    base_strlcpy(reason, field_or(e, "reason", ""), sizeof(reason));
+    one_line(who);
+    one_line(reason);
+    printf("%-24s  %-8s  %-20s  %-28s  %-8s  %s%s%s\n", when, field_or(e, "action", "?"), who,
+           change, verdict != NULL ? verdict : "-", est, est[0] != '\0' ? "; " : "", reason);
 }
 
 /*
@@ -315,11 +321,13 @@ static void print_audit_line(const sto_audit_entry *e)
             len += (size_t)n;
         }
     }
-    char reason[REASON_MAX];
+    char reason[REASON_MAX], who[128];
     base_strlcpy(reason, field_or(e, "reason", ""), sizeof(reason));
+    base_strlcpy(who, field_or(e, "who", "?"), sizeof(who));
     one_line(summary);
     one_line(reason);
-    printf("%-24s  %-9s  %-20s  %s%s%s\n", when, action, field_or(e, "who", "?"), summary,
+    one_line(who);
+    printf("%-24s  %-9s  %-20s  %s%s%s\n", when, action, who, summary,
            summary[0] != '\0' && reason[0] != '\0' ? "; " : "", reason);
 }
 

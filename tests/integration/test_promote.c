@@ -270,7 +270,8 @@ static void good_candidate_is_promoted(fixture *f)
 static void rollback_restores_previous(fixture *f)
 {
     json_t *j = NULL;
-    const char *args[] = {"--policy", "faq", "--json", NULL};
+    /* A reason with a line break and a terminal escape: history's table shows it on one line. */
+    const char *args[] = {"--policy", "faq", "--json", "--reason", "tidy\nup\x1b[2J", NULL};
     TST_EQ(cli(f, &j, "rollback", args), 0);
     TST_EQ(jint(j, "from"), GOOD);
     TST_EQ(jint(j, "to"), 0);
@@ -319,6 +320,15 @@ static void history_lists_decisions_in_order(fixture *f)
     const char *table[] = {"--policy", "faq", NULL};
     TST_EQ(cli(f, NULL, "history", table), 0);
     show_output(f);
+    char path[4200];
+    (void)snprintf(path, sizeof(path), "%s/out.txt", f->dir);
+    char *text = pw_slurp(path);
+    TST_TRUE(text != NULL && strstr(text, "tidy up [2J") != NULL && strchr(text, '\x1b') == NULL);
+    free(text);
+    TST_EQ(cli(f, NULL, "audit", table), 0);
+    text = pw_slurp(path);
+    TST_TRUE(text != NULL && strstr(text, "tidy up [2J") != NULL && strchr(text, '\x1b') == NULL);
+    free(text);
 }
 
 static void unfit_data_is_exit_4(fixture *f)
