@@ -283,8 +283,18 @@ int main(void)
     TST_TRUE(strcmp(sum_a, sum_b) != 0);
     TST_EQ(prod, 0);
     TST_TRUE(tst_file_has(f.log, "checkpoint's head was learned for another list of actions"));
-    /* Its first checkpoint records the new list, and points at the old head's. */
-    TST_OK(sto_store_model_get_online(st, "p", &m, &found));
+    /*
+     * Its first checkpoint records the new list, and points at the old head's. It is due at
+     * once but written by the learner's next round: polled for.
+     */
+    for (int64_t dl = tst_now_ms() + 20000;; tst_nap()) {
+        base_snapshot_free(m);
+        m = NULL;
+        TST_OK(sto_store_model_get_online(st, "p", &m, &found));
+        if ((found && m != NULL && (long long)m->version == v1 + 1) || tst_now_ms() >= dl) {
+            break;
+        }
+    }
     TST_TRUE(found && m != NULL && (long long)m->version == v1 + 1 && (long long)m->parent == v1 &&
              m->actions_hash[0] == 'a');
     base_snapshot_free(m);
