@@ -59,6 +59,24 @@ static void decide_reply_round_trips_exactly(void)
     base_buf_fini(&b);
 }
 
+/* An error reply as another server might send it: @msg's @len bytes as they are. */
+static base_err raw_error_reply(base_buf *b, const char *code, const char *msg, size_t len)
+{
+    proto_writer w;
+    base_buf_reset(b);
+    proto_writer_init(&w, b);
+    proto_w_map(&w, 2);
+    proto_w_str(&w, "ok");
+    proto_w_bool(&w, false);
+    proto_w_str(&w, "error");
+    proto_w_map(&w, 2);
+    proto_w_str(&w, "code");
+    proto_w_str(&w, code);
+    proto_w_str(&w, "message");
+    proto_w_strn(&w, msg, len);
+    return proto_writer_finish(&w);
+}
+
 static void error_reply_round_trips_code_and_message(void)
 {
     base_buf b;
@@ -93,19 +111,7 @@ static void error_reply_round_trips_code_and_message(void)
                                       "ab\0cd", "ab\xe2\x82"};
     static const size_t raw_len[] = {6, 5, 4};
     for (size_t i = 0; i < 3; i++) {
-        proto_writer w;
-        base_buf_reset(&b);
-        proto_writer_init(&w, &b);
-        proto_w_map(&w, 2);
-        proto_w_str(&w, "ok");
-        proto_w_bool(&w, false);
-        proto_w_str(&w, "error");
-        proto_w_map(&w, 2);
-        proto_w_str(&w, "code");
-        proto_w_str(&w, "internal");
-        proto_w_str(&w, "message");
-        proto_w_strn(&w, raw[i], raw_len[i]);
-        MUST_OK(w.err);
+        MUST_OK(raw_error_reply(&b, "internal", raw[i], raw_len[i]));
         MUST_OK(proto_reply_decode(b.data, b.len, &r));
         TST_STREQ(r.error.message, "ab");
     }
@@ -178,19 +184,7 @@ static void error_reply_cuts_messages_on_a_character_boundary(void)
     base_free(json);
 
     /* A client reading a longer message from another server cuts it the same way. */
-    base_buf_reset(&b);
-    proto_writer w;
-    proto_writer_init(&w, &b);
-    proto_w_map(&w, 2);
-    proto_w_str(&w, "ok");
-    proto_w_bool(&w, false);
-    proto_w_str(&w, "error");
-    proto_w_map(&w, 2);
-    proto_w_str(&w, "code");
-    proto_w_str(&w, "unknown_signal");
-    proto_w_str(&w, "message");
-    proto_w_str(&w, longer);
-    MUST_OK(proto_writer_finish(&w));
+    MUST_OK(raw_error_reply(&b, "unknown_signal", longer, strlen(longer)));
     proto_reply r;
     MUST_OK(proto_reply_decode(b.data, b.len, &r));
     TST_STREQ(r.error.message, want);
