@@ -335,6 +335,8 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     sigaddset(&sigs, SIGHUP); /* taken by the wait below and ignored: there is no reload */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit (ulimit -f) is a write error (EFBIG), as a full disk is, not a kill. */
+    signal(SIGXFSZ, SIG_IGN);
 
     base_clock clock;
     if (manual_clock_ms >= 0) {

@@ -315,6 +315,9 @@ static base_err spawn(sto_server *s, char **argv, char *errbuf, size_t errlen)
             (void)close((int)i);
         }
         (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Ignored signals stay ignored across exec: redis gets the defaults it expects. */
+        (void)signal(SIGPIPE, SIG_DFL);
+        (void)signal(SIGXFSZ, SIG_DFL);
         execvp(argv[0], argv);
         _exit(127);
     }
