@@ -608,9 +608,21 @@ static base_err lock_dir(sto_server *s, char *errbuf, size_t errlen)
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
         char held[32] = "", detail[PATH_MAX + 96];
-        ssize_t n = err == EWOULDBLOCK ? pread(fd, held, sizeof(held) - 1, 0) : -1;
-        held[n > 0 ? n : 0] = '\0';
-        held[strcspn(held, "\n")] = '\0';
+        /* The holder writes its pid right after it takes the lock: give it a moment. */
+        bool live = false;
+        for (int64_t until = now_ms() + 200; err == EWOULDBLOCK && !live; nap()) {
+            ssize_t n = pread(fd, held, sizeof(held) - 1, 0);
+            held[n > 0 ? n : 0] = '\0';
+            held[strcspn(held, "\n")] = '\0';
+            long pid = strtol(held, NULL, 10);
+            live = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+            if (now_ms() >= until) {
+                break;
+            }
+        }
+        if (!live) {
+            held[0] = '\0'; /* a pid left by an earlier holder names nobody now */
+        }
         (void)close(fd);
         if (err != EWOULDBLOCK) {
             put_msg(errbuf, errlen, "cannot lock the data directory", strerror(err));
