@@ -230,9 +230,11 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
         }
         if (err != BASE_OK) {
             snprintf(errbuf, errlen,
-                     "policy \"%s\": snapshot version %" PRIu64 " does not fit the configured "
-                     "head (dim %u, %u actions, learner %s): %s",
-                     p->cfg->name, m->version, m->dim, m->n_actions, m->learner,
+                     "policy \"%s\": snapshot version %" PRIu64 " (dim %u, %u actions, learner "
+                     "%s) does not fit the configured head (dim %u, %u actions, learner %s; or "
+                     "another feature map or seed): %s",
+                     p->cfg->name, m->version, m->dim, m->n_actions, m->learner, p->cfg->head.dim,
+                     p->cfg->head.n_actions, pol_learner_name(p->cfg->head.learner),
                      base_strerror(err));
             base_snapshot_free(m);
             return err;
