@@ -25,6 +25,14 @@ struct svc_catalog {
     uint64_t seq;
     uint64_t last_full_ns;
     uint64_t applied[SVC_MAX_POLICIES]; /* the definition version seen per slot */
+    /*
+     * Per policy stood by for (cfg->waiting[k], standby = on): a newer definition from the
+     * catalog than the one read at start (svc_catalog_new_cfg(); NULL: none), its version,
+     * and whether the catalog retired it. A takeover serves what is in force now.
+     */
+    svc_policy_config *newer[SVC_MAX_POLICIES];
+    uint64_t newer_version[SVC_MAX_POLICIES];
+    bool waiting_retired[SVC_MAX_POLICIES];
     pthread_mutex_t lk;
     pthread_cond_t cv;
     bool stop; /* guarded by lk */
@@ -261,11 +269,22 @@ static void take_over(svc_catalog *c)
             atomic_store(&w->taken, true);
             continue;
         }
+        if (k < SVC_MAX_POLICIES && c->waiting_retired[k]) {
+            continue; /* retired in the catalog meanwhile: not served */
+        }
         char origin[SVC_URL_MAX + 96];
         snprintf(origin, sizeof(origin),
                  "taken over from instance \"%s\" (its lease was released or ran out)", w->holder);
-        svc_policy_config pc = w->cfg;
+        /* The definition in force: the catalog's newest, else the one read at start. */
+        svc_policy_config *newer = k < SVC_MAX_POLICIES ? c->newer[k] : NULL;
+        svc_policy_config pc = newer != NULL ? *newer : w->cfg;
         if (create(c, &pc, pc.def_version, origin, false)) {
+            if (newer != NULL) {
+                /* Its arrays now belong to policy[] (or are freed); the start's are unused. */
+                base_free((char *)newer - offsetof(struct svc_kept, cfg));
+                c->newer[k] = NULL;
+                svc_policy_config_fini(&w->cfg); /* arrays only: others read just its name */
+            }
             atomic_store(&w->taken, true); /* its arrays now belong to policy[] (or are freed) */
         }
     }
@@ -373,6 +392,49 @@ static void take_over_followed(svc_catalog *c)
     }
 }
 
+/* The index in cfg->waiting of the policy @name this instance stands by for; -1 if none. */
+static int waiting_index(const svc_config *cfg, const char *name)
+{
+    for (uint32_t k = 0; k < cfg->n_waiting && k < SVC_MAX_POLICIES; k++) {
+        if (!atomic_load(&cfg->waiting[k].taken) && strcmp(cfg->waiting[k].cfg.name, name) == 0) {
+            return (int)k;
+        }
+    }
+    return -1;
+}
+
+/*
+ * The catalog's definition @d of a policy this instance stands by for (another owns it and
+ * applies it): kept for the takeover, or the policy marked retired (no takeover).
+ */
+static void stood_by(svc_catalog *c, uint32_t k, const sto_policy_def *d)
+{
+    if (d->version <= c->newer_version[k] || d->version <= c->cfg->waiting[k].cfg.def_version) {
+        return;
+    }
+    c->newer_version[k] = d->version;
+    c->waiting_retired[k] = d->retired;
+    svc_catalog_free_cfg(c->newer[k]);
+    c->newer[k] = NULL;
+    if (d->retired) {
+        return;
+    }
+    char why[512] = "";
+    svc_policy_config *pc = svc_catalog_new_cfg();
+    if (pc != NULL && parse_def(d->text, pc, why, sizeof(why)) == BASE_OK) {
+        pc->def_version = d->version;
+        c->newer[k] = pc;
+    } else {
+        if (pc != NULL) {
+            const char *name = c->cfg->waiting[k].cfg.name;
+            base_log_policy(BASE_LOG_ERROR, name,
+                            "policy %s: catalog version %" PRIu64 " does not load (%s); ignored",
+                            name, d->version, why);
+        }
+        svc_catalog_free_cfg(pc);
+    }
+}
+
 /* One definition from the catalog, against what this instance serves. */
 static void follow_one(svc_catalog *c, const char *name)
 {
@@ -387,6 +449,12 @@ static void follow_one(svc_catalog *c, const char *name)
     }
     int i = slot_of(c->cfg, name);
     if (i >= 0 && d.version <= c->applied[i]) {
+        sto_policy_def_fini(&d);
+        return;
+    }
+    int w = i < 0 ? waiting_index(c->cfg, name) : -1;
+    if (w >= 0) {
+        stood_by(c, (uint32_t)w, &d);
         sto_policy_def_fini(&d);
         return;
     }
@@ -529,6 +597,9 @@ void svc_catalog_stop(svc_catalog *c)
         (void)pthread_join(c->thread, NULL);
     }
     sto_store_close(c->store);
+    for (uint32_t k = 0; k < SVC_MAX_POLICIES; k++) {
+        svc_catalog_free_cfg(c->newer[k]);
+    }
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->lk);
     base_free(c);

@@ -8,6 +8,7 @@
  * what it answers is not acknowledged and not stored (its writes are fenced by the lease),
  * and it stops on its own ("lost ownership"). Stopped cleanly, "b" hands the
  * lease back at once: "a" started again (standing by too) takes it and recovers "b"'s model.
+ * A definition put in the catalog while "b" stands by is the one "b" serves at its takeover.
  * Every acknowledged outcome is in the outcomes stream once. Every process is stopped.
  */
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "client/rlfeed_client.h"
 #include "daemon.h"
+#include "http.h"
 #include "proc.h"
 #include "storage/store.h"
 #include "tap.h"
@@ -73,6 +75,22 @@ static int stored_outcomes(tst_daemon *f)
     return e == BASE_OK ? (int)n : -1;
 }
 
+/* Whether @f serves policy p at definition version @want within @timeout_ms (0: now). */
+static bool definition_version_is(tst_daemon *f, int want, int timeout_ms)
+{
+    char needle[64];
+    snprintf(needle, sizeof(needle), "\"definition_version\":%d", want);
+    for (int64_t dl = tst_now_ms() + timeout_ms;; tst_nap()) {
+        tst_http_response h;
+        bool got = tst_http_get(f->http_url, "/api/v1/policies/p", 5000, &h) && h.status == 200 &&
+                   h.body != NULL && strstr(h.body, needle) != NULL;
+        tst_http_response_fini(&h);
+        if (got || tst_now_ms() >= dl) {
+            return got;
+        }
+    }
+}
+
 int main(void)
 {
     tst_daemon a, b;
@@ -110,6 +128,20 @@ int main(void)
         TST_TRUE(settle(&a, &va, sa, sizeof(sa)));
 
         /*
+         * The definition changes in the catalog while "b" stands by ("a" applies it; the head
+         * goes on): "b" takes over with the definition in force, not the one it read at start.
+         */
+        char def[700];
+        snprintf(def, sizeof(def), "%s/p.ini", a.dir);
+        FILE *fp = fopen(def, "w");
+        TST_TRUE(fp != NULL && fputs(strstr(CONFIG("a"), "[policy p]"), fp) >= 0 &&
+                 fputs("epsilon = 0.2\n", fp) >= 0 && fclose(fp) == 0);
+        const char *put[] = {"policy", "put", "--file", def, NULL};
+        TST_EQ(tst_daemon_cli(&a, "test", put), 0);
+        TST_TRUE(definition_version_is(&a, 1, 20000));
+        TST_TRUE(settle(&a, &va, sa, sizeof(sa)));
+
+        /*
          * "a" stops (SIGSTOP: a stale owner, not a dead one): "b" takes over when the lease
          * runs out.
          */
@@ -127,6 +159,7 @@ int main(void)
         }
         printf("# b serves p %lld ms after a stopped (lease 1500 ms)\n", (long long)served);
         TST_TRUE(served >= 0 && served < 10000);
+        TST_TRUE(definition_version_is(&b, 1, 0)); /* at once: not at a later reread */
         TST_TRUE(tst_file_has(b.log, "taken over from instance"));
         TST_TRUE(settle(&b, &vb, sb, sizeof(sb)));
         printf("# a before it stopped: version %lld checksum %s; b after the takeover: %lld %s\n",
