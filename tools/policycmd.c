@@ -287,7 +287,7 @@ int rlfeed_policy_main(int argc, char **argv)
         return REGCMD_EXIT_ERROR;
     }
     base_buf def;
-    base_buf_init(&def, STO_CATALOG_TEXT_MAX + 1);
+    base_buf_init(&def, STO_CATALOG_TEXT_MAX * 4u + 1); /* room to say a file is too long */
     char name[BASE_NAME_MAX + 1] = "";
     if (strcmp(sub, "put") == 0) {
         if (file == NULL) {

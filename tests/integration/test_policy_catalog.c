@@ -246,6 +246,21 @@ int main(void)
     printf("# base before the change: version %lld; after: %lld\n", v0, v1);
     TST_TRUE(v1 >= v0); /* the head went on */
 
+    /* A definition over the catalog's 256 KiB is refused, saying so. */
+    char big_path[700], cli_log[700];
+    snprintf(big_path, sizeof(big_path), "%s/big.ini", f.dir);
+    snprintf(cli_log, sizeof(cli_log), "%s/cli.log", f.dir);
+    FILE *bf = fopen(big_path, "w");
+    bool big_ok =
+        bf != NULL && fputs("[policy big]\ndim = 2\nactions = a, b\nsignal.r = 1\n", bf) >= 0;
+    for (int k = 0; big_ok && k < 3000; k++) {
+        big_ok = fprintf(bf, "; %098d\n", k) > 0;
+    }
+    TST_TRUE(bf != NULL && fclose(bf) == 0 && big_ok);
+    const char *put_big[] = {"policy", "put", "--file", big_path, NULL};
+    TST_EQ(tst_daemon_cli(&f, "ops@test", put_big), 2);
+    TST_TRUE(tst_file_has(cli_log, "the definition is over 262144 bytes"));
+
     /* The created policy has dashboard history too, from its first rollup on. */
     long long rows = -1;
     for (int64_t dl = tst_now_ms() + 10000; rows < 1 && tst_now_ms() < dl; tst_nap()) {
