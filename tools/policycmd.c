@@ -182,7 +182,11 @@ static int get(const regcmd_common *c, sto_store *s, uint64_t version)
     bool found = false;
     base_err e = sto_catalog_get(s, c->policy, version, &d, &found);
     if (e != BASE_OK || !found) {
-        fprintf(stderr, "rlfeed policy get: %s%s: %s\n", c->policy, version > 0 ? " version" : "",
+        char which[48] = "";
+        if (version > 0) {
+            (void)snprintf(which, sizeof(which), " version %" PRIu64, version);
+        }
+        fprintf(stderr, "rlfeed policy get: %s%s: %s\n", c->policy, which,
                 e != BASE_OK ? base_strerror(e) : "not in the catalog");
         return REGCMD_EXIT_ERROR;
     }
