@@ -41,7 +41,9 @@ while [ $# -gt 0 ]; do
         --standby) standby=$2; shift 2 ;;
         --shared) shared=$2; shift 2 ;;
         -*) echo "usage: $0 [BUILD_DIR] [--seconds S] [--threads \"1 4 16\"] [--rounds R]" \
-                 "[--appendfsync always|everysec] [--setups \"single c1 c3\"]" >&2
+                 "[--appendfsync always|everysec] [--setups \"single c1 c3\"]" \
+                 "[--instances \"1 2 3\"] [--standby on] [--shared on]" >&2
+            [ "$1" = --help ] && exit 0
             exit 2 ;;
         *) build=$1; shift ;;
     esac

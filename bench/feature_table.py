@@ -69,6 +69,9 @@ def run(rl, path, seed, args, full):
 
 def main():
     argv = sys.argv[1:]
+    if not argv or argv[0].startswith("-"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     extra = []
     if '--' in argv:
         extra = argv[argv.index('--') + 1:]
@@ -121,4 +124,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

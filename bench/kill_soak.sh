@@ -6,9 +6,19 @@
 # fdatasync). Prints the test's TAP; the summary line starts "# 10 kills".
 #
 #   bench/kill_soak.sh [BUILD_DIR] [test options, e.g. --appendfsync everysec]
+#   (--disk-mb M: the test's writer over M MB instead of 2000; 0: none)
 set -eu
-build=${1:-build}
-[ $# -gt 0 ] && shift
+case "${1:-}" in
+    -h | --help)
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+esac
+build=build
+case "${1:-}" in
+    -*) ;;
+    ?*) build=$1; shift ;;
+esac
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rlfeed-soak.XXXXXX")
 ddpid=
 cleanup() {

@@ -2,7 +2,9 @@
 """Run `rlfeed bench learn` over datasets x learners x base modes x seeds and
 print the markdown table recorded in docs/benchmarks.md.
 
-usage: bench/learning_table.py RLFEED_BINARY DATA_DIR [--seeds 1-5]
+usage: bench/learning_table.py RLFEED_BINARY DATA_DIR
+
+Seeds 1-5 for every cell; every row but the default runs with --portfolio off.
 """
 import json
 import statistics
@@ -42,6 +44,9 @@ def gap_text(gap):
 
 
 def main():
+    if len(sys.argv) != 3 or sys.argv[1].startswith("-"):
+        print(__doc__.strip(), file=sys.stderr)
+        return 0 if sys.argv[1:2] in (["-h"], ["--help"]) else 2
     binary, data = sys.argv[1], sys.argv[2]
     seeds = range(1, 6)
     print("| dataset | base | learner | progressive acc. | base acc. | full-info acc. "
@@ -64,4 +69,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -58,11 +58,17 @@ daemon_pid=$!
 wait_ready "$rlfeed" "$url" "$daemon_pid" "$work/rlfeedd.log"
 
 # The load: rounds of `rlfeed sim` with a new seed each (so new event ids), until told to stop.
+# The running sim gets the subshell's SIGTERM too, so nothing outlives the script.
 (
+    sim_pid=""
+    trap '[ -z "$sim_pid" ] || kill -TERM "$sim_pid" 2>/dev/null; exit 0' TERM
     seed=1
     while [ ! -e "$work/stop" ]; do
         "$rlfeed" sim --url "$url" --n 20000 --clients "$clients" --seed "$seed" \
-            > /dev/null 2>> "$work/sim.log" || true
+            > /dev/null 2>> "$work/sim.log" &
+        sim_pid=$!
+        wait "$sim_pid" || true
+        sim_pid=""
         seed=$((seed + 1))
     done
 ) &

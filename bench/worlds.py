@@ -109,9 +109,9 @@ WORLDS = {
 
 
 def main():
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
         print(__doc__.strip(), file=sys.stderr)
-        return 2
+        return 0 if sys.argv[1:2] in (["-h"], ["--help"]) else 2
     out = sys.argv[1]
     seed = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--seed" else 7
     os.makedirs(out, exist_ok=True)
