@@ -193,6 +193,9 @@ base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, sv
     *out = l;
     return BASE_OK;
 fail:
+    if (l != NULL && l->store != NULL && e != BASE_EIO) {
+        release_all(l); /* a refused start hands back what it took, not after lease_ms */
+    }
     (void)svc_lease_stop(l, 0, NULL);
     return e;
 }

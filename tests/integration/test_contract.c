@@ -585,6 +585,30 @@ static void second_instance_is_refused(tst_daemon *f)
     TST_TRUE(run_second(f, other_url, log_other) > 0);
     TST_TRUE(tst_file_has(log_other, "is owned by rlfeedd instance"));
     TST_TRUE(!tst_file_has(log_other, "replayed") && !tst_file_has(log_other, "updates, checksum"));
+    /*
+     * One with a free policy before t: it takes z's lease, is refused t's, and hands z's
+     * back as it leaves (not after lease_ms).
+     */
+    char conf[700], log_z[700];
+    snprintf(conf, sizeof(conf), "%s/second-z.ini", f->dir);
+    snprintf(log_z, sizeof(log_z), "%s/second-z.log", f->dir);
+    FILE *fp = fopen(conf, "w");
+    TST_TRUE(fp != NULL &&
+             fputs("[policy z]\ndim = 2\nactions = a, b\nsignal.resolved = 1\n" POLICIES, fp) >=
+                 0 &&
+             fclose(fp) == 0);
+    char redis[600];
+    snprintf(redis, sizeof(redis), "%s", sto_server_url(f->redis));
+    const char *args[] = {"--config", conf,         "--url", other_url, "--redis",
+                          redis,      "--http-url", "",      NULL};
+    TST_EQ(tst_run("RLFEEDD", args, log_z, 20000), 1);
+    TST_TRUE(tst_file_has(log_z, "policy t is owned by rlfeedd instance"));
+    sto_store *st = NULL;
+    char holder[STO_OWNER_MAX + 1] = "?";
+    TST_OK(sto_store_open(redis, 5000, &st, NULL, 0));
+    TST_OK(st != NULL ? sto_lease_holder(st, "z", holder, sizeof(holder)) : BASE_EIO);
+    TST_STREQ(holder, "");
+    sto_store_close(st);
     /* The first one never noticed. */
     TST_TRUE(decide(f, "t", "after-second", false));
 }
