@@ -59,6 +59,7 @@ base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf
     (void)close(fd);
     if (n < 0) {
         snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+        proto_secret_wipe(text, sizeof(text)); /* what was read before the error */
         return BASE_EIO;
     }
     text[n] = '\0';

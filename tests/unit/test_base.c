@@ -660,7 +660,7 @@ static void queue_linger_waits_for_lazy_items_only(void)
     base_queue_free(q);
 }
 
-/* A consumer that waits (10 s at most) with a linger of 100 ms, for linger_lost_to_another(). */
+/* A consumer that waits (20 s at most) with a linger of 1 s, for linger_lost_to_another(). */
 typedef struct lingerer {
     base_queue *q;
     void *out[4];
@@ -671,7 +671,7 @@ typedef struct lingerer {
 static void *lingerer_main(void *arg)
 {
     lingerer *l = arg;
-    l->e = base_queue_pop_linger(l->q, l->out, 4, 10000, 100000, &l->n);
+    l->e = base_queue_pop_linger(l->q, l->out, 4, 20000, 1000000, &l->n);
     return NULL;
 }
 
@@ -690,11 +690,12 @@ static void linger_lost_to_another(void)
     pthread_t th;
     TST_OK(base_queue_push_lazy(q, &v[0]));
     TST_EQ(pthread_create(&th, NULL, lingerer_main, &l), 0);
-    struct timespec ts = {0, 30 * 1000000L}; /* into its linger (not a readiness wait) */
+    /* Into its linger (not a readiness wait: only a stall near 1 s could miss it). */
+    struct timespec ts = {0, 30 * 1000000L};
     nanosleep(&ts, NULL);
     TST_OK(base_queue_pop_batch(q, out, 4, 0, &n));
     TST_EQ(n, 1);
-    ts.tv_nsec = 200 * 1000000L; /* past its linger, within its timeout */
+    ts = (struct timespec){1, 200 * 1000000L}; /* past its linger, within its timeout */
     nanosleep(&ts, NULL);
     TST_OK(base_queue_push(q, &v[1]));
     pthread_join(th, NULL);
