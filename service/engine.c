@@ -255,18 +255,26 @@ static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r
     base_buf_fini(&b);
 }
 
-/* A policy this instance stands by for (standby = on): refuse @r unavailable, naming its owner. */
-static bool refused_standby(svc_engine *e, const char *policy, const svc_replier *r)
+bool svc_engine_standby_message(svc_engine *e, const char *policy, char *msg, size_t len)
 {
     const svc_waiting *w = svc_config_waiting(e->cfg, policy);
     if (w == NULL) {
         return false;
     }
-    char msg[PROTO_ERRMSG_MAX + 600]; /* cut to PROTO_ERRMSG_MAX by the reply */
-    snprintf(msg, sizeof(msg),
+    snprintf(msg, len,
              "policy \"%s\" is served by instance \"%s\"; this one takes it over if that "
              "lease runs out",
              policy, w->holder);
+    return true;
+}
+
+/* A policy this instance stands by for (standby = on): refuse @r unavailable, naming its owner. */
+static bool refused_standby(svc_engine *e, const char *policy, const svc_replier *r)
+{
+    char msg[PROTO_ERRMSG_MAX + 600]; /* cut to PROTO_ERRMSG_MAX by the reply */
+    if (!svc_engine_standby_message(e, policy, msg, sizeof(msg))) {
+        return false;
+    }
     svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, msg);
     return true;
 }

@@ -180,10 +180,17 @@ bool svc_engine_pull_room(svc_engine *e, size_t pending);
  * svc_engine_policies() - append the reply of GET /api/v1/policies (@name NULL: every
  * policy, summarised) or GET /api/v1/policies/@name (one, with its reward spec and
  * configuration) to @out (proto/policy.h). Any thread; the same short locks as stats.
- * Return: PROTO_E_NONE; PROTO_E_UNKNOWN_POLICY (nothing appended); PROTO_E_INTERNAL (out of
- *         memory, or past @out's cap).
+ * Return: PROTO_E_NONE; PROTO_E_UNKNOWN_POLICY (nothing appended); PROTO_E_UNAVAILABLE for a
+ *         policy this instance stands by for (svc_engine_standby_message() says why);
+ *         PROTO_E_INTERNAL (out of memory, or past @out's cap).
  */
 proto_errcode svc_engine_policies(svc_engine *e, const char *name, base_buf *out);
+
+/*
+ * svc_engine_standby_message() - for a policy this instance stands by for (standby = on), the
+ * refusal its requests get, naming the owner, into @msg; false if it does not stand by for it.
+ */
+bool svc_engine_standby_message(svc_engine *e, const char *policy, char *msg, size_t len);
 
 /* The configuration the engine was built from (borrowed, immutable). Any thread. */
 const svc_config *svc_engine_config(const svc_engine *e);

@@ -645,6 +645,9 @@ static void on_policies(nng_aio *aio)
     proto_errcode code = svc_engine_policies(e, name[0] != '\0' ? name : NULL, &b);
     if (code == PROTO_E_NONE) {
         api_send(c, b.data, b.len);
+    } else if (code == PROTO_E_UNAVAILABLE &&
+               svc_engine_standby_message(e, name, msg, sizeof(msg))) {
+        refuse(c, 0, code, msg); /* stood by for: as its requests are answered */
     } else {
         snprintf(msg, sizeof(msg), "no policy named \"%.64s\"", name);
         refuse(c, 0, code, code == PROTO_E_UNKNOWN_POLICY ? msg : "out of memory");

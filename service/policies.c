@@ -75,7 +75,9 @@ proto_errcode svc_engine_policies(svc_engine *e, const char *name, base_buf *out
     if (name != NULL) {
         only = svc_engine_find_policy(e, name);
         if (only == NULL) {
-            return PROTO_E_UNKNOWN_POLICY;
+            /* Stood by for (standby = on): unavailable, as its requests are answered here. */
+            return svc_config_waiting(e->cfg, name) != NULL ? PROTO_E_UNAVAILABLE
+                                                            : PROTO_E_UNKNOWN_POLICY;
         }
     }
     if (svc_engine_fill_stats(e, only, &st) != BASE_OK) {

@@ -113,6 +113,13 @@ int main(void)
                  strstr(r.error.message, "\"a\"") != NULL);
         printf("# b, standing by: %s\n", r.ok ? "ok" : r.error.message);
         TST_TRUE(tst_file_has(b.log, "standing by"));
+        /* Over HTTP too: its policy page is unavailable, naming the owner, not unknown. */
+        tst_http_response hr;
+        TST_TRUE(tst_http_get(b.http_url, "/api/v1/policies/p", 5000, &hr));
+        TST_EQ(hr.status, 503);
+        TST_TRUE(hr.body != NULL && strstr(hr.body, "unavailable") != NULL &&
+                 strstr(hr.body, "served by instance") != NULL);
+        tst_http_response_fini(&hr);
         json_t *sb_stats = tst_stats(&b);
         TST_STREQ(json_string_value(json_object_get(json_object_get(sb_stats, "standby"), "p")),
                   "a");
