@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -21,10 +20,10 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "storage/server_impl.h"
 #include "storage/store.h"
 
 #define START_TIMEOUT_MS_DEFAULT 10000
-#define STOP_TIMEOUT_MS 5000
 #define PROBE_TIMEOUT_MS 500
 #define PORT_ATTEMPTS 3 /* a free port can be taken between probe and bind */
 #define ARGV_MAX 32
@@ -33,44 +32,7 @@
 #define FD_CLOSE_MAX 65536L /* close inherited descriptors below this in the child */
 #define READY_LINE "eady to accept connections" /* "Ready ..." (tcp), "... now ready ..." (unix) */
 #define LOG_SCAN_MAX (1u << 20)
-#define PASS_BYTES 24 /* random bytes of a generated password */
 
-struct sto_server {
-    pid_t pid; /* -1 when not running */
-    bool own_dir;
-    bool unix_socket;
-    int port; /* 0 with unix_socket */
-    int start_timeout_ms;
-    char *bin;
-    char appendfsync[16];
-    char dir[PATH_MAX];
-    char pass[2 * PASS_BYTES + 1]; /* hex; "" without auth */
-    char url[PATH_MAX + 2 * PASS_BYTES + 32];
-    pid_t leftover; /* a redis-server an earlier rlfeedd left on dir, stopped at start; 0: none */
-    int lock_fd;    /* DIR/rlfeedd.lock, flock()ed while @s lives; -1: none (own_dir) */
-};
-
-static void put_msg(char *errbuf, size_t errlen, const char *what, const char *detail)
-{
-    if (errbuf != NULL && errlen > 0) {
-        (void)snprintf(errbuf, errlen, "%s%s%s", what, detail[0] != '\0' ? ": " : "",
-                       detail); /* truncation is acceptable for a message */
-    }
-}
-
-static int64_t now_ms(void)
-{
-    return (int64_t)(base_mono_ns() / 1000000u);
-}
-
-/* A short pause between polls of a condition that has its own deadline. */
-static void nap(void)
-{
-    struct timespec ts = {0, 2000000L};
-    (void)nanosleep(&ts, NULL); /* an early wake-up only shortens the pause */
-}
-
-/* A TCP port on 127.0.0.1 that was free a moment ago; 0 on failure. */
 static int free_port(void)
 {
     struct sockaddr_in a;
@@ -164,7 +126,7 @@ static void log_tail(const sto_server *s, const char *what, char *errbuf, size_t
             tail[i] = ' ';
         }
     }
-    put_msg(errbuf, errlen, what, got > 0 ? tail : "(redis.log is empty)");
+    sto_server_msg(errbuf, errlen, what, got > 0 ? tail : "(redis.log is empty)");
 }
 
 /*
@@ -280,7 +242,7 @@ static base_err spawn(sto_server *s, char **argv, char *errbuf, size_t errlen)
     base_err e = BASE_EINVAL;
 
     if (!log_path(s, log, sizeof(log))) {
-        put_msg(errbuf, errlen, "data directory path too long", s->dir);
+        sto_server_msg(errbuf, errlen, "data directory path too long", s->dir);
         goto fail;
     }
     if (max_fd < 0 || max_fd > FD_CLOSE_MAX) {
@@ -291,7 +253,7 @@ static base_err spawn(sto_server *s, char **argv, char *errbuf, size_t errlen)
     pid_t pid = fork();
     if (pid < 0) {
         e = BASE_EIO;
-        put_msg(errbuf, errlen, "fork failed", strerror(errno));
+        sto_server_msg(errbuf, errlen, "fork failed", strerror(errno));
         goto fail;
     }
     if (pid == 0) {
@@ -367,7 +329,7 @@ static base_err launch(sto_server *s, bool *out_exited, char *errbuf, size_t err
     off_t log_from = log_path(s, log, sizeof(log)) ? file_size(log) : 0;
     e = build_argv(s, argv);
     if (e != BASE_OK) {
-        put_msg(errbuf, errlen, "out of memory", "");
+        sto_server_msg(errbuf, errlen, "out of memory", "");
         goto fail;
     }
     e = spawn(s, argv, errbuf, errlen);
@@ -375,7 +337,7 @@ static base_err launch(sto_server *s, bool *out_exited, char *errbuf, size_t err
     if (e != BASE_OK) {
         goto fail;
     }
-    deadline = now_ms() + s->start_timeout_ms;
+    deadline = sto_server_now_ms() + s->start_timeout_ms;
     for (;;) {
         int status = 0;
         pid_t r = waitpid(s->pid, &status, WNOHANG);
@@ -398,13 +360,13 @@ static base_err launch(sto_server *s, bool *out_exited, char *errbuf, size_t err
                 break;
             }
         }
-        if (now_ms() >= deadline) {
+        if (sto_server_now_ms() >= deadline) {
             kill_child(s);
             log_tail(s, "redis-server did not answer PING in time", errbuf, errlen);
             e = BASE_EIO;
             goto fail;
         }
-        nap();
+        sto_server_nap();
     }
     e = BASE_OK;
 fail:
@@ -426,17 +388,17 @@ static base_err make_dir(sto_server *s, const char *dir, char *errbuf, size_t er
         n = snprintf(tmpl, sizeof(tmpl), "%s/rlfeed-redis.XXXXXX", tmp);
         if (n < 0 || (size_t)n >= sizeof(tmpl)) {
             e = BASE_EINVAL;
-            put_msg(errbuf, errlen, "TMPDIR too long", tmp);
+            sto_server_msg(errbuf, errlen, "TMPDIR too long", tmp);
             goto fail;
         }
         if (mkdtemp(tmpl) == NULL) {
-            put_msg(errbuf, errlen, "mkdtemp failed", strerror(errno));
+            sto_server_msg(errbuf, errlen, "mkdtemp failed", strerror(errno));
             goto fail;
         }
         s->own_dir = true;
         dir = tmpl;
     } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        put_msg(errbuf, errlen, "cannot create data directory", strerror(errno));
+        sto_server_msg(errbuf, errlen, "cannot create data directory", strerror(errno));
         goto fail;
     } else {
         struct stat st;
@@ -444,7 +406,7 @@ static base_err make_dir(sto_server *s, const char *dir, char *errbuf, size_t er
             const char *why = stat(dir, &st) != 0 ? strerror(errno) : strerror(ENOTDIR);
             char what[PATH_MAX + 32];
             (void)snprintf(what, sizeof(what), "data directory %s", dir); /* may cut */
-            put_msg(errbuf, errlen, what, why);
+            sto_server_msg(errbuf, errlen, what, why);
             goto fail;
         }
     }
@@ -454,12 +416,12 @@ static base_err make_dir(sto_server *s, const char *dir, char *errbuf, size_t er
     } else if (getcwd(cwd, sizeof(cwd)) != NULL) {
         n = snprintf(s->dir, sizeof(s->dir), "%s/%s", cwd, dir);
     } else {
-        put_msg(errbuf, errlen, "cannot resolve data directory", strerror(errno));
+        sto_server_msg(errbuf, errlen, "cannot resolve data directory", strerror(errno));
         goto fail;
     }
     if (n < 0 || (size_t)n >= sizeof(s->dir)) {
         e = BASE_EINVAL;
-        put_msg(errbuf, errlen, "data directory path too long", dir);
+        sto_server_msg(errbuf, errlen, "data directory path too long", dir);
         goto fail;
     }
     e = BASE_OK;
@@ -485,7 +447,7 @@ static base_err make_password(sto_server *s, char *errbuf, size_t errlen)
     while (got < sizeof(raw)) {
         ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
         if (r < 0 && errno != EINTR) {
-            put_msg(errbuf, errlen, "cannot generate a redis password", strerror(errno));
+            sto_server_msg(errbuf, errlen, "cannot generate a redis password", strerror(errno));
             return BASE_EIO;
         }
         got += r > 0 ? (size_t)r : 0;
@@ -496,14 +458,14 @@ static base_err make_password(sto_server *s, char *errbuf, size_t errlen)
     }
     s->pass[2 * sizeof(raw)] = '\0';
     if (chmod(s->dir, 0700) != 0) {
-        put_msg(errbuf, errlen, "cannot make the data directory private (chmod 0700)",
-                strerror(errno));
+        sto_server_msg(errbuf, errlen, "cannot make the data directory private (chmod 0700)",
+                       strerror(errno));
         return BASE_EIO;
     }
     (void)snprintf(path, sizeof(path), "%s/redis.conf", s->dir); /* the dir fits a socket path */
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || fchmod(fd, 0600) != 0) {
-        put_msg(errbuf, errlen, "cannot write redis.conf", strerror(errno));
+        sto_server_msg(errbuf, errlen, "cannot write redis.conf", strerror(errno));
         if (fd >= 0) {
             (void)close(fd);
         }
@@ -514,7 +476,7 @@ static base_err make_password(sto_server *s, char *errbuf, size_t errlen)
     bool ok = write(fd, line, (size_t)n) == (ssize_t)n;
     ok = close(fd) == 0 && ok;
     if (!ok) {
-        put_msg(errbuf, errlen, "cannot write redis.conf", strerror(errno));
+        sto_server_msg(errbuf, errlen, "cannot write redis.conf", strerror(errno));
         return BASE_EIO;
     }
     return BASE_OK;
@@ -531,7 +493,7 @@ static base_err start_attempts(sto_server *s, bool fixed_port, char *errbuf, siz
         if (!s->unix_socket && !fixed_port) {
             s->port = free_port();
             if (s->port == 0) {
-                put_msg(errbuf, errlen, "no free port on 127.0.0.1", strerror(errno));
+                sto_server_msg(errbuf, errlen, "no free port on 127.0.0.1", strerror(errno));
                 e = BASE_EIO;
                 break;
             }
@@ -542,145 +504,6 @@ static base_err start_attempts(sto_server *s, bool fixed_port, char *errbuf, siz
         }
     }
     return e;
-}
-
-/* Process @pid's name (comm) into @name, and its state and parent; false if it is gone. */
-static bool proc_info(long pid, char *name, size_t size, char *state, long *parent)
-{
-    char path[64], buf[512];
-    (void)snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    FILE *fp = fopen(path, "r");
-    size_t n = fp != NULL ? fread(buf, 1, sizeof(buf) - 1, fp) : 0;
-    if (fp != NULL) {
-        fclose(fp);
-    }
-    buf[n] = '\0';
-    const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')'); /* the name may hold ')' */
-    if (lp == NULL || rp == NULL || rp < lp || sscanf(rp + 1, " %c %ld", state, parent) != 2) {
-        return false;
-    }
-    size_t len = (size_t)(rp - lp - 1) < size - 1 ? (size_t)(rp - lp - 1) : size - 1;
-    memcpy(name, lp + 1, len);
-    name[len] = '\0';
-    return true;
-}
-
-/* Whether process @pid runs (a zombie does not) under the name @name. */
-static bool proc_runs(long pid, const char *name)
-{
-    char comm[32], state = 0;
-    long parent = 0;
-    return proc_info(pid, comm, sizeof(comm), &state, &parent) && state != 'Z' && state != 'X' &&
-           strcmp(comm, name) == 0;
-}
-
-/* Whether the redis-server @pid is gone within @ms (polled: it is not our child). */
-static bool gone_within(long pid, int ms)
-{
-    int64_t until = now_ms() + ms;
-    while (proc_runs(pid, "redis-server")) {
-        if (now_ms() >= until) {
-            return false;
-        }
-        struct timespec nap = {0, 10 * 1000000L};
-        nanosleep(&nap, NULL);
-    }
-    return true;
-}
-
-/*
- * Only one process at a time may run a server on a directory it was given: an exclusive
- * flock() of DIR/rlfeedd.lock (which then names our pid), held until sto_server_stop()
- * and released by the kernel if the process dies. It covers what the pid file cannot: the
- * moments in which the holder's server is down (crashed, or being restarted).
- */
-static base_err lock_dir(sto_server *s, char *errbuf, size_t errlen)
-{
-    char path[PATH_MAX + 16];
-    (void)snprintf(path, sizeof(path), "%s/rlfeedd.lock", s->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        char what[PATH_MAX + 32];
-        (void)snprintf(what, sizeof(what), "cannot open %s", path); /* may cut */
-        put_msg(errbuf, errlen, what, strerror(errno));
-        return BASE_EIO;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int err = errno;
-        char held[32] = "", detail[PATH_MAX + 96];
-        /* The holder writes its pid right after it takes the lock: give it a moment. */
-        bool live = false;
-        for (int64_t until = now_ms() + 200; err == EWOULDBLOCK && !live; nap()) {
-            ssize_t n = pread(fd, held, sizeof(held) - 1, 0);
-            held[n > 0 ? n : 0] = '\0';
-            held[strcspn(held, "\n")] = '\0';
-            long pid = strtol(held, NULL, 10);
-            live = pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-            if (now_ms() >= until) {
-                break;
-            }
-        }
-        if (!live) {
-            held[0] = '\0'; /* a pid left by an earlier holder names nobody now */
-        }
-        (void)close(fd);
-        if (err != EWOULDBLOCK) {
-            put_msg(errbuf, errlen, "cannot lock the data directory", strerror(err));
-            return BASE_EIO;
-        }
-        (void)snprintf(detail, sizeof(detail), "%s (its rlfeedd.lock is held by pid %s)", s->dir,
-                       held[0] != '\0' ? held : "?");
-        put_msg(errbuf, errlen, "data directory in use by another rlfeedd", detail);
-        return BASE_EINVAL;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    /* The lock holds without its text, which only names the holder in a message. */
-    bool named = ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) == n;
-    (void)named;
-    s->lock_fd = fd;
-    return BASE_OK;
-}
-
-/*
- * A redis-server an earlier rlfeedd started on @s's directory (its pid file names a running
- * one) may still be there: rlfeedd was killed and the server, signalled, is still shutting
- * down, or it outlived an older rlfeedd. Two must never share one AOF directory: ask it to
- * stop (SIGTERM, which redis takes as a clean shutdown, also twice), then kill it;
- * s->leftover says which pid. One whose parent is a running rlfeedd is in use: refused.
- */
-static base_err leftover_gone(sto_server *s, char *errbuf, size_t errlen)
-{
-    char path[PATH_MAX + 16], comm[32], state = 0;
-    (void)snprintf(path, sizeof(path), "%s/redis.pid", s->dir);
-    FILE *fp = fopen(path, "r");
-    long pid = 0, parent = 0;
-    bool named = fp != NULL && fscanf(fp, "%ld", &pid) == 1;
-    if (fp != NULL) {
-        fclose(fp);
-    }
-    if (!named || pid <= 1 || pid == (long)getpid() || !proc_runs(pid, "redis-server") ||
-        !proc_info(pid, comm, sizeof(comm), &state, &parent)) {
-        return BASE_OK; /* none, or a stale file */
-    }
-    if (parent > 1 && parent != (long)getpid() && proc_runs(parent, "rlfeedd")) {
-        char detail[PATH_MAX + 64];
-        (void)snprintf(detail, sizeof(detail), "%s (redis-server %ld of rlfeedd %ld)", s->dir, pid,
-                       parent);
-        put_msg(errbuf, errlen, "data directory in use by another rlfeedd", detail);
-        return BASE_EINVAL;
-    }
-    s->leftover = (pid_t)pid;
-    (void)kill((pid_t)pid, SIGTERM);
-    if (gone_within(pid, STOP_TIMEOUT_MS)) {
-        return BASE_OK;
-    }
-    (void)kill((pid_t)pid, SIGKILL);
-    if (gone_within(pid, STOP_TIMEOUT_MS)) {
-        return BASE_OK;
-    }
-    put_msg(errbuf, errlen, "a redis-server left on the data directory does not stop", s->dir);
-    return BASE_EIO;
 }
 
 pid_t sto_server_leftover(const sto_server *s)
@@ -701,13 +524,13 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
     const char *fsync = opts->appendfsync != NULL ? opts->appendfsync : "always";
     if (strcmp(fsync, "everysec") != 0 && strcmp(fsync, "always") != 0 &&
         strcmp(fsync, "no") != 0) {
-        put_msg(errbuf, errlen, "appendfsync must be everysec, always or no", fsync);
+        sto_server_msg(errbuf, errlen, "appendfsync must be everysec, always or no", fsync);
         goto fail;
     }
     s = base_alloc_zero(1, sizeof(*s));
     if (s == NULL) {
         e = BASE_ENOMEM;
-        put_msg(errbuf, errlen, "out of memory", "");
+        sto_server_msg(errbuf, errlen, "out of memory", "");
         goto fail;
     }
     s->pid = -1;
@@ -719,7 +542,7 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
     s->bin = base_strdup(opts->redis_bin != NULL ? opts->redis_bin : "redis-server");
     if (s->bin == NULL) {
         e = BASE_ENOMEM;
-        put_msg(errbuf, errlen, "out of memory", "");
+        sto_server_msg(errbuf, errlen, "out of memory", "");
         goto fail;
     }
     e = make_dir(s, opts->dir, errbuf, errlen);
@@ -728,15 +551,11 @@ base_err sto_server_start(const sto_server_opts *opts, sto_server **out, char *e
     }
     if (strlen(s->dir) + sizeof("/redis.sock") - 1 > SUN_PATH_MAX) {
         e = BASE_EINVAL;
-        put_msg(errbuf, errlen, "data directory too long for a unix socket path", s->dir);
+        sto_server_msg(errbuf, errlen, "data directory too long for a unix socket path", s->dir);
         goto fail;
     }
     /* Before anything in the directory changes: another rlfeedd's server reads redis.conf. */
-    e = s->own_dir ? BASE_OK : lock_dir(s, errbuf, errlen);
-    if (e != BASE_OK) {
-        goto fail;
-    }
-    e = s->own_dir ? BASE_OK : leftover_gone(s, errbuf, errlen);
+    e = s->own_dir ? BASE_OK : sto_server_claim_dir(s, errbuf, errlen);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -787,14 +606,14 @@ void sto_server_stop_within(sto_server *s, int timeout_ms)
     }
     if (s->pid > 0) {
         /* SIGTERM lets redis flush and close the AOF; SIGKILL if it takes too long. */
-        int64_t deadline = now_ms() + timeout_ms;
+        int64_t deadline = sto_server_now_ms() + timeout_ms;
         bool reaped = false;
         (void)kill(s->pid, SIGTERM); /* the child is ours and not yet reaped */
-        while (!reaped && now_ms() < deadline) {
+        while (!reaped && sto_server_now_ms() < deadline) {
             pid_t r = waitpid(s->pid, NULL, WNOHANG);
             reaped = r == s->pid || (r < 0 && errno != EINTR);
             if (!reaped) {
-                nap();
+                sto_server_nap();
             }
         }
         if (reaped) {
