@@ -239,10 +239,14 @@ static void forward_decision(svc_prt *p, base_decision *d)
     }
 }
 
-/* Admit @d for the caller: served here by the owner, or forwarded by a follower. */
+/*
+ * Admit @d for the caller: served here by the owner (stamped at its admission), or forwarded
+ * by a follower (stamped now).
+ */
 static proto_errcode log_decision(svc_prt *p, base_decision *d, char *msg, size_t msglen)
 {
     if (atomic_load(&p->follower)) {
+        d->ts_ms = base_clock_now_ms(p->eng->clock);
         forward_decision(p, d);
         return PROTO_E_NONE;
     }
@@ -522,7 +526,6 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
     }
     d->source = BASE_SRC_DECIDE;
     d->deferred = q->deferred ? 1 : 0;
-    d->ts_ms = base_clock_now_ms(e->clock);
 
     uint64_t served_version = 0;
     double w = 1.0;
@@ -594,7 +597,6 @@ void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_rep
     base_strlcpy(d->event_id, q->event_id, sizeof(d->event_id));
     d->source = BASE_SRC_LOG;
     d->deferred = q->deferred ? 1 : 0; /* as for decide: learned from once activated */
-    d->ts_ms = base_clock_now_ms(e->clock);
     bool found = false;
     for (uint32_t c = 0; c < d->n_cand; c++) {
         d->pmf[c] = q->pmf[c];
