@@ -121,11 +121,6 @@ static void on_get_route(nng_aio *aio)
     respond_line(aio, 405, "GET, HEAD", line);
 }
 
-static void route_free(void *p)
-{
-    base_free(p);
-}
-
 static void on_healthz(nng_aio *aio)
 {
     respond_text(aio, 200, "ok");
@@ -206,7 +201,7 @@ int svc_http_add_get_route(svc_http *h, const char *path, void (*cb)(nng_aio *))
         rv = nng_http_handler_set_method(hd, NULL); /* every method: see on_get_route() */
     }
     if (rv == 0) {
-        rv = nng_http_handler_set_data(hd, rt, route_free); /* the handler frees it */
+        rv = nng_http_handler_set_data(hd, rt, base_free); /* the handler frees it */
         rt = rv == 0 ? NULL : rt;
     }
     if (rv == 0) {
