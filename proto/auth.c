@@ -222,7 +222,7 @@ bool proto_pseudonym_key_load(const char *path, uint8_t key[PROTO_AUTH_KEY_BYTES
             snprintf(why, whylen, "not 64 hex digits (rlfeed key pseudonym makes one)");
         }
     }
-    mbedtls_platform_zeroize(text, sizeof(text)); /* the key's text goes nowhere else */
+    proto_secret_wipe(text, sizeof(text)); /* the key's text goes nowhere else */
     if (fd >= 0) {
         (void)close(fd);
     }
