@@ -464,7 +464,8 @@ static bool selector_load(pol_portfolio *pf, const double *in, uint32_t len)
     uint32_t n = pf->n;
     if (len != 9 + n * (4 + n) || in[8] != n || !is_count(in[0], n - 1) ||
         !is_count(in[1], 9007199254740992.0) || !is_count(in[2], 9007199254740992.0) ||
-        !(in[3] == 0.0 || in[3] == 1.0) || !(in[6] >= 0.0) || !(in[7] >= 0.0)) {
+        !(in[3] == 0.0 || in[3] == 1.0) || !(in[6] >= 0.0 && in[6] < INFINITY) ||
+        !(in[7] >= 0.0 && in[7] < INFINITY)) {
         return false;
     }
     for (uint32_t i = 0; i < n; i++) {

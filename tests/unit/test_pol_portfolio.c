@@ -321,9 +321,17 @@ static void snapshot_restores_the_whole_portfolio(const world *w)
     TST_EQ(pol_portfolio_checksum(p2), pol_portfolio_checksum(p1));
     /* A selector that does not fit is refused and changes nothing. */
     uint64_t before = pol_portfolio_checksum(p2);
+    double lead = m->pf_sel[0];
     m->pf_sel[0] = 7.0; /* a leader past the members */
     TST_EQ(pol_portfolio_restore(p2, m), BASE_EINVAL);
     TST_EQ(pol_portfolio_checksum(p2), before);
+    m->pf_sel[0] = lead;
+    double iw = m->pf_sel[6];
+    m->pf_sel[6] = INFINITY; /* an infinite importance weight (the codec refuses it too) */
+    TST_EQ(pol_portfolio_restore(p2, m), BASE_EINVAL);
+    TST_EQ(pol_portfolio_checksum(p2), before);
+    m->pf_sel[6] = iw;
+    TST_OK(pol_portfolio_restore(p2, m));
     base_snapshot_free(m);
     /* A single head's snapshot continues as member 0. */
     pol_head *single = NULL;
