@@ -31,14 +31,28 @@
 /* @text as plain text, never cached. */
 static void respond_text(nng_aio *aio, uint16_t status, const char *text)
 {
-    svc_http_respond(aio, status, "text/plain; charset=utf-8", "no-store", NULL, text, strlen(text),
-                     false);
+    svc_http_respond(aio, status, "text/plain; charset=utf-8", "no-store", NULL, NULL, text,
+                     strlen(text), false);
 }
 
 static void on_page(nng_aio *aio)
 {
-    svc_http_respond(aio, 200, "text/html; charset=utf-8", "no-cache", NULL, svc_dashboard_html,
-                     svc_dashboard_html_len, true);
+    /*
+     * nng serves /dashboard/ here too, where the page's relative links (dashboard/chart.js)
+     * would name /dashboard/dashboard/...: send the browser to /dashboard, relatively, so that
+     * a reverse proxy's prefix stays.
+     */
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    const char *uri = req != NULL ? nng_http_req_get_uri(req) : "";
+    size_t path = strcspn(uri, "?#");
+    if (path > 0 && uri[path - 1] == '/') {
+        static const char moved[] = "moved to ../dashboard\n";
+        svc_http_respond(aio, 308, "text/plain; charset=utf-8", NULL, "Location", "../dashboard",
+                         moved, sizeof(moved) - 1, true);
+        return;
+    }
+    svc_http_respond(aio, 200, "text/html; charset=utf-8", "no-cache", NULL, NULL,
+                     svc_dashboard_html, svc_dashboard_html_len, true);
 }
 
 static void on_chartjs(nng_aio *aio)
@@ -58,8 +72,8 @@ static void on_chartjs(nng_aio *aio)
     base_buf_init(&b, CHARTJS_MAX_BYTES);
     char why[256] = "", text[SVC_URL_MAX + 512];
     if (base_buf_read_file(&b, path, why, sizeof(why))) {
-        svc_http_respond(aio, 200, "text/javascript; charset=utf-8", "max-age=3600", NULL, b.data,
-                         b.len, false);
+        svc_http_respond(aio, 200, "text/javascript; charset=utf-8", "max-age=3600", NULL, NULL,
+                         b.data, b.len, false);
     } else {
         snprintf(text, sizeof(text),
                  "Chart.js cannot be read from %s (%s): install the Debian package "
@@ -221,7 +235,8 @@ done:
     } else if (w.err != BASE_OK) {
         respond_text(aio, 500, base_strerror(w.err));
     } else {
-        svc_http_respond(aio, 200, "application/json", "no-store", NULL, b.data, b.len, false);
+        svc_http_respond(aio, 200, "application/json", "no-store", NULL, NULL, b.data, b.len,
+                         false);
     }
     base_buf_fini(&b);
 }

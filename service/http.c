@@ -49,7 +49,8 @@ static base_err from_nng(int rv)
 }
 
 void svc_http_respond(nng_aio *aio, uint16_t status, const char *type, const char *cache,
-                      const char *allow, const void *body, size_t len, bool borrow)
+                      const char *name, const char *value, const void *body, size_t len,
+                      bool borrow)
 {
     nng_http_res *res = NULL;
     int rv = nng_http_res_alloc(&res);
@@ -62,8 +63,8 @@ void svc_http_respond(nng_aio *aio, uint16_t status, const char *type, const cha
     if (rv == 0 && cache != NULL) {
         rv = nng_http_res_set_header(res, "Cache-Control", cache);
     }
-    if (rv == 0 && allow != NULL) {
-        rv = nng_http_res_set_header(res, "Allow", allow);
+    if (rv == 0 && name != NULL) {
+        rv = nng_http_res_set_header(res, name, value);
     }
     if (rv == 0) {
         rv =
@@ -84,7 +85,8 @@ static void respond_line(nng_aio *aio, uint16_t status, const char *allow, const
     char text[REASON_MAX + 2];
     int n = snprintf(text, sizeof(text), "%s\n", line);
     size_t len = n > 0 && (size_t)n < sizeof(text) ? (size_t)n : strlen(text);
-    svc_http_respond(aio, status, "text/plain; charset=utf-8", NULL, allow, text, len, false);
+    svc_http_respond(aio, status, "text/plain; charset=utf-8", NULL, allow != NULL ? "Allow" : NULL,
+                     allow, text, len, false);
 }
 
 static void respond_text(nng_aio *aio, uint16_t status, const char *line)
@@ -183,7 +185,8 @@ static void on_metrics(nng_aio *aio)
     } else if (err != BASE_OK) {
         respond_text(aio, 500, base_strerror(err));
     } else {
-        svc_http_respond(aio, 200, SVC_METRICS_CONTENT_TYPE, NULL, NULL, b.data, b.len, false);
+        svc_http_respond(aio, 200, SVC_METRICS_CONTENT_TYPE, NULL, NULL, NULL, b.data, b.len,
+                         false);
     }
     base_buf_fini(&b);
 }

@@ -65,11 +65,12 @@ svc_http *svc_http_of(struct nng_aio *aio);
 
 /*
  * svc_http_respond() - finish @aio with @status, Content-Type @type, optional Cache-Control
- * @cache and Allow @allow (NULL: none), and @body (@len bytes; @borrow: not copied, it must
+ * @cache, one more header @name: @value (@name NULL: none), and @body (@len bytes; @borrow: not copied, it must
  * outlive the response, as static data does); an nng error finishes @aio if it cannot be built.
  */
 void svc_http_respond(struct nng_aio *aio, uint16_t status, const char *type, const char *cache,
-                      const char *allow, const void *body, size_t len, bool borrow);
+                      const char *name, const char *value, const void *body, size_t len,
+                      bool borrow);
 
 /* Serve /readyz and /metrics from @e (borrowed until svc_http_close()). */
 void svc_http_set_engine(svc_http *h, svc_engine *e);

@@ -96,6 +96,8 @@ static bool parse_head(const char *buf, tst_http_response *out, long *out_clen)
             header_value(line, n, 13, out->content_type, sizeof(out->content_type));
         } else if (n > 6 && strncasecmp(line, "Allow:", 6) == 0) {
             header_value(line, n, 6, out->allow, sizeof(out->allow));
+        } else if (n > 9 && strncasecmp(line, "Location:", 9) == 0) {
+            header_value(line, n, 9, out->location, sizeof(out->location));
         }
         line = eol;
     }

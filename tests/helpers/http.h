@@ -23,8 +23,9 @@
 typedef struct tst_http_response {
     int status;
     char content_type[128];
-    char allow[64]; /* the Allow header, "" if none */
-    char *body;     /* NUL-terminated, owned */
+    char allow[64];     /* the Allow header, "" if none */
+    char location[128]; /* the Location header, "" if none */
+    char *body;         /* NUL-terminated, owned */
     size_t body_len;
 } tst_http_response;
 
