@@ -175,8 +175,9 @@ static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *err
     strcpy(copy, cl->policies[0] != '\0' ? cl->policies : "*");
     cl->policy_mask = 0;
     cl->all_policies = false;
+    unsigned n = 0;
     for (char *save = NULL, *t = strtok_r(copy, ", \t", &save); t != NULL;
-         t = strtok_r(NULL, ", \t", &save)) {
+         t = strtok_r(NULL, ", \t", &save), n++) {
         bool found = false;
         if (strcmp(t, "*") == 0) {
             cl->all_policies = true;
@@ -192,6 +193,12 @@ static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *err
             snprintf(errbuf, errlen, "[client %s]: policies: no policy \"%.64s\"", cl->name, t);
             return BASE_EINVAL;
         }
+    }
+    if (n == 0 || (cl->all_policies && n > 1)) {
+        snprintf(errbuf, errlen,
+                 "[client %s]: policies: a list of policy names, or * alone for all of them",
+                 cl->name);
+        return BASE_EINVAL;
     }
     return BASE_OK;
 }
