@@ -188,8 +188,8 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
         svc_policy_config_fini(pc);
         return true;
     }
-    base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, &held, holder,
-                                     sizeof(holder), &left_ms);
+    base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, false, &held,
+                                     holder, sizeof(holder), &left_ms);
     /* shared = on: one another instance owns is served here too, as its follower. */
     bool follow = err == BASE_OK && !held && cfg->shared && cfg->following != NULL;
     if (err != BASE_OK || (!held && !follow)) {
@@ -372,8 +372,8 @@ static void take_over_followed(svc_catalog *c)
         bool held = false;
         char holder[STO_OWNER_MAX + 1] = "", was[STO_OWNER_MAX + 1];
         int64_t left_ms = 0;
-        base_err err = sto_lease_acquire(c->store, p->cfg->name, c->owner, c->cfg->lease_ms, &held,
-                                         holder, sizeof(holder), &left_ms);
+        base_err err = sto_lease_acquire(c->store, p->cfg->name, c->owner, c->cfg->lease_ms, false,
+                                         &held, holder, sizeof(holder), &left_ms);
         if (err == BASE_EIO) {
             (void)sto_store_reconnect(c->store);
         }

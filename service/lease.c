@@ -53,8 +53,11 @@ static bool stopping(svc_lease *l)
     return stop;
 }
 
-/* Take or renew every policy's lease. *out_other is set when one is held by someone else. */
-static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t errlen)
+/*
+ * Take (@restart: at the start) or renew every policy's lease. *out_other is set when one is
+ * held by someone else.
+ */
+static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errbuf, size_t errlen)
 {
     *out_other = false;
     pthread_mutex_lock(&l->lk);
@@ -69,8 +72,8 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
         bool held = false;
         char holder[STO_OWNER_MAX + 1] = "";
         int64_t left_ms = 0;
-        base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, &held, holder,
-                                       sizeof(holder), &left_ms);
+        base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, restart, &held,
+                                       holder, sizeof(holder), &left_ms);
         if (e != BASE_OK) {
             char why[200];
             snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy,
@@ -91,8 +94,12 @@ static base_err take_all(svc_lease *l, bool *out_other, char *errbuf, size_t err
             *out_other = true;
             snprintf(errbuf, errlen,
                      "policy %s is owned by rlfeedd instance \"%s\" for another %" PRId64
-                     " ms: only one instance may write a policy to a Redis",
-                     policy, holder, left_ms);
+                     " ms: only one instance may write a policy to a Redis%s",
+                     policy, holder, left_ms,
+                     strcmp(holder, l->owner) == 0
+                         ? " (another rlfeedd process started with this instance_id took it "
+                           "over: give each process its own instance_id)"
+                         : "");
             return BASE_EINVAL;
         }
     }
@@ -132,7 +139,7 @@ static void *renew_main(void *arg)
         pthread_mutex_unlock(&l->lk);
         char err[512] = "";
         bool other = false;
-        base_err e = take_all(l, &other, err, sizeof(err));
+        base_err e = take_all(l, false, &other, err, sizeof(err));
         if (e == BASE_EIO) {
             (void)sto_store_reconnect(l->store); /* the next round uses it, or fails again */
         }
@@ -180,7 +187,7 @@ base_err svc_lease_start(const char *url, svc_config *cfg, const char *owner, sv
         goto fail;
     }
     bool other = false;
-    e = take_all(l, &other, errbuf, errlen);
+    e = take_all(l, true, &other, errbuf, errlen);
     if (e != BASE_OK) {
         goto fail;
     }
@@ -221,7 +228,7 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
         bool held = false;
         char holder[STO_OWNER_MAX + 1] = "";
         int64_t left_ms = 0;
-        e = sto_lease_acquire(s, cfg->policy[i].name, owner, cfg->lease_ms, &held, holder,
+        e = sto_lease_acquire(s, cfg->policy[i].name, owner, cfg->lease_ms, true, &held, holder,
                               sizeof(holder), &left_ms);
         if (e != BASE_OK) {
             char why[200];

@@ -59,7 +59,7 @@ static base_err queue_group(sto_store *s, sto_append *items, const size_t *idx, 
                             size_t *bytes, idx_pend *ip)
 {
     char keys[FENCE_GROUP_MAX][STO_KEY_MAX]; /* 16 KiB: the writer has its stack to itself */
-    char owner_key[STO_KEY_MAX];
+    char owner_key[STO_KEY_MAX], fence[STO_LEASE_VALUE_MAX];
     const char *argv[4 + FENCE_GROUP_MAX + 1 + 2 * FENCE_GROUP_MAX];
     size_t lens[4 + FENCE_GROUP_MAX + 1 + 2 * FENCE_GROUP_MAX];
     size_t off[FENCE_GROUP_MAX], len[FENCE_GROUP_MAX], member[FENCE_GROUP_MAX], m = 0;
@@ -85,7 +85,8 @@ static base_err queue_group(sto_store *s, sto_append *items, const size_t *idx, 
         member[m++] = idx[i];
     }
     if (m == 0 ||
-        sto_make_key(owner_key, sizeof(owner_key), items[member[0]].policy, "owner") != BASE_OK) {
+        sto_make_key(owner_key, sizeof(owner_key), items[member[0]].policy, "owner") != BASE_OK ||
+        sto_lease_value(items[member[0]].fence, fence, sizeof(fence)) != BASE_OK) {
         goto fail;
     }
     int argc = 0;
@@ -102,7 +103,6 @@ static base_err queue_group(sto_store *s, sto_append *items, const size_t *idx, 
         argv[argc] = keys[j];
         lens[argc++] = strlen(keys[j]);
     }
-    const char *fence = items[member[0]].fence;
     argv[argc] = fence;
     lens[argc++] = strlen(fence);
     for (size_t j = 0; j < m; j++) {

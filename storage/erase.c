@@ -334,23 +334,3 @@ base_err sto_policy_known(sto_store *s, const char *policy, bool *out_known)
     }
     return e;
 }
-
-base_err sto_policy_owner(sto_store *s, const char *policy, char *out, size_t size)
-{
-    char key[STO_KEY_MAX];
-    redisReply *r = NULL;
-    base_err e = sto_make_key(key, sizeof(key), policy, "owner");
-    out[0] = '\0';
-    if (e == BASE_OK) {
-        const char *argv[] = {"GET", key};
-        size_t lens[] = {3, strlen(key)};
-        e = sto_run(s, 2, argv, lens, &r);
-    }
-    if (e == BASE_OK && r->type == REDIS_REPLY_STRING) {
-        snprintf(out, size, "%.*s", (int)r->len, r->str);
-    }
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
-}

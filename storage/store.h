@@ -614,22 +614,37 @@ base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
  * rlfeedd instance allowed to write the policy's streams, with a TTL; the
  * owner renews it well before it runs out.
  *
- * sto_lease_acquire() - take or renew the lease of @policy for @owner
+ * sto_lease_acquire() - take or renew the lease of @policy for instance @owner
  * (<= STO_OWNER_MAX bytes) for @ttl_ms, atomically (one Lua script): it is
- * taken if nobody holds it or @owner already does. Otherwise *out_held is
- * false, @out_holder (@holder_size bytes) names the holder and
- * *out_left_ms says how long its lease still runs.
+ * taken if nobody holds it or this process does under @owner (the value stored is
+ * sto_lease_value()'s), and with @restart (an instance's start) also if another
+ * process holds it under the same @owner: a restart takes its leases over at once, and
+ * a second live process with that id takes them from the first, whose renewals then
+ * fail. Otherwise *out_held is false, @out_holder (@holder_size bytes) names the
+ * holder's instance id and *out_left_ms says how long its lease still runs.
  * Return: BASE_OK; BASE_EINVAL for a bad policy or owner; BASE_EIO; BASE_ESTORE.
  */
 #define STO_OWNER_MAX 200
 base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, uint32_t ttl_ms,
-                           bool *out_held, char *out_holder, size_t holder_size,
+                           bool restart, bool *out_held, char *out_holder, size_t holder_size,
                            int64_t *out_left_ms);
+
+/*
+ * sto_lease_value() - the lease value this process stores for instance @owner: the id, '#'
+ * and a nonce drawn once per process. The fences (sto_append.fence,
+ * sto_store_model_put_fenced()) compare the lease with it. Return: BASE_OK; BASE_EINVAL
+ * (@owner empty or too long, or @size below STO_LEASE_VALUE_MAX).
+ */
+#define STO_LEASE_VALUE_MAX (STO_OWNER_MAX + 18)
+base_err sto_lease_value(const char *owner, char *out, size_t size);
 
 /* Give the lease of @policy up if @owner holds it. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
 
-/* Who holds the lease of @policy now, into @out (@size bytes; "" if nobody). Changes nothing. */
+/*
+ * Who holds the lease of @policy now: its instance id into @out (@size bytes; "" if
+ * nobody). Changes nothing.
+ */
 base_err sto_lease_holder(sto_store *s, const char *policy, char *out, size_t size);
 
 /*
@@ -696,7 +711,7 @@ base_err sto_inbox_trim(sto_store *s, const char *policy, const char *min_id);
  * @conversation ("" for none), every outcome addressed to one of those decisions, and the
  * joined records of those decisions (XDEL), with their event index fields. With @dry_run
  * nothing is deleted and @rep counts what would be. Run it while no rlfeedd holds the
- * policy (sto_policy_owner()): the daemon's in-memory join would write them again.
+ * policy (sto_lease_holder()): the daemon's in-memory join would write them again.
  * Return: BASE_OK; BASE_EINVAL (neither given, or too long); BASE_EPROTO (an entry that
  *         does not decode); BASE_EIO; BASE_ESTORE; BASE_ENOMEM. On an error some records
  *         may be gone: run it again.
@@ -708,9 +723,6 @@ typedef struct sto_erase_report {
 } sto_erase_report;
 base_err sto_erase(sto_store *s, const char *policy, const char *user, const char *conversation,
                    bool dry_run, sto_erase_report *rep);
-
-/* The instance holding @policy's lease into @out ("" when none). */
-base_err sto_policy_owner(sto_store *s, const char *policy, char *out, size_t size);
 
 /*
  * sto_policy_known() - whether this Redis has anything of @policy: its audit stream (every

@@ -161,7 +161,7 @@ static const char FENCED_PUT[] =
 base_err sto_store_model_put_fenced(sto_store *s, const base_snapshot *m, const char *fence,
                                     bool *out_fenced)
 {
-    char lease[STO_KEY_MAX];
+    char lease[STO_KEY_MAX], value[STO_LEASE_VALUE_MAX];
     redisReply *r = NULL;
     base_buf b;
     *out_fenced = false;
@@ -169,15 +169,18 @@ base_err sto_store_model_put_fenced(sto_store *s, const base_snapshot *m, const 
     base_buf_init(&b, STO_MAX_VALUE);
     base_err e = sto_make_key(lease, sizeof(lease), m->policy, "owner");
     if (e == BASE_OK) {
+        e = sto_lease_value(fence, value, sizeof(value));
+    }
+    if (e == BASE_OK) {
         e = model_prepare(m, &k, &b);
     }
     const char *key = k.key, *reg = k.reg, *idx = k.idx, *ver = k.ver;
     if (e == BASE_OK) {
         const char *argv[] = {"EVAL", FENCED_PUT,           "4", lease, key, reg, idx,
-                              fence,  (const char *)b.data, ver};
+                              value,  (const char *)b.data, ver};
         size_t lens[] = {
             4,           sizeof(FENCED_PUT) - 1, 1,     strlen(lease), strlen(key), strlen(reg),
-            strlen(idx), strlen(fence),          b.len, strlen(ver)};
+            strlen(idx), strlen(value),          b.len, strlen(ver)};
         e = sto_run_any(s, 10, argv, lens, &r);
     }
     if (e == BASE_OK) {

@@ -82,7 +82,7 @@ int rlfeed_erase_main(int argc, char **argv)
     if (s == NULL) {
         goto done;
     }
-    base_err e = sto_policy_owner(s, c.policy, owner, sizeof(owner));
+    base_err e = sto_lease_holder(s, c.policy, owner, sizeof(owner));
     if (e == BASE_OK && owner[0] != '\0') {
         fprintf(stderr,
                 "rlfeed erase: rlfeedd instance \"%s\" holds policy %s: stop it first (its "

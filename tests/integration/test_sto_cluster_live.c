@@ -243,9 +243,11 @@ static void check_store(tst_rcluster *cl)
     bool held = false;
     char holder[64];
     int64_t left = 0;
-    TST_OK(sto_lease_acquire(s, pol[9], "inst-a", 10000, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        sto_lease_acquire(s, pol[9], "inst-a", 10000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
-    TST_OK(sto_lease_acquire(s, pol[9], "inst-b", 10000, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        sto_lease_acquire(s, pol[9], "inst-b", 10000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(!held && strcmp(holder, "inst-a") == 0);
 
     uint32_t acked = 99;
@@ -259,7 +261,7 @@ static void check_store(tst_rcluster *cl)
     int src = tst_rcluster_master_of(cl, key), dst = (src + 1) % N_MASTERS;
     int slot = sto_cluster_slot(key, strlen(key));
     TST_TRUE(src >= 0 && migrate_slot(cl, slot, src, dst, false));
-    TST_OK(sto_lease_acquire(s, p, "inst-a", 60000, &held, holder, sizeof(holder), &left));
+    TST_OK(sto_lease_acquire(s, p, "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     redisReply *r = redisCommand(cl->node[dst].c, "ASKING");
     freeReplyObject(r);
@@ -273,7 +275,7 @@ static void check_store(tst_rcluster *cl)
     TST_EQ(tst_rcluster_master_of(cl, key), dst);
     TST_EQ(count_decisions(s, p), 3);
     char owner[64] = "";
-    TST_OK(sto_policy_owner(s, p, owner, sizeof(owner)));
+    TST_OK(sto_lease_holder(s, p, owner, sizeof(owner)));
     TST_STREQ(owner, "inst-a");
 
     /* Moved back: an append refused with MOVED is stored by the next call, once. */
