@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/random.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +24,7 @@
  * A lease's value is the owner's instance id, '#' and this process's nonce (16 hex digits,
  * drawn once): a second live process started with the same instance id takes the leases
  * over at its start, as a restart does, and the first one's next renewal finds them taken
- * (docs/storage.md, "Ownership leases").
+ * (docs/storage.md, the key table: rlfeed:{<policy>}:owner).
  */
 #define NONCE_LEN 16
 
