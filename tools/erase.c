@@ -27,7 +27,7 @@ static bool load_key(sto_store *s, const char *file, uint8_t key[PROTO_AUTH_KEY_
         fprintf(stderr,
                 "rlfeed erase: %s: give --pseudonym-key FILE (the file [server] pseudonym_key "
                 "names)\n",
-                e != BASE_OK ? base_strerror(e) : "no pseudonym key in Redis");
+                e != BASE_OK ? regcmd_strerror(s, e) : "no pseudonym key in Redis");
         return false;
     }
     return true;
@@ -92,7 +92,7 @@ int rlfeed_erase_main(int argc, char **argv)
     }
     if (e != BASE_OK || !load_key(s, key_file, key)) {
         if (e != BASE_OK) {
-            fprintf(stderr, "rlfeed erase: %s\n", base_strerror(e));
+            fprintf(stderr, "rlfeed erase: %s\n", regcmd_strerror(s, e));
         }
         goto done;
     }
@@ -102,7 +102,7 @@ int rlfeed_erase_main(int argc, char **argv)
     e = sto_erase(s, c.policy, pu, pc, dry_run, &rep);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed erase: %s (some records may be gone: run it again)\n",
-                base_strerror(e));
+                regcmd_strerror(s, e));
         goto done;
     }
     char nd[24], no[24], nj[24];
@@ -126,7 +126,7 @@ int rlfeed_erase_main(int argc, char **argv)
         e = sto_registry_change(s, c.policy, &ch, &res, &prod, id);
         if (e != BASE_OK) {
             fprintf(stderr, "rlfeed erase: records removed, but the audit entry failed: %s\n",
-                    base_strerror(e));
+                    regcmd_strerror(s, e));
             goto done;
         }
     }

@@ -109,7 +109,7 @@ static int change(regcmd_common *c, sto_store *s, const char *text)
     base_err e = sto_catalog_get(s, c->policy, 0, &cur, &found);
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed policy: cannot read %s's definition: %s\n", c->policy,
-                base_strerror(e));
+                regcmd_strerror(s, e));
         return REGCMD_EXIT_ERROR;
     }
     bool retire = text == NULL;
@@ -125,7 +125,8 @@ static int change(regcmd_common *c, sto_store *s, const char *text)
         sto_policy_def_fini(&cur);
         e = sto_catalog_announce(s, c->policy);
         if (e != BASE_OK) {
-            fprintf(stderr, "rlfeed policy: %s: announcing it: %s\n", c->policy, base_strerror(e));
+            fprintf(stderr, "rlfeed policy: %s: announcing it: %s\n", c->policy,
+                    regcmd_strerror(s, e));
             return REGCMD_EXIT_ERROR;
         }
         print_change(c, "unchanged", in_force, in_force, "");
@@ -157,7 +158,7 @@ static int change(regcmd_common *c, sto_store *s, const char *text)
     int status = REGCMD_EXIT_ERROR;
     e = sto_catalog_put(s, c->policy, &q, &res, &v, NULL);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed policy: %s: %s\n", c->policy, base_strerror(e));
+        fprintf(stderr, "rlfeed policy: %s: %s\n", c->policy, regcmd_strerror(s, e));
     } else if (res == STO_CATALOG_CONFLICT) {
         fprintf(stderr,
                 "rlfeed policy: %s changed meanwhile (now version %" PRIu64 "): read it and try "
@@ -187,7 +188,7 @@ static int get(const regcmd_common *c, sto_store *s, uint64_t version)
             (void)snprintf(which, sizeof(which), " version %" PRIu64, version);
         }
         fprintf(stderr, "rlfeed policy get: %s%s: %s\n", c->policy, which,
-                e != BASE_OK ? base_strerror(e) : "not in the catalog");
+                e != BASE_OK ? regcmd_strerror(s, e) : "not in the catalog");
         return REGCMD_EXIT_ERROR;
     }
     if (c->json) {
@@ -214,7 +215,7 @@ static int list(const regcmd_common *c, sto_store *s)
     size_t n = 0;
     base_err e = sto_catalog_list(s, &names, &n);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed policy list: %s\n", base_strerror(e));
+        fprintf(stderr, "rlfeed policy list: %s\n", regcmd_strerror(s, e));
         return REGCMD_EXIT_ERROR;
     }
     json_t *arr = c->json ? json_array() : NULL;
@@ -228,7 +229,7 @@ static int list(const regcmd_common *c, sto_store *s)
         e = sto_catalog_get(s, names[i], 0, &d, &found);
         if (e != BASE_OK || !found) {
             fprintf(stderr, "rlfeed policy list: %s: %s\n", names[i],
-                    e != BASE_OK ? base_strerror(e) : "listed but not defined");
+                    e != BASE_OK ? regcmd_strerror(s, e) : "listed but not defined");
             status = REGCMD_EXIT_ERROR;
             continue;
         }

@@ -111,6 +111,18 @@ sto_store *regcmd_open(const regcmd_common *c)
     return s;
 }
 
+const char *regcmd_strerror(const sto_store *s, base_err e)
+{
+    static char buf[400];
+    if (e == BASE_EIO) {
+        (void)snprintf(buf, sizeof(buf),
+                       "%s: redis did not answer within %d s, or the connection broke",
+                       base_strerror(e), REGCMD_TIMEOUT_MS / 1000);
+        return buf;
+    }
+    return sto_store_strerror(s, e, buf, sizeof(buf));
+}
+
 sto_store *regcmd_open_policy(const regcmd_common *c)
 {
     sto_store *s = regcmd_open(c);

@@ -39,6 +39,13 @@ enum {
 #define REGCMD_WHO_MAX 128
 #define REGCMD_TIMEOUT_MS 10000 /* every Redis command */
 
+/*
+ * regcmd_strerror() - @e of a command on @s for a message: Redis's words for a refusal, and
+ * for BASE_EIO that Redis did not answer in time or the connection broke. In a static
+ * buffer: the next call overwrites it (the CLI is one thread).
+ */
+const char *regcmd_strerror(const sto_store *s, base_err e);
+
 typedef struct regcmd_common {
     const char *cmd;       /* "promote", ...: for messages (borrowed) */
     const char *policy;    /* borrowed from argv */

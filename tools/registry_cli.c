@@ -48,7 +48,7 @@ static bool servable(sto_store *s, const char *policy, uint64_t version, uint64_
     bool found = false, have_online = false, ok = false;
     base_err e = sto_store_model_get(s, policy, version, &m, &found);
     if (e != BASE_OK || !found) {
-        snprintf(why, whylen, "%s", e != BASE_OK ? base_strerror(e) : "it does not exist");
+        snprintf(why, whylen, "%s", e != BASE_OK ? regcmd_strerror(s, e) : "it does not exist");
     } else if ((e = pol_head_from_snapshot(m, &h)) != BASE_OK) {
         snprintf(why, whylen, "it does not make a head (%s learner, %s): %s", m->learner,
                  m->settings.explorer[0] != '\0' ? "settings recorded" : "no settings recorded",
@@ -56,7 +56,7 @@ static bool servable(sto_store *s, const char *policy, uint64_t version, uint64_
     } else if (online != 0 && online != version &&
                (e = sto_store_model_get(s, policy, online, &o, &have_online)) != BASE_OK) {
         snprintf(why, whylen, "reading the newest checkpoint %llu: %s", (unsigned long long)online,
-                 base_strerror(e));
+                 regcmd_strerror(s, e));
     } else if (have_online && !base_snapshot_same_shape(o, m)) {
         snprintf(why, whylen,
                  "it has dim %u, %u actions, action_dim %u; the newest checkpoint (%llu) %u, "
@@ -137,14 +137,14 @@ int rlfeed_rollback_main(int argc, char **argv)
     sto_registry g;
     e = sto_registry_get(s, c.policy, &g);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed rollback: cannot read the registry: %s\n", base_strerror(e));
+        fprintf(stderr, "rlfeed rollback: cannot read the registry: %s\n", regcmd_strerror(s, e));
         goto done;
     }
     if (to_text == NULL) {
         e = sto_audit_read_newest(s, c.policy, AUDIT_MAX, &a, &n);
         if (e != BASE_OK) {
             fprintf(stderr, "rlfeed rollback: cannot read the audit stream: %s\n",
-                    base_strerror(e));
+                    regcmd_strerror(s, e));
             goto done;
         }
         if (!previous_version(a, n, g.production, &target)) {
@@ -404,7 +404,8 @@ static int list_main(const char *cmd, bool all, int argc, char **argv)
     }
     base_err e = sto_audit_read_newest(s, c.policy, AUDIT_MAX, &a, &n);
     if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed %s: cannot read the audit stream: %s\n", cmd, base_strerror(e));
+        fprintf(stderr, "rlfeed %s: cannot read the audit stream: %s\n", cmd,
+                regcmd_strerror(s, e));
         goto done;
     }
     shown = base_alloc_array(n > 0 ? n : 1, sizeof(*shown));
