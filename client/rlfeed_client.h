@@ -32,7 +32,8 @@
  * outcome_id "duplicate".
  *
  * Errors: transport failures are base_err codes (timeouts BASE_ETIMEDOUT, a
- * closed socket BASE_ECLOSED, a bad URL BASE_EINVAL, out of memory
+ * closed socket BASE_ECLOSED, which a live handle does not meet: its socket
+ * closes only in the close calls; a bad URL BASE_EINVAL, out of memory
  * BASE_ENOMEM, anything else from nng BASE_EIO). An error *reply* from the
  * service is not a transport failure: the call returns BASE_OK with
  * out_reply->ok == false and out_reply->error filled in.
