@@ -6,7 +6,9 @@
  *   2. decisions whose event id is in E or conversation in C (their event ids join E),
  *      outcomes whose event id is in E, conversation in C or user the user, and joined
  *      records whose decision is one of those: XDEL'd, with the event index fields of E.
- * Nothing else in Redis holds a user or conversation id (docs/storage.md).
+ * The inbox (shared = on) holds decisions and outcomes too: it is read in both passes, and
+ * its entries go with the same rule. Nothing else in Redis holds a user or conversation id
+ * (docs/storage.md).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -161,12 +163,40 @@ static base_err scan(sto_store *s, const char *policy, sto_kind kind, entry_fn f
     }
 }
 
+/* The same over the inbox's decisions and outcomes (an entry that does not decode is kept). */
+static base_err scan_inbox(sto_store *s, const char *policy, entry_fn fn, void *ctx)
+{
+    char after[BASE_STREAM_ID_MAX + 1] = "";
+    base_err e = BASE_OK;
+    for (;;) {
+        sto_inbox_entry *ent = NULL;
+        size_t n = 0;
+        e = sto_inbox_read(s, policy, after, BATCH, &ent, &n);
+        for (size_t i = 0; e == BASE_OK && i < n; i++) {
+            if (ent[i].kind == STO_DECISIONS || ent[i].kind == STO_OUTCOMES) {
+                sto_entry one = {.rec = ent[i].rec};
+                base_strlcpy(one.id, ent[i].id, sizeof(one.id));
+                e = fn(ctx, (sto_kind)ent[i].kind, &one);
+            }
+        }
+        if (n > 0) {
+            base_strlcpy(after, ent[n - 1].id, sizeof(after));
+        }
+        sto_inbox_free(ent, n);
+        if (e != BASE_OK || n < BATCH) {
+            return e;
+        }
+    }
+}
+
 typedef struct erase_ctx {
     sto_store *s;
     const char *policy;
     const char *user; /* pseudonymised, or "" */
     idset convs, events;
     dels del[3]; /* by sto_kind */
+    dels inbox;
+    int inbox_kind; /* sweep(): the inbox's entries of this sto_kind are swept; -1: not the inbox */
     bool dry_run;
     sto_erase_report *rep;
 } erase_ctx;
@@ -213,6 +243,9 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
     erase_ctx *x = arg;
     const char *user, *conv, *event;
     base_err e = BASE_OK;
+    if (x->inbox_kind >= 0 && (int)kind != x->inbox_kind) {
+        return BASE_OK;
+    }
     ids_of(kind, ent->rec, &user, &conv, &event);
     bool mine = (x->user[0] != '\0' && strcmp(user, x->user) == 0) || idset_has(&x->convs, conv) ||
                 idset_has(&x->events, event);
@@ -222,6 +255,9 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
     if (kind == STO_DECISIONS) {
         e = idset_add(&x->events, event); /* its outcomes and joined record go too */
     }
+    if (x->inbox_kind >= 0) {
+        return e == BASE_OK ? dels_add(x->s, &x->inbox, ent->id, x->dry_run) : e;
+    }
     forget_index(x, kind, ent->rec);
     return e == BASE_OK ? dels_add(x->s, &x->del[kind], ent->id, x->dry_run) : e;
 }
@@ -230,7 +266,8 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
                    bool dry_run, sto_erase_report *rep)
 {
     static const char *const names[3] = {"decisions", "outcomes", "joined"};
-    erase_ctx x = {.s = s, .policy = policy, .user = user, .dry_run = dry_run, .rep = rep};
+    erase_ctx x = {
+        .s = s, .policy = policy, .user = user, .inbox_kind = -1, .dry_run = dry_run, .rep = rep};
     base_err e = BASE_OK;
 
     memset(rep, 0, sizeof(*rep));
@@ -244,6 +281,9 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
         e = sto_make_key(x.del[k].key, sizeof(x.del[k].key), policy, names[k]);
     }
     if (e == BASE_OK) {
+        e = sto_make_key(x.inbox.key, sizeof(x.inbox.key), policy, "inbox");
+    }
+    if (e == BASE_OK) {
         e = idset_add(&x.convs, conversation);
     }
     if (e == BASE_OK) {
@@ -252,15 +292,33 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
     if (e == BASE_OK) {
         e = scan(s, policy, STO_OUTCOMES, collect, &x);
     }
-    for (int k = 0; k < 3 && e == BASE_OK; k++) {
-        e = scan(s, policy, (sto_kind)k, sweep, &x);
+    if (e == BASE_OK) {
+        e = scan_inbox(s, policy, collect, &x);
+    }
+    /*
+     * Decisions first, the streams' and then the inbox's, since each adds the event ids of
+     * its conversations' decisions; then the outcomes and joined records those name.
+     */
+    static const struct {
+        int kind;
+        bool inbox;
+    } order[] = {{STO_DECISIONS, false},
+                 {STO_DECISIONS, true},
+                 {STO_OUTCOMES, true},
+                 {STO_OUTCOMES, false},
+                 {STO_JOINED, false}};
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]) && e == BASE_OK; k++) {
+        x.inbox_kind = order[k].inbox ? order[k].kind : -1;
+        e = order[k].inbox ? scan_inbox(s, policy, sweep, &x)
+                           : scan(s, policy, (sto_kind)order[k].kind, sweep, &x);
         if (e == BASE_OK) {
-            e = dels_flush(s, &x.del[k], dry_run);
+            e = dels_flush(s, order[k].inbox ? &x.inbox : &x.del[order[k].kind], dry_run);
         }
     }
     rep->decisions = x.del[STO_DECISIONS].total;
     rep->outcomes = x.del[STO_OUTCOMES].total;
     rep->joined = x.del[STO_JOINED].total;
+    rep->inbox = x.inbox.total;
     rep->conversations = x.convs.n;
     idset_fini(&x.convs);
     idset_fini(&x.events);

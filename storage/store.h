@@ -718,6 +718,7 @@ base_err sto_inbox_trim(sto_store *s, const char *policy, const char *min_id);
  */
 typedef struct sto_erase_report {
     uint64_t decisions, outcomes, joined; /* entries removed */
+    uint64_t inbox;                       /* inbox entries removed (shared = on) */
     uint64_t index_fields;                /* event index fields removed */
     uint64_t conversations;               /* conversations found */
 } sto_erase_report;

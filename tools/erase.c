@@ -105,10 +105,11 @@ int rlfeed_erase_main(int argc, char **argv)
                 regcmd_strerror(s, e));
         goto done;
     }
-    char nd[24], no[24], nj[24];
+    char nd[24], no[24], nj[24], ni[24];
     snprintf(nd, sizeof(nd), "%" PRIu64, rep.decisions);
     snprintf(no, sizeof(no), "%" PRIu64, rep.outcomes);
     snprintf(nj, sizeof(nj), "%" PRIu64, rep.joined);
+    snprintf(ni, sizeof(ni), "%" PRIu64, rep.inbox);
     char id[BASE_STREAM_ID_MAX + 1] = "";
     if (!dry_run) {
         /* The audit entry says what was removed, never whose: no id, raw or pseudonymised. */
@@ -117,10 +118,11 @@ int rlfeed_erase_main(int argc, char **argv)
                               {"decisions", nd},
                               {"outcomes", no},
                               {"joined", nj},
+                              {"inbox", ni},
                               {"by", user != NULL && conv != NULL ? "user and conversation"
                                      : user != NULL               ? "user"
                                                                   : "conversation"}};
-        sto_change ch = {.fields = fields, .n_fields = 6};
+        sto_change ch = {.fields = fields, .n_fields = 7};
         sto_change_result res;
         uint64_t prod = 0;
         e = sto_registry_change(s, c.policy, &ch, &res, &prod, id);
@@ -131,9 +133,10 @@ int rlfeed_erase_main(int argc, char **argv)
         }
     }
     if (c.json) {
-        json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:s}", "policy", c.policy, "dry_run",
-                              dry_run, "decisions", (json_int_t)rep.decisions, "outcomes",
-                              (json_int_t)rep.outcomes, "joined", (json_int_t)rep.joined,
+        json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "policy", c.policy,
+                              "dry_run", dry_run, "decisions", (json_int_t)rep.decisions,
+                              "outcomes", (json_int_t)rep.outcomes, "joined",
+                              (json_int_t)rep.joined, "inbox", (json_int_t)rep.inbox,
                               "conversations", (json_int_t)rep.conversations, "audit_id", id);
         char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", text != NULL ? text : "{}");
@@ -141,9 +144,9 @@ int rlfeed_erase_main(int argc, char **argv)
         json_decref(o);
     } else {
         printf("%s: %s %" PRIu64 " decisions, %" PRIu64 " outcomes, %" PRIu64
-               " joined examples (%" PRIu64 " conversations)%s%s\n",
+               " joined examples, %" PRIu64 " inbox entries (%" PRIu64 " conversations)%s%s\n",
                c.policy, dry_run ? "would erase" : "erased", rep.decisions, rep.outcomes,
-               rep.joined, rep.conversations, id[0] != '\0' ? "; audit " : "", id);
+               rep.joined, rep.inbox, rep.conversations, id[0] != '\0' ? "; audit " : "", id);
     }
     status = REGCMD_EXIT_OK;
 done:

@@ -23,6 +23,7 @@
 #include "proto/auth.h"
 #include "proto/json.h"
 #include "proto/request.h"
+#include "storage/store.h"
 #include "tap.h"
 
 #define T0 1700000000000LL
@@ -137,6 +138,46 @@ static bool conv_outcome(tst_daemon *f, const char *conv)
            r.ok;
 }
 
+/*
+ * shared = on keeps forwarded copies in the policy's inbox: put copies of the stored
+ * decisions and outcomes there, as followers would have sent them. Their number, or -1.
+ */
+static int forward_copies(tst_daemon *f)
+{
+    sto_store *s = NULL;
+    char err[256];
+    int n = 0;
+    if (sto_store_open(sto_server_url(f->redis), 5000, &s, err, sizeof(err)) != BASE_OK) {
+        return -1;
+    }
+    for (int k = STO_DECISIONS; k <= STO_OUTCOMES && n >= 0; k++) {
+        sto_entry *ent = NULL;
+        size_t got = 0;
+        if (sto_store_read(s, (sto_kind)k, "e", "", 1000, &ent, &got) != BASE_OK) {
+            n = -1;
+            break;
+        }
+        for (size_t i = 0; i < got && n >= 0; i++) {
+            n = sto_inbox_add(s, "e", (sto_kind)k, ent[i].rec, "follower", NULL) == BASE_OK ? n + 1
+                                                                                            : -1;
+        }
+        sto_entries_free((sto_kind)k, ent, got);
+    }
+    sto_store_close(s);
+    return n;
+}
+
+/* XLEN of @key, or -1. */
+static long long xlen(const char *sock, const char *key)
+{
+    redisContext *c = redisConnectUnix(sock);
+    redisReply *r = c != NULL && !c->err ? redisCommand(c, "XLEN %s", key) : NULL;
+    long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
 static int erase(tst_daemon *f, const char *log, const char *extra)
 {
     char redis[700];
@@ -220,11 +261,17 @@ int main(void)
     TST_TRUE(tst_file_has(log, "holds policy e: stop it first"));
     TST_EQ(tst_daemon_stop(&f), 0);
 
+    /* Forwarded copies in the inbox (shared = on) go too: alice's 12 decisions and 8 outcomes. */
+    int copies = forward_copies(&f);
+    TST_TRUE(copies > 20);
     TST_EQ(erase(&f, log, "--dry-run"), 0);
     TST_TRUE(tst_file_has(log, "e: would erase 12 decisions"));
+    TST_TRUE(tst_file_has(log, "20 inbox entries"));
     TST_TRUE(dump_redis(sock, &dump) && has(&dump, pa));
     TST_EQ(erase(&f, log, "--json"), 0);
     TST_TRUE(tst_file_has(log, "\"decisions\":12"));
+    TST_TRUE(tst_file_has(log, "\"inbox\":20"));
+    TST_EQ(xlen(sock, "rlfeed:{e}:inbox"), copies - 20);
     TST_TRUE(dump_redis(sock, &dump));
     TST_TRUE(!has(&dump, pa) && !has(&dump, pca) && !has(&dump, "u-alice") &&
              !has(&dump, "conv-alice") && !has(&dump, "alice-"));
