@@ -12,9 +12,12 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/hash.h"
 #include "base/hset.h"
 #include "proto/auth.h"
@@ -262,6 +265,113 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
     return e == BASE_OK ? dels_add(x->s, &x->del[kind], ent->id, x->dry_run) : e;
 }
 
+/*
+ * XDEL only marks a stream entry deleted: its bytes stay in the node that holds it (Redis
+ * frees a node once all of its entries are deleted), in memory and in every RDB or rewritten
+ * AOF. A stream entries were removed from is therefore copied, entry by entry with the same
+ * ids, to a new key that takes its place (RENAME), with its last id, entries-added count and
+ * largest deleted id (XSETID). KEYS[1] the stream, KEYS[2] the copy; ARGV[1] the start
+ * ("-" or "(ID"), ARGV[2] the count. Returns {entries copied, last id copied}.
+ */
+static const char COPY_RANGE[] =
+    "local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', tonumber(ARGV[2])) "
+    "for _, e in ipairs(r) do redis.call('XADD', KEYS[2], e[1], unpack(e[2])) end "
+    "if #r == 0 then return {0, ''} end "
+    "return {#r, r[#r][1]}";
+
+/* The string value of @name in an XINFO STREAM reply @r, or NULL. */
+static const char *xinfo_str(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0) {
+            return v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS ? v->str : NULL;
+        }
+    }
+    return NULL;
+}
+
+static long long xinfo_int(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0) {
+            return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
+        }
+    }
+    return -1;
+}
+
+static base_err compact(sto_store *s, const char *key)
+{
+    char tmp[STO_KEY_MAX + 16], start[BASE_STREAM_ID_MAX + 2] = "-";
+    char last[BASE_STREAM_ID_MAX + 1], maxdel[BASE_STREAM_ID_MAX + 1], added[24];
+    redisReply *r = NULL;
+    const char *info[] = {"XINFO", "STREAM", key};
+    size_t info_lens[] = {5, 6, strlen(key)};
+    base_err e = sto_run(s, 3, info, info_lens, &r);
+    if (e != BASE_OK) {
+        return e;
+    }
+    const char *lg = xinfo_str(r, "last-generated-id"), *md = xinfo_str(r, "max-deleted-entry-id");
+    long long len = xinfo_int(r, "length"), n_added = xinfo_int(r, "entries-added");
+    long long groups = xinfo_int(r, "groups");
+    bool ok = lg != NULL && md != NULL && len >= 0 && n_added >= len && groups == 0 &&
+              base_strlcpy(last, lg, sizeof(last)) && base_strlcpy(maxdel, md, sizeof(maxdel));
+    freeReplyObject(r);
+    if (!ok) {
+        return BASE_EPROTO;
+    }
+    if (len == 0) {
+        return BASE_OK; /* every node was emptied, and Redis freed it */
+    }
+    (void)snprintf(tmp, sizeof(tmp), "%s:compact", key);
+    (void)snprintf(added, sizeof(added), "%lld", n_added);
+    const char *del[] = {"DEL", tmp};
+    size_t del_lens[] = {3, strlen(tmp)};
+    e = sto_run(s, 2, del, del_lens, &r);
+    if (e == BASE_OK) {
+        freeReplyObject(r);
+    }
+    while (e == BASE_OK) {
+        const char *argv[] = {"EVAL", COPY_RANGE, "2", key, tmp, start, "1000"};
+        size_t lens[] = {4, sizeof(COPY_RANGE) - 1, 1, strlen(key), strlen(tmp), strlen(start), 4};
+        e = sto_run(s, 7, argv, lens, &r);
+        if (e != BASE_OK) {
+            break;
+        }
+        bool more = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0 &&
+                    r->element[1]->type == REDIS_REPLY_STRING;
+        if (more) {
+            (void)snprintf(start, sizeof(start), "(%s", r->element[1]->str);
+        } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            e = BASE_EPROTO;
+        }
+        freeReplyObject(r);
+        if (!more) {
+            break;
+        }
+    }
+    if (e == BASE_OK) {
+        const char *argv[] = {"XSETID", tmp, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel};
+        size_t lens[] = {6, strlen(tmp), strlen(last), 12, strlen(added), 12, strlen(maxdel)};
+        e = sto_run(s, 7, argv, lens, &r);
+        if (e == BASE_OK) {
+            freeReplyObject(r);
+        }
+    }
+    if (e == BASE_OK) {
+        const char *argv[] = {"RENAME", tmp, key};
+        size_t lens[] = {6, strlen(tmp), strlen(key)};
+        e = sto_run(s, 3, argv, lens, &r);
+        if (e == BASE_OK) {
+            freeReplyObject(r);
+        }
+    }
+    return e;
+}
+
 base_err sto_erase(sto_store *s, const char *policy, const char *user, const char *conversation,
                    bool dry_run, sto_erase_report *rep)
 {
@@ -314,6 +424,10 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
         if (e == BASE_OK) {
             e = dels_flush(s, order[k].inbox ? &x.inbox : &x.del[order[k].kind], dry_run);
         }
+    }
+    for (int k = 0; k < 4 && e == BASE_OK && !dry_run; k++) {
+        const dels *d = k < 3 ? &x.del[k] : &x.inbox;
+        e = d->total > 0 ? compact(s, d->key) : BASE_OK;
     }
     rep->decisions = x.del[STO_DECISIONS].total;
     rep->outcomes = x.del[STO_OUTCOMES].total;
@@ -391,4 +505,108 @@ base_err sto_policy_known(sto_store *s, const char *policy, bool *out_known)
         freeReplyObject(r);
     }
     return e;
+}
+
+/* The value of @field in INFO text @info ("" if absent) into @out. */
+static void info_field(const char *info, const char *field, char *out, size_t size)
+{
+    out[0] = '\0';
+    size_t n = strlen(field);
+    for (const char *l = info; l != NULL && *l != '\0';) {
+        if (strncmp(l, field, n) == 0 && l[n] == ':') {
+            size_t v = strcspn(l + n + 1, "\r\n");
+            (void)snprintf(out, size, "%.*s", (int)v, l + n + 1);
+            return;
+        }
+        l = strchr(l, '\n');
+        l = l != NULL ? l + 1 : NULL;
+    }
+}
+
+static base_err info_persistence(sto_store *s, char **out)
+{
+    const char *argv[] = {"INFO", "persistence"};
+    size_t lens[] = {4, 11};
+    redisReply *r = NULL;
+    base_err e = sto_run(s, 2, argv, lens, &r);
+    if (e == BASE_OK) {
+        *out = r->type == REDIS_REPLY_STRING ? base_strdup(r->str) : NULL;
+        e = r->type != REDIS_REPLY_STRING ? BASE_EPROTO : *out == NULL ? BASE_ENOMEM : BASE_OK;
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_rewrite_aof(sto_store *s, int timeout_ms, bool *out_rewritten, char *why,
+                         size_t whylen)
+{
+    char v[64];
+    char *info = NULL;
+    *out_rewritten = false;
+    why[0] = '\0';
+    if (s->cluster) {
+        (void)snprintf(why, whylen, "a Redis Cluster: run BGREWRITEAOF on each master");
+        return BASE_OK;
+    }
+    base_err e = info_persistence(s, &info);
+    if (e != BASE_OK) {
+        return e;
+    }
+    info_field(info, "aof_enabled", v, sizeof(v));
+    base_free(info);
+    if (strcmp(v, "1") != 0) {
+        (void)snprintf(why, whylen, "this Redis keeps no AOF");
+        return BASE_OK;
+    }
+    const char *argv[] = {"BGREWRITEAOF"};
+    size_t lens[] = {12};
+    redisReply *r = NULL;
+    bool again = false; /* one started before the erasure runs: wait for it, then start ours */
+    e = sto_run(s, 1, argv, lens, &r);
+    if (e == BASE_OK) {
+        freeReplyObject(r);
+    } else if (e == BASE_ESTORE && strstr(sto_store_refusal(s), "already in progress") != NULL) {
+        again = true;
+        e = BASE_OK;
+    }
+    if (e != BASE_OK) {
+        return e;
+    }
+    /* Poll until no rewrite runs or is scheduled (ours, or one before it and then ours). */
+    uint64_t deadline = base_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        e = info_persistence(s, &info);
+        if (e != BASE_OK) {
+            return e;
+        }
+        char running[8], scheduled[8], status[32];
+        info_field(info, "aof_rewrite_in_progress", running, sizeof(running));
+        info_field(info, "aof_rewrite_scheduled", scheduled, sizeof(scheduled));
+        info_field(info, "aof_last_bgrewrite_status", status, sizeof(status));
+        base_free(info);
+        if (strcmp(running, "0") == 0 && strcmp(scheduled, "0") == 0) {
+            if (again) {
+                again = false;
+                e = sto_run(s, 1, argv, lens, &r);
+                if (e != BASE_OK) {
+                    return e;
+                }
+                freeReplyObject(r);
+                continue;
+            }
+            *out_rewritten = strcmp(status, "ok") == 0;
+            if (!*out_rewritten) {
+                (void)snprintf(why, whylen, "the AOF rewrite failed (aof_last_bgrewrite_status %s)",
+                               status);
+            }
+            return BASE_OK;
+        }
+        if (base_mono_ns() > deadline) {
+            (void)snprintf(why, whylen, "the AOF rewrite did not finish within %d s",
+                           timeout_ms / 1000);
+            return BASE_OK;
+        }
+        struct timespec nap = {0, 20 * 1000 * 1000};
+        (void)nanosleep(&nap, NULL);
+    }
 }

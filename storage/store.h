@@ -726,6 +726,16 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
                    bool dry_run, sto_erase_report *rep);
 
 /*
+ * sto_rewrite_aof() - after an erasure: have Redis rewrite its append-only file
+ * (BGREWRITEAOF, after one already running) and wait up to @timeout_ms for it, so that the
+ * removed records leave the disk. *out_rewritten false with the reason in @why when there is
+ * no AOF (aof_enabled 0), on a cluster, when the rewrite failed or did not finish in time.
+ * Return: BASE_OK; BASE_EIO; BASE_ESTORE (refused: an ACL); BASE_EPROTO; BASE_ENOMEM.
+ */
+base_err sto_rewrite_aof(sto_store *s, int timeout_ms, bool *out_rewritten, char *why,
+                         size_t whylen);
+
+/*
  * sto_policy_known() - whether this Redis has anything of @policy: its audit stream (every
  * rlfeedd start writes one), registry, models index or decision stream.
  */

@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "proto/auth.h"
+#include "storage/server.h"
 #include "tools/regcmd.h"
 
 /* The pseudonym key: the file rlfeedd's pseudonym_key names, else the one kept in Redis. */
@@ -33,12 +34,33 @@ static bool load_key(sto_store *s, const char *file, uint8_t key[PROTO_AUTH_KEY_
     return true;
 }
 
+#define AOF_REWRITE_TIMEOUT_MS 600000
+
+/*
+ * --data-dir: the private redis-server of a stopped rlfeedd, started on its data directory as
+ * rlfeedd starts it (the directory's lock refuses while an rlfeedd runs there).
+ */
+static sto_server *start_private(const char *dir)
+{
+    sto_server *srv = NULL;
+    char err[512] = "";
+    sto_server_opts o = {.dir = dir, .unix_socket = true, .auth = true};
+    base_err e = sto_server_start(&o, &srv, err, sizeof(err));
+    if (e != BASE_OK) {
+        fprintf(stderr, "rlfeed erase: --data-dir %s: %s%s\n", dir, err,
+                strstr(err, "in use") != NULL ? ": stop rlfeedd first" : "");
+        return NULL;
+    }
+    return srv;
+}
+
 int rlfeed_erase_main(int argc, char **argv)
 {
     regcmd_common c = {.cmd = "erase"};
-    const char *user = NULL, *conv = NULL, *key_file = NULL;
+    const char *user = NULL, *conv = NULL, *key_file = NULL, *data_dir = NULL;
     bool dry_run = false;
     sto_store *s = NULL;
+    sto_server *srv = NULL;
     int status = REGCMD_EXIT_ERROR;
     uint8_t key[PROTO_AUTH_KEY_BYTES];
     char pu[PROTO_PSEUDONYM_LEN + 1] = "", pc[PROTO_PSEUDONYM_LEN + 1] = "";
@@ -60,6 +82,9 @@ int rlfeed_erase_main(int argc, char **argv)
             rc = regcmd_opt(c.cmd, argc, argv, &i, "--pseudonym-key", &key_file);
         }
         if (rc == 0) {
+            rc = regcmd_opt(c.cmd, argc, argv, &i, "--data-dir", &data_dir);
+        }
+        if (rc == 0) {
             fprintf(stderr, "rlfeed erase: unknown argument '%s'\n", argv[i]);
         }
         if (rc != 1) {
@@ -74,6 +99,16 @@ int rlfeed_erase_main(int argc, char **argv)
         (conv != NULL && strlen(conv) > BASE_ID_MAX)) {
         fprintf(stderr, "rlfeed erase: ids are at most %d bytes\n", BASE_ID_MAX);
         goto done;
+    }
+    if (data_dir != NULL && c.redis_url != NULL) {
+        fprintf(stderr, "rlfeed erase: give --redis URL or --data-dir DIR, not both\n");
+        goto done;
+    }
+    if (data_dir != NULL && (srv = start_private(data_dir)) == NULL) {
+        goto done;
+    }
+    if (srv != NULL) {
+        c.redis_url = sto_server_url(srv);
     }
     if (!regcmd_finish_common(&c)) {
         goto done;
@@ -132,24 +167,42 @@ int rlfeed_erase_main(int argc, char **argv)
             goto done;
         }
     }
+    /* The removed records are still in the AOF's history on disk until it is rewritten. */
+    bool rewritten = false;
+    char aof[200] = "";
+    if (!dry_run) {
+        e = sto_rewrite_aof(s, AOF_REWRITE_TIMEOUT_MS, &rewritten, aof, sizeof(aof));
+        if (e != BASE_OK) {
+            (void)snprintf(aof, sizeof(aof), "BGREWRITEAOF: %s", regcmd_strerror(s, e));
+        }
+        if (!rewritten) {
+            fprintf(stderr,
+                    "rlfeed erase: note: the removed records stay in files on disk until Redis "
+                    "rewrites its append-only file (BGREWRITEAOF) and saves its RDB: %s\n",
+                    aof);
+        }
+    }
     if (c.json) {
-        json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s}", "policy", c.policy,
-                              "dry_run", dry_run, "decisions", (json_int_t)rep.decisions,
-                              "outcomes", (json_int_t)rep.outcomes, "joined",
-                              (json_int_t)rep.joined, "inbox", (json_int_t)rep.inbox,
-                              "conversations", (json_int_t)rep.conversations, "audit_id", id);
+        json_t *o =
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s}", "policy", c.policy,
+                      "dry_run", dry_run, "decisions", (json_int_t)rep.decisions, "outcomes",
+                      (json_int_t)rep.outcomes, "joined", (json_int_t)rep.joined, "inbox",
+                      (json_int_t)rep.inbox, "conversations", (json_int_t)rep.conversations,
+                      "audit_id", id, "aof_rewritten", rewritten, "aof_note", aof);
         char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", text != NULL ? text : "{}");
         base_free(text);
         json_decref(o);
     } else {
         printf("%s: %s %" PRIu64 " decisions, %" PRIu64 " outcomes, %" PRIu64
-               " joined examples, %" PRIu64 " inbox entries (%" PRIu64 " conversations)%s%s\n",
+               " joined examples, %" PRIu64 " inbox entries (%" PRIu64 " conversations)%s%s%s\n",
                c.policy, dry_run ? "would erase" : "erased", rep.decisions, rep.outcomes,
-               rep.joined, rep.inbox, rep.conversations, id[0] != '\0' ? "; audit " : "", id);
+               rep.joined, rep.inbox, rep.conversations, id[0] != '\0' ? "; audit " : "", id,
+               rewritten ? "; append-only file rewritten" : "");
     }
     status = REGCMD_EXIT_OK;
 done:
     sto_store_close(s);
+    sto_server_stop(srv);
     return status;
 }

@@ -9,6 +9,7 @@
  *     entry names no id;
  *   - a restart recovers the same model (version and checksum) as before the erasure.
  */
+#include <dirent.h>
 #include <hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -178,6 +179,53 @@ static long long xlen(const char *sock, const char *key)
     return n;
 }
 
+/* Whether a file of @dir/appendonlydir (the AOF: base, increments) holds @needle. */
+static bool aof_has(const char *dir, const char *needle)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/appendonlydir", dir);
+    DIR *d = opendir(path);
+    bool found = false;
+    base_buf b;
+    base_buf_init(&b, 256u << 20);
+    for (struct dirent *de = d != NULL ? readdir(d) : NULL; de != NULL && !found; de = readdir(d)) {
+        char file[1500], why[128];
+        snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+        base_buf_reset(&b);
+        found = de->d_name[0] != '.' && base_buf_read_file(&b, file, why, sizeof(why)) &&
+                has(&b, needle);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    base_buf_fini(&b);
+    return found;
+}
+
+/*
+ * Whether @needle leaves the AOF within 5 s: Redis unlinks the files a rewrite replaced in a
+ * background thread, after it reports the rewrite done.
+ */
+static bool aof_loses(const char *dir, const char *needle)
+{
+    int64_t deadline = tst_now_ms() + 5000;
+    bool there = aof_has(dir, needle);
+    while (there && tst_now_ms() < deadline) {
+        tst_nap();
+        there = aof_has(dir, needle);
+    }
+    return !there;
+}
+
+/* rlfeed erase of u-alice on the private redis-server of data directory @dir. */
+static int erase_dir(const char *log, const char *dir)
+{
+    char arg[700];
+    snprintf(arg, sizeof(arg), "--data-dir=%s", dir);
+    const char *args[] = {"erase", "--policy", "e", "--user", "u-alice", arg, "--json", NULL};
+    return tst_run("RLFEED", args, log, 30000);
+}
+
 static int erase(tst_daemon *f, const char *log, const char *extra)
 {
     char redis[700];
@@ -268,9 +316,15 @@ int main(void)
     TST_TRUE(tst_file_has(log, "e: would erase 12 decisions"));
     TST_TRUE(tst_file_has(log, "20 inbox entries"));
     TST_TRUE(dump_redis(sock, &dump) && has(&dump, pa));
+    const char *rdir = sto_server_dir(f.redis);
+    TST_TRUE(aof_has(rdir, pa) && aof_has(rdir, "alice-0-1"));
     TST_EQ(erase(&f, log, "--json"), 0);
     TST_TRUE(tst_file_has(log, "\"decisions\":12"));
     TST_TRUE(tst_file_has(log, "\"inbox\":20"));
+    /* ... and from the disk: the append-only file is rewritten. */
+    TST_TRUE(tst_file_has(log, "\"aof_rewritten\":true"));
+    TST_TRUE(aof_loses(rdir, pa) && aof_loses(rdir, "alice-0-1"));
+    TST_TRUE(aof_has(rdir, pb));
     TST_EQ(xlen(sock, "rlfeed:{e}:inbox"), copies - 20);
     TST_TRUE(dump_redis(sock, &dump));
     TST_TRUE(!has(&dump, pa) && !has(&dump, pca) && !has(&dump, "u-alice") &&
@@ -289,6 +343,28 @@ int main(void)
         TST_STREQ(tst_stat_str(s, "e", "model_checksum"), checksum);
         TST_EQ(tst_stat_join(s, "e", "pending"), 6); /* bob's second round only */
         json_decref(s);
+        TST_EQ(tst_daemon_stop(&f), 0);
+    }
+    /*
+     * A private redis-server (no redis URL): erase --data-dir starts it on the stopped
+     * daemon's data directory, and refuses while the daemon runs there.
+     */
+    char embedded[700];
+    snprintf(embedded, sizeof(embedded), "%s/embedded", f.dir);
+    up = tst_daemon_start(&f, false, extra);
+    TST_TRUE(up);
+    if (up) {
+        TST_TRUE(talk(&f, "u-alice", "conv-alice2", "alice-9-0", true) &&
+                 talk(&f, "u-bob", "conv-bob2", "bob-9-0", true));
+        TST_EQ(erase_dir(log, embedded), 2);
+        TST_TRUE(tst_file_has(log, "stop rlfeedd first"));
+        TST_EQ(tst_daemon_stop(&f), 0);
+        TST_TRUE(aof_has(embedded, "alice-9-0"));
+        TST_EQ(erase_dir(log, embedded), 0);
+        TST_TRUE(tst_file_has(log, "\"decisions\":1,") &&
+                 tst_file_has(log, "\"aof_rewritten\":true"));
+        TST_TRUE(aof_loses(embedded, "alice-9-0") && aof_has(embedded, "bob-9-0"));
+        TST_TRUE(tst_daemon_start(&f, false, extra));
         TST_EQ(tst_daemon_stop(&f), 0);
     }
 out:
