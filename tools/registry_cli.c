@@ -398,7 +398,7 @@ static int list_main(const char *cmd, bool all, int argc, char **argv)
     if (!regcmd_finish_common(&c)) {
         goto done;
     }
-    s = regcmd_open(&c);
+    s = regcmd_open_policy(&c); /* a mistyped name is not an empty history */
     if (s == NULL) {
         goto done;
     }

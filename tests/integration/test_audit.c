@@ -323,6 +323,13 @@ int main(void)
     TST_TRUE(tst_file_has(out, "diff - a + b"));
     TST_EQ(out_lines, 2); /* the header and the entry */
 
+    /* A mistyped policy is refused, not shown as an empty trail. */
+    const char *history_typo[] = {"history", "--policy", "pp", "--redis", sto_server_url(f.redis),
+                                  NULL};
+    snprintf(out, sizeof(out), "%s/typo.txt", f.dir);
+    TST_EQ(run_cli(out, history_typo), 2);
+    TST_TRUE(tst_file_has(out, "no policy pp in this Redis"));
+
     sto_store_close(s);
     tst_daemon_fini(&f, tst_failed > 0);
     return tst_done();
