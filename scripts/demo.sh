@@ -55,8 +55,8 @@ redis_pass=$(awk '$1 == "requirepass" { print $2 }' "$work/redis/redis.conf")
 export RLFEED_REDIS="unix://:$redis_pass@$work/redis/redis.sock"
 echo "== simulated chatbot traffic. Customers get the production slot (the base model until"
 echo "   a promotion) and a canary share the online head, which learns from everything."
-echo "   The nightly job (rlfeed promote) runs three times: with too little data it"
-echo "   refuses; once the online head is shown better, production moves to it."
+echo "   The nightly job (rlfeed promote) runs three times: with no checkpoint or too little"
+echo "   data it refuses; once the online head is shown better, production moves to it."
 "$rlfeed" sim --url "$url" --promote-at 1000 --promote-at 15000 --promote-at 45000 "$@"
 echo "== the audit trail (rlfeed history)"
 "$rlfeed" history --policy intents
