@@ -3,7 +3,8 @@
  *
  *   rlfeed decide|log|feedback|stats|health|call [--url URL] [--timeout-ms N] [JSON|-]
  *   rlfeed sim [options]
- *   rlfeed promote|rollback|history|audit|serve --policy P [--redis URL] [options]
+ *   rlfeed promote|rollback|history|audit|serve|erase --policy P [--redis URL] [options]
+ *   rlfeed policy put|get|list|retire [--redis URL] [options]
  *
  * The request body is the JSON argument, or stdin when it is absent or "-"
  * (an empty body, or no argument with a terminal on stdin, is {}). "v":1 and
@@ -69,7 +70,10 @@ static void usage(FILE *f)
         "usage: rlfeed <command> [--url URL] [--timeout-ms N] [--policy P] [JSON|-]\n"
         "       rlfeed explain --policy P EVENT_ID\n"
         "       rlfeed sim [options]      (rlfeed sim --help)\n"
-        "       rlfeed promote|rollback|history|audit|serve --policy P [--redis URL] [options]\n"
+        "       rlfeed promote|rollback|history|audit|serve|erase --policy P [--redis URL]\n"
+        "              [options]\n"
+        "       rlfeed policy put|get|list|retire [--redis URL] [options]\n"
+        "       rlfeed key|bench ...      (rlfeed key --help, rlfeed bench --help)\n"
         "\n"
         "commands:\n"
         "  decide     choose among candidates\n"
