@@ -64,6 +64,11 @@ static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errb
     svc_lease_lost_fn on_lost = l->on_lost;
     void *on_lost_arg = l->on_lost_arg;
     pthread_mutex_unlock(&l->lk);
+    /*
+     * Every lease each round, also after one failed: on a Redis Cluster a master that is down
+     * holds only its own policies' leases, and the others' must not run out meanwhile.
+     */
+    base_err first = BASE_OK;
     for (uint32_t i = 0; i < l->cfg->n_policies; i++) {
         if (svc_config_follows(l->cfg, i)) {
             continue; /* another instance owns it; this one follows it (shared = on) */
@@ -75,10 +80,16 @@ static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errb
         base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, restart, &held,
                                        holder, sizeof(holder), &left_ms);
         if (e != BASE_OK) {
-            char why[200];
-            snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy,
-                     sto_store_strerror(l->store, e, why, sizeof(why)));
-            return e;
+            if (first == BASE_OK) {
+                char why[200];
+                snprintf(errbuf, errlen, "policy %s: taking its lease: %s", policy,
+                         sto_store_strerror(l->store, e, why, sizeof(why)));
+                first = e;
+            }
+            if (e == BASE_EIO && (restart || !sto_store_is_cluster(l->store))) {
+                return e; /* the one Redis is away (or the start fails as a whole) */
+            }
+            continue; /* a cluster: the next policy's master may answer */
         }
         if (!held && l->cfg->shared && on_lost != NULL && !stopping(l)) {
             /* shared = on: follow it from now on (the callback steps the runtime down). */
@@ -103,7 +114,7 @@ static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errb
             return BASE_EINVAL;
         }
     }
-    return BASE_OK;
+    return first;
 }
 
 /* Hand the policies over at once at a stop; a kill -9 leaves them to the TTL instead. */

@@ -388,6 +388,11 @@ void sto_store_close(sto_store *s)
     base_free(s);
 }
 
+bool sto_store_is_cluster(const sto_store *s)
+{
+    return s->cluster;
+}
+
 base_err sto_store_reconnect(sto_store *s)
 {
     if (s->cluster) {

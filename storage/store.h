@@ -91,6 +91,9 @@ base_err sto_store_reconnect(sto_store *s);
  */
 base_err sto_store_ping(sto_store *s);
 
+/* Whether @s talks to a Redis Cluster (a cluster:// URL). */
+bool sto_store_is_cluster(const sto_store *s);
+
 /*
  * sto_store_wait() - WAIT @n @timeout_ms: block until @n replicas have every write this
  * connection made so far, or the timeout; *out_acked how many had (it may be fewer). On a
