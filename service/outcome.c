@@ -463,6 +463,19 @@ void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc
         o->ts_ms = q->ts_ms != 0 ? q->ts_ms : now;
     }
     if (atomic_load(&p->follower)) {
+        /* What the spec alone refuses is refused here, as the owner would. */
+        uint32_t sig = 0;
+        bool known = type != BASE_OUT_SIGNAL;
+        double v = 0.0;
+        if (!known) {
+            rwd_spec_find(&p->cfg->reward, o->signal, &sig, &known);
+        }
+        if (!known || (type == BASE_OUT_SIGNAL &&
+                       rwd_spec_contribution(&p->cfg->reward, sig, o->value, &v) != BASE_OK)) {
+            reject_status(e, p, o, known ? RWD_REJECT_VALUE : RWD_REJECT_SIGNAL, now, r);
+            base_free(o);
+            return;
+        }
         forward_outcome(e, p, o, now, r);
     } else {
         (void)submit_outcome(e, p, o, now, NULL, r); /* a full queue was answered */

@@ -125,6 +125,16 @@ int main(void)
             ok += interact(i % 2 ? &a : &b, i % 3 ? &b : &a);
         }
         TST_EQ(ok, 40);
+        /* The follower refuses what the reward spec refuses, as the owner does. */
+        rlfeed_reply r;
+        TST_OK(tst_callf(&b, &r,
+                         "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-1\","
+                         "\"signal\":\"great\"}"));
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_UNKNOWN_SIGNAL);
+        TST_OK(tst_callf(&b, &r,
+                         "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-1\","
+                         "\"signal\":\"resolved\",\"value\":7}"));
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
         long long va = 0, vb = 0;
         char sa[32], sb[32];
         TST_TRUE(converge(&a, &b, &va, sa, sizeof(sa)));
