@@ -374,12 +374,16 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
 
     /* Own the endpoints first: a second instance must fail before it touches Redis. */
     const char *urls[SVC_MAX_URLS];
+    char *as_bound[SVC_MAX_URLS];
     for (uint32_t i = 0; i < cfg->n_urls; i++) {
         urls[i] = cfg->urls[i];
+        as_bound[i] = cfg->urls[i]; /* as bound: the default instance id and stats name it */
     }
     svc_net_opts no = {
         .urls = urls,
         .n_urls = cfg->n_urls,
+        .bound = as_bound,
+        .bound_size = sizeof(cfg->urls[0]),
         .pull_url = cfg->pull_url,
         .pull_ready = svc_dispatch_pull_ready,
         .max_message_bytes = cfg->max_message_bytes,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -508,8 +509,25 @@ static void pull_cb(void *arg)
  * @header_bytes. An ipc:// socket file gets @o's mode (nng applies it before the socket
  * accepts connections) and then its group.
  */
+/* @url as listener @l is bound (svc_net_opts.bound) into @out. */
+static void bound_url(nng_listener l, const char *url, char *out, size_t size)
+{
+    char copy[1024], cwd[PATH_MAX];
+    (void)snprintf(copy, sizeof(copy), "%s", url);
+    size_t n = strlen(copy);
+    int port = 0;
+    if (strncasecmp(copy, "ipc://", 6) == 0 && copy[6] != '/' && getcwd(cwd, sizeof(cwd)) != NULL) {
+        (void)snprintf(out, size, "ipc://%s/%s", cwd, copy + 6);
+    } else if (n >= 2 && strcmp(copy + n - 2, ":0") == 0 &&
+               nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0 && port > 0) {
+        (void)snprintf(out, size, "%.*s:%d", (int)(n - 2), copy, port);
+    } else {
+        (void)snprintf(out, size, "%s", copy);
+    }
+}
+
 static base_err listen_on(nng_socket s, const char *url, size_t header_bytes, const svc_net_opts *o,
-                          char *errbuf, size_t errlen)
+                          char *bound, char *errbuf, size_t errlen)
 {
     bool ipc = strncasecmp(url, "ipc://", 6) == 0; /* nng takes a scheme in any case */
     nng_listener l;
@@ -534,6 +552,9 @@ static base_err listen_on(nng_socket s, const char *url, size_t header_bytes, co
         snprintf(errbuf, errlen, "cannot give %s to group %ld: %s", url, o->ipc_gid,
                  strerror(errno));
         return BASE_EIO;
+    }
+    if (bound != NULL) {
+        bound_url(l, url, bound, o->bound_size);
     }
     return BASE_OK;
 }
@@ -573,7 +594,8 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
             goto fail;
         }
         n->n_rep = i + 1;
-        e = listen_on(n->rep[i], o->urls[i], REQ_HEADER_BYTES, o, errbuf, errlen);
+        e = listen_on(n->rep[i], o->urls[i], REQ_HEADER_BYTES, o,
+                      o->bound != NULL ? o->bound[i] : NULL, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }
@@ -604,7 +626,7 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         n->have_pull = true;
         (void)nng_socket_set_int(n->pull, NNG_OPT_RECVBUF,
                                  1024); /* a hint: 1.5.2's pull0 has none */
-        e = listen_on(n->pull, o->pull_url, 0, o, errbuf, errlen);
+        e = listen_on(n->pull, o->pull_url, 0, o, NULL, errbuf, errlen);
         if (e != BASE_OK) {
             goto fail;
         }

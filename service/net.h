@@ -66,6 +66,13 @@ typedef struct svc_net_opts {
      * and then in the senders': back-pressure, not loss. NULL: always yes.
      */
     bool (*pull_ready)(void *arg, size_t pending);
+    /*
+     * Non-NULL: bound[i] (bound_size bytes) receives the URL urls[i] listens on, as another
+     * process would have to name it: a TCP port 0 replaced by the port the system bound, a
+     * relative ipc:// path made absolute (it may be urls[i] itself).
+     */
+    char *const *bound;
+    size_t bound_size;
 } svc_net_opts;
 
 /*
