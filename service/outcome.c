@@ -29,6 +29,7 @@ struct svc_ack {
     rwd_status status;    /* answered on success; RWD_DUPLICATE for a retry's barrier */
     uint64_t deadline_ns; /* base_mono_ns() past which the sweep answers */
     bool owed;            /* guarded by ack_lk: linked, not answered yet */
+    bool linked;          /* set before it is linked: someone waits for the answer */
     svc_ack *prev, *next; /* guarded by ack_lk */
 };
 
@@ -46,6 +47,7 @@ static svc_ack *ack_new(svc_engine *e, svc_prt *p, const svc_replier *r, rwd_sta
     }
     a->r = *r;
     a->deadline_ns = base_mono_ns() + e->ack_timeout_ns;
+    a->linked = true;
     pthread_mutex_lock(&e->ack_lk);
     a->owed = true;
     a->prev = e->ack_tail;
@@ -91,15 +93,24 @@ static bool ack_claim(svc_engine *e, svc_ack *a)
     return owed;
 }
 
-/* Drop an ack whose record was never queued; the caller answers instead. */
-static void ack_cancel(svc_engine *e, svc_ack *a)
+/*
+ * Drop an ack whose record was never queued. Whether the caller answers instead (and gives
+ * its waiting slot back): false when the sweep (svc_acks_expire) found it past its deadline
+ * meanwhile and answered it; decided under ack_lk, as the sweep decides.
+ */
+static bool ack_cancel(svc_engine *e, svc_ack *a)
 {
-    if (a != NULL && a->owed) {
+    bool caller_answers = true;
+    if (a != NULL && a->linked) {
         pthread_mutex_lock(&e->ack_lk);
-        ack_unlink(e, a);
+        caller_answers = a->owed;
+        if (a->owed) {
+            ack_unlink(e, a);
+        }
         pthread_mutex_unlock(&e->ack_lk);
     }
     base_free(a);
+    return caller_answers;
 }
 
 void svc_acks_expire(svc_engine *e)
@@ -190,11 +201,13 @@ static bool logged_status(rwd_status st)
 
 /*
  * Queue a record for Redis whose completion @done answers through a new ack.
- * Takes @it on success; on failure the caller still owns it.
+ * Takes @it on success; on failure the caller still owns it, and answers unless
+ * *@out_answered says the ack's deadline sweep already did (svc_acks_expire).
  */
 static bool submit_owed(svc_engine *e, svc_prt *p, svc_persist_item *it, const svc_replier *r,
-                        rwd_status status, svc_persist_done done)
+                        rwd_status status, svc_persist_done done, bool *out_answered)
 {
+    *out_answered = false;
     svc_ack *a = ack_new(e, p, r, status);
     if (a == NULL) {
         return false;
@@ -204,7 +217,7 @@ static bool submit_owed(svc_engine *e, svc_prt *p, svc_persist_item *it, const s
     if (svc_log_submit(&e->log, it) != BASE_OK) {
         it->done = NULL;
         it->done_arg = NULL;
-        ack_cancel(e, a);
+        *out_answered = !ack_cancel(e, a);
         return false;
     }
     return true;
@@ -309,7 +322,7 @@ static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     }
     bool activate = o->type == BASE_OUT_ACTIVATE;
     rwd_status st = RWD_MATCHED;
-    bool queued = false, full = false;
+    bool queued = false, full = false, answered = false;
     base_err err = BASE_OK;
     pthread_mutex_lock(&p->join_lk);
     if (activate) {
@@ -321,7 +334,7 @@ static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     if (logged) {
         o->arrived_ms = applied.arrived_ms = now;
         o->lsn = applied.lsn = svc_prt_take_lsn(p);
-        queued = submit_owed(e, p, it, r, st, on_outcome_stored);
+        queued = submit_owed(e, p, it, r, st, on_outcome_stored, &answered);
         full = !queued;
         if (queued) {
             it = NULL; /* the writer owns it (and @o) now */
@@ -329,7 +342,7 @@ static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     } else if (st == RWD_DUPLICATE && waits) {
         svc_persist_item *bar =
             svc_persist_item_new(SVC_PERSIST_BARRIER, STO_OUTCOMES, p->cfg->name, NULL);
-        queued = bar != NULL && submit_owed(e, p, bar, r, st, on_duplicate_stored);
+        queued = bar != NULL && submit_owed(e, p, bar, r, st, on_duplicate_stored, &answered);
         full = !queued;
         if (!queued) {
             svc_persist_item_free(bar);
@@ -352,13 +365,15 @@ static bool submit_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t n
     if (err != BASE_OK) {
         atomic_fetch_add(&p->c.learn_errors, 1); /* logged but not applied: out of memory */
     }
-    if (waits && !queued) {
+    if (waits && !queued && !answered) {
         atomic_fetch_sub(&e->waiting, 1); /* answered below, not owed */
     }
     if (st == RWD_DUPLICATE && !activate && !full) {
         atomic_fetch_add(&p->c.duplicates, 1); /* outcome ids; activations are idempotent */
     }
-    if (full) {
+    if (full && answered) {
+        /* the deadline sweep answered it `unavailable` while it was being queued */
+    } else if (full) {
         svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, "storage queue full; retry");
     } else if (queued) {
         /* Late and early outcomes are in the log of record, but not (yet) applied. */
@@ -429,12 +444,14 @@ static void forward_outcome(svc_engine *e, svc_prt *p, base_outcome *o, int64_t 
     }
     if (a == NULL || e->forward == NULL || svc_forward_submit(e->forward, it) != BASE_OK) {
         it->done = NULL;
-        ack_cancel(e, a);
+        bool caller_answers = ack_cancel(e, a); /* false: the deadline sweep answered it */
         svc_fwd_item_free(it);
-        if (waits) {
-            atomic_fetch_sub(&e->waiting, 1);
+        if (caller_answers) {
+            if (waits) {
+                atomic_fetch_sub(&e->waiting, 1);
+            }
+            svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, "forwarding queue full; retry");
         }
-        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, "forwarding queue full; retry");
     }
 }
 
