@@ -342,6 +342,7 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
         svc_prt_set_tail(p, (sto_kind)k, tails[k]);
     }
     atomic_store(&p->follower, false); /* last: the learner and the inbox thread take it now */
+    uint64_t next_lsn = p->next_lsn;   /* for the log line: join_lk guards it */
     pthread_mutex_unlock(&p->join_lk);
     pthread_rwlock_unlock(&p->prod_lk);
     pthread_rwlock_unlock(&p->head_lk);
@@ -355,7 +356,7 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
         BASE_LOG_INFO, p->cfg->name,
         "policy %s: taken over from instance \"%s\" (its lease was released or ran out); model "
         "version %" PRIu64 ", next lsn %" PRIu64 "; owned here from now on",
-        p->cfg->name, from, (uint64_t)atomic_load(&p->n_updates), p->next_lsn);
+        p->cfg->name, from, (uint64_t)atomic_load(&p->n_updates), next_lsn);
     return true;
 }
 

@@ -569,8 +569,9 @@ static void *writer_main(void *arg)
     bool alive = true;
     for (;;) {
         size_t n = 0;
-        base_err e =
-            base_queue_pop_linger(p->q, batch, SVC_PERSIST_BATCH, 100, p->group_commit_us, &n);
+        base_err e = base_queue_pop_linger(
+            p->q, batch, SVC_PERSIST_BATCH, 100,
+            atomic_load_explicit(&p->group_commit_us, memory_order_relaxed), &n);
         if (e == BASE_ECLOSED) {
             break;
         }
@@ -677,7 +678,7 @@ base_err svc_persist_submit(svc_persist *p, svc_persist_item *it)
 
 void svc_persist_set_group_commit(svc_persist *p, uint32_t us)
 {
-    p->group_commit_us = us;
+    atomic_store_explicit(&p->group_commit_us, us, memory_order_relaxed);
 }
 
 size_t svc_persist_depth(svc_persist *p)

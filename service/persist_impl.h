@@ -64,8 +64,8 @@ struct svc_persist {
     stream_pos *pos;
     size_t n_pos, cap_pos;
     base_clock wall; /* ids follow the system clock, whatever the service clock is */
-    uint32_t group_commit_us;
-    bool refusing; /* writer thread only: Redis refuses writes (refused_wait) */
+    _Atomic uint32_t group_commit_us; /* set after the writer starts (daemon.c) */
+    bool refusing;                    /* writer thread only: Redis refuses writes (refused_wait) */
 };
 
 /* Run @it's completion with @result and free it (writer thread, or close after it). */

@@ -159,19 +159,34 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     join_health(&js, &out->join);
 }
 
-base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
+/*
+ * svc_engine_fill_stats(), and with @ope (may be NULL) each listed policy's OPE reading at the
+ * same index as its stats, in a new array (base_free() it).
+ */
+static base_err fill_stats(svc_engine *e, svc_prt *only, proto_stats *out, svc_ope_reading **ope)
 {
     memset(out, 0, sizeof(*out));
     uint32_t n = e->n_pol; /* the catalog may add one meanwhile: not this time */
     out->policies = base_alloc_zero(n > 0 ? n : 1, sizeof(*out->policies));
-    if (out->policies == NULL) {
+    svc_ope_reading *o = ope != NULL ? base_alloc_zero(n > 0 ? n : 1, sizeof(*o)) : NULL;
+    if (out->policies == NULL || (ope != NULL && o == NULL)) {
+        base_free(out->policies);
+        out->policies = NULL;
+        base_free(o);
         return BASE_ENOMEM;
     }
+    uint64_t now = base_mono_ns();
     for (uint32_t i = 0; i < n; i++) {
         bool retired = atomic_load(&e->pol[i].retired);
         if ((only == NULL && !retired) || &e->pol[i] == only) {
+            if (o != NULL) {
+                svc_ope_read(&e->pol[i].ope, now, &o[out->n_policies]);
+            }
             policy_stats(&e->pol[i], &out->policies[out->n_policies++]);
         }
+    }
+    if (ope != NULL) {
+        *ope = o;
     }
     for (int c = PROTO_E_NONE + 1; c < PROTO_E_COUNT; c++) {
         out->rejected[c] = atomic_load(&e->rejected[c]);
@@ -201,6 +216,11 @@ base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
         }
     }
     return BASE_OK;
+}
+
+base_err svc_engine_fill_stats(svc_engine *e, svc_prt *only, proto_stats *out)
+{
+    return fill_stats(e, only, out, NULL);
 }
 
 void svc_engine_set_auth(svc_engine *e, struct svc_auth *a)
@@ -307,19 +327,15 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
 base_err svc_engine_metrics(svc_engine *e, base_buf *out)
 {
     proto_stats st;
-    base_err err = svc_engine_fill_stats(e, NULL, &st);
+    svc_ope_reading *ope = NULL; /* ope[k] is st.policies[k]'s */
+    base_err err = fill_stats(e, NULL, &st, &ope);
     if (err != BASE_OK) {
         return err;
     }
-    svc_ope_reading *ope = base_alloc_zero(e->n_pol > 0 ? e->n_pol : 1, sizeof(*ope));
     svc_lat_reading *lat = base_alloc_zero(1, sizeof(*lat));
-    if (ope == NULL || lat == NULL) {
+    if (lat == NULL) {
         err = BASE_ENOMEM;
         goto done;
-    }
-    uint64_t now = base_mono_ns();
-    for (uint32_t i = 0; i < e->n_pol; i++) {
-        svc_ope_read(&e->pol[i].ope, now, &ope[i]);
     }
     svc_lat_read(&e->lat, lat);
     svc_metrics_input in = {&st, ope, lat};
