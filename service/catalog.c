@@ -190,8 +190,14 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
     }
     base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, false, &held,
                                      holder, sizeof(holder), &left_ms);
-    /* shared = on: one another instance owns is served here too, as its follower. */
-    bool follow = err == BASE_OK && !held && cfg->shared && cfg->following != NULL;
+    /*
+     * shared = on: one another instance owns is served here too, as its follower, if that
+     * owner takes what followers forward (it runs shared = on too).
+     */
+    bool owner_shared = false;
+    bool follow = err == BASE_OK && !held && cfg->shared && cfg->following != NULL &&
+                  sto_lease_holder_shared(c->store, pc->name, &owner_shared) == BASE_OK &&
+                  owner_shared;
     if (err != BASE_OK || (!held && !follow)) {
         if (loud) {
             char words[200];

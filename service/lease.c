@@ -101,6 +101,9 @@ static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errb
             on_lost(on_lost_arg, i, holder);
             continue;
         }
+        if (held && l->cfg->shared) {
+            (void)sto_lease_mark_shared(l->store, policy, l->owner, l->cfg->lease_ms);
+        }
         if (!held) {
             *out_other = true;
             snprintf(errbuf, errlen,
@@ -251,7 +254,20 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
             }
             break;
         }
-        if (held || cfg->shared) {
+        if (held && cfg->shared) {
+            (void)sto_lease_mark_shared(s, cfg->policy[i].name, owner, cfg->lease_ms);
+        }
+        bool follows_shared = false; /* the owner takes what followers forward */
+        if (!held && cfg->shared &&
+            sto_lease_holder_shared(s, cfg->policy[i].name, &follows_shared) == BASE_OK &&
+            !follows_shared) {
+            base_log_policy(BASE_LOG_WARN, cfg->policy[i].name,
+                            "policy %s is owned by instance \"%s\", which does not run shared = "
+                            "on (it would never take what this instance forwarded): standing "
+                            "by instead of following",
+                            cfg->policy[i].name, holder);
+        }
+        if (held || (cfg->shared && follows_shared)) {
             if (!held) {
                 /* shared = on: served here too, as a follower (docs/operations.md). */
                 atomic_store(&cfg->following[kept].on, true);

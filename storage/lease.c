@@ -158,6 +158,37 @@ base_err sto_lease_release(sto_store *s, const char *policy, const char *owner)
     return e;
 }
 
+base_err sto_lease_mark_shared(sto_store *s, const char *policy, const char *owner, uint32_t ttl_ms)
+{
+    char key[STO_KEY_MAX], ttl[16];
+    redisReply *r = NULL;
+    base_err e = sto_make_key(key, sizeof(key), policy, "shared");
+    if (e == BASE_OK) {
+        (void)snprintf(ttl, sizeof(ttl), "%u", ttl_ms);
+        const char *argv[] = {"SET", key, owner, "PX", ttl};
+        size_t lens[] = {3, strlen(key), strlen(owner), 2, strlen(ttl)};
+        e = sto_run(s, 5, argv, lens, &r);
+    }
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
+base_err sto_lease_holder_shared(sto_store *s, const char *policy, bool *out)
+{
+    char key[STO_KEY_MAX];
+    uint64_t n = 0;
+    base_err e = sto_make_key(key, sizeof(key), policy, "shared");
+    if (e == BASE_OK) {
+        const char *argv[] = {"EXISTS", key};
+        size_t lens[] = {6, strlen(key)};
+        e = sto_run_count(s, 2, argv, lens, &n);
+    }
+    *out = n > 0;
+    return e;
+}
+
 base_err sto_lease_holder(sto_store *s, const char *policy, char *out, size_t size)
 {
     char key[STO_KEY_MAX];

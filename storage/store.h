@@ -645,6 +645,16 @@ base_err sto_lease_value(const char *owner, char *out, size_t size);
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
 
 /*
+ * shared = on: the owner of @policy marks, at every take and renewal of its lease, that it
+ * takes the policy's inbox (rlfeed:{<policy>}:shared = @owner, with the lease's TTL), so an
+ * instance that would follow it can tell an owner that never reads what it forwards.
+ * sto_lease_holder_shared(): whether the mark is there.
+ */
+base_err sto_lease_mark_shared(sto_store *s, const char *policy, const char *owner,
+                               uint32_t ttl_ms);
+base_err sto_lease_holder_shared(sto_store *s, const char *policy, bool *out);
+
+/*
  * Who holds the lease of @policy now: its instance id into @out (@size bytes; "" if
  * nobody). Changes nothing.
  */

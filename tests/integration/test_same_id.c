@@ -3,7 +3,11 @@
  * Redis: the second one's start takes the policy's lease over at once, as a restart does,
  * and the first one finds it taken at its next renewal and stops with a non-zero status,
  * naming the cause; it does not go on writing the policy beside the second. The second one
- * serves on and stops cleanly. Every process is stopped.
+ * serves on and stops cleanly.
+ *
+ * Then an owner without shared = on and a third instance with it: the third does not follow
+ * a policy whose owner would never take what it forwarded; it stands by, answering its
+ * requests unavailable with the owner's name. Every process is stopped.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +55,28 @@ int main(void)
         TST_TRUE(tst_file_has(a.log, "lost ownership"));
         TST_TRUE(tst_file_has(a.log, "started with this instance_id"));
         TST_TRUE(tst_decide_feedback(&b, &b, 2));
+
+        /* "b" (no shared = on) owns p; "c" runs shared = on. */
+        tst_daemon c;
+        bool c_up = tst_daemon_init(&c, "rlfeed-same-id-c",
+                                    "[server]\ninstance_id = c\nshared = on\nlease_ms = 900\n"
+                                    "[policy p]\nbackward_window_ms = 1000\ndim = 2\n"
+                                    "actions = a, b\nsignal.resolved = 1\n"
+                                    "signal.escalated = -0.5\nwindow_ms = 300\n") &&
+                    tst_daemon_start(&c, false, on_a);
+        TST_TRUE(c_up);
+        if (c_up) {
+            rlfeed_reply r;
+            TST_OK(tst_callf(&c, &r,
+                             "{\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
+                             "[1,0]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
+                             "{\"id\":\"b\",\"base_logit\":0}]}"));
+            TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
+                     strstr(r.error.message, "\"twin\"") != NULL);
+            TST_TRUE(tst_file_has(c.log, "which does not run shared = on"));
+            TST_EQ(tst_daemon_stop(&c), 0);
+        }
+        tst_daemon_fini(&c, tst_failed > 0);
         TST_EQ(tst_daemon_stop(&b), 0);
     }
     tst_daemon_fini(&b, tst_failed > 0);
