@@ -77,6 +77,7 @@ static const field policy_fields[] = {
     U64(proto_policy_stats, forwarded),
     U64(proto_policy_stats, inbox),
     U64(proto_policy_stats, inbox_bad),
+    U64(proto_policy_stats, inbox_conflicts),
 };
 
 static const field slot_fields[] = {

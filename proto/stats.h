@@ -127,6 +127,7 @@ typedef struct proto_policy_stats {
     uint64_t forwarded;              /* a follower's records stored in the owner's inbox */
     uint64_t inbox;                  /* an owner's inbox entries taken */
     uint64_t inbox_bad;              /* ... that did not decode, skipped */
+    uint64_t inbox_conflicts;        /* ... decisions under an event id another one holds */
     proto_join_health join;
     proto_slot_stats slots[PROTO_SLOTS]; /* by enum base_slot */
     proto_portfolio_stats portfolio;

@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/hash.h"
+#include "base/log.h"
 #include "service/explain.h"
 #include "service/forward.h"
 
@@ -124,6 +125,25 @@ fail:
  * served here. From the inbox, a full queue is PROTO_E_UNAVAILABLE and @d stays the
  * caller's (nothing changed, the entry is taken later); served here, it is served unlogged.
  */
+/*
+ * Under join_lk: whether the pending decision under @d's event id is @d itself (a copy a
+ * retried inbox append left: the same time, candidates' pmf and choice) rather than another
+ * decision served under the same id; one no longer pending counts as the same.
+ */
+static bool same_pending(svc_prt *p, const base_decision *d)
+{
+    bool found = false;
+    base_joined *j = NULL;
+    if (rwd_join_peek(p->join, d->event_id, &found, &j) != BASE_OK || !found) {
+        return true;
+    }
+    const base_decision *q = j->decision;
+    bool same = q->ts_ms == d->ts_ms && q->n_cand == d->n_cand && q->chosen == d->chosen &&
+                memcmp(q->pmf, d->pmf, d->n_cand * sizeof(*d->pmf)) == 0;
+    base_joined_free(j);
+    return same;
+}
+
 static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *inbox_id, char *msg,
                                     size_t msglen)
 {
@@ -161,11 +181,13 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *in
     /* From the inbox, a copy a retried append left may come after the original closed. */
     dup = dup || (inbox_id != NULL && rwd_join_closed_recently(p->join, d->event_id));
     rwd_join_get_stats(p->join, &js);
+    bool conflict = false;
     if (dup) {
         code = PROTO_E_DUPLICATE_EVENT;
         snprintf(msg, msglen, "event_id \"%s\" is already pending", d->event_id);
         if (inbox_id != NULL) {
             base_strlcpy(p->inbox_pos, inbox_id, sizeof(p->inbox_pos)); /* taken: dropped */
+            conflict = !same_pending(p, d);
         }
     } else {
         /*
@@ -203,6 +225,14 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *in
     }
     pthread_mutex_unlock(&p->join_lk);
     svc_persist_item_free(it);
+    if (conflict) {
+        atomic_fetch_add(&p->c.inbox_conflicts, 1);
+        base_log_policy(BASE_LOG_WARN, p->cfg->name,
+                        "policy %s: inbox entry %s is a decision under event_id \"%s\", which "
+                        "another decision holds (two instances served that id within its "
+                        "window); dropped",
+                        p->cfg->name, inbox_id, d->event_id);
+    }
     return code;
 }
 

@@ -100,6 +100,7 @@ typedef struct svc_prt_counters {
     atomic_uint_fast64_t forwarded;       /* follower: records stored in the owner's inbox */
     atomic_uint_fast64_t inbox;           /* owner: inbox entries taken (forwarded to it) */
     atomic_uint_fast64_t inbox_bad;       /* owner: inbox entries that did not decode */
+    atomic_uint_fast64_t inbox_conflicts; /* owner: another decision under a pending event id */
     /* by segment ([0]: none or an unconfigured one, [1 + i]: cfg->segment[i]): decisions
      * served, and the exploration mass they spent (1 - p of the head's choice), 1e-6 units */
     atomic_uint_fast64_t seg_decisions[SVC_MAX_SEGMENTS + 1];

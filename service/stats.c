@@ -114,6 +114,7 @@ static void policy_stats(svc_prt *p, proto_policy_stats *out)
     out->forwarded = atomic_load(&p->c.forwarded);
     out->inbox = atomic_load(&p->c.inbox);
     out->inbox_bad = atomic_load(&p->c.inbox_bad);
+    out->inbox_conflicts = atomic_load(&p->c.inbox_conflicts);
     out->decisions = atomic_load(&p->c.decisions);
     out->logged = atomic_load(&p->c.logged);
     out->unlogged = atomic_load(&p->c.unlogged);

@@ -172,8 +172,20 @@ int main(void)
         TST_EQ(tst_rejected(st, "duplicate_event"), 0); /* an inbox copy is not a request */
         printf("# taken %lld, bad %lld, pending %lld\n", tst_stat_int(st, "p", "inbox"),
                tst_stat_int(st, "p", "inbox_bad"), tst_stat_int(st, "p", "pending"));
+        TST_EQ(tst_stat_int(st, "p", "inbox_conflicts"), 0); /* a retried copy is no conflict */
         json_decref(st);
         TST_TRUE(tst_file_has(f.log, "is not a record; skipped"));
+
+        /* Another decision under pending fx-2 (served by a second follower): counted, dropped. */
+        base_decision *other = decision("fx-2", T0 + 21, 0);
+        TST_TRUE(other != NULL &&
+                 sto_inbox_add(s, "p", STO_DECISIONS, other, "d", NULL) == BASE_OK);
+        base_decision_free(other);
+        TST_EQ(wait_stat(&f, "inbox_conflicts", 1, 10000), 1);
+        TST_TRUE(tst_file_has(f.log, "which another decision holds"));
+        st = tst_stats(&f);
+        TST_EQ(tst_stat_int(st, "p", "pending"), 2);
+        json_decref(st);
 
         /* The windows close (service time): both learned, the outcomes applied. */
         TST_TRUE(tst_clock_set(&f, T0 + 5000));
@@ -224,7 +236,7 @@ int main(void)
         }
         TST_EQ(wait_stat(&f, "inbox_bad", 5, 10000), 5);
         st = tst_stats(&f);
-        TST_EQ(tst_stat_int(st, "p", "inbox"), 7);
+        TST_EQ(tst_stat_int(st, "p", "inbox"), 8);
         TST_EQ(tst_stat_int(st, "p", "pending"), 0);
         TST_EQ(tst_stat_int(st, "p", "next_lsn"), 4); /* nothing new logged */
         json_decref(st);

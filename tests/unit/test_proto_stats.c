@@ -36,7 +36,7 @@ static const char want_json[] =
     "\"next_lsn\":16,\"learn_trace\":\"00000000000000ab\",\"reward_version\":\"v1\","
     "\"serve\":\"production\",\"canary\":0.25,\"registry_errors\":24,\"reward_alarm\":\"up\","
     "\"reward_alarms\":3,\"role\":\"follower\",\"owner\":\"inst-a\",\"forwarded\":25,"
-    "\"inbox\":26,\"inbox_bad\":27,"
+    "\"inbox\":26,\"inbox_bad\":27,\"inbox_conflicts\":29,"
     "\"join\":{\"pending\":17,\"deferred\":18,\"joined\":19,\"defaulted\":20,\"unknown\":21,"
     "\"not_activated\":22,\"activations\":28,\"dangling\":23,\"matched\":30,\"duplicate\":31,"
     "\"corrected\":32,"
@@ -107,6 +107,7 @@ static void fill_policy(proto_policy_stats *p)
     p->forwarded = 25;
     p->inbox = 26;
     p->inbox_bad = 27;
+    p->inbox_conflicts = 29;
     p->slots[0] = (proto_slot_stats){60, 61, 0.75, 15};
     p->slots[1] = (proto_slot_stats){62, 63, 0.125, 7};
     memcpy(p->portfolio.serving, "ridge/ucb:0.25", 15);
