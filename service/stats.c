@@ -352,7 +352,23 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
 {
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
-    return ready_from(&ls, why, whylen);
+    if (!ready_from(&ls, why, whylen)) {
+        return false;
+    }
+    /* Standing by for every policy: each request would be answered unavailable. */
+    uint32_t served = 0, n = atomic_load(&e->n_pol);
+    for (uint32_t i = 0; i < n; i++) {
+        served += !atomic_load(&e->pol[i].retired);
+    }
+    bool waiting = false;
+    for (uint32_t i = 0; i < e->cfg->n_waiting && !waiting; i++) {
+        waiting = !atomic_load(&e->cfg->waiting[i].taken);
+    }
+    if (served == 0 && waiting) {
+        snprintf(why, whylen, "standing by: another instance owns every policy");
+        return false;
+    }
+    return true;
 }
 
 /*

@@ -120,6 +120,11 @@ int main(void)
         TST_TRUE(hr.body != NULL && strstr(hr.body, "unavailable") != NULL &&
                  strstr(hr.body, "served by instance") != NULL);
         tst_http_response_fini(&hr);
+        /* Standing by for its only policy, it is no place to route requests to. */
+        TST_TRUE(tst_http_get(b.http_url, "/readyz", 5000, &hr));
+        TST_EQ(hr.status, 503);
+        TST_TRUE(hr.body != NULL && strstr(hr.body, "standing by") != NULL);
+        tst_http_response_fini(&hr);
         json_t *sb_stats = tst_stats(&b);
         TST_STREQ(json_string_value(json_object_get(json_object_get(sb_stats, "standby"), "p")),
                   "a");
