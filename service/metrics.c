@@ -110,6 +110,17 @@ static const pol_metric pol_metrics[] = {
        reward_alarms),
     PM("rlfeed_portfolio_switches_total", "counter",
        "Times the online portfolio's serving member changed.", portfolio.switches),
+    PM("rlfeed_forwarded_total", "counter",
+       "shared = on, a follower: records handed to the policy's owner through its inbox.",
+       forwarded),
+    PM("rlfeed_inbox_taken_total", "counter",
+       "shared = on, the owner: inbox entries taken (records followers handed over).", inbox),
+    PM("rlfeed_inbox_bad_total", "counter",
+       "shared = on, the owner: inbox entries skipped (not a record, or not fitting the policy).",
+       inbox_bad),
+    PM("rlfeed_inbox_conflicts_total", "counter",
+       "shared = on, the owner: forwarded decisions dropped under an event id another holds.",
+       inbox_conflicts),
     PM("rlfeed_pending_decisions", "gauge",
        "Decisions waiting in the join for their window to close.", pending),
     PM("rlfeed_deferred_decisions", "gauge", "Pending decisions not yet activated.", join.deferred),
@@ -186,6 +197,13 @@ static void outcomes(writer *w, const proto_stats *s)
 
 static void per_policy(writer *w, const proto_stats *s)
 {
+    family(w, "rlfeed_policy_owned", "gauge",
+           "1 if this instance owns the policy (joins, learns, checkpoints it), 0 if it follows "
+           "its owner (shared = on).");
+    for (uint32_t i = 0; i < s->n_policies; i++) {
+        sample(w, "rlfeed_policy_owned", "policy", s->policies[i].name, NULL, NULL);
+        value_u(w, strcmp(s->policies[i].role, "follower") != 0);
+    }
     for (size_t m = 0; m < sizeof(pol_metrics) / sizeof(pol_metrics[0]); m++) {
         const pol_metric *pm = &pol_metrics[m];
         family(w, pm->name, pm->type, pm->help);
