@@ -347,6 +347,7 @@ static bool promote(svc_catalog *c, uint32_t i, const char *from)
     for (int k = 0; k < 3; k++) {
         svc_prt_set_tail(p, (sto_kind)k, tails[k]);
     }
+    atomic_store(&p->fenced, false);   /* owned here again */
     atomic_store(&p->follower, false); /* last: the learner and the inbox thread take it now */
     uint64_t next_lsn = p->next_lsn;   /* for the log line: join_lk guards it */
     pthread_mutex_unlock(&p->join_lk);

@@ -146,6 +146,9 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
         svc_prt_set_tail(a->p, STO_OUTCOMES, it->stream_id); /* stored (on the master) */
     } else {
         atomic_fetch_add(&a->p->c.store_errors, 1);
+        if (it->fenced) {
+            atomic_store(&a->p->fenced, true);
+        }
     }
     if (ack_claim(e, a)) {
         if (result == BASE_OK) {
@@ -168,7 +171,13 @@ static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result
     (void)it;
     (void)result; /* a barrier always completes OK */
     if (ack_claim(a->p->eng, a)) {
-        svc_engine_reply_duplicate(&a->r);
+        if (atomic_load(&a->p->fenced)) {
+            /* The original may be one the fence refused: not `duplicate` from here. */
+            svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE,
+                              "another instance owns this policy now; retry");
+        } else {
+            svc_engine_reply_duplicate(&a->r);
+        }
     }
     base_free(a);
 }

@@ -414,6 +414,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 char sent_id[BASE_STREAM_ID_MAX + 1];
                 base_strlcpy(sent_id, it->stream_id, sizeof(sent_id));
                 if (a[i].out_fenced) {
+                    it->fenced = true;
                     note_fenced(p, it->policy);
                 }
                 if (r != BASE_EIO && a[i].out_behind) {

@@ -93,7 +93,8 @@ struct svc_persist_item {
     uint64_t index_ttl_ms; /* APPEND of a decision or joined record: index it (sto_append) */
     svc_persist_done done; /* may be NULL */
     void *done_arg;
-    bool lazy; /* nobody waits for it: it may wait for the batch (svc_persist_set_group_commit) */
+    bool lazy;   /* nobody waits for it: it may wait for the batch (svc_persist_set_group_commit) */
+    bool fenced; /* set by the writer: refused because another instance holds the lease */
 };
 
 typedef struct svc_persist svc_persist;

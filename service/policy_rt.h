@@ -201,6 +201,12 @@ typedef struct svc_prt {
      */
     atomic_bool follower;
     atomic_bool step_down; /* the lease thread found another owner: the learner steps it down */
+    /*
+     * A record of it was refused by the lease's fence: another instance owns it now, so a
+     * retried outcome's `duplicate` (its original may be one of those) is not answered here.
+     * Cleared when this instance owns it again (a takeover).
+     */
+    atomic_bool fenced;
     char holder[STO_OWNER_MAX + 1];         /* guarded by tail_lk: the owner a follower follows */
     char inbox_pos[BASE_STREAM_ID_MAX + 1]; /* guarded by join_lk: last inbox entry taken */
 

@@ -155,6 +155,30 @@ int main(void)
         /* "a" resumes: fenced until its renewal, then it follows "b" instead of stopping. */
         kill(a.pid, SIGCONT);
         int64_t resumed = tst_now_ms();
+        /*
+         * Still believing it owns p: its feedback is refused by the fence, and a retry of it
+         * is not answered `duplicate` (the original is in no stream).
+         */
+        rlfeed_reply sr;
+        bool stale_fb = false, dup = false;
+        if (tst_callf(&a, &sr,
+                      "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"stale-1\","
+                      "\"context\":{\"embedding\":[1,0]},\"candidates\":[{\"id\":\"a\","
+                      "\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0}]}") == BASE_OK &&
+            sr.ok) {
+            for (int k = 0; k < 2; k++) {
+                if (tst_callf(&a, &sr,
+                              "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":"
+                              "\"stale-1\",\"signal\":\"resolved\",\"outcome_id\":"
+                              "\"stale-o\"}") == BASE_OK) {
+                    stale_fb = stale_fb || (sr.ok && strcmp(sr.status, "matched") == 0);
+                    dup = dup || (sr.ok && strcmp(sr.status, "duplicate") == 0);
+                    printf("# a, stale, feedback try %d: %s\n", k + 1,
+                           sr.ok ? sr.status : sr.error.message);
+                }
+            }
+        }
+        TST_TRUE(!stale_fb && !dup);
         TST_TRUE(wait_role(&a, "follower", "b", 10000));
         printf("# a follows b %lld ms after it resumed\n", (long long)(tst_now_ms() - resumed));
         for (int64_t end = tst_now_ms() + 5000;
