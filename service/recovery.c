@@ -316,6 +316,15 @@ base_err svc_prt_follow_snapshot(svc_prt *p, const base_snapshot *m, char *why, 
     base_err err = pol_portfolio_new(&cfg->portfolio, &pf);
     if (err == BASE_OK && m != NULL) {
         err = svc_portfolio_restore(cfg, pf, m, why, whylen);
+        if (err == BASE_EINVAL && why != NULL && whylen > 0 && why[0] == '\0') {
+            snprintf(why, whylen,
+                     "it does not fit this instance's definition of the policy (the "
+                     "checkpoint: dim %u, %u actions, learner %s; here: dim %u, %u actions, "
+                     "learner %s; or another feature map or seed): define the policy alike on "
+                     "every instance",
+                     m->dim, m->n_actions, m->learner, cfg->head.dim, cfg->head.n_actions,
+                     pol_learner_name(cfg->head.learner));
+        }
     }
     if (err != BASE_OK) {
         pol_portfolio_free(pf);
