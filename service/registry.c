@@ -18,10 +18,11 @@
 
 /* What the follower last did for one policy, so a failure is logged once. */
 typedef struct follow_state {
-    uint64_t served;   /* the production version being served */
-    uint64_t failed;   /* the version whose load failed last (UINT64_MAX: none) */
-    base_err last_err; /* the registry read's last error, BASE_OK after a success */
-    uint32_t serve;    /* what was applied, to log changes */
+    uint64_t served;    /* the production version being served */
+    uint64_t failed;    /* the version whose load failed last (UINT64_MAX: none) */
+    base_err last_err;  /* the registry read's last error, BASE_OK after a success */
+    char last_why[256]; /* its words, to log each different failure once */
+    uint32_t serve;     /* what was applied, to log changes */
     uint32_t canary_ppm;
     uint64_t online;        /* a follower (shared = on): the owner's checkpoint it serves */
     uint64_t online_failed; /* the version whose load failed last (UINT64_MAX: none) */
@@ -134,15 +135,17 @@ static void follow_one(svc_registry *r, svc_prt *p, follow_state *fs)
         (void)sto_store_reconnect(r->store); /* BASE_EIO again next time if still away */
     }
     if (e != BASE_OK) {
-        if (e != fs->last_err) {
+        atomic_fetch_add(&p->c.registry_errors, 1); /* every failed read */
+        if (e != fs->last_err || strcmp(what, fs->last_why) != 0) {
             base_log_policy(BASE_LOG_WARN, pc->name, "policy %s: cannot read the registry: %s",
                             pc->name, what);
-            atomic_fetch_add(&p->c.registry_errors, 1);
         }
         fs->last_err = e;
+        base_strlcpy(fs->last_why, what, sizeof(fs->last_why));
         return;
     }
     fs->last_err = BASE_OK;
+    fs->last_why[0] = '\0';
     if (atomic_load(&p->follower) && g.online != fs->online && g.online != fs->online_failed) {
         follow_online(r, p, fs, g.online);
     }

@@ -233,14 +233,18 @@ base_err sto_store_model_get(sto_store *s, const char *policy, uint64_t version,
     }
     if (r->type != REDIS_REPLY_STRING) {
         e = BASE_EPROTO;
+        (void)snprintf(s->refusal, sizeof(s->refusal), "%s is not a string", key);
         goto fail;
     }
     e = sto_codec_decode_model((const uint8_t *)r->str, r->len, &m);
     if (e != BASE_OK) {
+        (void)snprintf(s->refusal, sizeof(s->refusal), "%s does not decode as a snapshot", key);
         goto fail;
     }
     if (m->version != version || strcmp(m->policy, policy) != 0) {
         e = BASE_EPROTO;
+        (void)snprintf(s->refusal, sizeof(s->refusal), "%s holds version %llu of policy \"%.64s\"",
+                       key, (unsigned long long)m->version, m->policy);
         goto fail;
     }
     *out = m;
@@ -271,6 +275,12 @@ base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out)
         goto fail;
     }
     e = BASE_EPROTO;
+    /* Until the fields are read: the words of an EPROTO (sto_store_strerror()). */
+    (void)snprintf(s->refusal, sizeof(s->refusal),
+                   "%s: a field is not as the registry writes it (online and production a "
+                   "version without leading zeros, serve online or production, canary a "
+                   "share in [0, 1])",
+                   reg);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         goto fail;
     }
@@ -314,6 +324,7 @@ base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out)
     }
     *out = g;
     e = BASE_OK;
+    s->refusal[0] = '\0';
 fail:
     if (r != NULL) {
         freeReplyObject(r);
@@ -336,6 +347,9 @@ base_err sto_store_model_get_online(sto_store *s, const char *policy, base_snaps
     e = sto_store_model_get(s, policy, g.online, out, out_found);
     if (e == BASE_OK && !*out_found) {
         e = BASE_EPROTO; /* the registry names a snapshot that must exist: put writes both */
+        (void)snprintf(s->refusal, sizeof(s->refusal),
+                       "the registry's online field names snapshot %llu, which is not stored",
+                       (unsigned long long)g.online);
     }
     return e;
 }

@@ -389,7 +389,20 @@ static void malformed_registry_is_eproto(fixture *f)
         if (e != BASE_EPROTO) {
             printf("#   field %s = '%s'\n", bad[i][0], bad[i][1]);
         }
+        char words[400];
+        TST_TRUE(strstr(sto_store_strerror(f->s, e, words, sizeof(words)),
+                        "rlfeed:{mf}:registry: a field is not as the registry writes it") != NULL);
     }
+    /* The registry naming a snapshot that is not stored says which. */
+    raw(f, NULL, 0, "DEL rlfeed:{mf}:registry");
+    raw(f, NULL, 0, "HSET rlfeed:{mf}:registry online 424242");
+    base_snapshot *none = NULL;
+    bool found = false;
+    base_err ge = sto_store_model_get_online(f->s, "mf", &none, &found);
+    TST_EQ(ge, BASE_EPROTO);
+    char gwords[400];
+    TST_TRUE(strstr(sto_store_strerror(f->s, ge, gwords, sizeof(gwords)),
+                    "names snapshot 424242, which is not stored") != NULL);
     /* A change cannot compare against a production that is not a version. */
     sto_change_result res;
     uint64_t prev;
