@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "service/policy_rt.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -263,7 +264,14 @@ base_err svc_prt_learn(svc_prt *p, const base_joined *j, const char *stream_id)
     if (err == BASE_OK) {
         atomic_fetch_add(&p->c.updates, 1);
     } else {
-        atomic_fetch_add(&p->c.learn_errors, 1);
+        uint64_t k = atomic_fetch_add(&p->c.learn_errors, 1) + 1;
+        if (k <= 8 || (k & (k - 1)) == 0) { /* the first ones, then at powers of two */
+            base_log_policy(BASE_LOG_WARN, p->cfg->name,
+                            "policy %s: joined example %s (event_id \"%.64s\", dim %u, %u "
+                            "candidates) could not be learned (%s): skipped (%" PRIu64 " so far)",
+                            p->cfg->name, stream_id, j->decision->event_id, j->decision->dim,
+                            j->decision->n_cand, base_strerror(err), k);
+        }
     }
     atomic_fetch_add(&p->c.joined, 1);
     watch_reward(p, j->reward);

@@ -77,8 +77,25 @@ static uint64_t cursor_lsn(const cursor *c)
                                     : ((const base_outcome *)r)->lsn;
 }
 
+/*
+ * A record in @p's stream @kind at @id that names another policy: written there by something
+ * else (a record rlfeedd writes names its stream's policy). Its words into @bad.
+ */
+static bool foreign(const svc_prt *p, sto_kind kind, const char *id, const char *policy, char *bad,
+                    size_t badlen)
+{
+    static const char *const names[] = {"decisions", "outcomes", "joined"};
+    if (strcmp(policy, p->cfg->name) == 0) {
+        return false;
+    }
+    snprintf(bad, badlen, "rlfeed:{%s}:%s entry %s is a record of policy \"%.64s\"", p->cfg->name,
+             names[kind], id, policy);
+    return true;
+}
+
 static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *from,
-                              const char *applied, base_hset *joined, uint64_t *out_learned)
+                              const char *applied, base_hset *joined, uint64_t *out_learned,
+                              char *bad, size_t badlen)
 {
     cursor c = {.kind = STO_JOINED};
     base_strlcpy(c.after, from, sizeof(c.after));
@@ -91,6 +108,10 @@ static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *
         for (; c.i < c.n && e == BASE_OK; c.i++) {
             const base_joined *j = c.en[c.i].rec;
             const char *id = c.en[c.i].id;
+            if (foreign(p, STO_JOINED, id, j->decision->policy, bad, badlen)) {
+                e = BASE_EPROTO;
+                break;
+            }
             e = base_hset_put(joined, id_hash(j->decision->event_id), 0);
             rwd_join_mark_closed(p->join, j->decision->event_id, j->decision->conversation_id,
                                  j->joined_ts_ms);
@@ -107,7 +128,7 @@ static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *
 
 static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *from_d,
                             const char *from_o, const base_hset *joined, uint64_t *io_next_lsn,
-                            uint64_t *out_pending)
+                            uint64_t *out_pending, char *bad, size_t badlen)
 {
     cursor cd = {.kind = STO_DECISIONS}, co = {.kind = STO_OUTCOMES};
     base_strlcpy(cd.after, from_d, sizeof(cd.after));
@@ -124,6 +145,12 @@ static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *fr
         }
         bool take_d = !cd.done && (co.done || cursor_lsn(&cd) < cursor_lsn(&co));
         cursor *c = take_d ? &cd : &co;
+        const char *rec_policy = take_d ? ((const base_decision *)c->en[c->i].rec)->policy
+                                        : ((const base_outcome *)c->en[c->i].rec)->policy;
+        if (foreign(p, c->kind, c->en[c->i].id, rec_policy, bad, badlen)) {
+            e = BASE_EPROTO;
+            break;
+        }
         uint64_t lsn = cursor_lsn(c);
         *io_next_lsn = lsn + 1 > *io_next_lsn ? lsn + 1 : *io_next_lsn;
         svc_prt_set_tail(p, c->kind, c->en[c->i].id);
@@ -261,15 +288,19 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
     }
     base_hset joined;
     base_hset_init(&joined, SIZE_MAX);
-    err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned);
+    char bad[300] = "";
+    err = replay_joined(p, store, sj, p->last_joined_id, &joined, &learned, bad, sizeof(bad));
     if (err == BASE_OK) {
-        err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending);
+        err = replay_join(p, store, sd, so, &joined, &next_lsn, &pending, bad, sizeof(bad));
     }
     base_hset_fini(&joined);
     if (err != BASE_OK) {
         char w[320];
+        if (bad[0] != '\0') {
+            snprintf(w, sizeof(w), "%s (%s)", base_strerror(err), bad);
+        }
         snprintf(errbuf, errlen, "policy \"%s\": replaying the streams: %s%s", p->cfg->name,
-                 why(store, err, w, sizeof(w)),
+                 bad[0] != '\0' ? w : why(store, err, w, sizeof(w)),
                  err == BASE_ELIMIT ? " (more pending decisions than max_pending)" : "");
         base_snapshot_free(m);
         return err;

@@ -5,6 +5,7 @@
  * starts and recovers what it had. The same in the joined stream: rlfeed promote names it.
  * An event index entry naming such an entry: explain answers internal, not unavailable.
  */
+#define _GNU_SOURCE /* memmem() */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,38 @@ static bool redis_cmd(tst_daemon *f, const char *cmd, const char *arg, char *out
     if (c != NULL) {
         redisFree(c);
     }
+    return ok;
+}
+
+/*
+ * Append to p's decision stream a copy of its newest decision that names policy "q": a
+ * record of another policy written to the wrong key. Its id into @id.
+ */
+static bool foreign_copy(tst_daemon *f, char *id, size_t size)
+{
+    redisContext *c = redisConnectUnix(sto_server_url(f->redis) + strlen("unix:"));
+    redisReply *r =
+        c != NULL && !c->err ? redisCommand(c, "XREVRANGE rlfeed:{p}:decisions + - COUNT 1") : NULL;
+    bool ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+              r->element[0]->elements == 2 && r->element[0]->element[1]->elements == 2;
+    redisReply *w = NULL;
+    if (ok) {
+        const redisReply *v = r->element[0]->element[1]->element[1];
+        char buf[4096];
+        ok = v->len <= sizeof(buf);
+        const char *at = ok ? memmem(v->str, v->len, "\xa1p\xa1p", 4) : NULL;
+        ok = at != NULL;
+        if (ok) {
+            memcpy(buf, v->str, v->len);
+            buf[at - v->str + 3] = 'q'; /* "p": "q" */
+            w = redisCommand(c, "XADD rlfeed:{p}:decisions * r %b", buf, v->len);
+            ok = w != NULL && w->type == REDIS_REPLY_STRING;
+            snprintf(id, size, "%s", ok ? w->str : "");
+        }
+    }
+    freeReplyObject(w);
+    freeReplyObject(r);
+    redisFree(c);
     return ok;
 }
 
@@ -73,6 +106,14 @@ int main(void)
     TST_EQ(tst_stat_int(s, "p", "next_lsn"), 20);
     json_decref(s);
     TST_EQ(tst_daemon_stop(&f), 0);
+
+    /* A record that decodes but names another policy stops the start too. */
+    TST_TRUE(foreign_copy(&f, id, sizeof(id)));
+    TST_TRUE(!tst_daemon_start(&f, true, NULL));
+    snprintf(needle, sizeof(needle), "rlfeed:{p}:decisions entry %s is a record of policy \"q\"",
+             id);
+    TST_TRUE(tst_file_has(f.log, needle));
+    TST_TRUE(redis_cmd(&f, "XDEL rlfeed:{p}:decisions %s", id, NULL, 0));
 
     /* In the joined stream, rlfeed promote names it. */
     TST_TRUE(redis_cmd(&f, "XADD rlfeed:{p}:joined * r %s", "not-a-record", id, sizeof(id)));
