@@ -243,8 +243,9 @@ base_err sto_store_model_get(sto_store *s, const char *policy, uint64_t version,
     }
     if (m->version != version || strcmp(m->policy, policy) != 0) {
         e = BASE_EPROTO;
-        (void)snprintf(s->refusal, sizeof(s->refusal), "%s holds version %llu of policy \"%.64s\"",
-                       key, (unsigned long long)m->version, m->policy);
+        (void)snprintf(s->refusal, sizeof(s->refusal),
+                       "%.200s holds version %llu of policy \"%.64s\"", key,
+                       (unsigned long long)m->version, m->policy);
         goto fail;
     }
     *out = m;
@@ -277,7 +278,7 @@ base_err sto_registry_get(sto_store *s, const char *policy, sto_registry *out)
     e = BASE_EPROTO;
     /* Until the fields are read: the words of an EPROTO (sto_store_strerror()). */
     (void)snprintf(s->refusal, sizeof(s->refusal),
-                   "%s: a field is not as the registry writes it (online and production a "
+                   "%.150s: a field is not as the registry writes it (online and production a "
                    "version without leading zeros, serve online or production, canary a "
                    "share in [0, 1])",
                    reg);
