@@ -179,25 +179,28 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
     svc_engine *e = c->eng;
     uint32_t i = cfg->n_policies;
     char why[512] = "";
-    bool held = false;
-    char holder[STO_OWNER_MAX + 1] = "";
-    int64_t left_ms = 0;
     if (i >= SVC_MAX_POLICIES || i != e->n_pol) {
         base_log_policy(BASE_LOG_ERROR, pc->name, "policy %s: more than %d policies; not served",
                         pc->name, SVC_MAX_POLICIES);
         svc_policy_config_fini(pc);
         return true;
     }
-    base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, false, &held,
-                                     holder, sizeof(holder), &left_ms);
+    sto_lease_take t = {.restart = false};
+    base_err err = sto_lease_acquire(c->store, pc->name, c->owner, cfg->lease_ms, &t);
+    bool held = t.held;
+    const char *holder = t.holder;
     /*
      * shared = on: one another instance owns is served here too, as its follower, if that
      * owner takes what followers forward (it runs shared = on too).
      */
-    bool owner_shared = false;
-    bool follow = err == BASE_OK && !held && cfg->shared && cfg->following != NULL &&
-                  sto_lease_holder_shared(c->store, pc->name, &owner_shared) == BASE_OK &&
-                  owner_shared;
+    bool follow =
+        err == BASE_OK && !held && cfg->shared && cfg->following != NULL && t.holder_shared;
+    if (err == BASE_OK && !held && cfg->shared && !t.holder_shared && loud) {
+        base_log_policy(BASE_LOG_WARN, pc->name,
+                        "policy %s is owned by instance \"%s\", which does not run shared = on "
+                        "(it would never take what this instance forwarded): not following it",
+                        pc->name, holder);
+    }
     if (err != BASE_OK || (!held && !follow)) {
         if (loud) {
             char words[200];
@@ -377,11 +380,11 @@ static void take_over_followed(svc_catalog *c)
         if (!atomic_load(&p->follower) || atomic_load(&p->retired)) {
             continue;
         }
-        bool held = false;
-        char holder[STO_OWNER_MAX + 1] = "", was[STO_OWNER_MAX + 1];
-        int64_t left_ms = 0;
-        base_err err = sto_lease_acquire(c->store, p->cfg->name, c->owner, c->cfg->lease_ms, false,
-                                         &held, holder, sizeof(holder), &left_ms);
+        char was[STO_OWNER_MAX + 1];
+        sto_lease_take t = {.restart = false};
+        base_err err = sto_lease_acquire(c->store, p->cfg->name, c->owner, c->cfg->lease_ms, &t);
+        bool held = t.held;
+        const char *holder = t.holder;
         if (err == BASE_EIO) {
             (void)sto_store_reconnect(c->store);
         }

@@ -449,6 +449,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     } else {
         svc_lease_default_owner(cfg, owner, sizeof(owner));
     }
+    sto_lease_set_shared(cfg->shared); /* the leases say whether followers' records are taken */
     for (uint32_t i = 0; cfg->shared && i < cfg->n_policies; i++) {
         if (cfg->policy[i].reward.backward_window_ms == 0) {
             base_log_policy(BASE_LOG_WARN, cfg->policy[i].name,

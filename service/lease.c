@@ -74,11 +74,18 @@ static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errb
             continue; /* another instance owns it; this one follows it (shared = on) */
         }
         const char *policy = l->cfg->policy[i].name;
-        bool held = false;
-        char holder[STO_OWNER_MAX + 1] = "";
-        int64_t left_ms = 0;
-        base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, restart, &held,
-                                       holder, sizeof(holder), &left_ms);
+        sto_lease_take t = {.restart = restart};
+        base_err e = sto_lease_acquire(l->store, policy, l->owner, l->cfg->lease_ms, &t);
+        bool held = t.held;
+        const char *holder = t.holder;
+        int64_t left_ms = t.left_ms;
+        if (e == BASE_OK && t.from_twin) {
+            base_log_policy(BASE_LOG_WARN, policy,
+                            "policy %s: took its lease over from another process with this "
+                            "instance_id (\"%s\"): a restart after a crash, or a second process "
+                            "given the same id, which stops at its next renewal",
+                            policy, l->owner);
+        }
         if (e != BASE_OK) {
             if (first == BASE_OK) {
                 char why[200];
@@ -100,9 +107,6 @@ static base_err take_all(svc_lease *l, bool restart, bool *out_other, char *errb
                             policy, holder, left_ms);
             on_lost(on_lost_arg, i, holder);
             continue;
-        }
-        if (held && l->cfg->shared) {
-            (void)sto_lease_mark_shared(l->store, policy, l->owner, l->cfg->lease_ms);
         }
         if (!held) {
             *out_other = true;
@@ -239,11 +243,11 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
     }
     uint32_t kept = 0, n = cfg->n_policies;
     for (uint32_t i = 0; i < n; i++) {
-        bool held = false;
-        char holder[STO_OWNER_MAX + 1] = "";
-        int64_t left_ms = 0;
-        e = sto_lease_acquire(s, cfg->policy[i].name, owner, cfg->lease_ms, true, &held, holder,
-                              sizeof(holder), &left_ms);
+        sto_lease_take t = {.restart = true};
+        e = sto_lease_acquire(s, cfg->policy[i].name, owner, cfg->lease_ms, &t);
+        bool held = t.held;
+        const char *holder = t.holder;
+        int64_t left_ms = t.left_ms;
         if (e != BASE_OK) {
             char why[200];
             snprintf(errbuf, errlen, "policy %s: taking its lease: %s", cfg->policy[i].name,
@@ -254,13 +258,8 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
             }
             break;
         }
-        if (held && cfg->shared) {
-            (void)sto_lease_mark_shared(s, cfg->policy[i].name, owner, cfg->lease_ms);
-        }
-        bool follows_shared = false; /* the owner takes what followers forward */
-        if (!held && cfg->shared &&
-            sto_lease_holder_shared(s, cfg->policy[i].name, &follows_shared) == BASE_OK &&
-            !follows_shared) {
+        bool follows_shared = t.holder_shared; /* the owner takes what followers forward */
+        if (!held && cfg->shared && !follows_shared) {
             base_log_policy(BASE_LOG_WARN, cfg->policy[i].name,
                             "policy %s is owned by instance \"%s\", which does not run shared = "
                             "on (it would never take what this instance forwarded): standing "

@@ -613,46 +613,44 @@ base_err sto_store_model_prune(sto_store *s, const char *policy, uint32_t keep,
                                uint64_t *out_removed);
 
 /*
- * Ownership leases. rlfeed:{<policy>}:owner is a string naming the one
- * rlfeedd instance allowed to write the policy's streams, with a TTL; the
- * owner renews it well before it runs out.
- *
  * sto_lease_acquire() - take or renew the lease of @policy for instance @owner
  * (<= STO_OWNER_MAX bytes) for @ttl_ms, atomically (one Lua script): it is
  * taken if nobody holds it or this process does under @owner (the value stored is
- * sto_lease_value()'s), and with @restart (an instance's start) also if another
+ * sto_lease_value()'s), and with @t->restart (an instance's start) also if another
  * process holds it under the same @owner: a restart takes its leases over at once, and
  * a second live process with that id takes them from the first, whose renewals then
- * fail. Otherwise *out_held is false, @out_holder (@holder_size bytes) names the
- * holder's instance id and *out_left_ms says how long its lease still runs.
+ * fail (@t->from_twin says it happened). Otherwise @t->held is false, @t->holder names the
+ * holder's instance id, @t->left_ms says how long its lease still runs and
+ * @t->holder_shared whether its holder runs shared = on (its value says so; a value from
+ * before lease values had nonces counts as shared).
  * Return: BASE_OK; BASE_EINVAL for a bad policy or owner; BASE_EIO; BASE_ESTORE.
  */
 #define STO_OWNER_MAX 200
+typedef struct sto_lease_take {
+    bool restart; /* in */
+    bool held;
+    bool holder_shared;
+    bool from_twin;
+    char holder[STO_OWNER_MAX + 1];
+    int64_t left_ms;
+} sto_lease_take;
 base_err sto_lease_acquire(sto_store *s, const char *policy, const char *owner, uint32_t ttl_ms,
-                           bool restart, bool *out_held, char *out_holder, size_t holder_size,
-                           int64_t *out_left_ms);
+                           sto_lease_take *t);
 
 /*
- * sto_lease_value() - the lease value this process stores for instance @owner: the id, '#'
- * and a nonce drawn once per process. The fences (sto_append.fence,
- * sto_store_model_put_fenced()) compare the lease with it. Return: BASE_OK; BASE_EINVAL
- * (@owner empty or too long, or @size below STO_LEASE_VALUE_MAX).
+ * sto_lease_value() - the lease value this process stores for instance @owner: the id, '#',
+ * a nonce drawn once per process and 's' after sto_lease_set_shared(true). The fences
+ * (sto_append.fence, sto_store_model_put_fenced()) compare the lease with it. Return:
+ * BASE_OK; BASE_EINVAL (@owner empty or too long, or @size below STO_LEASE_VALUE_MAX).
  */
-#define STO_LEASE_VALUE_MAX (STO_OWNER_MAX + 18)
+#define STO_LEASE_VALUE_MAX (STO_OWNER_MAX + 19)
 base_err sto_lease_value(const char *owner, char *out, size_t size);
+
+/* Whether this process runs shared = on (its lease values say so); before any lease use. */
+void sto_lease_set_shared(bool shared);
 
 /* Give the lease of @policy up if @owner holds it. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner);
-
-/*
- * shared = on: the owner of @policy marks, at every take and renewal of its lease, that it
- * takes the policy's inbox (rlfeed:{<policy>}:shared = @owner, with the lease's TTL), so an
- * instance that would follow it can tell an owner that never reads what it forwards.
- * sto_lease_holder_shared(): whether the mark is there.
- */
-base_err sto_lease_mark_shared(sto_store *s, const char *policy, const char *owner,
-                               uint32_t ttl_ms);
-base_err sto_lease_holder_shared(sto_store *s, const char *policy, bool *out);
 
 /*
  * Who holds the lease of @policy now: its instance id into @out (@size bytes; "" if
