@@ -397,6 +397,16 @@ static void take_over_followed(svc_catalog *c)
             base_strlcpy(p->holder, holder, sizeof(p->holder));
         }
         pthread_mutex_unlock(&p->tail_lk);
+        bool unshared = !held && !t.holder_shared;
+        if (atomic_exchange(&p->owner_unshared, unshared) != unshared) {
+            base_log_policy(unshared ? BASE_LOG_WARN : BASE_LOG_INFO, p->cfg->name,
+                            unshared ? "policy %s: its owner, instance \"%s\", does not run "
+                                       "shared = on: requests for it are refused unavailable "
+                                       "until an owner that does holds it"
+                                     : "policy %s: its owner, instance \"%s\", runs shared = "
+                                       "on: following it again",
+                            p->cfg->name, holder);
+        }
         if (held) {
             (void)promote(c, i, was[0] != '\0' ? was : "?");
         }

@@ -309,6 +309,17 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
         svc_engine_reject(e, r, PROTO_E_UNKNOWN_POLICY, msg);
         return;
     }
+    if (q->op != PROTO_OP_EXPLAIN && atomic_load(&p->follower) && atomic_load(&p->owner_unshared)) {
+        char msg[PROTO_ERRMSG_MAX + 300];
+        pthread_mutex_lock(&p->tail_lk);
+        snprintf(msg, sizeof(msg),
+                 "policy \"%s\" is owned by instance \"%s\", which does not run shared = on: "
+                 "it would never take what this instance forwarded",
+                 p->cfg->name, p->holder);
+        pthread_mutex_unlock(&p->tail_lk);
+        svc_engine_reject(e, r, PROTO_E_UNAVAILABLE, msg);
+        return;
+    }
     /* One definition for the whole op: a catalog change waits for it (service/catalog.c). */
     pthread_rwlock_rdlock(&p->gate);
     switch (q->op) {

@@ -207,6 +207,8 @@ typedef struct svc_prt {
      * Cleared when this instance owns it again (a takeover).
      */
     atomic_bool fenced;
+    /* A follower whose owner does not run shared = on (its lease says so): requests refused. */
+    atomic_bool owner_unshared;
     char holder[STO_OWNER_MAX + 1];         /* guarded by tail_lk: the owner a follower follows */
     char inbox_pos[BASE_STREAM_ID_MAX + 1]; /* guarded by join_lk: last inbox entry taken */
 
