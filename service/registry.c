@@ -95,7 +95,7 @@ static void follow_online(svc_registry *r, svc_prt *p, follow_state *fs, uint64_
 {
     base_snapshot *m = NULL;
     bool found = false;
-    char buf[200];
+    char buf[512];
     const char *why = "it does not exist";
     base_err e = sto_store_model_get(r->store, p->cfg->name, version, &m, &found);
     if (e != BASE_OK) {

@@ -53,10 +53,18 @@ static uint64_t id_hash(const char *id)
     return k != 0 ? k : 1;
 }
 
-static bool idset_has(const idset *s, const char *id)
+/* The index of @id in @s, or -1. */
+static long idset_find(const idset *s, const char *id)
 {
     uint32_t v = 0;
-    return id[0] != '\0' && base_hset_get(&s->h, id_hash(id), &v) && strcmp(s->id[v - 1], id) == 0;
+    return id[0] != '\0' && base_hset_get(&s->h, id_hash(id), &v) && strcmp(s->id[v - 1], id) == 0
+               ? (long)v - 1
+               : -1;
+}
+
+static bool idset_has(const idset *s, const char *id)
+{
+    return idset_find(s, id) >= 0;
 }
 
 static base_err idset_add(idset *s, const char *id)
@@ -192,29 +200,131 @@ static base_err scan_inbox(sto_store *s, const char *policy, entry_fn fn, void *
     }
 }
 
+/*
+ * One decision of an event id that matters (one of the customer's records names it): its
+ * time, and whether it is the customer's. An event id names a new decision once the one
+ * before it closed (docs/protocol.md), so a decision is the customer's by its own user or
+ * conversation, or because an outcome of the customer's addressed it; never by its id alone.
+ */
+typedef struct inst {
+    int64_t ts;
+    bool mine;
+} inst;
+
+typedef struct evinsts {
+    inst *v;
+    uint32_t n, cap;
+} evinsts;
+
 typedef struct erase_ctx {
     sto_store *s;
     const char *policy;
     const char *user; /* pseudonymised, or "" */
-    idset convs, events;
-    dels del[3]; /* by sto_kind */
+    idset convs;      /* the customer's conversations */
+    idset events;     /* event ids the customer's records name */
+    evinsts *ev;      /* [events.n]: the decisions of each (after PASS_EVENTS) */
+    int pass;         /* which pass the callbacks run */
+    dels del[3];      /* by sto_kind */
     dels inbox;
     int inbox_kind; /* sweep(): the inbox's entries of this sto_kind are swept; -1: not the inbox */
     bool dry_run;
     sto_erase_report *rep;
 } erase_ctx;
 
-/* Pass 1: what the user's own records name. */
+enum { PASS_CONVS, PASS_EVENTS, PASS_DECISIONS, PASS_OUTCOMES };
+
+static bool names_customer(const erase_ctx *x, const char *user, const char *conv)
+{
+    return (x->user[0] != '\0' && strcmp(user, x->user) == 0) || idset_has(&x->convs, conv);
+}
+
+static evinsts *event_insts(erase_ctx *x, const char *event)
+{
+    long k = idset_find(&x->events, event);
+    return k >= 0 ? &x->ev[k] : NULL;
+}
+
+/* The decision of @v at time @ts, or NULL. */
+static inst *inst_at(evinsts *v, int64_t ts)
+{
+    for (uint32_t i = 0; v != NULL && i < v->n; i++) {
+        if (v->v[i].ts == ts) {
+            return &v->v[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The decision an outcome that arrived at @at addressed: the newest made at or before it,
+ * else (an early outcome, held in a backward window) the first one after it.
+ */
+static inst *inst_for(evinsts *v, int64_t at)
+{
+    inst *best = NULL, *after = NULL;
+    for (uint32_t i = 0; v != NULL && i < v->n; i++) {
+        inst *c = &v->v[i];
+        if (c->ts <= at && (best == NULL || c->ts > best->ts)) {
+            best = c;
+        } else if (c->ts > at && (after == NULL || c->ts < after->ts)) {
+            after = c;
+        }
+    }
+    return best != NULL ? best : after;
+}
+
+static base_err inst_add(evinsts *v, int64_t ts, bool mine)
+{
+    inst *have = inst_at(v, ts);
+    if (have != NULL) { /* the same decision, from the inbox and from the stream */
+        have->mine = have->mine || mine;
+        return BASE_OK;
+    }
+    if (v->n == v->cap) {
+        uint32_t cap = v->cap > 0 ? 2 * v->cap : 4;
+        inst *p = base_realloc_array(v->v, cap, sizeof(*p));
+        if (p == NULL) {
+            return BASE_ENOMEM;
+        }
+        v->v = p;
+        v->cap = cap;
+    }
+    v->v[v->n++] = (inst){ts, mine};
+    return BASE_OK;
+}
+
+/* The passes before the sweep: what the customer's records name, then their decisions. */
 static base_err collect(void *arg, sto_kind kind, const sto_entry *ent)
 {
     erase_ctx *x = arg;
     const char *user, *conv, *event;
     ids_of(kind, ent->rec, &user, &conv, &event);
-    if (x->user[0] == '\0' || strcmp(user, x->user) != 0) {
+    switch (x->pass) {
+    case PASS_CONVS: /* the conversations of the user's records */
+        if (x->user[0] == '\0' || strcmp(user, x->user) != 0) {
+            return BASE_OK;
+        }
+        return idset_add(&x->convs, conv);
+    case PASS_EVENTS: /* the event ids the customer's records name */
+        return names_customer(x, user, conv) ? idset_add(&x->events, event) : BASE_OK;
+    case PASS_DECISIONS: { /* every decision of those event ids, anyone's */
+        evinsts *v = kind == STO_DECISIONS ? event_insts(x, event) : NULL;
+        return v == NULL ? BASE_OK
+                         : inst_add(v, ((const base_decision *)ent->rec)->ts_ms,
+                                    names_customer(x, user, conv));
+    }
+    default: { /* PASS_OUTCOMES: the customer's outcomes make their decisions the customer's */
+        const base_outcome *o = ent->rec;
+        if (kind != STO_OUTCOMES || !names_customer(x, user, conv)) {
+            return BASE_OK;
+        }
+        inst *d = inst_for(event_insts(x, event), o->arrived_ms);
+        if (d != NULL) {
+            d->mine = true;
+        }
         return BASE_OK;
     }
-    base_err e = idset_add(&x->convs, conv);
-    return e == BASE_OK ? idset_add(&x->events, event) : e;
+    }
 }
 
 /* Drop the event index fields of a removed record (best effort: the index expires anyway). */
@@ -240,136 +350,57 @@ static void forget_index(erase_ctx *x, sto_kind kind, const void *rec)
     }
 }
 
-/* Pass 2: remove what belongs to the user. */
+/* Whether decision @d (or a joined record's) is the customer's. */
+static bool decision_mine(erase_ctx *x, const base_decision *d)
+{
+    if (names_customer(x, d->user_id, d->conversation_id)) {
+        return true;
+    }
+    inst *i = inst_at(event_insts(x, d->event_id), d->ts_ms);
+    return i != NULL && i->mine;
+}
+
+/* The sweep: remove what belongs to the customer. */
 static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
 {
     erase_ctx *x = arg;
-    const char *user, *conv, *event;
-    base_err e = BASE_OK;
     if (x->inbox_kind >= 0 && (int)kind != x->inbox_kind) {
         return BASE_OK;
     }
-    ids_of(kind, ent->rec, &user, &conv, &event);
-    bool mine = (x->user[0] != '\0' && strcmp(user, x->user) == 0) || idset_has(&x->convs, conv) ||
-                idset_has(&x->events, event);
+    bool mine = false;
+    if (kind == STO_OUTCOMES) {
+        const base_outcome *o = ent->rec;
+        inst *d = names_customer(x, o->user_id, o->conversation_id)
+                      ? NULL
+                      : inst_for(event_insts(x, o->event_id), o->arrived_ms);
+        mine = names_customer(x, o->user_id, o->conversation_id) || (d != NULL && d->mine);
+        /* An outcome naming another user or conversation is that one's, whatever it addressed. */
+        mine =
+            mine && (o->user_id[0] == '\0' || x->user[0] == '\0' ||
+                     strcmp(o->user_id, x->user) == 0 || idset_has(&x->convs, o->conversation_id));
+    } else {
+        const base_decision *d =
+            kind == STO_DECISIONS ? ent->rec : ((const base_joined *)ent->rec)->decision;
+        mine = decision_mine(x, d);
+    }
     if (!mine) {
         return BASE_OK;
     }
-    if (kind == STO_DECISIONS) {
-        e = idset_add(&x->events, event); /* its outcomes and joined record go too */
-    }
     if (x->inbox_kind >= 0) {
-        return e == BASE_OK ? dels_add(x->s, &x->inbox, ent->id, x->dry_run) : e;
+        return dels_add(x->s, &x->inbox, ent->id, x->dry_run);
     }
     forget_index(x, kind, ent->rec);
-    return e == BASE_OK ? dels_add(x->s, &x->del[kind], ent->id, x->dry_run) : e;
+    return dels_add(x->s, &x->del[kind], ent->id, x->dry_run);
 }
 
-/*
- * XDEL only marks a stream entry deleted: its bytes stay in the node that holds it (Redis
- * frees a node once all of its entries are deleted), in memory and in every RDB or rewritten
- * AOF. A stream entries were removed from is therefore copied, entry by entry with the same
- * ids, to a new key that takes its place (RENAME), with its last id, entries-added count and
- * largest deleted id (XSETID). KEYS[1] the stream, KEYS[2] the copy; ARGV[1] the start
- * ("-" or "(ID"), ARGV[2] the count. Returns {entries copied, last id copied}.
- */
-static const char COPY_RANGE[] =
-    "local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', tonumber(ARGV[2])) "
-    "for _, e in ipairs(r) do redis.call('XADD', KEYS[2], e[1], unpack(e[2])) end "
-    "if #r == 0 then return {0, ''} end "
-    "return {#r, r[#r][1]}";
-
-/* The string value of @name in an XINFO STREAM reply @r, or NULL. */
-static const char *xinfo_str(const redisReply *r, const char *name)
+/* @fn over every record of the policy's streams @kinds (bits of 1 << sto_kind) and its inbox. */
+static base_err scan_all(erase_ctx *x, unsigned kinds, entry_fn fn)
 {
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0) {
-            return v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS ? v->str : NULL;
-        }
+    base_err e = BASE_OK;
+    for (int k = 0; k < 3 && e == BASE_OK; k++) {
+        e = kinds & (1u << k) ? scan(x->s, x->policy, (sto_kind)k, fn, x) : BASE_OK;
     }
-    return NULL;
-}
-
-static long long xinfo_int(const redisReply *r, const char *name)
-{
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0) {
-            return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
-        }
-    }
-    return -1;
-}
-
-static base_err compact(sto_store *s, const char *key)
-{
-    char tmp[STO_KEY_MAX + 16], start[BASE_STREAM_ID_MAX + 2] = "-";
-    char last[BASE_STREAM_ID_MAX + 1], maxdel[BASE_STREAM_ID_MAX + 1], added[24];
-    redisReply *r = NULL;
-    const char *info[] = {"XINFO", "STREAM", key};
-    size_t info_lens[] = {5, 6, strlen(key)};
-    base_err e = sto_run(s, 3, info, info_lens, &r);
-    if (e != BASE_OK) {
-        return e;
-    }
-    const char *lg = xinfo_str(r, "last-generated-id"), *md = xinfo_str(r, "max-deleted-entry-id");
-    long long len = xinfo_int(r, "length"), n_added = xinfo_int(r, "entries-added");
-    long long groups = xinfo_int(r, "groups");
-    bool ok = lg != NULL && md != NULL && len >= 0 && n_added >= len && groups == 0 &&
-              base_strlcpy(last, lg, sizeof(last)) && base_strlcpy(maxdel, md, sizeof(maxdel));
-    freeReplyObject(r);
-    if (!ok) {
-        return BASE_EPROTO;
-    }
-    if (len == 0) {
-        return BASE_OK; /* every node was emptied, and Redis freed it */
-    }
-    (void)snprintf(tmp, sizeof(tmp), "%s:compact", key);
-    (void)snprintf(added, sizeof(added), "%lld", n_added);
-    const char *del[] = {"DEL", tmp};
-    size_t del_lens[] = {3, strlen(tmp)};
-    e = sto_run(s, 2, del, del_lens, &r);
-    if (e == BASE_OK) {
-        freeReplyObject(r);
-    }
-    while (e == BASE_OK) {
-        const char *argv[] = {"EVAL", COPY_RANGE, "2", key, tmp, start, "1000"};
-        size_t lens[] = {4, sizeof(COPY_RANGE) - 1, 1, strlen(key), strlen(tmp), strlen(start), 4};
-        e = sto_run(s, 7, argv, lens, &r);
-        if (e != BASE_OK) {
-            break;
-        }
-        bool more = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-                    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0 &&
-                    r->element[1]->type == REDIS_REPLY_STRING;
-        if (more) {
-            (void)snprintf(start, sizeof(start), "(%s", r->element[1]->str);
-        } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-            e = BASE_EPROTO;
-        }
-        freeReplyObject(r);
-        if (!more) {
-            break;
-        }
-    }
-    if (e == BASE_OK) {
-        const char *argv[] = {"XSETID", tmp, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel};
-        size_t lens[] = {6, strlen(tmp), strlen(last), 12, strlen(added), 12, strlen(maxdel)};
-        e = sto_run(s, 7, argv, lens, &r);
-        if (e == BASE_OK) {
-            freeReplyObject(r);
-        }
-    }
-    if (e == BASE_OK) {
-        const char *argv[] = {"RENAME", tmp, key};
-        size_t lens[] = {6, strlen(tmp), strlen(key)};
-        e = sto_run(s, 3, argv, lens, &r);
-        if (e == BASE_OK) {
-            freeReplyObject(r);
-        }
-    }
-    return e;
+    return e == BASE_OK ? scan_inbox(x->s, x->policy, fn, x) : e;
 }
 
 base_err sto_erase(sto_store *s, const char *policy, const char *user, const char *conversation,
@@ -393,47 +424,60 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
     if (e == BASE_OK) {
         e = sto_make_key(x.inbox.key, sizeof(x.inbox.key), policy, "inbox");
     }
+    /* Before anything is deleted: compaction needs Redis 7 and streams without groups. */
+    for (int k = 0; k < 4 && e == BASE_OK && !dry_run; k++) {
+        const char *key = k < 3 ? x.del[k].key : x.inbox.key;
+        sto_stream_info st;
+        e = sto_stream_state(s, key, &st);
+        if (e == BASE_OK && st.exists && st.groups != 0) {
+            (void)snprintf(s->refusal, sizeof(s->refusal),
+                           "%.200s has consumer groups, which rlfeed never makes: not erased", key);
+            e = BASE_ESTORE;
+        }
+    }
     if (e == BASE_OK) {
         e = idset_add(&x.convs, conversation);
     }
-    if (e == BASE_OK) {
-        e = scan(s, policy, STO_DECISIONS, collect, &x);
+    const unsigned decisions = 1u << STO_DECISIONS, outcomes = 1u << STO_OUTCOMES;
+    x.pass = PASS_CONVS;
+    e = e == BASE_OK ? scan_all(&x, decisions | outcomes, collect) : e;
+    x.pass = PASS_EVENTS;
+    e = e == BASE_OK ? scan_all(&x, decisions | outcomes, collect) : e;
+    if (e == BASE_OK && x.events.n > 0) {
+        x.ev = base_alloc_zero(x.events.n, sizeof(*x.ev));
+        e = x.ev == NULL ? BASE_ENOMEM : BASE_OK;
     }
-    if (e == BASE_OK) {
-        e = scan(s, policy, STO_OUTCOMES, collect, &x);
-    }
-    if (e == BASE_OK) {
-        e = scan_inbox(s, policy, collect, &x);
-    }
-    /*
-     * Decisions first, the streams' and then the inbox's, since each adds the event ids of
-     * its conversations' decisions; then the outcomes and joined records those name.
-     */
-    static const struct {
-        int kind;
-        bool inbox;
-    } order[] = {{STO_DECISIONS, false},
-                 {STO_DECISIONS, true},
-                 {STO_OUTCOMES, true},
-                 {STO_OUTCOMES, false},
-                 {STO_JOINED, false}};
-    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]) && e == BASE_OK; k++) {
-        x.inbox_kind = order[k].inbox ? order[k].kind : -1;
-        e = order[k].inbox ? scan_inbox(s, policy, sweep, &x)
-                           : scan(s, policy, (sto_kind)order[k].kind, sweep, &x);
+    x.pass = PASS_DECISIONS;
+    e = e == BASE_OK && x.ev != NULL ? scan_all(&x, decisions, collect) : e;
+    x.pass = PASS_OUTCOMES;
+    e = e == BASE_OK && x.ev != NULL ? scan_all(&x, outcomes, collect) : e;
+    /* Every record of each stream and the inbox's, then the deletions of that one. */
+    for (int k = 0; k < 5 && e == BASE_OK; k++) {
+        bool inbox = k >= 3;
+        x.inbox_kind = inbox ? k - 3 : -1; /* the inbox's decisions, then its outcomes */
+        e = inbox ? scan_inbox(s, policy, sweep, &x) : scan(s, policy, (sto_kind)k, sweep, &x);
         if (e == BASE_OK) {
-            e = dels_flush(s, order[k].inbox ? &x.inbox : &x.del[order[k].kind], dry_run);
+            e = dels_flush(s, inbox ? &x.inbox : &x.del[k], dry_run);
         }
     }
+    /*
+     * Then the bytes: every stream anything was ever deleted from is rewritten, also when this
+     * run deleted nothing there (one interrupted before it got this far).
+     */
     for (int k = 0; k < 4 && e == BASE_OK && !dry_run; k++) {
-        const dels *d = k < 3 ? &x.del[k] : &x.inbox;
-        e = d->total > 0 ? compact(s, d->key) : BASE_OK;
+        bool done = false;
+        e = sto_stream_compact(s, policy, k < 3 ? x.del[k].key : x.inbox.key, &done);
+        rep->compacted += done;
     }
     rep->decisions = x.del[STO_DECISIONS].total;
     rep->outcomes = x.del[STO_OUTCOMES].total;
     rep->joined = x.del[STO_JOINED].total;
     rep->inbox = x.inbox.total;
     rep->conversations = x.convs.n;
+    for (uint32_t i = 0; x.ev != NULL && i < x.events.n; i++) {
+        base_free(x.ev[i].v);
+    }
+    base_free(x.ev);
     idset_fini(&x.convs);
     idset_fini(&x.events);
     return e;
@@ -609,4 +653,16 @@ base_err sto_rewrite_aof(sto_store *s, int timeout_ms, bool *out_rewritten, char
         struct timespec nap = {0, 20 * 1000 * 1000};
         (void)nanosleep(&nap, NULL);
     }
+}
+
+base_err sto_save_rdb(sto_store *s)
+{
+    const char *argv[] = {"SAVE"};
+    size_t lens[] = {4};
+    redisReply *r = NULL;
+    base_err e = sto_run(s, 1, argv, lens, &r);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
 }

@@ -2,9 +2,11 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "base/alloc.h"
 #include "proto/auth.h"
@@ -20,6 +22,16 @@ static bool load_key(sto_store *s, const char *file, uint8_t key[PROTO_AUTH_KEY_
         if (!ok) {
             fprintf(stderr, "rlfeed erase: --pseudonym-key %s: %s\n", file, why);
         }
+        uint8_t kept[PROTO_AUTH_KEY_BYTES];
+        bool found = false;
+        if (ok && sto_pseudonym_key_get(s, kept, &found) == BASE_OK && found &&
+            memcmp(kept, key, sizeof(kept)) != 0) {
+            fprintf(stderr,
+                    "rlfeed erase: note: --pseudonym-key %s is not the key kept in this Redis "
+                    "(rlfeed:pseudonym-key), which an rlfeedd without pseudonym_key used\n",
+                    file);
+        }
+        proto_secret_wipe(kept, sizeof(kept));
         return ok;
     }
     bool found = false;
@@ -43,7 +55,16 @@ static bool load_key(sto_store *s, const char *file, uint8_t key[PROTO_AUTH_KEY_
 static sto_server *start_private(const char *dir)
 {
     sto_server *srv = NULL;
-    char err[512] = "";
+    char err[512] = "", conf[PATH_MAX + 16];
+    struct stat st;
+    (void)snprintf(conf, sizeof(conf), "%s/redis.conf", dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || stat(conf, &st) != 0) {
+        fprintf(stderr,
+                "rlfeed erase: --data-dir %s is not the data directory of an rlfeedd that ran "
+                "its private redis-server (no %s)\n",
+                dir, conf);
+        return NULL;
+    }
     sto_server_opts o = {.dir = dir, .unix_socket = true, .auth = true};
     base_err e = sto_server_start(&o, &srv, err, sizeof(err));
     if (e != BASE_OK) {
@@ -109,6 +130,7 @@ int rlfeed_erase_main(int argc, char **argv)
     }
     if (srv != NULL) {
         c.redis_url = sto_server_url(srv);
+        c.where = "--data-dir";
     }
     if (!regcmd_finish_common(&c)) {
         goto done;
@@ -146,7 +168,14 @@ int rlfeed_erase_main(int argc, char **argv)
     snprintf(nj, sizeof(nj), "%" PRIu64, rep.joined);
     snprintf(ni, sizeof(ni), "%" PRIu64, rep.inbox);
     char id[BASE_STREAM_ID_MAX + 1] = "";
-    if (!dry_run) {
+    uint64_t removed = rep.decisions + rep.outcomes + rep.joined + rep.inbox;
+    if (removed == 0) {
+        fprintf(stderr,
+                "rlfeed erase: nothing of that customer in policy %s (ids are matched by their "
+                "pseudonyms: the key rlfeedd used, --pseudonym-key or the one kept in Redis)\n",
+                c.policy);
+    }
+    if (!dry_run && removed > 0) {
         /* The audit entry says what was removed, never whose: no id, raw or pseudonymised. */
         sto_field fields[] = {{"action", "erase"},
                               {"who", c.who},
@@ -168,9 +197,9 @@ int rlfeed_erase_main(int argc, char **argv)
         }
     }
     /* The removed records are still in the AOF's history on disk until it is rewritten. */
-    bool rewritten = false;
+    bool rewritten = false, rdb = false;
     char aof[200] = "";
-    if (!dry_run) {
+    if (!dry_run && removed + rep.compacted > 0) {
         e = sto_rewrite_aof(s, AOF_REWRITE_TIMEOUT_MS, &rewritten, aof, sizeof(aof));
         if (e != BASE_OK) {
             (void)snprintf(aof, sizeof(aof), "BGREWRITEAOF: %s", regcmd_strerror(s, e));
@@ -181,14 +210,26 @@ int rlfeed_erase_main(int argc, char **argv)
                     "rewrites its append-only file (BGREWRITEAOF) and saves its RDB: %s\n",
                     aof);
         }
+        /* A dump.rdb in the data directory (a backup's BGSAVE) is saved again, without them. */
+        char dump[PATH_MAX + 16];
+        struct stat st;
+        (void)snprintf(dump, sizeof(dump), "%s/dump.rdb", data_dir != NULL ? data_dir : "");
+        if (data_dir != NULL && stat(dump, &st) == 0) {
+            e = sto_save_rdb(s);
+            rdb = e == BASE_OK;
+            if (!rdb) {
+                fprintf(stderr, "rlfeed erase: %s still holds the removed records: SAVE: %s\n",
+                        dump, regcmd_strerror(s, e));
+            }
+        }
     }
     if (c.json) {
-        json_t *o =
-            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s}", "policy", c.policy,
-                      "dry_run", dry_run, "decisions", (json_int_t)rep.decisions, "outcomes",
-                      (json_int_t)rep.outcomes, "joined", (json_int_t)rep.joined, "inbox",
-                      (json_int_t)rep.inbox, "conversations", (json_int_t)rep.conversations,
-                      "audit_id", id, "aof_rewritten", rewritten, "aof_note", aof);
+        json_t *o = json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:s, s:b}", "policy",
+                              c.policy, "dry_run", dry_run, "decisions", (json_int_t)rep.decisions,
+                              "outcomes", (json_int_t)rep.outcomes, "joined",
+                              (json_int_t)rep.joined, "inbox", (json_int_t)rep.inbox,
+                              "conversations", (json_int_t)rep.conversations, "audit_id", id,
+                              "aof_rewritten", rewritten, "aof_note", aof, "rdb_saved", rdb);
         char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
         printf("%s\n", text != NULL ? text : "{}");
         base_free(text);
@@ -199,6 +240,9 @@ int rlfeed_erase_main(int argc, char **argv)
                c.policy, dry_run ? "would erase" : "erased", rep.decisions, rep.outcomes,
                rep.joined, rep.inbox, rep.conversations, id[0] != '\0' ? "; audit " : "", id,
                rewritten ? "; append-only file rewritten" : "");
+        if (rdb) {
+            printf("%s/dump.rdb saved again\n", data_dir);
+        }
     }
     status = REGCMD_EXIT_OK;
 done:

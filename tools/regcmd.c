@@ -136,8 +136,8 @@ sto_store *regcmd_open_policy(const regcmd_common *c)
         } else {
             fprintf(stderr,
                     "rlfeed %s: no policy %s in this Redis (no audit stream, registry, models or "
-                    "decisions): check --policy and --redis\n",
-                    c->cmd, c->policy);
+                    "decisions): check --policy and %s\n",
+                    c->cmd, c->policy, c->where != NULL ? c->where : "--redis");
         }
         sto_store_close(s);
         s = NULL;

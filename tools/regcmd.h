@@ -50,6 +50,7 @@ typedef struct regcmd_common {
     const char *cmd;       /* "promote", ...: for messages (borrowed) */
     const char *policy;    /* borrowed from argv */
     const char *redis_url; /* borrowed from argv or the environment */
+    const char *where;     /* the option that named the Redis, for messages: NULL: --redis */
     char who[REGCMD_WHO_MAX + 1];
     bool json;
 } regcmd_common;

@@ -226,6 +226,14 @@ static int erase_dir(const char *log, const char *dir)
     return tst_run("RLFEED", args, log, 30000);
 }
 
+/* --redis=URL of @f's Redis (a static buffer). */
+static const char *redis_arg(const tst_daemon *f)
+{
+    static char arg[700];
+    snprintf(arg, sizeof(arg), "--redis=%s", sto_server_url(f->redis));
+    return arg;
+}
+
 static int erase(tst_daemon *f, const char *log, const char *extra)
 {
     char redis[700];
@@ -332,6 +340,32 @@ int main(void)
     TST_TRUE(has(&dump, pb) && has(&dump, "bob-0-0"));
     TST_TRUE(has(&dump, "erase") && has(&dump, "dpo"));
 
+    /*
+     * An erase that found nothing writes no audit entry, but still rewrites a stream an
+     * interrupted one had deleted from (its XDEL'd bytes stay until then): here bob's inbox
+     * copy of bob-0-1, deleted by hand.
+     */
+    char ib_id[64] = "";
+    redisContext *ic = redisConnectUnix(sock);
+    redisReply *ir = ic != NULL ? redisCommand(ic, "XRANGE rlfeed:{e}:inbox - + COUNT 1") : NULL;
+    if (ir != NULL && ir->type == REDIS_REPLY_ARRAY && ir->elements == 1) {
+        snprintf(ib_id, sizeof(ib_id), "%s", ir->element[0]->element[0]->str);
+    }
+    freeReplyObject(ir);
+    ir =
+        ic != NULL && ib_id[0] != '\0' ? redisCommand(ic, "XDEL rlfeed:{e}:inbox %s", ib_id) : NULL;
+    TST_TRUE(ir != NULL && ir->type == REDIS_REPLY_INTEGER && ir->integer == 1);
+    freeReplyObject(ir);
+    redisFree(ic);
+    TST_TRUE(aof_has(rdir, "bob-0-0")); /* the inbox's first copy, deleted but not gone */
+    const char *nobody[] = {"erase",       "--policy", "e",   "--user", "u-nobody",
+                            redis_arg(&f), "--who",    "dpo", "--json", NULL};
+    long long audits = xlen(sock, "rlfeed:{e}:audit");
+    TST_EQ(tst_run("RLFEED", nobody, log, 30000), 0);
+    TST_TRUE(tst_file_has(log, "nothing of that customer"));
+    TST_EQ(xlen(sock, "rlfeed:{e}:audit"), audits);
+    TST_TRUE(tst_file_has(log, "\"decisions\":0") && tst_file_has(log, "\"aof_rewritten\":true"));
+
     /* The model comes back as it was. */
     up = tst_daemon_start(&f, true, extra);
     TST_TRUE(up);
@@ -356,12 +390,23 @@ int main(void)
     if (up) {
         TST_TRUE(talk(&f, "u-alice", "conv-alice2", "alice-9-0", true) &&
                  talk(&f, "u-bob", "conv-bob2", "bob-9-0", true));
+        /* An event id alice used is bob's once her decision closed: his stays. */
+        TST_TRUE(talk(&f, "u-alice", "conv-alice3", "reused-1", false));
+        TST_TRUE(tst_clock_set(&f, T0 + 200000));
+        long long pending = -1;
+        for (int64_t end = tst_now_ms() + 10000; pending != 0 && tst_now_ms() < end; tst_nap()) {
+            json_t *ps = tst_stats(&f);
+            pending = tst_stat_int(ps, "e", "pending");
+            json_decref(ps);
+        }
+        TST_EQ(pending, 0); /* alice's reused-1 is closed and forgotten */
+        TST_TRUE(talk(&f, "u-bob", "conv-bob3", "reused-1", true));
         TST_EQ(erase_dir(log, embedded), 2);
         TST_TRUE(tst_file_has(log, "stop rlfeedd first"));
         TST_EQ(tst_daemon_stop(&f), 0);
         TST_TRUE(aof_has(embedded, "alice-9-0"));
         TST_EQ(erase_dir(log, embedded), 0);
-        TST_TRUE(tst_file_has(log, "\"decisions\":1,") &&
+        TST_TRUE(tst_file_has(log, "\"decisions\":2,") && tst_file_has(log, "\"outcomes\":1,") &&
                  tst_file_has(log, "\"aof_rewritten\":true"));
         TST_TRUE(aof_loses(embedded, "alice-9-0") && aof_has(embedded, "bob-9-0"));
         TST_TRUE(tst_daemon_start(&f, false, extra));
