@@ -224,15 +224,25 @@ static client *authenticate(svc_auth *a, const proto_auth *proof, const uint8_t 
         proto_error_set(err, *code, "wrong mac: not signed with a key of client %s", cl->cfg.name);
         goto refused;
     }
-    *code = remember(a, proof->mac, now, err);
-    if (*code == PROTO_E_NONE) {
-        return cl;
-    }
+    *code = PROTO_E_NONE;
+    return cl;
 refused:
-    if (*code == PROTO_E_UNAUTHORIZED) {
+    atomic_fetch_add(&cl->unauthorized, 1);
+    return NULL;
+}
+
+/*
+ * The proof of @cl's request, authenticated and within its scopes, is used now: refused if it
+ * was used before (a replay) or the memory is full. Only after the scope checks, so that a
+ * refused request changes nothing, the replay memory included.
+ */
+static proto_errcode use_proof(svc_auth *a, client *cl, const proto_auth *proof, proto_error *err)
+{
+    proto_errcode code = remember(a, proof->mac, a->now_ms(), err);
+    if (code == PROTO_E_UNAUTHORIZED) {
         atomic_fetch_add(&cl->unauthorized, 1);
     }
-    return NULL;
+    return code;
 }
 
 static uint32_t scope_of(proto_op op)
@@ -402,6 +412,10 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
     if (op != PROTO_OP_HEALTH && op != PROTO_OP_CLOCK && !policy_allowed(a, cl, policy, err)) {
         return PROTO_E_FORBIDDEN;
     }
+    code = use_proof(a, cl, proof, err);
+    if (code != PROTO_E_NONE) {
+        return code;
+    }
     if (op == PROTO_OP_FEEDBACK) {
         watch_rate(cl, a->now_ms());
     }
@@ -440,6 +454,10 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
     }
     if (!policy_allowed(a, cl, policy, err)) {
         return PROTO_E_FORBIDDEN;
+    }
+    code = use_proof(a, cl, &hp, err);
+    if (code != PROTO_E_NONE) {
+        return code;
     }
     atomic_fetch_add(&cl->accepted, 1);
     return PROTO_E_NONE;

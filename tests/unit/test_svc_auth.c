@@ -189,6 +189,28 @@ static void full_memory_refuses(void)
     signed_stats(b, &r, "p", clock_ms, "next");
     TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
     fixture_fini(&x);
+
+    /*
+     * Refused requests use no room: more forbidden ones than auth_replay_max (policy q is not
+     * fe's) leave every proof of another, allowed request its place.
+     */
+    fixture_init(&x, 1024);
+    a = x.a;
+    b = &x.b;
+    int forbidden = 0;
+    for (int i = 0; i < 1100; i++) {
+        char nonce[32];
+        snprintf(nonce, sizeof(nonce), "q%d", i);
+        signed_stats(b, &r, "q", clock_ms, nonce);
+        forbidden += check(a, b, &r, PROTO_OP_STATS, "q", &err) == PROTO_E_FORBIDDEN;
+    }
+    TST_EQ(forbidden, 1100);
+    signed_stats(b, &r, "p", clock_ms, "allowed");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    /* A forbidden proof sent again is forbidden again, not a replay: nothing was kept. */
+    signed_stats(b, &r, "q", clock_ms, "q0");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "q", &err), PROTO_E_FORBIDDEN);
+    fixture_fini(&x);
 }
 
 /*
