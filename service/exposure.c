@@ -107,9 +107,32 @@ static void say(char *out, size_t len, const char *list, int cut, size_t n, cons
              cut, list, n == 1 ? "listens" : "listen", why, n == 1 ? "it" : "them");
 }
 
+/*
+ * The first abstract:// listener of @c, or NULL: such a socket has no file permissions
+ * (ipc_mode and ipc_group cannot apply), so every local user may connect.
+ */
+static const char *abstract_listener(const svc_config *c)
+{
+    for (uint32_t i = 0; i < c->n_urls; i++) {
+        if (strncasecmp(c->urls[i], "abstract://", 11) == 0) {
+            return c->urls[i];
+        }
+    }
+    return strncasecmp(c->pull_url, "abstract://", 11) == 0 ? c->pull_url : NULL;
+}
+
 base_err svc_config_check_exposure(const svc_config *c, char *exposed, size_t exposed_len,
                                    char *errbuf, size_t errlen)
 {
+    const char *abstract = abstract_listener(c);
+    if (abstract != NULL && !c->auth && !c->insecure) {
+        snprintf(errbuf, errlen,
+                 "%.300s: an abstract socket has no file permissions (ipc_mode does not apply): "
+                 "every local user may decide, post rewards and read statistics; listen on "
+                 "ipc://, set auth = on, or set insecure = true in [server] to accept that",
+                 abstract);
+        return BASE_EINVAL;
+    }
     char list[3 * SVC_URL_MAX];
     size_t n = exposed_list(c, list, sizeof(list));
     if (exposed != NULL && exposed_len > 0) {

@@ -481,6 +481,20 @@ static void exposure_needs_insecure(void)
     TST_OK(svc_config_apply_flag(c, "url", "tcp://0.0.0.0:7000", err, sizeof(err)));
     TST_EQ(svc_config_check_exposure(c, NULL, 0, err, sizeof(err)), BASE_EINVAL);
     done(c);
+    /* An abstract socket has no permissions: refused without auth or insecure. */
+    for (int insecure = 0; insecure < 2; insecure++) {
+        char text[256];
+        snprintf(text, sizeof(text),
+                 "[server]\npull_url = ABSTRACT://rlf\n%s[policy p]\ndim = 4\nactions = a\n"
+                 "signal.s = 1\n",
+                 insecure ? "insecure = true\n" : "");
+        c = load(text, &e, err, sizeof(err));
+        MUST_LOAD(e, err);
+        TST_EQ(svc_config_check_exposure(c, NULL, 0, err, sizeof(err)),
+               insecure ? BASE_OK : BASE_EINVAL);
+        TST_TRUE(insecure || strstr(err, "an abstract socket has no file permissions") != NULL);
+        done(c);
+    }
     /* insecure takes true or false only. */
     c = load("[server]\ninsecure = yes\n[policy p]\ndim = 4\nactions = a\nsignal.s = 1\n", &e, err,
              sizeof(err));
