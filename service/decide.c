@@ -144,8 +144,8 @@ static bool same_pending(svc_prt *p, const base_decision *d)
     return same;
 }
 
-static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *inbox_id, char *msg,
-                                    size_t msglen)
+static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *inbox_id,
+                                    const char *from, char *msg, size_t msglen)
 {
     proto_errcode code = PROTO_E_NONE;
     /*
@@ -225,13 +225,13 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *in
     }
     pthread_mutex_unlock(&p->join_lk);
     svc_persist_item_free(it);
-    if (conflict) {
-        atomic_fetch_add(&p->c.inbox_conflicts, 1);
+    uint64_t nth = conflict ? atomic_fetch_add(&p->c.inbox_conflicts, 1) + 1 : 0;
+    if (nth > 0 && (nth <= 8 || (nth & (nth - 1)) == 0)) { /* the first, then at powers of 2 */
         base_log_policy(BASE_LOG_WARN, p->cfg->name,
-                        "policy %s: inbox entry %s is a decision under event_id \"%s\", which "
-                        "another decision holds (two instances served that id within its "
-                        "window); dropped",
-                        p->cfg->name, inbox_id, d->event_id);
+                        "policy %s: inbox entry %s (from \"%s\") is a decision under event_id "
+                        "\"%s\", which another decision holds (two instances served that id "
+                        "within its window); dropped",
+                        p->cfg->name, inbox_id, from != NULL ? from : "", d->event_id);
     }
     return code;
 }
@@ -280,7 +280,7 @@ static proto_errcode log_decision(svc_prt *p, base_decision *d, char *msg, size_
         forward_decision(p, d);
         return PROTO_E_NONE;
     }
-    return admit_decision(p, d, NULL, msg, msglen);
+    return admit_decision(p, d, NULL, NULL, msg, msglen);
 }
 
 /*
@@ -303,7 +303,7 @@ static bool fits(const svc_prt *p, const base_decision *d)
     return true;
 }
 
-svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id)
+svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id, const char *from)
 {
     char msg[PROTO_ERRMSG_MAX];
     if (!fits(p, d)) {
@@ -315,7 +315,7 @@ svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id)
     }
     base_strlcpy(d->inbox_id, id, sizeof(d->inbox_id));
     d->lsn = 0;
-    proto_errcode code = admit_decision(p, d, id, msg, sizeof(msg));
+    proto_errcode code = admit_decision(p, d, id, from, msg, sizeof(msg));
     if (code == PROTO_E_UNAVAILABLE) {
         d->inbox_id[0] = '\0';
         return SVC_TAKE_LATER;

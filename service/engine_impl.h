@@ -96,7 +96,7 @@ typedef struct svc_learn_item {
  *         unless LATER.
  */
 typedef enum svc_take { SVC_TAKE_OK = 0, SVC_TAKE_BAD, SVC_TAKE_LATER } svc_take;
-svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id);
+svc_take svc_prt_take_decision(svc_prt *p, base_decision *d, const char *id, const char *from);
 svc_take svc_prt_take_outcome(svc_prt *p, base_outcome *o, const char *id);
 
 /* engine.c: policies and replies (any thread). */

@@ -58,7 +58,7 @@ static size_t take_some(svc_inbox *in, svc_prt *p, bool *out_busy)
         sto_inbox_entry *x = &en[taken];
         svc_take t = SVC_TAKE_BAD;
         if (x->kind == STO_DECISIONS) {
-            t = svc_prt_take_decision(p, x->rec, x->id);
+            t = svc_prt_take_decision(p, x->rec, x->id, x->from);
         } else if (x->kind == STO_OUTCOMES) {
             t = svc_prt_take_outcome(p, x->rec, x->id);
         } else {
