@@ -357,10 +357,13 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
     }
     /* Standing by for every policy: each request would be answered unavailable. */
     uint32_t served = 0, n = atomic_load(&e->n_pol);
+    bool refused = false; /* a follower of an owner without shared = on */
     for (uint32_t i = 0; i < n; i++) {
-        served += !atomic_load(&e->pol[i].retired);
+        bool unshared = atomic_load(&e->pol[i].follower) && atomic_load(&e->pol[i].owner_unshared);
+        served += !atomic_load(&e->pol[i].retired) && !unshared;
+        refused = refused || unshared;
     }
-    bool waiting = false;
+    bool waiting = refused;
     for (uint32_t i = 0; i < e->cfg->n_waiting && !waiting; i++) {
         waiting = !atomic_load(&e->cfg->waiting[i].taken);
     }
