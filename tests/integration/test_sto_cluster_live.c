@@ -26,25 +26,12 @@
 #include "rcluster.h"
 #include "storage/cluster.h"
 #include "storage/store.h"
+#include "lease.h"
 #include "tap.h"
 
 #define N_MASTERS 3
 #define N_POL 24
 #define TIMEOUT_MS 5000
-
-/* sto_lease_acquire() with the fields this test reads. */
-static base_err lease_take(sto_store *s, const char *policy, const char *owner, uint32_t ttl_ms,
-                           bool restart, bool *held, char *holder, size_t size, int64_t *left)
-{
-    sto_lease_take t = {.restart = restart};
-    base_err e = sto_lease_acquire(s, policy, owner, ttl_ms, &t);
-    *held = t.held;
-    size_t n = strlen(t.holder) < size ? strlen(t.holder) : size - 1; /* size > 0 */
-    memcpy(holder, t.holder, n);
-    holder[n] = '\0';
-    *left = t.left_ms;
-    return e;
-}
 
 static void check_routing(tst_rcluster *cl)
 {
@@ -257,9 +244,9 @@ static void check_store(tst_rcluster *cl)
     bool held = false;
     char holder[64];
     int64_t left = 0;
-    TST_OK(lease_take(s, pol[9], "inst-a", 10000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, pol[9], "inst-a", 10000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
-    TST_OK(lease_take(s, pol[9], "inst-b", 10000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, pol[9], "inst-b", 10000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(!held && strcmp(holder, "inst-a") == 0);
 
     uint32_t acked = 99;
@@ -273,7 +260,7 @@ static void check_store(tst_rcluster *cl)
     int src = tst_rcluster_master_of(cl, key), dst = (src + 1) % N_MASTERS;
     int slot = sto_cluster_slot(key, strlen(key));
     TST_TRUE(src >= 0 && migrate_slot(cl, slot, src, dst, false));
-    TST_OK(lease_take(s, p, "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, p, "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     redisReply *r = redisCommand(cl->node[dst].c, "ASKING");
     freeReplyObject(r);

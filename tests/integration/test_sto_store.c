@@ -22,26 +22,13 @@
 #include "storage/spill.h"
 #include "storage/store.h"
 #include "storage/streamid.h"
+#include "lease.h"
 #include "tap.h"
 
 #define TIMEOUT_MS 5000
 #define N_BULK 1000
 
 /* True if @name is an executable file in a $PATH directory. */
-
-/* sto_lease_acquire() with the fields this test reads. */
-static base_err lease_take(sto_store *s, const char *policy, const char *owner, uint32_t ttl_ms,
-                           bool restart, bool *held, char *holder, size_t size, int64_t *left)
-{
-    sto_lease_take t = {.restart = restart};
-    base_err e = sto_lease_acquire(s, policy, owner, ttl_ms, &t);
-    *held = t.held;
-    size_t n = strlen(t.holder) < size ? strlen(t.holder) : size - 1; /* size > 0 */
-    memcpy(holder, t.holder, n);
-    holder[n] = '\0';
-    *left = t.left_ms;
-    return e;
-}
 
 static bool on_path(const char *name)
 {
@@ -859,8 +846,8 @@ static void spill_replay_is_idempotent(sto_store *s, const char *dir)
     bool held = false;
     char holder[64];
     int64_t left = 0;
-    TST_OK(lease_take(s, "sp5", "inst-b", 60000, false, &held, holder, sizeof(holder), &left));
-    TST_OK(lease_take(s, "sp6", "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, "sp5", "inst-b", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, "sp6", "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
     TST_OK(sto_lease_holder(s, "sp5", holder, sizeof(holder)));
     TST_STREQ(holder, "inst-b");
     TST_OK(sto_lease_holder(s, "sp7", holder, sizeof(holder)));
@@ -1159,10 +1146,12 @@ static void lease_takeover_by_the_same_id(sto_store *s, const sto_server *srv)
     TST_TRUE(redis_ok(c, "SET rlfeed:{same}:owner host-a:ipc#0123456789abcdef PX 60000"));
     TST_OK(sto_lease_holder(s, "same", holder, sizeof(holder)));
     TST_STREQ(holder, "host-a:ipc");
-    TST_OK(lease_take(s, "same", "host-a:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, "same", "host-a:ipc", 60000, false, &held, holder, sizeof(holder),
+                          &left));
     TST_TRUE(!held);
     TST_STREQ(holder, "host-a:ipc");
-    TST_OK(lease_take(s, "same", "host-a:ipc", 60000, true, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "same", "host-a:ipc", 60000, true, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     redisReply *r = redisCommand(c, "GET rlfeed:{same}:owner");
     TST_TRUE(r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, value) == 0);
@@ -1176,13 +1165,16 @@ static void lease_takeover_by_the_same_id(sto_store *s, const sto_server *srv)
     base_decision_free(d);
     /* A value from before nonces: the id alone. */
     TST_TRUE(redis_ok(c, "SET rlfeed:{same}:owner host-a:ipc PX 60000"));
-    TST_OK(lease_take(s, "same", "host-a:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(tst_lease_take(s, "same", "host-a:ipc", 60000, false, &held, holder, sizeof(holder),
+                          &left));
     TST_TRUE(!held);
-    TST_OK(lease_take(s, "same", "host-a:ipc", 60000, true, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "same", "host-a:ipc", 60000, true, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     /* Instance "host-a:ipc#x" is not instance "host-a:ipc". */
     TST_TRUE(redis_ok(c, "SET rlfeed:{same}:owner host-a:ipc#x#0123456789abcdef PX 60000"));
-    TST_OK(lease_take(s, "same", "host-a:ipc", 60000, true, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "same", "host-a:ipc", 60000, true, &held, holder, sizeof(holder), &left));
     TST_TRUE(!held);
     TST_STREQ(holder, "host-a:ipc#x");
     TST_TRUE(redis_ok(c, "DEL rlfeed:{same}:owner"));
@@ -1194,36 +1186,41 @@ static void lease_has_one_owner(sto_store *s)
     bool held = false;
     char holder[STO_OWNER_MAX + 1];
     int64_t left = 0;
-    TST_OK(lease_take(s, "faq", "host-a:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "faq", "host-a:ipc", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     TST_STREQ(holder, "host-a:ipc");
     /* Another owner is refused and told who holds it and for how long. */
-    TST_OK(lease_take(s, "faq", "host-b:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "faq", "host-b:ipc", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(!held);
     TST_STREQ(holder, "host-a:ipc");
     TST_TRUE(left > 0 && left <= 60000);
     /* The owner renews; a stranger's release changes nothing. */
-    TST_OK(lease_take(s, "faq", "host-a:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "faq", "host-a:ipc", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     TST_OK(sto_lease_release(s, "faq", "host-b:ipc"));
-    TST_OK(lease_take(s, "faq", "host-b:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "faq", "host-b:ipc", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(!held);
     /* Released by its owner: free for the next. */
     TST_OK(sto_lease_release(s, "faq", "host-a:ipc"));
-    TST_OK(lease_take(s, "faq", "host-b:ipc", 100, false, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "faq", "host-b:ipc", 100, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     /* A lease that runs out is free too (polled, not slept for). */
     int64_t deadline = tst_now_ms() + 5000;
     held = false;
     while (!held && tst_now_ms() < deadline) {
-        TST_OK(
-            lease_take(s, "faq", "host-c:ipc", 60000, false, &held, holder, sizeof(holder), &left));
+        TST_OK(tst_lease_take(s, "faq", "host-c:ipc", 60000, false, &held, holder, sizeof(holder),
+                              &left));
     }
     TST_TRUE(held);
     TST_OK(sto_lease_release(s, "faq", "host-c:ipc"));
-    TST_EQ(lease_take(s, "faq", "", 1000, false, &held, holder, sizeof(holder), &left),
+    TST_EQ(tst_lease_take(s, "faq", "", 1000, false, &held, holder, sizeof(holder), &left),
            BASE_EINVAL);
-    TST_EQ(lease_take(s, "f{aq", "x", 1000, false, &held, holder, sizeof(holder), &left),
+    TST_EQ(tst_lease_take(s, "f{aq", "x", 1000, false, &held, holder, sizeof(holder), &left),
            BASE_EINVAL);
 }
 
@@ -1261,7 +1258,8 @@ static void fenced_appends_need_the_lease(sto_store *s)
     bool held = false;
     char holder[64];
     int64_t left = 0;
-    TST_OK(lease_take(s, "fenced", "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
+    TST_OK(
+        tst_lease_take(s, "fenced", "inst-a", 60000, false, &held, holder, sizeof(holder), &left));
     TST_TRUE(held);
     base_decision *d[6];
     sto_append a[6];
