@@ -304,13 +304,14 @@ static bool process_gone(int pid, int ms)
  */
 static pid_t start_leftover(const char *dir)
 {
-    char data[700], sock[720], pidfile[720];
+    char data[700], sock[720], pidfile[720], log[720];
     snprintf(data, sizeof(data), "%s/embedded", dir);
     snprintf(sock, sizeof(sock), "%s/left.sock", data);
     snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", data);
+    snprintf(log, sizeof(log), "%s/leftover-redis.log", dir); /* not the TAP stream */
     char *argv[] = {"redis-server", "--port",    "0",     "--unixsocket", sock, "--dir",
                     data,           "--pidfile", pidfile, "--save",       "",   NULL};
-    pid_t pid = tst_spawn(argv, NULL);
+    pid_t pid = tst_spawn(argv, log);
     for (int64_t dl = tst_now_ms() + 10000; pid > 0; tst_nap()) {
         long named = 0;
         FILE *fp = fopen(pidfile, "r");
