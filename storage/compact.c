@@ -115,19 +115,21 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
     char added[24], len[24];
     sto_stream_info st;
     *out_done = false;
-    base_err e = sto_make_key(lease, sizeof(lease), policy, "owner");
+    (void)snprintf(tmp, sizeof(tmp), "%s:compact", key);
+    const char *del[] = {"DEL", tmp};
+    size_t del_lens[] = {3, strlen(tmp)};
+    base_err e = run_ok(s, 2, del, del_lens); /* a copy an interrupted run left, always */
+    if (e == BASE_OK) {
+        e = sto_make_key(lease, sizeof(lease), policy, "owner");
+    }
     if (e == BASE_OK) {
         e = sto_stream_state(s, key, &st);
     }
     if (e != BASE_OK || !st.exists || strcmp(st.max_deleted, "0-0") == 0 || st.length == 0) {
         return e; /* nothing ever deleted, or every node was emptied and freed */
     }
-    (void)snprintf(tmp, sizeof(tmp), "%s:compact", key);
     (void)snprintf(added, sizeof(added), "%lld", st.entries_added);
     (void)snprintf(len, sizeof(len), "%lld", st.length);
-    const char *del[] = {"DEL", tmp};
-    size_t del_lens[] = {3, strlen(tmp)};
-    e = run_ok(s, 2, del, del_lens); /* a copy an interrupted run left */
     while (e == BASE_OK) {
         redisReply *r = NULL;
         const char *argv[] = {"EVAL", COPY_RANGE, "2", key, tmp, start, COPY_BATCH};
@@ -176,7 +178,10 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
         e = sto_run_count(s, 8, argv, lens, &swapped);
     }
     if (e != BASE_OK) {
-        (void)run_ok(s, 2, del, del_lens); /* best effort: the next run drops it too */
+        char words[sizeof(s->refusal)];
+        base_strlcpy(words, s->refusal, sizeof(words)); /* the DEL clears them */
+        (void)run_ok(s, 2, del, del_lens);              /* best effort: the next run drops it */
+        base_strlcpy(s->refusal, words, sizeof(s->refusal));
         return e;
     }
     if (swapped == 0) { /* the script dropped the copy */

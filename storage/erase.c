@@ -209,6 +209,7 @@ static base_err scan_inbox(sto_store *s, const char *policy, entry_fn fn, void *
 typedef struct inst {
     int64_t ts;
     bool mine;
+    bool other; /* it names another user, or a conversation that is not the customer's */
 } inst;
 
 typedef struct evinsts {
@@ -273,11 +274,12 @@ static inst *inst_for(evinsts *v, int64_t at)
     return best != NULL ? best : after;
 }
 
-static base_err inst_add(evinsts *v, int64_t ts, bool mine)
+static base_err inst_add(evinsts *v, int64_t ts, bool mine, bool other)
 {
     inst *have = inst_at(v, ts);
-    if (have != NULL) { /* the same decision, from the inbox and from the stream */
+    if (have != NULL) { /* the same decision, from the inbox, the stream or a joined record */
         have->mine = have->mine || mine;
+        have->other = have->other || other;
         return BASE_OK;
     }
     if (v->n == v->cap) {
@@ -289,7 +291,7 @@ static base_err inst_add(evinsts *v, int64_t ts, bool mine)
         v->v = p;
         v->cap = cap;
     }
-    v->v[v->n++] = (inst){ts, mine};
+    v->v[v->n++] = (inst){ts, mine, other};
     return BASE_OK;
 }
 
@@ -307,11 +309,14 @@ static base_err collect(void *arg, sto_kind kind, const sto_entry *ent)
         return idset_add(&x->convs, conv);
     case PASS_EVENTS: /* the event ids the customer's records name */
         return names_customer(x, user, conv) ? idset_add(&x->events, event) : BASE_OK;
-    case PASS_DECISIONS: { /* every decision of those event ids, anyone's */
-        evinsts *v = kind == STO_DECISIONS ? event_insts(x, event) : NULL;
-        return v == NULL ? BASE_OK
-                         : inst_add(v, ((const base_decision *)ent->rec)->ts_ms,
-                                    names_customer(x, user, conv));
+    case PASS_DECISIONS: { /* every decision of those event ids, anyone's (also joined) */
+        const base_decision *d = kind == STO_DECISIONS ? ent->rec
+                                 : kind == STO_JOINED  ? ((const base_joined *)ent->rec)->decision
+                                                       : NULL;
+        evinsts *v = d != NULL ? event_insts(x, event) : NULL;
+        bool mine = names_customer(x, user, conv);
+        bool other = !mine && (user[0] != '\0' || conv[0] != '\0'); /* someone else's */
+        return v == NULL ? BASE_OK : inst_add(v, d->ts_ms, mine, other);
     }
     default: { /* PASS_OUTCOMES: the customer's outcomes make their decisions the customer's */
         const base_outcome *o = ent->rec;
@@ -319,7 +324,7 @@ static base_err collect(void *arg, sto_kind kind, const sto_entry *ent)
             return BASE_OK;
         }
         inst *d = inst_for(event_insts(x, event), o->arrived_ms);
-        if (d != NULL) {
+        if (d != NULL && !d->other) { /* never one that names someone else */
             d->mine = true;
         }
         return BASE_OK;
@@ -328,13 +333,16 @@ static base_err collect(void *arg, sto_kind kind, const sto_entry *ent)
 }
 
 /* Drop the event index fields of a removed record (best effort: the index expires anyway). */
-static void forget_index(erase_ctx *x, sto_kind kind, const void *rec)
+static void forget_index(erase_ctx *x, sto_kind kind, const void *rec, const char *stream_id)
 {
     char field[BASE_ID_MAX + 3];
     int64_t ts = 0;
     const char *event = NULL;
     if (kind == STO_OUTCOMES) {
         const base_outcome *o = rec;
+        if (o->type == BASE_OUT_ACTIVATE) {
+            return; /* activations are not indexed */
+        }
         event = o->event_id;
         ts = o->arrived_ms;
         snprintf(field, sizeof(field), "o:%s", event);
@@ -344,8 +352,9 @@ static void forget_index(erase_ctx *x, sto_kind kind, const void *rec)
         ts = d->ts_ms;
         snprintf(field, sizeof(field), kind == STO_JOINED ? "j:%s" : "%s", event);
     }
+    bool changed = false;
     if (event[0] != '\0' && !x->dry_run &&
-        sto_evidx_forget(x->s, x->policy, ts, field) == BASE_OK) {
+        sto_evidx_forget(x->s, x->policy, ts, field, stream_id, &changed) == BASE_OK && changed) {
         x->rep->index_fields++;
     }
 }
@@ -375,9 +384,8 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
                       : inst_for(event_insts(x, o->event_id), o->arrived_ms);
         mine = names_customer(x, o->user_id, o->conversation_id) || (d != NULL && d->mine);
         /* An outcome naming another user or conversation is that one's, whatever it addressed. */
-        mine =
-            mine && (o->user_id[0] == '\0' || x->user[0] == '\0' ||
-                     strcmp(o->user_id, x->user) == 0 || idset_has(&x->convs, o->conversation_id));
+        mine = mine && (o->user_id[0] == '\0' || strcmp(o->user_id, x->user) == 0 ||
+                        idset_has(&x->convs, o->conversation_id));
     } else {
         const base_decision *d =
             kind == STO_DECISIONS ? ent->rec : ((const base_joined *)ent->rec)->decision;
@@ -389,7 +397,7 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
     if (x->inbox_kind >= 0) {
         return dels_add(x->s, &x->inbox, ent->id, x->dry_run);
     }
-    forget_index(x, kind, ent->rec);
+    forget_index(x, kind, ent->rec, ent->id);
     return dels_add(x->s, &x->del[kind], ent->id, x->dry_run);
 }
 
@@ -439,16 +447,17 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
         e = idset_add(&x.convs, conversation);
     }
     const unsigned decisions = 1u << STO_DECISIONS, outcomes = 1u << STO_OUTCOMES;
+    const unsigned joined = 1u << STO_JOINED;
     x.pass = PASS_CONVS;
-    e = e == BASE_OK ? scan_all(&x, decisions | outcomes, collect) : e;
+    e = e == BASE_OK ? scan_all(&x, decisions | outcomes | joined, collect) : e;
     x.pass = PASS_EVENTS;
-    e = e == BASE_OK ? scan_all(&x, decisions | outcomes, collect) : e;
+    e = e == BASE_OK ? scan_all(&x, decisions | outcomes | joined, collect) : e;
     if (e == BASE_OK && x.events.n > 0) {
         x.ev = base_alloc_zero(x.events.n, sizeof(*x.ev));
         e = x.ev == NULL ? BASE_ENOMEM : BASE_OK;
     }
-    x.pass = PASS_DECISIONS;
-    e = e == BASE_OK && x.ev != NULL ? scan_all(&x, decisions, collect) : e;
+    x.pass = PASS_DECISIONS; /* a joined record stands for a decision retention trimmed */
+    e = e == BASE_OK && x.ev != NULL ? scan_all(&x, decisions | joined, collect) : e;
     x.pass = PASS_OUTCOMES;
     e = e == BASE_OK && x.ev != NULL ? scan_all(&x, outcomes, collect) : e;
     /* Every record of each stream and the inbox's, then the deletions of that one. */
@@ -459,15 +468,6 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
         if (e == BASE_OK) {
             e = dels_flush(s, inbox ? &x.inbox : &x.del[k], dry_run);
         }
-    }
-    /*
-     * Then the bytes: every stream anything was ever deleted from is rewritten, also when this
-     * run deleted nothing there (one interrupted before it got this far).
-     */
-    for (int k = 0; k < 4 && e == BASE_OK && !dry_run; k++) {
-        bool done = false;
-        e = sto_stream_compact(s, policy, k < 3 ? x.del[k].key : x.inbox.key, &done);
-        rep->compacted += done;
     }
     rep->decisions = x.del[STO_DECISIONS].total;
     rep->outcomes = x.del[STO_OUTCOMES].total;
@@ -480,6 +480,27 @@ base_err sto_erase(sto_store *s, const char *policy, const char *user, const cha
     base_free(x.ev);
     idset_fini(&x.convs);
     idset_fini(&x.events);
+    return e;
+}
+
+base_err sto_erase_compact(sto_store *s, const char *policy, uint64_t *out_compacted)
+{
+    static const char *const names[4] = {"decisions", "outcomes", "joined", "inbox"};
+    base_err e = BASE_OK;
+    *out_compacted = 0;
+    /*
+     * Every stream anything was ever deleted from is rewritten, also when this run deleted
+     * nothing there (one interrupted before it got this far).
+     */
+    for (int k = 0; k < 4 && e == BASE_OK; k++) {
+        char key[STO_KEY_MAX];
+        bool done = false;
+        e = sto_make_key(key, sizeof(key), policy, names[k]);
+        if (e == BASE_OK) {
+            e = sto_stream_compact(s, policy, key, &done);
+        }
+        *out_compacted += done;
+    }
     return e;
 }
 

@@ -407,15 +407,35 @@ fail:
     return e;
 }
 
-base_err sto_evidx_forget(sto_store *s, const char *policy, int64_t ts_ms, const char *field)
+/*
+ * KEYS[1] the hour's hash; ARGV[1] the field, ARGV[2] the stream id removed. A decision's or
+ * joined record's field goes if it names that id (a reused event id may name another's); an
+ * outcome list ("o:...") loses that id alone. Returns 1 if the field changed.
+ */
+static const char FORGET[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if not v then return 0 end "
+    "if string.sub(ARGV[1], 1, 2) ~= 'o:' then "
+    "if v == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end return 0 end "
+    "local keep, gone = {}, 0 "
+    "for id in string.gmatch(v, '%S+') do "
+    "if id == ARGV[2] then gone = 1 else keep[#keep + 1] = id end end "
+    "if gone == 0 then return 0 end "
+    "if #keep == 0 then redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "else redis.call('HSET', KEYS[1], ARGV[1], table.concat(keep, ' ')) end "
+    "return 1";
+
+base_err sto_evidx_forget(sto_store *s, const char *policy, int64_t ts_ms, const char *field,
+                          const char *stream_id, bool *out_changed)
 {
     char key[STO_KEY_MAX];
     uint64_t n = 0;
     base_err e = hour_key(key, sizeof(key), policy, hour_of(ts_ms));
     if (e == BASE_OK) {
-        const char *argv[] = {"HDEL", key, field};
-        size_t lens[] = {4, strlen(key), strlen(field)};
-        e = sto_run_count(s, 3, argv, lens, &n);
+        const char *argv[] = {"EVAL", FORGET, "1", key, field, stream_id};
+        size_t lens[] = {4, sizeof(FORGET) - 1, 1, strlen(key), strlen(field), strlen(stream_id)};
+        e = sto_run_count(s, 6, argv, lens, &n);
     }
+    *out_changed = e == BASE_OK && n > 0;
     return e;
 }

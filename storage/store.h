@@ -300,8 +300,12 @@ base_err sto_event_outcomes(sto_store *s, const char *policy, const char *event_
                             int64_t to_ms, size_t max, sto_entry **out, size_t *out_n,
                             bool *out_more);
 
-/* Delete @field (an event id, "j:" or "o:" one) from the event index hour of @ts_ms. */
-base_err sto_evidx_forget(sto_store *s, const char *policy, int64_t ts_ms, const char *field);
+/*
+ * The event index hour of @ts_ms forgets stream entry @stream_id under @field (an event id,
+ * "j:" or "o:" one): the field goes if it names that entry, an outcome list loses that id.
+ */
+base_err sto_evidx_forget(sto_store *s, const char *policy, int64_t ts_ms, const char *field,
+                          const char *stream_id, bool *out_changed);
 
 /* XLEN of a stream. Return: BASE_OK; BASE_EIO; BASE_ESTORE. */
 base_err sto_store_len(sto_store *s, sto_kind kind, const char *policy, uint64_t *out_len);
@@ -721,25 +725,29 @@ base_err sto_inbox_trim(sto_store *s, const char *policy, const char *min_id);
  * @user (pseudonymised, as stored; "" for none), every record of their conversations and of
  * @conversation ("" for none), every outcome addressed to one of those decisions (by event
  * id and time: ids are reused once a decision closed), and the joined records of those
- * decisions (XDEL), with their event index fields, also from the inbox; then every stream
- * anything was ever deleted from is compacted (sto_stream_compact()). With @dry_run nothing
- * is deleted and @rep counts what would be. Run it while no rlfeedd holds the policy
- * (sto_lease_holder()): the daemon's in-memory join would write them again.
+ * decisions (XDEL), with their event index entries, also from the inbox. Then
+ * sto_erase_compact() rewrites the streams so that the removed bytes are gone. With
+ * @dry_run nothing is deleted and @rep counts what would be. Run it while no rlfeedd holds
+ * the policy (sto_lease_holder()): the daemon's in-memory join would write them again.
  * Return: BASE_OK; BASE_EINVAL (neither given, or too long); BASE_EPROTO (an entry that
  *         does not decode; a Redis before 7.0, before anything is deleted); BASE_EIO;
- *         BASE_ESTORE (a stream with consumer groups, before anything is deleted; one that
- *         changed while compacted); BASE_ENOMEM. On a later error some records may be gone:
- *         run it again, it finishes the compaction.
+ *         BASE_ESTORE (a stream with consumer groups, before anything is deleted);
+ *         BASE_ENOMEM. On an error @rep still counts what was removed before it.
  */
 typedef struct sto_erase_report {
     uint64_t decisions, outcomes, joined; /* entries removed */
     uint64_t inbox;                       /* inbox entries removed (shared = on) */
-    uint64_t compacted;                   /* streams rewritten so removed bytes are gone */
     uint64_t index_fields;                /* event index fields removed */
     uint64_t conversations;               /* conversations found */
 } sto_erase_report;
 base_err sto_erase(sto_store *s, const char *policy, const char *user, const char *conversation,
                    bool dry_run, sto_erase_report *rep);
+
+/*
+ * sto_erase_compact() - sto_stream_compact() of each of @policy's streams and its inbox;
+ * *out_compacted how many were rewritten. Run again after an error: it finishes.
+ */
+base_err sto_erase_compact(sto_store *s, const char *policy, uint64_t *out_compacted);
 
 /*
  * A stream's state (XINFO STREAM): whether it exists, its length, last id, entries-added

@@ -156,11 +156,10 @@ int rlfeed_erase_main(int argc, char **argv)
     proto_pseudonym(key, "user", user != NULL ? user : "", pu);
     proto_pseudonym(key, "conversation", conv != NULL ? conv : "", pc);
     sto_erase_report rep;
-    e = sto_erase(s, c.policy, pu, pc, dry_run, &rep);
-    if (e != BASE_OK) {
-        fprintf(stderr, "rlfeed erase: %s (some records may be gone: run it again)\n",
-                regcmd_strerror(s, e));
-        goto done;
+    base_err erased = sto_erase(s, c.policy, pu, pc, dry_run, &rep);
+    if (erased != BASE_OK) {
+        fprintf(stderr, "rlfeed erase: %s (run it again: it finishes what this run began)\n",
+                regcmd_strerror(s, erased));
     }
     char nd[24], no[24], nj[24], ni[24];
     snprintf(nd, sizeof(nd), "%" PRIu64, rep.decisions);
@@ -169,14 +168,17 @@ int rlfeed_erase_main(int argc, char **argv)
     snprintf(ni, sizeof(ni), "%" PRIu64, rep.inbox);
     char id[BASE_STREAM_ID_MAX + 1] = "";
     uint64_t removed = rep.decisions + rep.outcomes + rep.joined + rep.inbox;
-    if (removed == 0) {
+    if (removed == 0 && erased == BASE_OK) {
         fprintf(stderr,
                 "rlfeed erase: nothing of that customer in policy %s (ids are matched by their "
                 "pseudonyms: the key rlfeedd used, --pseudonym-key or the one kept in Redis)\n",
                 c.policy);
     }
     if (!dry_run && removed > 0) {
-        /* The audit entry says what was removed, never whose: no id, raw or pseudonymised. */
+        /*
+         * The audit entry says what was removed, never whose: no id, raw or pseudonymised.
+         * Written as soon as records are gone, before the compaction, which may fail.
+         */
         sto_field fields[] = {{"action", "erase"},
                               {"who", c.who},
                               {"decisions", nd},
@@ -196,10 +198,30 @@ int rlfeed_erase_main(int argc, char **argv)
             goto done;
         }
     }
-    /* The removed records are still in the AOF's history on disk until it is rewritten. */
+    if (erased != BASE_OK) {
+        goto done;
+    }
+    /* The bytes: the streams rewritten, then the AOF, which still holds them in its history. */
+    uint64_t compacted = 0;
+    if (!dry_run) {
+        e = sto_erase_compact(s, c.policy, &compacted);
+        if (e != BASE_OK) {
+            fprintf(stderr,
+                    "rlfeed erase: the removed records' bytes are still in Redis: %s (run it "
+                    "again to finish)\n",
+                    regcmd_strerror(s, e));
+            goto done;
+        }
+        if (removed == 0 && compacted > 0) {
+            fprintf(stderr,
+                    "rlfeed erase: finished what an earlier, interrupted erase of policy %s "
+                    "left: %" PRIu64 " streams rewritten\n",
+                    c.policy, compacted);
+        }
+    }
     bool rewritten = false, rdb = false;
     char aof[200] = "";
-    if (!dry_run && removed + rep.compacted > 0) {
+    if (!dry_run && removed + compacted > 0) {
         e = sto_rewrite_aof(s, AOF_REWRITE_TIMEOUT_MS, &rewritten, aof, sizeof(aof));
         if (e != BASE_OK) {
             (void)snprintf(aof, sizeof(aof), "BGREWRITEAOF: %s", regcmd_strerror(s, e));

@@ -217,13 +217,29 @@ static bool aof_loses(const char *dir, const char *needle)
     return !there;
 }
 
-/* rlfeed erase of u-alice on the private redis-server of data directory @dir. */
-static int erase_dir(const char *log, const char *dir)
+/* rlfeed erase of @who (--user or --conversation) @id on data directory @dir's redis-server. */
+static int erase_dir_of(const char *log, const char *dir, const char *who, const char *id)
 {
     char arg[700];
     snprintf(arg, sizeof(arg), "--data-dir=%s", dir);
-    const char *args[] = {"erase", "--policy", "e", "--user", "u-alice", arg, "--json", NULL};
+    const char *args[] = {"erase", "--policy", "e", who, id, arg, "--json", NULL};
     return tst_run("RLFEED", args, log, 30000);
+}
+
+static int erase_dir(const char *log, const char *dir)
+{
+    return erase_dir_of(log, dir, "--user", "u-alice");
+}
+
+/* Feedback for @ev naming user @user only (no conversation). */
+static bool user_feedback(tst_daemon *f, const char *ev, const char *user)
+{
+    rlfeed_reply r;
+    return tst_callf(f, &r,
+                     "{\"op\":\"feedback\",\"policy\":\"e\",\"event_id\":\"%s\","
+                     "\"signal\":\"resolved\",\"user_id\":\"%s\"}",
+                     ev, user) == BASE_OK &&
+           r.ok;
 }
 
 /* --redis=URL of @f's Redis (a static buffer). */
@@ -401,6 +417,9 @@ int main(void)
         }
         TST_EQ(pending, 0); /* alice's reused-1 is closed and forgotten */
         TST_TRUE(talk(&f, "u-bob", "conv-bob3", "reused-1", true));
+        /* A decision of conversation conv-carol with no user, and bob's outcome for it. */
+        TST_TRUE(talk(&f, "", "conv-carol", "carol-1", false) &&
+                 user_feedback(&f, "carol-1", "u-bob"));
         TST_EQ(erase_dir(log, embedded), 2);
         TST_TRUE(tst_file_has(log, "stop rlfeedd first"));
         TST_EQ(tst_daemon_stop(&f), 0);
@@ -409,6 +428,9 @@ int main(void)
         TST_TRUE(tst_file_has(log, "\"decisions\":2,") && tst_file_has(log, "\"outcomes\":1,") &&
                  tst_file_has(log, "\"aof_rewritten\":true"));
         TST_TRUE(aof_loses(embedded, "alice-9-0") && aof_has(embedded, "bob-9-0"));
+        /* Erasing a conversation keeps the outcome that names another user. */
+        TST_EQ(erase_dir_of(log, embedded, "--conversation", "conv-carol"), 0);
+        TST_TRUE(tst_file_has(log, "\"decisions\":1,\"outcomes\":0,"));
         TST_TRUE(tst_daemon_start(&f, false, extra));
         TST_EQ(tst_daemon_stop(&f), 0);
     }
