@@ -398,7 +398,7 @@ static void take_over_followed(svc_catalog *c)
         }
         pthread_mutex_unlock(&p->tail_lk);
         bool unshared = !held && !t.holder_shared;
-        if (atomic_exchange(&p->owner_unshared, unshared) != unshared) {
+        if (atomic_exchange(&p->owner_unshared, unshared) != unshared && !held) {
             base_log_policy(unshared ? BASE_LOG_WARN : BASE_LOG_INFO, p->cfg->name,
                             unshared ? "policy %s: its owner, instance \"%s\", does not run "
                                        "shared = on: requests for it are refused unavailable "
