@@ -157,7 +157,8 @@ int main(void)
         int64_t resumed = tst_now_ms();
         /*
          * Still believing it owns p: its feedback is refused by the fence, and a retry of it
-         * is not answered `duplicate` (the original is in no stream).
+         * is not answered `duplicate` (the original is in no stream). If it stepped down
+         * already (a slow machine), both are forwarded: `accepted`.
          */
         rlfeed_reply sr;
         bool stale_fb = false, dup = false;
@@ -170,7 +171,7 @@ int main(void)
                 if (tst_callf(&a, &sr,
                               "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":"
                               "\"stale-1\",\"signal\":\"resolved\",\"outcome_id\":"
-                              "\"stale-o\"}") == BASE_OK) {
+                              "\"o-4000\"}") == BASE_OK) { /* past ev: not counted */
                     stale_fb = stale_fb || (sr.ok && strcmp(sr.status, "matched") == 0);
                     dup = dup || (sr.ok && strcmp(sr.status, "duplicate") == 0);
                     printf("# a, stale, feedback try %d: %s\n", k + 1,
