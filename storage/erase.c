@@ -1,14 +1,19 @@
 /*
  * Erasure of one customer's records (storage/store.h, sto_erase) and the pseudonym key.
  *
- * Two passes over a policy's streams, oldest first, in batches:
- *   1. decisions and outcomes naming the user: their conversations (set C) and event ids (E);
- *   2. decisions whose event id is in E or conversation in C (their event ids join E),
- *      outcomes whose event id is in E, conversation in C or user the user, and joined
- *      records whose decision is one of those: XDEL'd, with the event index fields of E.
- * The inbox (shared = on) holds decisions and outcomes too: it is read in both passes, and
- * its entries go with the same rule. Nothing else in Redis holds a user or conversation id
- * (docs/storage.md).
+ * Passes over a policy's streams and its inbox, oldest first, in batches:
+ *   1. the conversations of records naming the user (set C, with the one asked for);
+ *   2. the event ids of records naming the user or a conversation in C (set K);
+ *   3. every decision of those ids, anyone's (a joined record stands for one retention
+ *      trimmed): its time, and whether it is the customer's or names someone else;
+ *   4. the customer's outcomes make the decision they addressed (the newest of that id made
+ *      before they arrived, else the first after) the customer's, unless it names someone
+ *      else;
+ * then the sweep deletes (XDEL) the customer's decisions, the outcomes that name them or
+ * address their decisions (but not one naming another user), the joined records of their
+ * decisions, and the event index entries of what it deleted. sto_erase_compact() then
+ * rewrites the streams so that the deleted entries' bytes are gone (storage/compact.c).
+ * Nothing else in Redis holds a user or conversation id (docs/storage.md).
  */
 #include <inttypes.h>
 #include <stdio.h>
