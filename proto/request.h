@@ -96,6 +96,11 @@ typedef struct proto_request {
 
     /* every op: the client's proof (docs/protocol.md section 2a); not re-encoded */
     proto_auth auth;
+    /*
+     * Not on the wire: set by the service once the proof is checked, when its client may see
+     * only some policies (stats then leaves out what covers the others).
+     */
+    bool limited;
 
     /* clock (tests only): exactly one of */
     int64_t clock_set_ms;     /* "set_ms", -1 when absent */

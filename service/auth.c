@@ -380,7 +380,7 @@ static bool policy_allowed(svc_auth *a, client *cl, const char *policy, proto_er
 
 proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
                              const svc_auth_http *http, proto_op op, const char *policy,
-                             proto_error *err)
+                             proto_error *err, bool *out_limited)
 {
     proto_errcode code = PROTO_E_NONE;
     proto_auth hp;
@@ -424,6 +424,9 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
                         cl->cfg.name);
         atomic_fetch_add(&cl->rate_limited, 1);
         return PROTO_E_RATE_LIMITED;
+    }
+    if (out_limited != NULL) {
+        *out_limited = !cl->cfg.all_policies;
     }
     atomic_fetch_add(&cl->accepted, 1);
     return PROTO_E_NONE;

@@ -61,12 +61,13 @@ typedef struct svc_auth_http {
  * @msg, @len: the msgpack request whose "auth" entry @req->auth is (ignored with @http)
  * @http: NULL for msgpack carriers; else the HTTP proof, which replaces req->auth
  * @op, @policy: what the request does ("" policy: every policy, as stats without one)
+ * @out_limited: (may be NULL) on success, whether the client may see only some policies
  * Return: PROTO_E_NONE, or the code to refuse with (message in @err): unauthorized,
  *         forbidden, rate_limited or unavailable. Counted per client.
  */
 proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
                              const svc_auth_http *http, proto_op op, const char *policy,
-                             proto_error *err);
+                             proto_error *err, bool *out_limited);
 
 /*
  * svc_auth_check_scope() - the same for an HTTP page that is no op (metrics, dashboard,

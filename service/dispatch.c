@@ -116,8 +116,10 @@ static void run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_repli
         svc_dispatch_reject(d, r, err.code, err.message);
         return;
     }
+    req.limited = false;
     if (svc_auth_enabled(d->auth)) {
-        refused = svc_auth_check(d->auth, &req, buf, len, http, req.op, req.policy, &err);
+        refused =
+            svc_auth_check(d->auth, &req, buf, len, http, req.op, req.policy, &err, &req.limited);
     }
     if (refused != PROTO_E_NONE) {
         svc_dispatch_reject(d, r, refused, err.message);

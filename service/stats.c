@@ -267,6 +267,11 @@ void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r)
         svc_engine_reject(e, r, PROTO_E_INTERNAL, "out of memory");
         return;
     }
+    if (q->limited) { /* a client that may see only some policies: nothing on the others */
+        st.n_clients = 0;
+        st.auth_unknown = 0;
+        st.n_standby = 0;
+    }
 
     base_buf b;
     base_buf_init(&b, 4u << 20);

@@ -42,7 +42,7 @@ static void signed_stats(base_buf *b, proto_request *r, const char *policy, int6
 static proto_errcode check(svc_auth *a, const base_buf *b, const proto_request *r, proto_op op,
                            const char *policy, proto_error *err)
 {
-    return svc_auth_check(a, r, b->data, b->len, NULL, op, policy, err);
+    return svc_auth_check(a, r, b->data, b->len, NULL, op, policy, err, NULL);
 }
 
 static svc_config *config(uint32_t replay_max)
@@ -244,8 +244,8 @@ static void rate_alarm(int pause)
                 refused++;
                 continue;
             }
-            refused += svc_auth_check(a, &r, b->data, b->len, NULL, PROTO_OP_FEEDBACK, "p", &err) !=
-                       PROTO_E_NONE;
+            refused += svc_auth_check(a, &r, b->data, b->len, NULL, PROTO_OP_FEEDBACK, "p", &err,
+                                      NULL) != PROTO_E_NONE;
         }
         if (svc_auth_alarms(a, alarms, 4) > 0) {
             raised_at = sec;
