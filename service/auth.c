@@ -279,6 +279,20 @@ static void clear_cap_alarm_if_quiet(client *cl, int64_t now)
 }
 
 /* One token of @cl's outcome bucket at the monotonic clock; false when empty. */
+/* Return the token take_outcome() took for a request refused after it. */
+static void give_back_outcome(client *cl)
+{
+    if (cl->cfg.outcome_rate_per_s <= 0.0) {
+        return;
+    }
+    pthread_mutex_lock(&cl->lk);
+    cl->tokens += 1.0;
+    if (cl->tokens > cl->cfg.outcome_burst) {
+        cl->tokens = cl->cfg.outcome_burst;
+    }
+    pthread_mutex_unlock(&cl->lk);
+}
+
 static bool take_outcome(client *cl)
 {
     bool ok = true;
@@ -412,18 +426,22 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
     if (op != PROTO_OP_HEALTH && op != PROTO_OP_CLOCK && !policy_allowed(a, cl, policy, err)) {
         return PROTO_E_FORBIDDEN;
     }
-    code = use_proof(a, cl, proof, err);
-    if (code != PROTO_E_NONE) {
-        return code;
-    }
-    if (op == PROTO_OP_FEEDBACK) {
-        watch_rate(cl, a->now_ms());
-    }
+    /* The cap before the replay memory, which keeps only what passes: a refusal keeps nothing. */
     if (op == PROTO_OP_FEEDBACK && !take_outcome(cl)) {
         proto_error_set(err, PROTO_E_RATE_LIMITED, "client %s is over its outcome rate cap",
                         cl->cfg.name);
         atomic_fetch_add(&cl->rate_limited, 1);
         return PROTO_E_RATE_LIMITED;
+    }
+    code = use_proof(a, cl, proof, err);
+    if (code != PROTO_E_NONE) {
+        if (op == PROTO_OP_FEEDBACK) {
+            give_back_outcome(cl); /* a replay or a full memory takes no token */
+        }
+        return code;
+    }
+    if (op == PROTO_OP_FEEDBACK) {
+        watch_rate(cl, a->now_ms());
     }
     if (out_limited != NULL) {
         *out_limited = !cl->cfg.all_policies;

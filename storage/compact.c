@@ -3,8 +3,9 @@
  * XDEL only marks an entry deleted, and its bytes stay in the radix-tree node that holds it
  * (Redis frees a node once all of its entries are deleted), in memory and in every RDB or
  * rewritten AOF. The stream is copied, entry by entry with the same ids, to KEY:compact, and
- * that copy takes the stream's place (RENAME) with its last id, entries-added count and
- * largest deleted id (XSETID), in one script that first checks nobody wrote meanwhile.
+ * that copy takes the stream's place (RENAME) with its last id and entries-added count
+ * (XSETID; its largest deleted id "0-0": none left in it), in one script that first checks
+ * nobody wrote meanwhile.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,11 +17,13 @@
 #define COPY_BATCH "100"
 
 /*
- * KEYS[1] the stream, KEYS[2] the copy; ARGV[1] the start ("-" or "(ID"), ARGV[2] the count.
- * Returns {entries copied, last id copied}.
+ * KEYS[1] the stream, KEYS[2] the copy; ARGV[1] the start ("-" or "(ID"), ARGV[2] the count,
+ * ARGV[3] the last id to copy (the stream's when the copy began: what is appended later is
+ * not copied, and the swap then sees the stream changed). Returns {entries copied, last id
+ * copied}.
  */
 static const char COPY_RANGE[] =
-    "local r = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', tonumber(ARGV[2])) "
+    "local r = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[3], 'COUNT', tonumber(ARGV[2])) "
     "for _, e in ipairs(r) do redis.call('XADD', KEYS[2], e[1], unpack(e[2])) end "
     "if #r == 0 then return {0, ''} end "
     "return {#r, r[#r][1]}";
@@ -132,15 +135,16 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
     (void)snprintf(len, sizeof(len), "%lld", st.length);
     while (e == BASE_OK) {
         redisReply *r = NULL;
-        const char *argv[] = {"EVAL", COPY_RANGE, "2", key, tmp, start, COPY_BATCH};
+        const char *argv[] = {"EVAL", COPY_RANGE, "2", key, tmp, start, COPY_BATCH, st.last_id};
         size_t lens[] = {4,
                          sizeof(COPY_RANGE) - 1,
                          1,
                          strlen(key),
                          strlen(tmp),
                          strlen(start),
-                         strlen(COPY_BATCH)};
-        e = sto_run(s, 7, argv, lens, &r);
+                         strlen(COPY_BATCH),
+                         strlen(st.last_id)};
+        e = sto_run(s, 8, argv, lens, &r);
         if (e != BASE_OK) {
             break;
         }
@@ -158,10 +162,13 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
         }
     }
     if (e == BASE_OK) {
-        const char *argv[] = {"XSETID",       tmp,           st.last_id, "ENTRIESADDED", added,
-                              "MAXDELETEDID", st.max_deleted};
-        size_t lens[] = {6,  strlen(tmp),           strlen(st.last_id), 12, strlen(added),
-                         12, strlen(st.max_deleted)};
+        /*
+         * The largest deleted id is not kept: nothing deleted remains in the copy, so a later
+         * erase reads "0-0" and rewrites it again only after something else is deleted.
+         */
+        const char *argv[] = {"XSETID",       tmp,  st.last_id, "ENTRIESADDED", added,
+                              "MAXDELETEDID", "0-0"};
+        size_t lens[] = {6, strlen(tmp), strlen(st.last_id), 12, strlen(added), 12, 3};
         e = run_ok(s, 7, argv, lens);
     }
     uint64_t swapped = 0;

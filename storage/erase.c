@@ -2,7 +2,8 @@
  * Erasure of one customer's records (storage/store.h, sto_erase) and the pseudonym key.
  *
  * Passes over a policy's streams and its inbox, oldest first, in batches:
- *   1. the conversations of records naming the user (set C, with the one asked for);
+ *   1. the conversations of decisions naming the user (set C, with the one asked for; an
+ *      outcome that names the user and another's conversation does not make it theirs);
  *   2. the event ids of records naming the user or a conversation in C (set K);
  *   3. every decision of those ids, anyone's (a joined record stands for one retention
  *      trimmed): its time, and whether it is the customer's or names someone else;
@@ -307,8 +308,8 @@ static base_err collect(void *arg, sto_kind kind, const sto_entry *ent)
     const char *user, *conv, *event;
     ids_of(kind, ent->rec, &user, &conv, &event);
     switch (x->pass) {
-    case PASS_CONVS: /* the conversations of the user's records */
-        if (x->user[0] == '\0' || strcmp(user, x->user) != 0) {
+    case PASS_CONVS: /* the conversations of the user's decisions (not of an outcome) */
+        if (kind == STO_OUTCOMES || x->user[0] == '\0' || strcmp(user, x->user) != 0) {
             return BASE_OK;
         }
         return idset_add(&x->convs, conv);

@@ -417,6 +417,14 @@ int main(void)
         }
         TST_EQ(pending, 0); /* alice's reused-1 is closed and forgotten */
         TST_TRUE(talk(&f, "u-bob", "conv-bob3", "reused-1", true));
+        /* Alice's conversation-level outcome in bob's conversation does not make it hers. */
+        rlfeed_reply cr;
+        TST_TRUE(talk(&f, "u-bob", "conv-bob4", "bob-4", false) &&
+                 tst_callf(&f, &cr,
+                           "{\"op\":\"feedback\",\"policy\":\"e\",\"conversation_id\":"
+                           "\"conv-bob4\",\"user_id\":\"u-alice\",\"signal\":\"resolved\"}") ==
+                     BASE_OK &&
+                 cr.ok);
         /* A decision of conversation conv-carol with no user, and bob's outcome for it. */
         TST_TRUE(talk(&f, "", "conv-carol", "carol-1", false) &&
                  user_feedback(&f, "carol-1", "u-bob"));
@@ -425,9 +433,18 @@ int main(void)
         TST_EQ(tst_daemon_stop(&f), 0);
         TST_TRUE(aof_has(embedded, "alice-9-0"));
         TST_EQ(erase_dir(log, embedded), 0);
-        TST_TRUE(tst_file_has(log, "\"decisions\":2,") && tst_file_has(log, "\"outcomes\":1,") &&
+        /* alice-9-0's outcome and her conversation-level one in bob's conversation */
+        TST_TRUE(tst_file_has(log, "\"decisions\":2,") && tst_file_has(log, "\"outcomes\":2,") &&
                  tst_file_has(log, "\"aof_rewritten\":true"));
-        TST_TRUE(aof_loses(embedded, "alice-9-0") && aof_has(embedded, "bob-9-0"));
+        TST_TRUE(aof_loses(embedded, "alice-9-0") && aof_has(embedded, "bob-9-0") &&
+                 aof_has(embedded, "bob-4"));
+        /* Nothing interrupted: the next erase has nothing to rewrite. */
+        char log2[700];
+        snprintf(log2, sizeof(log2), "%s/erase-nobody.log", f.dir);
+        TST_EQ(erase_dir_of(log2, embedded, "--user", "u-nobody"), 0);
+        TST_TRUE(tst_file_has(log2, "nothing of that customer") &&
+                 !tst_file_has(log2, "finished what an earlier") &&
+                 tst_file_has(log2, "\"aof_rewritten\":false"));
         /* Erasing a conversation keeps the outcome that names another user. */
         TST_EQ(erase_dir_of(log, embedded, "--conversation", "conv-carol"), 0);
         TST_TRUE(tst_file_has(log, "\"decisions\":1,\"outcomes\":0,"));

@@ -210,6 +210,17 @@ static void full_memory_refuses(void)
     /* A forbidden proof sent again is forbidden again, not a replay: nothing was kept. */
     signed_stats(b, &r, "q", clock_ms, "q0");
     TST_EQ(check(a, b, &r, PROTO_OP_STATS, "q", &err), PROTO_E_FORBIDDEN);
+    /* Feedback over fe's outcome cap (burst 2) keeps nothing either. */
+    int limited = 0;
+    for (int i = 0; i < 1100; i++) {
+        char nonce[32];
+        snprintf(nonce, sizeof(nonce), "r%d", i);
+        signed_stats(b, &r, "p", clock_ms, nonce);
+        limited += check(a, b, &r, PROTO_OP_FEEDBACK, "p", &err) == PROTO_E_RATE_LIMITED;
+    }
+    TST_EQ(limited, 1100 - 2);
+    signed_stats(b, &r, "p", clock_ms, "allowed-2");
+    TST_EQ(check(a, b, &r, PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
     fixture_fini(&x);
 }
 
