@@ -1,5 +1,5 @@
 /*
- * Compaction of a stream entries were deleted from (storage/store.h, sto_stream_compact):
+ * Compaction of a stream entries were deleted from (storage/erase.h, sto_stream_compact):
  * XDEL only marks an entry deleted, and its bytes stay in the radix-tree node that holds it
  * (Redis frees a node once all of its entries are deleted), in memory and in every RDB or
  * rewritten AOF. The stream is copied, entry by entry with the same ids, to KEY:compact, and
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "storage/erase.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
 

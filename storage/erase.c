@@ -1,5 +1,5 @@
 /*
- * Erasure of one customer's records (storage/store.h, sto_erase) and the pseudonym key.
+ * Erasure of one customer's records (storage/erase.h, sto_erase) and the pseudonym key.
  *
  * Passes over a policy's streams and its inbox, oldest first, in batches:
  *   1. the conversations of decisions naming the user (set C, with the one asked for; an
@@ -27,6 +27,7 @@
 #include "base/hash.h"
 #include "base/hset.h"
 #include "proto/auth.h"
+#include "storage/erase.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
 

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "proto/auth.h"
+#include "storage/erase.h"
 #include "storage/server.h"
 #include "tools/regcmd.h"
 
