@@ -390,7 +390,7 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
                       ? NULL
                       : inst_for(event_insts(x, o->event_id), o->arrived_ms);
         mine = names_customer(x, o->user_id, o->conversation_id) || (d != NULL && d->mine);
-        /* An outcome naming another user or conversation is that one's, whatever it addressed. */
+        /* An outcome naming another user is that user's, whatever it addressed. */
         mine = mine && (o->user_id[0] == '\0' || strcmp(o->user_id, x->user) == 0 ||
                         idset_has(&x->convs, o->conversation_id));
     } else {
