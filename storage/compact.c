@@ -44,37 +44,28 @@ static const char SWAP[] =
     "redis.call('DEL', KEYS[2]) return 0 end "
     "redis.call('RENAME', KEYS[2], KEYS[1]) return 1";
 
-/* The string value of @name in an XINFO STREAM reply @r, or NULL. */
-static const char *xinfo_str(const redisReply *r, const char *name)
+/* The value of field @name in an XINFO STREAM reply @r (a flat array of pairs), or NULL. */
+static const redisReply *xinfo_field(const redisReply *r, const char *name)
 {
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0) {
-            return v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS ? v->str : NULL;
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0) {
+            return r->element[i + 1];
         }
     }
     return NULL;
 }
 
-static long long xinfo_int(const redisReply *r, const char *name)
+static const char *xinfo_str(const redisReply *r, const char *name)
 {
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        const redisReply *k = r->element[i], *v = r->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, name) == 0) {
-            return v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
-        }
-    }
-    return -1;
+    const redisReply *v = xinfo_field(r, name);
+    return v != NULL && (v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS) ? v->str
+                                                                                         : NULL;
 }
 
-static base_err run_ok(sto_store *s, int argc, const char **argv, const size_t *lens)
+static long long xinfo_int(const redisReply *r, const char *name)
 {
-    redisReply *r = NULL;
-    base_err e = sto_run(s, argc, argv, lens, &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
+    const redisReply *v = xinfo_field(r, name);
+    return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : -1;
 }
 
 base_err sto_stream_state(sto_store *s, const char *key, sto_stream_info *out)
@@ -122,7 +113,7 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
     (void)snprintf(tmp, sizeof(tmp), "%s:compact", key);
     const char *del[] = {"DEL", tmp};
     size_t del_lens[] = {3, strlen(tmp)};
-    base_err e = run_ok(s, 2, del, del_lens); /* a copy an interrupted run left, always */
+    base_err e = sto_run_ok(s, 2, del, del_lens); /* a copy an interrupted run left, always */
     if (e == BASE_OK) {
         e = sto_make_key(lease, sizeof(lease), policy, "owner");
     }
@@ -170,7 +161,7 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
         const char *argv[] = {"XSETID",       tmp,  st.last_id, "ENTRIESADDED", added,
                               "MAXDELETEDID", "0-0"};
         size_t lens[] = {6, strlen(tmp), strlen(st.last_id), 12, strlen(added), 12, 3};
-        e = run_ok(s, 7, argv, lens);
+        e = sto_run_ok(s, 7, argv, lens);
     }
     uint64_t swapped = 0;
     if (e == BASE_OK) {
@@ -188,7 +179,7 @@ base_err sto_stream_compact(sto_store *s, const char *policy, const char *key, b
     if (e != BASE_OK) {
         char words[sizeof(s->refusal)];
         base_strlcpy(words, s->refusal, sizeof(words)); /* the DEL clears them */
-        (void)run_ok(s, 2, del, del_lens);              /* best effort: the next run drops it */
+        (void)sto_run_ok(s, 2, del, del_lens);          /* best effort: the next run drops it */
         base_strlcpy(s->refusal, words, sizeof(s->refusal));
         return e;
     }

@@ -632,12 +632,9 @@ base_err sto_rewrite_aof(sto_store *s, int timeout_ms, bool *out_rewritten, char
     }
     const char *argv[] = {"BGREWRITEAOF"};
     size_t lens[] = {12};
-    redisReply *r = NULL;
     bool again = false; /* one started before the erasure runs: wait for it, then start ours */
-    e = sto_run(s, 1, argv, lens, &r);
-    if (e == BASE_OK) {
-        freeReplyObject(r);
-    } else if (e == BASE_ESTORE && strstr(sto_store_refusal(s), "already in progress") != NULL) {
+    e = sto_run_ok(s, 1, argv, lens);
+    if (e == BASE_ESTORE && strstr(sto_store_refusal(s), "already in progress") != NULL) {
         again = true;
         e = BASE_OK;
     }
@@ -659,11 +656,10 @@ base_err sto_rewrite_aof(sto_store *s, int timeout_ms, bool *out_rewritten, char
         if (strcmp(running, "0") == 0 && strcmp(scheduled, "0") == 0) {
             if (again) {
                 again = false;
-                e = sto_run(s, 1, argv, lens, &r);
+                e = sto_run_ok(s, 1, argv, lens);
                 if (e != BASE_OK) {
                     return e;
                 }
-                freeReplyObject(r);
                 continue;
             }
             *out_rewritten = strcmp(status, "ok") == 0;
@@ -687,10 +683,5 @@ base_err sto_save_rdb(sto_store *s)
 {
     const char *argv[] = {"SAVE"};
     size_t lens[] = {4};
-    redisReply *r = NULL;
-    base_err e = sto_run(s, 1, argv, lens, &r);
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
-    return e;
+    return sto_run_ok(s, 1, argv, lens);
 }

@@ -8,13 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "proto/auth.h"
 #include "storage/codec.h"
 #include "storage/streamid.h"
 #include "storage/store_impl.h"
@@ -37,27 +36,9 @@ static atomic_bool process_shared;
 
 static void nonce_draw(void)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[NONCE_LEN / 2];
-    size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (r < 0 && errno != EINTR) {
-            break;
-        }
-        got += r > 0 ? (size_t)r : 0;
-    }
-    if (got < sizeof(raw)) { /* no entropy source: the pid and the clock tell processes apart */
-        struct timespec ts;
-        (void)clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t v =
-            ((uint64_t)getpid() << 40) ^ (uint64_t)ts.tv_sec * 1000000000u ^ (uint64_t)ts.tv_nsec;
-        memcpy(raw, &v, sizeof(raw));
-    }
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        nonce[2 * i] = hex[raw[i] >> 4];
-        nonce[2 * i + 1] = hex[raw[i] & 15];
-    }
+    char drawn[2 * 12 + 1]; /* proto_auth_nonce(): 12 random bytes in hex, the first 8 kept */
+    proto_auth_nonce(drawn, sizeof(drawn));
+    memcpy(nonce, drawn, NONCE_LEN);
     nonce[NONCE_LEN] = '\0';
 }
 
@@ -167,7 +148,6 @@ fail:
 base_err sto_lease_release(sto_store *s, const char *policy, const char *owner)
 {
     char key[STO_KEY_MAX], value[STO_LEASE_VALUE_MAX];
-    redisReply *r = NULL;
     base_err e = sto_make_key(key, sizeof(key), policy, "owner");
     if (e == BASE_OK) {
         e = sto_lease_value(owner, value, sizeof(value));
@@ -175,10 +155,7 @@ base_err sto_lease_release(sto_store *s, const char *policy, const char *owner)
     if (e == BASE_OK) {
         const char *argv[] = {"EVAL", LEASE_DROP, "1", key, value};
         size_t lens[] = {4, sizeof(LEASE_DROP) - 1, 1, strlen(key), strlen(value)};
-        e = sto_run(s, 5, argv, lens, &r);
-    }
-    if (r != NULL) {
-        freeReplyObject(r);
+        e = sto_run_ok(s, 5, argv, lens);
     }
     return e;
 }

@@ -461,6 +461,16 @@ fail:
     return e;
 }
 
+base_err sto_run_ok(sto_store *s, int argc, const char **argv, const size_t *lens)
+{
+    redisReply *r = NULL;
+    base_err e = sto_run(s, argc, argv, lens, &r);
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return e;
+}
+
 base_err sto_run_count(sto_store *s, int argc, const char **argv, const size_t *lens, uint64_t *out)
 {
     redisReply *r = NULL;

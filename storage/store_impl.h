@@ -146,6 +146,9 @@ base_err sto_run_any(sto_store *s, int argc, const char **argv, const size_t *le
  */
 base_err sto_run(sto_store *s, int argc, const char **argv, const size_t *lens, redisReply **out);
 
+/* sto_run() of a command whose reply only says it was done: the reply is dropped. */
+base_err sto_run_ok(sto_store *s, int argc, const char **argv, const size_t *lens);
+
 /*
  * Run one command whose reply is a count (XLEN, XTRIM...): *out gets it.
  * Return: sto_run()'s errors; BASE_EPROTO if the reply is not an integer >= 0.
