@@ -13,6 +13,7 @@
 #include "base/thread.h"
 #include "service/catalog_impl.h"
 #include "service/engine_impl.h"
+#include "service/lease.h"
 #include "storage/store.h"
 
 #define FULL_REREAD_MS 5000 /* reread every definition this often, announced or not */
@@ -200,6 +201,13 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
                         "policy %s is owned by instance \"%s\", which does not run shared = on "
                         "(it would never take what this instance forwarded): not following it",
                         pc->name, holder);
+    }
+    if (err == BASE_OK && !held && !follow && loud) {
+        /* Created in the catalog, another's (standby or shared = on): as at start. */
+        pc->def_version = version;
+        if (svc_lease_stand_by(cfg, pc, holder, t.left_ms)) {
+            return true;
+        }
     }
     if (err != BASE_OK || (!held && !follow)) {
         if (loud) {

@@ -183,11 +183,15 @@ typedef struct svc_config {
     _Atomic uint32_t n_policies;
     svc_policy_config policy[SVC_MAX_POLICIES];
     /*
-     * standby = on: the policies whose lease another instance held at start, moved out of
-     * policy[] by the daemon before the engine is built (set once, then read-only but for
-     * the flags). The catalog thread takes each over when its lease can be had.
+     * standby or shared = on: the policies another instance owns that this one stands by
+     * for: those whose lease another held at start, moved out of policy[] by the daemon
+     * before the engine is built, then those the catalog creates while another holds their
+     * lease (svc_lease_stand_by()). Room for SVC_MAX_POLICIES; NULL in neither mode. An
+     * entry is filled before the count that covers it is raised and never moved, so any
+     * thread may read the entries below the count it loaded; then read-only but for the
+     * flags. The catalog thread takes each over when its lease can be had.
      */
-    uint32_t n_waiting;
+    _Atomic uint32_t n_waiting;
     struct svc_waiting *waiting;
     /*
      * shared = on: by policy[] slot, whether another instance held its lease at start, so
@@ -206,7 +210,7 @@ typedef struct svc_following {
 /* A policy this instance stands by for (standby = on). */
 typedef struct svc_waiting {
     svc_policy_config cfg;    /* its definition; moved into policy[] at takeover */
-    char holder[SVC_URL_MAX]; /* the instance that held its lease at start */
+    char holder[SVC_URL_MAX]; /* the instance that held its lease when this one stood by */
     _Atomic bool taken;       /* served by this instance now (or given up) */
 } svc_waiting;
 

@@ -225,6 +225,24 @@ fail:
     return e;
 }
 
+bool svc_lease_stand_by(svc_config *cfg, svc_policy_config *pc, const char *holder, int64_t left_ms)
+{
+    uint32_t k = atomic_load(&cfg->n_waiting);
+    if (cfg->waiting == NULL || k >= SVC_MAX_POLICIES) {
+        return false;
+    }
+    svc_waiting *w = &cfg->waiting[k];
+    w->cfg = *pc;
+    base_strlcpy(w->holder, holder, sizeof(w->holder));
+    atomic_store(&w->taken, false);
+    atomic_store(&cfg->n_waiting, k + 1);
+    base_log_policy(BASE_LOG_INFO, w->cfg.name,
+                    "policy %s is owned by instance \"%s\" (its lease runs another %" PRId64
+                    " ms): standing by, to take it over if that lease runs out",
+                    w->cfg.name, holder, left_ms);
+    return true;
+}
+
 base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, char *errbuf,
                          size_t errlen)
 {
@@ -281,14 +299,7 @@ base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, ch
             cfg->policy[kept++] = cfg->policy[i];
             continue;
         }
-        svc_waiting *w = &cfg->waiting[cfg->n_waiting++];
-        w->cfg = cfg->policy[i];
-        base_strlcpy(w->holder, holder, sizeof(w->holder));
-        atomic_store(&w->taken, false);
-        base_log_policy(BASE_LOG_INFO, w->cfg.name,
-                        "policy %s is owned by instance \"%s\" (its lease runs another %" PRId64
-                        " ms): standing by, to take it over if that lease runs out",
-                        w->cfg.name, holder, left_ms);
+        (void)svc_lease_stand_by(cfg, &cfg->policy[i], holder, left_ms); /* room for all */
     }
     for (uint32_t i = kept; i < n; i++) {
         memset(&cfg->policy[i], 0, sizeof(cfg->policy[i]));

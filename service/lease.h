@@ -64,6 +64,17 @@ void svc_lease_on_lost(svc_lease *l, svc_lease_lost_fn fn, void *arg);
 base_err svc_lease_split(const char *url, svc_config *cfg, const char *owner, char *errbuf,
                          size_t errlen);
 
+/*
+ * standby or shared = on: stand by for @pc, whose lease @holder holds for another @left_ms
+ * (logged): appended to @cfg->waiting, @pc moved into it. Requests for it are answered
+ * `unavailable` naming @holder, and service/catalog.c tries its lease every
+ * registry_poll_ms. An entry is filled before the count that covers it is raised, so any
+ * thread may read the entries below the count it loaded. False (nothing moved) when
+ * @cfg has no waiting list (neither mode) or it is full.
+ */
+bool svc_lease_stand_by(svc_config *cfg, svc_policy_config *pc, const char *holder,
+                        int64_t left_ms);
+
 /* Whether a lease was found taken by another instance while running. */
 bool svc_lease_lost(const svc_lease *l);
 

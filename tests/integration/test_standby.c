@@ -9,6 +9,8 @@
  * and it stops on its own ("lost ownership"). Stopped cleanly, "b" hands the
  * lease back at once: "a" started again (standing by too) takes it and recovers "b"'s model.
  * A definition put in the catalog while "b" stands by is the one "b" serves at its takeover.
+ * A policy the catalog creates while both run is owned by the first to take its lease; the
+ * other stands by for it as for p (unavailable, naming the owner; not unknown_policy).
  * Every acknowledged outcome is in the outcomes stream once. Every process is stopped.
  */
 #include <signal.h>
@@ -91,6 +93,32 @@ static bool definition_version_is(tst_daemon *f, int want, int timeout_ms)
     }
 }
 
+/*
+ * Which of @x and @y owns policy q, as "a" or "b", once one serves it and the other lists
+ * it under `standby` with that owner; NULL if that does not happen within 10 s.
+ */
+static const char *q_owner(tst_daemon *x, tst_daemon *y)
+{
+    for (int64_t dl = tst_now_ms() + 10000; tst_now_ms() < dl; tst_nap()) {
+        json_t *sx = tst_stats(x), *sy = tst_stats(y);
+        const char *ox = json_string_value(json_object_get(json_object_get(sx, "standby"), "q"));
+        const char *oy = json_string_value(json_object_get(json_object_get(sy, "standby"), "q"));
+        const char *owner = NULL;
+        if (tst_stat_int(sx, "q", "model_version") >= 0 && oy != NULL && strcmp(oy, "a") == 0) {
+            owner = "a";
+        } else if (tst_stat_int(sy, "q", "model_version") >= 0 && ox != NULL &&
+                   strcmp(ox, "b") == 0) {
+            owner = "b";
+        }
+        json_decref(sx);
+        json_decref(sy);
+        if (owner != NULL) {
+            return owner;
+        }
+    }
+    return NULL;
+}
+
 int main(void)
 {
     tst_daemon a, b;
@@ -129,6 +157,34 @@ int main(void)
         TST_STREQ(json_string_value(json_object_get(json_object_get(sb_stats, "standby"), "p")),
                   "a");
         json_decref(sb_stats);
+
+        /*
+         * A policy the catalog creates while both run: the first to take its lease owns it,
+         * the other stands by for it (not unknown_policy until a later reread).
+         */
+        char qdef[700];
+        snprintf(qdef, sizeof(qdef), "%s/q.ini", a.dir);
+        FILE *qf = fopen(qdef, "w");
+        TST_TRUE(qf != NULL &&
+                 fputs("[policy q]\ndim = 2\nactions = a, b\nsignal.resolved = 1\n", qf) >= 0 &&
+                 fclose(qf) == 0);
+        const char *put_q[] = {"policy", "put", "--file", qdef, NULL};
+        TST_EQ(tst_daemon_cli(&a, "test", put_q), 0);
+        const char *qo = q_owner(&a, &b);
+        printf("# q, created in the catalog: owned by %s\n", qo != NULL ? qo : "(neither)");
+        TST_TRUE(qo != NULL);
+        if (qo != NULL) {
+            tst_daemon *other = strcmp(qo, "a") == 0 ? &b : &a;
+            TST_OK(tst_callf(other, &r,
+                             "{\"op\":\"decide\",\"policy\":\"q\",\"context\":{\"embedding\":"
+                             "[1,0]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
+                             "{\"id\":\"b\",\"base_logit\":0}]}"));
+            char want[16];
+            snprintf(want, sizeof(want), "\"%s\"", qo);
+            TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
+                     strstr(r.error.message, want) != NULL);
+            printf("# the other on q: %s\n", r.ok ? "ok" : r.error.message);
+        }
 
         int ok = 0;
         for (int i = 0; i < 60; i++) {
@@ -172,6 +228,16 @@ int main(void)
         printf("# b serves p %lld ms after a stopped (lease 1500 ms)\n", (long long)served);
         TST_TRUE(served >= 0 && served < 10000);
         TST_TRUE(definition_version_is(&b, 1, 0)); /* at once: not at a later reread */
+        if (qo != NULL && strcmp(qo, "a") == 0) {
+            /* q, stood by for since the catalog created it, is taken over as p is. */
+            bool q_served = false;
+            for (int64_t dl = tst_now_ms() + 5000; !q_served && tst_now_ms() < dl; tst_nap()) {
+                json_t *st = tst_stats(&b);
+                q_served = tst_stat_int(st, "q", "model_version") >= 0;
+                json_decref(st);
+            }
+            TST_TRUE(q_served);
+        }
         TST_TRUE(tst_file_has(b.log, "taken over from instance"));
         TST_TRUE(settle(&b, &vb, sb, sizeof(sb)));
         printf("# a before it stopped: version %lld checksum %s; b after the takeover: %lld %s\n",
