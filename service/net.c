@@ -90,6 +90,7 @@ struct svc_net {
     nng_socket pull;
     bool have_pull;
     nng_aio *pull_aio;
+    nng_aio *pull_now; /* no callback: pull_cb's non-blocking receives (pull_take_now()) */
     bool (*pull_ready)(void *arg, size_t pending); /* NULL: always */
     /*
      * While pull_ready says no, the waiter thread asks again every PULL_WAIT_MS. A thread
@@ -480,6 +481,24 @@ static void *pull_waiter(void *arg)
     return NULL;
 }
 
+/*
+ * The next message a connection already delivered, or NULL: nng_recvmsg() with
+ * NNG_FLAG_NONBLOCK, on one aio kept for it (nng 1.5.2's nng_recvmsg() allocates an aio per
+ * call, and with it reads getrandom(2)). pull_cb only: its calls never overlap.
+ */
+static nng_msg *pull_take_now(svc_net *n)
+{
+    nng_aio_set_timeout(n->pull_now, NNG_DURATION_ZERO);
+    nng_recv_aio(n->pull, n->pull_now);
+    nng_aio_wait(n->pull_now);
+    if (nng_aio_result(n->pull_now) != 0) {
+        return NULL;
+    }
+    nng_msg *m = nng_aio_get_msg(n->pull_now);
+    nng_aio_set_msg(n->pull_now, NULL);
+    return m;
+}
+
 static void pull_cb(void *arg)
 {
     svc_net *n = arg;
@@ -495,8 +514,8 @@ static void pull_cb(void *arg)
          * be a hand-off to another nng thread.
          */
         nng_msg *m = NULL;
-        for (int k = 0; k < PULL_DRAIN_MAX && pull_may_take(n) == PULL_TAKE &&
-                        nng_recvmsg(n->pull, &m, NNG_FLAG_NONBLOCK) == 0;
+        for (int k = 0;
+             k < PULL_DRAIN_MAX && pull_may_take(n) == PULL_TAKE && (m = pull_take_now(n)) != NULL;
              k++) {
             pull_dispatch(n, m);
         }
@@ -630,7 +649,8 @@ base_err svc_net_open(const svc_net_opts *o, svc_net_handler h, void *arg, svc_n
         if (e != BASE_OK) {
             goto fail;
         }
-        if (nng_aio_alloc(&n->pull_aio, pull_cb, n) != 0) {
+        if (nng_aio_alloc(&n->pull_now, NULL, NULL) != 0 ||
+            nng_aio_alloc(&n->pull_aio, pull_cb, n) != 0) {
             e = BASE_ENOMEM;
             goto fail;
         }
@@ -737,6 +757,10 @@ void svc_net_free(svc_net *n)
     if (n->pull_aio != NULL) {
         nng_aio_stop(n->pull_aio);
         nng_aio_free(n->pull_aio);
+    }
+    if (n->pull_now != NULL) {
+        nng_aio_stop(n->pull_now);
+        nng_aio_free(n->pull_now);
     }
     for (size_t k = 0; k < n->n_slots; k++) {
         nng_ctx_close(n->slots[k].ctx);
