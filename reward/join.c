@@ -91,9 +91,11 @@ void rwd_join_free(rwd_join *j)
     base_free(j);
 }
 
-void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found)
+void rwd_join_contains(const rwd_join *j, const char *event_id, int64_t now_ms, bool *out_found)
 {
-    *out_found = rwd_join_entry_find(j, event_id) != NULL;
+    /* The newest entry of an id has the latest deadline: a new one waits for the last to close. */
+    const rwd_entry *e = rwd_join_entry_find(j, event_id);
+    *out_found = e != NULL && e->deadline > now_ms;
 }
 
 bool rwd_join_closed_recently(const rwd_join *j, const char *event_id)
@@ -192,7 +194,9 @@ static void attach_held(rwd_join *j, rwd_entry *e, int64_t now)
 
 base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms)
 {
-    if (d->event_id[0] == '\0' || rwd_join_entry_find(j, d->event_id) != NULL) {
+    bool open = false;
+    rwd_join_contains(j, d->event_id, now_ms, &open);
+    if (d->event_id[0] == '\0' || open) {
         return BASE_EINVAL;
     }
     if (j->heap.n >= j->max_pending) {

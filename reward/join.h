@@ -99,8 +99,12 @@ typedef struct rwd_join rwd_join;
 base_err rwd_join_new(const rwd_spec *spec, size_t max_pending, rwd_join **out);
 void rwd_join_free(rwd_join *j); /* frees every pending decision; accepts NULL */
 
-/* Whether a decision with @event_id is pending or deferred. Changes nothing. */
-void rwd_join_contains(const rwd_join *j, const char *event_id, bool *out_found);
+/*
+ * Whether a decision with @event_id is pending or deferred with its window open at @now_ms.
+ * One whose window closed at or before @now_ms is not, even before rwd_join_expire() has
+ * emitted it: the same id then names a new decision (docs/rewards.md). Changes nothing.
+ */
+void rwd_join_contains(const rwd_join *j, const char *event_id, int64_t now_ms, bool *out_found);
 
 /* Whether a decision with @event_id closed and is still remembered (late_memory_ms). */
 bool rwd_join_closed_recently(const rwd_join *j, const char *event_id);
@@ -133,7 +137,10 @@ void rwd_join_peek_outcomes(const rwd_join *j, const char *event_id, rwd_outcome
  * Takes @d on success; on failure the caller still owns it. Held early
  * outcomes for its event id are attached in arrival order (a held correction
  * replaces the held outcome it supersedes).
- * Return: BASE_OK; BASE_EINVAL for an empty or already pending event id;
+ * A decision whose window closed by @now_ms may still wait for rwd_join_expire() under the
+ * same event id: both are held until then, and lookups by that id find the newer.
+ * Return: BASE_OK; BASE_EINVAL for an empty event id, or one pending with its window
+ *         open at @now_ms (rwd_join_contains());
  *         BASE_ELIMIT when max_pending decisions are pending; BASE_ENOMEM.
  */
 base_err rwd_join_add_decision(rwd_join *j, base_decision *d, int64_t now_ms);

@@ -177,7 +177,7 @@ static proto_errcode admit_decision(svc_prt *p, base_decision *d, const char *in
     int64_t now = d->ts_ms;
     bool dup = false;
     rwd_join_stats js;
-    rwd_join_contains(p->join, d->event_id, &dup);
+    rwd_join_contains(p->join, d->event_id, now, &dup); /* a closed window's id is free */
     /* From the inbox, a copy a retried append left may come after the original closed. */
     dup = dup || (inbox_id != NULL && rwd_join_closed_recently(p->join, d->event_id));
     rwd_join_get_stats(p->join, &js);

@@ -23,9 +23,16 @@
  * and the join holds what it held, so the next windows close identically.
  */
 
-static uint64_t id_hash(const char *id)
+/*
+ * The key of a decision in the set of joined ones: its event id, time and log sequence
+ * number, since an event id names a new decision once the window of the last closed
+ * (docs/rewards.md), and a joined record carries its decision whole.
+ */
+static uint64_t decision_key(const base_decision *d)
 {
-    return base_hash64(id, strlen(id), 0x6a6f696e6564ULL) | 1u;
+    uint64_t h = base_hash64(d->event_id, strlen(d->event_id), 0x6a6f696e6564ULL);
+    uint64_t at[2] = {(uint64_t)d->ts_ms, d->lsn};
+    return base_hash64(at, sizeof(at), h) | 1u;
 }
 
 #define REPLAY_BATCH 256
@@ -112,7 +119,7 @@ static base_err replay_joined(svc_prt *p, const svc_log_reader *st, const char *
                 e = BASE_EPROTO;
                 break;
             }
-            e = base_hset_put(joined, id_hash(j->decision->event_id), 0);
+            e = base_hset_put(joined, decision_key(j->decision), 0);
             rwd_join_mark_closed(p->join, j->decision->event_id, j->decision->conversation_id,
                                  j->joined_ts_ms);
             if (sto_sid_cmp_text(id, applied) > 0) {
@@ -162,12 +169,13 @@ static base_err replay_join(svc_prt *p, const svc_log_reader *st, const char *fr
         if (take_d) {
             const base_decision *d = c->en[c->i].rec;
             bool pending = false;
-            rwd_join_contains(p->join, d->event_id, &pending);
+            rwd_join_contains(p->join, d->event_id, d->ts_ms, &pending);
             /*
-             * Not made pending again: overflow decisions (never were),
-             * decisions already joined, and a repeat of a pending one.
+             * Not made pending again: overflow decisions (never were), decisions already
+             * joined, and a repeat of a pending one (a copy a retried append left). The same
+             * event id after the window of the one before it closed is a new decision.
              */
-            if (!d->overflow && !pending && !base_hset_get(joined, id_hash(d->event_id), NULL)) {
+            if (!d->overflow && !pending && !base_hset_get(joined, decision_key(d), NULL)) {
                 base_decision *copy = base_decision_clone(d);
                 e = copy == NULL ? BASE_ENOMEM : rwd_join_add_decision(p->join, copy, d->ts_ms);
                 if (e == BASE_OK) {

@@ -418,7 +418,7 @@ static void test_window_boundary(void)
     add_dec(j, "b", "", 0, ts, false, ts);
     TST_EQ(rwd_join_next_deadline(j), ts + DAY_MS);
     bool found = false;
-    rwd_join_contains(j, "a", &found);
+    rwd_join_contains(j, "a", ts, &found);
     TST_TRUE(found);
 
     /* ts + window - 1: still open. */
@@ -435,9 +435,52 @@ static void test_window_boundary(void)
     TST_TRUE(jb != NULL && jb->defaulted);
     const base_joined *ja = find_joined(&b, "a");
     TST_TRUE(ja != NULL && ja->joined_ts_ms == ts + DAY_MS);
-    rwd_join_contains(j, "a", &found);
+    rwd_join_contains(j, "a", ts, &found);
     TST_TRUE(!found);
     TST_EQ(rwd_join_next_deadline(j), INT64_MAX);
+    batch_free(&b);
+    rwd_join_free(j);
+}
+
+/*
+ * An event id whose window closed names a new decision at once, before expire() emitted the
+ * closed one (docs/rewards.md): both are held, outcomes go to the new one, and expire()
+ * emits each with its own reward, the closed one first.
+ */
+static void test_reuse_before_expire(void)
+{
+    rwd_spec s;
+    support_spec(&s);
+    rwd_join *j = mk_join(&s, 8);
+    batch b = {.n = 0};
+    if (j == NULL) {
+        return;
+    }
+    const int64_t ts = 1000, end = ts + DAY_MS;
+    add_dec(j, "a", "", 0, ts, false, ts);
+    TST_EQ(add_out(j, mk_out("a", "thumbs_up", 1.0, ts + 5), ts + 5), RWD_MATCHED);
+    /* One millisecond before its window closes the id is taken. */
+    base_decision *early = mk_dec("a", "", 0, end - 1, false);
+    TST_EQ(rwd_join_add_decision(j, early, end - 1), BASE_EINVAL);
+    base_decision_free(early);
+    bool found = false;
+    rwd_join_contains(j, "a", end - 1, &found);
+    TST_TRUE(found);
+    rwd_join_contains(j, "a", end, &found);
+    TST_TRUE(!found);
+    /* At its close it is free again, with nothing expired yet. */
+    add_dec(j, "a", "", 0, end, false, end);
+    base_decision *third = mk_dec("a", "", 0, end + 1, false);
+    TST_EQ(rwd_join_add_decision(j, third, end + 1), BASE_EINVAL); /* the new one's window */
+    base_decision_free(third);
+    TST_EQ(add_out(j, mk_out("a", "thumbs_down", 1.0, end + 2), end + 2), RWD_MATCHED);
+    TST_EQ(expire_into(j, end, &b), 1);
+    TST_TRUE(b.n == 1 && b.j[0]->decision->ts_ms == ts);
+    TST_NEAR(reward_of(&b, "a"), 0.5, TOL); /* the thumbs up only */
+    rwd_join_contains(j, "a", end + 3, &found);
+    TST_TRUE(found);
+    TST_EQ(expire_into(j, end + DAY_MS, &b), 1);
+    TST_TRUE(b.n == 2 && b.j[1]->decision->ts_ms == end && b.j[1]->reward < 0.0);
     batch_free(&b);
     rwd_join_free(j);
 }
@@ -1848,6 +1891,7 @@ static void test_many_pending_through_growth(void)
 int main(void)
 {
     test_peek_gives_the_reward_so_far();
+    test_reuse_before_expire();
     test_new_and_names();
     test_carry_stats();
     test_aggregations();
