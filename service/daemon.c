@@ -360,7 +360,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     char err[512] = "";
     svc_dispatch disp;
     svc_auth *auth = NULL;
-    svc_dispatch_init(&disp);
+    svc_dispatch_init(&disp, manual_clock_ms >= 0);
     base_err e = svc_auth_new(cfg, &auth);
     if (e != BASE_OK) {
         base_log(BASE_LOG_ERROR, "out of memory");

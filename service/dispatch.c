@@ -4,8 +4,9 @@
 #include "proto/reply.h"
 #include "proto/request.h"
 
-void svc_dispatch_init(svc_dispatch *d)
+void svc_dispatch_init(svc_dispatch *d, bool manual_clock)
 {
+    d->manual_clock = manual_clock;
     atomic_init(&d->eng, NULL);
     atomic_init(&d->refused_starting, 0);
     for (size_t i = 0; i < PROTO_E_COUNT; i++) {
@@ -84,6 +85,14 @@ static void reply_error(const svc_replier *r, proto_errcode code, const char *me
 /* Before the engine is up: health says so, everything else is retryable. */
 static void answer_starting(svc_dispatch *d, const proto_request *req, const svc_replier *r)
 {
+    if (req->op == PROTO_OP_CLOCK && !d->manual_clock) {
+        /* Not retryable: refused as the engine refuses it once up. */
+        count_reject(d, PROTO_E_UNKNOWN_OP);
+        if (r->send != NULL) {
+            reply_error(r, PROTO_E_UNKNOWN_OP, SVC_CLOCK_UNKNOWN);
+        }
+        return;
+    }
     atomic_fetch_add(&d->refused_starting, 1);
     if (r->send == NULL) {
         return; /* nobody waits (the PULL socket waits for svc_dispatch_pull_ready() instead) */

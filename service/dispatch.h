@@ -34,13 +34,17 @@
 typedef struct svc_dispatch {
     _Atomic(svc_engine *) eng;             /* NULL while starting */
     svc_auth *auth;                        /* borrowed; NULL or disabled: no proofs asked */
+    bool manual_clock;                     /* --manual-clock: the `clock` op is known */
     atomic_uint_fast64_t refused_starting; /* requests answered before the engine was up */
     /* refusals made before the engine was up, by code: handed to its `rejected` then */
     atomic_uint_fast64_t early[PROTO_E_COUNT];
 } svc_dispatch;
 
-/* A dispatcher in state STARTING (caller's storage; nothing to release). */
-void svc_dispatch_init(svc_dispatch *d);
+/*
+ * A dispatcher in state STARTING (caller's storage; nothing to release). @manual_clock:
+ * the daemon runs on the manual clock, so `clock` is an op it knows while starting too.
+ */
+void svc_dispatch_init(svc_dispatch *d, bool manual_clock);
 
 /* Require proofs checked by @a (borrowed, outlives every call); before any request. */
 void svc_dispatch_set_auth(svc_dispatch *d, svc_auth *a);

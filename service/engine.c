@@ -232,8 +232,7 @@ void svc_engine_count_reject(svc_engine *e, proto_errcode code)
 static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r)
 {
     if (!e->clock->manual) {
-        svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP,
-                          "op 'clock' needs a daemon started with --manual-clock");
+        svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP, SVC_CLOCK_UNKNOWN);
         return;
     }
     if (q->clock_set_ms >= 0) {

@@ -150,6 +150,9 @@ void svc_engine_stop(svc_engine *e, int drain_timeout_ms);
  */
 void svc_engine_handle(svc_engine *e, const proto_request *req, const svc_replier *r);
 
+/* Why `clock` is unknown to a daemon without --manual-clock (also while it starts). */
+#define SVC_CLOCK_UNKNOWN "op 'clock' needs a daemon started with --manual-clock"
+
 /* Count a request rejected before it reached the engine (decode errors). */
 void svc_engine_count_reject(svc_engine *e, proto_errcode code);
 

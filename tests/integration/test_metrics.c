@@ -20,6 +20,7 @@
 #include "http.h"
 #include "proc.h"
 #include "prom.h"
+#include "proto/json.h"
 #include "proto/stats.h"
 #include "tap.h"
 
@@ -184,6 +185,30 @@ static void http_port_in_use_fails_start(tst_daemon *f)
     TST_TRUE(tst_file_has(log, "cannot listen: Address in use"));
 }
 
+/* The error code of a `clock` request to @url (PROTO_E_NONE if it was answered ok). */
+static int clock_op_code(const char *url)
+{
+    rlfeed_client *c = NULL;
+    base_buf b;
+    base_buf_init(&b, 1024);
+    char err[128];
+    uint8_t *rep = NULL;
+    size_t len = 0;
+    rlfeed_reply out;
+    int code = -1;
+    if (proto_json_to_msgpack("{\"v\":1,\"op\":\"clock\",\"advance_ms\":1}", &b, err,
+                              sizeof(err)) == BASE_OK &&
+        rlfeed_client_open(url, 5000, &c) == BASE_OK &&
+        rlfeed_client_call(c, b.data, b.len, &rep, &len) == BASE_OK &&
+        rlfeed_reply_decode(rep, len, &out) == BASE_OK) {
+        code = out.ok ? PROTO_E_NONE : (int)out.error.code;
+    }
+    base_free(rep);
+    rlfeed_client_close(c);
+    base_buf_fini(&b);
+    return code;
+}
+
 /*
  * While a daemon is starting (its private redis-server held back by a gate
  * file the test opens), /healthz is 200 and /readyz and /metrics are 503
@@ -245,6 +270,8 @@ static void starting_is_not_ready(tst_daemon *f)
         TST_TRUE(tst_http_get(http, "/api/v1/policies", 5000, &r));
         TST_EQ(r.status, 503);
         tst_http_response_fini(&r);
+        /* `clock` without --manual-clock is unknown_op while starting too, not retryable. */
+        TST_EQ(clock_op_code(url), PROTO_E_UNKNOWN_OP);
     }
     fp = fopen(gate, "w");
     if (fp != NULL) {
@@ -269,6 +296,7 @@ static void starting_is_not_ready(tst_daemon *f)
         proto_stats_decode(rep, len, &after) == BASE_OK) {
         TST_EQ(after.rejected[PROTO_E_BAD_JSON], 1);
         TST_EQ(after.rejected[PROTO_E_UNAVAILABLE], 2);
+        TST_EQ(after.rejected[PROTO_E_UNKNOWN_OP], 1);
         /* The feedback and the policies page; the bad JSON was refused before it. */
         TST_TRUE(tst_file_has(log, "(2 requests answered \"starting\" before)"));
         proto_stats_fini(&after);
