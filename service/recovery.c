@@ -313,6 +313,19 @@ base_err svc_prt_restore(svc_prt *p, const svc_log_reader *store, bool new_versi
         base_snapshot_free(m);
         return err;
     }
+    /*
+     * A stream the replay read nothing of ends at its scan position: that is its tail until
+     * the writer stores more, so the marks taken from now on (and the retention bound a
+     * checkpoint derives from them) start there, not at "" (which trims nothing).
+     */
+    char tails[3][BASE_STREAM_ID_MAX + 1];
+    const char *scan[3] = {[STO_DECISIONS] = sd, [STO_OUTCOMES] = so, [STO_JOINED] = sj};
+    svc_prt_read_tails(p, tails);
+    for (int k = 0; k < 3; k++) {
+        if (tails[k][0] == '\0' && scan[k][0] != '\0') {
+            svc_prt_set_tail(p, (sto_kind)k, scan[k]);
+        }
+    }
     /* The scan positions cover everything rebuilt: the first mark. */
     p->next_lsn = next_lsn;
     if (fresh) {
