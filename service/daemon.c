@@ -432,6 +432,13 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         e = BASE_EINVAL;
         goto done;
     }
+    /* Before the private redis-server, which keeps its files there too. */
+    if (cfg->data_dir[0] != '\0') {
+        e = check_data_dir(cfg->data_dir);
+        if (e != BASE_OK) {
+            goto done;
+        }
+    }
     e = start_redis(cfg, &srv, &url);
     if (e != BASE_OK) {
         goto done;
@@ -483,10 +490,6 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
                                 : "");
     /* Records a shutdown could not store, before anything new is written. */
     if (cfg->data_dir[0] != '\0') {
-        e = check_data_dir(cfg->data_dir);
-        if (e != BASE_OK) {
-            goto done;
-        }
         e = replay_spills(cfg, url, owner);
         if (e != BASE_OK) {
             goto done;

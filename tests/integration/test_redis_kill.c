@@ -233,6 +233,15 @@ static void second_on_the_data_dir_changes_nothing(tst_daemon *f, const char *pa
     TST_TRUE(srv == NULL && strstr(err, "Not a directory") != NULL);
     struct stat st;
     TST_TRUE(stat(file, &st) == 0 && (st.st_mode & 0777) == 0644 && st.st_size == 0);
+
+    /* rlfeedd on a data_dir it cannot create: the words operations.md gives, naming it. */
+    char under[720], want[800];
+    snprintf(under, sizeof(under), "%s/data", file);
+    const char *bad[] = {"--config", f->conf,      "--url", url, "--http-url",
+                         "",         "--data-dir", under,   NULL};
+    TST_EQ(tst_run("RLFEEDD", bad, log, 20000), 1);
+    snprintf(want, sizeof(want), "data_dir %s: cannot create it: Not a directory", under);
+    TST_TRUE(tst_file_has(log, want));
 }
 
 static void private_server_is_restarted(void)
