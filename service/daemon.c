@@ -338,6 +338,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
     /* A file-size limit (ulimit -f) is a write error (EFBIG), as a full disk is, not a kill. */
     signal(SIGXFSZ, SIG_IGN);
 
+    uint64_t started = base_mono_ns();
     base_clock clock;
     if (manual_clock_ms >= 0) {
         base_clock_init_manual(&clock, manual_clock_ms);
@@ -649,12 +650,15 @@ done:;
         base_log(BASE_LOG_INFO, "stopped %s after %.1f s",
                  rep.spilled > 0 ? "with records spilled" : "cleanly",
                  (double)(base_mono_ns() - t0) / 1e9);
-    } else {
+    } else if (lost_lease || rep.lost > 0) {
         base_log(BASE_LOG_ERROR, "stopped after %.1f s: %s (exit status 1)",
                  (double)(base_mono_ns() - t0) / 1e9,
-                 lost_lease     ? "another instance owns a policy now"
-                 : rep.lost > 0 ? "records were not stored"
-                                : "the start failed, as logged above");
+                 lost_lease ? "another instance owns a policy now" : "records were not stored");
+    } else {
+        /* How long the start tried (a hung Redis: about redis_timeout_ms), not the stop. */
+        base_log(BASE_LOG_ERROR,
+                 "stopped: the start failed after %.1f s, as logged above (exit status 1)",
+                 (double)(base_mono_ns() - started) / 1e9);
     }
     if (!lease_stopped) {
         /*
