@@ -17,6 +17,7 @@
 #include "base/buf.h"
 #include "proto/reply.h"
 #include "proto/request.h"
+#include "proto/url.h"
 
 /* The request id nng's REQ puts in front of every request: the daemon's cap counts it. */
 
@@ -143,7 +144,8 @@ static base_err err_from_nng(int rv)
 
 static bool url_ok(const char *url)
 {
-    return url != NULL && url[0] != '\0' && strlen(url) <= RLFEED_CLIENT_URL_MAX;
+    return url != NULL && url[0] != '\0' && strlen(url) <= RLFEED_CLIENT_URL_MAX &&
+           proto_url_dialable(url);
 }
 
 /*

@@ -148,7 +148,8 @@ base_err rlfeed_key_load(const char *path, proto_auth_keyfile *out, char *errbuf
  * rlfeed_client_use_key() / rlfeed_push_use_key() - sign every request sent from now on
  * with @key (copied): the "auth" entry of docs/protocol.md section 2a, the current time and
  * a fresh nonce, so each request is accepted once. Requests passed to rlfeed_client_call()
- * or rlfeed_push_send() must then not carry an "auth" entry of their own.
+ * or rlfeed_push_send() must then not carry an "auth" entry of their own, and must be one
+ * msgpack map (the entry is added to it): anything else is BASE_EINVAL, and not sent.
  * Return: BASE_OK; BASE_EINVAL for NULL.
  */
 base_err rlfeed_client_use_key(rlfeed_client *c, const proto_auth_keyfile *key);
@@ -184,10 +185,11 @@ void rlfeed_client_close(rlfeed_client *c);
 
 /*
  * rlfeed_client_call() - send the msgpack request @req and return the raw reply.
- * @req: @req_len bytes (borrowed; not validated here, the service does that)
+ * @req: @req_len bytes (borrowed; not validated here, the service does that, but with a key
+ *       loaded (rlfeed_client_use_key()) it must be one msgpack map, to be signed)
  * On success *out_reply is a base_alloc()ed copy of the reply (free with
  * base_free()) and *out_len its length (>= 1). Nothing is written on failure.
- * Return: BASE_OK; BASE_EINVAL if @req_len is 0; BASE_ELIMIT past
+ * Return: BASE_OK; BASE_EINVAL if @req_len is 0 (or, signing, @req is not a map); BASE_ELIMIT past
  *         PROTO_MAX_MSG_BYTES; BASE_EPROTO for an empty reply; BASE_ETIMEDOUT;
  *         BASE_ECLOSED; BASE_EIO; BASE_ENOMEM.
  */

@@ -8,6 +8,7 @@
 #include <nng/nng.h>
 
 #include "base/utf8.h"
+#include "proto/url.h"
 #include "service/config.h"
 #include "service/tls.h"
 
@@ -203,47 +204,6 @@ static base_err resolve_policies(svc_config *c, svc_client_config *cl, char *err
     return BASE_OK;
 }
 
-/* A port as a URL gives it: 1 to 5 digits, at most 65535. */
-static bool port_ok(const char *s)
-{
-    size_t n = strspn(s, "0123456789");
-    return n >= 1 && n <= 5 && s[n] == '\0' && atol(s) <= 65535;
-}
-
-/*
- * The port written in URL @u ("9808" of "http://[::1]:9808/x") into @out, or false if the
- * text names none: nng_url_parse() fills in a scheme's default (80 for http://), so an
- * http_url without its port would quietly listen on 80.
- */
-static bool written_port(const char *u, char *out, size_t size)
-{
-    const char *auth = strstr(u, "://");
-    if (auth == NULL) {
-        return false;
-    }
-    auth += 3;
-    size_t n = strcspn(auth, "/?#");
-    const char *host_end = auth;
-    if (auth[0] == '[') { /* an IPv6 literal: its colons are not the port's */
-        const char *close = memchr(auth, ']', n);
-        if (close == NULL) {
-            return false;
-        }
-        host_end = close + 1;
-    }
-    const char *colon = NULL;
-    for (const char *s = host_end; s < auth + n; s++) {
-        colon = *s == ':' ? s : colon;
-    }
-    size_t len = colon != NULL ? (size_t)(auth + n - colon - 1) : 0;
-    if (len == 0 || len >= size) {
-        return false;
-    }
-    memcpy(out, colon + 1, len);
-    out[len] = '\0';
-    return true;
-}
-
 /*
  * A URL nng can listen on for rlfeedd (url, pull_url): a transport it serves and, beyond
  * ipc, a numeric port written out (nng fills in 80 for a ws:// without one); checked here
@@ -269,8 +229,8 @@ bool svc_config_listen_url_ok(const char *u)
              (p->u_hostname != NULL && p->u_hostname[0] != '\0');
     } else if (ok) {
         char port[8];
-        ok = p->u_port != NULL && port_ok(p->u_port) && written_port(u, port, sizeof(port)) &&
-             port_ok(port);
+        ok = p->u_port != NULL && proto_url_port_ok(p->u_port) &&
+             proto_url_written_port(u, port, sizeof(port)) && proto_url_port_ok(port);
     }
     nng_url_free(p);
     return ok;
@@ -282,10 +242,11 @@ bool svc_config_http_url_ok(const char *u)
     nng_url *p = NULL;
     char port[8];
     if ((strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) ||
-        !written_port(u, port, sizeof(port)) || !port_ok(port) || nng_url_parse(&p, u) != 0) {
+        !proto_url_written_port(u, port, sizeof(port)) || !proto_url_port_ok(port) ||
+        nng_url_parse(&p, u) != 0) {
         return false;
     }
-    bool ok = p->u_port != NULL && port_ok(p->u_port);
+    bool ok = p->u_port != NULL && proto_url_port_ok(p->u_port);
     nng_url_free(p);
     return ok;
 }

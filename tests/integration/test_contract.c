@@ -372,6 +372,28 @@ static void client_reply_cap_and_arguments(tst_daemon *f)
     rlfeed_client *c = NULL;
     TST_EQ(rlfeed_client_open("tls+tcp://127.0.0.1:1", TIMEOUT_MS, &c), BASE_EINVAL);
     TST_TRUE(c == NULL);
+    /* URLs nothing can ever be dialed at are refused at open, not timed out at each call. */
+    char long_ipc[200];
+    snprintf(long_ipc, sizeof(long_ipc), "ipc:///tmp/%0108d.sock", 0); /* past sun_path */
+    const char *never[] = {"tcp://127.0.0.1:99999",
+                           "tcp://127.0.0.1:",
+                           "ws://[::1]:0x10/x",
+                           "ipc:///",
+                           "ipc://",
+                           long_ipc};
+    rlfeed_push *pu = NULL;
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        TST_EQ(rlfeed_client_open(never[i], TIMEOUT_MS, &c), BASE_EINVAL);
+        TST_EQ(rlfeed_push_open(never[i], TIMEOUT_MS, &pu), BASE_EINVAL);
+    }
+    TST_TRUE(c == NULL && pu == NULL);
+    /* The largest port and a default one (ws://) are dialable: opened, connecting later. */
+    const char *fine[] = {"tcp://127.0.0.1:65535", "ws://127.0.0.1/x"};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        TST_EQ(rlfeed_client_open(fine[i], TIMEOUT_MS, &c), BASE_OK);
+        rlfeed_client_close(c);
+        c = NULL;
+    }
 }
 
 /* The manual clock refuses to move past the largest time instead of wrapping. */
