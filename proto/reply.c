@@ -277,8 +277,8 @@ static bool decode_error(const msgpack_object *o, proto_reply *r)
         memcpy(code, f[0]->via.str.ptr, f[0]->via.str.size);
         code[f[0]->via.str.size] = '\0';
         proto_errcode_from_name(code, &r->error.code, &found);
-        if (!found) {
-            r->error.code = PROTO_E_INTERNAL;
+        if (!found || r->error.code == PROTO_E_NONE) {
+            r->error.code = PROTO_E_INTERNAL; /* "none" never comes with ok false */
         }
     }
     r->error.message[0] = '\0';

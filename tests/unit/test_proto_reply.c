@@ -97,6 +97,13 @@ static void error_reply_round_trips_code_and_message(void)
     TST_EQ(r.error.code, PROTO_E_INTERNAL);
     TST_STREQ(r.error.message, "kept");
 
+    /* "none" is no error code: an error reply naming it is read as internal, never as 0. */
+    base_buf_reset(&b);
+    MUST_OK(proto_json_to_msgpack("{\"ok\":false,\"error\":{\"code\":\"none\"}}", &b, NULL, 0));
+    MUST_OK(proto_reply_decode(b.data, b.len, &r));
+    TST_TRUE(!r.ok);
+    TST_EQ(r.error.code, PROTO_E_INTERNAL);
+
     base_buf_reset(&b);
     MUST_OK(proto_json_to_msgpack("{\"ok\":false}", &b, NULL, 0));
     TST_EQ(proto_reply_decode(b.data, b.len, &r), BASE_EPROTO);
