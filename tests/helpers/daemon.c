@@ -153,6 +153,14 @@ bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_a
     return true;
 }
 
+bool tst_daemon_start_clock(tst_daemon *f, long long clock_ms)
+{
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%lld", clock_ms);
+    const char *extra[] = {"--manual-clock", ms, NULL};
+    return tst_daemon_start(f, true, extra);
+}
+
 bool tst_daemon_log_http_url(const char *log_path, int timeout_ms, char *out, size_t len)
 {
     static const char key[] = "http on ";

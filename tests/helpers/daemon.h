@@ -61,6 +61,8 @@ bool tst_daemon_init_fsync(tst_daemon *f, const char *name, const char *config,
                            const char *appendfsync);
 /* Start rlfeedd (with the fixture's Redis, or its own private one) plus extra args. */
 bool tst_daemon_start(tst_daemon *f, bool with_redis, const char *const *extra_args);
+/* tst_daemon_start() with the fixture's Redis on the manual clock, at @clock_ms. */
+bool tst_daemon_start_clock(tst_daemon *f, long long clock_ms);
 /*
  * The last "http on URL" of the daemon's log at @log_path (a restarted daemon
  * appends to it) into @out, polling until

@@ -79,10 +79,7 @@ static bool write_config(tst_daemon *f, const char *extra)
 
 static bool start(tst_daemon *f, long long clock_ms)
 {
-    char clock[32];
-    snprintf(clock, sizeof(clock), "%lld", clock_ms);
-    const char *args[] = {"--manual-clock", clock, NULL};
-    return tst_daemon_start(f, true, args) && f->http_url[0] != '\0';
+    return tst_daemon_start_clock(f, clock_ms) && f->http_url[0] != '\0';
 }
 
 /* One minute's traffic: decide; feedback for 9 in 10 ("resolved" 1 iff the best answer). */

@@ -32,14 +32,6 @@ static const char CONFIG[] = "[server]\n"
                              "signal.resolved = 1\n"
                              "signal.escalated = -1\n";
 
-static bool start(tst_daemon *f, long long now)
-{
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%lld", now);
-    const char *extra[] = {"--manual-clock", ms, NULL};
-    return tst_daemon_start(f, true, extra);
-}
-
 static bool decide_x(tst_daemon *f, rlfeed_reply *r)
 {
     return tst_callf(f, r,
@@ -83,7 +75,7 @@ static bool wait_joined(tst_daemon *f, uint64_t n)
 int main(void)
 {
     tst_daemon f;
-    bool up = tst_daemon_init(&f, "rlfeed-event-reuse", CONFIG) && start(&f, T0);
+    bool up = tst_daemon_init(&f, "rlfeed-event-reuse", CONFIG) && tst_daemon_start_clock(&f, T0);
     TST_TRUE(up);
     if (up) {
         rlfeed_reply r;
@@ -99,7 +91,7 @@ int main(void)
 
         /* A crash before any checkpoint: the replay rebuilds the join from the streams. */
         TST_TRUE(tst_daemon_kill(&f));
-        TST_TRUE(start(&f, T0 + WINDOW + 10));
+        TST_TRUE(tst_daemon_start_clock(&f, T0 + WINDOW + 10));
         json_t *st = tst_stats(&f);
         printf("# after the restart: %lld pending\n", tst_stat_int(st, "p", "pending"));
         TST_EQ(tst_stat_int(st, "p", "pending"), 1);

@@ -109,10 +109,7 @@ typedef struct run {
 
 static bool start(run *r)
 {
-    char start_ms[32];
-    snprintf(start_ms, sizeof(start_ms), "%lld", r->now);
-    const char *extra[] = {"--manual-clock", start_ms, NULL};
-    return tst_daemon_start(&r->f, true, extra);
+    return tst_daemon_start_clock(&r->f, r->now);
 }
 
 /* SIGKILL, then start again on the same Redis with the clock where it was. */

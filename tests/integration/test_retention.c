@@ -38,14 +38,6 @@ static const char CONFIG[] = "[server]\n"
                              "signal.resolved = 1\n"
                              "signal.escalated = -1\n";
 
-static bool start(tst_daemon *f, long long now)
-{
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%lld", now);
-    const char *extra[] = {"--manual-clock", ms, NULL};
-    return tst_daemon_start(f, true, extra);
-}
-
 static uint64_t stream_len(sto_store *s, sto_kind kind)
 {
     uint64_t n = 0;
@@ -95,7 +87,7 @@ int main(void)
     char err[128];
     bool up = tst_daemon_init(&f, "rlfeed-retention", CONFIG) &&
               sto_store_open(sto_server_url(f.redis), 5000, &s, err, sizeof(err)) == BASE_OK &&
-              start(&f, T0);
+              tst_daemon_start_clock(&f, T0);
     TST_TRUE(up);
     if (up) {
         int ok = 0;
@@ -108,7 +100,7 @@ int main(void)
         TST_EQ(tst_daemon_stop(&f), 0); /* its checkpoint: nothing pending, at the tails */
         int64_t stopped = tst_now_ms();
 
-        TST_TRUE(start(&f, T0 + WINDOW));
+        TST_TRUE(tst_daemon_start_clock(&f, T0 + WINDOW));
         while (tst_now_ms() < stopped + 1200) {
             tst_nap(); /* the old entries age past retention_ms */
         }
