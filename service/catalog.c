@@ -28,12 +28,12 @@ struct svc_catalog {
     uint64_t applied[SVC_MAX_POLICIES]; /* the definition version seen per slot */
     /*
      * Per policy stood by for (cfg->waiting[k], standby = on): a newer definition from the
-     * catalog than the one read at start (svc_catalog_new_cfg(); NULL: none), its version,
-     * and whether the catalog retired it. A takeover serves what is in force now.
+     * catalog than the one read at start (svc_catalog_new_cfg(); NULL: none) and its
+     * version (whether the catalog retired it: waiting[k].retired). A takeover serves what
+     * is in force now.
      */
     svc_policy_config *newer[SVC_MAX_POLICIES];
     uint64_t newer_version[SVC_MAX_POLICIES];
-    bool waiting_retired[SVC_MAX_POLICIES];
     pthread_mutex_t lk;
     pthread_cond_t cv;
     bool stop; /* guarded by lk */
@@ -174,7 +174,7 @@ static void post_change(svc_engine *e, svc_prt *p, svc_policy_config *cfg)
  * taken (moved into the config, or freed).
  */
 static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, const char *origin,
-                   bool loud)
+                   bool loud, svc_waiting *w)
 {
     svc_config *cfg = c->cfg;
     svc_engine *e = c->eng;
@@ -208,6 +208,11 @@ static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, cons
         if (svc_lease_stand_by(cfg, pc, holder, t.left_ms)) {
             return true;
         }
+    }
+    if (err == BASE_OK && !held && !follow && w != NULL && svc_waiting_set_holder(w, holder)) {
+        base_log_policy(BASE_LOG_INFO, pc->name,
+                        "policy %s is owned by instance \"%s\" now: standing by for it", pc->name,
+                        holder);
     }
     if (err != BASE_OK || (!held && !follow)) {
         if (loud) {
@@ -286,16 +291,17 @@ static void take_over(svc_catalog *c)
             atomic_store(&w->taken, true);
             continue;
         }
-        if (k < SVC_MAX_POLICIES && c->waiting_retired[k]) {
+        if (atomic_load(&w->retired)) {
             continue; /* retired in the catalog meanwhile: not served */
         }
-        char origin[SVC_URL_MAX + 96];
+        char origin[SVC_URL_MAX + 96], holder[SVC_URL_MAX];
+        svc_waiting_holder(w, holder, sizeof(holder));
         snprintf(origin, sizeof(origin),
-                 "taken over from instance \"%s\" (its lease was released or ran out)", w->holder);
+                 "taken over from instance \"%s\" (its lease was released or ran out)", holder);
         /* The definition in force: the catalog's newest, else the one read at start. */
         svc_policy_config *newer = k < SVC_MAX_POLICIES ? c->newer[k] : NULL;
         svc_policy_config pc = newer != NULL ? *newer : w->cfg;
-        if (create(c, &pc, pc.def_version, origin, false)) {
+        if (create(c, &pc, pc.def_version, origin, false, w)) {
             if (newer != NULL) {
                 /* Its arrays now belong to policy[] (or are freed); the start's are unused. */
                 base_free((char *)newer - offsetof(struct svc_kept, cfg));
@@ -442,7 +448,15 @@ static void stood_by(svc_catalog *c, uint32_t k, const sto_policy_def *d)
         return;
     }
     c->newer_version[k] = d->version;
-    c->waiting_retired[k] = d->retired;
+    svc_waiting *w = &c->cfg->waiting[k];
+    if (atomic_exchange(&w->retired, d->retired) != d->retired) {
+        base_log_policy(BASE_LOG_INFO, w->cfg.name,
+                        d->retired ? "policy %s: retired by %s (catalog version %" PRIu64
+                                     "): no longer stood by for"
+                                   : "policy %s: created again by %s (catalog version %" PRIu64
+                                     "): standing by for it",
+                        w->cfg.name, d->actor, d->version);
+    }
     svc_catalog_free_cfg(c->newer[k]);
     c->newer[k] = NULL;
     if (d->retired) {
@@ -519,7 +533,7 @@ static void follow_one(svc_catalog *c, const char *name)
         char origin[sizeof(d.actor) + 96];
         snprintf(origin, sizeof(origin),
                  "created from the policy catalog, version %" PRIu64 " by %s", d.version, d.actor);
-        if (!create(c, pc, d.version, origin, true)) {
+        if (!create(c, pc, d.version, origin, true, NULL)) {
             svc_policy_config_fini(pc); /* tried again at the next full read */
         }
         base_free((char *)pc - offsetof(struct svc_kept, cfg));

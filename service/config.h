@@ -210,9 +210,16 @@ typedef struct svc_following {
 /* A policy this instance stands by for (standby = on). */
 typedef struct svc_waiting {
     svc_policy_config cfg;    /* its definition; moved into policy[] at takeover */
-    char holder[SVC_URL_MAX]; /* the instance that held its lease when this one stood by */
+    char holder[SVC_URL_MAX]; /* the instance holding its lease, as last found: the accessors */
     _Atomic bool taken;       /* served by this instance now (or given up) */
+    _Atomic bool retired;     /* retired in the catalog: unknown, not stood by for */
 } svc_waiting;
+
+/* @w's holder as last found into @out (cut to @size). Any thread. */
+void svc_waiting_holder(const svc_waiting *w, char *out, size_t size);
+
+/* Record @holder as @w's holder; true if that changed it. The catalog thread. */
+bool svc_waiting_set_holder(svc_waiting *w, const char *holder);
 
 /* shared = on: whether this instance follows policy[@i] (another instance owns it). */
 static inline bool svc_config_follows(const svc_config *c, uint32_t i)
@@ -220,7 +227,7 @@ static inline bool svc_config_follows(const svc_config *c, uint32_t i)
     return c->following != NULL && atomic_load(&c->following[i].on);
 }
 
-/* The waiting entry named @name that is not taken yet, or NULL. Any thread. */
+/* The waiting entry named @name that is neither taken nor retired, or NULL. Any thread. */
 const svc_waiting *svc_config_waiting(const svc_config *c, const char *name);
 
 /*

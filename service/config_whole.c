@@ -6,6 +6,7 @@
 
 #include <grp.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,11 +145,34 @@ void svc_config_fini(svc_config *c)
 const svc_waiting *svc_config_waiting(const svc_config *c, const char *name)
 {
     for (uint32_t i = 0; i < c->n_waiting; i++) {
-        if (!atomic_load(&c->waiting[i].taken) && strcmp(c->waiting[i].cfg.name, name) == 0) {
-            return &c->waiting[i];
+        const svc_waiting *w = &c->waiting[i];
+        if (!atomic_load(&w->taken) && !atomic_load(&w->retired) &&
+            strcmp(w->cfg.name, name) == 0) {
+            return w;
         }
     }
     return NULL;
+}
+
+/* Guards every svc_waiting's holder: written by the catalog thread, read by any. */
+static pthread_mutex_t holder_lk = PTHREAD_MUTEX_INITIALIZER;
+
+void svc_waiting_holder(const svc_waiting *w, char *out, size_t size)
+{
+    pthread_mutex_lock(&holder_lk);
+    base_strlcpy(out, w->holder, size);
+    pthread_mutex_unlock(&holder_lk);
+}
+
+bool svc_waiting_set_holder(svc_waiting *w, const char *holder)
+{
+    pthread_mutex_lock(&holder_lk);
+    bool changed = strcmp(w->holder, holder) != 0;
+    if (changed) {
+        base_strlcpy(w->holder, holder, sizeof(w->holder));
+    }
+    pthread_mutex_unlock(&holder_lk);
+    return changed;
 }
 
 const svc_policy_config *svc_config_policy(const svc_config *c, const char *name)

@@ -260,10 +260,12 @@ bool svc_engine_standby_message(svc_engine *e, const char *policy, char *msg, si
     if (w == NULL) {
         return false;
     }
+    char holder[SVC_URL_MAX];
+    svc_waiting_holder(w, holder, sizeof(holder));
     snprintf(msg, len,
              "policy \"%s\" is served by instance \"%s\"; this one takes it over if that "
              "lease runs out",
-             policy, w->holder);
+             policy, holder);
     return true;
 }
 

@@ -210,10 +210,11 @@ static base_err fill_stats(svc_engine *e, svc_prt *only, proto_stats *out, svc_o
     }
     for (uint32_t i = 0; only == NULL && i < e->cfg->n_waiting; i++) {
         const svc_waiting *w = &e->cfg->waiting[i];
-        if (!atomic_load(&w->taken) && out->n_standby < PROTO_STATS_MAX_STANDBY) {
+        if (!atomic_load(&w->taken) && !atomic_load(&w->retired) &&
+            out->n_standby < PROTO_STATS_MAX_STANDBY) {
             proto_standby_stats *sb = &out->standby[out->n_standby++];
             base_strlcpy(sb->policy, w->cfg.name, sizeof(sb->policy));
-            base_strlcpy(sb->owner, w->holder, sizeof(sb->owner)); /* cut if longer */
+            svc_waiting_holder(w, sb->owner, sizeof(sb->owner)); /* cut if longer */
         }
     }
     return BASE_OK;
@@ -370,7 +371,8 @@ bool svc_engine_ready(svc_engine *e, char *why, size_t whylen)
     }
     bool waiting = refused;
     for (uint32_t i = 0; i < e->cfg->n_waiting && !waiting; i++) {
-        waiting = !atomic_load(&e->cfg->waiting[i].taken);
+        waiting =
+            !atomic_load(&e->cfg->waiting[i].taken) && !atomic_load(&e->cfg->waiting[i].retired);
     }
     if (served == 0 && waiting) {
         snprintf(why, whylen, "standing by: another instance owns every policy");

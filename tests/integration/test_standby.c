@@ -184,6 +184,26 @@ int main(void)
             TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
                      strstr(r.error.message, want) != NULL);
             printf("# the other on q: %s\n", r.ok ? "ok" : r.error.message);
+            /* Retired, q is unknown there too, not served elsewhere; put again, stood by. */
+            const char *retire_q[] = {"policy", "retire", "--policy", "q", NULL};
+            TST_EQ(tst_daemon_cli(&a, "test", retire_q), 0);
+            bool unknown = false;
+            for (int64_t dl = tst_now_ms() + 5000; !unknown && tst_now_ms() < dl; tst_nap()) {
+                unknown =
+                    tst_callf(other, &r,
+                              "{\"op\":\"decide\",\"policy\":\"q\",\"context\":{"
+                              "\"embedding\":[1,0]},\"candidates\":[{\"id\":\"a\","
+                              "\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0}]}") == BASE_OK &&
+                    !r.ok && r.error.code == PROTO_E_UNKNOWN_POLICY;
+            }
+            TST_TRUE(unknown);
+            json_t *os = tst_stats(other);
+            TST_TRUE(json_object_get(json_object_get(os, "standby"), "q") == NULL);
+            json_decref(os);
+            TST_EQ(tst_daemon_cli(&a, "test", put_q), 0);
+            qo = q_owner(&a, &b);
+            printf("# q, put again: owned by %s\n", qo != NULL ? qo : "(neither)");
+            TST_TRUE(qo != NULL);
         }
 
         int ok = 0;
