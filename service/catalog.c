@@ -169,13 +169,15 @@ static void post_change(svc_engine *e, svc_prt *p, svc_policy_config *cfg)
 /*
  * A policy this instance does not serve yet (one only the catalog defines, or one it stood
  * by for): its lease, its runtime recovered from its checkpoint and streams, then served.
- * @version is its definition version, @origin says where it comes from (for the log). False
- * if its lease could not be had: @pc is left to the caller (try again later); else @pc was
- * taken (moved into the config, or freed).
+ * @version is its definition version, @origin says where it comes from (for the log), @w
+ * the entry stood by for (NULL: new in the catalog, whose refusals are logged and which is
+ * stood by for when another holds its lease). False if its lease could not be had: @pc is
+ * left to the caller (try again later); else @pc was taken (moved into the config, or freed).
  */
 static bool create(svc_catalog *c, svc_policy_config *pc, uint64_t version, const char *origin,
-                   bool loud, svc_waiting *w)
+                   svc_waiting *w)
 {
+    bool loud = w == NULL;
     svc_config *cfg = c->cfg;
     svc_engine *e = c->eng;
     uint32_t i = cfg->n_policies;
@@ -301,7 +303,7 @@ static void take_over(svc_catalog *c)
         /* The definition in force: the catalog's newest, else the one read at start. */
         svc_policy_config *newer = k < SVC_MAX_POLICIES ? c->newer[k] : NULL;
         svc_policy_config pc = newer != NULL ? *newer : w->cfg;
-        if (create(c, &pc, pc.def_version, origin, false, w)) {
+        if (create(c, &pc, pc.def_version, origin, w)) {
             if (newer != NULL) {
                 /* Its arrays now belong to policy[] (or are freed); the start's are unused. */
                 base_free((char *)newer - offsetof(struct svc_kept, cfg));
@@ -533,7 +535,7 @@ static void follow_one(svc_catalog *c, const char *name)
         char origin[sizeof(d.actor) + 96];
         snprintf(origin, sizeof(origin),
                  "created from the policy catalog, version %" PRIu64 " by %s", d.version, d.actor);
-        if (!create(c, pc, d.version, origin, true, NULL)) {
+        if (!create(c, pc, d.version, origin, NULL)) {
             svc_policy_config_fini(pc); /* tried again at the next full read */
         }
         base_free((char *)pc - offsetof(struct svc_kept, cfg));

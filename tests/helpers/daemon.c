@@ -504,3 +504,16 @@ bool tst_decide_feedback(tst_daemon *d, tst_daemon *f, int i)
                      i, i % 3 == 0 ? "resolved" : "escalated", i) == BASE_OK &&
            r.ok;
 }
+
+base_err tst_decide(tst_daemon *f, const char *policy, const char *event_id, rlfeed_reply *r)
+{
+    char ev[BASE_ID_MAX + 20] = "";
+    if (event_id != NULL) {
+        snprintf(ev, sizeof(ev), "\"event_id\":\"%s\",", event_id);
+    }
+    return tst_callf(f, r,
+                     "{\"op\":\"decide\",\"policy\":\"%s\",%s\"context\":{\"embedding\":[1,0]},"
+                     "\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\","
+                     "\"base_logit\":0}]}",
+                     policy, ev);
+}

@@ -104,6 +104,11 @@ bool tst_clock_set(tst_daemon *f, long long ms);
  * follower).
  */
 bool tst_decide_feedback(tst_daemon *d, tst_daemon *f, int i);
+/*
+ * A decide of @policy (actions a and b, embedding [1,0]) on @f under @event_id (NULL: none,
+ * the daemon makes one), into @r. The call's result (r->ok says the daemon's answer).
+ */
+base_err tst_decide(tst_daemon *f, const char *policy, const char *event_id, rlfeed_reply *r);
 bool tst_health_is(rlfeed_client *c, const char *want);
 bool tst_wait_health(rlfeed_client *c, const char *want, int timeout_ms);
 json_t *tst_stats(tst_daemon *f);

@@ -32,14 +32,6 @@ static const char CONFIG[] = "[server]\n"
                              "signal.resolved = 1\n"
                              "signal.escalated = -1\n";
 
-static bool decide_x(tst_daemon *f, rlfeed_reply *r)
-{
-    return tst_callf(f, r,
-                     "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"x\",\"context\":"
-                     "{\"embedding\":[1,0]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
-                     "{\"id\":\"b\",\"base_logit\":0}]}") == BASE_OK;
-}
-
 /* Acknowledged feedback @signal for "x" with @outcome_id; its status ("" if refused). */
 static const char *feedback_x(tst_daemon *f, const char *signal, const char *outcome_id)
 {
@@ -79,11 +71,11 @@ int main(void)
     TST_TRUE(up);
     if (up) {
         rlfeed_reply r;
-        TST_TRUE(decide_x(&f, &r) && r.ok);
+        TST_TRUE(tst_decide(&f, "p", "x", &r) == BASE_OK && r.ok);
         TST_STREQ(feedback_x(&f, "escalated", "o1"), "matched");
         TST_TRUE(tst_clock_set(&f, T0 + WINDOW)); /* its window closes */
         /* At once: before the tick turns the closed one into a joined example. */
-        TST_TRUE(decide_x(&f, &r));
+        TST_TRUE(tst_decide(&f, "p", "x", &r) == BASE_OK);
         printf("# x again right after its window closed: %s\n", r.ok ? "decided" : r.error.message);
         TST_TRUE(r.ok);
         TST_STREQ(feedback_x(&f, "resolved", "o2"), "matched");

@@ -69,17 +69,6 @@ static bool wait_join(tst_daemon *f, const char *key, long long want)
     return v >= want;
 }
 
-static bool decide(tst_daemon *f, const char *ev)
-{
-    rlfeed_reply r;
-    return tst_callf(f, &r,
-                     "{\"op\":\"decide\",\"policy\":\"p\",\"event_id\":\"%s\",\"context\":"
-                     "{\"embedding\":[1,0]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
-                     "{\"id\":\"b\",\"base_logit\":0}]}",
-                     ev) == BASE_OK &&
-           r.ok;
-}
-
 int main(void)
 {
     tst_daemon f;
@@ -105,11 +94,12 @@ int main(void)
             tst_nap(); /* the old entries age past retention_ms */
         }
         const long long t1 = T0 + 2 * WINDOW;
-        TST_TRUE(tst_clock_set(&f, t1) && decide(&f, "A"));
-        TST_TRUE(tst_clock_set(&f, t1 + WINDOW / 2) && decide(&f, "B"));
+        rlfeed_reply r;
+        TST_TRUE(tst_clock_set(&f, t1) && tst_decide(&f, "p", "A", &r) == BASE_OK && r.ok);
+        TST_TRUE(tst_clock_set(&f, t1 + WINDOW / 2) && tst_decide(&f, "p", "B", &r) == BASE_OK &&
+                 r.ok);
         TST_TRUE(tst_clock_set(&f, t1 + WINDOW)); /* A closes; B stays pending */
         TST_TRUE(wait_join(&f, "defaulted", 1));
-        rlfeed_reply r;
         TST_TRUE(tst_callf(&f, &r,
                            "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"B\","
                            "\"signal\":\"resolved\"}") == BASE_OK &&

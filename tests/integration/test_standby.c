@@ -133,10 +133,7 @@ int main(void)
     if (up) {
         /* "b" stands by: the policy is "a"'s. */
         rlfeed_reply r;
-        TST_OK(tst_callf(&b, &r,
-                         "{\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1,0]},"
-                         "\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\","
-                         "\"base_logit\":0}]}"));
+        TST_OK(tst_decide(&b, "p", NULL, &r));
         TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
                  strstr(r.error.message, "\"a\"") != NULL);
         printf("# b, standing by: %s\n", r.ok ? "ok" : r.error.message);
@@ -175,10 +172,7 @@ int main(void)
         TST_TRUE(qo != NULL);
         if (qo != NULL) {
             tst_daemon *other = strcmp(qo, "a") == 0 ? &b : &a;
-            TST_OK(tst_callf(other, &r,
-                             "{\"op\":\"decide\",\"policy\":\"q\",\"context\":{\"embedding\":"
-                             "[1,0]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},"
-                             "{\"id\":\"b\",\"base_logit\":0}]}"));
+            TST_OK(tst_decide(other, "q", NULL, &r));
             char want[16];
             snprintf(want, sizeof(want), "\"%s\"", qo);
             TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
@@ -189,12 +183,8 @@ int main(void)
             TST_EQ(tst_daemon_cli(&a, "test", retire_q), 0);
             bool unknown = false;
             for (int64_t dl = tst_now_ms() + 5000; !unknown && tst_now_ms() < dl; tst_nap()) {
-                unknown =
-                    tst_callf(other, &r,
-                              "{\"op\":\"decide\",\"policy\":\"q\",\"context\":{"
-                              "\"embedding\":[1,0]},\"candidates\":[{\"id\":\"a\","
-                              "\"base_logit\":0},{\"id\":\"b\",\"base_logit\":0}]}") == BASE_OK &&
-                    !r.ok && r.error.code == PROTO_E_UNKNOWN_POLICY;
+                unknown = tst_decide(other, "q", NULL, &r) == BASE_OK && !r.ok &&
+                          r.error.code == PROTO_E_UNKNOWN_POLICY;
             }
             TST_TRUE(unknown);
             json_t *os = tst_stats(other);
