@@ -111,10 +111,9 @@ static base_err check_change(const sto_change *c, size_t *out_bytes)
     return BASE_OK;
 }
 
-/* The canary share as text that strtod() reads back as exactly @v. */
-static void format_share(double v, char *out, size_t size)
+void sto_format_share(double v, char *out, size_t size)
 {
-    (void)snprintf(out, size, "%.15g", v); /* a double fits in 32 bytes */
+    (void)snprintf(out, size, "%.15g", v); /* a double fits in STO_SHARE_TEXT_MAX bytes */
     if (strtod(out, NULL) != v) {
         (void)snprintf(out, size, "%.17g", v);
     }
@@ -160,7 +159,7 @@ base_err sto_registry_change(sto_store *s, const char *policy, const sto_change 
                              char *out_audit_id)
 {
     char reg[STO_KEY_MAX], audit[STO_KEY_MAX], pinned[STO_KEY_MAX], model[STO_KEY_MAX];
-    char suffix[40], expect[24], to[24], canary[32];
+    char suffix[40], expect[24], to[24], canary[STO_SHARE_TEXT_MAX];
     const char *argv[CHANGE_FIXED + 2 * STO_AUDIT_MAX_FIELDS];
     size_t lens[CHANGE_FIXED + 2 * STO_AUDIT_MAX_FIELDS];
     size_t bytes = 0;
@@ -185,7 +184,7 @@ base_err sto_registry_change(sto_store *s, const char *policy, const sto_change 
     }
     (void)snprintf(expect, sizeof(expect), "%llu", (unsigned long long)c->expect); /* fits */
     (void)snprintf(to, sizeof(to), "%llu", (unsigned long long)c->to);             /* fits */
-    format_share(c->canary_op == STO_FIELD_SET ? c->canary : 0.0, canary, sizeof(canary));
+    sto_format_share(c->canary_op == STO_FIELD_SET ? c->canary : 0.0, canary, sizeof(canary));
     const char *serve = c->serve == STO_SERVE_PRODUCTION ? "production" : "online";
 
     int argc = 0;

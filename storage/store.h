@@ -444,6 +444,16 @@ typedef struct sto_change {
     size_t n_fields;         /* <= STO_AUDIT_MAX_FIELDS */
 } sto_change;
 
+/* The size of a share's text from sto_format_share(), with its NUL. */
+#define STO_SHARE_TEXT_MAX 32
+
+/*
+ * sto_format_share() - @v as the text the registry stores for a canary share:
+ * the shortest of "%.15g" and "%.17g" that strtod() reads back as exactly @v
+ * (so 0x0.8 and 5e-1 are both "0.5"). @size >= STO_SHARE_TEXT_MAX.
+ */
+void sto_format_share(double v, char *out, size_t size);
+
 typedef enum sto_change_result {
     STO_CHANGED = 0, /* everything asked was written, with one audit entry */
     STO_CONFLICT,    /* production was not @expect: nothing written */

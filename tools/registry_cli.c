@@ -167,7 +167,7 @@ int rlfeed_rollback_main(int argc, char **argv)
         goto done;
     }
     char reason[REASON_MAX], id[BASE_STREAM_ID_MAX + 1] = "";
-    if (reason_arg != NULL) {
+    if (reason_arg != NULL && reason_arg[0] != '\0') {
         (void)snprintf(reason, sizeof(reason), "%s", reason_arg); /* cut: a label */
     } else {
         (void)snprintf(reason, sizeof(reason), "%s",
@@ -522,7 +522,11 @@ int rlfeed_serve_main(int argc, char **argv)
         goto done;
     }
     const char *serve_v = clear ? "cleared" : mode != NULL ? mode : "unchanged";
-    const char *canary_v = clear ? "cleared" : canary_text != NULL ? canary_text : "unchanged";
+    char share[STO_SHARE_TEXT_MAX] = "";
+    if (canary_text != NULL) {
+        sto_format_share(ch.canary, share, sizeof(share)); /* as stored, not as typed */
+    }
+    const char *canary_v = clear ? "cleared" : canary_text != NULL ? share : "unchanged";
     sto_field fields[] = {
         {"action", "serve"}, {"who", c.who}, {"serve", serve_v}, {"canary", canary_v}};
     ch.fields = fields;

@@ -80,6 +80,22 @@ static uint64_t production(fixture *f, const char *policy)
     return sto_registry_get(f->s, policy, &g) == BASE_OK ? g.production : UINT64_MAX;
 }
 
+/* Whether the newest audit entry of @policy has @field = @want. */
+static bool newest_audit_says(fixture *f, const char *policy, const char *field, const char *want)
+{
+    sto_audit_entry *e = NULL;
+    size_t n = 0;
+    bool ok = sto_audit_read_newest(f->s, policy, 1, &e, &n) == BASE_OK && n == 1;
+    const char *v = ok ? sto_audit_field(&e[0], field) : NULL;
+    if (v == NULL || strcmp(v, want) != 0) {
+        printf("# newest audit entry of %s: %s = %s, not %s\n", policy, field,
+               v != NULL ? v : "(absent)", want);
+        ok = false;
+    }
+    sto_audit_free(e, n);
+    return ok;
+}
+
 static uint64_t audit_len(fixture *f, const char *policy)
 {
     uint64_t n = UINT64_MAX;
@@ -497,12 +513,14 @@ static void in_sample_and_holdout(fixture *f)
 static void serve_sets_and_clears(fixture *f)
 {
     json_t *j = NULL;
-    const char *set[] = {"--policy", "faq",  "--mode", "production",
-                         "--canary", "0.25", "--json", NULL};
+    /* The audit entry shows the share as stored, whatever its spelling. */
+    const char *set[] = {"--policy", "faq",    "--mode", "production",
+                         "--canary", "0x1p-2", "--json", NULL};
     TST_EQ(cli(f, &j, "serve", set), 0);
     TST_STREQ(jstr(j, "serve"), "production");
     TST_NEAR(jnum(j, "canary"), 0.25, 1e-12);
     json_decref(j);
+    TST_TRUE(newest_audit_says(f, "faq", "canary", "0.25"));
     sto_registry g;
     TST_OK(sto_registry_get(f->s, "faq", &g));
     TST_TRUE(g.serve == STO_SERVE_PRODUCTION && g.canary == 0.25);
@@ -546,6 +564,16 @@ static void bad_arguments_are_exit_2(fixture *f)
     TST_EQ(audit_len(f, "faq"), 7);
 }
 
+/* An empty --reason is no reason: the entry gets the default. */
+static void rollback_with_empty_reason(fixture *f)
+{
+    const char *args[] = {"--policy", "faq", "--reason", "", NULL};
+    TST_EQ(cli(f, NULL, "rollback", args), 0);
+    TST_EQ(production(f, "faq"), GOOD); /* undoes the rollback to 0 */
+    TST_TRUE(newest_audit_says(f, "faq", "reason", "rollback to the version production replaced"));
+    TST_EQ(audit_len(f, "faq"), 8);
+}
+
 int main(void)
 {
     sto_server_opts opts = {NULL, NULL, "always", true, 10000, false};
@@ -582,6 +610,7 @@ int main(void)
     in_sample_and_holdout(&f);
     serve_sets_and_clears(&f);
     bad_arguments_are_exit_2(&f);
+    rollback_with_empty_reason(&f);
 done:
     sto_store_close(f.s);
     sto_server_stop(f.srv);
