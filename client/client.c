@@ -17,6 +17,7 @@
 #include "base/buf.h"
 #include "proto/reply.h"
 #include "proto/request.h"
+#include "proto/tls.h"
 #include "proto/url.h"
 
 /* The request id nng's REQ puts in front of every request: the daemon's cap counts it. */
@@ -216,18 +217,25 @@ static base_err tls_client_config(const rlfeed_tls *o, const char *url, nng_tls_
             nng_url_free(u);
         }
     }
-    if (rv == 0 && o->cert_file != NULL && o->cert_file[0] != '\0') {
-        const char *kf = o->key_file != NULL && o->key_file[0] != '\0' ? o->key_file : o->cert_file;
+    bool has_cert = o->cert_file != NULL && o->cert_file[0] != '\0';
+    bool has_key = o->key_file != NULL && o->key_file[0] != '\0';
+    if (rv == 0 && has_key && !has_cert) {
+        rv = NNG_EINVAL; /* a key with no certificate to go with it */
+    }
+    if (rv == 0 && has_cert) {
         if (!base_buf_read_file(&cert, o->cert_file, why, sizeof(why)) ||
-            !base_buf_read_file(&key, kf, why, sizeof(why)) ||
+            !base_buf_read_file(&key, has_key ? o->key_file : o->cert_file, why, sizeof(why)) ||
             base_buf_append(&cert, "", 1) != BASE_OK || base_buf_append(&key, "", 1) != BASE_OK) {
             e = BASE_EIO;
             goto done;
         }
         rv = nng_tls_config_own_cert(t, (const char *)cert.data, (const char *)key.data, NULL);
+        if (rv == 0 && !proto_tls_key_is_certs(cert.data, cert.len, key.data, key.len)) {
+            rv = NNG_EINVAL; /* another certificate's key: every handshake would fail */
+        }
     }
     if (rv != 0) {
-        goto done; /* BASE_EINVAL: a file nng's TLS refused, or a bad name */
+        goto done; /* BASE_EINVAL: a file refused, a key not the certificate's, a bad name */
     }
     *out = t;
     t = NULL;

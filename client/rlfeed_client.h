@@ -172,8 +172,9 @@ typedef struct rlfeed_tls {
  * URL is BASE_EINVAL too). The files are read now.
  * A server that fails verification (or refuses the client's certificate) looks like one
  * that does not answer: calls time out (BASE_ETIMEDOUT) while the dialer retries.
- * Return: as rlfeed_client_open(); also BASE_EINVAL for no ca_file or a file nng refuses,
- *         BASE_EIO for a certificate or key file that cannot be read.
+ * Return: as rlfeed_client_open(); also BASE_EINVAL for no ca_file, a file nng refuses, a
+ *         key_file without a cert_file or a key that is not the certificate's; BASE_EIO for
+ *         a certificate or key file that cannot be read.
  */
 base_err rlfeed_client_open_tls(const char *url, int timeout_ms, const rlfeed_tls *tls,
                                 rlfeed_client **out_c);

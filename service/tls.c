@@ -4,12 +4,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include <mbedtls/pk.h>
-#include <mbedtls/x509_crt.h>
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
 #include "base/buf.h"
+#include "proto/tls.h"
 
 #define PEM_MAX_BYTES (1u << 20)
 
@@ -35,25 +34,6 @@ static bool read_pem(const char *key, const char *path, base_buf *b, char *errbu
         return false;
     }
     return true;
-}
-
-/*
- * Whether the private key in @key belongs to the first certificate in @cert (both PEM text
- * with its NUL counted, as read_pem leaves them): nng takes any pair, and a server with
- * another certificate's key fails every handshake instead of its start.
- */
-static bool key_is_the_certs(const base_buf *cert, const base_buf *key)
-{
-    mbedtls_x509_crt crt;
-    mbedtls_pk_context pk;
-    mbedtls_x509_crt_init(&crt);
-    mbedtls_pk_init(&pk);
-    bool ok = mbedtls_x509_crt_parse(&crt, cert->data, cert->len) >= 0 &&
-              mbedtls_pk_parse_key(&pk, key->data, key->len, NULL, 0) == 0 &&
-              mbedtls_pk_check_pair(&crt.pk, &pk) == 0;
-    mbedtls_pk_free(&pk);
-    mbedtls_x509_crt_free(&crt);
-    return ok;
 }
 
 base_err svc_tls_server(const svc_config *c, struct nng_tls_config **out, char *errbuf,
@@ -91,7 +71,7 @@ base_err svc_tls_server(const svc_config *c, struct nng_tls_config **out, char *
                      c->tls_cert, nng_strerror(rv));
             goto done;
         }
-        if (!key_is_the_certs(&cert, &key)) {
+        if (!proto_tls_key_is_certs(cert.data, cert.len, key.data, key.len)) {
             snprintf(errbuf, errlen,
                      "[server] tls_key %s is not the key of the certificate in tls_cert %s",
                      c->tls_key[0] != '\0' ? c->tls_key : c->tls_cert, c->tls_cert);

@@ -88,7 +88,10 @@ static bool served_as(const char *url, const char *ca, const char *cert, const c
     return ok;
 }
 
-/* client.md: TLS files are read at the call: BASE_EIO unreadable, BASE_EINVAL refused. */
+/*
+ * client.md: TLS files are read at the call: BASE_EIO unreadable, BASE_EINVAL refused, a
+ * key_file without a cert_file, or a key that is not the certificate's.
+ */
 static void client_tls_files(const char *url)
 {
     char missing[600], garbage[600];
@@ -109,6 +112,21 @@ static void client_tls_files(const char *url)
         TST_EQ(rlfeed_client_open_tls(url, SHORT_MS, &tls, &c), cases[i].want);
         TST_TRUE(c == NULL);
         rlfeed_client_close(c);
+    }
+    /* A client certificate with another's key (the server's), or a key with no certificate. */
+    char ca[600], cert[600], key[600];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    snprintf(cert, sizeof(cert), "%s/client.pem", dir);
+    snprintf(key, sizeof(key), "%s/server.key", dir);
+    const rlfeed_tls pairs[] = {{ca, cert, key, "localhost"}, {ca, NULL, key, "localhost"}};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        rlfeed_client *c = NULL;
+        rlfeed_push *p = NULL;
+        TST_EQ(rlfeed_client_open_tls(url, SHORT_MS, &pairs[i], &c), BASE_EINVAL);
+        TST_EQ(rlfeed_push_open_tls(url, SHORT_MS, &pairs[i], &p), BASE_EINVAL);
+        TST_TRUE(c == NULL && p == NULL);
+        rlfeed_client_close(c);
+        rlfeed_push_close(p);
     }
 }
 
