@@ -296,8 +296,8 @@ static void report_close(const svc_persist_report *rep, const svc_config *cfg)
 {
     bool temporary = cfg->redis_url[0] == '\0' && cfg->data_dir[0] == '\0';
     if (rep->outage_ms > 0) {
-        base_log(BASE_LOG_WARN, "shutdown: redis unreachable for the last %.1f s",
-                 (double)rep->outage_ms / 1e3);
+        base_log(BASE_LOG_WARN, "shutdown: redis %s for the last %.1f s",
+                 rep->refusing ? "refusing writes" : "unreachable", (double)rep->outage_ms / 1e3);
     }
     if (rep->spilled > 0) {
         base_log(BASE_LOG_WARN,

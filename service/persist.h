@@ -182,6 +182,7 @@ typedef struct svc_persist_report {
     uint64_t lost;         /* records neither stored nor spilled */
     uint64_t snapshots;    /* model snapshots not stored (not spilled) */
     uint64_t outage_ms;    /* Redis unreachable this long when the writer stopped (0: up) */
+    bool refusing;         /* ... reachable but refusing writes (out of memory, read-only) */
     char spill_path[4096]; /* the spill file, "" if none */
     char error[512];       /* why records were lost, "" if none were */
 } svc_persist_report;

@@ -85,6 +85,7 @@ void svc_persist_close(svc_persist *p, const svc_persist_close_opts *o, svc_pers
     pthread_join(p->thread, NULL);
     if (p->down_since_ns != 0) {
         out->outage_ms = (base_mono_ns() - p->down_since_ns) / 1000000u;
+        out->refusing = atomic_load(&p->redis_refusing);
     }
     spill(p, o->spill_dir, out);
     sto_store_close(p->store);

@@ -218,6 +218,7 @@ int main(void)
     printf("# stopped while refused: %lld ms\n", (long long)took);
     TST_TRUE(took < 10000 + 5000); /* the documented 10 s, with slack for a shared machine */
     TST_TRUE(tst_file_has(f.log, "records not stored in redis were spilled to"));
+    TST_TRUE(tst_file_has(f.log, "shutdown: redis refusing writes for the last"));
     /*
      * Started while Redis still refuses every write: the start stops at the first one, the
      * lease, with Redis's words. Then while Redis refuses only the spilled records (XADD
