@@ -1,5 +1,7 @@
 #include "base/hash.h"
 
+#include <sys/random.h>
+
 static uint64_t mix64(uint64_t z)
 {
     /* splitmix64 finaliser (Steele, Lea, Flood 2014). */
@@ -32,4 +34,14 @@ uint64_t base_splitmix64(uint64_t *state)
 double base_u64_to_unit(uint64_t u)
 {
     return (double)(u >> 11) * (1.0 / 9007199254740992.0);
+}
+
+void base_entropy_fill(void *p, size_t n)
+{
+    uint8_t *b = p;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(b + got, n - got, 0);
+        got += r > 0 ? (size_t)r : 0; /* r < 0: EINTR, a signal came first */
+    }
 }

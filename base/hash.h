@@ -39,4 +39,13 @@ uint64_t base_splitmix64(uint64_t *state);
 /* A double uniform in [0, 1) from the top 53 bits of @u. */
 double base_u64_to_unit(uint64_t u);
 
+/*
+ * base_entropy_fill() - @n bytes from the kernel's random source (getrandom(2)), for
+ * secrets, passwords and nonces: never for anything a decision or learning depends on (see
+ * above). Blocks until the source is seeded at boot; retries interrupted and short reads.
+ * getrandom() fails otherwise only for bad arguments or a kernel older than 3.17, which
+ * Debian 12 does not run.
+ */
+void base_entropy_fill(void *p, size_t n);
+
 #endif

@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
+#include "base/hash.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/utf8.h"
@@ -382,13 +382,7 @@ base_err proto_auth_keyfile_format(const proto_auth_keyfile *kf, base_buf *out)
 void proto_auth_nonce(char *out, size_t size)
 {
     uint8_t raw[12];
-    size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-        }
-    }
+    base_entropy_fill(raw, sizeof(raw));
     if (size >= 2 * sizeof(raw) + 1) {
         proto_auth_hex(raw, sizeof(raw), out);
     } else if (size > 0) {

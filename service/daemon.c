@@ -5,13 +5,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <mbedtls/platform_util.h>
 
+#include "base/hash.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "proto/auth.h"
@@ -238,8 +238,7 @@ static base_err pseudonym_key(const svc_config *cfg, sto_store *s, svc_engine *e
             return BASE_EINVAL;
         }
     } else {
-        while (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
-        }
+        base_entropy_fill(fresh, sizeof(fresh));
         e = sto_pseudonym_key(s, fresh, key);
         if (e != BASE_OK) {
             base_log(BASE_LOG_ERROR, "pseudonym key in redis (%s): %s", STO_PSEUDONYM_KEY,

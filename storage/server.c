@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "base/hash.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "storage/server_impl.h"
@@ -443,15 +443,7 @@ static base_err make_password(sto_server *s, char *errbuf, size_t errlen)
     static const char hex[] = "0123456789abcdef";
     unsigned char raw[PASS_BYTES];
     char path[PATH_MAX + 16];
-    size_t got = 0;
-    while (got < sizeof(raw)) {
-        ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-        if (r < 0 && errno != EINTR) {
-            sto_server_msg(errbuf, errlen, "cannot generate a redis password", strerror(errno));
-            return BASE_EIO;
-        }
-        got += r > 0 ? (size_t)r : 0;
-    }
+    base_entropy_fill(raw, sizeof(raw));
     for (size_t i = 0; i < sizeof(raw); i++) {
         s->pass[2 * i] = hex[raw[i] >> 4];
         s->pass[2 * i + 1] = hex[raw[i] & 15];

@@ -6,25 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
+#include "base/hash.h"
 #include "base/buf.h"
 #include "proto/auth.h"
 #include "service/config.h"
 
 #define EXIT_USAGE 2
-
-static void fill_random(uint8_t *p, size_t n)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = getrandom(p + got, n - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-        }
-    }
-}
 
 /* Write @b to a new file @path, mode 0600; false (and why on stderr) if it exists or fails. */
 static bool write_new(const char *path, const base_buf *b)
@@ -54,7 +43,7 @@ static int pseudonym_main(int argc, char **argv)
         fprintf(stderr, "usage: rlfeed key pseudonym --out FILE\n");
         return EXIT_USAGE;
     }
-    fill_random(key, sizeof(key));
+    base_entropy_fill(key, sizeof(key));
     proto_auth_hex(key, sizeof(key), hex);
     strcat(hex, "\n");
     base_buf_init(&b, 4096);
@@ -103,8 +92,8 @@ int rlfeed_key_main(int argc, char **argv)
     }
     memset(&kf, 0, sizeof(kf));
     snprintf(kf.client, sizeof(kf.client), "%s", name);
-    fill_random(kf.secret, sizeof(kf.secret));
-    fill_random(kf.salt, sizeof(kf.salt));
+    base_entropy_fill(kf.secret, sizeof(kf.secret));
+    base_entropy_fill(kf.salt, sizeof(kf.salt));
     base_buf_init(&b, 4096);
     /* Parse what will be written: the same checks a client makes when it loads the file. */
     if (proto_auth_keyfile_format(&kf, &b) != BASE_OK || b.len == 0 ||
