@@ -534,10 +534,21 @@ static base_err score(svc_prt *p, base_decision *d, double explore, uint64_t *se
     return BASE_OK;
 }
 
-static void make_event_id(svc_engine *e, char *out, size_t size)
+/*
+ * An event id for a decide that named none: the process's prefix and a count, and after
+ * @clashes > 0 (the ids before were taken: a client may send any text as its own event_id,
+ * also the next ones of the count) 64 random bits more, which no client can have guessed.
+ */
+static void make_event_id(svc_engine *e, int clashes, char *out, size_t size)
 {
     uint64_t seq = atomic_fetch_add(&e->id_seq, 1) + 1;
-    snprintf(out, size, "e%016" PRIx64 "-%" PRIu64, e->id_prefix, seq);
+    if (clashes == 0) {
+        snprintf(out, size, "e%016" PRIx64 "-%" PRIu64, e->id_prefix, seq);
+    } else {
+        uint64_t r;
+        base_entropy_fill(&r, sizeof(r));
+        snprintf(out, size, "e%016" PRIx64 "-%" PRIu64 "-%016" PRIx64, e->id_prefix, seq, r);
+    }
 }
 
 void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r)
@@ -549,43 +560,49 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
         svc_engine_reject(e, r, code, msg);
         return;
     }
-    if (q->event_id[0] != '\0') {
+    bool named = q->event_id[0] != '\0';
+    if (named) {
         base_strlcpy(d->event_id, q->event_id, sizeof(d->event_id));
     } else {
-        make_event_id(e, d->event_id, sizeof(d->event_id));
+        make_event_id(e, 0, d->event_id, sizeof(d->event_id));
     }
     d->source = BASE_SRC_DECIDE;
     d->deferred = q->deferred ? 1 : 0;
 
+    uint32_t segment = 0;
+    double budget = budget_of(p, q, &segment);
     uint64_t served_version = 0;
     double w = 1.0;
-    uint32_t segment = 0;
-    base_err err = score(p, d, budget_of(p, q, &segment), &served_version, &w);
-    if (err != BASE_OK) {
-        base_decision_free(d);
-        svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
-                          err == BASE_ENUMERIC
-                              ? "scoring overflowed on this input: its embedding or features "
-                                "are too large for the head (scores not finite)"
-                              : "scoring failed on this input");
-        return;
-    }
-
-    uint32_t slot_served = d->slot;
-    double p_logged = d->pmf[d->chosen];
-    float top = 0.0f;
-    for (uint32_t k = 0; k < d->n_cand; k++) {
-        top = d->pmf[k] > top ? d->pmf[k] : top;
-    }
-    double spent = top < 1.0f ? 1.0 - (double)top : 0.0; /* exploration: all but the top */
-    /*
-     * Encode the reply before the record changes hands. An id this instance generated can
-     * still be pending: a client may have sent the same text as its own event_id. The request
-     * named no id, so it takes the next one instead of a duplicate_event.
-     */
+    uint32_t slot_served = 0;
+    double p_logged = 0.0, spent = 0.0;
     base_buf b;
     base_buf_init(&b, 64u * 1024u);
-    for (int tries = 0;; tries++) {
+    /*
+     * Score, encode the reply, and log the decision, before the record changes hands. An id
+     * this instance generated can still be pending: a client may have sent the same text as
+     * its own event_id. The request named no id, so it takes another instead of a
+     * duplicate_event, and is scored again: the draw follows the event id (algorithms.md,
+     * section 7), so a decision is always the draw of the id it is logged under.
+     */
+    for (int clashes = 0;; clashes++) {
+        base_err err = score(p, d, budget, &served_version, &w);
+        if (err != BASE_OK) {
+            base_buf_fini(&b);
+            base_decision_free(d);
+            svc_engine_reject(e, r, err == BASE_ENUMERIC ? PROTO_E_NOT_FINITE : PROTO_E_BAD_REQUEST,
+                              err == BASE_ENUMERIC
+                                  ? "scoring overflowed on this input: its embedding or "
+                                    "features are too large for the head (scores not finite)"
+                                  : "scoring failed on this input");
+            return;
+        }
+        slot_served = d->slot;
+        p_logged = d->pmf[d->chosen];
+        float top = 0.0f;
+        for (uint32_t k = 0; k < d->n_cand; k++) {
+            top = d->pmf[k] > top ? d->pmf[k] : top;
+        }
+        spent = top < 1.0f ? 1.0 - (double)top : 0.0; /* exploration: all but the top */
         base_buf_reset(&b);
         err = proto_reply_decide(&b, d->event_id, q->cand[d->chosen].id, d->chosen, d->pmf,
                                  d->n_cand, served_version, base_slot_name(d->slot));
@@ -596,10 +613,10 @@ void svc_op_decide(svc_engine *e, svc_prt *p, const proto_request *q, const svc_
             return;
         }
         code = log_decision(p, d, msg, sizeof(msg));
-        if (code != PROTO_E_DUPLICATE_EVENT || q->event_id[0] != '\0' || tries == 7) {
+        if (code != PROTO_E_DUPLICATE_EVENT || named || clashes == 7) {
             break;
         }
-        make_event_id(e, d->event_id, sizeof(d->event_id));
+        make_event_id(e, clashes + 1, d->event_id, sizeof(d->event_id));
     }
     if (code != PROTO_E_NONE) {
         base_decision_free(d);

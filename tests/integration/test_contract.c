@@ -29,6 +29,7 @@
 #include "base/buf.h"
 #include "base/record.h"
 #include "client/rlfeed_client.h"
+#include "policy/head.h"
 #include "daemon.h"
 #include "proc.h"
 #include "proto/errors.h"
@@ -160,9 +161,22 @@ static void bad_dimension_reads_as_documented(tst_daemon *f)
     TST_STREQ(r.error.message, "context.embedding has 4 entries, policy 't' wants 2");
 }
 
+/* The id @k ahead of the generated @id in its count: "<prefix>-<n+@k>" for "<prefix>-<n>..." */
+static bool id_ahead(const char *id, int k, char *out, size_t size)
+{
+    const char *dash = strchr(id, '-');
+    if (dash == NULL) {
+        return false;
+    }
+    snprintf(out, size, "%.*s-%lld", (int)(dash - id), id, strtoll(dash + 1, NULL, 10) + k);
+    return true;
+}
+
 /*
  * An id the daemon generates is never refused as a duplicate: a client may have sent the
- * next one as its own event_id; the request that named none takes another.
+ * next ones as its own event_ids (eight of them, more than the daemon tries in its count);
+ * the request that named none takes another, and its candidate is the draw of the id it
+ * is logged under (algorithms.md, section 7; the policy's seed is 0).
  */
 static void generated_ids_never_collide(tst_daemon *f)
 {
@@ -170,22 +184,32 @@ static void generated_ids_never_collide(tst_daemon *f)
                                "\"candidates\":[{\"id\":\"a\",\"base_logit\":0.2},"
                                "{\"id\":\"b\",\"base_logit\":0.1}]";
     rlfeed_reply r;
-    TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",%s}", body));
-    TST_TRUE(r.ok);
-    char first[80], next[80];
-    snprintf(first, sizeof(first), "%s", r.event_id);
-    const char *dash = strrchr(first, '-');
-    TST_TRUE(dash != NULL);
-    if (dash == NULL) {
-        return;
+    long long high = 0; /* the highest count claimed: still pending, so never claimed again */
+    for (int claimed = 1; claimed <= 8; claimed++) {
+        char first[80] = "", next[80];
+        while (first[0] == '\0' || strtoll(strchr(first, '-') + 1, NULL, 10) <= high) {
+            TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",%s}", body));
+            TST_TRUE(r.ok && strchr(r.event_id, '-') != NULL);
+            if (!r.ok || strchr(r.event_id, '-') == NULL) {
+                return;
+            }
+            snprintf(first, sizeof(first), "%s", r.event_id);
+        }
+        high = strtoll(strchr(first, '-') + 1, NULL, 10) + claimed;
+        for (int k = 1; k <= claimed; k++) {
+            TST_TRUE(id_ahead(first, k, next, sizeof(next)));
+            TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",\"event_id\":\"%s\",%s}", next, body));
+            TST_TRUE(r.ok);
+        }
+        TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",%s}", body));
+        TST_TRUE(r.ok);
+        TST_TRUE(strncmp(r.event_id, first, (size_t)(strchr(first, '-') - first)) == 0);
+        TST_TRUE(strcmp(r.event_id, first) != 0);
+        for (int k = 1; k <= claimed; k++) {
+            TST_TRUE(id_ahead(first, k, next, sizeof(next)) && strcmp(r.event_id, next) != 0);
+        }
+        TST_EQ(r.chosen_index, pol_sample(r.pmf, r.n_pmf, r.event_id, 0));
     }
-    snprintf(next, sizeof(next), "%.*s-%lld", (int)(dash - first), first,
-             strtoll(dash + 1, NULL, 10) + 1);
-    TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",\"event_id\":\"%s\",%s}", next, body));
-    TST_TRUE(r.ok);
-    TST_OK(tst_callf(f, &r, "{\"op\":\"decide\",%s}", body));
-    TST_TRUE(r.ok);
-    TST_TRUE(strcmp(r.event_id, next) != 0 && strcmp(r.event_id, first) != 0);
 }
 
 /* An empty op, or one holding a NUL byte, is a bad request (protocol.md, section 1). */
