@@ -25,11 +25,15 @@ int64_t base_clock_now_ms(const base_clock *c)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void base_clock_set(base_clock *c, int64_t ms)
+bool base_clock_set(base_clock *c, int64_t ms)
 {
+    if (ms > BASE_CLOCK_MAX_MS) {
+        return !c->manual;
+    }
     if (c->manual) {
         atomic_store(&c->manual_ms, ms);
     }
+    return true;
 }
 
 bool base_clock_advance(base_clock *c, int64_t ms)
@@ -39,7 +43,7 @@ bool base_clock_advance(base_clock *c, int64_t ms)
     }
     int64_t now = atomic_load(&c->manual_ms);
     do {
-        if (ms > INT64_MAX - now) {
+        if (ms > BASE_CLOCK_MAX_MS - now) {
             return false;
         }
     } while (!atomic_compare_exchange_weak(&c->manual_ms, &now, now + ms));

@@ -27,10 +27,21 @@ typedef struct base_clock {
 void base_clock_init_system(base_clock *c);
 void base_clock_init_manual(base_clock *c, int64_t start_ms);
 int64_t base_clock_now_ms(const base_clock *c);
-void base_clock_set(base_clock *c, int64_t ms); /* manual clocks only; else ignored */
+/*
+ * The latest time a manual clock may show: 9999-12-31T23:59:59.999Z. Times are added to
+ * (a window of up to 400 days, then a memory of as long): a bound this far below INT64_MAX
+ * keeps every such sum in range.
+ */
+#define BASE_CLOCK_MAX_MS 253402300799999LL
+
+/*
+ * Manual clocks only (else ignored, returning true): set it to @ms >= 0. Return: false,
+ * and the clock unchanged, past BASE_CLOCK_MAX_MS.
+ */
+bool base_clock_set(base_clock *c, int64_t ms);
 /*
  * Manual clocks only (else ignored): move it on by @ms >= 0. Return: false, and the clock
- * unchanged, when that would pass INT64_MAX.
+ * unchanged, when that would pass BASE_CLOCK_MAX_MS.
  */
 bool base_clock_advance(base_clock *c, int64_t ms);
 

@@ -235,14 +235,15 @@ static void op_clock(svc_engine *e, const proto_request *q, const svc_replier *r
         svc_engine_reject(e, r, PROTO_E_UNKNOWN_OP, SVC_CLOCK_UNKNOWN);
         return;
     }
-    if (q->clock_set_ms >= 0) {
-        base_clock_set(e->clock, q->clock_set_ms);
-    } else if (!base_clock_advance(e->clock, q->clock_advance_ms)) {
+    bool set = q->clock_set_ms >= 0;
+    if (set ? !base_clock_set(e->clock, q->clock_set_ms)
+            : !base_clock_advance(e->clock, q->clock_advance_ms)) {
         char msg[PROTO_ERRMSG_MAX];
         snprintf(msg, sizeof(msg),
-                 "advance_ms %" PRId64 " would move the clock past the largest "
-                 "time (now %" PRId64 " ms)",
-                 q->clock_advance_ms, base_clock_now_ms(e->clock));
+                 "%s %" PRId64 " would move the clock past the largest time, %lld ms "
+                 "(now %" PRId64 " ms)",
+                 set ? "set_ms" : "advance_ms", set ? q->clock_set_ms : q->clock_advance_ms,
+                 BASE_CLOCK_MAX_MS, base_clock_now_ms(e->clock));
         svc_engine_reject(e, r, PROTO_E_OUT_OF_RANGE, msg);
         return;
     }

@@ -10,6 +10,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "policy/numerics.h"
 #include "proto/auth.h"
@@ -122,8 +123,10 @@ int main(int argc, char **argv)
         case 'm': {
             char *end = NULL;
             manual_clock = strtoll(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || manual_clock < 0) {
-                fprintf(stderr, "rlfeedd: --manual-clock needs a time in ms >= 0\n");
+            if (end == optarg || *end != '\0' || manual_clock < 0 ||
+                manual_clock > BASE_CLOCK_MAX_MS) {
+                fprintf(stderr, "rlfeedd: --manual-clock needs a time in ms, 0 .. %lld\n",
+                        BASE_CLOCK_MAX_MS);
                 return 2;
             }
             break;

@@ -428,6 +428,19 @@ static void clock_refuses_to_wrap(tst_daemon *f)
     TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
     TST_OK(tst_callf(f, &r, "{\"op\":\"clock\",\"advance_ms\":1}"));
     TST_TRUE(r.ok);
+    /*
+     * Nor past the end of year 9999 (protocol.md, section 5b): a window opened near 2^63 - 1
+     * would close as it opened.
+     */
+    static const char *const past[] = {"\"set_ms\":9223372036854745807",
+                                       "\"set_ms\":253402300800000",
+                                       "\"advance_ms\":253402300800000"};
+    for (size_t i = 0; i < sizeof(past) / sizeof(past[0]); i++) {
+        TST_OK(tst_callf(f, &r, "{\"op\":\"clock\",%s}", past[i]));
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_OUT_OF_RANGE);
+    }
+    TST_STREQ(r.error.message, "advance_ms 253402300800000 would move the clock past the largest "
+                               "time, 253402300799999 ms (now 1800000000001 ms)");
 }
 
 static void log_answers_with_event_id(tst_daemon *f)

@@ -307,11 +307,16 @@ static void manual_clock_moves_only_when_told(void)
     TST_EQ(base_clock_now_ms(&c), 1000);
     TST_TRUE(base_clock_advance(&c, 86400000));
     TST_EQ(base_clock_now_ms(&c), 86401000);
-    /* Past INT64_MAX it refuses and stays, rather than wrap to a negative time. */
+    /* Past BASE_CLOCK_MAX_MS (and so never past INT64_MAX) it refuses and stays. */
     TST_TRUE(!base_clock_advance(&c, INT64_MAX - 86400000));
+    TST_TRUE(!base_clock_advance(&c, BASE_CLOCK_MAX_MS - 86400999));
     TST_EQ(base_clock_now_ms(&c), 86401000);
-    TST_TRUE(base_clock_advance(&c, INT64_MAX - 86401000));
-    TST_EQ(base_clock_now_ms(&c), INT64_MAX);
+    TST_TRUE(!base_clock_set(&c, BASE_CLOCK_MAX_MS + 1));
+    TST_EQ(base_clock_now_ms(&c), 86401000);
+    TST_TRUE(base_clock_advance(&c, BASE_CLOCK_MAX_MS - 86401000));
+    TST_EQ(base_clock_now_ms(&c), BASE_CLOCK_MAX_MS);
+    TST_TRUE(base_clock_set(&c, 5));
+    TST_EQ(base_clock_now_ms(&c), 5);
     base_clock s;
     base_clock_init_system(&s);
     TST_TRUE(base_clock_now_ms(&s) > 1600000000000LL);
