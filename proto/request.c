@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,13 @@ static int cstr_ptr_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The index of the candidate whose id field @id is. */
+static size_t cand_index(const proto_request *r, const char *id)
+{
+    const proto_candidate *c = (const void *)(id - offsetof(proto_candidate, id));
+    return (size_t)(c - r->cand);
+}
+
 /* Reject two candidates with the same id: pmf entries and feedback would be ambiguous. */
 static base_err check_unique_ids(proto_request *r, proto_error *err)
 {
@@ -109,7 +117,10 @@ static base_err check_unique_ids(proto_request *r, proto_error *err)
     qsort(ids, r->n_cand, sizeof(*ids), cstr_ptr_cmp);
     for (uint32_t i = 1; i < r->n_cand; i++) {
         if (strcmp(ids[i - 1], ids[i]) == 0) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST, "two candidates have the same id");
+            size_t a = cand_index(r, ids[i - 1]), b = cand_index(r, ids[i]);
+            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
+                                "field 'candidates[%zu].id' repeats candidates[%zu].id",
+                                a > b ? a : b, a < b ? a : b);
             goto fail;
         }
     }
@@ -160,8 +171,7 @@ static base_err get_features(proto_request *r, uint32_t i, const msgpack_object 
         return BASE_OK;
     }
     if (!proto_mp_fvec_count(o, &n, &at, &fault)) {
-        return proto_error_set(err, PROTO_E_BAD_REQUEST,
-                               "field 'features' must be a bin of float32 or an array of numbers");
+        return proto_req_vec_fault(o, "features", fault, at, err);
     }
     if (n == 0) {
         return proto_error_set(err, PROTO_E_BAD_REQUEST, "field 'features' must not be empty");

@@ -176,6 +176,22 @@ base_err proto_req_get_ms(const msgpack_object *o, const char *name, int64_t *ou
     return BASE_OK;
 }
 
+base_err proto_req_vec_fault(const msgpack_object *o, const char *name, proto_mp_fault fault,
+                             uint32_t at, proto_error *err)
+{
+    if (fault == PROTO_MP_BAD_LENGTH) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                               "field '%s' is a bin of %" PRIu32 " bytes, not a multiple of 4",
+                               name, o->via.bin.size);
+    }
+    if (fault == PROTO_MP_BAD_ELEMENT) {
+        return proto_error_set(err, PROTO_E_BAD_REQUEST, "field '%s[%" PRIu32 "]' must be a number",
+                               name, at);
+    }
+    return proto_error_set(err, PROTO_E_BAD_REQUEST,
+                           "field '%s' must be a bin of float32 or an array of numbers", name);
+}
+
 /*
  * A required, non-empty float vector (bin of LE float32, or array of numbers) of at most
  * @max entries, allocated into *out; past @max it is @over_code.
@@ -194,17 +210,7 @@ base_err proto_req_get_vec(proto_request *r, enum proto_scratch_slot slot, const
         goto fail;
     }
     if (!proto_mp_fvec_count(o, &n, &at, &f)) {
-        if (f == PROTO_MP_BAD_LENGTH) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s' is a bin of %" PRIu32 " bytes, not a multiple of 4",
-                                name, o->via.bin.size);
-        } else if (f == PROTO_MP_BAD_ELEMENT) {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s[%" PRIu32 "]' must be a number", name, at);
-        } else {
-            e = proto_error_set(err, PROTO_E_BAD_REQUEST,
-                                "field '%s' must be a bin of float32 or an array of numbers", name);
-        }
+        e = proto_req_vec_fault(o, name, f, at, err);
         goto fail;
     }
     if (n > max) {

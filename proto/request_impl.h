@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/mp.h"
 #include "proto/request.h"
 
 struct msgpack_zone;
@@ -84,6 +85,14 @@ base_err proto_req_get_f32(const struct msgpack_object *o, const char *name, flo
 /* A non-negative integer field into *out, or -1 when absent. */
 base_err proto_req_get_ms(const struct msgpack_object *o, const char *name, int64_t *out,
                           proto_error *err);
+
+/*
+ * The error of float vector field @name, @o, that proto_mp_fvec_count() refused with
+ * @fault (@at: the element at fault): a bin whose length is not a multiple of 4, an
+ * element not a number, or neither a bin nor an array. Return: BASE_EINVAL.
+ */
+base_err proto_req_vec_fault(const struct msgpack_object *o, const char *name, proto_mp_fault fault,
+                             uint32_t at, proto_error *err);
 
 /*
  * A required, non-empty float vector (bin of LE float32, or array of numbers) of at most

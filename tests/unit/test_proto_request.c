@@ -399,9 +399,9 @@ static void decode_rejects_bad_decide_fields(void)
                      "[1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},7]}",
                      PROTO_E_BAD_REQUEST, "candidates[1] must be a map");
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
-                     "[1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"a\","
-                     "\"base_logit\":1}]}",
-                     PROTO_E_BAD_REQUEST, "same id");
+                     "[1]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0},{\"id\":\"b\","
+                     "\"base_logit\":1},{\"id\":\"a\",\"base_logit\":1}]}",
+                     PROTO_E_BAD_REQUEST, "field 'candidates[2].id' repeats candidates[0].id");
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":"
                      "[1e300]},\"candidates\":[{\"id\":\"a\",\"base_logit\":0}]}",
                      PROTO_E_NOT_FINITE, "context.embedding[0]");
@@ -820,6 +820,35 @@ static void decide_candidate_features(void)
     expect_json_code("{\"v\":1,\"op\":\"decide\",\"policy\":\"p\",\"context\":{\"embedding\":[1]},"
                      "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[1,1e300]}]}",
                      PROTO_E_NOT_FINITE, "'candidates[0].features[1]' is not finite");
+    /* A bin of 5 bytes: named as context.embedding's is (protocol.md, section 2). */
+    base_buf raw;
+    proto_writer w;
+    base_buf_init(&raw, PROTO_MAX_MSG_BYTES);
+    proto_writer_init(&w, &raw);
+    proto_w_map(&w, 5);
+    proto_w_str(&w, "v");
+    proto_w_int(&w, 1);
+    proto_w_str(&w, "op");
+    proto_w_str(&w, "decide");
+    proto_w_str(&w, "policy");
+    proto_w_str(&w, "p");
+    proto_w_str(&w, "context");
+    proto_w_map(&w, 1);
+    proto_w_str(&w, "embedding");
+    proto_w_f32_array(&w, emb, 2);
+    proto_w_str(&w, "candidates");
+    proto_w_array(&w, 1);
+    proto_w_map(&w, 3);
+    proto_w_str(&w, "id");
+    proto_w_str(&w, "a");
+    proto_w_str(&w, "base_logit");
+    proto_w_double(&w, 0.0);
+    proto_w_str(&w, "features");
+    proto_w_bin(&w, "12345", 5);
+    MUST_OK(proto_writer_finish(&w));
+    expect_code(&raw, PROTO_E_BAD_REQUEST,
+                "field 'candidates[0].features' is a bin of 5 bytes, not a multiple of 4");
+    base_buf_fini(&raw);
 }
 
 int main(void)
