@@ -522,3 +522,78 @@ void svc_auth_stats(svc_auth *a, proto_client_stats *out, uint32_t max, uint32_t
     *n_out = n;
     *unknown = a != NULL ? atomic_load(&a->unknown) : 0;
 }
+
+/* ------------------------------------------------------------------ kept across a restart */
+
+/*
+ * The kept memory: KEEP_MAGIC, the current generation's start (int64, ms), then per
+ * generation, newest first, its count (uint64) and its keys (uint64 each); native byte
+ * order, as it is read back by the same binary on the same machine.
+ */
+static const char KEEP_MAGIC[8] = {'r', 'l', 'f', 'r', 'p', 'l', 'y', '1'};
+
+base_err svc_auth_keep(svc_auth *a, base_buf *out)
+{
+    base_err e = BASE_OK;
+    pthread_mutex_lock(&a->replay_lk);
+    int64_t start = a->gen_start_ms;
+    e = base_buf_append(out, KEEP_MAGIC, sizeof(KEEP_MAGIC));
+    if (e == BASE_OK) {
+        e = base_buf_append(out, &start, sizeof(start));
+    }
+    for (int g = 0; g < GENERATIONS && e == BASE_OK; g++) {
+        const base_hset *set = &a->seen[g];
+        uint64_t n = set->n;
+        e = base_buf_append(out, &n, sizeof(n));
+        for (size_t i = 0; i < set->cap && e == BASE_OK; i++) {
+            if (set->key[i] != 0) {
+                e = base_buf_append(out, &set->key[i], sizeof(set->key[i]));
+            }
+        }
+    }
+    pthread_mutex_unlock(&a->replay_lk);
+    return e;
+}
+
+base_err svc_auth_restore(svc_auth *a, const uint8_t *p, size_t n, uint64_t *out_n)
+{
+    uint64_t count[GENERATIONS];
+    int64_t start = 0;
+    size_t at = sizeof(KEEP_MAGIC) + sizeof(start);
+    *out_n = 0;
+    if (n < at || memcmp(p, KEEP_MAGIC, sizeof(KEEP_MAGIC)) != 0) {
+        return BASE_EPROTO;
+    }
+    memcpy(&start, p + sizeof(KEEP_MAGIC), sizeof(start));
+    /* The whole layout first: nothing is restored from bytes keep() did not write. */
+    size_t first[GENERATIONS];
+    for (int g = 0; g < GENERATIONS; g++) {
+        if (n - at < sizeof(count[g])) {
+            return BASE_EPROTO;
+        }
+        memcpy(&count[g], p + at, sizeof(count[g]));
+        at += sizeof(count[g]);
+        if (count[g] > (n - at) / sizeof(uint64_t)) {
+            return BASE_EPROTO;
+        }
+        first[g] = at;
+        at += (size_t)count[g] * sizeof(uint64_t);
+    }
+    if (at != n) {
+        return BASE_EPROTO;
+    }
+    base_err e = BASE_OK;
+    pthread_mutex_lock(&a->replay_lk);
+    for (int g = 0; g < GENERATIONS && e == BASE_OK; g++) {
+        for (uint64_t i = 0; i < count[g] && e == BASE_OK; i++) {
+            uint64_t key;
+            memcpy(&key, p + first[g] + i * sizeof(key), sizeof(key));
+            e = key != 0 ? base_hset_put(&a->seen[g], key, 1) : BASE_OK;
+            *out_n += e == BASE_OK && key != 0;
+        }
+    }
+    /* Its generations keep their age: they rotate out as they would have. */
+    a->gen_start_ms = start;
+    pthread_mutex_unlock(&a->replay_lk);
+    return e;
+}

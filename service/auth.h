@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "proto/auth.h"
 #include "proto/errors.h"
@@ -95,5 +96,18 @@ uint32_t svc_auth_alarms(svc_auth *a, char (*out)[SVC_CLIENT_ALARM_MAX], uint32_
  */
 void svc_auth_stats(svc_auth *a, proto_client_stats *out, uint32_t max, uint32_t *n_out,
                     uint64_t *unknown);
+
+/*
+ * The replay memory across a restart (docs/security.md): at a clean stop svc_auth_keep()
+ * writes it (its 64-bit keys and the current generation's start) to base_buf @out;
+ * the next start's svc_auth_restore() reads that back into the memory, before the first
+ * request is checked, so that a proof accepted before the restart is still refused.
+ * Return (keep): BASE_OK; BASE_ENOMEM; BASE_ELIMIT past @out's bound.
+ * Return (restore): BASE_OK, with *out_n the proofs restored; BASE_EPROTO for bytes keep()
+ *         did not write (nothing restored); BASE_ELIMIT when they do not fit auth_replay_max
+ *         (those that fit are restored); BASE_ENOMEM.
+ */
+base_err svc_auth_keep(svc_auth *a, base_buf *out);
+base_err svc_auth_restore(svc_auth *a, const uint8_t *p, size_t n, uint64_t *out_n);
 
 #endif

@@ -258,9 +258,63 @@ static base_err pseudonym_key(const svc_config *cfg, sto_store *s, svc_engine *e
     return BASE_OK;
 }
 
+/* What sto_keep_put() keeps the replay memory under (with the instance id). */
+#define REPLAY_KEPT "replay-memory"
+
+/*
+ * auth = on: the replay memory a clean stop of this instance kept in Redis, back into
+ * @auth, so that a proof used before the restart is still refused (docs/security.md).
+ */
+static void replay_memory_restore(svc_auth *auth, sto_store *s, const char *who)
+{
+    base_buf b;
+    bool found = false;
+    uint64_t n = 0;
+    base_buf_init(&b, (size_t)1 << 30);
+    base_err e = sto_keep_take(s, REPLAY_KEPT, who, &b, &found);
+    if (e == BASE_OK && found) {
+        e = svc_auth_restore(auth, b.data, b.len, &n);
+    }
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_WARN,
+                 "replay memory: the last stop's not restored (%s): a request signed before "
+                 "this start, within auth_window_ms, is not known as used%s",
+                 base_strerror(e), n > 0 ? "" : " (none restored)");
+    } else if (found) {
+        base_log(BASE_LOG_INFO, "replay memory: %" PRIu64 " proofs of the last run restored", n);
+    }
+    base_buf_fini(&b);
+}
+
+/* auth = on, at a clean stop: the replay memory into Redis for the next start. */
+static void replay_memory_keep(svc_auth *auth, const svc_config *cfg, const char *url,
+                               const char *who)
+{
+    char err[512] = "";
+    sto_store *s = NULL;
+    base_buf b;
+    base_buf_init(&b, (size_t)1 << 30);
+    base_err e = svc_auth_keep(auth, &b);
+    if (e == BASE_OK) {
+        e = sto_store_open(url, (int)cfg->redis_timeout_ms, &s, err, sizeof(err));
+    }
+    if (e == BASE_OK) {
+        /* Past three windows every generation kept would have rotated out. */
+        e = sto_keep_put(s, REPLAY_KEPT, who, b.data, b.len, 3 * (int64_t)cfg->auth_window_ms);
+    }
+    if (e != BASE_OK) {
+        base_log(BASE_LOG_WARN,
+                 "replay memory: not kept for the next start (%s): it will not know the proofs "
+                 "used in the last auth_window_ms",
+                 err[0] != '\0' ? err : base_strerror(e));
+    }
+    sto_store_close(s);
+    base_buf_fini(&b);
+}
+
 /* Rebuild every policy, then record it in the audit trail on the same connection. */
 static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url, const char *who,
-                        svc_persist *persist)
+                        svc_persist *persist, svc_auth *auth)
 {
     char err[512] = "";
     sto_store *s = NULL;
@@ -268,6 +322,9 @@ static base_err restore(svc_engine *eng, const svc_config *cfg, const char *url,
     if (e == BASE_OK && pseudonym_key(cfg, s, eng) != BASE_OK) {
         sto_store_close(s);
         return BASE_EINVAL;
+    }
+    if (e == BASE_OK && svc_auth_enabled(auth)) {
+        replay_memory_restore(auth, s, who);
     }
     if (e == BASE_OK) {
         svc_log_reader r = svc_log_reader_of_store(s);
@@ -529,7 +586,7 @@ base_err svc_daemon_run(svc_config *cfg, int64_t manual_clock_ms)
         }
         svc_engine_set_forward(eng, fwd);
     }
-    e = restore(eng, cfg, url, owner, persist);
+    e = restore(eng, cfg, url, owner, persist, auth);
     if (e == BASE_OK) {
         e = svc_engine_explain_open(eng, url, (int)cfg->redis_timeout_ms);
     }
@@ -604,6 +661,9 @@ done:;
     svc_inbox_stop(inbox); /* what is left in the inbox waits for the next owner */
     svc_forward_close(fwd, t0 + (uint64_t)FORWARD_BY_MS * 1000000u);
     bool up = persist != NULL && svc_persist_redis_up(persist);
+    if (up && svc_auth_enabled(auth) && eng != NULL) { /* no request is checked any more */
+        replay_memory_keep(auth, cfg, url, owner);
+    }
     svc_engine_stop(eng, up ? LEARN_DRAIN_MS : LEARN_DRAIN_AWAY_MS);
     if (eng != NULL) {
         for (uint32_t i = 0; i < cfg->n_policies; i++) {

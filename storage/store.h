@@ -748,4 +748,21 @@ base_err sto_pseudonym_key(sto_store *s, const uint8_t fresh[32], uint8_t out[32
 /* The key kept in Redis, if any (*out_found), without storing one. */
 base_err sto_pseudonym_key_get(sto_store *s, uint8_t out[32], bool *out_found);
 
+/*
+ * Kept state: what a process keeps across its own restart, as one string at
+ * rlfeed:kept:@kind:@name with a TTL (not a policy's key: no hash tag). @name is the
+ * process's instance id, so another instance never reads it.
+ * sto_keep_put() - SET it, with PX @ttl_ms (> 0).
+ * sto_keep_take() - GETDEL it: appended to @out with *out_found, or *out_found false when
+ * there is none (expired, or never put).
+ * Return: BASE_OK; BASE_EINVAL for a key longer than STO_KEEP_KEY_MAX or a bad TTL;
+ *         BASE_EPROTO (take: the key holds another type); BASE_ENOMEM or BASE_ELIMIT
+ *         (take: @out's bound); BASE_EIO; BASE_ESTORE.
+ */
+#define STO_KEEP_KEY_MAX 512
+base_err sto_keep_put(sto_store *s, const char *kind, const char *name, const void *data,
+                      size_t len, int64_t ttl_ms);
+base_err sto_keep_take(sto_store *s, const char *kind, const char *name, base_buf *out,
+                       bool *out_found);
+
 #endif

@@ -404,6 +404,29 @@ static void stats_count_per_client(tst_daemon *f)
     TST_TRUE(tst_file_has(f->log, "client fe: alarm raised: over its outcome cap"));
 }
 
+/*
+ * A clean restart keeps the replay memory (security.md): the bytes of a request served
+ * before it are refused after it, as a replay; a new proof is served.
+ */
+static void replay_memory_survives_restart(tst_daemon *f, const proto_auth_keyfile *fe)
+{
+    base_buf b, fresh;
+    char msg[200];
+    base_buf_init(&b, 1 << 16);
+    base_buf_init(&fresh, 1 << 16);
+    build(&b, DECIDE_FAQ, fe, now_ms(), "before-restart");
+    TST_EQ(send_raw(f->url, &b, msg, sizeof(msg)), PROTO_E_NONE);
+    TST_EQ(tst_daemon_stop(f), 0);
+    TST_TRUE(tst_daemon_start(f, true, NULL));
+    TST_TRUE(tst_file_has(f->log, "proofs of the last run restored"));
+    TST_EQ(send_raw(f->url, &b, msg, sizeof(msg)), PROTO_E_UNAUTHORIZED);
+    TST_STREQ(msg, "replayed request: this proof was already used");
+    build(&fresh, DECIDE_FAQ, fe, now_ms(), "after-restart");
+    TST_EQ(send_raw(f->url, &fresh, msg, sizeof(msg)), PROTO_E_NONE);
+    base_buf_fini(&fresh);
+    base_buf_fini(&b);
+}
+
 int main(void)
 {
     tst_daemon f;
@@ -452,6 +475,7 @@ int main(void)
         policy_limits_over_http(&f, &dash, &watcher);
         cli_with_and_without_key(&f, keydir);
         stats_count_per_client(&f);
+        replay_memory_survives_restart(&f, &fe);
         TST_EQ(tst_daemon_stop(&f), 0);
     }
     tst_daemon_fini(&f, tst_failed > 0);

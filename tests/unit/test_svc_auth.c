@@ -270,9 +270,58 @@ static void rate_alarm(int pause)
     fixture_fini(&x);
 }
 
+/*
+ * The memory kept at a stop and restored at the next start: a proof used before is refused
+ * after, in whichever generation it was; bytes keep() did not write restore nothing.
+ */
+static void memory_kept_across_restart(void)
+{
+    fixture x, y;
+    proto_request r[3];
+    proto_error err;
+    base_buf req[3], kept;
+    fixture_init(&x, 1024);
+    base_buf_init(&kept, 1u << 20);
+    for (int i = 0; i < 3; i++) {
+        char nonce[16];
+        snprintf(nonce, sizeof(nonce), "k%d", i);
+        clock_ms = T0 + (int64_t)i * WINDOW; /* one proof in each generation */
+        base_buf_init(&req[i], 1u << 16);
+        signed_stats(&req[i], &r[i], "p", clock_ms, nonce);
+        TST_EQ(check(x.a, &req[i], &r[i], PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    }
+    TST_OK(svc_auth_keep(x.a, &kept));
+
+    fixture_init(&y, 1024); /* the next start, at T0 */
+    uint64_t n = 0;
+    /* Cut short, or not what keep() writes: refused, nothing restored. */
+    TST_EQ(svc_auth_restore(y.a, kept.data, kept.len - 1, &n), BASE_EPROTO);
+    TST_EQ(svc_auth_restore(y.a, kept.data + 1, kept.len - 1, &n), BASE_EPROTO);
+    TST_EQ(n, 0);
+    clock_ms = T0 + 2 * WINDOW;
+    TST_EQ(check(y.a, &req[2], &r[2], PROTO_OP_STATS, "p", &err), PROTO_E_NONE);
+    fixture_fini(&y);
+
+    fixture_init(&y, 1024);
+    TST_OK(svc_auth_restore(y.a, kept.data, kept.len, &n));
+    TST_EQ(n, 3);
+    clock_ms = T0 + 2 * WINDOW;
+    for (int i = 1; i < 3; i++) { /* k0's ts is out of the window by now */
+        TST_EQ(check(y.a, &req[i], &r[i], PROTO_OP_STATS, "p", &err), PROTO_E_UNAUTHORIZED);
+        TST_STREQ(err.message, "replayed request: this proof was already used");
+    }
+    for (int i = 0; i < 3; i++) {
+        base_buf_fini(&req[i]);
+    }
+    base_buf_fini(&kept);
+    fixture_fini(&y);
+    fixture_fini(&x);
+}
+
 int main(void)
 {
     window_and_replays();
+    memory_kept_across_restart();
     rate_alarm(0);
     rate_alarm(10);
     rate_alarm(120);
