@@ -11,7 +11,8 @@
  *      before they arrived, else the first after) the customer's, unless it names someone
  *      else;
  * then the sweep deletes (XDEL) the customer's decisions, the outcomes that name them or
- * address their decisions (but not one naming another user), the joined records of their
+ * address their decisions (but not one naming another user, unless it addressed a decision
+ * of one of the customer's conversations), the joined records of their
  * decisions, and the event index entries of what it deleted. sto_erase_compact() then
  * rewrites the streams so that the deleted entries' bytes are gone (storage/compact.c).
  * Nothing else in Redis holds a user or conversation id (docs/storage.md).
@@ -216,7 +217,8 @@ static base_err scan_inbox(sto_store *s, const char *policy, entry_fn fn, void *
 typedef struct inst {
     int64_t ts;
     bool mine;
-    bool other; /* it names another user, or a conversation that is not the customer's */
+    bool other;   /* it names another user, or a conversation that is not the customer's */
+    bool in_conv; /* it names one of the customer's conversations */
 } inst;
 
 typedef struct evinsts {
@@ -281,12 +283,13 @@ static inst *inst_for(evinsts *v, int64_t at)
     return best != NULL ? best : after;
 }
 
-static base_err inst_add(evinsts *v, int64_t ts, bool mine, bool other)
+static base_err inst_add(evinsts *v, int64_t ts, bool mine, bool other, bool in_conv)
 {
     inst *have = inst_at(v, ts);
     if (have != NULL) { /* the same decision, from the inbox, the stream or a joined record */
         have->mine = have->mine || mine;
         have->other = have->other || other;
+        have->in_conv = have->in_conv || in_conv;
         return BASE_OK;
     }
     if (v->n == v->cap) {
@@ -298,7 +301,7 @@ static base_err inst_add(evinsts *v, int64_t ts, bool mine, bool other)
         v->v = p;
         v->cap = cap;
     }
-    v->v[v->n++] = (inst){ts, mine, other};
+    v->v[v->n++] = (inst){ts, mine, other, in_conv};
     return BASE_OK;
 }
 
@@ -323,7 +326,7 @@ static base_err collect(void *arg, sto_kind kind, const sto_entry *ent)
         evinsts *v = d != NULL ? event_insts(x, event) : NULL;
         bool mine = names_customer(x, user, conv);
         bool other = !mine && (user[0] != '\0' || conv[0] != '\0'); /* someone else's */
-        return v == NULL ? BASE_OK : inst_add(v, d->ts_ms, mine, other);
+        return v == NULL ? BASE_OK : inst_add(v, d->ts_ms, mine, other, idset_has(&x->convs, conv));
     }
     default: { /* PASS_OUTCOMES: the customer's outcomes make their decisions the customer's */
         const base_outcome *o = ent->rec;
@@ -390,9 +393,12 @@ static base_err sweep(void *arg, sto_kind kind, const sto_entry *ent)
                       ? NULL
                       : inst_for(event_insts(x, o->event_id), o->arrived_ms);
         mine = names_customer(x, o->user_id, o->conversation_id) || (d != NULL && d->mine);
-        /* An outcome naming another user is that user's, whatever it addressed. */
+        /*
+         * An outcome naming another user is that user's, whatever it addressed, unless it is
+         * inside the customer's conversations: it names one, or addressed a decision of one.
+         */
         mine = mine && (o->user_id[0] == '\0' || strcmp(o->user_id, x->user) == 0 ||
-                        idset_has(&x->convs, o->conversation_id));
+                        idset_has(&x->convs, o->conversation_id) || (d != NULL && d->in_conv));
     } else {
         const base_decision *d =
             kind == STO_DECISIONS ? ent->rec : ((const base_joined *)ent->rec)->decision;

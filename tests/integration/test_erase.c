@@ -445,9 +445,14 @@ int main(void)
         TST_TRUE(tst_file_has(log2, "nothing of that customer") &&
                  !tst_file_has(log2, "finished what an earlier") &&
                  tst_file_has(log2, "\"aof_rewritten\":false"));
-        /* Erasing a conversation keeps the outcome that names another user. */
+        /*
+         * Erasing a conversation takes the outcome addressed to its decision, also one that
+         * names another user: it is inside the conversation.
+         */
+        TST_TRUE(aof_has(embedded, "carol-1"));
         TST_EQ(erase_dir_of(log, embedded, "--conversation", "conv-carol"), 0);
-        TST_TRUE(tst_file_has(log, "\"decisions\":1,\"outcomes\":0,"));
+        TST_TRUE(tst_file_has(log, "\"decisions\":1,\"outcomes\":1,"));
+        TST_TRUE(aof_loses(embedded, "carol-1"));
         TST_TRUE(tst_daemon_start(&f, false, extra));
         TST_EQ(tst_daemon_stop(&f), 0);
     }
