@@ -278,10 +278,10 @@ static char *trim(char *s)
     return s;
 }
 
-static bool valid_name(const char *s, size_t max)
+bool proto_auth_name_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    return n > 0 && n <= max && base_utf8_valid(s, n) && strpbrk(s, " \t,=$\"") == NULL;
+    return n > 0 && n <= max && base_utf8_valid(s, n) && strpbrk(s, " \t,=$\"[]") == NULL;
 }
 
 static base_err keyfile_parse(const char *text, proto_auth_keyfile *out, char *errbuf,
@@ -313,11 +313,9 @@ static base_err keyfile_parse(const char *text, proto_auth_keyfile *out, char *e
         *eq = '\0';
         char *k = trim(l), *v = trim(eq + 1);
         if (strcmp(k, "client") == 0) {
-            if (!valid_name(v, BASE_NAME_MAX)) {
+            if (!proto_auth_name_ok(v, BASE_NAME_MAX)) {
                 snprintf(errbuf, errlen,
-                         "line %u: client must be 1..64 bytes of UTF-8 without "
-                         "blanks, ',', '=', '$' or '\"'",
-                         lineno);
+                         "line %u: client must be 1..64 bytes of " PROTO_AUTH_NAME_RULE, lineno);
                 return BASE_EINVAL;
             }
             strcpy(out->client, v);
@@ -421,7 +419,7 @@ base_err proto_auth_sign(base_buf *msg, const char *client, const uint8_t key[PR
     base_err e;
 
     if (!map_header(msg->data, msg->len, &n, &hdr) || n == UINT32_MAX ||
-        !valid_name(client, BASE_NAME_MAX) || nonce == NULL || nonce[0] == '\0' ||
+        !proto_auth_name_ok(client, BASE_NAME_MAX) || nonce == NULL || nonce[0] == '\0' ||
         strlen(nonce) > BASE_ID_MAX || !base_utf8_valid(nonce, strlen(nonce))) {
         return BASE_EINVAL;
     }
@@ -547,7 +545,7 @@ base_err proto_auth_http_header(char *out, size_t size, const char *client,
     uint8_t mac[PROTO_AUTH_MAC_BYTES];
     char hex[2 * PROTO_AUTH_MAC_BYTES + 1];
 
-    if (!valid_name(client, BASE_NAME_MAX) || !valid_http_nonce(nonce)) {
+    if (!proto_auth_name_ok(client, BASE_NAME_MAX) || !valid_http_nonce(nonce)) {
         return BASE_EINVAL;
     }
     if (!http_mac(key, client, ts_ms, nonce, method, target, body, body_len, mac)) {
@@ -581,7 +579,7 @@ base_err proto_auth_http_parse(const char *value, proto_auth *out, proto_error *
         *eq = '\0';
         const char *v = eq + 1;
         char *end = NULL;
-        if (strcmp(t, "client") == 0 && !have_client && valid_name(v, BASE_NAME_MAX)) {
+        if (strcmp(t, "client") == 0 && !have_client && proto_auth_name_ok(v, BASE_NAME_MAX)) {
             strcpy(out->client, v);
             have_client = true;
         } else if (strcmp(t, "ts") == 0 && !have_ts && *v >= '0' && *v <= '9') {

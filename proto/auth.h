@@ -52,6 +52,15 @@ typedef struct proto_auth {
     size_t mac_off; /* msgpack: where the 32 mac bytes sit in the message */
 } proto_auth;
 
+/*
+ * proto_auth_name_ok() - whether @s can be a client's name: 1..@max bytes of UTF-8 without
+ * blanks, ',', '=', '$' or '"' (they delimit the stored key and the Authorization header),
+ * '[' or ']' (they delimit the configuration's [client NAME] section). PROTO_AUTH_NAME_RULE
+ * says so in words.
+ */
+#define PROTO_AUTH_NAME_RULE "UTF-8 without blanks, ',', '=', '$', '\"', '[' or ']'"
+bool proto_auth_name_ok(const char *s, size_t max);
+
 /* A client's key file, as proto_auth_keyfile_parse() reads it. */
 typedef struct proto_auth_keyfile {
     char client[BASE_NAME_MAX + 1];

@@ -90,13 +90,10 @@ static svc_client_config *client_named(svc_config *c, const char *name, char *er
             return &c->client[i];
         }
     }
-    size_t n = strlen(name);
-    if (n == 0 || n > CLIENT_NAME_MAX || !base_utf8_valid(name, n) ||
-        strpbrk(name, " \t,=$\"") != NULL) {
+    if (!proto_auth_name_ok(name, CLIENT_NAME_MAX)) {
         snprintf(errbuf, errlen,
-                 "bad client name \"%.64s\" (1..%d bytes of UTF-8 without blanks, ',', '=', '$' "
-                 "or '\"')",
-                 name, CLIENT_NAME_MAX);
+                 "bad client name \"%.64s\" (1..%d bytes of " PROTO_AUTH_NAME_RULE ")", name,
+                 CLIENT_NAME_MAX);
         return NULL;
     }
     if (c->n_clients == SVC_MAX_CLIENTS) {

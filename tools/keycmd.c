@@ -101,8 +101,8 @@ int rlfeed_key_main(int argc, char **argv)
         proto_auth_keyfile_parse((const char *)b.data, &kf, why, sizeof(why)) != BASE_OK ||
         strcmp(kf.client, name) != 0 || strlen(name) > SVC_SECTION_NAME_MAX) {
         fprintf(stderr,
-                "rlfeed key new: bad client name \"%s\" (1..%d bytes of UTF-8 without "
-                "blanks, ',', '=', '$' or '\"')\n",
+                "rlfeed key new: bad client name \"%s\" (1..%d bytes of " PROTO_AUTH_NAME_RULE
+                ")\n",
                 name, SVC_SECTION_NAME_MAX);
         goto done;
     }

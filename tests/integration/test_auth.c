@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -104,6 +105,12 @@ static bool key_new(const char *dir, char *key, size_t len)
     TST_TRUE(stat(out, &st) == 0 && (st.st_mode & 0777) == 0600);
     /* A second run must not overwrite the key file. */
     TST_EQ(tst_run("RLFEED", args, log, 10000), 2);
+    /* A name the configuration could not hold ([client [x]] ends at the first ']'). */
+    char bracket[600];
+    snprintf(bracket, sizeof(bracket), "%s/bracket.key", dir);
+    const char *bad[] = {"key", "new", "[x]", "--out", bracket, NULL};
+    TST_EQ(tst_run("RLFEED", bad, log, 10000), 2);
+    TST_TRUE(tst_file_has(log, "bad client name") && access(bracket, F_OK) != 0);
     FILE *fp = fopen(log, "r");
     bool found = false;
     snprintf(log, sizeof(log), "%s/keynew.log", dir);

@@ -574,6 +574,8 @@ static void clients_load_and_bad_ones_fail(void)
         {POL "[client fe]\nkey = " K1 "\nops = decide\noutcome_burst = 0.5\n", "outcome_burst"},
         {POL "[client fe]\nkey = " K1 "\nops = decide\ncolour = red\n", "colour"},
         {POL "[client f$e]\nkey = " K1 "\nops = decide\n", "bad client name"},
+        /* inih ends the section at the first ']': the name would be "[x" */
+        {POL "[client [x]]\nkey = " K1 "\nops = decide\n", "bad client name \"[x\""},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nmax_embedding_norm = -1\n",
          "max_embedding_norm"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nno_explore = a, z\n",
