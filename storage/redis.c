@@ -3,6 +3,7 @@
  * with timeouts, one-command helpers, SIGPIPE handling and key names. The
  * one place hiredis's own errors (NULL replies, c->err) become base_err.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -114,7 +115,9 @@ static bool parse_hostport(const char *p, size_t n, char *host, int *port)
         h++;
         hn -= 2;
     }
-    if (hn == 0 || hn > HOST_MAX) {
+    /* A bracket left over is one unmatched ("[::1:6379"); the port is digits alone. */
+    if (hn == 0 || hn > HOST_MAX || memchr(h, '[', hn) != NULL || memchr(h, ']', hn) != NULL ||
+        !isdigit((unsigned char)colon[1])) {
         return false;
     }
     char *end = NULL;

@@ -224,6 +224,9 @@ static void invalid_configs_fail_with_a_reason(void)
         {"[server]\nredis = foo://bar\n", "invalid value \"foo://bar\" for redis"},
         /* ... and a password in a refused one is not shown. */
         {"[server]\nredis = tcp://u:secret@host\n", "\"tcp://u:***@host\" for redis"},
+        /* An unmatched bracket, a port that is not digits alone. */
+        {"[server]\nredis = tcp://:pw@[::1:6379\n", "\"tcp://:***@[::1:6379\" for redis"},
+        {"[server]\nredis = tcp://127.0.0.1:+6379\n", "for redis"},
         {"[server]\ninstance_id = "
          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
          "x"
