@@ -290,7 +290,7 @@ void svc_engine_handle(svc_engine *e, const proto_request *q, const svc_replier 
     rr.t0_ns = rr.t0_ns != 0 ? rr.t0_ns : base_mono_ns();
     rr.op = (uint32_t)q->op;
     if (q->op == PROTO_OP_HEALTH) {
-        svc_op_health(e, r);
+        svc_op_health(e, q, r);
         return;
     }
     if (q->op == PROTO_OP_CLOCK) {

@@ -120,7 +120,7 @@ void svc_op_log(svc_engine *e, svc_prt *p, const proto_request *q, const svc_rep
 void svc_op_outcome(svc_engine *e, svc_prt *p, const proto_request *q, const svc_replier *r,
                     uint32_t type);
 void svc_op_stats(svc_engine *e, const proto_request *q, const svc_replier *r);
-void svc_op_health(svc_engine *e, const svc_replier *r);
+void svc_op_health(svc_engine *e, const proto_request *q, const svc_replier *r);
 
 /*
  * stats.c: fill @out with the counters of every policy (@only NULL) or of

@@ -300,7 +300,7 @@ static bool ready_from(const svc_log_stats *ls, char *why, size_t whylen)
     return true;
 }
 
-void svc_op_health(svc_engine *e, const svc_replier *r)
+void svc_op_health(svc_engine *e, const proto_request *q, const svc_replier *r)
 {
     svc_log_stats ls;
     svc_log_get_stats(&e->log, &ls);
@@ -309,7 +309,8 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
     proto_health h = {.status = ready_from(&ls, why, sizeof(why)) ? PROTO_HEALTH_READY
                                                                   : PROTO_HEALTH_DEGRADED,
                       .redis = ls.up ? PROTO_REDIS_UP : PROTO_REDIS_DOWN};
-    for (uint32_t i = 0; i < e->n_pol; i++) {
+    /* A client that may see only some policies: no alarm, each names a policy or a client. */
+    for (uint32_t i = 0; i < e->n_pol && !q->limited; i++) {
         unsigned st = atomic_load(&e->pol[i].alarm_state);
         if (st != RWD_ALARM_OK && h.n_alarms++ < PROTO_HEALTH_ALARMS_MAX) {
             snprintf(h.alarms[h.n_alarms - 1], sizeof(h.alarms[0]), "%s: reward %s",
@@ -317,7 +318,8 @@ void svc_op_health(svc_engine *e, const svc_replier *r)
         }
     }
     char clients[PROTO_HEALTH_ALARMS_MAX][SVC_CLIENT_ALARM_MAX];
-    uint32_t n_clients = svc_auth_alarms(e->auth, clients, PROTO_HEALTH_ALARMS_MAX);
+    uint32_t n_clients =
+        q->limited ? 0 : svc_auth_alarms(e->auth, clients, PROTO_HEALTH_ALARMS_MAX);
     for (uint32_t i = 0; i < n_clients; i++, h.n_alarms++) {
         if (h.n_alarms < PROTO_HEALTH_ALARMS_MAX) {
             base_strlcpy(h.alarms[h.n_alarms], clients[i], sizeof(h.alarms[0]));
