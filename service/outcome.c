@@ -137,6 +137,12 @@ void svc_acks_expire(svc_engine *e)
     } while (n == BATCH);
 }
 
+/* The answer to acknowledged feedback the fence refused: another instance took the policy. */
+static const char OWNED_ELSEWHERE[] = "another instance owns this policy now; retry";
+/* The answer to acknowledged feedback stored on the master only (replicas_ack). */
+static const char UNREPLICATED[] = "the outcome is stored, but not on replicas_ack replicas in "
+                                   "time; retry";
+
 /* Runs on the writer thread once Redis has (or refused) the outcome or activation. */
 static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
 {
@@ -155,26 +161,28 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
             svc_engine_reply_status(&a->r, a->status);
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
-                              result == BASE_ETIMEDOUT
-                                  ? "the outcome is stored, but not on replicas_ack replicas in "
-                                    "time; retry"
-                                  : "the outcome could not be stored; retry");
+                              result == BASE_ETIMEDOUT ? UNREPLICATED
+                              : it->fenced             ? OWNED_ELSEWHERE
+                                                       : "the outcome could not be stored; retry");
         }
     }
     base_free(a);
 }
 
-/* Writer-thread completion of a retry's barrier: the original is stored. */
+/*
+ * Writer-thread completion of a retry's barrier: the original is stored (@result OK), or with
+ * replicas_ack not confirmed on the replicas in time (BASE_ETIMEDOUT).
+ */
 static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result)
 {
     svc_ack *a = arg;
     (void)it;
-    (void)result; /* a barrier always completes OK */
     if (ack_claim(a->p->eng, a)) {
         if (atomic_load(&a->p->fenced)) {
             /* The original may be one the fence refused: not `duplicate` from here. */
-            svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE,
-                              "another instance owns this policy now; retry");
+            svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE, OWNED_ELSEWHERE);
+        } else if (result != BASE_OK) {
+            svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE, UNREPLICATED);
         } else {
             svc_engine_reply_duplicate(&a->r);
         }
@@ -413,8 +421,7 @@ static void on_outcome_forwarded(void *arg, svc_fwd_item *it, base_err result)
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
                               result == BASE_ETIMEDOUT
-                                  ? "the outcome is stored, but not on replicas_ack replicas in "
-                                    "time; retry"
+                                  ? UNREPLICATED
                                   : "the outcome could not be handed to the policy's owner; "
                                     "retry");
         }

@@ -331,23 +331,41 @@ static base_err settle_behind(svc_persist *p, svc_persist_item *it, bool maybe_s
  * had to take a new id completes after the ones now below it.
  */
 /*
- * With replicas_ack N > 0 and an acknowledged item stored in this batch: WAIT until N
- * replicas have it (one WAIT covers the whole pipeline). True if they did, or if nothing
- * needed it.
+ * With replicas_ack N > 0 and acknowledged items stored in this batch: WAIT until N replicas
+ * have them, per master on a cluster (sto_store_wait_policies). unconfirmed[i] says whether
+ * item i is an acknowledged one its master's replicas did not confirm in time (all of them
+ * when the WAIT itself failed).
  */
-static bool replicated(svc_persist *p, svc_persist_item **todo, const sto_append *a, size_t n)
+static void replicated(svc_persist *p, svc_persist_item **todo, const sto_append *a, size_t n,
+                       bool *unconfirmed)
 {
     uint32_t want = atomic_load(&p->replicas_ack);
-    bool needed = false;
-    for (size_t i = 0; i < n && want > 0 && !needed; i++) {
-        needed = !todo[i]->lazy && a[i].out_err == BASE_OK;
+    const char *policy[SVC_PERSIST_BATCH];
+    uint32_t acked[SVC_PERSIST_BATCH];
+    size_t n_policy = 0;
+    memset(unconfirmed, 0, n * sizeof(*unconfirmed));
+    for (size_t i = 0; i < n && want > 0; i++) {
+        bool needed = !todo[i]->lazy && a[i].out_err == BASE_OK;
+        size_t k = 0;
+        while (needed && k < n_policy && strcmp(policy[k], todo[i]->policy) != 0) {
+            k++;
+        }
+        if (needed && k == n_policy) {
+            policy[n_policy++] = todo[i]->policy;
+        }
     }
-    if (!needed) {
-        return true;
+    if (n_policy == 0) {
+        return;
     }
-    uint32_t acked = 0;
-    base_err e = sto_store_wait(p->store, want, atomic_load(&p->replicas_timeout_ms), &acked);
-    return e == BASE_OK && acked >= want;
+    base_err e = sto_store_wait_policies(p->store, policy, n_policy, want,
+                                         atomic_load(&p->replicas_timeout_ms), acked);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        while (k < n_policy && strcmp(policy[k], todo[i]->policy) != 0) {
+            k++;
+        }
+        unconfirmed[i] = k < n_policy && (e != BASE_OK || acked[k] < want);
+    }
 }
 
 /*
@@ -405,7 +423,10 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             }
             char words[128]; /* a refusal's, before another command clears them */
             base_strlcpy(words, sto_store_refusal(p->store), sizeof(words));
-            bool unconfirmed = !broken && !replicated(p, todo, a, n_todo);
+            bool unconfirmed[SVC_PERSIST_BATCH] = {false};
+            if (!broken) {
+                replicated(p, todo, a, n_todo, unconfirmed);
+            }
             size_t kept = 0, renumbered = 0, refused = 0;
             for (size_t i = 0; i < n_todo; i++) {
                 svc_persist_item *it = todo[i];
@@ -441,7 +462,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 if (r == BASE_OK && it->stream_id[0] == '\0') {
                     base_strlcpy(it->stream_id, a[i].out_id, sizeof(it->stream_id)); /* no id */
                 }
-                if (r == BASE_OK && unconfirmed && !it->lazy) {
+                if (r == BASE_OK && unconfirmed[i] && !it->lazy) {
                     /* Stored on the master, not confirmed by replicas_ack replicas in time. */
                     r = BASE_ETIMEDOUT;
                     atomic_fetch_add(&p->unreplicated, 1);
@@ -610,10 +631,23 @@ static void *writer_main(void *arg)
                 continue;
             }
             if (it->type == SVC_PERSIST_BARRIER) {
-                /* Everything queued before it is stored (or failed): done, no I/O. */
+                /*
+                 * Everything queued before it is stored (or failed): done, no I/O, but with
+                 * replicas_ack, stored is not enough for whoever waits on it (a retry answered
+                 * `duplicate`): its policy's master must confirm what it has, the original
+                 * included, as for the original's own answer.
+                 */
                 p->in_hand--;
+                base_err r = BASE_OK;
+                uint32_t want = atomic_load(&p->replicas_ack), acked = 0;
+                if (it->done != NULL && want > 0 && alive) {
+                    const char *pol[1] = {it->policy};
+                    base_err we = sto_store_wait_policies(
+                        p->store, pol, 1, want, atomic_load(&p->replicas_timeout_ms), &acked);
+                    r = we == BASE_OK && acked >= want ? BASE_OK : BASE_ETIMEDOUT;
+                }
                 if (it->done != NULL) {
-                    it->done(it->done_arg, it, BASE_OK);
+                    it->done(it->done_arg, it, r);
                 }
                 svc_persist_item_free(it);
                 i++;

@@ -512,6 +512,20 @@ base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t 
     return e;
 }
 
+base_err sto_store_wait_policies(sto_store *s, const char *const *policy, size_t n_policy,
+                                 uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
+{
+    if (s->cluster) {
+        return sto_cluster_wait_policies(s, policy, n_policy, n, timeout_ms, out_acked);
+    }
+    uint32_t acked = 0;
+    base_err e = sto_store_wait(s, n, timeout_ms, &acked);
+    for (size_t i = 0; i < n_policy && e == BASE_OK; i++) {
+        out_acked[i] = acked;
+    }
+    return e;
+}
+
 base_err sto_store_ping(sto_store *s)
 {
     if (s->cluster) {

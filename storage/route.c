@@ -412,6 +412,28 @@ base_err sto_cluster_run(sto_store *s, int argc, const char **argv, const size_t
     }
 }
 
+/* WAIT @argv on node @k; its count into *out. */
+static base_err wait_on(sto_store *s, uint32_t k, const char **argv, const size_t *lens,
+                        uint32_t *out)
+{
+    redisReply *r = NULL;
+    base_err e = sto_route_node(s, k);
+    if (e == BASE_OK) {
+        e = sto_run_here(s, 3, argv, lens, &r);
+    }
+    if (e != BASE_OK) {
+        return e;
+    }
+    s->conn[k].dirty = false;
+    bool ok = r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
+    if (ok) {
+        *out = (uint64_t)r->integer > UINT32_MAX ? UINT32_MAX : (uint32_t)r->integer;
+    }
+    e = ok ? BASE_OK : (r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO);
+    freeReplyObject(r);
+    return e;
+}
+
 base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
 {
     char num[16], ms[16];
@@ -429,31 +451,54 @@ base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_
         if (last ? any || prev < 0 : !s->conn[k].dirty) {
             continue;
         }
-        uint32_t at = last ? (uint32_t)prev : k;
+        uint32_t at = last ? (uint32_t)prev : k, got = 0;
         any = true;
-        redisReply *r = NULL;
-        base_err e = sto_route_node(s, at);
-        if (e == BASE_OK) {
-            e = sto_run_here(s, 3, argv, lens, &r);
-        }
+        base_err e = wait_on(s, at, argv, lens, &got);
         if (e != BASE_OK) {
             return e;
         }
-        s->conn[at].dirty = false;
-        bool ok = r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
-        if (ok && (uint64_t)r->integer < least) {
-            least = (uint32_t)((uint64_t)r->integer > UINT32_MAX ? UINT32_MAX : r->integer);
-        }
-        e = ok ? BASE_OK : (r->type == REDIS_REPLY_ERROR ? BASE_ESTORE : BASE_EPROTO);
-        freeReplyObject(r);
-        if (e != BASE_OK) {
-            return e;
-        }
+        least = got < least ? got : least;
     }
     if (!any) {
         return BASE_EIO; /* no connection at all: nothing can be confirmed */
     }
     *out_acked = least;
+    return BASE_OK;
+}
+
+base_err sto_cluster_wait_policies(sto_store *s, const char *const *policy, size_t n_policy,
+                                   uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
+{
+    char num[16], ms[16];
+    (void)snprintf(num, sizeof(num), "%u", n);
+    (void)snprintf(ms, sizeof(ms), "%u", timeout_ms);
+    const char *argv[] = {"WAIT", num, ms};
+    size_t lens[] = {4, strlen(num), strlen(ms)};
+    if (s->map == NULL || s->stale) {
+        base_err e = sto_cluster_refresh(s, NULL, 0);
+        if (e != BASE_OK) {
+            return e == BASE_ENOMEM ? e : BASE_EIO;
+        }
+    }
+    /* One WAIT per master the policies live on, each policy given its master's count. */
+    bool asked[STO_CLUSTER_NODES_MAX] = {false};
+    uint32_t count[STO_CLUSTER_NODES_MAX] = {0};
+    for (size_t i = 0; i < n_policy; i++) {
+        size_t len = strlen(policy[i]);
+        uint8_t k = s->map->owner[len > 0 ? sto_cluster_slot(policy[i], len) : 0];
+        if (k == STO_SLOT_UNSERVED || k >= s->map->n_nodes) {
+            s->stale = true;
+            return BASE_EIO; /* no master for it now: nothing can be confirmed */
+        }
+        if (!asked[k]) {
+            base_err e = wait_on(s, k, argv, lens, &count[k]);
+            if (e != BASE_OK) {
+                return e;
+            }
+            asked[k] = true;
+        }
+        out_acked[i] = count[k];
+    }
     return BASE_OK;
 }
 

@@ -103,6 +103,16 @@ bool sto_store_is_cluster(const sto_store *s);
 base_err sto_store_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
 
 /*
+ * sto_store_wait_policies() - as sto_store_wait(), with a count per policy: out_acked[i] is
+ * how many replicas have every write this store made so far to the master that holds
+ * @policy[i]'s keys. On one Redis that is one WAIT for all; on a cluster one WAIT per master
+ * the policies live on, so a master without replicas does not hold back the others.
+ * Return: as sto_store_wait(); BASE_EIO on a cluster also when a policy's slot has no master.
+ */
+base_err sto_store_wait_policies(sto_store *s, const char *const *policy, size_t n_policy,
+                                 uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
+
+/*
  * One record to append. @rec points to the record type named by @kind.
  * @id: the entry's explicit stream id ("<ms>-<seq>", storage/streamid.h),
  * or NULL or "" to let Redis pick one ("*"). An explicit id makes a retry

@@ -111,6 +111,9 @@ base_err sto_cluster_run(sto_store *s, int argc, const char **argv, const size_t
 
 /* Cluster mode: sto_store_wait() on every master appended to since the last; the least count. */
 base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
+/* Cluster mode: sto_store_wait_policies(). */
+base_err sto_cluster_wait_policies(sto_store *s, const char *const *policy, size_t n_policy,
+                                   uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
 
 /*
  * Cluster mode: every slot has a master in the map and every master answers CLUSTER INFO

@@ -166,7 +166,8 @@ bool tst_rcluster_start(tst_rcluster *c, int masters, int replicas, int node_tim
     return tst_rcluster_ok(c) && replicas_synced(c);
 }
 
-int tst_rcluster_master_of(tst_rcluster *c, const char *key)
+/* The node in place @at of @key's slot in CLUSTER SLOTS (2: its master, 3: a replica). */
+static int serving(tst_rcluster *c, const char *key, size_t at)
 {
     for (int i = 0; i < c->n; i++) {
         if (c->node[i].pid == 0) {
@@ -180,8 +181,8 @@ int tst_rcluster_master_of(tst_rcluster *c, const char *key)
             for (size_t k = 0; k < r->elements && found < 0; k++) {
                 const redisReply *e = r->element[k];
                 if (e->element[0]->integer <= ks->integer &&
-                    ks->integer <= e->element[1]->integer) {
-                    int port = (int)e->element[2]->element[1]->integer;
+                    ks->integer <= e->element[1]->integer && e->elements > at) {
+                    int port = (int)e->element[at]->element[1]->integer;
                     for (int j = 0; j < c->n; j++) {
                         found = c->node[j].port == port ? j : found;
                     }
@@ -193,6 +194,16 @@ int tst_rcluster_master_of(tst_rcluster *c, const char *key)
         return found;
     }
     return -1;
+}
+
+int tst_rcluster_master_of(tst_rcluster *c, const char *key)
+{
+    return serving(c, key, 2);
+}
+
+int tst_rcluster_replica_of(tst_rcluster *c, const char *key)
+{
+    return serving(c, key, 3);
 }
 
 void tst_rcluster_kill(tst_rcluster *c, int i)

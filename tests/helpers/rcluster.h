@@ -41,6 +41,9 @@ bool tst_rcluster_ok(tst_rcluster *c);
 /* The node now serving @key's slot as a master (asked of a running node); -1 if none. */
 int tst_rcluster_master_of(tst_rcluster *c, const char *key);
 
+/* A node replicating @key's slot's master (asked of a running node); -1 if none. */
+int tst_rcluster_replica_of(tst_rcluster *c, const char *key);
+
 /* kill -9 node @i and reap it. */
 void tst_rcluster_kill(tst_rcluster *c, int i);
 

@@ -2,9 +2,9 @@
  * replicas_ack (docs/operations.md, "What acknowledged means"): rlfeedd on a Redis master
  * with one replica, both on loopback ports, replicas_ack = 1. Acknowledged feedback is
  * answered ok while the replica follows; with the replica killed it is answered unavailable
- * ("not on replicas_ack replicas in time"), though the master has it; once the replica is
- * back, ok again, and a retry of an unconfirmed outcome is a duplicate (nothing counted
- * twice). Every process is stopped and the directory removed.
+ * ("not on replicas_ack replicas in time"), though the master has it, and so is its retry;
+ * once the replica is back, ok again, and a retry of an unconfirmed outcome is a duplicate
+ * (nothing counted twice). Every process is stopped and the directory removed.
  */
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -158,6 +158,12 @@ int main(void)
         TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
                  strstr(r.error.message, "replicas") != NULL);
         printf("# without the replica: %s\n", r.ok ? "ok" : r.error.message);
+        /* Its retry is no `duplicate` (ok) either while no replica has it. */
+        TST_OK(tst_callf(&f, &r,
+                         "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-20\","
+                         "\"signal\":\"resolved\",\"outcome_id\":\"o-lonely\"}"));
+        TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
+                 strstr(r.error.message, "replicas") != NULL);
 
         /* The replica returns: acknowledged again; the unconfirmed outcome's retry is a
          * duplicate (it is in the stream once). */
