@@ -236,7 +236,10 @@ static bool is_registry_action(const char *action)
            strcmp(action, "serve") == 0;
 }
 
-/* A registry entry's change: "0 -> 1000", "0 stays (2000 refused)", "serve online, canary -". */
+/*
+ * A registry entry's change: "0 -> 1000", "0 stays (2000 refused)", "0 stays (no candidate)",
+ * "serve online, canary -".
+ */
 static void change_summary(const sto_audit_entry *e, char *out, size_t size)
 {
     const char *action = field_or(e, "action", "?");
@@ -246,6 +249,8 @@ static void change_summary(const sto_audit_entry *e, char *out, size_t size)
     } else if (strcmp(action, "serve") == 0) {
         (void)snprintf(out, size, "serve %s, canary %s", field_or(e, "serve", "-"),
                        field_or(e, "canary", "-"));
+    } else if (from != NULL && to != NULL && strcmp(to, "0") == 0) {
+        (void)snprintf(out, size, "%s stays (no candidate)", from); /* the base model is none */
     } else if (from != NULL && to != NULL) {
         (void)snprintf(out, size, "%s stays (%s refused)", from, to);
     } else {

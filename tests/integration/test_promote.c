@@ -403,6 +403,15 @@ static void unfit_data_is_exit_4(fixture *f)
     json_decref(j);
     TST_EQ(production(f, "fresh"), 0);
     TST_EQ(audit_len(f, "fresh"), 2);
+    /* history names no version as refused: there was no candidate. */
+    const char *hist[] = {"--policy", "fresh", NULL};
+    TST_EQ(cli(f, NULL, "history", hist), 0);
+    char path[4200];
+    (void)snprintf(path, sizeof(path), "%s/out.txt", f->dir);
+    char *text = pw_slurp(path);
+    TST_TRUE(text != NULL && strstr(text, "0 stays (no candidate)") != NULL &&
+             strstr(text, "(0 refused)") == NULL);
+    free(text);
 
     /*
      * Candidate and production learned for different action lists (renamed or reordered
