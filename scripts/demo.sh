@@ -57,7 +57,7 @@ echo "== simulated chatbot traffic. Customers get the production slot (the base 
 echo "   a promotion) and a canary share the online head, which learns from everything."
 echo "   The nightly job (rlfeed promote) runs three times: with no checkpoint or too little"
 echo "   data it refuses; once the online head is shown better, production moves to it."
-"$rlfeed" sim --url "$url" --promote-at 1000 --promote-at 15000 --promote-at 45000 "$@"
+"$rlfeed" sim --url "$url" --promote-at 1000 --promote-at 25000 --promote-at 45000 "$@"
 echo "== the audit trail (rlfeed history)"
 "$rlfeed" history --policy intents
 echo "== daemon stats"
