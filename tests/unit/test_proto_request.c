@@ -410,11 +410,15 @@ static void decode_rejects_bad_decide_fields(void)
                      PROTO_E_BAD_REQUEST, "'turn'");
 }
 
-static void decode_rejects_odd_length_bin_embedding(void)
+/*
+ * A bin whose length is not a multiple of 4, as context.embedding (6 bytes) or as the first
+ * candidate's features (5 bytes): refused, naming the field and its length.
+ */
+static void expect_odd_bin(bool in_features, const char *message)
 {
+    static const uint8_t one[6] = {0, 0, 0x80, 0x3f, 0, 0};
     base_buf b;
     proto_writer w;
-
     base_buf_init(&b, PROTO_MAX_MSG_BYTES);
     proto_writer_init(&w, &b);
     proto_w_map(&w, 5);
@@ -426,20 +430,27 @@ static void decode_rejects_odd_length_bin_embedding(void)
     proto_w_str(&w, "p");
     proto_w_str(&w, "candidates");
     proto_w_array(&w, 1);
-    proto_w_map(&w, 2);
+    proto_w_map(&w, in_features ? 3 : 2);
     proto_w_str(&w, "id");
     proto_w_str(&w, "a");
     proto_w_str(&w, "base_logit");
     proto_w_double(&w, 0.0);
+    if (in_features) {
+        proto_w_str(&w, "features");
+        proto_w_bin(&w, one, 5);
+    }
     proto_w_str(&w, "context");
     proto_w_map(&w, 1);
     proto_w_str(&w, "embedding");
+    proto_w_bin(&w, one, in_features ? 4 : 6);
     MUST_OK(proto_writer_finish(&w));
-    /* bin8 of 6 bytes, written by hand. */
-    static const uint8_t odd[] = {0xc4, 0x06, 0, 0, 0x80, 0x3f, 0, 0};
-    MUST_OK(base_buf_append(&b, odd, sizeof(odd)));
-    expect_code(&b, PROTO_E_BAD_REQUEST, "multiple of 4");
+    expect_code(&b, PROTO_E_BAD_REQUEST, message);
     base_buf_fini(&b);
+}
+
+static void decode_rejects_odd_length_bin_embedding(void)
+{
+    expect_odd_bin(false, "field 'context.embedding' is a bin of 6 bytes, not a multiple of 4");
 }
 
 static void decode_rejects_too_many_candidates_and_non_finite(void)
@@ -821,34 +832,7 @@ static void decide_candidate_features(void)
                      "\"candidates\":[{\"id\":\"a\",\"base_logit\":0,\"features\":[1,1e300]}]}",
                      PROTO_E_NOT_FINITE, "'candidates[0].features[1]' is not finite");
     /* A bin of 5 bytes: named as context.embedding's is (protocol.md, section 2). */
-    base_buf raw;
-    proto_writer w;
-    base_buf_init(&raw, PROTO_MAX_MSG_BYTES);
-    proto_writer_init(&w, &raw);
-    proto_w_map(&w, 5);
-    proto_w_str(&w, "v");
-    proto_w_int(&w, 1);
-    proto_w_str(&w, "op");
-    proto_w_str(&w, "decide");
-    proto_w_str(&w, "policy");
-    proto_w_str(&w, "p");
-    proto_w_str(&w, "context");
-    proto_w_map(&w, 1);
-    proto_w_str(&w, "embedding");
-    proto_w_f32_array(&w, emb, 2);
-    proto_w_str(&w, "candidates");
-    proto_w_array(&w, 1);
-    proto_w_map(&w, 3);
-    proto_w_str(&w, "id");
-    proto_w_str(&w, "a");
-    proto_w_str(&w, "base_logit");
-    proto_w_double(&w, 0.0);
-    proto_w_str(&w, "features");
-    proto_w_bin(&w, "12345", 5);
-    MUST_OK(proto_writer_finish(&w));
-    expect_code(&raw, PROTO_E_BAD_REQUEST,
-                "field 'candidates[0].features' is a bin of 5 bytes, not a multiple of 4");
-    base_buf_fini(&raw);
+    expect_odd_bin(true, "field 'candidates[0].features' is a bin of 5 bytes, not a multiple of 4");
 }
 
 int main(void)
