@@ -150,8 +150,12 @@ static client *find_client(svc_auth *a, const char *name)
     return NULL;
 }
 
-/* Remember @mac; false when it was seen already (a replay) or the memory is full. */
-static proto_errcode remember(svc_auth *a, const uint8_t *mac, int64_t now, proto_error *err)
+/*
+ * Remember @mac (only look, without @keep); false when it was seen already (a replay) or the
+ * memory is full.
+ */
+static proto_errcode remember(svc_auth *a, const uint8_t *mac, int64_t now, bool keep,
+                              proto_error *err)
 {
     uint64_t key = 0;
     proto_errcode code = PROTO_E_NONE;
@@ -173,7 +177,7 @@ static proto_errcode remember(svc_auth *a, const uint8_t *mac, int64_t now, prot
             proto_error_set(err, code, "replayed request: this proof was already used");
         }
     }
-    if (code == PROTO_E_NONE) {
+    if (code == PROTO_E_NONE && keep) {
         base_err e = base_hset_put(&a->seen[0], key, 1);
         if (e != BASE_OK) {
             code = PROTO_E_UNAVAILABLE;
@@ -236,9 +240,10 @@ refused:
  * was used before (a replay) or the memory is full. Only after the scope checks, so that a
  * refused request changes nothing, the replay memory included.
  */
-static proto_errcode use_proof(svc_auth *a, client *cl, const proto_auth *proof, proto_error *err)
+static proto_errcode use_proof(svc_auth *a, client *cl, const proto_auth *proof, bool use,
+                               proto_error *err)
 {
-    proto_errcode code = remember(a, proof->mac, a->now_ms(), err);
+    proto_errcode code = remember(a, proof->mac, a->now_ms(), use, err);
     if (code == PROTO_E_UNAUTHORIZED) {
         atomic_fetch_add(&cl->unauthorized, 1);
     }
@@ -293,7 +298,8 @@ static void give_back_outcome(client *cl)
     pthread_mutex_unlock(&cl->lk);
 }
 
-static bool take_outcome(client *cl)
+/* Take one of @cl's outcome tokens (only look, without @take); false when there is none. */
+static bool take_outcome(client *cl, bool take)
 {
     bool ok = true;
     if (cl->cfg.outcome_rate_per_s <= 0.0) {
@@ -307,7 +313,7 @@ static bool take_outcome(client *cl)
     }
     cl->refill_ms = now;
     if (cl->tokens >= 1.0) {
-        cl->tokens -= 1.0;
+        cl->tokens -= take ? 1.0 : 0.0;
     } else {
         ok = false;
         clear_cap_alarm_if_quiet(cl, now);
@@ -393,7 +399,7 @@ static bool policy_allowed(svc_auth *a, client *cl, const char *policy, proto_er
 }
 
 proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
-                             const svc_auth_http *http, proto_op op, const char *policy,
+                             const svc_auth_http *http, proto_op op, const char *policy, bool use,
                              proto_error *err, bool *out_limited)
 {
     proto_errcode code = PROTO_E_NONE;
@@ -427,24 +433,27 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
         return PROTO_E_FORBIDDEN;
     }
     /* The cap before the replay memory, which keeps only what passes: a refusal keeps nothing. */
-    if (op == PROTO_OP_FEEDBACK && !take_outcome(cl)) {
+    if (op == PROTO_OP_FEEDBACK && !take_outcome(cl, use)) {
         proto_error_set(err, PROTO_E_RATE_LIMITED, "client %s is over its outcome rate cap",
                         cl->cfg.name);
         atomic_fetch_add(&cl->rate_limited, 1);
         return PROTO_E_RATE_LIMITED;
     }
-    code = use_proof(a, cl, proof, err);
+    code = use_proof(a, cl, proof, use, err);
     if (code != PROTO_E_NONE) {
-        if (op == PROTO_OP_FEEDBACK) {
+        if (op == PROTO_OP_FEEDBACK && use) {
             give_back_outcome(cl); /* a replay or a full memory takes no token */
         }
         return code;
     }
-    if (op == PROTO_OP_FEEDBACK) {
-        watch_rate(cl, a->now_ms());
-    }
     if (out_limited != NULL) {
         *out_limited = !cl->cfg.all_policies;
+    }
+    if (!use) {
+        return PROTO_E_NONE; /* checked only: the request is not carried out */
+    }
+    if (op == PROTO_OP_FEEDBACK) {
+        watch_rate(cl, a->now_ms());
     }
     atomic_fetch_add(&cl->accepted, 1);
     return PROTO_E_NONE;
@@ -476,7 +485,7 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
     if (!policy_allowed(a, cl, policy, err)) {
         return PROTO_E_FORBIDDEN;
     }
-    code = use_proof(a, cl, &hp, err);
+    code = use_proof(a, cl, &hp, true, err);
     if (code != PROTO_E_NONE) {
         return code;
     }

@@ -62,12 +62,15 @@ typedef struct svc_auth_http {
  * @msg, @len: the msgpack request whose "auth" entry @req->auth is (ignored with @http)
  * @http: NULL for msgpack carriers; else the HTTP proof, which replaces req->auth
  * @op, @policy: what the request does ("" policy: every policy, as stats without one)
+ * @use: the request is carried out if accepted: its proof is remembered (a replay from then
+ *       on) and a feedback takes an outcome token. false: checked only (a request answered
+ *       "starting"), so the same bytes may come again and be carried out.
  * @out_limited: (may be NULL) on success, whether the client may see only some policies
  * Return: PROTO_E_NONE, or the code to refuse with (message in @err): unauthorized,
  *         forbidden, rate_limited or unavailable. Counted per client.
  */
 proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_t *msg, size_t len,
-                             const svc_auth_http *http, proto_op op, const char *policy,
+                             const svc_auth_http *http, proto_op op, const char *policy, bool use,
                              proto_error *err, bool *out_limited);
 
 /*

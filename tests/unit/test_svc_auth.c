@@ -42,7 +42,7 @@ static void signed_stats(base_buf *b, proto_request *r, const char *policy, int6
 static proto_errcode check(svc_auth *a, const base_buf *b, const proto_request *r, proto_op op,
                            const char *policy, proto_error *err)
 {
-    return svc_auth_check(a, r, b->data, b->len, NULL, op, policy, err, NULL);
+    return svc_auth_check(a, r, b->data, b->len, NULL, op, policy, true, err, NULL);
 }
 
 static svc_config *config(uint32_t replay_max)
@@ -255,8 +255,8 @@ static void rate_alarm(int pause)
                 refused++;
                 continue;
             }
-            refused += svc_auth_check(a, &r, b->data, b->len, NULL, PROTO_OP_FEEDBACK, "p", &err,
-                                      NULL) != PROTO_E_NONE;
+            refused += svc_auth_check(a, &r, b->data, b->len, NULL, PROTO_OP_FEEDBACK, "p", true,
+                                      &err, NULL) != PROTO_E_NONE;
         }
         if (svc_auth_alarms(a, alarms, 4) > 0) {
             raised_at = sec;
@@ -318,10 +318,45 @@ static void memory_kept_across_restart(void)
     fixture_fini(&x);
 }
 
+/*
+ * A request checked only (answered "starting", not carried out): refused as any other would
+ * be, but its proof is not used up and a feedback takes no outcome token, so the same bytes
+ * are carried out once they come again.
+ */
+static void checked_only_changes_nothing(void)
+{
+    fixture x;
+    proto_request r;
+    proto_error err;
+    fixture_init(&x, 1024);
+    signed_stats(&x.b, &r, "p", T0, "once");
+    for (int i = 0; i < 3; i++) {
+        TST_EQ(svc_auth_check(x.a, &r, x.b.data, x.b.len, NULL, PROTO_OP_FEEDBACK, "p", false, &err,
+                              NULL),
+               PROTO_E_NONE);
+    }
+    TST_EQ(
+        svc_auth_check(x.a, &r, x.b.data, x.b.len, NULL, PROTO_OP_FEEDBACK, "p", true, &err, NULL),
+        PROTO_E_NONE);
+    TST_EQ(
+        svc_auth_check(x.a, &r, x.b.data, x.b.len, NULL, PROTO_OP_FEEDBACK, "p", false, &err, NULL),
+        PROTO_E_UNAUTHORIZED); /* now a replay, checked only or not */
+    signed_stats(&x.b, &r, "p", T0, "twice");
+    TST_EQ(check(x.a, &x.b, &r, PROTO_OP_FEEDBACK, "p", &err), PROTO_E_NONE); /* burst 2 */
+    proto_client_stats cs[2];
+    uint32_t n = 0;
+    uint64_t unknown = 0;
+    svc_auth_stats(x.a, cs, 2, &n, &unknown);
+    TST_EQ(cs[0].accepted, 2);
+    TST_EQ(cs[0].rate_limited, 0);
+    fixture_fini(&x);
+}
+
 int main(void)
 {
     window_and_replays();
     memory_kept_across_restart();
+    checked_only_changes_nothing();
     rate_alarm(0);
     rate_alarm(10);
     rate_alarm(120);
