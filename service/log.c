@@ -8,8 +8,10 @@ static base_err persist_submit(void *impl, svc_persist_item *it)
 static void persist_stats(void *impl, svc_log_stats *out)
 {
     svc_persist *p = impl;
-    out->up = svc_persist_redis_up(p);
-    out->refusing = svc_persist_redis_refusing(p);
+    /* Refused checkpoints count as refused writes, for health and the metrics. */
+    bool ckpt = svc_persist_checkpoints_refused(p);
+    out->up = svc_persist_redis_up(p) && !ckpt;
+    out->refusing = svc_persist_redis_refusing(p) || (ckpt && svc_persist_redis_up(p));
     out->depth = svc_persist_depth(p);
     out->capacity = svc_persist_capacity(p);
     out->written = svc_persist_written(p);

@@ -552,6 +552,27 @@ static void retain(svc_persist *p, const svc_persist_item *it)
     audit_retention(p, it, trimmed, n);
 }
 
+/*
+ * A checkpoint Redis refused (ESTORE: an ACL without MULTI, out of memory, a key of another
+ * type...) loses nothing, as the streams keep every record, but retention waits for a stored
+ * one and every start replays the streams: said once per episode, with Redis's words, and
+ * health reads degraded until a checkpoint is stored again.
+ */
+static void note_checkpoint(svc_persist *p, const svc_persist_item *it, base_err e, bool fenced)
+{
+    if (e == BASE_ESTORE && !fenced && !atomic_exchange(&p->ckpt_refused, true)) {
+        base_log_policy(BASE_LOG_WARN, it->policy,
+                        "redis: refuses checkpoints (%s): policy %s's checkpoint is not stored; "
+                        "the streams keep every record, but retention waits for a stored "
+                        "checkpoint and a start replays them",
+                        sto_store_refusal(p->store)[0] != '\0' ? sto_store_refusal(p->store)
+                                                               : base_strerror(e),
+                        it->policy);
+    } else if (e == BASE_OK && atomic_exchange(&p->ckpt_refused, false)) {
+        base_log_policy(BASE_LOG_INFO, it->policy, "redis: checkpoints stored again");
+    }
+}
+
 static bool write_model(svc_persist *p, svc_persist_item *it)
 {
     for (;;) {
@@ -565,6 +586,7 @@ static bool write_model(svc_persist *p, svc_persist_item *it)
         if (e == BASE_OK) {
             retain(p, it);
         }
+        note_checkpoint(p, it, e, fenced);
         if (e != BASE_EIO) {
             p->last_ok_ns = base_mono_ns();
             svc_persist_complete(p, it, e);
@@ -734,6 +756,11 @@ bool svc_persist_redis_up(const svc_persist *p)
 bool svc_persist_redis_refusing(const svc_persist *p)
 {
     return atomic_load(&p->redis_refusing);
+}
+
+bool svc_persist_checkpoints_refused(const svc_persist *p)
+{
+    return atomic_load(&p->ckpt_refused);
 }
 
 uint64_t svc_persist_written(const svc_persist *p)

@@ -136,6 +136,8 @@ size_t svc_persist_capacity(const svc_persist *p);
 bool svc_persist_redis_up(const svc_persist *p);
 /* Whether Redis answers but refuses writes (so svc_persist_redis_up() is false). */
 bool svc_persist_redis_refusing(const svc_persist *p);
+/* Whether Redis refused the last checkpoint sent to it (records may still be taken). */
+bool svc_persist_checkpoints_refused(const svc_persist *p);
 uint64_t svc_persist_written(const svc_persist *p); /* records stored */
 uint64_t svc_persist_failed(const svc_persist *p);  /* items completed with an error */
 uint64_t svc_persist_trimmed(const svc_persist *p); /* stream entries removed by retention */

@@ -43,6 +43,7 @@ struct svc_persist {
     pthread_t thread;
     atomic_bool redis_up;
     atomic_bool redis_refusing; /* redis_up is false because Redis answers but refuses writes */
+    atomic_bool ckpt_refused; /* Redis refused the last checkpoint it was sent (records may pass) */
     atomic_bool closing;
     uint64_t last_ok_ns;    /* writer thread only: the last exchange Redis answered */
     uint64_t down_since_ns; /* writer thread only: when the current outage began; 0: up */

@@ -25,6 +25,7 @@
 
 static const char CONFIG[] = "[server]\n"
                              "ack_timeout_ms = 300\n"
+                             "snapshot_interval_ms = 200\n"
                              "[policy o]\n"
                              "dim = 4\n"
                              "actions = a0, a1, a2, a3\n"
@@ -203,6 +204,22 @@ int main(void)
     json_decref(s);
 
     /*
+     * An ACL without MULTI: records are still taken (each command on its own), checkpoints,
+     * always sent in one, are refused: said once, health degraded until one is stored.
+     */
+    TST_TRUE(tst_wait_health(f.c, "ready", 10000));
+    TST_TRUE(redis_status(sock, "ACL SETUSER default -multi"));
+    char nomulti[BASE_ID_MAX + 1];
+    TST_TRUE(decide(f.c, nomulti, sizeof(nomulti))); /* a change: a checkpoint is due */
+    TST_TRUE(tst_wait_health(f.c, "degraded", 5000));
+    TST_TRUE(tst_file_has(f.log, "redis: refuses checkpoints (NOPERM"));
+    TST_TRUE(redis_status(sock, "ACL SETUSER default +multi"));
+    TST_TRUE(decide(f.c, nomulti, sizeof(nomulti)));
+    TST_TRUE(tst_wait_health(f.c, "ready", 5000));
+    TST_TRUE(tst_file_has(f.log, "redis: checkpoints stored again"));
+    TST_EQ(tst_each_decision(&f, POLICY, 5, 10000, count_one, &decided), 5);
+
+    /*
      * Stopped while Redis still refuses: the waiting records are spilled to data_dir within
      * the shutdown bound, as with Redis away, and the next start appends them.
      */
@@ -240,12 +257,12 @@ int main(void)
     TST_TRUE(tst_daemon_start(&f, true, extra));
     TST_TRUE(tst_file_has(f.log, "replayed 1 spill file(s)"));
     int n = 0;
-    TST_EQ(tst_each_decision(&f, POLICY, 6, 10000, count_one, &n), 6);
-    TST_EQ(n, 6);
+    TST_EQ(tst_each_decision(&f, POLICY, 8, 10000, count_one, &n), 8);
+    TST_EQ(n, 8);
 
     /*
      * A foreign key where the decision stream belongs: recovery cannot read it, and the start
-     * stops with Redis's words. Put back, the next start recovers all six.
+     * stops with Redis's words. Put back, the next start recovers all eight.
      */
     TST_EQ(tst_daemon_stop(&f), 0);
     TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:decisions rlfeed:{o}:kept"));
@@ -258,7 +275,7 @@ int main(void)
     TST_TRUE(redis_status(sock, "RENAME rlfeed:catalog rlfeed:foreign"));
     TST_TRUE(tst_daemon_start(&f, true, extra));
     n = 0;
-    TST_EQ(tst_each_decision(&f, POLICY, 6, 10000, count_one, &n), 6);
+    TST_EQ(tst_each_decision(&f, POLICY, 8, 10000, count_one, &n), 8);
 
     TST_EQ(tst_daemon_stop(&f), 0);
     tst_daemon_fini(&f, tst_failed > 0);
