@@ -126,7 +126,21 @@ static void log_tail(const sto_server *s, const char *what, char *errbuf, size_t
             tail[i] = ' ';
         }
     }
-    sto_server_msg(errbuf, errlen, what, got > 0 ? tail : "(redis.log is empty)");
+    /*
+     * What fits of it after "@what: " is its end, where redis-server says why it stopped: cut
+     * at the front, after a blank, and marked "...".
+     */
+    const char *shown = tail;
+    size_t room = errlen > strlen(what) + 6 ? errlen - strlen(what) - 6 : 0;
+    char cut[sizeof(tail) + 4];
+    if ((size_t)got > room && room > 0) {
+        shown = tail + (size_t)got - room;
+        const char *blank = strchr(shown, ' ');
+        shown = blank != NULL && blank[1] != '\0' ? blank + 1 : shown;
+        (void)snprintf(cut, sizeof(cut), "...%s", shown);
+        shown = cut;
+    }
+    sto_server_msg(errbuf, errlen, what, got > 0 ? shown : "(redis.log is empty)");
 }
 
 /*

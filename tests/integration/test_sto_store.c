@@ -1358,6 +1358,42 @@ static void inbox_orders_reads_and_trims(sto_store *s)
     base_decision_free(d);
 }
 
+/*
+ * A redis-server that exits at start: the error ends with the end of what it wrote (storage.md
+ * section 5: "the tail of redis.log"), where it says why, however long the lines before it.
+ */
+static void early_exit_shows_the_end_of_its_log(void)
+{
+    char *dir = tst_mkdtemp("rlfeed-early-exit");
+    char script[4200], err[256] = "";
+    TST_TRUE(dir != NULL);
+    if (dir == NULL) {
+        return;
+    }
+    (void)snprintf(script, sizeof(script), "%s/redis-server", dir);
+    FILE *fp = fopen(script, "w");
+    if (fp != NULL) {
+        fputs("#!/bin/sh\n"
+              "i=0; while [ $i -lt 20 ]; do\n"
+              "  echo 'a line of start-up chatter that says nothing of the cause' >&2\n"
+              "  i=$((i+1)); done\n"
+              "echo 'the cause: Bad file format reading the append only file' >&2\n"
+              "exit 1\n",
+              fp);
+        fclose(fp);
+    }
+    TST_TRUE(chmod(script, 0700) == 0);
+    sto_server_opts o = {.redis_bin = script, .appendfsync = "always", .unix_socket = true};
+    sto_server *srv = NULL;
+    TST_TRUE(sto_server_start(&o, &srv, err, sizeof(err)) != BASE_OK);
+    TST_TRUE(srv == NULL);
+    printf("# %s\n", err);
+    TST_TRUE(strstr(err, "the cause: Bad file format reading the append only file") != NULL);
+    TST_TRUE(strncmp(err, "redis-server exited early", 25) == 0);
+    tst_rm_rf(dir);
+    free(dir);
+}
+
 static void private_server_requires_its_password(bool unix_socket)
 {
     sto_server_opts o = {.appendfsync = "everysec", .unix_socket = unix_socket, .auth = true};
@@ -1438,6 +1474,7 @@ int main(void)
         tst_skip_all("redis-server not found on PATH");
     }
     open_rejects_bad_and_unreachable_urls();
+    early_exit_shows_the_end_of_its_log();
     private_server_requires_its_password(true);
     private_server_requires_its_password(false);
     base_err e = sto_server_start(&opts, &srv, err, sizeof(err));
