@@ -26,15 +26,24 @@ base_err svc_audit_append(sto_store *s, const char *policy, const char *action, 
     return sto_registry_change(s, policy, &c, &res, &prod, NULL);
 }
 
-static void append_logged(sto_store *s, const char *policy, const char *action, const char *who,
-                          const char *reason, const sto_field *d, size_t n, uint64_t *io_failed)
+bool svc_audit_append_logged(sto_store *s, const char *policy, const char *action, const char *who,
+                             const char *reason, const sto_field *d, size_t n)
 {
     base_err e = svc_audit_append(s, policy, action, who, reason, d, n);
     if (e != BASE_OK) {
-        (*io_failed)++;
-        base_log_policy(BASE_LOG_WARN, policy, "policy %s: cannot append the %s audit entry: %s",
-                        policy, action, base_strerror(e));
+        const char *words = e == BASE_ESTORE ? sto_store_refusal(s) : "";
+        base_log_policy(BASE_LOG_WARN, policy,
+                        "policy %s: cannot append the %s audit entry: %s%s%s%s", policy, action,
+                        base_strerror(e), words[0] != '\0' ? " (" : "", words,
+                        words[0] != '\0' ? ")" : "");
     }
+    return e == BASE_OK;
+}
+
+static void append_logged(sto_store *s, const char *policy, const char *action, const char *who,
+                          const char *reason, const sto_field *d, size_t n, uint64_t *io_failed)
+{
+    *io_failed += !svc_audit_append_logged(s, policy, action, who, reason, d, n);
 }
 
 /* "a -> b" into @out when @from and @to differ (an unstamped "" reads as "-"). */

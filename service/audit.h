@@ -43,6 +43,10 @@
 base_err svc_audit_append(sto_store *s, const char *policy, const char *action, const char *who,
                           const char *reason, const sto_field *details, size_t n_details);
 
+/* svc_audit_append(), a failure logged (with Redis's words for a refusal). Return: appended. */
+bool svc_audit_append_logged(sto_store *s, const char *policy, const char *action, const char *who,
+                             const char *reason, const sto_field *d, size_t n);
+
 /*
  * svc_audit_startup() - after a successful svc_engine_restore(): per policy
  * one "restore" entry and, when the restored checkpoint's stamps differ

@@ -519,12 +519,8 @@ static void audit_retention(svc_persist *p, const svc_persist_item *it, const ui
     d[n++] = (sto_field){"snapshots", num[3]};
     const base_snapshot *m = it->rec;
     (void)snprintf(reason, sizeof(reason), "checkpoint %" PRIu64 " stored", m->version);
-    base_err e = svc_audit_append(p->store, it->policy, "retention", p->who, reason, d, n);
-    if (e != BASE_OK) {
+    if (!svc_audit_append_logged(p->store, it->policy, "retention", p->who, reason, d, n)) {
         atomic_fetch_add(&p->audit_failed, 1);
-        base_log_policy(BASE_LOG_WARN, it->policy,
-                        "policy %s: cannot append the retention audit entry: %s", it->policy,
-                        base_strerror(e));
     }
 }
 

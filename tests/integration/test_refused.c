@@ -277,7 +277,14 @@ int main(void)
     n = 0;
     TST_EQ(tst_each_decision(&f, POLICY, 8, 10000, count_one, &n), 8);
 
+    /* A foreign key where the audit stream belongs: the start goes on, the warning says why. */
     TST_EQ(tst_daemon_stop(&f), 0);
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:audit rlfeed:{o}:kept"));
+    TST_TRUE(redis_status(sock, "SET rlfeed:{o}:audit foreign"));
+    TST_TRUE(tst_daemon_start(&f, true, extra));
+    TST_TRUE(tst_file_has(f.log, "cannot append the restore audit entry: store error (WRONGTYPE"));
+    TST_EQ(tst_daemon_stop(&f), 0);
+    TST_TRUE(redis_status(sock, "RENAME rlfeed:{o}:kept rlfeed:{o}:audit")); /* over it */
     tst_daemon_fini(&f, tst_failed > 0);
     return tst_done();
 }
