@@ -379,7 +379,8 @@ static int open_policy(parse_state *st, const char *pname)
     if (c->n_policies == SVC_MAX_POLICIES) {
         return fail(st, "too many policies (at \"%s\")", pname);
     }
-    if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX || strpbrk(pname, "{}: \t") != NULL) {
+    /* '[' and ']' delimit the section header: a name holding one could not be written back. */
+    if (pname[0] == '\0' || strlen(pname) > BASE_NAME_MAX || strpbrk(pname, "{}[]: \t") != NULL) {
         return fail(st, "bad policy name \"%s\"", pname);
     }
     if (!base_utf8_valid(pname, strlen(pname))) {

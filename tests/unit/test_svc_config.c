@@ -579,6 +579,8 @@ static void clients_load_and_bad_ones_fail(void)
         {POL "[client f$e]\nkey = " K1 "\nops = decide\n", "bad client name"},
         /* inih ends the section at the first ']': the name would be "[x" */
         {POL "[client [x]]\nkey = " K1 "\nops = decide\n", "bad client name \"[x\""},
+        {"[policy [x]]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"[x\""},
+        {"[policy a{b}]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"a{b}\""},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nmax_embedding_norm = -1\n",
          "max_embedding_norm"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nno_explore = a, z\n",
