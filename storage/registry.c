@@ -5,6 +5,7 @@
  */
 #include "storage/store.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,9 @@ static base_err check_change(const sto_change *c, size_t *out_bytes)
         c->serve != STO_SERVE_PRODUCTION) {
         return BASE_EINVAL;
     }
-    if (c->canary_op == STO_FIELD_SET && !(c->canary >= 0.0 && c->canary <= 1.0)) {
+    /* A subnormal share would not read back (strtod: ERANGE); -0 is written as 0. */
+    if (c->canary_op == STO_FIELD_SET &&
+        !(c->canary >= 0.0 && c->canary <= 1.0 && (c->canary == 0.0 || c->canary >= DBL_MIN))) {
         return BASE_EINVAL; /* also NaN */
     }
     for (size_t i = 0; i < c->n_fields; i++) {
@@ -113,6 +116,7 @@ static base_err check_change(const sto_change *c, size_t *out_bytes)
 
 void sto_format_share(double v, char *out, size_t size)
 {
+    v += 0.0;                              /* -0 is 0 */
     (void)snprintf(out, size, "%.15g", v); /* a double fits in STO_SHARE_TEXT_MAX bytes */
     if (strtod(out, NULL) != v) {
         (void)snprintf(out, size, "%.17g", v);

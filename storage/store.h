@@ -449,7 +449,7 @@ typedef struct sto_change {
     sto_field_op serve_op;   /* field "serve" */
     sto_serve serve;         /* STO_SERVE_ONLINE or STO_SERVE_PRODUCTION, with STO_FIELD_SET */
     sto_field_op canary_op;  /* field "canary" */
-    double canary;           /* in [0, 1], with STO_FIELD_SET */
+    double canary;           /* in [0, 1], 0 or normal (>= DBL_MIN), with STO_FIELD_SET */
     const sto_field *fields; /* [n_fields] the audit entry's pairs (borrowed) */
     size_t n_fields;         /* <= STO_AUDIT_MAX_FIELDS */
 } sto_change;

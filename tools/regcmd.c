@@ -168,10 +168,11 @@ bool regcmd_parse_double(const char *s, double *out)
     }
     errno = 0;
     double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
+    /* As strtod() refuses a decimal below DBL_MIN (ERANGE), so a hex one; -0 is 0. */
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || fpclassify(v) == FP_SUBNORMAL) {
         return false;
     }
-    *out = v;
+    *out = v + 0.0;
     return true;
 }
 

@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -539,9 +540,18 @@ static void serve_sets_and_clears(fixture *f)
     TST_TRUE(g.serve == STO_SERVE_UNSET && g.canary < 0);
     const char *bad[] = {"--policy", "faq", "--canary", "2", NULL};
     TST_EQ(cli(f, NULL, "serve", bad), 2);
+    /* A subnormal share would not read back: refused, as 1e-310 is; -0 is stored as 0. */
+    const char *tiny[] = {"--policy", "faq", "--canary", "0x1p-1023", NULL};
+    TST_EQ(cli(f, NULL, "serve", tiny), 2);
+    const char *minus0[] = {"--policy", "faq", "--canary", "-0", NULL};
+    TST_EQ(cli(f, NULL, "serve", minus0), 0);
+    TST_OK(sto_registry_get(f->s, "faq", &g));
+    TST_TRUE(g.canary == 0.0 && !signbit(g.canary));
+    TST_TRUE(newest_audit_says(f, "faq", "canary", "0"));
+    TST_EQ(cli(f, NULL, "serve", clear), 0);
     const char *both[] = {"--policy", "faq", "--clear", "--mode", "online", NULL};
     TST_EQ(cli(f, NULL, "serve", both), 2);
-    TST_EQ(audit_len(f, "faq"), 7);
+    TST_EQ(audit_len(f, "faq"), 9);
 }
 
 static void bad_arguments_are_exit_2(fixture *f)
@@ -570,7 +580,7 @@ static void bad_arguments_are_exit_2(fixture *f)
     const char *gone[] = {"history", "--policy", "faq", "--redis", "unix:/nonexistent/r.sock",
                           NULL};
     TST_EQ(pw_run(f->dir, NULL, gone), 2);
-    TST_EQ(audit_len(f, "faq"), 7);
+    TST_EQ(audit_len(f, "faq"), 9);
 }
 
 /* An empty --reason is no reason: the entry gets the default. */
@@ -580,7 +590,7 @@ static void rollback_with_empty_reason(fixture *f)
     TST_EQ(cli(f, NULL, "rollback", args), 0);
     TST_EQ(production(f, "faq"), GOOD); /* undoes the rollback to 0 */
     TST_TRUE(newest_audit_says(f, "faq", "reason", "rollback to the version production replaced"));
-    TST_EQ(audit_len(f, "faq"), 8);
+    TST_EQ(audit_len(f, "faq"), 10);
 }
 
 int main(void)
