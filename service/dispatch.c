@@ -127,8 +127,8 @@ static void run(svc_dispatch *d, const uint8_t *buf, size_t len, const svc_repli
     }
     req.limited = false;
     if (svc_auth_enabled(d->auth)) {
-        /* While starting only health is carried out: the others' proofs stay unused. */
-        bool use = e != NULL || req.op == PROTO_OP_HEALTH;
+        /* While starting nothing is carried out (health says so): proofs stay unused. */
+        bool use = e != NULL;
         refused = svc_auth_check(d->auth, &req, buf, len, http, req.op, req.policy, use, &err,
                                  &req.limited);
     }
