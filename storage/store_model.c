@@ -51,6 +51,14 @@ static base_err exec_replies(sto_store *s, size_t n_cmds)
                         r->type == REDIS_REPLY_ARRAY
                     ? BASE_ESTORE
                     : BASE_EPROTO;
+            /* Redis's words for sto_store_refusal(): the refused command's, or EXEC's. */
+            const redisReply *w = r;
+            for (size_t k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+                w = r->element[k]->type == REDIS_REPLY_ERROR && w == r ? r->element[k] : w;
+            }
+            if (w->type == REDIS_REPLY_ERROR && w->str != NULL) {
+                base_strlcpy(s->refusal, w->str, sizeof(s->refusal));
+            }
         }
         freeReplyObject(r);
     }
@@ -186,6 +194,7 @@ base_err sto_store_model_put_fenced(sto_store *s, const base_snapshot *m, const 
     if (e == BASE_OK) {
         if (r->type == REDIS_REPLY_ERROR) {
             *out_fenced = r->str != NULL && strncmp(r->str, "FENCED ", 7) == 0;
+            base_strlcpy(s->refusal, r->str != NULL ? r->str : "", sizeof(s->refusal));
             e = BASE_ESTORE;
         } else if (!sto_is_status(r, "OK") && !(r->type == REDIS_REPLY_STRING && r->len == 2 &&
                                                 memcmp(r->str, "OK", 2) == 0)) {

@@ -1058,6 +1058,11 @@ static void chunks_are_transactions(sto_store *s, const sto_server *srv)
     TST_EQ(xlen(c, "rlfeed:{txoom}:outcomes"), 0);
     /* Each XADD refused twice: queued in the transaction, then sent again alone. */
     TST_EQ(cmdstat(c, "xadd", "rejected_calls") - rejected, 8);
+    /* A checkpoint refused the same way names Redis's words too. */
+    base_snapshot *oom = make_model("txoom", 3);
+    TST_TRUE(oom != NULL && sto_store_model_put(s, oom) == BASE_ESTORE);
+    TST_TRUE(strncmp(sto_store_refusal(s), "OOM", 3) == 0);
+    base_snapshot_free(oom);
 
     /* While the refusal lasts a retry is a plain pipeline: each record is sent once. */
     rejected = cmdstat(c, "xadd", "rejected_calls");
