@@ -301,6 +301,9 @@ static void replay_memory_keep(svc_auth *auth, const svc_config *cfg, const char
     if (e == BASE_OK) {
         /* Past three windows every generation kept would have rotated out. */
         e = sto_keep_put(s, REPLAY_KEPT, who, b.data, b.len, 3 * (int64_t)cfg->auth_window_ms);
+        if (e == BASE_ESTORE) {
+            (void)snprintf(err, sizeof(err), "%s (%s)", base_strerror(e), sto_store_refusal(s));
+        }
     }
     if (e != BASE_OK) {
         base_log(BASE_LOG_WARN,
