@@ -217,6 +217,54 @@ int svc_http_add_get_route(svc_http *h, const char *path, void (*cb)(nng_aio *))
     return rv;
 }
 
+/*
+ * Every path no route takes: the HTTP server's own 404 page. Without this handler nng answers
+ * it by itself, leaving a request body unread on the connection, where its bytes are read as
+ * the next request (one smuggled inside the body would be carried out). A request with a body
+ * is answered and its connection closed instead, unread.
+ */
+static void on_not_found(nng_aio *aio)
+{
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    const char *len = nng_http_req_get_header(req, "Content-Length");
+    bool body = (len != NULL && strcmp(len, "0") != 0) ||
+                nng_http_req_get_header(req, "Transfer-Encoding") != NULL;
+    nng_http_res *res = NULL;
+    int rv = nng_http_res_alloc_error(&res, NNG_HTTP_STATUS_NOT_FOUND);
+    if (rv == 0 && body) {
+        rv = nng_http_res_set_header(res, "Connection", "close");
+    }
+    if (rv != 0) {
+        nng_http_res_free(res);
+        nng_aio_finish(aio, rv);
+        return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
+static int add_not_found(svc_http *h)
+{
+    nng_http_handler *hd = NULL;
+    int rv = nng_http_handler_alloc(&hd, "/", on_not_found);
+    if (rv == 0) {
+        rv = nng_http_handler_set_method(hd, NULL); /* every method */
+    }
+    if (rv == 0) {
+        rv = nng_http_handler_collect_body(hd, false, 0); /* never read: the connection closes */
+    }
+    if (rv == 0) {
+        rv = nng_http_handler_set_tree(hd); /* below every other route: the longest path wins */
+    }
+    if (rv == 0) {
+        rv = nng_http_server_add_handler(h->srv, hd); /* takes hd on success */
+    }
+    if (rv != 0 && hd != NULL) {
+        nng_http_handler_free(hd);
+    }
+    return rv;
+}
+
 /* The bound address as a URL; the configured one if it is not IPv4 or IPv6. */
 static void bound_url(svc_http *h, const char *url, char *out, size_t len)
 {
@@ -267,6 +315,9 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
     }
     if (rv == 0) {
         rv = svc_dashboard_add_routes(h);
+    }
+    if (rv == 0) {
+        rv = add_not_found(h);
     }
     if (rv == 0) {
         e = svc_http_api_open(h->srv, d, max_body_bytes, &h->api, errbuf, errlen);

@@ -352,6 +352,47 @@ static bool drain(int fd, char *buf, size_t len, size_t *at)
     }
 }
 
+/*
+ * A body sent to a path no route takes is never read as a request of its own: 404, and the
+ * connection closes (a decide smuggled inside it is not made).
+ */
+static void unknown_path_body_is_not_a_request(tst_daemon *f)
+{
+    static const char inner_body[] =
+        "{\"policy\":\"rt\",\"event_id\":\"smuggled-1\",\"context\":{\"embedding\":"
+        "[1,0,0,0]},\"candidates\":[{\"id\":\"a\",\"base_logit\":1}]}";
+    char inner[512], outer[1024];
+    snprintf(inner, sizeof(inner),
+             "POST /api/v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(inner_body), inner_body);
+    snprintf(outer, sizeof(outer),
+             "POST /api/v1/nothere HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(inner), inner);
+    json_t *before = tst_stats(f);
+    int fd = raw_connect(f, outer);
+    TST_TRUE(fd >= 0);
+    char buf[8192] = "";
+    size_t at = 0;
+    int64_t deadline = tst_now_ms() + 10000;
+    bool open = true;
+    while (fd >= 0 && open && tst_now_ms() < deadline) {
+        open = drain(fd, buf, sizeof(buf), &at);
+        tst_nap();
+    }
+    TST_TRUE(!open); /* closed by the server */
+    TST_TRUE(strncmp(buf, "HTTP/1.1 404", 12) == 0);
+    TST_TRUE(strstr(buf, "smuggled-1") == NULL && strstr(buf, "HTTP/1.1 200") == NULL);
+    if (fd >= 0) {
+        close(fd);
+    }
+    json_t *after = tst_stats(f);
+    TST_EQ(tst_stat_int(after, "rt", "decisions"), tst_stat_int(before, "rt", "decisions"));
+    json_decref(after);
+    json_decref(before);
+}
+
 static void huge_body_is_refused_at_once(tst_daemon *f)
 {
     static char chunk[65536];
@@ -574,6 +615,7 @@ int main(void)
         routes_answer(&f);
         bad_input_is_rejected_specifically(&f);
         decide_activate_feedback_explain(&f);
+        unknown_path_body_is_not_a_request(&f);
         huge_body_is_refused_at_once(&f);
         slow_clients_delay_nobody(&f);
         shutdown_with_reply_in_flight(&f);
