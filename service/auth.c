@@ -460,7 +460,7 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
 }
 
 proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint32_t scope,
-                                   const char *policy, proto_error *err)
+                                   const char *policy, bool use, proto_error *err)
 {
     proto_errcode code = PROTO_E_NONE;
     proto_auth hp;
@@ -485,11 +485,13 @@ proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint3
     if (!policy_allowed(a, cl, policy, err)) {
         return PROTO_E_FORBIDDEN;
     }
-    code = use_proof(a, cl, &hp, true, err);
+    code = use_proof(a, cl, &hp, use, err);
     if (code != PROTO_E_NONE) {
         return code;
     }
-    atomic_fetch_add(&cl->accepted, 1);
+    if (use) {
+        atomic_fetch_add(&cl->accepted, 1);
+    }
     return PROTO_E_NONE;
 }
 

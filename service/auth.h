@@ -76,10 +76,11 @@ proto_errcode svc_auth_check(svc_auth *a, const proto_request *req, const uint8_
 /*
  * svc_auth_check_scope() - the same for an HTTP page that is no op (metrics, dashboard,
  * policies): the Authorization header must prove a client holding @scope (enum svc_scope)
- * that may name @policy ("": a page showing every policy, which needs policies = *).
+ * that may name @policy ("": a page showing every policy, which needs policies = *). @use as
+ * for svc_auth_check(): false for a page answered "starting", whose proof stays unused.
  */
 proto_errcode svc_auth_check_scope(svc_auth *a, const svc_auth_http *http, uint32_t scope,
-                                   const char *policy, proto_error *err);
+                                   const char *policy, bool use, proto_error *err);
 
 /*
  * svc_auth_alarms() - the clients' raised alarms: refused by their outcome cap within the

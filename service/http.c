@@ -152,7 +152,10 @@ bool svc_http_ops_allowed(svc_http *h, nng_aio *aio)
     nng_http_req *req = nng_aio_get_input(aio, 0);
     svc_auth_http proof = {nng_http_req_get_header(req, "Authorization"),
                            nng_http_req_get_method(req), nng_http_req_get_uri(req), NULL, 0};
-    proto_errcode code = svc_auth_check_scope(h->auth, &proof, SVC_SCOPE_OPS, "", &err);
+    pthread_rwlock_rdlock(&h->lk);
+    bool use = h->eng != NULL; /* else the page is answered "starting" */
+    pthread_rwlock_unlock(&h->lk);
+    proto_errcode code = svc_auth_check_scope(h->auth, &proof, SVC_SCOPE_OPS, "", use, &err);
     if (code == PROTO_E_NONE) {
         return true;
     }

@@ -624,7 +624,9 @@ static void on_policies(nng_aio *aio)
     if (svc_auth_enabled(a->disp->auth)) {
         proto_error err;
         svc_auth_http proof = proof_of(c, NULL, 0);
-        proto_errcode code = svc_auth_check_scope(a->disp->auth, &proof, SVC_SCOPE_OPS, name, &err);
+        bool use = atomic_load(&a->disp->eng) != NULL; /* else answered "starting" below */
+        proto_errcode code =
+            svc_auth_check_scope(a->disp->auth, &proof, SVC_SCOPE_OPS, name, use, &err);
         if (code != PROTO_E_NONE) {
             refuse(c, 0, code, err.message);
             goto done;
