@@ -659,9 +659,9 @@ static void *writer_main(void *arg)
                 base_err r = BASE_OK;
                 uint32_t want = atomic_load(&p->replicas_ack), acked = 0;
                 if (it->done != NULL && want > 0 && alive) {
-                    const char *pol[1] = {it->policy};
-                    base_err we = sto_store_wait_policies(
-                        p->store, pol, 1, want, atomic_load(&p->replicas_timeout_ms), &acked);
+                    /* The original may have gone through an earlier connection. */
+                    base_err we = sto_store_wait_current(
+                        p->store, it->policy, want, atomic_load(&p->replicas_timeout_ms), &acked);
                     r = we == BASE_OK && acked >= want ? BASE_OK : BASE_ETIMEDOUT;
                 }
                 if (it->done != NULL) {

@@ -526,6 +526,24 @@ base_err sto_store_wait_policies(sto_store *s, const char *const *policy, size_t
     return e;
 }
 
+base_err sto_store_wait_current(sto_store *s, const char *policy, uint32_t n, uint32_t timeout_ms,
+                                uint32_t *out_acked)
+{
+    char key[STO_KEY_MAX];
+    base_err e = sto_make_key(key, sizeof(key), policy, "ack-mark");
+    if (e == BASE_OK) {
+        /* One write through this connection: WAIT then counts from the master's offset now. */
+        const char *argv[] = {"SET", key, "1", "PX", "60000"};
+        size_t lens[] = {3, strlen(key), 1, 2, 5};
+        e = sto_run_ok(s, 5, argv, lens);
+    }
+    if (e == BASE_OK) {
+        const char *pol[1] = {policy};
+        e = sto_store_wait_policies(s, pol, 1, n, timeout_ms, out_acked);
+    }
+    return e;
+}
+
 base_err sto_store_ping(sto_store *s)
 {
     if (s->cluster) {

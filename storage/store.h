@@ -113,6 +113,16 @@ base_err sto_store_wait_policies(sto_store *s, const char *const *policy, size_t
                                  uint32_t n, uint32_t timeout_ms, uint32_t *out_acked);
 
 /*
+ * sto_store_wait_current() - as sto_store_wait_policies() for @policy alone, but covering
+ * everything its master holds now, not only what this connection wrote (a WAIT counts from
+ * the connection's last write, so on a new connection it would count nothing): first one
+ * small write to the policy's slot, SET rlfeed:{policy}:ack-mark 1 PX 60000.
+ * Return: as sto_store_wait_policies(); also what the SET returns.
+ */
+base_err sto_store_wait_current(sto_store *s, const char *policy, uint32_t n, uint32_t timeout_ms,
+                                uint32_t *out_acked);
+
+/*
  * One record to append. @rec points to the record type named by @kind.
  * @id: the entry's explicit stream id ("<ms>-<seq>", storage/streamid.h),
  * or NULL or "" to let Redis pick one ("*"). An explicit id makes a retry

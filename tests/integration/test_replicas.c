@@ -154,16 +154,25 @@ int main(void)
         (void)tst_wait_exit(replica, 5000, NULL);
         replica = 0;
         TST_TRUE(wait_replicas(mport, 0));
-        TST_TRUE(decide_and_feedback(&f, "o-lonely", &r));
+        TST_TRUE(decide_and_feedback(&f, "o-99", &r));
         TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
                  strstr(r.error.message, "replicas") != NULL);
         printf("# without the replica: %s\n", r.ok ? "ok" : r.error.message);
-        /* Its retry is no `duplicate` (ok) either while no replica has it. */
-        TST_OK(tst_callf(&f, &r,
-                         "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-20\","
-                         "\"signal\":\"resolved\",\"outcome_id\":\"o-lonely\"}"));
-        TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
-                 strstr(r.error.message, "replicas") != NULL);
+        /*
+         * Its retry is no `duplicate` (ok) either while no replica has it, also right after a
+         * restart, on a connection that has written nothing yet.
+         */
+        for (int k = 0; k < 2; k++) {
+            if (k == 1) {
+                TST_EQ(tst_daemon_stop(&f), 0);
+                TST_TRUE(tst_daemon_start(&f, true, extra));
+            }
+            TST_OK(tst_callf(&f, &r,
+                             "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-20\","
+                             "\"signal\":\"resolved\",\"outcome_id\":\"o-99\"}"));
+            TST_TRUE(!r.ok && r.error.code == PROTO_E_UNAVAILABLE &&
+                     strstr(r.error.message, "replicas") != NULL);
+        }
 
         /* The replica returns: acknowledged again; the unconfirmed outcome's retry is a
          * duplicate (it is in the stream once). */
@@ -178,13 +187,23 @@ int main(void)
         TST_EQ(ok, 10);
         TST_OK(tst_callf(&f, &r,
                          "{\"op\":\"feedback\",\"policy\":\"p\",\"event_id\":\"ev-20\","
-                         "\"signal\":\"resolved\",\"outcome_id\":\"o-lonely\"}"));
+                         "\"signal\":\"resolved\",\"outcome_id\":\"o-99\"}"));
         TST_TRUE(r.ok);
         json_t *s = tst_stats(&f);
         printf("# feedback matched %lld, duplicates %lld\n", tst_stat_int(s, "p", "feedback"),
                tst_stat_int(s, "p", "duplicates"));
-        TST_EQ(tst_stat_int(s, "p", "feedback"), 31);
+        TST_EQ(tst_stat_int(s, "p", "feedback"), 10); /* since the restart; o-99 a duplicate */
         json_decref(s);
+        /* Each outcome stored once: o-0 .. o-29 and o-99, 31 records. */
+        int times[100] = {0}, once = 0;
+        TST_EQ(tst_count_outcome_ids(url, "p", times, 100), 31);
+        for (int i = 0; i < 100; i++) {
+            once += times[i] == 1;
+            if (times[i] > 1) {
+                printf("# o-%d stored %d times\n", i, times[i]);
+            }
+        }
+        TST_EQ(once, 31);
         TST_EQ(tst_daemon_stop(&f), 0);
     }
     if (replica > 0) {
