@@ -446,10 +446,10 @@ static int parse(int argc, char **argv, opts *o)
     o->z_drop = POL_PORTFOLIO_DEFAULT_Z_DROP;
     o->min_examples = POL_PORTFOLIO_DEFAULT_MIN;
     o->drop_after = POL_PORTFOLIO_DEFAULT_DROP_AFTER;
-    int c;
+    int c, li = -1;
     double v = 0.0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", lo, &li)) != -1) {
         bool ok = true;
         switch (c) {
         case 'd':
@@ -562,7 +562,7 @@ static int parse(int argc, char **argv, opts *o)
         }
         if (!ok) {
             fprintf(stderr, "rlfeed bench: bad value '%s' for --%s\n", optarg,
-                    lo[0].name == NULL ? "?" : argv[optind - 1] + 2);
+                    li >= 0 ? lo[li].name : "?"); /* the option as getopt matched it */
             return 2;
         }
     }

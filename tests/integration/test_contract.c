@@ -271,6 +271,17 @@ static void cli_commands_have_help(tst_daemon *f)
             printf("#   rlfeed %s --help\n", cmds[i][0]);
         }
     }
+    /* A bad value names its option, whether given as "--lambda 0" or "--lambda=0". */
+    static const char *const bad[][3] = {{"--lambda", "0", "for --lambda"},
+                                         {"--portfolio", "bogus", "for --portfolio"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char log[700];
+        snprintf(log, sizeof(log), "%s/bench-bad-%zu.log", f->dir, i);
+        const char *args[] = {"bench",   "learn",   "--synthetic", "4,2,100",
+                              bad[i][0], bad[i][1], NULL};
+        TST_EQ(tst_run("RLFEED", args, log, 30000), 2);
+        TST_TRUE(tst_file_has(log, bad[i][2]));
+    }
 }
 
 /* A health request of exactly @total bytes: {"v":1, "op":"health", "pad":<bin 32>}; free it. */
