@@ -405,8 +405,10 @@ base_err rlfeed_dataset_load_csv(const char *path, rlfeed_dataset **out_d, char 
     while (fgets(line, RLFEED_CSV_LINE_MAX + 1, fp) != NULL) {
         lineno++;
         if (strchr(line, '\n') == NULL && !feof(fp)) {
-            e = BASE_ELIMIT;
-            set_err(errbuf, errlen, lineno, "line too long");
+            /* fgets() stopped short of a full buffer: a NUL byte hides the rest. */
+            bool nul = strlen(line) < RLFEED_CSV_LINE_MAX;
+            e = nul ? BASE_EINVAL : BASE_ELIMIT;
+            set_err(errbuf, errlen, lineno, nul ? "holds a NUL byte" : "line too long");
             goto done;
         }
         if (lineno == 1 || blank_line(line)) {

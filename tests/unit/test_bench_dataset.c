@@ -64,6 +64,20 @@ static void bad_csv_is_rejected_with_the_line(const char *dir)
     rlfeed_dataset *d = NULL;
     char err[256] = "";
     TST_EQ(rlfeed_dataset_load_csv("/nonexistent.csv", &d, err, sizeof(err)), BASE_EIO);
+    /* A NUL byte in a line is named as such, not as a line too long. */
+    static const char nul[] = "label,a\n0,1\n1,\0"
+                              "2\n0,3\n";
+    size_t n = strlen(dir) + 10;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/nul.csv", dir);
+    FILE *f = fopen(p, "w");
+    if (f != NULL) {
+        fwrite(nul, 1, sizeof(nul) - 1, f);
+        fclose(f);
+    }
+    TST_EQ(rlfeed_dataset_load_csv(p, &d, err, sizeof(err)), BASE_EINVAL);
+    TST_TRUE(strstr(err, "line 3: holds a NUL byte") != NULL);
+    free(p);
 }
 
 static void base_model_is_deterministic_and_calibrated(void)
