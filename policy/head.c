@@ -170,6 +170,10 @@ bool pol_head_config_check(const pol_head_config *cfg, char *why, size_t len)
                  x->name, l->name);
         return false;
     }
+    if (c.features == POL_FEATURES_QUAD && c.dim > POL_QUAD_DIM_MAX) {
+        snprintf(why, len, "features quad is only for dim <= %d, not %u", POL_QUAD_DIM_MAX, c.dim);
+        return false;
+    }
     if (!resolve(&c)) {
         snprintf(why, len, "learner %s with explorer %s and these settings cannot make a head",
                  pol_learner_name(c.learner), pol_explorer_name(xe));

@@ -241,6 +241,34 @@ base_err pol_portfolio_config_parse(const char *spec, const pol_head_config *hea
         snprintf(why, whylen, "no members");
         return BASE_EINVAL;
     }
+    /* Name the member the head cannot build, as spelled, with the head's own reason. */
+    s = spec;
+    for (uint32_t m = 0; m < out->n_members; m++) {
+        while (*s == ' ' || *s == '\t') {
+            s++;
+        }
+        size_t len = strcspn(s, ",");
+        size_t trim = len;
+        while (trim > 0 && (s[trim - 1] == ' ' || s[trim - 1] == '\t')) {
+            trim--;
+        }
+        char reason[160];
+        pol_head *h = NULL;
+        bool ok = pol_head_config_check(&out->member[m], reason, sizeof(reason));
+        if (ok && pol_head_new(&out->member[m], &h) != BASE_OK) {
+            ok = false;
+            snprintf(reason, sizeof(reason),
+                     "its head cannot be built with these settings (a feature map too large "
+                     "for dim?)");
+        }
+        pol_head_free(h);
+        if (!ok) {
+            snprintf(why, whylen, "member %u \"%.*s\": %s", m + 1, (int)(trim < 64 ? trim : 64), s,
+                     reason);
+            return BASE_EINVAL;
+        }
+        s += len + (s[len] == ',');
+    }
     pol_portfolio *pf = NULL;
     base_err e = pol_portfolio_new(out, &pf);
     pol_portfolio_free(pf);

@@ -581,6 +581,11 @@ static void clients_load_and_bad_ones_fail(void)
         {POL "[client [x]]\nkey = " K1 "\nops = decide\n", "bad client name \"[x\""},
         {"[policy [x]]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"[x\""},
         {"[policy a{b}]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"a{b}\""},
+        /* A portfolio member the head cannot build is named, with the reason. */
+        {"[policy p]\ndim = 40\nactions = a\nsignal.s = 1\nportfolio = ridge+quad\n",
+         "member 1 \"ridge+quad\": features quad is only for dim <= 32, not 40"},
+        {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nportfolio = ridge, ridge/igw:0\n",
+         "member 2 \"ridge/igw:0\""},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nmax_embedding_norm = -1\n",
          "max_embedding_norm"},
         {"[policy p]\ndim = 4\nactions = a\nsignal.s = 1\nno_explore = a, z\n",
