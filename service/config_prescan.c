@@ -115,6 +115,18 @@ static bool prescan_line(prescan *ps, const char *line, size_t n, int lineno, ch
                      (int)shown, name);
             return false;
         }
+        /* libinih drops what follows the first ']': [client a]b] would be client a. */
+        const char *rest = end + 1, *stop = line + n;
+        while (rest < stop && (*rest == ' ' || *rest == '\t' || *rest == '\r' || *rest == '\n')) {
+            rest++;
+        }
+        if (rest < stop && *rest != ';' && *rest != '#') {
+            snprintf(errbuf, errlen,
+                     "line %d: text after the section header [%.*s]: a name holds no ']', and a "
+                     "comment after a header starts with ';' or '#'",
+                     lineno, (int)(len < 64 ? len : 64), name);
+            return false;
+        }
         memcpy(ps->section, name, len);
         ps->section[len] = '\0';
         if (i > indent && ps->in_key) {

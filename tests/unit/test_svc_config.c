@@ -577,9 +577,12 @@ static void clients_load_and_bad_ones_fail(void)
         {POL "[client fe]\nkey = " K1 "\nops = decide\noutcome_burst = 0.5\n", "outcome_burst"},
         {POL "[client fe]\nkey = " K1 "\nops = decide\ncolour = red\n", "colour"},
         {POL "[client f$e]\nkey = " K1 "\nops = decide\n", "bad client name"},
-        /* inih ends the section at the first ']': the name would be "[x" */
-        {POL "[client [x]]\nkey = " K1 "\nops = decide\n", "bad client name \"[x\""},
-        {"[policy [x]]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"[x\""},
+        /* inih ends the section at the first ']' and drops the rest of the line */
+        {POL "[client [x]\nkey = " K1 "\nops = decide\n", "bad client name \"[x\""},
+        {"[policy [x]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"[x\""},
+        {POL "[client c1]x]\nkey = " K1 "\nops = decide\n",
+         "text after the section header [client c1]"},
+        {"[server]junk\n", "text after the section header [server]"},
         {"[policy a{b}]\ndim = 4\nactions = a\nsignal.s = 1\n", "bad policy name \"a{b}\""},
         /* A portfolio member the head cannot build is named, with the reason. */
         {"[policy p]\ndim = 40\nactions = a\nsignal.s = 1\nportfolio = ridge+quad\n",
