@@ -125,7 +125,12 @@ static void on_get_route(nng_aio *aio)
 
 static void on_healthz(nng_aio *aio)
 {
-    respond_text(aio, 200, "ok");
+    /* While requests in flight get their last 2 s, new connections are still taken. */
+    svc_http *h = svc_http_of(aio);
+    pthread_rwlock_rdlock(&h->lk);
+    bool stopping = h->closed;
+    pthread_rwlock_unlock(&h->lk);
+    respond_text(aio, stopping ? 503 : 200, stopping ? "stopping" : "ok");
 }
 
 static void on_readyz(nng_aio *aio)

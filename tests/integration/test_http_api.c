@@ -583,6 +583,17 @@ static void shutdown_with_reply_in_flight(tst_daemon *f)
     }
     TST_TRUE(queued);
     int64_t t0 = tst_now_ms();
+    /* While the reply in flight gets its last 2 s, /healthz says the process is stopping. */
+    kill(f->pid, SIGTERM);
+    bool stopping = false;
+    for (int64_t end = tst_now_ms() + 1500; !stopping && tst_now_ms() < end; tst_nap()) {
+        tst_http_response r;
+        if (tst_http_try_get(f->http_url, "/healthz", 500, &r)) {
+            stopping = r.status == 503 && r.body != NULL && strstr(r.body, "stopping") != NULL;
+            tst_http_response_fini(&r);
+        }
+    }
+    TST_TRUE(stopping);
     int st = tst_daemon_stop(f);
     int64_t stop_ms = tst_now_ms() - t0;
     char resp[4096] = "";
