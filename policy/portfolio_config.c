@@ -197,6 +197,23 @@ static bool parse_member(const char *tok, size_t len, const pol_head_config *hea
     return true;
 }
 
+/*
+ * The member spelled at *@s, in a comma list: *@s moves past leading blanks; *@len is its
+ * length up to the comma (or the end). Return: that length less trailing blanks.
+ */
+static size_t member_at(const char **s, size_t *len)
+{
+    while (**s == ' ' || **s == '\t') {
+        (*s)++;
+    }
+    *len = strcspn(*s, ",");
+    size_t trim = *len;
+    while (trim > 0 && ((*s)[trim - 1] == ' ' || (*s)[trim - 1] == '\t')) {
+        trim--;
+    }
+    return trim;
+}
+
 base_err pol_portfolio_config_parse(const char *spec, const pol_head_config *head,
                                     pol_portfolio_config *out, char *why, size_t whylen)
 {
@@ -212,14 +229,7 @@ base_err pol_portfolio_config_parse(const char *spec, const pol_head_config *hea
     out->n_members = 0;
     const char *s = spec;
     while (*s != '\0') {
-        while (*s == ' ' || *s == '\t') {
-            s++;
-        }
-        size_t len = strcspn(s, ",");
-        size_t trim = len;
-        while (trim > 0 && (s[trim - 1] == ' ' || s[trim - 1] == '\t')) {
-            trim--;
-        }
+        size_t len = 0, trim = member_at(&s, &len);
         if (out->n_members == POL_PORTFOLIO_MAX) {
             snprintf(why, whylen, "more than %d members", POL_PORTFOLIO_MAX);
             return BASE_EINVAL;
@@ -244,14 +254,7 @@ base_err pol_portfolio_config_parse(const char *spec, const pol_head_config *hea
     /* Name the member the head cannot build, as spelled, with the head's own reason. */
     s = spec;
     for (uint32_t m = 0; m < out->n_members; m++) {
-        while (*s == ' ' || *s == '\t') {
-            s++;
-        }
-        size_t len = strcspn(s, ",");
-        size_t trim = len;
-        while (trim > 0 && (s[trim - 1] == ' ' || s[trim - 1] == '\t')) {
-            trim--;
-        }
+        size_t len = 0, trim = member_at(&s, &len);
         char reason[160];
         pol_head *h = NULL;
         bool ok = pol_head_config_check(&out->member[m], reason, sizeof(reason));

@@ -48,6 +48,17 @@ static base_err from_nng(int rv)
     }
 }
 
+void svc_http_finish(nng_aio *aio, nng_http_res *res, int rv)
+{
+    if (rv != 0) {
+        nng_http_res_free(res);
+        nng_aio_finish(aio, rv);
+        return;
+    }
+    nng_aio_set_output(aio, 0, res);
+    nng_aio_finish(aio, 0);
+}
+
 void svc_http_respond(nng_aio *aio, uint16_t status, const char *type, const char *cache,
                       const char *name, const char *value, const void *body, size_t len,
                       bool borrow)
@@ -70,13 +81,7 @@ void svc_http_respond(nng_aio *aio, uint16_t status, const char *type, const cha
         rv =
             borrow ? nng_http_res_set_data(res, body, len) : nng_http_res_copy_data(res, body, len);
     }
-    if (rv != 0) {
-        nng_http_res_free(res);
-        nng_aio_finish(aio, rv);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
+    svc_http_finish(aio, res, rv);
 }
 
 /* @line and a newline, as plain text; with an Allow header unless @allow is NULL. */
@@ -242,13 +247,7 @@ static void on_not_found(nng_aio *aio)
     if (rv == 0 && body) {
         rv = nng_http_res_set_header(res, "Connection", "close");
     }
-    if (rv != 0) {
-        nng_http_res_free(res);
-        nng_aio_finish(aio, rv);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
+    svc_http_finish(aio, res, rv);
 }
 
 static int add_not_found(svc_http *h)

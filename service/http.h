@@ -53,6 +53,7 @@ base_err svc_http_open(const char *url, svc_dispatch *d, size_t max_body_bytes,
  * scope); otherwise @aio has been answered 401, 403 or 503 with the reason.
  */
 struct nng_aio;
+struct nng_http_res;
 bool svc_http_ops_allowed(svc_http *h, struct nng_aio *aio);
 
 /*
@@ -62,6 +63,12 @@ bool svc_http_ops_allowed(svc_http *h, struct nng_aio *aio);
  */
 int svc_http_add_get_route(svc_http *h, const char *path, void (*cb)(struct nng_aio *));
 svc_http *svc_http_of(struct nng_aio *aio);
+
+/*
+ * svc_http_finish() - finish @aio with response @res when @rv is 0 (the server sends and frees
+ * it), else free @res (may be NULL) and finish @aio with the error @rv.
+ */
+void svc_http_finish(struct nng_aio *aio, struct nng_http_res *res, int rv);
 
 /*
  * svc_http_respond() - finish @aio with @status, Content-Type @type, optional Cache-Control

@@ -18,6 +18,7 @@
 #include "base/utf8.h"
 #include "proto/json.h"
 #include "proto/request.h"
+#include "service/http.h"
 
 #define PREFIX "/api/v1/"
 #define FIRST_READ_BYTES 65536     /* the body buffer starts here and doubles as bytes arrive */
@@ -157,13 +158,7 @@ static void respond(nng_aio *aio, const api_call *c, uint16_t status, const char
     if (rv == 0) {
         rv = nng_http_res_copy_data(res, body, len);
     }
-    if (rv != 0) {
-        nng_http_res_free(res);
-        nng_aio_finish(aio, rv);
-        return;
-    }
-    nng_aio_set_output(aio, 0, res);
-    nng_aio_finish(aio, 0);
+    svc_http_finish(aio, res, rv);
 }
 
 /*
