@@ -119,7 +119,8 @@ static base_err synthetic_stream(const opts *o, stream *s)
 }
 
 /* A CSV dataset in a seeded order, raw (standardised) or through the frozen base. */
-static base_err csv_stream(const opts *o, stream *s)
+/* The stream of --data; *@said when the failure was already reported. */
+static base_err csv_stream(const opts *o, stream *s, bool *said)
 {
     char err[256] = "";
     rlfeed_dataset *d = NULL;
@@ -128,6 +129,7 @@ static base_err csv_stream(const opts *o, stream *s)
     base_err e = rlfeed_dataset_load_csv(o->data, &d, err, sizeof(err));
     if (e != BASE_OK) {
         fprintf(stderr, "rlfeed bench: %s: %s\n", o->data, err);
+        *said = true; /* not "cannot build the stream" again */
         return e;
     }
     if (o->base_weak) {
@@ -608,10 +610,13 @@ static int bench_learn(int argc, char **argv)
     pol_numerics_init();
     stream s;
     memset(&s, 0, sizeof(s));
-    base_err e = o.data != NULL ? csv_stream(&o, &s) : synthetic_stream(&o, &s);
+    bool said = false;
+    base_err e = o.data != NULL ? csv_stream(&o, &s, &said) : synthetic_stream(&o, &s);
     if (e != BASE_OK) {
         stream_free(&s);
-        fprintf(stderr, "rlfeed bench: cannot build the stream: %s\n", base_strerror(e));
+        if (!said) {
+            fprintf(stderr, "rlfeed bench: cannot build the stream: %s\n", base_strerror(e));
+        }
         return 1;
     }
     result bandit = {0}, full = {0};

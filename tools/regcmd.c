@@ -1,6 +1,7 @@
 /* Options, connection and time helpers of the registry commands (tools/regcmd.h). */
 #include "tools/regcmd.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -163,8 +164,8 @@ bool regcmd_parse_u64(const char *s, uint64_t *out)
 bool regcmd_parse_double(const char *s, double *out)
 {
     char *end = NULL;
-    if (s == NULL || s[0] == '\0') {
-        return false;
+    if (s == NULL || s[0] == '\0' || isspace((unsigned char)s[0])) {
+        return false; /* strtod() would skip leading blanks */
     }
     errno = 0;
     double v = strtod(s, &end);

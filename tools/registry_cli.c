@@ -167,7 +167,7 @@ int rlfeed_rollback_main(int argc, char **argv)
         goto done;
     }
     char reason[REASON_MAX], id[BASE_STREAM_ID_MAX + 1] = "";
-    if (reason_arg != NULL && reason_arg[0] != '\0') {
+    if (reason_arg != NULL && reason_arg[strspn(reason_arg, " \t\r\n")] != '\0') {
         (void)snprintf(reason, sizeof(reason), "%s", reason_arg); /* cut: a label */
     } else {
         (void)snprintf(reason, sizeof(reason), "%s",

@@ -543,6 +543,8 @@ static void serve_sets_and_clears(fixture *f)
     /* A subnormal share would not read back: refused, as 1e-310 is; -0 is stored as 0. */
     const char *tiny[] = {"--policy", "faq", "--canary", "0x1p-1023", NULL};
     TST_EQ(cli(f, NULL, "serve", tiny), 2);
+    const char *blank[] = {"--policy", "faq", "--canary", " 0.5", NULL};
+    TST_EQ(cli(f, NULL, "serve", blank), 2);
     const char *minus0[] = {"--policy", "faq", "--canary", "-0", NULL};
     TST_EQ(cli(f, NULL, "serve", minus0), 0);
     TST_OK(sto_registry_get(f->s, "faq", &g));
@@ -583,10 +585,10 @@ static void bad_arguments_are_exit_2(fixture *f)
     TST_EQ(audit_len(f, "faq"), 9);
 }
 
-/* An empty --reason is no reason: the entry gets the default. */
+/* An empty or blank --reason is no reason: the entry gets the default. */
 static void rollback_with_empty_reason(fixture *f)
 {
-    const char *args[] = {"--policy", "faq", "--reason", "", NULL};
+    const char *args[] = {"--policy", "faq", "--reason", " \t", NULL};
     TST_EQ(cli(f, NULL, "rollback", args), 0);
     TST_EQ(production(f, "faq"), GOOD); /* undoes the rollback to 0 */
     TST_TRUE(newest_audit_says(f, "faq", "reason", "rollback to the version production replaced"));
