@@ -157,13 +157,20 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
         }
     }
     if (ack_claim(e, a)) {
+        const base_outcome *o = it->rec;
+        bool act = o != NULL && o->type == BASE_OUT_ACTIVATE; /* named as what it is */
         if (result == BASE_OK) {
             svc_engine_reply_status(&a->r, a->status);
+        } else if (result == BASE_ETIMEDOUT) {
+            svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
+                              act ? "the activation is stored, but not on replicas_ack replicas "
+                                    "in time; retry"
+                                  : UNREPLICATED);
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
-                              result == BASE_ETIMEDOUT ? UNREPLICATED
-                              : it->fenced             ? OWNED_ELSEWHERE
-                                                       : "the outcome could not be stored; retry");
+                              it->fenced ? OWNED_ELSEWHERE
+                              : act      ? "the activation could not be stored; retry"
+                                         : "the outcome could not be stored; retry");
         }
     }
     base_free(a);
