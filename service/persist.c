@@ -13,7 +13,6 @@
 #include "base/log.h"
 #include "base/queue.h"
 #include "base/thread.h"
-#include "service/audit.h"
 #include "storage/streamid.h"
 
 svc_persist_item *svc_persist_item_new(svc_persist_type type, sto_kind kind, const char *policy,
@@ -57,7 +56,7 @@ void svc_persist_item_free(svc_persist_item *it)
 }
 
 /* An item refused by the fence: logged for the first few. */
-static void note_fenced(svc_persist *p, const char *policy)
+void svc_persist_note_fenced(svc_persist *p, const char *policy)
 {
     if (atomic_fetch_add(&p->fenced, 1) < 8) {
         base_log_policy(BASE_LOG_ERROR, policy,
@@ -92,7 +91,7 @@ void svc_persist_complete(svc_persist *p, svc_persist_item *it, base_err result)
  * Keep @it for the spill at close: it was not stored and will not be. On
  * out of memory it completes now, unstored (counted lost at close).
  */
-static void leave(svc_persist *p, svc_persist_item *it)
+void svc_persist_leave(svc_persist *p, svc_persist_item *it)
 {
     if (p->n_left == p->cap_left) {
         size_t cap = p->cap_left == 0 ? 1024 : p->cap_left * 2;
@@ -128,7 +127,7 @@ static uint64_t give_up_ns(const svc_persist *p)
     return t;
 }
 
-static bool past_deadline(const svc_persist *p)
+bool svc_persist_past_deadline(const svc_persist *p)
 {
     return atomic_load(&p->closing) && base_mono_ns() >= p->deadline_ns;
 }
@@ -193,7 +192,7 @@ static void backoff_nap(const svc_persist *p, int *backoff)
  * hand), as soon as it is closing with nothing queued: there is nothing
  * left to store, so shutdown need not wait for Redis.
  */
-static bool reconnect(svc_persist *p, bool idle)
+bool svc_persist_reconnect(svc_persist *p, bool idle)
 {
     int backoff = 50;
     mark_down(p);
@@ -436,7 +435,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 base_strlcpy(sent_id, it->stream_id, sizeof(sent_id));
                 if (a[i].out_fenced) {
                     it->fenced = true;
-                    note_fenced(p, it->policy);
+                    svc_persist_note_fenced(p, it->policy);
                 }
                 if (r != BASE_EIO && a[i].out_behind) {
                     r = settle_behind(p, it, was_maybe, &renumber);
@@ -472,7 +471,7 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
             n_todo = kept;
             /* Closing: refusals count as an outage for how long to keep trying. */
             gave_up = refused > 0 && atomic_load(&p->closing) && base_mono_ns() >= give_up_ns(p);
-            if (!broken && refused > 0 && !gave_up && !past_deadline(p)) {
+            if (!broken && refused > 0 && !gave_up && !svc_persist_past_deadline(p)) {
                 refused_wait(p, words, refused, &refused_backoff);
             } else if (refused == 0 && p->refusing && (!broken || kept == 0)) {
                 /*
@@ -487,112 +486,15 @@ static bool write_appends(svc_persist *p, svc_persist_item **items, size_t n)
                 }
             }
         }
-        if (n_todo > 0 && (gave_up || past_deadline(p) || (broken && !reconnect(p, false)))) {
+        if (n_todo > 0 && (gave_up || svc_persist_past_deadline(p) ||
+                           (broken && !svc_persist_reconnect(p, false)))) {
             for (size_t i = 0; i < n_todo; i++) {
-                leave(p, todo[i]); /* spilled at close, with the id it was sent with */
+                svc_persist_leave(p, todo[i]); /* spilled at close, with the id it was sent with */
             }
             return false;
         }
     }
     return true;
-}
-
-/*
- * A retention run that removed something, in the audit stream (an idle
- * daemon removes nothing and writes nothing). Best effort: logged, counted.
- */
-static void audit_retention(svc_persist *p, const svc_persist_item *it, const uint64_t trimmed[3],
-                            uint64_t pruned)
-{
-    static const char *names[3] = {"decisions", "outcomes", "joined"};
-    if (p->who[0] == '\0' || trimmed[0] + trimmed[1] + trimmed[2] + pruned == 0) {
-        return;
-    }
-    char num[4][24], reason[160];
-    sto_field d[7];
-    size_t n = 0;
-    for (int k = 0; k < 3; k++) {
-        (void)snprintf(num[k], sizeof(num[k]), "%" PRIu64, trimmed[k]);
-        d[n++] = (sto_field){names[k], num[k]};
-    }
-    (void)snprintf(num[3], sizeof(num[3]), "%" PRIu64, pruned);
-    d[n++] = (sto_field){"snapshots", num[3]};
-    const base_snapshot *m = it->rec;
-    (void)snprintf(reason, sizeof(reason), "checkpoint %" PRIu64 " stored", m->version);
-    if (!svc_audit_append_logged(p->store, it->policy, "retention", p->who, reason, d, n)) {
-        atomic_fetch_add(&p->audit_failed, 1);
-    }
-}
-
-/* Retention after a stored checkpoint; failures only delay it to the next one. */
-static void retain(svc_persist *p, const svc_persist_item *it)
-{
-    uint64_t trimmed[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        uint64_t n = 0;
-        if (it->trim.minid[k][0] != '\0' &&
-            sto_store_trim(p->store, (sto_kind)k, it->policy, it->trim.minid[k], &n) == BASE_OK) {
-            atomic_fetch_add(&p->trimmed, n);
-            trimmed[k] = n;
-        }
-    }
-    if (it->trim.inbox_minid[0] != '\0') {
-        /* Taken entries: their records are in the policy's own streams (not audited). */
-        (void)sto_inbox_trim(p->store, it->policy, it->trim.inbox_minid);
-    }
-    uint64_t n = 0;
-    if (it->trim.keep_snapshots > 0 &&
-        sto_store_model_prune(p->store, it->policy, it->trim.keep_snapshots, &n) != BASE_OK) {
-        n = 0; /* the next checkpoint prunes again */
-    }
-    audit_retention(p, it, trimmed, n);
-}
-
-/*
- * A checkpoint Redis refused (ESTORE: an ACL without MULTI, out of memory, a key of another
- * type...) loses nothing, as the streams keep every record, but retention waits for a stored
- * one and every start replays the streams: said once per episode, with Redis's words, and
- * health reads degraded until a checkpoint is stored again.
- */
-static void note_checkpoint(svc_persist *p, const svc_persist_item *it, base_err e, bool fenced)
-{
-    if (e == BASE_ESTORE && !fenced && !atomic_exchange(&p->ckpt_refused, true)) {
-        base_log_policy(BASE_LOG_WARN, it->policy,
-                        "redis: refuses checkpoints (%s): policy %s's checkpoint is not stored; "
-                        "the streams keep every record, but retention waits for a stored "
-                        "checkpoint and a start replays them",
-                        sto_store_refusal(p->store)[0] != '\0' ? sto_store_refusal(p->store)
-                                                               : base_strerror(e),
-                        it->policy);
-    } else if (e == BASE_OK && atomic_exchange(&p->ckpt_refused, false)) {
-        base_log_policy(BASE_LOG_INFO, it->policy, "redis: checkpoints stored again");
-    }
-}
-
-static bool write_model(svc_persist *p, svc_persist_item *it)
-{
-    for (;;) {
-        bool fenced = false;
-        base_err e = atomic_load(&p->fence) && p->who[0] != '\0'
-                         ? sto_store_model_put_fenced(p->store, it->rec, p->who, &fenced)
-                         : sto_store_model_put(p->store, it->rec);
-        if (fenced) {
-            note_fenced(p, it->policy);
-        }
-        if (e == BASE_OK) {
-            retain(p, it);
-        }
-        note_checkpoint(p, it, e, fenced);
-        if (e != BASE_EIO) {
-            p->last_ok_ns = base_mono_ns();
-            svc_persist_complete(p, it, e);
-            return true;
-        }
-        if (past_deadline(p) || !reconnect(p, false)) {
-            leave(p, it);
-            return false;
-        }
-    }
 }
 
 /* True when the connection has been quiet for SVC_PERSIST_PING_MS. */
@@ -627,24 +529,24 @@ static void *writer_main(void *arg)
             }
             /* Not while Redis refuses writes: it answers, the connection is fine. */
             if (alive && !atomic_load(&p->redis_up) && !p->refusing) {
-                alive = reconnect(p, true);
+                alive = svc_persist_reconnect(p, true);
             }
             continue;
         }
         if (alive && !atomic_load(&p->redis_up) && !p->refusing) {
-            alive = reconnect(p, false);
+            alive = svc_persist_reconnect(p, false);
         }
         size_t i = 0;
         while (i < n) {
             svc_persist_item *it = batch[i];
-            if (!alive || past_deadline(p)) {
+            if (!alive || svc_persist_past_deadline(p)) {
                 alive = false; /* closing: the rest is spilled */
-                leave(p, it);
+                svc_persist_leave(p, it);
                 i++;
                 continue;
             }
             if (it->type == SVC_PERSIST_MODEL) {
-                alive = write_model(p, it);
+                alive = svc_persist_write_model(p, it);
                 i++;
                 continue;
             }

@@ -2,9 +2,9 @@
 #define SERVICE_PERSIST_IMPL_H
 
 /*
- * The persistence queue's insides, shared by persist.c (the writer thread) and
- * persist_close.c (closing: stop the writer, spill what it could not store) and by no one
- * else.
+ * The persistence queue's insides, shared by persist.c (the writer thread),
+ * persist_model.c (its checkpoints) and persist_close.c (closing: stop the writer, spill
+ * what it could not store) and by no one else.
  */
 
 #include <pthread.h>
@@ -74,5 +74,17 @@ void svc_persist_complete(svc_persist *p, svc_persist_item *it, base_err result)
 
 /* Give @it its stream id if it has none yet (persist.c says how). */
 base_err svc_persist_assign_id(svc_persist *p, svc_persist_item *it, bool may_sync);
+
+/* Writer thread (persist.c), also for persist_model.c: */
+/* An item refused by the fence: logged for the first few. */
+void svc_persist_note_fenced(svc_persist *p, const char *policy);
+/* Keep @it for the spill at close: it was not stored and will not be. */
+void svc_persist_leave(svc_persist *p, svc_persist_item *it);
+/* Closing, and past the deadline. */
+bool svc_persist_past_deadline(const svc_persist *p);
+/* Reconnect with backoff; false when closing and Redis stayed away (persist.c says more). */
+bool svc_persist_reconnect(svc_persist *p, bool idle);
+/* Store checkpoint @it, then its retention (persist_model.c); false if Redis is gone. */
+bool svc_persist_write_model(svc_persist *p, svc_persist_item *it);
 
 #endif
