@@ -412,14 +412,32 @@ base_err sto_cluster_run(sto_store *s, int argc, const char **argv, const size_t
     }
 }
 
-/* WAIT @argv on node @k; its count into *out. */
-static base_err wait_on(sto_store *s, uint32_t k, const char **argv, const size_t *lens,
-                        uint32_t *out)
+/* "WAIT n timeout_ms" as an argument vector. */
+typedef struct wait_cmd {
+    char num[16], ms[16];
+    const char *argv[3];
+    size_t lens[3];
+} wait_cmd;
+
+static void wait_cmd_init(wait_cmd *w, uint32_t n, uint32_t timeout_ms)
+{
+    (void)snprintf(w->num, sizeof(w->num), "%u", n);
+    (void)snprintf(w->ms, sizeof(w->ms), "%u", timeout_ms);
+    w->argv[0] = "WAIT";
+    w->argv[1] = w->num;
+    w->argv[2] = w->ms;
+    w->lens[0] = 4;
+    w->lens[1] = strlen(w->num);
+    w->lens[2] = strlen(w->ms);
+}
+
+/* @w on node @k; its count into *out. */
+static base_err wait_on(sto_store *s, uint32_t k, wait_cmd *w, uint32_t *out)
 {
     redisReply *r = NULL;
     base_err e = sto_route_node(s, k);
     if (e == BASE_OK) {
-        e = sto_run_here(s, 3, argv, lens, &r);
+        e = sto_run_here(s, 3, w->argv, w->lens, &r);
     }
     if (e != BASE_OK) {
         return e;
@@ -436,11 +454,8 @@ static base_err wait_on(sto_store *s, uint32_t k, const char **argv, const size_
 
 base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
 {
-    char num[16], ms[16];
-    (void)snprintf(num, sizeof(num), "%u", n);
-    (void)snprintf(ms, sizeof(ms), "%u", timeout_ms);
-    const char *argv[] = {"WAIT", num, ms};
-    size_t lens[] = {4, strlen(num), strlen(ms)};
+    wait_cmd w;
+    wait_cmd_init(&w, n, timeout_ms);
     uint32_t least = UINT32_MAX;
     int prev = s->cur;
     bool any = false;
@@ -453,7 +468,7 @@ base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_
         }
         uint32_t at = last ? (uint32_t)prev : k, got = 0;
         any = true;
-        base_err e = wait_on(s, at, argv, lens, &got);
+        base_err e = wait_on(s, at, &w, &got);
         if (e != BASE_OK) {
             return e;
         }
@@ -469,11 +484,8 @@ base_err sto_cluster_wait(sto_store *s, uint32_t n, uint32_t timeout_ms, uint32_
 base_err sto_cluster_wait_policies(sto_store *s, const char *const *policy, size_t n_policy,
                                    uint32_t n, uint32_t timeout_ms, uint32_t *out_acked)
 {
-    char num[16], ms[16];
-    (void)snprintf(num, sizeof(num), "%u", n);
-    (void)snprintf(ms, sizeof(ms), "%u", timeout_ms);
-    const char *argv[] = {"WAIT", num, ms};
-    size_t lens[] = {4, strlen(num), strlen(ms)};
+    wait_cmd w;
+    wait_cmd_init(&w, n, timeout_ms);
     if (s->map == NULL || s->stale) {
         base_err e = sto_cluster_refresh(s, NULL, 0);
         if (e != BASE_OK) {
@@ -491,7 +503,7 @@ base_err sto_cluster_wait_policies(sto_store *s, const char *const *policy, size
             return BASE_EIO; /* no master for it now: nothing can be confirmed */
         }
         if (!asked[k]) {
-            base_err e = wait_on(s, k, argv, lens, &count[k]);
+            base_err e = wait_on(s, k, &w, &count[k]);
             if (e != BASE_OK) {
                 return e;
             }
