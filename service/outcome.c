@@ -139,9 +139,13 @@ void svc_acks_expire(svc_engine *e)
 
 /* The answer to acknowledged feedback the fence refused: another instance took the policy. */
 static const char OWNED_ELSEWHERE[] = "another instance owns this policy now; retry";
-/* The answer to acknowledged feedback stored on the master only (replicas_ack). */
-static const char UNREPLICATED[] = "the outcome is stored, but not on replicas_ack replicas in "
-                                   "time; retry";
+/* The answers to an acknowledged outcome [0] or activation [1] stored on the master only
+ * (replicas_ack), and to one not stored. */
+static const char *const UNREPLICATED[2] = {
+    "the outcome is stored, but not on replicas_ack replicas in time; retry",
+    "the activation is stored, but not on replicas_ack replicas in time; retry"};
+static const char *const NOT_STORED[2] = {"the outcome could not be stored; retry",
+                                          "the activation could not be stored; retry"};
 
 /* Runs on the writer thread once Redis has (or refused) the outcome or activation. */
 static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
@@ -161,16 +165,11 @@ static void on_outcome_stored(void *arg, svc_persist_item *it, base_err result)
         bool act = o != NULL && o->type == BASE_OUT_ACTIVATE; /* named as what it is */
         if (result == BASE_OK) {
             svc_engine_reply_status(&a->r, a->status);
-        } else if (result == BASE_ETIMEDOUT) {
-            svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
-                              act ? "the activation is stored, but not on replicas_ack replicas "
-                                    "in time; retry"
-                                  : UNREPLICATED);
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
-                              it->fenced ? OWNED_ELSEWHERE
-                              : act      ? "the activation could not be stored; retry"
-                                         : "the outcome could not be stored; retry");
+                              result == BASE_ETIMEDOUT ? UNREPLICATED[act]
+                              : it->fenced             ? OWNED_ELSEWHERE
+                                                       : NOT_STORED[act]);
         }
     }
     base_free(a);
@@ -189,7 +188,7 @@ static void on_duplicate_stored(void *arg, svc_persist_item *it, base_err result
             /* The original may be one the fence refused: not `duplicate` from here. */
             svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE, OWNED_ELSEWHERE);
         } else if (result != BASE_OK) {
-            svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE, UNREPLICATED);
+            svc_engine_reject(a->p->eng, &a->r, PROTO_E_UNAVAILABLE, UNREPLICATED[0]);
         } else {
             svc_engine_reply_duplicate(&a->r);
         }
@@ -428,7 +427,7 @@ static void on_outcome_forwarded(void *arg, svc_fwd_item *it, base_err result)
         } else {
             svc_engine_reject(e, &a->r, PROTO_E_UNAVAILABLE,
                               result == BASE_ETIMEDOUT
-                                  ? UNREPLICATED
+                                  ? UNREPLICATED[0]
                                   : "the outcome could not be handed to the policy's owner; "
                                     "retry");
         }
